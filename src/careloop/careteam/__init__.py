@@ -1,0 +1,1 @@
+"""careteam domain package."""

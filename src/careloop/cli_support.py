@@ -1,0 +1,77 @@
+"""Shared pieces of the ``careloop`` CLI: the --database option, JSON output, errors.
+
+Commands are thin: they parse options, open a runtime, call a service, print the result.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+
+from careloop.errors import CareloopError
+from careloop.runtime import Runtime, open_runtime
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        "-d",
+        envvar="CARELOOP_DATABASE_URL",
+        help="Database URL (sqlite:///file.db or postgresql://...); a bare path means SQLite.",
+        show_envvar=True,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+stderr = Console(stderr=True)
+
+
+def fail(message: str, *, code: int = 2) -> NoReturn:
+    """Stop the command with a one-line error and no traceback."""
+    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(
+        orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+    )
+
+
+@contextmanager
+def runtime(database: str | None) -> Iterator[Runtime]:
+    """Open the runtime for one command and close it after; database errors become CLI errors."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        rt = open_runtime(database=database)
+    except OperationalError as exc:
+        fail(f"cannot open the database: {exc.orig.__class__.__name__}")
+    except Exception as exc:
+        if isinstance(exc, CareloopError | typer.Exit):
+            raise
+        fail(f"cannot open the database: {exc.__class__.__name__}: {exc}")
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn careloop's own errors into a clean CLI error (exit code 2)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CareloopError as exc:
+            fail(str(exc))
+
+    return wrapper

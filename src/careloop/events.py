@@ -1,0 +1,101 @@
+"""Writing and reading the append-only event log.
+
+Every capability records what happened here; KPIs, the learning engine, the audit view and
+a patient's timeline are all read from it. Services only flush; the edge commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock, ensure_utc
+from careloop.models import Event
+
+
+class EventKind(StrEnum):
+    """Known event kinds; new capabilities add theirs here so the vocabulary stays one list."""
+
+    IMPORTED = "imported"
+    PATIENT_LINKED = "patient_linked"
+    CAREGIVER_UPDATED = "caregiver_updated"
+    ELIGIBLE = "eligible"
+    ENROLLED = "enrolled"
+    DECIDED = "decided"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REPLIED = "replied"
+    COMPLETED = "completed"
+    OPTED_OUT = "opted_out"
+    OPTED_IN = "opted_in"
+    CHECKIN_SUBMITTED = "checkin_submitted"
+    READING_RECEIVED = "reading_received"
+    ALERT_RAISED = "alert_raised"
+    ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    PLAN_ADJUSTED = "plan_adjusted"
+    PREFERENCE_CHANGED = "preference_changed"
+
+
+def record_event(
+    session: Session,
+    *,
+    kind: EventKind | str,
+    clock: Clock,
+    actor: str,
+    patient_id: str | None = None,
+    occurred_at: datetime | None = None,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    program: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> Event:
+    """Append one event. ``occurred_at`` defaults to the clock's now."""
+    now = clock.now()
+    event = Event(
+        kind=str(kind),
+        patient_id=patient_id,
+        occurred_at=ensure_utc(occurred_at) if occurred_at else now,
+        recorded_at=now,
+        actor=actor,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        program=program,
+        payload=payload or {},
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def list_events(
+    session: Session,
+    *,
+    patient_id: str | None = None,
+    kinds: Iterable[str] | None = None,
+    program: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+) -> Sequence[Event]:
+    """Events in the order they happened, filtered by patient, kind, program and time."""
+    query = select(Event)
+    if patient_id is not None:
+        query = query.where(Event.patient_id == patient_id)
+    if kinds is not None:
+        query = query.where(Event.kind.in_([str(k) for k in kinds]))
+    if program is not None:
+        query = query.where(Event.program == program)
+    if since is not None:
+        query = query.where(Event.occurred_at >= ensure_utc(since))
+    if until is not None:
+        query = query.where(Event.occurred_at < ensure_utc(until))
+    query = query.order_by(Event.occurred_at, Event.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return session.scalars(query).all()

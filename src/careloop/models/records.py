@@ -1,0 +1,108 @@
+"""Tables of the consolidated patient record and the FHIR resources behind it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from careloop.models.base import Base
+from careloop.models.types import JSONType, UTCDateTime
+
+
+class Patient(Base):
+    """One record per real person, however many sources describe them.
+
+    Demographic columns are derived from the linked FHIR ``Patient`` resources on every
+    import, so they are a cache of the resources, not a second truth.
+    """
+
+    __tablename__ = "patients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    given_name: Mapped[str | None] = mapped_column(String(200))
+    family_name: Mapped[str | None] = mapped_column(String(200))
+    birth_date: Mapped[date | None] = mapped_column(Date, index=True)
+    gender: Mapped[str | None] = mapped_column(String(16), index=True)
+    language: Mapped[str | None] = mapped_column(String(35), index=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    timezone_source: Mapped[str] = mapped_column(String(16))
+    deceased: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    deceased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    race: Mapped[str | None] = mapped_column(String(100))
+    ethnicity: Mapped[str | None] = mapped_column(String(100))
+    contact_points: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PatientIdentifier(Base):
+    """An identifier (system|value) that links source records to one patient."""
+
+    __tablename__ = "patient_identifiers"
+
+    system: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+
+
+class FhirResource(Base):
+    """A FHIR resource as received, with indexed columns for fast queries."""
+
+    __tablename__ = "fhir_resources"
+
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fhir_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    patient_id: Mapped[str | None] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    patient_ref: Mapped[str | None] = mapped_column(String(200), index=True)
+    status: Mapped[str | None] = mapped_column(String(64))
+    effective_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    effective_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    codes: Mapped[str] = mapped_column(Text, default="")
+    supported: Mapped[bool] = mapped_column(Boolean, default=True)
+    resource: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    source: Mapped[str | None] = mapped_column(String(500))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_fhir_resources_patient_type", "patient_id", "resource_type"),
+        Index("ix_fhir_resources_type_start", "resource_type", "effective_start"),
+    )
+
+
+class ResourceCode(Base):
+    """One coding of a resource (system|code), so "who has code X" is an index lookup."""
+
+    __tablename__ = "resource_codes"
+
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fhir_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    system: Mapped[str] = mapped_column(String(255), primary_key=True)
+    code: Mapped[str] = mapped_column(String(128), primary_key=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_resource_codes_code", "code", "system"),)
+
+
+class Caregiver(Base):
+    """A RelatedPerson who may be contacted about a patient, with their availability."""
+
+    __tablename__ = "caregivers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str | None] = mapped_column(String(300))
+    relationship: Mapped[str | None] = mapped_column(String(100))
+    contact_points: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    availability: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    is_proxy: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,1 @@
+"""personalize domain package."""

@@ -1,0 +1,1 @@
+"""programs domain package."""

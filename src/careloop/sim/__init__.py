@@ -1,0 +1,1 @@
+"""sim domain package."""
