@@ -105,3 +105,34 @@ def rt(database_url: str, clock: FrozenClock) -> Runtime:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for engine in _engines.values():
         engine.dispose()
+
+
+@pytest.fixture
+def api_client(rt: Runtime):  # type: ignore[no-untyped-def]
+    """``api_client(role, patient_id=None)``: a TestClient signed in as a new user of that role."""
+    from fastapi.testclient import TestClient
+
+    from careloop.governance.auth import create_user, issue_token
+    from careloop.web.app import create_app
+
+    app = create_app(rt)
+    counter = iter(range(1, 10_000))
+
+    def make(role: str | None, *, patient_id: str | None = None, scopes: list[str] | None = None):  # type: ignore[no-untyped-def]
+        client = TestClient(app, raise_server_exceptions=False)
+        if role is None:
+            return client
+        with rt.transaction() as session:
+            user = create_user(
+                session,
+                clock=rt.clock,
+                username=f"{role}-{next(counter)}",
+                password="correct horse battery staple",
+                role=role,
+                patient_id=patient_id,
+            )
+            token = issue_token(session, clock=rt.clock, user=user, scopes=scopes).token
+        client.headers["Authorization"] = f"Bearer {token}"
+        return client
+
+    return make

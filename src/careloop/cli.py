@@ -37,6 +37,12 @@ def _register() -> None:
 
     records_commands.register(app)
     # -- more domains register here (one line each) --
+    from careloop.programs import commands as programs_commands
+
+    programs_commands.register(app)
+    __import__("careloop.insights.commands", fromlist=["register"]).register(app)
+    __import__("careloop.personalize.commands", fromlist=["register"]).register(app)
+    __import__("careloop.sim.commands", fromlist=["register"]).register(app)
 
 
 _register()

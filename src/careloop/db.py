@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,6 +45,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _dumps(value: Any) -> str:
+    # orjson is several times faster than json for the FHIR payloads we store.
+    return orjson.dumps(value).decode()
+
+
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
     """An engine for ``url``; SQLite files (and their folder) are created on first use."""
     url = normalise_url(url)
@@ -51,11 +57,17 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo)
+        engine = create_engine(url, echo=echo, json_serializer=_dumps)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(
-        url, echo=echo, pool_size=pool_size, pool_pre_ping=True, max_overflow=pool_size
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        max_overflow=pool_size,
+        json_serializer=_dumps,
+        json_deserializer=orjson.loads,
     )
 
 

@@ -40,6 +40,10 @@ class EventKind(StrEnum):
     ALERT_ACKNOWLEDGED = "alert_acknowledged"
     PLAN_ADJUSTED = "plan_adjusted"
     PREFERENCE_CHANGED = "preference_changed"
+    CONTENT_DRAFTED = "content_drafted"
+    CONTENT_APPROVED = "content_approved"
+    CONTENT_RETIRED = "content_retired"
+    CONTENT_SYNCED = "content_synced"
 
 
 def record_event(

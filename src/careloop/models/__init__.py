@@ -5,7 +5,10 @@ packages call those functions instead of querying these models directly.
 """
 
 from careloop.models.base import Base
+from careloop.models.content import ContentMessage, ContentVersion
 from careloop.models.events import Event
+from careloop.models.governance import ApiToken, AuditChainHead, AuditEvent, User
+from careloop.models.personalize import DecisionRow, ModelStateRow, PreferenceProfileRow
 from careloop.models.records import (
     Caregiver,
     FhirResource,
@@ -15,11 +18,20 @@ from careloop.models.records import (
 )
 
 __all__ = [
+    "ApiToken",
+    "AuditChainHead",
+    "AuditEvent",
     "Base",
     "Caregiver",
+    "ContentMessage",
+    "ContentVersion",
+    "DecisionRow",
     "Event",
     "FhirResource",
+    "ModelStateRow",
     "Patient",
     "PatientIdentifier",
+    "PreferenceProfileRow",
     "ResourceCode",
+    "User",
 ]

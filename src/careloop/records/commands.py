@@ -1,9 +1,225 @@
-"""CLI commands of the records domain (filled in below)."""
+"""CLI commands of the records domain: import, patients, caregivers."""
 
 from __future__ import annotations
 
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.governance.principal import Principal
+from careloop.governance.roles import Role
+from careloop.records import caregivers, service
+from careloop.records.importer import ImportSummary, import_paths
+
+patients_app = typer.Typer(help="Look at patient records.", no_args_is_help=True)
+caregivers_app = typer.Typer(help="Caregivers and when they can be reached.", no_args_is_help=True)
+
+
+def cli_principal() -> Principal:
+    """The operator at the terminal: an administrator of this installation."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Principal(actor=f"cli:{user}", role=Role.ADMIN, source="cli")
+
+
+def import_command(
+    paths: Annotated[list[Path], typer.Argument(help="Bundle JSON / NDJSON files or folders.")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Parser processes (0 = parse in this process).")
+    ] = None,
+    keep_unsupported: Annotated[
+        bool,
+        typer.Option(help="Store resource types careloop does not use (raw, unindexed)."),
+    ] = True,
+) -> None:
+    """Import FHIR R4 Bundle JSON and bulk-export NDJSON files or folders."""
+    with runtime(database) as rt:
+        show_bar = sys.stderr.isatty() and not as_json
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+            disable=not show_bar,
+        ) as bar:
+            task = bar.add_task("import", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            summary = import_paths(
+                rt.sessions,
+                engine=rt.engine,
+                paths=paths,
+                clock=rt.clock,
+                principal=cli_principal(),
+                default_timezone=rt.settings.records.default_timezone,
+                keep_unsupported=keep_unsupported,
+                workers=workers,
+                progress=progress,
+            )
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        _print_summary(summary)
+    if not summary.read_anything:
+        raise typer.Exit(1)
+
+
+def _print_summary(summary: ImportSummary) -> None:
+    from rich.console import Console
+
+    console = Console()
+    table = Table(title=f"Imported {summary.files} file(s) in {summary.seconds:.1f} s")
+    table.add_column("resource")
+    table.add_column("count", justify="right")
+    for name, count in sorted(summary.resources.items()):
+        table.add_row(name, str(count))
+    console.print(table)
+    console.print(f"patients: {len(summary.patients)}")
+    if summary.identity_links:
+        console.print(f"linked to an existing record by identifier: {summary.identity_links}")
+    if summary.unresolved_patient_references:
+        console.print(
+            f"[yellow]resources whose patient is not imported yet: "
+            f"{summary.unresolved_patient_references}[/]"
+        )
+    for rejection in summary.rejected:
+        where = f" entry {rejection.entry}" if rejection.entry is not None else ""
+        console.print(
+            f"[red]rejected[/] {rejection.file}{where}: {rejection.reason}", highlight=False
+        )
+
+
+@patients_app.command("show")
+@guarded
+def show_patient(
+    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+    timeline: Annotated[int, typer.Option(help="How many timeline items to show.")] = 50,
+) -> None:
+    """Show one patient's consolidated record."""
+    with runtime(database) as rt, rt.transaction() as session:
+        record = service.get_patient_record(session, patient_id=patient_id, timeline_limit=timeline)
+        audit(
+            session,
+            clock=rt.clock,
+            principal=cli_principal(),
+            action=AuditAction.READ,
+            resource="patient-record",
+            purpose=Purpose.OPERATIONS,
+            patient_ids=[patient_id],
+        )
+    if as_json:
+        print_json(record.model_dump(mode="json"))
+        return
+    from rich.console import Console
+
+    console = Console()
+    name = " ".join(p for p in (record.given_name, record.family_name) if p)
+    console.print(f"[bold]{name}[/] ({record.id})", highlight=False)
+    console.print(
+        f"born {record.birth_date}  {record.gender}  language {record.language}  "
+        f"time zone {record.timezone} ({record.timezone_source})"
+        + ("  [red]deceased[/]" if record.deceased else "")
+    )
+    for cp in record.contact_points:
+        console.print(f"  {cp.system} ({cp.use or '-'}): {cp.value}", highlight=False)
+    for cg in record.caregivers:
+        console.print(f"  caregiver {cg.name} ({cg.relationship}): {cg.availability_text}")
+    table = Table(title="timeline")
+    for column in ("date", "type", "what", "status"):
+        table.add_column(column)
+    for item in record.timeline:
+        table.add_row(
+            item.date.date().isoformat() if item.date else "",
+            item.resource_type,
+            item.display or item.code or "",
+            item.status or "",
+        )
+    console.print(table)
+
+
+@patients_app.command("list")
+@guarded
+def list_patients(
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> None:
+    """List patient records."""
+    with runtime(database) as rt, rt.transaction() as session:
+        rows = service.list_patients(session, limit=limit, offset=offset)
+        audit(
+            session,
+            clock=rt.clock,
+            principal=cli_principal(),
+            action=AuditAction.READ,
+            resource="patient-list",
+            purpose=Purpose.OPERATIONS,
+            patient_ids=[r.id for r in rows] or [None],
+        )
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in rows])
+        return
+    for r in rows:
+        typer.echo(f"{r.id}\t{r.birth_date}\t{r.gender}\t{'deceased' if r.deceased else ''}")
+
+
+@caregivers_app.command("set-availability")
+@guarded
+def set_availability(
+    caregiver_id: Annotated[str, typer.Argument(help="RelatedPerson id of the caregiver.")],
+    window: Annotated[
+        list[str],
+        typer.Option("--window", help="When reachable, e.g. 'mon-fri 15:00-21:00'; repeatable."),
+    ],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set when a caregiver can be reached (replaces what was recorded)."""
+    from careloop.records.availability import describe
+
+    with runtime(database) as rt, rt.transaction() as session:
+        caregiver = caregivers.set_availability(
+            session, caregiver_id=caregiver_id, windows=window, now=rt.clock.now()
+        )
+        audit(
+            session,
+            clock=rt.clock,
+            principal=cli_principal(),
+            action=AuditAction.UPDATE,
+            resource="caregiver",
+            purpose=Purpose.OPERATIONS,
+            patient_ids=[caregiver.patient_id],
+        )
+        result = {
+            "caregiver": caregiver.id,
+            "availability": caregiver.availability,
+            "text": describe(caregiver.availability),
+        }
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(f"{result['caregiver']}: {result['text']}")
 
 
 def register(app: typer.Typer) -> None:
     """Attach the records commands to the root CLI."""
+    app.command("import")(import_command)
+    app.add_typer(patients_app, name="patients")
+    app.add_typer(caregivers_app, name="caregivers")

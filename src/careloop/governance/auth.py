@@ -1,0 +1,181 @@
+"""Staff accounts, sign-in with lock-out, and scoped, expiring, revocable bearer tokens.
+
+Tokens are random 256-bit secrets shown once; only their SHA-256 is stored, so a database
+leak does not leak working credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from careloop.governance.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from careloop.governance.principal import Principal
+from careloop.governance.roles import PERMISSIONS, Role
+from careloop.models import ApiToken, User
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+DEFAULT_TOKEN_TTL = timedelta(hours=12)
+TOKEN_PREFIX = "clt_"  # noqa: S105 - a recognisable prefix, not a secret
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+    token_id: int
+
+
+def create_user(
+    session: Session,
+    *,
+    clock: Clock,
+    username: str,
+    password: str | None,
+    role: Role | str,
+    display_name: str | None = None,
+    patient_id: str | None = None,
+    teams: list[str] | None = None,
+) -> User:
+    """Create an account. Passwords shorter than 12 characters are refused."""
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        raise InvalidInput(f"unknown role {role!r}", field="role") from exc
+    if not username or len(username) > 150:
+        raise InvalidInput("username must be 1-150 characters", field="username")
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    if role in (Role.PATIENT, Role.CAREGIVER) and not patient_id and role is Role.PATIENT:
+        raise InvalidInput("a patient account needs patient_id", field="patient_id")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict("username already taken")
+    user = User(
+        username=username,
+        password_hash=hash_password(password) if password else None,
+        role=str(role),
+        display_name=display_name,
+        patient_id=patient_id,
+        teams=teams or [],
+        active=True,
+        failed_logins=0,
+        created_at=clock.now(),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate_password(session: Session, *, clock: Clock, username: str, password: str) -> User:
+    """Check a password; five failures lock the account for 15 minutes.
+
+    The same error is raised for an unknown user, a wrong password and a locked account, so
+    the answer does not reveal which usernames exist.
+    """
+    user = session.scalar(select(User).where(User.username == username))
+    now = clock.now()
+    if user is None or not user.active or user.password_hash is None:
+        raise NotAuthenticated("invalid credentials")
+    if user.locked_until is not None and user.locked_until > now:
+        raise NotAuthenticated("invalid credentials")
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins = 0
+        session.flush()
+        raise NotAuthenticated("invalid credentials")
+    user.failed_logins = 0
+    user.locked_until = None
+    session.flush()
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(
+    session: Session,
+    *,
+    clock: Clock,
+    user: User,
+    name: str = "api",
+    scopes: list[str] | None = None,
+    ttl: timedelta = DEFAULT_TOKEN_TTL,
+    kind: str = "api",
+) -> IssuedToken:
+    """Issue a bearer token for ``user``; scopes must be a subset of the role's permissions."""
+    allowed = PERMISSIONS[Role(user.role)]
+    unknown = sorted(set(scopes or []) - allowed)
+    if unknown:
+        raise InvalidInput(f"scopes not granted to role {user.role}: {unknown}", field="scopes")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = clock.now()
+    row = ApiToken(
+        token_hash=_digest(token),
+        user_id=user.id,
+        name=name,
+        scopes=sorted(scopes or []),
+        kind=kind,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    session.flush()
+    return IssuedToken(token=token, expires_at=row.expires_at, token_id=row.id)
+
+
+def revoke_token(session: Session, *, clock: Clock, token_id: int) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound("no such token")
+    row.revoked_at = row.revoked_at or clock.now()
+    session.flush()
+
+
+def revoke_token_value(session: Session, *, clock: Clock, token: str) -> None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    if row is not None:
+        row.revoked_at = row.revoked_at or clock.now()
+        session.flush()
+
+
+def principal_for_user(user: User, *, scopes: list[str] | None = None) -> Principal:
+    """The principal a signed-in user acts as (patients act for themselves only)."""
+    role = Role(user.role)
+    patient_ids: frozenset[str] = frozenset()
+    if role is Role.PATIENT and user.patient_id:
+        patient_ids = frozenset({user.patient_id})
+    return Principal(
+        actor=f"user:{user.id}",
+        role=role,
+        user_id=user.id,
+        patient_ids=patient_ids,
+        scopes=frozenset(scopes or []),
+    )
+
+
+def authenticate_token(session: Session, *, clock: Clock, token: str) -> tuple[User, ApiToken]:
+    """The user behind a bearer token; expired, revoked or unknown tokens are refused."""
+    if not token.startswith(TOKEN_PREFIX):
+        raise NotAuthenticated("invalid token")
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    now = clock.now()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        raise NotAuthenticated("invalid or expired token")
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise NotAuthenticated("invalid token")
+    row.last_used_at = now
+    return user, row

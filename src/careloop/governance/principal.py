@@ -1,0 +1,37 @@
+"""Who is calling: a staff user, a patient, a caregiver, a worker or the CLI operator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from careloop.governance.roles import STAFF_ROLES, Role, role_allows
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of one request or command.
+
+    ``patient_ids`` is the set of patients a patient or caregiver may act for (their own, or
+    those who granted them proxy). ``scopes`` narrows a token below its role (empty = the
+    role's full set).
+    """
+
+    actor: str
+    role: Role
+    user_id: int | None = None
+    patient_ids: frozenset[str] = field(default_factory=frozenset)
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    source: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    def can(self, permission: str) -> bool:
+        if not role_allows(self.role, permission):
+            return False
+        return not self.scopes or permission in self.scopes
+
+
+SYSTEM_WORKER = Principal(actor="system:worker", role=Role.CLINICIAN, source="worker")
+CLI_OPERATOR = Principal(actor="system:cli", role=Role.ADMIN, source="cli")

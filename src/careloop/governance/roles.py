@@ -1,0 +1,110 @@
+"""Roles and the permissions they grant. Deny by default: a permission not listed is refused.
+
+Patient and caregiver permissions are further narrowed to their own / proxied records by
+:mod:`careloop.governance.access`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CLINICIAN = "clinician"
+    COORDINATOR = "coordinator"
+    ANALYST = "analyst"
+    PATIENT = "patient"
+    CAREGIVER = "caregiver"
+
+
+STAFF_ROLES = frozenset({Role.ADMIN, Role.CLINICIAN, Role.COORDINATOR, Role.ANALYST})
+
+_CLINICAL = {
+    "patients:read",
+    "patients:read_clinical",
+    "patients:write",
+    "preferences:read",
+    "preferences:write",
+    "decisions:read",
+    "content:read",
+    "content:approve",
+    "programs:read",
+    "programs:run",
+    "alerts:read",
+    "alerts:write",
+    "plans:approve",
+    "worklist:read",
+    "worklist:write",
+    "messages:send",
+    "reports:read",
+    "consent:read",
+    "consent:write",
+}
+_COORDINATION = {
+    "patients:read",
+    "patients:write",
+    "preferences:read",
+    "preferences:write",
+    "decisions:read",
+    "content:read",
+    "content:edit",
+    "programs:read",
+    "programs:run",
+    "worklist:read",
+    "worklist:write",
+    "messages:send",
+    "reports:read",
+    "consent:read",
+    "consent:write",
+}
+
+PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.ADMIN: frozenset(
+        {
+            "users:read",
+            "users:write",
+            "settings:write",
+            "audit:read",
+            "content:read",
+            "content:edit",
+            "programs:read",
+            "reports:read",
+        }
+    ),
+    Role.CLINICIAN: frozenset(_CLINICAL | {"content:edit"}),
+    Role.COORDINATOR: frozenset(_COORDINATION),
+    Role.ANALYST: frozenset({"reports:read", "programs:read", "content:read", "segments:read"}),
+    Role.PATIENT: frozenset(
+        {
+            "patients:read",
+            "patients:read_clinical",
+            "preferences:read",
+            "preferences:write",
+            "consent:read",
+            "consent:write",
+            "messages:read",
+            "messages:send",
+            "checkins:write",
+            "readings:write",
+        }
+    ),
+    Role.CAREGIVER: frozenset(
+        {
+            "patients:read",
+            "preferences:read",
+            "messages:read",
+            "messages:send",
+            "checkins:write",
+            "readings:write",
+        }
+    ),
+}
+
+
+def role_allows(role: Role | str, permission: str) -> bool:
+    """True when ``role`` grants ``permission``; unknown roles grant nothing."""
+    try:
+        return permission in PERMISSIONS[Role(role)]
+    except ValueError:
+        return False

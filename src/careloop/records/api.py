@@ -1,0 +1,116 @@
+"""HTTP API of the records domain: the consolidated patient record."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.governance.principal import Principal
+from careloop.records import caregivers, service
+from careloop.records.availability import describe
+from careloop.records.schemas import AvailabilityWindow, PatientRecord, PatientSummary
+from careloop.web.deps import ClockDep, SessionDep, check_patient_access, require
+
+router = APIRouter(prefix="/api/patients", tags=["patients"])
+
+
+@router.get("", response_model=list[PatientSummary])
+def list_patients(
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("patients:read"))],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[PatientSummary]:
+    """Patient records (staff only; patients use their own record)."""
+    if not principal.is_staff:
+        rows = [
+            r for r in service.list_patients(session, limit=10_000) if r.id in principal.patient_ids
+        ]
+    else:
+        rows = service.list_patients(session, limit=limit, offset=offset)
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.READ,
+        resource="patient-list",
+        purpose=Purpose.OPERATIONS,
+        patient_ids=[r.id for r in rows] or [None],
+    )
+    return rows
+
+
+@router.get("/{patient_id}", response_model=PatientRecord)
+def get_patient(
+    patient_id: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("patients:read"))],
+    timeline: Annotated[int, Query(ge=0, le=2000)] = 200,
+) -> PatientRecord:
+    """One patient's record: identity, demographics, contacts, caregivers, timeline."""
+    check_patient_access(principal, patient_id)
+    record = service.get_patient_record(session, patient_id=patient_id, timeline_limit=timeline)
+    if not principal.can("patients:read_clinical"):
+        record.timeline = []
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.READ,
+        resource="patient-record",
+        purpose=Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST,
+        patient_ids=[patient_id],
+    )
+    return record
+
+
+class AvailabilityUpdate(BaseModel):
+    windows: list[str] = Field(
+        min_length=1, max_length=14, examples=[["mon-fri 15:00-21:00", "sat-sun 09:00-20:00"]]
+    )
+
+
+class AvailabilityOut(BaseModel):
+    caregiver: str
+    availability: list[AvailabilityWindow]
+    text: str
+
+
+@router.put("/{patient_id}/caregivers/{caregiver_id}/availability", response_model=AvailabilityOut)
+def put_availability(
+    patient_id: str,
+    caregiver_id: str,
+    body: AvailabilityUpdate,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("patients:write"))],
+) -> AvailabilityOut:
+    """Record when a caregiver can be reached (e.g. after work on weekdays)."""
+    check_patient_access(principal, patient_id)
+    owned = {c.id for c in caregivers.caregivers_of(session, patient_id=patient_id)}
+    if caregiver_id not in owned:
+        from careloop.errors import NotFound
+
+        raise NotFound("no such caregiver for this patient")
+    caregiver = caregivers.set_availability(
+        session, caregiver_id=caregiver_id, windows=body.windows, now=clock.now()
+    )
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.UPDATE,
+        resource="caregiver",
+        purpose=Purpose.OPERATIONS,
+        patient_ids=[patient_id],
+    )
+    return AvailabilityOut(
+        caregiver=caregiver.id,
+        availability=[AvailabilityWindow(**w) for w in caregiver.availability],
+        text=describe(caregiver.availability),
+    )

@@ -1,0 +1,79 @@
+"""Caregivers (FHIR RelatedPerson): who they are to the patient, how and when to reach them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.errors import NotFound
+from careloop.models import Caregiver
+from careloop.records.availability import parse_window
+from careloop.records.demographics import contact_points_of
+
+PROXY_EXTENSION = "https://careloop.dev/fhir/StructureDefinition/portal-proxy"
+
+
+def _name(resource: dict[str, Any]) -> str | None:
+    for name in resource.get("name") or []:
+        if isinstance(name, dict):
+            if name.get("text"):
+                return str(name["text"])
+            parts = [*(name.get("given") or []), name.get("family") or ""]
+            joined = " ".join(p for p in parts if p).strip()
+            if joined:
+                return joined
+    return None
+
+
+def _relationship(resource: dict[str, Any]) -> str | None:
+    for rel in resource.get("relationship") or []:
+        if isinstance(rel, dict):
+            if rel.get("text"):
+                return str(rel["text"])
+            for coding in rel.get("coding") or []:
+                if coding.get("display") or coding.get("code"):
+                    return str(coding.get("display") or coding.get("code"))
+    return None
+
+
+def caregiver_row(
+    resource: dict[str, Any], *, patient_id: str, now: datetime, windows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    proxy = any(
+        isinstance(e, dict) and e.get("url") == PROXY_EXTENSION and e.get("valueBoolean") is True
+        for e in resource.get("extension") or []
+    )
+    return {
+        "id": resource["id"][:128],
+        "patient_id": patient_id,
+        "name": _name(resource),
+        "relationship": _relationship(resource),
+        "contact_points": contact_points_of(resource),
+        "availability": windows,
+        "is_proxy": proxy,
+        "updated_at": now,
+    }
+
+
+def caregivers_of(session: Session, *, patient_id: str) -> list[Caregiver]:
+    return list(
+        session.scalars(
+            select(Caregiver).where(Caregiver.patient_id == patient_id).order_by(Caregiver.id)
+        )
+    )
+
+
+def set_availability(
+    session: Session, *, caregiver_id: str, windows: list[str], now: datetime
+) -> Caregiver:
+    """Replace a caregiver's availability with windows like ``"mon-fri 15:00-21:00"``."""
+    caregiver = session.get(Caregiver, caregiver_id)
+    if caregiver is None:
+        raise NotFound("no such caregiver")
+    caregiver.availability = [parse_window(w) for w in windows]
+    caregiver.updated_at = now
+    session.flush()
+    return caregiver

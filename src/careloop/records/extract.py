@@ -1,0 +1,237 @@
+"""Validation of incoming FHIR resources and the indexed columns drawn from them.
+
+Supported types are validated against the FHIR R4 structure definitions (``fhir.resources``'
+R4B models, structurally identical to R4 for these types); a wrong-typed field is reported by
+its path. Other types are kept raw, unvalidated and unindexed, so references to them resolve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from careloop.records.fhir_dates import parse_fhir_interval
+
+SUPPORTED_TYPES = frozenset(
+    {
+        "Patient",
+        "RelatedPerson",
+        "Encounter",
+        "Condition",
+        "Observation",
+        "Procedure",
+        "Immunization",
+        "MedicationRequest",
+        "MedicationDispense",
+        "Appointment",
+        "DiagnosticReport",
+        "CarePlan",
+        "Goal",
+        "Coverage",
+        "Consent",
+        "Questionnaire",
+        "QuestionnaireResponse",
+    }
+)
+
+# Where each type points at its patient.
+_PATIENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "Immunization": ("patient",),
+    "Coverage": ("beneficiary",),
+    "Consent": ("patient",),
+    "RelatedPerson": ("patient",),
+    "AllergyIntolerance": ("patient",),
+}
+# Where each type keeps its codes.
+_CODE_FIELDS: dict[str, tuple[str, ...]] = {
+    "Observation": ("code", "valueCodeableConcept"),
+    "Condition": ("code",),
+    "Procedure": ("code",),
+    "Immunization": ("vaccineCode",),
+    "MedicationRequest": ("medicationCodeableConcept",),
+    "MedicationDispense": ("medicationCodeableConcept",),
+    "Encounter": ("type", "class"),
+    "DiagnosticReport": ("code",),
+    "CarePlan": ("category",),
+    "Goal": ("description",),
+    "Appointment": ("serviceType", "appointmentType"),
+    "Coverage": ("type",),
+    "Consent": ("category", "scope"),
+    "Questionnaire": ("code",),
+    "RelatedPerson": ("relationship",),
+    "AllergyIntolerance": ("code",),
+}
+# Where each type keeps its clinically relevant time: (dateTime fields, period fields).
+_TIME_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "Observation": (("effectiveDateTime", "effectiveInstant", "issued"), ("effectivePeriod",)),
+    "Condition": (("onsetDateTime", "recordedDate"), ("onsetPeriod",)),
+    "Procedure": (("performedDateTime",), ("performedPeriod",)),
+    "Immunization": (("occurrenceDateTime", "recorded"), ()),
+    "MedicationRequest": (("authoredOn",), ()),
+    "MedicationDispense": (("whenHandedOver", "whenPrepared"), ()),
+    "Encounter": ((), ("period",)),
+    "DiagnosticReport": (("effectiveDateTime", "issued"), ("effectivePeriod",)),
+    "CarePlan": (("created",), ("period",)),
+    "Goal": (("startDate",), ()),
+    "Appointment": (("start",), ()),
+    "Coverage": ((), ("period",)),
+    "Consent": (("dateTime",), ()),
+    "QuestionnaireResponse": (("authored",), ()),
+    "Questionnaire": (("date",), ()),
+    "AllergyIntolerance": (("onsetDateTime", "recordedDate"), ()),
+}
+
+
+class ResourceProblem(ValueError):
+    """A resource that cannot be stored; the message names the field."""
+
+
+@dataclass(frozen=True)
+class IndexedResource:
+    resource_type: str
+    fhir_id: str
+    patient_ref: str | None
+    status: str | None
+    effective_start: datetime | None
+    effective_end: datetime | None
+    codes: tuple[tuple[str, str], ...]
+    supported: bool
+    resource: dict[str, Any]
+    # (zone, source) for Patient resources, resolved while parsing so the writer never
+    # pays for loading time-zone boundaries.
+    timezone: tuple[str, str] | None = None
+
+
+_model_cache: dict[str, Any] = {}
+
+
+def _model_for(resource_type: str) -> Any:
+    model = _model_cache.get(resource_type)
+    if model is None:
+        from fhir.resources.R4B import get_fhir_model_class
+
+        model = get_fhir_model_class(resource_type)
+        _model_cache[resource_type] = model
+    return model
+
+
+def validate_resource(resource: dict[str, Any]) -> None:
+    """Raise :class:`ResourceProblem` naming the first invalid field."""
+    try:
+        _model_for(resource["resourceType"]).model_validate(resource)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        path = ".".join(str(part) for part in error.get("loc", ()))
+        raise ResourceProblem(f"{path}: {error.get('msg', 'invalid')}") from None
+
+
+def _reference(value: Any) -> str | None:
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str):
+            return ref
+    return None
+
+
+def patient_reference(resource: dict[str, Any]) -> str | None:
+    """The ``Patient/id`` this resource is about, if any."""
+    rtype = resource["resourceType"]
+    if rtype == "Patient":
+        return f"Patient/{resource['id']}"
+    for name in _PATIENT_FIELDS.get(rtype, ("subject", "patient")):
+        ref = _reference(resource.get(name))
+        if ref and ref.startswith("Patient/"):
+            return ref
+    if rtype == "Appointment":
+        for participant in resource.get("participant") or []:
+            ref = _reference(participant.get("actor")) if isinstance(participant, dict) else None
+            if ref and ref.startswith("Patient/"):
+                return ref
+    return None
+
+
+def _codings(value: Any) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if "code" in item and "system" in item and isinstance(item.get("code"), str):
+            found.append((str(item["system"]), item["code"]))  # a bare Coding (Encounter.class)
+        for coding in item.get("coding") or []:
+            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+                found.append((str(coding.get("system") or ""), coding["code"]))
+    return found
+
+
+def resource_codes(resource: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    rtype = resource["resourceType"]
+    codes: list[tuple[str, str]] = []
+    for name in _CODE_FIELDS.get(rtype, ()):
+        codes.extend(_codings(resource.get(name)))
+    if rtype == "Observation":
+        for component in resource.get("component") or []:
+            if isinstance(component, dict):
+                codes.extend(_codings(component.get("code")))
+    return tuple(dict.fromkeys(codes))
+
+
+def resource_times(resource: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """Start and end of the resource's relevant time (both None when it has none)."""
+    rtype = resource["resourceType"]
+    points, periods = _TIME_FIELDS.get(rtype, ((), ()))
+    for name in periods:
+        period = resource.get(name)
+        if isinstance(period, dict) and (period.get("start") or period.get("end")):
+            start = parse_fhir_interval(period["start"])[0] if period.get("start") else None
+            end = parse_fhir_interval(period["end"])[1] if period.get("end") else None
+            return start, end
+    for name in points:
+        value = resource.get(name)
+        if isinstance(value, str):
+            return parse_fhir_interval(value)
+    if rtype == "Appointment" and isinstance(resource.get("end"), str):
+        return None, parse_fhir_interval(resource["end"])[1]
+    return None, None
+
+
+def resource_status(resource: dict[str, Any]) -> str | None:
+    status = resource.get("status")
+    if isinstance(status, str):
+        return status
+    clinical = resource.get("clinicalStatus")
+    codes = _codings(clinical)
+    return codes[0][1] if codes else None
+
+
+def index_resource(resource: dict[str, Any], *, validate: bool = True) -> IndexedResource:
+    """Validate a resource (supported types) and draw its indexed columns."""
+    rtype = resource["resourceType"]
+    supported = rtype in SUPPORTED_TYPES
+    if supported and validate:
+        validate_resource(resource)
+    try:
+        start, end = resource_times(resource) if supported else (None, None)
+    except (ValueError, TypeError, KeyError):
+        raise ResourceProblem("a date field is not a valid FHIR date") from None
+    zone = None
+    if rtype == "Patient":
+        from careloop.records.timezones import resolve_timezone
+
+        zone = resolve_timezone(resource, default="")
+        zone = zone if zone[1] != "default" else None
+    return IndexedResource(
+        timezone=zone,
+        resource_type=rtype,
+        fhir_id=resource["id"],
+        patient_ref=patient_reference(resource),
+        status=resource_status(resource),
+        effective_start=start,
+        effective_end=end,
+        codes=resource_codes(resource) if supported else (),
+        supported=supported,
+        resource=resource,
+    )

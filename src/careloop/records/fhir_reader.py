@@ -1,0 +1,221 @@
+"""Reading FHIR R4 input: Bundle JSON files (any type), single resources, and bulk NDJSON.
+
+The reader only turns bytes into resource dicts and reports what it cannot read (file,
+entry index, reason). Bundles have their ``urn:uuid:`` references rewritten to literal
+``Type/id`` references; an entry whose ``urn:uuid:`` reference does not resolve is rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+BUNDLE_TYPES = {
+    "transaction",
+    "batch",
+    "collection",
+    "searchset",
+    "transaction-response",
+    "batch-response",
+    "message",
+    "document",
+    "history",
+}
+JSON_SUFFIXES = {".json"}
+NDJSON_SUFFIXES = {".ndjson", ".jsonl"}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record that could not be used, and why (never its content: it may be PHI)."""
+
+    file: str
+    entry: int | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "entry": self.entry, "reason": self.reason}
+
+
+@dataclass
+class ReadResult:
+    """The resources read from one unit of input (a file or a chunk of NDJSON lines)."""
+
+    file: str
+    resources: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[Rejection]]:
+    """Expand folders into their FHIR files (sorted; Patient NDJSON first)."""
+    found: list[Path] = []
+    problems: list[Rejection] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and p.suffix.lower() in JSON_SUFFIXES | NDJSON_SUFFIXES
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            problems.append(Rejection(str(path), None, "no such file or folder"))
+    # Bulk exports split by type: read patients before the resources that point at them.
+    found.sort(key=lambda p: (0 if p.name.lower().startswith(("patient", "relatedperson")) else 1))
+    return found, problems
+
+
+def is_ndjson(path: Path) -> bool:
+    return path.suffix.lower() in NDJSON_SUFFIXES
+
+
+def _check_resource(resource: Any) -> str | None:
+    if not isinstance(resource, dict):
+        return "resource is not a JSON object"
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str) or not rtype:
+        return "resourceType is missing"
+    rid = resource.get("id")
+    if rid is not None and (not isinstance(rid, str) or not rid):
+        return "id must be a non-empty string"
+    return None
+
+
+def _rewrite_references(node: Any, urls: dict[str, str], unresolved: list[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str) and value.startswith("urn:"):
+                target = urls.get(value)
+                if target is None:
+                    unresolved.append(value)
+                else:
+                    node[key] = target
+            elif isinstance(value, dict | list):
+                _rewrite_references(value, urls, unresolved)
+    elif isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict | list):
+                _rewrite_references(item, urls, unresolved)
+
+
+def _full_url_target(full_url: str, resource: dict[str, Any]) -> str | None:
+    rid = resource.get("id")
+    rtype = resource["resourceType"]
+    if isinstance(rid, str) and rid:
+        return f"{rtype}/{rid}"
+    if full_url.startswith("urn:uuid:"):
+        resource["id"] = full_url[len("urn:uuid:") :]
+        return f"{rtype}/{resource['id']}"
+    return None
+
+
+def read_bundle(document: Any, *, file: str) -> ReadResult:
+    """Resources of a Bundle (or a single resource) with references made literal."""
+    result = ReadResult(file=file)
+    if not isinstance(document, dict):
+        result.rejected.append(Rejection(file, None, "top level is not a JSON object"))
+        return result
+    if document.get("resourceType") != "Bundle":
+        problem = _check_resource(document)
+        if problem:
+            result.rejected.append(Rejection(file, None, problem))
+        else:
+            result.resources.append((0, document))
+        return result
+    btype = document.get("type")
+    if btype not in BUNDLE_TYPES:
+        result.rejected.append(Rejection(file, None, f"Bundle.type {btype!r} is not supported"))
+        return result
+    entries = document.get("entry") or []
+    if not isinstance(entries, list):
+        result.rejected.append(Rejection(file, None, "Bundle.entry is not a list"))
+        return result
+    urls: dict[str, str] = {}
+    kept: list[tuple[int, dict[str, Any]]] = []
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if resource is None:
+            if not (isinstance(entry, dict) and entry.get("request", {}).get("method") == "DELETE"):
+                result.rejected.append(Rejection(file, index, "entry has no resource"))
+            continue
+        problem = _check_resource(resource)
+        if problem:
+            result.rejected.append(Rejection(file, index, problem))
+            continue
+        full_url = entry.get("fullUrl")
+        if isinstance(full_url, str) and full_url:
+            target = _full_url_target(full_url, resource)
+            if target:
+                urls[full_url] = target
+        kept.append((index, resource))
+    for index, resource in kept:
+        if "id" not in resource:
+            result.rejected.append(Rejection(file, index, "id is missing and fullUrl gives none"))
+            continue
+        unresolved: list[str] = []
+        _rewrite_references(resource, urls, unresolved)
+        if unresolved:
+            result.rejected.append(
+                Rejection(file, index, "reference does not resolve inside the bundle")
+            )
+            continue
+        result.resources.append((index, resource))
+    return result
+
+
+def read_json_file(path: Path) -> ReadResult:
+    try:
+        document = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        return ReadResult(
+            file=str(path),
+            rejected=[Rejection(str(path), None, f"not valid JSON ({exc.msg} at char {exc.pos})")],
+        )
+    except OSError as exc:
+        return ReadResult(
+            file=str(path), rejected=[Rejection(str(path), None, exc.strerror or "unreadable")]
+        )
+    return read_bundle(document, file=str(path))
+
+
+def read_ndjson_lines(lines: list[bytes], *, file: str, first_line: int) -> ReadResult:
+    """Resources from NDJSON lines; ``entry`` in rejections is the 1-based line number."""
+    result = ReadResult(file=file)
+    for offset, raw in enumerate(lines):
+        number = first_line + offset
+        if not raw.strip():
+            continue
+        try:
+            resource = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            result.rejected.append(Rejection(file, number, f"not valid JSON ({exc.msg})"))
+            continue
+        problem = _check_resource(resource)
+        if problem is None and "id" not in resource:
+            problem = "id is missing"
+        if problem:
+            result.rejected.append(Rejection(file, number, problem))
+            continue
+        result.resources.append((number, resource))
+    return result
+
+
+def iter_ndjson_chunks(path: Path, *, chunk_lines: int = 2000) -> Iterator[tuple[int, list[bytes]]]:
+    """(first line number, lines) chunks of an NDJSON file."""
+    with path.open("rb") as handle:
+        chunk: list[bytes] = []
+        first = 1
+        for number, line in enumerate(handle, start=1):
+            if not chunk:
+                first = number
+            chunk.append(line)
+            if len(chunk) >= chunk_lines:
+                yield first, chunk
+                chunk = []
+        if chunk:
+            yield first, chunk

@@ -1,0 +1,152 @@
+"""Identity: which FHIR Patient resources describe the same person.
+
+The rule (also in docs/architecture.md):
+
+1. A Patient resource whose FHIR id was imported before belongs to the same record.
+2. Otherwise, if any of its identifiers (``system|value``, both present) is already held by a
+   record, it joins that record. Identifiers are assumed to be issued to one person per
+   system (MRN, SSN, driver's licence, ...); an identifier without a system is ignored.
+3. Otherwise it starts a new record whose id is its FHIR id (or a fresh id if taken).
+
+When identifiers point at two different records, the resource joins the oldest one and
+the conflict is recorded as a ``patient_linked`` event for a human to review; records are
+never merged automatically.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from careloop.models import Event, FhirResource, Patient, PatientIdentifier
+from careloop.records.demographics import demographics_from
+from careloop.records.extract import IndexedResource
+
+
+@dataclass
+class LinkResult:
+    patient_ids: dict[str, str] = field(default_factory=dict)  # FHIR id → record id
+    linked_by_identifier: int = 0
+
+
+def identifiers_of(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    found = []
+    for ident in resource.get("identifier") or []:
+        if isinstance(ident, dict):
+            system, value = ident.get("system"), ident.get("value")
+            if isinstance(system, str) and system and isinstance(value, str) and value:
+                found.append((system[:255], value[:255]))
+    return list(dict.fromkeys(found))
+
+
+def link_patients(
+    session: Session, *, patients: list[IndexedResource], now: datetime
+) -> LinkResult:
+    """Assign each Patient resource to a record, creating records where needed."""
+    result = LinkResult()
+    if not patients:
+        return result
+    fhir_ids = [p.fhir_id for p in patients]
+    known: dict[str, str | None] = dict(
+        session.execute(  # type: ignore[arg-type]
+            select(FhirResource.fhir_id, FhirResource.patient_id).where(
+                FhirResource.resource_type == "Patient", FhirResource.fhir_id.in_(fhir_ids)
+            )
+        ).all()
+    )
+    for res in patients:
+        idents = identifiers_of(res.resource)
+        patient_id = known.get(res.fhir_id)
+        if patient_id is None and idents:
+            owners = session.execute(
+                select(PatientIdentifier.patient_id, Patient.created_at)
+                .join(Patient, Patient.id == PatientIdentifier.patient_id)
+                .where(tuple_(PatientIdentifier.system, PatientIdentifier.value).in_(idents))
+                .order_by(Patient.created_at, Patient.id)
+            ).all()
+            distinct = list(dict.fromkeys(pid for pid, _ in owners))
+            if distinct:
+                patient_id = distinct[0]
+                result.linked_by_identifier += 1
+                session.add(
+                    Event(
+                        kind="patient_linked",
+                        patient_id=patient_id,
+                        occurred_at=now,
+                        recorded_at=now,
+                        actor="system:import",
+                        subject_type="Patient",
+                        subject_id=res.fhir_id,
+                        payload={"rule": "shared identifier", "conflicting_records": distinct[1:]},
+                    )
+                )
+        if patient_id is None:
+            patient_id = res.fhir_id[:64]
+            if session.get(Patient, patient_id) is not None:
+                patient_id = uuid.uuid4().hex
+            session.add(
+                Patient(
+                    id=patient_id,
+                    timezone="UTC",
+                    timezone_source="default",
+                    deceased=False,
+                    contact_points=[],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            session.flush()
+        result.patient_ids[res.fhir_id] = patient_id
+        known[res.fhir_id] = patient_id
+        existing = (
+            set(
+                session.execute(
+                    select(PatientIdentifier.system, PatientIdentifier.value).where(
+                        tuple_(PatientIdentifier.system, PatientIdentifier.value).in_(idents)
+                    )
+                ).all()
+            )
+            if idents
+            else set()
+        )
+        for system, value in idents:
+            if (system, value) not in existing:
+                session.add(PatientIdentifier(system=system, value=value, patient_id=patient_id))
+    session.flush()
+    return result
+
+
+def refresh_demographics(
+    session: Session,
+    *,
+    patient_ids: set[str],
+    now: datetime,
+    default_timezone: str,
+    zones: Mapping[str, tuple[str, str]] | None = None,
+) -> None:
+    """Re-derive each record's demographic columns from all its Patient resources."""
+    if not patient_ids:
+        return
+    rows = session.execute(
+        select(FhirResource.patient_id, FhirResource.resource)
+        .where(FhirResource.resource_type == "Patient", FhirResource.patient_id.in_(patient_ids))
+        .order_by(FhirResource.imported_at, FhirResource.fhir_id)
+    ).all()
+    by_patient: dict[str, list[dict[str, Any]]] = {}
+    for pid, resource in rows:
+        by_patient.setdefault(pid, []).append(resource)
+    for pid, resources in by_patient.items():
+        demo = demographics_from(resources, default_timezone=default_timezone, zones=zones)
+        patient = session.get(Patient, pid)
+        if patient is None:
+            continue
+        for name, value in vars(demo).items():
+            setattr(patient, name, value)
+        patient.updated_at = now
+    session.flush()

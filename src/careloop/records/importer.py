@@ -1,0 +1,436 @@
+"""``careloop import``: FHIR R4 bundles and bulk NDJSON into the patient record.
+
+Each file (or chunk of 2,000 NDJSON lines) is one transaction: a bad record is reported and
+skipped, the good ones are kept, and a unit that fails to write leaves nothing behind.
+Parsing and validation run in worker processes while the main process writes, so both cores
+are busy. Importing the same input twice leaves the same rows (same FHIR id = update).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from careloop.clock import Clock
+from careloop.events import EventKind, record_event
+from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.governance.principal import Principal
+from careloop.models import Caregiver, FhirResource, ResourceCode
+from careloop.records.extract import IndexedResource, ResourceProblem, index_resource
+from careloop.records.fhir_reader import (
+    ReadResult,
+    Rejection,
+    discover_files,
+    is_ndjson,
+    iter_ndjson_chunks,
+    read_json_file,
+    read_ndjson_lines,
+)
+from careloop.records.identity import link_patients, refresh_demographics
+
+CHUNK = 500
+
+
+@dataclass
+class PreparedUnit:
+    """One unit of input, read and validated, ready to write."""
+
+    file: str
+    resources: list[IndexedResource] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+@dataclass
+class ImportSummary:
+    files: int = 0
+    patients: set[str] = field(default_factory=set)
+    resources: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    rejected: list[Rejection] = field(default_factory=list)
+    unresolved_patient_references: int = 0
+    identity_links: int = 0
+    seconds: float = 0.0
+
+    @property
+    def read_anything(self) -> bool:
+        return sum(self.resources.values()) > 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "patients": len(self.patients),
+            "resources": dict(sorted(self.resources.items())),
+            "skipped": dict(sorted(self.skipped.items())),
+            "rejected": [r.as_dict() for r in self.rejected],
+            "unresolved_patient_references": self.unresolved_patient_references,
+            "identity_links": self.identity_links,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
+    unit = PreparedUnit(file=read.file, rejected=list(read.rejected))
+    for entry, resource in read.resources:
+        try:
+            indexed = index_resource(resource)
+        except ResourceProblem as exc:
+            unit.rejected.append(Rejection(read.file, entry, f"{resource['resourceType']}.{exc}"))
+            continue
+        if not indexed.supported and not keep_unsupported:
+            continue
+        unit.resources.append(indexed)
+    return unit
+
+
+def prepare_json_file(path: str, keep_unsupported: bool = True) -> PreparedUnit:
+    """Read and validate one JSON file (runs in a worker process)."""
+    return _prepare(read_json_file(Path(path)), keep_unsupported=keep_unsupported)
+
+
+def prepare_ndjson_chunk(
+    path: str, first_line: int, lines: list[bytes], keep_unsupported: bool = True
+) -> PreparedUnit:
+    """Read and validate a chunk of NDJSON lines (runs in a worker process)."""
+    read = read_ndjson_lines(lines, file=path, first_line=first_line)
+    return _prepare(read, keep_unsupported=keep_unsupported)
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _upsert(session: Session, model: Any, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # Core statements on the Table (not the ORM entity): bulk rows skip the unit of work.
+    connection = session.connection()
+    for start in range(0, len(rows), CHUNK):
+        batch = rows[start : start + CHUNK]
+        stmt = insert(_table(model))
+        updates = {c: stmt.excluded[c] for c in batch[0] if c not in keys}
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+        connection.execute(stmt, batch)
+
+
+def _upsert_resources(session: Session, rows: list[dict[str, Any]]) -> set[tuple[str, str]] | None:
+    """Upsert resource rows; on PostgreSQL also say which already existed (None = unknown).
+
+    Knowing which rows are new lets a first import skip deleting codes that cannot exist,
+    which saves a round trip per resource type and chunk.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        _upsert(session, FhirResource, rows, ("resource_type", "fhir_id"))
+        return None
+    table = _table(FhirResource)
+    connection = session.connection()
+    existed: set[tuple[str, str]] = set()
+    for start in range(0, len(rows), CHUNK):
+        batch = rows[start : start + CHUNK]
+        insert = pg_insert(table)
+        updates = {c: insert.excluded[c] for c in batch[0] if c not in ("resource_type", "fhir_id")}
+        stmt = insert.on_conflict_do_update(
+            index_elements=["resource_type", "fhir_id"], set_=updates
+        ).returning(table.c.resource_type, table.c.fhir_id, text("(xmax <> 0)"))
+        for rtype, fid, updated in connection.execute(stmt, batch):
+            if updated:
+                existed.add((rtype, fid))
+    return existed
+
+
+def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    connection = session.connection()
+    for start in range(0, len(rows), CHUNK):
+        connection.execute(
+            insert(_table(model)).on_conflict_do_nothing(), rows[start : start + CHUNK]
+        )
+
+
+class PatientIndex:
+    """FHIR Patient id → careloop patient id, cached for one import run."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, str] = {}
+
+    def remember(self, fhir_id: str, patient_id: str) -> None:
+        self._known[fhir_id] = patient_id
+
+    def resolve(self, session: Session, refs: Iterable[str]) -> dict[str, str]:
+        wanted = {r.split("/", 1)[1] for r in refs if r.startswith("Patient/")}
+        missing = [fid for fid in wanted if fid not in self._known]
+        for start in range(0, len(missing), CHUNK):
+            rows = session.execute(
+                select(FhirResource.fhir_id, FhirResource.patient_id).where(
+                    FhirResource.resource_type == "Patient",
+                    FhirResource.fhir_id.in_(missing[start : start + CHUNK]),
+                )
+            )
+            for fid, pid in rows:
+                if pid:
+                    self._known[fid] = pid
+        return {f"Patient/{fid}": self._known[fid] for fid in wanted if fid in self._known}
+
+
+def write_unit(
+    session: Session,
+    unit: PreparedUnit,
+    *,
+    clock: Clock,
+    principal: Principal,
+    index: PatientIndex,
+    default_timezone: str,
+) -> tuple[set[str], int]:
+    """Write one prepared unit; returns (patients touched, identity links made)."""
+    now = clock.now()
+    latest: dict[tuple[str, str], IndexedResource] = {}
+    for res in unit.resources:
+        latest[(res.resource_type, res.fhir_id)] = res
+    resources = list(latest.values())
+    patients = [r for r in resources if r.resource_type == "Patient"]
+    links = link_patients(session, patients=patients, now=now)
+    for fhir_id, patient_id in links.patient_ids.items():
+        index.remember(fhir_id, patient_id)
+    refs = index.resolve(session, {r.patient_ref for r in resources if r.patient_ref})
+
+    rows: list[dict[str, Any]] = []
+    code_rows: list[dict[str, Any]] = []
+    touched: set[str] = set()
+    source = Path(unit.file).name[:500]
+    for res in resources:
+        owner = refs.get(res.patient_ref) if res.patient_ref else None
+        if owner:
+            touched.add(owner)
+        rows.append(
+            {
+                "resource_type": res.resource_type,
+                "fhir_id": res.fhir_id,
+                "patient_id": owner,
+                "patient_ref": res.patient_ref,
+                "status": res.status,
+                "effective_start": res.effective_start,
+                "effective_end": res.effective_end,
+                "codes": " ".join(f"{s}|{c}" for s, c in res.codes),
+                "supported": res.supported,
+                "resource": res.resource,
+                "source": source,
+                "imported_at": now,
+            }
+        )
+        code_rows.extend(
+            {
+                "resource_type": res.resource_type,
+                "fhir_id": res.fhir_id,
+                "system": system[:255],
+                "code": code[:128],
+                "patient_id": owner,
+            }
+            for system, code in res.codes
+        )
+    existed = _upsert_resources(session, rows)
+    ids_by_type: dict[str, list[str]] = {}
+    for res in resources:
+        key = (res.resource_type, res.fhir_id)
+        if res.supported and (existed is None or key in existed):
+            ids_by_type.setdefault(res.resource_type, []).append(res.fhir_id)
+    codes = _table(ResourceCode)
+    for rtype, ids in ids_by_type.items():
+        for start in range(0, len(ids), CHUNK):
+            session.connection().execute(
+                delete(codes).where(
+                    codes.c.resource_type == rtype, codes.c.fhir_id.in_(ids[start : start + CHUNK])
+                )
+            )
+    _insert_ignore(session, ResourceCode, code_rows)
+
+    refresh_demographics(
+        session,
+        patient_ids=set(links.patient_ids.values()),
+        now=now,
+        default_timezone=default_timezone,
+        zones={p.fhir_id: p.timezone for p in patients if p.timezone},
+    )
+    _write_caregivers(session, resources, refs, now=now)
+    if touched:
+        audit(
+            session,
+            clock=clock,
+            principal=principal,
+            action=AuditAction.UPDATE,
+            resource="fhir-import",
+            purpose=Purpose.IMPORT,
+            patient_ids=sorted(touched),
+            detail={"source": Path(unit.file).name},
+        )
+    return touched, links.linked_by_identifier
+
+
+def _write_caregivers(
+    session: Session, resources: list[IndexedResource], refs: dict[str, str], *, now: Any
+) -> None:
+    from careloop.records.availability import from_extension
+    from careloop.records.caregivers import caregiver_row
+
+    rows = []
+    for res in resources:
+        if res.resource_type != "RelatedPerson" or not res.patient_ref:
+            continue
+        patient_id = refs.get(res.patient_ref)
+        if patient_id is None:
+            continue
+        rows.append(
+            caregiver_row(
+                res.resource, patient_id=patient_id, now=now, windows=from_extension(res.resource)
+            )
+        )
+    _upsert(session, Caregiver, rows, ("id",))
+
+
+def _units(
+    files: list[Path], *, keep_unsupported: bool, pool: Executor | None
+) -> Iterator[PreparedUnit]:
+    """Prepared units in input order; with a pool, read ahead while the caller writes."""
+    from collections import deque
+    from concurrent.futures import Future
+
+    def submit(fn: Callable[..., PreparedUnit], *args: Any) -> Future[PreparedUnit] | PreparedUnit:
+        return pool.submit(fn, *args) if pool else fn(*args)
+
+    pending: deque[Future[PreparedUnit] | PreparedUnit] = deque()
+    ahead = 8
+    for path in files:
+        jobs: Iterable[tuple[Callable[..., PreparedUnit], tuple[Any, ...]]]
+        if is_ndjson(path):
+            jobs = (
+                (prepare_ndjson_chunk, (str(path), first, lines, keep_unsupported))
+                for first, lines in iter_ndjson_chunks(path)
+            )
+        else:
+            jobs = [(prepare_json_file, (str(path), keep_unsupported))]
+        for fn, args in jobs:
+            pending.append(submit(fn, *args))
+            while len(pending) > ahead:
+                item = pending.popleft()
+                yield item if isinstance(item, PreparedUnit) else item.result()
+    while pending:
+        item = pending.popleft()
+        yield item if isinstance(item, PreparedUnit) else item.result()
+
+
+def resolve_dangling_references(session: Session) -> int:
+    """Attach resources read before their Patient; returns how many still point nowhere."""
+    patient = FhirResource.__table__.alias("p")
+    owner = (
+        select(patient.c.patient_id)
+        .where(patient.c.resource_type == "Patient")
+        .where(FhirResource.patient_ref == "Patient/" + patient.c.fhir_id)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(FhirResource)
+        .where(FhirResource.patient_id.is_(None), FhirResource.patient_ref.is_not(None))
+        .values(patient_id=owner)
+        .execution_options(synchronize_session=False)
+    )
+    dangling = session.scalars(
+        select(FhirResource.fhir_id).where(
+            FhirResource.patient_id.is_(None), FhirResource.patient_ref.is_not(None)
+        )
+    ).all()
+    return len(dangling)
+
+
+def import_paths(
+    sessions: sessionmaker[Session],
+    *,
+    engine: Engine,
+    paths: Sequence[Path],
+    clock: Clock,
+    principal: Principal,
+    default_timezone: str,
+    keep_unsupported: bool = True,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportSummary:
+    """Import FHIR files and folders; each unit commits on its own."""
+    started = time.perf_counter()
+    summary = ImportSummary()
+    files, problems = discover_files(paths)
+    summary.rejected.extend(problems)
+    summary.files = len(files)
+    index = PatientIndex()
+    use_pool = workers != 0 and (len(files) > 4 or any(is_ndjson(f) for f in files))
+    pool: ProcessPoolExecutor | None = (
+        ProcessPoolExecutor(max_workers=workers or 2) if use_pool else None
+    )
+    try:
+        for done, unit in enumerate(
+            _units(files, keep_unsupported=keep_unsupported, pool=pool), start=1
+        ):
+            summary.rejected.extend(unit.rejected)
+            if unit.resources:
+                session = sessions()
+                try:
+                    _touched, linked = write_unit(
+                        session,
+                        unit,
+                        clock=clock,
+                        principal=principal,
+                        index=index,
+                        default_timezone=default_timezone,
+                    )
+                    session.commit()
+                except SQLAlchemyError as exc:
+                    session.rollback()
+                    index = PatientIndex()
+                    summary.rejected.append(
+                        Rejection(
+                            unit.file, None, f"not stored: database error ({type(exc).__name__})"
+                        )
+                    )
+                else:
+                    summary.patients.update(
+                        r.fhir_id for r in unit.resources if r.resource_type == "Patient"
+                    )
+                    summary.resources.update(r.resource_type for r in unit.resources)
+                    summary.identity_links += linked
+                finally:
+                    session.close()
+            if progress and not is_ndjson(Path(unit.file)):
+                progress(done, len(files))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    with sessions() as session:
+        summary.unresolved_patient_references = resolve_dangling_references(session)
+        if summary.read_anything:
+            record_event(
+                session,
+                kind=EventKind.IMPORTED,
+                clock=clock,
+                actor=principal.actor,
+                payload={
+                    "files": summary.files,
+                    "resources": dict(summary.resources),
+                    "rejected": len(summary.rejected),
+                },
+            )
+        session.commit()
+    summary.seconds = time.perf_counter() - started
+    return summary

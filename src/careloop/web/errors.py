@@ -1,0 +1,80 @@
+"""Map careloop's exception tree and validation failures to clear 4xx JSON answers.
+
+Unexpected exceptions become a 500 with a request id and no detail, and are logged without
+the request body (which may carry PHI).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from careloop.errors import (
+    CareloopError,
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+)
+
+log = logging.getLogger("careloop.web")
+
+_STATUS = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    PermissionDenied: 403,
+    NotAuthenticated: 401,
+}
+
+
+def _status_for(exc: CareloopError) -> int:
+    for cls, status in _STATUS.items():
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CareloopError)
+    async def careloop_error(_request: Request, exc: CareloopError) -> JSONResponse:
+        status = _status_for(exc)
+        body: dict[str, object] = {"error": str(exc)}
+        if isinstance(exc, InvalidInput) and exc.field:
+            body["field"] = exc.field
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            location = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
+            problems.append({"field": location, "error": err.get("msg", "invalid")})
+        first = problems[0] if problems else {"field": None, "error": "invalid request"}
+        return JSONResponse(
+            {
+                "error": f"{first['field']}: {first['error']}",
+                "field": first["field"],
+                "problems": problems,
+            },
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        request_id = uuid.uuid4().hex[:12]
+        log.error("unhandled error", extra={"request_id": request_id, "error": type(exc).__name__})
+        return JSONResponse({"error": "internal error", "request_id": request_id}, status_code=500)

@@ -1,0 +1,90 @@
+"""Bad input is reported (file, entry, reason), the good records are kept, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from careloop.cli import app
+from careloop.records import service
+from careloop.runtime import Runtime
+from tests.conftest import FIXTURES
+
+FHIR = FIXTURES / "fhir"
+runner = CliRunner()
+
+
+def _run(database_url: str, *paths: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    result = runner.invoke(app, ["import", *paths, "--database", database_url, "--json"])
+    return result.exit_code, json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def test_truncated_json_is_rejected_with_its_file_and_nothing_is_stored(
+    database_url: str, rt: Runtime
+) -> None:
+    code, summary = _run(database_url, str(FHIR / "truncated.json"))
+    assert code == 1
+    assert summary["rejected"][0]["file"].endswith("truncated.json")
+    assert "not valid JSON" in summary["rejected"][0]["reason"]
+    with rt.transaction() as session:
+        assert service.count_resources(session) == {}
+
+
+def test_an_entry_without_resource_type_is_skipped_and_the_rest_kept(
+    database_url: str, rt: Runtime
+) -> None:
+    code, summary = _run(database_url, str(FHIR / "missing_resource_type.json"))
+    assert code == 0
+    assert summary["resources"] == {"Observation": 1, "Patient": 1}
+    assert summary["rejected"] == [
+        {
+            "file": str(FHIR / "missing_resource_type.json"),
+            "entry": 2,
+            "reason": "resourceType is missing",
+        }
+    ]
+
+
+def test_a_wrong_typed_field_names_the_field(database_url: str) -> None:
+    code, summary = _run(database_url, str(FHIR / "wrong_typed_field.json"))
+    assert code == 0
+    [rejection] = summary["rejected"]
+    assert rejection["entry"] == 2
+    assert rejection["reason"].startswith("Observation.valueQuantity.value")
+    assert summary["resources"]["Observation"] == 1
+
+
+def test_an_unresolvable_reference_rejects_only_that_entry(database_url: str) -> None:
+    code, summary = _run(database_url, str(FHIR / "unresolvable_reference.json"))
+    assert code == 0
+    [rejection] = summary["rejected"]
+    assert rejection["entry"] == 2
+    assert "does not resolve" in rejection["reason"]
+
+
+def test_an_ndjson_file_with_one_bad_line_keeps_the_other_lines(
+    database_url: str, rt: Runtime
+) -> None:
+    code, summary = _run(database_url, str(FHIR / "bad_line.ndjson"))
+    assert code == 0
+    assert summary["resources"] == {"Observation": 3, "Patient": 1}
+    assert [(r["entry"], r["reason"][:18]) for r in summary["rejected"]] == [
+        (3, "not valid JSON (un")
+    ]
+    with rt.transaction() as session:
+        record = service.get_patient_record(session, patient_id="fx-pat-2")
+    assert record.resource_counts == {"Observation": 3, "Patient": 1}
+
+
+def test_a_missing_path_is_a_clear_error_without_traceback(database_url: str) -> None:
+    result = runner.invoke(app, ["import", "/no/such/file.json", "--database", database_url])
+    assert result.exit_code == 1
+    assert "no such file or folder" in result.stdout
+    assert "Traceback" not in result.stdout + (result.stderr or "")
+
+
+def test_errors_never_echo_patient_data(database_url: str) -> None:
+    _code, summary = _run(database_url, str(FHIR / "wrong_typed_field.json"))
+    text = json.dumps(summary)
+    assert "Testperson" not in text and "+1555" not in text and "heavy" not in text
