@@ -1,0 +1,57 @@
+"""CLI faces of the demo and the service: ``careloop demo``, ``careloop serve``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from careloop.cli_support import DatabaseOption, JsonOption, print_json
+
+
+def demo(
+    database: Annotated[
+        Path, typer.Option("--database", "-d", help="SQLite file to (re)create for the demo.")
+    ] = Path("careloop-demo.db"),
+    keep: Annotated[bool, typer.Option(help="Keep an existing demo database.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the whole loop on the embedded default (SQLite) with the bundled sample."""
+    from careloop.demo import run_demo
+
+    console = Console(file=sys.stderr if as_json else sys.stdout)
+    console.print(f"[bold]careloop demo[/] - database {database}")
+    report = run_demo(database=database, console=console, keep=keep)
+    if as_json:
+        print_json({"database": report.database, **report.sections})
+    else:
+        console.print(
+            f"\nDone. Inspect it with: careloop patients list --database {report.database}\n"
+            f"Serve the API with:   careloop serve --database {report.database}"
+        )
+
+
+def serve(
+    database: DatabaseOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the HTTP service (API, OpenAPI at /docs)."""
+    import uvicorn
+
+    from careloop.logs import configure_logging
+    from careloop.runtime import open_runtime
+    from careloop.web.app import create_app
+
+    configure_logging()
+    rt = open_runtime(database=database)
+    app = create_app(rt)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+    app.command("serve")(serve)
