@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+import click
 import typer
+from typer.core import TyperGroup
 
 from careloop import __version__
+from careloop.cli_support import fail
+from careloop.errors import CareloopError
+
+
+class _GuardedGroup(TyperGroup):
+    """The root command group: careloop's own errors end any command with one clean line.
+
+    Every sub-command runs inside this ``invoke``, so no command can leak a traceback for
+    bad input (``InvalidInput``, ``NotFound``, ...), whether or not it remembered to catch it.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CareloopError as exc:
+            fail(str(exc))
+
 
 app = typer.Typer(
+    cls=_GuardedGroup,
     name="careloop",
     help="Hyper-personalized patient engagement: FHIR in, the right message out, the loop closed.",
     no_args_is_help=True,
@@ -30,19 +53,28 @@ def root(
     """careloop command line."""
 
 
+# Every domain that has commands, in help order. Registration is explicit: a module that
+# fails to import stops the CLI loudly instead of silently losing its commands.
+COMMAND_MODULES = (
+    "careloop.demo_commands",
+    "careloop.records.commands",
+    "careloop.programs.commands",
+    "careloop.content.commands",
+    "careloop.personalize.commands",
+    "careloop.sim.commands",
+    "careloop.insights.commands",
+    "careloop.insights.report_commands",
+    "careloop.outreach.commands",
+    # -- more domains register here (one line each: "careloop.<domain>.commands") --
+    "careloop.feedback.commands",
+    "careloop.careteam.commands",
+    "careloop.governance.commands",
+)
+
+
 def _register() -> None:
-    # Each domain package exposes its commands; registration is explicit so a failed import
-    # is loud, never silently skipped.
-    from careloop.records import commands as records_commands
-
-    records_commands.register(app)
-    # -- more domains register here (one line each) --
-    from careloop.programs import commands as programs_commands
-
-    programs_commands.register(app)
-    __import__("careloop.insights.commands", fromlist=["register"]).register(app)
-    __import__("careloop.personalize.commands", fromlist=["register"]).register(app)
-    __import__("careloop.sim.commands", fromlist=["register"]).register(app)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
 
 
 _register()

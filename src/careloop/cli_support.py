@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from careloop.errors import CareloopError
 from careloop.runtime import Runtime, open_runtime
@@ -34,7 +35,7 @@ stderr = Console(stderr=True)
 
 def fail(message: str, *, code: int = 2) -> NoReturn:
     """Stop the command with a one-line error and no traceback."""
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -57,7 +57,9 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, json_serializer=_dumps)
+        engine = create_engine(
+            url, echo=echo, json_serializer=_dumps, json_deserializer=orjson.loads
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(

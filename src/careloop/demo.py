@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,147 @@ def step_import(rt: Runtime, console: Console, report: DemoReport) -> None:
     )
 
 
-STEPS: list[DemoStep] = [step_import]
+# The sample's records end in March 2021: its care gaps are measured over 2020.
+DEMO_PERIOD = "2020-01-01/2020-12-31"
+
+
+def step_identify(rt: Runtime, console: Console, report: DemoReport) -> None:
+    from careloop.programs.measures import service as measures
+
+    start, end = measures.parse_period(DEMO_PERIOD)
+    all_measures = measures.all_measures()
+    gaps: dict[str, int] = {m.cms_id: 0 for m in all_measures}
+    reasons: dict[str, str] = {}
+    with rt.transaction() as session:
+        for result in measures.evaluate_database(
+            session, measures=all_measures, start=start, end=end, outreach=True
+        ):
+            if result["care_gap"]:
+                gaps[result["measure"]] += 1
+                reasons.setdefault(result["measure"], str(result["reason"]))
+    report.sections["care_gaps"] = gaps
+    table = Table(title=f"2. Identify: care gaps over {DEMO_PERIOD} (eCQM logic, outreach mode)")
+    for column in ("measure", "patients with a gap", "example reason"):
+        table.add_column(column)
+    for cms_id, count in gaps.items():
+        table.add_row(cms_id, str(count), reasons.get(cms_id, ""))
+    console.print(table)
+
+
+def step_personalize(rt: Runtime, console: Console, report: DemoReport) -> None:
+    from careloop.sim.runner import load_population, simulate
+
+    world = load_population("careloop.sim.population:make", n=400, seed=7)
+    result = simulate(
+        population=world, policies=["static", "random", "bandit", "oracle"], touches=30, seed=7
+    )
+    summary = {
+        name: {
+            "cumulative": figures["cumulative"],
+            "last_touch_vs_oracle": figures["oracle_ratio"][-1],
+        }
+        for name, figures in result["policies"].items()
+    }
+    report.sections["simulated_pilot"] = summary
+    table = Table(title="3. Personalize: simulated pilot, 400 patients x 30 touches")
+    for column in ("policy", "engagement (mean over touches)", "last touch vs oracle"):
+        table.add_column(column)
+    for name, figures in summary.items():
+        table.add_row(
+            name, f"{figures['cumulative']:.1%}", f"{figures['last_touch_vs_oracle']:.0%}"
+        )
+    console.print(table)
+
+
+PILOT_WEEKS = 6
+
+
+def step_engage(rt: Runtime, console: Console, report: DemoReport) -> None:
+    from careloop.outreach.service import enrollment_summary, outbox_summary
+    from careloop.pilot import run_pilot
+
+    pilot = run_pilot(rt, weeks=PILOT_WEEKS)
+    with rt.transaction() as session:
+        enrollments = enrollment_summary(session)
+        outbox = outbox_summary(session)
+    report.sections["pilot"] = {**pilot.as_dict(), "enrollments": enrollments, "outbox": outbox}
+    table = Table(
+        title=f"4. Engage: a {PILOT_WEEKS}-week simulated pilot through the real outbox "
+        "(fake gateways, simulated answers)"
+    )
+    for column in ("channel", "sent", "answered"):
+        table.add_column(column)
+    for channel in sorted(set(pilot.sent) | set(pilot.replies)):
+        table.add_row(channel, str(pilot.sent[channel]), str(pilot.replies[channel]))
+    console.print(table)
+    console.print(
+        f"   calls to action completed in the record: {pilot.completions}; outbox: {outbox}"
+    )
+
+
+def step_measure(rt: Runtime, console: Console, report: DemoReport) -> None:
+    from careloop.insights.report import build_report
+
+    end = rt.clock.now() + timedelta(weeks=PILOT_WEEKS + 1)
+    start = rt.clock.now() - timedelta(days=1)
+    with rt.transaction() as session:
+        data = build_report(session, start=start, end=end)
+    report.sections["report"] = data
+    table = Table(title="5. Measure: per program, treated vs randomized holdout")
+    for column in (
+        "program",
+        "enrolled",
+        "holdout",
+        "contacted",
+        "engaged 72 h",
+        "completed",
+        "uplift (95% CI)",
+    ):
+        table.add_column(column)
+    for p in data["programs"]:
+        intended = p["experiment"].get("as_intended")
+        uplift = "-"
+        if intended:
+            low, high = intended["ci95"]
+            uplift = f"{intended['difference']:+.0%} ({low:+.0%}, {high:+.0%})"
+        table.add_row(
+            p["program"],
+            str(p["reach"]["enrolled"]),
+            str(p["reach"]["holdout"]),
+            str(p["reach"]["contacted"]),
+            str(p["engagement"]["engaged_within_72h"]),
+            str(p["completion"]["completed"]),
+            uplift,
+        )
+    console.print(table)
+    console.print(
+        "   20 patients are far too few for an interval to exclude zero: the report "
+        "says how many would be needed (careloop report --json)."
+    )
+
+
+def step_console(rt: Runtime, console: Console, report: DemoReport) -> None:
+    from careloop.web.console.demo_users import seed_demo_users
+
+    with rt.transaction() as session:
+        users = seed_demo_users(session, rt.clock)
+    report.sections["console_users"] = [{"role": r, "username": u} for r, u, _ in users]
+    table = Table(title="6. The console: careloop serve, then open http://127.0.0.1:8000/console")
+    for column in ("role", "username", "password"):
+        table.add_column(column)
+    for role, username, password in users:
+        table.add_row(role, username, password)
+    console.print(table)
+
+
+STEPS: list[DemoStep] = [
+    step_import,
+    step_identify,
+    step_personalize,
+    step_engage,
+    step_measure,
+    step_console,
+]
 
 
 def run_demo(*, database: Path, console: Console, keep: bool = False) -> DemoReport:

@@ -20,8 +20,13 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """Run the whole loop on the embedded default (SQLite) with the bundled sample."""
+    import logging
+
     from careloop.demo import run_demo
 
+    # The demo's tables are its output; warnings meant for operators (e.g. no secret key
+    # configured, so a per-process one is used) would only clutter them.
+    logging.getLogger("careloop").setLevel(logging.ERROR)
     console = Console(file=sys.stderr if as_json else sys.stdout)
     console.print(f"[bold]careloop demo[/] - database {database}")
     report = run_demo(database=database, console=console, keep=keep)
@@ -38,10 +43,19 @@ def serve(
     database: DatabaseOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    with_worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--with-worker/--no-worker",
+            help="Run the outreach scheduler and one worker in-process "
+            "(default: on for SQLite, off for PostgreSQL where `careloop worker` runs apart).",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP service (API, OpenAPI at /docs)."""
     import uvicorn
 
+    from careloop.db import is_sqlite
     from careloop.logs import configure_logging
     from careloop.runtime import open_runtime
     from careloop.web.app import create_app
@@ -49,7 +63,17 @@ def serve(
     configure_logging()
     rt = open_runtime(database=database)
     app = create_app(rt)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    stop = None
+    if with_worker if with_worker is not None else is_sqlite(rt.engine):
+        from careloop.outreach.runner import start_in_process
+        from careloop.outreach.wiring import default_care_team
+
+        _, stop = start_in_process(rt, care_team=default_care_team())
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    finally:
+        if stop is not None:
+            stop.set()
 
 
 def register(app: typer.Typer) -> None:

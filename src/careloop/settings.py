@@ -9,8 +9,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from careloop.channels.settings import ChannelsSettings
 
 DEFAULT_SQLITE_PATH = Path("careloop.db")
 
@@ -44,6 +46,46 @@ class WebSettings(BaseModel):
     max_body_bytes: int = 5 * 1024 * 1024
 
 
+class OidcSettings(BaseModel):
+    """An external OpenID Connect provider for staff sign-in (optional; off when unset)."""
+
+    issuer: str | None = None
+    client_id: str | None = None
+    audience: str | None = None
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    username_claim: str = "preferred_username"
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+
+
+class SecuritySettings(BaseModel):
+    """Keys, session lifetimes and rate limits. Secrets come from env vars or ``*_file`` paths."""
+
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+    encryption_key: SecretStr | None = None
+    encryption_key_file: Path | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    console_session_minutes: int = 480
+    portal_token_minutes: int = 30
+    unsubscribe_link_days: int = 60
+    signin_per_minute: int = 10
+    webhook_per_second: int = 50
+    oidc: OidcSettings = OidcSettings()
+
+
+class RetentionSettings(BaseModel):
+    """How long each kind of data is kept, in days (0 = keep forever)."""
+
+    message_bodies_days: int = 365
+    raw_inbound_days: int = 90
+    audit_days: int = 2192
+    deceased_records_days: int = 3653
+    portal_codes_days: int = 1
+    expired_tokens_days: int = 90
+    other_days: dict[str, int] = Field(default_factory=dict)
+
+
 class Settings(BaseSettings):
     """All settings; one instance per process, built by :func:`get_settings`."""
 
@@ -59,6 +101,9 @@ class Settings(BaseSettings):
     records: RecordsSettings = RecordsSettings()
     logging: LoggingSettings = LoggingSettings()
     web: WebSettings = WebSettings()
+    channels: ChannelsSettings = ChannelsSettings()
+    security: SecuritySettings = SecuritySettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @property
     def resolved_database_url(self) -> str:

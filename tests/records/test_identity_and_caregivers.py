@@ -113,3 +113,21 @@ def test_patients_show_for_an_unknown_id_is_a_clear_error(database_url: str) -> 
     result = runner.invoke(app, ["patients", "show", "nobody", "--database", database_url])
     assert result.exit_code == 2
     assert "no such patient" in result.output
+
+
+def test_a_shared_identifier_with_a_different_birth_date_is_not_the_same_person(
+    database_url: str, rt: Runtime
+) -> None:
+    bundle = json.loads((FHIR / "second_source.json").read_text())
+    bundle["entry"][0]["resource"]["birthDate"] = "1988-01-01"
+    other = FHIR.parent / "tmp_other_person.json"
+    other.write_text(json.dumps(bundle))
+    try:
+        _import(database_url, "good_bundle.json")
+        summary = _import(database_url, str(other))
+    finally:
+        other.unlink()
+    with rt.transaction() as session:
+        ids = service.patient_ids(session)
+    assert summary["identity_links"] == 0
+    assert ids == ["fx-pat-1", "other-system-77"]

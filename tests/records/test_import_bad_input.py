@@ -12,6 +12,9 @@ from careloop.runtime import Runtime
 from tests.conftest import FIXTURES
 
 FHIR = FIXTURES / "fhir"
+SAMPLE_FILE = sorted(
+    (FIXTURES.parents[1] / "src" / "careloop" / "data" / "synthea-sample").glob("*.json")
+)[0]
 runner = CliRunner()
 
 
@@ -89,3 +92,14 @@ def test_errors_never_echo_patient_data(database_url: str) -> None:
     text = json.dumps(summary)
     for secret in ("Testperson", "+1555", "heavy"):
         assert secret not in text
+
+
+def test_unsupported_types_can_be_skipped_and_are_reported(database_url: str) -> None:
+    result = runner.invoke(
+        app,
+        ["import", str(SAMPLE_FILE), "--no-keep-unsupported", "--database", database_url, "--json"],
+    )
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0
+    assert summary["skipped"]["Organization"] >= 1
+    assert "Organization" not in summary["resources"]

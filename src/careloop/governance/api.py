@@ -1,12 +1,19 @@
-"""Sign-in and token endpoints."""
+"""Sign-in, tokens and console sessions.
+
+A failed sign-in is committed before the 401 goes out (the request transaction would
+otherwise roll the failure counter back, and lock-out would never happen).
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
+from careloop.clock import Clock
+from careloop.errors import NotAuthenticated
 from careloop.governance.audit import AuditAction, Purpose, audit
 from careloop.governance.auth import (
     authenticate_password,
@@ -14,7 +21,19 @@ from careloop.governance.auth import (
     principal_for_user,
     revoke_token_value,
 )
-from careloop.web.deps import ClockDep, PrincipalDep, SessionDep
+from careloop.governance.principal import Principal
+from careloop.governance.roles import STAFF_ROLES, Role
+from careloop.governance.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
+from careloop.models import User
+from careloop.web.deps import (
+    ClockDep,
+    PrincipalDep,
+    SessionDep,
+    SigningKeyDep,
+    client_address,
+    get_runtime,
+    rate_limit,
+)
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -39,12 +58,46 @@ class WhoAmI(BaseModel):
     patient_ids: list[str]
 
 
-@router.post("/token", response_model=TokenResponse)
-def create_token(body: TokenRequest, session: SessionDep, clock: ClockDep) -> TokenResponse:
+class SessionRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=150)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionResponse(BaseModel):
+    csrf_token: str
+    expires_at: str
+    role: str
+
+
+def _sign_in(
+    request: Request, session: Session, clock: Clock, *, username: str, password: str
+) -> User:
+    """Check the password; on failure commit the counter and an audit event, then 401."""
+    try:
+        user = authenticate_password(session, clock=clock, username=username, password=password)
+    except NotAuthenticated:
+        audit(
+            session,
+            clock=clock,
+            principal=Principal(
+                actor="anonymous", role=Role.PATIENT, source=client_address(request)
+            ),
+            action=AuditAction.CREATE,
+            resource="sign-in",
+            purpose=Purpose.SECURITY,
+            outcome="failure",
+        )
+        session.commit()
+        raise
+    return user
+
+
+@router.post("/token", response_model=TokenResponse, dependencies=[Depends(rate_limit("signin"))])
+def create_token(
+    request: Request, body: TokenRequest, session: SessionDep, clock: ClockDep
+) -> TokenResponse:
     """Exchange a username and password for a bearer token (5 failures lock for 15 min)."""
-    user = authenticate_password(
-        session, clock=clock, username=body.username, password=body.password
-    )
+    user = _sign_in(request, session, clock, username=body.username, password=body.password)
     issued = issue_token(
         session,
         clock=clock,
@@ -65,6 +118,57 @@ def create_token(body: TokenRequest, session: SessionDep, clock: ClockDep) -> To
     )
 
 
+@router.post(
+    "/session", response_model=SessionResponse, dependencies=[Depends(rate_limit("signin"))]
+)
+def create_session(
+    request: Request,
+    response: Response,
+    body: SessionRequest,
+    session: SessionDep,
+    clock: ClockDep,
+    key: SigningKeyDep,
+) -> SessionResponse:
+    """Console sign-in (staff only): sets the HttpOnly session cookie and a CSRF token."""
+    user = _sign_in(request, session, clock, username=body.username, password=body.password)
+    if Role(user.role) not in STAFF_ROLES:
+        raise NotAuthenticated("invalid credentials")
+    minutes = get_runtime(request).settings.security.console_session_minutes
+    issued = issue_token(
+        session,
+        clock=clock,
+        user=user,
+        name="console",
+        ttl=timedelta(minutes=minutes),
+        kind="session",
+    )
+    csrf = csrf_token_for(key, issued.token)
+    secure = request.url.scheme == "https"
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=minutes * 60,
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+        path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE, csrf, max_age=minutes * 60, secure=secure, samesite="strict", path="/"
+    )
+    audit(
+        session,
+        clock=clock,
+        principal=principal_for_user(user),
+        action=AuditAction.CREATE,
+        resource="console-session",
+        purpose=Purpose.SECURITY,
+    )
+    return SessionResponse(
+        csrf_token=csrf, expires_at=issued.expires_at.isoformat(), role=user.role
+    )
+
+
 @router.get("/me", response_model=WhoAmI)
 def who_am_i(principal: PrincipalDep) -> WhoAmI:
     return WhoAmI(
@@ -72,12 +176,12 @@ def who_am_i(principal: PrincipalDep) -> WhoAmI:
     )
 
 
-@router.post("/revoke", status_code=204)
-def revoke(request: Request, principal: PrincipalDep, session: SessionDep, clock: ClockDep) -> None:
-    """Revoke the bearer token used for this call (sign out)."""
+def _revoke_current(
+    request: Request, principal: Principal, session: Session, clock: Clock, resource: str
+) -> None:
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    token = token or request.cookies.get("careloop_session")
+    token = token or request.cookies.get(SESSION_COOKIE)
     if token:
         revoke_token_value(session, clock=clock, token=token)
     audit(
@@ -85,6 +189,26 @@ def revoke(request: Request, principal: PrincipalDep, session: SessionDep, clock
         clock=clock,
         principal=principal,
         action=AuditAction.DELETE,
-        resource="token",
+        resource=resource,
         purpose=Purpose.SECURITY,
     )
+
+
+@router.post("/revoke", status_code=204)
+def revoke(request: Request, principal: PrincipalDep, session: SessionDep, clock: ClockDep) -> None:
+    """Revoke the bearer token (or session) used for this call (sign out)."""
+    _revoke_current(request, principal, session, clock, "token")
+
+
+@router.delete("/session", status_code=204)
+def delete_session(
+    request: Request,
+    response: Response,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> None:
+    """Console sign-out: revokes the session and clears the cookies."""
+    _revoke_current(request, principal, session, clock, "console-session")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")

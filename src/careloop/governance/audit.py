@@ -7,6 +7,8 @@ single writer anyway), so the chain is a total order even with many workers.
 from __future__ import annotations
 
 import hashlib
+import hmac
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,12 +16,13 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
+from careloop.errors import Conflict
 from careloop.governance.principal import Principal
-from careloop.models import AuditChainHead, AuditEvent
+from careloop.models import AuditChainHead, AuditCheckpoint, AuditEvent
 
 GENESIS = "0" * 64
 
@@ -43,6 +46,7 @@ class Purpose(StrEnum):
     ANALYTICS = "analytics"
     IMPORT = "import"
     SECURITY = "security"
+    RETENTION = "retention"
 
 
 def _content_hash(prev_hash: str, row: dict[str, Any]) -> str:
@@ -117,13 +121,61 @@ class ChainReport:
     checked: int
     first_bad_id: int | None
     reason: str | None
+    purged: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "purged": self.purged,
+            "first_bad_id": self.first_bad_id,
+            "reason": self.reason,
+        }
 
 
-def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
-    """Walk the chain in order; report the first row whose link or content does not match."""
-    prev = GENESIS
+def _checkpoint_payload(cp: AuditCheckpoint) -> bytes:
+    return orjson.dumps(
+        {
+            "upto_event_id": cp.upto_event_id,
+            "upto_hash": cp.upto_hash,
+            "purged_total": cp.purged_total,
+            "aggregates": cp.aggregates,
+            "created_at": cp.created_at.isoformat(),
+            "prev_signature": cp.prev_signature,
+        },
+        option=orjson.OPT_SORT_KEYS,
+    )
+
+
+def _sign(key: bytes, cp: AuditCheckpoint) -> str:
+    return hmac.new(key, _checkpoint_payload(cp), hashlib.sha256).hexdigest()
+
+
+def _check_checkpoints(session: Session, key: bytes | None) -> tuple[AuditCheckpoint | None, str]:
+    """The latest checkpoint, after checking the signed chain of checkpoints ('' if fine)."""
+    previous: AuditCheckpoint | None = None
+    for cp in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)):
+        if cp.prev_signature != (previous.signature if previous else None):
+            return cp, "checkpoint chain broken"
+        if key is not None and not hmac.compare_digest(_sign(key, cp), cp.signature):
+            return cp, "checkpoint signature does not match"
+        previous = cp
+    return previous, ""
+
+
+def verify_chain(session: Session, *, key: bytes | None = None, batch: int = 5000) -> ChainReport:
+    """Walk the chain in order; report the first row whose link or content does not match.
+
+    A purged prefix is stood for by the latest signed checkpoint: the walk starts from its
+    hash, and its signature is checked when ``key`` is given.
+    """
+    checkpoint, problem = _check_checkpoints(session, key)
+    if problem:
+        return ChainReport(False, 0, None, problem)
+    prev = checkpoint.upto_hash if checkpoint else GENESIS
+    purged = checkpoint.purged_total if checkpoint else 0
+    last_id = checkpoint.upto_event_id if checkpoint else 0
     checked = 0
-    last_id = 0
     while True:
         rows = session.scalars(
             select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
@@ -132,16 +184,76 @@ def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
             break
         for row in rows:
             if row.prev_hash != prev:
-                return ChainReport(False, checked, row.id, "link broken (row removed or reordered)")
+                return ChainReport(
+                    False, checked, row.id, "link broken (row removed or reordered)", purged
+                )
             if _content_hash(prev, _canonical(row)) != row.hash:
-                return ChainReport(False, checked, row.id, "content changed after it was written")
+                return ChainReport(
+                    False, checked, row.id, "content changed after it was written", purged
+                )
             prev = row.hash
             checked += 1
             last_id = row.id
     head = session.get(AuditChainHead, 1)
-    if head is not None and (head.last_hash != prev or head.count != checked):
-        return ChainReport(False, checked, None, "rows missing at the end of the chain")
-    return ChainReport(True, checked, None, None)
+    if head is not None and (head.last_hash != prev or head.count != checked + purged):
+        return ChainReport(False, checked, None, "rows missing at the end of the chain", purged)
+    return ChainReport(True, checked, None, None, purged)
+
+
+@dataclass(frozen=True)
+class AuditPurge:
+    upto_event_id: int | None
+    count: int
+    aggregates: dict[str, int]
+
+
+def _aggregate_key(row: AuditEvent) -> str:
+    return f"{row.occurred_at:%Y-%m}|{row.action}|{row.resource}|{row.purpose}"
+
+
+def purge_audit_before(
+    session: Session, *, key: bytes, cutoff: datetime, now: datetime, dry_run: bool = False
+) -> AuditPurge:
+    """Delete the oldest audit events (before ``cutoff``), leaving a signed checkpoint.
+
+    Only a prefix of the chain is purged (events in chain order up to the first one at or
+    after ``cutoff``), so the remaining rows still link to the checkpoint's hash. Counts by
+    month, action, resource and purpose are kept in the checkpoint.
+    """
+    head = _lock_head(session)
+    keep_from = session.scalar(
+        select(func.min(AuditEvent.id)).where(AuditEvent.occurred_at >= cutoff)
+    )
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if keep_from is not None:
+        query = query.where(AuditEvent.id < keep_from)
+    counts: Counter[str] = Counter()
+    last: AuditEvent | None = None
+    for row in session.scalars(query):
+        counts[_aggregate_key(row)] += 1
+        last = row
+    if last is None or dry_run:
+        return AuditPurge(last.id if last else None, sum(counts.values()), dict(counts))
+    previous, problem = _check_checkpoints(session, key)
+    if problem:
+        raise Conflict(f"audit checkpoints do not verify ({problem}); refusing to purge")
+    total: Counter[str] = Counter(previous.aggregates if previous else {})
+    total.update(counts)
+    checkpoint = AuditCheckpoint(
+        upto_event_id=last.id,
+        upto_hash=last.hash,
+        purged_total=(previous.purged_total if previous else 0) + sum(counts.values()),
+        aggregates=dict(sorted(total.items())),
+        created_at=now.replace(microsecond=0),
+        prev_signature=previous.signature if previous else None,
+        signature="",
+    )
+    checkpoint.signature = _sign(key, checkpoint)
+    session.add(checkpoint)
+    session.execute(delete(AuditEvent).where(AuditEvent.id <= last.id))
+    head.note = f"checkpoint up to event {last.id}"
+    session.flush()
+    return AuditPurge(last.id, sum(counts.values()), dict(counts))
 
 
 def iter_audit(session: Session, *, patient_id: str | None = None) -> Iterator[AuditEvent]:

@@ -24,6 +24,7 @@ from careloop.models import ApiToken, User
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 DEFAULT_TOKEN_TTL = timedelta(hours=12)
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 TOKEN_PREFIX = "clt_"  # noqa: S105 - a recognisable prefix, not a secret
 
 
@@ -177,5 +178,8 @@ def authenticate_token(session: Session, *, clock: Clock, token: str) -> tuple[U
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise NotAuthenticated("invalid token")
-    row.last_used_at = now
+    # Touch the row at most once a minute: writing it on every request would lock it until
+    # commit and serialize every request made with the same token.
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        row.last_used_at = now
     return user, row

@@ -1,7 +1,8 @@
 """Roles and the permissions they grant. Deny by default: a permission not listed is refused.
 
 Patient and caregiver permissions are further narrowed to their own / proxied records by
-:mod:`careloop.governance.access`.
+:class:`careloop.governance.principal.Principal` (``may_act_for``) using the proxy grants of
+:mod:`careloop.governance.proxy`.
 """
 
 from __future__ import annotations
@@ -89,16 +90,30 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "readings:write",
         }
     ),
+    # What a caregiver may ever do; per patient it is narrowed to the proxy grant's scopes.
     Role.CAREGIVER: frozenset(
         {
             "patients:read",
             "preferences:read",
+            "preferences:write",
+            "consent:read",
+            "consent:write",
             "messages:read",
             "messages:send",
             "checkins:write",
             "readings:write",
         }
     ),
+}
+
+# The scopes a patient can grant a caregiver, and the permissions each one opens.
+PROXY_SCOPES: dict[str, frozenset[str]] = {
+    "record": frozenset({"patients:read"}),
+    "messages": frozenset({"messages:read", "messages:send"}),
+    "checkins": frozenset({"checkins:write"}),
+    "readings": frozenset({"readings:write"}),
+    "preferences": frozenset({"preferences:read", "preferences:write"}),
+    "consent": frozenset({"consent:read", "consent:write"}),
 }
 
 

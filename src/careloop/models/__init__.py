@@ -5,12 +5,33 @@ packages call those functions instead of querying these models directly.
 """
 
 from careloop.models.base import Base
+from careloop.models.careteam import PlanAdjustment, WorklistItem
 from careloop.models.content import ContentMessage, ContentVersion
 from careloop.models.events import Event
-from careloop.models.governance import ApiToken, AuditChainHead, AuditEvent, User
+from careloop.models.feedback import CheckinConversation
+from careloop.models.governance import (
+    ApiToken,
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    ConsentRecord,
+    PortalCode,
+    PortalContact,
+    ProxyGrant,
+    RetentionRun,
+    User,
+)
+from careloop.models.outreach import (
+    Enrollment,
+    InboundReply,
+    OutboxMessage,
+    SendAttempt,
+    SenderSlot,
+)
 from careloop.models.personalize import DecisionRow, ModelStateRow, PreferenceProfileRow
 from careloop.models.records import (
     Caregiver,
+    ContactLookup,
     FhirResource,
     Patient,
     PatientIdentifier,
@@ -20,18 +41,33 @@ from careloop.models.records import (
 __all__ = [
     "ApiToken",
     "AuditChainHead",
+    "AuditCheckpoint",
     "AuditEvent",
     "Base",
     "Caregiver",
+    "CheckinConversation",
+    "ConsentRecord",
+    "ContactLookup",
     "ContentMessage",
     "ContentVersion",
     "DecisionRow",
+    "Enrollment",
     "Event",
     "FhirResource",
+    "InboundReply",
     "ModelStateRow",
+    "OutboxMessage",
     "Patient",
     "PatientIdentifier",
+    "PlanAdjustment",
+    "PortalCode",
+    "PortalContact",
     "PreferenceProfileRow",
+    "ProxyGrant",
     "ResourceCode",
+    "RetentionRun",
+    "SendAttempt",
+    "SenderSlot",
     "User",
+    "WorklistItem",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from careloop.governance.crypto import EncryptedText
 from careloop.models.base import Base
 from careloop.models.types import JSONType, UTCDateTime
 
@@ -82,3 +83,108 @@ class AuditChainHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
     count: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsentRecord(Base):
+    """One consent decision (grant or denial) for a purpose and channel. Never updated.
+
+    ``purpose`` or ``channel`` may be ``"*"`` (all): an SMS STOP is ``("*", "sms", denied)``.
+    The current state is derived from the history (see :mod:`careloop.governance.consent`),
+    so every change stays explainable: who, when, from which source.
+    """
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    fhir_consent_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    note: Mapped[str | None] = mapped_column(String(500))
+
+
+class PortalContact(Base):
+    """A verified contact point that may receive portal sign-in codes.
+
+    ``digest`` is a keyed HMAC of the normalised value (an index that reveals nothing);
+    ``value`` itself is encrypted at rest.
+    """
+
+    __tablename__ = "portal_contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    system: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(EncryptedText())
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    caregiver_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    verified_by: Mapped[str] = mapped_column(String(200))
+
+
+class PortalCode(Base):
+    """A one-time sign-in code: only its keyed hash is stored; 10 minutes, 5 tries."""
+
+    __tablename__ = "portal_codes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ProxyGrant(Base):
+    """A patient lets a caregiver (RelatedPerson) act for them, within named scopes."""
+
+    __tablename__ = "proxy_grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    caregiver_id: Mapped[str] = mapped_column(String(128), index=True)
+    scopes: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    granted_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class AuditCheckpoint(Base):
+    """Stands in for a purged prefix of the audit chain, so verification still works.
+
+    Carries the hash of the last purged event, the cumulative count purged, aggregate
+    counts of what was purged, and an HMAC signature over all of it.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    upto_event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    upto_hash: Mapped[str] = mapped_column(String(64))
+    purged_total: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    aggregates: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    prev_signature: Mapped[str | None] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(64))
+
+
+class RetentionRun(Base):
+    """What one purge removed from one retention target, with the aggregates it kept."""
+
+    __tablename__ = "retention_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(64), index=True)
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cutoff: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted: Mapped[int] = mapped_column(Integer)
+    aggregates: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
+from careloop.governance.crypto import EncryptedJSON
 from careloop.models.base import Base
 from careloop.models.types import JSONType, UTCDateTime
 
@@ -33,7 +34,9 @@ class Patient(Base):
     deceased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     race: Mapped[str | None] = mapped_column(String(100))
     ethnicity: Mapped[str | None] = mapped_column(String(100))
-    contact_points: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # Encrypted at rest when ``security.encryption_key`` is set (see docs/security.md);
+    # look-ups by value go through ``contact_lookup``.
+    contact_points: Mapped[list[dict[str, Any]]] = mapped_column(EncryptedJSON(), default=list)
     address: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -102,7 +105,48 @@ class Caregiver(Base):
     )
     name: Mapped[str | None] = mapped_column(String(300))
     relationship: Mapped[str | None] = mapped_column(String(100))
-    contact_points: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    contact_points: Mapped[list[dict[str, Any]]] = mapped_column(EncryptedJSON(), default=list)
     availability: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     is_proxy: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ContactLookup(Base):
+    """Keyed digest of one contact point → its patient (and caregiver), for inbound look-ups."""
+
+    __tablename__ = "contact_lookup"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    patient_id: Mapped[str] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    caregiver_id: Mapped[str | None] = mapped_column(String(128))
+    system: Mapped[str] = mapped_column(String(16))
+
+
+def _index_contact_points(_mapper: Any, connection: Any, target: Patient | Caregiver) -> None:
+    """Keep ``contact_lookup`` in step with every ORM write of contact points."""
+    from sqlalchemy import inspect
+    from sqlalchemy.orm.state import InstanceState
+
+    from careloop.records.contacts import reindex_contacts
+
+    state: InstanceState[Any] = inspect(target)
+    history = state.attrs.contact_points.history
+    if not (history.added or history.deleted) and state.persistent:
+        return
+    if isinstance(target, Patient):
+        reindex_contacts(connection, patient_id=target.id, points=target.contact_points or [])
+    else:
+        reindex_contacts(
+            connection,
+            patient_id=target.patient_id,
+            points=target.contact_points or [],
+            caregiver_id=target.id,
+        )
+
+
+for _model in (Patient, Caregiver):
+    event.listen(_model, "after_insert", _index_contact_points)
+    event.listen(_model, "after_update", _index_contact_points)

@@ -4,13 +4,17 @@ The rule (also in docs/architecture.md):
 
 1. A Patient resource whose FHIR id was imported before belongs to the same record.
 2. Otherwise, if any of its identifiers (``system|value``, both present) is already held by a
-   record, it joins that record. Identifiers are assumed to be issued to one person per
-   system (MRN, SSN, driver's licence, ...); an identifier without a system is ignored.
+   record whose birth date and administrative sex agree (where both sides record them), it
+   joins that record. Identifiers are assumed to be issued to one person per system (MRN,
+   SSN, driver's licence, ...); an identifier without a system is ignored. The demographic
+   check keeps a recycled or placeholder identifier (test data often gives every patient
+   the same MRN) from merging two people.
 3. Otherwise it starts a new record whose id is its FHIR id (or a fresh id if taken).
 
-When identifiers point at two different records, the resource joins the oldest one and
-the conflict is recorded as a ``patient_linked`` event for a human to review; records are
-never merged automatically.
+When identifiers point at two different records, the resource joins the oldest one that
+agrees; when a shared identifier belongs to a record that disagrees on birth date or sex, a
+new record is started. Both cases are recorded as a ``patient_linked`` event for a human to
+review; records are never merged automatically.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -27,6 +31,7 @@ from sqlalchemy.orm import Session
 from careloop.models import Event, FhirResource, Patient, PatientIdentifier
 from careloop.records.demographics import demographics_from
 from careloop.records.extract import IndexedResource
+from careloop.records.fhir_dates import parse_fhir_date
 
 
 @dataclass
@@ -43,6 +48,26 @@ def identifiers_of(resource: dict[str, Any]) -> list[tuple[str, str]]:
             if isinstance(system, str) and system and isinstance(value, str) and value:
                 found.append((system[:255], value[:255]))
     return list(dict.fromkeys(found))
+
+
+def _birth_date(value: Any) -> date | None:
+    try:
+        return parse_fhir_date(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _agrees(resource: dict[str, Any], born: date | None, sex: str | None) -> bool:
+    """Birth date and sex agree wherever both sides record them."""
+    birth = resource.get("birthDate")
+    if (
+        born is not None
+        and isinstance(birth, str)
+        and birth[:10] != born.isoformat()[: len(birth[:10])]
+    ):
+        return False
+    gender = resource.get("gender")
+    return not (sex and isinstance(gender, str) and gender != sex)
 
 
 def link_patients(
@@ -63,36 +88,37 @@ def link_patients(
     for res in patients:
         idents = identifiers_of(res.resource)
         patient_id = known.get(res.fhir_id)
+        note: dict[str, Any] | None = None
         if patient_id is None and idents:
             owners = session.execute(
-                select(PatientIdentifier.patient_id, Patient.created_at)
+                select(PatientIdentifier.patient_id, Patient.birth_date, Patient.gender)
                 .join(Patient, Patient.id == PatientIdentifier.patient_id)
                 .where(tuple_(PatientIdentifier.system, PatientIdentifier.value).in_(idents))
                 .order_by(Patient.created_at, Patient.id)
             ).all()
-            distinct = list(dict.fromkeys(pid for pid, _ in owners))
+            agreeing = [pid for pid, born, sex in owners if _agrees(res.resource, born, sex)]
+            distinct = list(dict.fromkeys(agreeing))
+            refused = sorted({pid for pid, _, _ in owners} - set(distinct))
             if distinct:
                 patient_id = distinct[0]
                 result.linked_by_identifier += 1
-                session.add(
-                    Event(
-                        kind="patient_linked",
-                        patient_id=patient_id,
-                        occurred_at=now,
-                        recorded_at=now,
-                        actor="system:import",
-                        subject_type="Patient",
-                        subject_id=res.fhir_id,
-                        payload={"rule": "shared identifier", "conflicting_records": distinct[1:]},
-                    )
-                )
+            if distinct or refused:
+                note = {
+                    "rule": "shared identifier",
+                    "linked": bool(distinct),
+                    "conflicting_records": distinct[1:],
+                    "demographics_disagree": refused,
+                }
         if patient_id is None:
             patient_id = res.fhir_id[:64]
             if session.get(Patient, patient_id) is not None:
                 patient_id = uuid.uuid4().hex
+            birth = res.resource.get("birthDate")
             session.add(
                 Patient(
                     id=patient_id,
+                    birth_date=_birth_date(birth),
+                    gender=res.resource.get("gender"),
                     timezone="UTC",
                     timezone_source="default",
                     deceased=False,
@@ -102,6 +128,19 @@ def link_patients(
                 )
             )
             session.flush()
+        if note is not None:
+            session.add(
+                Event(
+                    kind="patient_linked",
+                    patient_id=patient_id,
+                    occurred_at=now,
+                    recorded_at=now,
+                    actor="system:import",
+                    subject_type="Patient",
+                    subject_id=res.fhir_id,
+                    payload=note,
+                )
+            )
         result.patient_ids[res.fhir_id] = patient_id
         known[res.fhir_id] = patient_id
         existing = (

@@ -27,6 +27,7 @@ from careloop.events import EventKind, record_event
 from careloop.governance.audit import AuditAction, Purpose, audit
 from careloop.governance.principal import Principal
 from careloop.models import Caregiver, FhirResource, ResourceCode
+from careloop.records.contacts import index_contacts
 from careloop.records.extract import IndexedResource, ResourceProblem, index_resource
 from careloop.records.fhir_reader import (
     ReadResult,
@@ -49,6 +50,7 @@ class PreparedUnit:
     file: str
     resources: list[IndexedResource] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -88,6 +90,7 @@ def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
             unit.rejected.append(Rejection(read.file, entry, f"{resource['resourceType']}.{exc}"))
             continue
         if not indexed.supported and not keep_unsupported:
+            unit.skipped[indexed.resource_type] += 1
             continue
         unit.resources.append(indexed)
     return unit
@@ -300,6 +303,13 @@ def _write_caregivers(
             )
         )
     _upsert(session, Caregiver, rows, ("id",))
+    for row in rows:
+        index_contacts(
+            session,
+            patient_id=row["patient_id"],
+            points=row["contact_points"],
+            caregiver_id=row["id"],
+        )
 
 
 def _units(
@@ -384,6 +394,7 @@ def import_paths(
             _units(files, keep_unsupported=keep_unsupported, pool=pool), start=1
         ):
             summary.rejected.extend(unit.rejected)
+            summary.skipped.update(unit.skipped)
             if unit.resources:
                 session = sessions()
                 try:

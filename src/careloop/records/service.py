@@ -7,14 +7,16 @@ careloop.governance.audit); these functions only read.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, String, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from careloop.errors import NotFound
-from careloop.models import FhirResource, Patient, PatientIdentifier
+from careloop.models import FhirResource, Patient, PatientIdentifier, ResourceCode
 from careloop.records.availability import describe
 from careloop.records.caregivers import caregivers_of
 from careloop.records.schemas import (
@@ -199,25 +201,62 @@ def patient_ids(session: Session, *, include_deceased: bool = True) -> list[str]
 
 
 def load_patient_resources(
-    session: Session, *, patient_ids: list[str] | None = None, batch: int = 500
+    session: Session,
+    *,
+    patient_ids: list[str] | None = None,
+    batch: int = 500,
+    only_codes: Collection[str] | None = None,
+    always_types: Sequence[str] = ("Patient",),
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Each patient's FHIR resources (its Patient resources included), a batch at a time.
 
     One query per batch of patients, never one per patient, so population-wide evaluation
-    stays fast.
+    stays fast. With ``only_codes``, indexed resources are loaded only when one of their
+    codes is in the set (resources of ``always_types`` and of types careloop does not index
+    are always loaded): decoding JSON is most of the cost of reading a record.
     """
     ids = patient_ids if patient_ids is not None else _all_patient_ids(session)
+    wanted = _code_filter(session, only_codes, always_types) if only_codes is not None else None
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         grouped: dict[str, list[dict[str, Any]]] = {pid: [] for pid in chunk}
-        rows = session.execute(
-            select(FhirResource.patient_id, FhirResource.resource)
-            .where(FhirResource.patient_id.in_(chunk))
-            .order_by(FhirResource.patient_id)
+        query = select(FhirResource.patient_id, FhirResource.resource).where(
+            FhirResource.patient_id.in_(chunk)
         )
+        if wanted is not None:
+            query = query.where(wanted)
+        rows = session.execute(query.order_by(FhirResource.patient_id))
         for pid, resource in rows:
             grouped[pid].append(resource)
         yield from grouped.items()
+
+
+def _code_filter(
+    session: Session, codes: Collection[str], always_types: Sequence[str]
+) -> ColumnElement[bool]:
+    """WHERE clause: always-loaded types, unindexed types, or a resource with a wanted code."""
+    code_list = sorted(codes)
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter instead of thousands of bound values.
+        code_match = ResourceCode.code == func.any(
+            bindparam("codes", code_list, type_=ARRAY(String))
+        )
+    else:
+        code_match = ResourceCode.code.in_(code_list)
+    has_code = (
+        select(ResourceCode.code)
+        .where(
+            ResourceCode.resource_type == FhirResource.resource_type,
+            ResourceCode.fhir_id == FhirResource.fhir_id,
+            code_match,
+        )
+        .exists()
+    )
+    return or_(
+        FhirResource.resource_type.in_(always_types),
+        FhirResource.supported.is_(False),
+        has_code,
+    )
 
 
 def _all_patient_ids(session: Session) -> list[str]:
@@ -231,3 +270,68 @@ def resource_type_counts(session: Session, *, patient_id: str) -> Counter[str]:
         .group_by(FhirResource.resource_type)
     ).all()
     return Counter({t: int(n) for t, n in rows})
+
+
+# -- read functions used by governance (consent, portal, export) --
+
+
+def contact_snapshot(
+    session: Session, *, patient_ids: Sequence[str]
+) -> dict[str, tuple[bool, list[dict[str, Any]]]]:
+    """Per patient: (deceased, contact points), one query for the whole batch."""
+    rows = session.execute(
+        select(Patient.id, Patient.deceased, Patient.contact_points).where(
+            Patient.id.in_(list(patient_ids))
+        )
+    ).all()
+    return {pid: (bool(deceased), list(points or [])) for pid, deceased, points in rows}
+
+
+def resources_of_type(
+    session: Session, *, resource_type: str, patient_ids: Sequence[str] | None = None
+) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """(patient id, resource) for every stored resource of one type, e.g. ``Consent``."""
+    query = select(FhirResource.patient_id, FhirResource.resource).where(
+        FhirResource.resource_type == resource_type
+    )
+    if patient_ids is not None:
+        query = query.where(FhirResource.patient_id.in_(list(patient_ids)))
+    for row in session.execute(query.order_by(FhirResource.fhir_id)):
+        yield row.patient_id, row.resource
+
+
+def reporting_attributes(
+    session: Session, *, patient_ids: Collection[str], as_of: date
+) -> dict[str, dict[str, str]]:
+    """Language, sex, age band, race and ethnicity of each patient, for fairness reporting.
+
+    Only coarse attributes leave this function: an age band instead of a birth date, so
+    reports built on it carry no direct identifiers.
+    """
+    from careloop.insights.fairness import age_band
+
+    result: dict[str, dict[str, str]] = {}
+    ids = list(patient_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(
+                Patient.id,
+                Patient.language,
+                Patient.gender,
+                Patient.birth_date,
+                Patient.race,
+                Patient.ethnicity,
+            ).where(Patient.id.in_(ids[start : start + 500]))
+        )
+        for pid, language, gender, born, race, ethnicity in rows:
+            age = None
+            if born is not None:
+                age = as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
+            result[pid] = {
+                "language": (language or "unknown").split("-")[0].lower(),
+                "sex": gender or "unknown",
+                "age_band": age_band(age),
+                "race": race or "not recorded",
+                "ethnicity": ethnicity or "not recorded",
+            }
+    return result

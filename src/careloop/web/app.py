@@ -1,17 +1,41 @@
 """The FastAPI application: one app for the API, the console and the portal.
 
-Routers are listed explicitly in :func:`create_app`; a router that fails to import stops the
-app from starting rather than silently disappearing.
+Routers are listed explicitly in :data:`ROUTER_MODULES`.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from careloop import __version__
 from careloop.runtime import Runtime, open_runtime
+from careloop.web.console.pages import STATIC_DIR
 from careloop.web.errors import install_error_handlers
 from careloop.web.security import BodySizeLimit, SecurityHeaders
+
+# Every module with a ``router``, included in this order. Explicit, so a router that fails
+# to import stops the app from starting rather than silently disappearing.
+ROUTER_MODULES = (
+    "careloop.web.health",
+    "careloop.governance.api",
+    "careloop.records.api",
+    "careloop.content.api",
+    "careloop.personalize.api",
+    "careloop.insights.api",
+    # -- more domain routers are included here (one line each: "careloop.<domain>.api") --
+    "careloop.careteam.fhir_api",
+    "careloop.careteam.api",
+    "careloop.governance.consent_api",
+    "careloop.governance.portal_api",
+    "careloop.governance.audit_api",
+    "careloop.programs.api",
+    "careloop.outreach.webhooks",
+    "careloop.web.console.routes",
+    "careloop.web.portal.routes",
+)
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -27,11 +51,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.web.max_body_bytes)
     install_error_handlers(app)
 
-    from careloop.governance.api import router as auth_router
-    from careloop.records.api import router as records_router
-    from careloop.web.health import router as health_router
-
-    for router in (health_router, auth_router, records_router):
-        app.include_router(router)
-    # -- more domain routers are included here (one line each) --
+    for name in ROUTER_MODULES:
+        app.include_router(importlib.import_module(name).router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -8,6 +8,7 @@ authentication and role checks happen. Deny by default.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,8 +17,20 @@ from sqlalchemy.orm import Session
 from careloop.clock import Clock
 from careloop.errors import NotAuthenticated, NotFound, PermissionDenied
 from careloop.governance.auth import authenticate_token, principal_for_user
+from careloop.governance.crypto import signing_key
+from careloop.governance.oidc import OidcVerifier, looks_like_jwt, user_for_claims
+from careloop.governance.portal import CodeSender, UnconfiguredCodeSender
 from careloop.governance.principal import Principal
+from careloop.governance.proxy import with_proxy_grants
+from careloop.governance.rate_limit import RateLimiter, default_limits
+from careloop.governance.roles import Role
+from careloop.governance.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf
 from careloop.runtime import Runtime
+
+# Token kinds accepted per transport: console sessions only by cookie (so a stolen cookie
+# value cannot be replayed as a bearer token from a script, and vice versa).
+BEARER_KINDS = frozenset({"api", "portal"})
+COOKIE_KINDS = frozenset({"session", "portal"})
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -27,6 +40,41 @@ def get_runtime(request: Request) -> Runtime:
 
 def get_clock(request: Request) -> Clock:
     return get_runtime(request).clock
+
+
+def get_signing_key(request: Request) -> bytes:
+    return signing_key(get_runtime(request).settings)
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    """The process's rate limiter (created on first use from ``security`` settings)."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        security = get_runtime(request).settings.security
+        limiter = RateLimiter(
+            default_limits(
+                signin_per_minute=security.signin_per_minute,
+                webhook_per_second=security.webhook_per_second,
+            )
+        )
+        state.rate_limiter = limiter
+    return limiter
+
+
+def get_code_sender(request: Request) -> CodeSender:
+    """Set ``app.state.code_sender`` to the SMS/email adapter (a fake in tests)."""
+    sender: CodeSender | None = getattr(request.app.state, "code_sender", None)
+    return sender if sender is not None else UnconfiguredCodeSender()
+
+
+def _oidc_verifier(request: Request) -> OidcVerifier | None:
+    state = request.app.state
+    if not hasattr(state, "oidc_verifier"):
+        oidc = get_runtime(request).settings.security.oidc
+        state.oidc_verifier = OidcVerifier(oidc) if oidc.issuer else None
+    verifier: OidcVerifier | None = state.oidc_verifier
+    return verifier
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -43,58 +91,87 @@ def _session(request: Request) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+SigningKeyDep = Annotated[bytes, Depends(get_signing_key)]
 
 
-def _client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def rate_limit(name: str) -> Callable[..., None]:
+    """A dependency spending one token of limit ``name`` for the client's address.
+
+    Webhook routers use ``Depends(rate_limit("webhook"))``; sign-in routes use ``"signin"``.
+    """
+
+    def dependency(request: Request, clock: ClockDep) -> None:
+        get_rate_limiter(request).take(name, client_address(request), now=clock.now())
+
+    dependency.__name__ = f"rate_limit_{name.replace('-', '_')}"
+    return dependency
 
 
 def authenticate(request: Request, session: SessionDep, clock: ClockDep) -> Principal:
-    """The caller from a bearer token or a console session cookie; 401 when neither."""
+    """The caller from a bearer token, an OIDC JWT or a console session cookie; 401 if none.
+
+    Cookie-authenticated unsafe requests must carry the CSRF header; caregivers get exactly
+    the patients and scopes their live proxy grants allow.
+    """
     header = request.headers.get("authorization", "")
     token: str | None = None
+    via_cookie = False
     if header.lower().startswith("bearer "):
         token = header[7:].strip()
-    elif (cookie := request.cookies.get("careloop_session")) is not None:
-        token = cookie
-    if not token:
+    elif (cookie := request.cookies.get(SESSION_COOKIE)) is not None:
+        token, via_cookie = cookie, True
+    if not token or len(token) > 8192:
         raise NotAuthenticated("authentication required")
-    user, row = authenticate_token(session, clock=clock, token=token)
-    principal = principal_for_user(user, scopes=list(row.scopes))
-    resolver = getattr(request.app.state, "patient_scope_resolver", None)
-    if resolver is not None and principal.role == "caregiver":
-        principal = resolver(session, principal, user)
-    return Principal(
-        actor=principal.actor,
-        role=principal.role,
-        user_id=principal.user_id,
-        patient_ids=principal.patient_ids,
-        scopes=principal.scopes,
-        source=_client_address(request),
-    )
+    verifier = None if via_cookie or not looks_like_jwt(token) else _oidc_verifier(request)
+    if verifier is not None:
+        claims = verifier.verify(token, now=clock.now())
+        user = user_for_claims(
+            session, claims=claims, username_claim=verifier.settings.username_claim
+        )
+        principal = principal_for_user(user)
+    else:
+        user, row = authenticate_token(session, clock=clock, token=token)
+        if row.kind not in (COOKIE_KINDS if via_cookie else BEARER_KINDS):
+            raise NotAuthenticated("invalid token")
+        if via_cookie and request.method not in SAFE_METHODS:
+            check_csrf(
+                get_signing_key(request),
+                session_token=token,
+                header_value=request.headers.get(CSRF_HEADER),
+            )
+        principal = principal_for_user(user, scopes=list(row.scopes))
+    if principal.role == Role.CAREGIVER:
+        principal = with_proxy_grants(session, principal)
+    return replace(principal, source=client_address(request))
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
 def require(permission: str) -> Callable[..., Principal]:
-    """A dependency that admits only callers whose role (and token scope) grant ``permission``."""
+    """A dependency that admits only callers whose role (and token scope) grant ``permission``.
+
+    The principal it returns remembers ``permission``, so :func:`check_patient_access` can
+    hold a caregiver to the scopes the patient granted for exactly this kind of access.
+    """
 
     def dependency(principal: PrincipalDep) -> Principal:
         if not principal.can(permission):
             raise PermissionDenied(f"role {principal.role} may not {permission}")
-        return principal
+        return replace(principal, permission=permission)
 
     dependency.__name__ = f"require_{permission.replace(':', '_')}"
     return dependency
 
 
 def check_patient_access(principal: Principal, patient_id: str) -> None:
-    """Patients and caregivers reach only their own / proxied records.
+    """Patients reach their own record; caregivers what the patient granted; staff any.
 
     Refused with :class:`NotFound` (404), not 403, so that probing ids reveals nothing.
     """
-    if principal.is_staff:
-        return
-    if patient_id not in principal.patient_ids:
+    if not principal.may_act_for(patient_id):
         raise NotFound("no such patient")

@@ -12,6 +12,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from careloop.errors import (
@@ -22,6 +23,8 @@ from careloop.errors import (
     NotFound,
     PermissionDenied,
 )
+from careloop.governance.crypto import EncryptionKeyError
+from careloop.governance.rate_limit import RateLimited
 
 log = logging.getLogger("careloop.web")
 
@@ -31,6 +34,7 @@ _STATUS = {
     Conflict: 409,
     PermissionDenied: 403,
     NotAuthenticated: 401,
+    RateLimited: 429,
 }
 
 
@@ -44,11 +48,19 @@ def _status_for(exc: CareloopError) -> int:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CareloopError)
     async def careloop_error(_request: Request, exc: CareloopError) -> JSONResponse:
+        if isinstance(exc, EncryptionKeyError):
+            # A server misconfiguration, not the caller's fault; say nothing about keys.
+            log.error("encryption key problem", extra={"error": str(exc)})
+            return JSONResponse({"error": "internal error"}, status_code=500)
         status = _status_for(exc)
         body: dict[str, object] = {"error": str(exc)}
         if isinstance(exc, InvalidInput) and exc.field:
             body["field"] = exc.field
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers: dict[str, str] | None = None
+        if status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        elif isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -72,6 +84,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # Defence in depth: a value the database cannot hold (an id past 2**63, a string in a
+        # numeric column) is the caller's bad input, not a server fault. Routers should bound
+        # their parameters so the field gets named; this keeps a miss from becoming a 500.
+        route = getattr(request.scope.get("route"), "path", "?")
+        log.warning("value out of range for the database", extra={"route": route})
+        return JSONResponse({"error": "a value in the request is out of range"}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,93 @@
+"""Import throughput: the 100 Synthea patients into PostgreSQL and into SQLite.
+
+Prints one JSON line per database with resources/second and peak memory (main process and
+parser processes). Each run imports into a freshly created database.
+
+    .venv/bin/python benchmarks/import_synthea.py [--data ../shared/data/synthea-r4/patients]
+        [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--workers 2] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from careloop.governance.principal import CLI_OPERATOR
+from careloop.records.importer import import_paths
+from careloop.runtime import open_runtime
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _peak_mib() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def run(url: str, data: Path, workers: int) -> dict[str, object]:
+    rt = open_runtime(database=url)
+    try:
+        summary = import_paths(
+            rt.sessions,
+            engine=rt.engine,
+            paths=[data],
+            clock=rt.clock,
+            principal=CLI_OPERATOR,
+            default_timezone="America/New_York",
+            workers=workers,
+        )
+    finally:
+        rt.close()
+    total = sum(summary.resources.values())
+    own, children = _peak_mib()
+    return {
+        "database": url.split(":", 1)[0],
+        "resources": total,
+        "patients": len(summary.patients),
+        "rejected": len(summary.rejected),
+        "seconds": round(summary.seconds, 2),
+        "resources_per_s": round(total / summary.seconds, 1),
+        "peak_rss_mib_main": round(own, 1),
+        "peak_rss_mib_parsers": round(children, 1),
+        "workers": workers,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--data", type=Path, default=ROOT.parent / "shared/data/synthea-r4/patients"
+    )
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--only", choices=["postgresql", "sqlite"], default=None)
+    args = parser.parse_args()
+    for _ in range(args.repeat):
+        if args.only in (None, "postgresql"):
+            name = f"careloop_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(args.pg, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            try:
+                url = args.pg.rsplit("/", 1)[0] + f"/{name}"
+                print(json.dumps(run(url, args.data, args.workers)), flush=True)
+            finally:
+                with psycopg.connect(args.pg, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.only in (None, "sqlite"):
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite:///{tmp}/bench.db"
+                print(json.dumps(run(url, args.data, args.workers)), flush=True)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""HTTP API of the care team: the worklist, alert actions, plan-adjustment decisions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from careloop.careteam import alerts, plans
+from careloop.careteam.worklist import WorklistEntry, alert_burden, entry_of, list_worklist
+from careloop.errors import PermissionDenied
+from careloop.feedback.catalog import default_catalog
+from careloop.feedback.ruleset import default_rules
+from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.governance.principal import Principal
+from careloop.web.deps import ClockDep, SessionDep, require
+
+router = APIRouter(tags=["care team"])
+Reader = Annotated[Principal, Depends(require("worklist:read"))]
+Writer = Annotated[Principal, Depends(require("worklist:write"))]
+Approver = Annotated[Principal, Depends(require("plans:approve"))]
+
+
+@router.get("/api/worklist", response_model=list[WorklistEntry])
+def get_worklist(
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Reader,
+    program: str | None = None,
+    team: str | None = None,
+    assignee: str | None = None,
+    severity: Annotated[str | None, Query(pattern="^(urgent|high|routine)$")] = None,
+    kind: Annotated[str | None, Query(pattern="^(alert|task)$")] = None,
+    patient: str | None = None,
+    since: datetime | None = None,
+    include_resolved: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[WorklistEntry]:
+    """Active alerts and tasks, most pressing first (severity, escalation, then deadline)."""
+    entries = list_worklist(
+        session,
+        now=clock.now(),
+        program=program,
+        team=team,
+        assignee=assignee,
+        severity=severity,
+        kind=kind,
+        patient_id=patient,
+        since=since,
+        include_resolved=include_resolved,
+        limit=limit,
+        offset=offset,
+    )
+    if entries:
+        audit(
+            session,
+            clock=clock,
+            principal=principal,
+            action=AuditAction.READ,
+            resource="worklist",
+            purpose=Purpose.TREATMENT,
+            patient_ids=sorted({e.patient_id for e in entries}),
+        )
+    return entries
+
+
+def _check_kind(session: Any, item_id: int, principal: Principal) -> None:
+    """Clinical alerts need a clinician's permission; tasks any worklist writer's."""
+    item = alerts.get_item(session, item_id)
+    if item.kind == alerts.ItemKind.ALERT and not principal.can("alerts:write"):
+        raise PermissionDenied(f"role {principal.role} may not act on clinical alerts")
+
+
+@router.post("/api/alerts/{item_id}/acknowledge", response_model=WorklistEntry)
+def acknowledge(
+    item_id: int, session: SessionDep, clock: ClockDep, principal: Writer
+) -> WorklistEntry:
+    """Take ownership of an alert or task (stops its escalation clock)."""
+    _check_kind(session, item_id, principal)
+    item = alerts.acknowledge(session, item_id, clock=clock, principal=principal)
+    return entry_of(item, now=clock.now())
+
+
+class Resolution(BaseModel):
+    outcome: str = Field(min_length=1, max_length=2000, examples=["Called; dose adjusted"])
+
+
+@router.post("/api/alerts/{item_id}/resolve", response_model=WorklistEntry)
+def resolve(
+    item_id: int, body: Resolution, session: SessionDep, clock: ClockDep, principal: Writer
+) -> WorklistEntry:
+    """Close an alert or task with what was done."""
+    _check_kind(session, item_id, principal)
+    item = alerts.resolve(session, item_id, outcome=body.outcome, clock=clock, principal=principal)
+    return entry_of(item, now=clock.now())
+
+
+class Assignment(BaseModel):
+    assignee: str = Field(min_length=1, max_length=128)
+
+
+@router.post("/api/alerts/{item_id}/assign", response_model=WorklistEntry)
+def assign(
+    item_id: int, body: Assignment, session: SessionDep, clock: ClockDep, principal: Writer
+) -> WorklistEntry:
+    """Give an alert or task to a person or queue."""
+    item = alerts.assign(session, item_id, assignee=body.assignee, clock=clock, principal=principal)
+    return entry_of(item, now=clock.now())
+
+
+@router.get("/api/alerts/burden")
+def burden(
+    clock: ClockDep,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("reports:read"))],
+    days: Annotated[int, Query(ge=1, le=365)] = 30,
+) -> dict[str, Any]:
+    """Alerts per check-in and per input over the last ``days`` (aggregate, no PHI)."""
+    now = clock.now()
+    return alert_burden(session, since=now - timedelta(days=days), until=now)
+
+
+class PlanAdjustmentOut(BaseModel):
+    id: int
+    patient_id: str
+    item_id: int | None
+    rule_id: str
+    kind: str
+    status: str
+    reason: str
+    details: dict[str, Any]
+    task: dict[str, Any]
+    proposed_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    decision_note: str | None
+
+
+def _plan_out(row: Any) -> PlanAdjustmentOut:
+    return PlanAdjustmentOut.model_validate(row, from_attributes=True)
+
+
+@router.get("/api/plan-adjustments", response_model=list[PlanAdjustmentOut])
+def get_plan_adjustments(
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Reader,
+    status: Annotated[str | None, Query(pattern="^(proposed|approved|rejected)$")] = "proposed",
+    patient: str | None = None,
+) -> list[PlanAdjustmentOut]:
+    rows = plans.list_adjustments(session, status=status, patient_id=patient)
+    if rows:
+        audit(
+            session,
+            clock=clock,
+            principal=principal,
+            action=AuditAction.READ,
+            resource="plan-adjustments",
+            purpose=Purpose.TREATMENT,
+            patient_ids=sorted({r.patient_id for r in rows}),
+        )
+    return [_plan_out(r) for r in rows]
+
+
+class Decision(BaseModel):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/api/plan-adjustments/{adjustment_id}/approve", response_model=PlanAdjustmentOut)
+def approve(
+    adjustment_id: int,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Approver,
+    body: Decision | None = None,
+) -> PlanAdjustmentOut:
+    """Approve: the plan changes and the patient (and caregiver) are told why."""
+    row = plans.approve(
+        session, adjustment_id, clock=clock, principal=principal, note=body.note if body else None
+    )
+    return _plan_out(row)
+
+
+@router.post("/api/plan-adjustments/{adjustment_id}/reject", response_model=PlanAdjustmentOut)
+def reject(
+    adjustment_id: int,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Approver,
+    body: Decision | None = None,
+) -> PlanAdjustmentOut:
+    row = plans.reject(
+        session, adjustment_id, clock=clock, principal=principal, note=body.note if body else None
+    )
+    return _plan_out(row)
+
+
+@router.get("/api/plan-adjustments/{adjustment_id}/outcome")
+def outcome(
+    adjustment_id: int,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Reader,
+    window_days: Annotated[int, Query(ge=1, le=90)] = 14,
+) -> dict[str, Any]:
+    """Did the readings that triggered the change improve after it was approved?"""
+    result = plans.adjustment_outcome(
+        session,
+        adjustment_id,
+        now=clock.now(),
+        rules=list(default_rules()),
+        catalog=default_catalog(),
+        window_days=window_days,
+    )
+    return result.as_dict()

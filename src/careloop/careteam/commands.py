@@ -1,0 +1,259 @@
+"""CLI of the care team: ``worklist list``, ``alerts ...``, ``plans ...`` and ``ingest-mqtt``."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from careloop.careteam import alerts, intake, plans
+from careloop.careteam.worklist import alert_burden, list_worklist
+from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime, stderr
+from careloop.governance.principal import Principal
+from careloop.governance.roles import Role
+
+worklist_app = typer.Typer(
+    help="The care team's worklist of alerts and tasks.", no_args_is_help=True
+)
+alerts_app = typer.Typer(
+    help="Act on alerts and tasks; escalate overdue ones.", no_args_is_help=True
+)
+plans_app = typer.Typer(help="Care-plan adjustment proposals.", no_args_is_help=True)
+
+
+def _operator() -> Principal:
+    """The clinician at the terminal (named by --by or the login name)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Principal(actor=f"cli:{user}", role=Role.CLINICIAN, source="cli")
+
+
+def _by(by: str | None) -> Principal:
+    principal = _operator()
+    if by:
+        return Principal(actor=f"cli:{by}", role=principal.role, source="cli")
+    return principal
+
+
+ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
+
+
+@worklist_app.command("list")
+@guarded
+def worklist_list(
+    database: DatabaseOption = None,
+    program: Annotated[str | None, typer.Option(help="Only this program.")] = None,
+    team: Annotated[str | None, typer.Option(help="Only this team.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only this assignee.")] = None,
+    severity: Annotated[str | None, typer.Option(help="urgent, high or routine.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=5000)] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """Active alerts and tasks, most pressing first."""
+    with runtime(database) as rt, rt.transaction() as session:
+        entries = list_worklist(
+            session,
+            now=rt.clock.now(),
+            program=program,
+            team=team,
+            assignee=assignee,
+            severity=severity,
+            limit=limit,
+        )
+        if entries:
+            from careloop.governance.audit import AuditAction, Purpose, audit
+
+            audit(
+                session,
+                clock=rt.clock,
+                principal=_operator(),
+                action=AuditAction.READ,
+                resource="worklist",
+                purpose=Purpose.TREATMENT,
+                patient_ids=sorted({e.patient_id for e in entries}),
+            )
+    if as_json:
+        print_json([e.model_dump(mode="json") for e in entries])
+        return
+    table = Table("id", "kind", "severity", "status", "patient", "title", "due", "seen")
+    for e in entries:
+        table.add_row(
+            str(e.id),
+            e.kind,
+            e.severity + ("!" if e.overdue else ""),
+            e.status,
+            e.patient_id,
+            e.title,
+            e.due_at.strftime("%Y-%m-%d %H:%M"),
+            str(e.occurrences),
+        )
+    Console().print(table)
+
+
+def _show(item: Any, as_json: bool) -> None:
+    data = {
+        "id": item.id,
+        "status": item.status,
+        "assignee": item.assignee,
+        "outcome": item.outcome,
+    }
+    if as_json:
+        print_json(data)
+    else:
+        typer.echo(f"item {item.id}: {item.status}")
+
+
+@alerts_app.command("ack")
+@guarded
+def alerts_ack(
+    item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
+    database: DatabaseOption = None,
+    by: ByOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Acknowledge an alert or task."""
+    with runtime(database) as rt, rt.transaction() as session:
+        item = alerts.acknowledge(session, item_id, clock=rt.clock, principal=_by(by))
+        _show(item, as_json)
+
+
+@alerts_app.command("resolve")
+@guarded
+def alerts_resolve(
+    item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
+    outcome: Annotated[str, typer.Option("--outcome", help="What was done.")],
+    database: DatabaseOption = None,
+    by: ByOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Resolve an alert or task with its outcome."""
+    with runtime(database) as rt, rt.transaction() as session:
+        item = alerts.resolve(session, item_id, outcome=outcome, clock=rt.clock, principal=_by(by))
+        _show(item, as_json)
+
+
+@alerts_app.command("assign")
+@guarded
+def alerts_assign(
+    item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
+    to: Annotated[str, typer.Option("--to", help="Assignee.")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Assign an alert or task."""
+    with runtime(database) as rt, rt.transaction() as session:
+        item = alerts.assign(session, item_id, assignee=to, clock=rt.clock, principal=_operator())
+        _show(item, as_json)
+
+
+@alerts_app.command("escalate")
+@guarded
+def alerts_escalate(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """Escalate unacknowledged items past their deadline (run on a schedule)."""
+    with runtime(database) as rt, rt.transaction() as session:
+        escalated = alerts.escalate_overdue(session, rt.clock.now(), clock=rt.clock)
+    print_json({"escalated": escalated}) if as_json else typer.echo(f"escalated {len(escalated)}")
+
+
+@alerts_app.command("missing-data")
+@guarded
+def alerts_missing_data(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """Nudge patients whose readings stopped, then raise call tasks (run daily)."""
+    with runtime(database) as rt, rt.transaction() as session:
+        done = intake.evaluate_missing_data(session, rt.clock.now())
+    if as_json:
+        print_json(done)
+    else:
+        typer.echo(f"nudged {len(done['nudged'])}, tasks {len(done['tasks'])}")
+
+
+@alerts_app.command("burden")
+@guarded
+def alerts_burden(
+    database: DatabaseOption = None,
+    days: Annotated[int, typer.Option(min=1, max=365)] = 30,
+    as_json: JsonOption = False,
+) -> None:
+    """Alerts per check-in and per input over the last DAYS days."""
+    with runtime(database) as rt, rt.transaction() as session:
+        now = rt.clock.now()
+        figures = alert_burden(session, since=now - timedelta(days=days), until=now)
+    if as_json:
+        print_json(figures)
+    else:
+        for key, value in figures.items():
+            typer.echo(f"{key}: {value}")
+
+
+@plans_app.command("approve")
+@guarded
+def plans_approve(
+    adjustment_id: Annotated[int, typer.Argument()],
+    note: Annotated[str | None, typer.Option()] = None,
+    database: DatabaseOption = None,
+    by: ByOption = None,
+) -> None:
+    """Approve a proposed plan adjustment (the patient and caregiver will be told)."""
+    with runtime(database) as rt, rt.transaction() as session:
+        row = plans.approve(session, adjustment_id, clock=rt.clock, principal=_by(by), note=note)
+        typer.echo(f"plan adjustment {row.id}: {row.status}")
+
+
+@plans_app.command("reject")
+@guarded
+def plans_reject(
+    adjustment_id: Annotated[int, typer.Argument()],
+    note: Annotated[str | None, typer.Option()] = None,
+    database: DatabaseOption = None,
+    by: ByOption = None,
+) -> None:
+    """Reject a proposed plan adjustment."""
+    with runtime(database) as rt, rt.transaction() as session:
+        row = plans.reject(session, adjustment_id, clock=rt.clock, principal=_by(by), note=note)
+        typer.echo(f"plan adjustment {row.id}: {row.status}")
+
+
+@guarded
+def ingest_mqtt(
+    database: DatabaseOption = None,
+    host: Annotated[str, typer.Option(help="MQTT broker host.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="MQTT broker port.")] = 1883,
+    topic: Annotated[str, typer.Option(help="Subscription.")] = "careloop/readings/#",
+    client_id: Annotated[str | None, typer.Option(help="Persistent session id.")] = None,
+    max_messages: Annotated[int | None, typer.Option(help="Stop after N messages.")] = None,
+    idle_timeout: Annotated[float | None, typer.Option(help="Stop after N idle seconds.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Receive device readings (JSON FHIR Observations) over MQTT until stopped."""
+    from careloop.careteam.mqtt_ingest import make_processor
+    from careloop.feedback.mqtt import run_ingest
+
+    with runtime(database) as rt:
+        stats = run_ingest(
+            host=host,
+            port=port,
+            topic=topic,
+            client_id=client_id or f"careloop-ingest-{os.getpid()}",
+            process=make_processor(rt),
+            max_messages=max_messages,
+            idle_timeout=idle_timeout,
+            on_ready=lambda: stderr.print(f"listening on {host}:{port} {topic}", highlight=False),
+        )
+    figures = {"received": stats.received, "accepted": stats.accepted, "rejected": stats.rejected}
+    print_json(figures) if as_json else typer.echo(
+        f"received {stats.received}, accepted {stats.accepted}, rejected {stats.rejected}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(worklist_app, name="worklist")
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(plans_app, name="plans")
+    app.command("ingest-mqtt")(ingest_mqtt)

@@ -1,0 +1,91 @@
+"""What an MQTT reading means: the processor ``feedback.mqtt.run_ingest`` calls per batch.
+
+One transaction per batch with a savepoint per message, so a bad reading is refused (and
+recorded as a ``reading_rejected`` event) without undoing its neighbours, and the batch is
+committed before the transport acknowledges anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from careloop.careteam import intake
+from careloop.errors import InvalidInput, NotFound
+from careloop.events import EventKind
+from careloop.feedback.catalog import Catalog
+from careloop.feedback.mqtt import InboundMessage, Verdict, topic_parts
+from careloop.feedback.readings import observation_id
+from careloop.feedback.ruleset import Rule
+from careloop.feedback.service import record_rejection
+from careloop.governance.principal import Principal
+from careloop.governance.roles import Role
+from careloop.runtime import Runtime
+
+MQTT_PRINCIPAL = Principal(actor="system:mqtt-ingest", role=Role.CLINICIAN, source="mqtt")
+
+
+def _observation(message: InboundMessage) -> dict[str, Any]:
+    parts = topic_parts(message.topic)
+    if parts is None:
+        raise InvalidInput("topic: expected .../readings/<patient>/<device>", field="topic")
+    patient, device = parts
+    try:
+        body = orjson.loads(message.payload)
+    except orjson.JSONDecodeError:
+        raise InvalidInput("payload: not valid JSON", field="payload") from None
+    if not isinstance(body, dict) or body.get("resourceType") != "Observation":
+        raise InvalidInput("resourceType: expected an Observation", field="resourceType")
+    subject = body.get("subject")
+    expected = f"Patient/{patient}"
+    if subject is None:
+        body["subject"] = {"reference": expected}
+    elif not isinstance(subject, dict) or subject.get("reference") != expected:
+        raise InvalidInput("subject: does not match the patient in the topic", field="subject")
+    body.setdefault("device", {"display": device[:64]})
+    return body
+
+
+def make_processor(
+    runtime: Runtime, *, rules: Sequence[Rule] | None = None, catalog: Catalog | None = None
+) -> Any:
+    """A batch processor bound to a runtime (database, clock)."""
+
+    def process(messages: Sequence[InboundMessage]) -> list[Verdict]:
+        verdicts: list[Verdict] = []
+        with runtime.transaction() as session:
+            for message in messages:
+                resource_id = None
+                try:
+                    with session.begin_nested():
+                        observation = _observation(message)
+                        resource_id = observation_id(observation)
+                        result = intake.receive_observation(
+                            session,
+                            observation,
+                            clock=runtime.clock,
+                            principal=MQTT_PRINCIPAL,
+                            source="mqtt",
+                            rules=rules,
+                            catalog=catalog,
+                        )
+                    verdicts.append(Verdict(message, True, resource_id=result.resource_id))
+                except (InvalidInput, NotFound) as exc:
+                    field = exc.field if isinstance(exc, InvalidInput) else "subject"
+                    parts = topic_parts(message.topic)
+                    record_rejection(
+                        session,
+                        kind=EventKind.READING_REJECTED,
+                        reason=str(exc),
+                        field=field,
+                        clock=runtime.clock,
+                        actor=MQTT_PRINCIPAL.actor,
+                        patient_id=parts[0][:64] if parts else None,
+                        details={"channel": "mqtt", "device": parts[1][:64] if parts else None},
+                    )
+                    verdicts.append(Verdict(message, False, str(exc), field, resource_id))
+        return verdicts
+
+    return process

@@ -1,0 +1,356 @@
+"""Care-plan adjustments: proposed by a rule, decided by a clinician, then watched.
+
+Lifecycle::
+
+    propose ──► PROPOSED ──approve──► APPROVED  (plan_adjusted + outreach_requested events:
+                    │                            the outreach engine tells the patient and
+                    │                            caregiver what changed and why)
+                    └─────reject────► REJECTED
+
+Each proposal is also a FHIR ``Task`` (status ``requested``, intent ``proposal``) kept in
+the row, so it can be shown or exported as FHIR; the row is the state of record.
+At most one proposal of a kind is pending per patient: repeats do not pile up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from statistics import fmean
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.errors import CareloopError, Conflict, NotFound
+from careloop.events import EventKind, record_event
+from careloop.feedback.catalog import Catalog
+from careloop.feedback.checkins import read_checkin
+from careloop.feedback.readings import read_observation
+from careloop.feedback.ruleset import (
+    AnswerRule,
+    Proposal,
+    RiseRule,
+    Rule,
+    SymptomRule,
+    ThresholdRule,
+    TrendRule,
+    rule_by_id,
+)
+from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.governance.principal import Principal
+from careloop.models import PlanAdjustment
+from careloop.records.resources import patient_resources
+
+TASK_CODES = "https://careloop.dev/fhir/CodeSystem/plan-adjustment"
+
+
+class PlanStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+def _task(row: PlanAdjustment, *, status: str, intent: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Task",
+        "id": f"plan-adjustment-{row.id}",
+        "status": status,
+        "intent": intent,
+        "code": {"coding": [{"system": TASK_CODES, "code": row.kind}]},
+        "for": {"reference": f"Patient/{row.patient_id}"},
+        "authoredOn": row.proposed_at.isoformat(),
+        "description": row.reason,
+        "reasonCode": {"text": row.reason},
+        "input": [
+            {"type": {"text": key}, "valueString": str(value)}
+            for key, value in sorted(row.details.items())
+        ],
+    }
+
+
+def propose(
+    session: Session,
+    *,
+    patient_id: str,
+    rule_id: str,
+    proposal: Proposal,
+    item_id: int | None,
+    clock: Clock,
+    actor: str,
+) -> PlanAdjustment | None:
+    """Record a proposal unless one of the same kind is already pending for the patient."""
+    pending = session.scalar(
+        select(PlanAdjustment.id).where(
+            PlanAdjustment.patient_id == patient_id,
+            PlanAdjustment.kind == str(proposal.kind),
+            PlanAdjustment.status == PlanStatus.PROPOSED,
+        )
+    )
+    if pending is not None:
+        return None
+    row = PlanAdjustment(
+        patient_id=patient_id,
+        item_id=item_id,
+        rule_id=rule_id,
+        kind=str(proposal.kind),
+        status=str(PlanStatus.PROPOSED),
+        reason=proposal.reason,
+        details=dict(proposal.details),
+        task={},
+        proposed_at=clock.now(),
+    )
+    session.add(row)
+    session.flush()
+    row.task = _task(row, status="requested", intent="proposal")
+    session.flush()
+    record_event(
+        session,
+        kind=EventKind.PLAN_PROPOSED,
+        clock=clock,
+        actor=actor,
+        patient_id=patient_id,
+        subject_type="plan_adjustment",
+        subject_id=str(row.id),
+        payload={"kind": row.kind, "rule": rule_id},
+    )
+    return row
+
+
+def get_adjustment(session: Session, adjustment_id: int) -> PlanAdjustment:
+    row = session.scalar(
+        select(PlanAdjustment).where(PlanAdjustment.id == adjustment_id).with_for_update()
+    )
+    if row is None:
+        raise NotFound("no such plan adjustment")
+    return row
+
+
+def _decide(
+    session: Session,
+    adjustment_id: int,
+    *,
+    status: PlanStatus,
+    note: str | None,
+    clock: Clock,
+    principal: Principal,
+) -> PlanAdjustment:
+    row = get_adjustment(session, adjustment_id)
+    if row.status != PlanStatus.PROPOSED:
+        raise Conflict(f"the adjustment is already {row.status}")
+    row.status = str(status)
+    row.decided_at = clock.now()
+    row.decided_by = principal.actor
+    row.decision_note = (note or "").strip()[:2000] or None
+    row.task = _task(
+        row,
+        status="accepted" if status is PlanStatus.APPROVED else "rejected",
+        intent="plan" if status is PlanStatus.APPROVED else "proposal",
+    )
+    session.flush()
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.UPDATE,
+        resource=f"plan-adjustment:{status}",
+        purpose=Purpose.TREATMENT,
+        patient_ids=[row.patient_id],
+        detail={"adjustment": row.id},
+    )
+    return row
+
+
+def approve(
+    session: Session,
+    adjustment_id: int,
+    *,
+    clock: Clock,
+    principal: Principal,
+    note: str | None = None,
+) -> PlanAdjustment:
+    """PROPOSED → APPROVED; asks outreach to tell the patient and caregiver what changed."""
+    row = _decide(
+        session,
+        adjustment_id,
+        status=PlanStatus.APPROVED,
+        note=note,
+        clock=clock,
+        principal=principal,
+    )
+    record_event(
+        session,
+        kind=EventKind.PLAN_ADJUSTED,
+        clock=clock,
+        actor=principal.actor,
+        patient_id=row.patient_id,
+        subject_type="plan_adjustment",
+        subject_id=str(row.id),
+        payload={"kind": row.kind, "rule": row.rule_id, "details": row.details},
+    )
+    record_event(
+        session,
+        kind=EventKind.OUTREACH_REQUESTED,
+        clock=clock,
+        actor=principal.actor,
+        patient_id=row.patient_id,
+        subject_type="plan_adjustment",
+        subject_id=str(row.id),
+        payload={
+            "message": "plan_changed",
+            "patient": row.patient_id,
+            "reason": row.reason,
+            "change": row.kind,
+            "details": row.details,
+            "recipients": ["patient", "caregiver"],
+        },
+    )
+    return row
+
+
+def reject(
+    session: Session,
+    adjustment_id: int,
+    *,
+    clock: Clock,
+    principal: Principal,
+    note: str | None = None,
+) -> PlanAdjustment:
+    """PROPOSED → REJECTED (the note says why, for the next reviewer)."""
+    row = _decide(
+        session,
+        adjustment_id,
+        status=PlanStatus.REJECTED,
+        note=note,
+        clock=clock,
+        principal=principal,
+    )
+    record_event(
+        session,
+        kind=EventKind.PLAN_REJECTED,
+        clock=clock,
+        actor=principal.actor,
+        patient_id=row.patient_id,
+        subject_type="plan_adjustment",
+        subject_id=str(row.id),
+        payload={"kind": row.kind, "rule": row.rule_id},
+    )
+    return row
+
+
+@dataclass(frozen=True)
+class AdjustmentOutcome:
+    adjustment_id: int
+    metric: str
+    before_mean: float | None
+    after_mean: float | None
+    n_before: int
+    n_after: int
+    verdict: str  # "improved" | "not_improved" | "insufficient_data" | "pending"
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _metric(rule: Rule) -> str:
+    if isinstance(rule, TrendRule | RiseRule):
+        return rule.measure
+    if isinstance(rule, ThresholdRule):
+        return rule.conditions[0].measure
+    if isinstance(rule, SymptomRule):
+        return "max_symptom_grade"
+    if isinstance(rule, AnswerRule):
+        return rule.item
+    raise ValueError(f"rule {rule.id} has no metric to monitor")
+
+
+def adjustment_outcome(
+    session: Session,
+    adjustment_id: int,
+    *,
+    now: datetime,
+    rules: list[Rule],
+    catalog: Catalog,
+    window_days: int = 14,
+    min_after: int = 3,
+) -> AdjustmentOutcome:
+    """Did the readings (or answers) that triggered the change go down after it was approved?
+
+    Compares the mean in ``window_days`` before approval with the mean after it (lower is
+    better for every metric our rules watch: blood pressure, glucose, weight, symptom
+    grades, missed doses).
+    """
+    row = session.get(PlanAdjustment, adjustment_id)
+    if row is None:
+        raise NotFound("no such plan adjustment")
+    metric = _metric(rule_by_id(rules, row.rule_id))
+    if row.status != PlanStatus.APPROVED or row.decided_at is None:
+        return AdjustmentOutcome(row.id, metric, None, None, 0, 0, "pending")
+    start = row.decided_at - timedelta(days=window_days)
+    end = min(now, row.decided_at + timedelta(days=window_days))
+    points: list[tuple[datetime, float]] = []
+    if metric in ("max_symptom_grade",) or "|" in metric:
+        for response in patient_resources(
+            session,
+            patient_id=row.patient_id,
+            resource_types=["QuestionnaireResponse"],
+            since=start,
+        ):
+            try:
+                checkin = read_checkin(
+                    catalog.get(str(response.get("questionnaire"))), response, now=None
+                )
+            except CareloopError:  # an unknown questionnaire carries no metric
+                continue
+            if checkin.authored is None:
+                continue
+            if metric == "max_symptom_grade":
+                grades = [
+                    a.number
+                    for k, a in checkin.answers.items()
+                    if k.startswith("https://careloop.dev/fhir/CodeSystem/symptom|")
+                    and a.number is not None
+                ]
+                if grades:
+                    points.append((checkin.authored, max(grades)))
+            elif metric in checkin.answers and checkin.answers[metric].number is not None:
+                points.append((checkin.authored, float(checkin.answers[metric].number or 0)))
+    else:
+        for observation in patient_resources(
+            session, patient_id=row.patient_id, resource_types=["Observation"], since=start
+        ):
+            points.extend(
+                (r.at, r.value)
+                for r in read_observation(observation, now=None)
+                if r.measure == metric
+            )
+    before = [v for at, v in points if start <= at <= row.decided_at]
+    after = [v for at, v in points if row.decided_at < at <= end]
+    b = fmean(before) if before else None
+    a = fmean(after) if after else None
+    if b is None or a is None or len(after) < min_after:
+        verdict = "insufficient_data"
+    else:
+        verdict = "improved" if a < b else "not_improved"
+    return AdjustmentOutcome(
+        row.id,
+        metric,
+        round(b, 2) if b is not None else None,
+        round(a, 2) if a is not None else None,
+        len(before),
+        len(after),
+        verdict,
+    )
+
+
+def list_adjustments(
+    session: Session, *, status: str | None = None, patient_id: str | None = None, limit: int = 200
+) -> list[PlanAdjustment]:
+    query = select(PlanAdjustment).order_by(PlanAdjustment.proposed_at.desc()).limit(limit)
+    if status is not None:
+        query = query.where(PlanAdjustment.status == status)
+    if patient_id is not None:
+        query = query.where(PlanAdjustment.patient_id == patient_id)
+    return list(session.scalars(query))

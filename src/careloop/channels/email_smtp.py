@@ -1,0 +1,185 @@
+"""Email over SMTP: multipart text + HTML, RFC 8058 one-click unsubscribe, STARTTLS and AUTH.
+
+One connection per message keeps the adapter stateless and safe across worker threads; a
+relay that wants fewer connections can be paced with ``messages_per_second``. The Message-ID
+is derived from the idempotency key, so a retried send carries the same Message-ID (receivers
+that deduplicate by it will show one copy) and a bounce finds its outbox row without a lookup
+table. TLS is never downgraded: a server that does not offer STARTTLS when we require it is a
+permanent misconfiguration, not a reason to send in the clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from careloop.channels.errors import ChannelError, FailureReason
+from careloop.channels.messages import (
+    ChannelKind,
+    DeliveryStatus,
+    EmailParts,
+    OutboundMessage,
+    RateLimit,
+    SendResult,
+)
+from careloop.channels.settings import EmailSettings
+from careloop.clock import Clock
+from careloop.errors import InvalidInput
+
+
+def message_id_for(idempotency_key: str, *, domain: str) -> str:
+    """A stable ``<...@domain>`` Message-ID for one outbox row (hash: the key never shows)."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+def build_email(
+    message: OutboundMessage, *, from_address: str, message_id: str, clock: Clock
+) -> EmailMessage:
+    """The MIME message: text/plain body, text/html alternative, list-unsubscribe headers."""
+    parts = _email_parts(message)
+    email = EmailMessage()
+    email["From"] = from_address
+    email["To"] = message.to
+    email["Subject"] = parts.subject
+    email["Date"] = format_datetime(clock.now())
+    email["Message-ID"] = message_id
+    email["Content-Language"] = message.language
+    email["Auto-Submitted"] = "auto-generated"
+    if parts.reply_to:
+        email["Reply-To"] = parts.reply_to
+    targets = [f"<{parts.unsubscribe_url}>"]
+    if parts.unsubscribe_mailto:
+        targets.append(f"<mailto:{parts.unsubscribe_mailto.removeprefix('mailto:')}>")
+    email["List-Unsubscribe"] = ", ".join(targets)
+    email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    email.set_content(message.body)
+    if parts.html:
+        email.add_alternative(parts.html, subtype="html")
+    return email
+
+
+def _email_parts(message: OutboundMessage) -> EmailParts:
+    if message.channel is not ChannelKind.EMAIL or message.email is None:
+        raise InvalidInput("not an email message (email parts missing)", field="email")
+    if not message.email.unsubscribe_url.startswith("https://"):
+        # RFC 8058 one-click needs an HTTPS URI; mailto alone cannot be one-click.
+        raise InvalidInput("unsubscribe URL must be https", field="email.unsubscribe_url")
+    return message.email
+
+
+def _smtp_failure(
+    code: int, *, reason_5xx: FailureReason, reason_4xx: FailureReason
+) -> ChannelError:
+    if code >= 500:
+        return ChannelError(reason_5xx, permanent=True, provider_code=str(code))
+    return ChannelError(reason_4xx, permanent=False, provider_code=str(code))
+
+
+class SmtpEmailChannel:
+    """Sends each message over its own SMTP session (STARTTLS/implicit TLS, AUTH if set)."""
+
+    def __init__(self, *, settings: EmailSettings, clock: Clock) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._domain = settings.message_id_domain or settings.from_address.rpartition("@")[2]
+        if not self._domain:
+            raise InvalidInput(
+                "cannot derive a Message-ID domain", field="channels.email.message_id_domain"
+            )
+
+    @property
+    def kind(self) -> ChannelKind:
+        return ChannelKind.EMAIL
+
+    def rate_limit(self, sender: str | None) -> RateLimit | None:
+        mps = self._settings.messages_per_second
+        return RateLimit(messages_per_second=mps) if mps else None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self._settings.ca_file)
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self._settings
+        if s.implicit_tls:
+            return smtplib.SMTP_SSL(
+                s.host, s.port, timeout=s.timeout_seconds, context=self._tls_context()
+            )
+        connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds)
+        if s.starttls:
+            try:
+                connection.ehlo()
+                connection.starttls(context=self._tls_context())
+                connection.ehlo()
+            except BaseException:
+                connection.close()
+                raise
+        return connection
+
+    def _transmit(self, email: EmailMessage, *, to: str) -> None:
+        s = self._settings
+        connection = self._connect()
+        try:
+            if s.username:
+                password = s.password.get_secret_value() if s.password else ""
+                connection.login(s.username, password)
+            connection.send_message(
+                email, from_addr=s.bounce_address or s.from_address, to_addrs=[to]
+            )
+        finally:
+            # The message is accepted once DATA got its 250: a failing QUIT must not undo that.
+            try:
+                connection.quit()
+            except (smtplib.SMTPException, OSError):
+                connection.close()
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        s = self._settings
+        message_id = message_id_for(message.idempotency_key, domain=self._domain)
+        email = build_email(
+            message,
+            from_address=message.sender or s.from_address,
+            message_id=message_id,
+            clock=self._clock,
+        )
+        try:
+            self._transmit(email, to=message.to)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise ChannelError(
+                FailureReason.AUTH_FAILED, permanent=True, provider_code=str(exc.smtp_code)
+            ) from None
+        except smtplib.SMTPNotSupportedError:
+            raise ChannelError(
+                FailureReason.MISCONFIGURED, permanent=True, detail="server lacks STARTTLS or AUTH"
+            ) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            code = min(code for code, _ in exc.recipients.values())
+            raise _smtp_failure(
+                code, reason_5xx=FailureReason.INVALID_ADDRESS, reason_4xx=FailureReason.UNREACHABLE
+            ) from None
+        except smtplib.SMTPSenderRefused as exc:
+            raise _smtp_failure(
+                exc.smtp_code,
+                reason_5xx=FailureReason.MISCONFIGURED,
+                reason_4xx=FailureReason.RATE_LIMITED,
+            ) from None
+        except smtplib.SMTPServerDisconnected:
+            raise ChannelError(FailureReason.PROVIDER_DOWN, permanent=False) from None
+        except smtplib.SMTPResponseException as exc:
+            raise _smtp_failure(
+                exc.smtp_code,
+                reason_5xx=FailureReason.REJECTED,
+                reason_4xx=FailureReason.PROVIDER_DOWN,
+            ) from None
+        except ssl.SSLCertVerificationError:
+            raise ChannelError(
+                FailureReason.MISCONFIGURED, permanent=True, detail="server certificate not trusted"
+            ) from None
+        except TimeoutError:
+            raise ChannelError(FailureReason.TIMEOUT, permanent=False) from None
+        except (OSError, smtplib.SMTPException):
+            raise ChannelError(FailureReason.PROVIDER_DOWN, permanent=False) from None
+        return SendResult(provider_id=message_id, status=DeliveryStatus.SENT)

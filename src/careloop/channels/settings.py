@@ -1,0 +1,84 @@
+"""Settings for the channels, one group per channel (``CARELOOP_CHANNELS__SMS__...``).
+
+``provider`` picks the adapter from :mod:`careloop.channels.registry`; ``fake`` is the default
+so a fresh install never texts anybody. Secrets are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+from careloop.channels.senders import SenderType
+
+TWILIO_API_BASE = "https://api.twilio.com"
+
+
+class SmsSender(BaseModel):
+    """One number (or short code) we send from, and how fast it may send."""
+
+    number: str
+    type: SenderType = SenderType.LONG_CODE
+    messages_per_second: float | None = Field(default=None, gt=0)
+
+    @property
+    def effective_messages_per_second(self) -> float:
+        return self.messages_per_second or self.type.default_messages_per_second
+
+
+class TwilioAccount(BaseModel):
+    account_sid: str = ""
+    auth_token: SecretStr = SecretStr("")
+    base_url: str = TWILIO_API_BASE
+    """Any Twilio-compatible gateway: ``https://api.twilio.com`` or your own."""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class SmsSettings(TwilioAccount):
+    provider: Literal["twilio", "fake"] = "fake"
+    senders: list[SmsSender] = []
+    default_sender: str | None = None
+    """The number used when a message names none; the first sender when unset."""
+
+
+class EmailSettings(BaseModel):
+    provider: Literal["smtp", "fake"] = "fake"
+    host: str = "localhost"
+    port: int = 587
+    starttls: bool = True
+    implicit_tls: bool = False
+    """SMTPS (port 465): TLS from the first byte; ``starttls`` is then ignored."""
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str = "careloop@localhost"
+    bounce_address: str | None = None
+    """Envelope sender (Return-Path) where DSN bounces go; ``from_address`` when unset."""
+    message_id_domain: str | None = None
+    """Right-hand side of our Message-IDs; the domain of ``from_address`` when unset."""
+    ca_file: str | None = None
+    """Trust this CA bundle for the server's certificate (private relays); system CAs if unset."""
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    messages_per_second: float | None = Field(default=None, gt=0)
+
+
+class VoiceSettings(BaseModel):
+    provider: Literal["twilio", "fake"] = "fake"
+    account: TwilioAccount | None = None
+    """Twilio account for calls; the SMS account when unset."""
+    caller_id: str | None = None
+    """The number calls come from; the SMS default sender when unset."""
+    calls_per_second: float = Field(default=1.0, gt=0)
+    """Twilio's default outbound call rate per account is 1 call/second."""
+    machine_detection: bool = True
+
+
+class PortalSettings(BaseModel):
+    provider: Literal["inbox", "fake"] = "inbox"
+
+
+class ChannelsSettings(BaseModel):
+    sms: SmsSettings = SmsSettings()
+    email: EmailSettings = EmailSettings()
+    voice: VoiceSettings = VoiceSettings()
+    portal: PortalSettings = PortalSettings()

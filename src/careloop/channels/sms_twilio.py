@@ -1,0 +1,102 @@
+"""SMS through Twilio's Messages API (or any gateway that copies it).
+
+``POST /2010-04-01/Accounts/{sid}/Messages.json`` with To, From, Body and StatusCallback;
+the returned ``SM...`` sid is the provider id the status callback will carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from careloop.channels.errors import ChannelError, FailureReason
+from careloop.channels.messages import (
+    ChannelKind,
+    DeliveryStatus,
+    OutboundMessage,
+    RateLimit,
+    SendResult,
+)
+from careloop.channels.settings import SmsSender, SmsSettings
+from careloop.channels.twilio_calls import call_twilio
+from careloop.channels.twilio_http import build_twilio_client
+from careloop.errors import InvalidInput
+
+TWILIO_MESSAGE_STATUS: dict[str, DeliveryStatus] = {
+    "accepted": DeliveryStatus.QUEUED,
+    "scheduled": DeliveryStatus.QUEUED,
+    "queued": DeliveryStatus.QUEUED,
+    "sending": DeliveryStatus.SENT,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.READ,
+    "receiving": DeliveryStatus.DELIVERED,
+    "received": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.FAILED,
+}
+
+
+class TwilioSmsChannel:
+    """Sends each message with one ``messages.create`` call; never retries by itself."""
+
+    def __init__(
+        self, *, client: Any, senders: Sequence[SmsSender], default_sender: str | None = None
+    ) -> None:
+        if not senders:
+            raise InvalidInput("at least one SMS sender is required", field="channels.sms.senders")
+        self._client = client
+        self._senders = {sender.number: sender for sender in senders}
+        self._default = default_sender or senders[0].number
+        if self._default not in self._senders:
+            raise InvalidInput(
+                "the default sender is not among the senders", field="channels.sms.default_sender"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: SmsSettings) -> TwilioSmsChannel:
+        client = build_twilio_client(
+            account_sid=settings.account_sid,
+            auth_token=settings.auth_token.get_secret_value(),
+            base_url=settings.base_url,
+            timeout=settings.timeout_seconds,
+        )
+        return cls(client=client, senders=settings.senders, default_sender=settings.default_sender)
+
+    @property
+    def kind(self) -> ChannelKind:
+        return ChannelKind.SMS
+
+    def rate_limit(self, sender: str | None) -> RateLimit | None:
+        known = self._senders.get(sender or self._default)
+        if known is None:
+            return None
+        return RateLimit(messages_per_second=known.effective_messages_per_second)
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        if message.channel is not ChannelKind.SMS:
+            raise InvalidInput("not an SMS message", field="channel")
+        sender = message.sender or self._default
+        if sender not in self._senders:
+            # An unknown sender has no declared rate limit; refusing keeps pacing honest.
+            raise ChannelError(
+                FailureReason.MISCONFIGURED, permanent=True, detail="sender not configured"
+            )
+        created = call_twilio(
+            lambda: self._client.messages.create(
+                to=message.to,
+                from_=sender,
+                body=message.body,
+                status_callback=message.status_callback_url,
+            ),
+            idempotency_key=message.idempotency_key,
+        )
+        sid = getattr(created, "sid", None)
+        if not sid:
+            raise ChannelError(
+                FailureReason.PROVIDER_DOWN, permanent=False, detail="answer without a sid"
+            )
+        raw_status = str(getattr(created, "status", ""))
+        status = TWILIO_MESSAGE_STATUS.get(raw_status, DeliveryStatus.QUEUED)
+        return SendResult(provider_id=str(sid), status=status)

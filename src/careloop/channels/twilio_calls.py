@@ -1,0 +1,41 @@
+"""Calling the ``twilio`` client and turning what goes wrong into a :class:`ChannelError`.
+
+Shared by the SMS and voice adapters. A connect failure means Twilio never saw the request
+(``provider-down``); a read timeout means it may have (``timeout``): both are transient, and
+the idempotency token sent with the request is what makes the retry of the second safe where
+the gateway honours it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException
+
+from careloop.channels.errors import ChannelError, FailureReason
+from careloop.channels.twilio_errors import twilio_failure
+from careloop.channels.twilio_http import idempotency_token
+
+
+def call_twilio(create: Callable[[], Any], *, idempotency_key: str) -> Any:
+    """Run one ``create`` call with the idempotency header; map every failure."""
+    try:
+        with idempotency_token(idempotency_key):
+            return create()
+    except TwilioRestException as exc:
+        raise twilio_failure(code=exc.code, http_status=exc.status) from None
+    except requests.exceptions.ConnectTimeout:
+        raise ChannelError(FailureReason.PROVIDER_DOWN, permanent=False) from None
+    except requests.exceptions.Timeout:
+        raise ChannelError(
+            FailureReason.TIMEOUT, permanent=False, detail="outcome unknown"
+        ) from None
+    except requests.exceptions.ConnectionError:
+        raise ChannelError(FailureReason.PROVIDER_DOWN, permanent=False) from None
+    except (TwilioException, ValueError):
+        # A 2xx answer we cannot read (not JSON, not Twilio's shape): a broken gateway.
+        raise ChannelError(
+            FailureReason.PROVIDER_DOWN, permanent=False, detail="unreadable provider answer"
+        ) from None

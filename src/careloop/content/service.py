@@ -1,0 +1,257 @@
+"""Content services other domains call: import the library, load what is approved, render.
+
+Outreach renders a send with :func:`render_for_sending` (or loads :func:`approved_library`
+once per batch and calls ``compose.render_message(..., require_approved=True)``); the
+result's ``version_id`` is the exact ``content_versions`` row to record with the send.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.content.approval import key_of, retire_superseded
+from careloop.content.compose import RenderedMessage, render_message
+from careloop.content.library import Library, Message, Variant, VariantKey, library_from_versions
+from careloop.content.vocab import ApprovalState, Sensitivity
+from careloop.errors import NotFound
+from careloop.events import EventKind, record_event
+from careloop.models import ContentMessage, ContentVersion
+
+LIBRARY_ACTOR = "careloop-library-sync"
+
+
+@dataclass
+class SyncReport:
+    """What :func:`sync_library` did; all zeros but ``unchanged`` on a second run."""
+
+    messages_created: int = 0
+    messages_updated: int = 0
+    created: int = 0
+    approved: int = 0
+    drafted: int = 0
+    unchanged: int = 0
+    held_for_review: list[str] = field(default_factory=list)
+
+
+def sync_library(
+    session: Session, *, library: Library, clock: Clock, actor: str = LIBRARY_ACTOR
+) -> SyncReport:
+    """Import the files' variants as versions; idempotent (same text → nothing written).
+
+    A variant whose text is new becomes version N+1 in the state its file declares: shipped
+    content is approved by the reviewer named in the file ("careloop-clinical-review"), and
+    supersedes the variant's previous approved version. Exception: when that live version was
+    edited at this site (through the API), new shipped text is stored as a draft for a
+    clinician instead of overriding it. A text that exists in any state (even retired) is not
+    re-imported: retiring shipped text is a decision that a later sync must not undo.
+
+    Imported versions carry who approved them and when on their rows; the event log gets one
+    ``content_synced`` summary rather than hundreds of per-version events.
+    """
+    report = SyncReport()
+    now = clock.now()
+    for message in library.messages.values():
+        _upsert_message(session, message=message, now=now, report=report)
+    session.flush()
+    existing: dict[VariantKey, list[ContentVersion]] = defaultdict(list)
+    query = select(ContentVersion).where(ContentVersion.message.in_(list(library.messages)))
+    for row in session.scalars(query):
+        existing[key_of(row)].append(row)
+    for key in sorted(library.variants):
+        variant = library.variants[key]
+        digest = variant.content_hash
+        rows = existing[key]
+        if any(row.content_hash == digest for row in rows):
+            report.unchanged += 1
+            continue
+        state, approved_by, approved_on = library.source_approval.get(
+            f"{key.message}/{key.language}", (ApprovalState.DRAFT, None, None)
+        )
+        live = next((r for r in rows if r.state == ApprovalState.APPROVED), None)
+        site_edit = live is not None and live.source == "api"
+        row = ContentVersion(
+            message=key.message,
+            language=key.language,
+            reading_level=str(key.reading_level),
+            tone=str(key.tone),
+            channel=str(key.channel),
+            version=max((r.version for r in rows), default=0) + 1,
+            content_hash=digest,
+            parts=dict(variant.parts),
+            state=str(ApprovalState.DRAFT),
+            source="library",
+            note="imported from the shipped message library",
+            created_by=actor,
+            created_at=now,
+        )
+        report.created += 1
+        if state is ApprovalState.APPROVED and approved_by and not site_edit:
+            if live is not None:
+                retire_superseded(live, actor=approved_by, now=now, version=row.version)
+                session.flush()  # free the "one approved per variant" slot first
+            row.state = str(ApprovalState.APPROVED)
+            row.approved_by = approved_by
+            row.approved_at = (
+                datetime.combine(approved_on, time(0), tzinfo=UTC) if approved_on else now
+            )
+            report.approved += 1
+        else:
+            report.drafted += 1
+            if site_edit:
+                report.held_for_review.append(key.label())
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    if report.created or report.messages_created or report.messages_updated:
+        record_event(
+            session,
+            kind=EventKind.CONTENT_SYNCED,
+            clock=clock,
+            actor=actor,
+            subject_type="content_library",
+            payload={
+                "created": report.created,
+                "approved": report.approved,
+                "drafted": report.drafted,
+                "unchanged": report.unchanged,
+                "held_for_review": report.held_for_review,
+            },
+        )
+    return report
+
+
+def _upsert_message(
+    session: Session, *, message: Message, now: datetime, report: SyncReport
+) -> None:
+    """Create or update one message's row (sensitivity, fields, grade rule)."""
+    row = session.get(ContentMessage, message.name)
+    if row is None:
+        session.add(
+            ContentMessage(
+                name=message.name,
+                title=message.title,
+                sensitivity=str(message.sensitivity),
+                fields=list(message.fields),
+                grade_rule=message.grade_rule,
+                updated_at=now,
+            )
+        )
+        report.messages_created += 1
+        return
+    wanted = (message.title, str(message.sensitivity), list(message.fields), message.grade_rule)
+    if (row.title, row.sensitivity, list(row.fields), row.grade_rule) != wanted:
+        row.title, row.sensitivity, row.fields, row.grade_rule = (
+            message.title,
+            str(message.sensitivity),
+            list(message.fields),
+            message.grade_rule,
+        )
+        row.updated_at = now
+        report.messages_updated += 1
+
+
+def message_of(row: ContentMessage) -> Message:
+    return Message(
+        name=row.name,
+        title=row.title,
+        sensitivity=Sensitivity(row.sensitivity),
+        fields=tuple(row.fields),
+        grade_rule=row.grade_rule,
+    )
+
+
+def get_message(session: Session, name: str) -> Message:
+    row = session.get(ContentMessage, name)
+    if row is None:
+        raise NotFound(f"no message {name!r}")
+    return message_of(row)
+
+
+def list_messages(session: Session) -> list[Message]:
+    return [
+        message_of(r) for r in session.scalars(select(ContentMessage).order_by(ContentMessage.name))
+    ]
+
+
+def variant_of(row: ContentVersion) -> Variant:
+    return Variant(
+        key=key_of(row),
+        parts=dict(row.parts),
+        state=ApprovalState(row.state),
+        version_id=row.id,
+        version=row.version,
+        approved_by=row.approved_by,
+        approved_at=row.approved_at,
+    )
+
+
+def approved_library(session: Session, *, samples: Mapping[str, object] | None = None) -> Library:
+    """Every approved version, as a library to render sends from (load once per batch)."""
+    messages = list_messages(session)
+    rows = session.scalars(
+        select(ContentVersion).where(ContentVersion.state == str(ApprovalState.APPROVED))
+    )
+    return library_from_versions(
+        messages=messages, variants=[variant_of(r) for r in rows], samples=dict(samples or {})
+    )
+
+
+def render_for_sending(
+    session: Session,
+    *,
+    message: str,
+    language: str,
+    reading_level: str,
+    tone: str,
+    channel: str,
+    fields: Mapping[str, object],
+    locale: str,
+    timezone: str,
+    detailed_consent: bool,
+    library: Library | None = None,
+) -> RenderedMessage:
+    """Render from approved versions only; refuses (NotApproved) when none can carry it."""
+    return render_message(
+        library or approved_library(session),
+        message=message,
+        language=language,
+        reading_level=reading_level,
+        tone=tone,
+        channel=channel,
+        fields=fields,
+        locale=locale,
+        timezone=timezone,
+        detailed_consent=detailed_consent,
+        require_approved=True,
+    )
+
+
+def list_versions(
+    session: Session,
+    *,
+    message: str,
+    language: str | None = None,
+    state: str | None = None,
+    limit: int = 500,
+) -> Sequence[ContentVersion]:
+    """Versions of a message's variants, newest first."""
+    query = select(ContentVersion).where(ContentVersion.message == message)
+    if language is not None:
+        query = query.where(ContentVersion.language == language)
+    if state is not None:
+        query = query.where(ContentVersion.state == state)
+    query = query.order_by(
+        ContentVersion.language,
+        ContentVersion.reading_level,
+        ContentVersion.tone,
+        ContentVersion.channel,
+        ContentVersion.version.desc(),
+    ).limit(limit)
+    return session.scalars(query).all()

@@ -1,0 +1,113 @@
+"""The audit trail and patient data export over HTTP (admins read the trail)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from careloop.governance.audit import AuditAction, Purpose, audit, verify_chain
+from careloop.governance.crypto import configured_signing_key
+from careloop.governance.export import export_patient_bundle
+from careloop.governance.principal import Principal
+from careloop.models import AuditEvent
+from careloop.web.deps import (
+    ClockDep,
+    SessionDep,
+    check_patient_access,
+    get_runtime,
+    require,
+)
+
+router = APIRouter(tags=["audit"])
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    occurred_at: datetime
+    actor: str
+    actor_role: str | None
+    action: str
+    resource: str
+    patient_id: str | None
+    purpose: str
+    source: str | None
+    outcome: str
+    hash: str
+
+
+class ChainOut(BaseModel):
+    ok: bool
+    checked: int
+    purged: int
+    first_bad_id: int | None
+    reason: str | None
+
+
+@router.get("/api/audit", response_model=list[AuditEventOut])
+def list_audit(
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("audit:read"))],
+    patient_id: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> list[AuditEventOut]:
+    """Audit events, newest first (reading the trail is itself audited)."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if patient_id is not None:
+        query = query.where(AuditEvent.patient_id == patient_id)
+    if actor is not None:
+        query = query.where(AuditEvent.actor == actor)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    rows = [
+        AuditEventOut.model_validate(row, from_attributes=True) for row in session.scalars(query)
+    ]
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.READ,
+        resource="audit-trail",
+        purpose=Purpose.SECURITY,
+        patient_ids=[patient_id],
+    )
+    return rows
+
+
+@router.get("/api/audit/verify", response_model=ChainOut)
+def verify_audit(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("audit:read"))],
+) -> ChainOut:
+    """Walk the hash chain (from the latest signed checkpoint) and report the first break."""
+    key = configured_signing_key(get_runtime(request).settings)
+    return ChainOut(**verify_chain(session, key=key).as_dict())
+
+
+@router.get("/api/patients/{patient_id}/$export")
+def export_patient(
+    patient_id: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("patients:read_clinical"))],
+) -> dict[str, Any]:
+    """Everything careloop holds about the patient, as a FHIR R4 Bundle (right of access)."""
+    check_patient_access(principal, patient_id)
+    bundle = export_patient_bundle(session, patient_id=patient_id, now=clock.now())
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.EXPORT,
+        resource="patient-export",
+        purpose=Purpose.PATIENT_REQUEST if not principal.is_staff else Purpose.TREATMENT,
+        patient_ids=[patient_id],
+    )
+    return bundle

@@ -1,0 +1,343 @@
+"""CLI of governance: consent, audit, retention, patient export and erasure, users."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from careloop.cli_support import DatabaseOption, JsonOption, fail, guarded, print_json, runtime
+from careloop.errors import InvalidInput
+from careloop.governance.audit import AuditAction, Purpose, audit, verify_chain
+from careloop.governance.consent import (
+    consent_history,
+    consent_matrix,
+    record_consent,
+)
+from careloop.governance.consent_fhir import sync_fhir_consents
+from careloop.governance.crypto import configured_signing_key
+from careloop.governance.erasure import erase_patient
+from careloop.governance.export import audit_bundle, export_patient_bundle
+from careloop.governance.retention import purge_expired
+from careloop.records import service as records
+from careloop.records.commands import cli_principal, patients_app
+
+consent_app = typer.Typer(help="Consent per purpose and channel.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+retention_app = typer.Typer(help="Retention periods and purging.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+
+
+@consent_app.command("show")
+@guarded
+def consent_show(
+    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What may be sent to a patient, per purpose and channel, and why."""
+    with runtime(database) as rt, rt.transaction() as session:
+        records.get_patient(session, patient_id)
+        matrix = consent_matrix(session, patient_id=patient_id, now=rt.clock.now())
+        history = consent_history(session, patient_id=patient_id)
+        audit(
+            session,
+            clock=rt.clock,
+            principal=cli_principal(),
+            action=AuditAction.READ,
+            resource="consent",
+            purpose=Purpose.OPERATIONS,
+            patient_ids=[patient_id],
+        )
+        decisions: dict[str, dict[str, dict[str, object]]] = {
+            p: {c: {"allowed": d.allowed, "reason": d.reason} for c, d in row.items()}
+            for p, row in matrix.items()
+        }
+        history_rows = [
+            {
+                "purpose": r.purpose,
+                "channel": r.channel,
+                "status": r.status,
+                "source": r.source,
+                "recorded_at": r.recorded_at.isoformat(),
+                "recorded_by": r.recorded_by,
+            }
+            for r in history
+        ]
+        result = {"patient_id": patient_id, "decisions": decisions, "history": history_rows}
+    if as_json:
+        print_json(result)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"consent of {patient_id}")
+    table.add_column("purpose")
+    channels = list(next(iter(decisions.values())))
+    for channel in channels:
+        table.add_column(channel)
+    for purpose, row in decisions.items():
+        table.add_row(purpose, *("yes" if row[c]["allowed"] else "no" for c in channels))
+    Console().print(table)
+    for r in history_rows:
+        typer.echo(
+            f"{r['recorded_at']}  {r['status']:<7} {r['purpose']}/{r['channel']} "
+            f"({r['source']}, {r['recorded_by']})"
+        )
+
+
+@consent_app.command("set")
+@guarded
+def consent_set(
+    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    purpose: Annotated[str, typer.Option(help="care-reminders, clinical-monitoring, ... or *")],
+    channel: Annotated[str, typer.Option(help="sms, email, voice, portal or *")],
+    status: Annotated[str, typer.Option(help="granted or denied")],
+    source: Annotated[str, typer.Option(help="form, staff, sms-keyword, portal, ...")] = "staff",
+    note: Annotated[str | None, typer.Option(help="Why (no patient details).")] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a grant or denial for a patient."""
+    with runtime(database) as rt, rt.transaction() as session:
+        records.get_patient(session, patient_id)
+        principal = cli_principal()
+        row = record_consent(
+            session,
+            patient_id=patient_id,
+            purpose=purpose,
+            channel=channel,
+            status=status,
+            source=source,
+            actor=principal.actor,
+            now=rt.clock.now(),
+            note=note,
+        )
+        audit(
+            session,
+            clock=rt.clock,
+            principal=principal,
+            action=AuditAction.UPDATE,
+            resource="consent",
+            purpose=Purpose.OPERATIONS,
+            patient_ids=[patient_id],
+        )
+        result = {
+            "id": row.id,
+            "patient_id": patient_id,
+            "purpose": row.purpose,
+            "channel": row.channel,
+            "status": row.status,
+            "source": row.source,
+            "recorded_at": row.recorded_at.isoformat(),
+        }
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(f"{result['status']} {result['purpose']}/{result['channel']} for {patient_id}")
+
+
+@consent_app.command("sync-fhir")
+@guarded
+def consent_sync(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """Rebuild consent records from imported FHIR Consent resources."""
+    with runtime(database) as rt, rt.transaction() as session:
+        summary = sync_fhir_consents(session, now=rt.clock.now(), actor=cli_principal().actor)
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        typer.echo(f"{summary.consents} Consent resources -> {summary.records} consent records")
+
+
+@audit_app.command("verify")
+@guarded
+def audit_verify(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """Check the hash chain; exit 1 when it is broken."""
+    with runtime(database) as rt, rt.transaction() as session:
+        report = verify_chain(session, key=configured_signing_key(rt.settings))
+    if as_json:
+        print_json(report.as_dict())
+    elif report.ok:
+        typer.echo(f"audit chain intact: {report.checked} events checked ({report.purged} purged)")
+    else:
+        typer.echo(
+            f"audit chain BROKEN at event {report.first_bad_id}: {report.reason} "
+            f"({report.checked} events checked before it)"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+@guarded
+def audit_export(
+    patient: Annotated[str | None, typer.Option("--patient", help="Only this patient.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="fhir (a Bundle of AuditEvent).")] = "fhir",
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Export the audit trail as a FHIR Bundle of AuditEvent resources."""
+    if fmt != "fhir":
+        raise InvalidInput("only --format fhir is supported", field="format")
+    with runtime(database) as rt, rt.transaction() as session:
+        bundle = audit_bundle(session, patient_id=patient, now=rt.clock.now())
+        audit(
+            session,
+            clock=rt.clock,
+            principal=cli_principal(),
+            action=AuditAction.EXPORT,
+            resource="audit-trail",
+            purpose=Purpose.SECURITY,
+            patient_ids=[patient],
+        )
+    _write_json(bundle, output)
+
+
+def _write_json(value: object, output: Path | None) -> None:
+    if output is None:
+        print_json(value)
+        return
+    import orjson
+
+    output.write_bytes(orjson.dumps(value, option=orjson.OPT_INDENT_2))
+    typer.echo(f"written to {output}", err=True)
+
+
+@retention_app.command("purge")
+@guarded
+def retention_purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, delete nothing.")] = False,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete what is older than its retention period; aggregates are kept."""
+    with runtime(database) as rt, rt.transaction() as session:
+        now = rt.clock.now()
+        results = purge_expired(
+            session,
+            settings=rt.settings.retention,
+            now=now,
+            key=configured_signing_key(rt.settings),
+            dry_run=dry_run,
+        )
+        if not dry_run:
+            audit(
+                session,
+                clock=rt.clock,
+                principal=cli_principal(),
+                action=AuditAction.DELETE,
+                resource="retention-purge",
+                purpose=Purpose.RETENTION,
+                detail={r["target"]: r["deleted"] for r in results},
+            )
+    if as_json:
+        print_json({"dry_run": dry_run, "targets": results})
+        return
+    for r in results:
+        verb = "would delete" if dry_run else "deleted"
+        note = f"  [{r['skipped']}]" if r["skipped"] else ""
+        typer.echo(f"{r['target']:<20} {r['days']:>6} d  {verb} {r['deleted']}{note}")
+
+
+@guarded
+def patients_export(
+    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Everything about a patient as a FHIR R4 Bundle (right of access)."""
+    with runtime(database) as rt, rt.transaction() as session:
+        bundle = export_patient_bundle(session, patient_id=patient_id, now=rt.clock.now())
+        audit(
+            session,
+            clock=rt.clock,
+            principal=cli_principal(),
+            action=AuditAction.EXPORT,
+            resource="patient-export",
+            purpose=Purpose.PATIENT_REQUEST,
+            patient_ids=[patient_id],
+        )
+    _write_json(bundle, output)
+
+
+@guarded
+def patients_erase(
+    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    reason: Annotated[str, typer.Option(help="The request and its legal basis (no PHI).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Erase a patient on request: record, resources, caregivers, identifiers, consents."""
+    if not reason.strip():
+        raise InvalidInput("--reason must say why", field="reason")
+    if not yes and sys.stdin.isatty() and not typer.confirm(f"Erase patient {patient_id}?"):
+        fail("not erased")
+    with runtime(database) as rt, rt.transaction() as session:
+        report = erase_patient(session, patient_id=patient_id)
+        audit(
+            session,
+            clock=rt.clock,
+            principal=cli_principal(),
+            action=AuditAction.DELETE,
+            resource="patient-erasure",
+            purpose=Purpose.PATIENT_REQUEST,
+            patient_ids=[patient_id],
+            detail={"reason": reason.strip()[:200], "deleted": report.as_dict()["deleted"]},
+        )
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        total = sum(report.deleted.values())
+        typer.echo(
+            f"erased {patient_id}: {total} rows deleted, "
+            f"{report.pseudonymized_events} events pseudonymized; the audit trail is kept"
+        )
+
+
+@users_app.command("create")
+@guarded
+def users_create(
+    username: Annotated[str, typer.Argument(help="Sign-in name.")],
+    role: Annotated[str, typer.Option(help="admin, clinician, coordinator or analyst.")],
+    password_file: Annotated[
+        Path | None, typer.Option(help="Read the password from this file (else prompt).")
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Create a staff account (the password never goes on the command line)."""
+    from careloop.governance.auth import create_user
+    from careloop.governance.roles import STAFF_ROLES, Role
+
+    if role not in {str(r) for r in STAFF_ROLES}:
+        raise InvalidInput(f"role must be one of {sorted(STAFF_ROLES)}", field="role")
+    if password_file is not None:
+        password = password_file.read_text().strip()
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with runtime(database) as rt, rt.transaction() as session:
+        user = create_user(
+            session, clock=rt.clock, username=username, password=password, role=Role(role)
+        )
+        audit(
+            session,
+            clock=rt.clock,
+            principal=cli_principal(),
+            action=AuditAction.CREATE,
+            resource="user",
+            purpose=Purpose.SECURITY,
+            detail={"user_id": user.id, "role": role},
+        )
+    typer.echo(f"created {role} {username}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach governance commands; export/erase join the records' ``patients`` group."""
+    app.add_typer(consent_app, name="consent")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(retention_app, name="retention")
+    app.add_typer(users_app, name="users")
+    patients_app.command("export")(patients_export)
+    patients_app.command("erase")(patients_erase)

@@ -1,0 +1,344 @@
+"""Consent per purpose and channel, asked before every send.
+
+The history is append-only (:class:`~careloop.models.ConsentRecord`); the current answer is
+derived from it by one rule, newest record first:
+
+1. a denial that applies (same or ``*`` purpose, same or ``*`` channel) denies;
+2. a grant for the purpose (any channel or this channel) allows;
+3. a channel-wide grant (``*`` purpose: SMS START, email re-subscribe) only lifts older
+   channel-wide denials: it never grants marketing or research by itself;
+4. with no record, the default policy decides (``DEFAULTS``; see docs/security.md):
+   care reminders and clinical monitoring are treatment communications (HIPAA TPO, the FCC's
+   healthcare-message exemption for calls and texts), surveys are allowed where an
+   unsubscribe is one click away (email, portal), research and marketing need an opt-in.
+
+Whatever the records say, a deceased patient and a channel without a usable contact point are
+refused, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from careloop.clock import ensure_utc
+from careloop.errors import InvalidInput
+from careloop.models import ConsentRecord
+from careloop.records import service as records
+
+ANY = "*"
+
+
+class ConsentPurpose(StrEnum):
+    CARE_REMINDERS = "care-reminders"
+    CLINICAL_MONITORING = "clinical-monitoring"
+    SURVEYS = "surveys"
+    RESEARCH = "research"
+    MARKETING = "marketing"
+
+
+class ConsentChannel(StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+    VOICE = "voice"
+    PORTAL = "portal"
+
+
+class ConsentSource(StrEnum):
+    FORM = "form"
+    SMS_KEYWORD = "sms-keyword"
+    PORTAL = "portal"
+    FHIR_CONSENT = "fhir-consent"
+    STAFF = "staff"
+    EMAIL_LINK = "email-link"
+
+
+class ConsentStatus(StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+
+
+# Default when no record applies: (purpose, channel) -> allowed.
+DEFAULTS: dict[ConsentPurpose, frozenset[ConsentChannel]] = {
+    ConsentPurpose.CARE_REMINDERS: frozenset(ConsentChannel),
+    ConsentPurpose.CLINICAL_MONITORING: frozenset(ConsentChannel),
+    ConsentPurpose.SURVEYS: frozenset({ConsentChannel.EMAIL, ConsentChannel.PORTAL}),
+    ConsentPurpose.RESEARCH: frozenset(),
+    ConsentPurpose.MARKETING: frozenset(),
+}
+
+# The contact-point systems (FHIR ContactPoint.system) each channel needs.
+_CHANNEL_SYSTEMS: dict[ConsentChannel, frozenset[str]] = {
+    ConsentChannel.SMS: frozenset({"phone", "sms"}),
+    ConsentChannel.VOICE: frozenset({"phone"}),
+    ConsentChannel.EMAIL: frozenset({"email"}),
+}
+
+
+@dataclass(frozen=True)
+class ConsentDecision:
+    """May we contact this patient for this purpose on this channel, and why (or why not)."""
+
+    allowed: bool
+    reason: str
+    record_id: int | None = None
+
+
+def parse_purpose(value: str, *, allow_any: bool = False) -> str:
+    if allow_any and value == ANY:
+        return ANY
+    try:
+        return str(ConsentPurpose(value))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"purpose must be one of {[p.value for p in ConsentPurpose]}", field="purpose"
+        ) from exc
+
+
+def parse_channel(value: str, *, allow_any: bool = False) -> str:
+    if allow_any and value == ANY:
+        return ANY
+    try:
+        return str(ConsentChannel(value))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"channel must be one of {[c.value for c in ConsentChannel]}", field="channel"
+        ) from exc
+
+
+def _parse_status(value: str) -> str:
+    try:
+        return str(ConsentStatus(value))
+    except ValueError as exc:
+        raise InvalidInput("status must be granted or denied", field="status") from exc
+
+
+def _parse_source(value: str) -> str:
+    try:
+        return str(ConsentSource(value))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"source must be one of {[s.value for s in ConsentSource]}", field="source"
+        ) from exc
+
+
+def record_consent(
+    session: Session,
+    *,
+    patient_id: str,
+    purpose: str,
+    channel: str,
+    status: str,
+    source: str,
+    actor: str,
+    now: datetime,
+    note: str | None = None,
+    fhir_consent_id: str | None = None,
+) -> ConsentRecord:
+    """Append one grant or denial; ``purpose``/``channel`` may be ``*``."""
+    row = ConsentRecord(
+        patient_id=patient_id,
+        purpose=parse_purpose(purpose, allow_any=True),
+        channel=parse_channel(channel, allow_any=True),
+        status=_parse_status(status),
+        source=_parse_source(source),
+        recorded_at=ensure_utc(now),
+        recorded_by=actor,
+        note=(note or None) and note[:500],
+        fhir_consent_id=fhir_consent_id,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def opt_out_channel(
+    session: Session,
+    *,
+    patient_id: str,
+    channel: str,
+    source: str,
+    actor: str,
+    now: datetime,
+    note: str | None = None,
+) -> ConsentRecord:
+    """Stop everything on one channel at once (SMS STOP, email "unsubscribe from all")."""
+    return record_consent(
+        session,
+        patient_id=patient_id,
+        purpose=ANY,
+        channel=channel,
+        status=ConsentStatus.DENIED,
+        source=source,
+        actor=actor,
+        now=now,
+        note=note,
+    )
+
+
+def opt_in_channel(
+    session: Session,
+    *,
+    patient_id: str,
+    channel: str,
+    source: str,
+    actor: str,
+    now: datetime,
+    note: str | None = None,
+) -> ConsentRecord:
+    """Lift a channel-wide opt-out (SMS START). Grants nothing that needs an opt-in."""
+    return record_consent(
+        session,
+        patient_id=patient_id,
+        purpose=ANY,
+        channel=channel,
+        status=ConsentStatus.GRANTED,
+        source=source,
+        actor=actor,
+        now=now,
+        note=note,
+    )
+
+
+def _usable(channel: ConsentChannel, points: list[dict[str, Any]]) -> bool:
+    systems = _CHANNEL_SYSTEMS.get(channel)
+    if systems is None:  # the portal inbox needs no contact point
+        return True
+    return any(cp.get("system") in systems and cp.get("value") for cp in points)
+
+
+def _decide(
+    *,
+    purpose: ConsentPurpose,
+    channel: ConsentChannel,
+    history: Sequence[ConsentRecord],
+    now: datetime,
+) -> ConsentDecision:
+    applicable = sorted(
+        (
+            r
+            for r in history
+            if r.purpose in (purpose, ANY) and r.channel in (channel, ANY) and r.recorded_at <= now
+        ),
+        key=lambda r: (r.recorded_at, r.id),
+        reverse=True,
+    )
+    lifted = False
+    for record in applicable:
+        wide = record.purpose == ANY
+        if record.status == ConsentStatus.DENIED:
+            if wide and lifted:
+                continue
+            scope = f"all {record.channel} messages" if wide else f"{purpose} on {record.channel}"
+            return ConsentDecision(
+                False, f"opted out of {scope} ({record.source})", record_id=record.id
+            )
+        if wide:
+            lifted = True
+            continue
+        return ConsentDecision(True, f"opted in ({record.source})", record_id=record.id)
+    if channel in DEFAULTS[purpose]:
+        return ConsentDecision(True, f"default policy allows {purpose} on {channel}")
+    return ConsentDecision(False, f"{purpose} on {channel} needs an explicit opt-in")
+
+
+def consent_decisions(
+    session: Session,
+    *,
+    patient_ids: Iterable[str],
+    purpose: str,
+    channel: str,
+    now: datetime,
+    batch: int = 1000,
+) -> dict[str, ConsentDecision]:
+    """The decision for many patients: two queries per batch, for whole populations."""
+    the_purpose = ConsentPurpose(parse_purpose(purpose))
+    the_channel = ConsentChannel(parse_channel(channel))
+    now = ensure_utc(now)
+    ids = list(dict.fromkeys(patient_ids))
+    decisions: dict[str, ConsentDecision] = {}
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        snapshot = records.contact_snapshot(session, patient_ids=chunk)
+        history: dict[str, list[ConsentRecord]] = defaultdict(list)
+        for row in session.scalars(
+            select(ConsentRecord).where(ConsentRecord.patient_id.in_(chunk))
+        ):
+            history[row.patient_id].append(row)
+        for pid in chunk:
+            decisions[pid] = _decision_for(
+                snapshot.get(pid), history[pid], purpose=the_purpose, channel=the_channel, now=now
+            )
+    return decisions
+
+
+def _decision_for(
+    snapshot: tuple[bool, list[dict[str, Any]]] | None,
+    history: Sequence[ConsentRecord],
+    *,
+    purpose: ConsentPurpose,
+    channel: ConsentChannel,
+    now: datetime,
+) -> ConsentDecision:
+    if snapshot is None:
+        return ConsentDecision(False, "no such patient")
+    deceased, points = snapshot
+    if deceased:
+        return ConsentDecision(False, "patient is deceased")
+    decision = _decide(purpose=purpose, channel=channel, history=history, now=now)
+    if decision.allowed and not _usable(channel, points):
+        return ConsentDecision(False, f"no contact point usable for {channel}")
+    return decision
+
+
+def consent_decision(
+    session: Session, *, patient_id: str, purpose: str, channel: str, now: datetime
+) -> ConsentDecision:
+    """Ask before every send: may ``purpose`` go to this patient over ``channel`` at ``now``?"""
+    return consent_decisions(
+        session, patient_ids=[patient_id], purpose=purpose, channel=channel, now=now
+    )[patient_id]
+
+
+def consent_matrix(
+    session: Session, *, patient_id: str, now: datetime
+) -> dict[str, dict[str, ConsentDecision]]:
+    """Every purpose x channel decision for one patient (for the console, portal and CLI)."""
+    now = ensure_utc(now)
+    snapshot = records.contact_snapshot(session, patient_ids=[patient_id]).get(patient_id)
+    history = consent_history(session, patient_id=patient_id)
+    return {
+        str(purpose): {
+            str(channel): _decision_for(
+                snapshot, history, purpose=purpose, channel=channel, now=now
+            )
+            for channel in ConsentChannel
+        }
+        for purpose in ConsentPurpose
+    }
+
+
+def consent_history(session: Session, *, patient_id: str) -> list[ConsentRecord]:
+    return list(
+        session.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.patient_id == patient_id)
+            .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
+        )
+    )
+
+
+def forget_fhir_consent(session: Session, *, fhir_consent_id: str) -> int:
+    """Drop what an imported Consent said (it was replaced, withdrawn or entered in error)."""
+    result = session.execute(
+        delete(ConsentRecord).where(ConsentRecord.fhir_consent_id == fhir_consent_id)
+    )
+    session.flush()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,254 @@
+"""Consent over HTTP: read and change a patient's consent; email unsubscribe links."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from html import escape
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.governance.consent import (
+    ANY,
+    ConsentChannel,
+    ConsentPurpose,
+    ConsentSource,
+    consent_history,
+    consent_matrix,
+    opt_out_channel,
+    record_consent,
+)
+from careloop.governance.principal import Principal
+from careloop.governance.roles import Role
+from careloop.governance.unsubscribe import read_unsubscribe_token
+from careloop.records import service as records
+from careloop.web.deps import (
+    ClockDep,
+    SessionDep,
+    SigningKeyDep,
+    check_patient_access,
+    get_runtime,
+    rate_limit,
+    require,
+)
+
+router = APIRouter(tags=["consent"])
+
+
+class DecisionOut(BaseModel):
+    allowed: bool
+    reason: str
+
+
+class ConsentRecordOut(BaseModel):
+    id: int
+    purpose: str
+    channel: str
+    status: str
+    source: str
+    recorded_at: datetime
+    recorded_by: str
+
+
+class ConsentOut(BaseModel):
+    patient_id: str
+    decisions: dict[str, dict[str, DecisionOut]]
+    history: list[ConsentRecordOut]
+
+
+class ConsentChange(BaseModel):
+    purpose: ConsentPurpose | Literal["*"]
+    channel: ConsentChannel | Literal["*"]
+    status: Literal["granted", "denied"]
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ConsentUpdate(BaseModel):
+    changes: list[ConsentChange] = Field(min_length=1, max_length=50)
+    source: Literal["staff", "form", "portal"] | None = Field(
+        default=None, description="staff may record a paper form; patients always 'portal'"
+    )
+
+
+def _consent_out(session: SessionDep, patient_id: str, now: datetime) -> ConsentOut:
+    matrix = consent_matrix(session, patient_id=patient_id, now=now)
+    return ConsentOut(
+        patient_id=patient_id,
+        decisions={
+            purpose: {
+                channel: DecisionOut(allowed=d.allowed, reason=d.reason)
+                for channel, d in row.items()
+            }
+            for purpose, row in matrix.items()
+        },
+        history=[
+            ConsentRecordOut(
+                id=r.id,
+                purpose=r.purpose,
+                channel=r.channel,
+                status=r.status,
+                source=r.source,
+                recorded_at=r.recorded_at,
+                recorded_by=r.recorded_by,
+            )
+            for r in consent_history(session, patient_id=patient_id)
+        ],
+    )
+
+
+@router.get("/api/patients/{patient_id}/consent", response_model=ConsentOut)
+def get_consent(
+    patient_id: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("consent:read"))],
+) -> ConsentOut:
+    """What may be sent to this patient, per purpose and channel, and the history behind it."""
+    check_patient_access(principal, patient_id)
+    records.get_patient(session, patient_id)
+    out = _consent_out(session, patient_id, clock.now())
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.READ,
+        resource="consent",
+        purpose=Purpose.OPERATIONS if principal.is_staff else Purpose.PATIENT_REQUEST,
+        patient_ids=[patient_id],
+    )
+    return out
+
+
+@router.put("/api/patients/{patient_id}/consent", response_model=ConsentOut)
+def put_consent(
+    patient_id: str,
+    body: ConsentUpdate,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("consent:write"))],
+) -> ConsentOut:
+    """Record grants and denials (staff: as told or from a form; patients: in the portal)."""
+    check_patient_access(principal, patient_id)
+    records.get_patient(session, patient_id)
+    source = (body.source or ConsentSource.STAFF) if principal.is_staff else ConsentSource.PORTAL
+    now = clock.now()
+    for change in body.changes:
+        record_consent(
+            session,
+            patient_id=patient_id,
+            purpose=str(change.purpose),
+            channel=str(change.channel),
+            status=change.status,
+            source=str(source),
+            actor=principal.actor,
+            now=now,
+            note=change.note,
+        )
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.UPDATE,
+        resource="consent",
+        purpose=Purpose.OPERATIONS if principal.is_staff else Purpose.PATIENT_REQUEST,
+        patient_ids=[patient_id],
+        detail={"changes": len(body.changes)},
+    )
+    return _consent_out(session, patient_id, now)
+
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{title}</title></head><body><main><h1>{title}</h1><p>{text}</p>{form}</main></body></html>"""
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _page(title: str, text: str, form: str = "", status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        _PAGE.format(title=escape(title), text=escape(text), form=form), status_code=status
+    )
+
+
+def _describe(channel: str, purpose: str) -> str:
+    what = "all messages" if purpose == ANY else f"{purpose} messages"
+    return f"{what} by {channel}"
+
+
+@router.get(
+    "/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    dependencies=[Depends(rate_limit("unsubscribe"))],
+)
+def unsubscribe_page(token: str, request: Request, clock: ClockDep, key: SigningKeyDep) -> Response:
+    """What this link unsubscribes from; nothing changes until it is confirmed (POST)."""
+    ttl = timedelta(days=get_runtime(request).settings.security.unsubscribe_link_days)
+    link = read_unsubscribe_token(key=key, token=token, now=clock.now(), ttl=ttl)
+    description = _describe(link.channel, link.purpose)
+    if _wants_json(request):
+        return JSONResponse(
+            {"channel": link.channel, "purpose": link.purpose, "confirm": "POST this URL"}
+        )
+    form = '<form method="post"><button type="submit">Unsubscribe</button></form>'
+    return _page("Unsubscribe", f"Stop receiving {description}?", form)
+
+
+@router.post(
+    "/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    dependencies=[Depends(rate_limit("unsubscribe"))],
+)
+def unsubscribe(
+    token: str, request: Request, session: SessionDep, clock: ClockDep, key: SigningKeyDep
+) -> Response:
+    """Unsubscribe at once (RFC 8058 one-click: ``List-Unsubscribe=One-Click`` body)."""
+    ttl = timedelta(days=get_runtime(request).settings.security.unsubscribe_link_days)
+    now = clock.now()
+    link = read_unsubscribe_token(key=key, token=token, now=now, ttl=ttl)
+    principal = Principal(
+        actor="unsubscribe-link",
+        role=Role.PATIENT,
+        patient_ids=frozenset({link.patient_id}),
+        source=request.client.host if request.client else None,
+    )
+    if records.contact_snapshot(session, patient_ids=[link.patient_id]):
+        if link.purpose == ANY:
+            opt_out_channel(
+                session,
+                patient_id=link.patient_id,
+                channel=link.channel,
+                source=ConsentSource.EMAIL_LINK,
+                actor=principal.actor,
+                now=now,
+            )
+        else:
+            record_consent(
+                session,
+                patient_id=link.patient_id,
+                purpose=link.purpose,
+                channel=link.channel,
+                status="denied",
+                source=ConsentSource.EMAIL_LINK,
+                actor=principal.actor,
+                now=now,
+            )
+        audit(
+            session,
+            clock=clock,
+            principal=principal,
+            action=AuditAction.UPDATE,
+            resource="consent",
+            purpose=Purpose.PATIENT_REQUEST,
+            patient_ids=[link.patient_id],
+        )
+    # An erased patient's old link answers the same way: nothing is left to contact.
+    description = _describe(link.channel, link.purpose)
+    if _wants_json(request):
+        return JSONResponse(
+            {"unsubscribed": True, "channel": link.channel, "purpose": link.purpose}
+        )
+    return _page("Unsubscribed", f"You will no longer receive {description}.")

@@ -1,0 +1,262 @@
+"""Patient and caregiver sign-in by a one-time code sent to a verified contact point.
+
+Flow: staff (or an import) enrol a contact point that is on the patient's or caregiver's
+record (:func:`enroll_portal_contact`); the person asks for a code (:func:`request_code`,
+same answer whether or not the contact point is known), receives six digits by SMS or
+email, and trades them for a short-lived portal token (:func:`verify_code`). Codes are
+stored only as keyed hashes, expire after 10 minutes and allow 5 tries; asking for a new
+code retires the older ones.
+
+Delivery goes through a :class:`CodeSender` (the SMS and email adapters implement it); the
+edge sends only after the code is committed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from careloop.governance.auth import IssuedToken, create_user, issue_token
+from careloop.governance.crypto import keyed_digest
+from careloop.governance.roles import Role
+from careloop.models import PortalCode, PortalContact, User
+from careloop.records import caregivers as records_caregivers
+from careloop.records import service as records
+
+log = logging.getLogger("careloop.governance.portal")
+
+CODE_TTL = timedelta(minutes=10)
+MAX_CODE_ATTEMPTS = 5
+CODE_DIGITS = 6
+PORTAL_SYSTEMS = ("sms", "email")
+
+
+class CodeSender(Protocol):
+    """Delivers a sign-in code; raises on failure (the code then simply is not used)."""
+
+    def send_code(self, *, channel: str, to: str, code: str, expires_minutes: int) -> None: ...
+
+
+@dataclass
+class InMemoryCodeSender:
+    """A fake sender for tests and the demo: keeps what would have been sent."""
+
+    sent: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def send_code(self, *, channel: str, to: str, code: str, expires_minutes: int) -> None:
+        self.sent.append((channel, to, code))
+
+    def last_code_for(self, to: str) -> str:
+        return next(code for _channel, dest, code in reversed(self.sent) if dest == to)
+
+
+class UnconfiguredCodeSender:
+    """Used when no channel adapter was wired in: says so in the log (without the address)."""
+
+    def send_code(self, *, channel: str, to: str, code: str, expires_minutes: int) -> None:
+        log.warning("portal sign-in code not delivered: no %s sender configured", channel)
+
+
+@dataclass(frozen=True)
+class PendingCode:
+    """A code to deliver once the transaction that stored it has committed."""
+
+    channel: str
+    to: str
+    code: str
+
+
+def normalize_contact(system: str, value: str) -> tuple[str, str]:
+    """(kind, canonical value): emails lower-cased, phones reduced to digits (US +1 added)."""
+    if system not in PORTAL_SYSTEMS and system not in ("phone",):
+        raise InvalidInput("system must be sms or email", field="system")
+    if system == "email":
+        email = value.strip().lower()
+        if not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,255}", email):
+            raise InvalidInput("not an email address", field="value")
+        return "email", email
+    digits = re.sub(r"\D", "", value)
+    if len(digits) == 10:
+        digits = "1" + digits
+    if not 8 <= len(digits) <= 15:
+        raise InvalidInput("not a phone number", field="value")
+    return "phone", "+" + digits
+
+
+def contact_digest(key: bytes, system: str, value: str) -> str:
+    kind, canonical = normalize_contact(system, value)
+    return keyed_digest(key, f"{kind}:{canonical}")
+
+
+def _on_record(points: list[dict[str, object]], system: str, value: str) -> bool:
+    wanted = normalize_contact(system, value)
+    for cp in points:
+        cp_system, cp_value = str(cp.get("system") or ""), str(cp.get("value") or "")
+        the_system = "email" if cp_system == "email" else "sms"
+        if cp_system not in ("email", "phone", "sms"):
+            continue
+        try:
+            if normalize_contact(the_system, cp_value) == wanted:
+                return True
+        except InvalidInput:
+            continue
+    return False
+
+
+def enroll_portal_contact(
+    session: Session,
+    *,
+    key: bytes,
+    patient_id: str,
+    system: str,
+    value: str,
+    actor: str,
+    clock: Clock,
+    caregiver_id: str | None = None,
+) -> PortalContact:
+    """Let a contact point on the record receive sign-in codes (staff attest it is theirs).
+
+    A patient's own contact opens a patient account; a caregiver's contact opens (or reuses)
+    a caregiver account, which reaches the patient only through a proxy grant.
+    """
+    if system not in PORTAL_SYSTEMS:
+        raise InvalidInput("system must be sms or email", field="system")
+    now = clock.now()
+    if caregiver_id is None:
+        snapshot = records.contact_snapshot(session, patient_ids=[patient_id]).get(patient_id)
+        if snapshot is None:
+            raise NotFound("no such patient")
+        points = snapshot[1]
+    else:
+        found = [
+            c
+            for c in records_caregivers.caregivers_of(session, patient_id=patient_id)
+            if c.id == caregiver_id
+        ]
+        if not found:
+            raise NotFound("no such caregiver for this patient")
+        points = found[0].contact_points
+    if not _on_record(points, system, value):
+        raise InvalidInput("this contact point is not on the record", field="value")
+    digest = contact_digest(key, system, value)
+    existing = session.scalars(select(PortalContact).where(PortalContact.digest == digest)).all()
+    role = Role.CAREGIVER if caregiver_id else Role.PATIENT
+    user: User | None = session.get(User, existing[0].user_id) if existing else None
+    if user is not None and (
+        user.role != role or (role is Role.PATIENT and user.patient_id != patient_id)
+    ):
+        raise Conflict("this contact point already signs in to another portal account")
+    for row in existing:
+        if row.patient_id == patient_id and row.caregiver_id == caregiver_id:
+            return row
+    if user is None:
+        user = create_user(
+            session,
+            clock=clock,
+            username=f"portal-{secrets.token_hex(8)}",
+            password=None,
+            role=role,
+            patient_id=patient_id if role is Role.PATIENT else None,
+        )
+    row = PortalContact(
+        digest=digest,
+        system=system,
+        value=normalize_contact(system, value)[1],
+        user_id=user.id,
+        patient_id=patient_id,
+        caregiver_id=caregiver_id,
+        verified_at=now,
+        verified_by=actor,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _code_hash(key: bytes, challenge_id: str, code: str) -> str:
+    return keyed_digest(key, f"portal-code:{challenge_id}:{code}")
+
+
+def request_code(
+    session: Session, *, key: bytes, system: str, value: str, now: datetime
+) -> tuple[str, PendingCode | None]:
+    """A challenge id (always) and, for an enrolled contact point, the code to deliver."""
+    challenge_id = secrets.token_urlsafe(24)
+    digest = contact_digest(key, system, value)
+    contact = session.scalars(
+        select(PortalContact).where(PortalContact.digest == digest).limit(1)
+    ).first()
+    user = session.get(User, contact.user_id) if contact is not None else None
+    if contact is None or user is None or not user.active:
+        return challenge_id, None
+    session.execute(
+        update(PortalCode)
+        .where(PortalCode.user_id == user.id, PortalCode.used_at.is_(None))
+        .values(used_at=now)
+    )
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    session.add(
+        PortalCode(
+            id=challenge_id,
+            user_id=user.id,
+            code_hash=_code_hash(key, challenge_id, code),
+            created_at=now,
+            expires_at=now + CODE_TTL,
+            attempts=0,
+        )
+    )
+    session.flush()
+    return challenge_id, PendingCode(channel=system, to=contact.value, code=code)
+
+
+def verify_code(
+    session: Session,
+    *,
+    key: bytes,
+    challenge_id: str,
+    code: str,
+    clock: Clock,
+    token_ttl: timedelta,
+) -> tuple[User, IssuedToken]:
+    """Trade a correct code for a portal token. Wrong tries count (commit them!)."""
+    now = clock.now()
+    row = session.get(PortalCode, challenge_id[:64])
+    if (
+        row is None
+        or row.used_at is not None
+        or row.expires_at <= now
+        or row.attempts >= MAX_CODE_ATTEMPTS
+    ):
+        raise NotAuthenticated("invalid or expired code")
+    if not hmac.compare_digest(row.code_hash, _code_hash(key, challenge_id, code.strip())):
+        row.attempts += 1
+        session.flush()
+        raise NotAuthenticated("invalid or expired code")
+    row.used_at = now
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise NotAuthenticated("invalid or expired code")
+    issued = issue_token(
+        session, clock=clock, user=user, name="portal", ttl=token_ttl, kind="portal"
+    )
+    return user, issued
+
+
+def portal_contacts_of(session: Session, *, patient_id: str) -> list[PortalContact]:
+    return list(
+        session.scalars(
+            select(PortalContact)
+            .where(PortalContact.patient_id == patient_id)
+            .order_by(PortalContact.id)
+        )
+    )

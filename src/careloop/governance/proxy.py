@@ -1,0 +1,108 @@
+"""Proxy access: a patient lets a caregiver act for them, within the scopes they choose.
+
+A grant names the caregiver as the RelatedPerson on the patient's record; the caregiver's
+portal account is linked to that RelatedPerson when their contact point is enrolled. At each
+request the caregiver's principal is rebuilt from the live grants, so a revocation takes
+effect on the very next call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.errors import InvalidInput, NotFound
+from careloop.governance.principal import Principal
+from careloop.governance.roles import PROXY_SCOPES
+from careloop.models import PortalContact, ProxyGrant
+from careloop.records import caregivers as records_caregivers
+
+
+def _check_scopes(scopes: Iterable[str]) -> list[str]:
+    wanted = sorted(set(scopes))
+    unknown = [s for s in wanted if s not in PROXY_SCOPES]
+    if unknown or not wanted:
+        raise InvalidInput(f"scopes must be some of {sorted(PROXY_SCOPES)}", field="scopes")
+    return wanted
+
+
+def grant_proxy(
+    session: Session,
+    *,
+    patient_id: str,
+    caregiver_id: str,
+    scopes: Iterable[str],
+    actor: str,
+    now: datetime,
+) -> ProxyGrant:
+    """Grant (or replace) a caregiver's proxy access; the caregiver must be on the record."""
+    checked = _check_scopes(scopes)
+    owned = {c.id for c in records_caregivers.caregivers_of(session, patient_id=patient_id)}
+    if caregiver_id not in owned:
+        raise NotFound("no such caregiver for this patient")
+    for grant in active_grants(session, patient_id=patient_id):
+        if grant.caregiver_id == caregiver_id:
+            grant.revoked_at = now
+            grant.revoked_by = actor
+    row = ProxyGrant(
+        patient_id=patient_id,
+        caregiver_id=caregiver_id,
+        scopes=checked,
+        granted_at=now,
+        granted_by=actor,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def revoke_proxy(
+    session: Session, *, patient_id: str, grant_id: int, actor: str, now: datetime
+) -> ProxyGrant:
+    grant = session.get(ProxyGrant, grant_id)
+    if grant is None or grant.patient_id != patient_id:
+        raise NotFound("no such proxy grant")
+    if grant.revoked_at is None:
+        grant.revoked_at = now
+        grant.revoked_by = actor
+        session.flush()
+    return grant
+
+
+def active_grants(session: Session, *, patient_id: str) -> list[ProxyGrant]:
+    return list(
+        session.scalars(
+            select(ProxyGrant)
+            .where(ProxyGrant.patient_id == patient_id, ProxyGrant.revoked_at.is_(None))
+            .order_by(ProxyGrant.id)
+        )
+    )
+
+
+def grants_for_user(session: Session, *, user_id: int) -> list[ProxyGrant]:
+    """Live grants to the RelatedPersons a caregiver's portal account is linked to."""
+    caregiver_ids = select(PortalContact.caregiver_id).where(
+        PortalContact.user_id == user_id, PortalContact.caregiver_id.is_not(None)
+    )
+    return list(
+        session.scalars(
+            select(ProxyGrant)
+            .where(ProxyGrant.caregiver_id.in_(caregiver_ids), ProxyGrant.revoked_at.is_(None))
+            .order_by(ProxyGrant.id)
+        )
+    )
+
+
+def with_proxy_grants(session: Session, principal: Principal) -> Principal:
+    """A caregiver's principal, reaching exactly the patients and scopes granted now."""
+    if principal.user_id is None:
+        return principal
+    permissions: dict[str, frozenset[str]] = {}
+    for grant in grants_for_user(session, user_id=principal.user_id):
+        opened = frozenset().union(*(PROXY_SCOPES[s] for s in grant.scopes if s in PROXY_SCOPES))
+        permissions[grant.patient_id] = permissions.get(grant.patient_id, frozenset()) | opened
+    return replace(principal, patient_ids=frozenset(permissions), proxy_permissions=permissions)

@@ -1,0 +1,79 @@
+"""HTTP API of insights: the program report (aggregates only)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse
+
+from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.governance.principal import Principal
+from careloop.insights.report import build_report
+from careloop.insights.report_html import render_report_html
+from careloop.periods import parse_period
+from careloop.web.deps import ClockDep, SessionDep, require
+
+router = APIRouter(prefix="/api/reports", tags=["reports"])
+
+PeriodQuery = Annotated[
+    str | None,
+    Query(
+        description="START/END dates, both included; default the last 90 days.",
+        examples=["2026-01-01/2026-03-31"],
+        max_length=40,
+    ),
+]
+
+
+def _report(
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Principal,
+    period: str | None,
+    program: str | None,
+    min_ratio: float,
+) -> dict[str, Any]:
+    if period:
+        start, end = parse_period(period)
+    else:
+        end = clock.now()
+        start = end - timedelta(days=90)
+    data = build_report(session, start=start, end=end, program=program, min_ratio=min_ratio)
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.READ,
+        resource="report",
+        purpose=Purpose.ANALYTICS,
+    )
+    return data
+
+
+@router.get("/programs")
+def program_report(
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("reports:read"))],
+    period: PeriodQuery = None,
+    program: Annotated[str | None, Query(max_length=128)] = None,
+    min_ratio: Annotated[float, Query(gt=0, le=1)] = 0.8,
+) -> dict[str, Any]:
+    """KPIs, holdout uplift with 95 % intervals and the fairness review, per program."""
+    return _report(session, clock, principal, period, program, min_ratio)
+
+
+@router.get("/programs.html", response_class=HTMLResponse)
+def program_report_html(
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("reports:read"))],
+    period: PeriodQuery = None,
+    program: Annotated[str | None, Query(max_length=128)] = None,
+    min_ratio: Annotated[float, Query(gt=0, le=1)] = 0.8,
+) -> HTMLResponse:
+    """The same report as a self-contained HTML page with SVG charts."""
+    data = _report(session, clock, principal, period, program, min_ratio)
+    return HTMLResponse(render_report_html(data))

@@ -1,0 +1,1 @@
+"""KPI building blocks: pure functions over FHIR resource dicts, for reports and the API."""

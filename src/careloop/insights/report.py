@@ -1,0 +1,331 @@
+"""The program report: KPIs, holdout uplift and a fairness review, from the event log and record.
+
+Nothing here is stored: every figure is recomputed from the append-only event log (what
+outreach did and what patients did back) and from the FHIR record (appointments, encounters,
+dispenses, survey answers), so a report can never drift from what happened.
+
+Definitions (also in docs/insights.md):
+
+- *eligible / enrolled / contacted*: distinct patients with an ``eligible`` / ``enrolled`` /
+  ``sent`` event of the program in the period; arms come from the ``enrolled`` payload.
+- *engaged*: a contacted patient who replied (``replied``, ``confirmed`` or ``clicked``)
+  within 72 hours of a message of the program.
+- *completed*: distinct patients with a ``completed`` event of the program.
+- *uplift*: completion of the treated arm minus the holdout, with Newcombe's 95 % interval;
+  as-intended compares arms as randomized, as-received compares treated patients actually
+  contacted with the holdout (not randomized: read it as a sensitivity check).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from careloop.events import list_events
+from careloop.insights.fairness import group_fairness
+from careloop.insights.kpis.appointments import appointment_kpis
+from careloop.insights.kpis.readmissions import thirty_day_readmissions
+from careloop.insights.kpis.surveys import answers, csat, net_promoter_score
+from careloop.insights.stats import difference_of_proportions
+from careloop.models import Event
+from careloop.records import service as records
+
+ENGAGEMENT_WINDOW = timedelta(hours=72)
+REPLY_KINDS = ("replied", "confirmed", "clicked")
+FAIRNESS_ATTRIBUTES = ("language", "age_band", "sex", "race", "ethnicity")
+NPS_LINK_ID = "likelihood-to-recommend"
+CSAT_LINK_ID = "csat"
+
+
+@dataclass
+class ProgramFigures:
+    """What happened in one program over the period."""
+
+    program: str
+    eligible: set[str] = field(default_factory=set)
+    arms: dict[str, str] = field(default_factory=dict)  # patient → treatment | holdout
+    contacted: set[str] = field(default_factory=set)
+    engaged: set[str] = field(default_factory=set)
+    completed: set[str] = field(default_factory=set)
+    opted_out: set[str] = field(default_factory=set)
+    sent_by_channel: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    engaged_by_channel: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    response_minutes: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    sent_by_window: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    engaged_by_window: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _figures(events: Sequence[Event]) -> dict[str, ProgramFigures]:
+    programs: dict[str, ProgramFigures] = {}
+    last_sent: dict[tuple[str, str], Event] = {}
+    for event in events:
+        if event.program is None or event.patient_id is None:
+            continue
+        fig = programs.setdefault(event.program, ProgramFigures(program=event.program))
+        patient = event.patient_id
+        payload = event.payload or {}
+        if event.kind == "eligible":
+            fig.eligible.add(patient)
+        elif event.kind == "enrolled":
+            fig.arms[patient] = str(payload.get("arm", "treatment"))
+        elif event.kind == "sent":
+            fig.contacted.add(patient)
+            channel = str(payload.get("channel", "unknown"))
+            fig.sent_by_channel[channel] += 1
+            fig.sent_by_window[str(payload.get("send_window", "unknown"))] += 1
+            last_sent[(event.program, patient)] = event
+        elif event.kind in REPLY_KINDS:
+            sent = last_sent.pop((event.program, patient), None)
+            if sent is not None and event.occurred_at - sent.occurred_at <= ENGAGEMENT_WINDOW:
+                fig.engaged.add(patient)
+                channel = str((sent.payload or {}).get("channel", "unknown"))
+                fig.engaged_by_channel[channel] += 1
+                window = str((sent.payload or {}).get("send_window", "unknown"))
+                fig.engaged_by_window[window] += 1
+                minutes = (event.occurred_at - sent.occurred_at).total_seconds() / 60
+                fig.response_minutes[channel].append(minutes)
+        elif event.kind == "completed":
+            fig.completed.add(patient)
+        elif event.kind == "opted_out":
+            fig.opted_out.add(patient)
+    return programs
+
+
+def _experiment(fig: ProgramFigures) -> dict[str, Any]:
+    treated = {p for p, arm in fig.arms.items() if arm != "holdout"}
+    holdout = {p for p, arm in fig.arms.items() if arm == "holdout"}
+    result: dict[str, Any] = {
+        "treated_n": len(treated),
+        "holdout_n": len(holdout),
+        "treated_completed": len(treated & fig.completed),
+        "holdout_completed": len(holdout & fig.completed),
+    }
+    if not treated or not holdout:
+        result["note"] = "no randomized comparison yet: both arms need patients"
+        return result
+    for label, group in (("as_intended", treated), ("as_received", treated & fig.contacted)):
+        if not group:
+            continue
+        diff = difference_of_proportions(
+            treated_successes=len(group & fig.completed),
+            treated_n=len(group),
+            control_successes=len(holdout & fig.completed),
+            control_n=len(holdout),
+        )
+        result[label] = {
+            "treated_rate": round(diff.treated_rate, 4),
+            "holdout_rate": round(diff.control_rate, 4),
+            "difference": round(diff.difference, 4),
+            "ci95": [round(diff.low, 4), round(diff.high, 4)],
+            "excludes_zero": diff.excludes_zero,
+            "power_note": _power_note(diff.n_per_arm_to_exclude_zero, diff.excludes_zero),
+        }
+    return result
+
+
+def _power_note(needed: int | None, excludes_zero: bool) -> str:
+    if excludes_zero:
+        return "the interval already excludes zero"
+    if needed is None:
+        return "no difference observed: no sample size would separate the arms"
+    return f"about {needed} patients per arm until the interval would exclude zero"
+
+
+def _channels(fig: ProgramFigures) -> list[dict[str, Any]]:
+    rows = []
+    for channel in sorted(fig.sent_by_channel):
+        minutes = fig.response_minutes.get(channel, [])
+        rows.append(
+            {
+                "channel": channel,
+                "sent": fig.sent_by_channel[channel],
+                "engaged": fig.engaged_by_channel.get(channel, 0),
+                "engagement_rate": _rate(
+                    fig.engaged_by_channel.get(channel, 0), fig.sent_by_channel[channel]
+                ),
+                "median_response_minutes": round(statistics.median(minutes), 1)
+                if minutes
+                else None,
+            }
+        )
+    return rows
+
+
+def _windows(fig: ProgramFigures) -> list[dict[str, Any]]:
+    return [
+        {
+            "send_window": window,
+            "sent": sent,
+            "engagement_rate": _rate(fig.engaged_by_window.get(window, 0), sent),
+        }
+        for window, sent in sorted(fig.sent_by_window.items())
+    ]
+
+
+def _fairness(
+    fig: ProgramFigures, attributes: dict[str, dict[str, str]], *, min_ratio: float
+) -> list[dict[str, Any]]:
+    contacted = sorted(fig.contacted)
+    treated = sorted(p for p, arm in fig.arms.items() if arm != "holdout")
+    reviews = []
+    for attribute in FAIRNESS_ATTRIBUTES:
+        for outcome, population, hits in (
+            ("engagement", contacted, fig.engaged),
+            ("completion", treated, fig.completed),
+        ):
+            if not population:
+                continue
+            report = group_fairness(
+                attribute=attribute,
+                groups=[attributes.get(p, {}).get(attribute, "unknown") for p in population],
+                selected=[p in hits for p in population],
+                min_ratio=min_ratio,
+            )
+            reviews.append({"outcome": outcome, **report.export()})
+    return reviews
+
+
+def _record_kpis(
+    session: Session, *, patient_ids: Iterable[str], start: date, end: date
+) -> dict[str, Any]:
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return {}
+
+    def of_type(name: str) -> list[dict[str, Any]]:
+        return [
+            r for _pid, r in records.resources_of_type(session, resource_type=name, patient_ids=ids)
+        ]
+
+    appointments = appointment_kpis(of_type("Appointment"))
+    readmissions = thirty_day_readmissions(of_type("Encounter"), period_start=start, period_end=end)
+    responses = of_type("QuestionnaireResponse")
+    nps_scores = answers(responses, link_id=NPS_LINK_ID)
+    csat_scores = answers(responses, link_id=CSAT_LINK_ID)
+    return {
+        "appointments": _as_dict(appointments),
+        "readmissions_30d": _as_dict(readmissions),
+        "likelihood_to_recommend": _as_dict(net_promoter_score(nps_scores)) if nps_scores else None,
+        "csat": _as_dict(csat(csat_scores)) if csat_scores else None,
+    }
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in getattr(value, "__dataclass_fields__", {}):
+        item = getattr(value, name)
+        out[name] = dict(item) if isinstance(item, dict) else item
+    for name in ("rate", "noshow_rate", "cancellation_rate", "reschedule_rate", "score"):
+        if hasattr(value, name) and name not in out:
+            out[name] = getattr(value, name)
+    return out
+
+
+def _loop_kpis(events: Sequence[Event]) -> dict[str, Any]:
+    checkins = sum(1 for e in events if e.kind == "checkin_submitted")
+    readings = sum(1 for e in events if e.kind == "reading_received")
+    raised: dict[str, datetime] = {}
+    ack_minutes: list[float] = []
+    resolve_minutes: list[float] = []
+    within_sla = 0
+    for event in events:
+        key = event.subject_id or ""
+        if event.kind == "alert_raised":
+            raised.setdefault(key, event.occurred_at)
+        elif event.kind == "alert_acknowledged" and key in raised:
+            minutes = (event.occurred_at - raised[key]).total_seconds() / 60
+            ack_minutes.append(minutes)
+            sla = (event.payload or {}).get("sla_minutes")
+            within_sla += int(sla is None or minutes <= float(sla))
+        elif event.kind == "alert_resolved" and key in raised:
+            resolve_minutes.append((event.occurred_at - raised[key]).total_seconds() / 60)
+    return {
+        "checkins_submitted": checkins,
+        "readings_received": readings,
+        "alerts_raised": len(raised),
+        "alerts_per_checkin": _rate(len(raised), checkins),
+        "median_minutes_to_acknowledge": round(statistics.median(ack_minutes), 1)
+        if ack_minutes
+        else None,
+        "acknowledged_within_sla": _rate(within_sla, len(ack_minutes)),
+        "median_minutes_to_resolve": round(statistics.median(resolve_minutes), 1)
+        if resolve_minutes
+        else None,
+    }
+
+
+def build_report(
+    session: Session,
+    *,
+    start: datetime,
+    end: datetime,
+    program: str | None = None,
+    min_ratio: float = 0.8,
+) -> dict[str, Any]:
+    """The whole report as JSON-ready data (aggregates only: no patient ids, small cells hidden)."""
+    events = list_events(session, since=start, until=end, program=program)
+    loop_events = list_events(
+        session,
+        since=start,
+        until=end,
+        kinds=[
+            "checkin_submitted",
+            "reading_received",
+            "alert_raised",
+            "alert_acknowledged",
+            "alert_resolved",
+        ],
+    )
+    figures = _figures(events)
+    everyone: set[str] = set()
+    for fig in figures.values():
+        everyone |= fig.eligible | set(fig.arms)
+    attributes = records.reporting_attributes(session, patient_ids=everyone, as_of=end.date())
+    programs = []
+    for name in sorted(figures):
+        fig = figures[name]
+        treated = [p for p, arm in fig.arms.items() if arm != "holdout"]
+        programs.append(
+            {
+                "program": name,
+                "reach": {
+                    "eligible": len(fig.eligible),
+                    "enrolled": len(fig.arms),
+                    "holdout": len(fig.arms) - len(treated),
+                    "contacted": len(fig.contacted),
+                },
+                "engagement": {
+                    "engaged_within_72h": len(fig.engaged),
+                    "rate": _rate(len(fig.engaged), len(fig.contacted)),
+                },
+                "completion": {
+                    "completed": len(fig.completed),
+                    "rate_treated": _rate(len(set(treated) & fig.completed), len(treated)),
+                },
+                "opted_out": len(fig.opted_out),
+                "channels": _channels(fig),
+                "send_windows": _windows(fig),
+                "experiment": _experiment(fig),
+                "fairness": _fairness(fig, attributes, min_ratio=min_ratio),
+            }
+        )
+    return {
+        "period": {
+            "start": start.date().isoformat(),
+            "end": (end - timedelta(microseconds=1)).date().isoformat(),
+        },
+        "program": program,
+        "programs": programs,
+        "feedback_loop": _loop_kpis(loop_events),
+        "record": _record_kpis(session, patient_ids=everyone, start=start.date(), end=end.date()),
+    }

@@ -1,0 +1,91 @@
+"""personalize: preference profiles, decisions, learned model state
+
+Revision ID: 0020
+Revises: 0010
+Create Date: 2026-11-23 15:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+import careloop.models.types
+
+revision: str = "0020"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _json() -> sa.types.TypeEngine[object]:
+    return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "preference_profiles",
+        sa.Column("patient_id", sa.String(length=64), nullable=False),
+        sa.Column("stated", _json(), nullable=False),
+        sa.Column("learned", _json(), nullable=False),
+        sa.Column("updated_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sa.String(length=128), nullable=False),
+        sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_preference_profiles")),
+    )
+    op.create_table(
+        "personalize_decisions",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("patient_id", sa.String(length=64), nullable=False),
+        sa.Column("program", sa.String(length=128), nullable=False),
+        sa.Column("decided_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("send_at", careloop.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=True),
+        sa.Column("send_window", sa.String(length=16), nullable=True),
+        sa.Column("reading_level", sa.String(length=16), nullable=True),
+        sa.Column("tone", sa.String(length=16), nullable=True),
+        sa.Column("language", sa.String(length=35), nullable=False),
+        sa.Column("propensity", sa.Float(), nullable=True),
+        sa.Column("factor_propensities", _json(), nullable=False),
+        sa.Column("options", _json(), nullable=False),
+        sa.Column("removals", _json(), nullable=False),
+        sa.Column("features", _json(), nullable=False),
+        sa.Column("explanation", sa.Text(), nullable=False),
+        sa.Column("explored", sa.Boolean(), nullable=False),
+        sa.Column("model_version", sa.String(length=64), nullable=False),
+        sa.Column("reward", sa.Float(), nullable=True),
+        sa.Column("learned_at", careloop.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_personalize_decisions")),
+    )
+    with op.batch_alter_table("personalize_decisions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_personalize_decisions_decided_at"), ["decided_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_personalize_decisions_patient_id"), ["patient_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_personalize_decisions_program"), ["program"], unique=False
+        )
+        batch_op.create_index(
+            "ix_personalize_decisions_program_learned", ["program", "learned_at"], unique=False
+        )
+    op.create_table(
+        "personalize_model_states",
+        sa.Column("program", sa.String(length=128), nullable=False),
+        sa.Column("state", _json(), nullable=False),
+        sa.Column("version", sa.String(length=64), nullable=False),
+        sa.Column("updated_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("program", name=op.f("pk_personalize_model_states")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("personalize_model_states")
+    with op.batch_alter_table("personalize_decisions", schema=None) as batch_op:
+        batch_op.drop_index("ix_personalize_decisions_program_learned")
+        batch_op.drop_index(batch_op.f("ix_personalize_decisions_program"))
+        batch_op.drop_index(batch_op.f("ix_personalize_decisions_patient_id"))
+        batch_op.drop_index(batch_op.f("ix_personalize_decisions_decided_at"))
+    op.drop_table("personalize_decisions")
+    op.drop_table("preference_profiles")

@@ -1,0 +1,85 @@
+"""contact points encrypted at rest, with a keyed-digest look-up table
+
+Revision ID: 0070
+Revises: 0060
+Create Date: 2026-11-23 16:00:00
+"""
+
+from collections.abc import Sequence
+
+import orjson
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0070"
+down_revision: str | None = "0060"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "contact_lookup",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("patient_id", sa.String(length=64), nullable=False),
+        sa.Column("caregiver_id", sa.String(length=128), nullable=True),
+        sa.Column("system", sa.String(length=16), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["patient_id"],
+            ["patients.id"],
+            name=op.f("fk_contact_lookup_patient_id_patients"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_lookup")),
+    )
+    op.create_index(op.f("ix_contact_lookup_digest"), "contact_lookup", ["digest"])
+    op.create_index(op.f("ix_contact_lookup_patient_id"), "contact_lookup", ["patient_id"])
+    bind = op.get_bind()
+    for table in ("patients", "caregivers"):
+        if bind.dialect.name == "postgresql":
+            op.execute(
+                f"ALTER TABLE {table} ALTER COLUMN contact_points TYPE text "
+                "USING contact_points::text"
+            )
+        else:
+            with op.batch_alter_table(table) as batch:
+                batch.alter_column("contact_points", type_=sa.Text(), existing_nullable=False)
+    _encrypt_and_index(bind)
+
+
+def _encrypt_and_index(bind: sa.engine.Connection) -> None:
+    """Encrypt stored contact points (when a key is configured) and fill the look-up."""
+    from careloop.governance.crypto import active_keyring
+    from careloop.records.contacts import digest
+
+    ring = active_keyring()
+    for table, owner in (("patients", "id"), ("caregivers", "patient_id")):
+        rows = bind.execute(sa.text(f"SELECT id, {owner}, contact_points FROM {table}")).all()
+        for row_id, patient_id, stored in rows:
+            points = orjson.loads(ring.decrypt(stored)) if stored else []
+            bind.execute(
+                sa.text(f"UPDATE {table} SET contact_points = :value WHERE id = :id"),
+                {"value": ring.encrypt(orjson.dumps(points).decode()), "id": row_id},
+            )
+            for point in points:
+                hashed = digest(str(point.get("system")), str(point.get("value") or ""))
+                if hashed:
+                    bind.execute(
+                        sa.text(
+                            "INSERT INTO contact_lookup (digest, patient_id, caregiver_id, system)"
+                            " VALUES (:d, :p, :c, :s)"
+                        ),
+                        {
+                            "d": hashed,
+                            "p": patient_id,
+                            "c": row_id if table == "caregivers" else None,
+                            "s": str(point.get("system")),
+                        },
+                    )
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_contact_lookup_patient_id"), table_name="contact_lookup")
+    op.drop_index(op.f("ix_contact_lookup_digest"), table_name="contact_lookup")
+    op.drop_table("contact_lookup")

@@ -1,0 +1,84 @@
+"""Tables of the care team's worklist: alerts and tasks, and care-plan adjustment proposals.
+
+Alerts and call tasks share one table so that one worklist orders them together by
+priority and deadline. ``open_key`` is ``patient|rule`` while an item is open and NULL once
+resolved; its unique index is what makes "one open alert per patient and rule" hold even
+with several ingest workers racing (NULLs never collide).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from careloop.models.base import Base
+from careloop.models.types import JSONType, UTCDateTime
+
+
+class WorklistItem(Base):
+    """An alert raised by a clinical rule, or a task for a person (a call, a review)."""
+
+    __tablename__ = "worklist_items"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    rule_id: Mapped[str] = mapped_column(String(100))
+    open_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    severity: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    program: Mapped[str | None] = mapped_column(String(128))
+    team: Mapped[str | None] = mapped_column(String(128))
+    assignee: Mapped[str | None] = mapped_column(String(128))
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    suppressed: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    evidence: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_worklist_items_queue", "status", "priority", "due_at"),
+        Index("ix_worklist_items_patient_rule", "patient_id", "rule_id"),
+        Index("ix_worklist_items_raised_at", "raised_at"),
+    )
+
+
+class PlanAdjustment(Base):
+    """A proposed care-plan change awaiting a clinician; ``task`` is its FHIR Task."""
+
+    __tablename__ = "plan_adjustments"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    patient_id: Mapped[str] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("worklist_items.id", ondelete="SET NULL")
+    )
+    rule_id: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    task: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decision_note: Mapped[str | None] = mapped_column(Text)

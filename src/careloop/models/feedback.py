@@ -1,0 +1,37 @@
+"""Tables of the feedback domain: check-in conversations held over SMS or a voice keypad.
+
+Check-in answers and device readings themselves are FHIR resources in the patient record
+(``fhir_resources``); only the state of a conversation in progress lives here, because a
+reply arrives minutes or hours after the question and the process may restart in between.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from careloop.models.base import Base
+from careloop.models.types import JSONType, UTCDateTime
+
+
+class CheckinConversation(Base):
+    """One check-in asked one question per message; ``state`` is the serialised machine."""
+
+    __tablename__ = "checkin_conversations"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    questionnaire_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    response_id: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (Index("ix_checkin_conversations_patient_status", "patient_id", "status"),)

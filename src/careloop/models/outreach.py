@@ -1,0 +1,151 @@
+"""Tables of outreach: enrollments in a program's journey, the outbox, send attempts, sender
+pacing and inbound replies.
+
+The outbox row is written in the same transaction as the engine's decision, so a message is
+either decided-and-queued or neither. Workers claim rows, record the attempt and commit
+before calling the provider; ``idempotency_key`` is unique and stays the same across retries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from careloop.models.base import Base
+from careloop.models.types import JSONType, UTCDateTime
+
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Enrollment(Base):
+    """One patient in one program episode (a care gap, an appointment), and where they stand.
+
+    ``episode`` distinguishes repeated enrollments in one program (each appointment is its own
+    episode); ``anchors`` holds the record dates the journey waits are measured from.
+    """
+
+    __tablename__ = "outreach_enrollments"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    program: Mapped[str] = mapped_column(String(128))
+    episode: Mapped[str] = mapped_column(String(200))
+    arm: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    anchors: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    next_step: Mapped[int] = mapped_column(Integer, default=0)
+    step_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unanswered: Mapped[int] = mapped_column(Integer, default=0)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    follow_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_reason: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index(
+            "uq_outreach_enrollments_program_patient_episode",
+            "program",
+            "patient_id",
+            "episode",
+            unique=True,
+        ),
+        Index("ix_outreach_enrollments_due", "state", "step_due_at"),
+        Index("ix_outreach_enrollments_patient", "patient_id", "state"),
+    )
+
+
+class OutboxMessage(Base):
+    """One rendered message waiting to leave, leaving, or gone; see ``outreach.states``."""
+
+    __tablename__ = "outreach_outbox"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    enrollment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outreach_enrollments.id", ondelete="SET NULL"), index=True
+    )
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    program: Mapped[str | None] = mapped_column(String(128))
+    step: Mapped[str | None] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(32))
+    recipient_kind: Mapped[str] = mapped_column(String(16), default="patient")
+    caregiver_id: Mapped[str | None] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str | None] = mapped_column(String(200))
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(35), default="en")
+    extra: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    content_message: Mapped[str | None] = mapped_column(String(128))
+    content_version_id: Mapped[int | None] = mapped_column(Integer)
+    decision_id: Mapped[str | None] = mapped_column(String(36))
+    propensity: Mapped[float | None] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(24))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    dead_reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_outreach_outbox_claim", "state", "next_attempt_at"),)
+
+
+class SendAttempt(Base):
+    """One try at handing a message to a provider, recorded (and committed) before the call."""
+
+    __tablename__ = "outreach_attempts"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("outreach_outbox.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    error: Mapped[str | None] = mapped_column(String(64))
+
+
+class SenderSlot(Base):
+    """The next moment a sender (``channel:address``) may send: advanced atomically by workers."""
+
+    __tablename__ = "outreach_sender_slots"
+
+    sender_key: Mapped[str] = mapped_column(String(240), primary_key=True)
+    next_slot_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InboundReply(Base):
+    """A reply as received (SMS, key press, portal), with what careloop did about it."""
+
+    __tablename__ = "outreach_inbound"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    provider_id: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    enrollment_id: Mapped[int | None] = mapped_column(Integer)
+    outbox_id: Mapped[int | None] = mapped_column(Integer)
+    keyword: Mapped[str] = mapped_column(String(24))
+    body: Mapped[str] = mapped_column(Text)
+    handled_as: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,225 @@
+"""Who a message goes to and what the engine may know about them at decision time.
+
+Builds the engine's :class:`PatientSnapshot` from the record (zone, language, contact
+points), governance (consent per purpose and channel) and the outbox itself (recent contacts
+across all programs, for the contact budget). Also picks the concrete address per channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.governance.consent import ConsentChannel, consent_decisions
+from careloop.models import Caregiver, OutboxMessage, Patient
+from careloop.outreach.states import OutboxState
+from careloop.personalize.service import get_profile
+from careloop.personalize.snapshot import PatientSnapshot
+from careloop.records.availability import is_available
+from careloop.records.caregivers import caregivers_of
+from careloop.records.service import get_patient
+
+_SYSTEMS: dict[str, tuple[str, ...]] = {
+    "sms": ("sms", "phone"),
+    "voice": ("phone",),
+    "email": ("email",),
+}
+COUNTED_STATES = (
+    OutboxState.QUEUED,
+    OutboxState.SENDING,
+    OutboxState.SENT,
+    OutboxState.DELIVERED,
+    OutboxState.FAILED_TRANSIENT,
+)
+
+
+def address_for(points: Sequence[dict[str, Any]], channel: str, *, patient_id: str) -> str | None:
+    """The best contact point for ``channel`` (mobile first for SMS, then by rank)."""
+    if channel == "portal":
+        return patient_id
+    systems = _SYSTEMS.get(channel, ())
+    usable = [p for p in points if p.get("system") in systems and p.get("value")]
+    if channel == "sms":
+        usable = [p for p in usable if p.get("use") not in ("home", "work")] or usable
+    usable.sort(key=lambda p: (0 if p.get("use") == "mobile" else 1, p.get("rank") or 99))
+    return str(usable[0]["value"]) if usable else None
+
+
+def _digits(value: str) -> str:
+    digits = "".join(ch for ch in value if ch.isdigit())
+    return digits[-10:]
+
+
+def patients_with_address(session: Session, *, channel: str, address: str) -> list[str]:
+    """Patients whose record holds this phone number or email (a STOP from a number we
+    never texted, or texted long ago, must still find its patient).
+
+    Contact points are encrypted at rest, so the records domain finds them by keyed digest.
+    """
+    from careloop.records.contacts import find_patients_by_contact
+
+    if not _SYSTEMS.get(channel):
+        return []
+    system = "email" if channel == "email" else "phone"
+    return find_patients_by_contact(session, system=system, value=address)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    patient_id: str
+    timezone: str
+    language: str
+    first_name: str | None
+    addresses: dict[str, str]
+    last_name: str | None = None
+    kind: str = "patient"
+    caregiver_id: str | None = None
+
+
+def _age(birth: date | None, today: date) -> int | None:
+    if birth is None:
+        return None
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def patient_recipient(session: Session, *, patient_id: str) -> tuple[Patient, Recipient]:
+    patient = get_patient(session, patient_id)
+    points = list(patient.contact_points or [])
+    addresses = {
+        ch: addr
+        for ch in ("sms", "voice", "email", "portal")
+        if (addr := address_for(points, ch, patient_id=patient_id)) is not None
+    }
+    return patient, Recipient(
+        patient_id=patient_id,
+        timezone=patient.timezone,
+        language=patient.language or "en",
+        first_name=patient.given_name,
+        addresses=addresses,
+        last_name=patient.family_name,
+    )
+
+
+def caregiver_recipients(
+    session: Session, *, patient: Patient, now: datetime, only_available: bool = True
+) -> list[Recipient]:
+    """Caregivers of the patient reachable now (inside their availability windows)."""
+    out: list[Recipient] = []
+    for caregiver in caregivers_of(session, patient_id=patient.id):
+        if only_available and not caregiver_available(caregiver, zone=patient.timezone, now=now):
+            continue
+        points = list(caregiver.contact_points or [])
+        addresses = {
+            ch: addr
+            for ch in ("sms", "voice", "email")
+            if (addr := address_for(points, ch, patient_id=patient.id)) is not None
+        }
+        if addresses:
+            out.append(
+                Recipient(
+                    patient_id=patient.id,
+                    timezone=patient.timezone,
+                    language=patient.language or "en",
+                    first_name=patient.given_name,
+                    addresses=addresses,
+                    last_name=patient.family_name,
+                    kind="caregiver",
+                    caregiver_id=caregiver.id,
+                )
+            )
+    return out
+
+
+def caregiver_available(caregiver: Caregiver, *, zone: str, now: datetime) -> bool:
+    return is_available(list(caregiver.availability or []), now.astimezone(ZoneInfo(zone)))
+
+
+def next_caregiver_window(caregiver: Caregiver, *, zone: str, now: datetime) -> datetime | None:
+    """The first quarter-hour within a week when the caregiver is available (None: never)."""
+    moment = now.replace(second=0, microsecond=0)
+    for _ in range(7 * 24 * 4):
+        if caregiver_available(caregiver, zone=zone, now=moment):
+            return moment
+        moment += timedelta(minutes=15)
+    return None
+
+
+def recent_contacts(
+    session: Session, *, patient_ids: Sequence[str], since: datetime
+) -> dict[str, list[datetime]]:
+    """Send times (scheduled or done) per patient across every program, for the budget."""
+    rows = session.execute(
+        select(OutboxMessage.patient_id, OutboxMessage.due_at).where(
+            OutboxMessage.patient_id.in_(list(patient_ids)),
+            OutboxMessage.due_at >= since,
+            OutboxMessage.state.in_([str(s) for s in COUNTED_STATES]),
+            OutboxMessage.recipient_kind == "patient",
+        )
+    ).all()
+    out: dict[str, list[datetime]] = {pid: [] for pid in patient_ids}
+    for pid, due in rows:
+        out[pid].append(due)
+    return out
+
+
+def build_snapshots(
+    session: Session,
+    *,
+    patient_ids: Sequence[str],
+    purpose: str,
+    now: datetime,
+    budget_period: timedelta,
+) -> tuple[list[PatientSnapshot], dict[str, Recipient]]:
+    """Snapshots for the engine and the recipients to address, for a batch of patients."""
+    allowed: dict[str, set[str]] = {pid: set() for pid in patient_ids}
+    for channel in ConsentChannel:
+        for pid, decision in consent_decisions(
+            session, patient_ids=patient_ids, purpose=purpose, channel=str(channel), now=now
+        ).items():
+            if decision.allowed:
+                allowed[pid].add(str(channel))
+    recent = recent_contacts(session, patient_ids=patient_ids, since=now - budget_period)
+    snapshots: list[PatientSnapshot] = []
+    recipients: dict[str, Recipient] = {}
+    for pid in patient_ids:
+        patient, recipient = patient_recipient(session, patient_id=pid)
+        stated = get_profile(session, patient_id=pid).stated
+        if stated.caregiver_as_contact:
+            carers = caregiver_recipients(session, patient=patient, now=now, only_available=False)
+            if carers:
+                recipient = carers[0]
+        recipients[pid] = recipient
+        sex = (patient.gender or "").lower()
+        addresses = recipient.addresses
+        snapshots.append(
+            PatientSnapshot(
+                patient_id=pid,
+                timezone=patient.timezone,
+                language=stated.language or patient.language or "en",
+                consented_channels={purpose: frozenset(allowed[pid])},
+                contact_channels=frozenset(addresses),
+                covariates={
+                    "age": _age(patient.birth_date, now.date()),
+                    "sex": sex,
+                    "language": patient.language or "en",
+                    "has_mobile": "sms" in addresses,
+                    "has_email": "email" in addresses,
+                    "has_portal": "portal" in addresses,
+                },
+                stated=stated,
+                deceased=patient.deceased,
+                recent_contacts=tuple(recent.get(pid, [])),
+                pronoun="she"
+                if sex in {"female", "f"}
+                else "he"
+                if sex in {"male", "m"}
+                else "they",
+            )
+        )
+    return snapshots, recipients

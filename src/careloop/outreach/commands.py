@@ -1,0 +1,135 @@
+"""CLI faces of outreach: ``careloop worker`` and ``careloop outreach tick|enrollments|outbox``."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime
+
+outreach_app = typer.Typer(help="Journeys, the scheduler and the outbox.", no_args_is_help=True)
+
+
+def worker(
+    database: DatabaseOption = None,
+    once: Annotated[bool, typer.Option("--once", help="Stop when nothing is due.")] = False,
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, max=10_000, help="Rows claimed per batch.")
+    ] = 200,
+    worker_id: Annotated[
+        str | None, typer.Option("--id", help="Name of this worker (default host-pid).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send what the outbox holds: claim, record the attempt, send, record the result."""
+    from careloop.logs import configure_logging
+    from careloop.outreach.runner import build_worker
+
+    configure_logging()
+    stopping = {"now": False}
+
+    def _stop(_signum: int, _frame: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with runtime(database) as rt:
+        w = build_worker(rt, worker_id=worker_id)
+        report = w.run(batch=batch, once=once, stop=lambda: stopping["now"])
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        Console().print(
+            f"sent {report.sent}, retrying {report.retried}, dead {report.dead}, "
+            f"deferred {report.deferred}"
+        )
+
+
+@outreach_app.command("tick")
+@guarded
+def outreach_tick(
+    database: DatabaseOption = None,
+    program: Annotated[
+        list[str] | None, typer.Option("--program", "-p", help="Only these programs.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Enroll the newly eligible and queue every journey step that is due now."""
+    from careloop.outreach.config import outreach_settings
+    from careloop.outreach.runner import run_tick, tick_context
+    from careloop.outreach.service import load_outreach_programs
+    from careloop.outreach.wiring import default_care_team
+
+    with runtime(database) as rt:
+        own, _ = outreach_settings(rt.settings)
+        programs = load_outreach_programs(own, names=program)
+        ctx = tick_context(rt, care_team=default_care_team(), programs=programs)
+        report = run_tick(rt, ctx=ctx)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    console = Console()
+    for name, counts in sorted(report.by_program.items()):
+        console.print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if not report.by_program:
+        console.print("nothing to do")
+
+
+@outreach_app.command("enrollments")
+@guarded
+def outreach_enrollments(
+    database: DatabaseOption = None,
+    program: Annotated[str | None, typer.Option("--program", "-p")] = None,
+    state: Annotated[str | None, typer.Option("--state")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
+    summary: Annotated[bool, typer.Option("--summary", help="Counts per program/arm.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Enrollments, newest first (or counts per program, arm and state)."""
+    from careloop.outreach.service import enrollment_summary, list_enrollments
+    from careloop.outreach.states import EnrollmentState
+
+    if state is not None and state not in set(EnrollmentState):
+        raise typer.BadParameter(f"state must be one of {', '.join(EnrollmentState)}")
+    with runtime(database) as rt, rt.transaction() as session:
+        result: object = (
+            enrollment_summary(session)
+            if summary
+            else list_enrollments(session, program=program, state=state, limit=limit)
+        )
+    if as_json:
+        print_json(result)
+        return
+    console = Console(file=sys.stdout)
+    if isinstance(result, dict):
+        for key, counts in sorted(result.items()):
+            console.print(f"{key}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    else:
+        for row in result:  # type: ignore[attr-defined]
+            console.print(
+                f"{row['id']:>6}  {row['program']:<28} {row['arm']:<8} {row['state']:<10} "
+                f"step {row['next_step']} due {row['step_due_at'] or '-'}"
+            )
+
+
+@outreach_app.command("outbox")
+@guarded
+def outreach_outbox(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """Outbox messages per state."""
+    from careloop.outreach.service import outbox_summary
+
+    with runtime(database) as rt, rt.transaction() as session:
+        counts = outbox_summary(session)
+    if as_json:
+        print_json(counts)
+    else:
+        Console().print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+    app.add_typer(outreach_app, name="outreach")

@@ -1,0 +1,80 @@
+"""Outreach settings (``CARELOOP_OUTREACH__...``) and the channel settings the worker uses.
+
+Read once by :func:`outreach_settings` from the environment, unless the process settings
+already carry ``outreach``/``channels`` groups (then those win), so nothing is configured at
+import time and tests pass their own values.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from careloop.channels.settings import ChannelsSettings
+from careloop.settings import Settings
+
+
+class WorkerSettings(BaseModel):
+    batch: int = Field(default=200, ge=1, le=10_000)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    backoff_base_seconds: float = Field(default=30.0, gt=0)
+    backoff_cap_seconds: float = Field(default=3600.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    slot_lead_ms: float = Field(default=50.0, ge=0)
+    pace_margin: float = Field(default=0.05, ge=0, lt=0.5)
+    """Pace senders this much under their limit: slots are exact in the database, but a
+    process descheduled for a few ms sends late and bunches against the next send; 5 % of
+    slack over a second absorbs that so the provider never sees more than the limit."""
+    late_tolerance_ms: float = Field(default=50.0, ge=0)
+    """A worker that wakes more than this after its slot takes a fresh slot instead of
+    sending at once (a descheduled process would otherwise burst its overdue sends)."""
+
+
+class OutreachSettings(BaseModel):
+    worker: WorkerSettings = WorkerSettings()
+    sender_rates: dict[str, float] = Field(default_factory=dict)
+    """Messages per second per sender key (``sms:+15550100``), over what the adapter says."""
+    clinic_phone: str = "(555) 010-0199"
+    care_team_name: str = "your care team"
+    default_place: str = "the clinic"
+    """Where an appointment is when its record names no location."""
+    booking_link: str = "http://127.0.0.1:8000/portal/book"
+    portal_link: str = "http://127.0.0.1:8000/portal"
+    blocked_retry_hours: float = Field(default=24.0, gt=0)
+    programs_dir: str | None = None
+    """Extra folder of outreach journey files (``*.yaml``)."""
+
+
+class _FromEnv(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CARELOOP_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+    outreach: OutreachSettings = OutreachSettings()
+    channels: ChannelsSettings = ChannelsSettings()
+
+
+def outreach_settings(settings: Settings) -> tuple[OutreachSettings, ChannelsSettings]:
+    """The process settings' groups when present, else read from the environment."""
+    own = getattr(settings, "outreach", None)
+    channels = getattr(settings, "channels", None)
+    if isinstance(own, OutreachSettings) and isinstance(channels, ChannelsSettings):
+        return own, channels
+    env = _FromEnv()
+    return (
+        own if isinstance(own, OutreachSettings) else env.outreach,
+        channels if isinstance(channels, ChannelsSettings) else env.channels,
+    )
+
+
+def default_sender(channels: ChannelsSettings, channel: str) -> str | None:
+    """The address a channel sends from when nothing more specific is chosen."""
+    if channel == "sms":
+        if channels.sms.default_sender:
+            return channels.sms.default_sender
+        return channels.sms.senders[0].number if channels.sms.senders else None
+    if channel == "voice":
+        return channels.voice.caller_id or default_sender(channels, "sms")
+    if channel == "email":
+        return channels.email.from_address
+    return None

@@ -1,0 +1,139 @@
+"""Who is newly eligible for a program: candidates the scheduler enrolls.
+
+The programs domain decides eligibility for care-gap programs; appointment journeys are
+eligible from booked ``Appointment`` resources in the record. Both are behind one small
+callable, so a test (or a CLI ``--patient``) can hand the scheduler its own list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from careloop.clock import ensure_utc
+from careloop.outreach.program import OutreachProgram
+from careloop.records.service import resources_of_type
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    patient_id: str
+    episode: str
+    anchors: Mapping[str, datetime] = field(default_factory=dict)
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    announced: bool = False
+    """An ``eligible`` event was already recorded (by the programs domain)."""
+
+
+class EligibilitySource(Protocol):
+    def __call__(
+        self, session: Session, *, program: OutreachProgram, now: datetime
+    ) -> Iterable[Candidate]: ...
+
+
+@dataclass(frozen=True)
+class ExplicitEligibility:
+    """A fixed list per program name (tests, ``outreach tick --patient``)."""
+
+    candidates: Mapping[str, Sequence[Candidate]]
+
+    def __call__(
+        self, session: Session, *, program: OutreachProgram, now: datetime
+    ) -> Iterable[Candidate]:
+        return list(self.candidates.get(program.name, ()))
+
+
+@dataclass(frozen=True)
+class AppointmentEligibility:
+    """Booked appointments starting within ``lead``: one episode per appointment."""
+
+    lead: timedelta = timedelta(days=7)
+
+    def __call__(
+        self, session: Session, *, program: OutreachProgram, now: datetime
+    ) -> Iterable[Candidate]:
+        if program.anchor != "appointment":
+            return []
+        out = []
+        for patient_id, resource in resources_of_type(session, resource_type="Appointment"):
+            if patient_id is None or resource.get("status") not in (
+                "booked",
+                "pending",
+                "proposed",
+            ):
+                continue
+            start = _instant(resource.get("start"))
+            if start is None or not now < start <= now + self.lead:
+                continue
+            place = _place(resource)
+            fields: dict[str, Any] = {"appointment_at": start.isoformat()}
+            if place:
+                fields["appointment_place"] = place
+            out.append(
+                Candidate(
+                    patient_id=patient_id,
+                    episode=f"Appointment/{resource.get('id')}",
+                    anchors={"appointment": start},
+                    fields=fields,
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class ProgramsEligibility:
+    """Care-gap programs: ``careloop.programs.service.run_program`` says who is eligible.
+
+    One episode per program period (the care gap of this year), so a patient is enrolled
+    once per period however often the scheduler runs.
+    """
+
+    def __call__(
+        self, session: Session, *, program: OutreachProgram, now: datetime
+    ) -> Iterable[Candidate]:
+        if program.source is None:
+            return []
+        from careloop.programs.service import run_program
+
+        run = run_program(session, program=program.source, now=now, actor="system:outreach")
+        return [
+            Candidate(
+                patient_id=e.patient_id,
+                episode=f"period:{run.window.key}",
+                announced=True,
+            )
+            for e in run.eligible
+        ]
+
+
+@dataclass(frozen=True)
+class CombinedEligibility:
+    sources: tuple[EligibilitySource, ...]
+
+    def __call__(
+        self, session: Session, *, program: OutreachProgram, now: datetime
+    ) -> Iterable[Candidate]:
+        for source in self.sources:
+            yield from source(session, program=program, now=now)
+
+
+def _instant(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ensure_utc(moment) if moment.tzinfo else None
+
+
+def _place(resource: Mapping[str, Any]) -> str | None:
+    for participant in resource.get("participant") or []:
+        actor = participant.get("actor") or {}
+        if str(actor.get("reference", "")).startswith("Location/") and actor.get("display"):
+            return str(actor["display"])
+    return None

@@ -1,0 +1,267 @@
+"""Enrollment transitions: each a named function that checks the move and writes its event.
+
+See the diagram in :mod:`careloop.outreach.states`. Services only flush; the edge commits.
+A move out of a final state is refused quietly (returns False): a late delivery receipt or
+a second STOP must not resurrect or double-count an enrollment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock, ensure_utc
+from careloop.events import EventKind, record_event
+from careloop.models import Enrollment, OutboxMessage
+from careloop.outreach.holdout import assign_arm
+from careloop.outreach.journey import JourneyFacts, first_due
+from careloop.outreach.program import OutreachProgram
+from careloop.outreach.states import (
+    ACTIVE_ENROLLMENT_STATES,
+    Arm,
+    CloseReason,
+    DeadReason,
+    EnrollmentState,
+    OutboxState,
+)
+
+ACTOR = "outreach"
+
+
+def _event(
+    session: Session,
+    *,
+    clock: Clock,
+    kind: EventKind,
+    enrollment: Enrollment,
+    now: datetime,
+    payload: Mapping[str, Any] | None = None,
+) -> None:
+    record_event(
+        session,
+        kind=kind,
+        clock=clock,
+        actor=ACTOR,
+        patient_id=enrollment.patient_id,
+        occurred_at=now,
+        subject_type="enrollment",
+        subject_id=str(enrollment.id),
+        program=enrollment.program,
+        payload={"arm": enrollment.arm, "episode": enrollment.episode, **(payload or {})},
+    )
+
+
+def _anchor_times(anchors: Mapping[str, Any]) -> dict[str, datetime]:
+    out: dict[str, datetime] = {}
+    for name, value in anchors.items():
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        out[name] = ensure_utc(moment)
+    return out
+
+
+def anchors_of(enrollment: Enrollment) -> dict[str, datetime]:
+    return _anchor_times(enrollment.anchors or {})
+
+
+def find_enrollment(
+    session: Session, *, program: str, patient_id: str, episode: str
+) -> Enrollment | None:
+    return session.scalars(
+        select(Enrollment).where(
+            Enrollment.program == program,
+            Enrollment.patient_id == patient_id,
+            Enrollment.episode == episode,
+        )
+    ).first()
+
+
+def enroll(
+    session: Session,
+    *,
+    clock: Clock,
+    program: OutreachProgram,
+    patient_id: str,
+    episode: str,
+    now: datetime,
+    anchors: Mapping[str, datetime] | None = None,
+    fields: Mapping[str, Any] | None = None,
+    announced: bool = False,
+) -> Enrollment | None:
+    """eligible → enrolled, with the arm drawn now; ``None`` if this episode is already known.
+
+    Holdout enrollments get no step to run (``step_due_at`` stays empty) but keep a
+    ``follow_until`` so their outcome is still detected and counted.
+    """
+    if find_enrollment(session, program=program.name, patient_id=patient_id, episode=episode):
+        return None
+    anchor_times = _anchor_times(anchors or {})
+    arm = assign_arm(program=program.name, patient_id=patient_id, share=program.holdout_share)
+    facts = JourneyFacts(
+        enrolled_at=now, anchors=anchor_times, last_step_at=None, last_reply_at=None, event_times={}
+    )
+    horizon = max([now, *anchor_times.values()])
+    enrollment = Enrollment(
+        patient_id=patient_id,
+        program=program.name,
+        episode=episode,
+        arm=str(arm),
+        state=str(EnrollmentState.ELIGIBLE),
+        anchors={k: v.isoformat() for k, v in anchor_times.items()},
+        fields=dict(fields or {}),
+        next_step=0,
+        step_due_at=first_due(program, facts) if arm is Arm.OUTREACH else None,
+        unanswered=0,
+        enrolled_at=now,
+        state_changed_at=now,
+        follow_until=horizon + timedelta(days=program.follow_days),
+    )
+    session.add(enrollment)
+    session.flush()
+    if not announced:  # the programs domain records ``eligible`` for its own runs
+        _event(session, clock=clock, kind=EventKind.ELIGIBLE, enrollment=enrollment, now=now)
+    enrollment.state = str(EnrollmentState.ENROLLED)
+    _event(session, clock=clock, kind=EventKind.ENROLLED, enrollment=enrollment, now=now)
+    return enrollment
+
+
+def _move(
+    enrollment: Enrollment,
+    to: EnrollmentState,
+    *,
+    now: datetime,
+    allowed: frozenset[EnrollmentState],
+) -> bool:
+    if EnrollmentState(enrollment.state) not in allowed:
+        return False
+    enrollment.state = str(to)
+    enrollment.state_changed_at = now
+    return True
+
+
+def mark_contacted_many(session: Session, *, enrollment_ids: list[int], now: datetime) -> int:
+    """enrolled → contacted for many at once (the worker's ``sent`` events are written by it)."""
+    result = session.execute(
+        update(Enrollment)
+        .where(
+            Enrollment.id.in_(enrollment_ids),
+            Enrollment.state == str(EnrollmentState.ENROLLED),
+        )
+        .values(state=str(EnrollmentState.CONTACTED), state_changed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def mark_responded(
+    session: Session,
+    *,
+    clock: Clock,
+    enrollment: Enrollment,
+    now: datetime,
+    outbox_id: int | None,
+    keyword: str,
+    channel: str,
+) -> None:
+    """A reply arrived: ``replied``; enrolled/contacted → responded; unanswered count reset."""
+    _move(
+        enrollment,
+        EnrollmentState.RESPONDED,
+        now=now,
+        allowed=frozenset({EnrollmentState.ENROLLED, EnrollmentState.CONTACTED}),
+    )
+    enrollment.last_reply_at = now
+    enrollment.unanswered = 0
+    _event(
+        session,
+        clock=clock,
+        kind=EventKind.REPLIED,
+        enrollment=enrollment,
+        now=now,
+        payload={"outbox_id": outbox_id, "keyword": keyword, "channel": channel},
+    )
+
+
+def complete(
+    session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, how: str
+) -> bool:
+    """The call to action was done (holdout patients too): → completed, pending sends cancelled."""
+    if not _move(enrollment, EnrollmentState.COMPLETED, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
+        return False
+    enrollment.step_due_at = None
+    enrollment.ended_reason = how
+    _event(
+        session,
+        clock=clock,
+        kind=EventKind.COMPLETED,
+        enrollment=enrollment,
+        now=now,
+        payload={"how": how},
+    )
+    cancel_pending(
+        session, enrollment_ids=[enrollment.id], reason=DeadReason.ENROLLMENT_ENDED, now=now
+    )
+    return True
+
+
+def opt_out(
+    session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, channel: str
+) -> bool:
+    if not _move(enrollment, EnrollmentState.OPTED_OUT, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
+        return False
+    enrollment.step_due_at = None
+    enrollment.ended_reason = f"opted out on {channel}"
+    _event(
+        session,
+        clock=clock,
+        kind=EventKind.OPTED_OUT,
+        enrollment=enrollment,
+        now=now,
+        payload={"channel": channel},
+    )
+    cancel_pending(session, enrollment_ids=[enrollment.id], reason=DeadReason.OPTED_OUT, now=now)
+    return True
+
+
+def close(
+    session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, reason: CloseReason
+) -> bool:
+    if not _move(enrollment, EnrollmentState.CLOSED, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
+        return False
+    enrollment.step_due_at = None
+    enrollment.ended_reason = str(reason)
+    _event(
+        session,
+        clock=clock,
+        kind=EventKind.CLOSED,
+        enrollment=enrollment,
+        now=now,
+        payload={"reason": str(reason)},
+    )
+    cancel_pending(
+        session, enrollment_ids=[enrollment.id], reason=DeadReason.ENROLLMENT_ENDED, now=now
+    )
+    return True
+
+
+def cancel_pending(
+    session: Session, *, enrollment_ids: list[int], reason: DeadReason, now: datetime
+) -> int:
+    """Dead-letter queued (not yet claimed) messages of ended enrollments.
+
+    Rows already ``sending`` are left to the worker, which re-checks the enrollment and
+    consent before calling the provider.
+    """
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.enrollment_id.in_(enrollment_ids),
+            OutboxMessage.state.in_([OutboxState.QUEUED, OutboxState.FAILED_TRANSIENT]),
+        )
+        .values(state=str(OutboxState.DEAD), dead_reason=str(reason), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

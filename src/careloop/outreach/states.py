@@ -1,0 +1,103 @@
+"""The two lifecycles of outreach, written down: enrollments and outbox messages.
+
+Enrollment (one patient in one program episode)::
+
+      eligible ──enroll──► enrolled ──first send──► contacted ──reply──► responded
+                              │  ▲                      │  ▲                │
+                              │  └──(holdout: stays     │  └──next step─────┘
+                              │      enrolled, no sends; │
+                              │      followed for the    │
+                              │      outcome)            │
+             ┌────────────────┴────────────┬────────────┴──────────────┬──────────────┐
+             ▼                             ▼                           ▼              ▼
+         completed                      opted-out                    closed       (any active
+   (call to action done:          (STOP / unsubscribe:         (journey ended,     state can
+    mammogram recorded,            no further outreach)         anchor passed,     reach all
+    appointment confirmed)                                      patient deceased)  three ends)
+
+``completed``, ``opted-out`` and ``closed`` are final. Every transition is a named function in
+:mod:`careloop.outreach.enrollment` that also appends an event (``enrolled``, ``sent``,
+``replied``, ``completed``, ``opted_out``, ``closed``).
+
+Outbox message::
+
+    queued ──claim──► sending ──provider accepted──► sent ──receipt──► delivered
+      ▲                 │  │                           │
+      │  backoff+jitter │  │ lease expired (crash)     └──receipt failed──► failed-transient / dead
+      └── failed-transient ◄┘ (re-claimed with the SAME idempotency key)
+                        │
+                        └──permanent error / max attempts / consent withdrawn──► dead (reason)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EnrollmentState(StrEnum):
+    ELIGIBLE = "eligible"
+    ENROLLED = "enrolled"
+    CONTACTED = "contacted"
+    RESPONDED = "responded"
+    COMPLETED = "completed"
+    CLOSED = "closed"
+    OPTED_OUT = "opted-out"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_ENROLLMENT_STATES
+
+
+FINAL_ENROLLMENT_STATES = frozenset(
+    {EnrollmentState.COMPLETED, EnrollmentState.CLOSED, EnrollmentState.OPTED_OUT}
+)
+ACTIVE_ENROLLMENT_STATES = frozenset(
+    {EnrollmentState.ENROLLED, EnrollmentState.CONTACTED, EnrollmentState.RESPONDED}
+)
+
+
+class Arm(StrEnum):
+    """Randomized at enrollment: ``holdout`` patients get no outreach but are followed."""
+
+    OUTREACH = "outreach"
+    HOLDOUT = "holdout"
+
+
+class CloseReason(StrEnum):
+    JOURNEY_ENDED = "journey-ended"
+    ANCHOR_PASSED = "anchor-passed"
+    DECEASED = "deceased"
+    NO_LONGER_ELIGIBLE = "no-longer-eligible"
+
+
+class OutboxState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED_TRANSIENT = "failed-transient"
+    DEAD = "dead"
+
+
+CLAIMABLE_STATES = (OutboxState.QUEUED, OutboxState.FAILED_TRANSIENT)
+PENDING_STATES = frozenset({OutboxState.QUEUED, OutboxState.SENDING, OutboxState.FAILED_TRANSIENT})
+
+
+class DeadReason(StrEnum):
+    """Why a message will never be sent (or retried), in words an operator can act on."""
+
+    PERMANENT_FAILURE = "permanent-failure"
+    MAX_ATTEMPTS = "max-attempts"
+    CONSENT_WITHDRAWN = "consent-withdrawn"
+    OPTED_OUT = "opted-out"
+    ENROLLMENT_ENDED = "enrollment-ended"
+    NO_ADAPTER = "no-adapter"
+    DELIVERY_FAILED = "delivery-failed"
+
+
+class AttemptOutcome(StrEnum):
+    STARTED = "started"
+    ACCEPTED = "accepted"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    SKIPPED = "skipped"

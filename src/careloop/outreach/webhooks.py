@@ -1,0 +1,125 @@
+"""Twilio's requests to us: inbound SMS, delivery receipts, and key presses during calls.
+
+Every request must carry a valid ``X-Twilio-Signature`` over the public URL Twilio called
+(``security.public_base_url`` + path + query) and the form fields, checked with Twilio's own
+validator; anything else is refused with 403 before a byte of it is used. Replies to the
+patient are queued in the outbox (paced, recorded, idempotent), never answered inline.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from careloop.channels.twilio_webhooks import (
+    SIGNATURE_HEADER,
+    parse_call_status,
+    parse_inbound_sms,
+    parse_message_status,
+    validate_twilio_request,
+)
+from careloop.channels.voice_twilio import parse_gather_callback
+from careloop.errors import InvalidInput, PermissionDenied
+from careloop.outreach.config import outreach_settings
+from careloop.outreach.delivery import apply_report
+from careloop.outreach.inbound import InboundContext, handle_reply
+from careloop.outreach.ports import CareTeam
+from careloop.outreach.program import OutreachProgram
+from careloop.outreach.scheduler import program_map
+from careloop.outreach.service import load_outreach_programs
+from careloop.web.deps import ClockDep, SessionDep, get_runtime, rate_limit
+
+router = APIRouter(
+    prefix="/webhooks/twilio",
+    tags=["webhooks"],
+    dependencies=[Depends(rate_limit("webhook"))],
+)
+
+_EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def _twiml(body: str = _EMPTY_TWIML) -> Response:
+    return Response(content=body, media_type="application/xml")
+
+
+async def verified_form(request: Request) -> dict[str, str]:
+    """The form fields, once the signature proves Twilio sent them (403 otherwise)."""
+    runtime = get_runtime(request)
+    _, channels = outreach_settings(runtime.settings)
+    form = await request.form()
+    params = {key: str(value) for key, value in form.items()}
+    url = runtime.settings.security.public_base_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    if not validate_twilio_request(
+        url=url,
+        params=params,
+        signature=request.headers.get(SIGNATURE_HEADER),
+        auth_token=channels.sms.auth_token.get_secret_value(),
+    ):
+        raise PermissionDenied("invalid Twilio signature")
+    return params
+
+
+FormDep = Annotated[dict[str, str], Depends(verified_form)]
+
+
+def _inbound_context(request: Request) -> InboundContext:
+    state = request.app.state
+    ctx: InboundContext | None = getattr(state, "outreach_inbound", None)
+    if ctx is None:
+        runtime = get_runtime(request)
+        own, _ = outreach_settings(runtime.settings)
+        care_team: CareTeam | None = getattr(state, "care_team", None)
+        if care_team is None:
+            from careloop.outreach.wiring import default_care_team
+
+            care_team = default_care_team()
+        programs: list[OutreachProgram] | None = getattr(state, "outreach_programs", None)
+        if programs is None:
+            programs = load_outreach_programs(own)
+        ctx = InboundContext(
+            clock=runtime.clock, care_team=care_team, programs=program_map(programs), settings=own
+        )
+        state.outreach_inbound = ctx
+    return ctx
+
+
+InboundDep = Annotated[InboundContext, Depends(_inbound_context)]
+
+
+@router.post("/sms", summary="Inbound SMS (keywords, confirmations, check-in answers)")
+def inbound_sms(params: FormDep, session: SessionDep, clock: ClockDep, ctx: InboundDep) -> Response:
+    message = parse_inbound_sms(params, received_at=clock.now())
+    handle_reply(session, ctx=ctx, message=message)
+    return _twiml()
+
+
+@router.post("/status", summary="Delivery receipts for messages and calls")
+def delivery_status(
+    params: FormDep,
+    session: SessionDep,
+    clock: ClockDep,
+    m: int | None = None,
+    kind: str = "message",
+) -> Response:
+    if kind not in ("message", "call"):
+        raise InvalidInput("kind must be message or call", field="kind")
+    parse = parse_call_status if kind == "call" else parse_message_status
+    report = parse(params, reported_at=clock.now())
+    apply_report(session, clock=clock, report=report, outbox_id=m)
+    return Response(status_code=204)
+
+
+@router.post("/voice/gather", summary="A key pressed during a reminder call")
+def voice_gather(
+    params: FormDep, session: SessionDep, clock: ClockDep, ctx: InboundDep
+) -> Response:
+    message = parse_gather_callback(params, received_at=clock.now())
+    handle_reply(session, ctx=ctx, message=message, keypad=True)
+    return _twiml(
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Thank you. Goodbye.</Say>'
+        "<Hangup/></Response>"
+    )

@@ -1,0 +1,126 @@
+"""HTTP API of the personalization domain: preference profiles and decisions.
+
+Staff and the patient (or a proxy with write rights) edit stated preferences; the learned
+part is read-only. Every read and write is audited like any access to patient data.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict
+
+from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.governance.principal import Principal
+from careloop.personalize import service
+from careloop.web.deps import ClockDep, SessionDep, check_patient_access, require
+
+router = APIRouter(prefix="/api/patients", tags=["preferences"])
+
+
+class StatedPreferencesPatch(BaseModel):
+    """Fields to change; an explicit ``null`` clears a preference, an absent field keeps it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str | None = None
+    send_window: str | None = None
+    language: str | None = None
+    quiet_hours: str | None = None
+    reading_level: str | None = None
+    tone: str | None = None
+    caregiver_as_contact: bool | None = None
+
+
+@router.get("/{patient_id}/preferences")
+def get_preferences(
+    patient_id: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("preferences:read"))],
+) -> dict[str, Any]:
+    """Stated preferences and what the engine learned, per program."""
+    check_patient_access(principal, patient_id)
+    profile = service.get_profile(session, patient_id=patient_id)
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.READ,
+        resource="preference-profile",
+        purpose=Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST,
+        patient_ids=[patient_id],
+    )
+    return profile.as_dict()
+
+
+@router.patch("/{patient_id}/preferences")
+def patch_preferences(
+    patient_id: str,
+    body: StatedPreferencesPatch,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("preferences:write"))],
+) -> dict[str, Any]:
+    """Change stated preferences (staff, or the patient for themself)."""
+    check_patient_access(principal, patient_id)
+    changes = body.model_dump(exclude_unset=True)
+    profile = service.set_stated_preferences(
+        session, clock=clock, patient_id=patient_id, changes=changes, actor=principal.actor
+    )
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.UPDATE,
+        resource="preference-profile",
+        purpose=Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST,
+        patient_ids=[patient_id],
+        detail={"changed": sorted(changes)},
+    )
+    return profile.as_dict()
+
+
+@router.get("/{patient_id}/decisions")
+def list_decisions(
+    patient_id: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("decisions:read"))],
+    program: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[dict[str, Any]]:
+    """The engine's latest decisions for a patient, with propensity and explanation."""
+    check_patient_access(principal, patient_id)
+    rows = service.list_decisions(session, patient_id=patient_id, program=program, limit=limit)
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.READ,
+        resource="decisions",
+        purpose=Purpose.OPERATIONS,
+        patient_ids=[patient_id],
+    )
+    return [
+        {
+            "decision_id": r.id,
+            "program": r.program,
+            "decided_at": r.decided_at.isoformat(),
+            "send_at": r.send_at.isoformat() if r.send_at else None,
+            "action": None
+            if r.channel is None
+            else {
+                "channel": r.channel,
+                "send_window": r.send_window,
+                "reading_level": r.reading_level,
+                "tone": r.tone,
+            },
+            "propensity": r.propensity,
+            "explanation": r.explanation,
+            "removals": r.removals,
+            "reward": r.reward,
+        }
+        for r in rows
+    ]

@@ -1,0 +1,85 @@
+"""CLI: ``careloop preferences show|set`` — a patient's preference profile."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.personalize.service import get_profile, set_stated_preferences, stated_from_options
+
+preferences_app = typer.Typer(
+    help="A patient's stated and learned preferences.", no_args_is_help=True
+)
+
+
+@preferences_app.command("show")
+@guarded
+def show(
+    patient_id: Annotated[str, typer.Argument(help="The patient id.")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show stated preferences and what the engine learned."""
+    with runtime(database) as rt, rt.transaction() as session:
+        profile = get_profile(session, patient_id=patient_id)
+    _print(profile.as_dict(), as_json=as_json)
+
+
+@preferences_app.command("set")
+@guarded
+def set_(
+    patient_id: Annotated[str, typer.Argument(help="The patient id.")],
+    channel: Annotated[str | None, typer.Option(help="sms, email, voice, portal or none.")] = None,
+    window: Annotated[str | None, typer.Option(help="Send window like 17-20, or none.")] = None,
+    language: Annotated[str | None, typer.Option(help="BCP-47 tag like es-US.")] = None,
+    quiet_hours: Annotated[str | None, typer.Option(help="Like 21-08, or none.")] = None,
+    reading_level: Annotated[str | None, typer.Option(help="basic, standard, advanced.")] = None,
+    tone: Annotated[str | None, typer.Option(help="friendly or formal.")] = None,
+    caregiver_as_contact: Annotated[
+        bool | None,
+        typer.Option("--caregiver-as-contact/--patient-as-contact", help="Who is contacted."),
+    ] = None,
+    actor: Annotated[str, typer.Option(help="Who made the change (for the log).")] = "cli",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change stated preferences (a value of 'none' clears one)."""
+    changes = stated_from_options(
+        channel=channel,
+        window=window,
+        language=language,
+        quiet_hours=quiet_hours,
+        reading_level=reading_level,
+        tone=tone,
+        caregiver_as_contact=caregiver_as_contact,
+    )
+    with runtime(database) as rt, rt.transaction() as session:
+        profile = set_stated_preferences(
+            session, clock=rt.clock, patient_id=patient_id, changes=changes, actor=actor
+        )
+    _print(profile.as_dict(), as_json=as_json)
+
+
+def _print(profile: dict[str, object], *, as_json: bool) -> None:
+    if as_json:
+        print_json(profile)
+        return
+    typer.echo(f"patient {profile['patient_id']}")
+    stated = profile["stated"]
+    assert isinstance(stated, dict)
+    for key, value in stated.items():
+        typer.echo(f"  {key:22} {value if value is not None else '-'}")
+    learned = profile["learned"]
+    assert isinstance(learned, dict)
+    for program, factors in learned.items():
+        typer.echo(f"  learned in {program}:")
+        for factor, values in factors.items():
+            parts = [f"{v} {e['responded']}/{e['sent']}" for v, e in values.items() if e["sent"]]
+            typer.echo(f"    {factor:14} {', '.join(parts) or 'no messages yet'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``preferences`` to the root CLI."""
+    app.add_typer(preferences_app, name="preferences")

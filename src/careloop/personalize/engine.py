@@ -1,0 +1,361 @@
+"""The decision engine: a pure function of (patient snapshot, program, history, model, now).
+
+``decide`` handles one patient; ``decide_batch`` a whole population with array operations
+and no per-patient queries. Both return decisions that carry the options considered (with
+their probabilities), the constraints that removed options, the chosen action, its
+propensity and one readable sentence. Nothing here reads a clock, a database or the network.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from careloop.clock import ensure_utc
+from careloop.errors import InvalidInput
+from careloop.personalize.actions import FACTORS, Action, ActionSpace
+from careloop.personalize.constraints import (
+    ConstraintArrays,
+    Feasibility,
+    Removal,
+    choose_send_time,
+    constraint_arrays,
+    evaluate_constraints,
+)
+from careloop.personalize.explain import Evidence, explain_choice, explain_hold
+from careloop.personalize.features import Featurizer
+from careloop.personalize.model import (
+    HistorySummary,
+    PooledPosterior,
+    score_distributions,
+    thompson_choose,
+)
+from careloop.personalize.profile import QuietHours
+from careloop.personalize.snapshot import EngineConfig, PatientSnapshot, ProgramSpec
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+_CHUNK = 4096
+
+
+@dataclass
+class EngineModel:
+    """The pooled posterior of one program with the featurizer and settings it was built with."""
+
+    pooled: PooledPosterior
+    featurizer: Featurizer
+    config: EngineConfig
+
+    @classmethod
+    def new(cls, space: ActionSpace, config: EngineConfig | None = None) -> EngineModel:
+        config = config or EngineConfig()
+        featurizer = Featurizer(space)
+        pooled = PooledPosterior.prior(space, dim=featurizer.dim, precision=config.prior_precision)
+        return cls(pooled=pooled, featurizer=featurizer, config=config)
+
+    @property
+    def version(self) -> str:
+        return f"factored-ts/{self.pooled.updates}"
+
+    def empty_history(self, n: int) -> HistorySummary:
+        return HistorySummary.empty(
+            n, self.featurizer.space, prior_precision=self.config.offset_prior_precision
+        )
+
+
+@dataclass(frozen=True)
+class PopulationBatch:
+    """A population as arrays: features, constraint inputs, and what explanations need."""
+
+    patient_ids: tuple[str, ...]
+    features: FloatArray
+    constraints: ConstraintArrays
+    pronouns: tuple[str, ...]
+    stated_channels: tuple[str | None, ...]
+    languages: tuple[str, ...]
+
+    @classmethod
+    def from_snapshots(
+        cls,
+        snapshots: Sequence[PatientSnapshot],
+        *,
+        program: ProgramSpec,
+        model: EngineModel,
+        now: datetime,
+    ) -> PopulationBatch:
+        return cls(
+            patient_ids=tuple(s.patient_id for s in snapshots),
+            features=model.featurizer.matrix([(s.covariates, s.stated) for s in snapshots]),
+            constraints=constraint_arrays(snapshots, program=program, config=model.config, now=now),
+            pronouns=tuple(s.pronoun for s in snapshots),
+            stated_channels=tuple(s.stated.channel for s in snapshots),
+            languages=tuple(s.language for s in snapshots),
+        )
+
+    def __len__(self) -> int:
+        return len(self.patient_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class OptionConsidered:
+    """One factor value, whether the constraints left it, and its probability of being chosen."""
+
+    factor: str
+    value: str
+    feasible: bool
+    probability: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "factor": self.factor,
+            "value": self.value,
+            "feasible": self.feasible,
+            "probability": round(self.probability, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the engine decided for one patient, with everything needed to audit and learn."""
+
+    decision_id: str
+    patient_id: str
+    program: str
+    decided_at: datetime
+    action: Action | None
+    send_at: datetime | None
+    language: str
+    propensity: float | None
+    factor_propensities: dict[str, float]
+    options: tuple[OptionConsidered, ...]
+    removals: tuple[Removal, ...]
+    explanation: str
+    explored: bool
+    model_version: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "patient_id": self.patient_id,
+            "program": self.program,
+            "decided_at": self.decided_at.isoformat(),
+            "action": self.action.as_dict() if self.action else None,
+            "send_at": self.send_at.isoformat() if self.send_at else None,
+            "language": self.language,
+            "propensity": self.propensity,
+            "factor_propensities": self.factor_propensities,
+            "options": [o.as_dict() for o in self.options],
+            "removals": [r.as_dict() for r in self.removals],
+            "explanation": self.explanation,
+            "explored": self.explored,
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True)
+class BatchDecision:
+    """Decisions for a population, as arrays; :meth:`decision` materializes one in full."""
+
+    program: ProgramSpec
+    config: EngineConfig
+    decided_at: datetime
+    population: PopulationBatch
+    features: FloatArray
+    feasibility: Feasibility
+    choices: IntArray
+    factor_probabilities: tuple[FloatArray, ...]
+    propensity: FloatArray
+    explored: BoolArray
+    send_at: tuple[datetime | None, ...]
+    pair_sent: FloatArray
+    pair_responded: FloatArray
+    id_bytes: bytes
+    model_version: str
+
+    @property
+    def blocked(self) -> BoolArray:
+        return self.feasibility.blocked
+
+    def action(self, i: int) -> Action | None:
+        if self.feasibility.blocked[i]:
+            return None
+        return self.program.action_space.action(self.choices[i])
+
+    def decision(self, i: int) -> Decision:
+        space = self.program.action_space
+        removals = self.feasibility.removals(i, space=space, config=self.config)
+        options = tuple(
+            OptionConsidered(
+                factor=factor,
+                value=value,
+                feasible=bool(self.feasibility.masks[f][i, k]),
+                probability=float(self.factor_probabilities[f][i, k]),
+            )
+            for f, (factor, values) in enumerate(space.factors)
+            for k, value in enumerate(values)
+        )
+        action = self.action(i)
+        pronoun = self.population.pronouns[i]
+        if action is None:
+            budget = (
+                f"{self.config.weekly_budget} contacts in {self.config.budget_period.days} days"
+            )
+            explanation = explain_hold(pronoun=pronoun, removals=removals, budget=budget)
+            factor_props: dict[str, float] = {}
+            propensity = None
+        else:
+            evidence = Evidence(
+                pair_sent=self.pair_sent[i],
+                pair_responded=self.pair_responded[i],
+                channels=space.channels,
+                windows=space.send_windows,
+            )
+            explanation = explain_choice(
+                action=action,
+                pronoun=pronoun,
+                evidence=evidence,
+                explored=bool(self.explored[i].any()),
+                stated_channel=self.population.stated_channels[i],
+            )
+            factor_props = {
+                factor: float(self.factor_probabilities[f][i, self.choices[i, f]])
+                for f, factor in enumerate(FACTORS)
+            }
+            propensity = float(self.propensity[i])
+        return Decision(
+            decision_id=str(uuid.UUID(bytes=self.id_bytes[16 * i : 16 * i + 16], version=4)),
+            patient_id=self.population.patient_ids[i],
+            program=self.program.name,
+            decided_at=self.decided_at,
+            action=action,
+            send_at=self.send_at[i],
+            language=self.population.languages[i],
+            propensity=propensity,
+            factor_propensities=factor_props,
+            options=options,
+            removals=tuple(removals),
+            explanation=explanation,
+            explored=bool(self.explored[i].any()) if action else False,
+            model_version=self.model_version,
+        )
+
+    def decisions(self) -> list[Decision]:
+        return [self.decision(i) for i in range(len(self.population))]
+
+
+def decide_batch(
+    *,
+    population: PopulationBatch,
+    program: ProgramSpec,
+    history: HistorySummary,
+    model: EngineModel,
+    now: datetime,
+    rng: np.random.Generator,
+) -> BatchDecision:
+    """Decide for every patient of ``population``; ``history`` row ``i`` is patient ``i``."""
+    now = ensure_utc(now)
+    space = program.action_space
+    if model.featurizer.space != space:
+        raise InvalidInput("the model was built for another action space", field="program")
+    if history.n != len(population) or population.features.shape[0] != len(population):
+        raise InvalidInput("history and population sizes differ", field="history")
+    config = model.config
+    feasibility = evaluate_constraints(population.constraints, space=space, config=config)
+    n = len(population)
+    features = population.features
+    choices = np.zeros((n, len(space.sizes)), dtype=np.int64)
+    probs = [np.zeros((n, k)) for k in space.sizes]
+    explored = np.zeros((n, len(space.sizes)), dtype=bool)
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        part = history.take(np.arange(start, stop)) if (start, stop) != (0, n) else history
+        dists = score_distributions(model.pooled, part, features[start:stop])
+        for f in range(len(space.sizes)):
+            mask = feasibility.masks[f][start:stop]
+            picked = thompson_choose(
+                dists.means[f],
+                dists.sds[f] * config.sampling_scale,
+                mask,
+                rng=rng,
+                exploration_floor=config.exploration_floor,
+                nodes=config.quadrature_nodes,
+            )
+            choices[start:stop, f] = picked.choice
+            probs[f][start:stop] = picked.probabilities
+            explored[start:stop, f] = picked.explored
+    rows = np.arange(n)
+    propensity = np.ones(n)
+    for f in range(len(space.sizes)):
+        propensity *= probs[f][rows, choices[:, f]]
+    propensity[feasibility.blocked] = 0.0
+    return BatchDecision(
+        program=program,
+        config=config,
+        decided_at=now,
+        population=population,
+        features=features,
+        feasibility=feasibility,
+        choices=choices,
+        factor_probabilities=tuple(probs),
+        propensity=propensity,
+        explored=explored,
+        send_at=_send_times(population, feasibility, choices, now),
+        pair_sent=history.pair_sent,
+        pair_responded=history.pair_responded,
+        id_bytes=rng.bytes(16 * n),
+        model_version=model.version,
+    )
+
+
+def _send_times(
+    population: PopulationBatch, feasibility: Feasibility, choices: IntArray, now: datetime
+) -> tuple[datetime | None, ...]:
+    """Concrete send times, computed once per (zone, window, quiet hours) combination."""
+    cache: dict[tuple[str, int, int, int, int], datetime] = {}
+    out: list[datetime | None] = []
+    quiet = population.constraints.quiet
+    bounds = feasibility.window_bounds
+    for i, zone in enumerate(population.constraints.timezones):
+        if feasibility.blocked[i]:
+            out.append(None)
+            continue
+        start, end = (int(x) for x in bounds[i, choices[i, 1]])
+        key = (zone, start, end, int(quiet[i, 0]), int(quiet[i, 1]))
+        moment = cache.get(key)
+        if moment is None:
+            moment = choose_send_time(
+                start_minute=start,
+                end_minute=end,
+                timezone=zone,
+                quiet=QuietHours(key[3], key[4]),
+                now=now,
+            )
+            cache[key] = moment
+        out.append(moment)
+    return tuple(out)
+
+
+def decide(
+    *,
+    snapshot: PatientSnapshot,
+    program: ProgramSpec,
+    history: HistorySummary | None,
+    model: EngineModel,
+    now: datetime,
+    rng: np.random.Generator,
+) -> Decision:
+    """Decide for one patient (a batch of one, so both paths apply the same rules)."""
+    population = PopulationBatch.from_snapshots([snapshot], program=program, model=model, now=now)
+    if history is None:
+        history = model.empty_history(1)
+    batch = decide_batch(
+        population=population, program=program, history=history, model=model, now=now, rng=rng
+    )
+    return batch.decision(0)

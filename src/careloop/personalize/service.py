@@ -1,0 +1,354 @@
+"""Service functions over the personalization tables: profiles, decisions, learned state.
+
+Services only flush; the edge (CLI command, request, worker) owns the transaction. This is
+the one module of ``personalize`` that touches the database, and it reaches only the floor
+(``careloop.models``, ``careloop.events``), so the engine stays a leaf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock, ensure_utc
+from careloop.errors import InvalidInput
+from careloop.events import EventKind, list_events, record_event
+from careloop.models import DecisionRow, ModelStateRow, PreferenceProfileRow
+from careloop.personalize.actions import Action, ActionSpace
+from careloop.personalize.engine import Decision, EngineModel
+from careloop.personalize.model import HistorySummary, PooledPosterior, update_posteriors
+from careloop.personalize.profile import FactorEvidence, PreferenceProfile, StatedPreferences
+from careloop.personalize.rewards import (
+    DEFAULT_HORIZON,
+    RESPONSE_KINDS,
+    RewardStatus,
+    SentDecision,
+    resolve_rewards,
+)
+from careloop.personalize.snapshot import EngineConfig, ProgramSpec
+
+
+def _check_patient_id(patient_id: str) -> str:
+    patient_id = patient_id.strip()
+    if not patient_id or len(patient_id) > 64:
+        raise InvalidInput("patient id must be 1 to 64 characters", field="patient_id")
+    return patient_id
+
+
+def get_profile(session: Session, *, patient_id: str) -> PreferenceProfile:
+    """The profile of a patient; an empty one when nothing was stated or learned yet."""
+    patient_id = _check_patient_id(patient_id)
+    row = session.get(PreferenceProfileRow, patient_id)
+    if row is None:
+        return PreferenceProfile(patient_id=patient_id)
+    return PreferenceProfile(
+        patient_id=patient_id,
+        stated=StatedPreferences.from_dict(row.stated),
+        learned=_learned_summary(row.learned),
+    )
+
+
+def set_stated_preferences(
+    session: Session,
+    *,
+    clock: Clock,
+    patient_id: str,
+    changes: Mapping[str, Any],
+    actor: str,
+) -> PreferenceProfile:
+    """Apply ``changes`` (None clears a preference) and log a ``preference_changed`` event."""
+    patient_id = _check_patient_id(patient_id)
+    if not changes:
+        raise InvalidInput("give at least one preference to change", field="preferences")
+    row = session.get(PreferenceProfileRow, patient_id)
+    current = StatedPreferences.from_dict(row.stated) if row else StatedPreferences()
+    updated = current.updated(changes)
+    now = clock.now()
+    if row is None:
+        row = PreferenceProfileRow(
+            patient_id=patient_id, stated={}, learned={}, updated_at=now, updated_by=actor
+        )
+        session.add(row)
+    row.stated = updated.as_dict()
+    row.updated_at = now
+    row.updated_by = actor
+    session.flush()
+    record_event(
+        session,
+        kind=EventKind.PREFERENCE_CHANGED,
+        clock=clock,
+        actor=actor,
+        patient_id=patient_id,
+        subject_type="preference_profile",
+        subject_id=patient_id,
+        payload={"changed": sorted(changes)},
+    )
+    return get_profile(session, patient_id=patient_id)
+
+
+def record_decision(
+    session: Session,
+    *,
+    clock: Clock,
+    decision: Decision,
+    features: Sequence[float],
+    actor: str = "engine",
+) -> DecisionRow:
+    """Write a decision down (with the features it used) and log a ``decided`` event."""
+    action = decision.action
+    row = DecisionRow(
+        id=decision.decision_id,
+        patient_id=decision.patient_id,
+        program=decision.program,
+        decided_at=decision.decided_at,
+        send_at=decision.send_at,
+        channel=action.channel if action else None,
+        send_window=action.send_window if action else None,
+        reading_level=action.reading_level if action else None,
+        tone=action.tone if action else None,
+        language=decision.language,
+        propensity=decision.propensity,
+        factor_propensities=dict(decision.factor_propensities),
+        options=[o.as_dict() for o in decision.options],
+        removals=[r.as_dict() for r in decision.removals],
+        features=[float(x) for x in features],
+        explanation=decision.explanation,
+        explored=decision.explored,
+        model_version=decision.model_version,
+    )
+    session.add(row)
+    session.flush()
+    record_event(
+        session,
+        kind=EventKind.DECIDED,
+        clock=clock,
+        actor=actor,
+        patient_id=decision.patient_id,
+        occurred_at=decision.decided_at,
+        subject_type="decision",
+        subject_id=decision.decision_id,
+        program=decision.program,
+        payload={
+            "action": action.as_dict() if action else None,
+            "propensity": decision.propensity,
+            "removals": [str(r.reason) for r in decision.removals],
+        },
+    )
+    return row
+
+
+def list_decisions(
+    session: Session, *, patient_id: str, program: str | None = None, limit: int = 50
+) -> Sequence[DecisionRow]:
+    """A patient's latest decisions, newest first."""
+    query = select(DecisionRow).where(DecisionRow.patient_id == _check_patient_id(patient_id))
+    if program is not None:
+        query = query.where(DecisionRow.program == program)
+    return session.scalars(query.order_by(DecisionRow.decided_at.desc()).limit(limit)).all()
+
+
+def load_model(
+    session: Session, *, program: ProgramSpec, config: EngineConfig | None = None
+) -> EngineModel:
+    """The program's engine model; a fresh prior when it has never learned."""
+    model = EngineModel.new(program.action_space, config)
+    row = session.get(ModelStateRow, program.name)
+    if row is not None:
+        pooled = PooledPosterior.from_json(row.state)
+        if pooled.sizes == program.action_space.sizes and pooled.dim == model.featurizer.dim:
+            model.pooled = pooled
+    return model
+
+
+def save_model(session: Session, *, clock: Clock, program: ProgramSpec, model: EngineModel) -> None:
+    row = session.get(ModelStateRow, program.name)
+    if row is None:
+        row = ModelStateRow(program=program.name, state={}, version="", updated_at=clock.now())
+        session.add(row)
+    row.state = model.pooled.to_json()
+    row.version = model.version
+    row.updated_at = clock.now()
+    session.flush()
+
+
+def load_history(
+    session: Session, *, program: ProgramSpec, patient_ids: Sequence[str], model: EngineModel
+) -> HistorySummary:
+    """The learned per-patient state of ``patient_ids`` in one query."""
+    rows = {
+        r.patient_id: r
+        for r in session.scalars(
+            select(PreferenceProfileRow).where(PreferenceProfileRow.patient_id.in_(patient_ids))
+        )
+    }
+    stored: list[dict[str, Any] | None] = []
+    for pid in patient_ids:
+        row = rows.get(pid)
+        stored.append(row.learned.get(program.name) if row else None)
+    return HistorySummary.from_rows(
+        stored, program.action_space, prior_precision=model.config.offset_prior_precision
+    )
+
+
+def learn_from_events(
+    session: Session,
+    *,
+    clock: Clock,
+    program: ProgramSpec,
+    config: EngineConfig | None = None,
+    horizon: timedelta = DEFAULT_HORIZON,
+) -> dict[str, int]:
+    """Resolve rewards of the program's unlearned decisions from the event log and learn.
+
+    Decisions still inside their horizon without a response wait for the next run.
+    """
+    now = clock.now()
+    pending = session.scalars(
+        select(DecisionRow).where(
+            DecisionRow.program == program.name,
+            DecisionRow.learned_at.is_(None),
+            DecisionRow.channel.is_not(None),
+        )
+    ).all()
+    if not pending:
+        return {"learned": 0, "engaged": 0, "pending": 0}
+    sent = [
+        SentDecision(d.id, d.patient_id, ensure_utc(d.send_at or d.decided_at)) for d in pending
+    ]
+    since = min(s.sent_at for s in sent)
+    events = list_events(session, kinds=sorted(RESPONSE_KINDS), since=since)
+    rewards = {
+        r.decision_id: r
+        for r in resolve_rewards(decisions=sent, events=events, now=now, horizon=horizon)
+    }
+    resolved = [d for d in pending if rewards[d.id].status != RewardStatus.PENDING]
+    if not resolved:
+        return {"learned": 0, "engaged": 0, "pending": len(pending)}
+    model = load_model(session, program=program, config=config)
+    patient_ids = sorted({d.patient_id for d in resolved})
+    history = load_history(session, program=program, patient_ids=patient_ids, model=model)
+    index = {pid: i for i, pid in enumerate(patient_ids)}
+    space = program.action_space
+    choices = np.array([space.indices(_action_of(d)) for d in resolved], dtype=np.int64).reshape(
+        len(resolved), len(space.sizes)
+    )
+    values = np.array([rewards[d.id].value or 0.0 for d in resolved])
+    update_posteriors(
+        pooled=model.pooled,
+        history=history,
+        features=np.array([d.features for d in resolved], dtype=np.float64),
+        rows=np.array([index[d.patient_id] for d in resolved], dtype=np.int64),
+        choices=choices,
+        rewards=values,
+        at=now,
+        config=model.config,
+    )
+    for d in resolved:
+        d.reward = rewards[d.id].value
+        d.learned_at = now
+    save_model(session, clock=clock, program=program, model=model)
+    _save_history(
+        session, clock=clock, program=program, patient_ids=patient_ids, history=history, space=space
+    )
+    return {
+        "learned": len(resolved),
+        "engaged": int(values.sum()),
+        "pending": len(pending) - len(resolved),
+    }
+
+
+def _action_of(row: DecisionRow) -> Action:
+    return Action(
+        channel=row.channel or "",
+        send_window=row.send_window or "",
+        reading_level=row.reading_level or "",
+        tone=row.tone or "",
+    )
+
+
+def _save_history(
+    session: Session,
+    *,
+    clock: Clock,
+    program: ProgramSpec,
+    patient_ids: Sequence[str],
+    history: HistorySummary,
+    space: ActionSpace,
+) -> None:
+    now = clock.now()
+    for i, pid in enumerate(patient_ids):
+        row = session.get(PreferenceProfileRow, pid)
+        if row is None:
+            row = PreferenceProfileRow(
+                patient_id=pid, stated={}, learned={}, updated_at=now, updated_by="engine"
+            )
+            session.add(row)
+        learned = dict(row.learned)
+        state = history.row_json(i)
+        state["space"] = [list(values) for _, values in space.factors]
+        learned[program.name] = state
+        row.learned = learned
+        row.updated_at = now
+    session.flush()
+
+
+def _learned_summary(
+    learned: Mapping[str, Any],
+) -> dict[str, dict[str, dict[str, FactorEvidence]]]:
+    """Per program, factor and value: counts and the patient's own posterior offset."""
+    out: dict[str, dict[str, dict[str, FactorEvidence]]] = {}
+    for program, state in learned.items():
+        space = state.get("space")
+        if not space:
+            continue
+        factors: dict[str, dict[str, FactorEvidence]] = {}
+        flat = 0
+        cov = np.asarray(state["offset_cov"], dtype=np.float64)
+        for name, values in zip(
+            ("channel", "send_window", "reading_level", "tone"), space, strict=True
+        ):
+            factors[name] = {}
+            for value in values:
+                factors[name][value] = FactorEvidence(
+                    sent=round(state["sent"][flat]),
+                    responded=round(state["responded"][flat]),
+                    offset_mean=float(state["offset_mean"][flat]),
+                    offset_sd=float(np.sqrt(max(cov[flat, flat], 0.0))),
+                )
+                flat += 1
+        out[program] = factors
+    return out
+
+
+def stated_from_options(
+    *,
+    channel: str | None = None,
+    window: str | None = None,
+    language: str | None = None,
+    quiet_hours: str | None = None,
+    reading_level: str | None = None,
+    tone: str | None = None,
+    caregiver_as_contact: bool | None = None,
+) -> dict[str, Any]:
+    """The changes a ``preferences set`` call asks for (``none`` clears a value)."""
+    raw = {
+        "channel": channel,
+        "send_window": window,
+        "language": language,
+        "quiet_hours": quiet_hours,
+        "reading_level": reading_level,
+        "tone": tone,
+    }
+    changes: dict[str, Any] = {
+        key: (None if value.lower() == "none" else value)
+        for key, value in raw.items()
+        if value is not None
+    }
+    if caregiver_as_contact is not None:
+        changes["caregiver_as_contact"] = caregiver_as_contact
+    return changes

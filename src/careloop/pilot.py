@@ -1,0 +1,260 @@
+"""A simulated pilot: the real scheduler, outbox, worker and webhooks, with simulated patients.
+
+Used by ``careloop demo``. Time runs on a frozen clock moved in steps, so weeks take seconds.
+Messages leave through in-memory fake gateways (nothing reaches a real phone); each simulated
+patient answers some channels and send windows more than others, replies through the same
+inbound handler the Twilio webhook uses, and sometimes completes the call to action, which
+is written to the record as the FHIR resource the program's completion criterion looks for.
+Holdout patients get nothing and are followed for the outcome like everyone else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from careloop.channels.fake import FakeChannel
+from careloop.channels.keywords import Keyword
+from careloop.channels.messages import ChannelKind, InboundMessage
+from careloop.channels.portal import InMemoryPortalInbox, PortalChannel
+from careloop.channels.registry import ChannelRegistry
+from careloop.clock import FrozenClock
+from careloop.events import EventKind, record_event
+from careloop.governance.principal import Principal
+from careloop.governance.roles import Role
+from careloop.models import OutboxMessage
+from careloop.runtime import Runtime
+
+PILOT_PRINCIPAL = Principal(actor="system:pilot", role=Role.CLINICIAN, source="pilot")
+CHANNEL_TASTE = {"sms": 0.45, "email": 0.2, "voice": 0.25, "portal": 0.15}
+
+
+@dataclass
+class SimulatedPatient:
+    """Hidden tastes: how likely this person answers each channel, and completes after."""
+
+    answer: dict[str, float]
+    evening_person: bool
+    completes: float
+
+
+@dataclass
+class PilotReport:
+    weeks: int
+    sent: Counter[str] = field(default_factory=Counter)
+    replies: Counter[str] = field(default_factory=Counter)
+    completions: int = 0
+    ticks: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "weeks": self.weeks,
+            "sent_by_channel": dict(self.sent),
+            "replies_by_channel": dict(self.replies),
+            "completions_recorded": self.completions,
+        }
+
+
+def _patient_model(patient_id: str, seed: int) -> SimulatedPatient:
+    rng = random.Random(int(hashlib.sha256(f"{seed}:{patient_id}".encode()).hexdigest(), 16))
+    return SimulatedPatient(
+        answer={c: min(0.95, base * rng.uniform(0.3, 2.2)) for c, base in CHANNEL_TASTE.items()},
+        evening_person=rng.random() < 0.5,
+        completes=rng.uniform(0.2, 0.7),
+    )
+
+
+def fake_gateways() -> tuple[ChannelRegistry, dict[str, FakeChannel]]:
+    fakes = {
+        "sms": FakeChannel(ChannelKind.SMS, dedupe=True),
+        "email": FakeChannel(ChannelKind.EMAIL, dedupe=True),
+        "voice": FakeChannel(ChannelKind.VOICE, dedupe=True),
+    }
+    registry = ChannelRegistry(
+        {
+            ChannelKind.SMS: fakes["sms"],
+            ChannelKind.EMAIL: fakes["email"],
+            ChannelKind.VOICE: fakes["voice"],
+            ChannelKind.PORTAL: PortalChannel(inbox=InMemoryPortalInbox()),
+        }
+    )
+    return registry, fakes
+
+
+def _completion_resource(program: Any, *, patient_id: str, when: datetime) -> dict[str, Any] | None:
+    """A FHIR resource that meets the program's completion criterion (first listed kind)."""
+    source = getattr(program, "source", None)
+    if source is None:
+        return None
+    criteria = source.definition.completion.any_of
+    valuesets: dict[str, Any] = {}
+    library = getattr(source.library, "lib", None)
+    while library is not None:  # the program's value sets, then the shared measure library's
+        valuesets = {**library.valuesets, **valuesets}
+        library = library.parent
+    for criterion in criteria:
+        names = criterion.get("valueset") or []
+        names = [names] if isinstance(names, str) else list(names)
+        codes = next((valuesets[n] for n in names if n in valuesets), None)
+        rtype = criterion.get("resource")
+        if not codes or rtype not in ("Procedure", "Observation", "Immunization"):
+            continue
+        system, code = sorted(codes)[0]
+        stamp = when.isoformat()
+        concept = {"coding": [{"system": system, "code": code}]}
+        resource_id = hashlib.sha256(f"{patient_id}:{program.name}".encode()).hexdigest()[:32]
+        base = {"id": f"pilot-{resource_id}", "subject": {"reference": f"Patient/{patient_id}"}}
+        if rtype == "Procedure":
+            return {
+                "resourceType": "Procedure",
+                "status": "completed",
+                "code": concept,
+                "performedDateTime": stamp,
+                **base,
+            }
+        if rtype == "Immunization":
+            return {
+                "resourceType": "Immunization",
+                "status": "completed",
+                "vaccineCode": concept,
+                "occurrenceDateTime": stamp,
+                "patient": base["subject"],
+                "id": base["id"],
+            }
+        return {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": concept,
+            "effectiveDateTime": stamp,
+            **base,
+        }
+    return None
+
+
+def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 6) -> PilotReport:
+    """Run the outreach loop for ``weeks`` simulated weeks on the database of ``rt``."""
+    from careloop.content.library import load_library
+    from careloop.content.service import sync_library
+    from careloop.outreach.inbound import handle_reply
+    from careloop.outreach.runner import build_worker, inbound_context, run_tick, tick_context
+    from careloop.outreach.scheduler import program_map
+    from careloop.outreach.wiring import WorklistCareTeam
+    from careloop.records.resources import store_resources
+
+    clock = FrozenClock(rt.clock.now().replace(minute=0, second=0, microsecond=0))
+    pilot_rt = Runtime(settings=rt.settings, clock=clock, engine=rt.engine, sessions=rt.sessions)
+    with pilot_rt.transaction() as session:
+        sync_library(session, library=load_library(), clock=clock)
+    care_team = WorklistCareTeam()
+    ctx = tick_context(pilot_rt, care_team=care_team, seed=seed)
+    inbound = inbound_context(pilot_rt, care_team=care_team, tick_ctx=ctx)
+    programs = program_map(ctx.programs)
+    registry, fakes = fake_gateways()
+    worker = build_worker(pilot_rt, worker_id="demo-pilot", channels=registry)
+    worker.sleep = lambda _seconds: None
+    rng = random.Random(seed)
+    report = PilotReport(weeks=weeks)
+    seen = dict.fromkeys(fakes, 0)
+    pending: list[tuple[datetime, str, OutboxMessage]] = []
+    end = clock.now() + timedelta(weeks=weeks)
+    while clock.now() < end:
+        run_tick(pilot_rt, ctx=ctx)
+        report.ticks += 1
+        worker.run(once=True)
+        for channel, fake in fakes.items():
+            fresh = fake.sent[seen[channel] :]
+            seen[channel] = len(fake.sent)
+            with pilot_rt.transaction() as session:
+                for send in fresh:
+                    row = session.scalars(
+                        select(OutboxMessage).where(
+                            OutboxMessage.idempotency_key == send.message.idempotency_key
+                        )
+                    ).first()
+                    if row is None or row.program is None:
+                        continue
+                    report.sent[channel] += 1
+                    person = _patient_model(row.patient_id, seed)
+                    chance = person.answer[channel]
+                    if person.evening_person == (clock.now().hour >= 16):
+                        chance = min(0.95, chance * 1.5)
+                    if rng.random() < chance:
+                        delay = timedelta(minutes=rng.randint(5, 36 * 60))
+                        session.expunge(row)
+                        pending.append((clock.now() + delay, channel, row))
+        due = [p for p in pending if p[0] <= clock.now()]
+        pending = [p for p in pending if p[0] > clock.now()]
+        for when, channel, row in due:
+            _answer(
+                pilot_rt,
+                inbound=inbound,
+                channel=channel,
+                row=row,
+                when=when,
+                rng=rng,
+                handle_reply=handle_reply,
+            )
+            report.replies[channel] += 1
+            person = _patient_model(row.patient_id, seed)
+            program = programs.get(row.program or "")
+            if program is not None and rng.random() < person.completes:
+                resource = _completion_resource(program, patient_id=row.patient_id, when=when)
+                if resource is not None:
+                    with pilot_rt.transaction() as session:
+                        store_resources(
+                            session,
+                            [resource],
+                            clock=clock,
+                            principal=PILOT_PRINCIPAL,
+                            source="pilot",
+                        )
+                    report.completions += 1
+        clock.advance(timedelta(hours=step_hours))
+    return report
+
+
+def _answer(
+    rt: Runtime,
+    *,
+    inbound: Any,
+    channel: str,
+    row: OutboxMessage,
+    when: datetime,
+    rng: random.Random,
+    handle_reply: Any,
+) -> None:
+    """The simulated patient's answer, through the same handler as the real webhooks."""
+    with rt.transaction() as session:
+        if channel == "email":
+            # Email has no reply path here: a click on the booking link is the engagement.
+            record_event(
+                session,
+                kind=EventKind.CLICKED,
+                clock=rt.clock,
+                actor="patient",
+                patient_id=row.patient_id,
+                program=row.program,
+                occurred_at=when,
+                subject_type="outbox",
+                subject_id=str(row.id),
+            )
+            return
+        body = "1" if channel == "voice" else rng.choice(["Y", "Thanks, will book", "C"])
+        keyword = Keyword.CONFIRM if body in ("Y", "C", "1") else Keyword.FREE_TEXT
+        message = InboundMessage(
+            channel=ChannelKind.VOICE if channel == "voice" else ChannelKind.SMS,
+            sender=row.to_address,
+            recipient=row.sender or "+15550009999",
+            body=body,
+            provider_id=f"SIM{row.id}-{int(when.timestamp())}",
+            received_at=when,
+            keyword=keyword,
+            in_reply_to=row.provider_id,
+        )
+        handle_reply(session, ctx=inbound, message=message, keypad=channel == "voice")

@@ -1,0 +1,274 @@
+"""CLI commands of the programs domain.
+
+- ``careloop measure evaluate``: CMS eCQM populations and care gaps per patient (contract).
+- ``careloop programs list|show|validate|run``: care-gap programs.
+- ``careloop segments list|members``: dynamic patient segments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.programs.measures import service as measures
+
+measure_app = typer.Typer(help="Clinical quality measures (CMS eCQMs).", no_args_is_help=True)
+
+
+@measure_app.command("evaluate")
+@guarded
+def measure_evaluate(
+    measure: Annotated[
+        str,
+        typer.Option(
+            "--measure", "-m", help="CMS id (CMS125) or name (BreastCancerScreeningFHIR)."
+        ),
+    ],
+    period: Annotated[
+        str,
+        typer.Option("--period", help="Measurement period START/END, e.g. 2025-01-01/2025-12-31."),
+    ],
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="FHIR Bundle JSON / NDJSON files or folders; none = the database."),
+    ] = None,
+    outreach: Annotated[
+        bool,
+        typer.Option(
+            "--outreach",
+            help="Care-gap mode: drop the measure's qualifying-visit requirement.",
+        ),
+    ] = False,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which populations each patient falls in, and the care gap it implies."""
+    chosen = [measures.find_measure(measure)]
+    start, end = measures.parse_period(period)
+    if paths:
+        results = measures.evaluate_paths(
+            paths, measures=chosen, start=start, end=end, outreach=outreach
+        )
+    else:
+        with runtime(database) as rt, rt.transaction() as session:
+            results = list(
+                measures.evaluate_database(
+                    session, measures=chosen, start=start, end=end, outreach=outreach
+                )
+            )
+    if as_json:
+        print_json(results)
+        return
+    for result in results:
+        flags = " ".join(
+            f"{code}={value}" for group in result["groups"] for code, value in group.items()
+        )
+        gap = "GAP" if result["care_gap"] else "ok "
+        typer.echo(
+            f"{result['patient']}  {result['measure']}  {gap}  {result['reason']}  [{flags}]"
+        )
+
+
+programs_app = typer.Typer(
+    help="Care-gap programs: who is due for which call to action.", no_args_is_help=True
+)
+segments_app = typer.Typer(
+    help="Dynamic patient segments over the record and the event log.", no_args_is_help=True
+)
+
+ProgramsDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--programs-dir",
+        envvar="CARELOOP_PROGRAMS_DIR",
+        help="A folder of program YAML files to use instead of the shipped library.",
+        show_envvar=True,
+    ),
+]
+SegmentsDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--segments-dir",
+        envvar="CARELOOP_SEGMENTS_DIR",
+        help="A folder of segment YAML files to use instead of the shipped ones.",
+        show_envvar=True,
+    ),
+]
+
+
+@programs_app.command("list")
+@guarded
+def programs_list(programs_dir: ProgramsDirOption = None, as_json: JsonOption = False) -> None:
+    """The programs available, with their call to action."""
+    from careloop.programs import views
+    from careloop.programs.definition import load_programs
+
+    summaries = [views.program_summary(p) for p in load_programs(programs_dir).values()]
+    if as_json:
+        print_json(summaries)
+        return
+    for item in summaries:
+        eligibility = item["eligibility"]
+        typer.echo(f"{item['name']:<30} {eligibility:<24} {item['call_to_action']}")
+
+
+@programs_app.command("show")
+@guarded
+def programs_show(
+    name: Annotated[str, typer.Argument(help="Program name, e.g. breast-cancer-screening.")],
+    programs_dir: ProgramsDirOption = None,
+) -> None:
+    """A program's full definition (as JSON)."""
+    from careloop.programs import views
+    from careloop.programs.definition import find_program
+
+    print_json(views.program_detail(find_program(name, folder=programs_dir)))
+
+
+@programs_app.command("validate")
+@guarded
+def programs_validate(
+    paths: Annotated[list[Path], typer.Argument(help="Program YAML files to check.")],
+    segments_dir: SegmentsDirOption = None,
+) -> None:
+    """Check program files: schema, criteria, value sets, message ids and segment names."""
+    from careloop.programs.views import validate_program_file
+
+    for path in paths:
+        program = validate_program_file(path, segments_dir=segments_dir)
+        typer.echo(f"ok: {path} ({program.name}: {program.definition.title})")
+
+
+def _print_run(result: dict[str, Any]) -> None:
+    typer.echo(
+        f"{result['program']}  window {result['window']}  evaluated {result['evaluated']}  "
+        f"eligible {result['eligible_count']}  new events {result['events_recorded']}"
+    )
+    if result["note"]:
+        typer.echo(f"note: {result['note']}")
+    for item in result["eligible"]:
+        typer.echo(f"  {item['patient']}  {item['reason']}")
+    for name, count in result["excluded"].items():
+        typer.echo(f"  excluded ({name}): {count}")
+
+
+@programs_app.command("run")
+@guarded
+def programs_run(
+    program: Annotated[str, typer.Option("--program", "-p", help="Program name.")],
+    period: Annotated[
+        str | None,
+        typer.Option("--period", help="Measurement period START/END, e.g. 2020-01-01/2020-12-31."),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Evaluate as of this ISO date (default today).")
+    ] = None,
+    programs_dir: ProgramsDirOption = None,
+    segments_dir: SegmentsDirOption = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the eligible patients with their reason and record ``eligible`` events."""
+    from careloop.governance.audit import AuditAction, Purpose, audit
+    from careloop.governance.principal import CLI_OPERATOR
+    from careloop.programs.definition import find_program
+    from careloop.programs.service import run_program
+    from careloop.programs.windows import parse_as_of
+
+    chosen = find_program(program, folder=programs_dir)
+    day = parse_as_of(as_of) if as_of is not None else None
+    with runtime(database) as rt, rt.transaction() as session:
+        run = run_program(
+            session,
+            program=chosen,
+            now=rt.clock.now(),
+            period=period,
+            as_of=day,
+            actor=CLI_OPERATOR.actor,
+            segments_dir=segments_dir,
+        )
+        result = run.as_json()
+        audit(
+            session,
+            clock=rt.clock,
+            principal=CLI_OPERATOR,
+            action=AuditAction.CREATE,
+            resource=f"program:{chosen.name}:eligible",
+            purpose=Purpose.OUTREACH,
+            patient_ids=[e.patient_id for e in run.eligible] or [None],
+            detail={"period": run.window.key, "evaluated": run.evaluated},
+        )
+    if as_json:
+        print_json(result)
+        return
+    _print_run(result)
+
+
+@segments_app.command("list")
+@guarded
+def segments_list(
+    counts: Annotated[
+        bool, typer.Option("--counts", help="Count each segment's members (needs a database).")
+    ] = False,
+    segments_dir: SegmentsDirOption = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The segments defined, by dimension (and, with --counts, their size)."""
+    from careloop.programs import views
+    from careloop.programs.segments.definition import load_segments
+    from careloop.programs.segments.service import segment_counts
+
+    items = [views.segment_summary(s) for s in load_segments(segments_dir).values()]
+    if counts:
+        with runtime(database) as rt, rt.transaction() as session:
+            sizes = segment_counts(session, now=rt.clock.now(), folder=segments_dir)
+        for item in items:
+            item["members"] = sizes[item["name"]]
+    if as_json:
+        print_json(items)
+        return
+    for item in items:
+        size = f"{item['members']:>7}  " if counts else ""
+        typer.echo(f"{item['name']:<24} {item['dimension']:<12} {size}{item['title']}")
+
+
+@segments_app.command("members")
+@guarded
+def segments_members(
+    name: Annotated[str, typer.Argument(help="Segment name, e.g. age-65-plus.")],
+    segments_dir: SegmentsDirOption = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The ids of the patients in a segment now."""
+    from careloop.governance.audit import AuditAction, Purpose, audit
+    from careloop.governance.principal import CLI_OPERATOR
+    from careloop.programs.segments.service import segment_members
+
+    with runtime(database) as rt, rt.transaction() as session:
+        members = segment_members(session, name=name, now=rt.clock.now(), folder=segments_dir)
+        audit(
+            session,
+            clock=rt.clock,
+            principal=CLI_OPERATOR,
+            action=AuditAction.READ,
+            resource=f"segment:{name}:members",
+            purpose=Purpose.OPERATIONS,
+            patient_ids=members or [None],
+        )
+    if as_json:
+        print_json({"segment": name, "count": len(members), "members": members})
+        return
+    for pid in members:
+        typer.echo(pid)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the programs-domain commands (``measure``, ``programs``, ``segments``)."""
+    app.add_typer(measure_app, name="measure")
+    app.add_typer(programs_app, name="programs")
+    app.add_typer(segments_app, name="segments")

@@ -1,0 +1,163 @@
+"""Is this patient eligible for this program, and why: pure, one patient record at a time.
+
+Order: the program's record-level exclusions (deceased, hospice, palliative care), then its
+eligibility (a measure's care gap, or its population and first open gap). Exclusions that
+need the database (opted out, a segment filter) are applied by the service for a whole batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+
+from careloop.programs.definition import Program
+from careloop.programs.measures.criteria import Context
+from careloop.programs.measures.evaluate import evaluate_record as evaluate_measures
+from careloop.programs.measures.record import PatientRecord, Resource
+from careloop.programs.measures.timing import latest, point, resolve_anchor
+from careloop.programs.schema import Exclusion, MeasureEligibility
+from careloop.programs.windows import Window
+
+EXCLUSION_REASONS = {
+    Exclusion.DECEASED: "patient is deceased",
+    Exclusion.HOSPICE: "receives hospice care",
+    Exclusion.PALLIATIVE_CARE: "receives palliative care",
+    Exclusion.OPTED_OUT: "opted out of {purpose} messages",
+}
+_RECORD_EXCLUSIONS = {
+    Exclusion.HOSPICE: "has_hospice_services",
+    Exclusion.PALLIATIVE_CARE: "has_palliative_care",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One patient's answer. ``excluded`` names the exclusion that applied, if any."""
+
+    patient_id: str
+    eligible: bool
+    reason: str
+    care_gap: dict[str, Any] | None = None
+    excluded: str | None = None
+
+
+def is_deceased(patient: Resource, *, by: datetime) -> bool:
+    if patient.get("deceasedBoolean") is True:
+        return True
+    died = point(patient.get("deceasedDateTime"))
+    return died is not None and died <= by
+
+
+def _context(record: PatientRecord, window: Window) -> Context:
+    return Context(record=record, start=window.start, end=window.end, outreach=True)
+
+
+def _excluded(program: Program, ctx: Context) -> Exclusion | None:
+    for exclusion in program.definition.exclusions:
+        if exclusion == Exclusion.DECEASED:
+            found = is_deceased(ctx.record.patient, by=ctx.end)
+        elif exclusion in _RECORD_EXCLUSIONS:
+            found = program.library.predicate(_RECORD_EXCLUSIONS[exclusion])(ctx)
+        else:
+            continue  # opted out is decided by governance.consent, for a batch
+        if found:
+            return exclusion
+    return None
+
+
+def _format(
+    template: str, program: Program, ctx: Context, window: Window
+) -> tuple[str, dict[str, Any]]:
+    values: dict[str, Any] = {
+        "window_start": window.start.date().isoformat(),
+        "window_end": window.end.date().isoformat(),
+        "as_of": window.as_of.isoformat(),
+    }
+    for name, anchor in program.dates.items():
+        values[name] = resolve_anchor(anchor, ctx.start, ctx.end).date().isoformat()
+    readings: dict[str, Any] = {}
+    for name, reading in program.library.readings.items():
+        if "{" + name in template:
+            found = reading(ctx)
+            values[name] = found
+            if found is not None:
+                readings[name] = asdict(found)
+    try:
+        return template.format(**values), readings
+    except (AttributeError, TypeError, ValueError, KeyError):
+        # A reading the reason names is missing for this patient: say the gap, not a crash.
+        return template.split("{", 1)[0].rstrip(" ,:") or "care gap open", readings
+
+
+def evaluate_record(program: Program, record: PatientRecord, window: Window) -> Verdict:
+    """The verdict for one patient's record in one window."""
+    pid = record.patient_id
+    ctx = _context(record, window)
+    exclusion = _excluded(program, ctx)
+    if exclusion is not None:
+        return Verdict(pid, False, EXCLUSION_REASONS[exclusion], excluded=str(exclusion))
+    eligibility = program.definition.eligibility
+    if isinstance(eligibility, MeasureEligibility):
+        assert program.measure is not None
+        result = evaluate_measures(
+            [program.measure],
+            record,
+            start=window.start,
+            end=window.end,
+            outreach=eligibility.mode == "outreach",
+        )[0]
+        measure_gap = {
+            "measure": program.measure.cms_id,
+            "mode": eligibility.mode,
+            "groups": result["groups"],
+            "window": window.label,
+        }
+        reason = str(result["reason"])
+        excluded = "measure-exclusion" if reason.startswith("excluded:") else None
+        return Verdict(pid, bool(result["care_gap"]), reason, measure_gap, excluded)
+    if program.population is not None and not program.population(ctx):
+        return Verdict(pid, False, "not in the program's population")
+    for gap in program.gaps:
+        if gap.when(ctx):
+            reason, readings = _format(gap.reason, program, ctx, window)
+            care_gap: dict[str, Any] = {"gap": gap.id, "window": window.label}
+            if readings:
+                care_gap["readings"] = readings
+            return Verdict(pid, True, reason, care_gap)
+    return Verdict(pid, False, "care up to date")
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What closed the gap, and on which day."""
+
+    what: str
+    on: date
+
+
+def find_completion(
+    program: Program, record: PatientRecord, *, since: datetime, now: datetime
+) -> Completion | None:
+    """The completion criterion: one of ``completion.any_of`` recorded from ``since`` to ``now``.
+
+    Each ``any_of`` retrieve's own ``when`` is relative to that window (start = enrollment);
+    without one, the resource's clinical time must fall in it.
+    """
+    from careloop.programs.expressions import TIME_FIELD, time_of
+
+    ctx = Context(record=record, start=since, end=now)
+    found: list[tuple[datetime, Resource]] = []
+    specs = program.definition.completion.any_of
+    for spec, retrieve in zip(specs, program.completion, strict=True):
+        for resource in retrieve(ctx):
+            field = TIME_FIELD.get(str(resource.get("resourceType")), "effective")
+            moment = latest(time_of(field)(resource, record.birth_date))
+            if moment is None:
+                continue
+            if "when" in spec or since.date() <= moment.date() <= now.date():
+                found.append((moment, resource))
+    if not found:
+        return None
+    first = min(found, key=lambda pair: pair[0])[0]
+    return Completion(program.definition.completion.description, first.date())

@@ -1,0 +1,315 @@
+"""Program use cases: who is eligible, record it (idempotently), and who has completed.
+
+The outreach engine calls :func:`run_program` (or :func:`evaluate_program` to look without
+writing) to find whom to enroll, and :func:`completion_status` to close enrollments.
+Everything runs a batch of patients per query; services only flush, the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.clock import FrozenClock, ensure_utc
+from careloop.events import EventKind, record_event
+from careloop.models import Event
+from careloop.programs.definition import Program, find_program, load_programs
+from careloop.programs.eligibility import (
+    EXCLUSION_REASONS,
+    Completion,
+    Verdict,
+    evaluate_record,
+    find_completion,
+)
+from careloop.programs.measures.record import PatientRecord
+from careloop.programs.schema import Exclusion
+from careloop.programs.windows import Window, resolve_window
+
+__all__ = [
+    "EligiblePatient",
+    "ProgramRun",
+    "completion_status",
+    "evaluate_program",
+    "find_program",
+    "load_programs",
+    "opted_out_patients",
+    "run_program",
+]
+PERIOD_SUBJECT = "program-period"
+
+
+@dataclass(frozen=True, slots=True)
+class EligiblePatient:
+    patient_id: str
+    reason: str
+    care_gap: dict[str, Any]
+    new: bool  # an ``eligible`` event was recorded by this run
+
+
+@dataclass
+class ProgramRun:
+    """What one run found: the eligible patients with their reasons, and the tallies."""
+
+    program: str
+    window: Window
+    evaluated: int = 0
+    eligible: list[EligiblePatient] = field(default_factory=list)
+    excluded: Counter[str] = field(default_factory=Counter)
+    events_recorded: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "program": self.program,
+            "period": self.window.key,
+            "window": self.window.label,
+            "as_of": self.window.as_of.isoformat(),
+            "note": self.window.note,
+            "evaluated": self.evaluated,
+            "eligible_count": len(self.eligible),
+            "excluded": dict(sorted(self.excluded.items())),
+            "events_recorded": self.events_recorded,
+            "eligible": [
+                {
+                    "patient": e.patient_id,
+                    "reason": e.reason,
+                    "care_gap": e.care_gap,
+                    "new": e.new,
+                }
+                for e in self.eligible
+            ],
+        }
+
+
+def opted_out_patients(
+    session: Session, *, patient_ids: list[str], purpose: str, now: datetime
+) -> set[str]:
+    """Patients who said no to ``purpose`` on every channel (governance.consent decides).
+
+    A channel closed only by default policy or a missing phone number is not an opt-out: the
+    patient must have recorded a denial, and no channel may remain open.
+    """
+    from careloop.governance.consent import ConsentChannel, consent_decisions
+
+    if not patient_ids:
+        return set()
+    per_channel = [
+        consent_decisions(
+            session, patient_ids=patient_ids, purpose=purpose, channel=str(channel), now=now
+        )
+        for channel in ConsentChannel
+    ]
+    opted_out = set()
+    for pid in patient_ids:
+        decisions = [by_patient[pid] for by_patient in per_channel]
+        refused = any(not d.allowed and d.record_id is not None for d in decisions)
+        if refused and not any(d.allowed for d in decisions):
+            opted_out.add(pid)
+    return opted_out
+
+
+def _batches(
+    session: Session, program: Program, patient_ids: list[str] | None, batch: int
+) -> Iterator[list[tuple[str, list[dict[str, Any]]]]]:
+    from careloop.records.service import load_patient_resources
+
+    loaded = load_patient_resources(
+        session,
+        patient_ids=patient_ids,
+        batch=batch,
+        only_codes=program.load_codes,
+        always_types=program.always_types,
+    )
+    while chunk := list(islice(loaded, batch)):
+        yield chunk
+
+
+def _verdict_batches(
+    session: Session,
+    *,
+    program: Program,
+    window: Window,
+    now: datetime,
+    patient_ids: list[str] | None,
+    batch: int,
+    segments_dir: Path | None,
+) -> Iterator[list[Verdict]]:
+    from careloop.programs.segments.service import segment_membership
+
+    definition = program.definition
+    for chunk in _batches(session, program, patient_ids, batch):
+        verdicts = []
+        for pid, resources in chunk:
+            record = PatientRecord(resources)
+            if not record.patient:
+                continue
+            if not window.in_effect:
+                verdicts.append(Verdict(pid, False, window.note or "not in effect"))
+                continue
+            found = evaluate_record(program, record, window)
+            verdicts.append(
+                Verdict(pid, found.eligible, found.reason, found.care_gap, found.excluded)
+            )
+        eligible = [v.patient_id for v in verdicts if v.eligible]
+        drop: dict[str, tuple[str, str]] = {}
+        if eligible and definition.segment is not None:
+            members = segment_membership(
+                session,
+                names=[definition.segment],
+                patient_ids=eligible,
+                now=min(now, window.end),
+                folder=segments_dir,
+            )
+            for pid in eligible:
+                if not members.get(pid):
+                    drop[pid] = ("segment", f"not in segment {definition.segment}")
+        if eligible and Exclusion.OPTED_OUT in definition.exclusions:
+            reason = EXCLUSION_REASONS[Exclusion.OPTED_OUT].format(purpose=definition.purpose)
+            for pid in opted_out_patients(
+                session,
+                patient_ids=[p for p in eligible if p not in drop],
+                purpose=str(definition.purpose),
+                now=now,
+            ):
+                drop[pid] = (str(Exclusion.OPTED_OUT), reason)
+        yield [
+            Verdict(v.patient_id, False, drop[v.patient_id][1], v.care_gap, drop[v.patient_id][0])
+            if v.patient_id in drop
+            else v
+            for v in verdicts
+        ]
+
+
+def evaluate_program(
+    session: Session,
+    *,
+    program: Program,
+    window: Window,
+    now: datetime,
+    patient_ids: list[str] | None = None,
+    batch: int = 500,
+    segments_dir: Path | None = None,
+) -> Iterator[Verdict]:
+    """Every patient's verdict for one program and window (streams; writes nothing)."""
+    for verdicts in _verdict_batches(
+        session,
+        program=program,
+        window=window,
+        now=ensure_utc(now),
+        patient_ids=patient_ids,
+        batch=batch,
+        segments_dir=segments_dir,
+    ):
+        yield from verdicts
+
+
+def _last_reasons(
+    session: Session, *, program: str, period: str, patient_ids: list[str]
+) -> dict[str, str]:
+    """The reason of each patient's latest ``eligible`` event for this program and period."""
+    rows = session.execute(
+        select(Event.patient_id, Event.payload)
+        .where(
+            Event.kind == str(EventKind.ELIGIBLE),
+            Event.program == program,
+            Event.subject_type == PERIOD_SUBJECT,
+            Event.subject_id == period,
+            Event.patient_id.in_(patient_ids),
+        )
+        .order_by(Event.occurred_at, Event.id)
+    )
+    return {str(pid): str((payload or {}).get("reason", "")) for pid, payload in rows}
+
+
+def run_program(
+    session: Session,
+    *,
+    program: Program,
+    now: datetime,
+    period: str | None = None,
+    as_of: date | None = None,
+    actor: str = "system:programs",
+    patient_ids: list[str] | None = None,
+    batch: int = 500,
+    segments_dir: Path | None = None,
+) -> ProgramRun:
+    """Find the eligible patients and record an ``eligible`` event for each.
+
+    Idempotent: a patient already announced for this program and period with the same reason
+    gets no second event; a changed reason (say, a new HbA1c result) gets a new one.
+    """
+    now = ensure_utc(now)
+    window = resolve_window(program.definition.period, now=now, period=period, as_of=as_of)
+    clock = FrozenClock(now)
+    run = ProgramRun(program=program.name, window=window)
+    for verdicts in _verdict_batches(
+        session,
+        program=program,
+        window=window,
+        now=now,
+        patient_ids=patient_ids,
+        batch=batch,
+        segments_dir=segments_dir,
+    ):
+        run.evaluated += len(verdicts)
+        eligible = [v for v in verdicts if v.eligible]
+        run.excluded.update(v.excluded for v in verdicts if v.excluded)
+        if not eligible:
+            continue
+        previous = _last_reasons(
+            session,
+            program=program.name,
+            period=window.key,
+            patient_ids=[v.patient_id for v in eligible],
+        )
+        for verdict in eligible:
+            care_gap = verdict.care_gap or {}
+            new = previous.get(verdict.patient_id) != verdict.reason
+            if new:
+                record_event(
+                    session,
+                    kind=EventKind.ELIGIBLE,
+                    clock=clock,
+                    actor=actor,
+                    patient_id=verdict.patient_id,
+                    subject_type=PERIOD_SUBJECT,
+                    subject_id=window.key,
+                    program=program.name,
+                    payload={
+                        "reason": verdict.reason,
+                        "care_gap": care_gap,
+                        "period": window.key,
+                        "window": window.label,
+                    },
+                )
+                run.events_recorded += 1
+            run.eligible.append(EligiblePatient(verdict.patient_id, verdict.reason, care_gap, new))
+    return run
+
+
+def completion_status(
+    session: Session,
+    *,
+    program: Program,
+    enrolled_at: Mapping[str, datetime],
+    now: datetime,
+    batch: int = 500,
+) -> dict[str, Completion]:
+    """For enrolled patients: who has met the completion criterion since enrolling, and how."""
+    now = ensure_utc(now)
+    completed: dict[str, Completion] = {}
+    for chunk in _batches(session, program, sorted(enrolled_at), batch):
+        for pid, resources in chunk:
+            found = find_completion(
+                program, PatientRecord(resources), since=ensure_utc(enrolled_at[pid]), now=now
+            )
+            if found is not None:
+                completed[pid] = found
+    return completed

@@ -1,0 +1,111 @@
+"""Finding a patient by a phone number or an email address without reading clear text.
+
+Contact points are stored encrypted (``governance.crypto.EncryptedJSON``), so the database
+cannot search them. Each one also gets a keyed digest of its normalised value in
+``contact_lookup``; an inbound SMS or a bounced email finds its patient by digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy.orm import Session
+
+from careloop.models import ContactLookup
+
+_FALLBACK_KEY = b"careloop-contact-lookup"
+PHONE_SYSTEMS = frozenset({"phone", "sms"})
+
+
+def normalise(system: str, value: str) -> str | None:
+    """A canonical form: digits of a phone (national US numbers without the 1), email lower-case."""
+    if system in PHONE_SYSTEMS:
+        digits = re.sub(r"\D", "", value)
+        if len(digits) == 11 and digits.startswith("1"):
+            digits = digits[1:]
+        return f"phone:{digits}" if digits else None
+    if system == "email":
+        address = value.strip().lower()
+        return f"email:{address}" if "@" in address else None
+    return None
+
+
+def _key() -> bytes:
+    from careloop.governance.crypto import configured_signing_key
+    from careloop.settings import get_settings
+
+    # A configured secret makes digests useless without it; the fallback keeps look-ups
+    # stable across processes when no secret is set (then nothing is encrypted either).
+    return configured_signing_key(get_settings()) or _FALLBACK_KEY
+
+
+def digest(system: str, value: str) -> str | None:
+    from careloop.governance.crypto import keyed_digest
+
+    canonical = normalise(system, value)
+    return keyed_digest(_key(), canonical) if canonical else None
+
+
+def reindex_contacts(
+    connection: Connection,
+    *,
+    patient_id: str,
+    points: Iterable[dict[str, Any]],
+    caregiver_id: str | None = None,
+) -> None:
+    """Replace the look-up rows of one patient's (or one caregiver's) contact points."""
+    table: Table = ContactLookup.__table__  # type: ignore[assignment]
+    owner = (
+        table.c.caregiver_id.is_(None)
+        if caregiver_id is None
+        else table.c.caregiver_id == caregiver_id
+    )
+    connection.execute(delete(table).where(table.c.patient_id == patient_id, owner))
+    rows: dict[str, dict[str, Any]] = {}
+    for point in points or []:
+        system = str(point.get("system"))
+        hashed = digest(system, str(point.get("value") or ""))
+        if hashed:
+            rows[hashed] = {
+                "digest": hashed,
+                "patient_id": patient_id,
+                "caregiver_id": caregiver_id,
+                "system": system[:16],
+            }
+    if rows:
+        connection.execute(insert(table), list(rows.values()))
+
+
+def index_contacts(
+    session: Session,
+    *,
+    patient_id: str,
+    points: Iterable[dict[str, Any]],
+    caregiver_id: str | None = None,
+) -> None:
+    """:func:`reindex_contacts` inside a session (for writes that bypass the ORM)."""
+    reindex_contacts(
+        session.connection(), patient_id=patient_id, points=points, caregiver_id=caregiver_id
+    )
+
+
+def find_patients_by_contact(
+    session: Session, *, system: str, value: str, include_caregivers: bool = False
+) -> list[str]:
+    """Patients holding this phone number or email (their own, or a caregiver's if asked)."""
+    hashed = digest(system, value)
+    if hashed is None:
+        return []
+    query = select(ContactLookup.patient_id).where(ContactLookup.digest == hashed)
+    if not include_caregivers:
+        query = query.where(ContactLookup.caregiver_id.is_(None))
+    return sorted(set(session.scalars(query)))
+
+
+def lookup_digest(system: str, value: str) -> str | None:
+    """The digest alone (for callers that keep their own index), SHA-256 if no key is set."""
+    return digest(system, value) or (hashlib.sha256(value.encode()).hexdigest() if value else None)

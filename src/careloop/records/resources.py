@@ -1,0 +1,141 @@
+"""Single resources in and out of the record, for domains that receive FHIR one at a time.
+
+The feedback domain (device readings, check-in answers) writes here instead of through the
+file importer: the same validation (``extract.index_resource``), the same indexed columns
+and code rows, but for a handful of resources inside the caller's transaction. Only clinical
+resources about an existing patient are accepted; Patient resources still come through
+``careloop import``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.errors import InvalidInput
+from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.governance.principal import Principal
+from careloop.models import FhirResource, ResourceCode
+from careloop.records.extract import ResourceProblem, index_resource
+from careloop.records.importer import PatientIndex, _insert_ignore, _table, _upsert_resources
+
+
+def store_resources(
+    session: Session,
+    resources: Sequence[dict[str, Any]],
+    *,
+    clock: Clock,
+    principal: Principal,
+    source: str = "api",
+    purpose: Purpose | str = Purpose.TREATMENT,
+) -> list[str]:
+    """Validate, index and upsert ``resources``; return the patient id of each, in order.
+
+    Raises :class:`InvalidInput` naming the field when a resource is invalid or its subject
+    is not a known patient; nothing is written then. Services flush, the caller commits.
+    """
+    indexed = []
+    for resource in resources:
+        if resource.get("resourceType") == "Patient":
+            raise InvalidInput(
+                "Patient resources are imported, not stored here", field="resourceType"
+            )
+        try:
+            indexed.append(index_resource(resource))
+        except ResourceProblem as exc:
+            field = str(exc).split(":", 1)[0]
+            raise InvalidInput(f"{resource.get('resourceType')}.{exc}", field=field) from None
+    refs = PatientIndex().resolve(session, {r.patient_ref for r in indexed if r.patient_ref})
+    owners: list[str] = []
+    for res in indexed:
+        owner = refs.get(res.patient_ref) if res.patient_ref else None
+        if owner is None:
+            raise InvalidInput("subject: no such patient", field="subject")
+        owners.append(owner)
+    now = clock.now()
+    rows = [
+        {
+            "resource_type": res.resource_type,
+            "fhir_id": res.fhir_id,
+            "patient_id": owner,
+            "patient_ref": res.patient_ref,
+            "status": res.status,
+            "effective_start": res.effective_start,
+            "effective_end": res.effective_end,
+            "codes": " ".join(f"{s}|{c}" for s, c in res.codes),
+            "supported": res.supported,
+            "resource": res.resource,
+            "source": source[:500],
+            "imported_at": now,
+        }
+        for res, owner in zip(indexed, owners, strict=True)
+    ]
+    existed = _upsert_resources(session, rows)
+    codes = _table(ResourceCode)
+    for res in indexed:
+        if existed is not None and (res.resource_type, res.fhir_id) not in existed:
+            continue  # new on PostgreSQL: no old code rows to clear
+        session.connection().execute(
+            delete(codes).where(
+                codes.c.resource_type == res.resource_type, codes.c.fhir_id == res.fhir_id
+            )
+        )
+    _insert_ignore(
+        session,
+        ResourceCode,
+        [
+            {
+                "resource_type": res.resource_type,
+                "fhir_id": res.fhir_id,
+                "system": system[:255],
+                "code": code[:128],
+                "patient_id": owner,
+            }
+            for res, owner in zip(indexed, owners, strict=True)
+            for system, code in res.codes
+        ],
+    )
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.CREATE,
+        resource="fhir-resource",
+        purpose=purpose,
+        patient_ids=sorted(set(owners)),
+        detail={"source": source[:100], "types": sorted({r.resource_type for r in indexed})},
+    )
+    return owners
+
+
+def resolve_patient_reference(session: Session, reference: str) -> str | None:
+    """The careloop patient id behind a ``Patient/<FHIR id>`` reference, or None."""
+    return PatientIndex().resolve(session, {reference}).get(reference)
+
+
+def get_resource(session: Session, *, resource_type: str, fhir_id: str) -> dict[str, Any] | None:
+    """The stored resource, or None."""
+    row = session.get(FhirResource, (resource_type, fhir_id))
+    return row.resource if row is not None else None
+
+
+def patient_resources(
+    session: Session,
+    *,
+    patient_id: str,
+    resource_types: Sequence[str],
+    since: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """One patient's resources of some types, oldest first; ``since`` bounds the time."""
+    query = select(FhirResource.resource).where(
+        FhirResource.patient_id == patient_id, FhirResource.resource_type.in_(resource_types)
+    )
+    if since is not None:
+        query = query.where(FhirResource.effective_start >= since)
+    query = query.order_by(FhirResource.effective_start.nulls_first(), FhirResource.fhir_id)
+    return list(session.scalars(query))

@@ -1,0 +1,1 @@
+"""The care-team console: server-rendered pages over the domains' services."""

@@ -1,0 +1,203 @@
+"""Small server-side SVG charts: trends of readings, bars, learning curves, an interval.
+
+Plain SVG with a ``<title>``, ``role="img"`` and an ``aria-label`` summarising the data, and
+a ``viewBox`` so it scales to the screen: no CDN, no script, works offline and prints. Every
+chart is built with Jinja2 autoescaping, so labels from data cannot inject markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from jinja2 import Environment, select_autoescape
+from markupsafe import Markup
+
+# Colour-blind-safe (Okabe-Ito) series colours with >= 3:1 contrast on white.
+SERIES_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#8a6d00", "#56606b")
+
+_env = Environment(autoescape=select_autoescape(default=True))
+
+_LINE = _env.from_string(
+    """<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {{ w }} {{ h }}"
+ role="img" aria-label="{{ summary }}"><title>{{ title }}</title>
+<rect x="0" y="0" width="{{ w }}" height="{{ h }}" fill="#fff"/>
+{% for y, label in yticks %}<line x1="{{ left }}" x2="{{ w - 10 }}" y1="{{ y }}" y2="{{ y }}"
+ stroke="#dde3ea"/><text x="{{ left - 6 }}" y="{{ y + 4 }}" font-size="11" text-anchor="end"
+ fill="#4a5563">{{ label }}</text>{% endfor %}
+{% for x, label in xticks %}<text x="{{ x }}" y="{{ h - 8 }}" font-size="11" text-anchor="middle"
+ fill="#4a5563">{{ label }}</text>{% endfor %}
+{% for band in bands %}<rect x="{{ left }}" y="{{ band.y }}" width="{{ w - left - 10 }}"
+ height="{{ band.h }}" fill="{{ band.colour }}" opacity="0.12"/>{% endfor %}
+{% for s in series %}<polyline fill="none" stroke="{{ s.colour }}" stroke-width="2"
+ points="{{ s.points }}"/>{% for x, y in s.dots %}<circle cx="{{ x }}" cy="{{ y }}" r="2.8"
+ fill="{{ s.colour }}"/>{% endfor %}{% endfor %}
+{% for s in series %}<rect x="{{ left + loop.index0 * 130 }}" y="6" width="10" height="10"
+ fill="{{ s.colour }}"/><text x="{{ left + 14 + loop.index0 * 130 }}" y="15" font-size="12"
+ fill="#1b1f24">{{ s.name }}</text>{% endfor %}
+</svg>"""
+)
+
+_BARS = _env.from_string(
+    """<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {{ w }} {{ h }}"
+ role="img" aria-label="{{ summary }}"><title>{{ title }}</title>
+{% for b in bars %}<text x="0" y="{{ b.y + 15 }}" font-size="13" fill="#1b1f24">{{ b.label }}</text>
+<rect x="{{ label_w }}" y="{{ b.y }}" width="{{ b.width }}" height="20" fill="{{ b.colour }}"/>
+<text x="{{ label_w + b.width + 6 }}" y="{{ b.y + 15 }}" font-size="13"
+ fill="#1b1f24">{{ b.text }}</text>{% endfor %}
+</svg>"""
+)
+
+_INTERVAL = _env.from_string(
+    """<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {{ w }} 70"
+ role="img" aria-label="{{ summary }}"><title>{{ title }}</title>
+<line x1="{{ zero }}" x2="{{ zero }}" y1="8" y2="44" stroke="#56606b" stroke-dasharray="4 3"/>
+<text x="{{ zero }}" y="60" font-size="11" text-anchor="middle" fill="#4a5563">0</text>
+<line x1="{{ lo }}" x2="{{ hi }}" y1="26" y2="26" stroke="#0072B2" stroke-width="3"/>
+<line x1="{{ lo }}" x2="{{ lo }}" y1="18" y2="34" stroke="#0072B2" stroke-width="2"/>
+<line x1="{{ hi }}" x2="{{ hi }}" y1="18" y2="34" stroke="#0072B2" stroke-width="2"/>
+<circle cx="{{ mid }}" cy="26" r="5" fill="#D55E00"/>
+<text x="{{ lo }}" y="60" font-size="11" text-anchor="middle" fill="#4a5563">{{ lo_text }}</text>
+<text x="{{ hi }}" y="60" font-size="11" text-anchor="middle" fill="#4a5563">{{ hi_text }}</text>
+</svg>"""
+)
+
+
+def _nice_range(low: float, high: float) -> tuple[float, float]:
+    if high - low < 1e-9:
+        low, high = low - 1, high + 1
+    pad = (high - low) * 0.08
+    return low - pad, high + pad
+
+
+def line_chart(
+    series: Mapping[str, Sequence[tuple[datetime, float]]],
+    *,
+    title: str,
+    unit: str = "",
+    bands: Sequence[tuple[float, float, str]] = (),
+    width: int = 560,
+    height: int = 220,
+    percent: bool = False,
+) -> Markup:
+    """Time series as lines with dots; ``bands`` shade value ranges (e.g. a target)."""
+    points = [(t, v) for values in series.values() for t, v in values]
+    if not points:
+        return Markup("")
+    left, top, bottom = 48, 26, 28
+    t0 = min(t for t, _ in points).timestamp()
+    t1 = max(t for t, _ in points).timestamp()
+    span = (t1 - t0) or 1.0
+    low, high = _nice_range(min(v for _, v in points), max(v for _, v in points))
+    plot_w, plot_h = width - left - 16, height - top - bottom
+
+    def x_of(t: datetime) -> float:
+        return round(left + 6 + (t.timestamp() - t0) / span * plot_w, 1)
+
+    def y_of(v: float) -> float:
+        return round(top + (1 - (v - low) / (high - low)) * plot_h, 1)
+
+    def fmt(v: float) -> str:
+        return f"{v:.0%}" if percent else f"{v:g}"
+
+    yticks = [
+        (y_of(low + (high - low) * i / 4), fmt(round(low + (high - low) * i / 4, 1)))
+        for i in range(5)
+    ]
+    firsts = sorted({t for t, _ in points})
+    picks = [firsts[0], firsts[len(firsts) // 2], firsts[-1]] if len(firsts) > 2 else firsts
+    xticks = [(x_of(t), t.strftime("%b %d")) for t in dict.fromkeys(picks)]
+    drawn = []
+    for index, (name, values) in enumerate(series.items()):
+        ordered = sorted(values)
+        dots = [(x_of(t), y_of(v)) for t, v in ordered]
+        drawn.append(
+            {
+                "name": f"{name} ({unit})" if unit else name,
+                "colour": SERIES_COLOURS[index % len(SERIES_COLOURS)],
+                "points": " ".join(f"{x},{y}" for x, y in dots),
+                "dots": dots,
+            }
+        )
+    shaded = []
+    for lo, hi, colour in bands:
+        y_hi, y_lo = y_of(min(hi, high)), y_of(max(lo, low))
+        if y_lo > y_hi:
+            shaded.append({"y": y_hi, "h": y_lo - y_hi, "colour": colour})
+    latest = ", ".join(
+        f"{name} latest {fmt(sorted(values)[-1][1])}" for name, values in series.items() if values
+    )
+    summary = f"{title}: {len(points)} values; {latest}"
+    return Markup(  # noqa: S704 - the output of an autoescaped template
+        _LINE.render(
+            w=width,
+            h=height,
+            left=left,
+            title=title,
+            summary=summary,
+            yticks=yticks,
+            xticks=xticks,
+            series=drawn,
+            bands=shaded,
+        )
+    )
+
+
+def bar_chart(
+    rows: Sequence[tuple[str, float | None]],
+    *,
+    title: str,
+    percent: bool = True,
+    colours: Sequence[str] | None = None,
+    width: int = 560,
+) -> Markup:
+    """Horizontal bars; rates in [0, 1] with ``percent`` or counts without."""
+    if not rows:
+        return Markup("")
+    label_w = 170
+    top = max([v or 0.0 for _, v in rows] + [1.0 if percent else 0.0]) or 1.0
+    bars = []
+    for index, (label, value) in enumerate(rows):
+        text = "n/a" if value is None else (f"{value:.0%}" if percent else f"{value:g}")
+        bars.append(
+            {
+                "label": label,
+                "text": text,
+                "y": 6 + index * 28,
+                "width": round((value or 0.0) / top * (width - label_w - 60)),
+                "colour": (colours or SERIES_COLOURS)[index % len(colours or SERIES_COLOURS)]
+                if colours
+                else SERIES_COLOURS[0],
+            }
+        )
+    summary = f"{title}: " + "; ".join(f"{b['label']} {b['text']}" for b in bars)
+    return Markup(  # noqa: S704 - the output of an autoescaped template
+        _BARS.render(
+            w=width, h=len(rows) * 28 + 10, label_w=label_w, bars=bars, title=title, summary=summary
+        )
+    )
+
+
+def interval_chart(
+    *, difference: float, low: float, high: float, title: str, width: int = 560
+) -> Markup:
+    """A point estimate with its 95 % interval, against a dashed line at zero."""
+    edge = max(abs(low), abs(high), abs(difference), 0.01) * 1.2
+
+    def x_of(v: float) -> float:
+        return round(20 + (v + edge) / (2 * edge) * (width - 40), 1)
+
+    summary = f"{title}: difference {difference:+.1%}, 95% interval {low:+.1%} to {high:+.1%}"
+    return Markup(  # noqa: S704 - the output of an autoescaped template
+        _INTERVAL.render(
+            w=width,
+            zero=x_of(0.0),
+            lo=x_of(low),
+            hi=x_of(high),
+            mid=x_of(difference),
+            lo_text=f"{low:+.1%}",
+            hi_text=f"{high:+.1%}",
+            title=title,
+            summary=summary,
+        )
+    )

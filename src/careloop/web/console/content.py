@@ -1,0 +1,84 @@
+"""The content page: messages, their variants with measured reading grade and approval state.
+
+The grade is the content domain's own lint of each stored version; approval is the content
+API's endpoint (a clinician other than the draft's author), so the rule lives in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from careloop.content import api as content_api
+from careloop.content import service as content_service
+from careloop.content.library import load_library
+from careloop.content.lint import lint_variant
+from careloop.errors import NotFound
+from careloop.governance.principal import Principal
+from careloop.web.console.pages import (
+    after_post,
+    forbidden,
+    page_principal,
+    render,
+    sign_in_redirect,
+)
+from careloop.web.deps import ClockDep, SessionDep, require
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/console/content", response_class=HTMLResponse)
+def content_page(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    message: str | None = None,
+    language: str | None = None,
+) -> Response:
+    principal = page_principal(request, session, clock)
+    if principal is None:
+        return sign_in_redirect(request)
+    if not principal.can("content:read"):
+        return forbidden(request, principal, what="the message library")
+    messages = content_service.list_messages(session)
+    chosen = message or (messages[0].name if messages else None)
+    versions: list[dict[str, Any]] = []
+    if chosen is not None:
+        try:
+            current = content_service.get_message(session, chosen)
+        except NotFound:
+            current = None
+        if current is not None:
+            library = load_library()
+            library.messages[current.name] = current
+            for row in content_service.list_versions(
+                session, message=current.name, language=language or None
+            ):
+                lint = lint_variant(library, content_service.variant_of(row))
+                versions.append({"row": row, "lint": lint})
+    return render(
+        request,
+        "console/content.html",
+        {
+            "section": "content",
+            "messages": messages,
+            "chosen": chosen,
+            "language": language or "",
+            "versions": versions,
+        },
+        principal=principal,
+    )
+
+
+@router.post("/console/content/versions/{version_id}/approve")
+def approve_version(
+    version_id: int,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("content:approve"))],
+) -> Response:
+    row = content_api.approve_version(version_id, session, clock, principal)
+    return after_post(request, f"/console/content?message={row.message}")

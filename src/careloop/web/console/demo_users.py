@@ -1,0 +1,41 @@
+"""Demo staff accounts, one per role, so ``careloop demo`` can say how to open the console.
+
+Only for the demo database: the passwords are printed and documented (docs/console.md).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.errors import Conflict
+from careloop.governance.auth import create_user
+from careloop.governance.roles import Role
+
+DEMO_USERS: tuple[tuple[Role, str, str, str], ...] = (
+    (Role.CLINICIAN, "demo-clinician", "demo-clinician-pass", "Dr. Demo Clinician"),
+    (Role.COORDINATOR, "demo-coordinator", "demo-coordinator-pass", "Demo Care Coordinator"),
+    (Role.ANALYST, "demo-analyst", "demo-analyst-pass", "Demo Population Analyst"),
+    (Role.ADMIN, "demo-admin", "demo-admin-pass", "Demo Administrator"),
+)
+
+
+def seed_demo_users(session: Session, clock: Clock) -> list[tuple[str, str, str]]:
+    """Create (or keep) one console user per staff role; returns (role, username, password)."""
+    created = []
+    for role, username, password, display in DEMO_USERS:
+        try:
+            with session.begin_nested():
+                create_user(
+                    session,
+                    clock=clock,
+                    username=username,
+                    password=password,
+                    role=role,
+                    display_name=display,
+                    teams=["rpm-nursing", "care-coordination"],
+                )
+        except Conflict:
+            pass  # already there from an earlier run: same credentials
+        created.append((str(role), username, password))
+    return created

@@ -1,0 +1,124 @@
+"""What every server-rendered page shares: templates, who is looking, and how a POST ends.
+
+Pages authenticate through :func:`careloop.web.deps.authenticate` (the one place that knows
+bearer tokens, session cookies and proxy grants); a page shown to someone not signed in
+redirects to the sign-in form instead of answering JSON. Writes go through ``require(...)``
+like the API: cookie-authenticated POSTs carry the CSRF token in the ``X-CSRF-Token``
+header, which the vendored htmx adds from the ``hx-headers`` attribute of ``<body>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.errors import NotAuthenticated
+from careloop.governance.principal import Principal
+from careloop.governance.sessions import SESSION_COOKIE, csrf_token_for
+from careloop.web.deps import authenticate, get_signing_key
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+def page_principal(request: Request, session: Session, clock: Clock) -> Principal | None:
+    """The signed-in caller of a page, or None (the page then redirects to sign-in)."""
+    try:
+        return authenticate(request, session, clock)
+    except NotAuthenticated:
+        return None
+
+
+def csrf_for(request: Request) -> str | None:
+    """The CSRF token the page's forms send back (None for bearer-token or anonymous use)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    return csrf_token_for(get_signing_key(request), token) if token else None
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    status_code: int = 200,
+    principal: Principal | None = None,
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        template,
+        {"principal": principal, "csrf_token": csrf_for(request), **context},
+        status_code=status_code,
+    )
+
+
+def sign_in_redirect(request: Request, *, to: str = "/console/sign-in") -> RedirectResponse:
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return RedirectResponse(f"{to}?next={target}", status_code=303)
+
+
+def forbidden(request: Request, principal: Principal, *, what: str) -> HTMLResponse:
+    """A 403 page: the role may not see this (the navigation does not offer it either)."""
+    return render(
+        request,
+        "console/forbidden.html",
+        {"what": what},
+        status_code=403,
+        principal=principal,
+    )
+
+
+def after_post(request: Request, url: str) -> Response:
+    """End a successful form POST: htmx follows ``HX-Redirect``; a plain form gets a 303."""
+    if request.headers.get("HX-Request"):
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(value: str | None, *, default: str) -> str:
+    """Only same-site paths may be a post-sign-in destination (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+def local_time(moment: datetime | None, zone: str = "UTC") -> str:
+    """A short local date and time for tables (``—`` when unknown)."""
+    if moment is None:
+        return "—"
+    try:
+        tz = ZoneInfo(zone)
+    except (KeyError, ValueError):
+        tz = ZoneInfo("UTC")
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def time_left(due: datetime, now: datetime) -> str:
+    """``2 h 5 min left`` or ``overdue by 40 min``: the SLA as a nurse reads it."""
+    seconds = int((due - now).total_seconds())
+    overdue = seconds < 0
+    minutes = abs(seconds) // 60
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} d"] if days else []
+    if hours or days:
+        parts.append(f"{hours} h")
+    if not days:
+        parts.append(f"{mins} min")
+    text = " ".join(parts)
+    return f"overdue by {text}" if overdue else f"{text} left"
+
+
+templates.env.filters["local_time"] = local_time

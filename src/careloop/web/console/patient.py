@@ -1,0 +1,124 @@
+"""The patient list and the patient view: everything about one patient on one page.
+
+Each panel reads its owner's service: the record (records), consent (governance),
+preferences and decisions (personalize), alerts and plan changes (careteam), and the one
+timeline, care gaps and program states from the event log. Panels the viewer's role does
+not grant are left out, and the whole read is audited once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from careloop.careteam import plans
+from careloop.careteam.worklist import list_worklist
+from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.governance.consent import consent_matrix
+from careloop.personalize import service as personalize
+from careloop.records.service import get_patient_record, list_patients, timeline
+from careloop.web.console import patient_context
+from careloop.web.console.charts import line_chart
+from careloop.web.console.next_decision import preview_next_decision
+from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
+from careloop.web.console.worklist import item_views
+from careloop.web.deps import ClockDep, SessionDep, check_patient_access
+
+router = APIRouter(include_in_schema=False)
+
+# Shaded target ranges on the trend charts (adult home-monitoring targets, for orientation).
+_BANDS: dict[str, list[tuple[float, float, str]]] = {
+    "Blood pressure": [(0, 130, "#009E73")],
+    "Glucose": [(70, 180, "#009E73")],
+}
+
+
+def reading_charts(series: dict[str, dict[str, list[Any]]]) -> dict[str, Any]:
+    """One SVG trend chart per kind of reading (BP, glucose, weight)."""
+    units = dict(patient_context.MEASURES.values())
+    return {
+        chart: line_chart(
+            values, title=f"{chart} trend", unit=units[chart], bands=_BANDS.get(chart, ())
+        )
+        for chart, values in series.items()
+    }
+
+
+@router.get("/console/patients", response_class=HTMLResponse)
+def patients_page(
+    request: Request, session: SessionDep, clock: ClockDep, page: int = 0
+) -> Response:
+    principal = page_principal(request, session, clock)
+    if principal is None:
+        return sign_in_redirect(request)
+    if not (principal.is_staff and principal.can("patients:read")):
+        return forbidden(request, principal, what="patient records")
+    page = max(page, 0)
+    patients = list_patients(session, limit=50, offset=page * 50)
+    if patients:
+        audit(
+            session,
+            clock=clock,
+            principal=principal,
+            action=AuditAction.READ,
+            resource="patient-list",
+            purpose=Purpose.TREATMENT,
+            patient_ids=[p.id for p in patients],
+        )
+    return render(
+        request,
+        "console/patients.html",
+        {"section": "patients", "patients": patients, "page": page},
+        principal=principal,
+    )
+
+
+@router.get("/console/patients/{patient_id}", response_class=HTMLResponse)
+def patient_page(
+    patient_id: str, request: Request, session: SessionDep, clock: ClockDep
+) -> Response:
+    principal = page_principal(request, session, clock)
+    if principal is None:
+        return sign_in_redirect(request)
+    if not (principal.is_staff and principal.can("patients:read")):
+        return forbidden(request, principal, what="patient records")
+    check_patient_access(principal, patient_id)
+    now = clock.now()
+    record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
+    context: dict[str, Any] = {
+        "section": "patients",
+        "record": record,
+        "now": now,
+        "timeline": patient_context.patient_timeline(session, patient_id=patient_id),
+        "charts": reading_charts(patient_context.reading_series(session, patient_id=patient_id)),
+        "gaps": patient_context.care_gaps(session, patient_id=patient_id),
+        "programs": patient_context.program_states(session, patient_id=patient_id),
+        "appointments": timeline(
+            session, patient_id=patient_id, types=["Appointment", "ServiceRequest"], limit=5
+        ),
+    }
+    if principal.can("consent:read"):
+        context["consent"] = consent_matrix(session, patient_id=patient_id, now=now)
+    if principal.can("preferences:read"):
+        context["profile"] = personalize.get_profile(session, patient_id=patient_id).as_dict()
+    if principal.can("decisions:read"):
+        context["decisions"] = personalize.list_decisions(session, patient_id=patient_id, limit=5)
+        context["next_decision"] = preview_next_decision(session, patient_id=patient_id, now=now)
+    if principal.can("worklist:read"):
+        items = list_worklist(
+            session, now=now, patient_id=patient_id, include_resolved=True, limit=20
+        )
+        context["items"] = item_views(session, items, principal=principal, now=now)
+        context["adjustments"] = plans.list_adjustments(session, patient_id=patient_id, status=None)
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.READ,
+        resource="patient-view",
+        purpose=Purpose.TREATMENT,
+        patient_ids=[patient_id],
+    )
+    return render(request, "console/patient.html", context, principal=principal)

@@ -1,0 +1,202 @@
+"""Views of one patient's event log for the pages: one timeline, care gaps, programs, readings.
+
+The event log is the spine (see the architecture): a patient's timeline, the care gaps the
+programs found and the state of each enrolment are all views of it, so the console and the
+portal read them here instead of reaching into other domains' tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from careloop.events import EventKind, list_events
+from careloop.models import Event
+
+# (css class, sentence) per event kind; {channel}, {program}, ... come from the event.
+_DESCRIBE: dict[str, tuple[str, str, str]] = {
+    "decided": ("decision", "decision", "Engine chose {action}"),
+    "sent": ("out", "message out", "Sent by {channel} ({program}, step {step})"),
+    "delivered": ("out", "delivered", "Delivered by {channel}"),
+    "failed": ("out", "failed", "Delivery failed on {channel}"),
+    "replied": ("in", "message in", "Patient replied by {channel}"),
+    "confirmed": ("in", "confirmed", "Patient confirmed ({program})"),
+    "clicked": ("in", "clicked", "Patient opened the link ({program})"),
+    "opted_out": ("in", "opted out", "Opted out of {channel}"),
+    "opted_in": ("in", "opted in", "Opted in to {channel}"),
+    "checkin_submitted": (
+        "in",
+        "check-in",
+        "Check-in {instrument}: {answered} answers, score {total}",
+    ),
+    "reading_received": ("in", "reading", "Reading {values}"),
+    "alert_raised": ("alert", "alert", "Alert raised: {rule} ({severity})"),
+    "alert_acknowledged": ("alert", "acknowledged", "Alert acknowledged: {rule}"),
+    "alert_resolved": ("alert", "resolved", "Alert resolved: {rule}: {outcome}"),
+    "alert_escalated": ("alert", "escalated", "Alert escalated: {rule}"),
+    "task_created": ("alert", "task", "Task created: {rule}"),
+    "plan_proposed": ("plan", "plan proposed", "Plan change proposed: {kind}"),
+    "plan_adjusted": ("plan", "plan changed", "Plan changed (approved): {kind}"),
+    "plan_rejected": ("plan", "plan rejected", "Plan change rejected: {kind}"),
+    "enrolled": ("program", "enrolled", "Enrolled in {program} ({arm} arm)"),
+    "completed": ("program", "completed", "Completed {program}"),
+    "closed": ("program", "closed", "Left {program}"),
+    "eligible": ("program", "care gap", "Due: {reason}"),
+    "preference_changed": ("program", "preferences", "Preferences changed: {changed}"),
+}
+TIMELINE_KINDS = tuple(_DESCRIBE)
+MEASURES = {
+    "systolic_bp": ("Blood pressure", "mmHg"),
+    "diastolic_bp": ("Blood pressure", "mmHg"),
+    "glucose": ("Glucose", "mg/dL"),
+    "weight": ("Weight", "kg"),
+}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str
+    css: str
+    label: str
+    text: str
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "—"
+
+
+def _fields(event: Event) -> _Blank:
+    payload = dict(event.payload or {})
+    values = payload.get("values")
+    if isinstance(values, dict):
+        payload["values"] = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in values.items())
+    action = payload.get("action")
+    if isinstance(action, dict):
+        payload["action"] = " · ".join(str(v) for v in action.values() if v)
+    elif action is None and event.kind == "decided":
+        payload["action"] = "no contact (all options blocked)"
+    changed = payload.get("changed")
+    if isinstance(changed, list):
+        payload["changed"] = ", ".join(str(c).replace("_", " ") for c in changed)
+    if isinstance(payload.get("kind"), str):
+        payload["kind"] = payload["kind"].replace("_", " ")
+    return _Blank({**payload, "program": event.program or "—"})
+
+
+def patient_timeline(
+    session: Session, *, patient_id: str, limit: int = 150, since: datetime | None = None
+) -> list[TimelineEntry]:
+    """Messages out and in, check-ins, readings, alerts and plan changes; newest first."""
+    events = list_events(session, patient_id=patient_id, kinds=TIMELINE_KINDS, since=since)
+    entries = []
+    for event in reversed(events[-limit:]):
+        css, label, pattern = _DESCRIBE[event.kind]
+        entries.append(
+            TimelineEntry(
+                event.occurred_at, event.kind, css, label, pattern.format_map(_fields(event))
+            )
+        )
+    return entries
+
+
+def reading_series(
+    session: Session, *, patient_id: str
+) -> dict[str, dict[str, list[tuple[datetime, float]]]]:
+    """Readings per chart ("Blood pressure", "Glucose", "Weight") and measure, oldest first."""
+    charts: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
+    for event in list_events(session, patient_id=patient_id, kinds=[EventKind.READING_RECEIVED]):
+        for measure, value in dict((event.payload or {}).get("values") or {}).items():
+            if measure in MEASURES and isinstance(value, int | float):
+                chart = MEASURES[measure][0]
+                name = measure.replace("_bp", "").replace("_", " ")
+                charts.setdefault(chart, {}).setdefault(name, []).append(
+                    (event.occurred_at, float(value))
+                )
+    return charts
+
+
+@dataclass(frozen=True)
+class ProgramState:
+    program: str
+    state: str
+    since: datetime
+    arm: str | None
+
+
+def program_states(session: Session, *, patient_id: str) -> list[ProgramState]:
+    """Each program the patient was enrolled in, with where the enrolment stands now."""
+    events = list_events(
+        session,
+        patient_id=patient_id,
+        kinds=[
+            EventKind.ENROLLED,
+            EventKind.SENT,
+            EventKind.REPLIED,
+            EventKind.COMPLETED,
+            EventKind.CLOSED,
+            EventKind.OPTED_OUT,
+        ],
+    )
+    states: dict[str, ProgramState] = {}
+    words = {
+        "enrolled": "enrolled",
+        "sent": "contacted",
+        "replied": "responded",
+        "completed": "completed",
+        "closed": "closed",
+        "opted_out": "opted out",
+    }
+    for event in events:
+        if not event.program:
+            continue
+        if event.kind != "enrolled" and event.program not in states:
+            continue
+        arm = (event.payload or {}).get("arm") if event.kind == "enrolled" else None
+        previous = states.get(event.program)
+        states[event.program] = ProgramState(
+            event.program,
+            words[event.kind],
+            event.occurred_at,
+            arm if arm is not None else (previous.arm if previous else None),
+        )
+    return sorted(states.values(), key=lambda s: s.program)
+
+
+@dataclass(frozen=True)
+class CareGap:
+    program: str
+    reason: str
+    care_gap: dict[str, Any]
+    since: datetime
+    closed: bool
+
+
+def care_gaps(session: Session, *, patient_id: str) -> list[CareGap]:
+    """The latest care gap each program found (``eligible``), and whether it was closed."""
+    found: dict[str, CareGap] = {}
+    done: set[str] = set()
+    kinds: Sequence[str] = (EventKind.ELIGIBLE, EventKind.COMPLETED)
+    for event in list_events(session, patient_id=patient_id, kinds=kinds):
+        program = event.program or "—"
+        if event.kind == "completed":
+            done.add(program)
+            continue
+        payload = event.payload or {}
+        found[program] = CareGap(
+            program,
+            str(payload.get("reason") or ""),
+            dict(payload.get("care_gap") or {}),
+            event.occurred_at,
+            False,
+        )
+        done.discard(program)
+    return [
+        CareGap(g.program, g.reason, g.care_gap, g.since, g.program in done)
+        for g in sorted(found.values(), key=lambda g: g.program)
+    ]

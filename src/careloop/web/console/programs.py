@@ -1,0 +1,108 @@
+"""The programs page: funnel, the learning curve, outcome against the holdout, fairness.
+
+Everything comes from :func:`careloop.insights.report.build_report` (aggregates only, small
+cells hidden); the learning curve is the same report asked for week by week.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from careloop.insights.report import build_report
+from careloop.web.console.charts import bar_chart, interval_chart, line_chart
+from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
+from careloop.web.deps import ClockDep, SessionDep
+
+router = APIRouter(include_in_schema=False)
+
+WEEKS = 8
+
+
+def _funnel(program: dict[str, Any]) -> Markup:
+    reach = program["reach"]
+    rows: list[tuple[str, float | None]] = [
+        ("eligible", float(reach["eligible"])),
+        ("enrolled", float(reach["enrolled"])),
+        ("contacted", float(reach["contacted"])),
+        ("responded (72 h)", float(program["engagement"]["engaged_within_72h"])),
+        ("completed", float(program["completion"]["completed"])),
+    ]
+    return bar_chart(rows, title="Funnel (patients)", percent=False)
+
+
+def learning_curves(weekly: list[tuple[datetime, dict[str, Any]]], name: str) -> dict[str, Markup]:
+    """Engagement rate per week by channel and by send window, for one program."""
+    by_channel: dict[str, list[tuple[datetime, float]]] = {}
+    by_window: dict[str, list[tuple[datetime, float]]] = {}
+    for week_start, report in weekly:
+        for program in report["programs"]:
+            if program["program"] != name:
+                continue
+            for row in program["channels"]:
+                if row["engagement_rate"] is not None:
+                    by_channel.setdefault(row["channel"], []).append(
+                        (week_start, row["engagement_rate"])
+                    )
+            for row in program["send_windows"]:
+                if row["engagement_rate"] is not None:
+                    by_window.setdefault(row["send_window"], []).append(
+                        (week_start, row["engagement_rate"])
+                    )
+    return {
+        "channel": line_chart(
+            by_channel, title="Engagement by channel, week by week", percent=True
+        ),
+        "window": line_chart(
+            by_window, title="Engagement by send window, week by week", percent=True
+        ),
+    }
+
+
+@router.get("/console/programs", response_class=HTMLResponse)
+def programs_page(
+    request: Request, session: SessionDep, clock: ClockDep, weeks: int = WEEKS
+) -> Response:
+    principal = page_principal(request, session, clock)
+    if principal is None:
+        return sign_in_redirect(request)
+    if not principal.can("reports:read"):
+        return forbidden(request, principal, what="program reports")
+    weeks = min(max(weeks, 1), 52)
+    end = clock.now()
+    start = end - timedelta(weeks=weeks)
+    report = build_report(session, start=start, end=end)
+    weekly = [
+        (
+            start + timedelta(weeks=i),
+            build_report(
+                session, start=start + timedelta(weeks=i), end=start + timedelta(weeks=i + 1)
+            ),
+        )
+        for i in range(weeks)
+    ]
+    charts = {}
+    for program in report["programs"]:
+        intended = program["experiment"].get("as_intended")
+        charts[program["program"]] = {
+            "funnel": _funnel(program),
+            "uplift": interval_chart(
+                difference=intended["difference"],
+                low=intended["ci95"][0],
+                high=intended["ci95"][1],
+                title="Completion: treated minus holdout",
+            )
+            if intended
+            else Markup(""),
+            **learning_curves(weekly, program["program"]),
+        }
+    return render(
+        request,
+        "console/programs.html",
+        {"section": "programs", "report": report, "charts": charts, "weeks": weeks},
+        principal=principal,
+    )

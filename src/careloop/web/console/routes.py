@@ -1,0 +1,11 @@
+"""The care-team console: one router gathering its pages (included by ``web.app``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from careloop.web.console import content, patient, programs, signin, worklist
+
+router = APIRouter(include_in_schema=False)
+for _module in (signin, worklist, patient, programs, content):
+    router.include_router(_module.router)

@@ -1,0 +1,1 @@
+"""The patient portal: server-rendered pages for patients and proxy caregivers."""

@@ -1,0 +1,155 @@
+"""The registry, the fake channel, the portal channel and the callback parsers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import SecretStr
+
+from careloop.channels.errors import ChannelError, FailureReason
+from careloop.channels.fake import FakeChannel
+from careloop.channels.keywords import Keyword
+from careloop.channels.messages import (
+    ChannelKind,
+    DeliveryStatus,
+    OutboundMessage,
+    PortalParts,
+    RateLimit,
+)
+from careloop.channels.portal import InMemoryPortalInbox, PortalChannel, portal_reply
+from careloop.channels.registry import build_channels
+from careloop.channels.settings import ChannelsSettings, SmsSender, SmsSettings
+from careloop.channels.sms_twilio import TwilioSmsChannel
+from careloop.channels.twilio_webhooks import parse_call_status, parse_message_status
+from careloop.clock import FrozenClock
+from careloop.errors import InvalidInput
+
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+def message(channel: ChannelKind, *, to: str = "+15558675310", key: str = "k1") -> OutboundMessage:
+    return OutboundMessage(
+        channel=channel,
+        to=to,
+        body="Your screening is due.",
+        idempotency_key=key,
+        portal=PortalParts(title="Screening") if channel is ChannelKind.PORTAL else None,
+    )
+
+
+def test_default_settings_build_fakes_and_the_portal_inbox() -> None:
+    inbox = InMemoryPortalInbox()
+    registry = build_channels(ChannelsSettings(), clock=FrozenClock(NOW), portal_inbox=inbox)
+    assert registry.kinds == set(ChannelKind)
+    assert isinstance(registry.get(ChannelKind.SMS), FakeChannel)
+    assert registry.send(message(ChannelKind.PORTAL, to="patient-7")).status is (
+        DeliveryStatus.DELIVERED
+    )
+    assert len(inbox.items_for("patient-7")) == 1
+
+
+def test_twilio_settings_build_the_twilio_adapter_with_sender_limits() -> None:
+    settings = ChannelsSettings(
+        sms=SmsSettings(
+            provider="twilio",
+            account_sid="AC1",
+            auth_token=SecretStr("t"),
+            senders=[SmsSender(number="+15017122661", messages_per_second=2.5)],
+        )
+    )
+    registry = build_channels(settings, clock=FrozenClock(NOW), portal_inbox=InMemoryPortalInbox())
+    assert isinstance(registry.get(ChannelKind.SMS), TwilioSmsChannel)
+    assert registry.rate_limit(ChannelKind.SMS, None) == RateLimit(messages_per_second=2.5)
+
+
+def test_settings_come_from_nested_environment_style_values() -> None:
+    settings = ChannelsSettings.model_validate(
+        {"sms": {"provider": "twilio", "senders": [{"number": "55555", "type": "short-code"}]}}
+    )
+    assert settings.sms.senders[0].effective_messages_per_second == 100.0
+    assert "t0ken" not in repr(SmsSettings(auth_token=SecretStr("t0ken")))
+
+
+def test_the_fake_records_every_attempt_and_fails_on_demand() -> None:
+    fake = FakeChannel(ChannelKind.SMS)
+    fake.fail_next(ChannelError(FailureReason.RATE_LIMITED, permanent=False))
+    fake.fail_for("+15005550001", ChannelError(FailureReason.INVALID_ADDRESS, permanent=True))
+    with pytest.raises(ChannelError) as throttled:
+        fake.send(message(ChannelKind.SMS))
+    with pytest.raises(ChannelError) as invalid:
+        fake.send(message(ChannelKind.SMS, to="+15005550001", key="k2"))
+    fake.send(message(ChannelKind.SMS))
+    fake.send(message(ChannelKind.SMS))
+    assert (throttled.value.permanent, invalid.value.permanent) == (False, True)
+    assert len(fake.attempts) == 4
+    assert fake.duplicates() == {"k1": 2}
+
+
+def test_a_deduplicating_fake_sends_a_repeated_key_once() -> None:
+    fake = FakeChannel(ChannelKind.SMS, dedupe=True)
+    first = fake.send(message(ChannelKind.SMS))
+    again = fake.send(message(ChannelKind.SMS))
+    assert first.provider_id == again.provider_id
+    assert fake.duplicates() == {}
+
+
+def test_the_fake_refuses_a_message_for_another_channel() -> None:
+    with pytest.raises(InvalidInput):
+        FakeChannel(ChannelKind.EMAIL).send(message(ChannelKind.SMS))
+
+
+def test_portal_items_are_stored_once_per_key_and_read_receipts_are_reports() -> None:
+    inbox = InMemoryPortalInbox()
+    channel = PortalChannel(inbox=inbox)
+    first = channel.send(message(ChannelKind.PORTAL, to="patient-7"))
+    again = channel.send(message(ChannelKind.PORTAL, to="patient-7"))
+    receipt = inbox.mark_read(first.provider_id, read_at=NOW)
+    later = inbox.mark_read(first.provider_id, read_at=NOW.replace(hour=18))
+    assert first.provider_id == again.provider_id
+    assert len(inbox.items_for("patient-7")) == 1
+    assert (receipt.status, receipt.reported_at) == (DeliveryStatus.READ, NOW)
+    assert later.reported_at == NOW
+
+
+def test_a_portal_reply_is_classified_like_an_sms() -> None:
+    reply = portal_reply(
+        item_id="PI1",
+        sender="patient-7",
+        recipient="care-team",
+        body="c",
+        reply_id="R1",
+        received_at=NOW,
+    )
+    assert (reply.keyword, reply.in_reply_to) == (Keyword.CONFIRM, "PI1")
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "permanent"),
+    [
+        ("21610", FailureReason.UNSUBSCRIBED, True),
+        ("30003", FailureReason.UNREACHABLE, False),
+        ("30007", FailureReason.BLOCKED, True),
+        ("30006", FailureReason.INVALID_ADDRESS, True),
+        ("30099", FailureReason.UNKNOWN, False),
+    ],
+)
+def test_failed_status_callbacks_map_error_codes(
+    code: str, reason: FailureReason, permanent: bool
+) -> None:
+    params = {"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": code}
+    report = parse_message_status(params, reported_at=NOW)
+    assert report.failure is not None
+    assert (report.reason, report.failure.permanent) == (reason, permanent)
+
+
+def test_a_status_callback_without_a_sid_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput) as error:
+        parse_message_status({"MessageStatus": "sent"}, reported_at=NOW)
+    assert error.value.field == "MessageSid"
+
+
+def test_busy_and_no_answer_calls_are_transient() -> None:
+    busy = parse_call_status({"CallSid": "CA1", "CallStatus": "busy"}, reported_at=NOW)
+    assert busy.failure is not None
+    assert (busy.status, busy.failure.permanent) == (DeliveryStatus.BUSY, False)

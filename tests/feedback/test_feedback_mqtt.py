@@ -1,0 +1,106 @@
+"""MQTT ingest against the real Mosquitto broker on 127.0.0.1:1883."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from careloop.careteam.mqtt_ingest import make_processor
+from careloop.careteam.worklist import list_worklist
+from careloop.clock import FrozenClock
+from careloop.events import list_events
+from careloop.feedback.mqtt import run_ingest
+from careloop.records.resources import get_resource
+from careloop.runtime import Runtime
+from tests.feedback.loop_payloads import add_patients, blood_pressure, single
+
+BROKER = ("127.0.0.1", 1883)
+
+
+def _broker_up() -> bool:
+    try:
+        with socket.create_connection(BROKER, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _broker_up(), reason="no MQTT broker on 127.0.0.1:1883")
+
+
+def _publisher(prefix: str, replies: list[tuple[str, dict]]) -> mqtt.Client:  # type: ignore[type-arg]
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{uuid.uuid4().hex[:8]}")
+    subscribed = threading.Event()
+    client.on_message = lambda _c, _u, m: replies.append((m.topic, orjson.loads(m.payload)))
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.connect(*BROKER)
+    client.loop_start()
+    client.subscribe(f"{prefix}/readings/+/+/rejected", qos=1)
+    assert subscribed.wait(5)
+    return client
+
+
+def test_readings_published_over_mqtt_are_stored_alerted_or_rejected(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    add_patients(rt, tmp_path, "mq-1")
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    replies: list[tuple[str, dict]] = []  # type: ignore[type-arg]
+    publisher = _publisher(prefix, replies)
+    crisis = blood_pressure("mq-1", 186, 112, clock.now() - timedelta(minutes=3))
+    crisis.pop("subject")  # the topic names the patient
+    bad_unit = single("mq-1", "29463-7", 80, "stone", clock.now())
+    ready = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def ingest() -> None:
+        outcome["stats"] = run_ingest(
+            host=BROKER[0],
+            port=BROKER[1],
+            topic=f"{prefix}/readings/#",
+            client_id=f"test-ingest-{uuid.uuid4().hex[:8]}",
+            process=make_processor(rt),
+            max_messages=3,
+            idle_timeout=15,
+            on_ready=ready.set,
+        )
+
+    worker = threading.Thread(target=ingest)
+    worker.start()
+    assert ready.wait(10)
+    topic = f"{prefix}/readings/mq-1/cuff-7"
+    publisher.publish(topic, orjson.dumps(crisis), qos=1).wait_for_publish(5)
+    publisher.publish(topic, orjson.dumps(crisis), qos=1).wait_for_publish(5)  # a re-delivery
+    publisher.publish(
+        f"{prefix}/readings/mq-1/scale-2", orjson.dumps(bad_unit), qos=1
+    ).wait_for_publish(5)
+    worker.join(30)
+    for _ in range(50):
+        if replies:
+            break
+        time.sleep(0.1)
+    publisher.loop_stop()
+    stats = outcome["stats"]
+    assert (stats.received, stats.accepted, stats.rejected) == (3, 2, 1)  # type: ignore[attr-defined]
+    with rt.transaction() as session:
+        stored = get_resource(session, resource_type="Observation", fhir_id=crisis["id"])
+        alerts = list_worklist(session, now=clock.now())
+        rejected = list_events(session, kinds=["reading_rejected"])
+        received = list_events(session, kinds=["reading_received"])
+    assert stored is not None
+    assert stored["subject"] == {"reference": "Patient/mq-1"}
+    assert [(a.rule_id, a.severity, a.occurrences) for a in alerts] == [("bp-crisis", "urgent", 1)]
+    assert len(received) == 1
+    assert rejected[0].payload["field"] == "Observation.valueQuantity.code"
+    assert replies
+    assert replies[0][0] == f"{prefix}/readings/mq-1/scale-2/rejected"
+    assert replies[0][1]["field"] == "Observation.valueQuantity.code"

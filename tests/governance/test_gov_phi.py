@@ -1,0 +1,92 @@
+"""No PHI in logs or error answers: a full demo run with the careloop loggers at DEBUG,
+then failing requests, are scanned for every sample patient's names, phones and emails."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from pathlib import Path
+
+import orjson
+import pytest
+from rich.console import Console
+
+from careloop.demo import run_demo, sample_population_dir
+
+
+def _sample_phi() -> set[str]:
+    needles: set[str] = set()
+    for path in sample_population_dir().glob("*.json"):
+        bundle = orjson.loads(path.read_bytes())
+        for entry in bundle.get("entry", []):
+            resource = entry["resource"]
+            if resource["resourceType"] not in ("Patient", "RelatedPerson"):
+                continue
+            for name in resource.get("name", []):
+                needles.update(n for n in name.get("given", []) if len(n) > 3)
+                if len(name.get("family", "")) > 3:
+                    needles.add(name["family"])
+            for telecom in resource.get("telecom", []):
+                value = str(telecom.get("value", ""))
+                needles.add(value)
+                digits = re.sub(r"\D", "", value)
+                if len(digits) >= 7:
+                    needles.add(digits)
+            for address in resource.get("address", []):
+                needles.update(line for line in address.get("line", []) if len(line) > 5)
+    return needles
+
+
+def _leaks(text: str, needles: set[str]) -> list[str]:
+    return sorted(n for n in needles if re.search(rf"(?<![\w]){re.escape(n)}(?![\w])", text))
+
+
+@pytest.mark.slow
+def test_a_demo_run_logs_no_phi_and_errors_echo_none(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    needles = _sample_phi()
+    assert len(needles) > 40
+    caplog.set_level(logging.DEBUG, logger="careloop")
+    database = tmp_path / "demo.db"
+    printed = io.StringIO()
+    report = run_demo(database=database, console=Console(file=printed, width=120))
+
+    # The demo shows the whole loop: consolidate, identify, personalize, engage, measure.
+    assert report.sections["import"]["patients"] == 20
+    assert sum(report.sections["care_gaps"].values()) > 0
+    assert (
+        report.sections["simulated_pilot"]["bandit"]["cumulative"]
+        > (report.sections["simulated_pilot"]["random"]["cumulative"])
+    )
+    assert sum(report.sections["pilot"]["sent_by_channel"].values()) > 0
+    assert report.sections["report"]["programs"]
+    assert {u["role"] for u in report.sections["console_users"]} >= {"clinician", "coordinator"}
+    assert _leaks(printed.getvalue(), needles) == []
+
+    from fastapi.testclient import TestClient
+
+    from careloop.runtime import open_runtime
+    from careloop.web.app import create_app
+
+    rt = open_runtime(database=f"sqlite:///{database}")
+    client = TestClient(create_app(rt), raise_server_exceptions=False)
+    patient_id = (
+        client.app.state.runtime.sessions()
+        .execute(__import__("sqlalchemy").text("SELECT id FROM patients LIMIT 1"))
+        .scalar()
+    )
+    phone = next(n for n in needles if re.fullmatch(r"555-\d{3}-\d{4}", n))
+    answers = [
+        client.get(f"/api/patients/{patient_id}"),
+        client.post("/api/portal/code", json={"system": "sms", "value": phone}),
+        client.post("/api/portal/code", json={"system": "email", "value": f"{phone} Carter"}),
+        client.post("/api/auth/token", json={"username": "Carter", "password": phone}),
+        client.put(f"/api/patients/{patient_id}/consent", json={"changes": [{"purpose": phone}]}),
+    ]
+    rt.close()
+    errors = "\n".join(a.text for a in answers)
+    assert all(a.status_code >= 400 or a.status_code == 202 for a in answers)
+    assert _leaks(caplog.text, needles) == []
+    assert _leaks(errors, needles) == []

@@ -1,0 +1,260 @@
+"""Fixtures for outreach tests: patients with contact points, the approved content library,
+fake channels, and a scheduler/worker pair wired to them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from careloop.channels.fake import FakeChannel
+from careloop.channels.keywords import Keyword
+from careloop.channels.messages import ChannelKind, InboundMessage
+from careloop.channels.portal import InMemoryPortalInbox, PortalChannel
+from careloop.channels.registry import ChannelRegistry
+from careloop.clock import FrozenClock
+from careloop.content.library import load_library
+from careloop.content.service import sync_library
+from careloop.models import Caregiver, FhirResource, Patient, ResourceCode
+from careloop.outreach.config import OutreachSettings
+from careloop.outreach.eligibility import Candidate, ExplicitEligibility
+from careloop.outreach.inbound import InboundContext, handle_reply
+from careloop.outreach.ports import RecordingCareTeam
+from careloop.outreach.program import OutreachProgram, from_mapping
+from careloop.outreach.runner import build_worker
+from careloop.outreach.scheduler import TickContext, TickReport, program_map, tick
+from careloop.outreach.worker import BatchReport, Worker
+from careloop.runtime import Runtime
+
+_LIBRARY = load_library()
+
+
+def make_patient(
+    rt: Runtime,
+    *,
+    patient_id: str,
+    phone: str | None = "+15550100001",
+    email: str | None = None,
+    timezone: str = "America/New_York",
+    language: str = "en",
+    gender: str = "female",
+    caregiver: dict[str, Any] | None = None,
+) -> None:
+    points = []
+    if phone:
+        points.append({"system": "phone", "value": phone, "use": "mobile"})
+    if email:
+        points.append({"system": "email", "value": email})
+    now = rt.clock.now()
+    with rt.transaction() as session:
+        session.add(
+            Patient(
+                id=patient_id,
+                given_name="Rosa",
+                family_name="Test",
+                gender=gender,
+                language=language,
+                timezone=timezone,
+                timezone_source="test",
+                deceased=False,
+                contact_points=points,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.flush()
+        if caregiver is not None:
+            session.add(
+                Caregiver(
+                    id=f"{patient_id}-cg",
+                    patient_id=patient_id,
+                    name="Sam",
+                    relationship="spouse",
+                    contact_points=[
+                        {"system": "phone", "value": caregiver["phone"], "use": "mobile"}
+                    ],
+                    availability=caregiver.get("availability", []),
+                    is_proxy=False,
+                    updated_at=now,
+                )
+            )
+
+
+def add_procedure(rt: Runtime, *, patient_id: str, code: str, when: datetime) -> None:
+    with rt.transaction() as session:
+        session.add(
+            FhirResource(
+                resource_type="Procedure",
+                fhir_id=f"proc-{patient_id}-{code}",
+                patient_id=patient_id,
+                status="completed",
+                effective_start=when,
+                codes=code,
+                supported=True,
+                resource={
+                    "resourceType": "Procedure",
+                    "id": f"proc-{patient_id}-{code}",
+                    "status": "completed",
+                    "code": {"coding": [{"system": "http://snomed.info/sct", "code": code}]},
+                    "performedDateTime": when.isoformat(),
+                },
+                imported_at=when,
+            )
+        )
+        session.flush()
+        session.add(
+            ResourceCode(
+                resource_type="Procedure",
+                fhir_id=f"proc-{patient_id}-{code}",
+                system="http://snomed.info/sct",
+                code=code,
+                patient_id=patient_id,
+            )
+        )
+
+
+def sync_content(rt: Runtime) -> None:
+    with rt.transaction() as session:
+        sync_library(session, library=_LIBRARY, clock=rt.clock)
+
+
+SCREENING = {
+    "name": "screening-test",
+    "title": "Screening",
+    "purpose": "care-reminders",
+    "holdout": 0.0,
+    "follow_days": 60,
+    "completion": {"codes": ["http://snomed.info/sct|71651007"]},
+    "escalation": {"after_unanswered": 2, "wait": "3d"},
+    "steps": [
+        {"id": "invite", "message": "mammogram_due", "wait": {"after": "enrollment"}},
+        {
+            "id": "reminder",
+            "message": "mammogram_due",
+            "wait": {"after": "previous", "days": 7},
+            "when": "no-reply",
+        },
+    ],
+}
+APPOINTMENTS = {
+    "name": "appointments-test",
+    "title": "Appointment reminders",
+    "purpose": "care-reminders",
+    "anchor": "appointment",
+    "holdout": 0.0,
+    "follow_days": 1,
+    "completion": {"confirm": True},
+    "caregiver_reminders": True,
+    "steps": [
+        {
+            "id": "remind-3d",
+            "message": "appointment_reminder_3d",
+            "wait": {"before": "appointment", "days": 3},
+        },
+        {
+            "id": "remind-1d",
+            "message": "appointment_reminder_1d",
+            "wait": {"before": "appointment", "days": 1},
+            "when": "no-reply",
+        },
+    ],
+}
+
+
+def program(doc: dict[str, Any], **changes: Any) -> OutreachProgram:
+    return from_mapping({**doc, **changes})
+
+
+@dataclass
+class Loop:
+    """A scheduler and a worker over fake channels, sharing the test's frozen clock."""
+
+    rt: Runtime
+    clock: FrozenClock
+    ctx: TickContext
+    worker: Worker
+    sms: FakeChannel
+    email: FakeChannel
+    voice: FakeChannel
+    inbox: InMemoryPortalInbox
+    care_team: RecordingCareTeam
+
+    def tick(self) -> TickReport:
+        with self.rt.transaction() as session:
+            return tick(session, ctx=self.ctx, now=self.clock.now())
+
+    def work(self) -> BatchReport:
+        return self.worker.run(once=True)
+
+    def advance(self, delta: timedelta) -> None:
+        self.clock.advance(delta)
+
+
+def fake_registry() -> tuple[
+    ChannelRegistry, FakeChannel, FakeChannel, FakeChannel, InMemoryPortalInbox
+]:
+    sms = FakeChannel(ChannelKind.SMS, dedupe=True)
+    email = FakeChannel(ChannelKind.EMAIL, dedupe=True)
+    voice = FakeChannel(ChannelKind.VOICE, dedupe=True)
+    inbox = InMemoryPortalInbox()
+    registry = ChannelRegistry(
+        {
+            ChannelKind.SMS: sms,
+            ChannelKind.EMAIL: email,
+            ChannelKind.VOICE: voice,
+            ChannelKind.PORTAL: PortalChannel(inbox=inbox),
+        }
+    )
+    return registry, sms, email, voice, inbox
+
+
+@pytest.fixture
+def make_loop(rt: Runtime, clock: FrozenClock) -> Callable[..., Loop]:
+    synced: list[bool] = []
+
+    def build(programs: list[OutreachProgram], candidates: dict[str, list[Candidate]]) -> Loop:
+        if not synced:
+            sync_content(rt)
+            synced.append(True)
+        registry, sms, email, voice, inbox = fake_registry()
+        care_team = RecordingCareTeam()
+        ctx = TickContext(
+            clock=clock,
+            programs=programs,
+            eligibility=ExplicitEligibility(candidates),
+            care_team=care_team,
+            settings=OutreachSettings(),
+            seed=7,
+        )
+        worker = build_worker(rt, worker_id="test-worker", channels=registry)
+        worker.sleep = lambda _s: None
+        return Loop(rt, clock, ctx, worker, sms, email, voice, inbox, care_team)
+
+    return build
+
+
+def reply(loop: Loop, *, sender: str, body: str, keyword: Keyword, sid: str) -> None:
+    """An SMS reply from ``sender``, handled as the webhook would."""
+    ctx = InboundContext(
+        clock=loop.clock,
+        care_team=loop.care_team,
+        programs=program_map(loop.ctx.programs),
+        settings=loop.ctx.settings,
+    )
+    with loop.rt.transaction() as session:
+        handle_reply(
+            session,
+            ctx=ctx,
+            message=InboundMessage(
+                channel=ChannelKind.SMS,
+                sender=sender,
+                recipient="+15550009999",
+                body=body,
+                provider_id=sid,
+                received_at=loop.clock.now(),
+                keyword=keyword,
+            ),
+        )

@@ -1,0 +1,115 @@
+"""Twilio webhooks: signed requests only; STOP, confirm, free text and receipts through HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from tests.outreach.conftest import SCREENING, Loop, make_patient, program
+from twilio.request_validator import RequestValidator
+
+from careloop.governance.consent import consent_decision
+from careloop.models import Enrollment, OutboxMessage, WorklistItem
+from careloop.outreach.eligibility import Candidate
+from careloop.runtime import Runtime
+
+TOKEN = "test-auth-token"
+BASE = "http://127.0.0.1:8000"
+
+
+@pytest.fixture(autouse=True)
+def twilio_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARELOOP_CHANNELS__SMS__AUTH_TOKEN", TOKEN)
+
+
+def _post(client: Any, path: str, params: dict[str, str], *, forge: bool = False) -> Any:
+    signature = RequestValidator("wrong" if forge else TOKEN).compute_signature(BASE + path, params)
+    return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+
+def _sent_loop(rt: Runtime, make_loop: Callable[..., Loop], phone: str) -> Loop:
+    make_patient(rt, patient_id="pw", phone=phone)
+    loop = make_loop(
+        [program(SCREENING, actions={"channels": ["sms"]})],
+        {"screening-test": [Candidate("pw", "2026")]},
+    )
+    loop.tick()
+    loop.advance(timedelta(days=1))
+    loop.work()
+    return loop
+
+
+def test_forged_signature_is_refused(api_client: Callable[..., Any]) -> None:
+    client = api_client(None)
+    params = {"From": "+15550100009", "To": "+15550009999", "Body": "STOP", "MessageSid": "SM9"}
+
+    assert _post(client, "/webhooks/twilio/sms", params, forge=True).status_code == 403
+    assert client.post("/webhooks/twilio/sms", data=params).status_code == 403
+
+
+def test_stop_over_http_opts_out_at_once_and_queues_a_confirmation(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    phone = "+15550100007"
+    _sent_loop(rt, make_loop, phone)
+    client = api_client(None)
+    params = {"From": phone, "To": "+15550009999", "Body": "Stop", "MessageSid": "SMstop"}
+
+    response = _post(client, "/webhooks/twilio/sms", params)
+    again = _post(client, "/webhooks/twilio/sms", params)
+
+    assert (response.status_code, again.status_code) == (200, 200)
+    with rt.transaction() as session:
+        decision = consent_decision(
+            session, patient_id="pw", purpose="care-reminders", channel="sms", now=rt.clock.now()
+        )
+        enrollment = session.scalars(select(Enrollment)).one()
+        confirmations = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.enrollment_id.is_(None))
+        ).all()
+    assert not decision.allowed
+    assert enrollment.state == "opted-out"
+    assert len(confirmations) == 1
+
+
+def test_free_text_lands_on_the_care_team_worklist(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    phone = "+15550100008"
+    _sent_loop(rt, make_loop, phone)
+    params = {
+        "From": phone,
+        "To": "+15550009999",
+        "Body": "Can I come on Friday instead?",
+        "MessageSid": "SMtext",
+    }
+
+    response = _post(api_client(None), "/webhooks/twilio/sms", params)
+
+    with rt.transaction() as session:
+        enrollment = session.scalars(select(Enrollment)).one()
+        tasks = session.scalars(select(WorklistItem)).all()
+    assert response.status_code == 200
+    assert enrollment.state == "responded"
+    assert [t.rule_id for t in tasks] == ["outreach-reply"]
+
+
+def test_delivery_receipt_marks_the_message_delivered(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    _sent_loop(rt, make_loop, "+15550100006")
+    with rt.transaction() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+    path = f"/webhooks/twilio/status?m={row.id}"
+    params = {"MessageSid": str(row.provider_id), "MessageStatus": "delivered"}
+
+    response = _post(api_client(None), path, params)
+
+    with rt.transaction() as session:
+        delivered = session.get(OutboxMessage, row.id)
+    assert response.status_code == 204
+    assert delivered is not None
+    assert delivered.state == "delivered"

@@ -1,0 +1,102 @@
+"""The care-team console in real headless Chromium: roles, the worklist, approvals."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.web.conftest import Site, screenshot, sign_in
+
+
+def test_each_staff_role_sees_its_own_sections(page: Any, site: Site) -> None:
+    expected = {
+        "clinician": ["Worklist", "Patients", "Programs", "Content"],
+        "coordinator": ["Worklist", "Patients", "Programs", "Content"],
+        "analyst": ["Programs", "Content"],
+        "admin": ["Programs", "Content"],
+    }
+    for role, sections in expected.items():
+        sign_in(page, site, role)
+        nav = page.get_by_role("navigation", name="Console sections")
+        expect(nav.get_by_role("link")).to_have_text(sections)
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url("**/console/sign-in")
+
+
+def test_analyst_cannot_open_a_patient(page: Any, site: Site) -> None:
+    sign_in(page, site, "analyst")
+    response = page.goto(f"/console/patients/{site.clinical_patient}")
+    assert response.status == 403
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not available to your role")
+    expect(page.get_by_text("Blood pressure trend")).to_have_count(0)
+
+
+def test_wrong_password_shows_the_form_again(page: Any, site: Site) -> None:
+    page.goto("/console/sign-in")
+    page.get_by_label("Username").fill("demo-clinician")
+    page.get_by_label("Password").fill("not the password at all")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert").filter(has_text="did not work")).to_be_visible()
+
+
+def test_clinician_walks_the_worklist_and_approves_a_plan_change(page: Any, site: Site) -> None:
+    sign_in(page, site, "clinician")
+    page.goto("/console/worklist")
+    rows = page.locator("table tbody tr")
+    expect(rows.first).to_contain_text("urgent")
+    expect(rows.first).to_contain_text("crisis")
+    screenshot(page, "console-worklist")
+    page.get_by_role("link", name=re.compile("Home blood pressure not improving")).click()
+    expect(page.get_by_role("heading", name="Readings")).to_be_visible()
+    expect(page.locator("svg[aria-label^='Blood pressure trend']")).to_be_visible()
+    expect(page.get_by_test_id("next-decision")).not_to_be_empty()
+    screenshot(page, "console-patient")
+    crisis = page.locator("article.item", has_text="crisis range")
+    crisis.get_by_role("button", name="Acknowledge").click()
+    expect(crisis.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    expect(page.locator("article.item", has_text="crisis range")).to_contain_text("acknowledged")
+    proposal = page.locator("section.proposal").first
+    proposal.get_by_label("Note (optional)").fill("Book within two weeks")
+    proposal.get_by_role("button", name="Approve plan change").click()
+    expect(page.get_by_role("heading", name="Plan changes")).to_be_visible()
+    expect(page.get_by_test_id("plan-changes").locator("li").first).to_contain_text("approved")
+    crisis = page.locator("article.item", has_text="crisis range")
+    crisis.get_by_label("Outcome").fill("Called; repeat reading 150/92, no symptoms")
+    crisis.get_by_role("button", name="Resolve").click()
+    expect(page.locator("article.item", has_text="crisis range")).to_contain_text("resolved")
+
+
+def test_coordinator_has_no_approve_button_and_is_refused(page: Any, site: Site) -> None:
+    sign_in(page, site, "coordinator")
+    page.goto(f"/console/patients/{site.clinical_patient}")
+    expect(page.get_by_role("heading", name="Alerts and tasks")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve plan change")).to_have_count(0)
+    csrf = page.locator("body").get_attribute("hx-headers") or ""
+    token = re.search(r'"X-CSRF-Token": "([^"]+)"', csrf)
+    assert token is not None
+    refused = page.request.post(
+        "/console/plan-adjustments/1/approve", headers={"X-CSRF-Token": token.group(1)}
+    )
+    assert refused.status == 403
+
+
+def test_coordinator_resolves_a_call_task(page: Any, site: Site) -> None:
+    sign_in(page, site, "coordinator")
+    page.goto("/console/worklist?team=care-coordination")
+    task = page.locator("article.item", has_text="call back")
+    task.get_by_label("Outcome").fill("Called back; booked the colonoscopy")
+    task.get_by_role("button", name="Resolve").click()
+    page.wait_for_load_state("load")
+    expect(page.locator("article.item", has_text="call back")).to_have_count(0)
+
+
+def test_programs_and_content_pages_render_charts_and_grades(page: Any, site: Site) -> None:
+    sign_in(page, site, "analyst")
+    page.goto("/console/programs")
+    expect(page.get_by_role("heading", name=re.compile("^Programs"))).to_be_visible()
+    screenshot(page, "console-programs")
+    page.goto("/console/content?message=appointment_reminder_1d&language=en")
+    expect(page.locator("table tbody tr").first).to_contain_text("approved")
+    screenshot(page, "console-content")

@@ -1,0 +1,67 @@
+"""The patient portal in real headless Chromium on a phone-sized screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.web.conftest import Site, portal_sign_in, screenshot
+
+
+def test_patient_signs_in_with_a_code_and_answers_the_checkin(phone_page: Any, site: Site) -> None:
+    page = phone_page
+    portal_sign_in(page, site)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Hello")
+    screenshot(page, "portal-home")
+    page.get_by_role("link", name="Start the check-in").click()
+    expect(page.get_by_text("Question 1 of 3")).to_be_visible()
+    page.get_by_role("radio", name="2").check()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text("Question 2 of 3")).to_be_visible()
+    screenshot(page, "portal-checkin")
+    page.get_by_role("radio").first.check()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text("Question 3 of 3")).to_be_visible()
+    page.get_by_role("radio", name="Yes").check()
+    page.get_by_role("button", name="Send my answers").click()
+    expect(page.get_by_text("Your answers were sent to your care team")).to_be_visible()
+
+
+def test_preference_change_is_followed_by_the_next_decision(phone_page: Any, site: Site) -> None:
+    page = phone_page
+    portal_sign_in(page, site)
+    page.goto("/portal/preferences")
+    page.get_by_label("How should we contact you?").select_option("sms")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save my preferences").click()
+    expect(page.get_by_text("Your preferences were saved.")).to_be_visible()
+    before = page.get_by_test_id("next-decision").inner_text()
+    page.get_by_label("From", exact=True).fill("14:00")
+    page.get_by_label("To", exact=True).fill("09:00")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save my preferences").click()
+    expect(page.get_by_label("From", exact=True)).to_have_value("14:00")
+    after = page.get_by_test_id("next-decision").inner_text()
+    assert "asked for texts" in before
+    assert before.startswith(("Afternoon", "Evening"))
+    assert after.startswith(("Morning", "Midday"))
+    screenshot(page, "portal-preferences")
+
+
+def test_portal_speaks_spanish(phone_page: Any, site: Site) -> None:
+    page = phone_page
+    page.goto("/portal/sign-in?lang=es")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Entrar a Mi cuidado")
+    expect(page.get_by_role("button", name="Envíenme un código")).to_be_visible()
+
+
+def test_patient_enters_a_reading(phone_page: Any, site: Site) -> None:
+    page = phone_page
+    portal_sign_in(page, site)
+    page.goto("/portal/readings")
+    page.get_by_label("Blood pressure, top number (systolic)").fill("138")
+    page.get_by_label("Blood pressure, bottom number (diastolic)").fill("86")
+    page.get_by_role("button", name="Save reading").click()
+    expect(page.get_by_text("Your reading was saved.")).to_be_visible()
+    expect(page.locator("svg[aria-label^='Blood pressure trend']")).to_be_visible()
