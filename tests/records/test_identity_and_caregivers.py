@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from typer.testing import CliRunner
@@ -116,17 +117,14 @@ def test_patients_show_for_an_unknown_id_is_a_clear_error(database_url: str) -> 
 
 
 def test_a_shared_identifier_with_a_different_birth_date_is_not_the_same_person(
-    database_url: str, rt: Runtime
+    database_url: str, rt: Runtime, tmp_path: Path
 ) -> None:
     bundle = json.loads((FHIR / "second_source.json").read_text())
     bundle["entry"][0]["resource"]["birthDate"] = "1988-01-01"
-    other = FHIR.parent / "tmp_other_person.json"
+    other = tmp_path / "other_person.json"
     other.write_text(json.dumps(bundle))
-    try:
-        _import(database_url, "good_bundle.json")
-        summary = _import(database_url, str(other))
-    finally:
-        other.unlink()
+    _import(database_url, "good_bundle.json")
+    summary = _import(database_url, str(other))
     with rt.transaction() as session:
         ids = service.patient_ids(session)
     assert summary["identity_links"] == 0
