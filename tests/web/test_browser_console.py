@@ -100,3 +100,14 @@ def test_programs_and_content_pages_render_charts_and_grades(page: Any, site: Si
     page.goto("/console/content?message=appointment_reminder_1d&language=en")
     expect(page.locator("table tbody tr").first).to_contain_text("approved")
     screenshot(page, "console-content")
+
+
+def test_coordinator_sends_the_patient_a_message(page: Any, site: Site) -> None:
+    sign_in(page, site, "coordinator")
+    page.goto(f"/console/patients/{site.clinical_patient}")
+    page.get_by_label("Message to the patient").fill("Please bring your BP cuff on Friday.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.wait_for_load_state("load")
+    expect(page.get_by_test_id("conversation")).to_contain_text(
+        "Please bring your BP cuff on Friday."
+    )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from careloop.channels.portal import InMemoryPortalInbox, PortalInbox
+from careloop.channels.portal import PortalInbox
 from careloop.channels.registry import ChannelRegistry, build_channels
 from careloop.governance.crypto import signing_key
 from careloop.governance.unsubscribe import make_unsubscribe_token, unsubscribe_url
@@ -25,6 +25,7 @@ from careloop.outreach.eligibility import (
     EligibilitySource,
     ProgramsEligibility,
 )
+from careloop.outreach.portal_inbox import DatabasePortalInbox
 from careloop.outreach.ports import CareTeam
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.worker import Claimed, Worker
@@ -96,9 +97,11 @@ def build_worker(
     channels: ChannelRegistry | None = None,
     portal_inbox: PortalInbox | None = None,
 ) -> Worker:
+    """A worker over the configured channels; portal messages go to the database inbox
+    (the outbox rows themselves) unless an inbox is passed, as tests and the simulator do."""
     own, channel_settings = outreach_settings(rt.settings)
     registry = channels or build_channels(
-        channel_settings, clock=rt.clock, portal_inbox=portal_inbox or InMemoryPortalInbox()
+        channel_settings, clock=rt.clock, portal_inbox=portal_inbox or DatabasePortalInbox(rt)
     )
     base = rt.settings.security.public_base_url
     key = signing_key(rt.settings)
@@ -125,6 +128,7 @@ def start_in_process(
     care_team: CareTeam,
     tick_every: timedelta = timedelta(minutes=5),
     channels: ChannelRegistry | None = None,
+    portal_inbox: PortalInbox | None = None,
 ) -> tuple[threading.Thread, threading.Event]:
     """The scheduler and one worker in a background thread (the embedded default).
 
@@ -133,7 +137,12 @@ def start_in_process(
     """
     stop = threading.Event()
     ctx = tick_context(rt, care_team=care_team)
-    worker = build_worker(rt, worker_id=f"{default_worker_id()}-serve", channels=channels)
+    worker = build_worker(
+        rt,
+        worker_id=f"{default_worker_id()}-serve",
+        channels=channels,
+        portal_inbox=portal_inbox,
+    )
     worker.sleep = stop.wait  # type: ignore[assignment]
 
     def loop() -> None:

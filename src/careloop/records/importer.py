@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, select, text, update
+import orjson
+from psycopg.types.json import Jsonb
+from sqlalchemy import Engine, Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -138,20 +140,58 @@ def _upsert_resources(session: Session, rows: list[dict[str, Any]]) -> set[tuple
     if session.get_bind().dialect.name != "postgresql":
         _upsert(session, FhirResource, rows, ("resource_type", "fhir_id"))
         return None
-    table = _table(FhirResource)
-    connection = session.connection()
-    existed: set[tuple[str, str]] = set()
-    for start in range(0, len(rows), CHUNK):
-        batch = rows[start : start + CHUNK]
-        insert = pg_insert(table)
-        updates = {c: insert.excluded[c] for c in batch[0] if c not in ("resource_type", "fhir_id")}
-        stmt = insert.on_conflict_do_update(
-            index_elements=["resource_type", "fhir_id"], set_=updates
-        ).returning(table.c.resource_type, table.c.fhir_id, text("(xmax <> 0)"))
-        for rtype, fid, updated in connection.execute(stmt, batch):
-            if updated:
-                existed.add((rtype, fid))
+    # COPY into a temporary table, then one INSERT ... ON CONFLICT: the server parses the
+    # rows in bulk instead of the driver binding a dozen parameters per resource.
+    columns = list(rows[0])
+    updates = ", ".join(
+        f"{c} = EXCLUDED.{c}" for c in columns if c not in ("resource_type", "fhir_id")
+    )
+    names = ", ".join(columns)
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS careloop_import_resources "
+            "(LIKE fhir_resources INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY careloop_import_resources ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_copy_value(c, row[c]) for c in columns])
+        cursor.execute(
+            f"INSERT INTO fhir_resources ({names}) SELECT {names} FROM careloop_import_resources "
+            f"ON CONFLICT (resource_type, fhir_id) DO UPDATE SET {updates} "
+            "RETURNING resource_type, fhir_id, (xmax <> 0)"
+        )
+        existed = {(rtype, fid) for rtype, fid, updated in cursor.fetchall() if updated}
+        cursor.execute("DELETE FROM careloop_import_resources")
     return existed
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _copy_value(column: str, value: Any) -> Any:
+    return Jsonb(value, dumps=_json_text) if column == "resource" else value
+
+
+def _copy_codes(session: Session, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY the codes through a temporary table (conflicts ignored)."""
+    columns = ["resource_type", "fhir_id", "system", "code", "patient_id"]
+    names = ", ".join(columns)
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS careloop_import_codes "
+            "(LIKE resource_codes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY careloop_import_codes ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+        cursor.execute(
+            f"INSERT INTO resource_codes ({names}) SELECT {names} FROM careloop_import_codes "
+            "ON CONFLICT DO NOTHING"
+        )
+        cursor.execute("DELETE FROM careloop_import_codes")
 
 
 def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
@@ -260,7 +300,10 @@ def write_unit(
                     codes.c.resource_type == rtype, codes.c.fhir_id.in_(ids[start : start + CHUNK])
                 )
             )
-    _insert_ignore(session, ResourceCode, code_rows)
+    if code_rows and session.get_bind().dialect.name == "postgresql":
+        _copy_codes(session, code_rows)
+    else:
+        _insert_ignore(session, ResourceCode, code_rows)
 
     refresh_demographics(
         session,

@@ -21,6 +21,7 @@ from careloop.personalize import service as personalize
 from careloop.records.service import get_patient_record, list_patients, timeline
 from careloop.web.console import patient_context
 from careloop.web.console.charts import line_chart
+from careloop.web.console.messages import messaging_context
 from careloop.web.console.next_decision import preview_next_decision
 from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
 from careloop.web.console.worklist import item_views
@@ -77,7 +78,11 @@ def patients_page(
 
 @router.get("/console/patients/{patient_id}", response_class=HTMLResponse)
 def patient_page(
-    patient_id: str, request: Request, session: SessionDep, clock: ClockDep
+    patient_id: str,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    message_error: str | None = None,
 ) -> Response:
     principal = page_principal(request, session, clock)
     if principal is None:
@@ -112,6 +117,11 @@ def patient_page(
         )
         context["items"] = item_views(session, items, principal=principal, now=now)
         context["adjustments"] = plans.list_adjustments(session, patient_id=patient_id, status=None)
+    context.update(
+        messaging_context(
+            session, clock=clock, principal=principal, patient_id=patient_id, error=message_error
+        )
+    )
     audit(
         session,
         clock=clock,

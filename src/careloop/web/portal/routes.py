@@ -1,4 +1,4 @@
-"""The patient portal: sign in with a one-time code, check in, readings, preferences.
+"""The patient portal: sign in with a one-time code, messages, check in, readings, preferences.
 
 Patients act for themselves, caregivers for the patients whose proxy grant covers the
 page (``check_patient_access`` with the permission the page exercises). Sign-in is
@@ -31,6 +31,9 @@ from careloop.governance.principal import Principal
 from careloop.governance.proxy import active_grants, grant_proxy, revoke_proxy
 from careloop.governance.roles import Role
 from careloop.governance.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
+from careloop.outreach import messages as outreach_messages
+from careloop.outreach.portal_inbox import mark_read_for_patient
+from careloop.outreach.webhooks import InboundDep
 from careloop.personalize import service as personalize
 from careloop.personalize.actions import CHANNELS, READING_LEVELS, SEND_WINDOWS
 from careloop.records.service import get_patient_record, timeline
@@ -298,26 +301,67 @@ def home(
 
 @router.get("/portal/messages", response_class=HTMLResponse)
 def messages(
-    request: Request, session: SessionDep, clock: ClockDep, patient: str | None = None
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    patient: str | None = None,
+    sent: int = 0,
+    error: str | None = None,
 ) -> Response:
     principal = _portal_principal(request, session, clock)
     if principal is None:
         return sign_in_redirect(request, to="/portal/sign-in")
     patient_id = _patient_for(principal, patient, "messages:read")
     language, context = _common(request, session, principal, patient_id)
-    entries = [
-        e
-        for e in patient_context.patient_timeline(session, patient_id=patient_id, limit=100)
-        if e.kind in ("sent", "replied")
-    ]
+    if principal.role == Role.PATIENT:  # the patient opening the page reads their inbox
+        mark_read_for_patient(session, clock=clock, patient_id=patient_id)
     _audit_read(session, clock, principal, patient_id, "portal-messages")
     return _page(
         request,
         "portal/messages.html",
-        {**context, "section": "messages", "entries": entries},
+        {
+            **context,
+            "section": "messages",
+            "items": outreach_messages.conversation(session, patient_id=patient_id, limit=100),
+            "may_reply": replace(principal, permission="messages:send").may_act_for(patient_id),
+            "sent": bool(sent),
+            "error": error == "empty",
+        },
         language=language,
         principal=principal,
     )
+
+
+@router.post("/portal/messages")
+def send_reply(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    ctx: InboundDep,
+    principal: Annotated[Principal, Depends(require("messages:send"))],
+    patient: Annotated[str, Form(max_length=64)] = "",
+    body: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """The patient's (or proxy's) message, handled like an SMS reply so it reaches the team."""
+    patient_id = _patient_for(principal, patient or None, "messages:send")
+    page = f"/portal/messages?patient={patient_id}"
+    try:
+        outcome = outreach_messages.queue_portal_reply(
+            session, patient_id=patient_id, body=body, clock=clock, ctx=ctx
+        )
+    except InvalidInput:
+        return after_post(request, f"{page}&error=empty")
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.SEND,
+        resource="portal-message",
+        purpose=Purpose.PATIENT_REQUEST,
+        patient_ids=[patient_id],
+        detail={"handled_as": outcome.handled_as},
+    )
+    return after_post(request, f"{page}&sent=1")
 
 
 # -- today's check-in, one question at a time ----------------------------------------------

@@ -1,0 +1,235 @@
+"""Two-way messaging with one patient: the conversation, a care-team message, a portal reply.
+
+A conversation is not a table of its own: messages out are outbox rows and replies are
+inbound rows, so what the care team reads is exactly what was sent and received. A staff
+message is queued like any other (consent checked now and again by the worker before it
+leaves); a reply typed in the portal goes through :func:`handle_reply`, so it reaches the
+care team exactly like an SMS reply. Services only flush; the edge audits and commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from careloop.channels.keywords import Keyword
+from careloop.channels.portal import portal_reply
+from careloop.clock import Clock
+from careloop.errors import Conflict, InvalidInput
+from careloop.events import EventKind, record_event
+from careloop.governance.consent import consent_decision
+from careloop.models import InboundReply, OutboxMessage
+from careloop.outreach.audience import patient_recipient
+from careloop.outreach.inbound import InboundContext, ReplyOutcome, handle_reply
+from careloop.outreach.outbox import NewMessage, enqueue, last_message_of
+from careloop.personalize.service import get_profile
+
+MAX_LENGTH = 1000
+PURPOSE = "care-reminders"
+STAFF_CHANNELS = ("sms", "portal", "email")
+"""Channels a typed message can go by (a phone call needs a script, not free text)."""
+SUBJECT = "Message from your care team"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationItem:
+    """One message in the conversation, as both the console and the portal show it."""
+
+    direction: str  # "out" (to the patient or caregiver) or "in" (their reply)
+    id: int
+    channel: str
+    body: str
+    state: str  # outbox state for "out"; what careloop did with it for "in"
+    at: datetime
+    from_care_team: bool = False
+    recipient_kind: str = "patient"
+    read_at: str | None = None
+
+
+def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list[ConversationItem]:
+    """The patient's messages out and replies in, newest first."""
+    when = func.coalesce(OutboxMessage.sent_at, OutboxMessage.due_at)
+    out = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.patient_id == patient_id)
+        .order_by(when.desc(), OutboxMessage.id.desc())
+        .limit(limit)
+    ).all()
+    replies = session.scalars(
+        select(InboundReply)
+        .where(InboundReply.patient_id == patient_id)
+        .order_by(InboundReply.received_at.desc(), InboundReply.id.desc())
+        .limit(limit)
+    ).all()
+    items = [
+        ConversationItem(
+            direction="out",
+            id=row.id,
+            channel=row.channel,
+            body=row.body,
+            state=row.state,
+            at=row.sent_at or row.due_at,
+            from_care_team=bool((row.extra or {}).get("staff_message")),
+            recipient_kind=row.recipient_kind,
+            read_at=(row.extra or {}).get("portal_read_at"),
+        )
+        for row in out
+    ]
+    items += [
+        ConversationItem(
+            direction="in",
+            id=row.id,
+            channel=row.channel,
+            body=row.body,
+            state=row.handled_as,
+            at=row.received_at,
+        )
+        for row in replies
+    ]
+    items.sort(key=lambda i: (i.at, i.direction == "in", i.id), reverse=True)
+    return items[:limit]
+
+
+def _checked_body(body: str) -> str:
+    text = body.strip()
+    if not text:
+        raise InvalidInput("the message is empty", field="body")
+    if len(text) > MAX_LENGTH:
+        raise InvalidInput(f"the message is longer than {MAX_LENGTH} characters", field="body")
+    return text
+
+
+def _choose_channel(
+    session: Session,
+    *,
+    patient_id: str,
+    wanted: str | None,
+    addresses: dict[str, str],
+    now: datetime,
+) -> tuple[str, str]:
+    """The channel and address: the one asked for, else the patient's stated channel, else
+    the first with an address and consent."""
+    if wanted is not None:
+        if wanted not in STAFF_CHANNELS:
+            raise InvalidInput(f"choose one of {', '.join(STAFF_CHANNELS)}", field="channel")
+        address = addresses.get(wanted)
+        if address is None:
+            raise InvalidInput(f"the patient has no {wanted} address on file", field="channel")
+        decision = consent_decision(
+            session, patient_id=patient_id, purpose=PURPOSE, channel=wanted, now=now
+        )
+        if not decision.allowed:
+            raise Conflict(
+                f"the patient has not agreed to care messages by {wanted} ({decision.reason})"
+            )
+        return wanted, address
+    stated = get_profile(session, patient_id=patient_id).stated.channel
+    order = ([stated] if stated in STAFF_CHANNELS else []) + list(STAFF_CHANNELS)
+    for channel in dict.fromkeys(order):
+        address = addresses.get(channel)
+        if address is None:
+            continue
+        if consent_decision(
+            session, patient_id=patient_id, purpose=PURPOSE, channel=channel, now=now
+        ).allowed:
+            return channel, address
+    raise Conflict("the patient has not agreed to care messages on any channel we can reach")
+
+
+def queue_staff_message(
+    session: Session,
+    *,
+    patient_id: str,
+    body: str,
+    channel: str | None,
+    clock: Clock,
+    actor: str,
+    sender: str | None = None,
+) -> OutboxMessage:
+    """Queue a care-team message due now; the normal worker sends it (and re-checks consent)."""
+    text = _checked_body(body)
+    now = clock.now()
+    _patient, recipient = patient_recipient(session, patient_id=patient_id)
+    chosen, address = _choose_channel(
+        session, patient_id=patient_id, wanted=channel, addresses=recipient.addresses, now=now
+    )
+    row = enqueue(
+        session,
+        message=NewMessage(
+            idempotency_key=f"staff:{patient_id}:{uuid.uuid4().hex}",
+            patient_id=patient_id,
+            purpose=PURPOSE,
+            channel=chosen,
+            to_address=address,
+            sender=sender,
+            subject=SUBJECT if chosen in ("email", "portal") else None,
+            body=text,
+            due_at=now,
+            language=recipient.language,
+            max_attempts=5,
+            extra={"staff_message": True, "author": actor},
+        ),
+        now=now,
+    )
+    if row is None:  # a fresh random key cannot collide; guard anyway
+        raise Conflict("the message could not be queued; try again")
+    return row
+
+
+def queue_portal_reply(
+    session: Session, *, patient_id: str, body: str, clock: Clock, ctx: InboundContext
+) -> ReplyOutcome:
+    """A reply typed in the portal, handled like an SMS reply to the patient's latest message.
+
+    With nothing sent to the patient yet there is nothing to answer, so the reply is stored
+    for the care team directly (a task to read it and a ``replied`` event).
+    """
+    text = _checked_body(body)
+    now = clock.now()
+    latest = last_message_of(session, patient_id=patient_id)
+    reply_id = f"portal-reply:{uuid.uuid4().hex}"
+    if latest is not None:
+        message = portal_reply(
+            item_id=latest.provider_id or "",
+            sender=patient_id,
+            recipient="portal",
+            body=text,
+            reply_id=reply_id,
+            received_at=now,
+        )
+        return handle_reply(session, ctx=ctx, message=message)
+    ctx.care_team.create_task(
+        session,
+        patient_id=patient_id,
+        rule_id="outreach-reply",
+        title="Read the patient's message",
+        summary="A portal message that answers no reminder.",
+        program=None,
+        now=now,
+    )
+    session.add(
+        InboundReply(
+            provider_id=reply_id,
+            channel="portal",
+            patient_id=patient_id,
+            keyword=str(Keyword.FREE_TEXT),
+            body=text,
+            handled_as="care-team-inbox",
+            received_at=now,
+        )
+    )
+    record_event(
+        session,
+        kind=EventKind.REPLIED,
+        clock=clock,
+        actor=f"patient:{patient_id}",
+        patient_id=patient_id,
+        occurred_at=now,
+        payload={"outbox_id": None, "keyword": str(Keyword.FREE_TEXT), "channel": "portal"},
+    )
+    session.flush()
+    return ReplyOutcome("care-team-inbox", patient_id, None, None)

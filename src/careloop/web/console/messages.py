@@ -1,0 +1,94 @@
+"""The patient view's Messages panel: the conversation, and sending a care-team message.
+
+Reading and sending are outreach's own services (:mod:`careloop.outreach.messages`); the
+message is queued in the outbox and leaves with the normal worker, so consent, pacing and
+retries apply as to any reminder. A refused message returns to the page with a fixed
+explanation (never the patient's data) instead of a JSON error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.errors import Conflict, InvalidInput
+from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.governance.principal import Principal
+from careloop.outreach.messages import STAFF_CHANNELS, conversation, queue_staff_message
+from careloop.web.console.pages import after_post
+from careloop.web.deps import ClockDep, SessionDep, check_patient_access, require
+
+router = APIRouter(include_in_schema=False)
+
+Sender = Annotated[Principal, Depends(require("messages:send"))]
+
+ERRORS = {
+    "body": "Write a message of at most 1,000 characters.",
+    "channel": "The patient has no address on file for that channel.",
+    "consent": "The patient has not agreed to messages on that channel (or on any we can reach).",
+}
+
+
+def messaging_context(
+    session: Session, *, clock: Clock, principal: Principal, patient_id: str, error: str | None
+) -> dict[str, Any]:
+    """What the panel shows; the read is audited on its own (it is message content)."""
+    items = conversation(session, patient_id=patient_id, limit=50)
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.READ,
+        resource="patient-messages",
+        purpose=Purpose.TREATMENT,
+        patient_ids=[patient_id],
+    )
+    return {
+        "conversation": items,
+        "may_send": principal.can("messages:send"),
+        "message_channels": STAFF_CHANNELS,
+        "message_error": ERRORS.get(error or ""),
+    }
+
+
+@router.post("/console/patients/{patient_id}/messages")
+def send_message(
+    patient_id: str,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Sender,
+    body: Annotated[str, Form(max_length=4000)] = "",
+    channel: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    check_patient_access(principal, patient_id)
+    page = f"/console/patients/{patient_id}"
+    try:
+        row = queue_staff_message(
+            session,
+            patient_id=patient_id,
+            body=body,
+            channel=channel or None,
+            clock=clock,
+            actor=principal.actor,
+        )
+    except InvalidInput as exc:
+        code = "body" if exc.field == "body" else "channel"
+        return after_post(request, f"{page}?message_error={code}")
+    except Conflict:
+        return after_post(request, f"{page}?message_error=consent")
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=AuditAction.SEND,
+        resource="patient-message",
+        purpose=Purpose.TREATMENT,
+        patient_ids=[patient_id],
+        detail={"outbox_id": row.id, "channel": row.channel},
+    )
+    return after_post(request, page)

@@ -1,0 +1,175 @@
+"""Two-way messaging: the conversation, care-team messages through the worker, portal replies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from tests.outreach.conftest import Loop, make_patient, reply
+
+from careloop.channels.keywords import Keyword
+from careloop.channels.messages import ChannelKind
+from careloop.channels.portal import PortalChannel
+from careloop.channels.registry import ChannelRegistry
+from careloop.errors import Conflict, InvalidInput
+from careloop.events import list_events
+from careloop.governance.consent import record_consent
+from careloop.models import InboundReply, OutboxMessage
+from careloop.outreach.inbound import InboundContext
+from careloop.outreach.messages import conversation, queue_portal_reply, queue_staff_message
+from careloop.outreach.portal_inbox import DatabasePortalInbox, mark_read_for_patient
+from careloop.outreach.runner import build_worker
+from careloop.outreach.scheduler import program_map
+from careloop.runtime import Runtime
+
+NURSE = "user:nurse-1"
+
+
+def _send(loop: Loop, *, body: str, channel: str | None = "sms") -> int:
+    with loop.rt.transaction() as session:
+        row = queue_staff_message(
+            session, patient_id="p1", body=body, channel=channel, clock=loop.clock, actor=NURSE
+        )
+        return row.id
+
+
+def _inbound(loop: Loop) -> InboundContext:
+    return InboundContext(
+        clock=loop.clock,
+        care_team=loop.care_team,
+        programs=program_map(loop.ctx.programs),
+        settings=loop.ctx.settings,
+    )
+
+
+def test_staff_message_is_queued_due_now_and_sent_by_the_worker(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    make_patient(rt, patient_id="p1", phone="+15550100001")
+    loop = make_loop([], {})
+
+    outbox_id = _send(loop, body="  Your lab results are in; call us when you can.  ")
+    report = loop.work()
+
+    with rt.transaction() as session:
+        row = session.get(OutboxMessage, outbox_id)
+        assert row is not None
+        assert (row.state, row.channel, row.to_address) == ("sent", "sms", "+15550100001")
+        assert row.body == "Your lab results are in; call us when you can."
+        assert row.due_at == loop.clock.now()
+    assert report.sent == 1
+    assert [m.body for m in loop.sms.sent_to("+15550100001")] == [row.body]
+
+
+def test_conversation_merges_messages_and_replies_newest_first(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    make_patient(rt, patient_id="p1", phone="+15550100001")
+    loop = make_loop([], {})
+    _send(loop, body="First message")
+    loop.work()
+    loop.advance(timedelta(minutes=5))
+    reply(
+        loop, sender="+15550100001", body="Thanks, will call", keyword=Keyword.FREE_TEXT, sid="SM1"
+    )
+    loop.advance(timedelta(minutes=5))
+    _send(loop, body="Second message")
+
+    with rt.transaction() as session:
+        items = conversation(session, patient_id="p1")
+
+    assert [(i.direction, i.body) for i in items] == [
+        ("out", "Second message"),
+        ("in", "Thanks, will call"),
+        ("out", "First message"),
+    ]
+    assert items[0].state == "queued"
+    assert items[2].from_care_team
+
+
+def test_message_without_consent_is_refused(rt: Runtime, make_loop: Callable[..., Loop]) -> None:
+    make_patient(rt, patient_id="p1", phone="+15550100001")
+    loop = make_loop([], {})
+    with rt.transaction() as session:
+        record_consent(
+            session,
+            patient_id="p1",
+            purpose="care-reminders",
+            channel="*",
+            status="denied",
+            source="staff",
+            actor=NURSE,
+            now=loop.clock.now(),
+        )
+
+    with pytest.raises(Conflict, match="not agreed"):
+        _send(loop, body="Hello", channel="sms")
+    with pytest.raises(Conflict, match="not agreed"):
+        _send(loop, body="Hello", channel=None)
+    with rt.transaction() as session:
+        assert session.scalars(select(OutboxMessage)).all() == []
+
+
+@pytest.mark.parametrize("body", ["", "   ", "x" * 1001])
+def test_empty_or_long_message_is_refused_naming_the_field(
+    rt: Runtime, make_loop: Callable[..., Loop], body: str
+) -> None:
+    make_patient(rt, patient_id="p1", phone="+15550100001")
+    loop = make_loop([], {})
+
+    with pytest.raises(InvalidInput) as err:
+        _send(loop, body=body)
+
+    assert err.value.field == "body"
+
+
+def test_portal_reply_reaches_the_care_team_as_inbound_and_replied(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    make_patient(rt, patient_id="p1", phone="+15550100001")
+    loop = make_loop([], {})
+    _send(loop, body="How is the new dose?")
+    loop.work()
+    loop.advance(timedelta(minutes=3))
+
+    with rt.transaction() as session:
+        outcome = queue_portal_reply(
+            session, patient_id="p1", body="A bit dizzy", clock=loop.clock, ctx=_inbound(loop)
+        )
+    with rt.transaction() as session:
+        stored = session.scalars(select(InboundReply)).one()
+        replied = list_events(session, patient_id="p1", kinds=["replied"])
+        items = conversation(session, patient_id="p1")
+
+    assert (stored.channel, stored.body, stored.patient_id) == ("portal", "A bit dizzy", "p1")
+    assert outcome.handled_as == "care-team-inbox"
+    assert len(replied) == 1
+    assert [t["title"] for t in loop.care_team.tasks] == ["Read the patient's reply"]
+    assert (items[0].direction, items[0].body) == ("in", "A bit dizzy")
+
+
+def test_portal_message_is_kept_in_the_database_inbox_and_read(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    make_patient(rt, patient_id="p1", phone=None)
+    loop = make_loop([], {})
+    registry = ChannelRegistry({ChannelKind.PORTAL: PortalChannel(inbox=DatabasePortalInbox(rt))})
+    worker = build_worker(rt, worker_id="portal-worker", channels=registry)
+    worker.sleep = lambda _s: None
+
+    outbox_id = _send(loop, body="Your appointment moved to 3 pm", channel=None)
+    worker.run(once=True)
+    loop.advance(timedelta(hours=1))
+    with rt.transaction() as session:
+        read = mark_read_for_patient(session, clock=loop.clock, patient_id="p1")
+    with rt.transaction() as session:
+        row = session.get(OutboxMessage, outbox_id)
+        assert row is not None
+        delivered = list_events(session, patient_id="p1", kinds=["delivered"])
+
+    assert read == 1
+    assert (row.channel, row.state) == ("portal", "delivered")
+    assert row.extra["portal_read_at"] == loop.clock.now().isoformat()
+    assert len(delivered) == 1
