@@ -130,6 +130,55 @@ def outreach_outbox(database: DatabaseOption = None, as_json: JsonOption = False
         Console().print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty")
 
 
+@guarded
+def decide(
+    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    program: Annotated[
+        str | None, typer.Option(help="Program (default: the patient's current one).")
+    ] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What the engine would decide for this patient now (nothing is sent or recorded)."""
+    from careloop.errors import NotFound
+    from careloop.governance.audit import AuditAction, Purpose, audit
+    from careloop.outreach.next_decision import preview_next_decision
+    from careloop.records.commands import cli_principal
+    from careloop.records.service import get_patient
+
+    with runtime(database) as rt, rt.transaction() as session:
+        get_patient(session, patient_id)
+        preview = preview_next_decision(
+            session,
+            patient_id=patient_id,
+            now=rt.clock.now(),
+            programs=[program] if program else (),
+        )
+        if preview is None or (program and preview.program != program):
+            raise NotFound("no such program")
+        audit(
+            session,
+            clock=rt.clock,
+            principal=cli_principal(),
+            action=AuditAction.READ,
+            resource="next-decision",
+            purpose=Purpose.OPERATIONS,
+            patient_ids=[patient_id],
+        )
+        result = {"program": preview.program, **preview.decision.as_dict()}
+    if as_json:
+        print_json(result)
+        return
+    console = Console()
+    console.print(f"[bold]{preview.program_title}[/]: {result['explanation']}", highlight=False)
+    action = result.get("action")
+    if action:
+        console.print(f"action {action}, propensity {result['propensity']:.3f}")
+    for removal in result.get("removals", []):
+        console.print(f"  removed: {removal}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
+    app.command("decide")(decide)
     app.add_typer(outreach_app, name="outreach")

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.channels.settings import ChannelsSettings
-from careloop.clock import Clock
+from careloop.clock import Clock, FrozenClock
 from careloop.content.library import Library
 from careloop.content.service import approved_library, render_for_sending
 from careloop.errors import CareloopError
@@ -53,7 +53,12 @@ from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, Arm, CloseReason
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.engine import Decision, PopulationBatch, decide_batch
 from careloop.personalize.profile import QuietHours
-from careloop.personalize.service import load_history, load_model, record_decision
+from careloop.personalize.service import (
+    learn_from_events,
+    load_history,
+    load_model,
+    record_decision,
+)
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
 from careloop.records.caregivers import caregivers_of
 
@@ -109,6 +114,9 @@ def tick(session: Session, *, ctx: TickContext, now: datetime, limit: int = 5000
     report = TickReport()
     library = approved_library(session)
     for program in ctx.programs:
+        # Learn first from every response the event log holds (late ones included), so this
+        # tick's decisions already use them.
+        learn_from_events(session, clock=FrozenClock(now), program=_spec_for(program, None))
         _enroll_eligible(session, ctx=ctx, program=program, now=now, report=report)
         _follow_outcomes(session, ctx=ctx, program=program, now=now, report=report)
         due = _collect_due(session, ctx=ctx, program=program, now=now, limit=limit, report=report)

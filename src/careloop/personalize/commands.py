@@ -80,6 +80,49 @@ def _print(profile: dict[str, object], *, as_json: bool) -> None:
             typer.echo(f"    {factor:14} {', '.join(parts) or 'no messages yet'}")
 
 
+@guarded
+def ope(
+    program: Annotated[str, typer.Option("--program", help="Program whose decisions to use.")],
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy",
+            help="Repeatable: logging, uniform, greedy or FACTOR=VALUE (e.g. channel=sms).",
+        ),
+    ] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Off-policy estimates (IPS, self-normalized IPS) of policies from the logged decisions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from careloop.personalize.evaluation import evaluate_policies
+
+    with runtime(database) as rt, rt.transaction() as session:
+        result = evaluate_policies(
+            session, program=program, policies=policy or ["logging", "uniform", "greedy"]
+        )
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"{program}: {result['decisions']} decisions with a resolved reward")
+    for column in ("policy", "IPS (95% CI)", "SNIPS", "effective n"):
+        table.add_column(column)
+    for name, report in result["policies"].items():
+        ips, snips = report["ips"], report["snips"]
+        table.add_row(
+            name,
+            f"{ips['value']:.3f} ({ips['low']:.3f}, {ips['high']:.3f})",
+            f"{snips['value']:.3f}",
+            f"{report['effective_sample_size']:.0f}",
+        )
+    Console().print(table)
+    if result.get("note"):
+        Console().print(result["note"])
+
+
 def register(app: typer.Typer) -> None:
-    """Attach ``preferences`` to the root CLI."""
+    """Attach ``preferences`` and ``ope`` to the root CLI."""
     app.add_typer(preferences_app, name="preferences")
+    app.command("ope")(ope)

@@ -17,12 +17,12 @@ from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
 from careloop.governance.audit import AuditAction, Purpose, audit
 from careloop.governance.consent import consent_matrix
+from careloop.outreach.next_decision import preview_next_decision
 from careloop.personalize import service as personalize
 from careloop.records.service import get_patient_record, list_patients, timeline
 from careloop.web.console import patient_context
 from careloop.web.console.charts import line_chart
 from careloop.web.console.messages import messaging_context
-from careloop.web.console.next_decision import preview_next_decision
 from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
 from careloop.web.console.worklist import item_views
 from careloop.web.deps import ClockDep, SessionDep, check_patient_access

@@ -32,13 +32,13 @@ from careloop.governance.proxy import active_grants, grant_proxy, revoke_proxy
 from careloop.governance.roles import Role
 from careloop.governance.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from careloop.outreach import messages as outreach_messages
+from careloop.outreach.next_decision import preview_next_decision
 from careloop.outreach.portal_inbox import mark_read_for_patient
 from careloop.outreach.webhooks import InboundDep
 from careloop.personalize import service as personalize
 from careloop.personalize.actions import CHANNELS, READING_LEVELS, SEND_WINDOWS
 from careloop.records.service import get_patient_record, timeline
 from careloop.web.console import patient_context
-from careloop.web.console.next_decision import preview_next_decision
 from careloop.web.console.pages import after_post, page_principal, render, sign_in_redirect
 from careloop.web.deps import (
     ClockDep,
