@@ -59,7 +59,8 @@ class AppointmentEligibility:
         if program.anchor != "appointment":
             return []
         out = []
-        for patient_id, resource in resources_of_type(session, resource_type="Appointment"):
+        appointments = list(resources_of_type(session, resource_type="Appointment"))
+        for patient_id, resource in appointments:
             if patient_id is None or resource.get("status") not in (
                 "booked",
                 "pending",
@@ -73,6 +74,7 @@ class AppointmentEligibility:
             fields: dict[str, Any] = {"appointment_at": start.isoformat()}
             if place:
                 fields["appointment_place"] = place
+            fields.update(_noshow_risk(session, patient_id, resource, appointments))
             out.append(
                 Candidate(
                     patient_id=patient_id,
@@ -82,6 +84,44 @@ class AppointmentEligibility:
                 )
             )
         return out
+
+
+def _noshow_risk(
+    session: Session,
+    patient_id: str,
+    appointment: dict[str, Any],
+    appointments: list[tuple[str | None, dict[str, Any]]],
+) -> dict[str, Any]:
+    """The booking's no-show risk for journey branches (``risk: high`` steps) and the console."""
+    from careloop.insights.risk.fhir_appointments import available_model, score_fhir_appointment
+    from careloop.records.service import get_patient
+
+    model = available_model()
+    if model is None:
+        return {"noshow_risk_band": None, "noshow_risk_note": "no trained no-show model"}
+    patient = get_patient(session, patient_id)
+    conditions = [
+        r
+        for _pid, r in resources_of_type(
+            session, resource_type="Condition", patient_ids=[patient_id]
+        )
+    ]
+    score = score_fhir_appointment(
+        model,
+        appointment=appointment,
+        patient_id=patient_id,
+        birth_date=patient.birth_date,
+        gender=patient.gender,
+        conditions=conditions,
+        other_appointments=[r for pid, r in appointments if pid == patient_id],
+    )
+    if score is None:
+        return {"noshow_risk_band": None}
+    return {
+        "noshow_risk": round(score.probability, 3),
+        "noshow_risk_band": str(score.band),
+        "noshow_risk_reasons": list(score.top_reasons),
+    }
 
 
 @dataclass(frozen=True)

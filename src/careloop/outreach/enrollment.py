@@ -124,7 +124,15 @@ def enroll(
     if not announced:  # the programs domain records ``eligible`` for its own runs
         _event(session, clock=clock, kind=EventKind.ELIGIBLE, enrollment=enrollment, now=now)
     enrollment.state = str(EnrollmentState.ENROLLED)
-    _event(session, clock=clock, kind=EventKind.ENROLLED, enrollment=enrollment, now=now)
+    risk = {k: v for k, v in (fields or {}).items() if k.startswith("noshow_risk")}
+    _event(
+        session,
+        clock=clock,
+        kind=EventKind.ENROLLED,
+        enrollment=enrollment,
+        now=now,
+        payload=risk or None,
+    )
     return enrollment
 
 

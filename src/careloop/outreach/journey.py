@@ -22,6 +22,7 @@ class JourneyFacts:
     last_step_at: datetime | None
     last_reply_at: datetime | None
     event_times: Mapping[str, datetime]
+    risk_band: str | None = None
 
 
 def step_due_at(step: Step, facts: JourneyFacts) -> datetime | None:
@@ -39,7 +40,10 @@ def step_due_at(step: Step, facts: JourneyFacts) -> datetime | None:
 
 
 def branch_applies(step: Step, facts: JourneyFacts) -> bool:
-    """``reply``/``no-reply`` steps look for a reply since the previous step (or enrollment)."""
+    """``reply``/``no-reply`` steps look for a reply since the previous step (or enrollment);
+    a ``risk`` step applies only to enrollments scored in that no-show risk band."""
+    if step.risk is not None and step.risk != facts.risk_band:
+        return False
     if step.when is Branch.ALWAYS:
         return True
     since = facts.last_step_at or facts.enrolled_at

@@ -59,6 +59,20 @@ class Step:
     audience: Audience = Audience.PATIENT
     questionnaire: str | None = None
     """A check-in step: the care team opens this questionnaire as an SMS conversation."""
+    risk: str | None = None
+    """Only for enrollments whose no-show risk band is this (e.g. ``high``): an extra
+    reminder for those most likely to miss the appointment."""
+
+
+RISK_BANDS = ("low", "medium", "high")
+
+
+def _risk(value: Any, *, field: str) -> str | None:
+    if value is None:
+        return None
+    if value not in RISK_BANDS:
+        raise InvalidInput(f"risk must be one of {', '.join(RISK_BANDS)}", field=field)
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +211,7 @@ def from_mapping(doc: Mapping[str, Any]) -> OutreachProgram:
                 channel=_channel(raw.get("channel"), field=f"{where}.channel"),
                 audience=_enum(Audience, raw.get("audience", "patient"), field=f"{where}.audience"),
                 questionnaire=raw.get("questionnaire"),
+                risk=_risk(raw.get("risk"), field=f"{where}.risk"),
             )
         )
     escalation = doc.get("escalation") or {}

@@ -252,6 +252,7 @@ def _facts(session: Session, enrollment: Enrollment, program: OutreachProgram) -
         last_step_at=enrollment.last_step_at,
         last_reply_at=enrollment.last_reply_at,
         event_times=events,
+        risk_band=(enrollment.fields or {}).get("noshow_risk_band"),
     )
 
 

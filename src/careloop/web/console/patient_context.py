@@ -127,6 +127,18 @@ class ProgramState:
     state: str
     since: datetime
     arm: str | None
+    risk: str | None = None
+    """The no-show risk of the booking, in words, for appointment journeys."""
+
+
+def _risk_text(payload: dict[str, Any]) -> str | None:
+    band = payload.get("noshow_risk_band")
+    if not band:
+        return None
+    reasons = "; ".join(payload.get("noshow_risk_reasons") or [])
+    probability = payload.get("noshow_risk")
+    share = f" ({probability:.0%})" if isinstance(probability, float) else ""
+    return f"no-show risk {band}{share}" + (f": {reasons}" if reasons else "")
 
 
 def program_states(session: Session, *, patient_id: str) -> list[ProgramState]:
@@ -158,12 +170,14 @@ def program_states(session: Session, *, patient_id: str) -> list[ProgramState]:
         if event.kind != "enrolled" and event.program not in states:
             continue
         arm = (event.payload or {}).get("arm") if event.kind == "enrolled" else None
+        risk = _risk_text(event.payload or {}) if event.kind == "enrolled" else None
         previous = states.get(event.program)
         states[event.program] = ProgramState(
             event.program,
             words[event.kind],
             event.occurred_at,
             arm if arm is not None else (previous.arm if previous else None),
+            risk if risk is not None else (previous.risk if previous else None),
         )
     return sorted(states.values(), key=lambda s: s.program)
 

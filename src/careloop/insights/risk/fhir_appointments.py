@@ -1,0 +1,130 @@
+"""No-show risk of a FHIR ``Appointment``, from what the record knew when it was booked.
+
+Journeys branch on it (a third reminder for high risk) and the console shows it with its
+reasons. The features are the model's own (``insights.risk.features``): age and sex from the
+patient, lead time from ``Appointment.created`` to ``start``, hypertension and diabetes from
+``Condition`` codes, and the patient's *earlier* appointments (only those that started
+before this one was booked count, exactly as in training).
+
+The model is loaded once per process from ``CARELOOP_MODELS_DIR`` (default ``./models``,
+written by ``careloop risk train noshow``); without a trained model there is no score and
+risk branches do not apply, which is said in the enrollment's fields.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from careloop.errors import CareloopError
+from careloop.insights.risk.appointments_csv import BookedAppointment
+from careloop.insights.risk.features import history_at_booking
+from careloop.insights.risk.model import DEFAULT_MODELS_DIR, NoshowModel
+from careloop.insights.risk.scoring import RiskScore, score_noshow
+
+HYPERTENSION = frozenset({"38341003", "59621000", "I10"})
+DIABETES = frozenset({"44054006", "73211009", "E11.9", "E11"})
+
+
+@lru_cache(maxsize=4)
+def _load(directory: str) -> NoshowModel | None:
+    from careloop.insights.risk.artifacts import load_model
+
+    try:
+        return load_model(directory=Path(directory))
+    except CareloopError:
+        return None
+
+
+def available_model() -> NoshowModel | None:
+    """The trained no-show model of this installation, or None when none was trained."""
+    return _load(os.environ.get("CARELOOP_MODELS_DIR", str(DEFAULT_MODELS_DIR)))
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _booked(
+    resource: Mapping[str, Any], *, patient_id: str, female: bool
+) -> BookedAppointment | None:
+    start = _instant(resource.get("start"))
+    created = _instant(resource.get("created")) or start
+    if start is None or created is None:
+        return None
+    status = resource.get("status")
+    return BookedAppointment(
+        patient_id=patient_id,
+        appointment_id=str(resource.get("id", "")),
+        female=female,
+        scheduled_at=created,
+        appointment_day=start.date(),
+        age=None,
+        neighbourhood="",
+        welfare=False,
+        hypertension=False,
+        diabetes=False,
+        alcoholism=False,
+        handicap=0,
+        no_show=True if status == "noshow" else False if status == "fulfilled" else None,
+    )
+
+
+def _has(conditions: Iterable[Mapping[str, Any]], codes: frozenset[str]) -> bool:
+    for condition in conditions:
+        for coding in (condition.get("code") or {}).get("coding") or []:
+            if coding.get("code") in codes:
+                return True
+    return False
+
+
+def score_fhir_appointment(
+    model: NoshowModel,
+    *,
+    appointment: Mapping[str, Any],
+    patient_id: str,
+    birth_date: date | None,
+    gender: str | None,
+    conditions: Iterable[Mapping[str, Any]],
+    other_appointments: Iterable[Mapping[str, Any]],
+) -> RiskScore | None:
+    """The booking's risk, or None when the appointment lacks a start time."""
+    female = gender == "female"
+    target = _booked(appointment, patient_id=patient_id, female=female)
+    if target is None:
+        return None
+    others = [
+        b
+        for r in other_appointments
+        if r.get("id") != appointment.get("id")
+        and (b := _booked(r, patient_id=patient_id, female=female)) is not None
+    ]
+    booked = target.scheduled_at.date()
+    age = None
+    if birth_date is not None:
+        age = (
+            booked.year
+            - birth_date.year
+            - ((booked.month, booked.day) < (birth_date.month, birth_date.day))
+        )
+    conditions = list(conditions)
+    return score_noshow(
+        model,
+        scheduled_at=target.scheduled_at,
+        appointment_day=max(target.appointment_day, booked),
+        age=age if age is None or 0 <= age <= 115 else None,
+        sex=gender,
+        hypertension=_has(conditions, HYPERTENSION),
+        diabetes=_has(conditions, DIABETES),
+        history=history_at_booking(target, others),
+    )
