@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -63,6 +63,7 @@ def serve(
     configure_logging()
     rt = open_runtime(database=database)
     app = create_app(rt)
+    app.state.code_sender = _code_sender(rt)
     stop = None
     if with_worker if with_worker is not None else is_sqlite(rt.engine):
         from careloop.outreach.runner import start_in_process
@@ -74,6 +75,23 @@ def serve(
     finally:
         if stop is not None:
             stop.set()
+
+
+def _code_sender(rt: Any) -> Any:
+    """Portal codes through the configured adapters (shown on the terminal with fakes)."""
+    from careloop.channels.portal import InMemoryPortalInbox
+    from careloop.channels.registry import build_channels
+    from careloop.outreach.config import outreach_settings
+    from careloop.web.code_delivery import ChannelCodeSender
+
+    _own, channels = outreach_settings(rt.settings)
+    registry = build_channels(channels, clock=rt.clock, portal_inbox=InMemoryPortalInbox())
+    fake = channels.sms.provider == "fake" and channels.email.provider == "fake"
+    return ChannelCodeSender(
+        registry=registry,
+        public_base_url=rt.settings.security.public_base_url,
+        echo_to_terminal=fake,
+    )
 
 
 def register(app: typer.Typer) -> None:
