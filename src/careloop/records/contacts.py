@@ -7,7 +7,6 @@ cannot search them. Each one also gets a keyed digest of its normalised value in
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -104,8 +103,3 @@ def find_patients_by_contact(
     if not include_caregivers:
         query = query.where(ContactLookup.caregiver_id.is_(None))
     return sorted(set(session.scalars(query)))
-
-
-def lookup_digest(system: str, value: str) -> str | None:
-    """The digest alone (for callers that keep their own index), SHA-256 if no key is set."""
-    return digest(system, value) or (hashlib.sha256(value.encode()).hexdigest() if value else None)

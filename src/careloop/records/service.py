@@ -125,13 +125,7 @@ def get_patient_record(
         .where(FhirResource.resource_type == "Patient", FhirResource.patient_id == patient_id)
         .order_by(FhirResource.imported_at)
     ).all()
-    counts: dict[str, int] = dict(
-        session.execute(  # type: ignore[arg-type]
-            select(FhirResource.resource_type, func.count())
-            .where(FhirResource.patient_id == patient_id)
-            .group_by(FhirResource.resource_type)
-        ).all()
-    )
+    counts = resource_type_counts(session, patient_id=patient_id)
     caregivers = [
         CaregiverOut(
             id=c.id,
