@@ -1,0 +1,199 @@
+"""CQL interval and timing operators, each defined on closed boundaries with three-valued logic.
+
+``during``, ``overlaps``, ``before``... reduce to comparisons of ``start()``/``end()`` (an
+unknown boundary is None, so the relation is null unless the other comparisons already decide
+it), optionally at a precision (``during day of``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from careloop.programs.elm.ops import and3, compare, or3
+from careloop.programs.elm.values import Interval, predecessor, successor
+
+
+def _cmp(a: Any, b: Any, prec: int | None) -> int | None:
+    return compare(a, b, prec)
+
+
+def le(a: Any, b: Any, prec: int | None = None) -> bool | None:
+    order = _cmp(a, b, prec)
+    return None if order is None else order <= 0
+
+
+def lt(a: Any, b: Any, prec: int | None = None) -> bool | None:
+    order = _cmp(a, b, prec)
+    return None if order is None else order < 0
+
+
+def eq(a: Any, b: Any, prec: int | None = None) -> bool | None:
+    order = _cmp(a, b, prec)
+    return None if order is None else order == 0
+
+
+def _start(value: Any) -> Any:
+    return value.start() if isinstance(value, Interval) else value
+
+
+def _end(value: Any) -> Any:
+    return value.end() if isinstance(value, Interval) else value
+
+
+def contains_point(ivl: Interval | None, point: Any, prec: int | None = None) -> bool | None:
+    if ivl is None or point is None:
+        return None
+    return and3(le(ivl.start(), point, prec), le(point, ivl.end(), prec))
+
+
+def included_in(a: Any, b: Any, prec: int | None = None) -> bool | None:
+    """``a during b`` (a point or an interval within interval b)."""
+    if a is None or b is None:
+        return None
+    if not isinstance(a, Interval):
+        return contains_point(b, a, prec)
+    return and3(le(b.start(), a.start(), prec), le(a.end(), b.end(), prec))
+
+
+def proper_included_in(a: Any, b: Any, prec: int | None = None) -> bool | None:
+    inside = included_in(a, b, prec)
+    if inside is not True:
+        return inside
+    same = and3(eq(_start(a), b.start(), prec), eq(_end(a), b.end(), prec))
+    return None if same is None else not same
+
+
+def overlaps(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return and3(le(a.start(), b.end(), prec), le(b.start(), a.end(), prec))
+
+
+def overlaps_before(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return and3(lt(a.start(), b.start(), prec), overlaps(a, b, prec))
+
+
+def overlaps_after(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return and3(lt(b.end(), a.end(), prec), overlaps(a, b, prec))
+
+
+def before(a: Any, b: Any, prec: int | None = None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return lt(_end(a), _start(b), prec)
+
+
+def after(a: Any, b: Any, prec: int | None = None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return lt(_end(b), _start(a), prec)
+
+
+def same_as(a: Any, b: Any, prec: int | None = None) -> bool | None:
+    if a is None or b is None:
+        return None
+    if isinstance(a, Interval) and isinstance(b, Interval):
+        return and3(eq(a.start(), b.start(), prec), eq(a.end(), b.end(), prec))
+    return eq(a, b, prec)
+
+
+def same_or_before(a: Any, b: Any, prec: int | None = None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return le(_end(a), _start(b), prec)
+
+
+def same_or_after(a: Any, b: Any, prec: int | None = None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return le(_end(b), _start(a), prec)
+
+
+def meets(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
+    return or3(meets_before(a, b, prec), meets_before(b, a, prec))
+
+
+def meets_before(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return eq(successor(a.end()), b.start(), prec)
+
+
+def starts(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return and3(eq(a.start(), b.start(), prec), le(a.end(), b.end(), prec))
+
+
+def ends(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return and3(le(b.start(), a.start(), prec), eq(a.end(), b.end(), prec))
+
+
+def intersect(a: Interval | None, b: Interval | None) -> Interval | None:
+    if a is None or b is None or overlaps(a, b) is not True:
+        return None
+    low = a.start() if lt(b.start(), a.start()) else b.start()
+    high = a.end() if lt(a.end(), b.end()) else b.end()
+    return Interval(low, high)
+
+
+def union(a: Interval | None, b: Interval | None) -> Interval | None:
+    if a is None or b is None:
+        return None
+    if overlaps(a, b) is not True and meets(a, b) is not True:
+        return None
+    low = a.start() if le(a.start(), b.start()) else b.start()
+    high = b.end() if le(a.end(), b.end()) else a.end()
+    return Interval(low, high)
+
+
+def except_(a: Interval | None, b: Interval | None) -> Interval | None:
+    if a is None or b is None:
+        return None
+    if overlaps(a, b) is not True:
+        return a
+    if le(b.start(), a.start()) and le(a.end(), b.end()):
+        return None
+    if lt(a.start(), b.start()) and le(a.end(), b.end()):
+        return Interval(a.start(), predecessor(b.start()))
+    if le(b.start(), a.start()) and lt(b.end(), a.end()):
+        return Interval(successor(b.end()), a.end())
+    return None
+
+
+def collapse(intervals: list[Interval | None] | None) -> list[Interval] | None:
+    """Merge overlapping or adjacent intervals, sorted by start."""
+    if intervals is None:
+        return None
+    items = [i for i in intervals if i is not None and i.start() is not None]
+    items.sort(key=_sort_key)
+    merged: list[Interval] = []
+    for item in items:
+        if merged:
+            last = merged[-1]
+            if or3(overlaps(last, item), meets(last, item)) is True:
+                if lt(last.end(), item.end()) is True or last.end() is None:
+                    merged[-1] = Interval(last.start(), item.end())
+                continue
+        merged.append(Interval(item.start(), item.end()))
+    return merged
+
+
+def _sort_key(ivl: Interval) -> Any:
+    start = ivl.start()
+    parts = getattr(start, "parts", None)
+    return parts if parts is not None else start
+
+
+def width(ivl: Interval | None) -> Any:
+    from careloop.programs.elm.ops import subtract
+
+    if ivl is None:
+        return None
+    return subtract(ivl.end(), ivl.start())
