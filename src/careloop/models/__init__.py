@@ -21,6 +21,7 @@ from careloop.models.governance import (
     RetentionRun,
     User,
 )
+from careloop.models.measures import MeasureLibraryRow, MeasurePackageRow, MeasureValueSetRow
 from careloop.models.outreach import (
     Enrollment,
     InboundReply,
@@ -55,6 +56,9 @@ __all__ = [
     "Event",
     "FhirResource",
     "InboundReply",
+    "MeasureLibraryRow",
+    "MeasurePackageRow",
+    "MeasureValueSetRow",
     "ModelStateRow",
     "OutboxMessage",
     "Patient",

@@ -42,18 +42,27 @@ def measure_evaluate(
             help="Care-gap mode: drop the measure's qualifying-visit requirement.",
         ),
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="auto (built-in definition, else a loaded package), definition, or elm.",
+        ),
+    ] = "auto",
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Which populations each patient falls in, and the care gap it implies."""
-    chosen = [measures.find_measure(measure)]
+    from careloop.programs.measures.packages import loaded_measures
+
     start, end = measures.parse_period(period)
-    if paths:
-        results = measures.evaluate_paths(
-            paths, measures=chosen, start=start, end=end, outreach=outreach
-        )
-    else:
-        with runtime(database) as rt, rt.transaction() as session:
+    with runtime(database) as rt, rt.transaction() as session:
+        chosen = [measures.find_measure(measure, loaded=loaded_measures(session), engine=engine)]
+        if paths:
+            results = measures.evaluate_paths(
+                paths, measures=chosen, start=start, end=end, outreach=outreach
+            )
+        else:
             results = list(
                 measures.evaluate_database(
                     session, measures=chosen, start=start, end=end, outreach=outreach
@@ -62,6 +71,12 @@ def measure_evaluate(
     if as_json:
         print_json(results)
         return
+    if any(r.get("test_deck") for r in results):
+        typer.echo(
+            "note: test-deck semantics applied (a bundle with one Patient is that patient's "
+            "whole record; see docs/measures.md)",
+            err=True,
+        )
     for result in results:
         flags = " ".join(
             f"{code}={value}" for group in result["groups"] for code, value in group.items()
@@ -69,6 +84,35 @@ def measure_evaluate(
         gap = "GAP" if result["care_gap"] else "ok "
         typer.echo(
             f"{result['patient']}  {result['measure']}  {gap}  {result['reason']}  [{flags}]"
+        )
+
+
+@measure_app.command("load")
+@guarded
+def measure_load(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Measure package: FHIR Bundles or folders of Measure/Library/ValueSet."
+        ),
+    ],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Store published measure packages; their measures become available by CMS id and name."""
+    from careloop.programs.measures.packages import load_packages
+
+    with runtime(database) as rt, rt.transaction() as session:
+        loaded = [p.as_dict() for p in load_packages(session, paths, now=rt.clock.now())]
+    if as_json:
+        print_json(loaded)
+        return
+    for item in loaded:
+        basis = "/".join(item["population_basis"])
+        typer.echo(
+            f"loaded {item['cms_id'] or '-'}  {item['name']} {item['version'] or ''}  "
+            f"groups={item['groups']} ({basis})  libraries={len(item['libraries'])}  "
+            f"valuesets={item['valuesets']}"
         )
 
 

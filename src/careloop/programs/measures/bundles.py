@@ -1,9 +1,17 @@
 """Read FHIR Bundle JSON and NDJSON files into per-patient resource lists.
 
 This is the measure engine's own small reader for ``careloop measure evaluate PATH...``; the
-records domain owns the real import. References by ``urn:uuid:`` (transaction bundles) are
-resolved to the Patient's id. MeasureReports (the expected results inside test bundles) and
-other non-clinical resources are skipped.
+records domain owns the real import (strict reference resolution, orphans reported).
+References by ``urn:uuid:`` (transaction bundles) are resolved to the Patient's id.
+MeasureReports (the expected results inside test bundles) and other non-clinical resources
+are skipped.
+
+**Test-deck semantics.** The official eCQM test decks evaluate each test bundle as one
+patient's whole record (the reference engines load a bundle as the patient's data). Bundles
+exported by the measure authoring tool sometimes reference the patient by another id
+(``Patient/Patient-1``) or not at all. So a Bundle holding exactly one Patient gives every
+clinical resource in it to that Patient; the ids of patients read this way are reported to
+the caller (``test_deck``) when a resource was given to the Patient only by this rule.
 """
 
 from __future__ import annotations
@@ -69,11 +77,25 @@ def _patient_of(resource: Resource, aliases: dict[str, str]) -> str | None:
     return None
 
 
-def read_patients(paths: Iterable[str | Path]) -> Iterator[tuple[str, list[Resource]]]:
-    """Yield (Patient.id, resources with the Patient first) for every patient in the files."""
+def _sole_patient(path: Path, pairs: list[tuple[str | None, Resource]]) -> str | None:
+    """The id of the one Patient of a Bundle file (test-deck semantics), else None."""
+    if path.suffix == ".ndjson":
+        return None
+    ids = [str(r["id"]) for _u, r in pairs if r.get("resourceType") == "Patient" and "id" in r]
+    return ids[0] if len(ids) == 1 and len(pairs) > 1 else None
+
+
+def read_patients(
+    paths: Iterable[str | Path], *, test_deck: set[str] | None = None
+) -> Iterator[tuple[str, list[Resource]]]:
+    """Yield (Patient.id, resources with the Patient first) for every patient in the files.
+
+    ``test_deck`` collects the ids of patients whose record needed test-deck semantics.
+    """
     patients: dict[str, list[Resource]] = {}
     for path in _files(Path(p) for p in paths):
         pairs = _load(path)
+        deck_patient = _sole_patient(path, pairs)
         aliases: dict[str, str] = {}
         for full_url, resource in pairs:
             if resource.get("resourceType") == "Patient" and "id" in resource:
@@ -89,6 +111,10 @@ def read_patients(paths: Iterable[str | Path]) -> Iterator[tuple[str, list[Resou
             if rtype in SKIPPED or rtype == "Patient" or rtype in SHARED_TYPES:
                 continue
             owner = _patient_of(resource, aliases)
+            if deck_patient is not None and owner != deck_patient:
+                if test_deck is not None:
+                    test_deck.add(deck_patient)
+                owner = deck_patient
             if owner is None:
                 continue
             patients.setdefault(owner, []).append(resource)
