@@ -17,37 +17,19 @@ from careloop.programs.elm.values import Code, Concept, Interval, Quantity, Rati
 
 SYSTEM = "{urn:hl7-org:elm-types:r1}"
 FHIR_NS = "{http://hl7.org/fhir}"
-# FHIR R4 element names that are choices ([x]) in the resources eCQMs read.
+# FHIR R4 element names that are choices ([x]) in the resources eCQM logic reads. The ELM
+# from the CQL translator does not always say which paths are choices, so a path here that
+# is absent as a plain key is looked up as ``name<Type>``. Names with a non-choice sibling
+# that starts the same way (``reason``: reasonCode/reasonReference) must never be listed.
 CHOICE_NAMES = frozenset(
     {
-        "value",
-        "effective",
-        "onset",
-        "abatement",
-        "performed",
-        "occurrence",
-        "deceased",
-        "multipleBirth",
-        "medication",
-        "timing",
-        "asNeeded",
-        "dose",
-        "rate",
-        "serviced",
-        "product",
-        "born",
-        "age",
-        "item",
-        "answer",
-        "collected",
-        "reported",
-        "scheduled",
-        "defaultValue",
-        "allowed",
-        "used",
-        "fasting",
+        "value", "effective", "onset", "abatement", "performed", "occurrence", "deceased",
+        "multipleBirth", "medication", "timing", "asNeeded", "dose", "rate", "serviced",
+        "product", "born", "age", "item", "answer", "collected", "reported", "scheduled",
+        "defaultValue", "allowed", "used", "bounds", "quantity", "code", "due", "detail",
+        "doseNumber", "seriesDoses", "fastingStatus", "diagnosis", "procedure", "start",
     }
-)
+)  # fmt: skip
 QUANTITY_TYPES = frozenset(
     {"Quantity", "Age", "Duration", "Distance", "Count", "SimpleQuantity", "MoneyQuantity"}
 )
