@@ -70,7 +70,7 @@ def lab(*, code: tuple[str, str], day: str, percent: float | None = None) -> dic
 
 
 def blood_pressure(
-    *, day: str, systolic: float, diastolic: float, encounter_id: str | None = None
+    *, day: str, systolic: float, diastolic: float, encounter_id: str | None = "e1"
 ) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Observation",

@@ -53,21 +53,28 @@ def measure_evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """Which populations each patient falls in, and the care gap it implies."""
-    from careloop.programs.measures.packages import loaded_measures
-
     start, end = measures.parse_period(period)
-    with runtime(database) as rt, rt.transaction() as session:
-        chosen = [measures.find_measure(measure, loaded=loaded_measures(session), engine=engine)]
-        if paths:
-            results = measures.evaluate_paths(
-                paths, measures=chosen, start=start, end=end, outreach=outreach
-            )
-        else:
-            results = list(
-                measures.evaluate_database(
-                    session, measures=chosen, start=start, end=end, outreach=outreach
+    if paths and engine != "elm" and measures.is_builtin(measure):
+        chosen = [measures.find_measure(measure, engine=engine)]  # no database needed
+        results = measures.evaluate_paths(
+            paths, measures=chosen, start=start, end=end, outreach=outreach
+        )
+    else:
+        from careloop.programs.measures.packages import loaded_measures
+
+        with runtime(database) as rt, rt.transaction() as session:
+            loaded = loaded_measures(session)
+            chosen = [measures.find_measure(measure, loaded=loaded, engine=engine)]
+            if paths:
+                results = measures.evaluate_paths(
+                    paths, measures=chosen, start=start, end=end, outreach=outreach
                 )
-            )
+            else:
+                results = list(
+                    measures.evaluate_database(
+                        session, measures=chosen, start=start, end=end, outreach=outreach
+                    )
+                )
     if as_json:
         print_json(results)
         return

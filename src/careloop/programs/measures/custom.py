@@ -260,9 +260,11 @@ def blood_pressure_controlled(_lib: Library) -> Predicate:
         return any(str(p).endswith("observation-bp") for p in profiles)
 
     def outpatient(resource: Resource, ctx: Context) -> bool:
+        # CQL: ``not (getEncounter().class.code in {...})`` is null for a reading with no
+        # encounter (or one not in the record), and a null where-clause drops the reading.
         reference = (resource.get("encounter") or {}).get("reference")
-        if not reference:
-            return True
+        if not reference or ctx.record.by_reference(reference) is None:
+            return False
         encounter = ctx.record.by_reference(reference)
         klass = ((encounter or {}).get("class") or {}).get("code")
         return klass not in NON_OUTPATIENT_CLASSES

@@ -41,6 +41,14 @@ def _matches(measure: ElmMeasure, identifier: str) -> bool:
     return wanted in (measure.cms_id.lower(), measure.name.lower())
 
 
+def is_builtin(identifier: str) -> bool:
+    try:
+        find_builtin(identifier)
+    except InvalidInput:
+        return False
+    return True
+
+
 def find_measure(
     identifier: str,
     *,
