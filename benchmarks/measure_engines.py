@@ -40,7 +40,9 @@ for cms, name in names.items():
     b = list(service.evaluate_population(patients, measures=[elm], start=start, end=end))
     tb = time.time() - t
     dis = [
-        (x["patient"], x["groups"], y["groups"]) for x, y in zip(a, b) if x["groups"] != y["groups"]
+        (x["patient"], x["groups"], y["groups"])
+        for x, y in zip(a, b, strict=True)
+        if x["groups"] != y["groups"]
     ]
     cells = sum(len(g) for x in a for g in x["groups"])
     print(
