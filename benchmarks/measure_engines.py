@@ -46,7 +46,9 @@ for cms, name in names.items():
     ]
     cells = sum(len(g) for x in a for g in x["groups"])
     print(
-        f"{cms}: {len(a)} patients, {cells} population cells, disagree patients={len(dis)}  builtin {len(a) / ta:.0f} p/s  elm {len(b) / tb:.0f} p/s"
+        f"{cms}: {len(a)} patients, {cells} population cells, "
+        f"disagree patients={len(dis)}  "
+        f"builtin {len(a) / ta:.0f} p/s  elm {len(b) / tb:.0f} p/s"
     )
     for d in dis[:4]:
         print("   ", d)
