@@ -12,7 +12,7 @@ import orjson
 import pytest
 from rich.console import Console
 
-from careloop.demo import run_demo, sample_population_dir
+from careloop.cli.demo_run import run_demo, sample_population_dir
 
 
 def _sample_phi() -> set[str]:

@@ -16,6 +16,7 @@ from careloop.channels.messages import ChannelKind, InboundMessage
 from careloop.channels.portal import InMemoryPortalInbox, PortalChannel
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import FrozenClock
+from careloop.compose.outreach import build_worker
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
 from careloop.models import Caregiver, FhirResource, Patient, ResourceCode
@@ -24,7 +25,6 @@ from careloop.outreach.eligibility import Candidate, ExplicitEligibility
 from careloop.outreach.inbound import InboundContext, handle_reply
 from careloop.outreach.ports import RecordingCareTeam
 from careloop.outreach.program import OutreachProgram, from_mapping
-from careloop.outreach.runner import build_worker
 from careloop.outreach.scheduler import TickContext, TickReport, program_map, tick
 from careloop.outreach.worker import BatchReport, Worker
 from careloop.runtime import Runtime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from careloop.personalize.api import router
+from careloop.web.api.personalize import router
 
 
 @pytest.fixture

@@ -24,10 +24,10 @@ import uvicorn
 
 from careloop.careteam import alerts
 from careloop.careteam.intake import receive_observation
+from careloop.cli.demo_run import DEMO_PRINCIPAL, sample_population_dir
 from careloop.clock import FrozenClock
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
-from careloop.demo import DEMO_PRINCIPAL, sample_population_dir
 from careloop.feedback.ruleset import Severity
 from careloop.governance.crypto import signing_key
 from careloop.governance.portal import InMemoryCodeSender, enroll_portal_contact

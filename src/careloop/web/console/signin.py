@@ -1,6 +1,6 @@
 """Console sign-in and sign-out as HTML forms, over governance's session mechanism.
 
-The form posts the password here; :func:`careloop.governance.api.create_session` checks it
+The form posts the password here; :func:`careloop.web.api.auth.create_session` checks it
 (lock-out, staff only, audit) and sets the HttpOnly ``careloop_session`` cookie and the
 CSRF cookie on the redirect this page answers with.
 """
@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from careloop.errors import NotAuthenticated
-from careloop.governance import api as governance_api
 from careloop.governance.principal import Principal
+from careloop.web.api import auth as governance_api
 from careloop.web.console.pages import after_post, page_principal, render, safe_next
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, SigningKeyDep, rate_limit
 

@@ -23,8 +23,6 @@ from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotAuthenticated
 from careloop.feedback import conversation
 from careloop.feedback.catalog import default_catalog
-from careloop.governance import api as governance_api
-from careloop.governance import portal_api
 from careloop.governance.audit import AuditAction, Purpose, audit
 from careloop.governance.consent import ConsentPurpose, consent_matrix, record_consent
 from careloop.governance.principal import Principal
@@ -34,10 +32,12 @@ from careloop.governance.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token
 from careloop.outreach import messages as outreach_messages
 from careloop.outreach.next_decision import preview_next_decision
 from careloop.outreach.portal_inbox import mark_read_for_patient
-from careloop.outreach.webhooks import InboundDep
 from careloop.personalize import service as personalize
 from careloop.personalize.actions import CHANNELS, READING_LEVELS, SEND_WINDOWS
 from careloop.records.service import get_patient_record, timeline
+from careloop.web.api import auth as governance_api
+from careloop.web.api import portal as portal_api
+from careloop.web.api.webhooks import InboundDep
 from careloop.web.console import patient_context
 from careloop.web.console.pages import after_post, page_principal, render, sign_in_redirect
 from careloop.web.deps import (

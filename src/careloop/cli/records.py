@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
 from careloop.governance.audit import AuditAction, Purpose, audit
 from careloop.governance.principal import Principal
 from careloop.governance.roles import Role

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from careloop.cli_support import DatabaseOption, JsonOption, fail, guarded, print_json, runtime
+from careloop.cli.records import cli_principal, patients_app
+from careloop.cli.support import DatabaseOption, JsonOption, fail, guarded, print_json, runtime
 from careloop.errors import InvalidInput
 from careloop.governance.audit import AuditAction, Purpose, audit, verify_chain
 from careloop.governance.consent import (
@@ -22,7 +23,6 @@ from careloop.governance.erasure import erase_patient
 from careloop.governance.export import audit_bundle, export_patient_bundle
 from careloop.governance.retention import purge_expired
 from careloop.records import service as records
-from careloop.records.commands import cli_principal, patients_app
 
 consent_app = typer.Typer(help="Consent per purpose and channel.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)

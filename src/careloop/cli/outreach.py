@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
 
 outreach_app = typer.Typer(help="Journeys, the scheduler and the outbox.", no_args_is_help=True)
 
@@ -26,8 +26,8 @@ def worker(
     as_json: JsonOption = False,
 ) -> None:
     """Send what the outbox holds: claim, record the attempt, send, record the result."""
+    from careloop.compose.outreach import build_worker
     from careloop.logs import configure_logging
-    from careloop.outreach.runner import build_worker
 
     configure_logging()
     stopping = {"now": False}
@@ -59,10 +59,10 @@ def outreach_tick(
     as_json: JsonOption = False,
 ) -> None:
     """Enroll the newly eligible and queue every journey step that is due now."""
+    from careloop.compose.care_team import default_care_team
+    from careloop.compose.outreach import run_tick, tick_context
     from careloop.outreach.config import outreach_settings
-    from careloop.outreach.runner import run_tick, tick_context
     from careloop.outreach.service import load_outreach_programs
-    from careloop.outreach.wiring import default_care_team
 
     with runtime(database) as rt:
         own, _ = outreach_settings(rt.settings)
@@ -140,10 +140,10 @@ def decide(
     as_json: JsonOption = False,
 ) -> None:
     """What the engine would decide for this patient now (nothing is sent or recorded)."""
+    from careloop.cli.records import cli_principal
     from careloop.errors import NotFound
     from careloop.governance.audit import AuditAction, Purpose, audit
     from careloop.outreach.next_decision import preview_next_decision
-    from careloop.records.commands import cli_principal
     from careloop.records.service import get_patient
 
     with runtime(database) as rt, rt.transaction() as session:

@@ -139,12 +139,12 @@ def _completion_resource(program: Any, *, patient_id: str, when: datetime) -> di
 
 def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 6) -> PilotReport:
     """Run the outreach loop for ``weeks`` simulated weeks on the database of ``rt``."""
+    from careloop.compose.care_team import WorklistCareTeam
+    from careloop.compose.outreach import build_worker, inbound_context, run_tick, tick_context
     from careloop.content.library import load_library
     from careloop.content.service import sync_library
     from careloop.outreach.inbound import handle_reply
-    from careloop.outreach.runner import build_worker, inbound_context, run_tick, tick_context
     from careloop.outreach.scheduler import program_map
-    from careloop.outreach.wiring import WorklistCareTeam
     from careloop.records.resources import store_resources
 
     clock = FrozenClock(rt.clock.now().replace(minute=0, second=0, microsecond=0))

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from careloop.cli_support import JsonOption, guarded, print_json, stderr
+from careloop.cli.support import JsonOption, guarded, print_json, stderr
 from careloop.clock import SystemClock
 from careloop.insights.risk.appointments_csv import AppointmentFile, read_appointments
 from careloop.insights.risk.model import CALIBRATION_METHODS, DEFAULT_MODELS_DIR

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from careloop.cli_support import DatabaseOption, JsonOption, print_json
+from careloop.cli.support import DatabaseOption, JsonOption, print_json
 
 
 def demo(
@@ -22,7 +22,7 @@ def demo(
     """Run the whole loop on the embedded default (SQLite) with the bundled sample."""
     import logging
 
-    from careloop.demo import run_demo
+    from careloop.cli.demo_run import run_demo
 
     # The demo's tables are its output; warnings meant for operators (e.g. no secret key
     # configured, so a per-process one is used) would only clutter them.
@@ -66,8 +66,8 @@ def serve(
     app.state.code_sender = _code_sender(rt)
     stop = None
     if with_worker if with_worker is not None else is_sqlite(rt.engine):
-        from careloop.outreach.runner import start_in_process
-        from careloop.outreach.wiring import default_care_team
+        from careloop.compose.care_team import default_care_team
+        from careloop.compose.outreach import start_in_process
 
         _, stop = start_in_process(rt, care_team=default_care_team())
     try:

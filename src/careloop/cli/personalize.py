@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
 from careloop.personalize.service import get_profile, set_stated_preferences, stated_from_options
 
 preferences_app = typer.Typer(

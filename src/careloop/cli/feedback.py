@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from careloop.cli_support import JsonOption, fail, guarded, print_json
+from careloop.cli.support import JsonOption, fail, guarded, print_json
 from careloop.errors import InvalidInput
 from careloop.feedback.catalog import load_catalog
 from careloop.feedback.checkins import Checkin, read_checkin

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from careloop.cli_support import JsonOption, guarded, print_json
+from careloop.cli.support import JsonOption, guarded, print_json
 from careloop.errors import InvalidInput
 from careloop.sim.policies import POLICIES
 from careloop.sim.runner import DEFAULT_POPULATION, load_population, simulate

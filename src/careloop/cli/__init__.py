@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from careloop import __version__
-from careloop.cli_support import fail
+from careloop.cli.support import fail
 from careloop.errors import CareloopError
 
 
@@ -56,19 +56,19 @@ def root(
 # Every domain that has commands, in help order. Registration is explicit: a module that
 # fails to import stops the CLI loudly instead of silently losing its commands.
 COMMAND_MODULES = (
-    "careloop.demo_commands",
-    "careloop.records.commands",
-    "careloop.programs.commands",
-    "careloop.content.commands",
-    "careloop.personalize.commands",
-    "careloop.sim.commands",
-    "careloop.insights.commands",
-    "careloop.insights.report_commands",
-    "careloop.outreach.commands",
+    "careloop.cli.demo",
+    "careloop.cli.records",
+    "careloop.cli.programs",
+    "careloop.cli.content",
+    "careloop.cli.personalize",
+    "careloop.cli.sim",
+    "careloop.cli.insights",
+    "careloop.cli.reports",
+    "careloop.cli.outreach",
     # -- more domains register here (one line each: "careloop.<domain>.commands") --
-    "careloop.feedback.commands",
-    "careloop.careteam.commands",
-    "careloop.governance.commands",
+    "careloop.cli.feedback",
+    "careloop.cli.careteam",
+    "careloop.cli.governance",
 )
 
 

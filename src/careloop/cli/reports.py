@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
 from careloop.governance.audit import AuditAction, Purpose, audit
 from careloop.governance.principal import Principal
 from careloop.governance.roles import Role

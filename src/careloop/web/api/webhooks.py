@@ -74,7 +74,7 @@ def _inbound_context(request: Request) -> InboundContext:
         own, _ = outreach_settings(runtime.settings)
         care_team: CareTeam | None = getattr(state, "care_team", None)
         if care_team is None:
-            from careloop.outreach.wiring import default_care_team
+            from careloop.compose.care_team import default_care_team
 
             care_team = default_care_team()
         programs: list[OutreachProgram] | None = getattr(state, "outreach_programs", None)

@@ -118,8 +118,8 @@ PILOT_WEEKS = 6
 
 
 def step_engage(rt: Runtime, console: Console, report: DemoReport) -> None:
+    from careloop.compose.pilot import run_pilot
     from careloop.outreach.service import enrollment_summary, outbox_summary
-    from careloop.pilot import run_pilot
 
     pilot = run_pilot(rt, weeks=PILOT_WEEKS)
     with rt.transaction() as session:

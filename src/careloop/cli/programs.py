@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
 from careloop.programs.measures import service as measures
 
 measure_app = typer.Typer(help="Clinical quality measures (CMS eCQMs).", no_args_is_help=True)

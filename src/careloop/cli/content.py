@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
 from careloop.content import approval, service
 from careloop.content.checkin import load_instruments
 from careloop.content.compose import RenderedMessage, render_message, render_variant

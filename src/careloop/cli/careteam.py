@@ -13,7 +13,7 @@ from rich.table import Table
 
 from careloop.careteam import alerts, intake, plans
 from careloop.careteam.worklist import alert_burden, list_worklist
-from careloop.cli_support import DatabaseOption, JsonOption, guarded, print_json, runtime, stderr
+from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime, stderr
 from careloop.governance.principal import Principal
 from careloop.governance.roles import Role
 
