@@ -40,10 +40,10 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from careloop.clock import SystemClock
-from careloop.governance.auth import create_user, issue_token
-from careloop.governance.principal import CLI_OPERATOR
 from careloop.records.importer import import_paths
 from careloop.runtime import open_runtime
+from careloop.security.auth import create_user, issue_token
+from careloop.security.principal import CLI_OPERATOR
 
 ADMIN = os.environ.get("CARELOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 LOINC = "http://loinc.org"

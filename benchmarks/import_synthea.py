@@ -19,9 +19,9 @@ from pathlib import Path
 
 import psycopg
 
-from careloop.governance.principal import CLI_OPERATOR
 from careloop.records.importer import import_paths
 from careloop.runtime import open_runtime
+from careloop.security.principal import CLI_OPERATOR
 
 ROOT = Path(__file__).resolve().parents[1]
 

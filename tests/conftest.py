@@ -112,7 +112,7 @@ def api_client(rt: Runtime):  # type: ignore[no-untyped-def]
     """``api_client(role, patient_id=None)``: a TestClient signed in as a new user of that role."""
     from fastapi.testclient import TestClient
 
-    from careloop.governance.auth import create_user, issue_token
+    from careloop.security.auth import create_user, issue_token
     from careloop.web.app import create_app
 
     app = create_app(rt)

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from careloop.careteam import intake
 from careloop.cli import app
 from careloop.clock import FrozenClock
-from careloop.governance.principal import CLI_OPERATOR
 from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
 from tests.feedback.loop_payloads import add_patients, blood_pressure, diary, weight
 
 runner = CliRunner()

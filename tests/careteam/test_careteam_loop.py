@@ -12,9 +12,9 @@ from careloop.events import list_events
 from careloop.feedback.catalog import default_catalog
 from careloop.feedback.evaluate import Finding
 from careloop.feedback.ruleset import Severity, default_rules
-from careloop.governance.principal import Principal
-from careloop.governance.roles import Role
 from careloop.runtime import Runtime
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 from tests.feedback.loop_payloads import DIARY, add_patients, diary, glucose
 
 NURSE = Principal(actor="user:nurse", role=Role.CLINICIAN)

@@ -20,7 +20,7 @@ VARIANT = {"language": "en", "reading_level": "basic", "tone": "friendly", "chan
 @pytest.fixture
 def content_client(rt: Runtime, shipped: Library) -> ClientFactory:
     """``content_client(role)``: a client of an app that serves the content router."""
-    from careloop.governance.auth import create_user, issue_token
+    from careloop.security.auth import create_user, issue_token
     from careloop.web.api.content import router
     from careloop.web.app import create_app
 

@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 
 from careloop.clock import Clock
-from careloop.governance.principal import CLI_OPERATOR
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"

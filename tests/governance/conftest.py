@@ -11,10 +11,10 @@ import orjson
 import pytest
 
 from careloop.governance.portal import InMemoryCodeSender
-from careloop.governance.principal import Principal
-from careloop.governance.roles import Role
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 from careloop.settings import SecuritySettings, Settings
 
 OPERATOR = Principal(actor="test:operator", role=Role.ADMIN, source="test")
@@ -159,7 +159,7 @@ def portal_client(population: Runtime, api_client, sender: InMemoryCodeSender): 
 def enrol(
     rt: Runtime, *, patient_id: str, system: str, value: str, caregiver_id: str | None = None
 ) -> None:
-    from careloop.governance.crypto import signing_key
+    from careloop.crypto import signing_key
     from careloop.governance.portal import enroll_portal_contact
 
     with rt.transaction() as session:

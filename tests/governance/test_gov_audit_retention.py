@@ -18,17 +18,17 @@ from tests.governance.conftest import (
 )
 from typer.testing import CliRunner
 
+from careloop.audit import AuditAction, Purpose, audit, verify_chain
 from careloop.cli import app as cli
 from careloop.clock import FrozenClock
-from careloop.events import EventKind, record_event
-from careloop.governance.audit import AuditAction, Purpose, audit, verify_chain
-from careloop.governance.crypto import (
+from careloop.crypto import (
     EncryptionKeyError,
     KeyRing,
     configured_signing_key,
     generate_key,
     use_keyring,
 )
+from careloop.events import EventKind, record_event
 from careloop.governance.retention import purge_expired
 from careloop.models import Caregiver, Event, FhirResource, Patient, PortalContact, RetentionRun
 from careloop.runtime import Runtime

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.governance.conftest import PATIENT_A
 
 from careloop.clock import FrozenClock
-from careloop.governance.auth import create_user
-from careloop.governance.oidc import OidcVerifier
 from careloop.runtime import Runtime
+from careloop.security.auth import create_user
+from careloop.security.oidc import OidcVerifier
 from careloop.settings import OidcSettings
 
 PASSWORD = "correct horse battery staple"

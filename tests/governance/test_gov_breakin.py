@@ -17,8 +17,8 @@ from tests.governance.conftest import (
     enrol,
 )
 
-from careloop.governance.roles import PERMISSIONS, STAFF_ROLES, Role
 from careloop.runtime import Runtime
+from careloop.security.roles import PERMISSIONS, STAFF_ROLES, Role
 
 PUBLIC = {
     ("POST", "/api/auth/token"),

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from careloop.cli import app as cli
 from careloop.clock import FrozenClock
+from careloop.crypto import signing_key
 from careloop.governance.consent import (
     consent_decision,
     consent_decisions,
@@ -19,7 +20,6 @@ from careloop.governance.consent import (
     record_consent,
 )
 from careloop.governance.consent_fhir import sync_fhir_consents
-from careloop.governance.crypto import signing_key
 from careloop.governance.unsubscribe import list_unsubscribe_headers, make_unsubscribe_token
 from careloop.runtime import Runtime
 

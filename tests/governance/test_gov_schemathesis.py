@@ -18,8 +18,8 @@ from tests.conftest import START
 from tests.governance.conftest import PATIENT_A, count_audit, load
 
 from careloop.clock import FrozenClock
-from careloop.governance.auth import create_user, issue_token
 from careloop.runtime import open_runtime
+from careloop.security.auth import create_user, issue_token
 from careloop.web.app import create_app
 
 MAX_EXAMPLES = 12

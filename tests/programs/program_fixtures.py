@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from careloop.governance.principal import CLI_OPERATOR
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
 
 SCT = "http://snomed.info/sct"
 LOINC = "http://loinc.org"

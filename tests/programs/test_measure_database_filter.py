@@ -8,10 +8,10 @@ import orjson
 import pytest
 from tests.conftest import SHARED_DATA
 
-from careloop.governance.principal import CLI_OPERATOR
 from careloop.programs.measures import service
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
 
 CASES = SHARED_DATA / "ecqm-qicore-2024" / "testcases"
 SAMPLE = Path(__file__).resolve().parents[2] / "src" / "careloop" / "data" / "synthea-sample"

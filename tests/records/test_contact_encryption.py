@@ -5,12 +5,12 @@ from __future__ import annotations
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from careloop.governance.crypto import KeyRing, use_keyring
-from careloop.governance.principal import CLI_OPERATOR
+from careloop.crypto import KeyRing, use_keyring
 from careloop.records import service
 from careloop.records.contacts import find_patients_by_contact
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
 from tests.conftest import FIXTURES
 
 

@@ -6,11 +6,11 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from careloop.governance.principal import CLI_OPERATOR
 from careloop.models import Patient, ResourceCode
 from careloop.records import service
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
 from tests.records.conftest import synthea_dir
 
 

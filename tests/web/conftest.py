@@ -28,8 +28,8 @@ from careloop.cli.demo_run import DEMO_PRINCIPAL, sample_population_dir
 from careloop.clock import FrozenClock
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
+from careloop.crypto import signing_key
 from careloop.feedback.ruleset import Severity
-from careloop.governance.crypto import signing_key
 from careloop.governance.portal import InMemoryCodeSender, enroll_portal_contact
 from careloop.records.importer import import_paths
 from careloop.records.service import get_patient_record, list_patients

@@ -28,14 +28,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.errors import Conflict, InvalidInput, NotFound
 from careloop.events import EventKind, record_event
 from careloop.feedback.evaluate import Finding
 from careloop.feedback.ruleset import DEFAULT_SLA, Severity
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
 from careloop.models import WorklistItem
+from careloop.security.principal import Principal
 
 MAX_FINDINGS_KEPT = 20
 

@@ -35,9 +35,9 @@ from careloop.feedback.service import (
     store_observation,
 )
 from careloop.feedback.snapshot import load_snapshot
-from careloop.governance.principal import Principal
-from careloop.governance.roles import Role
 from careloop.models import CheckinConversation, Event
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 
 INGEST = Principal(actor="system:feedback", role=Role.CLINICIAN, source="feedback")
 

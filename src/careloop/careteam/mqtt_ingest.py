@@ -20,9 +20,9 @@ from careloop.feedback.mqtt import InboundMessage, Verdict, topic_parts
 from careloop.feedback.readings import observation_id
 from careloop.feedback.ruleset import Rule
 from careloop.feedback.service import record_rejection
-from careloop.governance.principal import Principal
-from careloop.governance.roles import Role
 from careloop.runtime import Runtime
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 
 MQTT_PRINCIPAL = Principal(actor="system:mqtt-ingest", role=Role.CLINICIAN, source="mqtt")
 

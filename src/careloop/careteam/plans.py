@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.errors import CareloopError, Conflict, NotFound
 from careloop.events import EventKind, record_event
@@ -39,10 +40,9 @@ from careloop.feedback.ruleset import (
     TrendRule,
     rule_by_id,
 )
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
 from careloop.models import PlanAdjustment
 from careloop.records.resources import patient_resources
+from careloop.security.principal import Principal
 
 TASK_CODES = "https://careloop.dev/fhir/CodeSystem/plan-adjustment"
 

@@ -14,8 +14,8 @@ from rich.table import Table
 from careloop.careteam import alerts, intake, plans
 from careloop.careteam.worklist import alert_burden, list_worklist
 from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime, stderr
-from careloop.governance.principal import Principal
-from careloop.governance.roles import Role
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 
 worklist_app = typer.Typer(
     help="The care team's worklist of alerts and tasks.", no_args_is_help=True
@@ -68,7 +68,7 @@ def worklist_list(
             limit=limit,
         )
         if entries:
-            from careloop.governance.audit import AuditAction, Purpose, audit
+            from careloop.audit import AuditAction, Purpose, audit
 
             audit(
                 session,

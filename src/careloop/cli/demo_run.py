@@ -16,10 +16,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from careloop.governance.principal import Principal
-from careloop.governance.roles import Role
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime, open_runtime
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 
 DEMO_PRINCIPAL = Principal(actor="system:demo", role=Role.ADMIN, source="demo")
 

@@ -8,17 +8,17 @@ from typing import Annotated
 
 import typer
 
+from careloop.audit import AuditAction, Purpose, audit, verify_chain
 from careloop.cli.records import cli_principal, patients_app
 from careloop.cli.support import DatabaseOption, JsonOption, fail, guarded, print_json, runtime
+from careloop.crypto import configured_signing_key
 from careloop.errors import InvalidInput
-from careloop.governance.audit import AuditAction, Purpose, audit, verify_chain
 from careloop.governance.consent import (
     consent_history,
     consent_matrix,
     record_consent,
 )
 from careloop.governance.consent_fhir import sync_fhir_consents
-from careloop.governance.crypto import configured_signing_key
 from careloop.governance.erasure import erase_patient
 from careloop.governance.export import audit_bundle, export_patient_bundle
 from careloop.governance.retention import purge_expired
@@ -308,8 +308,8 @@ def users_create(
     database: DatabaseOption = None,
 ) -> None:
     """Create a staff account (the password never goes on the command line)."""
-    from careloop.governance.auth import create_user
-    from careloop.governance.roles import STAFF_ROLES, Role
+    from careloop.security.auth import create_user
+    from careloop.security.roles import STAFF_ROLES, Role
 
     if role not in {str(r) for r in STAFF_ROLES}:
         raise InvalidInput(f"role must be one of {sorted(STAFF_ROLES)}", field="role")

@@ -140,9 +140,9 @@ def decide(
     as_json: JsonOption = False,
 ) -> None:
     """What the engine would decide for this patient now (nothing is sent or recorded)."""
+    from careloop.audit import AuditAction, Purpose, audit
     from careloop.cli.records import cli_principal
     from careloop.errors import NotFound
-    from careloop.governance.audit import AuditAction, Purpose, audit
     from careloop.outreach.next_decision import preview_next_decision
     from careloop.records.service import get_patient
 

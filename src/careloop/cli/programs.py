@@ -223,11 +223,11 @@ def programs_run(
     as_json: JsonOption = False,
 ) -> None:
     """List the eligible patients with their reason and record ``eligible`` events."""
-    from careloop.governance.audit import AuditAction, Purpose, audit
-    from careloop.governance.principal import CLI_OPERATOR
+    from careloop.audit import AuditAction, Purpose, audit
     from careloop.programs.definition import find_program
     from careloop.programs.service import run_program
     from careloop.programs.windows import parse_as_of
+    from careloop.security.principal import CLI_OPERATOR
 
     chosen = find_program(program, folder=programs_dir)
     day = parse_as_of(as_of) if as_of is not None else None
@@ -296,9 +296,9 @@ def segments_members(
     as_json: JsonOption = False,
 ) -> None:
     """The ids of the patients in a segment now."""
-    from careloop.governance.audit import AuditAction, Purpose, audit
-    from careloop.governance.principal import CLI_OPERATOR
+    from careloop.audit import AuditAction, Purpose, audit
     from careloop.programs.segments.service import segment_members
+    from careloop.security.principal import CLI_OPERATOR
 
     with runtime(database) as rt, rt.transaction() as session:
         members = segment_members(session, name=name, now=rt.clock.now(), folder=segments_dir)

@@ -11,12 +11,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
-from careloop.governance.roles import Role
 from careloop.records import caregivers, service
 from careloop.records.importer import ImportSummary, import_paths
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 
 patients_app = typer.Typer(help="Look at patient records.", no_args_is_help=True)
 caregivers_app = typer.Typer(help="Caregivers and when they can be reached.", no_args_is_help=True)

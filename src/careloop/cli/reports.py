@@ -10,13 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
-from careloop.governance.roles import Role
 from careloop.insights.report import build_report
 from careloop.insights.report_html import render_report_html
 from careloop.periods import parse_period
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 
 
 @guarded

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from careloop.channels.portal import PortalInbox
 from careloop.channels.registry import ChannelRegistry, build_channels
-from careloop.governance.crypto import signing_key
+from careloop.crypto import signing_key
 from careloop.governance.unsubscribe import make_unsubscribe_token, unsubscribe_url
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.eligibility import (

@@ -26,10 +26,10 @@ from careloop.channels.portal import InMemoryPortalInbox, PortalChannel
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import FrozenClock
 from careloop.events import EventKind, record_event
-from careloop.governance.principal import Principal
-from careloop.governance.roles import Role
 from careloop.models import OutboxMessage
 from careloop.runtime import Runtime
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 
 PILOT_PRINCIPAL = Principal(actor="system:pilot", role=Role.CLINICIAN, source="pilot")
 CHANNEL_TASTE = {"sms": 0.45, "email": 0.2, "voice": 0.25, "portal": 0.15}

@@ -22,12 +22,12 @@ from careloop.events import EventKind, record_event
 from careloop.feedback.catalog import Catalog
 from careloop.feedback.checkins import Checkin, read_checkin, with_total
 from careloop.feedback.readings import Reading, observation_id, read_observation
-from careloop.governance.principal import Principal
 from careloop.records.resources import (
     get_resource,
     resolve_patient_reference,
     store_resources,
 )
+from careloop.security.principal import Principal
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from careloop.governance.audit import as_fhir_audit_event, iter_audit
+from careloop.audit import as_fhir_audit_event, iter_audit
 from careloop.governance.consent import consent_history
 from careloop.governance.consent_fhir import as_fhir_consent
 from careloop.records import service as records

@@ -25,13 +25,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
+from careloop.crypto import keyed_digest
 from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
-from careloop.governance.auth import IssuedToken, create_user, issue_token
-from careloop.governance.crypto import keyed_digest
-from careloop.governance.roles import Role
 from careloop.models import PortalCode, PortalContact, User
 from careloop.records import caregivers as records_caregivers
 from careloop.records import service as records
+from careloop.security.auth import IssuedToken, create_user, issue_token
+from careloop.security.roles import Role
 
 log = logging.getLogger("careloop.governance.portal")
 

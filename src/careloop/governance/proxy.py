@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.errors import InvalidInput, NotFound
-from careloop.governance.principal import Principal
-from careloop.governance.roles import PROXY_SCOPES
 from careloop.models import PortalContact, ProxyGrant
 from careloop.records import caregivers as records_caregivers
+from careloop.security.principal import Principal
+from careloop.security.roles import PROXY_SCOPES
 
 
 def _check_scopes(scopes: Iterable[str]) -> list[str]:

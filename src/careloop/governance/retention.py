@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from careloop.governance.audit import purge_audit_before
+from careloop.audit import purge_audit_before
 from careloop.governance.erasure import erase_patient
 from careloop.models import ApiToken, FhirResource, Patient, PortalCode, RetentionRun
 from careloop.settings import RetentionSettings

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 import orjson
 from cryptography.fernet import InvalidToken
 
+from careloop.crypto import derived_fernet
 from careloop.errors import InvalidInput
 from careloop.governance.consent import ANY, parse_channel, parse_purpose
-from careloop.governance.crypto import derived_fernet
 
 _PURPOSE = "careloop-unsubscribe-v1"
 MAX_TOKEN_LENGTH = 1024

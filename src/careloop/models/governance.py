@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from careloop.governance.crypto import EncryptedText
+from careloop.crypto import EncryptedText
 from careloop.models.base import Base
 from careloop.models.types import JSONType, UTCDateTime
 

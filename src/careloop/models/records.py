@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from careloop.governance.crypto import EncryptedJSON
+from careloop.crypto import EncryptedJSON
 from careloop.models.base import Base
 from careloop.models.types import JSONType, UTCDateTime
 

@@ -34,7 +34,7 @@ def normalise(system: str, value: str) -> str | None:
 
 
 def _key() -> bytes:
-    from careloop.governance.crypto import configured_signing_key
+    from careloop.crypto import configured_signing_key
     from careloop.settings import get_settings
 
     # A configured secret makes digests useless without it; the fallback keeps look-ups
@@ -43,7 +43,7 @@ def _key() -> bytes:
 
 
 def digest(system: str, value: str) -> str | None:
-    from careloop.governance.crypto import keyed_digest
+    from careloop.crypto import keyed_digest
 
     canonical = normalise(system, value)
     return keyed_digest(_key(), canonical) if canonical else None

@@ -24,10 +24,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.events import EventKind, record_event
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
 from careloop.models import Caregiver, FhirResource, ResourceCode
 from careloop.records.contacts import index_contacts
 from careloop.records.extract import IndexedResource, ResourceProblem, index_resource
@@ -41,6 +40,7 @@ from careloop.records.fhir_reader import (
     read_ndjson_lines,
 )
 from careloop.records.identity import link_patients, refresh_demographics
+from careloop.security.principal import Principal
 
 CHUNK = 500
 

@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
 from careloop.models import FhirResource, ResourceCode
 from careloop.records.extract import ResourceProblem, index_resource
 from careloop.records.importer import PatientIndex, _insert_ignore, _table, _upsert_resources
+from careloop.security.principal import Principal
 
 
 def store_resources(

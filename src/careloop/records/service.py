@@ -1,7 +1,7 @@
 """Reading the consolidated patient record. Other domains call these, never the tables.
 
 Callers at the edge check access and write the audit event (see careloop.web.deps and
-careloop.governance.audit); these functions only read.
+careloop.audit); these functions only read.
 """
 
 from __future__ import annotations

@@ -15,17 +15,17 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
+from careloop.crypto import signing_key
 from careloop.errors import NotAuthenticated, NotFound, PermissionDenied
-from careloop.governance.auth import authenticate_token, principal_for_user
-from careloop.governance.crypto import signing_key
-from careloop.governance.oidc import OidcVerifier, looks_like_jwt, user_for_claims
 from careloop.governance.portal import CodeSender, UnconfiguredCodeSender
-from careloop.governance.principal import Principal
 from careloop.governance.proxy import with_proxy_grants
-from careloop.governance.rate_limit import RateLimiter, default_limits
-from careloop.governance.roles import Role
-from careloop.governance.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf
 from careloop.runtime import Runtime
+from careloop.security.auth import authenticate_token, principal_for_user
+from careloop.security.oidc import OidcVerifier, looks_like_jwt, user_for_claims
+from careloop.security.principal import Principal
+from careloop.security.rate_limit import RateLimiter, default_limits
+from careloop.security.roles import Role
+from careloop.security.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf
 
 # Token kinds accepted per transport: console sessions only by cookie (so a stolen cookie
 # value cannot be replayed as a bearer token from a script, and vice versa).

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from careloop.crypto import EncryptionKeyError
 from careloop.errors import (
     CareloopError,
     Conflict,
@@ -23,8 +24,7 @@ from careloop.errors import (
     NotFound,
     PermissionDenied,
 )
-from careloop.governance.crypto import EncryptionKeyError
-from careloop.governance.rate_limit import RateLimited
+from careloop.security.rate_limit import RateLimited
 
 log = logging.getLogger("careloop.web")
 

@@ -50,7 +50,7 @@ def upgrade() -> None:
 
 def _encrypt_and_index(bind: sa.engine.Connection) -> None:
     """Encrypt stored contact points (when a key is configured) and fill the look-up."""
-    from careloop.governance.crypto import active_keyring
+    from careloop.crypto import active_keyring
     from careloop.records.contacts import digest
 
     ring = active_keyring()

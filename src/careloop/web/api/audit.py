@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from careloop.governance.audit import AuditAction, Purpose, audit, verify_chain
-from careloop.governance.crypto import configured_signing_key
+from careloop.audit import AuditAction, Purpose, audit, verify_chain
+from careloop.crypto import configured_signing_key
 from careloop.governance.export import export_patient_bundle
-from careloop.governance.principal import Principal
 from careloop.models import AuditEvent
+from careloop.security.principal import Principal
 from careloop.web.deps import (
     ClockDep,
     SessionDep,

@@ -12,19 +12,19 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.errors import NotAuthenticated
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.auth import (
+from careloop.models import User
+from careloop.security.auth import (
     authenticate_password,
     issue_token,
     principal_for_user,
     revoke_token_value,
 )
-from careloop.governance.principal import Principal
-from careloop.governance.roles import STAFF_ROLES, Role
-from careloop.governance.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
-from careloop.models import User
+from careloop.security.principal import Principal
+from careloop.security.roles import STAFF_ROLES, Role
+from careloop.security.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from careloop.web.deps import (
     ClockDep,
     PrincipalDep,

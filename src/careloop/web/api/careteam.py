@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.careteam import alerts, plans
 from careloop.careteam.worklist import WorklistEntry, alert_burden, entry_of, list_worklist
 from careloop.errors import PermissionDenied
 from careloop.feedback.catalog import default_catalog
 from careloop.feedback.ruleset import default_rules
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
+from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, SessionDep, require
 
 router = APIRouter(tags=["care team"])

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from careloop.governance.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.governance.consent import (
     ANY,
     ConsentChannel,
@@ -21,10 +21,10 @@ from careloop.governance.consent import (
     opt_out_channel,
     record_consent,
 )
-from careloop.governance.principal import Principal
-from careloop.governance.roles import Role
 from careloop.governance.unsubscribe import read_unsubscribe_token
 from careloop.records import service as records
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 from careloop.web.deps import (
     ClockDep,
     SessionDep,

@@ -17,8 +17,8 @@ from careloop.content.compose import render_message
 from careloop.content.library import VariantKey, load_library
 from careloop.content.lint import lint_library, lint_variant, sample_fields
 from careloop.content.vocab import Channel, ReadingLevel, Tone
-from careloop.governance.principal import Principal
 from careloop.models import ContentVersion
+from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, SessionDep, require
 
 router = APIRouter(prefix="/api/content", tags=["content"])

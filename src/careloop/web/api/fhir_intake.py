@@ -20,8 +20,8 @@ from careloop.errors import InvalidInput, PermissionDenied
 from careloop.events import EventKind
 from careloop.feedback.catalog import default_catalog
 from careloop.feedback.service import record_rejection
-from careloop.governance.principal import Principal
 from careloop.records.importer import PatientIndex
+from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, check_patient_access
 
 router = APIRouter(prefix="/fhir", tags=["fhir-intake"])

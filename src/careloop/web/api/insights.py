@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.insights.report import build_report
 from careloop.insights.report_html import render_report_html
 from careloop.periods import parse_period
+from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, SessionDep, require
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.personalize import service
+from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, SessionDep, check_patient_access, require
 
 router = APIRouter(prefix="/api/patients", tags=["preferences"])

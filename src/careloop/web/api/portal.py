@@ -8,9 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 from pydantic import BaseModel, Field
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.errors import NotAuthenticated, PermissionDenied
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.auth import principal_for_user
 from careloop.governance.portal import (
     CODE_TTL,
     contact_digest,
@@ -18,11 +17,12 @@ from careloop.governance.portal import (
     request_code,
     verify_code,
 )
-from careloop.governance.principal import Principal
 from careloop.governance.proxy import active_grants, grant_proxy, revoke_proxy, with_proxy_grants
-from careloop.governance.roles import PROXY_SCOPES, Role
 from careloop.models import ProxyGrant
 from careloop.records import service as records
+from careloop.security.auth import principal_for_user
+from careloop.security.principal import Principal
+from careloop.security.roles import PROXY_SCOPES, Role
 from careloop.web.deps import (
     ClockDep,
     SessionDep,

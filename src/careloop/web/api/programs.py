@@ -13,14 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.errors import PermissionDenied
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
 from careloop.programs import views
 from careloop.programs.definition import find_program, load_programs
 from careloop.programs.segments.definition import find_segment, load_segments
 from careloop.programs.segments.service import segment_counts, segment_members
 from careloop.programs.service import run_program
+from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, require
 
 router = APIRouter(tags=["programs"])

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.records import caregivers, service
 from careloop.records.availability import describe
 from careloop.records.schemas import AvailabilityWindow, PatientRecord, PatientSummary
+from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, SessionDep, check_patient_access, require
 
 router = APIRouter(prefix="/api/patients", tags=["patients"])

@@ -15,7 +15,7 @@ from careloop.content import service as content_service
 from careloop.content.library import load_library
 from careloop.content.lint import lint_variant
 from careloop.errors import NotFound
-from careloop.governance.principal import Principal
+from careloop.security.principal import Principal
 from careloop.web.api import content as content_api
 from careloop.web.console.pages import (
     after_post,

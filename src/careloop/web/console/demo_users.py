@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.errors import Conflict
-from careloop.governance.auth import create_user
-from careloop.governance.roles import Role
+from careloop.security.auth import create_user
+from careloop.security.roles import Role
 
 DEMO_USERS: tuple[tuple[Role, str, str, str], ...] = (
     (Role.CLINICIAN, "demo-clinician", "demo-clinician-pass", "Dr. Demo Clinician"),

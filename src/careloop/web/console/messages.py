@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.errors import Conflict, InvalidInput
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
 from careloop.outreach.messages import STAFF_CHANNELS, conversation, queue_staff_message
+from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
 from careloop.web.deps import ClockDep, SessionDep, check_patient_access, require
 

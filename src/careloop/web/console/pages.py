@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.errors import NotAuthenticated
-from careloop.governance.principal import Principal
-from careloop.governance.sessions import SESSION_COOKIE, csrf_token_for
+from careloop.security.principal import Principal
+from careloop.security.sessions import SESSION_COOKIE, csrf_token_for
 from careloop.web.deps import authenticate, get_signing_key
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"

@@ -13,9 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
-from careloop.governance.audit import AuditAction, Purpose, audit
 from careloop.governance.consent import consent_matrix
 from careloop.outreach.next_decision import preview_next_decision
 from careloop.personalize import service as personalize

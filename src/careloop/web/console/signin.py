@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from careloop.errors import NotAuthenticated
-from careloop.governance.principal import Principal
+from careloop.security.principal import Principal
 from careloop.web.api import auth as governance_api
 from careloop.web.console.pages import after_post, page_principal, render, safe_next
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, SigningKeyDep, rate_limit

@@ -15,12 +15,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.careteam import plans
 from careloop.careteam.worklist import WorklistEntry, list_worklist
 from careloop.errors import NotFound
-from careloop.governance.audit import AuditAction, Purpose, audit
-from careloop.governance.principal import Principal
 from careloop.records.service import get_patient
+from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
 from careloop.web.console.pages import (
     after_post,

@@ -18,23 +18,23 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.careteam.intake import receive_observation, receive_questionnaire_response
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotAuthenticated
 from careloop.feedback import conversation
 from careloop.feedback.catalog import default_catalog
-from careloop.governance.audit import AuditAction, Purpose, audit
 from careloop.governance.consent import ConsentPurpose, consent_matrix, record_consent
-from careloop.governance.principal import Principal
 from careloop.governance.proxy import active_grants, grant_proxy, revoke_proxy
-from careloop.governance.roles import Role
-from careloop.governance.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from careloop.outreach import messages as outreach_messages
 from careloop.outreach.next_decision import preview_next_decision
 from careloop.outreach.portal_inbox import mark_read_for_patient
 from careloop.personalize import service as personalize
 from careloop.personalize.actions import CHANNELS, READING_LEVELS, SEND_WINDOWS
 from careloop.records.service import get_patient_record, timeline
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
+from careloop.security.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from careloop.web.api import auth as governance_api
 from careloop.web.api import portal as portal_api
 from careloop.web.api.webhooks import InboundDep

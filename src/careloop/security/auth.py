@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
-from careloop.governance.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
-from careloop.governance.principal import Principal
-from careloop.governance.roles import PERMISSIONS, Role
 from careloop.models import ApiToken, User
+from careloop.security.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from careloop.security.principal import Principal
+from careloop.security.roles import PERMISSIONS, Role
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)

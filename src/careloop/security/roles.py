@@ -1,7 +1,7 @@
 """Roles and the permissions they grant. Deny by default: a permission not listed is refused.
 
 Patient and caregiver permissions are further narrowed to their own / proxied records by
-:class:`careloop.governance.principal.Principal` (``may_act_for``) using the proxy grants of
+:class:`careloop.security.principal.Principal` (``may_act_for``) using the proxy grants of
 :mod:`careloop.governance.proxy`.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from careloop.governance.roles import STAFF_ROLES, Role, role_allows
+from careloop.security.roles import STAFF_ROLES, Role, role_allows
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.errors import Conflict
-from careloop.governance.principal import Principal
 from careloop.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from careloop.security.principal import Principal
 
 GENESIS = "0" * 64
 

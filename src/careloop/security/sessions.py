@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from careloop.crypto import keyed_digest
 from careloop.errors import PermissionDenied
-from careloop.governance.crypto import keyed_digest
 
 SESSION_COOKIE = "careloop_session"
 CSRF_COOKIE = "careloop_csrf"

@@ -28,7 +28,7 @@ from sqlalchemy.types import TypeDecorator
 from careloop.errors import CareloopError
 from careloop.settings import Settings, get_settings
 
-log = logging.getLogger("careloop.governance.crypto")
+log = logging.getLogger("careloop.crypto")
 
 PREFIX = "fernet:"
 
