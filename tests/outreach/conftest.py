@@ -27,6 +27,7 @@ from careloop.outreach.ports import RecordingCareTeam
 from careloop.outreach.program import OutreachProgram, from_mapping
 from careloop.outreach.scheduler import TickContext, TickReport, program_map, tick
 from careloop.outreach.worker import BatchReport, Worker
+from careloop.records.contacts import index_contacts
 from careloop.runtime import Runtime
 
 _LIBRARY = load_library()
@@ -66,6 +67,7 @@ def make_patient(
             )
         )
         session.flush()
+        index_contacts(session, patient_id=patient_id, points=points)
         if caregiver is not None:
             session.add(
                 Caregiver(
@@ -80,6 +82,13 @@ def make_patient(
                     is_proxy=False,
                     updated_at=now,
                 )
+            )
+            session.flush()
+            index_contacts(
+                session,
+                patient_id=patient_id,
+                caregiver_id=f"{patient_id}-cg",
+                points=[{"system": "phone", "value": caregiver["phone"], "use": "mobile"}],
             )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.crypto import EncryptedJSON
@@ -123,30 +123,3 @@ class ContactLookup(Base):
     )
     caregiver_id: Mapped[str | None] = mapped_column(String(128))
     system: Mapped[str] = mapped_column(String(16))
-
-
-def _index_contact_points(_mapper: Any, connection: Any, target: Patient | Caregiver) -> None:
-    """Keep ``contact_lookup`` in step with every ORM write of contact points."""
-    from sqlalchemy import inspect
-    from sqlalchemy.orm.state import InstanceState
-
-    from careloop.records.contacts import reindex_contacts
-
-    state: InstanceState[Any] = inspect(target)
-    history = state.attrs.contact_points.history
-    if not (history.added or history.deleted) and state.persistent:
-        return
-    if isinstance(target, Patient):
-        reindex_contacts(connection, patient_id=target.id, points=target.contact_points or [])
-    else:
-        reindex_contacts(
-            connection,
-            patient_id=target.patient_id,
-            points=target.contact_points or [],
-            caregiver_id=target.id,
-        )
-
-
-for _model in (Patient, Caregiver):
-    event.listen(_model, "after_insert", _index_contact_points)
-    event.listen(_model, "after_update", _index_contact_points)

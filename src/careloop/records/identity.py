@@ -29,6 +29,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from careloop.models import Event, FhirResource, Patient, PatientIdentifier
+from careloop.records.contacts import index_contacts
 from careloop.records.demographics import demographics_from
 from careloop.records.extract import IndexedResource
 from careloop.records.fhir_dates import parse_fhir_date
@@ -188,4 +189,6 @@ def refresh_demographics(
         for name, value in vars(demo).items():
             setattr(patient, name, value)
         patient.updated_at = now
+        # contact points are stored encrypted: their look-up digests are written beside them
+        index_contacts(session, patient_id=pid, points=demo.contact_points)
     session.flush()

@@ -5,11 +5,18 @@ Revises: 0060
 Create Date: 2026-11-23 16:00:00
 """
 
+import hashlib
+import hmac
+import re
 from collections.abc import Sequence
 
 import orjson
 import sqlalchemy as sa
 from alembic import op
+
+# Floor only (the key ring and settings), never a domain module.
+from careloop.crypto import active_keyring, configured_signing_key
+from careloop.settings import get_settings
 
 revision: str = "0070"
 down_revision: str | None = "0060"
@@ -48,12 +55,31 @@ def upgrade() -> None:
     _encrypt_and_index(bind)
 
 
+# Frozen copy of the contact digest as of this revision (``records.contacts``): a migration
+# must keep meaning what it meant when it ran, whatever the live code becomes.
+_FALLBACK_KEY = b"careloop-contact-lookup"
+
+
+def _digest(key: bytes, system: str, value: str) -> str | None:
+    if system in ("phone", "sms"):
+        digits = re.sub(r"\D", "", value)
+        if len(digits) == 11 and digits.startswith("1"):
+            digits = digits[1:]
+        canonical = f"phone:{digits}" if digits else None
+    elif system == "email":
+        address = value.strip().lower()
+        canonical = f"email:{address}" if "@" in address else None
+    else:
+        canonical = None
+    if canonical is None:
+        return None
+    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+
+
 def _encrypt_and_index(bind: sa.engine.Connection) -> None:
     """Encrypt stored contact points (when a key is configured) and fill the look-up."""
-    from careloop.crypto import active_keyring
-    from careloop.records.contacts import digest
-
     ring = active_keyring()
+    key = configured_signing_key(get_settings()) or _FALLBACK_KEY
     for table, owner in (("patients", "id"), ("caregivers", "patient_id")):
         rows = bind.execute(sa.text(f"SELECT id, {owner}, contact_points FROM {table}")).all()
         for row_id, patient_id, stored in rows:
@@ -63,7 +89,7 @@ def _encrypt_and_index(bind: sa.engine.Connection) -> None:
                 {"value": ring.encrypt(orjson.dumps(points).decode()), "id": row_id},
             )
             for point in points:
-                hashed = digest(str(point.get("system")), str(point.get("value") or ""))
+                hashed = _digest(key, str(point.get("system")), str(point.get("value") or ""))
                 if hashed:
                     bind.execute(
                         sa.text(
