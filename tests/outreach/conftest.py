@@ -19,10 +19,10 @@ from careloop.clock import FrozenClock
 from careloop.compose.outreach import build_worker
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
+from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.models import Caregiver, FhirResource, Patient, ResourceCode
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.eligibility import Candidate, ExplicitEligibility
-from careloop.outreach.inbound import InboundContext, handle_reply
 from careloop.outreach.ports import RecordingCareTeam
 from careloop.outreach.program import OutreachProgram, from_mapping
 from careloop.outreach.scheduler import TickContext, TickReport, program_map, tick

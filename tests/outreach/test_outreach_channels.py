@@ -12,9 +12,9 @@ from tests.outreach.conftest import SCREENING, Loop, make_patient, program
 
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import ChannelKind, InboundMessage
+from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.models import Enrollment
 from careloop.outreach.eligibility import Candidate
-from careloop.outreach.inbound import InboundContext, handle_reply
 from careloop.outreach.scheduler import program_map
 from careloop.outreach.worker import BatchReport
 from careloop.runtime import Runtime

@@ -15,9 +15,9 @@ from tests.outreach.conftest import SCREENING, Loop, make_patient, program
 
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import ChannelKind, InboundMessage
+from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.models import Enrollment, OutboxMessage
 from careloop.outreach.eligibility import Candidate, ExplicitEligibility
-from careloop.outreach.inbound import InboundContext, handle_reply
 from careloop.outreach.scheduler import program_map
 from careloop.outreach.worker import claim_due
 from careloop.personalize.profile import QuietHours

@@ -14,11 +14,11 @@ from careloop.channels.messages import ChannelKind
 from careloop.channels.portal import PortalChannel
 from careloop.channels.registry import ChannelRegistry
 from careloop.compose.outreach import build_worker
+from careloop.conversations.inbound import InboundContext
 from careloop.errors import Conflict, InvalidInput
 from careloop.events import list_events
 from careloop.governance.consent import record_consent
 from careloop.models import InboundReply, OutboxMessage
-from careloop.outreach.inbound import InboundContext
 from careloop.outreach.messages import conversation, queue_portal_reply, queue_staff_message
 from careloop.outreach.portal_inbox import DatabasePortalInbox, mark_read_for_patient
 from careloop.outreach.scheduler import program_map

@@ -32,7 +32,7 @@ from careloop.outreach.worker import Claimed, Worker
 from careloop.runtime import Runtime
 
 if TYPE_CHECKING:  # the scheduler pulls in the engine (NumPy, SciPy): workers do not need it
-    from careloop.outreach.inbound import InboundContext
+    from careloop.conversations.inbound import InboundContext
     from careloop.outreach.scheduler import TickContext, TickReport
 
 
@@ -71,7 +71,7 @@ def tick_context(
 
 
 def inbound_context(rt: Runtime, *, care_team: CareTeam, tick_ctx: TickContext) -> InboundContext:
-    from careloop.outreach.inbound import InboundContext
+    from careloop.conversations.inbound import InboundContext
     from careloop.outreach.scheduler import program_map
 
     return InboundContext(

@@ -143,7 +143,7 @@ def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 
     from careloop.compose.outreach import build_worker, inbound_context, run_tick, tick_context
     from careloop.content.library import load_library
     from careloop.content.service import sync_library
-    from careloop.outreach.inbound import handle_reply
+    from careloop.conversations.inbound import handle_reply
     from careloop.outreach.scheduler import program_map
     from careloop.records.resources import store_resources
 

@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 from careloop.channels.keywords import Keyword
 from careloop.channels.portal import portal_reply
 from careloop.clock import Clock
+from careloop.conversations.inbound import InboundContext, ReplyOutcome, handle_reply
 from careloop.errors import Conflict, InvalidInput
 from careloop.events import EventKind, record_event
 from careloop.governance.consent import consent_decision
 from careloop.models import InboundReply, OutboxMessage
 from careloop.outreach.audience import patient_recipient
-from careloop.outreach.inbound import InboundContext, ReplyOutcome, handle_reply
 from careloop.outreach.outbox import NewMessage, enqueue, last_message_of
 from careloop.personalize.service import get_profile
 

@@ -21,10 +21,10 @@ from careloop.channels.twilio_webhooks import (
     validate_twilio_request,
 )
 from careloop.channels.voice_twilio import parse_gather_callback
+from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.errors import InvalidInput, PermissionDenied
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.delivery import apply_report
-from careloop.outreach.inbound import InboundContext, handle_reply
 from careloop.outreach.ports import CareTeam
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.scheduler import program_map
