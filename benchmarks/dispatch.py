@@ -78,7 +78,7 @@ def run_worker(args: argparse.Namespace) -> None:
 
     from careloop.channels.messages import ChannelKind
     from careloop.channels.registry import ChannelRegistry
-    from careloop.compose.outreach import build_worker
+    from careloop.compose.worker import build_worker
     from careloop.models import OutboxMessage
     from careloop.outreach.config import OutreachSettings, WorkerSettings
     from careloop.outreach.states import PENDING_STATES

@@ -53,7 +53,6 @@ class EventKind(StrEnum):
     TASK_CREATED = "task_created"
     PLAN_PROPOSED = "plan_proposed"
     PLAN_REJECTED = "plan_rejected"
-    OUTREACH_REQUESTED = "outreach_requested"
     PREFERENCE_CHANGED = "preference_changed"
     CONTENT_DRAFTED = "content_drafted"
     CONTENT_APPROVED = "content_approved"

@@ -5,17 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
 from careloop.careteam import alerts, intake, plans
 from careloop.careteam.worklist import alert_burden, list_worklist
 from careloop.clock import FrozenClock
 from careloop.events import list_events
+from careloop.feedback import dialogue
 from careloop.feedback.catalog import default_catalog
 from careloop.feedback.evaluate import Finding
 from careloop.feedback.ruleset import Severity, default_rules
+from careloop.models import OutboxMessage
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from tests.feedback.loop_payloads import DIARY, add_patients, diary, glucose
+from tests.outreach.conftest import sync_content
 
 NURSE = Principal(actor="user:nurse", role=Role.CLINICIAN)
 RULES = list(default_rules())
@@ -135,9 +140,17 @@ def test_a_trend_proposal_is_approved_the_patient_is_told_and_the_outcome_monito
         pending = plans.adjustment_outcome(
             session, proposal_id, now=clock.now(), rules=RULES, catalog=default_catalog()
         )
-        row = plans.approve(session, proposal_id, clock=clock, principal=NURSE, note="Visit booked")
+        row = plans.approve(
+            session,
+            proposal_id,
+            clock=clock,
+            principal=NURSE,
+            settings=rt.settings,
+            note="Visit booked",
+        )
         task = dict(row.task)
-        told = list_events(session, kinds=["outreach_requested", "plan_adjusted"])
+        told = list_events(session, kinds=["plan_adjusted"])
+        to_call = [e.rule_id for e in list_worklist(session, now=clock.now())]
     for _ in range(5):
         clock.advance(timedelta(days=1))
         _reading(rt, glucose("lp-6", 128, clock.now()))
@@ -151,9 +164,9 @@ def test_a_trend_proposal_is_approved_the_patient_is_told_and_the_outcome_monito
         "plan",
         "follow_up_visit",
     )
-    assert [e.kind for e in told] == ["plan_adjusted", "outreach_requested"]
-    assert told[1].payload["message"] == "plan_changed"
-    assert told[1].payload["patient"] == "lp-6"
+    assert [e.kind for e in told] == ["plan_adjusted"]
+    # No approved words are loaded here, so no message can carry the news: a person is asked.
+    assert f"plan-explain:{proposal_id}" in to_call
     assert (outcome.verdict, outcome.metric, outcome.after_mean) == ("improved", "glucose", 128)
 
 
@@ -184,14 +197,14 @@ def test_an_sms_check_in_with_a_severe_symptom_alerts_and_nonsense_goes_to_staff
 ) -> None:
     add_patients(rt, tmp_path, "lp-8", "lp-9")
     with rt.transaction() as session:
-        _, first = intake.start_checkin(
+        _, first = dialogue.open_checkin(
             session, patient_id="lp-8", questionnaire=DIARY, now=clock.now()
         )
         replies = [
             intake.handle_checkin_reply(session, patient_id="lp-8", text=text, now=clock.now())
             for text in ["0-4 scale", "zero", "1", "three", *["0"] * 9]
         ]
-        intake.start_checkin(session, patient_id="lp-9", questionnaire=DIARY, now=clock.now())
+        dialogue.open_checkin(session, patient_id="lp-9", questionnaire=DIARY, now=clock.now())
         for text in ["2", "what", "??", "no idea"]:
             last = intake.handle_checkin_reply(
                 session, patient_id="lp-9", text=text, now=clock.now()
@@ -218,17 +231,18 @@ def test_readings_that_stop_get_a_nudge_then_a_task(
     rt: Runtime, clock: FrozenClock, tmp_path: Path
 ) -> None:
     add_patients(rt, tmp_path, "lp-10")
+    sync_content(rt)
     _reading(rt, glucose("lp-10", 120, clock.now()))
     clock.advance(timedelta(days=3, hours=1))
     with rt.transaction() as session:
-        day3 = intake.evaluate_missing_data(session, clock.now())
-        day3_again = intake.evaluate_missing_data(session, clock.now())
+        day3 = intake.evaluate_missing_data(session, clock.now(), settings=rt.settings)
+        day3_again = intake.evaluate_missing_data(session, clock.now(), settings=rt.settings)
     clock.advance(timedelta(days=2))
     with rt.transaction() as session:
-        day5 = intake.evaluate_missing_data(session, clock.now())
+        day5 = intake.evaluate_missing_data(session, clock.now(), settings=rt.settings)
         entries = list_worklist(session, now=clock.now())
-        nudges = list_events(session, kinds=["outreach_requested"])
+        nudges = session.scalars(select(OutboxMessage.content_message)).all()
     assert (day3, day3_again) == ({"nudged": ["lp-10"], "tasks": []}, {"nudged": [], "tasks": []})
     assert day5 == {"nudged": [], "tasks": ["lp-10"]}
-    assert nudges[0].payload["message"] == "no_readings_3d"
+    assert nudges == ["no_readings_3d"]
     assert [(e.rule_id, e.kind) for e in entries] == [("no-readings-3d", "task")]

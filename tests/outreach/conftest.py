@@ -10,22 +10,23 @@ from typing import Any
 
 import pytest
 
+from careloop.careteam.worklist import list_worklist
 from careloop.channels.fake import FakeChannel
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import ChannelKind, InboundMessage
 from careloop.channels.portal import InMemoryPortalInbox, PortalChannel
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import FrozenClock
-from careloop.compose.outreach import build_worker
+from careloop.compose.worker import build_worker
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
 from careloop.conversations.inbound import InboundContext, handle_reply
+from careloop.conversations.journeys import run_tick
 from careloop.models import Caregiver, FhirResource, Patient, ResourceCode
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.eligibility import Candidate, ExplicitEligibility
-from careloop.outreach.ports import RecordingCareTeam
 from careloop.outreach.program import OutreachProgram, from_mapping
-from careloop.outreach.scheduler import TickContext, TickReport, program_map, tick
+from careloop.outreach.scheduler import TickContext, TickReport, program_map
 from careloop.outreach.worker import BatchReport, Worker
 from careloop.records.contacts import index_contacts
 from careloop.runtime import Runtime
@@ -189,17 +190,26 @@ class Loop:
     email: FakeChannel
     voice: FakeChannel
     inbox: InMemoryPortalInbox
-    care_team: RecordingCareTeam
 
     def tick(self) -> TickReport:
         with self.rt.transaction() as session:
-            return tick(session, ctx=self.ctx, now=self.clock.now())
+            return run_tick(session, ctx=self.ctx, now=self.clock.now())
 
     def work(self) -> BatchReport:
         return self.worker.run(once=True)
 
     def advance(self, delta: timedelta) -> None:
         self.clock.advance(delta)
+
+    def inbound(self) -> InboundContext:
+        return InboundContext(
+            clock=self.clock, programs=program_map(self.ctx.programs), settings=self.ctx.settings
+        )
+
+    def tasks(self) -> list[tuple[str, str]]:
+        """(rule, title) of the open items on the care team's worklist."""
+        with self.rt.transaction() as session:
+            return [(e.rule_id, e.title) for e in list_worklist(session, now=self.clock.now())]
 
 
 def fake_registry() -> tuple[
@@ -229,34 +239,26 @@ def make_loop(rt: Runtime, clock: FrozenClock) -> Callable[..., Loop]:
             sync_content(rt)
             synced.append(True)
         registry, sms, email, voice, inbox = fake_registry()
-        care_team = RecordingCareTeam()
         ctx = TickContext(
             clock=clock,
             programs=programs,
             eligibility=ExplicitEligibility(candidates),
-            care_team=care_team,
             settings=OutreachSettings(),
             seed=7,
         )
         worker = build_worker(rt, worker_id="test-worker", channels=registry)
         worker.sleep = lambda _s: None
-        return Loop(rt, clock, ctx, worker, sms, email, voice, inbox, care_team)
+        return Loop(rt, clock, ctx, worker, sms, email, voice, inbox)
 
     return build
 
 
 def reply(loop: Loop, *, sender: str, body: str, keyword: Keyword, sid: str) -> None:
     """An SMS reply from ``sender``, handled as the webhook would."""
-    ctx = InboundContext(
-        clock=loop.clock,
-        care_team=loop.care_team,
-        programs=program_map(loop.ctx.programs),
-        settings=loop.ctx.settings,
-    )
     with loop.rt.transaction() as session:
         handle_reply(
             session,
-            ctx=ctx,
+            ctx=loop.inbound(),
             message=InboundMessage(
                 channel=ChannelKind.SMS,
                 sender=sender,

@@ -12,10 +12,9 @@ from tests.outreach.conftest import SCREENING, Loop, make_patient, program
 
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import ChannelKind, InboundMessage
-from careloop.conversations.inbound import InboundContext, handle_reply
+from careloop.conversations.inbound import handle_reply
 from careloop.models import Enrollment
 from careloop.outreach.eligibility import Candidate
-from careloop.outreach.scheduler import program_map
 from careloop.outreach.worker import BatchReport
 from careloop.runtime import Runtime
 
@@ -60,12 +59,7 @@ def test_voice_key_press_is_a_reply_to_the_call(
 ) -> None:
     loop = _run(rt, make_loop, "voice")
     [call] = loop.voice.sent
-    ctx = InboundContext(
-        clock=loop.clock,
-        care_team=loop.care_team,
-        programs=program_map(loop.ctx.programs),
-        settings=loop.ctx.settings,
-    )
+    ctx = loop.inbound()
     with rt.transaction() as session:
         outcome = handle_reply(
             session,
@@ -89,7 +83,7 @@ def test_voice_key_press_is_a_reply_to_the_call(
     assert call.message.voice.voicemail_text
     assert outcome.handled_as == "call-back"
     assert enrollment.state == "responded"
-    assert [t["rule_id"] for t in loop.care_team.tasks] == ["outreach-call-back"]
+    assert [rule for rule, _title in loop.tasks()] == ["outreach-call-back"]
 
 
 def test_worker_rides_out_a_database_outage(

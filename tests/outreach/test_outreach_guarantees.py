@@ -15,10 +15,9 @@ from tests.outreach.conftest import SCREENING, Loop, make_patient, program
 
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import ChannelKind, InboundMessage
-from careloop.conversations.inbound import InboundContext, handle_reply
+from careloop.conversations.inbound import handle_reply
 from careloop.models import Enrollment, OutboxMessage
 from careloop.outreach.eligibility import Candidate, ExplicitEligibility
-from careloop.outreach.scheduler import program_map
 from careloop.outreach.worker import claim_due
 from careloop.personalize.profile import QuietHours
 from careloop.personalize.service import set_stated_preferences
@@ -50,12 +49,7 @@ def _with_candidates(loop: Loop, candidates: dict[str, list[Candidate]]):  # typ
 
 
 def _stop(loop: Loop, *, sender: str, sid: str) -> None:
-    ctx = InboundContext(
-        clock=loop.clock,
-        care_team=loop.care_team,
-        programs=program_map(loop.ctx.programs),
-        settings=loop.ctx.settings,
-    )
+    ctx = loop.inbound()
     with loop.rt.transaction() as session:
         handle_reply(
             session,

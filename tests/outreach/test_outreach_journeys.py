@@ -8,10 +8,12 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from tests.feedback.loop_payloads import DIARY
 from tests.outreach.conftest import APPOINTMENTS, SCREENING, Loop, make_patient, program, reply
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.keywords import Keyword
+from careloop.events import list_events
 from careloop.models import Enrollment, OutboxMessage
 from careloop.outreach.eligibility import Candidate
 from careloop.runtime import Runtime
@@ -42,7 +44,7 @@ def test_two_unanswered_messages_put_a_call_on_the_worklist(
         loop.work()
 
     assert [m.step for m in _rows(rt)] == ["invite", "reminder"]
-    assert [t["rule_id"] for t in loop.care_team.tasks] == ["outreach-call:screening-test"]
+    assert [rule for rule, _title in loop.tasks()] == ["outreach-call:screening-test"]
 
 
 def test_recorded_procedure_completes_and_stops_the_journey(
@@ -143,14 +145,14 @@ def test_reply_skips_the_no_reply_reminder(rt: Runtime, make_loop: Callable[...,
     loop.tick()
 
     assert [m.step for m in _rows(rt)] == ["invite"]
-    assert [t["rule_id"] for t in loop.care_team.tasks] == ["outreach-reply"]
+    assert [rule for rule, _title in loop.tasks()] == ["outreach-reply"]
 
 
 def test_checkin_step_asks_by_sms_and_hands_the_answer_to_the_check_in(
     rt: Runtime, make_loop: Callable[..., Loop]
 ) -> None:
     make_patient(rt, patient_id="pk", phone="+15550100071")
-    steps = [{"id": "weekly", "message": "symptom_checkin_prompt", "questionnaire": "diary"}]
+    steps = [{"id": "weekly", "message": "symptom_checkin_prompt", "questionnaire": DIARY}]
     loop = make_loop(
         [program(SCREENING, actions=SMS_ONLY, steps=steps)],
         {"screening-test": [Candidate("pk", "2026")]},
@@ -158,11 +160,14 @@ def test_checkin_step_asks_by_sms_and_hands_the_answer_to_the_check_in(
     loop.tick()
     loop.advance(timedelta(days=1))
     loop.work()
-    reply(loop, sender="+15550100071", body="7", keyword=Keyword.CHECKIN_ANSWER, sid="SMk")
+    reply(loop, sender="+15550100071", body="1", keyword=Keyword.CHECKIN_ANSWER, sid="SMk")
     loop.work()
 
     bodies = [m.body for m in loop.sms.sent_to("+15550100071")]
     assert len(bodies) == 3
-    assert bodies[1].startswith("diary: question 1")
-    assert bodies[2] == "Thank you."
-    assert loop.care_team.checkin_replies == ["7"]
+    assert bodies[1].startswith("(1/12) Nausea")
+    assert bodies[2].startswith("(2/12) ")
+    with rt.transaction() as session:
+        answered = list_events(session, patient_id="pk", kinds=["replied"])
+    steps = [e.payload.get("step") for e in answered if e.subject_type == "checkin_conversation"]
+    assert steps == ["next"]

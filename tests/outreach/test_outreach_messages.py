@@ -13,15 +13,14 @@ from careloop.channels.keywords import Keyword
 from careloop.channels.messages import ChannelKind
 from careloop.channels.portal import PortalChannel
 from careloop.channels.registry import ChannelRegistry
-from careloop.compose.outreach import build_worker
-from careloop.conversations.inbound import InboundContext
+from careloop.compose.worker import build_worker
+from careloop.conversations.inbound import receive_portal_reply
 from careloop.errors import Conflict, InvalidInput
 from careloop.events import list_events
 from careloop.governance.consent import record_consent
 from careloop.models import InboundReply, OutboxMessage
-from careloop.outreach.messages import conversation, queue_portal_reply, queue_staff_message
+from careloop.outreach.messages import conversation, queue_staff_message
 from careloop.outreach.portal_inbox import DatabasePortalInbox, mark_read_for_patient
-from careloop.outreach.scheduler import program_map
 from careloop.runtime import Runtime
 
 NURSE = "user:nurse-1"
@@ -33,15 +32,6 @@ def _send(loop: Loop, *, body: str, channel: str | None = "sms") -> int:
             session, patient_id="p1", body=body, channel=channel, clock=loop.clock, actor=NURSE
         )
         return row.id
-
-
-def _inbound(loop: Loop) -> InboundContext:
-    return InboundContext(
-        clock=loop.clock,
-        care_team=loop.care_team,
-        programs=program_map(loop.ctx.programs),
-        settings=loop.ctx.settings,
-    )
 
 
 def test_staff_message_is_queued_due_now_and_sent_by_the_worker(
@@ -135,8 +125,8 @@ def test_portal_reply_reaches_the_care_team_as_inbound_and_replied(
     loop.advance(timedelta(minutes=3))
 
     with rt.transaction() as session:
-        outcome = queue_portal_reply(
-            session, patient_id="p1", body="A bit dizzy", clock=loop.clock, ctx=_inbound(loop)
+        outcome = receive_portal_reply(
+            session, patient_id="p1", body="A bit dizzy", ctx=loop.inbound()
         )
     with rt.transaction() as session:
         stored = session.scalars(select(InboundReply)).one()
@@ -146,7 +136,7 @@ def test_portal_reply_reaches_the_care_team_as_inbound_and_replied(
     assert (stored.channel, stored.body, stored.patient_id) == ("portal", "A bit dizzy", "p1")
     assert outcome.handled_as == "care-team-inbox"
     assert len(replied) == 1
-    assert [t["title"] for t in loop.care_team.tasks] == ["Read the patient's reply"]
+    assert [title for _rule, title in loop.tasks()] == ["Read the patient's reply"]
     assert (items[0].direction, items[0].body) == ("in", "A bit dizzy")
 
 

@@ -16,7 +16,7 @@ from careloop.channels.messages import ChannelKind, OutboundMessage, SendResult
 from careloop.channels.portal import InMemoryPortalInbox, PortalChannel
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import SystemClock
-from careloop.compose.outreach import build_worker
+from careloop.compose.worker import build_worker
 from careloop.models import OutboxMessage, SendAttempt
 from careloop.outreach.config import OutreachSettings, WorkerSettings
 from careloop.outreach.outbox import NewMessage, enqueue_many

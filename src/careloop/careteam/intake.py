@@ -10,7 +10,6 @@ neither a reading without its alert nor an alert without its reading.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -23,8 +22,8 @@ from careloop.careteam import alerts as worklist_alerts
 from careloop.careteam import plans
 from careloop.clock import Clock, FrozenClock
 from careloop.errors import InvalidInput, NotFound
-from careloop.events import EventKind, record_event
-from careloop.feedback import conversation
+from careloop.events import EventKind
+from careloop.feedback import dialogue
 from careloop.feedback.catalog import Catalog, default_catalog
 from careloop.feedback.evaluate import Finding, NewInput, evaluate, missing_data_actions
 from careloop.feedback.ruleset import Rule, Severity, default_rules
@@ -35,9 +34,16 @@ from careloop.feedback.service import (
     store_observation,
 )
 from careloop.feedback.snapshot import load_snapshot
-from careloop.models import CheckinConversation, Event
+from careloop.governance.consent import ConsentPurpose
+from careloop.models import Event
+from careloop.outreach.requests import request_message, requested_since
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
+from careloop.settings import Settings
+
+NUDGE = "no_readings_3d"
+MONITORING = str(ConsentPurpose.CLINICAL_MONITORING)
+"""The content library's message for a patient whose readings stopped."""
 
 INGEST = Principal(actor="system:feedback", role=Role.CLINICIAN, source="feedback")
 
@@ -283,64 +289,13 @@ def receive_bundle(
 
 @dataclass(frozen=True)
 class CheckinReply:
-    """What the SMS webhook should send back, and what happened."""
+    """What to send back to the patient, and what happened."""
 
     message: str | None
     step: str | None
     status: str | None
     conversation_id: int | None
     result: IntakeResult | None = None
-
-
-def _active_conversation(session: Session, patient_id: str) -> CheckinConversation | None:
-    return session.scalar(
-        select(CheckinConversation)
-        .where(
-            CheckinConversation.patient_id == patient_id,
-            CheckinConversation.status == conversation.ConversationStatus.ASKING,
-        )
-        .order_by(CheckinConversation.started_at.desc(), CheckinConversation.id.desc())
-        .limit(1)
-        .with_for_update()
-    )
-
-
-def start_checkin(
-    session: Session,
-    *,
-    patient_id: str,
-    questionnaire: str,
-    now: datetime,
-    channel: str = "sms",
-    catalog: Catalog | None = None,
-) -> tuple[int, str]:
-    """Open a conversation for a patient; returns (conversation id, first message).
-
-    A conversation still in progress is closed as abandoned: the newest check-in wins.
-    """
-    from careloop.records.service import get_patient
-
-    get_patient(session, patient_id)
-    q = (catalog or default_catalog()).get(questionnaire)
-    previous = _active_conversation(session, patient_id)
-    if previous is not None:
-        previous.status = "abandoned"
-        previous.updated_at = now
-    state = conversation.start(q, channel=channel)
-    row = CheckinConversation(
-        patient_id=patient_id,
-        questionnaire_id=str(q["id"]),
-        channel=channel,
-        status=str(state.status),
-        state=state.to_dict(),
-        started_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    session.flush()
-    prompt = conversation.next_prompt(state)
-    assert prompt is not None
-    return row.id, prompt
 
 
 def handle_checkin_reply(
@@ -352,105 +307,64 @@ def handle_checkin_reply(
     keypad: bool = False,
     catalog: Catalog | None = None,
 ) -> CheckinReply:
-    """One inbound SMS (or keypad entry) for a patient's check-in in progress.
+    """One reply to a patient's check-in in progress, and what the answers call for.
 
-    Returns the message to send back; ``message`` is None when no check-in is in progress
-    (the webhook then treats the text as an ordinary reply).
+    The conversation is feedback's (:func:`careloop.feedback.dialogue.advance_checkin`); once
+    it is over the response runs through the rules like any other, and a conversation the
+    machine could not follow becomes a task for a person. ``message`` is None when no
+    check-in is in progress (the reply is then an ordinary reply).
     """
-    row = _active_conversation(session, patient_id)
-    if row is None:
+    step = dialogue.advance_checkin(
+        session, patient_id=patient_id, text=text, now=now, keypad=keypad, catalog=catalog
+    )
+    if step.conversation_id is None:
         return CheckinReply(None, None, None, None)
     clock = FrozenClock(now)
-    state = conversation.ConversationState.from_dict(row.state)
-    accept = conversation.accept_keypad if keypad else conversation.accept_reply
-    state, step = accept(state, text, now)
-    row.state, row.status, row.updated_at = state.to_dict(), str(state.status), now
-    record_event(
-        session,
-        kind=EventKind.REPLIED,
-        clock=clock,
-        actor=f"patient:{patient_id}",
-        patient_id=patient_id,
-        subject_type="checkin_conversation",
-        subject_id=str(row.id),
-        payload={
-            "channel": row.channel,
-            "understood": step is not conversation.Step.REPROMPT,
-            "step": str(step),
-        },
-    )
-    if step is conversation.Step.REPROMPT:
-        return CheckinReply(
-            conversation.reprompt_message(state), str(step), str(state.status), row.id
-        )
-    if step is conversation.Step.NEXT:
-        return CheckinReply(conversation.next_prompt(state), str(step), str(state.status), row.id)
     result = None
-    if state.answers:
-        response = conversation.to_response(
-            state,
-            questionnaire=(catalog or default_catalog()).get(state.questionnaire),
-            response_id=f"qr-{uuid.uuid4().hex}",
-            patient_ref=f"Patient/{_patient_fhir_id(session, patient_id)}",
-            authored=now,
-        )
+    if step.response is not None:
         result = receive_questionnaire_response(
             session,
-            response,
+            step.response,
             clock=clock,
             principal=INGEST,
-            source=f"checkin:{row.channel}",
-            channel=row.channel,
+            source=f"checkin:{step.channel}",
+            channel=step.channel,
             catalog=catalog,
         )
-        row.response_id = result.resource_id
-    if state.status is conversation.ConversationStatus.NEEDS_STAFF:
+        dialogue.note_response(
+            session, conversation_id=step.conversation_id, response_id=result.resource_id
+        )
+    if step.needs_staff:
         worklist_alerts.create_task(
             session,
             patient_id=patient_id,
             rule_id="checkin-needs-staff",
             title="Check-in replies not understood: please call",
             severity=Severity.HIGH,
-            summary=f"{len(state.unparsed)} replies could not be read; "
-            f"{len(state.answers)} of {len(state.questions)} questions answered.",
+            summary=f"{step.unparsed} replies could not be read; "
+            f"{step.answered} of {step.asked} questions answered.",
             clock=clock,
             actor="system:feedback",
             team="care-coordination",
-            values={"conversation": row.id},
+            values={"conversation": step.conversation_id},
             evidence=("careloop check-in policy: after 2 re-asks a person takes over",),
         )
     session.flush()
-    return CheckinReply(
-        conversation.closing_message(state), str(step), str(state.status), row.id, result
-    )
-
-
-def _patient_fhir_id(session: Session, patient_id: str) -> str:
-    """The FHIR id of one of the patient's Patient resources (the subject of new resources)."""
-    from careloop.models import FhirResource
-
-    fhir_id = session.scalar(
-        select(FhirResource.fhir_id)
-        .where(FhirResource.resource_type == "Patient", FhirResource.patient_id == patient_id)
-        .order_by(FhirResource.imported_at)
-        .limit(1)
-    )
-    if fhir_id is None:
-        raise NotFound("no such patient")
-    return str(fhir_id)
+    return CheckinReply(step.message, step.step, step.status, step.conversation_id, result)
 
 
 # -- scheduled: readings that stopped --------------------------------------------------------
 
 
 def evaluate_missing_data(
-    session: Session, now: datetime, *, rules: Sequence[Rule] | None = None
+    session: Session, now: datetime, *, settings: Settings, rules: Sequence[Rule] | None = None
 ) -> dict[str, list[str]]:
     """Nudge patients whose readings stopped (through outreach), then give staff a task.
 
     Run on a schedule. A patient is nudged at most once per gap; the task is raised once
     per gap too (an open task absorbs repeats, a task resolved after the last reading is
-    not raised again).
+    not raised again). A patient outreach cannot reach (no consent, no address) gets the
+    task at once: nobody is left waiting on a reminder that was never sent.
     """
     rules = rules or default_rules()
     clock = FrozenClock(now)
@@ -466,40 +380,37 @@ def evaluate_missing_data(
         )
         if pid is not None
     }
-    nudged: set[str] = set()
-    for pid, at, payload in session.execute(
-        select(Event.patient_id, Event.occurred_at, Event.payload).where(
-            Event.kind == EventKind.OUTREACH_REQUESTED, Event.occurred_at >= horizon
-        )
-    ):
-        if (
-            payload.get("message") == "no_readings_3d"
-            and pid in last_readings
-            and at > last_readings[pid]
-        ):
-            nudged.add(pid)
+    nudged = {
+        pid
+        for pid, at in requested_since(session, message=NUDGE, since=horizon).items()
+        if pid in last_readings and at > last_readings[pid]
+    }
     done: dict[str, list[str]] = {"nudged": [], "tasks": []}
     for action in missing_data_actions(
         rules, last_readings=last_readings, nudged_since_last=nudged, now=now
     ):
+        summary = f"No device readings for {action.days_without:.0f} days; a reminder was sent."
         if action.action == "nudge":
-            record_event(
+            asked = request_message(
                 session,
-                kind=EventKind.OUTREACH_REQUESTED,
-                clock=clock,
-                actor="system:feedback",
                 patient_id=action.patient_id,
+                message=NUDGE,
+                purpose=MONITORING,
+                key=f"nudge:{action.rule.id}:{action.patient_id}:"
+                f"{action.last_reading_at.isoformat()}",
+                now=now,
+                clock=clock,
+                settings=settings,
+                fields={"days_without_readings": int(action.days_without)},
                 program=action.rule.program,
-                payload={
-                    "message": "no_readings_3d",
-                    "patient": action.patient_id,
-                    "reason": f"no readings for {action.days_without:.0f} days",
-                    "rule": action.rule.id,
-                    "recipients": ["patient"],
-                },
             )
-            done["nudged"].append(action.patient_id)
-            continue
+            if asked.outbox_id is not None:
+                done["nudged"].append(action.patient_id)
+                continue
+            summary = (
+                f"No device readings for {action.days_without:.0f} days; the patient could not "
+                f"be reminded ({asked.not_queued})."
+            )
         resolved = worklist_alerts.last_resolved_at(
             session, patient_id=action.patient_id, rule_id=action.rule.id
         )
@@ -511,7 +422,7 @@ def evaluate_missing_data(
             rule_id=action.rule.id,
             title="No readings after a reminder: call the patient",
             severity=action.rule.severity,
-            summary=f"No device readings for {action.days_without:.0f} days; a reminder was sent.",
+            summary=summary,
             clock=clock,
             actor="system:feedback",
             program=action.rule.program,

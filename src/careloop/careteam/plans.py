@@ -2,9 +2,9 @@
 
 Lifecycle::
 
-    propose ──► PROPOSED ──approve──► APPROVED  (plan_adjusted + outreach_requested events:
-                    │                            the outreach engine tells the patient and
-                    │                            caregiver what changed and why)
+    propose ──► PROPOSED ──approve──► APPROVED  (plan_adjusted event; the patient is told
+                    │                            through outreach.request_message, or a
+                    │                            person is asked to tell them)
                     └─────reject────► REJECTED
 
 Each proposal is also a FHIR ``Task`` (status ``requested``, intent ``proposal``) kept in
@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
+from careloop.careteam.alerts import create_task
 from careloop.clock import Clock
 from careloop.errors import CareloopError, Conflict, NotFound
 from careloop.events import EventKind, record_event
@@ -35,14 +36,21 @@ from careloop.feedback.ruleset import (
     Proposal,
     RiseRule,
     Rule,
+    Severity,
     SymptomRule,
     ThresholdRule,
     TrendRule,
     rule_by_id,
 )
+from careloop.governance.consent import ConsentPurpose
 from careloop.models import PlanAdjustment
+from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.resources import patient_resources
 from careloop.security.principal import Principal
+from careloop.settings import Settings
+
+PLAN_CHANGED = "plan_changed"
+"""The content library's message explaining an approved plan change."""
 
 TASK_CODES = "https://careloop.dev/fhir/CodeSystem/plan-adjustment"
 
@@ -169,9 +177,10 @@ def approve(
     *,
     clock: Clock,
     principal: Principal,
+    settings: Settings,
     note: str | None = None,
 ) -> PlanAdjustment:
-    """PROPOSED → APPROVED; asks outreach to tell the patient and caregiver what changed."""
+    """PROPOSED → APPROVED, and the patient is told (see :func:`explain_change`)."""
     row = _decide(
         session,
         adjustment_id,
@@ -190,24 +199,39 @@ def approve(
         subject_id=str(row.id),
         payload={"kind": row.kind, "rule": row.rule_id, "details": row.details},
     )
-    record_event(
-        session,
-        kind=EventKind.OUTREACH_REQUESTED,
-        clock=clock,
-        actor=principal.actor,
-        patient_id=row.patient_id,
-        subject_type="plan_adjustment",
-        subject_id=str(row.id),
-        payload={
-            "message": "plan_changed",
-            "patient": row.patient_id,
-            "reason": row.reason,
-            "change": row.kind,
-            "details": row.details,
-            "recipients": ["patient", "caregiver"],
-        },
-    )
+    explain_change(session, row, clock=clock, settings=settings)
     return row
+
+
+def explain_change(
+    session: Session, row: PlanAdjustment, *, clock: Clock, settings: Settings
+) -> RequestedMessage:
+    """Ask outreach to tell the patient their plan changed, in their language, on the channel
+    the engine picks; when no message can reach them, a person is asked to call instead."""
+    asked = request_message(
+        session,
+        patient_id=row.patient_id,
+        message=PLAN_CHANGED,
+        purpose=str(ConsentPurpose.CLINICAL_MONITORING),
+        key=f"plan-adjustment:{row.id}",
+        now=clock.now(),
+        clock=clock,
+        settings=settings,
+    )
+    if asked.outbox_id is None:
+        create_task(
+            session,
+            patient_id=row.patient_id,
+            rule_id=f"plan-explain:{row.id}",
+            title="Tell the patient about the plan change",
+            summary=f"An approved plan change could not be sent ({asked.not_queued}).",
+            severity=Severity.ROUTINE,
+            clock=clock,
+            actor="system:careteam",
+            team="care-coordination",
+            values={"adjustment": row.id},
+        )
+    return asked
 
 
 def reject(

@@ -167,7 +167,7 @@ def alerts_escalate(database: DatabaseOption = None, as_json: JsonOption = False
 def alerts_missing_data(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Nudge patients whose readings stopped, then raise call tasks (run daily)."""
     with runtime(database) as rt, rt.transaction() as session:
-        done = intake.evaluate_missing_data(session, rt.clock.now())
+        done = intake.evaluate_missing_data(session, rt.clock.now(), settings=rt.settings)
     if as_json:
         print_json(done)
     else:
@@ -202,7 +202,14 @@ def plans_approve(
 ) -> None:
     """Approve a proposed plan adjustment (the patient and caregiver will be told)."""
     with runtime(database) as rt, rt.transaction() as session:
-        row = plans.approve(session, adjustment_id, clock=rt.clock, principal=_by(by), note=note)
+        row = plans.approve(
+            session,
+            adjustment_id,
+            clock=rt.clock,
+            principal=_by(by),
+            settings=rt.settings,
+            note=note,
+        )
         typer.echo(f"plan adjustment {row.id}: {row.status}")
 
 

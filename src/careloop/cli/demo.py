@@ -66,10 +66,9 @@ def serve(
     app.state.code_sender = _code_sender(rt)
     stop = None
     if with_worker if with_worker is not None else is_sqlite(rt.engine):
-        from careloop.compose.care_team import default_care_team
         from careloop.compose.outreach import start_in_process
 
-        _, stop = start_in_process(rt, care_team=default_care_team())
+        _, stop = start_in_process(rt)
     try:
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     finally:

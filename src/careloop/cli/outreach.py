@@ -26,7 +26,7 @@ def worker(
     as_json: JsonOption = False,
 ) -> None:
     """Send what the outbox holds: claim, record the attempt, send, record the result."""
-    from careloop.compose.outreach import build_worker
+    from careloop.compose.worker import build_worker
     from careloop.logs import configure_logging
 
     configure_logging()
@@ -59,7 +59,6 @@ def outreach_tick(
     as_json: JsonOption = False,
 ) -> None:
     """Enroll the newly eligible and queue every journey step that is due now."""
-    from careloop.compose.care_team import default_care_team
     from careloop.compose.outreach import run_tick, tick_context
     from careloop.outreach.config import outreach_settings
     from careloop.outreach.service import load_outreach_programs
@@ -67,7 +66,7 @@ def outreach_tick(
     with runtime(database) as rt:
         own, _ = outreach_settings(rt.settings)
         programs = load_outreach_programs(own, names=program)
-        ctx = tick_context(rt, care_team=default_care_team(), programs=programs)
+        ctx = tick_context(rt, programs=programs)
         report = run_tick(rt, ctx=ctx)
     if as_json:
         print_json(report.as_dict())

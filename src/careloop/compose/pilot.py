@@ -25,8 +25,15 @@ from careloop.channels.messages import ChannelKind, InboundMessage
 from careloop.channels.portal import InMemoryPortalInbox, PortalChannel
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import FrozenClock
+from careloop.compose.outreach import inbound_context, run_tick, tick_context
+from careloop.compose.worker import build_worker
+from careloop.content.library import load_library
+from careloop.content.service import sync_library
+from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.events import EventKind, record_event
 from careloop.models import OutboxMessage
+from careloop.outreach.scheduler import program_map
+from careloop.records.resources import store_resources
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
@@ -139,21 +146,12 @@ def _completion_resource(program: Any, *, patient_id: str, when: datetime) -> di
 
 def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 6) -> PilotReport:
     """Run the outreach loop for ``weeks`` simulated weeks on the database of ``rt``."""
-    from careloop.compose.care_team import WorklistCareTeam
-    from careloop.compose.outreach import build_worker, inbound_context, run_tick, tick_context
-    from careloop.content.library import load_library
-    from careloop.content.service import sync_library
-    from careloop.conversations.inbound import handle_reply
-    from careloop.outreach.scheduler import program_map
-    from careloop.records.resources import store_resources
-
     clock = FrozenClock(rt.clock.now().replace(minute=0, second=0, microsecond=0))
     pilot_rt = Runtime(settings=rt.settings, clock=clock, engine=rt.engine, sessions=rt.sessions)
     with pilot_rt.transaction() as session:
         sync_library(session, library=load_library(), clock=clock)
-    care_team = WorklistCareTeam()
-    ctx = tick_context(pilot_rt, care_team=care_team, seed=seed)
-    inbound = inbound_context(pilot_rt, care_team=care_team, tick_ctx=ctx)
+    ctx = tick_context(pilot_rt, seed=seed)
+    inbound = inbound_context(pilot_rt, programs=ctx.programs)
     programs = program_map(ctx.programs)
     registry, fakes = fake_gateways()
     worker = build_worker(pilot_rt, worker_id="demo-pilot", channels=registry)
@@ -198,7 +196,6 @@ def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 
                 row=row,
                 when=when,
                 rng=rng,
-                handle_reply=handle_reply,
             )
             report.replies[channel] += 1
             person = _patient_model(row.patient_id, seed)
@@ -222,12 +219,11 @@ def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 
 def _answer(
     rt: Runtime,
     *,
-    inbound: Any,
+    inbound: InboundContext,
     channel: str,
     row: OutboxMessage,
     when: datetime,
     rng: random.Random,
-    handle_reply: Any,
 ) -> None:
     """The simulated patient's answer, through the same handler as the real webhooks."""
     with rt.transaction() as session:

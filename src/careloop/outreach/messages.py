@@ -3,8 +3,9 @@
 A conversation is not a table of its own: messages out are outbox rows and replies are
 inbound rows, so what the care team reads is exactly what was sent and received. A staff
 message is queued like any other (consent checked now and again by the worker before it
-leaves); a reply typed in the portal goes through :func:`handle_reply`, so it reaches the
-care team exactly like an SMS reply. Services only flush; the edge audits and commits.
+leaves); a reply typed in the portal is routed above outreach
+(:func:`careloop.conversations.inbound.receive_portal_reply`), exactly like an SMS reply.
+Services only flush; the edge audits and commits.
 """
 
 from __future__ import annotations
@@ -16,16 +17,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from careloop.channels.keywords import Keyword
-from careloop.channels.portal import portal_reply
 from careloop.clock import Clock
-from careloop.conversations.inbound import InboundContext, ReplyOutcome, handle_reply
 from careloop.errors import Conflict, InvalidInput
-from careloop.events import EventKind, record_event
 from careloop.governance.consent import consent_decision
 from careloop.models import InboundReply, OutboxMessage
 from careloop.outreach.audience import patient_recipient
-from careloop.outreach.outbox import NewMessage, enqueue, last_message_of
+from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.personalize.service import get_profile
 
 MAX_LENGTH = 1000
@@ -94,7 +91,7 @@ def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list
     return items[:limit]
 
 
-def _checked_body(body: str) -> str:
+def checked_body(body: str) -> str:
     text = body.strip()
     if not text:
         raise InvalidInput("the message is empty", field="body")
@@ -151,7 +148,7 @@ def queue_staff_message(
     sender: str | None = None,
 ) -> OutboxMessage:
     """Queue a care-team message due now; the normal worker sends it (and re-checks consent)."""
-    text = _checked_body(body)
+    text = checked_body(body)
     now = clock.now()
     _patient, recipient = patient_recipient(session, patient_id=patient_id)
     chosen, address = _choose_channel(
@@ -178,58 +175,3 @@ def queue_staff_message(
     if row is None:  # a fresh random key cannot collide; guard anyway
         raise Conflict("the message could not be queued; try again")
     return row
-
-
-def queue_portal_reply(
-    session: Session, *, patient_id: str, body: str, clock: Clock, ctx: InboundContext
-) -> ReplyOutcome:
-    """A reply typed in the portal, handled like an SMS reply to the patient's latest message.
-
-    With nothing sent to the patient yet there is nothing to answer, so the reply is stored
-    for the care team directly (a task to read it and a ``replied`` event).
-    """
-    text = _checked_body(body)
-    now = clock.now()
-    latest = last_message_of(session, patient_id=patient_id)
-    reply_id = f"portal-reply:{uuid.uuid4().hex}"
-    if latest is not None:
-        message = portal_reply(
-            item_id=latest.provider_id or "",
-            sender=patient_id,
-            recipient="portal",
-            body=text,
-            reply_id=reply_id,
-            received_at=now,
-        )
-        return handle_reply(session, ctx=ctx, message=message)
-    ctx.care_team.create_task(
-        session,
-        patient_id=patient_id,
-        rule_id="outreach-reply",
-        title="Read the patient's message",
-        summary="A portal message that answers no reminder.",
-        program=None,
-        now=now,
-    )
-    session.add(
-        InboundReply(
-            provider_id=reply_id,
-            channel="portal",
-            patient_id=patient_id,
-            keyword=str(Keyword.FREE_TEXT),
-            body=text,
-            handled_as="care-team-inbox",
-            received_at=now,
-        )
-    )
-    record_event(
-        session,
-        kind=EventKind.REPLIED,
-        clock=clock,
-        actor=f"patient:{patient_id}",
-        patient_id=patient_id,
-        occurred_at=now,
-        payload={"outbox_id": None, "keyword": str(Keyword.FREE_TEXT), "channel": "portal"},
-    )
-    session.flush()
-    return ReplyOutcome("care-team-inbox", patient_id, None, None)

@@ -39,6 +39,7 @@ from careloop.outreach.audience import (
 from careloop.outreach.completion import completed_patients
 from careloop.outreach.config import OutreachSettings, default_sender
 from careloop.outreach.eligibility import EligibilitySource
+from careloop.outreach.handoffs import CallTask, CheckinInvite
 from careloop.outreach.journey import (
     JourneyFacts,
     anchor_passed,
@@ -47,7 +48,6 @@ from careloop.outreach.journey import (
     step_due_at,
 )
 from careloop.outreach.outbox import NewMessage, enqueue_many
-from careloop.outreach.ports import CareTeam
 from careloop.outreach.program import OutreachProgram, Step
 from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, Arm, CloseReason
 from careloop.personalize.actions import ActionSpace
@@ -82,11 +82,16 @@ class TickReport:
     completed: int = 0
     closed: int = 0
     by_program: dict[str, dict[str, int]] = field(default_factory=dict)
+    call_tasks: list[CallTask] = field(default_factory=list, repr=False)
+    checkins: list[CheckinInvite] = field(default_factory=list, repr=False)
+    """Hand-offs for the workflow that ran the tick (not counts: never reported)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "by_program"} | {
-            "by_program": self.by_program
-        }
+        counts = {k: v for k, v in self.__dict__.items() if k not in _NOT_COUNTS}
+        return counts | {"by_program": self.by_program}
+
+
+_NOT_COUNTS = frozenset({"by_program", "call_tasks", "checkins"})
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,6 @@ class TickContext:
     clock: Clock
     programs: Sequence[OutreachProgram]
     eligibility: EligibilitySource
-    care_team: CareTeam
     settings: OutreachSettings = field(default_factory=OutreachSettings)
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
     engine: EngineConfig = field(default_factory=EngineConfig)
@@ -341,7 +345,9 @@ def _collect_due(
                 unanswered=enrollment.unanswered,
                 escalated=enrollment.escalated_at is not None,
             ):
-                _escalate(session, ctx=ctx, program=program, enrollment=enrollment, now=now)
+                _escalate(
+                    session, ctx=ctx, program=program, enrollment=enrollment, now=now, report=report
+                )
                 _bump(report, program.name, "escalated")
                 if program.escalation.voice_message:
                     due.append(_Due(enrollment, _voice_step(program)))
@@ -351,7 +357,9 @@ def _collect_due(
             unanswered=enrollment.unanswered,
             escalated=enrollment.escalated_at is not None,
         ):
-            _escalate(session, ctx=ctx, program=program, enrollment=enrollment, now=now)
+            _escalate(
+                session, ctx=ctx, program=program, enrollment=enrollment, now=now, report=report
+            )
             _bump(report, program.name, "escalated")
             if program.escalation.voice_message:
                 due.append(_Due(enrollment, _voice_step(program)))
@@ -398,21 +406,22 @@ def _escalate(
     program: OutreachProgram,
     enrollment: Enrollment,
     now: datetime,
+    report: TickReport,
 ) -> None:
-    """N digital sends went unanswered: a call task on the care team's worklist."""
+    """N digital sends went unanswered: a call task for the care team (handed off)."""
     enrollment.escalated_at = now
     if program.escalation.call_task:
-        ctx.care_team.create_task(
-            session,
-            patient_id=enrollment.patient_id,
-            rule_id=f"outreach-call:{program.name}",
-            title=f"Call the patient: {program.title}",
-            summary=(
-                f"{enrollment.unanswered} messages of the {program.title} journey went "
-                "unanswered; please call."
-            ),
-            program=program.name,
-            now=now,
+        report.call_tasks.append(
+            CallTask(
+                patient_id=enrollment.patient_id,
+                program=program.name,
+                rule_id=f"outreach-call:{program.name}",
+                title=f"Call the patient: {program.title}",
+                summary=(
+                    f"{enrollment.unanswered} messages of the {program.title} journey went "
+                    "unanswered; please call."
+                ),
+            )
         )
 
 
@@ -505,7 +514,14 @@ def _run_steps(
             continue
         messages.append(built)
         if item.step.questionnaire and built.channel == "sms":
-            messages.extend(_checkin_question(session, ctx=ctx, item=item, intro=built))
+            report.checkins.append(
+                CheckinInvite(
+                    patient_id=built.patient_id,
+                    questionnaire=item.step.questionnaire,
+                    channel=built.channel,
+                    invitation=built,
+                )
+            )
         if program.caregiver_reminders:
             messages.extend(
                 _caregiver_copies(
@@ -534,35 +550,6 @@ def _run_steps(
         "queued",
         sum(1 for q in queued if q is not None and q.recipient_kind == "patient"),
     )
-
-
-def _checkin_question(
-    session: Session, *, ctx: TickContext, item: _Due, intro: NewMessage
-) -> list[NewMessage]:
-    """A check-in step opens the conversation; its first question follows the invitation."""
-    assert item.step.questionnaire is not None
-    question = ctx.care_team.start_checkin(
-        session,
-        patient_id=intro.patient_id,
-        questionnaire=item.step.questionnaire,
-        channel=intro.channel,
-        now=intro.due_at,
-    )
-    if question is None:
-        log.warning("no questionnaire %s for step %s", item.step.questionnaire, item.step.id)
-        return []
-    return [
-        replace(
-            intro,
-            idempotency_key=f"{intro.idempotency_key}:q1",
-            body=question,
-            subject=None,
-            html=None,
-            due_at=intro.due_at + timedelta(seconds=1),
-            content_message=None,
-            content_version_id=None,
-        )
-    ]
 
 
 def _fields(

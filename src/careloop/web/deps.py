@@ -26,6 +26,7 @@ from careloop.security.principal import Principal
 from careloop.security.rate_limit import RateLimiter, default_limits
 from careloop.security.roles import Role
 from careloop.security.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf
+from careloop.settings import Settings
 
 # Token kinds accepted per transport: console sessions only by cookie (so a stolen cookie
 # value cannot be replayed as a bearer token from a script, and vice versa).
@@ -40,6 +41,10 @@ def get_runtime(request: Request) -> Runtime:
 
 def get_clock(request: Request) -> Clock:
     return get_runtime(request).clock
+
+
+def get_settings(request: Request) -> Settings:
+    return get_runtime(request).settings
 
 
 def get_signing_key(request: Request) -> bytes:
@@ -91,6 +96,7 @@ def _session(request: Request) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 SigningKeyDep = Annotated[bytes, Depends(get_signing_key)]
 
 

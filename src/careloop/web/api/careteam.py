@@ -15,7 +15,7 @@ from careloop.errors import PermissionDenied
 from careloop.feedback.catalog import default_catalog
 from careloop.feedback.ruleset import default_rules
 from careloop.security.principal import Principal
-from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
 
 router = APIRouter(tags=["care team"])
 Reader = Annotated[Principal, Depends(require("worklist:read"))]
@@ -174,12 +174,18 @@ def approve(
     adjustment_id: int,
     session: SessionDep,
     clock: ClockDep,
+    settings: SettingsDep,
     principal: Approver,
     body: Decision | None = None,
 ) -> PlanAdjustmentOut:
-    """Approve: the plan changes and the patient (and caregiver) are told why."""
+    """Approve: the plan changes and the patient is told (in their language, on their channel)."""
     row = plans.approve(
-        session, adjustment_id, clock=clock, principal=principal, note=body.note if body else None
+        session,
+        adjustment_id,
+        clock=clock,
+        principal=principal,
+        settings=settings,
+        note=body.note if body else None,
     )
     return _plan_out(row)
 

@@ -21,14 +21,11 @@ from careloop.channels.twilio_webhooks import (
     validate_twilio_request,
 )
 from careloop.channels.voice_twilio import parse_gather_callback
+from careloop.compose.outreach import inbound_context
 from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.errors import InvalidInput, PermissionDenied
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.delivery import apply_report
-from careloop.outreach.ports import CareTeam
-from careloop.outreach.program import OutreachProgram
-from careloop.outreach.scheduler import program_map
-from careloop.outreach.service import load_outreach_programs
 from careloop.web.deps import ClockDep, SessionDep, get_runtime, rate_limit
 
 router = APIRouter(
@@ -67,22 +64,12 @@ FormDep = Annotated[dict[str, str], Depends(verified_form)]
 
 
 def _inbound_context(request: Request) -> InboundContext:
+    """The reply router's context, built once per app (tests may preset its journeys)."""
     state = request.app.state
     ctx: InboundContext | None = getattr(state, "outreach_inbound", None)
     if ctx is None:
-        runtime = get_runtime(request)
-        own, _ = outreach_settings(runtime.settings)
-        care_team: CareTeam | None = getattr(state, "care_team", None)
-        if care_team is None:
-            from careloop.compose.care_team import default_care_team
-
-            care_team = default_care_team()
-        programs: list[OutreachProgram] | None = getattr(state, "outreach_programs", None)
-        if programs is None:
-            programs = load_outreach_programs(own)
-        ctx = InboundContext(
-            clock=runtime.clock, care_team=care_team, programs=program_map(programs), settings=own
-        )
+        programs = getattr(state, "outreach_programs", None)
+        ctx = inbound_context(get_runtime(request), programs=programs)
         state.outreach_inbound = ctx
     return ctx
 

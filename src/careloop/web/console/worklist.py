@@ -30,7 +30,7 @@ from careloop.web.console.pages import (
     sign_in_redirect,
     time_left,
 )
-from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
 
 router = APIRouter(include_in_schema=False)
 
@@ -188,11 +188,17 @@ def approve_adjustment(
     request: Request,
     session: SessionDep,
     clock: ClockDep,
+    settings: SettingsDep,
     principal: Approver,
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    careteam_api.approve(
-        adjustment_id, session, clock, principal, careteam_api.Decision(note=note or None)
+    plans.approve(
+        session,
+        adjustment_id,
+        clock=clock,
+        principal=principal,
+        settings=settings,
+        note=note or None,
     )
     return after_post(request, _back(request))
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.careteam.intake import receive_observation, receive_questionnaire_response
 from careloop.clock import Clock
+from careloop.conversations.inbound import receive_portal_reply
 from careloop.errors import InvalidInput, NotAuthenticated
 from careloop.feedback import conversation
 from careloop.feedback.catalog import default_catalog
@@ -346,9 +347,7 @@ def send_reply(
     patient_id = _patient_for(principal, patient or None, "messages:send")
     page = f"/portal/messages?patient={patient_id}"
     try:
-        outcome = outreach_messages.queue_portal_reply(
-            session, patient_id=patient_id, body=body, clock=clock, ctx=ctx
-        )
+        outcome = receive_portal_reply(session, patient_id=patient_id, body=body, ctx=ctx)
     except InvalidInput:
         return after_post(request, f"{page}&error=empty")
     audit(

@@ -1,0 +1,57 @@
+"""A scheduler tick and what it hands off: call tasks to the care team, check-ins to feedback.
+
+Outreach's :func:`~careloop.outreach.scheduler.tick` queues the journeys' messages and lists
+what needs another domain (a call when messages go unanswered, a check-in conversation to
+open); this workflow, above both, does those in the same transaction, so a task or a first
+question exists exactly when the tick that called for it committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from careloop.careteam.alerts import create_task
+from careloop.clock import FrozenClock
+from careloop.errors import NotFound
+from careloop.feedback.dialogue import open_checkin
+from careloop.feedback.ruleset import Severity
+from careloop.outreach.handoffs import queue_first_question
+from careloop.outreach.scheduler import TickContext, TickReport, tick
+
+log = logging.getLogger("careloop.outreach")
+ACTOR = "system:outreach"
+
+
+def run_tick(session: Session, *, ctx: TickContext, now: datetime) -> TickReport:
+    """One scheduler pass and its hand-offs, inside the caller's transaction."""
+    report = tick(session, ctx=ctx, now=now)
+    for call in report.call_tasks:
+        create_task(
+            session,
+            patient_id=call.patient_id,
+            rule_id=call.rule_id,
+            title=call.title,
+            summary=call.summary,
+            severity=Severity.ROUTINE,
+            clock=FrozenClock(now),
+            actor=ACTOR,
+            program=call.program,
+            team="care-coordination",
+        )
+    for invite in report.checkins:
+        try:
+            _, question = open_checkin(
+                session,
+                patient_id=invite.patient_id,
+                questionnaire=invite.questionnaire,
+                now=invite.invitation.due_at,
+                channel=invite.channel,
+            )
+        except NotFound:
+            log.warning("no questionnaire %s for a check-in step", invite.questionnaire)
+            continue
+        queue_first_question(session, invite=invite, question=question, now=now)
+    return report

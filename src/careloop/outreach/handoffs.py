@@ -1,0 +1,57 @@
+"""What a scheduler tick leaves for the workflow above it to do, as typed values.
+
+Outreach never reaches up: when a journey calls for a person (N messages unanswered) or opens
+a check-in conversation, the tick records a hand-off in its report, and the workflow that ran
+the tick (:func:`careloop.conversations.journeys.run_tick`) acts on it in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from careloop.outreach.outbox import NewMessage, enqueue
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallTask:
+    """A journey's digital messages went unanswered: a person should call the patient."""
+
+    patient_id: str
+    program: str
+    rule_id: str
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckinInvite:
+    """A check-in step's invitation was queued: its conversation opens with the first question."""
+
+    patient_id: str
+    questionnaire: str
+    channel: str
+    invitation: NewMessage
+
+
+def queue_first_question(
+    session: Session, *, invite: CheckinInvite, question: str, now: datetime
+) -> None:
+    """The conversation's first question, one second after its invitation, on its channel."""
+    intro = invite.invitation
+    enqueue(
+        session,
+        message=replace(
+            intro,
+            idempotency_key=f"{intro.idempotency_key}:q1",
+            body=question,
+            subject=None,
+            html=None,
+            due_at=intro.due_at + timedelta(seconds=1),
+            content_message=None,
+            content_version_id=None,
+        ),
+        now=now,
+    )

@@ -1,0 +1,339 @@
+"""Outreach's side of an inbound reply: which message it answers, what it does to journeys
+and the outbox, and the row that stores it once.
+
+The reply's route (keyword, check-in answer, a person's inbox) is decided above outreach, in
+:mod:`careloop.conversations.inbound`; these functions are the outreach steps it calls.
+STOP takes effect inside the caller's transaction: consent is denied for the channel, pending
+messages on it are dead-lettered and the patient's journeys end as ``opted-out``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from careloop.channels.keywords import Keyword
+from careloop.channels.messages import InboundMessage
+from careloop.clock import Clock
+from careloop.content.service import render_for_sending
+from careloop.errors import CareloopError
+from careloop.events import EventKind, record_event
+from careloop.governance.consent import ConsentSource, opt_in_channel, opt_out_channel
+from careloop.models import Enrollment, InboundReply, OutboxMessage
+from careloop.outreach import enrollment as lifecycle
+from careloop.outreach.audience import patients_with_address
+from careloop.outreach.config import OutreachSettings
+from careloop.outreach.outbox import NewMessage, enqueue, last_message_of, last_message_to
+from careloop.outreach.program import OutreachProgram
+from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, DeadReason, OutboxState
+from careloop.records.service import get_patient
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyOutcome:
+    handled_as: str
+    patient_id: str | None
+    enrollment_id: int | None
+    outbox_id: int | None
+    queued_reply: bool = False
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The outbox message a reply answers: who sent it, which journey and program."""
+
+    outbox_id: int
+    patient_id: str
+    enrollment_id: int | None
+    program: str | None
+
+
+def already_received(session: Session, message: InboundMessage) -> ReplyOutcome | None:
+    """The outcome of this reply when it was stored before (a provider retrying a webhook)."""
+    existing = session.scalars(
+        select(InboundReply).where(InboundReply.provider_id == message.provider_id)
+    ).first()
+    if existing is None:
+        return None
+    return ReplyOutcome(
+        existing.handled_as,
+        existing.patient_id,
+        existing.enrollment_id,
+        existing.outbox_id,
+        duplicate=True,
+    )
+
+
+def answered_message(session: Session, message: InboundMessage) -> Answered | None:
+    """The outbox message this reply answers: named by the channel, else the last one sent."""
+    row = None
+    if message.in_reply_to:
+        row = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.provider_id == message.in_reply_to)
+        ).first()
+    if row is None:
+        row = last_message_to(session, channel=str(message.channel), address=message.sender)
+    if row is None:
+        # A text from the patient's phone answering, say, a portal message: the patient's
+        # latest message on any channel is what it answers.
+        for patient_id in senders(session, message):
+            row = last_message_of(session, patient_id=patient_id)
+            if row is not None:
+                break
+    if row is None:
+        return None
+    return Answered(row.id, row.patient_id, row.enrollment_id, row.program)
+
+
+def latest_message_to(session: Session, *, patient_id: str) -> tuple[int, str] | None:
+    """(outbox id, provider id) of the latest message sent to the patient, if any."""
+    row = last_message_of(session, patient_id=patient_id)
+    return None if row is None else (row.id, row.provider_id or "")
+
+
+def senders(session: Session, message: InboundMessage) -> list[str]:
+    """Patients whose record holds the address the message came from."""
+    return patients_with_address(session, channel=str(message.channel), address=message.sender)
+
+
+def note_reply(
+    session: Session,
+    *,
+    clock: Clock,
+    answered: Answered,
+    message: InboundMessage,
+    program: OutreachProgram | None,
+    handled_as: str,
+) -> int | None:
+    """What the reply does to the journey it answers, and the stored reply; the enrollment id.
+
+    An answered journey counts as responded (a confirmation completes it when its program
+    says so); a reply outside any journey is a ``replied`` event of its own.
+    """
+    now = message.received_at
+    keyword = message.keyword
+    enrollment = session.get(Enrollment, answered.enrollment_id) if answered.enrollment_id else None
+    if enrollment is not None:
+        lifecycle.mark_responded(
+            session,
+            clock=clock,
+            enrollment=enrollment,
+            now=now,
+            outbox_id=answered.outbox_id,
+            keyword=str(keyword),
+            channel=str(message.channel),
+        )
+        if keyword is Keyword.CONFIRM and program is not None and program.completion.on_confirm:
+            lifecycle.complete(
+                session, clock=clock, enrollment=enrollment, now=now, how="confirmed"
+            )
+    else:
+        patient_event(
+            session,
+            clock=clock,
+            kind=EventKind.REPLIED,
+            patient_id=answered.patient_id,
+            now=now,
+            payload={
+                "outbox_id": answered.outbox_id,
+                "keyword": str(keyword),
+                "channel": str(message.channel),
+            },
+        )
+    store_reply(
+        session,
+        message,
+        patient_id=answered.patient_id,
+        handled_as=handled_as,
+        enrollment_id=answered.enrollment_id,
+        outbox_id=answered.outbox_id,
+    )
+    return enrollment.id if enrollment is not None else None
+
+
+def store_reply(
+    session: Session,
+    message: InboundMessage,
+    *,
+    patient_id: str | None,
+    handled_as: str,
+    enrollment_id: int | None = None,
+    outbox_id: int | None = None,
+) -> None:
+    """Keep the reply once, with what was done with it."""
+    session.add(
+        InboundReply(
+            provider_id=message.provider_id,
+            channel=str(message.channel),
+            patient_id=patient_id,
+            enrollment_id=enrollment_id,
+            outbox_id=outbox_id,
+            keyword=str(message.keyword),
+            body=message.body,
+            handled_as=handled_as,
+            received_at=message.received_at,
+        )
+    )
+    session.flush()
+
+
+def patient_event(
+    session: Session,
+    *,
+    clock: Clock,
+    kind: EventKind,
+    patient_id: str,
+    now: datetime,
+    payload: dict[str, object],
+) -> None:
+    record_event(
+        session,
+        kind=kind,
+        clock=clock,
+        actor=f"patient:{patient_id}",
+        patient_id=patient_id,
+        occurred_at=now,
+        payload=payload,
+    )
+
+
+def opt_in_patient(
+    session: Session, *, clock: Clock, patient_id: str, channel: str, now: datetime
+) -> None:
+    """A START keyword: consent given again for the channel."""
+    opt_in_channel(
+        session,
+        patient_id=patient_id,
+        channel=channel,
+        source=str(ConsentSource.SMS_KEYWORD),
+        actor=f"patient:{patient_id}",
+        now=now,
+    )
+
+
+def opt_out_patient(
+    session: Session,
+    *,
+    clock: Clock,
+    patient_id: str,
+    channel: str,
+    now: datetime,
+    source: str = str(ConsentSource.SMS_KEYWORD),
+) -> int:
+    """Deny the channel, dead-letter what is queued on it, end the patient's journeys."""
+    opt_out_channel(
+        session,
+        patient_id=patient_id,
+        channel=channel,
+        source=source,
+        actor=f"patient:{patient_id}",
+        now=now,
+    )
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.patient_id == patient_id,
+            OutboxMessage.channel == channel,
+            OutboxMessage.state.in_([OutboxState.QUEUED, OutboxState.FAILED_TRANSIENT]),
+        )
+        .values(state=str(OutboxState.DEAD), dead_reason=str(DeadReason.OPTED_OUT), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    ended = 0
+    for enrollment in session.scalars(
+        select(Enrollment).where(
+            Enrollment.patient_id == patient_id,
+            Enrollment.state.in_([str(s) for s in ACTIVE_ENROLLMENT_STATES]),
+        )
+    ):
+        ended += lifecycle.opt_out(
+            session, clock=clock, enrollment=enrollment, now=now, channel=channel
+        )
+    if ended == 0:
+        patient_event(
+            session,
+            clock=clock,
+            kind=EventKind.OPTED_OUT,
+            patient_id=patient_id,
+            now=now,
+            payload={"channel": channel},
+        )
+    return ended
+
+
+def queue_keyword_reply(
+    session: Session,
+    *,
+    settings: OutreachSettings,
+    message: InboundMessage,
+    patient_id: str,
+    content: str,
+) -> bool:
+    """A keyword answer (STOP/START/HELP confirmation): transactional, sent even after STOP."""
+    patient = get_patient(session, patient_id)
+    language = patient.language or "en"
+    try:
+        rendered = render_for_sending(
+            session,
+            message=content,
+            language=language,
+            reading_level="standard",
+            tone="friendly",
+            channel=str(message.channel),
+            fields={
+                "clinic_phone": settings.clinic_phone,
+                "care_team_name": settings.care_team_name,
+                "first_name": patient.given_name or "",
+                "last_name": patient.family_name or "",
+            },
+            locale=language.replace("-", "_"),
+            timezone=patient.timezone,
+            detailed_consent=False,
+        )
+    except CareloopError:
+        return False
+    return queue_reply_text(
+        session,
+        message=message,
+        patient_id=patient_id,
+        body=rendered.body,
+        purpose="care-reminders",
+        version_id=rendered.version_id,
+        content=content,
+    )
+
+
+def queue_reply_text(
+    session: Session,
+    *,
+    message: InboundMessage,
+    patient_id: str,
+    body: str,
+    purpose: str,
+    version_id: int | None = None,
+    content: str | None = None,
+) -> bool:
+    """Answer a reply on its own channel, to its sender, once (keyed by the reply's id)."""
+    row = enqueue(
+        session,
+        message=NewMessage(
+            idempotency_key=f"reply:{message.channel}:{message.provider_id}",
+            patient_id=patient_id,
+            purpose=purpose,
+            channel=str(message.channel),
+            to_address=message.sender,
+            sender=message.recipient,
+            body=body,
+            due_at=message.received_at,
+            content_message=content,
+            content_version_id=version_id,
+            max_attempts=3,
+            extra={"transactional": True},
+        ),
+        now=message.received_at,
+    )
+    return row is not None

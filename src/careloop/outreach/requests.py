@@ -1,0 +1,192 @@
+"""One message a workflow asks outreach to send: :func:`request_message`.
+
+The care team asks for a message (a nudge when readings stop, the explanation of an approved
+plan change) by calling this function, never by leaving an event for someone to notice. The
+request goes through the same path as a journey's step: the engine chooses channel, send
+window, reading level and tone among what consent, contact points and quiet hours allow
+(the decision is logged with its propensity), the words come from the approved content
+library in the patient's language, and the message is queued in the outbox in the caller's
+transaction; the worker sends it after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.content.service import render_for_sending
+from careloop.errors import CareloopError
+from careloop.models import OutboxMessage
+from careloop.outreach.audience import build_snapshots
+from careloop.outreach.config import default_sender, outreach_settings
+from careloop.outreach.outbox import NewMessage, enqueue
+from careloop.personalize.actions import ActionSpace
+from careloop.personalize.engine import PopulationBatch, decide_batch
+from careloop.personalize.service import load_history, load_model, record_decision
+from careloop.personalize.snapshot import EngineConfig, ProgramSpec
+from careloop.settings import Settings
+
+log = logging.getLogger("careloop.outreach")
+
+REQUEST_ENGINE = EngineConfig(weekly_budget=7)
+"""A requested message is few and wanted by a clinician, so the journeys' budget of 3 contacts
+a week does not hold it back; a cap of 7 still keeps a burst of requests from flooding a
+patient."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedMessage:
+    """What became of a request: the queued outbox row, or why nothing was queued."""
+
+    outbox_id: int | None
+    channel: str | None = None
+    language: str | None = None
+    due_at: datetime | None = None
+    decision_id: str | None = None
+    not_queued: str | None = None
+    """``blocked: <reasons>`` (the engine found no allowed action), ``no-content``,
+    ``no-address``; None when queued (or already queued under the same key)."""
+
+
+def _seed(key: str, now: datetime) -> int:
+    digest = hashlib.sha256(f"request|{key}|{now.isoformat()}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def request_message(
+    session: Session,
+    *,
+    patient_id: str,
+    message: str,
+    purpose: str,
+    key: str,
+    now: datetime,
+    clock: Clock,
+    settings: Settings,
+    fields: Mapping[str, object] | None = None,
+    program: str | None = None,
+) -> RequestedMessage:
+    """Queue the content library's ``message`` for the patient, once per ``key``.
+
+    ``purpose`` is the consent purpose the message serves; ``fields`` fill its template on top
+    of the clinic's (phone, portal link, care team name); ``key`` makes a re-run a no-op.
+    """
+    idempotency_key = f"request:{key}"
+    existing = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
+    )
+    if existing is not None:
+        return RequestedMessage(
+            existing.id, existing.channel, existing.language, existing.due_at, existing.decision_id
+        )
+    own, channels = outreach_settings(settings)
+    spec = ProgramSpec(name=f"request:{message}", purpose=purpose, action_space=ActionSpace())
+    model = load_model(session, program=spec, config=REQUEST_ENGINE)
+    snapshots, recipients = build_snapshots(
+        session,
+        patient_ids=[patient_id],
+        purpose=purpose,
+        now=now,
+        budget_period=REQUEST_ENGINE.budget_period,
+    )
+    population = PopulationBatch.from_snapshots(snapshots, program=spec, model=model, now=now)
+    history = load_history(session, program=spec, patient_ids=[patient_id], model=model)
+    batch = decide_batch(
+        population=population,
+        program=spec,
+        history=history,
+        model=model,
+        now=now,
+        rng=np.random.default_rng(_seed(key, now)),
+    )
+    decision = batch.decision(0)
+    record_decision(session, clock=clock, decision=decision, features=batch.features[0])
+    action = decision.action
+    if action is None or decision.send_at is None:
+        reasons = sorted({str(r.reason) for r in decision.removals})
+        return RequestedMessage(
+            None, decision_id=decision.decision_id, not_queued=f"blocked: {', '.join(reasons)}"
+        )
+    recipient = recipients[patient_id]
+    address = recipient.addresses.get(action.channel)
+    if address is None:
+        return RequestedMessage(None, decision_id=decision.decision_id, not_queued="no-address")
+    values: dict[str, object] = {
+        "clinic_phone": own.clinic_phone,
+        "care_team_name": own.care_team_name,
+        "portal_link": own.portal_link,
+        "checkin_link": f"{own.portal_link.rstrip('/')}/checkin",
+    }
+    if recipient.first_name:
+        values["first_name"] = recipient.first_name
+    if recipient.last_name:
+        values["last_name"] = recipient.last_name
+    values.update(fields or {})
+    try:
+        rendered = render_for_sending(
+            session,
+            message=message,
+            language=decision.language,
+            reading_level=action.reading_level,
+            tone=action.tone,
+            channel=action.channel,
+            fields=values,
+            locale=decision.language.replace("-", "_"),
+            timezone=recipient.timezone,
+            detailed_consent=False,
+        )
+    except CareloopError as exc:
+        log.warning("cannot render requested %s: %s", message, exc.__class__.__name__)
+        return RequestedMessage(None, decision_id=decision.decision_id, not_queued="no-content")
+    row = enqueue(
+        session,
+        message=NewMessage(
+            idempotency_key=idempotency_key,
+            patient_id=patient_id,
+            purpose=purpose,
+            channel=action.channel,
+            to_address=address,
+            body=rendered.body,
+            subject=rendered.subject,
+            html=rendered.html,
+            due_at=decision.send_at,
+            sender=default_sender(channels, action.channel),
+            language=rendered.used.language,
+            program=program,
+            recipient_kind=recipient.kind,
+            caregiver_id=recipient.caregiver_id,
+            content_message=message,
+            content_version_id=rendered.version_id,
+            decision_id=decision.decision_id,
+            propensity=decision.propensity,
+            extra={"content_hash": rendered.content_hash, "requested": key},
+        ),
+        now=now,
+    )
+    assert row is not None  # the key was free a moment ago, in this transaction
+    return RequestedMessage(row.id, row.channel, row.language, row.due_at, decision.decision_id)
+
+
+def requested_since(
+    session: Session, *, message: str, since: datetime, patient_ids: list[str] | None = None
+) -> dict[str, datetime]:
+    """When each patient was last sent (or queued) a requested ``message`` since ``since``."""
+    query = select(OutboxMessage.patient_id, OutboxMessage.created_at).where(
+        OutboxMessage.content_message == message,
+        OutboxMessage.idempotency_key.like("request:%"),
+        OutboxMessage.created_at >= since,
+    )
+    if patient_ids is not None:
+        query = query.where(OutboxMessage.patient_id.in_(patient_ids))
+    out: dict[str, datetime] = {}
+    for pid, at in session.execute(query):
+        out[pid] = max(at, out.get(pid, at))
+    return out
