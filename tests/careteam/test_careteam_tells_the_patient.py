@@ -12,8 +12,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
-from tests.feedback.loop_payloads import diary, glucose
-from tests.outreach.conftest import fake_registry, sync_content
 
 from careloop.careteam import intake
 from careloop.clock import FrozenClock
@@ -24,6 +22,8 @@ from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR, Principal
 from careloop.security.roles import Role
+from tests.feedback.loop_payloads import diary, glucose
+from tests.outreach.conftest import fake_registry, sync_content
 
 NURSE = Principal(actor="user:nurse", role=Role.CLINICIAN)
 
@@ -101,7 +101,9 @@ def test_an_approved_plan_change_reaches_a_spanish_speaker_by_sms_in_spanish(
     )
     _only(rt, "tell-es", "sms")
     nurse = api_client("clinician")
-    nurse.post("/fhir/QuestionnaireResponse", json=diary("tell-es", {"mouth-sores": 3}, clock.now()))
+    nurse.post(
+        "/fhir/QuestionnaireResponse", json=diary("tell-es", {"mouth-sores": 3}, clock.now())
+    )
     (proposal,) = nurse.get("/api/plan-adjustments").json()
 
     approved = nurse.post(f"/api/plan-adjustments/{proposal['id']}/approve", json={})
@@ -119,7 +121,9 @@ def test_readings_that_stop_bring_a_nudge_in_english_by_email(
 ) -> None:
     sync_content(rt)
     address = "tell.en@example.org"
-    _patient(rt, tmp_path, "tell-en", language="en", telecom=[{"system": "email", "value": address}])
+    _patient(
+        rt, tmp_path, "tell-en", language="en", telecom=[{"system": "email", "value": address}]
+    )
     _only(rt, "tell-en", "email")
     with rt.transaction() as session:
         intake.receive_observation(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from careloop.insights.fairness import age_band, group_fairness
+from careloop.insights.fairness import group_fairness
+from careloop.records.demographics import age_band
 
 
 def test_group_below_the_ratio_is_flagged() -> None:

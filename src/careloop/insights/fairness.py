@@ -18,25 +18,6 @@ from careloop.errors import InvalidInput
 DEFAULT_MIN_RATIO = 0.8
 SMALL_CELL = 11
 
-AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (
-    (0, 11, "0-11"),
-    (12, 17, "12-17"),
-    (18, 29, "18-29"),
-    (30, 44, "30-44"),
-    (45, 64, "45-64"),
-    (65, None, "65+"),
-)
-
-
-def age_band(age: int | None) -> str:
-    """The reporting age band of an age in years ("unknown" when not recorded)."""
-    if age is None or age < 0:
-        return "unknown"
-    for low, high, label in AGE_BANDS:
-        if age >= low and (high is None or age <= high):
-            return label
-    raise AssertionError("age bands cover every age")
-
 
 @dataclass(frozen=True, slots=True)
 class GroupRates:

@@ -137,3 +137,24 @@ def demographics_from(
         groups.append(contact_points_of(patient))
     demo.contact_points = merge_contact_points(*groups)
     return demo
+
+
+# The reporting age bands: only these leave the record for reports (no birth dates).
+AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (
+    (0, 11, "0-11"),
+    (12, 17, "12-17"),
+    (18, 29, "18-29"),
+    (30, 44, "30-44"),
+    (45, 64, "45-64"),
+    (65, None, "65+"),
+)
+
+
+def age_band(age: int | None) -> str:
+    """The reporting age band of an age in years ("unknown" when not recorded)."""
+    if age is None or age < 0:
+        return "unknown"
+    for low, high, label in AGE_BANDS:
+        if age >= low and (high is None or age <= high):
+            return label
+    raise AssertionError("age bands cover every age")

@@ -19,6 +19,7 @@ from careloop.errors import NotFound
 from careloop.models import FhirResource, Patient, PatientIdentifier, ResourceCode
 from careloop.records.availability import describe
 from careloop.records.caregivers import caregivers_of
+from careloop.records.demographics import age_band
 from careloop.records.schemas import (
     AvailabilityWindow,
     CaregiverOut,
@@ -302,8 +303,6 @@ def reporting_attributes(
     Only coarse attributes leave this function: an age band instead of a birth date, so
     reports built on it carry no direct identifiers.
     """
-    from careloop.insights.fairness import age_band
-
     result: dict[str, dict[str, str]] = {}
     ids = list(patient_ids)
     for start in range(0, len(ids), 500):

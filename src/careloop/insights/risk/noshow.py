@@ -31,7 +31,7 @@ from sklearn.preprocessing import TargetEncoder
 
 from careloop import __version__
 from careloop.errors import InvalidInput
-from careloop.insights.fairness import age_band, group_fairness
+from careloop.insights.fairness import group_fairness
 from careloop.insights.risk.appointments_csv import BookedAppointment
 from careloop.insights.risk.features import (
     CATEGORICAL_FEATURES,
@@ -42,6 +42,7 @@ from careloop.insights.risk.features import (
 )
 from careloop.insights.risk.metrics import discrimination_and_calibration, operating_point
 from careloop.insights.risk.model import CALIBRATION_METHODS, NoshowModel, Period, Sidecar
+from careloop.records.demographics import age_band
 
 DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "learning_rate": 0.05,

@@ -17,10 +17,10 @@ from enum import StrEnum
 import numpy as np
 
 from careloop.errors import InvalidInput
-from careloop.insights.fairness import age_band
 from careloop.insights.risk.appointments_csv import MAX_AGE
 from careloop.insights.risk.features import FEATURES, PatientHistory, booking_row
 from careloop.insights.risk.model import NoshowModel
+from careloop.records.demographics import age_band
 
 MIN_CONTRIBUTION = 0.005
 MAX_REASONS = 3
