@@ -29,7 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
-from careloop.clock import Clock
+from careloop.clock import Clock, FrozenClock
 from careloop.errors import Conflict, InvalidInput, NotFound
 from careloop.events import EventKind, record_event
 from careloop.feedback.evaluate import Finding
@@ -299,7 +299,6 @@ def escalate_overdue(session: Session, now: datetime, *, clock: Clock | None = N
     Run on a schedule (the worker); idempotent for a given ``now`` because the deadline
     moves forward with each escalation.
     """
-    from careloop.clock import FrozenClock
 
     at = clock or FrozenClock(now)
     overdue = session.scalars(

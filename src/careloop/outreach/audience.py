@@ -23,6 +23,7 @@ from careloop.personalize.service import get_profile
 from careloop.personalize.snapshot import PatientSnapshot
 from careloop.records.availability import is_available
 from careloop.records.caregivers import caregivers_of
+from careloop.records.contacts import find_patients_by_contact
 from careloop.records.service import get_patient
 
 _SYSTEMS: dict[str, tuple[str, ...]] = {
@@ -62,7 +63,6 @@ def patients_with_address(session: Session, *, channel: str, address: str) -> li
 
     Contact points are encrypted at rest, so the records domain finds them by keyed digest.
     """
-    from careloop.records.contacts import find_patients_by_contact
 
     if not _SYSTEMS.get(channel):
         return []

@@ -15,8 +15,10 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from careloop.clock import ensure_utc
+from careloop.insights.risk.fhir_appointments import available_model, score_fhir_appointment
 from careloop.outreach.program import OutreachProgram
-from careloop.records.service import resources_of_type
+from careloop.programs.service import run_program
+from careloop.records.service import get_patient, resources_of_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +95,6 @@ def _noshow_risk(
     appointments: list[tuple[str | None, dict[str, Any]]],
 ) -> dict[str, Any]:
     """The booking's no-show risk for journey branches (``risk: high`` steps) and the console."""
-    from careloop.insights.risk.fhir_appointments import available_model, score_fhir_appointment
-    from careloop.records.service import get_patient
 
     model = available_model()
     if model is None:
@@ -137,7 +137,6 @@ class ProgramsEligibility:
     ) -> Iterable[Candidate]:
         if program.source is None:
             return []
-        from careloop.programs.service import run_program
 
         run = run_program(session, program=program.source, now=now, actor="system:outreach")
         return [

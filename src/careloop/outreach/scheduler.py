@@ -48,7 +48,7 @@ from careloop.outreach.journey import (
     step_due_at,
 )
 from careloop.outreach.outbox import NewMessage, enqueue_many
-from careloop.outreach.program import OutreachProgram, Step
+from careloop.outreach.program import OutreachProgram, Step, Wait, WaitOrigin
 from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, Arm, CloseReason
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.engine import Decision, PopulationBatch, decide_batch
@@ -60,7 +60,9 @@ from careloop.personalize.service import (
     record_decision,
 )
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
+from careloop.programs.service import completion_status
 from careloop.records.caregivers import caregivers_of
+from careloop.records.service import get_patient
 
 log = logging.getLogger("careloop.outreach")
 ACTOR = "outreach"
@@ -226,7 +228,6 @@ def _complete(
     report: TickReport,
 ) -> None:
     """The programs domain's completion criterion, for every active enrollment at once."""
-    from careloop.programs.service import completion_status
 
     earliest: dict[str, datetime] = {}
     for e in active:
@@ -389,8 +390,6 @@ def _collect_due(
 
 
 def _voice_step(program: OutreachProgram) -> Step:
-    from careloop.outreach.program import Wait, WaitOrigin
-
     return Step(
         id=ESCALATION_STEP,
         message=str(program.escalation.voice_message),
@@ -664,7 +663,6 @@ def _caregiver_copies(
 ) -> Iterable[NewMessage]:
     """The same reminder to each designated caregiver, timed inside their availability."""
     assert decision.send_at is not None
-    from careloop.records.service import get_patient
 
     patient = get_patient(session, item.enrollment.patient_id)
     carers = {c.id: c for c in caregivers_of(session, patient_id=patient.id)}

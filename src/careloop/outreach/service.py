@@ -21,6 +21,7 @@ from careloop.errors import InvalidInput
 from careloop.models import Enrollment, OutboxMessage
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.program import OutreachProgram, from_mapping, from_program_definition
+from careloop.programs.service import load_programs
 
 JOURNEYS_DIR = Path(__file__).parent / "journeys"
 
@@ -54,8 +55,6 @@ def load_outreach_programs(
     overlays = journey_files(settings)
     programs: dict[str, OutreachProgram] = {}
     if with_programs:
-        from careloop.programs.service import load_programs
-
         for name, program in load_programs().items():
             programs[name] = from_program_definition(
                 program.definition, source=program, overlay=overlays.pop(name, None)

@@ -56,6 +56,7 @@ from careloop.events import EventKind
 from careloop.governance.consent import consent_decisions
 from careloop.models import Enrollment, Event, OutboxMessage, SendAttempt
 from careloop.outreach.config import OutreachSettings
+from careloop.outreach.enrollment import mark_contacted_many
 from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.ratelimit import reserve_slots, sender_key
 from careloop.outreach.states import (
@@ -586,8 +587,6 @@ def record_outcomes(
     if events:
         session.execute(insert(Event), events)
     if contacted:
-        from careloop.outreach.enrollment import mark_contacted_many
-
         mark_contacted_many(session, enrollment_ids=sorted(contacted), now=now)
     return report
 

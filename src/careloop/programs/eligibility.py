@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from careloop.programs.definition import Program
+from careloop.programs.expressions import TIME_FIELD, time_of
 from careloop.programs.measures.criteria import Context
 from careloop.programs.measures.evaluate import evaluate_record as evaluate_measures
 from careloop.programs.measures.record import PatientRecord, Resource
@@ -144,7 +145,6 @@ def find_completion(
     Each ``any_of`` retrieve's own ``when`` is relative to that window (start = enrollment);
     without one, the resource's clinical time must fall in it.
     """
-    from careloop.programs.expressions import TIME_FIELD, time_of
 
     ctx = Context(record=record, start=since, end=now)
     found: list[tuple[datetime, Resource]] = []

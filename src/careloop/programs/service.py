@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import FrozenClock, ensure_utc
 from careloop.events import EventKind, record_event
+from careloop.governance.consent import ConsentChannel, consent_decisions
 from careloop.models import Event
 from careloop.programs.definition import Program, find_program, load_programs
 from careloop.programs.eligibility import (
@@ -31,7 +32,9 @@ from careloop.programs.eligibility import (
 )
 from careloop.programs.measures.record import PatientRecord
 from careloop.programs.schema import Exclusion
+from careloop.programs.segments.service import segment_membership
 from careloop.programs.windows import Window, resolve_window
+from careloop.records.service import load_patient_resources
 
 __all__ = [
     "EligiblePatient",
@@ -96,7 +99,6 @@ def opted_out_patients(
     A channel closed only by default policy or a missing phone number is not an opt-out: the
     patient must have recorded a denial, and no channel may remain open.
     """
-    from careloop.governance.consent import ConsentChannel, consent_decisions
 
     if not patient_ids:
         return set()
@@ -118,8 +120,6 @@ def opted_out_patients(
 def _batches(
     session: Session, program: Program, patient_ids: list[str] | None, batch: int
 ) -> Iterator[list[tuple[str, list[dict[str, Any]]]]]:
-    from careloop.records.service import load_patient_resources
-
     loaded = load_patient_resources(
         session,
         patient_ids=patient_ids,
@@ -141,8 +141,6 @@ def _verdict_batches(
     batch: int,
     segments_dir: Path | None,
 ) -> Iterator[list[Verdict]]:
-    from careloop.programs.segments.service import segment_membership
-
     definition = program.definition
     for chunk in _batches(session, program, patient_ids, batch):
         verdicts = []

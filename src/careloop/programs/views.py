@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from careloop.content.library import load_library
 from careloop.errors import InvalidInput
 from careloop.programs.definition import Program, read_program
 from careloop.programs.schema import MeasureEligibility
@@ -54,7 +55,6 @@ def validate_program_file(path: Path, *, segments_dir: Path | None = None) -> Pr
     Message ids must exist in the content library and a ``segment:`` filter must name a
     segment; both are checked here rather than at every load (the library takes ~0.4 s).
     """
-    from careloop.content.library import load_library
 
     program = read_program(path)
     messages = load_library().messages

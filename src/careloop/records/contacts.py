@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, insert, select
 from sqlalchemy.orm import Session
 
+from careloop.crypto import configured_signing_key, keyed_digest
 from careloop.models import ContactLookup
+from careloop.settings import get_settings
 
 _FALLBACK_KEY = b"careloop-contact-lookup"
 PHONE_SYSTEMS = frozenset({"phone", "sms"})
@@ -34,17 +36,12 @@ def normalise(system: str, value: str) -> str | None:
 
 
 def _key() -> bytes:
-    from careloop.crypto import configured_signing_key
-    from careloop.settings import get_settings
-
     # A configured secret makes digests useless without it; the fallback keeps look-ups
     # stable across processes when no secret is set (then nothing is encrypted either).
     return configured_signing_key(get_settings()) or _FALLBACK_KEY
 
 
 def digest(system: str, value: str) -> str | None:
-    from careloop.crypto import keyed_digest
-
     canonical = normalise(system, value)
     return keyed_digest(_key(), canonical) if canonical else None
 

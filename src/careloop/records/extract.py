@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from careloop.records.fhir_dates import parse_fhir_interval
+from careloop.records.timezones import resolve_timezone
 
 SUPPORTED_TYPES = frozenset(
     {
@@ -219,8 +220,6 @@ def index_resource(resource: dict[str, Any], *, validate: bool = True) -> Indexe
         raise ResourceProblem("a date field is not a valid FHIR date") from None
     zone = None
     if rtype == "Patient":
-        from careloop.records.timezones import resolve_timezone
-
         zone = resolve_timezone(resource, default="")
         zone = zone if zone[1] != "default" else None
     return IndexedResource(

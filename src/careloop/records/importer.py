@@ -28,6 +28,8 @@ from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.events import EventKind, record_event
 from careloop.models import Caregiver, FhirResource, ResourceCode
+from careloop.records.availability import from_extension
+from careloop.records.caregivers import caregiver_row
 from careloop.records.contacts import index_contacts
 from careloop.records.extract import IndexedResource, ResourceProblem, index_resource
 from careloop.records.fhir_reader import (
@@ -330,9 +332,6 @@ def write_unit(
 def _write_caregivers(
     session: Session, resources: list[IndexedResource], refs: dict[str, str], *, now: Any
 ) -> None:
-    from careloop.records.availability import from_extension
-    from careloop.records.caregivers import caregiver_row
-
     rows = []
     for res in resources:
         if res.resource_type != "RelatedPerson" or not res.patient_ref:

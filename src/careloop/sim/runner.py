@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from careloop.errors import InvalidInput
-from careloop.personalize.actions import Action, ActionSpace
-from careloop.personalize.constraints import choose_send_time
+from careloop.personalize.actions import Action, ActionSpace, SendWindow
+from careloop.personalize.constraints import choose_send_time, evaluate_constraints
 from careloop.personalize.engine import EngineModel, PopulationBatch
 from careloop.personalize.profile import QuietHours, StatedPreferences
 from careloop.personalize.snapshot import EngineConfig, PatientSnapshot, ProgramSpec
@@ -237,7 +237,6 @@ def _feasible_actions(
     batch: PopulationBatch, space: ActionSpace, config: EngineConfig
 ) -> npt.NDArray[np.bool_]:
     """N x actions: the product of the per-factor masks the engine's constraints leave."""
-    from careloop.personalize.constraints import evaluate_constraints
 
     masks = evaluate_constraints(batch.constraints, space=space, config=config).masks
     joint = (
@@ -266,8 +265,6 @@ def _scalar_table(
             key = (zone, action.send_window)
             moment = sent_at.get(key)
             if moment is None:
-                from careloop.personalize.actions import SendWindow
-
                 window = SendWindow.parse(action.send_window)
                 moment = choose_send_time(
                     start_minute=window.start_minute,

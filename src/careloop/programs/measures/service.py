@@ -13,11 +13,13 @@ from careloop.errors import InvalidInput
 from careloop.programs.elm.measure import ElmMeasure
 from careloop.programs.measures.bundles import read_patients
 from careloop.programs.measures.criteria import Library
+from careloop.programs.measures.custom import BP_PANELS, DIASTOLIC, SYSTOLIC
 from careloop.programs.measures.definition import Measure, all_measures
 from careloop.programs.measures.definition import find_measure as find_builtin
 from careloop.programs.measures.evaluate import MeasureResult, evaluate_patient
 from careloop.programs.measures.packaged import evaluate_packaged
 from careloop.programs.measures.timing import parse_period
+from careloop.records.service import load_patient_resources
 
 AnyMeasure = Measure | ElmMeasure
 ENGINES = ("auto", "definition", "elm")
@@ -147,7 +149,6 @@ ALWAYS_LOADED = ("Patient", "Encounter", "Coverage")
 
 def retrieval_codes(measures: list[Measure] | tuple[Measure, ...]) -> frozenset[str]:
     """Every code a measure may retrieve by: value sets, direct codes, Python criteria's codes."""
-    from careloop.programs.measures.custom import BP_PANELS, DIASTOLIC, SYSTOLIC
 
     codes: set[str] = {code for _, code in (*BP_PANELS, SYSTOLIC, DIASTOLIC)}
     for measure in measures:
@@ -175,7 +176,6 @@ def evaluate_database(
     sets or direct-reference codes. Decoding a whole lifetime of vital signs was most of the
     cost; the file path (``evaluate_paths``) and this one give the same answers (tested).
     """
-    from careloop.records.service import load_patient_resources
 
     return evaluate_population(
         load_patient_resources(

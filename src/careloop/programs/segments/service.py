@@ -21,6 +21,7 @@ from careloop.programs.eligibility import is_deceased
 from careloop.programs.measures.record import PatientRecord
 from careloop.programs.segments.definition import Segment, find_segment, load_segments
 from careloop.programs.segments.rules import Facts
+from careloop.records.service import load_patient_resources
 
 # Types the vocabulary reads without a code (demographics, appointments, caregivers).
 ALWAYS_LOADED = ("Patient", "Appointment", "RelatedPerson")
@@ -52,7 +53,6 @@ def _members(
     batch: int = 500,
 ) -> Iterator[tuple[str, set[str]]]:
     """(patient id, the segments it belongs to) for every patient asked about."""
-    from careloop.records.service import load_patient_resources
 
     now = ensure_utc(now)
     codes = frozenset().union(*(s.rule.codes for s in segments))

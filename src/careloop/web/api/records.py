@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from careloop.audit import AuditAction, Purpose, audit
+from careloop.errors import NotFound
 from careloop.records import caregivers, service
 from careloop.records.availability import describe
 from careloop.records.schemas import AvailabilityWindow, PatientRecord, PatientSummary
@@ -94,8 +95,6 @@ def put_availability(
     check_patient_access(principal, patient_id)
     owned = {c.id for c in caregivers.caregivers_of(session, patient_id=patient_id)}
     if caregiver_id not in owned:
-        from careloop.errors import NotFound
-
         raise NotFound("no such caregiver for this patient")
     caregiver = caregivers.set_availability(
         session, caregiver_id=caregiver_id, windows=body.windows, now=clock.now()
