@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 from datetime import timedelta
 from typing import Annotated, Any
@@ -13,7 +12,15 @@ from rich.table import Table
 
 from careloop.careteam import alerts, intake, plans
 from careloop.careteam.worklist import alert_burden, list_worklist
-from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime, stderr
+from careloop.cli.support import (
+    DatabaseOption,
+    JsonOption,
+    cli_principal,
+    guarded,
+    print_json,
+    runtime,
+    stderr,
+)
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
@@ -27,19 +34,13 @@ plans_app = typer.Typer(help="Care-plan adjustment proposals.", no_args_is_help=
 
 
 def _operator() -> Principal:
-    """The clinician at the terminal (named by --by or the login name)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Principal(actor=f"cli:{user}", role=Role.CLINICIAN, source="cli")
+    """The clinician at the terminal (the login name)."""
+    return cli_principal(Role.CLINICIAN)
 
 
 def _by(by: str | None) -> Principal:
-    principal = _operator()
-    if by:
-        return Principal(actor=f"cli:{by}", role=principal.role, source="cli")
-    return principal
+    """The clinician at the terminal, named by --by or the login name."""
+    return cli_principal(Role.CLINICIAN, name=by)
 
 
 ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
@@ -200,17 +201,8 @@ def plans_approve(
     database: DatabaseOption = None,
     by: ByOption = None,
 ) -> None:
-    """Approve a proposed plan adjustment (the patient and caregiver will be told)."""
-    with runtime(database) as rt, rt.transaction() as session:
-        row = plans.approve(
-            session,
-            adjustment_id,
-            clock=rt.clock,
-            principal=_by(by),
-            settings=rt.settings,
-            note=note,
-        )
-        typer.echo(f"plan adjustment {row.id}: {row.status}")
+    """Approve a proposed plan adjustment (the patient will be told)."""
+    _decide(adjustment_id, note=note, database=database, by=by, approve=True)
 
 
 @plans_app.command("reject")
@@ -222,8 +214,24 @@ def plans_reject(
     by: ByOption = None,
 ) -> None:
     """Reject a proposed plan adjustment."""
+    _decide(adjustment_id, note=note, database=database, by=by, approve=False)
+
+
+def _decide(
+    adjustment_id: int, *, note: str | None, database: str | None, by: str | None, approve: bool
+) -> None:
     with runtime(database) as rt, rt.transaction() as session:
-        row = plans.reject(session, adjustment_id, clock=rt.clock, principal=_by(by), note=note)
+        if approve:
+            row = plans.approve(
+                session,
+                adjustment_id,
+                clock=rt.clock,
+                principal=_by(by),
+                settings=rt.settings,
+                note=note,
+            )
+        else:
+            row = plans.reject(session, adjustment_id, clock=rt.clock, principal=_by(by), note=note)
         typer.echo(f"plan adjustment {row.id}: {row.status}")
 
 

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, guarded, new_table, print_json, runtime
 from careloop.content import approval, service
 from careloop.content.checkin import load_instruments
 from careloop.content.compose import RenderedMessage, render_message, render_variant
@@ -71,9 +70,17 @@ def lint_command(
     elif not failed:
         stdout.print(f"content lint: all {len(reports)} variants ok", highlight=False)
     else:
-        table = Table(title=f"content lint: {len(reports) - len(failed)}/{len(reports)} ok")
-        for column in ("message", "lang", "level", "tone", "channel", "grade", "seg", "problems"):
-            table.add_column(column)
+        table = new_table(
+            f"content lint: {len(reports) - len(failed)}/{len(reports)} ok",
+            "message",
+            "lang",
+            "level",
+            "tone",
+            "channel",
+            "grade",
+            "seg",
+            "problems",
+        )
         for r in failed:
             table.add_row(
                 r.message,
@@ -288,9 +295,15 @@ def versions_command(
     if json_output:
         print_json(rows)
         return
-    table = Table(title=f"{message}: {len(rows)} versions")
-    for column in ("id", "variant", "v", "state", "approved by", "created by"):
-        table.add_column(column)
+    table = new_table(
+        f"{message}: {len(rows)} versions",
+        "id",
+        "variant",
+        "v",
+        "state",
+        "approved by",
+        "created by",
+    )
     for r in rows:
         table.add_row(
             str(r["id"]),

@@ -16,6 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from careloop.cli.reports import programs_table
+from careloop.cli.support import new_table
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import Principal
@@ -50,9 +52,12 @@ def step_import(rt: Runtime, console: Console, report: DemoReport) -> None:
         default_timezone=rt.settings.records.default_timezone,
     )
     report.sections["import"] = summary.as_dict()
-    table = Table(title=f"1. Consolidate: {len(summary.patients)} patients imported")
-    table.add_column("resource")
-    table.add_column("count", justify="right")
+    table = new_table(
+        f"1. Consolidate: {len(summary.patients)} patients imported",
+        "resource",
+        "count",
+        right=("count",),
+    )
     for name, count in sorted(summary.resources.items()):
         table.add_row(name, str(count))
     console.print(table)
@@ -81,9 +86,12 @@ def step_identify(rt: Runtime, console: Console, report: DemoReport) -> None:
                 gaps[result["measure"]] += 1
                 reasons.setdefault(result["measure"], str(result["reason"]))
     report.sections["care_gaps"] = gaps
-    table = Table(title=f"2. Identify: care gaps over {DEMO_PERIOD} (eCQM logic, outreach mode)")
-    for column in ("measure", "patients with a gap", "example reason"):
-        table.add_column(column)
+    table = new_table(
+        f"2. Identify: care gaps over {DEMO_PERIOD} (eCQM logic, outreach mode)",
+        "measure",
+        "patients with a gap",
+        "example reason",
+    )
     for cms_id, count in gaps.items():
         table.add_row(cms_id, str(count), reasons.get(cms_id, ""))
     console.print(table)
@@ -148,32 +156,13 @@ def step_measure(rt: Runtime, console: Console, report: DemoReport) -> None:
     with rt.transaction() as session:
         data = build_report(session, start=start, end=end)
     report.sections["report"] = data
-    table = Table(title="5. Measure: per program, treated vs randomized holdout")
-    for column in (
-        "program",
-        "enrolled",
-        "holdout",
-        "contacted",
-        "engaged 72 h",
-        "completed",
-        "uplift (95% CI)",
-    ):
-        table.add_column(column)
-    for p in data["programs"]:
-        intended = p["experiment"].get("as_intended")
-        uplift = "-"
-        if intended:
-            low, high = intended["ci95"]
-            uplift = f"{intended['difference']:+.0%} ({low:+.0%}, {high:+.0%})"
-        table.add_row(
-            p["program"],
-            str(p["reach"]["enrolled"]),
-            str(p["reach"]["holdout"]),
-            str(p["reach"]["contacted"]),
-            str(p["engagement"]["engaged_within_72h"]),
-            str(p["completion"]["completed"]),
-            uplift,
-        )
+    table = programs_table(
+        data,
+        title="5. Measure: per program, treated vs randomized holdout",
+        reach=("enrolled", "holdout", "contacted"),
+        engaged="engaged 72 h",
+        digits=0,
+    )
     console.print(table)
     console.print(
         "   20 patients are far too few for an interval to exclude zero: the report "
@@ -187,9 +176,12 @@ def step_console(rt: Runtime, console: Console, report: DemoReport) -> None:
     with rt.transaction() as session:
         users = seed_demo_users(session, rt.clock)
     report.sections["console_users"] = [{"role": r, "username": u} for r, u, _ in users]
-    table = Table(title="6. The console: careloop serve, then open http://127.0.0.1:8000/console")
-    for column in ("role", "username", "password"):
-        table.add_column(column)
+    table = new_table(
+        "6. The console: careloop serve, then open http://127.0.0.1:8000/console",
+        "role",
+        "username",
+        "password",
+    )
     for role, username, password in users:
         table.add_row(role, username, password)
     console.print(table)

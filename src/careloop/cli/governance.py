@@ -9,8 +9,17 @@ from typing import Annotated
 import typer
 
 from careloop.audit import AuditAction, Purpose, audit, verify_chain
-from careloop.cli.records import cli_principal, patients_app
-from careloop.cli.support import DatabaseOption, JsonOption, fail, guarded, print_json, runtime
+from careloop.cli.records import patients_app
+from careloop.cli.support import (
+    DatabaseOption,
+    JsonOption,
+    audit_cli,
+    cli_principal,
+    fail,
+    guarded,
+    print_json,
+    runtime,
+)
 from careloop.crypto import configured_signing_key
 from careloop.errors import InvalidInput
 from careloop.governance.consent import (
@@ -42,14 +51,8 @@ def consent_show(
         records.get_patient(session, patient_id)
         matrix = consent_matrix(session, patient_id=patient_id, now=rt.clock.now())
         history = consent_history(session, patient_id=patient_id)
-        audit(
-            session,
-            clock=rt.clock,
-            principal=cli_principal(),
-            action=AuditAction.READ,
-            resource="consent",
-            purpose=Purpose.OPERATIONS,
-            patient_ids=[patient_id],
+        audit_cli(
+            session, rt, AuditAction.READ, "consent", Purpose.OPERATIONS, patient_ids=[patient_id]
         )
         decisions: dict[str, dict[str, dict[str, object]]] = {
             p: {c: {"allowed": d.allowed, "reason": d.reason} for c, d in row.items()}
@@ -183,14 +186,8 @@ def audit_export(
         raise InvalidInput("only --format fhir is supported", field="format")
     with runtime(database) as rt, rt.transaction() as session:
         bundle = audit_bundle(session, patient_id=patient, now=rt.clock.now())
-        audit(
-            session,
-            clock=rt.clock,
-            principal=cli_principal(),
-            action=AuditAction.EXPORT,
-            resource="audit-trail",
-            purpose=Purpose.SECURITY,
-            patient_ids=[patient],
+        audit_cli(
+            session, rt, AuditAction.EXPORT, "audit-trail", Purpose.SECURITY, patient_ids=[patient]
         )
     _write_json(bundle, output)
 
@@ -223,13 +220,12 @@ def retention_purge(
             dry_run=dry_run,
         )
         if not dry_run:
-            audit(
+            audit_cli(
                 session,
-                clock=rt.clock,
-                principal=cli_principal(),
-                action=AuditAction.DELETE,
-                resource="retention-purge",
-                purpose=Purpose.RETENTION,
+                rt,
+                AuditAction.DELETE,
+                "retention-purge",
+                Purpose.RETENTION,
                 detail={r["target"]: r["deleted"] for r in results},
             )
     if as_json:
@@ -250,13 +246,12 @@ def patients_export(
     """Everything about a patient as a FHIR R4 Bundle (right of access)."""
     with runtime(database) as rt, rt.transaction() as session:
         bundle = export_patient_bundle(session, patient_id=patient_id, now=rt.clock.now())
-        audit(
+        audit_cli(
             session,
-            clock=rt.clock,
-            principal=cli_principal(),
-            action=AuditAction.EXPORT,
-            resource="patient-export",
-            purpose=Purpose.PATIENT_REQUEST,
+            rt,
+            AuditAction.EXPORT,
+            "patient-export",
+            Purpose.PATIENT_REQUEST,
             patient_ids=[patient_id],
         )
     _write_json(bundle, output)
@@ -277,13 +272,12 @@ def patients_erase(
         fail("not erased")
     with runtime(database) as rt, rt.transaction() as session:
         report = erase_patient(session, patient_id=patient_id)
-        audit(
+        audit_cli(
             session,
-            clock=rt.clock,
-            principal=cli_principal(),
-            action=AuditAction.DELETE,
-            resource="patient-erasure",
-            purpose=Purpose.PATIENT_REQUEST,
+            rt,
+            AuditAction.DELETE,
+            "patient-erasure",
+            Purpose.PATIENT_REQUEST,
             patient_ids=[patient_id],
             detail={"reason": reason.strip()[:200], "deleted": report.as_dict()["deleted"]},
         )
@@ -321,13 +315,12 @@ def users_create(
         user = create_user(
             session, clock=rt.clock, username=username, password=password, role=Role(role)
         )
-        audit(
+        audit_cli(
             session,
-            clock=rt.clock,
-            principal=cli_principal(),
-            action=AuditAction.CREATE,
-            resource="user",
-            purpose=Purpose.SECURITY,
+            rt,
+            AuditAction.CREATE,
+            "user",
+            Purpose.SECURITY,
             detail={"user_id": user.id, "role": role},
         )
     typer.echo(f"created {role} {username}")

@@ -8,9 +8,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from careloop.cli.support import JsonOption, guarded, print_json, stderr
+from careloop.cli.support import JsonOption, guarded, new_table, print_json, stderr
 from careloop.clock import SystemClock
 from careloop.insights.risk.appointments_csv import AppointmentFile, read_appointments
 from careloop.insights.risk.model import CALIBRATION_METHODS, DEFAULT_MODELS_DIR
@@ -72,9 +71,7 @@ def _skipped(parsed: AppointmentFile, *, name: str) -> dict[str, Any]:
 
 
 def _print_summary(title: str, metrics: dict[str, Any]) -> None:
-    table = Table(title=title)
-    table.add_column("figure")
-    table.add_column("value", justify="right")
+    table = new_table(title, "figure", "value", right=("value",))
     for key in ("n", "auc", "calibration_slope", "calibration_intercept", "brier"):
         value = metrics[key]
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, audit_cli, guarded, print_json, runtime
 
 outreach_app = typer.Typer(help="Journeys, the scheduler and the outbox.", no_args_is_help=True)
 
@@ -139,8 +139,7 @@ def decide(
     as_json: JsonOption = False,
 ) -> None:
     """What the engine would decide for this patient now (nothing is sent or recorded)."""
-    from careloop.audit import AuditAction, Purpose, audit
-    from careloop.cli.records import cli_principal
+    from careloop.audit import AuditAction, Purpose
     from careloop.errors import NotFound
     from careloop.outreach.next_decision import preview_next_decision
     from careloop.records.service import get_patient
@@ -155,13 +154,12 @@ def decide(
         )
         if preview is None or (program and preview.program != program):
             raise NotFound("no such program")
-        audit(
+        audit_cli(
             session,
-            clock=rt.clock,
-            principal=cli_principal(),
-            action=AuditAction.READ,
-            resource="next-decision",
-            purpose=Purpose.OPERATIONS,
+            rt,
+            AuditAction.READ,
+            "next-decision",
+            Purpose.OPERATIONS,
             patient_ids=[patient_id],
         )
         result = {"program": preview.program, **preview.decision.as_dict()}

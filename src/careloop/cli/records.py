@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from careloop.audit import AuditAction, Purpose, audit
-from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.audit import AuditAction, Purpose
+from careloop.cli.support import (
+    DatabaseOption,
+    JsonOption,
+    audit_cli,
+    cli_principal,
+    guarded,
+    new_table,
+    print_json,
+    runtime,
+)
 from careloop.records import caregivers, service
 from careloop.records.importer import ImportSummary, import_paths
-from careloop.security.principal import Principal
-from careloop.security.roles import Role
 
 patients_app = typer.Typer(help="Look at patient records.", no_args_is_help=True)
 caregivers_app = typer.Typer(help="Caregivers and when they can be reached.", no_args_is_help=True)
-
-
-def cli_principal() -> Principal:
-    """The operator at the terminal: an administrator of this installation."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Principal(actor=f"cli:{user}", role=Role.ADMIN, source="cli")
 
 
 def import_command(
@@ -82,9 +78,12 @@ def _print_summary(summary: ImportSummary) -> None:
     from rich.console import Console
 
     console = Console()
-    table = Table(title=f"Imported {summary.files} file(s) in {summary.seconds:.1f} s")
-    table.add_column("resource")
-    table.add_column("count", justify="right")
+    table = new_table(
+        f"Imported {summary.files} file(s) in {summary.seconds:.1f} s",
+        "resource",
+        "count",
+        right=("count",),
+    )
     for name, count in sorted(summary.resources.items()):
         table.add_row(name, str(count))
     console.print(table)
@@ -114,13 +113,12 @@ def show_patient(
     """Show one patient's consolidated record."""
     with runtime(database) as rt, rt.transaction() as session:
         record = service.get_patient_record(session, patient_id=patient_id, timeline_limit=timeline)
-        audit(
+        audit_cli(
             session,
-            clock=rt.clock,
-            principal=cli_principal(),
-            action=AuditAction.READ,
-            resource="patient-record",
-            purpose=Purpose.OPERATIONS,
+            rt,
+            AuditAction.READ,
+            "patient-record",
+            Purpose.OPERATIONS,
             patient_ids=[patient_id],
         )
     if as_json:
@@ -140,9 +138,7 @@ def show_patient(
         console.print(f"  {cp.system} ({cp.use or '-'}): {cp.value}", highlight=False)
     for cg in record.caregivers:
         console.print(f"  caregiver {cg.name} ({cg.relationship}): {cg.availability_text}")
-    table = Table(title="timeline")
-    for column in ("date", "type", "what", "status"):
-        table.add_column(column)
+    table = new_table("timeline", "date", "type", "what", "status")
     for item in record.timeline:
         table.add_row(
             item.date.date().isoformat() if item.date else "",
@@ -164,13 +160,12 @@ def list_patients(
     """List patient records."""
     with runtime(database) as rt, rt.transaction() as session:
         rows = service.list_patients(session, limit=limit, offset=offset)
-        audit(
+        audit_cli(
             session,
-            clock=rt.clock,
-            principal=cli_principal(),
-            action=AuditAction.READ,
-            resource="patient-list",
-            purpose=Purpose.OPERATIONS,
+            rt,
+            AuditAction.READ,
+            "patient-list",
+            Purpose.OPERATIONS,
             patient_ids=[r.id for r in rows] or [None],
         )
     if as_json:
@@ -198,13 +193,12 @@ def set_availability(
         caregiver = caregivers.set_availability(
             session, caregiver_id=caregiver_id, windows=window, now=rt.clock.now()
         )
-        audit(
+        audit_cli(
             session,
-            clock=rt.clock,
-            principal=cli_principal(),
-            action=AuditAction.UPDATE,
-            resource="caregiver",
-            purpose=Purpose.OPERATIONS,
+            rt,
+            AuditAction.UPDATE,
+            "caregiver",
+            Purpose.OPERATIONS,
             patient_ids=[caregiver.patient_id],
         )
         result = {

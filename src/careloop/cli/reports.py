@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from careloop.audit import AuditAction, Purpose, audit
-from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import (
+    DatabaseOption,
+    JsonOption,
+    guarded,
+    new_table,
+    print_json,
+    runtime,
+)
 from careloop.insights.report import build_report
 from careloop.insights.report_html import render_report_html
 from careloop.periods import parse_period
@@ -54,35 +61,38 @@ def report(
         print_json(data)
         return
     console = Console()
-    table = Table(title=f"Programs {data['period']['start']} to {data['period']['end']}")
-    for column in (
-        "program",
-        "eligible",
-        "enrolled",
-        "contacted",
-        "engaged",
-        "completed",
-        "uplift (95% CI)",
-    ):
-        table.add_column(column)
+    table = programs_table(
+        data,
+        title=f"Programs {data['period']['start']} to {data['period']['end']}",
+        reach=("eligible", "enrolled", "contacted"),
+        engaged="engaged",
+        digits=1,
+    )
+    console.print(table)
+    if html is not None:
+        console.print(f"HTML report written to {html}")
+
+
+def programs_table(
+    data: dict[str, Any], *, title: str, reach: tuple[str, ...], engaged: str, digits: int
+) -> Table:
+    """One row per program of a report: reach counts, engagement, completion, holdout uplift."""
+    table = new_table(title, "program", *reach, engaged, "completed", "uplift (95% CI)")
     for p in data["programs"]:
         intended = p["experiment"].get("as_intended")
         uplift = "-"
         if intended:
             low, high = intended["ci95"]
-            uplift = f"{intended['difference']:+.1%} ({low:+.1%}, {high:+.1%})"
+            fmt = f"+.{digits}%"
+            uplift = f"{intended['difference']:{fmt}} ({low:{fmt}}, {high:{fmt}})"
         table.add_row(
             p["program"],
-            str(p["reach"]["eligible"]),
-            str(p["reach"]["enrolled"]),
-            str(p["reach"]["contacted"]),
+            *(str(p["reach"][column]) for column in reach),
             str(p["engagement"]["engaged_within_72h"]),
             str(p["completion"]["completed"]),
             uplift,
         )
-    console.print(table)
-    if html is not None:
-        console.print(f"HTML report written to {html}")
+    return table
 
 
 def register(app: typer.Typer) -> None:

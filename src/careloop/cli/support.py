@@ -5,8 +5,9 @@ Commands are thin: they parse options, open a runtime, call a service, print the
 
 from __future__ import annotations
 
+import getpass
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
@@ -14,9 +15,14 @@ import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
+from sqlalchemy.orm import Session
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.errors import CareloopError
 from careloop.runtime import Runtime, open_runtime
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 
 DatabaseOption = Annotated[
     str | None,
@@ -37,6 +43,47 @@ def fail(message: str, *, code: int = 2) -> NoReturn:
     """Stop the command with a one-line error and no traceback."""
     stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def new_table(title: str | None, *columns: str, right: tuple[str, ...] = ()) -> Table:
+    """A table with these columns, the ones named in ``right`` right-aligned (counts)."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left")
+    return table
+
+
+def cli_principal(role: Role = Role.ADMIN, *, name: str | None = None) -> Principal:
+    """The operator at the terminal, named by ``name`` (``--by``) or the login name."""
+    if name is None:
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):
+            name = "unknown"
+    return Principal(actor=f"cli:{name}", role=role, source="cli")
+
+
+def audit_cli(
+    session: Session,
+    rt: Runtime,
+    action: AuditAction,
+    resource: str,
+    purpose: Purpose,
+    *,
+    patient_ids: Iterable[str | None] = (None,),
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Audit what the operator at the terminal read or changed."""
+    audit(
+        session,
+        clock=rt.clock,
+        principal=cli_principal(),
+        action=action,
+        resource=resource,
+        purpose=purpose,
+        patient_ids=patient_ids,
+        detail=detail,
+    )
 
 
 def print_json(value: Any) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.crypto import signing_key
 from careloop.errors import NotAuthenticated, NotFound, PermissionDenied
@@ -181,3 +182,28 @@ def check_patient_access(principal: Principal, patient_id: str) -> None:
     """
     if not principal.may_act_for(patient_id):
         raise NotFound("no such patient")
+
+
+def audit_patient_access(
+    session: Session,
+    clock: Clock,
+    principal: Principal,
+    patient_id: str,
+    action: AuditAction,
+    resource: str,
+    *,
+    staff_purpose: Purpose = Purpose.OPERATIONS,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Audit one read or write of a patient's data: staff for ``staff_purpose``, a patient or
+    caregiver at their own request."""
+    audit(
+        session,
+        clock=clock,
+        principal=principal,
+        action=action,
+        resource=resource,
+        purpose=staff_purpose if principal.is_staff else Purpose.PATIENT_REQUEST,
+        patient_ids=[patient_id],
+        detail=detail,
+    )

@@ -17,6 +17,7 @@ from careloop.security.principal import Principal
 from careloop.web.deps import (
     ClockDep,
     SessionDep,
+    audit_patient_access,
     check_patient_access,
     get_runtime,
     require,
@@ -101,13 +102,13 @@ def export_patient(
     """Everything careloop holds about the patient, as a FHIR R4 Bundle (right of access)."""
     check_patient_access(principal, patient_id)
     bundle = export_patient_bundle(session, patient_id=patient_id, now=clock.now())
-    audit(
+    audit_patient_access(
         session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.EXPORT,
-        resource="patient-export",
-        purpose=Purpose.PATIENT_REQUEST if not principal.is_staff else Purpose.TREATMENT,
-        patient_ids=[patient_id],
+        clock,
+        principal,
+        patient_id,
+        AuditAction.EXPORT,
+        "patient-export",
+        staff_purpose=Purpose.TREATMENT,
     )
     return bundle

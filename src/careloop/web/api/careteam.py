@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.careteam import alerts, plans
 from careloop.careteam.worklist import WorklistEntry, alert_burden, entry_of, list_worklist
+from careloop.clock import Clock
 from careloop.errors import PermissionDenied
 from careloop.feedback.catalog import default_catalog
 from careloop.feedback.ruleset import default_rules
@@ -54,6 +57,14 @@ def get_worklist(
         limit=limit,
         offset=offset,
     )
+    audit_worklist_read(session, clock=clock, principal=principal, entries=entries)
+    return entries
+
+
+def audit_worklist_read(
+    session: Session, *, clock: Clock, principal: Principal, entries: Sequence[WorklistEntry]
+) -> None:
+    """One audit event for the patients a worklist page showed (none for an empty page)."""
     if entries:
         audit(
             session,
@@ -64,7 +75,6 @@ def get_worklist(
             purpose=Purpose.TREATMENT,
             patient_ids=sorted({e.patient_id for e in entries}),
         )
-    return entries
 
 
 def _check_kind(session: Any, item_id: int, principal: Principal) -> None:

@@ -29,6 +29,7 @@ from careloop.web.deps import (
     ClockDep,
     SessionDep,
     SigningKeyDep,
+    audit_patient_access,
     check_patient_access,
     get_runtime,
     rate_limit,
@@ -110,15 +111,7 @@ def get_consent(
     check_patient_access(principal, patient_id)
     records.get_patient(session, patient_id)
     out = _consent_out(session, patient_id, clock.now())
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource="consent",
-        purpose=Purpose.OPERATIONS if principal.is_staff else Purpose.PATIENT_REQUEST,
-        patient_ids=[patient_id],
-    )
+    audit_patient_access(session, clock, principal, patient_id, AuditAction.READ, "consent")
     return out
 
 
@@ -147,14 +140,13 @@ def put_consent(
             now=now,
             note=change.note,
         )
-    audit(
+    audit_patient_access(
         session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.UPDATE,
-        resource="consent",
-        purpose=Purpose.OPERATIONS if principal.is_staff else Purpose.PATIENT_REQUEST,
-        patient_ids=[patient_id],
+        clock,
+        principal,
+        patient_id,
+        AuditAction.UPDATE,
+        "consent",
         detail={"changes": len(body.changes)},
     )
     return _consent_out(session, patient_id, now)

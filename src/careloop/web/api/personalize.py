@@ -14,7 +14,13 @@ from pydantic import BaseModel, ConfigDict
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.personalize import service
 from careloop.security.principal import Principal
-from careloop.web.deps import ClockDep, SessionDep, check_patient_access, require
+from careloop.web.deps import (
+    ClockDep,
+    SessionDep,
+    audit_patient_access,
+    check_patient_access,
+    require,
+)
 
 router = APIRouter(prefix="/api/patients", tags=["preferences"])
 
@@ -43,14 +49,14 @@ def get_preferences(
     """Stated preferences and what the engine learned, per program."""
     check_patient_access(principal, patient_id)
     profile = service.get_profile(session, patient_id=patient_id)
-    audit(
+    audit_patient_access(
         session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource="preference-profile",
-        purpose=Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST,
-        patient_ids=[patient_id],
+        clock,
+        principal,
+        patient_id,
+        AuditAction.READ,
+        "preference-profile",
+        staff_purpose=Purpose.TREATMENT,
     )
     return profile.as_dict()
 
@@ -69,14 +75,14 @@ def patch_preferences(
     profile = service.set_stated_preferences(
         session, clock=clock, patient_id=patient_id, changes=changes, actor=principal.actor
     )
-    audit(
+    audit_patient_access(
         session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.UPDATE,
-        resource="preference-profile",
-        purpose=Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST,
-        patient_ids=[patient_id],
+        clock,
+        principal,
+        patient_id,
+        AuditAction.UPDATE,
+        "preference-profile",
+        staff_purpose=Purpose.TREATMENT,
         detail={"changed": sorted(changes)},
     )
     return profile.as_dict()

@@ -27,6 +27,7 @@ from careloop.web.deps import (
     ClockDep,
     SessionDep,
     SigningKeyDep,
+    audit_patient_access,
     check_patient_access,
     get_code_sender,
     get_rate_limiter,
@@ -234,15 +235,7 @@ def list_grants(
     _grants_principal(principal, patient_id)
     records.get_patient(session, patient_id)
     grants = active_grants(session, patient_id=patient_id)
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource="proxy-grant",
-        purpose=Purpose.OPERATIONS if principal.is_staff else Purpose.PATIENT_REQUEST,
-        patient_ids=[patient_id],
-    )
+    audit_patient_access(session, clock, principal, patient_id, AuditAction.READ, "proxy-grant")
     return [_grant_out(g) for g in grants]
 
 
@@ -265,14 +258,13 @@ def create_grant(
         actor=principal.actor,
         now=clock.now(),
     )
-    audit(
+    audit_patient_access(
         session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.CREATE,
-        resource="proxy-grant",
-        purpose=Purpose.OPERATIONS if principal.is_staff else Purpose.PATIENT_REQUEST,
-        patient_ids=[patient_id],
+        clock,
+        principal,
+        patient_id,
+        AuditAction.CREATE,
+        "proxy-grant",
         detail={"scopes": list(grant.scopes)},
     )
     return _grant_out(grant)
@@ -291,13 +283,5 @@ def delete_grant(
     grant = revoke_proxy(
         session, patient_id=patient_id, grant_id=grant_id, actor=principal.actor, now=clock.now()
     )
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.DELETE,
-        resource="proxy-grant",
-        purpose=Purpose.OPERATIONS if principal.is_staff else Purpose.PATIENT_REQUEST,
-        patient_ids=[patient_id],
-    )
+    audit_patient_access(session, clock, principal, patient_id, AuditAction.DELETE, "proxy-grant")
     return _grant_out(grant)

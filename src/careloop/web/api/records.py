@@ -13,7 +13,13 @@ from careloop.records import caregivers, service
 from careloop.records.availability import describe
 from careloop.records.schemas import AvailabilityWindow, PatientRecord, PatientSummary
 from careloop.security.principal import Principal
-from careloop.web.deps import ClockDep, SessionDep, check_patient_access, require
+from careloop.web.deps import (
+    ClockDep,
+    SessionDep,
+    audit_patient_access,
+    check_patient_access,
+    require,
+)
 
 router = APIRouter(prefix="/api/patients", tags=["patients"])
 
@@ -58,14 +64,14 @@ def get_patient(
     record = service.get_patient_record(session, patient_id=patient_id, timeline_limit=timeline)
     if not principal.can("patients:read_clinical"):
         record.timeline = []
-    audit(
+    audit_patient_access(
         session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource="patient-record",
-        purpose=Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST,
-        patient_ids=[patient_id],
+        clock,
+        principal,
+        patient_id,
+        AuditAction.READ,
+        "patient-record",
+        staff_purpose=Purpose.TREATMENT,
     )
     return record
 

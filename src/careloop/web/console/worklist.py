@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
 from careloop.careteam import plans
 from careloop.careteam.worklist import WorklistEntry, list_worklist
 from careloop.errors import NotFound
@@ -122,16 +121,7 @@ def worklist_page(
         assignee=wanted["assignee"],
         severity=wanted["severity"],
     )
-    if entries:
-        audit(
-            session,
-            clock=clock,
-            principal=principal,
-            action=AuditAction.READ,
-            resource="worklist",
-            purpose=Purpose.TREATMENT,
-            patient_ids=sorted({e.patient_id for e in entries}),
-        )
+    careteam_api.audit_worklist_read(session, clock=clock, principal=principal, entries=entries)
     options = {
         "program": sorted({e.program for e in everything if e.program}),
         "team": sorted({e.team for e in everything if e.team}),
