@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from careloop.cli.records import resource_table
 from careloop.cli.reports import programs_table
 from careloop.cli.support import new_table
 from careloop.records.importer import import_paths
@@ -52,15 +53,9 @@ def step_import(rt: Runtime, console: Console, report: DemoReport) -> None:
         default_timezone=rt.settings.records.default_timezone,
     )
     report.sections["import"] = summary.as_dict()
-    table = new_table(
-        f"1. Consolidate: {len(summary.patients)} patients imported",
-        "resource",
-        "count",
-        right=("count",),
+    console.print(
+        resource_table(summary, f"1. Consolidate: {len(summary.patients)} patients imported")
     )
-    for name, count in sorted(summary.resources.items()):
-        table.add_row(name, str(count))
-    console.print(table)
     console.print(
         f"   {summary.files} bundles, {sum(summary.resources.values())} resources in "
         f"{summary.seconds:.1f} s; rejected: {len(summary.rejected)}"

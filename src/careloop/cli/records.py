@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from careloop.audit import AuditAction, Purpose
 from careloop.cli.support import (
@@ -74,19 +75,21 @@ def import_command(
         raise typer.Exit(1)
 
 
+def resource_table(summary: ImportSummary, title: str) -> Table:
+    """Resources imported, per FHIR type."""
+    table = new_table(title, "resource", "count", right=("count",))
+    for name, count in sorted(summary.resources.items()):
+        table.add_row(name, str(count))
+    return table
+
+
 def _print_summary(summary: ImportSummary) -> None:
     from rich.console import Console
 
     console = Console()
-    table = new_table(
-        f"Imported {summary.files} file(s) in {summary.seconds:.1f} s",
-        "resource",
-        "count",
-        right=("count",),
+    console.print(
+        resource_table(summary, f"Imported {summary.files} file(s) in {summary.seconds:.1f} s")
     )
-    for name, count in sorted(summary.resources.items()):
-        table.add_row(name, str(count))
-    console.print(table)
     console.print(f"patients: {len(summary.patients)}")
     if summary.identity_links:
         console.print(f"linked to an existing record by identifier: {summary.identity_links}")

@@ -170,16 +170,8 @@ def opt_out_channel(
     note: str | None = None,
 ) -> ConsentRecord:
     """Stop everything on one channel at once (SMS STOP, email "unsubscribe from all")."""
-    return record_consent(
-        session,
-        patient_id=patient_id,
-        purpose=ANY,
-        channel=channel,
-        status=ConsentStatus.DENIED,
-        source=source,
-        actor=actor,
-        now=now,
-        note=note,
+    return _channel_wide(
+        session, patient_id, channel, ConsentStatus.DENIED, source, actor, now, note
     )
 
 
@@ -194,12 +186,27 @@ def opt_in_channel(
     note: str | None = None,
 ) -> ConsentRecord:
     """Lift a channel-wide opt-out (SMS START). Grants nothing that needs an opt-in."""
+    return _channel_wide(
+        session, patient_id, channel, ConsentStatus.GRANTED, source, actor, now, note
+    )
+
+
+def _channel_wide(
+    session: Session,
+    patient_id: str,
+    channel: str,
+    status: ConsentStatus,
+    source: str,
+    actor: str,
+    now: datetime,
+    note: str | None,
+) -> ConsentRecord:
     return record_consent(
         session,
         patient_id=patient_id,
         purpose=ANY,
         channel=channel,
-        status=ConsentStatus.GRANTED,
+        status=status,
         source=source,
         actor=actor,
         now=now,

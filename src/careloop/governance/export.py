@@ -47,18 +47,16 @@ def export_patient_bundle(session: Session, *, patient_id: str, now: datetime) -
     entries.extend(
         _entry(as_fhir_audit_event(e)) for e in iter_audit(session, patient_id=patient_id)
     )
-    return {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "timestamp": now.isoformat(),
-        "total": len(entries),
-        "entry": entries,
-    }
+    return _collection(entries, now)
 
 
 def audit_bundle(session: Session, *, patient_id: str | None, now: datetime) -> dict[str, Any]:
     """The audit trail (of one patient, or all) as a Bundle of FHIR ``AuditEvent``."""
     entries = [_entry(as_fhir_audit_event(e)) for e in iter_audit(session, patient_id=patient_id)]
+    return _collection(entries, now)
+
+
+def _collection(entries: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
     return {
         "resourceType": "Bundle",
         "type": "collection",

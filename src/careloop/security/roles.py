@@ -60,6 +60,22 @@ _COORDINATION = {
     "consent:write",
 }
 
+# What a patient does for themselves and a caregiver may ever do on their behalf (per patient
+# a caregiver is narrowed to the proxy grant's scopes; clinical reading is the patient's own).
+_SELF_SERVICE = frozenset(
+    {
+        "patients:read",
+        "preferences:read",
+        "preferences:write",
+        "consent:read",
+        "consent:write",
+        "messages:read",
+        "messages:send",
+        "checkins:write",
+        "readings:write",
+    }
+)
+
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(
         {
@@ -76,34 +92,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.CLINICIAN: frozenset(_CLINICAL | {"content:edit"}),
     Role.COORDINATOR: frozenset(_COORDINATION),
     Role.ANALYST: frozenset({"reports:read", "programs:read", "content:read", "segments:read"}),
-    Role.PATIENT: frozenset(
-        {
-            "patients:read",
-            "patients:read_clinical",
-            "preferences:read",
-            "preferences:write",
-            "consent:read",
-            "consent:write",
-            "messages:read",
-            "messages:send",
-            "checkins:write",
-            "readings:write",
-        }
-    ),
-    # What a caregiver may ever do; per patient it is narrowed to the proxy grant's scopes.
-    Role.CAREGIVER: frozenset(
-        {
-            "patients:read",
-            "preferences:read",
-            "preferences:write",
-            "consent:read",
-            "consent:write",
-            "messages:read",
-            "messages:send",
-            "checkins:write",
-            "readings:write",
-        }
-    ),
+    Role.PATIENT: _SELF_SERVICE | {"patients:read_clinical"},
+    Role.CAREGIVER: _SELF_SERVICE,
 }
 
 # The scopes a patient can grant a caregiver, and the permissions each one opens.
