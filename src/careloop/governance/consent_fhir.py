@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from careloop.clock import ensure_utc
+from careloop.fhirdata import dates
 from careloop.governance.consent import (
     ANY,
     ConsentChannel,
@@ -26,7 +26,6 @@ from careloop.governance.consent import (
     record_consent,
 )
 from careloop.records import service as records
-from careloop.records.fhir_dates import parse_fhir_datetime
 
 PURPOSE_SYSTEM = "https://careloop.dev/fhir/CodeSystem/consent-purpose"
 CHANNEL_EXTENSION = "https://careloop.dev/fhir/StructureDefinition/consent-channel"
@@ -81,11 +80,9 @@ def _channels(provision: dict[str, Any]) -> list[str]:
 def _when(resource: dict[str, Any], provision: dict[str, Any], fallback: datetime) -> datetime:
     period = provision.get("period") if isinstance(provision.get("period"), dict) else {}
     for value in ((period or {}).get("start"), resource.get("dateTime")):
-        if isinstance(value, str):
-            try:
-                return ensure_utc(parse_fhir_datetime(value))
-            except ValueError:
-                continue
+        moment = dates.instant(value)
+        if moment is not None:
+            return moment
     return fallback
 
 

@@ -30,7 +30,10 @@ from typing import Any
 import numpy as np
 
 from careloop.errors import InvalidInput
-from careloop.insights.fhir_fields import codings, parse_instant, reference_key, resources_of
+from careloop.fhirdata.bundles import resources_of
+from careloop.fhirdata.codings import codings
+from careloop.fhirdata.dates import instant
+from careloop.fhirdata.references import target_id
 
 ADHERENT_PDC = 0.8
 FALLING_DROP = 0.10
@@ -64,7 +67,7 @@ def _drug_code(resource: Mapping[str, Any]) -> str | None:
             return code
     if pairs:
         return pairs[0][1]
-    return reference_key(resource.get("medicationReference"))
+    return target_id(resource.get("medicationReference"))
 
 
 def _days_supply(resource: Mapping[str, Any]) -> int | None:
@@ -93,8 +96,8 @@ def fills_from_dispenses(
         if status != "completed":
             parsed.skipped[f"status {status}"] += 1
             continue
-        patient = reference_key(resource.get("subject"))
-        handed_over = parse_instant(resource.get("whenHandedOver"))
+        patient = target_id(resource.get("subject"))
+        handed_over = instant(resource.get("whenHandedOver"))
         drug = _drug_code(resource)
         supply = _days_supply(resource)
         if patient is None:

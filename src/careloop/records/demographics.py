@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from careloop.records.fhir_dates import parse_fhir_date, parse_fhir_datetime
+from careloop.fhirdata import dates
+from careloop.fhirdata.codings import codings
 from careloop.records.timezones import resolve_timezone
 
 RACE_EXTENSION = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
@@ -49,10 +50,7 @@ def _language(patient: dict[str, Any]) -> str | None:
     chosen = next((c for c in comms if c.get("preferred")), comms[0] if comms else None)
     if chosen is None:
         return None
-    for coding in (chosen.get("language") or {}).get("coding") or []:
-        if isinstance(coding.get("code"), str):
-            return str(coding["code"])
-    return None
+    return next((code for _, code in codings(chosen.get("language"))), None)
 
 
 def _omb_text(patient: dict[str, Any], url: str) -> str | None:
@@ -112,12 +110,12 @@ def demographics_from(
         demo.given_name = given or demo.given_name
         demo.family_name = family or demo.family_name
         if isinstance(patient.get("birthDate"), str):
-            demo.birth_date = parse_fhir_date(patient["birthDate"])
+            demo.birth_date = dates.day(patient["birthDate"])
         demo.gender = patient.get("gender") or demo.gender
         demo.language = _language(patient) or demo.language
         if isinstance(patient.get("deceasedDateTime"), str):
             demo.deceased = True
-            demo.deceased_at = parse_fhir_datetime(patient["deceasedDateTime"])
+            demo.deceased_at = dates.start(patient["deceasedDateTime"])
         elif patient.get("deceasedBoolean") is True:
             demo.deceased = True
         elif patient.get("deceasedBoolean") is False:

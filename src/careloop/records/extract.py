@@ -13,30 +13,30 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from careloop.records.fhir_dates import parse_fhir_interval
+from careloop.fhirdata import dates
+from careloop.fhirdata.codings import codings
+from careloop.fhirdata.references import patient_id, reference_of
 from careloop.records.timezones import resolve_timezone
 
-SUPPORTED_TYPES = frozenset(
-    {
-        "Patient",
-        "RelatedPerson",
-        "Encounter",
-        "Condition",
-        "Observation",
-        "Procedure",
-        "Immunization",
-        "MedicationRequest",
-        "MedicationDispense",
-        "Appointment",
-        "DiagnosticReport",
-        "CarePlan",
-        "Goal",
-        "Coverage",
-        "Consent",
-        "Questionnaire",
-        "QuestionnaireResponse",
-    }
+# The clinical types a patient's timeline shows, in the order it lists them.
+CLINICAL_TYPES = (
+    "Encounter",
+    "Condition",
+    "Observation",
+    "Procedure",
+    "Immunization",
+    "MedicationRequest",
+    "MedicationDispense",
+    "Appointment",
+    "DiagnosticReport",
+    "CarePlan",
+    "Goal",
+    "Coverage",
+    "Consent",
+    "QuestionnaireResponse",
 )
+# Validated and indexed; other types are stored raw so references to them resolve.
+SUPPORTED_TYPES = frozenset({"Patient", "RelatedPerson", "Questionnaire", *CLINICAL_TYPES})
 
 # Where each type points at its patient.
 _PATIENT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -129,54 +129,32 @@ def validate_resource(resource: dict[str, Any]) -> None:
         raise ResourceProblem(f"{path}: {error.get('msg', 'invalid')}") from None
 
 
-def _reference(value: Any) -> str | None:
-    if isinstance(value, dict):
-        ref = value.get("reference")
-        if isinstance(ref, str):
-            return ref
-    return None
-
-
 def patient_reference(resource: dict[str, Any]) -> str | None:
     """The ``Patient/id`` this resource is about, if any."""
     rtype = resource["resourceType"]
     if rtype == "Patient":
         return f"Patient/{resource['id']}"
     for name in _PATIENT_FIELDS.get(rtype, ("subject", "patient")):
-        ref = _reference(resource.get(name))
-        if ref and ref.startswith("Patient/"):
+        ref = reference_of(resource.get(name))
+        if patient_id(ref):
             return ref
     if rtype == "Appointment":
         for participant in resource.get("participant") or []:
-            ref = _reference(participant.get("actor")) if isinstance(participant, dict) else None
-            if ref and ref.startswith("Patient/"):
+            ref = reference_of(participant.get("actor")) if isinstance(participant, dict) else None
+            if patient_id(ref):
                 return ref
     return None
-
-
-def _codings(value: Any) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        if "code" in item and "system" in item and isinstance(item.get("code"), str):
-            found.append((str(item["system"]), item["code"]))  # a bare Coding (Encounter.class)
-        for coding in item.get("coding") or []:
-            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-                found.append((str(coding.get("system") or ""), coding["code"]))
-    return found
 
 
 def resource_codes(resource: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     rtype = resource["resourceType"]
     codes: list[tuple[str, str]] = []
     for name in _CODE_FIELDS.get(rtype, ()):
-        codes.extend(_codings(resource.get(name)))
+        codes.extend(codings(resource.get(name)))
     if rtype == "Observation":
         for component in resource.get("component") or []:
             if isinstance(component, dict):
-                codes.extend(_codings(component.get("code")))
+                codes.extend(codings(component.get("code")))
     return tuple(dict.fromkeys(codes))
 
 
@@ -187,15 +165,15 @@ def resource_times(resource: dict[str, Any]) -> tuple[datetime | None, datetime 
     for name in periods:
         period = resource.get(name)
         if isinstance(period, dict) and (period.get("start") or period.get("end")):
-            start = parse_fhir_interval(period["start"])[0] if period.get("start") else None
-            end = parse_fhir_interval(period["end"])[1] if period.get("end") else None
+            start = dates.interval(period["start"])[0] if period.get("start") else None
+            end = dates.interval(period["end"])[1] if period.get("end") else None
             return start, end
     for name in points:
         value = resource.get(name)
         if isinstance(value, str):
-            return parse_fhir_interval(value)
+            return dates.interval(value)
     if rtype == "Appointment" and isinstance(resource.get("end"), str):
-        return None, parse_fhir_interval(resource["end"])[1]
+        return None, dates.interval(resource["end"])[1]
     return None, None
 
 
@@ -204,8 +182,7 @@ def resource_status(resource: dict[str, Any]) -> str | None:
     if isinstance(status, str):
         return status
     clinical = resource.get("clinicalStatus")
-    codes = _codings(clinical)
-    return codes[0][1] if codes else None
+    return next((code for _, code in codings(clinical)), None)
 
 
 def index_resource(resource: dict[str, Any], *, validate: bool = True) -> IndexedResource:

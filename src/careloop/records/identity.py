@@ -28,11 +28,11 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from careloop.fhirdata import dates
 from careloop.models import Event, FhirResource, Patient, PatientIdentifier
 from careloop.records.contacts import index_contacts
 from careloop.records.demographics import demographics_from
 from careloop.records.extract import IndexedResource
-from careloop.records.fhir_dates import parse_fhir_date
 
 
 @dataclass
@@ -53,7 +53,7 @@ def identifiers_of(resource: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _birth_date(value: Any) -> date | None:
     try:
-        return parse_fhir_date(value) if isinstance(value, str) else None
+        return dates.day(value) if isinstance(value, str) else None
     except ValueError:
         return None
 

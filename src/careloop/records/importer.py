@@ -16,18 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-from psycopg.types.json import Jsonb
-from sqlalchemy import Engine, Table, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.events import EventKind, record_event
-from careloop.models import Caregiver, FhirResource, ResourceCode
+from careloop.models import Caregiver, FhirResource
 from careloop.records.availability import from_extension
 from careloop.records.caregivers import caregiver_row
 from careloop.records.contacts import index_contacts
@@ -42,9 +38,8 @@ from careloop.records.fhir_reader import (
     read_ndjson_lines,
 )
 from careloop.records.identity import link_patients, refresh_demographics
+from careloop.records.store import CHUNK, upsert_rows, write_resources
 from careloop.security.principal import Principal
-
-CHUNK = 500
 
 
 @dataclass
@@ -113,101 +108,6 @@ def prepare_ndjson_chunk(
     return _prepare(read, keep_unsupported=keep_unsupported)
 
 
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-def _upsert(session: Session, model: Any, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    # Core statements on the Table (not the ORM entity): bulk rows skip the unit of work.
-    connection = session.connection()
-    for start in range(0, len(rows), CHUNK):
-        batch = rows[start : start + CHUNK]
-        stmt = insert(_table(model))
-        updates = {c: stmt.excluded[c] for c in batch[0] if c not in keys}
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
-        connection.execute(stmt, batch)
-
-
-def _upsert_resources(session: Session, rows: list[dict[str, Any]]) -> set[tuple[str, str]] | None:
-    """Upsert resource rows; on PostgreSQL also say which already existed (None = unknown).
-
-    Knowing which rows are new lets a first import skip deleting codes that cannot exist,
-    which saves a round trip per resource type and chunk.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        _upsert(session, FhirResource, rows, ("resource_type", "fhir_id"))
-        return None
-    # COPY into a temporary table, then one INSERT ... ON CONFLICT: the server parses the
-    # rows in bulk instead of the driver binding a dozen parameters per resource.
-    columns = list(rows[0])
-    updates = ", ".join(
-        f"{c} = EXCLUDED.{c}" for c in columns if c not in ("resource_type", "fhir_id")
-    )
-    names = ", ".join(columns)
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS careloop_import_resources "
-            "(LIKE fhir_resources INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY careloop_import_resources ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([_copy_value(c, row[c]) for c in columns])
-        cursor.execute(
-            f"INSERT INTO fhir_resources ({names}) SELECT {names} FROM careloop_import_resources "
-            f"ON CONFLICT (resource_type, fhir_id) DO UPDATE SET {updates} "
-            "RETURNING resource_type, fhir_id, (xmax <> 0)"
-        )
-        existed = {(rtype, fid) for rtype, fid, updated in cursor.fetchall() if updated}
-        cursor.execute("DELETE FROM careloop_import_resources")
-    return existed
-
-
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _copy_value(column: str, value: Any) -> Any:
-    return Jsonb(value, dumps=_json_text) if column == "resource" else value
-
-
-def _copy_codes(session: Session, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: COPY the codes through a temporary table (conflicts ignored)."""
-    columns = ["resource_type", "fhir_id", "system", "code", "patient_id"]
-    names = ", ".join(columns)
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS careloop_import_codes "
-            "(LIKE resource_codes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY careloop_import_codes ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
-        cursor.execute(
-            f"INSERT INTO resource_codes ({names}) SELECT {names} FROM careloop_import_codes "
-            "ON CONFLICT DO NOTHING"
-        )
-        cursor.execute("DELETE FROM careloop_import_codes")
-
-
-def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    connection = session.connection()
-    for start in range(0, len(rows), CHUNK):
-        connection.execute(
-            insert(_table(model)).on_conflict_do_nothing(), rows[start : start + CHUNK]
-        )
-
-
 class PatientIndex:
     """FHIR Patient id → careloop patient id, cached for one import run."""
 
@@ -254,58 +154,9 @@ def write_unit(
         index.remember(fhir_id, patient_id)
     refs = index.resolve(session, {r.patient_ref for r in resources if r.patient_ref})
 
-    rows: list[dict[str, Any]] = []
-    code_rows: list[dict[str, Any]] = []
-    touched: set[str] = set()
-    source = Path(unit.file).name[:500]
-    for res in resources:
-        owner = refs.get(res.patient_ref) if res.patient_ref else None
-        if owner:
-            touched.add(owner)
-        rows.append(
-            {
-                "resource_type": res.resource_type,
-                "fhir_id": res.fhir_id,
-                "patient_id": owner,
-                "patient_ref": res.patient_ref,
-                "status": res.status,
-                "effective_start": res.effective_start,
-                "effective_end": res.effective_end,
-                "codes": " ".join(f"{s}|{c}" for s, c in res.codes),
-                "supported": res.supported,
-                "resource": res.resource,
-                "source": source,
-                "imported_at": now,
-            }
-        )
-        code_rows.extend(
-            {
-                "resource_type": res.resource_type,
-                "fhir_id": res.fhir_id,
-                "system": system[:255],
-                "code": code[:128],
-                "patient_id": owner,
-            }
-            for system, code in res.codes
-        )
-    existed = _upsert_resources(session, rows)
-    ids_by_type: dict[str, list[str]] = {}
-    for res in resources:
-        key = (res.resource_type, res.fhir_id)
-        if res.supported and (existed is None or key in existed):
-            ids_by_type.setdefault(res.resource_type, []).append(res.fhir_id)
-    codes = _table(ResourceCode)
-    for rtype, ids in ids_by_type.items():
-        for start in range(0, len(ids), CHUNK):
-            session.connection().execute(
-                delete(codes).where(
-                    codes.c.resource_type == rtype, codes.c.fhir_id.in_(ids[start : start + CHUNK])
-                )
-            )
-    if code_rows and session.get_bind().dialect.name == "postgresql":
-        _copy_codes(session, code_rows)
-    else:
-        _insert_ignore(session, ResourceCode, code_rows)
+    owners = [refs.get(res.patient_ref) if res.patient_ref else None for res in resources]
+    touched = {owner for owner in owners if owner}
+    write_resources(session, resources, owners, source=Path(unit.file).name, now=now)
 
     refresh_demographics(
         session,
@@ -344,7 +195,7 @@ def _write_caregivers(
                 res.resource, patient_id=patient_id, now=now, windows=from_extension(res.resource)
             )
         )
-    _upsert(session, Caregiver, rows, ("id",))
+    upsert_rows(session, Caregiver, rows, ("id",))
     for row in rows:
         index_contacts(
             session,

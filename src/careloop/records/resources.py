@@ -13,15 +13,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
-from careloop.models import FhirResource, ResourceCode
+from careloop.models import FhirResource
 from careloop.records.extract import ResourceProblem, index_resource
-from careloop.records.importer import PatientIndex, _insert_ignore, _table, _upsert_resources
+from careloop.records.importer import PatientIndex
+from careloop.records.store import write_resources
 from careloop.security.principal import Principal
 
 
@@ -57,49 +58,7 @@ def store_resources(
         if owner is None:
             raise InvalidInput("subject: no such patient", field="subject")
         owners.append(owner)
-    now = clock.now()
-    rows = [
-        {
-            "resource_type": res.resource_type,
-            "fhir_id": res.fhir_id,
-            "patient_id": owner,
-            "patient_ref": res.patient_ref,
-            "status": res.status,
-            "effective_start": res.effective_start,
-            "effective_end": res.effective_end,
-            "codes": " ".join(f"{s}|{c}" for s, c in res.codes),
-            "supported": res.supported,
-            "resource": res.resource,
-            "source": source[:500],
-            "imported_at": now,
-        }
-        for res, owner in zip(indexed, owners, strict=True)
-    ]
-    existed = _upsert_resources(session, rows)
-    codes = _table(ResourceCode)
-    for res in indexed:
-        if existed is not None and (res.resource_type, res.fhir_id) not in existed:
-            continue  # new on PostgreSQL: no old code rows to clear
-        session.connection().execute(
-            delete(codes).where(
-                codes.c.resource_type == res.resource_type, codes.c.fhir_id == res.fhir_id
-            )
-        )
-    _insert_ignore(
-        session,
-        ResourceCode,
-        [
-            {
-                "resource_type": res.resource_type,
-                "fhir_id": res.fhir_id,
-                "system": system[:255],
-                "code": code[:128],
-                "patient_id": owner,
-            }
-            for res, owner in zip(indexed, owners, strict=True)
-            for system, code in res.codes
-        ],
-    )
+    write_resources(session, indexed, owners, source=source, now=clock.now())
     audit(
         session,
         clock=clock,

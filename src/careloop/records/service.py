@@ -16,10 +16,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from careloop.errors import NotFound
+from careloop.fhirdata.codings import first_coding
 from careloop.models import FhirResource, Patient, PatientIdentifier, ResourceCode
 from careloop.records.availability import describe
 from careloop.records.caregivers import caregivers_of
 from careloop.records.demographics import age_band
+from careloop.records.extract import CLINICAL_TYPES
 from careloop.records.schemas import (
     AvailabilityWindow,
     CaregiverOut,
@@ -30,22 +32,6 @@ from careloop.records.schemas import (
     TimelineItem,
 )
 
-CLINICAL_TYPES = (
-    "Encounter",
-    "Condition",
-    "Observation",
-    "Procedure",
-    "Immunization",
-    "MedicationRequest",
-    "MedicationDispense",
-    "Appointment",
-    "DiagnosticReport",
-    "CarePlan",
-    "Goal",
-    "Coverage",
-    "Consent",
-    "QuestionnaireResponse",
-)
 _CODE_FIELD = {
     "Observation": "code",
     "Condition": "code",
@@ -67,8 +53,7 @@ def _display(resource: dict[str, Any]) -> tuple[str | None, str | None]:
     concept = value[0] if isinstance(value, list) and value else value
     if not isinstance(concept, dict):
         return None, None
-    codings = concept.get("coding") or [{}]
-    first = codings[0] if isinstance(codings[0], dict) else {}
+    first = first_coding(concept)
     return first.get("code"), concept.get("text") or first.get("display")
 
 

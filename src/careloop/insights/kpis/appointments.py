@@ -25,7 +25,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from careloop.errors import InvalidInput
-from careloop.insights.fhir_fields import parse_instant, reference_key, resources_of
+from careloop.fhirdata.bundles import resources_of
+from careloop.fhirdata.dates import instant
+from careloop.fhirdata.references import target_id
 
 SETTLED = {"fulfilled", "arrived", "checked-in", "noshow"}
 OPEN = {"booked"}
@@ -93,30 +95,30 @@ def _participant_patient(resource: Mapping[str, Any]) -> str | None:
         if isinstance(actor, Mapping):
             ref = actor.get("reference")
             if isinstance(ref, str) and ("Patient/" in ref or ref.startswith("urn:uuid:")):
-                return reference_key(actor)
+                return target_id(actor)
     return None
 
 
 def _booking(resource: Mapping[str, Any]) -> _Booking:
     cancelled_at = None
     for ext in _extension(resource, CANCELLATION_DATE_EXT):
-        cancelled_at = parse_instant(ext.get("valueDateTime"))
+        cancelled_at = instant(ext.get("valueDateTime"))
     if cancelled_at is None and resource.get("status") == "cancelled":
         meta = resource.get("meta")
         if isinstance(meta, Mapping):
-            cancelled_at = parse_instant(meta.get("lastUpdated"))
+            cancelled_at = instant(meta.get("lastUpdated"))
     replaces = {
         key
         for ext in _extension(resource, REPLACES_EXT)
-        if (key := reference_key(ext.get("valueReference"))) is not None
+        if (key := target_id(ext.get("valueReference"))) is not None
     }
     identifier = resource.get("id")
     return _Booking(
         id=identifier if isinstance(identifier, str) else None,
         patient=_participant_patient(resource),
         status=str(resource.get("status")),
-        start=parse_instant(resource.get("start")),
-        created=parse_instant(resource.get("created")),
+        start=instant(resource.get("start")),
+        created=instant(resource.get("created")),
         cancelled_at=cancelled_at,
         replaces=replaces,
     )

@@ -28,7 +28,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from careloop.errors import InvalidInput
-from careloop.insights.fhir_fields import has_code, parse_instant, reference_key, resources_of
+from careloop.fhirdata.bundles import resources_of
+from careloop.fhirdata.codings import has_code
+from careloop.fhirdata.dates import instant
+from careloop.fhirdata.references import target_id
 
 INPATIENT_CLASSES = {"IMP", "ACUTE", "NONAC"}
 EXCLUDED_STATUSES = {"cancelled", "entered-in-error", "planned"}
@@ -77,9 +80,9 @@ def _stays(resources: Iterable[Mapping[str, Any]], excluded: Counter[str]) -> li
         period = encounter.get("period")
         if not isinstance(period, Mapping):
             period = {}
-        admitted = parse_instant(period.get("start"))
-        discharged = parse_instant(period.get("end"))
-        patient = reference_key(encounter.get("subject"))
+        admitted = instant(period.get("start"))
+        discharged = instant(period.get("end"))
+        patient = target_id(encounter.get("subject"))
         if admitted is None or discharged is None or patient is None:
             excluded["no admission, discharge or patient"] += 1
             continue

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from careloop.errors import InvalidInput
-from careloop.insights.fhir_fields import resources_of
+from careloop.fhirdata.bundles import resources_of
 
 
 @dataclass(frozen=True, slots=True)

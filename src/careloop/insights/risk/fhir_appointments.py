@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from careloop.errors import CareloopError
+from careloop.fhirdata.codings import has_code
+from careloop.fhirdata.dates import instant
 from careloop.insights.risk.appointments_csv import BookedAppointment
 from careloop.insights.risk.features import history_at_booking
 from careloop.insights.risk.model import DEFAULT_MODELS_DIR, NoshowModel
@@ -45,21 +47,11 @@ def available_model() -> NoshowModel | None:
     return _load(os.environ.get("CARELOOP_MODELS_DIR", str(DEFAULT_MODELS_DIR)))
 
 
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _booked(
     resource: Mapping[str, Any], *, patient_id: str, female: bool
 ) -> BookedAppointment | None:
-    start = _instant(resource.get("start"))
-    created = _instant(resource.get("created")) or start
+    start = instant(resource.get("start"))
+    created = instant(resource.get("created")) or start
     if start is None or created is None:
         return None
     status = resource.get("status")
@@ -81,11 +73,7 @@ def _booked(
 
 
 def _has(conditions: Iterable[Mapping[str, Any]], codes: frozenset[str]) -> bool:
-    for condition in conditions:
-        for coding in (condition.get("code") or {}).get("coding") or []:
-            if coding.get("code") in codes:
-                return True
-    return False
+    return any(has_code(condition.get("code"), codes) for condition in conditions)
 
 
 def score_fhir_appointment(

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+from careloop.fhirdata.codings import codings as fhir_codings
 from careloop.programs.measures.timing import parse_date
 from careloop.programs.measures.valuesets import CodeSet
 
@@ -26,17 +27,8 @@ Resource = dict[str, Any]
 
 
 def codings(concept: Any) -> Iterator[tuple[str, str]]:
-    """The (system, code) pairs of a CodeableConcept (or a list of them)."""
-    if isinstance(concept, list):
-        for item in concept:
-            yield from codings(item)
-        return
-    if not isinstance(concept, dict):
-        return
-    for coding in concept.get("coding", ()):
-        system, code = coding.get("system"), coding.get("code")
-        if system and code:
-            yield system, code
+    """The (system, code) pairs of a CodeableConcept (or a list of them) that name a system."""
+    return ((system, code) for system, code in fhir_codings(concept) if system and code)
 
 
 def concept_in(concept: Any, codes: CodeSet) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 
 from careloop.errors import InvalidInput
+from careloop.fhirdata import dates
 
 BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
 END_OF_TIME = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
@@ -23,30 +24,14 @@ ONE_MS = timedelta(milliseconds=1)
 Interval = tuple[datetime | None, datetime | None]
 
 
-def parse_datetime(text: str) -> datetime | None:
-    """A FHIR date or dateTime as an aware UTC datetime (dates at midnight UTC); None if bad."""
-    try:
-        if len(text) == 4:
-            return datetime(int(text), 1, 1, tzinfo=UTC)
-        if len(text) == 7:
-            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def parse_date(text: str | None) -> date | None:
-    if not text:
-        return None
-    value = parse_datetime(text)
+    value = dates.instant(text)
     return value.date() if value else None
 
 
 def point(value: Any) -> datetime | None:
-    return parse_datetime(value) if isinstance(value, str) else None
+    """A FHIR date or dateTime as an aware UTC datetime (dates at midnight UTC); None if bad."""
+    return dates.instant(value)
 
 
 def period_interval(period: Any) -> Interval | None:

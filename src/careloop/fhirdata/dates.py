@@ -1,7 +1,10 @@
 """FHIR date, dateTime and instant values as UTC datetimes, partial dates included.
 
-A partial date ("2019" or "2019-05") stands for an interval; :func:`parse_fhir_interval`
-returns its start and end so range queries stay correct.
+One rule for the whole code base: a partial date ("2019", "2019-05") or a date stands for an
+interval and is read in UTC (FHIR leaves a date's zone to the context); a time without a zone
+is read as UTC (FHIR requires one; being lenient keeps old exports readable). Check-in and
+reading *inputs* are stricter on purpose (``feedback.timestamps``): a patient's answer must
+carry its zone.
 """
 
 from __future__ import annotations
@@ -10,14 +13,11 @@ import calendar
 from datetime import UTC, date, datetime, timedelta
 
 
-def parse_fhir_interval(value: str) -> tuple[datetime, datetime]:
-    """The [start, end] of a FHIR date/dateTime/instant, in UTC.
-
-    Date-only values are taken in UTC (FHIR leaves their zone to the context).
-    Raises ValueError for anything that is not a FHIR date.
-    """
+def interval(value: str) -> tuple[datetime, datetime]:
+    """The [start, end] of a FHIR date/dateTime/instant, in UTC; ValueError if not one."""
     if not isinstance(value, str) or not value:
         raise ValueError("not a FHIR date")
+    value = value.strip()
     if len(value) == 4:
         year = int(value)
         return datetime(year, 1, 1, tzinfo=UTC), datetime(year, 12, 31, 23, 59, 59, tzinfo=UTC)
@@ -34,18 +34,18 @@ def parse_fhir_interval(value: str) -> tuple[datetime, datetime]:
         return start, start + timedelta(days=1) - timedelta(seconds=1)
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
-        # FHIR requires a zone when a time is given; be lenient and read it as UTC.
         moment = moment.replace(tzinfo=UTC)
     moment = moment.astimezone(UTC)
     return moment, moment
 
 
-def parse_fhir_datetime(value: str) -> datetime:
-    """The start of a FHIR date/dateTime value, in UTC."""
-    return parse_fhir_interval(value)[0]
+def start(value: str) -> datetime:
+    """The start of a FHIR date/dateTime/instant, in UTC; ValueError if not one."""
+    return interval(value)[0]
 
 
-def parse_fhir_date(value: str) -> date:
+def day(value: str) -> date:
+    """The (first) calendar day of a FHIR date or dateTime; ValueError if not one."""
     if not isinstance(value, str) or len(value) < 4:
         raise ValueError("not a FHIR date")
     if len(value) == 4:
@@ -53,3 +53,16 @@ def parse_fhir_date(value: str) -> date:
     if len(value) == 7:
         return date(int(value[:4]), int(value[5:7]), 1)
     return date.fromisoformat(value[:10])
+
+
+def instant(value: object) -> datetime | None:
+    """The start of a FHIR date-like value, or None for anything missing or malformed.
+
+    For readers that skip a resource with a bad field instead of refusing it.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        return start(value)
+    except ValueError:
+        return None

@@ -1,0 +1,172 @@
+"""The one writer of FHIR resource rows: ``fhir_resources`` and their ``resource_codes``.
+
+The file importer (thousands of rows a unit) and ``records.resources.store_resources`` (a few
+rows in the caller's transaction) both write through :func:`write_resources`, so the indexed
+columns, the code rows and their replacement on update have one definition. On PostgreSQL rows
+go in by COPY through a temporary table: the server parses them in bulk instead of the driver
+binding a dozen parameters per resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from psycopg.types.json import Jsonb
+from sqlalchemy import Table, delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from careloop.models import FhirResource, ResourceCode
+from careloop.records.extract import IndexedResource
+
+CHUNK = 500
+
+
+def write_resources(
+    session: Session,
+    resources: Sequence[IndexedResource],
+    owners: Sequence[str | None],
+    *,
+    source: str,
+    now: datetime,
+) -> None:
+    """Upsert ``resources`` (same type and FHIR id = update) and replace their code rows.
+
+    ``owners`` are the careloop patient ids, one per resource (None: not yet known).
+    """
+    rows = [
+        {
+            "resource_type": res.resource_type,
+            "fhir_id": res.fhir_id,
+            "patient_id": owner,
+            "patient_ref": res.patient_ref,
+            "status": res.status,
+            "effective_start": res.effective_start,
+            "effective_end": res.effective_end,
+            "codes": " ".join(f"{s}|{c}" for s, c in res.codes),
+            "supported": res.supported,
+            "resource": res.resource,
+            "source": source[:500],
+            "imported_at": now,
+        }
+        for res, owner in zip(resources, owners, strict=True)
+    ]
+    if not rows:
+        return
+    existed = _upsert_resources(session, rows)
+    ids_by_type: dict[str, list[str]] = {}
+    for res in resources:
+        if res.supported and (existed is None or (res.resource_type, res.fhir_id) in existed):
+            ids_by_type.setdefault(res.resource_type, []).append(res.fhir_id)
+    codes = _table(ResourceCode)
+    for rtype, ids in ids_by_type.items():
+        for start in range(0, len(ids), CHUNK):
+            session.connection().execute(
+                delete(codes).where(
+                    codes.c.resource_type == rtype, codes.c.fhir_id.in_(ids[start : start + CHUNK])
+                )
+            )
+    code_rows = [
+        {
+            "resource_type": res.resource_type,
+            "fhir_id": res.fhir_id,
+            "system": system[:255],
+            "code": code[:128],
+            "patient_id": owner,
+        }
+        for res, owner in zip(resources, owners, strict=True)
+        for system, code in res.codes
+    ]
+    if code_rows and session.get_bind().dialect.name == "postgresql":
+        _copy_then_insert(session, "resource_codes", code_rows, "ON CONFLICT DO NOTHING")
+    else:
+        _insert_ignore(session, ResourceCode, code_rows)
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT with ON CONFLICT (PostgreSQL's or SQLite's)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def upsert_rows(
+    session: Session, model: Any, rows: list[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """Insert ``rows`` of ``model``, updating those whose ``keys`` exist (in chunks).
+
+    Core statements on the Table (not the ORM entity): bulk rows skip the unit of work.
+    """
+    connection = session.connection()
+    for start in range(0, len(rows), CHUNK):
+        batch = rows[start : start + CHUNK]
+        stmt = _insert(session)(_table(model))
+        updates = {c: stmt.excluded[c] for c in batch[0] if c not in keys}
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+        connection.execute(stmt, batch)
+
+
+def _upsert_resources(session: Session, rows: list[dict[str, Any]]) -> set[tuple[str, str]] | None:
+    """Upsert resource rows; on PostgreSQL also say which already existed (None = unknown).
+
+    Knowing which rows are new lets a first import skip deleting codes that cannot exist,
+    which saves a round trip per resource type and chunk.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        upsert_rows(session, FhirResource, rows, ("resource_type", "fhir_id"))
+        return None
+    updates = ", ".join(
+        f"{c} = EXCLUDED.{c}" for c in rows[0] if c not in ("resource_type", "fhir_id")
+    )
+    done = _copy_then_insert(
+        session,
+        "fhir_resources",
+        rows,
+        f"ON CONFLICT (resource_type, fhir_id) DO UPDATE SET {updates} "
+        "RETURNING resource_type, fhir_id, (xmax <> 0)",
+    )
+    return {(rtype, fid) for rtype, fid, updated in done if updated}
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _copy_value(column: str, value: Any) -> Any:
+    return Jsonb(value, dumps=_json_text) if column == "resource" else value
+
+
+def _copy_then_insert(
+    session: Session, table: str, rows: list[dict[str, Any]], conflict: str
+) -> list[tuple[Any, ...]]:
+    """PostgreSQL: COPY ``rows`` into a temporary copy of ``table``, then one INSERT with
+    ``conflict`` (its ON CONFLICT ... [RETURNING ...] clause); the rows it returns."""
+    columns = list(rows[0])
+    names = ", ".join(columns)
+    staging = f"careloop_import_{table}"
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_copy_value(c, row[c]) for c in columns])
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {conflict}")
+        returned = cursor.fetchall() if cursor.description else []
+        cursor.execute(f"DELETE FROM {staging}")
+    return list(returned)
+
+
+def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    stmt = _insert(session)(_table(model)).on_conflict_do_nothing()
+    for start in range(0, len(rows), CHUNK):
+        session.connection().execute(stmt, rows[start : start + CHUNK])
