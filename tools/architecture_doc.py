@@ -32,6 +32,7 @@ ROLE = {
     "sim": "leaf: the simulator (imports the engine only)",
     "records": "the consolidated patient record: FHIR import, identity, contacts",
     "personalize": "leaf: the decision engine and its log",
+    "changes": "floor: a state change recorded once: flush, event, audit",
     "audit": "floor: the hash-chained audit trail",
     "security": "floor: roles, principals, accounts, tokens, sessions, OIDC, rate limits",
     "events": "floor: the append-only event log",
@@ -45,6 +46,7 @@ ROLE = {
     "logs": "floor: JSON logs without PHI",
     "clock": "floor: injected time",
     "errors": "floor: the exception tree",
+    "fhirdata": "floor: FHIR values in plain dicts: dates, references, codings, bundles",
 }
 
 

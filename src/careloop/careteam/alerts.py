@@ -28,7 +28,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import Purpose
+from careloop.changes import record_change
 from careloop.clock import Clock, FrozenClock
 from careloop.errors import Conflict, InvalidInput, NotFound
 from careloop.events import EventKind, record_event
@@ -191,17 +192,34 @@ def get_item(session: Session, item_id: int, *, for_update: bool = False) -> Wor
     return item
 
 
-def _audit_write(
-    session: Session, item: WorklistItem, *, clock: Clock, principal: Principal, what: str
+_TRANSITIONS = {
+    EventKind.ALERT_ACKNOWLEDGED: "acknowledge",
+    EventKind.ALERT_RESOLVED: "resolve",
+    EventKind.ALERT_ASSIGNED: "assign",
+}
+
+
+def _record(
+    session: Session,
+    item: WorklistItem,
+    event: EventKind,
+    payload: dict[str, Any],
+    *,
+    clock: Clock,
+    principal: Principal,
 ) -> None:
-    audit(
+    """The item changed: its event and its audit record (``worklist-item:<transition>``)."""
+    record_change(
         session,
         clock=clock,
         principal=principal,
-        action=AuditAction.UPDATE,
-        resource=f"worklist-item:{what}",
+        event=event,
+        subject=("worklist_item", item.id),
+        patient_id=item.patient_id,
+        program=item.program,
+        payload=payload,
+        resource=f"worklist-item:{_TRANSITIONS[event]}",
         purpose=Purpose.TREATMENT,
-        patient_ids=[item.patient_id],
         detail={"item": item.id},
     )
 
@@ -217,22 +235,11 @@ def acknowledge(
     item.acknowledged_at = clock.now()
     item.acknowledged_by = principal.actor
     item.assignee = item.assignee or principal.actor
-    session.flush()
-    record_event(
-        session,
-        kind=EventKind.ALERT_ACKNOWLEDGED,
-        clock=clock,
-        actor=principal.actor,
-        patient_id=item.patient_id,
-        subject_type="worklist_item",
-        subject_id=str(item.id),
-        program=item.program,
-        payload={
-            "rule": item.rule_id,
-            "seconds_to_ack": (item.acknowledged_at - item.raised_at).total_seconds(),
-        },
-    )
-    _audit_write(session, item, clock=clock, principal=principal, what="acknowledge")
+    payload = {
+        "rule": item.rule_id,
+        "seconds_to_ack": (item.acknowledged_at - item.raised_at).total_seconds(),
+    }
+    _record(session, item, EventKind.ALERT_ACKNOWLEDGED, payload, clock=clock, principal=principal)
     return item
 
 
@@ -251,19 +258,8 @@ def resolve(
     item.status = str(ItemStatus.RESOLVED)
     item.open_key = None  # frees the slot: the next finding raises a new item
     item.resolved_at, item.resolved_by, item.outcome = now, principal.actor, outcome.strip()[:2000]
-    session.flush()
-    record_event(
-        session,
-        kind=EventKind.ALERT_RESOLVED,
-        clock=clock,
-        actor=principal.actor,
-        patient_id=item.patient_id,
-        subject_type="worklist_item",
-        subject_id=str(item.id),
-        program=item.program,
-        payload={"rule": item.rule_id, "outcome": item.outcome, "occurrences": item.occurrences},
-    )
-    _audit_write(session, item, clock=clock, principal=principal, what="resolve")
+    payload = {"rule": item.rule_id, "outcome": item.outcome, "occurrences": item.occurrences}
+    _record(session, item, EventKind.ALERT_RESOLVED, payload, clock=clock, principal=principal)
     return item
 
 
@@ -277,19 +273,8 @@ def assign(
     if item.status == ItemStatus.RESOLVED:
         raise Conflict("cannot assign a resolved item")
     item.assignee = assignee.strip()[:128]
-    session.flush()
-    record_event(
-        session,
-        kind=EventKind.ALERT_ASSIGNED,
-        clock=clock,
-        actor=principal.actor,
-        patient_id=item.patient_id,
-        subject_type="worklist_item",
-        subject_id=str(item.id),
-        program=item.program,
-        payload={"assignee": item.assignee},
-    )
-    _audit_write(session, item, clock=clock, principal=principal, what="assign")
+    payload = {"assignee": item.assignee}
+    _record(session, item, EventKind.ALERT_ASSIGNED, payload, clock=clock, principal=principal)
     return item
 
 

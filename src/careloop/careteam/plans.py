@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import Purpose
 from careloop.careteam.alerts import create_task
+from careloop.changes import record_change
 from careloop.clock import Clock
 from careloop.errors import CareloopError, Conflict, NotFound
 from careloop.events import EventKind, record_event
@@ -152,20 +153,23 @@ def _decide(
     row.decided_at = clock.now()
     row.decided_by = principal.actor
     row.decision_note = (note or "").strip()[:2000] or None
+    approved = status is PlanStatus.APPROVED
     row.task = _task(
         row,
-        status="accepted" if status is PlanStatus.APPROVED else "rejected",
-        intent="plan" if status is PlanStatus.APPROVED else "proposal",
+        status="accepted" if approved else "rejected",
+        intent="plan" if approved else "proposal",
     )
-    session.flush()
-    audit(
+    payload: dict[str, Any] = {"kind": row.kind, "rule": row.rule_id}
+    record_change(
         session,
         clock=clock,
         principal=principal,
-        action=AuditAction.UPDATE,
+        event=EventKind.PLAN_ADJUSTED if approved else EventKind.PLAN_REJECTED,
+        subject=("plan_adjustment", row.id),
+        patient_id=row.patient_id,
+        payload=payload | {"details": row.details} if approved else payload,
         resource=f"plan-adjustment:{status}",
         purpose=Purpose.TREATMENT,
-        patient_ids=[row.patient_id],
         detail={"adjustment": row.id},
     )
     return row
@@ -188,16 +192,6 @@ def approve(
         note=note,
         clock=clock,
         principal=principal,
-    )
-    record_event(
-        session,
-        kind=EventKind.PLAN_ADJUSTED,
-        clock=clock,
-        actor=principal.actor,
-        patient_id=row.patient_id,
-        subject_type="plan_adjustment",
-        subject_id=str(row.id),
-        payload={"kind": row.kind, "rule": row.rule_id, "details": row.details},
     )
     explain_change(session, row, clock=clock, settings=settings)
     return row
@@ -243,7 +237,7 @@ def reject(
     note: str | None = None,
 ) -> PlanAdjustment:
     """PROPOSED → REJECTED (the note says why, for the next reviewer)."""
-    row = _decide(
+    return _decide(
         session,
         adjustment_id,
         status=PlanStatus.REJECTED,
@@ -251,17 +245,6 @@ def reject(
         clock=clock,
         principal=principal,
     )
-    record_event(
-        session,
-        kind=EventKind.PLAN_REJECTED,
-        clock=clock,
-        actor=principal.actor,
-        patient_id=row.patient_id,
-        subject_type="plan_adjustment",
-        subject_id=str(row.id),
-        payload={"kind": row.kind, "rule": row.rule_id},
-    )
-    return row
 
 
 @dataclass(frozen=True)
