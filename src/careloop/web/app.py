@@ -34,7 +34,11 @@ ROUTER_MODULES = (
     "careloop.web.api.programs",
     "careloop.web.api.webhooks",
     "careloop.web.console.routes",
-    "careloop.web.portal.routes",
+    "careloop.web.portal.sign_in",
+    "careloop.web.portal.home",
+    "careloop.web.portal.checkin",
+    "careloop.web.portal.readings",
+    "careloop.web.portal.preferences",
 )
 
 

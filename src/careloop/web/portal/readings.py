@@ -1,15 +1,30 @@
-"""The readings form as FHIR Observations (LOINC-coded, UCUM units), ready for intake.
+"""The portal's readings: trends, and the form whose entries become FHIR Observations.
 
-Validation of ranges and units stays with ``careloop.feedback.readings``; here only the
-form's text becomes numbers, and an empty form is refused.
+The form's readings become LOINC-coded Observations (UCUM units) for the care team's intake
+(stored, rules run, alerts raised in one transaction). Validation of ranges and units stays
+with ``careloop.feedback.readings``; here only the form's text becomes numbers, and an empty
+form is refused.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from careloop.careteam.intake import receive_observation
 from careloop.errors import InvalidInput
+from careloop.records.service import get_patient_record
+from careloop.security.principal import Principal
+from careloop.web.console import patient_context
+from careloop.web.console.pages import after_post
+from careloop.web.console.patient import reading_charts
+from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.portal.page import PortalPage, patient_for, portal_page
+
+router = APIRouter(include_in_schema=False)
 
 _UCUM = "http://unitsofmeasure.org"
 _LOINC = "http://loinc.org"
@@ -100,3 +115,43 @@ def observations_from_form(
     if not found:
         raise InvalidInput("enter at least one reading", field="readings")
     return found
+
+
+ReadingsPage = Annotated[
+    PortalPage, Depends(portal_page("readings:write", audit_as="portal-readings"))
+]
+
+
+@router.get("/portal/readings", response_class=HTMLResponse)
+def readings_page(page: ReadingsPage, saved: int = 0) -> HTMLResponse:
+    series = patient_context.reading_series(page.session, patient_id=page.patient_id)
+    return page.show(
+        "portal/readings.html", "readings", charts=reading_charts(series), saved=bool(saved)
+    )
+
+
+@router.post("/portal/readings")
+def save_reading(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("readings:write"))],
+    patient: Annotated[str, Form(max_length=64)] = "",
+    systolic: Annotated[str, Form(max_length=8)] = "",
+    diastolic: Annotated[str, Form(max_length=8)] = "",
+    glucose: Annotated[str, Form(max_length=8)] = "",
+    weight: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    patient_id = patient_for(principal, patient or None, "readings:write")
+    record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
+    observations = observations_from_form(
+        patient_fhir_id=record.sources[0],
+        now=clock.now(),
+        systolic=systolic,
+        diastolic=diastolic,
+        glucose=glucose,
+        weight=weight,
+    )
+    for observation in observations:
+        receive_observation(session, observation, clock=clock, principal=principal, source="portal")
+    return after_post(request, f"/portal/readings?patient={patient_id}&saved=1")

@@ -1,0 +1,142 @@
+"""Today's check-in in the portal, one question at a time, submitted through the intake.
+
+Answers travel in the form (``a.<link id>``) until the last question, then the finished
+conversation becomes a QuestionnaireResponse: stored, rules run, alerts raised in one
+transaction by the care team's intake.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from careloop.careteam.intake import receive_questionnaire_response
+from careloop.errors import InvalidInput
+from careloop.feedback import conversation
+from careloop.feedback.catalog import default_catalog
+from careloop.records.service import get_patient_record
+from careloop.security.principal import Principal
+from careloop.web.console.pages import after_post
+from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.portal.i18n import has_text, translator
+from careloop.web.portal.page import (
+    PortalPage,
+    page_language,
+    patient_for,
+    portal_page,
+    render_page,
+)
+
+router = APIRouter(include_in_schema=False)
+
+TODAYS_CHECKIN = "careloop-medication-adherence"
+
+
+def _questionnaire() -> dict[str, Any]:
+    return default_catalog().get(TODAYS_CHECKIN)
+
+
+def _question_view(question: conversation.Question, language: str) -> dict[str, Any]:
+    t = translator(language)
+    key = f"checkin.{question.link_id}"
+    text = t(key) if has_text(language, key) else question.text
+    if question.kind == "boolean":
+        options = [("yes", t("answer_yes")), ("no", t("answer_no"))]
+    elif question.kind == "choice":
+        options = [
+            (str(question.low + i), display)
+            for i, (_code, display, _sys) in enumerate(question.options)
+        ]
+    else:
+        options = [(str(n), str(n)) for n in range(question.low, question.high + 1)]
+    return {"id": question.link_id, "text": text, "kind": question.kind, "options": options}
+
+
+CheckinPage = Annotated[PortalPage, Depends(portal_page("checkins:write"))]
+
+
+@router.get("/portal/checkin", response_class=HTMLResponse)
+def checkin_start(page: CheckinPage) -> HTMLResponse:
+    questions = conversation.questions_for(_questionnaire())
+    return page.show(
+        "portal/checkin.html",
+        "checkin",
+        index=0,
+        total=len(questions),
+        question=_question_view(questions[0], page.language),
+        answers={},
+        title=_questionnaire().get("title", ""),
+    )
+
+
+async def _form_answers(request: Request) -> tuple[dict[str, str], str, int]:
+    form = await request.form()
+    answers = {
+        str(k)[2:]: str(v) for k, v in form.multi_items() if str(k).startswith("a.") and str(v)
+    }
+    current = str(form.get("answer") or "")
+    try:
+        index = int(str(form.get("index") or "0"))
+    except ValueError:
+        raise InvalidInput("index must be a number", field="index") from None
+    return answers, current, index
+
+
+@router.post("/portal/checkin", response_class=HTMLResponse)
+async def checkin_step(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("checkins:write"))],
+) -> Response:
+    """Keep the answer and show the next question; after the last, submit the check-in."""
+    answers, current, index = await _form_answers(request)
+    patient_id = patient_for(principal, request.query_params.get("patient"), "checkins:write")
+    questionnaire = _questionnaire()
+    questions = conversation.questions_for(questionnaire)
+    if not 0 <= index < len(questions):
+        raise InvalidInput("no such question", field="index")
+    if not current:
+        raise InvalidInput("choose an answer", field="answer")
+    answers[questions[index].link_id] = current
+    if index + 1 < len(questions):
+        language = page_language(request, session, patient_id)
+        return render_page(
+            request,
+            "portal/_question.html",
+            {
+                "index": index + 1,
+                "total": len(questions),
+                "question": _question_view(questions[index + 1], language),
+                "answers": answers,
+                "patient_id": patient_id,
+            },
+            language=language,
+            principal=principal,
+        )
+    now = clock.now()
+    state = conversation.start(questionnaire, channel="portal")
+    for question in questions:
+        state, _step = conversation.accept_reply(state, answers.get(question.link_id, ""), now)
+    if state.status is not conversation.ConversationStatus.COMPLETED:
+        raise InvalidInput("some answers could not be read; please start again", field="answer")
+    record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
+    response = conversation.to_response(
+        state,
+        response_id=f"qr-{uuid.uuid4().hex}",
+        patient_ref=f"Patient/{record.sources[0]}",
+        authored=now,
+    )
+    result = receive_questionnaire_response(
+        session, response, clock=clock, principal=principal, source="portal", channel="portal"
+    )
+    flag = "alert" if result.alerts else "ok"
+    return after_post(request, f"/portal/checkin/done?patient={patient_id}&result={flag}")
+
+
+@router.get("/portal/checkin/done", response_class=HTMLResponse)
+def checkin_done(page: CheckinPage, result: str = "ok") -> HTMLResponse:
+    return page.show("portal/checkin_done.html", "checkin", alerted=result == "alert")

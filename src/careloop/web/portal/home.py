@@ -1,0 +1,95 @@
+"""The portal's home (care gaps, upcoming appointments) and messages (read and reply)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from careloop.audit import AuditAction
+from careloop.conversations.inbound import receive_portal_reply
+from careloop.errors import InvalidInput
+from careloop.outreach import messages as outreach_messages
+from careloop.outreach.portal_inbox import mark_read_for_patient
+from careloop.records.service import get_patient_record, timeline
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
+from careloop.web.api.webhooks import InboundDep
+from careloop.web.console import patient_context
+from careloop.web.console.pages import after_post
+from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, require
+from careloop.web.portal.page import PortalPage, patient_for, portal_page
+
+router = APIRouter(include_in_schema=False)
+
+
+HomePage = Annotated[PortalPage, Depends(portal_page("patients:read", audit_as="portal-home"))]
+MessagesPage = Annotated[
+    PortalPage, Depends(portal_page("messages:read", audit_as="portal-messages"))
+]
+
+
+@router.get("/portal", response_class=HTMLResponse)
+def home(page: HomePage) -> HTMLResponse:
+    session, patient_id = page.session, page.patient_id
+    since = page.clock.now() - timedelta(days=1)
+    upcoming = [
+        item
+        for item in timeline(session, patient_id=patient_id, types=["Appointment"], limit=20)
+        if item.date is None or item.date >= since
+    ]
+    record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
+    return page.show(
+        "portal/home.html",
+        "home",
+        gaps=patient_context.care_gaps(session, patient_id=patient_id),
+        appointments=upcoming[:5],
+        zone=record.timezone,
+    )
+
+
+@router.get("/portal/messages", response_class=HTMLResponse)
+def messages(page: MessagesPage, sent: int = 0, error: str | None = None) -> HTMLResponse:
+    session, patient_id = page.session, page.patient_id
+    if page.principal.role == Role.PATIENT:  # the patient opening the page reads their inbox
+        mark_read_for_patient(session, clock=page.clock, patient_id=patient_id)
+    return page.show(
+        "portal/messages.html",
+        "messages",
+        items=outreach_messages.conversation(session, patient_id=patient_id, limit=100),
+        may_reply=replace(page.principal, permission="messages:send").may_act_for(page.patient_id),
+        sent=bool(sent),
+        error=error == "empty",
+    )
+
+
+@router.post("/portal/messages")
+def send_reply(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    ctx: InboundDep,
+    principal: Annotated[Principal, Depends(require("messages:send"))],
+    patient: Annotated[str, Form(max_length=64)] = "",
+    body: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """The patient's (or proxy's) message, handled like an SMS reply so it reaches the team."""
+    patient_id = patient_for(principal, patient or None, "messages:send")
+    target = f"/portal/messages?patient={patient_id}"
+    try:
+        outcome = receive_portal_reply(session, patient_id=patient_id, body=body, ctx=ctx)
+    except InvalidInput:
+        return after_post(request, f"{target}&error=empty")
+    audit_patient_access(
+        session,
+        clock,
+        principal,
+        patient_id,
+        AuditAction.SEND,
+        "portal-message",
+        detail={"handled_as": outcome.handled_as},
+    )
+    return after_post(request, f"{target}&sent=1")

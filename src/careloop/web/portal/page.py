@@ -1,0 +1,156 @@
+"""The page skeleton every portal page shares: who, for whom, in which language, audited.
+
+A portal page is opened by a signed-in patient or caregiver for one patient the caller may
+act for (``check_patient_access`` with the permission the page exercises); it is shown in
+the patient's language, carries the patient switcher for caregivers, and a page that shows
+patient data writes one audit read. :func:`open_page` does all of that once; the use-case
+modules (sign-in, home, check-in, readings, preferences) take it as a dependency
+(:func:`portal_page`) and only fill in their part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from careloop.audit import AuditAction
+from careloop.clock import Clock
+from careloop.personalize import service as personalize
+from careloop.records.service import get_patient_record
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
+from careloop.web.console.pages import page_principal, render, sign_in_redirect
+from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, check_patient_access
+from careloop.web.portal.i18n import pick_language, supported_languages, translator
+
+LANG_COOKIE = "careloop_lang"
+SIGN_IN = "/portal/sign-in"
+
+
+def patient_for(principal: Principal, wanted: str | None, permission: str) -> str:
+    """The patient this page is about: the one asked for (if allowed), else the first."""
+    acting = replace(principal, permission=permission)
+    patient_id = wanted or (sorted(principal.patient_ids)[0] if principal.patient_ids else "")
+    check_patient_access(acting, patient_id)
+    return patient_id
+
+
+def page_language(request: Request, session: Session, patient_id: str | None) -> str:
+    """The query's ``lang``, else the patient's stated and recorded language, else the browser's."""
+    stated = record_language = None
+    if patient_id:
+        stated = personalize.get_profile(session, patient_id=patient_id).stated.language
+        record_language = get_patient_record(
+            session, patient_id=patient_id, timeline_limit=0
+        ).language
+    return pick_language(
+        request.query_params.get("lang"),
+        stated,
+        record_language,
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+    )
+
+
+def render_page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    language: str,
+    principal: Principal | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """A portal template with the words of ``language`` (``t``) and the language menu."""
+    return render(
+        request,
+        template,
+        {
+            "t": translator(language),
+            "lang": language,
+            "languages": supported_languages(),
+            **context,
+        },
+        principal=principal,
+        status_code=status_code,
+    )
+
+
+@dataclass(frozen=True)
+class PortalPage:
+    """An opened page: the caller, the patient, the language and the shared context."""
+
+    request: Request
+    session: Session
+    clock: Clock
+    principal: Principal
+    patient_id: str
+    language: str
+    context: dict[str, Any]
+
+    def show(self, template: str, section: str, **values: Any) -> HTMLResponse:
+        """Render ``template`` for this page; ``section`` lights up the navigation."""
+        return render_page(
+            self.request,
+            template,
+            {**self.context, "section": section, **values},
+            language=self.language,
+            principal=self.principal,
+        )
+
+
+def open_page(
+    request: Request,
+    session: Session,
+    clock: Clock,
+    patient: str | None,
+    *,
+    permission: str,
+    audit_as: str | None = None,
+) -> PortalPage:
+    """Open a portal page; without a signed-in patient or caregiver, redirect to sign-in.
+
+    ``audit_as`` names the resource of the audit read for pages that show patient data.
+    """
+    principal = page_principal(request, session, clock)
+    if principal is None or principal.role not in (Role.PATIENT, Role.CAREGIVER):
+        target = sign_in_redirect(request, to=SIGN_IN).headers["location"]
+        raise HTTPException(status_code=303, headers={"Location": target})
+    patient_id = patient_for(principal, patient, permission)
+    if audit_as:
+        audit_patient_access(session, clock, principal, patient_id, AuditAction.READ, audit_as)
+    names = {
+        pid: get_patient_record(session, patient_id=pid, timeline_limit=0).given_name or ""
+        for pid in sorted(principal.patient_ids)
+    }
+    context = {
+        "patient_id": patient_id,
+        "patient_name": names.get(patient_id, ""),
+        "patients": names,
+        "is_caregiver": principal.role == Role.CAREGIVER,
+    }
+    return PortalPage(
+        request=request,
+        session=session,
+        clock=clock,
+        principal=principal,
+        patient_id=patient_id,
+        language=page_language(request, session, patient_id),
+        context=context,
+    )
+
+
+def portal_page(permission: str, *, audit_as: str | None = None) -> Callable[..., PortalPage]:
+    """The dependency that opens a page for ``?patient=`` with ``permission`` (see open_page)."""
+
+    def opened(
+        request: Request, session: SessionDep, clock: ClockDep, patient: str | None = None
+    ) -> PortalPage:
+        return open_page(request, session, clock, patient, permission=permission, audit_as=audit_as)
+
+    return opened

@@ -1,0 +1,139 @@
+"""Portal sign-in with a one-time code (governance's flow), and sign-out.
+
+The answer to a code request is the same whether or not the contact is known; the code
+leaves after the commit; the session cookie is HttpOnly and SameSite=Strict.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from careloop.errors import NotAuthenticated
+from careloop.security.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
+from careloop.web.api import auth as governance_api
+from careloop.web.api import portal as portal_api
+from careloop.web.console.pages import after_post
+from careloop.web.deps import (
+    ClockDep,
+    PrincipalDep,
+    SessionDep,
+    SigningKeyDep,
+    get_runtime,
+    rate_limit,
+)
+from careloop.web.portal.i18n import pick_language
+from careloop.web.portal.page import LANG_COOKIE, SIGN_IN, render_page
+
+router = APIRouter(include_in_schema=False)
+
+
+def _browser_language(request: Request) -> str:
+    return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+def _sign_in_page(
+    request: Request, language: str, status_code: int = 200, **values: object
+) -> HTMLResponse:
+    return render_page(
+        request, "portal/sign_in.html", values, language=language, status_code=status_code
+    )
+
+
+@router.get(SIGN_IN, response_class=HTMLResponse)
+def sign_in_form(request: Request) -> HTMLResponse:
+    language = pick_language(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+    )
+    response = _sign_in_page(request, language, step="contact")
+    if request.query_params.get("lang"):
+        response.set_cookie(LANG_COOKIE, language, samesite="strict", max_age=365 * 86400)
+    return response
+
+
+@router.post(SIGN_IN, response_class=HTMLResponse, dependencies=[Depends(rate_limit("signin"))])
+def request_code(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    key: SigningKeyDep,
+    system: Annotated[str, Form(pattern="^(sms|email)$")],
+    value: Annotated[str, Form(min_length=3, max_length=320)],
+) -> HTMLResponse:
+    """Ask governance for a code; the answer is the same whether or not the contact is known."""
+    background = BackgroundTasks()
+    requested = portal_api.portal_request_code(
+        portal_api.CodeRequest(system=system, value=value),
+        request,
+        background,
+        session,
+        clock,
+        key,
+    )
+    response = _sign_in_page(
+        request, _browser_language(request), step="code", challenge_id=requested.challenge_id
+    )
+    response.background = background  # the code leaves after the commit
+    return response
+
+
+@router.post(
+    "/portal/verify", response_class=HTMLResponse, dependencies=[Depends(rate_limit("signin"))]
+)
+def verify_code(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    key: SigningKeyDep,
+    challenge_id: Annotated[str, Form(min_length=1, max_length=64)],
+    code: Annotated[str, Form(min_length=1, max_length=12)],
+) -> Response:
+    """Trade the code for the portal session cookie (HttpOnly, SameSite=Strict) and CSRF."""
+    try:
+        issued = portal_api.portal_verify_code(
+            portal_api.CodeVerify(challenge_id=challenge_id, code=code),
+            request,
+            session,
+            clock,
+            key,
+        )
+    except NotAuthenticated:
+        return _sign_in_page(
+            request,
+            _browser_language(request),
+            status_code=401,
+            step="code",
+            challenge_id=challenge_id,
+            error=True,
+        )
+    max_age = get_runtime(request).settings.security.portal_token_minutes * 60
+    secure = request.url.scheme == "https"
+    response = RedirectResponse("/portal", status_code=303)
+    cookies = (
+        (SESSION_COOKIE, issued.access_token, True),
+        (CSRF_COOKIE, csrf_token_for(key, issued.access_token), False),
+    )
+    for name, value, httponly in cookies:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            httponly=httponly,
+            secure=secure,
+            samesite="strict",
+            path="/",
+        )
+    return response
+
+
+@router.post("/portal/sign-out")
+def sign_out(
+    request: Request, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+) -> Response:
+    response = after_post(request, SIGN_IN)
+    governance_api.delete_session(request, response, principal, session, clock)
+    return response
