@@ -136,11 +136,7 @@ def add_version(
     if session.get(ContentMessage, key.message) is None:
         raise NotFound(f"no message {key.message!r} in the library")
     row = ContentVersion(
-        message=key.message,
-        language=key.language,
-        reading_level=str(key.reading_level),
-        tone=str(key.tone),
-        channel=str(key.channel),
+        **key.columns(),
         version=_next_version(session, key),
         content_hash=content_hash(key, parts),
         parts=dict(parts),

@@ -57,6 +57,16 @@ class VariantKey:
     def label(self) -> str:
         return f"{self.message}/{self.language}/{self.reading_level}/{self.tone}/{self.channel}"
 
+    def columns(self) -> dict[str, str]:
+        """The key as the columns of a stored version (``content_versions``)."""
+        return {
+            "message": self.message,
+            "language": self.language,
+            "reading_level": str(self.reading_level),
+            "tone": str(self.tone),
+            "channel": str(self.channel),
+        }
+
 
 @dataclass(frozen=True)
 class Message:

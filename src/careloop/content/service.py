@@ -77,11 +77,7 @@ def sync_library(
         live = next((r for r in rows if r.state == ApprovalState.APPROVED), None)
         site_edit = live is not None and live.source == "api"
         row = ContentVersion(
-            message=key.message,
-            language=key.language,
-            reading_level=str(key.reading_level),
-            tone=str(key.tone),
-            channel=str(key.channel),
+            **key.columns(),
             version=max((r.version for r in rows), default=0) + 1,
             content_hash=digest,
             parts=dict(variant.parts),

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.crypto import signing_key
+from careloop.db import session_scope
 from careloop.errors import NotAuthenticated, NotFound, PermissionDenied
 from careloop.governance.portal import CodeSender, UnconfiguredCodeSender
 from careloop.governance.proxy import with_proxy_grants
@@ -84,15 +85,9 @@ def _oidc_verifier(request: Request) -> OidcVerifier | None:
 
 
 def _session(request: Request) -> Iterator[Session]:
-    session = get_runtime(request).sessions()
-    try:
+    """The request's transaction: committed before the response is sent."""
+    with session_scope(get_runtime(request).sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(_session, scope="function")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 YEAR, MONTH, DAY, HOUR, MINUTE, SECOND, MILLISECOND = range(7)
@@ -40,6 +41,24 @@ _DAY_SECONDS = 86400
 def precision_of(name: str | None) -> int | None:
     """An ELM ``precision`` attribute (``Day``) as a component index; None when absent."""
     return None if name is None else PRECISIONS[name.lower()]
+
+
+def _parts(moment: datetime) -> tuple[int, ...]:
+    """Year to millisecond of a datetime, the components a CqlDateTime keeps."""
+    return (
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond // 1000,
+    )
+
+
+def _moment(p: Sequence[int]) -> datetime:
+    """The UTC datetime of year-to-millisecond components."""
+    return datetime(p[0], p[1], p[2], p[3], p[4], p[5], p[6] * 1000, tzinfo=UTC)
 
 
 class CqlDateTime:
@@ -74,25 +93,8 @@ class CqlDateTime:
         parts = tuple(full + list(defaults[known:7]))
         prec = known - 1
         if prec >= HOUR and offset_hours:
-            moment = datetime(
-                parts[0],
-                parts[1],
-                parts[2],
-                parts[3],
-                parts[4],
-                parts[5],
-                parts[6] * 1000,
-                tzinfo=UTC,
-            ) - timedelta(hours=offset_hours)
-            parts = (
-                moment.year,
-                moment.month,
-                moment.day,
-                moment.hour,
-                moment.minute,
-                moment.second,
-                moment.microsecond // 1000,
-            )
+            moment = _moment(parts) - timedelta(hours=offset_hours)
+            parts = _parts(moment)
         return cls(parts, prec, is_date=is_date)
 
     @classmethod
@@ -125,22 +127,13 @@ class CqlDateTime:
     @classmethod
     def from_datetime(cls, moment: datetime, *, is_date: bool = False) -> CqlDateTime:
         moment = moment.astimezone(UTC) if moment.tzinfo else moment
-        parts = (
-            moment.year,
-            moment.month,
-            moment.day,
-            moment.hour,
-            moment.minute,
-            moment.second,
-            moment.microsecond // 1000,
-        )
+        parts = _parts(moment)
         if is_date:
             return cls((*parts[:3], 0, 0, 0, 0), DAY, is_date=True)
         return cls(parts, MILLISECOND)
 
     def to_datetime(self) -> datetime:
-        p = self.parts
-        return datetime(p[0], p[1], p[2], p[3], p[4], p[5], p[6] * 1000, tzinfo=UTC)
+        return _moment(self.parts)
 
     def as_date(self) -> CqlDateTime:
         return CqlDateTime((*self.parts[:3], 0, 0, 0, 0), min(self.prec, DAY), is_date=True)
@@ -202,18 +195,10 @@ class CqlDateTime:
             }[step]
             if self.prec <= DAY:
                 delta = timedelta(days=int(delta.total_seconds() // _DAY_SECONDS))
-            moment = datetime(p[0], p[1], p[2], p[3], p[4], p[5], p[6] * 1000, tzinfo=UTC) + delta
+            moment = _moment(p) + delta
         except (ValueError, OverflowError):
             return None
-        parts = (
-            moment.year,
-            moment.month,
-            moment.day,
-            moment.hour,
-            moment.minute,
-            moment.second,
-            moment.microsecond // 1000,
-        )
+        parts = _parts(moment)
         return CqlDateTime(parts, self.prec, is_date=self.is_date)
 
     def successor(self) -> CqlDateTime | None:

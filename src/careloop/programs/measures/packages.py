@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +22,8 @@ from careloop.models.measures import MeasureLibraryRow, MeasurePackageRow, Measu
 from careloop.programs.elm.compiler import ElmUnsupported, LibrarySource
 from careloop.programs.elm.measure import ElmMeasure
 from careloop.programs.elm.package import MeasurePackage, read_packages
+
+_Row = TypeVar("_Row", MeasureLibraryRow, MeasurePackageRow, MeasureValueSetRow)
 
 _COMPILED: dict[tuple[str, str, datetime], ElmMeasure] = {}
 
@@ -77,26 +79,24 @@ def _summary(measure: ElmMeasure) -> LoadedPackage:
     )
 
 
-def _store_library(session: Session, source: LibrarySource) -> None:
-    version = source.version or ""
-    row = session.scalar(
-        select(MeasureLibraryRow).where(
-            MeasureLibraryRow.name == source.name, MeasureLibraryRow.version == version
-        )
-    )
+def _row_for(session: Session, model: type[_Row], **key: str) -> _Row:
+    """The row of ``model`` with this key, added (with the key set) when there is none yet."""
+    row = session.scalar(select(model).filter_by(**key))
     if row is None:
-        row = MeasureLibraryRow(name=source.name, version=version)
+        row = model(**key)
         session.add(row)
+    return row
+
+
+def _store_library(session: Session, source: LibrarySource) -> None:
+    row = _row_for(session, MeasureLibraryRow, name=source.name, version=source.version or "")
     row.url = source.url
     row.elm = source.elm
     row.cql = source.cql
 
 
 def _store_valueset(session: Session, key: str, url: str, codes: frozenset[Any]) -> None:
-    row = session.scalar(select(MeasureValueSetRow).where(MeasureValueSetRow.key == key))
-    if row is None:
-        row = MeasureValueSetRow(key=key)
-        session.add(row)
+    row = _row_for(session, MeasureValueSetRow, key=key)
     row.url = url
     row.codes = sorted([system, code] for system, code in codes)
 
@@ -112,15 +112,7 @@ def load_packages(
             _store_library(session, source)
         for key, codes in package.expansions.items():
             _store_valueset(session, key, package.valueset_urls[key], codes)
-        version = package.version or ""
-        row = session.scalar(
-            select(MeasurePackageRow).where(
-                MeasurePackageRow.name == package.name, MeasurePackageRow.version == version
-            )
-        )
-        if row is None:
-            row = MeasurePackageRow(name=package.name, version=version)
-            session.add(row)
+        row = _row_for(session, MeasurePackageRow, name=package.name, version=package.version or "")
         row.cms_id = package.cms_id
         row.title = measure.title
         row.measure = package.measure

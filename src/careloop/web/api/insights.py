@@ -30,11 +30,13 @@ PeriodQuery = Annotated[
 def _report(
     session: SessionDep,
     clock: ClockDep,
-    principal: Principal,
-    period: str | None,
-    program: str | None,
-    min_ratio: float,
+    principal: Annotated[Principal, Depends(require("reports:read"))],
+    period: PeriodQuery = None,
+    program: Annotated[str | None, Query(max_length=128)] = None,
+    min_ratio: Annotated[float, Query(gt=0, le=1)] = 0.8,
 ) -> dict[str, Any]:
+    """The report for the query's period (default the last 90 days), audited as an analytics
+    read; both the JSON and the HTML route take it as a dependency."""
     if period:
         start, end = parse_period(period)
     else:
@@ -52,28 +54,16 @@ def _report(
     return data
 
 
+ReportDep = Annotated[dict[str, Any], Depends(_report)]
+
+
 @router.get("/programs")
-def program_report(
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("reports:read"))],
-    period: PeriodQuery = None,
-    program: Annotated[str | None, Query(max_length=128)] = None,
-    min_ratio: Annotated[float, Query(gt=0, le=1)] = 0.8,
-) -> dict[str, Any]:
+def program_report(report: ReportDep) -> dict[str, Any]:
     """KPIs, holdout uplift with 95 % intervals and the fairness review, per program."""
-    return _report(session, clock, principal, period, program, min_ratio)
+    return report
 
 
 @router.get("/programs.html", response_class=HTMLResponse)
-def program_report_html(
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("reports:read"))],
-    period: PeriodQuery = None,
-    program: Annotated[str | None, Query(max_length=128)] = None,
-    min_ratio: Annotated[float, Query(gt=0, le=1)] = 0.8,
-) -> HTMLResponse:
+def program_report_html(report: ReportDep) -> HTMLResponse:
     """The same report as a self-contained HTML page with SVG charts."""
-    data = _report(session, clock, principal, period, program, min_ratio)
-    return HTMLResponse(render_report_html(data))
+    return HTMLResponse(render_report_html(report))
