@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, text
 
 from careloop.clock import FrozenClock
@@ -28,6 +29,11 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("CARELOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+
+# Timing never decides a test: no per-example deadline and no "too slow" health check, which
+# fail property tests on a loaded 2-core machine for reasons that are not the code's.
+settings.register_profile("careloop", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("careloop")
 
 
 def _pg_reachable() -> bool:
