@@ -98,12 +98,14 @@ def test_a_coded_glycemic_result_is_neither_elevated_nor_without_result(
     assert evaluate("CMS122", engine, path)["groups"][0]["numerator"] == 0
 
 
-def test_a_reading_without_its_encounter_is_not_a_qualifying_reading(
-    tmp_path: Path, engine: str
-) -> None:
-    """Published CMS165 logic ties a reading to its encounter through ``encounter``; for a
-    reading without one, ``not (class in {...})`` is null and the where clause drops it
-    (found by the differential harness: the first engine counted it as outpatient)."""
+def test_a_reading_without_its_encounter_counts_as_outpatient(tmp_path: Path, engine: str) -> None:
+    """Published CMS165 logic: ``not (BloodPressure.encounter.getEncounter().class.code in
+    {'EMER', 'IMP', ...})``. With no encounter the element is null, and CQL's list ``In`` is
+    false for a null element unless the list holds a null (CQL 1.5, "In (List)": "If the
+    first argument is null, the result is true if the list contains any null elements, and
+    false otherwise"), so the ``not`` is true and the reading counts. The reference engine
+    agrees (reference/CMS165.json, spec record ``cms165-no-encounter``); careloop had
+    dropped the reading, treating ``null in list`` as null."""
     path = write(
         tmp_path,
         [
@@ -115,7 +117,32 @@ def test_a_reading_without_its_encounter_is_not_a_qualifying_reading(
         ],
     )
 
-    assert evaluate("CMS165", engine, path)["groups"][0]["numerator"] == 1
+    assert evaluate("CMS165", engine, path)["groups"][0]["numerator"] == 0
+
+
+def test_a_reading_is_tied_to_its_encounter_by_reference_not_by_time(
+    tmp_path: Path, engine: str
+) -> None:
+    """The 2025 CMS165 (QI-Core 4.1.1) ties a reading to an encounter through its
+    ``encounter`` reference (``getEncounter``), not by time: a reading taken during an
+    emergency visit that does not reference it is an outpatient reading. (Earlier,
+    QDM-based versions excluded readings whose time fell within an ED or inpatient
+    encounter.) Reference engine: spec record ``cms165-during-emergency``."""
+    reading = blood_pressure(day="2025-11-01", systolic=170, diastolic=100, encounter_id=None)
+    reading["effectiveDateTime"] = "2025-11-01T09:15:00Z"  # within the ED visit 09:00-09:30
+    path = write(
+        tmp_path,
+        [
+            patient(pid="p1", birth="1965-04-02", gender="male"),
+            condition(code=ESSENTIAL_HYPERTENSION, onset="2020-01-01"),
+            encounter(day="2025-03-01"),
+            encounter(day="2025-11-01", eid="er", klass="EMER"),
+            blood_pressure(day="2025-03-01", systolic=128, diastolic=78),
+            reading,
+        ],
+    )
+
+    assert evaluate("CMS165", engine, path)["groups"][0]["numerator"] == 0
 
 
 def test_a_reading_during_an_emergency_visit_does_not_count(tmp_path: Path, engine: str) -> None:

@@ -31,12 +31,14 @@ def _precise(
 
 
 def _list_or_interval_in(a: Any, b: Any, prec: int | None) -> Any:
+    """CQL ``In``: a null list contains nothing (false); a null element is in a list only
+    when the list holds a null (CQL 1.5 "In (List)", as the reference engine does)."""
+    if b is None:
+        return False
     if isinstance(b, list):
         if a is None:
-            return None
+            return any(item is None for item in b)
         return any(ops.equal(a, item) is True for item in b)
-    if b is None:
-        return None
     return iv.contains_point(b, a, prec)
 
 

@@ -260,11 +260,13 @@ def blood_pressure_controlled(_lib: Library) -> Predicate:
         return any(str(p).endswith("observation-bp") for p in profiles)
 
     def outpatient(resource: Resource, ctx: Context) -> bool:
-        # CQL: ``not (getEncounter().class.code in {...})`` is null for a reading with no
-        # encounter (or one not in the record), and a null where-clause drops the reading.
+        # CQL ``In`` over a list: a null element is in the list only if the list holds a
+        # null, so for a reading with no encounter (or one not in the record)
+        # ``not (getEncounter().class.code in {...})`` is true and the reading counts
+        # (CQL 1.5 "In (List)"; the reference engine agrees, tests/programs/reference).
         reference = (resource.get("encounter") or {}).get("reference")
-        if not reference or ctx.record.by_reference(reference) is None:
-            return False
+        if not reference:
+            return True
         encounter = ctx.record.by_reference(reference)
         klass = ((encounter or {}).get("class") or {}).get("code")
         return klass not in NON_OUTPATIENT_CLASSES
