@@ -70,12 +70,17 @@ def test_a_bad_program_file_names_the_field(tmp_path: Path, old: str, new: str, 
     assert str(raised.value).startswith("diabetes-control.yaml:")
 
 
-def test_unknown_measure_is_named(tmp_path: Path) -> None:
+def test_a_measure_that_is_not_built_in_is_a_package_found_when_the_program_runs(
+    tmp_path: Path,
+) -> None:
+    """Loaded packages live in the database; an unknown one fails when the program runs,
+    naming the field (test_program_packages.py)."""
     path = _broken(tmp_path, "measure: CMS125", "measure: CMS999", name="breast-cancer-screening")
 
-    with pytest.raises(InvalidInput, match="unknown measure 'CMS999'") as raised:
-        read_program(path)
-    assert raised.value.field == "eligibility.measure"
+    program = read_program(path)
+
+    assert (program.measure, program.package) == (None, "CMS999")
+    assert program.load_codes is None
 
 
 def test_unknown_message_id_fails_validation(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from careloop.errors import InvalidInput
 from careloop.programs.expressions import ProgramLibrary, reason_fields
 from careloop.programs.measures.criteria import Predicate, Retrieve
 from careloop.programs.measures.definition import Measure, find_measure
-from careloop.programs.measures.service import ALWAYS_LOADED, retrieval_codes
+from careloop.programs.measures.service import ALWAYS_LOADED, is_builtin, retrieval_codes
 from careloop.programs.measures.timing import compile_anchor
 from careloop.programs.schema import ExpressionEligibility, MeasureEligibility, ProgramDefinition
 
@@ -45,11 +45,13 @@ class Program:
     source: Path
     library: ProgramLibrary
     measure: Measure | None = None
+    # A measure that is not built in: a loaded package, found by name when the program runs.
+    package: str | None = None
     population: Predicate | None = None
     gaps: tuple[CompiledGap, ...] = ()
     dates: dict[str, Any] = field(default_factory=dict)
     completion: tuple[Retrieve, ...] = ()
-    load_codes: frozenset[str] = frozenset()
+    load_codes: frozenset[str] | None = frozenset()  # None: every resource
     always_types: tuple[str, ...] = ALWAYS_LOADED
 
     @property
@@ -136,11 +138,15 @@ def compile_program(definition: ProgramDefinition, *, source: Path) -> Program:
     )
     eligibility = definition.eligibility
     measure: Measure | None = None
+    package: str | None = None
     population: Predicate | None = None
     gaps: list[CompiledGap] = []
     dates: dict[str, Any] = {}
     if isinstance(eligibility, MeasureEligibility):
-        measure = _in_field("eligibility.measure", find_measure, eligibility.measure)
+        if is_builtin(eligibility.measure):
+            measure = find_measure(eligibility.measure)
+        else:  # a published package (careloop measure load), checked when the program runs
+            package = eligibility.measure.strip()
     else:
         assert isinstance(eligibility, ExpressionEligibility)
         if eligibility.population is not None:
@@ -167,19 +173,24 @@ def compile_program(definition: ProgramDefinition, *, source: Path) -> Program:
                 )
             readings = tuple(sorted(used & set(library.readings)))
             gaps.append(CompiledGap(spec.id, spec.reason, predicate, readings))
-    codes = library.all_codes() | (retrieval_codes([measure]) if measure else frozenset())
+    codes: frozenset[str] | None = library.all_codes() | (
+        retrieval_codes([measure]) if measure else frozenset()
+    )
+    if package is not None:
+        codes = None  # the published logic may read any resource
     specs: list[Any] = [definition.define, definition.completion.any_of]
     if isinstance(eligibility, ExpressionEligibility):
         specs += [eligibility.population, [g.when for g in eligibility.gaps]]
     # The measures read some types without a code (qualifying visits); program criteria
     # name every code they retrieve by, except the types found above.
-    base = ALWAYS_LOADED if measure is not None else ("Patient",)
+    base = ALWAYS_LOADED if measure is not None or package else ("Patient",)
     always = tuple(dict.fromkeys((*base, *_code_less_types(specs))))
     return Program(
         definition=definition,
         source=source,
         library=library,
         measure=measure,
+        package=package,
         population=population,
         gaps=tuple(gaps),
         dates=dates,

@@ -12,9 +12,11 @@ from datetime import date, datetime
 from typing import Any
 
 from careloop.programs.definition import Program
+from careloop.programs.elm.measure import ElmMeasure
 from careloop.programs.expressions import TIME_FIELD, time_of
 from careloop.programs.measures.criteria import Context
 from careloop.programs.measures.evaluate import evaluate_record as evaluate_measures
+from careloop.programs.measures.packaged import evaluate_packaged
 from careloop.programs.measures.record import PatientRecord, Resource
 from careloop.programs.measures.timing import latest, point, resolve_anchor
 from careloop.programs.schema import Exclusion, MeasureEligibility
@@ -91,8 +93,18 @@ def _format(
         return template.split("{", 1)[0].rstrip(" ,:") or "care gap open", readings
 
 
-def evaluate_record(program: Program, record: PatientRecord, window: Window) -> Verdict:
-    """The verdict for one patient's record in one window."""
+def evaluate_record(
+    program: Program,
+    record: PatientRecord,
+    window: Window,
+    *,
+    package: tuple[ElmMeasure, list[Resource]] | None = None,
+) -> Verdict:
+    """The verdict for one patient's record in one window.
+
+    A program on a loaded measure package gets the compiled package and the patient's
+    resources in ``package`` (the service finds the package in the database).
+    """
     pid = record.patient_id
     ctx = _context(record, window)
     exclusion = _excluded(program, ctx)
@@ -100,16 +112,26 @@ def evaluate_record(program: Program, record: PatientRecord, window: Window) -> 
         return Verdict(pid, False, EXCLUSION_REASONS[exclusion], excluded=str(exclusion))
     eligibility = program.definition.eligibility
     if isinstance(eligibility, MeasureEligibility):
-        assert program.measure is not None
-        result = evaluate_measures(
-            [program.measure],
-            record,
-            start=window.start,
-            end=window.end,
-            outreach=eligibility.mode == "outreach",
-        )[0]
+        outreach = eligibility.mode == "outreach"
+        if package is not None:
+            measure, resources = package
+            result = evaluate_packaged(
+                measure,
+                resources,
+                patient_id=pid,
+                start=window.start,
+                end=window.end,
+                outreach=outreach,
+            )
+            cms_id = measure.cms_id
+        else:
+            assert program.measure is not None
+            result = evaluate_measures(
+                [program.measure], record, start=window.start, end=window.end, outreach=outreach
+            )[0]
+            cms_id = program.measure.cms_id
         measure_gap = {
-            "measure": program.measure.cms_id,
+            "measure": cms_id,
             "mode": eligibility.mode,
             "groups": result["groups"],
             "window": window.label,

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.clock import FrozenClock, ensure_utc
+from careloop.errors import InvalidInput
 from careloop.events import EventKind, record_event
 from careloop.governance.consent import ConsentChannel, consent_decisions
 from careloop.models import Event
@@ -30,8 +31,11 @@ from careloop.programs.eligibility import (
     evaluate_record,
     find_completion,
 )
+from careloop.programs.elm.measure import ElmMeasure
+from careloop.programs.measures.packages import loaded_measures
 from careloop.programs.measures.record import PatientRecord
-from careloop.programs.schema import Exclusion
+from careloop.programs.measures.service import find_measure
+from careloop.programs.schema import Exclusion, MeasureEligibility
 from careloop.programs.segments.service import segment_membership
 from careloop.programs.windows import Window, resolve_window
 from careloop.records.service import load_patient_resources
@@ -117,6 +121,25 @@ def opted_out_patients(
     return opted_out
 
 
+def package_measure(session: Session, program: Program) -> ElmMeasure | None:
+    """The loaded measure package a program names (None for other programs).
+
+    Its outreach variant is derived from the ELM here, so a package without one fails
+    before any patient is read.
+    """
+    if program.package is None:
+        return None
+    try:
+        measure = find_measure(program.package, loaded=loaded_measures(session), engine="elm")
+    except InvalidInput as exc:
+        raise InvalidInput(f"program {program.name}: {exc}", field="eligibility.measure") from None
+    assert isinstance(measure, ElmMeasure)
+    eligibility = program.definition.eligibility
+    if isinstance(eligibility, MeasureEligibility) and eligibility.mode == "outreach":
+        measure.outreach()
+    return measure
+
+
 def _batches(
     session: Session, program: Program, patient_ids: list[str] | None, batch: int
 ) -> Iterator[list[tuple[str, list[dict[str, Any]]]]]:
@@ -142,6 +165,7 @@ def _verdict_batches(
     segments_dir: Path | None,
 ) -> Iterator[list[Verdict]]:
     definition = program.definition
+    package = package_measure(session, program)
     for chunk in _batches(session, program, patient_ids, batch):
         verdicts = []
         for pid, resources in chunk:
@@ -151,7 +175,9 @@ def _verdict_batches(
             if not window.in_effect:
                 verdicts.append(Verdict(pid, False, window.note or "not in effect"))
                 continue
-            found = evaluate_record(program, record, window)
+            found = evaluate_record(
+                program, record, window, package=(package, resources) if package else None
+            )
             verdicts.append(
                 Verdict(pid, found.eligible, found.reason, found.care_gap, found.excluded)
             )

@@ -33,6 +33,7 @@ from careloop.programs.elm.compiler import (
     Fn,
 )
 from careloop.programs.elm.cqltime import CqlDateTime
+from careloop.programs.elm.outreach import outreach_package
 from careloop.programs.elm.package import MeasurePackage
 from careloop.programs.elm.values import Interval
 
@@ -46,6 +47,7 @@ POPULATION_CODES = (
 )
 SUPPORTED_SCORING = frozenset({"proportion", "cohort"})
 BASIS_URL = "http://hl7.org/fhir/us/cqfmeasures/StructureDefinition/cqfm-populationBasis"
+NOTATION_URL = "http://hl7.org/fhir/us/cqfmeasures/StructureDefinition/cqfm-improvementNotation"
 SCORING_URL = "http://hl7.org/fhir/us/cqfmeasures/StructureDefinition/cqfm-scoring"
 PERIOD_PARAMETER = "Measurement Period"
 
@@ -77,6 +79,9 @@ class ElmMeasure:
 
     def __init__(self, package: MeasurePackage) -> None:
         self.package = package
+        # What outreach mode treats as met (set on the outreach variant, see ``outreach``).
+        self.outreach_dropped: tuple[str, ...] = ()
+        self._outreach: ElmMeasure | None = None
         measure = package.measure
         self.name = package.name
         self.cms_id = package.cms_id or package.name
@@ -84,6 +89,16 @@ class ElmMeasure:
         self.version = package.version
         notation = measure.get("improvementNotation") or {}
         codes = [c.get("code") for c in notation.get("coding") or []]
+        for group in measure.get("group") or []:  # QI-Core packages say it per group
+            found = _extension(group, NOTATION_URL) or {}
+            # MADiE exports write code "decrease" with display "increase" on every group,
+            # CMS125 included: a notation contradicting itself is ignored.
+            codes += [
+                c.get("code")
+                for c in found.get("coding") or []
+                if str(c.get("display") or c.get("code")).lower() != "increase"
+                or c.get("code") == "increase"
+            ]
         self.inverse = "decrease" in codes
         compiler = Compiler(package.libraries, package.expansions)
         library = compiler.library(package.main_library)
@@ -113,6 +128,31 @@ class ElmMeasure:
             )
         if not self.groups:
             raise ElmUnsupported(f"{self.name}: the Measure has no group")
+
+    @property
+    def patient_based(self) -> bool:
+        return all(group.boolean_basis for group in self.groups)
+
+    def outreach(self) -> ElmMeasure:
+        """This measure with its qualifying-visit requirement met (``outreach.py``).
+
+        Derived from the ELM and compiled on first use. Episode-based measures have no
+        outreach mode: their populations are the visits themselves.
+        """
+        if not self.patient_based:
+            raise InvalidInput(
+                f"{self.cms_id}: outreach mode needs a patient-based measure; its populations "
+                "count encounters (episode-based)",
+                field="outreach",
+            )
+        if self._outreach is None:
+            derived = outreach_package(
+                self.package, [g.criteria["initial-population"] for g in self.groups]
+            )
+            variant = ElmMeasure(derived.package)
+            variant.outreach_dropped = derived.dropped
+            self._outreach = variant
+        return self._outreach
 
     def evaluate(
         self,

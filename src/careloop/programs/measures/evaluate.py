@@ -82,7 +82,7 @@ def _python_reason(kind: str, ctx: Context) -> str:
     return "care gap open"
 
 
-def _deceased_by(patient: Resource, end: datetime) -> bool:
+def deceased_by(patient: Resource, end: datetime) -> bool:
     """Outreach never targets the deceased (the eCQMs themselves have no such exclusion)."""
     if patient.get("deceasedBoolean") is True:
         return True
@@ -92,7 +92,7 @@ def _deceased_by(patient: Resource, end: datetime) -> bool:
 
 def _care_gap(measure: Measure, groups: list[dict[str, int]], ctx: Context) -> tuple[bool, str]:
     spec = measure.care_gap
-    if ctx.outreach and _deceased_by(ctx.record.patient, ctx.end):
+    if ctx.outreach and deceased_by(ctx.record.patient, ctx.end):
         return False, "patient is deceased"
     index = int(spec.get("group", 1)) - 1
     result = groups[index]

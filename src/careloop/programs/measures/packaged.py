@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from careloop.errors import InvalidInput
 from careloop.programs.elm.measure import ElmMeasure
+from careloop.programs.measures.evaluate import deceased_by
 
 Resource = dict[str, Any]
 
@@ -24,20 +24,21 @@ def by_type(resources: list[Resource]) -> dict[str, list[Resource]]:
     return grouped
 
 
-def _care_gap(measure: ElmMeasure, groups: list[dict[str, int]]) -> tuple[bool, str]:
-    result = groups[0]
-    if not measure.groups[0].boolean_basis:
-        open_episodes = (
-            result.get("denominator", result["initial-population"])
-            - result.get("denominator-exclusion", 0)
-            - result.get("denominator-exception", 0)
-            - result.get("numerator", 0)
-        )
-        if open_episodes > 0:
-            return True, f"{open_episodes} qualifying encounter(s) do not meet {measure.title}"
-        if result["initial-population"]:
-            return False, "every qualifying encounter meets the measure"
-        return False, "no qualifying encounter in the period"
+def _episode_gap(measure: ElmMeasure, result: dict[str, int]) -> tuple[bool, str]:
+    open_episodes = (
+        result.get("denominator", result["initial-population"])
+        - result.get("denominator-exclusion", 0)
+        - result.get("denominator-exception", 0)
+        - result.get("numerator", 0)
+    )
+    if open_episodes > 0:
+        return True, f"{open_episodes} qualifying encounter(s) do not meet {measure.title}"
+    if result["initial-population"]:
+        return False, "every qualifying encounter meets the measure"
+    return False, "no qualifying encounter in the period"
+
+
+def _group_gap(measure: ElmMeasure, result: dict[str, int]) -> tuple[bool, str]:
     if not result.get("denominator", result["initial-population"]):
         return False, "not in the measure's eligible population"
     if result.get("denominator-exclusion"):
@@ -50,6 +51,20 @@ def _care_gap(measure: ElmMeasure, groups: list[dict[str, int]]) -> tuple[bool, 
     return (False, "care up to date") if met else (True, f"{measure.title} not met in the period")
 
 
+def _care_gap(measure: ElmMeasure, groups: list[dict[str, int]]) -> tuple[bool, str]:
+    """The first group's answer; with several groups, a gap in any group is the gap."""
+    if not measure.groups[0].boolean_basis:
+        return _episode_gap(measure, groups[0])
+    answers = [_group_gap(measure, result) for result in groups]
+    open_groups = [i + 1 for i, (gap, _) in enumerate(answers) if gap]
+    if not open_groups:
+        return answers[0]
+    if len(groups) == 1:
+        return answers[0]
+    numbers = ", ".join(str(i) for i in open_groups)
+    return True, f"{measure.title} not met in the period (group {numbers})"
+
+
 def evaluate_packaged(
     measure: ElmMeasure,
     resources: list[Resource],
@@ -59,14 +74,15 @@ def evaluate_packaged(
     end: datetime,
     outreach: bool = False,
 ) -> dict[str, Any]:
-    if outreach:
-        raise InvalidInput(
-            f"{measure.cms_id}: outreach mode needs a built-in definition (it marks the "
-            "qualifying-visit requirement); a loaded package runs in reporting mode only",
-            field="outreach",
-        )
-    groups = measure.evaluate(by_type(resources), start=start, end=end)
-    gap, reason = _care_gap(measure, groups)
+    """One patient's populations and care gap; ``outreach`` runs the ELM-derived outreach
+    variant (``elm/outreach.py``) and never flags a deceased patient."""
+    grouped = by_type(resources)
+    run = measure.outreach() if outreach else measure
+    groups = run.evaluate(grouped, start=start, end=end)
+    gap, reason = _care_gap(run, groups)
+    patients = grouped.get("Patient") or [{}]
+    if outreach and deceased_by(patients[0], end):
+        gap, reason = False, "patient is deceased"
     return {
         "patient": patient_id,
         "measure": measure.cms_id,
