@@ -3,7 +3,10 @@
 CQL compares temporal values component by component up to the coarser of the two precisions
 (or the precision an operator names, ``same day as``). When they agree that far but one value
 is less precise, the answer is unknown (null), not false. DateTimes that carry a time of day
-are normalised to UTC (the evaluation's offset); date-only values have no offset to convert.
+are held in UTC (the evaluation's offset) and remember the offset they were written with:
+CQL normalises offsets only for comparisons at hour precision or finer, so a comparison at
+day precision or coarser (``during day of``), ``date from`` and component extraction use
+the date as written (CQL 1.5, "Comparison Operators"; fqm-execution does the same).
 """
 
 from __future__ import annotations
@@ -67,12 +70,24 @@ class CqlDateTime:
     Components past the precision are held at their minimum so tuples compare simply.
     """
 
-    __slots__ = ("is_date", "parts", "prec")
+    __slots__ = ("is_date", "offset", "parts", "prec")
 
-    def __init__(self, parts: tuple[int, ...], prec: int, *, is_date: bool = False) -> None:
+    def __init__(
+        self, parts: tuple[int, ...], prec: int, *, is_date: bool = False, offset: int = 0
+    ) -> None:
         self.parts = parts
         self.prec = prec
         self.is_date = is_date
+        self.offset = offset  # minutes east of UTC the value was written in
+
+    def local_parts(self) -> tuple[int, ...]:
+        """The components as written (``parts`` are UTC)."""
+        if not self.offset or self.prec < HOUR:
+            return self.parts
+        try:
+            return _parts(_moment(self.parts) + timedelta(minutes=self.offset))
+        except OverflowError:
+            return self.parts
 
     @classmethod
     def build(
@@ -92,10 +107,12 @@ class CqlDateTime:
         defaults = (1, 1, 1, 0, 0, 0, 0)
         parts = tuple(full + list(defaults[known:7]))
         prec = known - 1
+        offset = 0
         if prec >= HOUR and offset_hours:
+            offset = round(offset_hours * 60)
             moment = _moment(parts) - timedelta(hours=offset_hours)
             parts = _parts(moment)
-        return cls(parts, prec, is_date=is_date)
+        return cls(parts, prec, is_date=is_date, offset=offset)
 
     @classmethod
     def parse(cls, text: str, *, is_date: bool = False) -> CqlDateTime | None:
@@ -136,20 +153,24 @@ class CqlDateTime:
         return _moment(self.parts)
 
     def as_date(self) -> CqlDateTime:
-        return CqlDateTime((*self.parts[:3], 0, 0, 0, 0), min(self.prec, DAY), is_date=True)
+        local = self.local_parts()
+        return CqlDateTime((*local[:3], 0, 0, 0, 0), min(self.prec, DAY), is_date=True)
 
     def as_datetime(self) -> CqlDateTime:
-        return CqlDateTime(self.parts, self.prec)
+        return CqlDateTime(self.parts, self.prec, offset=self.offset)
 
     def truncated(self, prec: int) -> CqlDateTime:
         keep = min(prec, self.prec)
         defaults = (1, 1, 1, 0, 0, 0, 0)
         return CqlDateTime(
-            self.parts[: keep + 1] + defaults[keep + 1 :], keep, is_date=self.is_date
+            self.parts[: keep + 1] + defaults[keep + 1 :],
+            keep,
+            is_date=self.is_date,
+            offset=self.offset,
         )
 
     def component(self, prec: int) -> int | None:
-        return self.parts[prec] if prec <= self.prec else None
+        return self.local_parts()[prec] if prec <= self.prec else None
 
     def compare(self, other: CqlDateTime, prec: int | None = None) -> int | None:
         """-1, 0, 1, or None when the values agree as far as both are known but one is vaguer."""
@@ -157,8 +178,10 @@ class CqlDateTime:
         b_prec = SECOND if other.prec == MILLISECOND else other.prec
         upto = min(a_prec, b_prec) if prec is None else min(a_prec, b_prec, prec)
         count = MILLISECOND + 1 if upto == SECOND else upto + 1
-        a = self.parts[:count]
-        b = other.parts[:count]
+        if prec is not None and prec <= DAY and (self.offset or other.offset):
+            a, b = self.local_parts()[:count], other.local_parts()[:count]
+        else:
+            a, b = self.parts[:count], other.parts[:count]
         if a != b:
             return -1 if a < b else 1
         wanted = max(a_prec, b_prec) if prec is None else min(prec, SECOND)
@@ -185,7 +208,7 @@ class CqlDateTime:
                 last = calendar.monthrange(year, month + 1)[1]
                 p[0], p[1], p[2] = year, month + 1, min(p[2], last)
                 datetime(p[0], p[1], p[2], tzinfo=UTC)
-                return CqlDateTime(tuple(p), self.prec, is_date=self.is_date)
+                return CqlDateTime(tuple(p), self.prec, is_date=self.is_date, offset=self.offset)
             delta = {
                 DAY: timedelta(days=whole),
                 HOUR: timedelta(hours=whole),
@@ -199,7 +222,7 @@ class CqlDateTime:
         except (ValueError, OverflowError):
             return None
         parts = _parts(moment)
-        return CqlDateTime(parts, self.prec, is_date=self.is_date)
+        return CqlDateTime(parts, self.prec, is_date=self.is_date, offset=self.offset)
 
     def successor(self) -> CqlDateTime | None:
         return self.shifted(1, PRECISION_NAMES[self.prec])

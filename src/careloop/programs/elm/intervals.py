@@ -41,8 +41,17 @@ def _end(value: Any) -> Any:
 
 
 def contains_point(ivl: Interval | None, point: Any, prec: int | None = None) -> bool | None:
+    """``point in ivl``. As in the reference engine (cql-execution's ``Interval.contains``),
+    a point equal to a closed boundary (the same instant, whatever offset it is written in)
+    is in the interval before any comparison at ``prec``: at day precision the dates as
+    written would otherwise put ``2023-12-31T19:00-05:00`` outside ``[2024-01-01T00:00Z, ...]``.
+    """
     if ivl is None or point is None:
         return None
+    if ivl.low_closed and ivl.low is not None and compare(ivl.low, point, None) == 0:
+        return True
+    if ivl.high_closed and ivl.high is not None and compare(ivl.high, point, None) == 0:
+        return True
     return and3(le(ivl.start(), point, prec), le(point, ivl.end(), prec))
 
 

@@ -1,6 +1,6 @@
 """Dates, intervals and the CQL timing relations the eCQMs use, on plain Python datetimes.
 
-An interval is a ``(start, end)`` pair of UTC datetimes. CQL distinguishes a boundary that is
+An interval is a ``(start, end)`` pair of aware datetimes. CQL distinguishes a boundary that is
 unbounded (a closed null: ``Interval[x, null]`` runs to the end of time) from one that is
 unknown (an open null): unbounded boundaries are ``BEGINNING``/``END_OF_TIME``, unknown ones are
 ``None``. A relation that needs an unknown boundary is not met (CQL's null is not true).
@@ -30,8 +30,17 @@ def parse_date(text: str | None) -> date | None:
 
 
 def point(value: Any) -> datetime | None:
-    """A FHIR date or dateTime as an aware UTC datetime (dates at midnight UTC); None if bad."""
-    return dates.instant(value)
+    """A FHIR date or dateTime as an aware datetime (dates at midnight UTC); None if bad.
+
+    A dateTime keeps the offset it was written with: comparisons are instants, but
+    ``.date()`` is the date as written, which is what CQL compares at day precision (offsets
+    are normalised only at hour precision or finer, CQL 1.5 "Comparison Operators").
+    """
+    moment = dates.instant(value)
+    if moment is None or len(value) <= 10:
+        return moment
+    written = datetime.fromisoformat(value.strip())
+    return written if written.tzinfo is not None else moment
 
 
 def period_interval(period: Any) -> Interval | None:
@@ -123,16 +132,22 @@ def overlaps(iv: Interval | None, low: datetime, high: datetime) -> bool:
     return iv[0] <= high and iv[1] >= low
 
 
+def _in_day(moment: datetime, low: datetime, high: datetime) -> bool:
+    """CQL ``moment in day of [low, high]``: the dates as written; the same instant as a
+    boundary is in (as the reference engine's ``Interval.contains`` decides first)."""
+    return moment in (low, high) or low.date() <= moment.date() <= high.date()
+
+
 def starts_during_day(iv: Interval | None, low: datetime, high: datetime) -> bool:
     if iv is None or iv[0] is None:
         return False
-    return low.date() <= iv[0].date() <= high.date()
+    return _in_day(iv[0], low, high)
 
 
 def ends_during_day(iv: Interval | None, low: datetime, high: datetime) -> bool:
     if iv is None or iv[1] is None:
         return False
-    return low.date() <= iv[1].date() <= high.date()
+    return _in_day(iv[1], low, high)
 
 
 def ends_on_or_before(iv: Interval | None, _low: datetime, high: datetime) -> bool:

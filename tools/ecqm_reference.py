@@ -1,0 +1,184 @@
+"""Record the reference CQL engine's results (fqm-execution) as small JSON test fixtures.
+
+The differential test (tests/programs/test_measures_reference.py) compares careloop with
+these recorded results, so the tests never need Node. Regenerate them after changing the
+shared packages or the variations (tests/programs/variations.py):
+
+    mkdir -p /work/scratch/fqm && (cd /work/scratch/fqm && npm install fqm-execution)
+    .venv/bin/python tools/ecqm_reference.py --fqm /work/scratch/fqm
+
+For each of the nine shared measure packages it runs fqm-execution (``tools/ecqm_reference.mjs``)
+on every official test bundle (all 309, whatever measure they were written for), on the
+generated variations of the measure's own bundles, and on the records written from the
+specification (tests/programs/spec_records.py). A fixture holds, per input set, the test
+case (8 characters of its id) and one string of population counts per group, in the order
+of ``populations`` (``"1101"``: initial population 1, denominator 1, exclusion 0,
+numerator 1). Scratch files go to ``--work``; nothing is installed in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "programs"))
+
+from ecqm_cases import ECQM  # noqa: E402
+from spec_records import spec_records  # noqa: E402
+from variations import variations  # noqa: E402
+
+from careloop.programs.elm.package import read_packages  # noqa: E402
+
+MEASURES = {
+    "CMS125": "BreastCancerScreeningFHIR",
+    "CMS130": "ColonCancerScreeningFHIR",
+    "CMS124": "CervicalCancerScreeningFHIR",
+    "CMS122": "DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR",
+    "CMS165": "ControllingHighBloodPressureFHIR",
+    "CMS138": "PreventiveCareAndTobaccoUseScreeningAndCessationInterventionFHIR",
+    "CMS2": "PCSDepressionScreenAndFollowUpFHIR",
+    "CMS131": "DiabetesEyeExamFHIR",
+    "CMS157": "OncologyPainIntensityQuantifiedFHIR",
+}
+PERIOD = ("2025-01-01", "2025-12-31")
+FIXTURES = ROOT / "tests" / "programs" / "reference"
+
+
+def case_key(path: Path) -> str:
+    """``tests-01a1241d-...-bundle.json`` -> ``01a1241d``."""
+    return path.name.removeprefix("tests-")[:8]
+
+
+def official_bundles(name: str | None = None) -> list[Path]:
+    folder = ECQM / "testcases" / name if name else ECQM / "testcases"
+    return sorted(folder.rglob("*-bundle.json"))
+
+
+def measure_bundle(name: str) -> dict[str, Any]:
+    """The Measure, exactly the libraries it needs, and its value-set expansions."""
+    (package,) = read_packages([ECQM / "measures" / name, ECQM / "libraries"])
+    entries = [{"resource": package.measure}]
+    for path in sorted((ECQM / "libraries").glob("*.json")):
+        library = json.loads(path.read_text())
+        if library.get("name") in package.libraries:
+            entries.append({"resource": library})
+    for path in sorted((ECQM / "measures" / name).glob("valuesets*.json")):
+        for entry in json.loads(path.read_text())["entry"]:
+            valueset = entry["resource"]
+            # A few expansions are published as https:// while the CQL names http:// (careloop
+            # matches without the scheme); fqm-execution wants the URL the CQL names.
+            valueset["url"] = valueset["url"].replace("https://cts.", "http://cts.")
+            entries.append({"resource": valueset})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def run_fqm(
+    fqm: Path, work: Path, bundle: Path, patients: dict[str, Path]
+) -> dict[str, list[dict[str, int]]]:
+    job, out = work / "job.json", work / "out.json"
+    job.write_text(
+        json.dumps(
+            {
+                "measure_bundle": str(bundle),
+                "start": PERIOD[0],
+                "end": PERIOD[1],
+                "patients": {k: str(p) for k, p in patients.items()},
+            }
+        )
+    )
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("node is not installed (fqm-execution runs on Node.js)")
+    subprocess.run(  # noqa: S603 - our own script and files, no shell
+        [node, str(ROOT / "tools" / "ecqm_reference.mjs"), str(job), str(out)],
+        check=True,
+        env={"NODE_PATH": str(fqm / "node_modules")},
+    )
+    results: dict[str, Any] = json.loads(out.read_text())
+    failed = {k: v["error"] for k, v in results.items() if isinstance(v, dict)}
+    if failed:
+        first = next(iter(failed))
+        raise SystemExit(f"fqm-execution failed on {len(failed)} records; {first}: {failed[first]}")
+    return results
+
+
+def encode(groups: list[dict[str, int]], order: list[list[str]]) -> list[str]:
+    return [
+        "".join(str(g.get(code, 0)) for code in codes)
+        for g, codes in zip(groups, order, strict=True)
+    ]
+
+
+def populations(name: str) -> list[list[str]]:
+    (package,) = read_packages([ECQM / "measures" / name, ECQM / "libraries"])
+    return [
+        [p["code"]["coding"][0]["code"] for p in group["population"]]
+        for group in package.measure["group"]
+    ]
+
+
+def inputs(name: str, work: Path) -> dict[str, dict[str, Path]]:
+    """Input sets: official bundles, each variation of the measure's own bundles, spec records."""
+    sets: dict[str, dict[str, Path]] = {"official": {case_key(p): p for p in official_bundles()}}
+    own = official_bundles(name) if (ECQM / "testcases" / name).is_dir() else []
+    for path in own:
+        for label, varied in variations(json.loads(path.read_text())):
+            target = work / label / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(varied))
+            sets.setdefault(label, {})[case_key(path)] = target
+    for key, document in spec_records().items():
+        target = work / "spec" / f"{key}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(document))
+        sets.setdefault("spec", {})[key] = target
+    return sets
+
+
+def engine_version(fqm: Path) -> str:
+    modules = fqm / "node_modules"
+    fqm_version = json.loads((modules / "fqm-execution" / "package.json").read_text())["version"]
+    cql_version = json.loads((modules / "cql-execution" / "package.json").read_text())["version"]
+    return f"fqm-execution {fqm_version} (cql-execution {cql_version})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fqm", type=Path, required=True, help="folder with fqm-execution")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder")
+    parser.add_argument("--measure", action="append", help="CMS id (default: all nine)")
+    args = parser.parse_args()
+    work_root = args.work or Path(tempfile.mkdtemp(prefix="ecqm-reference-"))
+    FIXTURES.mkdir(exist_ok=True)
+    for cms in args.measure or list(MEASURES):
+        name = MEASURES[cms]
+        work = work_root / cms
+        work.mkdir(parents=True, exist_ok=True)
+        bundle = work / "measure-bundle.json"
+        bundle.write_text(json.dumps(measure_bundle(name)))
+        order = populations(name)
+        recorded: dict[str, dict[str, list[str]]] = {}
+        for label, patients in inputs(name, work).items():
+            results = run_fqm(args.fqm, work, bundle, patients)
+            recorded[label] = {k: encode(results[k], order) for k in sorted(patients)}
+            print(f"{cms} {label}: {len(patients)} records", flush=True)
+        fixture = {
+            "measure": cms,
+            "name": name,
+            "engine": engine_version(args.fqm),
+            "period": "/".join(PERIOD),
+            "populations": order,
+            "results": recorded,
+        }
+        (FIXTURES / f"{cms}.json").write_text(json.dumps(fixture, indent=0) + "\n")
+
+
+if __name__ == "__main__":
+    main()
