@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from typer.testing import CliRunner
 
 from careloop.cli import app
 from careloop.errors import InvalidInput
+from careloop.outreach.eligibility import ProgramsEligibility
+from careloop.outreach.program import from_program_definition
 from careloop.programs.definition import read_program
 from careloop.programs.measures import service
 from careloop.programs.measures.bundles import read_patients
@@ -170,6 +173,24 @@ def test_programs_run_on_a_package_from_the_cli(rt: Runtime, tmp_path: Path) -> 
     assert {e["patient"] for e in found["eligible"]} == {"visit-no-exam", "no-visit", "hba1c-only"}
     assert {e["care_gap"]["measure"] for e in found["eligible"]} == {"CMS131"}
     assert found["excluded"] == {"deceased": 1}
+
+
+def test_the_nightly_identification_path_enrolls_from_a_package_program(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    _patients(rt, tmp_path)
+    program = read_program(program_file(tmp_path / "programs", mode="outreach"))
+    outreach_program = from_program_definition(program.definition, source=program)
+
+    with rt.transaction() as session:
+        found = list(
+            ProgramsEligibility()(
+                session, program=outreach_program, now=datetime(2025, 12, 1, tzinfo=UTC)
+            )
+        )
+
+    assert {c.patient_id for c in found} == {"visit-no-exam", "no-visit", "hba1c-only"}
+    assert {c.episode for c in found} == {"period:2025-01-01/2025-12-31"}
 
 
 def test_a_program_on_a_package_that_is_not_loaded_says_so(rt: Runtime, tmp_path: Path) -> None:
