@@ -149,6 +149,18 @@ def engine_version(fqm: Path) -> str:
     return f"fqm-execution {fqm_version} (cql-execution {cql_version})"
 
 
+def write_fixture(path: Path, fixture: dict[str, Any]) -> None:
+    """Compact JSON, one line per input set (small, and a diff shows which set changed)."""
+    head = {k: v for k, v in fixture.items() if k != "results"}
+    lines = [json.dumps(head)[:-1] + ', "results": {']
+    sets = list(fixture["results"].items())
+    for i, (label, values) in enumerate(sets):
+        comma = "," if i < len(sets) - 1 else ""
+        lines.append(f"{json.dumps(label)}: {json.dumps(values, separators=(',', ':'))}{comma}")
+    lines.append("}}")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fqm", type=Path, required=True, help="folder with fqm-execution")
@@ -177,7 +189,7 @@ def main() -> None:
             "populations": order,
             "results": recorded,
         }
-        (FIXTURES / f"{cms}.json").write_text(json.dumps(fixture, indent=0) + "\n")
+        write_fixture(FIXTURES / f"{cms}.json", fixture)
 
 
 if __name__ == "__main__":
