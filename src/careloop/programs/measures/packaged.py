@@ -57,9 +57,7 @@ def _care_gap(measure: ElmMeasure, groups: list[dict[str, int]]) -> tuple[bool, 
         return _episode_gap(measure, groups[0])
     answers = [_group_gap(measure, result) for result in groups]
     open_groups = [i + 1 for i, (gap, _) in enumerate(answers) if gap]
-    if not open_groups:
-        return answers[0]
-    if len(groups) == 1:
+    if not open_groups or len(groups) == 1:
         return answers[0]
     numbers = ", ".join(str(i) for i in open_groups)
     return True, f"{measure.title} not met in the period (group {numbers})"
