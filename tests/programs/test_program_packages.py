@@ -304,3 +304,28 @@ def test_cms122_derived_outreach_has_the_hand_marked_populations() -> None:
         for m in (hand, elm)
     )
     assert [r["groups"] for r in a] == [r["groups"] for r in b]
+
+
+def test_measure_evaluate_outreach_runs_a_loaded_package(database_url: str) -> None:
+    runner = CliRunner()
+    loaded = runner.invoke(
+        app, ["measure", "load", str(EYE), str(LIBRARIES), "--database", database_url]
+    )
+    assert loaded.exit_code == 0, loaded.stderr
+    cases = ECQM / "testcases" / "DiabetesEyeExamFHIR"
+
+    results = {}
+    for flag in ([], ["--outreach"]):
+        run = runner.invoke(
+            app,
+            [
+                "measure", "evaluate", "--measure", "CMS131", "--period", PERIOD, str(cases),
+                "--database", database_url, "--json", *flag,
+            ],
+        )  # fmt: skip
+        assert run.exit_code == 0, run.stderr
+        results[bool(flag)] = {r["patient"]: r["care_gap"] for r in json.loads(run.stdout)}
+
+    reporting, outreach = results[False], results[True]
+    assert {p for p, gap in reporting.items() if gap} <= {p for p, gap in outreach.items() if gap}
+    assert sum(outreach.values()) > sum(reporting.values())
