@@ -12,9 +12,10 @@ from fastapi.staticfiles import StaticFiles
 
 from careloop import __version__
 from careloop.runtime import Runtime, open_runtime
+from careloop.web.body_limit import BodySizeLimit
 from careloop.web.console.pages import STATIC_DIR
 from careloop.web.errors import install_error_handlers
-from careloop.web.security import BodySizeLimit, SecurityHeaders
+from careloop.web.security import SecurityHeaders
 
 # Every module with a ``router``, included in this order. Explicit, so a router that fails
 # to import stops the app from starting rather than silently disappearing.
@@ -52,6 +53,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.add_middleware(SecurityHeaders)
+    # Added last, so outermost: the body limit runs before any route or authentication.
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.web.max_body_bytes)
     install_error_handlers(app)
 

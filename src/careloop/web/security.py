@@ -1,11 +1,10 @@
-"""HTTP hardening: security headers and a request size limit."""
+"""HTTP hardening: security headers (the body limit is :mod:`careloop.web.body_limit`)."""
 
 from __future__ import annotations
 
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp
+from starlette.responses import Response
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -29,25 +28,3 @@ class SecurityHeaders(BaseHTTPMiddleware):
             # Swagger UI needs inline scripts; it shows no patient data.
             del response.headers["Content-Security-Policy"]
         return response
-
-
-class BodySizeLimit(BaseHTTPMiddleware):
-    """Refuse bodies larger than the configured limit with 413, before reading them."""
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        super().__init__(app)
-        self.max_bytes = max_bytes
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > self.max_bytes
-            except ValueError:
-                return JSONResponse({"error": "invalid Content-Length"}, status_code=400)
-            if too_big:
-                return JSONResponse(
-                    {"error": f"request body larger than {self.max_bytes} bytes"},
-                    status_code=413,
-                )
-        return await call_next(request)
