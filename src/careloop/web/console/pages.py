@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from careloop.clock import Clock
 from careloop.errors import NotAuthenticated
 from careloop.security.principal import Principal
+from careloop.security.redirects import same_origin_path
 from careloop.security.sessions import SESSION_COOKIE, csrf_token_for
 from careloop.web.deps import authenticate, get_signing_key
 
@@ -66,7 +68,7 @@ def sign_in_redirect(request: Request, *, to: str = "/console/sign-in") -> Redir
     target = request.url.path
     if request.url.query:
         target += "?" + request.url.query
-    return RedirectResponse(f"{to}?next={target}", status_code=303)
+    return RedirectResponse(f"{to}?{urlencode({'next': target})}", status_code=303)
 
 
 def forbidden(request: Request, principal: Principal, *, what: str) -> HTMLResponse:
@@ -88,10 +90,8 @@ def after_post(request: Request, url: str) -> Response:
 
 
 def safe_next(value: str | None, *, default: str) -> str:
-    """Only same-site paths may be a post-sign-in destination (no open redirect)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return default
+    """Only console paths on this origin may be a post-sign-in destination (no open redirect)."""
+    return same_origin_path(value, prefix="/console", default=default)
 
 
 def local_time(moment: datetime | None, zone: str = "UTC") -> str:
