@@ -14,9 +14,9 @@ from careloop.audit import AuditAction, Purpose, audit
 from careloop.careteam import alerts, plans
 from careloop.careteam.worklist import WorklistEntry, alert_burden, entry_of, list_worklist
 from careloop.clock import Clock
-from careloop.errors import PermissionDenied
 from careloop.feedback.catalog import default_catalog
 from careloop.feedback.ruleset import default_rules
+from careloop.security.permissions import ItemAction, check_item_action
 from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
 
@@ -77,11 +77,10 @@ def audit_worklist_read(
         )
 
 
-def _check_kind(session: Any, item_id: int, principal: Principal) -> None:
+def _check_kind(session: Any, item_id: int, principal: Principal, action: ItemAction) -> None:
     """Clinical alerts need a clinician's permission; tasks any worklist writer's."""
     item = alerts.get_item(session, item_id)
-    if item.kind == alerts.ItemKind.ALERT and not principal.can("alerts:write"):
-        raise PermissionDenied(f"role {principal.role} may not act on clinical alerts")
+    check_item_action(principal, item_kind=str(item.kind), action=action)
 
 
 @router.post("/api/alerts/{item_id}/acknowledge", response_model=WorklistEntry)
@@ -89,7 +88,7 @@ def acknowledge(
     item_id: int, session: SessionDep, clock: ClockDep, principal: Writer
 ) -> WorklistEntry:
     """Take ownership of an alert or task (stops its escalation clock)."""
-    _check_kind(session, item_id, principal)
+    _check_kind(session, item_id, principal, ItemAction.ACKNOWLEDGE)
     item = alerts.acknowledge(session, item_id, clock=clock, principal=principal)
     return entry_of(item, now=clock.now())
 
@@ -103,7 +102,7 @@ def resolve(
     item_id: int, body: Resolution, session: SessionDep, clock: ClockDep, principal: Writer
 ) -> WorklistEntry:
     """Close an alert or task with what was done."""
-    _check_kind(session, item_id, principal)
+    _check_kind(session, item_id, principal, ItemAction.RESOLVE)
     item = alerts.resolve(session, item_id, outcome=body.outcome, clock=clock, principal=principal)
     return entry_of(item, now=clock.now())
 
@@ -117,6 +116,7 @@ def assign(
     item_id: int, body: Assignment, session: SessionDep, clock: ClockDep, principal: Writer
 ) -> WorklistEntry:
     """Give an alert or task to a person or queue."""
+    _check_kind(session, item_id, principal, ItemAction.ASSIGN)
     item = alerts.assign(session, item_id, assignee=body.assignee, clock=clock, principal=principal)
     return entry_of(item, now=clock.now())
 

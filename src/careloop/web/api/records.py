@@ -12,6 +12,7 @@ from careloop.errors import NotFound
 from careloop.records import caregivers, service
 from careloop.records.availability import describe
 from careloop.records.schemas import AvailabilityWindow, PatientRecord, PatientSummary
+from careloop.security.permissions import PatientPanel, may_see
 from careloop.security.principal import Principal
 from careloop.web.deps import (
     ClockDep,
@@ -62,7 +63,7 @@ def get_patient(
     """One patient's record: identity, demographics, contacts, caregivers, timeline."""
     check_patient_access(principal, patient_id)
     record = service.get_patient_record(session, patient_id=patient_id, timeline_limit=timeline)
-    if not principal.can("patients:read_clinical"):
+    if not may_see(principal, PatientPanel.CLINICAL_TIMELINE):
         record.timeline = []
     audit_patient_access(
         session,

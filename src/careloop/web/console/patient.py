@@ -20,6 +20,7 @@ from careloop.governance.consent import consent_matrix
 from careloop.outreach.next_decision import preview_next_decision
 from careloop.personalize import service as personalize
 from careloop.records.service import get_patient_record, list_patients, timeline
+from careloop.security.permissions import PatientPanel, may_see
 from careloop.web.console import patient_context
 from careloop.web.console.charts import line_chart
 from careloop.web.console.messages import messaging_context
@@ -87,7 +88,7 @@ def patient_page(
     principal = page_principal(request, session, clock)
     if principal is None:
         return sign_in_redirect(request)
-    if not (principal.is_staff and principal.can("patients:read")):
+    if not (principal.is_staff and may_see(principal, PatientPanel.RECORD)):
         return forbidden(request, principal, what="patient records")
     check_patient_access(principal, patient_id)
     now = clock.now()
@@ -96,22 +97,28 @@ def patient_page(
         "section": "patients",
         "record": record,
         "now": now,
-        "timeline": patient_context.patient_timeline(session, patient_id=patient_id),
-        "charts": reading_charts(patient_context.reading_series(session, patient_id=patient_id)),
-        "gaps": patient_context.care_gaps(session, patient_id=patient_id),
-        "programs": patient_context.program_states(session, patient_id=patient_id),
         "appointments": timeline(
             session, patient_id=patient_id, types=["Appointment", "ServiceRequest"], limit=5
         ),
     }
-    if principal.can("consent:read"):
+    # Each panel only when the API would answer it to this role (security.permissions).
+    if may_see(principal, PatientPanel.CLINICAL_TIMELINE):
+        context["timeline"] = patient_context.patient_timeline(session, patient_id=patient_id)
+    if may_see(principal, PatientPanel.READINGS):
+        series = patient_context.reading_series(session, patient_id=patient_id)
+        context["charts"] = reading_charts(series)
+    if may_see(principal, PatientPanel.CARE_GAPS):
+        context["gaps"] = patient_context.care_gaps(session, patient_id=patient_id)
+    if may_see(principal, PatientPanel.PROGRAMS):
+        context["programs"] = patient_context.program_states(session, patient_id=patient_id)
+    if may_see(principal, PatientPanel.CONSENT):
         context["consent"] = consent_matrix(session, patient_id=patient_id, now=now)
-    if principal.can("preferences:read"):
+    if may_see(principal, PatientPanel.PREFERENCES):
         context["profile"] = personalize.get_profile(session, patient_id=patient_id).as_dict()
-    if principal.can("decisions:read"):
+    if may_see(principal, PatientPanel.DECISIONS):
         context["decisions"] = personalize.list_decisions(session, patient_id=patient_id, limit=5)
         context["next_decision"] = preview_next_decision(session, patient_id=patient_id, now=now)
-    if principal.can("worklist:read"):
+    if may_see(principal, PatientPanel.WORKLIST):
         items = list_worklist(
             session, now=now, patient_id=patient_id, include_resolved=True, limit=20
         )

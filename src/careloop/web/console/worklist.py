@@ -19,6 +19,7 @@ from careloop.careteam import plans
 from careloop.careteam.worklist import WorklistEntry, list_worklist
 from careloop.errors import NotFound
 from careloop.records.service import get_patient
+from careloop.security.permissions import ItemAction, may_act_on_item
 from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
 from careloop.web.console.pages import (
@@ -77,9 +78,8 @@ def item_views(
                 entry=entry,
                 patient_name=names[entry.patient_id],
                 time_left=time_left(entry.due_at, now),
-                # Mirrors the API's rule for showing buttons; the API enforces it.
-                may_act=principal.can("worklist:write")
-                and (entry.kind != "alert" or principal.can("alerts:write")),
+                # The API's own rule (security.permissions), which it enforces.
+                may_act=may_act_on_item(principal, item_kind=entry.kind, action=ItemAction.RESOLVE),
                 proposals=proposals,
             )
         )
