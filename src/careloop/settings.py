@@ -44,6 +44,10 @@ class WebSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 5 * 1024 * 1024
+    # A production deployment: API docs off unless asked for, secure cookies.
+    production: bool = False
+    # /docs and /openapi.json: None = on except in production.
+    api_docs: bool | None = None
 
 
 class OidcSettings(BaseModel):

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from careloop import __version__
 from careloop.runtime import Runtime, open_runtime
+from careloop.web.api_docs import docs_enabled, install_api_docs
 from careloop.web.body_limit import BodySizeLimit
 from careloop.web.console.pages import STATIC_DIR
 from careloop.web.errors import install_error_handlers
@@ -46,10 +47,15 @@ ROUTER_MODULES = (
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """Build the app around ``runtime`` (or the configured database)."""
     runtime = runtime or open_runtime()
+    with_docs = docs_enabled(runtime.settings.web)
     app = FastAPI(
         title="careloop",
         version=__version__,
         description="Hyper-personalized patient engagement: FHIR in, outreach out, loop closed.",
+        # Our own /docs (api_docs: packaged assets, under the CSP); no CDN-loading defaults.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if with_docs else None,
     )
     app.state.runtime = runtime
     app.add_middleware(SecurityHeaders)
@@ -60,4 +66,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if with_docs:
+        install_api_docs(app)
     return app
