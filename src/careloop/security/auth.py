@@ -1,4 +1,4 @@
-"""Staff accounts, sign-in with lock-out, and scoped, expiring, revocable bearer tokens.
+"""Staff accounts, sign-in with back-off, and scoped, expiring, revocable bearer tokens.
 
 Tokens are random 256-bit secrets shown once; only their SHA-256 is stored, so a database
 leak does not leak working credentials.
@@ -17,12 +17,16 @@ from sqlalchemy.orm import Session
 from careloop.clock import Clock
 from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from careloop.models import ApiToken, User
-from careloop.security.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from careloop.security.backoff import ACCOUNT_MAX_DELAY, SourceBackoff, backoff_delay
+from careloop.security.passwords import (
+    MIN_PASSWORD_LENGTH,
+    dummy_hash,
+    hash_password,
+    verify_password,
+)
 from careloop.security.principal import Principal
 from careloop.security.roles import PERMISSIONS, Role
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 DEFAULT_TOKEN_TTL = timedelta(hours=12)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 TOKEN_PREFIX = "clt_"  # noqa: S105 - a recognisable prefix, not a secret
@@ -77,29 +81,51 @@ def create_user(
     return user
 
 
-def authenticate_password(session: Session, *, clock: Clock, username: str, password: str) -> User:
-    """Check a password; five failures lock the account for 15 minutes.
+def authenticate_password(
+    session: Session,
+    *,
+    clock: Clock,
+    username: str,
+    password: str,
+    source: str | None = None,
+    sources: SourceBackoff | None = None,
+) -> User:
+    """Check a password, with exponential back-off per account and per ``source``.
 
-    The same error is raised for an unknown user, a wrong password and a locked account, so
-    the answer does not reveal which usernames exist.
+    One answer for an unknown user, a wrong password and an attempt made while backing off,
+    and one Argon2 verification on every path (against a dummy hash when there is no usable
+    account), so neither the answer nor its time reveals which usernames exist.
     """
-    user = session.scalar(select(User).where(User.username == username))
     now = clock.now()
+    user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active or user.password_hash is None:
+        verify_password(dummy_hash(), password)
+        _source_failed(sources, source, now)
         raise NotAuthenticated("invalid credentials")
-    if user.locked_until is not None and user.locked_until > now:
+    waiting = (user.locked_until is not None and user.locked_until > now) or (
+        sources is not None and source is not None and sources.waiting(source, now=now)
+    )
+    correct = verify_password(user.password_hash, password)
+    if waiting:
         raise NotAuthenticated("invalid credentials")
-    if not verify_password(user.password_hash, password):
+    if not correct:
         user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
+        delay = backoff_delay(user.failed_logins, cap=ACCOUNT_MAX_DELAY)
+        user.locked_until = now + delay if delay else None
         session.flush()
+        _source_failed(sources, source, now)
         raise NotAuthenticated("invalid credentials")
     user.failed_logins = 0
     user.locked_until = None
     session.flush()
+    if sources is not None and source is not None:
+        sources.succeeded(source)
     return user
+
+
+def _source_failed(sources: SourceBackoff | None, source: str | None, now: datetime) -> None:
+    if sources is not None and source is not None:
+        sources.failed(source, now=now)
 
 
 def _digest(token: str) -> str:

@@ -1,7 +1,7 @@
 """Sign-in, tokens and console sessions.
 
 A failed sign-in is committed before the 401 goes out (the request transaction would
-otherwise roll the failure counter back, and lock-out would never happen).
+otherwise roll the failure counter back, and the account's back-off would never start).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from careloop.web.deps import (
     SigningKeyDep,
     client_address,
     get_runtime,
+    get_signin_backoff,
     rate_limit,
 )
 
@@ -74,7 +75,14 @@ def _sign_in(
 ) -> User:
     """Check the password; on failure commit the counter and an audit event, then 401."""
     try:
-        user = authenticate_password(session, clock=clock, username=username, password=password)
+        user = authenticate_password(
+            session,
+            clock=clock,
+            username=username,
+            password=password,
+            source=client_address(request),
+            sources=get_signin_backoff(request),
+        )
     except NotAuthenticated:
         audit(
             session,
@@ -96,7 +104,7 @@ def _sign_in(
 def create_token(
     request: Request, body: TokenRequest, session: SessionDep, clock: ClockDep
 ) -> TokenResponse:
-    """Exchange a username and password for a bearer token (5 failures lock for 15 min)."""
+    """Exchange a username and password for a bearer token (failures back off exponentially)."""
     user = _sign_in(request, session, clock, username=body.username, password=body.password)
     issued = issue_token(
         session,
