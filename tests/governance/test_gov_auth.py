@@ -89,7 +89,7 @@ def test_a_session_cookie_is_no_bearer_token(population: Runtime, api_client) ->
     _user(population, "coordinator-2", "coordinator")
     client = api_client(None)
     client.post("/api/auth/session", json={"username": "coordinator-2", "password": PASSWORD})
-    token = client.cookies.get("careloop_session")
+    token = client.cookies.get("careloop_console")
     client.cookies.clear()
     response = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401

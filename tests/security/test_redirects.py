@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urljoin
 
 import pytest
@@ -63,12 +64,16 @@ def test_the_sign_in_form_redirects_only_on_site(rt, api_client) -> None:  # typ
         )
     client = api_client(None)
     for evil in ("/\t/evil.example", "/console\nX: y"):
+        form = client.get("/console/sign-in").text
+        token = re.search(r'name="signin_csrf" value="([^"]+)"', form)
+        assert token is not None
         response = client.post(
             "/console/sign-in",
             data={
                 "username": "redirect-nurse",
                 "password": "correct horse battery staple",
                 "next": evil,
+                "signin_csrf": token.group(1),
             },
             follow_redirects=False,
         )

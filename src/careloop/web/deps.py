@@ -28,13 +28,14 @@ from careloop.security.oidc import OidcVerifier, looks_like_jwt, user_for_claims
 from careloop.security.principal import Principal
 from careloop.security.rate_limit import RateLimiter, default_limits
 from careloop.security.roles import Role
-from careloop.security.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf
+from careloop.security.sessions import CSRF_HEADER, SAFE_METHODS, Face, check_csrf
 from careloop.settings import Settings
+from careloop.web.cookies import session_cookie
 
-# Token kinds accepted per transport: console sessions only by cookie (so a stolen cookie
-# value cannot be replayed as a bearer token from a script, and vice versa).
+# Token kinds accepted per transport: console sessions only by the console's cookie (so a
+# stolen cookie value cannot be replayed as a bearer token from a script, and vice versa);
+# each face's cookie only with its own kind (security.sessions.Face.token_kind).
 BEARER_KINDS = frozenset({"api", "portal"})
-COOKIE_KINDS = frozenset({"session", "portal"})
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -131,11 +132,12 @@ def authenticate(request: Request, session: SessionDep, clock: ClockDep) -> Prin
     """
     header = request.headers.get("authorization", "")
     token: str | None = None
-    via_cookie = False
+    face: Face | None = None
     if header.lower().startswith("bearer "):
         token = header[7:].strip()
-    elif (cookie := request.cookies.get(SESSION_COOKIE)) is not None:
-        token, via_cookie = cookie, True
+    elif (found := session_cookie(request)) is not None:
+        face, token = found
+    via_cookie = face is not None
     if not token or len(token) > 8192:
         raise NotAuthenticated("authentication required")
     verifier = None if via_cookie or not looks_like_jwt(token) else _oidc_verifier(request)
@@ -147,7 +149,8 @@ def authenticate(request: Request, session: SessionDep, clock: ClockDep) -> Prin
         principal = principal_for_user(user)
     else:
         user, row = authenticate_token(session, clock=clock, token=token)
-        if row.kind not in (COOKIE_KINDS if via_cookie else BEARER_KINDS):
+        wanted = {face.token_kind} if face is not None else BEARER_KINDS
+        if row.kind not in wanted:
             raise NotAuthenticated("invalid token")
         if via_cookie and request.method not in SAFE_METHODS:
             check_csrf(

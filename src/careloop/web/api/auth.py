@@ -24,7 +24,8 @@ from careloop.security.auth import (
 )
 from careloop.security.principal import Principal
 from careloop.security.roles import STAFF_ROLES, Role
-from careloop.security.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
+from careloop.security.sessions import Face, csrf_token_for
+from careloop.web.cookies import clear_session_cookies, session_cookie, set_session_cookies
 from careloop.web.deps import (
     ClockDep,
     PrincipalDep,
@@ -151,18 +152,8 @@ def create_session(
         kind="session",
     )
     csrf = csrf_token_for(key, issued.token)
-    secure = request.url.scheme == "https"
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.token,
-        max_age=minutes * 60,
-        httponly=True,
-        secure=secure,
-        samesite="strict",
-        path="/",
-    )
-    response.set_cookie(
-        CSRF_COOKIE, csrf, max_age=minutes * 60, secure=secure, samesite="strict", path="/"
+    set_session_cookies(
+        request, response, face=Face.CONSOLE, token=issued.token, csrf=csrf, minutes=minutes
     )
     audit(
         session,
@@ -189,7 +180,8 @@ def _revoke_current(
 ) -> None:
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    token = token or request.cookies.get(SESSION_COOKIE)
+    if token is None and (found := session_cookie(request)) is not None:
+        token = found[1]
     if token:
         revoke_token_value(session, clock=clock, token=token)
     audit(
@@ -216,7 +208,8 @@ def delete_session(
     session: SessionDep,
     clock: ClockDep,
 ) -> None:
-    """Console sign-out: revokes the session and clears the cookies."""
+    """Sign-out: revokes the session and clears the cookies of its face."""
+    found = session_cookie(request)
     _revoke_current(request, principal, session, clock, "console-session")
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
+    face = found[0] if found is not None else Face.CONSOLE
+    clear_session_cookies(request, response, face=face)

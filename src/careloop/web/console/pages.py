@@ -25,7 +25,8 @@ from careloop.clock import Clock
 from careloop.errors import NotAuthenticated
 from careloop.security.principal import Principal
 from careloop.security.redirects import same_origin_path
-from careloop.security.sessions import SESSION_COOKIE, csrf_token_for
+from careloop.security.sessions import csrf_token_for
+from careloop.web.cookies import session_cookie
 from careloop.web.deps import authenticate, get_signing_key
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -44,8 +45,8 @@ def page_principal(request: Request, session: Session, clock: Clock) -> Principa
 
 def csrf_for(request: Request) -> str | None:
     """The CSRF token the page's forms send back (None for bearer-token or anonymous use)."""
-    token = request.cookies.get(SESSION_COOKIE)
-    return csrf_token_for(get_signing_key(request), token) if token else None
+    found = session_cookie(request)
+    return csrf_token_for(get_signing_key(request), found[1]) if found else None
 
 
 def render(

@@ -1,8 +1,8 @@
 """Console sign-in and sign-out as HTML forms, over governance's session mechanism.
 
 The form posts the password here; :func:`careloop.web.api.auth.create_session` checks it
-(lock-out, staff only, audit) and sets the HttpOnly ``careloop_session`` cookie and the
-CSRF cookie on the redirect this page answers with.
+(back-off, staff only, audit) and sets the console's HttpOnly session cookie and its CSRF
+cookie on the redirect this page answers with. The form itself carries a login-CSRF token.
 """
 
 from __future__ import annotations
@@ -12,10 +12,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from careloop.errors import NotAuthenticated
+from careloop.errors import NotAuthenticated, PermissionDenied
 from careloop.security.principal import Principal
+from careloop.security.sessions import (
+    Face,
+    check_signin_csrf,
+    new_signin_nonce,
+    signin_csrf_token,
+)
 from careloop.web.api import auth as governance_api
 from careloop.web.console.pages import after_post, page_principal, render, safe_next
+from careloop.web.cookies import names, set_signin_cookie
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, SigningKeyDep, rate_limit
 
 router = APIRouter(include_in_schema=False)
@@ -38,13 +45,31 @@ def console_home(request: Request, session: SessionDep, clock: ClockDep) -> Resp
     return RedirectResponse(home_for(principal), status_code=303)
 
 
+def _form(
+    request: Request,
+    key: bytes,
+    *,
+    next: str | None,
+    username: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The sign-in form with a fresh login-CSRF token and its pre-session cookie."""
+    nonce = new_signin_nonce()
+    context = {
+        "next": safe_next(next, default=""),
+        "username": username,
+        "error": error,
+        "signin_csrf": signin_csrf_token(key, nonce),
+    }
+    response = render(request, "console/sign_in.html", context, status_code=status_code)
+    set_signin_cookie(request, response, face=Face.CONSOLE, nonce=nonce)
+    return response
+
+
 @router.get("/console/sign-in", response_class=HTMLResponse)
-def sign_in_form(request: Request, next: str | None = None) -> HTMLResponse:
-    return render(
-        request,
-        "console/sign_in.html",
-        {"next": safe_next(next, default=""), "username": "", "error": None},
-    )
+def sign_in_form(request: Request, key: SigningKeyDep, next: str | None = None) -> HTMLResponse:
+    return _form(request, key, next=next)
 
 
 @router.post(
@@ -60,8 +85,22 @@ def sign_in(
     username: Annotated[str, Form(max_length=150)],
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=500)] = "",
+    signin_csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Wrong credentials re-show the form (same words whatever was wrong)."""
+    """Wrong credentials re-show the form (same words whatever was wrong).
+
+    The form's token must match its pre-session cookie: another site cannot post this form
+    to sign the browser in to an account of the attacker's choosing (login CSRF).
+    """
+    try:
+        check_signin_csrf(
+            key,
+            nonce=request.cookies.get(names(request, Face.CONSOLE).signin),
+            field_value=signin_csrf,
+        )
+    except PermissionDenied:
+        error = "The sign-in form had expired. Please sign in again."
+        return _form(request, key, next=next, username=username, error=error, status_code=403)
     redirect = RedirectResponse("/console", status_code=303)
     try:
         result = governance_api.create_session(
@@ -73,16 +112,8 @@ def sign_in(
             key,
         )
     except NotAuthenticated:
-        return render(
-            request,
-            "console/sign_in.html",
-            {
-                "next": safe_next(next, default=""),
-                "username": username,
-                "error": "Those credentials did not work, or the account is locked for a while.",
-            },
-            status_code=401,
-        )
+        error = "Those credentials did not work, or the account must wait a little."
+        return _form(request, key, next=next, username=username, error=error, status_code=401)
     redirect.headers["location"] = safe_next(next, default="/console")
     del result  # the CSRF token also travels in its cookie; pages recompute it per request
     return redirect

@@ -12,10 +12,11 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from careloop.errors import NotAuthenticated
-from careloop.security.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
+from careloop.security.sessions import Face, csrf_token_for
 from careloop.web.api import auth as governance_api
 from careloop.web.api import portal as portal_api
 from careloop.web.console.pages import after_post
+from careloop.web.cookies import set_session_cookies
 from careloop.web.deps import (
     ClockDep,
     PrincipalDep,
@@ -110,23 +111,16 @@ def verify_code(
             challenge_id=challenge_id,
             error=True,
         )
-    max_age = get_runtime(request).settings.security.portal_token_minutes * 60
-    secure = request.url.scheme == "https"
+    minutes = get_runtime(request).settings.security.portal_token_minutes
     response = RedirectResponse("/portal", status_code=303)
-    cookies = (
-        (SESSION_COOKIE, issued.access_token, True),
-        (CSRF_COOKIE, csrf_token_for(key, issued.access_token), False),
+    set_session_cookies(
+        request,
+        response,
+        face=Face.PORTAL,
+        token=issued.access_token,
+        csrf=csrf_token_for(key, issued.access_token),
+        minutes=minutes,
     )
-    for name, value, httponly in cookies:
-        response.set_cookie(
-            name,
-            value,
-            max_age=max_age,
-            httponly=httponly,
-            secure=secure,
-            samesite="strict",
-            path="/",
-        )
     return response
 
 

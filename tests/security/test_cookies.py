@@ -1,0 +1,109 @@
+"""Console and portal cookies apart, ``__Host-`` over https, login CSRF (issue 21, item 6)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from careloop.runtime import Runtime
+from careloop.security.auth import create_user, issue_token
+from careloop.settings import WebSettings
+from careloop.web.app import create_app
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def nurse(rt: Runtime) -> Runtime:
+    with rt.transaction() as session:
+        create_user(session, clock=rt.clock, username="nurse", password=PASSWORD, role="clinician")
+    return rt
+
+
+def _client(rt: Runtime, *, base_url: str = "http://testserver", **web: Any) -> TestClient:
+    settings = rt.settings.model_copy(update={"web": WebSettings(**web)})
+    app = create_app(dataclasses.replace(rt, settings=settings))
+    return TestClient(app, base_url=base_url, follow_redirects=False)
+
+
+def _form_token(client: TestClient) -> str:
+    found = re.search(r'name="signin_csrf" value="([^"]+)"', client.get("/console/sign-in").text)
+    assert found is not None
+    return found.group(1)
+
+
+def _sign_in(client: TestClient, token: str | None) -> Any:
+    data = {"username": "nurse", "password": PASSWORD}
+    if token is not None:
+        data["signin_csrf"] = token
+    return client.post("/console/sign-in", data=data)
+
+
+def test_a_sign_in_form_posted_from_elsewhere_is_refused(nurse: Runtime) -> None:
+    attacker_page = _client(nurse)  # no pre-session cookie: the form came from another site
+    response = _sign_in(attacker_page, None)
+    assert response.status_code == 403
+    assert not response.headers.get_list("set-cookie") or all(
+        "careloop_console=" not in c for c in response.headers.get_list("set-cookie")
+    )
+    forged = _sign_in(_client(nurse), "made-up-token")
+    assert forged.status_code == 403
+
+
+def test_a_token_from_another_browser_is_refused(nurse: Runtime) -> None:
+    token = _form_token(_client(nurse))  # the attacker's own pre-session
+    assert _sign_in(_client(nurse), token).status_code == 403
+
+
+def test_the_console_cookie_is_its_own(nurse: Runtime) -> None:
+    client = _client(nurse)
+    response = _sign_in(client, _form_token(client))
+    assert response.status_code == 303
+    assert client.cookies.get("careloop_console")
+    assert client.cookies.get("careloop_portal") is None
+    assert client.get("/console/worklist").status_code == 200
+
+
+def test_secure_connections_use_host_prefixed_strict_cookies(nurse: Runtime) -> None:
+    client = _client(nurse, base_url="https://testserver")
+    response = _sign_in(client, _form_token(client))
+    assert response.status_code == 303
+    cookies = {c.split("=", 1)[0]: c.lower() for c in response.headers.get_list("set-cookie")}
+    for name in ("__Host-careloop_console", "__Host-careloop_console_csrf"):
+        attributes = cookies[name]
+        assert "secure" in attributes
+        assert "path=/" in attributes
+        assert "samesite=strict" in attributes
+        assert "domain=" not in attributes
+    assert "httponly" in cookies["__Host-careloop_console"]
+
+
+def test_production_behind_a_tls_proxy_uses_host_prefixed_cookies(nurse: Runtime) -> None:
+    client = _client(nurse, production=True)  # the app sees http; the browser is on https
+    set_cookie = client.get("/console/sign-in").headers["set-cookie"].lower()
+    assert set_cookie.startswith("__host-careloop_console_signin=")
+    assert "secure" in set_cookie
+
+
+def test_a_portal_token_is_no_console_session(nurse: Runtime) -> None:
+    with nurse.transaction() as session:
+        user = create_user(
+            session,
+            clock=nurse.clock,
+            username="pat",
+            password=PASSWORD,
+            role="patient",
+            patient_id="p-1",
+        )
+        portal = issue_token(session, clock=nurse.clock, user=user, kind="portal").token
+    client = _client(nurse)
+    client.cookies.set("careloop_console", portal)
+    assert client.get("/api/auth/me").status_code == 401
+    client.cookies.clear()
+    client.cookies.set("careloop_portal", portal)
+    assert client.get("/api/auth/me").status_code == 200
+    assert client.get("/console/worklist").status_code == 303  # to sign-in: not a console cookie
