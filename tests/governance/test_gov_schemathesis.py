@@ -29,7 +29,11 @@ STATS: list[tuple[str, str, int]] = []
 def _user(rt: Any, role: str) -> Any:
     with rt.transaction() as session:
         return create_user(
-            session, clock=rt.clock, username=f"fuzz-{role}", password="x" * 16, role=role
+            session,
+            clock=rt.clock,
+            username=f"fuzz-{role}",
+            password="fuzzing tulip harbour 42",
+            role=role,
         )
 
 

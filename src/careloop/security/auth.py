@@ -18,12 +18,8 @@ from careloop.clock import Clock
 from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from careloop.models import ApiToken, User
 from careloop.security.backoff import ACCOUNT_MAX_DELAY, SourceBackoff, backoff_delay
-from careloop.security.passwords import (
-    MIN_PASSWORD_LENGTH,
-    dummy_hash,
-    hash_password,
-    verify_password,
-)
+from careloop.security.password_policy import check_password
+from careloop.security.passwords import dummy_hash, hash_password, verify_password
 from careloop.security.principal import Principal
 from careloop.security.roles import PERMISSIONS, Role
 
@@ -50,17 +46,15 @@ def create_user(
     patient_id: str | None = None,
     teams: list[str] | None = None,
 ) -> User:
-    """Create an account. Passwords shorter than 12 characters are refused."""
+    """Create an account. Weak passwords are refused (:mod:`.password_policy`)."""
     try:
         role = Role(role)
     except ValueError as exc:
         raise InvalidInput(f"unknown role {role!r}", field="role") from exc
     if not username or len(username) > 150:
         raise InvalidInput("username must be 1-150 characters", field="username")
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password"
-        )
+    if password is not None:
+        check_password(password, user_inputs=(username, display_name or ""))
     if role in (Role.PATIENT, Role.CAREGIVER) and not patient_id and role is Role.PATIENT:
         raise InvalidInput("a patient account needs patient_id", field="patient_id")
     if session.scalar(select(User.id).where(User.username == username)) is not None:

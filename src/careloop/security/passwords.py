@@ -10,8 +10,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
-MIN_PASSWORD_LENGTH = 12
-
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)

@@ -13,10 +13,10 @@ from careloop.security.auth import create_user
 from careloop.security.roles import Role
 
 DEMO_USERS: tuple[tuple[Role, str, str, str], ...] = (
-    (Role.CLINICIAN, "demo-clinician", "demo-clinician-pass", "Dr. Demo Clinician"),
-    (Role.COORDINATOR, "demo-coordinator", "demo-coordinator-pass", "Demo Care Coordinator"),
-    (Role.ANALYST, "demo-analyst", "demo-analyst-pass", "Demo Population Analyst"),
-    (Role.ADMIN, "demo-admin", "demo-admin-pass", "Demo Administrator"),
+    (Role.CLINICIAN, "demo-clinician", "demo-clinician-tulip-42", "Dr. Demo Clinician"),
+    (Role.COORDINATOR, "demo-coordinator", "demo-coordinator-tulip-42", "Demo Care Coordinator"),
+    (Role.ANALYST, "demo-analyst", "demo-analyst-tulip-42", "Demo Population Analyst"),
+    (Role.ADMIN, "demo-admin", "demo-admin-tulip-42", "Demo Administrator"),
 )
 
 
