@@ -70,7 +70,8 @@ class SecuritySettings(BaseModel):
     encryption_key: SecretStr | None = None
     encryption_key_file: Path | None = None
     public_base_url: str = "http://127.0.0.1:8000"
-    console_session_minutes: int = 480
+    console_session_minutes: int = 480  # absolute lifetime of a console session
+    console_idle_minutes: int = 30  # a console session unused this long ends
     portal_token_minutes: int = 30
     unsubscribe_link_days: int = 60
     signin_per_minute: int = 10

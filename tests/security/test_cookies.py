@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from careloop.clock import FrozenClock
 from careloop.runtime import Runtime
 from careloop.security.auth import create_user, issue_token
 from careloop.settings import WebSettings
 from careloop.web.app import create_app
+from tests.conftest import START
 
 PASSWORD = "correct horse battery staple"
 
@@ -107,3 +110,21 @@ def test_a_portal_token_is_no_console_session(nurse: Runtime) -> None:
     client.cookies.set("careloop_portal", portal)
     assert client.get("/api/auth/me").status_code == 200
     assert client.get("/console/worklist").status_code == 303  # to sign-in: not a console cookie
+
+
+def test_a_console_session_ends_when_idle_and_at_its_absolute_lifetime(
+    nurse: Runtime, clock: FrozenClock
+) -> None:
+    client = _client(nurse)
+    assert _sign_in(client, _form_token(client)).status_code == 303
+    for _ in range(20):  # 20 x 25 min of activity: 8 h 20 min, past the 8 h lifetime
+        clock.advance(timedelta(minutes=25))
+        if client.get("/api/auth/me").status_code != 200:
+            break
+    assert clock.now() - START >= timedelta(hours=8)
+    assert client.get("/api/auth/me").status_code == 401
+
+    assert _sign_in(client, _form_token(client)).status_code == 303
+    assert client.get("/api/auth/me").status_code == 200
+    clock.advance(timedelta(minutes=32))  # idle past 30 minutes
+    assert client.get("/api/auth/me").status_code == 401

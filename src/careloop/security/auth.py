@@ -187,14 +187,25 @@ def principal_for_user(user: User, *, scopes: list[str] | None = None) -> Princi
     )
 
 
-def authenticate_token(session: Session, *, clock: Clock, token: str) -> tuple[User, ApiToken]:
-    """The user behind a bearer token; expired, revoked or unknown tokens are refused."""
+def authenticate_token(
+    session: Session, *, clock: Clock, token: str, session_idle: timedelta | None = None
+) -> tuple[User, ApiToken]:
+    """The user behind a token; expired, revoked or unknown tokens are refused.
+
+    A console session (kind ``session``) also ends after ``session_idle`` without use: its
+    absolute lifetime is ``expires_at``, its idle limit is measured from ``last_used_at``
+    (kept to the minute) or, before the first use, from its creation.
+    """
     if not token.startswith(TOKEN_PREFIX):
         raise NotAuthenticated("invalid token")
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     now = clock.now()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise NotAuthenticated("invalid or expired token")
+    if session_idle is not None and row.kind == "session":
+        last = row.last_used_at or row.created_at
+        if now - last > session_idle + LAST_USED_RESOLUTION:
+            raise NotAuthenticated("session ended after inactivity")
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise NotAuthenticated("invalid token")

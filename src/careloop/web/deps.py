@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -148,7 +149,10 @@ def authenticate(request: Request, session: SessionDep, clock: ClockDep) -> Prin
         )
         principal = principal_for_user(user)
     else:
-        user, row = authenticate_token(session, clock=clock, token=token)
+        idle = get_runtime(request).settings.security.console_idle_minutes
+        user, row = authenticate_token(
+            session, clock=clock, token=token, session_idle=timedelta(minutes=idle)
+        )
         wanted = {face.token_kind} if face is not None else BEARER_KINDS
         if row.kind not in wanted:
             raise NotAuthenticated("invalid token")
