@@ -98,6 +98,16 @@ def contact_digest(key: bytes, system: str, value: str) -> str:
     return keyed_digest(key, f"{kind}:{canonical}")
 
 
+def rebuild_portal_digests(session: Session, *, key: bytes) -> int:
+    """Recompute the look-up digest of every enrolled portal contact under ``key`` (after
+    ``security.secret_key`` changes; the values themselves are kept encrypted)."""
+    contacts = session.scalars(select(PortalContact)).all()
+    for contact in contacts:
+        contact.digest = contact_digest(key, contact.system, contact.value)
+    session.flush()
+    return len(contacts)
+
+
 def _on_record(points: list[dict[str, object]], system: str, value: str) -> bool:
     wanted = normalize_contact(system, value)
     for cp in points:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from careloop.crypto import configured_signing_key, keyed_digest
-from careloop.models import ContactLookup
+from careloop.models import Caregiver, ContactLookup, Patient
 from careloop.settings import get_settings
 
 _FALLBACK_KEY = b"careloop-contact-lookup"
@@ -87,6 +87,22 @@ def index_contacts(
     reindex_contacts(
         session.connection(), patient_id=patient_id, points=points, caregiver_id=caregiver_id
     )
+
+
+def rebuild_contact_index(session: Session) -> int:
+    """Recompute every look-up digest from the (decrypted) contact points under the current
+    key: run after ``security.secret_key`` changes. Returns the number of owners re-indexed."""
+    owners = 0
+    for patient_id, points in session.execute(select(Patient.id, Patient.contact_points)):
+        index_contacts(session, patient_id=patient_id, points=points or [])
+        owners += 1
+    caregivers = select(Caregiver.id, Caregiver.patient_id, Caregiver.contact_points)
+    for caregiver_id, patient_id, points in session.execute(caregivers):
+        index_contacts(
+            session, patient_id=patient_id, points=points or [], caregiver_id=caregiver_id
+        )
+        owners += 1
+    return owners
 
 
 def find_patients_by_contact(
