@@ -8,9 +8,10 @@ offer more than the API allows.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from careloop.errors import PermissionDenied
+from careloop.errors import NotAuthenticated, PermissionDenied
 from careloop.security.principal import Principal
 
 
@@ -67,3 +68,20 @@ def check_item_action(principal: Principal, *, item_kind: str, action: ItemActio
     if not may_act_on_item(principal, item_kind=item_kind, action=action):
         what = "clinical alerts" if item_kind == "alert" else "worklist items"
         raise PermissionDenied(f"role {principal.role} may not {action} {what}")
+
+
+# Administrative permissions that need a recent sign-in, not just a live session or token.
+REAUTH_PERMISSIONS = frozenset({"users:write", "settings:write", "audit:read"})
+REAUTH_WINDOW = timedelta(minutes=15)
+
+
+def check_recent_sign_in(principal: Principal, permission: str, *, now: datetime) -> None:
+    """Refuse an administrative action unless the caller signed in within ``REAUTH_WINDOW``.
+
+    A session left open on a shared screen, or a stolen long-lived token, then cannot read
+    the audit trail or change accounts: the answer is 401 and a fresh sign-in opens it.
+    """
+    if permission not in REAUTH_PERMISSIONS or principal.signed_in_at is None:
+        return
+    if now - principal.signed_in_at > REAUTH_WINDOW:
+        raise NotAuthenticated(f"sign in again to use {permission}")

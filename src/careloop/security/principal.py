@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from careloop.security.roles import STAFF_ROLES, Role, role_allows
 
@@ -27,6 +28,9 @@ class Principal:
     source: str | None = None
     proxy_permissions: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
     permission: str | None = None
+    # When the caller last proved who they are (the sign-in that issued the token, or an
+    # OIDC token's auth_time/iat); None for the CLI operator and workers.
+    signed_in_at: datetime | None = None
 
     @property
     def is_staff(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -26,6 +26,7 @@ from careloop.runtime import Runtime
 from careloop.security.auth import authenticate_token, principal_for_user
 from careloop.security.backoff import SourceBackoff
 from careloop.security.oidc import OidcVerifier, looks_like_jwt, user_for_claims
+from careloop.security.permissions import check_recent_sign_in
 from careloop.security.principal import Principal
 from careloop.security.rate_limit import RateLimiter, default_limits
 from careloop.security.roles import Role
@@ -147,7 +148,10 @@ def authenticate(request: Request, session: SessionDep, clock: ClockDep) -> Prin
         user = user_for_claims(
             session, claims=claims, username_claim=verifier.settings.username_claim
         )
-        principal = principal_for_user(user)
+        signed_in = claims.get("auth_time") or claims["iat"]
+        principal = replace(
+            principal_for_user(user), signed_in_at=datetime.fromtimestamp(float(signed_in), UTC)
+        )
     else:
         idle = get_runtime(request).settings.security.console_idle_minutes
         user, row = authenticate_token(
@@ -162,7 +166,9 @@ def authenticate(request: Request, session: SessionDep, clock: ClockDep) -> Prin
                 session_token=token,
                 header_value=request.headers.get(CSRF_HEADER),
             )
-        principal = principal_for_user(user, scopes=list(row.scopes))
+        principal = replace(
+            principal_for_user(user, scopes=list(row.scopes)), signed_in_at=row.created_at
+        )
     if principal.role == Role.CAREGIVER:
         principal = with_proxy_grants(session, principal)
     return replace(principal, source=client_address(request))
@@ -178,9 +184,10 @@ def require(permission: str) -> Callable[..., Principal]:
     hold a caregiver to the scopes the patient granted for exactly this kind of access.
     """
 
-    def dependency(principal: PrincipalDep) -> Principal:
+    def dependency(principal: PrincipalDep, clock: ClockDep) -> Principal:
         if not principal.can(permission):
             raise PermissionDenied(f"role {principal.role} may not {permission}")
+        check_recent_sign_in(principal, permission, now=clock.now())
         return replace(principal, permission=permission)
 
     dependency.__name__ = f"require_{permission.replace(':', '_')}"
