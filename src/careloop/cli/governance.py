@@ -326,6 +326,35 @@ def users_create(
     typer.echo(f"created {role} {username}")
 
 
+@users_app.command("enable-totp")
+@guarded
+def users_enable_totp(
+    username: Annotated[str, typer.Argument(help="Sign-in name.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Turn on a second factor: prints the otpauth:// URI once, for an authenticator app."""
+    from sqlalchemy import select
+
+    from careloop.errors import NotFound
+    from careloop.models import User
+    from careloop.security.totp import enable_totp
+
+    with runtime(database) as rt, rt.transaction() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound("no such user")
+        uri = enable_totp(user)
+        audit_cli(
+            session,
+            rt,
+            AuditAction.UPDATE,
+            "user-totp",
+            Purpose.SECURITY,
+            detail={"user_id": user.id},
+        )
+    typer.echo(uri)
+
+
 def register(app: typer.Typer) -> None:
     """Attach governance commands; export/erase join the records' ``patients`` group."""
     app.add_typer(consent_app, name="consent")

@@ -29,6 +29,10 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Optional second factor (security.totp): the shared secret, encrypted at rest, and the
+    # last accepted 30-second step, so a code cannot be used twice.
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText())
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ApiToken(Base):

@@ -22,6 +22,7 @@ from careloop.security.password_policy import check_password
 from careloop.security.passwords import dummy_hash, hash_password, verify_password
 from careloop.security.principal import Principal
 from careloop.security.roles import PERMISSIONS, Role
+from careloop.security.totp import check_totp, totp_required
 
 DEFAULT_TOKEN_TTL = timedelta(hours=12)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -83,12 +84,15 @@ def authenticate_password(
     password: str,
     source: str | None = None,
     sources: SourceBackoff | None = None,
+    otp: str | None = None,
 ) -> User:
     """Check a password, with exponential back-off per account and per ``source``.
 
     One answer for an unknown user, a wrong password and an attempt made while backing off,
     and one Argon2 verification on every path (against a dummy hash when there is no usable
-    account), so neither the answer nor its time reveals which usernames exist.
+    account), so neither the answer nor its time reveals which usernames exist. An account
+    with a second factor also needs a fresh ``otp`` (:mod:`.totp`); a missing or wrong code
+    counts as a failure and gets the same answer.
     """
     now = clock.now()
     user = session.scalar(select(User).where(User.username == username))
@@ -102,6 +106,8 @@ def authenticate_password(
     correct = verify_password(user.password_hash, password)
     if waiting:
         raise NotAuthenticated("invalid credentials")
+    if correct and totp_required(user):
+        correct = check_totp(user, otp, now=now)
     if not correct:
         user.failed_logins += 1
         delay = backoff_delay(user.failed_logins, cap=ACCOUNT_MAX_DELAY)

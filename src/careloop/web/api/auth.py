@@ -43,6 +43,7 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 class TokenRequest(BaseModel):
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=1, max_length=1024)
+    otp: str | None = Field(default=None, max_length=12, description="TOTP code, if enabled")
     scopes: list[str] = Field(default_factory=list, max_length=64)
     ttl_minutes: int = Field(default=720, ge=1, le=60 * 24 * 30)
 
@@ -63,6 +64,7 @@ class WhoAmI(BaseModel):
 class SessionRequest(BaseModel):
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=1, max_length=1024)
+    otp: str | None = Field(default=None, max_length=12, description="TOTP code, if enabled")
 
 
 class SessionResponse(BaseModel):
@@ -72,7 +74,13 @@ class SessionResponse(BaseModel):
 
 
 def _sign_in(
-    request: Request, session: Session, clock: Clock, *, username: str, password: str
+    request: Request,
+    session: Session,
+    clock: Clock,
+    *,
+    username: str,
+    password: str,
+    otp: str | None = None,
 ) -> User:
     """Check the password; on failure commit the counter and an audit event, then 401."""
     try:
@@ -83,6 +91,7 @@ def _sign_in(
             password=password,
             source=client_address(request),
             sources=get_signin_backoff(request),
+            otp=otp,
         )
     except NotAuthenticated:
         audit(
@@ -106,7 +115,9 @@ def create_token(
     request: Request, body: TokenRequest, session: SessionDep, clock: ClockDep
 ) -> TokenResponse:
     """Exchange a username and password for a bearer token (failures back off exponentially)."""
-    user = _sign_in(request, session, clock, username=body.username, password=body.password)
+    user = _sign_in(
+        request, session, clock, username=body.username, password=body.password, otp=body.otp
+    )
     issued = issue_token(
         session,
         clock=clock,
@@ -139,7 +150,9 @@ def create_session(
     key: SigningKeyDep,
 ) -> SessionResponse:
     """Console sign-in (staff only): sets the HttpOnly session cookie and a CSRF token."""
-    user = _sign_in(request, session, clock, username=body.username, password=body.password)
+    user = _sign_in(
+        request, session, clock, username=body.username, password=body.password, otp=body.otp
+    )
     if Role(user.role) not in STAFF_ROLES:
         raise NotAuthenticated("invalid credentials")
     minutes = get_runtime(request).settings.security.console_session_minutes

@@ -86,6 +86,7 @@ def sign_in(
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=500)] = "",
     signin_csrf: Annotated[str, Form(max_length=200)] = "",
+    otp: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     """Wrong credentials re-show the form (same words whatever was wrong).
 
@@ -106,7 +107,7 @@ def sign_in(
         result = governance_api.create_session(
             request,
             redirect,
-            governance_api.SessionRequest(username=username, password=password),
+            governance_api.SessionRequest(username=username, password=password, otp=otp or None),
             session,
             clock,
             key,
