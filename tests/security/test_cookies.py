@@ -5,17 +5,20 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from careloop.clock import FrozenClock
+from careloop.governance.portal import InMemoryCodeSender
 from careloop.runtime import Runtime
 from careloop.security.auth import create_user, issue_token
 from careloop.settings import WebSettings
 from careloop.web.app import create_app
 from tests.conftest import START
+from tests.governance.conftest import A_PHONE, PATIENT_A, enrol, load
 
 PASSWORD = "correct horse battery staple"
 
@@ -128,3 +131,28 @@ def test_a_console_session_ends_when_idle_and_at_its_absolute_lifetime(
     assert client.get("/api/auth/me").status_code == 200
     clock.advance(timedelta(minutes=32))  # idle past 30 minutes
     assert client.get("/api/auth/me").status_code == 401
+
+
+def test_a_portal_code_only_signs_in_the_browser_that_asked_for_it(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """Login CSRF on the portal: an attacker's own challenge and code, posted from another
+    site into the victim's browser, must not sign the victim in to the attacker's account."""
+    load(rt, tmp_path)
+    enrol(rt, patient_id=PATIENT_A, system="sms", value=A_PHONE)
+    sender = InMemoryCodeSender()
+    attacker, victim = _client(rt), _client(rt)
+    attacker.app.state.code_sender = sender
+    form = attacker.post("/portal/sign-in", data={"system": "sms", "value": A_PHONE}).text
+    challenge = re.search(r'name="challenge_id" value="([^"]+)"', form)
+    token = re.search(r'name="signin_csrf" value="([^"]+)"', form)
+    assert challenge is not None
+    assert token is not None
+    fields = {"challenge_id": challenge.group(1), "code": sender.sent[-1][2]}
+
+    forged = victim.post("/portal/verify", data={**fields, "signin_csrf": token.group(1)})
+    assert forged.status_code == 403
+    assert victim.cookies.get("careloop_portal") is None
+    own = attacker.post("/portal/verify", data={**fields, "signin_csrf": token.group(1)})
+    assert own.status_code == 303
+    assert attacker.cookies.get("careloop_portal")

@@ -12,11 +12,17 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from careloop.errors import NotAuthenticated
-from careloop.security.sessions import Face, csrf_token_for
+from careloop.security.sessions import (
+    Face,
+    check_signin_csrf,
+    csrf_token_for,
+    new_signin_nonce,
+    signin_csrf_token,
+)
 from careloop.web.api import auth as governance_api
 from careloop.web.api import portal as portal_api
 from careloop.web.console.pages import after_post
-from careloop.web.cookies import set_session_cookies
+from careloop.web.cookies import names, set_session_cookies, set_signin_cookie
 from careloop.web.deps import (
     ClockDep,
     PrincipalDep,
@@ -75,9 +81,16 @@ def request_code(
         clock,
         key,
     )
+    # Login CSRF: the code form is bound to this browser by a pre-session cookie.
+    nonce = new_signin_nonce()
     response = _sign_in_page(
-        request, _browser_language(request), step="code", challenge_id=requested.challenge_id
+        request,
+        _browser_language(request),
+        step="code",
+        challenge_id=requested.challenge_id,
+        signin_csrf=signin_csrf_token(key, nonce),
     )
+    set_signin_cookie(request, response, face=Face.PORTAL, nonce=nonce)
     response.background = background  # the code leaves after the commit
     return response
 
@@ -92,8 +105,13 @@ def verify_code(
     key: SigningKeyDep,
     challenge_id: Annotated[str, Form(min_length=1, max_length=64)],
     code: Annotated[str, Form(min_length=1, max_length=12)],
+    signin_csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Trade the code for the portal session cookie (HttpOnly, SameSite=Strict) and CSRF."""
+    """Trade the code for the portal session cookie (HttpOnly, SameSite=Strict) and CSRF.
+
+    Only in the browser that asked for the code (login CSRF: its pre-session cookie)."""
+    nonce = request.cookies.get(names(request, Face.PORTAL).signin)
+    check_signin_csrf(key, nonce=nonce, field_value=signin_csrf)
     try:
         issued = portal_api.portal_verify_code(
             portal_api.CodeVerify(challenge_id=challenge_id, code=code),
@@ -110,6 +128,7 @@ def verify_code(
             step="code",
             challenge_id=challenge_id,
             error=True,
+            signin_csrf=signin_csrf,
         )
     minutes = get_runtime(request).settings.security.portal_token_minutes
     response = RedirectResponse("/portal", status_code=303)
