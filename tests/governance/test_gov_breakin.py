@@ -33,6 +33,7 @@ PUBLIC = {
     ("GET", "/portal/sign-in"),
     ("POST", "/portal/sign-in"),
     ("POST", "/portal/verify"),
+    ("GET", "/docs"),  # the API's documentation, no data (off in production)
 }
 
 
