@@ -9,9 +9,9 @@ CDN, the page works offline and runs under the same Content-Security-Policy as t
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from careloop.settings import WebSettings
 
 ASSETS_PATH = "/docs/assets"
-_ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
+_ASSETS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 _templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 
 router = APIRouter(include_in_schema=False)
