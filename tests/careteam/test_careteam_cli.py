@@ -116,6 +116,6 @@ def test_rules_list_and_rules_test_on_fhir_files(tmp_path: Path) -> None:
     }
     assert [f["rule"] for f in orjson.loads(tested.stdout)] == [
         "hf-weight-gain-2kg-2d",
-        "symptom-severe-or-worsening",
+        "symptom-emergency",  # fever or chills "a lot" is urgent (issue 14)
     ]
     assert bad.exit_code == 2

@@ -40,7 +40,7 @@ def test_overdue_alerts_escalate_once_per_deadline_and_urgent_comes_first(
     with rt.transaction() as session:
         intake.receive_questionnaire_response(
             session,
-            diary("lp-1", {"vomiting": 4}, clock.now()),
+            diary("lp-1", {"vomiting": 3}, clock.now()),
             clock=clock,
             principal=NURSE,
             source="test",
@@ -202,7 +202,7 @@ def test_an_sms_check_in_with_a_severe_symptom_alerts_and_nonsense_goes_to_staff
         )
         replies = [
             intake.handle_checkin_reply(session, patient_id="lp-8", text=text, now=clock.now())
-            for text in ["0-4 scale", "zero", "1", "three", *["0"] * 9]
+            for text in ["0-4 scale", "zero", "1", "three", *["0"] * 12]
         ]
         dialogue.open_checkin(session, patient_id="lp-9", questionnaire=DIARY, now=clock.now())
         for text in ["2", "what", "??", "no idea"]:
@@ -214,7 +214,7 @@ def test_an_sms_check_in_with_a_severe_symptom_alerts_and_nonsense_goes_to_staff
         )
         entries = list_worklist(session, now=clock.now())
         replied = list_events(session, kinds=["replied"])
-    assert first.startswith("(1/12) Nausea")
+    assert first.startswith("(1/15) Nausea")
     assert [r.step for r in replies[:4]] == ["reprompt", "next", "next", "next"]
     assert replies[-1].step == "done"
     assert replies[-1].result is not None
@@ -224,7 +224,7 @@ def test_an_sms_check_in_with_a_severe_symptom_alerts_and_nonsense_goes_to_staff
         ("lp-8", "symptom-severe-or-worsening", "alert"),
         ("lp-9", "checkin-needs-staff", "task"),
     ]
-    assert len(replied) == 13 + 4
+    assert len(replied) == 16 + 4
 
 
 def test_readings_that_stop_get_a_nudge_then_a_task(

@@ -23,6 +23,7 @@ from careloop.feedback.evaluate import NewInput, RecordSnapshot, evaluate
 from careloop.feedback.readings import Reading, read_observation
 from careloop.feedback.ruleset import load_rules
 from careloop.feedback.snapshot import _condition_codes
+from careloop.feedback.therapy import active_therapy
 
 rules_app = typer.Typer(
     help="Clinical rules (YAML): list them, try them on FHIR.", no_args_is_help=True
@@ -119,12 +120,13 @@ def try_rules_command(
         if r.get("resourceType") == "QuestionnaireResponse":
             checkins.append(read_checkin(catalog.get(str(r.get("questionnaire"))), r, now=None))
     conditions = _condition_codes([r for r in history if r.get("resourceType") == "Condition"])
+    therapy = active_therapy(history, now=moment)
     out: list[dict[str, Any]] = []
     for resource in [r for p in inputs for r in _resources(p)]:
         rtype = resource.get("resourceType")
         subject = (resource.get("subject") or {}).get("reference", "Patient/unknown")
         patient = str(subject).split("/", 1)[-1]
-        snapshot = RecordSnapshot(patient, tuple(readings), tuple(checkins), conditions)
+        snapshot = RecordSnapshot(patient, tuple(readings), tuple(checkins), conditions, therapy)
         if rtype == "Observation":
             new_readings = tuple(read_observation(resource, now=moment))
             new = NewInput(

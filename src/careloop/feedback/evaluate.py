@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from statistics import fmean
 from typing import Any
@@ -19,6 +19,7 @@ from careloop.feedback.checkins import Checkin, ItemAnswer
 from careloop.feedback.readings import Reading
 from careloop.feedback.ruleset import (
     AnswerRule,
+    FeverRule,
     MissingDataRule,
     Proposal,
     RiseRule,
@@ -46,6 +47,8 @@ class RecordSnapshot:
     readings: tuple[Reading, ...] = ()
     checkins: tuple[Checkin, ...] = ()
     condition_codes: frozenset[str] = frozenset()
+    active_therapy: tuple[str, ...] = ()
+    """Resources showing active systemic anticancer therapy (``feedback.therapy``)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Finding:
     suppress_repeats_hours: float = 0
     observed_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    patient_message: str | None = None
 
 
 def _finding(
@@ -102,6 +106,7 @@ def _finding(
         task=rule.task,
         suppress_repeats_hours=rule.suppress_repeats_hours,
         observed_at=observed_at,
+        patient_message=rule.patient_message,
     )
 
 
@@ -191,17 +196,26 @@ def _rise(rule: RiseRule, snapshot: RecordSnapshot, new: NewInput, now: datetime
     return [_finding(rule, new, summary=summary, values=values, observed_at=current.at)]
 
 
-def _baseline(snapshot: RecordSnapshot, key: str, before: datetime | None) -> float | None:
-    """The patient's first recorded grade for a symptom (their baseline), if any."""
+def _previous(snapshot: RecordSnapshot, key: str, before: datetime | None) -> float | None:
+    """The grade of this symptom in the patient's previous report of it, if any."""
     past = [
         (c.authored, c.answers[key].number)
         for c in snapshot.checkins
         if key in c.answers and c.authored is not None and (before is None or c.authored < before)
     ]
-    past = [(at, v) for at, v in past if v is not None]
-    if not past:
+    known = [(at, v) for at, v in past if v is not None]
+    if not known:
         return None
-    return min(past, key=lambda p: p[0])[1]
+    return max(known, key=lambda p: p[0])[1]
+
+
+def _symptom_summary(flagged: dict[str, dict[str, Any]]) -> str:
+    text = "; ".join(
+        f"{name} {v['grade']:g}"
+        + (f" (previously {v['previous']:g})" if v["previous"] is not None else "")
+        for name, v in flagged.items()
+    )
+    return f"Symptoms reported: {text}."
 
 
 def _symptom(
@@ -214,32 +228,74 @@ def _symptom(
     for key, answer in sorted(checkin.answers.items()):
         if not key.startswith(rule.item_system + "|") or answer.number is None:
             continue
+        name = key.split("|", 1)[1]
+        if rule.items and name not in rule.items:
+            continue
         grade = answer.number
-        baseline = _baseline(snapshot, key, checkin.authored)
-        severe = grade >= rule.grade_at_least
-        worse = baseline is not None and grade - baseline >= rule.worse_by
+        if rule.grade_below is not None and grade >= rule.grade_below:
+            continue
+        threshold = rule.items.get(name, rule.grade_at_least)
+        previous = _previous(snapshot, key, checkin.authored)
+        severe = threshold is not None and grade >= threshold
+        worse = (
+            rule.worse_by is not None and previous is not None and grade - previous >= rule.worse_by
+        )
         if severe or worse:
-            flagged[key.split("|", 1)[1]] = {
+            flagged[name] = {
                 "grade": grade,
-                "baseline": baseline,
-                "reason": "severe" if severe else "worse than baseline",
+                "previous": previous,
+                "reason": "severe" if severe else "worse than the previous report",
             }
     if not flagged:
         return []
-    text = "; ".join(
-        f"{name} {v['grade']:g}"
-        + (f" (baseline {v['baseline']:g})" if v["baseline"] is not None else "")
-        for name, v in flagged.items()
-    )
     return [
         _finding(
             rule,
             new,
-            summary=f"Symptoms reported: {text}.",
+            summary=_symptom_summary(flagged),
             values={"symptoms": flagged},
             observed_at=checkin.authored,
         )
     ]
+
+
+def _fever(
+    rule: FeverRule, snapshot: RecordSnapshot, new: NewInput, now: datetime
+) -> list[Finding]:
+    latest = [r for r in new.readings if r.measure == rule.measure]
+    if not latest:
+        return []
+    current = max(latest, key=lambda r: r.at)
+    if current.value < rule.at_least:
+        return []
+    # Sustained: an unbroken run of febrile readings that began an hour or more ago.
+    run_start = current.at
+    for reading in reversed([r for r in _series(snapshot, new, rule.measure) if r.at < current.at]):
+        if reading.value < rule.at_least or current.at - reading.at > timedelta(hours=24):
+            break
+        run_start = reading.at
+    sustained = current.at - run_start >= timedelta(minutes=rule.sustained_minutes)
+    criterion = (
+        f"single reading >= {rule.single_at_least:g} Cel"
+        if current.value >= rule.single_at_least
+        else f">= {rule.at_least:g} Cel sustained over {rule.sustained_minutes:g} min"
+        if sustained
+        else f">= {rule.at_least:g} Cel (call threshold; not yet sustained)"
+    )
+    fahrenheit = current.value * 9 / 5 + 32
+    values = {
+        "measure": rule.measure,
+        "celsius": round(current.value, 1),
+        "fahrenheit": round(fahrenheit, 1),
+        "meets_idsa_definition": current.value >= rule.single_at_least or sustained,
+        "criterion": criterion,
+        "active_therapy": list(snapshot.active_therapy),
+    }
+    summary = (
+        f"Temperature {current.value:.1f} Cel ({fahrenheit:.1f} degF) on active anticancer "
+        f"therapy: {criterion}."
+    )
+    return [_finding(rule, new, summary=summary, values=values, observed_at=current.at)]
 
 
 def _answer_value(answer: ItemAnswer, wanted: float | str) -> Any:
@@ -279,8 +335,38 @@ _KINDS: dict[type[Any], Callable[[Any, RecordSnapshot, NewInput, datetime], list
     TrendRule: _trend,
     RiseRule: _rise,
     SymptomRule: _symptom,
+    FeverRule: _fever,
     AnswerRule: _answer,
 }
+
+
+def _one_finding_per_symptom(findings: list[Finding]) -> list[Finding]:
+    """Each symptom is reported once, by the most severe rule that flags it.
+
+    A grade-4 fever on therapy would otherwise raise the fever, the grade-4 and the
+    severe alert at once: three items for one call. Alert burden is a safety issue too.
+    """
+    claimed: set[str] = set()
+    order = sorted(range(len(findings)), key=lambda i: (findings[i].severity.rank, i))
+    keep: dict[int, Finding] = {}
+    for index in order:
+        finding = findings[index]
+        symptoms = finding.values.get("symptoms") if finding.values else None
+        if not isinstance(symptoms, dict):
+            keep[index] = finding
+            continue
+        left = {k: v for k, v in symptoms.items() if k not in claimed}
+        if not left:
+            continue
+        claimed.update(left)
+        if len(left) != len(symptoms):
+            finding = replace(
+                finding,
+                values={**finding.values, "symptoms": left},
+                summary=_symptom_summary(left),
+            )
+        keep[index] = finding
+    return [keep[i] for i in sorted(keep)]
 
 
 def evaluate(
@@ -293,10 +379,12 @@ def evaluate(
         raise ValueError("now must be timezone-aware")
     findings: list[Finding] = []
     for rule in rules:
+        if rule.requires_active_therapy and not snapshot.active_therapy:
+            continue
         check = _KINDS.get(type(rule))
         if check is not None:
             findings.extend(check(rule, snapshot, new_input, now))
-    return findings
+    return _one_finding_per_symptom(findings)
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,25 @@
 """Device readings (FHIR Observation): known LOINC codes, UCUM units, plausible ranges.
 
-Codes and units follow ``reference-codes/loinc_vitals_rpm.csv`` (checked against the FHIR
-vital-signs value set and VSAC). Blood pressure arrives under the panel 85354-9 or, from
-Synthea and older devices, 55284-4; both carry systolic 8480-6 and diastolic 8462-4 as
-components. Values are converted to one unit per measure (glucose mg/dL, weight kg) for the
-rules; the stored Observation keeps what the device sent.
+Codes and units are data (``feedback/data/vital_codes.csv`` from the VSAC vital-sign value
+sets, ``feedback/data/measure_units.csv`` from UCUM): body temperature under any of its site
+codes (oral 8331-1, tympanic 8333-7, ...) in Cel or [degF], weight in kg, [lb_av] or g,
+glucose in mg/dL or mmol/L. Blood pressure arrives under the panel 85354-9 or, from Synthea
+and older devices, 55284-4 (or 35094-2); components may use the position-specific systolic
+and diastolic codes (8459-0 sitting, ...). Values are converted to one unit per measure for
+the rules; the stored Observation keeps what the device sent.
 
 A reading that cannot be trusted is refused with the field at fault, never dropped.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from dataclasses import dataclass
 from datetime import datetime
+from fractions import Fraction
+from importlib import resources
 from typing import Any
 
 import orjson
@@ -23,36 +29,59 @@ from careloop.feedback.timestamps import check_not_future, parse_instant
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
-BP_PANELS = frozenset({"85354-9", "55284-4"})
+BP_PANELS = frozenset({"85354-9", "55284-4", "35094-2"})
 SYSTOLIC = "8480-6"
 DIASTOLIC = "8462-4"
-GLUCOSE_MG_PER_MMOL = 18.016  # glucose molar mass 180.16 g/mol
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A UCUM unit accepted for a measure: ``canonical = value * multiply + add``."""
+
+    multiply: float
+    add: float
 
 
 @dataclass(frozen=True)
 class Measure:
     name: str
     unit: str
-    units: dict[str, float]  # accepted UCUM code → factor to ``unit``
+    units: dict[str, Unit]  # accepted UCUM code → conversion to ``unit``
     low: float
     high: float
 
+    def to_canonical(self, value: float, ucum: str) -> float:
+        unit = self.units[ucum]
+        return value * unit.multiply + unit.add
 
-_BP_UNITS = {"mm[Hg]": 1.0}
-MEASURES: dict[str, Measure] = {
-    SYSTOLIC: Measure("systolic_bp", "mm[Hg]", _BP_UNITS, 50, 300),
-    DIASTOLIC: Measure("diastolic_bp", "mm[Hg]", _BP_UNITS, 20, 200),
-    "8867-4": Measure("heart_rate", "/min", {"/min": 1.0, "{beats}/min": 1.0}, 20, 250),
-    "59408-5": Measure("spo2", "%", {"%": 1.0}, 50, 100),
-    "2708-6": Measure("spo2", "%", {"%": 1.0}, 50, 100),
-    "29463-7": Measure("weight", "kg", {"kg": 1.0, "[lb_av]": 0.45359237, "g": 0.001}, 20, 350),
-    "4548-4": Measure("hba1c", "%", {"%": 1.0}, 3, 20),
-    "8310-5": Measure("body_temperature", "Cel", {"Cel": 1.0}, 30, 45),
-}
-for _code in ("2339-0", "41653-7", "2345-7", "15074-8", "14743-9"):
-    MEASURES[_code] = Measure(
-        "glucose", "mg/dL", {"mg/dL": 1.0, "mmol/L": GLUCOSE_MG_PER_MMOL}, 10, 1000
-    )
+
+def _rows(name: str) -> list[dict[str, str]]:
+    text = (resources.files("careloop.feedback") / "data" / name).read_text(encoding="utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _load_measures() -> dict[str, Measure]:
+    """LOINC code → measure, from ``data/vital_codes.csv`` and ``data/measure_units.csv``.
+
+    Both tables name their source (VSAC value sets, UCUM); a clinical lead can add a code or
+    a unit there without touching Python.
+    """
+    by_measure: dict[str, Measure] = {}
+    for row in _rows("measure_units.csv"):
+        unit = Unit(float(Fraction(row["multiply"])), float(Fraction(row["add"])))
+        found = by_measure.get(row["measure"])
+        if found is None:
+            found = Measure(
+                row["measure"], row["canonical"], {}, float(row["low"]), float(row["high"])
+            )
+            by_measure[row["measure"]] = found
+        found.units[row["ucum"]] = unit
+    return {row["loinc"]: by_measure[row["measure"]] for row in _rows("vital_codes.csv")}
+
+
+MEASURES: dict[str, Measure] = _load_measures()
+SYSTOLIC_CODES = frozenset(c for c, m in MEASURES.items() if m.name == "systolic_bp")
+DIASTOLIC_CODES = frozenset(c for c, m in MEASURES.items() if m.name == "diastolic_bp")
 ACCEPTED_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
 
 
@@ -104,15 +133,14 @@ def _quantity(holder: dict[str, Any], code: str, *, field: str, strict: bool) ->
         )
     if unit == "mmHg" and not strict:
         unit = "mm[Hg]"
-    factor = measure.units.get(str(unit))
-    if factor is None:
+    if str(unit) not in measure.units:
         accepted = ", ".join(measure.units)
         raise InvalidInput(
             f"{field}.valueQuantity.code: unit {str(unit)[:20]!r} is not accepted for "
             f"{measure.name} (accepted: {accepted})",
             field=f"{field}.valueQuantity.code",
         )
-    converted = float(value) * factor
+    converted = measure.to_canonical(float(value), str(unit))
     if strict and not measure.low <= converted <= measure.high:
         raise InvalidInput(
             f"{field}.valueQuantity.value: {converted:g} {measure.unit} is outside the plausible "
@@ -190,9 +218,10 @@ def _blood_pressure(
         if not isinstance(component, dict):
             continue
         for code in _loinc_codes(component.get("code")):
-            if code in (SYSTOLIC, DIASTOLIC):
+            if code in SYSTOLIC_CODES | DIASTOLIC_CODES:
                 value, unit = _quantity(component, code, field=f"component[{index}]", strict=strict)
-                found[code] = Reading(MEASURES[code].name, value, unit, at, code, obs_id)
+                key = SYSTOLIC if code in SYSTOLIC_CODES else DIASTOLIC
+                found[key] = Reading(MEASURES[code].name, value, unit, at, code, obs_id)
     if strict:
         for code, name in ((SYSTOLIC, "systolic"), (DIASTOLIC, "diastolic")):
             if code not in found:

@@ -76,9 +76,17 @@ class _RuleBase(_Strict):
     propose: Proposal | None = None
     task: bool = False
     suppress_repeats_hours: float = 0
+    sla_minutes: float | None = None
+    """An acknowledgement deadline in minutes, for emergencies (wins over ``sla_hours``)."""
+    requires_active_therapy: bool = False
+    """Only for patients on active systemic anticancer therapy (see ``feedback.therapy``)."""
+    patient_message: str | None = None
+    """Advice the patient gets at once, on the channel they used (``content/advice``)."""
 
     @property
     def sla(self) -> timedelta:
+        if self.sla_minutes is not None:
+            return timedelta(minutes=self.sla_minutes)
         if self.sla_hours is not None:
             return timedelta(hours=self.sla_hours)
         return DEFAULT_SLA[self.severity]
@@ -112,12 +120,36 @@ class RiseRule(_RuleBase):
 
 
 class SymptomRule(_RuleBase):
-    """The Basch rule: grade at or above a level, or worse than baseline by some points."""
+    """Basch's rule: a grade at or above a level, or worse than the previous report.
+
+    ``items`` limits the rule to some symptoms, each with its own grade (the emergency
+    symptoms); ``grade_below`` leaves higher grades to a more severe rule; ``worse_by``
+    compares with the patient's previous report of the same symptom (Basch 2016,
+    PRO-TECT), never with their first.
+    """
 
     kind: Literal["symptom"]
     item_system: str
-    grade_at_least: float
-    worse_by: float
+    grade_at_least: float | None = None
+    grade_below: float | None = None
+    worse_by: float | None = None
+    items: dict[str, float] = Field(default_factory=dict)
+
+
+class FeverRule(_RuleBase):
+    """A measured temperature at or above a level (febrile neutropenia on therapy).
+
+    The finding says whether the reading meets the IDSA/ASCO definition of neutropenic
+    fever (one reading >= ``single_at_least``, or >= ``at_least`` sustained over
+    ``sustained_minutes``); it fires from ``at_least`` on because that is when ASCO/IDSA
+    tell patients on chemotherapy to call.
+    """
+
+    kind: Literal["fever"]
+    measure: str = "body_temperature"
+    at_least: float
+    single_at_least: float
+    sustained_minutes: float = 60
 
 
 class AnswerRule(_RuleBase):
@@ -135,7 +167,7 @@ class MissingDataRule(_RuleBase):
 
 
 Rule = Annotated[
-    ThresholdRule | TrendRule | RiseRule | SymptomRule | AnswerRule | MissingDataRule,
+    ThresholdRule | TrendRule | RiseRule | SymptomRule | FeverRule | AnswerRule | MissingDataRule,
     Field(discriminator="kind"),
 ]
 

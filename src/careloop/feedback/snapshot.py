@@ -11,6 +11,7 @@ from careloop.feedback.catalog import Catalog
 from careloop.feedback.checkins import Checkin, read_checkin
 from careloop.feedback.evaluate import RecordSnapshot
 from careloop.feedback.readings import Reading, read_observation
+from careloop.feedback.therapy import THERAPY_TYPES, active_therapy
 from careloop.records.resources import patient_resources
 
 READINGS_LOOKBACK = timedelta(days=60)
@@ -45,7 +46,8 @@ def load_snapshot(
     readings: bool = True,
     checkins: bool = True,
 ) -> RecordSnapshot:
-    """Recent readings and active conditions, and/or a year of check-ins (for baselines).
+    """Recent readings and active conditions, and/or a year of check-ins (for baselines),
+    and whether the patient is on active anticancer therapy (both paths need it).
 
     A new reading is only judged against readings and conditions, a new check-in only
     against past check-ins, so each path loads just what its rules read.
@@ -76,9 +78,14 @@ def load_snapshot(
                 found_checkins.append(read_checkin(questionnaire, response, now=None))
             except CareloopError:
                 continue  # a response to a questionnaire we do not know has no baseline for us
+    therapy = active_therapy(
+        patient_resources(session, patient_id=patient_id, resource_types=THERAPY_TYPES),
+        now=now,
+    )
     return RecordSnapshot(
         patient_id=patient_id,
         readings=tuple(found_readings),
         checkins=tuple(found_checkins),
         condition_codes=conditions,
+        active_therapy=therapy,
     )
