@@ -267,3 +267,52 @@ def touchpoint(patient: str, recommend: int, satisfaction: int, at: datetime) ->
 
 def now_of(clock: Clock) -> datetime:
     return clock.now()
+
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def temperature(
+    patient: str, value: float, at: datetime, *, unit: str = "Cel", code: str = "8310-5"
+) -> dict[str, Any]:
+    """A body temperature under any of its LOINC site codes (8331-1 oral, 8333-7 tympanic)."""
+    return single(patient, code, value, unit, at)
+
+
+def chemotherapy_given(patient: str, at: datetime) -> dict[str, Any]:
+    """A MedicationAdministration of doxorubicin as Synthea/mCODE write it (an RxNorm SCD)."""
+    return {
+        "resourceType": "MedicationAdministration",
+        "id": f"ma-{uuid.uuid4().hex[:12]}",
+        "status": "completed",
+        "medicationCodeableConcept": {
+            "coding": [
+                {
+                    "system": RXNORM,
+                    "code": "1790099",
+                    "display": "10 ML Doxorubicin Hydrochloride 2 MG/ML Injection",
+                }
+            ]
+        },
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": at.isoformat(),
+    }
+
+
+def import_resources(rt: Runtime, tmp_path: Path, *resources: dict[str, Any]) -> None:
+    """Import more of a patient's record (medications, procedures) through records."""
+    path = tmp_path / f"record-{uuid.uuid4().hex[:8]}.json"
+    entries = [{"resource": r} for r in resources]
+    path.write_bytes(
+        orjson.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries})
+    )
+    summary = import_paths(
+        rt.sessions,
+        engine=rt.engine,
+        paths=[path],
+        clock=rt.clock,
+        principal=CLI_OPERATOR,
+        default_timezone="America/New_York",
+        workers=0,
+    )
+    assert not summary.rejected, summary.rejected
