@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from careloop.careteam import alerts as worklist_alerts
 from careloop.careteam import plans
+from careloop.careteam.safety import advice_for, ask_missing_items
 from careloop.clock import Clock, FrozenClock
 from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind
@@ -57,6 +58,8 @@ class IntakeResult:
     alerts: list[int] = field(default_factory=list)
     new_alerts: list[int] = field(default_factory=list)
     proposals: list[int] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+    """Patient messages (``content/advice``) to send now, on the channel the input came by."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -126,6 +129,7 @@ def receive_observation(
     result.alerts, result.new_alerts, result.proposals = act_on_findings(
         session, findings, clock=clock, actor=principal.actor
     )
+    result.advice = advice_for(findings)
     return result
 
 
@@ -166,6 +170,9 @@ def receive_questionnaire_response(
     result.alerts, result.new_alerts, result.proposals = act_on_findings(
         session, findings, clock=clock, actor=principal.actor
     )
+    if checked.missing_required:
+        result.alerts.append(ask_missing_items(session, checked, clock=clock))
+    result.advice = advice_for(findings)
     return result
 
 

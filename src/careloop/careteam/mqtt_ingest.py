@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from careloop.careteam import intake
+from careloop.careteam.safety import advice_text
 from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind
 from careloop.feedback.catalog import Catalog
@@ -20,6 +21,7 @@ from careloop.feedback.mqtt import InboundMessage, Verdict, topic_parts
 from careloop.feedback.readings import observation_id
 from careloop.feedback.ruleset import Rule
 from careloop.feedback.service import record_rejection
+from careloop.outreach.config import outreach_settings
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
@@ -49,9 +51,15 @@ def _observation(message: InboundMessage) -> dict[str, Any]:
 
 
 def make_processor(
-    runtime: Runtime, *, rules: Sequence[Rule] | None = None, catalog: Catalog | None = None
+    runtime: Runtime,
+    *,
+    rules: Sequence[Rule] | None = None,
+    catalog: Catalog | None = None,
+    phone: str | None = None,
 ) -> Any:
     """A batch processor bound to a runtime (database, clock)."""
+
+    clinic_phone = phone or outreach_settings(runtime.settings)[0].clinic_phone
 
     def process(messages: Sequence[InboundMessage]) -> list[Verdict]:
         verdicts: list[Verdict] = []
@@ -71,7 +79,16 @@ def make_processor(
                             rules=rules,
                             catalog=catalog,
                         )
-                    verdicts.append(Verdict(message, True, resource_id=result.resource_id))
+                        advice = advice_text(
+                            session,
+                            patient_id=result.patient_id,
+                            advice=result.advice,
+                            phone=clinic_phone,
+                            channel="device",
+                        )
+                    verdicts.append(
+                        Verdict(message, True, resource_id=result.resource_id, advice=advice)
+                    )
                 except (InvalidInput, NotFound) as exc:
                     field = exc.field if isinstance(exc, InvalidInput) else "subject"
                     parts = topic_parts(message.topic)

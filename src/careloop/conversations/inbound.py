@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import create_task
 from careloop.careteam.intake import handle_checkin_reply
+from careloop.careteam.safety import advice_text
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import InboundMessage
 from careloop.channels.portal import portal_reply
@@ -137,12 +138,21 @@ def handle_reply(
         )
         if answer.conversation_id is not None:
             handled = "checkin"
-            if answer.message:
+            # Answers that call for action now are answered with what to do, not "thanks".
+            urgent = advice_text(
+                session,
+                patient_id=patient_id,
+                advice=answer.result.advice if answer.result else [],
+                phone=ctx.settings.clinic_phone,
+                channel="voice" if keypad else "sms",
+            )
+            body = urgent or answer.message
+            if body:
                 queued = replies.queue_reply_text(
                     session,
                     message=message,
                     patient_id=patient_id,
-                    body=answer.message,
+                    body=body,
                     purpose="clinical-monitoring",
                 )
         else:

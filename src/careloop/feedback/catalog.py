@@ -30,6 +30,7 @@ class Catalog:
 
     questionnaires: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    _own_urls: set[str] = field(default_factory=set, repr=False)
 
     def add(self, questionnaire: dict[str, Any]) -> None:
         qid = questionnaire.get("id")
@@ -43,6 +44,13 @@ class Catalog:
                 keys.append(f"{url}|{questionnaire['version']}")
         for key in keys:
             self.questionnaires[key] = questionnaire
+        # A form derived from a standard one (our PHQ-9 from LOINC's 44249-1) also answers to
+        # the standard canonical, unless a Questionnaire with that url is loaded itself.
+        for canonical in questionnaire.get("derivedFrom") or []:
+            if isinstance(canonical, str) and canonical not in self._own_urls:
+                self.questionnaires[canonical] = questionnaire
+        if isinstance(url, str):
+            self._own_urls.add(url)
 
     def get(self, reference: str) -> dict[str, Any]:
         """The Questionnaire a response's ``questionnaire`` field names."""

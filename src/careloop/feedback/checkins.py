@@ -243,13 +243,18 @@ def extract_answers(
 ) -> dict[str, ItemAnswer]:
     """Answers by key, validating each against its item; raises naming the item."""
     by_link = {str(i["linkId"]): i for i in _walk(questionnaire.get("item"))}
+    by_code = _items_by_code(questionnaire)
+    panels = {str(c.get("code")) for c in questionnaire.get("code") or [] if isinstance(c, dict)}
     keys = _item_keys(questionnaire)
     answers: dict[str, ItemAnswer] = {}
     for given in _response_items(response):
-        link_id = str(given.get("linkId"))
-        item = by_link.get(link_id)
+        sent = str(given.get("linkId"))
+        item = by_link.get(sent) or by_code.get(sent.rstrip("/").rsplit("/", 1)[-1])
+        if item is None and sent.strip("/") in panels and not given.get("answer"):
+            continue  # the LOINC form's panel as a group around its items
         if item is None:
-            raise _fail(link_id, "not an item of this questionnaire")
+            raise _fail(sent, "not an item of this questionnaire")
+        link_id = str(item["linkId"])
         values = [a for a in given.get("answer") or [] if isinstance(a, dict)]
         if item.get("type") == "group":
             if values:
@@ -269,6 +274,30 @@ def extract_answers(
                 text=str(item.get("prefix") or item.get("text") or "")[:120] or None,
             )
     return answers
+
+
+def _items_by_code(questionnaire: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Items by their LOINC code, for responses that link items by code (``/44250-9``).
+
+    EHRs and apps send LOINC panel forms whose linkIds are the item codes, often as paths
+    (LHC-Forms: ``/44250-9``); the codes, not the linkIds, are what both sides share.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for item in _walk(questionnaire.get("item")):
+        for coding in item.get("code") or []:
+            if isinstance(coding, dict) and coding.get("system") == LOINC and coding.get("code"):
+                found.setdefault(str(coding["code"]), item)
+    return found
+
+
+def missing_required(questionnaire: dict[str, Any], checkin: Checkin) -> list[str]:
+    """The linkIds of required items the check-in left unanswered, in questionnaire order."""
+    given = {a.link_id for a in checkin.answers.values()}
+    return [
+        str(item["linkId"])
+        for item in _walk(questionnaire.get("item"))
+        if item.get("required") and item.get("type") != "group" and item["linkId"] not in given
+    ]
 
 
 def _total_item(questionnaire: dict[str, Any]) -> dict[str, Any] | None:

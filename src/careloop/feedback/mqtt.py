@@ -5,7 +5,9 @@ Observation. Messages are received with QoS 1 on a persistent session and acknow
 only after the processor's transaction committed (``manual_ack``): a crash before commit
 means the broker delivers again, and the processor recognises a re-sent reading, so nothing
 is lost and nothing is counted twice. A refused reading is answered on
-``<its topic>/rejected`` with the reason and field.
+``<its topic>/rejected`` with the reason and field; an accepted reading that needs the
+patient to act now (an urgent rule with advice) is answered on ``<its topic>/advice`` with
+``{"severity": "urgent", "advice": "..."}`` for the device or its app to show.
 
 This module only speaks MQTT; what a reading means is decided by the injected processor
 (``careteam.mqtt_ingest``), so the transport knows nothing of the domain.
@@ -27,6 +29,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 log = logging.getLogger("careloop.feedback.mqtt")
 REJECTED_SUFFIX = "/rejected"
+ADVICE_SUFFIX = "/advice"
+_REPLIES = (REJECTED_SUFFIX, ADVICE_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class Verdict:
     reason: str | None = None
     field: str | None = None
     resource_id: str | None = None
+    advice: str | None = None
+    """Words for the patient to act on now (no PHI), published on ``<topic>/advice``."""
 
 
 def topic_parts(topic: str) -> tuple[str, str] | None:
@@ -130,8 +136,8 @@ def run_ingest(
                     batch.append(inbox.get_nowait())
                 except queue.Empty:
                     break
-            own = [m for m in batch if m.topic.endswith(REJECTED_SUFFIX)]
-            work = [m for m in batch if not m.topic.endswith(REJECTED_SUFFIX)]
+            own = [m for m in batch if m.topic.endswith(_REPLIES)]
+            work = [m for m in batch if not m.topic.endswith(_REPLIES)]
             verdicts = process(work) if work else []
             for message in [*own, *(v.message for v in verdicts)]:
                 if message.qos > 0:
@@ -140,6 +146,12 @@ def run_ingest(
                 stats.received += 1
                 if verdict.accepted:
                     stats.accepted += 1
+                    if verdict.advice:
+                        client.publish(
+                            verdict.message.topic + ADVICE_SUFFIX,
+                            orjson.dumps({"severity": "urgent", "advice": verdict.advice}),
+                            qos=1,
+                        )
                     continue
                 stats.rejected += 1
                 client.publish(

@@ -20,7 +20,7 @@ from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind, record_event
 from careloop.feedback.catalog import Catalog
-from careloop.feedback.checkins import Checkin, read_checkin, with_total
+from careloop.feedback.checkins import Checkin, missing_required, read_checkin, with_total
 from careloop.feedback.readings import Reading, observation_id, read_observation
 from careloop.records.resources import (
     get_resource,
@@ -51,6 +51,8 @@ class CheckedCheckin:
     patient_id: str
     resource: dict[str, Any]
     checkin: Checkin
+    missing_required: tuple[str, ...] = ()
+    """Required items an in-progress response left out (a completed one is refused)."""
 
     @property
     def resource_id(self) -> str:
@@ -124,7 +126,8 @@ def check_questionnaire_response(
     checkin = read_checkin(questionnaire, response, now=now)
     resource = with_total(questionnaire, response, checkin.total)
     resource = {**resource, "id": resource.get("id") or f"qr-{uuid.uuid4().hex}"}
-    return CheckedCheckin(_patient(session, resource), resource, checkin)
+    missing = tuple(missing_required(questionnaire, checkin))
+    return CheckedCheckin(_patient(session, resource), resource, checkin, missing)
 
 
 def store_checkin(

@@ -1,0 +1,79 @@
+"""What a dangerous input needs at once, beyond the alert: words for the patient, a question
+that was never asked.
+
+An urgent finding whose rule names a ``patient_message`` is answered on the channel the
+input came by (portal page, SMS reply, MQTT reply topic, voice) in the patient's language,
+from ``content/advice`` (no name or other PHI: a device screen or a shared phone may show
+it). A response that left a required item unanswered (an app or a conversation that could
+not re-ask) becomes a task to ask it; PHQ-9 item 9 is asked the same day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from careloop.careteam import alerts as worklist_alerts
+from careloop.clock import Clock
+from careloop.content.advice import render_advice
+from careloop.feedback.evaluate import Finding
+from careloop.feedback.ruleset import Severity
+from careloop.feedback.service import CheckedCheckin
+from careloop.records.service import get_patient
+
+
+def advice_for(findings: Sequence[Finding]) -> list[str]:
+    """The patient messages of the urgent findings, most pressing first (no duplicates)."""
+    ordered = sorted(findings, key=lambda f: Severity(f.severity).rank)
+    advice: list[str] = []
+    for finding in ordered:
+        message = finding.patient_message
+        if finding.severity is Severity.URGENT and message and message not in advice:
+            advice.append(message)
+    return advice
+
+
+def advice_text(
+    session: Session, *, patient_id: str, advice: Sequence[str], phone: str, channel: str
+) -> str | None:
+    """The advice in the patient's language, for one channel (``sms``, ``voice``, ``portal``,
+    ``device``); None when there is nothing to say."""
+    if not advice:
+        return None
+    language = get_patient(session, patient_id).language
+    return render_advice(advice[0], language=language, phone=phone, channel=channel)
+
+
+SELF_HARM_ITEMS = frozenset({"44260-8"})
+"""PHQ-9 item 9: unanswered, a suicide-risk question nobody asked (Simon 2013)."""
+
+
+def ask_missing_items(session: Session, checked: CheckedCheckin, *, clock: Clock) -> int:
+    """A task to ask the required questions a response left out (the channel could not)."""
+    missing = checked.missing_required
+    self_harm = bool(SELF_HARM_ITEMS & {m.rsplit("/", 1)[-1] for m in missing})
+    return worklist_alerts.create_task(
+        session,
+        patient_id=checked.patient_id,
+        rule_id=f"checkin-missing-items:{checked.checkin.instrument}",
+        title=(
+            "PHQ-9 item 9 (thoughts of self-harm) was not answered: ask it today"
+            if self_harm
+            else "Required check-in questions were not answered: ask them"
+        ),
+        severity=Severity.HIGH if self_harm else Severity.ROUTINE,
+        summary=f"{checked.checkin.instrument}: unanswered required items "
+        + ", ".join(m[:40] for m in missing[:12])
+        + ".",
+        clock=clock,
+        actor="system:feedback",
+        team="behavioral-health" if self_harm else "care-coordination",
+        values={"response": checked.resource_id, "missing": list(missing)},
+        evidence=(
+            "Kroenke K et al. J Gen Intern Med 2001;16:606-613; Simon GE et al. Psychiatr Serv "
+            "2013;64:1195-1202 (item 9 predicts suicide attempt)",
+        )
+        if self_harm
+        else ("careloop check-in policy: a required item the channel could not re-ask",),
+    ).item_id
