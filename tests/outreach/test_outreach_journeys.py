@@ -166,7 +166,7 @@ def test_checkin_step_asks_by_sms_and_hands_the_answer_to_the_check_in(
     bodies = [m.body for m in loop.sms.sent_to("+15550100071")]
     assert len(bodies) == 3
     assert bodies[1].startswith("(1/15) Nausea")
-    assert bodies[2].startswith("(2/12) ")
+    assert bodies[2].startswith("(2/15) ")
     with rt.transaction() as session:
         answered = list_events(session, patient_id="pk", kinds=["replied"])
     steps = [e.payload.get("step") for e in answered if e.subject_type == "checkin_conversation"]

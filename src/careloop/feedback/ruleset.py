@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from careloop.content.advice import advice_ids
 from careloop.errors import InvalidInput
 
 
@@ -201,9 +202,16 @@ def load_rules(extra_dirs: Iterable[Path] = ()) -> list[Rule]:
         for path in sorted(Path(folder).glob("*.y*ml")):
             found.extend(_load_text(path.read_text(encoding="utf-8"), name=path.name))
     seen: set[str] = set()
+    known_advice = advice_ids()
     for rule in found:
         if rule.id in seen:
             raise InvalidInput(f"rule id {rule.id} is defined twice", field="rules")
+        if rule.patient_message is not None and rule.patient_message not in known_advice:
+            raise InvalidInput(
+                f"rule {rule.id}: patient_message {rule.patient_message!r} is not in "
+                "content/advice",
+                field="rules",
+            )
         seen.add(rule.id)
     return found
 
