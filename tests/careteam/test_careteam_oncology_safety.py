@@ -21,22 +21,6 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from tests.feedback.loop_payloads import (
-    PHQ9_ANSWERS,
-    PHQ9_ITEMS,
-    add_patients,
-    chemotherapy_given,
-    import_resources,
-    temperature,
-)
-from tests.outreach.conftest import (  # make_loop: the outreach tests' SMS loop fixture
-    SCREENING,
-    Loop,
-    add_procedure,
-    make_loop,  # noqa: F401
-    program,
-    reply,
-)
 
 from careloop.careteam.mqtt_ingest import make_processor
 from careloop.careteam.worklist import list_worklist
@@ -45,6 +29,21 @@ from careloop.clock import FrozenClock
 from careloop.feedback.mqtt import run_ingest
 from careloop.outreach.eligibility import Candidate
 from careloop.runtime import Runtime
+from tests.feedback.loop_payloads import (
+    PHQ9_ANSWERS,
+    PHQ9_ITEMS,
+    add_patients,
+    chemotherapy_given,
+    import_resources,
+    temperature,
+)
+from tests.outreach.conftest import (
+    SCREENING,
+    Loop,
+    add_procedure,
+    program,
+    reply,
+)
 
 DIARY = "https://careloop.dev/fhir/Questionnaire/oncology-symptom-diary"
 BROKER = ("127.0.0.1", 1883)
