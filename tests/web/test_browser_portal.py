@@ -65,3 +65,16 @@ def test_patient_enters_a_reading(phone_page: Any, site: Site) -> None:
     page.get_by_role("button", name="Save reading").click()
     expect(page.get_by_text("Your reading was saved.")).to_be_visible()
     expect(page.locator("svg[aria-label^='Blood pressure trend']")).to_be_visible()
+
+
+def test_a_crisis_reading_tells_the_patient_what_to_do_now(phone_page: Any, site: Site) -> None:
+    page = phone_page
+    portal_sign_in(page, site)
+    page.goto("/portal/readings")
+    page.get_by_label("Blood pressure, top number (systolic)").fill("182")
+    page.get_by_label("Blood pressure, bottom number (diastolic)").fill("121")
+    page.get_by_role("button", name="Save reading").click()
+    advice = page.get_by_role("alert")
+    expect(advice).to_contain_text("Your blood pressure is very high")
+    expect(advice).to_contain_text("call 911")
+    expect(page.get_by_text("Your reading was saved.")).to_be_visible()

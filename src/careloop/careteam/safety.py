@@ -11,15 +11,18 @@ not re-ask) becomes a task to ask it; PHQ-9 item 9 is asked the same day.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.careteam import alerts as worklist_alerts
 from careloop.clock import Clock
 from careloop.content.advice import render_advice
 from careloop.feedback.evaluate import Finding
-from careloop.feedback.ruleset import Severity
+from careloop.feedback.ruleset import Severity, default_rules
 from careloop.feedback.service import CheckedCheckin
+from careloop.models import WorklistItem
 from careloop.records.service import get_patient
 
 
@@ -30,6 +33,32 @@ def advice_for(findings: Sequence[Finding]) -> list[str]:
     for finding in ordered:
         message = finding.patient_message
         if finding.severity is Severity.URGENT and message and message not in advice:
+            advice.append(message)
+    return advice
+
+
+ADVICE_SHOWN_FOR = timedelta(minutes=30)
+
+
+def current_advice(session: Session, *, patient_id: str, now: datetime) -> list[str]:
+    """Advice for the patient's open urgent alerts seen in the last half hour (a page shown
+    after the reading that raised them, or reloaded, keeps telling them what to do)."""
+    by_rule = {r.id: r.patient_message for r in default_rules() if r.patient_message}
+    rows = session.scalars(
+        select(WorklistItem.rule_id)
+        .where(
+            WorklistItem.patient_id == patient_id,
+            WorklistItem.kind == "alert",
+            WorklistItem.severity == str(Severity.URGENT),
+            WorklistItem.status == "open",
+            WorklistItem.last_seen_at >= now - ADVICE_SHOWN_FOR,
+        )
+        .order_by(WorklistItem.last_seen_at.desc())
+    )
+    advice: list[str] = []
+    for rule_id in rows:
+        message = by_rule.get(rule_id)
+        if message and message not in advice:
             advice.append(message)
     return advice
 
