@@ -143,8 +143,13 @@ def receive_questionnaire_response(
     channel: str = "api",
     rules: Sequence[Rule] | None = None,
     catalog: Catalog | None = None,
+    self_harm_only: bool = False,
 ) -> IntakeResult:
-    """A check-in: validate against its Questionnaire, run the rules, store, raise findings."""
+    """A check-in: validate against its Questionnaire, run the rules, store, raise findings.
+
+    Required items left unanswered become a task to ask them; ``self_harm_only`` when a
+    person is already asked to call (a conversation handed to staff) keeps only PHQ-9 item 9.
+    """
     catalog = catalog or default_catalog()
     now = clock.now()
     checked = check_questionnaire_response(session, response, now=now, catalog=catalog)
@@ -171,7 +176,9 @@ def receive_questionnaire_response(
         session, findings, clock=clock, actor=principal.actor
     )
     if checked.missing_required:
-        result.alerts.append(ask_missing_items(session, checked, clock=clock))
+        asked = ask_missing_items(session, checked, clock=clock, self_harm_only=self_harm_only)
+        if asked is not None:
+            result.alerts.append(asked)
     result.advice = advice_for(findings)
     return result
 
@@ -337,6 +344,7 @@ def handle_checkin_reply(
             source=f"checkin:{step.channel}",
             channel=step.channel,
             catalog=catalog,
+            self_harm_only=step.needs_staff,
         )
         dialogue.note_response(
             session, conversation_id=step.conversation_id, response_id=result.resource_id

@@ -78,10 +78,14 @@ SELF_HARM_ITEMS = frozenset({"44260-8"})
 """PHQ-9 item 9: unanswered, a suicide-risk question nobody asked (Simon 2013)."""
 
 
-def ask_missing_items(session: Session, checked: CheckedCheckin, *, clock: Clock) -> int:
+def ask_missing_items(
+    session: Session, checked: CheckedCheckin, *, clock: Clock, self_harm_only: bool = False
+) -> int | None:
     """A task to ask the required questions a response left out (the channel could not)."""
     missing = checked.missing_required
     self_harm = bool(SELF_HARM_ITEMS & {m.rsplit("/", 1)[-1] for m in missing})
+    if self_harm_only and not self_harm:
+        return None
     return worklist_alerts.create_task(
         session,
         patient_id=checked.patient_id,

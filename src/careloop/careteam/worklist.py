@@ -23,7 +23,7 @@ _SEVERITY_RANK = case({"urgent": 0, "high": 1, "routine": 2}, value=WorklistItem
 class WorklistEntry(BaseModel):
     id: int
     kind: str
-    patient_id: str
+    patient_id: str | None
     rule_id: str
     title: str
     severity: str

@@ -78,7 +78,7 @@ def worklist_list(
                 action=AuditAction.READ,
                 resource="worklist",
                 purpose=Purpose.TREATMENT,
-                patient_ids=sorted({e.patient_id for e in entries}),
+                patient_ids=sorted({e.patient_id for e in entries if e.patient_id}),
             )
     if as_json:
         print_json([e.model_dump(mode="json") for e in entries])
@@ -90,7 +90,7 @@ def worklist_list(
             e.kind,
             e.severity + ("!" if e.overdue else ""),
             e.status,
-            e.patient_id,
+            e.patient_id or "(unknown sender)",
             e.title,
             e.due_at.strftime("%Y-%m-%d %H:%M"),
             str(e.occurrences),
@@ -151,6 +151,24 @@ def alerts_assign(
     """Assign an alert or task."""
     with runtime(database) as rt, rt.transaction() as session:
         item = alerts.assign(session, item_id, assignee=to, clock=rt.clock, principal=_operator())
+        _show(item, as_json)
+
+
+@alerts_app.command("link")
+@guarded
+def alerts_link(
+    item_id: Annotated[int, typer.Argument(help="Worklist item id (an unknown sender's task).")],
+    patient: Annotated[str, typer.Option("--patient", help="The patient it is from.")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Link an unknown sender's message task to a patient."""
+    from careloop.careteam.unmatched import link_patient
+
+    with runtime(database) as rt, rt.transaction() as session:
+        item = link_patient(
+            session, item_id, patient_id=patient, clock=rt.clock, principal=_operator()
+        )
         _show(item, as_json)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from careloop.careteam.alerts import create_task
 from careloop.careteam.intake import handle_checkin_reply
 from careloop.careteam.safety import advice_text
+from careloop.careteam.unmatched import task_for_unknown_sender
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import InboundMessage
 from careloop.channels.portal import portal_reply
@@ -222,6 +223,15 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
             urgent=message.possible_opt_out,
         )
         handled = "care-team-inbox"
+    elif message.keyword not in (Keyword.OPT_OUT, Keyword.OPT_IN):
+        # Nobody matches the number: a person reads it and links it to a patient.
+        task_for_unknown_sender(
+            session,
+            channel=str(message.channel),
+            sender=message.sender,
+            reply_ref=message.provider_id,
+            clock=FrozenClock(now),
+        )
     replies.store_reply(
         session, message, patient_id=patients[0] if patients else None, handled_as=handled
     )

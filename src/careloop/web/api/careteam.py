@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
-from careloop.careteam import alerts, plans
+from careloop.careteam import alerts, plans, unmatched
 from careloop.careteam.worklist import WorklistEntry, alert_burden, entry_of, list_worklist
 from careloop.clock import Clock
 from careloop.feedback.catalog import default_catalog
@@ -73,7 +73,7 @@ def audit_worklist_read(
             action=AuditAction.READ,
             resource="worklist",
             purpose=Purpose.TREATMENT,
-            patient_ids=sorted({e.patient_id for e in entries}),
+            patient_ids=sorted({e.patient_id for e in entries if e.patient_id}),
         )
 
 
@@ -109,6 +109,21 @@ def resolve(
 
 class Assignment(BaseModel):
     assignee: str = Field(min_length=1, max_length=128)
+
+
+class PatientLink(BaseModel):
+    patient: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/api/alerts/{item_id}/link", response_model=WorklistEntry)
+def link(
+    item_id: int, body: PatientLink, session: SessionDep, clock: ClockDep, principal: Writer
+) -> WorklistEntry:
+    """Attach an unknown sender's message task to the patient a person identified."""
+    item = unmatched.link_patient(
+        session, item_id, patient_id=body.patient, clock=clock, principal=principal
+    )
+    return entry_of(item, now=clock.now())
 
 
 @router.post("/api/alerts/{item_id}/assign", response_model=WorklistEntry)

@@ -65,8 +65,10 @@ def item_views(
     names: dict[str, str] = {}
     views = []
     for entry in entries:
-        if entry.patient_id not in names:
-            names[entry.patient_id] = _name(session, entry.patient_id)
+        key = entry.patient_id or ""
+        if key not in names:
+            # An unknown sender's message has no patient until someone links it.
+            names[key] = _name(session, key) if key else "unknown sender"
         proposals = []
         for plan_id in entry.proposals:
             row = plans.get_adjustment(session, plan_id)
@@ -76,7 +78,7 @@ def item_views(
         views.append(
             ItemView(
                 entry=entry,
-                patient_name=names[entry.patient_id],
+                patient_name=names[entry.patient_id or ""],
                 time_left=time_left(entry.due_at, now),
                 # The API's own rule (security.permissions), which it enforces.
                 may_act=may_act_on_item(principal, item_kind=entry.kind, action=ItemAction.RESOLVE),
