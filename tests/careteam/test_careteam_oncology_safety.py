@@ -180,7 +180,10 @@ def test_fever_a_lot_by_sms_on_chemo_is_urgent_and_the_patient_is_told_what_to_d
             loop, sender="+15550100081", body=text, keyword=Keyword.CHECKIN_ANSWER, sid=f"S{index}"
         )
         loop.work()
-    last = loop.sms.sent_to("+15550100081")[-1].body
+    bodies = [m.body for m in loop.sms.sent_to("+15550100081")]
+    assert any(b.startswith("(1/15) ¿Náuseas") for b in bodies)  # questions in Spanish too
+    assert any("Responda un número del 0 al 4." in b for b in bodies)
+    last = bodies[-1]
     assert "100.4 F (38 C)" in last
     assert "Llame ahora" in last
     assert "Rosa" not in last

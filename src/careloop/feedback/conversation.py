@@ -22,6 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from careloop.content.conversation_words import conversation_words
 from careloop.feedback.checkins import (
     MAX_URL,
     MIN_URL,
@@ -69,6 +70,7 @@ class ConversationState:
     status: ConversationStatus = ConversationStatus.ASKING
     last_activity: str | None = None
     unparsed: tuple[str, ...] = field(default_factory=tuple)
+    language: str = "en"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,17 +91,36 @@ class ConversationState:
             status=ConversationStatus(data["status"]),
             last_activity=data.get("last_activity"),
             unparsed=tuple(data.get("unparsed") or ()),
+            language=data.get("language", "en"),
         )
 
 
-def questions_for(questionnaire: dict[str, Any]) -> tuple[Question, ...]:
+TRANSLATION_URL = "http://hl7.org/fhir/StructureDefinition/translation"
+
+
+def item_text(item: dict[str, Any], language: str) -> str:
+    """An item's text in ``language`` (FHIR ``translation`` extension on ``_text``), else its
+    own text."""
+    wanted = language.split("-")[0].lower()
+    for ext in (item.get("_text") or {}).get("extension") or []:
+        if not isinstance(ext, dict) or ext.get("url") != TRANSLATION_URL:
+            continue
+        parts = {e.get("url"): e for e in ext.get("extension") or [] if isinstance(e, dict)}
+        lang = str((parts.get("lang") or {}).get("valueCode") or "").split("-")[0].lower()
+        content = (parts.get("content") or {}).get("valueString")
+        if lang == wanted and isinstance(content, str) and content:
+            return content
+    return str(item.get("text") or item["linkId"])
+
+
+def questions_for(questionnaire: dict[str, Any], language: str = "en") -> tuple[Question, ...]:
     """The askable items of a questionnaire, in order (groups and calculated items skipped)."""
     found = []
     for item in _walk(questionnaire.get("item")):
         kind = item.get("type")
         if item.get("readOnly") or kind in ("group", "display"):
             continue
-        text = str(item.get("text") or item["linkId"])
+        text = item_text(item, language)
         required = bool(item.get("required"))
         if kind == "integer":
             low, high = _ext(item, MIN_URL), _ext(item, MAX_URL)
@@ -140,23 +161,31 @@ def questions_for(questionnaire: dict[str, Any]) -> tuple[Question, ...]:
     return tuple(found)
 
 
-def start(questionnaire: dict[str, Any], *, channel: str = "sms") -> ConversationState:
+def start(
+    questionnaire: dict[str, Any], *, channel: str = "sms", language: str = "en"
+) -> ConversationState:
     url = str(questionnaire.get("url") or f"Questionnaire/{questionnaire['id']}")
     return ConversationState(
-        questionnaire=url, questions=questions_for(questionnaire), channel=channel
+        questionnaire=url,
+        questions=questions_for(questionnaire, language),
+        channel=channel,
+        language=language,
     )
 
 
-def _hint(question: Question, channel: str) -> str:
-    press = "Press" if channel == "voice" else "Reply"
+def _hint(question: Question, channel: str, language: str) -> str:
+    words = conversation_words(language)
+    verb = words["press"] if channel == "voice" else words["reply"]
     if question.kind == "boolean":
-        return f"{press} 1 for yes, 2 for no." if channel == "voice" else "Reply YES or NO."
+        return words["yes_no_voice"] if channel == "voice" else words["yes_no_sms"]
     if question.kind == "choice":
         listed = ", ".join(
             f"{question.low + i} {display}" for i, (_, display, _) in enumerate(question.options)
         )
-        return f"{press} {question.low}-{question.high}: {listed}."
-    return f"{press} a number from {question.low} to {question.high}."
+        return words["choice"].format(
+            verb=verb, low=question.low, high=question.high, listed=listed
+        )
+    return words["number"].format(verb=verb, low=question.low, high=question.high)
 
 
 def next_prompt(state: ConversationState) -> str | None:
@@ -165,7 +194,7 @@ def next_prompt(state: ConversationState) -> str | None:
         return None
     question = state.questions[state.index]
     number = f"({state.index + 1}/{len(state.questions)}) "
-    return f"{number}{question.text} {_hint(question, state.channel)}"
+    return f"{number}{question.text} {_hint(question, state.channel, state.language)}"
 
 
 _WORDS = {
@@ -320,13 +349,12 @@ def accept_keypad(
 
 def reprompt_message(state: ConversationState) -> str:
     prompt = next_prompt(state) or ""
-    return f"Sorry, I did not understand that. {prompt}".strip()
+    return f"{conversation_words(state.language)['sorry']} {prompt}".strip()
 
 
 def closing_message(state: ConversationState) -> str:
-    if state.status is ConversationStatus.NEEDS_STAFF:
-        return "Thank you. Someone from your care team will follow up with you."
-    return "Thank you, your answers were sent to your care team."
+    words = conversation_words(state.language)
+    return words["staff"] if state.status is ConversationStatus.NEEDS_STAFF else words["done"]
 
 
 def to_response(

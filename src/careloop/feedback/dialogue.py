@@ -69,13 +69,14 @@ def open_checkin(
 
     A conversation still in progress is closed as abandoned: the newest check-in wins.
     """
-    get_patient(session, patient_id)
+    patient = get_patient(session, patient_id)
     q = (catalog or default_catalog()).get(questionnaire)
     previous = _active_conversation(session, patient_id)
     if previous is not None:
         previous.status = "abandoned"
         previous.updated_at = now
-    state = conversation.start(q, channel=channel)
+    language = (patient.language or "en").split("-")[0].lower()
+    state = conversation.start(q, channel=channel, language=language)
     row = CheckinConversation(
         patient_id=patient_id,
         questionnaire_id=str(q["id"]),
