@@ -197,3 +197,38 @@ def test_antineoplastic_matches_by_atc_class_and_not_by_an_unrelated_drug() -> N
     statin = {"coding": [{"system": RXNORM, "code": "83367", "display": "atorvastatin"}]}
     assert is_antineoplastic(atc)
     assert not is_antineoplastic(statin)
+
+
+def test_gad7_in_its_loinc_form_is_scored_from_loinc_answer_codes() -> None:
+    q = default_catalog().get("http://loinc.org/q/69737-5")
+    codes = ["69725-0", "68509-8", "69733-0", "69734-8", "69735-5", "69689-4", "69736-3"]
+    answers = ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9", "LA6569-3", "LA6568-5", "LA6570-1"]
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": "http://loinc.org/q/69737-5|2.72",
+        "status": "completed",
+        "authored": NOW.isoformat(),
+        "item": [
+            {"linkId": f"/69737-5/{c}", "answer": [{"valueCoding": {"code": a}}]}
+            for c, a in zip(codes, answers, strict=True)
+        ],
+    }
+    checkin = read_checkin(q, response, now=NOW)
+    assert checkin.total == 9  # 0+1+2+3+1+0+2 (Spitzer 2006: 5-9 mild)
+    assert checkin.answers["http://loinc.org|70274-6"].number == 9
+
+
+def test_promis_global10_structure_accepts_a_response_by_item_id_without_bundled_text() -> None:
+    q = default_catalog().get("http://loinc.org/q/61577-3")
+    assert all("text" not in item for item in q["item"])  # licensed text is not shipped
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": "http://loinc.org/q/61577-3",
+        "status": "completed",
+        "authored": NOW.isoformat(),
+        "item": [
+            {"linkId": f"Global{n:02d}", "answer": [{"valueInteger": 7 if n == 7 else 3}]}
+            for n in range(1, 11)
+        ],
+    }
+    assert len(read_checkin(q, response, now=NOW).answers) == 10
