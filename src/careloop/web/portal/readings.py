@@ -15,9 +15,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.careteam.intake import receive_observation
+from careloop.careteam.safety import advice_text, current_advice
 from careloop.errors import InvalidInput
 from careloop.records.service import get_patient_record
 from careloop.security.principal import Principal
+from careloop.web.api.webhooks import InboundDep
 from careloop.web.console import patient_context
 from careloop.web.console.pages import after_post
 from careloop.web.console.patient import reading_charts
@@ -123,10 +125,23 @@ ReadingsPage = Annotated[
 
 
 @router.get("/portal/readings", response_class=HTMLResponse)
-def readings_page(page: ReadingsPage, saved: int = 0) -> HTMLResponse:
+def readings_page(page: ReadingsPage, ctx: InboundDep, saved: int = 0) -> HTMLResponse:
     series = patient_context.reading_series(page.session, patient_id=page.patient_id)
+    # What to do now, while an urgent alert from the patient's own reading is open (never
+    # carried in the URL: it says something clinical).
+    advice = advice_text(
+        page.session,
+        patient_id=page.patient_id,
+        advice=current_advice(page.session, patient_id=page.patient_id, now=page.clock.now()),
+        phone=ctx.settings.clinic_phone,
+        channel="portal",
+    )
     return page.show(
-        "portal/readings.html", "readings", charts=reading_charts(series), saved=bool(saved)
+        "portal/readings.html",
+        "readings",
+        charts=reading_charts(series),
+        saved=bool(saved),
+        advice=advice,
     )
 
 
