@@ -1,0 +1,163 @@
+"""Claiming due outbox rows, handing them back, and the last check before a send."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    and_,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from careloop.governance.consent import consent_decisions
+from careloop.models import Enrollment, OutboxMessage, SendAttempt
+from careloop.outreach.states import (
+    ACTIVE_ENROLLMENT_STATES,
+    AttemptOutcome,
+    DeadReason,
+    EnrollmentState,
+    OutboxState,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed row, copied out of the session so no ORM object outlives its transaction."""
+
+    id: int
+    attempt: int
+    max_attempts: int
+    idempotency_key: str
+    patient_id: str
+    purpose: str
+    channel: str
+    sender: str | None
+    to_address: str
+    subject: str | None
+    body: str
+    html: str | None
+    language: str
+    extra: dict[str, Any]
+    enrollment_id: int | None
+    program: str | None
+    step: str | None
+    decision_id: str | None
+    recipient_kind: str
+
+
+def claim_due(
+    session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta
+) -> list[Claimed]:
+    """Claim up to ``limit`` due rows and write their attempts; the caller commits at once."""
+    due = or_(
+        and_(
+            OutboxMessage.state.in_([str(OutboxState.QUEUED), str(OutboxState.FAILED_TRANSIENT)]),
+            OutboxMessage.next_attempt_at <= now,
+        ),
+        and_(OutboxMessage.state == str(OutboxState.SENDING), OutboxMessage.lease_until < now),
+    )
+    ids = list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(due)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not ids:
+        return []
+    rows = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(
+            state=str(OutboxState.SENDING),
+            claimed_by=worker_id,
+            lease_until=now + lease,
+            attempts=OutboxMessage.attempts + 1,
+            updated_at=now,
+        )
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.attempts,
+            OutboxMessage.max_attempts,
+            OutboxMessage.idempotency_key,
+            OutboxMessage.patient_id,
+            OutboxMessage.purpose,
+            OutboxMessage.channel,
+            OutboxMessage.sender,
+            OutboxMessage.to_address,
+            OutboxMessage.subject,
+            OutboxMessage.body,
+            OutboxMessage.html,
+            OutboxMessage.language,
+            OutboxMessage.extra,
+            OutboxMessage.enrollment_id,
+            OutboxMessage.program,
+            OutboxMessage.step,
+            OutboxMessage.decision_id,
+            OutboxMessage.recipient_kind,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    claimed = sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+    session.execute(
+        insert(SendAttempt),
+        [
+            {
+                "message_id": c.id,
+                "number": c.attempt,
+                "worker": worker_id,
+                "started_at": now,
+                "outcome": str(AttemptOutcome.STARTED),
+            }
+            for c in claimed
+        ],
+    )
+    return claimed
+
+
+def refused_now(
+    session: Session, *, messages: Sequence[Claimed], now: datetime
+) -> dict[int, DeadReason]:
+    """Messages that may no longer go: consent withdrawn (STOP) or the enrollment ended."""
+    refused: dict[int, DeadReason] = {}
+    enrollment_ids = {m.enrollment_id for m in messages if m.enrollment_id is not None}
+    states: dict[int, str] = {}
+    if enrollment_ids:
+        states = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(Enrollment.id, Enrollment.state).where(Enrollment.id.in_(enrollment_ids))
+            ).all()
+        )
+    groups: dict[tuple[str, str], list[Claimed]] = defaultdict(list)
+    for message in messages:
+        state = states.get(message.enrollment_id) if message.enrollment_id else None
+        if message.extra.get("transactional"):
+            continue  # a STOP/HELP confirmation answers the patient's own message
+        if state == EnrollmentState.OPTED_OUT:
+            refused[message.id] = DeadReason.OPTED_OUT
+        elif state is not None and EnrollmentState(state) not in ACTIVE_ENROLLMENT_STATES:
+            refused[message.id] = DeadReason.ENROLLMENT_ENDED
+        else:
+            groups[(message.purpose, message.channel)].append(message)
+    for (purpose, channel), group in groups.items():
+        decisions = consent_decisions(
+            session,
+            patient_ids=[m.patient_id for m in group],
+            purpose=purpose,
+            channel=channel,
+            now=now,
+        )
+        for message in group:
+            if not decisions[message.patient_id].allowed:
+                refused[message.id] = DeadReason.CONSENT_WITHDRAWN
+    return refused
