@@ -86,12 +86,15 @@ def test_the_fake_records_every_attempt_and_fails_on_demand() -> None:
     assert fake.duplicates() == {"k1": 2}
 
 
-def test_a_deduplicating_fake_sends_a_repeated_key_once() -> None:
-    fake = FakeChannel(ChannelKind.SMS, dedupe=True)
+def test_the_fake_never_deduplicates_and_can_say_what_it_sent() -> None:
+    fake = FakeChannel(ChannelKind.SMS)
     first = fake.send(message(ChannelKind.SMS))
     again = fake.send(message(ChannelKind.SMS))
-    assert first.provider_id == again.provider_id
-    assert fake.duplicates() == {}
+    found = fake.find_sent(message(ChannelKind.SMS), since=datetime(2026, 1, 1, tzinfo=UTC))
+    assert first.provider_id != again.provider_id
+    assert fake.duplicates() == {"k1": 2}
+    assert found is not None
+    assert found.provider_id == again.provider_id
 
 
 def test_the_fake_refuses_a_message_for_another_channel() -> None:

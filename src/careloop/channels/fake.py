@@ -2,7 +2,10 @@
 
 It speaks the same :class:`~careloop.channels.interface.Channel` interface as the real
 adapters. Every call is kept in ``attempts`` (so a test can count duplicate sends by
-idempotency key); accepted ones in ``sent``. Tell it to fail with :meth:`fail_next` (the next
+idempotency key); accepted ones in ``sent``. Like Twilio, it never deduplicates: a repeated
+idempotency key is sent again (a fake that corrected it would hide double texts). It can be
+asked what it sent (:meth:`find_sent`), as the outbox does to reconcile a send in doubt.
+Tell it to fail with :meth:`fail_next` (the next
 N sends) or :meth:`fail_for` (every send to one address), transiently or permanently.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 
 from careloop.channels.errors import ChannelError
 from careloop.channels.messages import (
@@ -35,19 +39,14 @@ class FakeChannel:
         kind: ChannelKind,
         *,
         rate_limit: RateLimit | None = None,
-        dedupe: bool = False,
         status: DeliveryStatus = DeliveryStatus.QUEUED,
     ) -> None:
-        """``dedupe=True`` behaves like a provider that honours idempotency keys (a repeated
-        key returns the first provider id and is not sent again)."""
         self._kind = kind
         self._rate_limit = rate_limit
-        self._dedupe = dedupe
         self._status = status
         self._lock = threading.Lock()
         self._queued_failures: list[ChannelError] = []
         self._address_failures: dict[str, ChannelError] = {}
-        self._ids_by_key: dict[str, str] = {}
         self.attempts: list[OutboundMessage] = []
         self.sent: list[FakeSend] = []
 
@@ -75,14 +74,18 @@ class FakeChannel:
                 raise self._queued_failures.pop(0)
             if message.to in self._address_failures:
                 raise self._address_failures[message.to]
-            if self._dedupe and message.idempotency_key in self._ids_by_key:
-                return SendResult(
-                    provider_id=self._ids_by_key[message.idempotency_key], status=self._status
-                )
             provider_id = f"fake-{self._kind}-{len(self.sent) + 1}"
-            self._ids_by_key.setdefault(message.idempotency_key, provider_id)
             self.sent.append(FakeSend(message=message, provider_id=provider_id))
             return SendResult(provider_id=provider_id, status=self._status)
+
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendResult | None:
+        """What a provider's message list would show: same recipient, sender and text."""
+        with self._lock:
+            for sent in reversed(self.sent):
+                m = sent.message
+                if (m.to, m.sender, m.body) == (message.to, message.sender, message.body):
+                    return SendResult(provider_id=sent.provider_id, status=self._status)
+        return None
 
     def duplicates(self) -> dict[str, int]:
         """Idempotency keys that were sent (accepted) more than once, with their counts."""

@@ -8,7 +8,8 @@ retry, sleep, check consent or read the database.
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from careloop.channels.messages import ChannelKind, OutboundMessage, RateLimit, SendResult
 
@@ -23,4 +24,17 @@ class Channel(Protocol):
 
     def rate_limit(self, sender: str | None) -> RateLimit | None:
         """The most this sender may send (``None``: the default sender); ``None`` = no limit."""
+        ...
+
+
+@runtime_checkable
+class Reconciler(Protocol):
+    """An adapter that can tell whether the provider already has a message (after a crash
+    between the call and its record). Adapters without it cannot reconcile: the outbox then
+    holds the message for review rather than risk sending it twice."""
+
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendResult | None:
+        """The provider's record of ``message`` sent at or after ``since``; ``None`` when it
+        has none (so sending it now sends it once). Raises ``ChannelError`` when it cannot
+        tell."""
         ...

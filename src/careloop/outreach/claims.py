@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     and_,
+    func,
     insert,
     or_,
     select,
@@ -17,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from careloop.channels.errors import FailureReason
 from careloop.governance.consent import consent_decisions
 from careloop.models import Enrollment, OutboxMessage, SendAttempt
 from careloop.outreach.states import (
@@ -51,6 +53,9 @@ class Claimed:
     step: str | None
     decision_id: str | None
     recipient_kind: str
+    in_doubt_since: datetime | None = None
+    """Set when an earlier attempt may have reached the provider unrecorded (a crash while
+    ``calling``, or a timeout): the gateway is asked before this message is sent again."""
 
 
 def claim_due(
@@ -109,6 +114,8 @@ def claim_due(
         .execution_options(synchronize_session=False)
     ).all()
     claimed = sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+    doubts = _settle_abandoned_attempts(session, ids=ids, now=now)
+    claimed = [replace(c, in_doubt_since=doubts.get(c.id)) for c in claimed]
     session.execute(
         insert(SendAttempt),
         [
@@ -123,6 +130,58 @@ def claim_due(
         ],
     )
     return claimed
+
+
+def _settle_abandoned_attempts(
+    session: Session, *, ids: Sequence[int], now: datetime
+) -> dict[int, datetime]:
+    """Close the attempts a crashed worker left open and say which messages are in doubt.
+
+    ``started`` (claimed, never called) is simply abandoned; ``calling`` (the provider may
+    have it) becomes ``in-doubt``. A message is in doubt, since its earliest such attempt,
+    while any attempt of it is ``in-doubt`` or timed out (the provider may have it too).
+    """
+    unfinished = and_(SendAttempt.message_id.in_(ids), SendAttempt.finished_at.is_(None))
+    session.execute(
+        update(SendAttempt)
+        .where(unfinished, SendAttempt.outcome == str(AttemptOutcome.CALLING))
+        .values(outcome=str(AttemptOutcome.IN_DOUBT), error="worker-lost", finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(SendAttempt)
+        .where(unfinished)
+        .values(outcome=str(AttemptOutcome.SKIPPED), error="lease-expired", finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    doubtful = or_(
+        SendAttempt.outcome == str(AttemptOutcome.IN_DOUBT),
+        and_(
+            SendAttempt.outcome == str(AttemptOutcome.TRANSIENT),
+            SendAttempt.error == str(FailureReason.TIMEOUT),
+        ),
+    )
+    rows = session.execute(
+        select(SendAttempt.message_id, func.min(SendAttempt.started_at))
+        .where(SendAttempt.message_id.in_(ids), doubtful)
+        .group_by(SendAttempt.message_id)
+    ).all()
+    return {int(row[0]): row[1] for row in rows}
+
+
+def mark_calling(session: Session, *, message: Claimed) -> None:
+    """The provider is about to be called for ``message``: committed first, so a crash
+    from here on leaves it in doubt (and only it)."""
+    session.execute(
+        update(SendAttempt)
+        .where(
+            SendAttempt.message_id == message.id,
+            SendAttempt.number == message.attempt,
+            SendAttempt.finished_at.is_(None),
+        )
+        .values(outcome=str(AttemptOutcome.CALLING))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def refused_now(

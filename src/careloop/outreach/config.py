@@ -29,6 +29,11 @@ class WorkerSettings(BaseModel):
     late_tolerance_ms: float = Field(default=50.0, ge=0)
     """A worker that wakes more than this after its slot takes a fresh slot instead of
     sending at once (a descheduled process would otherwise burst its overdue sends)."""
+    resend_in_doubt: bool = False
+    """A message a crashed worker may have sent, on a channel whose gateway cannot be asked
+    (voice): ``False`` holds it for review (never a double call), ``True`` re-sends it."""
+    reconcile_slack_s: float = Field(default=300.0, ge=0)
+    """How far before the in-doubt attempt the gateway's records are searched (clock skew)."""
 
 
 class OutreachSettings(BaseModel):

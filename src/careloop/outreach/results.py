@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -42,6 +42,10 @@ class Outcome:
     error: ChannelError | None = None
     dead: DeadReason | None = None
     slot_at: datetime | None = None
+    reconciled: bool = False
+    """``result`` is the gateway's record of an earlier, unrecorded send (nothing re-sent)."""
+    in_doubt: bool = False
+    """Maybe sent earlier and the gateway cannot tell: held for review, never re-sent."""
 
 
 @dataclass
@@ -51,10 +55,13 @@ class BatchReport:
     retried: int = 0
     dead: int = 0
     deferred: int = 0
+    reconciled: int = 0
+    in_doubt: int = 0
 
     def add(self, other: BatchReport) -> None:
-        for name in ("claimed", "sent", "retried", "dead", "deferred"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for counter in fields(self):
+            total = getattr(self, counter.name) + getattr(other, counter.name)
+            setattr(self, counter.name, total)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -87,13 +94,23 @@ def record_outcomes(
             row.update(
                 state=str(OutboxState.SENT), sent_at=now, provider_id=outcome.result.provider_id
             )
-            attempts.append((m, AttemptOutcome.ACCEPTED, None, outcome.slot_at))
-            events.append(
-                event_row(m, EventKind.SENT, now, {"provider_status": str(outcome.result.status)})
-            )
+            accepted = AttemptOutcome.RECONCILED if outcome.reconciled else AttemptOutcome.ACCEPTED
+            attempts.append((m, accepted, None, outcome.slot_at))
+            payload: dict[str, Any] = {"provider_status": str(outcome.result.status)}
+            if outcome.reconciled:
+                payload["reconciled"] = True
+            events.append(event_row(m, EventKind.SENT, now, payload))
             if m.enrollment_id is not None and m.recipient_kind == "patient":
                 contacted.add(m.enrollment_id)
             report.sent += 1
+            report.reconciled += int(outcome.reconciled)
+        elif outcome.in_doubt:
+            row.update(state=str(OutboxState.IN_DOUBT), last_error="in-doubt")
+            attempts.append((m, AttemptOutcome.IN_DOUBT, "unreconciled", outcome.slot_at))
+            events.append(
+                event_row(m, EventKind.FAILED, now, {"reason": "in-doubt", "final": False})
+            )
+            report.in_doubt += 1
         elif outcome.dead is not None:
             row.update(state=str(OutboxState.DEAD), dead_reason=str(outcome.dead))
             attempts.append((m, AttemptOutcome.SKIPPED, str(outcome.dead), outcome.slot_at))

@@ -8,12 +8,16 @@ Three short transactions per batch, never a provider call inside one:
 2. **pace and re-check** — per sender, slots are reserved in the database (see
    :mod:`careloop.outreach.ratelimit`); right before the calls, consent and the enrollment
    are read again, so a STOP that arrived after scheduling wins.
-3. **send, then record** — the adapter is called with the row's idempotency key; results are
-   written with executemany updates in a new transaction.
+3. **send, recording each result as it happens** — one transaction per message writes the
+   previous message's result and marks this message's attempt ``calling``; then the adapter
+   is called.
 
-A crash between 3's call and its record leaves the row ``sending``; when the lease expires
-another worker re-claims it and calls the provider with the SAME key: providers (and fakes)
-that honour idempotency keys do not send it twice.
+Gateways do not deduplicate (Twilio ignores the idempotency header on Messages), so a crash
+must never leave more than one send unrecorded: after a SIGKILL at most one attempt per
+worker is ``calling``. When its lease expires the row is re-claimed *in doubt* and the
+gateway is asked first (:meth:`Worker._reconcile`): found → recorded as sent, nothing sent;
+not found → sent once; the gateway cannot tell → ``in-doubt``, held for review (or re-sent,
+with ``worker.resend_in_doubt``: at most one duplicate per crash).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from careloop.channels.messages import (
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
-from careloop.outreach.claims import Claimed, claim_due, refused_now
+from careloop.outreach.claims import Claimed, claim_due, mark_calling, refused_now
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.ratelimit import reserve_slots, sender_key
@@ -96,8 +100,7 @@ class Worker:
         # Interleave senders by slot, so a paced sender never holds up the others.
         planned.sort(key=lambda p: (p[0] is not None, p[0] or datetime.min.replace(tzinfo=UTC)))
         for part in chunks(planned, span=timedelta(seconds=1), size=CHUNK):
-            outcomes = self._send_chunk([m for _, m in part], slots=[s for s, _ in part])
-            report.add(self._record(outcomes))
+            report.add(self._send_chunk([m for _, m in part], slots=[s for s, _ in part]))
         return report
 
     def _plan(
@@ -182,20 +185,57 @@ class Worker:
 
     def _send_chunk(
         self, messages: Sequence[Claimed], *, slots: Sequence[datetime | None]
-    ) -> list[Outcome]:
+    ) -> BatchReport:
+        """Send one chunk, recording each result as it happens: one transaction per message
+        writes the previous message's result and marks this one ``calling``, so a crash
+        leaves at most one message of this worker unrecorded (in doubt, reconciled later)."""
         with self.runtime.transaction() as session:
             refused = refused_now(session, messages=messages, now=self.clock.now())
-        outcomes: list[Outcome] = []
-        for message, slot in zip(messages, slots, strict=True):
-            if message.id in refused:
-                outcomes.append(Outcome(message, dead=refused[message.id], slot_at=slot))
-                continue
-            if slot is not None:
-                slot = self._await_slot(message, slot)
-                if slot is None:
-                    continue  # no slot left within the lease: handed back to the queue
-            outcomes.append(self._call(message, slot))
-        return outcomes
+        dead = [
+            Outcome(m, dead=refused[m.id], slot_at=s)
+            for m, s in zip(messages, slots, strict=True)
+            if m.id in refused
+        ]
+        todo = [(m, s) for m, s in zip(messages, slots, strict=True) if m.id not in refused]
+        report = self._record(dead, calling=todo[0][0] if todo else None)
+        for i, (message, slot) in enumerate(todo):
+            following = todo[i + 1][0] if i + 1 < len(todo) else None
+            outcome = self._attempt(message, slot)
+            report.add(self._record([outcome] if outcome else [], calling=following))
+        return report
+
+    def _attempt(self, message: Claimed, slot: datetime | None) -> Outcome | None:
+        """Wait for the slot, settle a doubt, call; ``None``: handed back to the queue."""
+        if slot is not None:
+            slot = self._await_slot(message, slot)
+            if slot is None:
+                return None  # no slot left within the lease: handed back to the queue
+        if message.in_doubt_since is not None:
+            settled = self._reconcile(message, slot)
+            if settled is not None:
+                return settled
+        return self._call(message, slot)
+
+    def _reconcile(self, message: Claimed, slot: datetime | None) -> Outcome | None:
+        """Ask the gateway about a message that may have been sent unrecorded; ``None``
+        means it has no record, so sending now sends it once."""
+        assert message.in_doubt_since is not None
+        try:
+            reconciler = self.channels.reconciler(ChannelKind(message.channel))
+        except InvalidInput:
+            return Outcome(message, dead=DeadReason.NO_ADAPTER, slot_at=slot)
+        if reconciler is None:
+            if self.settings.worker.resend_in_doubt:
+                return None
+            return Outcome(message, in_doubt=True, slot_at=slot)
+        since = message.in_doubt_since - timedelta(seconds=self.settings.worker.reconcile_slack_s)
+        try:
+            found = reconciler.find_sent(self.outbound(message), since=since)
+        except ChannelError:
+            return Outcome(message, in_doubt=True, slot_at=slot)
+        if found is None:
+            return None
+        return Outcome(message, result=found, reconciled=True, slot_at=slot)
 
     def _await_slot(self, message: Claimed, slot: datetime) -> datetime | None:
         """Sleep until ``slot``; if this process woke too late (descheduled, slow re-check),
@@ -271,12 +311,15 @@ class Worker:
             portal=portal,
         )
 
-    def _record(self, outcomes: list[Outcome]) -> BatchReport:
+    def _record(self, outcomes: list[Outcome], *, calling: Claimed | None) -> BatchReport:
+        if not outcomes and calling is None:
+            return BatchReport()
         with self.runtime.transaction() as session:
-            return record_outcomes(
+            now = self.clock.now()
+            report = record_outcomes(
                 session,
                 outcomes=outcomes,
-                now=self.clock.now(),
+                now=now,
                 backoff=lambda n: backoff_delay(
                     attempt=n,
                     base=self.settings.worker.backoff_base_seconds,
@@ -284,6 +327,9 @@ class Worker:
                     rng=self.rng,
                 ),
             )
+            if calling is not None:
+                mark_calling(session, message=calling)
+        return report
 
 
 def chunks(
