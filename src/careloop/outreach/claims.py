@@ -169,19 +169,41 @@ def _settle_abandoned_attempts(
     return {int(row[0]): row[1] for row in rows}
 
 
-def mark_calling(session: Session, *, message: Claimed) -> None:
-    """The provider is about to be called for ``message``: committed first, so a crash
-    from here on leaves it in doubt (and only it)."""
-    session.execute(
-        update(SendAttempt)
-        .where(
-            SendAttempt.message_id == message.id,
-            SendAttempt.number == message.attempt,
-            SendAttempt.finished_at.is_(None),
+def mark_calling(
+    session: Session,
+    *,
+    messages: Sequence[Claimed],
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+) -> set[int]:
+    """The provider is about to be called for ``messages``: committed first, so a crash from
+    here on leaves them (and only them) in doubt. Renews this worker's lease on each row and
+    returns the ids still this worker's; a row whose lease ran out and that another worker
+    took is left out, and must not be sent."""
+    if not messages:
+        return set()
+    ours = set(
+        session.scalars(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_([m.id for m in messages]),
+                OutboxMessage.state == str(OutboxState.SENDING),
+                OutboxMessage.claimed_by == worker_id,
+            )
+            .values(lease_until=now + lease)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
         )
-        .values(outcome=str(AttemptOutcome.CALLING))
-        .execution_options(synchronize_session=False)
     )
+    if ours:
+        session.execute(
+            update(SendAttempt)
+            .where(SendAttempt.message_id.in_(ours), SendAttempt.finished_at.is_(None))
+            .values(outcome=str(AttemptOutcome.CALLING))
+            .execution_options(synchronize_session=False)
+        )
+    return ours
 
 
 def refused_now(

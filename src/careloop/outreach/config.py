@@ -29,6 +29,10 @@ class WorkerSettings(BaseModel):
     late_tolerance_ms: float = Field(default=50.0, ge=0)
     """A worker that wakes more than this after its slot takes a fresh slot instead of
     sending at once (a descheduled process would otherwise burst its overdue sends)."""
+    record_every: int = Field(default=1, ge=1, le=10_000)
+    """Sends between two result records. 1: a crash leaves at most one send per worker in
+    doubt (a real gateway's HTTP call dwarfs the commit). More: fewer commits for a fast
+    gateway, and up to this many look-ups (or, unreconciled, duplicates) per crash."""
     resend_in_doubt: bool = False
     """A message a crashed worker may have sent, on a channel whose gateway cannot be asked
     (voice): ``False`` holds it for review (never a double call), ``True`` re-sends it."""

@@ -208,7 +208,7 @@ def bulk_update(
     """
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    if len(rows) == 1 or session.get_bind().dialect.name != "postgresql":
         stmt = (
             table.update()
             .where(*(col == bindparam(name) for name, col in key.items()), where)
