@@ -12,6 +12,7 @@ N sends) or :meth:`fail_for` (every send to one address), transiently or permane
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,7 @@ class FakeChannel:
     ) -> None:
         self._kind = kind
         self._rate_limit = rate_limit
+        self._prefix = uuid.uuid4().hex[:8]
         self._status = status
         self._lock = threading.Lock()
         self._queued_failures: list[ChannelError] = []
@@ -74,18 +76,20 @@ class FakeChannel:
                 raise self._queued_failures.pop(0)
             if message.to in self._address_failures:
                 raise self._address_failures[message.to]
-            provider_id = f"fake-{self._kind}-{len(self.sent) + 1}"
+            # Unique across fakes, as a provider's ids are (reconciliation relies on it).
+            provider_id = f"fake-{self._kind}-{self._prefix}-{len(self.sent) + 1}"
             self.sent.append(FakeSend(message=message, provider_id=provider_id))
             return SendResult(provider_id=provider_id, status=self._status)
 
-    def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendResult | None:
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> list[SendResult]:
         """What a provider's message list would show: same recipient, sender and text."""
+        wanted = (message.to, message.sender, message.body)
         with self._lock:
-            for sent in reversed(self.sent):
-                m = sent.message
-                if (m.to, m.sender, m.body) == (message.to, message.sender, message.body):
-                    return SendResult(provider_id=sent.provider_id, status=self._status)
-        return None
+            return [
+                SendResult(provider_id=s.provider_id, status=self._status)
+                for s in self.sent
+                if (s.message.to, s.message.sender, s.message.body) == wanted
+            ]
 
     def duplicates(self) -> dict[str, int]:
         """Idempotency keys that were sent (accepted) more than once, with their counts."""

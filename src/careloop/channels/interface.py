@@ -33,8 +33,9 @@ class Reconciler(Protocol):
     between the call and its record). Adapters without it cannot reconcile: the outbox then
     holds the message for review rather than risk sending it twice."""
 
-    def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendResult | None:
-        """The provider's record of ``message`` sent at or after ``since``; ``None`` when it
-        has none (so sending it now sends it once). Raises ``ChannelError`` when it cannot
-        tell."""
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> list[SendResult]:
+        """The provider's records that could be ``message`` (same recipient, sender and text,
+        sent at or after ``since``); empty when it has none, so sending it now sends it once.
+        The caller rules out the ones already recorded for other messages (the same text can
+        go to the same person twice). Raises ``ChannelError`` when it cannot tell."""
         ...

@@ -78,8 +78,8 @@ class TwilioSmsChannel:
             return None
         return RateLimit(messages_per_second=known.effective_messages_per_second)
 
-    def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendResult | None:
-        """Twilio's record of this text (same To, From and body, created since ``since``)."""
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> list[SendResult]:
+        """Twilio's records of this text (same To, From and body, sent since ``since``)."""
         sender = message.sender or self._default
         listed = call_twilio(
             lambda: self._client.messages.list(
@@ -87,12 +87,14 @@ class TwilioSmsChannel:
             ),
             idempotency_key=message.idempotency_key,
         )
-        for found in listed:
-            if getattr(found, "body", None) == message.body:
-                raw = str(getattr(found, "status", ""))
-                status = TWILIO_MESSAGE_STATUS.get(raw, DeliveryStatus.QUEUED)
-                return SendResult(provider_id=str(found.sid), status=status)
-        return None
+        return [
+            SendResult(
+                provider_id=str(found.sid),
+                status=TWILIO_MESSAGE_STATUS.get(str(found.status), DeliveryStatus.QUEUED),
+            )
+            for found in listed
+            if getattr(found, "body", None) == message.body
+        ]
 
     def send(self, message: OutboundMessage) -> SendResult:
         if message.channel is not ChannelKind.SMS:

@@ -206,6 +206,16 @@ def mark_calling(
     return ours
 
 
+def recorded_provider_ids(session: Session, provider_ids: Sequence[str]) -> set[str]:
+    """Which of the provider's ids already belong to a recorded message (so are not the one
+    a reconciliation is looking for)."""
+    return set(
+        session.scalars(
+            select(OutboxMessage.provider_id).where(OutboxMessage.provider_id.in_(provider_ids))
+        )
+    )
+
+
 def refused_now(
     session: Session, *, messages: Sequence[Claimed], now: datetime
 ) -> dict[int, DeadReason]:

@@ -44,7 +44,13 @@ from careloop.channels.messages import (
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
-from careloop.outreach.claims import Claimed, claim_due, mark_calling, refused_now
+from careloop.outreach.claims import (
+    Claimed,
+    claim_due,
+    mark_calling,
+    recorded_provider_ids,
+    refused_now,
+)
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.ratelimit import reserve_slots, sender_key
@@ -240,12 +246,16 @@ class Worker:
             return Outcome(message, in_doubt=True, slot_at=slot)
         since = message.in_doubt_since - timedelta(seconds=self.settings.worker.reconcile_slack_s)
         try:
-            found = reconciler.find_sent(self.outbound(message), since=since)
+            candidates = reconciler.find_sent(self.outbound(message), since=since)
         except ChannelError:
             return Outcome(message, in_doubt=True, slot_at=slot)
-        if found is None:
-            return None
-        return Outcome(message, result=found, reconciled=True, slot_at=slot)
+        if candidates:
+            with self.runtime.transaction() as session:
+                known = recorded_provider_ids(session, [c.provider_id for c in candidates])
+            for found in candidates:
+                if found.provider_id not in known:
+                    return Outcome(message, result=found, reconciled=True, slot_at=slot)
+        return None
 
     def _await_slot(self, message: Claimed, slot: datetime) -> datetime | None:
         """Sleep until ``slot``; if this process woke too late (descheduled, slow re-check),
