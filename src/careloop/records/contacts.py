@@ -7,7 +7,6 @@ cannot search them. Each one also gets a keyed digest of its normalised value in
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,19 +15,18 @@ from sqlalchemy.orm import Session
 
 from careloop.crypto import configured_signing_key, keyed_digest
 from careloop.models import ContactLookup
+from careloop.records.contacts_phone import PHONE_SYSTEMS, to_e164
 from careloop.settings import get_settings
 
 _FALLBACK_KEY = b"careloop-contact-lookup"
-PHONE_SYSTEMS = frozenset({"phone", "sms"})
 
 
 def normalise(system: str, value: str) -> str | None:
-    """A canonical form: digits of a phone (national US numbers without the 1), email lower-case."""
+    """A canonical form: a phone in E.164 (national numbers read as US, as stored ones
+    already are E.164), an email lower-case."""
     if system in PHONE_SYSTEMS:
-        digits = re.sub(r"\D", "", value)
-        if len(digits) == 11 and digits.startswith("1"):
-            digits = digits[1:]
-        return f"phone:{digits}" if digits else None
+        number = to_e164(value)
+        return f"phone:{number}" if number else None
     if system == "email":
         address = value.strip().lower()
         return f"email:{address}" if "@" in address else None
