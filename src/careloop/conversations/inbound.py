@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from careloop.careteam.alerts import create_task
 from careloop.careteam.intake import handle_checkin_reply
 from careloop.channels.keywords import Keyword
-from careloop.channels.messages import InboundMessage
+from careloop.channels.messages import ChannelKind, InboundMessage
 from careloop.channels.portal import portal_reply
 from careloop.clock import Clock, FrozenClock
 from careloop.events import EventKind
@@ -70,6 +70,13 @@ def _task(
         program=program,
         team="care-coordination",
     )
+
+
+def _keyword_reply(ctx: InboundContext, message: InboundMessage) -> str | None:
+    """The content that answers a keyword, unless the carrier answers SMS keywords itself."""
+    if ctx.settings.carrier_handles_opt_out and message.channel is ChannelKind.SMS:
+        return None
+    return _KEYWORD_REPLIES.get(message.keyword) if message.keyword else None
 
 
 def handle_reply(
@@ -158,7 +165,7 @@ def handle_reply(
                 now=now,
                 urgent=message.possible_opt_out,
             )
-    content = _KEYWORD_REPLIES.get(keyword)
+    content = _keyword_reply(ctx, message)
     if content is not None:
         queued = replies.queue_keyword_reply(
             session, settings=ctx.settings, message=message, patient_id=patient_id, content=content
@@ -186,13 +193,15 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
             replies.opt_out_patient(
                 session, clock=ctx.clock, patient_id=pid, channel=str(message.channel), now=now
             )
-        replies.queue_keyword_reply(
-            session,
-            settings=ctx.settings,
-            message=message,
-            patient_id=patients[0],
-            content="opt_out_confirmation",
-        )
+        content = _keyword_reply(ctx, message)
+        if content is not None:
+            replies.queue_keyword_reply(
+                session,
+                settings=ctx.settings,
+                message=message,
+                patient_id=patients[0],
+                content=content,
+            )
         handled = "opted-out"
     elif patients and message.keyword is Keyword.OPT_IN:
         for pid in patients:

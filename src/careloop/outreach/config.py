@@ -51,6 +51,9 @@ class OutreachSettings(BaseModel):
     booking_link: str = "http://127.0.0.1:8000/portal/book"
     portal_link: str = "http://127.0.0.1:8000/portal"
     blocked_retry_hours: float = Field(default=24.0, gt=0)
+    carrier_handles_opt_out: bool = False
+    """Twilio Advanced Opt-Out (or a carrier) answers STOP/START/HELP itself: careloop records
+    the opt-out but sends no confirmation of its own (the carrier would refuse it: 21610)."""
     programs_dir: str | None = None
     """Extra folder of outreach journey files (``*.yaml``)."""
 

@@ -16,14 +16,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from careloop.channels.errors import ChannelError
+from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.messages import (
     SendResult,
 )
+from careloop.clock import FrozenClock
 from careloop.events import EventKind
+from careloop.governance.consent import ConsentSource
 from careloop.models import Event, OutboxMessage, SendAttempt
 from careloop.outreach.claims import Claimed
 from careloop.outreach.enrollment import mark_contacted_many
+from careloop.outreach.replies import opt_out_patient
 from careloop.outreach.states import (
     AttemptOutcome,
     DeadReason,
@@ -80,6 +83,7 @@ def record_outcomes(
     attempts: list[tuple[Claimed, AttemptOutcome, str | None, datetime | None]] = []
     events: list[dict[str, Any]] = []
     contacted: set[int] = set()
+    carrier_opt_outs: set[tuple[str, str]] = set()
     for outcome in outcomes:
         m = outcome.message
         row: dict[str, Any] = {
@@ -134,6 +138,8 @@ def record_outcomes(
                     next_attempt_at=now + backoff(m.attempt),
                 )
                 report.retried += 1
+            if error.reason is FailureReason.UNSUBSCRIBED and m.recipient_kind == "patient":
+                carrier_opt_outs.add((m.patient_id, m.channel))
             kind = AttemptOutcome.PERMANENT if error.permanent else AttemptOutcome.TRANSIENT
             attempts.append((m, kind, reason, outcome.slot_at))
             events.append(event_row(m, EventKind.FAILED, now, {"reason": reason, "final": final}))
@@ -160,6 +166,17 @@ def record_outcomes(
         session.execute(insert(Event), events)
     if contacted:
         mark_contacted_many(session, enrollment_ids=sorted(contacted), now=now)
+    for patient_id, channel in sorted(carrier_opt_outs):
+        # The number opted out at the carrier (Twilio 21610): record it as ours, so nothing
+        # else is queued and the care team sees why.
+        opt_out_patient(
+            session,
+            clock=FrozenClock(now),
+            patient_id=patient_id,
+            channel=channel,
+            now=now,
+            source=str(ConsentSource.CARRIER),
+        )
     return report
 
 
