@@ -28,6 +28,7 @@ def worker(
     """Send what the outbox holds: claim, record the attempt, send, record the result."""
     from careloop.compose.worker import build_worker
     from careloop.logs import configure_logging
+    from careloop.records.contacts_index import ensure_contact_index
 
     configure_logging()
     stopping = {"now": False}
@@ -38,6 +39,7 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     with runtime(database) as rt:
+        ensure_contact_index(rt)
         w = build_worker(rt, worker_id=worker_id)
         report = w.run(batch=batch, once=once, stop=lambda: stopping["now"])
     if as_json:

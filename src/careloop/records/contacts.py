@@ -33,7 +33,7 @@ def normalise(system: str, value: str) -> str | None:
     return None
 
 
-def _key() -> bytes:
+def lookup_key() -> bytes:
     # A configured secret makes digests useless without it; the fallback keeps look-ups
     # stable across processes when no secret is set (then nothing is encrypted either).
     return configured_signing_key(get_settings()) or _FALLBACK_KEY
@@ -41,7 +41,7 @@ def _key() -> bytes:
 
 def digest(system: str, value: str) -> str | None:
     canonical = normalise(system, value)
-    return keyed_digest(_key(), canonical) if canonical else None
+    return keyed_digest(lookup_key(), canonical) if canonical else None
 
 
 def reindex_contacts(
