@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import select
@@ -113,3 +114,18 @@ def test_delivery_receipt_marks_the_message_delivered(
     assert response.status_code == 204
     assert delivered is not None
     assert delivered.state == "delivered"
+
+
+def test_help_from_a_number_we_never_texted_is_answered_in_the_reply(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    make_loop([], {})  # the approved content library
+    client = api_client(None)
+    params = {"From": "+16175550142", "To": "+15550009999", "Body": "HELP", "MessageSid": "SMh"}
+
+    response = _post(client, "/webhooks/twilio/sms", params)
+
+    answer = ElementTree.fromstring(response.text).findall("Message")
+    assert response.status_code == 200
+    assert len(answer) == 1
+    assert (answer[0].text or "").strip() != ""

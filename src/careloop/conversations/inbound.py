@@ -188,6 +188,7 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
     now = message.received_at
     patients = replies.senders(session, message)
     handled = "unknown-sender"
+    answer: str | None = None
     if patients and message.keyword is Keyword.OPT_OUT:
         for pid in patients:
             replies.opt_out_patient(
@@ -209,6 +210,21 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
                 session, clock=ctx.clock, patient_id=pid, channel=str(message.channel), now=now
             )
         handled = "opted-in"
+    elif message.keyword is Keyword.HELP:
+        handled = "help"
+        content = _keyword_reply(ctx, message)
+        if content is not None and patients:
+            replies.queue_keyword_reply(
+                session,
+                settings=ctx.settings,
+                message=message,
+                patient_id=patients[0],
+                content=content,
+            )
+        elif content is not None:
+            answer = replies.help_for_anyone(
+                session, settings=ctx.settings, channel=str(message.channel)
+            )
     elif patients:
         _task(
             session,
@@ -224,7 +240,7 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
     replies.store_reply(
         session, message, patient_id=patients[0] if patients else None, handled_as=handled
     )
-    return ReplyOutcome(handled, patients[0] if patients else None, None, None)
+    return ReplyOutcome(handled, patients[0] if patients else None, None, None, answer_now=answer)
 
 
 def receive_portal_reply(

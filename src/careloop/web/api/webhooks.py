@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from twilio.twiml.messaging_response import MessagingResponse
 
 from careloop.channels.twilio_webhooks import (
     SIGNATURE_HEADER,
@@ -80,7 +81,12 @@ InboundDep = Annotated[InboundContext, Depends(_inbound_context)]
 @router.post("/sms", summary="Inbound SMS (keywords, confirmations, check-in answers)")
 def inbound_sms(params: FormDep, session: SessionDep, clock: ClockDep, ctx: InboundDep) -> Response:
     message = parse_inbound_sms(params, received_at=clock.now())
-    handle_reply(session, ctx=ctx, message=message)
+    outcome = handle_reply(session, ctx=ctx, message=message)
+    if outcome.answer_now:
+        # HELP from a number we do not know: answered in Twilio's own reply (TwiML <Message>).
+        response = MessagingResponse()
+        response.message(outcome.answer_now)
+        return _twiml(str(response))
     return _twiml()
 
 
