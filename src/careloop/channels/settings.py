@@ -52,6 +52,8 @@ class EmailSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None
     from_address: str = "careloop@localhost"
+    from_name: str | None = None
+    """Display name in From (``Riverside Clinic <care@clinic.example>``)."""
     bounce_address: str | None = None
     """Envelope sender (Return-Path) where DSN bounces go; ``from_address`` when unset."""
     message_id_domain: str | None = None
