@@ -39,7 +39,6 @@ from careloop.channels.messages import (
     EmailParts,
     OutboundMessage,
     PortalParts,
-    VoiceParts,
 )
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import Clock
@@ -58,6 +57,7 @@ from careloop.outreach.results import BatchReport, Outcome, record_outcomes, rel
 from careloop.outreach.states import (
     DeadReason,
 )
+from careloop.outreach.voice_calls import voice_parts
 from careloop.runtime import Runtime
 
 __all__ = ["BatchReport", "Claimed", "Worker", "claim_due"]
@@ -309,9 +309,12 @@ class Worker:
                 unsubscribe_url=self.unsubscribe_link(message, self.clock.now()),
             )
         elif channel is ChannelKind.VOICE:
-            voice = VoiceParts(
+            # With an answer URL the call uses answering-machine detection and speaks the
+            # rendered script (voice_calls.call_twiml), not only the voicemail line.
+            voice = voice_parts(
+                message_id=message.id,
+                base_url=base,
                 voicemail_text=str(message.extra.get("voicemail_text") or ""),
-                gather_action_url=f"{base}/webhooks/twilio/voice/gather?m={message.id}",
             )
             callback = f"{base}/webhooks/twilio/status?m={message.id}&kind=call"
         elif channel is ChannelKind.PORTAL:

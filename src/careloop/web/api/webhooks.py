@@ -27,6 +27,7 @@ from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.errors import InvalidInput, PermissionDenied
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.delivery import apply_report
+from careloop.outreach.voice_calls import call_twiml
 from careloop.web.deps import ClockDep, SessionDep, get_runtime, rate_limit
 
 router = APIRouter(
@@ -104,6 +105,13 @@ def delivery_status(
     report = parse(params, reported_at=clock.now())
     apply_report(session, clock=clock, report=report, outbox_id=m)
     return Response(status_code=204)
+
+
+@router.post("/voice/answer", summary="TwiML for a reminder call, once it is answered")
+def voice_answer(params: FormDep, session: SessionDep, request: Request, m: int) -> Response:
+    base = get_runtime(request).settings.security.public_base_url
+    answered_by = params.get("AnsweredBy") or None
+    return _twiml(call_twiml(session, message_id=m, answered_by=answered_by, base_url=base))
 
 
 @router.post("/voice/gather", summary="A key pressed during a reminder call")
