@@ -5,11 +5,19 @@
 Creates a scratch PostgreSQL database (dropped afterwards; the shared server itself is never
 restarted), queues ``--messages`` due SMS messages spread over ``--senders`` short codes
 paced at ``--rate`` msg/s each, starts two ``careloop`` workers as processes, SIGKILLs the
-first after ``--kill-after`` seconds and starts a replacement at once. The fake provider
-appends every accepted send to a per-process file and, like a provider that honours
-idempotency keys, accepts each key once (it reads the other processes' files before each
-send). Prints one JSON line ``{"sent", "lost", "duplicated", "msgs_per_s"}``; the rate check
-and details go to stderr.
+first after it alone has sent ``--kill-at`` of the messages and starts a replacement at once.
+
+The workers use the real Twilio adapter (the ``twilio`` package builds every request); the
+gateway is :class:`RecordingTwilioGateway`, mounted as the ``requests`` transport under it: it
+appends **every** request it receives, in Twilio's wire format (method, path, the
+``I-Twilio-Idempotency-Token`` header, the form-encoded body), to a per-process file and
+answers as Twilio does. Like Twilio, it never deduplicates, retries or normalises: a key sent
+twice is two texts. ``duplicated`` counts the calls per key beyond the first.
+
+``--in-doubt`` picks what the restarted worker does with the message the kill left in doubt:
+``reconcile`` (ask the gateway: ``GET Messages.json?To=&From=&DateSent>``), ``resend``
+(the gateway is not asked: at most one duplicate per kill) or ``review`` (held, not sent).
+Prints one JSON line ``{"sent", "lost", "duplicated", "msgs_per_s"}``; details to stderr.
 """
 
 from __future__ import annotations
@@ -26,50 +34,91 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import psycopg
+from requests import PreparedRequest, Response
+from requests.adapters import BaseAdapter
 
 ADMIN = os.environ.get("CARELOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+ACCOUNT = "ACbench00000000000000000000000000"
 
 
-class FileRecordingSms:
-    """A fake SMS provider: one append-only file per process, keys accepted once overall."""
+class RecordingTwilioGateway(BaseAdapter):  # type: ignore[misc]
+    """Twilio's Messages API at the HTTP boundary (a ``requests`` transport under the
+    ``twilio`` package): records every request as it arrived, corrects none."""
 
     def __init__(self, folder: Path) -> None:
-        from careloop.channels.messages import ChannelKind
-
-        self.kind = ChannelKind.SMS
+        super().__init__()
         self.folder = folder
-        self.own = (folder / f"sends-{os.getpid()}.tsv").open("ab", buffering=0)
-        self.seen: set[str] = set()
-        self.readers: dict[Path, Any] = {}
-        self._refresh()
+        self.own = (folder / f"sends-{os.getpid()}.jsonl").open("ab", buffering=0)
+        self.count = 0
 
-    def _refresh(self) -> None:
-        for path in self.folder.glob("sends-*.tsv"):
-            if path.name == Path(self.own.name).name:
-                continue
-            reader = self.readers.get(path)
-            if reader is None:
-                reader = self.readers[path] = path.open("rb")
-            for line in reader.read().splitlines():
-                self.seen.add(line.split(b"\t", 1)[0].decode())
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        url = urlsplit(request.url or "")
+        if request.method == "GET":
+            return self._answer(request, 200, self._list(dict(parse_qsl(url.query))))
+        self.count += 1
+        sid = f"SM{os.getpid():08d}{self.count:024d}"
+        body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+        record = {
+            "at": time.monotonic(),
+            "method": request.method,
+            "path": url.path,
+            "token": request.headers.get("I-Twilio-Idempotency-Token"),
+            "content_type": request.headers.get("Content-Type"),
+            "body": body,
+            "sid": sid,
+        }
+        self.own.write(orjson.dumps(record) + b"\n")
+        form = dict(parse_qsl(body))
+        answer = {"sid": sid, "status": "queued", "to": form.get("To"), "from": form.get("From")}
+        return self._answer(request, 201, answer | {"body": form.get("Body")})
 
-    def rate_limit(self, sender: str | None) -> None:
-        return None  # the benchmark configures sender rates in outreach settings
+    def _list(self, query: dict[str, str]) -> dict[str, Any]:
+        found = []
+        for record in read_records(self.folder):
+            form = dict(parse_qsl(record["body"]))
+            if form.get("To") == query.get("To") and form.get("From") == query.get("From"):
+                found.append({"sid": record["sid"], "status": "sent", "body": form.get("Body")})
+        return {"messages": found, "next_page_uri": None, "page": 0, "page_size": 100}
+
+    @staticmethod
+    def _answer(request: PreparedRequest, status: int, payload: dict[str, Any]) -> Response:
+        response = Response()
+        response.status_code = status
+        response._content = orjson.dumps(payload)
+        response.headers["Content-Type"] = "application/json"
+        response.request = request
+        response.url = request.url
+        return response
+
+    def close(self) -> None:
+        self.own.close()
+
+
+def read_records(folder: Path) -> list[dict[str, Any]]:
+    return [
+        orjson.loads(line)
+        for path in folder.glob("sends-*.jsonl")
+        for line in path.read_bytes().splitlines()
+        if line.endswith(b"}")  # a SIGKILL can cut the last line short
+    ]
+
+
+class Unaskable:
+    """The same adapter without ``find_sent``: a gateway that cannot be reconciled."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.kind = inner.kind
+
+    def rate_limit(self, sender: str | None) -> Any:
+        return self.inner.rate_limit(sender)
 
     def send(self, message: Any) -> Any:
-        from careloop.channels.messages import DeliveryStatus, SendResult
-
-        at = time.monotonic()  # when the call reached the provider
-        self._refresh()
-        key = message.idempotency_key
-        if key not in self.seen:
-            self.seen.add(key)
-            line = f"{key}\t{at:.6f}\t{message.sender}\n".encode()
-            self.own.write(line)
-        return SendResult(provider_id=f"bench-{key}", status=DeliveryStatus.QUEUED)
+        return self.inner.send(message)
 
 
 def run_worker(args: argparse.Namespace) -> None:
@@ -78,6 +127,9 @@ def run_worker(args: argparse.Namespace) -> None:
 
     from careloop.channels.messages import ChannelKind
     from careloop.channels.registry import ChannelRegistry
+    from careloop.channels.settings import SenderType, SmsSender
+    from careloop.channels.sms_twilio import TwilioSmsChannel
+    from careloop.channels.twilio_http import build_twilio_client
     from careloop.compose.worker import build_worker
     from careloop.models import OutboxMessage
     from careloop.outreach.config import OutreachSettings, WorkerSettings
@@ -85,14 +137,27 @@ def run_worker(args: argparse.Namespace) -> None:
     from careloop.runtime import open_runtime
 
     rt = open_runtime(database=args.database, run_migrations=False)
-    channel = FileRecordingSms(Path(args.sends))
+    senders = [f"+1555{9000000 + i:07d}" for i in range(args.senders)]
+    client = build_twilio_client(account_sid=ACCOUNT, auth_token="bench")
+    gateway = RecordingTwilioGateway(Path(args.sends))
+    client.http_client.session.mount("https://", gateway)
+    channel: Any = TwilioSmsChannel(
+        client=client, senders=[SmsSender(number=s, type=SenderType.SHORT_CODE) for s in senders]
+    )
+    if args.in_doubt != "reconcile":
+        channel = Unaskable(channel)
     worker = build_worker(
         rt, worker_id=args.id, channels=ChannelRegistry({ChannelKind.SMS: channel})
     )
-    senders = [f"+1555{9000000 + i:07d}" for i in range(args.senders)]
     worker.settings = OutreachSettings(
         sender_rates={f"sms:{s}": args.rate for s in senders},
-        worker=WorkerSettings(batch=args.batch, lease_seconds=args.lease, poll_seconds=0.1),
+        worker=WorkerSettings(
+            batch=args.batch,
+            lease_seconds=args.lease,
+            poll_seconds=0.1,
+            resend_in_doubt=args.in_doubt == "resend",
+            record_every=args.record_every,
+        ),
     )
     while True:
         report = worker.run_once()
@@ -177,6 +242,10 @@ def _spawn(args: argparse.Namespace, url: str, sends: Path, name: str) -> subpro
         str(args.batch),
         "--lease",
         str(args.lease),
+        "--in-doubt",
+        args.in_doubt,
+        "--record-every",
+        str(args.record_every),
     ]
     return subprocess.Popen(command)
 
@@ -192,10 +261,8 @@ def _wait_for_sends(path: Path, *, at_least: int, timeout: float) -> None:
 
 def _rate_check(sends: Path, rate: float) -> dict[str, Any]:
     times: dict[str, list[float]] = defaultdict(list)
-    for path in sends.glob("sends-*.tsv"):
-        for line in path.read_bytes().splitlines():
-            _, at, sender = line.decode().split("\t")
-            times[sender].append(float(at))
+    for record in read_records(sends):
+        times[dict(parse_qsl(record["body"]))["From"]].append(float(record["at"]))
     worst_1s = 0
     for stamps in times.values():
         stamps.sort()
@@ -230,6 +297,8 @@ def main() -> None:
         p.add_argument("--rate", type=float, default=100.0)
         p.add_argument("--batch", type=int, default=500)
         p.add_argument("--lease", type=float, default=3.0)
+        p.add_argument("--record-every", type=int, default=1)
+        p.add_argument("--in-doubt", choices=["reconcile", "resend", "review"], default="reconcile")
     worker.add_argument("--database", required=True)
     worker.add_argument("--sends", required=True)
     worker.add_argument("--id", required=True)
@@ -260,7 +329,7 @@ def main() -> None:
         second = _spawn(args, url, sends, "w2")
         # Kill the first worker once IT has sent its share (mid-batch, leases held).
         _wait_for_sends(
-            sends / f"sends-{first.pid}.tsv",
+            sends / f"sends-{first.pid}.jsonl",
             at_least=int(args.messages * args.kill_at),
             timeout=120,
         )
@@ -272,14 +341,9 @@ def main() -> None:
             process.wait()
         finished = time.monotonic()
         elapsed = finished - started
-        first_send = min(
-            float(line.split(b"\t")[1])
-            for path in sends.glob("sends-*.tsv")
-            for line in path.read_bytes().splitlines()
-        )
-        keys: Counter[str] = Counter()
-        for path in sends.glob("sends-*.tsv"):
-            keys.update(line.split(b"\t", 1)[0].decode() for line in path.read_bytes().splitlines())
+        records = read_records(sends)
+        first_send = min(float(r["at"]) for r in records)
+        keys: Counter[str] = Counter(str(r["token"]) for r in records)
         with psycopg.connect(url) as conn:
             states = dict(
                 conn.execute(
@@ -289,12 +353,15 @@ def main() -> None:
             unsent = {
                 row[0]
                 for row in conn.execute(
-                    "SELECT idempotency_key FROM outreach_outbox WHERE state <> 'sent'"
+                    "SELECT idempotency_key FROM outreach_outbox "
+                    "WHERE state NOT IN ('sent', 'in-doubt')"
                 ).fetchall()
             }
-            reclaimed = conn.execute(
-                "SELECT count(*) FROM outreach_attempts WHERE outcome = 'started'"
-            ).fetchone()
+            attempts = dict(
+                conn.execute(
+                    "SELECT outcome, count(*) FROM outreach_attempts GROUP BY outcome"
+                ).fetchall()
+            )
         expected = {f"bench:{i}" for i in range(args.messages)}
         sent = len(set(keys) & expected)
         result = {
@@ -310,7 +377,10 @@ def main() -> None:
             "msgs_per_s_including_process_start": round(args.messages / elapsed, 1),
             "killed_at_s": round(killed_at, 2),
             "outbox_states": states,
-            "attempts_left_unrecorded_by_the_kill": reclaimed[0] if reclaimed else None,
+            "in_doubt": args.in_doubt,
+            "record_every": args.record_every,
+            "attempts": attempts,
+            "gateway_calls": len(records),
             "min_slot_gap_s": round(_slot_check(url, args.rate), 6),
             **_rate_check(sends, args.rate),
         }

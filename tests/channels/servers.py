@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import secrets
 import socket
 import threading
@@ -31,6 +29,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from twilio.request_validator import RequestValidator
 
 from careloop.channels.messages import DeliveryReport, InboundMessage, OutboundMessage
 from careloop.channels.twilio_webhooks import (
@@ -52,11 +51,8 @@ UNDELIVERABLE = "+15005550006"  # accepted, then undelivered with 30003 (ours, f
 
 
 def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
-    """X-Twilio-Signature as Twilio computes it: HMAC-SHA1 over the URL followed by every
-    form field name and value in field-name order, base64-encoded."""
-    payload = url + "".join(name + params[name] for name in sorted(params))
-    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
+    """X-Twilio-Signature as Twilio computes it, by the ``twilio`` package's own validator."""
+    return str(RequestValidator(auth_token).compute_signature(url, params))
 
 
 def wait_for(predicate: Callable[[], bool], *, seconds: float = 10.0) -> None:
@@ -115,7 +111,6 @@ class FakeTwilio:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests_seen: list[dict[str, Any]] = field(default_factory=list)
-    idempotency: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     forced_errors: list[tuple[int, int]] = field(default_factory=list)
     answered_by: dict[str, str] = field(default_factory=dict)
     """Per called number: what answering-machine detection reports (default ``human``)."""
@@ -130,6 +125,7 @@ class FakeTwilio:
         return Starlette(
             routes=[
                 Route(f"{base}/Messages.json", self._create_message, methods=["POST"]),
+                Route(f"{base}/Messages.json", self._list_messages, methods=["GET"]),
                 Route(f"{base}/Calls.json", self._create_call, methods=["POST"]),
             ]
         )
@@ -160,9 +156,6 @@ class FakeTwilio:
         )
         if not self._authorized(request, account_sid):
             return form, token, _error(401, 20003, "Authenticate")
-        if token is not None and token in self.idempotency:
-            status, body = self.idempotency[token]
-            return form, token, JSONResponse(body, status_code=status)
         if self.forced_errors:
             status, code = self.forced_errors.pop(0)
             message = "Too Many Requests" if status == 429 else "Internal Server Error"
@@ -170,7 +163,7 @@ class FakeTwilio:
         return form, token, None
 
     async def _create_message(self, request: Request) -> Response:
-        form, token, early = await self._common(request)
+        form, _token, early = await self._common(request)
         if early is not None:
             return early
         to = form.get("To", "")
@@ -207,17 +200,35 @@ class FakeTwilio:
             "to": to,
             "uri": f"{uri}.json",
         }
-        self.messages[sid] = {**body, "status_callback": form.get("StatusCallback")}
-        if token is not None:
-            self.idempotency[token] = (201, body)
+        self.messages[sid] = {
+            **body,
+            "status_callback": form.get("StatusCallback"),
+            "date_created_iso": datetime.now(UTC).isoformat(),
+        }
         if self.answer_delay_seconds:
             await asyncio.sleep(self.answer_delay_seconds)
         callback = form.get("StatusCallback")
         task = BackgroundTask(self._message_callbacks, sid, callback) if callback else None
         return JSONResponse(body, status_code=201, background=task)
 
+    async def _list_messages(self, request: Request) -> Response:
+        """``GET Messages.json?To=&From=&DateSent>=``: Twilio filters on the date only."""
+        if not self._authorized(request, request.path_params["account_sid"]):
+            return _error(401, 20003, "Authenticate")
+        query = request.query_params
+        self.requests_seen.append({"path": request.url.path, "query": dict(query)})
+        since = (query.get("DateSent>") or "")[:10]
+        found = [
+            {k: v for k, v in m.items() if k not in ("status_callback", "date_created_iso")}
+            for m in self.messages.values()
+            if (query.get("To") in (None, m["to"]) and query.get("From") in (None, m["from"]))
+            and m["date_created_iso"][:10] >= since
+        ]
+        page = {"messages": found, "next_page_uri": None, "page": 0, "page_size": 50}
+        return JSONResponse(page)
+
     async def _create_call(self, request: Request) -> Response:
-        form, token, early = await self._common(request)
+        form, _token, early = await self._common(request)
         if early is not None:
             return early
         if not form.get("Url") and not form.get("Twiml"):
@@ -237,8 +248,6 @@ class FakeTwilio:
             "uri": f"{API.format(account_sid=self.account_sid)}/Calls/{sid}.json",
         }
         self.calls[sid] = {**body, "form": form}
-        if token is not None:
-            self.idempotency[token] = (201, body)
         return JSONResponse(body, status_code=201, background=BackgroundTask(self._run_call, sid))
 
     # --- the callback side -----------------------------------------------------------------

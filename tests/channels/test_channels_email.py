@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -163,3 +164,41 @@ def test_nothing_listening_is_transient_provider_down() -> None:
     with pytest.raises(ChannelError) as failure:
         channel.send(reminder())
     assert (failure.value.reason, failure.value.permanent) == (FailureReason.PROVIDER_DOWN, False)
+
+
+def test_a_long_one_click_link_goes_out_verbatim_with_display_name_and_language(
+    mailbox: tuple[Mailbox, int], certificate: tuple[Path, Path]
+) -> None:
+    box, port = mailbox
+    changed = settings(port, certificate[0]).model_copy(update={"from_name": "Clínica Riverside"})
+    channel = SmtpEmailChannel(settings=changed, clock=CLOCK)
+    link = "https://clinic.example/unsubscribe?t=" + "A1b2C3d4" * 30
+    message = reminder()
+    spanish = replace(
+        message,
+        language="es",
+        email=replace(message.email, unsubscribe_url=link, subject="Su detección está pendiente"),
+    )
+    channel.send(spanish)
+    (got,) = box.received
+    mail = email.message_from_bytes(got.content, policy=email.policy.SMTP)
+    raw_headers = got.content.split(b"\r\n\r\n", 1)[0].decode()
+    assert mail["List-Unsubscribe"] == f"<{link}>, <mailto:unsubscribe@clinic.example>"
+    assert f"List-Unsubscribe: <{link}>" in raw_headers  # verbatim, not RFC 2047-encoded
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail["Content-Language"] == "es"
+    assert mail["From"].addresses[0].display_name == "Clínica Riverside"
+    assert mail["Subject"] == "Su detección está pendiente"
+
+
+def test_an_http_unsubscribe_link_is_a_named_misconfiguration(
+    mailbox: tuple[Mailbox, int], certificate: tuple[Path, Path]
+) -> None:
+    box, port = mailbox
+    channel = SmtpEmailChannel(settings=settings(port, certificate[0]), clock=CLOCK)
+    message = reminder()
+    plain = replace(message, email=replace(message.email, unsubscribe_url="http://x.example/u"))
+    with pytest.raises(ChannelError) as refused:
+        channel.send(plain)
+    assert (refused.value.reason, refused.value.permanent) == (FailureReason.MISCONFIGURED, True)
+    assert box.received == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.fake import FakeChannel
@@ -19,6 +19,7 @@ from careloop.channels.messages import (
 )
 from careloop.channels.portal import InMemoryPortalInbox, PortalChannel, portal_reply
 from careloop.channels.registry import build_channels
+from careloop.channels.senders import SenderType
 from careloop.channels.settings import ChannelsSettings, SmsSender, SmsSettings
 from careloop.channels.sms_twilio import TwilioSmsChannel
 from careloop.channels.twilio_webhooks import parse_call_status, parse_message_status
@@ -86,12 +87,14 @@ def test_the_fake_records_every_attempt_and_fails_on_demand() -> None:
     assert fake.duplicates() == {"k1": 2}
 
 
-def test_a_deduplicating_fake_sends_a_repeated_key_once() -> None:
-    fake = FakeChannel(ChannelKind.SMS, dedupe=True)
+def test_the_fake_never_deduplicates_and_can_say_what_it_sent() -> None:
+    fake = FakeChannel(ChannelKind.SMS)
     first = fake.send(message(ChannelKind.SMS))
     again = fake.send(message(ChannelKind.SMS))
-    assert first.provider_id == again.provider_id
-    assert fake.duplicates() == {}
+    found = fake.find_sent(message(ChannelKind.SMS), since=datetime(2026, 1, 1, tzinfo=UTC))
+    assert first.provider_id != again.provider_id
+    assert fake.duplicates() == {"k1": 2}
+    assert [f.provider_id for f in found] == [first.provider_id, again.provider_id]
 
 
 def test_the_fake_refuses_a_message_for_another_channel() -> None:
@@ -153,3 +156,11 @@ def test_busy_and_no_answer_calls_are_transient() -> None:
     busy = parse_call_status({"CallSid": "CA1", "CallStatus": "busy"}, reported_at=NOW)
     assert busy.failure is not None
     assert (busy.status, busy.failure.permanent) == (DeliveryStatus.BUSY, False)
+
+
+@pytest.mark.parametrize("number", ["(617) 555-0000", "617-555-0000", "+1 617 555 0000", "12"])
+def test_a_sender_twilio_would_refuse_is_refused_at_start(number: str) -> None:
+    with pytest.raises(ValidationError, match=r"E\.164|short code"):
+        SmsSender(
+            number=number, type=SenderType.SHORT_CODE if number == "12" else SenderType.LONG_CODE
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -68,7 +69,7 @@ def test_send_posts_twilio_form_with_basic_auth_and_returns_the_message_sid(
     assert seen["idempotency_token"] == "outbox-1"
 
 
-def test_a_retry_with_the_same_key_after_a_lost_answer_sends_once(
+def test_twilio_ignores_the_key_so_a_lost_answer_is_reconciled_by_listing_messages(
     twilio: tuple[FakeTwilio, ServerThread],
 ) -> None:
     fake, server = twilio
@@ -78,8 +79,12 @@ def test_a_retry_with_the_same_key_after_a_lost_answer_sends_once(
         channel.send(sms(key="outbox-7"))
     assert (lost.value.reason, lost.value.permanent) == (FailureReason.TIMEOUT, False)
     fake.answer_delay_seconds = 0.0
-    retried = channel.send(sms(key="outbox-7"))
-    assert list(fake.messages) == [retried.provider_id]
+    [first] = list(fake.messages)
+    found = channel.find_sent(sms(key="outbox-7"), since=datetime.now(UTC) - timedelta(minutes=5))
+    resent = channel.send(sms(key="outbox-7"))
+    assert [f.provider_id for f in found] == [first]
+    assert list(fake.messages) == [first, resent.provider_id]  # the header deduplicates nothing
+    assert fake.requests_seen[1]["query"]["To"] == PATIENT
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@ fake channels, and a scheduler/worker pair wired to them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from careloop.careteam.worklist import list_worklist
 from careloop.channels.fake import FakeChannel
 from careloop.channels.keywords import Keyword
-from careloop.channels.messages import ChannelKind, InboundMessage
+from careloop.channels.messages import ChannelKind, InboundMessage, OutboundMessage, SendResult
 from careloop.channels.portal import InMemoryPortalInbox, PortalChannel
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import FrozenClock
@@ -212,12 +213,36 @@ class Loop:
             return [(e.rule_id, e.title) for e in list_worklist(session, now=self.clock.now())]
 
 
+class WorkerKilled(BaseException):
+    """The worker process dying (SIGKILL) between a provider call and its record."""
+
+
+@contextlib.contextmanager
+def dies_after_sends(channel: FakeChannel, sends: int) -> Iterator[None]:
+    """The provider accepts ``sends`` more messages; right after the last, the worker dies."""
+    real = channel.send
+    left = [sends]
+
+    def send(message: OutboundMessage) -> SendResult:
+        result = real(message)
+        left[0] -= 1
+        if left[0] == 0:
+            raise WorkerKilled
+        return result
+
+    channel.send = send  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        channel.send = real  # type: ignore[method-assign]
+
+
 def fake_registry() -> tuple[
     ChannelRegistry, FakeChannel, FakeChannel, FakeChannel, InMemoryPortalInbox
 ]:
-    sms = FakeChannel(ChannelKind.SMS, dedupe=True)
-    email = FakeChannel(ChannelKind.EMAIL, dedupe=True)
-    voice = FakeChannel(ChannelKind.VOICE, dedupe=True)
+    sms = FakeChannel(ChannelKind.SMS)
+    email = FakeChannel(ChannelKind.EMAIL)
+    voice = FakeChannel(ChannelKind.VOICE)
     inbox = InMemoryPortalInbox()
     registry = ChannelRegistry(
         {

@@ -31,7 +31,7 @@ class TimedChannel(FakeChannel):
     """A fake SMS provider that notes when each send reached it."""
 
     def __init__(self) -> None:
-        super().__init__(ChannelKind.SMS, dedupe=True)
+        super().__init__(ChannelKind.SMS)
         self.times: list[float] = []
 
     def send(self, message: OutboundMessage) -> SendResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from twilio.request_validator import RequestValidator
 from careloop.governance.consent import consent_decision
 from careloop.models import Enrollment, OutboxMessage, WorklistItem
 from careloop.outreach.eligibility import Candidate
+from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.runtime import Runtime
 
 TOKEN = "test-auth-token"
@@ -113,3 +115,60 @@ def test_delivery_receipt_marks_the_message_delivered(
     assert response.status_code == 204
     assert delivered is not None
     assert delivered.state == "delivered"
+
+
+def test_help_from_a_number_we_never_texted_is_answered_in_the_reply(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    make_loop([], {})  # the approved content library
+    client = api_client(None)
+    params = {"From": "+16175550142", "To": "+15550009999", "Body": "HELP", "MessageSid": "SMh"}
+
+    response = _post(client, "/webhooks/twilio/sms", params)
+
+    answer = ElementTree.fromstring(response.text).findall("Message")
+    assert response.status_code == 200
+    assert len(answer) == 1
+    assert (answer[0].text or "").strip() != ""
+
+
+@pytest.mark.parametrize(
+    ("answered_by", "hears_script"), [("human", True), ("machine_end_beep", False)]
+)
+def test_an_answered_call_speaks_the_rendered_script_in_the_patients_language(
+    rt: Runtime, api_client: Callable[..., Any], answered_by: str, hears_script: bool
+) -> None:
+    make_patient(rt, patient_id="pv", phone="+16175550123", language="es")
+    script = "Hola Ana, su mamografía está pendiente."
+    voicemail = "Le llama su equipo de salud. Llame al 555 0100."
+    with rt.transaction() as session:
+        [row] = enqueue_many(
+            session,
+            messages=[
+                NewMessage(
+                    idempotency_key="voice:pv",
+                    patient_id="pv",
+                    purpose="care-reminders",
+                    channel="voice",
+                    to_address="+16175550123",
+                    body=script,
+                    language="es",
+                    due_at=rt.clock.now(),
+                    extra={"voicemail_text": voicemail},
+                )
+            ],
+            now=rt.clock.now(),
+        )
+        assert row is not None
+        message_id = row.id
+    client = api_client(None)
+    params = {"CallSid": "CA1", "AnsweredBy": answered_by, "From": "+15550009999"}
+
+    response = _post(client, f"/webhooks/twilio/voice/answer?m={message_id}", params)
+
+    said = ElementTree.fromstring(response.text).iter("Say")
+    spoken = [(s.text, s.get("language")) for s in said]
+    assert response.status_code == 200
+    assert ((script, "es-US") in spoken) is hears_script
+    assert (voicemail, "es-US") in spoken or hears_script
+    assert all(language == "es-US" for _, language in spoken)

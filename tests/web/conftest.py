@@ -31,6 +31,7 @@ from careloop.content.service import sync_library
 from careloop.crypto import signing_key
 from careloop.feedback.ruleset import Severity
 from careloop.governance.portal import InMemoryCodeSender, enroll_portal_contact
+from careloop.models import Patient
 from careloop.records.importer import import_paths
 from careloop.records.service import get_patient_record, list_patients
 from careloop.runtime import Runtime, open_runtime
@@ -89,6 +90,15 @@ def _seed(rt: Runtime, clock: FrozenClock) -> tuple[dict[str, tuple[str, str]], 
         }
     with_phone = [pid for pid in living if _phone_of(records[pid])]
     clinical, portal = with_phone[0], with_phone[1]
+    with rt.transaction() as session:
+        # Synthea writes every phone as "home"; a text never goes to a home line (issue 15),
+        # so the portal patient's phone, which takes their sign-in codes, is their mobile.
+        patient = session.get(Patient, portal)
+        assert patient is not None
+        patient.contact_points = [
+            {**cp, "use": "mobile"} if cp.get("system") == "phone" else cp
+            for cp in patient.contact_points
+        ]
     # Six weeks of home BP that does not come down, then a reading in the crisis range.
     start = NOW - timedelta(days=41)
     for day, (systolic, diastolic) in enumerate(

@@ -10,11 +10,12 @@ permanent misconfiguration, not a reason to send in the clear.
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.messages import (
@@ -29,6 +30,11 @@ from careloop.channels.settings import EmailSettings
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
 
+HEADERS_UNFOLDED = email.policy.SMTP.clone(max_line_length=998)
+"""CRLF line ends, and header lines up to RFC 5322's 998 characters: with the default 78, a
+long one-click unsubscribe URL has no place to fold and goes out RFC 2047-encoded, which mail
+providers do not read as a List-Unsubscribe URI (RFC 2369 wants it verbatim in angle brackets)."""
+
 
 def message_id_for(idempotency_key: str, *, domain: str) -> str:
     """A stable ``<...@domain>`` Message-ID for one outbox row (hash: the key never shows)."""
@@ -41,13 +47,12 @@ def build_email(
 ) -> EmailMessage:
     """The MIME message: text/plain body, text/html alternative, list-unsubscribe headers."""
     parts = _email_parts(message)
-    email = EmailMessage()
+    email = EmailMessage(policy=HEADERS_UNFOLDED)
     email["From"] = from_address
     email["To"] = message.to
     email["Subject"] = parts.subject
     email["Date"] = format_datetime(clock.now())
     email["Message-ID"] = message_id
-    email["Content-Language"] = message.language
     email["Auto-Submitted"] = "auto-generated"
     if parts.reply_to:
         email["Reply-To"] = parts.reply_to
@@ -59,6 +64,8 @@ def build_email(
     email.set_content(message.body)
     if parts.html:
         email.add_alternative(parts.html, subtype="html")
+    # After the body: set_content() clears every Content-* header set before it.
+    email["Content-Language"] = message.language
     return email
 
 
@@ -66,8 +73,13 @@ def _email_parts(message: OutboundMessage) -> EmailParts:
     if message.channel is not ChannelKind.EMAIL or message.email is None:
         raise InvalidInput("not an email message (email parts missing)", field="email")
     if not message.email.unsubscribe_url.startswith("https://"):
-        # RFC 8058 one-click needs an HTTPS URI; mailto alone cannot be one-click.
-        raise InvalidInput("unsubscribe URL must be https", field="email.unsubscribe_url")
+        # RFC 8058 one-click needs an HTTPS URI; mailto alone cannot be one-click. A setting
+        # to fix (security.public_base_url), named as such, not "no adapter".
+        raise ChannelError(
+            FailureReason.MISCONFIGURED,
+            permanent=True,
+            detail="unsubscribe URL must be https (security.public_base_url)",
+        )
     return message.email
 
 
@@ -141,7 +153,7 @@ class SmtpEmailChannel:
         message_id = message_id_for(message.idempotency_key, domain=self._domain)
         email = build_email(
             message,
-            from_address=message.sender or s.from_address,
+            from_address=formataddr((s.from_name or "", message.sender or s.from_address)),
             message_id=message_id,
             clock=self._clock,
         )

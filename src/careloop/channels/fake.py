@@ -2,15 +2,20 @@
 
 It speaks the same :class:`~careloop.channels.interface.Channel` interface as the real
 adapters. Every call is kept in ``attempts`` (so a test can count duplicate sends by
-idempotency key); accepted ones in ``sent``. Tell it to fail with :meth:`fail_next` (the next
+idempotency key); accepted ones in ``sent``. Like Twilio, it never deduplicates: a repeated
+idempotency key is sent again (a fake that corrected it would hide double texts). It can be
+asked what it sent (:meth:`find_sent`), as the outbox does to reconcile a send in doubt.
+Tell it to fail with :meth:`fail_next` (the next
 N sends) or :meth:`fail_for` (every send to one address), transiently or permanently.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 
 from careloop.channels.errors import ChannelError
 from careloop.channels.messages import (
@@ -35,19 +40,15 @@ class FakeChannel:
         kind: ChannelKind,
         *,
         rate_limit: RateLimit | None = None,
-        dedupe: bool = False,
         status: DeliveryStatus = DeliveryStatus.QUEUED,
     ) -> None:
-        """``dedupe=True`` behaves like a provider that honours idempotency keys (a repeated
-        key returns the first provider id and is not sent again)."""
         self._kind = kind
         self._rate_limit = rate_limit
-        self._dedupe = dedupe
+        self._prefix = uuid.uuid4().hex[:8]
         self._status = status
         self._lock = threading.Lock()
         self._queued_failures: list[ChannelError] = []
         self._address_failures: dict[str, ChannelError] = {}
-        self._ids_by_key: dict[str, str] = {}
         self.attempts: list[OutboundMessage] = []
         self.sent: list[FakeSend] = []
 
@@ -75,14 +76,20 @@ class FakeChannel:
                 raise self._queued_failures.pop(0)
             if message.to in self._address_failures:
                 raise self._address_failures[message.to]
-            if self._dedupe and message.idempotency_key in self._ids_by_key:
-                return SendResult(
-                    provider_id=self._ids_by_key[message.idempotency_key], status=self._status
-                )
-            provider_id = f"fake-{self._kind}-{len(self.sent) + 1}"
-            self._ids_by_key.setdefault(message.idempotency_key, provider_id)
+            # Unique across fakes, as a provider's ids are (reconciliation relies on it).
+            provider_id = f"fake-{self._kind}-{self._prefix}-{len(self.sent) + 1}"
             self.sent.append(FakeSend(message=message, provider_id=provider_id))
             return SendResult(provider_id=provider_id, status=self._status)
+
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> list[SendResult]:
+        """What a provider's message list would show: same recipient, sender and text."""
+        wanted = (message.to, message.sender, message.body)
+        with self._lock:
+            return [
+                SendResult(provider_id=s.provider_id, status=self._status)
+                for s in self.sent
+                if (s.message.to, s.message.sender, s.message.body) == wanted
+            ]
 
     def duplicates(self) -> dict[str, int]:
         """Idempotency keys that were sent (accepted) more than once, with their counts."""

@@ -8,7 +8,8 @@ retry, sleep, check consent or read the database.
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from careloop.channels.messages import ChannelKind, OutboundMessage, RateLimit, SendResult
 
@@ -23,4 +24,18 @@ class Channel(Protocol):
 
     def rate_limit(self, sender: str | None) -> RateLimit | None:
         """The most this sender may send (``None``: the default sender); ``None`` = no limit."""
+        ...
+
+
+@runtime_checkable
+class Reconciler(Protocol):
+    """An adapter that can tell whether the provider already has a message (after a crash
+    between the call and its record). Adapters without it cannot reconcile: the outbox then
+    holds the message for review rather than risk sending it twice."""
+
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> list[SendResult]:
+        """The provider's records that could be ``message`` (same recipient, sender and text,
+        sent at or after ``since``); empty when it has none, so sending it now sends it once.
+        The caller rules out the ones already recorded for other messages (the same text can
+        go to the same person twice). Raises ``ChannelError`` when it cannot tell."""
         ...

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from careloop.channels.fake import FakeChannel
-from careloop.channels.interface import Channel
+from careloop.channels.interface import Channel, Reconciler
 from careloop.channels.messages import ChannelKind, OutboundMessage, RateLimit, SendResult
 from careloop.channels.portal import PortalChannel, PortalInbox
 from careloop.channels.settings import ChannelsSettings
@@ -114,6 +114,11 @@ class ChannelRegistry:
 
     def rate_limit(self, kind: ChannelKind, sender: str | None) -> RateLimit | None:
         return self.get(kind).rate_limit(sender)
+
+    def reconciler(self, kind: ChannelKind) -> Reconciler | None:
+        """The adapter for ``kind`` if it can look up what it already sent, else ``None``."""
+        channel = self.get(kind)
+        return channel if isinstance(channel, Reconciler) else None
 
 
 def build_channels(

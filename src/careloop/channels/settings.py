@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+import phonenumbers
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from careloop.channels.senders import SenderType
 
@@ -21,6 +22,23 @@ class SmsSender(BaseModel):
     number: str
     type: SenderType = SenderType.LONG_CODE
     messages_per_second: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _a_number_twilio_takes(self) -> SmsSender:
+        """Checked at start, not at the first send: a long code or toll-free number must be
+        E.164 as written (``+16175550000``); a short code is 3 to 8 digits."""
+        if self.type is SenderType.SHORT_CODE and self.number.isdigit():
+            if not 3 <= len(self.number) <= 8:
+                raise ValueError("a short code has 3 to 8 digits")
+            return self
+        try:
+            parsed = phonenumbers.parse(self.number, None)
+        except phonenumbers.NumberParseException:
+            raise ValueError("sender number must be E.164, e.g. +16175550000") from None
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        if e164 != self.number or not phonenumbers.is_possible_number(parsed):
+            raise ValueError("sender number must be E.164, e.g. +16175550000")
+        return self
 
     @property
     def effective_messages_per_second(self) -> float:
@@ -52,6 +70,8 @@ class EmailSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None
     from_address: str = "careloop@localhost"
+    from_name: str | None = None
+    """Display name in From (``Riverside Clinic <care@clinic.example>``)."""
     bounce_address: str | None = None
     """Envelope sender (Return-Path) where DSN bounces go; ``from_address`` when unset."""
     message_id_domain: str | None = None

@@ -1,12 +1,16 @@
 """SMS through Twilio's Messages API (or any gateway that copies it).
 
 ``POST /2010-04-01/Accounts/{sid}/Messages.json`` with To, From, Body and StatusCallback;
-the returned ``SM...`` sid is the provider id the status callback will carry.
+the returned ``SM...`` sid is the provider id the status callback will carry. Twilio does not
+deduplicate message creation, so a send left in doubt by a crash is reconciled with
+:meth:`TwilioSmsChannel.find_sent`: ``GET Messages.json?To=&From=&DateSent>=`` and a match on
+the body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from careloop.channels.errors import ChannelError, FailureReason
@@ -73,6 +77,24 @@ class TwilioSmsChannel:
         if known is None:
             return None
         return RateLimit(messages_per_second=known.effective_messages_per_second)
+
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> list[SendResult]:
+        """Twilio's records of this text (same To, From and body, sent since ``since``)."""
+        sender = message.sender or self._default
+        listed = call_twilio(
+            lambda: self._client.messages.list(
+                to=message.to, from_=sender, date_sent_after=since, page_size=100
+            ),
+            idempotency_key=message.idempotency_key,
+        )
+        return [
+            SendResult(
+                provider_id=str(found.sid),
+                status=TWILIO_MESSAGE_STATUS.get(str(found.status), DeliveryStatus.QUEUED),
+            )
+            for found in listed
+            if getattr(found, "body", None) == message.body
+        ]
 
     def send(self, message: OutboundMessage) -> SendResult:
         if message.channel is not ChannelKind.SMS:

@@ -57,11 +57,13 @@ def serve(
 
     from careloop.db import is_sqlite
     from careloop.logs import configure_logging
+    from careloop.records.contacts_index import ensure_contact_index
     from careloop.runtime import open_runtime
     from careloop.web.app import create_app
 
     configure_logging()
     rt = open_runtime(database=database)
+    ensure_contact_index(rt)
     app = create_app(rt)
     app.state.code_sender = _code_sender(rt)
     stop = None

@@ -53,11 +53,12 @@ def re_index(
     """Recompute contact look-up and portal contact digests under security.secret_key."""
     from careloop.crypto import signing_key
     from careloop.governance.portal import rebuild_portal_digests
-    from careloop.records.contacts import rebuild_contact_index
+    from careloop.records.contacts_index import reindex_all
 
     with runtime(database) as rt, rt.transaction() as session:
         counts = {
-            "contact_lookup owners": rebuild_contact_index(session),
+            # The same rebuild as `careloop contacts reindex`: it records the key fingerprint.
+            "contact look-up entries": reindex_all(session, now=rt.clock.now()),
             "portal_contacts": rebuild_portal_digests(session, key=signing_key(rt.settings)),
         }
         audit_cli(

@@ -28,6 +28,7 @@ def worker(
     """Send what the outbox holds: claim, record the attempt, send, record the result."""
     from careloop.compose.worker import build_worker
     from careloop.logs import configure_logging
+    from careloop.records.contacts_index import ensure_contact_index
 
     configure_logging()
     stopping = {"now": False}
@@ -38,6 +39,7 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     with runtime(database) as rt:
+        ensure_contact_index(rt)
         w = build_worker(rt, worker_id=worker_id)
         report = w.run(batch=batch, once=once, stop=lambda: stopping["now"])
     if as_json:
@@ -47,6 +49,50 @@ def worker(
             f"sent {report.sent}, retrying {report.retried}, dead {report.dead}, "
             f"deferred {report.deferred}"
         )
+
+
+@guarded
+def send_command(
+    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    channel: Annotated[str, typer.Option("--channel", help="sms, email, voice or portal.")],
+    text: Annotated[str, typer.Option("--text", help="The message, in the staff's words.")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue a one-off message through the outbox (consent, quiet hours, budget, audit)."""
+    from careloop.audit import AuditAction, Purpose
+    from careloop.outreach.staff_messages import send_staff_message
+
+    with runtime(database) as rt, rt.transaction() as session:
+        queued = send_staff_message(
+            session,
+            patient_id=patient_id,
+            channel=channel,
+            text=text,
+            now=rt.clock.now(),
+            clock=rt.clock,
+            settings=rt.settings,
+        )
+        audit_cli(
+            session,
+            rt,
+            AuditAction.SEND,
+            "outbox-message",
+            Purpose.TREATMENT,
+            patient_ids=[patient_id],
+            detail={"channel": queued.channel, "outbox_id": queued.outbox_id},
+        )
+    if as_json:
+        print_json(
+            {
+                "id": queued.outbox_id,
+                "channel": queued.channel,
+                "due_at": queued.due_at.isoformat(),
+                "already_queued": queued.already_queued,
+            }
+        )
+    else:
+        Console().print(f"queued message {queued.outbox_id}, due {queued.due_at.isoformat()}")
 
 
 @outreach_app.command("tick")
@@ -177,5 +223,6 @@ def decide(
 
 def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
+    app.command("send")(send_command)
     app.command("decide")(decide)
     app.add_typer(outreach_app, name="outreach")

@@ -22,10 +22,12 @@ from careloop.cli.support import (
     runtime,
 )
 from careloop.records import caregivers, service
+from careloop.records.contacts_index import reindex_if_stale
 from careloop.records.importer import ImportSummary, import_paths
 
 patients_app = typer.Typer(help="Look at patient records.", no_args_is_help=True)
 caregivers_app = typer.Typer(help="Caregivers and when they can be reached.", no_args_is_help=True)
+contacts_app = typer.Typer(help="The contact look-up (inbound STOP finds its patient).")
 
 
 def import_command(
@@ -67,6 +69,9 @@ def import_command(
                 workers=workers,
                 progress=progress,
             )
+        with rt.transaction() as session:
+            # Digests written under another key would make STOPs unfindable: rebuild.
+            reindex_if_stale(session, now=rt.clock.now())
     if as_json:
         print_json(summary.as_dict())
     else:
@@ -215,8 +220,25 @@ def set_availability(
         typer.echo(f"{result['caregiver']}: {result['text']}")
 
 
+@contacts_app.command("reindex")
+@guarded
+def reindex_contacts_command(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """Rebuild the contact look-up with the current key (after setting or rotating it)."""
+    from careloop.records.contacts_index import current_fingerprint, reindex_all, stored_fingerprint
+
+    with runtime(database) as rt, rt.transaction() as session:
+        before = stored_fingerprint(session)
+        entries = reindex_all(session, now=rt.clock.now())
+        changed = before != current_fingerprint()
+    if as_json:
+        print_json({"entries": entries, "key_changed": changed})
+    else:
+        typer.echo(f"re-indexed {entries} contact points" + (" (key changed)" if changed else ""))
+
+
 def register(app: typer.Typer) -> None:
     """Attach the records commands to the root CLI."""
     app.command("import")(import_command)
+    app.add_typer(contacts_app, name="contacts")
     app.add_typer(patients_app, name="patients")
     app.add_typer(caregivers_app, name="caregivers")

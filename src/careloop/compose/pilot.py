@@ -79,9 +79,9 @@ def _patient_model(patient_id: str, seed: int) -> SimulatedPatient:
 
 def fake_gateways() -> tuple[ChannelRegistry, dict[str, FakeChannel]]:
     fakes = {
-        "sms": FakeChannel(ChannelKind.SMS, dedupe=True),
-        "email": FakeChannel(ChannelKind.EMAIL, dedupe=True),
-        "voice": FakeChannel(ChannelKind.VOICE, dedupe=True),
+        "sms": FakeChannel(ChannelKind.SMS),
+        "email": FakeChannel(ChannelKind.EMAIL),
+        "voice": FakeChannel(ChannelKind.VOICE),
     }
     registry = ChannelRegistry(
         {

@@ -22,7 +22,7 @@ from careloop.careteam.intake import handle_checkin_reply
 from careloop.careteam.safety import advice_text
 from careloop.careteam.unmatched import task_for_unknown_sender
 from careloop.channels.keywords import Keyword
-from careloop.channels.messages import InboundMessage
+from careloop.channels.messages import ChannelKind, InboundMessage
 from careloop.channels.portal import portal_reply
 from careloop.clock import Clock, FrozenClock
 from careloop.events import EventKind
@@ -72,6 +72,13 @@ def _task(
         program=program,
         team="care-coordination",
     )
+
+
+def _keyword_reply(ctx: InboundContext, message: InboundMessage) -> str | None:
+    """The content that answers a keyword, unless the carrier answers SMS keywords itself."""
+    if ctx.settings.carrier_handles_opt_out and message.channel is ChannelKind.SMS:
+        return None
+    return _KEYWORD_REPLIES.get(message.keyword) if message.keyword else None
 
 
 def handle_reply(
@@ -169,7 +176,7 @@ def handle_reply(
                 now=now,
                 urgent=message.possible_opt_out,
             )
-    content = _KEYWORD_REPLIES.get(keyword)
+    content = _keyword_reply(ctx, message)
     if content is not None:
         queued = replies.queue_keyword_reply(
             session, settings=ctx.settings, message=message, patient_id=patient_id, content=content
@@ -192,18 +199,21 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
     now = message.received_at
     patients = replies.senders(session, message)
     handled = "unknown-sender"
+    answer: str | None = None
     if patients and message.keyword is Keyword.OPT_OUT:
         for pid in patients:
             replies.opt_out_patient(
                 session, clock=ctx.clock, patient_id=pid, channel=str(message.channel), now=now
             )
-        replies.queue_keyword_reply(
-            session,
-            settings=ctx.settings,
-            message=message,
-            patient_id=patients[0],
-            content="opt_out_confirmation",
-        )
+        content = _keyword_reply(ctx, message)
+        if content is not None:
+            replies.queue_keyword_reply(
+                session,
+                settings=ctx.settings,
+                message=message,
+                patient_id=patients[0],
+                content=content,
+            )
         handled = "opted-out"
     elif patients and message.keyword is Keyword.OPT_IN:
         for pid in patients:
@@ -211,6 +221,21 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
                 session, clock=ctx.clock, patient_id=pid, channel=str(message.channel), now=now
             )
         handled = "opted-in"
+    elif message.keyword is Keyword.HELP:
+        handled = "help"
+        content = _keyword_reply(ctx, message)
+        if content is not None and patients:
+            replies.queue_keyword_reply(
+                session,
+                settings=ctx.settings,
+                message=message,
+                patient_id=patients[0],
+                content=content,
+            )
+        elif content is not None:
+            answer = replies.help_for_anyone(
+                session, settings=ctx.settings, channel=str(message.channel)
+            )
     elif patients:
         _task(
             session,
@@ -235,7 +260,7 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
     replies.store_reply(
         session, message, patient_id=patients[0] if patients else None, handled_as=handled
     )
-    return ReplyOutcome(handled, patients[0] if patients else None, None, None)
+    return ReplyOutcome(handled, patients[0] if patients else None, None, None, answer_now=answer)
 
 
 def receive_portal_reply(

@@ -58,6 +58,8 @@ class ConsentSource(StrEnum):
     FHIR_CONSENT = "fhir-consent"
     STAFF = "staff"
     EMAIL_LINK = "email-link"
+    CARRIER = "carrier"
+    """The carrier refused a text because the number opted out there (Twilio 21610)."""
 
 
 class ConsentStatus(StrEnum):

@@ -30,6 +30,7 @@ from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from careloop.models import PortalCode, PortalContact, User
 from careloop.records import caregivers as records_caregivers
 from careloop.records import service as records
+from careloop.records.contacts_phone import to_e164
 from careloop.security.auth import IssuedToken, create_user, issue_token
 from careloop.security.roles import Role
 
@@ -77,7 +78,7 @@ class PendingCode:
 
 
 def normalize_contact(system: str, value: str) -> tuple[str, str]:
-    """(kind, canonical value): emails lower-cased, phones reduced to digits (US +1 added)."""
+    """(kind, canonical value): emails lower-cased, phones in E.164 (national read as US)."""
     if system not in PORTAL_SYSTEMS and system not in ("phone",):
         raise InvalidInput("system must be sms or email", field="system")
     if system == "email":
@@ -85,12 +86,10 @@ def normalize_contact(system: str, value: str) -> tuple[str, str]:
         if not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,255}", email):
             raise InvalidInput("not an email address", field="value")
         return "email", email
-    digits = re.sub(r"\D", "", value)
-    if len(digits) == 10:
-        digits = "1" + digits
-    if not 8 <= len(digits) <= 15:
+    number = to_e164(value)
+    if number is None:
         raise InvalidInput("not a phone number", field="value")
-    return "phone", "+" + digits
+    return "phone", number
 
 
 def contact_digest(key: bytes, system: str, value: str) -> str:

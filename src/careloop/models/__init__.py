@@ -33,6 +33,7 @@ from careloop.models.personalize import DecisionRow, ModelStateRow, PreferencePr
 from careloop.models.records import (
     Caregiver,
     ContactLookup,
+    ContactLookupState,
     FhirResource,
     Patient,
     PatientIdentifier,
@@ -49,6 +50,7 @@ __all__ = [
     "CheckinConversation",
     "ConsentRecord",
     "ContactLookup",
+    "ContactLookupState",
     "ContentMessage",
     "ContentVersion",
     "DecisionRow",

@@ -123,3 +123,15 @@ class ContactLookup(Base):
     )
     caregiver_id: Mapped[str | None] = mapped_column(String(128))
     system: Mapped[str] = mapped_column(String(16))
+
+
+class ContactLookupState(Base):
+    """One row: the fingerprint (key + normalisation scheme) the look-up digests were built
+    with. A different fingerprint at start means the index is stale and must be rebuilt."""
+
+    __tablename__ = "contact_lookup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer)
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -41,20 +41,25 @@ COUNTED_STATES = (
 
 
 def address_for(points: Sequence[dict[str, Any]], channel: str, *, patient_id: str) -> str | None:
-    """The best contact point for ``channel`` (mobile first for SMS, then by rank)."""
+    """The best contact point for ``channel`` (mobile first, then by rank). A text never
+    goes to a home or work line (landlines cannot receive it), nor to a number the line-type
+    look-up found to be a landline; a number that could not be read is never dialled."""
     if channel == "portal":
         return patient_id
     systems = _SYSTEMS.get(channel, ())
-    usable = [p for p in points if p.get("system") in systems and p.get("value")]
+    usable = [
+        p
+        for p in points
+        if p.get("system") in systems and p.get("value") and p.get("dialable") is not False
+    ]
     if channel == "sms":
-        usable = [p for p in usable if p.get("use") not in ("home", "work")] or usable
+        usable = [
+            p
+            for p in usable
+            if p.get("use") not in ("home", "work", "old") and p.get("line_type") != "landline"
+        ]
     usable.sort(key=lambda p: (0 if p.get("use") == "mobile" else 1, p.get("rank") or 99))
     return str(usable[0]["value"]) if usable else None
-
-
-def _digits(value: str) -> str:
-    digits = "".join(ch for ch in value if ch.isdigit())
-    return digits[-10:]
 
 
 def patients_with_address(session: Session, *, channel: str, address: str) -> list[str]:

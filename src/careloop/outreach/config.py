@@ -29,6 +29,15 @@ class WorkerSettings(BaseModel):
     late_tolerance_ms: float = Field(default=50.0, ge=0)
     """A worker that wakes more than this after its slot takes a fresh slot instead of
     sending at once (a descheduled process would otherwise burst its overdue sends)."""
+    record_every: int = Field(default=1, ge=1, le=10_000)
+    """Sends between two result records. 1: a crash leaves at most one send per worker in
+    doubt (a real gateway's HTTP call dwarfs the commit). More: fewer commits for a fast
+    gateway, and up to this many look-ups (or, unreconciled, duplicates) per crash."""
+    resend_in_doubt: bool = False
+    """A message a crashed worker may have sent, on a channel whose gateway cannot be asked
+    (voice): ``False`` holds it for review (never a double call), ``True`` re-sends it."""
+    reconcile_slack_s: float = Field(default=300.0, ge=0)
+    """How far before the in-doubt attempt the gateway's records are searched (clock skew)."""
 
 
 class OutreachSettings(BaseModel):
@@ -42,6 +51,9 @@ class OutreachSettings(BaseModel):
     booking_link: str = "http://127.0.0.1:8000/portal/book"
     portal_link: str = "http://127.0.0.1:8000/portal"
     blocked_retry_hours: float = Field(default=24.0, gt=0)
+    carrier_handles_opt_out: bool = False
+    """Twilio Advanced Opt-Out (or a carrier) answers STOP/START/HELP itself: careloop records
+    the opt-out but sends no confirmation of its own (the carrier would refuse it: 21610)."""
     programs_dir: str | None = None
     """Extra folder of outreach journey files (``*.yaml``)."""
 

@@ -40,6 +40,9 @@ class ReplyOutcome:
     outbox_id: int | None
     queued_reply: bool = False
     duplicate: bool = False
+    answer_now: str | None = None
+    """Text to answer in the webhook's own response (HELP from a number we do not know:
+    there is no patient to queue a message for, and HELP must be answered to anyone)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +308,31 @@ def queue_keyword_reply(
         version_id=rendered.version_id,
         content=content,
     )
+
+
+def help_for_anyone(
+    session: Session, *, settings: OutreachSettings, channel: str, language: str = "en"
+) -> str | None:
+    """The approved HELP answer with no patient's details in it (for an unknown sender)."""
+    try:
+        rendered = render_for_sending(
+            session,
+            message="help_reply",
+            language=language,
+            reading_level="standard",
+            tone="formal",  # the formal frame greets nobody by name: there is no patient
+            channel=channel,
+            fields={
+                "clinic_phone": settings.clinic_phone,
+                "care_team_name": settings.care_team_name,
+            },
+            locale=language.replace("-", "_"),
+            timezone="UTC",
+            detailed_consent=False,
+        )
+    except CareloopError:
+        return None
+    return rendered.body
 
 
 def queue_reply_text(

@@ -25,8 +25,17 @@ Outbox message::
       ▲                 │  │                           │
       │  backoff+jitter │  │ lease expired (crash)     └──receipt failed──► failed-transient / dead
       └── failed-transient ◄┘ (re-claimed with the SAME idempotency key)
-                        │
+                        │  │
+                        │  └──re-claimed, last attempt was "calling" and the gateway cannot
+                        │     say whether it sent it──► in-doubt (waits for review)
                         └──permanent error / max attempts / consent withdrawn──► dead (reason)
+
+Attempt (one row per claim): ``started`` (claimed, provider not yet called) → ``calling``
+(committed right before the provider call, in the same transaction as the previous message's
+result) → ``accepted`` / ``transient`` / ``permanent`` / ``skipped``. A crash leaves at most one
+attempt per worker ``calling``: that message is *in doubt*; when re-claimed it is reconciled
+against the gateway (``reconciled``: it had been sent; ``in-doubt``: the gateway had no record,
+or could not say) before anything is sent again.
 """
 
 from __future__ import annotations
@@ -77,6 +86,9 @@ class OutboxState(StrEnum):
     DELIVERED = "delivered"
     FAILED_TRANSIENT = "failed-transient"
     DEAD = "dead"
+    IN_DOUBT = "in-doubt"
+    """Maybe sent by a worker that crashed; the gateway could not tell. Never re-sent
+    automatically (a double text is worse than a late one): staff review it."""
 
 
 CLAIMABLE_STATES = (OutboxState.QUEUED, OutboxState.FAILED_TRANSIENT)
@@ -97,7 +109,10 @@ class DeadReason(StrEnum):
 
 class AttemptOutcome(StrEnum):
     STARTED = "started"
+    CALLING = "calling"
     ACCEPTED = "accepted"
+    RECONCILED = "reconciled"
+    IN_DOUBT = "in-doubt"
     TRANSIENT = "transient"
     PERMANENT = "permanent"
     SKIPPED = "skipped"

@@ -8,12 +8,16 @@ Three short transactions per batch, never a provider call inside one:
 2. **pace and re-check** — per sender, slots are reserved in the database (see
    :mod:`careloop.outreach.ratelimit`); right before the calls, consent and the enrollment
    are read again, so a STOP that arrived after scheduling wins.
-3. **send, then record** — the adapter is called with the row's idempotency key; results are
-   written with executemany updates in a new transaction.
+3. **send, recording each result as it happens** — one transaction per message writes the
+   previous message's result and marks this message's attempt ``calling``; then the adapter
+   is called.
 
-A crash between 3's call and its record leaves the row ``sending``; when the lease expires
-another worker re-claims it and calls the provider with the SAME key: providers (and fakes)
-that honour idempotency keys do not send it twice.
+Gateways do not deduplicate (Twilio ignores the idempotency header on Messages), so a crash
+must never leave more than one send unrecorded: after a SIGKILL at most one attempt per
+worker is ``calling``. When its lease expires the row is re-claimed *in doubt* and the
+gateway is asked first (:meth:`Worker._reconcile`): found → recorded as sent, nothing sent;
+not found → sent once; the gateway cannot tell → ``in-doubt``, held for review (or re-sent,
+with ``worker.resend_in_doubt``: at most one duplicate per crash).
 """
 
 from __future__ import annotations
@@ -25,20 +29,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import (
-    Table,
-    and_,
-    bindparam,
-    insert,
-    or_,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from careloop.channels.errors import ChannelError
 from careloop.channels.messages import (
@@ -46,85 +39,32 @@ from careloop.channels.messages import (
     EmailParts,
     OutboundMessage,
     PortalParts,
-    SendResult,
-    VoiceParts,
 )
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
-from careloop.events import EventKind
-from careloop.governance.consent import consent_decisions
-from careloop.models import Enrollment, Event, OutboxMessage, SendAttempt
+from careloop.outreach.claims import (
+    Claimed,
+    claim_due,
+    mark_calling,
+    recorded_provider_ids,
+    refused_now,
+)
 from careloop.outreach.config import OutreachSettings
-from careloop.outreach.enrollment import mark_contacted_many
 from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.ratelimit import reserve_slots, sender_key
+from careloop.outreach.results import BatchReport, Outcome, record_outcomes, release
 from careloop.outreach.states import (
-    ACTIVE_ENROLLMENT_STATES,
-    AttemptOutcome,
     DeadReason,
-    EnrollmentState,
-    OutboxState,
 )
+from careloop.outreach.voice_calls import voice_parts
 from careloop.runtime import Runtime
 
+__all__ = ["BatchReport", "Claimed", "Worker", "claim_due"]
+
 log = logging.getLogger("careloop.outreach.worker")
-ACTOR = "outreach-worker"
 CHUNK = 500
 """Most messages sent between two consent re-checks (and recorded in one transaction)."""
-_OUTBOX = cast(Table, OutboxMessage.__table__)
-_ATTEMPTS = cast(Table, SendAttempt.__table__)
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A claimed row, copied out of the session so no ORM object outlives its transaction."""
-
-    id: int
-    attempt: int
-    max_attempts: int
-    idempotency_key: str
-    patient_id: str
-    purpose: str
-    channel: str
-    sender: str | None
-    to_address: str
-    subject: str | None
-    body: str
-    html: str | None
-    language: str
-    extra: dict[str, Any]
-    enrollment_id: int | None
-    program: str | None
-    step: str | None
-    decision_id: str | None
-    recipient_kind: str
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    message: Claimed
-    result: SendResult | None = None
-    error: ChannelError | None = None
-    dead: DeadReason | None = None
-    slot_at: datetime | None = None
-
-
-@dataclass
-class BatchReport:
-    claimed: int = 0
-    sent: int = 0
-    retried: int = 0
-    dead: int = 0
-    deferred: int = 0
-
-    def add(self, other: BatchReport) -> None:
-        for name in ("claimed", "sent", "retried", "dead", "deferred"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
-
 
 UnsubscribeLink = Callable[[Claimed, datetime], str]
 
@@ -167,8 +107,7 @@ class Worker:
         # Interleave senders by slot, so a paced sender never holds up the others.
         planned.sort(key=lambda p: (p[0] is not None, p[0] or datetime.min.replace(tzinfo=UTC)))
         for part in chunks(planned, span=timedelta(seconds=1), size=CHUNK):
-            outcomes = self._send_chunk([m for _, m in part], slots=[s for s, _ in part])
-            report.add(self._record(outcomes))
+            report.add(self._send_chunk([m for _, m in part], slots=[s for s, _ in part]))
         return report
 
     def _plan(
@@ -253,20 +192,70 @@ class Worker:
 
     def _send_chunk(
         self, messages: Sequence[Claimed], *, slots: Sequence[datetime | None]
-    ) -> list[Outcome]:
+    ) -> BatchReport:
+        """Send one chunk, recording results as they happen: one transaction writes the
+        results of the messages just sent and marks the next ``record_every`` messages
+        ``calling``, so a crash leaves at most that many of this worker's sends unrecorded
+        (in doubt, reconciled when re-claimed)."""
         with self.runtime.transaction() as session:
             refused = refused_now(session, messages=messages, now=self.clock.now())
-        outcomes: list[Outcome] = []
-        for message, slot in zip(messages, slots, strict=True):
-            if message.id in refused:
-                outcomes.append(Outcome(message, dead=refused[message.id], slot_at=slot))
-                continue
-            if slot is not None:
-                slot = self._await_slot(message, slot)
-                if slot is None:
-                    continue  # no slot left within the lease: handed back to the queue
-            outcomes.append(self._call(message, slot))
-        return outcomes
+        outcomes = [
+            Outcome(m, dead=refused[m.id], slot_at=s)
+            for m, s in zip(messages, slots, strict=True)
+            if m.id in refused
+        ]
+        todo = [(m, s) for m, s in zip(messages, slots, strict=True) if m.id not in refused]
+        step = self.settings.worker.record_every
+        report = BatchReport()
+        for start in range(0, len(todo), step):
+            group = todo[start : start + step]
+            recorded, ours = self._record(outcomes, calling=[m for m, _ in group])
+            report.add(recorded)
+            outcomes = []
+            for message, slot in group:
+                outcome = self._attempt(message, slot) if message.id in ours else None
+                if outcome is not None:
+                    outcomes.append(outcome)
+        recorded, _ = self._record(outcomes, calling=[])
+        report.add(recorded)
+        return report
+
+    def _attempt(self, message: Claimed, slot: datetime | None) -> Outcome | None:
+        """Wait for the slot, settle a doubt, call; ``None``: handed back to the queue."""
+        if slot is not None:
+            slot = self._await_slot(message, slot)
+            if slot is None:
+                return None  # no slot left within the lease: handed back to the queue
+        if message.in_doubt_since is not None:
+            settled = self._reconcile(message, slot)
+            if settled is not None:
+                return settled
+        return self._call(message, slot)
+
+    def _reconcile(self, message: Claimed, slot: datetime | None) -> Outcome | None:
+        """Ask the gateway about a message that may have been sent unrecorded; ``None``
+        means it has no record, so sending now sends it once."""
+        assert message.in_doubt_since is not None
+        try:
+            reconciler = self.channels.reconciler(ChannelKind(message.channel))
+        except InvalidInput:
+            return Outcome(message, dead=DeadReason.NO_ADAPTER, slot_at=slot)
+        if reconciler is None:
+            if self.settings.worker.resend_in_doubt:
+                return None
+            return Outcome(message, in_doubt=True, slot_at=slot)
+        since = message.in_doubt_since - timedelta(seconds=self.settings.worker.reconcile_slack_s)
+        try:
+            candidates = reconciler.find_sent(self.outbound(message), since=since)
+        except ChannelError:
+            return Outcome(message, in_doubt=True, slot_at=slot)
+        if candidates:
+            with self.runtime.transaction() as session:
+                known = recorded_provider_ids(session, [c.provider_id for c in candidates])
+            for found in candidates:
+                if found.provider_id not in known:
+                    return Outcome(message, result=found, reconciled=True, slot_at=slot)
+        return None
 
     def _await_slot(self, message: Claimed, slot: datetime) -> datetime | None:
         """Sleep until ``slot``; if this process woke too late (descheduled, slow re-check),
@@ -320,9 +309,12 @@ class Worker:
                 unsubscribe_url=self.unsubscribe_link(message, self.clock.now()),
             )
         elif channel is ChannelKind.VOICE:
-            voice = VoiceParts(
+            # With an answer URL the call uses answering-machine detection and speaks the
+            # rendered script (voice_calls.call_twiml), not only the voicemail line.
+            voice = voice_parts(
+                message_id=message.id,
+                base_url=base,
                 voicemail_text=str(message.extra.get("voicemail_text") or ""),
-                gather_action_url=f"{base}/webhooks/twilio/voice/gather?m={message.id}",
             )
             callback = f"{base}/webhooks/twilio/status?m={message.id}&kind=call"
         elif channel is ChannelKind.PORTAL:
@@ -342,12 +334,24 @@ class Worker:
             portal=portal,
         )
 
-    def _record(self, outcomes: list[Outcome]) -> BatchReport:
+    def _record(
+        self, outcomes: list[Outcome], *, calling: Sequence[Claimed]
+    ) -> tuple[BatchReport, set[int]]:
+        """Write ``outcomes`` and mark ``calling`` in one transaction; returns the ids of
+        ``calling`` still this worker's to send."""
+        if not outcomes and not calling:
+            return BatchReport(), set()
         with self.runtime.transaction() as session:
-            return record_outcomes(
+            if session.get_bind().dialect.name == "postgresql":
+                # One commit per send: not waiting for the WAL flush keeps it cheap. A killed
+                # worker loses nothing committed; only a database crash could lose the last
+                # fraction of a second of records (docs/outreach.md, "in doubt").
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            now = self.clock.now()
+            report = record_outcomes(
                 session,
                 outcomes=outcomes,
-                now=self.clock.now(),
+                now=now,
                 backoff=lambda n: backoff_delay(
                     attempt=n,
                     base=self.settings.worker.backoff_base_seconds,
@@ -355,6 +359,14 @@ class Worker:
                     rng=self.rng,
                 ),
             )
+            ours = mark_calling(
+                session,
+                messages=calling,
+                worker_id=self.worker_id,
+                now=now,
+                lease=timedelta(seconds=self.settings.worker.lease_seconds),
+            )
+        return report, ours
 
 
 def chunks(
@@ -375,320 +387,3 @@ def chunks(
         part.append((slot, message))
     if part:
         yield part
-
-
-def claim_due(
-    session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta
-) -> list[Claimed]:
-    """Claim up to ``limit`` due rows and write their attempts; the caller commits at once."""
-    due = or_(
-        and_(
-            OutboxMessage.state.in_([str(OutboxState.QUEUED), str(OutboxState.FAILED_TRANSIENT)]),
-            OutboxMessage.next_attempt_at <= now,
-        ),
-        and_(OutboxMessage.state == str(OutboxState.SENDING), OutboxMessage.lease_until < now),
-    )
-    ids = list(
-        session.scalars(
-            select(OutboxMessage.id)
-            .where(due)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    )
-    if not ids:
-        return []
-    rows = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids))
-        .values(
-            state=str(OutboxState.SENDING),
-            claimed_by=worker_id,
-            lease_until=now + lease,
-            attempts=OutboxMessage.attempts + 1,
-            updated_at=now,
-        )
-        .returning(
-            OutboxMessage.id,
-            OutboxMessage.attempts,
-            OutboxMessage.max_attempts,
-            OutboxMessage.idempotency_key,
-            OutboxMessage.patient_id,
-            OutboxMessage.purpose,
-            OutboxMessage.channel,
-            OutboxMessage.sender,
-            OutboxMessage.to_address,
-            OutboxMessage.subject,
-            OutboxMessage.body,
-            OutboxMessage.html,
-            OutboxMessage.language,
-            OutboxMessage.extra,
-            OutboxMessage.enrollment_id,
-            OutboxMessage.program,
-            OutboxMessage.step,
-            OutboxMessage.decision_id,
-            OutboxMessage.recipient_kind,
-        )
-        .execution_options(synchronize_session=False)
-    ).all()
-    claimed = sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
-    session.execute(
-        insert(SendAttempt),
-        [
-            {
-                "message_id": c.id,
-                "number": c.attempt,
-                "worker": worker_id,
-                "started_at": now,
-                "outcome": str(AttemptOutcome.STARTED),
-            }
-            for c in claimed
-        ],
-    )
-    return claimed
-
-
-def release(session: Session, *, messages: Iterable[Claimed], at: datetime) -> None:
-    """Hand rows back unsent (no slot free within the lease): not an attempt."""
-    ids = [m.id for m in messages]
-    session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.state == str(OutboxState.SENDING))
-        .values(
-            state=str(OutboxState.QUEUED),
-            next_attempt_at=at,
-            attempts=OutboxMessage.attempts - 1,
-            claimed_by=None,
-            lease_until=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    _finish_attempts(session, [(m, AttemptOutcome.SKIPPED, "deferred", None) for m in messages], at)
-
-
-def refused_now(
-    session: Session, *, messages: Sequence[Claimed], now: datetime
-) -> dict[int, DeadReason]:
-    """Messages that may no longer go: consent withdrawn (STOP) or the enrollment ended."""
-    refused: dict[int, DeadReason] = {}
-    enrollment_ids = {m.enrollment_id for m in messages if m.enrollment_id is not None}
-    states: dict[int, str] = {}
-    if enrollment_ids:
-        states = dict(
-            session.execute(  # type: ignore[arg-type]
-                select(Enrollment.id, Enrollment.state).where(Enrollment.id.in_(enrollment_ids))
-            ).all()
-        )
-    groups: dict[tuple[str, str], list[Claimed]] = defaultdict(list)
-    for message in messages:
-        state = states.get(message.enrollment_id) if message.enrollment_id else None
-        if message.extra.get("transactional"):
-            continue  # a STOP/HELP confirmation answers the patient's own message
-        if state == EnrollmentState.OPTED_OUT:
-            refused[message.id] = DeadReason.OPTED_OUT
-        elif state is not None and EnrollmentState(state) not in ACTIVE_ENROLLMENT_STATES:
-            refused[message.id] = DeadReason.ENROLLMENT_ENDED
-        else:
-            groups[(message.purpose, message.channel)].append(message)
-    for (purpose, channel), group in groups.items():
-        decisions = consent_decisions(
-            session,
-            patient_ids=[m.patient_id for m in group],
-            purpose=purpose,
-            channel=channel,
-            now=now,
-        )
-        for message in group:
-            if not decisions[message.patient_id].allowed:
-                refused[message.id] = DeadReason.CONSENT_WITHDRAWN
-    return refused
-
-
-def record_outcomes(
-    session: Session,
-    *,
-    outcomes: Sequence[Outcome],
-    now: datetime,
-    backoff: Callable[[int], timedelta],
-) -> BatchReport:
-    """Write what happened, with executemany updates; only rows still ``sending`` change."""
-    report = BatchReport()
-    updates: list[dict[str, Any]] = []
-    attempts: list[tuple[Claimed, AttemptOutcome, str | None, datetime | None]] = []
-    events: list[dict[str, Any]] = []
-    contacted: set[int] = set()
-    for outcome in outcomes:
-        m = outcome.message
-        row: dict[str, Any] = {
-            "b_id": m.id,
-            "sent_at": None,
-            "provider_id": None,
-            "last_error": None,
-            "dead_reason": None,
-            "next_attempt_at": now,
-        }
-        if outcome.result is not None:
-            row.update(
-                state=str(OutboxState.SENT), sent_at=now, provider_id=outcome.result.provider_id
-            )
-            attempts.append((m, AttemptOutcome.ACCEPTED, None, outcome.slot_at))
-            events.append(
-                _event(m, EventKind.SENT, now, {"provider_status": str(outcome.result.status)})
-            )
-            if m.enrollment_id is not None and m.recipient_kind == "patient":
-                contacted.add(m.enrollment_id)
-            report.sent += 1
-        elif outcome.dead is not None:
-            row.update(state=str(OutboxState.DEAD), dead_reason=str(outcome.dead))
-            attempts.append((m, AttemptOutcome.SKIPPED, str(outcome.dead), outcome.slot_at))
-            events.append(
-                _event(m, EventKind.FAILED, now, {"reason": str(outcome.dead), "final": True})
-            )
-            report.dead += 1
-        else:
-            error = outcome.error
-            assert error is not None
-            reason = str(error.reason)
-            final = error.permanent or m.attempt >= m.max_attempts
-            if final:
-                dead = DeadReason.PERMANENT_FAILURE if error.permanent else DeadReason.MAX_ATTEMPTS
-                row.update(state=str(OutboxState.DEAD), dead_reason=str(dead), last_error=reason)
-                report.dead += 1
-            else:
-                row.update(
-                    state=str(OutboxState.FAILED_TRANSIENT),
-                    last_error=reason,
-                    next_attempt_at=now + backoff(m.attempt),
-                )
-                report.retried += 1
-            kind = AttemptOutcome.PERMANENT if error.permanent else AttemptOutcome.TRANSIENT
-            attempts.append((m, kind, reason, outcome.slot_at))
-            events.append(_event(m, EventKind.FAILED, now, {"reason": reason, "final": final}))
-        updates.append(row)
-    if updates:
-        bulk_update(
-            session,
-            _OUTBOX,
-            key={"b_id": _OUTBOX.c.id},
-            columns=[
-                "state",
-                "sent_at",
-                "provider_id",
-                "last_error",
-                "dead_reason",
-                "next_attempt_at",
-            ],
-            rows=updates,
-            where=_OUTBOX.c.state == str(OutboxState.SENDING),
-            constants={"lease_until": None, "updated_at": now},
-        )
-        _finish_attempts(session, attempts, now)
-    if events:
-        session.execute(insert(Event), events)
-    if contacted:
-        mark_contacted_many(session, enrollment_ids=sorted(contacted), now=now)
-    return report
-
-
-def _finish_attempts(
-    session: Session,
-    rows: Sequence[tuple[Claimed, AttemptOutcome, str | None, datetime | None]],
-    now: datetime,
-) -> None:
-    if not rows:
-        return
-    bulk_update(
-        session,
-        _ATTEMPTS,
-        key={"b_message": _ATTEMPTS.c.message_id, "b_number": _ATTEMPTS.c.number},
-        columns=["outcome", "error", "slot_at"],
-        rows=[
-            {
-                "b_message": m.id,
-                "b_number": m.attempt,
-                "outcome": str(outcome),
-                "error": error,
-                "slot_at": slot,
-            }
-            for m, outcome, error, slot in rows
-        ],
-        where=_ATTEMPTS.c.finished_at.is_(None),
-        constants={"finished_at": now},
-    )
-
-
-def bulk_update(
-    session: Session,
-    table: Table,
-    *,
-    key: dict[str, Any],
-    columns: list[str],
-    rows: list[dict[str, Any]],
-    where: Any,
-    constants: dict[str, Any],
-) -> None:
-    """Update many rows with different values: one ``UPDATE ... FROM unnest(...)`` on
-    PostgreSQL (one round trip for a whole batch), executemany elsewhere.
-
-    ``key`` maps parameter names to the columns that find a row; ``where`` must hold too
-    (e.g. the row is still ``sending``); ``constants`` are set on every row.
-    """
-    if not rows:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        stmt = (
-            table.update()
-            .where(*(col == bindparam(name) for name, col in key.items()), where)
-            .values({**{c: bindparam(c) for c in columns}, **constants})
-        )
-        session.connection().execute(stmt, rows)
-        return
-    # unnest() of one array per column: a handful of parameters whatever the batch size,
-    # so the statement compiles once and runs as one round trip.
-    names = [*key, *columns]
-    targets = {**{n: c.name for n, c in key.items()}, **{c: c for c in columns}}
-    dialect = session.get_bind().dialect
-    sql_types = {n: table.c[targets[n]].type.compile(dialect=dialect) for n in names}
-    params: dict[str, Any] = {
-        f"a_{n}": [_bound(table.c[targets[n]].type, row[n], dialect) for row in rows] for n in names
-    }
-    arrays = ", ".join(f"CAST(:a_{n} AS {sql_types[n]}[])" for n in names)
-    assignments = [f"{c} = v.{c}" for c in columns]
-    assignments += [f"{c} = :c_{c}" for c in constants]
-    params.update({f"c_{c}": _bound(table.c[c].type, v, dialect) for c, v in constants.items()})
-    matches = " AND ".join(f"t.{targets[n]} = v.{n}" for n in key)
-    condition = where.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    statement = (
-        f"UPDATE {table.name} AS t SET {', '.join(assignments)} "
-        f"FROM unnest({arrays}) AS v({', '.join(names)}) "
-        f"WHERE {matches} AND {str(condition).replace(table.name + '.', 't.')}"
-    )
-    session.execute(text(statement), params)
-
-
-def _bound(type_: Any, value: Any, dialect: Any) -> Any:
-    process = type_.bind_processor(dialect)
-    return process(value) if process is not None else value
-
-
-def _event(m: Claimed, kind: EventKind, now: datetime, extra: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "kind": str(kind),
-        "patient_id": m.patient_id,
-        "occurred_at": now,
-        "recorded_at": now,
-        "actor": ACTOR,
-        "subject_type": "outbox_message",
-        "subject_id": str(m.id),
-        "program": m.program,
-        "payload": {
-            "channel": m.channel,
-            "step": m.step,
-            "enrollment_id": m.enrollment_id,
-            "decision_id": m.decision_id,
-            "recipient": m.recipient_kind,
-            "attempt": m.attempt,
-            **extra,
-        },
-    }

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from careloop.errors import NotFound
 from careloop.models import Caregiver
 from careloop.records.availability import parse_window
+from careloop.records.contacts_phone import normalise_points, region_of
 from careloop.records.demographics import contact_points_of
 
 PROXY_EXTENSION = "https://careloop.dev/fhir/StructureDefinition/portal-proxy"
@@ -51,7 +52,10 @@ def caregiver_row(
         "patient_id": patient_id,
         "name": _name(resource),
         "relationship": _relationship(resource),
-        "contact_points": contact_points_of(resource),
+        "contact_points": normalise_points(
+            contact_points_of(resource),
+            region=region_of(next(iter(resource.get("address") or []), None)),
+        ),
         "availability": windows,
         "is_proxy": proxy,
         "updated_at": now,

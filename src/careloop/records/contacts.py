@@ -7,7 +7,6 @@ cannot search them. Each one also gets a keyed digest of its normalised value in
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,27 +14,26 @@ from sqlalchemy import Connection, Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from careloop.crypto import configured_signing_key, keyed_digest
-from careloop.models import Caregiver, ContactLookup, Patient
+from careloop.models import ContactLookup
+from careloop.records.contacts_phone import PHONE_SYSTEMS, to_e164
 from careloop.settings import get_settings
 
 _FALLBACK_KEY = b"careloop-contact-lookup"
-PHONE_SYSTEMS = frozenset({"phone", "sms"})
 
 
 def normalise(system: str, value: str) -> str | None:
-    """A canonical form: digits of a phone (national US numbers without the 1), email lower-case."""
+    """A canonical form: a phone in E.164 (national numbers read as US, as stored ones
+    already are E.164), an email lower-case."""
     if system in PHONE_SYSTEMS:
-        digits = re.sub(r"\D", "", value)
-        if len(digits) == 11 and digits.startswith("1"):
-            digits = digits[1:]
-        return f"phone:{digits}" if digits else None
+        number = to_e164(value)
+        return f"phone:{number}" if number else None
     if system == "email":
         address = value.strip().lower()
         return f"email:{address}" if "@" in address else None
     return None
 
 
-def _key() -> bytes:
+def lookup_key() -> bytes:
     # A configured secret makes digests useless without it; the fallback keeps look-ups
     # stable across processes when no secret is set (then nothing is encrypted either).
     return configured_signing_key(get_settings()) or _FALLBACK_KEY
@@ -43,7 +41,7 @@ def _key() -> bytes:
 
 def digest(system: str, value: str) -> str | None:
     canonical = normalise(system, value)
-    return keyed_digest(_key(), canonical) if canonical else None
+    return keyed_digest(lookup_key(), canonical) if canonical else None
 
 
 def reindex_contacts(
@@ -87,22 +85,6 @@ def index_contacts(
     reindex_contacts(
         session.connection(), patient_id=patient_id, points=points, caregiver_id=caregiver_id
     )
-
-
-def rebuild_contact_index(session: Session) -> int:
-    """Recompute every look-up digest from the (decrypted) contact points under the current
-    key: run after ``security.secret_key`` changes. Returns the number of owners re-indexed."""
-    owners = 0
-    for patient_id, points in session.execute(select(Patient.id, Patient.contact_points)):
-        index_contacts(session, patient_id=patient_id, points=points or [])
-        owners += 1
-    caregivers = select(Caregiver.id, Caregiver.patient_id, Caregiver.contact_points)
-    for caregiver_id, patient_id, points in session.execute(caregivers):
-        index_contacts(
-            session, patient_id=patient_id, points=points or [], caregiver_id=caregiver_id
-        )
-        owners += 1
-    return owners
 
 
 def find_patients_by_contact(

@@ -13,6 +13,7 @@ from typing import Any
 
 from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codings
+from careloop.records.contacts_phone import DEFAULT_REGION, normalise_points, region_of
 from careloop.records.timezones import resolve_timezone
 
 RACE_EXTENSION = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
@@ -97,6 +98,7 @@ def demographics_from(
     *,
     default_timezone: str,
     zones: Mapping[str, tuple[str, str]] | None = None,
+    default_region: str = DEFAULT_REGION,
 ) -> Demographics:
     """Demographics from the Patient resources of one person, oldest first.
 
@@ -133,7 +135,9 @@ def demographics_from(
         if source != "default" or demo.timezone_source == "default":
             demo.timezone, demo.timezone_source = zone, source
         groups.append(contact_points_of(patient))
-    demo.contact_points = merge_contact_points(*groups)
+    demo.contact_points = normalise_points(
+        merge_contact_points(*groups), region=region_of(demo.address, default=default_region)
+    )
     return demo
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from careloop.fhirdata import dates
 from careloop.models import Event, FhirResource, Patient, PatientIdentifier
 from careloop.records.contacts import index_contacts
+from careloop.records.contacts_phone import undialable
 from careloop.records.demographics import demographics_from
 from careloop.records.extract import IndexedResource
 
@@ -169,10 +170,12 @@ def refresh_demographics(
     now: datetime,
     default_timezone: str,
     zones: Mapping[str, tuple[str, str]] | None = None,
-) -> None:
-    """Re-derive each record's demographic columns from all its Patient resources."""
+) -> int:
+    """Re-derive each record's demographic columns from all its Patient resources; returns
+    how many phone numbers could not be read (kept for display, never dialled)."""
+    undialable_count = 0
     if not patient_ids:
-        return
+        return 0
     rows = session.execute(
         select(FhirResource.patient_id, FhirResource.resource)
         .where(FhirResource.resource_type == "Patient", FhirResource.patient_id.in_(patient_ids))
@@ -191,4 +194,6 @@ def refresh_demographics(
         patient.updated_at = now
         # contact points are stored encrypted: their look-up digests are written beside them
         index_contacts(session, patient_id=pid, points=demo.contact_points)
+        undialable_count += undialable(demo.contact_points)
     session.flush()
+    return undialable_count

@@ -61,6 +61,8 @@ class ImportSummary:
     rejected: list[Rejection] = field(default_factory=list)
     unresolved_patient_references: int = 0
     identity_links: int = 0
+    undialable_phones: int = 0
+    """Phone numbers that are not possible numbers: kept for display, never dialled."""
     seconds: float = 0.0
 
     @property
@@ -76,6 +78,7 @@ class ImportSummary:
             "rejected": [r.as_dict() for r in self.rejected],
             "unresolved_patient_references": self.unresolved_patient_references,
             "identity_links": self.identity_links,
+            "undialable_phones": self.undialable_phones,
             "seconds": round(self.seconds, 3),
         }
 
@@ -141,8 +144,9 @@ def write_unit(
     principal: Principal,
     index: PatientIndex,
     default_timezone: str,
-) -> tuple[set[str], int]:
-    """Write one prepared unit; returns (patients touched, identity links made)."""
+) -> tuple[set[str], int, int]:
+    """Write one prepared unit; returns (patients touched, identity links made, phone
+    numbers that could not be read)."""
     now = clock.now()
     latest: dict[tuple[str, str], IndexedResource] = {}
     for res in unit.resources:
@@ -158,7 +162,7 @@ def write_unit(
     touched = {owner for owner in owners if owner}
     write_resources(session, resources, owners, source=Path(unit.file).name, now=now)
 
-    refresh_demographics(
+    undialable = refresh_demographics(
         session,
         patient_ids=set(links.patient_ids.values()),
         now=now,
@@ -177,7 +181,7 @@ def write_unit(
             patient_ids=sorted(touched),
             detail={"source": Path(unit.file).name},
         )
-    return touched, links.linked_by_identifier
+    return touched, links.linked_by_identifier, undialable
 
 
 def _write_caregivers(
@@ -291,7 +295,7 @@ def import_paths(
             if unit.resources:
                 session = sessions()
                 try:
-                    _touched, linked = write_unit(
+                    _touched, linked, undialable = write_unit(
                         session,
                         unit,
                         clock=clock,
@@ -314,6 +318,7 @@ def import_paths(
                     )
                     summary.resources.update(r.resource_type for r in unit.resources)
                     summary.identity_links += linked
+                    summary.undialable_phones += undialable
                 finally:
                     session.close()
             if progress and not is_ndjson(Path(unit.file)):

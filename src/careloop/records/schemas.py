@@ -11,8 +11,13 @@ from pydantic import BaseModel
 class ContactPoint(BaseModel):
     system: str
     value: str
+    """Phones in E.164 (what gateways take)."""
     use: str | None = None
     rank: int | None = None
+    display: str | None = None
+    """The number as the record wrote it."""
+    dialable: bool = True
+    """False when the number could not be read: kept for display, never dialled."""
 
 
 class AvailabilityWindow(BaseModel):

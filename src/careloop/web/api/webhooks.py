@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from twilio.twiml.messaging_response import MessagingResponse
 
 from careloop.channels.twilio_webhooks import (
     SIGNATURE_HEADER,
@@ -26,6 +27,7 @@ from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.errors import InvalidInput, PermissionDenied
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.delivery import apply_report
+from careloop.outreach.voice_calls import call_twiml
 from careloop.web.deps import ClockDep, SessionDep, get_runtime, rate_limit
 
 router = APIRouter(
@@ -80,7 +82,12 @@ InboundDep = Annotated[InboundContext, Depends(_inbound_context)]
 @router.post("/sms", summary="Inbound SMS (keywords, confirmations, check-in answers)")
 def inbound_sms(params: FormDep, session: SessionDep, clock: ClockDep, ctx: InboundDep) -> Response:
     message = parse_inbound_sms(params, received_at=clock.now())
-    handle_reply(session, ctx=ctx, message=message)
+    outcome = handle_reply(session, ctx=ctx, message=message)
+    if outcome.answer_now:
+        # HELP from a number we do not know: answered in Twilio's own reply (TwiML <Message>).
+        response = MessagingResponse()
+        response.message(outcome.answer_now)
+        return _twiml(str(response))
     return _twiml()
 
 
@@ -98,6 +105,13 @@ def delivery_status(
     report = parse(params, reported_at=clock.now())
     apply_report(session, clock=clock, report=report, outbox_id=m)
     return Response(status_code=204)
+
+
+@router.post("/voice/answer", summary="TwiML for a reminder call, once it is answered")
+def voice_answer(params: FormDep, session: SessionDep, request: Request, m: int) -> Response:
+    base = get_runtime(request).settings.security.public_base_url
+    answered_by = params.get("AnsweredBy") or None
+    return _twiml(call_twiml(session, message_id=m, answered_by=answered_by, base_url=base))
 
 
 @router.post("/voice/gather", summary="A key pressed during a reminder call")

@@ -1,0 +1,254 @@
+"""Claiming due outbox rows, handing them back, and the last check before a send."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from careloop.channels.errors import FailureReason
+from careloop.governance.consent import consent_decisions
+from careloop.models import Enrollment, OutboxMessage, SendAttempt
+from careloop.outreach.states import (
+    ACTIVE_ENROLLMENT_STATES,
+    AttemptOutcome,
+    DeadReason,
+    EnrollmentState,
+    OutboxState,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed row, copied out of the session so no ORM object outlives its transaction."""
+
+    id: int
+    attempt: int
+    max_attempts: int
+    idempotency_key: str
+    patient_id: str
+    purpose: str
+    channel: str
+    sender: str | None
+    to_address: str
+    subject: str | None
+    body: str
+    html: str | None
+    language: str
+    extra: dict[str, Any]
+    enrollment_id: int | None
+    program: str | None
+    step: str | None
+    decision_id: str | None
+    recipient_kind: str
+    in_doubt_since: datetime | None = None
+    """Set when an earlier attempt may have reached the provider unrecorded (a crash while
+    ``calling``, or a timeout): the gateway is asked before this message is sent again."""
+
+
+def claim_due(
+    session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta
+) -> list[Claimed]:
+    """Claim up to ``limit`` due rows and write their attempts; the caller commits at once."""
+    due = or_(
+        and_(
+            OutboxMessage.state.in_([str(OutboxState.QUEUED), str(OutboxState.FAILED_TRANSIENT)]),
+            OutboxMessage.next_attempt_at <= now,
+        ),
+        and_(OutboxMessage.state == str(OutboxState.SENDING), OutboxMessage.lease_until < now),
+    )
+    ids = list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(due)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not ids:
+        return []
+    rows = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(
+            state=str(OutboxState.SENDING),
+            claimed_by=worker_id,
+            lease_until=now + lease,
+            attempts=OutboxMessage.attempts + 1,
+            updated_at=now,
+        )
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.attempts,
+            OutboxMessage.max_attempts,
+            OutboxMessage.idempotency_key,
+            OutboxMessage.patient_id,
+            OutboxMessage.purpose,
+            OutboxMessage.channel,
+            OutboxMessage.sender,
+            OutboxMessage.to_address,
+            OutboxMessage.subject,
+            OutboxMessage.body,
+            OutboxMessage.html,
+            OutboxMessage.language,
+            OutboxMessage.extra,
+            OutboxMessage.enrollment_id,
+            OutboxMessage.program,
+            OutboxMessage.step,
+            OutboxMessage.decision_id,
+            OutboxMessage.recipient_kind,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    claimed = sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+    doubts = _settle_abandoned_attempts(session, ids=ids, now=now)
+    claimed = [replace(c, in_doubt_since=doubts.get(c.id)) for c in claimed]
+    session.execute(
+        insert(SendAttempt),
+        [
+            {
+                "message_id": c.id,
+                "number": c.attempt,
+                "worker": worker_id,
+                "started_at": now,
+                "outcome": str(AttemptOutcome.STARTED),
+            }
+            for c in claimed
+        ],
+    )
+    return claimed
+
+
+def _settle_abandoned_attempts(
+    session: Session, *, ids: Sequence[int], now: datetime
+) -> dict[int, datetime]:
+    """Close the attempts a crashed worker left open and say which messages are in doubt.
+
+    ``started`` (claimed, never called) is simply abandoned; ``calling`` (the provider may
+    have it) becomes ``in-doubt``. A message is in doubt, since its earliest such attempt,
+    while any attempt of it is ``in-doubt`` or timed out (the provider may have it too).
+    """
+    unfinished = and_(SendAttempt.message_id.in_(ids), SendAttempt.finished_at.is_(None))
+    session.execute(
+        update(SendAttempt)
+        .where(unfinished, SendAttempt.outcome == str(AttemptOutcome.CALLING))
+        .values(outcome=str(AttemptOutcome.IN_DOUBT), error="worker-lost", finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(SendAttempt)
+        .where(unfinished)
+        .values(outcome=str(AttemptOutcome.SKIPPED), error="lease-expired", finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    doubtful = or_(
+        SendAttempt.outcome == str(AttemptOutcome.IN_DOUBT),
+        and_(
+            SendAttempt.outcome == str(AttemptOutcome.TRANSIENT),
+            SendAttempt.error == str(FailureReason.TIMEOUT),
+        ),
+    )
+    rows = session.execute(
+        select(SendAttempt.message_id, func.min(SendAttempt.started_at))
+        .where(SendAttempt.message_id.in_(ids), doubtful)
+        .group_by(SendAttempt.message_id)
+    ).all()
+    return {int(row[0]): row[1] for row in rows}
+
+
+def mark_calling(
+    session: Session,
+    *,
+    messages: Sequence[Claimed],
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+) -> set[int]:
+    """The provider is about to be called for ``messages``: committed first, so a crash from
+    here on leaves them (and only them) in doubt. Renews this worker's lease on each row and
+    returns the ids still this worker's; a row whose lease ran out and that another worker
+    took is left out, and must not be sent."""
+    if not messages:
+        return set()
+    ours = set(
+        session.scalars(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_([m.id for m in messages]),
+                OutboxMessage.state == str(OutboxState.SENDING),
+                OutboxMessage.claimed_by == worker_id,
+            )
+            .values(lease_until=now + lease)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if ours:
+        session.execute(
+            update(SendAttempt)
+            .where(SendAttempt.message_id.in_(ours), SendAttempt.finished_at.is_(None))
+            .values(outcome=str(AttemptOutcome.CALLING))
+            .execution_options(synchronize_session=False)
+        )
+    return ours
+
+
+def recorded_provider_ids(session: Session, provider_ids: Sequence[str]) -> set[str]:
+    """Which of the provider's ids already belong to a recorded message (so are not the one
+    a reconciliation is looking for)."""
+    return set(
+        session.scalars(
+            select(OutboxMessage.provider_id).where(OutboxMessage.provider_id.in_(provider_ids))
+        )
+    )
+
+
+def refused_now(
+    session: Session, *, messages: Sequence[Claimed], now: datetime
+) -> dict[int, DeadReason]:
+    """Messages that may no longer go: consent withdrawn (STOP) or the enrollment ended."""
+    refused: dict[int, DeadReason] = {}
+    enrollment_ids = {m.enrollment_id for m in messages if m.enrollment_id is not None}
+    states: dict[int, str] = {}
+    if enrollment_ids:
+        states = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(Enrollment.id, Enrollment.state).where(Enrollment.id.in_(enrollment_ids))
+            ).all()
+        )
+    groups: dict[tuple[str, str], list[Claimed]] = defaultdict(list)
+    for message in messages:
+        state = states.get(message.enrollment_id) if message.enrollment_id else None
+        if message.extra.get("transactional"):
+            continue  # a STOP/HELP confirmation answers the patient's own message
+        if state == EnrollmentState.OPTED_OUT:
+            refused[message.id] = DeadReason.OPTED_OUT
+        elif state is not None and EnrollmentState(state) not in ACTIVE_ENROLLMENT_STATES:
+            refused[message.id] = DeadReason.ENROLLMENT_ENDED
+        else:
+            groups[(message.purpose, message.channel)].append(message)
+    for (purpose, channel), group in groups.items():
+        decisions = consent_decisions(
+            session,
+            patient_ids=[m.patient_id for m in group],
+            purpose=purpose,
+            channel=channel,
+            now=now,
+        )
+        for message in group:
+            if not decisions[message.patient_id].allowed:
+                refused[message.id] = DeadReason.CONSENT_WITHDRAWN
+    return refused

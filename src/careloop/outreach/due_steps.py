@@ -1,0 +1,218 @@
+"""Which journey steps are due: branches and anchors skip, escalation hands off a call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.events import EventKind, list_events, record_event
+from careloop.models import Enrollment
+from careloop.outreach import enrollment as lifecycle
+from careloop.outreach.handoffs import CallTask
+from careloop.outreach.journey import (
+    JourneyFacts,
+    anchor_passed,
+    branch_applies,
+    should_escalate,
+    step_due_at,
+)
+from careloop.outreach.program import OutreachProgram, Step, Wait, WaitOrigin
+from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, Arm
+from careloop.outreach.tick_context import ACTOR, TickContext, TickReport, bump
+
+ESCALATION_STEP = "escalation-call"
+
+
+@dataclass(frozen=True, slots=True)
+class DueStep:
+    enrollment: Enrollment
+    step: Step
+
+
+def journey_facts(
+    session: Session, enrollment: Enrollment, program: OutreachProgram
+) -> JourneyFacts:
+    events: dict[str, datetime] = {}
+    wanted = {s.wait.event for s in program.steps if s.wait.event}
+    if wanted:
+        for event in list_events(
+            session,
+            patient_id=enrollment.patient_id,
+            kinds=sorted(wanted),
+            since=enrollment.enrolled_at,
+        ):
+            events[event.kind] = event.occurred_at
+    return JourneyFacts(
+        enrolled_at=enrollment.enrolled_at,
+        anchors=lifecycle.anchors_of(enrollment),
+        last_step_at=enrollment.last_step_at,
+        last_reply_at=enrollment.last_reply_at,
+        event_times=events,
+        risk_band=(enrollment.fields or {}).get("noshow_risk_band"),
+    )
+
+
+def skip_step(
+    session: Session,
+    *,
+    ctx: TickContext,
+    enrollment: Enrollment,
+    step: Step,
+    now: datetime,
+    why: str,
+) -> None:
+    record_event(
+        session,
+        kind=EventKind.STEP_SKIPPED,
+        clock=ctx.clock,
+        actor=ACTOR,
+        patient_id=enrollment.patient_id,
+        occurred_at=now,
+        subject_type="enrollment",
+        subject_id=str(enrollment.id),
+        program=enrollment.program,
+        payload={"step": step.id, "why": why},
+    )
+
+
+def advance(
+    session: Session,
+    *,
+    enrollment: Enrollment,
+    program: OutreachProgram,
+    now: datetime,
+    sent_at: datetime | None,
+) -> None:
+    """Move to the next step and compute when it is due (None: journey done, still followed)."""
+    enrollment.next_step += 1
+    if sent_at is not None:
+        enrollment.last_step_at = sent_at
+    if enrollment.next_step >= len(program.steps):
+        pending = should_escalate(
+            escalation=program.escalation,
+            unanswered=enrollment.unanswered,
+            escalated=enrollment.escalated_at is not None,
+        )
+        last = enrollment.last_step_at or now
+        enrollment.step_due_at = last + program.escalation.wait if pending else None
+        return
+    facts = journey_facts(session, enrollment, program)
+    nxt = program.steps[enrollment.next_step]
+    due = step_due_at(nxt, facts)
+    # An event wait whose event has not happened yet is re-checked daily.
+    enrollment.step_due_at = due if due is not None else now + timedelta(days=1)
+
+
+def collect_due(
+    session: Session,
+    *,
+    ctx: TickContext,
+    program: OutreachProgram,
+    now: datetime,
+    limit: int,
+    report: TickReport,
+) -> list[DueStep]:
+    """Due steps, after skipping the ones whose branch or anchor rules them out."""
+    rows = session.scalars(
+        select(Enrollment)
+        .where(
+            Enrollment.program == program.name,
+            Enrollment.arm == str(Arm.OUTREACH),
+            Enrollment.state.in_([str(s) for s in ACTIVE_ENROLLMENT_STATES]),
+            Enrollment.step_due_at.is_not(None),
+            Enrollment.step_due_at <= now,
+        )
+        .order_by(Enrollment.step_due_at, Enrollment.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    due: list[DueStep] = []
+    for enrollment in rows:
+        facts = journey_facts(session, enrollment, program)
+        if enrollment.next_step >= len(program.steps):
+            # Only escalation can be left: no reply since the last send.
+            enrollment.step_due_at = None
+            if should_escalate(
+                escalation=program.escalation,
+                unanswered=enrollment.unanswered,
+                escalated=enrollment.escalated_at is not None,
+            ):
+                escalate(
+                    session, ctx=ctx, program=program, enrollment=enrollment, now=now, report=report
+                )
+                bump(report, program.name, "escalated")
+                if program.escalation.voice_message:
+                    due.append(DueStep(enrollment, voice_step(program)))
+            continue
+        if should_escalate(
+            escalation=program.escalation,
+            unanswered=enrollment.unanswered,
+            escalated=enrollment.escalated_at is not None,
+        ):
+            escalate(
+                session, ctx=ctx, program=program, enrollment=enrollment, now=now, report=report
+            )
+            bump(report, program.name, "escalated")
+            if program.escalation.voice_message:
+                due.append(DueStep(enrollment, voice_step(program)))
+                continue
+        while enrollment.next_step < len(program.steps):
+            step = program.steps[enrollment.next_step]
+            at = step_due_at(step, facts)
+            if at is not None and at > now:
+                enrollment.step_due_at = at
+                break
+            if anchor_passed(step, facts, now=now):
+                why = "anchor-passed"
+            elif not branch_applies(step, facts):
+                why = f"branch-{step.when}"
+            elif at is None and step.wait.event:
+                enrollment.step_due_at = now + timedelta(days=1)
+                break
+            else:
+                due.append(DueStep(enrollment, step))
+                break
+            skip_step(session, ctx=ctx, enrollment=enrollment, step=step, now=now, why=why)
+            bump(report, program.name, "skipped")
+            enrollment.next_step += 1
+        else:
+            enrollment.step_due_at = None
+    return due
+
+
+def voice_step(program: OutreachProgram) -> Step:
+    return Step(
+        id=ESCALATION_STEP,
+        message=str(program.escalation.voice_message),
+        wait=Wait(WaitOrigin.PREVIOUS),
+        channel="voice",
+    )
+
+
+def escalate(
+    session: Session,
+    *,
+    ctx: TickContext,
+    program: OutreachProgram,
+    enrollment: Enrollment,
+    now: datetime,
+    report: TickReport,
+) -> None:
+    """N digital sends went unanswered: a call task for the care team (handed off)."""
+    enrollment.escalated_at = now
+    if program.escalation.call_task:
+        report.call_tasks.append(
+            CallTask(
+                patient_id=enrollment.patient_id,
+                program=program.name,
+                rule_id=f"outreach-call:{program.name}",
+                title=f"Call the patient: {program.title}",
+                summary=(
+                    f"{enrollment.unanswered} messages of the {program.title} journey went "
+                    "unanswered; please call."
+                ),
+            )
+        )

@@ -1,0 +1,141 @@
+"""One-off messages a staff member writes (``careloop send``), through the outbox.
+
+Staff words are their own (not the content library's), but everything else is the journeys'
+path: the engine, with the channel forced, decides whether and when the message may go
+(consent for the purpose and channel, a usable contact point, quiet hours in the patient's
+zone, the contact budget), the decision is logged, and the row is queued in the caller's
+transaction for the worker. The same text to the same patient on the same channel within
+ten minutes is one message (a repeated command or a double click queues nothing new).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.errors import Conflict, InvalidInput
+from careloop.models import OutboxMessage
+from careloop.outreach.audience import build_snapshots
+from careloop.outreach.config import default_sender, outreach_settings
+from careloop.outreach.outbox import NewMessage, enqueue
+from careloop.personalize.actions import SEND_WINDOWS, ActionSpace
+from careloop.personalize.engine import PopulationBatch, decide_batch
+from careloop.personalize.service import load_history, load_model, record_decision
+from careloop.personalize.snapshot import EngineConfig, ProgramSpec
+from careloop.settings import Settings
+
+STAFF_CHANNELS = ("sms", "email", "voice", "portal")
+STAFF_PURPOSE = "care-reminders"
+STAFF_ENGINE = EngineConfig(weekly_budget=7)
+_SAME_CLICK_SECONDS = 600
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMessage:
+    outbox_id: int
+    channel: str
+    due_at: datetime
+    already_queued: bool
+
+
+def _windows_from(now: datetime, zone: str) -> tuple[str, ...]:
+    """Staff want it sent now: the send window the patient's local time is in, if any (the
+    engine still refuses quiet hours and an exhausted budget); else every window."""
+    hour = now.astimezone(ZoneInfo(zone)).hour
+    for window in SEND_WINDOWS:
+        start, end = (int(h) for h in window.split("-"))
+        if start <= hour < end:
+            return (window,)
+    return SEND_WINDOWS
+
+
+def send_staff_message(
+    session: Session,
+    *,
+    patient_id: str,
+    channel: str,
+    text: str,
+    now: datetime,
+    clock: Clock,
+    settings: Settings,
+) -> StaffMessage:
+    """Queue ``text`` for the patient on ``channel``; raises when it may not go at all."""
+    if channel not in STAFF_CHANNELS:
+        raise InvalidInput(f"channel must be one of {', '.join(STAFF_CHANNELS)}", field="channel")
+    body = text.strip()
+    if not body:
+        raise InvalidInput("the message is empty", field="text")
+    if len(body) > 1600:
+        raise InvalidInput("the message is longer than 1600 characters", field="text")
+    bucket = int(now.timestamp()) // _SAME_CLICK_SECONDS
+    digest = hashlib.sha256(f"{patient_id}|{channel}|{body}|{bucket}".encode()).hexdigest()
+    key = f"staff:{digest[:40]}"
+    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+    if existing is not None:
+        return StaffMessage(existing.id, existing.channel, existing.due_at, already_queued=True)
+    own, channels = outreach_settings(settings)
+    snapshots, recipients = build_snapshots(
+        session,
+        patient_ids=[patient_id],
+        purpose=STAFF_PURPOSE,
+        now=now,
+        budget_period=STAFF_ENGINE.budget_period,
+    )
+    spec = ProgramSpec(
+        name="staff-message",
+        purpose=STAFF_PURPOSE,
+        action_space=ActionSpace(
+            channels=(channel,), send_windows=_windows_from(now, recipients[patient_id].timezone)
+        ),
+    )
+    model = load_model(session, program=spec, config=STAFF_ENGINE)
+    population = PopulationBatch.from_snapshots(snapshots, program=spec, model=model, now=now)
+    history = load_history(session, program=spec, patient_ids=[patient_id], model=model)
+    seed = int.from_bytes(bytes.fromhex(digest[:16]), "big")
+    batch = decide_batch(
+        population=population,
+        program=spec,
+        history=history,
+        model=model,
+        now=now,
+        rng=np.random.default_rng(seed),
+    )
+    decision = batch.decision(0)
+    record_decision(session, clock=clock, decision=decision, features=batch.features[0])
+    if decision.action is None or decision.send_at is None:
+        reasons = sorted({str(r.reason) for r in decision.removals})
+        raise Conflict(f"the message may not be sent: {', '.join(reasons)}")
+    recipient = recipients[patient_id]
+    address = recipient.addresses.get(channel)
+    if address is None:
+        raise Conflict(f"the patient has no usable {channel} address")
+    row = enqueue(
+        session,
+        message=NewMessage(
+            idempotency_key=key,
+            patient_id=patient_id,
+            purpose=STAFF_PURPOSE,
+            channel=channel,
+            to_address=address,
+            body=body,
+            subject=f"Message from {own.care_team_name}"
+            if channel in ("email", "portal")
+            else None,
+            due_at=decision.send_at,
+            sender=default_sender(channels, channel),
+            language=decision.language,
+            decision_id=decision.decision_id,
+            propensity=decision.propensity,
+            extra={"staff": True},
+        ),
+        now=now,
+    )
+    assert row is not None  # the key was free a moment ago, in this transaction
+    return StaffMessage(row.id, row.channel, row.due_at, already_queued=False)

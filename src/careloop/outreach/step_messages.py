@@ -1,0 +1,330 @@
+"""Due steps become messages: one engine decision per step, rendered approved content,
+addressed to the patient (and designated caregivers), written to the outbox."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from careloop.content.library import Library
+from careloop.content.service import render_for_sending
+from careloop.errors import CareloopError
+from careloop.models import Enrollment
+from careloop.outreach.audience import (
+    Recipient,
+    build_snapshots,
+    caregiver_recipients,
+    next_caregiver_window,
+)
+from careloop.outreach.config import default_sender
+from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
+from careloop.outreach.handoffs import CheckinInvite
+from careloop.outreach.outbox import NewMessage, enqueue_many
+from careloop.outreach.program import OutreachProgram
+from careloop.outreach.tick_context import TickContext, TickReport, bump
+from careloop.personalize.actions import ActionSpace
+from careloop.personalize.engine import Decision, PopulationBatch, decide_batch
+from careloop.personalize.profile import QuietHours
+from careloop.personalize.service import (
+    load_history,
+    load_model,
+    record_decision,
+)
+from careloop.personalize.snapshot import ProgramSpec
+from careloop.records.caregivers import caregivers_of
+from careloop.records.service import get_patient
+
+log = logging.getLogger("careloop.outreach")
+
+
+def _seed(ctx: TickContext, program: str, now: datetime, items: Sequence[DueStep]) -> int:
+    """Reproducible for the same batch at the same moment, different for any other batch
+    (decision ids are drawn from this generator, so they must not repeat across batches)."""
+    batch = ",".join(f"{i.enrollment.id}:{i.enrollment.next_step}:{i.step.id}" for i in items)
+    text = f"{ctx.seed}|{program}|{now.isoformat()}|{batch}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def spec_for(program: OutreachProgram, forced_channel: str | None) -> ProgramSpec:
+    spec = program.spec
+    if forced_channel is None:
+        return spec
+    space = program.action_space
+    return ProgramSpec(
+        name=spec.name,
+        purpose=spec.purpose,
+        action_space=ActionSpace(
+            channels=(forced_channel,),
+            send_windows=space.send_windows,
+            reading_levels=space.reading_levels,
+            tones=space.tones,
+        ),
+    )
+
+
+def run_steps(
+    session: Session,
+    *,
+    ctx: TickContext,
+    program: OutreachProgram,
+    items: list[DueStep],
+    forced_channel: str | None,
+    now: datetime,
+    library: Library,
+    report: TickReport,
+) -> None:
+    if not items:
+        return
+    spec = spec_for(program, forced_channel)
+    patient_ids = [i.enrollment.patient_id for i in items]
+    unique_ids = list(dict.fromkeys(patient_ids))
+    snapshots, recipients = build_snapshots(
+        session,
+        patient_ids=unique_ids,
+        purpose=program.purpose,
+        now=now,
+        budget_period=ctx.engine.budget_period,
+    )
+    by_id = {s.patient_id: s for s in snapshots}
+    model = load_model(session, program=spec, config=ctx.engine)
+    population = PopulationBatch.from_snapshots(
+        [by_id[p] for p in patient_ids], program=spec, model=model, now=now
+    )
+    history = load_history(session, program=spec, patient_ids=patient_ids, model=model)
+    batch = decide_batch(
+        population=population,
+        program=spec,
+        history=history,
+        model=model,
+        now=now,
+        rng=np.random.default_rng(_seed(ctx, program.name, now, items)),
+    )
+    messages: list[NewMessage] = []
+    for i, item in enumerate(items):
+        decision = batch.decision(i)
+        record_decision(session, clock=ctx.clock, decision=decision, features=batch.features[i])
+        bump(report, program.name, "decided")
+        enrollment = item.enrollment
+        if decision.action is None or decision.send_at is None:
+            bump(report, program.name, "blocked")
+            enrollment.step_due_at = now + timedelta(hours=ctx.settings.blocked_retry_hours)
+            continue
+        recipient = recipients[enrollment.patient_id]
+        built = _render(
+            session,
+            ctx=ctx,
+            program=program,
+            item=item,
+            decision=decision,
+            recipient=recipient,
+            library=library,
+        )
+        if built is None:
+            skip_step(
+                session, ctx=ctx, enrollment=enrollment, step=item.step, now=now, why="content"
+            )
+            bump(report, program.name, "skipped")
+            advance(session, enrollment=enrollment, program=program, now=now, sent_at=None)
+            continue
+        messages.append(built)
+        if item.step.questionnaire and built.channel == "sms":
+            report.checkins.append(
+                CheckinInvite(
+                    patient_id=built.patient_id,
+                    questionnaire=item.step.questionnaire,
+                    channel=built.channel,
+                    invitation=built,
+                )
+            )
+        if program.caregiver_reminders:
+            messages.extend(
+                _caregiver_copies(
+                    session,
+                    ctx=ctx,
+                    program=program,
+                    item=item,
+                    decision=decision,
+                    library=library,
+                    report=report,
+                )
+            )
+        if item.step.id == ESCALATION_STEP:
+            # The escalation call is not a journey step: the journey resumes where it was.
+            enrollment.step_due_at = (
+                None if enrollment.next_step >= len(program.steps) else now + timedelta(days=1)
+            )
+            continue
+        if decision.action.channel != "portal":
+            enrollment.unanswered += 1
+        advance(session, enrollment=enrollment, program=program, now=now, sent_at=decision.send_at)
+    queued = enqueue_many(session, messages=messages, now=now)
+    bump(
+        report,
+        program.name,
+        "queued",
+        sum(1 for q in queued if q is not None and q.recipient_kind == "patient"),
+    )
+
+
+def _fields(
+    ctx: TickContext, program: OutreachProgram, enrollment: Enrollment, recipient: Recipient
+) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "clinic_phone": ctx.settings.clinic_phone,
+        "care_team_name": ctx.settings.care_team_name,
+        "booking_link": ctx.settings.booking_link,
+        "portal_link": ctx.settings.portal_link,
+        "program_name": program.title,
+        "checkin_link": f"{ctx.settings.portal_link.rstrip('/')}/checkin",
+        # The missing-data nudge goes out after the journey's 3-day wait for a reading.
+        "days_without_readings": 3,
+    }
+    fields.update(program.fields)
+    fields.update(enrollment.fields or {})
+    if "appointment_at" in fields:
+        fields.setdefault("appointment_place", ctx.settings.default_place)
+    if recipient.first_name:
+        fields.setdefault("first_name", recipient.first_name)
+    if recipient.last_name:
+        fields.setdefault("last_name", recipient.last_name)
+    return fields
+
+
+def _render(
+    session: Session,
+    *,
+    ctx: TickContext,
+    program: OutreachProgram,
+    item: DueStep,
+    decision: Decision,
+    recipient: Recipient,
+    library: Library,
+    channel: str | None = None,
+    key_suffix: str = "",
+) -> NewMessage | None:
+    """Render the chosen variant and address it; None when content or address is missing."""
+    action = decision.action
+    assert action is not None
+    assert decision.send_at is not None
+    chosen = channel or action.channel
+    address = recipient.addresses.get(chosen)
+    if address is None:
+        return None
+    enrollment = item.enrollment
+    try:
+        rendered = render_for_sending(
+            session,
+            message=item.step.message,
+            language=decision.language,
+            reading_level=action.reading_level,
+            tone=action.tone,
+            channel=chosen,
+            fields=_fields(ctx, program, enrollment, recipient),
+            locale=decision.language.replace("-", "_"),
+            timezone=recipient.timezone,
+            detailed_consent=False,
+            library=library,
+        )
+    except CareloopError as exc:
+        log.warning(
+            "cannot render %s for %s: %s",
+            item.step.message,
+            chosen,
+            exc.__class__.__name__,
+            extra={"field": getattr(exc, "field", None)},
+        )
+        return None
+    extra: dict[str, Any] = {"content_hash": rendered.content_hash}
+    if chosen == "voice":
+        extra["voicemail_text"] = (
+            f"This is {ctx.settings.care_team_name} with a message for you. "
+            f"Please call {ctx.settings.clinic_phone}."
+        )
+    return NewMessage(
+        idempotency_key=f"enr{enrollment.id}:{item.step.id}{key_suffix}",
+        patient_id=enrollment.patient_id,
+        purpose=program.purpose,
+        channel=chosen,
+        to_address=address,
+        body=rendered.body,
+        subject=rendered.subject,
+        html=rendered.html,
+        due_at=decision.send_at,
+        sender=default_sender(ctx.channels, chosen),
+        language=rendered.used.language,
+        enrollment_id=enrollment.id,
+        program=program.name,
+        step=item.step.id,
+        recipient_kind=recipient.kind,
+        caregiver_id=recipient.caregiver_id,
+        content_message=item.step.message,
+        content_version_id=rendered.version_id,
+        decision_id=decision.decision_id,
+        propensity=decision.propensity,
+        max_attempts=program.max_attempts,
+        extra=extra,
+    )
+
+
+def _caregiver_copies(
+    session: Session,
+    *,
+    ctx: TickContext,
+    program: OutreachProgram,
+    item: DueStep,
+    decision: Decision,
+    library: Library,
+    report: TickReport,
+) -> Iterable[NewMessage]:
+    """The same reminder to each designated caregiver, timed inside their availability."""
+    assert decision.send_at is not None
+
+    patient = get_patient(session, item.enrollment.patient_id)
+    carers = {c.id: c for c in caregivers_of(session, patient_id=patient.id)}
+    for recipient in caregiver_recipients(
+        session, patient=patient, now=decision.send_at, only_available=False
+    ):
+        caregiver = carers[recipient.caregiver_id or ""]
+        at = _caregiver_time(caregiver, zone=patient.timezone, start=decision.send_at)
+        if at is None:
+            continue
+        channel = "sms" if "sms" in recipient.addresses else next(iter(recipient.addresses))
+        timed = replace(decision, send_at=at)
+        message = _render(
+            session,
+            ctx=ctx,
+            program=program,
+            item=item,
+            decision=timed,
+            recipient=recipient,
+            library=library,
+            channel=channel,
+            key_suffix=f":cg:{recipient.caregiver_id}",
+        )
+        if message is not None:
+            bump(report, program.name, "caregiver_queued")
+            yield message
+
+
+def _caregiver_time(caregiver: Any, *, zone: str, start: datetime) -> datetime | None:
+    """The first moment at or after ``start`` inside the caregiver's windows and outside
+    default quiet hours (21:00-08:00 in the patient's zone)."""
+    quiet = QuietHours()
+    moment: datetime | None = start
+    for _ in range(8):
+        moment = next_caregiver_window(caregiver, zone=zone, now=moment) if moment else None
+        if moment is None:
+            return None
+        local = moment.astimezone(ZoneInfo(zone))
+        if not quiet.contains(local.hour * 60 + local.minute):
+            return moment
+        moment += timedelta(hours=1)
+    return None

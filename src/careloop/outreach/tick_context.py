@@ -1,0 +1,65 @@
+"""What one tick carries: its context in, its report out, shared by the tick's use cases."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from careloop.channels.settings import ChannelsSettings
+from careloop.clock import Clock
+from careloop.outreach.config import OutreachSettings
+from careloop.outreach.eligibility import EligibilitySource
+from careloop.outreach.handoffs import CallTask, CheckinInvite
+from careloop.outreach.program import OutreachProgram
+from careloop.personalize.snapshot import EngineConfig
+
+log = logging.getLogger("careloop.outreach")
+ACTOR = "outreach"
+
+
+@dataclass
+class TickReport:
+    """What one tick did (counts only: no patient data)."""
+
+    enrolled: int = 0
+    holdout: int = 0
+    decided: int = 0
+    queued: int = 0
+    caregiver_queued: int = 0
+    blocked: int = 0
+    skipped: int = 0
+    escalated: int = 0
+    completed: int = 0
+    closed: int = 0
+    by_program: dict[str, dict[str, int]] = field(default_factory=dict)
+    call_tasks: list[CallTask] = field(default_factory=list, repr=False)
+    checkins: list[CheckinInvite] = field(default_factory=list, repr=False)
+    """Hand-offs for the workflow that ran the tick (not counts: never reported)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        counts = {k: v for k, v in self.__dict__.items() if k not in _NOT_COUNTS}
+        return counts | {"by_program": self.by_program}
+
+
+_NOT_COUNTS = frozenset({"by_program", "call_tasks", "checkins"})
+
+
+@dataclass(frozen=True)
+class TickContext:
+    """Everything a tick needs besides the session and time (built once at the edge)."""
+
+    clock: Clock
+    programs: Sequence[OutreachProgram]
+    eligibility: EligibilitySource
+    settings: OutreachSettings = field(default_factory=OutreachSettings)
+    channels: ChannelsSettings = field(default_factory=ChannelsSettings)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    seed: int | None = None
+
+
+def bump(report: TickReport, program: str, key: str, n: int = 1) -> None:
+    setattr(report, key, getattr(report, key) + n)
+    counts = report.by_program.setdefault(program, {})
+    counts[key] = counts.get(key, 0) + n

@@ -1,0 +1,167 @@
+"""Sends a gateway accepts once: the worker dies between a provider call and its record, the
+gateway (a recording fake: it never deduplicates) is reconciled before anything is re-sent."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from tests.outreach.conftest import Loop, WorkerKilled, dies_after_sends, make_patient
+
+from careloop.channels.errors import ChannelError, FailureReason
+from careloop.channels.fake import FakeChannel
+from careloop.channels.messages import ChannelKind, OutboundMessage, RateLimit, SendResult
+from careloop.channels.registry import ChannelRegistry
+from careloop.models import OutboxMessage, SendAttempt
+from careloop.outreach.outbox import NewMessage, enqueue_many
+from careloop.runtime import Runtime
+
+PROPERTY = settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+class BlindSms:
+    """A gateway that cannot be asked what it sent (no ``find_sent``), recording every call."""
+
+    def __init__(self, fake: FakeChannel) -> None:
+        self.fake = fake
+
+    @property
+    def kind(self) -> ChannelKind:
+        return ChannelKind.SMS
+
+    def rate_limit(self, sender: str | None) -> RateLimit | None:
+        return None
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        return self.fake.send(message)
+
+
+def _queue(rt: Runtime, n: int, *, same_text: bool = False) -> list[str]:
+    """``n`` due texts; with ``same_text`` all say the same to the same number (so the
+    gateway's list cannot tell them apart by recipient, sender and body)."""
+    tag = uuid.uuid4().hex[:8]
+    keys = [f"dispatch:{tag}:{i}" for i in range(n)]
+    now = rt.clock.now()
+    for i in range(n):
+        make_patient(rt, patient_id=f"d-{tag}-{i}", phone=f"+1617555{i:04d}")
+    with rt.transaction() as session:
+        enqueue_many(
+            session,
+            messages=[
+                NewMessage(
+                    idempotency_key=key,
+                    patient_id=f"d-{tag}-{i}",
+                    purpose="care-reminders",
+                    channel="sms",
+                    to_address="+16175550000" if same_text else f"+1617555{i:04d}",
+                    sender="+15550009999",
+                    body="Your screening is due." if same_text else f"Reminder {i}: due.",
+                    due_at=now,
+                )
+                for i, key in enumerate(keys)
+            ],
+            now=now,
+        )
+    return keys
+
+
+def _states(rt: Runtime, keys: list[str]) -> list[str]:
+    with rt.transaction() as session:
+        return list(
+            session.scalars(
+                select(OutboxMessage.state).where(OutboxMessage.idempotency_key.in_(keys))
+            )
+        )
+
+
+def _kill_then_recover(loop: Loop, fake: FakeChannel, killed_after: int) -> None:
+    with dies_after_sends(fake, killed_after), contextlib.suppress(WorkerKilled):
+        loop.worker.run_once()
+    loop.advance(timedelta(seconds=loop.worker.settings.worker.lease_seconds + 1))
+    loop.work()
+
+
+def _calls_per_key(fake: FakeChannel, keys: list[str]) -> list[int]:
+    return [sum(1 for a in fake.attempts if a.idempotency_key == key) for key in keys]
+
+
+@PROPERTY
+@given(n=st.integers(min_value=2, max_value=8), same_text=st.booleans(), data=st.data())
+def test_a_worker_killed_mid_batch_sends_nothing_twice_once_reconciled(
+    rt: Runtime, make_loop: Callable[..., Loop], n: int, same_text: bool, data: st.DataObject
+) -> None:
+    loop = make_loop([], {})
+    keys = _queue(rt, n, same_text=same_text)
+    killed_after = data.draw(st.integers(min_value=1, max_value=n))
+    _kill_then_recover(loop, loop.sms, killed_after)
+    assert _calls_per_key(loop.sms, keys) == [1] * n
+    assert _states(rt, keys) == ["sent"] * n
+    with rt.transaction() as session:
+        reconciled = session.scalars(
+            select(SendAttempt.outcome)
+            .join(OutboxMessage, OutboxMessage.id == SendAttempt.message_id)
+            .where(SendAttempt.outcome == "reconciled", OutboxMessage.idempotency_key.in_(keys))
+        ).all()
+    assert len(reconciled) == 1  # only the message in flight at the kill was in doubt
+
+
+@PROPERTY
+@given(n=st.integers(min_value=2, max_value=8), data=st.data())
+def test_a_gateway_that_cannot_be_asked_holds_the_one_in_doubt_for_review(
+    rt: Runtime, make_loop: Callable[..., Loop], n: int, data: st.DataObject
+) -> None:
+    loop = make_loop([], {})
+    blind = BlindSms(loop.sms)
+    loop.worker.channels = ChannelRegistry({ChannelKind.SMS: blind})  # type: ignore[dict-item]
+    keys = _queue(rt, n)
+    killed_after = data.draw(st.integers(min_value=1, max_value=n))
+    _kill_then_recover(loop, loop.sms, killed_after)
+    assert _calls_per_key(loop.sms, keys) == [1] * n
+    assert sorted(_states(rt, keys)) == ["in-doubt"] + ["sent"] * (n - 1)
+
+
+@PROPERTY
+@given(n=st.integers(min_value=2, max_value=8), data=st.data())
+def test_resending_what_cannot_be_reconciled_duplicates_at_most_one_per_kill(
+    rt: Runtime, make_loop: Callable[..., Loop], n: int, data: st.DataObject
+) -> None:
+    loop = make_loop([], {})
+    loop.worker.channels = ChannelRegistry({ChannelKind.SMS: BlindSms(loop.sms)})  # type: ignore[dict-item]
+    own = loop.worker.settings
+    resend = own.worker.model_copy(update={"resend_in_doubt": True})
+    loop.worker.settings = own.model_copy(update={"worker": resend})
+    keys = _queue(rt, n)
+    killed_after = data.draw(st.integers(min_value=1, max_value=n))
+    _kill_then_recover(loop, loop.sms, killed_after)
+    calls = _calls_per_key(loop.sms, keys)
+    assert sum(calls) - n <= 1
+    assert _states(rt, keys) == ["sent"] * n
+
+
+def test_a_timed_out_send_is_reconciled_before_it_is_retried(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    loop = make_loop([], {})
+    keys = _queue(rt, 1)
+    real = loop.sms.send
+
+    def accepted_then_timed_out(message: OutboundMessage) -> SendResult:
+        real(message)
+        raise ChannelError(FailureReason.TIMEOUT, permanent=False, detail="outcome unknown")
+
+    loop.sms.send = accepted_then_timed_out  # type: ignore[method-assign]
+    loop.worker.run_once()
+    loop.sms.send = real  # type: ignore[method-assign]
+    loop.advance(timedelta(hours=2))
+    loop.work()
+    assert _calls_per_key(loop.sms, keys) == [1]
+    assert _states(rt, keys) == ["sent"]

@@ -1,0 +1,39 @@
+"""A real worker process SIGKILLed mid-batch (``benchmarks/dispatch.py`` at a small size):
+the recording Twilio gateway received every message exactly once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+import pytest
+from tests.conftest import REPO, _pg_reachable
+
+
+@pytest.mark.parametrize("in_doubt", ["reconcile", "review"])
+def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(in_doubt: str) -> None:
+    if not _pg_reachable():
+        pytest.skip("PostgreSQL unreachable")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "dispatch.py"),
+            "--messages=300",
+            "--patients=50",
+            "--senders=4",
+            "--rate=200",
+            "--batch=100",
+            "--lease=2",
+            "--kill-at=0.2",
+            f"--in-doubt={in_doubt}",
+        ],
+        capture_output=True,
+        timeout=600,
+        check=True,
+    )
+    result = orjson.loads(done.stdout.splitlines()[-1])
+    details = orjson.loads(done.stderr.splitlines()[-1])
+    assert (result["lost"], result["duplicated"]) == (0, 0)
+    assert details["gateway_calls"] == 300
+    assert details["outbox_states"].get("in-doubt", 0) <= 1  # the one in flight at the kill

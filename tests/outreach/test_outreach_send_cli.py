@@ -1,0 +1,97 @@
+"""The issue's "done when": a patient imported with phone ``(617) 555-0199`` (mobile) and a
+home line, US address, is texted by ``careloop send … --channel sms`` + ``careloop worker
+--once`` exactly once, To ``+16175550199``, From the configured sender, through the Twilio
+adapter against a local Twilio-compatible server that records every request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from tests.channels.servers import FakeTwilio, ServerThread, wait_for
+from typer.testing import CliRunner
+
+from careloop.cli import app
+from careloop.clock import SystemClock
+from careloop.settings import get_settings
+
+ACCOUNT = "AC" + "fedcba9876543210" * 2
+TOKEN = "send-cli-token-0123456789"
+SENDER = "+16175550000"
+WEEKDAY_MORNING_IN_BOSTON = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTwilio]:
+    fake = FakeTwilio(account_sid=ACCOUNT, auth_token=TOKEN)
+    server = ServerThread(fake.app())
+    server.start()
+    for name, value in {
+        "CARELOOP_CHANNELS__SMS__PROVIDER": "twilio",
+        "CARELOOP_CHANNELS__SMS__BASE_URL": server.url,
+        "CARELOOP_CHANNELS__SMS__ACCOUNT_SID": ACCOUNT,
+        "CARELOOP_CHANNELS__SMS__AUTH_TOKEN": TOKEN,
+        "CARELOOP_CHANNELS__SMS__SENDERS": f'[{{"number": "{SENDER}"}}]',
+    }.items():
+        monkeypatch.setenv(name, value)
+    # The wall clock would make quiet hours decide the test: a weekday morning in Boston.
+    monkeypatch.setattr(SystemClock, "now", lambda self: WEEKDAY_MORNING_IN_BOSTON)
+    get_settings.cache_clear()
+    yield fake
+    get_settings.cache_clear()
+    server.stop()
+
+
+def _bundle(tmp_path: Path) -> Path:
+    patient = {
+        "resourceType": "Patient",
+        "id": "send-1",
+        "name": [{"use": "official", "family": "Lopez", "given": ["Ana"]}],
+        "telecom": [
+            {"system": "phone", "value": "(617) 555-0100", "use": "home"},
+            {"system": "phone", "value": "(617) 555-0199", "use": "mobile"},
+        ],
+        "address": [{"use": "home", "city": "Boston", "state": "MA", "country": "US"}],
+    }
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient}]}
+    path = tmp_path / "patient.json"
+    path.write_bytes(orjson.dumps(bundle))
+    return path
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_careloop_send_and_one_worker_pass_text_the_mobile_once_in_e164(
+    gateway: FakeTwilio, database_url: str, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    imported = runner.invoke(app, ["import", str(_bundle(tmp_path)), "--database", database_url])
+    patient_id = orjson.loads(
+        runner.invoke(app, ["patients", "list", "--database", database_url, "--json"]).stdout
+    )
+    sent = runner.invoke(
+        app,
+        ["send", "send-1", "--channel", "sms", "--text", "Please call us back.", "--json"],
+        env={"CARELOOP_DATABASE_URL": database_url},
+    )
+    again = runner.invoke(
+        app,
+        ["send", "send-1", "--channel", "sms", "--text", "Please call us back.", "--json"],
+        env={"CARELOOP_DATABASE_URL": database_url},
+    )
+    worked = runner.invoke(app, ["worker", "--once", "--database", database_url, "--json"])
+    wait_for(lambda: len(gateway.messages) >= 1)
+    creates = [r for r in gateway.requests_seen if r.get("form")]
+
+    assert imported.exit_code == 0, imported.output
+    assert patient_id
+    assert sent.exit_code == 0, sent.output
+    queued = orjson.loads(sent.stdout)
+    assert set(queued) >= {"id", "due_at"}
+    assert orjson.loads(again.stdout)["id"] == queued["id"]  # one click = one message
+    assert worked.exit_code == 0, worked.output
+    assert len(creates) == 1
+    assert (creates[0]["form"]["To"], creates[0]["form"]["From"]) == ("+16175550199", SENDER)
+    assert creates[0]["form"]["Body"] == "Please call us back."
