@@ -1,7 +1,7 @@
 """contact look-up state: which key and scheme the look-up digests were built with
 
 Revision ID: 0100
-Revises: 0080
+Revises: 0090
 Create Date: 2026-12-05 00:20:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import careloop.models.types
 
 revision: str = "0100"
-down_revision: str | None = "0080"
+down_revision: str | None = "0090"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
