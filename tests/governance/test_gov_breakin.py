@@ -28,6 +28,7 @@ PUBLIC = {
     ("GET", "/unsubscribe/{token}"),
     ("POST", "/unsubscribe/{token}"),
     ("GET", "/health"),
+    ("GET", "/fhir/metadata"),  # R4: the CapabilityStatement is how a client discovers auth
     ("GET", "/console/sign-in"),
     ("POST", "/console/sign-in"),
     ("GET", "/portal/sign-in"),
