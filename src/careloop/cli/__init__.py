@@ -69,6 +69,7 @@ COMMAND_MODULES = (
     "careloop.cli.feedback",
     "careloop.cli.careteam",
     "careloop.cli.governance",
+    "careloop.cli.fhir",
 )
 
 
