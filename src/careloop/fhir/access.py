@@ -55,6 +55,16 @@ def check_read(principal: Principal, resource_type: str) -> None:
         raise PermissionDenied(f"this token may not read {resource_type}")
 
 
+def check_export(principal: Principal, types: tuple[str, ...]) -> None:
+    """An export reads every type it names (no ``_type``: every type, ``system/*.read``)."""
+    if not principal.can(CLINICAL_READ):
+        raise PermissionDenied("this token may not export")
+    for rtype in types or ("*",):
+        scopes = smart_scopes(principal)
+        if scopes and not any(_scope_allows(s, rtype, write=False) for s in scopes):
+            raise PermissionDenied(f"this token may not read {rtype}")
+
+
 def check_write(principal: Principal, resource_type: str) -> None:
     scopes = smart_scopes(principal)
     if scopes and not any(_scope_allows(s, resource_type, write=True) for s in scopes):

@@ -82,3 +82,9 @@ def patients_with_identifier(session: Session, *, system: str | None, value: str
     if system is not None:
         query = query.where(PatientIdentifier.system == system)
     return sorted(set(session.scalars(query)))
+
+
+def stored_types(session: Session) -> list[str]:
+    """The resource types the record holds, sorted."""
+    query = select(FhirResource.resource_type).distinct()
+    return sorted(session.scalars(query))

@@ -27,6 +27,7 @@ ROUTER_MODULES = (
     "careloop.web.api.insights",
     # -- more domain routers are included here (one line each: "careloop.<domain>.api") --
     "careloop.web.api.fhir_auth",
+    "careloop.web.api.fhir_bulk",
     "careloop.web.api.fhir",
     "careloop.web.api.careteam",
     "careloop.web.api.consent",
