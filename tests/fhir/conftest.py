@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 from fhir.resources.R4B import get_fhir_model_class
 
+from careloop.clock import SystemClock
 from careloop.runtime import Runtime
 from careloop.security.auth import create_user, issue_token
 from careloop.web.app import create_app
@@ -65,6 +66,16 @@ def _free_port() -> int:
 
 @pytest.fixture
 def fhir_server(rt: Runtime) -> Iterator[FhirServer]:
+    yield from _serve(rt)
+
+
+@pytest.fixture
+def wall_clock_fhir_server(rt: Runtime) -> Iterator[FhirServer]:
+    """The server on the wall clock, for a client process (the CLI) that signs with it."""
+    yield from _serve(replace(rt, clock=SystemClock()))
+
+
+def _serve(rt: Runtime) -> Iterator[FhirServer]:
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
