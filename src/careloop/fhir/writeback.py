@@ -1,6 +1,7 @@
 """What careloop learned, as FHIR resources an EHR can read: alerts as ``Flag`` plus a
 ``Task`` for the work, worklist tasks as ``Task``, plan changes as ``CarePlan`` (and their
-review ``Task``), conversations as ``Communication``.
+review ``Task``), conversations as ``Communication``, program results as ``MeasureReport``
+(``fhir.measure_reports``).
 
 These resources are projections of careloop's own rows, built when asked: they are always
 current, never a second copy to keep in step, and their version id changes when the row
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from careloop.careteam.alerts import ItemKind, ItemStatus
 from careloop.careteam.plans import PlanStatus
 from careloop.careteam.worklist import adjustments_of, items_of
+from careloop.fhir.measure_reports import measure_reports
 from careloop.models import PlanAdjustment, WorklistItem
 from careloop.outreach.messages import conversation
 from careloop.records.fhir_query import StoredResource
@@ -208,5 +210,6 @@ PROJECTED: dict[str, Projector] = {
     "Task": _tasks,
     "CarePlan": _care_plans,
     "Communication": _communications,
+    "MeasureReport": measure_reports,
 }
 """Types careloop writes back, each built from the rows of the domain that learned it."""
