@@ -208,3 +208,17 @@ def test_a_patient_reaches_only_their_own_resources(
         other = me.get(f"/Observation/{theirs}")
     assert [e["resource"]["id"] for e in patients["entry"]] == ["own-1"]
     assert other.status_code == 404
+
+
+def test_search_by_name_and_birthdate_in_a_form_body_keeps_phi_out_of_the_url(
+    fhir_server: FhirServer, tmp_path: Path
+) -> None:
+    add_patients(fhir_server.rt, tmp_path, "post-1", "post-2")
+    with fhir_server.http("clinician") as http:
+        by_post = http.post("/Patient/_search", data={"name": "family1", "birthdate": "1951-03-01"})
+        by_phone = http.get("/Patient", params={"telecom": "+16175550000"})
+        bad = http.post("/Patient/_search", data={"birthdate": "1951-13-45"})
+    assert [e["resource"]["id"] for e in valid(by_post.json())["entry"]] == ["post-2"]
+    assert [e["resource"]["id"] for e in by_phone.json()["entry"]] == ["post-1"]
+    assert bad.status_code == 400
+    assert "1951" not in bad.text

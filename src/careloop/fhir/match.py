@@ -85,7 +85,8 @@ def _date_matches(wanted: str, value: Any, *, field: str) -> bool:
     try:
         low, high = parse_fhir_interval(text)
     except (ValueError, TypeError):
-        raise InvalidInput(f"{field}: {text[:40]!r} is not a FHIR date", field=field) from None
+        # The value is not echoed: a birth date is PHI.
+        raise InvalidInput(f"{field}: not a FHIR date", field=field) from None
     have = _interval(value)
     if have is None:
         return False

@@ -82,11 +82,16 @@ def metadata(request: Request, clock: ClockDep) -> FhirResponse:
 
 
 def _search(
-    request: Request, resource_type: str, session: Session, clock: Clock, principal: Principal
+    request: Request,
+    resource_type: str,
+    session: Session,
+    clock: Clock,
+    principal: Principal,
+    pairs: list[tuple[str, str]],
 ) -> FhirResponse:
     _known_type(resource_type)
     access.check_read(principal, resource_type)
-    query = parse_query(resource_type, list(request.query_params.multi_items()))
+    query = parse_query(resource_type, pairs)
     result = search(session, query, allowed_patients=access.patients_in_reach(principal))
     _audit_read(session, clock, principal, result.patient_ids, resource_type)
     return FhirResponse(searchset(result, query, base_url=base_url(request), now=clock.now()))
@@ -101,7 +106,24 @@ def search_type(
     principal: PrincipalDep,
 ) -> FhirResponse:
     """Search: a ``searchset`` Bundle, paged by ``_count``/``_offset`` with ``next`` links."""
-    return _search(request, resource_type, session, clock, principal)
+    pairs = list(request.query_params.multi_items())
+    return _search(request, resource_type, session, clock, principal, pairs)
+
+
+@router.post("/{resource_type}/_search")
+async def search_type_by_post(
+    request: Request,
+    resource_type: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: PrincipalDep,
+) -> FhirResponse:
+    """Search with the criteria in a form body, so names and birth dates stay out of URLs
+    (and out of any proxy's access log)."""
+    form = await request.form()
+    pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    pairs += list(request.query_params.multi_items())
+    return _search(request, resource_type, session, clock, principal, pairs)
 
 
 def _read(
