@@ -149,7 +149,7 @@ def test_bad_assertions_are_invalid_client(fhir_server: FhirServer) -> None:
             fhir_server,
             jwt.encode(
                 {"iss": "ehr-2", "sub": "ehr-2"},
-                "secret",
+                "a shared secret that is long enough for HS256",
                 algorithm="HS256",
                 headers={"kid": "RS384-1"},
             ),

@@ -335,7 +335,9 @@ def post_bundle(
     return FhirResponse(reply)
 
 
-@router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@router.api_route(
+    "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
 def not_served(path: str, principal: PrincipalDep) -> FhirResponse:
     """Anything else under /fhir: an OperationOutcome, not a bare 404 (after sign-in, so
     probing reveals nothing)."""
