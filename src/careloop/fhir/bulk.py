@@ -24,10 +24,10 @@ from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound
 from careloop.fhir.versions import with_meta
 from careloop.fhir.writeback import PROJECTED
+from careloop.fhirdata.dates import start as parse_fhir_datetime
 from careloop.models import BulkExport, BulkExportFile
 from careloop.outreach.service import list_enrollments
 from careloop.programs.segments.service import segment_members
-from careloop.records.fhir_dates import parse_fhir_datetime
 from careloop.records.fhir_query import StoredResource, stored_resources, stored_types
 from careloop.security.principal import Principal
 

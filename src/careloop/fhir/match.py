@@ -12,7 +12,7 @@ from typing import Any
 
 from careloop.errors import InvalidInput
 from careloop.fhir.params import Criterion, ParamType
-from careloop.records.fhir_dates import parse_fhir_interval
+from careloop.fhirdata.dates import interval as parse_fhir_interval
 
 
 def values_at(resource: dict[str, Any], path: str) -> list[Any]:
