@@ -10,18 +10,35 @@ from careloop.events import list_events
 from careloop.runtime import Runtime
 from tests.feedback.loop_payloads import add_patients, blood_pressure, diary, glucose, phq9, single
 
+OUTCOME = {"Prefer": "return=OperationOutcome"}
+
+
+def new_alerts(response) -> list[int]:  # type: ignore[no-untyped-def]
+    """The alerts a FHIR create raised, from its OperationOutcome (``Prefer`` above)."""
+    notes = [i["diagnostics"] for i in response.json()["issue"]]
+    return [int(n.rsplit("-", 1)[1]) for n in notes if n.startswith("alert raised")]
+
+
+def error_field(response) -> str:  # type: ignore[no-untyped-def]
+    """The element an OperationOutcome names."""
+    return str(response.json()["issue"][0]["expression"][0])
+
 
 def test_a_crisis_reading_appears_on_the_worklist_and_repeats_are_absorbed(
     rt: Runtime, clock: FrozenClock, tmp_path: Path, api_client
 ) -> None:  # type: ignore[no-untyped-def]
     add_patients(rt, tmp_path, "api-1")
     nurse = api_client("clinician")
-    first = nurse.post("/fhir/Observation", json=blood_pressure("api-1", 192, 104, clock.now()))
-    again = nurse.post("/fhir/Observation", json=blood_pressure("api-1", 185, 100, clock.now()))
+    first = nurse.post(
+        "/fhir/Observation", json=blood_pressure("api-1", 192, 104, clock.now()), headers=OUTCOME
+    )
+    again = nurse.post(
+        "/fhir/Observation", json=blood_pressure("api-1", 185, 100, clock.now()), headers=OUTCOME
+    )
     assert first.status_code == 201
     assert again.status_code == 201
-    assert first.json()["new_alerts"]
-    assert not again.json()["new_alerts"]
+    assert new_alerts(first)
+    assert not new_alerts(again)
     (entry,) = nurse.get("/api/worklist").json()
     assert (entry["rule_id"], entry["severity"], entry["occurrences"]) == ("bp-crisis", "urgent", 2)
     assert entry["due_at"].startswith((clock.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
@@ -36,7 +53,7 @@ def test_the_same_reading_sent_twice_is_stored_once(
     assert nurse.post("/fhir/Observation", json=reading).status_code == 201
     second = nurse.post("/fhir/Observation", json=reading)
     assert second.status_code == 200
-    assert second.json()["status"] == "duplicate"
+    assert second.json()["id"] == reading["id"]
     assert nurse.get("/api/worklist").json()[0]["occurrences"] == 1
 
 
@@ -48,7 +65,7 @@ def test_a_bad_reading_answers_422_naming_the_field_and_is_recorded(
         "/fhir/Observation", json=single("api-3", "8867-4", 72, "bpm", clock.now())
     )
     assert response.status_code == 422
-    assert response.json()["field"] == "Observation.valueQuantity.code"
+    assert error_field(response) == "Observation.valueQuantity.code"
     with rt.transaction() as session:
         (event,) = list_events(session, kinds=["reading_rejected"])
     assert event.payload["field"] == "Observation.valueQuantity.code"
@@ -59,7 +76,7 @@ def test_a_reading_for_an_unknown_patient_is_refused(clock: FrozenClock, api_cli
         "/fhir/Observation", json=glucose("nobody", 100, clock.now())
     )
     assert response.status_code == 422
-    assert response.json()["field"] == "subject"
+    assert error_field(response) == "subject"
 
 
 def test_a_patient_submits_their_own_check_in_but_not_someone_elses(
@@ -68,11 +85,13 @@ def test_a_patient_submits_their_own_check_in_but_not_someone_elses(
     add_patients(rt, tmp_path, "api-4", "api-5")
     patient = api_client("patient", patient_id="api-4")
     own = patient.post(
-        "/fhir/QuestionnaireResponse", json=diary("api-4", {"fatigue": 3}, clock.now())
+        "/fhir/QuestionnaireResponse",
+        json=diary("api-4", {"fatigue": 3}, clock.now()),
+        headers=OUTCOME,
     )
     other = patient.post("/fhir/QuestionnaireResponse", json=diary("api-5", {}, clock.now()))
     assert own.status_code == 201
-    assert own.json()["new_alerts"]
+    assert new_alerts(own)
     assert other.status_code == 404
     with rt.transaction() as session:
         (event,) = list_events(session, kinds=["checkin_submitted"])
@@ -88,7 +107,7 @@ def test_a_phq9_with_a_wrong_total_answers_422_naming_the_total(
         json=phq9("api-6", [1, 1, 1, 1, 1, 1, 1, 1, 0], clock.now(), total=13),
     )
     assert response.status_code == 422
-    assert response.json()["field"] == "item.44261-6"
+    assert error_field(response) == "item.44261-6"
 
 
 def test_a_batch_bundle_answers_per_entry(
@@ -136,8 +155,8 @@ def test_a_transaction_bundle_is_all_or_nothing(
     }
     nurse = api_client("clinician")
     reply = nurse.post("/fhir", json=bundle)
-    assert reply.status_code == 422
-    assert reply.json()["field"] == "entry[1].resource.Observation.valueQuantity.code"
+    assert reply.status_code == 400
+    assert error_field(reply) == "entry[1].resource.Observation.valueQuantity.code"
     assert nurse.get("/api/worklist").json() == []
 
 
@@ -146,9 +165,9 @@ def test_acknowledge_assign_and_resolve_through_the_api(
 ) -> None:  # type: ignore[no-untyped-def]
     add_patients(rt, tmp_path, "api-9")
     nurse = api_client("clinician")
-    item = nurse.post("/fhir/Observation", json=glucose("api-9", 45, clock.now())).json()[
-        "new_alerts"
-    ][0]
+    item = new_alerts(
+        nurse.post("/fhir/Observation", json=glucose("api-9", 45, clock.now()), headers=OUTCOME)
+    )[0]
     assigned = nurse.post(f"/api/alerts/{item}/assign", json={"assignee": "nurse-kim"})
     acked = nurse.post(f"/api/alerts/{item}/acknowledge")
     no_outcome = nurse.post(f"/api/alerts/{item}/resolve", json={"outcome": ""})
@@ -170,11 +189,11 @@ def test_a_coordinator_works_tasks_but_not_clinical_alerts(
     rt: Runtime, clock: FrozenClock, tmp_path: Path, api_client
 ) -> None:  # type: ignore[no-untyped-def]
     add_patients(rt, tmp_path, "api-10")
-    item = (
-        api_client("clinician")
-        .post("/fhir/Observation", json=glucose("api-10", 40, clock.now()))
-        .json()["new_alerts"][0]
-    )
+    item = new_alerts(
+        api_client("clinician").post(
+            "/fhir/Observation", json=glucose("api-10", 40, clock.now()), headers=OUTCOME
+        )
+    )[0]
     coordinator = api_client("coordinator")
     assert coordinator.get("/api/worklist").status_code == 200
     assert coordinator.post(f"/api/alerts/{item}/acknowledge").status_code == 403

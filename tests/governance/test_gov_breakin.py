@@ -28,6 +28,9 @@ PUBLIC = {
     ("GET", "/unsubscribe/{token}"),
     ("POST", "/unsubscribe/{token}"),
     ("GET", "/health"),
+    ("GET", "/fhir/metadata"),  # R4: the CapabilityStatement is how a client discovers auth
+    ("GET", "/fhir/.well-known/smart-configuration"),
+    ("POST", "/fhir/auth/token"),  # SMART: the client authenticates with its signed JWT
     ("GET", "/console/sign-in"),
     ("POST", "/console/sign-in"),
     ("GET", "/portal/sign-in"),

@@ -179,3 +179,25 @@ def alert_burden(session: Session, *, since: datetime, until: datetime) -> dict[
         if checkins + readings
         else None,
     }
+
+
+def items_of(
+    session: Session, *, patient_ids: list[str] | None = None, item_ids: list[int] | None = None
+) -> list[WorklistItem]:
+    """Alerts and tasks in any state (for the FHIR write-back), oldest first."""
+    query = select(WorklistItem).order_by(WorklistItem.id)
+    if patient_ids is not None:
+        query = query.where(WorklistItem.patient_id.in_(patient_ids))
+    if item_ids is not None:
+        query = query.where(WorklistItem.id.in_(item_ids))
+    return list(session.scalars(query))
+
+
+def adjustments_of(
+    session: Session, *, patient_ids: list[str] | None = None
+) -> list[PlanAdjustment]:
+    """Plan adjustments in any state (for the FHIR write-back), oldest first."""
+    query = select(PlanAdjustment).order_by(PlanAdjustment.id)
+    if patient_ids is not None:
+        query = query.where(PlanAdjustment.patient_id.in_(patient_ids))
+    return list(session.scalars(query))

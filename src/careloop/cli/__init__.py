@@ -70,6 +70,7 @@ COMMAND_MODULES = (
     "careloop.cli.careteam",
     "careloop.cli.governance",
     "careloop.cli.keys",
+    "careloop.cli.fhir",
 )
 
 

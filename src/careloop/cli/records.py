@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +18,7 @@ from careloop.cli.support import (
     JsonOption,
     audit_cli,
     cli_principal,
+    fail,
     guarded,
     new_table,
     print_json,
@@ -31,7 +34,24 @@ contacts_app = typer.Typer(help="The contact look-up (inbound STOP finds its pat
 
 
 def import_command(
-    paths: Annotated[list[Path], typer.Argument(help="Bundle JSON / NDJSON files or folders.")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Bundle JSON / NDJSON files or folders.")
+    ] = None,
+    from_fhir: Annotated[
+        str | None,
+        typer.Option("--from-fhir", help="Pull a Bulk Data $export from this FHIR base URL."),
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", help="SMART backend client id (--from-fhir).")
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option(help="The client's PEM private key, RSA or P-384 (--from-fhir).")
+    ] = None,
+    kid: Annotated[str | None, typer.Option(help="The key's id in the client's JWKS.")] = None,
+    scope: Annotated[str, typer.Option(help="Scopes to ask for.")] = "system/*.read",
+    since: Annotated[
+        str | None, typer.Option(help="Only resources changed since (_since).")
+    ] = None,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
     workers: Annotated[
@@ -42,8 +62,16 @@ def import_command(
         typer.Option(help="Store resource types careloop does not use (raw, unindexed)."),
     ] = True,
 ) -> None:
-    """Import FHIR R4 Bundle JSON and bulk-export NDJSON files or folders."""
-    with runtime(database) as rt:
+    """Import FHIR R4 Bundle JSON and bulk-export NDJSON files or folders, or pull them from
+    an EHR's Bulk Data $export (--from-fhir URL, SMART backend-services auth)."""
+    with runtime(database) as rt, tempfile.TemporaryDirectory(prefix="careloop-bulk-") as pulled:
+        if from_fhir is not None:
+            paths = [
+                *(paths or []),
+                *_pull(from_fhir, client_id, key, kid, scope, since, Path(pulled), rt.clock.now()),
+            ]
+        if not paths:
+            fail("give files or folders to import, or --from-fhir URL")
         show_bar = sys.stderr.isatty() and not as_json
         with Progress(
             TextColumn("importing"),
@@ -78,6 +106,45 @@ def import_command(
         _print_summary(summary)
     if not summary.read_anything:
         raise typer.Exit(1)
+
+
+def _pull(
+    url: str,
+    client_id: str | None,
+    key: Path | None,
+    kid: str | None,
+    scope: str,
+    since: str | None,
+    into: Path,
+    now: datetime,
+) -> list[Path]:
+    """Download an export's NDJSON files into ``into`` (imported with any given paths)."""
+    import time
+
+    import httpx
+
+    from careloop.fhir.bulk_client import BackendCredentials, pull_export
+
+    if not (client_id and key and kid):
+        fail("--from-fhir needs --client-id, --key and --kid")
+    try:
+        pem = key.read_bytes()
+    except OSError:
+        fail("--key: cannot read the file")
+    credentials = BackendCredentials(client_id, kid, pem, scope)
+    try:
+        with httpx.Client(timeout=120, follow_redirects=False) as http:
+            return pull_export(
+                http,
+                base_url=url,
+                credentials=credentials,
+                now=now,
+                into=into,
+                since=since,
+                sleep=time.sleep,
+            )
+    except httpx.HTTPError as exc:
+        fail(f"--from-fhir: {type(exc).__name__} talking to the server")
 
 
 def resource_table(summary: ImportSummary, title: str) -> Table:

@@ -9,6 +9,7 @@ from careloop.models.careteam import PlanAdjustment, WorklistItem
 from careloop.models.content import ContentMessage, ContentVersion
 from careloop.models.events import Event
 from careloop.models.feedback import CheckinConversation
+from careloop.models.fhir import BulkExport, BulkExportFile, SmartAssertion, SmartClient
 from careloop.models.governance import (
     ApiToken,
     AuditChainHead,
@@ -46,6 +47,8 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "Base",
+    "BulkExport",
+    "BulkExportFile",
     "Caregiver",
     "CheckinConversation",
     "ConsentRecord",
@@ -74,6 +77,8 @@ __all__ = [
     "RetentionRun",
     "SendAttempt",
     "SenderSlot",
+    "SmartAssertion",
+    "SmartClient",
     "User",
     "WorklistItem",
 ]

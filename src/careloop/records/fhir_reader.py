@@ -7,6 +7,7 @@ entry index, reason). Bundles have their ``urn:uuid:`` references rewritten to l
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,7 @@ def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[Rejection]]:
             found.extend(
                 p
                 for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in JSON_SUFFIXES | NDJSON_SUFFIXES
+                if p.is_file() and (p.suffix.lower() in JSON_SUFFIXES or is_ndjson(p))
             )
         elif path.is_file():
             found.append(path)
@@ -71,7 +72,9 @@ def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[Rejection]]:
 
 
 def is_ndjson(path: Path) -> bool:
-    return path.suffix.lower() in NDJSON_SUFFIXES
+    """``.ndjson``/``.jsonl``, or either gzipped (Bulk Data files are often served so)."""
+    name = path.name.lower().removesuffix(".gz")
+    return any(name.endswith(suffix) for suffix in NDJSON_SUFFIXES)
 
 
 def _check_resource(resource: Any) -> str | None:
@@ -207,7 +210,8 @@ def read_ndjson_lines(lines: list[bytes], *, file: str, first_line: int) -> Read
 
 def iter_ndjson_chunks(path: Path, *, chunk_lines: int = 2000) -> Iterator[tuple[int, list[bytes]]]:
     """(first line number, lines) chunks of an NDJSON file."""
-    with path.open("rb") as handle:
+    gzipped = path.name.lower().endswith(".gz")
+    with gzip.open(path, "rb") if gzipped else path.open("rb") as handle:
         chunk: list[bytes] = []
         first = 1
         for number, line in enumerate(handle, start=1):

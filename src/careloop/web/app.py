@@ -28,7 +28,9 @@ ROUTER_MODULES = (
     "careloop.web.api.personalize",
     "careloop.web.api.insights",
     # -- more domain routers are included here (one line each: "careloop.<domain>.api") --
-    "careloop.web.api.fhir_intake",
+    "careloop.web.api.fhir_auth",
+    "careloop.web.api.fhir_bulk",
+    "careloop.web.api.fhir",
     "careloop.web.api.careteam",
     "careloop.web.api.consent",
     "careloop.web.api.portal",

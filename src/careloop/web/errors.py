@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +25,7 @@ from careloop.errors import (
     NotFound,
     PermissionDenied,
 )
+from careloop.fhir.outcome import issue, outcome, status_and_outcome
 from careloop.security.rate_limit import RateLimited
 
 log = logging.getLogger("careloop.web")
@@ -45,9 +47,30 @@ def _status_for(exc: CareloopError) -> int:
     return 400
 
 
+FHIR_JSON = "application/fhir+json"
+
+
+def _is_fhir(request: Request) -> bool:
+    """Under /fhir every error is an OperationOutcome (FHIR R4 HTTP), never careloop's JSON."""
+    return request.url.path == "/fhir" or request.url.path.startswith("/fhir/")
+
+
+def _fhir_answer(
+    status: int, body: dict[str, object], headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers, media_type=FHIR_JSON)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CareloopError)
-    async def careloop_error(_request: Request, exc: CareloopError) -> JSONResponse:
+    async def careloop_error(request: Request, exc: CareloopError) -> JSONResponse:
+        if _is_fhir(request) and not isinstance(exc, EncryptionKeyError):
+            status, fhir_body = status_and_outcome(exc)
+            fhir_headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            if isinstance(exc, RateLimited):
+                fhir_headers = {"Retry-After": str(exc.retry_after)}
+                status = 429
+            return _fhir_answer(status, fhir_body, fhir_headers)
         if isinstance(exc, EncryptionKeyError):
             # A server misconfiguration, not the caller's fault; say nothing about keys.
             log.error("encryption key problem", extra={"error": str(exc)})
@@ -64,12 +87,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for err in exc.errors():
             location = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
             problems.append({"field": location, "error": err.get("msg", "invalid")})
         first = problems[0] if problems else {"field": None, "error": "invalid request"}
+        if _is_fhir(request):
+            where = str(first["field"]) if first["field"] else None
+            return _fhir_answer(400, outcome(issue(f"{first['error']}", expression=where)))
         return JSONResponse(
             {
                 "error": f"{first['field']}: {first['error']}",
@@ -80,7 +106,12 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if _is_fhir(request):
+            code = "not-found" if exc.status_code == 404 else "not-supported"
+            return _fhir_answer(
+                exc.status_code, outcome(issue(str(exc.detail), code=code)), exc.headers
+            )
         return JSONResponse(
             {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )

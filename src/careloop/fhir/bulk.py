@@ -1,0 +1,217 @@
+"""Bulk Data Access (IG v2) ``$export``: NDJSON per resource type, for the whole system,
+the Patient compartment, or a Group (a segment or a program's enrolled patients).
+
+The export is written when it is asked for, inside the kick-off's transaction, and kept
+as rows (``bulk_exports``, ``bulk_export_files``), so any server process can answer the
+status poll and serve the files; the async protocol (202, ``Content-Location``, polling,
+the manifest) is kept so clients written for slower servers work unchanged. Only the
+requester may poll or download; every exported patient is audited as an export.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.audit import AuditAction, Purpose, audit
+from careloop.clock import Clock
+from careloop.errors import InvalidInput, NotFound
+from careloop.fhir.versions import with_meta
+from careloop.fhir.writeback import PROJECTED
+from careloop.fhirdata.dates import start as parse_fhir_datetime
+from careloop.models import BulkExport, BulkExportFile
+from careloop.outreach.service import list_enrollments
+from careloop.programs.segments.service import segment_members
+from careloop.records.fhir_query import StoredResource, stored_resources, stored_types
+from careloop.security.principal import Principal
+
+NDJSON = "application/fhir+ndjson"
+OUTPUT_FORMATS = frozenset({NDJSON, "application/ndjson", "ndjson"})
+SEGMENT_GROUP = "segment-"
+PROGRAM_GROUP = "program-"
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    level: str  # system | patient | group
+    types: tuple[str, ...]
+    since: datetime | None
+    group_id: str | None
+    request_url: str
+
+
+def parse_request(
+    *,
+    level: str,
+    group_id: str | None,
+    types: str | None,
+    since: str | None,
+    output_format: str | None,
+    request_url: str,
+) -> ExportRequest:
+    """Check the kick-off's parameters; each bad one is named (``_type``, ``_since``...)."""
+    if output_format is not None and output_format not in OUTPUT_FORMATS:
+        raise InvalidInput("_outputFormat: only application/fhir+ndjson", field="_outputFormat")
+    wanted = tuple(t for t in (types or "").split(",") if t)
+    for rtype in wanted:
+        if not rtype.isalpha() or not rtype[:1].isupper():
+            raise InvalidInput(f"_type: {rtype[:64]!r} is not a resource type", field="_type")
+    moment = None
+    if since:
+        try:
+            moment = parse_fhir_datetime(since)
+        except ValueError:
+            raise InvalidInput("_since: not a FHIR instant", field="_since") from None
+    return ExportRequest(level, wanted, moment, group_id, request_url)
+
+
+def group_members(session: Session, group_id: str, *, now: datetime) -> list[str]:
+    """``segment-<name>`` (careloop's segments) or ``program-<name>`` (enrolled patients)."""
+    if group_id.startswith(SEGMENT_GROUP):
+        try:
+            return segment_members(session, name=group_id.removeprefix(SEGMENT_GROUP), now=now)
+        except InvalidInput:
+            raise NotFound("no such Group") from None
+    if group_id.startswith(PROGRAM_GROUP):
+        rows = list_enrollments(
+            session, program=group_id.removeprefix(PROGRAM_GROUP), limit=1_000_000
+        )
+        if rows:
+            return sorted({str(r["patient"]) for r in rows})
+    raise NotFound("no such Group")
+
+
+def _resources(
+    session: Session, rtype: str, patients: list[str] | None, since: datetime | None
+) -> list[StoredResource]:
+    found = stored_resources(session, resource_type=rtype, patient_ids=patients, since=since)
+    projector = PROJECTED.get(rtype)
+    if projector is not None:
+        found += [
+            r
+            for r in projector(session, patients)
+            if since is None or (r.last_updated is not None and r.last_updated >= since)
+        ]
+    if patients is not None and rtype != "Patient":
+        found = [r for r in found if r.patient_id in set(patients)]
+    return found
+
+
+def _types(session: Session, request: ExportRequest) -> list[str]:
+    if request.types:
+        return list(request.types)
+    present = set(stored_types(session)) | set(PROJECTED)
+    if request.level != "system":
+        present.discard("Questionnaire")
+    return sorted(present)
+
+
+def run_export(
+    session: Session,
+    *,
+    clock: Clock,
+    principal: Principal,
+    request: ExportRequest,
+    allowed_patients: frozenset[str] | None,
+) -> BulkExport:
+    """Write the export's NDJSON files and its job row; return the job."""
+    now = clock.now()
+    patients: list[str] | None = None
+    if request.level == "group" and request.group_id is not None:
+        patients = group_members(session, request.group_id, now=now)
+    if allowed_patients is not None:
+        patients = sorted(set(patients or allowed_patients) & allowed_patients)
+    job = BulkExport(
+        id=str(uuid.uuid4()),
+        requested_by=principal.actor,
+        request_url=request.request_url[:4000],
+        level=request.level,
+        group_id=request.group_id,
+        types=list(request.types),
+        since=request.since,
+        status="complete",
+        transaction_time=now,
+        errors=[],
+    )
+    session.add(job)
+    session.flush()
+    touched: set[str] = set()
+    seq = 0
+    for rtype in _types(session, request):
+        found = _resources(session, rtype, patients, request.since)
+        if request.level == "patient":
+            found = [r for r in found if r.patient_id is not None]
+        if not found:
+            continue
+        seq += 1
+        lines = [orjson.dumps(with_meta(r.resource, last_updated=r.last_updated)) for r in found]
+        session.add(
+            BulkExportFile(
+                export_id=job.id,
+                seq=seq,
+                resource_type=rtype,
+                count=len(lines),
+                content=(b"\n".join(lines) + b"\n").decode(),
+            )
+        )
+        touched |= {r.patient_id for r in found if r.patient_id}
+    session.flush()
+    if touched:
+        audit(
+            session,
+            clock=clock,
+            principal=principal,
+            action=AuditAction.EXPORT,
+            resource="fhir:$export",
+            purpose=Purpose.OPERATIONS,
+            patient_ids=sorted(touched),
+            detail={"export": job.id},
+        )
+    return job
+
+
+def get_export(session: Session, export_id: str, *, principal: Principal) -> BulkExport:
+    """The job, for its requester only (anyone else: 404, the id reveals nothing)."""
+    job = session.get(BulkExport, export_id)
+    if job is None or job.requested_by != principal.actor or job.status == "cancelled":
+        raise NotFound("no such export")
+    return job
+
+
+def manifest(session: Session, job: BulkExport, *, base_url: str) -> dict[str, Any]:
+    rows = session.execute(
+        select(BulkExportFile.seq, BulkExportFile.resource_type, BulkExportFile.count)
+        .where(BulkExportFile.export_id == job.id)
+        .order_by(BulkExportFile.seq)
+    ).all()
+    return {
+        "transactionTime": job.transaction_time.isoformat().replace("+00:00", "Z"),
+        "request": job.request_url,
+        "requiresAccessToken": True,
+        "output": [
+            {"type": rtype, "url": f"{base_url}/$export-file/{job.id}/{seq}", "count": count}
+            for seq, rtype, count in rows
+        ],
+        "error": [],
+    }
+
+
+def export_file(session: Session, job: BulkExport, seq: int) -> str:
+    row = session.get(BulkExportFile, (job.id, seq))
+    if row is None:
+        raise NotFound("no such file")
+    return row.content
+
+
+def cancel(session: Session, job: BulkExport) -> None:
+    """DELETE on the status URL: the files go, the job answers 404 from then on."""
+    for row in session.scalars(select(BulkExportFile).where(BulkExportFile.export_id == job.id)):
+        session.delete(row)
+    job.status = "cancelled"
+    session.flush()

@@ -1,0 +1,156 @@
+"""Bulk Data Access (IG v2): ``$export`` kick-off at system, Patient and Group level, the
+status URL (poll, cancel) and the NDJSON files. Registered before ``web.api.fhir`` so that
+``/fhir/$export`` is not taken for a resource type."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from careloop.errors import InvalidInput
+from careloop.fhir import access, bulk
+from careloop.web.api.fhir import base_url
+from careloop.web.deps import ClockDep, PrincipalDep, SessionDep
+
+router = APIRouter(prefix="/fhir", tags=["fhir-bulk"])
+
+TypeQuery = Annotated[str | None, Query(alias="_type", max_length=2000)]
+SinceQuery = Annotated[str | None, Query(alias="_since", max_length=64)]
+FormatQuery = Annotated[str | None, Query(alias="_outputFormat", max_length=64)]
+
+
+def _kick_off(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: PrincipalDep,
+    *,
+    level: str,
+    group_id: str | None,
+    types: str | None,
+    since: str | None,
+    output_format: str | None,
+) -> Response:
+    if "respond-async" not in request.headers.get("prefer", ""):
+        raise InvalidInput("Prefer: respond-async is required for $export", field="Prefer")
+    wanted = bulk.parse_request(
+        level=level,
+        group_id=group_id,
+        types=types,
+        since=since,
+        output_format=output_format,
+        request_url=str(request.url),
+    )
+    access.check_export(principal, wanted.types)
+    job = bulk.run_export(
+        session,
+        clock=clock,
+        principal=principal,
+        request=wanted,
+        allowed_patients=access.patients_in_reach(principal),
+    )
+    status_url = f"{base_url(request)}/$export-status/{job.id}"
+    return Response(status_code=202, headers={"Content-Location": status_url})
+
+
+@router.get("/$export")
+def export_system(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: PrincipalDep,
+    types: TypeQuery = None,
+    since: SinceQuery = None,
+    output_format: FormatQuery = None,
+) -> Response:
+    """Everything careloop holds and learned (``Prefer: respond-async``)."""
+    return _kick_off(
+        request,
+        session,
+        clock,
+        principal,
+        level="system",
+        group_id=None,
+        types=types,
+        since=since,
+        output_format=output_format,
+    )
+
+
+@router.get("/Patient/$export")
+def export_patients(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: PrincipalDep,
+    types: TypeQuery = None,
+    since: SinceQuery = None,
+    output_format: FormatQuery = None,
+) -> Response:
+    """Every patient's compartment."""
+    return _kick_off(
+        request,
+        session,
+        clock,
+        principal,
+        level="patient",
+        group_id=None,
+        types=types,
+        since=since,
+        output_format=output_format,
+    )
+
+
+@router.get("/Group/{group_id}/$export")
+def export_group(
+    request: Request,
+    group_id: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: PrincipalDep,
+    types: TypeQuery = None,
+    since: SinceQuery = None,
+    output_format: FormatQuery = None,
+) -> Response:
+    """A Group's members: ``segment-<name>`` or ``program-<name>``."""
+    return _kick_off(
+        request,
+        session,
+        clock,
+        principal,
+        level="group",
+        group_id=group_id,
+        types=types,
+        since=since,
+        output_format=output_format,
+    )
+
+
+@router.get("/$export-status/{export_id}")
+def export_status(
+    request: Request, export_id: str, session: SessionDep, principal: PrincipalDep
+) -> JSONResponse:
+    """The manifest (200) once complete; careloop completes at kick-off."""
+    job = bulk.get_export(session, export_id, principal=principal)
+    return JSONResponse(bulk.manifest(session, job, base_url=base_url(request)))
+
+
+@router.delete("/$export-status/{export_id}")
+def export_cancel(export_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Cancel (delete) an export and its files."""
+    bulk.cancel(session, bulk.get_export(session, export_id, principal=principal))
+    return Response(status_code=202)
+
+
+@router.get("/$export-file/{export_id}/{seq}")
+def export_file(
+    export_id: str,
+    seq: Annotated[int, Path(ge=1, le=100_000)],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response:
+    """One NDJSON file of the manifest (the requester's token is required)."""
+    job = bulk.get_export(session, export_id, principal=principal)
+    return Response(bulk.export_file(session, job, seq), media_type=bulk.NDJSON)

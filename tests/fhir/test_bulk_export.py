@@ -1,0 +1,139 @@
+"""Bulk Data $export (IG v2): kick-off with ``Prefer: respond-async``, 202 and
+``Content-Location``, the manifest, NDJSON files; an export of the shared Synthea patients
+imported into a fresh careloop reproduces the records."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import httpx
+import orjson
+
+from careloop.clock import FrozenClock
+from careloop.records import service
+from careloop.records.importer import import_paths
+from careloop.runtime import open_runtime
+from careloop.security.principal import CLI_OPERATOR
+from careloop.settings import Settings
+from tests.feedback.loop_payloads import blood_pressure
+from tests.fhir.conftest import FhirServer, add_patients, valid
+from tests.records.conftest import synthea_dir
+
+ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
+
+
+def _export(http: httpx.Client, path: str, **params: str) -> dict:  # type: ignore[type-arg]
+    kick_off = http.get(path, params=params, headers=ASYNC)
+    assert kick_off.status_code == 202, kick_off.text
+    status = http.get(kick_off.headers["content-location"])
+    assert status.status_code == 200
+    manifest: dict = status.json()  # type: ignore[type-arg]
+    return manifest
+
+
+def _lines(http: httpx.Client, manifest: dict, rtype: str) -> list[dict]:  # type: ignore[type-arg]
+    (output,) = [o for o in manifest["output"] if o["type"] == rtype]
+    answer = http.get(output["url"])
+    assert answer.headers["content-type"].startswith("application/fhir+ndjson")
+    lines = [orjson.loads(line) for line in answer.content.splitlines() if line]
+    assert len(lines) == output["count"]
+    return lines
+
+
+def test_an_export_of_the_synthea_patients_imports_into_a_fresh_careloop(
+    fhir_server: FhirServer, tmp_path: Path
+) -> None:
+    rt = fhir_server.rt
+    first = import_paths(
+        rt.sessions,
+        engine=rt.engine,
+        paths=[synthea_dir()],
+        clock=rt.clock,
+        principal=CLI_OPERATOR,
+        default_timezone="America/New_York",
+    )
+    with rt.transaction() as session:
+        before = service.count_resources(session)
+    with fhir_server.http("clinician") as http:
+        manifest = _export(http, "/$export")
+        folder = tmp_path / "export"
+        folder.mkdir()
+        for output in manifest["output"]:
+            body = http.get(output["url"]).content
+            (folder / f"{output['type']}.ndjson.gz").write_bytes(gzip.compress(body))
+            valid(orjson.loads(body.splitlines()[0]))
+        patients = _lines(http, manifest, "Patient")
+    assert len(first.patients) == len(patients) == 100
+    assert manifest["requiresAccessToken"] is True
+    fresh = open_runtime(settings=Settings(database_url=f"sqlite:///{tmp_path / 'fresh.db'}"))
+    try:
+        again = import_paths(
+            fresh.sessions,
+            engine=fresh.engine,
+            paths=[folder],
+            clock=fresh.clock,
+            principal=CLI_OPERATOR,
+            default_timezone="America/New_York",
+        )
+        with fresh.transaction() as session:
+            after = service.count_resources(session)
+    finally:
+        fresh.close()
+    assert again.rejected == []
+    assert len(again.patients) == 100
+    assert after == before
+
+
+def test_kick_off_needs_respond_async_and_names_bad_parameters(fhir_server: FhirServer) -> None:
+    with fhir_server.http("clinician") as http:
+        sync = http.get("/$export")
+        bad_since = http.get("/$export", params={"_since": "last week"}, headers=ASYNC)
+        bad_format = http.get("/$export", params={"_outputFormat": "csv"}, headers=ASYNC)
+        no_group = http.get("/Group/segment-nonsense/$export", headers=ASYNC)
+    assert [r.status_code for r in (sync, bad_since, bad_format, no_group)] == [400, 400, 400, 404]
+    expressions = [
+        valid(r.json())["issue"][0].get("expression") for r in (sync, bad_since, bad_format)
+    ]
+    assert expressions == [["Prefer"], ["_since"], ["_outputFormat"]]
+
+
+def test_type_since_group_and_write_back_in_an_export(
+    fhir_server: FhirServer, clock: FrozenClock, tmp_path: Path
+) -> None:
+    add_patients(fhir_server.rt, tmp_path, "bulk-1", "bulk-2")
+    with fhir_server.http("clinician") as http:
+        http.post("/Observation", json=blood_pressure("bulk-1", 192, 104, clock.now()))
+        manifest = _export(
+            http, "/Patient/$export", _type="Patient,Observation,Flag,Task", _since="2026-01-01"
+        )
+        flags = _lines(http, manifest, "Flag")
+        group = _export(http, "/Group/segment-women/$export", _type="Patient")
+        later = _export(http, "/$export", _type="Observation", _since="2027-01-01")
+    assert sorted(o["type"] for o in manifest["output"]) == [
+        "Flag",
+        "Observation",
+        "Patient",
+        "Task",
+    ]
+    assert [f["subject"]["reference"] for f in flags] == ["Patient/bulk-1"]
+    assert sorted(p["id"] for p in _lines_of(fhir_server, group, "Patient")) == ["bulk-1", "bulk-2"]
+    assert later["output"] == []
+
+
+def _lines_of(server: FhirServer, manifest: dict, rtype: str) -> list[dict]:  # type: ignore[type-arg]
+    with server.http("clinician") as http:
+        return _lines(http, manifest, rtype)
+
+
+def test_only_the_requester_polls_and_a_cancelled_export_is_gone(
+    fhir_server: FhirServer, tmp_path: Path
+) -> None:
+    add_patients(fhir_server.rt, tmp_path, "bulk-3")
+    with fhir_server.http("clinician") as http:
+        status_url = http.get("/$export", headers=ASYNC).headers["content-location"]
+        with fhir_server.http("coordinator") as other:
+            stranger = other.get(status_url)
+        cancelled = http.delete(status_url)
+        after = http.get(status_url)
+    assert (stranger.status_code, cancelled.status_code, after.status_code) == (404, 202, 404)
