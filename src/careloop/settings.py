@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,9 @@ class DatabaseSettings(BaseModel):
     url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
     echo: bool = False
     pool_size: int = 5
+    auto_migrate: bool | None = None
+    """Migrate on start (default: yes in development, no in production, where the operator
+    runs ``careloop db upgrade`` and every other command refuses an outdated schema)."""
 
 
 class RecordsSettings(BaseModel):
@@ -101,6 +105,7 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
+    environment: Literal["development", "production"] = "development"
     database_url: str | None = None
     database: DatabaseSettings = DatabaseSettings()
     records: RecordsSettings = RecordsSettings()
@@ -114,6 +119,13 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """``CARELOOP_DATABASE_URL`` wins over the nested ``database.url``."""
         return self.database_url or self.database.url
+
+    @property
+    def auto_migrate(self) -> bool:
+        """Whether commands bring the schema up to date themselves."""
+        if self.database.auto_migrate is not None:
+            return self.database.auto_migrate
+        return self.environment != "production"
 
 
 @lru_cache(maxsize=1)

@@ -57,6 +57,7 @@ def root(
 # fails to import stops the CLI loudly instead of silently losing its commands.
 COMMAND_MODULES = (
     "careloop.cli.demo",
+    "careloop.cli.db",
     "careloop.cli.records",
     "careloop.cli.programs",
     "careloop.cli.content",
