@@ -33,11 +33,23 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(payload, default=str).decode()
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send JSON logs to stderr; quiet the access log of uvicorn (it logs full URLs)."""
+class TextFormatter(JsonFormatter):
+    """One readable line per record (``CARELOOP_LOGGING__JSON=false``), same fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload = orjson.loads(super().format(record))
+        head = f"{payload.pop('time')} {payload.pop('level'):<7} {payload.pop('logger')}"
+        rest = " ".join(f"{k}={v}" for k, v in payload.items() if k != "event")
+        return f"{head}: {payload['event']}" + (f" {rest}" if rest else "")
+
+
+def configure_logging(level: str = "INFO", *, json_format: bool = True) -> None:
+    """Send logs to stderr (JSON lines by default) at ``level``; quiet uvicorn's access log
+    (it logs full URLs, which may carry ids): careloop writes its own request log."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
+    logging.getLogger("careloop").setLevel(level.upper())
     logging.getLogger("uvicorn.access").disabled = True

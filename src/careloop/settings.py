@@ -95,6 +95,24 @@ class RetentionSettings(BaseModel):
     other_days: dict[str, int] = Field(default_factory=dict)
 
 
+class JobsSettings(BaseModel):
+    """Periodic jobs, run by every ``careloop worker`` (and by ``careloop serve`` when it runs
+    its in-process worker); a lease in the database lets one process run each job per period.
+    Periods are minutes; 0 turns a job off."""
+
+    enabled: bool = True
+    outreach_tick_minutes: float = Field(default=5.0, ge=0)
+    """Enroll the newly eligible, queue due journey steps, learn from resolved rewards."""
+    escalations_minutes: float = Field(default=1.0, ge=0)
+    """Escalate unacknowledged alerts past their deadline."""
+    missing_data_minutes: float = Field(default=1440.0, ge=0)
+    """Nudge patients whose device readings stopped, then raise call tasks."""
+    retention_purge_minutes: float = Field(default=1440.0, ge=0)
+    """Delete what is older than its retention period (aggregates are kept)."""
+    lease_minutes: float = Field(default=30.0, gt=0)
+    """A job whose process died is run again by another process after this long."""
+
+
 class Settings(BaseSettings):
     """All settings; one instance per process, built by :func:`get_settings`."""
 
@@ -114,6 +132,7 @@ class Settings(BaseSettings):
     channels: ChannelsSettings = ChannelsSettings()
     security: SecuritySettings = SecuritySettings()
     retention: RetentionSettings = RetentionSettings()
+    jobs: JobsSettings = JobsSettings()
 
     @property
     def resolved_database_url(self) -> str:

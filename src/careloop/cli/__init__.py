@@ -66,6 +66,7 @@ COMMAND_MODULES = (
     "careloop.cli.insights",
     "careloop.cli.reports",
     "careloop.cli.outreach",
+    "careloop.cli.jobs",
     # -- more domains register here (one line each: "careloop.<domain>.commands") --
     "careloop.cli.feedback",
     "careloop.cli.careteam",

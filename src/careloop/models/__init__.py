@@ -21,6 +21,7 @@ from careloop.models.governance import (
     RetentionRun,
     User,
 )
+from careloop.models.jobs import JobRun
 from careloop.models.measures import MeasureLibraryRow, MeasurePackageRow, MeasureValueSetRow
 from careloop.models.outreach import (
     Enrollment,
@@ -56,6 +57,7 @@ __all__ = [
     "Event",
     "FhirResource",
     "InboundReply",
+    "JobRun",
     "MeasureLibraryRow",
     "MeasurePackageRow",
     "MeasureValueSetRow",
