@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+# The id of the HTTP request being served (``X-Request-ID``), added to every log line
+# written while serving it, so one request's lines can be found together.
+request_id: ContextVar[str | None] = ContextVar("careloop_request_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,6 +30,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
+        current = request_id.get()
+        if current is not None:
+            payload["request_id"] = current
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 payload[key] = value

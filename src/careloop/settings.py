@@ -52,6 +52,9 @@ class WebSettings(BaseModel):
     production: bool = False
     # /docs and /openapi.json: None = on except in production.
     api_docs: bool | None = None
+    metrics_token: SecretStr | None = None
+    """When set, ``/metrics`` answers only ``Authorization: Bearer <token>`` (it shows
+    aggregates, never a patient, so an internal network may leave it open)."""
 
 
 class OidcSettings(BaseModel):
@@ -111,6 +114,8 @@ class JobsSettings(BaseModel):
     """Delete what is older than its retention period (aggregates are kept)."""
     lease_minutes: float = Field(default=30.0, gt=0)
     """A job whose process died is run again by another process after this long."""
+    ready_worker_minutes: float = Field(default=10.0, gt=0)
+    """``/ready`` fails when no process has started a job for this long."""
 
 
 class Settings(BaseSettings):

@@ -28,6 +28,10 @@ PUBLIC = {
     ("GET", "/unsubscribe/{token}"),
     ("POST", "/unsubscribe/{token}"),
     ("GET", "/health"),
+    ("GET", "/healthz"),
+    ("GET", "/ready"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),  # aggregates only; CARELOOP_WEB__METRICS_TOKEN puts it behind a token
     ("GET", "/console/sign-in"),
     ("POST", "/console/sign-in"),
     ("GET", "/portal/sign-in"),
