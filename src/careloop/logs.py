@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-_STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# uvicorn adds ``color_message`` (the message with terminal colours): noise in a log file.
+_STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
 # The id of the HTTP request being served (``X-Request-ID``), added to every log line
 # written while serving it, so one request's lines can be found together.

@@ -51,6 +51,12 @@ def root(
     ),
 ) -> None:
     """careloop command line."""
+    import os
+
+    from careloop.compose.configuration import check_environment
+
+    # Before any command: a misspelled CARELOOP_* variable is an error, never ignored.
+    check_environment(os.environ)
 
 
 # Every domain that has commands, in help order. Registration is explicit: a module that
