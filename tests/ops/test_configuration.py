@@ -217,3 +217,23 @@ def test_serve_listens_where_the_web_settings_say_and_logs_requests_as_configure
     assert "method=GET route=/health status=200" in line
     assert f"request_id={answer.headers['x-request-id']}" in line
     assert not line.startswith("{")  # CARELOOP_LOGGING__JSON=false
+
+
+def test_the_deployment_examples_use_only_known_settings_and_real_commands() -> None:
+    env_file = ROOT / "deploy" / "careloop.env.example"
+    environ = dict(
+        line.split("=", 1)
+        for line in env_file.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+    assert unknown_variables(environ) == []
+    commented = [
+        line.lstrip("# ").split("=", 1)[0]
+        for line in env_file.read_text().splitlines()
+        if line.startswith("# CARELOOP_")
+    ]
+    assert unknown_variables(dict.fromkeys(commented, "x")) == []
+    names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    for unit in (ROOT / "deploy" / "systemd").glob("*.service"):
+        (start,) = [x for x in unit.read_text().splitlines() if x.startswith("ExecStart=")]
+        assert start.split()[1] in names, unit.name
