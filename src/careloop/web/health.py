@@ -31,7 +31,8 @@ def health(request: Request) -> dict[str, str]:
     return {"status": "ok", "version": __version__, "database": runtime.engine.dialect.name}
 
 
-@router.get("/ready")
+# Not in the OpenAPI schema: its 503 is an answer for load balancers, not an API error.
+@router.get("/ready", include_in_schema=False)
 @router.get("/readyz", include_in_schema=False)
 def ready(request: Request) -> JSONResponse:
     """Database reachable, migrations current, workers seen recently."""
