@@ -126,9 +126,9 @@ class SecuritySettings(BaseModel):
     """The address patients and providers reach the service at (links in messages, webhook
     signatures)."""
     console_session_minutes: int = 480
-    """Care-team console sessions last this long."""
-    console_session_minutes: int = 480  # absolute lifetime of a console session
-    console_idle_minutes: int = 30  # a console session unused this long ends
+    """Absolute lifetime of a care-team console session."""
+    console_idle_minutes: int = 30
+    """A console session unused this long ends."""
     portal_token_minutes: int = 30
     """Patient portal sign-in tokens last this long."""
     unsubscribe_link_days: int = 60

@@ -1,7 +1,7 @@
 """periodic jobs: one lease and last-run row per job
 
 Revision ID: 0130
-Revises: 0080
+Revises: 0120
 Create Date: 2026-12-04 23:50:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import careloop.models.types
 
 revision: str = "0130"
-down_revision: str | None = "0080"
+down_revision: str | None = "0120"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
