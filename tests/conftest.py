@@ -8,6 +8,7 @@ an unreachable PostgreSQL fails the run instead of skipping.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -58,6 +59,27 @@ def postgresql_url() -> Iterator[str]:
     yield f"{base}/{name}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_postgresql_url() -> Iterator[str]:
+    """A PostgreSQL database of its own, never migrated (for schema and start-up tests)."""
+    if not _pg_reachable():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("PostgreSQL at 127.0.0.1:5432 is unreachable and CI=true")
+        pytest.skip("PostgreSQL unreachable")
+    name = f"careloop_empty_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def careloop_cli() -> Path:
+    """The installed ``careloop`` script, for tests that need real separate processes."""
+    return Path(sys.executable).parent / "careloop"
 
 
 @pytest.fixture(scope="session")

@@ -7,15 +7,18 @@ back. The schema is always built by Alembic migrations, never by ``create_all``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from careloop.errors import CareloopError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -50,13 +53,53 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
-    """An engine for ``url``; SQLite files (and their folder) are created on first use."""
-    url = normalise_url(url)
-    if is_sqlite(url):
-        database = make_url(url).database
+class DatabaseUnavailable(CareloopError):
+    """The database cannot be used: unreachable server, missing folder, unknown kind of URL."""
+
+
+class SchemaNotCurrent(CareloopError):
+    """The database's schema is not the one this code expects (production never migrates
+    implicitly: the operator runs ``careloop db upgrade``)."""
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def check_url(url: str) -> str:
+    """The normalised URL, or :class:`DatabaseUnavailable` naming why it cannot be used.
+
+    An SQLite file is created on first use, but only inside a folder that exists: a mistyped
+    path fails here instead of quietly starting an empty database somewhere else.
+    """
+    normalised = normalise_url(url)
+    try:
+        parsed = make_url(normalised)
+    except Exception as exc:
+        raise DatabaseUnavailable("database URL cannot be parsed") from exc
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise DatabaseUnavailable(
+            f"database URL scheme {backend!r} is not supported (use sqlite:/// or postgresql://)"
+        )
+    if backend == "sqlite":
+        database = parsed.database
         if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).expanduser().parent
+            if not folder.is_dir():
+                raise DatabaseUnavailable(f"folder {folder} for the SQLite database does not exist")
+    return normalised
+
+
+def describe(url: str | Engine) -> str:
+    """The URL without its password, for messages."""
+    parsed = url.url if isinstance(url, Engine) else make_url(normalise_url(url))
+    return parsed.render_as_string(hide_password=True)
+
+
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
+    """An engine for ``url`` (checked by :func:`check_url`; SQLite files made on first use)."""
+    url = check_url(url)
+    if is_sqlite(url):
         engine = create_engine(
             url, echo=echo, json_serializer=_dumps, json_deserializer=orjson.loads
         )
@@ -101,11 +144,106 @@ def alembic_config(url: str) -> Any:
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+# The advisory-lock key every careloop process agrees on ("careloop" as 8 bytes, signed).
+MIGRATION_LOCK_KEY = int.from_bytes(b"careloop", "big", signed=True)
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<database>.migrate-lock`` (none for in-memory databases)."""
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    lock_path = Path(f"{database}.migrate-lock").expanduser()
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that holds the migration lock until it ends.
+
+    PostgreSQL: a transaction-scoped advisory lock, so concurrent first starts queue up and
+    the later ones find the schema current (DDL is transactional there). SQLite: a file lock
+    beside the database file, since SQLite has no advisory locks.
+    """
+    if is_sqlite(engine):
+        with _sqlite_file_lock(engine), engine.begin() as connection:
+            yield connection
+        return
+    with engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        yield connection
+
+
+def _run(engine: Engine, action: Callable[[Any], None]) -> None:
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with migration_connection(engine) as connection:
+        config.attributes["connection"] = connection
+        action(config)
+
+
+def migrate(engine: Engine, revision: str = "heads") -> None:
+    """Bring the schema up to ``revision`` (the newest by default), under the migration lock."""
     from alembic import command
 
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "heads")
+    _run(engine, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema down to ``revision`` (``base`` removes every table), under the lock."""
+    from alembic import command
+
+    _run(engine, lambda config: command.downgrade(config, revision))
+
+
+def head_revisions() -> tuple[str, ...]:
+    """The revisions this code expects the database to be at."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return tuple(sorted(script.get_heads()))
+
+
+def current_revisions(engine: Engine) -> tuple[str, ...]:
+    """The revisions the database is at (empty for a database never migrated)."""
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        return tuple(sorted(context.get_current_heads()))
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: str
+    down_revision: str | None
+    title: str
+    is_head: bool
+
+
+def revision_history() -> list[Revision]:
+    """Every migration, newest first."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    heads = set(script.get_heads())
+    result = []
+    for item in script.walk_revisions():
+        down = item.down_revision
+        result.append(
+            Revision(
+                revision=item.revision,
+                down_revision=down if isinstance(down, str) or down is None else ",".join(down),
+                title=(item.doc or "").strip().splitlines()[0] if item.doc else "",
+                is_head=item.revision in heads,
+            )
+        )
+    return result

@@ -1,18 +1,38 @@
 """Typed settings grouped by concern, loaded once by a factory (never at import time).
 
-Values come from the environment (``CARELOOP_...``, nested with ``__``) or a ``.env`` file;
-secrets may be given as ``CARELOOP_..._FILE`` paths so they never sit in the process list.
+Values come from the environment (``CARELOOP_...``, nested with ``__``) or a ``.env`` file.
+Every secret may instead be given as ``CARELOOP_<NAME>_FILE``, a path the value is read
+from, so it never sits in the environment or the process list. ``docs/configuration.md`` is
+generated from these models (``tools/configuration_doc.py``).
 """
 
 from __future__ import annotations
 
+import os
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from careloop.channels.settings import ChannelsSettings
+from careloop.errors import CareloopError
+
+ENV_PREFIX = "CARELOOP_"
+
+
+class ConfigurationError(CareloopError):
+    """A setting that cannot be used (unknown variable, unreadable secret file, bad value)."""
+
 
 DEFAULT_SQLITE_PATH = Path("careloop.db")
 
@@ -21,61 +41,102 @@ class DatabaseSettings(BaseModel):
     """Where the data lives. SQLite file by default; PostgreSQL in production."""
 
     url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    """SQLite file (``sqlite:///path``, or a bare path) or ``postgresql://user@host/db``; an SQLite
+    file is created on first use, only in a folder that exists."""
     echo: bool = False
+    """Log every SQL statement (development only: statements carry no values, but are many)."""
     pool_size: int = 5
+    """PostgreSQL connections kept per process (as many again may open under load)."""
+    auto_migrate: bool | None = None
+    """Migrate on start (default: yes in development, no in production, where the operator
+    runs ``careloop db upgrade`` and every other command refuses an outdated schema)."""
 
 
 class RecordsSettings(BaseModel):
     """Patient-record defaults."""
 
     default_timezone: str = "America/New_York"
+    """Time zone of a patient whose record and address give none (quiet hours, send times)."""
 
 
 class LoggingSettings(BaseModel):
     """Structured logs; PHI is never logged whatever the level."""
 
-    level: str = "INFO"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Lowest level written (any case). PHI is never logged, whatever the level."""
     json_format: bool = Field(default=True, alias="json")
+    """JSON lines (for a log collector); ``false`` gives one readable line per record."""
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 class WebSettings(BaseModel):
     """The HTTP service."""
 
     host: str = "127.0.0.1"
+    """Interface ``careloop serve`` listens on (``--host`` overrides)."""
     port: int = 8000
+    """Port ``careloop serve`` listens on (``--port`` overrides)."""
     max_body_bytes: int = 5 * 1024 * 1024
-    # A production deployment: API docs off unless asked for, secure cookies.
+    """Larger request bodies are refused with 413 before they are read."""
     production: bool = False
-    # /docs and /openapi.json: None = on except in production.
+    """A production deployment: API docs off unless asked for, secure cookies."""
     api_docs: bool | None = None
+    """Serve ``/docs`` and ``/openapi.json`` (default: on except in production)."""
+    metrics_token: SecretStr | None = None
+    """When set, ``/metrics`` answers only ``Authorization: Bearer <token>`` (it shows
+    aggregates, never a patient, so an internal network may leave it open)."""
 
 
 class OidcSettings(BaseModel):
     """An external OpenID Connect provider for staff sign-in (optional; off when unset)."""
 
     issuer: str | None = None
+    """OpenID Connect issuer URL; staff sign-in through it is off while unset."""
     client_id: str | None = None
+    """The client id registered with the provider."""
     audience: str | None = None
+    """Expected ``aud`` of ID tokens (default: the client id)."""
     jwks_url: str | None = None
+    """Where the provider's signing keys are fetched (default: from discovery)."""
     jwks_file: Path | None = None
+    """A local copy of the provider's signing keys (air-gapped installs)."""
     username_claim: str = "preferred_username"
+    """ID-token claim naming the careloop user."""
     algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    """Signature algorithms accepted on ID tokens."""
 
 
 class SecuritySettings(BaseModel):
     """Keys, session lifetimes and rate limits. Secrets come from env vars or ``*_file`` paths."""
 
     secret_key: SecretStr | None = None
+    """Signs sessions, tokens and unsubscribe links; without one a per-process key is used
+    (restarts sign everyone out)."""
     secret_key_file: Path | None = None
+    """A file holding the secret key."""
     encryption_key: SecretStr | None = None
+    """Fernet key encrypting contact points at rest."""
     encryption_key_file: Path | None = None
+    """A file holding the encryption key."""
     public_base_url: str = "http://127.0.0.1:8000"
-    console_session_minutes: int = 480  # absolute lifetime of a console session
-    console_idle_minutes: int = 30  # a console session unused this long ends
+    """The address patients and providers reach the service at (links in messages, webhook
+    signatures)."""
+    console_session_minutes: int = 480
+    """Absolute lifetime of a care-team console session."""
+    console_idle_minutes: int = 30
+    """A console session unused this long ends."""
     portal_token_minutes: int = 30
+    """Patient portal sign-in tokens last this long."""
     unsubscribe_link_days: int = 60
+    """Unsubscribe links in messages stay valid this long."""
     signin_per_minute: int = 10
+    """Sign-in attempts allowed per minute and source."""
     webhook_per_second: int = 50
+    """Provider webhook calls accepted per second."""
     oidc: OidcSettings = OidcSettings()
 
 
@@ -83,12 +144,40 @@ class RetentionSettings(BaseModel):
     """How long each kind of data is kept, in days (0 = keep forever)."""
 
     message_bodies_days: int = 365
+    """Bodies of sent messages (the send record itself is kept)."""
     raw_inbound_days: int = 90
+    """Raw inbound replies and provider callbacks."""
     audit_days: int = 2192
+    """Audit events (monthly checkpoints keep the chain verifiable)."""
     deceased_records_days: int = 3653
+    """Records of deceased patients."""
     portal_codes_days: int = 1
+    """Used or expired portal sign-in codes."""
     expired_tokens_days: int = 90
+    """Expired or revoked API tokens."""
     other_days: dict[str, int] = Field(default_factory=dict)
+    """Days for further retention targets, by target setting name (JSON)."""
+
+
+class JobsSettings(BaseModel):
+    """Periodic jobs, run by every ``careloop worker`` (and by ``careloop serve`` when it runs
+    its in-process worker); a lease in the database lets one process run each job per period.
+    Periods are minutes; 0 turns a job off."""
+
+    enabled: bool = True
+    """Run the periodic jobs in ``careloop worker`` and ``serve``'s in-process worker."""
+    outreach_tick_minutes: float = Field(default=5.0, ge=0)
+    """Enroll the newly eligible, queue due journey steps, learn from resolved rewards."""
+    escalations_minutes: float = Field(default=1.0, ge=0)
+    """Escalate unacknowledged alerts past their deadline."""
+    missing_data_minutes: float = Field(default=1440.0, ge=0)
+    """Nudge patients whose device readings stopped, then raise call tasks."""
+    retention_purge_minutes: float = Field(default=1440.0, ge=0)
+    """Delete what is older than its retention period (aggregates are kept)."""
+    lease_minutes: float = Field(default=30.0, gt=0)
+    """A job whose process died is run again by another process after this long."""
+    ready_worker_minutes: float = Field(default=10.0, gt=0)
+    """``/ready`` fails when no process has started a job for this long."""
 
 
 class Settings(BaseSettings):
@@ -101,7 +190,15 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
+    environment: Literal["development", "production"] = "development"
+    """``production`` never migrates implicitly: run ``careloop db upgrade`` on deploy."""
     database_url: str | None = None
+    """Shorthand for ``database.url``; wins over it (also the ``--database`` default)."""
+    data_dir: Path | None = None
+    """Files careloop keeps (trained models, ...). Default: ``careloop-data`` next to the
+    SQLite file; for PostgreSQL ``$XDG_DATA_HOME/careloop`` (``~/.local/share/careloop``)."""
+    models_dir: Path | None = None
+    """Trained risk models (default ``<data_dir>/models``)."""
     database: DatabaseSettings = DatabaseSettings()
     records: RecordsSettings = RecordsSettings()
     logging: LoggingSettings = LoggingSettings()
@@ -109,11 +206,131 @@ class Settings(BaseSettings):
     channels: ChannelsSettings = ChannelsSettings()
     security: SecuritySettings = SecuritySettings()
     retention: RetentionSettings = RetentionSettings()
+    jobs: JobsSettings = JobsSettings()
 
     @property
     def resolved_database_url(self) -> str:
         """``CARELOOP_DATABASE_URL`` wins over the nested ``database.url``."""
         return self.database_url or self.database.url
+
+    def resolved_data_dir(self, database_url: str | None = None) -> Path:
+        """The data directory for this database (``data_dir`` when set)."""
+        if self.data_dir is not None:
+            return self.data_dir.expanduser()
+        url = database_url or self.resolved_database_url
+        if "://" not in url or url.startswith("sqlite"):
+            path = url.split(":///", 1)[1] if ":///" in url else url
+            if path and path != ":memory:":
+                return Path(path).expanduser().resolve().parent / "careloop-data"
+        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        return Path(base) / "careloop"
+
+    def resolved_models_dir(self, database_url: str | None = None) -> Path:
+        """Where trained models are saved and loaded."""
+        if self.models_dir is not None:
+            return self.models_dir.expanduser()
+        return self.resolved_data_dir(database_url) / "models"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            SecretFilesSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+    @property
+    def auto_migrate(self) -> bool:
+        """Whether commands bring the schema up to date themselves."""
+        if self.database.auto_migrate is not None:
+            return self.database.auto_migrate
+        return self.environment != "production"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable a settings model reads."""
+
+    name: str
+    path: tuple[str, ...]
+    field: FieldInfo
+    annotation: Any
+    secret: bool
+    open_below: bool
+    owner: type[BaseModel]
+    """A dict or list: keys below it (``..._X__Y``) are its own."""
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [a for a in get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def setting_variables(
+    model: type[BaseModel], *, prefix: str = ENV_PREFIX, path: tuple[str, ...] = ()
+) -> Iterator[Variable]:
+    """Every variable ``model`` reads, nested groups flattened with ``__`` (aliases honoured)."""
+    for name, field in model.model_fields.items():
+        key = (field.alias or name).upper()
+        kinds = _unwrap(field.annotation)
+        nested = [k for k in kinds if _is_model(k)]
+        if nested:
+            yield from setting_variables(nested[0], prefix=f"{prefix}{key}__", path=(*path, name))
+            continue
+        yield Variable(
+            name=f"{prefix}{key}",
+            path=(*path, name),
+            field=field,
+            annotation=field.annotation,
+            secret=any(k is SecretStr for k in kinds),
+            owner=model,
+            open_below=any(get_origin(k) in (dict, list) for k in kinds),
+        )
+
+
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """``CARELOOP_<SECRET>_FILE=/path``: the secret read from that file (trailing newline
+    dropped). A value given directly wins; a secret with its own ``*_file`` setting (the
+    security keys) keeps it, read where the key is used."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        environ = {k.upper(): v for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX)}
+        names = {v.name for v in setting_variables(self.settings_cls)}
+        found: dict[str, Any] = {}
+        for variable in setting_variables(self.settings_cls):
+            file_name = f"{variable.name}_FILE"
+            if not variable.secret or file_name in names or file_name not in environ:
+                continue
+            if variable.name in environ:
+                continue
+            try:
+                value = Path(environ[file_name]).expanduser().read_text().rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"{file_name}: cannot read {environ[file_name]} ({exc.strerror})"
+                ) from None
+            target = found
+            for part in variable.path[:-1]:
+                target = target.setdefault(part, {})
+            target[variable.path[-1]] = value
+        return found
 
 
 @lru_cache(maxsize=1)

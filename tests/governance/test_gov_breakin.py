@@ -31,6 +31,10 @@ PUBLIC = {
     ("GET", "/fhir/metadata"),  # R4: the CapabilityStatement is how a client discovers auth
     ("GET", "/fhir/.well-known/smart-configuration"),
     ("POST", "/fhir/auth/token"),  # SMART: the client authenticates with its signed JWT
+    ("GET", "/healthz"),
+    ("GET", "/ready"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),  # aggregates only; CARELOOP_WEB__METRICS_TOKEN puts it behind a token
     ("GET", "/console/sign-in"),
     ("POST", "/console/sign-in"),
     ("GET", "/portal/sign-in"),

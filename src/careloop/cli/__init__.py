@@ -51,12 +51,19 @@ def root(
     ),
 ) -> None:
     """careloop command line."""
+    import os
+
+    from careloop.compose.configuration import check_environment
+
+    # Before any command: a misspelled CARELOOP_* variable is an error, never ignored.
+    check_environment(os.environ)
 
 
 # Every domain that has commands, in help order. Registration is explicit: a module that
 # fails to import stops the CLI loudly instead of silently losing its commands.
 COMMAND_MODULES = (
     "careloop.cli.demo",
+    "careloop.cli.db",
     "careloop.cli.records",
     "careloop.cli.programs",
     "careloop.cli.content",
@@ -65,6 +72,7 @@ COMMAND_MODULES = (
     "careloop.cli.insights",
     "careloop.cli.reports",
     "careloop.cli.outreach",
+    "careloop.cli.jobs",
     # -- more domains register here (one line each: "careloop.<domain>.commands") --
     "careloop.cli.feedback",
     "careloop.cli.careteam",

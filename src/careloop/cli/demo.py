@@ -3,79 +3,98 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from careloop.cli.support import DatabaseOption, JsonOption, print_json
+from careloop.cli.support import DatabaseOption, JsonOption, print_json, runtime
 
 
 def demo(
     database: Annotated[
-        Path, typer.Option("--database", "-d", help="SQLite file to (re)create for the demo.")
-    ] = Path("careloop-demo.db"),
+        str,
+        typer.Option(
+            "--database",
+            "-d",
+            help="SQLite file to (re)create, or an empty PostgreSQL database "
+            "(postgresql://user@host/db) to run the demo in.",
+        ),
+    ] = "careloop-demo.db",
     keep: Annotated[bool, typer.Option(help="Keep an existing demo database.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Run the whole loop on the embedded default (SQLite) with the bundled sample."""
+    """Run the whole loop with the bundled sample, on SQLite (default) or PostgreSQL."""
     import logging
 
     from careloop.cli.demo_run import run_demo
+    from careloop.db import describe
 
     # The demo's tables are its output; warnings meant for operators (e.g. no secret key
     # configured, so a per-process one is used) would only clutter them.
     logging.getLogger("careloop").setLevel(logging.ERROR)
     console = Console(file=sys.stderr if as_json else sys.stdout)
-    console.print(f"[bold]careloop demo[/] - database {database}")
+    console.print(f"[bold]careloop demo[/] - database {describe(database)}", highlight=False)
     report = run_demo(database=database, console=console, keep=keep)
     if as_json:
-        print_json({"database": report.database, **report.sections})
+        print_json({"database": describe(report.database), **report.sections})
     else:
+        shown = describe(report.database)
         console.print(
-            f"\nDone. Inspect it with: careloop patients list --database {report.database}\n"
-            f"Serve the API with:   careloop serve --database {report.database}"
+            f"\nDone. Inspect it with: careloop patients list --database {shown}\n"
+            f"Serve the API with:   careloop serve --database {shown}",
+            highlight=False,
         )
 
 
 def serve(
     database: DatabaseOption = None,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on (default CARELOOP_WEB__HOST).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port to listen on (default CARELOOP_WEB__PORT)."),
+    ] = None,
     with_worker: Annotated[
         bool | None,
         typer.Option(
             "--with-worker/--no-worker",
-            help="Run the outreach scheduler and one worker in-process "
+            help="Run the periodic jobs and one outbox worker in-process "
             "(default: on for SQLite, off for PostgreSQL where `careloop worker` runs apart).",
         ),
     ] = None,
 ) -> None:
-    """Run the HTTP service (API, OpenAPI at /docs)."""
+    """Run the HTTP service (API, OpenAPI at /docs, /metrics, /health, /ready)."""
     import uvicorn
 
     from careloop.db import is_sqlite
     from careloop.logs import configure_logging
     from careloop.records.contacts_index import ensure_contact_index
-    from careloop.runtime import open_runtime
     from careloop.web.app import create_app
 
-    configure_logging()
-    rt = open_runtime(database=database)
-    ensure_contact_index(rt)
-    app = create_app(rt)
-    app.state.code_sender = _code_sender(rt)
-    stop = None
-    if with_worker if with_worker is not None else is_sqlite(rt.engine):
-        from careloop.compose.outreach import start_in_process
+    with runtime(database) as rt:
+        logging_settings = rt.settings.logging
+        configure_logging(logging_settings.level, json_format=logging_settings.json_format)
+        ensure_contact_index(rt)
+        app = create_app(rt)
+        app.state.code_sender = _code_sender(rt)
+        stop = None
+        if with_worker if with_worker is not None else is_sqlite(rt.engine):
+            from careloop.compose.process import start_in_process
 
-        _, stop = start_in_process(rt)
-    try:
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
-    finally:
-        if stop is not None:
-            stop.set()
+            _, stop = start_in_process(rt)
+        try:
+            uvicorn.run(
+                app,
+                host=host or rt.settings.web.host,
+                port=port or rt.settings.web.port,
+                log_config=None,
+                access_log=False,
+            )
+        finally:
+            if stop is not None:
+                stop.set()
 
 
 def _code_sender(rt: Any) -> Any:

@@ -1,7 +1,8 @@
-"""``careloop demo``: the whole loop on the embedded default, in a few minutes.
+"""``careloop demo``: the whole loop on the embedded default (or PostgreSQL), in a few minutes.
 
-A fresh SQLite file, the bundled sample population, and then each capability in turn. The
-demo calls the same services as the API and CLI; it has no logic of its own.
+A fresh SQLite file or an empty PostgreSQL database, the bundled sample population, and then
+each capability in turn. The demo calls the same services as the API and CLI; it has no logic
+of its own.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from careloop.cli.records import resource_table
 from careloop.cli.reports import programs_table
 from careloop.cli.support import new_table
+from careloop.db import check_url, describe, is_sqlite
+from careloop.errors import Conflict
+from careloop.models import Patient
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import Principal
@@ -192,14 +198,25 @@ STEPS: list[DemoStep] = [
 ]
 
 
-def run_demo(*, database: Path, console: Console, keep: bool = False) -> DemoReport:
-    """Run every demo step against a fresh SQLite database at ``database``."""
-    if not keep:
+def run_demo(*, database: str | Path, console: Console, keep: bool = False) -> DemoReport:
+    """Run every demo step against ``database``: an SQLite file (recreated unless ``keep``)
+    or a PostgreSQL URL (which must hold no patients unless ``keep``)."""
+    database = str(database)
+    url = check_url(database)
+    sqlite_file = make_url(url).database if is_sqlite(url) else None
+    if sqlite_file and not keep:
         for suffix in ("", "-wal", "-shm"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
-    rt = open_runtime(database=f"sqlite:///{database}")
-    report = DemoReport(database=str(database))
+            Path(f"{sqlite_file}{suffix}").unlink(missing_ok=True)
+    rt = open_runtime(database=url)
+    report = DemoReport(database=database)
     try:
+        if not keep and not sqlite_file:
+            with rt.transaction() as session:
+                if session.scalar(select(func.count()).select_from(Patient)):
+                    raise Conflict(
+                        f"database {describe(url)} already holds patients: give the demo an "
+                        "empty database, or pass --keep to run it on this one"
+                    )
         for step in STEPS:
             step(rt, console, report)
     finally:

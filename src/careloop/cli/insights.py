@@ -12,7 +12,7 @@ from rich.console import Console
 from careloop.cli.support import JsonOption, guarded, new_table, print_json, stderr
 from careloop.clock import SystemClock
 from careloop.insights.risk.appointments_csv import AppointmentFile, read_appointments
-from careloop.insights.risk.model import CALIBRATION_METHODS, DEFAULT_MODELS_DIR
+from careloop.insights.risk.model import CALIBRATION_METHODS
 
 # scikit-learn takes about a second to import: the commands that need it import it inside,
 # so the rest of the CLI starts fast.
@@ -30,14 +30,24 @@ CsvOption = Annotated[
     typer.Option("--csv", help="Appointments in the 'Medical Appointment No Shows' CSV format."),
 ]
 ModelsDirOption = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--models-dir",
         envvar="CARELOOP_MODELS_DIR",
         show_envvar=True,
-        help="Where model artifacts are saved and loaded.",
+        help="Where model artifacts are saved and loaded "
+        "(default: models/ in the data directory, CARELOOP_DATA_DIR).",
     ),
 ]
+
+
+def _models_dir(given: Path | None) -> Path:
+    """The folder given, else the configured one (never the working directory)."""
+    from careloop.settings import get_settings
+
+    return given if given is not None else get_settings().resolved_models_dir()
+
+
 ThreadsOption = Annotated[
     int,
     typer.Option(
@@ -89,7 +99,7 @@ def _print_summary(title: str, metrics: dict[str, Any]) -> None:
 @guarded
 def train_noshow_command(
     csv: CsvOption,
-    models_dir: ModelsDirOption = DEFAULT_MODELS_DIR,
+    models_dir: ModelsDirOption = None,
     test_days: Annotated[
         int, typer.Option("--test-days", help="Last N days of appointments held out.")
     ] = 7,
@@ -126,7 +136,7 @@ def train_noshow_command(
             trained_at=SystemClock().now(),
         )
     seconds = time.perf_counter() - started
-    pickle_path, sidecar_path = save_model(model, directory=models_dir)
+    pickle_path, sidecar_path = save_model(model, directory=_models_dir(models_dir))
     sidecar = model.sidecar
     result = {
         **sidecar.metrics,
@@ -155,7 +165,7 @@ def train_noshow_command(
 @guarded
 def evaluate_noshow_command(
     csv: CsvOption,
-    models_dir: ModelsDirOption = DEFAULT_MODELS_DIR,
+    models_dir: ModelsDirOption = None,
     history: Annotated[
         list[Path] | None,
         typer.Option(
@@ -173,7 +183,7 @@ def evaluate_noshow_command(
     from careloop.insights.risk.artifacts import load_model
     from careloop.insights.risk.noshow import evaluate_noshow
 
-    model = load_model(directory=models_dir)
+    model = load_model(directory=_models_dir(models_dir))
     parsed = read_appointments(csv)
     skipped = _skipped(parsed, name=csv.name)
     earlier = []

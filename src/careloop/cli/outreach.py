@@ -16,21 +16,32 @@ outreach_app = typer.Typer(help="Journeys, the scheduler and the outbox.", no_ar
 
 def worker(
     database: DatabaseOption = None,
-    once: Annotated[bool, typer.Option("--once", help="Stop when nothing is due.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run the due jobs, drain the outbox, stop.")
+    ] = False,
     batch: Annotated[
         int, typer.Option("--batch", min=1, max=10_000, help="Rows claimed per batch.")
     ] = 200,
     worker_id: Annotated[
         str | None, typer.Option("--id", help="Name of this worker (default host-pid).")
     ] = None,
+    jobs: Annotated[
+        bool,
+        typer.Option(
+            "--jobs/--no-jobs",
+            help="Also run the periodic jobs (tick, escalations, missing data, retention); "
+            "each runs once per period however many workers run.",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Send what the outbox holds: claim, record the attempt, send, record the result."""
+    """Run the periodic jobs that are due and send what the outbox holds, until stopped."""
+    from careloop.compose.jobs import JobRunner
+    from careloop.compose.process import run_worker_loop
     from careloop.compose.worker import build_worker
     from careloop.logs import configure_logging
     from careloop.records.contacts_index import ensure_contact_index
 
-    configure_logging()
     stopping = {"now": False}
 
     def _stop(_signum: int, _frame: object) -> None:
@@ -39,16 +50,19 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     with runtime(database) as rt:
+        configure_logging(rt.settings.logging.level, json_format=rt.settings.logging.json_format)
         ensure_contact_index(rt)
         w = build_worker(rt, worker_id=worker_id)
-        report = w.run(batch=batch, once=once, stop=lambda: stopping["now"])
+        runner = JobRunner(rt, owner=w.worker_id) if jobs else None
+        report = run_worker_loop(w, runner, batch=batch, once=once, stop=lambda: stopping["now"])
     if as_json:
         print_json(report.as_dict())
-    else:
-        Console().print(
-            f"sent {report.sent}, retrying {report.retried}, dead {report.dead}, "
-            f"deferred {report.deferred}"
-        )
+        return
+    out = report.outbox
+    Console().print(
+        f"sent {out.sent}, retrying {out.retried}, dead {out.dead}, deferred {out.deferred}"
+        + "".join(f"; {j.name} {j.status}" for j in report.jobs)
+    )
 
 
 @guarded

@@ -1,5 +1,7 @@
-"""Assembling outreach for a process: the scheduler's context, the reply router's context,
-and the in-process loop ``careloop serve`` runs on the embedded default.
+"""Assembling outreach for a process: the scheduler's context and the reply router's context.
+
+The loops that run them (``careloop worker``, ``careloop serve``) are in
+:mod:`careloop.compose.process`; the periodic jobs in :mod:`careloop.compose.jobs`.
 
 Edges call these; each builds its pieces from settings once, nothing at import time. The
 worker alone is :mod:`careloop.compose.worker` (it needs neither the engine nor the workflows).
@@ -8,13 +10,9 @@ worker alone is :mod:`careloop.compose.worker` (it needs neither the engine nor 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from careloop.channels.portal import PortalInbox
-from careloop.channels.registry import ChannelRegistry
-from careloop.compose.worker import build_worker, default_worker_id
 from careloop.conversations.inbound import InboundContext
 from careloop.conversations.journeys import run_tick as tick_and_hand_off
 from careloop.outreach.config import outreach_settings
@@ -72,47 +70,3 @@ def run_tick(rt: Runtime, *, ctx: TickContext, now: datetime | None = None) -> T
     """One scheduler pass and its hand-offs, in its own transaction."""
     with rt.transaction() as session:
         return tick_and_hand_off(session, ctx=ctx, now=now or rt.clock.now())
-
-
-def start_in_process(
-    rt: Runtime,
-    *,
-    tick_every: timedelta = timedelta(minutes=5),
-    channels: ChannelRegistry | None = None,
-    portal_inbox: PortalInbox | None = None,
-) -> tuple[threading.Thread, threading.Event]:
-    """The scheduler and one worker in a background thread (the embedded default).
-
-    Returns the thread and the event that stops it. The worker is the only one on SQLite,
-    which is what SQLite's single writer needs.
-    """
-    stop = threading.Event()
-    ctx = tick_context(rt)
-    worker = build_worker(
-        rt,
-        worker_id=f"{default_worker_id()}-serve",
-        channels=channels,
-        portal_inbox=portal_inbox,
-    )
-    worker.sleep = stop.wait  # type: ignore[assignment]
-
-    def loop() -> None:
-        next_tick = rt.clock.now()
-        while not stop.is_set():
-            try:
-                if rt.clock.now() >= next_tick:
-                    run_tick(rt, ctx=ctx)
-                    next_tick = rt.clock.now() + tick_every
-                report = worker.run_once()
-            except Exception:
-                # The service keeps answering HTTP; the failure is logged loudly and the
-                # loop retries after a pause (each pass is its own transaction).
-                log.exception("outreach loop failed; retrying in 30 s")
-                stop.wait(30)
-                continue
-            if report.claimed == 0:
-                stop.wait(worker.settings.worker.poll_seconds)
-
-    thread = threading.Thread(target=loop, name="careloop-outreach", daemon=True)
-    thread.start()
-    return thread, stop

@@ -22,6 +22,7 @@ from careloop.models.governance import (
     RetentionRun,
     User,
 )
+from careloop.models.jobs import JobRun
 from careloop.models.measures import MeasureLibraryRow, MeasurePackageRow, MeasureValueSetRow
 from careloop.models.outreach import (
     Enrollment,
@@ -61,6 +62,7 @@ __all__ = [
     "Event",
     "FhirResource",
     "InboundReply",
+    "JobRun",
     "MeasureLibraryRow",
     "MeasurePackageRow",
     "MeasureValueSetRow",

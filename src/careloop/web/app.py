@@ -16,12 +16,15 @@ from careloop.web.api_docs import docs_enabled, install_api_docs
 from careloop.web.body_limit import BodySizeLimit
 from careloop.web.console.pages import STATIC_DIR
 from careloop.web.errors import install_error_handlers
+from careloop.web.metrics import HttpMetrics
+from careloop.web.observability import RequestObservability
 from careloop.web.security import SecurityHeaders
 
 # Every module with a ``router``, included in this order. Explicit, so a router that fails
 # to import stops the app from starting rather than silently disappearing.
 ROUTER_MODULES = (
     "careloop.web.health",
+    "careloop.web.metrics",
     "careloop.web.api.auth",
     "careloop.web.api.records",
     "careloop.web.api.content",
@@ -60,9 +63,12 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         openapi_url="/openapi.json" if with_docs else None,
     )
     app.state.runtime = runtime
+    app.state.metrics = HttpMetrics(runtime)
     app.add_middleware(SecurityHeaders)
     # Added last, so outermost: the body limit runs before any route or authentication.
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.web.max_body_bytes)
+    # Added last, so it wraps everything: ids and logs also for 413s and errors.
+    app.add_middleware(RequestObservability, metrics=app.state.metrics)
     install_error_handlers(app)
 
     for name in ROUTER_MODULES:

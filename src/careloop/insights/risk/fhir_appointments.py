@@ -6,14 +6,14 @@ patient, lead time from ``Appointment.created`` to ``start``, hypertension and d
 ``Condition`` codes, and the patient's *earlier* appointments (only those that started
 before this one was booked count, exactly as in training).
 
-The model is loaded once per process from ``CARELOOP_MODELS_DIR`` (default ``./models``,
-written by ``careloop risk train noshow``); without a trained model there is no score and
+The model is loaded once per process from the configured models folder
+(``CARELOOP_MODELS_DIR``, default ``models/`` in the data directory, ``CARELOOP_DATA_DIR``),
+written by ``careloop risk train noshow``; without a trained model there is no score and
 risk branches do not apply, which is said in the enrollment's fields.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import lru_cache
@@ -25,8 +25,9 @@ from careloop.fhirdata.codings import has_code
 from careloop.fhirdata.dates import instant
 from careloop.insights.risk.appointments_csv import BookedAppointment
 from careloop.insights.risk.features import history_at_booking
-from careloop.insights.risk.model import DEFAULT_MODELS_DIR, NoshowModel
+from careloop.insights.risk.model import NoshowModel
 from careloop.insights.risk.scoring import RiskScore, score_noshow
+from careloop.settings import get_settings
 
 HYPERTENSION = frozenset({"38341003", "59621000", "I10"})
 DIABETES = frozenset({"44054006", "73211009", "E11.9", "E11"})
@@ -44,7 +45,7 @@ def _load(directory: str) -> NoshowModel | None:
 
 def available_model() -> NoshowModel | None:
     """The trained no-show model of this installation, or None when none was trained."""
-    return _load(os.environ.get("CARELOOP_MODELS_DIR", str(DEFAULT_MODELS_DIR)))
+    return _load(str(get_settings().resolved_models_dir()))
 
 
 def _booked(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,6 @@ from pydantic import BaseModel, ConfigDict
 ARTIFACT_FORMAT = 1
 MODEL_NAME = "noshow"
 CALIBRATION_METHODS = ("isotonic", "sigmoid")
-DEFAULT_MODELS_DIR = Path("models")
 
 
 class Period(BaseModel):

@@ -1,0 +1,218 @@
+"""The one home of periodic jobs: outreach tick, escalations, missing-data rule, retention.
+
+Every ``careloop worker`` (and ``careloop serve`` with its in-process worker) calls
+:meth:`JobRunner.run_due` between outbox batches. Each job has one ``job_runs`` row; a
+process runs a job only after a conditional UPDATE gave it the lease and the job was due,
+so however many processes run, each job runs once per period, on SQLite and PostgreSQL.
+Schedules are ``CARELOOP_JOBS__*`` settings; ``careloop jobs list`` shows the last and next
+runs and the failures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from careloop.audit import AuditAction, Purpose, audit
+from careloop.careteam import alerts, intake
+from careloop.compose.outreach import run_tick, tick_context
+from careloop.compose.worker import default_worker_id
+from careloop.crypto import configured_signing_key
+from careloop.governance.retention import purge_expired
+from careloop.models import JobRun
+from careloop.outreach.scheduler import TickContext
+from careloop.runtime import Runtime
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
+
+log = logging.getLogger("careloop.jobs")
+
+JOBS_PRINCIPAL = Principal(actor="system:jobs", role=Role.ADMIN, source="worker")
+
+JobBody = Callable[[Runtime, datetime], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every: timedelta
+    body: JobBody
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    name: str
+    status: str
+    result: dict[str, Any]
+
+
+def _outreach_tick() -> JobBody:
+    context: list[TickContext] = []
+
+    def body(rt: Runtime, now: datetime) -> dict[str, Any]:
+        if not context:
+            context.append(tick_context(rt))
+        return run_tick(rt, ctx=context[0], now=now).as_dict()
+
+    return body
+
+
+def _escalations(rt: Runtime, now: datetime) -> dict[str, Any]:
+    with rt.transaction() as session:
+        return {"escalated": len(alerts.escalate_overdue(session, now, clock=rt.clock))}
+
+
+def _missing_data(rt: Runtime, now: datetime) -> dict[str, Any]:
+    with rt.transaction() as session:
+        done = intake.evaluate_missing_data(session, now, settings=rt.settings)
+    return {"nudged": len(done["nudged"]), "tasks": len(done["tasks"])}
+
+
+def _retention_purge(rt: Runtime, now: datetime) -> dict[str, Any]:
+    with rt.transaction() as session:
+        results = purge_expired(
+            session,
+            settings=rt.settings.retention,
+            now=now,
+            key=configured_signing_key(rt.settings),
+        )
+        deleted = {r["target"]: r["deleted"] for r in results}
+        audit(
+            session,
+            clock=rt.clock,
+            principal=JOBS_PRINCIPAL,
+            action=AuditAction.DELETE,
+            resource="retention-purge",
+            purpose=Purpose.RETENTION,
+            detail=deleted,
+        )
+    return {"deleted": sum(deleted.values())}
+
+
+def configured_jobs(rt: Runtime) -> list[Job]:
+    """The jobs switched on in settings (a period of 0 minutes switches one off)."""
+    settings = rt.settings.jobs
+    if not settings.enabled:
+        return []
+    periods: list[tuple[str, float, JobBody]] = [
+        ("outreach-tick", settings.outreach_tick_minutes, _outreach_tick()),
+        ("escalations", settings.escalations_minutes, _escalations),
+        ("missing-data", settings.missing_data_minutes, _missing_data),
+        ("retention-purge", settings.retention_purge_minutes, _retention_purge),
+    ]
+    return [Job(name, timedelta(minutes=m), body) for name, m, body in periods if m > 0]
+
+
+class JobRunner:
+    """Runs the due jobs this process can lease; safe to run in any number of processes."""
+
+    def __init__(
+        self, rt: Runtime, jobs: list[Job] | None = None, *, owner: str | None = None
+    ) -> None:
+        self.rt = rt
+        self.jobs = configured_jobs(rt) if jobs is None else jobs
+        self.owner = owner or default_worker_id()
+        self.lease = timedelta(minutes=rt.settings.jobs.lease_minutes)
+
+    def _ensure_rows(self, session: Session, now: datetime) -> None:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        rows = [
+            {
+                "name": j.name,
+                "next_run_at": now,
+                "runs": 0,
+                "failures": 0,
+                "consecutive_failures": 0,
+            }
+            for j in self.jobs
+        ]
+        session.execute(dialect.insert(JobRun).values(rows).on_conflict_do_nothing())
+
+    def _claim(self, job: Job, now: datetime) -> bool:
+        with self.rt.transaction() as session:
+            claimed = session.execute(
+                update(JobRun)
+                .where(
+                    JobRun.name == job.name,
+                    JobRun.next_run_at <= now,
+                    (JobRun.lease_until.is_(None)) | (JobRun.lease_until < now),
+                )
+                .values(lease_owner=self.owner, lease_until=now + self.lease, last_started_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            return claimed.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+    def _finish(self, job: Job, now: datetime, error: BaseException | None) -> None:
+        finished = self.rt.clock.now()
+        failed = error is not None
+        with self.rt.transaction() as session:
+            row = session.get(JobRun, job.name, with_for_update=True)
+            if row is None or row.lease_owner != self.owner:
+                return
+            row.lease_owner = row.lease_until = None
+            row.last_finished_at = finished
+            row.last_owner = self.owner
+            row.last_status = "failed" if failed else "ok"
+            row.last_error = error.__class__.__name__ if failed else None
+            row.runs += 1
+            row.failures += int(failed)
+            row.consecutive_failures = row.consecutive_failures + 1 if failed else 0
+            # A failed job is tried again after a short pause, never later than its period.
+            pause = min(job.every, timedelta(minutes=5)) if failed else job.every
+            row.next_run_at = now + pause
+
+    def run_due(self) -> list[JobOutcome]:
+        """Run every job that is due and not leased elsewhere; one failure stops none."""
+        if not self.jobs:
+            return []
+        now = self.rt.clock.now()
+        with self.rt.transaction() as session:
+            self._ensure_rows(session, now)
+        outcomes = []
+        for job in self.jobs:
+            if not self._claim(job, now):
+                continue
+            try:
+                result = job.body(self.rt, now)
+            except Exception as exc:
+                # The class name only: messages may quote data. The job is retried later.
+                log.error("job failed", extra={"job": job.name, "error": exc.__class__.__name__})
+                self._finish(job, now, exc)
+                outcomes.append(JobOutcome(job.name, "failed", {}))
+                continue
+            self._finish(job, now, None)
+            log.info("job ran", extra={"job": job.name, **_counts(result)})
+            outcomes.append(JobOutcome(job.name, "ok", result))
+        return outcomes
+
+
+def _counts(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if isinstance(v, int | float)}
+
+
+def job_status(session: Session) -> list[dict[str, Any]]:
+    """Every job's last run, next run and failures, for ``careloop jobs list`` and /ready."""
+    rows = session.scalars(select(JobRun).order_by(JobRun.name)).all()
+    return [
+        {
+            "name": r.name,
+            "last_started_at": r.last_started_at,
+            "last_finished_at": r.last_finished_at,
+            "last_status": r.last_status,
+            "last_error": r.last_error,
+            "last_owner": r.last_owner,
+            "next_run_at": r.next_run_at,
+            "running_on": r.lease_owner,
+            "runs": r.runs,
+            "failures": r.failures,
+            "consecutive_failures": r.consecutive_failures,
+        }
+        for r in rows
+    ]

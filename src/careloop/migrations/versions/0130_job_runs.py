@@ -1,0 +1,45 @@
+"""periodic jobs: one lease and last-run row per job
+
+Revision ID: 0130
+Revises: 0120
+Create Date: 2026-12-04 23:50:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import careloop.models.types
+
+revision: str = "0130"
+down_revision: str | None = "0120"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _when(name: str, nullable: bool = True) -> sa.Column:  # type: ignore[type-arg]
+    return sa.Column(name, careloop.models.types.UTCDateTime(timezone=True), nullable=nullable)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "job_runs",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        _when("next_run_at", nullable=False),
+        sa.Column("lease_owner", sa.String(length=128), nullable=True),
+        _when("lease_until"),
+        _when("last_started_at"),
+        _when("last_finished_at"),
+        sa.Column("last_status", sa.String(length=16), nullable=True),
+        sa.Column("last_error", sa.String(length=200), nullable=True),
+        sa.Column("last_owner", sa.String(length=128), nullable=True),
+        sa.Column("runs", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("consecutive_failures", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_job_runs")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("job_runs")
