@@ -55,6 +55,8 @@ def _patient(patient_id: str) -> dict[str, str]:
 
 
 def flag_of(item: WorklistItem) -> dict[str, Any]:
+    if item.patient_id is None:  # only tasks from unknown senders lack a patient; never alerts
+        raise ValueError(f"worklist item {item.id} has no patient: not an alert Flag")
     period = {"start": _iso(item.raised_at)}
     if item.resolved_at is not None:
         period["end"] = _iso(item.resolved_at)
@@ -81,11 +83,12 @@ def task_of(item: WorklistItem) -> dict[str, Any]:
         "priority": _PRIORITY.get(item.severity, "routine"),
         "code": {"coding": [{"system": WORK, "code": item.kind}], "text": item.title},
         "description": item.title,
-        "for": _patient(item.patient_id),
         "authoredOn": _iso(item.raised_at),
         "lastModified": _iso(item.resolved_at or item.acknowledged_at or item.last_seen_at),
         "restriction": {"period": {"end": _iso(item.due_at)}},
     }
+    if item.patient_id is not None:  # a task about an unknown sender is for nobody yet
+        task["for"] = _patient(item.patient_id)
     if item.kind == ItemKind.ALERT:
         task["focus"] = {"reference": f"Flag/alert-{item.id}"}
     if item.assignee:
@@ -173,7 +176,7 @@ def _flags(session: Session, patients: list[str] | None) -> list[StoredResource]
     return [
         StoredResource(flag_of(i), i.patient_id, i.resolved_at or i.last_seen_at)
         for i in items_of(session, patient_ids=patients)
-        if i.kind == ItemKind.ALERT
+        if i.kind == ItemKind.ALERT and i.patient_id is not None
     ]
 
 
