@@ -28,6 +28,7 @@ PAGES = {
     f"/console/patients/{PATIENT_A}": {"clinician", "coordinator"},
     "/console/programs": {"admin", "clinician", "coordinator", "analyst"},
     "/console/content": {"admin", "clinician", "coordinator", "analyst"},
+    "/console/jobs": {"admin"},
 }
 
 # Panel of the patient page (its heading id) -> the roles that see it.

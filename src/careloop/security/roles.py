@@ -83,6 +83,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "users:write",
             "settings:write",
             "audit:read",
+            "jobs:read",
             "content:read",
             "content:edit",
             "programs:read",
