@@ -109,9 +109,12 @@ def test_queue_ranks_the_patient_a_call_helps_before_one_it_does_not(rt: Runtime
     ids = [q.entry.id for q in queue]
     assert ids.index(open_ids["old"]) < ids.index(open_ids["young"])
     first = queue[0]
-    assert first.arm == "call" and first.uplift is not None and first.uplift > 0.3
+    assert first.arm == "call"
+    assert first.uplift is not None
+    assert first.uplift > 0.3
     assert first.reason.startswith("A call should raise the chance she closes the gap by ")
-    assert "(messages alone: " in first.reason and "; about 8 minutes, due " in first.reason
+    assert "(messages alone: " in first.reason
+    assert "; about 8 minutes, due " in first.reason
 
 
 def test_without_enough_holdout_the_queue_keeps_due_date_order(rt: Runtime) -> None:
