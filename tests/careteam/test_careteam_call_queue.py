@@ -129,3 +129,26 @@ def test_without_enough_holdout_the_queue_keeps_due_date_order(rt: Runtime) -> N
     assert [q.rank for q in queue] == [1, 2, 3]
     for q in queue:
         assert q.reason.endswith("ordered by due date.") or q.arm == "holdout"
+
+
+def test_api_and_console_show_the_queue_in_the_same_order_with_reasons(
+    rt: Runtime, api_client
+) -> None:  # type: ignore[no-untyped-def]
+    with rt.transaction() as session:
+        session.info["now"] = rt.clock.now()
+        for n in range(4):
+            _patient(session, f"q{n}", old=n % 2 == 0)
+            session.flush()
+            _task(session, rt, f"q{n}")
+    nurse = api_client("coordinator")
+    rows = nurse.get("/api/call-queue").json()
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4]
+    assert {r["arm"] for r in rows} <= {"call", "holdout"}
+    assert all(r["reason"].endswith(".") for r in rows)
+    assert all(r["entry"]["rule_id"] == f"outreach-call:{PROGRAM}" for r in rows)
+    html = nurse.get("/console/call-queue").text
+    positions = [html.index(f'#item-{r["entry"]["id"]}"') for r in rows]
+    assert positions == sorted(positions)
+    assert rows[0]["reason"] in html
+    assert api_client(None).get("/api/call-queue").status_code == 401
+    assert api_client("analyst").get("/api/call-queue").status_code == 403

@@ -12,10 +12,10 @@ covariates; before that the queue keeps the due-date order and says so.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -43,8 +43,7 @@ def call_arm(item_id: int) -> tuple[bool, float]:
     return draw < CALL_SHARE, CALL_SHARE
 
 
-@dataclass(frozen=True)
-class CallQueueEntry:
+class CallQueueEntry(BaseModel):
     """A worklist entry with its place in the call queue and the reason."""
 
     entry: WorklistEntry
@@ -144,37 +143,42 @@ def call_queue(
         for r in ranked:
             out.append(
                 CallQueueEntry(
-                    entry_of(by_id[r.task_id], now=now),
-                    r.rank,
-                    "call",
-                    r.uplift,
-                    r.minutes,
-                    r.reason,
+                    entry=entry_of(by_id[r.task_id], now=now),
+                    rank=r.rank,
+                    arm="call",
+                    uplift=round(r.uplift, 4),
+                    minutes=r.minutes,
+                    reason=r.reason,
                 )
             )
     else:
         for i in sorted(called, key=lambda i: (i.due_at, i.id)):
             out.append(
                 CallQueueEntry(
-                    entry_of(i, now=now),
-                    len(out) + 1,
-                    "call",
-                    None,
-                    call_minutes(i.rule_id),
-                    "Not enough calls and held-out tasks yet to estimate what a call adds: "
+                    entry=entry_of(i, now=now),
+                    rank=len(out) + 1,
+                    arm="call",
+                    uplift=None,
+                    minutes=call_minutes(i.rule_id),
+                    reason="Not enough calls and held-out tasks yet to estimate what a call adds: "
                     "ordered by due date.",
                 )
             )
     for i in sorted(held, key=lambda i: (i.due_at, i.id)):
         out.append(
             CallQueueEntry(
-                entry_of(i, now=now),
-                len(out) + 1,
-                "holdout",
-                None,
-                call_minutes(i.rule_id),
-                "Held out at random (digital outreach only), so the team can measure what "
+                entry=entry_of(i, now=now),
+                rank=len(out) + 1,
+                arm="holdout",
+                uplift=None,
+                minutes=call_minutes(i.rule_id),
+                reason="Held out at random (digital outreach only), so the team can measure what "
                 "calls add; please do not call.",
             )
         )
     return out
+
+
+def ranked_call_queue(session: Session, *, now: datetime) -> list[CallQueueEntry]:
+    """The queue with the uplift model fitted on the holdout as it stands now."""
+    return call_queue(session, now=now, model=fit_call_uplift(session, now=now))
