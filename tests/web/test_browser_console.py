@@ -12,8 +12,8 @@ from tests.web.conftest import Site, screenshot, sign_in
 
 def test_each_staff_role_sees_its_own_sections(page: Any, site: Site) -> None:
     expected = {
-        "clinician": ["Worklist", "Patients", "Programs", "Content"],
-        "coordinator": ["Worklist", "Patients", "Programs", "Content"],
+        "clinician": ["Worklist", "Call queue", "Patients", "Programs", "Content"],
+        "coordinator": ["Worklist", "Call queue", "Patients", "Programs", "Content"],
         "analyst": ["Programs", "Content"],
         "admin": ["Programs", "Content"],
     }

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.careteam import alerts, plans, unmatched
+from careloop.careteam.callqueue import CallQueueEntry, ranked_call_queue
 from careloop.careteam.worklist import WorklistEntry, alert_burden, entry_of, list_worklist
 from careloop.clock import Clock
 from careloop.feedback.catalog import default_catalog
@@ -59,6 +60,14 @@ def get_worklist(
     )
     audit_worklist_read(session, clock=clock, principal=principal, entries=entries)
     return entries
+
+
+@router.get("/api/call-queue", response_model=list[CallQueueEntry])
+def get_call_queue(session: SessionDep, clock: ClockDep, principal: Reader) -> list[CallQueueEntry]:
+    """Open call tasks, most expected benefit per staff minute first, each with its reason."""
+    queue = ranked_call_queue(session, now=clock.now())
+    audit_worklist_read(session, clock=clock, principal=principal, entries=[q.entry for q in queue])
+    return queue
 
 
 def audit_worklist_read(

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from careloop.web.console import content, jobs, messages, patient, programs, signin, worklist
+from careloop.web.console import (
+    callqueue,
+    content,
+    jobs,
+    messages,
+    patient,
+    programs,
+    signin,
+    worklist,
+)
 
 router = APIRouter(include_in_schema=False)
-for _module in (signin, worklist, patient, messages, programs, content, jobs):
+for _module in (signin, worklist, callqueue, patient, messages, programs, content, jobs):
     router.include_router(_module.router)

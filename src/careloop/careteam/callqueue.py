@@ -1,0 +1,184 @@
+"""The human call queue: open call tasks ranked by the benefit of a call per staff minute.
+
+The evidence is a randomized holdout of the call tasks themselves: each task is drawn into
+the *call* arm with probability ``CALL_SHARE`` by a hash of its id (a coin that needs no stored
+seed, so the propensity is known exactly and every re-run agrees); held-out tasks stay
+digital-only. A task's outcome is whether its program's enrollment completed within
+``OUTCOME_WINDOW`` of the task. Once both arms have ``MIN_PER_ARM`` resolved tasks, a
+DR-learner (``personalize.uplift``) estimates each open task's uplift from the patient's
+covariates; before that the queue keeps the due-date order and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+import numpy as np
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.careteam.alerts import ACTIVE
+from careloop.careteam.worklist import WorklistEntry, entry_of
+from careloop.models import Enrollment, WorklistItem
+from careloop.outreach.audience import build_snapshots
+from careloop.personalize.actions import ActionSpace
+from careloop.personalize.callqueue import CallCandidate, call_minutes, rank_calls
+from careloop.personalize.features import Featurizer
+from careloop.personalize.profile import StatedPreferences
+from careloop.personalize.uplift import UpliftModel, fit_dr_learner
+
+CALL_RULE_PREFIX = "outreach-call:"
+CALL_SHARE = 0.8
+MIN_PER_ARM = 30
+OUTCOME_WINDOW = timedelta(days=30)
+_PURPOSE = "care-reminders"
+
+
+def call_arm(item_id: int) -> tuple[bool, float]:
+    """(called?, exact propensity of being called) for one call task."""
+    digest = hashlib.sha256(f"call-queue|{item_id}".encode()).digest()
+    draw = int.from_bytes(digest[:8], "big") / 2**64
+    return draw < CALL_SHARE, CALL_SHARE
+
+
+class CallQueueEntry(BaseModel):
+    """A worklist entry with its place in the call queue and the reason."""
+
+    entry: WorklistEntry
+    rank: int
+    arm: str
+    uplift: float | None
+    minutes: float
+    reason: str
+
+
+def _call_items(session: Session, *, active: bool) -> list[WorklistItem]:
+    query = select(WorklistItem).where(WorklistItem.rule_id.startswith(CALL_RULE_PREFIX))
+    statuses = [str(s) for s in ACTIVE]
+    query = query.where(
+        WorklistItem.status.in_(statuses) if active else WorklistItem.status.not_in(statuses)
+    )
+    return list(session.scalars(query.order_by(WorklistItem.id)))
+
+
+def _features(
+    session: Session, items: list[WorklistItem], now: datetime
+) -> tuple[np.ndarray, dict[str, str]]:
+    ids = sorted({i.patient_id for i in items if i.patient_id})
+    snapshots, _ = build_snapshots(
+        session, patient_ids=ids, purpose=_PURPOSE, now=now, budget_period=timedelta(days=7)
+    )
+    by_id = {s.patient_id: s for s in snapshots}
+    featurizer = Featurizer(ActionSpace())
+    rows = [
+        (by_id[i.patient_id].covariates if i.patient_id else {}, StatedPreferences()) for i in items
+    ]
+    pronouns = {pid: s.pronoun for pid, s in by_id.items()}
+    return featurizer.matrix(rows), pronouns
+
+
+def _completed(session: Session, item: WorklistItem) -> bool:
+    return (
+        session.scalar(
+            select(Enrollment.id).where(
+                Enrollment.patient_id == item.patient_id,
+                Enrollment.program == item.program,
+                Enrollment.state == "completed",
+                Enrollment.state_changed_at >= item.raised_at,
+                Enrollment.state_changed_at <= item.raised_at + OUTCOME_WINDOW,
+            )
+        )
+        is not None
+    )
+
+
+def fit_call_uplift(session: Session, *, now: datetime) -> UpliftModel | None:
+    """A DR-learner on the resolved call tasks whose outcome window has passed, or None."""
+    items = [
+        i
+        for i in _call_items(session, active=False)
+        if i.patient_id and i.raised_at + OUTCOME_WINDOW <= now
+    ]
+    arms = [call_arm(i.id) for i in items]
+    treated = np.array([a for a, _ in arms], dtype=bool)
+    if treated.sum() < MIN_PER_ARM or (~treated).sum() < MIN_PER_ARM:
+        return None
+    x, _ = _features(session, items, now)
+    outcome = np.array([1.0 if _completed(session, i) else 0.0 for i in items])
+    propensity = np.array([p for _, p in arms])
+    return fit_dr_learner(x, treated, outcome, propensity)
+
+
+def call_queue(
+    session: Session, *, now: datetime, model: UpliftModel | None = None
+) -> list[CallQueueEntry]:
+    """Open call tasks, the call arm by benefit per minute, then the held-out (digital-only)."""
+    items = [i for i in _call_items(session, active=True) if i.patient_id]
+    if not items:
+        return []
+    x, pronouns = _features(session, items, now)
+    called = [i for i in items if call_arm(i.id)[0]]
+    held = [i for i in items if not call_arm(i.id)[0]]
+    out: list[CallQueueEntry] = []
+    if model is not None and called:
+        rows = x[[items.index(i) for i in called]]
+        uplift, baseline = model.predict(rows), model.baseline(rows)
+        ranked = rank_calls(
+            [
+                CallCandidate(
+                    task_id=i.id,
+                    rule_id=i.rule_id,
+                    due_at=i.due_at,
+                    uplift=float(u),
+                    baseline=float(b),
+                    pronoun=pronouns.get(i.patient_id or "", "they"),
+                )
+                for i, u, b in zip(called, uplift, baseline, strict=True)
+            ],
+            now=now,
+        )
+        by_id = {i.id: i for i in called}
+        for r in ranked:
+            out.append(
+                CallQueueEntry(
+                    entry=entry_of(by_id[r.task_id], now=now),
+                    rank=r.rank,
+                    arm="call",
+                    uplift=round(r.uplift, 4),
+                    minutes=r.minutes,
+                    reason=r.reason,
+                )
+            )
+    else:
+        for i in sorted(called, key=lambda i: (i.due_at, i.id)):
+            out.append(
+                CallQueueEntry(
+                    entry=entry_of(i, now=now),
+                    rank=len(out) + 1,
+                    arm="call",
+                    uplift=None,
+                    minutes=call_minutes(i.rule_id),
+                    reason="Not enough calls and held-out tasks yet to estimate what a call adds: "
+                    "ordered by due date.",
+                )
+            )
+    for i in sorted(held, key=lambda i: (i.due_at, i.id)):
+        out.append(
+            CallQueueEntry(
+                entry=entry_of(i, now=now),
+                rank=len(out) + 1,
+                arm="holdout",
+                uplift=None,
+                minutes=call_minutes(i.rule_id),
+                reason="Held out at random (digital outreach only), so the team can measure what "
+                "calls add; please do not call.",
+            )
+        )
+    return out
+
+
+def ranked_call_queue(session: Session, *, now: datetime) -> list[CallQueueEntry]:
+    """The queue with the uplift model fitted on the holdout as it stands now."""
+    return call_queue(session, now=now, model=fit_call_uplift(session, now=now))
