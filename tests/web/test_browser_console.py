@@ -15,7 +15,7 @@ def test_each_staff_role_sees_its_own_sections(page: Any, site: Site) -> None:
         "clinician": ["Worklist", "Call queue", "Patients", "Programs", "Content"],
         "coordinator": ["Worklist", "Call queue", "Patients", "Programs", "Content"],
         "analyst": ["Programs", "Content"],
-        "admin": ["Programs", "Content"],
+        "admin": ["Programs", "Content", "Jobs"],
     }
     for role, sections in expected.items():
         sign_in(page, site, role)
