@@ -49,6 +49,16 @@ DIARY = "https://careloop.dev/fhir/Questionnaire/oncology-symptom-diary"
 BROKER = ("127.0.0.1", 1883)
 
 
+def _advice(outcome: dict[str, Any]) -> list[str]:
+    """The patient advice an app is asked to show (issues coded in careloop's advice system)."""
+    return [
+        coding["code"]
+        for entry in outcome["issue"]
+        for coding in entry.get("details", {}).get("coding", [])
+        if coding["system"].endswith("/patient-advice")
+    ]
+
+
 def _on_chemo(rt: Runtime, tmp_path: Path, pid: str, clock: FrozenClock) -> None:
     add_patients(rt, tmp_path, pid)
     import_resources(rt, tmp_path, chemotherapy_given(pid, clock.now() - timedelta(days=10)))
@@ -59,9 +69,13 @@ def test_38_3_c_ten_days_after_chemotherapy_is_urgent_with_a_15_minute_deadline(
 ) -> None:
     _on_chemo(rt, tmp_path, "fn-1", clock)
     nurse = api_client("clinician")
-    response = nurse.post("/fhir/Observation", json=temperature("fn-1", 38.3, clock.now()))
+    response = nurse.post(
+        "/fhir/Observation",
+        json=temperature("fn-1", 38.3, clock.now()),
+        headers={"Prefer": "return=OperationOutcome"},
+    )
     assert response.status_code == 201
-    assert response.json()["advice"] == ["fever_on_therapy"]
+    assert _advice(response.json()) == ["fever_on_therapy"]
     (entry,) = nurse.get("/api/worklist").json()
     assert (entry["rule_id"], entry["severity"]) == ("febrile-neutropenia", "urgent")
     assert entry["due_at"].startswith(
@@ -95,7 +109,7 @@ def test_a_completed_phq9_without_item_9_is_refused_naming_the_item(
         "/fhir/QuestionnaireResponse", json=_loinc_phq9("ph-1", clock, skip_item_9=True)
     )
     assert response.status_code == 422
-    assert response.json()["field"] == "item.44260-8"
+    assert response.json()["issue"][0]["expression"] == ["item.44260-8"]
 
 
 def test_an_in_progress_phq9_without_item_9_puts_asking_it_on_the_worklist(
@@ -115,9 +129,13 @@ def test_the_loinc_form_of_phq9_is_scored_and_a_positive_item_9_is_urgent(
 ) -> None:
     add_patients(rt, tmp_path, "ph-3")
     nurse = api_client("clinician")
-    response = nurse.post("/fhir/QuestionnaireResponse", json=_loinc_phq9("ph-3", clock, item_9=1))
+    response = nurse.post(
+        "/fhir/QuestionnaireResponse",
+        json=_loinc_phq9("ph-3", clock, item_9=1),
+        headers={"Prefer": "return=OperationOutcome"},
+    )
     assert response.status_code == 201
-    assert response.json()["advice"] == ["self_harm"]
+    assert _advice(response.json()) == ["self_harm"]
     (entry,) = nurse.get("/api/worklist").json()
     assert (entry["rule_id"], entry["severity"]) == ("phq9-item9-positive", "urgent")
 

@@ -236,8 +236,26 @@ def _existing(
     return None
 
 
+ADVICE_SYSTEM = "https://careloop.dev/fhir/CodeSystem/patient-advice"
+
+
+def _advice_issue(message: str) -> dict[str, Any]:
+    """What the patient must be told now (``content/advice``): an app renders it in the
+    patient's language; severity warning so it is not mistaken for a plain acknowledgement."""
+    entry = issue(
+        f"tell the patient now: advice {message}", code="informational", severity="warning"
+    )
+    entry["details"] = {"coding": [{"system": ADVICE_SYSTEM, "code": message}]}
+    return entry
+
+
 def _created(
-    request: Request, resource: dict[str, Any], *, status: int, alerts: list[int]
+    request: Request,
+    resource: dict[str, Any],
+    *,
+    status: int,
+    alerts: list[int],
+    advice: list[str] | None = None,
 ) -> FhirResponse:
     location = f"{base_url(request)}/{resource['resourceType']}/{resource['id']}"
     headers = {
@@ -248,7 +266,7 @@ def _created(
     if "return=minimal" in prefer:
         return FhirResponse(None, status_code=status, headers=headers)
     if "return=OperationOutcome" in prefer:
-        notes = [
+        notes = [_advice_issue(m) for m in advice or []] + [
             issue(f"alert raised: Flag/alert-{a}", code="informational", severity="information")
             for a in alerts
         ] or [issue("accepted", code="informational", severity="information")]
@@ -300,7 +318,9 @@ def _create(
         raise NotFound("the resource was not stored")
     resource = with_meta(stored.resource, last_updated=stored.last_updated)
     status = 200 if result.status == "duplicate" else 201
-    return _created(request, resource, status=status, alerts=result.new_alerts)
+    return _created(
+        request, resource, status=status, alerts=result.new_alerts, advice=result.advice
+    )
 
 
 @router.post("/Observation", status_code=201)
