@@ -17,7 +17,8 @@ twice is two texts. ``duplicated`` counts the calls per key beyond the first.
 ``--in-doubt`` picks what the restarted worker does with the message the kill left in doubt:
 ``reconcile`` (ask the gateway: ``GET Messages.json?To=&From=&DateSent>``), ``resend``
 (the gateway is not asked: at most one duplicate per kill) or ``review`` (held, not sent).
-Prints one JSON line ``{"sent", "lost", "duplicated", "msgs_per_s"}``; details to stderr.
+Prints one JSON line ``{"sent", "lost", "held", "duplicated", "msgs_per_s"}`` (``held``: in doubt,
+held for staff review, never sent); details to stderr.
 """
 
 from __future__ import annotations
@@ -357,6 +358,12 @@ def main() -> None:
                     "WHERE state NOT IN ('sent', 'in-doubt')"
                 ).fetchall()
             }
+            held = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT idempotency_key FROM outreach_outbox WHERE state = 'in-doubt'"
+                ).fetchall()
+            }
             attempts = dict(
                 conn.execute(
                     "SELECT outcome, count(*) FROM outreach_attempts GROUP BY outcome"
@@ -366,7 +373,10 @@ def main() -> None:
         sent = len(set(keys) & expected)
         result = {
             "sent": sent,
-            "lost": len((expected - set(keys)) | unsent),
+            # Held for staff review (``--in-doubt review``) and never reached the gateway: not
+            # lost (a person decides), not sent; counted apart.
+            "lost": len(((expected - set(keys)) - held) | unsent),
+            "held": len(held - set(keys)),
             "duplicated": sum(n - 1 for n in keys.values() if n > 1),
             # From the first provider call to the last worker done (process start-up, ~2-3 s
             # of imports on the loaded machine, is not outbox throughput).

@@ -35,5 +35,6 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(in_doub
     result = orjson.loads(done.stdout.splitlines()[-1])
     details = orjson.loads(done.stderr.splitlines()[-1])
     assert (result["lost"], result["duplicated"]) == (0, 0)
-    assert details["gateway_calls"] == 300
+    # The one in flight at the kill may be held for review unsent (review mode): never lost.
+    assert details["gateway_calls"] + result["held"] == 300
     assert details["outbox_states"].get("in-doubt", 0) <= 1  # the one in flight at the kill
