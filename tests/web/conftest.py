@@ -35,6 +35,7 @@ from careloop.models import Patient
 from careloop.records.importer import import_paths
 from careloop.records.service import get_patient_record, list_patients
 from careloop.runtime import Runtime, open_runtime
+from careloop.security.rate_limit import Limit, RateLimiter, default_limits
 from careloop.settings import SecuritySettings, Settings
 from careloop.web.app import create_app
 from careloop.web.console.demo_users import seed_demo_users
@@ -170,6 +171,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     rt = open_runtime(settings=settings, clock=clock)
     users, clinical, portal, phone = _seed(rt, clock)
     app = create_app(rt)
+    # The clock is frozen, so spent tokens never come back: the suite signs in to the portal
+    # more often than the 3 codes per contact a real patient may ask for in 15 minutes.
+    limiter = RateLimiter(
+        default_limits(
+            signin_per_minute=1000, webhook_per_second=settings.security.webhook_per_second
+        )
+    )
+    limiter.set_limit("portal-code", Limit(capacity=100, per_second=0.0))
+    app.state.rate_limiter = limiter
     sender = InMemoryCodeSender()
     app.state.code_sender = sender
     port = _free_port()

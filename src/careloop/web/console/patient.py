@@ -25,6 +25,7 @@ from careloop.web.console import patient_context
 from careloop.web.console.charts import line_chart
 from careloop.web.console.messages import messaging_context
 from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
+from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.worklist import item_views
 from careloop.web.deps import ClockDep, SessionDep, check_patient_access
 
@@ -103,7 +104,9 @@ def patient_page(
     }
     # Each panel only when the API would answer it to this role (security.permissions).
     if may_see(principal, PatientPanel.CLINICAL_TIMELINE):
-        context["timeline"] = patient_context.patient_timeline(session, patient_id=patient_id)
+        context["timeline"] = group_timeline(
+            patient_context.patient_timeline(session, patient_id=patient_id)
+        )
     if may_see(principal, PatientPanel.READINGS):
         series = patient_context.reading_series(session, patient_id=patient_id)
         context["charts"] = reading_charts(series)
