@@ -58,6 +58,7 @@ class Site:
     clinical_patient: str
     portal_patient: str
     portal_phone: str
+    limiter: RateLimiter
 
 
 def _free_port() -> int:
@@ -192,7 +193,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
-    yield Site(f"http://127.0.0.1:{port}", rt, sender, users, clinical, portal, phone)
+    yield Site(f"http://127.0.0.1:{port}", rt, sender, users, clinical, portal, phone, limiter)
     server.should_exit = True
     thread.join(timeout=10)
     rt.close()

@@ -23,6 +23,8 @@ from careloop.records.service import get_patient_record, list_patients, timeline
 from careloop.security.permissions import PatientPanel, may_see
 from careloop.web.console import patient_context
 from careloop.web.console.charts import line_chart
+from careloop.web.console.invite import RESULTS as INVITE_RESULTS
+from careloop.web.console.invite import invite_channels
 from careloop.web.console.messages import messaging_context
 from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
 from careloop.web.console.timeline_groups import group_timeline
@@ -85,6 +87,7 @@ def patient_page(
     session: SessionDep,
     clock: ClockDep,
     message_error: str | None = None,
+    invite: str | None = None,
 ) -> Response:
     principal = page_principal(request, session, clock)
     if principal is None:
@@ -114,6 +117,9 @@ def patient_page(
         context["gaps"] = patient_context.care_gaps(session, patient_id=patient_id)
     if may_see(principal, PatientPanel.PROGRAMS):
         context["programs"] = patient_context.program_states(session, patient_id=patient_id)
+    if principal.can("patients:write"):
+        context["invite_channels"] = invite_channels(list(record.contact_points))
+        context["invite_result"] = INVITE_RESULTS.get(invite or "")
     if may_see(principal, PatientPanel.CONSENT):
         context["consent"] = consent_matrix(session, patient_id=patient_id, now=now)
     if may_see(principal, PatientPanel.PREFERENCES):

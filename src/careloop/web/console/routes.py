@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from careloop.web.console import content, messages, patient, programs, signin, worklist
+from careloop.web.console import content, invite, messages, patient, programs, signin, worklist
 
 router = APIRouter(include_in_schema=False)
-for _module in (signin, worklist, patient, messages, programs, content):
+for _module in (signin, worklist, patient, messages, invite, programs, content):
     router.include_router(_module.router)
