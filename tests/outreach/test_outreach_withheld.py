@@ -63,3 +63,25 @@ def test_general_message_and_email_get_no_copy(rt: Runtime, make_loop: Callable[
     rows = _rows(rt)
     assert [r.channel for r in rows] == ["email"]
     assert "withheld_from" not in (rows[0].extra or {})
+
+
+@pytest.mark.parametrize("message", ["home_bp_prompt", "glucose_log_prompt"])
+def test_reading_reminders_link_to_the_readings_page(
+    rt: Runtime, make_loop: Callable[..., Loop], message: str
+) -> None:
+    pid = f"pr-{message[:4]}"
+    make_patient(rt, patient_id=pid, phone="+15550100042")
+    doc = {
+        **SCREENING,
+        "name": "readings-test",
+        "completion": {"confirm": True},
+        "steps": [{"id": "prompt", "message": message, "wait": {"after": "enrollment"}}],
+    }
+    loop = make_loop(
+        [program(doc, actions={"channels": ["sms"]})],
+        {"readings-test": [Candidate(pid, "2026")]},
+    )
+    loop.tick()
+    copy = next(r for r in _rows(rt) if r.channel == "portal")
+    assert "/portal/readings" in copy.body
+    assert "/checkin" not in copy.body

@@ -126,6 +126,7 @@ def request_message(
         "care_team_name": own.care_team_name,
         "portal_link": own.portal_link,
         "checkin_link": f"{own.portal_link.rstrip('/')}/checkin",
+        "readings_link": f"{own.portal_link.rstrip('/')}/readings",
     }
     if recipient.first_name:
         values["first_name"] = recipient.first_name
