@@ -50,7 +50,7 @@ def test_clinician_walks_the_worklist_and_approves_a_plan_change(page: Any, site
     screenshot(page, "console-worklist")
     page.get_by_role("link", name=re.compile("Home blood pressure not improving")).click()
     expect(page.get_by_role("heading", name="Readings")).to_be_visible()
-    expect(page.locator("svg[aria-label^='Blood pressure trend']")).to_be_visible()
+    expect(page.locator("svg[aria-label^='Blood pressure trend']").first).to_be_visible()
     expect(page.get_by_test_id("next-decision")).not_to_be_empty()
     screenshot(page, "console-patient")
     crisis = page.locator("article.item", has_text="crisis range")
