@@ -29,8 +29,10 @@ def _screening(rt: Runtime, make_loop: Callable[..., Loop], pid: str) -> Loop:
 
 
 def _rows(rt: Runtime) -> list[OutboxMessage]:
+    """The messages the decisions chose (not the portal copies of withheld clinical text)."""
     with rt.transaction() as session:
-        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        return [r for r in rows if "withheld_from" not in (r.extra or {})]
 
 
 def test_two_unanswered_messages_put_a_call_on_the_worklist(

@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.conftest import Site, screenshot, sign_in
+from tests.web.conftest import Site, portal_sign_in, screenshot, sign_in
 
 
 def test_each_staff_role_sees_its_own_sections(page: Any, site: Site) -> None:
@@ -50,7 +50,7 @@ def test_clinician_walks_the_worklist_and_approves_a_plan_change(page: Any, site
     screenshot(page, "console-worklist")
     page.get_by_role("link", name=re.compile("Home blood pressure not improving")).click()
     expect(page.get_by_role("heading", name="Readings")).to_be_visible()
-    expect(page.locator("svg[aria-label^='Blood pressure trend']")).to_be_visible()
+    expect(page.locator("svg[aria-label^='Blood pressure trend']").first).to_be_visible()
     expect(page.get_by_test_id("next-decision")).not_to_be_empty()
     screenshot(page, "console-patient")
     crisis = page.locator("article.item", has_text="crisis range")
@@ -111,3 +111,42 @@ def test_coordinator_sends_the_patient_a_message(page: Any, site: Site) -> None:
     expect(page.get_by_test_id("conversation")).to_contain_text(
         "Please bring your BP cuff on Friday."
     )
+
+
+def test_nurse_triages_a_reply_from_card_to_call(page: Any, site: Site, browser: Any) -> None:
+    """The patient writes in the portal; the card names them and shows what they wrote."""
+    patient = browser.new_context(base_url=site.url, viewport={"width": 360, "height": 740})
+    portal = patient.new_page()
+    portal_sign_in(portal, site)
+    portal.goto("/portal/messages")
+    portal.get_by_label("Write to your care team").fill("My ankles are swollen since Tuesday")
+    portal.get_by_role("button", name="Send", exact=True).click()
+    portal.wait_for_load_state("load")
+    patient.close()
+
+    sign_in(page, site, "coordinator")
+    page.goto("/console/worklist?team=care-coordination")
+    card = page.get_by_test_id("worklist-card").filter(has_text="ankles are swollen")
+    expect(card).to_have_count(1)
+    expect(card.get_by_test_id("card-wrote")).to_contain_text("My ankles are swollen")
+    expect(card).not_to_contain_text("reply #")
+    expect(card.get_by_test_id("card-patient")).to_contain_text(re.compile(r"\w+ \w+, \d+"))
+    expect(card).to_contain_text("Rule outreach-reply")
+    expect(card).to_contain_text(re.compile(r"(just now|min ago)"))
+    expect(card.get_by_test_id("card-sla")).to_contain_text("left")
+    call = card.get_by_test_id("card-call")
+    expect(call).to_have_attribute("href", re.compile(r"^tel:"))
+    screenshot(page, "console-card")
+    card.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_load_state("load")
+    acked = page.get_by_test_id("worklist-card").filter(has_text="ankles are swollen")
+    expect(acked).to_contain_text("acknowledged")
+
+
+def test_times_on_the_patient_page_name_their_zone(page: Any, site: Site) -> None:
+    sign_in(page, site, "clinician")
+    page.goto(f"/console/patients/{site.clinical_patient}")
+    stamps = page.locator("ol.timeline time").all_inner_texts()
+    assert stamps
+    assert all(re.search(r"\d\d:\d\d [A-Z]{2,5}\b", s) for s in stamps)
+    expect(page.get_by_test_id("timeline-change").first).to_be_visible()

@@ -172,7 +172,8 @@ def step_measure(rt: Runtime, console: Console, report: DemoReport) -> None:
 
 
 def step_console(rt: Runtime, console: Console, report: DemoReport) -> None:
-    from careloop.web.console.demo_users import seed_demo_users
+    from careloop.crypto import signing_key
+    from careloop.web.console.demo_users import seed_demo_portal_contact, seed_demo_users
 
     with rt.transaction() as session:
         users = seed_demo_users(session, rt.clock)
@@ -186,6 +187,16 @@ def step_console(rt: Runtime, console: Console, report: DemoReport) -> None:
     for role, username, password in users:
         table.add_row(role, username, password)
     console.print(table)
+    with rt.transaction() as session:
+        contact = seed_demo_portal_contact(session, rt.clock, key=signing_key(rt.settings))
+    if contact is not None:
+        patient_id, name, phone = contact
+        report.sections["portal_contact"] = {"patient_id": patient_id, "system": "sms"}
+        console.print(
+            f"7. The portal: open http://127.0.0.1:8000/portal/sign-in and enter {phone} "
+            f"(sample patient {name}); with the fake SMS provider the code is printed on the "
+            "terminal running careloop serve. Or invite any patient from their console page."
+        )
 
 
 STEPS: list[DemoStep] = [

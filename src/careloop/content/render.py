@@ -49,6 +49,7 @@ ALLOWED_FIELDS: Mapping[str, FieldKind] = {
     "booking_link": FieldKind.URL,
     "portal_link": FieldKind.URL,
     "checkin_link": FieldKind.URL,
+    "readings_link": FieldKind.URL,  # the portal's readings page (BP, glucose, weight)
     "appointment_at": FieldKind.DATETIME,
     "appointment_place": FieldKind.TEXT,
     "due_date": FieldKind.DATE,

@@ -22,12 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
+from careloop.content.compose import RenderedMessage
 from careloop.content.service import render_for_sending
 from careloop.errors import CareloopError
 from careloop.models import OutboxMessage
 from careloop.outreach.audience import build_snapshots
 from careloop.outreach.config import default_sender, outreach_settings
-from careloop.outreach.outbox import NewMessage, enqueue
+from careloop.outreach.outbox import NewMessage, enqueue_many
+from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.engine import PopulationBatch, decide_batch
 from careloop.personalize.service import load_history, load_model, record_decision
@@ -124,53 +126,59 @@ def request_message(
         "care_team_name": own.care_team_name,
         "portal_link": own.portal_link,
         "checkin_link": f"{own.portal_link.rstrip('/')}/checkin",
+        "readings_link": f"{own.portal_link.rstrip('/')}/readings",
     }
     if recipient.first_name:
         values["first_name"] = recipient.first_name
     if recipient.last_name:
         values["last_name"] = recipient.last_name
     values.update(fields or {})
-    try:
-        rendered = render_for_sending(
+
+    def render(channel: str) -> RenderedMessage:
+        return render_for_sending(
             session,
             message=message,
             language=decision.language,
             reading_level=action.reading_level,
             tone=action.tone,
-            channel=action.channel,
+            channel=channel,
             fields=values,
             locale=decision.language.replace("-", "_"),
             timezone=recipient.timezone,
             detailed_consent=False,
         )
+
+    try:
+        rendered = render(action.channel)
     except CareloopError as exc:
         log.warning("cannot render requested %s: %s", message, exc.__class__.__name__)
         return RequestedMessage(None, decision_id=decision.decision_id, not_queued="no-content")
-    row = enqueue(
-        session,
-        message=NewMessage(
-            idempotency_key=idempotency_key,
-            patient_id=patient_id,
-            purpose=purpose,
-            channel=action.channel,
-            to_address=address,
-            body=rendered.body,
-            subject=rendered.subject,
-            html=rendered.html,
-            due_at=decision.send_at,
-            sender=default_sender(channels, action.channel),
-            language=rendered.used.language,
-            program=program,
-            recipient_kind=recipient.kind,
-            caregiver_id=recipient.caregiver_id,
-            content_message=message,
-            content_version_id=rendered.version_id,
-            decision_id=decision.decision_id,
-            propensity=decision.propensity,
-            extra={"content_hash": rendered.content_hash, "requested": key},
-        ),
-        now=now,
+    notice = NewMessage(
+        idempotency_key=idempotency_key,
+        patient_id=patient_id,
+        purpose=purpose,
+        channel=action.channel,
+        to_address=address,
+        body=rendered.body,
+        subject=rendered.subject,
+        html=rendered.html,
+        due_at=decision.send_at,
+        sender=default_sender(channels, action.channel),
+        language=rendered.used.language,
+        program=program,
+        recipient_kind=recipient.kind,
+        caregiver_id=recipient.caregiver_id,
+        content_message=message,
+        content_version_id=rendered.version_id,
+        decision_id=decision.decision_id,
+        propensity=decision.propensity,
+        extra={"content_hash": rendered.content_hash, "requested": key},
     )
+    queued = with_portal_copy(notice, rendered=rendered, render_portal=lambda: render("portal"))
+    if not queued:
+        return RequestedMessage(None, decision_id=decision.decision_id, not_queued="no-content")
+    rows = enqueue_many(session, messages=queued, now=now)
+    row = rows[-1]
     assert row is not None  # the key was free a moment ago, in this transaction
     return RequestedMessage(row.id, row.channel, row.language, row.due_at, decision.decision_id)
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from sqlalchemy.orm import Session
 
+from careloop.content.compose import RenderedMessage
 from careloop.content.library import Library
 from careloop.content.service import render_for_sending
 from careloop.errors import CareloopError
@@ -30,6 +31,7 @@ from careloop.outreach.handoffs import CheckinInvite
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.tick_context import TickContext, TickReport, bump
+from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.engine import Decision, PopulationBatch, decide_batch
 from careloop.personalize.profile import QuietHours
@@ -118,7 +120,7 @@ def run_steps(
             enrollment.step_due_at = now + timedelta(hours=ctx.settings.blocked_retry_hours)
             continue
         recipient = recipients[enrollment.patient_id]
-        built = _render(
+        rendered_all = _render(
             session,
             ctx=ctx,
             program=program,
@@ -127,14 +129,15 @@ def run_steps(
             recipient=recipient,
             library=library,
         )
-        if built is None:
+        if not rendered_all:
             skip_step(
                 session, ctx=ctx, enrollment=enrollment, step=item.step, now=now, why="content"
             )
             bump(report, program.name, "skipped")
             advance(session, enrollment=enrollment, program=program, now=now, sent_at=None)
             continue
-        messages.append(built)
+        messages.extend(rendered_all)  # a withheld message's portal copy comes first
+        built = rendered_all[-1]
         if item.step.questionnaire and built.channel == "sms":
             report.checkins.append(
                 CheckinInvite(
@@ -170,7 +173,13 @@ def run_steps(
         report,
         program.name,
         "queued",
-        sum(1 for q in queued if q is not None and q.recipient_kind == "patient"),
+        sum(
+            1
+            for q in queued
+            if q is not None
+            and q.recipient_kind == "patient"
+            and "withheld_from" not in (q.extra or {})
+        ),
     )
 
 
@@ -184,6 +193,7 @@ def _fields(
         "portal_link": ctx.settings.portal_link,
         "program_name": program.title,
         "checkin_link": f"{ctx.settings.portal_link.rstrip('/')}/checkin",
+        "readings_link": f"{ctx.settings.portal_link.rstrip('/')}/readings",
         # The missing-data nudge goes out after the journey's 3-day wait for a reading.
         "days_without_readings": 3,
     }
@@ -209,30 +219,36 @@ def _render(
     library: Library,
     channel: str | None = None,
     key_suffix: str = "",
-) -> NewMessage | None:
-    """Render the chosen variant and address it; None when content or address is missing."""
+) -> list[NewMessage]:
+    """Render the chosen variant and address it, the notice last after any portal copy
+    of what it withholds (:mod:`careloop.outreach.withheld`); empty when content or address
+    is missing."""
     action = decision.action
     assert action is not None
     assert decision.send_at is not None
     chosen = channel or action.channel
     address = recipient.addresses.get(chosen)
     if address is None:
-        return None
+        return []
     enrollment = item.enrollment
-    try:
-        rendered = render_for_sending(
+
+    def render(channel: str) -> RenderedMessage:
+        return render_for_sending(
             session,
             message=item.step.message,
             language=decision.language,
             reading_level=action.reading_level,
             tone=action.tone,
-            channel=chosen,
+            channel=channel,
             fields=_fields(ctx, program, enrollment, recipient),
             locale=decision.language.replace("-", "_"),
             timezone=recipient.timezone,
             detailed_consent=False,
             library=library,
         )
+
+    try:
+        rendered = render(chosen)
     except CareloopError as exc:
         log.warning(
             "cannot render %s for %s: %s",
@@ -241,14 +257,14 @@ def _render(
             exc.__class__.__name__,
             extra={"field": getattr(exc, "field", None)},
         )
-        return None
+        return []
     extra: dict[str, Any] = {"content_hash": rendered.content_hash}
     if chosen == "voice":
         extra["voicemail_text"] = (
             f"This is {ctx.settings.care_team_name} with a message for you. "
             f"Please call {ctx.settings.clinic_phone}."
         )
-    return NewMessage(
+    notice = NewMessage(
         idempotency_key=f"enr{enrollment.id}:{item.step.id}{key_suffix}",
         patient_id=enrollment.patient_id,
         purpose=program.purpose,
@@ -272,6 +288,7 @@ def _render(
         max_attempts=program.max_attempts,
         extra=extra,
     )
+    return with_portal_copy(notice, rendered=rendered, render_portal=lambda: render("portal"))
 
 
 def _caregiver_copies(
@@ -298,7 +315,7 @@ def _caregiver_copies(
             continue
         channel = "sms" if "sms" in recipient.addresses else next(iter(recipient.addresses))
         timed = replace(decision, send_at=at)
-        message = _render(
+        copies = _render(
             session,
             ctx=ctx,
             program=program,
@@ -309,9 +326,9 @@ def _caregiver_copies(
             channel=channel,
             key_suffix=f":cg:{recipient.caregiver_id}",
         )
-        if message is not None:
+        if copies:
             bump(report, program.name, "caregiver_queued")
-            yield message
+            yield from copies
 
 
 def _caregiver_time(caregiver: Any, *, zone: str, start: datetime) -> datetime | None:

@@ -25,6 +25,7 @@ from careloop.web.security import SecurityHeaders
 ROUTER_MODULES = (
     "careloop.web.health",
     "careloop.web.metrics",
+    "careloop.web.landing",
     "careloop.web.api.auth",
     "careloop.web.api.records",
     "careloop.web.api.content",

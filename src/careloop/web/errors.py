@@ -1,4 +1,5 @@
-"""Map careloop's exception tree and validation failures to clear 4xx JSON answers.
+"""Map careloop's exception tree and validation failures to clear 4xx JSON answers (and,
+for a browser on a portal page, to a page in the patient's language: web.portal.error_page).
 
 Unexpected exceptions become a 500 with a request id and no detail, and are logged without
 the request body (which may carry PHI).
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,6 +28,7 @@ from careloop.errors import (
 )
 from careloop.fhir.outcome import issue, outcome, status_and_outcome
 from careloop.security.rate_limit import RateLimited
+from careloop.web.portal.error_page import portal_error_page, wants_portal_page
 
 log = logging.getLogger("careloop.web")
 
@@ -63,7 +65,7 @@ def _fhir_answer(
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CareloopError)
-    async def careloop_error(request: Request, exc: CareloopError) -> JSONResponse:
+    async def careloop_error(request: Request, exc: CareloopError) -> Response:
         if _is_fhir(request) and not isinstance(exc, EncryptionKeyError):
             status, fhir_body = status_and_outcome(exc)
             fhir_headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -76,6 +78,9 @@ def install_error_handlers(app: FastAPI) -> None:
             log.error("encryption key problem", extra={"error": str(exc)})
             return JSONResponse({"error": "internal error"}, status_code=500)
         status = _status_for(exc)
+        if wants_portal_page(request) and status != 401:
+            retry = exc.retry_after if isinstance(exc, RateLimited) else None
+            return portal_error_page(request, status, retry_after=retry)
         body: dict[str, object] = {"error": str(exc)}
         if isinstance(exc, InvalidInput) and exc.field:
             body["field"] = exc.field
@@ -87,7 +92,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if wants_portal_page(request):
+            return portal_error_page(request, 422)
         problems = []
         for err in exc.errors():
             location = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
@@ -106,12 +113,14 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _is_fhir(request):
             code = "not-found" if exc.status_code == 404 else "not-supported"
             return _fhir_answer(
                 exc.status_code, outcome(issue(str(exc.detail), code=code)), exc.headers
             )
+        if exc.status_code >= 400 and exc.status_code != 401 and wants_portal_page(request):
+            return portal_error_page(request, exc.status_code)
         return JSONResponse(
             {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )

@@ -16,6 +16,13 @@ from markupsafe import Markup
 # Colour-blind-safe (Okabe-Ito) series colours with >= 3:1 contrast on white.
 SERIES_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#8a6d00", "#56606b")
 
+CHART_WORDS = {
+    "values": "values",
+    "latest": "latest",
+    "crisis": "crisis",
+    "in_crisis": "in the crisis range",
+}
+
 _env = Environment(autoescape=select_autoescape(default=True))
 
 _LINE = _env.from_string(
@@ -29,9 +36,14 @@ _LINE = _env.from_string(
  fill="#4a5563">{{ label }}</text>{% endfor %}
 {% for band in bands %}<rect x="{{ left }}" y="{{ band.y }}" width="{{ w - left - 10 }}"
  height="{{ band.h }}" fill="{{ band.colour }}" opacity="0.12"/>{% endfor %}
+{% if crisis_y is not none %}<line x1="{{ left }}" x2="{{ w - 10 }}" y1="{{ crisis_y }}"
+ y2="{{ crisis_y }}" stroke="#b3261e" stroke-width="1.5" stroke-dasharray="5 4"/><text
+ x="{{ w - 12 }}" y="{{ crisis_y - 4 }}" font-size="11" text-anchor="end"
+ fill="#b3261e">{{ crisis_label }}</text>{% endif %}
 {% for s in series %}<polyline fill="none" stroke="{{ s.colour }}" stroke-width="2"
- points="{{ s.points }}"/>{% for x, y in s.dots %}<circle cx="{{ x }}" cy="{{ y }}" r="2.8"
- fill="{{ s.colour }}"/>{% endfor %}{% endfor %}
+ points="{{ s.points }}"/>{% for x, y, alarm in s.dots %}<circle cx="{{ x }}" cy="{{ y }}" r="2.8"
+ fill="{{ s.colour }}"/>{% if alarm %}<circle cx="{{ x }}" cy="{{ y }}" r="6.5" fill="none"
+ stroke="#b3261e" stroke-width="2" class="crisis-marker"/>{% endif %}{% endfor %}{% endfor %}
 {% for s in series %}<rect x="{{ left + loop.index0 * 130 }}" y="6" width="10" height="10"
  fill="{{ s.colour }}"/><text x="{{ left + 14 + loop.index0 * 130 }}" y="15" font-size="12"
  fill="#1b1f24">{{ s.name }}</text>{% endfor %}
@@ -79,16 +91,28 @@ def line_chart(
     width: int = 560,
     height: int = 220,
     percent: bool = False,
+    crisis: float | None = None,
+    words: Mapping[str, str] | None = None,
 ) -> Markup:
-    """Time series as lines with dots; ``bands`` shade value ranges (e.g. a target)."""
+    """Time series as lines with dots; ``bands`` shade value ranges (e.g. a target);
+    values at or above ``crisis`` are ringed in red under a dashed crisis line.
+
+    ``words`` translates the few words the chart writes itself (``values``, ``latest``,
+    ``crisis``, ``in_crisis``) for the portal's languages.
+    """
+    said = {**CHART_WORDS, **(words or {})}
     points = [(t, v) for values in series.values() for t, v in values]
     if not points:
         return Markup("")
+    if crisis is not None:
+        points.append((points[0][0], crisis))  # keep the crisis line inside the plot
     left, top, bottom = 48, 26, 28
     t0 = min(t for t, _ in points).timestamp()
     t1 = max(t for t, _ in points).timestamp()
     span = (t1 - t0) or 1.0
-    low, high = _nice_range(min(v for _, v in points), max(v for _, v in points))
+    # The target band stays in view (a reading far from target shows how far).
+    edges = [v for _, v in points] + [edge for lo, hi, _c in bands for edge in (lo, hi) if edge > 0]
+    low, high = _nice_range(min(edges), max(edges))
     plot_w, plot_h = width - left - 16, height - top - bottom
 
     def x_of(t: datetime) -> float:
@@ -110,12 +134,12 @@ def line_chart(
     drawn = []
     for index, (name, values) in enumerate(series.items()):
         ordered = sorted(values)
-        dots = [(x_of(t), y_of(v)) for t, v in ordered]
+        dots = [(x_of(t), y_of(v), crisis is not None and v >= crisis) for t, v in ordered]
         drawn.append(
             {
                 "name": f"{name} ({unit})" if unit else name,
                 "colour": SERIES_COLOURS[index % len(SERIES_COLOURS)],
-                "points": " ".join(f"{x},{y}" for x, y in dots),
+                "points": " ".join(f"{x},{y}" for x, y, _alarm in dots),
                 "dots": dots,
             }
         )
@@ -125,9 +149,15 @@ def line_chart(
         if y_lo > y_hi:
             shaded.append({"y": y_hi, "h": y_lo - y_hi, "colour": colour})
     latest = ", ".join(
-        f"{name} latest {fmt(sorted(values)[-1][1])}" for name, values in series.items() if values
+        f"{name} {said['latest']} {fmt(sorted(values)[-1][1])}{f' {unit}' if unit else ''}"
+        for name, values in series.items()
+        if values
     )
-    summary = f"{title}: {len(points)} values; {latest}"
+    count = sum(len(values) for values in series.values())
+    alarms = sum(1 for s in drawn for _x, _y, alarm in s["dots"] if alarm)
+    summary = f"{title}: {count} {said['values']}; {latest}"
+    if alarms:
+        summary += f"; {alarms} {said['in_crisis']}"
     return Markup(  # noqa: S704 - the output of an autoescaped template
         _LINE.render(
             w=width,
@@ -139,6 +169,8 @@ def line_chart(
             xticks=xticks,
             series=drawn,
             bands=shaded,
+            crisis_y=y_of(crisis) if crisis is not None else None,
+            crisis_label=f"{said['crisis']} ≥ {fmt(crisis)}" if crisis is not None else "",
         )
     )
 

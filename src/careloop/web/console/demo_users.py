@@ -39,3 +39,39 @@ def seed_demo_users(session: Session, clock: Clock) -> list[tuple[str, str, str]
             pass  # already there from an earlier run: same credentials
         created.append((str(role), username, password))
     return created
+
+
+def seed_demo_portal_contact(
+    session: Session, clock: Clock, *, key: bytes
+) -> tuple[str, str, str] | None:
+    """Enrol the first sample patient with a mobile number for portal sign-in, so a new user
+    can open the portal without the API; returns (patient id, name, number) or None."""
+    from careloop.governance.portal import enroll_portal_contact
+    from careloop.records.service import get_patient_record, list_patients
+
+    for patient in list_patients(session, limit=200):
+        if patient.deceased:
+            continue
+        record = get_patient_record(session, patient_id=patient.id, timeline_limit=0)
+        phone = next(
+            (str(cp.value) for cp in record.contact_points if cp.system == "phone" and cp.value),
+            None,
+        )
+        if phone is None:
+            continue
+        try:
+            with session.begin_nested():
+                enroll_portal_contact(
+                    session,
+                    key=key,
+                    patient_id=patient.id,
+                    system="sms",
+                    value=phone,
+                    actor="system:demo",
+                    clock=clock,
+                )
+        except Conflict:
+            continue
+        name = " ".join(p for p in (record.given_name, record.family_name) if p)
+        return patient.id, name, phone
+    return None

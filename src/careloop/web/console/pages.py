@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,7 +26,8 @@ from careloop.security.principal import Principal
 from careloop.security.redirects import same_origin_path
 from careloop.security.sessions import csrf_token_for
 from careloop.web.cookies import session_cookie
-from careloop.web.deps import authenticate, get_signing_key
+from careloop.web.deps import authenticate, get_settings, get_signing_key
+from careloop.web.timefmt import both_times_filter, local_time_filter
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -60,7 +60,13 @@ def render(
     return templates.TemplateResponse(
         request,
         template,
-        {"principal": principal, "csrf_token": csrf_for(request), **context},
+        {
+            "principal": principal,
+            "csrf_token": csrf_for(request),
+            # Staff see the clinic's clock; the portal passes the patient's zone instead.
+            "viewer_zone": get_settings(request).records.default_timezone,
+            **context,
+        },
         status_code=status_code,
     )
 
@@ -95,17 +101,6 @@ def safe_next(value: str | None, *, default: str) -> str:
     return same_origin_path(value, prefix="/console", default=default)
 
 
-def local_time(moment: datetime | None, zone: str = "UTC") -> str:
-    """A short local date and time for tables (``—`` when unknown)."""
-    if moment is None:
-        return "—"
-    try:
-        tz = ZoneInfo(zone)
-    except (KeyError, ValueError):
-        tz = ZoneInfo("UTC")
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
 def time_left(due: datetime, now: datetime) -> str:
     """``2 h 5 min left`` or ``overdue by 40 min``: the SLA as a nurse reads it."""
     seconds = int((due - now).total_seconds())
@@ -122,4 +117,17 @@ def time_left(due: datetime, now: datetime) -> str:
     return f"overdue by {text}" if overdue else f"{text} left"
 
 
-templates.env.filters["local_time"] = local_time
+def time_since(moment: datetime, now: datetime) -> str:
+    """``just now``, ``20 min ago``, ``3 h ago``, ``2 d ago``: how old the news is."""
+    minutes = max(int((now - moment).total_seconds()) // 60, 0)
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} min ago"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h ago"
+    return f"{minutes // (24 * 60)} d ago"
+
+
+templates.env.filters["local_time"] = local_time_filter
+templates.env.filters["both_times"] = both_times_filter

@@ -8,6 +8,7 @@ not grant are left out, and the whole read is audited once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,29 +24,72 @@ from careloop.records.service import get_patient_record, list_patients, timeline
 from careloop.security.permissions import PatientPanel, may_see
 from careloop.web.console import patient_context
 from careloop.web.console.charts import line_chart
+from careloop.web.console.invite import RESULTS as INVITE_RESULTS
+from careloop.web.console.invite import invite_channels
 from careloop.web.console.messages import messaging_context
 from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
+from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.worklist import item_views
 from careloop.web.deps import ClockDep, SessionDep, check_patient_access
 
 router = APIRouter(include_in_schema=False)
 
-# Shaded target ranges on the trend charts (adult home-monitoring targets, for orientation).
-_BANDS: dict[str, list[tuple[float, float, str]]] = {
-    "Blood pressure": [(0, 130, "#009E73")],
-    "Glucose": [(70, 180, "#009E73")],
+# Adult home-monitoring targets, shaded (ACC/AHA 2017 for blood pressure, the ADA's time in
+# range for glucose), and the hypertensive-crisis thresholds, drawn as a dashed red line with
+# the readings at or above them ringed. Systolic and diastolic get a chart each: one green
+# band on a shared axis covered a crisis diastolic of 121 with "on target".
+_BP = (
+    ("systolic", "bp_top", (90.0, 130.0), 180.0),
+    ("diastolic", "bp_bottom", (60.0, 80.0), 120.0),
+)
+_GREEN = "#009E73"
+_OTHER_BANDS = {"Glucose": ((70.0, 180.0),)}
+CHART_TITLES = {
+    "bp_top": "Blood pressure trend, top number (systolic)",
+    "bp_bottom": "Blood pressure trend, bottom number (diastolic)",
+    "Glucose": "Glucose trend",
+    "Weight": "Weight trend",
+    "systolic": "systolic",
+    "diastolic": "diastolic",
+    "glucose": "glucose",
+    "weight": "weight",
 }
 
 
-def reading_charts(series: dict[str, dict[str, list[Any]]]) -> dict[str, Any]:
-    """One SVG trend chart per kind of reading (BP, glucose, weight)."""
+def reading_charts(
+    series: dict[str, dict[str, list[Any]]],
+    *,
+    say: Callable[[str], str] | None = None,
+    words: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """One SVG trend chart per measure (BP top and bottom numbers, glucose, weight), units
+    shown; ``say`` and ``words`` translate titles and the chart's own words for the portal."""
+    name_of = say or CHART_TITLES.__getitem__
     units = dict(patient_context.MEASURES.values())
-    return {
-        chart: line_chart(
-            values, title=f"{chart} trend", unit=units[chart], bands=_BANDS.get(chart, ())
+    charts: dict[str, Any] = {}
+    for chart, values in series.items():
+        if chart == "Blood pressure":
+            for measure, key, (low, high), crisis in _BP:
+                if measure in values:
+                    title = name_of(key)
+                    charts[title] = line_chart(
+                        {name_of(measure): values[measure]},
+                        title=title,
+                        unit=units[chart],
+                        bands=[(low, high, _GREEN)],
+                        crisis=crisis,
+                        words=words,
+                    )
+            continue
+        title = name_of(chart)
+        charts[title] = line_chart(
+            {name_of(k): v for k, v in values.items()},
+            title=title,
+            unit=units[chart],
+            bands=[(lo, hi, _GREEN) for lo, hi in _OTHER_BANDS.get(chart, ())],
+            words=words,
         )
-        for chart, values in series.items()
-    }
+    return charts
 
 
 @router.get("/console/patients", response_class=HTMLResponse)
@@ -84,6 +128,7 @@ def patient_page(
     session: SessionDep,
     clock: ClockDep,
     message_error: str | None = None,
+    invite: str | None = None,
 ) -> Response:
     principal = page_principal(request, session, clock)
     if principal is None:
@@ -103,7 +148,9 @@ def patient_page(
     }
     # Each panel only when the API would answer it to this role (security.permissions).
     if may_see(principal, PatientPanel.CLINICAL_TIMELINE):
-        context["timeline"] = patient_context.patient_timeline(session, patient_id=patient_id)
+        context["timeline"] = group_timeline(
+            patient_context.patient_timeline(session, patient_id=patient_id)
+        )
     if may_see(principal, PatientPanel.READINGS):
         series = patient_context.reading_series(session, patient_id=patient_id)
         context["charts"] = reading_charts(series)
@@ -111,6 +158,9 @@ def patient_page(
         context["gaps"] = patient_context.care_gaps(session, patient_id=patient_id)
     if may_see(principal, PatientPanel.PROGRAMS):
         context["programs"] = patient_context.program_states(session, patient_id=patient_id)
+    if principal.can("patients:write"):
+        context["invite_channels"] = invite_channels(list(record.contact_points))
+        context["invite_result"] = INVITE_RESULTS.get(invite or "")
     if may_see(principal, PatientPanel.CONSENT):
         context["consent"] = consent_matrix(session, patient_id=patient_id, now=now)
     if may_see(principal, PatientPanel.PREFERENCES):

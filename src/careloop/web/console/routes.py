@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from careloop.web.console import (
     callqueue,
     content,
+    invite,
     jobs,
     messages,
     patient,
@@ -16,5 +17,5 @@ from careloop.web.console import (
 )
 
 router = APIRouter(include_in_schema=False)
-for _module in (signin, worklist, callqueue, patient, messages, programs, content, jobs):
+for _module in (signin, worklist, callqueue, patient, messages, invite, programs, content, jobs):
     router.include_router(_module.router)

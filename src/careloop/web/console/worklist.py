@@ -7,18 +7,21 @@ approve a plan) are enforced in exactly one place.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.careteam import plans
 from careloop.careteam.worklist import WorklistEntry, list_worklist
 from careloop.errors import NotFound
-from careloop.records.service import get_patient
+from careloop.models import InboundReply
+from careloop.records.service import get_patient_record
 from careloop.security.permissions import ItemAction, may_act_on_item
 from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
@@ -29,6 +32,7 @@ from careloop.web.console.pages import (
     render,
     sign_in_redirect,
     time_left,
+    time_since,
 )
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
 
@@ -40,49 +44,116 @@ Approver = Annotated[Principal, Depends(require("plans:approve"))]
 
 @dataclass(frozen=True)
 class ItemView:
-    """One worklist row as the page shows it."""
+    """One worklist card as a nurse reads it: who, what happened in words, which rule said so,
+    how long ago, how long is left, and one click to call, text or acknowledge."""
 
     entry: WorklistEntry
     patient_name: str
     time_left: str
     may_act: bool
     proposals: list[dict[str, Any]]
+    patient_age: int | None = None
+    patient_zone: str | None = None
+    phone: str | None = None
+    what: str | None = None
+    wrote: str | None = None
+    source: str | None = None
+    since: str = ""
 
 
-def _name(session: Session, patient_id: str) -> str:
+@dataclass(frozen=True)
+class _Who:
+    name: str
+    age: int | None
+    zone: str | None
+    phone: str | None
+
+
+REPLY_RULE = "outreach-reply"
+_REPLY_REF = re.compile(r"\s*\(reply #(?P<id>[^)\s]+)\)")
+
+
+def _who(session: Session, patient_id: str, today: date) -> _Who:
     try:
-        patient = get_patient(session, patient_id)
+        record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
     except NotFound:
-        return patient_id
-    name = " ".join(p for p in (patient.given_name, patient.family_name) if p)
-    return name or patient_id
+        return _Who(patient_id, None, None, None)
+    name = " ".join(p for p in (record.given_name, record.family_name) if p) or patient_id
+    birth = record.birth_date
+    age = (
+        today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+        if birth
+        else None
+    )
+    phone = next(
+        (str(cp.value) for cp in record.contact_points if cp.system == "phone" and cp.value), None
+    )
+    return _Who(name, age, record.timezone, phone)
+
+
+def _what(session: Session, entry: WorklistEntry) -> tuple[str | None, str | None]:
+    """The finding in words, and what the patient wrote when the item is about a reply
+    (the task's summary names the reply only by its provider id)."""
+    summary = (entry.latest or {}).get("summary")
+    if not summary:
+        return None, None
+    found = _REPLY_REF.search(summary)
+    if found is not None:
+        body = session.scalar(
+            select(InboundReply.body).where(InboundReply.provider_id == found.group("id"))
+        )
+        return _REPLY_REF.sub("", summary), body
+    if entry.rule_id != REPLY_RULE:
+        return summary, None
+    # A portal message answering no reminder: the patient's latest words up to the task.
+    body = session.scalar(
+        select(InboundReply.body)
+        .where(
+            InboundReply.patient_id == entry.patient_id,
+            InboundReply.received_at <= entry.last_seen_at,
+        )
+        .order_by(InboundReply.received_at.desc(), InboundReply.id.desc())
+        .limit(1)
+    )
+    return summary, body
 
 
 def item_views(
     session: Session, entries: list[WorklistEntry], *, principal: Principal, now: datetime
 ) -> list[ItemView]:
-    """Rows with names, time left, and the plan changes awaiting a clinician."""
-    names: dict[str, str] = {}
+    """Cards with the patient's name and age, the reply or reading, time since and left."""
+    who: dict[str, _Who] = {}
     views = []
     for entry in entries:
         key = entry.patient_id or ""
-        if key not in names:
+        if key not in who:
             # An unknown sender's message has no patient until someone links it.
-            names[key] = _name(session, key) if key else "unknown sender"
+            who[key] = (
+                _who(session, key, now.date()) if key else _Who("unknown sender", None, None, None)
+            )
+        person = who[key]
         proposals = []
         for plan_id in entry.proposals:
             row = plans.get_adjustment(session, plan_id)
             proposals.append(
                 {"id": row.id, "kind": row.kind, "reason": row.reason, "details": row.details}
             )
+        what, wrote = _what(session, entry)
         views.append(
             ItemView(
                 entry=entry,
-                patient_name=names[entry.patient_id or ""],
+                patient_name=person.name,
                 time_left=time_left(entry.due_at, now),
                 # The API's own rule (security.permissions), which it enforces.
                 may_act=may_act_on_item(principal, item_kind=entry.kind, action=ItemAction.RESOLVE),
                 proposals=proposals,
+                patient_age=person.age,
+                patient_zone=person.zone,
+                phone=person.phone,
+                what=what,
+                wrote=wrote,
+                source=(entry.latest or {}).get("source") or entry.program,
+                since=time_since(entry.last_seen_at, now),
             )
         )
     return views

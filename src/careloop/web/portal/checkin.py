@@ -8,6 +8,7 @@ transaction by the care team's intake.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -39,6 +40,14 @@ def _questionnaire() -> dict[str, Any]:
     return default_catalog().get(TODAYS_CHECKIN)
 
 
+def _option_text(
+    t: Callable[..., str], language: str, link_id: str, code: str, display: str
+) -> str:
+    """An answer option in the page's language (``checkin.<question>.<code>``)."""
+    key = f"checkin.{link_id}.{code}"
+    return t(key) if has_text(language, key) else display
+
+
 def _question_view(question: conversation.Question, language: str) -> dict[str, Any]:
     t = translator(language)
     key = f"checkin.{question.link_id}"
@@ -47,8 +56,8 @@ def _question_view(question: conversation.Question, language: str) -> dict[str, 
         options = [("yes", t("answer_yes")), ("no", t("answer_no"))]
     elif question.kind == "choice":
         options = [
-            (str(question.low + i), display)
-            for i, (_code, display, _sys) in enumerate(question.options)
+            (str(question.low + i), _option_text(t, language, question.link_id, code, display))
+            for i, (code, display, _sys) in enumerate(question.options)
         ]
     else:
         options = [(str(n), str(n)) for n in range(question.low, question.high + 1)]

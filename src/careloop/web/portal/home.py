@@ -21,9 +21,17 @@ from careloop.web.api.webhooks import InboundDep
 from careloop.web.console import patient_context
 from careloop.web.console.pages import after_post
 from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, require
+from careloop.web.portal.i18n import has_text, translator
 from careloop.web.portal.page import PortalPage, patient_for, portal_page
 
 router = APIRouter(include_in_schema=False)
+
+
+def _gap_text(language: str, program: str, reason: str) -> str:
+    """A care gap in the patient's words and language (``gap.<program>``); the program's own
+    reason (English, clinical) only when no patient wording exists."""
+    key = f"gap.{program}"
+    return translator(language)(key) if has_text(language, key) else reason
 
 
 HomePage = Annotated[PortalPage, Depends(portal_page("patients:read", audit_as="portal-home"))]
@@ -45,7 +53,10 @@ def home(page: HomePage) -> HTMLResponse:
     return page.show(
         "portal/home.html",
         "home",
-        gaps=patient_context.care_gaps(session, patient_id=patient_id),
+        gaps=[
+            (_gap_text(page.language, gap.program, gap.reason), gap.closed)
+            for gap in patient_context.care_gaps(session, patient_id=patient_id)
+        ],
         appointments=upcoming[:5],
         zone=record.timezone,
     )

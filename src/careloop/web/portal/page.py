@@ -129,6 +129,10 @@ def open_page(
         for pid in sorted(principal.patient_ids)
     }
     context = {
+        # Every time on a portal page is in the patient's own zone, named (web.timefmt).
+        "viewer_zone": get_patient_record(
+            session, patient_id=patient_id, timeline_limit=0
+        ).timezone,
         "patient_id": patient_id,
         "patient_name": names.get(patient_id, ""),
         "patients": names,

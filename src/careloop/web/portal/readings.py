@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.careteam.intake import receive_observation
@@ -24,6 +24,7 @@ from careloop.web.console import patient_context
 from careloop.web.console.pages import after_post
 from careloop.web.console.patient import reading_charts
 from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.portal.i18n import translator
 from careloop.web.portal.page import PortalPage, patient_for, portal_page
 
 router = APIRouter(include_in_schema=False)
@@ -124,8 +125,26 @@ ReadingsPage = Annotated[
 ]
 
 
+_FORM_FIELDS = ("systolic", "diastolic", "glucose", "weight", "readings")
+_CHART_WORDS = ("values", "latest", "crisis", "in_crisis")
+
+
+def _error_text(language: str, field: str | None) -> str | None:
+    """The form's problem in the patient's language (never the server's English message)."""
+    if not field:
+        return None
+    t = translator(language)
+    known = field if field in _FORM_FIELDS else "other"
+    return t(f"reading_error_{known}")
+
+
 @router.get("/portal/readings", response_class=HTMLResponse)
-def readings_page(page: ReadingsPage, ctx: InboundDep, saved: int = 0) -> HTMLResponse:
+def readings_page(
+    page: ReadingsPage,
+    ctx: InboundDep,
+    saved: int = 0,
+    error: Annotated[str | None, Query(max_length=32)] = None,
+) -> HTMLResponse:
     series = patient_context.reading_series(page.session, patient_id=page.patient_id)
     # What to do now, while an urgent alert from the patient's own reading is open (never
     # carried in the URL: it says something clinical).
@@ -136,12 +155,19 @@ def readings_page(page: ReadingsPage, ctx: InboundDep, saved: int = 0) -> HTMLRe
         phone=ctx.settings.clinic_phone,
         channel="portal",
     )
+    t = translator(page.language)
+    charts = reading_charts(
+        series,
+        say=lambda key: t(f"chart_{key}"),
+        words={word: t(f"chart_word_{word}") for word in _CHART_WORDS},
+    )
     return page.show(
         "portal/readings.html",
         "readings",
-        charts=reading_charts(series),
+        charts=charts,
         saved=bool(saved),
         advice=advice,
+        error=_error_text(page.language, error),
     )
 
 
@@ -159,14 +185,21 @@ def save_reading(
 ) -> Response:
     patient_id = patient_for(principal, patient or None, "readings:write")
     record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
-    observations = observations_from_form(
-        patient_fhir_id=record.sources[0],
-        now=clock.now(),
-        systolic=systolic,
-        diastolic=diastolic,
-        glucose=glucose,
-        weight=weight,
-    )
-    for observation in observations:
-        receive_observation(session, observation, clock=clock, principal=principal, source="portal")
+    try:
+        observations = observations_from_form(
+            patient_fhir_id=record.sources[0],
+            now=clock.now(),
+            systolic=systolic,
+            diastolic=diastolic,
+            glucose=glucose,
+            weight=weight,
+        )
+        with session.begin_nested():  # all readings of the form, or none
+            for observation in observations:
+                receive_observation(
+                    session, observation, clock=clock, principal=principal, source="portal"
+                )
+    except InvalidInput as exc:
+        field = exc.field if exc.field in _FORM_FIELDS else "other"
+        return after_post(request, f"/portal/readings?patient={patient_id}&error={field}")
     return after_post(request, f"/portal/readings?patient={patient_id}&saved=1")

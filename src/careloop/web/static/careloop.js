@@ -15,7 +15,12 @@
     try {
       var body = JSON.parse(xhr.responseText);
       if (body && body.error) { message = body.error; }
-    } catch (ignored) { /* not JSON */ }
+    } catch (ignored) {
+      // A portal error page (in the patient's language): show its explanation.
+      var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+      var text = doc.querySelector("[data-testid=error-text]");
+      if (text && text.textContent) { message = text.textContent.trim(); }
+    }
     if (xhr.status === 401) { message = "Your session has ended: please sign in again."; }
     flash(message);
   });

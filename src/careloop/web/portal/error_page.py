@@ -1,0 +1,54 @@
+"""Portal errors as pages in the patient's language, not JSON.
+
+A patient who asks for too many codes, follows an old link or sends a form the server cannot
+take must see a page that says what happened and what to do, in their language, with a way
+back. The API keeps its JSON answers; only ``/portal`` paths asked for by a browser get this.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from careloop.web.portal.i18n import pick_language
+from careloop.web.portal.page import LANG_COOKIE, render_page
+
+# status -> (title key, explanation key)
+_WORDS = {
+    404: ("error_404_title", "error_404_text"),
+    403: ("error_403_title", "error_403_text"),
+    422: ("error_422_title", "error_422_text"),
+    429: ("error_429_title", "error_429_text"),
+}
+_DEFAULT = ("error_title", "error_text")
+
+
+def wants_portal_page(request: Request) -> bool:
+    """A browser's request for a portal page (not the JSON API under /api or /portal/api)."""
+    path = request.url.path
+    if not (path == "/portal" or path.startswith("/portal/")):
+        return False
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept or request.headers.get("hx-request") == "true"
+
+
+def portal_error_page(
+    request: Request, status: int, *, retry_after: int | None = None
+) -> HTMLResponse:
+    language = pick_language(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+    )
+    title, text = _WORDS.get(status, _DEFAULT)
+    minutes = max(1, round((retry_after or 60) / 60))
+    response = render_page(
+        request,
+        "portal/error.html",
+        {"status": status, "title_key": title, "text_key": text, "minutes": minutes},
+        language=language,
+        status_code=status,
+    )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response

@@ -1,0 +1,74 @@
+"""Every message has a home, seen as the patient sees it: a clinical reminder sent by text
+shows only "you have a new message" on the phone, and its full text in the portal inbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from playwright.sync_api import expect
+
+from careloop.channels.messages import ChannelKind
+from careloop.channels.portal import PortalChannel
+from careloop.channels.registry import ChannelRegistry
+from careloop.clock import FrozenClock
+from careloop.compose.worker import build_worker
+from careloop.conversations.journeys import run_tick
+from careloop.outreach.config import OutreachSettings
+from careloop.outreach.eligibility import Candidate, ExplicitEligibility
+from careloop.outreach.portal_inbox import DatabasePortalInbox
+from careloop.outreach.scheduler import TickContext
+from tests.outreach.conftest import SCREENING, fake_registry, program
+from tests.web.conftest import NOW, Site, portal_sign_in, screenshot
+
+
+def _send_clinical_sms(site: Site) -> tuple[str, Any]:
+    """Run the mammogram reminder for the portal patient by SMS through the real worker."""
+    rt = site.runtime
+    clock = rt.clock
+    assert isinstance(clock, FrozenClock)
+    _registry, sms, email, voice, _memory = fake_registry()
+    registry = ChannelRegistry(
+        {
+            ChannelKind.SMS: sms,
+            ChannelKind.EMAIL: email,
+            ChannelKind.VOICE: voice,
+            ChannelKind.PORTAL: PortalChannel(inbox=DatabasePortalInbox(rt)),
+        }
+    )
+    ctx = TickContext(
+        clock=clock,
+        programs=[program(SCREENING, name="inbox-test", actions={"channels": ["sms"]})],
+        eligibility=ExplicitEligibility({"inbox-test": [Candidate(site.portal_patient, "2026")]}),
+        settings=OutreachSettings(),
+        seed=11,
+    )
+    try:
+        with rt.transaction() as session:
+            run_tick(session, ctx=ctx, now=clock.now())
+        clock.advance(timedelta(days=1))
+        worker = build_worker(rt, worker_id="inbox-test", channels=registry)
+        worker.sleep = lambda _s: None
+        worker.run(once=True)
+    finally:
+        clock.set(NOW)
+    return site.portal_phone, sms
+
+
+def test_clinical_text_is_a_notice_and_the_full_message_is_in_the_portal(
+    phone_page: Any, site: Site
+) -> None:
+    _phone, sms = _send_clinical_sms(site)
+    # (Other tests may have queued texts for other patients: the worker sends those too.)
+    texts = [m.message.body for m in sms.sent if "new message" in m.message.body]
+    assert len(texts) == 1
+    assert all("mammogram" not in m.message.body.lower() for m in sms.sent)
+
+    page = phone_page
+    portal_sign_in(page, site)
+    page.goto("/portal/messages")
+    full = page.get_by_test_id("message").filter(has_text="mammogram")
+    expect(full.first).to_be_visible()
+    notice = page.get_by_test_id("message").filter(has_text="new message")
+    expect(notice.first).to_be_visible()
+    screenshot(page, "portal-messages")

@@ -1,0 +1,62 @@
+"""Spanish all the way: every portal key exists in every language, so a page never falls
+back to English. Fails on an untranslated key (issue 20)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from careloop.web.portal.i18n import STRINGS_DIR, supported_languages
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "careloop"
+TEMPLATES = SRC / "web" / "templates" / "portal"
+PORTAL_PY = SRC / "web" / "portal"
+LIBRARY = SRC / "programs" / "library"
+QUESTIONNAIRE = SRC / "feedback" / "questionnaires" / "medication-adherence.json"
+
+
+def _keys(language: str) -> set[str]:
+    data = yaml.safe_load((STRINGS_DIR / f"{language}.yaml").read_text(encoding="utf-8"))
+    return {str(k) for k in data}
+
+
+def _used_keys() -> set[str]:
+    """Literal keys in templates and portal modules, and the dynamic families spelled out."""
+    used: set[str] = set()
+    for path in [*TEMPLATES.glob("*.html"), *PORTAL_PY.glob("*.py")]:
+        found = re.findall(r"""\bt\(\s*["']([A-Za-z0-9_.\-]+)["']""", path.read_text())
+        used |= {key for key in found if not key.endswith("_")}  # prefixes: families below
+    for program in LIBRARY.glob("*.yaml"):
+        used.add(f"gap.{yaml.safe_load(program.read_text())['name']}")
+    questionnaire = json.loads(QUESTIONNAIRE.read_text())
+    for item in questionnaire["item"]:
+        used.add(f"checkin.{item['linkId']}")
+        for option in item.get("answerOption", []):
+            used.add(f"checkin.{item['linkId']}.{option['valueCoding']['code']}")
+    for status in ("", "_404", "_403", "_422", "_429"):
+        used |= {f"error{status}_title", f"error{status}_text"}
+    for field in ("systolic", "diastolic", "glucose", "weight", "readings", "other"):
+        used.add(f"reading_error_{field}")
+    for key in ("bp_top", "bp_bottom", "Glucose", "Weight", "systolic", "diastolic", "glucose"):
+        used.add(f"chart_{key}")
+    used |= {f"channel_{c}" for c in ("sms", "voice", "email", "portal")}
+    used |= {f"chart_word_{w}" for w in ("values", "latest", "crisis", "in_crisis")}
+    return used
+
+
+def test_every_language_has_the_same_keys() -> None:
+    languages = supported_languages()
+    assert "es" in languages
+    english = _keys("en")
+    for language in languages:
+        assert _keys(language) == english, f"{language} differs from en"
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_every_key_a_page_uses_is_translated(language: str) -> None:
+    missing = sorted(_used_keys() - _keys(language))
+    assert missing == [], f"untranslated in {language}: {missing}"

@@ -1,0 +1,51 @@
+"""Trend charts tell the truth: a crisis reading is ringed and never inside a target band."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from careloop.web.console.patient import reading_charts
+
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def _series(values: list[float]) -> list[tuple[datetime, float]]:
+    return [(START + timedelta(days=i), v) for i, v in enumerate(values)]
+
+
+def _band_and_dots(svg: str) -> tuple[tuple[float, float], list[float]]:
+    band = re.search(
+        r'<rect x="\d+" y="([\d.]+)" width="[\d.]+"\s+height="([\d.]+)" fill="#009E73"', svg
+    )
+    assert band is not None
+    top, height = float(band.group(1)), float(band.group(2))
+    dots = [float(y) for y in re.findall(r'<circle cx="[\d.]+" cy="([\d.]+)" r="2.8"', svg)]
+    return (top, top + height), dots
+
+
+def test_a_crisis_diastolic_is_ringed_and_outside_the_green_band() -> None:
+    charts = reading_charts(
+        {
+            "Blood pressure": {
+                "systolic": _series([150, 152, 186]),
+                "diastolic": _series([92, 95, 121]),
+            }
+        }
+    )
+    bottom = str(charts["Blood pressure trend, bottom number (diastolic)"])
+    top = str(charts["Blood pressure trend, top number (systolic)"])
+    (band_top, band_bottom), dots = _band_and_dots(bottom)
+    crisis_y = dots[-1]
+    assert not band_top <= crisis_y <= band_bottom
+    assert bottom.count('class="crisis-marker"') == 1
+    assert "1 in the crisis range" in bottom
+    assert "mmHg" in bottom
+    assert top.count('class="crisis-marker"') == 1  # 186 systolic
+
+
+def test_readings_under_the_thresholds_have_no_marker() -> None:
+    charts = reading_charts({"Glucose": {"glucose": _series([110, 140, 165])}})
+    svg = str(charts["Glucose trend"])
+    assert "crisis-marker" not in svg
+    assert "mg/dL" in svg
