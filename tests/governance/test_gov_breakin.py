@@ -27,6 +27,7 @@ PUBLIC = {
     ("POST", "/api/portal/verify"),
     ("GET", "/unsubscribe/{token}"),
     ("POST", "/unsubscribe/{token}"),
+    ("GET", "/"),  # the landing page: links only, no data
     ("GET", "/health"),
     ("GET", "/fhir/metadata"),  # R4: the CapabilityStatement is how a client discovers auth
     ("GET", "/fhir/.well-known/smart-configuration"),

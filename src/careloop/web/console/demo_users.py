@@ -43,9 +43,10 @@ def seed_demo_users(session: Session, clock: Clock) -> list[tuple[str, str, str]
 
 def seed_demo_portal_contact(
     session: Session, clock: Clock, *, key: bytes
-) -> tuple[str, str, str] | None:
-    """Enrol the first sample patient with a mobile number for portal sign-in, so a new user
-    can open the portal without the API; returns (patient id, name, number) or None."""
+) -> tuple[str, str] | None:
+    """Enrol the first living sample patient's mobile for portal sign-in, so a new user can
+    open the portal without the API; returns (patient id, number) or None. Callers print
+    the id only: the number is PHI (the console's patient page shows it, audited)."""
     from careloop.governance.portal import enroll_portal_contact
     from careloop.records.service import get_patient_record, list_patients
 
@@ -72,6 +73,5 @@ def seed_demo_portal_contact(
                 )
         except Conflict:
             continue
-        name = " ".join(p for p in (record.given_name, record.family_name) if p)
-        return patient.id, name, phone
+        return patient.id, phone
     return None
