@@ -1,7 +1,7 @@
 """devices: the registry of devices allowed to post readings, one patient each
 
 Revision ID: 0170
-Revises: 0120
+Revises: 0130
 Create Date: 2026-12-05 01:15:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import careloop.models.types
 
 revision: str = "0170"
-down_revision: str | None = "0120"
+down_revision: str | None = "0130"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
