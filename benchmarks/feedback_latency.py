@@ -40,6 +40,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from careloop.clock import SystemClock
+from careloop.feedback.devices import register_device
 from careloop.records.importer import import_paths
 from careloop.runtime import open_runtime
 from careloop.security.auth import create_user, issue_token
@@ -196,6 +197,12 @@ def setup(url: str, patients: int, tmp: Path, tokens: int = 32) -> tuple[list[st
         default_timezone="America/New_York",
         workers=0,
     )
+    # One registered device per patient: the ingest hears only registered devices.
+    with rt.transaction() as session:
+        for pid in ids:
+            register_device(
+                session, device_id=f"dev-{pid}", patient=pid, clock=rt.clock, principal=CLI_OPERATOR
+            )
     # One token per simulated gateway/nurse: a token's row is updated on each use, so a
     # single shared token would serialize every request on that row.
     issued = []
@@ -322,7 +329,11 @@ def send_mqtt(
             time.sleep(delay)
         body = orjson.dumps(payload(event))
         sent_at[index] = time.perf_counter()
-        infos.append(client.publish(f"{topic}/readings/{event['patient']}/dev-1", body, qos=1))
+        infos.append(
+            client.publish(
+                f"{topic}/readings/{event['patient']}/dev-{event['patient']}", body, qos=1
+            )
+        )
     for info in infos:
         info.wait_for_publish(30)
     client.loop_stop()

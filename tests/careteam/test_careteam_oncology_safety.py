@@ -35,6 +35,7 @@ from tests.feedback.loop_payloads import (
     add_patients,
     chemotherapy_given,
     import_resources,
+    register_devices,
     temperature,
 )
 from tests.outreach.conftest import (
@@ -223,6 +224,7 @@ def test_a_febrile_reading_over_mqtt_is_answered_on_the_advice_topic_without_a_n
     rt: Runtime, clock: FrozenClock, tmp_path: Path
 ) -> None:
     _on_chemo(rt, tmp_path, "mq-fn", clock)
+    register_devices(rt, "mq-fn", "thermometer-1")
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     replies: list[tuple[str, dict[str, Any]]] = []
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{prefix}")

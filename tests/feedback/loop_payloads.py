@@ -316,3 +316,18 @@ def import_resources(rt: Runtime, tmp_path: Path, *resources: dict[str, Any]) ->
         workers=0,
     )
     assert not summary.rejected, summary.rejected
+
+
+def register_devices(rt: Runtime, patient: str, *device_ids: str) -> None:
+    """Register devices for a patient, as ``careloop devices register`` does."""
+    from careloop.feedback.devices import register_device
+
+    with rt.transaction() as session:
+        for device_id in device_ids:
+            register_device(
+                session,
+                device_id=device_id,
+                patient=patient,
+                clock=rt.clock,
+                principal=CLI_OPERATOR,
+            )

@@ -21,7 +21,7 @@ from careloop.events import list_events
 from careloop.feedback.mqtt import run_ingest
 from careloop.records.resources import get_resource
 from careloop.runtime import Runtime
-from tests.feedback.loop_payloads import add_patients, blood_pressure, single
+from tests.feedback.loop_payloads import add_patients, blood_pressure, register_devices, single
 
 BROKER = ("127.0.0.1", 1883)
 
@@ -53,6 +53,7 @@ def test_readings_published_over_mqtt_are_stored_alerted_or_rejected(
     rt: Runtime, clock: FrozenClock, tmp_path: Path
 ) -> None:
     add_patients(rt, tmp_path, "mq-1")
+    register_devices(rt, "mq-1", "cuff-7", "scale-2")
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     replies: list[tuple[str, dict]] = []  # type: ignore[type-arg]
     publisher = _publisher(prefix, replies)

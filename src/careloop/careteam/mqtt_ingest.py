@@ -3,20 +3,27 @@
 One transaction per batch with a savepoint per message, so a bad reading is refused (and
 recorded as a ``reading_rejected`` event) without undoing its neighbours, and the batch is
 committed before the transport acknowledges anything.
+
+A reading is accepted only from a device registered to the patient in its topic
+(:mod:`careloop.feedback.devices`); an unknown, revoked or foreign device is refused, answered
+on ``<topic>/rejected`` and logged with the device id and reason only (no patient, no payload).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from sqlalchemy.orm import Session
 
 from careloop.careteam import intake
 from careloop.careteam.safety import advice_text
 from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind
 from careloop.feedback.catalog import Catalog
+from careloop.feedback.devices import check_device
 from careloop.feedback.mqtt import InboundMessage, Verdict, topic_parts
 from careloop.feedback.readings import observation_id
 from careloop.feedback.ruleset import Rule
@@ -26,6 +33,7 @@ from careloop.runtime import Runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
+log = logging.getLogger("careloop.careteam.mqtt_ingest")
 MQTT_PRINCIPAL = Principal(actor="system:mqtt-ingest", role=Role.CLINICIAN, source="mqtt")
 
 
@@ -56,8 +64,13 @@ def make_processor(
     rules: Sequence[Rule] | None = None,
     catalog: Catalog | None = None,
     phone: str | None = None,
+    registered_devices_only: bool = True,
 ) -> Any:
-    """A batch processor bound to a runtime (database, clock)."""
+    """A batch processor bound to a runtime (database, clock).
+
+    ``registered_devices_only=False`` turns the device registry off (a closed test bench);
+    production keeps it on.
+    """
 
     clinic_phone = phone or outreach_settings(runtime.settings)[0].clinic_phone
 
@@ -69,6 +82,8 @@ def make_processor(
                 try:
                     with session.begin_nested():
                         observation = _observation(message)
+                        if registered_devices_only:
+                            _check_device(session, message)
                         resource_id = observation_id(observation)
                         result = intake.receive_observation(
                             session,
@@ -92,6 +107,12 @@ def make_processor(
                 except (InvalidInput, NotFound) as exc:
                     field = exc.field if isinstance(exc, InvalidInput) else "subject"
                     parts = topic_parts(message.topic)
+                    if field == "device" and parts is not None:
+                        log.warning(
+                            "mqtt reading refused",
+                            extra={"device": parts[1][:64], "reason": str(exc)},
+                        )
+                        parts = ("", parts[1])  # a claim by an unknown device names nobody
                     record_rejection(
                         session,
                         kind=EventKind.READING_REJECTED,
@@ -99,10 +120,16 @@ def make_processor(
                         field=field,
                         clock=runtime.clock,
                         actor=MQTT_PRINCIPAL.actor,
-                        patient_id=parts[0][:64] if parts else None,
+                        patient_id=parts[0][:64] if parts and parts[0] else None,
                         details={"channel": "mqtt", "device": parts[1][:64] if parts else None},
                     )
                     verdicts.append(Verdict(message, False, str(exc), field, resource_id))
         return verdicts
 
     return process
+
+
+def _check_device(session: Session, message: InboundMessage) -> None:
+    parts = topic_parts(message.topic)
+    assert parts is not None  # _observation refused a topic without patient and device
+    check_device(session, device_id=parts[1], patient=parts[0])

@@ -76,6 +76,7 @@ COMMAND_MODULES = (
     # -- more domains register here (one line each: "careloop.<domain>.commands") --
     "careloop.cli.feedback",
     "careloop.cli.careteam",
+    "careloop.cli.devices",
     "careloop.cli.governance",
     "careloop.cli.keys",
     "careloop.cli.fhir",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,7 @@ from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
     cli_principal,
+    fail,
     guarded,
     print_json,
     runtime,
@@ -262,12 +264,53 @@ def ingest_mqtt(
     client_id: Annotated[str | None, typer.Option(help="Persistent session id.")] = None,
     max_messages: Annotated[int | None, typer.Option(help="Stop after N messages.")] = None,
     idle_timeout: Annotated[float | None, typer.Option(help="Stop after N idle seconds.")] = None,
+    username: Annotated[
+        str | None, typer.Option(envvar="CARELOOP_MQTT__USERNAME", help="Broker user.")
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="CARELOOP_MQTT__PASSWORD_FILE",
+            help="File holding the broker password (or set CARELOOP_MQTT__PASSWORD).",
+        ),
+    ] = None,
+    tls: Annotated[bool, typer.Option(envvar="CARELOOP_MQTT__TLS", help="Use TLS.")] = False,
+    ca_file: Annotated[
+        Path | None, typer.Option(envvar="CARELOOP_MQTT__CA_FILE", help="CA of the broker.")
+    ] = None,
+    cert_file: Annotated[
+        Path | None, typer.Option(envvar="CARELOOP_MQTT__CERT_FILE", help="Client certificate.")
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option(envvar="CARELOOP_MQTT__KEY_FILE", help="Client key.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Receive device readings (JSON FHIR Observations) over MQTT until stopped."""
-    from careloop.careteam.mqtt_ingest import make_processor
-    from careloop.feedback.mqtt import run_ingest
+    """Receive device readings (JSON FHIR Observations) over MQTT until stopped.
 
+    Only readings from devices registered to the topic's patient are accepted
+    (``careloop devices register``).
+    """
+    from careloop.careteam.mqtt_ingest import make_processor
+    from careloop.feedback.mqtt import BrokerSecurity, run_ingest
+
+    password = os.environ.get("CARELOOP_MQTT__PASSWORD")
+    if password_file is not None:
+        try:
+            password = password_file.read_text().strip()
+        except OSError:
+            fail("password-file: cannot be read")
+    try:
+        security = BrokerSecurity(
+            username=username,
+            password=password,
+            tls=tls,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+        )
+    except ValueError as exc:
+        fail(str(exc))
     with runtime(database) as rt:
         stats = run_ingest(
             host=host,
@@ -278,6 +321,7 @@ def ingest_mqtt(
             max_messages=max_messages,
             idle_timeout=idle_timeout,
             on_ready=lambda: stderr.print(f"listening on {host}:{port} {topic}", highlight=False),
+            security=security,
         )
     figures = {"received": stats.received, "accepted": stats.accepted, "rejected": stats.rejected}
     print_json(figures) if as_json else typer.echo(

@@ -147,6 +147,23 @@ def step_engage(rt: Runtime, console: Console, report: DemoReport) -> None:
     console.print(
         f"   calls to action completed in the record: {pilot.completions}; outbox: {outbox}"
     )
+    checkins = pilot.checkins
+    table = new_table(
+        f"   Check-ins: {checkins.patients} oncology patients on chemotherapy answer the "
+        "symptom diary by SMS, one question per message",
+        "check-ins completed",
+        "questions answered",
+        "alerts and tasks",
+        "alerts per check-in",
+    )
+    share = checkins.burden.get("alerts_per_checkin")
+    table.add_row(
+        str(checkins.checkins_completed),
+        str(checkins.questions_answered),
+        ", ".join(f"{n} {rule}" for rule, n in sorted(checkins.alerts.items())) or "none",
+        f"{share:.0%}" if share is not None else "-",
+    )
+    console.print(table)
 
 
 def step_measure(rt: Runtime, console: Console, report: DemoReport) -> None:

@@ -6,6 +6,8 @@ patient answers some channels and send windows more than others, replies through
 inbound handler the Twilio webhook uses, and sometimes completes the call to action, which
 is written to the record as the FHIR resource the program's completion criterion looks for.
 Holdout patients get nothing and are followed for the outcome like everyone else.
+Synthetic oncology patients on therapy answer the weekly symptom check-in question by question
+(:mod:`careloop.compose.pilot_checkins`); one of them reports a fever.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +28,7 @@ from careloop.channels.portal import InMemoryPortalInbox, PortalChannel
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import FrozenClock
 from careloop.compose.outreach import inbound_context, run_tick, tick_context
+from careloop.compose.pilot_checkins import CheckinReport, CheckinResponder
 from careloop.compose.worker import build_worker
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
@@ -58,6 +61,7 @@ class PilotReport:
     replies: Counter[str] = field(default_factory=Counter)
     completions: int = 0
     ticks: int = 0
+    checkins: CheckinReport = field(default_factory=CheckinReport)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +69,7 @@ class PilotReport:
             "sent_by_channel": dict(self.sent),
             "replies_by_channel": dict(self.replies),
             "completions_recorded": self.completions,
+            "checkins": self.checkins.as_dict(),
         }
 
 
@@ -150,10 +155,13 @@ def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 
     pilot_rt = Runtime(settings=rt.settings, clock=clock, engine=rt.engine, sessions=rt.sessions)
     with pilot_rt.transaction() as session:
         sync_library(session, library=load_library(), clock=clock)
+    started = clock.now()
+    registry, fakes = fake_gateways()
+    checkins = CheckinResponder(pilot_rt, sms=fakes["sms"], seed=seed)
     ctx = tick_context(pilot_rt, seed=seed)
+    ctx = replace(ctx, programs=CheckinResponder.by_sms(list(ctx.programs)))
     inbound = inbound_context(pilot_rt, programs=ctx.programs)
     programs = program_map(ctx.programs)
-    registry, fakes = fake_gateways()
     worker = build_worker(pilot_rt, worker_id="demo-pilot", channels=registry)
     worker.sleep = lambda _seconds: None
     rng = random.Random(seed)
@@ -165,6 +173,8 @@ def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 
         run_tick(pilot_rt, ctx=ctx)
         report.ticks += 1
         worker.run(once=True)
+        while checkins.answer(inbound):  # each answer queues the next question
+            worker.run(once=True)
         for channel, fake in fakes.items():
             fresh = fake.sent[seen[channel] :]
             seen[channel] = len(fake.sent)
@@ -175,7 +185,7 @@ def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 
                             OutboxMessage.idempotency_key == send.message.idempotency_key
                         )
                     ).first()
-                    if row is None or row.program is None:
+                    if row is None or row.program is None or checkins.owns(row.to_address):
                         continue
                     report.sent[channel] += 1
                     person = _patient_model(row.patient_id, seed)
@@ -213,6 +223,7 @@ def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 
                         )
                     report.completions += 1
         clock.advance(timedelta(hours=step_hours))
+    report.checkins = checkins.finish(since=started)
     return report
 
 

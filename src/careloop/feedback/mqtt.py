@@ -9,6 +9,9 @@ is lost and nothing is counted twice. A refused reading is answered on
 patient to act now (an urgent rule with advice) is answered on ``<its topic>/advice`` with
 ``{"severity": "urgent", "advice": "..."}`` for the device or its app to show.
 
+The broker connection can carry a username and password and/or TLS (a CA to verify the
+broker, optionally a client certificate and key): :class:`BrokerSecurity`.
+
 This module only speaks MQTT; what a reading means is decided by the injected processor
 (``careteam.mqtt_ingest``), so the transport knows nothing of the domain.
 """
@@ -21,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -62,6 +66,43 @@ def topic_parts(topic: str) -> tuple[str, str] | None:
     return parts[-2], parts[-1]
 
 
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """How the ingest authenticates to the broker and protects the connection.
+
+    ``tls`` with no ``ca_file`` verifies the broker against the system's CAs; a client
+    certificate (``cert_file`` + ``key_file``) can stand in for, or add to, the password.
+    """
+
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.password is not None and self.username is None:
+            raise ValueError("mqtt password: needs a username")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("mqtt client certificate: give both cert_file and key_file")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or any(f is not None for f in (self.ca_file, self.cert_file))
+
+    def apply(self, client: mqtt.Client) -> None:
+        """Set credentials and TLS on a paho client before it connects."""
+        if self.username is not None:
+            client.username_pw_set(self.username, self.password)
+        if self.uses_tls:
+            client.tls_set(
+                ca_certs=str(self.ca_file) if self.ca_file else None,
+                certfile=str(self.cert_file) if self.cert_file else None,
+                keyfile=str(self.key_file) if self.key_file else None,
+            )
+
+
 @dataclass
 class IngestStats:
     received: int = 0
@@ -81,6 +122,7 @@ def run_ingest(
     idle_timeout: float | None = None,
     stop: threading.Event | None = None,
     on_ready: Callable[[], None] | None = None,
+    security: BrokerSecurity | None = None,
 ) -> IngestStats:
     """Consume until ``stop`` is set, ``max_messages`` were handled, or ``idle_timeout`` passed.
 
@@ -91,6 +133,7 @@ def run_ingest(
     ready = threading.Event()
     stop = stop or threading.Event()
     stats = IngestStats()
+    refused: list[str] = []
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
@@ -101,6 +144,8 @@ def run_ingest(
     def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if getattr(reason, "is_failure", False):
             log.error("mqtt connect refused", extra={"reason": str(reason)})
+            refused.append(str(reason))
+            ready.set()
             return
         c.subscribe(topic, qos=1)
 
@@ -110,6 +155,8 @@ def run_ingest(
     def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         inbox.put(InboundMessage(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
 
+    if security is not None:
+        security.apply(client)
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
@@ -118,6 +165,8 @@ def run_ingest(
     try:
         if not ready.wait(timeout=10):
             raise ConnectionError(f"could not subscribe on {host}:{port}")
+        if refused:
+            raise ConnectionError(f"broker {host}:{port} refused the connection: {refused[0]}")
         if on_ready is not None:
             on_ready()
         last_activity = time.monotonic()

@@ -8,7 +8,7 @@ from careloop.models.base import Base
 from careloop.models.careteam import PlanAdjustment, WorklistItem
 from careloop.models.content import ContentMessage, ContentVersion
 from careloop.models.events import Event
-from careloop.models.feedback import CheckinConversation
+from careloop.models.feedback import CheckinConversation, Device
 from careloop.models.fhir import BulkExport, BulkExportFile, SmartAssertion, SmartClient
 from careloop.models.governance import (
     ApiToken,
@@ -58,6 +58,7 @@ __all__ = [
     "ContentMessage",
     "ContentVersion",
     "DecisionRow",
+    "Device",
     "Enrollment",
     "Event",
     "FhirResource",

@@ -35,3 +35,25 @@ class CheckinConversation(Base):
     response_id: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (Index("ix_checkin_conversations_patient_status", "patient_id", "status"),)
+
+
+class Device(Base):
+    """A device allowed to post readings, and the one patient it posts for.
+
+    ``patient_ref`` is the patient id the device puts in its topic (the FHIR Patient id);
+    ``patient_id`` is the careloop patient it resolved to when registered. A revoked device
+    keeps its row (who registered and revoked it, when) and is refused like an unknown one.
+    """
+
+    __tablename__ = "devices"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_ref: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    registered_by: Mapped[str] = mapped_column(String(128))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (Index("ix_devices_patient_id", "patient_id"),)

@@ -1,0 +1,106 @@
+"""CLI of the device registry: ``careloop devices register|list|revoke``.
+
+A reading over MQTT is accepted only from a device registered here to the patient in its
+topic; see docs/feedback.md for the broker side (per-device credentials and ACL).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from careloop.cli.support import DatabaseOption, JsonOption, cli_principal, guarded, print_json
+from careloop.cli.support import runtime as open_cli_runtime
+from careloop.feedback import devices
+from careloop.security.roles import Role
+
+devices_app = typer.Typer(
+    help="Devices allowed to post readings, one patient each.", no_args_is_help=True
+)
+ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
+
+
+def _row(row: devices.DeviceRow) -> dict[str, str | None]:
+    return {
+        "device": row.device_id,
+        "patient": row.patient_ref,
+        "status": row.status,
+        "registered_at": row.registered_at.isoformat(),
+        "registered_by": row.registered_by,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+@devices_app.command("register")
+@guarded
+def register_cmd(
+    device: Annotated[str, typer.Argument(help="Device id (the last level of its topic).")],
+    patient: Annotated[str, typer.Option("--patient", help="The patient's FHIR id.")],
+    database: DatabaseOption = None,
+    by: ByOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Allow DEVICE to post readings for one patient (and no other)."""
+    with open_cli_runtime(database) as rt, rt.transaction() as session:
+        row = devices.register_device(
+            session,
+            device_id=device,
+            patient=patient,
+            clock=rt.clock,
+            principal=cli_principal(Role.CLINICIAN, name=by),
+        )
+        result = _row(row)
+    print_json(result) if as_json else typer.echo(f"device {device}: {row.status}")
+
+
+@devices_app.command("list")
+@guarded
+def list_cmd(
+    database: DatabaseOption = None,
+    patient: Annotated[str | None, typer.Option(help="Only this patient's devices.")] = None,
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked.")] = False,
+    by: ByOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Registered devices and the patient each posts for."""
+    with open_cli_runtime(database) as rt, rt.transaction() as session:
+        rows = [
+            _row(r)
+            for r in devices.list_devices(
+                session,
+                clock=rt.clock,
+                principal=cli_principal(Role.CLINICIAN, name=by),
+                patient=patient,
+                include_revoked=include_revoked,
+            )
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['device']}\t{r['patient']}\t{r['status']}\t{r['registered_at']}")
+
+
+@devices_app.command("revoke")
+@guarded
+def revoke_cmd(
+    device: Annotated[str, typer.Argument(help="Device id.")],
+    database: DatabaseOption = None,
+    by: ByOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Refuse DEVICE's readings from now on (also revoke its broker credentials)."""
+    with open_cli_runtime(database) as rt, rt.transaction() as session:
+        row = devices.revoke_device(
+            session,
+            device_id=device,
+            clock=rt.clock,
+            principal=cli_principal(Role.CLINICIAN, name=by),
+        )
+        result = _row(row)
+    print_json(result) if as_json else typer.echo(f"device {device}: {row.status}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(devices_app, name="devices")

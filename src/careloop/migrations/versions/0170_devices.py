@@ -1,0 +1,47 @@
+"""devices: the registry of devices allowed to post readings, one patient each
+
+Revision ID: 0170
+Revises: 0130
+Create Date: 2026-12-05 01:15:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import careloop.models.types
+
+revision: str = "0170"
+down_revision: str | None = "0130"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _utc() -> careloop.models.types.UTCDateTime:
+    return careloop.models.types.UTCDateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "devices",
+        sa.Column("device_id", sa.String(64), primary_key=True),
+        sa.Column("patient_ref", sa.String(64), nullable=False),
+        sa.Column(
+            "patient_id",
+            sa.String(64),
+            sa.ForeignKey("patients.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("registered_at", _utc(), nullable=False),
+        sa.Column("registered_by", sa.String(128), nullable=False),
+        sa.Column("revoked_at", _utc(), nullable=True),
+        sa.Column("revoked_by", sa.String(128), nullable=True),
+    )
+    op.create_index("ix_devices_patient_id", "devices", ["patient_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_devices_patient_id", table_name="devices")
+    op.drop_table("devices")
