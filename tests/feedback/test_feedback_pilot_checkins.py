@@ -36,7 +36,9 @@ def test_the_bundle_is_dated_from_the_demo_clock() -> None:
 def test_the_pilot_runs_check_ins_and_a_fever_on_chemo_raises_the_urgent_alert(
     rt: Runtime, clock: FrozenClock, tmp_path: Path
 ) -> None:
-    report = run_pilot(rt, weeks=1)
+    # Two weeks: a patient whom another program reaches on the first day (by voice, say) waits
+    # for the contact budget before the check-in goes out.
+    report = run_pilot(rt, weeks=2)
     checkins = report.checkins
     assert checkins.patients == 6
     assert checkins.checkins_completed == 6

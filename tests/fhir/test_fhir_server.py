@@ -115,7 +115,9 @@ def test_the_crisis_alert_reads_as_a_flag_and_a_task_of_the_patient(
         flags = valid(http.get("/Flag", params={"patient": "crisis-1", "status": "active"}).json())
         tasks = valid(http.get("/Task", params={"patient": "Patient/crisis-1"}).json())
     assert posted.status_code == 201
-    flag_ref = valid(posted.json())["issue"][0]["diagnostics"].removeprefix("alert raised: ")
+    notes = [i["diagnostics"] for i in valid(posted.json())["issue"]]
+    assert "tell the patient now: advice bp_crisis" in notes  # the app shows the advice
+    (flag_ref,) = [n.removeprefix("alert raised: ") for n in notes if n.startswith("alert raised")]
     (flag,) = [e["resource"] for e in flags["entry"]]
     (task,) = [e["resource"] for e in tasks["entry"]]
     assert f"Flag/{flag['id']}" == flag_ref
