@@ -149,7 +149,11 @@ def test_a_postgresql_restart_mid_dispatch_loses_nothing(
             )
     finally:
         rt.close()
-    assert states == {"sent": MESSAGES}
+    # A send whose result the restart cut off, and that the gateway cannot confirm, is held
+    # "in-doubt" for staff review rather than re-sent blind (docs/outreach.md): at most the
+    # one in flight, and it did reach the gateway (above), so nothing is lost.
+    assert states.get("sent", 0) + states.get("in-doubt", 0) == MESSAGES
+    assert states.get("in-doubt", 0) <= 1
     # A call the restart cut off before its result was recorded is made again with the
     # same idempotency key (a gateway that honours keys sends it once): never a new key.
     assert sum(calls.values()) - MESSAGES <= 2 * 50
