@@ -42,9 +42,9 @@ def test_withheld_clinical_message_is_in_the_portal_before_the_notice(
     assert copy.due_at == notice.due_at  # ... at the same moment
     assert "message" in notice.body.lower()  # the notice variants word it differently
     assert "portal" in notice.body  # a link by SMS, spoken words by voice
-    assert "mammogram" not in notice.body.lower()
-    assert "mammogram" in copy.body.lower()
-    assert "mammogram" in (copy.subject or "").lower()
+    assert "mammogra" not in notice.body.lower()
+    assert "mammogra" in copy.body.lower()  # "mammogram" or "mammography", by variant
+    assert "mammogra" in (copy.subject or "").lower()
     assert (copy.state, notice.state) == ("sent", "sent")
     assert copy.sent_at is not None
     assert notice.sent_at is not None
