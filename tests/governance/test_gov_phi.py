@@ -64,6 +64,17 @@ def test_a_demo_run_logs_no_phi_and_errors_echo_none(
     assert report.sections["report"]["programs"]
     assert {u["role"] for u in report.sections["console_users"]} >= {"clinician", "coordinator"}
     assert _leaks(printed.getvalue(), needles) == []
+    # Every step says it is working and how long it took.
+    assert set(report.timings) == {
+        "import",
+        "identify",
+        "personalize",
+        "engage",
+        "measure",
+        "console",
+    }
+    assert printed.getvalue().count(" s)") >= 6
+    _the_pilot_is_in_the_past(database)
 
     from fastapi.testclient import TestClient
 
@@ -90,3 +101,30 @@ def test_a_demo_run_logs_no_phi_and_errors_echo_none(
     assert all(a.status_code >= 400 or a.status_code == 202 for a in answers)
     assert _leaks(caplog.text, needles) == []
     assert _leaks(errors, needles) == []
+
+
+def _the_pilot_is_in_the_past(database: Path) -> None:
+    """The demo's pilot ends now, so `careloop report` (the last 90 days) and the console's
+    programs page show it, and nothing of it waits in the future."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from careloop.insights.report import build_report
+    from careloop.models import Enrollment, OutboxMessage
+    from careloop.runtime import open_runtime
+
+    rt = open_runtime(database=f"sqlite:///{database}")
+    try:
+        now = rt.clock.now()
+        with rt.transaction() as session:
+            first = session.scalar(select(func.min(Enrollment.enrolled_at)))
+            last_sent = session.scalar(select(func.max(OutboxMessage.sent_at)))
+            data = build_report(session, start=now - timedelta(days=90), end=now)
+        assert first is not None
+        assert first < now - timedelta(weeks=5)
+        assert last_sent is not None
+        assert last_sent <= now
+        assert sum(p["reach"]["enrolled"] for p in data["programs"]) > 20
+    finally:
+        rt.close()

@@ -37,7 +37,13 @@ def demo(
     console.print(f"[bold]careloop demo[/] - database {describe(database)}", highlight=False)
     report = run_demo(database=database, console=console, keep=keep)
     if as_json:
-        print_json({"database": describe(report.database), **report.sections})
+        print_json(
+            {
+                "database": describe(report.database),
+                **report.sections,
+                "step_seconds": report.timings,
+            }
+        )
     else:
         shown = describe(report.database)
         console.print(

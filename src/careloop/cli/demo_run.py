@@ -7,14 +7,16 @@ of its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -44,6 +46,7 @@ class DemoReport:
 
     database: str
     sections: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 DemoStep = Callable[[Runtime, Console, DemoReport], None]
@@ -126,11 +129,30 @@ def step_personalize(rt: Runtime, console: Console, report: DemoReport) -> None:
 PILOT_WEEKS = 6
 
 
+def pilot_start(rt: Runtime) -> datetime:
+    """The pilot's first hour: ``PILOT_WEEKS`` before now, so it ends today."""
+    return rt.clock.now() - timedelta(weeks=PILOT_WEEKS)
+
+
 def step_engage(rt: Runtime, console: Console, report: DemoReport) -> None:
     from careloop.compose.pilot import run_pilot
     from careloop.outreach.service import enrollment_summary, outbox_summary
 
-    pilot = run_pilot(rt, weeks=PILOT_WEEKS)
+    with Progress(
+        TextColumn("   simulating the pilot"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} ticks"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("pilot", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        # Dated in the past so that it ends now: reports, programs and the worklist show it.
+        pilot = run_pilot(rt, weeks=PILOT_WEEKS, start=pilot_start(rt), progress=progress)
     with rt.transaction() as session:
         enrollments = enrollment_summary(session)
         outbox = outbox_summary(session)
@@ -169,8 +191,8 @@ def step_engage(rt: Runtime, console: Console, report: DemoReport) -> None:
 def step_measure(rt: Runtime, console: Console, report: DemoReport) -> None:
     from careloop.insights.report import build_report
 
-    end = rt.clock.now() + timedelta(weeks=PILOT_WEEKS + 1)
-    start = rt.clock.now() - timedelta(days=1)
+    end = rt.clock.now() + timedelta(days=1)
+    start = pilot_start(rt) - timedelta(days=1)
     with rt.transaction() as session:
         data = build_report(session, start=start, end=end)
     report.sections["report"] = data
@@ -228,6 +250,36 @@ STEPS: list[DemoStep] = [
 ]
 
 
+STEP_NAMES = {
+    step_import: "importing the sample population",
+    step_identify: "finding care gaps with the eCQM logic",
+    step_personalize: "simulating the decision engine",
+    step_engage: "running the pilot through the outbox",
+    step_measure: "measuring against the holdouts",
+    step_console: "creating console users and a portal contact",
+}
+
+
+OWN_PROGRESS = {step_engage}  # shows a bar of its own
+
+
+def _run_step(
+    number: int, step: DemoStep, *, rt: Runtime, console: Console, report: DemoReport
+) -> None:
+    """One step under a spinner, then its time: every step shows that it is working."""
+    name = STEP_NAMES.get(step, step.__name__)
+    started = time.perf_counter()
+    if step in OWN_PROGRESS:  # Rich shows one live display at a time
+        console.print(f"   [dim][{number}/{len(STEPS)}] {name}[/]", highlight=False)
+        step(rt, console, report)
+    else:
+        with console.status(f"[{number}/{len(STEPS)}] {name}"):
+            step(rt, console, report)
+    seconds = time.perf_counter() - started
+    report.timings[step.__name__.removeprefix("step_")] = round(seconds, 2)
+    console.print(f"   [dim]({name}: {seconds:.1f} s)[/]", highlight=False)
+
+
 def run_demo(*, database: str | Path, console: Console, keep: bool = False) -> DemoReport:
     """Run every demo step against ``database``: an SQLite file (recreated unless ``keep``)
     or a PostgreSQL URL (which must hold no patients unless ``keep``)."""
@@ -247,8 +299,8 @@ def run_demo(*, database: str | Path, console: Console, keep: bool = False) -> D
                         f"database {describe(url)} already holds patients: give the demo an "
                         "empty database, or pass --keep to run it on this one"
                     )
-        for step in STEPS:
-            step(rt, console, report)
+        for number, step in enumerate(STEPS, start=1):
+            _run_step(number, step, rt=rt, console=console, report=report)
     finally:
         rt.close()
     return report

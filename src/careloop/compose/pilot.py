@@ -15,11 +15,13 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from careloop.channels.fake import FakeChannel
 from careloop.channels.keywords import Keyword
@@ -35,6 +37,8 @@ from careloop.content.service import sync_library
 from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.events import EventKind, record_event
 from careloop.models import OutboxMessage
+from careloop.outreach.eligibility import Candidate, EligibilitySource
+from careloop.outreach.program import OutreachProgram
 from careloop.outreach.scheduler import program_map
 from careloop.records.resources import store_resources
 from careloop.runtime import Runtime
@@ -149,9 +153,43 @@ def _completion_resource(program: Any, *, patient_id: str, when: datetime) -> di
     return None
 
 
-def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 6) -> PilotReport:
-    """Run the outreach loop for ``weeks`` simulated weeks on the database of ``rt``."""
-    clock = FrozenClock(rt.clock.now().replace(minute=0, second=0, microsecond=0))
+@dataclass
+class DailyIdentification:
+    """Who is eligible, asked once per simulated day and program (as a nightly run would).
+
+    The pilot ticks every few hours to honour send windows; re-running every program's care-gap
+    logic on each of those ticks would find the same patients and cost most of the demo's time.
+    """
+
+    source: EligibilitySource
+    asked: set[tuple[str, date]] = field(default_factory=set)
+
+    def __call__(
+        self, session: Session, *, program: OutreachProgram, now: datetime
+    ) -> Iterable[Candidate]:
+        key = (program.name, now.date())
+        if key in self.asked:
+            return []
+        self.asked.add(key)
+        return self.source(session, program=program, now=now)
+
+
+def run_pilot(
+    rt: Runtime,
+    *,
+    weeks: int = 6,
+    seed: int = 11,
+    step_hours: int = 6,
+    start: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PilotReport:
+    """Run the outreach loop for ``weeks`` simulated weeks on the database of ``rt``.
+
+    The weeks begin at ``start`` (default: the runtime's now); the demo starts them in the past
+    so that they end today and the console, reports and programs show a finished pilot.
+    ``progress(done, total)`` is called after every tick."""
+    first = start if start is not None else rt.clock.now()
+    clock = FrozenClock(first.replace(minute=0, second=0, microsecond=0))
     pilot_rt = Runtime(settings=rt.settings, clock=clock, engine=rt.engine, sessions=rt.sessions)
     with pilot_rt.transaction() as session:
         sync_library(session, library=load_library(), clock=clock)
@@ -159,7 +197,11 @@ def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 
     registry, fakes = fake_gateways()
     checkins = CheckinResponder(pilot_rt, sms=fakes["sms"], seed=seed)
     ctx = tick_context(pilot_rt, seed=seed)
-    ctx = replace(ctx, programs=CheckinResponder.by_sms(list(ctx.programs)))
+    ctx = replace(
+        ctx,
+        programs=CheckinResponder.by_sms(list(ctx.programs)),
+        eligibility=DailyIdentification(ctx.eligibility),
+    )
     inbound = inbound_context(pilot_rt, programs=ctx.programs)
     programs = program_map(ctx.programs)
     worker = build_worker(pilot_rt, worker_id="demo-pilot", channels=registry)
@@ -169,6 +211,7 @@ def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 
     seen = dict.fromkeys(fakes, 0)
     pending: list[tuple[datetime, str, OutboxMessage]] = []
     end = clock.now() + timedelta(weeks=weeks)
+    total = -(-int((end - clock.now()).total_seconds()) // (step_hours * 3600))
     while clock.now() < end:
         run_tick(pilot_rt, ctx=ctx)
         report.ticks += 1
@@ -223,6 +266,8 @@ def run_pilot(rt: Runtime, *, weeks: int = 6, seed: int = 11, step_hours: int = 
                         )
                     report.completions += 1
         clock.advance(timedelta(hours=step_hours))
+        if progress is not None:
+            progress(report.ticks, total)
     report.checkins = checkins.finish(since=started)
     return report
 
