@@ -251,25 +251,25 @@ STEPS: list[DemoStep] = [
 
 
 STEP_NAMES = {
-    step_import: "importing the sample population",
-    step_identify: "finding care gaps with the eCQM logic",
-    step_personalize: "simulating the decision engine",
-    step_engage: "running the pilot through the outbox",
-    step_measure: "measuring against the holdouts",
-    step_console: "creating console users and a portal contact",
+    "step_import": "importing the sample population",
+    "step_identify": "finding care gaps with the eCQM logic",
+    "step_personalize": "simulating the decision engine",
+    "step_engage": "running the pilot through the outbox",
+    "step_measure": "measuring against the holdouts",
+    "step_console": "creating console users and a portal contact",
 }
 
 
-OWN_PROGRESS = {step_engage}  # shows a bar of its own
+OWN_PROGRESS = {"step_engage"}  # shows a bar of its own
 
 
 def _run_step(
     number: int, step: DemoStep, *, rt: Runtime, console: Console, report: DemoReport
 ) -> None:
     """One step under a spinner, then its time: every step shows that it is working."""
-    name = STEP_NAMES.get(step, step.__name__)
+    name = STEP_NAMES.get(step.__name__, step.__name__)
     started = time.perf_counter()
-    if step in OWN_PROGRESS:  # Rich shows one live display at a time
+    if step.__name__ in OWN_PROGRESS:  # Rich shows one live display at a time
         console.print(f"   [dim][{number}/{len(STEPS)}] {name}[/]", highlight=False)
         step(rt, console, report)
     else:
