@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint typecheck check install browsers clean
+.PHONY: demo test lint typecheck check install browsers clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# The README's screenshots, taken by the browser tests (Chromium) on their seeded site.
+screenshots: install
+	CARELOOP_SCREENSHOTS=1 $(BIN)/python -m pytest -p no:xdist -q tests/web -k browser
 
 clean:
 	rm -rf $(VENV) careloop.db .pytest_cache .mypy_cache .ruff_cache
