@@ -231,4 +231,5 @@ def test_promis_global10_structure_accepts_a_response_by_item_id_without_bundled
             for n in range(1, 11)
         ],
     }
-    assert len(read_checkin(q, response, now=NOW).answers) == 10
+    answers = read_checkin(q, response, now=NOW).answers
+    assert len(answers) == 14  # the ten items and the four summary scores

@@ -365,6 +365,10 @@ def read_checkin(
         answers[key] = ItemAnswer(
             link_id=str(total_item["linkId"]), key=key, value=total, ordinal=None, text="total"
         )
+    # Imported here: promis builds on this module's ItemAnswer (scores of one instrument).
+    from careloop.feedback.promis import apply_global10_scores
+
+    apply_global10_scores(questionnaire, answers)
     subject = response.get("subject")
     ref = subject.get("reference") if isinstance(subject, dict) else None
     return Checkin(
