@@ -44,7 +44,10 @@ PACIO_4805 = {
 
 
 def response(
-    answers: dict[str, int], *, patient: str = "p1", extra: list[dict[str, Any]] = ()  # type: ignore[assignment]
+    answers: dict[str, int],
+    *,
+    patient: str = "p1",
+    extra: list[dict[str, Any]] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
     """A Global-10 as an EHR sends it: LOINC canonical, linkIds the LOINC paths."""
     items = [
@@ -80,8 +83,8 @@ def test_the_pacio_worked_example_scores_as_published() -> None:
 
 
 def test_the_extremes_of_the_published_tables() -> None:
-    best = {item: 5 for item in ITEM_CODES} | {"Global07": 0}
-    worst = {item: 1 for item in ITEM_CODES} | {"Global07": 10}
+    best = dict.fromkeys(ITEM_CODES, 5) | {"Global07": 0}
+    worst = dict.fromkeys(ITEM_CODES, 1) | {"Global07": 10}
     assert _scores(best) == {"71972-4": 20, "71971-6": 67.7, "71970-8": 20, "71969-0": 67.6}
     assert _scores(worst) == {"71972-4": 4, "71971-6": 16.2, "71970-8": 4, "71969-0": 21.2}
 
@@ -108,13 +111,17 @@ def test_the_old_canonical_still_finds_the_form() -> None:
 
 @given(
     st.fixed_dictionaries(
-        {item: st.integers(0, 10) if item == "Global07" else st.integers(1, 5) for item in ITEM_CODES}
+        {
+            item: st.integers(0, 10) if item == "Global07" else st.integers(1, 5)
+            for item in ITEM_CODES
+        }
     )
 )
 def test_t_scores_rise_with_the_raw_score_and_match_the_table(answers: dict[str, int]) -> None:
     scores = _scores(answers)
     table = t_score_table()
-    assert 4 <= scores["71972-4"] <= 20 and 4 <= scores["71970-8"] <= 20  # type: ignore[operator]
+    assert 4 <= scores["71972-4"] <= 20
+    assert 4 <= scores["71970-8"] <= 20
     assert scores["71971-6"] == table["gph_t"][int(scores["71972-4"])]  # type: ignore[arg-type]
     assert scores["71969-0"] == table["gmh_t"][int(scores["71970-8"])]  # type: ignore[arg-type]
     for column in ("gph_t", "gmh_t"):

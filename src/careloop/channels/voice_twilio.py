@@ -46,6 +46,14 @@ def _say_language(language: str) -> str:
     return SAY_LANGUAGE.get(language.lower(), language)
 
 
+def spoken_twiml(text: str, *, language: str | None) -> str:
+    """TwiML that says ``text`` once (in the language's Twilio locale) and hangs up."""
+    response = VoiceResponse()
+    response.say(text, language=_say_language(language or "en"))
+    response.hangup()
+    return str(response)
+
+
 def _voice_parts(message: OutboundMessage) -> VoiceParts:
     if message.channel is not ChannelKind.VOICE or message.voice is None:
         raise InvalidInput("not a voice message (voice parts missing)", field="voice")

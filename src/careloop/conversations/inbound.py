@@ -26,12 +26,14 @@ from careloop.channels.messages import ChannelKind, InboundMessage
 from careloop.channels.portal import portal_reply
 from careloop.clock import Clock, FrozenClock
 from careloop.events import EventKind
+from careloop.feedback.dialogue import checkin_in_progress
 from careloop.feedback.ruleset import Severity
 from careloop.outreach import replies
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.messages import checked_body
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.replies import ReplyOutcome
+from careloop.records.service import get_patient
 
 ACTOR = "system:outreach"
 _KEYWORD_REPLIES = {
@@ -39,6 +41,8 @@ _KEYWORD_REPLIES = {
     Keyword.OPT_IN: "opt_in_confirmation",
     Keyword.HELP: "help_reply",
 }
+_MENU_KEYS = (Keyword.CONFIRM, Keyword.TALK_TO_SOMEONE)
+"""The reminder call's menu keys (1, 2), which are grades while a keypad check-in runs."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,15 @@ def handle_reply(
         return _unanswered(session, ctx=ctx, message=message)
     now = message.received_at
     patient_id = answered.patient_id
+    if (
+        keypad
+        and message.keyword in _MENU_KEYS
+        and checkin_in_progress(session, patient_id=patient_id)
+    ):
+        # During a keypad check-in, 1 and 2 are grades answering the question, not the menu.
+        message = replace(message, keyword=Keyword.CHECKIN_ANSWER)
     keyword = message.keyword
+    spoken: tuple[str, str | None] | None = None
     queued = False
     if keyword is Keyword.OPT_OUT:
         handled = "opted-out"
@@ -155,6 +167,9 @@ def handle_reply(
                 channel="voice" if keypad else "sms",
             )
             body = urgent or answer.message
+            if keypad and urgent:
+                # Said at once on the call, in the patient's language, before hanging up.
+                spoken = (urgent, get_patient(session, patient_id).language)
             if body:
                 queued = replies.queue_reply_text(
                     session,
@@ -190,7 +205,15 @@ def handle_reply(
         program=program,
         handled_as=handled,
     )
-    return ReplyOutcome(handled, patient_id, enrollment_id, answered.outbox_id, queued_reply=queued)
+    return ReplyOutcome(
+        handled,
+        patient_id,
+        enrollment_id,
+        answered.outbox_id,
+        queued_reply=queued,
+        answer_now=spoken[0] if spoken else None,
+        answer_language=spoken[1] if spoken else None,
+    )
 
 
 def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessage) -> ReplyOutcome:

@@ -56,6 +56,11 @@ def _active_conversation(session: Session, patient_id: str) -> CheckinConversati
     )
 
 
+def checkin_in_progress(session: Session, *, patient_id: str) -> bool:
+    """Whether the patient is in the middle of a check-in (their next reply answers it)."""
+    return _active_conversation(session, patient_id) is not None
+
+
 def open_checkin(
     session: Session,
     *,

@@ -68,9 +68,9 @@ def recode_pain(pain: float) -> int:
 @lru_cache(maxsize=1)
 def t_score_table() -> dict[str, dict[int, float]]:
     """{"gph_t": {raw: T}, "gmh_t": {raw: T}} from the bundled published table."""
-    text = (resources.files("careloop.feedback") / "data" / "promis_global10_tscores.csv").read_text(
-        encoding="utf-8"
-    )
+    text = (
+        resources.files("careloop.feedback") / "data" / "promis_global10_tscores.csv"
+    ).read_text(encoding="utf-8")
     rows = csv.DictReader(io.StringIO("\n".join(ln for ln in text.splitlines() if ln[:1] != "#")))
     table: dict[str, dict[int, float]] = {"gph_t": {}, "gmh_t": {}}
     for row in rows:
@@ -109,9 +109,7 @@ def is_global10(questionnaire: Mapping[str, Any]) -> bool:
     return PANEL in codes
 
 
-def apply_global10_scores(
-    questionnaire: Mapping[str, Any], answers: dict[str, ItemAnswer]
-) -> None:
+def apply_global10_scores(questionnaire: Mapping[str, Any], answers: dict[str, ItemAnswer]) -> None:
     """Put the computed scores into ``answers`` (keyed ``http://loinc.org|<code>``), refusing
     a stored score that disagrees with the answers (naming the score's item)."""
     if not is_global10(questionnaire):
@@ -121,13 +119,18 @@ def apply_global10_scores(
         key = f"{LOINC}|{code}"
         stored = answers.pop(key, None)
         value = computed.get(code)
-        if stored is not None and stored.number is not None and value is not None:
-            if abs(stored.number - value) > _TOLERANCE:
-                raise InvalidInput(
-                    f"item {stored.link_id}: stored score {stored.number:g} does not match the "
-                    f"answers, which score {value:g}",
-                    field=f"item.{stored.link_id}",
-                )
+        given = stored.number if stored is not None else None
+        if (
+            stored is not None
+            and given is not None
+            and value is not None
+            and abs(given - value) > _TOLERANCE
+        ):
+            raise InvalidInput(
+                f"item {stored.link_id}: stored score {given:g} does not match the answers, "
+                f"which score {value:g}",
+                field=f"item.{stored.link_id}",
+            )
         if value is not None:
             link_id = stored.link_id if stored is not None else code
             answers[key] = ItemAnswer(

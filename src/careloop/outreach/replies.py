@@ -43,6 +43,8 @@ class ReplyOutcome:
     answer_now: str | None = None
     """Text to answer in the webhook's own response (HELP from a number we do not know:
     there is no patient to queue a message for, and HELP must be answered to anyone)."""
+    answer_language: str | None = None
+    """The language of ``answer_now`` when it is the patient's own (spoken check-in advice)."""
 
 
 @dataclass(frozen=True, slots=True)

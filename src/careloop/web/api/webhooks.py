@@ -21,7 +21,7 @@ from careloop.channels.twilio_webhooks import (
     parse_message_status,
     validate_twilio_request,
 )
-from careloop.channels.voice_twilio import parse_gather_callback
+from careloop.channels.voice_twilio import parse_gather_callback, spoken_twiml
 from careloop.compose.outreach import inbound_context
 from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.errors import InvalidInput, PermissionDenied
@@ -119,7 +119,10 @@ def voice_gather(
     params: FormDep, session: SessionDep, clock: ClockDep, ctx: InboundDep
 ) -> Response:
     message = parse_gather_callback(params, received_at=clock.now())
-    handle_reply(session, ctx=ctx, message=message, keypad=True)
+    outcome = handle_reply(session, ctx=ctx, message=message, keypad=True)
+    if outcome.answer_now:
+        # An urgent check-in answer: what to do now, spoken on this call in their language.
+        return _twiml(spoken_twiml(outcome.answer_now, language=outcome.answer_language))
     return _twiml(
         '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Thank you. Goodbye.</Say>'
         "<Hangup/></Response>"
