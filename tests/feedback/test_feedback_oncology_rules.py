@@ -233,3 +233,38 @@ def test_promis_global10_structure_accepts_a_response_by_item_id_without_bundled
     }
     answers = read_checkin(q, response, now=NOW).answers
     assert len(answers) == 14  # the ten items and the four summary scores
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("2555", True),  # cisplatin, the RxNorm ingredient
+        ("1736854", True),  # Cisplatin 50 MG Injection, an RxNorm clinical drug (Synthea)
+        ("1790099", True),  # 10 ML Doxorubicin Hydrochloride 2 MG/ML Injection
+        ("1860480", True),  # 1 ML DOCEtaxel 20 MG/ML Injection (the shared Synthea sample)
+        ("313782", False),  # Acetaminophen 325 MG Oral Tablet
+        ("1803932", False),  # Leucovorin 100 MG Injection: given with chemo, not one itself
+    ],
+)
+def test_a_medication_coded_by_rxnorm_alone_is_judged_by_its_code(
+    code: str, expected: bool
+) -> None:
+    concept = {"coding": [{"system": RXNORM, "code": code}]}  # no display, no ATC code
+    assert is_antineoplastic(concept) is expected
+
+
+def test_a_chemotherapy_procedure_by_snomed_or_cpt_shows_therapy_and_others_do_not() -> None:
+    def procedure(system: str, code: str) -> dict:  # type: ignore[type-arg]
+        return {
+            "resourceType": "Procedure",
+            "id": f"pr-{code}",
+            "status": "completed",
+            "code": {"coding": [{"system": system, "code": code}]},
+            "performedDateTime": (NOW - timedelta(days=5)).isoformat(),
+        }
+
+    snomed, cpt = "http://snomed.info/sct", "http://www.ama-assn.org/go/cpt"
+    assert active_therapy([procedure(snomed, "265760000")], now=NOW) == ("Procedure/pr-265760000",)
+    assert active_therapy([procedure(cpt, "96549")], now=NOW) == ("Procedure/pr-96549",)
+    assert active_therapy([procedure(cpt, "96400")], now=NOW) == ()  # outside 96401-96549
+    assert active_therapy([procedure(snomed, "399208008")], now=NOW) == ()  # chest X-ray

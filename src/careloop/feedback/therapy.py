@@ -10,8 +10,10 @@ Febrile neutropenia rules apply only to patients on myelosuppressive therapy (AS
 - a Procedure of chemotherapy (SNOMED CT or CPT 96401-96549) performed in that window.
 
 Agents come from ``data/antineoplastic_agents.csv`` (WHO ATC L01 with RxNorm ingredient
-codes): a medication matches by RxNorm code, by an ATC code under L01, or by the ingredient
-name in its text (RxNorm clinical drugs name their ingredient). Enrollment in the oncology
+codes) and ``data/antineoplastic_rxnorm_drugs.csv`` (RxNorm clinical drug codes of those
+agents, for resources coded by drug code alone): a medication matches by RxNorm code, by an
+ATC code under L01, or by the ingredient name in its text (RxNorm clinical drugs name their
+ingredient). Enrollment in the oncology
 check-in program is *not* used: that enrollment is itself derived from these procedures
 and is outreach's, so reading it here would add nothing but a dependency.
 """
@@ -51,8 +53,9 @@ def _rows(name: str) -> list[dict[str, str]]:
 @lru_cache(maxsize=1)
 def agents() -> Agents:
     rows = _rows("antineoplastic_agents.csv")
+    drugs = _rows("antineoplastic_rxnorm_drugs.csv")  # clinical drugs (SCD) coded alone
     return Agents(
-        rxcuis=frozenset(r["rxcui"] for r in rows if r["rxcui"]),
+        rxcuis=frozenset(r["rxcui"] for r in [*rows, *drugs] if r["rxcui"]),
         names=tuple(r["ingredient"].lower() for r in rows),
     )
 
