@@ -57,6 +57,9 @@ class Question:
     options: tuple[tuple[str, str, str | None], ...] = ()  # (code, display, system)
     by_ordinal: bool = False
     required: bool = True
+    labels: tuple[str, ...] = ()
+    """The options' displays in the patient's language (``_display`` translations), for the
+    hint and for reading a reply; the stored answer keeps the code system's own display."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,13 @@ class ConversationState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConversationState:
         questions = tuple(
-            Question(**{**q, "options": tuple(tuple(o) for o in q["options"])})
+            Question(
+                **{
+                    **q,
+                    "options": tuple(tuple(o) for o in q["options"]),
+                    "labels": tuple(q.get("labels") or ()),
+                }
+            )
             for q in data["questions"]
         )
         return cls(
@@ -98,11 +107,11 @@ class ConversationState:
 TRANSLATION_URL = "http://hl7.org/fhir/StructureDefinition/translation"
 
 
-def item_text(item: dict[str, Any], language: str) -> str:
-    """An item's text in ``language`` (FHIR ``translation`` extension on ``_text``), else its
-    own text."""
+def translated(element: dict[str, Any], name: str, language: str) -> str | None:
+    """``element[name]`` in ``language`` from its FHIR ``translation`` extension (on
+    ``_<name>``), else the element's own value."""
     wanted = language.split("-")[0].lower()
-    for ext in (item.get("_text") or {}).get("extension") or []:
+    for ext in (element.get(f"_{name}") or {}).get("extension") or []:
         if not isinstance(ext, dict) or ext.get("url") != TRANSLATION_URL:
             continue
         parts = {e.get("url"): e for e in ext.get("extension") or [] if isinstance(e, dict)}
@@ -110,7 +119,14 @@ def item_text(item: dict[str, Any], language: str) -> str:
         content = (parts.get("content") or {}).get("valueString")
         if lang == wanted and isinstance(content, str) and content:
             return content
-    return str(item.get("text") or item["linkId"])
+    value = element.get(name)
+    return str(value) if value else None
+
+
+def item_text(item: dict[str, Any], language: str) -> str:
+    """An item's text in ``language`` (FHIR ``translation`` extension on ``_text``), else its
+    own text."""
+    return translated(item, "text", language) or str(item["linkId"])
 
 
 def questions_for(questionnaire: dict[str, Any], language: str = "en") -> tuple[Question, ...]:
@@ -136,8 +152,15 @@ def questions_for(questionnaire: dict[str, Any], language: str = "en") -> tuple[
         elif kind == "choice":
             pairs = _answer_options(questionnaire, item)
             options = tuple(
-                (str(c.get("code")), str(c.get("display") or c.get("code")), c.get("system"))
+                (
+                    str(c.get("code")),
+                    str(c.get("display") or c.get("code")),
+                    c.get("system"),
+                )
                 for c, _ in pairs
+            )
+            labels = tuple(
+                translated(c, "display", language) or str(c.get("code")) for c, _ in pairs
             )
             ordinals = [o for _, o in pairs]
             by_ordinal = all(o is not None for o in ordinals) and ordinals == list(
@@ -154,6 +177,7 @@ def questions_for(questionnaire: dict[str, Any], language: str = "en") -> tuple[
                     options,
                     by_ordinal,
                     required,
+                    labels,
                 )
             )
         else:
@@ -179,9 +203,8 @@ def _hint(question: Question, channel: str, language: str) -> str:
     if question.kind == "boolean":
         return words["yes_no_voice"] if channel == "voice" else words["yes_no_sms"]
     if question.kind == "choice":
-        listed = ", ".join(
-            f"{question.low + i} {display}" for i, (_, display, _) in enumerate(question.options)
-        )
+        shown = question.labels or tuple(display for _, display, _ in question.options)
+        listed = ", ".join(f"{question.low + i} {label}" for i, label in enumerate(shown))
         return words["choice"].format(
             verb=verb, low=question.low, high=question.high, listed=listed
         )
@@ -269,10 +292,12 @@ def _parse(question: Question, text: str, *, keypad: bool) -> dict[str, Any] | N
         else (int(clean) if clean.isdigit() else None)
     )
     if question.kind == "choice" and number is None and not keypad:
+        labels = question.labels or tuple(o[1] for o in question.options)
         matches = [
             o
-            for o in question.options
-            if o[0].lower() in clean or any(w in clean for w in o[1].lower().split() if len(w) > 3)
+            for o, label in zip(question.options, labels, strict=True)
+            if o[0].lower() in clean
+            or any(w in clean for w in f"{o[1]} {label}".lower().split() if len(w) > 3)
         ]
         if len(matches) == 1:
             code, display, system = matches[0]
