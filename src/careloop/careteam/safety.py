@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from careloop.careteam import alerts as worklist_alerts
 from careloop.clock import Clock
-from careloop.content.advice import render_advice
+from careloop.content.advice import DEFAULT_LANGUAGE, advice_library, render_advice
 from careloop.feedback.evaluate import Finding
 from careloop.feedback.ruleset import Severity, default_rules
 from careloop.feedback.service import CheckedCheckin
@@ -72,6 +72,37 @@ def advice_text(
         return None
     language = get_patient(session, patient_id).language
     return render_advice(advice[0], language=language, phone=phone, channel=channel)
+
+
+def advice_in_languages(
+    session: Session,
+    *,
+    patient_id: str,
+    advice: Sequence[str],
+    phone: str,
+    channel: str,
+    also_in: str | None = None,
+) -> list[tuple[str, str]]:
+    """(language, text) of every advice message: in the language of the patient's record
+    first, then in ``also_in`` (the language a page is shown in) when that differs, so a
+    page opened in another language (a caregiver's, a shared device's) still tells the
+    patient in their own."""
+    if not advice:
+        return []
+    spoken = advice_library()
+
+    def usable(language: str | None) -> str:
+        base = (language or DEFAULT_LANGUAGE).split("-")[0].lower()
+        return base if base in spoken else DEFAULT_LANGUAGE
+
+    own = usable(get_patient(session, patient_id).language)
+    other = usable(also_in) if also_in else own
+    languages = [own] + ([other] if other != own else [])
+    return [
+        (language, render_advice(message, language=language, phone=phone, channel=channel))
+        for message in advice
+        for language in languages
+    ]
 
 
 SELF_HARM_ITEMS = frozenset({"44260-8"})

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.careteam.intake import receive_observation
-from careloop.careteam.safety import advice_text, current_advice
+from careloop.careteam.safety import advice_in_languages, current_advice
 from careloop.errors import InvalidInput
 from careloop.records.service import get_patient_record
 from careloop.security.principal import Principal
@@ -30,6 +30,24 @@ from careloop.web.portal.page import PortalPage, patient_for, portal_page
 router = APIRouter(include_in_schema=False)
 
 _UCUM = "http://unitsofmeasure.org"
+TEMPERATURE_UNITS = ("[degF]", "Cel")
+# Where thermometers read in Fahrenheit (the US and its associated states, a few others).
+_FAHRENHEIT_REGIONS = frozenset(
+    {"US", "PR", "GU", "VI", "AS", "MP", "LR", "BS", "BZ", "KY", "PW", "FM", "MH"}
+)
+
+
+def temperature_unit_for(accept_language: str | None, *, language: str) -> str:
+    """°F or °C for the form: the browser's first locale with a region decides; without one,
+    English is taken as the US (careloop's first sites) and other languages as Celsius."""
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().replace("_", "-")
+        pieces = tag.split("-")
+        if len(pieces) > 1 and len(pieces[-1]) == 2:
+            return "[degF]" if pieces[-1].upper() in _FAHRENHEIT_REGIONS else "Cel"
+    return "[degF]" if language == "en" else "Cel"
+
+
 _LOINC = "http://loinc.org"
 
 
@@ -59,8 +77,11 @@ def observations_from_form(
     diastolic: str,
     glucose: str,
     weight: str,
+    temperature: str = "",
+    temperature_unit: str = "[degF]",
 ) -> list[dict[str, Any]]:
-    """One Observation per reading entered (blood pressure as one panel)."""
+    """One Observation per reading entered (blood pressure as one panel; a temperature as
+    LOINC 8310-5 in the unit the patient read it in, UCUM ``[degF]`` or ``Cel``)."""
     base = {
         "resourceType": "Observation",
         "status": "final",
@@ -115,6 +136,16 @@ def observations_from_form(
                 "valueQuantity": _quantity(value, "kg"),
             }
         )
+    if (value := _number(temperature, field="temperature")) is not None:
+        if temperature_unit not in TEMPERATURE_UNITS:
+            raise InvalidInput("temperature unit must be [degF] or Cel", field="temperature")
+        found.append(
+            {
+                **base,
+                "code": _coding("8310-5", "Body temperature"),
+                "valueQuantity": _quantity(value, temperature_unit),
+            }
+        )
     if not found:
         raise InvalidInput("enter at least one reading", field="readings")
     return found
@@ -125,8 +156,22 @@ ReadingsPage = Annotated[
 ]
 
 
-_FORM_FIELDS = ("systolic", "diastolic", "glucose", "weight", "readings")
+_FORM_FIELDS = ("systolic", "diastolic", "glucose", "weight", "temperature", "readings")
 _CHART_WORDS = ("values", "latest", "crisis", "in_crisis")
+
+
+_FIELD_OF_CODE = {
+    "85354-9": "systolic",
+    "2339-0": "glucose",
+    "29463-7": "weight",
+    "8310-5": "temperature",
+}
+
+
+def _form_field(observation: dict[str, Any] | None) -> str:
+    """The form field whose reading the intake refused (e.g. a temperature out of range)."""
+    codes = ((observation or {}).get("code") or {}).get("coding") or [{}]
+    return _FIELD_OF_CODE.get(str(codes[0].get("code")), "other")
 
 
 def _error_text(language: str, field: str | None) -> str | None:
@@ -140,6 +185,7 @@ def _error_text(language: str, field: str | None) -> str | None:
 
 @router.get("/portal/readings", response_class=HTMLResponse)
 def readings_page(
+    request: Request,
     page: ReadingsPage,
     ctx: InboundDep,
     saved: int = 0,
@@ -148,12 +194,13 @@ def readings_page(
     series = patient_context.reading_series(page.session, patient_id=page.patient_id)
     # What to do now, while an urgent alert from the patient's own reading is open (never
     # carried in the URL: it says something clinical).
-    advice = advice_text(
+    advice = advice_in_languages(
         page.session,
         patient_id=page.patient_id,
         advice=current_advice(page.session, patient_id=page.patient_id, now=page.clock.now()),
         phone=ctx.settings.clinic_phone,
         channel="portal",
+        also_in=page.language,
     )
     t = translator(page.language)
     charts = reading_charts(
@@ -168,6 +215,9 @@ def readings_page(
         saved=bool(saved),
         advice=advice,
         error=_error_text(page.language, error),
+        temperature_unit=temperature_unit_for(
+            request.headers.get("accept-language"), language=page.language
+        ),
     )
 
 
@@ -182,9 +232,12 @@ def save_reading(
     diastolic: Annotated[str, Form(max_length=8)] = "",
     glucose: Annotated[str, Form(max_length=8)] = "",
     weight: Annotated[str, Form(max_length=8)] = "",
+    temperature: Annotated[str, Form(max_length=8)] = "",
+    temperature_unit: Annotated[str, Form(max_length=8)] = "[degF]",
 ) -> Response:
     patient_id = patient_for(principal, patient or None, "readings:write")
     record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
+    current: dict[str, Any] | None = None
     try:
         observations = observations_from_form(
             patient_fhir_id=record.sources[0],
@@ -193,13 +246,16 @@ def save_reading(
             diastolic=diastolic,
             glucose=glucose,
             weight=weight,
+            temperature=temperature,
+            temperature_unit=temperature_unit,
         )
         with session.begin_nested():  # all readings of the form, or none
             for observation in observations:
+                current = observation
                 receive_observation(
                     session, observation, clock=clock, principal=principal, source="portal"
                 )
     except InvalidInput as exc:
-        field = exc.field if exc.field in _FORM_FIELDS else "other"
+        field = exc.field if exc.field in _FORM_FIELDS else _form_field(current)
         return after_post(request, f"/portal/readings?patient={patient_id}&error={field}")
     return after_post(request, f"/portal/readings?patient={patient_id}&saved=1")
