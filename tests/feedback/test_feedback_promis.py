@@ -166,3 +166,38 @@ def test_a_global10_posted_over_fhir_puts_poor_mental_health_on_the_worklist(
     assert nurse.post("/fhir/QuestionnaireResponse", json=body).status_code == 201
     (entry,) = nurse.get("/api/worklist").json()
     assert (entry["rule_id"], entry["severity"]) == ("promis-global-mental-poor", "high")
+
+
+def test_a_licensed_copy_with_its_own_link_ids_is_scored_by_the_item_codes() -> None:
+    from careloop.feedback.catalog import Catalog
+
+    licensed = {
+        "resourceType": "Questionnaire",
+        "id": "promis-licensed",
+        "url": "https://example.org/Questionnaire/promis-global",
+        "item": [
+            {
+                "linkId": f"q{n}",
+                "code": [{"system": LOINC, "code": code}],
+                "text": "(licensed item text)",
+                "type": "integer",
+                "required": True,
+            }
+            for n, code in enumerate(ITEM_CODES.values(), start=1)
+        ],
+    }
+    catalog = Catalog()
+    catalog.add(licensed)
+    body = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": licensed["url"],
+        "status": "completed",
+        "authored": NOW.isoformat(),
+        "item": [
+            {"linkId": f"q{n}", "answer": [{"valueInteger": PACIO_4805[item]}]}
+            for n, item in enumerate(ITEM_CODES, start=1)
+        ],
+    }
+    checkin = read_checkin(catalog.get(licensed["url"]), body, now=NOW)
+    assert checkin.answers[f"{LOINC}|71971-6"].number == 47.7
+    assert checkin.answers[f"{LOINC}|71969-0"].number == 48.3

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -103,10 +103,25 @@ def global10_scores(answers: Mapping[str, ItemAnswer]) -> dict[str, float]:
     return scores
 
 
+def _walk(items: Any) -> Iterator[dict[str, Any]]:
+    for item in items or []:
+        if isinstance(item, dict):
+            yield item
+            yield from _walk(item.get("item"))
+
+
 def is_global10(questionnaire: Mapping[str, Any]) -> bool:
     """A Global-10 form: coded with the panel, or carrying its scored item codes."""
     codes = {c.get("code") for c in questionnaire.get("code") or [] if isinstance(c, dict)}
-    return PANEL in codes
+    if PANEL in codes:
+        return True
+    items = {
+        c.get("code")
+        for item in _walk(questionnaire.get("item"))
+        for c in item.get("code") or []
+        if isinstance(c, dict) and c.get("system") == LOINC
+    }
+    return set(ITEM_CODES.values()) <= items
 
 
 def apply_global10_scores(questionnaire: Mapping[str, Any], answers: dict[str, ItemAnswer]) -> None:
