@@ -23,7 +23,7 @@ from careloop.runtime import Runtime
 from careloop.settings import JobsSettings, Settings
 
 runner = CliRunner()
-ALL_JOBS = {"outreach-tick", "escalations", "missing-data", "retention-purge"}
+ALL_JOBS = {"outreach-tick", "escalations", "missing-data", "retention-purge", "fhir-subscriptions"}
 
 
 def _status(rt: Runtime) -> dict[str, dict[str, Any]]:
