@@ -50,6 +50,9 @@ def ensure(session: Session, settings: FhirSettings, now: datetime) -> FhirSubsc
             events=0,
             payload="full-resource",
             headers=[],
+            endpoint=url,
+            filters=list(settings.ehr_push_types),
+            status="active",
         )
         session.add(row)
         session.flush()

@@ -28,6 +28,7 @@ from careloop.records.resources import resolve_patient_reference
 
 STORED_TYPES = frozenset(
     {"Patient", "Observation", "QuestionnaireResponse", "Consent", "Appointment", "MeasureReport"}
+    | {"Slot", "Schedule"}
     | set(PROJECTED)
 )
 """Types read from the record (imported or received); the projected ones come from both."""
@@ -61,6 +62,13 @@ def _patients_for(session: Session, criterion: Criterion) -> set[str]:
     return found
 
 
+def _is_patient_reference(criterion: Criterion) -> bool:
+    """Patient references are resolved to records; other references (``Slot.schedule``)
+    are matched on the resource."""
+    param = criterion.param
+    return param.type is ParamType.REFERENCE and param.target == "Patient"
+
+
 def _questionnaires() -> list[StoredResource]:
     return [StoredResource(q, None, None) for q in default_catalog().distinct()]
 
@@ -74,7 +82,7 @@ def _narrowing(
     codes: list[tuple[str | None, str]] | None = None
     for criterion in query.criteria:
         name = criterion.param.name
-        if criterion.param.type is ParamType.REFERENCE:
+        if _is_patient_reference(criterion):
             wanted = _patients_for(session, criterion)
             patients = wanted if patients is None else patients & wanted
         elif name == "_id":
@@ -137,7 +145,7 @@ def search(
     if allowed_patients is not None and query.resource_type != "Questionnaire":
         found = [r for r in found if r.patient_id in allowed_patients]
     for criterion in query.criteria:
-        if criterion.param.type is ParamType.REFERENCE:
+        if _is_patient_reference(criterion):
             continue
         found = [r for r in found if matches(r.resource, criterion, last_updated=_last_updated(r))]
     found.sort(key=lambda r: str(r.resource.get("id", "")))
