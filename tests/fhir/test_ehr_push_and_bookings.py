@@ -160,7 +160,7 @@ def test_bookings_are_served_and_fire_the_bookings_topic(
             assert [e["resource"]["id"] for e in mine["entry"]] == ["appt-1"]
             slots = valid(http.get("/Slot", params={"start": "ge2026-03-12"}).json())
             assert [e["resource"]["id"] for e in slots["entry"]] == ["slot-2"]
-        handshake, event = hook.requests
+        _handshake, event = hook.requests
         assert _status(event.json())["type"] == "event-notification"
         assert valid(event.json())["entry"][1]["resource"]["id"] == "appt-1"
     finally:
