@@ -181,6 +181,9 @@ class JobsSettings(BaseModel):
     fhir_subscriptions_minutes: float = Field(default=1.0, ge=0)
     """Find what changed for each FHIR Subscription (and the EHR push), send due
     notifications, retry failed ones with backoff."""
+    fhir_exports_minutes: float = Field(default=0.1, ge=0)
+    """Write the Bulk Data exports kicked off since the last run (the status URL answers 202
+    until then)."""
 
 
 class FhirSettings(BaseModel):

@@ -53,9 +53,14 @@ class BulkExport(Base):
     group_id: Mapped[str | None] = mapped_column(String(200))
     types: Mapped[list[str]] = mapped_column(JSONType, default=list)
     since: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(String(16))  # complete | cancelled
+    status: Mapped[str] = mapped_column(String(16))  # in-progress|complete|error|cancelled
     transaction_time: Mapped[datetime] = mapped_column(UTCDateTime())
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # Fixed at kick-off, so the worker writes what the requester may see: the patients
+    # (None = all) and the role the export is audited under.
+    patients: Mapped[list[str] | None] = mapped_column(JSONType)
+    requested_role: Mapped[str | None] = mapped_column(String(32))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class BulkExportFile(Base):

@@ -1,4 +1,5 @@
-"""fhir: topic-based Subscriptions, what each has notified, and the notifications to deliver
+"""fhir: topic-based Subscriptions, what each has notified, the notifications to deliver;
+Bulk Data exports written by the worker (their patients, role and finish time)
 
 Revision ID: 0230
 Revises: 0170
@@ -26,6 +27,10 @@ def _utc() -> careloop.models.types.UTCDateTime:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("bulk_exports") as batch:
+        batch.add_column(sa.Column("patients", _JSON, nullable=True))
+        batch.add_column(sa.Column("requested_role", sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column("finished_at", _utc(), nullable=True))
     op.create_table(
         "fhir_subscriptions",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -98,3 +103,7 @@ def downgrade() -> None:
     op.drop_table("fhir_subscription_seen")
     op.drop_index(op.f("ix_fhir_subscriptions_status"), table_name="fhir_subscriptions")
     op.drop_table("fhir_subscriptions")
+    with op.batch_alter_table("bulk_exports") as batch:
+        batch.drop_column("finished_at")
+        batch.drop_column("requested_role")
+        batch.drop_column("patients")
