@@ -151,11 +151,16 @@ def _exact(page: list[StoredResource], query: SearchQuery) -> bool:
 
 
 def search(
-    session: Session, query: SearchQuery, *, allowed_patients: frozenset[str] | None = None
+    session: Session,
+    query: SearchQuery,
+    *,
+    allowed_patients: frozenset[str] | None = None,
+    in_sql: bool = True,
 ) -> SearchResult:
-    """Run ``query``; ``allowed_patients`` (None for staff) bounds what may be returned."""
+    """Run ``query``; ``allowed_patients`` (None for staff) bounds what may be returned.
+    ``in_sql=False`` takes the general path (for ``benchmarks/fhir_search.py``)."""
     patients, ids, codes = _narrowing(session, query, allowed_patients)
-    paged = sql_page(session, query, patients=patients, ids=ids)
+    paged = sql_page(session, query, patients=patients, ids=ids) if in_sql else None
     if paged is not None and _exact(paged[0], query):
         result = SearchResult(matches=paged[0], total=paged[1], loaded=len(paged[0]))
         for param in query.include:
