@@ -257,3 +257,32 @@ def test_the_capability_statement_lists_the_topics(fhir_server: FhirServer) -> N
     (sub,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Subscription"]
     topics = {e["valueCanonical"].rsplit("/", 1)[1] for e in sub["extension"]}
     assert topics == {"alerts", "conversations", "plan-changes", "program-results", "bookings"}
+
+
+def test_a_care_gap_found_by_a_program_run_fires_program_results(
+    fhir_server: FhirServer, hook: Receiver, clock: FrozenClock, tmp_path: Path
+) -> None:
+    from careloop.programs.definition import find_program
+    from careloop.programs.service import run_program
+    from tests.programs.program_fixtures import import_patients, patient
+
+    rt = fhir_server.rt
+    import_patients(rt, tmp_path / "women", [[patient("gap-1", birth="1960-03-04")]])
+    body = subscription(hook.url, criteria="program-results", _criteria=_filter("patient=gap-1"))
+    with fhir_server.http("clinician") as http:
+        assert http.post("/Subscription", json=body).status_code == 201
+    delivery.run(rt, clock.now())
+    clock.advance(timedelta(minutes=1))
+    with rt.transaction() as session:
+        run_program(
+            session,
+            program=find_program("breast-cancer-screening"),
+            now=rt.clock.now(),
+            period="2025-01-01/2025-12-31",
+        )
+    clock.advance(timedelta(minutes=1))
+    delivery.run(rt, clock.now())
+    _handshake, event = hook.requests
+    report = valid(event.json())["entry"][1]["resource"]
+    assert (report["resourceType"], report["type"]) == ("MeasureReport", "individual")
+    assert report["subject"]["reference"] == "Patient/gap-1"
