@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from careloop.fhir.params import parse_query
 from careloop.fhir.search import search
+from careloop.records.importer import import_paths
 from careloop.records.resources import store_resources
 from careloop.records.service import patient_ids
 from careloop.runtime import open_runtime
@@ -60,8 +63,16 @@ def _fill(rt: Any, patients: int, readings: int) -> None:
     with rt.transaction() as session:
         if patient_ids(session):
             return
-        people = [_patient(p) for p in range(patients)]
-        store_resources(session, people, clock=rt.clock, principal=CLI_OPERATOR)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "patients.json"
+        entries = [{"resource": _patient(p)} for p in range(patients)]
+        path.write_bytes(
+            orjson.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries})
+        )
+        import_paths(
+            rt.sessions, engine=rt.engine, paths=[path], clock=rt.clock,
+            principal=CLI_OPERATOR, default_timezone="America/New_York", workers=0,
+        )  # fmt: skip
     now = rt.clock.now()
     for p in range(patients):
         with rt.transaction() as session:
