@@ -38,6 +38,7 @@ log = logging.getLogger("careloop.fhir.delivery")
 
 DELIVERY_PRINCIPAL = Principal(actor="system:fhir-subscriptions", role=Role.ADMIN, source="worker")
 LIVE = ("requested", "active")
+UNBUILT = Outbound("POST", "", b"", {}, None)
 
 
 @dataclass
@@ -120,7 +121,7 @@ def _send(client: httpx.Client, request: Outbound) -> str | None:
         answer = client.request(
             request.method, request.url, content=request.body, headers=request.headers
         )
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         return exc.__class__.__name__
     return None if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
 
@@ -191,9 +192,15 @@ def run(rt: Runtime, now: datetime, *, client: httpx.Client | None = None) -> Ru
     client = client or httpx.Client(timeout=settings.subscription_timeout_seconds)
     try:
         for note_id in due:
-            with rt.transaction() as session:
-                note = session.get(FhirNotification, note_id)
-                request = _request(session, note, base=base, now=now, rt=rt) if note else None
+            try:
+                with rt.transaction() as session:
+                    note = session.get(FhirNotification, note_id)
+                    request = _request(session, note, base=base, now=now, rt=rt) if note else None
+            except Exception as exc:
+                # One notification that cannot be built must not hold up the others: it
+                # counts as a failed attempt (and so ends in the dead letters).
+                _record(rt, note_id, UNBUILT, exc.__class__.__name__, result)
+                continue
             if request is None:
                 _gone(rt, note_id)
                 continue
