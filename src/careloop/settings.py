@@ -178,6 +178,42 @@ class JobsSettings(BaseModel):
     """A job whose process died is run again by another process after this long."""
     ready_worker_minutes: float = Field(default=10.0, gt=0)
     """``/ready`` fails when no process has started a job for this long."""
+    fhir_subscriptions_minutes: float = Field(default=1.0, ge=0)
+    """Find what changed for each FHIR Subscription (and the EHR push), send due
+    notifications, retry failed ones with backoff."""
+    fhir_exports_minutes: float = Field(default=0.1, ge=0)
+    """Write the Bulk Data exports kicked off since the last run (the status URL answers 202
+    until then)."""
+
+
+class FhirSettings(BaseModel):
+    """The FHIR interface's outbound side: Subscription notifications (rest-hook) and the push
+    of what careloop learned to a configured EHR FHIR endpoint."""
+
+    subscription_attempts: int = Field(default=6, ge=1)
+    """A notification that failed this many times goes to the dead letters."""
+    subscription_backoff_seconds: float = Field(default=30.0, gt=0)
+    """Wait before the first retry; each further retry waits twice as long as the last."""
+    subscription_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    """The longest wait between two attempts."""
+    subscription_timeout_seconds: float = Field(default=10.0, gt=0)
+    """An endpoint that has not answered after this long counts as a failed attempt."""
+    subscription_batch: int = Field(default=200, ge=1)
+    """Notifications sent per run of the delivery job (the rest wait for the next run)."""
+    subscription_allow_http: bool = False
+    """Accept ``http://`` endpoints on other hosts than the loopback (never in production:
+    notifications may carry PHI)."""
+    ehr_push_url: str | None = None
+    """An EHR's FHIR base URL: what careloop learned is pushed there as conditional updates
+    (``PUT [base]/Flag?identifier=...``); off while unset."""
+    ehr_push_types: list[str] = Field(
+        default_factory=lambda: ["Flag", "Task", "CarePlan", "Communication", "MeasureReport"]
+    )
+    """Resource types pushed to the EHR (JSON list)."""
+    ehr_push_token: SecretStr | None = None
+    """Bearer token sent to the EHR endpoint."""
+    ehr_push_token_file: Path | None = None
+    """A file holding the EHR endpoint's bearer token."""
 
 
 class Settings(BaseSettings):
@@ -207,6 +243,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     retention: RetentionSettings = RetentionSettings()
     jobs: JobsSettings = JobsSettings()
+    fhir: FhirSettings = FhirSettings()
 
     @property
     def resolved_database_url(self) -> str:

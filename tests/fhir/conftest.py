@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -36,6 +36,7 @@ class FhirServer:
     url: str  # the FHIR base, ending in /fhir
     rt: Runtime
     tokens: dict[str, str]
+    exports_paused: threading.Event = field(default_factory=threading.Event)
 
     def token(self, role: str, *, patient_id: str | None = None) -> str:
         key = f"{role}:{patient_id}"
@@ -88,9 +89,30 @@ def _serve(rt: Runtime) -> Iterator[FhirServer]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
-    yield FhirServer(f"http://127.0.0.1:{port}/fhir", rt, {})
+    served = FhirServer(f"http://127.0.0.1:{port}/fhir", rt, {})
+    stop = threading.Event()
+    worker = threading.Thread(target=_export_worker, args=(served, stop), daemon=True)
+    worker.start()
+    yield served
+    stop.set()
+    worker.join(timeout=10)
     server.should_exit = True
     thread.join(timeout=10)
+
+
+def _export_worker(served: FhirServer, stop: threading.Event) -> None:
+    """What ``careloop serve``'s in-process worker does for Bulk Data: write the exports
+    kicked off (the ``fhir-exports`` job's body), unless a test holds it."""
+    from careloop.fhir.bulk import pending_exports
+    from careloop.fhir.export_jobs import run_exports
+
+    while not stop.wait(0.05):
+        if served.exports_paused.is_set():
+            continue
+        with served.rt.transaction() as session:
+            waiting = pending_exports(session)
+        if waiting:
+            run_exports(served.rt)
 
 
 MRN = "urn:careloop:test"

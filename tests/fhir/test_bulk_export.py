@@ -5,6 +5,8 @@ imported into a fresh careloop reproduces the records."""
 from __future__ import annotations
 
 import gzip
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -23,10 +25,21 @@ from tests.records.conftest import synthea_dir
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
 
 
+def poll(http: httpx.Client, url: str) -> httpx.Response:
+    """Poll the status URL as a client does, until the worker has written the export."""
+    deadline = time.monotonic() + 30
+    while True:
+        status = http.get(url)
+        if status.status_code != 202 or time.monotonic() > deadline:
+            return status
+        assert status.headers["retry-after"].isdigit()
+        time.sleep(0.05)
+
+
 def _export(http: httpx.Client, path: str, **params: str) -> dict:  # type: ignore[type-arg]
     kick_off = http.get(path, params=params, headers=ASYNC)
     assert kick_off.status_code == 202, kick_off.text
-    status = http.get(kick_off.headers["content-location"])
+    status = poll(http, kick_off.headers["content-location"])
     assert status.status_code == 200
     manifest: dict = status.json()  # type: ignore[type-arg]
     return manifest
@@ -137,3 +150,35 @@ def test_only_the_requester_polls_and_a_cancelled_export_is_gone(
         cancelled = http.delete(status_url)
         after = http.get(status_url)
     assert (stranger.status_code, cancelled.status_code, after.status_code) == (404, 202, 404)
+
+
+def test_the_export_is_written_by_the_worker_not_in_the_request(
+    fhir_server: FhirServer, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """Kick-off answers at once; the status URL says 202 with Retry-After until the
+    ``fhir-exports`` job (here held, then let go) has written it, honouring _type/_since."""
+    from careloop.compose.jobs import JobRunner
+
+    add_patients(fhir_server.rt, tmp_path, "late-1")
+    clock.advance(timedelta(days=1))
+    add_patients(fhir_server.rt, tmp_path, "late-2")
+    since = (clock.now() - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    fhir_server.exports_paused.set()
+    with fhir_server.http("clinician") as http:
+        kick_off = http.get("/$export", params={"_type": "Patient", "_since": since}, headers=ASYNC)
+        status_url = kick_off.headers["content-location"]
+        waiting = http.get(status_url)
+        assert (waiting.status_code, waiting.headers["x-progress"]) == (202, "in progress")
+        assert int(waiting.headers["retry-after"]) > 0
+        outcomes = {o.name: o.result for o in JobRunner(fhir_server.rt, owner="w").run_due()}
+        assert outcomes["fhir-exports"] == {"written": 1, "failed": 0}
+        manifest = valid_manifest(http.get(status_url))
+        lines = _lines(http, manifest, "Patient")
+    assert [o["type"] for o in manifest["output"]] == ["Patient"]
+    assert [p["id"] for p in lines] == ["late-2"]  # late-1 was imported before _since
+
+
+def valid_manifest(answer: httpx.Response) -> dict:  # type: ignore[type-arg]
+    assert answer.status_code == 200, answer.text
+    manifest: dict = answer.json()  # type: ignore[type-arg]
+    return manifest

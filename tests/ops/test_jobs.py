@@ -23,7 +23,14 @@ from careloop.runtime import Runtime
 from careloop.settings import JobsSettings, Settings
 
 runner = CliRunner()
-ALL_JOBS = {"outreach-tick", "escalations", "missing-data", "retention-purge"}
+ALL_JOBS = {
+    "outreach-tick",
+    "escalations",
+    "missing-data",
+    "retention-purge",
+    "fhir-subscriptions",
+    "fhir-exports",
+}
 
 
 def _status(rt: Runtime) -> dict[str, dict[str, Any]]:
@@ -38,7 +45,7 @@ def test_every_job_runs_when_due_and_not_again_before_its_period(
     assert {o.name for o in jobs.run_due()} == ALL_JOBS
     assert jobs.run_due() == []
     clock.advance(timedelta(minutes=2))
-    assert [o.name for o in jobs.run_due()] == ["escalations"]
+    assert [o.name for o in jobs.run_due()] == ["escalations", "fhir-subscriptions", "fhir-exports"]
     status = _status(rt)
     assert status["escalations"]["runs"] == 2
     assert status["retention-purge"]["runs"] == 1

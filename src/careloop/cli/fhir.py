@@ -1,4 +1,6 @@
-"""CLI of the FHIR interface: ``careloop fhir clients add`` registers a SMART backend client."""
+"""CLI of the FHIR interface: ``careloop fhir clients add`` registers a SMART backend client;
+``careloop fhir subscriptions`` lists Subscriptions and ``careloop fhir dead-letters`` the
+notifications that ran out of attempts (``--retry ID`` sends one again)."""
 
 from __future__ import annotations
 
@@ -47,6 +49,72 @@ def clients_add(
         print_json(result)
     else:
         typer.echo(f"registered {result['client_id']}: {' '.join(result['scopes'])}")
+
+
+@fhir_app.command("subscriptions")
+@guarded
+def subscriptions_list(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """The Subscriptions (and the EHR push): topic, endpoint, status, events sent."""
+    from sqlalchemy import select
+
+    from careloop.models import FhirSubscription
+
+    with runtime(database) as rt, rt.transaction() as session:
+        rows = [
+            {
+                "id": r.id,
+                "channel": r.kind,
+                "topic": r.topic,
+                "status": r.status,
+                "endpoint": r.endpoint,
+                "filters": r.filters,
+                "events": r.events,
+                "last_sent_at": r.last_sent_at,
+            }
+            for r in session.scalars(select(FhirSubscription).order_by(FhirSubscription.id))
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['id']}  {r['status']:<9}  {r['topic']}  ->  {r['endpoint']}")
+    if not rows:
+        typer.echo("no subscriptions")
+
+
+@fhir_app.command("dead-letters")
+@guarded
+def dead_letters(
+    retry: Annotated[
+        int | None, typer.Option("--retry", help="Send this dead letter again (its id).")
+    ] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Notifications that ran out of attempts (ids and references only, no PHI)."""
+    from careloop.fhir.delivery import dead_letters as listed
+    from careloop.fhir.delivery import retry_dead
+
+    with runtime(database) as rt, rt.transaction() as session:
+        if retry is not None:
+            if retry_dead(session, retry) is None:
+                fail(f"--retry: no dead letter {retry}")
+            rows: list[dict[str, object]] = [{"id": retry, "status": "pending"}]
+        else:
+            rows = listed(session)
+    if as_json:
+        print_json(rows)
+        return
+    if retry is not None:
+        typer.echo(f"dead letter {retry} queued again; the fhir-subscriptions job sends it")
+        return
+    for r in rows:
+        typer.echo(
+            f"{r['id']}  {r['subscription']}  {r['type']}  {r['focus'] or '-'}  "
+            f"{r['attempts']} attempts  {r['last_error']}"
+        )
+    if not rows:
+        typer.echo("no dead letters")
 
 
 def register(app: typer.Typer) -> None:

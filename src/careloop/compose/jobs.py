@@ -96,6 +96,18 @@ def _retention_purge(rt: Runtime, now: datetime) -> dict[str, Any]:
     return {"deleted": sum(deleted.values())}
 
 
+def _fhir_subscriptions(rt: Runtime, now: datetime) -> dict[str, Any]:
+    from careloop.fhir.delivery import run
+
+    return run(rt, now).as_dict()
+
+
+def _fhir_exports(rt: Runtime, now: datetime) -> dict[str, Any]:
+    from careloop.fhir.export_jobs import run_exports
+
+    return run_exports(rt, now)
+
+
 def configured_jobs(rt: Runtime) -> list[Job]:
     """The jobs switched on in settings (a period of 0 minutes switches one off)."""
     settings = rt.settings.jobs
@@ -106,6 +118,8 @@ def configured_jobs(rt: Runtime) -> list[Job]:
         ("escalations", settings.escalations_minutes, _escalations),
         ("missing-data", settings.missing_data_minutes, _missing_data),
         ("retention-purge", settings.retention_purge_minutes, _retention_purge),
+        ("fhir-subscriptions", settings.fhir_subscriptions_minutes, _fhir_subscriptions),
+        ("fhir-exports", settings.fhir_exports_minutes, _fhir_exports),
     ]
     return [Job(name, timedelta(minutes=m), body) for name, m, body in periods if m > 0]
 

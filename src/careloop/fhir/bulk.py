@@ -1,11 +1,11 @@
 """Bulk Data Access (IG v2) ``$export``: NDJSON per resource type, for the whole system,
 the Patient compartment, or a Group (a segment or a program's enrolled patients).
 
-The export is written when it is asked for, inside the kick-off's transaction, and kept
-as rows (``bulk_exports``, ``bulk_export_files``), so any server process can answer the
-status poll and serve the files; the async protocol (202, ``Content-Location``, polling,
-the manifest) is kept so clients written for slower servers work unchanged. Only the
-requester may poll or download; every exported patient is audited as an export.
+The kick-off only records the request (``in-progress``); the ``fhir-exports`` job writes the
+files in a worker (``fhir.export_jobs``), never in the request, and keeps them as rows
+(``bulk_exports``, ``bulk_export_files``), so any server process can answer the status
+poll (202 with ``Retry-After`` until done) and serve the files. Only the requester may poll
+or download; every exported patient is audited as an export.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from careloop.outreach.service import list_enrollments
 from careloop.programs.segments.service import segment_members
 from careloop.records.fhir_query import StoredResource, stored_resources, stored_types
 from careloop.security.principal import Principal
+from careloop.security.roles import Role
 
 NDJSON = "application/fhir+ndjson"
 OUTPUT_FORMATS = frozenset({NDJSON, "application/ndjson", "ndjson"})
@@ -112,7 +113,7 @@ def _types(session: Session, request: ExportRequest) -> list[str]:
     return sorted(present)
 
 
-def run_export(
+def start_export(
     session: Session,
     *,
     clock: Clock,
@@ -120,7 +121,7 @@ def run_export(
     request: ExportRequest,
     allowed_patients: frozenset[str] | None,
 ) -> BulkExport:
-    """Write the export's NDJSON files and its job row; return the job."""
+    """The kick-off: fix who and what is exported, and leave the writing to the worker."""
     now = clock.now()
     patients: list[str] | None = None
     if request.level == "group" and request.group_id is not None:
@@ -130,17 +131,35 @@ def run_export(
     job = BulkExport(
         id=str(uuid.uuid4()),
         requested_by=principal.actor,
+        requested_role=str(principal.role),
         request_url=request.request_url[:4000],
         level=request.level,
         group_id=request.group_id,
         types=list(request.types),
         since=request.since,
-        status="complete",
+        status="in-progress",
         transaction_time=now,
         errors=[],
+        patients=patients,
     )
     session.add(job)
     session.flush()
+    return job
+
+
+def write_export(session: Session, job: BulkExport, *, clock: Clock) -> None:
+    """Write the export's NDJSON files (one per type), audit it, mark it complete.
+
+    ``transactionTime`` stays the kick-off's: what changed after it is in the next export
+    (``_since``), as the IG says."""
+    request = ExportRequest(
+        level=job.level,
+        types=tuple(job.types),
+        since=job.since,
+        group_id=job.group_id,
+        request_url=job.request_url,
+    )
+    patients = job.patients
     touched: set[str] = set()
     seq = 0
     for rtype in _types(session, request):
@@ -161,19 +180,39 @@ def run_export(
             )
         )
         touched |= {r.patient_id for r in found if r.patient_id}
+    job.status, job.finished_at = "complete", clock.now()
     session.flush()
     if touched:
         audit(
             session,
             clock=clock,
-            principal=principal,
+            principal=Principal(
+                actor=job.requested_by,
+                role=Role(job.requested_role or "clinician"),
+                source="worker",
+            ),
             action=AuditAction.EXPORT,
             resource="fhir:$export",
             purpose=Purpose.OPERATIONS,
             patient_ids=sorted(touched),
             detail={"export": job.id},
         )
-    return job
+
+
+def _requester(job: BulkExport) -> Principal:
+    """Who the export is audited under: its requester, though the worker writes it."""
+    role = Role(job.requested_role or Role.CLINICIAN)
+    return Principal(actor=job.requested_by, role=role, source="worker")
+
+
+def pending_exports(session: Session) -> list[str]:
+    """Exports kicked off and not yet written, oldest first."""
+    query = (
+        select(BulkExport.id)
+        .where(BulkExport.status == "in-progress")
+        .order_by(BulkExport.transaction_time, BulkExport.id)
+    )
+    return list(session.scalars(query))
 
 
 def get_export(session: Session, export_id: str, *, principal: Principal) -> BulkExport:

@@ -8,6 +8,7 @@ from typing import Any
 
 from careloop import __version__
 from careloop.fhir.params import COMMON_PARAMS, SEARCH_PARAMS
+from careloop.fhir.topics import BACKPORT, TOPICS
 
 CREATABLE = ("Observation", "QuestionnaireResponse")
 """Types accepted by ``POST``: the inputs of the feedback loop (readings, check-ins)."""
@@ -43,6 +44,38 @@ def _resource(rtype: str) -> dict[str, Any]:
     return entry
 
 
+def _subscription() -> dict[str, Any]:
+    """Subscription (R4 backport, rest-hook) with the topics it offers."""
+    return {
+        "type": "Subscription",
+        "profile": f"{BACKPORT}backport-subscription",
+        "interaction": [{"code": c} for c in ("read", "search-type", "create", "delete")],
+        "searchParam": [
+            {"name": n, "type": t}
+            for n, t in (
+                ("_id", "token"),
+                ("status", "token"),
+                ("criteria", "string"),
+                ("url", "uri"),
+                ("type", "token"),
+            )
+        ],
+        "operation": [
+            {
+                "name": "status",
+                "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status",
+            }
+        ],
+        "extension": [
+            {
+                "url": f"{BACKPORT}capabilitystatement-subscriptiontopic-canonical",
+                "valueCanonical": topic.url,
+            }
+            for topic in TOPICS
+        ],
+    }
+
+
 def capability_statement(*, base_url: str, token_url: str, now: datetime) -> dict[str, Any]:
     """``GET /fhir/metadata``: an R4 (4.0.1) server statement with its SMART security."""
     resources = [_resource(rtype) for rtype in sorted(SEARCH_PARAMS)]
@@ -53,6 +86,7 @@ def capability_statement(*, base_url: str, token_url: str, now: datetime) -> dic
             "operation": [{"name": GROUP_EXPORT[0], "definition": GROUP_EXPORT[1]}],
         }
     )
+    resources.append(_subscription())
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",

@@ -128,9 +128,19 @@ def _string_matches(wanted: str, value: Any, modifier: str | None) -> bool:
     return False
 
 
+def _reference_matches(wanted: str, value: Any) -> bool:
+    """``Schedule/s1``, ``s1`` or an absolute URL against a Reference's ``reference``."""
+    ref = value.get("reference") if isinstance(value, dict) else None
+    if not isinstance(ref, str):
+        return False
+    have = ref.rstrip("/").split("/")[-2:]
+    want = wanted.rstrip("/").split("/")[-2:]
+    return have[-1] == want[-1] and (len(want) < 2 or len(have) < 2 or have[0] == want[0])
+
+
 def matches(resource: dict[str, Any], criterion: Criterion, *, last_updated: Any = None) -> bool:
-    """True when any of the criterion's values matches (reference criteria are resolved by
-    the search to patient ids and never reach here)."""
+    """True when any of the criterion's values matches (Patient references are resolved by
+    the search to patient records and never reach here)."""
     param = criterion.param
     values = [last_updated] if param.name == "_lastUpdated" else values_at(resource, param.path)
     field = param.name
@@ -145,6 +155,8 @@ def matches(resource: dict[str, Any], criterion: Criterion, *, last_updated: Any
             if param.type is ParamType.STRING and _string_matches(
                 wanted, value, criterion.modifier
             ):
+                return True
+            if param.type is ParamType.REFERENCE and _reference_matches(wanted, value):
                 return True
             if (
                 param.type is ParamType.URI

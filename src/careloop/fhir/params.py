@@ -115,6 +115,18 @@ SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
         _p("date", _D, "start", "when the appointment starts"),
         _p("status", _T, "status", "booked, fulfilled, noshow..."),
     ),
+    "Slot": (
+        _p("schedule", _R, "schedule", "the Schedule the slot belongs to", "Schedule"),
+        _p("status", _T, "status", "free, busy..."),
+        _p("start", _D, "start", "when the slot starts"),
+        _p("service-type", _T, "serviceType", "the service that can be booked"),
+    ),
+    "Schedule": (
+        _p("actor", _R, "actor", "the practitioner, location or service", "Any"),
+        _p("active", _T, "active", "true or false"),
+        _p("date", _D, "planningHorizon", "the period the schedule covers"),
+        _p("service-type", _T, "serviceType", "the services offered"),
+    ),
     "MeasureReport": (
         *_about("subject"),
         _p("measure", _U, "measure", "the measure's canonical url"),

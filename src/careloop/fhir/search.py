@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from careloop.feedback.catalog import default_catalog
 from careloop.fhir.match import matches, sort_value, values_at
 from careloop.fhir.params import Criterion, ParamType, SearchQuery
+from careloop.fhir.sql_search import sql_page
 from careloop.fhir.writeback import PROJECTED
 from careloop.records.fhir_query import (
     StoredResource,
@@ -28,6 +29,7 @@ from careloop.records.resources import resolve_patient_reference
 
 STORED_TYPES = frozenset(
     {"Patient", "Observation", "QuestionnaireResponse", "Consent", "Appointment", "MeasureReport"}
+    | {"Slot", "Schedule"}
     | set(PROJECTED)
 )
 """Types read from the record (imported or received); the projected ones come from both."""
@@ -38,6 +40,8 @@ class SearchResult:
     matches: list[StoredResource]
     total: int
     included: list[StoredResource] = field(default_factory=list)
+    loaded: int = 0
+    """Resources read from the database to answer (the page alone when SQL did the work)."""
 
     @property
     def patient_ids(self) -> set[str]:
@@ -61,6 +65,13 @@ def _patients_for(session: Session, criterion: Criterion) -> set[str]:
     return found
 
 
+def _is_patient_reference(criterion: Criterion) -> bool:
+    """Patient references are resolved to records; other references (``Slot.schedule``)
+    are matched on the resource."""
+    param = criterion.param
+    return param.type is ParamType.REFERENCE and param.target == "Patient"
+
+
 def _questionnaires() -> list[StoredResource]:
     return [StoredResource(q, None, None) for q in default_catalog().distinct()]
 
@@ -74,7 +85,7 @@ def _narrowing(
     codes: list[tuple[str | None, str]] | None = None
     for criterion in query.criteria:
         name = criterion.param.name
-        if criterion.param.type is ParamType.REFERENCE:
+        if _is_patient_reference(criterion):
             wanted = _patients_for(session, criterion)
             patients = wanted if patients is None else patients & wanted
         elif name == "_id":
@@ -128,16 +139,39 @@ def _last_updated(item: StoredResource) -> str | None:
     return item.last_updated.isoformat() if item.last_updated is not None else None
 
 
+def _exact(page: list[StoredResource], query: SearchQuery) -> bool:
+    """The database's page, re-checked by the matching rules (an Observation without
+    ``effective[x]`` is indexed by ``issued``: such a page is searched the general way)."""
+    return all(
+        matches(r.resource, c, last_updated=_last_updated(r))
+        for r in page
+        for c in query.criteria
+        if not _is_patient_reference(c)
+    )
+
+
 def search(
-    session: Session, query: SearchQuery, *, allowed_patients: frozenset[str] | None = None
+    session: Session,
+    query: SearchQuery,
+    *,
+    allowed_patients: frozenset[str] | None = None,
+    in_sql: bool = True,
 ) -> SearchResult:
-    """Run ``query``; ``allowed_patients`` (None for staff) bounds what may be returned."""
+    """Run ``query``; ``allowed_patients`` (None for staff) bounds what may be returned.
+    ``in_sql=False`` takes the general path (for ``benchmarks/fhir_search.py``)."""
     patients, ids, codes = _narrowing(session, query, allowed_patients)
+    paged = sql_page(session, query, patients=patients, ids=ids) if in_sql else None
+    if paged is not None and _exact(paged[0], query):
+        result = SearchResult(matches=paged[0], total=paged[1], loaded=len(paged[0]))
+        for param in query.include:
+            result.included += _included(session, paged[0], param.path, allowed_patients)
+        return result
     found = candidates(session, query.resource_type, patients=patients, ids=ids, codes=codes)
+    loaded = len(found)
     if allowed_patients is not None and query.resource_type != "Questionnaire":
         found = [r for r in found if r.patient_id in allowed_patients]
     for criterion in query.criteria:
-        if criterion.param.type is ParamType.REFERENCE:
+        if _is_patient_reference(criterion):
             continue
         found = [r for r in found if matches(r.resource, criterion, last_updated=_last_updated(r))]
     found.sort(key=lambda r: str(r.resource.get("id", "")))
@@ -149,7 +183,7 @@ def search(
 
         found.sort(key=by_key, reverse=key.descending)
     page = found[query.offset : query.offset + query.count]
-    result = SearchResult(matches=page, total=len(found))
+    result = SearchResult(matches=page, total=len(found), loaded=loaded)
     for param in query.include:
         result.included += _included(session, page, param.path, allowed_patients)
     return result

@@ -9,7 +9,15 @@ from careloop.models.careteam import PlanAdjustment, WorklistItem
 from careloop.models.content import ContentMessage, ContentVersion
 from careloop.models.events import Event
 from careloop.models.feedback import CheckinConversation, Device
-from careloop.models.fhir import BulkExport, BulkExportFile, SmartAssertion, SmartClient
+from careloop.models.fhir import (
+    BulkExport,
+    BulkExportFile,
+    FhirNotification,
+    FhirSubscription,
+    FhirSubscriptionSeen,
+    SmartAssertion,
+    SmartClient,
+)
 from careloop.models.governance import (
     ApiToken,
     AuditChainHead,
@@ -61,7 +69,10 @@ __all__ = [
     "Device",
     "Enrollment",
     "Event",
+    "FhirNotification",
     "FhirResource",
+    "FhirSubscription",
+    "FhirSubscriptionSeen",
     "InboundReply",
     "JobRun",
     "MeasureLibraryRow",

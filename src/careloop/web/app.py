@@ -34,6 +34,7 @@ ROUTER_MODULES = (
     # -- more domain routers are included here (one line each: "careloop.<domain>.api") --
     "careloop.web.api.fhir_auth",
     "careloop.web.api.fhir_bulk",
+    "careloop.web.api.fhir_subscriptions",
     "careloop.web.api.fhir",
     "careloop.web.api.careteam",
     "careloop.web.api.consent",

@@ -1,5 +1,6 @@
-"""Bulk Data Access (IG v2): ``$export`` kick-off at system, Patient and Group level, the
-status URL (poll, cancel) and the NDJSON files. Registered before ``web.api.fhir`` so that
+"""Bulk Data Access (IG v2): ``$export`` kick-off at system, Patient and Group level (the
+files are written by the ``fhir-exports`` job, not in the request), the status URL (poll,
+cancel) and the NDJSON files. Registered before ``web.api.fhir`` so that
 ``/fhir/$export`` is not taken for a resource type."""
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from fastapi.responses import JSONResponse, Response
 
 from careloop.errors import InvalidInput
 from careloop.fhir import access, bulk
+from careloop.fhir.outcome import issue, outcome
 from careloop.web.api.fhir import base_url
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/fhir", tags=["fhir-bulk"])
+RETRY_AFTER = 2
+"""Seconds a client waits between polls (the ``fhir-exports`` job runs every few seconds)."""
 
 TypeQuery = Annotated[str | None, Query(alias="_type", max_length=2000)]
 SinceQuery = Annotated[str | None, Query(alias="_since", max_length=64)]
@@ -44,7 +48,7 @@ def _kick_off(
         request_url=str(request.url),
     )
     access.check_export(principal, wanted.types)
-    job = bulk.run_export(
+    job = bulk.start_export(
         session,
         clock=clock,
         principal=principal,
@@ -131,9 +135,16 @@ def export_group(
 @router.get("/$export-status/{export_id}")
 def export_status(
     request: Request, export_id: str, session: SessionDep, principal: PrincipalDep
-) -> JSONResponse:
-    """The manifest (200) once complete; careloop completes at kick-off."""
+) -> Response:
+    """202 with ``Retry-After`` while the worker writes it, then the manifest (200); an
+    export that failed answers 500 with an OperationOutcome, as the IG says."""
     job = bulk.get_export(session, export_id, principal=principal)
+    if job.status == "in-progress":
+        headers = {"X-Progress": "in progress", "Retry-After": str(RETRY_AFTER)}
+        return Response(status_code=202, headers=headers)
+    if job.status == "error":
+        body = outcome(issue("the export failed; kick off a new one", code="exception"))
+        return JSONResponse(body, status_code=500, media_type="application/fhir+json")
     return JSONResponse(bulk.manifest(session, job, base_url=base_url(request)))
 
 

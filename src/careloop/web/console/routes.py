@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from careloop.web.console import (
     callqueue,
     content,
+    fhir_deliveries,
     invite,
     jobs,
     messages,
@@ -18,4 +19,6 @@ from careloop.web.console import (
 
 router = APIRouter(include_in_schema=False)
 for _module in (signin, worklist, callqueue, patient, messages, invite, programs, content, jobs):
+    router.include_router(_module.router)
+for _module in (fhir_deliveries,):
     router.include_router(_module.router)
