@@ -17,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from careloop.access.replies import AccessReply, handle_access_reply
 from careloop.careteam.alerts import create_task
 from careloop.careteam.intake import handle_checkin_reply
 from careloop.careteam.safety import advice_text
@@ -34,6 +35,8 @@ from careloop.outreach.program import OutreachProgram
 from careloop.outreach.replies import ReplyOutcome
 
 ACTOR = "system:outreach"
+# Opt-out, opt-in and HELP always mean what they say, whatever is in flight.
+_NEVER_ACCESS = frozenset({Keyword.OPT_OUT, Keyword.OPT_IN, Keyword.HELP})
 _KEYWORD_REPLIES = {
     Keyword.OPT_OUT: "opt_out_confirmation",
     Keyword.OPT_IN: "opt_in_confirmation",
@@ -95,6 +98,12 @@ def handle_reply(
     patient_id = answered.patient_id
     keyword = message.keyword
     queued = False
+    if keyword not in _NEVER_ACCESS:
+        access = handle_access_reply(
+            session, patient_id=patient_id, message=message, clock=ctx.clock, settings=ctx.settings
+        )
+        if access is not None:
+            return _noted(session, ctx=ctx, answered=answered, message=message, access=access)
     if keyword is Keyword.OPT_OUT:
         handled = "opted-out"
         replies.opt_out_patient(
@@ -191,6 +200,33 @@ def handle_reply(
         handled_as=handled,
     )
     return ReplyOutcome(handled, patient_id, enrollment_id, answered.outbox_id, queued_reply=queued)
+
+
+def _noted(
+    session: Session,
+    *,
+    ctx: InboundContext,
+    answered: replies.Answered,
+    message: InboundMessage,
+    access: AccessReply,
+) -> ReplyOutcome:
+    """A reply access acted on (a slot chosen, a visit cancelled or moved), noted once."""
+    program = ctx.programs.get(answered.program) if answered.program else None
+    enrollment_id = replies.note_reply(
+        session,
+        clock=ctx.clock,
+        answered=answered,
+        message=message,
+        program=program,
+        handled_as=access.handled_as,
+    )
+    return ReplyOutcome(
+        access.handled_as,
+        answered.patient_id,
+        enrollment_id,
+        answered.outbox_id,
+        queued_reply=access.queued_reply,
+    )
 
 
 def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessage) -> ReplyOutcome:
