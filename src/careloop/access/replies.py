@@ -27,6 +27,7 @@ from careloop.access.offers import (
 )
 from careloop.access.rides import plan_ride
 from careloop.access.service import find_offers
+from careloop.access.waitlist import backfill, tell_the_others
 from careloop.channels.messages import InboundMessage
 from careloop.clock import Clock
 from careloop.content.service import render_for_sending
@@ -36,6 +37,7 @@ from careloop.outreach.replies import queue_reply_text
 from careloop.records.service import get_patient
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
+from careloop.settings import Settings
 
 PATIENT_REPLY = Principal(actor="patient:reply", role=Role.PATIENT, source="sms")
 
@@ -109,6 +111,7 @@ def _book_choice(
     message: InboundMessage,
     clock: Clock,
     settings: OutreachSettings,
+    app_settings: Settings | None,
 ) -> AccessReply | None:
     now = message.received_at
     offer = current_offer(session, patient_id=patient_id, now=now)
@@ -138,6 +141,8 @@ def _book_choice(
         )
         return AccessReply("slot-taken", queued)
     mark_answered(offer, booking_id=booked.id, now=now)
+    if offer.kind == "backfill" and app_settings is not None:
+        tell_the_others(session, clock=clock, settings=app_settings)
     if booked.ride:
         plan_ride(session, booking=booked, now=now)
     queued = _answer(
@@ -158,8 +163,14 @@ def handle_access_reply(
     message: InboundMessage,
     clock: Clock,
     settings: OutreachSettings,
+    app_settings: Settings | None = None,
 ) -> AccessReply | None:
-    """Act on a reply meant for access; None when it is not one."""
+    """Act on a reply meant for access; None when it is not one.
+
+    With ``app_settings`` a slot freed by a cancel is offered to the waitlist at once (and
+    back-fill offers someone else just won are closed); without, ``careloop schedule backfill``
+    does it.
+    """
     parsed = parse_booking_reply(message.body)
     if parsed is None:
         return None
@@ -171,6 +182,7 @@ def handle_access_reply(
             message=message,
             clock=clock,
             settings=settings,
+            app_settings=app_settings,
         )
     live = [
         b
@@ -181,6 +193,8 @@ def handle_access_reply(
         return None
     target = live[0]
     bookings.cancel(session, booking=target, clock=clock, principal=PATIENT_REPLY)
+    if app_settings is not None:
+        backfill(session, slot_id=target.slot_id, clock=clock, settings=app_settings)
     if parsed.kind == "cancel":
         queued = _answer(
             session,

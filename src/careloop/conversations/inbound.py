@@ -33,6 +33,7 @@ from careloop.outreach.config import OutreachSettings
 from careloop.outreach.messages import checked_body
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.replies import ReplyOutcome
+from careloop.settings import Settings
 
 ACTOR = "system:outreach"
 # Opt-out, opt-in and HELP always mean what they say, whatever is in flight.
@@ -49,6 +50,8 @@ class InboundContext:
     clock: Clock
     programs: Mapping[str, OutreachProgram]
     settings: OutreachSettings
+    app_settings: Settings | None = None
+    """The whole configuration, for access's waitlist back-fill after a cancel by reply."""
 
 
 def _task(
@@ -100,7 +103,12 @@ def handle_reply(
     queued = False
     if keyword not in _NEVER_ACCESS:
         access = handle_access_reply(
-            session, patient_id=patient_id, message=message, clock=ctx.clock, settings=ctx.settings
+            session,
+            patient_id=patient_id,
+            message=message,
+            clock=ctx.clock,
+            settings=ctx.settings,
+            app_settings=ctx.app_settings,
         )
         if access is not None:
             return _noted(session, ctx=ctx, answered=answered, message=message, access=access)
