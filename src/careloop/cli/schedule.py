@@ -98,5 +98,130 @@ def offer(
         typer.echo("")
 
 
+@schedule_app.command("send-offer")
+@guarded
+def send_offer_command(
+    patient_id: PatientArg,
+    service: Annotated[
+        str | None, typer.Option("--service", help="Only this service code.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many choices.")] = 3,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send the patient the best slots through the outbox ("Reply 1 for Tue 3:45 PM, ...").
+
+    The reply books the choice; the text also carries a signed self-scheduling link.
+    """
+    from careloop.access.sending import send_offer
+    from careloop.audit import AuditAction, Purpose
+
+    with runtime(database) as rt, rt.transaction() as session:
+        sent = send_offer(
+            session,
+            patient_id=patient_id,
+            clock=rt.clock,
+            settings=rt.settings,
+            service=service,
+            limit=limit,
+        )
+        audit_cli(
+            session,
+            rt,
+            AuditAction.SEND,
+            "slot-offer",
+            Purpose.TREATMENT,
+            patient_ids=[patient_id],
+            detail={"offer": sent.offer_id, "choices": sent.choices},
+        )
+    result = {
+        "offer": sent.offer_id,
+        "choices": sent.choices,
+        "outbox_id": sent.outbox_id,
+        "not_queued": sent.not_queued,
+    }
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(
+            f"offer {sent.offer_id}: {sent.choices} choices, "
+            + (
+                f"queued as message {sent.outbox_id}"
+                if sent.outbox_id
+                else f"not sent ({sent.not_queued})"
+            )
+        )
+
+
+@schedule_app.command("waitlist-add")
+@guarded
+def waitlist_add(
+    patient_id: PatientArg,
+    service: Annotated[
+        str | None, typer.Option("--service", help="Only this service code.")
+    ] = None,
+    priority: Annotated[int, typer.Option("--priority", help="0-9, higher is more urgent.")] = 0,
+    noshow_risk: Annotated[
+        float | None, typer.Option("--noshow-risk", help="0-1, from the no-show model.")
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Put a patient on the waitlist for an earlier slot (back-filled from cancellations)."""
+    from careloop.access.waitlist import add_to_waitlist
+    from careloop.audit import AuditAction, Purpose
+
+    with runtime(database) as rt, rt.transaction() as session:
+        entry = add_to_waitlist(
+            session,
+            patient_id=patient_id,
+            now=rt.clock.now(),
+            service=service,
+            priority=priority,
+            noshow_risk=noshow_risk,
+        )
+        audit_cli(
+            session, rt, AuditAction.CREATE, "waitlist", Purpose.TREATMENT, patient_ids=[patient_id]
+        )
+        typer.echo(f"waitlist entry {entry.id}")
+
+
+@schedule_app.command("backfill")
+@guarded
+def backfill_command(
+    slot_id: Annotated[str, typer.Argument(help="The freed Slot id.", show_default=False)],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Offer a freed slot to the waitlist, then close back-fill offers someone else won."""
+    from careloop.access.waitlist import backfill, tell_the_others
+
+    with runtime(database) as rt, rt.transaction() as session:
+        offered = backfill(session, slot_id=slot_id, clock=rt.clock, settings=rt.settings)
+        told = tell_the_others(session, clock=rt.clock, settings=rt.settings)
+    result = {"offered": len(offered), "told_it_went": len(told)}
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(f"offered to {len(offered)} waiting patients; {len(told)} told the slot went")
+
+
+@schedule_app.command("dispatch-rides")
+@guarded
+def dispatch_rides_command(
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Request pending rides from the ride provider (the recording fake; see docs/access.md)."""
+    from careloop.access.rides import FakeRides, dispatch_rides
+
+    provider = FakeRides()
+    with runtime(database) as rt, rt.transaction() as session:
+        requested = dispatch_rides(session, provider=provider, clock=rt.clock)
+    if as_json:
+        print_json({"requested": len(requested), "provider": provider.name})
+    else:
+        typer.echo(f"{len(requested)} rides requested from {provider.name}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(schedule_app, name="schedule")
