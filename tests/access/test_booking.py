@@ -22,6 +22,7 @@ from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.governance.consent import opt_out_channel
 from careloop.models import AccessBooking, FhirResource, OutboxMessage
 from careloop.outreach.config import OutreachSettings
+from careloop.outreach.eligibility import AppointmentEligibility
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR
 from tests.access.fhir_fixtures import (
@@ -32,7 +33,7 @@ from tests.access.fhir_fixtures import (
     schedule,
     slot,
 )
-from tests.outreach.conftest import fake_registry, sync_content
+from tests.outreach.conftest import APPOINTMENTS, fake_registry, program, sync_content
 
 PHONE = "+15550109001"  # patient("p-001")'s mobile
 
@@ -225,3 +226,22 @@ def test_a_hold_expires_and_the_slot_can_be_held_again(
         assert expired.state == "expired"
         with pytest.raises(bookings.SlotTaken):
             bookings.confirm(session, booking=expired, clock=clock, principal=CLI_OPERATOR)
+
+
+def test_the_appointment_journey_picks_up_a_booking(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    _seed(rt, tmp_path)
+    _offer_and_deliver(rt, clock)
+    assert _reply(rt, clock, "1", "SM-1") == "booked"
+    reminders = program(APPOINTMENTS)
+
+    with rt.transaction() as session:
+        [candidate] = AppointmentEligibility()(session, program=reminders, now=clock.now())
+
+    assert candidate.patient_id == "p-001"
+    assert candidate.fields["appointment_at"] == _utc(3, 20, 45).isoformat()
+    assert candidate.fields["appointment_place"] == "Main clinic"
+    assert _reply(rt, clock, "cancel visit", "SM-2") == "visit-cancelled"
+    with rt.transaction() as session:
+        assert list(AppointmentEligibility()(session, program=reminders, now=clock.now())) == []

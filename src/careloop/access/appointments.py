@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from careloop.access.slots import VIRTUAL_EXTENSION
 from careloop.errors import NotFound
+from careloop.fhirdata.references import reference_id, reference_of
 from careloop.models import AccessBooking
 from careloop.records.extract import index_resource
 from careloop.records.resources import get_resource
@@ -60,11 +61,34 @@ def appointment_resource(booking: AccessBooking, slot: dict[str, Any]) -> dict[s
     return resource
 
 
+def _location(session: Session, slot: dict[str, Any]) -> dict[str, Any] | None:
+    """The Location participant (reference and name) of the slot's Schedule, if it has one."""
+    schedule_ref = reference_of(slot.get("schedule")) or ""
+    schedule = get_resource(
+        session, resource_type="Schedule", fhir_id=schedule_ref.removeprefix("Schedule/")
+    )
+    for actor in (schedule or {}).get("actor") or []:
+        ref = reference_of(actor)
+        if ref and ref.startswith("Location/"):
+            location = get_resource(session, resource_type="Location", fhir_id=reference_id(ref))
+            name = (location or {}).get("name")
+            return {"reference": ref, **({"display": name} if name else {})}
+    return None
+
+
 def write_booking(session: Session, booking: AccessBooking, *, now: datetime) -> None:
-    """Write the booking's Appointment and set its Slot busy (booked) or free (cancelled)."""
+    """Write the booking's Appointment and set its Slot busy (booked) or free (cancelled).
+
+    The Appointment names the Schedule's Location (with its name), so the appointment
+    journey's reminders say where to go.
+    """
     slot = dict(_slot(session, booking.slot_id))
     slot["status"] = "busy" if booking.state == "booked" else "free"
-    appointment = index_resource(appointment_resource(booking, slot))
+    resource = appointment_resource(booking, slot)
+    place = _location(session, slot)
+    if place is not None and booking.mode == "in-person":
+        resource["participant"].append({"actor": place, "status": "accepted"})
+    appointment = index_resource(resource)
     write_resources(
         session,
         [appointment, index_resource(slot)],
