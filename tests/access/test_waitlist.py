@@ -138,3 +138,34 @@ def test_a_cancelled_slot_goes_to_the_first_waiting_patient_who_accepts(
         states = dict(session.execute(select(WaitlistEntry.patient_id, WaitlistEntry.state)).all())
     assert booked == ["p-004"]
     assert states == {"p-002": "waiting", "p-003": "waiting", "p-004": "booked", "p-005": "waiting"}
+
+
+def test_metrics_count_offers_and_what_became_of_them(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    from careloop.access.metrics import access_metrics
+    from careloop.access.offers import open_offer
+
+    import_resources(
+        rt,
+        tmp_path,
+        [patient("p-001"), patient("p-002"), location(), schedule("sch-1"),
+         slot("s-1", schedule_id="sch-1", start=START)],
+    )  # fmt: skip
+    with rt.transaction() as session:
+        offers = find_offers(session, patient_id="p-001", now=clock.now())
+        first = open_offer(session, offers=offers, patient_id="p-001", now=clock.now())
+        open_offer(session, offers=offers, patient_id="p-002", now=clock.now())
+        booked = bookings.book(
+            session, patient_id="p-001", offer=offers[0], clock=clock, principal=CLI_OPERATOR,
+            channel="sms", offer_id=first.id,
+        )  # fmt: skip
+        first.booking_id = booked.id
+    with rt.transaction() as session:
+        figures = access_metrics(
+            session, since=clock.now() - timedelta(days=1), until=clock.now() + timedelta(days=1)
+        )
+    assert (figures["offers"], figures["booked"], figures["conversion"]) == (2, 1, 0.5)
+    assert figures["median_days_offer_to_visit"] == round(
+        (START - clock.now()).total_seconds() / 86400, 2
+    )

@@ -223,5 +223,27 @@ def dispatch_rides_command(
         typer.echo(f"{len(requested)} rides requested from {provider.name}")
 
 
+@schedule_app.command("metrics")
+@guarded
+def metrics_command(
+    days: Annotated[int, typer.Option("--days", help="Offers made in the last N days.")] = 30,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Booking conversion per offer, median days from offer to visit, no-show rate."""
+    from datetime import timedelta
+
+    from careloop.access.metrics import access_metrics
+
+    with runtime(database) as rt, rt.transaction() as session:
+        now = rt.clock.now()
+        figures = access_metrics(session, since=now - timedelta(days=days), until=now)
+    if as_json:
+        print_json(figures)
+        return
+    for key, value in figures.items():
+        typer.echo(f"{key}: {value}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(schedule_app, name="schedule")
