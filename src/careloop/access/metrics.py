@@ -36,12 +36,12 @@ def access_metrics(session: Session, *, since: datetime, until: datetime) -> dic
         if o.booking_id in bookings
     ]
     statuses: dict[str, str | None] = {}
-    for row in session.execute(
+    for found in session.execute(
         select(FhirResource.fhir_id, FhirResource.status).where(
             FhirResource.resource_type == "Appointment", FhirResource.fhir_id.in_(booked_ids)
         )
     ):
-        statuses[row.fhir_id] = row.status
+        statuses[found.fhir_id] = found.status
     past = [b for b in bookings.values() if b.start < until and b.state == "booked"]
     noshows = len([b for b in past if statuses.get(b.id) == "noshow"])
     by_kind: dict[str, dict[str, int]] = {}
