@@ -29,6 +29,7 @@ PAGES = {
     "/console/programs": {"admin", "clinician", "coordinator", "analyst"},
     "/console/content": {"admin", "clinician", "coordinator", "analyst"},
     "/console/jobs": {"admin"},
+    "/console/appointments": {"clinician", "coordinator"},
 }
 
 # Panel of the patient page (its heading id) -> the roles that see it.
