@@ -23,6 +23,7 @@ from careloop.governance.consent import opt_out_channel
 from careloop.models import AccessBooking, FhirResource, OutboxMessage
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.eligibility import AppointmentEligibility
+from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR
 from tests.access.fhir_fixtures import (
@@ -245,3 +246,34 @@ def test_the_appointment_journey_picks_up_a_booking(
     assert _reply(rt, clock, "cancel visit", "SM-2") == "visit-cancelled"
     with rt.transaction() as session:
         assert list(AppointmentEligibility()(session, program=reminders, now=clock.now())) == []
+
+
+def test_a_number_answering_a_later_question_is_not_a_booking(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    _seed(rt, tmp_path)
+    _offer_and_deliver(rt, clock)
+    clock.advance(timedelta(hours=1))
+    with rt.transaction() as session:
+        enqueue(
+            session,
+            message=NewMessage(
+                idempotency_key="later-question",
+                patient_id="p-001",
+                purpose="clinical-monitoring",
+                channel="sms",
+                to_address=PHONE,
+                body="How many days did you take your pills? Reply 0 to 7.",
+                due_at=clock.now(),
+                content_message="adherence_question",
+            ),
+            now=clock.now(),
+        )
+    registry, _sms, *_ = fake_registry()
+    worker = build_worker(rt, worker_id="later-worker", channels=registry)
+    worker.sleep = lambda _s: None
+    worker.run(once=True)
+
+    assert _reply(rt, clock, "2", "SM-1") != "booked"
+    with rt.transaction() as session:
+        assert session.scalars(select(AccessBooking)).all() == []

@@ -32,6 +32,7 @@ from careloop.channels.messages import InboundMessage
 from careloop.clock import Clock
 from careloop.content.service import render_for_sending
 from careloop.errors import CareloopError
+from careloop.models import OutboxMessage
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.replies import queue_reply_text
 from careloop.records.service import get_patient
@@ -112,11 +113,18 @@ def _book_choice(
     clock: Clock,
     settings: OutreachSettings,
     app_settings: Settings | None,
+    answered_outbox_id: int | None,
 ) -> AccessReply | None:
     now = message.received_at
     offer = current_offer(session, patient_id=patient_id, now=now)
     if offer is None or parsed.choice is None or parsed.choice > len(offer.choices):
         return None
+    if answered_outbox_id is not None:
+        # A bare number answers the offer only when the message it answers is an offer: "2"
+        # to a check-in question sent after the offer is the check-in's answer.
+        answered = session.get(OutboxMessage, answered_outbox_id)
+        if answered is not None and answered.content_message != "slot_offer":
+            return None
     chosen = choices_of(offer)[parsed.choice - 1]
     try:
         booked = bookings.book(
@@ -164,8 +172,12 @@ def handle_access_reply(
     clock: Clock,
     settings: OutreachSettings,
     app_settings: Settings | None = None,
+    answered_outbox_id: int | None = None,
 ) -> AccessReply | None:
     """Act on a reply meant for access; None when it is not one.
+
+    ``answered_outbox_id`` is the message the reply answers (the router knows it): a choice
+    counts only when that message is an offer.
 
     With ``app_settings`` a slot freed by a cancel is offered to the waitlist at once (and
     back-fill offers someone else just won are closed); without, ``careloop schedule backfill``
@@ -183,6 +195,7 @@ def handle_access_reply(
             clock=clock,
             settings=settings,
             app_settings=app_settings,
+            answered_outbox_id=answered_outbox_id,
         )
     live = [
         b

@@ -109,6 +109,7 @@ def handle_reply(
             clock=ctx.clock,
             settings=ctx.settings,
             app_settings=ctx.app_settings,
+            answered_outbox_id=answered.outbox_id,
         )
         if access is not None:
             return _noted(session, ctx=ctx, answered=answered, message=message, access=access)
