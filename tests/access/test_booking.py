@@ -128,7 +128,7 @@ def _resource(rt: Runtime, rtype: str, fid: str) -> FhirResource:
 def test_a_reply_books_the_chosen_slot(rt: Runtime, clock: FrozenClock, tmp_path: Path) -> None:
     _seed(rt, tmp_path)
     text = _offer_and_deliver(rt, clock)
-    assert "Reply 1 for Tue 3:45 PM, 2 for Thu 5:00 PM" in text
+    assert "Visit times: reply 1 for Tue 3:45 PM, 2 for Thu 5:00 PM" in text
     assert re.search(r"/portal/book/[\w-]+\.[\w-]+", text)
 
     assert _reply(rt, clock, "2", "SM-1") == "booked"
@@ -176,7 +176,7 @@ def test_reschedule_by_reply_frees_the_slot_and_offers_new_times(
 
     assert _reply(rt, clock, "reschedule", "SM-2") == "rescheduling"
 
-    assert "We have times for your visit. Reply 1 for" in _answer(rt, "SM-2")
+    assert "Visit times: reply 1 for" in _answer(rt, "SM-2")
     assert _resource(rt, "Slot", "s-tue").status == "free"
     assert _reply(rt, clock, "2", "SM-3") == "booked"
 

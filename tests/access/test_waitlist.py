@@ -123,7 +123,7 @@ def test_a_cancelled_slot_goes_to_the_first_waiting_patient_who_accepts(
     _deliver(rt, clock)
 
     assert _reply(rt, clock, "p-001", "cancel visit", "SM-1") == "visit-cancelled"
-    offered_to = {to for to, body in _deliver(rt, clock) if "Reply 1 for Tue 3:45 PM" in body}
+    offered_to = {to for to, body in _deliver(rt, clock) if "reply 1 for Tue 3:45 PM" in body}
     assert offered_to == {_phone("p-002"), _phone("p-003"), _phone("p-004")}  # not dermatology
 
     assert _reply(rt, clock, "p-004", "1", "SM-2") == "booked"
