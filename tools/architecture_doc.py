@@ -23,6 +23,7 @@ ROLE = {
     "fhir": "the FHIR R4 interface: search/read over the record, write-back projections, Bulk Data",
     "compose": "face-level composition: scheduler/worker/router contexts, in-process loop, pilot",
     "conversations": "workflow: routes inbound replies; carries out a tick's hand-offs",
+    "access": "workflow: slot offers that fit a patient's day, booking by reply, rides, waitlist",
     "careteam": "workflow: worklist, alerts and tasks, plan adjustments, intake",
     "outreach": "the loop out: journeys, scheduler, outbox, worker, `request_message`",
     "feedback": "the loop in: readings, check-ins and their conversation, rules",

@@ -58,6 +58,11 @@ class EventKind(StrEnum):
     CONTENT_APPROVED = "content_approved"
     CONTENT_RETIRED = "content_retired"
     CONTENT_SYNCED = "content_synced"
+    # access (issue "Access"): offers, bookings, rides
+    SLOTS_OFFERED = "slots_offered"
+    SLOT_BOOKED = "slot_booked"
+    BOOKING_CANCELLED = "booking_cancelled"
+    RIDE_UPDATED = "ride_updated"
 
 
 def record_event(

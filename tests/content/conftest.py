@@ -30,6 +30,8 @@ def fields() -> dict[str, object]:
         "appointment_at": datetime(2026, 3, 10, 19, 30, tzinfo=UTC),
         "appointment_place": "Riverside Clinic, 120 Main St",
         "days_without_readings": 3,
+        "slot_choices": "1 for Tue 3:45 PM, 2 for Thu 5:00 PM",
+        "pickup_at": datetime(2026, 3, 10, 18, 45, tzinfo=UTC),
     }
 
 

@@ -41,7 +41,8 @@ def test_demo_on_postgresql_fills_that_database_and_writes_no_local_file(
             ).scalar_one()
     finally:
         engine.dispose()
-    assert patients == 20 + 6  # the Synthea sample and the pilot's synthetic oncology patients
+    # the Synthea sample, the pilot's synthetic oncology patients, the access story's two
+    assert patients == 20 + 6 + 2
     assert sent > 0
 
     again = runner.invoke(app, ["demo", "--database", empty_postgresql_url])

@@ -30,6 +30,7 @@ PAGES = {
     "/console/content": {"admin", "clinician", "coordinator", "analyst"},
     "/console/jobs": {"admin"},
     "/console/fhir-deliveries": {"admin"},
+    "/console/appointments": {"clinician", "coordinator"},
 }
 
 # Panel of the patient page (its heading id) -> the roles that see it.

@@ -21,6 +21,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from careloop.cli.demo_access import step_access
 from careloop.cli.records import resource_table
 from careloop.cli.reports import programs_table
 from careloop.cli.support import new_table
@@ -247,6 +248,7 @@ STEPS: list[DemoStep] = [
     step_engage,
     step_measure,
     step_console,
+    step_access,
 ]
 
 
@@ -257,6 +259,7 @@ STEP_NAMES = {
     "step_engage": "running the pilot through the outbox",
     "step_measure": "measuring against the holdouts",
     "step_console": "creating console users and a portal contact",
+    "step_access": "offering slots that fit the patient's day, booking by reply, rides",
 }
 
 

@@ -63,6 +63,7 @@ def inbound_context(
             list(programs) if programs is not None else load_outreach_programs(own)
         ),
         settings=own,
+        app_settings=rt.settings,
     )
 
 

@@ -55,6 +55,9 @@ ALLOWED_FIELDS: Mapping[str, FieldKind] = {
     "due_date": FieldKind.DATE,
     "days_without_readings": FieldKind.INT,
     "program_name": FieldKind.TEXT,
+    # access: "1 for Tue 3:45 PM, 2 for Thu 5:00 PM" (formatted in the reader's language)
+    "slot_choices": FieldKind.TEXT,
+    "pickup_at": FieldKind.DATETIME,
 }
 
 URL_PATTERN = re.compile(r"https?://[^\s<>\"']+")

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from careloop.access.replies import AccessReply, handle_access_reply
 from careloop.careteam.alerts import create_task
 from careloop.careteam.intake import handle_checkin_reply
 from careloop.careteam.safety import advice_text
@@ -34,8 +35,11 @@ from careloop.outreach.messages import checked_body
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.replies import ReplyOutcome
 from careloop.records.service import get_patient
+from careloop.settings import Settings
 
 ACTOR = "system:outreach"
+# Opt-out, opt-in and HELP always mean what they say, whatever is in flight.
+_NEVER_ACCESS = frozenset({Keyword.OPT_OUT, Keyword.OPT_IN, Keyword.HELP})
 _KEYWORD_REPLIES = {
     Keyword.OPT_OUT: "opt_out_confirmation",
     Keyword.OPT_IN: "opt_in_confirmation",
@@ -50,6 +54,8 @@ class InboundContext:
     clock: Clock
     programs: Mapping[str, OutreachProgram]
     settings: OutreachSettings
+    app_settings: Settings | None = None
+    """The whole configuration, for access's waitlist back-fill after a cancel by reply."""
 
 
 def _task(
@@ -107,6 +113,18 @@ def handle_reply(
     keyword = message.keyword
     spoken: tuple[str, str | None] | None = None
     queued = False
+    if keyword not in _NEVER_ACCESS:
+        access = handle_access_reply(
+            session,
+            patient_id=patient_id,
+            message=message,
+            clock=ctx.clock,
+            settings=ctx.settings,
+            app_settings=ctx.app_settings,
+            answered_outbox_id=answered.outbox_id,
+        )
+        if access is not None:
+            return _noted(session, ctx=ctx, answered=answered, message=message, access=access)
     if keyword is Keyword.OPT_OUT:
         handled = "opted-out"
         replies.opt_out_patient(
@@ -213,6 +231,33 @@ def handle_reply(
         queued_reply=queued,
         answer_now=spoken[0] if spoken else None,
         answer_language=spoken[1] if spoken else None,
+    )
+
+
+def _noted(
+    session: Session,
+    *,
+    ctx: InboundContext,
+    answered: replies.Answered,
+    message: InboundMessage,
+    access: AccessReply,
+) -> ReplyOutcome:
+    """A reply access acted on (a slot chosen, a visit cancelled or moved), noted once."""
+    program = ctx.programs.get(answered.program) if answered.program else None
+    enrollment_id = replies.note_reply(
+        session,
+        clock=ctx.clock,
+        answered=answered,
+        message=message,
+        program=program,
+        handled_as=access.handled_as,
+    )
+    return ReplyOutcome(
+        access.handled_as,
+        answered.patient_id,
+        enrollment_id,
+        answered.outbox_id,
+        queued_reply=access.queued_reply,
     )
 
 

@@ -4,6 +4,7 @@ Each domain package owns the service functions that read and write its tables; o
 packages call those functions instead of querying these models directly.
 """
 
+from careloop.models.access import AccessBooking, AccessOffer, AccessRide, WaitlistEntry
 from careloop.models.base import Base
 from careloop.models.careteam import PlanAdjustment, WorklistItem
 from careloop.models.content import ContentMessage, ContentVersion
@@ -51,6 +52,9 @@ from careloop.models.records import (
 )
 
 __all__ = [
+    "AccessBooking",
+    "AccessOffer",
+    "AccessRide",
     "ApiToken",
     "AuditChainHead",
     "AuditCheckpoint",
@@ -94,5 +98,6 @@ __all__ = [
     "SmartAssertion",
     "SmartClient",
     "User",
+    "WaitlistEntry",
     "WorklistItem",
 ]

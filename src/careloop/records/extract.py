@@ -36,8 +36,13 @@ CLINICAL_TYPES = (
     "Consent",
     "QuestionnaireResponse",
 )
+# Where care can be booked: validated and indexed (a Slot's status and start) so the access
+# domain's slot finder can search free slots by time without decoding every resource.
+SCHEDULING_TYPES = ("Schedule", "Slot", "Location", "HealthcareService", "PractitionerRole")
 # Validated and indexed; other types are stored raw so references to them resolve.
-SUPPORTED_TYPES = frozenset({"Patient", "RelatedPerson", "Questionnaire", *CLINICAL_TYPES})
+SUPPORTED_TYPES = frozenset(
+    {"Patient", "RelatedPerson", "Questionnaire", *CLINICAL_TYPES, *SCHEDULING_TYPES}
+)
 
 # Where each type points at its patient.
 _PATIENT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -66,6 +71,11 @@ _CODE_FIELDS: dict[str, tuple[str, ...]] = {
     "Questionnaire": ("code",),
     "RelatedPerson": ("relationship",),
     "AllergyIntolerance": ("code",),
+    "Slot": ("serviceType", "serviceCategory", "specialty", "appointmentType"),
+    "Schedule": ("serviceType", "serviceCategory", "specialty"),
+    "HealthcareService": ("type", "category", "specialty"),
+    "PractitionerRole": ("code", "specialty"),
+    "Location": ("type", "physicalType"),
 }
 # Where each type keeps its clinically relevant time: (dateTime fields, period fields).
 _TIME_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -86,6 +96,8 @@ _TIME_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "QuestionnaireResponse": (("authored",), ()),
     "Questionnaire": (("date",), ()),
     "AllergyIntolerance": (("onsetDateTime", "recordedDate"), ()),
+    "Slot": (("start",), ()),
+    "Schedule": ((), ("planningHorizon",)),
 }
 
 

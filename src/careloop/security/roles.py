@@ -41,6 +41,8 @@ _CLINICAL = {
     "reports:read",
     "consent:read",
     "consent:write",
+    "appointments:read",
+    "appointments:write",
 }
 _COORDINATION = {
     "patients:read",
@@ -58,6 +60,8 @@ _COORDINATION = {
     "reports:read",
     "consent:read",
     "consent:write",
+    "appointments:read",
+    "appointments:write",
 }
 
 # What a patient does for themselves and a caregiver may ever do on their behalf (per patient

@@ -48,6 +48,8 @@ ROUTER_MODULES = (
     "careloop.web.portal.checkin",
     "careloop.web.portal.readings",
     "careloop.web.portal.preferences",
+    "careloop.web.console.appointments",
+    "careloop.web.portal.booking",
 )
 
 

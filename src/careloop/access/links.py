@@ -1,0 +1,100 @@
+"""Booking from a signed self-scheduling link (or the portal): show the offer, book a choice.
+
+The link's token names one open offer (``offers.read_link_token``); a choice is booked like a
+reply (hold, Appointment, slot busy), the offer is answered, a ride is planned where the choice
+needs one, and ``visit_booked`` (plus ``ride_booked``) is queued through the outbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from sqlalchemy.orm import Session
+
+from careloop.access import booking as bookings
+from careloop.access.offers import choices_of, mark_answered, offer_by_id, read_link_token
+from careloop.access.rides import plan_ride
+from careloop.access.sending import send_booked, send_ride_booked
+from careloop.audit import AuditAction, Purpose, audit
+from careloop.clock import Clock
+from careloop.errors import InvalidInput
+from careloop.models import AccessBooking, AccessOffer
+from careloop.records.service import get_patient
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
+from careloop.settings import Settings
+
+LINK_PRINCIPAL = Principal(actor="link:self-scheduling", role=Role.PATIENT, source="link")
+
+
+@dataclass(frozen=True)
+class LinkChoice:
+    number: int
+    label: str
+    mode: str
+    ride: bool
+
+
+@dataclass(frozen=True)
+class LinkOffer:
+    offer: AccessOffer
+    language: str
+    choices: list[LinkChoice]
+
+
+def open_link(session: Session, *, key: bytes, token: str, clock: Clock) -> LinkOffer:
+    """The offer a link names, with its choices in the patient's language and zone."""
+    offer = offer_by_id(session, offer_id=read_link_token(key, token), now=clock.now())
+    patient = get_patient(session, offer.patient_id)
+    language = (patient.language or "en").split("-")[0]
+    zone = ZoneInfo(patient.timezone)
+    choices = [
+        LinkChoice(
+            number,
+            format_datetime(o.start.astimezone(zone), "EEEE d MMMM, h:mm a" if language == "en"
+                            else "EEEE d 'de' MMMM, H:mm", locale=language),
+            o.mode,
+            o.ride,
+        )
+        for number, o in enumerate(choices_of(offer), start=1)
+    ]  # fmt: skip
+    audit(
+        session,
+        clock=clock,
+        principal=LINK_PRINCIPAL,
+        action=AuditAction.READ,
+        resource="slot-offer",
+        purpose=Purpose.PATIENT_REQUEST,
+        patient_ids=[offer.patient_id],
+    )
+    return LinkOffer(offer, language, choices)
+
+
+def book_from_link(
+    session: Session, *, key: bytes, token: str, choice: int, clock: Clock, settings: Settings
+) -> AccessBooking:
+    """Book choice ``choice`` (1-based) of the linked offer; :class:`SlotTaken` if it went."""
+    now = clock.now()
+    offer = offer_by_id(session, offer_id=read_link_token(key, token), now=now)
+    options = choices_of(offer)
+    if not 1 <= choice <= len(options):
+        raise InvalidInput(f"choose a number from 1 to {len(options)}", field="choice")
+    booked = bookings.book(
+        session,
+        patient_id=offer.patient_id,
+        offer=options[choice - 1],
+        clock=clock,
+        principal=LINK_PRINCIPAL,
+        channel="link",
+        offer_id=offer.id,
+    )
+    mark_answered(offer, booking_id=booked.id, now=now)
+    send_booked(session, booking=booked, clock=clock, settings=settings)
+    if booked.ride:
+        ride = plan_ride(session, booking=booked, now=now)
+        send_ride_booked(
+            session, booking=booked, pickup_at=ride.pickup_at, clock=clock, settings=settings
+        )
+    return booked

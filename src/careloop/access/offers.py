@@ -1,0 +1,140 @@
+"""Offers in flight: the slots put to one patient, by text, in the portal or by a signed link.
+
+An offer stores its choices (the finder's output, best first) and expires after
+:data:`OFFER_HOURS`; a reply "2" books the second choice. Its id is short and random, and the
+self-scheduling link carries it with an HMAC under ``security.secret_key``
+(``<offer id>.<signature>``): the link cannot be forged or pointed at someone else's offer,
+and it stops working when the offer expires, is answered, or is replaced by a newer one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from careloop.access.finder import Offer
+from careloop.errors import InvalidInput
+from careloop.models import AccessOffer
+
+OFFER_HOURS = 48
+_WORDS = {
+    "en": {"for": "for", "video": "a video visit", "ride": "with a ride", "pattern": "EEE h:mm a"},
+    "es": {"for": "para", "video": "video", "ride": "con transporte", "pattern": "EEE H:mm"},
+}
+
+
+def _sign(key: bytes, offer_id: str) -> str:
+    digest = hmac.new(key, f"booking-link|{offer_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:9]).decode()
+
+
+def link_token(key: bytes, offer_id: str) -> str:
+    """The token of the self-scheduling link for this offer."""
+    return f"{offer_id}.{_sign(key, offer_id)}"
+
+
+def read_link_token(key: bytes, token: str) -> str:
+    """The offer id a link names; a forged or altered token is an :class:`InvalidInput`."""
+    offer_id, _, signature = token.partition(".")
+    if not offer_id or len(token) > 64 or not hmac.compare_digest(signature, _sign(key, offer_id)):
+        raise InvalidInput("invalid or expired booking link", field="token")
+    return offer_id
+
+
+def offer_from_json(choice: dict[str, object]) -> Offer:
+    return Offer(
+        slot=str(choice["slot"]),
+        start=datetime.fromisoformat(str(choice["start"])),
+        end=datetime.fromisoformat(str(choice["end"])),
+        mode="telehealth" if choice["mode"] == "telehealth" else "in-person",
+        ride=bool(choice["ride"]),
+        why=str(choice["why"]),
+    )
+
+
+def choices_of(offer: AccessOffer) -> list[Offer]:
+    return [offer_from_json(c) for c in offer.choices]
+
+
+def choice_labels(offers: Sequence[Offer], *, language: str, timezone: str) -> str:
+    """``1 for Tue 3:45 PM, 2 for Thu 5:00 PM, 3 for a video visit Wed 10:00 AM``."""
+    lang = language.split("-")[0] if language.split("-")[0] in _WORDS else "en"
+    words = _WORDS[lang]
+    zone = ZoneInfo(timezone)
+    parts = []
+    for number, offer in enumerate(offers, start=1):
+        when = format_datetime(offer.start.astimezone(zone), words["pattern"], locale=lang)
+        when = " ".join(when.replace(".", "").split())
+        if offer.mode == "telehealth":
+            when = f"{words['video']} {when}"
+        elif offer.ride:
+            when = f"{when} {words['ride']}"
+        parts.append(f"{number} {words['for']} {when}")
+    return ", ".join(parts)
+
+
+def open_offer(
+    session: Session,
+    *,
+    offers: Sequence[Offer],
+    patient_id: str,
+    now: datetime,
+    kind: str = "offer",
+    service: str | None = None,
+) -> AccessOffer:
+    """Store a new offer (replacing the patient's earlier open ones) and return it."""
+    session.execute(
+        update(AccessOffer)
+        .where(AccessOffer.patient_id == patient_id, AccessOffer.state == "open")
+        .values(state="replaced")
+    )
+    row = AccessOffer(
+        id=secrets.token_urlsafe(12),
+        patient_id=patient_id,
+        kind=kind,
+        state="open",
+        service=service,
+        choices=[o.as_json() for o in offers],
+        created_at=now,
+        expires_at=now + timedelta(hours=OFFER_HOURS),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def current_offer(session: Session, *, patient_id: str, now: datetime) -> AccessOffer | None:
+    """The patient's open, unexpired offer (the newest), if any."""
+    return session.scalar(
+        select(AccessOffer)
+        .where(
+            AccessOffer.patient_id == patient_id,
+            AccessOffer.state == "open",
+            AccessOffer.expires_at > now,
+        )
+        .order_by(AccessOffer.created_at.desc())
+        .limit(1)
+    )
+
+
+def offer_by_id(session: Session, *, offer_id: str, now: datetime) -> AccessOffer:
+    """An open offer named by a link; answered, replaced or expired ones are gone."""
+    row = session.get(AccessOffer, offer_id)
+    if row is None or row.state != "open" or row.expires_at <= now:
+        raise InvalidInput("invalid or expired booking link", field="token")
+    return row
+
+
+def mark_answered(offer: AccessOffer, *, booking_id: str, now: datetime) -> None:
+    offer.state = "booked"
+    offer.booking_id = booking_id
+    offer.answered_at = now

@@ -1,0 +1,232 @@
+"""A reply to an offer or a booking: book the choice, cancel, or reschedule.
+
+Called by the reply router (``conversations.inbound``) before it reads a reply as a check-in
+answer or a reschedule request for a person; returns None when the reply is not for access
+(no open offer or booking, or words outside ``grammar``), so the router carries on. The answer
+goes back on the reply's own channel at once (transactional), in the patient's language: the
+booked time, new choices when the chosen time was just taken, or the cancellation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from careloop.access import booking as bookings
+from careloop.access.finder import Offer
+from careloop.access.grammar import BookingReply, parse_booking_reply
+from careloop.access.offers import (
+    choice_labels,
+    choices_of,
+    current_offer,
+    mark_answered,
+    open_offer,
+)
+from careloop.access.rides import plan_ride
+from careloop.access.service import find_offers
+from careloop.access.waitlist import backfill, tell_the_others
+from careloop.channels.messages import InboundMessage
+from careloop.clock import Clock
+from careloop.content.service import render_for_sending
+from careloop.errors import CareloopError
+from careloop.models import OutboxMessage
+from careloop.outreach.config import OutreachSettings
+from careloop.outreach.replies import queue_reply_text
+from careloop.records.service import get_patient
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
+from careloop.settings import Settings
+
+PATIENT_REPLY = Principal(actor="patient:reply", role=Role.PATIENT, source="sms")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessReply:
+    handled_as: str
+    queued_reply: bool
+
+
+def _answer(
+    session: Session,
+    *,
+    message: InboundMessage,
+    patient_id: str,
+    content: str,
+    settings: OutreachSettings,
+    fields: dict[str, Any],
+) -> bool:
+    patient = get_patient(session, patient_id)
+    language = patient.language or "en"
+    try:
+        rendered = render_for_sending(
+            session,
+            message=content,
+            language=language,
+            reading_level="standard",
+            tone="friendly",
+            channel=str(message.channel),
+            fields={
+                "clinic_phone": settings.clinic_phone,
+                "care_team_name": settings.care_team_name,
+                "booking_link": settings.booking_link,
+                "first_name": patient.given_name or "",
+                **fields,
+            },
+            locale=language.replace("-", "_"),
+            timezone=patient.timezone,
+            detailed_consent=False,
+        )
+    except CareloopError:
+        return False
+    return queue_reply_text(
+        session,
+        message=message,
+        patient_id=patient_id,
+        body=rendered.body,
+        purpose="care-reminders",
+        version_id=rendered.version_id,
+        content=content,
+    )
+
+
+def _new_choices(
+    session: Session, *, patient_id: str, now: datetime, kind: str
+) -> tuple[list[Offer], dict[str, Any]]:
+    offers = find_offers(session, patient_id=patient_id, now=now)
+    if not offers:
+        return [], {}
+    open_offer(session, offers=offers, patient_id=patient_id, now=now, kind=kind)
+    patient = get_patient(session, patient_id)
+    labels = choice_labels(offers, language=patient.language or "en", timezone=patient.timezone)
+    return offers, {"slot_choices": labels}
+
+
+def _book_choice(
+    session: Session,
+    *,
+    parsed: BookingReply,
+    patient_id: str,
+    message: InboundMessage,
+    clock: Clock,
+    settings: OutreachSettings,
+    app_settings: Settings | None,
+    answered_outbox_id: int | None,
+) -> AccessReply | None:
+    now = message.received_at
+    offer = current_offer(session, patient_id=patient_id, now=now)
+    if offer is None or parsed.choice is None or parsed.choice > len(offer.choices):
+        return None
+    if answered_outbox_id is not None:
+        # A bare number answers the offer only when the message it answers is an offer: "2"
+        # to a check-in question sent after the offer is the check-in's answer.
+        answered = session.get(OutboxMessage, answered_outbox_id)
+        if answered is not None and answered.content_message != "slot_offer":
+            return None
+    chosen = choices_of(offer)[parsed.choice - 1]
+    try:
+        booked = bookings.book(
+            session,
+            patient_id=patient_id,
+            offer=chosen,
+            clock=clock,
+            principal=PATIENT_REPLY,
+            channel=str(message.channel),
+            offer_id=offer.id,
+        )
+    except bookings.SlotTaken:
+        offers, fields = _new_choices(session, patient_id=patient_id, now=now, kind="retry")
+        content = "slot_offer" if offers else "slot_gone"
+        queued = _answer(
+            session,
+            message=message,
+            patient_id=patient_id,
+            content=content,
+            settings=settings,
+            fields=fields,
+        )
+        return AccessReply("slot-taken", queued)
+    mark_answered(offer, booking_id=booked.id, now=now)
+    if offer.kind == "backfill" and app_settings is not None:
+        tell_the_others(session, clock=clock, settings=app_settings)
+    if booked.ride:
+        plan_ride(session, booking=booked, now=now)
+    queued = _answer(
+        session,
+        message=message,
+        patient_id=patient_id,
+        content="visit_booked",
+        settings=settings,
+        fields={"appointment_at": booked.start},
+    )
+    return AccessReply("booked", queued)
+
+
+def handle_access_reply(
+    session: Session,
+    *,
+    patient_id: str,
+    message: InboundMessage,
+    clock: Clock,
+    settings: OutreachSettings,
+    app_settings: Settings | None = None,
+    answered_outbox_id: int | None = None,
+) -> AccessReply | None:
+    """Act on a reply meant for access; None when it is not one.
+
+    ``answered_outbox_id`` is the message the reply answers (the router knows it): a choice
+    counts only when that message is an offer.
+
+    With ``app_settings`` a slot freed by a cancel is offered to the waitlist at once (and
+    back-fill offers someone else just won are closed); without, ``careloop schedule backfill``
+    does it.
+    """
+    parsed = parse_booking_reply(message.body)
+    if parsed is None:
+        return None
+    if parsed.kind == "choice":
+        return _book_choice(
+            session,
+            parsed=parsed,
+            patient_id=patient_id,
+            message=message,
+            clock=clock,
+            settings=settings,
+            app_settings=app_settings,
+            answered_outbox_id=answered_outbox_id,
+        )
+    live = [
+        b
+        for b in bookings.live_bookings(session, patient_id=patient_id)
+        if b.start > message.received_at
+    ]
+    if not live:
+        return None
+    target = live[0]
+    bookings.cancel(session, booking=target, clock=clock, principal=PATIENT_REPLY)
+    if app_settings is not None:
+        backfill(session, slot_id=target.slot_id, clock=clock, settings=app_settings)
+    if parsed.kind == "cancel":
+        queued = _answer(
+            session,
+            message=message,
+            patient_id=patient_id,
+            content="visit_cancelled",
+            settings=settings,
+            fields={"appointment_at": target.start},
+        )
+        return AccessReply("visit-cancelled", queued)
+    offers, fields = _new_choices(
+        session, patient_id=patient_id, now=message.received_at, kind="reschedule"
+    )
+    queued = _answer(
+        session,
+        message=message,
+        patient_id=patient_id,
+        content="slot_offer" if offers else "visit_cancelled",
+        settings=settings,
+        fields=fields or {"appointment_at": target.start},
+    )
+    return AccessReply("rescheduling", queued)

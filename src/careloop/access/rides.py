@@ -1,0 +1,230 @@
+"""Rides to booked visits: the provider interface, its adapters, and what a status change does.
+
+A booking that needs a ride gets an ``access_rides`` row at once (``pending``, pickup =
+appointment start − :data:`TRAVEL_BUFFER`), in the booking's transaction; the provider is
+called later by :func:`dispatch_rides` (a job), never inside a patient's reply. That is the
+outbox's rule: no network call while holding a database transaction.
+
+Adapters implement :class:`RideProvider` (request, status, cancel). :class:`FakeRides` records
+every call and answers like a provider would; :class:`HttpRides` speaks a generic JSON API
+shaped like the non-emergency medical transport brokers' (POST ``/rides`` with pickup time,
+addresses by reference and a callback URL; GET ``/rides/{id}``; POST ``/rides/{id}/cancel``;
+status webhooks with ``{"ride_id", "status"}``). A ride that fails or is cancelled by the
+provider before pickup raises a task for the care coordinators.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.careteam.alerts import create_task
+from careloop.clock import Clock
+from careloop.errors import InvalidInput, NotFound
+from careloop.events import EventKind, record_event
+from careloop.feedback.ruleset import Severity
+from careloop.models import AccessBooking, AccessRide
+
+TRAVEL_BUFFER = timedelta(minutes=45)
+STATUSES = ("pending", "requested", "confirmed", "en-route", "picked-up", "completed",
+            "failed", "cancelled", "no-driver")  # fmt: skip
+FAILED = frozenset({"failed", "cancelled", "no-driver"})
+ACTOR = "system:access"
+
+
+@dataclass(frozen=True, slots=True)
+class RideRequest:
+    """What a provider needs: no name or diagnosis, references and times only."""
+
+    ride_id: str
+    patient_ref: str
+    pickup_at: datetime
+    appointment_at: datetime
+    destination_ref: str
+
+
+class RideProvider(Protocol):
+    name: str
+
+    def request(self, ride: RideRequest) -> str:
+        """Book the ride; return the provider's id for it. Raise ``InvalidInput`` if refused."""
+        ...
+
+    def status(self, external_id: str) -> str: ...
+
+    def cancel(self, external_id: str) -> None: ...
+
+
+@dataclass
+class FakeRides:
+    """A recording fake at the provider boundary: it stores requests and answers 'requested'."""
+
+    name: str = "fake"
+    requests: list[RideRequest] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    def request(self, ride: RideRequest) -> str:
+        self.requests.append(ride)
+        external = f"fake-{len(self.requests)}"
+        self.statuses[external] = "requested"
+        return external
+
+    def status(self, external_id: str) -> str:
+        return self.statuses.get(external_id, "unknown")
+
+    def cancel(self, external_id: str) -> None:
+        self.cancelled.append(external_id)
+        self.statuses[external_id] = "cancelled"
+
+
+class HttpRides:
+    """A generic NEMT broker over HTTPS (JSON, bearer token)."""
+
+    name = "http"
+
+    def __init__(self, client: httpx.Client, *, callback_url: str) -> None:
+        self._client = client
+        self._callback = callback_url
+
+    def request(self, ride: RideRequest) -> str:
+        response = self._client.post(
+            "/rides",
+            json={
+                "external_ref": ride.ride_id,
+                "rider_ref": ride.patient_ref,
+                "pickup_time": ride.pickup_at.isoformat(),
+                "appointment_time": ride.appointment_at.isoformat(),
+                "destination_ref": ride.destination_ref,
+                "callback_url": self._callback,
+            },
+        )
+        if response.status_code >= 400:
+            raise InvalidInput(
+                f"ride provider refused the ride ({response.status_code})", field="ride"
+            )
+        return str(response.json()["ride_id"])
+
+    def status(self, external_id: str) -> str:
+        response = self._client.get(f"/rides/{external_id}")
+        response.raise_for_status()
+        return str(response.json()["status"])
+
+    def cancel(self, external_id: str) -> None:
+        self._client.post(f"/rides/{external_id}/cancel").raise_for_status()
+
+
+def plan_ride(session: Session, *, booking: AccessBooking, now: datetime) -> AccessRide:
+    """A pending ride for a booking that needs one (sent to the provider by the next job)."""
+    ride = AccessRide(
+        id=str(uuid.uuid4()),
+        booking_id=booking.id,
+        patient_id=booking.patient_id,
+        provider="pending",
+        status="pending",
+        pickup_at=booking.start - TRAVEL_BUFFER,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ride)
+    session.flush()
+    return ride
+
+
+def dispatch_rides(session: Session, *, provider: RideProvider, clock: Clock) -> list[str]:
+    """Request every pending ride from ``provider``; return the ride ids requested."""
+    now = clock.now()
+    pending = session.execute(
+        select(AccessRide, AccessBooking)
+        .join(AccessBooking, AccessBooking.id == AccessRide.booking_id)
+        .where(AccessRide.status == "pending")
+        .order_by(AccessRide.pickup_at)
+        .with_for_update(of=AccessRide, skip_locked=True)
+    ).all()
+    done = []
+    for ride, booking in pending:
+        if booking.state != "booked":
+            ride.status, ride.updated_at = "cancelled", now
+            continue
+        try:
+            ride.external_id = provider.request(
+                RideRequest(
+                    ride_id=ride.id,
+                    patient_ref=f"Patient/{ride.patient_id}",
+                    pickup_at=ride.pickup_at,
+                    appointment_at=booking.start,
+                    destination_ref=f"Appointment/{booking.id}",
+                )
+            )
+        except InvalidInput:
+            update_ride_status(session, ride=ride, status="failed", clock=clock)
+            continue
+        ride.provider, ride.status, ride.updated_at = provider.name, "requested", now
+        done.append(ride.id)
+    session.flush()
+    return done
+
+
+def ride_by_external_id(session: Session, external_id: str) -> AccessRide:
+    ride = session.scalar(select(AccessRide).where(AccessRide.external_id == external_id))
+    if ride is None:
+        raise NotFound("no such ride")
+    return ride
+
+
+def update_ride_status(session: Session, *, ride: AccessRide, status: str, clock: Clock) -> bool:
+    """Apply a provider's status; a failure before pickup puts a task on the worklist.
+
+    Returns True when a task was raised.
+    """
+    if status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
+    now = clock.now()
+    ride.status, ride.updated_at = status, now
+    record_event(
+        session,
+        kind=EventKind.RIDE_UPDATED,
+        clock=clock,
+        actor=ACTOR,
+        patient_id=ride.patient_id,
+        subject_type="ride",
+        subject_id=ride.id,
+        payload={"status": status},
+    )
+    if status in FAILED and now < ride.pickup_at + timedelta(minutes=15):
+        create_task(
+            session,
+            patient_id=ride.patient_id,
+            rule_id="access-ride-failed",
+            title="Ride to a visit fell through",
+            summary=f"The ride provider reported '{status}' before pickup: arrange another ride "
+            "or move the visit.",
+            severity=Severity.HIGH,
+            clock=clock,
+            actor=ACTOR,
+            team="care-coordination",
+            values={"ride": ride.id, "booking": ride.booking_id},
+        )
+        return True
+    session.flush()
+    return False
+
+
+def rides_of_booking(session: Session, booking_id: str) -> list[AccessRide]:
+    return list(session.scalars(select(AccessRide).where(AccessRide.booking_id == booking_id)))
+
+
+def describe(ride: AccessRide) -> dict[str, Any]:
+    return {
+        "ride": ride.id,
+        "booking": ride.booking_id,
+        "status": ride.status,
+        "pickup_at": ride.pickup_at.isoformat(),
+        "provider": ride.provider,
+    }

@@ -1,0 +1,128 @@
+"""Offers and confirmations out through the outbox, like any message.
+
+A first offer goes through ``outreach.requests.request_message`` (consent, channel chosen by the
+engine, quiet hours, approved words in the patient's language); its words are
+``slot_offer`` with the choices and the signed self-scheduling link. Confirmations of a booking
+made in the portal or by a link are ``visit_booked``, and a ride arranged is ``ride_booked``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from careloop.access.offers import choice_labels, link_token, open_offer
+from careloop.access.service import find_offers
+from careloop.clock import Clock
+from careloop.crypto import signing_key
+from careloop.events import EventKind, record_event
+from careloop.models import AccessBooking
+from careloop.outreach.config import outreach_settings
+from careloop.outreach.requests import RequestedMessage, request_message
+from careloop.records.service import get_patient
+from careloop.settings import Settings
+
+PURPOSE = "care-reminders"
+
+
+@dataclass(frozen=True, slots=True)
+class SentOffer:
+    offer_id: str | None
+    choices: int
+    outbox_id: int | None
+    not_queued: str | None = None
+
+
+def send_offer(
+    session: Session,
+    *,
+    patient_id: str,
+    clock: Clock,
+    settings: Settings,
+    service: str | None = None,
+    limit: int = 3,
+    kind: str = "offer",
+    days: int = 14,
+) -> SentOffer:
+    """Find the best slots, store the offer and queue ``slot_offer`` for the patient."""
+    now = clock.now()
+    offers = find_offers(
+        session, patient_id=patient_id, now=now, service=service, limit=limit, days=days
+    )
+    if not offers:
+        return SentOffer(None, 0, None, not_queued="no-slot-fits")
+    patient = get_patient(session, patient_id)
+    row = open_offer(
+        session, offers=offers, patient_id=patient_id, now=now, kind=kind, service=service
+    )
+    own, _ = outreach_settings(settings)
+    link = f"{own.booking_link.rstrip('/')}/{link_token(signing_key(settings), row.id)}"
+    sent = request_message(
+        session,
+        patient_id=patient_id,
+        message="slot_offer",
+        purpose=PURPOSE,
+        key=f"slot-offer:{row.id}",
+        now=now,
+        clock=clock,
+        settings=settings,
+        fields={
+            "slot_choices": choice_labels(
+                offers, language=patient.language or "en", timezone=patient.timezone
+            ),
+            "booking_link": link,
+        },
+    )
+    row.outbox_id = sent.outbox_id
+    record_event(
+        session,
+        kind=EventKind.SLOTS_OFFERED,
+        clock=clock,
+        actor="system:access",
+        patient_id=patient_id,
+        subject_type="offer",
+        subject_id=row.id,
+        payload={"choices": len(offers), "kind": kind, "queued": sent.outbox_id is not None},
+    )
+    return SentOffer(row.id, len(offers), sent.outbox_id, sent.not_queued)
+
+
+def send_booked(
+    session: Session, *, booking: AccessBooking, clock: Clock, settings: Settings
+) -> RequestedMessage:
+    """``visit_booked`` for a booking made in the portal, by a link or by staff."""
+    return request_message(
+        session,
+        patient_id=booking.patient_id,
+        message="visit_booked",
+        purpose=PURPOSE,
+        key=f"visit-booked:{booking.id}",
+        now=clock.now(),
+        clock=clock,
+        settings=settings,
+        fields={"appointment_at": booking.start},
+    )
+
+
+def send_ride_booked(
+    session: Session,
+    *,
+    booking: AccessBooking,
+    pickup_at: datetime,
+    clock: Clock,
+    settings: Settings,
+) -> RequestedMessage:
+    """``ride_booked``: when the ride will pick the patient up."""
+    return request_message(
+        session,
+        patient_id=booking.patient_id,
+        message="ride_booked",
+        purpose=PURPOSE,
+        key=f"ride-booked:{booking.id}",
+        now=clock.now(),
+        clock=clock,
+        settings=settings,
+        fields={"pickup_at": pickup_at},
+    )

@@ -1,0 +1,44 @@
+"""The offers the faces ask for: ``careloop schedule offer``, the console and the portal."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from careloop.access.finder import Offer, rank_offers
+from careloop.access.patientday import patient_day
+from careloop.access.slots import free_slots
+from careloop.errors import InvalidInput
+
+MAX_DAYS = 90
+MAX_LIMIT = 20
+
+
+def find_offers(
+    session: Session,
+    *,
+    patient_id: str,
+    now: datetime,
+    service: str | None = None,
+    from_day: date | None = None,
+    days: int = 14,
+    limit: int = 3,
+) -> list[Offer]:
+    """Offers for the patient, best first, over ``days`` days from ``from_day`` (their zone).
+
+    ``from_day`` defaults to today in the patient's zone; slots before ``now`` plus the
+    minimum lead time are never offered, whatever the day.
+    """
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidInput(f"days must be between 1 and {MAX_DAYS}", field="days")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    day = patient_day(session, patient_id=patient_id, now=now)
+    zone = ZoneInfo(day.timezone)
+    first = from_day or now.astimezone(zone).date()
+    start = datetime.combine(first, time(0), tzinfo=zone)
+    end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
+    slots = free_slots(session, start=start, end=end, service=service)
+    return rank_offers(slots, day, now=now, limit=limit)

@@ -1,0 +1,42 @@
+"""The appointments page: upcoming bookings, offers in flight, rides and the waitlist (issue
+"Access"). Ids and times only; each row links to the patient's page. One audit event names the
+patients the page showed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from careloop.access.board import board
+from careloop.audit import AuditAction, Purpose, audit
+from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
+from careloop.web.deps import ClockDep, SessionDep
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/console/appointments", response_class=HTMLResponse)
+def appointments_page(request: Request, session: SessionDep, clock: ClockDep) -> Response:
+    principal = page_principal(request, session, clock)
+    if principal is None:
+        return sign_in_redirect(request)
+    if not principal.can("appointments:read"):
+        return forbidden(request, principal, what="appointments")
+    now = clock.now()
+    shown = board(session, now=now)
+    if shown.patient_ids:
+        audit(
+            session,
+            clock=clock,
+            principal=principal,
+            action=AuditAction.READ,
+            resource="appointments",
+            purpose=Purpose.TREATMENT,
+            patient_ids=shown.patient_ids,
+        )
+    return render(
+        request,
+        "console/appointments.html",
+        {"section": "appointments", "board": shown, "now": now},
+        principal=principal,
+    )

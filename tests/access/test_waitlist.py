@@ -1,0 +1,171 @@
+"""Waitlist back-fill: a visit cancelled by reply is offered to the waiting patients, ranked by
+priority then no-show risk; the first to accept gets it and the others are told it went."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from careloop.access import booking as bookings
+from careloop.access.service import find_offers
+from careloop.access.waitlist import add_to_waitlist
+from careloop.channels.keywords import parse_reply
+from careloop.channels.messages import ChannelKind, InboundMessage
+from careloop.clock import FrozenClock
+from careloop.compose.worker import build_worker
+from careloop.conversations.inbound import InboundContext, handle_reply
+from careloop.governance.consent import opt_out_channel
+from careloop.models import AccessBooking, OutboxMessage, WaitlistEntry
+from careloop.outreach.config import OutreachSettings
+from careloop.outreach.outbox import NewMessage, enqueue
+from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
+from tests.access.fhir_fixtures import import_resources, location, patient, schedule, slot
+from tests.outreach.conftest import fake_registry, sync_content
+
+START = datetime(2026, 3, 3, 20, 45, tzinfo=UTC)
+PIDS = ("p-001", "p-002", "p-003", "p-004", "p-005")
+
+
+def _phone(pid: str) -> str:
+    return "+15550109" + pid[-3:]
+
+
+def _deliver(rt: Runtime, clock: FrozenClock) -> list[tuple[str, str]]:
+    with rt.transaction() as session:
+        due = [m.due_at for m in session.scalars(select(OutboxMessage))]
+    clock.set(max([clock.now(), *due]))
+    registry, sms, *_ = fake_registry()
+    worker = build_worker(rt, worker_id=f"w-{clock.now().timestamp()}", channels=registry)
+    worker.sleep = lambda _s: None
+    worker.run(once=True)
+    return [(m.message.to, m.message.body) for m in sms.sent]
+
+
+def _reply(rt: Runtime, clock: FrozenClock, pid: str, body: str, sid: str) -> str:
+    clock.advance(timedelta(minutes=1))
+    ctx = InboundContext(
+        clock=clock, programs={}, settings=OutreachSettings(), app_settings=rt.settings
+    )
+    parsed = parse_reply(body)
+    with rt.transaction() as session:
+        return handle_reply(
+            session,
+            ctx=ctx,
+            message=InboundMessage(
+                channel=ChannelKind.SMS,
+                sender=_phone(pid),
+                recipient="+15550009999",
+                body=body,
+                provider_id=sid,
+                received_at=clock.now(),
+                keyword=parsed.keyword,
+                number=parsed.number,
+            ),
+        ).handled_as
+
+
+def test_a_cancelled_slot_goes_to_the_first_waiting_patient_who_accepts(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    import_resources(
+        rt,
+        tmp_path,
+        [
+            *(patient(p) for p in PIDS),
+            location(),
+            schedule("sch-1"),
+            slot("s-1", schedule_id="sch-1", start=START),
+        ],
+    )
+    sync_content(rt)
+    with rt.transaction() as session:
+        for pid in PIDS:
+            for other in ("voice", "email", "portal"):
+                opt_out_channel(
+                    session,
+                    patient_id=pid,
+                    channel=other,
+                    source="staff",
+                    actor="t",
+                    now=clock.now(),
+                )
+        [offer] = find_offers(session, patient_id="p-001", now=clock.now())
+        bookings.book(
+            session,
+            patient_id="p-001",
+            offer=offer,
+            clock=clock,
+            principal=CLI_OPERATOR,
+            channel="sms",
+        )
+        now = clock.now()
+        add_to_waitlist(session, patient_id="p-002", now=now, priority=2)
+        add_to_waitlist(session, patient_id="p-003", now=now, priority=5, noshow_risk=0.2)
+        add_to_waitlist(session, patient_id="p-004", now=now, priority=5, noshow_risk=0.8)
+        add_to_waitlist(session, patient_id="p-005", now=now, priority=1, service="dermatology")
+        # p-001 needs a message to answer: the confirmation of the booking, sent by text.
+        enqueue(
+            session,
+            message=NewMessage(
+                idempotency_key="seed-confirmation",
+                patient_id="p-001",
+                purpose="care-reminders",
+                channel="sms",
+                to_address=_phone("p-001"),
+                body="You are booked.",
+                due_at=now,
+            ),
+            now=now,
+        )
+    _deliver(rt, clock)
+
+    assert _reply(rt, clock, "p-001", "cancel visit", "SM-1") == "visit-cancelled"
+    offered_to = {to for to, body in _deliver(rt, clock) if "reply 1 for Tue 3:45 PM" in body}
+    assert offered_to == {_phone("p-002"), _phone("p-003"), _phone("p-004")}  # not dermatology
+
+    assert _reply(rt, clock, "p-004", "1", "SM-2") == "booked"
+    told = {to for to, body in _deliver(rt, clock) if "that time was just taken" in body}
+    assert told == {_phone("p-002"), _phone("p-003")}
+    assert _reply(rt, clock, "p-003", "1", "SM-3") != "booked"  # too late: the offer is closed
+
+    with rt.transaction() as session:
+        booked = session.scalars(
+            select(AccessBooking.patient_id).where(AccessBooking.state == "booked")
+        ).all()
+        states = dict(session.execute(select(WaitlistEntry.patient_id, WaitlistEntry.state)).all())
+    assert booked == ["p-004"]
+    assert states == {"p-002": "waiting", "p-003": "waiting", "p-004": "booked", "p-005": "waiting"}
+
+
+def test_metrics_count_offers_and_what_became_of_them(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    from careloop.access.metrics import access_metrics
+    from careloop.access.offers import open_offer
+
+    import_resources(
+        rt,
+        tmp_path,
+        [patient("p-001"), patient("p-002"), location(), schedule("sch-1"),
+         slot("s-1", schedule_id="sch-1", start=START)],
+    )  # fmt: skip
+    with rt.transaction() as session:
+        offers = find_offers(session, patient_id="p-001", now=clock.now())
+        first = open_offer(session, offers=offers, patient_id="p-001", now=clock.now())
+        open_offer(session, offers=offers, patient_id="p-002", now=clock.now())
+        booked = bookings.book(
+            session, patient_id="p-001", offer=offers[0], clock=clock, principal=CLI_OPERATOR,
+            channel="sms", offer_id=first.id,
+        )  # fmt: skip
+        first.booking_id = booked.id
+    with rt.transaction() as session:
+        figures = access_metrics(
+            session, since=clock.now() - timedelta(days=1), until=clock.now() + timedelta(days=1)
+        )
+    assert (figures["offers"], figures["booked"], figures["conversion"]) == (2, 1, 0.5)
+    assert figures["median_days_offer_to_visit"] == round(
+        (START - clock.now()).total_seconds() / 86400, 2
+    )
