@@ -304,7 +304,13 @@ def main() -> None:
     worker.add_argument("--sends", required=True)
     worker.add_argument("--id", required=True)
     parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument(
+        "--patients",
+        type=int,
+        default=None,
+        help="Patients the messages go to (default: one message each, so the per-patient "
+        "contact budget, enforced by the worker, holds none back).",
+    )
     parser.add_argument(
         "--kill-at",
         type=float,
@@ -324,7 +330,8 @@ def main() -> None:
     sends = Path(f"/tmp/{name}")
     sends.mkdir()
     try:
-        _seed(url, messages=args.messages, senders=args.senders, patients=args.patients)
+        patients = args.patients or args.messages
+        _seed(url, messages=args.messages, senders=args.senders, patients=patients)
         started = time.monotonic()
         first = _spawn(args, url, sends, "w1")
         second = _spawn(args, url, sends, "w2")

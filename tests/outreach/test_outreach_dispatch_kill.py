@@ -20,7 +20,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(in_doub
             sys.executable,
             str(REPO / "benchmarks" / "dispatch.py"),
             "--messages=300",
-            "--patients=50",
+            "--patients=300",
             "--senders=4",
             "--rate=200",
             "--batch=100",

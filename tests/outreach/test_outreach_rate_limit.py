@@ -18,7 +18,7 @@ from careloop.channels.registry import ChannelRegistry
 from careloop.clock import SystemClock
 from careloop.compose.worker import build_worker
 from careloop.models import OutboxMessage, SendAttempt
-from careloop.outreach.config import OutreachSettings, WorkerSettings
+from careloop.outreach.config import BudgetSettings, OutreachSettings, WorkerSettings
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.runtime import Runtime
 
@@ -70,7 +70,10 @@ def test_two_workers_never_exceed_the_sender_rate(rt: Runtime) -> None:
         {ChannelKind.SMS: sms, ChannelKind.PORTAL: PortalChannel(inbox=InMemoryPortalInbox())}
     )
     settings = OutreachSettings(
-        sender_rates={f"sms:{SENDER}": RATE}, worker=WorkerSettings(batch=5, poll_seconds=0.05)
+        sender_rates={f"sms:{SENDER}": RATE},
+        worker=WorkerSettings(batch=5, poll_seconds=0.05),
+        # Pacing is the point here, not the one patient's contact budget.
+        budget=BudgetSettings(per_day=COUNT, per_week=COUNT),
     )
     workers = []
     for name in ("w1", "w2"):

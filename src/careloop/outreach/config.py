@@ -40,8 +40,23 @@ class WorkerSettings(BaseModel):
     """How far before the in-doubt attempt the gateway's records are searched (clock skew)."""
 
 
+class BudgetSettings(BaseModel):
+    """The contact budget per patient, across every program and channel (sliding windows).
+
+    Enforced when a step is decided and again by the worker right before each send, so two
+    programs (or a staff message) deciding at once cannot both spend the last contact.
+    Confirmations of a patient's own STOP/HELP and the portal copy of a withheld message do
+    not count."""
+
+    per_day: int = Field(default=2, ge=0)
+    """Most contacts in any 24 hours."""
+    per_week: int = Field(default=3, ge=0)
+    """Most contacts in any 7 days (the engine's weekly budget uses the same figure)."""
+
+
 class OutreachSettings(BaseModel):
     worker: WorkerSettings = WorkerSettings()
+    budget: BudgetSettings = BudgetSettings()
     sender_rates: dict[str, float] = Field(default_factory=dict)
     """Messages per second per sender key (``sms:+15550100``), over what the adapter says."""
     clinic_phone: str = "(555) 010-0199"

@@ -43,6 +43,7 @@ from careloop.channels.messages import (
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
+from careloop.outreach.budget import admit, contact_budget
 from careloop.outreach.claims import (
     Claimed,
     claim_due,
@@ -366,7 +367,22 @@ class Worker:
                 now=now,
                 lease=timedelta(seconds=self.settings.worker.lease_seconds),
             )
-        return report, ours
+            over = admit(
+                session,
+                messages=[
+                    (m.id, m.patient_id, m.recipient_kind, m.extra) for m in calling if m.id in ours
+                ],
+                now=now,
+                budget=contact_budget(self.settings.budget),
+            )
+            if over:
+                dead = [Outcome(m, dead=DeadReason.OVER_BUDGET) for m in calling if m.id in over]
+                report.add(record_outcomes(session, outcomes=dead, now=now, backoff=_no_retry))
+        return report, ours - over
+
+
+def _no_retry(_attempt: int) -> timedelta:
+    return timedelta(0)
 
 
 def chunks(
