@@ -179,7 +179,7 @@ def run_worker(args: argparse.Namespace) -> None:
 def _seed(url: str, *, messages: int, senders: int, patients: int) -> None:
     from sqlalchemy import insert
 
-    from careloop.models import Patient
+    from careloop.models import Patient, PreferenceProfileRow
     from careloop.outreach.outbox import NewMessage, enqueue_many
     from careloop.runtime import open_runtime
 
@@ -197,6 +197,21 @@ def _seed(url: str, *, messages: int, senders: int, patients: int) -> None:
                     "contact_points": [{"system": "phone", "value": f"+1555{i:07d}"}],
                     "created_at": now,
                     "updated_at": now,
+                }
+                for i in range(patients)
+            ],
+        )
+        # No quiet hours: the worker holds a message due inside them until they end, and
+        # the benchmark runs at any hour (what it measures is dispatch, not the night).
+        session.execute(
+            insert(PreferenceProfileRow),
+            [
+                {
+                    "patient_id": f"bench-{i}",
+                    "stated": {"quiet_hours": "00-00"},
+                    "learned": {},
+                    "updated_at": now,
+                    "updated_by": "benchmark",
                 }
                 for i in range(patients)
             ],

@@ -7,10 +7,13 @@ Three short transactions per batch, never a provider call inside one:
    ``sending`` with ``claimed_by``/``lease_until``, an attempt row is written; COMMIT.
 2. **pace and re-check** — per sender, slots are reserved in the database (see
    :mod:`careloop.outreach.ratelimit`); right before the calls, consent and the enrollment
-   are read again, so a STOP that arrived after scheduling wins.
+   are read again, so a STOP that arrived after scheduling wins, and a message that came due
+   inside the patient's quiet hours goes back to the queue until they end
+   (:mod:`careloop.outreach.quiet_hours`).
 3. **send, recording each result as it happens** — one transaction per message writes the
    previous message's result and marks this message's attempt ``calling``; then the adapter
-   is called.
+   is called. The same transaction admits the message against the patient's contact
+   budget under a per-patient lock (:mod:`careloop.outreach.budget`).
 
 Gateways do not deduplicate (Twilio ignores the idempotency header on Messages), so a crash
 must never leave more than one send unrecorded: after a SIGKILL at most one attempt per
@@ -53,6 +56,7 @@ from careloop.outreach.claims import (
 )
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.outbox import backoff_delay
+from careloop.outreach.quiet_hours import quiet_now
 from careloop.outreach.ratelimit import reserve_slots, sender_key
 from careloop.outreach.results import BatchReport, Outcome, record_outcomes, release
 from careloop.outreach.states import (
@@ -199,15 +203,23 @@ class Worker:
         ``calling``, so a crash leaves at most that many of this worker's sends unrecorded
         (in doubt, reconciled when re-claimed)."""
         with self.runtime.transaction() as session:
-            refused = refused_now(session, messages=messages, now=self.clock.now())
+            now = self.clock.now()
+            refused = refused_now(session, messages=messages, now=now)
+            quiet = quiet_now(
+                session, messages=[m for m in messages if m.id not in refused], now=now
+            )
+            for message in messages:
+                if message.id in quiet:  # handed back, due when the patient's night ends
+                    release(session, messages=[message], at=quiet[message.id])
         outcomes = [
             Outcome(m, dead=refused[m.id], slot_at=s)
             for m, s in zip(messages, slots, strict=True)
             if m.id in refused
         ]
-        todo = [(m, s) for m, s in zip(messages, slots, strict=True) if m.id not in refused]
+        held = refused.keys() | quiet.keys()
+        todo = [(m, s) for m, s in zip(messages, slots, strict=True) if m.id not in held]
         step = self.settings.worker.record_every
-        report = BatchReport()
+        report = BatchReport(deferred=len(quiet))
         for start in range(0, len(todo), step):
             group = todo[start : start + step]
             recorded, ours = self._record(outcomes, calling=[m for m, _ in group])
