@@ -172,3 +172,55 @@ def test_an_answered_call_speaks_the_rendered_script_in_the_patients_language(
     assert ((script, "es-US") in spoken) is hears_script
     assert (voicemail, "es-US") in spoken or hears_script
     assert all(language == "es-US" for _, language in spoken)
+
+
+def test_a_spanish_call_has_a_spanish_menu_voice_and_goodbye(
+    rt: Runtime, api_client: Callable[..., Any]
+) -> None:
+    make_patient(rt, patient_id="pvs", phone="+16175550124", language="es")
+    with rt.transaction() as session:
+        [row] = enqueue_many(
+            session,
+            messages=[
+                NewMessage(
+                    idempotency_key="voice:pvs",
+                    patient_id="pvs",
+                    purpose="care-reminders",
+                    channel="voice",
+                    to_address="+16175550124",
+                    body="Hola Ana, su cita es mañana.",
+                    language="es",
+                    due_at=rt.clock.now(),
+                    extra={"voicemail_text": "Le llama su equipo de salud."},
+                )
+            ],
+            now=rt.clock.now(),
+        )
+        assert row is not None
+        message_id = row.id
+    client = api_client(None)
+
+    answer = _post(
+        client,
+        f"/webhooks/twilio/voice/answer?m={message_id}",
+        {"CallSid": "CA2", "AnsweredBy": "human", "From": "+15550009999"},
+    )
+    pressed = _post(
+        client,
+        f"/webhooks/twilio/voice/gather?m={message_id}",
+        {"CallSid": "CA2", "Digits": "1", "From": "+16175550124", "To": "+15550009999"},
+    )
+
+    says = [
+        (s.text, s.get("voice"), s.get("language"))
+        for s in ElementTree.fromstring(answer.text).iter("Say")
+    ]
+    goodbye = [s.text for s in ElementTree.fromstring(pressed.text).iter("Say")]
+    assert (
+        "Oprima 1 para confirmar. Oprima 2 para hablar con alguien.",
+        "Polly.Lupe",
+        "es-US",
+    ) in says
+    assert says[-1] == ("Gracias. Adiós.", "Polly.Lupe", "es-US")  # nobody pressed a key
+    assert not any("Press" in (text or "") for text, _, _ in says)
+    assert (pressed.status_code, goodbye) == (200, ["Gracias. Adiós."])

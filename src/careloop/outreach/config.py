@@ -33,6 +33,11 @@ class WorkerSettings(BaseModel):
     """Sends between two result records. 1: a crash leaves at most one send per worker in
     doubt (a real gateway's HTTP call dwarfs the commit). More: fewer commits for a fast
     gateway, and up to this many look-ups (or, unreconciled, duplicates) per crash."""
+    concurrency: int = Field(default=1, ge=1, le=256)
+    """Sends in flight at once per worker (threads, each recording every result as it
+    comes). A slow gateway call (~100-300 ms for Twilio) would otherwise cap one worker at a
+    few messages a second. A crash leaves up to this many sends in doubt (reconciled, or
+    held for review)."""
     resend_in_doubt: bool = False
     """A message a crashed worker may have sent, on a channel whose gateway cannot be asked
     (voice): ``False`` holds it for review (never a double call), ``True`` re-sends it."""

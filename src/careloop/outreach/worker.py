@@ -30,6 +30,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -218,8 +219,29 @@ class Worker:
         ]
         held = refused.keys() | quiet.keys()
         todo = [(m, s) for m, s in zip(messages, slots, strict=True) if m.id not in held]
-        step = self.settings.worker.record_every
         report = BatchReport(deferred=len(quiet))
+        senders = min(self.settings.worker.concurrency, len(todo))
+        if senders <= 1:
+            report.add(self._send_in_turn(todo, outcomes))
+            return report
+        # Concurrent senders, each sending its share in turn and recording each result as
+        # it happens: a crash leaves at most one send per sender in doubt.
+        report.add(self._record(outcomes, calling=[])[0])
+        with ThreadPoolExecutor(max_workers=senders, thread_name_prefix="outbox-send") as pool:
+            for part in pool.map(
+                lambda share: self._send_in_turn(share, []),
+                [todo[i::senders] for i in range(senders)],
+            ):
+                report.add(part)
+        return report
+
+    def _send_in_turn(
+        self, todo: Sequence[tuple[Claimed, datetime | None]], outcomes: list[Outcome]
+    ) -> BatchReport:
+        """Send one after another; one transaction records the results just received and
+        marks the next ``record_every`` messages ``calling``."""
+        step = self.settings.worker.record_every
+        report = BatchReport()
         for start in range(0, len(todo), step):
             group = todo[start : start + step]
             recorded, ours = self._record(outcomes, calling=[m for m, _ in group])
@@ -328,6 +350,7 @@ class Worker:
                 message_id=message.id,
                 base_url=base,
                 voicemail_text=str(message.extra.get("voicemail_text") or ""),
+                language=message.language,
             )
             callback = f"{base}/webhooks/twilio/status?m={message.id}&kind=call"
         elif channel is ChannelKind.PORTAL:

@@ -27,7 +27,7 @@ from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.errors import InvalidInput, PermissionDenied
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.delivery import apply_report
-from careloop.outreach.voice_calls import call_twiml
+from careloop.outreach.voice_calls import call_twiml, goodbye_twiml
 from careloop.web.deps import ClockDep, SessionDep, get_runtime, rate_limit
 
 router = APIRouter(
@@ -109,18 +109,25 @@ def delivery_status(
 
 @router.post("/voice/answer", summary="TwiML for a reminder call, once it is answered")
 def voice_answer(params: FormDep, session: SessionDep, request: Request, m: int) -> Response:
-    base = get_runtime(request).settings.security.public_base_url
+    settings = get_runtime(request).settings
+    base = settings.security.public_base_url
     answered_by = params.get("AnsweredBy") or None
-    return _twiml(call_twiml(session, message_id=m, answered_by=answered_by, base_url=base))
+    voices = outreach_settings(settings)[1].voice.voices
+    return _twiml(
+        call_twiml(session, message_id=m, answered_by=answered_by, base_url=base, voices=voices)
+    )
 
 
 @router.post("/voice/gather", summary="A key pressed during a reminder call")
 def voice_gather(
-    params: FormDep, session: SessionDep, clock: ClockDep, ctx: InboundDep
+    params: FormDep,
+    session: SessionDep,
+    clock: ClockDep,
+    ctx: InboundDep,
+    request: Request,
+    m: int | None = None,
 ) -> Response:
     message = parse_gather_callback(params, received_at=clock.now())
     handle_reply(session, ctx=ctx, message=message, keypad=True)
-    return _twiml(
-        '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Thank you. Goodbye.</Say>'
-        "<Hangup/></Response>"
-    )
+    voices = outreach_settings(get_runtime(request).settings)[1].voice.voices
+    return _twiml(goodbye_twiml(session, message_id=m, voices=voices))
