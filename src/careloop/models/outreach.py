@@ -148,7 +148,7 @@ class ContactBudgetLock(Base):
     __tablename__ = "outreach_contact_budget"
 
     patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    last_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class InboundReply(Base):

@@ -132,21 +132,19 @@ def hold_over_budget(
     )
 
 
-def _lock_patients(session: Session, patient_ids: Sequence[str]) -> None:
-    """Take each patient's budget row lock, in id order so workers never deadlock."""
-    ids = sorted(set(patient_ids))
+def _lock_patients(session: Session, patient_ids: Sequence[str], now: datetime) -> None:
+    """Take each patient's budget row lock, in id order so workers never deadlock: one
+    upsert whose update locks the row (created on a patient's first contact)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(ContactBudgetLock)
-        .values([{"patient_id": pid} for pid in ids])
-        .on_conflict_do_nothing(index_elements=["patient_id"])
+    stmt = insert(ContactBudgetLock).values(
+        [{"patient_id": pid, "checked_at": now} for pid in sorted(set(patient_ids))]
     )
     session.execute(
-        select(ContactBudgetLock.patient_id)
-        .where(ContactBudgetLock.patient_id.in_(ids))
-        .order_by(ContactBudgetLock.patient_id)
-        .with_for_update()
-    ).all()
+        stmt.on_conflict_do_update(
+            index_elements=["patient_id"],
+            set_={"checked_at": stmt.excluded.checked_at},
+        )
+    )
 
 
 def admit(
@@ -163,7 +161,7 @@ def admit(
     if not counted:
         return set()
     patient_ids = sorted({m[1] for m in counted})
-    _lock_patients(session, patient_ids)
+    _lock_patients(session, patient_ids, now)
     spent: dict[str, list[datetime]] = defaultdict(list)
     for pid, moment in session.execute(
         select(OutboxMessage.patient_id, OutboxMessage.contact_at).where(
@@ -188,12 +186,6 @@ def admit(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(admitted))
             .values(contact_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        session.execute(
-            update(ContactBudgetLock)
-            .where(ContactBudgetLock.patient_id.in_(patient_ids))
-            .values(last_contact_at=now)
             .execution_options(synchronize_session=False)
         )
     return refused

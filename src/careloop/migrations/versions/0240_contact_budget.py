@@ -29,7 +29,7 @@ def upgrade() -> None:
     op.create_table(
         "outreach_contact_budget",
         sa.Column("patient_id", sa.String(64), primary_key=True),
-        sa.Column("last_contact_at", _utc(), nullable=True),
+        sa.Column("checked_at", _utc(), nullable=True),
     )
 
 
