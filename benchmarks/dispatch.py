@@ -28,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -55,27 +56,32 @@ class RecordingTwilioGateway(BaseAdapter):  # type: ignore[misc]
         self.folder = folder
         self.own = (folder / f"sends-{os.getpid()}.jsonl").open("ab", buffering=0)
         self.count = 0
+        self.lock = threading.Lock()  # the worker's concurrent senders share this gateway
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         url = urlsplit(request.url or "")
         if request.method == "GET":
             return self._answer(request, 200, self._list(dict(parse_qsl(url.query))))
-        self.count += 1
-        sid = f"SM{os.getpid():08d}{self.count:024d}"
         body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+        with self.lock:
+            self.count += 1
+            sid = f"SM{os.getpid():08d}{self.count:024d}"
+            self._record(request, url.path, body, sid)
+        form = dict(parse_qsl(body))
+        answer = {"sid": sid, "status": "queued", "to": form.get("To"), "from": form.get("From")}
+        return self._answer(request, 201, answer | {"body": form.get("Body")})
+
+    def _record(self, request: PreparedRequest, path: str, body: str, sid: str) -> None:
         record = {
             "at": time.monotonic(),
             "method": request.method,
-            "path": url.path,
+            "path": path,
             "token": request.headers.get("I-Twilio-Idempotency-Token"),
             "content_type": request.headers.get("Content-Type"),
             "body": body,
             "sid": sid,
         }
         self.own.write(orjson.dumps(record) + b"\n")
-        form = dict(parse_qsl(body))
-        answer = {"sid": sid, "status": "queued", "to": form.get("To"), "from": form.get("From")}
-        return self._answer(request, 201, answer | {"body": form.get("Body")})
 
     def _list(self, query: dict[str, str]) -> dict[str, Any]:
         found = []
@@ -158,6 +164,7 @@ def run_worker(args: argparse.Namespace) -> None:
             poll_seconds=0.1,
             resend_in_doubt=args.in_doubt == "resend",
             record_every=args.record_every,
+            concurrency=args.concurrency,
         ),
     )
     while True:
@@ -179,7 +186,7 @@ def run_worker(args: argparse.Namespace) -> None:
 def _seed(url: str, *, messages: int, senders: int, patients: int) -> None:
     from sqlalchemy import insert
 
-    from careloop.models import Patient
+    from careloop.models import Patient, PreferenceProfileRow
     from careloop.outreach.outbox import NewMessage, enqueue_many
     from careloop.runtime import open_runtime
 
@@ -197,6 +204,21 @@ def _seed(url: str, *, messages: int, senders: int, patients: int) -> None:
                     "contact_points": [{"system": "phone", "value": f"+1555{i:07d}"}],
                     "created_at": now,
                     "updated_at": now,
+                }
+                for i in range(patients)
+            ],
+        )
+        # No quiet hours: the worker holds a message due inside them until they end, and
+        # the benchmark runs at any hour (what it measures is dispatch, not the night).
+        session.execute(
+            insert(PreferenceProfileRow),
+            [
+                {
+                    "patient_id": f"bench-{i}",
+                    "stated": {"quiet_hours": "00-00"},
+                    "learned": {},
+                    "updated_at": now,
+                    "updated_by": "benchmark",
                 }
                 for i in range(patients)
             ],
@@ -247,6 +269,8 @@ def _spawn(args: argparse.Namespace, url: str, sends: Path, name: str) -> subpro
         args.in_doubt,
         "--record-every",
         str(args.record_every),
+        "--concurrency",
+        str(args.concurrency),
     ]
     return subprocess.Popen(command)
 
@@ -299,12 +323,21 @@ def main() -> None:
         p.add_argument("--batch", type=int, default=500)
         p.add_argument("--lease", type=float, default=3.0)
         p.add_argument("--record-every", type=int, default=1)
+        p.add_argument(
+            "--concurrency", type=int, default=1, help="Sends in flight at once per worker."
+        )
         p.add_argument("--in-doubt", choices=["reconcile", "resend", "review"], default="reconcile")
     worker.add_argument("--database", required=True)
     worker.add_argument("--sends", required=True)
     worker.add_argument("--id", required=True)
     parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument(
+        "--patients",
+        type=int,
+        default=None,
+        help="Patients the messages go to (default: one message each, so the per-patient "
+        "contact budget, enforced by the worker, holds none back).",
+    )
     parser.add_argument(
         "--kill-at",
         type=float,
@@ -324,7 +357,8 @@ def main() -> None:
     sends = Path(f"/tmp/{name}")
     sends.mkdir()
     try:
-        _seed(url, messages=args.messages, senders=args.senders, patients=args.patients)
+        patients = args.patients or args.messages
+        _seed(url, messages=args.messages, senders=args.senders, patients=patients)
         started = time.monotonic()
         first = _spawn(args, url, sends, "w1")
         second = _spawn(args, url, sends, "w2")
@@ -389,6 +423,7 @@ def main() -> None:
             "outbox_states": states,
             "in_doubt": args.in_doubt,
             "record_every": args.record_every,
+            "concurrency": args.concurrency,
             "attempts": attempts,
             "gateway_calls": len(records),
             "min_slot_gap_s": round(_slot_check(url, args.rate), 6),

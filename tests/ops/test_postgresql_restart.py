@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from careloop.models import OutboxMessage, Patient
+from careloop.models import OutboxMessage, Patient, PreferenceProfileRow
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.runtime import open_runtime
 
@@ -82,7 +82,22 @@ def _seed(url: str) -> None:
                     "created_at": now,
                     "updated_at": now,
                 }
-                for i in range(100)
+                for i in range(MESSAGES)
+            ],
+        )
+        # Real time, any hour, one message per patient: neither the night (quiet hours,
+        # held at dispatch) nor the contact budget may hold a message back here.
+        session.execute(
+            insert(PreferenceProfileRow),
+            [
+                {
+                    "patient_id": f"p-{i}",
+                    "stated": {"quiet_hours": "00-00"},
+                    "learned": {},
+                    "updated_at": now,
+                    "updated_by": "test",
+                }
+                for i in range(MESSAGES)
             ],
         )
         enqueue_many(
@@ -90,10 +105,10 @@ def _seed(url: str) -> None:
             messages=[
                 NewMessage(
                     idempotency_key=f"restart:{i}",
-                    patient_id=f"p-{i % 100}",
+                    patient_id=f"p-{i}",
                     purpose="care-reminders",
                     channel="sms",
-                    to_address=f"+1555{i % 100:07d}",
+                    to_address=f"+1555{i:07d}",
                     sender=("+15559000001", "+15559000002")[i % 2],
                     body="Your screening is due.",
                     due_at=now - timedelta(seconds=1),

@@ -163,3 +163,34 @@ def test_portal_message_is_kept_in_the_database_inbox_and_read(
     assert (row.channel, row.state) == ("portal", "delivered")
     assert row.extra["portal_read_at"] == loop.clock.now().isoformat()
     assert len(delivered) == 1
+
+
+def test_a_double_click_on_send_queues_one_message(rt: Runtime, api_client) -> None:  # type: ignore[no-untyped-def]
+    """One click = one message: the form carries a key, and a repeated post of that form
+    (a double click, a resubmission) finds the message the first one queued."""
+    import re
+
+    make_patient(rt, patient_id="p-click", phone="+15550100031")
+    nurse = api_client("clinician")
+    page = "/console/patients/p-click"
+
+    def form_key() -> str:
+        html = nurse.get(page).text
+        found = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', html)
+        assert found is not None
+        return found.group(1)
+
+    key = form_key()
+    form = {"body": "Please call the clinic.", "channel": "sms", "idempotency_key": key}
+    answers = [nurse.post(f"{page}/messages", data=form, follow_redirects=False) for _ in "12"]
+    again = nurse.post(
+        f"{page}/messages", data={**form, "idempotency_key": form_key()}, follow_redirects=False
+    )
+
+    with rt.transaction() as session:
+        rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.patient_id == "p-click")
+        ).all()
+    assert [a.status_code for a in [*answers, again]] == [303, 303, 303]
+    assert len(rows) == 2  # the double click queued one; the next form, a second message
+    assert rows[0].idempotency_key == f"staff:p-click:{key}"

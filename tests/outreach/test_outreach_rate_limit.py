@@ -18,8 +18,9 @@ from careloop.channels.registry import ChannelRegistry
 from careloop.clock import SystemClock
 from careloop.compose.worker import build_worker
 from careloop.models import OutboxMessage, SendAttempt
-from careloop.outreach.config import OutreachSettings, WorkerSettings
+from careloop.outreach.config import BudgetSettings, OutreachSettings, WorkerSettings
 from careloop.outreach.outbox import NewMessage, enqueue_many
+from careloop.personalize.service import set_stated_preferences
 from careloop.runtime import Runtime
 
 SENDER = "+15550000001"
@@ -46,6 +47,11 @@ def test_two_workers_never_exceed_the_sender_rate(rt: Runtime) -> None:
         settings=rt.settings, clock=SystemClock(), engine=rt.engine, sessions=rt.sessions
     )
     make_patient(live, patient_id="prl", phone="+15550100099")
+    with live.transaction() as session:
+        # Real time, any hour: no quiet hours, or the worker would hold the texts till morning.
+        set_stated_preferences(
+            session, clock=live.clock, patient_id="prl", changes={"quiet_hours": "00-00"}, actor="t"
+        )
     now = live.clock.now()
     with live.transaction() as session:
         enqueue_many(
@@ -70,7 +76,10 @@ def test_two_workers_never_exceed_the_sender_rate(rt: Runtime) -> None:
         {ChannelKind.SMS: sms, ChannelKind.PORTAL: PortalChannel(inbox=InMemoryPortalInbox())}
     )
     settings = OutreachSettings(
-        sender_rates={f"sms:{SENDER}": RATE}, worker=WorkerSettings(batch=5, poll_seconds=0.05)
+        sender_rates={f"sms:{SENDER}": RATE},
+        worker=WorkerSettings(batch=5, poll_seconds=0.05),
+        # Pacing is the point here, not the one patient's contact budget.
+        budget=BudgetSettings(per_day=COUNT, per_week=COUNT),
     )
     workers = []
     for name in ("w1", "w2"):

@@ -20,11 +20,13 @@ from careloop.runtime import Runtime
 
 TOKEN = "test-auth-token"
 BASE = "http://127.0.0.1:8000"
+CARE_TEAM = "+16175550100"
 
 
 @pytest.fixture(autouse=True)
 def twilio_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARELOOP_CHANNELS__SMS__AUTH_TOKEN", TOKEN)
+    monkeypatch.setenv("CARELOOP_CHANNELS__VOICE__CARE_TEAM_NUMBER", CARE_TEAM)
 
 
 def _post(client: Any, path: str, params: dict[str, str], *, forge: bool = False) -> Any:
@@ -172,3 +174,126 @@ def test_an_answered_call_speaks_the_rendered_script_in_the_patients_language(
     assert ((script, "es-US") in spoken) is hears_script
     assert (voicemail, "es-US") in spoken or hears_script
     assert all(language == "es-US" for _, language in spoken)
+
+
+def test_a_spanish_call_has_a_spanish_menu_voice_and_goodbye(
+    rt: Runtime, api_client: Callable[..., Any]
+) -> None:
+    make_patient(rt, patient_id="pvs", phone="+16175550124", language="es")
+    with rt.transaction() as session:
+        [row] = enqueue_many(
+            session,
+            messages=[
+                NewMessage(
+                    idempotency_key="voice:pvs",
+                    patient_id="pvs",
+                    purpose="care-reminders",
+                    channel="voice",
+                    to_address="+16175550124",
+                    body="Hola Ana, su cita es mañana.",
+                    language="es",
+                    due_at=rt.clock.now(),
+                    extra={"voicemail_text": "Le llama su equipo de salud."},
+                )
+            ],
+            now=rt.clock.now(),
+        )
+        assert row is not None
+        message_id = row.id
+    client = api_client(None)
+
+    answer = _post(
+        client,
+        f"/webhooks/twilio/voice/answer?m={message_id}",
+        {"CallSid": "CA2", "AnsweredBy": "human", "From": "+15550009999"},
+    )
+    pressed = _post(
+        client,
+        f"/webhooks/twilio/voice/gather?m={message_id}",
+        {"CallSid": "CA2", "Digits": "1", "From": "+16175550124", "To": "+15550009999"},
+    )
+
+    says = [
+        (s.text, s.get("voice"), s.get("language"))
+        for s in ElementTree.fromstring(answer.text).iter("Say")
+    ]
+    goodbye = [s.text for s in ElementTree.fromstring(pressed.text).iter("Say")]
+    assert (
+        "Oprima 1 para confirmar. Oprima 2 para hablar con alguien.",
+        "Polly.Lupe",
+        "es-US",
+    ) in says
+    assert says[-1] == ("Gracias. Adiós.", "Polly.Lupe", "es-US")  # nobody pressed a key
+    assert not any("Press" in (text or "") for text, _, _ in says)
+    assert (pressed.status_code, goodbye) == (200, ["Gracias. Adiós."])
+
+
+def _inbound_patient(rt: Runtime) -> None:
+    from datetime import date
+
+    from careloop.models import Patient
+
+    make_patient(rt, patient_id="pin", phone="+16175550125")
+    now = rt.clock.now()
+    with rt.transaction() as session:
+        patient = session.get(Patient, "pin")
+        assert patient is not None
+        patient.birth_date = date(1961, 4, 9)
+        [row] = enqueue_many(
+            session,
+            messages=[
+                NewMessage(
+                    idempotency_key="sms:pin",
+                    patient_id="pin",
+                    purpose="care-reminders",
+                    channel="sms",
+                    to_address="+16175550125",
+                    body="Your mammogram is due. Call us to book.",
+                    due_at=now,
+                )
+            ],
+            now=now,
+        )
+        assert row is not None
+        row.state, row.sent_at = "sent", now
+
+
+@pytest.mark.parametrize(
+    ("caller", "digits", "hears_message"),
+    [
+        ("+16175550125", "04091961", True),  # the patient, verified
+        ("+16175550125", "01011970", False),  # the right phone, the wrong date of birth
+        ("+16175550125", "0", False),  # asks for the care team
+        ("+16175550999", "04091961", False),  # a number we do not know
+    ],
+)
+def test_an_inbound_call_reads_the_latest_message_only_to_a_verified_caller(
+    rt: Runtime,
+    api_client: Callable[..., Any],
+    caller: str,
+    digits: str,
+    hears_message: bool,
+) -> None:
+    from careloop.models import AuditEvent
+
+    _inbound_patient(rt)
+    client = api_client(None)
+    call = {"CallSid": "CAin", "From": caller, "To": "+15550009999", "Direction": "inbound"}
+
+    greeting = _post(client, "/webhooks/twilio/voice/inbound", call)
+    keyed = _post(client, "/webhooks/twilio/voice/inbound/verify", {**call, "Digits": digits})
+
+    greeted = ElementTree.fromstring(greeting.text)
+    answer = ElementTree.fromstring(keyed.text)
+    said = " ".join(s.text or "" for s in answer.iter("Say"))
+    dialled = [d.text for d in answer.iter("Dial")]
+    with rt.transaction() as session:
+        reads = session.scalars(
+            select(AuditEvent).where(AuditEvent.resource == "patient-message")
+        ).all()
+    assert (greeting.status_code, keyed.status_code) == (200, 200)
+    assert ("Your mammogram is due" in said) is hears_message
+    assert dialled == ([] if hears_message else [CARE_TEAM])
+    assert len(reads) == int(hears_message)
+    # Nothing about care is said before the date of birth is keyed in.
+    assert "mammogram" not in " ".join(s.text or "" for s in greeted.iter("Say"))

@@ -89,6 +89,8 @@ class VoiceParts:
     voicemail_text: str
     gather_action_url: str
     gather_prompt: str = "Press 1 to confirm. Press 2 to talk to someone."
+    goodbye: str = "Thank you. Goodbye."
+    """Said before hanging up when no key was pressed (and after one, by the webhook)."""
     answer_url: str | None = None
     voice: str | None = None
 

@@ -91,6 +91,14 @@ class VoiceSettings(BaseModel):
     calls_per_second: float = Field(default=1.0, gt=0)
     """Twilio's default outbound call rate per account is 1 call/second."""
     machine_detection: bool = True
+    care_team_number: str | None = None
+    """E.164 number an inbound call is connected to (``<Dial>``) when the caller asks for the
+    care team or cannot be verified; unset, the caller hears ``outreach.clinic_phone``."""
+    voices: dict[str, str] = Field(
+        default_factory=lambda: {"en": "Polly.Joanna", "es": "Polly.Lupe"}
+    )
+    """``<Say voice=...>`` per language (a US Spanish voice for Spanish, so a Spanish script is
+    never read with English phonetics); a language not listed uses Twilio's default voice."""
 
 
 class PortalSettings(BaseModel):

@@ -85,6 +85,7 @@ def render_call_twiml(message: OutboundMessage, *, answered_by: str | None) -> s
     spoken = message.body if answered_by == HUMAN else parts.voicemail_text
     gather.say(spoken, **say_kwargs)
     gather.say(parts.gather_prompt, **say_kwargs)
+    response.say(parts.goodbye, **say_kwargs)  # no key pressed
     response.hangup()
     return str(response)
 

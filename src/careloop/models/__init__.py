@@ -34,6 +34,7 @@ from careloop.models.governance import (
 from careloop.models.jobs import JobRun
 from careloop.models.measures import MeasureLibraryRow, MeasurePackageRow, MeasureValueSetRow
 from careloop.models.outreach import (
+    ContactBudgetLock,
     Enrollment,
     InboundReply,
     OutboxMessage,
@@ -65,6 +66,7 @@ __all__ = [
     "Caregiver",
     "CheckinConversation",
     "ConsentRecord",
+    "ContactBudgetLock",
     "ContactLookup",
     "ContactLookupState",
     "ContentMessage",

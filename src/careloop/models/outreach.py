@@ -103,8 +103,14 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the worker let this message go to the gateway as a contact of the patient (the
+    contact budget counts these, under a per-patient lock; ``outreach.budget``)."""
 
-    __table_args__ = (Index("ix_outreach_outbox_claim", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outreach_outbox_claim", "state", "next_attempt_at"),
+        Index("ix_outreach_outbox_contact", "patient_id", "contact_at"),
+    )
 
 
 class SendAttempt(Base):
@@ -132,6 +138,17 @@ class SenderSlot(Base):
 
     sender_key: Mapped[str] = mapped_column(String(240), primary_key=True)
     next_slot_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ContactBudgetLock(Base):
+    """One row per patient contacted through the outbox: workers lock it (``FOR UPDATE``)
+    while they count the patient's contacts and admit a send, so two workers can never both
+    spend the last unit of one patient's contact budget."""
+
+    __tablename__ = "outreach_contact_budget"
+
+    patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class InboundReply(Base):

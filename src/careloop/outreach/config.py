@@ -33,6 +33,11 @@ class WorkerSettings(BaseModel):
     """Sends between two result records. 1: a crash leaves at most one send per worker in
     doubt (a real gateway's HTTP call dwarfs the commit). More: fewer commits for a fast
     gateway, and up to this many look-ups (or, unreconciled, duplicates) per crash."""
+    concurrency: int = Field(default=1, ge=1, le=256)
+    """Sends in flight at once per worker (threads, each recording every result as it
+    comes). A slow gateway call (~100-300 ms for Twilio) would otherwise cap one worker at a
+    few messages a second. A crash leaves up to this many sends in doubt (reconciled, or
+    held for review)."""
     resend_in_doubt: bool = False
     """A message a crashed worker may have sent, on a channel whose gateway cannot be asked
     (voice): ``False`` holds it for review (never a double call), ``True`` re-sends it."""
@@ -40,8 +45,23 @@ class WorkerSettings(BaseModel):
     """How far before the in-doubt attempt the gateway's records are searched (clock skew)."""
 
 
+class BudgetSettings(BaseModel):
+    """The contact budget per patient, across every program and channel (sliding windows).
+
+    Enforced when a step is decided and again by the worker right before each send, so two
+    programs (or a staff message) deciding at once cannot both spend the last contact.
+    Confirmations of a patient's own STOP/HELP and the portal copy of a withheld message do
+    not count."""
+
+    per_day: int = Field(default=2, ge=0)
+    """Most contacts in any 24 hours."""
+    per_week: int = Field(default=3, ge=0)
+    """Most contacts in any 7 days (the engine's weekly budget uses the same figure)."""
+
+
 class OutreachSettings(BaseModel):
     worker: WorkerSettings = WorkerSettings()
+    budget: BudgetSettings = BudgetSettings()
     sender_rates: dict[str, float] = Field(default_factory=dict)
     """Messages per second per sender key (``sms:+15550100``), over what the adapter says."""
     clinic_phone: str = "(555) 010-0199"

@@ -10,6 +10,7 @@ Services only flush; the edge audits and commits.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ PURPOSE = "care-reminders"
 STAFF_CHANNELS = ("sms", "portal", "email")
 """Channels a typed message can go by (a phone call needs a script, not free text)."""
 SUBJECT = "Message from your care team"
+_FORM_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,10 +148,22 @@ def queue_staff_message(
     clock: Clock,
     actor: str,
     sender: str | None = None,
+    idempotency_key: str | None = None,
 ) -> OutboxMessage:
-    """Queue a care-team message due now; the normal worker sends it (and re-checks consent)."""
+    """Queue a care-team message due now; the normal worker sends it (and re-checks consent).
+
+    ``idempotency_key`` comes from the form (one per rendered form): a double click or a
+    resubmission returns the message the first click queued instead of texting twice.
+    """
     text = checked_body(body)
     now = clock.now()
+    if idempotency_key is not None:
+        if not _FORM_KEY.fullmatch(idempotency_key):
+            raise InvalidInput("the form's key is malformed", field="idempotency_key")
+        key = f"staff:{patient_id}:{idempotency_key}"
+        existing = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+        if existing is not None:
+            return existing
     _patient, recipient = patient_recipient(session, patient_id=patient_id)
     chosen, address = _choose_channel(
         session, patient_id=patient_id, wanted=channel, addresses=recipient.addresses, now=now
@@ -157,7 +171,7 @@ def queue_staff_message(
     row = enqueue(
         session,
         message=NewMessage(
-            idempotency_key=f"staff:{patient_id}:{uuid.uuid4().hex}",
+            idempotency_key=f"staff:{patient_id}:{idempotency_key or uuid.uuid4().hex}",
             patient_id=patient_id,
             purpose=PURPOSE,
             channel=chosen,

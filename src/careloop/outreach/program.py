@@ -110,6 +110,9 @@ class OutreachProgram:
     fields: Mapping[str, Any] = field(default_factory=dict)
     action_space: ActionSpace = field(default_factory=ActionSpace)
     max_attempts: int = 5
+    priority: int = 0
+    """Higher goes first when programs compete for a patient's contact budget: the tick
+    decides programs in this order (ties keep their configured order)."""
     source: Any = None
     """The programs domain's compiled program, when this journey belongs to one: eligibility
     and completion are then asked of ``careloop.programs.service``."""
@@ -239,7 +242,14 @@ def from_mapping(doc: Mapping[str, Any]) -> OutreachProgram:
         fields=dict(doc.get("fields") or {}),
         action_space=ActionSpace.from_config(doc.get("actions")),
         max_attempts=int(doc.get("max_attempts", 5)),
+        priority=_priority(doc.get("priority", 0)),
     )
+
+
+def _priority(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("priority must be a whole number (higher goes first)", field="priority")
+    return value
 
 
 def _channel(value: object, *, field: str) -> str | None:
@@ -311,5 +321,6 @@ def from_program_definition(
             after_unanswered=escalate_after, voice_message=voice_message, wait=escalate_wait
         ),
         fields=doc["fields"],
+        priority=_priority(getattr(definition, "priority", 0) or 0),
         source=source,
     )

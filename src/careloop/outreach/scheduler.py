@@ -38,7 +38,9 @@ def tick(session: Session, *, ctx: TickContext, now: datetime, limit: int = 5000
     """Enroll, follow outcomes, and queue every step due at ``now`` (one transaction)."""
     report = TickReport()
     library = approved_library(session)
-    for program in ctx.programs:
+    # Highest priority first: when programs compete for a patient's contact budget, the
+    # more important one decides (and queues) before the others see the budget.
+    for program in by_priority(ctx.programs):
         # Learn first from every response the event log holds (late ones included), so this
         # tick's decisions already use them.
         learn_from_events(session, clock=FrozenClock(now), program=spec_for(program, None))
@@ -151,6 +153,11 @@ def _complete(
             session, clock=ctx.clock, enrollment=e, now=now, how="recorded"
         ):
             bump(report, program.name, "completed")
+
+
+def by_priority(programs: Sequence[OutreachProgram]) -> list[OutreachProgram]:
+    """Programs in decision order: higher ``priority`` first, ties in configured order."""
+    return sorted(programs, key=lambda p: -p.priority)
 
 
 def program_map(programs: Sequence[OutreachProgram]) -> Mapping[str, OutreachProgram]:

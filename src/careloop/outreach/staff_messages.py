@@ -23,6 +23,7 @@ from careloop.clock import Clock
 from careloop.errors import Conflict, InvalidInput
 from careloop.models import OutboxMessage
 from careloop.outreach.audience import build_snapshots
+from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
 from careloop.outreach.config import default_sender, outreach_settings
 from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.personalize.actions import SEND_WINDOWS, ActionSpace
@@ -107,7 +108,11 @@ def send_staff_message(
         now=now,
         rng=np.random.default_rng(seed),
     )
-    decision = batch.decision(0)
+    # The configured budget (per day and per week) holds for staff messages too.
+    contacts = scheduled_contacts(session, patient_ids=[patient_id], now=now)[patient_id]
+    decision = hold_over_budget(
+        batch.decision(0), contacts=contacts, budget=contact_budget(own.budget)
+    )
     record_decision(session, clock=clock, decision=decision, features=batch.features[0])
     if decision.action is None or decision.send_at is None:
         reasons = sorted({str(r.reason) for r in decision.removals})

@@ -105,6 +105,8 @@ class DeadReason(StrEnum):
     ENROLLMENT_ENDED = "enrollment-ended"
     NO_ADAPTER = "no-adapter"
     DELIVERY_FAILED = "delivery-failed"
+    OVER_BUDGET = "over-budget"
+    """The patient's contact budget was spent by the time it was due (``outreach.budget``)."""
 
 
 class AttemptOutcome(StrEnum):

@@ -25,6 +25,7 @@ from careloop.outreach.audience import (
     caregiver_recipients,
     next_caregiver_window,
 )
+from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
 from careloop.outreach.config import default_sender
 from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
 from careloop.outreach.handoffs import CheckinInvite
@@ -96,6 +97,8 @@ def run_steps(
         budget_period=ctx.engine.budget_period,
     )
     by_id = {s.patient_id: s for s in snapshots}
+    contacts = scheduled_contacts(session, patient_ids=unique_ids, now=now)
+    budget = contact_budget(ctx.settings.budget)
     model = load_model(session, program=spec, config=ctx.engine)
     population = PopulationBatch.from_snapshots(
         [by_id[p] for p in patient_ids], program=spec, model=model, now=now
@@ -111,7 +114,10 @@ def run_steps(
     )
     messages: list[NewMessage] = []
     for i, item in enumerate(items):
-        decision = batch.decision(i)
+        # Exact budget check at the chosen send time, against everything sent or scheduled
+        # (this tick's earlier programs and steps included): a hold, never an overrun.
+        pid = item.enrollment.patient_id
+        decision = hold_over_budget(batch.decision(i), contacts=contacts[pid], budget=budget)
         record_decision(session, clock=ctx.clock, decision=decision, features=batch.features[i])
         bump(report, program.name, "decided")
         enrollment = item.enrollment
@@ -137,6 +143,7 @@ def run_steps(
             advance(session, enrollment=enrollment, program=program, now=now, sent_at=None)
             continue
         messages.extend(rendered_all)  # a withheld message's portal copy comes first
+        contacts[pid].append(decision.send_at)
         built = rendered_all[-1]
         if item.step.questionnaire and built.channel == "sms":
             report.checkins.append(

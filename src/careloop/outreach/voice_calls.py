@@ -8,24 +8,63 @@ voicemail-safe line for a machine (:func:`careloop.channels.voice_twilio.render_
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy.orm import Session
+from twilio.twiml.voice_response import VoiceResponse
 
 from careloop.channels.messages import ChannelKind, OutboundMessage, VoiceParts
-from careloop.channels.voice_twilio import render_call_twiml
+from careloop.channels.voice_twilio import SAY_LANGUAGE, render_call_twiml
+from careloop.content.conversation_words import conversation_words
 from careloop.errors import NotFound
 from careloop.models import OutboxMessage
 
 
-def voice_parts(*, message_id: int, base_url: str, voicemail_text: str) -> VoiceParts:
+def voice_parts(
+    *,
+    message_id: int,
+    base_url: str,
+    voicemail_text: str,
+    language: str = "en",
+    voices: Mapping[str, str] | None = None,
+) -> VoiceParts:
+    """The call's parts in the patient's language: the key menu and goodbye come from the
+    content library's conversation words, the ``<Say>`` voice from ``channels.voice.voices``."""
     base = base_url.rstrip("/")
+    words = conversation_words(language)
+    primary = language.split("-")[0].lower()
     return VoiceParts(
         voicemail_text=voicemail_text,
         gather_action_url=f"{base}/webhooks/twilio/voice/gather?m={message_id}",
         answer_url=f"{base}/webhooks/twilio/voice/answer?m={message_id}",
+        gather_prompt=words["call_menu"],
+        goodbye=words["call_goodbye"],
+        voice=(voices or {}).get(primary),
     )
 
 
-def call_twiml(session: Session, *, message_id: int, answered_by: str | None, base_url: str) -> str:
+def goodbye_twiml(session: Session, *, message_id: int | None, voices: Mapping[str, str]) -> str:
+    """What the patient hears after pressing a key: goodbye in the call's language."""
+    row = session.get(OutboxMessage, message_id) if message_id is not None else None
+    language = row.language if row is not None else "en"
+    primary = language.split("-")[0].lower()
+    response = VoiceResponse()
+    kwargs = {"language": SAY_LANGUAGE.get(primary, language)}
+    if voices.get(primary):
+        kwargs["voice"] = voices[primary]
+    response.say(conversation_words(language)["call_goodbye"], **kwargs)
+    response.hangup()
+    return str(response)
+
+
+def call_twiml(
+    session: Session,
+    *,
+    message_id: int,
+    answered_by: str | None,
+    base_url: str,
+    voices: Mapping[str, str] | None = None,
+) -> str:
     """The TwiML for the call placed for ``message_id``, for whoever (or whatever) answered."""
     row = session.get(OutboxMessage, message_id)
     if row is None or row.channel != str(ChannelKind.VOICE):
@@ -41,6 +80,8 @@ def call_twiml(session: Session, *, message_id: int, answered_by: str | None, ba
             message_id=row.id,
             base_url=base_url,
             voicemail_text=str((row.extra or {}).get("voicemail_text") or ""),
+            language=row.language,
+            voices=voices,
         ),
     )
     return render_call_twiml(message, answered_by=answered_by)

@@ -7,10 +7,13 @@ Three short transactions per batch, never a provider call inside one:
    ``sending`` with ``claimed_by``/``lease_until``, an attempt row is written; COMMIT.
 2. **pace and re-check** — per sender, slots are reserved in the database (see
    :mod:`careloop.outreach.ratelimit`); right before the calls, consent and the enrollment
-   are read again, so a STOP that arrived after scheduling wins.
+   are read again, so a STOP that arrived after scheduling wins, and a message that came due
+   inside the patient's quiet hours goes back to the queue until they end
+   (:mod:`careloop.outreach.quiet_hours`).
 3. **send, recording each result as it happens** — one transaction per message writes the
    previous message's result and marks this message's attempt ``calling``; then the adapter
-   is called.
+   is called. The same transaction admits the message against the patient's contact
+   budget under a per-patient lock (:mod:`careloop.outreach.budget`).
 
 Gateways do not deduplicate (Twilio ignores the idempotency header on Messages), so a crash
 must never leave more than one send unrecorded: after a SIGKILL at most one attempt per
@@ -27,6 +30,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +47,7 @@ from careloop.channels.messages import (
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
+from careloop.outreach.budget import admit, contact_budget
 from careloop.outreach.claims import (
     Claimed,
     claim_due,
@@ -52,6 +57,7 @@ from careloop.outreach.claims import (
 )
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.outbox import backoff_delay
+from careloop.outreach.quiet_hours import quiet_now
 from careloop.outreach.ratelimit import reserve_slots, sender_key
 from careloop.outreach.results import BatchReport, Outcome, record_outcomes, release
 from careloop.outreach.states import (
@@ -198,13 +204,42 @@ class Worker:
         ``calling``, so a crash leaves at most that many of this worker's sends unrecorded
         (in doubt, reconciled when re-claimed)."""
         with self.runtime.transaction() as session:
-            refused = refused_now(session, messages=messages, now=self.clock.now())
+            now = self.clock.now()
+            refused = refused_now(session, messages=messages, now=now)
+            quiet = quiet_now(
+                session, messages=[m for m in messages if m.id not in refused], now=now
+            )
+            for message in messages:
+                if message.id in quiet:  # handed back, due when the patient's night ends
+                    release(session, messages=[message], at=quiet[message.id])
         outcomes = [
             Outcome(m, dead=refused[m.id], slot_at=s)
             for m, s in zip(messages, slots, strict=True)
             if m.id in refused
         ]
-        todo = [(m, s) for m, s in zip(messages, slots, strict=True) if m.id not in refused]
+        held = refused.keys() | quiet.keys()
+        todo = [(m, s) for m, s in zip(messages, slots, strict=True) if m.id not in held]
+        report = BatchReport(deferred=len(quiet))
+        senders = min(self.settings.worker.concurrency, len(todo))
+        if senders <= 1:
+            report.add(self._send_in_turn(todo, outcomes))
+            return report
+        # Concurrent senders, each sending its share in turn and recording each result as
+        # it happens: a crash leaves at most one send per sender in doubt.
+        report.add(self._record(outcomes, calling=[])[0])
+        with ThreadPoolExecutor(max_workers=senders, thread_name_prefix="outbox-send") as pool:
+            for part in pool.map(
+                lambda share: self._send_in_turn(share, []),
+                [todo[i::senders] for i in range(senders)],
+            ):
+                report.add(part)
+        return report
+
+    def _send_in_turn(
+        self, todo: Sequence[tuple[Claimed, datetime | None]], outcomes: list[Outcome]
+    ) -> BatchReport:
+        """Send one after another; one transaction records the results just received and
+        marks the next ``record_every`` messages ``calling``."""
         step = self.settings.worker.record_every
         report = BatchReport()
         for start in range(0, len(todo), step):
@@ -315,6 +350,7 @@ class Worker:
                 message_id=message.id,
                 base_url=base,
                 voicemail_text=str(message.extra.get("voicemail_text") or ""),
+                language=message.language,
             )
             callback = f"{base}/webhooks/twilio/status?m={message.id}&kind=call"
         elif channel is ChannelKind.PORTAL:
@@ -366,7 +402,22 @@ class Worker:
                 now=now,
                 lease=timedelta(seconds=self.settings.worker.lease_seconds),
             )
-        return report, ours
+            over = admit(
+                session,
+                messages=[
+                    (m.id, m.patient_id, m.recipient_kind, m.extra) for m in calling if m.id in ours
+                ],
+                now=now,
+                budget=contact_budget(self.settings.budget),
+            )
+            if over:
+                dead = [Outcome(m, dead=DeadReason.OVER_BUDGET) for m in calling if m.id in over]
+                report.add(record_outcomes(session, outcomes=dead, now=now, backoff=_no_retry))
+        return report, ours - over
+
+
+def _no_retry(_attempt: int) -> timedelta:
+    return timedelta(0)
 
 
 def chunks(

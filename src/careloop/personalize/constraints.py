@@ -308,3 +308,38 @@ def _acceptable(
     local = moment.astimezone(zone)
     minute = local.hour * 60 + local.minute
     return local.date() == day and start <= minute < end and not quiet.contains(minute)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactBudget:
+    """At most ``per_day`` contacts in any 24 hours and ``per_week`` in any 7 days, counted
+    per patient across every program and channel (sliding windows: a calendar week would let
+    three texts on Saturday night follow three on Sunday morning)."""
+
+    per_day: int
+    per_week: int
+
+    def __post_init__(self) -> None:
+        if self.per_day < 0 or self.per_week < 0:
+            raise ValueError("contact budgets are >= 0")
+
+    @property
+    def limits(self) -> tuple[tuple[int, timedelta], ...]:
+        return ((self.per_day, timedelta(days=1)), (self.per_week, timedelta(days=7)))
+
+
+def budget_allows(contacts: Sequence[datetime], *, at: datetime, budget: ContactBudget) -> bool:
+    """True when one more contact at ``at`` keeps every window within its limit.
+
+    Exact, not conservative: the new contact breaks a limit ``n`` over a period ``p`` only
+    when, with it, some ``n + 1`` consecutive contacts (it among them) span less than ``p``.
+    ``contacts`` may lie before and after ``at`` (scheduled ones count at their due time).
+    """
+    at = ensure_utc(at)
+    moments = sorted([*(ensure_utc(c) for c in contacts), at])
+    index = moments.index(at)
+    for limit, period in budget.limits:
+        for first in range(max(0, index - limit), min(index, len(moments) - limit - 1) + 1):
+            if moments[first + limit] - moments[first] < period:
+                return False
+    return True

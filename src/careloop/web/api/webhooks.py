@@ -19,6 +19,7 @@ from careloop.channels.twilio_webhooks import (
     parse_call_status,
     parse_inbound_sms,
     parse_message_status,
+    required_field,
     validate_twilio_request,
 )
 from careloop.channels.voice_twilio import parse_gather_callback, spoken_twiml
@@ -27,7 +28,8 @@ from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.errors import InvalidInput, PermissionDenied
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.delivery import apply_report
-from careloop.outreach.voice_calls import call_twiml
+from careloop.outreach.inbound_calls import CallDesk, answer_inbound_call, verify_inbound_call
+from careloop.outreach.voice_calls import call_twiml, goodbye_twiml
 from careloop.web.deps import ClockDep, SessionDep, get_runtime, rate_limit
 
 router = APIRouter(
@@ -109,21 +111,59 @@ def delivery_status(
 
 @router.post("/voice/answer", summary="TwiML for a reminder call, once it is answered")
 def voice_answer(params: FormDep, session: SessionDep, request: Request, m: int) -> Response:
-    base = get_runtime(request).settings.security.public_base_url
+    settings = get_runtime(request).settings
+    base = settings.security.public_base_url
     answered_by = params.get("AnsweredBy") or None
-    return _twiml(call_twiml(session, message_id=m, answered_by=answered_by, base_url=base))
+    voices = outreach_settings(settings)[1].voice.voices
+    return _twiml(
+        call_twiml(session, message_id=m, answered_by=answered_by, base_url=base, voices=voices)
+    )
 
 
 @router.post("/voice/gather", summary="A key pressed during a reminder call")
 def voice_gather(
-    params: FormDep, session: SessionDep, clock: ClockDep, ctx: InboundDep
+    params: FormDep,
+    session: SessionDep,
+    clock: ClockDep,
+    ctx: InboundDep,
+    request: Request,
+    m: int | None = None,
 ) -> Response:
     message = parse_gather_callback(params, received_at=clock.now())
     outcome = handle_reply(session, ctx=ctx, message=message, keypad=True)
     if outcome.answer_now:
         # An urgent check-in answer: what to do now, spoken on this call in their language.
         return _twiml(spoken_twiml(outcome.answer_now, language=outcome.answer_language))
+    voices = outreach_settings(get_runtime(request).settings)[1].voice.voices
+    return _twiml(goodbye_twiml(session, message_id=m, voices=voices))
+
+
+def _call_desk(request: Request) -> CallDesk:
+    settings = get_runtime(request).settings
+    own, channels = outreach_settings(settings)
+    return CallDesk(
+        base_url=settings.security.public_base_url,
+        care_team=own.care_team_name,
+        clinic_phone=own.clinic_phone,
+        care_team_number=channels.voice.care_team_number,
+        voices=channels.voice.voices,
+    )
+
+
+@router.post("/voice/inbound", summary="A call to our number: verify the caller, or connect")
+def voice_inbound(params: FormDep, session: SessionDep, request: Request) -> Response:
+    caller = required_field(params, "From")
+    return _twiml(answer_inbound_call(session, caller=caller, desk=_call_desk(request)))
+
+
+@router.post("/voice/inbound/verify", summary="The date of birth keyed in by a caller")
+def voice_inbound_verify(
+    params: FormDep, session: SessionDep, clock: ClockDep, request: Request
+) -> Response:
+    caller = required_field(params, "From")
+    digits = params.get("Digits", "")
     return _twiml(
-        '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Thank you. Goodbye.</Say>'
-        "<Hangup/></Response>"
+        verify_inbound_call(
+            session, caller=caller, digits=digits, desk=_call_desk(request), clock=clock
+        )
     )

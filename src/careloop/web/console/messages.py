@@ -8,6 +8,7 @@ explanation (never the patient's data) instead of a JSON error.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -29,6 +30,7 @@ Sender = Annotated[Principal, Depends(require("messages:send"))]
 ERRORS = {
     "body": "Write a message of at most 1,000 characters.",
     "channel": "The patient has no address on file for that channel.",
+    "form": "The form was out of date; reload the page and send again.",
     "consent": "The patient has not agreed to messages on that channel (or on any we can reach).",
 }
 
@@ -52,6 +54,7 @@ def messaging_context(
         "may_send": principal.can("messages:send"),
         "message_channels": STAFF_CHANNELS,
         "message_error": ERRORS.get(error or ""),
+        "message_key": uuid.uuid4().hex,
     }
 
 
@@ -64,6 +67,7 @@ def send_message(
     principal: Sender,
     body: Annotated[str, Form(max_length=4000)] = "",
     channel: Annotated[str, Form(max_length=16)] = "",
+    idempotency_key: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     check_patient_access(principal, patient_id)
     page = f"/console/patients/{patient_id}"
@@ -75,9 +79,10 @@ def send_message(
             channel=channel or None,
             clock=clock,
             actor=principal.actor,
+            idempotency_key=idempotency_key or None,
         )
     except InvalidInput as exc:
-        code = "body" if exc.field == "body" else "channel"
+        code = {"body": "body", "idempotency_key": "form"}.get(exc.field or "", "channel")
         return after_post(request, f"{page}?message_error={code}")
     except Conflict:
         return after_post(request, f"{page}?message_error=consent")

@@ -1,0 +1,191 @@
+"""The contact budget per patient, across every program and channel, per day and per week.
+
+Checked twice, because a decision is not a send:
+
+* **at decision** (:func:`hold_over_budget`): the engine already removes a patient whose
+  recent contacts fill the weekly budget; here the chosen send time is checked exactly
+  against every contact already sent *or scheduled* (a reminder queued for tomorrow counts
+  tomorrow), per day and per week. A decision that would break it becomes a hold with the
+  engine's own ``contact_budget`` removal. Programs are decided in priority order
+  (``priority:`` in the program file, highest first), so when two compete for the last
+  contact the more important one gets it.
+* **at dispatch** (:func:`admit`): right before the gateway is called, under a per-patient
+  row lock, the contacts that actually went (``contact_at``) are counted; a message that
+  would break the budget is dead-lettered ``over-budget`` (deferring it could push it into
+  quiet hours). Two workers, or two programs that decided in the same tick, can therefore
+  never both spend the patient's last contact.
+
+What counts: every message to the patient except the confirmation of their own STOP/HELP
+(``transactional``) and the portal copy of a withheld text (one step, one contact). A
+message a person on the care team wrote (console conversation, a clinician's request) counts
+but is not held back: the person chose to send it now.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from careloop.models import ContactBudgetLock, OutboxMessage
+from careloop.outreach.config import BudgetSettings
+from careloop.outreach.states import OutboxState
+from careloop.personalize.constraints import (
+    ContactBudget,
+    Removal,
+    RemovalReason,
+    budget_allows,
+)
+from careloop.personalize.engine import Decision
+
+WEEK = timedelta(days=7)
+SPENT_STATES = (
+    OutboxState.SENDING,
+    OutboxState.SENT,
+    OutboxState.DELIVERED,
+    OutboxState.FAILED_TRANSIENT,
+    OutboxState.IN_DOUBT,
+)
+"""States in which an admitted message may have reached the patient (a dead one did not)."""
+
+
+def contact_budget(settings: BudgetSettings) -> ContactBudget:
+    return ContactBudget(per_day=settings.per_day, per_week=settings.per_week)
+
+
+def counts_as_contact(*, recipient_kind: str, extra: Mapping[str, Any] | None) -> bool:
+    """Whether a message to ``recipient_kind`` with these ``extra`` keys spends budget."""
+    extra = extra or {}
+    return (
+        recipient_kind == "patient"
+        and not extra.get("transactional")
+        and "withheld_from" not in extra
+    )
+
+
+def limited_by_budget(*, recipient_kind: str, extra: Mapping[str, Any] | None) -> bool:
+    """Counted and also held back by the budget (not a message a person chose to send)."""
+    extra = extra or {}
+    person_sent = bool(extra.get("staff_message") or extra.get("requested"))
+    return counts_as_contact(recipient_kind=recipient_kind, extra=extra) and not person_sent
+
+
+def scheduled_contacts(
+    session: Session, *, patient_ids: Sequence[str], now: datetime
+) -> dict[str, list[datetime]]:
+    """Each patient's contacts from a week before ``now`` on: sent ones at their send time,
+    pending ones at their due time (the engine must see tomorrow's reminder today)."""
+    since = now - WEEK
+    rows = session.execute(
+        select(
+            OutboxMessage.patient_id,
+            OutboxMessage.recipient_kind,
+            OutboxMessage.extra,
+            OutboxMessage.state,
+            OutboxMessage.sent_at,
+            OutboxMessage.contact_at,
+            OutboxMessage.due_at,
+        ).where(
+            OutboxMessage.patient_id.in_(list(patient_ids)),
+            OutboxMessage.state != str(OutboxState.DEAD),
+            OutboxMessage.due_at >= since - WEEK,
+        )
+    ).all()
+    out: dict[str, list[datetime]] = {pid: [] for pid in patient_ids}
+    for pid, kind, extra, _state, sent_at, contact_at, due_at in rows:
+        if not counts_as_contact(recipient_kind=kind, extra=extra):
+            continue
+        moment = contact_at or sent_at or due_at
+        if moment >= since:
+            out[pid].append(moment)
+    return out
+
+
+def hold_over_budget(
+    decision: Decision, *, contacts: Sequence[datetime], budget: ContactBudget
+) -> Decision:
+    """The decision, or a hold when sending at its time would break the budget."""
+    if decision.action is None or decision.send_at is None:
+        return decision
+    if budget_allows(contacts, at=decision.send_at, budget=budget):
+        return decision
+    removal = Removal(
+        "patient",
+        None,
+        RemovalReason.CONTACT_BUDGET,
+        f"{budget.per_day} a day, {budget.per_week} a week",
+    )
+    return replace(
+        decision,
+        action=None,
+        send_at=None,
+        propensity=None,
+        removals=(*decision.removals, removal),
+        explanation="No outreach now: the patient's contact budget across programs is spent.",
+    )
+
+
+def _lock_patients(session: Session, patient_ids: Sequence[str], now: datetime) -> None:
+    """Take each patient's budget row lock, in id order so workers never deadlock: one
+    upsert whose update locks the row (created on a patient's first contact)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(ContactBudgetLock).values(
+        [{"patient_id": pid, "checked_at": now} for pid in sorted(set(patient_ids))]
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["patient_id"],
+            set_={"checked_at": stmt.excluded.checked_at},
+        )
+    )
+
+
+def admit(
+    session: Session,
+    *,
+    messages: Sequence[tuple[int, str, str, Mapping[str, Any] | None]],
+    now: datetime,
+    budget: ContactBudget,
+) -> set[int]:
+    """Admit ``(id, patient_id, recipient_kind, extra)`` messages about to be sent, in order;
+    returns the ids that would break the budget (the caller dead-letters them). Admitted
+    messages get ``contact_at = now`` in this transaction, under the patients' locks."""
+    counted = [m for m in messages if counts_as_contact(recipient_kind=m[2], extra=m[3])]
+    if not counted:
+        return set()
+    patient_ids = sorted({m[1] for m in counted})
+    _lock_patients(session, patient_ids, now)
+    spent: dict[str, list[datetime]] = defaultdict(list)
+    for pid, moment in session.execute(
+        select(OutboxMessage.patient_id, OutboxMessage.contact_at).where(
+            OutboxMessage.patient_id.in_(patient_ids),
+            OutboxMessage.contact_at >= now - WEEK,
+            OutboxMessage.state.in_([str(s) for s in SPENT_STATES]),
+            OutboxMessage.id.notin_([m[0] for m in counted]),
+        )
+    ):
+        spent[pid].append(moment)
+    refused: set[int] = set()
+    admitted: list[int] = []
+    for message_id, pid, kind, extra in counted:
+        limited = limited_by_budget(recipient_kind=kind, extra=extra)
+        if limited and not budget_allows(spent[pid], at=now, budget=budget):
+            refused.add(message_id)
+            continue
+        spent[pid].append(now)
+        admitted.append(message_id)
+    if admitted:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(admitted))
+            .values(contact_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return refused
