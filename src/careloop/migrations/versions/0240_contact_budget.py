@@ -1,7 +1,7 @@
 """contact budget: when each outbox message went out as a contact, and a per-patient lock
 
 Revision ID: 0240
-Revises: 0170
+Revises: 0230
 Create Date: 2026-12-05 03:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import careloop.models.types
 
 revision: str = "0240"
-down_revision: str | None = "0170"
+down_revision: str | None = "0230"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
