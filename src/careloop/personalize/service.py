@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,8 @@ from careloop.personalize.rewards import (
     resolve_rewards,
 )
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
+
+FloatArray = npt.NDArray[np.float64]
 
 
 def _check_patient_id(patient_id: str) -> str:
@@ -160,7 +163,8 @@ def load_model(
     row = session.get(ModelStateRow, program.name)
     if row is not None:
         pooled = PooledPosterior.from_json(row.state)
-        if pooled.sizes == program.action_space.sizes and pooled.dim == model.featurizer.dim:
+        same_shape = pooled.sizes == model.pooled.sizes and pooled.dim == model.pooled.dim
+        if same_shape and (pooled.cells is None) == (model.pooled.cells is None):
             model.pooled = pooled
     return model
 
@@ -191,7 +195,14 @@ def load_history(
         row = rows.get(pid)
         stored.append(row.learned.get(program.name) if row else None)
     return HistorySummary.from_rows(
-        stored, program.action_space, prior_precision=model.config.offset_prior_precision
+        stored,
+        program.action_space,
+        prior_precision=(
+            model.pooled.offset_precision
+            if model.pooled.offset_precision is not None
+            else model.config.offset_prior_precision
+        ),
+        pair_prior_precision=model.config.cell_prior_precision,
     )
 
 
@@ -241,7 +252,7 @@ def learn_from_events(
     update_posteriors(
         pooled=model.pooled,
         history=history,
-        features=np.array([d.features for d in resolved], dtype=np.float64),
+        features=_stored_features(resolved, model.pooled.dim),
         rows=np.array([index[d.patient_id] for d in resolved], dtype=np.int64),
         choices=choices,
         rewards=values,
@@ -260,6 +271,17 @@ def learn_from_events(
         "engaged": int(values.sum()),
         "pending": len(pending) - len(resolved),
     }
+
+
+def _stored_features(rows: Sequence[DecisionRow], dim: int) -> FloatArray:
+    """The features each decision used; rows logged without the context columns (before
+    they existed, or by a caller that logged covariates only) get them as zeros: weekday,
+    no earlier messages, so old logs still teach the covariate weights."""
+    out = np.zeros((len(rows), dim))
+    for i, row in enumerate(rows):
+        values = np.asarray(row.features or [], dtype=np.float64)[:dim]
+        out[i, : values.size] = values
+    return out
 
 
 def _action_of(row: DecisionRow) -> Action:
