@@ -130,7 +130,7 @@ class CellPosterior:
     @property
     def cov(self) -> FloatArray:
         if self._cov is None:
-            self._cov = np.linalg.inv(self.precision)
+            self._cov = np.asarray(np.linalg.inv(self.precision), dtype=np.float64)
         return self._cov
 
     def update(

@@ -9,6 +9,7 @@ pruned first so that wide choices (16 cells) stay cheap.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,13 @@ def thompson_choose(
     return FactorChoice(choice=choice, probabilities=probs, explored=explored)
 
 
+@functools.cache
+def _nodes(nodes: int) -> tuple[FloatArray, FloatArray]:
+    """Gauss-Hermite nodes and normalized weights (computed once per node count)."""
+    z, w = np.polynomial.hermite_e.hermegauss(nodes)
+    return z, w / w.sum()
+
+
 def win_probabilities(
     mean: FloatArray, sd: FloatArray, mask: BoolArray, *, nodes: int
 ) -> FloatArray:
@@ -71,8 +79,7 @@ def win_probabilities(
     k = mean.shape[1]
     if k == 1:
         return mask.astype(np.float64)
-    z, w = np.polynomial.hermite_e.hermegauss(nodes)
-    w = w / w.sum()
+    z, w = _nodes(nodes)
     # score of value v at each node: N x K x Q
     at_node = mean[:, :, None] + sd[:, :, None] * z[None, None, :]
     # P(draw_u < score_v) for every u (N x K(v) x K(u) x Q); a masked u has mean -inf, so

@@ -31,6 +31,7 @@ from careloop.personalize.rewards import (
     SentDecision,
     resolve_rewards,
 )
+from careloop.personalize.serving import keep_state_keys, running_config
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
 
 FloatArray = npt.NDArray[np.float64]
@@ -158,10 +159,12 @@ def list_decisions(
 def load_model(
     session: Session, *, program: ProgramSpec, config: EngineConfig | None = None
 ) -> EngineModel:
-    """The program's engine model; a fresh prior when it has never learned."""
+    """The program's engine model; a fresh prior when it has never learned. Settings
+    promoted on evidence (``personalize.serving``) override the learning part of ``config``."""
+    config = running_config(session, program.name, config)
     model = EngineModel.new(program.action_space, config)
     row = session.get(ModelStateRow, program.name)
-    if row is not None:
+    if row is not None and "sizes" in (row.state or {}):
         pooled = PooledPosterior.from_json(row.state)
         same_shape = pooled.sizes == model.pooled.sizes and pooled.dim == model.pooled.dim
         if same_shape and (pooled.cells is None) == (model.pooled.cells is None):
@@ -174,7 +177,7 @@ def save_model(session: Session, *, clock: Clock, program: ProgramSpec, model: E
     if row is None:
         row = ModelStateRow(program=program.name, state={}, version="", updated_at=clock.now())
         session.add(row)
-    row.state = model.pooled.to_json()
+    row.state = keep_state_keys(row.state, model.pooled.to_json())
     row.version = model.version
     row.updated_at = clock.now()
     session.flush()
