@@ -6,7 +6,6 @@ import json
 import uuid
 from functools import cache
 
-import numpy as np
 from typer.testing import CliRunner
 
 from careloop.cli import app
@@ -119,7 +118,7 @@ def _store_logs(rt: Runtime, logs: LoggedDecisions) -> None:
                     tone=action.tone,
                     language="en",
                     propensity=float(logs.propensity[i]),
-                    factor_propensities={f: 0.0 for f in FACTORS},
+                    factor_propensities=dict.fromkeys(FACTORS, 0.0),
                     options=options,
                     removals=[],
                     features=[float(x) for x in logs.features[i]],
@@ -150,15 +149,18 @@ def test_cli_refuses_without_evidence_and_promotes_with_it(rt: Runtime, database
         model = load_model(session, program=ProgramSpec(name="pilot", purpose="pilot"))
         assert model.config.exploration_floor == 0.5  # still the running one
         row = session.get(ModelStateRow, "pilot")
-        assert row is not None and row.state["comparison"]["promoted"] is False
+        assert row is not None
+        assert row.state["comparison"]["promoted"] is False
 
     granted = runner.invoke(app, [*base, "--set", "exploration_floor=0.02", "--json"])
     assert granted.exit_code == 0, granted.output
     result = json.loads(granted.output)
-    assert result["promoted"] is True and result["difference"]["low"] > 0
+    assert result["promoted"] is True
+    assert result["difference"]["low"] > 0
     with rt.transaction() as session:
         serving = EngineConfig(weekly_budget=7)
-        model = load_model(session, program=ProgramSpec(name="pilot", purpose="pilot"), config=serving)
+        spec = ProgramSpec(name="pilot", purpose="pilot")
+        model = load_model(session, program=spec, config=serving)
     assert model.config.exploration_floor == 0.02
     assert model.config.weekly_budget == 7  # the contact budget stays the caller's
     assert model.pooled.updates > 0  # it serves with what it learned from the same logs
