@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.conftest import Site, portal_sign_in, screenshot, sign_in
+from tests.web.conftest import NOW, Site, portal_sign_in, screenshot, sign_in
 
 
 def test_each_staff_role_sees_its_own_sections(page: Any, site: Site) -> None:
@@ -150,3 +150,46 @@ def test_times_on_the_patient_page_name_their_zone(page: Any, site: Site) -> Non
     assert stamps
     assert all(re.search(r"\d\d:\d\d [A-Z]{2,5}\b", s) for s in stamps)
     expect(page.get_by_test_id("timeline-change").first).to_be_visible()
+
+
+def test_programs_page_shows_the_engine_policy_comparison(page: Any, site: Site) -> None:
+    from careloop.models import ModelStateRow
+
+    sign_in(page, site, "analyst")
+    page.goto("/console/programs")
+    program = page.locator("section.card h2").first.inner_text().strip()
+    comparison = {
+        "program": program,
+        "compared_at": "2026-03-01T09:00:00+00:00",
+        "candidate_settings": {"sampling_scale": "0.2"},
+        "decisions": 640,
+        "patients": 80,
+        "running": {"value": 0.31, "low": 0.28, "high": 0.34, "ess": 640.0},
+        "candidate": {"value": 0.33, "low": 0.27, "high": 0.39, "ess": 210.0},
+        "difference": {"value": 0.02, "low": -0.03, "high": 0.07},
+        "bootstrap": {"resamples": 1000.0, "share_better": 0.78, "low": -0.03, "high": 0.07},
+        "promotable": False,
+        "promoted": False,
+        "reasons": ["the 95 % interval of the DR difference does not exclude zero"],
+    }
+    with site.runtime.transaction() as session:
+        row = session.get(ModelStateRow, program)
+        if row is None:
+            row = ModelStateRow(program=program, state={}, version="t", updated_at=NOW)
+            session.add(row)
+        row.state = {**(row.state or {}), "comparison": comparison}
+    try:
+        page.goto("/console/programs")
+        block = page.locator("details.policy-comparison").first
+        expect(block).to_contain_text("sampling_scale=0.2")
+        expect(block).to_contain_text("+2.0 points")
+        expect(block).to_contain_text("78.0% of 1000 patient resamples")
+        expect(block).to_contain_text("Not promotable: the 95 % interval")
+        screenshot(page, "console-programs-policy-comparison")
+    finally:
+        with site.runtime.transaction() as session:
+            row = session.get(ModelStateRow, program)
+            if row is not None:
+                state = dict(row.state)
+                state.pop("comparison", None)
+                row.state = state

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.errors import InvalidInput
 from careloop.personalize.service import get_profile, set_stated_preferences, stated_from_options
 
 preferences_app = typer.Typer(
@@ -122,7 +123,114 @@ def ope(
         Console().print(result["note"])
 
 
+engine_app = typer.Typer(
+    help="Engine configurations: compare a candidate with the running one, promote on evidence.",
+    no_args_is_help=True,
+)
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Repeatable KEY=VALUE engine setting of the candidate, e.g. sampling_scale=0.2.",
+    ),
+]
+MinOption = Annotated[
+    int, typer.Option("--min-decisions", help="Fewest resolved decisions to judge by.")
+]
+
+
+def _settings(pairs: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"--set wants KEY=VALUE, not {pair!r}", field="--set")
+        out[key.strip()] = value.strip()
+    if not out:
+        raise InvalidInput("give the candidate's settings with --set KEY=VALUE", field="--set")
+    return out
+
+
+@engine_app.command("compare")
+@guarded
+def engine_compare(
+    program: Annotated[str, typer.Option("--program", help="Program whose decisions to use.")],
+    settings: SetOption = None,
+    min_decisions: MinOption = 200,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Off-policy comparison (DR, 95 % CI, patient bootstrap) of a candidate configuration."""
+    from careloop.personalize.serving import compare_candidate
+
+    with runtime(database) as rt, rt.transaction() as session:
+        result = compare_candidate(
+            session,
+            clock=rt.clock,
+            program=program,
+            settings=_settings(settings),
+            min_decisions=min_decisions,
+        )
+    _print_comparison(result, as_json=as_json)
+
+
+@engine_app.command("promote")
+@guarded
+def engine_promote(
+    program: Annotated[str, typer.Option("--program", help="Program to promote it in.")],
+    settings: SetOption = None,
+    min_decisions: MinOption = 200,
+    actor: Annotated[str, typer.Option(help="Who promotes (kept with the comparison).")] = "cli",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare, and let the candidate serve only if the evidence says it is better."""
+    from careloop.personalize.serving import PromotionRefused, compare_candidate
+
+    with runtime(database) as rt, rt.transaction() as session:
+        result = compare_candidate(
+            session,
+            clock=rt.clock,
+            program=program,
+            settings=_settings(settings),
+            min_decisions=min_decisions,
+            promote=True,
+            actor=actor,
+        )
+    if not result["promoted"]:
+        # the refused comparison stays on record (the console shows it)
+        raise PromotionRefused("promotion refused: " + "; ".join(result["reasons"]))
+    _print_comparison(result, as_json=as_json)
+
+
+def _print_comparison(result: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    run, cand, diff, boot = (
+        result["running"],
+        result["candidate"],
+        result["difference"],
+        result["bootstrap"],
+    )
+    typer.echo(f"{result['program']}: {result['decisions']} resolved decisions")
+    typer.echo(f"  running    DR {run['value']:.3f} ({run['low']:.3f}, {run['high']:.3f})")
+    typer.echo(f"  candidate  DR {cand['value']:.3f} ({cand['low']:.3f}, {cand['high']:.3f})")
+    typer.echo(f"  difference    {diff['value']:+.3f} ({diff['low']:+.3f}, {diff['high']:+.3f})")
+    if boot:
+        typer.echo(f"  better in {boot['share_better']:.1%} of patient resamples")
+    verdict = (
+        "promoted"
+        if result["promoted"]
+        else "promotable"
+        if result["promotable"]
+        else "not promotable"
+    )
+    typer.echo(f"  {verdict}" + "".join(f"\n  - {r}" for r in result["reasons"]))
+
+
 def register(app: typer.Typer) -> None:
-    """Attach ``preferences`` and ``ope`` to the root CLI."""
+    """Attach ``preferences``, ``ope`` and ``engine`` to the root CLI."""
     app.add_typer(preferences_app, name="preferences")
     app.command("ope")(ope)
+    app.add_typer(engine_app, name="engine")

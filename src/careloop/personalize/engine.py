@@ -30,13 +30,15 @@ from careloop.personalize.constraints import (
 )
 from careloop.personalize.explain import Evidence, explain_choice, explain_hold
 from careloop.personalize.features import Featurizer
+from careloop.personalize.joint import CONTEXT_NAMES, channel_then_window, context_columns
 from careloop.personalize.model import (
     HistorySummary,
     PooledPosterior,
+    cell_distributions,
     score_distributions,
-    thompson_choose,
 )
 from careloop.personalize.profile import QuietHours
+from careloop.personalize.sampling import FactorChoice, thompson_choose
 from careloop.personalize.snapshot import EngineConfig, PatientSnapshot, ProgramSpec
 
 FloatArray = npt.NDArray[np.float64]
@@ -57,17 +59,50 @@ class EngineModel:
     def new(cls, space: ActionSpace, config: EngineConfig | None = None) -> EngineModel:
         config = config or EngineConfig()
         featurizer = Featurizer(space)
-        pooled = PooledPosterior.prior(space, dim=featurizer.dim, precision=config.prior_precision)
+        pooled = PooledPosterior.prior(
+            space,
+            dim=featurizer.dim + (len(CONTEXT_NAMES) if config.context_features else 0),
+            precision=config.prior_precision,
+            joint=config.joint_channel_window,
+        )
         return cls(pooled=pooled, featurizer=featurizer, config=config)
 
     @property
     def version(self) -> str:
-        return f"factored-ts/{self.pooled.updates}"
+        kind = "joint-ts" if self.joint else "factored-ts"
+        return f"{kind}/{self.pooled.updates}"
+
+    @property
+    def joint(self) -> bool:
+        """Whether channel and window are chosen together (cell interactions on top)."""
+        return self.pooled.cells is not None
 
     def empty_history(self, n: int) -> HistorySummary:
         return HistorySummary.empty(
-            n, self.featurizer.space, prior_precision=self.config.offset_prior_precision
+            n,
+            self.featurizer.space,
+            prior_precision=(
+                self.pooled.offset_precision
+                if self.pooled.offset_precision is not None
+                else self.config.offset_prior_precision
+            ),
+            pair_prior_precision=self.config.cell_prior_precision,
         )
+
+    def decision_features(
+        self, population: PopulationBatch, history: HistorySummary, now: datetime
+    ) -> FloatArray:
+        """The feature rows a decision uses (and logs): covariates, plus context if on."""
+        if self.pooled.dim == population.features.shape[1]:
+            return population.features
+        sent = history.sent[:, history.factor_slice(0)].sum(axis=1)
+        context = context_columns(
+            features=population.features,
+            timezones=population.constraints.timezones,
+            now=now,
+            sent=sent,
+        )
+        return np.hstack([population.features, context])
 
 
 @dataclass(frozen=True)
@@ -269,31 +304,16 @@ def decide_batch(
     config = model.config
     feasibility = evaluate_constraints(population.constraints, space=space, config=config)
     n = len(population)
-    features = population.features
+    features = model.decision_features(population, history, now)
     choices = np.zeros((n, len(space.sizes)), dtype=np.int64)
     probs = [np.zeros((n, k)) for k in space.sizes]
     explored = np.zeros((n, len(space.sizes)), dtype=bool)
+    propensity = np.ones(n)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
         part = history.take(np.arange(start, stop)) if (start, stop) != (0, n) else history
-        dists = score_distributions(model.pooled, part, features[start:stop])
-        for f in range(len(space.sizes)):
-            mask = feasibility.masks[f][start:stop]
-            picked = thompson_choose(
-                dists.means[f],
-                dists.sds[f] * config.sampling_scale,
-                mask,
-                rng=rng,
-                exploration_floor=config.exploration_floor,
-                nodes=config.quadrature_nodes,
-            )
-            choices[start:stop, f] = picked.choice
-            probs[f][start:stop] = picked.probabilities
-            explored[start:stop, f] = picked.explored
-    rows = np.arange(n)
-    propensity = np.ones(n)
-    for f in range(len(space.sizes)):
-        propensity *= probs[f][rows, choices[:, f]]
+        chunk = _Chunk(slice(start, stop), choices, probs, explored, propensity)
+        _choose_chunk(chunk, model, part, features[start:stop], feasibility, rng)
     propensity[feasibility.blocked] = 0.0
     return BatchDecision(
         program=program,
@@ -312,6 +332,65 @@ def decide_batch(
         id_bytes=rng.bytes(16 * n),
         model_version=model.version,
     )
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Where one chunk of patients writes its choices, probabilities and propensities."""
+
+    rows: slice
+    choices: IntArray
+    probs: list[FloatArray]
+    explored: BoolArray
+    propensity: FloatArray
+
+    def store(self, f: int, picked: FactorChoice) -> None:
+        self.choices[self.rows, f] = picked.choice
+        self.probs[f][self.rows] = picked.probabilities
+        self.explored[self.rows, f] = picked.explored
+        taken = picked.probabilities[np.arange(picked.choice.shape[0]), picked.choice]
+        self.propensity[self.rows] *= taken
+
+
+def _choose_chunk(
+    chunk: _Chunk,
+    model: EngineModel,
+    history: HistorySummary,
+    features: FloatArray,
+    feasibility: Feasibility,
+    rng: np.random.Generator,
+) -> None:
+    """Thompson choices for one chunk, factor by factor; with cell interactions on, the
+    window is drawn given the chosen channel (``joint.channel_then_window``).
+
+    The logged propensity is the product of what each draw gave the chosen value: exact,
+    because each draw is independent given what was drawn before it.
+    """
+    config = model.config
+    dists = score_distributions(model.pooled, history, features)
+    masks = [m[chunk.rows] for m in feasibility.masks]
+
+    def draw(mean: FloatArray, sd: FloatArray, mask: BoolArray) -> FactorChoice:
+        return thompson_choose(
+            mean,
+            sd * config.sampling_scale,
+            mask,
+            rng=rng,
+            exploration_floor=config.exploration_floor,
+            nodes=config.quadrature_nodes,
+        )
+
+    first = 0
+    if model.joint:
+        mean, var = cell_distributions(model.pooled, history, features)
+        channel, window = channel_then_window(dists, mean, var, masks[0], masks[1])
+        channel_pick = draw(channel.mean, channel.sd, masks[0])
+        chunk.store(0, channel_pick)
+        given = window.given(channel_pick.choice)
+        chunk.store(1, draw(given.mean, given.sd, masks[1]))
+        first = 2
+    for f in range(first, len(masks)):
+        chunk.store(f, draw(dists.means[f], dists.sds[f], masks[f]))
 
 
 def _send_times(

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import expit, ndtr
+from scipy.special import expit
 
 from careloop.clock import ensure_utc
 from careloop.personalize.actions import ActionSpace
+from careloop.personalize.joint import CellPosterior
 from careloop.personalize.snapshot import EngineConfig
 
 FloatArray = npt.NDArray[np.float64]
@@ -57,17 +58,24 @@ class PooledPosterior:
     prior_precision: float
     updated_at: float | None = None
     updates: int = 0
+    cells: CellPosterior | None = None
+    offset_precision: FloatArray | None = None
     _cache: tuple[list[FloatArray], list[FloatArray]] | None = field(default=None, repr=False)
 
     @classmethod
-    def prior(cls, space: ActionSpace, *, dim: int, precision: float) -> PooledPosterior:
+    def prior(
+        cls, space: ActionSpace, *, dim: int, precision: float, joint: bool = False
+    ) -> PooledPosterior:
+        """The prior; ``joint`` adds interaction weights per channel x window cell."""
         total = sum(space.sizes) * dim
+        cells = space.sizes[0] * space.sizes[1]
         return cls(
             sizes=space.sizes,
             dim=dim,
             mean=np.zeros(total),
             precision=np.eye(total) * precision,
             prior_precision=precision,
+            cells=CellPosterior.prior(cells, dim, precision) if joint else None,
         )
 
     def blocks(self) -> tuple[list[FloatArray], list[FloatArray]]:
@@ -102,6 +110,10 @@ class PooledPosterior:
             "prior_precision": self.prior_precision,
             "updated_at": self.updated_at,
             "updates": self.updates,
+            "cells": self.cells.to_json() if self.cells is not None else None,
+            "offset_precision": (
+                self.offset_precision.tolist() if self.offset_precision is not None else None
+            ),
         }
 
     @classmethod
@@ -114,6 +126,12 @@ class PooledPosterior:
             prior_precision=float(data["prior_precision"]),
             updated_at=data.get("updated_at"),
             updates=int(data.get("updates", 0)),
+            cells=CellPosterior.from_json(data["cells"]) if data.get("cells") else None,
+            offset_precision=(
+                np.asarray(data["offset_precision"], dtype=np.float64)
+                if data.get("offset_precision")
+                else None
+            ),
         )
 
 
@@ -135,21 +153,39 @@ class HistorySummary:
     pair_responded: FloatArray
     updated_at: FloatArray
     offset_prior_precision: float
+    pair_mean: FloatArray
+    pair_precision: FloatArray
+    pair_prior_precision: float
+    prior_diag: FloatArray
 
     @classmethod
-    def empty(cls, n: int, space: ActionSpace, *, prior_precision: float) -> HistorySummary:
+    def empty(
+        cls,
+        n: int,
+        space: ActionSpace,
+        *,
+        prior_precision: float | FloatArray,
+        pair_prior_precision: float = 4.0,
+    ) -> HistorySummary:
+        """No history; ``prior_precision`` is one number or one per factor value."""
         sizes = space.sizes
         v = sum(sizes)
+        cells = sizes[0] * sizes[1]
+        prior = np.broadcast_to(np.asarray(prior_precision, dtype=np.float64), (v,))
         return cls(
             sizes=sizes,
             offset_mean=np.zeros((n, v)),
-            offset_cov=np.broadcast_to(np.eye(v) / prior_precision, (n, v, v)).copy(),
+            offset_cov=np.broadcast_to(np.diag(1.0 / prior), (n, v, v)).copy(),
             sent=np.zeros((n, v)),
             responded=np.zeros((n, v)),
             pair_sent=np.zeros((n, sizes[0], sizes[1])),
             pair_responded=np.zeros((n, sizes[0], sizes[1])),
             updated_at=np.full(n, np.nan),
-            offset_prior_precision=prior_precision,
+            offset_prior_precision=float(prior.mean()),
+            pair_mean=np.zeros((n, cells)),
+            pair_precision=np.full((n, cells), pair_prior_precision),
+            pair_prior_precision=pair_prior_precision,
+            prior_diag=np.broadcast_to(prior, (n, v)).copy(),
         )
 
     @property
@@ -173,6 +209,10 @@ class HistorySummary:
             pair_responded=self.pair_responded[idx].copy(),
             updated_at=self.updated_at[idx].copy(),
             offset_prior_precision=self.offset_prior_precision,
+            pair_mean=self.pair_mean[idx].copy(),
+            pair_precision=self.pair_precision[idx].copy(),
+            pair_prior_precision=self.pair_prior_precision,
+            prior_diag=self.prior_diag[idx].copy(),
         )
 
     def row_json(self, i: int) -> dict[str, Any]:
@@ -185,14 +225,28 @@ class HistorySummary:
             "pair_sent": self.pair_sent[i].tolist(),
             "pair_responded": self.pair_responded[i].tolist(),
             "updated_at": None if np.isnan(self.updated_at[i]) else float(self.updated_at[i]),
+            "pair_mean": self.pair_mean[i].tolist(),
+            "pair_precision": self.pair_precision[i].tolist(),
+            "prior_diag": self.prior_diag[i].tolist(),
         }
 
     @classmethod
     def from_rows(
-        cls, rows: list[dict[str, Any] | None], space: ActionSpace, *, prior_precision: float
+        cls,
+        rows: list[dict[str, Any] | None],
+        space: ActionSpace,
+        *,
+        prior_precision: float | FloatArray,
+        pair_prior_precision: float = 4.0,
     ) -> HistorySummary:
-        """Rebuild from stored rows; ``None`` means a patient with no history yet."""
-        out = cls.empty(len(rows), space, prior_precision=prior_precision)
+        """Rebuild from stored rows; ``None`` means a patient with no history yet (rows
+        stored before cell offsets existed start those at the prior)."""
+        out = cls.empty(
+            len(rows),
+            space,
+            prior_precision=prior_precision,
+            pair_prior_precision=pair_prior_precision,
+        )
         for i, row in enumerate(rows):
             if not row:
                 continue
@@ -203,6 +257,10 @@ class HistorySummary:
             out.pair_sent[i] = row["pair_sent"]
             out.pair_responded[i] = row["pair_responded"]
             out.updated_at[i] = np.nan if row["updated_at"] is None else row["updated_at"]
+            if "pair_mean" in row:
+                out.pair_mean[i] = row["pair_mean"]
+                out.pair_precision[i] = row["pair_precision"]
+            out.prior_diag[i] = row.get("prior_diag", 1.0 / np.diagonal(out.offset_cov[i]))
         return out
 
 
@@ -238,68 +296,21 @@ def score_distributions(
     return ScoreDistributions(tuple(means), tuple(sds))
 
 
-@dataclass(frozen=True)
-class FactorChoice:
-    """What Thompson sampling (with an exploration floor) picked on one factor."""
-
-    choice: IntArray
-    probabilities: FloatArray
-    explored: BoolArray
-
-
-def thompson_choose(
-    mean: FloatArray,
-    sd: FloatArray,
-    mask: BoolArray,
-    *,
-    rng: np.random.Generator,
-    exploration_floor: float,
-    nodes: int,
-) -> FactorChoice:
-    """Sample one value per row and return the exact probability of every value.
-
-    With probability ``exploration_floor`` the value is uniform over the feasible ones,
-    otherwise it is the argmax of one posterior draw. The probability of each value is
-    ``(1 - eps) * P(value has the largest draw) + eps / feasible``; the first term is a
-    one-dimensional Gauss-Hermite integral, exact up to quadrature error. Every feasible
-    value therefore has probability >= eps / K > 0, which keeps off-policy evaluation valid.
-    """
-    n, k = mean.shape
-    draws = mean + sd * rng.standard_normal((n, k))
-    draws[~mask] = -np.inf
-    greedy = np.argmax(draws, axis=1)
-    keys = rng.random((n, k))
-    keys[~mask] = -1.0
-    uniform = np.argmax(keys, axis=1)
-    explored: BoolArray = np.less(rng.random(n), exploration_floor)
-    choice = np.where(explored, uniform, greedy).astype(np.int64)
-
-    p_ts = win_probabilities(mean, sd, mask, nodes=nodes)
-    feasible = mask.sum(axis=1, keepdims=True)
-    uniform_p = np.where(mask, 1.0 / np.maximum(feasible, 1), 0.0)
-    probs = (1.0 - exploration_floor) * p_ts + exploration_floor * uniform_p
-    return FactorChoice(choice=choice, probabilities=probs, explored=explored)
-
-
-def win_probabilities(
-    mean: FloatArray, sd: FloatArray, mask: BoolArray, *, nodes: int
-) -> FloatArray:
-    """P(value v has the largest draw) for independent Gaussian draws, masked values excluded."""
-    k = mean.shape[1]
-    if k == 1:
-        return mask.astype(np.float64)
-    z, w = np.polynomial.hermite_e.hermegauss(nodes)
-    w = w / w.sum()
-    # score of value v at each node: N x K x Q
-    at_node = mean[:, :, None] + sd[:, :, None] * z[None, None, :]
-    # P(draw_u < score_v) for every u (N x K(v) x K(u) x Q); a masked u has mean -inf, so
-    # its factor is exactly 1, and the u == v factor is Phi(z), divided out afterwards.
-    others = np.where(mask, mean, -np.inf)
-    below = ndtr((at_node[:, :, None, :] - others[:, None, :, None]) / sd[:, None, :, None])
-    probs = (np.prod(below, axis=2) / ndtr(z)[None, None, :]) @ w
-    probs = np.where(mask, np.maximum(probs, 0.0), 0.0)
-    total = probs.sum(axis=1, keepdims=True)
-    return np.where(total > 0, probs / np.where(total > 0, total, 1.0), 0.0)
+def cell_distributions(
+    pooled: PooledPosterior, history: HistorySummary, features: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """N x channels x windows: mean and variance of each cell's interaction (pooled weights
+    on the covariates plus the patient's own offset), on top of the factor scores. This is
+    the distribution the engine draws from, so propensities stay exact whatever it is."""
+    assert pooled.cells is not None
+    cell_weights, cell_covs = pooled.cells.mean, pooled.cells.cov
+    mean = features @ cell_weights.T + history.pair_mean
+    # diagonal of each cell's pooled covariance only: 16 full quadratic forms per patient
+    # would cost more than the rest of the decision, and this part is the smallest
+    var = (features**2) @ np.diagonal(cell_covs, axis1=1, axis2=2).T
+    var += 1.0 / history.pair_precision
+    shape = (features.shape[0], history.sizes[0], history.sizes[1])
+    return mean.reshape(shape), var.reshape(shape)
 
 
 def update_posteriors(
@@ -325,9 +336,10 @@ def update_posteriors(
         return
     offsets = np.asarray(_offsets(pooled.sizes), dtype=np.int64)
     value_cols = choices + offsets[None, :]  # n x F indices into the V factor values
+    cells = choices[:, 0] * history.sizes[1] + choices[:, 1]
 
     # pooled: one joint Newton step over all weight blocks
-    eta = _predict(pooled, history, features, rows, value_cols)
+    eta = _predict(pooled, history, features, rows, value_cols, cells)
     p = expit(eta)
     d = pooled.dim
     n = rows.shape[0]
@@ -352,7 +364,7 @@ def update_posteriors(
         sel = np.flatnonzero(ranks == r)
         who = rows[sel]
         x = one_hot[sel]
-        p = expit(_predict(pooled, history, features[sel], who, value_cols[sel]))
+        p = expit(_predict(pooled, history, features[sel], who, value_cols[sel], cells[sel]))
         h = p * (1.0 - p)
         cov = history.offset_cov[who]
         cx = np.einsum("nij,nj->ni", cov, x)
@@ -360,12 +372,40 @@ def update_posteriors(
         cov = cov - (h / (1.0 + h * s))[:, None, None] * cx[:, :, None] * cx[:, None, :]
         history.offset_cov[who] = cov
         history.offset_mean[who] += np.einsum("nij,nj->ni", cov, x) * (rewards[sel] - p)[:, None]
+        if pooled.cells is not None:
+            _update_cells(
+                pooled, history, features[sel], who, value_cols[sel], cells[sel], rewards[sel]
+            )
 
+    if config.learn_offset_spread:
+        learn_offset_spread(pooled, history, np.unique(rows))
     np.add.at(history.sent, (rows[:, None], value_cols), 1.0)
     np.add.at(history.responded, (rows[:, None], value_cols), rewards[:, None])
     np.add.at(history.pair_sent, (rows, choices[:, 0], choices[:, 1]), 1.0)
     np.add.at(history.pair_responded, (rows, choices[:, 0], choices[:, 1]), rewards)
     history.updated_at[rows] = now_days
+
+
+def _update_cells(
+    pooled: PooledPosterior,
+    history: HistorySummary,
+    features: FloatArray,
+    rows: IntArray,
+    value_cols: IntArray,
+    cells: IntArray,
+    rewards: FloatArray,
+) -> None:
+    """One Laplace step on each patient's offset for the cell the reward belongs to.
+
+    Taken after the factor offsets moved (backfitting): the cell absorbs only what the
+    additive part still gets wrong, so a reply is not credited twice in full.
+    """
+    p = expit(_predict(pooled, history, features, rows, value_cols, cells))
+    assert pooled.cells is not None
+    pooled.cells.update(features, cells, rewards - p, p * (1.0 - p))
+    p = expit(_predict(pooled, history, features, rows, value_cols, cells))
+    history.pair_precision[rows, cells] += p * (1.0 - p)
+    history.pair_mean[rows, cells] += (rewards - p) / history.pair_precision[rows, cells]
 
 
 def _predict(
@@ -374,11 +414,16 @@ def _predict(
     features: FloatArray,
     rows: IntArray,
     value_cols: IntArray,
+    cells: IntArray,
 ) -> FloatArray:
+    """Posterior-mean logit of each logged decision (factor values, plus the cell if joint)."""
     d = pooled.dim
     weights = pooled.mean.reshape(-1, d)[value_cols]  # n x F x d
     eta = np.einsum("nd,nfd->n", features, weights)
     eta += history.offset_mean[rows[:, None], value_cols].sum(axis=1)
+    if pooled.cells is not None:
+        eta += np.einsum("nd,nd->n", features, pooled.cells.mean[cells])
+        eta += history.pair_mean[rows, cells]
     return np.asarray(eta, dtype=np.float64)
 
 
@@ -388,6 +433,8 @@ def _forget_pooled(pooled: PooledPosterior, now_days: float, config: EngineConfi
         prior = np.eye(pooled.precision.shape[0]) * pooled.prior_precision
         pooled.precision = prior + (pooled.precision - prior) * keep
         pooled._cache = None
+        if pooled.cells is not None:
+            pooled.cells.forget(keep)
     pooled.updated_at = now_days if pooled.updated_at is None else max(pooled.updated_at, now_days)
 
 
@@ -401,8 +448,48 @@ def _forget_patients(
     if move.size == 0:
         return
     keep = 0.5 ** (elapsed[elapsed > 0] / config.patient_half_life_days)
-    v = history.offset_mean.shape[1]
-    prior = np.eye(v) * history.offset_prior_precision
+    cell_prior = history.pair_prior_precision
+    history.pair_precision[move] = (
+        cell_prior + (history.pair_precision[move] - cell_prior) * keep[:, None]
+    )
+    prior = _diag(history.prior_diag[move])
     precision = np.linalg.inv(history.offset_cov[move])
     precision = prior + (precision - prior) * keep[:, None, None]
     history.offset_cov[move] = np.linalg.inv(precision)
+
+
+def _diag(rows: FloatArray) -> FloatArray:
+    """N x V -> N x V x V diagonal matrices."""
+    out = np.zeros((*rows.shape, rows.shape[1]))
+    idx = np.arange(rows.shape[1])
+    out[:, idx, idx] = rows
+    return out
+
+
+def learn_offset_spread(pooled: PooledPosterior, history: HistorySummary, rows: IntArray) -> None:
+    """Hierarchical pooling learned from the data: how far patients stray from the pooled
+    model, per factor, sets how strongly each patient's offsets are shrunk toward it.
+
+    One EM step for the variance of the random offsets (tau^2 per factor = mean of m^2 + v
+    over the patients just updated), then the new prior is swapped into those patients'
+    posteriors exactly (Gaussian, prior mean 0: P' = P - P0 + P0', m' = P'^-1 P m).
+    """
+    if rows.size == 0:
+        return
+    mean = history.offset_mean[rows]
+    second = mean**2 + np.diagonal(history.offset_cov[rows], axis1=1, axis2=2)
+    precision = np.empty(mean.shape[1])
+    for f in range(len(history.sizes)):
+        cols = history.factor_slice(f)
+        spread = float(np.clip(second[:, cols].mean(), 0.04, 4.0))
+        precision[cols] = 1.0 / spread
+    pooled.offset_precision = precision
+    old = history.prior_diag[rows]
+    if np.allclose(old, precision[None, :]):
+        return
+    before = np.linalg.inv(history.offset_cov[rows])
+    after = before + _diag(precision[None, :] - old)
+    cov = np.linalg.inv(after)
+    history.offset_cov[rows] = cov
+    history.offset_mean[rows] = np.einsum("nij,njk,nk->ni", cov, before, mean)
+    history.prior_diag[rows] = precision

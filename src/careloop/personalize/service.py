@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,10 @@ from careloop.personalize.rewards import (
     SentDecision,
     resolve_rewards,
 )
+from careloop.personalize.serving import keep_state_keys, running_config
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
+
+FloatArray = npt.NDArray[np.float64]
 
 
 def _check_patient_id(patient_id: str) -> str:
@@ -155,12 +159,15 @@ def list_decisions(
 def load_model(
     session: Session, *, program: ProgramSpec, config: EngineConfig | None = None
 ) -> EngineModel:
-    """The program's engine model; a fresh prior when it has never learned."""
+    """The program's engine model; a fresh prior when it has never learned. Settings
+    promoted on evidence (``personalize.serving``) override the learning part of ``config``."""
+    config = running_config(session, program.name, config)
     model = EngineModel.new(program.action_space, config)
     row = session.get(ModelStateRow, program.name)
-    if row is not None:
+    if row is not None and "sizes" in (row.state or {}):
         pooled = PooledPosterior.from_json(row.state)
-        if pooled.sizes == program.action_space.sizes and pooled.dim == model.featurizer.dim:
+        same_shape = pooled.sizes == model.pooled.sizes and pooled.dim == model.pooled.dim
+        if same_shape and (pooled.cells is None) == (model.pooled.cells is None):
             model.pooled = pooled
     return model
 
@@ -170,7 +177,7 @@ def save_model(session: Session, *, clock: Clock, program: ProgramSpec, model: E
     if row is None:
         row = ModelStateRow(program=program.name, state={}, version="", updated_at=clock.now())
         session.add(row)
-    row.state = model.pooled.to_json()
+    row.state = keep_state_keys(row.state, model.pooled.to_json())
     row.version = model.version
     row.updated_at = clock.now()
     session.flush()
@@ -191,7 +198,14 @@ def load_history(
         row = rows.get(pid)
         stored.append(row.learned.get(program.name) if row else None)
     return HistorySummary.from_rows(
-        stored, program.action_space, prior_precision=model.config.offset_prior_precision
+        stored,
+        program.action_space,
+        prior_precision=(
+            model.pooled.offset_precision
+            if model.pooled.offset_precision is not None
+            else model.config.offset_prior_precision
+        ),
+        pair_prior_precision=model.config.cell_prior_precision,
     )
 
 
@@ -241,7 +255,7 @@ def learn_from_events(
     update_posteriors(
         pooled=model.pooled,
         history=history,
-        features=np.array([d.features for d in resolved], dtype=np.float64),
+        features=_stored_features(resolved, model.pooled.dim),
         rows=np.array([index[d.patient_id] for d in resolved], dtype=np.int64),
         choices=choices,
         rewards=values,
@@ -260,6 +274,17 @@ def learn_from_events(
         "engaged": int(values.sum()),
         "pending": len(pending) - len(resolved),
     }
+
+
+def _stored_features(rows: Sequence[DecisionRow], dim: int) -> FloatArray:
+    """The features each decision used; rows logged without the context columns (before
+    they existed, or by a caller that logged covariates only) get them as zeros: weekday,
+    no earlier messages, so old logs still teach the covariate weights."""
+    out = np.zeros((len(rows), dim))
+    for i, row in enumerate(rows):
+        values = np.asarray(row.features or [], dtype=np.float64)[:dim]
+        out[i, : values.size] = values
+    return out
 
 
 def _action_of(row: DecisionRow) -> Action:

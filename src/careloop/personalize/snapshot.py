@@ -83,11 +83,15 @@ class EngineConfig:
     pooled_half_life_days: float = 365.0
     quadrature_nodes: int = 24
     sampling_scale: float = 0.1
+    joint_channel_window: bool = True
+    cell_prior_precision: float = 4.0
+    context_features: bool = True
+    learn_offset_spread: bool = True
 
     def __post_init__(self) -> None:
         if self.weekly_budget < 0:
             raise InvalidInput("weekly_budget must be >= 0", field="weekly_budget")
         if not 0.0 < self.exploration_floor < 1.0:
             raise InvalidInput("exploration_floor must be in (0, 1)", field="exploration_floor")
-        if self.prior_precision <= 0 or self.offset_prior_precision <= 0:
+        if min(self.prior_precision, self.offset_prior_precision, self.cell_prior_precision) <= 0:
             raise InvalidInput("prior precisions must be positive", field="prior_precision")

@@ -181,10 +181,8 @@ def simulate(
     world = np.random.default_rng([seed, 1])
     policy_rngs = {name: np.random.default_rng([seed, 2, i]) for i, name in enumerate(names)}
     results = {name: PolicyResult([], [], 0.0) for name in names}
-    actions = space.all_actions()
     model = EngineModel.new(space, config)
     program = ProgramSpec(name="pilot", purpose="pilot", action_space=space)
-    fast_table = getattr(population, "probability_table", None)
 
     for t in range(touches):
         now = EPOCH + t * TOUCH_EVERY + timedelta(hours=11)
@@ -196,11 +194,7 @@ def simulate(
         snapshots = [snapshot_for(p, recent=recent) for p in patients]
         batch = PopulationBatch.from_snapshots(snapshots, program=program, model=model, now=now)
         feasible = _feasible_actions(batch, space, config)
-        if callable(fast_table):
-            truth = np.asarray(fast_table(touch=t, sent_at=now + timedelta(hours=6)))
-            truth = truth.reshape(n, -1)
-        else:
-            truth = _scalar_table(population, patients, actions, t, now)
+        truth = truth_table(population, patients, space, t, now)
         touch = Touch(index=t, now=now, truth=truth, feasible=feasible, population=batch)
         uniforms = world.random(n)
         rows = np.arange(n)
@@ -246,6 +240,21 @@ def _feasible_actions(
         & masks[3][:, None, None, None, :]
     )
     return joint.reshape(joint.shape[0], -1)
+
+
+def truth_table(
+    population: PopulationLike,
+    patients: Sequence[SimPatientLike],
+    space: ActionSpace,
+    touch: int,
+    now: datetime,
+) -> FloatArray:
+    """N x actions: the true response probabilities at this touch (fast table if offered)."""
+    fast_table = getattr(population, "probability_table", None)
+    if callable(fast_table):
+        truth = np.asarray(fast_table(touch=touch, sent_at=now + timedelta(hours=6)))
+        return truth.reshape(len(patients), -1)
+    return _scalar_table(population, patients, space.all_actions(), touch, now)
 
 
 def _scalar_table(

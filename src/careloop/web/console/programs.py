@@ -1,4 +1,5 @@
-"""The programs page: funnel, the learning curve, outcome against the holdout, fairness.
+"""The programs page: funnel, the learning curve, outcome against the holdout, fairness,
+and the latest engine policy comparison (``careloop engine compare|promote``).
 
 Everything comes from :func:`careloop.insights.report.build_report` (aggregates only, small
 cells hidden); the learning curve is the same report asked for week by week.
@@ -14,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from careloop.insights.report import build_report
+from careloop.personalize.serving import stored_comparisons
 from careloop.web.console.charts import bar_chart, interval_chart, line_chart
 from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
 from careloop.web.deps import ClockDep, SessionDep
@@ -103,6 +105,12 @@ def programs_page(
     return render(
         request,
         "console/programs.html",
-        {"section": "programs", "report": report, "charts": charts, "weeks": weeks},
+        {
+            "section": "programs",
+            "report": report,
+            "charts": charts,
+            "weeks": weeks,
+            "comparisons": stored_comparisons(session),
+        },
         principal=principal,
     )
