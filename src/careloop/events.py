@@ -58,6 +58,10 @@ class EventKind(StrEnum):
     CONTENT_APPROVED = "content_approved"
     CONTENT_RETIRED = "content_retired"
     CONTENT_SYNCED = "content_synced"
+    REWARD_EARNED = "reward_earned"
+    REWARD_REFUSED = "reward_refused"
+    REWARD_FULFILLED = "reward_fulfilled"
+    REWARD_CANCELLED = "reward_cancelled"
 
 
 def record_event(

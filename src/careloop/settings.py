@@ -180,6 +180,18 @@ class JobsSettings(BaseModel):
     """``/ready`` fails when no process has started a job for this long."""
 
 
+class ReturnVisitsSettings(BaseModel):
+    """When a patient counts as lapsed (``careloop report``'s retention figures); the
+    win-back program's criteria say the same in its own file (``win-back-lapsed.yaml``)."""
+
+    lapse_days: int = Field(default=365, gt=0)
+    """Days without a visit after which a patient is lapsed, unless a segment says less."""
+    lapse_days_by_segment: dict[str, int] = Field(
+        default_factory=lambda: {"diabetes": 183, "hypertension": 183}
+    )
+    """Shorter intervals for patients in these segments (the shortest applies; JSON)."""
+
+
 class Settings(BaseSettings):
     """All settings; one instance per process, built by :func:`get_settings`."""
 
@@ -207,6 +219,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     retention: RetentionSettings = RetentionSettings()
     jobs: JobsSettings = JobsSettings()
+    return_visits: ReturnVisitsSettings = ReturnVisitsSettings()
 
     @property
     def resolved_database_url(self) -> str:
