@@ -192,6 +192,16 @@ class ReturnVisitsSettings(BaseModel):
     """Shorter intervals for patients in these segments (the shortest applies; JSON)."""
 
 
+class LoyaltySettings(BaseModel):
+    """Rewards for preventive care and streaks, within the compliance office's caps."""
+
+    rewards_file: Path | None = None
+    """The practice's rewards catalogue (YAML; default: the shipped sample,
+    ``loyalty/rewards.yaml``). Caps and disallowed services are required in it."""
+    earn_lookback_days: int = Field(default=30, gt=0)
+    """How far back ``careloop rewards earn`` reads completed care when not told."""
+
+
 class Settings(BaseSettings):
     """All settings; one instance per process, built by :func:`get_settings`."""
 
@@ -220,6 +230,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     jobs: JobsSettings = JobsSettings()
     return_visits: ReturnVisitsSettings = ReturnVisitsSettings()
+    loyalty: LoyaltySettings = LoyaltySettings()
 
     @property
     def resolved_database_url(self) -> str:

@@ -84,6 +84,8 @@ def report(
     console.print(table)
     if "retention" in data:
         console.print(retention_table(data["retention"]))
+    if "rewards" in data:
+        console.print(rewards_table(data["rewards"]))
     if html is not None:
         console.print(f"HTML report written to {html}")
 
@@ -130,6 +132,23 @@ def retention_table(retention: dict[str, Any]) -> Table:
             cell(row["return_rate"], rate=True),
             cell(row["panel"]),
             f"{cell(row['lapsed'])} ({cell(row['lapsed_rate'], rate=True)})",
+        )
+    return table
+
+
+def rewards_table(rewards: dict[str, Any]) -> Table:
+    """Who earned rewards in the period, overall then by segment (hidden cells: -)."""
+    table = new_table("Rewards", "group", "patients", "earned", "rate", "rewards", "value")
+    rows = [{"segment": "all patients", **rewards["overall"]}, *rewards["by_segment"]]
+    for row in rows:
+        rate, value = row["earner_rate"], row["value_cents"]
+        table.add_row(
+            row["segment"],
+            "-" if row["patients"] is None else str(row["patients"]),
+            "-" if row["earners"] is None else str(row["earners"]),
+            "-" if rate is None else f"{rate:.1%}",
+            "-" if row["rewards"] is None else str(row["rewards"]),
+            "-" if value is None else f"${value / 100:,.2f}",
         )
     return table
 

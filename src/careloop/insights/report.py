@@ -33,6 +33,7 @@ from careloop.insights.kpis.appointments import appointment_kpis
 from careloop.insights.kpis.readmissions import thirty_day_readmissions
 from careloop.insights.kpis.retention import LapsePolicy, retention_kpis, visits_by_patient
 from careloop.insights.kpis.surveys import answers, csat, net_promoter_score
+from careloop.insights.rewards import rewards_section
 from careloop.insights.stats import difference_of_proportions
 from careloop.models import Event
 from careloop.records import service as records
@@ -295,7 +296,8 @@ def build_report(
 ) -> dict[str, Any]:
     """The whole report as JSON-ready data (aggregates only: no patient ids, small cells hidden).
 
-    With ``segments`` (living patient -> segments) and ``lapse``, a ``retention`` section.
+    With ``segments`` (living patient -> segments) and ``lapse``, ``retention`` and ``rewards``
+    sections (who comes back, who lapsed, who earned rewards: by segment, small cells hidden).
     """
     events = list_events(session, since=start, until=end, program=program)
     loop_events = list_events(
@@ -356,5 +358,16 @@ def build_report(
     if segments is not None and lapse is not None:
         report["retention"] = retention_section(
             session, start=start, end=end, segments=segments, policy=lapse
+        )
+        report["rewards"] = rewards_section(
+            session,
+            start=start,
+            end=end,
+            segments=segments,
+            attributes=records.reporting_attributes(
+                session, patient_ids=segments, as_of=end.date()
+            ),
+            fairness_attributes=FAIRNESS_ATTRIBUTES,
+            min_ratio=min_ratio,
         )
     return report

@@ -41,6 +41,7 @@ _CLINICAL = {
     "reports:read",
     "consent:read",
     "consent:write",
+    "rewards:fulfil",
 }
 _COORDINATION = {
     "patients:read",
@@ -58,6 +59,7 @@ _COORDINATION = {
     "reports:read",
     "consent:read",
     "consent:write",
+    "rewards:fulfil",
 }
 
 # What a patient does for themselves and a caregiver may ever do on their behalf (per patient

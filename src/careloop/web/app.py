@@ -47,6 +47,8 @@ ROUTER_MODULES = (
     "careloop.web.portal.checkin",
     "careloop.web.portal.readings",
     "careloop.web.portal.preferences",
+    "careloop.web.api.loyalty",
+    "careloop.web.portal.rewards",
 )
 
 
