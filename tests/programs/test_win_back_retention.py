@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,14 @@ from typer.testing import CliRunner
 from careloop.cli import app
 from careloop.compose.outreach import run_tick, tick_context
 from careloop.insights.report import build_report
+from careloop.loyalty.catalogue import load_catalogue
+from careloop.loyalty.ledger import award
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.service import load_outreach_programs
 from careloop.programs.definition import find_program
 from careloop.programs.service import run_program
 from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 DIABETES = (SCT, "44054006")
@@ -123,6 +127,14 @@ def test_report_shows_return_rate_and_lapsed_patients_by_segment(
         ]
         + [[patient(f"well{i:02d}", birth="1990-01-01"), visit("2025-07-20")] for i in range(12)],
     )
+    rt.clock.set(datetime(2026, 2, 1, tzinfo=UTC))  # type: ignore[attr-defined]
+    with rt.transaction() as session:
+        for i in range(12):
+            award(
+                session, catalogue=load_catalogue(), reward_id="referral",
+                patient_id=f"back{i:02d}", source_key="r1", clock=rt.clock,
+                principal=CLI_OPERATOR,
+            )  # fmt: skip
     result = CliRunner().invoke(
         app, ["report", "--period", "2025-12-02/2026-03-01", "--json", "--database", database_url]
     )
@@ -136,9 +148,17 @@ def test_report_shows_return_rate_and_lapsed_patients_by_segment(
     assert segments["diabetes"]["lapsed_rate"] == 0.5
     assert segments["age-18-44"]["lapsed"] == 0
     assert "back00" not in result.stdout
+    rewards = json.loads(result.stdout)["rewards"]
+    by_segment = {row["segment"]: row for row in rewards["by_segment"]}
+    assert (by_segment["diabetes"]["earners"], by_segment["diabetes"]["earner_rate"]) == (12, 0.5)
+    assert by_segment["diabetes"]["value_cents"] == 12 * 1000
+    assert by_segment["age-18-44"]["earners"] == 0
+    sex = next(r for r in rewards["fairness"] if r["attribute"] == "sex")
+    assert sex["outcome"] == "earned_reward"
 
     table = CliRunner().invoke(
         app, ["report", "--period", "2025-12-02/2026-03-01", "--database", database_url]
     )
     assert "Retention" in table.stdout
+    assert "Rewards" in table.stdout
     assert "diabetes" in table.stdout
