@@ -62,6 +62,8 @@ class EventKind(StrEnum):
     REWARD_REFUSED = "reward_refused"
     REWARD_FULFILLED = "reward_fulfilled"
     REWARD_CANCELLED = "reward_cancelled"
+    TOOL_PRESCRIBED = "tool_prescribed"
+    TOOL_FOLLOWED_UP = "tool_followed_up"
 
 
 def record_event(

@@ -81,6 +81,7 @@ COMMAND_MODULES = (
     "careloop.cli.keys",
     "careloop.cli.fhir",
     "careloop.cli.loyalty",
+    "careloop.cli.digitaltools",
 )
 
 

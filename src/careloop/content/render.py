@@ -55,6 +55,8 @@ ALLOWED_FIELDS: Mapping[str, FieldKind] = {
     "due_date": FieldKind.DATE,
     "days_without_readings": FieldKind.INT,
     "program_name": FieldKind.TEXT,
+    "tool_name": FieldKind.TEXT,  # a prescribed digital tool (careloop.digitaltools)
+    "tool_link": FieldKind.URL,
 }
 
 URL_PATTERN = re.compile(r"https?://[^\s<>\"']+")
