@@ -89,7 +89,8 @@ def test_flat_glucose_after_six_weeks_offers_a_follow_up_visit_once(
     assert all("/portal/book" in body for _p, body, ch in offers if ch != "voice")
     assert all("glucose" not in body.lower() for _p, body, _c in offers)  # minimum necessary
     links = {p: b for p, m, b, ch in sent if m == "digital_tool_prescribed" and ch != "voice"}
-    assert links and all("https://example.org/tools/eat-well" in b for b in links.values())
+    assert links
+    assert all("https://example.org/tools/eat-well" in b for b in links.values())
     assert {c["activity"][0]["detail"]["code"]["coding"][0]["code"] for c in careplans} == {
         "eat-well-app"
     }

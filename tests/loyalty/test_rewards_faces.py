@@ -35,7 +35,9 @@ def test_staff_award_referrals_up_to_the_cap_and_hand_one_over(
     handed = runner.invoke(
         app, ["rewards", "fulfil", str(entry), "--reference", "desk-1", "--database", database_url]
     )
-    listed = runner.invoke(app, ["rewards", "list", "--patient", "ana", "--database", database_url, "--json"])  # fmt: skip
+    listed = runner.invoke(
+        app, ["rewards", "list", "--patient", "ana", "--database", database_url, "--json"]
+    )
 
     assert first["awarded"] is True
     assert third == {"awarded": False, "refused": "reward_cap", "entry": None}
@@ -88,8 +90,10 @@ def test_the_vendor_webhook_fulfils_and_the_patient_sees_it_in_the_portal(
     page = patient.get("/portal/rewards")
 
     assert refused.status_code == 403
-    assert bad.status_code == 422 and "how" in bad.text
-    assert done.status_code == 200 and done.json()["state"] == "fulfilled"
+    assert bad.status_code == 422
+    assert "how" in bad.text
+    assert done.status_code == 200
+    assert done.json()["state"] == "fulfilled"
     assert again.status_code == 200
     assert [r["fulfilment"] for r in own.json()] == ["webhook"]
     assert theirs.status_code == 404
