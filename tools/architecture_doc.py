@@ -32,6 +32,8 @@ ROLE = {
     "governance": "who may be contacted: consent, proxy, portal sign-in, retention, erasure",
     "content": "what to say: the message library, rendering, approval",
     "sim": "leaf: the simulator (imports the engine only)",
+    "loyalty": "rewards within the compliance office's caps: catalogue and ledger",
+    "digitaltools": "workflow: digital tools prescribed, their readings followed, follow-ups",
     "records": "the consolidated patient record: FHIR import, identity, contacts",
     "personalize": "leaf: the decision engine and its log",
     "changes": "floor: a state change recorded once: flush, event, audit",

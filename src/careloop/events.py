@@ -63,6 +63,12 @@ class EventKind(StrEnum):
     SLOT_BOOKED = "slot_booked"
     BOOKING_CANCELLED = "booking_cancelled"
     RIDE_UPDATED = "ride_updated"
+    REWARD_EARNED = "reward_earned"
+    REWARD_REFUSED = "reward_refused"
+    REWARD_FULFILLED = "reward_fulfilled"
+    REWARD_CANCELLED = "reward_cancelled"
+    TOOL_PRESCRIBED = "tool_prescribed"
+    TOOL_FOLLOWED_UP = "tool_followed_up"
 
 
 def record_event(

@@ -216,6 +216,28 @@ class FhirSettings(BaseModel):
     """A file holding the EHR endpoint's bearer token."""
 
 
+class ReturnVisitsSettings(BaseModel):
+    """When a patient counts as lapsed (``careloop report``'s retention figures); the
+    win-back program's criteria say the same in its own file (``win-back-lapsed.yaml``)."""
+
+    lapse_days: int = Field(default=365, gt=0)
+    """Days without a visit after which a patient is lapsed, unless a segment says less."""
+    lapse_days_by_segment: dict[str, int] = Field(
+        default_factory=lambda: {"diabetes": 183, "hypertension": 183}
+    )
+    """Shorter intervals for patients in these segments (the shortest applies; JSON)."""
+
+
+class LoyaltySettings(BaseModel):
+    """Rewards for preventive care and streaks, within the compliance office's caps."""
+
+    rewards_file: Path | None = None
+    """The practice's rewards catalogue (YAML; default: the shipped sample,
+    ``loyalty/rewards.yaml``). Caps and disallowed services are required in it."""
+    earn_lookback_days: int = Field(default=30, gt=0)
+    """How far back ``careloop rewards earn`` reads completed care when not told."""
+
+
 class Settings(BaseSettings):
     """All settings; one instance per process, built by :func:`get_settings`."""
 
@@ -244,6 +266,8 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     jobs: JobsSettings = JobsSettings()
     fhir: FhirSettings = FhirSettings()
+    return_visits: ReturnVisitsSettings = ReturnVisitsSettings()
+    loyalty: LoyaltySettings = LoyaltySettings()
 
     @property
     def resolved_database_url(self) -> str:

@@ -27,6 +27,8 @@ def fields() -> dict[str, object]:
         "portal_link": "https://rvcl.org/portal",
         "checkin_link": "https://rvcl.org/c/7Hq2",
         "readings_link": "https://rvcl.org/r/7Hq2",
+        "tool_name": "Eat Well coach",
+        "tool_link": "https://rvcl.org/t/eatwell",
         "appointment_at": datetime(2026, 3, 10, 19, 30, tzinfo=UTC),
         "appointment_place": "Riverside Clinic, 120 Main St",
         "days_without_readings": 3,

@@ -25,7 +25,7 @@ def test_list_show_and_run(rt: Runtime, tmp_path: Path, api_client) -> None:  # 
     )
 
     assert listed.status_code == 200
-    assert len(listed.json()) == 7
+    assert len(listed.json()) == 8
     assert shown.json()["eligibility"] == {"measure": "CMS125", "mode": "outreach"}
     assert ran.status_code == 200, ran.text
     assert [(e["patient"], e["new"]) for e in ran.json()["eligible"]] == [("due", True)]

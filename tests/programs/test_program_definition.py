@@ -26,7 +26,7 @@ def test_shipped_programs_validate_against_the_message_library(path: Path) -> No
     assert program.name == path.stem
 
 
-def test_the_seven_example_programs_ship() -> None:
+def test_the_eight_example_programs_ship() -> None:
     assert sorted(load_programs()) == [
         "annual-wellness-visit",
         "breast-cancer-screening",
@@ -35,6 +35,7 @@ def test_the_seven_example_programs_ship() -> None:
         "flu-shot-this-season",
         "hypertension-control",
         "oncology-symptom-checkin",
+        "win-back-lapsed",
     ]
 
 

@@ -81,6 +81,8 @@ COMMAND_MODULES = (
     "careloop.cli.keys",
     "careloop.cli.fhir",
     "careloop.cli.schedule",
+    "careloop.cli.loyalty",
+    "careloop.cli.digitaltools",
 )
 
 

@@ -19,9 +19,11 @@ from careloop.cli.support import (
     print_json,
     runtime,
 )
+from careloop.insights.kpis.retention import LapsePolicy
 from careloop.insights.report import build_report
 from careloop.insights.report_html import render_report_html
 from careloop.periods import parse_period
+from careloop.programs.segments.service import segment_membership
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
@@ -46,7 +48,18 @@ def report(
         else:
             end = rt.clock.now()
             start = end - timedelta(days=90)
-        data = build_report(session, start=start, end=end, program=program, min_ratio=min_ratio)
+        data = build_report(
+            session,
+            start=start,
+            end=end,
+            program=program,
+            min_ratio=min_ratio,
+            segments=segment_membership(session, now=end),
+            lapse=LapsePolicy(
+                default_days=rt.settings.return_visits.lapse_days,
+                by_segment=rt.settings.return_visits.lapse_days_by_segment,
+            ),
+        )
         audit(
             session,
             clock=rt.clock,
@@ -69,6 +82,10 @@ def report(
         digits=1,
     )
     console.print(table)
+    if "retention" in data:
+        console.print(retention_table(data["retention"]))
+    if "rewards" in data:
+        console.print(rewards_table(data["rewards"]))
     if html is not None:
         console.print(f"HTML report written to {html}")
 
@@ -91,6 +108,47 @@ def programs_table(
             str(p["engagement"]["engaged_within_72h"]),
             str(p["completion"]["completed"]),
             uplift,
+        )
+    return table
+
+
+def retention_table(retention: dict[str, Any]) -> Table:
+    """Return rate and lapsed patients, overall then one row per segment (hidden cells: -)."""
+    table = new_table(
+        "Retention", "group", "seen before", "returned", "return rate", "panel", "lapsed"
+    )
+
+    def cell(value: object, *, rate: bool = False) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.1%}" if rate and isinstance(value, float) else str(value)
+
+    rows = [{"segment": "all patients", **retention["overall"]}, *retention["by_segment"]]
+    for row in rows:
+        table.add_row(
+            row["segment"],
+            cell(row["seen_before"]),
+            cell(row["returned"]),
+            cell(row["return_rate"], rate=True),
+            cell(row["panel"]),
+            f"{cell(row['lapsed'])} ({cell(row['lapsed_rate'], rate=True)})",
+        )
+    return table
+
+
+def rewards_table(rewards: dict[str, Any]) -> Table:
+    """Who earned rewards in the period, overall then by segment (hidden cells: -)."""
+    table = new_table("Rewards", "group", "patients", "earned", "rate", "rewards", "value")
+    rows = [{"segment": "all patients", **rewards["overall"]}, *rewards["by_segment"]]
+    for row in rows:
+        rate, value = row["earner_rate"], row["value_cents"]
+        table.add_row(
+            row["segment"],
+            "-" if row["patients"] is None else str(row["patients"]),
+            "-" if row["earners"] is None else str(row["earners"]),
+            "-" if rate is None else f"{rate:.1%}",
+            "-" if row["rewards"] is None else str(row["rewards"]),
+            "-" if value is None else f"${value / 100:,.2f}",
         )
     return table
 

@@ -58,6 +58,8 @@ ALLOWED_FIELDS: Mapping[str, FieldKind] = {
     # access: "1 for Tue 3:45 PM, 2 for Thu 5:00 PM" (formatted in the reader's language)
     "slot_choices": FieldKind.TEXT,
     "pickup_at": FieldKind.DATETIME,
+    "tool_name": FieldKind.TEXT,  # a prescribed digital tool (careloop.digitaltools)
+    "tool_link": FieldKind.URL,
 }
 
 URL_PATTERN = re.compile(r"https?://[^\s<>\"']+")

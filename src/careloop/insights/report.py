@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,10 +28,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from careloop.events import list_events
-from careloop.insights.fairness import group_fairness
+from careloop.insights.fairness import SMALL_CELL, group_fairness
 from careloop.insights.kpis.appointments import appointment_kpis
 from careloop.insights.kpis.readmissions import thirty_day_readmissions
+from careloop.insights.kpis.retention import LapsePolicy, retention_kpis, visits_by_patient
 from careloop.insights.kpis.surveys import answers, csat, net_promoter_score
+from careloop.insights.rewards import rewards_section
 from careloop.insights.stats import difference_of_proportions
 from careloop.models import Event
 from careloop.records import service as records
@@ -264,6 +266,24 @@ def _loop_kpis(events: Sequence[Event]) -> dict[str, Any]:
     }
 
 
+def retention_section(
+    session: Session,
+    *,
+    start: datetime,
+    end: datetime,
+    segments: Mapping[str, set[str]],
+    policy: LapsePolicy,
+) -> dict[str, Any]:
+    """Return rate and lapsed patients of the living patients in ``segments`` (all of them,
+    with their segments: the caller evaluates membership, insights does not)."""
+    ids = sorted(segments)
+    encounters = records.resources_of_type(session, resource_type="Encounter", patient_ids=ids)
+    visits = visits_by_patient(encounters) if ids else {}
+    return retention_kpis(
+        visits, segments=segments, policy=policy, start=start, end=end, small_cell=SMALL_CELL
+    )
+
+
 def build_report(
     session: Session,
     *,
@@ -271,8 +291,14 @@ def build_report(
     end: datetime,
     program: str | None = None,
     min_ratio: float = 0.8,
+    segments: Mapping[str, set[str]] | None = None,
+    lapse: LapsePolicy | None = None,
 ) -> dict[str, Any]:
-    """The whole report as JSON-ready data (aggregates only: no patient ids, small cells hidden)."""
+    """The whole report as JSON-ready data (aggregates only: no patient ids, small cells hidden).
+
+    With ``segments`` (living patient -> segments) and ``lapse``, ``retention`` and ``rewards``
+    sections (who comes back, who lapsed, who earned rewards: by segment, small cells hidden).
+    """
     events = list_events(session, since=start, until=end, program=program)
     loop_events = list_events(
         session,
@@ -319,7 +345,7 @@ def build_report(
                 "fairness": _fairness(fig, attributes, min_ratio=min_ratio),
             }
         )
-    return {
+    report: dict[str, Any] = {
         "period": {
             "start": start.date().isoformat(),
             "end": (end - timedelta(microseconds=1)).date().isoformat(),
@@ -329,3 +355,19 @@ def build_report(
         "feedback_loop": _loop_kpis(loop_events),
         "record": _record_kpis(session, patient_ids=everyone, start=start.date(), end=end.date()),
     }
+    if segments is not None and lapse is not None:
+        report["retention"] = retention_section(
+            session, start=start, end=end, segments=segments, policy=lapse
+        )
+        report["rewards"] = rewards_section(
+            session,
+            start=start,
+            end=end,
+            segments=segments,
+            attributes=records.reporting_attributes(
+                session, patient_ids=segments, as_of=end.date()
+            ),
+            fairness_attributes=FAIRNESS_ATTRIBUTES,
+            min_ratio=min_ratio,
+        )
+    return report

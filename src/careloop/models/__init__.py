@@ -32,6 +32,7 @@ from careloop.models.governance import (
     User,
 )
 from careloop.models.jobs import JobRun
+from careloop.models.loyalty import RewardEntry
 from careloop.models.measures import MeasureLibraryRow, MeasurePackageRow, MeasureValueSetRow
 from careloop.models.outreach import (
     ContactBudgetLock,
@@ -95,6 +96,7 @@ __all__ = [
     "ProxyGrant",
     "ResourceCode",
     "RetentionRun",
+    "RewardEntry",
     "SendAttempt",
     "SenderSlot",
     "SmartAssertion",

@@ -43,6 +43,7 @@ _CLINICAL = {
     "consent:write",
     "appointments:read",
     "appointments:write",
+    "rewards:fulfil",
 }
 _COORDINATION = {
     "patients:read",
@@ -62,6 +63,7 @@ _COORDINATION = {
     "consent:write",
     "appointments:read",
     "appointments:write",
+    "rewards:fulfil",
 }
 
 # What a patient does for themselves and a caregiver may ever do on their behalf (per patient

@@ -29,6 +29,7 @@ from careloop.web.console.invite import invite_channels
 from careloop.web.console.messages import messaging_context
 from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
 from careloop.web.console.timeline_groups import group_timeline
+from careloop.web.console.tools import tools_context
 from careloop.web.console.worklist import item_views
 from careloop.web.deps import ClockDep, SessionDep, check_patient_access
 
@@ -129,6 +130,7 @@ def patient_page(
     clock: ClockDep,
     message_error: str | None = None,
     invite: str | None = None,
+    tool: str | None = None,
 ) -> Response:
     principal = page_principal(request, session, clock)
     if principal is None:
@@ -161,6 +163,8 @@ def patient_page(
     if principal.can("patients:write"):
         context["invite_channels"] = invite_channels(list(record.contact_points))
         context["invite_result"] = INVITE_RESULTS.get(invite or "")
+    if principal.can("plans:approve"):
+        context.update(tools_context(session, patient_id=patient_id, clock=clock, result=tool))
     if may_see(principal, PatientPanel.CONSENT):
         context["consent"] = consent_matrix(session, patient_id=patient_id, now=now)
     if may_see(principal, PatientPanel.PREFERENCES):

@@ -14,11 +14,13 @@ from careloop.web.console import (
     patient,
     programs,
     signin,
+    tools,
     worklist,
 )
 
 router = APIRouter(include_in_schema=False)
-for _module in (signin, worklist, callqueue, patient, messages, invite, programs, content, jobs):
+_PAGES = (signin, worklist, callqueue, patient, messages, invite, programs, content, jobs, tools)
+for _module in _PAGES:
     router.include_router(_module.router)
 for _module in (fhir_deliveries,):
     router.include_router(_module.router)

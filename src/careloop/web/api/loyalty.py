@@ -1,0 +1,93 @@
+"""Rewards over HTTP: a patient's ledger, and fulfilment (the gift vendor's callback or staff).
+
+The vendor calls ``POST /api/rewards/{id}/fulfilment`` with a service account's token that
+holds ``rewards:fulfil`` (a coordinator-role account scoped to it); staff use the same route
+from the console. A repeated callback with the same reference changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from careloop.audit import AuditAction
+from careloop.loyalty.ledger import Fulfilment, fulfil, rewards_of
+from careloop.models import RewardEntry
+from careloop.records import service as records
+from careloop.security.principal import Principal
+from careloop.web.deps import (
+    ClockDep,
+    SessionDep,
+    audit_patient_access,
+    check_patient_access,
+    require,
+)
+
+router = APIRouter(tags=["rewards"])
+
+
+class RewardOut(BaseModel):
+    id: int
+    reward: str
+    program: str | None
+    value_cents: int
+    state: str
+    earned_at: datetime
+    fulfilled_at: datetime | None
+    fulfilment: str | None
+
+
+class FulfilmentIn(BaseModel):
+    how: Literal["webhook", "staff"]
+    reference: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9._:-]*$")
+
+
+def _out(entry: RewardEntry) -> RewardOut:
+    return RewardOut(
+        id=entry.id,
+        reward=entry.reward,
+        program=entry.program,
+        value_cents=entry.value_cents,
+        state=entry.state,
+        earned_at=entry.earned_at,
+        fulfilled_at=entry.fulfilled_at,
+        fulfilment=entry.fulfilment,
+    )
+
+
+@router.get("/api/patients/{patient_id}/rewards", response_model=list[RewardOut])
+def get_rewards(
+    patient_id: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("patients:read"))],
+) -> list[RewardOut]:
+    """The patient's rewards, newest first."""
+    check_patient_access(principal, patient_id)
+    records.get_patient(session, patient_id)
+    out = [_out(e) for e in rewards_of(session, patient_id=patient_id)]
+    audit_patient_access(session, clock, principal, patient_id, AuditAction.READ, "reward_entry")
+    return out
+
+
+@router.post("/api/rewards/{entry_id}/fulfilment", response_model=RewardOut)
+def post_fulfilment(
+    entry_id: int,
+    body: FulfilmentIn,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require("rewards:fulfil"))],
+) -> RewardOut:
+    """Mark an earned reward as handed over (audited; the reference must not carry PHI)."""
+    entry = fulfil(
+        session,
+        entry_id=entry_id,
+        how=Fulfilment(body.how),
+        reference=body.reference,
+        clock=clock,
+        principal=principal,
+    )
+    return _out(entry)

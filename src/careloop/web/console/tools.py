@@ -1,0 +1,67 @@
+"""Prescribe a digital tool from the patient view (``careloop.digitaltools``).
+
+The panel lists the tools that serve the patient's needs (their segments) first, then the
+rest, with what is already prescribed and how many readings each sent. Prescribing is a
+clinical act (``plans:approve``): it writes a CarePlan activity and sends the patient the
+tool's link; the page then says what happened.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.digitaltools.catalogue import load_tools
+from careloop.digitaltools.service import prescribe, tool_usage
+from careloop.programs.segments.service import segment_membership
+from careloop.security.principal import Principal
+from careloop.web.console.pages import after_post
+from careloop.web.deps import ClockDep, SessionDep, SettingsDep, check_patient_access, require
+
+router = APIRouter(include_in_schema=False)
+
+RESULTS = {
+    "sent": "Prescribed: the tool is on the care plan and its link was sent to the patient.",
+    "task": "Prescribed: the link could not be sent, so a task to give it was added.",
+}
+
+
+def tools_context(
+    session: Session, *, patient_id: str, clock: Clock, result: str | None
+) -> dict[str, Any]:
+    """The panel's data: tools for the patient's needs first, and what is prescribed."""
+    catalogue = load_tools()
+    needs = segment_membership(session, patient_ids=[patient_id], now=clock.now()).get(
+        patient_id, set()
+    )
+    suggested = catalogue.for_needs(needs)
+    others = [t for t in catalogue.tools if t not in suggested]
+    return {
+        "tools_suggested": suggested,
+        "tools_others": others,
+        "tools_prescribed": tool_usage(session, catalogue=catalogue, patient_id=patient_id),
+        "tools_result": RESULTS.get(result or ""),
+    }
+
+
+@router.post("/console/patients/{patient_id}/tools")
+def prescribe_tool(
+    patient_id: str,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(require("plans:approve"))],
+    tool: Annotated[str, Form(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")],
+) -> Response:
+    check_patient_access(principal, patient_id)
+    done = prescribe(
+        session, catalogue=load_tools(), patient_id=patient_id, tool_id=tool, clock=clock,
+        principal=principal, settings=settings,
+    )  # fmt: skip
+    outcome = "sent" if done.message_queued else "task"
+    return after_post(request, f"/console/patients/{patient_id}?tool={outcome}#tools-h")

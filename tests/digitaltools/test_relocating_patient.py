@@ -1,0 +1,94 @@
+"""The relocating patient of the "N of 1" seed, as far as careloop goes today (issue 25, item 7).
+
+Records from her prior provider and her new practice are imported and linked into one
+record; her annual physical, mammogram and flu shot are found due; the care team prescribes
+a diet app; her glucose stays flat for six weeks and a follow-up visit is offered. The
+scheduling links (a primary-care provider accepting new patients, mammography at several
+locations, a pharmacy flu shot) need "Access" (issue 17) and are not part of this story yet.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from tools_fixtures import consent_and_content, glucose, import_patients, reachable_patient
+
+from careloop.clock import FrozenClock
+from careloop.digitaltools.catalogue import load_tools
+from careloop.digitaltools.service import follow_up_tools, prescribe
+from careloop.models import OutboxMessage
+from careloop.programs.definition import find_program
+from careloop.programs.service import run_program
+from careloop.records.service import get_patient_record
+from careloop.runtime import Runtime
+from careloop.security.principal import SYSTEM_WORKER
+
+SSN = {"system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-41-2026"}
+
+
+def _prior_provider_record() -> list[dict]:  # type: ignore[type-arg]
+    patient = reachable_patient("prior-77", phone="+15550100091")
+    patient.update(identifier=[SSN], birthDate="1959-05-20", telecom=[])
+    return [
+        patient,
+        {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "185349003"}]}],
+            "period": {"start": "2023-04-03T09:00:00Z", "end": "2023-04-03T09:30:00Z"},
+        },
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "24606-6"}]},
+            "effectiveDateTime": "2022-02-01T10:00:00Z",
+        },
+    ]
+
+
+def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    new_practice = reachable_patient("new-12", phone="+15550100091")
+    new_practice.update(identifier=[SSN], birthDate="1959-05-20")
+    import_patients(rt, tmp_path / "prior", [_prior_provider_record()])
+    import_patients(rt, tmp_path / "new", [[new_practice]])
+    with rt.transaction() as session:
+        record = get_patient_record(session, patient_id="prior-77", timeline_limit=0)
+        due = {
+            name: [e.patient_id for e in run_program(
+                session, program=find_program(name), now=clock.now()
+            ).eligible]
+            for name in ("annual-wellness-visit", "breast-cancer-screening", "flu-shot-this-season")
+        }  # fmt: skip
+    assert sorted(record.sources) == ["new-12", "prior-77"]  # one person, two sources
+    assert due == {
+        "annual-wellness-visit": ["prior-77"],
+        "breast-cancer-screening": ["prior-77"],
+        "flu-shot-this-season": ["prior-77"],
+    }
+
+    consent_and_content(rt, ["prior-77"])
+    start = clock.now()
+    with rt.transaction() as session:
+        prescribe(
+            session, catalogue=load_tools(), patient_id="prior-77", tool_id="eat-well-app",
+            clock=clock, principal=SYSTEM_WORKER, settings=rt.settings,
+        )  # fmt: skip
+    for week in range(7):
+        clock.set(start + timedelta(days=1 + 7 * week))
+        glucose(rt, "prior-77", at=clock.now(), mg_dl=131 - (week % 2))
+    clock.set(start + timedelta(weeks=6, days=2))
+    with rt.transaction() as session:
+        tally = follow_up_tools(
+            session, catalogue=load_tools(), clock=clock, settings=rt.settings,
+            principal=SYSTEM_WORKER,
+        )  # fmt: skip
+        messages = session.scalars(
+            select(OutboxMessage.content_message).where(OutboxMessage.patient_id == "prior-77")
+        ).all()
+    assert tally["not_improved"] == 1
+    assert {"digital_tool_prescribed", "follow_up_offer"} <= set(messages)
