@@ -32,6 +32,7 @@ from careloop.models.outreach import (
     SenderSlot,
 )
 from careloop.models.personalize import DecisionRow, ModelStateRow, PreferenceProfileRow
+from careloop.models.projection import ResourceFact
 from careloop.models.records import (
     Caregiver,
     ContactLookup,
@@ -77,6 +78,7 @@ __all__ = [
     "PreferenceProfileRow",
     "ProxyGrant",
     "ResourceCode",
+    "ResourceFact",
     "RetentionRun",
     "SendAttempt",
     "SenderSlot",
