@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from datetime import datetime
@@ -164,7 +165,13 @@ def main() -> None:
         )
     finally:
         rt.close()
-    _say(f"workers {args.workers}, slices {report['slices']}, load {os.getloadavg()}")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = children.ru_utime + children.ru_stime
+    _say(
+        f"workers {args.workers}, slices {report['slices']}, load {os.getloadavg()}, "
+        f"worker CPU {cpu:.1f} s (warm-up included): "
+        f"{report['patients'] / cpu if cpu else 0:.0f} patients per worker CPU-second"
+    )
     line = {
         "patients": report["patients"],
         "seconds": round(seconds, 2),

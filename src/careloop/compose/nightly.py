@@ -131,6 +131,8 @@ def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str
     The records read are audited once per slice: one event for each patient found with a
     care gap (whose record now drives outreach), or one without a patient when none was.
     """
+    if not patient_ids:
+        return {"patients": 0}
     own, _ = outreach_settings(rt.settings)
     programs = [p for p in load_outreach_programs(own) if p.source is not None]
     eligibility = SliceEligibility(patient_ids)
@@ -174,9 +176,12 @@ def _slice_in_process(job: tuple[str, list[str], str]) -> dict[str, int]:
 
 
 def warm_worker(database: str) -> int:
-    """Open the worker's runtime and import what a slice needs (before a timed night)."""
-    _slice_in_process((database, [], "2000-01-01T00:00:00+00:00"))
-    return 0
+    """Open the worker's runtime and load the programs (before a timed night)."""
+    rt = _PROCESS_RUNTIME.get(database)
+    if rt is None:
+        rt = _PROCESS_RUNTIME[database] = open_runtime(database=database, run_migrations=False)
+    own, _ = outreach_settings(rt.settings)
+    return len(load_outreach_programs(own))
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
