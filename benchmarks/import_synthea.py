@@ -45,8 +45,8 @@ def bare_copy(url: str, data: Path) -> tuple[int, float]:
     count = 0
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         conn.execute(
-            "CREATE TABLE bare_resources (resource_type text, fhir_id text, resource jsonb, "
-            "PRIMARY KEY (resource_type, fhir_id))"
+            # No key: shared resources (Organization, Practitioner) recur across files.
+            "CREATE TABLE bare_resources (resource_type text, fhir_id text, resource jsonb)"
         )
         with conn.cursor() as cursor:
             for path in sorted(data.glob("*.json")):
