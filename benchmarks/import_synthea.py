@@ -1,7 +1,11 @@
 """Import throughput: the 100 Synthea patients into PostgreSQL and into SQLite.
 
 Prints one JSON line per database with resources/second and peak memory (main process and
-parser processes). Each run imports into a freshly created database.
+parser processes). Each run imports into a freshly created database. The PostgreSQL line
+also carries the limit it is compared with, measured in the same run on the same database:
+a bare parse (orjson) + ``COPY`` of the same files into a plain table of (type, id, JSONB),
+no validation, no index columns, no identity (``bare_resources_per_s``), and ``ratio`` =
+import / bare.
 
     .venv/bin/python benchmarks/import_synthea.py [--data ../shared/data/synthea-r4/patients]
         [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--workers 2] [--repeat 1]
@@ -14,10 +18,13 @@ import json
 import resource
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
+import orjson
 import psycopg
+from psycopg.types.json import Jsonb
 
 from careloop.records.importer import import_paths
 from careloop.runtime import open_runtime
@@ -30,6 +37,31 @@ def _peak_mib() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return own, children
+
+
+def bare_copy(url: str, data: Path) -> tuple[int, float]:
+    """Parse every file and COPY its resources into a plain table: the floor of any import."""
+    began = time.perf_counter()
+    count = 0
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute(
+            # No key: shared resources (Organization, Practitioner) recur across files.
+            "CREATE TABLE bare_resources (resource_type text, fhir_id text, resource jsonb)"
+        )
+        with conn.cursor() as cursor:
+            for path in sorted(data.glob("*.json")):
+                bundle = orjson.loads(path.read_bytes())
+                with cursor.copy("COPY bare_resources FROM STDIN") as copy:
+                    for entry in bundle.get("entry", ()):
+                        res = entry["resource"]
+                        copy.write_row((res["resourceType"], res["id"], Jsonb(res, dumps=_dumps)))
+                        count += 1
+                conn.commit()
+    return count, time.perf_counter() - began
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
 
 
 def run(url: str, data: Path, workers: int) -> dict[str, object]:
@@ -78,7 +110,11 @@ def main() -> None:
                 conn.execute(f'CREATE DATABASE "{name}"')
             try:
                 url = args.pg.rsplit("/", 1)[0] + f"/{name}"
-                print(json.dumps(run(url, args.data, args.workers)), flush=True)
+                line = run(url, args.data, args.workers)
+                bare, seconds = bare_copy(url, args.data)
+                line["bare_resources_per_s"] = round(bare / seconds, 1)
+                line["ratio"] = round(float(line["resources_per_s"]) / (bare / seconds), 3)  # type: ignore[arg-type]
+                print(json.dumps(line), flush=True)
             finally:
                 with psycopg.connect(args.pg, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -83,6 +83,7 @@ COMMAND_MODULES = (
     "careloop.cli.schedule",
     "careloop.cli.loyalty",
     "careloop.cli.digitaltools",
+    "careloop.cli.nightly",
 )
 
 

@@ -43,6 +43,7 @@ from careloop.models.outreach import (
     SenderSlot,
 )
 from careloop.models.personalize import DecisionRow, ModelStateRow, PreferenceProfileRow
+from careloop.models.projection import ResourceFact
 from careloop.models.records import (
     Caregiver,
     ContactLookup,
@@ -95,6 +96,7 @@ __all__ = [
     "PreferenceProfileRow",
     "ProxyGrant",
     "ResourceCode",
+    "ResourceFact",
     "RetentionRun",
     "RewardEntry",
     "SendAttempt",

@@ -43,9 +43,11 @@ def tick(session: Session, *, ctx: TickContext, now: datetime, limit: int = 5000
     for program in by_priority(ctx.programs):
         # Learn first from every response the event log holds (late ones included), so this
         # tick's decisions already use them.
-        learn_from_events(session, clock=FrozenClock(now), program=spec_for(program, None))
+        if ctx.learn:
+            learn_from_events(session, clock=FrozenClock(now), program=spec_for(program, None))
         _enroll_eligible(session, ctx=ctx, program=program, now=now, report=report)
-        _follow_outcomes(session, ctx=ctx, program=program, now=now, report=report)
+        if ctx.follow_outcomes:
+            _follow_outcomes(session, ctx=ctx, program=program, now=now, report=report)
         due = collect_due(session, ctx=ctx, program=program, now=now, limit=limit, report=report)
         groups: dict[str | None, list[DueStep]] = defaultdict(list)
         for item in due:

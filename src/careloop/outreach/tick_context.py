@@ -57,6 +57,12 @@ class TickContext:
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
     engine: EngineConfig = field(default_factory=EngineConfig)
     seed: int | None = None
+    learn: bool = True
+    """Learn from the event log first. A slice of ``careloop nightly`` does not: the night's
+    opening tick learnt once for every slice."""
+    follow_outcomes: bool = True
+    """Follow every active enrollment's outcome. A nightly slice does not (the opening tick
+    did, once, instead of once per slice)."""
 
 
 def bump(report: TickReport, program: str, key: str, n: int = 1) -> None:

@@ -38,7 +38,7 @@ from careloop.programs.measures.service import find_measure
 from careloop.programs.schema import Exclusion, MeasureEligibility
 from careloop.programs.segments.service import segment_membership
 from careloop.programs.windows import Window, resolve_window
-from careloop.records.service import load_patient_resources
+from careloop.records.projection import load_for_identification
 
 __all__ = [
     "EligiblePatient",
@@ -143,7 +143,7 @@ def package_measure(session: Session, program: Program) -> ElmMeasure | None:
 def _batches(
     session: Session, program: Program, patient_ids: list[str] | None, batch: int
 ) -> Iterator[list[tuple[str, list[dict[str, Any]]]]]:
-    loaded = load_patient_resources(
+    loaded = load_for_identification(
         session,
         patient_ids=patient_ids,
         batch=batch,

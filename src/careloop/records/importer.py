@@ -38,6 +38,7 @@ from careloop.records.fhir_reader import (
     read_ndjson_lines,
 )
 from careloop.records.identity import link_patients, refresh_demographics
+from careloop.records.projection import attach_dangling_facts
 from careloop.records.store import CHUNK, upsert_rows, write_resources
 from careloop.security.principal import Principal
 
@@ -255,6 +256,7 @@ def resolve_dangling_references(session: Session) -> int:
         .values(patient_id=owner)
         .execution_options(synchronize_session=False)
     )
+    attach_dangling_facts(session)
     dangling = session.scalars(
         select(FhirResource.fhir_id).where(
             FhirResource.patient_id.is_(None), FhirResource.patient_ref.is_not(None)

@@ -1,4 +1,5 @@
-"""The one writer of FHIR resource rows: ``fhir_resources`` and their ``resource_codes``.
+"""The one writer of FHIR resource rows: ``fhir_resources``, their ``resource_codes`` and
+their ``resource_facts`` (the identification projection, see ``records.projection``).
 
 The file importer (thousands of rows a unit) and ``records.resources.store_resources`` (a few
 rows in the caller's transaction) both write through :func:`write_resources`, so the indexed
@@ -20,8 +21,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from careloop.models import FhirResource, ResourceCode
+from careloop.models import FhirResource, ResourceCode, ResourceFact
 from careloop.records.extract import IndexedResource
+from careloop.records.projection import fact_rows, has_fact
 
 CHUNK = 500
 
@@ -85,6 +87,40 @@ def write_resources(
         _copy_then_insert(session, "resource_codes", code_rows, "ON CONFLICT DO NOTHING")
     else:
         _insert_ignore(session, ResourceCode, code_rows)
+    _write_facts(session, resources, owners, existed)
+
+
+def _write_facts(
+    session: Session,
+    resources: Sequence[IndexedResource],
+    owners: Sequence[str | None],
+    existed: set[tuple[str, str]] | None,
+) -> None:
+    """Upsert the resources' facts; drop the fact of an updated resource that lost its patient."""
+    rows = fact_rows(resources, owners)
+    if rows and session.get_bind().dialect.name == "postgresql":
+        _copy_then_insert(
+            session,
+            "resource_facts",
+            rows,
+            "ON CONFLICT (resource_type, fhir_id) DO UPDATE SET patient_id = EXCLUDED.patient_id, "
+            "codes = EXCLUDED.codes, fact = EXCLUDED.fact",
+        )
+    elif rows:
+        upsert_rows(session, ResourceFact, rows, ("resource_type", "fhir_id"))
+    orphaned: dict[str, list[str]] = {}
+    for res in resources:
+        known = existed is None or (res.resource_type, res.fhir_id) in existed
+        if known and not has_fact(res.resource_type, res.patient_ref):
+            orphaned.setdefault(res.resource_type, []).append(res.fhir_id)
+    facts = _table(ResourceFact)
+    for rtype, ids in orphaned.items():
+        for start in range(0, len(ids), CHUNK):
+            session.connection().execute(
+                delete(facts).where(
+                    facts.c.resource_type == rtype, facts.c.fhir_id.in_(ids[start : start + CHUNK])
+                )
+            )
 
 
 def _table(model: Any) -> Table:
@@ -140,7 +176,7 @@ def _json_text(value: Any) -> str:
 
 
 def _copy_value(column: str, value: Any) -> Any:
-    return Jsonb(value, dumps=_json_text) if column == "resource" else value
+    return Jsonb(value, dumps=_json_text) if column in ("resource", "fact") else value
 
 
 def _copy_then_insert(

@@ -19,7 +19,7 @@ from careloop.programs.measures.definition import find_measure as find_builtin
 from careloop.programs.measures.evaluate import MeasureResult, evaluate_patient
 from careloop.programs.measures.packaged import evaluate_packaged
 from careloop.programs.measures.timing import parse_period
-from careloop.records.service import load_patient_resources
+from careloop.records.projection import load_for_identification
 
 AnyMeasure = Measure | ElmMeasure
 ENGINES = ("auto", "definition", "elm")
@@ -178,7 +178,7 @@ def evaluate_database(
     """
 
     return evaluate_population(
-        load_patient_resources(
+        load_for_identification(
             session,
             patient_ids=patient_ids,
             only_codes=(

@@ -1,0 +1,187 @@
+"""The nightly cycle at population scale: care gaps, decisions, outbox, patients/second.
+
+    .venv/bin/python benchmarks/nightly.py --patients 20000 --json [--workers 2]
+
+Builds (or reuses) a PostgreSQL population of ``--patients`` patients in its own database
+(``careloop_bench_scale`` on 127.0.0.1:5432 unless ``--database``): the 100 Synthea patients
+imported through ``careloop import`` (which writes the identification projection), then
+replicated in SQL under new ids (``<id>-r<k>``: resources, codes, facts). The shipped content
+library is synced (approved) so decided steps can be queued. Before each timed night the
+night's outputs of earlier runs (enrollments, outbox, decisions, events) are cleared, so every
+run is a first night. Worker processes are started and warmed before the clock starts.
+
+Prints one JSON line on stdout: ``{"patients", "seconds", "patients_per_s", "gaps",
+"decided", "enqueued"}`` timing the cycle only (``compose.nightly.run_nightly``); the set-up
+and the machine's load go to stderr. Goal (issue 18): >= 1,700 patients/s at N >= 20,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+import psycopg
+
+from careloop.compose.nightly import run_nightly, warm_worker, worker_pool
+from careloop.content.library import load_library
+from careloop.content.service import sync_library
+from careloop.records.importer import import_paths
+from careloop.runtime import Runtime, open_runtime
+from careloop.security.principal import CLI_OPERATOR
+
+ADMIN = os.environ.get("CARELOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+SYNTHEA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "synthea-r4" / "patients"
+BASE = 100
+# Copies of the imported (base) rows under new ids, all copies in one statement per table.
+REPLICATE = (
+    """INSERT INTO patients (id, given_name, family_name, birth_date, gender, language, timezone,
+         timezone_source, deceased, deceased_at, race, ethnicity, contact_points, address,
+         created_at, updated_at)
+       SELECT id || '-r' || k, given_name, family_name, birth_date, gender, language, timezone,
+         timezone_source, deceased, deceased_at, race, ethnicity, contact_points, address,
+         created_at, updated_at
+       FROM patients, generate_series(1, %(copies)s) AS k WHERE id NOT LIKE '%%-r%%'""",
+    """INSERT INTO fhir_resources (resource_type, fhir_id, patient_id, patient_ref, status,
+         effective_start, effective_end, codes, supported, resource, source, imported_at)
+       SELECT resource_type, fhir_id || '-r' || k, patient_id || '-r' || k,
+         patient_ref || '-r' || k, status, effective_start, effective_end, codes, supported,
+         jsonb_set(resource, '{id}', to_jsonb(fhir_id || '-r' || k)), source, imported_at
+       FROM fhir_resources, generate_series(1, %(copies)s) AS k
+       WHERE patient_id IS NOT NULL AND patient_id NOT LIKE '%%-r%%'""",
+    """INSERT INTO resource_codes (resource_type, fhir_id, system, code, patient_id)
+       SELECT resource_type, fhir_id || '-r' || k, system, code, patient_id || '-r' || k
+       FROM resource_codes, generate_series(1, %(copies)s) AS k
+       WHERE patient_id IS NOT NULL AND patient_id NOT LIKE '%%-r%%'""",
+    """INSERT INTO resource_facts (resource_type, fhir_id, patient_id, codes, fact)
+       SELECT resource_type, fhir_id || '-r' || k, patient_id || '-r' || k, codes,
+         jsonb_set(fact, '{id}', to_jsonb(fhir_id || '-r' || k))
+       FROM resource_facts, generate_series(1, %(copies)s) AS k
+       WHERE patient_id IS NOT NULL AND patient_id NOT LIKE '%%-r%%'""",
+)
+NIGHT_OUTPUTS = (
+    "outreach_attempts",
+    "outreach_outbox",
+    "outreach_enrollments",
+    "personalize_decisions",
+    "events",
+)
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _patients(url: str) -> int:
+    try:
+        with psycopg.connect(_plain(url)) as conn:
+            row = conn.execute("SELECT count(*) FROM patients").fetchone()
+    except psycopg.Error:
+        return -1
+    return int(row[0]) if row else 0
+
+
+def _recreate(url: str) -> None:
+    name = url.rsplit("/", 1)[-1]
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def build(url: str, patients: int) -> None:
+    """A fresh population of ``patients`` (a multiple of 100) in the database at ``url``."""
+    began = time.perf_counter()
+    _recreate(url)
+    rt = open_runtime(database=url, run_migrations=True)
+    try:
+        summary = import_paths(
+            rt.sessions,
+            engine=rt.engine,
+            paths=[SYNTHEA],
+            clock=rt.clock,
+            principal=CLI_OPERATOR,
+            default_timezone="America/New_York",
+        )
+        _say(f"imported {len(summary.patients)} patients in {summary.seconds:.0f} s")
+        with rt.transaction() as session:
+            sync_library(session, library=load_library(None), clock=rt.clock)
+    finally:
+        rt.close()
+    with psycopg.connect(_plain(url)) as conn:
+        for statement in REPLICATE:
+            conn.execute(statement, {"copies": patients // BASE - 1})
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
+    _say(f"population of {_patients(url)} built in {time.perf_counter() - began:.0f} s")
+
+
+def clear_night(url: str) -> None:
+    with psycopg.connect(_plain(url)) as conn:
+        conn.execute(f"TRUNCATE {', '.join(NIGHT_OUTPUTS)}")
+
+
+def timed_night(rt: Runtime, *, url: str, workers: int, now: datetime) -> tuple[float, dict]:  # type: ignore[type-arg]
+    pool = worker_pool(workers)
+    try:
+        list(pool.map(warm_worker, [url] * workers))
+        began = time.perf_counter()
+        report = run_nightly(rt, database=url, now=now, workers=workers, pool=pool)
+        seconds = time.perf_counter() - began
+    finally:
+        pool.shutdown()
+    return seconds, report.as_dict()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/careloop_bench_scale"
+    )
+    parser.add_argument("--now", default="2026-12-01T15:00:00+00:00", help="the night's time")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild even if the size fits")
+    parser.add_argument("--json", action="store_true", help="one JSON line (the default)")
+    args = parser.parse_args()
+    if args.patients % BASE or args.patients < BASE:
+        parser.error(f"--patients must be a multiple of {BASE}")
+    if args.rebuild or _patients(args.database) != args.patients:
+        build(args.database, args.patients)
+    clear_night(args.database)
+    rt = open_runtime(database=args.database, run_migrations=False)
+    try:
+        seconds, report = timed_night(
+            rt, url=args.database, workers=args.workers, now=datetime.fromisoformat(args.now)
+        )
+    finally:
+        rt.close()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = children.ru_utime + children.ru_stime
+    _say(
+        f"workers {args.workers}, slices {report['slices']}, load {os.getloadavg()}, "
+        f"worker CPU {cpu:.1f} s (warm-up included): "
+        f"{report['patients'] / cpu if cpu else 0:.0f} patients per worker CPU-second"
+    )
+    line = {
+        "patients": report["patients"],
+        "seconds": round(seconds, 2),
+        "patients_per_s": round(report["patients"] / seconds, 1),
+        "gaps": report["gaps"],
+        "decided": report["decided"],
+        "enqueued": report["enqueued"],
+    }
+    sys.stdout.write(orjson.dumps(line).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""``careloop nightly``: every program's care gaps, a decision per eligible patient, messages
+into the outbox, for the whole population, in slices of patients that run side by side.
+
+A night is one *opening* tick, then the *slices*:
+
+- the opening tick learns from the event log, follows every active enrollment's outcome,
+  enrolls appointment journeys and sends steps left due by earlier nights (one transaction,
+  exactly as ``careloop outreach tick`` without care-gap identification);
+- each slice is a tick over ~``slice_size`` patients for the care-gap programs only: those
+  programs' eligibility (read from the identification projection, ``records.projection``),
+  enrollment, the engine's decision and the outbox row for each newly due step. One slice
+  is one transaction, so a crash loses at most one slice, and running it again is a no-op
+  for what was committed (enrollment and ``eligible`` events are idempotent per period).
+
+Patients fall into slices by a hash of their id (stable across machines, no coordination);
+``--workers N`` runs the slices in N processes, ``--shard K/M`` makes this machine run every
+M-th slice so M machines share one PostgreSQL; due steps are claimed with ``FOR UPDATE SKIP
+LOCKED`` (``outreach.due_steps``), so slices never send the same step twice. SQLite, the
+single-file default, runs the slices in this process.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from multiprocessing import get_context
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from careloop.audit import AuditAction, Purpose, audit
+from careloop.compose.outreach import run_tick, tick_context
+from careloop.conversations.journeys import run_tick as tick_and_hand_off
+from careloop.errors import InvalidInput
+from careloop.outreach.config import outreach_settings
+from careloop.outreach.eligibility import AppointmentEligibility, Candidate
+from careloop.outreach.program import OutreachProgram
+from careloop.outreach.service import load_outreach_programs
+from careloop.programs.service import run_program
+from careloop.records.service import patient_ids
+from careloop.runtime import Runtime, open_runtime
+from careloop.security.principal import SYSTEM_WORKER
+
+SLICE_SIZE = 2000
+ACTOR = "system:nightly"
+COUNTS = ("patients", "gaps", "enrolled", "decided", "enqueued")
+
+
+@dataclass
+class NightlyReport:
+    """Counts only (no patient data): what the night found and did."""
+
+    patients: int = 0
+    gaps: int = 0
+    enrolled: int = 0
+    decided: int = 0
+    enqueued: int = 0
+    slices: int = 0
+    opening: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, counts: dict[str, int]) -> None:
+        for key in COUNTS:
+            setattr(self, key, getattr(self, key) + counts.get(key, 0))
+        self.slices += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **{key: getattr(self, key) for key in COUNTS},
+            "slices": self.slices,
+            "opening": self.opening,
+        }
+
+
+@dataclass
+class SliceEligibility:
+    """Care-gap eligibility for the patients of one slice (an ``EligibilitySource``)."""
+
+    patient_ids: list[str]
+    gaps: int = 0
+    eligible: set[str] = field(default_factory=set)
+
+    def __call__(
+        self, session: Session, *, program: OutreachProgram, now: datetime
+    ) -> Iterable[Candidate]:
+        if program.source is None:
+            return []
+        run = run_program(
+            session, program=program.source, now=now, actor=ACTOR, patient_ids=self.patient_ids
+        )
+        self.gaps += len(run.eligible)
+        self.eligible.update(e.patient_id for e in run.eligible)
+        return [
+            Candidate(patient_id=e.patient_id, episode=f"period:{run.window.key}", announced=True)
+            for e in run.eligible
+        ]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/M`` (this machine is shard K of M, counted from 0) as ``(K, M)``."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise InvalidInput(f"shard must be K/M, e.g. 0/2, not {text!r}", field="shard") from None
+    if count < 1 or not 0 <= index < count:
+        raise InvalidInput(f"shard {text!r}: need 0 <= K < M", field="shard")
+    return index, count
+
+
+def slices_of(ids: Sequence[str], *, slice_size: int = SLICE_SIZE) -> list[list[str]]:
+    """Patients in slices by a stable hash of their id (the same on every machine)."""
+    count = max(1, math.ceil(len(ids) / slice_size))
+    slices: list[list[str]] = [[] for _ in range(count)]
+    for pid in ids:
+        slices[zlib.crc32(pid.encode()) % count].append(pid)
+    return slices
+
+
+def open_night(rt: Runtime, *, now: datetime) -> dict[str, Any]:
+    """Learning, outcomes, appointment journeys and steps left due: once per night."""
+    ctx = tick_context(rt, eligibility=AppointmentEligibility())
+    return run_tick(rt, ctx=ctx, now=now).as_dict()
+
+
+def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str, int]:
+    """One slice: care-gap programs for these patients, in one transaction.
+
+    The records read are audited once per slice: one event for each patient found with a
+    care gap (whose record now drives outreach), or one without a patient when none was.
+    """
+    if not patient_ids:
+        return {"patients": 0}
+    own, _ = outreach_settings(rt.settings)
+    programs = [p for p in load_outreach_programs(own) if p.source is not None]
+    eligibility = SliceEligibility(patient_ids)
+    ctx = replace(
+        tick_context(rt, programs=programs, eligibility=eligibility),
+        learn=False,
+        follow_outcomes=False,
+    )
+    with rt.transaction() as session:
+        report = tick_and_hand_off(session, ctx=ctx, now=now)
+        counts = {
+            "patients": len(patient_ids),
+            "gaps": eligibility.gaps,
+            "enrolled": report.enrolled,
+            "decided": report.decided,
+            "enqueued": report.queued + report.caregiver_queued,
+        }
+        audit(
+            session,
+            clock=rt.clock,
+            principal=SYSTEM_WORKER,
+            action=AuditAction.READ,
+            resource="nightly:care-gaps",
+            purpose=Purpose.OUTREACH,
+            patient_ids=sorted(eligibility.eligible) or [None],
+            detail=counts,
+        )
+    return counts
+
+
+_PROCESS_RUNTIME: dict[str, Runtime] = {}
+
+
+def _slice_in_process(job: tuple[str, list[str], str]) -> dict[str, int]:
+    """A worker process's slice: its own runtime (one per process, opened on first use)."""
+    database, ids, moment = job
+    rt = _PROCESS_RUNTIME.get(database)
+    if rt is None:
+        rt = _PROCESS_RUNTIME[database] = open_runtime(database=database, run_migrations=False)
+    return run_slice(rt, patient_ids=ids, now=datetime.fromisoformat(moment))
+
+
+def warm_worker(database: str) -> int:
+    """Open the worker's runtime and load the programs (before a timed night)."""
+    rt = _PROCESS_RUNTIME.get(database)
+    if rt is None:
+        rt = _PROCESS_RUNTIME[database] = open_runtime(database=database, run_migrations=False)
+    own, _ = outreach_settings(rt.settings)
+    return len(load_outreach_programs(own))
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes for slices; spawned, so no connection or lock crosses a fork."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+
+
+def run_nightly(
+    rt: Runtime,
+    *,
+    database: str,
+    now: datetime,
+    workers: int = 1,
+    shard: tuple[int, int] = (0, 1),
+    slice_size: int = SLICE_SIZE,
+    pool: Executor | None = None,
+) -> NightlyReport:
+    """The whole night (or this shard's part of it): opening tick, then the slices."""
+    if workers < 1:
+        raise InvalidInput("workers must be at least 1", field="workers")
+    if workers > 1 and rt.engine.dialect.name != "postgresql":
+        raise InvalidInput("several workers need PostgreSQL (SQLite runs one)", field="workers")
+    index, count = shard
+    report = NightlyReport()
+    if index == 0:
+        report.opening = open_night(rt, now=now)
+    with rt.transaction() as session:
+        everyone = patient_ids(session)
+    mine = [
+        s for k, s in enumerate(slices_of(everyone, slice_size=slice_size)) if k % count == index
+    ]
+    if workers == 1 and pool is None:
+        for ids in mine:
+            report.add(run_slice(rt, patient_ids=ids, now=now))
+        return report
+    executor = pool or worker_pool(workers)
+    try:
+        jobs = [(database, ids, now.isoformat()) for ids in mine]
+        for counts in executor.map(_slice_in_process, jobs):
+            report.add(counts)
+    finally:
+        if pool is None:
+            executor.shutdown()
+    return report

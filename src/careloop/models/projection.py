@@ -1,0 +1,41 @@
+"""The identification projection: what measures and programs read, one compact row a resource.
+
+Written beside ``fhir_resources`` by the one resource writer (``records.store``), so the
+nightly run reads small rows filtered in the database instead of decoding every stored
+resource. Deleting a resource (erasure, retention) deletes its row through the foreign key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ForeignKeyConstraint, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from careloop.models.base import Base
+from careloop.models.types import JSONType
+
+
+class ResourceFact(Base):
+    """A resource as the measure engine reads it: FHIR shape, without the fields it never reads.
+
+    ``codes`` holds the bare codes of the resource (space-separated, as ``resource_codes``
+    has them) so a program's code filter runs in the database next to the patient filter.
+    """
+
+    __tablename__ = "resource_facts"
+
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fhir_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    codes: Mapped[str] = mapped_column(Text, default="")
+    fact: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["resource_type", "fhir_id"],
+            ["fhir_resources.resource_type", "fhir_resources.fhir_id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_resource_facts_patient_type", "patient_id", "resource_type"),
+    )

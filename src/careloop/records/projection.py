@@ -1,0 +1,180 @@
+"""The identification projection (``resource_facts``): what measures read, written at import.
+
+Identification used to decode every stored resource of every patient, each night; at a
+million patients that alone took an hour. The one resource writer (``records.store``) now
+also writes, per resource about a patient, its *fact*: the resource in FHIR shape without the
+fields no measure or program reads (narrative, identifiers, references to people and places,
+attachments), plus its bare codes in a column the database filters on. The measure engine is
+unchanged: it reads a fact exactly as it read the resource, so results cannot drift (a
+differential test checks every shared eCQM test case and the Synthea patients).
+
+Administrative bulk (claims, provenance, documents, images) gets no fact at all. A caller that
+needs one of those types, or whole resources (published ELM logic may read any field), keeps
+reading ``records.service.load_patient_resources``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Text, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from careloop.models import FhirResource, Patient, ResourceFact
+from careloop.records.extract import SUPPORTED_TYPES, IndexedResource
+from careloop.records.service import load_patient_resources
+
+# Top-level fields no measure, program or segment reads (checked by the differential test).
+DROPPED_FIELDS = (
+    "text", "identifier", "subject", "patient", "beneficiary", "participant", "performer",
+    "serviceProvider", "requester", "recorder", "asserter", "presentedForm", "note",
+    "careTeam", "result", "reasonReference", "location", "generalPractitioner",
+    "managingOrganization",
+)  # fmt: skip
+# A Patient's fact keeps gender, birth date, death and extensions; never name or contacts.
+PATIENT_DROPPED = (
+    "name", "telecom", "address", "photo", "contact", "maritalStatus", "communication",
+    "link", "multipleBirthBoolean", "multipleBirthInteger",
+)  # fmt: skip
+# Types that get no fact: administrative bulk no measure retrieves.
+SKIPPED_TYPES = frozenset(
+    {
+        "Claim", "ExplanationOfBenefit", "Provenance", "DocumentReference", "ImagingStudy",
+        "Media", "Binary", "Organization", "Practitioner", "PractitionerRole", "Location",
+    }
+)  # fmt: skip
+_DROP = frozenset(DROPPED_FIELDS)
+_DROP_PATIENT = _DROP | frozenset(PATIENT_DROPPED)
+
+
+def has_fact(resource_type: str, patient_ref: str | None) -> bool:
+    """Whether a resource gets a fact: about a patient, and not administrative bulk."""
+    return patient_ref is not None and resource_type not in SKIPPED_TYPES
+
+
+def fact_of(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource without the fields identification never reads."""
+    drop = _DROP_PATIENT if resource.get("resourceType") == "Patient" else _DROP
+    return {key: value for key, value in resource.items() if key not in drop}
+
+
+def fact_rows(
+    resources: Sequence[IndexedResource], owners: Sequence[str | None]
+) -> list[dict[str, Any]]:
+    """``resource_facts`` rows for the resources that get one (same order as given)."""
+    return [
+        {
+            "resource_type": res.resource_type,
+            "fhir_id": res.fhir_id,
+            "patient_id": owner,
+            "codes": " ".join(dict.fromkeys(code[:128] for _, code in res.codes)),
+            "fact": fact_of(res.resource),
+        }
+        for res, owner in zip(resources, owners, strict=True)
+        if has_fact(res.resource_type, res.patient_ref)
+    ]
+
+
+def attach_dangling_facts(session: Session) -> None:
+    """Give facts written before their Patient arrived the owner their resource now has."""
+    owner = (
+        select(FhirResource.patient_id)
+        .where(
+            FhirResource.resource_type == ResourceFact.resource_type,
+            FhirResource.fhir_id == ResourceFact.fhir_id,
+        )
+        .scalar_subquery()
+    )
+    session.execute(
+        update(ResourceFact)
+        .where(ResourceFact.patient_id.is_(None))
+        .values(patient_id=owner)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def load_patient_facts(
+    session: Session,
+    *,
+    patient_ids: list[str] | None = None,
+    batch: int = 500,
+    only_codes: Collection[str],
+    always_types: Sequence[str] = ("Patient",),
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Each patient's facts, a batch of patients per query: same contract and filter as
+    ``records.service.load_patient_resources(only_codes=...)`` (resources of
+    ``always_types`` or of unindexed types, or carrying one of ``only_codes``).
+
+    On PostgreSQL the code filter is an array overlap evaluated on the fact row itself (no
+    join, no per-row subquery); on SQLite, the default for small installs, it runs here.
+    """
+    if any(rtype in SKIPPED_TYPES for rtype in always_types):
+        raise ValueError(f"no facts are kept for {sorted(SKIPPED_TYPES & set(always_types))}")
+    ids = patient_ids if patient_ids is not None else _all_patient_ids(session)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    codes = frozenset(only_codes)
+    always = frozenset(always_types)
+    query = select(ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.fact)
+    if postgres:
+        query = query.where(
+            ResourceFact.resource_type.in_(bindparam("always", expanding=True))
+            | ResourceFact.resource_type.not_in(bindparam("supported", expanding=True))
+            | func.string_to_array(ResourceFact.codes, " ").op("&&")(
+                bindparam("codes", sorted(codes), type_=ARRAY(Text))
+            )
+        )
+    else:
+        query = select(
+            ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.fact,
+            ResourceFact.codes,
+        )  # fmt: skip
+    query = query.where(ResourceFact.patient_id.in_(bindparam("chunk", expanding=True)))
+    params: dict[str, Any] = {"always": sorted(always), "supported": sorted(SUPPORTED_TYPES)}
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        grouped: dict[str, list[dict[str, Any]]] = {pid: [] for pid in chunk}
+        rows = session.execute(query, {**params, "chunk": chunk} if postgres else {"chunk": chunk})
+        for row in rows:
+            if postgres or _wanted(row[1], row[3], always=always, codes_wanted=codes):
+                grouped[row[0]].append(row[2])
+        yield from grouped.items()
+
+
+def load_for_identification(
+    session: Session,
+    *,
+    patient_ids: list[str] | None = None,
+    batch: int = 500,
+    only_codes: Collection[str] | None,
+    always_types: Sequence[str] = ("Patient",),
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Facts when they suffice (a code filter, no skipped type wanted), else whole resources."""
+    if only_codes is None or any(rtype in SKIPPED_TYPES for rtype in always_types):
+        return load_patient_resources(
+            session,
+            patient_ids=patient_ids,
+            batch=batch,
+            only_codes=only_codes,
+            always_types=always_types,
+        )
+    return load_patient_facts(
+        session,
+        patient_ids=patient_ids,
+        batch=batch,
+        only_codes=only_codes,
+        always_types=always_types,
+    )
+
+
+def _wanted(
+    rtype: str, codes: str, *, always: frozenset[str], codes_wanted: frozenset[str]
+) -> bool:
+    if rtype in always or rtype not in SUPPORTED_TYPES:
+        return True
+    return not codes_wanted.isdisjoint(codes.split())
+
+
+def _all_patient_ids(session: Session) -> list[str]:
+    return list(session.scalars(select(Patient.id).order_by(Patient.id)))

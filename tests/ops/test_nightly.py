@@ -1,0 +1,107 @@
+"""``careloop nightly``: the whole cycle in slices, the same answer however it is split."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from careloop.cli import app
+from careloop.compose.nightly import NightlyReport, run_nightly, slices_of
+from careloop.content.library import load_library
+from careloop.content.service import sync_library
+from careloop.models import AuditEvent, Enrollment, Event, OutboxMessage
+from careloop.records.importer import import_paths
+from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
+
+SAMPLE = Path(__file__).resolve().parents[2] / "src" / "careloop" / "data" / "synthea-sample"
+NIGHT = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+runner = CliRunner()
+
+
+def _population(rt: Runtime) -> None:
+    import_paths(
+        rt.sessions,
+        engine=rt.engine,
+        paths=[SAMPLE],
+        clock=rt.clock,
+        principal=CLI_OPERATOR,
+        default_timezone="America/New_York",
+        workers=0,
+    )
+    with rt.transaction() as session:
+        sync_library(session, library=load_library(None), clock=rt.clock)
+
+
+def _night(rt: Runtime, *, slice_size: int, shards: int = 1) -> NightlyReport:
+    total = NightlyReport()
+    for index in range(shards):
+        part = run_nightly(rt, database="", now=NIGHT, shard=(index, shards), slice_size=slice_size)
+        for key in ("patients", "gaps", "enrolled", "decided", "enqueued"):
+            setattr(total, key, getattr(total, key) + getattr(part, key))
+        total.slices += part.slices
+    return total
+
+
+def _stored(rt: Runtime) -> dict[str, int]:
+    with rt.transaction() as session:
+        return {
+            "enrollments": session.scalar(select(func.count()).select_from(Enrollment)) or 0,
+            "outbox": session.scalar(select(func.count()).select_from(OutboxMessage)) or 0,
+            "eligible": session.scalar(
+                select(func.count()).select_from(Event).where(Event.kind == "eligible")
+            )
+            or 0,
+        }
+
+
+def test_slices_hold_every_patient_once_whatever_the_size() -> None:
+    ids = [f"p{i}" for i in range(1000)]
+    for size in (1, 7, 333, 5000):
+        slices = slices_of(ids, slice_size=size)
+        assert sorted(pid for part in slices for pid in part) == sorted(ids)
+        shuffled = slices_of(list(reversed(ids)), slice_size=size)
+        assert [sorted(part) for part in shuffled] == [sorted(part) for part in slices]
+
+
+def test_a_night_in_slices_and_shards_does_what_one_slice_does(rt: Runtime) -> None:
+    _population(rt)
+    sliced = _night(rt, slice_size=6, shards=2)
+    stored = _stored(rt)
+
+    assert sliced.patients == 20
+    assert sliced.slices >= 4
+    assert sliced.gaps > 0
+    assert sliced.enrolled == stored["enrollments"] == sliced.gaps
+    assert stored["eligible"] == sliced.gaps
+    assert 0 < sliced.decided <= sliced.enrolled
+    assert 0 < sliced.enqueued <= stored["outbox"]  # withheld copies are rows, not sends
+
+    again = _night(rt, slice_size=20)
+    assert (again.gaps, again.enrolled, again.enqueued) == (sliced.gaps, 0, 0)
+    assert _stored(rt) == stored
+
+
+def test_each_slice_audits_the_patients_it_found_with_a_care_gap(rt: Runtime) -> None:
+    _population(rt)
+    report = _night(rt, slice_size=10)
+    with rt.transaction() as session:
+        audited = session.scalars(
+            select(AuditEvent.patient_id).where(AuditEvent.resource == "nightly:care-gaps")
+        ).all()
+    found = {pid for pid in audited if pid is not None}
+    assert 0 < len(found) <= report.gaps
+    assert len(found) == len(set(found))
+
+
+@pytest.mark.parametrize("args", [["--workers", "2"], ["--shard", "2/2"], ["--workers", "0"]])
+def test_bad_options_are_one_line_naming_the_option(tmp_path: Path, args: list[str]) -> None:
+    database = f"sqlite:///{tmp_path / 'careloop.db'}"
+    result = runner.invoke(app, ["nightly", "--database", database, *args])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert any(word in result.stderr for word in ("workers", "shard"))
