@@ -24,6 +24,7 @@ ROLE = {
     "compose": "face-level composition: scheduler/worker/router contexts, in-process loop, pilot",
     "conversations": "workflow: routes inbound replies; carries out a tick's hand-offs",
     "careteam": "workflow: worklist, alerts and tasks, plan adjustments, intake",
+    "medications": "workflow: dose reminders at learned times, refills, exam prep, AE cases",
     "outreach": "the loop out: journeys, scheduler, outbox, worker, `request_message`",
     "feedback": "the loop in: readings, check-ins and their conversation, rules",
     "programs": "who is due for what: programs, measures, segments",

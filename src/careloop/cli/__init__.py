@@ -80,6 +80,7 @@ COMMAND_MODULES = (
     "careloop.cli.governance",
     "careloop.cli.keys",
     "careloop.cli.fhir",
+    "careloop.cli.medications",
 )
 
 

@@ -55,6 +55,8 @@ ALLOWED_FIELDS: Mapping[str, FieldKind] = {
     "due_date": FieldKind.DATE,
     "days_without_readings": FieldKind.INT,
     "program_name": FieldKind.TEXT,
+    "dose_time": FieldKind.TEXT,  # a dose reminder's local clock time, "07:30" (medications)
+    "days_left": FieldKind.INT,  # days of medicine supply left (medications refills)
 }
 
 URL_PATTERN = re.compile(r"https?://[^\s<>\"']+")

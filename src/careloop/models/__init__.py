@@ -24,6 +24,12 @@ from careloop.models.governance import (
 )
 from careloop.models.jobs import JobRun
 from careloop.models.measures import MeasureLibraryRow, MeasurePackageRow, MeasureValueSetRow
+from careloop.models.medications import (
+    AdverseEventCase,
+    DoseConfirmation,
+    MedicationSlot,
+    PrepJourney,
+)
 from careloop.models.outreach import (
     Enrollment,
     InboundReply,
@@ -43,6 +49,7 @@ from careloop.models.records import (
 )
 
 __all__ = [
+    "AdverseEventCase",
     "ApiToken",
     "AuditChainHead",
     "AuditCheckpoint",
@@ -59,6 +66,7 @@ __all__ = [
     "ContentVersion",
     "DecisionRow",
     "Device",
+    "DoseConfirmation",
     "Enrollment",
     "Event",
     "FhirResource",
@@ -67,6 +75,7 @@ __all__ = [
     "MeasureLibraryRow",
     "MeasurePackageRow",
     "MeasureValueSetRow",
+    "MedicationSlot",
     "ModelStateRow",
     "OutboxMessage",
     "Patient",
@@ -75,6 +84,7 @@ __all__ = [
     "PortalCode",
     "PortalContact",
     "PreferenceProfileRow",
+    "PrepJourney",
     "ProxyGrant",
     "ResourceCode",
     "RetentionRun",
