@@ -48,7 +48,7 @@ def medication(
     *,
     code: str = METFORMIN,
     name: str = "metformin 500 MG Oral Tablet",
-    status: str = "active",
+    status: str | None = None,
     timing: dict[str, Any] | None = None,
     when: datetime,
     days_supply: int | None = None,
@@ -57,7 +57,7 @@ def medication(
     resource: dict[str, Any] = {
         "resourceType": kind,
         "id": fhir_id,
-        "status": status,
+        "status": status or ("completed" if kind == "MedicationDispense" else "active"),
         "medicationCodeableConcept": {
             "coding": [{"system": RXNORM, "code": code, "display": name}],
             "text": name,

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import create_task
@@ -28,10 +28,9 @@ from careloop.insights.adherence import (
     fills_from_dispenses,
     pdc_trajectory,
 )
-from careloop.medications.service import patient_of
-from careloop.models import MedicationSlot
+from careloop.medications.service import patient_of, sync_plan
 from careloop.outreach.requests import request_message
-from careloop.records.resources import patient_resources
+from careloop.records.service import resources_of_type
 from careloop.settings import Settings
 
 REFILL_LEAD_DAYS = 7
@@ -56,32 +55,26 @@ def runs_out(fills: list[Fill]) -> date | None:
     return end
 
 
-def _fills_by_drug(session: Session, patient_id: str) -> dict[str, list[Fill]]:
-    dispenses = patient_resources(
-        session, patient_id=patient_id, resource_types=("MedicationDispense",)
-    )
-    grouped: dict[str, list[Fill]] = defaultdict(list)
-    for fill in fills_from_dispenses(dispenses).fills:
-        grouped[fill.drug].append(fill)
-    return grouped
-
-
 def refill_pass(
     session: Session, *, now: datetime, clock: Clock, settings: Settings
 ) -> RefillReport:
     """Queue refill reminders that are due and raise call tasks for high non-adherence risk."""
     report = RefillReport()
-    active = session.execute(
-        select(MedicationSlot.patient_id, MedicationSlot.medication_key)
-        .where(MedicationSlot.status == "active")
-        .distinct()
-    ).all()
-    by_patient: dict[str, set[str]] = defaultdict(set)
-    for patient_id, key in active:
-        by_patient[patient_id].add(key)
-    for patient_id, keys in sorted(by_patient.items()):
+    dispenses: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for patient_id, resource in resources_of_type(session, resource_type="MedicationDispense"):
+        if patient_id is not None:
+            dispenses[patient_id].append(resource)
+    for patient_id, own in sorted(dispenses.items()):
+        drugs: dict[str, list[Fill]] = defaultdict(list)
+        for fill in fills_from_dispenses(own).fills:
+            drugs[fill.drug].append(fill)
+        keys = {
+            s.medication_key
+            for s in sync_plan(session, patient_id=patient_id, now=now)
+            if s.status == "active"
+        }
         today = now.astimezone(ZoneInfo(patient_of(session, patient_id).timezone)).date()
-        for drug, fills in sorted(_fills_by_drug(session, patient_id).items()):
+        for drug, fills in sorted(drugs.items()):
             if drug not in keys:
                 continue
             _refill(

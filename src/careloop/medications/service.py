@@ -25,6 +25,7 @@ from careloop.models import DoseConfirmation, MedicationSlot, Patient
 from careloop.personalize.profile import QuietHours
 from careloop.personalize.service import get_profile
 from careloop.records.resources import patient_resources
+from careloop.records.service import resources_of_type
 
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationDispense")
 ANSWERS = ("taken", "later", "skipped")
@@ -255,3 +256,13 @@ def set_status(
 
 def due_label(minute: int) -> str:
     return clock_label(minute)
+
+
+def sync_all(session: Session, *, now: datetime) -> int:
+    """Sync the plan of every patient with a medicine in the record; how many patients."""
+    owners: set[str] = set()
+    for kind in MEDICATION_TYPES:
+        owners.update(pid for pid, _ in resources_of_type(session, resource_type=kind) if pid)
+    for patient_id in sorted(owners):
+        sync_plan(session, patient_id=patient_id, now=now)
+    return len(owners)
