@@ -74,4 +74,5 @@ def test_help_explains_the_contract() -> None:
     result = runner.invoke(app, ["medications", "reminders", "--help"])
     assert result.exit_code == 0
     text = re.sub(r"[│\s]+", " ", result.output)
-    assert '"next_reminder"' in text and "quiet hours" in text
+    assert '"next_reminder"' in text
+    assert "quiet hours" in text

@@ -56,7 +56,8 @@ def test_a_missed_refill_gets_outreach_before_the_supply_ends(
         assert len(_outbox(rt, "refill_due")) == expected, day
     (sent,) = _outbox(rt, "refill_due")
     assert sent.due_at < DAY0 + timedelta(days=60)
-    assert "run out in 6 days" in sent.body and "metformin" not in sent.body
+    assert "run out in 6 days" in sent.body
+    assert "metformin" not in sent.body
 
 
 def test_low_adherence_gets_a_pharmacist_call_task(rt: Runtime, clock: FrozenClock) -> None:
@@ -101,7 +102,8 @@ def test_a_later_reply_snoozes_the_reminder_30_minutes(rt: Runtime, clock: Froze
         morning = next(
             r for r in reminders(session, patient_id="p-later", now=at) if r.slot == "morning"
         )
-    assert outcome.answer == "later" and outcome.confirmations == 1
+    assert outcome.answer == "later"
+    assert outcome.confirmations == 1
     assert datetime.fromisoformat(morning.next_reminder) == at + timedelta(minutes=30)
     assert "snoozed until 08:32" in morning.basis
 
@@ -125,10 +127,13 @@ def test_side_effect_reply_in_a_support_program_opens_an_ae_case(
         answers = list(session.scalars(select(DoseConfirmation)))
         items = list_worklist(session, now=at)
         queue = adverse.queue(session, now=at)
-    assert outcome.answer == "skipped" and [a.answer for a in answers] == ["skipped"]
+    assert outcome.answer == "skipped"
+    assert [a.answer for a in answers] == ["skipped"]
     assert [i.rule_id for i in items] == ["medication-side-effect"]
-    assert len(queue) == 1 and queue[0].program == "example-support"
-    assert queue[0].due_at == at + timedelta(hours=24) and not queue[0].serious
+    assert len(queue) == 1
+    assert queue[0].program == "example-support"
+    assert queue[0].due_at == at + timedelta(hours=24)
+    assert not queue[0].serious
     nurse = Principal(actor="pv-nurse-kim", role=Role.CLINICIAN)
     clock.set(at + timedelta(hours=3))
     with rt.transaction() as session:
@@ -136,7 +141,8 @@ def test_side_effect_reply_in_a_support_program_opens_an_ae_case(
         e2b = adverse.e2b_case(case)
         seen = list(session.scalars(select(AuditEvent).where(AuditEvent.resource == "ae-case")))
     # The four minimum criteria: patient, reporter, suspect product, event.
-    assert e2b["D.1"]["careloop.patient"] == "p-ae" and "Rosa" not in str(e2b)
+    assert e2b["D.1"]["careloop.patient"] == "p-ae"
+    assert "Rosa" not in str(e2b)
     assert e2b["C.2.r"][0]["careloop.reporter"] == "patient"
     assert e2b["G.k"][0]["G.k.2.2"] == "metformin 500 MG Oral Tablet"
     assert [e["E.i.1.1a"] for e in e2b["E.i"]] == ["dizz"]
