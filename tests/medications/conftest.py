@@ -39,6 +39,17 @@ def make_patient(
         )
         session.flush()
         index_contacts(session, patient_id=patient_id, points=points)
+        session.add(
+            FhirResource(
+                resource_type="Patient",
+                fhir_id=patient_id,
+                patient_id=patient_id,
+                codes="",
+                supported=True,
+                resource={"resourceType": "Patient", "id": patient_id},
+                imported_at=now,
+            )
+        )
         sync_library(session, library=_LIBRARY, clock=rt.clock)
 
 
