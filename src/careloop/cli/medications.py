@@ -174,11 +174,9 @@ def run_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> Non
     """One pass: queue the dose reminders due now and the refill reminders due soon."""
     from careloop.medications.refills import refill_pass
     from careloop.medications.reminders import send_due_reminders
-    from careloop.medications.service import sync_all
 
     with open_cli_runtime(database) as rt, rt.transaction() as session:
         now = rt.clock.now()
-        sync_all(session, now=now)
         sent = send_due_reminders(session, now=now, clock=rt.clock, settings=rt.settings)
         refills = refill_pass(session, now=now, clock=rt.clock, settings=rt.settings)
         result = {

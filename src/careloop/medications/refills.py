@@ -134,7 +134,7 @@ def _refill(
         clock=clock,
         settings=settings,
         fields={"days_left": days_left},
-        program="medications",
+        program="medications-refill",
     )
     if sent.outbox_id is not None:
         report.queued.append(sent.outbox_id)

@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.medications.learning import clock_label
-from careloop.medications.service import SlotState, patient_of, slot_states
+from careloop.medications.service import SlotState, patient_of, slot_states, sync_all
 from careloop.medications.timing import DAY_MINUTES
 from careloop.models import MedicationSlot
 from careloop.outreach.requests import request_message
 from careloop.settings import Settings
 
 REMINDER_MESSAGE = "medication_reminder"
+REMINDER_PROGRAM = "medications"
+"""The outbox program of dose reminders: a reply to one is a dose answer."""
 PURPOSE = "care-reminders"
 STALE_AFTER = timedelta(hours=2)
 WINDOW_MINUTES = 30
@@ -70,6 +72,7 @@ def send_due_reminders(
     """Queue every reminder due now; mark the slots reminded for the local day."""
     report = ReminderReport()
     if patient_ids is None:
+        sync_all(session, now=now)
         query = select(MedicationSlot.patient_id).where(MedicationSlot.status == "active")
         patient_ids = sorted(set(session.scalars(query)))
     for patient_id in patient_ids:
@@ -121,7 +124,7 @@ def _send(
         clock=clock,
         settings=settings,
         fields={"dose_time": clock_label(minute)},
-        program="medications",
+        program=REMINDER_PROGRAM,
         send_window=_window(now.astimezone(zone).hour * 60 + now.astimezone(zone).minute),
     )
     for state in states:
