@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from careloop.channels.keywords import parse_reply
 from careloop.channels.fake import FakeChannel
+from careloop.channels.keywords import parse_reply
 from careloop.channels.messages import ChannelKind, InboundMessage
 from careloop.channels.portal import InMemoryPortalInbox, PortalChannel
 from careloop.channels.registry import ChannelRegistry
-from careloop.compose.worker import build_worker
 from careloop.clock import FrozenClock
+from careloop.compose.worker import build_worker
 from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.medications import adverse
 from careloop.medications.reminders import send_due_reminders
