@@ -76,3 +76,53 @@ def test_help_explains_the_contract() -> None:
     text = re.sub(r"[│\s]+", " ", result.output)
     assert '"next_reminder"' in text
     assert "quiet hours" in text
+
+
+def test_ae_queue_export_and_report_figures(rt: Runtime, database_url: str) -> None:
+    from careloop.medications.replies import handle_reply
+
+    now = rt.clock.now()
+    make_patient(rt, patient_id="p-pv")
+    add_resources(rt, "p-pv", medication("MedicationRequest", "mr-pv", when=now))
+    with rt.transaction() as session:
+        handle_reply(
+            session,
+            patient_id="p-pv",
+            text="3 rash and I went to the hospital",
+            channel="sms",
+            at=now,
+            clock=rt.clock,
+            actor="patient",
+        )
+    queue = runner.invoke(app, ["medications", "ae-queue", "--json", "--database", database_url])
+    assert queue.exit_code == 0, queue.output
+    (entry,) = json.loads(queue.stdout)
+    assert entry["serious"] is True
+    assert "p-pv" not in queue.stdout
+    export = runner.invoke(
+        app,
+        [
+            "medications",
+            "ae-export",
+            str(entry["case"]),
+            "--by",
+            "pv-ana",
+            "--database",
+            database_url,
+        ],
+    )
+    assert export.exit_code == 0, export.output
+    e2b = json.loads(export.stdout)
+    assert e2b["E.i"][0]["E.i.3.2c"] is True
+    assert "Rosa" not in export.stdout
+    missing = runner.invoke(app, ["medications", "ae-export", "999", "--database", database_url])
+    assert missing.exit_code == 2
+    assert "no such adverse-event case" in missing.output
+    report = runner.invoke(
+        app, ["report", "--json", "--period", "2026-03-01/2026-03-31", "--database", database_url]
+    )
+    assert report.exit_code == 0, report.output
+    figures = json.loads(report.stdout)["medications"]
+    assert figures["doses"]["skipped"] == 1
+    assert figures["adverse_events"]["cases"] == 1
+    assert figures["adverse_events"]["serious"] == 1

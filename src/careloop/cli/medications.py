@@ -13,9 +13,18 @@ from typing import Annotated
 import typer
 
 from careloop.audit import AuditAction, Purpose
-from careloop.cli.support import DatabaseOption, JsonOption, audit_cli, guarded, print_json
+from careloop.cli.support import (
+    DatabaseOption,
+    JsonOption,
+    audit_cli,
+    cli_principal,
+    guarded,
+    print_json,
+)
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.errors import InvalidInput
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 
 medications_app = typer.Typer(
     help="Medication reminders at the patient's own times, refills, exam preparation, AE cases.",
@@ -171,7 +180,8 @@ def stop_cmd(
 @medications_app.command("run")
 @guarded
 def run_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
-    """One pass: queue the dose reminders due now and the refill reminders due soon."""
+    """One pass: dose reminders due now, refill reminders due soon, exam-prep instructions."""
+    from careloop.medications.prep import prep_pass
     from careloop.medications.refills import refill_pass
     from careloop.medications.reminders import send_due_reminders
 
@@ -179,13 +189,130 @@ def run_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> Non
         now = rt.clock.now()
         sent = send_due_reminders(session, now=now, clock=rt.clock, settings=rt.settings)
         refills = refill_pass(session, now=now, clock=rt.clock, settings=rt.settings)
+        asked = prep_pass(session, now=now, clock=rt.clock, settings=rt.settings)
         result = {
             "reminders_queued": len(sent.queued),
             "reminders_not_queued": sent.not_queued,
             "refill_reminders_queued": len(refills.queued),
             "call_tasks": len(refills.call_tasks),
+            "prep_instructions_sent": asked,
         }
     print_json(result) if as_json else typer.echo(", ".join(f"{k}: {v}" for k, v in result.items()))
+
+
+ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
+CaseArg = Annotated[int, typer.Argument(help="The adverse-event case number.", show_default=False)]
+
+
+@medications_app.command("ae-queue")
+@guarded
+def ae_queue_cmd(
+    include_triaged: Annotated[bool, typer.Option("--all", help="Include triaged.")] = False,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The pharmacovigilance queue: serious first, then by the 24-hour deadline (no PHI)."""
+    from careloop.medications.adverse import queue
+
+    with open_cli_runtime(database) as rt, rt.transaction() as session:
+        rows = [
+            {
+                "case": e.id,
+                "program": e.program,
+                "serious": e.serious,
+                "status": e.status,
+                "received_at": e.received_at.isoformat(),
+                "due_at": e.due_at.isoformat(),
+                "overdue": e.overdue,
+            }
+            for e in queue(session, now=rt.clock.now(), include_triaged=include_triaged)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        flag = " OVERDUE" if r["overdue"] else ""
+        typer.echo(f"#{r['case']} {r['program']} serious={r['serious']} due {r['due_at']}{flag}")
+
+
+def _principal(by: str | None) -> Principal:
+    return cli_principal(Role.CLINICIAN, name=by)
+
+
+@medications_app.command("ae-export")
+@guarded
+def ae_export_cmd(case: CaseArg, database: DatabaseOption = None, by: ByOption = None) -> None:
+    """Print one case as E2B(R3)-shaped JSON (the view is audited under your name)."""
+    from careloop.medications.adverse import e2b_case, view_case
+
+    with open_cli_runtime(database) as rt, rt.transaction() as session:
+        row = view_case(session, case, principal=_principal(by), clock=rt.clock)
+        result = e2b_case(row)
+    print_json(result)
+
+
+@medications_app.command("ae-triage")
+@guarded
+def ae_triage_cmd(case: CaseArg, database: DatabaseOption = None, by: ByOption = None) -> None:
+    """Mark a case triaged (the report counts the hours it took)."""
+    from careloop.medications.adverse import triage
+
+    with open_cli_runtime(database) as rt, rt.transaction() as session:
+        row = triage(session, case, principal=_principal(by), clock=rt.clock)
+        result = f"case #{row.id}: triaged by {row.triaged_by}"
+    typer.echo(result)
+
+
+@medications_app.command("prep-start")
+@guarded
+def prep_start_cmd(
+    patient_id: PatientArg,
+    kind: Annotated[str, typer.Option("--kind", help="colonoscopy or fasting-labs.")],
+    at: Annotated[str, typer.Option("--at", help="The appointment (ISO-8601 with offset).")],
+    database: DatabaseOption = None,
+) -> None:
+    """Open an exam-preparation journey with teach-back for an appointment."""
+    from careloop.medications.prep import start_prep
+
+    moment = _instant(at, "at")
+    assert moment is not None
+    with open_cli_runtime(database) as rt, rt.transaction() as session:
+        journey = start_prep(
+            session, patient_id=patient_id, kind=kind, appointment_at=moment, now=rt.clock.now()
+        )
+        audit_cli(
+            session,
+            rt,
+            AuditAction.CREATE,
+            "prep-journey",
+            Purpose.TREATMENT,
+            patient_ids=[patient_id],
+        )
+        result = f"prep journey #{journey.id}: {journey.status}"
+    typer.echo(result)
+
+
+@medications_app.command("prep-outcome")
+@guarded
+def prep_outcome_cmd(
+    journey: Annotated[int, typer.Argument(help="The journey number.", show_default=False)],
+    outcome: Annotated[str, typer.Option("--outcome", help="adequate or rescheduled-for-prep.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Record how the preparation went at the exam."""
+    from careloop.medications.prep import record_outcome
+
+    with open_cli_runtime(database) as rt, rt.transaction() as session:
+        row = record_outcome(session, journey_id=journey, outcome=outcome, now=rt.clock.now())
+        audit_cli(
+            session,
+            rt,
+            AuditAction.UPDATE,
+            "prep-journey",
+            Purpose.TREATMENT,
+            patient_ids=[row.patient_id],
+        )
+    typer.echo(f"prep journey #{journey}: {outcome}")
 
 
 def register(app: typer.Typer) -> None:

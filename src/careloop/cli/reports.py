@@ -47,6 +47,9 @@ def report(
             end = rt.clock.now()
             start = end - timedelta(days=90)
         data = build_report(session, start=start, end=end, program=program, min_ratio=min_ratio)
+        from careloop.medications.figures import medication_figures
+
+        data["medications"] = medication_figures(session, start=start, end=end)
         audit(
             session,
             clock=rt.clock,
