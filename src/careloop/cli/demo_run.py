@@ -21,6 +21,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from careloop.cli.demo_medications import step_medications
 from careloop.cli.records import resource_table
 from careloop.cli.reports import programs_table
 from careloop.cli.support import new_table
@@ -247,6 +248,7 @@ STEPS: list[DemoStep] = [
     step_engage,
     step_measure,
     step_console,
+    step_medications,
 ]
 
 
