@@ -259,6 +259,7 @@ STEP_NAMES = {
     "step_engage": "running the pilot through the outbox",
     "step_measure": "measuring against the holdouts",
     "step_console": "creating console users and a portal contact",
+    "step_medications": "medication reminders at learned times, exam prep teach-back",
 }
 
 
