@@ -30,6 +30,8 @@ def fields() -> dict[str, object]:
         "appointment_at": datetime(2026, 3, 10, 19, 30, tzinfo=UTC),
         "appointment_place": "Riverside Clinic, 120 Main St",
         "days_without_readings": 3,
+        "dose_time": "07:30",
+        "days_left": 5,
     }
 
 
