@@ -72,8 +72,9 @@ def test_a_demo_run_logs_no_phi_and_errors_echo_none(
         "engage",
         "measure",
         "console",
+        "medications",
     }
-    assert printed.getvalue().count(" s)") >= 6
+    assert printed.getvalue().count(" s)") >= 7
     _the_pilot_is_in_the_past(database)
 
     from fastapi.testclient import TestClient
