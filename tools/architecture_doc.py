@@ -25,6 +25,7 @@ ROLE = {
     "conversations": "workflow: routes inbound replies; carries out a tick's hand-offs",
     "access": "workflow: slot offers that fit a patient's day, booking by reply, rides, waitlist",
     "careteam": "workflow: worklist, alerts and tasks, plan adjustments, intake",
+    "medications": "workflow: dose reminders at learned times, refills, exam prep, AE cases",
     "outreach": "the loop out: journeys, scheduler, outbox, worker, `request_message`",
     "feedback": "the loop in: readings, check-ins and their conversation, rules",
     "programs": "who is due for what: programs, measures, segments",

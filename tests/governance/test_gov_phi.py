@@ -73,6 +73,7 @@ def test_a_demo_run_logs_no_phi_and_errors_echo_none(
         "measure",
         "console",
         "access",
+        "medications",
     }
     assert printed.getvalue().count(" s)") >= 7
     _the_pilot_is_in_the_past(database)

@@ -84,6 +84,7 @@ COMMAND_MODULES = (
     "careloop.cli.loyalty",
     "careloop.cli.digitaltools",
     "careloop.cli.nightly",
+    "careloop.cli.medications",
 )
 
 

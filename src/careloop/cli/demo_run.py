@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from careloop.cli.demo_access import step_access
+from careloop.cli.demo_medications import step_medications
 from careloop.cli.records import resource_table
 from careloop.cli.reports import programs_table
 from careloop.cli.support import new_table
@@ -249,6 +250,7 @@ STEPS: list[DemoStep] = [
     step_measure,
     step_console,
     step_access,
+    step_medications,
 ]
 
 
@@ -260,6 +262,7 @@ STEP_NAMES = {
     "step_measure": "measuring against the holdouts",
     "step_console": "creating console users and a portal contact",
     "step_access": "offering slots that fit the patient's day, booking by reply, rides",
+    "step_medications": "medication reminders at learned times, exam prep teach-back",
 }
 
 

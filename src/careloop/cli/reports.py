@@ -60,6 +60,9 @@ def report(
                 by_segment=rt.settings.return_visits.lapse_days_by_segment,
             ),
         )
+        from careloop.medications.figures import medication_figures
+
+        data["medications"] = medication_figures(session, start=start, end=end)
         audit(
             session,
             clock=rt.clock,

@@ -60,6 +60,8 @@ ALLOWED_FIELDS: Mapping[str, FieldKind] = {
     "pickup_at": FieldKind.DATETIME,
     "tool_name": FieldKind.TEXT,  # a prescribed digital tool (careloop.digitaltools)
     "tool_link": FieldKind.URL,
+    "dose_time": FieldKind.TEXT,  # a dose reminder's local clock time, "07:30" (medications)
+    "days_left": FieldKind.INT,  # days of medicine supply left (medications refills)
 }
 
 URL_PATTERN = re.compile(r"https?://[^\s<>\"']+")

@@ -29,6 +29,7 @@ from careloop.clock import Clock, FrozenClock
 from careloop.events import EventKind
 from careloop.feedback.dialogue import checkin_in_progress
 from careloop.feedback.ruleset import Severity
+from careloop.medications.inbound import REMINDER_PROGRAM, medication_reply
 from careloop.outreach import replies
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.messages import checked_body
@@ -84,6 +85,10 @@ def _task(
     )
 
 
+_ALWAYS_KEYWORDS = (Keyword.OPT_OUT, Keyword.OPT_IN, Keyword.HELP)
+"""Honoured whatever the message answered: STOP, START and HELP are never a dose answer."""
+
+
 def _keyword_reply(ctx: InboundContext, message: InboundMessage) -> str | None:
     """The content that answers a keyword, unless the carrier answers SMS keywords itself."""
     if ctx.settings.carrier_handles_opt_out and message.channel is ChannelKind.SMS:
@@ -125,7 +130,9 @@ def handle_reply(
         )
         if access is not None:
             return _noted(session, ctx=ctx, answered=answered, message=message, access=access)
-    if keyword is Keyword.OPT_OUT:
+    if answered.program == REMINDER_PROGRAM and keyword not in _ALWAYS_KEYWORDS:
+        handled = medication_reply(session, patient_id=patient_id, message=message, clock=ctx.clock)
+    elif keyword is Keyword.OPT_OUT:
         handled = "opted-out"
         replies.opt_out_patient(
             session, clock=ctx.clock, patient_id=patient_id, channel=str(message.channel), now=now

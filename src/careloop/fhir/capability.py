@@ -10,7 +10,7 @@ from careloop import __version__
 from careloop.fhir.params import COMMON_PARAMS, SEARCH_PARAMS
 from careloop.fhir.topics import BACKPORT, TOPICS
 
-CREATABLE = ("Observation", "QuestionnaireResponse")
+CREATABLE = ("Observation", "QuestionnaireResponse", "MedicationAdministration")
 """Types accepted by ``POST``: the inputs of the feedback loop (readings, check-ins)."""
 EXPORT_OPERATIONS = (("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"),)
 PATIENT_EXPORT = ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export")

@@ -34,6 +34,12 @@ from careloop.models.governance import (
 from careloop.models.jobs import JobRun
 from careloop.models.loyalty import RewardEntry
 from careloop.models.measures import MeasureLibraryRow, MeasurePackageRow, MeasureValueSetRow
+from careloop.models.medications import (
+    AdverseEventCase,
+    DoseConfirmation,
+    MedicationSlot,
+    PrepJourney,
+)
 from careloop.models.outreach import (
     ContactBudgetLock,
     Enrollment,
@@ -58,6 +64,7 @@ __all__ = [
     "AccessBooking",
     "AccessOffer",
     "AccessRide",
+    "AdverseEventCase",
     "ApiToken",
     "AuditChainHead",
     "AuditCheckpoint",
@@ -75,6 +82,7 @@ __all__ = [
     "ContentVersion",
     "DecisionRow",
     "Device",
+    "DoseConfirmation",
     "Enrollment",
     "Event",
     "FhirNotification",
@@ -86,6 +94,7 @@ __all__ = [
     "MeasureLibraryRow",
     "MeasurePackageRow",
     "MeasureValueSetRow",
+    "MedicationSlot",
     "ModelStateRow",
     "OutboxMessage",
     "Patient",
@@ -94,6 +103,7 @@ __all__ = [
     "PortalCode",
     "PortalContact",
     "PreferenceProfileRow",
+    "PrepJourney",
     "ProxyGrant",
     "ResourceCode",
     "ResourceFact",

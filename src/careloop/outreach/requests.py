@@ -75,11 +75,14 @@ def request_message(
     settings: Settings,
     fields: Mapping[str, object] | None = None,
     program: str | None = None,
+    send_window: str | None = None,
 ) -> RequestedMessage:
     """Queue the content library's ``message`` for the patient, once per ``key``.
 
     ``purpose`` is the consent purpose the message serves; ``fields`` fill its template on top
     of the clinic's (phone, portal link, care team name); ``key`` makes a re-run a no-op.
+    ``send_window`` (e.g. ``"07:30-08:00"``, local time) pins the send time for a message due
+    at a moment of the patient's own routine (a dose reminder); quiet hours still apply.
     """
     idempotency_key = f"request:{key}"
     existing = session.scalar(
@@ -90,7 +93,8 @@ def request_message(
             existing.id, existing.channel, existing.language, existing.due_at, existing.decision_id
         )
     own, channels = outreach_settings(settings)
-    spec = ProgramSpec(name=f"request:{message}", purpose=purpose, action_space=ActionSpace())
+    space = ActionSpace(send_windows=(send_window,)) if send_window else ActionSpace()
+    spec = ProgramSpec(name=f"request:{message}", purpose=purpose, action_space=space)
     model = load_model(session, program=spec, config=REQUEST_ENGINE)
     snapshots, recipients = build_snapshots(
         session,

@@ -339,6 +339,24 @@ def create_questionnaire_response(
     return _create(request, body, session, clock, principal, expected="QuestionnaireResponse")
 
 
+@router.post("/MedicationAdministration", status_code=201)
+def create_medication_administration(
+    request: Request, body: BodyDep, session: SessionDep, clock: ClockDep, principal: PrincipalDep
+) -> FhirResponse:
+    """A dose given or taken (staff or a device's system token): stored, and the dose counts
+    as confirmed for the patient's reminders (``medications.administrations``)."""
+    from careloop.medications.administrations import receive_administration
+
+    if not principal.is_staff or not principal.can("patients:write"):
+        raise PermissionDenied("only staff or a device token may post MedicationAdministration")
+    if body.get("resourceType") != "MedicationAdministration":
+        raise InvalidInput("resourceType: expected MedicationAdministration", field="resourceType")
+    access.check_write(principal, "MedicationAdministration")
+    done = receive_administration(session, body, clock=clock, principal=principal)
+    resource = with_meta(done.resource, last_updated=clock.now())
+    return _created(request, resource, status=201, alerts=[])
+
+
 @router.post("")
 def post_bundle(
     body: BodyDep, session: SessionDep, clock: ClockDep, principal: SubmitterDep

@@ -1,0 +1,110 @@
+"""The demo's medication story: one patient on metformin twice a day whose reminders follow
+her routine, and one colonoscopy preparation whose teach-back ends with a nurse task.
+
+Ids, slots and times only: no name, no medicine, no phone is printed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from sqlalchemy import select
+
+from careloop.cli.support import new_table
+from careloop.models import FhirResource
+from careloop.runtime import Runtime
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
+
+if TYPE_CHECKING:
+    from careloop.cli.demo_run import DemoReport
+
+DEMO = Principal(actor="system:demo", role=Role.CLINICIAN, source="demo")
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def _two_patients(rt: Runtime) -> list[tuple[str, str]]:
+    """(careloop id, FHIR id) of the first two living sample patients."""
+    with rt.transaction() as session:
+        rows = session.execute(
+            select(FhirResource.patient_id, FhirResource.fhir_id)
+            .where(FhirResource.resource_type == "Patient", FhirResource.patient_id.is_not(None))
+            .order_by(FhirResource.fhir_id)
+            .limit(2)
+        ).all()
+    return [(str(pid), str(fid)) for pid, fid in rows]
+
+
+def step_medications(rt: Runtime, console: Console, report: DemoReport) -> None:
+    from zoneinfo import ZoneInfo
+
+    from careloop.medications.prep import answer_prep, prep_pass, start_prep
+    from careloop.medications.service import confirm, patient_of, reminders
+    from careloop.records.resources import store_resources
+
+    patients = _two_patients(rt)
+    if len(patients) < 2:
+        return
+    (med_patient, med_ref), (prep_patient, _) = patients
+    now = rt.clock.now()
+    request = {
+        "resourceType": "MedicationRequest",
+        "id": f"demo-metformin-{med_ref}"[:64],
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{med_ref}"},
+        "authoredOn": (now - timedelta(days=8)).isoformat(),
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "860975"}]},
+        "dosageInstruction": [{"timing": {"code": {"coding": [{"code": "BID"}]}}}],
+    }
+    with rt.transaction() as session:
+        store_resources(session, [request], clock=rt.clock, principal=DEMO, source="demo")
+        zone = ZoneInfo(patient_of(session, med_patient).timezone)
+        for days in range(7, 0, -1):
+            day = (now - timedelta(days=days)).astimezone(zone)
+            for hour, minute in ((8, 40), (20, 25)):
+                at = day.replace(hour=hour, minute=minute + days % 5)
+                confirm(
+                    session,
+                    patient_id=med_patient,
+                    answer="taken",
+                    at=at,
+                    channel="sms",
+                    actor="demo",
+                    now=now,
+                )
+        slots = reminders(session, patient_id=med_patient, now=now)
+    table = new_table(
+        f"8. Medications: patient {med_patient} confirms doses at her own times",
+        "slot",
+        "next reminder",
+        "why",
+    )
+    for slot in slots:
+        table.add_row(slot.slot, slot.next_reminder, slot.basis)
+    console.print(table)
+    with rt.transaction() as session:
+        journey = start_prep(
+            session,
+            patient_id=prep_patient,
+            kind="colonoscopy",
+            appointment_at=now + timedelta(hours=26),
+            now=now,
+        )
+        prep_pass(session, now=now, clock=rt.clock, settings=rt.settings)
+        for wrong in ("2", "2"):
+            answer_prep(
+                session, patient_id=prep_patient, text=wrong, clock=rt.clock, settings=rt.settings
+            )
+        status, task = journey.status, journey.task_item_id
+    console.print(
+        f"   Exam prep: patient {prep_patient}, colonoscopy tomorrow; two wrong teach-back "
+        f"answers → {status}, nurse task #{task} on the worklist."
+    )
+    report.sections["medications"] = {
+        "patient_id": med_patient,
+        "slots": [s.model_dump(exclude={"medication"}) for s in slots],
+        "prep": {"patient_id": prep_patient, "status": status, "task": task},
+    }

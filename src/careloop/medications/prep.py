@@ -1,0 +1,207 @@
+"""Exam preparation with teach-back: instructions before the appointment, then a question.
+
+A journey per appointment (``start_prep``). ``prep_pass`` sends the instruction and its
+comprehension question ``send_before_hours`` ahead (``data/prep.yaml``), through
+``request_message``. ``answer_prep`` reads the keypad answer: right → understood; wrong once →
+the re-teach message in plainer words, and the question again; wrong twice → a nurse task
+due before the day (the nurse calls; no third text). ``record_outcome`` closes the journey
+with what happened at the exam (``adequate`` or ``rescheduled-for-prep``), which the report
+counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.careteam.alerts import create_task
+from careloop.clock import Clock
+from careloop.errors import InvalidInput, NotFound
+from careloop.feedback.ruleset import Severity
+from careloop.medications.service import patient_of
+from careloop.models import PrepJourney
+from careloop.outreach.requests import request_message
+from careloop.settings import Settings
+
+OUTCOMES = ("adequate", "rescheduled-for-prep")
+OPEN = ("scheduled", "asked", "retaught")
+
+
+@dataclass(frozen=True, slots=True)
+class PrepKind:
+    name: str
+    title: str
+    send_before: timedelta
+    instruction: str
+    question: str
+    reteach: str
+    correct: str
+
+
+@cache
+def prep_kinds() -> dict[str, PrepKind]:
+    """The bundled preparation programs (``data/prep.yaml``)."""
+    text = resources.files("careloop.medications").joinpath("data/prep.yaml")
+    raw = yaml.safe_load(text.read_text(encoding="utf-8"))["kinds"]
+    return {
+        name: PrepKind(
+            name=name,
+            title=str(k["title"]),
+            send_before=timedelta(hours=float(k["send_before_hours"])),
+            instruction=str(k["instruction"]),
+            question=str(k["question"]),
+            reteach=str(k["reteach"]),
+            correct=str(k["correct"]),
+        )
+        for name, k in raw.items()
+    }
+
+
+def start_prep(
+    session: Session, *, patient_id: str, kind: str, appointment_at: datetime, now: datetime
+) -> PrepJourney:
+    """Open a preparation journey for an appointment (one per patient, kind and time)."""
+    patient_of(session, patient_id)
+    if kind not in prep_kinds():
+        raise InvalidInput(f"kind must be one of {', '.join(sorted(prep_kinds()))}", field="kind")
+    if appointment_at <= now:
+        raise InvalidInput("the appointment is in the past", field="appointment_at")
+    existing = session.scalar(
+        select(PrepJourney).where(
+            PrepJourney.patient_id == patient_id,
+            PrepJourney.kind == kind,
+            PrepJourney.appointment_at == appointment_at,
+        )
+    )
+    if existing is not None:
+        return existing
+    journey = PrepJourney(
+        patient_id=patient_id,
+        kind=kind,
+        appointment_at=appointment_at,
+        step=0,
+        wrong_answers=0,
+        status="scheduled",
+        updated_at=now,
+    )
+    session.add(journey)
+    session.flush()
+    return journey
+
+
+def _send(
+    session: Session,
+    journey: PrepJourney,
+    message: str,
+    *,
+    now: datetime,
+    clock: Clock,
+    settings: Settings,
+) -> bool:
+    sent = request_message(
+        session,
+        patient_id=journey.patient_id,
+        message=message,
+        purpose="care-reminders",
+        key=f"prep:{journey.id}:{message}:{journey.wrong_answers}",
+        now=now,
+        clock=clock,
+        settings=settings,
+        program=f"prep:{journey.kind}",
+    )
+    return sent.outbox_id is not None
+
+
+def prep_pass(session: Session, *, now: datetime, clock: Clock, settings: Settings) -> int:
+    """Send every instruction (and its question) that is due; how many journeys were asked."""
+    asked = 0
+    due = session.scalars(
+        select(PrepJourney).where(PrepJourney.status == "scheduled").order_by(PrepJourney.id)
+    )
+    for journey in due:
+        kind = prep_kinds()[journey.kind]
+        if journey.appointment_at - kind.send_before > now:
+            continue
+        if journey.appointment_at <= now:
+            journey.status, journey.updated_at = "missed", now
+            continue
+        _send(session, journey, kind.instruction, now=now, clock=clock, settings=settings)
+        _send(session, journey, kind.question, now=now, clock=clock, settings=settings)
+        journey.status, journey.updated_at = "asked", now
+        asked += 1
+    session.flush()
+    return asked
+
+
+def open_journey(session: Session, *, patient_id: str) -> PrepJourney | None:
+    """The journey waiting for this patient's answer (the soonest appointment), if any."""
+    return session.scalar(
+        select(PrepJourney)
+        .where(PrepJourney.patient_id == patient_id, PrepJourney.status.in_(("asked", "retaught")))
+        .order_by(PrepJourney.appointment_at)
+        .limit(1)
+    )
+
+
+def answer_prep(
+    session: Session, *, patient_id: str, text: str, clock: Clock, settings: Settings
+) -> PrepJourney:
+    """Judge a teach-back answer; re-teach once, then hand over to a nurse."""
+    journey = open_journey(session, patient_id=patient_id)
+    if journey is None:
+        raise NotFound("no preparation question is waiting for an answer")
+    kind = prep_kinds()[journey.kind]
+    now = clock.now()
+    journey.updated_at = now
+    if text.strip()[:1] == kind.correct:
+        journey.status = "understood"
+    elif journey.status == "asked":
+        journey.wrong_answers += 1
+        journey.status = "retaught"
+        _send(session, journey, kind.reteach, now=now, clock=clock, settings=settings)
+        _send(session, journey, kind.question, now=now, clock=clock, settings=settings)
+    else:
+        journey.wrong_answers += 1
+        journey.status = "task"
+        journey.task_item_id = _nurse_task(session, journey, kind, clock=clock)
+    session.flush()
+    return journey
+
+
+def _nurse_task(session: Session, journey: PrepJourney, kind: PrepKind, *, clock: Clock) -> int:
+    raised = create_task(
+        session,
+        patient_id=journey.patient_id,
+        rule_id=f"prep-teach-back-{journey.kind}",
+        title=f"Call before the exam: {kind.title} not understood",
+        summary=(
+            f"Two wrong teach-back answers about {kind.title.lower()}; the appointment is "
+            f"{journey.appointment_at.isoformat()}. Call to explain before the day."
+        ),
+        severity=Severity.HIGH,
+        clock=clock,
+        actor="medications",
+        program=f"prep:{journey.kind}",
+        evidence=("teach-back: a second wrong answer after re-teaching",),
+    )
+    return raised.item_id
+
+
+def record_outcome(
+    session: Session, *, journey_id: int, outcome: str, now: datetime
+) -> PrepJourney:
+    """What happened at the exam: prep adequate, or rescheduled because of the prep."""
+    if outcome not in OUTCOMES:
+        raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}", field="outcome")
+    journey = session.get(PrepJourney, journey_id)
+    if journey is None:
+        raise NotFound("no such preparation journey")
+    journey.outcome, journey.updated_at = outcome, now
+    session.flush()
+    return journey

@@ -1,0 +1,137 @@
+"""Sending the dose reminders that are due, through ``outreach.requests.request_message``.
+
+One reminder per patient and reminder time (two medicines at 08:00 make one message), with
+the send window pinned to the learned minute so the engine cannot move it to another part of
+the day; quiet hours, consent, channel and language are still the engine's. The SMS names no
+medicine (minimum necessary): "time for your 07:30 medicines, reply 1 taken, 2 later, 3
+skipped". A reminder not sent within ``STALE_AFTER`` of its time is dropped, not sent late.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.clock import Clock
+from careloop.medications.learning import clock_label
+from careloop.medications.service import SlotState, patient_of, slot_states, sync_all
+from careloop.medications.timing import DAY_MINUTES
+from careloop.models import MedicationSlot
+from careloop.outreach.requests import request_message
+from careloop.settings import Settings
+
+REMINDER_MESSAGE = "medication_reminder"
+REMINDER_PROGRAM = "medications"
+"""The outbox program of dose reminders: a reply to one is a dose answer."""
+PURPOSE = "care-reminders"
+STALE_AFTER = timedelta(hours=2)
+WINDOW_MINUTES = 30
+
+
+@dataclass
+class ReminderReport:
+    """What one pass queued, and what could not be queued (by reason)."""
+
+    queued: list[int] = field(default_factory=list)
+    not_queued: dict[str, int] = field(default_factory=dict)
+
+
+def _window(minute: int) -> str:
+    end = min(minute + WINDOW_MINUTES, DAY_MINUTES)
+    return f"{clock_label(minute)}-{'24:00' if end == DAY_MINUTES else clock_label(end)}"
+
+
+def _due(state: SlotState, *, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """When this slot's reminder fell due at or before ``now`` (today's, or a snooze)."""
+    slot = state.slot
+    if slot.status != "active":
+        return None
+    if slot.snoozed_until is not None and slot.snoozed_until <= now:
+        return slot.snoozed_until
+    today = now.astimezone(zone).date()
+    if slot.last_reminded_on == today or state.answered_today:
+        return None
+    hours, minutes = divmod(state.learned.minute, 60)
+    at = datetime(today.year, today.month, today.day, hours, minutes, tzinfo=zone)
+    return at if at <= now else None
+
+
+def send_due_reminders(
+    session: Session,
+    *,
+    now: datetime,
+    clock: Clock,
+    settings: Settings,
+    patient_ids: list[str] | None = None,
+) -> ReminderReport:
+    """Queue every reminder due now; mark the slots reminded for the local day."""
+    report = ReminderReport()
+    if patient_ids is None:
+        sync_all(session, now=now)
+        query = select(MedicationSlot.patient_id).where(MedicationSlot.status == "active")
+        patient_ids = sorted(set(session.scalars(query)))
+    for patient_id in patient_ids:
+        zone = ZoneInfo(patient_of(session, patient_id).timezone)
+        groups: dict[datetime, list[SlotState]] = defaultdict(list)
+        for state in slot_states(session, patient_id=patient_id, now=now):
+            due = _due(state, now=now, zone=zone)
+            if due is not None and now - due <= STALE_AFTER:
+                groups[due].append(state)
+            elif due is not None:
+                state.slot.last_reminded_on = now.astimezone(zone).date()
+        for due, states in sorted(groups.items()):
+            _send(
+                session,
+                patient_id,
+                due,
+                states,
+                now=now,
+                clock=clock,
+                settings=settings,
+                zone=zone,
+                report=report,
+            )
+    session.flush()
+    return report
+
+
+def _send(
+    session: Session,
+    patient_id: str,
+    due: datetime,
+    states: list[SlotState],
+    *,
+    now: datetime,
+    clock: Clock,
+    settings: Settings,
+    zone: ZoneInfo,
+    report: ReminderReport,
+) -> None:
+    local = due.astimezone(zone)
+    minute = local.hour * 60 + local.minute
+    sent = request_message(
+        session,
+        patient_id=patient_id,
+        message=REMINDER_MESSAGE,
+        purpose=PURPOSE,
+        key=f"med:{patient_id}:{local:%Y-%m-%dT%H:%M}",
+        now=now,
+        clock=clock,
+        settings=settings,
+        fields={"dose_time": clock_label(minute)},
+        program=REMINDER_PROGRAM,
+        send_window=_window(now.astimezone(zone).hour * 60 + now.astimezone(zone).minute),
+    )
+    for state in states:
+        state.slot.last_reminded_on = local.date()
+        state.slot.snoozed_until = None
+    if sent.outbox_id is not None:
+        report.queued.append(sent.outbox_id)
+    else:
+        reason = sent.not_queued or "unknown"
+        report.not_queued[reason] = report.not_queued.get(reason, 0) + 1

@@ -1,0 +1,122 @@
+"""Fixtures for medication tests: a patient with a phone, medicines in the record, content."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from careloop.content.library import load_library
+from careloop.content.service import sync_library
+from careloop.models import FhirResource, Patient, ResourceCode
+from careloop.records.contacts import index_contacts
+from careloop.runtime import Runtime
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+METFORMIN = "860975"
+_LIBRARY = load_library()
+
+
+def make_patient(
+    rt: Runtime, *, patient_id: str, timezone: str = "America/New_York", language: str = "en"
+) -> None:
+    points = [{"system": "phone", "value": "+15550100001", "use": "mobile"}]
+    now = rt.clock.now()
+    with rt.transaction() as session:
+        session.add(
+            Patient(
+                id=patient_id,
+                given_name="Rosa",
+                family_name="Test",
+                gender="female",
+                language=language,
+                timezone=timezone,
+                timezone_source="test",
+                deceased=False,
+                contact_points=points,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.flush()
+        index_contacts(session, patient_id=patient_id, points=points)
+        session.add(
+            FhirResource(
+                resource_type="Patient",
+                fhir_id=patient_id,
+                patient_id=patient_id,
+                codes="",
+                supported=True,
+                resource={"resourceType": "Patient", "id": patient_id},
+                imported_at=now,
+            )
+        )
+        sync_library(session, library=_LIBRARY, clock=rt.clock)
+
+
+def medication(
+    kind: str,
+    fhir_id: str,
+    *,
+    code: str = METFORMIN,
+    name: str = "metformin 500 MG Oral Tablet",
+    status: str | None = None,
+    timing: dict[str, Any] | None = None,
+    when: datetime,
+    days_supply: int | None = None,
+) -> dict[str, Any]:
+    """A MedicationRequest / Statement / Dispense about one medicine."""
+    resource: dict[str, Any] = {
+        "resourceType": kind,
+        "id": fhir_id,
+        "status": status or ("completed" if kind == "MedicationDispense" else "active"),
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": code, "display": name}],
+            "text": name,
+        },
+    }
+    dosage = [{"timing": timing or {"code": {"coding": [{"code": "BID"}]}}}]
+    if kind == "MedicationRequest":
+        resource["authoredOn"] = when.isoformat()
+        resource["dosageInstruction"] = dosage
+    elif kind == "MedicationDispense":
+        resource["whenHandedOver"] = when.isoformat()
+        resource["daysSupply"] = {"value": days_supply or 30, "unit": "d"}
+        resource["quantity"] = {"value": 2 * (days_supply or 30)}
+    else:
+        resource["dateAsserted"] = when.isoformat()
+        resource["dosage"] = dosage
+    return resource
+
+
+def add_resources(rt: Runtime, patient_id: str, *resources: dict[str, Any]) -> None:
+    """Put resources in the record as the importer would (indexed row + code rows)."""
+    with rt.transaction() as session:
+        for resource in resources:
+            when = (
+                resource.get("authoredOn")
+                or resource.get("whenHandedOver")
+                or resource.get("dateAsserted")
+            )
+            session.merge(
+                FhirResource(
+                    resource_type=resource["resourceType"],
+                    fhir_id=resource["id"],
+                    patient_id=patient_id,
+                    status=resource.get("status"),
+                    effective_start=datetime.fromisoformat(when) if when else None,
+                    codes=resource["medicationCodeableConcept"]["coding"][0]["code"],
+                    supported=True,
+                    resource=resource,
+                    imported_at=rt.clock.now(),
+                )
+            )
+            session.flush()
+            session.merge(
+                ResourceCode(
+                    resource_type=resource["resourceType"],
+                    fhir_id=resource["id"],
+                    system=RXNORM,
+                    code=resource["medicationCodeableConcept"]["coding"][0]["code"],
+                    patient_id=patient_id,
+                )
+            )
