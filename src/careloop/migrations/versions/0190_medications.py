@@ -1,7 +1,7 @@
 """medications: dose slots, confirmations, exam preparation journeys, adverse-event cases
 
 Revision ID: 0190
-Revises: 0170
+Revises: 0180
 Create Date: 2026-12-05 03:00:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import careloop.models.types
 
 revision: str = "0190"
-down_revision: str | None = "0170"
+down_revision: str | None = "0180"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """resource_facts: the identification projection, one compact row per clinical resource
 
 Revision ID: 0200
-Revises: 0170
+Revises: 0190
 Create Date: 2026-12-05 03:00:00
 
 Backfilled here in SQL from ``fhir_resources`` and ``resource_codes`` (no live domain code):
@@ -17,7 +17,7 @@ from alembic import op
 import careloop.models.types
 
 revision: str = "0200"
-down_revision: str | None = "0170"
+down_revision: str | None = "0190"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

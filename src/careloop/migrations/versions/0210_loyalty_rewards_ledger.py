@@ -1,7 +1,7 @@
 """loyalty: the rewards ledger (issue 25)
 
 Revision ID: 0210
-Revises: 0170
+Revises: 0200
 Create Date: 2026-12-05 03:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import careloop.models.types
 
 revision: str = "0210"
-down_revision: str | None = "0170"
+down_revision: str | None = "0200"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

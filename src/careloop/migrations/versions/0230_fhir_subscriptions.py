@@ -2,7 +2,7 @@
 Bulk Data exports written by the worker (their patients, role and finish time)
 
 Revision ID: 0230
-Revises: 0180
+Revises: 0210
 Create Date: 2026-12-05 03:00:00
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import careloop.models.types
 
 revision: str = "0230"
-down_revision: str | None = "0180"
+down_revision: str | None = "0210"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
