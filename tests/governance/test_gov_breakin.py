@@ -27,6 +27,9 @@ PUBLIC = {
     ("POST", "/api/portal/verify"),
     ("GET", "/unsubscribe/{token}"),
     ("POST", "/unsubscribe/{token}"),
+    # The self-scheduling link: its signed, expiring token is the credential (no name shown).
+    ("GET", "/portal/book/{token}"),
+    ("POST", "/portal/book/{token}"),
     ("GET", "/"),  # the landing page: links only, no data
     ("GET", "/health"),
     ("GET", "/fhir/metadata"),  # R4: the CapabilityStatement is how a client discovers auth

@@ -12,10 +12,17 @@ from tests.web.conftest import NOW, Site, portal_sign_in, screenshot, sign_in
 
 def test_each_staff_role_sees_its_own_sections(page: Any, site: Site) -> None:
     expected = {
-        "clinician": ["Worklist", "Call queue", "Patients", "Programs", "Content"],
-        "coordinator": ["Worklist", "Call queue", "Patients", "Programs", "Content"],
+        "clinician": ["Worklist", "Call queue", "Patients", "Programs", "Appointments", "Content"],
+        "coordinator": [
+            "Worklist",
+            "Call queue",
+            "Patients",
+            "Programs",
+            "Appointments",
+            "Content",
+        ],
         "analyst": ["Programs", "Content"],
-        "admin": ["Programs", "Content", "Jobs"],
+        "admin": ["Programs", "Content", "Jobs", "FHIR deliveries"],
     }
     for role, sections in expected.items():
         sign_in(page, site, role)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from careloop.governance.consent import ConsentChannel, consent_decisions
 from careloop.models import Caregiver, OutboxMessage, Patient
+from careloop.outreach.budget import counts_as_contact
 from careloop.outreach.states import OutboxState
 from careloop.personalize.service import get_profile
 from careloop.personalize.snapshot import PatientSnapshot
@@ -158,9 +159,13 @@ def next_caregiver_window(caregiver: Caregiver, *, zone: str, now: datetime) -> 
 def recent_contacts(
     session: Session, *, patient_ids: Sequence[str], since: datetime
 ) -> dict[str, list[datetime]]:
-    """Send times (scheduled or done) per patient across every program, for the budget."""
+    """Send times (scheduled or done) per patient across every program, for the budget.
+
+    Only what spends budget (:func:`careloop.outreach.budget.counts_as_contact`): answers
+    within a conversation the patient is having (a check-in's next question, a STOP
+    confirmation) are not contacts, or a weekly check-in would use up the week by itself."""
     rows = session.execute(
-        select(OutboxMessage.patient_id, OutboxMessage.due_at).where(
+        select(OutboxMessage.patient_id, OutboxMessage.due_at, OutboxMessage.extra).where(
             OutboxMessage.patient_id.in_(list(patient_ids)),
             OutboxMessage.due_at >= since,
             OutboxMessage.state.in_([str(s) for s in COUNTED_STATES]),
@@ -168,8 +173,9 @@ def recent_contacts(
         )
     ).all()
     out: dict[str, list[datetime]] = {pid: [] for pid in patient_ids}
-    for pid, due in rows:
-        out[pid].append(due)
+    for pid, due, extra in rows:
+        if counts_as_contact(recipient_kind="patient", extra=extra):
+            out[pid].append(due)
     return out
 
 

@@ -16,7 +16,8 @@ Checked twice, because a decision is not a send:
   never both spend the patient's last contact.
 
 What counts: every message to the patient except the confirmation of their own STOP/HELP
-(``transactional``) and the portal copy of a withheld text (one step, one contact). A
+(``transactional``), the portal copy of a withheld text and the first question that follows
+a check-in's invitation (``continues``: one step, one contact). A
 message a person on the care team wrote (console conversation, a clinician's request) counts
 but is not held back: the person chose to send it now.
 """
@@ -67,6 +68,7 @@ def counts_as_contact(*, recipient_kind: str, extra: Mapping[str, Any] | None) -
         recipient_kind == "patient"
         and not extra.get("transactional")
         and "withheld_from" not in extra
+        and "continues" not in extra
     )
 
 

@@ -52,6 +52,8 @@ def queue_first_question(
             due_at=intro.due_at + timedelta(seconds=1),
             content_message=None,
             content_version_id=None,
+            # The invitation and its first question are one contact (one step, one budget).
+            extra={**intro.extra, "continues": intro.idempotency_key},
         ),
         now=now,
     )
