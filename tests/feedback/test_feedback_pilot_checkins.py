@@ -75,5 +75,8 @@ def test_the_demo_prints_check_ins_and_alerts(tmp_path: Path) -> None:
     assert "1 febrile-neutropenia-reported (urgent)" in text
     section = report.sections["pilot"]["checkins"]
     assert section["checkins_completed"] > 6  # more than one round in 6 weeks
-    assert section["questions_answered"] == 15 * section["checkins_completed"]
+    # Every completed check-in answered all 15; one still under way when the pilot ends may
+    # have answered some.
+    completed = 15 * section["checkins_completed"]
+    assert completed <= section["questions_answered"] < completed + 15 * 6
     assert 0 < section["alerts_per_checkin"] <= 0.34  # PRO-TECT's 34 % as the ceiling
