@@ -212,8 +212,13 @@ def run_pilot(
     pending: list[tuple[datetime, str, OutboxMessage]] = []
     end = clock.now() + timedelta(weeks=weeks)
     total = -(-int((end - clock.now()).total_seconds()) // (step_hours * 3600))
+    followed: date | None = None
     while clock.now() < end:
-        run_tick(pilot_rt, ctx=ctx)
+        # Outcomes (completions in the record, follow-up ends) once a simulated day, as a
+        # nightly run would; journeys and sends on every tick, for the send windows.
+        daily = clock.now().date() != followed
+        followed = clock.now().date()
+        run_tick(pilot_rt, ctx=replace(ctx, follow_outcomes=daily))
         report.ticks += 1
         worker.run(once=True)
         while checkins.answer(inbound):  # each answer queues the next question
