@@ -30,11 +30,9 @@ from careloop.access.service import find_offers
 from careloop.access.waitlist import backfill, tell_the_others
 from careloop.channels.messages import InboundMessage
 from careloop.clock import Clock
-from careloop.content.service import render_for_sending
-from careloop.errors import CareloopError
 from careloop.models import OutboxMessage
 from careloop.outreach.config import OutreachSettings
-from careloop.outreach.replies import queue_reply_text
+from careloop.outreach.replies import queue_keyword_reply
 from careloop.records.service import get_patient
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
@@ -58,37 +56,14 @@ def _answer(
     settings: OutreachSettings,
     fields: dict[str, Any],
 ) -> bool:
-    patient = get_patient(session, patient_id)
-    language = patient.language or "en"
-    try:
-        rendered = render_for_sending(
-            session,
-            message=content,
-            language=language,
-            reading_level="standard",
-            tone="friendly",
-            channel=str(message.channel),
-            fields={
-                "clinic_phone": settings.clinic_phone,
-                "care_team_name": settings.care_team_name,
-                "booking_link": settings.booking_link,
-                "first_name": patient.given_name or "",
-                **fields,
-            },
-            locale=language.replace("-", "_"),
-            timezone=patient.timezone,
-            detailed_consent=False,
-        )
-    except CareloopError:
-        return False
-    return queue_reply_text(
+    """Access's answer on the reply's channel: the same path as a keyword confirmation."""
+    return queue_keyword_reply(
         session,
+        settings=settings,
         message=message,
         patient_id=patient_id,
-        body=rendered.body,
-        purpose="care-reminders",
-        version_id=rendered.version_id,
         content=content,
+        fields={"booking_link": settings.booking_link, **fields},
     )
 
 

@@ -9,6 +9,7 @@ messages on it are dead-lettered and the patient's journeys end as ``opted-out``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -277,8 +278,10 @@ def queue_keyword_reply(
     message: InboundMessage,
     patient_id: str,
     content: str,
+    fields: Mapping[str, object] | None = None,
 ) -> bool:
-    """A keyword answer (STOP/START/HELP confirmation): transactional, sent even after STOP."""
+    """A keyword answer (STOP/START/HELP confirmation, a booking's confirmation): approved
+    content on the reply's own channel, transactional, sent even after STOP."""
     patient = get_patient(session, patient_id)
     language = patient.language or "en"
     try:
@@ -294,6 +297,7 @@ def queue_keyword_reply(
                 "care_team_name": settings.care_team_name,
                 "first_name": patient.given_name or "",
                 "last_name": patient.family_name or "",
+                **(fields or {}),
             },
             locale=language.replace("-", "_"),
             timezone=patient.timezone,
