@@ -4,6 +4,7 @@ and portal errors shown as pages in the patient's language."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from playwright.sync_api import expect
@@ -31,9 +32,13 @@ def test_coordinator_invites_a_patient_who_then_signs_in(
     sign_in(page, site, "coordinator")
     page.goto(f"/console/patients/{patient_id}")
     page.get_by_label("Send the sign-in code by").select_option("sms")
+    invited = len(site.code_sender.sent)
     page.get_by_role("button", name="Invite to the portal").click()
     page.wait_for_load_state("load")
     expect(page.get_by_test_id("invite-result")).to_contain_text("Invitation sent")
+    deadline = time.monotonic() + 10  # the code leaves after the page is answered
+    while len(site.code_sender.sent) <= invited and time.monotonic() < deadline:
+        time.sleep(0.02)
     channel, to, _code = site.code_sender.sent[-1]
     assert channel in ("sms", "phone")
 
