@@ -4,16 +4,27 @@ start of a serving process) rebuilds it, and a stale index refuses to serve."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import orjson
 import pytest
+from sqlalchemy.orm import sessionmaker
 from typer.testing import CliRunner
 
 from careloop.cli import app
+from careloop.clock import SystemClock
+from careloop.db import make_engine, migrate
 from careloop.errors import Conflict
 from careloop.records.contacts import find_patients_by_contact
-from careloop.records.contacts_index import ensure_contact_index, is_stale, require_current
+from careloop.records.contacts_index import (
+    current_fingerprint,
+    ensure_contact_index,
+    is_stale,
+    reindex_if_stale,
+    require_current,
+    stored_fingerprint,
+)
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR
@@ -86,3 +97,33 @@ def test_careloop_contacts_reindex_rebuilds_with_the_current_key(
     assert orjson.loads(again.stdout)["key_changed"] is False
     assert orjson.loads(again.stdout)["entries"] >= 1
     assert _finds(rt) == ["fx-pat-1"]
+
+
+def test_two_processes_starting_together_on_postgresql_do_not_collide(
+    empty_postgresql_url: str,
+) -> None:
+    """Two workers started at once both find no index: the second waits for the first's
+    rebuild and then sees it current, instead of failing on the state row (CI saw this)."""
+    engine = make_engine(empty_postgresql_url)
+    migrate(engine)
+    sessions = sessionmaker(bind=engine)
+    now = SystemClock().now()
+    results: list[object] = []
+    holder = sessions()
+    assert reindex_if_stale(holder, now=now) is None  # holds the state row, not committed
+
+    def second() -> None:
+        with sessions() as session, session.begin():
+            results.append(reindex_if_stale(session, now=now))
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=1.0)
+    assert thread.is_alive(), "the second start must wait for the first's rebuild"
+    holder.commit()
+    holder.close()
+    thread.join(timeout=30)
+    assert results == [None]
+    with sessions() as session:
+        assert stored_fingerprint(session) == current_fingerprint()
+    engine.dispose()

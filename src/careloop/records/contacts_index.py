@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from careloop.crypto import keyed_digest
@@ -44,8 +46,27 @@ def is_stale(session: Session) -> bool:
     return bool(session.scalar(select(func.count()).select_from(Patient)))
 
 
+def _locked_state(session: Session, *, now: datetime) -> ContactLookupState:
+    """The state row, created if missing and locked for this transaction, so processes that
+    start together (two workers) rebuild one after the other instead of colliding."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(ContactLookupState)
+        .values(id=_STATE_ID, fingerprint="", entries=0, indexed_at=now)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    return session.scalars(
+        select(ContactLookupState)
+        .where(ContactLookupState.id == _STATE_ID)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def reindex_all(session: Session, *, now: datetime) -> int:
     """Rebuild every look-up row with the current key and scheme; returns how many."""
+    state = _locked_state(session, now=now)
     connection = session.connection()
     connection.execute(delete(ContactLookup))
     for patient_id, points in session.execute(select(Patient.id, Patient.contact_points)):
@@ -57,10 +78,6 @@ def reindex_all(session: Session, *, now: datetime) -> int:
             connection, patient_id=patient_id, points=points or [], caregiver_id=caregiver_id
         )
     entries = int(session.scalar(select(func.count()).select_from(ContactLookup)) or 0)
-    state = session.get(ContactLookupState, _STATE_ID)
-    if state is None:
-        state = ContactLookupState(id=_STATE_ID, fingerprint="", entries=0, indexed_at=now)
-        session.add(state)
     state.fingerprint = current_fingerprint()
     state.entries = entries
     state.indexed_at = now
@@ -69,10 +86,15 @@ def reindex_all(session: Session, *, now: datetime) -> int:
 
 
 def reindex_if_stale(session: Session, *, now: datetime) -> int | None:
-    """:func:`reindex_all` when the index is stale; ``None`` when it was current."""
+    """:func:`reindex_all` when the index is stale; ``None`` when it was current.
+
+    The state row is locked first, so a process that waited for another's rebuild sees the
+    fingerprint that one recorded and does not rebuild again."""
+    state = _locked_state(session, now=now)
+    if state.fingerprint == current_fingerprint():
+        return None
     if not is_stale(session):
-        if stored_fingerprint(session) is None:
-            reindex_all(session, now=now)  # an empty database: record the fingerprint
+        reindex_all(session, now=now)  # an empty database: record the fingerprint
         return None
     return reindex_all(session, now=now)
 
