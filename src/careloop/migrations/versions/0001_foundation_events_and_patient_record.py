@@ -1,22 +1,13 @@
-"""foundation: events and patient record
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-23 14:38:38.618536
-"""
-
-from collections.abc import Sequence
+"""foundation: events and patient record"""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import utc
 
-revision: str = "0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0001"
+down_revision = None
 
 
 def upgrade() -> None:
@@ -31,8 +22,8 @@ def upgrade() -> None:
         ),
         sa.Column("kind", sa.String(length=64), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=True),
-        sa.Column("occurred_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("recorded_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", utc(), nullable=False),
+        sa.Column("recorded_at", utc(), nullable=False),
         sa.Column("actor", sa.String(length=128), nullable=False),
         sa.Column("subject_type", sa.String(length=64), nullable=True),
         sa.Column("subject_id", sa.String(length=128), nullable=True),
@@ -62,7 +53,7 @@ def upgrade() -> None:
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("timezone_source", sa.String(length=16), nullable=False),
         sa.Column("deceased", sa.Boolean(), nullable=False),
-        sa.Column("deceased_at", careloop.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("deceased_at", utc(), nullable=True),
         sa.Column("race", sa.String(length=100), nullable=True),
         sa.Column("ethnicity", sa.String(length=100), nullable=True),
         sa.Column(
@@ -75,8 +66,8 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("created_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", utc(), nullable=False),
+        sa.Column("updated_at", utc(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_patients")),
     )
     with op.batch_alter_table("patients", schema=None) as batch_op:
@@ -116,7 +107,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("is_proxy", sa.Boolean(), nullable=False),
-        sa.Column("updated_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", utc(), nullable=False),
         sa.ForeignKeyConstraint(
             ["patient_id"],
             ["patients.id"],
@@ -135,10 +126,8 @@ def upgrade() -> None:
         sa.Column("patient_id", sa.String(length=64), nullable=True),
         sa.Column("patient_ref", sa.String(length=200), nullable=True),
         sa.Column("status", sa.String(length=64), nullable=True),
-        sa.Column(
-            "effective_start", careloop.models.types.UTCDateTime(timezone=True), nullable=True
-        ),
-        sa.Column("effective_end", careloop.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("effective_start", utc(), nullable=True),
+        sa.Column("effective_end", utc(), nullable=True),
         sa.Column("codes", sa.Text(), nullable=False),
         sa.Column("supported", sa.Boolean(), nullable=False),
         sa.Column(
@@ -147,7 +136,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("source", sa.String(length=500), nullable=True),
-        sa.Column("imported_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("imported_at", utc(), nullable=False),
         sa.ForeignKeyConstraint(
             ["patient_id"],
             ["patients.id"],

@@ -1,22 +1,13 @@
-"""governance: users, tokens, audit chain
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-23 14:46:05.323796
-"""
-
-from collections.abc import Sequence
+"""governance: users, tokens, audit chain"""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import utc
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0002"
+down_revision = "0001"
 
 
 def upgrade() -> None:
@@ -37,7 +28,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("occurred_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", utc(), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("actor_role", sa.String(length=32), nullable=True),
         sa.Column("action", sa.String(length=16), nullable=False),
@@ -79,8 +70,8 @@ def upgrade() -> None:
         ),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("failed_logins", sa.Integer(), nullable=False),
-        sa.Column("locked_until", careloop.models.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", utc(), nullable=True),
+        sa.Column("created_at", utc(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
     )
@@ -99,10 +90,10 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("created_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", careloop.models.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_used_at", careloop.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", utc(), nullable=False),
+        sa.Column("expires_at", utc(), nullable=False),
+        sa.Column("revoked_at", utc(), nullable=True),
+        sa.Column("last_used_at", utc(), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users"), ondelete="CASCADE"
         ),

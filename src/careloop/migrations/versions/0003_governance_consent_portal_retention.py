@@ -1,41 +1,24 @@
-"""governance: consent, portal sign-in, proxy grants, audit checkpoints, retention runs
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-24 09:00:00
-"""
-
-from collections.abc import Sequence
+"""governance: consent, portal sign-in, proxy grants, audit checkpoints, retention runs"""
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import ID, JSON, utc
 
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-_BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def _dt() -> careloop.models.types.UTCDateTime:
-    return careloop.models.types.UTCDateTime(timezone=True)
+revision = "0003"
+down_revision = "0002"
 
 
 def upgrade() -> None:
     op.create_table(
         "consent_records",
-        sa.Column("id", _BIGINT, autoincrement=True, nullable=False),
+        sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("purpose", sa.String(length=32), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("source", sa.String(length=32), nullable=False),
-        sa.Column("recorded_at", _dt(), nullable=False),
+        sa.Column("recorded_at", utc(), nullable=False),
         sa.Column("recorded_by", sa.String(length=200), nullable=False),
         sa.Column("fhir_consent_id", sa.String(length=128), nullable=True),
         sa.Column("note", sa.String(length=500), nullable=True),
@@ -58,7 +41,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("caregiver_id", sa.String(length=128), nullable=True),
-        sa.Column("verified_at", _dt(), nullable=False),
+        sa.Column("verified_at", utc(), nullable=False),
         sa.Column("verified_by", sa.String(length=200), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
@@ -83,10 +66,10 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("code_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", _dt(), nullable=False),
-        sa.Column("expires_at", _dt(), nullable=False),
+        sa.Column("created_at", utc(), nullable=False),
+        sa.Column("expires_at", utc(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("used_at", _dt(), nullable=True),
+        sa.Column("used_at", utc(), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -106,10 +89,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("caregiver_id", sa.String(length=128), nullable=False),
-        sa.Column("scopes", _JSON, nullable=False),
-        sa.Column("granted_at", _dt(), nullable=False),
+        sa.Column("scopes", JSON, nullable=False),
+        sa.Column("granted_at", utc(), nullable=False),
         sa.Column("granted_by", sa.String(length=200), nullable=False),
-        sa.Column("revoked_at", _dt(), nullable=True),
+        sa.Column("revoked_at", utc(), nullable=True),
         sa.Column("revoked_by", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_proxy_grants")),
     )
@@ -124,11 +107,11 @@ def upgrade() -> None:
     op.create_table(
         "audit_checkpoints",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("upto_event_id", _BIGINT, nullable=False),
+        sa.Column("upto_event_id", ID, nullable=False),
         sa.Column("upto_hash", sa.String(length=64), nullable=False),
-        sa.Column("purged_total", _BIGINT, nullable=False),
-        sa.Column("aggregates", _JSON, nullable=False),
-        sa.Column("created_at", _dt(), nullable=False),
+        sa.Column("purged_total", ID, nullable=False),
+        sa.Column("aggregates", JSON, nullable=False),
+        sa.Column("created_at", utc(), nullable=False),
         sa.Column("prev_signature", sa.String(length=64), nullable=True),
         sa.Column("signature", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_checkpoints")),
@@ -137,10 +120,10 @@ def upgrade() -> None:
         "retention_runs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("target", sa.String(length=64), nullable=False),
-        sa.Column("ran_at", _dt(), nullable=False),
-        sa.Column("cutoff", _dt(), nullable=False),
+        sa.Column("ran_at", utc(), nullable=False),
+        sa.Column("cutoff", utc(), nullable=False),
         sa.Column("deleted", sa.Integer(), nullable=False),
-        sa.Column("aggregates", _JSON, nullable=False),
+        sa.Column("aggregates", JSON, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_retention_runs")),
     )
     with op.batch_alter_table("retention_runs", schema=None) as batch_op:

@@ -1,24 +1,12 @@
-"""content: messages and versioned, approved variants
-
-Revision ID: 0010
-Revises: 0003
-Create Date: 2026-11-23 15:00:00
-"""
-
-from collections.abc import Sequence
+"""content: messages and versioned, approved variants"""
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import JSON, utc
 
-revision: str = "0010"
-down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+revision = "0010"
+down_revision = "0003"
 
 
 def upgrade() -> None:
@@ -27,9 +15,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("sensitivity", sa.String(length=16), nullable=False),
-        sa.Column("fields", _JSON, nullable=False),
+        sa.Column("fields", JSON, nullable=False),
         sa.Column("grade_rule", sa.String(length=16), nullable=False),
-        sa.Column("updated_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", utc(), nullable=False),
         sa.CheckConstraint(
             "sensitivity IN ('general', 'clinical')",
             name=op.f("ck_content_messages_sensitivity"),
@@ -51,16 +39,16 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
-        sa.Column("parts", _JSON, nullable=False),
+        sa.Column("parts", JSON, nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("created_by", sa.String(length=128), nullable=False),
-        sa.Column("created_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", utc(), nullable=False),
         sa.Column("approved_by", sa.String(length=128), nullable=True),
-        sa.Column("approved_at", careloop.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("approved_at", utc(), nullable=True),
         sa.Column("retired_by", sa.String(length=128), nullable=True),
-        sa.Column("retired_at", careloop.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("retired_at", utc(), nullable=True),
         sa.Column("retired_reason", sa.String(length=300), nullable=True),
         sa.CheckConstraint(
             "state IN ('draft', 'approved', 'retired')", name=op.f("ck_content_versions_state")

@@ -1,35 +1,21 @@
-"""personalize: preference profiles, decisions, learned model state
-
-Revision ID: 0020
-Revises: 0010
-Create Date: 2026-11-23 15:40:00
-"""
-
-from collections.abc import Sequence
+"""personalize: preference profiles, decisions, learned model state"""
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import JSON, utc
 
-revision: str = "0020"
-down_revision: str | None = "0010"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-
-def _json() -> sa.types.TypeEngine[object]:
-    return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+revision = "0020"
+down_revision = "0010"
 
 
 def upgrade() -> None:
     op.create_table(
         "preference_profiles",
         sa.Column("patient_id", sa.String(length=64), nullable=False),
-        sa.Column("stated", _json(), nullable=False),
-        sa.Column("learned", _json(), nullable=False),
-        sa.Column("updated_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("stated", JSON, nullable=False),
+        sa.Column("learned", JSON, nullable=False),
+        sa.Column("updated_at", utc(), nullable=False),
         sa.Column("updated_by", sa.String(length=128), nullable=False),
         sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_preference_profiles")),
     )
@@ -38,23 +24,23 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("program", sa.String(length=128), nullable=False),
-        sa.Column("decided_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("send_at", careloop.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_at", utc(), nullable=False),
+        sa.Column("send_at", utc(), nullable=True),
         sa.Column("channel", sa.String(length=16), nullable=True),
         sa.Column("send_window", sa.String(length=16), nullable=True),
         sa.Column("reading_level", sa.String(length=16), nullable=True),
         sa.Column("tone", sa.String(length=16), nullable=True),
         sa.Column("language", sa.String(length=35), nullable=False),
         sa.Column("propensity", sa.Float(), nullable=True),
-        sa.Column("factor_propensities", _json(), nullable=False),
-        sa.Column("options", _json(), nullable=False),
-        sa.Column("removals", _json(), nullable=False),
-        sa.Column("features", _json(), nullable=False),
+        sa.Column("factor_propensities", JSON, nullable=False),
+        sa.Column("options", JSON, nullable=False),
+        sa.Column("removals", JSON, nullable=False),
+        sa.Column("features", JSON, nullable=False),
         sa.Column("explanation", sa.Text(), nullable=False),
         sa.Column("explored", sa.Boolean(), nullable=False),
         sa.Column("model_version", sa.String(length=64), nullable=False),
         sa.Column("reward", sa.Float(), nullable=True),
-        sa.Column("learned_at", careloop.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("learned_at", utc(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_personalize_decisions")),
     )
     with op.batch_alter_table("personalize_decisions", schema=None) as batch_op:
@@ -73,9 +59,9 @@ def upgrade() -> None:
     op.create_table(
         "personalize_model_states",
         sa.Column("program", sa.String(length=128), nullable=False),
-        sa.Column("state", _json(), nullable=False),
+        sa.Column("state", JSON, nullable=False),
         sa.Column("version", sa.String(length=64), nullable=False),
-        sa.Column("updated_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", utc(), nullable=False),
         sa.PrimaryKeyConstraint("program", name=op.f("pk_personalize_model_states")),
     )
 

@@ -1,42 +1,25 @@
-"""feedback and careteam: check-in conversations, worklist items, plan adjustments
-
-Revision ID: 0040
-Revises: 0020
-Create Date: 2026-11-23 15:10:00
-"""
-
-from collections.abc import Sequence
+"""feedback and careteam: check-in conversations, worklist items, plan adjustments"""
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import ID, JSON, utc
 
-revision: str = "0040"
-down_revision: str | None = "0020"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def _utc() -> careloop.models.types.UTCDateTime:
-    return careloop.models.types.UTCDateTime(timezone=True)
+revision = "0040"
+down_revision = "0020"
 
 
 def upgrade() -> None:
     op.create_table(
         "checkin_conversations",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("questionnaire_id", sa.String(length=128), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("state", _JSON, nullable=False),
-        sa.Column("started_at", _utc(), nullable=False),
-        sa.Column("updated_at", _utc(), nullable=False),
+        sa.Column("state", JSON, nullable=False),
+        sa.Column("started_at", utc(), nullable=False),
+        sa.Column("updated_at", utc(), nullable=False),
         sa.Column("response_id", sa.String(length=128), nullable=True),
         sa.ForeignKeyConstraint(
             ["patient_id"],
@@ -54,7 +37,7 @@ def upgrade() -> None:
 
     op.create_table(
         "worklist_items",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("rule_id", sa.String(length=100), nullable=False),
@@ -69,14 +52,14 @@ def upgrade() -> None:
         sa.Column("occurrences", sa.Integer(), nullable=False),
         sa.Column("suppressed", sa.Integer(), nullable=False),
         sa.Column("escalation_level", sa.Integer(), nullable=False),
-        sa.Column("findings", _JSON, nullable=False),
-        sa.Column("evidence", _JSON, nullable=False),
-        sa.Column("raised_at", _utc(), nullable=False),
-        sa.Column("last_seen_at", _utc(), nullable=False),
-        sa.Column("due_at", _utc(), nullable=False),
-        sa.Column("acknowledged_at", _utc(), nullable=True),
+        sa.Column("findings", JSON, nullable=False),
+        sa.Column("evidence", JSON, nullable=False),
+        sa.Column("raised_at", utc(), nullable=False),
+        sa.Column("last_seen_at", utc(), nullable=False),
+        sa.Column("due_at", utc(), nullable=False),
+        sa.Column("acknowledged_at", utc(), nullable=True),
         sa.Column("acknowledged_by", sa.String(length=128), nullable=True),
-        sa.Column("resolved_at", _utc(), nullable=True),
+        sa.Column("resolved_at", utc(), nullable=True),
         sa.Column("resolved_by", sa.String(length=128), nullable=True),
         sa.Column("outcome", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -95,17 +78,17 @@ def upgrade() -> None:
 
     op.create_table(
         "plan_adjustments",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
-        sa.Column("item_id", _ID, nullable=True),
+        sa.Column("item_id", ID, nullable=True),
         sa.Column("rule_id", sa.String(length=100), nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("details", _JSON, nullable=False),
-        sa.Column("task", _JSON, nullable=False),
-        sa.Column("proposed_at", _utc(), nullable=False),
-        sa.Column("decided_at", _utc(), nullable=True),
+        sa.Column("details", JSON, nullable=False),
+        sa.Column("task", JSON, nullable=False),
+        sa.Column("proposed_at", utc(), nullable=False),
+        sa.Column("decided_at", utc(), nullable=True),
         sa.Column("decided_by", sa.String(length=128), nullable=True),
         sa.Column("decision_note", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(

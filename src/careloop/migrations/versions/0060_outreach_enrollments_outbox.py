@@ -1,51 +1,34 @@
-"""outreach: enrollments, outbox, send attempts, sender slots, inbound replies
-
-Revision ID: 0060
-Revises: 0040
-Create Date: 2026-11-23 15:20:00
-"""
-
-from collections.abc import Sequence
+"""outreach: enrollments, outbox, send attempts, sender slots, inbound replies"""
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import ID, JSON, utc
 
-revision: str = "0060"
-down_revision: str | None = "0040"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def _utc() -> careloop.models.types.UTCDateTime:
-    return careloop.models.types.UTCDateTime(timezone=True)
+revision = "0060"
+down_revision = "0040"
 
 
 def upgrade() -> None:
     op.create_table(
         "outreach_enrollments",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("program", sa.String(length=128), nullable=False),
         sa.Column("episode", sa.String(length=200), nullable=False),
         sa.Column("arm", sa.String(length=16), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("anchors", _JSON, nullable=False),
-        sa.Column("fields", _JSON, nullable=False),
+        sa.Column("anchors", JSON, nullable=False),
+        sa.Column("fields", JSON, nullable=False),
         sa.Column("next_step", sa.Integer(), nullable=False),
-        sa.Column("step_due_at", _utc(), nullable=True),
-        sa.Column("last_step_at", _utc(), nullable=True),
+        sa.Column("step_due_at", utc(), nullable=True),
+        sa.Column("last_step_at", utc(), nullable=True),
         sa.Column("unanswered", sa.Integer(), nullable=False),
-        sa.Column("escalated_at", _utc(), nullable=True),
-        sa.Column("last_reply_at", _utc(), nullable=True),
-        sa.Column("enrolled_at", _utc(), nullable=False),
-        sa.Column("state_changed_at", _utc(), nullable=False),
-        sa.Column("follow_until", _utc(), nullable=True),
+        sa.Column("escalated_at", utc(), nullable=True),
+        sa.Column("last_reply_at", utc(), nullable=True),
+        sa.Column("enrolled_at", utc(), nullable=False),
+        sa.Column("state_changed_at", utc(), nullable=False),
+        sa.Column("follow_until", utc(), nullable=True),
         sa.Column("ended_reason", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
             ["patient_id"],
@@ -68,9 +51,9 @@ def upgrade() -> None:
 
     op.create_table(
         "outreach_outbox",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("idempotency_key", sa.String(length=200), nullable=False),
-        sa.Column("enrollment_id", _ID, nullable=True),
+        sa.Column("enrollment_id", ID, nullable=True),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("program", sa.String(length=128), nullable=True),
         sa.Column("step", sa.String(length=64), nullable=True),
@@ -84,25 +67,25 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("html", sa.Text(), nullable=True),
         sa.Column("language", sa.String(length=35), nullable=False),
-        sa.Column("extra", _JSON, nullable=False),
+        sa.Column("extra", JSON, nullable=False),
         sa.Column("content_message", sa.String(length=128), nullable=True),
         sa.Column("content_version_id", sa.Integer(), nullable=True),
         sa.Column("decision_id", sa.String(length=36), nullable=True),
         sa.Column("propensity", sa.Float(), nullable=True),
         sa.Column("state", sa.String(length=24), nullable=False),
-        sa.Column("due_at", _utc(), nullable=False),
-        sa.Column("next_attempt_at", _utc(), nullable=False),
+        sa.Column("due_at", utc(), nullable=False),
+        sa.Column("next_attempt_at", utc(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("max_attempts", sa.Integer(), nullable=False),
         sa.Column("claimed_by", sa.String(length=128), nullable=True),
-        sa.Column("lease_until", _utc(), nullable=True),
+        sa.Column("lease_until", utc(), nullable=True),
         sa.Column("provider_id", sa.String(length=200), nullable=True),
         sa.Column("last_error", sa.String(length=64), nullable=True),
         sa.Column("dead_reason", sa.String(length=64), nullable=True),
-        sa.Column("created_at", _utc(), nullable=False),
-        sa.Column("sent_at", _utc(), nullable=True),
-        sa.Column("delivered_at", _utc(), nullable=True),
-        sa.Column("updated_at", _utc(), nullable=False),
+        sa.Column("created_at", utc(), nullable=False),
+        sa.Column("sent_at", utc(), nullable=True),
+        sa.Column("delivered_at", utc(), nullable=True),
+        sa.Column("updated_at", utc(), nullable=False),
         sa.ForeignKeyConstraint(
             ["enrollment_id"],
             ["outreach_enrollments.id"],
@@ -119,13 +102,13 @@ def upgrade() -> None:
 
     op.create_table(
         "outreach_attempts",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
-        sa.Column("message_id", _ID, nullable=False),
+        sa.Column("id", ID, autoincrement=True, nullable=False),
+        sa.Column("message_id", ID, nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("worker", sa.String(length=128), nullable=False),
-        sa.Column("started_at", _utc(), nullable=False),
-        sa.Column("slot_at", _utc(), nullable=True),
-        sa.Column("finished_at", _utc(), nullable=True),
+        sa.Column("started_at", utc(), nullable=False),
+        sa.Column("slot_at", utc(), nullable=True),
+        sa.Column("finished_at", utc(), nullable=True),
         sa.Column("outcome", sa.String(length=24), nullable=True),
         sa.Column("error", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
@@ -141,13 +124,13 @@ def upgrade() -> None:
     op.create_table(
         "outreach_sender_slots",
         sa.Column("sender_key", sa.String(length=240), nullable=False),
-        sa.Column("next_slot_at", _utc(), nullable=False),
+        sa.Column("next_slot_at", utc(), nullable=False),
         sa.PrimaryKeyConstraint("sender_key", name=op.f("pk_outreach_sender_slots")),
     )
 
     op.create_table(
         "outreach_inbound",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("provider_id", sa.String(length=200), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=True),
@@ -156,7 +139,7 @@ def upgrade() -> None:
         sa.Column("keyword", sa.String(length=24), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("handled_as", sa.String(length=32), nullable=False),
-        sa.Column("received_at", _utc(), nullable=False),
+        sa.Column("received_at", utc(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outreach_inbound")),
         sa.UniqueConstraint("provider_id", name=op.f("uq_outreach_inbound_provider_id")),
     )

@@ -1,14 +1,8 @@
-"""contact points encrypted at rest, with a keyed-digest look-up table
-
-Revision ID: 0070
-Revises: 0060
-Create Date: 2026-11-23 16:00:00
-"""
+"""contact points encrypted at rest, with a keyed-digest look-up table"""
 
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
 
 import orjson
 import sqlalchemy as sa
@@ -18,10 +12,8 @@ from alembic import op
 from careloop.crypto import active_keyring, configured_signing_key
 from careloop.settings import get_settings
 
-revision: str = "0070"
-down_revision: str | None = "0060"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0070"
+down_revision = "0060"
 
 
 def upgrade() -> None:

@@ -1,24 +1,12 @@
-"""measure packages: published Measure, Library (ELM) and ValueSet expansions
-
-Revision ID: 0080
-Revises: 0070
-Create Date: 2026-12-04 12:00:00
-"""
-
-from collections.abc import Sequence
+"""measure packages: published Measure, Library (ELM) and ValueSet expansions"""
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import JSON, utc
 
-revision: str = "0080"
-down_revision: str | None = "0070"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+revision = "0080"
+down_revision = "0070"
 
 
 def upgrade() -> None:
@@ -29,10 +17,10 @@ def upgrade() -> None:
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("cms_id", sa.String(length=32), nullable=True),
         sa.Column("title", sa.String(length=500), nullable=False),
-        sa.Column("measure", _JSON, nullable=False),
-        sa.Column("libraries", _JSON, nullable=False),
-        sa.Column("valuesets", _JSON, nullable=False),
-        sa.Column("loaded_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("measure", JSON, nullable=False),
+        sa.Column("libraries", JSON, nullable=False),
+        sa.Column("valuesets", JSON, nullable=False),
+        sa.Column("loaded_at", utc(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_measure_packages")),
         sa.UniqueConstraint("name", "version", name=op.f("uq_measure_packages_name_version")),
     )
@@ -43,7 +31,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("url", sa.String(length=500), nullable=True),
-        sa.Column("elm", _JSON, nullable=False),
+        sa.Column("elm", JSON, nullable=False),
         sa.Column("cql", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_measure_libraries")),
         sa.UniqueConstraint("name", "version", name=op.f("uq_measure_libraries_name_version")),
@@ -53,7 +41,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("key", sa.String(length=500), nullable=False),
         sa.Column("url", sa.String(length=500), nullable=False),
-        sa.Column("codes", _JSON, nullable=False),
+        sa.Column("codes", JSON, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_measure_valuesets")),
         sa.UniqueConstraint("key", name=op.f("uq_measure_valuesets_key")),
     )

@@ -1,19 +1,10 @@
-"""worklist items without a patient: a text from a number that matches nobody
-
-Revision ID: 0090
-Revises: 0080
-Create Date: 2026-12-05 00:00:00
-"""
-
-from collections.abc import Sequence
+"""worklist items without a patient: a text from a number that matches nobody"""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0090"
-down_revision: str | None = "0080"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0090"
+down_revision = "0080"
 
 
 def upgrade() -> None:

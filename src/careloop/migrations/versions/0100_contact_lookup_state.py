@@ -1,21 +1,12 @@
-"""contact look-up state: which key and scheme the look-up digests were built with
-
-Revision ID: 0100
-Revises: 0090
-Create Date: 2026-12-05 00:20:00
-"""
-
-from collections.abc import Sequence
+"""contact look-up state: which key and scheme the look-up digests were built with"""
 
 import sqlalchemy as sa
 from alembic import op
 
-import careloop.models.types
+from careloop.migrations.columns import utc
 
-revision: str = "0100"
-down_revision: str | None = "0090"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0100"
+down_revision = "0090"
 
 
 def upgrade() -> None:
@@ -24,7 +15,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("entries", sa.Integer(), nullable=False),
-        sa.Column("indexed_at", careloop.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("indexed_at", utc(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_lookup_state")),
     )
 

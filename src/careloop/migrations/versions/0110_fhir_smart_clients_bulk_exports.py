@@ -1,28 +1,12 @@
-"""fhir: SMART backend clients and their assertions, Bulk Data export jobs and files
-
-Revision ID: 0110
-Revises: 0100
-Create Date: 2026-12-04 23:50:00
-"""
-
-from collections.abc import Sequence
+"""fhir: SMART backend clients and their assertions, Bulk Data export jobs and files"""
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import JSON, utc
 
-revision: str = "0110"
-down_revision: str | None = "0100"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-
-
-def _utc() -> careloop.models.types.UTCDateTime:
-    return careloop.models.types.UTCDateTime(timezone=True)
+revision = "0110"
+down_revision = "0100"
 
 
 def upgrade() -> None:
@@ -30,11 +14,11 @@ def upgrade() -> None:
         "smart_clients",
         sa.Column("client_id", sa.String(length=200), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("jwks", _JSON, nullable=False),
-        sa.Column("scopes", _JSON, nullable=False),
+        sa.Column("jwks", JSON, nullable=False),
+        sa.Column("scopes", JSON, nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", _utc(), nullable=False),
-        sa.Column("revoked_at", _utc(), nullable=True),
+        sa.Column("created_at", utc(), nullable=False),
+        sa.Column("revoked_at", utc(), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -48,7 +32,7 @@ def upgrade() -> None:
         "smart_assertions",
         sa.Column("client_id", sa.String(length=200), nullable=False),
         sa.Column("jti", sa.String(length=200), nullable=False),
-        sa.Column("expires_at", _utc(), nullable=False),
+        sa.Column("expires_at", utc(), nullable=False),
         sa.PrimaryKeyConstraint("client_id", "jti", name=op.f("pk_smart_assertions")),
     )
     op.create_index(op.f("ix_smart_assertions_expires_at"), "smart_assertions", ["expires_at"])
@@ -59,11 +43,11 @@ def upgrade() -> None:
         sa.Column("request_url", sa.Text(), nullable=False),
         sa.Column("level", sa.String(length=16), nullable=False),
         sa.Column("group_id", sa.String(length=200), nullable=True),
-        sa.Column("types", _JSON, nullable=False),
-        sa.Column("since", _utc(), nullable=True),
+        sa.Column("types", JSON, nullable=False),
+        sa.Column("since", utc(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("transaction_time", _utc(), nullable=False),
-        sa.Column("errors", _JSON, nullable=False),
+        sa.Column("transaction_time", utc(), nullable=False),
+        sa.Column("errors", JSON, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bulk_exports")),
     )
     op.create_table(

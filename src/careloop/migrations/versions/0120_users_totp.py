@@ -1,19 +1,10 @@
-"""users: optional TOTP second factor (encrypted secret, last accepted time step)
-
-Revision ID: 0120
-Revises: 0110
-Create Date: 2026-12-05 00:10:00
-"""
-
-from collections.abc import Sequence
+"""users: optional TOTP second factor (encrypted secret, last accepted time step)"""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0120"
-down_revision: str | None = "0110"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0120"
+down_revision = "0110"
 
 
 def upgrade() -> None:

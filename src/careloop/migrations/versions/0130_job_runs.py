@@ -1,25 +1,16 @@
-"""periodic jobs: one lease and last-run row per job
-
-Revision ID: 0130
-Revises: 0120
-Create Date: 2026-12-04 23:50:00
-"""
-
-from collections.abc import Sequence
+"""periodic jobs: one lease and last-run row per job"""
 
 import sqlalchemy as sa
 from alembic import op
 
-import careloop.models.types
+from careloop.migrations.columns import utc
 
-revision: str = "0130"
-down_revision: str | None = "0120"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0130"
+down_revision = "0120"
 
 
 def _when(name: str, nullable: bool = True) -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column(name, careloop.models.types.UTCDateTime(timezone=True), nullable=nullable)
+    return sa.Column(name, utc(), nullable=nullable)
 
 
 def upgrade() -> None:

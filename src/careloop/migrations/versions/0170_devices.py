@@ -1,25 +1,12 @@
-"""devices: the registry of devices allowed to post readings, one patient each
-
-Revision ID: 0170
-Revises: 0130
-Create Date: 2026-12-05 01:15:00
-"""
-
-from collections.abc import Sequence
+"""devices: the registry of devices allowed to post readings, one patient each"""
 
 import sqlalchemy as sa
 from alembic import op
 
-import careloop.models.types
+from careloop.migrations.columns import utc
 
-revision: str = "0170"
-down_revision: str | None = "0130"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-
-def _utc() -> careloop.models.types.UTCDateTime:
-    return careloop.models.types.UTCDateTime(timezone=True)
+revision = "0170"
+down_revision = "0130"
 
 
 def upgrade() -> None:
@@ -34,9 +21,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("registered_at", _utc(), nullable=False),
+        sa.Column("registered_at", utc(), nullable=False),
         sa.Column("registered_by", sa.String(128), nullable=False),
-        sa.Column("revoked_at", _utc(), nullable=True),
+        sa.Column("revoked_at", utc(), nullable=True),
         sa.Column("revoked_by", sa.String(128), nullable=True),
     )
     op.create_index("ix_devices_patient_id", "devices", ["patient_id"])

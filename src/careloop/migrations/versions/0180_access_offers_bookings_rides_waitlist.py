@@ -1,28 +1,12 @@
-"""access: slot offers, holds and bookings (one live booking per slot), rides, the waitlist
-
-Revision ID: 0180
-Revises: 0170
-Create Date: 2026-12-05 03:00:00
-"""
-
-from collections.abc import Sequence
+"""access: slot offers, holds and bookings (one live booking per slot), rides, the waitlist"""
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import JSON, utc
 
-revision: str = "0180"
-down_revision: str | None = "0170"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-
-
-def _utc() -> careloop.models.types.UTCDateTime:
-    return careloop.models.types.UTCDateTime(timezone=True)
+revision = "0180"
+down_revision = "0170"
 
 
 def upgrade() -> None:
@@ -38,12 +22,12 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("service", sa.String(64), nullable=True),
-        sa.Column("choices", _JSON, nullable=False),
+        sa.Column("choices", JSON, nullable=False),
         sa.Column("outbox_id", sa.BigInteger(), nullable=True),
         sa.Column("booking_id", sa.String(36), nullable=True),
-        sa.Column("created_at", _utc(), nullable=False),
-        sa.Column("expires_at", _utc(), nullable=False),
-        sa.Column("answered_at", _utc(), nullable=True),
+        sa.Column("created_at", utc(), nullable=False),
+        sa.Column("expires_at", utc(), nullable=False),
+        sa.Column("answered_at", utc(), nullable=True),
     )
     op.create_index("ix_access_offers_state", "access_offers", ["state"])
     op.create_index("ix_access_offers_patient_state", "access_offers", ["patient_id", "state"])
@@ -63,12 +47,12 @@ def upgrade() -> None:
         sa.Column("mode", sa.String(16), nullable=False),
         sa.Column("ride", sa.Boolean(), nullable=False),
         sa.Column("channel", sa.String(16), nullable=False),
-        sa.Column("start", _utc(), nullable=False),
-        sa.Column("end", _utc(), nullable=False),
-        sa.Column("held_until", _utc(), nullable=True),
+        sa.Column("start", utc(), nullable=False),
+        sa.Column("end", utc(), nullable=False),
+        sa.Column("held_until", utc(), nullable=True),
         sa.Column("appointment_id", sa.String(64), nullable=True),
-        sa.Column("created_at", _utc(), nullable=False),
-        sa.Column("updated_at", _utc(), nullable=False),
+        sa.Column("created_at", utc(), nullable=False),
+        sa.Column("updated_at", utc(), nullable=False),
         sa.UniqueConstraint("active_slot", name=op.f("uq_access_bookings_active_slot")),
     )
     op.create_index("ix_access_bookings_slot_id", "access_bookings", ["slot_id"])
@@ -92,9 +76,9 @@ def upgrade() -> None:
         sa.Column("provider", sa.String(32), nullable=False),
         sa.Column("external_id", sa.String(128), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("pickup_at", _utc(), nullable=False),
-        sa.Column("created_at", _utc(), nullable=False),
-        sa.Column("updated_at", _utc(), nullable=False),
+        sa.Column("pickup_at", utc(), nullable=False),
+        sa.Column("created_at", utc(), nullable=False),
+        sa.Column("updated_at", utc(), nullable=False),
     )
     op.create_index("ix_access_rides_booking_id", "access_rides", ["booking_id"])
     op.create_index("ix_access_rides_external_id", "access_rides", ["external_id"])
@@ -113,8 +97,8 @@ def upgrade() -> None:
         sa.Column("noshow_risk", sa.Float(), nullable=True),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("offer_id", sa.String(36), nullable=True),
-        sa.Column("created_at", _utc(), nullable=False),
-        sa.Column("updated_at", _utc(), nullable=False),
+        sa.Column("created_at", utc(), nullable=False),
+        sa.Column("updated_at", utc(), nullable=False),
     )
     op.create_index("ix_access_waitlist_state", "access_waitlist", ["state"])
 

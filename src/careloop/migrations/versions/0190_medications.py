@@ -1,30 +1,12 @@
-"""medications: dose slots, confirmations, exam preparation journeys, adverse-event cases
-
-Revision ID: 0190
-Revises: 0180
-Create Date: 2026-12-05 03:00:00
-"""
-
-from collections.abc import Sequence
+"""medications: dose slots, confirmations, exam preparation journeys, adverse-event cases"""
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import JSON, utc
 
-revision: str = "0190"
-down_revision: str | None = "0180"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-
-def _utc() -> careloop.models.types.UTCDateTime:
-    return careloop.models.types.UTCDateTime(timezone=True)
-
-
-def _json() -> sa.types.TypeEngine[object]:
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+revision = "0190"
+down_revision = "0180"
 
 
 def _patient() -> sa.Column[str]:
@@ -47,12 +29,12 @@ def upgrade() -> None:
         sa.Column("default_minute", sa.Integer(), nullable=False),
         sa.Column("timing", sa.String(64), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("paused_until", _utc(), nullable=True),
-        sa.Column("snoozed_until", _utc(), nullable=True),
+        sa.Column("paused_until", utc(), nullable=True),
+        sa.Column("snoozed_until", utc(), nullable=True),
         sa.Column("caregiver_managed", sa.Boolean(), nullable=False),
         sa.Column("source", sa.String(200), nullable=False),
         sa.Column("last_reminded_on", sa.Date(), nullable=True),
-        sa.Column("updated_at", _utc(), nullable=False),
+        sa.Column("updated_at", utc(), nullable=False),
         sa.UniqueConstraint("patient_id", "medication_key", "slot"),
     )
     op.create_index("ix_medication_slots_patient_id", "medication_slots", ["patient_id"])
@@ -67,7 +49,7 @@ def upgrade() -> None:
         ),
         _patient(),
         sa.Column("answer", sa.String(16), nullable=False),
-        sa.Column("confirmed_at", _utc(), nullable=False),
+        sa.Column("confirmed_at", utc(), nullable=False),
         sa.Column("local_minute", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(16), nullable=False),
         sa.Column("source", sa.String(200), nullable=True),
@@ -80,13 +62,13 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         _patient(),
         sa.Column("kind", sa.String(64), nullable=False),
-        sa.Column("appointment_at", _utc(), nullable=False),
+        sa.Column("appointment_at", utc(), nullable=False),
         sa.Column("step", sa.Integer(), nullable=False),
         sa.Column("wrong_answers", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("outcome", sa.String(32), nullable=True),
         sa.Column("task_item_id", sa.Integer(), nullable=True),
-        sa.Column("updated_at", _utc(), nullable=False),
+        sa.Column("updated_at", utc(), nullable=False),
     )
     op.create_index("ix_prep_journeys_patient_id", "prep_journeys", ["patient_id"])
     op.create_table(
@@ -97,16 +79,16 @@ def upgrade() -> None:
         sa.Column("product", sa.String(200), nullable=False),
         sa.Column("product_code", sa.String(128), nullable=True),
         sa.Column("reporter", sa.String(32), nullable=False),
-        sa.Column("event_terms", _json(), nullable=False),
+        sa.Column("event_terms", JSON, nullable=False),
         sa.Column("serious", sa.Boolean(), nullable=False),
-        sa.Column("seriousness", _json(), nullable=False),
+        sa.Column("seriousness", JSON, nullable=False),
         sa.Column("channel", sa.String(16), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("received_at", _utc(), nullable=False),
-        sa.Column("due_at", _utc(), nullable=False),
-        sa.Column("triaged_at", _utc(), nullable=True),
+        sa.Column("received_at", utc(), nullable=False),
+        sa.Column("due_at", utc(), nullable=False),
+        sa.Column("triaged_at", utc(), nullable=True),
         sa.Column("triaged_by", sa.String(128), nullable=True),
-        sa.Column("extra", _json(), nullable=False),
+        sa.Column("extra", JSON, nullable=False),
     )
     op.create_index("ix_adverse_event_cases_patient_id", "adverse_event_cases", ["patient_id"])
     op.create_index("ix_adverse_event_cases_status", "adverse_event_cases", ["status"])

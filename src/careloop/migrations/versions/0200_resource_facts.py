@@ -1,9 +1,5 @@
 """resource_facts: the identification projection, one compact row per clinical resource
 
-Revision ID: 0200
-Revises: 0190
-Create Date: 2026-12-05 03:00:00
-
 Backfilled here in SQL from ``fhir_resources`` and ``resource_codes`` (no live domain code):
 the stored resource minus the fields the measure engine never reads, the same rule as
 ``careloop.records.projection`` applies at import (frozen copy of its lists below).
@@ -16,10 +12,8 @@ from alembic import op
 
 import careloop.models.types
 
-revision: str = "0200"
-down_revision: str | None = "0190"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0200"
+down_revision = "0190"
 
 # Frozen copies of careloop.records.projection.DROPPED_FIELDS / PATIENT_DROPPED / SKIPPED_TYPES.
 _DROPPED = (

@@ -1,33 +1,18 @@
-"""loyalty: the rewards ledger (issue 25)
-
-Revision ID: 0210
-Revises: 0200
-Create Date: 2026-12-05 03:00:00
-"""
-
-from collections.abc import Sequence
+"""loyalty: the rewards ledger (issue 25)"""
 
 import sqlalchemy as sa
 from alembic import op
 
-import careloop.models.types
+from careloop.migrations.columns import ID, utc
 
-revision: str = "0210"
-down_revision: str | None = "0200"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def _utc() -> careloop.models.types.UTCDateTime:
-    return careloop.models.types.UTCDateTime(timezone=True)
+revision = "0210"
+down_revision = "0200"
 
 
 def upgrade() -> None:
     op.create_table(
         "reward_entries",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("id", ID, autoincrement=True, nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("reward", sa.String(length=64), nullable=False),
         sa.Column("program", sa.String(length=100), nullable=True),
@@ -35,9 +20,9 @@ def upgrade() -> None:
         sa.Column("value_cents", sa.Integer(), nullable=False),
         sa.Column("source_key", sa.String(length=128), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("earned_at", _utc(), nullable=False),
+        sa.Column("earned_at", utc(), nullable=False),
         sa.Column("earned_by", sa.String(length=128), nullable=False),
-        sa.Column("fulfilled_at", _utc(), nullable=True),
+        sa.Column("fulfilled_at", utc(), nullable=True),
         sa.Column("fulfilled_by", sa.String(length=128), nullable=True),
         sa.Column("fulfilment", sa.String(length=16), nullable=True),
         sa.Column("fulfilment_ref", sa.String(length=128), nullable=True),

@@ -1,42 +1,27 @@
 """fhir: topic-based Subscriptions, what each has notified, the notifications to deliver;
 Bulk Data exports written by the worker (their patients, role and finish time)
-
-Revision ID: 0230
-Revises: 0210
-Create Date: 2026-12-05 03:00:00
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-import careloop.models.types
+from careloop.migrations.columns import JSON, utc
 
-revision: str = "0230"
-down_revision: str | None = "0210"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-
-
-def _utc() -> careloop.models.types.UTCDateTime:
-    return careloop.models.types.UTCDateTime(timezone=True)
+revision = "0230"
+down_revision = "0210"
 
 
 def upgrade() -> None:
     with op.batch_alter_table("bulk_exports") as batch:
-        batch.add_column(sa.Column("patients", _JSON, nullable=True))
+        batch.add_column(sa.Column("patients", JSON, nullable=True))
         batch.add_column(sa.Column("requested_role", sa.String(length=32), nullable=True))
-        batch.add_column(sa.Column("finished_at", _utc(), nullable=True))
+        batch.add_column(sa.Column("finished_at", utc(), nullable=True))
     op.create_table(
         "fhir_subscriptions",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("filters", _JSON, nullable=False),
+        sa.Column("filters", JSON, nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("endpoint", sa.Text(), nullable=False),
         sa.Column("payload", sa.String(length=16), nullable=False),
@@ -44,12 +29,12 @@ def upgrade() -> None:
         sa.Column("headers", sa.Text(), nullable=False),
         sa.Column("heartbeat_seconds", sa.Integer(), nullable=True),
         sa.Column("reason", sa.String(length=200), nullable=True),
-        sa.Column("end", _utc(), nullable=True),
+        sa.Column("end", utc(), nullable=True),
         sa.Column("created_by", sa.String(length=128), nullable=False),
-        sa.Column("created_at", _utc(), nullable=False),
-        sa.Column("watermark", _utc(), nullable=False),
+        sa.Column("created_at", utc(), nullable=False),
+        sa.Column("watermark", utc(), nullable=False),
         sa.Column("events", sa.Integer(), nullable=False),
-        sa.Column("last_sent_at", _utc(), nullable=True),
+        sa.Column("last_sent_at", utc(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fhir_subscriptions")),
     )
     op.create_index(op.f("ix_fhir_subscriptions_status"), "fhir_subscriptions", ["status"])
@@ -75,11 +60,11 @@ def upgrade() -> None:
         sa.Column("focus", sa.String(length=200), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("created_at", _utc(), nullable=False),
-        sa.Column("next_attempt_at", _utc(), nullable=False),
-        sa.Column("last_attempt_at", _utc(), nullable=True),
+        sa.Column("created_at", utc(), nullable=False),
+        sa.Column("next_attempt_at", utc(), nullable=False),
+        sa.Column("last_attempt_at", utc(), nullable=True),
         sa.Column("last_error", sa.String(length=200), nullable=True),
-        sa.Column("delivered_at", _utc(), nullable=True),
+        sa.Column("delivered_at", utc(), nullable=True),
         sa.ForeignKeyConstraint(
             ["subscription_id"],
             ["fhir_subscriptions.id"],
