@@ -12,6 +12,7 @@ import os
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -177,6 +178,10 @@ class JobsSettings(BaseModel):
     """Nudge patients whose device readings stopped, then raise call tasks."""
     retention_purge_minutes: float = Field(default=1440.0, ge=0)
     """Delete what is older than its retention period (aggregates are kept)."""
+    nightly_at: time | None = None
+    """UTC time of day (``HH:MM``) a worker runs the nightly cycle (``careloop nightly``:
+    every program's care gaps, decisions and outbox rows, in slices of patients, in the
+    worker's process); unset leaves it to a timer running ``careloop nightly --workers N``."""
     lease_minutes: float = Field(default=30.0, gt=0)
     """A job whose process died is run again by another process after this long."""
     ready_worker_minutes: float = Field(default=10.0, gt=0)
