@@ -12,11 +12,12 @@ import os
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, JsonValue, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -35,12 +36,15 @@ class ConfigurationError(CareloopError):
 
 
 DEFAULT_SQLITE_PATH = Path("careloop.db")
+SECRET: dict[str, JsonValue] = {"secret": True}
+"""Marks a plain-text setting that may carry a secret (a database URL with its password):
+like a ``SecretStr`` it is also read from ``<NAME>_FILE``."""
 
 
 class DatabaseSettings(BaseModel):
     """Where the data lives. SQLite file by default; PostgreSQL in production."""
 
-    url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    url: str = Field(default=f"sqlite:///{DEFAULT_SQLITE_PATH}", json_schema_extra=SECRET)
     """SQLite file (``sqlite:///path``, or a bare path) or ``postgresql://user@host/db``; an SQLite
     file is created on first use, only in a folder that exists."""
     echo: bool = False
@@ -174,6 +178,10 @@ class JobsSettings(BaseModel):
     """Nudge patients whose device readings stopped, then raise call tasks."""
     retention_purge_minutes: float = Field(default=1440.0, ge=0)
     """Delete what is older than its retention period (aggregates are kept)."""
+    nightly_at: time | None = None
+    """UTC time of day (``HH:MM``) a worker runs the nightly cycle (``careloop nightly``:
+    every program's care gaps, decisions and outbox rows, in slices of patients, in the
+    worker's process); unset leaves it to a timer running ``careloop nightly --workers N``."""
     lease_minutes: float = Field(default=30.0, gt=0)
     """A job whose process died is run again by another process after this long."""
     ready_worker_minutes: float = Field(default=10.0, gt=0)
@@ -250,7 +258,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     """``production`` never migrates implicitly: run ``careloop db upgrade`` on deploy."""
-    database_url: str | None = None
+    database_url: str | None = Field(default=None, json_schema_extra=SECRET)
     """Shorthand for ``database.url``; wins over it (also the ``--database`` default)."""
     data_dir: Path | None = None
     """Files careloop keeps (trained models, ...). Default: ``careloop-data`` next to the
@@ -357,7 +365,7 @@ def setting_variables(
             path=(*path, name),
             field=field,
             annotation=field.annotation,
-            secret=any(k is SecretStr for k in kinds),
+            secret=any(k is SecretStr for k in kinds) or field.json_schema_extra == SECRET,
             owner=model,
             open_below=any(get_origin(k) in (dict, list) for k in kinds),
         )

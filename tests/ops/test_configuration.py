@@ -102,7 +102,29 @@ def test_every_secret_can_be_read_from_a_file(
             path = getattr(group, f"{variable.path[-1]}_file")
             assert read_secret(value, path) == f"value-of-{variable.name}"
         else:
-            assert value.get_secret_value() == f"value-of-{variable.name}"
+            plain = value if isinstance(value, str) else value.get_secret_value()
+            assert plain == f"value-of-{variable.name}"
+
+
+def test_the_database_url_and_its_password_can_come_from_a_file(
+    empty_postgresql_url: str, careloop_cli: Path, tmp_path: Path
+) -> None:
+    # postgresql://user:password@host/db: the URL carries the password, so it is a secret.
+    url_file = tmp_path / "database-url"
+    url_file.write_text(f"{empty_postgresql_url}\n")
+    result = subprocess.run(
+        [str(careloop_cli), "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env=_clean_env(CARELOOP_DATABASE_URL_FILE=str(url_file)),
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    database = empty_postgresql_url.rsplit("/", 1)[1]
+    assert f"/{database}: " in result.stdout
+    assert "(head)" in result.stdout
+    assert not (tmp_path / "careloop.db").exists()
 
 
 def test_a_direct_value_wins_over_its_file_and_an_unreadable_file_is_one_clear_error(

@@ -198,3 +198,21 @@ def test_plain_alembic_with_the_repository_ini_uses_the_packaged_migrations(
         assert current_revisions(engine) == head_revisions()
     finally:
         engine.dispose()
+
+
+def test_the_sqlite_migration_lock_file_is_never_committed() -> None:
+    # A `careloop demo` run in the checkout leaves careloop.db.migrate-lock beside careloop.db;
+    # git must ignore it like the database itself, so it never lands in a commit.
+    root = Path(__file__).resolve().parents[2]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "--no-index", "careloop.db.migrate-lock"], cwd=root
+    )
+    tracked_but_ignored = subprocess.run(
+        ["git", "ls-files", "-ci", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ignored.returncode == 0
+    assert tracked_but_ignored.stdout == ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from careloop.cli import app
+from careloop.clock import FrozenClock
+from careloop.compose.jobs import JobRunner, configured_jobs, job_status
 from careloop.compose.nightly import NightlyReport, run_nightly, slices_of
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
@@ -17,6 +19,7 @@ from careloop.models import AuditEvent, Enrollment, Event, OutboxMessage
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR
+from careloop.settings import JobsSettings, Settings
 
 SAMPLE = Path(__file__).resolve().parents[2] / "src" / "careloop" / "data" / "synthea-sample"
 NIGHT = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
@@ -96,6 +99,31 @@ def test_each_slice_audits_the_patients_it_found_with_a_care_gap(rt: Runtime) ->
     found = {pid for pid in audited if pid is not None}
     assert 0 < len(found) <= report.gaps
     assert len(found) == len(set(found))
+
+
+def test_a_worker_runs_the_nightly_cycle_once_a_day_at_the_configured_time(
+    rt: Runtime, clock: FrozenClock
+) -> None:
+    _population(rt)
+    rt.settings = Settings(
+        database_url=rt.settings.database_url, jobs=JobsSettings(nightly_at=time(2, 0))
+    )
+    nightly = [job for job in configured_jobs(rt) if job.name == "nightly"]
+    worker = JobRunner(rt, nightly, owner="w1")
+    assert worker.run_due() == []  # 14:00: not before 02:00 tomorrow
+
+    clock.advance(timedelta(hours=12))
+    (night,) = worker.run_due()
+    assert (night.name, night.status) == ("nightly", "ok")
+    assert night.result["patients"] == 20
+    assert night.result["enrolled"] == _stored(rt)["enrollments"] > 0
+
+    clock.advance(timedelta(hours=23))
+    assert worker.run_due() == []
+    with rt.transaction() as session:
+        (status,) = job_status(session)
+    assert status["runs"] == 1
+    assert status["next_run_at"] == clock.now() + timedelta(hours=1)
 
 
 @pytest.mark.parametrize("args", [["--workers", "2"], ["--shard", "2/2"], ["--workers", "0"]])

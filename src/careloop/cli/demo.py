@@ -34,7 +34,6 @@ def demo(
     # configured, so a per-process one is used) would only clutter them.
     logging.getLogger("careloop").setLevel(logging.ERROR)
     console = Console(file=sys.stderr if as_json else sys.stdout)
-    console.print(f"[bold]careloop demo[/] - database {describe(database)}", highlight=False)
     report = run_demo(database=database, console=console, keep=keep)
     if as_json:
         print_json(

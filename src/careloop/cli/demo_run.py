@@ -305,6 +305,8 @@ def run_demo(*, database: str | Path, console: Console, keep: bool = False) -> D
                         f"database {describe(url)} already holds patients: give the demo an "
                         "empty database, or pass --keep to run it on this one"
                     )
+        # Only once the database is known usable: a refusal is then the one line it says.
+        console.print(f"[bold]careloop demo[/] - database {describe(url)}", highlight=False)
         for number, step in enumerate(STEPS, start=1):
             _run_step(number, step, rt=rt, console=console, report=report)
     finally:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 from careloop.feedback.catalog import ENV_VAR as QUESTIONNAIRES_VAR
@@ -163,7 +163,7 @@ def _default(variable: Variable) -> str:
         default = factory() if factory is not None else None  # type: ignore[call-arg]
     if default is None or default == "":
         return "-"
-    if variable.secret:
+    if isinstance(default, SecretStr):
         return "-"
     if isinstance(default, bool):
         return f"`{str(default).lower()}`"

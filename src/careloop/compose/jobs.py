@@ -1,4 +1,5 @@
-"""The one home of periodic jobs: outreach tick, escalations, missing-data rule, retention.
+"""The one home of periodic jobs: outreach tick, escalations, missing-data rule, retention,
+FHIR deliveries and exports, the nightly cycle.
 
 Every ``careloop worker`` (and ``careloop serve`` with its in-process worker) calls
 :meth:`JobRunner.run_due` between outbox batches. Each job has one ``job_runs`` row; a
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.careteam import alerts, intake
+from careloop.compose.nightly import run_nightly
 from careloop.compose.outreach import run_tick, tick_context
 from careloop.compose.worker import default_worker_id
 from careloop.crypto import configured_signing_key
@@ -44,6 +46,15 @@ class Job:
     name: str
     every: timedelta
     body: JobBody
+    at: time | None = None
+    """A daily job's UTC time of day: it runs then, not ``every`` after its first start."""
+
+    def next_run(self, now: datetime) -> datetime:
+        """When the job is due again after a run that began at ``now``."""
+        if self.at is None:
+            return now + self.every
+        today = datetime.combine(now.astimezone(UTC).date(), self.at, tzinfo=UTC)
+        return today if today > now else today + timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,11 @@ def _fhir_exports(rt: Runtime, now: datetime) -> dict[str, Any]:
     return run_exports(rt, now)
 
 
+def _nightly(rt: Runtime, now: datetime) -> dict[str, Any]:
+    url = rt.engine.url.render_as_string(hide_password=False)
+    return run_nightly(rt, database=url, now=now).as_dict()
+
+
 def configured_jobs(rt: Runtime) -> list[Job]:
     """The jobs switched on in settings (a period of 0 minutes switches one off)."""
     settings = rt.settings.jobs
@@ -121,7 +137,10 @@ def configured_jobs(rt: Runtime) -> list[Job]:
         ("fhir-subscriptions", settings.fhir_subscriptions_minutes, _fhir_subscriptions),
         ("fhir-exports", settings.fhir_exports_minutes, _fhir_exports),
     ]
-    return [Job(name, timedelta(minutes=m), body) for name, m, body in periods if m > 0]
+    jobs = [Job(name, timedelta(minutes=m), body) for name, m, body in periods if m > 0]
+    if settings.nightly_at is not None:
+        jobs.append(Job("nightly", timedelta(days=1), _nightly, at=settings.nightly_at))
+    return jobs
 
 
 class JobRunner:
@@ -140,7 +159,7 @@ class JobRunner:
         rows = [
             {
                 "name": j.name,
-                "next_run_at": now,
+                "next_run_at": now if j.at is None else j.next_run(now),
                 "runs": 0,
                 "failures": 0,
                 "consecutive_failures": 0,
@@ -179,8 +198,10 @@ class JobRunner:
             row.failures += int(failed)
             row.consecutive_failures = row.consecutive_failures + 1 if failed else 0
             # A failed job is tried again after a short pause, never later than its period.
-            pause = min(job.every, timedelta(minutes=5)) if failed else job.every
-            row.next_run_at = now + pause
+            if failed:
+                row.next_run_at = now + min(job.every, timedelta(minutes=5))
+            else:
+                row.next_run_at = job.next_run(now)
 
     def run_due(self) -> list[JobOutcome]:
         """Run every job that is due and not leased elsewhere; one failure stops none."""
