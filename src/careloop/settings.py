@@ -159,6 +159,8 @@ class RetentionSettings(BaseModel):
     """Used or expired portal sign-in codes."""
     expired_tokens_days: int = 90
     """Expired or revoked API tokens."""
+    signin_sources_days: int = 1
+    """Client addresses' failed sign-ins (the per-address back-off), after the last one."""
     other_days: dict[str, int] = Field(default_factory=dict)
     """Days for further retention targets, by target setting name (JSON)."""
 

@@ -124,12 +124,20 @@ def test_devices_cli_registers_lists_and_revokes_and_refuses_without_a_traceback
     assert [(d["device"], d["patient"]) for d in orjson.loads(listed.output)] == [
         ("scale-4", "dv-cli")
     ]
+    acl_file = tmp_path / "acl"
+    written = runner.invoke(app, ["devices", "broker-acl", "--output", str(acl_file), *db])
+    assert written.exit_code == 0, written.output
+    assert "user scale-4\ntopic write careloop/readings/dv-cli/scale-4\n" in acl_file.read_text()
     assert runner.invoke(app, ["devices", "revoke", "scale-4", *db]).exit_code == 0
     assert orjson.loads(runner.invoke(app, ["devices", "list", "--json", *db]).output) == []
+    after = runner.invoke(app, ["devices", "broker-acl", *db])
+    assert after.exit_code == 0
+    assert "scale-4" not in after.output  # revoked: no topic at the broker either
     for argv in (
         ["devices", "register", "a/#", "--patient", "dv-cli"],
         ["devices", "register", "scale-5", "--patient", "nobody"],
         ["devices", "revoke", "never-seen"],
+        ["devices", "broker-acl", "--ingest-user", "a b"],
     ):
         refused = runner.invoke(app, [*argv, *db])
         assert refused.exit_code == 2, refused.output
@@ -247,8 +255,19 @@ def test_tls_and_passwords_reach_the_broker_and_the_acl_keeps_a_device_to_its_ow
 ) -> None:
     add_patients(rt, tmp_path, "dv-9", "dv-10")
     register_devices(rt, "dv-9", "thermo-9")
+    register_devices(rt, "dv-10", "thermo-10")
+    with rt.transaction() as session:
+        devices.revoke_device(
+            session, device_id="thermo-10", clock=rt.clock, principal=CLI_OPERATOR
+        )
+        # The broker's ACL is written from the registry: the documented shape, nothing for
+        # the revoked device.
+        acl = devices.broker_acl(
+            session, clock=rt.clock, principal=CLI_OPERATOR, ingest_user="careloop-ingest"
+        )
+    assert acl == ACL
     users = {"careloop-ingest": "ingest-secret", "thermo-9": "thermo-secret"}
-    with private_broker(tmp_path, users=users, acl=ACL) as broker:
+    with private_broker(tmp_path, users=users, acl=acl) as broker:
         good = BrokerSecurity(
             username="careloop-ingest", password="ingest-secret", ca_file=broker.ca_file
         )

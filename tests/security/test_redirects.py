@@ -13,8 +13,10 @@ from careloop.security.redirects import same_origin_path
 
 
 def _browser_target(location: str) -> str:
-    """What a browser makes of a Location header: tabs/newlines dropped, ``\\`` as ``/``."""
+    """What a browser makes of a Location header: tabs/newlines dropped, ``\\`` as ``/``,
+    ``%2e`` as a dot, dot segments resolved."""
     cleaned = "".join(c for c in location if c not in "\t\n\r").replace("\\", "/")
+    cleaned = re.sub("%2e", ".", cleaned, flags=re.IGNORECASE)
     return urljoin("https://careloop.example/console/sign-in", cleaned)
 
 
@@ -32,6 +34,11 @@ def _browser_target(location: str) -> str:
         "/portal",
         "/consolex",
         " /console",
+        "/console/..//evil.example",
+        "/console/../api/audit",
+        "/console/%2e%2e/api/audit",
+        "/console/.%2E/portal",
+        "/console/./../portal",
     ],
 )
 def test_off_site_or_malformed_next_falls_back_to_the_default(value: str) -> None:
@@ -51,6 +58,16 @@ def test_whatever_next_is_the_browser_stays_on_the_console(value: str) -> None:
     assert not any(c in kept for c in "\t\n\r\\")
 
 
+# What follows the prefix in a crafted ``next``: separators, dot segments (also encoded).
+_PIECES = ["/", ".", "..", "%2e", "%2E", "evil.example", "\t", "\\", "?", "#", "x"]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=8).map(lambda p: "/console/" + "".join(p)))
+def test_no_crafted_next_leaves_the_console(value: str) -> None:
+    kept = same_origin_path(value, prefix="/console", default="/console")
+    assert _browser_target(kept).startswith("https://careloop.example/console")
+
+
 def test_the_sign_in_form_redirects_only_on_site(rt, api_client) -> None:  # type: ignore[no-untyped-def]
     from careloop.security.auth import create_user
 
@@ -63,7 +80,7 @@ def test_the_sign_in_form_redirects_only_on_site(rt, api_client) -> None:  # typ
             role="clinician",
         )
     client = api_client(None)
-    for evil in ("/\t/evil.example", "/console\nX: y"):
+    for evil in ("/\t/evil.example", "/console\nX: y", "/console/..//evil.example"):
         form = client.get("/console/sign-in").text
         token = re.search(r'name="signin_csrf" value="([^"]+)"', form)
         assert token is not None

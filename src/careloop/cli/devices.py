@@ -1,4 +1,4 @@
-"""CLI of the device registry: ``careloop devices register|list|revoke``.
+"""CLI of the device registry: ``careloop devices register|list|revoke|broker-acl``.
 
 A reading over MQTT is accepted only from a device registered here to the patient in its
 topic; see docs/feedback.md for the broker side (per-device credentials and ACL).
@@ -6,6 +6,7 @@ topic; see docs/feedback.md for the broker side (per-device credentials and ACL)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -100,6 +101,35 @@ def revoke_cmd(
         )
         result = _row(row)
     print_json(result) if as_json else typer.echo(f"device {device}: {row.status}")
+
+
+@devices_app.command("broker-acl")
+@guarded
+def broker_acl_cmd(
+    database: DatabaseOption = None,
+    ingest_user: Annotated[
+        str, typer.Option("--ingest-user", help="Broker user of `careloop ingest-mqtt`.")
+    ] = "careloop-ingest",
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the file here (default: stdout).")
+    ] = None,
+    by: ByOption = None,
+) -> None:
+    """The broker's ACL from the registry: each active device writes only its own topic."""
+    with open_cli_runtime(database) as rt, rt.transaction() as session:
+        text = devices.broker_acl(
+            session,
+            clock=rt.clock,
+            principal=cli_principal(Role.CLINICIAN, name=by),
+            ingest_user=ingest_user,
+        )
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    partial = output.with_name(output.name + ".new")
+    partial.write_text(text)
+    partial.replace(output)  # the broker never reads a half-written file
+    typer.echo(f"wrote {output}")
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,10 @@ that device may claim. A reading on ``.../readings/<patient>/<device>`` is accep
 when ``<device>`` is registered, not revoked, and registered to ``<patient>``: a device
 cannot post for another patient even if the broker's ACL were too broad. Registering,
 listing and revoking are audited (the device -> patient link is part of the record).
+
+:func:`broker_acl` writes the broker's access list from this registry (one user per active
+device, allowed its own topic only), so the broker and careloop cannot drift apart: a
+revoked device loses its topic at the broker's next reload as well.
 """
 
 from __future__ import annotations
@@ -157,3 +161,28 @@ def check_device(session: Session, *, device_id: str, patient: str) -> None:
         raise InvalidInput("device: not registered or revoked", field="device")
     if row.patient_ref != patient:
         raise InvalidInput("device: not registered to the patient in the topic", field="device")
+
+
+TOPIC_ROOT = "careloop/readings"
+
+
+def broker_acl(session: Session, *, clock: Clock, principal: Principal, ingest_user: str) -> str:
+    """A Mosquitto ``acl_file`` for the registry as it is now (docs/feedback.md).
+
+    The ingest reads every reading and answers on ``rejected``/``advice``; each active
+    device, connecting as a broker user named like its id, may write only its own topic
+    (``<root>/<patient>/<device>``) and read the answers under it. Revoked devices get no
+    line, so the broker refuses their posts too. Reading the registry is audited.
+    """
+    if not _DEVICE_ID.match(ingest_user):
+        raise InvalidInput("ingest user: 1-64 letters, digits, '.', '_', ':' or '-'", field="user")
+    lines = [
+        f"user {ingest_user}",
+        f"topic read {TOPIC_ROOT}/#",
+        f"topic write {TOPIC_ROOT}/+/+/rejected",
+        f"topic write {TOPIC_ROOT}/+/+/advice",
+    ]
+    for row in list_devices(session, clock=clock, principal=principal):
+        topic = f"{TOPIC_ROOT}/{row.patient_ref}/{row.device_id}"
+        lines += ["", f"user {row.device_id}", f"topic write {topic}", f"topic read {topic}/#"]
+    return "\n".join(lines) + "\n"

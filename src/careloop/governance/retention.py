@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from careloop.audit import purge_audit_before
 from careloop.governance.erasure import erase_patient
-from careloop.models import ApiToken, FhirResource, Patient, PortalCode, RetentionRun
+from careloop.models import (
+    ApiToken,
+    FhirResource,
+    Patient,
+    PortalCode,
+    RetentionRun,
+    SigninSource,
+)
 from careloop.settings import RetentionSettings
 
 
@@ -167,6 +174,14 @@ def _purge_tokens(session: Session, ctx: PurgeContext) -> PurgeResult:
     return PurgeResult(sum(aggregates.values()), aggregates)
 
 
+def _purge_signin_sources(session: Session, ctx: PurgeContext) -> PurgeResult:
+    where = SigninSource.last_failure_at < ctx.cutoff
+    count = int(session.scalar(select(func.count()).select_from(SigninSource).where(where)) or 0)
+    if not ctx.dry_run and count:
+        session.execute(delete(SigninSource).where(where))
+    return PurgeResult(count, {"sources": count} if count else {})
+
+
 def _purge_deceased(session: Session, ctx: PurgeContext) -> PurgeResult:
     """Records of patients deceased before the cutoff: careloop is not the legal record.
 
@@ -204,6 +219,14 @@ register_retention_target(
 register_retention_target(
     RetentionTarget(
         "expired-tokens", "expired_tokens_days", "expired/revoked tokens", _purge_tokens
+    )
+)
+register_retention_target(
+    RetentionTarget(
+        "signin-sources",
+        "signin_sources_days",
+        "failed sign-ins per client address",
+        _purge_signin_sources,
     )
 )
 register_retention_target(

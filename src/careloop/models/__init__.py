@@ -29,6 +29,7 @@ from careloop.models.governance import (
     PortalContact,
     ProxyGrant,
     RetentionRun,
+    SigninSource,
     User,
 )
 from careloop.models.jobs import JobRun
@@ -111,6 +112,7 @@ __all__ = [
     "RewardEntry",
     "SendAttempt",
     "SenderSlot",
+    "SigninSource",
     "SmartAssertion",
     "SmartClient",
     "User",

@@ -52,6 +52,22 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class SigninSource(Base):
+    """Failed sign-ins from one client address and when it may try again (back-off).
+
+    In the database, not in a process's memory, so every web process holds the same address
+    to the same wait and a restart forgets nothing. A row goes on success or, through the
+    ``signin-sources`` retention target, a day after its last failure.
+    """
+
+    __tablename__ = "signin_sources"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    wait_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class AuditEvent(Base):
     """One read or write of patient data. Append-only and hash-chained.
 

@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 from careloop.clock import Clock
 from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from careloop.models import ApiToken, User
-from careloop.security.backoff import ACCOUNT_MAX_DELAY, SourceBackoff, backoff_delay
+from careloop.security.backoff import (
+    ACCOUNT_MAX_DELAY,
+    backoff_delay,
+    source_failed,
+    source_succeeded,
+    source_waiting,
+)
 from careloop.security.password_policy import check_password
 from careloop.security.passwords import dummy_hash, hash_password, verify_password
 from careloop.security.principal import Principal
@@ -83,10 +89,10 @@ def authenticate_password(
     username: str,
     password: str,
     source: str | None = None,
-    sources: SourceBackoff | None = None,
     otp: str | None = None,
 ) -> User:
-    """Check a password, with exponential back-off per account and per ``source``.
+    """Check a password, with exponential back-off per account and per ``source`` (the
+    client's address; both waits are kept in the database, :mod:`.backoff`).
 
     One answer for an unknown user, a wrong password and an attempt made while backing off,
     and one Argon2 verification on every path (against a dummy hash when there is no usable
@@ -98,10 +104,10 @@ def authenticate_password(
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active or user.password_hash is None:
         verify_password(dummy_hash(), password)
-        _source_failed(sources, source, now)
+        _source_failed(session, source, now)
         raise NotAuthenticated("invalid credentials")
     waiting = (user.locked_until is not None and user.locked_until > now) or (
-        sources is not None and source is not None and sources.waiting(source, now=now)
+        source is not None and source_waiting(session, source, now=now)
     )
     correct = verify_password(user.password_hash, password)
     if waiting:
@@ -113,19 +119,19 @@ def authenticate_password(
         delay = backoff_delay(user.failed_logins, cap=ACCOUNT_MAX_DELAY)
         user.locked_until = now + delay if delay else None
         session.flush()
-        _source_failed(sources, source, now)
+        _source_failed(session, source, now)
         raise NotAuthenticated("invalid credentials")
     user.failed_logins = 0
     user.locked_until = None
     session.flush()
-    if sources is not None and source is not None:
-        sources.succeeded(source)
+    if source is not None:
+        source_succeeded(session, source)
     return user
 
 
-def _source_failed(sources: SourceBackoff | None, source: str | None, now: datetime) -> None:
-    if sources is not None and source is not None:
-        sources.failed(source, now=now)
+def _source_failed(session: Session, source: str | None, now: datetime) -> None:
+    if source is not None:
+        source_failed(session, source, now=now)
 
 
 def _digest(token: str) -> str:

@@ -6,19 +6,30 @@ attempt is even checked: capped at a minute per account (the real user waits at 
 and at fifteen minutes per source (a guesser from one address soon waits much longer).
 Attempts made while waiting are refused with the same answer and are not counted.
 
-The account's wait lives in ``users.locked_until`` (shared by every process); the source's
-in memory, per process, like :mod:`careloop.security.rate_limit`.
+Both waits live in the database (``users.locked_until``, ``signin_sources``), so every web
+process behind a load balancer holds an address to the same wait and a restart forgets
+nothing: kept in one process's memory, N processes gave a guesser N times the attempts. A
+source's failures are forgotten ``SOURCE_FORGET`` after its last one (and its row purged by
+the ``signin-sources`` retention target).
 """
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta
+
+from sqlalchemy import Table, case, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from careloop.models import SigninSource
 
 FREE_FAILURES = 5
 BASE_DELAY = timedelta(seconds=1)
 ACCOUNT_MAX_DELAY = timedelta(minutes=1)
 SOURCE_MAX_DELAY = timedelta(minutes=15)
+SOURCE_FORGET = timedelta(days=1)
+_SOURCE_LENGTH = 64  # an IPv6 address with a zone fits; longer values are cut, not refused
 
 
 def backoff_delay(failures: int, *, cap: timedelta) -> timedelta:
@@ -30,26 +41,40 @@ def backoff_delay(failures: int, *, cap: timedelta) -> timedelta:
     return min(delay, cap)
 
 
-class SourceBackoff:
-    """Failures and the earliest next attempt per source address. Thread-safe, bounded."""
+def source_waiting(session: Session, source: str, *, now: datetime) -> bool:
+    """True while ``source`` must wait before its next sign-in attempt is checked."""
+    wait_until = session.scalar(
+        select(SigninSource.wait_until).where(SigninSource.source == source[:_SOURCE_LENGTH])
+    )
+    return wait_until is not None and wait_until > now
 
-    def __init__(self, *, max_sources: int = 100_000) -> None:
-        self._state: dict[str, tuple[int, datetime]] = {}
-        self._lock = threading.Lock()
-        self._max_sources = max_sources
 
-    def waiting(self, source: str, *, now: datetime) -> bool:
-        with self._lock:
-            state = self._state.get(source)
-        return state is not None and state[1] > now
+def source_failed(session: Session, source: str, *, now: datetime) -> None:
+    """Count one failure for ``source`` and set its wait, atomically across processes.
 
-    def failed(self, source: str, *, now: datetime) -> None:
-        with self._lock:
-            failures = self._state.get(source, (0, now))[0] + 1
-            if len(self._state) >= self._max_sources:
-                self._state.clear()  # bounded: a flood of addresses cannot exhaust memory
-            self._state[source] = (failures, now + backoff_delay(failures, cap=SOURCE_MAX_DELAY))
+    One upsert increments the counter (restarting it when the last failure is older than
+    ``SOURCE_FORGET``) and returns it; its row lock holds concurrent failures from other
+    processes until this transaction ends, so none is lost.
+    """
+    key = source[:_SOURCE_LENGTH]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table: Table = SigninSource.__table__  # type: ignore[assignment]
+    stmt = insert(table).values(source=key, failures=1, wait_until=now, last_failure_at=now)
+    stale = table.c.last_failure_at < now - SOURCE_FORGET
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["source"],
+        set_={
+            "failures": case((stale, 1), else_=table.c.failures + 1),
+            "last_failure_at": now,
+        },
+    ).returning(table.c.failures)
+    failures = int(session.execute(upsert).scalar_one())
+    wait_until = now + backoff_delay(failures, cap=SOURCE_MAX_DELAY)
+    session.execute(
+        update(SigninSource).where(SigninSource.source == key).values(wait_until=wait_until)
+    )
 
-    def succeeded(self, source: str) -> None:
-        with self._lock:
-            self._state.pop(source, None)
+
+def source_succeeded(session: Session, source: str) -> None:
+    """A correct sign-in from ``source`` clears its failures."""
+    session.execute(delete(SigninSource).where(SigninSource.source == source[:_SOURCE_LENGTH]))

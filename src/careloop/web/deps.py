@@ -24,7 +24,6 @@ from careloop.governance.portal import CodeSender, UnconfiguredCodeSender
 from careloop.governance.proxy import with_proxy_grants
 from careloop.runtime import Runtime
 from careloop.security.auth import authenticate_token, principal_for_user
-from careloop.security.backoff import SourceBackoff
 from careloop.security.oidc import OidcVerifier, looks_like_jwt, user_for_claims
 from careloop.security.permissions import check_recent_sign_in
 from careloop.security.principal import Principal
@@ -71,15 +70,6 @@ def get_rate_limiter(request: Request) -> RateLimiter:
         )
         state.rate_limiter = limiter
     return limiter
-
-
-def get_signin_backoff(request: Request) -> SourceBackoff:
-    """The process's per-source sign-in back-off (created on first use)."""
-    state = request.app.state
-    backoff: SourceBackoff | None = getattr(state, "signin_backoff", None)
-    if backoff is None:
-        backoff = state.signin_backoff = SourceBackoff()
-    return backoff
 
 
 def get_code_sender(request: Request) -> CodeSender:

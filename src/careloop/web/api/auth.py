@@ -33,7 +33,6 @@ from careloop.web.deps import (
     SigningKeyDep,
     client_address,
     get_runtime,
-    get_signin_backoff,
     rate_limit,
 )
 
@@ -90,7 +89,6 @@ def _sign_in(
             username=username,
             password=password,
             source=client_address(request),
-            sources=get_signin_backoff(request),
             otp=otp,
         )
     except NotAuthenticated:
