@@ -167,3 +167,16 @@ def test_an_ordinary_import_keeps_strict_references_and_reports_the_orphan(
         1,
         True,
     )
+
+
+def test_text_output_says_when_test_deck_semantics_were_applied(tmp_path: Path) -> None:
+    deck = tmp_path / "deck.json"
+    deck.write_bytes(orjson.dumps(spec_records()["deck-patient-1"]))
+
+    code, out, err = run("-m", "CMS125", "--period", PERIOD, str(deck))
+    plain = run("-m", "CMS125", "--period", PERIOD, str(write_bundle(tmp_path)))
+
+    assert code == 0
+    assert out.startswith("deck-patient-1  CMS125  GAP")
+    assert "note: test-deck semantics applied" in err
+    assert "test-deck" not in plain[2]
