@@ -48,12 +48,24 @@ MEASURES = {
     "CMS157": "OncologyPainIntensityQuantifiedFHIR",
 }
 PERIOD = ("2025-01-01", "2025-12-31")
+# The Synthea patients' records end in 2020: their set is evaluated for that year.
+SYNTHEA = ECQM.parent / "synthea-r4" / "patients"
+PERIODS = {"synthea": ("2020-01-01", "2020-12-31")}
 FIXTURES = ROOT / "tests" / "programs" / "reference"
 
 
 def case_key(path: Path) -> str:
     """``tests-01a1241d-...-bundle.json`` -> ``01a1241d``."""
     return path.name.removeprefix("tests-")[:8]
+
+
+def patient_key(path: Path) -> str:
+    """8 characters of the bundle's Patient id (a Synthea file is named after another id)."""
+    bundle = json.loads(path.read_text())
+    (pid,) = (
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    return str(pid)[:8]
 
 
 def official_bundles(name: str | None = None) -> list[Path]:
@@ -80,15 +92,15 @@ def measure_bundle(name: str) -> dict[str, Any]:
 
 
 def run_fqm(
-    fqm: Path, work: Path, bundle: Path, patients: dict[str, Path]
+    fqm: Path, work: Path, bundle: Path, patients: dict[str, Path], period: tuple[str, str]
 ) -> dict[str, list[dict[str, int]]]:
     job, out = work / "job.json", work / "out.json"
     job.write_text(
         json.dumps(
             {
                 "measure_bundle": str(bundle),
-                "start": PERIOD[0],
-                "end": PERIOD[1],
+                "start": period[0],
+                "end": period[1],
                 "patients": {k: str(p) for k, p in patients.items()},
             }
         )
@@ -125,7 +137,9 @@ def populations(name: str) -> list[list[str]]:
 
 
 def inputs(name: str, work: Path) -> dict[str, dict[str, Path]]:
-    """Input sets: official bundles, each variation of the measure's own bundles, spec records."""
+    """Input sets: official bundles, each variation of the measure's own bundles, spec records
+    (varied too, ``spec-<variation>``, for a measure without bundles of its own), and the
+    Synthea patients."""
     sets: dict[str, dict[str, Path]] = {"official": {case_key(p): p for p in official_bundles()}}
     own = official_bundles(name) if (ECQM / "testcases" / name).is_dir() else []
     for path in own:
@@ -139,6 +153,12 @@ def inputs(name: str, work: Path) -> dict[str, dict[str, Path]]:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(document))
         sets.setdefault("spec", {})[key] = target
+        for label, varied in variations(document) if not own else ():
+            target = work / f"spec-{label}" / f"{key}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(varied))
+            sets.setdefault(f"spec-{label}", {})[key] = target
+    sets["synthea"] = {patient_key(p): p for p in sorted(SYNTHEA.glob("*.json"))}
     return sets
 
 
@@ -166,6 +186,11 @@ def main() -> None:
     parser.add_argument("--fqm", type=Path, required=True, help="folder with fqm-execution")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder")
     parser.add_argument("--measure", action="append", help="CMS id (default: all nine)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        help="input set(s) to record, e.g. spec (+ spec-*), synthea (default: all)",
+    )
     args = parser.parse_args()
     work_root = args.work or Path(tempfile.mkdtemp(prefix="ecqm-reference-"))
     FIXTURES.mkdir(exist_ok=True)
@@ -176,9 +201,15 @@ def main() -> None:
         bundle = work / "measure-bundle.json"
         bundle.write_text(json.dumps(measure_bundle(name)))
         order = populations(name)
-        recorded: dict[str, dict[str, list[str]]] = {}
+        previous = FIXTURES / f"{cms}.json"
+        recorded: dict[str, dict[str, list[str]]] = (
+            json.loads(previous.read_text())["results"] if args.set and previous.exists() else {}
+        )
         for label, patients in inputs(name, work).items():
-            results = run_fqm(args.fqm, work, bundle, patients)
+            if args.set and not any(label == s or label.startswith(f"{s}-") for s in args.set):
+                continue
+            period = PERIODS.get(label, PERIOD)
+            results = run_fqm(args.fqm, work, bundle, patients, period)
             recorded[label] = {k: encode(results[k], order) for k in sorted(patients)}
             print(f"{cms} {label}: {len(patients)} records", flush=True)
         fixture = {
@@ -186,6 +217,7 @@ def main() -> None:
             "name": name,
             "engine": engine_version(args.fqm),
             "period": "/".join(PERIOD),
+            "periods": {label: "/".join(p) for label, p in PERIODS.items()},
             "populations": order,
             "results": recorded,
         }

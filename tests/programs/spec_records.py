@@ -3,8 +3,11 @@
 Each is a test bundle (one Patient) that isolates one rule: the eCQM test-deck convention
 (a bundle is one patient's whole record, whatever id its references use), CQL's null
 semantics for a value of the wrong type (CMS122's glycemic result), and how CMS165 ties a
-blood-pressure reading to an encounter. The reference engine's results on them are recorded
-in ``reference/`` by tools/ecqm_reference.py, and the tests assert both careloop engines.
+blood-pressure reading to an encounter; and two CMS124 records at its windows' edges (CMS124's
+official cases are held out). The variations of ``variations.py`` are applied to them too, so
+the three measures without shared cases meet boundaries, offsets, statuses and value types.
+The reference engine's results on them are recorded in ``reference/`` by
+tools/ecqm_reference.py, and the tests assert both careloop engines.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from fhir_builders import (
     DIABETES,
     ESSENTIAL_HYPERTENSION,
     HBA1C,
+    HPV_TEST,
+    PAP_TEST,
     blood_pressure,
     bundle,
     condition,
@@ -57,6 +62,10 @@ def _hypertensive(pid: str, *extra: dict[str, Any]) -> Bundle:
     )
 
 
+def _woman(pid: str, birth: str, *tests: dict[str, Any]) -> Bundle:
+    return bundle([patient(pid=pid, birth=birth), encounter(day="2025-02-01"), *tests])
+
+
 def _at(resource: dict[str, Any], moment: str) -> dict[str, Any]:
     resource["effectiveDateTime"] = moment
     return resource
@@ -93,5 +102,15 @@ def spec_records() -> dict[str, Bundle]:
         "cms165-unknown-encounter": _hypertensive(
             "cms165-unknown-encounter",
             blood_pressure(day="2025-11-01", systolic=170, diastolic=100, encounter_id="gone"),
+        ),
+        # CMS124 (its cases are held out): cytology on the first instant of its 3-year window
+        # (the variations move it out), and an HPV test one year too young to count.
+        "cms124-pap-at-boundary": _woman(
+            "cms124-pap-at-boundary",
+            "1990-06-01",
+            _at(lab(code=PAP_TEST, day="2023-01-01"), "2023-01-01T00:00:00Z"),
+        ),
+        "cms124-hpv-at-29": _woman(
+            "cms124-hpv-at-29", "1996-01-01", lab(code=HPV_TEST, day="2025-03-01")
         ),
     }

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from ecqm_cases import ECQM
 from fhir_builders import bundle, encounter, patient
+from spec_records import spec_records
 from typer.testing import CliRunner
 
 from careloop.cli import app
@@ -139,3 +140,43 @@ def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
 
     assert code == 2
     assert "no such file" in err
+
+
+def test_an_ordinary_import_keeps_strict_references_and_reports_the_orphan(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The same authoring-tool export (resources say ``Patient/Patient-1``, the Patient has
+    another id): ``measure evaluate PATH`` reads it as the test deck's one record, while
+    ``careloop import`` resolves references strictly, reports the encounter that points
+    nowhere, and the imported record has no visit, so no initial population."""
+    deck = tmp_path / "deck.json"
+    deck.write_bytes(orjson.dumps(spec_records()["deck-patient-1"]))
+
+    imported = runner.invoke(app, ["import", str(deck), "--database", database_url, "--json"])
+    from_record = run("-m", "CMS125", "--period", PERIOD, "--database", database_url, "--json")
+    from_deck = run("-m", "CMS125", "--period", PERIOD, str(deck), "--json")
+
+    assert imported.exit_code == 0
+    assert json.loads(imported.stdout)["unresolved_patient_references"] == 1
+    (stored,) = json.loads(from_record[1])
+    (read,) = json.loads(from_deck[1])
+    assert (stored["patient"], stored["groups"][0]["initial-population"]) == ("deck-patient-1", 0)
+    assert "test_deck" not in stored
+    assert (read["patient"], read["groups"][0]["initial-population"], read["test_deck"]) == (
+        "deck-patient-1",
+        1,
+        True,
+    )
+
+
+def test_text_output_says_when_test_deck_semantics_were_applied(tmp_path: Path) -> None:
+    deck = tmp_path / "deck.json"
+    deck.write_bytes(orjson.dumps(spec_records()["deck-patient-1"]))
+
+    code, out, err = run("-m", "CMS125", "--period", PERIOD, str(deck))
+    plain = run("-m", "CMS125", "--period", PERIOD, str(write_bundle(tmp_path)))
+
+    assert code == 0
+    assert out.startswith("deck-patient-1  CMS125  GAP")
+    assert "note: test-deck semantics applied" in err
+    assert "test-deck" not in plain[2]

@@ -18,13 +18,14 @@ import orjson
 import pytest
 from ecqm_cases import ECQM
 from spec_records import spec_records
-from variations import with_offset
+from variations import variations, with_offset
 
 from careloop.programs.measures import service
 from careloop.programs.measures.packages import read_and_compile
 
 PERIOD = "2025-01-01/2025-12-31"
 PACKAGES = {
+    "CMS124": "CervicalCancerScreeningFHIR",
     "CMS125": "BreastCancerScreeningFHIR",
     "CMS122": "DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR",
     "CMS165": "ControllingHighBloodPressureFHIR",
@@ -206,3 +207,31 @@ def test_the_boundary_instant_itself_is_in_the_period(tmp_path: Path, engine: st
     )
 
     assert counts(result) == _recorded("CMS125", "offset-05", "62901c95") == "1110"
+
+
+def test_a_result_on_the_boundary_instant_of_its_window_counts_in_any_offset(
+    tmp_path: Path, engine: str
+) -> None:
+    """CMS124: cytology whose ``latest()`` is the first instant of its window (2023-01-01T00:00Z,
+    ``during day of [start - 2 years, end]``) written as 2022-12-31T19:00-05:00. A point is
+    ``In`` the interval, and the boundary instant itself is in before dates are compared
+    (cql-execution ``Interval.contains``), so it counts. The hand-written definition compared
+    the dates as written and missed it (found by the variations of the specification
+    records; fixed: ``timing.point_during_day``); one millisecond earlier it does not count."""
+    document = spec_records()["cms124-pap-at-boundary"]
+    varied = dict(variations(document))
+    start, end = service.parse_period(PERIOD)
+    found = {}
+    for label in ("offset-05", "minus-1ms"):
+        path = tmp_path / f"{label}.json"
+        path.write_bytes(orjson.dumps(varied[label]))
+        (result,) = service.evaluate_paths(
+            [path], measures=[measure_of("CMS124", engine)], start=start, end=end
+        )
+        found[label] = counts(result)
+
+    assert found == {
+        "offset-05": _recorded("CMS124", "spec-offset-05", "cms124-pap-at-boundary"),
+        "minus-1ms": _recorded("CMS124", "spec-minus-1ms", "cms124-pap-at-boundary"),
+    }
+    assert found == {"offset-05": "1101", "minus-1ms": "1100"}

@@ -24,10 +24,11 @@ from datetime import date, datetime
 from typing import Any
 
 from careloop.errors import InvalidInput
-from careloop.programs.measures.fields import FIELDS
+from careloop.programs.measures.fields import FIELDS, POINT_FIELDS
 from careloop.programs.measures.record import PatientRecord, Resource, concept_in
 from careloop.programs.measures.timing import (
     ONE_MS,
+    POINT_RELATIONS,
     RELATIONS,
     age_in_years,
     compile_anchor,
@@ -337,6 +338,8 @@ def _timing_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:
         raise InvalidInput(f"unknown timing relation {relation_name!r}", field="definition")
     extract = FIELDS[field_name]
     relation = RELATIONS[relation_name]
+    if field_name in POINT_FIELDS:
+        relation = POINT_RELATIONS.get(relation_name, relation)
     window = spec.get("window", ["start", "end"])
     if isinstance(window, str):
         window = [window, window]

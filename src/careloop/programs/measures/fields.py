@@ -153,6 +153,9 @@ def medication_request_period(request: Resource, _birth: date | None) -> Interva
     return None
 
 
+# Fields that are a point in CQL (a DateTime, not an Interval): ``timing.POINT_RELATIONS``.
+POINT_FIELDS = frozenset({"effective_latest", "authored", "issued"})
+
 FIELDS: dict[str, Callable[[Resource, date | None], Interval | None]] = {
     "period": period,
     "performed": performed,

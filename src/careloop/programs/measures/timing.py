@@ -138,6 +138,15 @@ def _in_day(moment: datetime, low: datetime, high: datetime) -> bool:
     return moment in (low, high) or low.date() <= moment.date() <= high.date()
 
 
+def point_during_day(iv: Interval | None, low: datetime, high: datetime) -> bool:
+    """CQL ``point during day of [low, high]`` (the ``In`` operator), for fields that are a
+    point in CQL (``latest()``, ``issued``, ``authoredOn``): as ``_in_day``. An interval of one
+    instant is ``IncludedIn`` instead, with no boundary rule (``during_day``)."""
+    if iv is None or iv[0] is None:
+        return False
+    return _in_day(iv[0], low, high)
+
+
 def starts_during_day(iv: Interval | None, low: datetime, high: datetime) -> bool:
     if iv is None or iv[0] is None:
         return False
@@ -165,6 +174,9 @@ def starts_on_or_before(iv: Interval | None, _low: datetime, high: datetime) -> 
 def starts_on_or_before_day(iv: Interval | None, _low: datetime, high: datetime) -> bool:
     return iv is not None and iv[0] is not None and iv[0].date() <= high.date()
 
+
+# The relations that differ when the field is a point rather than an interval.
+POINT_RELATIONS = {"during_day": point_during_day}
 
 RELATIONS = {
     "during_day": during_day,
