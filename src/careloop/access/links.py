@@ -14,6 +14,7 @@ from babel.dates import format_datetime
 from sqlalchemy.orm import Session
 
 from careloop.access import booking as bookings
+from careloop.access.companions import BOOKED, tell_companions
 from careloop.access.offers import choices_of, mark_answered, offer_by_id, read_link_token
 from careloop.access.rides import plan_ride
 from careloop.access.sending import send_booked, send_ride_booked
@@ -92,6 +93,7 @@ def book_from_link(
     )
     mark_answered(offer, booking_id=booked.id, now=now)
     send_booked(session, booking=booked, clock=clock, settings=settings)
+    tell_companions(session, booking=booked, message=BOOKED, clock=clock, settings=settings)
     if booked.ride:
         ride = plan_ride(session, booking=booked, now=now)
         send_ride_booked(
