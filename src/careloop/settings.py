@@ -248,6 +248,31 @@ class LoyaltySettings(BaseModel):
     """How far back ``careloop rewards earn`` reads completed care when not told."""
 
 
+class RidesSettings(BaseModel):
+    """The ride provider for visits that need one (``access.rides``): the built-in fake, or
+    a non-emergency transport broker over HTTPS whose status webhooks come back signed."""
+
+    provider: Literal["fake", "http"] = "fake"
+    """``fake`` records requests in memory (demo, tests); ``http`` calls ``base_url``."""
+    base_url: str | None = None
+    """The broker's API root (``POST /rides``, ``GET /rides/{id}``, ``POST /rides/{id}/cancel``)."""
+    api_token: SecretStr | None = None
+    """Bearer token careloop sends to the broker."""
+    webhook_secret: SecretStr | None = None
+    """Shared secret of the broker's status webhooks (HMAC-SHA256 of ``timestamp.body`` in
+    ``X-Ride-Signature``); webhooks are refused (403) while it is unset."""
+    webhook_tolerance_seconds: int = Field(default=300, gt=0)
+    """A webhook whose ``X-Ride-Timestamp`` is further than this from now is refused (replay)."""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    """Time allowed for one call to the broker."""
+
+
+class AccessSettings(BaseModel):
+    """Scheduling access: offers, bookings, rides (issue "Access")."""
+
+    rides: RidesSettings = RidesSettings()
+
+
 class Settings(BaseSettings):
     """All settings; one instance per process, built by :func:`get_settings`."""
 
@@ -278,6 +303,7 @@ class Settings(BaseSettings):
     fhir: FhirSettings = FhirSettings()
     return_visits: ReturnVisitsSettings = ReturnVisitsSettings()
     loyalty: LoyaltySettings = LoyaltySettings()
+    access: AccessSettings = AccessSettings()
 
     @property
     def resolved_database_url(self) -> str:

@@ -5,8 +5,10 @@ reschedule by reply, a bare CANCEL stays an opt-out, and a hold expires."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -43,13 +45,19 @@ def _utc(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
 
 
-def _seed(rt: Runtime, tmp_path: Path, *, language: str = "en") -> None:
+def _seed(
+    rt: Runtime,
+    tmp_path: Path,
+    *,
+    language: str = "en",
+    carers: Sequence[dict[str, Any]] = (),
+) -> None:
     import_resources(
         rt,
         tmp_path,
         [
             patient("p-001", language=language),
-            caregiver("p-001", "p-001-wife"),
+            *(carers or [caregiver("p-001", "p-001-wife")]),
             location(),
             schedule("sch-1"),
             slot("s-tue", schedule_id="sch-1", start=_utc(3, 20, 45)),

@@ -91,7 +91,7 @@ class Offer:
         }
 
 
-def _inside(windows: Iterable[dict[str, Any]], start: datetime, end: datetime) -> bool:
+def inside_windows(windows: Iterable[dict[str, Any]], start: datetime, end: datetime) -> bool:
     """True when ``[start, end]`` (local times, same day) lies inside one window."""
     day = DAYS[start.weekday()]
     return any(
@@ -124,14 +124,14 @@ def _fit(
     """(ride, reasons, score bonus) for a slot the patient can take; None when they cannot."""
     if day.works_daytime and _overlaps_workday(start, end):
         return None
-    if day.availability and not _inside(day.availability, start, end):
+    if day.availability and not inside_windows(day.availability, start, end):
         return None
     if slot.telehealth:
         if day.transport_need:
             return False, ["a video visit, so no travel is needed"], 2.0
         return False, ["a video visit from home"], 0.0
     if day.companions:
-        fitting = [c for c in day.companions if _inside(c.windows, start, end)]
+        fitting = [c for c in day.companions if inside_windows(c.windows, start, end)]
         if fitting:
             return False, [f"{_who(fitting[0])} is free to come with you then"], 1.5
         if day.transport_need:

@@ -13,13 +13,10 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from sqlalchemy.orm import Session
 
-from careloop.access import booking as bookings
-from careloop.access.offers import choices_of, mark_answered, offer_by_id, read_link_token
-from careloop.access.rides import plan_ride
-from careloop.access.sending import send_booked, send_ride_booked
+from careloop.access.offers import choices_of, offer_by_id, read_link_token
+from careloop.access.self_service import book_offered
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
-from careloop.errors import InvalidInput
 from careloop.models import AccessBooking, AccessOffer
 from careloop.records.service import get_patient
 from careloop.security.principal import Principal
@@ -44,9 +41,8 @@ class LinkOffer:
     choices: list[LinkChoice]
 
 
-def open_link(session: Session, *, key: bytes, token: str, clock: Clock) -> LinkOffer:
-    """The offer a link names, with its choices in the patient's language and zone."""
-    offer = offer_by_id(session, offer_id=read_link_token(key, token), now=clock.now())
+def labelled_choices(session: Session, offer: AccessOffer) -> tuple[str, list[LinkChoice]]:
+    """The offer's choices as the patient reads them: their language, in their zone."""
     patient = get_patient(session, offer.patient_id)
     language = (patient.language or "en").split("-")[0]
     zone = ZoneInfo(patient.timezone)
@@ -60,6 +56,13 @@ def open_link(session: Session, *, key: bytes, token: str, clock: Clock) -> Link
         )
         for number, o in enumerate(choices_of(offer), start=1)
     ]  # fmt: skip
+    return language, choices
+
+
+def open_link(session: Session, *, key: bytes, token: str, clock: Clock) -> LinkOffer:
+    """The offer a link names, with its choices in the patient's language and zone."""
+    offer = offer_by_id(session, offer_id=read_link_token(key, token), now=clock.now())
+    language, choices = labelled_choices(session, offer)
     audit(
         session,
         clock=clock,
@@ -76,25 +79,13 @@ def book_from_link(
     session: Session, *, key: bytes, token: str, choice: int, clock: Clock, settings: Settings
 ) -> AccessBooking:
     """Book choice ``choice`` (1-based) of the linked offer; :class:`SlotTaken` if it went."""
-    now = clock.now()
-    offer = offer_by_id(session, offer_id=read_link_token(key, token), now=now)
-    options = choices_of(offer)
-    if not 1 <= choice <= len(options):
-        raise InvalidInput(f"choose a number from 1 to {len(options)}", field="choice")
-    booked = bookings.book(
+    offer = offer_by_id(session, offer_id=read_link_token(key, token), now=clock.now())
+    return book_offered(
         session,
-        patient_id=offer.patient_id,
-        offer=options[choice - 1],
+        offer=offer,
+        choice=choice,
         clock=clock,
         principal=LINK_PRINCIPAL,
         channel="link",
-        offer_id=offer.id,
+        settings=settings,
     )
-    mark_answered(offer, booking_id=booked.id, now=now)
-    send_booked(session, booking=booked, clock=clock, settings=settings)
-    if booked.ride:
-        ride = plan_ride(session, booking=booked, now=now)
-        send_ride_booked(
-            session, booking=booked, pickup_at=ride.pickup_at, clock=clock, settings=settings
-        )
-    return booked

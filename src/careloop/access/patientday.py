@@ -37,7 +37,7 @@ FULL_TIME = "LA17956-6"
 TRANSPORT_SEGMENT = "transportation-need"
 
 
-def _accompanies(resource: dict[str, Any] | None) -> bool:
+def accompanies(resource: dict[str, Any] | None) -> bool:
     for ext in (resource or {}).get("extension") or []:
         if isinstance(ext, dict) and ext.get("url") == ACCOMPANIES_EXTENSION:
             return ext.get("valueBoolean") is not False
@@ -93,7 +93,7 @@ def patient_day(session: Session, *, patient_id: str, now: datetime) -> PatientD
         if not carer.availability:
             continue
         related = get_resource(session, resource_type="RelatedPerson", fhir_id=carer.id)
-        if _accompanies(related):
+        if accompanies(related):
             companions.append(Companion(carer.relationship, tuple(carer.availability)))
     records = patient_resources(
         session, patient_id=patient_id, resource_types=("Observation", "Appointment")

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from careloop.access import booking as bookings
+from careloop.access import companions
 from careloop.access.finder import Offer
 from careloop.access.grammar import BookingReply, parse_booking_reply
 from careloop.access.offers import (
@@ -128,6 +129,10 @@ def _book_choice(
         tell_the_others(session, clock=clock, settings=app_settings)
     if booked.ride:
         plan_ride(session, booking=booked, now=now)
+    if app_settings is not None:
+        companions.tell_companions(
+            session, booking=booked, message=companions.BOOKED, clock=clock, settings=app_settings
+        )
     queued = _answer(
         session,
         message=message,
@@ -155,8 +160,9 @@ def handle_access_reply(
     counts only when that message is an offer.
 
     With ``app_settings`` a slot freed by a cancel is offered to the waitlist at once (and
-    back-fill offers someone else just won are closed); without, ``careloop schedule backfill``
-    does it.
+    back-fill offers someone else just won are closed), and the caregiver who comes along is
+    told of a booking, a cancellation or a move; without, ``careloop schedule backfill`` does
+    the back-fill.
     """
     parsed = parse_booking_reply(message.body)
     if parsed is None:
@@ -183,6 +189,13 @@ def handle_access_reply(
     bookings.cancel(session, booking=target, clock=clock, principal=PATIENT_REPLY)
     if app_settings is not None:
         backfill(session, slot_id=target.slot_id, clock=clock, settings=app_settings)
+        companions.tell_companions(
+            session,
+            booking=target,
+            message=companions.CANCELLED if parsed.kind == "cancel" else companions.MOVING,
+            clock=clock,
+            settings=app_settings,
+        )
     if parsed.kind == "cancel":
         queued = _answer(
             session,

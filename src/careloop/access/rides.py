@@ -9,8 +9,9 @@ Adapters implement :class:`RideProvider` (request, status, cancel). :class:`Fake
 every call and answers like a provider would; :class:`HttpRides` speaks a generic JSON API
 shaped like the non-emergency medical transport brokers' (POST ``/rides`` with pickup time,
 addresses by reference and a callback URL; GET ``/rides/{id}``; POST ``/rides/{id}/cancel``;
-status webhooks with ``{"ride_id", "status"}``). A ride that fails or is cancelled by the
-provider before pickup raises a task for the care coordinators.
+signed status webhooks, ``access.ride_webhooks``), chosen by the ``access.rides`` settings.
+A ride that fails or is cancelled by the provider before pickup raises a task for the care
+coordinators.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind, record_event
 from careloop.feedback.ruleset import Severity
 from careloop.models import AccessBooking, AccessRide
+from careloop.settings import ConfigurationError, RidesSettings
 
 TRAVEL_BUFFER = timedelta(minutes=45)
 STATUSES = ("pending", "requested", "confirmed", "en-route", "picked-up", "completed",
@@ -118,6 +120,23 @@ class HttpRides:
 
     def cancel(self, external_id: str) -> None:
         self._client.post(f"/rides/{external_id}/cancel").raise_for_status()
+
+
+def provider_from_settings(settings: RidesSettings, *, public_base_url: str) -> RideProvider:
+    """The configured provider: the recording fake, or the HTTP broker with its callback at
+    ``<public_base_url>/webhooks/rides``."""
+    if settings.provider == "fake":
+        return FakeRides()
+    if not settings.base_url or settings.api_token is None:
+        raise ConfigurationError(
+            "access.rides.provider=http needs access.rides.base_url and access.rides.api_token"
+        )
+    client = httpx.Client(
+        base_url=settings.base_url,
+        headers={"Authorization": f"Bearer {settings.api_token.get_secret_value()}"},
+        timeout=settings.timeout_seconds,
+    )
+    return HttpRides(client, callback_url=f"{public_base_url.rstrip('/')}/webhooks/rides")
 
 
 def plan_ride(session: Session, *, booking: AccessBooking, now: datetime) -> AccessRide:

@@ -3,7 +3,8 @@
 A first offer goes through ``outreach.requests.request_message`` (consent, channel chosen by the
 engine, quiet hours, approved words in the patient's language); its words are
 ``slot_offer`` with the choices and the signed self-scheduling link. Confirmations of a booking
-made in the portal or by a link are ``visit_booked``, and a ride arranged is ``ride_booked``.
+made in the portal or by a link are ``visit_booked``, a ride arranged is ``ride_booked`` and
+one that fell through is ``ride_fell_through``.
 """
 
 from __future__ import annotations
@@ -125,4 +126,21 @@ def send_ride_booked(
         clock=clock,
         settings=settings,
         fields={"pickup_at": pickup_at},
+    )
+
+
+def send_ride_fell_through(
+    session: Session, *, booking: AccessBooking, clock: Clock, settings: Settings
+) -> RequestedMessage:
+    """``ride_fell_through``: the ride is off, the care team is arranging another."""
+    return request_message(
+        session,
+        patient_id=booking.patient_id,
+        message="ride_fell_through",
+        purpose=PURPOSE,
+        key=f"ride-fell-through:{booking.id}",
+        now=clock.now(),
+        clock=clock,
+        settings=settings,
+        fields={"appointment_at": booking.start},
     )

@@ -211,11 +211,13 @@ def dispatch_rides_command(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Request pending rides from the ride provider (the recording fake; see docs/access.md)."""
-    from careloop.access.rides import FakeRides, dispatch_rides
+    """Request pending rides from the ride provider (``access.rides`` settings; docs/access.md)."""
+    from careloop.access.rides import dispatch_rides, provider_from_settings
 
-    provider = FakeRides()
     with runtime(database) as rt, rt.transaction() as session:
+        provider = provider_from_settings(
+            rt.settings.access.rides, public_base_url=rt.settings.security.public_base_url
+        )
         requested = dispatch_rides(session, provider=provider, clock=rt.clock)
     if as_json:
         print_json({"requested": len(requested), "provider": provider.name})

@@ -20,6 +20,7 @@ from careloop.governance.consent import ConsentChannel, consent_decisions
 from careloop.models import Caregiver, OutboxMessage, Patient
 from careloop.outreach.budget import counts_as_contact
 from careloop.outreach.states import OutboxState
+from careloop.personalize.profile import QuietHours
 from careloop.personalize.service import get_profile
 from careloop.personalize.snapshot import PatientSnapshot
 from careloop.records.availability import is_available
@@ -234,3 +235,19 @@ def build_snapshots(
             )
         )
     return snapshots, recipients
+
+
+def caregiver_send_time(caregiver: Caregiver, *, zone: str, start: datetime) -> datetime | None:
+    """The first moment at or after ``start`` inside the caregiver's windows and outside
+    default quiet hours (21:00-08:00 in the patient's zone)."""
+    quiet = QuietHours()
+    moment: datetime | None = start
+    for _ in range(8):
+        moment = next_caregiver_window(caregiver, zone=zone, now=moment) if moment else None
+        if moment is None:
+            return None
+        local = moment.astimezone(ZoneInfo(zone))
+        if not quiet.contains(local.hour * 60 + local.minute):
+            return moment
+        moment += timedelta(hours=1)
+    return None

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -23,7 +22,7 @@ from careloop.outreach.audience import (
     Recipient,
     build_snapshots,
     caregiver_recipients,
-    next_caregiver_window,
+    caregiver_send_time,
 )
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
 from careloop.outreach.config import default_sender
@@ -35,7 +34,6 @@ from careloop.outreach.tick_context import TickContext, TickReport, bump
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.engine import Decision, PopulationBatch, decide_batch
-from careloop.personalize.profile import QuietHours
 from careloop.personalize.service import (
     load_history,
     load_model,
@@ -317,7 +315,7 @@ def _caregiver_copies(
         session, patient=patient, now=decision.send_at, only_available=False
     ):
         caregiver = carers[recipient.caregiver_id or ""]
-        at = _caregiver_time(caregiver, zone=patient.timezone, start=decision.send_at)
+        at = caregiver_send_time(caregiver, zone=patient.timezone, start=decision.send_at)
         if at is None:
             continue
         channel = "sms" if "sms" in recipient.addresses else next(iter(recipient.addresses))
@@ -336,19 +334,3 @@ def _caregiver_copies(
         if copies:
             bump(report, program.name, "caregiver_queued")
             yield from copies
-
-
-def _caregiver_time(caregiver: Any, *, zone: str, start: datetime) -> datetime | None:
-    """The first moment at or after ``start`` inside the caregiver's windows and outside
-    default quiet hours (21:00-08:00 in the patient's zone)."""
-    quiet = QuietHours()
-    moment: datetime | None = start
-    for _ in range(8):
-        moment = next_caregiver_window(caregiver, zone=zone, now=moment) if moment else None
-        if moment is None:
-            return None
-        local = moment.astimezone(ZoneInfo(zone))
-        if not quiet.contains(local.hour * 60 + local.minute):
-            return moment
-        moment += timedelta(hours=1)
-    return None

@@ -79,6 +79,7 @@ _SELF_SERVICE = frozenset(
         "messages:send",
         "checkins:write",
         "readings:write",
+        "visits:write",
     }
 )
 

@@ -52,6 +52,8 @@ ROUTER_MODULES = (
     "careloop.web.portal.booking",
     "careloop.web.api.loyalty",
     "careloop.web.portal.rewards",
+    "careloop.web.api.ride_webhooks",
+    "careloop.web.portal.visits",
 )
 
 

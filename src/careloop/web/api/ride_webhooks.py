@@ -1,0 +1,49 @@
+"""The ride broker's status webhook (``access.ride_webhooks``): signed JSON in, 200 out.
+
+403 when the signature or its timestamp is wrong, 422 naming the field of a malformed event,
+404 for a ride careloop never requested; the broker retries anything but a 2xx.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from careloop.access.ride_webhooks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    apply_event,
+    parse_event,
+    verify_signature,
+)
+from careloop.web.deps import ClockDep, SessionDep, get_runtime, rate_limit
+
+router = APIRouter(
+    prefix="/webhooks", tags=["webhooks"], dependencies=[Depends(rate_limit("webhook"))]
+)
+
+
+async def signed_body(request: Request, clock: ClockDep) -> bytes:
+    """The raw body, once its signature proves the broker sent it (403 otherwise)."""
+    body = await request.body()
+    verify_signature(
+        get_runtime(request).settings.access.rides,
+        timestamp=request.headers.get(TIMESTAMP_HEADER),
+        signature=request.headers.get(SIGNATURE_HEADER),
+        body=body,
+        now=clock.now(),
+    )
+    return body
+
+
+@router.post("/rides", summary="Ride status from the transport broker (signed)")
+def ride_status(
+    request: Request,
+    body: Annotated[bytes, Depends(signed_body)],
+    session: SessionDep,
+    clock: ClockDep,
+) -> dict[str, Any]:
+    settings = get_runtime(request).settings
+    outcome = apply_event(session, event=parse_event(body), clock=clock, settings=settings)
+    return {"ride": outcome.ride_id, "status": outcome.status, "applied": outcome.applied}

@@ -1,0 +1,116 @@
+"""The signed-in portal's visits page: pick one of your offered times, move or cancel a visit.
+
+The choices are the patient's open offer (the one texted to them), else a new one from the
+finder (best three, with a video visit where a service has one). Booking, moving and
+cancelling go through ``access.self_service``, the same path as the signed link, so the
+confirmations, the caregiver's copy, the ride and the waitlist follow as they do there.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from careloop.access import self_service
+from careloop.access.booking import SlotTaken, live_bookings
+from careloop.access.links import labelled_choices
+from careloop.audit import AuditAction
+from careloop.security.principal import Principal
+from careloop.web.console.pages import after_post
+from careloop.web.deps import ClockDep, SessionDep, SettingsDep, audit_patient_access, require
+from careloop.web.portal.page import PortalPage, patient_for, portal_page
+
+router = APIRouter(include_in_schema=False)
+
+VisitsPage = Annotated[PortalPage, Depends(portal_page("visits:write", audit_as="appointment"))]
+Writer = Annotated[Principal, Depends(require("visits:write"))]
+
+
+@router.get("/portal/visits", response_class=HTMLResponse)
+def visits_page(page: VisitsPage, done: str = "", taken: int = 0) -> HTMLResponse:
+    session, patient_id = page.session, page.patient_id
+    upcoming = [
+        b for b in live_bookings(session, patient_id=patient_id) if b.start > page.clock.now()
+    ]
+    offer = (
+        None
+        if upcoming
+        else self_service.portal_choices(session, patient_id=patient_id, clock=page.clock)
+    )
+    choices = labelled_choices(session, offer)[1] if offer is not None else []
+    return page.show(
+        "portal/visits.html",
+        "visits",
+        upcoming=upcoming,
+        offer=offer,
+        choices=choices,
+        done=done if done in ("booked", "cancelled") else "",
+        taken=bool(taken),
+    )
+
+
+@router.post("/portal/visits/book")
+def book_visit(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: Writer,
+    offer: Annotated[str, Form(max_length=64)],
+    choice: Annotated[int, Form(ge=1, le=20)],
+    patient: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    patient_id = patient_for(principal, patient or None, "visits:write")
+    row = self_service.patient_offer(session, patient_id=patient_id, offer_id=offer, clock=clock)
+    try:
+        with session.begin_nested():
+            booked = self_service.book_offered(
+                session,
+                offer=row,
+                choice=choice,
+                clock=clock,
+                principal=principal,
+                channel="portal",
+                settings=settings,
+            )
+    except SlotTaken:
+        return after_post(request, f"/portal/visits?patient={patient_id}&taken=1")
+    audit_patient_access(
+        session, clock, principal, patient_id, AuditAction.CREATE, "appointment",
+        detail={"booking": booked.id},
+    )  # fmt: skip
+    return after_post(request, f"/portal/visits?patient={patient_id}&done=booked")
+
+
+@router.post("/portal/visits/{booking_id}/{action}")
+def change_visit(
+    request: Request,
+    booking_id: str,
+    action: str,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: Writer,
+    patient: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """``cancel`` frees the time; ``move`` frees it and shows new times to pick from."""
+    patient_id = patient_for(principal, patient or None, "visits:write")
+    if action not in ("cancel", "move"):
+        return Response(status_code=404)
+    booking = self_service.patient_booking(session, patient_id=patient_id, booking_id=booking_id)
+    self_service.cancel_visit(
+        session,
+        booking=booking,
+        clock=clock,
+        principal=principal,
+        settings=settings,
+        moving=action == "move",
+    )
+    audit_patient_access(
+        session, clock, principal, patient_id, AuditAction.UPDATE, "appointment",
+        detail={"booking": booking.id, "action": action},
+    )  # fmt: skip
+    done = "" if action == "move" else "&done=cancelled"
+    return after_post(request, f"/portal/visits?patient={patient_id}{done}")
