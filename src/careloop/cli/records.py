@@ -93,6 +93,7 @@ def import_command(
                 clock=rt.clock,
                 principal=cli_principal(),
                 default_timezone=rt.settings.records.default_timezone,
+                default_region=rt.settings.records.default_region,
                 keep_unsupported=keep_unsupported,
                 workers=workers,
                 progress=progress,

@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from careloop.channels.errors import ChannelError
+from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.messages import (
     ChannelKind,
     EmailParts,
@@ -322,13 +322,17 @@ class Worker:
         return timedelta(seconds=1.0 / (rate * (1 - self.settings.worker.pace_margin)))
 
     def _call(self, message: Claimed, slot: datetime | None) -> Outcome:
+        if ChannelKind(message.channel) not in self.channels.kinds:
+            return Outcome(message, dead=DeadReason.NO_ADAPTER, slot_at=slot)
         try:
             outbound = self.outbound(message)
             result = self.channels.send(outbound)
         except ChannelError as exc:
             return Outcome(message, error=exc, slot_at=slot)
-        except InvalidInput:
-            return Outcome(message, dead=DeadReason.NO_ADAPTER, slot_at=slot)
+        except InvalidInput as exc:
+            # The adapter refused the row itself (parts missing): named, never "no adapter".
+            refused = ChannelError(FailureReason.REJECTED, permanent=True, detail=str(exc))
+            return Outcome(message, error=refused, slot_at=slot)
         return Outcome(message, result=result, slot_at=slot)
 
     def outbound(self, message: Claimed) -> OutboundMessage:

@@ -27,6 +27,7 @@ from careloop.models import Caregiver, FhirResource
 from careloop.records.availability import from_extension
 from careloop.records.caregivers import caregiver_row
 from careloop.records.contacts import index_contacts
+from careloop.records.contacts_phone import DEFAULT_REGION
 from careloop.records.extract import IndexedResource, ResourceProblem, index_resource
 from careloop.records.fhir_reader import (
     ReadResult,
@@ -145,6 +146,7 @@ def write_unit(
     principal: Principal,
     index: PatientIndex,
     default_timezone: str,
+    default_region: str = DEFAULT_REGION,
 ) -> tuple[set[str], int, int]:
     """Write one prepared unit; returns (patients touched, identity links made, phone
     numbers that could not be read)."""
@@ -168,9 +170,10 @@ def write_unit(
         patient_ids=set(links.patient_ids.values()),
         now=now,
         default_timezone=default_timezone,
+        default_region=default_region,
         zones={p.fhir_id: p.timezone for p in patients if p.timezone},
     )
-    _write_caregivers(session, resources, refs, now=now)
+    _write_caregivers(session, resources, refs, now=now, default_region=default_region)
     if touched:
         audit(
             session,
@@ -186,7 +189,12 @@ def write_unit(
 
 
 def _write_caregivers(
-    session: Session, resources: list[IndexedResource], refs: dict[str, str], *, now: Any
+    session: Session,
+    resources: list[IndexedResource],
+    refs: dict[str, str],
+    *,
+    now: Any,
+    default_region: str,
 ) -> None:
     rows = []
     for res in resources:
@@ -197,7 +205,11 @@ def _write_caregivers(
             continue
         rows.append(
             caregiver_row(
-                res.resource, patient_id=patient_id, now=now, windows=from_extension(res.resource)
+                res.resource,
+                patient_id=patient_id,
+                now=now,
+                windows=from_extension(res.resource),
+                default_region=default_region,
             )
         )
     upsert_rows(session, Caregiver, rows, ("id",))
@@ -273,6 +285,7 @@ def import_paths(
     clock: Clock,
     principal: Principal,
     default_timezone: str,
+    default_region: str = DEFAULT_REGION,
     keep_unsupported: bool = True,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -304,6 +317,7 @@ def import_paths(
                         principal=principal,
                         index=index,
                         default_timezone=default_timezone,
+                        default_region=default_region,
                     )
                     session.commit()
                 except SQLAlchemyError as exc:
