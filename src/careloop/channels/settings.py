@@ -122,6 +122,21 @@ class VoiceSettings(BaseModel):
     _e164_numbers = field_validator("caller_id", "care_team_number")(_optional_e164)
 
 
+class LookupSettings(BaseModel):
+    """Line-type look-up before texting (Twilio Lookup v2 ``line_type_intelligence``): a
+    number the provider calls a landline is never texted, whatever the record's ``use``."""
+
+    provider: Literal["twilio", "none"] = "none"
+    """``twilio``: ask at import about each imported patient's phones; ``none``: trust ``use``."""
+    base_url: str = "https://lookups.twilio.com"
+    """Any Twilio Lookup-compatible service."""
+    account: TwilioAccount | None = None
+    """Account for look-ups; the SMS account when unset."""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_age_days: float = Field(default=180.0, gt=0)
+    """How long an answer is kept (numbers are ported between mobile and landline rarely)."""
+
+
 class PortalSettings(BaseModel):
     provider: Literal["inbox", "fake"] = "inbox"
 
@@ -131,3 +146,4 @@ class ChannelsSettings(BaseModel):
     email: EmailSettings = EmailSettings()
     voice: VoiceSettings = VoiceSettings()
     portal: PortalSettings = PortalSettings()
+    lookup: LookupSettings = LookupSettings()

@@ -57,6 +57,7 @@ from careloop.models.records import (
     FhirResource,
     Patient,
     PatientIdentifier,
+    PhoneLineType,
     ResourceCode,
 )
 
@@ -99,6 +100,7 @@ __all__ = [
     "OutboxMessage",
     "Patient",
     "PatientIdentifier",
+    "PhoneLineType",
     "PlanAdjustment",
     "PortalCode",
     "PortalContact",

@@ -65,6 +65,8 @@ class ImportSummary:
     identity_links: int = 0
     undialable_phones: int = 0
     """Phone numbers that are not possible numbers: kept for display, never dialled."""
+    patient_ids: set[str] = field(default_factory=set)
+    """careloop ids of the records this import wrote (for what runs after it)."""
     seconds: float = 0.0
 
     @property
@@ -310,7 +312,7 @@ def import_paths(
             if unit.resources:
                 session = sessions()
                 try:
-                    _touched, linked, undialable = write_unit(
+                    touched, linked, undialable = write_unit(
                         session,
                         unit,
                         clock=clock,
@@ -335,6 +337,7 @@ def import_paths(
                     summary.resources.update(r.resource_type for r in unit.resources)
                     summary.identity_links += linked
                     summary.undialable_phones += undialable
+                    summary.patient_ids.update(touched)
                 finally:
                     session.close()
             if progress and not is_ndjson(Path(unit.file)):
