@@ -155,3 +155,35 @@ def test_without_a_country_in_the_address_the_configured_default_region_reads_th
 def test_a_default_region_that_is_not_a_country_code_is_refused_at_start() -> None:
     with pytest.raises(ValidationError, match="default_region"):
         RecordsSettings(default_region="Spain")
+
+
+_points = st.lists(
+    st.fixed_dictionaries(
+        {
+            "system": st.sampled_from(["phone", "sms", "email"]),
+            "value": st.sampled_from(["+16175550100", "+16175550199", "a@example.org", "x"]),
+            "use": st.sampled_from([None, "home", "work", "mobile", "old", "temp"]),
+            "rank": st.one_of(st.none(), st.integers(min_value=1, max_value=3)),
+            "dialable": st.booleans(),
+            "line_type": st.sampled_from([None, "landline", "mobile", "nonFixedVoip"]),
+        }
+    ),
+    max_size=6,
+)
+
+
+@given(_points)
+def test_a_text_never_goes_to_a_landline_a_home_line_or_an_unreadable_number(
+    points: list[dict[str, Any]],
+) -> None:
+    chosen = address_for(points, "sms", patient_id="p")
+    textable = [
+        p
+        for p in points
+        if p["system"] in ("phone", "sms")
+        and p["dialable"]
+        and p["use"] not in ("home", "work", "old")
+        and p["line_type"] != "landline"
+    ]
+    assert (chosen is None) == (not textable)
+    assert chosen is None or chosen in {p["value"] for p in textable}
