@@ -61,6 +61,15 @@ class RecordsSettings(BaseModel):
 
     default_timezone: str = "America/New_York"
     """Time zone of a patient whose record and address give none (quiet hours, send times)."""
+    default_region: str = Field(default="US", pattern=r"^[A-Za-z]{2}$")
+    """ISO 3166 country a national phone number (``(617) 555-0199``) is read in when the
+    patient's address names no country; a number that cannot be read there is reported at
+    import and never dialled."""
+
+    @field_validator("default_region")
+    @classmethod
+    def _upper_region(cls, value: str) -> str:
+        return value.upper()
 
 
 class LoggingSettings(BaseModel):

@@ -394,3 +394,66 @@ class CareloopWebhooks:
             return PlainTextResponse("forbidden", status_code=403)
         self.inbound.append(parse_gather_callback(form, received_at=datetime.now(UTC)))
         return Response("<Response><Hangup/></Response>", media_type="application/xml")
+
+
+@dataclass
+class FakeTwilioLookup:
+    """Twilio Lookup v2 look-alike: ``GET /v2/PhoneNumbers/{number}`` with Basic auth,
+    answering ``line_type_intelligence`` in Twilio's shape from ``line_types`` (a number
+    not listed: ``type`` null with Twilio's error 60600, "unprovisioned or out of coverage").
+    Records every request; corrects none."""
+
+    account_sid: str
+    auth_token: str
+    line_types: dict[str, str] = field(default_factory=dict)
+    requests_seen: list[dict[str, Any]] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/v2/PhoneNumbers/{number}", self._fetch)])
+
+    async def _fetch(self, request: Request) -> Response:
+        number = request.path_params["number"]
+        self.requests_seen.append(
+            {"number": number, "query": dict(request.query_params), "auth": _basic(request)}
+        )
+        if _basic(request) != (self.account_sid, self.auth_token):
+            return _error(401, 20003, "Authenticate")
+        kind = self.line_types.get(number)
+        fields = request.query_params.get("Fields", "")
+        intelligence = (
+            {
+                "error_code": None if kind else 60600,
+                "mobile_country_code": "310" if kind == "mobile" else None,
+                "mobile_network_code": "260" if kind == "mobile" else None,
+                "carrier_name": "Example Carrier" if kind else None,
+                "type": kind,
+            }
+            if "line_type_intelligence" in fields
+            else None
+        )
+        return JSONResponse(
+            {
+                "calling_country_code": "1",
+                "country_code": "US",
+                "phone_number": number,
+                "national_format": number,
+                "valid": True,
+                "validation_errors": [],
+                "caller_name": None,
+                "sim_swap": None,
+                "call_forwarding": None,
+                "line_type_intelligence": intelligence,
+                "identity_match": None,
+                "reassigned_number": None,
+                "sms_pumping_risk": None,
+                "url": f"https://lookups.twilio.com/v2/PhoneNumbers/{number}",
+            }
+        )
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Basic "):
+        return None
+    sid, _, token = base64.b64decode(header[6:]).decode().partition(":")
+    return sid, token

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -164,3 +168,37 @@ def test_a_sender_twilio_would_refuse_is_refused_at_start(number: str) -> None:
         SmsSender(
             number=number, type=SenderType.SHORT_CODE if number == "12" else SenderType.LONG_CODE
         )
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "value"),
+    [
+        (["serve", "--port", "18999"], "CARELOOP_CHANNELS__SMS__SENDERS", '[{"number": "617"}]'),
+        (["worker", "--once"], "CARELOOP_CHANNELS__SMS__SENDERS", '[{"number": "(617) 555-0000"}]'),
+        (["worker", "--once"], "CARELOOP_CHANNELS__SMS__DEFAULT_SENDER", "617-555-0000"),
+        (["serve", "--port", "18999"], "CARELOOP_CHANNELS__VOICE__CALLER_ID", "6175550000"),
+    ],
+)
+def test_serve_and_worker_refuse_a_sender_that_is_not_e164_in_one_line(
+    variable: str, value: str, command: list[str], tmp_path: Path
+) -> None:
+    env = {**os.environ, variable: value}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "careloop"), *command],
+        env=env | {"CARELOOP_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"error: invalid setting {_path_of(variable)} ({variable}): sender number must be "
+        "E.164, e.g. +16175550000"
+    ]
+
+
+def _path_of(variable: str) -> str:
+    path = variable.removeprefix("CARELOOP_").lower().replace("__", ".")
+    return path + ".0" if path.endswith("senders") else path

@@ -17,6 +17,7 @@ from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.fake import FakeChannel
 from careloop.channels.messages import ChannelKind, OutboundMessage, RateLimit, SendResult
 from careloop.channels.registry import ChannelRegistry
+from careloop.clock import FrozenClock
 from careloop.models import OutboxMessage, SendAttempt
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.runtime import Runtime
@@ -165,3 +166,29 @@ def test_a_timed_out_send_is_reconciled_before_it_is_retried(
     loop.work()
     assert _calls_per_key(loop.sms, keys) == [1]
     assert _states(rt, keys) == ["sent"]
+
+
+def test_a_worker_that_finds_its_gateway_slow_claims_only_what_it_can_send_within_its_lease(
+    rt: Runtime, make_loop: Callable[..., Loop], clock: FrozenClock
+) -> None:
+    loop = make_loop([], {})
+    own = loop.worker.settings
+    loop.worker.settings = own.model_copy(
+        update={"worker": own.worker.model_copy(update={"batch": 8, "lease_seconds": 3.0})}
+    )
+    keys = _queue(rt, 20)
+    real = loop.sms.send
+
+    def half_a_second_each(message: OutboundMessage) -> SendResult:
+        clock.advance(timedelta(seconds=0.5))  # a gateway answering in 500 ms
+        return real(message)
+
+    loop.sms.send = half_a_second_each  # type: ignore[method-assign]
+    first = loop.worker.run_once()
+    second = loop.worker.run_once()
+    rest = loop.worker.run(once=True)
+
+    assert (first.claimed, first.sent) == (8, 8)
+    assert (second.claimed, second.sent) == (3, 3)  # 2 msg/s x 1.5 s (half the lease)
+    assert rest.sent == 9
+    assert _calls_per_key(loop.sms, keys) == [1] * 20

@@ -8,9 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from careloop.cli import app
 from careloop.outreach.audience import address_for
 from careloop.records import service
 from careloop.records.contacts import find_patients_by_contact
@@ -18,6 +22,7 @@ from careloop.records.contacts_phone import region_of, to_e164
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR
+from careloop.settings import RecordsSettings, get_settings
 
 
 def _bundle(tmp_path: Path, telecom: list[dict[str, Any]], country: str = "US") -> Path:
@@ -111,3 +116,74 @@ def test_a_national_number_is_read_in_the_patients_country() -> None:
 def test_whatever_comes_in_is_either_e164_or_refused(value: str) -> None:
     number = to_e164(value)
     assert number is None or (number.startswith("+") and number[1:].isdigit())
+
+
+def test_without_a_country_in_the_address_the_configured_default_region_reads_the_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    patient = {
+        "resourceType": "Patient",
+        "id": "ph-es",
+        "name": [{"use": "official", "family": "Ruiz", "given": ["Eva"]}],
+        "telecom": [
+            {"system": "phone", "value": "612 34 56 78", "use": "mobile"},
+            {"system": "phone", "value": "no tiene", "use": "home"},
+        ],
+        "address": [{"use": "home", "city": "Madrid"}],
+    }
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient}]}
+    path = tmp_path / "es.json"
+    path.write_bytes(orjson.dumps(bundle))
+    database = f"sqlite:///{tmp_path / 'region.db'}"
+    monkeypatch.setenv("CARELOOP_RECORDS__DEFAULT_REGION", "es")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    imported = runner.invoke(app, ["import", str(path), "--database", database, "--json"])
+    shown = runner.invoke(app, ["patients", "show", "ph-es", "--database", database, "--json"])
+    get_settings.cache_clear()
+
+    assert imported.exit_code == 0, imported.output
+    assert orjson.loads(imported.stdout)["undialable_phones"] == 1
+    points = orjson.loads(shown.stdout)["contact_points"]
+    assert {(p["value"], p["display"], p["dialable"]) for p in points} == {
+        ("+34612345678", "612 34 56 78", True),
+        ("no tiene", "no tiene", False),
+    }
+    assert address_for(points, "sms", patient_id="ph-es") == "+34612345678"
+
+
+def test_a_default_region_that_is_not_a_country_code_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="default_region"):
+        RecordsSettings(default_region="Spain")
+
+
+_points = st.lists(
+    st.fixed_dictionaries(
+        {
+            "system": st.sampled_from(["phone", "sms", "email"]),
+            "value": st.sampled_from(["+16175550100", "+16175550199", "a@example.org", "x"]),
+            "use": st.sampled_from([None, "home", "work", "mobile", "old", "temp"]),
+            "rank": st.one_of(st.none(), st.integers(min_value=1, max_value=3)),
+            "dialable": st.booleans(),
+            "line_type": st.sampled_from([None, "landline", "mobile", "nonFixedVoip"]),
+        }
+    ),
+    max_size=6,
+)
+
+
+@given(_points)
+def test_a_text_never_goes_to_a_landline_a_home_line_or_an_unreadable_number(
+    points: list[dict[str, Any]],
+) -> None:
+    chosen = address_for(points, "sms", patient_id="p")
+    textable = [
+        p
+        for p in points
+        if p["system"] in ("phone", "sms")
+        and p["dialable"]
+        and p["use"] not in ("home", "work", "old")
+        and p["line_type"] != "landline"
+    ]
+    assert (chosen is None) == (not textable)
+    assert chosen is None or chosen in {p["value"] for p in textable}

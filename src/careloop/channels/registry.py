@@ -15,6 +15,7 @@ from careloop.channels.interface import Channel, Reconciler
 from careloop.channels.messages import ChannelKind, OutboundMessage, RateLimit, SendResult
 from careloop.channels.portal import PortalChannel, PortalInbox
 from careloop.channels.settings import ChannelsSettings
+from careloop.channels.twilio_lookup import TwilioLineTypeLookup
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
 
@@ -139,3 +140,10 @@ def build_channels(
             raise InvalidInput(f"unknown {kind} provider", field=f"channels.{kind}.provider")
         channels[kind] = factory(settings, deps)
     return ChannelRegistry(channels)
+
+
+def build_line_type_lookup(settings: ChannelsSettings) -> TwilioLineTypeLookup | None:
+    """The configured line-type look-up, or ``None`` (``channels.lookup.provider: none``)."""
+    if settings.lookup.provider == "none":
+        return None
+    return TwilioLineTypeLookup.from_settings(settings.lookup, settings.sms)

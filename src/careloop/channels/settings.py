@@ -9,11 +9,34 @@ from __future__ import annotations
 from typing import Literal
 
 import phonenumbers
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from careloop.channels.senders import SenderType
 
 TWILIO_API_BASE = "https://api.twilio.com"
+
+
+def e164_sender(number: str) -> str:
+    """``number`` if it is E.164 as written (``+16175550000``), else ``ValueError``: a number
+    we send or call from is checked when settings load, so ``serve``/``worker`` refuse it."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("sender number must be E.164, e.g. +16175550000") from None
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if e164 != number or not phonenumbers.is_possible_number(parsed):
+        raise ValueError("sender number must be E.164, e.g. +16175550000")
+    return number
+
+
+def _optional_e164(number: str | None) -> str | None:
+    return None if number is None else e164_sender(number)
+
+
+def _optional_sms_sender(number: str | None) -> str | None:
+    if number is not None and number.isdigit() and 3 <= len(number) <= 8:
+        return number  # a short code
+    return _optional_e164(number)
 
 
 class SmsSender(BaseModel):
@@ -31,13 +54,7 @@ class SmsSender(BaseModel):
             if not 3 <= len(self.number) <= 8:
                 raise ValueError("a short code has 3 to 8 digits")
             return self
-        try:
-            parsed = phonenumbers.parse(self.number, None)
-        except phonenumbers.NumberParseException:
-            raise ValueError("sender number must be E.164, e.g. +16175550000") from None
-        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        if e164 != self.number or not phonenumbers.is_possible_number(parsed):
-            raise ValueError("sender number must be E.164, e.g. +16175550000")
+        e164_sender(self.number)
         return self
 
     @property
@@ -58,6 +75,8 @@ class SmsSettings(TwilioAccount):
     senders: list[SmsSender] = []
     default_sender: str | None = None
     """The number used when a message names none; the first sender when unset."""
+
+    _e164_default = field_validator("default_sender")(_optional_sms_sender)
 
 
 class EmailSettings(BaseModel):
@@ -100,6 +119,23 @@ class VoiceSettings(BaseModel):
     """``<Say voice=...>`` per language (a US Spanish voice for Spanish, so a Spanish script is
     never read with English phonetics); a language not listed uses Twilio's default voice."""
 
+    _e164_numbers = field_validator("caller_id", "care_team_number")(_optional_e164)
+
+
+class LookupSettings(BaseModel):
+    """Line-type look-up before texting (Twilio Lookup v2 ``line_type_intelligence``): a
+    number the provider calls a landline is never texted, whatever the record's ``use``."""
+
+    provider: Literal["twilio", "none"] = "none"
+    """``twilio``: ask at import about each imported patient's phones; ``none``: trust ``use``."""
+    base_url: str = "https://lookups.twilio.com"
+    """Any Twilio Lookup-compatible service."""
+    account: TwilioAccount | None = None
+    """Account for look-ups; the SMS account when unset."""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_age_days: float = Field(default=180.0, gt=0)
+    """How long an answer is kept (numbers are ported between mobile and landline rarely)."""
+
 
 class PortalSettings(BaseModel):
     provider: Literal["inbox", "fake"] = "inbox"
@@ -110,3 +146,4 @@ class ChannelsSettings(BaseModel):
     email: EmailSettings = EmailSettings()
     voice: VoiceSettings = VoiceSettings()
     portal: PortalSettings = PortalSettings()
+    lookup: LookupSettings = LookupSettings()

@@ -62,6 +62,7 @@ def step_import(rt: Runtime, console: Console, report: DemoReport) -> None:
         clock=rt.clock,
         principal=DEMO_PRINCIPAL,
         default_timezone=rt.settings.records.default_timezone,
+        default_region=rt.settings.records.default_region,
     )
     report.sections["import"] = summary.as_dict()
     console.print(

@@ -6,7 +6,7 @@ import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,6 +27,7 @@ from careloop.cli.support import (
 from careloop.records import caregivers, service
 from careloop.records.contacts_index import reindex_if_stale
 from careloop.records.importer import ImportSummary, import_paths
+from careloop.runtime import Runtime
 
 patients_app = typer.Typer(help="Look at patient records.", no_args_is_help=True)
 caregivers_app = typer.Typer(help="Caregivers and when they can be reached.", no_args_is_help=True)
@@ -93,6 +94,7 @@ def import_command(
                 clock=rt.clock,
                 principal=cli_principal(),
                 default_timezone=rt.settings.records.default_timezone,
+                default_region=rt.settings.records.default_region,
                 keep_unsupported=keep_unsupported,
                 workers=workers,
                 progress=progress,
@@ -100,12 +102,38 @@ def import_command(
         with rt.transaction() as session:
             # Digests written under another key would make STOPs unfindable: rebuild.
             reindex_if_stale(session, now=rt.clock.now())
+        line_types = _classify_lines(rt, summary.patient_ids)
     if as_json:
-        print_json(summary.as_dict())
+        print_json(summary.as_dict() | ({"line_types": line_types} if line_types else {}))
     else:
         _print_summary(summary)
     if not summary.read_anything:
         raise typer.Exit(1)
+
+
+def _classify_lines(rt: Runtime, patient_ids: set[str]) -> dict[str, Any] | None:
+    """Ask the line-type look-up (when configured) about the imported patients' phones."""
+    from datetime import timedelta
+
+    from careloop.channels.registry import build_line_type_lookup
+    from careloop.records.line_types import classify_phone_lines
+
+    settings = rt.settings.channels
+    lookup = build_line_type_lookup(settings)
+    if lookup is None or not patient_ids:
+        return None
+    try:
+        with rt.transaction() as session:
+            report = classify_phone_lines(
+                session,
+                patient_ids=patient_ids,
+                lookup=lookup,
+                now=rt.clock.now(),
+                max_age=timedelta(days=settings.lookup.max_age_days),
+            )
+    finally:
+        lookup.close()
+    return report.as_dict()
 
 
 def _pull(

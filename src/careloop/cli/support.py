@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -92,6 +93,18 @@ def print_json(value: Any) -> None:
     )
 
 
+def settings_problem(exc: ValidationError) -> str:
+    """One line naming each bad setting by its environment variable, without its value (a
+    value may be a secret): ``serve`` and ``worker`` refuse to start on it."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = [str(part) for part in error["loc"]]
+        env = "CARELOOP_" + "__".join(p.upper() for p in path if not p.isdigit())
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{'.'.join(path)} ({env}): {message}")
+    return "invalid setting " + "; ".join(problems)
+
+
 @contextmanager
 def runtime(database: str | None) -> Iterator[Runtime]:
     """Open the runtime for one command and close it after; database errors become CLI errors."""
@@ -99,6 +112,8 @@ def runtime(database: str | None) -> Iterator[Runtime]:
 
     try:
         rt = open_runtime(database=database)
+    except ValidationError as exc:
+        fail(settings_problem(exc))
     except OperationalError as exc:
         fail(f"cannot open the database: {exc.orig.__class__.__name__}")
     except Exception as exc:

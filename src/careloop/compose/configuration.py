@@ -66,6 +66,10 @@ FIELD_NOTES: dict[str, str] = {
     "CARELOOP_CHANNELS__VOICE__CALLS_PER_SECOND": "Pace of calls.",
     "CARELOOP_CHANNELS__VOICE__MACHINE_DETECTION": "Leave a voicemail-safe message on machines.",
     "CARELOOP_CHANNELS__PORTAL__PROVIDER": "`inbox`: portal messages wait in the database.",
+    "CARELOOP_CHANNELS__LOOKUP__ACCOUNT__ACCOUNT_SID": "Twilio account for look-ups "
+    "(default: SMS's).",
+    "CARELOOP_CHANNELS__LOOKUP__ACCOUNT__TIMEOUT_SECONDS": "Timeout of one look-up.",
+    "CARELOOP_CHANNELS__LOOKUP__TIMEOUT_SECONDS": "Timeout of one look-up.",
     "CARELOOP_OUTREACH__WORKER__BATCH": "Outbox rows claimed per batch.",
     "CARELOOP_OUTREACH__WORKER__LEASE_SECONDS": "A claimed row returns to the queue after this.",
     "CARELOOP_OUTREACH__WORKER__POLL_SECONDS": "Pause when nothing is due.",

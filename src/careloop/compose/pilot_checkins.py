@@ -145,6 +145,7 @@ class CheckinResponder:
                 clock=rt.clock,
                 principal=_PRINCIPAL,
                 default_timezone=rt.settings.records.default_timezone,
+                default_region=rt.settings.records.default_region,
                 workers=0,
             )
 

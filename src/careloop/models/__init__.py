@@ -58,6 +58,7 @@ from careloop.models.records import (
     FhirResource,
     Patient,
     PatientIdentifier,
+    PhoneLineType,
     ResourceCode,
 )
 
@@ -100,6 +101,7 @@ __all__ = [
     "OutboxMessage",
     "Patient",
     "PatientIdentifier",
+    "PhoneLineType",
     "PlanAdjustment",
     "PortalCode",
     "PortalContact",

@@ -135,3 +135,15 @@ class ContactLookupState(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     entries: Mapped[int] = mapped_column(Integer)
     indexed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PhoneLineType(Base):
+    """A line-type look-up's answer for one number, kept by keyed digest (never the number),
+    so each number is asked once per ``channels.lookup.max_age_days``."""
+
+    __tablename__ = "phone_line_types"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_type: Mapped[str | None] = mapped_column(String(32))
+    """The provider's word (``mobile``, ``landline``, ``nonFixedVoip``...); null: unknown."""
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())

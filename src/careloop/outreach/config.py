@@ -66,6 +66,10 @@ class OutreachSettings(BaseModel):
     """Messages per second per sender key (``sms:+15550100``), over what the adapter says."""
     clinic_phone: str = "(555) 010-0199"
     care_team_name: str = "your care team"
+    care_team_names: dict[str, str] = Field(default_factory=lambda: {"es": "su equipo de salud"})
+    """``care_team_name`` per language (``{"es": "Clínica Riverside"}``): how a message in that
+    language is signed, so Spanish mail never signs off in English; other languages use
+    ``care_team_name``."""
     default_place: str = "the clinic"
     """Where an appointment is when its record names no location."""
     booking_link: str = "http://127.0.0.1:8000/portal/book"
@@ -76,6 +80,12 @@ class OutreachSettings(BaseModel):
     the opt-out but sends no confirmation of its own (the carrier would refuse it: 21610)."""
     programs_dir: str | None = None
     """Extra folder of outreach journey files (``*.yaml``)."""
+
+
+def care_team_for(settings: OutreachSettings, language: str | None) -> str:
+    """The care team's name in ``language`` (``es-MX`` reads ``es``), else the default."""
+    base = (language or "en").split("-")[0].lower()
+    return settings.care_team_names.get(base, settings.care_team_name)
 
 
 class _FromEnv(BaseSettings):

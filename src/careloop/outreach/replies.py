@@ -26,7 +26,7 @@ from careloop.governance.consent import ConsentSource, opt_in_channel, opt_out_c
 from careloop.models import Enrollment, InboundReply, OutboxMessage
 from careloop.outreach import enrollment as lifecycle
 from careloop.outreach.audience import patients_with_address
-from careloop.outreach.config import OutreachSettings
+from careloop.outreach.config import OutreachSettings, care_team_for
 from careloop.outreach.outbox import NewMessage, enqueue, last_message_of, last_message_to
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, DeadReason, OutboxState
@@ -294,7 +294,7 @@ def queue_keyword_reply(
             channel=str(message.channel),
             fields={
                 "clinic_phone": settings.clinic_phone,
-                "care_team_name": settings.care_team_name,
+                "care_team_name": care_team_for(settings, language),
                 "first_name": patient.given_name or "",
                 "last_name": patient.family_name or "",
                 **(fields or {}),
@@ -330,7 +330,7 @@ def help_for_anyone(
             channel=channel,
             fields={
                 "clinic_phone": settings.clinic_phone,
-                "care_team_name": settings.care_team_name,
+                "care_team_name": care_team_for(settings, language),
             },
             locale=language.replace("-", "_"),
             timezone="UTC",

@@ -27,7 +27,7 @@ from careloop.content.service import render_for_sending
 from careloop.errors import CareloopError
 from careloop.models import OutboxMessage
 from careloop.outreach.audience import build_snapshots
-from careloop.outreach.config import default_sender, outreach_settings
+from careloop.outreach.config import care_team_for, default_sender, outreach_settings
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
@@ -127,7 +127,7 @@ def request_message(
         return RequestedMessage(None, decision_id=decision.decision_id, not_queued="no-address")
     values: dict[str, object] = {
         "clinic_phone": own.clinic_phone,
-        "care_team_name": own.care_team_name,
+        "care_team_name": care_team_for(own, recipient.language),
         "portal_link": own.portal_link,
         "checkin_link": f"{own.portal_link.rstrip('/')}/checkin",
         "readings_link": f"{own.portal_link.rstrip('/')}/readings",

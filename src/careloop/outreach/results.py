@@ -128,7 +128,7 @@ def record_outcomes(
             reason = str(error.reason)
             final = error.permanent or m.attempt >= m.max_attempts
             if final:
-                dead = DeadReason.PERMANENT_FAILURE if error.permanent else DeadReason.MAX_ATTEMPTS
+                dead = _dead_reason(error)
                 row.update(state=str(OutboxState.DEAD), dead_reason=str(dead), last_error=reason)
                 report.dead += 1
             else:
@@ -142,7 +142,10 @@ def record_outcomes(
                 carrier_opt_outs.add((m.patient_id, m.channel))
             kind = AttemptOutcome.PERMANENT if error.permanent else AttemptOutcome.TRANSIENT
             attempts.append((m, kind, reason, outcome.slot_at))
-            events.append(event_row(m, EventKind.FAILED, now, {"reason": reason, "final": final}))
+            failed: dict[str, Any] = {"reason": reason, "final": final}
+            if error.detail:  # adapters' details name settings and codes, never patient data
+                failed["detail"] = error.detail
+            events.append(event_row(m, EventKind.FAILED, now, failed))
         updates.append(row)
     if updates:
         bulk_update(
@@ -178,6 +181,14 @@ def record_outcomes(
             source=str(ConsentSource.CARRIER),
         )
     return report
+
+
+def _dead_reason(error: ChannelError) -> DeadReason:
+    """What a final failure is called on the dead row: a setup problem by its name, so the
+    operator fixes the setting instead of looking for a broken adapter."""
+    if error.reason is FailureReason.MISCONFIGURED:
+        return DeadReason.MISCONFIGURED
+    return DeadReason.PERMANENT_FAILURE if error.permanent else DeadReason.MAX_ATTEMPTS
 
 
 def finish_attempts(

@@ -20,11 +20,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
-from careloop.errors import Conflict, InvalidInput
+from careloop.content.service import render_for_sending
+from careloop.content.vocab import GENERIC_MESSAGE
+from careloop.errors import CareloopError, Conflict, InvalidInput
 from careloop.models import OutboxMessage
-from careloop.outreach.audience import build_snapshots
+from careloop.outreach.audience import Recipient, build_snapshots
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
-from careloop.outreach.config import default_sender, outreach_settings
+from careloop.outreach.config import (
+    OutreachSettings,
+    care_team_for,
+    default_sender,
+    outreach_settings,
+)
 from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.personalize.actions import SEND_WINDOWS, ActionSpace
 from careloop.personalize.engine import PopulationBatch, decide_batch
@@ -121,6 +128,7 @@ def send_staff_message(
     address = recipient.addresses.get(channel)
     if address is None:
         raise Conflict(f"the patient has no usable {channel} address")
+    signed = channel in ("email", "portal")
     row = enqueue(
         session,
         message=NewMessage(
@@ -129,9 +137,10 @@ def send_staff_message(
             purpose=STAFF_PURPOSE,
             channel=channel,
             to_address=address,
-            body=body,
-            subject=f"Message from {own.care_team_name}"
-            if channel in ("email", "portal")
+            # A letter is signed, in the patient's language (RFC 3676 signature separator).
+            body=f"{body}\n\n-- \n{care_team_for(own, decision.language)}" if signed else body,
+            subject=_subject(session, language=decision.language, settings=own, recipient=recipient)
+            if signed
             else None,
             due_at=decision.send_at,
             sender=default_sender(channels, channel),
@@ -144,3 +153,33 @@ def send_staff_message(
     )
     assert row is not None  # the key was free a moment ago, in this transaction
     return StaffMessage(row.id, row.channel, row.due_at, already_queued=False)
+
+
+def _subject(
+    session: Session, *, language: str, settings: OutreachSettings, recipient: Recipient
+) -> str:
+    """The approved generic subject ("You have a new message from your care team") in the
+    patient's language: the words around staff text are the content library's."""
+    fields = {
+        "portal_link": settings.portal_link,
+        "clinic_phone": settings.clinic_phone,
+        # The frame's greeting needs them; only its subject is used, which names nobody.
+        "first_name": recipient.first_name or "-",
+        "last_name": recipient.last_name or "-",
+    }
+    try:
+        rendered = render_for_sending(
+            session,
+            message=GENERIC_MESSAGE,
+            language=language,
+            reading_level="standard",
+            tone="formal",
+            channel="email",
+            fields={**fields, "care_team_name": care_team_for(settings, language)},
+            locale=language.replace("-", "_"),
+            timezone="UTC",
+            detailed_consent=False,
+        )
+    except CareloopError:
+        return f"Message from {settings.care_team_name}"
+    return rendered.subject or f"Message from {settings.care_team_name}"

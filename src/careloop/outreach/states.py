@@ -104,6 +104,10 @@ class DeadReason(StrEnum):
     OPTED_OUT = "opted-out"
     ENROLLMENT_ENDED = "enrollment-ended"
     NO_ADAPTER = "no-adapter"
+    """No adapter is configured for the message's channel."""
+    MISCONFIGURED = "misconfigured"
+    """A setting stops every send on the channel (an ``http`` public URL, which email's
+    one-click unsubscribe cannot use; a sender the gateway refuses): the event names it."""
     DELIVERY_FAILED = "delivery-failed"
     OVER_BUDGET = "over-budget"
     """The patient's contact budget was spent by the time it was due (``outreach.budget``)."""

@@ -25,7 +25,7 @@ from careloop.outreach.audience import (
     caregiver_send_time,
 )
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
-from careloop.outreach.config import default_sender
+from careloop.outreach.config import care_team_for, default_sender
 from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
 from careloop.outreach.handoffs import CheckinInvite
 from careloop.outreach.outbox import NewMessage, enqueue_many
@@ -193,7 +193,7 @@ def _fields(
 ) -> dict[str, object]:
     fields: dict[str, object] = {
         "clinic_phone": ctx.settings.clinic_phone,
-        "care_team_name": ctx.settings.care_team_name,
+        "care_team_name": care_team_for(ctx.settings, recipient.language),
         "booking_link": ctx.settings.booking_link,
         "portal_link": ctx.settings.portal_link,
         "program_name": program.title,

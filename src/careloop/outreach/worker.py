@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from careloop.channels.errors import ChannelError
+from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.messages import (
     ChannelKind,
     EmailParts,
@@ -87,6 +87,18 @@ class Worker:
     unsubscribe_link: UnsubscribeLink
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    pace: float | None = field(default=None, init=False)
+    """Messages per second this worker got through in its last batch. The next claim takes
+    no more than it can send within half a lease: rows claimed beyond that expire unsent and
+    another worker claims them again (at load 30 on 2 cores, 27,355 wasted claims for 3,000
+    sends with ``batch`` 500 and a 3 s lease)."""
+
+    def claim_size(self, batch: int | None = None) -> int:
+        """How many rows the next claim takes: ``batch``, less when this worker is slow."""
+        size = batch or self.settings.worker.batch
+        if self.pace is None:
+            return size
+        return max(1, min(size, int(self.pace * self.settings.worker.lease_seconds / 2)))
 
     @property
     def clock(self) -> Clock:
@@ -94,13 +106,13 @@ class Worker:
 
     def run_once(self, *, batch: int | None = None) -> BatchReport:
         """Claim one batch and see it through; an empty report when nothing is due."""
-        size = batch or self.settings.worker.batch
+        started = self.clock.now()
         with self.runtime.transaction() as session:
             claimed = claim_due(
                 session,
                 worker_id=self.worker_id,
-                now=self.clock.now(),
-                limit=size,
+                now=started,
+                limit=self.claim_size(batch),
                 lease=timedelta(seconds=self.settings.worker.lease_seconds),
             )
         report = BatchReport(claimed=len(claimed))
@@ -114,7 +126,14 @@ class Worker:
         planned.sort(key=lambda p: (p[0] is not None, p[0] or datetime.min.replace(tzinfo=UTC)))
         for part in chunks(planned, span=timedelta(seconds=1), size=CHUNK):
             report.add(self._send_chunk([m for _, m in part], slots=[s for s, _ in part]))
+        self._measure_pace(report, since=started)
         return report
+
+    def _measure_pace(self, report: BatchReport, *, since: datetime) -> None:
+        handled = report.sent + report.dead + report.retried + report.in_doubt
+        elapsed = (self.clock.now() - since).total_seconds()
+        if handled and elapsed > 0:
+            self.pace = handled / elapsed
 
     def _plan(
         self, by_sender: dict[str, list[Claimed]], report: BatchReport
@@ -322,13 +341,17 @@ class Worker:
         return timedelta(seconds=1.0 / (rate * (1 - self.settings.worker.pace_margin)))
 
     def _call(self, message: Claimed, slot: datetime | None) -> Outcome:
+        if ChannelKind(message.channel) not in self.channels.kinds:
+            return Outcome(message, dead=DeadReason.NO_ADAPTER, slot_at=slot)
         try:
             outbound = self.outbound(message)
             result = self.channels.send(outbound)
         except ChannelError as exc:
             return Outcome(message, error=exc, slot_at=slot)
-        except InvalidInput:
-            return Outcome(message, dead=DeadReason.NO_ADAPTER, slot_at=slot)
+        except InvalidInput as exc:
+            # The adapter refused the row itself (parts missing): named, never "no adapter".
+            refused = ChannelError(FailureReason.REJECTED, permanent=True, detail=str(exc))
+            return Outcome(message, error=refused, slot_at=slot)
         return Outcome(message, result=result, slot_at=slot)
 
     def outbound(self, message: Claimed) -> OutboundMessage:

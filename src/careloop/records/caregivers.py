@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from careloop.errors import NotFound
 from careloop.models import Caregiver
 from careloop.records.availability import parse_window
-from careloop.records.contacts_phone import normalise_points, region_of
+from careloop.records.contacts_phone import DEFAULT_REGION, normalise_points, region_of
 from careloop.records.demographics import contact_points_of
 
 PROXY_EXTENSION = "https://careloop.dev/fhir/StructureDefinition/portal-proxy"
@@ -41,7 +41,12 @@ def _relationship(resource: dict[str, Any]) -> str | None:
 
 
 def caregiver_row(
-    resource: dict[str, Any], *, patient_id: str, now: datetime, windows: list[dict[str, Any]]
+    resource: dict[str, Any],
+    *,
+    patient_id: str,
+    now: datetime,
+    windows: list[dict[str, Any]],
+    default_region: str = DEFAULT_REGION,
 ) -> dict[str, Any]:
     proxy = any(
         isinstance(e, dict) and e.get("url") == PROXY_EXTENSION and e.get("valueBoolean") is True
@@ -54,7 +59,9 @@ def caregiver_row(
         "relationship": _relationship(resource),
         "contact_points": normalise_points(
             contact_points_of(resource),
-            region=region_of(next(iter(resource.get("address") or []), None)),
+            region=region_of(
+                next(iter(resource.get("address") or []), None), default=default_region
+            ),
         ),
         "availability": windows,
         "is_proxy": proxy,

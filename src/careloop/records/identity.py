@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from careloop.fhirdata import dates
 from careloop.models import Event, FhirResource, Patient, PatientIdentifier
 from careloop.records.contacts import index_contacts
-from careloop.records.contacts_phone import undialable
+from careloop.records.contacts_phone import DEFAULT_REGION, undialable
 from careloop.records.demographics import demographics_from
 from careloop.records.extract import IndexedResource
 
@@ -169,6 +169,7 @@ def refresh_demographics(
     patient_ids: set[str],
     now: datetime,
     default_timezone: str,
+    default_region: str = DEFAULT_REGION,
     zones: Mapping[str, tuple[str, str]] | None = None,
 ) -> int:
     """Re-derive each record's demographic columns from all its Patient resources; returns
@@ -185,7 +186,12 @@ def refresh_demographics(
     for pid, resource in rows:
         by_patient.setdefault(pid, []).append(resource)
     for pid, resources in by_patient.items():
-        demo = demographics_from(resources, default_timezone=default_timezone, zones=zones)
+        demo = demographics_from(
+            resources,
+            default_timezone=default_timezone,
+            zones=zones,
+            default_region=default_region,
+        )
         patient = session.get(Patient, pid)
         if patient is None:
             continue

@@ -27,6 +27,7 @@ from careloop.models import Caregiver, FhirResource
 from careloop.records.availability import from_extension
 from careloop.records.caregivers import caregiver_row
 from careloop.records.contacts import index_contacts
+from careloop.records.contacts_phone import DEFAULT_REGION
 from careloop.records.extract import IndexedResource, ResourceProblem, index_resource
 from careloop.records.fhir_reader import (
     ReadResult,
@@ -64,6 +65,8 @@ class ImportSummary:
     identity_links: int = 0
     undialable_phones: int = 0
     """Phone numbers that are not possible numbers: kept for display, never dialled."""
+    patient_ids: set[str] = field(default_factory=set)
+    """careloop ids of the records this import wrote (for what runs after it)."""
     seconds: float = 0.0
 
     @property
@@ -145,6 +148,7 @@ def write_unit(
     principal: Principal,
     index: PatientIndex,
     default_timezone: str,
+    default_region: str = DEFAULT_REGION,
 ) -> tuple[set[str], int, int]:
     """Write one prepared unit; returns (patients touched, identity links made, phone
     numbers that could not be read)."""
@@ -168,9 +172,10 @@ def write_unit(
         patient_ids=set(links.patient_ids.values()),
         now=now,
         default_timezone=default_timezone,
+        default_region=default_region,
         zones={p.fhir_id: p.timezone for p in patients if p.timezone},
     )
-    _write_caregivers(session, resources, refs, now=now)
+    _write_caregivers(session, resources, refs, now=now, default_region=default_region)
     if touched:
         audit(
             session,
@@ -186,7 +191,12 @@ def write_unit(
 
 
 def _write_caregivers(
-    session: Session, resources: list[IndexedResource], refs: dict[str, str], *, now: Any
+    session: Session,
+    resources: list[IndexedResource],
+    refs: dict[str, str],
+    *,
+    now: Any,
+    default_region: str,
 ) -> None:
     rows = []
     for res in resources:
@@ -197,7 +207,11 @@ def _write_caregivers(
             continue
         rows.append(
             caregiver_row(
-                res.resource, patient_id=patient_id, now=now, windows=from_extension(res.resource)
+                res.resource,
+                patient_id=patient_id,
+                now=now,
+                windows=from_extension(res.resource),
+                default_region=default_region,
             )
         )
     upsert_rows(session, Caregiver, rows, ("id",))
@@ -273,6 +287,7 @@ def import_paths(
     clock: Clock,
     principal: Principal,
     default_timezone: str,
+    default_region: str = DEFAULT_REGION,
     keep_unsupported: bool = True,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -297,13 +312,14 @@ def import_paths(
             if unit.resources:
                 session = sessions()
                 try:
-                    _touched, linked, undialable = write_unit(
+                    touched, linked, undialable = write_unit(
                         session,
                         unit,
                         clock=clock,
                         principal=principal,
                         index=index,
                         default_timezone=default_timezone,
+                        default_region=default_region,
                     )
                     session.commit()
                 except SQLAlchemyError as exc:
@@ -321,6 +337,7 @@ def import_paths(
                     summary.resources.update(r.resource_type for r in unit.resources)
                     summary.identity_links += linked
                     summary.undialable_phones += undialable
+                    summary.patient_ids.update(touched)
                 finally:
                     session.close()
             if progress and not is_ndjson(Path(unit.file)):

@@ -18,6 +18,9 @@ class ContactPoint(BaseModel):
     """The number as the record wrote it."""
     dialable: bool = True
     """False when the number could not be read: kept for display, never dialled."""
+    line_type: str | None = None
+    """What the line-type look-up said (``mobile``, ``landline``...): a landline is never
+    texted. Absent without ``channels.lookup``."""
 
 
 class AvailabilityWindow(BaseModel):
