@@ -200,3 +200,54 @@ def test_programs_page_shows_the_engine_policy_comparison(page: Any, site: Site)
                 state = dict(row.state)
                 state.pop("comparison", None)
                 row.state = state
+
+
+def test_nurse_triages_an_urgent_crisis_reading_from_card_to_call(page: Any, site: Site) -> None:
+    """A crisis reading arrives; the nurse's card says who, what was read, which rule and how
+    long is left, and its Call button dials the patient; the call's outcome closes it."""
+    from careloop.careteam.intake import receive_observation
+    from careloop.cli.demo_run import DEMO_PRINCIPAL
+    from careloop.records.service import get_patient_record
+    from careloop.web.portal.readings import observations_from_form
+
+    rt = site.runtime
+    with rt.transaction() as session:
+        record = get_patient_record(session, patient_id=site.portal_patient, timeline_limit=0)
+        for observation in observations_from_form(
+            patient_fhir_id=record.sources[0],
+            now=rt.clock.now(),
+            systolic="191",
+            diastolic="121",
+            glucose="",
+            weight="",
+        ):
+            receive_observation(
+                session, observation, clock=rt.clock, principal=DEMO_PRINCIPAL, source="device"
+            )
+    name = " ".join(p for p in (record.given_name, record.family_name) if p)
+
+    sign_in(page, site, "clinician")
+    page.goto("/console/worklist")
+    card = (
+        page.get_by_test_id("worklist-card")
+        .filter(has_text="191/121")
+        .filter(has=page.locator(".sev-urgent"))
+    )
+    expect(card).to_have_count(1)
+    expect(card.get_by_test_id("card-patient")).to_contain_text(re.compile(rf"{name}, \d+"))
+    expect(card.get_by_test_id("card-what")).to_have_text("Blood pressure 191/121 mmHg")
+    expect(card).to_contain_text(re.compile(r"Rule bp-crisis · source Observation/"))
+    expect(card).to_contain_text("just now")
+    expect(card.get_by_test_id("card-sla")).to_contain_text("left")
+    call = card.get_by_test_id("card-call")
+    digits = "".join(ch for ch in site.portal_phone if ch.isdigit())
+    expect(call).to_have_attribute("href", re.compile(rf"^tel:.*{digits[-4:]}$"))
+    screenshot(page, "console-urgent-card")
+    card.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_load_state("load")
+    card = page.get_by_test_id("worklist-card").filter(has_text="191/121")
+    expect(card).to_contain_text("acknowledged")
+    card.get_by_label("Outcome").fill("Called; repeat 150/94, no headache, seen today")
+    card.get_by_role("button", name="Resolve").click()
+    page.wait_for_load_state("load")
+    expect(page.get_by_test_id("worklist-card").filter(has_text="191/121")).to_have_count(0)

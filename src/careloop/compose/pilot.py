@@ -218,7 +218,7 @@ def run_pilot(
         # nightly run would; journeys and sends on every tick, for the send windows.
         daily = clock.now().date() != followed
         followed = clock.now().date()
-        run_tick(pilot_rt, ctx=replace(ctx, follow_outcomes=daily))
+        run_tick(pilot_rt, ctx=replace(ctx, follow_outcomes=daily), shared_facts=True)
         report.ticks += 1
         worker.run(once=True)
         while checkins.answer(inbound):  # each answer queues the next question

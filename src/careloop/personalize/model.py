@@ -15,6 +15,7 @@ Why this model (and not one arm per action) is argued in ``docs/personalize.md``
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,28 @@ def _offsets(sizes: tuple[int, ...]) -> tuple[int, ...]:
         out.append(total)
         total += size
     return tuple(out)
+
+
+_INVERSES: dict[bytes, FloatArray] = {}
+_INVERSES_KEPT = 16
+
+
+def _inverse(precision: FloatArray) -> FloatArray:
+    """``inv(precision)``, kept by content: a program's model is loaded afresh for every
+    decision batch and changes only when it learns, so most loads invert a matrix seen before
+    (the inversion was a tenth of the demo's pilot; hashing the matrix costs far less)."""
+    digest = hashlib.blake2b(precision.tobytes(), digest_size=20)
+    digest.update(repr(precision.shape).encode())
+    key = digest.digest()
+    found = _INVERSES.get(key)
+    if found is not None:
+        return found
+    inverse = np.asarray(np.linalg.inv(precision), dtype=np.float64)
+    inverse.setflags(write=False)  # shared between callers
+    if len(_INVERSES) >= _INVERSES_KEPT:
+        _INVERSES.pop(next(iter(_INVERSES)), None)
+    _INVERSES[key] = inverse
+    return inverse
 
 
 @dataclass
@@ -81,7 +104,7 @@ class PooledPosterior:
     def blocks(self) -> tuple[list[FloatArray], list[FloatArray]]:
         """Per factor: weight means (K x d) and marginal covariances (K x d x d)."""
         if self._cache is None:
-            cov = np.linalg.inv(self.precision)
+            cov = _inverse(self.precision)
             means, covs = [], []
             d = self.dim
             for f, size in enumerate(self.sizes):

@@ -79,6 +79,7 @@ def fact_rows(
 
 def attach_dangling_facts(session: Session) -> None:
     """Give facts written before their Patient arrived the owner their resource now has."""
+    forget_shared_facts(session)
     owner = (
         select(FhirResource.patient_id)
         .where(
@@ -113,9 +114,13 @@ def load_patient_facts(
     if any(rtype in SKIPPED_TYPES for rtype in always_types):
         raise ValueError(f"no facts are kept for {sorted(SKIPPED_TYPES & set(always_types))}")
     ids = patient_ids if patient_ids is not None else _all_patient_ids(session)
-    postgres = session.get_bind().dialect.name == "postgresql"
     codes = frozenset(only_codes)
     always = frozenset(always_types)
+    shared: SharedFacts | None = session.info.get(_SHARED_FACTS)
+    if shared is not None:
+        yield from shared.facts(session, ids, batch=batch, always=always, codes=codes)
+        return
+    postgres = session.get_bind().dialect.name == "postgresql"
     query = select(ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.fact)
     if postgres:
         query = query.where(
@@ -140,6 +145,69 @@ def load_patient_facts(
             if postgres or _wanted(row[1], row[3], always=always, codes_wanted=codes):
                 grouped[row[0]].append(row[2])
         yield from grouped.items()
+
+
+_SHARED_FACTS = "careloop.records.shared_facts"
+_Row = tuple[str, frozenset[str], dict[str, Any]]
+
+
+class SharedFacts:
+    """Every fact of a patient decoded once for a unit of work, filtered per caller here.
+
+    Eight programs evaluated in one scheduler pass each read the same patients' facts with
+    their own codes; decoding the JSON again for each was most of the demo pilot's time. The
+    rows are held only for the session that asked (:func:`share_facts`) and dropped whenever
+    the one fact writer writes in it (:func:`forget_shared_facts`), so a caller never sees
+    a stale fact. The dicts are shared between callers: the measure engine only reads them.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, list[_Row]] = {}
+
+    def facts(
+        self,
+        session: Session,
+        ids: list[str],
+        *,
+        batch: int,
+        always: frozenset[str],
+        codes: frozenset[str],
+    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        missing = [pid for pid in ids if pid not in self._rows]
+        query = select(
+            ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.codes,
+            ResourceFact.fact,
+        ).where(ResourceFact.patient_id.in_(bindparam("chunk", expanding=True)))  # fmt: skip
+        for start in range(0, len(missing), batch):
+            chunk = missing[start : start + batch]
+            for pid in chunk:
+                self._rows[pid] = []
+            for pid, rtype, row_codes, fact in session.execute(query, {"chunk": chunk}):
+                self._rows[pid].append((rtype, frozenset(row_codes.split()), fact))
+        for pid in ids:
+            yield (
+                pid,
+                [
+                    fact
+                    for rtype, row_codes, fact in self._rows[pid]
+                    if rtype in always or rtype not in SUPPORTED_TYPES or row_codes & codes
+                ],
+            )
+
+
+def share_facts(session: Session) -> None:
+    """Let every identification in ``session`` share one decoding of each patient's facts.
+
+    For a unit of work that evaluates many programs over a small population (the demo's
+    pilot); a nightly run over a million patients streams instead and does not call this.
+    """
+    session.info[_SHARED_FACTS] = SharedFacts()
+
+
+def forget_shared_facts(session: Session) -> None:
+    """Facts are being written: decode them again on the next read in this session."""
+    if _SHARED_FACTS in session.info:
+        session.info[_SHARED_FACTS] = SharedFacts()
 
 
 def load_for_identification(

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from careloop.models import FhirResource, ResourceCode, ResourceFact
 from careloop.records.extract import IndexedResource
-from careloop.records.projection import fact_rows, has_fact
+from careloop.records.projection import fact_rows, forget_shared_facts, has_fact
 
 CHUNK = 500
 
@@ -97,6 +97,7 @@ def _write_facts(
     existed: set[tuple[str, str]] | None,
 ) -> None:
     """Upsert the resources' facts; drop the fact of an updated resource that lost its patient."""
+    forget_shared_facts(session)
     rows = fact_rows(resources, owners)
     if rows and session.get_bind().dialect.name == "postgresql":
         _copy_then_insert(

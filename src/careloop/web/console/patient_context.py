@@ -7,7 +7,7 @@ portal read them here instead of reaching into other domains' tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,6 +55,27 @@ MEASURES = {
     "glucose": ("Glucose", "mg/dL"),
     "weight": ("Weight", "kg"),
 }
+
+
+def reading_in_words(values: Mapping[str, object]) -> str | None:
+    """``Blood pressure 191/121 mmHg · Glucose 250 mg/dL``: a reading as a nurse says it
+    (the finding's own summary names measures by their codes and units by UCUM); None when
+    ``values`` hold anything else, so nothing is left out silently."""
+    numbers = {k: v for k, v in values.items() if k in MEASURES and isinstance(v, int | float)}
+    if not numbers or len(numbers) != len(values):
+        return None  # not (only) a reading of the measures named here: keep the summary
+    parts = []
+    pair = "systolic_bp" in numbers and "diastolic_bp" in numbers
+    if pair:
+        parts.append(f"Blood pressure {numbers['systolic_bp']:g}/{numbers['diastolic_bp']:g} mmHg")
+    for measure, value in numbers.items():
+        if pair and measure.endswith("_bp"):
+            continue
+        label, unit = MEASURES[measure]
+        if measure.endswith("_bp"):
+            label = f"{label} ({measure.removesuffix('_bp')})"
+        parts.append(f"{label} {value:g} {unit}")
+    return " · ".join(parts) or None
 
 
 @dataclass(frozen=True)

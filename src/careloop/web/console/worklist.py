@@ -34,6 +34,7 @@ from careloop.web.console.pages import (
     time_left,
     time_since,
 )
+from careloop.web.console.patient_context import reading_in_words
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
 
 router = APIRouter(include_in_schema=False)
@@ -94,7 +95,12 @@ def _who(session: Session, patient_id: str, today: date) -> _Who:
 def _what(session: Session, entry: WorklistEntry) -> tuple[str | None, str | None]:
     """The finding in words, and what the patient wrote when the item is about a reply
     (the task's summary names the reply only by its provider id)."""
-    summary = (entry.latest or {}).get("summary")
+    latest = entry.latest or {}
+    values = latest.get("values")
+    reading = reading_in_words(values) if isinstance(values, dict) else None
+    if reading is not None:
+        return reading, None
+    summary = latest.get("summary")
     if not summary:
         return None, None
     found = _REPLY_REF.search(summary)
