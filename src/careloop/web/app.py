@@ -52,6 +52,7 @@ ROUTER_MODULES = (
     "careloop.web.portal.booking",
     "careloop.web.api.loyalty",
     "careloop.web.portal.rewards",
+    "careloop.web.portal.medicines",
 )
 
 
