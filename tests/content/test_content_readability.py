@@ -123,3 +123,40 @@ def test_english_syllables_come_from_the_shipped_cmu_counts() -> None:
     assert count_syllables("mammogram", language="en") == 3
     assert count_syllables("available", language="en") == 4  # pyphen alone says 2
     assert count_syllables("zzyzxq", language="en") >= 1  # unknown words still count
+
+
+PLAIN_PT = "Tome seu remédio hoje. Ligue para nós se tiver dúvidas."
+HARD_PT = (
+    "A administração concomitante de medicamentos anti-inflamatórios não esteroidais pode "
+    "comprometer significativamente a eficácia terapêutica do tratamento anti-hipertensivo."
+)
+
+
+def test_portuguese_grade_uses_the_martins_adaptation_of_flesch() -> None:
+    plain, hard = measure(PLAIN_PT, language="pt"), measure(HARD_PT, language="pt")
+    assert plain.formula == "flesch-martins"
+    # Martins et al. (1996): Flesch's reading ease plus 42.
+    words, sentences, syllables = plain.words, plain.sentences, plain.syllables
+    expected = 206.835 + 42 - 1.015 * words / sentences - 84.6 * syllables / words
+    assert plain.reading_ease == pytest.approx(expected, abs=0.05)
+    assert plain.level() is ReadingLevel.BASIC
+    assert hard.level() is ReadingLevel.ADVANCED
+
+
+@pytest.mark.parametrize(
+    ("word", "syllables"),
+    [
+        ("mão", 1),  # nasal diphthong
+        ("pães", 1),
+        ("lições", 2),
+        ("coração", 3),
+        ("água", 2),  # "gu" before a is spoken
+        ("quero", 2),  # "qu" before e is not
+        ("saúde", 3),  # hiatus under an accent
+        ("país", 2),
+        ("remédio", 3),
+        ("enfermeira", 4),
+    ],
+)
+def test_portuguese_syllables(word: str, syllables: int) -> None:
+    assert count_syllables(word, language="pt") == syllables

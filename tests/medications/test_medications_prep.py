@@ -88,3 +88,42 @@ def test_a_right_answer_after_reteaching_needs_no_call(rt: Runtime, clock: Froze
         assert done.outcome == "adequate"
         with pytest.raises(InvalidInput, match="outcome"):
             record_outcome(session, journey_id=journey_id, outcome="fine", now=rt.clock.now())
+
+
+def test_contrast_scan_teach_back_in_english_and_spanish(rt: Runtime, clock: FrozenClock) -> None:
+    """Imaging with contrast: "water only" is the right answer; a meal is wrong twice → task."""
+    clock.set(EXAM - timedelta(days=3))
+    make_patient(rt, patient_id="p-ct")
+    make_patient(rt, patient_id="p-tc", language="es")
+    with rt.transaction() as session:
+        for pid in ("p-ct", "p-tc"):
+            start_prep(
+                session,
+                patient_id=pid,
+                kind="imaging-contrast",
+                appointment_at=EXAM,
+                now=rt.clock.now(),
+            )
+    clock.set(EXAM - timedelta(hours=23))
+    with rt.transaction() as session:
+        assert prep_pass(session, now=rt.clock.now(), clock=rt.clock, settings=rt.settings) == 2
+        sent = {
+            (m.patient_id, m.content_message): m.body
+            for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        }
+    # Whichever reading level the engine chose, the same facts and the same keypad answer.
+    assert "hours" in sent[("p-ct", "prep_imaging_contrast")]
+    assert "water" in sent[("p-ct", "prep_imaging_contrast")]
+    assert "2 for water" in sent[("p-ct", "prep_imaging_contrast_check")]
+    assert "horas" in sent[("p-tc", "prep_imaging_contrast")]
+    assert "agua" in sent[("p-tc", "prep_imaging_contrast")]
+    assert "agua" in sent[("p-tc", "prep_imaging_contrast_check")]
+    assert _answer(rt, "p-tc", "2") == "understood"
+    assert _answer(rt, "p-ct", "1") == "retaught"
+    assert "water" in _bodies(rt)[-2]
+    assert _answer(rt, "p-ct", "1 food") == "task"
+    with rt.transaction() as session:
+        (task,) = list_worklist(session, now=rt.clock.now())
+    assert task.rule_id == "prep-teach-back-imaging-contrast"
+    assert task.patient_id == "p-ct"
+    assert task.due_at < EXAM

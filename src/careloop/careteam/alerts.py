@@ -334,13 +334,21 @@ def create_task(
     team: str | None = None,
     evidence: tuple[str, ...] = (),
     values: dict[str, Any] | None = None,
+    due_by: datetime | None = None,
 ) -> Raised:
-    """A task for a person (a call, a review) on the same worklist as alerts."""
+    """A task for a person (a call, a review) on the same worklist as alerts.
+
+    ``due_by`` shortens the severity's SLA when the task is useless after a moment (a call
+    before an exam); never below a quarter of an hour, so a late task is still due soon.
+    """
+    sla = DEFAULT_SLA[severity]
+    if due_by is not None:
+        sla = max(min(sla, due_by - clock.now()), timedelta(minutes=15))
     finding = Finding(
         rule_id=rule_id,
         title=title,
         severity=severity,
-        sla_hours=DEFAULT_SLA[severity].total_seconds() / 3600,
+        sla_hours=sla.total_seconds() / 3600,
         patient_id=patient_id,
         summary=summary,
         values=values or {},

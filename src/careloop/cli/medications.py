@@ -267,7 +267,9 @@ def ae_triage_cmd(case: CaseArg, database: DatabaseOption = None, by: ByOption =
 @guarded
 def prep_start_cmd(
     patient_id: PatientArg,
-    kind: Annotated[str, typer.Option("--kind", help="colonoscopy or fasting-labs.")],
+    kind: Annotated[
+        str, typer.Option("--kind", help="colonoscopy, fasting-labs or imaging-contrast.")
+    ],
     at: Annotated[str, typer.Option("--at", help="The appointment (ISO-8601 with offset).")],
     database: DatabaseOption = None,
 ) -> None:

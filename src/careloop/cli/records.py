@@ -315,6 +315,41 @@ def set_availability(
         typer.echo(f"{result['caregiver']}: {result['text']}")
 
 
+@caregivers_app.command("manages-medications")
+@guarded
+def manages_medications(
+    caregiver_id: Annotated[str, typer.Argument(help="RelatedPerson id of the caregiver.")],
+    manages: Annotated[
+        bool,
+        typer.Option(
+            "--yes/--no", help="Whether they manage the medicines (and get reminder copies)."
+        ),
+    ] = True,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Mark a caregiver who manages the patient's medicines: they get a copy of each dose
+    reminder (the time and the patient's first name, never the medicine)."""
+    with runtime(database) as rt, rt.transaction() as session:
+        caregiver = caregivers.set_manages_medications(
+            session, caregiver_id=caregiver_id, manages=manages, now=rt.clock.now()
+        )
+        audit_cli(
+            session,
+            rt,
+            AuditAction.UPDATE,
+            "caregiver",
+            Purpose.OPERATIONS,
+            patient_ids=[caregiver.patient_id],
+        )
+        result = {"caregiver": caregiver.id, "manages_medications": caregiver.manages_medications}
+    if as_json:
+        print_json(result)
+    else:
+        state = "manages" if result["manages_medications"] else "does not manage"
+        typer.echo(f"{result['caregiver']}: {state} the medicines")
+
+
 @contacts_app.command("reindex")
 @guarded
 def reindex_contacts_command(database: DatabaseOption = None, as_json: JsonOption = False) -> None:

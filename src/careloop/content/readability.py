@@ -3,6 +3,12 @@
 English: Flesch–Kincaid grade. Spanish: Fernández-Huerta reading ease (the Spanish
 adaptation of Flesch reading ease, in the corrected form textstat uses), turned into a US
 grade equivalent through the Flesch ease-to-grade table that Fernández-Huerta adopted.
+Portuguese: Flesch reading ease as adapted to Brazilian Portuguese by Martins, Ghiraldelo,
+Nunes and Oliveira (1996, "Readability formulas applied to textbooks in Brazilian
+Portuguese", Notas do ICMSC-USP, Série Computação 28): Flesch's formula plus 42, since
+Portuguese words carry more syllables than English ones for the same difficulty; its grade
+equivalent through the same Flesch table (their bands 75-100 / 50-75 / 25-50 / 0-25 map to
+school years 1-4 / 5-8 / secondary / university, close to that table).
 
 Why not call ``textstat.flesch_kincaid_grade`` directly: textstat 0.7 looks English syllables
 up in NLTK's CMU dictionary and downloads it at run time, which fails offline (and reaches the
@@ -83,7 +89,8 @@ class Readability:
         return ReadingLevel.ADVANCED
 
 
-SUPPORTED_LANGUAGES = ("en", "es")
+SUPPORTED_LANGUAGES = ("en", "es", "pt")
+_FORMULAS = {"en": "flesch-kincaid", "es": "fernandez-huerta", "pt": "flesch-martins"}
 
 
 def prose(text: str) -> str:
@@ -126,7 +133,7 @@ def _lexicon_count(text: str) -> int:
 
 
 def measure(text: str, *, language: str) -> Readability:
-    """Grade of ``text`` in ``language`` ("en" or "es")."""
+    """Grade of ``text`` in ``language`` ("en", "es" or "pt")."""
     if language not in SUPPORTED_LANGUAGES:
         raise InvalidInput(f"no readability formula for language {language!r}", field="language")
     cleaned = prose(text)
@@ -144,10 +151,13 @@ def measure(text: str, *, language: str) -> Readability:
         return Readability(
             language, "flesch-kincaid", round(max(0.0, grade), 1), word_count, sentences, syllables
         )
-    ease = 206.84 - 60.0 * syllables_per_word - 1.02 * words_per_sentence
+    if language == "pt":
+        ease = 248.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word
+    else:
+        ease = 206.84 - 60.0 * syllables_per_word - 1.02 * words_per_sentence
     return Readability(
         language,
-        "fernandez-huerta",
+        _formula(language),
         round(ease_to_grade(ease), 1),
         word_count,
         sentences,
@@ -157,7 +167,7 @@ def measure(text: str, *, language: str) -> Readability:
 
 
 def _formula(language: str) -> str:
-    return "flesch-kincaid" if language == "en" else "fernandez-huerta"
+    return _FORMULAS[language]
 
 
 def ease_to_grade(ease: float) -> float:

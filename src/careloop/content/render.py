@@ -61,6 +61,7 @@ ALLOWED_FIELDS: Mapping[str, FieldKind] = {
     "tool_name": FieldKind.TEXT,  # a prescribed digital tool (careloop.digitaltools)
     "tool_link": FieldKind.URL,
     "dose_time": FieldKind.TEXT,  # a dose reminder's local clock time, "07:30" (medications)
+    "patient_first_name": FieldKind.TEXT,  # whom a caregiver copy is about (first name only)
     "days_left": FieldKind.INT,  # days of medicine supply left (medications refills)
 }
 

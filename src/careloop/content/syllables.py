@@ -13,6 +13,10 @@ vowels next to each other share a syllable (diphthong, triphthong) unless both a
 together even under an accent: "cuí-de-se"). The "u" of que/qui/gue/gui is
 silent, "ü" is not, and a final "y" (hoy, muy) closes a diphthong. Hyphenation patterns
 undercount Spanish (they never split off one letter: "a-ños", "u-te-ri-no", "guí-as").
+
+Portuguese: the same nucleus rules over Portuguese vowels (â, ê, ô, à count as strong), with
+the nasal diphthongs that the Spanish rule would split: a nasal vowel before another vowel
+shares its syllable ("mão", "pães", "lições"); "qu"/"gu" before e/i is silent as in Spanish.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ _STRONG = frozenset("aeoáéó")
 _STRESSED_WEAK = frozenset("íú")
 _VOWELS = frozenset("aeiouáéíóúü")
 _SILENT_U = re.compile(r"(?<=[qg])u(?=[eiéí])")
+_STRONG_PT = frozenset("aeoáéóâêôàãõ")
+_VOWELS_PT = frozenset("aeiouáéíóúâêôàãõü")
+_NASAL_PT = frozenset("ãõ")
+_SILENT_U_PT = re.compile(r"(?<=[qg])u(?=[eiéêí])")
 _FINAL_Y = re.compile(r"(?<=[aeiouáéíóú])y$")
 
 
@@ -58,6 +66,8 @@ def count_syllables(word: str, *, language: str) -> int:
         return len(_english_hyphenator().positions(word)) + 1
     if language == "es":
         return spanish_syllables(word)
+    if language == "pt":
+        return portuguese_syllables(word)
     raise ValueError(f"no syllable rules for {language!r}")
 
 
@@ -79,10 +89,25 @@ def spanish_syllables(word: str) -> int:
     return max(count, 1)
 
 
-def _hiatus(first: str, second: str) -> bool:
-    if first in _STRONG and second in _STRONG:
+def portuguese_syllables(word: str) -> int:
+    """Vowel nuclei of a Portuguese word: Spanish rules, plus nasal diphthongs kept whole."""
+    word = _SILENT_U_PT.sub("", word.lower())
+    count = 0
+    previous = ""
+    for ch in word:
+        if ch not in _VOWELS_PT:
+            previous = ""
+            continue
+        if not previous or (previous not in _NASAL_PT and _hiatus(previous, ch, strong=_STRONG_PT)):
+            count += 1
+        previous = ch
+    return max(count, 1)
+
+
+def _hiatus(first: str, second: str, *, strong: frozenset[str] = _STRONG) -> bool:
+    if first in strong and second in strong:
         return True
-    if first not in _STRONG and second not in _STRONG:
+    if first not in strong and second not in strong:
         # Two weak vowels make a diphthong even under an accent (cuí-da-te, des-truí),
         # except a doubled one (chi-i-ta).
         return first == second

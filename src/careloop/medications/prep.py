@@ -31,6 +31,8 @@ from careloop.settings import Settings
 
 OUTCOMES = ("adequate", "rescheduled-for-prep")
 OPEN = ("scheduled", "asked", "retaught")
+CALL_BEFORE = timedelta(hours=2)
+"""The nurse's call is due this long before the exam, whatever the task's usual SLA."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,7 @@ def _nurse_task(session: Session, journey: PrepJourney, kind: PrepKind, *, clock
         actor="medications",
         program=f"prep:{journey.kind}",
         evidence=("teach-back: a second wrong answer after re-teaching",),
+        due_by=journey.appointment_at - CALL_BEFORE,
     )
     return raised.item_id
 

@@ -5,6 +5,10 @@ the send window pinned to the learned minute so the engine cannot move it to ano
 the day; quiet hours, consent, channel and language are still the engine's. The SMS names no
 medicine (minimum necessary): "time for your 07:30 medicines, reply 1 taken, 2 later, 3
 skipped". A reminder not sent within ``STALE_AFTER`` of its time is dropped, not sent late.
+
+A caregiver the care team marked as managing the medicines (``caregivers manages-medications``)
+gets a copy at the same moment: the time and the patient's first name, still no medicine, and
+nothing to answer (the patient's answer is the one the reminder time is learned from).
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from careloop.medications.service import SlotState, patient_of, slot_states, syn
 from careloop.medications.timing import DAY_MINUTES
 from careloop.models import MedicationSlot
 from careloop.outreach.requests import request_message
+from careloop.records.caregivers import caregivers_of
 from careloop.settings import Settings
 
 REMINDER_MESSAGE = "medication_reminder"
+CAREGIVER_MESSAGE = "medication_reminder_caregiver"
 REMINDER_PROGRAM = "medications"
 """The outbox program of dose reminders: a reply to one is a dose answer."""
 PURPOSE = "care-reminders"
@@ -130,8 +136,36 @@ def _send(
     for state in states:
         state.slot.last_reminded_on = local.date()
         state.slot.snoozed_until = None
-    if sent.outbox_id is not None:
-        report.queued.append(sent.outbox_id)
+    _count(report, sent.outbox_id, sent.not_queued)
+    patient = patient_of(session, patient_id)
+    for caregiver in caregivers_of(session, patient_id=patient_id):
+        if not caregiver.manages_medications:
+            continue
+        copy = request_message(
+            session,
+            patient_id=patient_id,
+            message=CAREGIVER_MESSAGE,
+            purpose=PURPOSE,
+            key=f"med:{patient_id}:{local:%Y-%m-%dT%H:%M}:caregiver:{caregiver.id}",
+            now=now,
+            clock=clock,
+            settings=settings,
+            fields={
+                "dose_time": clock_label(minute),
+                "patient_first_name": patient.given_name or "",
+                "first_name": (caregiver.name or "").split(" ")[0],
+                "last_name": "",
+            },
+            program=REMINDER_PROGRAM,
+            send_window=_window(now.astimezone(zone).hour * 60 + now.astimezone(zone).minute),
+            caregiver_id=caregiver.id,
+        )
+        _count(report, copy.outbox_id, copy.not_queued)
+
+
+def _count(report: ReminderReport, outbox_id: int | None, not_queued: str | None) -> None:
+    if outbox_id is not None:
+        report.queued.append(outbox_id)
     else:
-        reason = sent.not_queued or "unknown"
+        reason = not_queued or "unknown"
         report.not_queued[reason] = report.not_queued.get(reason, 0) + 1

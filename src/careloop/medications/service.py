@@ -175,10 +175,18 @@ def _distance(a: int, b: int) -> int:
 
 
 def _matching_slots(
-    states: Sequence[SlotState], *, local_minute: int, medication_key: str | None
+    states: Sequence[SlotState],
+    *,
+    local_minute: int,
+    medication_key: str | None,
+    slot: str | None = None,
 ) -> list[SlotState]:
     """The slots an answer is about: those reminded at the time nearest to the answer."""
-    pool = [s for s in states if medication_key in (None, s.slot.medication_key)]
+    pool = [
+        s
+        for s in states
+        if medication_key in (None, s.slot.medication_key) and slot in (None, s.slot.slot)
+    ]
     if not pool:
         return []
     best = min(_distance(s.learned.minute, local_minute) for s in pool)
@@ -196,8 +204,13 @@ def confirm(
     now: datetime,
     medication_key: str | None = None,
     source: str | None = None,
+    slot: str | None = None,
 ) -> list[DoseConfirmation]:
-    """Record one answer for the dose it belongs to; "later" also snoozes that reminder."""
+    """Record one answer for the dose it belongs to; "later" also snoozes that reminder.
+
+    The portal names the medicine and the slot (the patient pressed that dose's button);
+    a text or a call names neither, and the answer goes to the dose reminded nearest in time.
+    """
     if answer not in ANSWERS:
         raise InvalidInput(f"answer must be one of {', '.join(ANSWERS)}", field="answer")
     patient = patient_of(session, patient_id)
@@ -206,7 +219,7 @@ def confirm(
     states = [
         s for s in slot_states(session, patient_id=patient_id, now=now) if s.slot.status == "active"
     ]
-    matched = _matching_slots(states, local_minute=minute, medication_key=medication_key)
+    matched = _matching_slots(states, local_minute=minute, medication_key=medication_key, slot=slot)
     if not matched:
         raise NotFound("no active medication to confirm")
     rows = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.crypto import EncryptedJSON
@@ -108,6 +108,10 @@ class Caregiver(Base):
     contact_points: Mapped[list[dict[str, Any]]] = mapped_column(EncryptedJSON(), default=list)
     availability: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     is_proxy: Mapped[bool] = mapped_column(Boolean, default=False)
+    manages_medications: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    """Set by the care team: this caregiver gets a copy of the patient's dose reminders."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

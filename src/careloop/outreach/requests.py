@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -26,14 +26,15 @@ from careloop.content.compose import RenderedMessage
 from careloop.content.service import render_for_sending
 from careloop.errors import CareloopError
 from careloop.models import OutboxMessage
-from careloop.outreach.audience import build_snapshots
+from careloop.outreach.audience import Recipient, build_snapshots, caregiver_recipients
 from careloop.outreach.config import care_team_for, default_sender, outreach_settings
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.engine import PopulationBatch, decide_batch
 from careloop.personalize.service import load_history, load_model, record_decision
-from careloop.personalize.snapshot import EngineConfig, ProgramSpec
+from careloop.personalize.snapshot import EngineConfig, PatientSnapshot, ProgramSpec
+from careloop.records.service import get_patient
 from careloop.settings import Settings
 
 log = logging.getLogger("careloop.outreach")
@@ -76,8 +77,13 @@ def request_message(
     fields: Mapping[str, object] | None = None,
     program: str | None = None,
     send_window: str | None = None,
+    caregiver_id: str | None = None,
 ) -> RequestedMessage:
     """Queue the content library's ``message`` for the patient, once per ``key``.
+
+    ``caregiver_id`` addresses one of the patient's caregivers instead (a copy of a reminder
+    for the person who manages the patient's medicines): the engine chooses among the
+    caregiver's contact points, under the patient's consent and quiet hours.
 
     ``purpose`` is the consent purpose the message serves; ``fields`` fill its template on top
     of the clinic's (phone, portal link, care team name); ``key`` makes a re-run a no-op.
@@ -103,6 +109,13 @@ def request_message(
         now=now,
         budget_period=REQUEST_ENGINE.budget_period,
     )
+    if caregiver_id is not None:
+        addressed = _to_caregiver(
+            session, snapshots, patient_id=patient_id, caregiver_id=caregiver_id, now=now
+        )
+        if addressed is None:
+            return RequestedMessage(None, not_queued="no-address")
+        snapshots, recipients[patient_id] = addressed
     population = PopulationBatch.from_snapshots(snapshots, program=spec, model=model, now=now)
     history = load_history(session, program=spec, patient_ids=[patient_id], model=model)
     batch = decide_batch(
@@ -185,6 +198,28 @@ def request_message(
     row = rows[-1]
     assert row is not None  # the key was free a moment ago, in this transaction
     return RequestedMessage(row.id, row.channel, row.language, row.due_at, decision.decision_id)
+
+
+def _to_caregiver(
+    session: Session,
+    snapshots: list[PatientSnapshot],
+    *,
+    patient_id: str,
+    caregiver_id: str,
+    now: datetime,
+) -> tuple[list[PatientSnapshot], Recipient] | None:
+    """The snapshot and recipient for a copy to one caregiver (None: no address for them).
+
+    The copy spends none of the patient's contact budget: it is not a contact of theirs.
+    """
+    patient = get_patient(session, patient_id)
+    for carer in caregiver_recipients(session, patient=patient, now=now, only_available=False):
+        if carer.caregiver_id == caregiver_id:
+            snapshot = replace(
+                snapshots[0], contact_channels=frozenset(carer.addresses), recent_contacts=()
+            )
+            return [snapshot], carer
+    return None
 
 
 def requested_since(

@@ -88,3 +88,16 @@ def set_availability(
     caregiver.updated_at = now
     session.flush()
     return caregiver
+
+
+def set_manages_medications(
+    session: Session, *, caregiver_id: str, manages: bool, now: datetime
+) -> Caregiver:
+    """Mark whether this caregiver manages the patient's medicines (gets reminder copies)."""
+    caregiver = session.get(Caregiver, caregiver_id)
+    if caregiver is None:
+        raise NotFound("no such caregiver")
+    caregiver.manages_medications = manages
+    caregiver.updated_at = now
+    session.flush()
+    return caregiver

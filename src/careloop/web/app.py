@@ -54,6 +54,7 @@ ROUTER_MODULES = (
     "careloop.web.portal.rewards",
     "careloop.web.api.ride_webhooks",
     "careloop.web.portal.visits",
+    "careloop.web.portal.medicines",
 )
 
 
