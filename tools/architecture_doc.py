@@ -35,6 +35,8 @@ ROLE = {
     "sim": "leaf: the simulator (imports the engine only)",
     "loyalty": "rewards within the compliance office's caps: catalogue and ledger",
     "digitaltools": "workflow: digital tools prescribed, their readings followed, follow-ups",
+    "forms": "workflow: forms sent to the phone, completed and e-signed there, kept as FHIR",
+    "reviews": "workflow: review invitations after a visit, to every patient alike",
     "records": "the consolidated patient record: FHIR import, identity, contacts",
     "personalize": "leaf: the decision engine and its log",
     "changes": "floor: a state change recorded once: flush, event, audit",

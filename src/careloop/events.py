@@ -69,6 +69,9 @@ class EventKind(StrEnum):
     REWARD_CANCELLED = "reward_cancelled"
     TOOL_PRESCRIBED = "tool_prescribed"
     TOOL_FOLLOWED_UP = "tool_followed_up"
+    FORM_SENT = "form_sent"
+    FORM_SIGNED = "form_signed"
+    REVIEW_INVITED = "review_invited"
 
 
 def record_event(

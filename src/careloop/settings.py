@@ -203,6 +203,8 @@ class JobsSettings(BaseModel):
     fhir_exports_minutes: float = Field(default=0.1, ge=0)
     """Write the Bulk Data exports kicked off since the last run (the status URL answers 202
     until then)."""
+    review_invitations_minutes: float = Field(default=60.0, ge=0)
+    """Invite patients whose visit ended to review the practice (``reviews``)."""
 
 
 class FhirSettings(BaseModel):
@@ -282,6 +284,31 @@ class AccessSettings(BaseModel):
     rides: RidesSettings = RidesSettings()
 
 
+class FormsSettings(BaseModel):
+    """Forms sent to the patient's phone and signed there (``careloop forms send``)."""
+
+    link: str = "http://127.0.0.1:8000/portal/forms"
+    """The public address of the form page; the signed token is appended."""
+    link_days: int = Field(default=7, gt=0, le=90)
+    """Days a form link works, unless the form is signed first."""
+
+
+class ReviewsSettings(BaseModel):
+    """Invitations to review the practice on a public review site, sent to every patient
+    after a visit alike (no review gating); off until ``site_url`` is set."""
+
+    site_name: str = ""
+    """The review site's name as patients know it (e.g. ``Google``)."""
+    site_url: str = Field(default="", pattern=r"^(https://\S+)?$")
+    """The practice's review page on that site (https); empty sends no invitation."""
+    delay_hours: float = Field(default=2.0, ge=0)
+    """Hours after a visit ends before the invitation is queued."""
+    lookback_days: int = Field(default=7, gt=0)
+    """Visits that started longer ago than this get no (late) invitation."""
+    min_days_between: int = Field(default=365, ge=0)
+    """At most one invitation per patient in this many days, however many visits."""
+
+
 class Settings(BaseSettings):
     """All settings; one instance per process, built by :func:`get_settings`."""
 
@@ -313,6 +340,8 @@ class Settings(BaseSettings):
     return_visits: ReturnVisitsSettings = ReturnVisitsSettings()
     loyalty: LoyaltySettings = LoyaltySettings()
     access: AccessSettings = AccessSettings()
+    forms: FormsSettings = FormsSettings()
+    reviews: ReviewsSettings = ReviewsSettings()
 
     @property
     def resolved_database_url(self) -> str:

@@ -85,6 +85,8 @@ COMMAND_MODULES = (
     "careloop.cli.digitaltools",
     "careloop.cli.nightly",
     "careloop.cli.medications",
+    "careloop.cli.forms",
+    "careloop.cli.reviews",
 )
 
 

@@ -124,6 +124,16 @@ def _nightly(rt: Runtime, now: datetime) -> dict[str, Any]:
     return run_nightly(rt, database=url, now=now).as_dict()
 
 
+def _review_invitations(rt: Runtime, now: datetime) -> dict[str, Any]:
+    from careloop.reviews.service import invite_after_visits
+
+    with rt.transaction() as session:
+        tally = invite_after_visits(
+            session, clock=rt.clock, settings=rt.settings, principal=JOBS_PRINCIPAL
+        )
+    return dict(tally)
+
+
 def configured_jobs(rt: Runtime) -> list[Job]:
     """The jobs switched on in settings (a period of 0 minutes switches one off)."""
     settings = rt.settings.jobs
@@ -136,6 +146,7 @@ def configured_jobs(rt: Runtime) -> list[Job]:
         ("retention-purge", settings.retention_purge_minutes, _retention_purge),
         ("fhir-subscriptions", settings.fhir_subscriptions_minutes, _fhir_subscriptions),
         ("fhir-exports", settings.fhir_exports_minutes, _fhir_exports),
+        ("review-invitations", settings.review_invitations_minutes, _review_invitations),
     ]
     jobs = [Job(name, timedelta(minutes=m), body) for name, m, body in periods if m > 0]
     if settings.nightly_at is not None:

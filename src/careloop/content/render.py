@@ -63,6 +63,9 @@ ALLOWED_FIELDS: Mapping[str, FieldKind] = {
     "dose_time": FieldKind.TEXT,  # a dose reminder's local clock time, "07:30" (medications)
     "patient_first_name": FieldKind.TEXT,  # whom a caregiver copy is about (first name only)
     "days_left": FieldKind.INT,  # days of medicine supply left (medications refills)
+    "form_link": FieldKind.URL,  # a form to complete and sign on the phone (careloop.forms)
+    "review_link": FieldKind.URL,  # the practice's page on a public review site (reviews)
+    "review_site": FieldKind.TEXT,  # that site's name, "Google"
 }
 
 URL_PATTERN = re.compile(r"https?://[^\s<>\"']+")

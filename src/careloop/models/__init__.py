@@ -19,6 +19,7 @@ from careloop.models.fhir import (
     SmartAssertion,
     SmartClient,
 )
+from careloop.models.forms import FormRequest
 from careloop.models.governance import (
     ApiToken,
     AuditChainHead,
@@ -91,6 +92,7 @@ __all__ = [
     "FhirResource",
     "FhirSubscription",
     "FhirSubscriptionSeen",
+    "FormRequest",
     "InboundReply",
     "JobRun",
     "MeasureLibraryRow",

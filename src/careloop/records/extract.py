@@ -39,9 +39,12 @@ CLINICAL_TYPES = (
 # Where care can be booked: validated and indexed (a Slot's status and start) so the access
 # domain's slot finder can search free slots by time without decoding every resource.
 SCHEDULING_TYPES = ("Schedule", "Slot", "Location", "HealthcareService", "PractitionerRole")
+# What a patient signed (careloop.forms): the document and the Provenance with the signature.
+SIGNATURE_TYPES = ("DocumentReference", "Provenance")
 # Validated and indexed; other types are stored raw so references to them resolve.
 SUPPORTED_TYPES = frozenset(
     {"Patient", "RelatedPerson", "Questionnaire", *CLINICAL_TYPES, *SCHEDULING_TYPES}
+    | set(SIGNATURE_TYPES)
 )
 
 # Where each type points at its patient.
@@ -76,6 +79,7 @@ _CODE_FIELDS: dict[str, tuple[str, ...]] = {
     "HealthcareService": ("type", "category", "specialty"),
     "PractitionerRole": ("code", "specialty"),
     "Location": ("type", "physicalType"),
+    "DocumentReference": ("type", "category"),
 }
 # Where each type keeps its clinically relevant time: (dateTime fields, period fields).
 _TIME_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -98,6 +102,8 @@ _TIME_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "AllergyIntolerance": (("onsetDateTime", "recordedDate"), ()),
     "Slot": (("start",), ()),
     "Schedule": ((), ("planningHorizon",)),
+    "DocumentReference": (("date",), ()),
+    "Provenance": (("recorded",), ()),
 }
 
 
@@ -158,6 +164,13 @@ def patient_reference(resource: dict[str, Any]) -> str | None:
             ref = reference_of(participant.get("actor")) if isinstance(participant, dict) else None
             if patient_id(ref):
                 return ref
+    if rtype == "Provenance":
+        # No subject element: the patient is the signer, or the one a proxy signed for.
+        for agent in resource.get("agent") or []:
+            for name in ("onBehalfOf", "who"):
+                ref = reference_of(agent.get(name)) if isinstance(agent, dict) else None
+                if patient_id(ref):
+                    return ref
     return None
 
 

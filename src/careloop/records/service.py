@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, bindparam, func, or_, select
@@ -277,6 +277,20 @@ def resources_of_type(
     if patient_ids is not None:
         query = query.where(FhirResource.patient_id.in_(list(patient_ids)))
     for row in session.execute(query.order_by(FhirResource.fhir_id)):
+        yield row.patient_id, row.resource
+
+
+def resources_started_between(
+    session: Session, *, resource_type: str, start: datetime, end: datetime
+) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """(patient id, resource) of one type whose clinical time starts in ``[start, end)``
+    (the indexed ``effective_start``: e.g. the visits of the last week, without the rest)."""
+    query = select(FhirResource.patient_id, FhirResource.resource).where(
+        FhirResource.resource_type == resource_type,
+        FhirResource.effective_start >= start,
+        FhirResource.effective_start < end,
+    )
+    for row in session.execute(query.order_by(FhirResource.effective_start, FhirResource.fhir_id)):
         yield row.patient_id, row.resource
 
 

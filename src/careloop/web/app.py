@@ -50,6 +50,7 @@ ROUTER_MODULES = (
     "careloop.web.portal.preferences",
     "careloop.web.console.appointments",
     "careloop.web.portal.booking",
+    "careloop.web.portal.forms",
     "careloop.web.api.loyalty",
     "careloop.web.portal.rewards",
     "careloop.web.api.ride_webhooks",

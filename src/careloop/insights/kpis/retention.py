@@ -87,7 +87,8 @@ def _patient(encounter: Mapping[str, Any]) -> str | None:
     return target_id(subject) if isinstance(subject, Mapping) else None
 
 
-def _is_visit(encounter: Mapping[str, Any]) -> bool:
+def is_visit(encounter: Mapping[str, Any]) -> bool:
+    """A visit that took place (not an emergency or inpatient stay): the docs' definition."""
     if encounter.get("status") not in PERFORMED:
         return False
     klass = encounter.get("class")
@@ -109,7 +110,7 @@ def visits_by_patient(
         for encounter in resources_of([resource], "Encounter"):
             pid = stored_patient or _patient(encounter)
             start = _start(encounter)
-            if pid is None or start is None or not _is_visit(encounter):
+            if pid is None or start is None or not is_visit(encounter):
                 continue
             found.setdefault(pid, []).append(start)
     return {pid: sorted(days) for pid, days in found.items()}

@@ -1,7 +1,7 @@
 """phone line types: cached answers of the line-type look-up (Twilio Lookup v2)
 
 Revision ID: 0310
-Revises: 0290
+Revises: 0300
 Create Date: 2026-12-05 06:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import careloop.models.types
 
 revision: str = "0310"
-down_revision: str | None = "0290"
+down_revision: str | None = "0300"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -24,6 +24,7 @@ from careloop.records.service import get_patient_record, list_patients, timeline
 from careloop.security.permissions import PatientPanel, may_see
 from careloop.web.console import patient_context
 from careloop.web.console.charts import line_chart
+from careloop.web.console.forms import forms_context
 from careloop.web.console.invite import RESULTS as INVITE_RESULTS
 from careloop.web.console.invite import invite_channels
 from careloop.web.console.messages import messaging_context
@@ -131,6 +132,7 @@ def patient_page(
     message_error: str | None = None,
     invite: str | None = None,
     tool: str | None = None,
+    form: str | None = None,
 ) -> Response:
     principal = page_principal(request, session, clock)
     if principal is None:
@@ -163,6 +165,9 @@ def patient_page(
     if principal.can("patients:write"):
         context["invite_channels"] = invite_channels(list(record.contact_points))
         context["invite_result"] = INVITE_RESULTS.get(invite or "")
+    if may_see(principal, PatientPanel.CLINICAL_TIMELINE):
+        forms = forms_context(session, patient_id=patient_id, language=record.language, result=form)
+        context.update(forms, forms_can_send=principal.can("patients:write"))
     if principal.can("plans:approve"):
         context.update(tools_context(session, patient_id=patient_id, clock=clock, result=tool))
     if may_see(principal, PatientPanel.CONSENT):

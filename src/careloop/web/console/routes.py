@@ -8,6 +8,7 @@ from careloop.web.console import (
     callqueue,
     content,
     fhir_deliveries,
+    forms,
     invite,
     jobs,
     messages,
@@ -22,5 +23,5 @@ router = APIRouter(include_in_schema=False)
 _PAGES = (signin, worklist, callqueue, patient, messages, invite, programs, content, jobs, tools)
 for _module in _PAGES:
     router.include_router(_module.router)
-for _module in (fhir_deliveries,):
+for _module in (fhir_deliveries, forms):
     router.include_router(_module.router)

@@ -1,0 +1,35 @@
+"""CLI of review invitations: ``careloop reviews invite`` (docs/retention.md)."""
+
+from __future__ import annotations
+
+import typer
+
+from careloop.cli.support import DatabaseOption, JsonOption, cli_principal, guarded, print_json
+from careloop.cli.support import runtime as open_cli_runtime
+from careloop.security.roles import Role
+
+reviews_app = typer.Typer(
+    help="Invitations to review the practice after a visit, sent to every patient alike.",
+    no_args_is_help=True,
+)
+
+
+@reviews_app.command("invite")
+@guarded
+def invite_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """Invite the patients whose visit ended (once per visit; the job does this hourly)."""
+    from careloop.reviews.service import invite_after_visits
+
+    with open_cli_runtime(database) as rt, rt.transaction() as session:
+        tally = invite_after_visits(
+            session, clock=rt.clock, settings=rt.settings,
+            principal=cli_principal(Role.COORDINATOR),
+        )  # fmt: skip
+    if as_json:
+        print_json(dict(sorted(tally.items())))
+        return
+    typer.echo(", ".join(f"{k} {v}" for k, v in sorted(tally.items())) or "no visits to invite")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(reviews_app, name="reviews")

@@ -1,0 +1,1 @@
+"""Invitations to review the practice on a public review site, after a visit (issue 25)."""
