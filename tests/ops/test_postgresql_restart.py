@@ -27,6 +27,19 @@ MESSAGES = 1500
 HERE = Path(__file__).parent
 
 
+def _pg_tool(name: str) -> str | None:
+    """``initdb``/``pg_ctl``: on PATH, else where Debian's postgresql package keeps them
+    (``/usr/lib/postgresql/<version>/bin``, not on PATH), the newest version first."""
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
+    return str(versions[-1]) if versions else None
+
+
 def _as_postgres(*command: str) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
 
@@ -34,7 +47,8 @@ def _as_postgres(*command: str) -> list[str]:
 @pytest.fixture
 def own_postgresql() -> Iterator[tuple[str, Path]]:
     """A throw-away PostgreSQL server: (URL of its `careloop` database, data folder)."""
-    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+    initdb, pg_ctl_path = _pg_tool("initdb"), _pg_tool("pg_ctl")
+    if initdb is None or pg_ctl_path is None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("initdb/pg_ctl not installed and CI=true")
         pytest.skip("initdb/pg_ctl not installed")
@@ -45,7 +59,7 @@ def own_postgresql() -> Iterator[tuple[str, Path]]:
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
     subprocess.run(
-        _as_postgres("initdb", "-D", str(data), "-A", "trust", "-U", "postgres"),
+        _as_postgres(initdb, "-D", str(data), "-A", "trust", "-U", "postgres"),
         check=True,
         capture_output=True,
     )
@@ -53,7 +67,7 @@ def own_postgresql() -> Iterator[tuple[str, Path]]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
-    pg_ctl = [*_as_postgres("pg_ctl", "-D", str(data), "-o", options, "-w")]
+    pg_ctl = [*_as_postgres(pg_ctl_path, "-D", str(data), "-o", options, "-w")]
     subprocess.run([*pg_ctl, "-l", str(base / "log"), "start"], check=True, capture_output=True)
     try:
         subprocess.run(
@@ -145,7 +159,19 @@ def test_a_postgresql_restart_mid_dispatch_loses_nothing(
     # -l: the restarted server writes to its log, not to a pipe this test would wait on.
     log = data.parent / "log"
     subprocess.run(
-        [*_as_postgres("pg_ctl", "-D", str(data), "-l", str(log), "-m", "fast", "-w", "restart")],
+        [
+            *_as_postgres(
+                str(_pg_tool("pg_ctl")),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-m",
+                "fast",
+                "-w",
+                "restart",
+            )
+        ],
         check=True,
         capture_output=True,
     )

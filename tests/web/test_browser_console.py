@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from playwright.sync_api import expect
 
+from careloop.compose.jobs import Job, JobRunner
+from careloop.runtime import Runtime
 from tests.web.conftest import NOW, Site, portal_sign_in, screenshot, sign_in
 
 
@@ -251,3 +254,33 @@ def test_nurse_triages_an_urgent_crisis_reading_from_card_to_call(page: Any, sit
     card.get_by_role("button", name="Resolve").click()
     page.wait_for_load_state("load")
     expect(page.get_by_test_id("worklist-card").filter(has_text="191/121")).to_have_count(0)
+
+
+def test_an_administrator_sees_each_jobs_last_run_next_run_and_failures(
+    page: Any, site: Site
+) -> None:
+    def broken(_rt: Runtime, _now: datetime) -> dict[str, Any]:
+        raise ConnectionError("gateway refused the Doe household")
+
+    def fine(_rt: Runtime, _now: datetime) -> dict[str, Any]:
+        return {"done": 1}
+
+    JobRunner(
+        site.runtime,
+        [
+            Job("browser-check-broken", timedelta(hours=6), broken),
+            Job("browser-check-daily", timedelta(days=1), fine),
+        ],
+        owner="worker-a",
+    ).run_due()
+    now = site.runtime.clock.now()
+    sign_in(page, site, "admin")
+    page.get_by_role("link", name="Jobs").click()
+    broken_row = page.locator("#job-browser-check-broken")
+    expect(broken_row).to_contain_text("failed (ConnectionError)")
+    expect(broken_row).to_contain_text((now + timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M"))
+    expect(broken_row.locator("td").nth(4)).to_have_text("1")  # failures
+    daily_row = page.locator("#job-browser-check-daily")
+    expect(daily_row).to_contain_text(now.strftime("%Y-%m-%d %H:%M"))  # last run
+    expect(daily_row).to_contain_text((now + timedelta(days=1)).strftime("%Y-%m-%d %H:%M"))
+    expect(page.locator("body")).not_to_contain_text("Doe")  # only the error's class shows
