@@ -90,6 +90,24 @@ def records(cms: str, which: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
             yield "synthea", pid[:8], document
 
 
+# Records the reference engine could not evaluate, and why careloop's answer stands.
+REFERENCE_FAILURES = {
+    # fqm-execution with trustMetaProfile false (the test decks do not claim profiles) reads
+    # every Observation as CMS165's ["observation-bp"]; one without a systolic component
+    # gives a null ``value as Quantity``, and cql-execution 3.3.2 crashes sorting it
+    # (CQL sorts nulls first). It happened on 65 Synthea patients, whose hypertension code
+    # (SNOMED 38341003) is not in the Essential Hypertension value set: careloop puts them
+    # outside the initial population, as fqm-execution does for the other 35.
+    "error: Cannot read properties of null (reading 'isQuantity')",
+}
+
+
+def reference_failure_explained(expected: list[str], result: dict[str, Any]) -> bool:
+    return expected[0] in REFERENCE_FAILURES and all(
+        group.get("initial-population", 0) == 0 for group in result["groups"]
+    )
+
+
 def disagreements(cms: str, which: str, tmp_path: Path) -> tuple[int, list[Any]]:
     recorded = fixture(cms)["results"]
     order = fixture(cms)["populations"]
@@ -106,7 +124,7 @@ def disagreements(cms: str, which: str, tmp_path: Path) -> tuple[int, list[Any]]
                 patients, measures=[measure], start=start, end=end
             )
             got = encode(result["groups"], order)
-            if got != expected:
+            if got != expected and not reference_failure_explained(expected, result):
                 found.append((label, key, getattr(measure, "engine", "definition"), got, expected))
         checked += 1
     return checked, found
