@@ -147,3 +147,23 @@ def test_fallbacks_never_give_an_empty_message(
     assert rendered.channel is channel
     if channel in (Channel.EMAIL, Channel.PORTAL):
         assert rendered.subject
+
+
+def test_an_unreviewed_translation_never_reaches_a_patient(
+    shipped: Library, fields: dict[str, object]
+) -> None:
+    """A new language whose variants await review: previews show it, sends use English."""
+    library = subset(shipped, keep={"flu_shot_due", "care_team_message"})
+    for k, v in list(library.variants.items()):
+        if k.language == "es":
+            pt = replace(k, language="pt")
+            library.variants[pt] = replace(v, key=pt, state=ApprovalState.DRAFT)
+    library.by_language["pt"] = set(library.by_language["es"])
+    preview = _render(library, fields, language="pt-BR", locale="pt_BR")
+    assert preview.used.language == "pt"
+    sent = _render(library, fields, language="pt-BR", locale="pt_BR", require_approved=True)
+    assert sent.used.language == "en"
+    assert sent.language_fallback
+    assert sent.fallbacks[0] == "language_unapproved"
+    assert sent.state is ApprovalState.APPROVED
+    assert "flu" in sent.body.lower()

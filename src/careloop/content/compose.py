@@ -11,14 +11,17 @@ Fallback order, never an empty message:
    asked tone first → the same ladder on the generic message.
 3. the channel never changes: an SMS stays an SMS (the channel is the engine's decision).
 
-With ``require_approved`` (every send), only approved variants are candidates, and nothing
-approved anywhere on the ladder is an error rather than an unapproved text.
+With ``require_approved`` (every send), only approved variants are candidates. A language
+whose ladder holds nothing approved yet (a new translation awaiting human review) falls back
+to English's approved ladder, and the result says so (``language_fallback``, the step
+``language_unapproved``): no translation reaches a patient before a person approved it.
+Nothing approved in English either is an error rather than an unapproved text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from careloop.content.library import Library, Variant, VariantKey
 from careloop.content.render import email_html, render_context, render_template
@@ -136,8 +139,16 @@ def render_message(
     whole_generic = chosen_channel in (Channel.SMS, Channel.VOICE) and bool(generic_parts)
     if whole_generic:
         key = VariantKey(library.generic_message, *_rest(key))
-    variant, steps = resolve_variant(library, key, require_approved=require_approved)
-    if language_fallback:
+    try:
+        variant, steps = resolve_variant(library, key, require_approved=require_approved)
+    except NotApproved:
+        if used_language == DEFAULT_LANGUAGE:
+            raise
+        used_language, language_fallback = DEFAULT_LANGUAGE, True
+        key = replace(key, language=DEFAULT_LANGUAGE)
+        variant, steps = resolve_variant(library, key, require_approved=require_approved)
+        steps = ("language_unapproved", *steps)
+    if language_fallback and "language_unapproved" not in steps:
         steps = ("language", *steps)
     if whole_generic:
         steps = (*steps, "minimum_necessary")

@@ -189,7 +189,7 @@ def request_message(
         content_version_id=rendered.version_id,
         decision_id=decision.decision_id,
         propensity=decision.propensity,
-        extra={"content_hash": rendered.content_hash, "requested": key},
+        extra=_extra(rendered, key=key, wanted=decision.language),
     )
     queued = with_portal_copy(notice, rendered=rendered, render_portal=lambda: render("portal"))
     if not queued:
@@ -198,6 +198,21 @@ def request_message(
     row = rows[-1]
     assert row is not None  # the key was free a moment ago, in this transaction
     return RequestedMessage(row.id, row.channel, row.language, row.due_at, decision.decision_id)
+
+
+def _extra(rendered: RenderedMessage, *, key: str, wanted: str) -> dict[str, object]:
+    """What the outbox row keeps about its words, and why they are not in the wanted language."""
+    extra: dict[str, object] = {"content_hash": rendered.content_hash, "requested": key}
+    if "language_unapproved" in rendered.fallbacks:
+        extra["language_note"] = (
+            f"Sent in {rendered.used.language}: the {wanted} text of {rendered.used.message} "
+            "is not approved yet (translations wait for human review)."
+        )
+    elif rendered.language_fallback:
+        extra["language_note"] = (
+            f"Sent in {rendered.used.language}: the library has no {wanted} text yet."
+        )
+    return extra
 
 
 def _to_caregiver(

@@ -1,0 +1,35 @@
+"""A dose reminder for a Portuguese speaker before the library has approved Portuguese text:
+the approved English text is sent and the outbox row says why (issue #25, language access).
+The render-level rule (a draft translation is never sent) is in tests/content."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from careloop.clock import FrozenClock
+from careloop.medications.reminders import send_due_reminders
+from careloop.models import OutboxMessage
+from careloop.runtime import Runtime
+from tests.medications.conftest import add_resources, make_patient, medication
+
+ZONE = ZoneInfo("America/New_York")
+DAY = datetime(2026, 3, 3, 5, 0, tzinfo=ZONE)
+
+
+def test_a_language_without_approved_text_gets_english_and_the_row_says_so(
+    rt: Runtime, clock: FrozenClock
+) -> None:
+    clock.set(DAY)
+    make_patient(rt, patient_id="p-pt", language="pt")
+    add_resources(rt, "p-pt", medication("MedicationRequest", "mr-pt", when=DAY))
+    at = DAY.replace(hour=8, minute=1)
+    clock.set(at)
+    with rt.transaction() as session:
+        send_due_reminders(session, now=at, clock=rt.clock, settings=rt.settings)
+        (sent,) = session.scalars(select(OutboxMessage))
+    assert sent.language == "en"
+    assert "medicines" in sent.body or "medications" in sent.body
+    assert sent.extra["language_note"] == "Sent in en: the library has no pt text yet."
