@@ -143,3 +143,28 @@ def test_a_forged_or_expired_link_opens_nothing(
     assert phone.get(f"/portal/forms/{request_id}.AAAAAAAAAAAAAAAA").status_code == 422
     clock.set(clock.now() + timedelta(days=rt.settings.forms.link_days))
     assert phone.get(f"/portal/forms/{token}").status_code == 422
+
+
+def test_what_was_signed_is_read_through_the_fhir_interface(
+    rt: Runtime, tmp_path: Path, api_client: Any
+) -> None:
+    _seed(rt, tmp_path)
+    token = _send(rt, "consent-treatment")
+    api_client(None).post(
+        f"/portal/forms/{token}",
+        data={"agree": "true", "birth_date": BIRTH_DATE, "signer_name": "Test Ana"},
+    )
+    fhir = api_client("clinician")
+
+    found = {
+        rtype: fhir.get(f"/fhir/{rtype}", params={"patient": "ana"}).json()
+        for rtype in ("QuestionnaireResponse", "Consent", "DocumentReference", "Provenance")
+    }
+
+    ids = {t: [e["resource"]["id"] for e in b.get("entry", [])] for t, b in found.items()}
+    assert ids == {
+        "QuestionnaireResponse": [f"form-{token.split('.')[0]}-qr"],
+        "Consent": [f"form-{token.split('.')[0]}-consent"],
+        "DocumentReference": [f"form-{token.split('.')[0]}-doc"],
+        "Provenance": [f"form-{token.split('.')[0]}-sig"],
+    }

@@ -74,7 +74,16 @@ def test_a_demo_run_logs_no_phi_and_errors_echo_none(
         "console",
         "access",
         "medications",
+        "relocating",
     }
+    relocating = report.sections["relocating"]  # issue 25, item 7: the whole story in the demo
+    assert len(relocating["sources"]) == 2
+    assert relocating["due"] == [
+        "annual-wellness-visit",
+        "breast-cancer-screening",
+        "flu-shot-this-season",
+    ]
+    assert relocating["follow_up"]["not_improved"] == 1
     assert printed.getvalue().count(" s)") >= 7
     _the_pilot_is_in_the_past(database)
 

@@ -30,6 +30,7 @@ ALL_JOBS = {
     "retention-purge",
     "fhir-subscriptions",
     "fhir-exports",
+    "review-invitations",
 }
 
 

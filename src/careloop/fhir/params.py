@@ -86,6 +86,17 @@ SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
         _p("category", _T, "category", "the kind of consent"),
         _p("date", _D, "dateTime", "when the consent was given"),
     ),
+    "DocumentReference": (
+        *_about("subject"),
+        _p("status", _T, "status", "current, superseded..."),
+        _p("type", _T, "type", "the kind of document (a signed form's kind)"),
+        _p("date", _D, "date", "when the document was made (signed)"),
+    ),
+    "Provenance": (
+        _p("patient", _R, "agent.who", PATIENT_OF, "Patient"),
+        _p("target", _R, "target", "what the provenance is about", "Any"),
+        _p("recorded", _D, "recorded", "when it was recorded (signed)"),
+    ),
     "Communication": (
         *_about("subject"),
         _p("sent", _D, "sent", "when the message was sent or received"),

@@ -30,6 +30,7 @@ from careloop.records.resources import resolve_patient_reference
 STORED_TYPES = frozenset(
     {"Patient", "Observation", "QuestionnaireResponse", "Consent", "Appointment", "MeasureReport"}
     | {"Slot", "Schedule"}
+    | {"DocumentReference", "Provenance"}
     | set(PROJECTED)
 )
 """Types read from the record (imported or received); the projected ones come from both."""

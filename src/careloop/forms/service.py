@@ -42,6 +42,7 @@ from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from careloop.settings import Settings
 
+LINK_CHANNELS = ("sms", "email", "portal")  # the point is the link: never a phone call
 MESSAGE = "form_request"
 MAX_FAILED_CHECKS = 5
 LINK_PRINCIPAL = Principal(actor="link:forms", role=Role.PATIENT, source="link")
@@ -109,7 +110,7 @@ def send_form(
     asked = request_message(
         session, patient_id=patient_id, message=MESSAGE,
         purpose=str(ConsentPurpose.CARE_REMINDERS), key=f"form:{row.id}", now=now, clock=clock,
-        settings=settings, fields={"form_link": link},
+        settings=settings, fields={"form_link": link}, allowed_channels=LINK_CHANNELS,
     )  # fmt: skip
     record_event(
         session, kind=EventKind.FORM_SENT, clock=clock, actor=principal.actor,

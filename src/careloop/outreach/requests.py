@@ -78,6 +78,7 @@ def request_message(
     program: str | None = None,
     send_window: str | None = None,
     caregiver_id: str | None = None,
+    allowed_channels: tuple[str, ...] | None = None,
 ) -> RequestedMessage:
     """Queue the content library's ``message`` for the patient, once per ``key``.
 
@@ -89,6 +90,8 @@ def request_message(
     of the clinic's (phone, portal link, care team name); ``key`` makes a re-run a no-op.
     ``send_window`` (e.g. ``"07:30-08:00"``, local time) pins the send time for a message due
     at a moment of the patient's own routine (a dose reminder); quiet hours still apply.
+    ``allowed_channels`` narrows the channels the engine may choose (a message whose point is a link
+    cannot be a phone call).
     """
     idempotency_key = f"request:{key}"
     existing = session.scalar(
@@ -99,7 +102,10 @@ def request_message(
             existing.id, existing.channel, existing.language, existing.due_at, existing.decision_id
         )
     own, channels = outreach_settings(settings)
-    space = ActionSpace(send_windows=(send_window,)) if send_window else ActionSpace()
+    space = ActionSpace(
+        **({"send_windows": (send_window,)} if send_window else {}),
+        **({"channels": allowed_channels} if allowed_channels else {}),
+    )
     spec = ProgramSpec(name=f"request:{message}", purpose=purpose, action_space=space)
     model = load_model(session, program=spec, config=REQUEST_ENGINE)
     snapshots, recipients = build_snapshots(

@@ -31,6 +31,7 @@ from careloop.records.service import get_patient, resources_started_between
 from careloop.security.principal import Principal
 from careloop.settings import Settings
 
+LINK_CHANNELS = ("sms", "email", "portal")  # the point is the link: never a phone call
 MESSAGE = "review_invite"
 PURPOSE = str(ConsentPurpose.SURVEYS)
 
@@ -82,6 +83,7 @@ def invite_after_visits(
             session, patient_id=pid, message=MESSAGE, purpose=PURPOSE,
             key=f"review:{pid}:{encounter['id']}", now=now, clock=clock, settings=settings,
             fields={"review_link": own.site_url, "review_site": own.site_name},
+            allowed_channels=LINK_CHANNELS,
         )  # fmt: skip
         queued = asked.outbox_id is not None
         record_event(

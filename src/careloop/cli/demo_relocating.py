@@ -1,0 +1,149 @@
+"""The demo's relocating patient (issue 25, item 7): her prior provider's record and the new
+practice's are linked into one; her annual visit, mammogram and flu shot are found due; she
+signs the practice's intake link on her phone (sent here, signed in the browser by a person);
+a diet app is prescribed; her glucose stays flat for six weeks and a follow-up is offered.
+
+The six weeks run on a clock of their own (set back, then forward), so the step takes about a
+second. Ids and counts only: no name, phone or reading is printed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from rich.console import Console
+
+from careloop.cli.support import new_table
+from careloop.clock import FrozenClock
+from careloop.records.importer import import_paths
+from careloop.runtime import Runtime
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
+
+if TYPE_CHECKING:
+    from careloop.cli.demo_run import DemoReport
+
+DEMO = Principal(actor="system:demo", role=Role.CLINICIAN, source="demo")
+SSN = {"system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-41-2026"}
+PRIOR, NEW = "demo-relocating-prior", "demo-relocating-new"
+LOINC = "http://loinc.org"
+DUE = ("annual-wellness-visit", "breast-cancer-screening", "flu-shot-this-season")
+
+
+def _patient(pid: str, *, phone: bool) -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "identifier": [SSN],
+        "gender": "female",
+        "birthDate": "1959-05-20",
+        "name": [{"family": "Demo", "given": ["Relocating"]}],
+        "telecom": [{"system": "phone", "value": "+15550100177", "use": "mobile"}] if phone else [],
+    }
+
+
+def _bundles(folder: Path) -> list[Path]:
+    prior = [
+        _patient(PRIOR, phone=False),
+        {"resourceType": "Encounter", "id": f"{PRIOR}-visit", "status": "finished",
+         "class": {"code": "AMB"}, "subject": {"reference": f"Patient/{PRIOR}"},
+         "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "185349003"}]}],
+         "period": {"start": "2023-04-03T09:00:00Z", "end": "2023-04-03T09:30:00Z"}},
+    ]  # fmt: skip
+    paths = []
+    for name, resources in (("prior", prior), ("new", [_patient(NEW, phone=True)])):
+        path = folder / f"{name}.json"
+        bundle = {"resourceType": "Bundle", "type": "collection",
+                  "entry": [{"resource": r} for r in resources]}  # fmt: skip
+        path.write_bytes(orjson.dumps(bundle))
+        paths.append(path)
+    return paths
+
+
+def _glucose(fhir_id: str, at: str, mg_dl: float) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "2339-0", "display": "Glucose"}]},
+        "subject": {"reference": f"Patient/{fhir_id}"},
+        "effectiveDateTime": at,
+        "valueQuantity": {"value": mg_dl, "unit": "mg/dL", "system": "http://unitsofmeasure.org",
+                          "code": "mg/dL"},
+    }  # fmt: skip
+
+
+def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
+    from careloop.careteam.intake import receive_observation
+    from careloop.digitaltools.catalogue import load_tools
+    from careloop.digitaltools.service import follow_up_tools, prescribe
+    from careloop.forms.service import send_form
+    from careloop.governance.consent import record_consent
+    from careloop.programs.definition import find_program
+    from careloop.programs.service import run_program
+    from careloop.records.service import get_patient_record
+
+    with tempfile.TemporaryDirectory() as folder:
+        for path in _bundles(Path(folder)):  # the prior provider's export first, then ours
+            import_paths(
+                rt.sessions, engine=rt.engine, paths=[path], clock=rt.clock, principal=DEMO,
+                default_timezone=rt.settings.records.default_timezone, workers=0,
+            )  # fmt: skip
+    now = rt.clock.now()
+    with rt.transaction() as session:
+        record = get_patient_record(session, patient_id=PRIOR, timeline_limit=0)
+        due = [
+            name for name in DUE
+            if PRIOR in {e.patient_id for e in run_program(
+                session, program=find_program(name), now=now, patient_ids=[PRIOR]).eligible}
+        ]  # fmt: skip
+        record_consent(
+            session, patient_id=PRIOR, purpose="*", channel="*", status="granted",
+            source="staff", actor=DEMO.actor, now=now,
+        )  # fmt: skip
+        form = send_form(
+            session, patient_id=PRIOR, form_id="intake", clock=rt.clock, settings=rt.settings,
+            principal=DEMO,
+        )  # fmt: skip
+    weeks = FrozenClock(now - timedelta(weeks=6, days=2))
+    six_weeks = Runtime(settings=rt.settings, clock=weeks, engine=rt.engine, sessions=rt.sessions)
+    tools = load_tools()
+    with six_weeks.transaction() as session:
+        app = prescribe(
+            session, catalogue=tools, patient_id=PRIOR, tool_id="eat-well-app", clock=weeks,
+            principal=DEMO, settings=rt.settings,
+        )  # fmt: skip
+        start = weeks.now()
+        for week in range(7):
+            weeks.set(start + timedelta(days=1 + 7 * week))
+            receive_observation(
+                session, _glucose(PRIOR, weeks.now().isoformat(), 131 - week % 2), clock=weeks,
+                principal=DEMO, source="device",
+            )  # fmt: skip
+    weeks.set(now)
+    with six_weeks.transaction() as session:
+        tally = follow_up_tools(
+            session, catalogue=tools, clock=weeks, settings=rt.settings, principal=DEMO
+        )
+    table = new_table(
+        f"9. The relocating patient {PRIOR}: one record from two providers", "step", "result"
+    )
+    table.add_row("records linked (same SSN)", ", ".join(sorted(record.sources)))
+    table.add_row("care found due", ", ".join(due) or "none")
+    table.add_row("intake form to sign on the phone", "link sent" if form.outbox_id else
+                  f"not sent ({form.not_queued})")  # fmt: skip
+    table.add_row("diet app prescribed", f"{app.tool} (CarePlan {app.careplan_id}), "
+                  + ("link sent" if app.message_queued else "link not sent: a task"))  # fmt: skip
+    table.add_row("glucose after 6 weeks", "not improved → follow-up offered, care-team task"
+                  if tally["not_improved"] else "improved")  # fmt: skip
+    console.print(table)
+    report.sections["relocating"] = {
+        "patient_id": PRIOR,
+        "sources": sorted(record.sources),
+        "due": due,
+        "form_sent": form.outbox_id is not None,
+        "follow_up": dict(tally),
+    }
