@@ -251,3 +251,15 @@ def test_nurse_triages_an_urgent_crisis_reading_from_card_to_call(page: Any, sit
     card.get_by_role("button", name="Resolve").click()
     page.wait_for_load_state("load")
     expect(page.get_by_test_id("worklist-card").filter(has_text="191/121")).to_have_count(0)
+
+
+def test_the_patients_bp_chart_rings_the_crisis_reading_and_names_its_unit(
+    page: Any, site: Site
+) -> None:
+    sign_in(page, site, "clinician")
+    page.goto(f"/console/patients/{site.clinical_patient}")
+    systolic = page.locator("svg[aria-label^='Blood pressure trend, top number']").first
+    expect(systolic).to_be_visible()
+    expect(systolic).to_have_attribute("aria-label", re.compile(r"mmHg"))
+    expect(systolic).to_have_attribute("aria-label", re.compile(r"1 in the crisis range"))
+    expect(systolic.locator(".crisis-marker")).to_have_count(1)  # the 186 of the seed
