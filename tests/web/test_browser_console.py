@@ -284,3 +284,15 @@ def test_an_administrator_sees_each_jobs_last_run_next_run_and_failures(
     expect(daily_row).to_contain_text(now.strftime("%Y-%m-%d %H:%M"))  # last run
     expect(daily_row).to_contain_text((now + timedelta(days=1)).strftime("%Y-%m-%d %H:%M"))
     expect(page.locator("body")).not_to_contain_text("Doe")  # only the error's class shows
+
+
+def test_the_patients_bp_chart_rings_the_crisis_reading_and_names_its_unit(
+    page: Any, site: Site
+) -> None:
+    sign_in(page, site, "clinician")
+    page.goto(f"/console/patients/{site.clinical_patient}")
+    systolic = page.locator("svg[aria-label^='Blood pressure trend, top number']").first
+    expect(systolic).to_be_visible()
+    expect(systolic).to_have_attribute("aria-label", re.compile(r"mmHg"))
+    expect(systolic).to_have_attribute("aria-label", re.compile(r"1 in the crisis range"))
+    expect(systolic.locator(".crisis-marker")).to_have_count(1)  # the 186 of the seed

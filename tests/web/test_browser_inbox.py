@@ -22,11 +22,13 @@ from tests.outreach.conftest import SCREENING, fake_registry, program
 from tests.web.conftest import NOW, Site, portal_sign_in, screenshot
 
 
-def _send_clinical_sms(site: Site) -> tuple[str, Any]:
-    """Run the mammogram reminder for the portal patient by SMS through the real worker."""
+def _send_clinical_sms(site: Site, channel: str = "sms") -> tuple[str, Any]:
+    """Run the mammogram reminder for the portal patient by ``channel`` through the real
+    worker; the fake gateway of that channel is returned."""
     rt = site.runtime
     clock = rt.clock
     assert isinstance(clock, FrozenClock)
+    name = f"inbox-test-{channel}"
     _registry, sms, email, voice, _memory = fake_registry()
     registry = ChannelRegistry(
         {
@@ -38,8 +40,8 @@ def _send_clinical_sms(site: Site) -> tuple[str, Any]:
     )
     ctx = TickContext(
         clock=clock,
-        programs=[program(SCREENING, name="inbox-test", actions={"channels": ["sms"]})],
-        eligibility=ExplicitEligibility({"inbox-test": [Candidate(site.portal_patient, "2026")]}),
+        programs=[program(SCREENING, name=name, actions={"channels": [channel]})],
+        eligibility=ExplicitEligibility({name: [Candidate(site.portal_patient, "2026")]}),
         settings=OutreachSettings(),
         seed=11,
     )
@@ -52,7 +54,7 @@ def _send_clinical_sms(site: Site) -> tuple[str, Any]:
         worker.run(once=True)
     finally:
         clock.set(NOW)
-    return site.portal_phone, sms
+    return site.portal_phone, {"sms": sms, "voice": voice}[channel]
 
 
 def test_clinical_text_is_a_notice_and_the_full_message_is_in_the_portal(
@@ -72,3 +74,23 @@ def test_clinical_text_is_a_notice_and_the_full_message_is_in_the_portal(
     notice = page.get_by_test_id("message").filter(has_text="new message")
     expect(notice.first).to_be_visible()
     screenshot(page, "portal-messages")
+
+
+def test_clinical_call_says_only_there_is_a_message_and_the_portal_has_it(
+    phone_page: Any, site: Site
+) -> None:
+    page = phone_page
+    portal_sign_in(page, site)
+    page.goto("/portal/messages")
+    full = page.get_by_test_id("message").filter(has_text="mammogra")
+    before = full.count()
+
+    _phone, voice = _send_clinical_sms(site, channel="voice")
+    digits = "".join(ch for ch in site.portal_phone if ch.isdigit())[-10:]
+    calls = [m.message.body for m in voice.sent if m.message.to.endswith(digits)]
+    assert len(calls) == 1
+    assert "message" in calls[0].lower()
+    assert "mammogra" not in calls[0].lower()
+
+    page.goto("/portal/messages")
+    expect(page.get_by_test_id("message").filter(has_text="mammogra")).to_have_count(before + 1)
