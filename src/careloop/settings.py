@@ -102,6 +102,10 @@ class WebSettings(BaseModel):
     metrics_token: SecretStr | None = None
     """When set, ``/metrics`` answers only ``Authorization: Bearer <token>`` (it shows
     aggregates, never a patient, so an internal network may leave it open)."""
+    intake_batch_ms: int = Field(default=20, ge=0, le=1000)
+    """On PostgreSQL, readings and check-ins posted to ``/fhir`` within this many
+    milliseconds are committed in one transaction (group commit); 0 commits each request on
+    its own. SQLite always does (one writer)."""
 
 
 class OidcSettings(BaseModel):

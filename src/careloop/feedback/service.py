@@ -66,9 +66,16 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def _patient(session: Session, resource: dict[str, Any]) -> str:
+    """The subject's patient; found ones are remembered for the transaction, because a batch
+    of readings (group commit, MQTT) names the same patients again and again."""
     subject = resource.get("subject")
     ref = subject.get("reference") if isinstance(subject, dict) else None
-    patient_id = resolve_patient_reference(session, ref) if isinstance(ref, str) else None
+    found: dict[str, str] = session.info.setdefault("intake_patients", {})
+    patient_id = found.get(ref) if isinstance(ref, str) else None
+    if patient_id is None and isinstance(ref, str):
+        patient_id = resolve_patient_reference(session, ref)
+        if patient_id is not None:
+            found[ref] = patient_id
     if patient_id is None:
         raise InvalidInput("subject: no such patient", field="subject")
     return patient_id

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.careteam import intake
+from careloop.careteam.intake_batch import IntakeBatcher
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound, PermissionDenied
 from careloop.events import EventKind
@@ -33,7 +34,7 @@ from careloop.fhir.search import read, search
 from careloop.fhir.versions import etag, with_meta
 from careloop.records.resources import resolve_patient_reference
 from careloop.security.principal import Principal
-from careloop.web.deps import ClockDep, PrincipalDep, SessionDep
+from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, get_runtime
 
 FHIR_JSON = "application/fhir+json"
 
@@ -283,8 +284,43 @@ def _create(
     *,
     expected: str,
 ) -> FhirResponse:
+    """Create in the request's transaction, or in the process's next batch (group commit)."""
     if body.get("resourceType") != expected:
         raise InvalidInput(f"resourceType: expected {expected}", field="resourceType")
+    batcher = _batcher(request)
+    if batcher is None:
+        return _create_in(request, body, session, clock, principal, expected=expected)
+    session.commit()  # hold nothing (a token row, a connection) while waiting for the batch
+    return batcher.submit(
+        lambda batch: _create_in(request, body, batch, clock, principal, expected=expected)
+    )
+
+
+def _batcher(request: Request) -> IntakeBatcher | None:
+    """The process's intake batcher (PostgreSQL, ``web.intake_batch_ms`` > 0), made on first use."""
+    state = request.app.state
+    if not hasattr(state, "intake_batcher"):
+        runtime = get_runtime(request)
+        window = runtime.settings.web.intake_batch_ms
+        postgres = runtime.engine.dialect.name == "postgresql"
+        state.intake_batcher = (
+            IntakeBatcher(runtime.transaction, window=window / 1000)
+            if postgres and window
+            else None
+        )
+    batcher: IntakeBatcher | None = state.intake_batcher
+    return batcher
+
+
+def _create_in(
+    request: Request,
+    body: dict[str, Any],
+    session: Session,
+    clock: Clock,
+    principal: Principal,
+    *,
+    expected: str,
+) -> FhirResponse:
     _guard(session, principal)(body)
     existing = _existing(request, expected, session, principal)
     if existing is not None:
