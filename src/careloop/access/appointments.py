@@ -18,11 +18,33 @@ from careloop.errors import NotFound
 from careloop.fhirdata.references import reference_id, reference_of
 from careloop.models import AccessBooking
 from careloop.records.extract import index_resource
+from careloop.records.interpreter import InterpreterNeed, interpreter_for
 from careloop.records.resources import get_resource
 from careloop.records.store import write_resources
 
 SOURCE = "careloop:access"
 RIDE_EXTENSION = "https://careloop.dev/fhir/StructureDefinition/ride-arranged"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+
+
+def interpreter_participant(need: InterpreterNeed) -> dict[str, Any]:
+    """An interpreter (v3 ``INTP``) still to be booked: no actor until staff book one."""
+    return {
+        "type": [
+            {
+                "coding": [{"system": PARTICIPATION, "code": "INTP", "display": "interpreter"}],
+                "text": f"{need.language_name} interpreter",
+            }
+        ],
+        "required": "required",
+        "status": "needs-action",
+    }
+
+
+def note_interpreter(resource: dict[str, Any], need: InterpreterNeed) -> None:
+    """The visible note: an ``INTP`` participant and the Appointment's ``comment``."""
+    resource["participant"].append(interpreter_participant(need))
+    resource["comment"] = f"Interpreter needed: {need.language_name} ({need.language})"
 
 
 def _slot(session: Session, slot_id: str) -> dict[str, Any]:
@@ -76,11 +98,14 @@ def _location(session: Session, slot: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def write_booking(session: Session, booking: AccessBooking, *, now: datetime) -> None:
+def write_booking(
+    session: Session, booking: AccessBooking, *, now: datetime
+) -> InterpreterNeed | None:
     """Write the booking's Appointment and set its Slot busy (booked) or free (cancelled).
 
     The Appointment names the Schedule's Location (with its name), so the appointment
-    journey's reminders say where to go.
+    journey's reminders say where to go, and, for a patient whose record says an
+    interpreter is needed, carries that note (returned, so the caller books one).
     """
     slot = dict(_slot(session, booking.slot_id))
     slot["status"] = "busy" if booking.state == "booked" else "free"
@@ -88,6 +113,9 @@ def write_booking(session: Session, booking: AccessBooking, *, now: datetime) ->
     place = _location(session, slot)
     if place is not None and booking.mode == "in-person":
         resource["participant"].append({"actor": place, "status": "accepted"})
+    need = interpreter_for(session, patient_id=booking.patient_id)
+    if need is not None:
+        note_interpreter(resource, need)
     appointment = index_resource(resource)
     write_resources(
         session,
@@ -96,3 +124,4 @@ def write_booking(session: Session, booking: AccessBooking, *, now: datetime) ->
         source=SOURCE,
         now=now,
     )
+    return need

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from careloop.access.appointments import write_booking
 from careloop.access.finder import Offer
+from careloop.access.interpreters import book_interpreter
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.errors import Conflict, NotFound
@@ -120,8 +121,10 @@ def confirm(
     booking.appointment_id = booking.id
     booking.updated_at = now
     session.flush()
-    write_booking(session, booking, now=now)
+    need = write_booking(session, booking, now=now)
     _record(session, booking, clock=clock, principal=principal, kind=EventKind.SLOT_BOOKED)
+    if need is not None:
+        book_interpreter(session, booking=booking, need=need, clock=clock)
     return booking
 
 

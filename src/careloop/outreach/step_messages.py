@@ -28,6 +28,7 @@ from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled
 from careloop.outreach.config import care_team_for, default_sender
 from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
 from careloop.outreach.handoffs import CheckinInvite
+from careloop.outreach.interpreter_calls import route_voice
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.tick_context import TickContext, TickReport, bump
@@ -116,12 +117,33 @@ def run_steps(
         # (this tick's earlier programs and steps included): a hold, never an overrun.
         pid = item.enrollment.patient_id
         decision = hold_over_budget(batch.decision(i), contacts=contacts[pid], budget=budget)
+        decision, human_call = route_voice(
+            session,
+            decision=decision,
+            message=item.step.message,
+            program=program.name,
+            title=program.title,
+            library=library,
+        )
         record_decision(session, clock=ctx.clock, decision=decision, features=batch.features[i])
         bump(report, program.name, "decided")
         enrollment = item.enrollment
         if decision.action is None or decision.send_at is None:
             bump(report, program.name, "blocked")
             enrollment.step_due_at = now + timedelta(hours=ctx.settings.blocked_retry_hours)
+            continue
+        if human_call is not None:
+            report.call_tasks.append(human_call)
+            skip_step(
+                session, ctx=ctx, enrollment=enrollment, step=item.step, now=now, why="interpreter"
+            )
+            bump(report, program.name, "skipped")
+            if item.step.id == ESCALATION_STEP:
+                enrollment.step_due_at = (
+                    None if enrollment.next_step >= len(program.steps) else now + timedelta(days=1)
+                )
+                continue
+            advance(session, enrollment=enrollment, program=program, now=now, sent_at=None)
             continue
         recipient = recipients[enrollment.patient_id]
         rendered_all = _render(

@@ -62,6 +62,8 @@ class PatientRecord(BaseModel):
     birth_date: date | None
     gender: str | None
     language: str | None
+    # "interpreter needed" from Patient.communication: the language's name, else None
+    interpreter: str | None = None
     timezone: str
     timezone_source: str
     deceased: bool

@@ -22,6 +22,7 @@ from careloop.records.availability import describe
 from careloop.records.caregivers import caregivers_of
 from careloop.records.demographics import age_band
 from careloop.records.extract import CLINICAL_TYPES
+from careloop.records.interpreter import interpreter_for
 from careloop.records.schemas import (
     AvailabilityWindow,
     CaregiverOut,
@@ -124,6 +125,7 @@ def get_patient_record(
         )
         for c in caregivers_of(session, patient_id=patient_id)
     ]
+    need = interpreter_for(session, patient_id=patient_id)
     return PatientRecord(
         id=patient.id,
         identifiers=[Identifier(system=s, value=v) for s, v in identifiers],
@@ -132,6 +134,7 @@ def get_patient_record(
         birth_date=patient.birth_date,
         gender=patient.gender,
         language=patient.language,
+        interpreter=need.language_name if need is not None else None,
         timezone=patient.timezone,
         timezone_source=patient.timezone_source,
         deceased=patient.deceased,

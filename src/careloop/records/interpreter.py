@@ -1,0 +1,80 @@
+"""The "interpreter needed" flag, read from the record's FHIR Patient resources.
+
+A patient needs an interpreter when their preferred ``Patient.communication`` (or the
+Patient itself) carries the ``patient-interpreterRequired`` extension with ``valueBoolean``
+true. No column stores it: the Patient resources already do, and the latest import wins, so
+an EHR that clears the flag clears it here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.fhirdata.codings import codings
+from careloop.models import FhirResource
+
+INTERPRETER_EXTENSION = "http://hl7.org/fhir/StructureDefinition/patient-interpreterRequired"
+
+
+@dataclass(frozen=True)
+class InterpreterNeed:
+    language: str  # the BCP-47 code from the record ("vi", "pt-BR")
+    language_name: str  # in English, for staff ("Vietnamese")
+
+
+def _required(element: dict[str, Any]) -> bool | None:
+    for ext in element.get("extension") or []:
+        if isinstance(ext, dict) and ext.get("url") == INTERPRETER_EXTENSION:
+            value = ext.get("valueBoolean")
+            return value if isinstance(value, bool) else None
+    return None
+
+
+def language_name(code: str) -> str:
+    """The language's English name for staff ("es-MX" → "Spanish"); the code when unknown."""
+    primary = code.replace("_", "-").split("-")[0].lower()
+    try:
+        return Locale("en").languages.get(primary) or code
+    except (UnknownLocaleError, ValueError):
+        return code
+
+
+def interpreter_of(patient: dict[str, Any]) -> tuple[bool | None, str | None]:
+    """(flag, language) of one Patient resource: the flag is None when it does not say."""
+    comms = [c for c in patient.get("communication") or [] if isinstance(c, dict)]
+    chosen = next((c for c in comms if c.get("preferred")), comms[0] if comms else None)
+    language = None
+    flag = _required(patient)
+    if chosen is not None:
+        language = next((code for _, code in codings(chosen.get("language"))), None)
+        on_language = _required(chosen)
+        flag = on_language if on_language is not None else flag
+    return flag, language
+
+
+def interpreter_need(patients: list[dict[str, Any]]) -> InterpreterNeed | None:
+    """The need from one person's Patient resources, oldest first (later ones win)."""
+    flag: bool | None = None
+    language: str | None = None
+    for patient in patients:
+        this_flag, this_language = interpreter_of(patient)
+        flag = this_flag if this_flag is not None else flag
+        language = this_language or language
+    if not flag or not language:
+        return None
+    return InterpreterNeed(language=language, language_name=language_name(language))
+
+
+def interpreter_for(session: Session, *, patient_id: str) -> InterpreterNeed | None:
+    """The patient's interpreter need from their stored Patient resources, or None."""
+    resources = session.scalars(
+        select(FhirResource.resource)
+        .where(FhirResource.resource_type == "Patient", FhirResource.patient_id == patient_id)
+        .order_by(FhirResource.imported_at)
+    )
+    return interpreter_need(list(resources))
