@@ -85,6 +85,9 @@ def report(
         digits=1,
     )
     console.print(table)
+    for program_data in data["programs"]:
+        if "access" in program_data:
+            console.print(access_table(program_data["program"], program_data["access"]))
     if "retention" in data:
         console.print(retention_table(data["retention"]))
     if "rewards" in data:
@@ -112,6 +115,40 @@ def programs_table(
             str(p["completion"]["completed"]),
             uplift,
         )
+    return table
+
+
+def access_table(program: str, access: dict[str, Any]) -> Table:
+    """An access program's offers, visits and no-shows, treated against the holdout."""
+    conversion = access["conversion_per_offer"]
+    table = new_table(
+        f"Access ({program}): {access['offers_booked']} of {access['offers']} offers booked"
+        f" ({'-' if conversion is None else f'{conversion:.1%}'})",
+        "measure",
+        "treated",
+        "holdout",
+        "difference (95% CI)",
+    )
+
+    def arm(cell: dict[str, Any]) -> str:
+        return "-" if cell["rate"] is None else f"{cell['rate']:.1%} of {cell['n']}"
+
+    for label, key in (("visit booked after the gap", "booked"), ("no-show", "noshow")):
+        row = access[key]
+        difference = "-"
+        if "difference" in row:
+            low, high = row["ci95"]
+            difference = f"{row['difference']:+.1%} ({low:+.1%}, {high:+.1%})"
+        table.add_row(label, arm(row["treated"]), arm(row["holdout"]), difference)
+    days = access["days_gap_to_visit"]
+    table.add_row(
+        "median days from gap to visit",
+        *(
+            "-" if days[k] is None else f"{days[k]:.1f}"
+            for k in ("treated_median", "holdout_median")
+        ),
+        "-" if days["difference"] is None else f"{days['difference']:+.1f}",
+    )
     return table
 
 

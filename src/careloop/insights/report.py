@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from careloop.events import list_events
+from careloop.insights.access_report import BOOKED, OFFERED, access_section
 from careloop.insights.fairness import SMALL_CELL, group_fairness
 from careloop.insights.kpis.appointments import appointment_kpis
 from careloop.insights.kpis.readmissions import thirty_day_readmissions
@@ -317,6 +318,18 @@ def build_report(
     for fig in figures.values():
         everyone |= fig.eligible | set(fig.arms)
     attributes = records.reporting_attributes(session, patient_ids=everyone, as_of=end.date())
+    access_events = list_events(session, since=start, until=end, kinds=[OFFERED, BOOKED])
+    offered = {e.patient_id for e in access_events if e.kind == OFFERED} & everyone
+    # Both arms' visits: the holdout books through the practice, never through an offer.
+    appointments = (
+        list(
+            records.resources_of_type(
+                session, resource_type="Appointment", patient_ids=sorted(everyone)
+            )
+        )
+        if offered
+        else []
+    )
     programs = []
     for name in sorted(figures):
         fig = figures[name]
@@ -345,6 +358,16 @@ def build_report(
                 "fairness": _fairness(fig, attributes, min_ratio=min_ratio),
             }
         )
+        access = access_section(
+            program=name,
+            arms=fig.arms,
+            events=events,
+            access_events=access_events,
+            appointments=appointments,
+            end=end,
+        )
+        if access is not None:
+            programs[-1]["access"] = access
     report: dict[str, Any] = {
         "period": {
             "start": start.date().isoformat(),
