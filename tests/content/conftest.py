@@ -36,6 +36,10 @@ def fields() -> dict[str, object]:
         "pickup_at": datetime(2026, 3, 10, 18, 45, tzinfo=UTC),
         "dose_time": "07:30",
         "days_left": 5,
+        "form_link": "https://rvcl.org/f/3kq9x2.Hc7Q",
+        "review_link": "https://g.page/r/rvcl/review",
+        "review_site": "Google",
+        "patient_first_name": "Ana",
     }
 
 

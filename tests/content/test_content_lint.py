@@ -61,7 +61,9 @@ def test_long_forms_measure_within_their_declared_band(shipped_lint: list[Varian
         r.grade
         for r in long_forms
         if r.reading_level == "advanced"
-        and not r.message.startswith(("opt_", "help_", "care_team"))
+        # Transactional notices (a STOP/HELP answer, a caregiver's note of a visit, a ride that
+        # fell through) are written plainly at every level: nothing in them needs more words.
+        and not r.message.startswith(("opt_", "help_", "care_team", "caregiver_visit_", "ride_"))
     ]
     assert max(g for g in basic if g is not None) < 6.5
     assert min(g for g in advanced if g is not None) >= 9.5
@@ -123,7 +125,7 @@ def test_cli_lints_what_is_approved_in_a_database(tmp_path: Path) -> None:
     runner = CliRunner()
     synced = runner.invoke(app, ["content", "sync", "--database", database, "--json"])
     assert synced.exit_code == 0, synced.output
-    assert orjson.loads(synced.stdout)["approved"] == 1776
+    assert orjson.loads(synced.stdout)["approved"] == 2064
     linted = runner.invoke(app, ["content", "lint", "--json", "--database", database])
     assert linted.exit_code == 0, linted.output
-    assert len(orjson.loads(linted.stdout)) == 1776
+    assert len(orjson.loads(linted.stdout)) == 2064

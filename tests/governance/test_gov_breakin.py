@@ -30,6 +30,10 @@ PUBLIC = {
     # The self-scheduling link: its signed, expiring token is the credential (no name shown).
     ("GET", "/portal/book/{token}"),
     ("POST", "/portal/book/{token}"),
+    # The form-signing link: the same kind of signed, expiring token; the page shows no name,
+    # and signing asks for the date of birth.
+    ("GET", "/portal/forms/{token}"),
+    ("POST", "/portal/forms/{token}"),
     ("GET", "/"),  # the landing page: links only, no data
     ("GET", "/health"),
     ("GET", "/fhir/metadata"),  # R4: the CapabilityStatement is how a client discovers auth
