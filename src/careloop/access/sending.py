@@ -90,17 +90,37 @@ def send_offer(
     return SentOffer(row.id, len(offers), sent.outbox_id, sent.not_queued)
 
 
+def _about_booking(
+    session: Session,
+    booking: AccessBooking,
+    message: str,
+    *,
+    clock: Clock,
+    settings: Settings,
+    fields: dict[str, object],
+) -> RequestedMessage:
+    """One library message about a booking to its patient, queued once per booking."""
+    return request_message(
+        session,
+        patient_id=booking.patient_id,
+        message=message,
+        purpose=PURPOSE,
+        key=f"{message.replace('_', '-')}:{booking.id}",
+        now=clock.now(),
+        clock=clock,
+        settings=settings,
+        fields=fields,
+    )
+
+
 def send_booked(
     session: Session, *, booking: AccessBooking, clock: Clock, settings: Settings
 ) -> RequestedMessage:
     """``visit_booked`` for a booking made in the portal, by a link or by staff."""
-    return request_message(
+    return _about_booking(
         session,
-        patient_id=booking.patient_id,
-        message="visit_booked",
-        purpose=PURPOSE,
-        key=f"visit-booked:{booking.id}",
-        now=clock.now(),
+        booking,
+        "visit_booked",
         clock=clock,
         settings=settings,
         fields={"appointment_at": booking.start},
@@ -116,13 +136,10 @@ def send_ride_booked(
     settings: Settings,
 ) -> RequestedMessage:
     """``ride_booked``: when the ride will pick the patient up."""
-    return request_message(
+    return _about_booking(
         session,
-        patient_id=booking.patient_id,
-        message="ride_booked",
-        purpose=PURPOSE,
-        key=f"ride-booked:{booking.id}",
-        now=clock.now(),
+        booking,
+        "ride_booked",
         clock=clock,
         settings=settings,
         fields={"pickup_at": pickup_at},
@@ -133,13 +150,10 @@ def send_ride_fell_through(
     session: Session, *, booking: AccessBooking, clock: Clock, settings: Settings
 ) -> RequestedMessage:
     """``ride_fell_through``: the ride is off, the care team is arranging another."""
-    return request_message(
+    return _about_booking(
         session,
-        patient_id=booking.patient_id,
-        message="ride_fell_through",
-        purpose=PURPOSE,
-        key=f"ride-fell-through:{booking.id}",
-        now=clock.now(),
+        booking,
+        "ride_fell_through",
         clock=clock,
         settings=settings,
         fields={"appointment_at": booking.start},
