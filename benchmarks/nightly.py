@@ -1,6 +1,6 @@
 """The nightly cycle at population scale: care gaps, decisions, outbox, patients/second.
 
-    .venv/bin/python benchmarks/nightly.py --patients 20000 --json [--workers 2]
+    .venv/bin/python benchmarks/nightly.py --patients 20000 --json [--workers 2] [--queue]
 
 Builds (or reuses) a PostgreSQL population of ``--patients`` patients in its own database
 (``careloop_bench_scale`` on 127.0.0.1:5432 unless ``--database``): the 100 Synthea patients
@@ -13,6 +13,11 @@ run is a first night. Worker processes are started and warmed before the clock s
 Prints one JSON line on stdout: ``{"patients", "seconds", "patients_per_s", "gaps",
 "decided", "enqueued"}`` timing the cycle only (``compose.nightly.run_nightly``); the set-up
 and the machine's load go to stderr. Goal (issue 18): >= 1,700 patients/s at N >= 20,000.
+
+``--queue`` runs the same night through the distributed queue instead: the night is deferred
+(``careloop nightly --queue``) and ``--workers`` separate ``careloop worker --queue --once
+--queues nightly`` processes run its tasks; the clock runs from the deferral until the last
+worker exits (worker start-up included), and the counts are read from the database.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -142,6 +148,41 @@ def timed_night(rt: Runtime, *, url: str, workers: int, now: datetime) -> tuple[
     return seconds, report.as_dict()
 
 
+def queued_night(rt: Runtime, *, url: str, workers: int, now: datetime) -> tuple[float, dict]:  # type: ignore[type-arg]
+    from careloop.compose.queue import defer_night, night_status
+
+    with psycopg.connect(_plain(url)) as conn:
+        conn.execute(
+            "TRUNCATE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs"
+        )
+    cli = Path(sys.executable).parent / "careloop"
+    command = [str(cli), "worker", "--queue", "--once", "--queues", "nightly", "--database", url]
+    began = time.perf_counter()
+    defer_night(rt, now=now)
+    procs = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(workers)]
+    codes = [p.wait() for p in procs]
+    seconds = time.perf_counter() - began
+    if any(codes) or set(night_status(rt, now=now)) != {"succeeded"}:
+        raise SystemExit(f"queued night failed: exit codes {codes}, {night_status(rt, now=now)}")
+    with psycopg.connect(_plain(url)) as conn:
+
+        def count(sql: str) -> int:
+            row = conn.execute(sql).fetchone()
+            return int(row[0]) if row else 0
+
+        report = {
+            "patients": count("SELECT count(*) FROM patients"),
+            "gaps": count("SELECT count(*) FROM events WHERE kind = 'eligible'"),
+            "decided": count("SELECT count(*) FROM personalize_decisions"),
+            "enqueued": count("SELECT count(*) FROM outreach_outbox"),
+            "slices": count(
+                "SELECT count(*) FROM procrastinate_jobs "
+                "WHERE task_name = 'careloop:careloop.nightly_slice'"
+            ),
+        }
+    return seconds, report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=20_000)
@@ -152,6 +193,9 @@ def main() -> None:
     parser.add_argument("--now", default="2026-12-01T15:00:00+00:00", help="the night's time")
     parser.add_argument("--rebuild", action="store_true", help="rebuild even if the size fits")
     parser.add_argument("--json", action="store_true", help="one JSON line (the default)")
+    parser.add_argument(
+        "--queue", action="store_true", help="run the night as tasks of the distributed queue"
+    )
     args = parser.parse_args()
     if args.patients % BASE or args.patients < BASE:
         parser.error(f"--patients must be a multiple of {BASE}")
@@ -160,7 +204,8 @@ def main() -> None:
     clear_night(args.database)
     rt = open_runtime(database=args.database, run_migrations=False)
     try:
-        seconds, report = timed_night(
+        night = queued_night if args.queue else timed_night
+        seconds, report = night(
             rt, url=args.database, workers=args.workers, now=datetime.fromisoformat(args.now)
         )
     finally:

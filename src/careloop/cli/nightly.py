@@ -21,6 +21,20 @@ def nightly(
             "--shard", help="K/M: this machine runs every M-th slice, from slice K (0/1: all)."
         ),
     ] = "0/1",
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Queue the night as tasks (PostgreSQL) for `careloop worker --queue` "
+            "processes on any machine, instead of running it here.",
+        ),
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait", min=0, help="With --queue: seconds to wait for the night's tasks to end."
+        ),
+    ] = 0.0,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -28,6 +42,9 @@ def nightly(
     from careloop.compose.nightly import parse_shard, run_nightly
 
     part = parse_shard(shard)
+    if queue:
+        _queue_night(database, wait=wait, as_json=as_json)
+        return
     with runtime(database) as rt:
         url = rt.engine.url.render_as_string(hide_password=False)
         report = run_nightly(rt, database=url, now=rt.clock.now(), workers=workers, shard=part)
@@ -38,6 +55,22 @@ def nightly(
         f"{report.patients} patients in {report.slices} slices: {report.gaps} care gaps, "
         f"{report.enrolled} enrolled, {report.decided} decisions, {report.enqueued} queued"
     )
+
+
+def _queue_night(database: str | None, *, wait: float, as_json: bool) -> None:
+    from careloop.compose.queue import defer_night, night_status, wait_for_night
+
+    with runtime(database) as rt:
+        now = rt.clock.now()
+        job = defer_night(rt, now=now)
+        status = wait_for_night(rt, now=now, timeout=wait) if wait else night_status(rt, now=now)
+    result = {"night": now.isoformat(), "job": job, "tasks": status}
+    if as_json:
+        print_json(result)
+        return
+    queued = f"queued as task {job}" if job is not None else "already queued"
+    states = ", ".join(f"{count} {state}" for state, count in sorted(status.items()))
+    Console().print(f"night {result['night']} {queued}; tasks: {states}")
 
 
 def register(app: typer.Typer) -> None:

@@ -33,9 +33,28 @@ def worker(
             "each runs once per period however many workers run.",
         ),
     ] = True,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Run tasks from the distributed queue (PostgreSQL): nightly slices, the "
+            "outbox and the periodic jobs, shared by every worker of every machine.",
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, help="Tasks at once (--queue).")
+    ] = 1,
+    queues: Annotated[
+        str,
+        typer.Option("--queues", help="With --queue: which of nightly,outbox,jobs to serve."),
+    ] = "nightly,outbox,jobs",
     as_json: JsonOption = False,
 ) -> None:
     """Run the periodic jobs that are due and send what the outbox holds, until stopped."""
+    if queue:
+        names = [q.strip() for q in queues.split(",") if q.strip()]
+        _queue_worker(database, concurrency=concurrency, once=once, name=worker_id, queues=names)
+        return
     from careloop.compose.jobs import JobRunner
     from careloop.compose.process import run_worker_loop
     from careloop.compose.worker import build_worker
@@ -63,6 +82,21 @@ def worker(
         f"sent {out.sent}, retrying {out.retried}, dead {out.dead}, deferred {out.deferred}"
         + "".join(f"; {j.name} {j.status}" for j in report.jobs)
     )
+
+
+@guarded
+def _queue_worker(
+    database: str | None, *, concurrency: int, once: bool, name: str | None, queues: list[str]
+) -> None:
+    """``careloop worker --queue``: Procrastinate's worker over careloop's queues."""
+    from careloop.compose.queue import run_queue_worker
+    from careloop.logs import configure_logging
+    from careloop.records.contacts_index import ensure_contact_index
+
+    with runtime(database) as rt:
+        configure_logging(rt.settings.logging.level, json_format=rt.settings.logging.json_format)
+        ensure_contact_index(rt)
+        run_queue_worker(rt, concurrency=concurrency, once=once, name=name, queues=queues)
 
 
 @guarded

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from careloop.db import make_engine, migration_connection
+from careloop.migrations.names import include_name
 from careloop.models import Base
 
 config = context.config
@@ -18,6 +19,7 @@ def _run_on(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -1,0 +1,277 @@
+"""The distributed queue: the nightly slices, the outbox and the periodic jobs as Procrastinate
+tasks on PostgreSQL, run by ``careloop worker --queue`` on any number of machines.
+
+Why Procrastinate (docs/scale.md): PostgreSQL is already the one stateful service; a task is a
+row claimed with ``SKIP LOCKED``, as the outbox and due steps are; no second broker whose state
+must agree with the database. The task bodies are the ones the in-process paths run
+(:func:`careloop.compose.nightly.run_slice`, :class:`careloop.compose.jobs.JobRunner`, the
+outbox :class:`~careloop.outreach.worker.Worker`), so SQLite, which has no queue, runs the same
+work in one process (``careloop nightly``, ``careloop worker``).
+
+- ``careloop.night`` (queue ``nightly``): the opening tick, then one ``careloop.nightly_slice``
+  task per slice of patients. A slice is one transaction and idempotent, so a retry or a
+  worker killed mid-slice loses nothing and doubles nothing.
+- ``careloop.jobs`` (queue ``jobs``, every minute, deferred once per minute for the whole
+  cluster): the periodic jobs that are due; each keeps its own lease (``job_runs``).
+- ``careloop.dispatch`` (queue ``outbox``, every 10 s): drains the outbox; while it finds full
+  batches it defers one more dispatch, so a backlog spreads over every idle worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryStrategy
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy import BigInteger, ColumnElement, cast, func, select, text
+
+from careloop.compose.jobs import JobRunner
+from careloop.compose.nightly import SLICE_SIZE, open_night, run_slice
+from careloop.compose.worker import build_worker
+from careloop.errors import InvalidInput
+from careloop.models import Patient
+from careloop.outreach.worker import Worker
+from careloop.runtime import Runtime, open_runtime
+
+log = logging.getLogger("careloop.queue")
+
+QUEUES = ("nightly", "outbox", "jobs")
+DISPATCH_BATCH = 200
+DISPATCH_SECONDS = 30.0
+"""A dispatch task hands over after this long, so a busy outbox never pins one worker slot."""
+
+tasks = Blueprint()
+
+_lock = threading.Lock()
+_runtimes: dict[str, Runtime] = {}
+_workers = threading.local()
+
+
+def _database(context: JobContext) -> str:
+    return str(context.additional_context["database"])
+
+
+def _runtime(context: JobContext) -> Runtime:
+    """One runtime (engine, pool) per worker process and database, opened on first use."""
+    database = _database(context)
+    with _lock:
+        rt = _runtimes.get(database)
+        if rt is None:
+            rt = _runtimes[database] = open_runtime(database=database, run_migrations=False)
+    return rt
+
+
+def _outbox_worker(context: JobContext) -> Worker:
+    """One outbox worker per thread: the worker keeps per-batch state."""
+    worker: Worker | None = getattr(_workers, "worker", None)
+    if worker is None:
+        name = f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident() % 10_000}-queue"
+        worker = _workers.worker = build_worker(_runtime(context), worker_id=name)
+    return worker
+
+
+def _defer_once(deferrer: Any, **kwargs: Any) -> int | None:
+    """Defer unless the same job already waits (its queueing lock); None when it does."""
+    try:
+        return int(deferrer.defer(**kwargs))
+    except AlreadyEnqueued:
+        return None
+
+
+@tasks.task(
+    name="careloop.nightly_slice",
+    queue="nightly",
+    pass_context=True,
+    retry=RetryStrategy(max_attempts=5, wait=5),
+)
+def nightly_slice(context: JobContext, *, moment: str, index: int, count: int) -> dict[str, int]:
+    """Slice ``index`` of ``count`` (one transaction, idempotent: safe to retry).
+
+    The task names its slice, not its patients, so no patient id is in the queue or its logs;
+    a patient added since the night began simply joins the slice their id hashes to.
+    """
+    rt = _runtime(context)
+    with rt.transaction() as session:
+        ids = list(session.scalars(select(Patient.id).where(_in_part(index, count))))
+    return run_slice(rt, patient_ids=ids, now=datetime.fromisoformat(moment))
+
+
+def _in_part(index: int, count: int) -> ColumnElement[bool]:
+    """Patients of slice ``index`` of ``count`` by PostgreSQL's hash of their id."""
+    hashed = func.abs(cast(func.hashtext(Patient.id), BigInteger))
+    return func.mod(hashed, count) == index
+
+
+@tasks.task(name="careloop.night", queue="nightly", pass_context=True)
+def night(context: JobContext, *, moment: str, slice_size: int = SLICE_SIZE) -> dict[str, Any]:
+    """The opening tick, then a task per slice (picked up by every worker of the cluster)."""
+    rt = _runtime(context)
+    opening = open_night(rt, now=datetime.fromisoformat(moment))
+    with rt.transaction() as session:
+        patients = session.scalar(select(func.count()).select_from(Patient)) or 0
+    count = max(1, math.ceil(patients / slice_size))
+    deferred = 0
+    for index in range(count):
+        job = nightly_slice.configure(queueing_lock=f"night:{moment}:{index}")
+        deferred += _defer_once(job, moment=moment, index=index, count=count) is not None
+    return {"slices": count, "deferred": deferred, "opening": opening}
+
+
+@tasks.task(name="careloop.jobs", queue="jobs", pass_context=True, queueing_lock="careloop.jobs")
+def periodic_jobs(context: JobContext, timestamp: int) -> list[dict[str, Any]]:
+    """The periodic jobs that are due (each still runs once per period: its lease decides)."""
+    owner = f"{socket.gethostname()}-{os.getpid()}-queue"
+    outcomes = JobRunner(_runtime(context), owner=owner).run_due()
+    return [{"name": o.name, "status": o.status} for o in outcomes]
+
+
+@tasks.task(name="careloop.dispatch", queue="outbox", pass_context=True)
+def dispatch(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
+    """Send what is due; while batches come back full, call one more worker in to help."""
+    worker = _outbox_worker(context)
+    total: dict[str, int] = {}
+    started = time.monotonic()
+    while time.monotonic() - started < DISPATCH_SECONDS:
+        report = worker.run_once(batch=DISPATCH_BATCH)
+        for key, value in report.as_dict().items():
+            total[key] = total.get(key, 0) + value
+        if report.claimed < DISPATCH_BATCH:
+            return total
+        _defer_once(dispatch.configure(queueing_lock="careloop.dispatch.more"))
+    _defer_once(dispatch.configure(queueing_lock="careloop.dispatch.more"))
+    return total
+
+
+tasks.periodic(cron="* * * * *", periodic_id="jobs")(periodic_jobs)
+tasks.periodic(cron="* * * * * */10", periodic_id="dispatch")(dispatch)  # 6th field: seconds
+
+
+def conninfo(rt: Runtime) -> str:
+    """The runtime's PostgreSQL URL as libpq understands it (no SQLAlchemy driver suffix)."""
+    if rt.engine.dialect.name != "postgresql":
+        raise InvalidInput(
+            "the task queue needs PostgreSQL; on SQLite run the same work in one process "
+            "(`careloop worker`, `careloop nightly`) without --queue",
+            field="queue",
+        )
+    return rt.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def build_app(rt: Runtime) -> App:
+    """The Procrastinate app over the runtime's database, with careloop's tasks."""
+    app = App(connector=PsycopgConnector(conninfo=conninfo(rt)))
+    app.add_tasks_from(tasks, namespace="careloop")
+    return app
+
+
+@contextmanager
+def opened(rt: Runtime) -> Iterator[App]:
+    """The app opened for deferring from this (synchronous) process."""
+    app = build_app(rt)
+    with app.open():
+        yield app
+
+
+def defer_night(rt: Runtime, *, now: datetime, slice_size: int = SLICE_SIZE) -> int | None:
+    """Queue tonight's cycle; None when the same night already waits to start."""
+    moment = now.isoformat()
+    with opened(rt) as app:
+        job = app.configure_task("careloop:careloop.night", queueing_lock=f"night:{moment}")
+        return _defer_once(job, moment=moment, slice_size=slice_size)
+
+
+def night_status(rt: Runtime, *, now: datetime) -> dict[str, int]:
+    """How many of the night's tasks (opening and slices) are in each state."""
+    pattern = f"night:{now.isoformat()}%"
+    with rt.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT status::text, count(*) FROM procrastinate_jobs "
+                "WHERE queueing_lock LIKE :pattern GROUP BY status"
+            ),
+            {"pattern": pattern},
+        ).all()
+    return {str(status): int(count) for status, count in rows}
+
+
+def wait_for_night(
+    rt: Runtime, *, now: datetime, timeout: float, poll: float = 1.0
+) -> dict[str, int]:
+    """Poll until none of the night's tasks waits or runs (or ``timeout`` seconds pass)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = night_status(rt, now=now)
+        pending = status.get("todo", 0) + status.get("doing", 0)
+        if (status and not pending) or time.monotonic() > deadline:
+            return status
+        time.sleep(poll)
+
+
+def run_queue_worker(
+    rt: Runtime,
+    *,
+    concurrency: int = 1,
+    once: bool = False,
+    name: str | None = None,
+    queues: Sequence[str] = QUEUES,
+    retry_horizon: float = 120.0,
+) -> None:
+    """Run tasks from every careloop queue until stopped.
+
+    ``once`` means what ``careloop worker --once`` means: the due periodic jobs and the
+    outbox are queued now, then tasks run until none waits, including retries scheduled
+    within ``retry_horizon`` seconds (a slice that collided with a concurrent tick retries
+    after a few seconds; leaving it behind would leave part of the night undone).
+    """
+    if concurrency < 1:
+        raise InvalidInput("concurrency must be at least 1", field="concurrency")
+    unknown = sorted(set(queues) - set(QUEUES))
+    if unknown or not queues:
+        raise InvalidInput(
+            f"queues are {', '.join(QUEUES)}; not {', '.join(unknown) or 'none'}", field="queues"
+        )
+    app = build_app(rt)
+    database = rt.engine.url.render_as_string(hide_password=False)
+    options: dict[str, Any] = {
+        "queues": list(queues),
+        "concurrency": concurrency,
+        "name": name,
+        "additional_context": {"database": database},
+    }
+    if not once:
+        app.run_worker(wait=True, **options)
+        return
+    with app.open():
+        stamp = int(time.time())
+        if "jobs" in queues:
+            _defer_once(app.configure_task("careloop:careloop.jobs"), timestamp=stamp)
+        if "outbox" in queues:
+            _defer_once(app.configure_task("careloop:careloop.dispatch"), timestamp=stamp)
+    while True:
+        app.run_worker(wait=False, **options)
+        delay = _next_retry_in(rt, queues)
+        if delay is None or delay > retry_horizon:
+            return
+        time.sleep(max(0.0, delay) + 0.1)
+
+
+def _next_retry_in(rt: Runtime, queues: Sequence[str]) -> float | None:
+    """Seconds until the next task of careloop's queues is scheduled (None: none waits)."""
+    with rt.engine.connect() as conn:
+        seconds = conn.execute(
+            text(
+                "SELECT EXTRACT(EPOCH FROM min(coalesce(scheduled_at, now())) - now()) "
+                "FROM procrastinate_jobs WHERE status = 'todo' AND queue_name = ANY(:queues)"
+            ),
+            {"queues": list(queues)},
+        ).scalar()
+    return None if seconds is None else float(seconds)

@@ -1,0 +1,202 @@
+"""The distributed queue (Procrastinate on PostgreSQL): the night, the outbox and the periodic
+jobs run as tasks by separate ``careloop worker --queue`` processes, exactly once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import func, select, text, update
+from typer.testing import CliRunner
+
+from careloop.cli import app
+from careloop.clock import SystemClock
+from careloop.compose.nightly import run_nightly
+from careloop.content.library import load_library
+from careloop.content.service import sync_library
+from careloop.db import downgrade, make_engine, make_sessionmaker, migrate
+from careloop.models import Enrollment, Event, OutboxMessage, Patient
+from careloop.records.importer import import_paths
+from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
+from careloop.settings import Settings
+
+SAMPLE = Path(__file__).resolve().parents[2] / "src" / "careloop" / "data" / "synthea-sample"
+runner = CliRunner()
+pytestmark = pytest.mark.postgres
+
+
+def _queue_objects(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'procrastinate\\_%'"
+        ).fetchone()
+        functions = conn.execute(
+            "SELECT count(*) FROM pg_proc WHERE proname LIKE 'procrastinate\\_%'"
+        ).fetchone()
+        types = conn.execute(
+            "SELECT count(*) FROM pg_type WHERE typname LIKE 'procrastinate\\_%'"
+        ).fetchone()
+    assert tables
+    assert functions
+    assert types
+    return {"tables": tables[0], "functions": functions[0], "types": types[0]}
+
+
+def test_the_queue_schema_comes_and_goes_with_its_migration(empty_postgresql_url: str) -> None:
+    engine = make_engine(empty_postgresql_url)
+    try:
+        migrate(engine)
+        built = _queue_objects(empty_postgresql_url)
+        assert built["tables"] == 4
+        assert built["functions"] > 10
+        assert built["types"] >= 3
+        downgrade(engine, "0310")
+        assert _queue_objects(empty_postgresql_url) == {"tables": 0, "functions": 0, "types": 0}
+        migrate(engine)
+        assert _queue_objects(empty_postgresql_url) == built
+    finally:
+        engine.dispose()
+
+
+def _runtime(url: str) -> Runtime:
+    engine = make_engine(url)
+    migrate(engine)
+    return Runtime(
+        settings=Settings(database_url=url),
+        clock=SystemClock(),
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+    )
+
+
+def _population(rt: Runtime) -> None:
+    import_paths(
+        rt.sessions,
+        engine=rt.engine,
+        paths=[SAMPLE],
+        clock=rt.clock,
+        principal=CLI_OPERATOR,
+        default_timezone="America/New_York",
+        workers=0,
+    )
+    with rt.transaction() as session:
+        sync_library(session, library=load_library(None), clock=rt.clock)
+
+
+def _careloop(cli: Path, url: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "CARELOOP_DATABASE_URL": url}
+    return subprocess.Popen(
+        [str(cli), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def _count(rt: Runtime, model: type, *where: object) -> int:
+    with rt.transaction() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_two_queue_workers_run_the_whole_night_once(
+    empty_postgresql_url: str, careloop_cli: Path
+) -> None:
+    url = empty_postgresql_url
+    rt = _runtime(url)
+    try:
+        _population(rt)
+        queued = runner.invoke(app, ["nightly", "--queue", "--json", "--database", url])
+        assert queued.exit_code == 0, queued.output
+        workers = [
+            _careloop(careloop_cli, url, "worker", "--queue", "--once", "--concurrency", "2")
+            for _ in range(2)
+        ]
+        outputs = [w.communicate(timeout=600)[0] for w in workers]
+        assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:]
+
+        with rt.engine.connect() as conn:
+            jobs = dict(
+                conn.execute(
+                    text(
+                        "SELECT task_name, count(*) FILTER (WHERE status <> 'succeeded') "
+                        "FROM procrastinate_jobs GROUP BY task_name"
+                    )
+                ).all()
+            )
+        assert jobs["careloop:careloop.night"] == 0
+        assert jobs["careloop:careloop.nightly_slice"] == 0
+        assert jobs["careloop:careloop.jobs"] == 0
+        enrolled = _count(rt, Enrollment)
+        assert enrolled > 0
+        assert _count(rt, Event, Event.kind == "eligible") == enrolled
+
+        # The queue did the whole night: the same night run here finds nothing left to do.
+        again = run_nightly(rt, database="", now=rt.clock.now())
+        assert again.gaps > 0
+        assert (again.enrolled, again.enqueued) == (0, 0)
+        assert _count(rt, Enrollment) == enrolled
+
+        # No patient id in the queue's rows or in the workers' logs (slices are named by number).
+        with rt.transaction() as session:
+            some_patient = session.scalar(select(Enrollment.patient_id).limit(1))
+        assert some_patient
+        with rt.engine.connect() as conn:
+            arguments = conn.execute(text("SELECT args::text FROM procrastinate_jobs")).scalars()
+            assert all(some_patient not in a for a in arguments)
+        assert all(some_patient not in out for out in outputs)
+    finally:
+        rt.engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_queue_worker_sends_what_is_due_exactly_once(
+    empty_postgresql_url: str, careloop_cli: Path
+) -> None:
+    url = empty_postgresql_url
+    rt = _runtime(url)
+    try:
+        _population(rt)
+        run_nightly(rt, database="", now=rt.clock.now())
+        now = datetime.now(UTC)
+        with rt.transaction() as session:
+            # Everyone's local time is about noon, so quiet hours hold nothing back.
+            offset = (12 - now.hour + 12) % 24 - 12
+            zone = f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+            session.execute(update(Patient).values(timezone=zone))
+            due = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.channel == "portal", OutboxMessage.state == "queued")
+                .values(due_at=now, next_attempt_at=now)
+            ).rowcount
+        assert due > 0
+        workers = [_careloop(careloop_cli, url, "worker", "--queue", "--once") for _ in range(2)]
+        outputs = [w.communicate(timeout=600)[0] for w in workers]
+        assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:]
+        sent = _count(
+            rt, OutboxMessage, OutboxMessage.channel == "portal", OutboxMessage.state == "sent"
+        )
+        assert sent == due
+        assert _count(rt, OutboxMessage, OutboxMessage.attempts > 1) == 0
+    finally:
+        rt.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["worker", "--queue", "--once"], "PostgreSQL"),
+        (["nightly", "--queue"], "PostgreSQL"),
+        (["worker", "--queue", "--queues", "nightly,mail"], "not mail"),
+    ],
+)
+def test_the_queue_on_sqlite_or_unknown_queues_are_refused_in_one_line(
+    tmp_path: Path, command: list[str], said: str
+) -> None:
+    result = runner.invoke(app, [*command, "--database", f"sqlite:///{tmp_path / 'c.db'}"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert said in result.stderr
+    assert "queue" in result.stderr
