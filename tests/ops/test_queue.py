@@ -200,3 +200,40 @@ def test_the_queue_on_sqlite_or_unknown_queues_are_refused_in_one_line(
     assert "Traceback" not in result.output
     assert said in result.stderr
     assert "queue" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_night_left_running_by_a_killed_worker_is_put_back_and_finished(
+    empty_postgresql_url: str, careloop_cli: Path
+) -> None:
+    url = empty_postgresql_url
+    rt = _runtime(url)
+    try:
+        _population(rt)
+        queued = runner.invoke(app, ["nightly", "--queue", "--json", "--database", url])
+        assert queued.exit_code == 0, queued.output
+        with rt.engine.begin() as conn:  # the state a kill -9 mid-task leaves behind
+            dead = conn.execute(
+                text(
+                    "INSERT INTO procrastinate_workers (last_heartbeat) "
+                    "VALUES (now() - interval '1 hour') RETURNING id"
+                )
+            ).scalar_one()
+            conn.execute(
+                text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w"),
+                {"w": dead},
+            )
+        worker = _careloop(careloop_cli, url, "worker", "--queue", "--once")
+        output = worker.communicate(timeout=600)[0]
+        assert worker.returncode == 0, output[-2000:]
+        with rt.engine.connect() as conn:
+            night = conn.execute(
+                text(
+                    "SELECT status::text, attempts FROM procrastinate_jobs "
+                    "WHERE task_name = 'careloop:careloop.night'"
+                )
+            ).one()
+        assert tuple(night) == ("succeeded", 2)  # the killed attempt, then the one that ended
+        assert _count(rt, Enrollment) > 0
+    finally:
+        rt.engine.dispose()

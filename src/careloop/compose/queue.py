@@ -13,6 +13,8 @@ work in one process (``careloop nightly``, ``careloop worker``).
   worker killed mid-slice loses nothing and doubles nothing.
 - ``careloop.jobs`` (queue ``jobs``, every minute, deferred once per minute for the whole
   cluster): the periodic jobs that are due; each keeps its own lease (``job_runs``).
+- ``careloop.retry_stalled`` (queue ``jobs``, every minute): tasks of a worker whose heartbeat
+  stopped (killed, machine lost) go back to the queue.
 - ``careloop.dispatch`` (queue ``outbox``, every 10 s): drains the outbox; while it finds full
   batches it defers one more dispatch, so a backlog spreads over every idle worker.
 """
@@ -151,7 +153,29 @@ def dispatch(context: JobContext, timestamp: int | None = None) -> dict[str, int
     return total
 
 
+@tasks.task(
+    name="careloop.retry_stalled",
+    queue="jobs",
+    pass_context=True,
+    queueing_lock="careloop.retry_stalled",
+)
+async def retry_stalled(context: JobContext, timestamp: int) -> int:
+    """Put back the tasks of workers that stopped sending heartbeats (killed, machine lost).
+
+    Every careloop task is safe to run again: a slice is idempotent, the outbox re-checks
+    what is in doubt, periodic jobs hold leases.
+    """
+    manager = context.app.job_manager
+    stalled = list(await manager.get_stalled_jobs())
+    for job in stalled:
+        await manager.retry_job(job)
+    if stalled:
+        log.warning("tasks of stalled workers put back", extra={"tasks": len(stalled)})
+    return len(stalled)
+
+
 tasks.periodic(cron="* * * * *", periodic_id="jobs")(periodic_jobs)
+tasks.periodic(cron="* * * * *", periodic_id="retry_stalled")(retry_stalled)
 tasks.periodic(cron="* * * * * */10", periodic_id="dispatch")(dispatch)  # 6th field: seconds
 
 
@@ -253,6 +277,7 @@ def run_queue_worker(
     with app.open():
         stamp = int(time.time())
         if "jobs" in queues:
+            _defer_once(app.configure_task("careloop:careloop.retry_stalled"), timestamp=stamp)
             _defer_once(app.configure_task("careloop:careloop.jobs"), timestamp=stamp)
         if "outbox" in queues:
             _defer_once(app.configure_task("careloop:careloop.dispatch"), timestamp=stamp)
