@@ -34,7 +34,7 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from careloop.compose.nightly import run_nightly, warm_worker, worker_pool
+from careloop.compose.nightly import SLICE_SIZE, run_nightly, warm_worker, worker_pool
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
 from careloop.records.importer import import_paths
@@ -136,19 +136,25 @@ def clear_night(url: str) -> None:
         conn.execute(f"TRUNCATE {', '.join(NIGHT_OUTPUTS)}")
 
 
-def timed_night(rt: Runtime, *, url: str, workers: int, now: datetime) -> tuple[float, dict]:  # type: ignore[type-arg]
+def timed_night(
+    rt: Runtime, *, url: str, workers: int, now: datetime, slice_size: int
+) -> tuple[float, dict]:  # type: ignore[type-arg]
     pool = worker_pool(workers)
     try:
         list(pool.map(warm_worker, [url] * workers))
         began = time.perf_counter()
-        report = run_nightly(rt, database=url, now=now, workers=workers, pool=pool)
+        report = run_nightly(
+            rt, database=url, now=now, workers=workers, pool=pool, slice_size=slice_size
+        )
         seconds = time.perf_counter() - began
     finally:
         pool.shutdown()
     return seconds, report.as_dict()
 
 
-def queued_night(rt: Runtime, *, url: str, workers: int, now: datetime) -> tuple[float, dict]:  # type: ignore[type-arg]
+def queued_night(
+    rt: Runtime, *, url: str, workers: int, now: datetime, slice_size: int
+) -> tuple[float, dict]:  # type: ignore[type-arg]
     from careloop.compose.queue import defer_night, night_status
 
     with psycopg.connect(_plain(url)) as conn:
@@ -158,8 +164,11 @@ def queued_night(rt: Runtime, *, url: str, workers: int, now: datetime) -> tuple
     cli = Path(sys.executable).parent / "careloop"
     command = [str(cli), "worker", "--queue", "--once", "--queues", "nightly", "--database", url]
     began = time.perf_counter()
-    defer_night(rt, now=now)
-    procs = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(workers)]
+    defer_night(rt, now=now, slice_size=slice_size)
+    procs = [
+        subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(workers)
+    ]
     codes = [p.wait() for p in procs]
     seconds = time.perf_counter() - began
     if any(codes) or set(night_status(rt, now=now)) != {"succeeded"}:
@@ -196,6 +205,7 @@ def main() -> None:
     parser.add_argument(
         "--queue", action="store_true", help="run the night as tasks of the distributed queue"
     )
+    parser.add_argument("--slice-size", type=int, default=SLICE_SIZE, help="patients per slice")
     args = parser.parse_args()
     if args.patients % BASE or args.patients < BASE:
         parser.error(f"--patients must be a multiple of {BASE}")
@@ -206,7 +216,11 @@ def main() -> None:
     try:
         night = queued_night if args.queue else timed_night
         seconds, report = night(
-            rt, url=args.database, workers=args.workers, now=datetime.fromisoformat(args.now)
+            rt,
+            url=args.database,
+            workers=args.workers,
+            now=datetime.fromisoformat(args.now),
+            slice_size=args.slice_size,
         )
     finally:
         rt.close()

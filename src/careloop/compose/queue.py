@@ -136,7 +136,9 @@ def periodic_jobs(context: JobContext, timestamp: int) -> list[dict[str, Any]]:
     return [{"name": o.name, "status": o.status} for o in outcomes]
 
 
-@tasks.task(name="careloop.dispatch", queue="outbox", pass_context=True)
+@tasks.task(
+    name="careloop.dispatch", queue="outbox", pass_context=True, queueing_lock="careloop.dispatch"
+)
 def dispatch(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
     """Send what is due; while batches come back full, call one more worker in to help."""
     worker = _outbox_worker(context)
