@@ -62,6 +62,9 @@ def offer_new_time(
         return MoveOffer(None, 0, None, not_queued="not-booked-here")
     if booking.state != "booked" or booking.start <= now:
         return MoveOffer(None, 0, None, not_queued="not-movable")
+    made_by = session.get(AccessOffer, booking.offer_id) if booking.offer_id else None
+    if made_by is not None and made_by.kind == MOVE:
+        return MoveOffer(None, 0, None, not_queued="already-moved")  # once is enough
     offers = [
         o
         for o in find_offers(session, patient_id=patient_id, now=now, limit=limit + 1)
