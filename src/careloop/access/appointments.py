@@ -21,10 +21,14 @@ from sqlalchemy.orm import Session
 
 from careloop.access.companions import accompanying_caregivers
 from careloop.access.rides import TRAVEL_BUFFER
-from careloop.access.slots import VIRTUAL_EXTENSION
 from careloop.errors import NotFound
 from careloop.fhirdata.references import reference_id, reference_of
-from careloop.fhirdata.visits import RIDE_EXTENSION, RIDE_PICKUP_EXTENSION, escort_participant
+from careloop.fhirdata.visits import (
+    RIDE_EXTENSION,
+    RIDE_PICKUP_EXTENSION,
+    VIRTUAL_EXTENSION,
+    escort_participant,
+)
 from careloop.models import AccessBooking
 from careloop.records.extract import index_resource
 from careloop.records.interpreter import InterpreterNeed, interpreter_for
