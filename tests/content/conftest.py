@@ -34,6 +34,8 @@ def fields() -> dict[str, object]:
         "days_without_readings": 3,
         "slot_choices": "1 for Tue 3:45 PM, 2 for Thu 5:00 PM",
         "pickup_at": datetime(2026, 3, 10, 18, 45, tzinfo=UTC),
+        "ride_provider": "Careloop Rides",
+        "telehealth_link": "https://rvcl.org/v/4f2a",
         "dose_time": "07:30",
         "days_left": 5,
         "form_link": "https://rvcl.org/f/3kq9x2.Hc7Q",

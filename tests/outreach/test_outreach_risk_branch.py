@@ -26,14 +26,19 @@ def _facts(band: str | None) -> JourneyFacts:
     )
 
 
-def test_the_shipped_appointment_journey_adds_a_reminder_only_for_high_risk() -> None:
+def test_the_shipped_journey_gives_high_risk_only_an_early_offer_and_a_same_day_reminder() -> None:
     journey = next(
         p for p in load_outreach_programs(OutreachSettings()) if p.name == "appointment-reminders"
     )
-    [extra] = [s for s in journey.steps if s.risk == "high"]
-    assert branch_applies(extra, _facts("high"))
-    assert not branch_applies(extra, _facts("medium"))
-    assert not branch_applies(extra, _facts(None))
+    extras = [s for s in journey.steps if s.risk == "high"]
+    assert [(s.id, s.handoff) for s in extras] == [
+        ("offer-new-time-high-risk", "reschedule-offer"),
+        ("remind-same-day-high-risk", None),
+    ]
+    for extra in extras:
+        assert branch_applies(extra, _facts("high"))
+        assert not branch_applies(extra, _facts("medium"))
+        assert not branch_applies(extra, _facts(None))
     assert all(
         branch_applies(s, _facts(None))
         for s in journey.steps
@@ -47,3 +52,21 @@ def test_an_unknown_risk_band_in_a_journey_is_refused_naming_the_step() -> None:
             {"name": "x", "purpose": "care-reminders", "steps": [{"message": "m", "risk": "very"}]}
         )
     assert error.value.field == "journey.steps[0].risk"
+
+
+def test_a_step_s_words_follow_the_visit_and_unknown_visits_or_hand_offs_are_refused() -> None:
+    journey = next(
+        p for p in load_outreach_programs(OutreachSettings()) if p.name == "appointment-reminders"
+    )
+    remind = next(s for s in journey.steps if s.id == "remind-3d")
+    assert remind.message_for("telehealth") == "appointment_reminder_video"
+    assert remind.message_for("ride") == "appointment_reminder_ride"
+    assert remind.message_for("in-person") == "appointment_reminder_3d"
+    assert remind.message_for(None) == "appointment_reminder_3d"
+    for step, where in (
+        ({"message": "m", "messages": {"boat": "x"}}, "journey.steps[0].messages"),
+        ({"message": "m", "handoff": "teleport"}, "journey.steps[0].handoff"),
+    ):
+        with pytest.raises(InvalidInput) as error:
+            from_mapping({"name": "x", "purpose": "care-reminders", "steps": [step]})
+        assert error.value.field == where

@@ -4,6 +4,12 @@ Both go through ``records.store.write_resources``, the one writer of ``fhir_reso
 FHIR server serves the booked Appointment (``GET /fhir/Appointment?patient=...``) and the slot
 finder sees the slot busy at once, before the EHR's next export says so. The Appointment's id
 is the booking's id, so re-writing it (cancel, reschedule) updates the same resource.
+
+The Appointment also carries what the appointment journey's reminders need, in FHIR terms so
+that outreach reads it from the record (it never imports access): the caregiver who comes
+along as a ``RelatedPerson`` participant of type ``ESC`` (escort), the ride's pickup time
+(``fhirdata.visits``: appointment start − ``rides.TRAVEL_BUFFER``) beside the ride
+flag, and the virtual flag for a video visit.
 """
 
 from __future__ import annotations
@@ -13,9 +19,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from careloop.access.slots import VIRTUAL_EXTENSION
+from careloop.access.companions import accompanying_caregivers
+from careloop.access.rides import TRAVEL_BUFFER
 from careloop.errors import NotFound
 from careloop.fhirdata.references import reference_id, reference_of
+from careloop.fhirdata.visits import (
+    RIDE_EXTENSION,
+    RIDE_PICKUP_EXTENSION,
+    VIRTUAL_EXTENSION,
+    escort_participant,
+)
 from careloop.models import AccessBooking
 from careloop.records.extract import index_resource
 from careloop.records.interpreter import InterpreterNeed, interpreter_for
@@ -23,7 +36,6 @@ from careloop.records.resources import get_resource
 from careloop.records.store import write_resources
 
 SOURCE = "careloop:access"
-RIDE_EXTENSION = "https://careloop.dev/fhir/StructureDefinition/ride-arranged"
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
 
@@ -73,6 +85,9 @@ def appointment_resource(booking: AccessBooking, slot: dict[str, Any]) -> dict[s
             {"url": RIDE_EXTENSION, "valueBoolean": booking.ride},
         ],
     }
+    if booking.ride:
+        pickup = (booking.start - TRAVEL_BUFFER).isoformat()
+        resource["extension"].append({"url": RIDE_PICKUP_EXTENSION, "valueDateTime": pickup})
     for name in ("serviceType", "specialty", "appointmentType"):
         if slot.get(name):
             resource[name] = slot[name]
@@ -113,6 +128,9 @@ def write_booking(
     place = _location(session, slot)
     if place is not None and booking.mode == "in-person":
         resource["participant"].append({"actor": place, "status": "accepted"})
+    if booking.state == "booked":
+        for caregiver_id in accompanying_caregivers(session, booking=booking):
+            resource["participant"].append(escort_participant(caregiver_id))
     need = interpreter_for(session, patient_id=booking.patient_id)
     if need is not None:
         note_interpreter(resource, need)

@@ -19,6 +19,7 @@ from careloop.access import booking as bookings
 from careloop.access import companions
 from careloop.access.finder import Offer
 from careloop.access.grammar import BookingReply, parse_booking_reply
+from careloop.access.moves import finish_move, moving_from
 from careloop.access.offers import (
     choice_labels,
     choices_of,
@@ -39,6 +40,8 @@ from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from careloop.settings import Settings
 
+OFFER_MESSAGES = frozenset({"slot_offer", "reschedule_offer"})
+"""Messages that put numbered choices to the patient (a first offer, an early move)."""
 PATIENT_REPLY = Principal(actor="patient:reply", role=Role.PATIENT, source="sms")
 
 
@@ -99,9 +102,10 @@ def _book_choice(
         # A bare number answers the offer only when the message it answers is an offer: "2"
         # to a check-in question sent after the offer is the check-in's answer.
         answered = session.get(OutboxMessage, answered_outbox_id)
-        if answered is not None and answered.content_message != "slot_offer":
+        if answered is not None and answered.content_message not in OFFER_MESSAGES:
             return None
     chosen = choices_of(offer)[parsed.choice - 1]
+    moving = moving_from(offer)
     try:
         booked = bookings.book(
             session,
@@ -125,6 +129,13 @@ def _book_choice(
         )
         return AccessReply("slot-taken", queued)
     mark_answered(offer, booking_id=booked.id, now=now)
+    finish_move(
+        session,
+        old_booking_id=moving,
+        clock=clock,
+        principal=PATIENT_REPLY,
+        settings=app_settings,
+    )
     if offer.kind == "backfill" and app_settings is not None:
         tell_the_others(session, clock=clock, settings=app_settings)
     if booked.ride:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from careloop.access import booking as bookings
 from careloop.access import companions
 from careloop.access.finder import Offer
+from careloop.access.moves import finish_move, moving_from
 from careloop.access.offers import choices_of, current_offer, mark_answered, open_offer
 from careloop.access.rides import plan_ride
 from careloop.access.sending import send_booked, send_ride_booked
@@ -42,6 +43,7 @@ def book_offered(
     options = choices_of(offer)
     if not 1 <= choice <= len(options):
         raise InvalidInput(f"choose a number from 1 to {len(options)}", field="choice")
+    moving = moving_from(offer)
     booked = bookings.book(
         session,
         patient_id=offer.patient_id,
@@ -52,6 +54,7 @@ def book_offered(
         offer_id=offer.id,
     )
     mark_answered(offer, booking_id=booked.id, now=now)
+    finish_move(session, old_booking_id=moving, clock=clock, principal=principal, settings=settings)
     send_booked(session, booking=booked, clock=clock, settings=settings)
     companions.tell_companions(
         session, booking=booked, message=companions.BOOKED, clock=clock, settings=settings

@@ -28,9 +28,9 @@ from careloop.access.finder import SlotCandidate
 from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codes
 from careloop.fhirdata.references import reference_id, reference_of
+from careloop.fhirdata.visits import VIRTUAL_EXTENSION
 from careloop.models import AccessBooking, FhirResource
 
-VIRTUAL_EXTENSION = "https://careloop.dev/fhir/StructureDefinition/virtual-service"
 _VIRTUAL_CODES = frozenset({"VR", "telehealth"})
 
 

@@ -50,6 +50,7 @@ def tick_context(
         settings=own,
         channels=channels,
         seed=seed,
+        app_settings=rt.settings,
     )
 
 

@@ -58,6 +58,8 @@ ALLOWED_FIELDS: Mapping[str, FieldKind] = {
     # access: "1 for Tue 3:45 PM, 2 for Thu 5:00 PM" (formatted in the reader's language)
     "slot_choices": FieldKind.TEXT,
     "pickup_at": FieldKind.DATETIME,
+    "ride_provider": FieldKind.TEXT,  # the ride service's name, in reminders of a visit by ride
+    "telehealth_link": FieldKind.URL,  # where a video visit is joined
     "tool_name": FieldKind.TEXT,  # a prescribed digital tool (careloop.digitaltools)
     "tool_link": FieldKind.URL,
     "dose_time": FieldKind.TEXT,  # a dose reminder's local clock time, "07:30" (medications)

@@ -1,4 +1,5 @@
-"""A scheduler tick and what it hands off: call tasks to the care team, check-ins to feedback.
+"""A scheduler tick and what it hands off: call tasks to the care team, check-ins to feedback,
+early reschedule offers for high-risk bookings to access.
 
 Outreach's :func:`~careloop.outreach.scheduler.tick` queues the journeys' messages and lists
 what needs another domain (a call when messages go unanswered, a check-in conversation to
@@ -13,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from careloop.access.moves import offer_new_time
 from careloop.careteam.alerts import create_task
 from careloop.clock import FrozenClock
 from careloop.errors import NotFound
@@ -54,4 +56,18 @@ def run_tick(session: Session, *, ctx: TickContext, now: datetime) -> TickReport
             log.warning("no questionnaire %s for a check-in step", invite.questionnaire)
             continue
         queue_first_question(session, invite=invite, question=question, now=now)
+    for move in report.reschedule_offers:
+        if ctx.app_settings is None:
+            log.warning("no process settings: the early reschedule offer is not sent")
+            continue
+        sent = offer_new_time(
+            session,
+            patient_id=move.patient_id,
+            appointment_id=move.appointment_id,
+            message=move.message,
+            clock=FrozenClock(now),
+            settings=ctx.app_settings,
+        )
+        if sent.outbox_id is None:
+            log.info("early reschedule offer not queued: %s", sent.not_queued)
     return report

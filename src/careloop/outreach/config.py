@@ -74,6 +74,11 @@ class OutreachSettings(BaseModel):
     """Where an appointment is when its record names no location."""
     booking_link: str = "http://127.0.0.1:8000/portal/book"
     portal_link: str = "http://127.0.0.1:8000/portal"
+    telehealth_link: str = "http://127.0.0.1:8000/portal/video"
+    """Where a video visit is joined: its reminders link ``<this>/<appointment id>``, unless
+    the Appointment carries its own link (``fhirdata.visits.TELEHEALTH_LINK_EXTENSION``)."""
+    ride_provider: str = "Careloop Rides"
+    """The name patients know the ride service by, in reminders of visits with a ride."""
     blocked_retry_hours: float = Field(default=24.0, gt=0)
     carrier_handles_opt_out: bool = False
     """Twilio Advanced Opt-Out (or a carrier) answers STOP/START/HELP itself: careloop records

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from careloop.clock import ensure_utc
+from careloop.fhirdata.visits import visit_facts
 from careloop.insights.risk.fhir_appointments import available_model, score_fhir_appointment
 from careloop.outreach.program import OutreachProgram
 from careloop.programs.service import run_program
@@ -76,6 +77,7 @@ class AppointmentEligibility:
             fields: dict[str, Any] = {"appointment_at": start.isoformat()}
             if place:
                 fields["appointment_place"] = place
+            fields.update(_visit_fields(resource))
             fields.update(_noshow_risk(session, patient_id, resource, appointments))
             out.append(
                 Candidate(
@@ -86,6 +88,21 @@ class AppointmentEligibility:
                 )
             )
         return out
+
+
+def _visit_fields(appointment: Mapping[str, Any]) -> dict[str, Any]:
+    """What the reminders say about the visit (``fhirdata.visits``): ``visit`` (in-person,
+    telehealth, ride) picks the words, the pickup time and video link fill them, and
+    ``escorts`` (when the record names who comes along) decides who gets the caregiver copy."""
+    facts = visit_facts(appointment)
+    fields: dict[str, Any] = {"visit": facts.visit}
+    if facts.pickup_at is not None:
+        fields["pickup_at"] = ensure_utc(facts.pickup_at).isoformat()
+    if facts.telehealth_link:
+        fields["telehealth_link"] = facts.telehealth_link
+    if facts.escorts is not None:
+        fields["escorts"] = list(facts.escorts)
+    return fields
 
 
 def _noshow_risk(

@@ -36,6 +36,18 @@ class CheckinInvite:
     invitation: NewMessage
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RescheduleOffer:
+    """A booking at high no-show risk: offer the patient other times early, through access's
+    offer and booking path (their reply books the new time and frees the old one)."""
+
+    patient_id: str
+    program: str
+    appointment_id: str
+    message: str
+    """The library message that carries the choices (the step's ``message``)."""
+
+
 def queue_first_question(
     session: Session, *, invite: CheckinInvite, question: str, now: datetime
 ) -> None:

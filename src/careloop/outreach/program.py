@@ -62,9 +62,23 @@ class Step:
     risk: str | None = None
     """Only for enrollments whose no-show risk band is this (e.g. ``high``): an extra
     reminder for those most likely to miss the appointment."""
+    by_visit: tuple[tuple[str, str], ...] = ()
+    """Other words for other visits (``messages: {telehealth: ..., ride: ...}``): the
+    enrollment's ``visit`` field (``fhirdata.visits``) picks them, else ``message``."""
+    handoff: str | None = None
+    """A step that is not a message of outreach's own but a hand-off to the workflow that
+    ran the tick (:data:`HANDOFFS`), e.g. ``reschedule-offer``: access offers other times."""
+
+    def message_for(self, visit: object) -> str:
+        """The library message for this step and this kind of visit."""
+        return dict(self.by_visit).get(str(visit), self.message)
+
+
+HANDOFFS = ("reschedule-offer",)
 
 
 RISK_BANDS = ("low", "medium", "high")
+VISITS = ("in-person", "telehealth", "ride")
 
 
 def _risk(value: Any, *, field: str) -> str | None:
@@ -205,6 +219,17 @@ def from_mapping(doc: Mapping[str, Any]) -> OutreachProgram:
         where = f"journey.steps[{i}]"
         if not isinstance(raw, Mapping) or not raw.get("message"):
             raise InvalidInput("a step needs a message", field=f"{where}.message")
+        by_visit = raw.get("messages") or {}
+        if not isinstance(by_visit, Mapping) or not set(by_visit) <= set(VISITS):
+            raise InvalidInput(
+                f"messages maps a visit ({', '.join(VISITS)}) to a message",
+                field=f"{where}.messages",
+            )
+        handoff = raw.get("handoff")
+        if handoff is not None and handoff not in HANDOFFS:
+            raise InvalidInput(
+                f"handoff must be one of {', '.join(HANDOFFS)}", field=f"{where}.handoff"
+            )
         steps.append(
             Step(
                 id=str(raw.get("id") or raw.get("step") or f"step-{i + 1}"),
@@ -215,6 +240,8 @@ def from_mapping(doc: Mapping[str, Any]) -> OutreachProgram:
                 audience=_enum(Audience, raw.get("audience", "patient"), field=f"{where}.audience"),
                 questionnaire=raw.get("questionnaire"),
                 risk=_risk(raw.get("risk"), field=f"{where}.risk"),
+                by_visit=tuple((str(k), str(v)) for k, v in by_visit.items()),
+                handoff=str(handoff) if handoff else None,
             )
         )
     escalation = doc.get("escalation") or {}

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import FrozenClock
 from careloop.content.service import approved_library
-from careloop.models import Enrollment
+from careloop.models import Enrollment, FhirResource
 from careloop.outreach import enrollment as lifecycle
 from careloop.outreach.completion import completed_patients
 from careloop.outreach.due_steps import DueStep, collect_due
@@ -115,6 +115,10 @@ def _follow_outcomes(
 ) -> None:
     """Completion for every active enrollment, holdout included; close the ones past follow-up."""
     active = _active(session, program=program.name)
+    if program.anchor == "appointment":
+        active = _close_cancelled_visits(
+            session, ctx=ctx, program=program, active=active, now=now, report=report
+        )
     if program.source is not None:
         _complete(session, ctx=ctx, program=program, active=active, now=now, report=report)
     elif program.completion.codes:
@@ -133,6 +137,46 @@ def _follow_outcomes(
             session, clock=ctx.clock, enrollment=e, now=now, reason=CloseReason.JOURNEY_ENDED
         ):
             bump(report, program.name, "closed")
+
+
+LIVE_APPOINTMENT = frozenset({"booked", "pending", "proposed", "arrived", "checked-in"})
+
+
+def _close_cancelled_visits(
+    session: Session,
+    *,
+    ctx: TickContext,
+    program: OutreachProgram,
+    active: list[Enrollment],
+    now: datetime,
+    report: TickReport,
+) -> list[Enrollment]:
+    """Close the journeys of visits cancelled or moved since enrollment (their queued
+    reminders die with them: nobody is reminded of a visit that is no longer there); the
+    rest stay active. A moved visit is a new Appointment with a journey of its own."""
+    ids = {e.episode.removeprefix("Appointment/"): e for e in active}
+    if not ids:
+        return active
+    rows = session.execute(
+        select(FhirResource.fhir_id, FhirResource.status).where(
+            FhirResource.resource_type == "Appointment", FhirResource.fhir_id.in_(list(ids))
+        )
+    ).all()
+    statuses: dict[str, str | None] = dict(rows)  # type: ignore[arg-type]
+    kept = []
+    for appointment_id, enrollment in ids.items():
+        status = statuses.get(appointment_id)
+        if status is None or status in LIVE_APPOINTMENT:
+            kept.append(enrollment)
+        elif lifecycle.close(
+            session,
+            clock=ctx.clock,
+            enrollment=enrollment,
+            now=now,
+            reason=CloseReason.NO_LONGER_ELIGIBLE,
+        ):
+            bump(report, program.name, "closed")
+    return kept
 
 
 def _complete(

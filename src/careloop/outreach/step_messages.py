@@ -27,7 +27,7 @@ from careloop.outreach.audience import (
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
 from careloop.outreach.config import care_team_for, default_sender
 from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
-from careloop.outreach.handoffs import CheckinInvite
+from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
 from careloop.outreach.interpreter_calls import route_voice
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.program import OutreachProgram
@@ -45,6 +45,34 @@ from careloop.records.caregivers import caregivers_of
 from careloop.records.service import get_patient
 
 log = logging.getLogger("careloop.outreach")
+ESCORT_REMINDER = "caregiver_visit_reminder"
+
+
+def _hand_off(
+    session: Session,
+    *,
+    program: OutreachProgram,
+    items: list[DueStep],
+    now: datetime,
+    report: TickReport,
+) -> list[DueStep]:
+    """Steps that another workflow carries out go into the report; the rest are returned."""
+    own = []
+    for item in items:
+        if item.step.handoff is None:
+            own.append(item)
+            continue
+        enrollment = item.enrollment
+        report.reschedule_offers.append(
+            RescheduleOffer(
+                patient_id=enrollment.patient_id,
+                program=program.name,
+                appointment_id=enrollment.episode.removeprefix("Appointment/"),
+                message=item.step.message,
+            )
+        )
+        advance(session, enrollment=enrollment, program=program, now=now, sent_at=None)
+    return own
 
 
 def _seed(ctx: TickContext, program: str, now: datetime, items: Sequence[DueStep]) -> int:
@@ -83,6 +111,7 @@ def run_steps(
     library: Library,
     report: TickReport,
 ) -> None:
+    items = _hand_off(session, program=program, items=items, now=now, report=report)
     if not items:
         return
     spec = spec_for(program, forced_channel)
@@ -117,10 +146,11 @@ def run_steps(
         # (this tick's earlier programs and steps included): a hold, never an overrun.
         pid = item.enrollment.patient_id
         decision = hold_over_budget(batch.decision(i), contacts=contacts[pid], budget=budget)
+        message = item.step.message_for((item.enrollment.fields or {}).get("visit"))
         decision, human_call = route_voice(
             session,
             decision=decision,
-            message=item.step.message,
+            message=message,
             program=program.name,
             title=program.title,
             library=library,
@@ -151,6 +181,7 @@ def run_steps(
             ctx=ctx,
             program=program,
             item=item,
+            message=message,
             decision=decision,
             recipient=recipient,
             library=library,
@@ -181,6 +212,7 @@ def run_steps(
                     ctx=ctx,
                     program=program,
                     item=item,
+                    message=message,
                     decision=decision,
                     library=library,
                     report=report,
@@ -228,6 +260,13 @@ def _fields(
     fields.update(enrollment.fields or {})
     if "appointment_at" in fields:
         fields.setdefault("appointment_place", ctx.settings.default_place)
+    if fields.get("visit") == "telehealth":
+        appointment = enrollment.episode.removeprefix("Appointment/")
+        fields.setdefault(
+            "telehealth_link", f"{ctx.settings.telehealth_link.rstrip('/')}/{appointment}"
+        )
+    if fields.get("visit") == "ride":
+        fields.setdefault("ride_provider", ctx.settings.ride_provider)
     if recipient.first_name:
         fields.setdefault("first_name", recipient.first_name)
     if recipient.last_name:
@@ -241,6 +280,7 @@ def _render(
     ctx: TickContext,
     program: OutreachProgram,
     item: DueStep,
+    message: str,
     decision: Decision,
     recipient: Recipient,
     library: Library,
@@ -262,7 +302,7 @@ def _render(
     def render(channel: str) -> RenderedMessage:
         return render_for_sending(
             session,
-            message=item.step.message,
+            message=message,
             language=decision.language,
             reading_level=action.reading_level,
             tone=action.tone,
@@ -279,7 +319,7 @@ def _render(
     except CareloopError as exc:
         log.warning(
             "cannot render %s for %s: %s",
-            item.step.message,
+            message,
             chosen,
             exc.__class__.__name__,
             extra={"field": getattr(exc, "field", None)},
@@ -308,7 +348,7 @@ def _render(
         step=item.step.id,
         recipient_kind=recipient.kind,
         caregiver_id=recipient.caregiver_id,
-        content_message=item.step.message,
+        content_message=message,
         content_version_id=rendered.version_id,
         decision_id=decision.decision_id,
         propensity=decision.propensity,
@@ -324,18 +364,29 @@ def _caregiver_copies(
     ctx: TickContext,
     program: OutreachProgram,
     item: DueStep,
+    message: str,
     decision: Decision,
     library: Library,
     report: TickReport,
 ) -> Iterable[NewMessage]:
-    """The same reminder to each designated caregiver, timed inside their availability."""
+    """The same reminder to each designated caregiver, timed inside their availability.
+
+    When the appointment names who comes along (``escorts``: a booking careloop made), only
+    they are copied, in words for the person who comes along (:data:`ESCORT_REMINDER`: the
+    patient's first name and the time, nothing more); nobody is copied for a video visit or
+    a ride."""
     assert decision.send_at is not None
 
     patient = get_patient(session, item.enrollment.patient_id)
     carers = {c.id: c for c in caregivers_of(session, patient_id=patient.id)}
+    escorts = (item.enrollment.fields or {}).get("escorts")
+    if escorts is not None:
+        message = ESCORT_REMINDER
     for recipient in caregiver_recipients(
         session, patient=patient, now=decision.send_at, only_available=False
     ):
+        if escorts is not None and recipient.caregiver_id not in escorts:
+            continue
         caregiver = carers[recipient.caregiver_id or ""]
         at = caregiver_send_time(caregiver, zone=patient.timezone, start=decision.send_at)
         if at is None:
@@ -347,6 +398,7 @@ def _caregiver_copies(
             ctx=ctx,
             program=program,
             item=item,
+            message=message,
             decision=timed,
             recipient=recipient,
             library=library,

@@ -11,9 +11,10 @@ from careloop.channels.settings import ChannelsSettings
 from careloop.clock import Clock
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.eligibility import EligibilitySource
-from careloop.outreach.handoffs import CallTask, CheckinInvite
+from careloop.outreach.handoffs import CallTask, CheckinInvite, RescheduleOffer
 from careloop.outreach.program import OutreachProgram
 from careloop.personalize.snapshot import EngineConfig
+from careloop.settings import Settings
 
 log = logging.getLogger("careloop.outreach")
 ACTOR = "outreach"
@@ -36,6 +37,7 @@ class TickReport:
     by_program: dict[str, dict[str, int]] = field(default_factory=dict)
     call_tasks: list[CallTask] = field(default_factory=list, repr=False)
     checkins: list[CheckinInvite] = field(default_factory=list, repr=False)
+    reschedule_offers: list[RescheduleOffer] = field(default_factory=list, repr=False)
     """Hand-offs for the workflow that ran the tick (not counts: never reported)."""
 
     def as_dict(self) -> dict[str, Any]:
@@ -43,7 +45,7 @@ class TickReport:
         return counts | {"by_program": self.by_program}
 
 
-_NOT_COUNTS = frozenset({"by_program", "call_tasks", "checkins"})
+_NOT_COUNTS = frozenset({"by_program", "call_tasks", "checkins", "reschedule_offers"})
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ class TickContext:
     follow_outcomes: bool = True
     """Follow every active enrollment's outcome. A nightly slice does not (the opening tick
     did, once, instead of once per slice)."""
+    app_settings: Settings | None = None
+    """The process settings, for hand-offs that queue through another workflow (an early
+    reschedule offer signs its booking link with the secret key)."""
 
 
 def bump(report: TickReport, program: str, key: str, n: int = 1) -> None:

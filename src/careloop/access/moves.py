@@ -1,0 +1,137 @@
+"""An early offer to move a booking the no-show model scores high risk, and the move itself.
+
+The appointment journey hands the offer off (``reschedule-offer`` step, see
+``outreach.handoffs.RescheduleOffer``) days before the visit; :func:`offer_new_time` puts the
+finder's best other times in front of the patient through the ordinary offer path (an
+``access_offers`` row of kind :data:`MOVE`, the words ``reschedule_offer`` queued by
+``outreach.requests.request_message``: consent, channel, the patient's send window, quiet
+hours). Nothing changes unless they answer: a reply "2" (or a click on the signed link) books
+the new time like any offer, and :func:`finish_move` then cancels the old booking, frees its
+slot for the waitlist and tells the caregiver who came along. A move offer's ``booking_id``
+names the booking it would move until it is answered, then the booking it made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from careloop.access import booking as bookings
+from careloop.access import companions
+from careloop.access.offers import choice_labels, link_token, open_offer
+from careloop.access.service import find_offers
+from careloop.access.waitlist import backfill
+from careloop.clock import Clock
+from careloop.crypto import signing_key
+from careloop.events import EventKind, record_event
+from careloop.models import AccessBooking, AccessOffer
+from careloop.outreach.config import outreach_settings
+from careloop.outreach.requests import request_message
+from careloop.records.service import get_patient
+from careloop.security.principal import Principal
+from careloop.settings import Settings
+
+MOVE = "move"
+PURPOSE = "care-reminders"
+
+
+@dataclass(frozen=True, slots=True)
+class MoveOffer:
+    offer_id: str | None
+    choices: int
+    outbox_id: int | None
+    not_queued: str | None = None
+
+
+def offer_new_time(
+    session: Session,
+    *,
+    patient_id: str,
+    appointment_id: str,
+    message: str,
+    clock: Clock,
+    settings: Settings,
+    limit: int = 3,
+) -> MoveOffer:
+    """Offer other times for the patient's booked visit ``appointment_id`` (careloop's own
+    booking, still ahead); the reason it was not offered in ``not_queued`` otherwise."""
+    now = clock.now()
+    booking = session.get(AccessBooking, appointment_id)
+    if booking is None or booking.patient_id != patient_id:
+        return MoveOffer(None, 0, None, not_queued="not-booked-here")
+    if booking.state != "booked" or booking.start <= now:
+        return MoveOffer(None, 0, None, not_queued="not-movable")
+    made_by = session.get(AccessOffer, booking.offer_id) if booking.offer_id else None
+    if made_by is not None and made_by.kind == MOVE:
+        return MoveOffer(None, 0, None, not_queued="already-moved")  # once is enough
+    offers = [
+        o
+        for o in find_offers(session, patient_id=patient_id, now=now, limit=limit + 1)
+        if o.slot != booking.slot_id
+    ][:limit]
+    if not offers:
+        return MoveOffer(None, 0, None, not_queued="no-slot-fits")
+    patient = get_patient(session, patient_id)
+    row = open_offer(session, offers=offers, patient_id=patient_id, now=now, kind=MOVE)
+    row.booking_id = booking.id
+    own, _ = outreach_settings(settings)
+    link = f"{own.booking_link.rstrip('/')}/{link_token(signing_key(settings), row.id)}"
+    sent = request_message(
+        session,
+        patient_id=patient_id,
+        message=message,
+        purpose=PURPOSE,
+        key=f"reschedule-offer:{booking.id}",
+        now=now,
+        clock=clock,
+        settings=settings,
+        fields={
+            "appointment_at": booking.start,
+            "slot_choices": choice_labels(
+                offers, language=patient.language or "en", timezone=patient.timezone
+            ),
+            "booking_link": link,
+        },
+    )
+    row.outbox_id = sent.outbox_id
+    record_event(
+        session,
+        kind=EventKind.SLOTS_OFFERED,
+        clock=clock,
+        actor="system:access",
+        patient_id=patient_id,
+        subject_type="offer",
+        subject_id=row.id,
+        payload={"choices": len(offers), "kind": MOVE, "queued": sent.outbox_id is not None},
+    )
+    return MoveOffer(row.id, len(offers), sent.outbox_id, sent.not_queued)
+
+
+def moving_from(offer: AccessOffer) -> str | None:
+    """The booking a still-open move offer would move (read it before the offer is answered)."""
+    return offer.booking_id if offer.kind == MOVE and offer.state == "open" else None
+
+
+def finish_move(
+    session: Session,
+    *,
+    old_booking_id: str | None,
+    clock: Clock,
+    principal: Principal,
+    settings: Settings | None,
+) -> AccessBooking | None:
+    """The new time is booked: cancel the old booking (if still live), offer its slot to the
+    waitlist and tell the caregiver who came along that the visit moved."""
+    if old_booking_id is None:
+        return None
+    old = session.get(AccessBooking, old_booking_id)
+    if old is None or old.state not in bookings.LIVE:
+        return None
+    bookings.cancel(session, booking=old, clock=clock, principal=principal)
+    if settings is not None:
+        backfill(session, slot_id=old.slot_id, clock=clock, settings=settings)
+        companions.tell_companions(
+            session, booking=old, message=companions.MOVING, clock=clock, settings=settings
+        )
+    return old
