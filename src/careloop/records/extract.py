@@ -2,7 +2,9 @@
 
 Supported types are validated against the FHIR R4 structure definitions (``fhir.resources``'
 R4B models, structurally identical to R4 for these types); a wrong-typed field is reported by
-its path. Other types are kept raw, unvalidated and unindexed, so references to them resolve.
+its path. The compiled check of ``records.fhir_check`` passes the resources that are surely
+valid, so the models run only for the rest (a few in practice, each one reported by field).
+Other types are kept raw, unvalidated and unindexed, so references to them resolve.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import ValidationError
 from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codings
 from careloop.fhirdata.references import patient_id, reference_of
+from careloop.records.fhir_check import surely_valid
 from careloop.records.timezones import resolve_timezone
 
 # The clinical types a patient's timeline shows, in the order it lists them.
@@ -217,7 +220,7 @@ def index_resource(resource: dict[str, Any], *, validate: bool = True) -> Indexe
     """Validate a resource (supported types) and draw its indexed columns."""
     rtype = resource["resourceType"]
     supported = rtype in SUPPORTED_TYPES
-    if supported and validate:
+    if supported and validate and not surely_valid(resource):
         validate_resource(resource)
     try:
         start, end = resource_times(resource) if supported else (None, None)
