@@ -42,9 +42,7 @@ _ZONE = r"(Z|[+\-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
 _DATETIME = re.compile(
     _YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T" + _CLOCK + _ZONE + r")?)?)?"
 )
-_INSTANT = re.compile(
-    _YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T" + _CLOCK + _ZONE
-)
+_INSTANT = re.compile(_YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T" + _CLOCK + _ZONE)
 _TIME = re.compile(_CLOCK)
 
 
