@@ -65,6 +65,11 @@ def _finder() -> Any:
     return TimezoneFinder()
 
 
+def load_finder() -> None:
+    """Load the time-zone boundaries now (parser processes forked later share them)."""
+    _finder()
+
+
 def _extension(items: Any, url: str) -> dict[str, Any] | None:
     for ext in items or []:
         if isinstance(ext, dict) and ext.get("url") == url:
