@@ -10,6 +10,7 @@ check the cheap path is the one Synthea takes (else it would not be cheap).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -19,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from careloop.records.extract import SUPPORTED_TYPES, ResourceProblem, validate_resource
-from careloop.records.fhir_check import surely_valid
+from careloop.records.fhir_check import STRUCTURE, describe_structure, surely_valid
 from careloop.records.fhir_reader import read_json_file
 from tests.records.conftest import synthea_dir
 
@@ -50,6 +51,10 @@ def synthea_resources() -> tuple[Resource, ...]:
 
 def one_of_each_type() -> dict[str, Resource]:
     return {r["resourceType"]: r for r in reversed(synthea_resources())}
+
+
+def test_the_compiled_structure_is_the_installed_models_structure() -> None:
+    assert json.loads(STRUCTURE.read_text()) == describe_structure(SUPPORTED_TYPES)
 
 
 def test_the_synthea_files_take_the_cheap_path_and_full_validation_agrees() -> None:

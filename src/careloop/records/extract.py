@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codings
 from careloop.fhirdata.references import patient_id, reference_of
-from careloop.records.fhir_check import resource_check, surely_valid
+from careloop.records.fhir_check import load_checks, surely_valid
 from careloop.records.timezones import load_finder, resolve_timezone
 
 # The clinical types a patient's timeline shows, in the order it lists them.
@@ -218,8 +218,7 @@ def _model_for(resource_type: str) -> Any:
 def load_validation() -> None:
     """Compile every supported type's check and load the time-zone finder now, in the
     process that forks the parsers, so each parser does not pay for them again."""
-    for rtype in sorted(SUPPORTED_TYPES):
-        resource_check(rtype)
+    load_checks()
     load_finder()
 
 

@@ -2,9 +2,10 @@
 
 Validating a resource through ``fhir.resources``' pydantic models costs about 260 µs (a
 Python validator runs for every nested element); that was most of an import's time. This
-module reads the same models once per process (allowed elements, lists, required elements,
-choice types ``value[x]``, primitive formats) and compiles them into closures that answer one
-question: *is this resource surely valid?*
+module compiles the same models' structure (allowed elements, lists, required elements, choice
+types ``value[x]``, primitive formats), kept as JSON beside it (``fhir_structure.json``,
+written by ``tools/fhir_structure.py``: importing the models costs a process seconds), into
+closures that answer one question: *is this resource surely valid?*
 
 It is conservative by construction: whatever it is not sure of answers False (primitive
 extensions ``_x``, contained resources, nulls, empty lists, leap seconds, non-ASCII codes,
@@ -16,16 +17,17 @@ that on the Synthea files, on broken resources and on generated ones.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 Check = Callable[[Any], bool]
-_compiled: dict[Any, Check] = {}
 
 # Primitive formats, each no wider than what fhir_core accepts (fhir_core/types.py).
 _STRING_START = re.compile(r"[ \r\n\t\S]")  # one such character is all the models ask
@@ -140,6 +142,7 @@ _PRIMITIVES: dict[str, Check] = {
     "DateTime": _a_datetime,
     "Instant": _an_instant,
     "Time": _a_time,
+    "Boolean": _a_boolean,
 }
 
 
@@ -150,37 +153,112 @@ def _list_of(item: Check) -> Check:
     return check
 
 
-def _value_check(annotation: Any) -> Check:
-    """The check of one field's declared type (Optional and List unwrapped)."""
+# ---- the structure, read from the models (by tools/fhir_structure.py and the tests) ----
+
+
+def describe_structure(resource_types: Iterable[str]) -> dict[str, Any]:
+    """What the compiled checks need from ``fhir.resources``' models, as plain JSON.
+
+    Per model (class name): ``resource`` (its resourceType, or None for an element),
+    ``fields`` (JSON name → ``"Code"``-like primitive, ``"@Model"``, ``"never"``; a
+    leading ``[`` for a list), ``required`` names and ``choices`` ([names, required]).
+    Importing the models costs a parser process seconds; the description costs nothing.
+    """
+    from fhir.resources.R4B import get_fhir_model_class
+
+    models: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
+    pending = [get_fhir_model_class(t) for t in sorted(resource_types)]
+    while pending:
+        model = pending.pop()
+        if seen.setdefault(model.__name__, model) is not model:
+            raise ValueError(f"two models named {model.__name__}")
+        if model.__name__ in models:
+            continue
+        fields: dict[str, str] = {}
+        required: list[str] = []
+        for name, info in model.model_fields.items():
+            if name.endswith("__ext") or name == "fhir_comments":
+                continue  # primitive extensions and comments: full validation
+            fields[info.alias or name] = _describe_type(info.annotation, pending)
+            if info.is_required():
+                required.append(info.alias or name)
+        probe = model.model_construct()  # the two lists are per class, asked of an instance
+        required.extend(name for name, _ext in probe.get_required_fields())
+        choices = []
+        for members in probe.get_one_of_many_fields().values():
+            extra = model.model_fields[members[0]].json_schema_extra
+            needed = isinstance(extra, dict) and extra.get("one_of_many_required") is True
+            choices.append([sorted(model.model_fields[m].alias or m for m in members), needed])
+        models[model.__name__] = {
+            "resource": model.get_resource_type() if model.has_resource_base() else None,
+            "fields": dict(sorted(fields.items())),
+            "required": sorted(set(required)),
+            "choices": sorted(choices),
+        }
+    return {"fhir.resources": _models_version(), "models": dict(sorted(models.items()))}
+
+
+def _models_version() -> str:
+    from importlib.metadata import version
+
+    return version("fhir.resources")
+
+
+def _describe_type(annotation: Any, pending: list[Any]) -> str:
     from fhir_core.types import FhirBase, FhirElementOrResourceBase
 
     origin = typing.get_origin(annotation)
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if origin is typing.Annotated:
-        return _PRIMITIVES.get(type(typing.get_args(annotation)[1]).__name__, _never)
+        kind = type(typing.get_args(annotation)[1]).__name__
+        return kind if kind in _PRIMITIVES else "never"
     if origin in (list, typing.List):  # noqa: UP006 - the models spell typing.List
-        return _list_of(_value_check(args[0]))
+        return "[" + _describe_type(args[0], pending)
     if origin is not None:  # Optional[X] / X | None
-        return _value_check(args[0]) if len(args) == 1 else _never
+        return _describe_type(args[0], pending) if len(args) == 1 else "never"
     if annotation is bool:
-        return _a_boolean
+        return "Boolean"
     if isinstance(annotation, type) and issubclass(annotation, FhirBase):
         if issubclass(annotation, FhirElementOrResourceBase):
-            return _never
-        return _element_check(annotation.get_model_klass())
-    return _never
+            return "never"  # contained resources
+        model = annotation.get_model_klass()
+        pending.append(model)
+        return "@" + model.__name__
+    return "never"
 
 
-def _element_check(model: Any) -> Check:
-    """Compile one model: its elements (by JSON name), required ones, choice groups."""
-    known = _compiled.get(model)
-    if known is not None:
-        return known
-    fields: dict[str, Check] = {}
-    is_resource = model.has_resource_base()
-    resource_type = model.get_resource_type()
-    required: set[str] = set()
-    choices: list[tuple[frozenset[str], bool]] = []
+# ---- the checks, compiled from the description ----
+
+
+def _compile(structure: dict[str, Any]) -> dict[str, Check]:
+    """One check per model; a model's field table is filled once every check exists, so an
+    element's check calls the nested element's check directly (Extension holds Extension)."""
+    models: dict[str, Any] = structure["models"]
+    tables: dict[str, dict[str, Check]] = {name: {} for name in models}
+    compiled = {name: _model_check(model, tables[name]) for name, model in models.items()}
+
+    def field_check(spec: str) -> Check:
+        if spec.startswith("["):
+            return _list_of(field_check(spec[1:]))
+        if spec.startswith("@"):
+            return compiled[spec[1:]]
+        return _PRIMITIVES.get(spec, _never)
+
+    for name, model in models.items():
+        tables[name].update((key, field_check(spec)) for key, spec in model["fields"].items())
+        if model["resource"] is not None:
+            tables[name]["resourceType"] = model["resource"].__eq__
+    return {
+        model["resource"]: compiled[name]
+        for name, model in models.items()
+        if model["resource"] is not None
+    }
+
+
+def _model_check(model: dict[str, Any], fields: dict[str, Check]) -> Check:
+    required = frozenset(model["required"])
+    choices = [(frozenset(members), needed) for members, needed in model["choices"]]
 
     def check(value: Any) -> bool:
         if type(value) is not dict:
@@ -197,34 +275,24 @@ def _element_check(model: Any) -> Check:
                 return False
         return True
 
-    # Registered before compiling the fields: Extension contains Extension.
-    _compiled[model] = check
-    for name, info in model.model_fields.items():
-        if name.endswith("__ext") or name == "fhir_comments":
-            continue  # primitive extensions and comments: full validation
-        fields[info.alias or name] = _value_check(info.annotation)
-        if info.is_required():
-            required.add(info.alias or name)
-    if is_resource:
-        fields["resourceType"] = resource_type.__eq__
-    for name, _ext in model.get_required_fields(None):
-        required.add(name)  # the element's JSON name
-    for members in model.get_one_of_many_fields(None).values():
-        extra = model.model_fields[members[0]].json_schema_extra or {}
-        needed = isinstance(extra, dict) and extra.get("one_of_many_required") is True
-        aliases = frozenset(model.model_fields[m].alias or m for m in members)
-        choices.append((aliases, needed))
     return check
 
 
-@cache
-def resource_check(resource_type: str) -> Check:
-    """The compiled check of one resource type (built on first use in each process)."""
-    from fhir.resources.R4B import get_fhir_model_class
+STRUCTURE = Path(__file__).with_name("fhir_structure.json")
 
-    return _element_check(get_fhir_model_class(resource_type))
+
+@cache
+def _checks() -> dict[str, Check]:
+    """The check of every described resource type, compiled once per process."""
+    compiled: dict[str, Check] = _compile(json.loads(STRUCTURE.read_bytes()))
+    return compiled
+
+
+def load_checks() -> None:
+    """Compile the checks now (parser processes forked later share them)."""
+    _checks()
 
 
 def surely_valid(resource: dict[str, Any]) -> bool:
     """True only if full model validation would accept ``resource``; False means "ask it"."""
-    return resource_check(resource["resourceType"])(resource)
+    return _checks().get(resource["resourceType"], _never)(resource)
