@@ -60,9 +60,9 @@ def is_valid_zone(name: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _finder() -> Any:
-    from timezonefinder import TimezoneFinder
+    from careloop.records.tz_finder import LazyTimezoneFinder
 
-    return TimezoneFinder()
+    return LazyTimezoneFinder()
 
 
 def load_finder() -> None:
