@@ -127,6 +127,7 @@ class IndexedResource:
         "_json",
         "_resource",
         "codes",
+        "copy_text",
         "effective_end",
         "effective_start",
         "fact_json",
@@ -169,6 +170,8 @@ class IndexedResource:
         self.timezone = timezone
         # The identification fact as JSON (records.projection), when the parser drew it.
         self.fact_json = fact_json
+        # Its COPY lines (records.store_copy.CopyText), when the parser made them.
+        self.copy_text: object = None
         self._resource = resource
         self._json = json
 
@@ -189,17 +192,19 @@ class IndexedResource:
         return (_rebuild, (
             self.resource_type, self.fhir_id, self.patient_ref, self.status,
             self.effective_start, self.effective_end, self.codes, self.supported,
-            self.timezone, self.fact_json, self.json,
+            self.timezone, self.fact_json, self.json, self.copy_text,
         ))  # fmt: skip
 
 
 def _rebuild(*state: Any) -> IndexedResource:
-    (rtype, fhir_id, ref, status, start, end, codes, supported, zone, fact, json) = state
-    return IndexedResource(
+    (rtype, fhir_id, ref, status, start, end, codes, supported, zone, fact, json, lines) = state
+    rebuilt = IndexedResource(
         resource_type=rtype, fhir_id=fhir_id, patient_ref=ref, status=status,
         effective_start=start, effective_end=end, codes=codes, supported=supported,
         timezone=zone, fact_json=fact, json=json,
     )  # fmt: skip
+    rebuilt.copy_text = lines
+    return rebuilt
 
 
 _model_cache: dict[str, Any] = {}

@@ -259,20 +259,33 @@ def _compile(structure: dict[str, Any]) -> dict[str, Check]:
 def _model_check(model: dict[str, Any], fields: dict[str, Check]) -> Check:
     required = frozenset(model["required"])
     choices = [(frozenset(members), needed) for members, needed in model["choices"]]
+    choice_keys = frozenset().union(*(members for members, _ in choices))
+    needs_choice = any(needed for _, needed in choices)
 
-    def check(value: Any) -> bool:
+    def elements(value: Any) -> bool:
         if type(value) is not dict:
             return False
+        get = fields.get
         for key, item in value.items():
-            check_item = fields.get(key)
+            check_item = get(key)
             if check_item is None or not check_item(item):
                 return False
-        if not required.issubset(value.keys()):
+        return True
+
+    if not required and not choices:
+        return elements  # most elements: Coding, Reference, Period, Quantity, ...
+
+    def check(value: Any) -> bool:
+        if not elements(value):
             return False
-        for members, needed in choices:
-            present = len(members.intersection(value.keys()))
-            if present > 1 or (needed and present == 0):
-                return False
+        keys = value.keys()
+        if required and not required.issubset(keys):
+            return False
+        if needs_choice or not choice_keys.isdisjoint(keys):
+            for members, needed in choices:
+                present = len(members.intersection(keys))
+                if present > 1 or (needed and present == 0):
+                    return False
         return True
 
     return check

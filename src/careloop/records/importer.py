@@ -44,8 +44,9 @@ from careloop.records.fhir_reader import (
     read_ndjson_lines,
 )
 from careloop.records.identity import link_patients, refresh_demographics
-from careloop.records.projection import attach_dangling_facts, fact_json
+from careloop.records.projection import attach_dangling_facts
 from careloop.records.store import CHUNK, upsert_rows, write_resources
+from careloop.records.store_copy import copy_text
 from careloop.security.principal import Principal
 
 
@@ -103,9 +104,9 @@ def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
         if not indexed.supported and not keep_unsupported:
             unit.skipped[indexed.resource_type] += 1
             continue
-        # JSON text and fact drawn here, in the parser process, so the writer only copies.
-        indexed.fact_json = fact_json(resource, indexed.resource_type, indexed.patient_ref)
-        _ = indexed.json
+        # The COPY text (JSON, fact, codes) made here, in the parser process: the writer
+        # only joins it with the owner.
+        indexed.copy_text = copy_text(indexed)
         unit.resources.append(indexed)
     return unit
 

@@ -12,6 +12,7 @@ never writes a raw tab, newline or carriage return) and the other values are sho
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -29,10 +30,15 @@ CODE_COLUMNS = "resource_type, fhir_id, system, code, patient_id"
 FACT_COLUMNS = "resource_type, fhir_id, codes, fact, patient_id"
 
 
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
 def text(value: str | None) -> bytes:
     """A text value in COPY text format."""
     if value is None:
         return NULL
+    if _SPECIAL.search(value) is None:
+        return value.encode()
     return value.translate(_ESCAPES).encode()
 
 
@@ -54,6 +60,43 @@ def existing_keys(cursor: Any, resources: Sequence[IndexedResource]) -> set[tupl
     return {(rtype, fid) for rtype, fid in cursor.fetchall()}
 
 
+class CopyText:
+    """A resource's COPY lines without their last column, the owner (known only when the
+    writer has linked the patients): made in the parser process, joined in the writer."""
+
+    __slots__ = ("codes", "fact", "resource")
+
+    def __init__(self, resource: bytes, codes: tuple[bytes, ...], fact: bytes | None) -> None:
+        self.resource = resource
+        self.codes = codes
+        self.fact = fact
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CopyText, (self.resource, self.codes, self.fact))
+
+
+def copy_text(res: IndexedResource) -> CopyText:
+    """The COPY text of ``res`` for ``fhir_resources``, ``resource_codes``, ``resource_facts``
+    (each line ends before the owner: source and import time come first, then the owner)."""
+    key = text(res.resource_type) + b"\t" + text(res.fhir_id) + b"\t"
+    resource = key + b"\t".join((
+        text(res.patient_ref), text(res.status), _time(res.effective_start),
+        _time(res.effective_end), text(" ".join(f"{s}|{c}" for s, c in res.codes)),
+        b"t" if res.supported else b"f", _json(res.json),
+    )) + b"\t"  # fmt: skip
+    # The key holds the truncated values: two codes may become one.
+    codes = tuple(
+        key + text(system) + b"\t" + text(code) + b"\t"
+        for system, code in dict.fromkeys((s[:255], c[:128]) for s, c in res.codes)
+    )
+    fact = None
+    if has_fact(res.resource_type, res.patient_ref):
+        raw = res.fact_json or fact_json(res.resource, res.resource_type, res.patient_ref) or b"{}"
+        bare = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
+        fact = key + text(bare) + b"\t" + _json(raw) + b"\t"
+    return CopyText(resource, codes, fact)
+
+
 def copy_new(
     cursor: Any,
     resources: Sequence[IndexedResource],
@@ -64,50 +107,20 @@ def copy_new(
 ) -> None:
     """COPY rows of resources known not to be stored (the caller holds a savepoint: a
     resource written meanwhile by someone else fails the COPY instead of doubling)."""
-    tail = b"\t".join((text(source[:500]), _time(now)))
-    owner_text = [text(owner) for owner in owners]
-    resource_lines = [
-        b"\t".join((
-            text(r.resource_type), text(r.fhir_id), text(r.patient_ref), text(r.status),
-            _time(r.effective_start), _time(r.effective_end),
-            text(" ".join(f"{s}|{c}" for s, c in r.codes)), b"t" if r.supported else b"f",
-            _json(r.json), tail, owner,
-        )) + b"\n"
-        for r, owner in zip(resources, owner_text, strict=True)
-    ]  # fmt: skip
+    middle = text(source[:500]) + b"\t" + _time(now) + b"\t"
+    resource_lines: list[bytes] = []
+    code_lines: list[bytes] = []
+    fact_lines: list[bytes] = []
+    for res, owner in zip(resources, owners, strict=True):
+        lines = res.copy_text if isinstance(res.copy_text, CopyText) else copy_text(res)
+        end = (NULL if owner is None else text(owner)) + b"\n"
+        resource_lines.append(lines.resource + middle + end)
+        code_lines.extend(line + end for line in lines.codes)
+        if lines.fact is not None:
+            fact_lines.append(lines.fact + end)
     _copy(cursor, "fhir_resources", RESOURCE_COLUMNS, resource_lines)
-    _copy(cursor, "resource_codes", CODE_COLUMNS, _code_lines(resources, owner_text))
-    _copy(cursor, "resource_facts", FACT_COLUMNS, _fact_lines(resources, owner_text))
-
-
-def _code_lines(resources: Sequence[IndexedResource], owners: Sequence[bytes]) -> list[bytes]:
-    lines: list[bytes] = []
-    for res, owner in zip(resources, owners, strict=True):
-        if not res.codes:
-            continue
-        head = text(res.resource_type) + b"\t" + text(res.fhir_id) + b"\t"
-        # The key holds the truncated values: two codes may become one.
-        for system, code in dict.fromkeys((s[:255], c[:128]) for s, c in res.codes):
-            lines.append(head + text(system) + b"\t" + text(code) + b"\t" + owner + b"\n")
-    return lines
-
-
-def _fact_lines(resources: Sequence[IndexedResource], owners: Sequence[bytes]) -> list[bytes]:
-    lines: list[bytes] = []
-    for res, owner in zip(resources, owners, strict=True):
-        if not has_fact(res.resource_type, res.patient_ref):
-            continue
-        fact = res.fact_json
-        if fact is None:
-            fact = fact_json(res.resource, res.resource_type, res.patient_ref) or b"{}"
-        codes = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
-        lines.append(
-            b"\t".join(
-                (text(res.resource_type), text(res.fhir_id), text(codes), _json(fact), owner)
-            )
-            + b"\n"
-        )
-    return lines
+    _copy(cursor, "resource_codes", CODE_COLUMNS, code_lines)
+    _copy(cursor, "resource_facts", FACT_COLUMNS, fact_lines)
 
 
 def _copy(cursor: Any, table: str, columns: str, lines: Iterable[bytes]) -> None:
