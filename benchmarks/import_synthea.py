@@ -7,6 +7,12 @@ a bare parse (orjson) + ``COPY`` of the same files into a plain table of (type, 
 no validation, no index columns, no identity (``bare_resources_per_s``), and ``ratio`` =
 import / bare.
 
+On a shared, loaded machine wall time mostly measures the neighbours, so both lines also
+carry the CPU seconds spent (this process, its parser processes, and the PostgreSQL backends
+of the benchmark database, read from /proc when the server is local): ``cpu_s``,
+``bare_cpu_s`` and ``cpu_ratio`` = bare CPU / import CPU per resource (1.0 = the import
+costs no more than parse + COPY).
+
     .venv/bin/python benchmarks/import_synthea.py [--data ../shared/data/synthea-r4/patients]
         [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--workers 2] [--repeat 1]
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -39,10 +46,46 @@ def _peak_mib() -> tuple[float, float]:
     return own, children
 
 
-def bare_copy(url: str, data: Path) -> tuple[int, float]:
-    """Parse every file and COPY its resources into a plain table: the floor of any import."""
+def _cpu_split() -> tuple[float, float]:
+    """CPU seconds of this process and of its finished children (the parsers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def _own_cpu() -> float:
+    return sum(_cpu_split())
+
+
+def backend_cpu(url: str) -> float | None:
+    """CPU seconds of the server processes connected to ``url``'s database (None if the
+    server is not on this machine)."""
+    with psycopg.connect(url) as conn:
+        pids = [
+            pid
+            for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def bare_copy(url: str, data: Path) -> tuple[int, float, float | None]:
+    """Parse every file and COPY its resources into a plain table: the floor of any import.
+    Returns (resources, seconds, CPU seconds of client and server)."""
     began = time.perf_counter()
+    cpu = _own_cpu()
     count = 0
+    server: float | None = None
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         conn.execute(
             # No key: shared resources (Organization, Practitioner) recur across files.
@@ -57,7 +100,9 @@ def bare_copy(url: str, data: Path) -> tuple[int, float]:
                         copy.write_row((res["resourceType"], res["id"], Jsonb(res, dumps=_dumps)))
                         count += 1
                 conn.commit()
-    return count, time.perf_counter() - began
+        seconds = time.perf_counter() - began
+        server = backend_cpu(url)
+    return count, seconds, None if server is None else server + _own_cpu() - cpu
 
 
 def _dumps(value: object) -> str:
@@ -66,6 +111,8 @@ def _dumps(value: object) -> str:
 
 def run(url: str, data: Path, workers: int) -> dict[str, object]:
     rt = open_runtime(database=url)
+    main_before, parsers_before = _cpu_split()
+    server: float | None = None
     try:
         summary = import_paths(
             rt.sessions,
@@ -76,8 +123,12 @@ def run(url: str, data: Path, workers: int) -> dict[str, object]:
             default_timezone="America/New_York",
             workers=workers,
         )
+        if url.startswith("postgresql"):
+            server = backend_cpu(url)
     finally:
         rt.close()
+    main_after, parsers_after = _cpu_split()
+    main, parsers = main_after - main_before, parsers_after - parsers_before
     total = sum(summary.resources.values())
     own, children = _peak_mib()
     return {
@@ -90,6 +141,12 @@ def run(url: str, data: Path, workers: int) -> dict[str, object]:
         "peak_rss_mib_main": round(own, 1),
         "peak_rss_mib_parsers": round(children, 1),
         "workers": workers,
+        "cpu_s": None if server is None else round(main + parsers + server, 2),
+        "cpu_s_main_parsers_server": [
+            round(main, 2),
+            round(parsers, 2),
+            server and round(server, 2),
+        ],
     }
 
 
@@ -111,9 +168,12 @@ def main() -> None:
             try:
                 url = args.pg.rsplit("/", 1)[0] + f"/{name}"
                 line = run(url, args.data, args.workers)
-                bare, seconds = bare_copy(url, args.data)
+                bare, seconds, bare_cpu = bare_copy(url, args.data)
                 line["bare_resources_per_s"] = round(bare / seconds, 1)
                 line["ratio"] = round(float(line["resources_per_s"]) / (bare / seconds), 3)  # type: ignore[arg-type]
+                line["bare_cpu_s"] = None if bare_cpu is None else round(bare_cpu, 2)
+                if bare_cpu and line["cpu_s"]:
+                    line["cpu_ratio"] = round(bare_cpu / float(line["cpu_s"]), 3)  # type: ignore[arg-type]
                 print(json.dumps(line), flush=True)
             finally:
                 with psycopg.connect(args.pg, autocommit=True) as conn:

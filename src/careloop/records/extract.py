@@ -2,21 +2,24 @@
 
 Supported types are validated against the FHIR R4 structure definitions (``fhir.resources``'
 R4B models, structurally identical to R4 for these types); a wrong-typed field is reported by
-its path. Other types are kept raw, unvalidated and unindexed, so references to them resolve.
+its path. The compiled check of ``records.fhir_check`` passes the resources that are surely
+valid, so the models run only for the rest (a few in practice, each one reported by field).
+Other types are kept raw, unvalidated and unindexed, so references to them resolve.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codings
 from careloop.fhirdata.references import patient_id, reference_of
-from careloop.records.timezones import resolve_timezone
+from careloop.records.fhir_check import load_checks, surely_valid
+from careloop.records.timezones import load_finder, resolve_timezone
 
 # The clinical types a patient's timeline shows, in the order it lists them.
 CLINICAL_TYPES = (
@@ -111,20 +114,97 @@ class ResourceProblem(ValueError):
     """A resource that cannot be stored; the message names the field."""
 
 
-@dataclass(frozen=True)
 class IndexedResource:
-    resource_type: str
-    fhir_id: str
-    patient_ref: str | None
-    status: str | None
-    effective_start: datetime | None
-    effective_end: datetime | None
-    codes: tuple[tuple[str, str], ...]
-    supported: bool
-    resource: dict[str, Any]
-    # (zone, source) for Patient resources, resolved while parsing so the writer never
-    # pays for loading time-zone boundaries.
-    timezone: tuple[str, str] | None = None
+    """A validated resource and its indexed columns.
+
+    Parser processes hand these to the writing process, which needs the resource as JSON
+    text for ``COPY`` and as a dict only for a few types (Patient, RelatedPerson). So a
+    resource crosses the process boundary as its JSON bytes (cheap to pickle, no nested
+    objects to rebuild) and is decoded again only if someone asks for :attr:`resource`.
+    """
+
+    __slots__ = (
+        "_json",
+        "_resource",
+        "codes",
+        "copy_text",
+        "effective_end",
+        "effective_start",
+        "fact_json",
+        "fhir_id",
+        "patient_ref",
+        "resource_type",
+        "status",
+        "supported",
+        "timezone",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        resource_type: str,
+        fhir_id: str,
+        patient_ref: str | None,
+        status: str | None,
+        effective_start: datetime | None,
+        effective_end: datetime | None,
+        codes: tuple[tuple[str, str], ...],
+        supported: bool,
+        resource: dict[str, Any] | None = None,
+        json: bytes | None = None,
+        timezone: tuple[str, str] | None = None,
+        fact_json: bytes | None = None,
+    ) -> None:
+        if resource is None and json is None:
+            raise ValueError("an indexed resource needs its resource or its JSON")
+        self.resource_type = resource_type
+        self.fhir_id = fhir_id
+        self.patient_ref = patient_ref
+        self.status = status
+        self.effective_start = effective_start
+        self.effective_end = effective_end
+        self.codes = codes
+        self.supported = supported
+        # (zone, source) for Patient resources, resolved while parsing so the writer never
+        # pays for loading time-zone boundaries.
+        self.timezone = timezone
+        # The identification fact as JSON (records.projection), when the parser drew it.
+        self.fact_json = fact_json
+        # Its COPY lines (records.store_copy.CopyText), when the parser made them.
+        self.copy_text: object = None
+        self._resource = resource
+        self._json = json
+
+    @property
+    def resource(self) -> dict[str, Any]:
+        if self._resource is None:
+            self._resource = orjson.loads(self.json)
+        return self._resource
+
+    @property
+    def json(self) -> bytes:
+        """The resource as compact JSON (UTF-8)."""
+        if self._json is None:
+            self._json = orjson.dumps(self._resource)
+        return self._json
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (
+            self.resource_type, self.fhir_id, self.patient_ref, self.status,
+            self.effective_start, self.effective_end, self.codes, self.supported,
+            self.timezone, self.fact_json, self.json, self.copy_text,
+        ))  # fmt: skip
+
+
+def _rebuild(*state: Any) -> IndexedResource:
+    (rtype, fhir_id, ref, status, start, end, codes, supported, zone, fact, json, lines) = state
+    rebuilt = IndexedResource(
+        resource_type=rtype, fhir_id=fhir_id, patient_ref=ref, status=status,
+        effective_start=start, effective_end=end, codes=codes, supported=supported,
+        timezone=zone, fact_json=fact, json=json,
+    )  # fmt: skip
+    rebuilt.copy_text = lines
+    return rebuilt
 
 
 _model_cache: dict[str, Any] = {}
@@ -138,6 +218,13 @@ def _model_for(resource_type: str) -> Any:
         model = get_fhir_model_class(resource_type)
         _model_cache[resource_type] = model
     return model
+
+
+def load_validation() -> None:
+    """Compile every supported type's check and load the time-zone finder now, in the
+    process that forks the parsers, so each parser does not pay for them again."""
+    load_checks()
+    load_finder()
 
 
 def validate_resource(resource: dict[str, Any]) -> None:
@@ -217,7 +304,7 @@ def index_resource(resource: dict[str, Any], *, validate: bool = True) -> Indexe
     """Validate a resource (supported types) and draw its indexed columns."""
     rtype = resource["resourceType"]
     supported = rtype in SUPPORTED_TYPES
-    if supported and validate:
+    if supported and validate and not surely_valid(resource):
         validate_resource(resource)
     try:
         start, end = resource_times(resource) if supported else (None, None)

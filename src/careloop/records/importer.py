@@ -28,7 +28,12 @@ from careloop.records.availability import from_extension
 from careloop.records.caregivers import caregiver_row
 from careloop.records.contacts import index_contacts
 from careloop.records.contacts_phone import DEFAULT_REGION
-from careloop.records.extract import IndexedResource, ResourceProblem, index_resource
+from careloop.records.extract import (
+    IndexedResource,
+    ResourceProblem,
+    index_resource,
+    load_validation,
+)
 from careloop.records.fhir_reader import (
     ReadResult,
     Rejection,
@@ -41,6 +46,7 @@ from careloop.records.fhir_reader import (
 from careloop.records.identity import link_patients, refresh_demographics
 from careloop.records.projection import attach_dangling_facts
 from careloop.records.store import CHUNK, upsert_rows, write_resources
+from careloop.records.store_copy import copy_text
 from careloop.security.principal import Principal
 
 
@@ -98,6 +104,9 @@ def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
         if not indexed.supported and not keep_unsupported:
             unit.skipped[indexed.resource_type] += 1
             continue
+        # The COPY text (JSON, fact, codes) made here, in the parser process: the writer
+        # only joins it with the owner.
+        indexed.copy_text = copy_text(indexed)
         unit.resources.append(indexed)
     return unit
 
@@ -300,6 +309,8 @@ def import_paths(
     summary.files = len(files)
     index = PatientIndex()
     use_pool = workers != 0 and (len(files) > 4 or any(is_ndjson(f) for f in files))
+    if use_pool:
+        load_validation()
     pool: ProcessPoolExecutor | None = (
         ProcessPoolExecutor(max_workers=workers or 2) if use_pool else None
     )

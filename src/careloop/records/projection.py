@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Text, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -58,6 +59,13 @@ def fact_of(resource: dict[str, Any]) -> dict[str, Any]:
     """The resource without the fields identification never reads."""
     drop = _DROP_PATIENT if resource.get("resourceType") == "Patient" else _DROP
     return {key: value for key, value in resource.items() if key not in drop}
+
+
+def fact_json(
+    resource: dict[str, Any], resource_type: str, patient_ref: str | None
+) -> bytes | None:
+    """The fact of a resource as JSON, or None when it gets none."""
+    return orjson.dumps(fact_of(resource)) if has_fact(resource_type, patient_ref) else None
 
 
 def fact_rows(

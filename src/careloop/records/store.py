@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 from sqlalchemy import Table, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from careloop.models import FhirResource, ResourceCode, ResourceFact
 from careloop.records.extract import IndexedResource
 from careloop.records.projection import fact_rows, forget_shared_facts, has_fact
+from careloop.records.store_copy import copy_new, existing_keys
 
 CHUNK = 500
 
@@ -39,7 +41,55 @@ def write_resources(
     """Upsert ``resources`` (same type and FHIR id = update) and replace their code rows.
 
     ``owners`` are the careloop patient ids, one per resource (None: not yet known).
+    On PostgreSQL the resources not stored yet are COPYed straight into their tables
+    (``records.store_copy``); only the others take the upsert below.
     """
+    if resources and session.get_bind().dialect.name == "postgresql":
+        resources, owners = _copy_new_resources(session, resources, owners, source=source, now=now)
+    _upsert(session, resources, owners, source=source, now=now)
+
+
+def _copy_new_resources(
+    session: Session,
+    resources: Sequence[IndexedResource],
+    owners: Sequence[str | None],
+    *,
+    source: str,
+    now: datetime,
+) -> tuple[list[IndexedResource], list[str | None]]:
+    """COPY the resources not stored yet; returns the rest (stored already) to upsert."""
+    forget_shared_facts(session)
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor:
+        stored = existing_keys(cursor, resources)
+        new = [(r, o) for r, o in zip(resources, owners, strict=True) if _key(r) not in stored]
+        if not new:
+            return list(resources), list(owners)
+        cursor.execute("SAVEPOINT careloop_copy_new")
+        try:
+            copy_new(cursor, [r for r, _ in new], [o for _, o in new], source=source, now=now)
+        except UniqueViolation:
+            # Written by someone else since the look-up: upsert everything instead.
+            cursor.execute("ROLLBACK TO SAVEPOINT careloop_copy_new")
+            return list(resources), list(owners)
+        cursor.execute("RELEASE SAVEPOINT careloop_copy_new")
+    rest = [(r, o) for r, o in zip(resources, owners, strict=True) if _key(r) in stored]
+    return [r for r, _ in rest], [o for _, o in rest]
+
+
+def _key(res: IndexedResource) -> tuple[str, str]:
+    return res.resource_type, res.fhir_id
+
+
+def _upsert(
+    session: Session,
+    resources: Sequence[IndexedResource],
+    owners: Sequence[str | None],
+    *,
+    source: str,
+    now: datetime,
+) -> None:
+    """Insert or update ``resources`` through the upsert (staging table on PostgreSQL)."""
     rows = [
         {
             "resource_type": res.resource_type,

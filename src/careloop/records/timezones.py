@@ -60,9 +60,14 @@ def is_valid_zone(name: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _finder() -> Any:
-    from timezonefinder import TimezoneFinder
+    from careloop.records.tz_finder import LazyTimezoneFinder
 
-    return TimezoneFinder()
+    return LazyTimezoneFinder()
+
+
+def load_finder() -> None:
+    """Load the time-zone boundaries now (parser processes forked later share them)."""
+    _finder()
 
 
 def _extension(items: Any, url: str) -> dict[str, Any] | None:

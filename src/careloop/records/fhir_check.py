@@ -1,0 +1,311 @@
+"""The cheap half of import validation: FHIR structure compiled into plain checks.
+
+Validating a resource through ``fhir.resources``' pydantic models costs about 260 µs (a
+Python validator runs for every nested element); that was most of an import's time. This
+module compiles the same models' structure (allowed elements, lists, required elements, choice
+types ``value[x]``, primitive formats), kept as JSON beside it (``fhir_structure.json``,
+written by ``tools/fhir_structure.py``: importing the models costs a process seconds), into
+closures that answer one question: *is this resource surely valid?*
+
+It is conservative by construction: whatever it is not sure of answers False (primitive
+extensions ``_x``, contained resources, nulls, empty lists, leap seconds, non-ASCII codes,
+base64, a value the models would coerce such as ``"5"`` for a decimal), and the importer then
+runs full validation, which either accepts or names the field. A resource is therefore
+rejected exactly when full validation rejects it; ``tests/records/test_fhir_check.py`` checks
+that on the Synthea files, on broken resources and on generated ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import typing
+from collections.abc import Callable, Iterable
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+Check = Callable[[Any], bool]
+
+# Primitive formats, each no wider than what fhir_core accepts (fhir_core/types.py).
+_STRING_START = re.compile(r"[ \r\n\t\S]")  # one such character is all the models ask
+_CODE = re.compile(r"[!-~]+(?: [!-~]+)*")  # ASCII only: no doubt about what \s means
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_NO_SPACE = re.compile(r"[!-~]+")
+_OID = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+_DATE = re.compile(_YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?")
+# Seconds 00-59 only (a leap second goes to full validation) and at most microseconds.
+_CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+_ZONE = r"(Z|[+\-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_DATETIME = re.compile(
+    _YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T" + _CLOCK + _ZONE + r")?)?)?"
+)
+_INSTANT = re.compile(_YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T" + _CLOCK + _ZONE)
+_TIME = re.compile(_CLOCK)
+
+
+def _a_string(value: Any) -> bool:
+    return type(value) is str and _STRING_START.match(value) is not None
+
+
+def _a_code(value: Any) -> bool:
+    return type(value) is str and _CODE.fullmatch(value) is not None
+
+
+def _an_id(value: Any) -> bool:
+    return type(value) is str and _ID.fullmatch(value) is not None
+
+
+def _free_text(value: Any) -> bool:
+    """uri, canonical, markdown, xhtml: any string passes the models' patterns."""
+    return type(value) is str and value != ""
+
+
+def _a_url(value: Any) -> bool:
+    return type(value) is str and _NO_SPACE.fullmatch(value) is not None
+
+
+def _an_oid(value: Any) -> bool:
+    return type(value) is str and _OID.fullmatch(value) is not None
+
+
+def _a_boolean(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _a_decimal(value: Any) -> bool:
+    if type(value) is int:
+        return -(10**15) < value < 10**15
+    return (
+        type(value) is float and math.isfinite(value) and _DECIMAL.fullmatch(str(value)) is not None
+    )
+
+
+def _integer(low: int) -> Check:
+    def check(value: Any) -> bool:
+        return type(value) is int and low <= value <= 2_147_483_647
+
+    return check
+
+
+def _real_day(value: str) -> bool:
+    """A full date names a day that exists (the pattern allows 2021-02-30)."""
+    if len(value) < 10:
+        return True
+    try:
+        date(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+    except ValueError:
+        return False
+    return True
+
+
+def _a_date(value: Any) -> bool:
+    return type(value) is str and _DATE.fullmatch(value) is not None and _real_day(value)
+
+
+def _a_datetime(value: Any) -> bool:
+    return type(value) is str and _DATETIME.fullmatch(value) is not None and _real_day(value)
+
+
+def _an_instant(value: Any) -> bool:
+    return type(value) is str and _INSTANT.fullmatch(value) is not None and _real_day(value)
+
+
+def _a_time(value: Any) -> bool:
+    return type(value) is str and _TIME.fullmatch(value) is not None
+
+
+def _never(value: Any) -> bool:
+    """What this module does not judge (base64, uuid, contained resources): full validation."""
+    return False
+
+
+_PRIMITIVES: dict[str, Check] = {
+    "String": _a_string,
+    "Code": _a_code,
+    "Id": _an_id,
+    "Uri": _free_text,
+    "Canonical": _free_text,
+    "Markdown": _free_text,
+    "Xhtml": _free_text,
+    "Url": _a_url,
+    "Oid": _an_oid,
+    "Decimal": _a_decimal,
+    "Integer": _integer(-2_147_483_648),
+    "UnsignedInt": _integer(0),
+    "PositiveInt": _integer(1),
+    "Date": _a_date,
+    "DateTime": _a_datetime,
+    "Instant": _an_instant,
+    "Time": _a_time,
+    "Boolean": _a_boolean,
+}
+
+
+def _list_of(item: Check) -> Check:
+    def check(value: Any) -> bool:
+        return type(value) is list and len(value) > 0 and all(map(item, value))
+
+    return check
+
+
+# ---- the structure, read from the models (by tools/fhir_structure.py and the tests) ----
+
+
+def describe_structure(resource_types: Iterable[str]) -> dict[str, Any]:
+    """What the compiled checks need from ``fhir.resources``' models, as plain JSON.
+
+    Per model (class name): ``resource`` (its resourceType, or None for an element),
+    ``fields`` (JSON name → ``"Code"``-like primitive, ``"@Model"``, ``"never"``; a
+    leading ``[`` for a list), ``required`` names and ``choices`` ([names, required]).
+    Importing the models costs a parser process seconds; the description costs nothing.
+    """
+    from fhir.resources.R4B import get_fhir_model_class
+
+    models: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
+    pending = [get_fhir_model_class(t) for t in sorted(resource_types)]
+    while pending:
+        model = pending.pop()
+        if seen.setdefault(model.__name__, model) is not model:
+            raise ValueError(f"two models named {model.__name__}")
+        if model.__name__ in models:
+            continue
+        fields: dict[str, str] = {}
+        required: list[str] = []
+        for name, info in model.model_fields.items():
+            if name.endswith("__ext") or name == "fhir_comments":
+                continue  # primitive extensions and comments: full validation
+            fields[info.alias or name] = _describe_type(info.annotation, pending)
+            if info.is_required():
+                required.append(info.alias or name)
+        probe = model.model_construct()  # the two lists are per class, asked of an instance
+        required.extend(name for name, _ext in probe.get_required_fields())
+        choices = []
+        for members in probe.get_one_of_many_fields().values():
+            extra = model.model_fields[members[0]].json_schema_extra
+            needed = isinstance(extra, dict) and extra.get("one_of_many_required") is True
+            choices.append([sorted(model.model_fields[m].alias or m for m in members), needed])
+        models[model.__name__] = {
+            "resource": model.get_resource_type() if model.has_resource_base() else None,
+            "fields": dict(sorted(fields.items())),
+            "required": sorted(set(required)),
+            "choices": sorted(choices),
+        }
+    return {"fhir.resources": _models_version(), "models": dict(sorted(models.items()))}
+
+
+def _models_version() -> str:
+    from importlib.metadata import version
+
+    return version("fhir.resources")
+
+
+def _describe_type(annotation: Any, pending: list[Any]) -> str:
+    from fhir_core.types import FhirBase, FhirElementOrResourceBase
+
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin is typing.Annotated:
+        kind = type(typing.get_args(annotation)[1]).__name__
+        return kind if kind in _PRIMITIVES else "never"
+    if origin in (list, typing.List):  # noqa: UP006 - the models spell typing.List
+        return "[" + _describe_type(args[0], pending)
+    if origin is not None:  # Optional[X] / X | None
+        return _describe_type(args[0], pending) if len(args) == 1 else "never"
+    if annotation is bool:
+        return "Boolean"
+    if isinstance(annotation, type) and issubclass(annotation, FhirBase):
+        if issubclass(annotation, FhirElementOrResourceBase):
+            return "never"  # contained resources
+        model = annotation.get_model_klass()
+        pending.append(model)
+        return "@" + model.__name__
+    return "never"
+
+
+# ---- the checks, compiled from the description ----
+
+
+def _compile(structure: dict[str, Any]) -> dict[str, Check]:
+    """One check per model; a model's field table is filled once every check exists, so an
+    element's check calls the nested element's check directly (Extension holds Extension)."""
+    models: dict[str, Any] = structure["models"]
+    tables: dict[str, dict[str, Check]] = {name: {} for name in models}
+    compiled = {name: _model_check(model, tables[name]) for name, model in models.items()}
+
+    def field_check(spec: str) -> Check:
+        if spec.startswith("["):
+            return _list_of(field_check(spec[1:]))
+        if spec.startswith("@"):
+            return compiled[spec[1:]]
+        return _PRIMITIVES.get(spec, _never)
+
+    for name, model in models.items():
+        tables[name].update((key, field_check(spec)) for key, spec in model["fields"].items())
+        if model["resource"] is not None:
+            tables[name]["resourceType"] = model["resource"].__eq__
+    return {
+        model["resource"]: compiled[name]
+        for name, model in models.items()
+        if model["resource"] is not None
+    }
+
+
+def _model_check(model: dict[str, Any], fields: dict[str, Check]) -> Check:
+    required = frozenset(model["required"])
+    choices = [(frozenset(members), needed) for members, needed in model["choices"]]
+    choice_keys = frozenset().union(*(members for members, _ in choices))
+    needs_choice = any(needed for _, needed in choices)
+
+    def elements(value: Any) -> bool:
+        if type(value) is not dict:
+            return False
+        get = fields.get
+        for key, item in value.items():
+            check_item = get(key)
+            if check_item is None or not check_item(item):
+                return False
+        return True
+
+    if not required and not choices:
+        return elements  # most elements: Coding, Reference, Period, Quantity, ...
+
+    def check(value: Any) -> bool:
+        if not elements(value):
+            return False
+        keys = value.keys()
+        if required and not required.issubset(keys):
+            return False
+        if needs_choice or not choice_keys.isdisjoint(keys):
+            for members, needed in choices:
+                present = len(members.intersection(keys))
+                if present > 1 or (needed and present == 0):
+                    return False
+        return True
+
+    return check
+
+
+STRUCTURE = Path(__file__).with_name("fhir_structure.json")
+
+
+@cache
+def _checks() -> dict[str, Check]:
+    """The check of every described resource type, compiled once per process."""
+    compiled: dict[str, Check] = _compile(json.loads(STRUCTURE.read_bytes()))
+    return compiled
+
+
+def load_checks() -> None:
+    """Compile the checks now (parser processes forked later share them)."""
+    _checks()
+
+
+def surely_valid(resource: dict[str, Any]) -> bool:
+    """True only if full model validation would accept ``resource``; False means "ask it"."""
+    return _checks().get(resource["resourceType"], _never)(resource)

@@ -1,0 +1,134 @@
+"""PostgreSQL: resources not stored yet go straight into their tables by ``COPY``.
+
+An upsert through a staging table costs the server every row twice (COPY into the staging
+table, then INSERT ... SELECT ... ON CONFLICT). Most rows of an import are new, and a new row
+cannot conflict, so :func:`copy_new` writes ``fhir_resources``, ``resource_codes`` and
+``resource_facts`` rows of resources that did not exist with one ``COPY`` per table, from the
+JSON text the parser process already made. ``records.store`` keeps the upsert for the rest.
+
+The rows are COPY text lines built here: the JSON needs only its backslashes doubled (orjson
+never writes a raw tab, newline or carriage return) and the other values are short.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from careloop.records.extract import IndexedResource
+from careloop.records.projection import fact_json, has_fact
+
+NULL = b"\\N"
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+RESOURCE_COLUMNS = (
+    "resource_type, fhir_id, patient_ref, status, effective_start, effective_end, codes, "
+    "supported, resource, source, imported_at, patient_id"
+)
+CODE_COLUMNS = "resource_type, fhir_id, system, code, patient_id"
+FACT_COLUMNS = "resource_type, fhir_id, codes, fact, patient_id"
+
+
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def text(value: str | None) -> bytes:
+    """A text value in COPY text format."""
+    if value is None:
+        return NULL
+    if _SPECIAL.search(value) is None:
+        return value.encode()
+    return value.translate(_ESCAPES).encode()
+
+
+def _time(value: datetime | None) -> bytes:
+    return NULL if value is None else value.isoformat().encode()
+
+
+def _json(raw: bytes) -> bytes:
+    return raw.replace(b"\\", b"\\\\")
+
+
+def existing_keys(cursor: Any, resources: Sequence[IndexedResource]) -> set[tuple[str, str]]:
+    """Which of ``resources`` (type, FHIR id) are stored already: one indexed look-up, the
+    keys sent as one JSON text (binding two arrays of strings cost more than the query)."""
+    keys = orjson.dumps([[r.resource_type, r.fhir_id] for r in resources]).decode()
+    cursor.execute(
+        "SELECT resource_type, fhir_id FROM fhir_resources WHERE (resource_type, fhir_id) IN "
+        "(SELECT key ->> 0, key ->> 1 FROM jsonb_array_elements(%s::jsonb) AS key)",
+        (keys,),
+    )
+    return {(rtype, fid) for rtype, fid in cursor.fetchall()}
+
+
+class CopyText:
+    """A resource's COPY lines without their last column, the owner (known only when the
+    writer has linked the patients): made in the parser process, joined in the writer."""
+
+    __slots__ = ("codes", "fact", "resource")
+
+    def __init__(self, resource: bytes, codes: tuple[bytes, ...], fact: bytes | None) -> None:
+        self.resource = resource
+        self.codes = codes
+        self.fact = fact
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CopyText, (self.resource, self.codes, self.fact))
+
+
+def copy_text(res: IndexedResource) -> CopyText:
+    """The COPY text of ``res`` for ``fhir_resources``, ``resource_codes``, ``resource_facts``
+    (each line ends before the owner: source and import time come first, then the owner)."""
+    key = text(res.resource_type) + b"\t" + text(res.fhir_id) + b"\t"
+    resource = key + b"\t".join((
+        text(res.patient_ref), text(res.status), _time(res.effective_start),
+        _time(res.effective_end), text(" ".join(f"{s}|{c}" for s, c in res.codes)),
+        b"t" if res.supported else b"f", _json(res.json),
+    )) + b"\t"  # fmt: skip
+    # The key holds the truncated values: two codes may become one.
+    codes = tuple(
+        key + text(system) + b"\t" + text(code) + b"\t"
+        for system, code in dict.fromkeys((s[:255], c[:128]) for s, c in res.codes)
+    )
+    fact = None
+    if has_fact(res.resource_type, res.patient_ref):
+        raw = res.fact_json or fact_json(res.resource, res.resource_type, res.patient_ref) or b"{}"
+        bare = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
+        fact = key + text(bare) + b"\t" + _json(raw) + b"\t"
+    return CopyText(resource, codes, fact)
+
+
+def copy_new(
+    cursor: Any,
+    resources: Sequence[IndexedResource],
+    owners: Sequence[str | None],
+    *,
+    source: str,
+    now: datetime,
+) -> None:
+    """COPY rows of resources known not to be stored (the caller holds a savepoint: a
+    resource written meanwhile by someone else fails the COPY instead of doubling)."""
+    middle = text(source[:500]) + b"\t" + _time(now) + b"\t"
+    resource_lines: list[bytes] = []
+    code_lines: list[bytes] = []
+    fact_lines: list[bytes] = []
+    for res, owner in zip(resources, owners, strict=True):
+        lines = res.copy_text if isinstance(res.copy_text, CopyText) else copy_text(res)
+        end = (NULL if owner is None else text(owner)) + b"\n"
+        resource_lines.append(lines.resource + middle + end)
+        code_lines.extend(line + end for line in lines.codes)
+        if lines.fact is not None:
+            fact_lines.append(lines.fact + end)
+    _copy(cursor, "fhir_resources", RESOURCE_COLUMNS, resource_lines)
+    _copy(cursor, "resource_codes", CODE_COLUMNS, code_lines)
+    _copy(cursor, "resource_facts", FACT_COLUMNS, fact_lines)
+
+
+def _copy(cursor: Any, table: str, columns: str, lines: Iterable[bytes]) -> None:
+    data = b"".join(lines)
+    if data:
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            copy.write(data)
