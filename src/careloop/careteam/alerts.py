@@ -224,6 +224,14 @@ def _record(
     )
 
 
+def _unresolved(session: Session, item_id: int, *, refusal: str) -> WorklistItem:
+    """The item, locked for the change, unless it is resolved (then ``Conflict(refusal)``)."""
+    item = get_item(session, item_id, for_update=True)
+    if item.status == ItemStatus.RESOLVED:
+        raise Conflict(refusal)
+    return item
+
+
 def acknowledge(
     session: Session, item_id: int, *, clock: Clock, principal: Principal
 ) -> WorklistItem:
@@ -249,9 +257,7 @@ def resolve(
     """OPEN or ACKNOWLEDGED → RESOLVED, with what was done (the outcome is required)."""
     if not outcome.strip():
         raise InvalidInput("an outcome is required to resolve", field="outcome")
-    item = get_item(session, item_id, for_update=True)
-    if item.status == ItemStatus.RESOLVED:
-        raise Conflict("the item is already resolved")
+    item = _unresolved(session, item_id, refusal="the item is already resolved")
     now = clock.now()
     if item.acknowledged_at is None:
         item.acknowledged_at, item.acknowledged_by = now, principal.actor
@@ -269,9 +275,7 @@ def assign(
     """Give an active item to a person (or a team queue name)."""
     if not assignee.strip():
         raise InvalidInput("an assignee is required", field="assignee")
-    item = get_item(session, item_id, for_update=True)
-    if item.status == ItemStatus.RESOLVED:
-        raise Conflict("cannot assign a resolved item")
+    item = _unresolved(session, item_id, refusal="cannot assign a resolved item")
     item.assignee = assignee.strip()[:128]
     payload = {"assignee": item.assignee}
     _record(session, item, EventKind.ALERT_ASSIGNED, payload, clock=clock, principal=principal)
