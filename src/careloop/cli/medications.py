@@ -14,6 +14,7 @@ import typer
 
 from careloop.audit import AuditAction, Purpose
 from careloop.cli.support import (
+    ByOption,
     DatabaseOption,
     JsonOption,
     audit_cli,
@@ -200,7 +201,6 @@ def run_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> Non
     print_json(result) if as_json else typer.echo(", ".join(f"{k}: {v}" for k, v in result.items()))
 
 
-ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
 CaseArg = Annotated[int, typer.Argument(help="The adverse-event case number.", show_default=False)]
 
 
