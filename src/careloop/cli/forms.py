@@ -38,11 +38,11 @@ def list_cmd(as_json: JsonOption = False) -> None:
         row["languages"].append(language)
         if language == "en":
             row["title"] = form.title
-    if as_json:
-        print_json(list(rows.values()))
-        return
-    for r in rows.values():
-        typer.echo(f"{r['id']}\t{r['kind']}\t{','.join(r['languages'])}\t{r.get('title', '')}")
+    print_rows(
+        list(rows.values()),
+        as_json=as_json,
+        line=lambda r: f"{r['id']}\t{r['kind']}\t{','.join(r['languages'])}\t{r.get('title', '')}",
+    )
 
 
 @forms_app.command("send")

@@ -21,6 +21,7 @@ from careloop.cli.support import (
     cli_principal,
     guarded,
     print_json,
+    print_rows,
 )
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.errors import InvalidInput
@@ -75,13 +76,12 @@ def reminders_cmd(
             Purpose.TREATMENT,
             patient_ids=[patient_id],
         )
-    if as_json:
-        print_json([r.model_dump() for r in rows])
-        return
-    if not rows:
-        typer.echo("no active medication with a dose schedule")
-    for r in rows:
-        typer.echo(f"{r.medication} [{r.slot}] next {r.next_reminder} — {r.basis}")
+    print_rows(
+        [r.model_dump() for r in rows],
+        as_json=as_json,
+        line=lambda r: f"{r['medication']} [{r['slot']}] next {r['next_reminder']} — {r['basis']}",
+        empty="no active medication with a dose schedule",
+    )
 
 
 @medications_app.command("confirm")
@@ -227,12 +227,12 @@ def ae_queue_cmd(
             }
             for e in queue(session, now=rt.clock.now(), include_triaged=include_triaged)
         ]
-    if as_json:
-        print_json(rows)
-        return
-    for r in rows:
-        flag = " OVERDUE" if r["overdue"] else ""
-        typer.echo(f"#{r['case']} {r['program']} serious={r['serious']} due {r['due_at']}{flag}")
+    print_rows(
+        rows,
+        as_json=as_json,
+        line=lambda r: f"#{r['case']} {r['program']} serious={r['serious']} due {r['due_at']}"
+        + (" OVERDUE" if r["overdue"] else ""),
+    )
 
 
 def _principal(by: str | None) -> Principal:
