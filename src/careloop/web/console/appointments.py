@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.access.board import board
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import Purpose, audit_read
 from careloop.security.principal import Principal
 from careloop.web.console.pages import page_viewer, render
 from careloop.web.deps import ClockDep, SessionDep
@@ -23,16 +23,14 @@ def appointments_page(request: Request, session: SessionDep, clock: ClockDep) ->
         return principal
     now = clock.now()
     shown = board(session, now=now)
-    if shown.patient_ids:
-        audit(
-            session,
-            clock=clock,
-            principal=principal,
-            action=AuditAction.READ,
-            resource="appointments",
-            purpose=Purpose.TREATMENT,
-            patient_ids=shown.patient_ids,
-        )
+    audit_read(
+        session,
+        clock=clock,
+        principal=principal,
+        resource="appointments",
+        purpose=Purpose.TREATMENT,
+        patient_ids=shown.patient_ids,
+    )
     return render(
         request,
         "console/appointments.html",

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Purpose, audit_read
 from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
 from careloop.governance.consent import consent_matrix
@@ -33,7 +33,7 @@ from careloop.web.console.pages import page_viewer, render
 from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.tools import tools_context
 from careloop.web.console.worklist import item_views
-from careloop.web.deps import ClockDep, SessionDep, check_patient_access
+from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, check_patient_access
 
 router = APIRouter(include_in_schema=False)
 
@@ -112,16 +112,14 @@ def patients_page(
         return principal
     page = max(page, 0)
     patients = list_patients(session, limit=50, offset=page * 50)
-    if patients:
-        audit(
-            session,
-            clock=clock,
-            principal=principal,
-            action=AuditAction.READ,
-            resource="patient-list",
-            purpose=Purpose.TREATMENT,
-            patient_ids=[p.id for p in patients],
-        )
+    audit_read(
+        session,
+        clock=clock,
+        principal=principal,
+        resource="patient-list",
+        purpose=Purpose.TREATMENT,
+        patient_ids=[p.id for p in patients],
+    )
     return render(
         request,
         "console/patients.html",
@@ -193,13 +191,13 @@ def patient_page(
             session, clock=clock, principal=principal, patient_id=patient_id, error=message_error
         )
     )
-    audit(
+    audit_patient_access(
         session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource="patient-view",
-        purpose=Purpose.TREATMENT,
-        patient_ids=[patient_id],
+        clock,
+        principal,
+        patient_id,
+        AuditAction.READ,
+        "patient-view",
+        staff_purpose=Purpose.TREATMENT,
     )
     return render(request, "console/patient.html", context, principal=principal)
