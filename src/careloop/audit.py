@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -113,6 +113,29 @@ def audit(
         head.count += 1
         session.add(event)
     session.flush()
+
+
+def audit_read(
+    session: Session,
+    *,
+    clock: Clock,
+    principal: Principal,
+    resource: str,
+    purpose: Purpose | str,
+    patient_ids: Sequence[str],
+) -> None:
+    """Audit a list shown to someone: one READ event per patient in it, none for an empty
+    list (nobody's data was shown, and the chain's head is not locked for nothing)."""
+    if patient_ids:
+        audit(
+            session,
+            clock=clock,
+            principal=principal,
+            action=AuditAction.READ,
+            resource=resource,
+            purpose=purpose,
+            patient_ids=patient_ids,
+        )
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,21 @@ def _record(
     )
 
 
+def _required(text: str, *, field: str, limit: int, missing: str) -> str:
+    """The text a person typed, trimmed and cut to the column; ``InvalidInput`` when blank."""
+    if not text.strip():
+        raise InvalidInput(missing, field=field)
+    return text.strip()[:limit]
+
+
+def _unresolved(session: Session, item_id: int, *, refusal: str) -> WorklistItem:
+    """The item, locked for the change, unless it is resolved (then ``Conflict(refusal)``)."""
+    item = get_item(session, item_id, for_update=True)
+    if item.status == ItemStatus.RESOLVED:
+        raise Conflict(refusal)
+    return item
+
+
 def acknowledge(
     session: Session, item_id: int, *, clock: Clock, principal: Principal
 ) -> WorklistItem:
@@ -247,17 +262,16 @@ def resolve(
     session: Session, item_id: int, *, outcome: str, clock: Clock, principal: Principal
 ) -> WorklistItem:
     """OPEN or ACKNOWLEDGED → RESOLVED, with what was done (the outcome is required)."""
-    if not outcome.strip():
-        raise InvalidInput("an outcome is required to resolve", field="outcome")
-    item = get_item(session, item_id, for_update=True)
-    if item.status == ItemStatus.RESOLVED:
-        raise Conflict("the item is already resolved")
+    said = _required(
+        outcome, field="outcome", limit=2000, missing="an outcome is required to resolve"
+    )
+    item = _unresolved(session, item_id, refusal="the item is already resolved")
     now = clock.now()
     if item.acknowledged_at is None:
         item.acknowledged_at, item.acknowledged_by = now, principal.actor
     item.status = str(ItemStatus.RESOLVED)
     item.open_key = None  # frees the slot: the next finding raises a new item
-    item.resolved_at, item.resolved_by, item.outcome = now, principal.actor, outcome.strip()[:2000]
+    item.resolved_at, item.resolved_by, item.outcome = now, principal.actor, said
     payload = {"rule": item.rule_id, "outcome": item.outcome, "occurrences": item.occurrences}
     _record(session, item, EventKind.ALERT_RESOLVED, payload, clock=clock, principal=principal)
     return item
@@ -267,12 +281,9 @@ def assign(
     session: Session, item_id: int, *, assignee: str, clock: Clock, principal: Principal
 ) -> WorklistItem:
     """Give an active item to a person (or a team queue name)."""
-    if not assignee.strip():
-        raise InvalidInput("an assignee is required", field="assignee")
-    item = get_item(session, item_id, for_update=True)
-    if item.status == ItemStatus.RESOLVED:
-        raise Conflict("cannot assign a resolved item")
-    item.assignee = assignee.strip()[:128]
+    named = _required(assignee, field="assignee", limit=128, missing="an assignee is required")
+    item = _unresolved(session, item_id, refusal="cannot assign a resolved item")
+    item.assignee = named
     payload = {"assignee": item.assignee}
     _record(session, item, EventKind.ALERT_ASSIGNED, payload, clock=clock, principal=principal)
     return item

@@ -64,6 +64,15 @@ class IntakeResult:
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def act_on(
+        self, session: Session, findings: Sequence[Finding], *, clock: Clock, actor: str
+    ) -> None:
+        """Raise the findings (alerts, plan proposals) and keep the advice to send now."""
+        self.alerts, self.new_alerts, self.proposals = act_on_findings(
+            session, findings, clock=clock, actor=actor
+        )
+        self.advice = advice_for(findings)
+
 
 def act_on_findings(
     session: Session, findings: Sequence[Finding], *, clock: Clock, actor: str
@@ -126,10 +135,7 @@ def receive_observation(
     findings = evaluate(rules or default_rules(), snapshot=snapshot, new_input=new, now=now)
     # Writes last: from here to commit the audit chain's head row is locked.
     store_observation(session, checked, clock=clock, principal=principal, source=source)
-    result.alerts, result.new_alerts, result.proposals = act_on_findings(
-        session, findings, clock=clock, actor=principal.actor
-    )
-    result.advice = advice_for(findings)
+    result.act_on(session, findings, clock=clock, actor=principal.actor)
     return result
 
 
@@ -172,14 +178,11 @@ def receive_questionnaire_response(
     result = IntakeResult(
         "accepted", "QuestionnaireResponse", checked.resource_id, checked.patient_id
     )
-    result.alerts, result.new_alerts, result.proposals = act_on_findings(
-        session, findings, clock=clock, actor=principal.actor
-    )
+    result.act_on(session, findings, clock=clock, actor=principal.actor)
     if checked.missing_required:
         asked = ask_missing_items(session, checked, clock=clock, self_harm_only=self_harm_only)
         if asked is not None:
             result.alerts.append(asked)
-    result.advice = advice_for(findings)
     return result
 
 

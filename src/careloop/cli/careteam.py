@@ -14,6 +14,7 @@ from rich.table import Table
 from careloop.careteam import alerts, intake, plans
 from careloop.careteam.worklist import alert_burden, list_worklist
 from careloop.cli.support import (
+    ByOption,
     DatabaseOption,
     JsonOption,
     cli_principal,
@@ -43,9 +44,6 @@ def _operator() -> Principal:
 def _by(by: str | None) -> Principal:
     """The clinician at the terminal, named by --by or the login name."""
     return cli_principal(Role.CLINICIAN, name=by)
-
-
-ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
 
 
 @worklist_app.command("list")

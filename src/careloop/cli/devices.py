@@ -11,7 +11,15 @@ from typing import Annotated
 
 import typer
 
-from careloop.cli.support import DatabaseOption, JsonOption, cli_principal, guarded, print_json
+from careloop.cli.support import (
+    ByOption,
+    DatabaseOption,
+    JsonOption,
+    cli_principal,
+    guarded,
+    print_json,
+    print_rows,
+)
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.feedback import devices
 from careloop.security.roles import Role
@@ -19,7 +27,6 @@ from careloop.security.roles import Role
 devices_app = typer.Typer(
     help="Devices allowed to post readings, one patient each.", no_args_is_help=True
 )
-ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
 
 
 def _row(row: devices.DeviceRow) -> dict[str, str | None]:
@@ -76,11 +83,11 @@ def list_cmd(
                 include_revoked=include_revoked,
             )
         ]
-    if as_json:
-        print_json(rows)
-        return
-    for r in rows:
-        typer.echo(f"{r['device']}\t{r['patient']}\t{r['status']}\t{r['registered_at']}")
+    print_rows(
+        rows,
+        as_json=as_json,
+        line=lambda r: f"{r['device']}\t{r['patient']}\t{r['status']}\t{r['registered_at']}",
+    )
 
 
 @devices_app.command("revoke")

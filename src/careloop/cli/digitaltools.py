@@ -8,12 +8,14 @@ import typer
 
 from careloop.audit import AuditAction, Purpose
 from careloop.cli.support import (
+    ByOption,
     DatabaseOption,
     JsonOption,
     audit_cli,
     cli_principal,
     guarded,
     print_json,
+    print_rows,
 )
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
@@ -22,7 +24,6 @@ tools_app = typer.Typer(
     help="Digital tools (apps, devices, coaching, classes): prescribe and follow them.",
     no_args_is_help=True,
 )
-ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
 
 
 @tools_app.command("list")
@@ -36,11 +37,11 @@ def list_cmd(
 
     tools = load_tools().tools if need is None else load_tools().for_needs({need})
     rows = [{"id": t.id, "kind": str(t.kind), "title": t.title, "needs": t.needs} for t in tools]
-    if as_json:
-        print_json(rows)
-        return
-    for r in rows:
-        typer.echo(f"{r['id']}\t{r['kind']}\t{', '.join(r['needs'])}\t{r['title']}")
+    print_rows(
+        rows,
+        as_json=as_json,
+        line=lambda r: f"{r['id']}\t{r['kind']}\t{', '.join(r['needs'])}\t{r['title']}",
+    )
 
 
 @tools_app.command("prescribe")
@@ -85,11 +86,11 @@ def usage_cmd(
         audit_cli(
             session, rt, AuditAction.READ, "CarePlan", Purpose.TREATMENT, patient_ids=[patient]
         )
-    if as_json:
-        print_json(rows)
-        return
-    for r in rows:
-        typer.echo(f"{r['tool']}\t{r['prescribed_at']:%Y-%m-%d}\t{r['readings']} readings")
+    print_rows(
+        rows,
+        as_json=as_json,
+        line=lambda r: f"{r['tool']}\t{r['prescribed_at']:%Y-%m-%d}\t{r['readings']} readings",
+    )
 
 
 @tools_app.command("follow-up")

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from careloop.cli.support import JsonOption, fail, guarded, print_json
+from careloop.cli.support import JsonOption, fail, guarded, print_json, print_rows
 from careloop.errors import InvalidInput
 from careloop.feedback.catalog import load_catalog
 from careloop.feedback.checkins import Checkin, read_checkin
@@ -155,13 +155,12 @@ def try_rules_command(
                     "evidence": list(finding.evidence),
                 }
             )
-    if as_json:
-        print_json(out)
-        return
-    for item in out:
-        typer.echo(f"{item['severity']:8} {item['rule']}: {item['summary']}")
-    if not out:
-        typer.echo("no findings")
+    print_rows(
+        out,
+        as_json=as_json,
+        line=lambda item: f"{item['severity']:8} {item['rule']}: {item['summary']}",
+        empty="no findings",
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,15 @@ from typing import Annotated
 import orjson
 import typer
 
-from careloop.cli.support import DatabaseOption, JsonOption, fail, guarded, print_json, runtime
+from careloop.cli.support import (
+    DatabaseOption,
+    JsonOption,
+    fail,
+    guarded,
+    print_json,
+    print_rows,
+    runtime,
+)
 
 fhir_app = typer.Typer(help="The FHIR R4 interface at /fhir.", no_args_is_help=True)
 clients_app = typer.Typer(help="SMART backend-services clients.", no_args_is_help=True)
@@ -73,13 +81,12 @@ def subscriptions_list(database: DatabaseOption = None, as_json: JsonOption = Fa
             }
             for r in session.scalars(select(FhirSubscription).order_by(FhirSubscription.id))
         ]
-    if as_json:
-        print_json(rows)
-        return
-    for r in rows:
-        typer.echo(f"{r['id']}  {r['status']:<9}  {r['topic']}  ->  {r['endpoint']}")
-    if not rows:
-        typer.echo("no subscriptions")
+    print_rows(
+        rows,
+        as_json=as_json,
+        line=lambda r: f"{r['id']}  {r['status']:<9}  {r['topic']}  ->  {r['endpoint']}",
+        empty="no subscriptions",
+    )
 
 
 @fhir_app.command("dead-letters")

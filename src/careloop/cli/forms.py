@@ -14,6 +14,7 @@ from careloop.cli.support import (
     cli_principal,
     guarded,
     print_json,
+    print_rows,
 )
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
@@ -37,11 +38,11 @@ def list_cmd(as_json: JsonOption = False) -> None:
         row["languages"].append(language)
         if language == "en":
             row["title"] = form.title
-    if as_json:
-        print_json(list(rows.values()))
-        return
-    for r in rows.values():
-        typer.echo(f"{r['id']}\t{r['kind']}\t{','.join(r['languages'])}\t{r.get('title', '')}")
+    print_rows(
+        list(rows.values()),
+        as_json=as_json,
+        line=lambda r: f"{r['id']}\t{r['kind']}\t{','.join(r['languages'])}\t{r.get('title', '')}",
+    )
 
 
 @forms_app.command("send")
@@ -91,11 +92,11 @@ def sent_cmd(
         ]
         audit_cli(session, rt, AuditAction.READ, "form-request", Purpose.TREATMENT,
                   patient_ids=[patient])  # fmt: skip
-    if as_json:
-        print_json(rows)
-        return
-    for r in rows:
-        typer.echo(f"{r['request']}\t{r['form']}\t{r['state']}\t{r['sha256'] or ''}")
+    print_rows(
+        rows,
+        as_json=as_json,
+        line=lambda r: f"{r['request']}\t{r['form']}\t{r['state']}\t{r['sha256'] or ''}",
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -13,12 +13,14 @@ import typer
 
 from careloop.audit import AuditAction, Purpose
 from careloop.cli.support import (
+    ByOption,
     DatabaseOption,
     JsonOption,
     audit_cli,
     cli_principal,
     guarded,
     print_json,
+    print_rows,
 )
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
@@ -27,7 +29,6 @@ rewards_app = typer.Typer(
     help="Rewards for preventive care, streaks and referrals, within compliance caps.",
     no_args_is_help=True,
 )
-ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
 
 
 def _entry(entry: Any) -> dict[str, Any]:
@@ -176,11 +177,13 @@ def list_cmd(
             session, rt, AuditAction.READ, "reward_entry", Purpose.OPERATIONS,
             patient_ids=[patient],
         )  # fmt: skip
-    if as_json:
-        print_json(rows)
-        return
-    for r in rows:
-        typer.echo(f"{r['id']}\t{r['reward']}\t{r['value_cents']}\t{r['state']}\t{r['earned_at']}")
+    print_rows(
+        rows,
+        as_json=as_json,
+        line=lambda r: "\t".join(
+            str(r[k]) for k in ("id", "reward", "value_cents", "state", "earned_at")
+        ),
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -14,12 +14,14 @@ import typer
 
 from careloop.audit import AuditAction, Purpose
 from careloop.cli.support import (
+    ByOption,
     DatabaseOption,
     JsonOption,
     audit_cli,
     cli_principal,
     guarded,
     print_json,
+    print_rows,
 )
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.errors import InvalidInput
@@ -74,13 +76,12 @@ def reminders_cmd(
             Purpose.TREATMENT,
             patient_ids=[patient_id],
         )
-    if as_json:
-        print_json([r.model_dump() for r in rows])
-        return
-    if not rows:
-        typer.echo("no active medication with a dose schedule")
-    for r in rows:
-        typer.echo(f"{r.medication} [{r.slot}] next {r.next_reminder} — {r.basis}")
+    print_rows(
+        [r.model_dump() for r in rows],
+        as_json=as_json,
+        line=lambda r: f"{r['medication']} [{r['slot']}] next {r['next_reminder']} — {r['basis']}",
+        empty="no active medication with a dose schedule",
+    )
 
 
 @medications_app.command("confirm")
@@ -200,7 +201,6 @@ def run_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> Non
     print_json(result) if as_json else typer.echo(", ".join(f"{k}: {v}" for k, v in result.items()))
 
 
-ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
 CaseArg = Annotated[int, typer.Argument(help="The adverse-event case number.", show_default=False)]
 
 
@@ -227,12 +227,12 @@ def ae_queue_cmd(
             }
             for e in queue(session, now=rt.clock.now(), include_triaged=include_triaged)
         ]
-    if as_json:
-        print_json(rows)
-        return
-    for r in rows:
-        flag = " OVERDUE" if r["overdue"] else ""
-        typer.echo(f"#{r['case']} {r['program']} serious={r['serious']} due {r['due_at']}{flag}")
+    print_rows(
+        rows,
+        as_json=as_json,
+        line=lambda r: f"#{r['case']} {r['program']} serious={r['serious']} due {r['due_at']}"
+        + (" OVERDUE" if r["overdue"] else ""),
+    )
 
 
 def _principal(by: str | None) -> Principal:

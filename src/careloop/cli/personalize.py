@@ -151,6 +151,30 @@ def _settings(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _compare(
+    database: str | None,
+    *,
+    program: str,
+    settings: list[str] | None,
+    min_decisions: int,
+    promote: bool = False,
+    actor: str = "cli",
+) -> dict[str, Any]:
+    """The comparison both commands run (and keep), promoting when asked."""
+    from careloop.personalize.serving import compare_candidate
+
+    with runtime(database) as rt, rt.transaction() as session:
+        return compare_candidate(
+            session,
+            clock=rt.clock,
+            program=program,
+            settings=_settings(settings),
+            min_decisions=min_decisions,
+            promote=promote,
+            actor=actor,
+        )
+
+
 @engine_app.command("compare")
 @guarded
 def engine_compare(
@@ -161,16 +185,7 @@ def engine_compare(
     as_json: JsonOption = False,
 ) -> None:
     """Off-policy comparison (DR, 95 % CI, patient bootstrap) of a candidate configuration."""
-    from careloop.personalize.serving import compare_candidate
-
-    with runtime(database) as rt, rt.transaction() as session:
-        result = compare_candidate(
-            session,
-            clock=rt.clock,
-            program=program,
-            settings=_settings(settings),
-            min_decisions=min_decisions,
-        )
+    result = _compare(database, program=program, settings=settings, min_decisions=min_decisions)
     _print_comparison(result, as_json=as_json)
 
 
@@ -185,18 +200,16 @@ def engine_promote(
     as_json: JsonOption = False,
 ) -> None:
     """Compare, and let the candidate serve only if the evidence says it is better."""
-    from careloop.personalize.serving import PromotionRefused, compare_candidate
+    from careloop.personalize.serving import PromotionRefused
 
-    with runtime(database) as rt, rt.transaction() as session:
-        result = compare_candidate(
-            session,
-            clock=rt.clock,
-            program=program,
-            settings=_settings(settings),
-            min_decisions=min_decisions,
-            promote=True,
-            actor=actor,
-        )
+    result = _compare(
+        database,
+        program=program,
+        settings=settings,
+        min_decisions=min_decisions,
+        promote=True,
+        actor=actor,
+    )
     if not result["promoted"]:
         # the refused comparison stays on record (the console shows it)
         raise PromotionRefused("promotion refused: " + "; ".join(result["reasons"]))

@@ -12,7 +12,14 @@ from typing import Annotated, Any
 
 import typer
 
-from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import (
+    DatabaseOption,
+    JsonOption,
+    guarded,
+    print_json,
+    print_rows,
+    runtime,
+)
 from careloop.programs.measures import service as measures
 
 measure_app = typer.Typer(help="Clinical quality measures (CMS eCQMs).", no_args_is_help=True)
@@ -158,12 +165,11 @@ def programs_list(programs_dir: ProgramsDirOption = None, as_json: JsonOption = 
     from careloop.programs.definition import load_programs
 
     summaries = [views.program_summary(p) for p in load_programs(programs_dir).values()]
-    if as_json:
-        print_json(summaries)
-        return
-    for item in summaries:
-        eligibility = item["eligibility"]
-        typer.echo(f"{item['name']:<30} {eligibility:<24} {item['call_to_action']}")
+    print_rows(
+        summaries,
+        as_json=as_json,
+        line=lambda p: f"{p['name']:<30} {p['eligibility']:<24} {p['call_to_action']}",
+    )
 
 
 @programs_app.command("show")
@@ -279,12 +285,13 @@ def segments_list(
             sizes = segment_counts(session, now=rt.clock.now(), folder=segments_dir)
         for item in items:
             item["members"] = sizes[item["name"]]
-    if as_json:
-        print_json(items)
-        return
-    for item in items:
-        size = f"{item['members']:>7}  " if counts else ""
-        typer.echo(f"{item['name']:<24} {item['dimension']:<12} {size}{item['title']}")
+    print_rows(
+        items,
+        as_json=as_json,
+        line=lambda s: f"{s['name']:<24} {s['dimension']:<12} "
+        + (f"{s['members']:>7}  " if counts else "")
+        + f"{s['title']}",
+    )
 
 
 @segments_app.command("members")

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose
 from careloop.cli.support import (
@@ -278,6 +279,12 @@ def list_patients(
         typer.echo(f"{r.id}\t{r.birth_date}\t{r.gender}\t{'deceased' if r.deceased else ''}")
 
 
+def _audit_caregiver_change(session: Session, rt: Runtime, patient_id: str) -> None:
+    audit_cli(
+        session, rt, AuditAction.UPDATE, "caregiver", Purpose.OPERATIONS, patient_ids=[patient_id]
+    )
+
+
 @caregivers_app.command("set-availability")
 @guarded
 def set_availability(
@@ -296,14 +303,7 @@ def set_availability(
         caregiver = caregivers.set_availability(
             session, caregiver_id=caregiver_id, windows=window, now=rt.clock.now()
         )
-        audit_cli(
-            session,
-            rt,
-            AuditAction.UPDATE,
-            "caregiver",
-            Purpose.OPERATIONS,
-            patient_ids=[caregiver.patient_id],
-        )
+        _audit_caregiver_change(session, rt, caregiver.patient_id)
         result = {
             "caregiver": caregiver.id,
             "availability": caregiver.availability,
@@ -334,14 +334,7 @@ def manages_medications(
         caregiver = caregivers.set_manages_medications(
             session, caregiver_id=caregiver_id, manages=manages, now=rt.clock.now()
         )
-        audit_cli(
-            session,
-            rt,
-            AuditAction.UPDATE,
-            "caregiver",
-            Purpose.OPERATIONS,
-            patient_ids=[caregiver.patient_id],
-        )
+        _audit_caregiver_change(session, rt, caregiver.patient_id)
         result = {"caregiver": caregiver.id, "manages_medications": caregiver.manages_medications}
     if as_json:
         print_json(result)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
@@ -36,7 +36,9 @@ DatabaseOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
 
+Row = TypeVar("Row")
 stderr = Console(stderr=True)
 
 
@@ -91,6 +93,20 @@ def print_json(value: Any) -> None:
     sys.stdout.write(
         orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
     )
+
+
+def print_rows(
+    rows: Sequence[Row], *, as_json: bool, line: Callable[[Row], str], empty: str | None = None
+) -> None:
+    """A list command's two outputs: JSON for machines, or one line a row for people (and
+    ``empty``, if given, when there is none)."""
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        typer.echo(line(row))
+    if not rows and empty is not None:
+        typer.echo(empty)
 
 
 def settings_problem(exc: ValidationError) -> str:

@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Purpose, audit, audit_read
 from careloop.clock import Clock
 from careloop.errors import Conflict, InvalidInput, NotFound
 from careloop.models import Device
@@ -138,16 +138,14 @@ def list_devices(
     if not include_revoked:
         query = query.where(Device.status == ACTIVE)
     rows = list(session.scalars(query))
-    if rows:
-        audit(
-            session,
-            clock=clock,
-            principal=principal,
-            action=AuditAction.READ,
-            resource="Device",
-            purpose=Purpose.OPERATIONS,
-            patient_ids=sorted({r.patient_id for r in rows}),
-        )
+    audit_read(
+        session,
+        clock=clock,
+        principal=principal,
+        resource="Device",
+        purpose=Purpose.OPERATIONS,
+        patient_ids=sorted({r.patient_id for r in rows}),
+    )
     return [DeviceRow.of(r) for r in rows]
 
 

@@ -79,7 +79,9 @@ def _interval(value: Any) -> tuple[datetime | None, datetime | None] | None:
     return None
 
 
-def _date_matches(wanted: str, value: Any, *, field: str) -> bool:
+def date_search(wanted: str, *, field: str) -> tuple[str, datetime, datetime]:
+    """A date search value as (prefix, low, high): ``ge2024-01`` → ("ge", 2024-01-01, end of
+    January). The same reading for the in-memory match and the SQL search."""
     prefix = wanted[:2] if wanted[:2].isalpha() else "eq"
     text = wanted[2:] if wanted[:2].isalpha() else wanted
     try:
@@ -87,6 +89,11 @@ def _date_matches(wanted: str, value: Any, *, field: str) -> bool:
     except (ValueError, TypeError):
         # The value is not echoed: a birth date is PHI.
         raise InvalidInput(f"{field}: not a FHIR date", field=field) from None
+    return prefix, low, high
+
+
+def _date_matches(wanted: str, value: Any, *, field: str) -> bool:
+    prefix, low, high = date_search(wanted, field=field)
     have = _interval(value)
     if have is None:
         return False

@@ -17,9 +17,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from careloop.errors import InvalidInput
+from careloop.fhir.match import date_search
 from careloop.fhir.params import Criterion, ParamType, SearchQuery
-from careloop.fhirdata.dates import interval as parse_fhir_interval
 from careloop.models import FhirResource, ResourceCode
 from careloop.records.fhir_query import StoredResource
 
@@ -40,12 +39,7 @@ STATUS_TYPES = frozenset({"Observation", "QuestionnaireResponse", "Consent", "Ap
 
 def _date_clause(wanted: str, field: str, start: Any, end: Any) -> ColumnElement[bool]:
     """``fhir.match._date_matches`` over the [start, end] columns."""
-    prefix = wanted[:2] if wanted[:2].isalpha() else "eq"
-    text = wanted[2:] if wanted[:2].isalpha() else wanted
-    try:
-        low, high = parse_fhir_interval(text)
-    except (ValueError, TypeError):
-        raise InvalidInput(f"{field}: not a FHIR date", field=field) from None
+    prefix, low, high = date_search(wanted, field=field)
     has = or_(start.is_not(None), end.is_not(None))
     within = and_(start.is_not(None), end.is_not(None), start >= low, end <= high)
     clauses: dict[str, ColumnElement[bool]] = {

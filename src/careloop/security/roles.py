@@ -21,20 +21,17 @@ class Role(StrEnum):
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.CLINICIAN, Role.COORDINATOR, Role.ANALYST})
 
-_CLINICAL = {
+# What clinicians and coordinators share; clinicians add clinical reading, alerts, plan and
+# content approval, coordinators the editing of the message library.
+_CARE_TEAM = {
     "patients:read",
-    "patients:read_clinical",
     "patients:write",
     "preferences:read",
     "preferences:write",
     "decisions:read",
     "content:read",
-    "content:approve",
     "programs:read",
     "programs:run",
-    "alerts:read",
-    "alerts:write",
-    "plans:approve",
     "worklist:read",
     "worklist:write",
     "messages:send",
@@ -45,25 +42,15 @@ _CLINICAL = {
     "appointments:write",
     "rewards:fulfil",
 }
-_COORDINATION = {
-    "patients:read",
-    "patients:write",
-    "preferences:read",
-    "preferences:write",
-    "decisions:read",
-    "content:read",
+_CLINICAL = _CARE_TEAM | {
+    "patients:read_clinical",
+    "content:approve",
+    "alerts:read",
+    "alerts:write",
+    "plans:approve",
+}
+_COORDINATION = _CARE_TEAM | {
     "content:edit",
-    "programs:read",
-    "programs:run",
-    "worklist:read",
-    "worklist:write",
-    "messages:send",
-    "reports:read",
-    "consent:read",
-    "consent:write",
-    "appointments:read",
-    "appointments:write",
-    "rewards:fulfil",
 }
 
 # What a patient does for themselves and a caregiver may ever do on their behalf (per patient

@@ -48,36 +48,31 @@ def _nullsafe(op: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-@handler("And")
-def and_(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
+def _short_circuit(compiler: Compiler, node: Node, lib: ElmLibrary, *, decisive: bool) -> Fn:
+    """CQL's three-valued And (``decisive=False``) and Or (``decisive=True``): the right side
+    is not evaluated once the left decides; otherwise null wins over the other value."""
     left, right = compiler.operands(node, lib)
 
     def fn(ctx: Context, env: Env) -> Any:
         a = left(ctx, env)
-        if a is False:
-            return False
+        if a is decisive:
+            return decisive
         b = right(ctx, env)
-        if b is False:
-            return False
-        return None if a is None or b is None else True
+        if b is decisive:
+            return decisive
+        return None if a is None or b is None else not decisive
 
     return fn
+
+
+@handler("And")
+def and_(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
+    return _short_circuit(compiler, node, lib, decisive=False)
 
 
 @handler("Or")
 def or_(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    left, right = compiler.operands(node, lib)
-
-    def fn(ctx: Context, env: Env) -> Any:
-        a = left(ctx, env)
-        if a is True:
-            return True
-        b = right(ctx, env)
-        if b is True:
-            return True
-        return None if a is None or b is None else False
-
-    return fn
+    return _short_circuit(compiler, node, lib, decisive=True)
 
 
 @handler("Xor")

@@ -37,6 +37,8 @@ from careloop.programs.elm.outreach import outreach_package
 from careloop.programs.elm.package import MeasurePackage
 from careloop.programs.elm.values import Interval
 
+# MeasureReport population codes, in the order a proportion measure is evaluated (the
+# hand-written definitions in ``programs.measures`` use the same).
 POPULATION_CODES = (
     "initial-population",
     "denominator",

@@ -10,21 +10,13 @@ from typing import Any
 import yaml
 
 from careloop.errors import InvalidInput
+from careloop.programs.elm.measure import POPULATION_CODES
 from careloop.programs.measures.criteria import Library, Predicate, compile_criterion
 from careloop.programs.measures.custom import PYTHON_CRITERIA
 from careloop.programs.measures.timing import compile_anchor
 from careloop.programs.measures.valuesets import CodeSet, valueset
 
 DEFINITION_DIR = Path(__file__).with_name("definitions")
-# MeasureReport population codes, in the order a proportion measure is evaluated.
-POPULATION_CODES = (
-    "initial-population",
-    "denominator",
-    "denominator-exclusion",
-    "denominator-exception",
-    "numerator",
-    "numerator-exclusion",
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import Purpose, audit_read
 from careloop.careteam import intake
 from careloop.careteam.intake_batch import IntakeBatcher
 from careloop.clock import Clock
@@ -61,16 +61,14 @@ def _known_type(resource_type: str) -> None:
 def _audit_read(
     session: Session, clock: Clock, principal: Principal, patient_ids: set[str], what: str
 ) -> None:
-    if patient_ids:
-        audit(
-            session,
-            clock=clock,
-            principal=principal,
-            action=AuditAction.READ,
-            resource=f"fhir:{what}",
-            purpose=Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST,
-            patient_ids=sorted(patient_ids),
-        )
+    audit_read(
+        session,
+        clock=clock,
+        principal=principal,
+        resource=f"fhir:{what}",
+        purpose=Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST,
+        patient_ids=sorted(patient_ids),
+    )
 
 
 @router.get("/metadata")

@@ -5,14 +5,18 @@ cancel) and the NDJSON files. Registered before ``web.api.fhir`` so that
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 
+from careloop.clock import Clock
 from careloop.errors import InvalidInput
 from careloop.fhir import access, bulk
 from careloop.fhir.outcome import issue, outcome
+from careloop.security.principal import Principal
 from careloop.web.api.fhir import base_url
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep
 
@@ -25,111 +29,73 @@ SinceQuery = Annotated[str | None, Query(alias="_since", max_length=64)]
 FormatQuery = Annotated[str | None, Query(alias="_outputFormat", max_length=64)]
 
 
-def _kick_off(
+@dataclass(frozen=True)
+class _ExportCall:
+    """What every ``$export`` kick-off receives, whatever its level."""
+
+    request: Request
+    session: Session
+    clock: Clock
+    principal: Principal
+    types: str | None
+    since: str | None
+    output_format: str | None
+
+
+def _export_call(
     request: Request,
     session: SessionDep,
     clock: ClockDep,
     principal: PrincipalDep,
-    *,
-    level: str,
-    group_id: str | None,
-    types: str | None,
-    since: str | None,
-    output_format: str | None,
-) -> Response:
-    if "respond-async" not in request.headers.get("prefer", ""):
+    types: TypeQuery = None,
+    since: SinceQuery = None,
+    output_format: FormatQuery = None,
+) -> _ExportCall:
+    return _ExportCall(request, session, clock, principal, types, since, output_format)
+
+
+ExportCallDep = Annotated[_ExportCall, Depends(_export_call)]
+
+
+def _kick_off(call: _ExportCall, *, level: str, group_id: str | None) -> Response:
+    if "respond-async" not in call.request.headers.get("prefer", ""):
         raise InvalidInput("Prefer: respond-async is required for $export", field="Prefer")
     wanted = bulk.parse_request(
         level=level,
         group_id=group_id,
-        types=types,
-        since=since,
-        output_format=output_format,
-        request_url=str(request.url),
+        types=call.types,
+        since=call.since,
+        output_format=call.output_format,
+        request_url=str(call.request.url),
     )
-    access.check_export(principal, wanted.types)
+    access.check_export(call.principal, wanted.types)
     job = bulk.start_export(
-        session,
-        clock=clock,
-        principal=principal,
+        call.session,
+        clock=call.clock,
+        principal=call.principal,
         request=wanted,
-        allowed_patients=access.patients_in_reach(principal),
+        allowed_patients=access.patients_in_reach(call.principal),
     )
-    status_url = f"{base_url(request)}/$export-status/{job.id}"
+    status_url = f"{base_url(call.request)}/$export-status/{job.id}"
     return Response(status_code=202, headers={"Content-Location": status_url})
 
 
 @router.get("/$export")
-def export_system(
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: PrincipalDep,
-    types: TypeQuery = None,
-    since: SinceQuery = None,
-    output_format: FormatQuery = None,
-) -> Response:
+def export_system(call: ExportCallDep) -> Response:
     """Everything careloop holds and learned (``Prefer: respond-async``)."""
-    return _kick_off(
-        request,
-        session,
-        clock,
-        principal,
-        level="system",
-        group_id=None,
-        types=types,
-        since=since,
-        output_format=output_format,
-    )
+    return _kick_off(call, level="system", group_id=None)
 
 
 @router.get("/Patient/$export")
-def export_patients(
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: PrincipalDep,
-    types: TypeQuery = None,
-    since: SinceQuery = None,
-    output_format: FormatQuery = None,
-) -> Response:
+def export_patients(call: ExportCallDep) -> Response:
     """Every patient's compartment."""
-    return _kick_off(
-        request,
-        session,
-        clock,
-        principal,
-        level="patient",
-        group_id=None,
-        types=types,
-        since=since,
-        output_format=output_format,
-    )
+    return _kick_off(call, level="patient", group_id=None)
 
 
 @router.get("/Group/{group_id}/$export")
-def export_group(
-    request: Request,
-    group_id: str,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: PrincipalDep,
-    types: TypeQuery = None,
-    since: SinceQuery = None,
-    output_format: FormatQuery = None,
-) -> Response:
+def export_group(group_id: str, call: ExportCallDep) -> Response:
     """A Group's members: ``segment-<name>`` or ``program-<name>``."""
-    return _kick_off(
-        request,
-        session,
-        clock,
-        principal,
-        level="group",
-        group_id=group_id,
-        types=types,
-        since=since,
-        output_format=output_format,
-    )
+    return _kick_off(call, level="group", group_id=group_id)
 
 
 @router.get("/$export-status/{export_id}")

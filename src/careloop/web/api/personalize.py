@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Purpose
 from careloop.personalize import service
 from careloop.security.principal import Principal
 from careloop.web.deps import (
@@ -100,15 +100,7 @@ def list_decisions(
     """The engine's latest decisions for a patient, with propensity and explanation."""
     check_patient_access(principal, patient_id)
     rows = service.list_decisions(session, patient_id=patient_id, program=program, limit=limit)
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource="decisions",
-        purpose=Purpose.OPERATIONS,
-        patient_ids=[patient_id],
-    )
+    audit_patient_access(session, clock, principal, patient_id, AuditAction.READ, "decisions")
     return [
         {
             "decision_id": r.id,

@@ -204,14 +204,8 @@ def enrol_contact(
         actor=principal.actor,
         clock=clock,
     )
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.CREATE,
-        resource="portal-contact",
-        purpose=Purpose.OPERATIONS,
-        patient_ids=[patient_id],
+    audit_patient_access(
+        session, clock, principal, patient_id, AuditAction.CREATE, "portal-contact"
     )
     return EnrolOut(
         id=row.id, system=row.system, caregiver_id=row.caregiver_id, verified_at=row.verified_at

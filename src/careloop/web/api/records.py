@@ -106,15 +106,7 @@ def put_availability(
     caregiver = caregivers.set_availability(
         session, caregiver_id=caregiver_id, windows=body.windows, now=clock.now()
     )
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.UPDATE,
-        resource="caregiver",
-        purpose=Purpose.OPERATIONS,
-        patient_ids=[patient_id],
-    )
+    audit_patient_access(session, clock, principal, patient_id, AuditAction.UPDATE, "caregiver")
     return AvailabilityOut(
         caregiver=caregiver.id,
         availability=[AvailabilityWindow(**w) for w in caregiver.availability],

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.access.board import board
-from careloop.audit import AuditAction, Purpose, audit
-from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
+from careloop.audit import Purpose, audit_read
+from careloop.security.principal import Principal
+from careloop.web.console.pages import page_viewer, render
 from careloop.web.deps import ClockDep, SessionDep
 
 router = APIRouter(include_in_schema=False)
@@ -17,23 +18,19 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/console/appointments", response_class=HTMLResponse)
 def appointments_page(request: Request, session: SessionDep, clock: ClockDep) -> Response:
-    principal = page_principal(request, session, clock)
-    if principal is None:
-        return sign_in_redirect(request)
-    if not principal.can("appointments:read"):
-        return forbidden(request, principal, what="appointments")
+    principal = page_viewer(request, session, clock, may="appointments:read", what="appointments")
+    if not isinstance(principal, Principal):
+        return principal
     now = clock.now()
     shown = board(session, now=now)
-    if shown.patient_ids:
-        audit(
-            session,
-            clock=clock,
-            principal=principal,
-            action=AuditAction.READ,
-            resource="appointments",
-            purpose=Purpose.TREATMENT,
-            patient_ids=shown.patient_ids,
-        )
+    audit_read(
+        session,
+        clock=clock,
+        principal=principal,
+        resource="appointments",
+        purpose=Purpose.TREATMENT,
+        patient_ids=shown.patient_ids,
+    )
     return render(
         request,
         "console/appointments.html",

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.careteam.callqueue import ranked_call_queue
+from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
-from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
+from careloop.web.console.pages import page_viewer, render
 from careloop.web.console.worklist import item_views
 from careloop.web.deps import ClockDep, SessionDep
 
@@ -20,11 +21,9 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/console/call-queue", response_class=HTMLResponse)
 def call_queue_page(request: Request, session: SessionDep, clock: ClockDep) -> Response:
-    principal = page_principal(request, session, clock)
-    if principal is None:
-        return sign_in_redirect(request)
-    if not principal.can("worklist:read"):
-        return forbidden(request, principal, what="the call queue")
+    principal = page_viewer(request, session, clock, may="worklist:read", what="the call queue")
+    if not isinstance(principal, Principal):
+        return principal
     now = clock.now()
     queue = ranked_call_queue(session, now=now)
     entries = [q.entry for q in queue]

@@ -19,10 +19,8 @@ from careloop.security.principal import Principal
 from careloop.web.api import content as content_api
 from careloop.web.console.pages import (
     after_post,
-    forbidden,
-    page_principal,
+    page_viewer,
     render,
-    sign_in_redirect,
 )
 from careloop.web.deps import ClockDep, SessionDep, require
 
@@ -37,11 +35,9 @@ def content_page(
     message: str | None = None,
     language: str | None = None,
 ) -> Response:
-    principal = page_principal(request, session, clock)
-    if principal is None:
-        return sign_in_redirect(request)
-    if not principal.can("content:read"):
-        return forbidden(request, principal, what="the message library")
+    principal = page_viewer(request, session, clock, may="content:read", what="the message library")
+    if not isinstance(principal, Principal):
+        return principal
     messages = content_service.list_messages(session)
     chosen = message or (messages[0].name if messages else None)
     versions: list[dict[str, Any]] = []

@@ -18,10 +18,8 @@ from careloop.models import FhirSubscription
 from careloop.security.principal import Principal
 from careloop.web.console.pages import (
     after_post,
-    forbidden,
-    page_principal,
+    page_viewer,
     render,
-    sign_in_redirect,
 )
 from careloop.web.deps import ClockDep, SessionDep, require
 
@@ -31,11 +29,9 @@ PAGE = "/console/fhir-deliveries"
 
 @router.get(PAGE, response_class=HTMLResponse)
 def deliveries_page(request: Request, session: SessionDep, clock: ClockDep) -> Response:
-    principal = page_principal(request, session, clock)
-    if principal is None:
-        return sign_in_redirect(request)
-    if not principal.can("jobs:read"):
-        return forbidden(request, principal, what="FHIR deliveries")
+    principal = page_viewer(request, session, clock, may="jobs:read", what="FHIR deliveries")
+    if not isinstance(principal, Principal):
+        return principal
     subscriptions = session.scalars(select(FhirSubscription).order_by(FhirSubscription.id)).all()
     return render(
         request,

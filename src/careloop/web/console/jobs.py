@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.compose.jobs import job_status
-from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
+from careloop.security.principal import Principal
+from careloop.web.console.pages import page_viewer, render
 from careloop.web.deps import ClockDep, SessionDep
 
 router = APIRouter(include_in_schema=False)
@@ -21,11 +22,9 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/console/jobs", response_class=HTMLResponse)
 def jobs_page(request: Request, session: SessionDep, clock: ClockDep) -> Response:
-    principal = page_principal(request, session, clock)
-    if principal is None:
-        return sign_in_redirect(request)
-    if not principal.can("jobs:read"):
-        return forbidden(request, principal, what="periodic jobs")
+    principal = page_viewer(request, session, clock, may="jobs:read", what="periodic jobs")
+    if not isinstance(principal, Principal):
+        return principal
     now = clock.now()
     rows = job_status(session)
     for row in rows:

@@ -21,7 +21,13 @@ from careloop.errors import Conflict, InvalidInput
 from careloop.outreach.messages import STAFF_CHANNELS, conversation, queue_staff_message
 from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, check_patient_access, require
+from careloop.web.deps import (
+    ClockDep,
+    SessionDep,
+    audit_patient_access,
+    check_patient_access,
+    require,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,14 +46,14 @@ def messaging_context(
 ) -> dict[str, Any]:
     """What the panel shows; the read is audited on its own (it is message content)."""
     items = conversation(session, patient_id=patient_id, limit=50)
-    audit(
+    audit_patient_access(
         session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource="patient-messages",
-        purpose=Purpose.TREATMENT,
-        patient_ids=[patient_id],
+        clock,
+        principal,
+        patient_id,
+        AuditAction.READ,
+        "patient-messages",
+        staff_purpose=Purpose.TREATMENT,
     )
     return {
         "conversation": items,

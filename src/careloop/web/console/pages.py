@@ -9,7 +9,7 @@ header, which the vendored htmx adds from the ``hx-headers`` attribute of ``<bod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,23 @@ def page_principal(request: Request, session: Session, clock: Clock) -> Principa
         return authenticate(request, session, clock)
     except NotAuthenticated:
         return None
+
+
+def page_viewer(
+    request: Request,
+    session: Session,
+    clock: Clock,
+    *,
+    may: str | Callable[[Principal], bool],
+    what: str,
+) -> Principal | Response:
+    """The signed-in caller allowed to see a console page, or the answer sending them away:
+    the sign-in redirect, or the 403 page naming ``what`` (a permission name or a test)."""
+    principal = page_principal(request, session, clock)
+    if principal is None:
+        return sign_in_redirect(request)
+    allowed = principal.can(may) if isinstance(may, str) else may(principal)
+    return principal if allowed else forbidden(request, principal, what=what)
 
 
 def csrf_for(request: Request) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Purpose, audit_read
 from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
 from careloop.governance.consent import consent_matrix
@@ -22,17 +22,18 @@ from careloop.outreach.next_decision import preview_next_decision
 from careloop.personalize import service as personalize
 from careloop.records.service import get_patient_record, list_patients, timeline
 from careloop.security.permissions import PatientPanel, may_see
+from careloop.security.principal import Principal
 from careloop.web.console import patient_context
 from careloop.web.console.charts import line_chart
 from careloop.web.console.forms import forms_context
 from careloop.web.console.invite import RESULTS as INVITE_RESULTS
 from careloop.web.console.invite import invite_channels
 from careloop.web.console.messages import messaging_context
-from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
+from careloop.web.console.pages import page_viewer, render
 from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.tools import tools_context
 from careloop.web.console.worklist import item_views
-from careloop.web.deps import ClockDep, SessionDep, check_patient_access
+from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, check_patient_access
 
 router = APIRouter(include_in_schema=False)
 
@@ -94,27 +95,31 @@ def reading_charts(
     return charts
 
 
+def _may_list(principal: Principal) -> bool:
+    return principal.is_staff and principal.can("patients:read")
+
+
+def _may_read(principal: Principal) -> bool:
+    return principal.is_staff and may_see(principal, PatientPanel.RECORD)
+
+
 @router.get("/console/patients", response_class=HTMLResponse)
 def patients_page(
     request: Request, session: SessionDep, clock: ClockDep, page: int = 0
 ) -> Response:
-    principal = page_principal(request, session, clock)
-    if principal is None:
-        return sign_in_redirect(request)
-    if not (principal.is_staff and principal.can("patients:read")):
-        return forbidden(request, principal, what="patient records")
+    principal = page_viewer(request, session, clock, may=_may_list, what="patient records")
+    if not isinstance(principal, Principal):
+        return principal
     page = max(page, 0)
     patients = list_patients(session, limit=50, offset=page * 50)
-    if patients:
-        audit(
-            session,
-            clock=clock,
-            principal=principal,
-            action=AuditAction.READ,
-            resource="patient-list",
-            purpose=Purpose.TREATMENT,
-            patient_ids=[p.id for p in patients],
-        )
+    audit_read(
+        session,
+        clock=clock,
+        principal=principal,
+        resource="patient-list",
+        purpose=Purpose.TREATMENT,
+        patient_ids=[p.id for p in patients],
+    )
     return render(
         request,
         "console/patients.html",
@@ -134,11 +139,9 @@ def patient_page(
     tool: str | None = None,
     form: str | None = None,
 ) -> Response:
-    principal = page_principal(request, session, clock)
-    if principal is None:
-        return sign_in_redirect(request)
-    if not (principal.is_staff and may_see(principal, PatientPanel.RECORD)):
-        return forbidden(request, principal, what="patient records")
+    principal = page_viewer(request, session, clock, may=_may_read, what="patient records")
+    if not isinstance(principal, Principal):
+        return principal
     check_patient_access(principal, patient_id)
     now = clock.now()
     record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
@@ -188,13 +191,13 @@ def patient_page(
             session, clock=clock, principal=principal, patient_id=patient_id, error=message_error
         )
     )
-    audit(
+    audit_patient_access(
         session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource="patient-view",
-        purpose=Purpose.TREATMENT,
-        patient_ids=[patient_id],
+        clock,
+        principal,
+        patient_id,
+        AuditAction.READ,
+        "patient-view",
+        staff_purpose=Purpose.TREATMENT,
     )
     return render(request, "console/patient.html", context, principal=principal)

@@ -16,8 +16,9 @@ from markupsafe import Markup
 
 from careloop.insights.report import build_report
 from careloop.personalize.serving import stored_comparisons
+from careloop.security.principal import Principal
 from careloop.web.console.charts import bar_chart, interval_chart, line_chart
-from careloop.web.console.pages import forbidden, page_principal, render, sign_in_redirect
+from careloop.web.console.pages import page_viewer, render
 from careloop.web.deps import ClockDep, SessionDep
 
 router = APIRouter(include_in_schema=False)
@@ -69,11 +70,9 @@ def learning_curves(weekly: list[tuple[datetime, dict[str, Any]]], name: str) ->
 def programs_page(
     request: Request, session: SessionDep, clock: ClockDep, weeks: int = WEEKS
 ) -> Response:
-    principal = page_principal(request, session, clock)
-    if principal is None:
-        return sign_in_redirect(request)
-    if not principal.can("reports:read"):
-        return forbidden(request, principal, what="program reports")
+    principal = page_viewer(request, session, clock, may="reports:read", what="program reports")
+    if not isinstance(principal, Principal):
+        return principal
     weeks = min(max(weeks, 1), 52)
     end = clock.now()
     start = end - timedelta(weeks=weeks)

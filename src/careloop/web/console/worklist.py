@@ -27,10 +27,8 @@ from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
 from careloop.web.console.pages import (
     after_post,
-    forbidden,
-    page_principal,
+    page_viewer,
     render,
-    sign_in_redirect,
     time_left,
     time_since,
 )
@@ -179,11 +177,9 @@ def worklist_page(
     assignee: str | None = None,
     severity: str | None = None,
 ) -> Response:
-    principal = page_principal(request, session, clock)
-    if principal is None:
-        return sign_in_redirect(request)
-    if not principal.can("worklist:read"):
-        return forbidden(request, principal, what="the worklist")
+    principal = page_viewer(request, session, clock, may="worklist:read", what="the worklist")
+    if not isinstance(principal, Principal):
+        return principal
     now = clock.now()
     everything = list_worklist(session, now=now, limit=1000)
     wanted = {

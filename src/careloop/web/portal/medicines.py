@@ -22,7 +22,7 @@ from careloop.medications.service import ANSWERS, confirm, patient_of, set_statu
 from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
 from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, require
-from careloop.web.portal.page import PortalPage, patient_for, portal_page
+from careloop.web.portal.page import PortalPage, form_text, patient_for, portal_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -83,11 +83,7 @@ async def answer_dose(
     principal: Annotated[Principal, Depends(require("checkins:write"))],
 ) -> Response:
     """One dose answered (taken / later / skipped) or one medicine paused or resumed."""
-    form = await request.form()
-
-    def text(name: str) -> str:
-        return str(form.get(name) or "").strip()
-
+    text = await form_text(request)
     patient_id = patient_for(principal, text("patient") or None, "checkins:write")
     action, key, now = text("action"), text("medication") or None, clock.now()
     if action not in ACTIONS:

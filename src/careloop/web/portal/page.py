@@ -40,6 +40,12 @@ def patient_for(principal: Principal, wanted: str | None, permission: str) -> st
     return patient_id
 
 
+async def form_text(request: Request) -> Callable[[str], str]:
+    """The posted form's fields by name, trimmed ("" for a field not sent)."""
+    form = await request.form()
+    return lambda name: str(form.get(name) or "").strip()
+
+
 def page_language(request: Request, session: Session, patient_id: str | None) -> str:
     """The query's ``lang``, else the patient's stated and recorded language, else the browser's."""
     stated = record_language = None

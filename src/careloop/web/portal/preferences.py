@@ -27,7 +27,7 @@ from careloop.security.roles import Role
 from careloop.web.console.pages import after_post
 from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, require
 from careloop.web.portal.i18n import supported_languages
-from careloop.web.portal.page import PortalPage, patient_for, portal_page
+from careloop.web.portal.page import PortalPage, form_text, patient_for, portal_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -146,13 +146,10 @@ async def save_preferences(
     principal: Annotated[Principal, Depends(require("preferences:write"))],
 ) -> Response:
     """Stated preferences (personalize), consent per purpose and proxy grants (governance)."""
-    form = await request.form()
-
-    def text(name: str) -> str:
-        return str(form.get(name) or "").strip()
+    text = await form_text(request)
 
     def checked(name: str) -> bool:
-        return form.get(name) == "on"
+        return text(name) == "on"
 
     patient_id = patient_for(principal, text("patient") or None, "preferences:write")
     now = clock.now()
