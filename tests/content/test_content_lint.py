@@ -125,7 +125,7 @@ def test_cli_lints_what_is_approved_in_a_database(tmp_path: Path) -> None:
     runner = CliRunner()
     synced = runner.invoke(app, ["content", "sync", "--database", database, "--json"])
     assert synced.exit_code == 0, synced.output
-    assert orjson.loads(synced.stdout)["approved"] == 2064
+    assert orjson.loads(synced.stdout)["approved"] == 2256
     linted = runner.invoke(app, ["content", "lint", "--json", "--database", database])
     assert linted.exit_code == 0, linted.output
-    assert len(orjson.loads(linted.stdout)) == 2064
+    assert len(orjson.loads(linted.stdout)) == 2256
