@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from tests.personalize.conftest import make_snapshot
 
 from careloop.errors import InvalidInput
 from careloop.personalize.actions import FRAMINGS, Action, ActionSpace
@@ -14,7 +15,6 @@ from careloop.personalize.engine import EngineModel, PopulationBatch, decide, de
 from careloop.personalize.model import update_posteriors
 from careloop.personalize.profile import StatedPreferences
 from careloop.personalize.snapshot import ProgramSpec
-from tests.personalize.conftest import make_snapshot
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 SPACE = ActionSpace(framings=FRAMINGS)
@@ -57,7 +57,11 @@ def _run(n: int = 300, rounds: int = 24) -> tuple[list[np.ndarray], np.ndarray, 
             snapshots, program=PROGRAM, model=model, now=now
         )
         batch = decide_batch(
-            population=population, program=PROGRAM, history=history, model=model, now=now,
+            population=population,
+            program=PROGRAM,
+            history=history,
+            model=model,
+            now=now,
             rng=rng,
         )
         framing = batch.choices[:, 4]
@@ -84,7 +88,9 @@ def learned() -> tuple[list[np.ndarray], np.ndarray, list[str | None]]:
 def test_a_stated_motivation_leads_before_any_reply(learned) -> None:
     chosen, _taste, stated = learned
     said = np.array([s is not None for s in stated])
-    match = np.array([s is not None and FRAMINGS[c] == s for s, c in zip(stated, chosen[0])])
+    match = np.array(
+        [s is not None and FRAMINGS[c] == s for s, c in zip(stated, chosen[0], strict=True)]
+    )
     assert match[said].mean() >= 0.7  # chance is 1 in 5
 
 
@@ -95,7 +101,9 @@ def test_each_patient_s_framing_is_learned_from_replies(learned) -> None:
     assert hit.mean() >= 0.8
     silent = np.array([s is None for s in stated])
     assert hit[silent].mean() >= 0.75  # learned without being told
-    wrong = np.array([s is not None and FRAMINGS[t] != s for s, t in zip(stated, taste)])
+    wrong = np.array(
+        [s is not None and FRAMINGS[t] != s for s, t in zip(stated, taste, strict=True)]
+    )
     assert hit[wrong].mean() >= 0.55  # the replies overturned what they said
 
 
@@ -104,7 +112,11 @@ def test_the_decision_says_why_it_is_framed_so() -> None:
     snapshot = replace(make_snapshot(), stated=StatedPreferences(framing="social"))
     sentences = {
         decide(
-            snapshot=snapshot, program=PROGRAM, history=None, model=model, now=NOW,
+            snapshot=snapshot,
+            program=PROGRAM,
+            history=None,
+            model=model,
+            now=NOW,
             rng=np.random.default_rng(seed),
         ).explanation
         for seed in range(40)

@@ -50,9 +50,7 @@ def _answer(rt: Runtime, clock: FrozenClock, pid: str, answers: tuple[str, ...])
 def test_answers_make_segments_and_a_stated_framing_and_a_later_answer_moves_them(
     rt: Runtime, clock: FrozenClock, tmp_path: Path
 ) -> None:
-    import_patients(
-        rt, tmp_path, [[patient(p, birth="1960-02-01")] for p in ("ana", "bea", "cyd")]
-    )
+    import_patients(rt, tmp_path, [[patient(p, birth="1960-02-01")] for p in ("ana", "bea", "cyd")])
     _answer(rt, clock, "ana", ("family", "family", "convenience"))
     _answer(rt, clock, "bea", ("independence", "avoiding-problems", "convenience"))
 

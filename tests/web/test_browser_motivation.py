@@ -17,7 +17,9 @@ def test_patient_says_what_matters_most_in_three_taps(phone_page: Any, site: Sit
     portal_sign_in(page, site)
     page.goto("/portal/preferences")
     page.get_by_test_id("motivation-link").click()
-    expect(page.get_by_text("What matters most to you when you think about your health?")).to_be_visible()
+    expect(
+        page.get_by_text("What matters most to you when you think about your health?")
+    ).to_be_visible()
     expect(page.get_by_text("Question 1 of 3")).to_be_visible()
     page.get_by_role("radio", name="Being there for my family").check()
     page.get_by_role("button", name="Next").click()
@@ -49,5 +51,7 @@ def test_the_motivation_questions_speak_spanish(phone_page: Any, site: Site) -> 
     page = phone_page
     portal_sign_in(page, site)
     page.goto("/portal/checkin?form=motivation&lang=es")
-    expect(page.get_by_text("¿Qué es lo que más le importa cuando piensa en su salud?")).to_be_visible()
+    expect(
+        page.get_by_text("¿Qué es lo que más le importa cuando piensa en su salud?")
+    ).to_be_visible()
     expect(page.get_by_role("radio", name="Estar presente para mi familia")).to_be_visible()

@@ -192,7 +192,9 @@ def _check_framings(library: Library) -> None:
             continue
         base = library.messages.get(message.framing_of)
         if base is None:
-            library.problems.append(f"{message.name}: frames unknown message {message.framing_of!r}")
+            library.problems.append(
+                f"{message.name}: frames unknown message {message.framing_of!r}"
+            )
         elif (base.sensitivity, base.fields) != (message.sensitivity, message.fields):
             library.problems.append(
                 f"{message.name}: sensitivity or fields differ from {message.framing_of}"

@@ -153,11 +153,16 @@ def _upsert_message(
         message.framing_of,
         message.framing,
     )
-    have = (row.title, row.sensitivity, list(row.fields), row.grade_rule, row.framing_of, row.framing)
+    have = (
+        row.title,
+        row.sensitivity,
+        list(row.fields),
+        row.grade_rule,
+        row.framing_of,
+        row.framing,
+    )
     if have != wanted:
-        row.title, row.sensitivity, row.fields, row.grade_rule, row.framing_of, row.framing = (
-            wanted
-        )
+        row.title, row.sensitivity, row.fields, row.grade_rule, row.framing_of, row.framing = wanted
         row.updated_at = now
         report.messages_updated += 1
 

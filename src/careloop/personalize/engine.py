@@ -66,9 +66,7 @@ class EngineModel:
             precision=config.prior_precision,
             joint=config.joint_channel_window,
         )
-        seed_stated_prior(
-            pooled.mean, space=space, feature_names=featurizer.names, dim=pooled.dim
-        )
+        seed_stated_prior(pooled.mean, space=space, feature_names=featurizer.names, dim=pooled.dim)
         return cls(pooled=pooled, featurizer=featurizer, config=config)
 
     @property
@@ -357,7 +355,10 @@ def decide_batch(
         id_bytes=rng.bytes(16 * n),
         model_version=model.version,
         framing_counts=(
-            (history.sent[:, history.factor_slice(4)], history.responded[:, history.factor_slice(4)])
+            (
+                history.sent[:, history.factor_slice(4)],
+                history.responded[:, history.factor_slice(4)],
+            )
             if space.framings
             else None
         ),

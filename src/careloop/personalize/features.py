@@ -78,7 +78,12 @@ class Featurizer:
         if education is not None:
             out[12 + ("secondary", "college", "postgraduate").index(education)] = 1.0
         offset = self._stated_offset
-        stated_values = (stated.channel, stated.send_window, stated.reading_level, stated.tone)
+        stated_values: tuple[str | None, ...] = (
+            stated.channel,
+            stated.send_window,
+            stated.reading_level,
+            stated.tone,
+        )
         if self.space.framings:
             stated_values = (*stated_values, stated.framing)
         for (_, values), value in zip(self.space.factors, stated_values, strict=True):

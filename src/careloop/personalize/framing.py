@@ -58,10 +58,7 @@ def explain_framing(
 ) -> str:
     """The clause appended to a decision's sentence, quoting the patient's own counts."""
     k = framings.index(framing)
-    if framing == "plain":
-        head = "plain wording"
-    else:
-        head = f"framed around {FRAMING_WORDS[framing]}"
+    head = "plain wording" if framing == "plain" else f"framed around {FRAMING_WORDS[framing]}"
     own = ""
     if sent[k] > 0:
         own = f"{pronoun} answered {_count(responded[k])} of {_count(sent[k])} messages framed so"

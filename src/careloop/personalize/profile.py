@@ -14,8 +14,8 @@ from typing import Any
 from careloop.errors import InvalidInput
 from careloop.personalize.actions import (
     KNOWN_CHANNELS,
-    KNOWN_READING_LEVELS,
     KNOWN_FRAMINGS,
+    KNOWN_READING_LEVELS,
     KNOWN_TONES,
     SendWindow,
 )

@@ -116,9 +116,7 @@ def compile_rule(node: Any, where: str = "rule") -> CompiledRule:
         )
     if word == "not":
         inner = compile_rule(spec, f"{where}.not")
-        return CompiledRule(
-            lambda f: not inner.test(f), inner.codes, inner.event_days, inner.types
-        )
+        return CompiledRule(lambda f: not inner.test(f), inner.codes, inner.event_days, inner.types)
     builder = _WORDS.get(word)
     if builder is None:
         raise InvalidInput(
