@@ -66,7 +66,13 @@ class EngineModel:
             precision=config.prior_precision,
             joint=config.joint_channel_window,
         )
-        seed_stated_prior(pooled.mean, space=space, feature_names=featurizer.names, dim=pooled.dim)
+        seed_stated_prior(
+            pooled.mean,
+            pooled.precision,
+            space=space,
+            feature_names=featurizer.names,
+            dim=pooled.dim,
+        )
         return cls(pooled=pooled, featurizer=featurizer, config=config)
 
     @property

@@ -18,9 +18,11 @@ from careloop.personalize.actions import ActionSpace
 
 FloatArray = npt.NDArray[np.float64]
 
-# Log-odds a stated motivation adds to its framing before any reply: about 1.6x the odds,
-# enough to lead the first draws, small enough for a few unanswered messages to overturn.
-STATED_PRIOR_LOGIT = 0.5
+# Log-odds a stated motivation adds to its framing before any reply (about 2.7x the odds),
+# held with prior sd 0.5: enough to lead the first draws against the spread of a new
+# patient's other weights, small enough for the patient's own unanswered messages to overturn.
+STATED_PRIOR_LOGIT = 1.0
+STATED_PRIOR_PRECISION = 4.0
 
 # How an explanation names each framing ("framed around family because ...").
 FRAMING_WORDS = {
@@ -33,7 +35,12 @@ FRAMING_WORDS = {
 
 
 def seed_stated_prior(
-    mean: FloatArray, *, space: ActionSpace, feature_names: tuple[str, ...], dim: int
+    mean: FloatArray,
+    precision: FloatArray,
+    *,
+    space: ActionSpace,
+    feature_names: tuple[str, ...],
+    dim: int,
 ) -> None:
     """Start each framing's pooled weight on "stated this framing" at the prior (in place)."""
     if not space.framings:
@@ -43,7 +50,9 @@ def seed_stated_prior(
         name = f"stated_framing={framing}"
         if framing == "plain" or name not in feature_names:
             continue
-        mean[(first_value + k) * dim + feature_names.index(name)] = STATED_PRIOR_LOGIT
+        at = (first_value + k) * dim + feature_names.index(name)
+        mean[at] = STATED_PRIOR_LOGIT
+        precision[at, at] = STATED_PRIOR_PRECISION
 
 
 def explain_framing(
