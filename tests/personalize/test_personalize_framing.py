@@ -91,7 +91,7 @@ def test_a_stated_motivation_leads_before_any_reply(learned) -> None:
     match = np.array(
         [s is not None and FRAMINGS[c] == s for s, c in zip(stated, chosen[0], strict=True)]
     )
-    assert match[said].mean() >= 0.7  # chance is 1 in 5
+    assert match[said].mean() >= 0.9  # chance is 1 in 5
 
 
 def test_each_patient_s_framing_is_learned_from_replies(learned) -> None:
@@ -104,7 +104,7 @@ def test_each_patient_s_framing_is_learned_from_replies(learned) -> None:
     wrong = np.array(
         [s is not None and FRAMINGS[t] != s for s, t in zip(stated, taste, strict=True)]
     )
-    assert hit[wrong].mean() >= 0.55  # the replies overturned what they said
+    assert hit[wrong].mean() >= 0.7  # the replies overturned what they said
 
 
 def test_the_decision_says_why_it_is_framed_so() -> None:

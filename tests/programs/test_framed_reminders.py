@@ -41,9 +41,10 @@ def test_women_who_said_family_matters_most_get_the_family_framed_reminder(
     consent_and_content(rt, ids)
     with rt.transaction() as session:
         for pid in ids:
+            answers = motivation_response(pid, ("family", "family", "convenience"), rt.clock.now())
             receive_questionnaire_response(
-                session, motivation_response(pid, ("family", "family", "convenience"), rt.clock.now()),
-                clock=rt.clock, principal=SYSTEM_WORKER, source="portal", channel="portal",
+                session, answers, clock=rt.clock, principal=SYSTEM_WORKER, source="portal",
+                channel="portal",
             )  # fmt: skip
     own, _ = outreach_settings(rt.settings)
     programs = load_outreach_programs(own, names=["breast-cancer-screening"])

@@ -68,7 +68,6 @@ class EngineModel:
         )
         seed_stated_prior(
             pooled.mean,
-            pooled.precision,
             space=space,
             feature_names=featurizer.names,
             dim=pooled.dim,

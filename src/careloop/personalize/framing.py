@@ -19,10 +19,11 @@ from careloop.personalize.actions import ActionSpace
 FloatArray = npt.NDArray[np.float64]
 
 # Log-odds a stated motivation adds to its framing before any reply (about 2.7x the odds),
-# held with prior sd 0.5: enough to lead the first draws against the spread of a new
-# patient's other weights, small enough for the patient's own unanswered messages to overturn.
+# with the usual prior sd of 1: it leads a new patient's first draws, and the patient's own
+# unanswered messages overturn it. Measured against 0.5 (too weak to lead against the
+# spread of the other weights) and against a firmer sd of 0.5 (overturned too slowly), see
+# tests/personalize/test_personalize_framing.py and docs/personalize.md.
 STATED_PRIOR_LOGIT = 1.0
-STATED_PRIOR_PRECISION = 4.0
 
 # How an explanation names each framing ("framed around family because ...").
 FRAMING_WORDS = {
@@ -36,7 +37,6 @@ FRAMING_WORDS = {
 
 def seed_stated_prior(
     mean: FloatArray,
-    precision: FloatArray,
     *,
     space: ActionSpace,
     feature_names: tuple[str, ...],
@@ -50,9 +50,7 @@ def seed_stated_prior(
         name = f"stated_framing={framing}"
         if framing == "plain" or name not in feature_names:
             continue
-        at = (first_value + k) * dim + feature_names.index(name)
-        mean[at] = STATED_PRIOR_LOGIT
-        precision[at, at] = STATED_PRIOR_PRECISION
+        mean[(first_value + k) * dim + feature_names.index(name)] = STATED_PRIOR_LOGIT
 
 
 def explain_framing(
