@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -10,11 +11,14 @@ import pytest
 from tests.personalize.conftest import make_snapshot
 
 from careloop.errors import InvalidInput
+from careloop.models import DecisionRow
 from careloop.personalize.actions import FRAMINGS, Action, ActionSpace
 from careloop.personalize.engine import EngineModel, PopulationBatch, decide, decide_batch
+from careloop.personalize.evaluation import evaluate_policies
 from careloop.personalize.model import update_posteriors
 from careloop.personalize.profile import StatedPreferences
 from careloop.personalize.snapshot import ProgramSpec
+from careloop.runtime import Runtime
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 SPACE = ActionSpace(framings=FRAMINGS)
@@ -146,3 +150,36 @@ def test_an_unknown_framing_names_the_field() -> None:
         StatedPreferences(framing="fear")
     assert caught.value.field == "framing"
     assert SPACE.indices(Action("sms", "08-11", "basic", "formal")) == (0, 0, 0, 1, 0)
+
+
+def _log_framed(rt: Runtime, *, framing: str, reward: float) -> None:
+    options = [
+        {"factor": f, "value": v, "feasible": True, "probability": 1.0}
+        for f, v in (("channel", "sms"), ("send_window", "17-20"), ("reading_level", "basic"),
+                     ("tone", "formal"))
+    ] + [
+        {"factor": "framing", "value": v, "feasible": True, "probability": 0.5}
+        for v in ("social", "gain")
+    ]  # fmt: skip
+    with rt.transaction() as session:
+        session.add(
+            DecisionRow(
+                id=str(uuid.uuid4()), patient_id="p1", program="framed", decided_at=NOW,
+                channel="sms", send_window="17-20", reading_level="basic", tone="formal",
+                framing=framing, language="en", propensity=0.5, factor_propensities={},
+                options=options, removals=[], features=[], explanation="", explored=False,
+                model_version="t", reward=reward,
+            )
+        )  # fmt: skip
+
+
+def test_off_policy_values_count_the_framing_draw(rt: Runtime) -> None:
+    for _ in range(10):
+        _log_framed(rt, framing="social", reward=1.0)
+        _log_framed(rt, framing="gain", reward=0.0)
+    with rt.transaction() as session:
+        result = evaluate_policies(
+            session, program="framed", policies=["logging", "framing=social", "framing=gain"]
+        )
+    ips = {name: report["ips"]["value"] for name, report in result["policies"].items()}
+    assert ips == pytest.approx({"logging": 0.5, "framing=social": 1.0, "framing=gain": 0.0})
