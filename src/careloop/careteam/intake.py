@@ -38,6 +38,8 @@ from careloop.feedback.snapshot import load_snapshot
 from careloop.governance.consent import ConsentPurpose
 from careloop.models import Event
 from careloop.outreach.requests import request_message, requested_since
+from careloop.personalize.service import set_stated_preferences
+from careloop.programs.motivation import FRAMING_OF, is_motivation_response, motivation_of
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from careloop.settings import Settings
@@ -175,6 +177,7 @@ def receive_questionnaire_response(
     store_checkin(
         session, checked, clock=clock, principal=principal, source=source, channel=channel
     )
+    _remember_motivation(session, checked.resource, checked.patient_id, clock=clock)
     result = IntakeResult(
         "accepted", "QuestionnaireResponse", checked.resource_id, checked.patient_id
     )
@@ -184,6 +187,25 @@ def receive_questionnaire_response(
         if asked is not None:
             result.alerts.append(asked)
     return result
+
+
+def _remember_motivation(
+    session: Session, response: dict[str, Any], patient_id: str, *, clock: Clock
+) -> None:
+    """A completed motivation check-in becomes the patient's stated framing: the prior the
+    engine starts from when it words their messages (docs/personalize.md, Framing)."""
+    if not is_motivation_response(response) or response.get("status") != "completed":
+        return
+    motivation = motivation_of(response)
+    if motivation is None:
+        return
+    set_stated_preferences(
+        session,
+        clock=clock,
+        patient_id=patient_id,
+        changes={"framing": FRAMING_OF[motivation]},
+        actor="motivation-checkin",
+    )
 
 
 def receive_resource(

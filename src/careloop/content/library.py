@@ -6,6 +6,11 @@ Layout on disk (adding a language is adding a folder of files)::
     library/<language>/_frames.yaml    per tone and channel: greeting, sign-off, layout
     library/<language>/<message>.yaml  per reading level: the words (subject, sms, body, ...)
 
+A *framed* message (``framing_of: mammogram_due``, ``framing: social``) says why the same call
+to action matters in one framing's words (gain, loss, social, convenience). It is a message
+like any other (versioned, approved, linted), with its base's fields and sensitivity; a
+language may have it or not, and where it has not the base message is sent.
+
 A variant's channel form is its tone's frame with the message's slots filled in
 (``<<body>>`` → the level's body), composed once at load time. The composed template is what
 a clinician approves, what is hashed and versioned, and what is rendered. A level may
@@ -36,6 +41,7 @@ from careloop.content.vocab import (
     parse_enum,
 )
 from careloop.errors import InvalidInput
+from careloop.personalize.actions import KNOWN_FRAMINGS
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 # Every frame greets and signs: these fields are declared for every message.
@@ -77,6 +83,8 @@ class Message:
     sensitivity: Sensitivity
     fields: tuple[str, ...]
     grade_rule: str = "band"  # "band": held to its level's band; "ceiling": never harder
+    framing_of: str | None = None  # the unframed message this one frames
+    framing: str | None = None  # gain, loss, social or convenience
 
 
 @dataclass(frozen=True)
@@ -135,10 +143,24 @@ class Library:
         except KeyError:
             raise InvalidInput(f"unknown message {name!r}", field="message") from None
 
+    def framed(self, message: str, framing: str | None, language: str) -> str:
+        """The message framed so in ``language`` (primary subtag) if the library has it,
+        else ``message`` itself: a missing framing never changes the call to action."""
+        if framing is None or framing == "plain":
+            return message
+        for name in sorted(self.by_language.get(language, ())):
+            found = self.messages.get(name)
+            if found is not None and (found.framing_of, found.framing) == (message, framing):
+                return name
+        return message
+
     def expected_keys(self) -> Iterable[VariantKey]:
-        """Every variant a complete library has: each message in each language and form."""
+        """Every variant a complete library has: each message in each language and form
+        (framed messages only in the languages that have them: the base stands in)."""
         for name in sorted(self.messages):
             for language in self.languages:
+                if self.messages[name].framing_of and name not in self.by_language[language]:
+                    continue
                 for level in ReadingLevel:
                     for tone in Tone:
                         for channel in Channel:
@@ -159,7 +181,26 @@ def load_library(path: Path | None = None) -> Library:
         if language_dir.name.startswith(("_", ".")):
             continue
         _load_language(library, language_dir)
+    _check_framings(library)
     return library
+
+
+def _check_framings(library: Library) -> None:
+    """A framed message frames a known message, in a known framing, asking for the same."""
+    for message in library.messages.values():
+        if message.framing_of is None:
+            continue
+        base = library.messages.get(message.framing_of)
+        if base is None:
+            library.problems.append(
+                f"{message.name}: frames unknown message {message.framing_of!r}"
+            )
+        elif (base.sensitivity, base.fields) != (message.sensitivity, message.fields):
+            library.problems.append(
+                f"{message.name}: sensitivity or fields differ from {message.framing_of}"
+            )
+        if message.framing not in KNOWN_FRAMINGS or message.framing == "plain":
+            library.problems.append(f"{message.name}: unknown framing {message.framing!r}")
 
 
 def _read_yaml(path: Path) -> Any:
@@ -214,7 +255,13 @@ def _load_language(library: Library, folder: Path) -> None:
 
 def _rules(message: Message) -> tuple[object, ...]:
     """What must agree across languages (titles are translated, rules are not)."""
-    return (message.sensitivity, message.fields, message.grade_rule)
+    return (
+        message.sensitivity,
+        message.fields,
+        message.grade_rule,
+        message.framing_of,
+        message.framing,
+    )
 
 
 def _message_from(document: Mapping[str, Any], *, where: str) -> Message:
@@ -230,12 +277,17 @@ def _message_from(document: Mapping[str, Any], *, where: str) -> Message:
     grade_rule = str(document.get("grade_rule", "band"))
     if grade_rule not in ("band", "ceiling"):
         raise InvalidInput(f"{where}: grade_rule must be band or ceiling", field="grade_rule")
+    framing_of, framing = document.get("framing_of"), document.get("framing")
+    if (framing_of is None) != (framing is None):
+        raise InvalidInput(f"{where}: framing_of and framing go together", field="framing")
     return Message(
         name=name,
         title=str(document.get("title", name)),
         sensitivity=sensitivity,
         fields=tuple(sorted({*FRAME_FIELDS, *fields})),
         grade_rule=grade_rule,
+        framing_of=str(framing_of) if framing_of is not None else None,
+        framing=str(framing) if framing is not None else None,
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.content.approval import key_of, retire_superseded
-from careloop.content.compose import RenderedMessage, render_message
+from careloop.content.compose import RenderedMessage, primary_language, render_message
 from careloop.content.library import Library, Message, Variant, VariantKey, library_from_versions
 from careloop.content.vocab import ApprovalState, Channel, ReadingLevel, Sensitivity, Tone
 from careloop.errors import NotFound
@@ -138,19 +138,31 @@ def _upsert_message(
                 sensitivity=str(message.sensitivity),
                 fields=list(message.fields),
                 grade_rule=message.grade_rule,
+                framing_of=message.framing_of,
+                framing=message.framing,
                 updated_at=now,
             )
         )
         report.messages_created += 1
         return
-    wanted = (message.title, str(message.sensitivity), list(message.fields), message.grade_rule)
-    if (row.title, row.sensitivity, list(row.fields), row.grade_rule) != wanted:
-        row.title, row.sensitivity, row.fields, row.grade_rule = (
-            message.title,
-            str(message.sensitivity),
-            list(message.fields),
-            message.grade_rule,
-        )
+    wanted = (
+        message.title,
+        str(message.sensitivity),
+        list(message.fields),
+        message.grade_rule,
+        message.framing_of,
+        message.framing,
+    )
+    have = (
+        row.title,
+        row.sensitivity,
+        list(row.fields),
+        row.grade_rule,
+        row.framing_of,
+        row.framing,
+    )
+    if have != wanted:
+        row.title, row.sensitivity, row.fields, row.grade_rule, row.framing_of, row.framing = wanted
         row.updated_at = now
         report.messages_updated += 1
 
@@ -162,6 +174,8 @@ def message_of(row: ContentMessage) -> Message:
         sensitivity=Sensitivity(row.sensitivity),
         fields=tuple(row.fields),
         grade_rule=row.grade_rule,
+        framing_of=row.framing_of,
+        framing=row.framing,
     )
 
 
@@ -254,11 +268,16 @@ def render_for_sending(
     timezone: str,
     detailed_consent: bool,
     library: Library | None = None,
+    framing: str | None = None,
 ) -> RenderedMessage:
-    """Render from approved versions only; refuses (NotApproved) when none can carry it."""
+    """Render from approved versions only; refuses (NotApproved) when none can carry it.
+
+    ``framing`` (the engine's choice) picks the framed message where the patient's language
+    has one."""
+    library = library or approved_library(session)
     return render_message(
-        library or approved_library(session),
-        message=message,
+        library,
+        message=library.framed(message, framing, primary_language(language)),
         language=language,
         reading_level=reading_level,
         tone=tone,

@@ -37,6 +37,8 @@ class ContentMessage(Base):
     sensitivity: Mapped[str] = mapped_column(String(16))
     fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
     grade_rule: Mapped[str] = mapped_column(String(16), default="band")
+    framing_of: Mapped[str | None] = mapped_column(String(100))  # framed messages only
+    framing: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (

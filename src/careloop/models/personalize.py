@@ -46,6 +46,7 @@ class DecisionRow(Base):
     send_window: Mapped[str | None] = mapped_column(String(16))
     reading_level: Mapped[str | None] = mapped_column(String(16))
     tone: Mapped[str | None] = mapped_column(String(16))
+    framing: Mapped[str | None] = mapped_column(String(16))  # programs that choose one
     language: Mapped[str] = mapped_column(String(35))
     propensity: Mapped[float | None] = mapped_column(Float)
     factor_propensities: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -334,6 +334,8 @@ def from_program_definition(
         "holdout": definition.holdout,
         "fields": dict(fields or {}),
     }
+    if getattr(definition, "actions", None):
+        doc["actions"] = dict(definition.actions)
     if overlay:
         doc.update(overlay)
         return replace(from_mapping(doc), source=source)
@@ -349,5 +351,6 @@ def from_program_definition(
         ),
         fields=doc["fields"],
         priority=_priority(getattr(definition, "priority", 0) or 0),
+        action_space=ActionSpace.from_config(getattr(definition, "actions", None)),
         source=source,
     )

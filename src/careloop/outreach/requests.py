@@ -169,6 +169,7 @@ def request_message(
             locale=decision.language.replace("-", "_"),
             timezone=recipient.timezone,
             detailed_consent=False,
+            framing=action.framing,
         )
 
     try:

@@ -96,6 +96,7 @@ def spec_for(program: OutreachProgram, forced_channel: str | None) -> ProgramSpe
             send_windows=space.send_windows,
             reading_levels=space.reading_levels,
             tones=space.tones,
+            framings=space.framings,
         ),
     )
 
@@ -308,6 +309,7 @@ def _render(
             tone=action.tone,
             channel=channel,
             fields=_fields(ctx, program, enrollment, recipient),
+            framing=action.framing,
             locale=decision.language.replace("-", "_"),
             timezone=recipient.timezone,
             detailed_consent=False,

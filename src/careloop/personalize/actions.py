@@ -1,6 +1,7 @@
-"""The action space: what one outreach decision picks (channel, send window, reading level, tone).
+"""The action space: what one outreach decision picks (channel, send window, reading level, tone,
+and, where a program asks for it, the message's framing).
 
-The space is a product of four small factors. Keeping it factored is what lets the engine
+The space is a product of four (or five) small factors. Keeping it factored is what lets the engine
 learn each factor from every message (a reply to an evening SMS teaches both "evening" and
 "SMS"), and lets hard constraints act per factor value (no consent for email removes every
 email action at once).
@@ -19,11 +20,16 @@ CHANNELS: tuple[str, ...] = ("sms", "email", "voice", "portal")
 SEND_WINDOWS: tuple[str, ...] = ("08-11", "11-14", "14-17", "17-20")
 READING_LEVELS: tuple[str, ...] = ("basic", "standard", "advanced")
 TONES: tuple[str, ...] = ("friendly", "formal")
+# Why the message says the action matters: "plain" is the unframed wording; the others are
+# the framed variants of the library (gain: staying well and independent; loss: avoiding
+# problems; social: family and the people who count on you; convenience: quick and easy).
+FRAMINGS: tuple[str, ...] = ("plain", "gain", "loss", "social", "convenience")
 FACTORS: tuple[str, ...] = ("channel", "send_window", "reading_level", "tone")
 
 KNOWN_CHANNELS = frozenset(CHANNELS)
 KNOWN_READING_LEVELS = frozenset(READING_LEVELS)
 KNOWN_TONES = frozenset(TONES)
+KNOWN_FRAMINGS = frozenset(FRAMINGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,24 +77,34 @@ class Action:
     send_window: str
     reading_level: str
     tone: str
+    framing: str | None = None  # None: the program does not choose a framing
 
     def as_dict(self) -> dict[str, str]:
-        return {
+        out = {
             "channel": self.channel,
             "send_window": self.send_window,
             "reading_level": self.reading_level,
             "tone": self.tone,
         }
+        if self.framing is not None:
+            out["framing"] = self.framing
+        return out
 
 
 @dataclass(frozen=True)
 class ActionSpace:
-    """The values each factor may take in a program; defaults are the issue's space."""
+    """The values each factor may take in a program; defaults are the issue's space.
+
+    ``framings`` is empty by default: the framing factor exists only in programs that list
+    framings (``actions: {framings: [plain, gain, loss, social, convenience]}``), so the
+    models of every other program keep their shape.
+    """
 
     channels: tuple[str, ...] = CHANNELS
     send_windows: tuple[str, ...] = SEND_WINDOWS
     reading_levels: tuple[str, ...] = READING_LEVELS
     tones: tuple[str, ...] = TONES
+    framings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name, values, known in (
@@ -97,6 +113,8 @@ class ActionSpace:
             ("tones", self.tones, KNOWN_TONES),
         ):
             _check_values(name, values, known)
+        if self.framings:
+            _check_values("framings", self.framings, KNOWN_FRAMINGS)
         _check_values("send_windows", self.send_windows, None)
         for label in self.send_windows:
             SendWindow.parse(label, field="send_windows")
@@ -106,7 +124,7 @@ class ActionSpace:
         """Build from a program's ``actions:`` mapping; missing factors keep the defaults."""
         if not config:
             return cls()
-        unknown = set(config) - {"channels", "send_windows", "reading_levels", "tones"}
+        unknown = set(config) - {"channels", "send_windows", "reading_levels", "tones", "framings"}
         if unknown:
             raise InvalidInput(f"unknown action factor {sorted(unknown)[0]!r}", field="actions")
         values: dict[str, tuple[str, ...]] = {}
@@ -118,12 +136,17 @@ class ActionSpace:
 
     @property
     def factors(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        return (
+        out = (
             ("channel", self.channels),
             ("send_window", self.send_windows),
             ("reading_level", self.reading_levels),
             ("tone", self.tones),
         )
+        return (*out, ("framing", self.framings)) if self.framings else out
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.factors)
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -142,21 +165,25 @@ class ActionSpace:
 
     def action(self, indices: Sequence[int]) -> Action:
         """The action with value ``indices[f]`` on each factor ``f``."""
-        c, w, r, t = (int(i) for i in indices)
-        return Action(self.channels[c], self.send_windows[w], self.reading_levels[r], self.tones[t])
+        c, w, r, t = (int(i) for i in indices[:4])
+        framing = self.framings[int(indices[4])] if self.framings else None
+        return Action(
+            self.channels[c], self.send_windows[w], self.reading_levels[r], self.tones[t], framing
+        )
 
-    def indices(self, action: Action) -> tuple[int, int, int, int]:
-        """Factor indices of ``action``; InvalidInput when a value is not in this space."""
+    def indices(self, action: Action) -> tuple[int, ...]:
+        """Factor indices of ``action``; InvalidInput when a value is not in this space.
+
+        A decision logged before its program chose framings counts as ``plain``."""
+        chosen = [action.channel, action.send_window, action.reading_level, action.tone]
+        if self.framings:
+            chosen.append(action.framing or "plain")
         out: list[int] = []
-        for (name, values), value in zip(
-            self.factors,
-            (action.channel, action.send_window, action.reading_level, action.tone),
-            strict=True,
-        ):
+        for (name, values), value in zip(self.factors, chosen, strict=True):
             if value not in values:
                 raise InvalidInput(f"{name} {value!r} is not in the action space", field=name)
             out.append(values.index(value))
-        return out[0], out[1], out[2], out[3]
+        return tuple(out)
 
     def all_actions(self) -> list[Action]:
         """Every action, in the order of :meth:`flat_index`."""

@@ -238,7 +238,9 @@ def evaluate_constraints(
     window_mask = (window_state != WindowState.REMOVED_QUIET) & alive
     reading_mask = np.broadcast_to(alive, (n, len(space.reading_levels))).copy()
     tone_mask = np.broadcast_to(alive, (n, len(space.tones))).copy()
-    masks = (channel_mask, window_mask, reading_mask, tone_mask)
+    masks: tuple[BoolArray, ...] = (channel_mask, window_mask, reading_mask, tone_mask)
+    if space.framings:
+        masks = (*masks, np.broadcast_to(alive, (n, len(space.framings))).copy())
     blocked = ~np.all(np.stack([m.any(axis=1) for m in masks]), axis=0)
     return Feasibility(
         masks=masks,

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from careloop.clock import ensure_utc
 from careloop.errors import InvalidInput
-from careloop.personalize.actions import FACTORS, Action, ActionSpace
+from careloop.personalize.actions import Action, ActionSpace
 from careloop.personalize.constraints import (
     ConstraintArrays,
     Feasibility,
@@ -30,6 +30,7 @@ from careloop.personalize.constraints import (
 )
 from careloop.personalize.explain import Evidence, explain_choice, explain_hold
 from careloop.personalize.features import Featurizer
+from careloop.personalize.framing import explain_framing, seed_stated_prior
 from careloop.personalize.joint import CONTEXT_NAMES, channel_then_window, context_columns
 from careloop.personalize.model import (
     HistorySummary,
@@ -64,6 +65,12 @@ class EngineModel:
             dim=featurizer.dim + (len(CONTEXT_NAMES) if config.context_features else 0),
             precision=config.prior_precision,
             joint=config.joint_channel_window,
+        )
+        seed_stated_prior(
+            pooled.mean,
+            space=space,
+            feature_names=featurizer.names,
+            dim=pooled.dim,
         )
         return cls(pooled=pooled, featurizer=featurizer, config=config)
 
@@ -115,6 +122,7 @@ class PopulationBatch:
     pronouns: tuple[str, ...]
     stated_channels: tuple[str | None, ...]
     languages: tuple[str, ...]
+    stated_framings: tuple[str | None, ...] = ()
 
     @classmethod
     def from_snapshots(
@@ -132,6 +140,7 @@ class PopulationBatch:
             pronouns=tuple(s.pronoun for s in snapshots),
             stated_channels=tuple(s.stated.channel for s in snapshots),
             languages=tuple(s.language for s in snapshots),
+            stated_framings=tuple(s.stated.framing for s in snapshots),
         )
 
     def __len__(self) -> int:
@@ -213,6 +222,7 @@ class BatchDecision:
     pair_responded: FloatArray
     id_bytes: bytes
     model_version: str
+    framing_counts: tuple[FloatArray, FloatArray] | None = None  # sent, answered (N x K)
 
     @property
     def blocked(self) -> BoolArray:
@@ -259,9 +269,10 @@ class BatchDecision:
                 explored=bool(self.explored[i].any()),
                 stated_channel=self.population.stated_channels[i],
             )
+            explanation = self._with_framing(i, action, explanation)
             factor_props = {
                 factor: float(self.factor_probabilities[f][i, self.choices[i, f]])
-                for f, factor in enumerate(FACTORS)
+                for f, factor in enumerate(space.factor_names)
             }
             propensity = float(self.propensity[i])
         return Decision(
@@ -280,6 +291,23 @@ class BatchDecision:
             explored=bool(self.explored[i].any()) if action else False,
             model_version=self.model_version,
         )
+
+    def _with_framing(self, i: int, action: Action, sentence: str) -> str:
+        """The decision's sentence with its framing clause, when the program chooses one."""
+        if action.framing is None or self.framing_counts is None:
+            return sentence
+        sent, answered = self.framing_counts
+        stated = self.population.stated_framings
+        clause = explain_framing(
+            framing=action.framing,
+            pronoun=self.population.pronouns[i],
+            stated=stated[i] if stated else None,
+            sent=sent[i],
+            responded=answered[i],
+            framings=self.program.action_space.framings,
+            explored=bool(self.explored[i, 4]),
+        )
+        return f"{sentence.rstrip('.')}; {clause}."
 
     def decisions(self) -> list[Decision]:
         return [self.decision(i) for i in range(len(self.population))]
@@ -331,6 +359,14 @@ def decide_batch(
         pair_responded=history.pair_responded,
         id_bytes=rng.bytes(16 * n),
         model_version=model.version,
+        framing_counts=(
+            (
+                history.sent[:, history.factor_slice(4)],
+                history.responded[:, history.factor_slice(4)],
+            )
+            if space.framings
+            else None
+        ),
     )
 
 

@@ -28,7 +28,8 @@ from careloop.errors import InvalidInput
 from careloop.models import DecisionRow
 from careloop.personalize.ope import evaluate_policy
 
-FACTORS = ("channel", "send_window", "reading_level", "tone")
+# framing only in programs that choose one: a factor a decision did not have is skipped
+FACTORS = ("channel", "send_window", "reading_level", "tone", "framing")
 
 
 def _factor_table(row: DecisionRow) -> dict[str, dict[str, float]]:
@@ -91,7 +92,7 @@ def evaluate_policies(session: Session, *, program: str, policies: Sequence[str]
     for policy in checked:
         target = np.array(
             [
-                float(np.prod([_target(policy, f, act[f], table[f]) for f in FACTORS]))
+                float(np.prod([_target(policy, f, act[f], table[f]) for f in FACTORS if table[f]]))
                 for act, table in zip(logged, tables, strict=True)
             ]
         )

@@ -78,11 +78,15 @@ class Featurizer:
         if education is not None:
             out[12 + ("secondary", "college", "postgraduate").index(education)] = 1.0
         offset = self._stated_offset
-        for (_, values), value in zip(
-            self.space.factors,
-            (stated.channel, stated.send_window, stated.reading_level, stated.tone),
-            strict=True,
-        ):
+        stated_values: tuple[str | None, ...] = (
+            stated.channel,
+            stated.send_window,
+            stated.reading_level,
+            stated.tone,
+        )
+        if self.space.framings:
+            stated_values = (*stated_values, stated.framing)
+        for (_, values), value in zip(self.space.factors, stated_values, strict=True):
             if value in values:
                 out[offset + values.index(value)] = 1.0
             offset += len(values)

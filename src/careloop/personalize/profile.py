@@ -14,6 +14,7 @@ from typing import Any
 from careloop.errors import InvalidInput
 from careloop.personalize.actions import (
     KNOWN_CHANNELS,
+    KNOWN_FRAMINGS,
     KNOWN_READING_LEVELS,
     KNOWN_TONES,
     SendWindow,
@@ -83,6 +84,9 @@ class StatedPreferences:
     reading_level: str | None = None
     tone: str | None = None
     caregiver_as_contact: bool = False
+    # What the patient said matters most to them (the motivation check-in), as a framing:
+    # a prior the engine starts from, which replies then confirm or overturn.
+    framing: str | None = None
 
     def __post_init__(self) -> None:
         if self.channel is not None and self.channel not in KNOWN_CHANNELS:
@@ -95,6 +99,8 @@ class StatedPreferences:
             )
         if self.tone is not None and self.tone not in KNOWN_TONES:
             raise InvalidInput(f"unknown tone {self.tone!r}", field="tone")
+        if self.framing is not None and self.framing not in KNOWN_FRAMINGS:
+            raise InvalidInput(f"unknown framing {self.framing!r}", field="framing")
         if self.language is not None and not _looks_like_bcp47(self.language):
             raise InvalidInput(f"language {self.language!r} is not a BCP-47 tag", field="language")
 
@@ -107,6 +113,7 @@ class StatedPreferences:
             "reading_level": self.reading_level,
             "tone": self.tone,
             "caregiver_as_contact": self.caregiver_as_contact,
+            "framing": self.framing,
         }
 
     @classmethod
@@ -123,6 +130,7 @@ class StatedPreferences:
             reading_level=data.get("reading_level"),
             tone=data.get("tone"),
             caregiver_as_contact=bool(data.get("caregiver_as_contact", False)),
+            framing=data.get("framing"),
         )
 
     def updated(self, changes: Mapping[str, Any]) -> StatedPreferences:
@@ -143,6 +151,7 @@ STATED_KEYS = (
     "reading_level",
     "tone",
     "caregiver_as_contact",
+    "framing",
 )
 
 

@@ -206,10 +206,10 @@ def action_probabilities(
     else:
         p_channel = probs(dists.means[0], dists.sds[0], masks[0])
         pair = p_channel[:, :, None] * probs(dists.means[1], dists.sds[1], masks[1])[:, None, :]
-    reading = probs(dists.means[2], dists.sds[2], masks[2])
-    tone = probs(dists.means[3], dists.sds[3], masks[3])
-    full = pair[:, :, :, None, None] * reading[:, None, None, :, None]
-    full = full * tone[:, None, None, None, :]
+    full = pair
+    for f in range(2, len(masks)):  # reading level, tone (and framing): independent draws
+        p_f = probs(dists.means[f], dists.sds[f], masks[f])
+        full = full[..., None] * p_f.reshape(p_f.shape[0], *([1] * (full.ndim - 1)), -1)
     return np.asarray(full.reshape(features.shape[0], -1), dtype=np.float64)
 
 

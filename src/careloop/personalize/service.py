@@ -115,6 +115,7 @@ def record_decision(
         send_window=action.send_window if action else None,
         reading_level=action.reading_level if action else None,
         tone=action.tone if action else None,
+        framing=action.framing if action else None,
         language=decision.language,
         propensity=decision.propensity,
         factor_propensities=dict(decision.factor_propensities),
@@ -293,6 +294,7 @@ def _action_of(row: DecisionRow) -> Action:
         send_window=row.send_window or "",
         reading_level=row.reading_level or "",
         tone=row.tone or "",
+        framing=row.framing,
     )
 
 
@@ -334,9 +336,8 @@ def _learned_summary(
         factors: dict[str, dict[str, FactorEvidence]] = {}
         flat = 0
         cov = np.asarray(state["offset_cov"], dtype=np.float64)
-        for name, values in zip(
-            ("channel", "send_window", "reading_level", "tone"), space, strict=True
-        ):
+        names = ("channel", "send_window", "reading_level", "tone", "framing")
+        for name, values in zip(names[: len(space)], space, strict=True):
             factors[name] = {}
             for value in values:
                 factors[name][value] = FactorEvidence(

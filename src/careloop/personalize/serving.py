@@ -112,6 +112,7 @@ def _space_of(row: DecisionRow) -> ActionSpace:
         send_windows=tuple(values.get("send_window", ())),
         reading_levels=tuple(values.get("reading_level", ())),
         tones=tuple(values.get("tone", ())),
+        framings=tuple(values.get("framing", ())),
     )
 
 
@@ -128,6 +129,7 @@ def _action(row: DecisionRow) -> Action:
         send_window=row.send_window or "",
         reading_level=row.reading_level or "",
         tone=row.tone or "",
+        framing=row.framing,
     )
 
 

@@ -150,6 +150,9 @@ class ProgramDefinition(_Strict):
     valuesets: dict[str, str] = Field(default_factory=dict)
     codes: dict[str, str] = Field(default_factory=dict)
     define: dict[str, Any] = Field(default_factory=dict)
+    # the engine's action space where it differs from the default, e.g. the framings a
+    # program's messages come in: ``{framings: [plain, gain, loss, social, convenience]}``
+    actions: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("journey")
     @classmethod

@@ -21,7 +21,7 @@ class SegmentDefinition(BaseModel):
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=100)]
     title: str
-    dimension: Literal["demographic", "behavioural", "needs"]
+    dimension: Literal["demographic", "behavioural", "needs", "psychographic"]
     description: str = ""
     rule: dict[str, Any]
 

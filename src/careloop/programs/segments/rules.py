@@ -15,6 +15,9 @@ needs
   ``answer: {question: SYSTEM|code, answers: {valueset|codes}, within_days: 365}`` the most
   recent answer to a screening question (e.g. transportation, LOINC 93030-5) is one of these
   ``caregiver: true``                   a caregiver (RelatedPerson) is on record
+psychographic
+  ``motivation: [family, independence]``  what the latest motivation check-in (a
+  QuestionnaireResponse) says matters most: independence, family, avoiding-problems, convenience
 
 Unknown words, bad numbers and unknown value sets fail when the file is loaded.
 """
@@ -31,6 +34,7 @@ from careloop.programs.measures.fields import effective, prevalence
 from careloop.programs.measures.record import PatientRecord, Resource, codings, concept_in
 from careloop.programs.measures.timing import age_in_years, latest, point
 from careloop.programs.measures.valuesets import CodeSet
+from careloop.programs.motivation import MOTIVATIONS, latest_motivation
 from careloop.programs.valuesets import SYSTEMS, parse_codes, program_valueset
 
 
@@ -51,6 +55,7 @@ class CompiledRule:
     test: Rule
     codes: frozenset[str]  # codes the rule retrieves by (to load only those resources)
     event_days: int  # how far back the rule reads the event log (0 = not at all)
+    types: frozenset[str] = frozenset()  # uncoded resource types the rule reads whole
 
 
 def _codeset(spec: Any, where: str) -> CodeSet:
@@ -107,10 +112,11 @@ def compile_rule(node: Any, where: str = "rule") -> CompiledRule:
             test,
             frozenset().union(*(p.codes for p in parts)),
             max(p.event_days for p in parts),
+            frozenset().union(*(p.types for p in parts)),
         )
     if word == "not":
         inner = compile_rule(spec, f"{where}.not")
-        return CompiledRule(lambda f: not inner.test(f), inner.codes, inner.event_days)
+        return CompiledRule(lambda f: not inner.test(f), inner.codes, inner.event_days, inner.types)
     builder = _WORDS.get(word)
     if builder is None:
         raise InvalidInput(
@@ -243,6 +249,22 @@ def _caregiver(spec: Any, where: str) -> CompiledRule:
     return CompiledRule(test, frozenset(), 0)
 
 
+def _motivation(spec: Any, where: str) -> CompiledRule:
+    wanted = frozenset(str(s) for s in (spec if isinstance(spec, list) else [spec]))
+    unknown = wanted - set(MOTIVATIONS)
+    if not wanted or unknown:
+        raise InvalidInput(
+            f"{where}: motivations are {', '.join(MOTIVATIONS)} (got {sorted(unknown)})",
+            field=where,
+        )
+
+    def test(facts: Facts) -> bool:
+        responses = facts.record.of_type("QuestionnaireResponse")
+        return latest_motivation(responses, now=facts.now) in wanted
+
+    return CompiledRule(test, frozenset(), 0, frozenset({"QuestionnaireResponse"}))
+
+
 _WORDS: dict[str, Callable[[Any, str], CompiledRule]] = {
     "age": _age,
     "sex": _sex,
@@ -252,4 +274,5 @@ _WORDS: dict[str, Callable[[Any, str], CompiledRule]] = {
     "condition": _condition,
     "answer": _answer,
     "caregiver": _caregiver,
+    "motivation": _motivation,
 }

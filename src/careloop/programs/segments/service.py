@@ -62,7 +62,10 @@ def _members(
         patient_ids=patient_ids,
         batch=batch,
         only_codes=codes,
-        always_types=ALWAYS_LOADED,
+        always_types=(
+            *ALWAYS_LOADED,
+            *sorted(frozenset().union(*(s.rule.types for s in segments))),
+        ),
     )
     pending: list[tuple[str, list[dict[str, object]]]] = []
 

@@ -1,5 +1,8 @@
 """Today's check-in in the portal, one question at a time, submitted through the intake.
 
+``?form=motivation`` asks the motivation check-in the same way (three one-tap questions on
+what matters most; its answer becomes the patient's stated framing and their segment).
+
 Answers travel in the form (``a.<link id>``) until the last question, then the finished
 conversation becomes a QuestionnaireResponse: stored, rules run, alerts raised in one
 transaction by the care team's intake.
@@ -18,6 +21,7 @@ from careloop.careteam.intake import receive_questionnaire_response
 from careloop.errors import InvalidInput
 from careloop.feedback import conversation
 from careloop.feedback.catalog import default_catalog
+from careloop.programs.motivation import QUESTIONNAIRE_ID
 from careloop.records.service import get_patient_record
 from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
@@ -34,10 +38,13 @@ from careloop.web.portal.page import (
 router = APIRouter(include_in_schema=False)
 
 TODAYS_CHECKIN = "careloop-medication-adherence"
+FORMS = {"today": TODAYS_CHECKIN, "motivation": QUESTIONNAIRE_ID}
 
 
-def _questionnaire() -> dict[str, Any]:
-    return default_catalog().get(TODAYS_CHECKIN)
+def _questionnaire(form: str = "today") -> dict[str, Any]:
+    if form not in FORMS:
+        raise InvalidInput(f"form must be one of: {', '.join(FORMS)}", field="form")
+    return default_catalog().get(FORMS[form])
 
 
 def _option_text(
@@ -55,9 +62,12 @@ def _question_view(question: conversation.Question, language: str) -> dict[str, 
     if question.kind == "boolean":
         options = [("yes", t("answer_yes")), ("no", t("answer_no"))]
     elif question.kind == "choice":
+        displays = question.labels or tuple(display for _, display, _ in question.options)
         options = [
             (str(question.low + i), _option_text(t, language, question.link_id, code, display))
-            for i, (code, display, _sys) in enumerate(question.options)
+            for i, ((code, _display, _sys), display) in enumerate(
+                zip(question.options, displays, strict=True)
+            )
         ]
     else:
         options = [(str(n), str(n)) for n in range(question.low, question.high + 1)]
@@ -68,8 +78,9 @@ CheckinPage = Annotated[PortalPage, Depends(portal_page("checkins:write"))]
 
 
 @router.get("/portal/checkin", response_class=HTMLResponse)
-def checkin_start(page: CheckinPage) -> HTMLResponse:
-    questions = conversation.questions_for(_questionnaire())
+def checkin_start(page: CheckinPage, form: str = "today") -> HTMLResponse:
+    questionnaire = _questionnaire(form)
+    questions = conversation.questions_for(questionnaire, page.language)
     return page.show(
         "portal/checkin.html",
         "checkin",
@@ -77,7 +88,8 @@ def checkin_start(page: CheckinPage) -> HTMLResponse:
         total=len(questions),
         question=_question_view(questions[0], page.language),
         answers={},
-        title=_questionnaire().get("title", ""),
+        title=conversation.translated(questionnaire, "title", page.language) or "",
+        form=form,
     )
 
 
@@ -104,15 +116,16 @@ async def checkin_step(
     """Keep the answer and show the next question; after the last, submit the check-in."""
     answers, current, index = await _form_answers(request)
     patient_id = patient_for(principal, request.query_params.get("patient"), "checkins:write")
-    questionnaire = _questionnaire()
-    questions = conversation.questions_for(questionnaire)
+    form = request.query_params.get("form") or "today"
+    questionnaire = _questionnaire(form)
+    language = page_language(request, session, patient_id)
+    questions = conversation.questions_for(questionnaire, language)
     if not 0 <= index < len(questions):
         raise InvalidInput("no such question", field="index")
     if not current:
         raise InvalidInput("choose an answer", field="answer")
     answers[questions[index].link_id] = current
     if index + 1 < len(questions):
-        language = page_language(request, session, patient_id)
         return render_page(
             request,
             "portal/_question.html",
@@ -122,6 +135,7 @@ async def checkin_step(
                 "question": _question_view(questions[index + 1], language),
                 "answers": answers,
                 "patient_id": patient_id,
+                "form": form,
             },
             language=language,
             principal=principal,
