@@ -15,7 +15,7 @@ from pathlib import Path
 from alembic import op
 
 revision: str = "0400"
-down_revision: str | None = "0310"
+down_revision: str | None = "0350"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
