@@ -206,6 +206,7 @@ def load_history(
             else model.config.offset_prior_precision
         ),
         pair_prior_precision=model.config.cell_prior_precision,
+        pair_prior=model.pooled.cell_offset_precision,
     )
 
 
