@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.engine import EngineModel
-from careloop.personalize.history import HistorySummary
+from careloop.personalize.history import HistorySummary, own_offsets
 from careloop.personalize.model import update_posteriors
 from careloop.personalize.pooling import learn_cell_covariance
 from careloop.personalize.snapshot import EngineConfig
@@ -68,8 +68,8 @@ def _morning_call_after_one_midday_call(model: EngineModel) -> float:
 
 
 def test_one_reply_in_a_cell_moves_the_cells_that_go_with_it():
-    learned = _model_after_pilot(EngineConfig())
-    independent = _model_after_pilot(EngineConfig(learn_cell_covariance=False))
+    learned = _model_after_pilot(EngineConfig(learn_cell_covariance=True))
+    independent = _model_after_pilot(EngineConfig())
     assert learned.pooled.cell_offset_precision is not None
     assert independent.pooled.cell_offset_precision is None
     # with cells learned independently one midday call says nothing about morning calls
@@ -112,3 +112,27 @@ def test_swapping_in_a_learned_prior_keeps_what_the_replies_said(
     assert np.allclose(np.einsum("nij,nj->ni", after, history.pair_mean), before_eta, atol=1e-6)
     assert np.allclose(history.pair_cov, np.transpose(history.pair_cov, (0, 2, 1)), atol=1e-9)
     assert np.all(np.linalg.eigvalsh(history.pair_cov) > 0)
+
+
+def test_the_profile_shows_a_channel_taste_the_cells_carry():
+    """With the cells carrying channel and window, a patient who answers calls still reads
+    as someone who answers calls in their profile (the row of cells folds into the channel)."""
+    model = EngineModel.new(ActionSpace(), EngineConfig(learn_cell_covariance=True))
+    history = model.empty_history(1)
+    features = np.zeros((1, model.pooled.dim))
+    features[0, 0] = 1.0
+    for day, (channel, reply) in enumerate([(VOICE, 1.0), (VOICE, 1.0), (SMS, 0.0), (SMS, 0.0)]):
+        update_posteriors(
+            pooled=model.pooled,
+            history=history,
+            features=features,
+            rows=np.array([0]),
+            choices=np.array([[channel, day % 4, 1, 0]]),
+            rewards=np.array([reply]),
+            at=NOW + timedelta(days=3 * day),
+            config=model.config,
+        )
+    assert np.abs(history.offset_mean[0, :8]).max() < 0.05  # channel, window: in the cells
+    mean, sd = own_offsets(history.row_json(0), history.sizes)
+    assert mean[VOICE] > 0.1 > -0.1 > mean[SMS], mean[:4]
+    assert np.all(sd[:8] > 0.1)

@@ -191,3 +191,26 @@ class HistorySummary:
                 out.pair_prior[i] = np.eye(out.pair_mean.shape[1]) * pair_prior_precision
             out.prior_diag[i] = row.get("prior_diag", 1.0 / np.diagonal(out.offset_cov[i]))
         return out
+
+
+def own_offsets(state: dict[str, Any], sizes: tuple[int, ...]) -> tuple[FloatArray, FloatArray]:
+    """Per factor value, a stored patient's own offset (mean, sd) as the profile shows it.
+
+    Where cells carry the patient's channel and window tastes, a channel's offset is its
+    factor offset plus the mean of its row of cells (a window's: of its column), so the
+    profile still reads "this patient answers calls" whatever part of the model holds it.
+    """
+    mean = np.asarray(state["offset_mean"], dtype=np.float64).copy()
+    var = np.diagonal(np.asarray(state["offset_cov"], dtype=np.float64)).copy()
+    if "pair_cov" not in state:
+        return mean, np.sqrt(np.maximum(var, 0.0))
+    channels, windows = sizes[0], sizes[1]
+    cells = np.asarray(state["pair_mean"], dtype=np.float64).reshape(channels, windows)
+    cell_cov = np.asarray(state["pair_cov"], dtype=np.float64)
+    rows = np.kron(np.eye(channels), np.ones(windows)) / windows  # channel -> its row's mean
+    cols = np.kron(np.ones(channels), np.eye(windows)) / channels  # window -> its column's
+    mean[:channels] += cells.mean(axis=1)
+    mean[channels : channels + windows] += cells.mean(axis=0)
+    var[:channels] += np.einsum("ki,ij,kj->k", rows, cell_cov, rows)
+    var[channels : channels + windows] += np.einsum("ki,ij,kj->k", cols, cell_cov, cols)
+    return mean, np.sqrt(np.maximum(var, 0.0))

@@ -82,9 +82,7 @@ def learn_offset_spread(
     history.prior_diag[rows] = precision
 
 
-def learn_cell_covariance(
-    pooled: LearnedPriors, history: HistorySummary, rows: IntArray
-) -> None:
+def learn_cell_covariance(pooled: LearnedPriors, history: HistorySummary, rows: IntArray) -> None:
     """The cells' prior covariance: mean of m m^T + C over ``rows``, blended with the last
     estimate (small batches do not swing it), eigenvalues bounded; swapped into ``rows``."""
     if rows.size == 0:
