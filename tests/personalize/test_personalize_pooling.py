@@ -136,3 +136,34 @@ def test_the_profile_shows_a_channel_taste_the_cells_carry():
     mean, sd = own_offsets(history.row_json(0), history.sizes)
     assert mean[VOICE] > 0.1 > -0.1 > mean[SMS], mean[:4]
     assert np.all(sd[:8] > 0.1)
+
+
+def test_stored_state_round_trips_with_and_without_the_learned_covariance():
+    for config in (EngineConfig(), EngineConfig(learn_cell_covariance=True)):
+        model = EngineModel.new(ActionSpace(), config)
+        history = model.empty_history(2)
+        features = np.zeros((2, model.pooled.dim))
+        features[:, 0] = 1.0
+        update_posteriors(
+            pooled=model.pooled,
+            history=history,
+            features=features,
+            rows=np.array([0, 0]),
+            choices=np.array([[VOICE, MIDDAY, 1, 0], [SMS, EVENING, 0, 1]]),
+            rewards=np.array([1.0, 0.0]),
+            at=NOW,
+            config=config,
+        )
+        rows = [history.row_json(0), None]
+        assert ("pair_precision" in rows[0]) is (not config.learn_cell_covariance)
+        again = HistorySummary.from_rows(
+            rows,
+            ActionSpace(),
+            prior_precision=history.prior_diag[0],
+            pair_prior_precision=config.cell_prior_precision,
+            pair_prior=model.pooled.cell_offset_precision,
+        )
+        assert np.allclose(again.pair_cov[0], history.pair_cov[0])
+        assert np.allclose(again.pair_mean[0], history.pair_mean[0])
+        assert np.allclose(again.pair_prior[0], history.pair_prior[0])
+        assert np.allclose(again.pair_cov[1], np.linalg.inv(again.pair_prior[1]))

@@ -136,7 +136,17 @@ class HistorySummary:
         )
 
     def row_json(self, i: int) -> dict[str, Any]:
-        """One patient's state, for storage with their profile."""
+        """One patient's state, for storage with their profile. Independent cells (no
+        learned covariance) are stored as one precision per cell, as before it existed."""
+        cov, prior = self.pair_cov[i], self.pair_prior[i]
+        independent = not np.any(cov - np.diag(np.diagonal(cov))) and np.array_equal(
+            prior, np.eye(prior.shape[0]) * self.pair_prior_precision
+        )
+        cells: dict[str, Any] = (
+            {"pair_precision": (1.0 / np.diagonal(cov)).tolist()}
+            if independent
+            else {"pair_cov": cov.tolist(), "pair_prior": prior.tolist()}
+        )
         return {
             "offset_mean": self.offset_mean[i].tolist(),
             "offset_cov": self.offset_cov[i].tolist(),
@@ -146,9 +156,8 @@ class HistorySummary:
             "pair_responded": self.pair_responded[i].tolist(),
             "updated_at": None if np.isnan(self.updated_at[i]) else float(self.updated_at[i]),
             "pair_mean": self.pair_mean[i].tolist(),
-            "pair_cov": self.pair_cov[i].tolist(),
             "prior_diag": self.prior_diag[i].tolist(),
-            "pair_prior": self.pair_prior[i].tolist(),
+            **cells,
         }
 
     @classmethod
