@@ -65,6 +65,9 @@ class EngineModel:
             dim=featurizer.dim + (len(CONTEXT_NAMES) if config.context_features else 0),
             precision=config.prior_precision,
             joint=config.joint_channel_window,
+            patient_cells=config.learn_cell_covariance,
+            offset_precision=config.offset_prior_precision,
+            cell_precision=config.cell_prior_precision,
         )
         seed_stated_prior(
             pooled.mean,
@@ -94,6 +97,7 @@ class EngineModel:
                 else self.config.offset_prior_precision
             ),
             pair_prior_precision=self.config.cell_prior_precision,
+            pair_prior=self.pooled.cell_offset_precision,
         )
 
     def decision_features(
@@ -339,7 +343,7 @@ def decide_batch(
     propensity = np.ones(n)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
-        part = history.take(np.arange(start, stop)) if (start, stop) != (0, n) else history
+        part = history.take(slice(start, stop)) if (start, stop) != (0, n) else history
         chunk = _Chunk(slice(start, stop), choices, probs, explored, propensity)
         _choose_chunk(chunk, model, part, features[start:stop], feasibility, rng)
     propensity[feasibility.blocked] = 0.0

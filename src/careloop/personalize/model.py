@@ -26,22 +26,21 @@ from scipy.special import expit
 
 from careloop.clock import ensure_utc
 from careloop.personalize.actions import ActionSpace
+from careloop.personalize.history import HistorySummary, diagonal_matrices, value_offsets
 from careloop.personalize.joint import CellPosterior
+from careloop.personalize.pooling import (
+    factored_cell_prior,
+    learn_cell_covariance,
+    learn_offset_spread,
+)
 from careloop.personalize.snapshot import EngineConfig
+
+__all__ = ["HistorySummary", "PooledPosterior", "update_posteriors"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 _DAY = 86400.0
-
-
-def _offsets(sizes: tuple[int, ...]) -> tuple[int, ...]:
-    """Start of each factor's values in the flat list of all factor values."""
-    out, total = [], 0
-    for size in sizes:
-        out.append(total)
-        total += size
-    return tuple(out)
 
 
 _INVERSES: dict[bytes, FloatArray] = {}
@@ -83,15 +82,31 @@ class PooledPosterior:
     updates: int = 0
     cells: CellPosterior | None = None
     offset_precision: FloatArray | None = None
+    cell_offset_precision: FloatArray | None = None
     _cache: tuple[list[FloatArray], list[FloatArray]] | None = field(default=None, repr=False)
 
     @classmethod
     def prior(
-        cls, space: ActionSpace, *, dim: int, precision: float, joint: bool = False
+        cls,
+        space: ActionSpace,
+        *,
+        dim: int,
+        precision: float,
+        joint: bool = False,
+        patient_cells: bool = False,
+        offset_precision: float = 1.0,
+        cell_precision: float = 4.0,
     ) -> PooledPosterior:
-        """The prior; ``joint`` adds interaction weights per channel x window cell."""
+        """The prior; ``joint`` adds interaction weights per channel x window cell, and
+        ``patient_cells`` lets each patient's cells carry their channel and window offsets
+        under a learned covariance (starting as the factored model's, see ``pooling``)."""
         total = sum(space.sizes) * dim
         cells = space.sizes[0] * space.sizes[1]
+        learned: tuple[FloatArray, FloatArray] | tuple[None, None] = (None, None)
+        if joint and patient_cells:
+            learned = factored_cell_prior(
+                space.sizes, factor_precision=offset_precision, cell_precision=cell_precision
+            )
         return cls(
             sizes=space.sizes,
             dim=dim,
@@ -99,6 +114,8 @@ class PooledPosterior:
             precision=np.eye(total) * precision,
             prior_precision=precision,
             cells=CellPosterior.prior(cells, dim, precision) if joint else None,
+            offset_precision=learned[0],
+            cell_offset_precision=learned[1],
         )
 
     def blocks(self) -> tuple[list[FloatArray], list[FloatArray]]:
@@ -108,7 +125,7 @@ class PooledPosterior:
             means, covs = [], []
             d = self.dim
             for f, size in enumerate(self.sizes):
-                start = _offsets(self.sizes)[f] * d
+                start = value_offsets(self.sizes)[f] * d
                 means.append(self.mean[start : start + size * d].reshape(size, d))
                 covs.append(
                     np.stack(
@@ -137,6 +154,11 @@ class PooledPosterior:
             "offset_precision": (
                 self.offset_precision.tolist() if self.offset_precision is not None else None
             ),
+            "cell_offset_precision": (
+                self.cell_offset_precision.tolist()
+                if self.cell_offset_precision is not None
+                else None
+            ),
         }
 
     @classmethod
@@ -155,136 +177,12 @@ class PooledPosterior:
                 if data.get("offset_precision")
                 else None
             ),
+            cell_offset_precision=(
+                np.asarray(data["cell_offset_precision"], dtype=np.float64)
+                if data.get("cell_offset_precision")
+                else None
+            ),
         )
-
-
-@dataclass
-class HistorySummary:
-    """Per-patient learned state for ``n`` patients: offsets, counts, last update time.
-
-    ``offset_mean`` (N x V) and ``offset_cov`` (N x V x V) cover all V factor values; the
-    counts (messages sent and answered per factor value, and per channel x window) are what
-    explanations quote.
-    """
-
-    sizes: tuple[int, ...]
-    offset_mean: FloatArray
-    offset_cov: FloatArray
-    sent: FloatArray
-    responded: FloatArray
-    pair_sent: FloatArray
-    pair_responded: FloatArray
-    updated_at: FloatArray
-    offset_prior_precision: float
-    pair_mean: FloatArray
-    pair_precision: FloatArray
-    pair_prior_precision: float
-    prior_diag: FloatArray
-
-    @classmethod
-    def empty(
-        cls,
-        n: int,
-        space: ActionSpace,
-        *,
-        prior_precision: float | FloatArray,
-        pair_prior_precision: float = 4.0,
-    ) -> HistorySummary:
-        """No history; ``prior_precision`` is one number or one per factor value."""
-        sizes = space.sizes
-        v = sum(sizes)
-        cells = sizes[0] * sizes[1]
-        prior = np.broadcast_to(np.asarray(prior_precision, dtype=np.float64), (v,))
-        return cls(
-            sizes=sizes,
-            offset_mean=np.zeros((n, v)),
-            offset_cov=np.broadcast_to(np.diag(1.0 / prior), (n, v, v)).copy(),
-            sent=np.zeros((n, v)),
-            responded=np.zeros((n, v)),
-            pair_sent=np.zeros((n, sizes[0], sizes[1])),
-            pair_responded=np.zeros((n, sizes[0], sizes[1])),
-            updated_at=np.full(n, np.nan),
-            offset_prior_precision=float(prior.mean()),
-            pair_mean=np.zeros((n, cells)),
-            pair_precision=np.full((n, cells), pair_prior_precision),
-            pair_prior_precision=pair_prior_precision,
-            prior_diag=np.broadcast_to(prior, (n, v)).copy(),
-        )
-
-    @property
-    def n(self) -> int:
-        return int(self.updated_at.shape[0])
-
-    def factor_slice(self, f: int) -> slice:
-        start = _offsets(self.sizes)[f]
-        return slice(start, start + self.sizes[f])
-
-    def take(self, rows: IntArray | list[int]) -> HistorySummary:
-        """A copy holding only ``rows`` (in that order)."""
-        idx = np.asarray(rows, dtype=np.int64)
-        return HistorySummary(
-            sizes=self.sizes,
-            offset_mean=self.offset_mean[idx].copy(),
-            offset_cov=self.offset_cov[idx].copy(),
-            sent=self.sent[idx].copy(),
-            responded=self.responded[idx].copy(),
-            pair_sent=self.pair_sent[idx].copy(),
-            pair_responded=self.pair_responded[idx].copy(),
-            updated_at=self.updated_at[idx].copy(),
-            offset_prior_precision=self.offset_prior_precision,
-            pair_mean=self.pair_mean[idx].copy(),
-            pair_precision=self.pair_precision[idx].copy(),
-            pair_prior_precision=self.pair_prior_precision,
-            prior_diag=self.prior_diag[idx].copy(),
-        )
-
-    def row_json(self, i: int) -> dict[str, Any]:
-        """One patient's state, for storage with their profile."""
-        return {
-            "offset_mean": self.offset_mean[i].tolist(),
-            "offset_cov": self.offset_cov[i].tolist(),
-            "sent": self.sent[i].tolist(),
-            "responded": self.responded[i].tolist(),
-            "pair_sent": self.pair_sent[i].tolist(),
-            "pair_responded": self.pair_responded[i].tolist(),
-            "updated_at": None if np.isnan(self.updated_at[i]) else float(self.updated_at[i]),
-            "pair_mean": self.pair_mean[i].tolist(),
-            "pair_precision": self.pair_precision[i].tolist(),
-            "prior_diag": self.prior_diag[i].tolist(),
-        }
-
-    @classmethod
-    def from_rows(
-        cls,
-        rows: list[dict[str, Any] | None],
-        space: ActionSpace,
-        *,
-        prior_precision: float | FloatArray,
-        pair_prior_precision: float = 4.0,
-    ) -> HistorySummary:
-        """Rebuild from stored rows; ``None`` means a patient with no history yet (rows
-        stored before cell offsets existed start those at the prior)."""
-        out = cls.empty(
-            len(rows),
-            space,
-            prior_precision=prior_precision,
-            pair_prior_precision=pair_prior_precision,
-        )
-        for i, row in enumerate(rows):
-            if not row:
-                continue
-            out.offset_mean[i] = row["offset_mean"]
-            out.offset_cov[i] = row["offset_cov"]
-            out.sent[i] = row["sent"]
-            out.responded[i] = row["responded"]
-            out.pair_sent[i] = row["pair_sent"]
-            out.pair_responded[i] = row["pair_responded"]
-            out.updated_at[i] = np.nan if row["updated_at"] is None else row["updated_at"]
-            if "pair_mean" in row:
-                out.pair_mean[i] = row["pair_mean"]
-                out.pair_precision[i] = row["pair_precision"]
-            out.prior_diag[i] = row.get("prior_diag", 1.0 / np.diagonal(out.offset_cov[i]))
-        return out
 
 
 @dataclass(frozen=True)
@@ -331,7 +229,7 @@ def cell_distributions(
     # diagonal of each cell's pooled covariance only: 16 full quadratic forms per patient
     # would cost more than the rest of the decision, and this part is the smallest
     var = (features**2) @ np.diagonal(cell_covs, axis1=1, axis2=2).T
-    var += 1.0 / history.pair_precision
+    var += np.diagonal(history.pair_cov, axis1=1, axis2=2)
     shape = (features.shape[0], history.sizes[0], history.sizes[1])
     return mean.reshape(shape), var.reshape(shape)
 
@@ -357,7 +255,7 @@ def update_posteriors(
     _forget_patients(history, np.unique(rows), now_days, config)
     if rows.size == 0:
         return
-    offsets = np.asarray(_offsets(pooled.sizes), dtype=np.int64)
+    offsets = np.asarray(value_offsets(pooled.sizes), dtype=np.int64)
     value_cols = choices + offsets[None, :]  # n x F indices into the V factor values
     cells = choices[:, 0] * history.sizes[1] + choices[:, 1]
 
@@ -401,7 +299,10 @@ def update_posteriors(
             )
 
     if config.learn_offset_spread:
-        learn_offset_spread(pooled, history, np.unique(rows))
+        carried = pooled.cells is not None and pooled.cell_offset_precision is not None
+        learn_offset_spread(pooled, history, np.unique(rows), skip=(0, 1) if carried else ())
+        if carried:
+            learn_cell_covariance(pooled, history, np.unique(rows))
     np.add.at(history.sent, (rows[:, None], value_cols), 1.0)
     np.add.at(history.responded, (rows[:, None], value_cols), rewards[:, None])
     np.add.at(history.pair_sent, (rows, choices[:, 0], choices[:, 1]), 1.0)
@@ -418,7 +319,8 @@ def _update_cells(
     cells: IntArray,
     rewards: FloatArray,
 ) -> None:
-    """One Laplace step on each patient's offset for the cell the reward belongs to.
+    """One Laplace (rank-one) step on each patient's cell offsets for the reward's cell;
+    through the learned prior covariance it moves the cells that go with it too.
 
     Taken after the factor offsets moved (backfitting): the cell absorbs only what the
     additive part still gets wrong, so a reply is not credited twice in full.
@@ -427,8 +329,13 @@ def _update_cells(
     assert pooled.cells is not None
     pooled.cells.update(features, cells, rewards - p, p * (1.0 - p))
     p = expit(_predict(pooled, history, features, rows, value_cols, cells))
-    history.pair_precision[rows, cells] += p * (1.0 - p)
-    history.pair_mean[rows, cells] += (rewards - p) / history.pair_precision[rows, cells]
+    h = p * (1.0 - p)
+    cov = history.pair_cov[rows]
+    cx = cov[np.arange(rows.shape[0]), :, cells]  # cov @ e_cell
+    s = cx[np.arange(rows.shape[0]), cells]
+    cov = cov - (h / (1.0 + h * s))[:, None, None] * cx[:, :, None] * cx[:, None, :]
+    history.pair_cov[rows] = cov
+    history.pair_mean[rows] += cov[np.arange(rows.shape[0]), :, cells] * (rewards - p)[:, None]
 
 
 def _predict(
@@ -471,48 +378,11 @@ def _forget_patients(
     if move.size == 0:
         return
     keep = 0.5 ** (elapsed[elapsed > 0] / config.patient_half_life_days)
-    cell_prior = history.pair_prior_precision
-    history.pair_precision[move] = (
-        cell_prior + (history.pair_precision[move] - cell_prior) * keep[:, None]
-    )
-    prior = _diag(history.prior_diag[move])
+    cell_prior = history.pair_prior[move]
+    cell_precision = np.linalg.inv(history.pair_cov[move])
+    cell_precision = cell_prior + (cell_precision - cell_prior) * keep[:, None, None]
+    history.pair_cov[move] = np.linalg.inv(cell_precision)
+    prior = diagonal_matrices(history.prior_diag[move])
     precision = np.linalg.inv(history.offset_cov[move])
     precision = prior + (precision - prior) * keep[:, None, None]
     history.offset_cov[move] = np.linalg.inv(precision)
-
-
-def _diag(rows: FloatArray) -> FloatArray:
-    """N x V -> N x V x V diagonal matrices."""
-    out = np.zeros((*rows.shape, rows.shape[1]))
-    idx = np.arange(rows.shape[1])
-    out[:, idx, idx] = rows
-    return out
-
-
-def learn_offset_spread(pooled: PooledPosterior, history: HistorySummary, rows: IntArray) -> None:
-    """Hierarchical pooling learned from the data: how far patients stray from the pooled
-    model, per factor, sets how strongly each patient's offsets are shrunk toward it.
-
-    One EM step for the variance of the random offsets (tau^2 per factor = mean of m^2 + v
-    over the patients just updated), then the new prior is swapped into those patients'
-    posteriors exactly (Gaussian, prior mean 0: P' = P - P0 + P0', m' = P'^-1 P m).
-    """
-    if rows.size == 0:
-        return
-    mean = history.offset_mean[rows]
-    second = mean**2 + np.diagonal(history.offset_cov[rows], axis1=1, axis2=2)
-    precision = np.empty(mean.shape[1])
-    for f in range(len(history.sizes)):
-        cols = history.factor_slice(f)
-        spread = float(np.clip(second[:, cols].mean(), 0.04, 4.0))
-        precision[cols] = 1.0 / spread
-    pooled.offset_precision = precision
-    old = history.prior_diag[rows]
-    if np.allclose(old, precision[None, :]):
-        return
-    before = np.linalg.inv(history.offset_cov[rows])
-    after = before + _diag(precision[None, :] - old)
-    cov = np.linalg.inv(after)
-    history.offset_cov[rows] = cov
-    history.offset_mean[rows] = np.einsum("nij,njk,nk->ni", cov, before, mean)
-    history.prior_diag[rows] = precision

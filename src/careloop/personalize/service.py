@@ -22,6 +22,7 @@ from careloop.events import EventKind, list_events, record_event
 from careloop.models import DecisionRow, ModelStateRow, PreferenceProfileRow
 from careloop.personalize.actions import Action, ActionSpace
 from careloop.personalize.engine import Decision, EngineModel
+from careloop.personalize.history import own_offsets
 from careloop.personalize.model import HistorySummary, PooledPosterior, update_posteriors
 from careloop.personalize.profile import FactorEvidence, PreferenceProfile, StatedPreferences
 from careloop.personalize.rewards import (
@@ -207,6 +208,7 @@ def load_history(
             else model.config.offset_prior_precision
         ),
         pair_prior_precision=model.config.cell_prior_precision,
+        pair_prior=model.pooled.cell_offset_precision,
     )
 
 
@@ -335,7 +337,7 @@ def _learned_summary(
             continue
         factors: dict[str, dict[str, FactorEvidence]] = {}
         flat = 0
-        cov = np.asarray(state["offset_cov"], dtype=np.float64)
+        own_mean, own_sd = own_offsets(state, tuple(len(values) for values in space))
         names = ("channel", "send_window", "reading_level", "tone", "framing")
         for name, values in zip(names[: len(space)], space, strict=True):
             factors[name] = {}
@@ -343,8 +345,8 @@ def _learned_summary(
                 factors[name][value] = FactorEvidence(
                     sent=round(state["sent"][flat]),
                     responded=round(state["responded"][flat]),
-                    offset_mean=float(state["offset_mean"][flat]),
-                    offset_sd=float(np.sqrt(max(cov[flat, flat], 0.0))),
+                    offset_mean=float(own_mean[flat]),
+                    offset_sd=float(own_sd[flat]),
                 )
                 flat += 1
         out[program] = factors

@@ -87,6 +87,7 @@ class EngineConfig:
     cell_prior_precision: float = 4.0
     context_features: bool = True
     learn_offset_spread: bool = True
+    learn_cell_covariance: bool = False
 
     def __post_init__(self) -> None:
         if self.weekly_budget < 0:
