@@ -197,6 +197,10 @@ def approved_library(session: Session, *, samples: Mapping[str, object] | None =
     tenth of the demo's pilot. The approved rows are read as plain columns (the text as
     stored) and the library built from them is kept while those columns are unchanged, so a
     new approval, a retirement or another database is always seen. Callers only read it.
+
+    Languages whose words still wait for review (drafts only, e.g. a new translation) are
+    listed in ``by_language`` without variants, so a send in such a language falls back to
+    English saying why (``language_unapproved``), not as if the language did not exist.
     """
     messages = tuple(list_messages(session))
     rows = tuple(
@@ -207,7 +211,16 @@ def approved_library(session: Session, *, samples: Mapping[str, object] | None =
             .order_by(ContentVersion.id)
         )
     )
-    key = (messages, rows)
+    waiting = tuple(
+        tuple(row)
+        for row in session.execute(
+            select(ContentVersion.message, ContentVersion.language)
+            .where(ContentVersion.state == str(ApprovalState.DRAFT))
+            .distinct()
+            .order_by(ContentVersion.message, ContentVersion.language)
+        )
+    )
+    key = (messages, rows, waiting)
     last = _APPROVED.get("last")
     if not samples and last is not None and last[0] == key:
         return last[1]
@@ -227,6 +240,8 @@ def approved_library(session: Session, *, samples: Mapping[str, object] | None =
     library = library_from_versions(
         messages=messages, variants=variants, samples=dict(samples or {})
     )
+    for message, language in waiting:
+        library.by_language.setdefault(language, set()).add(message)
     if not samples:
         _APPROVED["last"] = (key, library)  # one assignment: threads see a matching pair
     return library
