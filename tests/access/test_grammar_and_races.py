@@ -54,8 +54,21 @@ def test_cancel_and_reschedule_in_either_language(text: str, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["CANCEL", "STOP", "cancelar", "1 or 2", "12", "my sugar is 7", "yes", "0", "", "tal vez",
-     "取消", "一或二", "talvez"],
+    [
+        "CANCEL",
+        "STOP",
+        "cancelar",
+        "1 or 2",
+        "12",
+        "my sugar is 7",
+        "yes",
+        "0",
+        "",
+        "tal vez",
+        "取消",
+        "一或二",
+        "talvez",
+    ],
 )
 def test_words_that_are_not_an_answer_to_an_offer(text: str) -> None:
     assert parse_booking_reply(text) is None

@@ -64,7 +64,9 @@ def test_portuguese_is_graded_by_the_martins_formula_and_fits_its_bands(
     portuguese = [r for r in shipped_lint if r.language == "pt"]
     assert len(portuguese) == 43 * 24
     assert all(r.ok and r.grade is not None and not r.needs_review for r in portuguese)
-    long_basic = [r.grade for r in portuguese if r.channel == "email" and r.reading_level == "basic"]
+    long_basic = [
+        r.grade for r in portuguese if r.channel == "email" and r.reading_level == "basic"
+    ]
     assert max(g for g in long_basic if g is not None) < 6.5
     assert measure("Está na hora da sua vacina.", language="pt").formula == "flesch-martins"
 

@@ -20,19 +20,17 @@ from tools_fixtures import consent_and_content, glucose, import_patients, reacha
 from careloop.access.directory import scheduling_links
 from careloop.access.links import book_from_link, open_link
 from careloop.cli.demo_directory import directory_resources, home_address, relocating_needs
-from careloop.crypto import signing_key
-from careloop.records.importer import import_paths
-from careloop.security.principal import CLI_OPERATOR
-
 from careloop.clock import FrozenClock
+from careloop.crypto import signing_key
 from careloop.digitaltools.catalogue import load_tools
 from careloop.digitaltools.service import follow_up_tools, prescribe
 from careloop.models import OutboxMessage
 from careloop.programs.definition import find_program
 from careloop.programs.service import run_program
+from careloop.records.importer import import_paths
 from careloop.records.service import get_patient_record
 from careloop.runtime import Runtime
-from careloop.security.principal import SYSTEM_WORKER
+from careloop.security.principal import CLI_OPERATOR, SYSTEM_WORKER
 
 SSN = {"system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-41-2026"}
 
