@@ -198,9 +198,9 @@ def approved_library(session: Session, *, samples: Mapping[str, object] | None =
     stored) and the library built from them is kept while those columns are unchanged, so a
     new approval, a retirement or another database is always seen. Callers only read it.
 
-    Languages whose words still wait for review (drafts only, e.g. a new translation) are
-    listed in ``by_language`` without variants, so a send in such a language falls back to
-    English saying why (``language_unapproved``), not as if the language did not exist.
+    Languages with words still waiting for review (e.g. a new translation, all drafts) are
+    named in ``awaiting_review``, so a send in such a language falls back to English saying
+    why (``language_unapproved``), not as if the language did not exist.
     """
     messages = tuple(list_messages(session))
     rows = tuple(
@@ -212,12 +212,11 @@ def approved_library(session: Session, *, samples: Mapping[str, object] | None =
         )
     )
     waiting = tuple(
-        tuple(row)
-        for row in session.execute(
-            select(ContentVersion.message, ContentVersion.language)
+        session.scalars(
+            select(ContentVersion.language)
             .where(ContentVersion.state == str(ApprovalState.DRAFT))
             .distinct()
-            .order_by(ContentVersion.message, ContentVersion.language)
+            .order_by(ContentVersion.language)
         )
     )
     key = (messages, rows, waiting)
@@ -240,8 +239,7 @@ def approved_library(session: Session, *, samples: Mapping[str, object] | None =
     library = library_from_versions(
         messages=messages, variants=variants, samples=dict(samples or {})
     )
-    for message, language in waiting:
-        library.by_language.setdefault(language, set()).add(message)
+    library.awaiting_review.update(waiting)
     if not samples:
         _APPROVED["last"] = (key, library)  # one assignment: threads see a matching pair
     return library
