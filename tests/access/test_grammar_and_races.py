@@ -27,6 +27,7 @@ from tests.access.fhir_fixtures import import_resources, location, patient, sche
         ("two", 2), ("Three", 3), ("first", 1),
         ("uno", 1), ("DOS", 2), ("tres", 3), ("opción 2", 2), ("opcion dos", 2), ("el 2", 2),
         ("la primera", 1), ("2 por favor", 2), ("Sí, el 3", 3),
+        ("dois", 2), ("opção 3", 3), ("a primeira", 1), ("二", 2), ("第2个", 2), ("我要三", 3),
     ],
 )  # fmt: skip
 def test_a_choice_in_either_language(text: str, choice: int) -> None:
@@ -40,6 +41,9 @@ def test_a_choice_in_either_language(text: str, choice: int) -> None:
         ("cancelar cita", "cancel"), ("CANCELAR MI CITA", "cancel"), ("anular", "cancel"),
         ("R", "reschedule"), ("reschedule", "reschedule"), ("new time", "reschedule"),
         ("cambiar", "reschedule"), ("REPROGRAMAR", "reschedule"), ("otro día", "reschedule"),
+        ("Cancelar consulta", "cancel"), ("desmarcar", "cancel"), ("取消预约", "cancel"),
+        ("remarcar", "reschedule"), ("outro horário", "reschedule"), ("改期", "reschedule"),
+        ("改时间", "reschedule"),
     ],
 )  # fmt: skip
 def test_cancel_and_reschedule_in_either_language(text: str, kind: str) -> None:
@@ -50,7 +54,21 @@ def test_cancel_and_reschedule_in_either_language(text: str, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["CANCEL", "STOP", "cancelar", "1 or 2", "12", "my sugar is 7", "yes", "0", "", "tal vez"],
+    [
+        "CANCEL",
+        "STOP",
+        "cancelar",
+        "1 or 2",
+        "12",
+        "my sugar is 7",
+        "yes",
+        "0",
+        "",
+        "tal vez",
+        "取消",
+        "一或二",
+        "talvez",
+    ],
 )
 def test_words_that_are_not_an_answer_to_an_offer(text: str) -> None:
     assert parse_booking_reply(text) is None

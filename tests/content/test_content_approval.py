@@ -66,15 +66,22 @@ def test_sync_imports_shipped_content_as_approved_and_is_idempotent(
 ) -> None:
     first = _sync(rt, small)
     second = _sync(rt, small)
-    assert (first.created, first.approved, first.drafted) == (96, 96, 0)
-    assert (second.created, second.unchanged) == (0, 96)
+    # 2 messages x 24 forms in en, es, pt (approved as the files say) and zh (drafts: no
+    # grade formula, a person approves them).
+    assert (first.created, first.approved, first.drafted) == (192, 144, 48)
+    assert (second.created, second.unchanged) == (0, 192)
     with rt.transaction() as session:
         rows = session.scalars(select(ContentVersion)).all()
-    assert len(rows) == 96
-    assert {(r.state, r.approved_by, r.version) for r in rows} == {
-        ("approved", "careloop-clinical-review", 1)
+    assert len(rows) == 192
+    assert {(r.language, r.state, r.approved_by, r.version) for r in rows} == {
+        ("en", "approved", "careloop-clinical-review", 1),
+        ("es", "approved", "careloop-clinical-review", 1),
+        ("pt", "approved", "careloop-translation-review", 1),
+        ("zh", "draft", None, 1),
     }
-    assert {r.approved_at.date().isoformat() for r in rows if r.approved_at} == {"2026-11-23"}
+    assert {r.approved_at.date().isoformat() for r in rows if r.language in ("en", "es")} == {
+        "2026-11-23"
+    }
 
 
 def test_a_send_records_the_exact_version_it_used(
@@ -206,7 +213,9 @@ def test_every_transition_is_in_the_event_log(rt: Runtime, small: Library) -> No
 def test_the_whole_shipped_library_imports_once(rt: Runtime, shipped: Library) -> None:
     first = _sync(rt, shipped)
     second = _sync(rt, shipped)
-    assert first.created == first.approved == len(shipped.variants)
+    drafts = [v for v in shipped.variants.values() if v.state != "approved"]
+    assert {v.key.language for v in drafts} == {"zh"}
+    assert first.created == first.approved + len(drafts) == len(shipped.variants)
     assert (second.created, second.unchanged) == (0, len(shipped.variants))
     with rt.transaction() as session:
         events = list_events(session, kinds=["content_synced"])

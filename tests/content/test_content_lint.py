@@ -23,6 +23,7 @@ CONTRACT_KEYS = {
     "segments",
     "ok",
     "problems",
+    "needs_review",
 }
 
 
@@ -39,10 +40,17 @@ def test_every_language_has_every_message_in_every_form(
     shipped: Library, shipped_lint: list[VariantReport]
 ) -> None:
     forms = len(ReadingLevel) * len(Tone) * len(Channel)
-    assert set(shipped.languages) >= {"en", "es"}
+    assert set(shipped.languages) >= {"en", "es", "pt", "zh"}
     assert len(shipped.messages) >= 17
-    assert len(shipped_lint) == len(shipped.messages) * len(shipped.languages) * forms
-    assert all(r.grade is not None for r in shipped_lint)
+    plain = [m for m in shipped.messages.values() if m.framing_of is None]
+    framed = [m for m in shipped.messages.values() if m.framing_of is not None]
+    # A framed version exists only where it was written (en, es); elsewhere the plain one serves.
+    framed_forms = sum(1 for r in shipped_lint if shipped.messages[r.message].framing_of)
+    assert framed_forms == len(framed) * 2 * forms
+    assert len(shipped_lint) == len(plain) * len(shipped.languages) * forms + framed_forms
+    assert all(r.grade is not None for r in shipped_lint if r.language != "zh")
+    # Chinese has no accepted grade formula: not measured, every variant awaits a person.
+    assert all(r.grade is None and r.needs_review for r in shipped_lint if r.language == "zh")
 
 
 def test_shipped_sms_fit_two_segments_and_english_ones_stay_gsm7(
@@ -125,7 +133,10 @@ def test_cli_lints_what_is_approved_in_a_database(tmp_path: Path) -> None:
     runner = CliRunner()
     synced = runner.invoke(app, ["content", "sync", "--database", database, "--json"])
     assert synced.exit_code == 0, synced.output
-    assert orjson.loads(synced.stdout)["approved"] == 2256
+    # en, es and pt (47 messages x 24 forms each) and the framed mammogram reminders (en, es:
+    # 4 framings x 24 forms) are approved; zh (47 x 24) waits as drafts.
+    assert orjson.loads(synced.stdout)["approved"] == 3576
+    assert orjson.loads(synced.stdout)["drafted"] == 1128
     linted = runner.invoke(app, ["content", "lint", "--json", "--database", database])
     assert linted.exit_code == 0, linted.output
-    assert len(orjson.loads(linted.stdout)) == 2256
+    assert len(orjson.loads(linted.stdout)) == 3576

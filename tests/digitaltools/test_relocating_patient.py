@@ -1,10 +1,11 @@
 """The relocating patient of the "N of 1" seed, as far as careloop goes today (issue 25, item 7).
 
 Records from her prior provider and her new practice are imported and linked into one
-record; her annual physical, mammogram and flu shot are found due; the care team prescribes
-a diet app; her glucose stays flat for six weeks and a follow-up visit is offered. The
-scheduling links (a primary-care provider accepting new patients, mammography at several
-locations, a pharmacy flu shot) need "Access" (issue 17) and are not part of this story yet.
+record; her annual physical, mammogram and flu shot are found due; she gets three signed,
+expiring scheduling links from the new town's directory (a primary-care doctor who accepts new
+patients, mammography at several locations, a flu shot at the pharmacy near her new home) and
+books the flu shot through its link; the care team prescribes a diet app; her glucose stays
+flat for six weeks and a follow-up visit is offered.
 """
 
 from __future__ import annotations
@@ -12,18 +13,24 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
 from sqlalchemy import select
 from tools_fixtures import consent_and_content, glucose, import_patients, reachable_patient
 
+from careloop.access.directory import scheduling_links
+from careloop.access.links import book_from_link, open_link
+from careloop.cli.demo_directory import directory_resources, home_address, relocating_needs
 from careloop.clock import FrozenClock
+from careloop.crypto import signing_key
 from careloop.digitaltools.catalogue import load_tools
 from careloop.digitaltools.service import follow_up_tools, prescribe
 from careloop.models import OutboxMessage
 from careloop.programs.definition import find_program
 from careloop.programs.service import run_program
+from careloop.records.importer import import_paths
 from careloop.records.service import get_patient_record
 from careloop.runtime import Runtime
-from careloop.security.principal import SYSTEM_WORKER
+from careloop.security.principal import CLI_OPERATOR, SYSTEM_WORKER
 
 SSN = {"system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-41-2026"}
 
@@ -53,9 +60,10 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
     rt: Runtime, clock: FrozenClock, tmp_path: Path
 ) -> None:
     new_practice = reachable_patient("new-12", phone="+15550100091")
-    new_practice.update(identifier=[SSN], birthDate="1959-05-20")
+    new_practice.update(identifier=[SSN], birthDate="1959-05-20", address=[home_address()])
     import_patients(rt, tmp_path / "prior", [_prior_provider_record()])
     import_patients(rt, tmp_path / "new", [[new_practice]])
+    _import_directory(rt, tmp_path / "directory", clock)
     with rt.transaction() as session:
         record = get_patient_record(session, patient_id="prior-77", timeline_limit=0)
         due = {
@@ -72,6 +80,37 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
     }
 
     consent_and_content(rt, ["prior-77"])
+    with rt.transaction() as session:
+        links = {
+            link.need: link
+            for link in scheduling_links(
+                session, patient_id="prior-77", needs=relocating_needs(), now=clock.now(),
+                settings=rt.settings,
+            )
+        }  # fmt: skip
+    pcp, mammogram, flu = (links[need.name] for need in relocating_needs())
+    assert {slot.rsplit("-", 1)[0] for slot, _, _ in pcp.choices} == {"sch-dr-open"}
+    assert {place for _, _, place in mammogram.choices} == {
+        "East Imaging Center", "West Imaging Center", "South Women's Health",
+    }  # fmt: skip
+    assert {place for _, _, place in flu.choices} == {"Corner Pharmacy"}  # not the one 60 km off
+    key = signing_key(rt.settings)
+    with rt.transaction() as session:
+        opened = {
+            name: len(open_link(session, key=key, token=link.url.rsplit("/", 1)[1], clock=clock)
+                      .choices)
+            for name, link in links.items()
+        }  # fmt: skip
+        booked = book_from_link(
+            session, key=key, token=flu.url.rsplit("/", 1)[1], choice=1, clock=clock,
+            settings=rt.settings,
+        )  # fmt: skip
+    assert opened == {name: len(link.choices) for name, link in links.items()}
+    assert (booked.slot_id, booked.state) == (flu.choices[0][0], "booked")
+    with rt.transaction() as session:  # booking the flu shot leaves the other two links open
+        still = open_link(session, key=key, token=pcp.url.rsplit("/", 1)[1], clock=clock)
+    assert len(still.choices) == len(pcp.choices)
+
     start = clock.now()
     with rt.transaction() as session:
         prescribe(
@@ -92,3 +131,18 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
         ).all()
     assert tally["not_improved"] == 1
     assert {"digital_tool_prescribed", "follow_up_offer"} <= set(messages)
+
+
+def _import_directory(rt: Runtime, folder: Path, clock: FrozenClock) -> None:
+    folder.mkdir(parents=True)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in directory_resources(clock.now())],
+    }
+    (folder / "directory.json").write_bytes(orjson.dumps(bundle))
+    summary = import_paths(
+        rt.sessions, engine=rt.engine, paths=[folder], clock=clock, principal=CLI_OPERATOR,
+        default_timezone="America/New_York", workers=0,
+    )  # fmt: skip
+    assert not summary.rejected, summary.rejected

@@ -1,5 +1,5 @@
-"""Spanish all the way: every portal key exists in every language, so a page never falls
-back to English. Fails on an untranslated key (issue 20)."""
+"""Spanish, Portuguese and Chinese all the way: every portal key exists in every language, so
+a page never falls back to English. Fails on an untranslated key (issues 20 and 25)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from careloop.web.portal.i18n import STRINGS_DIR, supported_languages
+from careloop.web.portal.i18n import STRINGS_DIR, pick_language, supported_languages
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "careloop"
 TEMPLATES = SRC / "web" / "templates" / "portal"
@@ -50,13 +50,32 @@ def _used_keys() -> set[str]:
 
 def test_every_language_has_the_same_keys() -> None:
     languages = supported_languages()
-    assert "es" in languages
+    assert {"en", "es", "pt", "zh-Hans"} <= set(languages)
     english = _keys("en")
     for language in languages:
         assert _keys(language) == english, f"{language} differs from en"
 
 
-@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("language", ["en", "es", "pt", "zh-Hans"])
 def test_every_key_a_page_uses_is_translated(language: str) -> None:
     missing = sorted(_used_keys() - _keys(language))
     assert missing == [], f"untranslated in {language}: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("wanted", "page"),
+    [
+        (("pt-BR",), "pt"),
+        (("pt",), "pt"),
+        (("zh",), "zh-Hans"),
+        (("zh-CN",), "zh-Hans"),
+        (("zh-Hans",), "zh-Hans"),
+        (("zh-TW",), "zh-Hans"),  # Simplified is closer than English until a zh-Hant file
+        ((None, "fr-FR,pt;q=0.8"), "pt"),
+        (("vi",), "en"),
+    ],
+)
+def test_a_portuguese_or_chinese_patient_gets_the_portal_in_their_language(
+    wanted: tuple[str | None, ...], page: str
+) -> None:
+    assert pick_language(*wanted) == page

@@ -41,6 +41,15 @@ class LinkOffer:
     choices: list[LinkChoice]
 
 
+# How a link page names a time, per language (Spanish's pattern serves other Romance ones).
+_PATTERNS = {
+    "en": "EEEE d MMMM, h:mm a",
+    "es": "EEEE d 'de' MMMM, H:mm",
+    "pt": "EEEE, d 'de' MMMM, H:mm",
+    "zh": "M月d日 EEEE H:mm",
+}
+
+
 def labelled_choices(session: Session, offer: AccessOffer) -> tuple[str, list[LinkChoice]]:
     """The offer's choices as the patient reads them: their language, in their zone."""
     patient = get_patient(session, offer.patient_id)
@@ -49,8 +58,8 @@ def labelled_choices(session: Session, offer: AccessOffer) -> tuple[str, list[Li
     choices = [
         LinkChoice(
             number,
-            format_datetime(o.start.astimezone(zone), "EEEE d MMMM, h:mm a" if language == "en"
-                            else "EEEE d 'de' MMMM, H:mm", locale=language),
+            format_datetime(o.start.astimezone(zone), _PATTERNS.get(language, _PATTERNS["es"]),
+                            locale=language),
             o.mode,
             o.ride,
         )

@@ -26,9 +26,12 @@ from careloop.errors import InvalidInput
 from careloop.models import AccessOffer
 
 OFFER_HOURS = 48
+LINK_KIND = "link"  # a scheduling link sent on its own (access/directory.py)
 _WORDS = {
     "en": {"for": "for", "video": "a video visit", "ride": "with a ride", "pattern": "EEE h:mm a"},
     "es": {"for": "para", "video": "video", "ride": "con transporte", "pattern": "EEE H:mm"},
+    "pt": {"for": "para", "video": "vídeo", "ride": "com transporte", "pattern": "EEE H:mm"},
+    "zh": {"for": "选", "video": "视频看诊", "ride": "安排接送", "pattern": "EEE H:mm"},
 }
 
 
@@ -90,13 +93,24 @@ def open_offer(
     now: datetime,
     kind: str = "offer",
     service: str | None = None,
+    replace_open: bool = True,
 ) -> AccessOffer:
-    """Store a new offer (replacing the patient's earlier open ones) and return it."""
-    session.execute(
-        update(AccessOffer)
-        .where(AccessOffer.patient_id == patient_id, AccessOffer.state == "open")
-        .values(state="replaced")
-    )
+    """Store a new offer (replacing the patient's earlier open ones) and return it.
+
+    Scheduling links for several needs at once (``kind="link"``, ``replace_open=False``)
+    stand beside each other and beside a texted offer; a texted offer replaces only offers
+    that are not links.
+    """
+    if replace_open:
+        session.execute(
+            update(AccessOffer)
+            .where(
+                AccessOffer.patient_id == patient_id,
+                AccessOffer.state == "open",
+                AccessOffer.kind != LINK_KIND,
+            )
+            .values(state="replaced")
+        )
     row = AccessOffer(
         id=secrets.token_urlsafe(12),
         patient_id=patient_id,
@@ -113,12 +127,13 @@ def open_offer(
 
 
 def current_offer(session: Session, *, patient_id: str, now: datetime) -> AccessOffer | None:
-    """The patient's open, unexpired offer (the newest), if any."""
+    """The patient's open, unexpired offer (the newest), if any; a link is not answered by text."""
     return session.scalar(
         select(AccessOffer)
         .where(
             AccessOffer.patient_id == patient_id,
             AccessOffer.state == "open",
+            AccessOffer.kind != LINK_KIND,
             AccessOffer.expires_at > now,
         )
         .order_by(AccessOffer.created_at.desc())

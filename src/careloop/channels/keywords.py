@@ -9,8 +9,11 @@ here too. A free-text message that merely contains an opt-out word is flagged
 
 Spanish equivalents are ours, not Twilio's defaults (see ``docs/channels.md``): PARAR, ALTO,
 DETENER, CANCELAR, BAJA → opt-out; AYUDA → help; SI/SÍ, CONFIRMAR → confirm; REPROGRAMAR →
-reschedule. YES is both Twilio's opt-in and our confirm: we call it confirm and set
-``lifts_carrier_block`` so the caller knows Twilio has also lifted any STOP block.
+reschedule. Portuguese: SAIR, DESCADASTRAR → opt-out; AJUDA → help; SIM, CONFIRMO → confirm;
+REMARCAR → reschedule. Chinese (kept whole by the folding: CJK characters are letters): 退订,
+取消订阅 → opt-out; 帮助 → help; 确认, 是 → confirm; 改期 → reschedule. YES is both Twilio's
+opt-in and our confirm: we call it confirm and set ``lifts_carrier_block`` so the caller
+knows Twilio has also lifted any STOP block.
 """
 
 from __future__ import annotations
@@ -36,13 +39,16 @@ class Keyword(StrEnum):
 OPT_OUT_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
     | {"PARAR", "ALTO", "DETENER", "CANCELAR", "BAJA"}
+    | {"SAIR", "DESCADASTRAR", "退订", "取消订阅"}
 )
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
-HELP_WORDS = frozenset({"HELP", "INFO", "AYUDA"})
-CONFIRM_WORDS = frozenset({"C", "Y", "YES", "CONFIRM", "SI", "CONFIRMAR"})
-RESCHEDULE_WORDS = frozenset({"R", "RESCHEDULE", "REPROGRAMAR"})
+HELP_WORDS = frozenset({"HELP", "INFO", "AYUDA", "AJUDA", "帮助"})
+CONFIRM_WORDS = frozenset(
+    {"C", "Y", "YES", "CONFIRM", "SI", "CONFIRMAR", "SIM", "CONFIRMO", "确认", "是"}
+)
+RESCHEDULE_WORDS = frozenset({"R", "RESCHEDULE", "REPROGRAMAR", "REMARCAR", "改期"})
 _STRONG_OPT_OUT_WORDS = frozenset(
-    {"STOP", "STOPALL", "UNSUBSCRIBE", "REVOKE", "OPTOUT", "PARAR", "DETENER"}
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "REVOKE", "OPTOUT", "PARAR", "DETENER", "DESCADASTRAR"}
 )
 """Words that, inside a longer message, still suggest an opt-out (END, CANCEL are too common)."""
 TWILIO_OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})

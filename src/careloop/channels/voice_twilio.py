@@ -36,7 +36,7 @@ from careloop.errors import InvalidInput
 VOICE_MENU: dict[str, Keyword] = {"1": Keyword.CONFIRM, "2": Keyword.TALK_TO_SOMEONE}
 """Keys of the spoken menu; keep in step with ``VoiceParts.gather_prompt``."""
 
-SAY_LANGUAGE: dict[str, str] = {"en": "en-US", "es": "es-US"}
+SAY_LANGUAGE: dict[str, str] = {"en": "en-US", "es": "es-US", "pt": "pt-BR", "zh": "zh-CN"}
 """Twilio ``<Say>`` wants a locale; our messages carry a language."""
 
 HUMAN = "human"

@@ -1,7 +1,9 @@
 """The demo's relocating patient (issue 25, item 7): her prior provider's record and the new
-practice's are linked into one; her annual visit, mammogram and flu shot are found due; she
-signs the practice's intake link on her phone (sent here, signed in the browser by a person);
-a diet app is prescribed; her glucose stays flat for six weeks and a follow-up is offered.
+practice's are linked into one; her annual visit, mammogram and flu shot are found due; the new
+town's directory gives her three signed scheduling links (a doctor accepting new patients,
+mammography at several locations, a flu shot at the pharmacy near her new home); she signs the
+practice's intake link on her phone (sent here, signed in the browser by a person); a diet app
+is prescribed; her glucose stays flat for six weeks and a follow-up is offered.
 
 The six weeks run on a clock of their own (set back, then forward), so the step takes about a
 second. Ids and counts only: no name, phone or reading is printed.
@@ -10,13 +12,14 @@ second. Ids and counts only: no name, phone or reading is printed.
 from __future__ import annotations
 
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.console import Console
 
+from careloop.cli.demo_directory import directory_resources, home_address, relocating_needs
 from careloop.cli.support import new_table
 from careloop.clock import FrozenClock
 from careloop.records.importer import import_paths
@@ -43,10 +46,11 @@ def _patient(pid: str, *, phone: bool) -> dict[str, Any]:
         "birthDate": "1959-05-20",
         "name": [{"family": "Demo", "given": ["Relocating"]}],
         "telecom": [{"system": "phone", "value": "+15550100177", "use": "mobile"}] if phone else [],
+        "address": [home_address()] if phone else [],
     }
 
 
-def _bundles(folder: Path) -> list[Path]:
+def _bundles(folder: Path, now: datetime) -> list[Path]:
     prior = [
         _patient(PRIOR, phone=False),
         {"resourceType": "Encounter", "id": f"{PRIOR}-visit", "status": "finished",
@@ -55,7 +59,9 @@ def _bundles(folder: Path) -> list[Path]:
          "period": {"start": "2023-04-03T09:00:00Z", "end": "2023-04-03T09:30:00Z"}},
     ]  # fmt: skip
     paths = []
-    for name, resources in (("prior", prior), ("new", [_patient(NEW, phone=True)])):
+    groups = (("prior", prior), ("new", [_patient(NEW, phone=True)]),
+              ("directory", directory_resources(now)))  # fmt: skip
+    for name, resources in groups:
         path = folder / f"{name}.json"
         bundle = {"resourceType": "Bundle", "type": "collection",
                   "entry": [{"resource": r} for r in resources]}  # fmt: skip
@@ -77,6 +83,7 @@ def _glucose(fhir_id: str, at: str, mg_dl: float) -> dict[str, Any]:
 
 
 def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
+    from careloop.access.directory import scheduling_links
     from careloop.careteam.intake import receive_observation
     from careloop.digitaltools.catalogue import load_tools
     from careloop.digitaltools.service import follow_up_tools, prescribe
@@ -87,7 +94,8 @@ def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
     from careloop.records.service import get_patient_record
 
     with tempfile.TemporaryDirectory() as folder:
-        for path in _bundles(Path(folder)):  # the prior provider's export first, then ours
+        # The prior provider's export first, then ours, then the new town's directory.
+        for path in _bundles(Path(folder), rt.clock.now()):
             import_paths(
                 rt.sessions, engine=rt.engine, paths=[path], clock=rt.clock, principal=DEMO,
                 default_timezone=rt.settings.records.default_timezone, workers=0,
@@ -104,6 +112,9 @@ def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
             session, patient_id=PRIOR, purpose="*", channel="*", status="granted",
             source="staff", actor=DEMO.actor, now=now,
         )  # fmt: skip
+        links = scheduling_links(
+            session, patient_id=PRIOR, needs=relocating_needs(), now=now, settings=rt.settings
+        )
         form = send_form(
             session, patient_id=PRIOR, form_id="intake", clock=rt.clock, settings=rt.settings,
             principal=DEMO,
@@ -133,6 +144,10 @@ def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
     )
     table.add_row("records linked (same SSN)", ", ".join(sorted(record.sources)))
     table.add_row("care found due", ", ".join(due) or "none")
+    for link in links:
+        places = sorted({place or "?" for _, _, place in link.choices})
+        table.add_row(f"scheduling link: {link.need}", f"{len(link.choices)} times at "
+                      + ", ".join(places))  # fmt: skip
     table.add_row("intake form to sign on the phone", "link sent" if form.outbox_id else
                   f"not sent ({form.not_queued})")  # fmt: skip
     table.add_row("diet app prescribed", f"{app.tool} (CarePlan {app.careplan_id}), "
@@ -144,6 +159,9 @@ def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
         "patient_id": PRIOR,
         "sources": sorted(record.sources),
         "due": due,
+        "scheduling_links": {
+            link.need: sorted({place or "" for _, _, place in link.choices}) for link in links
+        },
         "form_sent": form.outbox_id is not None,
         "follow_up": dict(tally),
     }

@@ -149,7 +149,8 @@ def render_message(
         variant, steps = resolve_variant(library, key, require_approved=require_approved)
         steps = ("language_unapproved", *steps)
     if language_fallback and "language_unapproved" not in steps:
-        steps = ("language", *steps)
+        waiting = wanted in library.awaiting_review
+        steps = ("language_unapproved" if waiting else "language", *steps)
     if whole_generic:
         steps = (*steps, "minimum_necessary")
 

@@ -125,6 +125,9 @@ class Library:
     generic_message: str = GENERIC_MESSAGE
     # Per language: the messages defined there (a language may lack some; the lint says so).
     by_language: dict[str, set[str]] = field(default_factory=dict)
+    # Languages whose words all still wait for a person's approval (a library of approved
+    # versions lacks them; a send in one says so instead of "no such language").
+    awaiting_review: set[str] = field(default_factory=set)
     # Where the shipped files came from: state and approval as written in the YAML.
     source_approval: dict[str, tuple[ApprovalState, str | None, date | None]] = field(
         default_factory=dict

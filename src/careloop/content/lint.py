@@ -13,6 +13,11 @@ For every message × language × reading level × tone × channel:
 - SMS: at most two segments (GSM-7 153/160 septets, UCS-2 67/70 code units);
 - voice scripts carry no links (a text-to-speech voice would read them out);
 - a ``general`` message shows no diagnosis or test words where others may see them.
+
+A language with no accepted grade formula (Chinese) cannot be measured: its variants are
+reported with ``grade`` null and ``needs_review`` true while unapproved, and a library file in
+such a language may not declare itself approved: a fluent clinician approves each version
+(``careloop content approve``), which is the only way its words reach a patient.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from careloop.content.readability import (
 from careloop.content.render import ALLOWED_FIELDS, URL_PATTERN, template_fields
 from careloop.content.sensitivity import EXPOSED_PARTS, sensitive_terms_in
 from careloop.content.sms import sms_info
-from careloop.content.vocab import Channel, Sensitivity
+from careloop.content.vocab import ApprovalState, Channel, Sensitivity
 from careloop.errors import InvalidInput
 
 MAX_SMS_SEGMENTS = 2
@@ -52,6 +57,8 @@ class VariantReport:
     segments: int | None = None
     ok: bool = True
     problems: list[str] = field(default_factory=list)
+    # No grade formula for the language and not yet approved by a person: not sendable.
+    needs_review: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,9 +89,19 @@ def lint_library(library: Library) -> list[VariantReport]:
             _check_variant(library, variant, report)
         report.ok = not report.problems
         reports.append(report)
-    for problem in library.problems:
+    for problem in [*library.problems, *_unreviewed_approvals(library)]:
         reports.append(VariantReport("(library)", "", "", "", "", ok=False, problems=[problem]))
     return reports
+
+
+def _unreviewed_approvals(library: Library) -> list[str]:
+    """Files that approve words no formula can grade: only a person may approve those."""
+    return [
+        f"{where}: approved in the file, but {where.split('/')[1]} has no grade formula: "
+        "ship it as a draft for a fluent clinician to review and approve"
+        for where, (state, _, _) in sorted(library.source_approval.items())
+        if state is ApprovalState.APPROVED and where.split("/")[1] not in SUPPORTED_LANGUAGES
+    ]
 
 
 def lint_variant(library: Library, variant: Variant) -> VariantReport:
@@ -126,7 +143,7 @@ def _check_variant(library: Library, variant: Variant, report: VariantReport) ->
         report.problems.append("renders empty")
         return
     ceiling_only = message.grade_rule == "ceiling" or key.channel is Channel.VOICE
-    _check_grade(key, main, report, ceiling_only=ceiling_only)
+    _check_grade(variant, main, report, ceiling_only=ceiling_only)
     _check_channel(key, rendered, report)
     if message.sensitivity is Sensitivity.GENERAL:
         for part in sorted(EXPOSED_PARTS[key.channel]):
@@ -135,9 +152,11 @@ def _check_variant(library: Library, variant: Variant, report: VariantReport) ->
                 report.problems.append(f"declared general but its {part} names {', '.join(terms)}")
 
 
-def _check_grade(key: VariantKey, text: str, report: VariantReport, *, ceiling_only: bool) -> None:
+def _check_grade(variant: Variant, text: str, report: VariantReport, *, ceiling_only: bool) -> None:
+    key = variant.key
     if key.language not in SUPPORTED_LANGUAGES:
-        report.problems.append(f"no readability formula for {key.language}: grade not measured")
+        # Not a defect of the words: a person judges them instead (see the module docstring).
+        report.needs_review = variant.state is not ApprovalState.APPROVED
         return
     reading = measure(text, language=key.language)
     report.grade = reading.grade

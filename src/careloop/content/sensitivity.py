@@ -98,7 +98,75 @@ SENSITIVE_TERMS: dict[str, tuple[str, ...]] = {
         "síntomas",
         "efectos secundarios",
     ),
+    "pt": (
+        "mamografia",
+        "mama",
+        "seio",
+        "seios",
+        "câncer",
+        "oncologia",
+        "quimio",
+        "quimioterapia",
+        "tumor",
+        "colonoscopia",
+        "colorretal",
+        "intestino",
+        "fezes",
+        "papanicolau",
+        "preventivo",
+        "colo do útero",
+        "hpv",
+        "diabetes",
+        "diabético",
+        "diabética",
+        "a1c",
+        "hemoglobina glicada",
+        "glicose",
+        "glicemia",
+        "açúcar no sangue",
+        "insulina",
+        "pressão arterial",
+        "hipertensão",
+        "depressão",
+        "hiv",
+        "gravidez",
+        "sintoma",
+        "sintomas",
+        "efeitos colaterais",
+    ),
+    # Chinese is written without spaces: its terms are matched anywhere in the text.
+    "zh": (
+        "乳房",
+        "乳腺",
+        "钼靶",
+        "癌",
+        "肿瘤",
+        "化疗",
+        "结肠镜",
+        "肠镜",
+        "结直肠",
+        "大便",
+        "粪便",
+        "宫颈",
+        "巴氏",
+        "HPV",
+        "糖尿病",
+        "糖化血红蛋白",
+        "A1c",
+        "血糖",
+        "胰岛素",
+        "血压",
+        "高血压",
+        "抑郁",
+        "艾滋",
+        "HIV",
+        "怀孕",
+        "症状",
+        "副作用",
+    ),
 }
+# Languages written without spaces between words: no word boundaries around their terms.
+_UNSPACED_LANGUAGES = frozenset({"zh"})
 
 
 def must_stay_generic(
@@ -116,6 +184,8 @@ def _pattern(language: str) -> re.Pattern[str] | None:
     if not terms:
         return None
     alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+    if language in _UNSPACED_LANGUAGES:
+        return re.compile(f"({alternatives})", re.IGNORECASE)
     return re.compile(rf"(?<!\w)({alternatives})(?!\w)", re.IGNORECASE)
 
 

@@ -211,6 +211,10 @@ def approved_library(session: Session, *, samples: Mapping[str, object] | None =
     tenth of the demo's pilot. The approved rows are read as plain columns (the text as
     stored) and the library built from them is kept while those columns are unchanged, so a
     new approval, a retirement or another database is always seen. Callers only read it.
+
+    Languages with words still waiting for review (e.g. a new translation, all drafts) are
+    named in ``awaiting_review``, so a send in such a language falls back to English saying
+    why (``language_unapproved``), not as if the language did not exist.
     """
     messages = tuple(list_messages(session))
     rows = tuple(
@@ -221,7 +225,15 @@ def approved_library(session: Session, *, samples: Mapping[str, object] | None =
             .order_by(ContentVersion.id)
         )
     )
-    key = (messages, rows)
+    waiting = tuple(
+        session.scalars(
+            select(ContentVersion.language)
+            .where(ContentVersion.state == str(ApprovalState.DRAFT))
+            .distinct()
+            .order_by(ContentVersion.language)
+        )
+    )
+    key = (messages, rows, waiting)
     last = _APPROVED.get("last")
     if not samples and last is not None and last[0] == key:
         return last[1]
@@ -241,6 +253,7 @@ def approved_library(session: Session, *, samples: Mapping[str, object] | None =
     library = library_from_versions(
         messages=messages, variants=variants, samples=dict(samples or {})
     )
+    library.awaiting_review.update(waiting)
     if not samples:
         _APPROVED["last"] = (key, library)  # one assignment: threads see a matching pair
     return library

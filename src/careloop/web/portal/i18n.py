@@ -1,7 +1,10 @@
 """The portal's words per language, from ``strings/<lang>.yaml`` (English is the fallback).
 
 The language is the patient's stated preference, else the record's, else the browser's;
-a key missing from a language falls back to English so a page is never blank.
+a key missing from a language falls back to English so a page is never blank. A file is named
+by its tag ("pt", "zh-Hans"); a wanted tag matches it exactly, else by its primary language
+("pt-BR" → "pt"; "zh", "zh-CN" and also "zh-TW" → "zh-Hans": a reader of Traditional
+characters gets Simplified ones, closer than English, until a "zh-Hant" file exists).
 """
 
 from __future__ import annotations
@@ -32,10 +35,20 @@ def pick_language(*candidates: str | None) -> str:
     """The first candidate (a BCP-47 tag or an Accept-Language value) the portal speaks."""
     for candidate in candidates:
         for part in (candidate or "").split(","):
-            base = part.split(";")[0].strip().split("-")[0].lower()
-            if base in supported_languages():
-                return base
+            found = _supported_tag(part.split(";")[0].strip())
+            if found is not None:
+                return found
     return DEFAULT_LANGUAGE
+
+
+def _supported_tag(tag: str) -> str | None:
+    """The portal's file tag for ``tag``: the same tag, else one of the same primary language."""
+    if not tag:
+        return None
+    tags = supported_languages()
+    exact = next((t for t in tags if t.lower() == tag.lower()), None)
+    base = tag.split("-")[0].lower()
+    return exact or next((t for t in tags if t.split("-")[0].lower() == base), None)
 
 
 def translator(language: str) -> Callable[..., str]:

@@ -1,0 +1,243 @@
+"""Scheduling links for a patient new to the practice (issue 25, item 7): where they can book.
+
+A patient who moved needs more than one offer at once: a primary-care provider who accepts new
+patients, a mammogram at whichever of several locations suits them, a flu shot at a pharmacy
+near home. Each need becomes one signed, expiring self-scheduling link (an offer of kind
+``link``, opened at ``/portal/book/<token>`` like any other); link offers never replace each
+other or the patient's texted offer, and a bare "1" by text never books from one.
+
+What the directory says comes from the record, as the EHR or a provider directory exports it:
+
+- **accepting new patients**: the Da Vinci PDex Plan-Net extension :data:`NEW_PATIENTS` on the
+  Schedule's PractitionerRole, HealthcareService or Location (``acceptingPatients`` coded
+  ``newpt``); anything else, or silence, is not an acceptance;
+- **pharmacy**: a Location typed ``PHARM`` (HL7 v3 RoleCode);
+- **near home**: great-circle distance from the geolocation extension of the patient's address
+  to ``Location.position``, at most :data:`NEARBY_KM`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.access.finder import Offer, SlotCandidate, rank_offers
+from careloop.access.offers import link_token, open_offer
+from careloop.access.patientday import patient_day
+from careloop.access.slots import free_slots
+from careloop.crypto import signing_key
+from careloop.fhirdata.codings import codes
+from careloop.fhirdata.references import reference_id, reference_of
+from careloop.models import FhirResource
+from careloop.outreach.config import outreach_settings
+from careloop.records.timezones import GEOLOCATION_EXTENSION
+from careloop.settings import Settings
+
+NEW_PATIENTS = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/newpatients"
+PHARMACY = "PHARM"
+NEARBY_KM = 15.0
+LINK_DAYS = 30
+Rule = Literal["new-patients", "locations", "pharmacy-nearby"]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkNeed:
+    """One thing to book: a service code and the rule that picks where."""
+
+    name: str
+    service: str
+    rule: Rule
+    choices: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a slot is, as the directory describes it."""
+
+    location_id: str | None
+    name: str | None
+    pharmacy: bool
+    accepting_new_patients: bool
+    position: tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulingLink:
+    """A signed link to book one need, and the choices behind it (slot, start, place)."""
+
+    need: str
+    offer_id: str
+    url: str
+    expires_at: datetime
+    choices: tuple[tuple[str, datetime, str | None], ...]
+
+
+def _ref(value: object, rtype: str) -> str | None:
+    ref = reference_of(value)
+    return reference_id(ref) if ref and ref.startswith(f"{rtype}/") else None
+
+
+def _load(session: Session, rtype: str, ids: Iterable[str | None]) -> dict[str, dict[str, Any]]:
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(FhirResource.resource).where(
+            FhirResource.resource_type == rtype, FhirResource.fhir_id.in_(wanted)
+        )
+    )
+    return {r["id"]: r for r in rows}
+
+
+def accepts_new_patients(resource: dict[str, Any] | None) -> bool:
+    """True only when the resource says ``newpt`` in the Plan-Net new-patients extension."""
+    for ext in (resource or {}).get("extension") or []:
+        if isinstance(ext, dict) and ext.get("url") == NEW_PATIENTS:
+            for sub in ext.get("extension") or []:
+                if isinstance(sub, dict) and sub.get("url") == "acceptingPatients":
+                    return "newpt" in codes(sub.get("valueCodeableConcept"))
+    return False
+
+
+def _position(resource: dict[str, Any] | None) -> tuple[float, float] | None:
+    position = (resource or {}).get("position") or {}
+    lat, lng = position.get("latitude"), position.get("longitude")
+    if isinstance(lat, int | float) and isinstance(lng, int | float):
+        return float(lat), float(lng)
+    return None
+
+
+def home_position(address: dict[str, Any] | None) -> tuple[float, float] | None:
+    """The patient's home from their address's geolocation extension (Synthea writes it)."""
+    for ext in (address or {}).get("extension") or []:
+        if isinstance(ext, dict) and ext.get("url") == GEOLOCATION_EXTENSION:
+            values = {e.get("url"): e.get("valueDecimal") for e in ext.get("extension") or []}
+            lat, lng = values.get("latitude"), values.get("longitude")
+            if isinstance(lat, int | float) and isinstance(lng, int | float):
+                return float(lat), float(lng)
+    return None
+
+
+def home_of(session: Session, *, patient_id: str) -> tuple[float, float] | None:
+    """The newest geolocated home address among the person's Patient resources (the record's
+    derived address keeps no coordinates)."""
+    patients = session.scalars(
+        select(FhirResource.resource)
+        .where(FhirResource.resource_type == "Patient", FhirResource.patient_id == patient_id)
+        .order_by(FhirResource.imported_at.desc())
+    )
+    for patient in patients:
+        for address in patient.get("address") or []:
+            if isinstance(address, dict) and address.get("use") in (None, "home"):
+                found = home_position(address)
+                if found is not None:
+                    return found
+    return None
+
+
+def km_between(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance (haversine, mean Earth radius 6371 km)."""
+    lat1, lng1, lat2, lng2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
+    )
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+def places_of(session: Session, slot_ids: Sequence[str]) -> dict[str, Place]:
+    """Slot id → its place: the Schedule's Location (or its role's or service's first one)."""
+    slots = _load(session, "Slot", slot_ids)
+    schedules = _load(
+        session, "Schedule", (_ref(s.get("schedule"), "Schedule") for s in slots.values())
+    )
+    actors = [a for s in schedules.values() for a in s.get("actor") or []]
+    roles = _load(session, "PractitionerRole", (_ref(a, "PractitionerRole") for a in actors))
+    services = _load(session, "HealthcareService", (_ref(a, "HealthcareService") for a in actors))
+    located = [*actors, *(loc for r in [*roles.values(), *services.values()]
+                           for loc in r.get("location") or [])]  # fmt: skip
+    locations = _load(session, "Location", (_ref(a, "Location") for a in located))
+    places: dict[str, Place] = {}
+    for slot_id, slot in slots.items():
+        schedule = schedules.get(_ref(slot.get("schedule"), "Schedule") or "", {})
+        own = schedule.get("actor") or []
+        holders = [*(roles.get(_ref(a, "PractitionerRole") or "") for a in own),
+                   *(services.get(_ref(a, "HealthcareService") or "") for a in own)]  # fmt: skip
+        where = [_ref(a, "Location") for a in own]
+        where += [_ref(loc, "Location") for h in holders if h for loc in h.get("location") or []]
+        location_id = next((w for w in where if w in locations), None)
+        location = locations.get(location_id or "")
+        places[slot_id] = Place(
+            location_id=location_id,
+            name=(location or {}).get("name"),
+            pharmacy=PHARMACY in codes((location or {}).get("type")),
+            accepting_new_patients=any(accepts_new_patients(h) for h in [*holders, location]),
+            position=_position(location),
+        )
+    return places
+
+
+def _pick(
+    need: LinkNeed, ranked: list[Offer], places: dict[str, Place], home: tuple[float, float] | None
+) -> list[Offer]:
+    """The need's rule over the finder's ranking (best first)."""
+    if need.rule == "new-patients":
+        return [o for o in ranked if places[o.slot].accepting_new_patients][: need.choices]
+    if need.rule == "pharmacy-nearby":
+        if home is None:
+            return []
+        near = [
+            (km_between(home, position), o)
+            for o in ranked
+            if places[o.slot].pharmacy and (position := places[o.slot].position) is not None
+        ]
+        near = [(km, o) for km, o in near if km <= NEARBY_KM]
+        return [o for _, o in sorted(near, key=lambda pair: pair[0])][: need.choices]
+    seen: set[str | None] = set()
+    per_place = []
+    for offer in ranked:  # the best time at each location, so every location is a choice
+        if places[offer.slot].location_id not in seen:
+            seen.add(places[offer.slot].location_id)
+            per_place.append(offer)
+    return per_place[: need.choices]
+
+
+def scheduling_links(
+    session: Session,
+    *,
+    patient_id: str,
+    needs: Sequence[LinkNeed],
+    now: datetime,
+    settings: Settings,
+) -> list[SchedulingLink]:
+    """One signed link per need that has a fitting slot in the next :data:`LINK_DAYS` days."""
+    day = patient_day(session, patient_id=patient_id, now=now)
+    zone = ZoneInfo(day.timezone)
+    start = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+    home = home_of(session, patient_id=patient_id)
+    booking_link = outreach_settings(settings)[0].booking_link
+    links = []
+    for need in needs:
+        slots: list[SlotCandidate] = free_slots(
+            session, start=start, end=start + timedelta(days=LINK_DAYS), service=need.service
+        )
+        ranked = rank_offers(slots, day, now=now, limit=len(slots) or 1)
+        places = places_of(session, [o.slot for o in ranked])
+        chosen = _pick(need, ranked, places, home)
+        if not chosen:
+            continue
+        row = open_offer(
+            session, offers=chosen, patient_id=patient_id, now=now, kind="link",
+            service=need.service, replace_open=False,
+        )  # fmt: skip
+        url = f"{booking_link.rstrip('/')}/{link_token(signing_key(settings), row.id)}"
+        choices = tuple((o.slot, o.start, places[o.slot].name) for o in chosen)
+        links.append(SchedulingLink(need.name, row.id, url, row.expires_at, choices))
+    return links
