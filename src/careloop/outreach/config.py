@@ -33,6 +33,13 @@ class WorkerSettings(BaseModel):
     """Sends between two result records. 1: a crash leaves at most one send per worker in
     doubt (a real gateway's HTTP call dwarfs the commit). More: fewer commits for a fast
     gateway, and up to this many look-ups (or, unreconciled, duplicates) per crash."""
+    results_per_commit: int = Field(default=50, ge=1, le=10_000)
+    """Results written per commit on channels whose gateway can be asked what it sent (SMS
+    through Twilio): a chunk is marked ``calling`` in one statement and its results written
+    this many at a time, a few statements per group instead of a dozen per message. A crash
+    leaves up to this many sends unrecorded and the rest of the chunk unsent, all in doubt
+    and reconciled against the gateway (never re-sent blindly). Gateways that cannot be
+    asked keep ``record_every``."""
     concurrency: int = Field(default=1, ge=1, le=256)
     """Sends in flight at once per worker (threads, each recording every result as it
     comes). A slow gateway call (~100-300 ms for Twilio) would otherwise cap one worker at a
