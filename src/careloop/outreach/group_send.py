@@ -1,33 +1,37 @@
-"""Sending a chunk with a few statements per group instead of a dozen per message.
+"""Sending a chunk with one transaction per group of messages instead of one per message.
 
 Used for channels whose gateway can be asked what it already sent (a
 :class:`~careloop.channels.interface.Reconciler`: Twilio's message list), where being in
-doubt after a crash costs a look-up, not a double text:
+doubt after a crash costs a look-up, not a double text. One transaction per group:
 
-1. **one ``calling`` mark per round**: one transaction marks every message of the round
-   ``calling`` (its own attempt row: the per-message tag reconciliation starts from), renews
-   the leases and admits the round against the patients' contact budgets;
-2. **results in group commits**: every ``results_per_commit`` sends, one transaction writes
-   the results (executemany/``unnest``), and renews the leases of the rest once half a lease
-   has gone, dropping any row another worker took meanwhile;
-3. **one re-plan when late**: a worker that fell behind its reserved slots reserves fresh
-   ones for the whole remainder in one transaction, never one per message.
+1. writes the previous group's results (executemany / ``UPDATE ... FROM unnest``);
+2. reserves fresh send slots for this group when the worker fell behind the ones planned
+   for the batch (sending late would bunch against other workers' slots);
+3. marks the group ``calling`` (each message's own attempt row: what reconciliation starts
+   from after a crash), renews its leases and admits it against the contact budgets.
 
-A round never holds two messages with the same recipient, sender and text: the gateway's
-list could not tell which of them went, so each such twin waits for the next round.
+A group is ``results_per_commit`` messages, fewer when the worker's own pace would carry
+it past the late tolerance of its slots. A group never holds two messages with the same
+recipient, sender and text: the gateway's list could not tell which of them went, so such
+a twin waits for a later round.
 
-A crash leaves the round's unrecorded messages ``calling``; when re-claimed they are in doubt
-and reconciled one by one: found → recorded as sent, not found → sent once. Gateways that
-cannot be asked keep the one-``calling``-mark-per-send path (:meth:`Worker._send_in_turn`):
-there a whole round in doubt would be a whole round held for review, or re-sent.
+A crash leaves at most one group ``calling``; re-claimed, each of its messages is in doubt
+and reconciled: found in the gateway's list → recorded as sent, not found → sent once.
+Gateways that cannot be asked keep one ``calling`` mark per send
+(:meth:`Worker._send_in_turn`): for them a whole group in doubt would be a group held for
+review, or re-sent.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
 
 from careloop.outreach.claims import Claimed
 from careloop.outreach.ratelimit import reserve_many, sender_key
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from careloop.outreach.worker import Worker
 
 Planned = tuple[Claimed, datetime | None]
+MIN_GROUP = 8
 
 
 def rounds(todo: Sequence[Planned]) -> list[list[Planned]]:
@@ -57,73 +62,107 @@ def rounds(todo: Sequence[Planned]) -> list[list[Planned]]:
     return out
 
 
+@dataclass
+class SendPace:
+    """Time spent in gateway calls (waits for slots included), to size the next group."""
+
+    sent: int = 0
+    seconds: float = 0.0
+
+    def group_size(self, worker: Worker, *, paced: bool) -> int:
+        limit = worker.settings.worker.results_per_commit
+        if not paced or not self.sent or self.seconds <= 0:
+            return limit
+        tolerance = worker.settings.worker.late_tolerance_ms / 1000
+        return max(MIN_GROUP, min(limit, int(self.sent / self.seconds * tolerance)))
+
+
 def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outcome]) -> BatchReport:
-    """Send ``todo`` round by round; ``outcomes`` (decided before any call) are written with
-    the first ``calling`` mark."""
+    """Send ``todo`` a group at a time; ``outcomes`` (decided before any call) are written
+    in the first group's transaction."""
     report = BatchReport()
     pending = list(outcomes)
+    pace = SendPace()
     for round_ in rounds(todo):
-        recorded, ours = worker.record(pending, calling=[m for m, _ in round_])
-        report.add(recorded)
-        pending = []
-        marked = worker.clock.now()
-        queue = [(m, s) for m, s in round_ if m.id in ours]
-        index = 0
-        while index < len(queue):
-            message, slot = queue[index]
-            if slot is not None and worker.late(slot):
-                queue[index:] = replan(worker, queue[index:], report)
-                continue
-            index += 1
-            pending.append(worker.attempt_at(message, slot))
-            # Commit a group when it is full, or when half the lease has gone (a slow gateway):
-            # the rest of the round is then renewed, so no other worker takes it mid-send.
-            lease = worker.settings.worker.lease_seconds
-            renewing = (worker.clock.now() - marked).total_seconds() > lease / 2
-            if len(pending) < worker.settings.worker.results_per_commit and not renewing:
-                continue
-            renew = [m.id for m, _ in queue[index:]] if renewing else []
-            recorded, still = worker.record(pending, calling=[], renew=renew)
+        queue = list(round_)
+        while queue:
+            size = pace.group_size(worker, paced=queue[0][1] is not None)
+            group, queue = queue[:size], queue[size:]
+            planned: list[Planned] = []
+
+            plan = partial(_plan_group, worker=worker, group=group, report=report, into=planned)
+            recorded, ours = worker.record(pending, calling=[], plan=plan)
             report.add(recorded)
             pending = []
-            if renew:
-                marked = worker.clock.now()
-                queue[index:] = [(m, s) for m, s in queue[index:] if m.id in still]
+            mine = [(m, s) for m, s in planned if m.id in ours]
+            index = 0
+            while index < len(mine):
+                message, slot = mine[index]
+                if slot is not None and worker.late(slot):  # fell behind within the group
+                    with worker.runtime.transaction() as session:
+                        now = worker.clock.now()
+                        mine[index:] = reslot(session, worker, mine[index:], report, now=now)
+                    continue
+                started = worker.clock.now()
+                pending.append(worker.attempt_at(message, slot))
+                pace.sent += 1
+                pace.seconds += (worker.clock.now() - started).total_seconds()
+                index += 1
     recorded, _ = worker.record(pending, calling=[])
     report.add(recorded)
     return report
 
 
-def replan(worker: Worker, remaining: Sequence[Planned], report: BatchReport) -> list[Planned]:
-    """Fresh slots for every paced message left (this worker fell behind its slots: sending
-    them late would bunch up against other workers' slots), in one transaction; those with
-    no slot within half a lease go back to the queue."""
+def _plan_group(
+    session: Session,
+    now: datetime,
+    *,
+    worker: Worker,
+    group: list[Planned],
+    report: BatchReport,
+    into: list[Planned],
+) -> list[Claimed]:
+    """In the group's transaction: fresh slots if the worker fell behind the batch's plan;
+    the group as it will be sent goes ``into`` the caller's list."""
+    fresh = group
+    if group and group[0][1] is not None and worker.late(group[0][1]):
+        fresh = reslot(session, worker, group, report, now=now)
+    into[:] = fresh
+    return [m for m, _ in fresh]
+
+
+def reslot(
+    session: Session,
+    worker: Worker,
+    group: Sequence[Planned],
+    report: BatchReport,
+    *,
+    now: datetime,
+) -> list[Planned]:
+    """Fresh slots, from ``now``, for the paced messages of ``group``, in the caller's
+    transaction; those with no slot within half a lease go back to the queue."""
     by_key: dict[str, list[Claimed]] = defaultdict(list)
-    unpaced: list[Planned] = []
+    planned: list[Planned] = []
     rates: dict[str, float] = {}
-    for message, slot in remaining:
+    for message, slot in group:
         if slot is None:
-            unpaced.append((message, None))
+            planned.append((message, None))
             continue
         key = sender_key(message.channel, message.sender)
         rates[key] = worker.sender_rate(message)
         by_key[key].append(message)
-    settings = worker.settings.worker
-    planned: list[Planned] = list(unpaced)
-    with worker.runtime.transaction() as session:
-        now = worker.clock.now()
-        reservations = reserve_many(
-            session,
-            wanted={key: (len(ms), worker.interval(rates[key])) for key, ms in by_key.items()},
-            now=now + timedelta(milliseconds=settings.slot_lead_ms),
-            horizon=timedelta(seconds=settings.lease_seconds / 2),
-        )
-        for key, messages in by_key.items():
-            reservation = reservations[key]
-            got = len(reservation.slots)
-            planned.extend(zip(messages[:got], reservation.slots, strict=True))
-            if got < len(messages):
-                report.deferred += len(messages) - got
-                release(session, messages=messages[got:], at=reservation.next_free)
+    reservations = reserve_many(
+        session,
+        wanted={key: (len(ms), worker.interval(rates[key])) for key, ms in by_key.items()},
+        now=now,
+        horizon=worker.half_lease,
+    )
+    for key, messages in by_key.items():
+        reservation = reservations[key]
+        got = len(reservation.slots)
+        planned.extend(zip(messages[:got], reservation.slots, strict=True))
+        if got < len(messages):
+            report.deferred += len(messages) - got
+            release(session, messages=messages[got:], at=reservation.next_free)
     planned.sort(key=lambda p: (p[1] is not None, p[1] or now))
     return planned

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.messages import (
@@ -52,7 +53,6 @@ from careloop.outreach.claims import (
     mark_calling,
     recorded_provider_ids,
     refused_now,
-    renew_lease,
 )
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.group_send import send_in_groups
@@ -73,6 +73,7 @@ CHUNK = 500
 """Most messages sent between two consent re-checks (and recorded in one transaction)."""
 
 UnsubscribeLink = Callable[[Claimed, datetime], str]
+PlanGroup = Callable[[Session, datetime], Sequence[Claimed]]
 
 
 @dataclass
@@ -323,6 +324,11 @@ class Worker:
         tolerance = timedelta(milliseconds=self.settings.worker.late_tolerance_ms)
         return self.clock.now() > slot + tolerance
 
+    @property
+    def half_lease(self) -> timedelta:
+        """How far ahead slots are reserved: rows not sent by then go back to the queue."""
+        return timedelta(seconds=self.settings.worker.lease_seconds / 2)
+
     def sender_rate(self, message: Claimed) -> float:
         key = sender_key(message.channel, message.sender)
         return self._rate(key, message.channel, message.sender) or 1.0
@@ -411,12 +417,12 @@ class Worker:
         outcomes: list[Outcome],
         *,
         calling: Sequence[Claimed],
-        renew: Sequence[int] = (),
+        plan: PlanGroup | None = None,
     ) -> tuple[BatchReport, set[int]]:
-        """Write ``outcomes``, mark ``calling`` and extend the leases of ``renew`` (already
-        calling) in one transaction; returns the ids of ``calling`` and ``renew`` still this
-        worker's to send."""
-        if not outcomes and not calling and not renew:
+        """Write ``outcomes`` and mark ``calling`` in one transaction; returns the ids of
+        ``calling`` still this worker's to send. ``plan``, run first in the same transaction,
+        reserves slots for a group and returns the messages to mark ``calling`` as well."""
+        if not outcomes and not calling and plan is None:
             return BatchReport(), set()
         with self.runtime.transaction() as session:
             if session.get_bind().dialect.name == "postgresql":
@@ -425,6 +431,8 @@ class Worker:
                 # fraction of a second of records (docs/outreach.md, "in doubt").
                 session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             now = self.clock.now()
+            if plan is not None:
+                calling = [*calling, *plan(session, now)]
             report = record_outcomes(
                 session,
                 outcomes=outcomes,
@@ -439,13 +447,6 @@ class Worker:
             ours = mark_calling(
                 session,
                 messages=calling,
-                worker_id=self.worker_id,
-                now=now,
-                lease=timedelta(seconds=self.settings.worker.lease_seconds),
-            )
-            ours |= renew_lease(
-                session,
-                ids=renew,
                 worker_id=self.worker_id,
                 now=now,
                 lease=timedelta(seconds=self.settings.worker.lease_seconds),
