@@ -10,10 +10,10 @@ doubt after a crash costs a look-up, not a double text. One transaction per grou
 3. marks the group ``calling`` (each message's own attempt row: what reconciliation starts
    from after a crash), renews its leases and admits it against the contact budgets.
 
-A group is ``results_per_commit`` messages, fewer when the worker's own pace would carry
-it past the late tolerance of its slots. A group never holds two messages with the same
-recipient, sender and text: the gateway's list could not tell which of them went, so such
-a twin waits for a later round.
+A group is ``results_per_commit`` messages; its fresh slots follow the worker's own time
+per send, so the group's last message is not late when its turn comes. A round never holds
+two messages with the same recipient, sender and text: the gateway's list could not tell
+which of them went, so such a twin waits for a later round.
 
 A crash leaves at most one group ``calling``; re-claimed, each of its messages is in doubt
 and reconciled: found in the gateway's list → recorded as sent, not found → sent once.
@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from careloop.outreach.worker import Worker
 
 Planned = tuple[Claimed, datetime | None]
-MIN_GROUP = 8
 
 
 def rounds(todo: Sequence[Planned]) -> list[list[Planned]]:
@@ -64,17 +63,28 @@ def rounds(todo: Sequence[Planned]) -> list[list[Planned]]:
 
 @dataclass
 class SendPace:
-    """Time spent in gateway calls (waits for slots included), to size the next group."""
+    """Time this worker takes per send and per group transaction, to place fresh slots
+    where its sends will really fall."""
 
     sent: int = 0
     seconds: float = 0.0
+    commit_seconds: float = 0.0
 
-    def group_size(self, worker: Worker, *, paced: bool) -> int:
-        limit = worker.settings.worker.results_per_commit
-        if not paced or not self.sent or self.seconds <= 0:
-            return limit
-        tolerance = worker.settings.worker.late_tolerance_ms / 1000
-        return max(MIN_GROUP, min(limit, int(self.sent / self.seconds * tolerance)))
+    def per_send(self) -> timedelta:
+        """How long one send has taken this far (0 until one was timed)."""
+        return timedelta(seconds=self.seconds / self.sent if self.sent else 0.0)
+
+    def lead(self) -> timedelta:
+        """Fresh slots start this far ahead: one and a half of this worker's group
+        transactions, so they have not expired when the commit returns (on a loaded
+        database a transaction can outlast the late tolerance)."""
+        return timedelta(seconds=1.5 * self.commit_seconds)
+
+    def timed(self, worker: Worker, since: datetime) -> None:
+        took = (worker.clock.now() - since).total_seconds()
+        self.commit_seconds = (
+            took if not self.commit_seconds else 0.7 * self.commit_seconds + 0.3 * took
+        )
 
 
 def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outcome]) -> BatchReport:
@@ -86,12 +96,21 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
     for round_ in rounds(todo):
         queue = list(round_)
         while queue:
-            size = pace.group_size(worker, paced=queue[0][1] is not None)
+            size = worker.settings.worker.results_per_commit
             group, queue = queue[:size], queue[size:]
             planned: list[Planned] = []
 
-            plan = partial(_plan_group, worker=worker, group=group, report=report, into=planned)
+            plan = partial(
+                _plan_group,
+                worker=worker,
+                group=group,
+                report=report,
+                into=planned,
+                pace=pace,
+            )
+            began = worker.clock.now()
             recorded, ours = worker.record(pending, calling=[], plan=plan)
+            pace.timed(worker, began)
             report.add(recorded)
             pending = []
             mine = [(m, s) for m, s in planned if m.id in ours]
@@ -99,10 +118,18 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
             while index < len(mine):
                 message, slot = mine[index]
                 if slot is not None and worker.late(slot):  # fell behind within the group
+                    began = worker.clock.now()
                     with worker.runtime.transaction() as session:
-                        now = worker.clock.now()
-                        mine[index:] = reslot(session, worker, mine[index:], report, now=now)
+                        start = began + pace.lead()
+                        mine[index:] = reslot(
+                            session, worker, mine[index:], report, now=start, step=pace.per_send()
+                        )
+                    pace.timed(worker, began)
                     continue
+                if slot is not None:
+                    wait = (slot - worker.clock.now()).total_seconds()
+                    if wait > 0:
+                        worker.sleep(wait)
                 started = worker.clock.now()
                 pending.append(worker.attempt_at(message, slot))
                 pace.sent += 1
@@ -121,12 +148,13 @@ def _plan_group(
     group: list[Planned],
     report: BatchReport,
     into: list[Planned],
+    pace: SendPace,
 ) -> list[Claimed]:
     """In the group's transaction: fresh slots if the worker fell behind the batch's plan;
     the group as it will be sent goes ``into`` the caller's list."""
     fresh = group
     if group and group[0][1] is not None and worker.late(group[0][1]):
-        fresh = reslot(session, worker, group, report, now=now)
+        fresh = reslot(session, worker, group, report, now=now + pace.lead(), step=pace.per_send())
     into[:] = fresh
     return [m for m, _ in fresh]
 
@@ -138,24 +166,31 @@ def reslot(
     report: BatchReport,
     *,
     now: datetime,
+    step: timedelta,
 ) -> list[Planned]:
-    """Fresh slots, from ``now``, for the paced messages of ``group``, in the caller's
-    transaction; those with no slot within half a lease go back to the queue."""
+    """Fresh slots from ``now`` (a lead ahead of the clock) for the paced messages of
+    ``group``, in the caller's transaction; those with no slot within half a lease go back
+    to the queue. The ``i``-th message's slot is no earlier than ``now + i * step`` (the
+    worker's time per send), so the last of the group is not late by the time of the
+    first ones' sends."""
     by_key: dict[str, list[Claimed]] = defaultdict(list)
+    earliest: dict[str, list[datetime]] = defaultdict(list)
     planned: list[Planned] = []
     rates: dict[str, float] = {}
-    for message, slot in group:
+    for position, (message, slot) in enumerate(group):
         if slot is None:
             planned.append((message, None))
             continue
         key = sender_key(message.channel, message.sender)
         rates[key] = worker.sender_rate(message)
         by_key[key].append(message)
+        earliest[key].append(now + position * step)
     reservations = reserve_many(
         session,
         wanted={key: (len(ms), worker.interval(rates[key])) for key, ms in by_key.items()},
         now=now,
         horizon=worker.half_lease,
+        not_before=earliest,
     )
     for key, messages in by_key.items():
         reservation = reservations[key]

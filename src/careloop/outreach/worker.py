@@ -308,11 +308,7 @@ class Worker:
         return self._call(message, slot)
 
     def attempt_at(self, message: Claimed, slot: datetime | None) -> Outcome:
-        """Wait for ``slot`` (the caller checked it is not late), settle a doubt, call."""
-        if slot is not None:
-            wait = (slot - self.clock.now()).total_seconds()
-            if wait > 0:
-                self.sleep(wait)
+        """Settle a doubt, then call (the caller waited for ``slot``)."""
         if message.in_doubt_since is not None:
             settled = self._reconcile(message, slot)
             if settled is not None:
