@@ -10,17 +10,21 @@ Three short transactions per batch, never a provider call inside one:
    are read again, so a STOP that arrived after scheduling wins, and a message that came due
    inside the patient's quiet hours goes back to the queue until they end
    (:mod:`careloop.outreach.quiet_hours`).
-3. **send, recording each result as it happens** — one transaction per message writes the
-   previous message's result and marks this message's attempt ``calling``; then the adapter
-   is called. The same transaction admits the message against the patient's contact
-   budget under a per-patient lock (:mod:`careloop.outreach.budget`).
+3. **send, recording results as they happen** — where the gateway can be asked what it
+   sent (Twilio's message list), one transaction per *group* writes the previous group's
+   results, re-slots and marks the group ``calling`` (:mod:`careloop.outreach.group_send`);
+   elsewhere one transaction per message writes the previous result and marks this one
+   ``calling``. Then the adapter is called. The same transaction admits the messages
+   against the patients' contact budget under per-patient locks
+   (:mod:`careloop.outreach.budget`).
 
 Gateways do not deduplicate (Twilio ignores the idempotency header on Messages), so a crash
-must never leave more than one send unrecorded: after a SIGKILL at most one attempt per
-worker is ``calling``. When its lease expires the row is re-claimed *in doubt* and the
-gateway is asked first (:meth:`Worker._reconcile`): found → recorded as sent, nothing sent;
-not found → sent once; the gateway cannot tell → ``in-doubt``, held for review (or re-sent,
-with ``worker.resend_in_doubt``: at most one duplicate per crash).
+must never leave a send unrecorded that cannot be checked: after a SIGKILL at most one group
+per sender thread is ``calling`` where the gateway can be asked, one attempt where not.
+When its lease expires the row is re-claimed *in doubt* and the gateway is asked first
+(:meth:`Worker._reconcile`): found → recorded as sent, nothing sent; not found → sent once;
+the gateway cannot tell → ``in-doubt``, held for review (or re-sent, with
+``worker.resend_in_doubt``: at most one duplicate per crash).
 """
 
 from __future__ import annotations
