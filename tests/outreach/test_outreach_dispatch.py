@@ -18,6 +18,7 @@ from careloop.channels.fake import FakeChannel
 from careloop.channels.messages import ChannelKind, OutboundMessage, RateLimit, SendResult
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import FrozenClock
+from careloop.compose.worker import build_worker
 from careloop.models import OutboxMessage, SendAttempt
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.runtime import Runtime
@@ -209,3 +210,33 @@ def test_a_worker_that_finds_its_gateway_slow_claims_only_what_it_can_send_withi
     assert (second.claimed, second.sent) == (3, 3)  # 2 msg/s x 1.5 s (half the lease)
     assert rest.sent == 9
     assert _calls_per_key(loop.sms, keys) == [1] * 20
+
+
+def test_a_group_slower_than_its_lease_is_renewed_so_no_other_worker_sends_it_too(
+    rt: Runtime, make_loop: Callable[..., Loop], clock: FrozenClock
+) -> None:
+    loop = make_loop([], {})
+    own = loop.worker.settings
+    slow = own.worker.model_copy(update={"lease_seconds": 3.0, "results_per_commit": 10})
+    loop.worker.settings = own.model_copy(update={"worker": slow})
+    other = build_worker(rt, worker_id="other-worker", channels=loop.worker.channels)
+    other.settings = loop.worker.settings
+    other.sleep = lambda _s: None
+    keys = _queue(rt, 10)
+    real = loop.sms.send
+
+    def one_second_each_while_another_worker_polls(message: OutboundMessage) -> SendResult:
+        clock.advance(timedelta(seconds=1))  # a gateway answering in 1 s
+        loop.sms.send = real  # type: ignore[method-assign]
+        try:
+            other.run_once()  # claims whatever lease has run out, reconciles, sends
+        finally:
+            loop.sms.send = one_second_each_while_another_worker_polls  # type: ignore[method-assign]
+        return real(message)
+
+    loop.sms.send = one_second_each_while_another_worker_polls  # type: ignore[method-assign]
+    loop.worker.run_once()
+    loop.sms.send = real  # type: ignore[method-assign]
+    loop.work()
+    assert _calls_per_key(loop.sms, keys) == [1] * 10
+    assert _states(rt, keys) == ["sent"] * 10

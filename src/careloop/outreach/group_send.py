@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from careloop.outreach.claims import Claimed
+from careloop.outreach.claims import Claimed, renew_lease
 from careloop.outreach.ratelimit import reserve_many, sender_key
 from careloop.outreach.results import BatchReport, Outcome, release
 
@@ -114,6 +114,7 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
             report.add(recorded)
             pending = []
             mine = [(m, s) for m, s in planned if m.id in ours]
+            leased = began
             index = 0
             while index < len(mine):
                 message, slot = mine[index]
@@ -130,6 +131,12 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
                     wait = (slot - worker.clock.now()).total_seconds()
                     if wait > 0:
                         worker.sleep(wait)
+                if worker.clock.now() - leased > worker.half_lease:
+                    # A slow group: renew before the lease runs out, or another worker would
+                    # re-claim the rest, find it unsent at the gateway and send it too.
+                    leased = worker.clock.now()
+                    mine[index:] = _still_mine(worker, mine[index:], now=leased)
+                    continue
                 started = worker.clock.now()
                 pending.append(worker.attempt_at(message, slot))
                 pace.sent += 1
@@ -138,6 +145,19 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
     recorded, _ = worker.record(pending, calling=[])
     report.add(recorded)
     return report
+
+
+def _still_mine(worker: Worker, rest: Sequence[Planned], *, now: datetime) -> list[Planned]:
+    """Renew this worker's lease on ``rest``; rows another worker took are dropped."""
+    with worker.runtime.transaction() as session:
+        ours = renew_lease(
+            session,
+            ids=[m.id for m, _ in rest],
+            worker_id=worker.worker_id,
+            now=now,
+            lease=timedelta(seconds=worker.settings.worker.lease_seconds),
+        )
+    return [(m, s) for m, s in rest if m.id in ours]
 
 
 def _plan_group(
