@@ -118,6 +118,12 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
             index = 0
             while index < len(mine):
                 message, slot = mine[index]
+                if worker.clock.now() - leased > worker.half_lease:
+                    # A slow group: renew before the lease runs out, or another worker would
+                    # re-claim the rest, find it unsent at the gateway and send it too.
+                    leased = worker.clock.now()
+                    mine[index:] = _still_mine(worker, mine[index:], now=leased)
+                    continue
                 if slot is not None and worker.late(slot):  # fell behind within the group
                     began = worker.clock.now()
                     with worker.runtime.transaction() as session:
@@ -131,12 +137,8 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
                     wait = (slot - worker.clock.now()).total_seconds()
                     if wait > 0:
                         worker.sleep(wait)
-                if worker.clock.now() - leased > worker.half_lease:
-                    # A slow group: renew before the lease runs out, or another worker would
-                    # re-claim the rest, find it unsent at the gateway and send it too.
-                    leased = worker.clock.now()
-                    mine[index:] = _still_mine(worker, mine[index:], now=leased)
-                    continue
+                    if worker.clock.now() - leased > worker.half_lease:
+                        continue  # slept past half the lease: renew first
                 started = worker.clock.now()
                 pending.append(worker.attempt_at(message, slot))
                 pace.sent += 1
@@ -218,6 +220,11 @@ def reslot(
         planned.extend(zip(messages[:got], reservation.slots, strict=True))
         if got < len(messages):
             report.deferred += len(messages) - got
-            release(session, messages=messages[got:], at=reservation.next_free)
+            release(
+                session,
+                messages=messages[got:],
+                at=reservation.next_free,
+                worker_id=worker.worker_id,
+            )
     planned.sort(key=lambda p: (p[1] is not None, p[1] or now))
     return planned

@@ -181,7 +181,7 @@ class Worker:
             with self.runtime.transaction() as session:
                 for messages, at in returned:
                     report.deferred += len(messages)
-                    release(session, messages=messages, at=at)
+                    release(session, messages=messages, at=at, worker_id=self.worker_id)
         return planned
 
     def run(
@@ -238,7 +238,9 @@ class Worker:
             )
             for message in messages:
                 if message.id in quiet:  # handed back, due when the patient's night ends
-                    release(session, messages=[message], at=quiet[message.id])
+                    release(
+                        session, messages=[message], at=quiet[message.id], worker_id=self.worker_id
+                    )
         outcomes = [
             Outcome(m, dead=refused[m.id], slot_at=s)
             for m, s in zip(messages, slots, strict=True)
@@ -377,7 +379,12 @@ class Worker:
                     horizon=timedelta(seconds=self.settings.worker.lease_seconds / 2),
                 )
                 if not reservation.slots:
-                    release(session, messages=[message], at=reservation.next_free)
+                    release(
+                        session,
+                        messages=[message],
+                        at=reservation.next_free,
+                        worker_id=self.worker_id,
+                    )
                     return None
             slot = reservation.slots[0]
         wait = (slot - self.clock.now()).total_seconds()
