@@ -78,7 +78,7 @@ class SendPace:
         """Fresh slots start this far ahead: one and a half of this worker's group
         transactions, so they have not expired when the commit returns (on a loaded
         database a transaction can outlast the late tolerance)."""
-        return timedelta(seconds=1.5 * self.commit_seconds)
+        return timedelta(seconds=min(1.5 * self.commit_seconds, 1.0))
 
     def timed(self, worker: Worker, since: datetime) -> None:
         took = (worker.clock.now() - since).total_seconds()
@@ -122,7 +122,8 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
                     # A slow group: renew before the lease runs out, or another worker would
                     # re-claim the rest, find it unsent at the gateway and send it too.
                     leased = worker.clock.now()
-                    mine[index:] = _still_mine(worker, mine[index:], now=leased)
+                    sent = [o.message.id for o in pending if o.message.id in ours]
+                    mine[index:] = _still_mine(worker, mine[index:], sent=sent, now=leased)
                     continue
                 if slot is not None and worker.late(slot):  # fell behind within the group
                     began = worker.clock.now()
@@ -134,11 +135,14 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
                     pace.timed(worker, began)
                     continue
                 if slot is not None:
-                    wait = (slot - worker.clock.now()).total_seconds()
+                    # Never sleep past the renewal point: a lease that ran out while asleep
+                    # hands the rest to another worker.
+                    renew_at = leased + worker.half_lease
+                    wait = (min(slot, renew_at) - worker.clock.now()).total_seconds()
                     if wait > 0:
                         worker.sleep(wait)
                     if worker.clock.now() - leased > worker.half_lease:
-                        continue  # slept past half the lease: renew first
+                        continue  # renew first
                 started = worker.clock.now()
                 pending.append(worker.attempt_at(message, slot))
                 pace.sent += 1
@@ -149,12 +153,16 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
     return report
 
 
-def _still_mine(worker: Worker, rest: Sequence[Planned], *, now: datetime) -> list[Planned]:
-    """Renew this worker's lease on ``rest``; rows another worker took are dropped."""
+def _still_mine(
+    worker: Worker, rest: Sequence[Planned], *, sent: Sequence[int], now: datetime
+) -> list[Planned]:
+    """Renew this worker's lease on ``rest`` and on the rows ``sent`` but not yet recorded
+    (else another worker re-claims and reconciles them); rows another worker took are
+    dropped from ``rest``."""
     with worker.runtime.transaction() as session:
         ours = renew_lease(
             session,
-            ids=[m.id for m, _ in rest],
+            ids=[*[m.id for m, _ in rest], *sent],
             worker_id=worker.worker_id,
             now=now,
             lease=timedelta(seconds=worker.settings.worker.lease_seconds),
