@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import timedelta
 from itertools import pairwise
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from tests.outreach.conftest import make_patient
 
@@ -20,6 +23,7 @@ from careloop.compose.worker import build_worker
 from careloop.models import OutboxMessage, SendAttempt
 from careloop.outreach.config import BudgetSettings, OutreachSettings, WorkerSettings
 from careloop.outreach.outbox import NewMessage, enqueue_many
+from careloop.outreach.ratelimit import reserve_many
 from careloop.personalize.service import set_stated_preferences
 from careloop.runtime import Runtime
 
@@ -107,3 +111,44 @@ def test_two_workers_never_exceed_the_sender_rate(rt: Runtime) -> None:
     assert sms.duplicates() == {}
     assert min(gaps) >= 1 / RATE - 1e-6
     assert busiest <= RATE
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    requests=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=400),  # when the reservation is made (ms)
+            st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=6),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_slots_placed_at_a_workers_own_pace_are_never_closer_than_the_interval(
+    rt: Runtime, requests: list[tuple[int, list[int]]]
+) -> None:
+    """Groups re-slotted at the worker's time per send (``not_before``) by several workers
+    in turn: one sender's slots, all reservations together, stay an interval apart."""
+    interval = timedelta(milliseconds=125)
+    start = rt.clock.now()
+    key = f"sms:{uuid.uuid4().hex[:8]}"
+    slots = []
+    for at_ms, offsets in sorted(requests):
+        now = start + timedelta(milliseconds=at_ms)
+        earliest = sorted(now + timedelta(milliseconds=o) for o in offsets)
+        with rt.transaction() as session:
+            got = reserve_many(
+                session,
+                wanted={key: (len(offsets), interval)},
+                now=now,
+                horizon=timedelta(seconds=30),
+                not_before={key: earliest},
+            )[key]
+        assert len(got.slots) == len(offsets)
+        assert all(slot >= not_before for slot, not_before in zip(got.slots, earliest, strict=True))
+        slots.extend(got.slots)
+    assert all(b - a >= interval for a, b in pairwise(sorted(slots)))

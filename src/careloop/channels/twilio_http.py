@@ -12,12 +12,15 @@ the outbox, which knows whether a send is safe to repeat.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
+from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -25,6 +28,9 @@ from twilio.rest import Client
 from careloop.channels.settings import TWILIO_API_BASE
 
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
+POOL_SIZE = 64
+"""Connections kept per host: at least ``worker.concurrency`` (at most 256 threads; beyond
+the pool, a connection is opened per send and closed after it)."""
 
 _logger = logging.getLogger(__name__)
 _idempotency_token: ContextVar[str | None] = ContextVar("twilio_idempotency_token", default=None)
@@ -34,7 +40,21 @@ class TwilioCompatibleHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twi
     """Rewrites ``https://api.twilio.com`` to ``base_url`` and adds the idempotency header."""
 
     def __init__(self, *, base_url: str, timeout: float) -> None:
-        super().__init__(pool_connections=True, timeout=timeout, logger=_logger)
+        # Proxies and the CA bundle are read from the environment once, here, for the one
+        # host this client talks to. ``requests`` otherwise re-reads every environment
+        # variable on each request (``merge_environment_settings``): 1.1 ms of the 3.3 ms a
+        # send cost in the dispatch profile.
+        proxies = get_environ_proxies(base_url)
+        super().__init__(pool_connections=True, timeout=timeout, logger=_logger, proxy=proxies)
+        assert self.session is not None
+        self.session.trust_env = False
+        # One pool per client (so per worker process), large enough that concurrent senders
+        # (``worker.concurrency``) reuse their connections instead of a TLS handshake each.
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.session.verify = bundle
         self.base_url = base_url.rstrip("/")
 
     def request(

@@ -181,20 +181,8 @@ def mark_calling(
     here on leaves them (and only them) in doubt. Renews this worker's lease on each row and
     returns the ids still this worker's; a row whose lease ran out and that another worker
     took is left out, and must not be sent."""
-    if not messages:
-        return set()
-    ours = set(
-        session.scalars(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id.in_([m.id for m in messages]),
-                OutboxMessage.state == str(OutboxState.SENDING),
-                OutboxMessage.claimed_by == worker_id,
-            )
-            .values(lease_until=now + lease)
-            .returning(OutboxMessage.id)
-            .execution_options(synchronize_session=False)
-        )
+    ours = renew_lease(
+        session, ids=[m.id for m in messages], worker_id=worker_id, now=now, lease=lease
     )
     if ours:
         session.execute(
@@ -204,6 +192,34 @@ def mark_calling(
             .execution_options(synchronize_session=False)
         )
     return ours
+
+
+def renew_lease(
+    session: Session,
+    *,
+    ids: Sequence[int],
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+) -> set[int]:
+    """Extend this worker's lease on rows it is still sending (marked ``calling`` a group
+    at a time); returns the ids still its own. A row another worker took after the lease
+    ran out is left out and must not be sent."""
+    if not ids:
+        return set()
+    return set(
+        session.scalars(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.state == str(OutboxState.SENDING),
+                OutboxMessage.claimed_by == worker_id,
+            )
+            .values(lease_until=now + lease)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
 
 
 def recorded_provider_ids(session: Session, provider_ids: Sequence[str]) -> set[str]:

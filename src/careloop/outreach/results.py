@@ -294,12 +294,18 @@ def event_row(m: Claimed, kind: EventKind, now: datetime, extra: dict[str, Any])
     }
 
 
-def release(session: Session, *, messages: Iterable[Claimed], at: datetime) -> None:
-    """Hand rows back unsent (no slot free within the lease): not an attempt."""
+def release(session: Session, *, messages: Iterable[Claimed], at: datetime, worker_id: str) -> None:
+    """Hand rows back unsent (no slot free within the lease): not an attempt. Only rows
+    still this worker's: one whose lease ran out may be another worker's by now, and
+    queueing it again under that worker's send would send it twice."""
     ids = [m.id for m in messages]
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.state == str(OutboxState.SENDING))
+        .where(
+            OutboxMessage.id.in_(ids),
+            OutboxMessage.state == str(OutboxState.SENDING),
+            OutboxMessage.claimed_by == worker_id,
+        )
         .values(
             state=str(OutboxState.QUEUED),
             next_attempt_at=at,

@@ -10,17 +10,21 @@ Three short transactions per batch, never a provider call inside one:
    are read again, so a STOP that arrived after scheduling wins, and a message that came due
    inside the patient's quiet hours goes back to the queue until they end
    (:mod:`careloop.outreach.quiet_hours`).
-3. **send, recording each result as it happens** — one transaction per message writes the
-   previous message's result and marks this message's attempt ``calling``; then the adapter
-   is called. The same transaction admits the message against the patient's contact
-   budget under a per-patient lock (:mod:`careloop.outreach.budget`).
+3. **send, recording results as they happen** — where the gateway can be asked what it
+   sent (Twilio's message list), one transaction per *group* writes the previous group's
+   results, re-slots and marks the group ``calling`` (:mod:`careloop.outreach.group_send`);
+   elsewhere one transaction per message writes the previous result and marks this one
+   ``calling``. Then the adapter is called. The same transaction admits the messages
+   against the patients' contact budget under per-patient locks
+   (:mod:`careloop.outreach.budget`).
 
 Gateways do not deduplicate (Twilio ignores the idempotency header on Messages), so a crash
-must never leave more than one send unrecorded: after a SIGKILL at most one attempt per
-worker is ``calling``. When its lease expires the row is re-claimed *in doubt* and the
-gateway is asked first (:meth:`Worker._reconcile`): found → recorded as sent, nothing sent;
-not found → sent once; the gateway cannot tell → ``in-doubt``, held for review (or re-sent,
-with ``worker.resend_in_doubt``: at most one duplicate per crash).
+must never leave a send unrecorded that cannot be checked: after a SIGKILL at most one group
+per sender thread is ``calling`` where the gateway can be asked, one attempt where not.
+When its lease expires the row is re-claimed *in doubt* and the gateway is asked first
+(:meth:`Worker._reconcile`): found → recorded as sent, nothing sent; not found → sent once;
+the gateway cannot tell → ``in-doubt``, held for review (or re-sent, with
+``worker.resend_in_doubt``: at most one duplicate per crash).
 """
 
 from __future__ import annotations
@@ -36,13 +40,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.messages import (
     ChannelKind,
-    EmailParts,
     OutboundMessage,
-    PortalParts,
 )
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import Clock
@@ -56,14 +59,15 @@ from careloop.outreach.claims import (
     refused_now,
 )
 from careloop.outreach.config import OutreachSettings
+from careloop.outreach.group_send import send_in_groups
+from careloop.outreach.outbound import outbound_message
 from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.quiet_hours import quiet_now
-from careloop.outreach.ratelimit import reserve_slots, sender_key
+from careloop.outreach.ratelimit import reserve_many, reserve_slots, sender_key
 from careloop.outreach.results import BatchReport, Outcome, record_outcomes, release
 from careloop.outreach.states import (
     DeadReason,
 )
-from careloop.outreach.voice_calls import voice_parts
 from careloop.runtime import Runtime
 
 __all__ = ["BatchReport", "Claimed", "Worker", "claim_due"]
@@ -73,6 +77,7 @@ CHUNK = 500
 """Most messages sent between two consent re-checks (and recorded in one transaction)."""
 
 UnsubscribeLink = Callable[[Claimed, datetime], str]
+PlanGroup = Callable[[Session, datetime], Sequence[Claimed]]
 
 
 @dataclass
@@ -87,6 +92,8 @@ class Worker:
     unsubscribe_link: UnsubscribeLink
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    matched: set[str] = field(default_factory=set, init=False)
+    """Gateway records this worker matched to a message in doubt, maybe not committed yet."""
     pace: float | None = field(default=None, init=False)
     """Messages per second this worker got through in its last batch. The next claim takes
     no more than it can send within half a lease: rows claimed beyond that expire unsent and
@@ -155,16 +162,17 @@ class Worker:
             # Slots start a little ahead so the consent re-check before the first send
             # cannot make it late (late sends bunch up against on-time ones).
             start = self.clock.now() + timedelta(milliseconds=self.settings.worker.slot_lead_ms)
+            reservations = reserve_many(
+                session,
+                wanted={
+                    key: (len(by_sender[key]), self.interval(rate)) for key, rate in paced.items()
+                },
+                now=start,
+                horizon=timedelta(seconds=self.settings.worker.lease_seconds / 2),
+            )
             for key in sorted(paced):
                 messages = by_sender[key]
-                reservation = reserve_slots(
-                    session,
-                    key=key,
-                    count=len(messages),
-                    interval=self._interval(paced[key]),
-                    now=start,
-                    horizon=timedelta(seconds=self.settings.worker.lease_seconds / 2),
-                )
+                reservation = reservations[key]
                 reserved = len(reservation.slots)
                 planned.extend(zip(reservation.slots, messages[:reserved], strict=True))
                 if reserved < len(messages):
@@ -173,7 +181,7 @@ class Worker:
             with self.runtime.transaction() as session:
                 for messages, at in returned:
                     report.deferred += len(messages)
-                    release(session, messages=messages, at=at)
+                    release(session, messages=messages, at=at, worker_id=self.worker_id)
         return planned
 
     def run(
@@ -230,7 +238,9 @@ class Worker:
             )
             for message in messages:
                 if message.id in quiet:  # handed back, due when the patient's night ends
-                    release(session, messages=[message], at=quiet[message.id])
+                    release(
+                        session, messages=[message], at=quiet[message.id], worker_id=self.worker_id
+                    )
         outcomes = [
             Outcome(m, dead=refused[m.id], slot_at=s)
             for m, s in zip(messages, slots, strict=True)
@@ -241,18 +251,35 @@ class Worker:
         report = BatchReport(deferred=len(quiet))
         senders = min(self.settings.worker.concurrency, len(todo))
         if senders <= 1:
-            report.add(self._send_in_turn(todo, outcomes))
+            report.add(self._send_share(todo, outcomes))
             return report
-        # Concurrent senders, each sending its share in turn and recording each result as
-        # it happens: a crash leaves at most one send per sender in doubt.
-        report.add(self._record(outcomes, calling=[])[0])
+        # Concurrent senders, each sending its share and recording its results as it goes:
+        # a crash leaves at most one group per sender unrecorded.
+        report.add(self.record(outcomes, calling=[])[0])
         with ThreadPoolExecutor(max_workers=senders, thread_name_prefix="outbox-send") as pool:
             for part in pool.map(
-                lambda share: self._send_in_turn(share, []),
+                lambda share: self._send_share(share, []),
                 [todo[i::senders] for i in range(senders)],
             ):
                 report.add(part)
         return report
+
+    def _send_share(
+        self, todo: Sequence[tuple[Claimed, datetime | None]], outcomes: list[Outcome]
+    ) -> BatchReport:
+        """Messages whose gateway can be asked go in groups (:mod:`.group_send`); the others
+        one ``calling`` mark per send, so a crash leaves at most one of them in doubt."""
+        grouped = [(m, s) for m, s in todo if self._reconcilable(m.channel)]
+        one_by_one = [(m, s) for m, s in todo if not self._reconcilable(m.channel)]
+        report = send_in_groups(self, grouped, outcomes) if grouped else BatchReport()
+        report.add(self._send_in_turn(one_by_one, [] if grouped else outcomes))
+        return report
+
+    def _reconcilable(self, channel: str) -> bool:
+        try:
+            return self.channels.reconciler(ChannelKind(channel)) is not None
+        except (InvalidInput, ValueError):
+            return False
 
     def _send_in_turn(
         self, todo: Sequence[tuple[Claimed, datetime | None]], outcomes: list[Outcome]
@@ -263,14 +290,14 @@ class Worker:
         report = BatchReport()
         for start in range(0, len(todo), step):
             group = todo[start : start + step]
-            recorded, ours = self._record(outcomes, calling=[m for m, _ in group])
+            recorded, ours = self.record(outcomes, calling=[m for m, _ in group])
             report.add(recorded)
             outcomes = []
             for message, slot in group:
                 outcome = self._attempt(message, slot) if message.id in ours else None
                 if outcome is not None:
                     outcomes.append(outcome)
-        recorded, _ = self._record(outcomes, calling=[])
+        recorded, _ = self.record(outcomes, calling=[])
         report.add(recorded)
         return report
 
@@ -285,6 +312,28 @@ class Worker:
             if settled is not None:
                 return settled
         return self._call(message, slot)
+
+    def attempt_at(self, message: Claimed, slot: datetime | None) -> Outcome:
+        """Settle a doubt, then call (the caller waited for ``slot``)."""
+        if message.in_doubt_since is not None:
+            settled = self._reconcile(message, slot)
+            if settled is not None:
+                return settled
+        return self._call(message, slot)
+
+    def late(self, slot: datetime) -> bool:
+        """Woke too late for ``slot``: sending now could bunch against the next slots."""
+        tolerance = timedelta(milliseconds=self.settings.worker.late_tolerance_ms)
+        return self.clock.now() > slot + tolerance
+
+    @property
+    def half_lease(self) -> timedelta:
+        """How far ahead slots are reserved: rows not sent by then go back to the queue."""
+        return timedelta(seconds=self.settings.worker.lease_seconds / 2)
+
+    def sender_rate(self, message: Claimed) -> float:
+        key = sender_key(message.channel, message.sender)
+        return self._rate(key, message.channel, message.sender) or 1.0
 
     def _reconcile(self, message: Claimed, slot: datetime | None) -> Outcome | None:
         """Ask the gateway about a message that may have been sent unrecorded; ``None``
@@ -307,29 +356,35 @@ class Worker:
             with self.runtime.transaction() as session:
                 known = recorded_provider_ids(session, [c.provider_id for c in candidates])
             for found in candidates:
-                if found.provider_id not in known:
+                if found.provider_id not in known | self.matched:
+                    # Not recorded until the group commits: remembered so a second message
+                    # in doubt cannot take the same record of the gateway.
+                    self.matched.add(found.provider_id)
                     return Outcome(message, result=found, reconciled=True, slot_at=slot)
         return None
 
     def _await_slot(self, message: Claimed, slot: datetime) -> datetime | None:
         """Sleep until ``slot``; if this process woke too late (descheduled, slow re-check),
         the missed slot is abandoned and a fresh one reserved, so late sends never burst."""
-        tolerance = timedelta(milliseconds=self.settings.worker.late_tolerance_ms)
         now = self.clock.now()
-        if now > slot + tolerance:
+        if self.late(slot):
             key = sender_key(message.channel, message.sender)
-            rate = self._rate(key, message.channel, message.sender) or 1.0
             with self.runtime.transaction() as session:
                 reservation = reserve_slots(
                     session,
                     key=key,
                     count=1,
-                    interval=self._interval(rate),
+                    interval=self.interval(self.sender_rate(message)),
                     now=now,
                     horizon=timedelta(seconds=self.settings.worker.lease_seconds / 2),
                 )
                 if not reservation.slots:
-                    release(session, messages=[message], at=reservation.next_free)
+                    release(
+                        session,
+                        messages=[message],
+                        at=reservation.next_free,
+                        worker_id=self.worker_id,
+                    )
                     return None
             slot = reservation.slots[0]
         wait = (slot - self.clock.now()).total_seconds()
@@ -337,7 +392,7 @@ class Worker:
             self.sleep(wait)
         return slot
 
-    def _interval(self, rate: float) -> timedelta:
+    def interval(self, rate: float) -> timedelta:
         return timedelta(seconds=1.0 / (rate * (1 - self.settings.worker.pace_margin)))
 
     def _call(self, message: Claimed, slot: datetime | None) -> Outcome:
@@ -356,49 +411,25 @@ class Worker:
 
     def outbound(self, message: Claimed) -> OutboundMessage:
         """The channel's view of a row: addresses, text, and the parts each channel needs."""
-        channel = ChannelKind(message.channel)
-        base = self.public_base_url.rstrip("/")
-        email = voice = portal = None
-        callback = None
-        if channel is ChannelKind.EMAIL:
-            email = EmailParts(
-                subject=message.subject or "",
-                html=message.html,
-                unsubscribe_url=self.unsubscribe_link(message, self.clock.now()),
-            )
-        elif channel is ChannelKind.VOICE:
-            # With an answer URL the call uses answering-machine detection and speaks the
-            # rendered script (voice_calls.call_twiml), not only the voicemail line.
-            voice = voice_parts(
-                message_id=message.id,
-                base_url=base,
-                voicemail_text=str(message.extra.get("voicemail_text") or ""),
-                language=message.language,
-            )
-            callback = f"{base}/webhooks/twilio/status?m={message.id}&kind=call"
-        elif channel is ChannelKind.PORTAL:
-            portal = PortalParts(title=message.subject or "Message from your care team")
-        else:
-            callback = f"{base}/webhooks/twilio/status?m={message.id}"
-        return OutboundMessage(
-            channel=channel,
-            to=message.to_address,
-            body=message.body,
-            idempotency_key=message.idempotency_key,
-            sender=message.sender,
-            status_callback_url=callback,
-            language=message.language,
-            email=email,
-            voice=voice,
-            portal=portal,
+        return outbound_message(
+            message,
+            base_url=self.public_base_url,
+            unsubscribe_url=self.unsubscribe_link(message, self.clock.now())
+            if message.channel == ChannelKind.EMAIL
+            else None,
         )
 
-    def _record(
-        self, outcomes: list[Outcome], *, calling: Sequence[Claimed]
+    def record(
+        self,
+        outcomes: list[Outcome],
+        *,
+        calling: Sequence[Claimed],
+        plan: PlanGroup | None = None,
     ) -> tuple[BatchReport, set[int]]:
         """Write ``outcomes`` and mark ``calling`` in one transaction; returns the ids of
-        ``calling`` still this worker's to send."""
-        if not outcomes and not calling:
+        ``calling`` still this worker's to send. ``plan``, run first in the same transaction,
+        reserves slots for a group and returns the messages to mark ``calling`` as well."""
+        if not outcomes and not calling and plan is None:
             return BatchReport(), set()
         with self.runtime.transaction() as session:
             if session.get_bind().dialect.name == "postgresql":
@@ -407,6 +438,8 @@ class Worker:
                 # fraction of a second of records (docs/outreach.md, "in doubt").
                 session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             now = self.clock.now()
+            if plan is not None:
+                calling = [*calling, *plan(session, now)]
             report = record_outcomes(
                 session,
                 outcomes=outcomes,
