@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import select
@@ -57,7 +58,7 @@ def _prior_provider_record() -> list[dict]:  # type: ignore[type-arg]
 
 
 def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
-    rt: Runtime, clock: FrozenClock, tmp_path: Path
+    rt: Runtime, clock: FrozenClock, tmp_path: Path, api_client: Any
 ) -> None:
     new_practice = reachable_patient("new-12", phone="+15550100091")
     new_practice.update(identifier=[SSN], birthDate="1959-05-20", address=[home_address()])
@@ -94,6 +95,13 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
         "East Imaging Center", "West Imaging Center", "South Women's Health",
     }  # fmt: skip
     assert {place for _, _, place in flu.choices} == {"Corner Pharmacy"}  # not the one 60 km off
+    # She finds all three in the portal, each with its places and times, one link each.
+    visits = api_client("patient", patient_id="prior-77").get("/portal/visits")
+    assert visits.status_code == 200, visits.text
+    for link in links.values():
+        assert f'href="/portal/book/{link.url.rsplit("/", 1)[1]}"' in visits.text
+    for place in ("East Imaging Center", "West Imaging Center", "Corner Pharmacy"):
+        assert place in visits.text
     key = signing_key(rt.settings)
     with rt.transaction() as session:
         opened = {

@@ -141,6 +141,22 @@ def current_offer(session: Session, *, patient_id: str, now: datetime) -> Access
     )
 
 
+def open_links(session: Session, *, patient_id: str, now: datetime) -> list[AccessOffer]:
+    """The patient's open, unexpired scheduling links (one per need), oldest first."""
+    return list(
+        session.scalars(
+            select(AccessOffer)
+            .where(
+                AccessOffer.patient_id == patient_id,
+                AccessOffer.state == "open",
+                AccessOffer.kind == LINK_KIND,
+                AccessOffer.expires_at > now,
+            )
+            .order_by(AccessOffer.created_at, AccessOffer.id)
+        )
+    )
+
+
 def offer_by_id(session: Session, *, offer_id: str, now: datetime) -> AccessOffer:
     """An open offer named by a link; answered, replaced or expired ones are gone."""
     row = session.get(AccessOffer, offer_id)

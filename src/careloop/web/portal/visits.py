@@ -8,15 +8,21 @@ confirmations, the caregiver's copy, the ride and the waitlist follow as they do
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from careloop.access import self_service
 from careloop.access.booking import SlotTaken, live_bookings
+from careloop.access.directory import places_of
 from careloop.access.links import labelled_choices
+from careloop.access.offers import choices_of, link_token, open_links
 from careloop.audit import AuditAction
+from careloop.crypto import signing_key
 from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, audit_patient_access, require
@@ -29,7 +35,9 @@ Writer = Annotated[Principal, Depends(require("visits:write"))]
 
 
 @router.get("/portal/visits", response_class=HTMLResponse)
-def visits_page(page: VisitsPage, done: str = "", taken: int = 0) -> HTMLResponse:
+def visits_page(
+    page: VisitsPage, settings: SettingsDep, done: str = "", taken: int = 0
+) -> HTMLResponse:
     session, patient_id = page.session, page.patient_id
     upcoming = [
         b for b in live_bookings(session, patient_id=patient_id) if b.start > page.clock.now()
@@ -48,7 +56,38 @@ def visits_page(page: VisitsPage, done: str = "", taken: int = 0) -> HTMLRespons
         choices=choices,
         done=done if done in ("booked", "cancelled") else "",
         taken=bool(taken),
+        links=scheduling_links(
+            session, patient_id=patient_id, now=page.clock.now(), key=signing_key(settings)
+        ),
     )
+
+
+def scheduling_links(
+    session: Session, *, patient_id: str, now: datetime, key: bytes
+) -> list[PortalLink]:
+    """The patient's open scheduling links (a new patient's first visits), where and when."""
+    rows = open_links(session, patient_id=patient_id, now=now)
+    if not rows:
+        return []
+    places = places_of(session, [c.slot for row in rows for c in choices_of(row)])
+    links = []
+    for row in rows:
+        names = [places[c.slot].name for c in choices_of(row) if places[c.slot].name]
+        links.append(
+            PortalLink(
+                url=f"/portal/book/{link_token(key, row.id)}",
+                places=list(dict.fromkeys(str(n) for n in names)),
+                times=[c.label for c in labelled_choices(session, row)[1]],
+            )
+        )
+    return links
+
+
+@dataclass(frozen=True, slots=True)
+class PortalLink:
+    url: str
+    places: list[str]
+    times: list[str]
 
 
 @router.post("/portal/visits/book")
