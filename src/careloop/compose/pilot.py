@@ -40,6 +40,7 @@ from careloop.models import OutboxMessage
 from careloop.outreach.eligibility import Candidate, EligibilitySource
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.scheduler import program_map
+from careloop.records.projection import keep_facts
 from careloop.records.resources import store_resources
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
@@ -213,12 +214,15 @@ def run_pilot(
     end = clock.now() + timedelta(weeks=weeks)
     total = -(-int((end - clock.now()).total_seconds()) // (step_hours * 3600))
     followed: date | None = None
+    # The pilot and its check-ins are the only writers while it runs: facts are decoded once
+    # and kept, a patient's dropped when a completion or an answer is written about them.
+    facts = keep_facts()
     while clock.now() < end:
         # Outcomes (completions in the record, follow-up ends) once a simulated day, as a
         # nightly run would; journeys and sends on every tick, for the send windows.
         daily = clock.now().date() != followed
         followed = clock.now().date()
-        run_tick(pilot_rt, ctx=replace(ctx, follow_outcomes=daily), shared_facts=True)
+        run_tick(pilot_rt, ctx=replace(ctx, follow_outcomes=daily), shared_facts=facts)
         report.ticks += 1
         worker.run(once=True)
         while checkins.answer(inbound):  # each answer queues the next question
