@@ -33,7 +33,7 @@ from careloop.compose.outreach import inbound_context, run_tick, tick_context
 from careloop.compose.pilot_checkins import CheckinReport, CheckinResponder
 from careloop.compose.worker import build_worker
 from careloop.content.library import load_library
-from careloop.content.service import sync_library
+from careloop.content.service import approved_library, sync_library
 from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.events import EventKind, record_event
 from careloop.models import OutboxMessage
@@ -194,6 +194,7 @@ def run_pilot(
     pilot_rt = Runtime(settings=rt.settings, clock=clock, engine=rt.engine, sessions=rt.sessions)
     with pilot_rt.transaction() as session:
         sync_library(session, library=load_library(), clock=clock)
+        approved = approved_library(session)  # nothing approves or retires while it runs
     started = clock.now()
     registry, fakes = fake_gateways()
     checkins = CheckinResponder(pilot_rt, sms=fakes["sms"], seed=seed)
@@ -202,6 +203,7 @@ def run_pilot(
         ctx,
         programs=CheckinResponder.by_sms(list(ctx.programs)),
         eligibility=DailyIdentification(ctx.eligibility),
+        library=approved,
     )
     inbound = inbound_context(pilot_rt, programs=ctx.programs)
     programs = program_map(ctx.programs)

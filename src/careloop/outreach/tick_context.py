@@ -9,6 +9,7 @@ from typing import Any
 
 from careloop.channels.settings import ChannelsSettings
 from careloop.clock import Clock
+from careloop.content.library import Library
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.eligibility import EligibilitySource
 from careloop.outreach.handoffs import CallTask, CheckinInvite
@@ -63,6 +64,9 @@ class TickContext:
     follow_outcomes: bool = True
     """Follow every active enrollment's outcome. A nightly slice does not (the opening tick
     did, once, instead of once per slice)."""
+    library: Library | None = None
+    """The approved content, for a caller whose content cannot change while it runs (the
+    demo's pilot approves it before its first tick); None: read on every tick."""
 
 
 def bump(report: TickReport, program: str, key: str, n: int = 1) -> None:

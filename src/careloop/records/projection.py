@@ -169,6 +169,8 @@ class SharedFacts:
     def __init__(self) -> None:
         self._rows: dict[str, list[_Row]] = {}
         self._owner: dict[tuple[str, str], str] = {}  # (type, FHIR id) -> patient cached
+        # Per caller's filter (always-types, codes): each patient's facts it selects.
+        self._selected: dict[tuple[frozenset[str], frozenset[str]], dict[str, list[Any]]] = {}
 
     def facts(
         self,
@@ -192,27 +194,31 @@ class SharedFacts:
             for pid, rtype, fhir_id, row_codes, fact in rows:
                 self._rows[pid].append((rtype, frozenset(row_codes.split()), fact))
                 self._owner[(rtype, fhir_id)] = pid
+        selected = self._selected.setdefault((always, codes), {})
         for pid in ids:
-            yield (
-                pid,
-                [
+            facts = selected.get(pid)
+            if facts is None:
+                facts = selected[pid] = [
                     fact
                     for rtype, row_codes, fact in self._rows[pid]
                     if rtype in always or rtype not in SUPPORTED_TYPES or row_codes & codes
-                ],
-            )
+                ]
+            yield pid, list(facts)
 
     def forget(self, written: Written) -> None:
         """Drop the patients ``written`` was about, before and after (None: everyone)."""
         if written is None:
             self._rows.clear()
             self._owner.clear()
+            self._selected.clear()
             return
         for rtype, fhir_id, owner in written:
             previous = self._owner.pop((rtype, fhir_id), None)
             for pid in (owner, previous):
                 if pid is not None:
                     self._rows.pop(pid, None)
+                    for selected in self._selected.values():
+                        selected.pop(pid, None)
 
 
 _KEPT: weakref.WeakSet[SharedFacts] = weakref.WeakSet()
