@@ -135,3 +135,26 @@ def test_only_contact_points_on_the_record_can_be_enrolled(population: Runtime, 
     )
     assert foreign.status_code == 422
     assert foreign.json()["field"] == "value"
+
+
+def test_a_server_without_a_secret_key_finds_contacts_another_process_enrolled(
+    population: Runtime,
+) -> None:
+    """`make demo` enrols a portal contact in its own process; `careloop serve` (no secret
+    configured, so a random key of its own) must still send that patient a code."""
+    from careloop.governance.portal import adopt_process_key, request_code
+
+    enrol(population, patient_id=PATIENT_A, system="sms", value=A_PHONE)  # the demo's key
+    serving_key = b"k" * 32  # the server process's own random key
+    now = population.clock.now()
+    with population.transaction() as session:
+        assert (
+            request_code(session, key=serving_key, system="sms", value=A_PHONE, now=now)[1] is None
+        )
+        assert adopt_process_key(session, key=serving_key, configured=True) == 0
+        assert adopt_process_key(session, key=serving_key, configured=False) == 1
+        _challenge, pending = request_code(
+            session, key=serving_key, system="sms", value=A_PHONE, now=now
+        )
+    assert pending is not None
+    assert pending.to == "+15550100101"  # A_PHONE, as stored

@@ -73,7 +73,9 @@ def serve(
     """Run the HTTP service (API, OpenAPI at /docs, /metrics, /health, /ready)."""
     import uvicorn
 
+    from careloop.crypto import configured_signing_key, signing_key
     from careloop.db import is_sqlite
+    from careloop.governance.portal import adopt_process_key
     from careloop.logs import configure_logging
     from careloop.records.contacts_index import ensure_contact_index
     from careloop.web.app import create_app
@@ -82,6 +84,12 @@ def serve(
         logging_settings = rt.settings.logging
         configure_logging(logging_settings.level, json_format=logging_settings.json_format)
         ensure_contact_index(rt)
+        with rt.transaction() as session:
+            adopt_process_key(
+                session,
+                key=signing_key(rt.settings),
+                configured=configured_signing_key(rt.settings) is not None,
+            )
         app = create_app(rt)
         app.state.code_sender = _code_sender(rt)
         stop = None

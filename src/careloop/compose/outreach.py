@@ -25,7 +25,7 @@ from careloop.outreach.eligibility import (
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.scheduler import TickContext, TickReport, program_map
 from careloop.outreach.service import load_outreach_programs
-from careloop.records.projection import share_facts
+from careloop.records.projection import SharedFacts, share_facts
 from careloop.runtime import Runtime
 
 log = logging.getLogger("careloop.outreach")
@@ -70,13 +70,18 @@ def inbound_context(
 
 
 def run_tick(
-    rt: Runtime, *, ctx: TickContext, now: datetime | None = None, shared_facts: bool = False
+    rt: Runtime,
+    *,
+    ctx: TickContext,
+    now: datetime | None = None,
+    shared_facts: bool | SharedFacts = False,
 ) -> TickReport:
     """One scheduler pass and its hand-offs, in its own transaction.
 
     ``shared_facts``: every program in the pass reads each patient's facts from one decoding
-    (a small population evaluated by many programs, as in the demo's pilot)."""
+    (a small population evaluated by many programs, as in the demo's pilot); given kept facts
+    (``records.projection.keep_facts``), from the decoding of an earlier pass."""
     with rt.transaction() as session:
-        if shared_facts:
-            share_facts(session)
+        if shared_facts is not False:
+            share_facts(session, shared_facts if isinstance(shared_facts, SharedFacts) else None)
         return tick_and_hand_off(session, ctx=ctx, now=now or rt.clock.now())

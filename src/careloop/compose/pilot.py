@@ -33,13 +33,14 @@ from careloop.compose.outreach import inbound_context, run_tick, tick_context
 from careloop.compose.pilot_checkins import CheckinReport, CheckinResponder
 from careloop.compose.worker import build_worker
 from careloop.content.library import load_library
-from careloop.content.service import sync_library
+from careloop.content.service import approved_library, sync_library
 from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.events import EventKind, record_event
 from careloop.models import OutboxMessage
 from careloop.outreach.eligibility import Candidate, EligibilitySource
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.scheduler import program_map
+from careloop.records.projection import keep_facts
 from careloop.records.resources import store_resources
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
@@ -193,6 +194,7 @@ def run_pilot(
     pilot_rt = Runtime(settings=rt.settings, clock=clock, engine=rt.engine, sessions=rt.sessions)
     with pilot_rt.transaction() as session:
         sync_library(session, library=load_library(), clock=clock)
+        approved = approved_library(session)  # nothing approves or retires while it runs
     started = clock.now()
     registry, fakes = fake_gateways()
     checkins = CheckinResponder(pilot_rt, sms=fakes["sms"], seed=seed)
@@ -201,6 +203,7 @@ def run_pilot(
         ctx,
         programs=CheckinResponder.by_sms(list(ctx.programs)),
         eligibility=DailyIdentification(ctx.eligibility),
+        library=approved,
     )
     inbound = inbound_context(pilot_rt, programs=ctx.programs)
     programs = program_map(ctx.programs)
@@ -213,12 +216,15 @@ def run_pilot(
     end = clock.now() + timedelta(weeks=weeks)
     total = -(-int((end - clock.now()).total_seconds()) // (step_hours * 3600))
     followed: date | None = None
+    # The pilot and its check-ins are the only writers while it runs: facts are decoded once
+    # and kept, a patient's dropped when a completion or an answer is written about them.
+    facts = keep_facts()
     while clock.now() < end:
         # Outcomes (completions in the record, follow-up ends) once a simulated day, as a
         # nightly run would; journeys and sends on every tick, for the send windows.
         daily = clock.now().date() != followed
         followed = clock.now().date()
-        run_tick(pilot_rt, ctx=replace(ctx, follow_outcomes=daily), shared_facts=True)
+        run_tick(pilot_rt, ctx=replace(ctx, follow_outcomes=daily), shared_facts=facts)
         report.ticks += 1
         worker.run(once=True)
         while checkins.answer(inbound):  # each answer queues the next question

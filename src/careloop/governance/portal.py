@@ -107,6 +107,14 @@ def rebuild_portal_digests(session: Session, *, key: bytes) -> int:
     return len(contacts)
 
 
+def adopt_process_key(session: Session, *, key: bytes, configured: bool) -> int:
+    """At the start of a serving process without ``security.secret_key``: its key is random
+    per process, so every digest another process wrote (the demo's portal contact, an
+    enrolment from the command line) can never match; re-derive them under this key.
+    Returns how many were rebuilt (0 with a configured key, whose digests stay valid)."""
+    return 0 if configured else rebuild_portal_digests(session, key=key)
+
+
 def _on_record(points: list[dict[str, object]], system: str, value: str) -> bool:
     wanted = normalize_contact(system, value)
     for cp in points:

@@ -37,7 +37,7 @@ __all__ = ["TickContext", "TickReport", "program_map", "tick"]
 def tick(session: Session, *, ctx: TickContext, now: datetime, limit: int = 5000) -> TickReport:
     """Enroll, follow outcomes, and queue every step due at ``now`` (one transaction)."""
     report = TickReport()
-    library = approved_library(session)
+    library = ctx.library if ctx.library is not None else approved_library(session)
     # Highest priority first: when programs compete for a patient's contact budget, the
     # more important one decides (and queues) before the others see the budget.
     for program in by_priority(ctx.programs):

@@ -9,6 +9,7 @@ from typing import Any
 
 from careloop.channels.settings import ChannelsSettings
 from careloop.clock import Clock
+from careloop.content.library import Library
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.eligibility import EligibilitySource
 from careloop.outreach.handoffs import CallTask, CheckinInvite, RescheduleOffer
@@ -68,6 +69,9 @@ class TickContext:
     app_settings: Settings | None = None
     """The process settings, for hand-offs that queue through another workflow (an early
     reschedule offer signs its booking link with the secret key)."""
+    library: Library | None = None
+    """The approved content, for a caller whose content cannot change while it runs (the
+    demo's pilot approves it before its first tick); None: read on every tick."""
 
 
 def bump(report: TickReport, program: str, key: str, n: int = 1) -> None:

@@ -163,9 +163,9 @@ def load_model(
 ) -> EngineModel:
     """The program's engine model; a fresh prior when it has never learned. Settings
     promoted on evidence (``personalize.serving``) override the learning part of ``config``."""
+    row = _model_row(session, program.name)
     config = running_config(session, program.name, config)
     model = EngineModel.new(program.action_space, config)
-    row = session.get(ModelStateRow, program.name)
     if row is not None and "sizes" in (row.state or {}):
         pooled = PooledPosterior.from_json(row.state)
         same_shape = pooled.sizes == model.pooled.sizes and pooled.dim == model.pooled.dim
@@ -175,14 +175,30 @@ def load_model(
 
 
 def save_model(session: Session, *, clock: Clock, program: ProgramSpec, model: EngineModel) -> None:
-    row = session.get(ModelStateRow, program.name)
+    row = _model_row(session, program.name)
     if row is None:
         row = ModelStateRow(program=program.name, state={}, version="", updated_at=clock.now())
         session.add(row)
+        session.info.setdefault(_MODEL_ROWS, {})[program.name] = row
     row.state = keep_state_keys(row.state, model.pooled.to_json())
     row.version = model.version
     row.updated_at = clock.now()
     session.flush()
+
+
+_MODEL_ROWS = "careloop.personalize.model_rows"
+
+
+def _model_row(session: Session, program: str) -> ModelStateRow | None:
+    """The program's model row, held for the rest of the session: the session's identity
+    map keeps rows only while referenced, and decoding a model's state (a 403 x 403
+    precision) again for the serving settings, each load and each save of one scheduler
+    pass was a tenth of the demo's pilot."""
+    rows: dict[str, ModelStateRow | None] = session.info.setdefault(_MODEL_ROWS, {})
+    row = rows.get(program)
+    if row is None:
+        row = rows[program] = session.get(ModelStateRow, program)
+    return row
 
 
 def load_history(

@@ -15,11 +15,12 @@ reading ``records.service.load_patient_resources``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+import weakref
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, bindparam, func, select, update
+from sqlalchemy import Text, bindparam, event, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -87,7 +88,7 @@ def fact_rows(
 
 def attach_dangling_facts(session: Session) -> None:
     """Give facts written before their Patient arrived the owner their resource now has."""
-    forget_shared_facts(session)
+    forget_shared_facts(session, None)
     owner = (
         select(FhirResource.patient_id)
         .where(
@@ -156,21 +157,28 @@ def load_patient_facts(
 
 
 _SHARED_FACTS = "careloop.records.shared_facts"
+_WRITTEN = "careloop.records.facts_written"
 _Row = tuple[str, frozenset[str], dict[str, Any]]
+# A written resource: (type, FHIR id, owner); None for "anything may have changed".
+Written = Iterable[tuple[str, str, str | None]] | None
 
 
 class SharedFacts:
-    """Every fact of a patient decoded once for a unit of work, filtered per caller here.
+    """Every fact of a patient decoded once, filtered per caller here.
 
     Eight programs evaluated in one scheduler pass each read the same patients' facts with
     their own codes; decoding the JSON again for each was most of the demo pilot's time. The
-    rows are held only for the session that asked (:func:`share_facts`) and dropped whenever
-    the one fact writer writes in it (:func:`forget_shared_facts`), so a caller never sees
-    a stale fact. The dicts are shared between callers: the measure engine only reads them.
+    rows are held for the session that asked (:func:`share_facts`), or for a whole run that
+    kept them (:func:`keep_facts`), and a patient's rows are dropped whenever the one fact
+    writer writes about them (:func:`forget_shared_facts`), so a caller never sees a stale
+    fact. The dicts are shared between callers: the measure engine only reads them.
     """
 
     def __init__(self) -> None:
         self._rows: dict[str, list[_Row]] = {}
+        self._owner: dict[tuple[str, str], str] = {}  # (type, FHIR id) -> patient cached
+        # Per caller's filter (always-types, codes): each patient's facts it selects.
+        self._selected: dict[tuple[frozenset[str], frozenset[str]], dict[str, list[Any]]] = {}
 
     def facts(
         self,
@@ -183,39 +191,94 @@ class SharedFacts:
     ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         missing = [pid for pid in ids if pid not in self._rows]
         query = select(
-            ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.codes,
-            ResourceFact.fact,
+            ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.fhir_id,
+            ResourceFact.codes, ResourceFact.fact,
         ).where(ResourceFact.patient_id.in_(bindparam("chunk", expanding=True)))  # fmt: skip
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
             for pid in chunk:
                 self._rows[pid] = []
-            for pid, rtype, row_codes, fact in session.execute(query, {"chunk": chunk}):
+            rows = session.execute(query, {"chunk": chunk})
+            for pid, rtype, fhir_id, row_codes, fact in rows:
                 self._rows[pid].append((rtype, frozenset(row_codes.split()), fact))
+                self._owner[(rtype, fhir_id)] = pid
+        selected = self._selected.setdefault((always, codes), {})
         for pid in ids:
-            yield (
-                pid,
-                [
+            facts = selected.get(pid)
+            if facts is None:
+                facts = selected[pid] = [
                     fact
                     for rtype, row_codes, fact in self._rows[pid]
                     if rtype in always or rtype not in SUPPORTED_TYPES or row_codes & codes
-                ],
-            )
+                ]
+            yield pid, list(facts)
+
+    def forget(self, written: Written) -> None:
+        """Drop the patients ``written`` was about, before and after (None: everyone)."""
+        if written is None:
+            self._rows.clear()
+            self._owner.clear()
+            self._selected.clear()
+            return
+        for rtype, fhir_id, owner in written:
+            previous = self._owner.pop((rtype, fhir_id), None)
+            for pid in (owner, previous):
+                if pid is not None:
+                    self._rows.pop(pid, None)
+                    for selected in self._selected.values():
+                        selected.pop(pid, None)
 
 
-def share_facts(session: Session) -> None:
+_KEPT: weakref.WeakSet[SharedFacts] = weakref.WeakSet()
+
+
+def share_facts(session: Session, facts: SharedFacts | None = None) -> None:
     """Let every identification in ``session`` share one decoding of each patient's facts.
 
     For a unit of work that evaluates many programs over a small population (the demo's
     pilot); a nightly run over a million patients streams instead and does not call this.
+    ``facts``: rows kept from earlier sessions (:func:`keep_facts`) instead of a fresh set.
     """
-    session.info[_SHARED_FACTS] = SharedFacts()
+    session.info[_SHARED_FACTS] = facts if facts is not None else SharedFacts()
 
 
-def forget_shared_facts(session: Session) -> None:
-    """Facts are being written: decode them again on the next read in this session."""
-    if _SHARED_FACTS in session.info:
-        session.info[_SHARED_FACTS] = SharedFacts()
+def keep_facts() -> SharedFacts:
+    """Facts kept across sessions for a run whose writers are all in this process.
+
+    The demo's pilot decodes each patient once and keeps the rows for its whole run: any
+    session of the process that writes a fact drops that patient at the write and again when
+    its transaction ends. Sessions must not overlap (the pilot runs one at a time); a writer
+    in another process would not be seen, so a server never keeps facts.
+    """
+    facts = SharedFacts()
+    _KEPT.add(facts)
+    return facts
+
+
+def forget_shared_facts(session: Session, written: Written) -> None:
+    """Facts are being written: decode those patients again on their next read.
+
+    ``written``: the (type, FHIR id, owner) of each resource, or None when any may change."""
+    written = None if written is None else list(written)
+    shared: SharedFacts | None = session.info.get(_SHARED_FACTS)
+    if shared is not None:
+        shared.forget(written)
+    if not _KEPT:
+        return
+    for kept in list(_KEPT):
+        kept.forget(written)
+    pending: list[Written] = session.info.setdefault(_WRITTEN, [])
+    pending.append(written)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_at_transaction_end(session: Session) -> None:
+    """Drop the written patients again once the write is visible (or undone) for everyone."""
+    pending: list[Written] | None = session.info.pop(_WRITTEN, None)
+    for written in pending or ():
+        for kept in list(_KEPT):
+            kept.forget(written)
 
 
 def load_for_identification(

@@ -147,7 +147,13 @@ def _write_facts(
     existed: set[tuple[str, str]] | None,
 ) -> None:
     """Upsert the resources' facts; drop the fact of an updated resource that lost its patient."""
-    forget_shared_facts(session)
+    forget_shared_facts(
+        session,
+        [
+            (res.resource_type, res.fhir_id, owner)
+            for res, owner in zip(resources, owners, strict=True)
+        ],
+    )
     rows = fact_rows(resources, owners)
     if rows and session.get_bind().dialect.name == "postgresql":
         _copy_then_insert(
