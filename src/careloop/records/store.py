@@ -58,7 +58,10 @@ def _copy_new_resources(
     now: datetime,
 ) -> tuple[list[IndexedResource], list[str | None]]:
     """COPY the resources not stored yet; returns the rest (stored already) to upsert."""
-    forget_shared_facts(session)
+    forget_shared_facts(
+        session,
+        [(r.resource_type, r.fhir_id, o) for r, o in zip(resources, owners, strict=True)],
+    )
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor:
         stored = existing_keys(cursor, resources)
