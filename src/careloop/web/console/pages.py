@@ -134,6 +134,18 @@ def time_left(due: datetime, now: datetime) -> str:
     return f"overdue by {text}" if overdue else f"{text} left"
 
 
+def sla_left(due: datetime, now: datetime, *, escalations: int = 0) -> str:
+    """The SLA, saying when the clock is an escalation's: an escalated item's deadline moved
+    forward, so "55 min left" alone would read as if nothing had been missed."""
+    left = time_left(due, now)
+    if not escalations:
+        return left
+    times = "" if escalations == 1 else f" {escalations} times"
+    if due <= now:
+        return f"escalated{times} · {left}"
+    return f"escalated{times} · {left} before it escalates again"
+
+
 def time_since(moment: datetime, now: datetime) -> str:
     """``just now``, ``20 min ago``, ``3 h ago``, ``2 d ago``: how old the news is."""
     minutes = max(int((now - moment).total_seconds()) // 60, 0)

@@ -29,7 +29,7 @@ from careloop.web.console.pages import (
     after_post,
     page_viewer,
     render,
-    time_left,
+    sla_left,
     time_since,
 )
 from careloop.web.console.patient_context import reading_in_words
@@ -147,7 +147,7 @@ def item_views(
             ItemView(
                 entry=entry,
                 patient_name=person.name,
-                time_left=time_left(entry.due_at, now),
+                time_left=sla_left(entry.due_at, now, escalations=entry.escalation_level),
                 # The API's own rule (security.permissions), which it enforces.
                 may_act=may_act_on_item(principal, item_kind=entry.kind, action=ItemAction.RESOLVE),
                 proposals=proposals,
