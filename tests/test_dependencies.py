@@ -14,6 +14,7 @@ SRC = ROOT / "src" / "careloop"
 USED_WITHOUT_IMPORT = {
     "tzdata": "zoneinfo's time zone database on machines without one",
     "python-multipart": "FastAPI parses the portal's and console's HTML forms with it",
+    "psycopg-pool": "procrastinate's PsycopgConnector pools its connections with it (pinned)",
 }
 
 

@@ -23,8 +23,8 @@ def test_a_language_without_approved_text_gets_english_and_the_row_says_so(
     rt: Runtime, clock: FrozenClock
 ) -> None:
     clock.set(DAY)
-    make_patient(rt, patient_id="p-pt", language="pt")
-    add_resources(rt, "p-pt", medication("MedicationRequest", "mr-pt", when=DAY))
+    make_patient(rt, patient_id="p-vi", language="vi")
+    add_resources(rt, "p-vi", medication("MedicationRequest", "mr-vi", when=DAY))
     at = DAY.replace(hour=8, minute=1)
     clock.set(at)
     with rt.transaction() as session:
@@ -32,4 +32,4 @@ def test_a_language_without_approved_text_gets_english_and_the_row_says_so(
         (sent,) = session.scalars(select(OutboxMessage))
     assert sent.language == "en"
     assert "medicines" in sent.body or "medications" in sent.body
-    assert sent.extra["language_note"] == "Sent in en: the library has no pt text yet."
+    assert sent.extra["language_note"] == "Sent in en: the library has no vi text yet."
