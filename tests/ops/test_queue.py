@@ -4,7 +4,9 @@ jobs run as tasks by separate ``careloop worker --queue`` processes, exactly onc
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -93,6 +95,22 @@ def _careloop(cli: Path, url: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(cli), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+
+
+def _wait_for_night(rt: Runtime, *, seconds: float) -> tuple[str, int]:
+    """The night task's (status, attempts) once it has ended, or as it is after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with rt.engine.connect() as conn:
+            status, attempts = conn.execute(
+                text(
+                    "SELECT status::text, attempts FROM procrastinate_jobs "
+                    "WHERE task_name = 'careloop:careloop.night'"
+                )
+            ).one()
+        if status in ("succeeded", "failed") or time.monotonic() > deadline:
+            return str(status), int(attempts)
+        time.sleep(1)
 
 
 def _count(rt: Runtime, model: type, *where: object) -> int:
@@ -223,16 +241,14 @@ def test_a_night_left_running_by_a_killed_worker_is_put_back_and_finished(
                 text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w"),
                 {"w": dead},
             )
-        worker = _careloop(careloop_cli, url, "worker", "--queue", "--once")
-        output = worker.communicate(timeout=600)[0]
+        # A long-running worker (as in production), stopped once the night is done.
+        worker = _careloop(careloop_cli, url, "worker", "--queue")
+        try:
+            night = _wait_for_night(rt, seconds=400)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            output = worker.communicate(timeout=120)[0]
         assert worker.returncode == 0, output[-2000:]
-        with rt.engine.connect() as conn:
-            night = conn.execute(
-                text(
-                    "SELECT status::text, attempts FROM procrastinate_jobs "
-                    "WHERE task_name = 'careloop:careloop.night'"
-                )
-            ).one()
         assert tuple(night) == ("succeeded", 2)  # the killed attempt, then the one that ended
         assert _count(rt, Enrollment) > 0
     finally:
