@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from careloop.channels.messages import ChannelKind, a_reply_by
 from careloop.models import Event
 from careloop.web.console.patient_context import describe
 
@@ -28,3 +29,9 @@ def test_a_check_in_without_a_score_does_not_say_score_none() -> None:
     assert describe(_event("checkin_submitted", unscored)) == "Check-in motivation: 3 answers"
     scored = {"instrument": "PHQ-9", "answered": 9, "total": 12}
     assert describe(_event("checkin_submitted", scored)) == "Check-in PHQ-9: 9 answers, score 12"
+
+
+def test_a_reply_by_sms_reads_as_english() -> None:
+    """Finding 22: "A sms reply needs a person"."""
+    assert a_reply_by(ChannelKind.SMS) == "An SMS reply"
+    assert a_reply_by("voice") == "A voice reply"
