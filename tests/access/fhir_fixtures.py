@@ -45,6 +45,7 @@ def caregiver(
     start: str = "15:30:00",
     end: str = "20:00:00",
     accompanies: bool | None = None,
+    given: str | None = None,
 ) -> dict[str, Any]:
     extensions: list[dict[str, Any]] = [
         {
@@ -68,6 +69,7 @@ def caregiver(
         "id": rid,
         "patient": {"reference": f"Patient/{pid}"},
         "relationship": [{"text": relationship}],
+        **({"name": [{"given": [given], "family": "Driver"}]} if given else {}),
         "telecom": [{"system": "phone", "value": "+15550108" + rid[-3:].rjust(3, "0")}],
         "extension": extensions,
     }

@@ -93,3 +93,29 @@ def test_a_caregiver_who_does_not_come_along_is_not_told(
     assert _reply(rt, clock, "1", "SM-1") == "booked"
 
     assert _caregiver_texts(rt) == []
+
+
+def test_the_wife_is_greeted_by_her_own_name_and_the_patient_named_apart(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """Finding 9: "Hi Pat! Pat has a visit" read as if the wife were the patient."""
+    _seed(rt, tmp_path, carers=[caregiver("p-001", "cg-101", given="Maria")])
+    _offer_and_deliver(rt, clock)
+
+    assert _reply(rt, clock, "1", "SM-1") == "booked"
+
+    [(_, _, body)] = _caregiver_texts(rt)
+    assert body.startswith("Hi Maria! Pat has a visit on Tuesday at 3:45 PM.")
+    assert "Driver" not in body  # a friendly copy greets by first name only
+
+
+def test_a_caregiver_without_a_name_on_file_is_not_greeted_as_the_patient(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    _seed(rt, tmp_path, carers=[caregiver("p-001", "cg-101")])
+    _offer_and_deliver(rt, clock)
+
+    assert _reply(rt, clock, "1", "SM-1") == "booked"
+
+    [(_, _, body)] = _caregiver_texts(rt)
+    assert body.startswith("Hi there! Pat has a visit on Tuesday")

@@ -89,9 +89,12 @@ def test_the_console_shows_appointments_offers_rides_and_the_waitlist(
 
     assert page.status_code == 200
     assert f'id="booking-{booked.id}"' in page.text
-    assert "2026-03-03 20:45" in page.text
+    # Findings 18/20: one labelled zone, the clinic's, never bare UTC or raw ISO.
+    assert "2026-03-03 15:45 EST" in page.text
+    assert "20:45" not in page.text
+    assert "+00:00" not in page.text
     assert 'id="offers"' in page.text
-    assert "p-001" in page.text  # the offer in flight
+    assert 'href="/console/patients/p-001">Pat Test</a>' in page.text  # the offer, by name
     assert "pending" in page.text  # the ride not yet sent to the provider
     assert "30 %" in page.text  # the waitlist's no-show risk
     assert 'href="/console/appointments"' in page.text

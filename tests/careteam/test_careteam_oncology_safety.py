@@ -34,6 +34,7 @@ from tests.feedback.loop_payloads import (
     PHQ9_ITEMS,
     add_patients,
     chemotherapy_given,
+    diary,
     import_resources,
     register_devices,
     temperature,
@@ -82,6 +83,25 @@ def test_38_3_c_ten_days_after_chemotherapy_is_urgent_with_a_15_minute_deadline(
     assert entry["due_at"].startswith(
         (clock.now() + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M")
     )
+
+
+def test_one_fever_reported_and_measured_is_one_urgent_card_with_the_reading(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path, api_client: Any
+) -> None:
+    """Finding 16: the same fever raised two urgent cards, one saying only "fever-chills 3"."""
+    _on_chemo(rt, tmp_path, "fn-9", clock)
+    nurse = api_client("clinician")
+    assert nurse.post("/fhir/Observation", json=temperature("fn-9", 38.6, clock.now())).is_success
+    clock.advance(timedelta(minutes=5))
+    answered = nurse.post(
+        "/fhir/QuestionnaireResponse", json=diary("fn-9", {"fever-chills": 3}, clock.now())
+    )
+    assert answered.is_success
+    (entry,) = nurse.get("/api/worklist").json()
+    assert entry["severity"] == "urgent"
+    assert entry["occurrences"] == 2
+    assert "fever/chills: 3 of 4 (a lot)" in entry["latest"]["summary"]
+    assert "temperature 38.6 °C" in entry["latest"]["summary"]
 
 
 def test_fahrenheit_oral_and_tympanic_codes_are_accepted_and_37_9_c_raises_nothing(

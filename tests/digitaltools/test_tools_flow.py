@@ -76,6 +76,17 @@ def test_flat_glucose_after_six_weeks_offers_a_follow_up_visit_once(
             )
         ).all()
         careplans = [r for _p, r in resources_of_type(session, resource_type="CarePlan")]
+        [flat_task] = [
+            i for i in list_worklist(session, now=clock.now(), kind="task")
+            if i.patient_id == "flat" and i.title.startswith("Propose")
+        ]  # fmt: skip
+    # Finding 19: the measure by name, with its unit; no LOINC code, no bare number.
+    assert flat_task.latest is not None
+    assert (
+        "glucose 150 → 150 mg/dL after 6 weeks (goal: 10 mg/dL lower)"
+        in (flat_task.latest["summary"])
+    )
+    assert "loinc" not in flat_task.latest["summary"]
 
     assert first == {"not_improved": 1, "improved": 1, "not_used": 1, "followed_up": 2}
     assert again["followed_up"] == 0

@@ -115,6 +115,26 @@ def test_fever_a_lot_on_therapy_is_one_alert_not_three() -> None:
     assert [f.rule_id for f in findings] == ["febrile-neutropenia-reported"]
 
 
+def test_a_fever_report_says_what_the_grade_means_and_shows_the_temperature() -> None:
+    """Finding 16: "fever-chills 3" gave the nurse a number with no meaning, no reading."""
+    q = default_catalog().get(diary("p1", {}, NOW)["questionnaire"])
+    taken = tuple(read_observation(temperature("p1", 38.6, NOW - timedelta(hours=2)), now=None))
+    snapshot = RecordSnapshot("p1", readings=taken, active_therapy=ON_THERAPY)
+    checkin = read_checkin(q, diary("p1", {"fever-chills": 3}, NOW), now=NOW)
+    (finding,) = evaluate(
+        default_rules(), snapshot=snapshot, new_input=NewInput("p1", checkin=checkin), now=NOW
+    )
+    assert finding.summary == (
+        "Symptoms reported: fever/chills: 3 of 4 (a lot), severe · temperature 38.6 °C."
+    )
+
+
+def test_a_reported_and_a_measured_fever_share_one_card() -> None:
+    by_report = _diary_findings({"fever-chills": 2}, therapy=ON_THERAPY)
+    by_reading = _temperature_findings(temperature("p1", 38.6, NOW))
+    assert {f.card for f in [*by_report, *by_reading]} == {"febrile-neutropenia"}
+
+
 @pytest.mark.parametrize("symptom", ["chest-pain", "confusion"])
 def test_emergency_symptoms_are_urgent(symptom: str) -> None:
     (finding,) = _diary_findings({symptom: 1})

@@ -71,6 +71,10 @@ def test_two_wrong_answers_raise_a_nurse_task_before_the_day(
         (task,) = list_worklist(session, now=rt.clock.now())
     assert task.rule_id == "prep-teach-back-colonoscopy"
     assert task.severity == "high"
+    # Finding 18: the card names the time in the patient's zone, never raw ISO.
+    assert task.latest is not None
+    assert "the appointment is Tue 10 Mar 09:00 EDT" in task.latest["summary"]
+    assert "+00:00" not in task.latest["summary"]
     assert task.due_at < EXAM
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from careloop.web.portal.error_page import wait_words
 from careloop.web.portal.i18n import STRINGS_DIR, pick_language, supported_languages
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "careloop"
@@ -39,6 +40,7 @@ def _used_keys() -> set[str]:
             used.add(f"checkin.{item['linkId']}.{option['valueCoding']['code']}")
     for status in ("", "_404", "_403", "_422", "_429"):
         used |= {f"error{status}_title", f"error{status}_text"}
+    used.add("error_429_text_one")
     for field in ("systolic", "diastolic", "glucose", "weight", "readings", "other"):
         used.add(f"reading_error_{field}")
     for key in ("bp_top", "bp_bottom", "Glucose", "Weight", "systolic", "diastolic", "glucose"):
@@ -79,3 +81,12 @@ def test_a_portuguese_or_chinese_patient_gets_the_portal_in_their_language(
     wanted: tuple[str | None, ...], page: str
 ) -> None:
     assert pick_language(*wanted) == page
+
+
+def test_a_one_minute_wait_is_said_as_a_minute_in_every_language() -> None:
+    """Finding 22: "try again in 1 minutes"."""
+    assert wait_words("error_429_text", 30) == ("error_429_text_one", 1)
+    assert wait_words("error_429_text", 300) == ("error_429_text", 5)
+    for language in ("en", "es", "pt", "zh-Hans"):
+        words = yaml.safe_load((STRINGS_DIR / f"{language}.yaml").read_text(encoding="utf-8"))
+        assert "{minutes}" not in words["error_429_text_one"]

@@ -1,16 +1,16 @@
 """What the console's appointments page shows: upcoming bookings, offers in flight, rides and
-the waitlist, each a list of plain dicts (ids and times only; the page links to the patient)."""
+the waitlist, each a list of plain dicts, with the patients' names (the page links to each)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.models import AccessBooking, AccessOffer, AccessRide, WaitlistEntry
+from careloop.models import AccessBooking, AccessOffer, AccessRide, Patient, WaitlistEntry
 
 LIMIT = 200
 
@@ -21,6 +21,8 @@ class Board:
     offers: list[dict[str, Any]] = field(default_factory=list)
     rides: list[dict[str, Any]] = field(default_factory=list)
     waitlist: list[dict[str, Any]] = field(default_factory=list)
+
+    names: dict[str, str] = field(default_factory=dict)
 
     @property
     def patient_ids(self) -> list[str]:
@@ -55,7 +57,7 @@ def board(session: Session, *, now: datetime) -> Board:
             "patient_id": o.patient_id,
             "kind": o.kind,
             "choices": len(o.choices),
-            "first": o.choices[0]["start"] if o.choices else None,
+            "first": _moment(o.choices[0].get("start")) if o.choices else None,
             "created_at": o.created_at,
             "expires_at": o.expires_at,
             "sent": o.outbox_id is not None,
@@ -100,4 +102,25 @@ def board(session: Session, *, now: datetime) -> Board:
             .limit(LIMIT)
         )
     ]
-    return Board(appointments, offers, rides, waitlist)
+    shown = Board(appointments, offers, rides, waitlist)
+    return replace(shown, names=_names(session, shown.patient_ids))
+
+
+def _moment(value: object) -> datetime | None:
+    """An offer choice's start (stored as ISO text) as a time the page can label."""
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _names(session: Session, patient_ids: list[str]) -> dict[str, str]:
+    """ "Given Family" per patient: a nurse knows patients by name, not by id."""
+    rows = session.execute(
+        select(Patient.id, Patient.given_name, Patient.family_name).where(
+            Patient.id.in_(patient_ids)
+        )
+    )
+    return {pid: " ".join(p for p in (given, family) if p) or pid for pid, given, family in rows}

@@ -117,7 +117,7 @@ def raise_finding(session: Session, finding: Finding, *, clock: Clock, actor: st
         "kind": str(ItemKind.TASK if finding.task else ItemKind.ALERT),
         "patient_id": finding.patient_id,
         "rule_id": finding.rule_id,
-        "open_key": _open_key(finding.patient_id, finding.rule_id),
+        "open_key": _open_key(finding.patient_id, finding.card or finding.rule_id),
         "title": finding.title[:300],
         "severity": str(severity),
         "priority": severity.rank,

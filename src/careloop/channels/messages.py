@@ -26,6 +26,14 @@ class ChannelKind(StrEnum):
     PORTAL = "portal"
 
 
+_A_REPLY = {"sms": "An SMS reply", "email": "An email reply", "voice": "A voice reply"}
+
+
+def a_reply_by(channel: str) -> str:
+    """``An SMS reply`` for staff text ("A sms reply" read as a typo)."""
+    return _A_REPLY.get(str(channel), f"A {channel} reply")
+
+
 class DeliveryStatus(StrEnum):
     """Where a sent message stands, as far as the provider tells us.
 

@@ -23,7 +23,7 @@ from careloop.careteam.intake import handle_checkin_reply
 from careloop.careteam.safety import advice_text
 from careloop.careteam.unmatched import task_for_unknown_sender
 from careloop.channels.keywords import Keyword
-from careloop.channels.messages import ChannelKind, InboundMessage
+from careloop.channels.messages import ChannelKind, InboundMessage, a_reply_by
 from careloop.channels.portal import portal_reply
 from careloop.clock import Clock, FrozenClock
 from careloop.events import EventKind
@@ -211,7 +211,9 @@ def handle_reply(
                 patient_id=patient_id,
                 rule_id="outreach-reply",
                 title=f"Read the patient's reply{flag}",
-                summary=f"A {message.channel} reply needs a person (reply #{message.provider_id}).",
+                summary=(
+                    f"{a_reply_by(message.channel)} needs a person (reply #{message.provider_id})."
+                ),
                 program=answered.program,
                 now=now,
                 urgent=message.possible_opt_out,

@@ -35,6 +35,14 @@ class Trend(_Strict):
     better: Literal["down", "up"]
     min_change: Annotated[float, Field(gt=0)]
     weeks: Annotated[int, Field(ge=1, le=52)]
+    # How the nurse's task names the measure and its unit ("glucose", "mg/dL"): a LOINC
+    # code and a bare number ("http://loinc.org|2339-0 131.0") told them nothing.
+    name: str | None = None
+    unit: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.measure
 
 
 class Tool(_Strict):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import create_task
 from careloop.clock import Clock, ensure_utc
-from careloop.digitaltools.catalogue import SYSTEM, Tool, ToolCatalogue
+from careloop.digitaltools.catalogue import SYSTEM, Tool, ToolCatalogue, Trend
 from careloop.digitaltools.trend import TrendStatus, TrendVerdict, judge_trend
 from careloop.events import EventKind, list_events, record_event
 from careloop.feedback.ruleset import Severity
@@ -190,6 +190,16 @@ def _already_followed(session: Session, careplan_id: str) -> bool:
     )
 
 
+def _change(trend: Trend, verdict: TrendVerdict) -> str:
+    """``glucose 131 → 131 mg/dL after 6 weeks (goal: 10 mg/dL lower).``"""
+    unit = f" {trend.unit}" if trend.unit else ""
+    way = "lower" if trend.better == "down" else "higher"
+    return (
+        f"{trend.label} {verdict.baseline or 0:g} → {verdict.recent or 0:g}{unit} after "
+        f"{trend.weeks} weeks (goal: {trend.min_change:g}{unit} {way})."
+    )
+
+
 def _act(
     session: Session, *, pid: str, careplan_id: str, tool: Tool, verdict: TrendVerdict,
     clock: Clock, settings: Settings, actor: str,
@@ -197,8 +207,7 @@ def _act(
     assert tool.trend is not None
     if verdict.status is TrendStatus.NOT_IMPROVED:
         summary = (
-            f"{tool.title}: {tool.trend.measure} {verdict.baseline} → {verdict.recent} after "
-            f"{tool.trend.weeks} weeks (goal: {tool.trend.min_change} {tool.trend.better}). "
+            f"{tool.title}: {_change(tool.trend, verdict)} "
             "A booking offer for a follow-up visit was sent."
         )
         own, _ = outreach_settings(settings)

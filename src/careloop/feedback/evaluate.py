@@ -80,6 +80,7 @@ class Finding:
     observed_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     patient_message: str | None = None
+    card: str | None = None  # findings of one event share one worklist card (rule ``card``)
 
 
 def _finding(
@@ -107,6 +108,7 @@ def _finding(
         suppress_repeats_hours=rule.suppress_repeats_hours,
         observed_at=observed_at,
         patient_message=rule.patient_message,
+        card=rule.card,
     )
 
 
@@ -209,13 +211,43 @@ def _previous(snapshot: RecordSnapshot, key: str, before: datetime | None) -> fl
     return max(known, key=lambda p: p[0])[1]
 
 
+# The symptom diary's 0-4 scale in the patient's words (oncology-symptom-diary.json).
+GRADE_TOP = 4
+GRADE_WORDS = {0: "none", 1: "a little", 2: "some", 3: "a lot", 4: "as bad as it can be"}
+SYMPTOM_NAMES = {"fever-chills": "fever/chills"}
+# A temperature taken this long before a fever report is read with it, on the same card.
+TEMPERATURE_WITHIN = timedelta(hours=24)
+
+
+def _grade(value: float) -> str:
+    words = GRADE_WORDS.get(int(value)) if value == int(value) else None
+    return f"{value:g} of {GRADE_TOP}" + (f" ({words})" if words else "")
+
+
 def _symptom_summary(flagged: dict[str, dict[str, Any]]) -> str:
-    text = "; ".join(
-        f"{name} {v['grade']:g}"
-        + (f" (previously {v['previous']:g})" if v["previous"] is not None else "")
-        for name, v in flagged.items()
-    )
-    return f"Symptoms reported: {text}."
+    """``fever/chills: 3 of 4 (a lot), severe · temperature 38.6 °C``: what the number means,
+    why it matters, and the reading beside it; a bare "fever-chills 3" left the nurse guessing."""
+    parts = []
+    for name, v in flagged.items():
+        text = f"{SYMPTOM_NAMES.get(name, name.replace('-', ' '))}: {_grade(v['grade'])}"
+        if v.get("reason"):
+            text += f", {v['reason']}"
+        if v["previous"] is not None:
+            text += f" (previously {v['previous']:g})"
+        if v.get("temperature") is not None:
+            text += f" · temperature {v['temperature']:.1f} °C"
+        parts.append(text)
+    return f"Symptoms reported: {'; '.join(parts)}."
+
+
+def _temperature_near(snapshot: RecordSnapshot, new: NewInput, at: datetime | None) -> float | None:
+    """The latest body temperature (°C) taken within a day before ``at`` (or with the input)."""
+    taken = [
+        r
+        for r in _series(snapshot, new, "body_temperature")
+        if at is None or at - TEMPERATURE_WITHIN <= r.at <= at + TEMPERATURE_WITHIN
+    ]
+    return max(taken, key=lambda r: r.at).value if taken else None
 
 
 def _symptom(
@@ -246,6 +278,8 @@ def _symptom(
                 "previous": previous,
                 "reason": "severe" if severe else "worse than the previous report",
             }
+            if name == "fever-chills":
+                flagged[name]["temperature"] = _temperature_near(snapshot, new, checkin.authored)
     if not flagged:
         return []
     return [

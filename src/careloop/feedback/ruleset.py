@@ -83,6 +83,9 @@ class _RuleBase(_Strict):
     """Only for patients on active systemic anticancer therapy (see ``feedback.therapy``)."""
     patient_message: str | None = None
     """Advice the patient gets at once, on the channel they used (``content/advice``)."""
+    card: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{1,99}$")
+    """Rules that see one event from two sides (a fever reported and a fever measured) name
+    the same card: the second adds to the open item instead of raising another."""
 
     @property
     def sla(self) -> timedelta:

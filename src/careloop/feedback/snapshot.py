@@ -9,11 +9,12 @@ from sqlalchemy.orm import Session
 from careloop.errors import CareloopError
 from careloop.feedback.catalog import Catalog
 from careloop.feedback.checkins import Checkin, read_checkin
-from careloop.feedback.evaluate import RecordSnapshot
+from careloop.feedback.evaluate import TEMPERATURE_WITHIN, RecordSnapshot
 from careloop.feedback.readings import Reading, read_observation
 from careloop.feedback.therapy import THERAPY_TYPES, active_therapy
 from careloop.records.resources import patient_resources
 
+TEMPERATURE = "body_temperature"
 READINGS_LOOKBACK = timedelta(days=60)
 CHECKINS_LOOKBACK = timedelta(days=365)
 _INACTIVE = {"inactive", "resolved", "remission", "entered-in-error"}
@@ -50,7 +51,7 @@ def load_snapshot(
     and whether the patient is on active anticancer therapy (both paths need it).
 
     A new reading is only judged against readings and conditions, a new check-in only
-    against past check-ins, so each path loads just what its rules read.
+    against past check-ins (and the day's temperatures), so each path loads what it reads.
     """
     found_readings: list[Reading] = []
     conditions: frozenset[str] = frozenset()
@@ -65,6 +66,17 @@ def load_snapshot(
         conditions = _condition_codes(
             patient_resources(session, patient_id=patient_id, resource_types=["Condition"])
         )
+    elif checkins:
+        # A reported fever is shown with the temperature taken that day (one card, both sides).
+        for observation in patient_resources(
+            session,
+            patient_id=patient_id,
+            resource_types=["Observation"],
+            since=now - TEMPERATURE_WITHIN,
+        ):
+            found_readings.extend(
+                r for r in read_observation(observation, now=None) if r.measure == TEMPERATURE
+            )
     found_checkins: list[Checkin] = []
     if checkins:
         for response in patient_resources(

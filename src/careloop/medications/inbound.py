@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import create_task
-from careloop.channels.messages import InboundMessage
+from careloop.channels.messages import InboundMessage, a_reply_by
 from careloop.clock import Clock
 from careloop.errors import NotFound
 from careloop.feedback.ruleset import Severity
@@ -47,7 +47,9 @@ def medication_reply(
         patient_id=patient_id,
         rule_id="medication-reply",
         title="Read the patient's reply to a dose reminder",
-        summary=f"A {message.channel} reply that is not 1, 2 or 3 (reply #{message.provider_id}).",
+        summary=(
+            f"{a_reply_by(message.channel)} that is not 1, 2 or 3 (reply #{message.provider_id})."
+        ),
         severity=Severity.ROUTINE,
         clock=clock,
         actor="patient",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy import select
@@ -27,6 +28,7 @@ from careloop.feedback.ruleset import Severity
 from careloop.medications.service import patient_of
 from careloop.models import PrepJourney
 from careloop.outreach.requests import request_message
+from careloop.records.service import get_patient
 from careloop.settings import Settings
 
 OUTCOMES = ("adequate", "rescheduled-for-prep")
@@ -176,6 +178,15 @@ def answer_prep(
     return journey
 
 
+def _when(session: Session, journey: PrepJourney) -> str:
+    """The appointment in the patient's own zone, named ("Sun 6 Dec 07:05 EST"), never raw ISO."""
+    try:
+        zone = ZoneInfo(get_patient(session, journey.patient_id).timezone)
+    except (NotFound, KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    return journey.appointment_at.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+
+
 def _nurse_task(session: Session, journey: PrepJourney, kind: PrepKind, *, clock: Clock) -> int:
     raised = create_task(
         session,
@@ -184,7 +195,7 @@ def _nurse_task(session: Session, journey: PrepJourney, kind: PrepKind, *, clock
         title=f"Call before the exam: {kind.title} not understood",
         summary=(
             f"Two wrong teach-back answers about {kind.title.lower()}; the appointment is "
-            f"{journey.appointment_at.isoformat()}. Call to explain before the day."
+            f"{_when(session, journey)}. Call to explain before the day."
         ),
         severity=Severity.HIGH,
         clock=clock,

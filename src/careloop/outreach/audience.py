@@ -77,6 +77,10 @@ def patients_with_address(session: Session, *, channel: str, address: str) -> li
     return find_patients_by_contact(session, system=system, value=address)
 
 
+# The greeting's name for a caregiver with none on file: "Hi there!", "¡Hola, familia!".
+NAMELESS_CAREGIVER = {"en": "there", "es": "familia", "pt": "família", "zh": "家属"}
+
+
 @dataclass(frozen=True, slots=True)
 class Recipient:
     patient_id: str
@@ -87,6 +91,15 @@ class Recipient:
     last_name: str | None = None
     kind: str = "patient"
     caregiver_id: str | None = None
+    # A caregiver's own name (RelatedPerson.name): their own copies greet them by it.
+    own_name: str | None = None
+
+    @property
+    def own_first_name(self) -> str:
+        """Whom a caregiver's own copy greets: their first name, else a kind word (never
+        the patient's name, which read as if it were theirs)."""
+        first = (self.own_name or "").split(" ")[0]
+        return first or NAMELESS_CAREGIVER.get(self.language.split("-")[0], "there")
 
 
 def _age(birth: date | None, today: date) -> int | None:
@@ -138,6 +151,7 @@ def caregiver_recipients(
                     last_name=patient.family_name,
                     kind="caregiver",
                     caregiver_id=caregiver.id,
+                    own_name=caregiver.name,
                 )
             )
     return out

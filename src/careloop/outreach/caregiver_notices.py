@@ -67,7 +67,9 @@ def queue_caregiver_notice(
             fields={
                 "clinic_phone": own.clinic_phone,
                 "care_team_name": own.care_team_name,
-                "first_name": patient.given_name or "",
+                # Greet the caregiver by their own name; the patient is named apart.
+                "first_name": recipient.own_first_name,
+                "patient_first_name": patient.given_name or "",
                 **(fields or {}),
             },
             locale=recipient.language.replace("-", "_"),

@@ -244,7 +244,12 @@ def run_steps(
 
 
 def _fields(
-    ctx: TickContext, program: OutreachProgram, enrollment: Enrollment, recipient: Recipient
+    ctx: TickContext,
+    program: OutreachProgram,
+    enrollment: Enrollment,
+    recipient: Recipient,
+    *,
+    message: str = "",
 ) -> dict[str, object]:
     fields: dict[str, object] = {
         "clinic_phone": ctx.settings.clinic_phone,
@@ -272,6 +277,14 @@ def _fields(
         fields.setdefault("first_name", recipient.first_name)
     if recipient.last_name:
         fields.setdefault("last_name", recipient.last_name)
+    if message == ESCORT_REMINDER:
+        # Words for the person who comes along: greet them, name the patient apart.
+        fields["patient_first_name"] = recipient.first_name or ""
+        own = (recipient.own_name or "").split(" ")
+        fields["first_name"] = recipient.own_first_name
+        fields.pop("last_name", None)
+        if own[1:]:
+            fields["last_name"] = " ".join(own[1:])
     return fields
 
 
@@ -308,7 +321,7 @@ def _render(
             reading_level=action.reading_level,
             tone=action.tone,
             channel=channel,
-            fields=_fields(ctx, program, enrollment, recipient),
+            fields=_fields(ctx, program, enrollment, recipient, message=message),
             framing=action.framing,
             locale=decision.language.replace("-", "_"),
             timezone=recipient.timezone,

@@ -1,6 +1,6 @@
 """The appointments page: upcoming bookings, offers in flight, rides and the waitlist (issue
-"Access"). Ids and times only; each row links to the patient's page. One audit event names the
-patients the page showed."""
+"Access"). Patients by name, times labelled in the clinic's zone (a bare UTC column read as
+local time); each row links to the patient's page. One audit event names the patients shown."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from careloop.models import Event
 # (css class, sentence) per event kind; {channel}, {program}, ... come from the event.
 _DESCRIBE: dict[str, tuple[str, str, str]] = {
     "decided": ("decision", "decision", "Engine chose {action}"),
-    "sent": ("out", "message out", "Sent by {channel} ({program}, step {step})"),
+    "sent": ("out", "message out", "Sent by {channel}{where}"),
     "delivered": ("out", "delivered", "Delivered by {channel}"),
     "failed": ("out", "failed", "Delivery failed on {channel}"),
     "replied": ("in", "message in", "Patient replied by {channel}"),
@@ -31,7 +31,7 @@ _DESCRIBE: dict[str, tuple[str, str, str]] = {
     "checkin_submitted": (
         "in",
         "check-in",
-        "Check-in {instrument}: {answered} answers, score {total}",
+        "Check-in {instrument}: {answered} answers{score}",
     ),
     "reading_received": ("in", "reading", "Reading {values}"),
     "alert_raised": ("alert", "alert", "Alert raised: {rule} ({severity})"),
@@ -107,7 +107,21 @@ def _fields(event: Event) -> _Blank:
         payload["changed"] = ", ".join(str(c).replace("_", " ") for c in changed)
     if isinstance(payload.get("kind"), str):
         payload["kind"] = payload["kind"].replace("_", " ")
+    # Only what is known: "Sent by sms (—, step None)" and "score None" read as faults.
+    where = [p for p in (event.program, _step(payload.get("step"))) if p]
+    payload["where"] = f" ({', '.join(where)})" if where else ""
+    total = payload.get("total")
+    payload["score"] = f", score {total:g}" if isinstance(total, int | float) else ""
     return _Blank({**payload, "program": event.program or "—"})
+
+
+def _step(step: object) -> str | None:
+    return None if step is None or step == "" else f"step {step}"
+
+
+def describe(event: Event) -> str:
+    """One timeline line in words, from the event's kind and payload."""
+    return _DESCRIBE[event.kind][2].format_map(_fields(event))
 
 
 def patient_timeline(
@@ -117,12 +131,8 @@ def patient_timeline(
     events = list_events(session, patient_id=patient_id, kinds=TIMELINE_KINDS, since=since)
     entries = []
     for event in reversed(events[-limit:]):
-        css, label, pattern = _DESCRIBE[event.kind]
-        entries.append(
-            TimelineEntry(
-                event.occurred_at, event.kind, css, label, pattern.format_map(_fields(event))
-            )
-        )
+        css, label, _pattern = _DESCRIBE[event.kind]
+        entries.append(TimelineEntry(event.occurred_at, event.kind, css, label, describe(event)))
     return entries
 
 

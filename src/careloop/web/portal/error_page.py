@@ -32,6 +32,14 @@ def wants_portal_page(request: Request) -> bool:
     return "text/html" in accept or request.headers.get("hx-request") == "true"
 
 
+def wait_words(text_key: str, retry_after: int | None) -> tuple[str, int]:
+    """The text key and whole minutes to wait: "in a minute", never "in 1 minutes"."""
+    minutes = max(1, round((retry_after or 60) / 60))
+    if text_key == "error_429_text" and minutes == 1:
+        return "error_429_text_one", minutes
+    return text_key, minutes
+
+
 def portal_error_page(
     request: Request, status: int, *, retry_after: int | None = None
 ) -> HTMLResponse:
@@ -41,7 +49,7 @@ def portal_error_page(
         request.headers.get("accept-language"),
     )
     title, text = _WORDS.get(status, _DEFAULT)
-    minutes = max(1, round((retry_after or 60) / 60))
+    text, minutes = wait_words(text, retry_after)
     response = render_page(
         request,
         "portal/error.html",
