@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.content.compose import RenderedMessage
-from careloop.content.service import render_for_sending
 from careloop.errors import CareloopError
 from careloop.models import OutboxMessage
 from careloop.outreach.audience import Recipient, build_snapshots, caregiver_recipients
 from careloop.outreach.config import care_team_for, default_sender, outreach_settings
-from careloop.outreach.outbox import NewMessage, enqueue_many
+from careloop.outreach.decided import decided_notice, render_decided
+from careloop.outreach.outbox import enqueue_many
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.engine import PopulationBatch, decide_batch
@@ -158,18 +158,13 @@ def request_message(
     values.update(fields or {})
 
     def render(channel: str) -> RenderedMessage:
-        return render_for_sending(
+        return render_decided(
             session,
             message=message,
-            language=decision.language,
-            reading_level=action.reading_level,
-            tone=action.tone,
+            decision=decision,
             channel=channel,
             fields=values,
-            locale=decision.language.replace("-", "_"),
             timezone=recipient.timezone,
-            detailed_consent=False,
-            framing=action.framing,
         )
 
     try:
@@ -177,25 +172,17 @@ def request_message(
     except CareloopError as exc:
         log.warning("cannot render requested %s: %s", message, exc.__class__.__name__)
         return RequestedMessage(None, decision_id=decision.decision_id, not_queued="no-content")
-    notice = NewMessage(
-        idempotency_key=idempotency_key,
-        patient_id=patient_id,
+    notice = decided_notice(
+        key=idempotency_key,
         purpose=purpose,
-        channel=action.channel,
-        to_address=address,
-        body=rendered.body,
-        subject=rendered.subject,
-        html=rendered.html,
-        due_at=decision.send_at,
-        sender=default_sender(channels, action.channel),
-        language=rendered.used.language,
         program=program,
-        recipient_kind=recipient.kind,
-        caregiver_id=recipient.caregiver_id,
-        content_message=message,
-        content_version_id=rendered.version_id,
-        decision_id=decision.decision_id,
-        propensity=decision.propensity,
+        message=message,
+        channel=action.channel,
+        address=address,
+        sender=default_sender(channels, action.channel),
+        rendered=rendered,
+        decision=decision,
+        recipient=recipient,
         extra=_extra(rendered, key=key, wanted=decision.language),
     )
     queued = with_portal_copy(notice, rendered=rendered, render_portal=lambda: render("portal"))

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from careloop.content.compose import RenderedMessage
 from careloop.content.library import Library
-from careloop.content.service import render_for_sending
 from careloop.errors import CareloopError
 from careloop.models import Enrollment
 from careloop.outreach.audience import (
@@ -26,6 +25,7 @@ from careloop.outreach.audience import (
 )
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
 from careloop.outreach.config import care_team_for, default_sender
+from careloop.outreach.decided import decided_notice, render_decided
 from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
 from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
 from careloop.outreach.interpreter_calls import route_voice
@@ -301,18 +301,13 @@ def _render(
     enrollment = item.enrollment
 
     def render(channel: str) -> RenderedMessage:
-        return render_for_sending(
+        return render_decided(
             session,
             message=message,
-            language=decision.language,
-            reading_level=action.reading_level,
-            tone=action.tone,
+            decision=decision,
             channel=channel,
             fields=_fields(ctx, program, enrollment, recipient),
-            framing=action.framing,
-            locale=decision.language.replace("-", "_"),
             timezone=recipient.timezone,
-            detailed_consent=False,
             library=library,
         )
 
@@ -333,29 +328,23 @@ def _render(
             f"This is {ctx.settings.care_team_name} with a message for you. "
             f"Please call {ctx.settings.clinic_phone}."
         )
-    notice = NewMessage(
-        idempotency_key=f"enr{enrollment.id}:{item.step.id}{key_suffix}",
-        patient_id=enrollment.patient_id,
-        purpose=program.purpose,
-        channel=chosen,
-        to_address=address,
-        body=rendered.body,
-        subject=rendered.subject,
-        html=rendered.html,
-        due_at=decision.send_at,
-        sender=default_sender(ctx.channels, chosen),
-        language=rendered.used.language,
+    notice = replace(
+        decided_notice(
+            key=f"enr{enrollment.id}:{item.step.id}{key_suffix}",
+            purpose=program.purpose,
+            program=program.name,
+            message=message,
+            channel=chosen,
+            address=address,
+            sender=default_sender(ctx.channels, chosen),
+            rendered=rendered,
+            decision=decision,
+            recipient=recipient,
+            extra=extra,
+        ),
         enrollment_id=enrollment.id,
-        program=program.name,
         step=item.step.id,
-        recipient_kind=recipient.kind,
-        caregiver_id=recipient.caregiver_id,
-        content_message=message,
-        content_version_id=rendered.version_id,
-        decision_id=decision.decision_id,
-        propensity=decision.propensity,
         max_attempts=program.max_attempts,
-        extra=extra,
     )
     return with_portal_copy(notice, rendered=rendered, render_portal=lambda: render("portal"))
 
