@@ -88,9 +88,15 @@ class EngineModel:
         return self.pooled.cells is not None
 
     def empty_history(self, n: int) -> HistorySummary:
-        return HistorySummary.empty(
-            n,
-            self.featurizer.space,
+        return self.stored_history([None] * n, self.featurizer.space)
+
+    def stored_history(
+        self, rows: list[dict[str, Any] | None], space: ActionSpace
+    ) -> HistorySummary:
+        """Patients' stored learning (``None``: none yet) under this model's priors."""
+        return HistorySummary.from_rows(
+            rows,
+            space,
             prior_precision=(
                 self.pooled.offset_precision
                 if self.pooled.offset_precision is not None
