@@ -197,61 +197,71 @@ def complete(
     session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, how: str
 ) -> bool:
     """The call to action was done (holdout patients too): → completed, pending sends cancelled."""
-    if not _move(enrollment, EnrollmentState.COMPLETED, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
-        return False
-    enrollment.step_due_at = None
-    enrollment.ended_reason = how
-    _event(
+    return _end(
         session,
         clock=clock,
-        kind=EventKind.COMPLETED,
         enrollment=enrollment,
         now=now,
+        to=EnrollmentState.COMPLETED,
+        kind=EventKind.COMPLETED,
+        why=how,
         payload={"how": how},
+        dead=DeadReason.ENROLLMENT_ENDED,
     )
-    cancel_pending(
-        session, enrollment_ids=[enrollment.id], reason=DeadReason.ENROLLMENT_ENDED, now=now
-    )
-    return True
 
 
 def opt_out(
     session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, channel: str
 ) -> bool:
-    if not _move(enrollment, EnrollmentState.OPTED_OUT, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
-        return False
-    enrollment.step_due_at = None
-    enrollment.ended_reason = f"opted out on {channel}"
-    _event(
+    return _end(
         session,
         clock=clock,
-        kind=EventKind.OPTED_OUT,
         enrollment=enrollment,
         now=now,
+        to=EnrollmentState.OPTED_OUT,
+        kind=EventKind.OPTED_OUT,
+        why=f"opted out on {channel}",
         payload={"channel": channel},
+        dead=DeadReason.OPTED_OUT,
     )
-    cancel_pending(session, enrollment_ids=[enrollment.id], reason=DeadReason.OPTED_OUT, now=now)
-    return True
 
 
 def close(
     session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, reason: CloseReason
 ) -> bool:
-    if not _move(enrollment, EnrollmentState.CLOSED, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
-        return False
-    enrollment.step_due_at = None
-    enrollment.ended_reason = str(reason)
-    _event(
+    return _end(
         session,
         clock=clock,
-        kind=EventKind.CLOSED,
         enrollment=enrollment,
         now=now,
+        to=EnrollmentState.CLOSED,
+        kind=EventKind.CLOSED,
+        why=str(reason),
         payload={"reason": str(reason)},
+        dead=DeadReason.ENROLLMENT_ENDED,
     )
-    cancel_pending(
-        session, enrollment_ids=[enrollment.id], reason=DeadReason.ENROLLMENT_ENDED, now=now
-    )
+
+
+def _end(
+    session: Session,
+    *,
+    clock: Clock,
+    enrollment: Enrollment,
+    now: datetime,
+    to: EnrollmentState,
+    kind: EventKind,
+    why: str,
+    payload: Mapping[str, Any],
+    dead: DeadReason,
+) -> bool:
+    """An active enrollment ends: the state, the reason kept on the row, the event, and its
+    queued sends dead-lettered; False when it had already ended."""
+    if not _move(enrollment, to, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
+        return False
+    enrollment.step_due_at = None
+    enrollment.ended_reason = why
+    _event(session, clock=clock, kind=kind, enrollment=enrollment, now=now, payload=payload)
+    cancel_pending(session, enrollment_ids=[enrollment.id], reason=dead, now=now)
     return True
 
 
