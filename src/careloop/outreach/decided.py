@@ -1,12 +1,15 @@
-"""The engine's decision turned into words and an outbox row: the one place a journey step
-and a requested message (:mod:`careloop.outreach.requests`) render the chosen variant and
-address it, so both carry the same language, reading level, tone, framing and provenance."""
+"""The engine's decision and its turning into words and an outbox row: the one place a journey
+step, a requested message (:mod:`careloop.outreach.requests`) and a staff message ask the
+engine, render the chosen variant and address it, so all carry the same language, reading
+level, tone, framing and provenance."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from careloop.content.compose import RenderedMessage
@@ -14,7 +17,34 @@ from careloop.content.library import Library
 from careloop.content.service import render_for_sending
 from careloop.outreach.audience import Recipient
 from careloop.outreach.outbox import NewMessage
-from careloop.personalize.engine import Decision
+from careloop.personalize.engine import BatchDecision, Decision, PopulationBatch, decide_batch
+from careloop.personalize.service import load_history, load_model
+from careloop.personalize.snapshot import EngineConfig, PatientSnapshot, ProgramSpec
+
+
+def decide_for(
+    session: Session,
+    *,
+    snapshots: Sequence[PatientSnapshot],
+    spec: ProgramSpec,
+    config: EngineConfig,
+    now: datetime,
+    seed: int,
+) -> BatchDecision:
+    """The engine's decisions for ``snapshots`` (one per send, a patient may repeat) under
+    the program's learned model and each patient's history; ``seed`` makes a re-run agree."""
+    model = load_model(session, program=spec, config=config)
+    population = PopulationBatch.from_snapshots(snapshots, program=spec, model=model, now=now)
+    patient_ids = [s.patient_id for s in snapshots]
+    history = load_history(session, program=spec, patient_ids=patient_ids, model=model)
+    return decide_batch(
+        population=population,
+        program=spec,
+        history=history,
+        model=model,
+        now=now,
+        rng=np.random.default_rng(seed),
+    )
 
 
 def render_decided(

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,12 +26,11 @@ from careloop.errors import CareloopError
 from careloop.models import OutboxMessage
 from careloop.outreach.audience import Recipient, build_snapshots, caregiver_recipients
 from careloop.outreach.config import care_team_for, default_sender, outreach_settings
-from careloop.outreach.decided import decided_notice, render_decided
+from careloop.outreach.decided import decide_for, decided_notice, render_decided
 from careloop.outreach.outbox import enqueue_many
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
-from careloop.personalize.engine import PopulationBatch, decide_batch
-from careloop.personalize.service import load_history, load_model, record_decision
+from careloop.personalize.service import record_decision
 from careloop.personalize.snapshot import EngineConfig, PatientSnapshot, ProgramSpec
 from careloop.records.service import get_patient
 from careloop.settings import Settings
@@ -107,7 +105,6 @@ def request_message(
         **({"channels": allowed_channels} if allowed_channels else {}),
     )
     spec = ProgramSpec(name=f"request:{message}", purpose=purpose, action_space=space)
-    model = load_model(session, program=spec, config=REQUEST_ENGINE)
     snapshots, recipients = build_snapshots(
         session,
         patient_ids=[patient_id],
@@ -122,15 +119,13 @@ def request_message(
         if addressed is None:
             return RequestedMessage(None, not_queued="no-address")
         snapshots, recipients[patient_id] = addressed
-    population = PopulationBatch.from_snapshots(snapshots, program=spec, model=model, now=now)
-    history = load_history(session, program=spec, patient_ids=[patient_id], model=model)
-    batch = decide_batch(
-        population=population,
-        program=spec,
-        history=history,
-        model=model,
+    batch = decide_for(
+        session,
+        snapshots=snapshots,
+        spec=spec,
+        config=REQUEST_ENGINE,
         now=now,
-        rng=np.random.default_rng(_seed(key, now)),
+        seed=_seed(key, now),
     )
     decision = batch.decision(0)
     record_decision(session, clock=clock, decision=decision, features=batch.features[0])

@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from careloop.content.compose import RenderedMessage
@@ -25,7 +24,7 @@ from careloop.outreach.audience import (
 )
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
 from careloop.outreach.config import care_team_for, default_sender
-from careloop.outreach.decided import decided_notice, render_decided
+from careloop.outreach.decided import decide_for, decided_notice, render_decided
 from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
 from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
 from careloop.outreach.interpreter_calls import route_voice
@@ -34,10 +33,8 @@ from careloop.outreach.program import OutreachProgram
 from careloop.outreach.tick_context import TickContext, TickReport, bump
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
-from careloop.personalize.engine import Decision, PopulationBatch, decide_batch
+from careloop.personalize.engine import Decision
 from careloop.personalize.service import (
-    load_history,
-    load_model,
     record_decision,
 )
 from careloop.personalize.snapshot import ProgramSpec
@@ -128,18 +125,13 @@ def run_steps(
     by_id = {s.patient_id: s for s in snapshots}
     contacts = scheduled_contacts(session, patient_ids=unique_ids, now=now)
     budget = contact_budget(ctx.settings.budget)
-    model = load_model(session, program=spec, config=ctx.engine)
-    population = PopulationBatch.from_snapshots(
-        [by_id[p] for p in patient_ids], program=spec, model=model, now=now
-    )
-    history = load_history(session, program=spec, patient_ids=patient_ids, model=model)
-    batch = decide_batch(
-        population=population,
-        program=spec,
-        history=history,
-        model=model,
+    batch = decide_for(
+        session,
+        snapshots=[by_id[p] for p in patient_ids],
+        spec=spec,
+        config=ctx.engine,
         now=now,
-        rng=np.random.default_rng(_seed(ctx, program.name, now, items)),
+        seed=_seed(ctx, program.name, now, items),
     )
     messages: list[NewMessage] = []
     for i, item in enumerate(items):
