@@ -197,67 +197,47 @@ def complete(
     session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, how: str
 ) -> bool:
     """The call to action was done (holdout patients too): → completed, pending sends cancelled."""
-    return _end(
-        session,
-        clock=clock,
-        enrollment=enrollment,
-        now=now,
-        to=EnrollmentState.COMPLETED,
-        kind=EventKind.COMPLETED,
-        why=how,
-        payload={"how": how},
-        dead=DeadReason.ENROLLMENT_ENDED,
-    )
+    return _end(session, clock, enrollment, now, EnrollmentState.COMPLETED, how, {"how": how})
 
 
 def opt_out(
     session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, channel: str
 ) -> bool:
+    why = f"opted out on {channel}"
     return _end(
-        session,
-        clock=clock,
-        enrollment=enrollment,
-        now=now,
-        to=EnrollmentState.OPTED_OUT,
-        kind=EventKind.OPTED_OUT,
-        why=f"opted out on {channel}",
-        payload={"channel": channel},
-        dead=DeadReason.OPTED_OUT,
+        session, clock, enrollment, now, EnrollmentState.OPTED_OUT, why, {"channel": channel}
     )
 
 
 def close(
     session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, reason: CloseReason
 ) -> bool:
-    return _end(
-        session,
-        clock=clock,
-        enrollment=enrollment,
-        now=now,
-        to=EnrollmentState.CLOSED,
-        kind=EventKind.CLOSED,
-        why=str(reason),
-        payload={"reason": str(reason)},
-        dead=DeadReason.ENROLLMENT_ENDED,
-    )
+    why = str(reason)
+    return _end(session, clock, enrollment, now, EnrollmentState.CLOSED, why, {"reason": why})
+
+
+# How each ending is logged, and why its queued sends are dead-lettered.
+_ENDINGS: dict[EnrollmentState, tuple[EventKind, DeadReason]] = {
+    EnrollmentState.COMPLETED: (EventKind.COMPLETED, DeadReason.ENROLLMENT_ENDED),
+    EnrollmentState.OPTED_OUT: (EventKind.OPTED_OUT, DeadReason.OPTED_OUT),
+    EnrollmentState.CLOSED: (EventKind.CLOSED, DeadReason.ENROLLMENT_ENDED),
+}
 
 
 def _end(
     session: Session,
-    *,
     clock: Clock,
     enrollment: Enrollment,
     now: datetime,
     to: EnrollmentState,
-    kind: EventKind,
     why: str,
     payload: Mapping[str, Any],
-    dead: DeadReason,
 ) -> bool:
     """An active enrollment ends: the state, the reason kept on the row, the event, and its
     queued sends dead-lettered; False when it had already ended."""
     if not _move(enrollment, to, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
         return False
+    kind, dead = _ENDINGS[to]
     enrollment.step_due_at = None
     enrollment.ended_reason = why
     _event(session, clock=clock, kind=kind, enrollment=enrollment, now=now, payload=payload)
