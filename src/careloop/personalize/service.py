@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +20,7 @@ from careloop.errors import InvalidInput
 from careloop.events import EventKind, list_events, record_event
 from careloop.models import DecisionRow, ModelStateRow, PreferenceProfileRow
 from careloop.personalize.actions import ActionSpace
+from careloop.personalize.arrays import FloatArray
 from careloop.personalize.engine import Decision, EngineModel
 from careloop.personalize.history import own_offsets
 from careloop.personalize.model import HistorySummary, PooledPosterior, update_posteriors
@@ -34,8 +34,6 @@ from careloop.personalize.rewards import (
 )
 from careloop.personalize.serving import keep_state_keys, logged_action, running_config
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def _check_patient_id(patient_id: str) -> str:

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression, Ridge
 
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
+from careloop.personalize.arrays import BoolArray, FloatArray
+
 Learner = Literal["t", "dr"]
 
 
