@@ -19,7 +19,7 @@ What the directory says comes from the record, as the EHR or a provider director
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
@@ -34,9 +34,10 @@ from careloop.access.patientday import patient_day
 from careloop.access.slots import free_slots
 from careloop.crypto import signing_key
 from careloop.fhirdata.codings import codes
-from careloop.fhirdata.references import reference_id, reference_of
+from careloop.fhirdata.references import typed_target_id as _ref
 from careloop.models import FhirResource
 from careloop.outreach.config import outreach_settings
+from careloop.records.resources import resources_by_id as _load
 from careloop.records.timezones import GEOLOCATION_EXTENSION
 from careloop.settings import Settings
 
@@ -77,23 +78,6 @@ class SchedulingLink:
     url: str
     expires_at: datetime
     choices: tuple[tuple[str, datetime, str | None], ...]
-
-
-def _ref(value: object, rtype: str) -> str | None:
-    ref = reference_of(value)
-    return reference_id(ref) if ref and ref.startswith(f"{rtype}/") else None
-
-
-def _load(session: Session, rtype: str, ids: Iterable[str | None]) -> dict[str, dict[str, Any]]:
-    wanted = sorted({i for i in ids if i})
-    if not wanted:
-        return {}
-    rows = session.scalars(
-        select(FhirResource.resource).where(
-            FhirResource.resource_type == rtype, FhirResource.fhir_id.in_(wanted)
-        )
-    )
-    return {r["id"]: r for r in rows}
 
 
 def accepts_new_patients(resource: dict[str, Any] | None) -> bool:

@@ -13,22 +13,15 @@ names the booking it would move until it is answered, then the booking it made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy.orm import Session
 
 from careloop.access import booking as bookings
 from careloop.access import companions
-from careloop.access.offers import choice_labels, link_token, open_offer
+from careloop.access.sending import SentOffer, queue_offer
 from careloop.access.service import find_offers
 from careloop.access.waitlist import backfill
 from careloop.clock import Clock
-from careloop.crypto import signing_key
-from careloop.events import EventKind, record_event
 from careloop.models import AccessBooking, AccessOffer
-from careloop.outreach.config import outreach_settings
-from careloop.outreach.requests import request_message
-from careloop.records.service import get_patient
 from careloop.security.principal import Principal
 from careloop.settings import Settings
 
@@ -36,12 +29,7 @@ MOVE = "move"
 PURPOSE = "care-reminders"
 
 
-@dataclass(frozen=True, slots=True)
-class MoveOffer:
-    offer_id: str | None
-    choices: int
-    outbox_id: int | None
-    not_queued: str | None = None
+MoveOffer = SentOffer
 
 
 def offer_new_time(
@@ -72,40 +60,17 @@ def offer_new_time(
     ][:limit]
     if not offers:
         return MoveOffer(None, 0, None, not_queued="no-slot-fits")
-    patient = get_patient(session, patient_id)
-    row = open_offer(session, offers=offers, patient_id=patient_id, now=now, kind=MOVE)
-    row.booking_id = booking.id
-    own, _ = outreach_settings(settings)
-    link = f"{own.booking_link.rstrip('/')}/{link_token(signing_key(settings), row.id)}"
-    sent = request_message(
+    return queue_offer(
         session,
+        offers=offers,
         patient_id=patient_id,
         message=message,
-        purpose=PURPOSE,
-        key=f"reschedule-offer:{booking.id}",
         now=now,
         clock=clock,
         settings=settings,
-        fields={
-            "appointment_at": booking.start,
-            "slot_choices": choice_labels(
-                offers, language=patient.language or "en", timezone=patient.timezone
-            ),
-            "booking_link": link,
-        },
+        kind=MOVE,
+        moving=booking,
     )
-    row.outbox_id = sent.outbox_id
-    record_event(
-        session,
-        kind=EventKind.SLOTS_OFFERED,
-        clock=clock,
-        actor="system:access",
-        patient_id=patient_id,
-        subject_type="offer",
-        subject_id=row.id,
-        payload={"choices": len(offers), "kind": MOVE, "queued": sent.outbox_id is not None},
-    )
-    return MoveOffer(row.id, len(offers), sent.outbox_id, sent.not_queued)
 
 
 def moving_from(offer: AccessOffer) -> str | None:

@@ -9,11 +9,13 @@ one that fell through is ``ride_fell_through``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from careloop.access.finder import Offer
 from careloop.access.offers import choice_labels, link_token, open_offer
 from careloop.access.service import find_offers
 from careloop.clock import Clock
@@ -54,27 +56,62 @@ def send_offer(
     )
     if not offers:
         return SentOffer(None, 0, None, not_queued="no-slot-fits")
+    return queue_offer(
+        session,
+        offers=offers,
+        patient_id=patient_id,
+        message="slot_offer",
+        now=now,
+        clock=clock,
+        settings=settings,
+        kind=kind,
+        service=service,
+    )
+
+
+def queue_offer(
+    session: Session,
+    *,
+    offers: Sequence[Offer],
+    patient_id: str,
+    message: str,
+    now: datetime,
+    clock: Clock,
+    settings: Settings,
+    kind: str,
+    service: str | None = None,
+    moving: AccessBooking | None = None,
+) -> SentOffer:
+    """Store the offer and queue ``message`` with its choices and signed link: the one path
+    for a texted offer and for a move offer (``moving``: the booking it would move, queued
+    once per booking)."""
     patient = get_patient(session, patient_id)
     row = open_offer(
         session, offers=offers, patient_id=patient_id, now=now, kind=kind, service=service
     )
+    fields: dict[str, object] = {}
+    key = f"slot-offer:{row.id}"
+    if moving is not None:
+        row.booking_id = moving.id
+        fields["appointment_at"] = moving.start
+        key = f"reschedule-offer:{moving.id}"
     own, _ = outreach_settings(settings)
-    link = f"{own.booking_link.rstrip('/')}/{link_token(signing_key(settings), row.id)}"
+    fields["slot_choices"] = choice_labels(
+        offers, language=patient.language or "en", timezone=patient.timezone
+    )
+    fields["booking_link"] = (
+        f"{own.booking_link.rstrip('/')}/{link_token(signing_key(settings), row.id)}"
+    )
     sent = request_message(
         session,
         patient_id=patient_id,
-        message="slot_offer",
+        message=message,
         purpose=PURPOSE,
-        key=f"slot-offer:{row.id}",
+        key=key,
         now=now,
         clock=clock,
         settings=settings,
-        fields={
-            "slot_choices": choice_labels(
-                offers, language=patient.language or "en", timezone=patient.timezone
-            ),
-            "booking_link": link,
-        },
+        fields=fields,
     )
     row.outbox_id = sent.outbox_id
     record_event(

@@ -17,7 +17,6 @@ are.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -27,9 +26,10 @@ from sqlalchemy.orm import Session
 from careloop.access.finder import SlotCandidate
 from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codes
-from careloop.fhirdata.references import reference_id, reference_of
+from careloop.fhirdata.references import typed_target_id
 from careloop.fhirdata.visits import VIRTUAL_EXTENSION
 from careloop.models import AccessBooking, FhirResource
+from careloop.records.resources import resources_by_id
 
 _VIRTUAL_CODES = frozenset({"VR", "telehealth"})
 
@@ -41,29 +41,10 @@ def _flagged(resource: dict[str, Any] | None) -> bool:
     )
 
 
-def _resources(session: Session, rtype: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    rows = session.scalars(
-        select(FhirResource.resource).where(
-            FhirResource.resource_type == rtype, FhirResource.fhir_id.in_(wanted)
-        )
-    )
-    return {r["id"]: r for r in rows}
-
-
-def _ref_id(value: object, rtype: str) -> str | None:
-    ref = reference_of(value)
-    if ref and ref.startswith(f"{rtype}/"):
-        return reference_id(ref)
-    return None
-
-
 def _schedule_services(schedule: dict[str, Any], services: dict[str, dict[str, Any]]) -> set[str]:
     found = codes(schedule.get("serviceType")) | codes(schedule.get("specialty"))
     for actor in schedule.get("actor") or []:
-        service = services.get(_ref_id(actor, "HealthcareService") or "")
+        service = services.get(typed_target_id(actor, "HealthcareService") or "")
         if service:
             found |= codes(service.get("type")) | codes(service.get("specialty"))
     return found
@@ -71,7 +52,7 @@ def _schedule_services(schedule: dict[str, Any], services: dict[str, dict[str, A
 
 def _virtual_location(schedule: dict[str, Any], locations: dict[str, dict[str, Any]]) -> bool:
     for actor in schedule.get("actor") or []:
-        location = locations.get(_ref_id(actor, "Location") or "")
+        location = locations.get(typed_target_id(actor, "Location") or "")
         if location and "vi" in codes(location.get("physicalType")):
             return True
     return False
@@ -100,19 +81,21 @@ def free_slots(
             )
         )
     )
-    schedules = _resources(
-        session, "Schedule", (_ref_id(s.get("schedule"), "Schedule") or "" for s in slot_rows)
+    schedules = resources_by_id(
+        session, "Schedule", (typed_target_id(s.get("schedule"), "Schedule") for s in slot_rows)
     )
     actors = [a for sch in schedules.values() for a in sch.get("actor") or []]
-    services = _resources(
-        session, "HealthcareService", (_ref_id(a, "HealthcareService") or "" for a in actors)
+    services = resources_by_id(
+        session, "HealthcareService", (typed_target_id(a, "HealthcareService") for a in actors)
     )
-    locations = _resources(session, "Location", (_ref_id(a, "Location") or "" for a in actors))
+    locations = resources_by_id(
+        session, "Location", (typed_target_id(a, "Location") for a in actors)
+    )
     found = []
     for slot in slot_rows:
         if slot["id"] in taken:
             continue
-        schedule = schedules.get(_ref_id(slot.get("schedule"), "Schedule") or "", {})
+        schedule = schedules.get(typed_target_id(slot.get("schedule"), "Schedule") or "", {})
         slot_codes = codes(slot.get("serviceType")) | codes(slot.get("appointmentType"))
         slot_codes |= codes(slot.get("specialty")) | codes(slot.get("serviceCategory"))
         all_codes = slot_codes | _schedule_services(schedule, services)

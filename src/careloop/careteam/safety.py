@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from careloop.careteam import alerts as worklist_alerts
 from careloop.clock import Clock
-from careloop.content.advice import DEFAULT_LANGUAGE, advice_library, render_advice
+from careloop.content.advice import advice_library, render_advice
+from careloop.content.vocab import DEFAULT_LANGUAGE
 from careloop.feedback.evaluate import Finding
 from careloop.feedback.ruleset import Severity, default_rules
 from careloop.feedback.service import CheckedCheckin

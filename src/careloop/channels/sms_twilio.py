@@ -22,7 +22,7 @@ from careloop.channels.messages import (
     SendResult,
 )
 from careloop.channels.settings import SmsSender, SmsSettings
-from careloop.channels.twilio_calls import call_twilio
+from careloop.channels.twilio_calls import call_twilio, create_with_twilio
 from careloop.channels.twilio_http import build_twilio_client
 from careloop.errors import InvalidInput
 
@@ -105,7 +105,7 @@ class TwilioSmsChannel:
             raise ChannelError(
                 FailureReason.MISCONFIGURED, permanent=True, detail="sender not configured"
             )
-        created = call_twilio(
+        return create_with_twilio(
             lambda: self._client.messages.create(
                 to=message.to,
                 from_=sender,
@@ -113,12 +113,5 @@ class TwilioSmsChannel:
                 status_callback=message.status_callback_url,
             ),
             idempotency_key=message.idempotency_key,
+            statuses=TWILIO_MESSAGE_STATUS,
         )
-        sid = getattr(created, "sid", None)
-        if not sid:
-            raise ChannelError(
-                FailureReason.PROVIDER_DOWN, permanent=False, detail="answer without a sid"
-            )
-        raw_status = str(getattr(created, "status", ""))
-        status = TWILIO_MESSAGE_STATUS.get(raw_status, DeliveryStatus.QUEUED)
-        return SendResult(provider_id=str(sid), status=status)

@@ -8,13 +8,14 @@ the gateway honours it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from careloop.channels.errors import ChannelError, FailureReason
+from careloop.channels.messages import DeliveryStatus, SendResult
 from careloop.channels.twilio_errors import twilio_failure
 from careloop.channels.twilio_http import idempotency_token
 
@@ -39,3 +40,19 @@ def call_twilio(create: Callable[[], Any], *, idempotency_key: str) -> Any:
         raise ChannelError(
             FailureReason.PROVIDER_DOWN, permanent=False, detail="unreadable provider answer"
         ) from None
+
+
+def create_with_twilio(
+    create: Callable[[], Any], *, idempotency_key: str, statuses: Mapping[str, DeliveryStatus]
+) -> SendResult:
+    """Create a message or call and read its sid and first status (Twilio's word mapped
+    through ``statuses``; an unknown one is still queued); an answer without a sid is a
+    broken gateway, tried again."""
+    created = call_twilio(create, idempotency_key=idempotency_key)
+    sid = getattr(created, "sid", None)
+    if not sid:
+        raise ChannelError(
+            FailureReason.PROVIDER_DOWN, permanent=False, detail="answer without a sid"
+        )
+    raw_status = str(getattr(created, "status", ""))
+    return SendResult(provider_id=str(sid), status=statuses.get(raw_status, DeliveryStatus.QUEUED))

@@ -17,18 +17,16 @@ from typing import Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import (
     ChannelKind,
-    DeliveryStatus,
     InboundMessage,
     OutboundMessage,
     RateLimit,
     SendResult,
     VoiceParts,
 )
-from careloop.channels.twilio_calls import call_twilio
+from careloop.channels.twilio_calls import create_with_twilio
 from careloop.channels.twilio_webhooks import TWILIO_CALL_STATUS, required_field
 from careloop.clock import ensure_utc
 from careloop.errors import InvalidInput
@@ -128,18 +126,11 @@ class TwilioVoiceChannel:
                 options["machine_detection"] = "DetectMessageEnd"
         else:
             options["twiml"] = render_call_twiml(message, answered_by=None)
-        created = call_twilio(
+        return create_with_twilio(
             lambda: self._client.calls.create(**options),
             idempotency_key=message.idempotency_key,
+            statuses=TWILIO_CALL_STATUS,
         )
-        sid = getattr(created, "sid", None)
-        if not sid:
-            raise ChannelError(
-                FailureReason.PROVIDER_DOWN, permanent=False, detail="answer without a sid"
-            )
-        raw_status = str(getattr(created, "status", ""))
-        status = TWILIO_CALL_STATUS.get(raw_status, DeliveryStatus.QUEUED)
-        return SendResult(provider_id=str(sid), status=status)
 
 
 def parse_gather_callback(params: Mapping[str, Any], *, received_at: datetime) -> InboundMessage:

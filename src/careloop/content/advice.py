@@ -12,32 +12,24 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
+from careloop.content.language_tables import in_language, load_tables
+from careloop.content.vocab import DEFAULT_LANGUAGE
 from careloop.errors import InvalidInput
 
 ADVICE_DIR = Path(__file__).parent / "advice"
-DEFAULT_LANGUAGE = "en"
 
 
 @lru_cache(maxsize=1)
 def advice_library() -> dict[str, dict[str, str]]:
     """language → message id → text (with ``{phone}``); every language has every message."""
-    found: dict[str, dict[str, str]] = {}
-    for path in sorted(ADVICE_DIR.glob("*.yaml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        messages = document.get("messages") if isinstance(document, dict) else None
-        if not isinstance(messages, dict):
-            raise InvalidInput(f"{path.name}: 'messages' is required", field="advice")
-        found[str(document["language"])] = {
-            str(key): " ".join(str(value["text"]).split()) for key, value in messages.items()
-        }
-    ids = {key for texts in found.values() for key in texts}
-    for language, texts in found.items():
-        if set(texts) != ids:
-            missing = ", ".join(sorted(ids - set(texts)))
-            raise InvalidInput(f"advice/{language}.yaml lacks {missing}", field="advice")
-    return found
+    return load_tables(ADVICE_DIR, section="messages", text=_one_line)
+
+
+def _one_line(value: object) -> str:
+    text = value.get("text") if isinstance(value, dict) else None
+    if text is None:
+        raise InvalidInput("every advice message needs its 'text'", field="advice")
+    return " ".join(str(text).split())
 
 
 def advice_ids() -> frozenset[str]:
@@ -50,9 +42,7 @@ def render_advice(message: str, *, language: str | None, phone: str, channel: st
     ``channel`` "voice" spells the number digit by digit so a speech engine reads it as a
     phone number.
     """
-    library = advice_library()
-    lang = (language or DEFAULT_LANGUAGE).split("-")[0].lower()
-    texts = library.get(lang) or library[DEFAULT_LANGUAGE]
+    texts = in_language(advice_library(), language)
     if message not in texts:
         raise InvalidInput(f"no advice message {message!r}", field="patient_message")
     shown = " ".join(c for c in phone if c.isdigit()) if channel == "voice" else phone

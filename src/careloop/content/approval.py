@@ -172,15 +172,7 @@ def create_draft(
     row = add_version(
         session, clock=clock, key=key, parts=clean, actor=actor, source="api", note=note
     )
-    record_event(
-        session,
-        kind=EventKind.CONTENT_DRAFTED,
-        clock=clock,
-        actor=actor,
-        subject_type="content_version",
-        subject_id=str(row.id),
-        payload={"variant": key.label(), "version": row.version},
-    )
+    _version_event(session, EventKind.CONTENT_DRAFTED, row, clock=clock, actor=actor)
     return row
 
 
@@ -216,18 +208,13 @@ def approve(
     row.approved_by = actor
     row.approved_at = approved_at or now
     session.flush()
-    record_event(
+    _version_event(
         session,
-        kind=EventKind.CONTENT_APPROVED,
+        EventKind.CONTENT_APPROVED,
+        row,
         clock=clock,
         actor=actor,
-        subject_type="content_version",
-        subject_id=str(row.id),
-        payload={
-            "variant": key_of(row).label(),
-            "version": row.version,
-            "superseded": previous.id if previous is not None else None,
-        },
+        superseded=previous.id if previous is not None else None,
     )
     return row
 
@@ -255,13 +242,26 @@ def retire(
     _next_state(row, "retire")
     _retire_row(row, actor=actor, now=clock.now(), reason=reason.strip())
     session.flush()
+    _version_event(session, EventKind.CONTENT_RETIRED, row, clock=clock, actor=actor, reason=reason)
+    return row
+
+
+def _version_event(
+    session: Session,
+    kind: EventKind,
+    row: ContentVersion,
+    *,
+    clock: Clock,
+    actor: str,
+    **more: object,
+) -> None:
+    """A version's lifecycle step in the event log, naming its variant and version."""
     record_event(
         session,
-        kind=EventKind.CONTENT_RETIRED,
+        kind=kind,
         clock=clock,
         actor=actor,
         subject_type="content_version",
         subject_id=str(row.id),
-        payload={"variant": key_of(row).label(), "version": row.version, "reason": reason},
+        payload={"variant": key_of(row).label(), "version": row.version, **more},
     )
-    return row

@@ -129,40 +129,23 @@ def _upsert_message(
     session: Session, *, message: Message, now: datetime, report: SyncReport
 ) -> None:
     """Create or update one message's row (sensitivity, fields, grade rule)."""
+    wanted: dict[str, object] = {
+        "title": message.title,
+        "sensitivity": str(message.sensitivity),
+        "fields": list(message.fields),
+        "grade_rule": message.grade_rule,
+        "framing_of": message.framing_of,
+        "framing": message.framing,
+    }
     row = session.get(ContentMessage, message.name)
     if row is None:
-        session.add(
-            ContentMessage(
-                name=message.name,
-                title=message.title,
-                sensitivity=str(message.sensitivity),
-                fields=list(message.fields),
-                grade_rule=message.grade_rule,
-                framing_of=message.framing_of,
-                framing=message.framing,
-                updated_at=now,
-            )
-        )
+        session.add(ContentMessage(name=message.name, updated_at=now, **wanted))
         report.messages_created += 1
         return
-    wanted = (
-        message.title,
-        str(message.sensitivity),
-        list(message.fields),
-        message.grade_rule,
-        message.framing_of,
-        message.framing,
-    )
-    have = (
-        row.title,
-        row.sensitivity,
-        list(row.fields),
-        row.grade_rule,
-        row.framing_of,
-        row.framing,
-    )
-    if have != wanted:
-        row.title, row.sensitivity, row.fields, row.grade_rule, row.framing_of, row.framing = wanted
+    changed = {k: v for k, v in wanted.items() if getattr(row, k) != v}
+    if changed:
+        for column, value in changed.items():
+            setattr(row, column, value)
         row.updated_at = now
         report.messages_updated += 1
 

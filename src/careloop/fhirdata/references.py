@@ -34,3 +34,9 @@ def target_id(value: object) -> str | None:
     """The id a Reference points at (``{"reference": "Patient/123"}`` → ``"123"``), or None."""
     ref = reference_of(value)
     return reference_id(ref) if ref else None
+
+
+def typed_target_id(value: object, resource_type: str) -> str | None:
+    """The id a Reference points at when it points at a ``resource_type``, else None."""
+    ref = reference_of(value)
+    return reference_id(ref) if ref and ref.startswith(f"{resource_type}/") else None

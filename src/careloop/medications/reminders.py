@@ -119,48 +119,48 @@ def _send(
     report: ReminderReport,
 ) -> None:
     local = due.astimezone(zone)
-    minute = local.hour * 60 + local.minute
-    sent = request_message(
-        session,
-        patient_id=patient_id,
-        message=REMINDER_MESSAGE,
-        purpose=PURPOSE,
-        key=f"med:{patient_id}:{local:%Y-%m-%dT%H:%M}",
-        now=now,
-        clock=clock,
-        settings=settings,
-        fields={"dose_time": clock_label(minute)},
-        program=REMINDER_PROGRAM,
-        send_window=_window(now.astimezone(zone).hour * 60 + now.astimezone(zone).minute),
-    )
+    dose_time = clock_label(local.hour * 60 + local.minute)
+    key = f"med:{patient_id}:{local:%Y-%m-%dT%H:%M}"
+    # Due now, for the patient and their caregivers alike (quiet hours still apply).
+    window = _window(now.astimezone(zone).hour * 60 + now.astimezone(zone).minute)
+
+    def remind(
+        message: str, key: str, fields: dict[str, object], caregiver_id: str | None = None
+    ) -> None:
+        sent = request_message(
+            session,
+            patient_id=patient_id,
+            message=message,
+            purpose=PURPOSE,
+            key=key,
+            now=now,
+            clock=clock,
+            settings=settings,
+            fields={"dose_time": dose_time, **fields},
+            program=REMINDER_PROGRAM,
+            send_window=window,
+            caregiver_id=caregiver_id,
+        )
+        _count(report, sent.outbox_id, sent.not_queued)
+
+    remind(REMINDER_MESSAGE, key, {})
     for state in states:
         state.slot.last_reminded_on = local.date()
         state.slot.snoozed_until = None
-    _count(report, sent.outbox_id, sent.not_queued)
     patient = patient_of(session, patient_id)
     for caregiver in caregivers_of(session, patient_id=patient_id):
         if not caregiver.manages_medications:
             continue
-        copy = request_message(
-            session,
-            patient_id=patient_id,
-            message=CAREGIVER_MESSAGE,
-            purpose=PURPOSE,
-            key=f"med:{patient_id}:{local:%Y-%m-%dT%H:%M}:caregiver:{caregiver.id}",
-            now=now,
-            clock=clock,
-            settings=settings,
-            fields={
-                "dose_time": clock_label(minute),
+        remind(
+            CAREGIVER_MESSAGE,
+            f"{key}:caregiver:{caregiver.id}",
+            {
                 "patient_first_name": patient.given_name or "",
                 "first_name": (caregiver.name or "").split(" ")[0],
                 "last_name": "",
             },
-            program=REMINDER_PROGRAM,
-            send_window=_window(now.astimezone(zone).hour * 60 + now.astimezone(zone).minute),
             caregiver_id=caregiver.id,
         )
-        _count(report, copy.outbox_id, copy.not_queued)
 
 
 def _count(report: ReminderReport, outbox_id: int | None, not_queued: str | None) -> None:

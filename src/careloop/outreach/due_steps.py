@@ -106,6 +106,28 @@ def advance(
     enrollment.step_due_at = due if due is not None else now + timedelta(days=1)
 
 
+def _escalate_unanswered(
+    session: Session,
+    *,
+    ctx: TickContext,
+    program: OutreachProgram,
+    enrollment: Enrollment,
+    now: datetime,
+    report: TickReport,
+) -> DueStep | None:
+    """Escalate an enrollment whose sends went unanswered; the voice step when the program
+    leaves a voice message."""
+    if not should_escalate(
+        escalation=program.escalation,
+        unanswered=enrollment.unanswered,
+        escalated=enrollment.escalated_at is not None,
+    ):
+        return None
+    escalate(session, ctx=ctx, program=program, enrollment=enrollment, now=now, report=report)
+    bump(report, program.name, "escalated")
+    return DueStep(enrollment, voice_step(program)) if program.escalation.voice_message else None
+
+
 def collect_due(
     session: Session,
     *,
@@ -132,33 +154,17 @@ def collect_due(
     due: list[DueStep] = []
     for enrollment in rows:
         facts = journey_facts(session, enrollment, program)
-        if enrollment.next_step >= len(program.steps):
+        last_done = enrollment.next_step >= len(program.steps)
+        if last_done:
             # Only escalation can be left: no reply since the last send.
             enrollment.step_due_at = None
-            if should_escalate(
-                escalation=program.escalation,
-                unanswered=enrollment.unanswered,
-                escalated=enrollment.escalated_at is not None,
-            ):
-                escalate(
-                    session, ctx=ctx, program=program, enrollment=enrollment, now=now, report=report
-                )
-                bump(report, program.name, "escalated")
-                if program.escalation.voice_message:
-                    due.append(DueStep(enrollment, voice_step(program)))
+        voice = _escalate_unanswered(
+            session, ctx=ctx, program=program, enrollment=enrollment, now=now, report=report
+        )
+        if voice is not None:
+            due.append(voice)
+        if last_done or voice is not None:
             continue
-        if should_escalate(
-            escalation=program.escalation,
-            unanswered=enrollment.unanswered,
-            escalated=enrollment.escalated_at is not None,
-        ):
-            escalate(
-                session, ctx=ctx, program=program, enrollment=enrollment, now=now, report=report
-            )
-            bump(report, program.name, "escalated")
-            if program.escalation.voice_message:
-                due.append(DueStep(enrollment, voice_step(program)))
-                continue
         while enrollment.next_step < len(program.steps):
             step = program.steps[enrollment.next_step]
             at = step_due_at(step, facts)

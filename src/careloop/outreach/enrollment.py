@@ -197,61 +197,51 @@ def complete(
     session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, how: str
 ) -> bool:
     """The call to action was done (holdout patients too): → completed, pending sends cancelled."""
-    if not _move(enrollment, EnrollmentState.COMPLETED, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
-        return False
-    enrollment.step_due_at = None
-    enrollment.ended_reason = how
-    _event(
-        session,
-        clock=clock,
-        kind=EventKind.COMPLETED,
-        enrollment=enrollment,
-        now=now,
-        payload={"how": how},
-    )
-    cancel_pending(
-        session, enrollment_ids=[enrollment.id], reason=DeadReason.ENROLLMENT_ENDED, now=now
-    )
-    return True
+    return _end(session, clock, enrollment, now, EnrollmentState.COMPLETED, how, {"how": how})
 
 
 def opt_out(
     session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, channel: str
 ) -> bool:
-    if not _move(enrollment, EnrollmentState.OPTED_OUT, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
-        return False
-    enrollment.step_due_at = None
-    enrollment.ended_reason = f"opted out on {channel}"
-    _event(
-        session,
-        clock=clock,
-        kind=EventKind.OPTED_OUT,
-        enrollment=enrollment,
-        now=now,
-        payload={"channel": channel},
+    why = f"opted out on {channel}"
+    return _end(
+        session, clock, enrollment, now, EnrollmentState.OPTED_OUT, why, {"channel": channel}
     )
-    cancel_pending(session, enrollment_ids=[enrollment.id], reason=DeadReason.OPTED_OUT, now=now)
-    return True
 
 
 def close(
     session: Session, *, clock: Clock, enrollment: Enrollment, now: datetime, reason: CloseReason
 ) -> bool:
-    if not _move(enrollment, EnrollmentState.CLOSED, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
+    why = str(reason)
+    return _end(session, clock, enrollment, now, EnrollmentState.CLOSED, why, {"reason": why})
+
+
+# How each ending is logged, and why its queued sends are dead-lettered.
+_ENDINGS: dict[EnrollmentState, tuple[EventKind, DeadReason]] = {
+    EnrollmentState.COMPLETED: (EventKind.COMPLETED, DeadReason.ENROLLMENT_ENDED),
+    EnrollmentState.OPTED_OUT: (EventKind.OPTED_OUT, DeadReason.OPTED_OUT),
+    EnrollmentState.CLOSED: (EventKind.CLOSED, DeadReason.ENROLLMENT_ENDED),
+}
+
+
+def _end(
+    session: Session,
+    clock: Clock,
+    enrollment: Enrollment,
+    now: datetime,
+    to: EnrollmentState,
+    why: str,
+    payload: Mapping[str, Any],
+) -> bool:
+    """An active enrollment ends: the state, the reason kept on the row, the event, and its
+    queued sends dead-lettered; False when it had already ended."""
+    if not _move(enrollment, to, now=now, allowed=ACTIVE_ENROLLMENT_STATES):
         return False
+    kind, dead = _ENDINGS[to]
     enrollment.step_due_at = None
-    enrollment.ended_reason = str(reason)
-    _event(
-        session,
-        clock=clock,
-        kind=EventKind.CLOSED,
-        enrollment=enrollment,
-        now=now,
-        payload={"reason": str(reason)},
-    )
-    cancel_pending(
-        session, enrollment_ids=[enrollment.id], reason=DeadReason.ENROLLMENT_ENDED, now=now
-    )
+    enrollment.ended_reason = why
+    _event(session, clock=clock, kind=kind, enrollment=enrollment, now=now, payload=payload)
+    cancel_pending(session, enrollment_ids=[enrollment.id], reason=dead, now=now)
     return True
 
 

@@ -17,22 +17,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.content.compose import RenderedMessage
-from careloop.content.service import render_for_sending
 from careloop.errors import CareloopError
 from careloop.models import OutboxMessage
 from careloop.outreach.audience import Recipient, build_snapshots, caregiver_recipients
 from careloop.outreach.config import care_team_for, default_sender, outreach_settings
-from careloop.outreach.outbox import NewMessage, enqueue_many
+from careloop.outreach.decided import decide_for, decided_notice, render_decided
+from careloop.outreach.outbox import enqueue_many
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
-from careloop.personalize.engine import PopulationBatch, decide_batch
-from careloop.personalize.service import load_history, load_model, record_decision
+from careloop.personalize.service import record_decision
 from careloop.personalize.snapshot import EngineConfig, PatientSnapshot, ProgramSpec
 from careloop.records.service import get_patient
 from careloop.settings import Settings
@@ -107,7 +105,6 @@ def request_message(
         **({"channels": allowed_channels} if allowed_channels else {}),
     )
     spec = ProgramSpec(name=f"request:{message}", purpose=purpose, action_space=space)
-    model = load_model(session, program=spec, config=REQUEST_ENGINE)
     snapshots, recipients = build_snapshots(
         session,
         patient_ids=[patient_id],
@@ -122,15 +119,13 @@ def request_message(
         if addressed is None:
             return RequestedMessage(None, not_queued="no-address")
         snapshots, recipients[patient_id] = addressed
-    population = PopulationBatch.from_snapshots(snapshots, program=spec, model=model, now=now)
-    history = load_history(session, program=spec, patient_ids=[patient_id], model=model)
-    batch = decide_batch(
-        population=population,
-        program=spec,
-        history=history,
-        model=model,
+    batch = decide_for(
+        session,
+        snapshots=snapshots,
+        spec=spec,
+        config=REQUEST_ENGINE,
         now=now,
-        rng=np.random.default_rng(_seed(key, now)),
+        seed=_seed(key, now),
     )
     decision = batch.decision(0)
     record_decision(session, clock=clock, decision=decision, features=batch.features[0])
@@ -158,18 +153,13 @@ def request_message(
     values.update(fields or {})
 
     def render(channel: str) -> RenderedMessage:
-        return render_for_sending(
+        return render_decided(
             session,
             message=message,
-            language=decision.language,
-            reading_level=action.reading_level,
-            tone=action.tone,
+            decision=decision,
             channel=channel,
             fields=values,
-            locale=decision.language.replace("-", "_"),
             timezone=recipient.timezone,
-            detailed_consent=False,
-            framing=action.framing,
         )
 
     try:
@@ -177,25 +167,17 @@ def request_message(
     except CareloopError as exc:
         log.warning("cannot render requested %s: %s", message, exc.__class__.__name__)
         return RequestedMessage(None, decision_id=decision.decision_id, not_queued="no-content")
-    notice = NewMessage(
-        idempotency_key=idempotency_key,
-        patient_id=patient_id,
+    notice = decided_notice(
+        key=idempotency_key,
         purpose=purpose,
-        channel=action.channel,
-        to_address=address,
-        body=rendered.body,
-        subject=rendered.subject,
-        html=rendered.html,
-        due_at=decision.send_at,
-        sender=default_sender(channels, action.channel),
-        language=rendered.used.language,
         program=program,
-        recipient_kind=recipient.kind,
-        caregiver_id=recipient.caregiver_id,
-        content_message=message,
-        content_version_id=rendered.version_id,
-        decision_id=decision.decision_id,
-        propensity=decision.propensity,
+        message=message,
+        channel=action.channel,
+        address=address,
+        sender=default_sender(channels, action.channel),
+        rendered=rendered,
+        decision=decision,
+        recipient=recipient,
         extra=_extra(rendered, key=key, wanted=decision.language),
     )
     queued = with_portal_copy(notice, rendered=rendered, render_portal=lambda: render("portal"))

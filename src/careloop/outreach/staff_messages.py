@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,10 +31,10 @@ from careloop.outreach.config import (
     default_sender,
     outreach_settings,
 )
+from careloop.outreach.decided import decide_for
 from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.personalize.actions import SEND_WINDOWS, ActionSpace
-from careloop.personalize.engine import PopulationBatch, decide_batch
-from careloop.personalize.service import load_history, load_model, record_decision
+from careloop.personalize.service import record_decision
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
 from careloop.settings import Settings
 
@@ -103,17 +102,9 @@ def send_staff_message(
             channels=(channel,), send_windows=_windows_from(now, recipients[patient_id].timezone)
         ),
     )
-    model = load_model(session, program=spec, config=STAFF_ENGINE)
-    population = PopulationBatch.from_snapshots(snapshots, program=spec, model=model, now=now)
-    history = load_history(session, program=spec, patient_ids=[patient_id], model=model)
     seed = int.from_bytes(bytes.fromhex(digest[:16]), "big")
-    batch = decide_batch(
-        population=population,
-        program=spec,
-        history=history,
-        model=model,
-        now=now,
-        rng=np.random.default_rng(seed),
+    batch = decide_for(
+        session, snapshots=snapshots, spec=spec, config=STAFF_ENGINE, now=now, seed=seed
     )
     # The configured budget (per day and per week) holds for staff messages too.
     contacts = scheduled_contacts(session, patient_ids=[patient_id], now=now)[patient_id]

@@ -10,12 +10,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from careloop.content.compose import RenderedMessage
 from careloop.content.library import Library
-from careloop.content.service import render_for_sending
 from careloop.errors import CareloopError
 from careloop.models import Enrollment
 from careloop.outreach.audience import (
@@ -26,6 +24,7 @@ from careloop.outreach.audience import (
 )
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
 from careloop.outreach.config import care_team_for, default_sender
+from careloop.outreach.decided import decide_for, decided_notice, render_decided
 from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
 from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
 from careloop.outreach.interpreter_calls import route_voice
@@ -34,10 +33,8 @@ from careloop.outreach.program import OutreachProgram
 from careloop.outreach.tick_context import TickContext, TickReport, bump
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
-from careloop.personalize.engine import Decision, PopulationBatch, decide_batch
+from careloop.personalize.engine import Decision
 from careloop.personalize.service import (
-    load_history,
-    load_model,
     record_decision,
 )
 from careloop.personalize.snapshot import ProgramSpec
@@ -128,18 +125,13 @@ def run_steps(
     by_id = {s.patient_id: s for s in snapshots}
     contacts = scheduled_contacts(session, patient_ids=unique_ids, now=now)
     budget = contact_budget(ctx.settings.budget)
-    model = load_model(session, program=spec, config=ctx.engine)
-    population = PopulationBatch.from_snapshots(
-        [by_id[p] for p in patient_ids], program=spec, model=model, now=now
-    )
-    history = load_history(session, program=spec, patient_ids=patient_ids, model=model)
-    batch = decide_batch(
-        population=population,
-        program=spec,
-        history=history,
-        model=model,
+    batch = decide_for(
+        session,
+        snapshots=[by_id[p] for p in patient_ids],
+        spec=spec,
+        config=ctx.engine,
         now=now,
-        rng=np.random.default_rng(_seed(ctx, program.name, now, items)),
+        seed=_seed(ctx, program.name, now, items),
     )
     messages: list[NewMessage] = []
     for i, item in enumerate(items):
@@ -314,18 +306,13 @@ def _render(
     enrollment = item.enrollment
 
     def render(channel: str) -> RenderedMessage:
-        return render_for_sending(
+        return render_decided(
             session,
             message=message,
-            language=decision.language,
-            reading_level=action.reading_level,
-            tone=action.tone,
+            decision=decision,
             channel=channel,
             fields=_fields(ctx, program, enrollment, recipient, message=message),
-            framing=action.framing,
-            locale=decision.language.replace("-", "_"),
             timezone=recipient.timezone,
-            detailed_consent=False,
             library=library,
         )
 
@@ -346,29 +333,23 @@ def _render(
             f"This is {ctx.settings.care_team_name} with a message for you. "
             f"Please call {ctx.settings.clinic_phone}."
         )
-    notice = NewMessage(
-        idempotency_key=f"enr{enrollment.id}:{item.step.id}{key_suffix}",
-        patient_id=enrollment.patient_id,
-        purpose=program.purpose,
-        channel=chosen,
-        to_address=address,
-        body=rendered.body,
-        subject=rendered.subject,
-        html=rendered.html,
-        due_at=decision.send_at,
-        sender=default_sender(ctx.channels, chosen),
-        language=rendered.used.language,
+    notice = replace(
+        decided_notice(
+            key=f"enr{enrollment.id}:{item.step.id}{key_suffix}",
+            purpose=program.purpose,
+            program=program.name,
+            message=message,
+            channel=chosen,
+            address=address,
+            sender=default_sender(ctx.channels, chosen),
+            rendered=rendered,
+            decision=decision,
+            recipient=recipient,
+            extra=extra,
+        ),
         enrollment_id=enrollment.id,
-        program=program.name,
         step=item.step.id,
-        recipient_kind=recipient.kind,
-        caregiver_id=recipient.caregiver_id,
-        content_message=message,
-        content_version_id=rendered.version_id,
-        decision_id=decision.decision_id,
-        propensity=decision.propensity,
         max_attempts=program.max_attempts,
-        extra=extra,
     )
     return with_portal_copy(notice, rendered=rendered, render_portal=lambda: render("portal"))
 

@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from careloop.clock import ensure_utc
 from careloop.errors import InvalidInput
 from careloop.personalize.actions import Action, ActionSpace
+from careloop.personalize.arrays import BoolArray, FloatArray, IntArray
 from careloop.personalize.constraints import (
     ConstraintArrays,
     Feasibility,
@@ -42,9 +42,6 @@ from careloop.personalize.profile import QuietHours
 from careloop.personalize.sampling import FactorChoice, thompson_choose
 from careloop.personalize.snapshot import EngineConfig, PatientSnapshot, ProgramSpec
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 _CHUNK = 4096
 
 
@@ -88,9 +85,15 @@ class EngineModel:
         return self.pooled.cells is not None
 
     def empty_history(self, n: int) -> HistorySummary:
-        return HistorySummary.empty(
-            n,
-            self.featurizer.space,
+        return self.stored_history([None] * n, self.featurizer.space)
+
+    def stored_history(
+        self, rows: list[dict[str, Any] | None], space: ActionSpace
+    ) -> HistorySummary:
+        """Patients' stored learning (``None``: none yet) under this model's priors."""
+        return HistorySummary.from_rows(
+            rows,
+            space,
             prior_precision=(
                 self.pooled.offset_precision
                 if self.pooled.offset_precision is not None

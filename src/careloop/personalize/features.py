@@ -11,12 +11,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from careloop.personalize.actions import ActionSpace
+from careloop.personalize.arrays import FloatArray
 from careloop.personalize.profile import StatedPreferences
-
-FloatArray = npt.NDArray[np.float64]
 
 _EDUCATION = {
     "secondary": "secondary",

@@ -11,12 +11,8 @@ offset) then confirm or overturn.
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
-
 from careloop.personalize.actions import ActionSpace
-
-FloatArray = npt.NDArray[np.float64]
+from careloop.personalize.arrays import FloatArray
 
 # Log-odds a stated motivation adds to its framing before any reply (about 2.7x the odds),
 # with the usual prior sd of 1: it leads a new patient's first draws, and the patient's own

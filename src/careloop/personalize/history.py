@@ -10,12 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from careloop.personalize.actions import ActionSpace
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
+from careloop.personalize.arrays import FloatArray, IntArray
 
 
 def value_offsets(sizes: tuple[int, ...]) -> tuple[int, ...]:

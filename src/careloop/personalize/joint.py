@@ -24,11 +24,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
+from careloop.personalize.arrays import BoolArray, FloatArray, IntArray
 
 CONTEXT_NAMES = ("ctx_weekend", "ctx_weekend_x_works", "ctx_messages_log")
 _WORKS_COLUMN = 10  # ``works_daytime`` in :class:`careloop.personalize.features.Featurizer`

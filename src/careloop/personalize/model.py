@@ -21,11 +21,11 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from scipy.special import expit
 
 from careloop.clock import ensure_utc
 from careloop.personalize.actions import ActionSpace
+from careloop.personalize.arrays import FloatArray, IntArray
 from careloop.personalize.history import HistorySummary, diagonal_matrices, value_offsets
 from careloop.personalize.joint import CellPosterior
 from careloop.personalize.pooling import (
@@ -37,9 +37,6 @@ from careloop.personalize.snapshot import EngineConfig
 
 __all__ = ["HistorySummary", "PooledPosterior", "update_posteriors"]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 _DAY = 86400.0
 
 

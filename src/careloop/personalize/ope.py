@@ -16,8 +16,7 @@ import numpy.typing as npt
 from scipy.stats import norm
 
 from careloop.errors import InvalidInput
-
-FloatArray = npt.NDArray[np.float64]
+from careloop.personalize.arrays import FloatArray
 
 
 @dataclass(frozen=True, slots=True)

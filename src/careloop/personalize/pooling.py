@@ -17,12 +17,9 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
+from careloop.personalize.arrays import FloatArray, IntArray
 from careloop.personalize.history import HistorySummary, diagonal_matrices
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 SPREAD_BOUNDS = (0.04, 4.0)  # variance of a patient's offset, logit scale
 CELL_BOUNDS = (0.01, 16.0)  # eigenvalues of the cells' covariance

@@ -23,12 +23,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from scipy.special import expit
 from scipy.stats import norm
 
 from careloop.errors import InvalidInput
 from careloop.personalize.actions import ActionSpace
+from careloop.personalize.arrays import BoolArray, FloatArray, IntArray
 from careloop.personalize.engine import EngineModel
 from careloop.personalize.joint import CONTEXT_NAMES, channel_then_window
 from careloop.personalize.model import (
@@ -40,9 +40,6 @@ from careloop.personalize.model import (
 from careloop.personalize.sampling import pruned_win_probabilities
 from careloop.personalize.snapshot import EngineConfig
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 SERVING_FIELDS = ("weekly_budget", "budget_period")  # the caller's, never promoted
 
 

@@ -13,12 +13,10 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 from scipy.special import ndtr
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
+from careloop.personalize.arrays import BoolArray, FloatArray, IntArray
+
 _PRUNE_SDS = 7.0
 
 

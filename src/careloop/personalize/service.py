@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +19,8 @@ from careloop.clock import Clock, ensure_utc
 from careloop.errors import InvalidInput
 from careloop.events import EventKind, list_events, record_event
 from careloop.models import DecisionRow, ModelStateRow, PreferenceProfileRow
-from careloop.personalize.actions import Action, ActionSpace
+from careloop.personalize.actions import ActionSpace
+from careloop.personalize.arrays import FloatArray
 from careloop.personalize.engine import Decision, EngineModel
 from careloop.personalize.history import own_offsets
 from careloop.personalize.model import HistorySummary, PooledPosterior, update_posteriors
@@ -32,10 +32,8 @@ from careloop.personalize.rewards import (
     SentDecision,
     resolve_rewards,
 )
-from careloop.personalize.serving import keep_state_keys, running_config
+from careloop.personalize.serving import keep_state_keys, logged_action, running_config
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def _check_patient_id(patient_id: str) -> str:
@@ -215,17 +213,7 @@ def load_history(
     for pid in patient_ids:
         row = rows.get(pid)
         stored.append(row.learned.get(program.name) if row else None)
-    return HistorySummary.from_rows(
-        stored,
-        program.action_space,
-        prior_precision=(
-            model.pooled.offset_precision
-            if model.pooled.offset_precision is not None
-            else model.config.offset_prior_precision
-        ),
-        pair_prior_precision=model.config.cell_prior_precision,
-        pair_prior=model.pooled.cell_offset_precision,
-    )
+    return model.stored_history(stored, program.action_space)
 
 
 def learn_from_events(
@@ -267,7 +255,7 @@ def learn_from_events(
     history = load_history(session, program=program, patient_ids=patient_ids, model=model)
     index = {pid: i for i, pid in enumerate(patient_ids)}
     space = program.action_space
-    choices = np.array([space.indices(_action_of(d)) for d in resolved], dtype=np.int64).reshape(
+    choices = np.array([space.indices(logged_action(d)) for d in resolved], dtype=np.int64).reshape(
         len(resolved), len(space.sizes)
     )
     values = np.array([rewards[d.id].value or 0.0 for d in resolved])
@@ -304,16 +292,6 @@ def _stored_features(rows: Sequence[DecisionRow], dim: int) -> FloatArray:
         values = np.asarray(row.features or [], dtype=np.float64)[:dim]
         out[i, : values.size] = values
     return out
-
-
-def _action_of(row: DecisionRow) -> Action:
-    return Action(
-        channel=row.channel or "",
-        send_window=row.send_window or "",
-        reading_level=row.reading_level or "",
-        tone=row.tone or "",
-        framing=row.framing,
-    )
 
 
 def _save_history(

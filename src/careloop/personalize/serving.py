@@ -87,7 +87,7 @@ def logged_decisions(session: Session, program: str) -> tuple[LoggedDecisions, A
         np.array([_feasible(r, factor, values) for r in rows], dtype=bool)
         for factor, values in space.factors
     )
-    choices = np.array([space.indices(_action(r)) for r in rows], dtype=np.int64).reshape(
+    choices = np.array([space.indices(logged_action(r)) for r in rows], dtype=np.int64).reshape(
         len(rows), len(space.sizes)
     )
     logs = LoggedDecisions(
@@ -123,7 +123,8 @@ def _feasible(row: DecisionRow, factor: str, values: tuple[str, ...]) -> list[bo
     return [v in feasible for v in values]
 
 
-def _action(row: DecisionRow) -> Action:
+def logged_action(row: DecisionRow) -> Action:
+    """The action a logged decision chose (empty strings where an old row left a factor out)."""
     return Action(
         channel=row.channel or "",
         send_window=row.send_window or "",

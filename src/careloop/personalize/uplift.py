@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression, Ridge
 
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
+from careloop.personalize.arrays import BoolArray, FloatArray
+
 Learner = Literal["t", "dr"]
 
 
@@ -68,11 +67,23 @@ def _check(x: FloatArray, treated: BoolArray, outcome: FloatArray) -> None:
 def fit_t_learner(x: FloatArray, treated: BoolArray, outcome: FloatArray) -> UpliftModel:
     """One logistic model per arm."""
     _check(x, treated, outcome)
+    return _per_arm("t", x, treated, outcome, effect=None)
+
+
+def _per_arm(
+    learner: Learner,
+    x: FloatArray,
+    treated: BoolArray,
+    outcome: FloatArray,
+    *,
+    effect: Ridge | None,
+) -> UpliftModel:
+    """Each learner keeps one outcome model per arm on all the data (for the arms' rates)."""
     return UpliftModel(
-        learner="t",
+        learner=learner,
         control=_outcome_model(x[~treated], outcome[~treated]),
         treated=_outcome_model(x[treated], outcome[treated]),
-        effect=None,
+        effect=effect,
     )
 
 
@@ -122,13 +133,7 @@ def fit_dr_learner(
             mu0=c.predict_proba(x[test])[:, 1],
             mu1=t.predict_proba(x[test])[:, 1],
         )
-    effect = Ridge(alpha=10.0).fit(x, pseudo)
-    return UpliftModel(
-        learner="dr",
-        control=_outcome_model(x[~treated], outcome[~treated]),
-        treated=_outcome_model(x[treated], outcome[treated]),
-        effect=effect,
-    )
+    return _per_arm("dr", x, treated, outcome, effect=Ridge(alpha=10.0).fit(x, pseudo))
 
 
 def fit_uplift(

@@ -9,7 +9,7 @@ resources about an existing patient are accepted; Patient resources still come t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -81,6 +81,22 @@ def get_resource(session: Session, *, resource_type: str, fhir_id: str) -> dict[
     """The stored resource, or None."""
     row = session.get(FhirResource, (resource_type, fhir_id))
     return row.resource if row is not None else None
+
+
+def resources_by_id(
+    session: Session, resource_type: str, fhir_ids: Iterable[str | None]
+) -> dict[str, dict[str, Any]]:
+    """The stored resources of one type among ``fhir_ids`` (empty ids skipped), by id: one
+    query for a page's worth of referenced Schedules, Locations or services."""
+    wanted = sorted({i for i in fhir_ids if i})
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(FhirResource.resource).where(
+            FhirResource.resource_type == resource_type, FhirResource.fhir_id.in_(wanted)
+        )
+    )
+    return {r["id"]: r for r in rows}
 
 
 def patient_resources(

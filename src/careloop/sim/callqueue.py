@@ -29,15 +29,13 @@ import numpy as np
 import numpy.typing as npt
 
 from careloop.personalize.actions import CHANNELS, SEND_WINDOWS, Action, ActionSpace
+from careloop.personalize.arrays import BoolArray, FloatArray
 from careloop.personalize.callqueue import CALL_MINUTES, call_minutes
 from careloop.personalize.features import Featurizer
 from careloop.personalize.profile import StatedPreferences
 from careloop.personalize.uplift import Learner, fit_uplift
 from careloop.sim.population import EPOCH
 from careloop.sim.runner import load_population
-
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 REPLY_CLOSES = 0.5
 CALL_REACH = 1.5

@@ -15,17 +15,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from careloop.personalize.actions import FACTORS, ActionSpace
+from careloop.personalize.arrays import BoolArray, FloatArray, IntArray
 from careloop.personalize.engine import EngineModel, PopulationBatch, decide_batch
 from careloop.personalize.model import score_distributions, update_posteriors
 from careloop.personalize.significance import personalization_test
 from careloop.personalize.snapshot import ProgramSpec
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 POLICIES = ("static", "segment", "stated", "random", "bandit", "oracle")
 
 

@@ -35,8 +35,8 @@ from careloop.personalize.actions import (
     TONES,
     Action,
 )
+from careloop.personalize.arrays import FloatArray
 
-FloatArray = npt.NDArray[np.float64]
 EPOCH = datetime(2026, 1, 5, tzinfo=UTC)
 HOME_ZONE = ZoneInfo("America/New_York")
 _LANGUAGES = ("en-US", "es-US", "vi-VN", "zh-CN")

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from careloop.errors import InvalidInput
 from careloop.personalize.actions import Action, ActionSpace, SendWindow
+from careloop.personalize.arrays import FloatArray
 from careloop.personalize.constraints import choose_send_time, evaluate_constraints
 from careloop.personalize.engine import EngineModel, PopulationBatch
 from careloop.personalize.profile import QuietHours, StatedPreferences
@@ -38,7 +39,6 @@ from careloop.sim.policies import (
 )
 from careloop.sim.population import EPOCH
 
-FloatArray = npt.NDArray[np.float64]
 DEFAULT_POPULATION = "careloop.sim.population:make"
 TOUCH_EVERY = timedelta(days=3)
 DEFAULT_ZONE = "America/New_York"

@@ -18,10 +18,10 @@ from scipy.special import expit, logit
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from careloop.errors import InvalidInput
+from careloop.personalize.arrays import FloatArray
 
 _EPS = 1e-6
 
-FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int_]
 
 
