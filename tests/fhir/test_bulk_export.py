@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
+from sqlalchemy import select
 
 from careloop.clock import FrozenClock
 from careloop.records import service
@@ -182,3 +184,39 @@ def valid_manifest(answer: httpx.Response) -> dict:  # type: ignore[type-arg]
     assert answer.status_code == 200, answer.text
     manifest: dict = answer.json()  # type: ignore[type-arg]
     return manifest
+
+
+def _write_after_a_cancel(fhir_server: FhirServer, export_id: str) -> None:
+    from careloop.fhir.bulk import cancel, write_export
+    from careloop.models import BulkExport
+
+    rt = fhir_server.rt
+    with rt.transaction() as writer:
+        job = writer.get(BulkExport, export_id)
+        assert job is not None
+        with rt.transaction() as other:  # the DELETE, committed while the job is written
+            cancel(other, other.get(BulkExport, export_id))  # type: ignore[arg-type]
+        write_export(writer, job, clock=rt.clock)
+
+
+def test_an_export_cancelled_while_the_worker_writes_it_stays_cancelled(
+    fhir_server: FhirServer, tmp_path: Path
+) -> None:
+    from careloop.fhir.bulk import ExportCancelled
+    from careloop.models import BulkExport, BulkExportFile
+
+    add_patients(fhir_server.rt, tmp_path, "bulk-4")
+    rt = fhir_server.rt
+    with fhir_server.http("clinician") as http:
+        status_url = http.get("/$export", headers=ASYNC).headers["content-location"]
+        export_id = status_url.rstrip("/").rsplit("/", 1)[-1]
+        with pytest.raises(ExportCancelled):
+            _write_after_a_cancel(fhir_server, export_id)
+        after = http.get(status_url)
+    assert after.status_code == 404
+    with rt.transaction() as session:
+        assert session.get(BulkExport, export_id).status == "cancelled"  # type: ignore[union-attr]
+        files = session.scalars(
+            select(BulkExportFile).where(BulkExportFile.export_id == export_id)
+        ).all()
+    assert files == []

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
@@ -147,6 +147,10 @@ def start_export(
     return job
 
 
+class ExportCancelled(Exception):
+    """The export was cancelled while it was being written: its files are rolled back."""
+
+
 def write_export(session: Session, job: BulkExport, *, clock: Clock) -> None:
     """Write the export's NDJSON files (one per type), audit it, mark it complete.
 
@@ -180,8 +184,18 @@ def write_export(session: Session, job: BulkExport, *, clock: Clock) -> None:
             )
         )
         touched |= {r.patient_id for r in found if r.patient_id}
-    job.status, job.finished_at = "complete", clock.now()
     session.flush()
+    # Complete only what is still in progress: a DELETE may have cancelled it meanwhile
+    # (on SQLite nothing locks the row), and a cancelled export must stay gone.
+    finished = session.execute(
+        update(BulkExport)
+        .where(BulkExport.id == job.id, BulkExport.status == "in-progress")
+        .values(status="complete", finished_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    if finished.rowcount == 0:  # type: ignore[attr-defined]
+        raise ExportCancelled(job.id)
+    session.refresh(job)
     if touched:
         audit(
             session,

@@ -11,7 +11,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from careloop.fhir.bulk import pending_exports, write_export
+from sqlalchemy import update
+
+from careloop.fhir.bulk import ExportCancelled, pending_exports, write_export
 from careloop.models import BulkExport
 from careloop.runtime import Runtime
 
@@ -30,13 +32,19 @@ def run_exports(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
                     continue
                 write_export(session, job, clock=rt.clock)
             written += 1
+        except ExportCancelled:
+            continue  # the requester cancelled it meanwhile; nothing of it is kept
         except Exception as exc:
             # The class only: a message may quote data. The requester sees the export failed.
             log.error("export failed", extra={"export": export_id, "error": type(exc).__name__})
-            with rt.transaction() as session:
-                job = session.get(BulkExport, export_id)
-                if job is not None:
-                    job.status = "error"
-                    job.errors = [{"code": "exception", "diagnostics": type(exc).__name__}]
+            with rt.transaction() as session:  # unless it was cancelled meanwhile
+                session.execute(
+                    update(BulkExport)
+                    .where(BulkExport.id == export_id, BulkExport.status == "in-progress")
+                    .values(
+                        status="error",
+                        errors=[{"code": "exception", "diagnostics": type(exc).__name__}],
+                    )
+                )
             failed += 1
     return {"written": written, "failed": failed}
