@@ -18,14 +18,11 @@ from typer.testing import CliRunner
 from careloop.cli import app
 from careloop.clock import SystemClock
 from careloop.compose.nightly import run_nightly
-from careloop.content.library import load_library
-from careloop.content.service import sync_library
 from careloop.db import downgrade, make_engine, make_sessionmaker, migrate
 from careloop.models import Enrollment, Event, OutboxMessage, Patient
-from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
-from careloop.security.principal import CLI_OPERATOR
 from careloop.settings import Settings
+from tests.ops.test_nightly import _population
 
 SAMPLE = Path(__file__).resolve().parents[2] / "src" / "careloop" / "data" / "synthea-sample"
 runner = CliRunner()
@@ -74,20 +71,6 @@ def _runtime(url: str) -> Runtime:
         engine=engine,
         sessions=make_sessionmaker(engine),
     )
-
-
-def _population(rt: Runtime) -> None:
-    import_paths(
-        rt.sessions,
-        engine=rt.engine,
-        paths=[SAMPLE],
-        clock=rt.clock,
-        principal=CLI_OPERATOR,
-        default_timezone="America/New_York",
-        workers=0,
-    )
-    with rt.transaction() as session:
-        sync_library(session, library=load_library(None), clock=rt.clock)
 
 
 def _careloop(cli: Path, url: str, *args: str) -> subprocess.Popen[str]:
