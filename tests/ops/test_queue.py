@@ -96,6 +96,15 @@ def _wait_for_night(rt: Runtime, *, seconds: float) -> tuple[str, int]:
         time.sleep(1)
 
 
+def _queued_night(url: str) -> Runtime:
+    """A migrated database with the sample population and tonight's cycle queued."""
+    rt = _runtime(url)
+    _population(rt)
+    queued = runner.invoke(app, ["nightly", "--queue", "--json", "--database", url])
+    assert queued.exit_code == 0, queued.output
+    return rt
+
+
 def _count(rt: Runtime, model: type, *where: object) -> int:
     with rt.transaction() as session:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0  # type: ignore[arg-type]
@@ -106,11 +115,8 @@ def test_two_queue_workers_run_the_whole_night_once(
     empty_postgresql_url: str, careloop_cli: Path
 ) -> None:
     url = empty_postgresql_url
-    rt = _runtime(url)
+    rt = _queued_night(url)
     try:
-        _population(rt)
-        queued = runner.invoke(app, ["nightly", "--queue", "--json", "--database", url])
-        assert queued.exit_code == 0, queued.output
         workers = [
             _careloop(careloop_cli, url, "worker", "--queue", "--once", "--concurrency", "2")
             for _ in range(2)
@@ -208,11 +214,8 @@ def test_a_night_left_running_by_a_killed_worker_is_put_back_and_finished(
     empty_postgresql_url: str, careloop_cli: Path
 ) -> None:
     url = empty_postgresql_url
-    rt = _runtime(url)
+    rt = _queued_night(url)
     try:
-        _population(rt)
-        queued = runner.invoke(app, ["nightly", "--queue", "--json", "--database", url])
-        assert queued.exit_code == 0, queued.output
         with rt.engine.begin() as conn:  # the state a kill -9 mid-task leaves behind
             dead = conn.execute(
                 text(
