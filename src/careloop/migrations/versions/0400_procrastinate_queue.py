@@ -1,7 +1,7 @@
 """procrastinate queue: the distributed task queue's tables and functions (PostgreSQL only)
 
 Revision ID: 0400
-Revises: 0310
+Revises: 0350
 Create Date: 2026-12-05 09:00:00
 
 The schema is Procrastinate 3.10.0's own, frozen in ``migrations/sql`` (a migration must not
