@@ -4,13 +4,16 @@ neither book from nor cancel another's."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from careloop.models import AccessBooking, AccessOffer, OutboxMessage
+from careloop.access.offers import open_offer
+from careloop.access.service import find_offers
+from careloop.models import AccessBooking, OutboxMessage
 from careloop.runtime import Runtime
 from tests.access.test_pages import _seed
 from tests.outreach.conftest import sync_content
@@ -18,15 +21,14 @@ from tests.outreach.conftest import sync_content
 Client = Callable[..., Any]
 
 
-def _offer_id(rt: Runtime, patient_id: str) -> str:
-    with rt.transaction() as session:
-        offer_id = session.scalar(
-            select(AccessOffer.id).where(
-                AccessOffer.patient_id == patient_id, AccessOffer.state == "open"
-            )
-        )
-        assert offer_id is not None
-        return offer_id
+def book_from_page(client: Any, choice: int = 1) -> Any:
+    """Open the visits page and book its ``choice``-th time, as the form does."""
+    page = client.get("/portal/visits")
+    data: dict[str, Any] = {"choice": str(choice)}
+    if offer := re.search(r'name="offer" value="([^"]+)"', page.text):
+        data["offer"] = offer.group(1)
+    data["shown"] = re.findall(r'name="shown" value="([^"]+)"', page.text)
+    return client.post("/portal/visits/book", data=data, follow_redirects=False)
 
 
 def test_a_patient_books_from_the_visits_page(
@@ -39,12 +41,7 @@ def test_a_patient_books_from_the_visits_page(
     page = client.get("/portal/visits")
     assert page.status_code == 200, page.text
     assert "Tuesday 3 March, 3:45 PM" in page.text
-    offer_id = _offer_id(rt, "p-001")
-    booked = client.post(
-        "/portal/visits/book",
-        data={"offer": offer_id, "choice": "1"},
-        follow_redirects=False,
-    )
+    booked = book_from_page(client)
 
     assert booked.status_code == 303
     assert booked.headers["location"].endswith("done=booked")
@@ -67,8 +64,9 @@ def test_another_patients_offer_and_visit_are_out_of_reach(
     _seed(rt, tmp_path)
     sync_content(rt)
     owner = api_client("patient", patient_id="p-001")
-    owner.get("/portal/visits")
-    offer_id = _offer_id(rt, "p-001")
+    with rt.transaction() as session:
+        offers = find_offers(session, patient_id="p-001", now=rt.clock.now())
+        offer_id = open_offer(session, offers=offers, patient_id="p-001", now=rt.clock.now()).id
     other = api_client("patient", patient_id="p-002")
 
     stolen = other.post("/portal/visits/book", data={"offer": offer_id, "choice": "1"})

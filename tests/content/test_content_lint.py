@@ -133,10 +133,10 @@ def test_cli_lints_what_is_approved_in_a_database(tmp_path: Path) -> None:
     runner = CliRunner()
     synced = runner.invoke(app, ["content", "sync", "--database", database, "--json"])
     assert synced.exit_code == 0, synced.output
-    # en, es and pt (47 messages x 24 forms each) and the framed mammogram reminders (en, es:
-    # 4 framings x 24 forms) are approved; zh (47 x 24) waits as drafts.
-    assert orjson.loads(synced.stdout)["approved"] == 3576
-    assert orjson.loads(synced.stdout)["drafted"] == 1128
+    # en, es and pt (48 messages x 24 forms each) and the framed mammogram reminders (en, es:
+    # 4 framings x 24 forms) are approved; zh (48 x 24) waits as drafts.
+    assert orjson.loads(synced.stdout)["approved"] == 3648
+    assert orjson.loads(synced.stdout)["drafted"] == 1152
     linted = runner.invoke(app, ["content", "lint", "--json", "--database", database])
     assert linted.exit_code == 0, linted.output
-    assert len(orjson.loads(linted.stdout)) == 3576
+    assert len(orjson.loads(linted.stdout)) == 3648

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import select
 from tools_fixtures import consent_and_content, glucose, import_patients, reachable_patient
 
-from careloop.access.directory import scheduling_links
+from careloop.access.directory import scheduling_links, send_scheduling_links
 from careloop.access.links import book_from_link, open_link
 from careloop.cli.demo_directory import directory_resources, home_address, relocating_needs
 from careloop.clock import FrozenClock
@@ -89,7 +89,20 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
                 settings=rt.settings,
             )
         }  # fmt: skip
+        sent = send_scheduling_links(
+            session, patient_id="prior-77", links=list(links.values()), clock=clock,
+            settings=rt.settings,
+        )  # fmt: skip
     pcp, mammogram, flu = (links[need.name] for need in relocating_needs())
+    with rt.transaction() as session:  # each link reaches her, by text or email, never a call
+        link_rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.content_message == "scheduling_link")
+        ).all()
+    bodies = [row.body for row in link_rows]
+    assert all(asked.outbox_id is not None for asked in sent.values()), sent
+    assert {row.channel for row in link_rows} <= {"sms", "email", "portal"}
+    for link in links.values():
+        assert sum(link.url in body for body in bodies) == 1, (link.url, bodies)
     assert {slot.rsplit("-", 1)[0] for slot, _, _ in pcp.choices} == {"sch-dr-open"}
     assert {place for _, _, place in mammogram.choices} == {
         "East Imaging Center", "West Imaging Center", "South Women's Health",
@@ -102,18 +115,29 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
         assert f'href="/portal/book/{link.url.rsplit("/", 1)[1]}"' in visits.text
     for place in ("East Imaging Center", "West Imaging Center", "Corner Pharmacy"):
         assert place in visits.text
+    # The mammogram link's page: the same hour at three places is three choices, each saying
+    # what and where; the confirmation names the place she booked.
+    portal = api_client("patient", patient_id="prior-77")
+    page = portal.get(f"/portal/book/{mammogram.url.rsplit('/', 1)[1]}")
+    assert page.status_code == 200, page.text
+    for _, _, place in mammogram.choices:
+        assert f"· Mammogram · <strong>{place}</strong>" in page.text.replace("&#39;", "'")
+    done = portal.post(f"/portal/book/{mammogram.url.rsplit('/', 1)[1]}", data={"choice": "2"})
+    assert done.status_code == 200, done.text
+    assert f"Mammogram, {mammogram.choices[1][2]}" in done.text.replace("&#39;", "'")
     key = signing_key(rt.settings)
     with rt.transaction() as session:
         opened = {
             name: len(open_link(session, key=key, token=link.url.rsplit("/", 1)[1], clock=clock)
                       .choices)
             for name, link in links.items()
+            if link is not mammogram  # booked above: its link is used
         }  # fmt: skip
         booked = book_from_link(
             session, key=key, token=flu.url.rsplit("/", 1)[1], choice=1, clock=clock,
             settings=rt.settings,
         )  # fmt: skip
-    assert opened == {name: len(link.choices) for name, link in links.items()}
+    assert opened == {n: len(link.choices) for n, link in links.items() if link is not mammogram}
     assert (booked.slot_id, booked.state) == (flu.choices[0][0], "booked")
     with rt.transaction() as session:  # booking the flu shot leaves the other two links open
         still = open_link(session, key=key, token=pcp.url.rsplit("/", 1)[1], clock=clock)
@@ -139,6 +163,13 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
         ).all()
     assert tally["not_improved"] == 1
     assert {"digital_tool_prescribed", "follow_up_offer"} <= set(messages)
+    with rt.transaction() as session:  # "we sent you a link": the tool's message is the link
+        tool_rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.content_message == "digital_tool_prescribed")
+        ).all()
+    assert tool_rows
+    assert {row.channel for row in tool_rows} <= {"sms", "email", "portal"}
+    assert any(load_tools().tool("eat-well-app").link in row.body for row in tool_rows)
 
 
 def _import_directory(rt: Runtime, folder: Path, clock: FrozenClock) -> None:

@@ -97,7 +97,7 @@ def test_flat_glucose_after_six_weeks_offers_a_follow_up_visit_once(
     offers = [(pid, body, ch) for pid, message, body, ch in sent if message == "follow_up_offer"]
     assert {pid for pid, _b, _c in offers} == {"flat"}
     # Written copies carry the portal's booking link; a call says to phone (no link to read).
-    assert all("/portal/book" in body for _p, body, ch in offers if ch != "voice")
+    assert all("/portal/visits" in body for _p, body, ch in offers if ch != "voice")
     assert all("glucose" not in body.lower() for _p, body, _c in offers)  # minimum necessary
     links = {p: b for p, m, b, ch in sent if m == "digital_tool_prescribed" and ch != "voice"}
     assert links

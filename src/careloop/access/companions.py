@@ -9,6 +9,7 @@ name, the day and time, the clinic's number; no service, place or diagnosis) thr
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -44,12 +45,20 @@ def accompanying_caregivers(session: Session, *, booking: AccessBooking) -> list
 
 
 def tell_companions(
-    session: Session, *, booking: AccessBooking, message: str, clock: Clock, settings: Settings
+    session: Session,
+    *,
+    booking: AccessBooking,
+    message: str,
+    clock: Clock,
+    settings: Settings,
+    skip: Collection[str] = (),
 ) -> list[int]:
     """Queue ``message`` (:data:`BOOKED`, :data:`CANCELLED`, :data:`MOVING`) to each caregiver
-    who accompanies the visit; the outbox ids queued."""
+    who accompanies the visit, but those in ``skip``; the outbox ids queued."""
     queued = []
     for caregiver_id in accompanying_caregivers(session, booking=booking):
+        if caregiver_id in skip:
+            continue
         outbox_id = queue_caregiver_notice(
             session,
             settings=settings,

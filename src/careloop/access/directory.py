@@ -29,14 +29,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.access.finder import Offer, SlotCandidate, rank_offers
-from careloop.access.offers import link_token, open_offer
+from careloop.access.offers import booking_url, open_offer
 from careloop.access.patientday import patient_day
 from careloop.access.slots import free_slots
-from careloop.crypto import signing_key
+from careloop.clock import Clock
 from careloop.fhirdata.codings import codes
 from careloop.fhirdata.references import typed_target_id as _ref
 from careloop.models import FhirResource
-from careloop.outreach.config import outreach_settings
+from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.resources import resources_by_id as _load
 from careloop.records.timezones import GEOLOCATION_EXTENSION
 from careloop.settings import Settings
@@ -45,6 +45,8 @@ NEW_PATIENTS = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition
 PHARMACY = "PHARM"
 NEARBY_KM = 15.0
 LINK_DAYS = 30
+LINK_MESSAGE = "scheduling_link"
+LINK_CHANNELS = ("sms", "email", "portal")  # the point is the link: never a phone call
 Rule = Literal["new-patients", "locations", "pharmacy-nearby"]
 
 
@@ -64,9 +66,12 @@ class Place:
 
     location_id: str | None
     name: str | None
+    service: str | None
+    """What the slot is for, as the directory names it (serviceType text or display)."""
     pharmacy: bool
     accepting_new_patients: bool
     position: tuple[float, float] | None
+    declines_new_patients: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +85,34 @@ class SchedulingLink:
     choices: tuple[tuple[str, datetime, str | None], ...]
 
 
-def accepts_new_patients(resource: dict[str, Any] | None) -> bool:
-    """True only when the resource says ``newpt`` in the Plan-Net new-patients extension."""
+def _accepting(resource: dict[str, Any] | None) -> set[str] | None:
+    """The codes of the Plan-Net new-patients extension; None when the resource is silent."""
     for ext in (resource or {}).get("extension") or []:
         if isinstance(ext, dict) and ext.get("url") == NEW_PATIENTS:
             for sub in ext.get("extension") or []:
                 if isinstance(sub, dict) and sub.get("url") == "acceptingPatients":
-                    return "newpt" in codes(sub.get("valueCodeableConcept"))
-    return False
+                    return set(codes(sub.get("valueCodeableConcept")))
+    return None
+
+
+def accepts_new_patients(resource: dict[str, Any] | None) -> bool:
+    """True only when the resource says ``newpt`` in the Plan-Net new-patients extension."""
+    return "newpt" in (_accepting(resource) or set())
+
+
+def declines_new_patients(resource: dict[str, Any] | None) -> bool:
+    """True when the resource says anything but ``newpt`` there (``nopt``: full)."""
+    found = _accepting(resource)
+    return found is not None and "newpt" not in found
+
+
+def offered_in_portal(place: Place, home: tuple[float, float] | None) -> bool:
+    """Whether a time there may go on the portal's general list: not at a practice that
+    takes no new patients, nor at a pharmacy farther than :data:`NEARBY_KM` from home."""
+    if place.declines_new_patients:
+        return False
+    far = place.pharmacy and place.position and home and km_between(home, place.position)
+    return not (far and far > NEARBY_KM)
 
 
 def _position(resource: dict[str, Any] | None) -> tuple[float, float] | None:
@@ -136,6 +161,17 @@ def km_between(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
+def _service_name(resource: dict[str, Any]) -> str | None:
+    for concept in resource.get("serviceType") or []:
+        if isinstance(concept, dict):
+            inner = (concept.get("concept") if "concept" in concept else concept) or {}  # R5/R4
+            names = [inner.get("text"), *(c.get("display") for c in inner.get("coding") or [])]
+            for text in names:
+                if isinstance(text, str) and text:
+                    return text
+    return None
+
+
 def places_of(session: Session, slot_ids: Sequence[str]) -> dict[str, Place]:
     """Slot id → its place: the Schedule's Location (or its role's or service's first one)."""
     slots = _load(session, "Slot", slot_ids)
@@ -161,9 +197,11 @@ def places_of(session: Session, slot_ids: Sequence[str]) -> dict[str, Place]:
         places[slot_id] = Place(
             location_id=location_id,
             name=(location or {}).get("name"),
+            service=_service_name(slot) or _service_name(schedule),
             pharmacy=PHARMACY in codes((location or {}).get("type")),
             accepting_new_patients=any(accepts_new_patients(h) for h in [*holders, location]),
             position=_position(location),
+            declines_new_patients=any(declines_new_patients(h) for h in [*holders, location]),
         )
     return places
 
@@ -206,7 +244,6 @@ def scheduling_links(
     zone = ZoneInfo(day.timezone)
     start = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
     home = home_of(session, patient_id=patient_id)
-    booking_link = outreach_settings(settings)[0].booking_link
     links = []
     for need in needs:
         slots: list[SlotCandidate] = free_slots(
@@ -221,7 +258,30 @@ def scheduling_links(
             session, offers=chosen, patient_id=patient_id, now=now, kind="link",
             service=need.service, replace_open=False,
         )  # fmt: skip
-        url = f"{booking_link.rstrip('/')}/{link_token(signing_key(settings), row.id)}"
+        url = booking_url(settings, row.id)
         choices = tuple((o.slot, o.start, places[o.slot].name) for o in chosen)
         links.append(SchedulingLink(need.name, row.id, url, row.expires_at, choices))
     return links
+
+
+def send_scheduling_links(
+    session: Session,
+    *,
+    patient_id: str,
+    links: Sequence[SchedulingLink],
+    clock: Clock,
+    settings: Settings,
+) -> dict[str, RequestedMessage]:
+    """Send each link to the patient (need → what became of its message), once per link.
+
+    A link nobody sends is a link nobody opens: each goes through outreach (consent, channel,
+    quiet hours, the patient's language) as the ``scheduling_link`` message, never by phone.
+    """
+    sent = {}
+    for link in links:
+        sent[link.need] = request_message(
+            session, patient_id=patient_id, message=LINK_MESSAGE, purpose="care-reminders",
+            key=f"scheduling-link:{link.offer_id}", now=clock.now(), clock=clock,
+            settings=settings, fields={"booking_link": link.url}, allowed_channels=LINK_CHANNELS,
+        )  # fmt: skip
+    return sent

@@ -7,12 +7,15 @@ needs one, and ``visit_booked`` (plus ``ride_booked``) is queued through the out
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from sqlalchemy.orm import Session
 
+from careloop.access.directory import places_of
+from careloop.access.finder import Offer
 from careloop.access.offers import choices_of, offer_by_id, read_link_token
 from careloop.access.self_service import book_offered
 from careloop.audit import AuditAction, Purpose, audit
@@ -32,6 +35,11 @@ class LinkChoice:
     label: str
     mode: str
     ride: bool
+    slot: str = ""
+    place: str | None = None
+    """Where (the slot's Location name): identical times at three places are three choices."""
+    service: str | None = None
+    """What is booked there (the Schedule's service)."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +60,18 @@ _PATTERNS = {
 
 def labelled_choices(session: Session, offer: AccessOffer) -> tuple[str, list[LinkChoice]]:
     """The offer's choices as the patient reads them: their language, in their zone."""
-    patient = get_patient(session, offer.patient_id)
+    return label_offers(session, patient_id=offer.patient_id, offers=choices_of(offer))
+
+
+def label_offers(
+    session: Session, *, patient_id: str, offers: Sequence[Offer]
+) -> tuple[str, list[LinkChoice]]:
+    """Times as the patient reads them (their language and zone), each with what and where,
+    so two times at the same hour in different places never look alike."""
+    patient = get_patient(session, patient_id)
     language = (patient.language or "en").split("-")[0]
     zone = ZoneInfo(patient.timezone)
+    places = places_of(session, [o.slot for o in offers])
     choices = [
         LinkChoice(
             number,
@@ -62,8 +79,11 @@ def labelled_choices(session: Session, offer: AccessOffer) -> tuple[str, list[Li
                             locale=language),
             o.mode,
             o.ride,
+            o.slot,
+            place=places[o.slot].name if o.slot in places else None,
+            service=places[o.slot].service if o.slot in places else None,
         )
-        for number, o in enumerate(choices_of(offer), start=1)
+        for number, o in enumerate(offers, start=1)
     ]  # fmt: skip
     return language, choices
 

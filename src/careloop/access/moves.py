@@ -5,7 +5,8 @@ The appointment journey hands the offer off (``reschedule-offer`` step, see
 finder's best other times in front of the patient through the ordinary offer path (an
 ``access_offers`` row of kind :data:`MOVE`, the words ``reschedule_offer`` queued by
 ``outreach.requests.request_message``: consent, channel, the patient's send window, quiet
-hours). Nothing changes unless they answer: a reply "2" (or a click on the signed link) books
+hours); the portal's "Change the time" opens the same kind of offer (:func:`open_move`).
+Nothing changes unless they answer: a reply "2" (or a click on the signed link) books
 the new time like any offer, and :func:`finish_move` then cancels the old booking, frees its
 slot for the waitlist and tells the caregiver who came along. A move offer's ``booking_id``
 names the booking it would move until it is answered, then the booking it made.
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from careloop.access import booking as bookings
 from careloop.access import companions
+from careloop.access.offers import open_offer
 from careloop.access.sending import SentOffer, queue_offer
 from careloop.access.service import find_offers
 from careloop.access.waitlist import backfill
@@ -82,21 +84,47 @@ def finish_move(
     session: Session,
     *,
     old_booking_id: str | None,
+    new_booking: AccessBooking,
     clock: Clock,
     principal: Principal,
     settings: Settings | None,
 ) -> AccessBooking | None:
-    """The new time is booked: cancel the old booking (if still live), offer its slot to the
-    waitlist and tell the caregiver who came along that the visit moved."""
+    """The new time is booked: cancel the old booking (if still live) and offer its slot to
+    the waitlist. The caregiver is told once: one who comes to the new visit gets its
+    confirmation (sent by the caller), one who only came to the old visit hears it is off."""
     if old_booking_id is None:
         return None
     old = session.get(AccessBooking, old_booking_id)
     if old is None or old.state not in bookings.LIVE:
         return None
+    coming = set(companions.accompanying_caregivers(session, booking=new_booking))
     bookings.cancel(session, booking=old, clock=clock, principal=principal)
     if settings is not None:
         backfill(session, slot_id=old.slot_id, clock=clock, settings=settings)
         companions.tell_companions(
-            session, booking=old, message=companions.MOVING, clock=clock, settings=settings
+            session,
+            booking=old,
+            message=companions.CANCELLED,
+            clock=clock,
+            settings=settings,
+            skip=coming,
         )
     return old
+
+
+def open_move(
+    session: Session, *, booking: AccessBooking, clock: Clock, limit: int = 3
+) -> AccessOffer | None:
+    """New times for a visit the patient asked to move in the portal; the visit stays booked
+    until one of them is (:func:`finish_move`), so leaving the page loses nothing."""
+    now = clock.now()
+    offers = [
+        o
+        for o in find_offers(session, patient_id=booking.patient_id, now=now, limit=limit + 1)
+        if o.slot != booking.slot_id
+    ][:limit]
+    if not offers:
+        return None
+    row = open_offer(session, offers=offers, patient_id=booking.patient_id, now=now, kind=MOVE)
+    row.booking_id = booking.id
+    return row

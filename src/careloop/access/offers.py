@@ -19,11 +19,15 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from careloop.access.finder import Offer
+from careloop.crypto import signing_key
 from careloop.errors import InvalidInput
-from careloop.models import AccessOffer
+from careloop.models import AccessOffer, OutboxMessage
+from careloop.outreach.config import outreach_settings
+from careloop.outreach.states import DeadReason, OutboxState
+from careloop.settings import Settings
 
 OFFER_HOURS = 48
 LINK_KIND = "link"  # a scheduling link sent on its own (access/directory.py)
@@ -43,6 +47,13 @@ def _sign(key: bytes, offer_id: str) -> str:
 def link_token(key: bytes, offer_id: str) -> str:
     """The token of the self-scheduling link for this offer."""
     return f"{offer_id}.{_sign(key, offer_id)}"
+
+
+def booking_url(settings: Settings, offer_id: str) -> str:
+    """The signed self-scheduling link a message carries for this offer (the portal's
+    ``/book/<token>`` page, which opens without signing in)."""
+    own, _ = outreach_settings(settings)
+    return f"{own.portal_link.rstrip('/')}/book/{link_token(signing_key(settings), offer_id)}"
 
 
 def read_link_token(key: bytes, token: str) -> str:
@@ -102,15 +113,18 @@ def open_offer(
     that are not links.
     """
     if replace_open:
-        session.execute(
-            update(AccessOffer)
-            .where(
-                AccessOffer.patient_id == patient_id,
-                AccessOffer.state == "open",
-                AccessOffer.kind != LINK_KIND,
+        replaced = list(
+            session.scalars(
+                select(AccessOffer).where(
+                    AccessOffer.patient_id == patient_id,
+                    AccessOffer.state == "open",
+                    AccessOffer.kind != LINK_KIND,
+                )
             )
-            .values(state="replaced")
         )
+        for old in replaced:
+            old.state = "replaced"
+        drop_unsent(session, [o.outbox_id for o in replaced], now=now)
     row = AccessOffer(
         id=secrets.token_urlsafe(12),
         patient_id=patient_id,
@@ -166,6 +180,30 @@ def offer_by_id(session: Session, *, offer_id: str, now: datetime) -> AccessOffe
 
 
 def mark_answered(offer: AccessOffer, *, booking_id: str, now: datetime) -> None:
+    """The offer is booked; its message, if still queued, no longer goes."""
     offer.state = "booked"
     offer.booking_id = booking_id
     offer.answered_at = now
+    session = object_session(offer)
+    if session is not None:
+        drop_unsent(session, [offer.outbox_id], now=now)
+
+
+def drop_unsent(session: Session, outbox_ids: Sequence[int | None], *, now: datetime) -> int:
+    """Dead-letter the still-queued messages of offers that closed, so nobody is offered
+    times already booked or withdrawn (the worker also checks at send time, for expiry)."""
+    ids = [i for i in outbox_ids if i is not None]
+    if not ids:
+        return 0
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(ids),
+            OutboxMessage.state.in_([OutboxState.QUEUED, OutboxState.FAILED_TRANSIENT]),
+        )
+        .values(
+            state=str(OutboxState.DEAD), dead_reason=str(DeadReason.OFFER_CLOSED), updated_at=now
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

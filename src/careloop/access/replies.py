@@ -132,6 +132,7 @@ def _book_choice(
     finish_move(
         session,
         old_booking_id=moving,
+        new_booking=booked,
         clock=clock,
         principal=PATIENT_REPLY,
         settings=app_settings,

@@ -3,18 +3,22 @@
 Shared by the signed link (``links``) and the signed-in portal page: booking a choice confirms
 to the patient (``visit_booked``), tells the caregiver who comes along, and plans the ride
 (``ride_booked`` once it is arranged); cancelling frees the slot for the waitlist and tells
-the caregiver; moving cancels and puts new choices in front of the patient.
+the caregiver; moving puts new choices in front of the patient and keeps the visit booked
+until one of them is.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from careloop.access import booking as bookings
 from careloop.access import companions
+from careloop.access.directory import home_of, offered_in_portal, places_of
 from careloop.access.finder import Offer
 from careloop.access.moves import finish_move, moving_from
-from careloop.access.offers import choices_of, current_offer, mark_answered, open_offer
+from careloop.access.offers import choices_of, mark_answered, open_offer
 from careloop.access.rides import plan_ride
 from careloop.access.sending import send_booked, send_ride_booked
 from careloop.access.service import find_offers
@@ -54,7 +58,14 @@ def book_offered(
         offer_id=offer.id,
     )
     mark_answered(offer, booking_id=booked.id, now=now)
-    finish_move(session, old_booking_id=moving, clock=clock, principal=principal, settings=settings)
+    finish_move(
+        session,
+        old_booking_id=moving,
+        new_booking=booked,
+        clock=clock,
+        principal=principal,
+        settings=settings,
+    )
     send_booked(session, booking=booked, clock=clock, settings=settings)
     companions.tell_companions(
         session, booking=booked, message=companions.BOOKED, clock=clock, settings=settings
@@ -75,18 +86,32 @@ def _with_video_alternative(best: list[Offer], wider: list[Offer]) -> list[Offer
     return [*best, video] if video is not None else best
 
 
-def portal_choices(session: Session, *, patient_id: str, clock: Clock) -> AccessOffer | None:
-    """The offer the portal shows: the patient's open one, else a new one (the finder's best
-    three, with a video alternative where a service allows it); None when nothing fits."""
-    now = clock.now()
-    existing = current_offer(session, patient_id=patient_id, now=now)
-    if existing is not None:
-        return existing
-    wider = find_offers(session, patient_id=patient_id, now=now, limit=10)
-    offers = _with_video_alternative(wider[:3], wider)
-    if not offers:
+def portal_times(session: Session, *, patient_id: str, clock: Clock) -> list[Offer]:
+    """The times the portal's visits page shows when no offer is open: the finder's best
+    three (with a video alternative where a service allows it), none at a place the directory
+    rules out (a practice taking no new patients, a far pharmacy). Showing them stores
+    nothing, so booking conversion counts only offers sent or picked from."""
+    wider = find_offers(session, patient_id=patient_id, now=clock.now(), limit=12)
+    places = places_of(session, [o.slot for o in wider])
+    home = home_of(session, patient_id=patient_id)
+    fit = [o for o in wider if o.slot not in places or offered_in_portal(places[o.slot], home)]
+    return _with_video_alternative(fit[:3], fit)
+
+
+def portal_pick(
+    session: Session, *, patient_id: str, shown: Sequence[str], slot: str, clock: Clock
+) -> tuple[AccessOffer, int] | None:
+    """The patient picked ``slot`` among the times ``shown``: store those still free as the
+    portal offer (the patient acted on it) and return it with the pick's number; None when
+    the picked time went meanwhile."""
+    still = {o.slot: o for o in portal_times(session, patient_id=patient_id, clock=clock)}
+    offers = [still[s] for s in dict.fromkeys(shown) if s in still]
+    if slot not in still or not offers:
         return None
-    return open_offer(session, offers=offers, patient_id=patient_id, now=now, kind=PORTAL_OFFER)
+    row = open_offer(
+        session, offers=offers, patient_id=patient_id, now=clock.now(), kind=PORTAL_OFFER
+    )
+    return row, [o.slot for o in offers].index(slot) + 1
 
 
 def patient_offer(session: Session, *, patient_id: str, offer_id: str, clock: Clock) -> AccessOffer:
@@ -116,16 +141,10 @@ def cancel_visit(
     clock: Clock,
     principal: Principal,
     settings: Settings,
-    moving: bool = False,
 ) -> None:
-    """Cancel the visit (the slot goes to the waitlist; the caregiver who comes along is told);
-    when ``moving``, the portal then shows new choices."""
+    """Cancel the visit (the slot goes to the waitlist; the caregiver who comes along is told)."""
     bookings.cancel(session, booking=booking, clock=clock, principal=principal)
     backfill(session, slot_id=booking.slot_id, clock=clock, settings=settings)
     companions.tell_companions(
-        session,
-        booking=booking,
-        message=companions.MOVING if moving else companions.CANCELLED,
-        clock=clock,
-        settings=settings,
+        session, booking=booking, message=companions.CANCELLED, clock=clock, settings=settings
     )

@@ -16,13 +16,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from careloop.access.finder import Offer
-from careloop.access.offers import choice_labels, link_token, open_offer
+from careloop.access.offers import booking_url, choice_labels, open_offer
 from careloop.access.service import find_offers
 from careloop.clock import Clock
-from careloop.crypto import signing_key
 from careloop.events import EventKind, record_event
 from careloop.models import AccessBooking
-from careloop.outreach.config import outreach_settings
 from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.service import get_patient
 from careloop.settings import Settings
@@ -95,13 +93,10 @@ def queue_offer(
         row.booking_id = moving.id
         fields["appointment_at"] = moving.start
         key = f"reschedule-offer:{moving.id}"
-    own, _ = outreach_settings(settings)
     fields["slot_choices"] = choice_labels(
         offers, language=patient.language or "en", timezone=patient.timezone
     )
-    fields["booking_link"] = (
-        f"{own.booking_link.rstrip('/')}/{link_token(signing_key(settings), row.id)}"
-    )
+    fields["booking_link"] = booking_url(settings, row.id)
     sent = request_message(
         session,
         patient_id=patient_id,

@@ -15,14 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.access.finder import rank_offers
-from careloop.access.offers import choice_labels, open_offer
+from careloop.access.offers import booking_url, choice_labels, open_offer
 from careloop.access.patientday import patient_day
 from careloop.access.slots import free_slots
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound
 from careloop.fhirdata import dates
 from careloop.models import AccessOffer, WaitlistEntry
-from careloop.outreach.config import outreach_settings
 from careloop.outreach.requests import request_message
 from careloop.records.resources import get_resource
 from careloop.records.service import get_patient
@@ -113,7 +112,7 @@ def backfill(session: Session, *, slot_id: str, clock: Clock, settings: Settings
                 "slot_choices": choice_labels(
                     fits, language=patient.language or "en", timezone=patient.timezone
                 ),
-                "booking_link": outreach_settings(settings)[0].booking_link,
+                "booking_link": booking_url(settings, offer.id),
             },
         )
         offered.append(entry.patient_id)

@@ -154,6 +154,7 @@ def _book_by_reply(rt: Runtime, pid: str, phone: str) -> dict[str, Any]:
             ),
             clock=rt.clock,
             settings=own,
+            app_settings=rt.settings,  # as the reply router does: the caregiver is told
         )
     return {
         "patient": pid,

@@ -16,6 +16,7 @@ from careloop.access.directory import NEW_PATIENTS, LinkNeed
 HOME = (42.3601, -71.0589)  # the patient's new address (Boston), by its geolocation extension
 SERVICES = "http://example.org/services"
 PRIMARY_CARE, MAMMOGRAPHY, FLU_SHOT = "primary-care", "mammography", "flu-shot"
+SERVICE_NAMES = {PRIMARY_CARE: "Primary care visit", MAMMOGRAPHY: "Mammogram", FLU_SHOT: "Flu shot"}
 
 
 def home_address() -> dict[str, Any]:
@@ -63,7 +64,8 @@ def _role(rid: str, location: str, *, accepting: str) -> dict[str, Any]:
 def _schedule(sid: str, service: str, actor: str) -> dict[str, Any]:
     return {
         "resourceType": "Schedule", "id": sid, "active": True,
-        "serviceType": [{"coding": [{"system": SERVICES, "code": service}]}],
+        "serviceType": [{"coding": [{"system": SERVICES, "code": service,
+                                     "display": SERVICE_NAMES[service]}]}],
         "actor": [{"reference": actor}],
     }  # fmt: skip
 

@@ -83,7 +83,7 @@ def _glucose(fhir_id: str, at: str, mg_dl: float) -> dict[str, Any]:
 
 
 def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
-    from careloop.access.directory import scheduling_links
+    from careloop.access.directory import scheduling_links, send_scheduling_links
     from careloop.careteam.intake import receive_observation
     from careloop.digitaltools.catalogue import load_tools
     from careloop.digitaltools.service import follow_up_tools, prescribe
@@ -114,6 +114,9 @@ def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
         )  # fmt: skip
         links = scheduling_links(
             session, patient_id=PRIOR, needs=relocating_needs(), now=now, settings=rt.settings
+        )
+        sent = send_scheduling_links(
+            session, patient_id=PRIOR, links=links, clock=rt.clock, settings=rt.settings
         )
         form = send_form(
             session, patient_id=PRIOR, form_id="intake", clock=rt.clock, settings=rt.settings,
@@ -146,8 +149,10 @@ def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
     table.add_row("care found due", ", ".join(due) or "none")
     for link in links:
         places = sorted({place or "?" for _, _, place in link.choices})
+        by = sent[link.need]
         table.add_row(f"scheduling link: {link.need}", f"{len(link.choices)} times at "
-                      + ", ".join(places))  # fmt: skip
+                      + ", ".join(places) + (f"; sent by {by.channel}" if by.outbox_id
+                                             else f"; not sent ({by.not_queued})"))  # fmt: skip
     table.add_row("intake form to sign on the phone", "link sent" if form.outbox_id else
                   f"not sent ({form.not_queued})")  # fmt: skip
     table.add_row("diet app prescribed", f"{app.tool} (CarePlan {app.careplan_id}), "

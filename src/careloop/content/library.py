@@ -46,7 +46,10 @@ from careloop.personalize.actions import KNOWN_FRAMINGS
 LIBRARY_DIR = Path(__file__).parent / "library"
 # Every frame greets and signs: these fields are declared for every message.
 FRAME_FIELDS = ("first_name", "last_name", "care_team_name")
-SLOTS = ("subject", "sms", "body", "action", "voice", "voice_action")
+SLOTS = ("subject", "sms", "body", "action", "voice", "voice_action", "portal", "portal_action")
+# Words for the portal inbox where a message's body or action speaks of replying by text
+# (a portal message cannot be answered "R"): they replace body and action there.
+_PORTAL_SLOTS = {"body": "portal", "action": "portal_action"}
 _SLOT = re.compile(r"<<(\w+)>>")
 
 
@@ -334,6 +337,9 @@ def _compose(
             # A voice script is the body unless written apart (bodies carry no links).
             slots.setdefault("voice", slots.get("body"))
             for channel in Channel:
+                own = slots
+                if channel is Channel.PORTAL:
+                    own = {**slots, **{k: slots[v] for k, v in _PORTAL_SLOTS.items() if v in slots}}
                 frame = (frames.get(tone.value) or {}).get(channel.value)
                 if not isinstance(frame, dict):
                     problems.append(f"{language}/_frames.yaml: no {tone}/{channel} frame")
@@ -344,9 +350,9 @@ def _compose(
                     if not isinstance(source, str):
                         problems.append(f"{language}/_frames.yaml: {tone}/{channel} lacks {part}")
                         break
-                    filled = _fill(source, slots)
+                    filled = _fill(source, own)
                     if filled is None:
-                        missing = sorted(set(_SLOT.findall(source)) - set(slots))
+                        missing = sorted(set(_SLOT.findall(source)) - set(own))
                         problems.append(
                             f"{where}: {level_name}/{tone}/{channel} needs {', '.join(missing)}"
                         )

@@ -40,6 +40,8 @@ PRESCRIBED_MESSAGE = "digital_tool_prescribed"
 FOLLOW_UP_MESSAGE = "follow_up_offer"
 CATEGORY = {"coding": [{"system": SYSTEM, "code": "digital-tool"}]}
 MONITORING = str(ConsentPurpose.CLINICAL_MONITORING)
+LINK_CHANNELS = ("sms", "email", "portal")
+"""The message's point is the tool's link: a phone call would promise a link nobody sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ def prescribe(
     asked = request_message(
         session, patient_id=patient_id, message=PRESCRIBED_MESSAGE, purpose=MONITORING,
         key=f"tool:{careplan_id}", now=now, clock=clock, settings=settings,
-        fields={"tool_name": tool.title, "tool_link": tool.link},
+        fields={"tool_name": tool.title, "tool_link": tool.link}, allowed_channels=LINK_CHANNELS,
     )  # fmt: skip
     if asked.outbox_id is None:
         create_task(

@@ -265,3 +265,23 @@ def caregiver_send_time(caregiver: Caregiver, *, zone: str, start: datetime) -> 
             return moment
         moment += timedelta(hours=1)
     return None
+
+
+ESCORT_LEAD = timedelta(hours=1)
+"""A caregiver who drives hears of the visit at least this long before it starts."""
+
+
+def escort_send_time(
+    caregiver: Caregiver, *, zone: str, start: datetime, visit_at: datetime | None
+) -> datetime | None:
+    """When the caregiver who comes along gets a visit reminder: in her window and early
+    enough to arrange the drive (:data:`ESCORT_LEAD` before the visit). When her window opens
+    too late, at ``start`` (the patient's own time, outside quiet hours) if that is early
+    enough; otherwise not at all (she had the booking's confirmation and earlier reminders)."""
+    at = caregiver_send_time(caregiver, zone=zone, start=start)
+    if visit_at is None:
+        return at
+    cutoff = visit_at - ESCORT_LEAD
+    if at is not None and at <= cutoff:
+        return at
+    return start if start <= cutoff else None

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from careloop.channels.errors import FailureReason
 from careloop.governance.consent import consent_decisions
-from careloop.models import Enrollment, OutboxMessage, SendAttempt
+from careloop.models import AccessOffer, Enrollment, OutboxMessage, SendAttempt
 from careloop.outreach.states import (
     ACTIVE_ENROLLMENT_STATES,
     AttemptOutcome,
@@ -235,8 +235,12 @@ def recorded_provider_ids(session: Session, provider_ids: Sequence[str]) -> set[
 def refused_now(
     session: Session, *, messages: Sequence[Claimed], now: datetime
 ) -> dict[int, DeadReason]:
-    """Messages that may no longer go: consent withdrawn (STOP) or the enrollment ended."""
-    refused: dict[int, DeadReason] = {}
+    """Messages that may no longer go: consent withdrawn (STOP), the enrollment ended, or the
+    visit times they offer were answered, replaced or expired."""
+    refused: dict[int, DeadReason] = dict.fromkeys(
+        closed_offer_messages(session, [m.id for m in messages], now=now),
+        DeadReason.OFFER_CLOSED,
+    )
     enrollment_ids = {m.enrollment_id for m in messages if m.enrollment_id is not None}
     states: dict[int, str] = {}
     if enrollment_ids:
@@ -248,7 +252,7 @@ def refused_now(
     groups: dict[tuple[str, str], list[Claimed]] = defaultdict(list)
     for message in messages:
         state = states.get(message.enrollment_id) if message.enrollment_id else None
-        if message.extra.get("transactional"):
+        if message.extra.get("transactional") or message.id in refused:
             continue  # a STOP/HELP confirmation answers the patient's own message
         if state == EnrollmentState.OPTED_OUT:
             refused[message.id] = DeadReason.OPTED_OUT
@@ -268,3 +272,26 @@ def refused_now(
             if not decisions[message.patient_id].allowed:
                 refused[message.id] = DeadReason.CONSENT_WITHDRAWN
     return refused
+
+
+def closed_offer_messages(
+    session: Session, outbox_ids: Sequence[int], *, now: datetime
+) -> set[int]:
+    """Of these messages, the ones carrying a visit offer no longer open (booked by another
+    channel, replaced by a newer offer, or expired): sending them would offer times that
+    cannot be booked. A message shared by several offers goes while any of them is open."""
+    if not outbox_ids:
+        return set()
+    rows = session.execute(
+        select(AccessOffer.outbox_id, AccessOffer.state, AccessOffer.expires_at).where(
+            AccessOffer.outbox_id.in_(list(outbox_ids))
+        )
+    ).all()
+    closed: set[int] = set()
+    open_ids: set[int] = set()
+    for outbox_id, state, expires_at in rows:
+        if state == "open" and expires_at > now:
+            open_ids.add(outbox_id)
+        else:
+            closed.add(outbox_id)
+    return closed - open_ids

@@ -79,8 +79,11 @@ class OutreachSettings(BaseModel):
     ``care_team_name``."""
     default_place: str = "the clinic"
     """Where an appointment is when its record names no location."""
-    booking_link: str = "http://127.0.0.1:8000/portal/book"
+    booking_link: str = "http://127.0.0.1:8000/portal/visits"
+    """Where a message asks the patient to book (its ``booking_link``): the portal's visits
+    page, which shows their open offer or the best free times."""
     portal_link: str = "http://127.0.0.1:8000/portal"
+    """The portal's root; a signed self-scheduling link is ``<this>/book/<token>``."""
     telehealth_link: str = "http://127.0.0.1:8000/portal/video"
     """Where a video visit is joined: its reminders link ``<this>/<appointment id>``, unless
     the Appointment carries its own link (``fhirdata.visits.TELEHEALTH_LINK_EXTENSION``)."""

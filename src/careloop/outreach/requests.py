@@ -192,16 +192,22 @@ def request_message(
 def _extra(rendered: RenderedMessage, *, key: str, wanted: str) -> dict[str, object]:
     """What the outbox row keeps about its words, and why they are not in the wanted language."""
     extra: dict[str, object] = {"content_hash": rendered.content_hash, "requested": key}
+    note = language_note(rendered, wanted=wanted)
+    if note:
+        extra["language_note"] = note
+    return extra
+
+
+def language_note(rendered: RenderedMessage, *, wanted: str) -> str | None:
+    """Why a message is not in the patient's language (None when it is), for staff to see."""
     if "language_unapproved" in rendered.fallbacks:
-        extra["language_note"] = (
+        return (
             f"Sent in {rendered.used.language}: the {wanted} text of {rendered.used.message} "
             "is not approved yet (translations wait for human review)."
         )
-    elif rendered.language_fallback:
-        extra["language_note"] = (
-            f"Sent in {rendered.used.language}: the library has no {wanted} text yet."
-        )
-    return extra
+    if rendered.language_fallback:
+        return f"Sent in {rendered.used.language}: the library has no {wanted} text yet."
+    return None
 
 
 def _to_caregiver(
@@ -241,3 +247,22 @@ def requested_since(
     for pid, at in session.execute(query):
         out[pid] = max(at, out.get(pid, at))
     return out
+
+
+def language_notes(session: Session, *, patient_id: str, limit: int = 5) -> list[tuple[str, str]]:
+    """(message, note) of the patient's newest messages not sent in their language.
+
+    Staff must see that a patient who reads Chinese was written to in English, and why.
+    """
+    rows = session.execute(
+        select(OutboxMessage.content_message, OutboxMessage.extra)
+        .where(OutboxMessage.patient_id == patient_id)
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        .limit(200)
+    )
+    notes = [
+        (str(message or ""), str(extra["language_note"]))
+        for message, extra in rows
+        if isinstance(extra, dict) and extra.get("language_note")
+    ]
+    return notes[:limit]

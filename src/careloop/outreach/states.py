@@ -111,6 +111,8 @@ class DeadReason(StrEnum):
     DELIVERY_FAILED = "delivery-failed"
     OVER_BUDGET = "over-budget"
     """The patient's contact budget was spent by the time it was due (``outreach.budget``)."""
+    OFFER_CLOSED = "offer-closed"
+    """The visit times it offers were answered, replaced or expired before it went."""
 
 
 class AttemptOutcome(StrEnum):

@@ -21,6 +21,7 @@ from careloop.outreach.audience import (
     build_snapshots,
     caregiver_recipients,
     caregiver_send_time,
+    escort_send_time,
 )
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
 from careloop.outreach.config import care_team_for, default_sender
@@ -30,6 +31,7 @@ from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
 from careloop.outreach.interpreter_calls import route_voice
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.program import OutreachProgram
+from careloop.outreach.requests import language_note
 from careloop.outreach.tick_context import TickContext, TickReport, bump
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
@@ -328,6 +330,9 @@ def _render(
         )
         return []
     extra: dict[str, Any] = {"content_hash": rendered.content_hash}
+    note = language_note(rendered, wanted=decision.language)
+    if note:  # staff see why a patient who reads Chinese got English
+        extra["language_note"] = note
     if chosen == "voice":
         extra["voicemail_text"] = (
             f"This is {ctx.settings.care_team_name} with a message for you. "
@@ -376,6 +381,7 @@ def _caregiver_copies(
     patient = get_patient(session, item.enrollment.patient_id)
     carers = {c.id: c for c in caregivers_of(session, patient_id=patient.id)}
     escorts = (item.enrollment.fields or {}).get("escorts")
+    visit_at = _visit_at(item.enrollment.fields or {})
     if escorts is not None:
         message = ESCORT_REMINDER
     for recipient in caregiver_recipients(
@@ -384,7 +390,13 @@ def _caregiver_copies(
         if escorts is not None and recipient.caregiver_id not in escorts:
             continue
         caregiver = carers[recipient.caregiver_id or ""]
-        at = caregiver_send_time(caregiver, zone=patient.timezone, start=decision.send_at)
+        at = (
+            escort_send_time(
+                caregiver, zone=patient.timezone, start=decision.send_at, visit_at=visit_at
+            )
+            if escorts is not None
+            else caregiver_send_time(caregiver, zone=patient.timezone, start=decision.send_at)
+        )
         if at is None:
             continue
         channel = "sms" if "sms" in recipient.addresses else next(iter(recipient.addresses))
@@ -404,3 +416,14 @@ def _caregiver_copies(
         if copies:
             bump(report, program.name, "caregiver_queued")
             yield from copies
+
+
+def _visit_at(fields: dict[str, object]) -> datetime | None:
+    """The appointment's start from the enrollment's fields (ISO-8601), if it names one."""
+    value = fields.get("appointment_at")
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None

@@ -19,6 +19,7 @@ from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
 from careloop.governance.consent import consent_matrix
 from careloop.outreach.next_decision import preview_next_decision
+from careloop.outreach.requests import language_notes
 from careloop.personalize import service as personalize
 from careloop.records.service import get_patient_record, list_patients, timeline
 from careloop.security.permissions import PatientPanel, may_see
@@ -180,6 +181,7 @@ def patient_page(
     if may_see(principal, PatientPanel.DECISIONS):
         context["decisions"] = personalize.list_decisions(session, patient_id=patient_id, limit=5)
         context["next_decision"] = preview_next_decision(session, patient_id=patient_id, now=now)
+        context["language_notes"] = language_notes(session, patient_id=patient_id)
     if may_see(principal, PatientPanel.WORKLIST):
         items = list_worklist(
             session, now=now, patient_id=patient_id, include_resolved=True, limit=20

@@ -1,7 +1,8 @@
 """The signed-in portal's visits page: pick one of your offered times, move or cancel a visit.
 
-The choices are the patient's open offer (the one texted to them), else a new one from the
-finder (best three, with a video visit where a service has one). Booking, moving and
+The choices are the patient's open offer (the one texted to them, or new times for a visit
+they asked to move, which stays booked until one is picked), else a new one from the finder
+(best three, with a video visit where a service has one). Booking, moving and
 cancelling go through ``access.self_service``, the same path as the signed link, so the
 confirmations, the caregiver's copy, the ride and the waitlist follow as they do there.
 """
@@ -19,10 +20,12 @@ from sqlalchemy.orm import Session
 from careloop.access import self_service
 from careloop.access.booking import SlotTaken, live_bookings
 from careloop.access.directory import places_of
-from careloop.access.links import labelled_choices
-from careloop.access.offers import choices_of, link_token, open_links
+from careloop.access.links import label_offers, labelled_choices
+from careloop.access.moves import moving_from, open_move
+from careloop.access.offers import choices_of, current_offer, link_token, open_links
 from careloop.audit import AuditAction
 from careloop.crypto import signing_key
+from careloop.errors import InvalidInput
 from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, audit_patient_access, require
@@ -42,19 +45,21 @@ def visits_page(
     upcoming = [
         b for b in live_bookings(session, patient_id=patient_id) if b.start > page.clock.now()
     ]
-    offer = (
-        None
-        if upcoming
-        else self_service.portal_choices(session, patient_id=patient_id, clock=page.clock)
-    )
-    choices = labelled_choices(session, offer)[1] if offer is not None else []
+    offer = current_offer(session, patient_id=patient_id, now=page.clock.now())
+    moving = offer.booking_id if offer is not None and moving_from(offer) else None
+    if offer is not None:
+        choices = labelled_choices(session, offer)[1]
+    else:  # nothing open: the best times, shown without storing an offer
+        times = self_service.portal_times(session, patient_id=patient_id, clock=page.clock)
+        choices = label_offers(session, patient_id=patient_id, offers=times)[1]
     return page.show(
         "portal/visits.html",
         "visits",
         upcoming=upcoming,
         offer=offer,
         choices=choices,
-        done=done if done in ("booked", "cancelled") else "",
+        moving=moving,
+        done=done if done in ("booked", "cancelled", "no-times") else "",
         taken=bool(taken),
         links=scheduling_links(
             session, patient_id=patient_id, now=page.clock.now(), key=signing_key(settings)
@@ -97,12 +102,28 @@ def book_visit(
     clock: ClockDep,
     settings: SettingsDep,
     principal: Writer,
-    offer: Annotated[str, Form(max_length=64)],
     choice: Annotated[int, Form(ge=1, le=20)],
+    offer: Annotated[str, Form(max_length=64)] = "",
     patient: Annotated[str, Form(max_length=128)] = "",
+    shown: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
+    """Book a choice of the open offer ``offer``, or, with no offer, the ``choice``-th of the
+    times ``shown`` (the page's own list, stored as an offer only now the patient picked)."""
     patient_id = patient_for(principal, patient or None, "visits:write")
-    row = self_service.patient_offer(session, patient_id=patient_id, offer_id=offer, clock=clock)
+    if offer:
+        row = self_service.patient_offer(
+            session, patient_id=patient_id, offer_id=offer, clock=clock
+        )
+    else:
+        times = list(shown or [])[:20]
+        if not 1 <= choice <= len(times):
+            raise InvalidInput(f"choose a number from 1 to {len(times)}", field="choice")
+        picked = self_service.portal_pick(
+            session, patient_id=patient_id, shown=times, slot=times[choice - 1], clock=clock
+        )
+        if picked is None:
+            return after_post(request, f"/portal/visits?patient={patient_id}&taken=1")
+        row, choice = picked
     try:
         with session.begin_nested():
             booked = self_service.book_offered(
@@ -134,19 +155,19 @@ def change_visit(
     principal: Writer,
     patient: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    """``cancel`` frees the time; ``move`` frees it and shows new times to pick from."""
+    """``cancel`` frees the time; ``move`` shows new times to pick from and keeps the visit
+    booked until one of them is."""
     patient_id = patient_for(principal, patient or None, "visits:write")
     if action not in ("cancel", "move"):
         return Response(status_code=404)
     booking = self_service.patient_booking(session, patient_id=patient_id, booking_id=booking_id)
-    self_service.cancel_visit(
-        session,
-        booking=booking,
-        clock=clock,
-        principal=principal,
-        settings=settings,
-        moving=action == "move",
-    )
+    if action == "move":
+        if open_move(session, booking=booking, clock=clock) is None:
+            return after_post(request, f"/portal/visits?patient={patient_id}&done=no-times")
+    else:
+        self_service.cancel_visit(
+            session, booking=booking, clock=clock, principal=principal, settings=settings
+        )
     audit_patient_access(
         session, clock, principal, patient_id, AuditAction.UPDATE, "appointment",
         detail={"booking": booking.id, "action": action},
