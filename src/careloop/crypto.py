@@ -53,14 +53,19 @@ _EPHEMERAL: dict[str, bytes] = {}
 
 
 def signing_key(settings: Settings) -> bytes:
-    """The HMAC key for unsubscribe links, CSRF tokens and contact digests.
+    """The HMAC key for unsubscribe, booking and form links, CSRF tokens and contact digests.
 
-    Without ``security.secret_key`` a random per-process key is used (and a warning logged):
-    fine for a demo, but links and sessions then die with the process.
+    ``security.secret_key`` when configured; otherwise the key kept with the database
+    (attached to a runtime's settings by ``open_runtime``), so every process on one database
+    signs and verifies alike. Only settings never opened on a database (a bare ``Settings()``
+    in a test) fall back to a per-process random key, with a warning.
     """
     secret = read_secret(settings.security.secret_key, settings.security.secret_key_file)
     if secret:
         return hashlib.sha256(b"careloop-signing:" + secret.encode()).digest()
+    kept = settings.kept_signing_key
+    if kept is not None:
+        return kept
     if "signing" not in _EPHEMERAL:
         log.warning("security.secret_key is not set; using a per-process random key")
         _EPHEMERAL["signing"] = secrets.token_bytes(32)
@@ -71,6 +76,11 @@ def configured_signing_key(settings: Settings) -> bytes | None:
     """The signing key only when one is configured (for what must outlive the process)."""
     secret = read_secret(settings.security.secret_key, settings.security.secret_key_file)
     return hashlib.sha256(b"careloop-signing:" + secret.encode()).digest() if secret else None
+
+
+def signing_key_outlives_process(settings: Settings) -> bool:
+    """Whether links signed now still verify in another process or after a restart."""
+    return configured_signing_key(settings) is not None or settings.kept_signing_key is not None
 
 
 def keyed_digest(key: bytes, text: str) -> str:

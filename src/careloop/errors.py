@@ -18,6 +18,14 @@ class InvalidInput(CareloopError):
         self.field = field
 
 
+class LinkNotUsable(InvalidInput):
+    """A signed link (booking, form) that is expired, already used, altered or signed under
+    another key: the patient is shown what to do next, not a form error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="token")
+
+
 class NotFound(CareloopError):
     """The thing asked for does not exist (or the caller may not know it does)."""
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, JsonValue, SecretStr, field_validator
+from pydantic import BaseModel, Field, JsonValue, PrivateAttr, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -131,8 +131,9 @@ class SecuritySettings(BaseModel):
     """Keys, session lifetimes and rate limits. Secrets come from env vars or ``*_file`` paths."""
 
     secret_key: SecretStr | None = None
-    """Signs sessions, tokens and unsubscribe links; without one a per-process key is used
-    (restarts sign everyone out)."""
+    """Signs sessions, tokens and booking, form and unsubscribe links; without one a key
+    generated once is kept in the database (table ``instance_secrets``), readable by anyone
+    who can read the database: set one in production."""
     secret_key_file: Path | None = None
     """A file holding the secret key."""
     encryption_key: SecretStr | None = None
@@ -346,6 +347,21 @@ class Settings(BaseSettings):
     access: AccessSettings = AccessSettings()
     forms: FormsSettings = FormsSettings()
     reviews: ReviewsSettings = ReviewsSettings()
+    # Not a setting: the signing key kept with the database, attached by ``open_runtime``
+    # when ``security.secret_key`` is unset (see ``crypto.signing_key``).
+    _kept_signing_key: bytes | None = PrivateAttr(default=None)
+
+    @property
+    def kept_signing_key(self) -> bytes | None:
+        """The database's own signing key, when a runtime attached one."""
+        return self._kept_signing_key
+
+    def with_kept_signing_key(self, key: bytes) -> Settings:
+        """A copy that signs with ``key``: a copy, because one process may open several
+        databases (tests, ``--database``), each with its own key."""
+        copy = self.model_copy()
+        copy._kept_signing_key = key
+        return copy
 
     @property
     def resolved_database_url(self) -> str:

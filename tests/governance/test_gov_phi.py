@@ -75,6 +75,7 @@ def test_a_demo_run_logs_no_phi_and_errors_echo_none(
         "access",
         "medications",
         "relocating",
+        "adapt",
     }
     relocating = report.sections["relocating"]  # issue 25, item 7: the whole story in the demo
     assert len(relocating["sources"]) == 2
@@ -84,6 +85,8 @@ def test_a_demo_run_logs_no_phi_and_errors_echo_none(
         "flu-shot-this-season",
     ]
     assert relocating["follow_up"]["not_improved"] == 1
+    adapt = report.sections["adapt"]  # issue 17, item 6: the early offer and the video link
+    assert set(adapt["messages"]) == {"reschedule_offer", "appointment_reminder_video"}
     assert printed.getvalue().count(" s)") >= 7
     _the_pilot_is_in_the_past(database)
 

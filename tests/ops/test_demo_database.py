@@ -42,8 +42,8 @@ def test_demo_on_postgresql_fills_that_database_and_writes_no_local_file(
     finally:
         engine.dispose()
     # the Synthea sample, the pilot's synthetic oncology patients, the access story's two
-    # and the relocating patient (two records linked into one)
-    assert patients == 20 + 6 + 2 + 1
+    # the relocating patient (two records linked into one) and the adapting reminders' two
+    assert patients == 20 + 6 + 2 + 1 + 2
     assert sent > 0
 
     again = runner.invoke(app, ["demo", "--database", empty_postgresql_url])

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, object_session
 
 from careloop.access.finder import Offer
 from careloop.crypto import signing_key
-from careloop.errors import InvalidInput
+from careloop.errors import LinkNotUsable
 from careloop.models import AccessOffer, OutboxMessage
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.states import DeadReason, OutboxState
@@ -57,10 +57,10 @@ def booking_url(settings: Settings, offer_id: str) -> str:
 
 
 def read_link_token(key: bytes, token: str) -> str:
-    """The offer id a link names; a forged or altered token is an :class:`InvalidInput`."""
+    """The offer id a link names; a forged or altered token is a :class:`LinkNotUsable`."""
     offer_id, _, signature = token.partition(".")
     if not offer_id or len(token) > 64 or not hmac.compare_digest(signature, _sign(key, offer_id)):
-        raise InvalidInput("invalid or expired booking link", field="token")
+        raise LinkNotUsable("invalid or expired booking link")
     return offer_id
 
 
@@ -175,7 +175,7 @@ def offer_by_id(session: Session, *, offer_id: str, now: datetime) -> AccessOffe
     """An open offer named by a link; answered, replaced or expired ones are gone."""
     row = session.get(AccessOffer, offer_id)
     if row is None or row.state != "open" or row.expires_at <= now:
-        raise InvalidInput("invalid or expired booking link", field="token")
+        raise LinkNotUsable("invalid or expired booking link")
     return row
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from careloop.cli.demo_access import step_access
+from careloop.cli.demo_adapt import step_adapt
 from careloop.cli.demo_medications import step_medications
 from careloop.cli.demo_relocating import step_relocating
 from careloop.cli.records import resource_table
@@ -255,6 +256,7 @@ STEPS: list[DemoStep] = [
     step_access,
     step_medications,
     step_relocating,
+    step_adapt,
 ]
 
 
@@ -268,6 +270,7 @@ STEP_NAMES = {
     "step_access": "offering slots that fit the patient's day, booking by reply, rides",
     "step_medications": "medication reminders at learned times, exam prep teach-back",
     "step_relocating": "a relocating patient: linked records, due care, a form, a diet app",
+    "step_adapt": "reminders that adapt: a no-show model, an early offer, a video visit",
 }
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock, ensure_utc
 from careloop.crypto import signing_key
-from careloop.errors import InvalidInput
+from careloop.errors import LinkNotUsable
 from careloop.events import EventKind, record_event
 from careloop.forms.catalogue import Form, find_form
 from careloop.forms.signing import Signature, read_answers, signed_resources
@@ -83,7 +83,7 @@ def _request_of(session: Session, *, key: bytes, token: str, clock: Clock) -> Fo
     if request_id and len(token) <= 64 and hmac.compare_digest(signature, _sign(key, request_id)):
         row = session.get(FormRequest, request_id)
     if row is None or row.state != FormState.SENT or ensure_utc(row.expires_at) <= clock.now():
-        raise InvalidInput("this form link is invalid, used or expired", field="token")
+        raise LinkNotUsable("this form link is invalid, used or expired")
     return row
 
 

@@ -208,3 +208,14 @@ class RetentionRun(Base):
     cutoff: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted: Mapped[int] = mapped_column(Integer)
     aggregates: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class InstanceSecret(Base):
+    """A secret generated once and kept with the database: with no ``security.secret_key``
+    configured, every process on this database signs links with ``name="signing"``."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

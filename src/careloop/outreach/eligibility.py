@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from careloop.clock import ensure_utc
 from careloop.fhirdata.visits import visit_facts
 from careloop.insights.risk.fhir_appointments import available_model, score_fhir_appointment
+from careloop.insights.risk.model import NoshowModel
 from careloop.outreach.program import OutreachProgram
 from careloop.programs.service import run_program
 from careloop.records.service import get_patient, resources_of_type
@@ -55,6 +56,9 @@ class AppointmentEligibility:
     """Booked appointments starting within ``lead``: one episode per appointment."""
 
     lead: timedelta = timedelta(days=7)
+    model: NoshowModel | None = None
+    """The no-show model to score with; by default the installation's trained one (the demo
+    passes the one it trained without saving it)."""
 
     def __call__(
         self, session: Session, *, program: OutreachProgram, now: datetime
@@ -78,7 +82,9 @@ class AppointmentEligibility:
             if place:
                 fields["appointment_place"] = place
             fields.update(_visit_fields(resource))
-            fields.update(_noshow_risk(session, patient_id, resource, appointments))
+            fields.update(
+                _noshow_risk(session, patient_id, resource, appointments, model=self.model)
+            )
             out.append(
                 Candidate(
                     patient_id=patient_id,
@@ -110,10 +116,12 @@ def _noshow_risk(
     patient_id: str,
     appointment: dict[str, Any],
     appointments: list[tuple[str | None, dict[str, Any]]],
+    *,
+    model: NoshowModel | None = None,
 ) -> dict[str, Any]:
     """The booking's no-show risk for journey branches (``risk: high`` steps) and the console."""
 
-    model = available_model()
+    model = model or available_model()
     if model is None:
         return {"noshow_risk_band": None, "noshow_risk_note": "no trained no-show model"}
     patient = get_patient(session, patient_id)

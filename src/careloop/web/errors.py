@@ -22,6 +22,7 @@ from careloop.errors import (
     CareloopError,
     Conflict,
     InvalidInput,
+    LinkNotUsable,
     NotAuthenticated,
     NotFound,
     PermissionDenied,
@@ -80,7 +81,8 @@ def install_error_handlers(app: FastAPI) -> None:
         status = _status_for(exc)
         if wants_portal_page(request) and status != 401:
             retry = exc.retry_after if isinstance(exc, RateLimited) else None
-            return portal_error_page(request, status, retry_after=retry)
+            link = isinstance(exc, LinkNotUsable)
+            return portal_error_page(request, status, retry_after=retry, link=link)
         body: dict[str, object] = {"error": str(exc)}
         if isinstance(exc, InvalidInput) and exc.field:
             body["field"] = exc.field

@@ -21,6 +21,8 @@ _WORDS = {
     429: ("error_429_title", "error_429_text"),
 }
 _DEFAULT = ("error_title", "error_text")
+# A spent or altered link is not a form the patient got wrong (``errors.LinkNotUsable``).
+_LINK = ("error_link_title", "error_link_text")
 
 
 def wants_portal_page(request: Request) -> bool:
@@ -41,14 +43,14 @@ def wait_words(text_key: str, retry_after: int | None) -> tuple[str, int]:
 
 
 def portal_error_page(
-    request: Request, status: int, *, retry_after: int | None = None
+    request: Request, status: int, *, retry_after: int | None = None, link: bool = False
 ) -> HTMLResponse:
     language = pick_language(
         request.query_params.get("lang"),
         request.cookies.get(LANG_COOKIE),
         request.headers.get("accept-language"),
     )
-    title, text = _WORDS.get(status, _DEFAULT)
+    title, text = _LINK if link else _WORDS.get(status, _DEFAULT)
     text, minutes = wait_words(text, retry_after)
     response = render_page(
         request,

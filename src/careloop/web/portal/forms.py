@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
-from careloop.errors import InvalidInput
+from careloop.errors import InvalidInput, LinkNotUsable
 from careloop.forms.catalogue import Form as FormDefinition
 from careloop.forms.service import confirm_signer, open_form, sign_form
 from careloop.forms.signing import Signature, SignatureKind
@@ -94,6 +94,8 @@ async def submit_form(
                 session, key=key, token=token, answers=values, clock=clock,
                 signature=Signature(kind, signer_name, image),
             )  # fmt: skip
+    except LinkNotUsable:
+        raise  # used or expired meanwhile: the link page, not a question to answer
     except InvalidInput as exc:
         field = exc.field or ""
         problem = "form_sign_name" if field == "signer_name" else (
