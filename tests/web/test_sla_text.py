@@ -19,3 +19,10 @@ def test_an_escalated_item_says_so_before_the_time_left_to_its_next_escalation()
     assert once == "escalated · 55 min left before it escalates again"
     thrice = sla_left(NOW - timedelta(minutes=10), NOW, escalations=3)
     assert thrice == "escalated 3 times · overdue by 10 min"
+
+
+def test_an_escalated_item_says_to_whom_it_went() -> None:
+    lead = sla_left(NOW + timedelta(hours=23), NOW, escalations=1, to="the care-coordination lead")
+    assert lead == (
+        "escalated to the care-coordination lead · 23 h 0 min left before it escalates again"
+    )

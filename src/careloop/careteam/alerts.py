@@ -8,7 +8,8 @@ Lifecycle of a worklist item (alert or task)::
                └──────────────────────── resolve(outcome) ──────────────────┘
 
     assign keeps the state; escalate (OPEN past its acknowledgement deadline) raises the
-    priority one step, moves the deadline and notifies the team. A repeat that arrives
+    priority one step, moves the deadline and notifies the team's lead, whose queue then
+    holds an unassigned item (acknowledging takes it out of the queue). A repeat that arrives
     within a rule's ``suppress_repeats_hours`` after resolution is counted on the resolved
     item instead of reopening it.
 
@@ -29,6 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from careloop.audit import Purpose
+from careloop.careteam.assignees import escalation_target, is_lead_queue
 from careloop.changes import record_change
 from careloop.clock import Clock, FrozenClock
 from careloop.errors import Conflict, InvalidInput, NotFound
@@ -249,7 +251,8 @@ def acknowledge(
     item.status = str(ItemStatus.ACKNOWLEDGED)
     item.acknowledged_at = clock.now()
     item.acknowledged_by = principal.actor
-    item.assignee = item.assignee or principal.actor
+    if item.assignee is None or is_lead_queue(item.assignee):
+        item.assignee = principal.actor
     payload = {
         "rule": item.rule_id,
         "seconds_to_ack": (item.acknowledged_at - item.raised_at).total_seconds(),
@@ -290,7 +293,8 @@ def assign(
 
 
 def escalate_overdue(session: Session, now: datetime, *, clock: Clock | None = None) -> list[int]:
-    """Unacknowledged items past their deadline: one step more urgent, a new deadline, a notice.
+    """Unacknowledged items past their deadline: one step more urgent, a new deadline, a notice
+    to the team's lead, into whose queue an item nobody holds goes (so it is never orphaned).
 
     Run on a schedule (the worker); idempotent for a given ``now`` because the deadline
     moves forward with each escalation.
@@ -309,6 +313,8 @@ def escalate_overdue(session: Session, now: datetime, *, clock: Clock | None = N
         item.priority = max(0, item.priority - 1)
         new_severity = [Severity.URGENT, Severity.HIGH, Severity.ROUTINE][item.priority]
         item.due_at = now + DEFAULT_SLA[new_severity]
+        lead = escalation_target(item.team)
+        item.assignee = item.assignee or lead
         escalated.append(item.id)
         record_event(
             session,
@@ -323,7 +329,8 @@ def escalate_overdue(session: Session, now: datetime, *, clock: Clock | None = N
             payload={
                 "level": item.escalation_level,
                 "priority": item.priority,
-                "notify": f"lead:{item.team or 'care-team'}",
+                "notify": lead,
+                "assignee": item.assignee,
                 "rule": item.rule_id,
             },
         )

@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import ACTIVE, ItemStatus
+from careloop.careteam.assignees import escalation_target
 from careloop.events import EventKind
 from careloop.models import Event, PlanAdjustment, WorklistItem
 
@@ -35,6 +36,7 @@ class WorklistEntry(BaseModel):
     occurrences: int
     suppressed: int
     escalation_level: int
+    escalated_to: str | None  # the lead an escalation notified (``lead:<team>``)
     raised_at: datetime
     last_seen_at: datetime
     due_at: datetime
@@ -65,6 +67,7 @@ def entry_of(
         occurrences=item.occurrences,
         suppressed=item.suppressed,
         escalation_level=item.escalation_level,
+        escalated_to=escalation_target(item.team) if item.escalation_level else None,
         raised_at=item.raised_at,
         last_seen_at=item.last_seen_at,
         due_at=item.due_at,

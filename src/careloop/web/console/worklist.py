@@ -1,4 +1,5 @@
-"""The worklist page and its actions: acknowledge, resolve, approve or reject a plan change.
+"""The worklist page and its actions: acknowledge, assign, resolve, approve or reject a plan
+change.
 
 Reads come from :func:`careloop.careteam.worklist.list_worklist`; every action is the care
 team API's own endpoint function, so the rules (who may act on a clinical alert, who may
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.careteam import plans
+from careloop.careteam.assignees import Assignable, assignable, in_words, staff_names
 from careloop.careteam.worklist import WorklistEntry, list_worklist
 from careloop.errors import NotFound
 from careloop.models import InboundReply
@@ -58,6 +60,9 @@ class ItemView:
     wrote: str | None = None
     source: str | None = None
     since: str = ""
+    assignee: str = "unassigned"
+    may_assign: bool = False
+    assign_to: tuple[Assignable, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,8 @@ def item_views(
 ) -> list[ItemView]:
     """Cards with the patient's name and age, the reply or reading, time since and left."""
     who: dict[str, _Who] = {}
+    names = staff_names(session)
+    choices: dict[str | None, tuple[Assignable, ...]] = {}
     views = []
     for entry in entries:
         key = entry.patient_id or ""
@@ -143,11 +150,16 @@ def item_views(
                 {"id": row.id, "kind": row.kind, "reason": row.reason, "details": row.details}
             )
         what, wrote = _what(session, entry)
+        if entry.team not in choices:
+            choices[entry.team] = tuple(assignable(session, team=entry.team))
+        escalated_to = in_words(entry.escalated_to, names) if entry.escalated_to else None
         views.append(
             ItemView(
                 entry=entry,
                 patient_name=person.name,
-                time_left=sla_left(entry.due_at, now, escalations=entry.escalation_level),
+                time_left=sla_left(
+                    entry.due_at, now, escalations=entry.escalation_level, to=escalated_to
+                ),
                 # The API's own rule (security.permissions), which it enforces.
                 may_act=may_act_on_item(principal, item_kind=entry.kind, action=ItemAction.RESOLVE),
                 proposals=proposals,
@@ -158,6 +170,11 @@ def item_views(
                 wrote=wrote,
                 source=(entry.latest or {}).get("source") or entry.program,
                 since=time_since(entry.last_seen_at, now),
+                assignee=in_words(entry.assignee, names),
+                may_assign=may_act_on_item(
+                    principal, item_kind=entry.kind, action=ItemAction.ASSIGN
+                ),
+                assign_to=choices[entry.team],
             )
         )
     return views
@@ -197,10 +214,14 @@ def worklist_page(
         severity=wanted["severity"],
     )
     careteam_api.audit_worklist_read(session, clock=clock, principal=principal, entries=entries)
+    names = staff_names(session)
     options = {
-        "program": sorted({e.program for e in everything if e.program}),
-        "team": sorted({e.team for e in everything if e.team}),
-        "assignee": sorted({e.assignee for e in everything if e.assignee}),
+        "program": [(p, p) for p in sorted({e.program for e in everything if e.program})],
+        "team": [(t, t) for t in sorted({e.team for e in everything if e.team})],
+        "assignee": sorted(
+            {(a, in_words(a, names)) for a in {e.assignee for e in everything if e.assignee}},
+            key=lambda pair: pair[1],
+        ),
     }
     return render(
         request,
@@ -229,6 +250,22 @@ def acknowledge(
     item_id: int, request: Request, session: SessionDep, clock: ClockDep, principal: Writer
 ) -> Response:
     careteam_api.acknowledge(item_id, session, clock, principal)
+    return after_post(request, _back(request))
+
+
+@router.post("/console/worklist/{item_id}/assign")
+def assign(
+    item_id: int,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Writer,
+    assignee: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    # A blank choice reaches the service, which answers 422 naming ``assignee``.
+    careteam_api.assign(
+        item_id, careteam_api.Assignment(assignee=assignee or " "), session, clock, principal
+    )
     return after_post(request, _back(request))
 
 

@@ -1,0 +1,68 @@
+"""Who holds a worklist item, in words, and to whom it may be handed.
+
+An item is held by a person (``user:<id>``, set when someone acknowledges or is assigned
+it), by a team lead's queue (``lead:<team>``, set when an unassigned item escalates: the
+escalation notifies that lead, who then hands it on) or by a name someone typed through the
+API. Staff read names, never ``user:7``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careloop.models import User
+from careloop.security.roles import PERMISSIONS
+
+LEAD = "lead:"
+DEFAULT_TEAM = "care-team"
+
+
+def escalation_target(team: str | None) -> str:
+    """Who an overdue item escalates to: its team's lead (the care team's lead without one)."""
+    return f"{LEAD}{team or DEFAULT_TEAM}"
+
+
+def is_lead_queue(assignee: str | None) -> bool:
+    """A lead's queue holds an item until a person takes it (acknowledging it does)."""
+    return bool(assignee and assignee.startswith(LEAD))
+
+
+@dataclass(frozen=True)
+class Assignable:
+    value: str
+    label: str
+
+
+def _writers(session: Session) -> list[User]:
+    roles = [str(r) for r, granted in PERMISSIONS.items() if "worklist:write" in granted]
+    query = select(User).where(User.active.is_(True), User.role.in_(roles)).order_by(User.id)
+    return list(session.scalars(query))
+
+
+def staff_names(session: Session) -> dict[str, str]:
+    """``user:<id>`` → the name staff know them by, for every active worklist writer."""
+    return {f"user:{u.id}": u.display_name or u.username for u in _writers(session)}
+
+
+def in_words(assignee: str | None, names: dict[str, str]) -> str:
+    """``the care-coordination lead``, ``Dr. Demo Clinician``, or ``unassigned``."""
+    if not assignee:
+        return "unassigned"
+    if is_lead_queue(assignee):
+        return f"the {assignee.removeprefix(LEAD)} lead"
+    return names.get(assignee, assignee)
+
+
+def assignable(session: Session, *, team: str | None) -> list[Assignable]:
+    """The team's lead queue, then the worklist writers of the item's team (every writer when
+    the team has none, so an item is never left with nobody to give it to)."""
+    writers = _writers(session)
+    in_team = [u for u in writers if team and team in (u.teams or [])]
+    lead = escalation_target(team)
+    return [
+        Assignable(lead, in_words(lead, {})),
+        *(Assignable(f"user:{u.id}", u.display_name or u.username) for u in in_team or writers),
+    ]
