@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from tests.outreach.conftest import Loop, WorkerKilled, dies_after_sends, make_patient
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.fake import FakeChannel
 from careloop.channels.messages import ChannelKind, OutboundMessage, RateLimit, SendResult
 from careloop.channels.registry import ChannelRegistry
-from careloop.clock import FrozenClock
+from careloop.clock import FrozenClock, ensure_utc
 from careloop.compose.worker import build_worker
 from careloop.models import OutboxMessage, SendAttempt
 from careloop.outreach.outbox import NewMessage, enqueue_many
@@ -47,9 +50,10 @@ class BlindSms:
         return self.fake.send(message)
 
 
-def _queue(rt: Runtime, n: int, *, same_text: bool = False) -> list[str]:
+def _queue(rt: Runtime, n: int, *, same_text: bool = False, senders: int = 1) -> list[str]:
     """``n`` due texts; with ``same_text`` all say the same to the same number (so the
-    gateway's list cannot tell them apart by recipient, sender and body)."""
+    gateway's list cannot tell them apart by recipient, sender and body). ``senders``: how
+    many short codes they are spread over (``SENDER`` first)."""
     tag = uuid.uuid4().hex[:8]
     keys = [f"dispatch:{tag}:{i}" for i in range(n)]
     now = rt.clock.now()
@@ -65,7 +69,7 @@ def _queue(rt: Runtime, n: int, *, same_text: bool = False) -> list[str]:
                     purpose="care-reminders",
                     channel="sms",
                     to_address="+16175550000" if same_text else f"+1617555{i:04d}",
-                    sender="+15550009999",
+                    sender=_sender(i % senders),
                     body="Your screening is due." if same_text else f"Reminder {i}: due.",
                     due_at=now,
                 )
@@ -74,6 +78,10 @@ def _queue(rt: Runtime, n: int, *, same_text: bool = False) -> list[str]:
             now=now,
         )
     return keys
+
+
+def _sender(index: int) -> str:
+    return f"+1555000{9999 - index:04d}"
 
 
 def _states(rt: Runtime, keys: list[str]) -> list[str]:
@@ -240,3 +248,94 @@ def test_a_group_slower_than_its_lease_is_renewed_so_no_other_worker_sends_it_to
     loop.work()
     assert _calls_per_key(loop.sms, keys) == [1] * 10
     assert _states(rt, keys) == ["sent"] * 10
+
+
+@dataclass
+class CommitsTaking(Runtime):
+    """The test's runtime, whose commits take ``commit`` of the frozen clock's time to
+    return (a loaded database)."""
+
+    commit: timedelta = timedelta(0)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with super().transaction() as session:
+            yield session
+        assert isinstance(self.clock, FrozenClock)
+        self.clock.advance(self.commit)
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    count=st.integers(min_value=20, max_value=60),
+    first_ms=st.integers(min_value=2, max_value=300),
+    per_send_tenths_ms=st.integers(min_value=11, max_value=80),
+    commit_ms=st.integers(min_value=0, max_value=40),
+)
+def test_a_worker_keeping_its_pace_never_sleeps_for_a_slot_its_senders_rate_does_not_need(
+    rt: Runtime,
+    make_loop: Callable[..., Loop],
+    clock: FrozenClock,
+    count: int,
+    first_ms: int,
+    per_send_tenths_ms: int,
+    commit_ms: int,
+) -> None:
+    """A gateway answering in ``per_send`` (its first answer in ``first_ms``: a cold client)
+    for short codes allowed 1,000 msg/s each, faster than the worker can send: the worker
+    never waits for a slot (it slept 40 % of its time before, for slots placed from an
+    estimate that overshot), and every send still falls in its slot's tolerance."""
+    loop = make_loop([], {})
+    loop.worker.runtime = CommitsTaking(
+        settings=rt.settings,
+        clock=clock,
+        engine=rt.engine,
+        sessions=rt.sessions,
+        commit=timedelta(milliseconds=commit_ms),
+    )
+    own = loop.worker.settings
+    loop.worker.settings = own.model_copy(
+        update={
+            "sender_rates": {f"sms:{_sender(i)}": 1000.0 for i in range(count)},
+            "worker": own.worker.model_copy(update={"results_per_commit": 10, "slot_lead_ms": 0}),
+        }
+    )
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(timedelta(seconds=seconds))
+
+    loop.worker.sleep = sleep
+    steady = timedelta(microseconds=per_send_tenths_ms * 100)
+    answers = [timedelta(milliseconds=first_ms)]
+    sent_at: dict[str, datetime] = {}
+    real = loop.sms.send
+
+    def answering_at_a_steady_pace(message: OutboundMessage) -> SendResult:
+        sent_at[message.idempotency_key] = clock.now()
+        clock.advance(answers.pop() if answers else steady)
+        return real(message)
+
+    loop.sms.send = answering_at_a_steady_pace  # type: ignore[method-assign]
+    keys = _queue(rt, count, senders=count)
+    loop.work()
+
+    with rt.transaction() as session:
+        slots = dict(
+            session.execute(
+                select(OutboxMessage.idempotency_key, SendAttempt.slot_at)
+                .join(SendAttempt, SendAttempt.message_id == OutboxMessage.id)
+                .where(OutboxMessage.idempotency_key.in_(keys), SendAttempt.outcome == "accepted")
+            )
+            .tuples()
+            .all()
+        )
+    tolerance = timedelta(milliseconds=own.worker.late_tolerance_ms)
+    assert slept == []
+    assert _calls_per_key(loop.sms, keys) == [1] * count
+    assert all(ensure_utc(slots[k]) <= sent_at[k] <= ensure_utc(slots[k]) + tolerance for k in keys)

@@ -5,15 +5,17 @@ Used for channels whose gateway can be asked what it already sent (a
 doubt after a crash costs a look-up, not a double text. One transaction per group:
 
 1. writes the previous group's results (executemany / ``UPDATE ... FROM unnest``);
-2. reserves fresh send slots for this group when the worker fell behind the ones planned
-   for the batch (sending late would bunch against other workers' slots);
-3. marks the group ``calling`` (each message's own attempt row: what reconciliation starts
-   from after a crash), renews its leases and admits it against the contact budgets.
+2. marks the group ``calling`` (each message's own attempt row: what reconciliation starts
+   from after a crash), renews its leases and admits it against the contact budgets;
+3. last, reserves fresh send slots for the messages the worker would reach too late for
+   the slots planned for the batch (sending late would bunch against other workers' slots).
 
-A group is ``results_per_commit`` messages; its fresh slots follow the worker's own time
-per send, so the group's last message is not late when its turn comes. A round never holds
-two messages with the same recipient, sender and text: the gateway's list could not tell
-which of them went, so such a twin waits for a later round.
+A group is ``results_per_commit`` messages. Its fresh slots are placed from the moment
+the group's commit is expected to return (the latency from reservation to commit, as
+measured) at the worker's measured median time per send, half the late tolerance early:
+a worker that keeps its own pace neither sleeps for a slot nor falls late for one. A round
+never holds two messages with the same recipient, sender and text: the gateway's list
+could not tell which of them went, so such a twin waits for a later round.
 
 A crash leaves at most one group ``calling``; re-claimed, each of its messages is in doubt
 and reconciled: found in the gateway's list → recorded as sent, not found → sent once.
@@ -24,6 +26,7 @@ review, or re-sent.
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,28 +66,31 @@ def rounds(todo: Sequence[Planned]) -> list[list[Planned]]:
 
 @dataclass
 class SendPace:
-    """Time this worker takes per send and per group transaction, to place fresh slots
-    where its sends will really fall."""
+    """Where this worker's sends really fall, kept for the worker's life so every batch
+    starts from what the last ones measured.
 
-    sent: int = 0
-    seconds: float = 0.0
-    commit_seconds: float = 0.0
+    ``latency``: from reserving slots to the commit that makes them this worker's returning;
+    ``per_send``: the median time of one send (the gateway call and the worker's own work
+    around it, never the sleeping). Both smoothed over groups; concurrent senders of one
+    worker share them (they send at the same pace), a lost update only loses a sample."""
 
-    def per_send(self) -> timedelta:
-        """How long one send has taken this far (0 until one was timed)."""
-        return timedelta(seconds=self.seconds / self.sent if self.sent else 0.0)
+    latency: float | None = None
+    per_send: float | None = None
 
-    def lead(self) -> timedelta:
-        """Fresh slots start this far ahead: one and a half of this worker's group
-        transactions, so they have not expired when the commit returns (on a loaded
-        database a transaction can outlast the late tolerance)."""
-        return timedelta(seconds=min(1.5 * self.commit_seconds, 1.0))
+    def expected(self, at: datetime, position: int) -> datetime:
+        """When the worker will reach the ``position``-th send of slots reserved at ``at``."""
+        return at + timedelta(seconds=(self.latency or 0.0) + position * (self.per_send or 0.0))
 
-    def timed(self, worker: Worker, since: datetime) -> None:
-        took = (worker.clock.now() - since).total_seconds()
-        self.commit_seconds = (
-            took if not self.commit_seconds else 0.7 * self.commit_seconds + 0.3 * took
-        )
+    def committed(self, took: timedelta) -> None:
+        self.latency = _smoothed(self.latency, took.total_seconds())
+
+    def sent(self, durations: Sequence[float]) -> None:
+        if durations:
+            self.per_send = _smoothed(self.per_send, statistics.median(durations))
+
+
+def _smoothed(old: float | None, sample: float) -> float:
+    return sample if old is None else 0.7 * old + 0.3 * sample
 
 
 def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outcome]) -> BatchReport:
@@ -92,27 +98,24 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
     in the first group's transaction."""
     report = BatchReport()
     pending = list(outcomes)
-    pace = SendPace()
+    pace = worker.send_pace
     for round_ in rounds(todo):
         queue = list(round_)
         while queue:
             size = worker.settings.worker.results_per_commit
             group, queue = queue[:size], queue[size:]
             planned: list[Planned] = []
-
+            reserved: list[datetime] = []
             plan = partial(
-                _plan_group,
-                worker=worker,
-                group=group,
-                report=report,
-                into=planned,
-                pace=pace,
+                _plan_group, worker=worker, group=group, report=report, into=planned, at=reserved
             )
             began = worker.clock.now()
-            recorded, ours = worker.record(pending, calling=[], plan=plan)
-            pace.timed(worker, began)
+            recorded, ours = worker.record(pending, calling=[m for m, _ in group], plan=plan)
+            if reserved:
+                pace.committed(worker.clock.now() - reserved[0])
             report.add(recorded)
             pending = []
+            durations: list[float] = []
             mine = [(m, s) for m, s in planned if m.id in ours]
             leased = began
             index = 0
@@ -126,13 +129,10 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
                     mine[index:] = _still_mine(worker, mine[index:], sent=sent, now=leased)
                     continue
                 if slot is not None and worker.late(slot):  # fell behind within the group
-                    began = worker.clock.now()
+                    at = worker.clock.now()
                     with worker.runtime.transaction() as session:
-                        start = began + pace.lead()
-                        mine[index:] = reslot(
-                            session, worker, mine[index:], report, now=start, step=pace.per_send()
-                        )
-                    pace.timed(worker, began)
+                        mine[index:] = reslot(session, worker, mine[index:], report, at=at)
+                    pace.committed(worker.clock.now() - at)
                     continue
                 if slot is not None:
                     # Never sleep past the renewal point: a lease that ran out while asleep
@@ -145,9 +145,9 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
                         continue  # renew first
                 started = worker.clock.now()
                 pending.append(worker.attempt_at(message, slot))
-                pace.sent += 1
-                pace.seconds += (worker.clock.now() - started).total_seconds()
+                durations.append((worker.clock.now() - started).total_seconds())
                 index += 1
+            pace.sent(durations)
     recorded, _ = worker.record(pending, calling=[])
     report.add(recorded)
     return report
@@ -172,21 +172,33 @@ def _still_mine(
 
 def _plan_group(
     session: Session,
-    now: datetime,
+    sendable: set[int],
     *,
     worker: Worker,
     group: list[Planned],
     report: BatchReport,
     into: list[Planned],
-    pace: SendPace,
-) -> list[Claimed]:
-    """In the group's transaction: fresh slots if the worker fell behind the batch's plan;
-    the group as it will be sent goes ``into`` the caller's list."""
-    fresh = group
-    if group and group[0][1] is not None and worker.late(group[0][1]):
-        fresh = reslot(session, worker, group, report, now=now + pace.lead(), step=pace.per_send())
-    into[:] = fresh
-    return [m for m, _ in fresh]
+    at: list[datetime],
+) -> set[int]:
+    """The last step of the group's transaction (so the slots are placed as close as can be
+    to the commit that makes them this worker's): fresh slots for the messages the worker
+    would reach too late for the batch's plan; the group as it will be sent goes ``into``
+    the caller's list, and the moment of the reservation ``at``, to time the commit."""
+    mine = [(m, s) for m, s in group if m.id in sendable]
+    now = worker.clock.now()
+    tolerance = timedelta(milliseconds=worker.settings.worker.late_tolerance_ms)
+    pace = worker.send_pace
+    keep: list[Planned] = []
+    behind: list[Planned] = []
+    for position, (message, slot) in enumerate(mine):
+        late = slot is not None and slot + tolerance < pace.expected(now, position)
+        (behind if late else keep).append((message, slot))
+    if behind:
+        at.append(now)
+        keep.extend(reslot(session, worker, behind, report, at=now))
+        keep.sort(key=lambda p: (p[1] is not None, p[1] or now))
+    into[:] = keep
+    return {m.id for m, _ in keep}
 
 
 def reslot(
@@ -195,14 +207,18 @@ def reslot(
     group: Sequence[Planned],
     report: BatchReport,
     *,
-    now: datetime,
-    step: timedelta,
+    at: datetime,
 ) -> list[Planned]:
-    """Fresh slots from ``now`` (a lead ahead of the clock) for the paced messages of
-    ``group``, in the caller's transaction; those with no slot within half a lease go back
-    to the queue. The ``i``-th message's slot is no earlier than ``now + i * step`` (the
-    worker's time per send), so the last of the group is not late by the time of the
-    first ones' sends."""
+    """Fresh slots, reserved ``at`` (now), for the paced messages of ``group`` in the
+    caller's transaction; those with no slot within half a lease go back to the queue.
+
+    The ``i``-th message's slot is half the late tolerance before the moment the worker
+    expects to reach it (the commit's measured latency, then its median time per send),
+    never before ``at``: it neither sleeps nor needs another fresh slot unless it strays
+    from its measured pace by more than half the tolerance either way. A slot is still
+    never closer than the interval to the one before, and a send is never earlier than its
+    slot nor later than the tolerance after it (what ``pace_margin`` allows for)."""
+    half = timedelta(milliseconds=worker.settings.worker.late_tolerance_ms / 2)
     by_key: dict[str, list[Claimed]] = defaultdict(list)
     earliest: dict[str, list[datetime]] = defaultdict(list)
     planned: list[Planned] = []
@@ -214,11 +230,11 @@ def reslot(
         key = sender_key(message.channel, message.sender)
         rates[key] = worker.sender_rate(message)
         by_key[key].append(message)
-        earliest[key].append(now + position * step)
+        earliest[key].append(max(at, worker.send_pace.expected(at, position) - half))
     reservations = reserve_many(
         session,
         wanted={key: (len(ms), worker.interval(rates[key])) for key, ms in by_key.items()},
-        now=now,
+        now=at,
         horizon=worker.half_lease,
         not_before=earliest,
     )
@@ -234,5 +250,5 @@ def reslot(
                 at=reservation.next_free,
                 worker_id=worker.worker_id,
             )
-    planned.sort(key=lambda p: (p[1] is not None, p[1] or now))
+    planned.sort(key=lambda p: (p[1] is not None, p[1] or at))
     return planned

@@ -59,7 +59,7 @@ from careloop.outreach.claims import (
     refused_now,
 )
 from careloop.outreach.config import OutreachSettings
-from careloop.outreach.group_send import send_in_groups
+from careloop.outreach.group_send import SendPace, send_in_groups
 from careloop.outreach.outbound import outbound_message
 from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.quiet_hours import quiet_now
@@ -77,7 +77,7 @@ CHUNK = 500
 """Most messages sent between two consent re-checks (and recorded in one transaction)."""
 
 UnsubscribeLink = Callable[[Claimed, datetime], str]
-PlanGroup = Callable[[Session, datetime], Sequence[Claimed]]
+PlanGroup = Callable[[Session, set[int]], set[int]]
 
 
 @dataclass
@@ -99,6 +99,8 @@ class Worker:
     no more than it can send within half a lease: rows claimed beyond that expire unsent and
     another worker claims them again (at load 30 on 2 cores, 27,355 wasted claims for 3,000
     sends with ``batch`` 500 and a 3 s lease)."""
+    send_pace: SendPace = field(default_factory=SendPace, init=False)
+    """Measured commit latency and time per send, where fresh slots are placed."""
 
     def claim_size(self, batch: int | None = None) -> int:
         """How many rows the next claim takes: ``batch``, less when this worker is slow."""
@@ -427,8 +429,9 @@ class Worker:
         plan: PlanGroup | None = None,
     ) -> tuple[BatchReport, set[int]]:
         """Write ``outcomes`` and mark ``calling`` in one transaction; returns the ids of
-        ``calling`` still this worker's to send. ``plan``, run first in the same transaction,
-        reserves slots for a group and returns the messages to mark ``calling`` as well."""
+        ``calling`` still this worker's to send. ``plan``, run last in the same transaction
+        with those ids, reserves slots for them and returns the ids that got one (the rest
+        it hands back to the queue)."""
         if not outcomes and not calling and plan is None:
             return BatchReport(), set()
         with self.runtime.transaction() as session:
@@ -438,8 +441,6 @@ class Worker:
                 # fraction of a second of records (docs/outreach.md, "in doubt").
                 session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             now = self.clock.now()
-            if plan is not None:
-                calling = [*calling, *plan(session, now)]
             report = record_outcomes(
                 session,
                 outcomes=outcomes,
@@ -469,7 +470,12 @@ class Worker:
             if over:
                 dead = [Outcome(m, dead=DeadReason.OVER_BUDGET) for m in calling if m.id in over]
                 report.add(record_outcomes(session, outcomes=dead, now=now, backoff=_no_retry))
-        return report, ours - over
+            sendable = ours - over
+            if plan is not None:
+                # Last, so the sender rows are locked for the commit only and the slots
+                # are placed as close as can be to the moment they become this worker's.
+                sendable = plan(session, sendable)
+        return report, sendable
 
 
 def _no_retry(_attempt: int) -> timedelta:
