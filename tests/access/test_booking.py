@@ -149,7 +149,7 @@ def test_a_reply_books_the_chosen_slot(rt: Runtime, clock: FrozenClock, tmp_path
     assert (appointment.patient_id, appointment.status) == ("p-001", "booked")
     assert appointment.resource["slot"] == [{"reference": "Slot/s-thu"}]
     assert _resource(rt, "Slot", "s-thu").status == "busy"
-    assert "You are booked for Thursday at 5:00 PM" in _answer(rt, "SM-1")
+    assert "You are booked for Thursday at 5:00 PM. Place: Main clinic." in _answer(rt, "SM-1")
     with rt.transaction() as session:
         left = find_offers(session, patient_id="p-001", now=clock.now())
     assert [o.slot for o in left] == ["s-tue"]
@@ -162,6 +162,7 @@ def test_spanish_words_book_and_cancel(rt: Runtime, clock: FrozenClock, tmp_path
 
     assert _reply(rt, clock, "opción uno", "SM-1") == "booked"
     assert "Su cita es el martes" in _answer(rt, "SM-1")
+    assert "Lugar: Main clinic." in _answer(rt, "SM-1")  # walk finding 3: where, too
     assert _resource(rt, "Slot", "s-tue").status == "busy"
 
     assert _reply(rt, clock, "Cancelar cita", "SM-2") == "visit-cancelled"

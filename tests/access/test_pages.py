@@ -121,8 +121,10 @@ def test_a_signed_link_books_a_time_once(rt: Runtime, tmp_path: Path, api_client
         slot_row = session.get(FhirResource, ("Slot", "s-thu"))
         assert slot_row is not None
         assert slot_row.status == "busy"
-        confirmations = session.scalars(select(OutboxMessage.content_message)).all()
-    assert "visit_booked" in confirmations
+        confirmations = dict(
+            session.execute(select(OutboxMessage.content_message, OutboxMessage.body)).all()
+        )
+    assert "Lugar: Main clinic." in confirmations["visit_booked"]  # finding 3: says where
 
     assert browser.get(f"/portal/book/{token}").status_code == 422  # answered: the link is spent
 

@@ -1,5 +1,7 @@
 """What the console's appointments page shows: upcoming bookings, offers in flight, rides and
-the waitlist, each a list of plain dicts, with the patients' names (the page links to each)."""
+the waitlist, each a list of plain dicts, with the patients' names and time zones (the page
+links to each and shows times in the patient's zone too) and each visit's service and place
+(``directory.where_label``), never a bare slot id."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careloop.access.directory import visit_labels
 from careloop.models import AccessBooking, AccessOffer, AccessRide, Patient, WaitlistEntry
 
 LIMIT = 200
@@ -23,6 +26,9 @@ class Board:
     waitlist: list[dict[str, Any]] = field(default_factory=list)
 
     names: dict[str, str] = field(default_factory=dict)
+    zones: dict[str, str] = field(default_factory=dict)
+    places: dict[str, str] = field(default_factory=dict)
+    """Booking or offer id → "service · place" of the visit or the offer's first choice."""
 
     @property
     def patient_ids(self) -> list[str]:
@@ -58,6 +64,8 @@ def board(session: Session, *, now: datetime) -> Board:
             "kind": o.kind,
             "choices": len(o.choices),
             "first": _moment(o.choices[0].get("start")) if o.choices else None,
+            "first_slot": str(o.choices[0].get("slot")) if o.choices else None,
+            "first_mode": str(o.choices[0].get("mode")) if o.choices else None,
             "created_at": o.created_at,
             "expires_at": o.expires_at,
             "sent": o.outbox_id is not None,
@@ -103,7 +111,25 @@ def board(session: Session, *, now: datetime) -> Board:
         )
     ]
     shown = Board(appointments, offers, rides, waitlist)
-    return replace(shown, names=_names(session, shown.patient_ids))
+    visits = [(str(a["booking"]), str(a["slot"]), str(a["mode"])) for a in appointments]
+    visits += [
+        (str(o["offer"]), str(o["first_slot"]), str(o["first_mode"]))
+        for o in offers
+        if o["first_slot"]
+    ]
+    names, zones = _names(session, shown.patient_ids)
+    return replace(shown, names=names, zones=zones, places=visit_labels(session, visits))
+
+
+def booking_places(session: Session, appointment_ids: list[str]) -> dict[str, str]:
+    """Appointment id → "service · place" for the appointments careloop booked (a booking's
+    Appointment has the booking's id), for pages that list a patient's appointments."""
+    rows = session.execute(
+        select(AccessBooking.id, AccessBooking.slot_id, AccessBooking.mode).where(
+            AccessBooking.id.in_(appointment_ids)
+        )
+    ).all()
+    return visit_labels(session, [(booking, slot, mode) for booking, slot, mode in rows])
 
 
 def _moment(value: object) -> datetime | None:
@@ -116,11 +142,14 @@ def _moment(value: object) -> datetime | None:
         return None
 
 
-def _names(session: Session, patient_ids: list[str]) -> dict[str, str]:
-    """ "Given Family" per patient: a nurse knows patients by name, not by id."""
+def _names(session: Session, patient_ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """ "Given Family" per patient (a nurse knows patients by name, not by id) and their zone."""
     rows = session.execute(
-        select(Patient.id, Patient.given_name, Patient.family_name).where(
+        select(Patient.id, Patient.given_name, Patient.family_name, Patient.timezone).where(
             Patient.id.in_(patient_ids)
         )
-    )
-    return {pid: " ".join(p for p in (given, family) if p) or pid for pid, given, family in rows}
+    ).all()
+    names = {
+        pid: " ".join(p for p in (given, family) if p) or pid for pid, given, family, _ in rows
+    }
+    return names, {pid: zone for pid, _, _, zone in rows if zone}

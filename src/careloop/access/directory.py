@@ -206,6 +206,26 @@ def places_of(session: Session, slot_ids: Sequence[str]) -> dict[str, Place]:
     return places
 
 
+def where_label(place: Place | None, *, video: bool = False) -> str | None:
+    """``Mammography · South Clinic``: what is booked and where, as a visit is named on every
+    page (the same hour at two places must never read alike); a video visit has no place."""
+    if place is None:
+        return None
+    names = (place.service,) if video else (place.service, place.name)
+    return " · ".join(name for name in names if name) or None
+
+
+def visit_labels(session: Session, visits: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+    """``(key, slot id, mode)`` → key: :func:`where_label` of the slot, for the visits whose
+    service or place is known (a ``telehealth`` one names only its service)."""
+    places = places_of(session, [slot for _, slot, _ in visits])
+    labels = {}
+    for key, slot, mode in visits:
+        if label := where_label(places.get(slot), video=mode == "telehealth"):
+            labels[key] = label
+    return labels
+
+
 def _pick(
     need: LinkNeed, ranked: list[Offer], places: dict[str, Place], home: tuple[float, float] | None
 ) -> list[Offer]:

@@ -28,6 +28,7 @@ from careloop.access.offers import (
     open_offer,
 )
 from careloop.access.rides import plan_ride
+from careloop.access.sending import visit_place
 from careloop.access.service import find_offers
 from careloop.access.waitlist import backfill, tell_the_others
 from careloop.channels.messages import InboundMessage
@@ -151,7 +152,10 @@ def _book_choice(
         patient_id=patient_id,
         content="visit_booked",
         settings=settings,
-        fields={"appointment_at": booked.start},
+        fields={
+            "appointment_at": booked.start,
+            "appointment_place": visit_place(session, booked, fallback=settings.default_place),
+        },
     )
     return AccessReply("booked", queued)
 

@@ -15,17 +15,22 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from careloop.access.directory import places_of
 from careloop.access.finder import Offer
 from careloop.access.offers import booking_url, choice_labels, open_offer
 from careloop.access.service import find_offers
 from careloop.clock import Clock
 from careloop.events import EventKind, record_event
 from careloop.models import AccessBooking
+from careloop.outreach.config import outreach_settings
 from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.service import get_patient
 from careloop.settings import Settings
 
 PURPOSE = "care-reminders"
+VIDEO_PLACE = {"en": "video visit", "es": "visita por video", "pt": "consulta por vídeo",
+               "zh": "视频就诊"}  # fmt: skip
+"""Where a video visit is, in the words of a confirmation's ``Place:``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,17 @@ def queue_offer(
     return SentOffer(row.id, len(offers), sent.outbox_id, sent.not_queued)
 
 
+def visit_place(session: Session, booking: AccessBooking, *, fallback: str) -> str:
+    """Where a confirmation says the visit is: the slot's Location name (a video visit: the
+    words for one, in the patient's language), else ``fallback`` (``default_place``). A
+    confirmation that never said where left a patient with three clinics guessing."""
+    if booking.mode == "telehealth":
+        language = (get_patient(session, booking.patient_id).language or "en").split("-")[0]
+        return VIDEO_PLACE.get(language, VIDEO_PLACE["en"])
+    place = places_of(session, [booking.slot_id]).get(booking.slot_id)
+    return (place.name if place else None) or fallback
+
+
 def _about_booking(
     session: Session,
     booking: AccessBooking,
@@ -155,7 +171,12 @@ def send_booked(
         "visit_booked",
         clock=clock,
         settings=settings,
-        fields={"appointment_at": booking.start},
+        fields={
+            "appointment_at": booking.start,
+            "appointment_place": visit_place(
+                session, booking, fallback=outreach_settings(settings)[0].default_place
+            ),
+        },
     )
 
 

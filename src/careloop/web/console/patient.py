@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from careloop.access.board import booking_places
 from careloop.audit import AuditAction, Purpose, audit_read
 from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
@@ -154,6 +155,10 @@ def patient_page(
             session, patient_id=patient_id, types=["Appointment", "ServiceRequest"], limit=5
         ),
     }
+    # A visit careloop booked says what and where, never only "Appointment" or a slot id.
+    context["appointment_places"] = booking_places(
+        session, [a.id for a in context["appointments"] if a.resource_type == "Appointment"]
+    )
     # Each panel only when the API would answer it to this role (security.permissions).
     if may_see(principal, PatientPanel.CLINICAL_TIMELINE):
         context["timeline"] = group_timeline(

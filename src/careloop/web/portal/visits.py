@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from careloop.access import self_service
 from careloop.access.booking import SlotTaken, live_bookings
-from careloop.access.directory import places_of
+from careloop.access.directory import places_of, visit_labels
 from careloop.access.links import label_offers, labelled_choices
 from careloop.access.moves import moving_from, open_move
 from careloop.access.offers import choices_of, current_offer, link_token, open_links
@@ -56,6 +56,7 @@ def visits_page(
         "portal/visits.html",
         "visits",
         upcoming=upcoming,
+        where=visit_labels(session, [(b.id, b.slot_id, b.mode) for b in upcoming]),
         offer=offer,
         choices=choices,
         moving=moving,
