@@ -228,11 +228,12 @@ def step_adapt(rt: Runtime, console: Console, report: Any) -> None:
     model, trained = train_demo_model(NOSHOW_CSV, now=rt.clock.now())
     resources, books = _record(rt.clock.now())
     _import(rt, resources)
-    with rt.transaction() as session:  # Lee asked for texts, not calls: the link goes by text
-        opt_out_channel(
-            session, patient_id=VIDEO, channel="voice", source="staff",
-            actor=CLI_OPERATOR.actor, now=rt.clock.now(),
-        )  # fmt: skip
+    with rt.transaction() as session:  # Lee asked for texts only: the link goes by text
+        for channel in ("voice", "email", "portal"):
+            opt_out_channel(
+                session, patient_id=VIDEO, channel=channel, source="staff",
+                actor=CLI_OPERATOR.actor, now=rt.clock.now(),
+            )  # fmt: skip
     modes = {pid: _book(rt, pid, slot) for pid, slot in books.items()}
     fields = _run_journey(rt, model)
     zone = ZoneInfo(ZONE)
@@ -240,13 +241,14 @@ def step_adapt(rt: Runtime, console: Console, report: Any) -> None:
         queued = {
             kind: {
                 "patient": row.patient_id,
+                "channel": row.channel,
                 "due": row.due_at.astimezone(zone).isoformat(timespec="minutes"),
                 "text": row.body,
             }
             for kind, row in _queued(session).items()
         }
     table = Table(title=title)
-    for column in ("patient", "booked", "no-show risk", "message", "text"):
+    for column in ("patient", "booked", "no-show risk", "queued (local due time)"):
         table.add_column(column)
     for pid in (RISKY, VIDEO):
         risk = fields.get(pid, {})
@@ -257,10 +259,12 @@ def step_adapt(rt: Runtime, console: Console, report: Any) -> None:
             pid,
             modes[pid],
             f"{band} ({probability:.0%})" if probability is not None else band,
-            "\n".join(f"{k} (due {q['due'][5:16]})" for k, q in shown) or "-",
-            "\n".join(str(q["text"]) for _, q in shown) or "-",
+            "\n".join(f"{k} by {q['channel']} ({q['due'][5:16]})" for k, q in shown) or "-",
         )
     console.print(table)
+    for kind, q in queued.items():
+        text = " ".join(str(q["text"]).split())
+        console.print(f"   {q['patient']} {kind}: {text}", highlight=False, soft_wrap=True)
     console.print(
         f"   no-show model trained on {trained['rows']} bookings in {trained['seconds']} s "
         f"(test week AUC {trained['test_auc']}; not saved: `careloop risk train noshow` saves one)"

@@ -108,9 +108,9 @@ def rebuild_portal_digests(session: Session, *, key: bytes) -> int:
 
 
 def adopt_process_key(session: Session, *, key: bytes, configured: bool) -> int:
-    """At the start of a serving process without ``security.secret_key``: its key is random
-    per process, so every digest another process wrote (the demo's portal contact, an
-    enrolment from the command line) can never match; re-derive them under this key.
+    """At the start of a serving process without ``security.secret_key``: every process on
+    the database now signs with the key kept in it, but digests written before it kept one
+    (under some process's random key) could never match; re-derive them under this key.
     Returns how many were rebuilt (0 with a configured key, whose digests stay valid)."""
     return 0 if configured else rebuild_portal_digests(session, key=key)
 
