@@ -44,9 +44,11 @@ def test_a_patient_books_from_the_visits_page(
     booked = book_from_page(client)
 
     assert booked.status_code == 303
-    assert booked.headers["location"].endswith("done=booked")
+    assert "done=booked&booking=" in booked.headers["location"]
     with rt.transaction() as session:
         [booking] = session.scalars(select(AccessBooking)).all()
+        # The page after names this booking, to say whether its confirmation left yet.
+        assert booked.headers["location"].endswith(f"&booking={booking.id}")
         assert (booking.slot_id, booking.state, booking.channel) == ("s-tue", "booked", "portal")
         sent = {
             (m.recipient_kind, m.content_message)

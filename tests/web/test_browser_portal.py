@@ -6,10 +6,17 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.conftest import Site, portal_sign_in, screenshot
+from tests.medications.conftest import add_resources, medication
+from tests.web.conftest import NOW, Site, portal_sign_in, screenshot
 
 
 def test_patient_signs_in_with_a_code_and_answers_the_checkin(phone_page: Any, site: Site) -> None:
+    # Today's check-in asks about medicines, so only a patient who takes one is asked (the
+    # same MedicationRequest as the medicines page test's: importing it twice is one).
+    patient = site.portal_patient
+    add_resources(
+        site.runtime, patient, medication("MedicationRequest", f"{patient}-met", when=NOW)
+    )
     page = phone_page
     portal_sign_in(page, site)
     expect(page.get_by_role("heading", level=1)).to_contain_text("Hello")
@@ -43,9 +50,11 @@ def test_preference_change_is_followed_by_the_next_decision(phone_page: Any, sit
         page.get_by_role("button", name="Save my preferences").click()
     expect(page.get_by_label("From", exact=True)).to_have_value("14:00")
     after = page.get_by_test_id("next-decision").inner_text()
-    assert "asked for texts" in before
-    assert before.startswith(("Afternoon", "Evening"))
-    assert after.startswith(("Morning", "Midday"))
+    # Told to the patient, in the second person (the engine's staff sentence is "she ...").
+    assert before.startswith("Next, we plan to send you a text message.")
+    assert "This is what you asked for." in before
+    assert "Time of day: Afternoon" in before or "Time of day: Evening" in before
+    assert "Time of day: Morning" in after or "Time of day: Midday" in after
     screenshot(page, "portal-preferences")
 
 

@@ -17,7 +17,10 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "careloop"
 TEMPLATES = SRC / "web" / "templates" / "portal"
 PORTAL_PY = SRC / "web" / "portal"
 LIBRARY = SRC / "programs" / "library"
-QUESTIONNAIRE = SRC / "feedback" / "questionnaires" / "medication-adherence.json"
+QUESTIONNAIRES = [
+    SRC / "feedback" / "questionnaires" / f"{name}.json"
+    for name in ("medication-adherence", "motivation")
+]
 
 
 def _keys(language: str) -> set[str]:
@@ -33,11 +36,16 @@ def _used_keys() -> set[str]:
         used |= {key for key in found if not key.endswith("_")}  # prefixes: families below
     for program in LIBRARY.glob("*.yaml"):
         used.add(f"gap.{yaml.safe_load(program.read_text())['name']}")
-    questionnaire = json.loads(QUESTIONNAIRE.read_text())
-    for item in questionnaire["item"]:
-        used.add(f"checkin.{item['linkId']}")
-        for option in item.get("answerOption", []):
-            used.add(f"checkin.{item['linkId']}.{option['valueCoding']['code']}")
+    for path in QUESTIONNAIRES:  # every portal check-in, question and answer
+        for item in json.loads(path.read_text())["item"]:
+            used.add(f"checkin.{item['linkId']}")
+            for option in item.get("answerOption", []):
+                used.add(f"checkin.{item['linkId']}.{option['valueCoding']['code']}")
+    used.add("checkin_title_today")
+    for channel in ("sms", "voice", "email", "portal"):
+        used |= {f"next_{channel}", f"scheduled_{channel}", f"confirm_{channel}"}
+    used |= {f"next_why_{why}" for why in ("explored", "stated", "learned")}
+    used |= {f"next_hold_{why}" for why in ("opted_out", "budget", "quiet", "contact")}
     for status in ("", "_404", "_403", "_422", "_429"):
         used |= {f"error{status}_title", f"error{status}_text"}
     used.add("error_429_text_one")

@@ -161,6 +161,12 @@ def _about_booking(
     )
 
 
+def booked_key(booking_id: str) -> str:
+    """The request key of a booking's ``visit_booked`` confirmation (see _about_booking), by
+    which the portal finds whether it was sent or waits for its time."""
+    return f"visit-booked:{booking_id}"
+
+
 def send_booked(
     session: Session, *, booking: AccessBooking, clock: Clock, settings: Settings
 ) -> RequestedMessage:

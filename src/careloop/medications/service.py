@@ -89,6 +89,13 @@ def sync_plan(session: Session, *, patient_id: str, now: datetime) -> list[Medic
     return sorted(existing.values(), key=lambda r: (r.medication, r.default_minute))
 
 
+def has_active_medicines(session: Session, *, patient_id: str) -> bool:
+    """Whether the record holds a medicine the patient takes now (the adherence check-in asks
+    about missed doses, so a patient with none is not asked)."""
+    resources = patient_resources(session, patient_id=patient_id, resource_types=MEDICATION_TYPES)
+    return any(med.active for med in plan_from_resources(resources))
+
+
 def quiet_hours_of(session: Session, patient_id: str) -> QuietHours:
     return get_profile(session, patient_id=patient_id).stated.quiet_hours or QuietHours()
 

@@ -73,10 +73,13 @@ class OutreachSettings(BaseModel):
     """Messages per second per sender key (``sms:+15550100``), over what the adapter says."""
     clinic_phone: str = "(555) 010-0199"
     care_team_name: str = "your care team"
-    care_team_names: dict[str, str] = Field(default_factory=lambda: {"es": "su equipo de salud"})
+    care_team_names: dict[str, str] = Field(
+        default_factory=lambda: {"es": "su equipo de salud", "pt": "sua equipe de saúde"}
+    )
     """``care_team_name`` per language (``{"es": "Clínica Riverside"}``): how a message in that
-    language is signed, so Spanish mail never signs off in English; other languages use
-    ``care_team_name``."""
+    language is signed, so Spanish or Portuguese text never says "Aqui é your care team";
+    other languages use ``care_team_name`` (Chinese too: its text awaits review, so a Chinese
+    patient is sent English, which must carry the English name)."""
     default_place: str = "the clinic"
     """Where an appointment is when its record names no location."""
     booking_link: str = "http://127.0.0.1:8000/portal/visits"

@@ -28,6 +28,7 @@ from careloop.outreach.audience import Recipient, build_snapshots, caregiver_rec
 from careloop.outreach.config import care_team_for, default_sender, outreach_settings
 from careloop.outreach.decided import decide_for, decided_notice, render_decided
 from careloop.outreach.outbox import enqueue_many
+from careloop.outreach.states import PENDING_STATES, OutboxState
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.service import record_decision
@@ -266,3 +267,21 @@ def language_notes(session: Session, *, patient_id: str, limit: int = 5) -> list
         if isinstance(extra, dict) and extra.get("language_note")
     ]
     return notes[:limit]
+@dataclass(frozen=True)
+class RequestStatus:
+    """Where a requested message stands, for telling the patient "sent" or "at 5:00 PM"."""
+
+    channel: str
+    due_at: datetime
+    sent: bool
+
+
+def request_status(session: Session, *, key: str) -> RequestStatus | None:
+    """The message requested under ``key`` (as :func:`request_message` took it): sent, or
+    still waiting for its time; None when nothing was queued (or it will never leave)."""
+    row = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == f"request:{key}")
+    )
+    if row is None or row.state == OutboxState.DEAD:
+        return None
+    return RequestStatus(row.channel, row.due_at, row.state not in PENDING_STATES)

@@ -14,7 +14,10 @@ from fastapi.responses import HTMLResponse
 
 from careloop.access.booking import SlotTaken
 from careloop.access.links import book_from_link, open_link
+from careloop.records.service import get_patient_record
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, SigningKeyDep
+from careloop.web.portal.confirmation import confirmation_words
+from careloop.web.portal.i18n import translator
 from careloop.web.portal.page import render_page
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +49,7 @@ def book_slot(
     linked = open_link(session, key=key, token=token, clock=clock)
     try:
         with session.begin_nested():
-            book_from_link(
+            booking = book_from_link(
                 session, key=key, token=token, choice=choice, clock=clock, settings=settings
             )
     except SlotTaken:
@@ -58,9 +61,19 @@ def book_slot(
             status_code=409,
         )
     chosen = linked.choices[choice - 1]
+    zone = get_patient_record(session, patient_id=booking.patient_id, timeline_limit=0).timezone
+    confirmation = confirmation_words(
+        session, booking_id=booking.id, t=translator(linked.language), zone=zone
+    )
     return render_page(
         request,
         "portal/book.html",
-        {"choices": [], "token": token, "taken": False, "booked": chosen},
+        {
+            "choices": [],
+            "token": token,
+            "taken": False,
+            "booked": chosen,
+            "confirmation": confirmation,
+        },
         language=linked.language,
     )

@@ -1,7 +1,11 @@
 """Today's check-in in the portal, one question at a time, submitted through the intake.
 
 ``?form=motivation`` asks the motivation check-in the same way (three one-tap questions on
-what matters most; its answer becomes the patient's stated framing and their segment).
+what matters most; its answer becomes the patient's stated framing and their segment), under
+its own heading: it is not today's check-in.
+
+Today's check-in asks about taking medicines, so a patient whose record lists no medicine
+they take now is told no check-in is due instead of being asked about missed doses.
 
 Answers travel in the form (``a.<link id>``) until the last question, then the finished
 conversation becomes a QuestionnaireResponse: stored, rules run, alerts raised in one
@@ -21,6 +25,7 @@ from careloop.careteam.intake import receive_questionnaire_response
 from careloop.errors import InvalidInput
 from careloop.feedback import conversation
 from careloop.feedback.catalog import default_catalog
+from careloop.medications.service import has_active_medicines
 from careloop.programs.motivation import QUESTIONNAIRE_ID
 from careloop.records.service import get_patient_record
 from careloop.security.principal import Principal
@@ -80,15 +85,21 @@ CheckinPage = Annotated[PortalPage, Depends(portal_page("checkins:write"))]
 @router.get("/portal/checkin", response_class=HTMLResponse)
 def checkin_start(page: CheckinPage, form: str = "today") -> HTMLResponse:
     questionnaire = _questionnaire(form)
+    t = translator(page.language)
+    heading = t("motivation") if form == "motivation" else t("todays_checkin")
+    if form == "today" and not has_active_medicines(page.session, patient_id=page.patient_id):
+        return page.show("portal/checkin.html", "checkin", heading=heading, question=None)
     questions = conversation.questions_for(questionnaire, page.language)
+    title_key = f"checkin_title_{form}"
     return page.show(
         "portal/checkin.html",
-        "checkin",
+        "preferences" if form == "motivation" else "checkin",
+        heading=heading,
         index=0,
         total=len(questions),
         question=_question_view(questions[0], page.language),
         answers={},
-        title=conversation.translated(questionnaire, "title", page.language) or "",
+        title=t(title_key) if has_text(page.language, title_key) else "",
         form=form,
     )
 
@@ -118,6 +129,8 @@ async def checkin_step(
     patient_id = patient_for(principal, request.query_params.get("patient"), "checkins:write")
     form = request.query_params.get("form") or "today"
     questionnaire = _questionnaire(form)
+    if form == "today" and not has_active_medicines(session, patient_id=patient_id):
+        raise InvalidInput("no check-in is due: the record lists no medicine", field="form")
     language = page_language(request, session, patient_id)
     questions = conversation.questions_for(questionnaire, language)
     if not 0 <= index < len(questions):

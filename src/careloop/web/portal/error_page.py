@@ -3,6 +3,8 @@
 A patient who asks for too many codes, follows an old link or sends a form the server cannot
 take must see a page that says what happened and what to do, in their language, with a way
 back. The API keeps its JSON answers; only ``/portal`` paths asked for by a browser get this.
+A signed-in patient (or caregiver) gets the page in the patient's language, as every other
+portal page, not in the browser's.
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from careloop.db import session_scope
+from careloop.security.roles import Role
+from careloop.web.console.pages import page_principal
+from careloop.web.deps import get_runtime
 from careloop.web.portal.i18n import pick_language
-from careloop.web.portal.page import LANG_COOKIE, render_page
+from careloop.web.portal.page import LANG_COOKIE, page_language, render_page
 
 # status -> (title key, explanation key)
 _WORDS = {
@@ -42,14 +48,29 @@ def wait_words(text_key: str, retry_after: int | None) -> tuple[str, int]:
     return text_key, minutes
 
 
-def portal_error_page(
-    request: Request, status: int, *, retry_after: int | None = None, link: bool = False
-) -> HTMLResponse:
-    language = pick_language(
+def error_language(request: Request) -> str:
+    """The signed-in patient's language (the one asked for by ``?patient=`` when the caller
+    may act for them, else their first), else the query's, cookie's or browser's."""
+    runtime = get_runtime(request)
+    with session_scope(runtime.sessions) as session:
+        principal = page_principal(request, session, runtime.clock)
+        if principal is not None and principal.role in (Role.PATIENT, Role.CAREGIVER):
+            wanted = request.query_params.get("patient")
+            ids = sorted(principal.patient_ids)
+            patient_id = wanted if wanted in ids else (ids[0] if ids else None)
+            if patient_id:
+                return page_language(request, session, patient_id)
+    return pick_language(
         request.query_params.get("lang"),
         request.cookies.get(LANG_COOKIE),
         request.headers.get("accept-language"),
     )
+
+
+def portal_error_page(
+    request: Request, status: int, *, retry_after: int | None = None, link: bool = False
+) -> HTMLResponse:
+    language = error_language(request)
     title, text = _LINK if link else _WORDS.get(status, _DEFAULT)
     text, minutes = wait_words(text, retry_after)
     response = render_page(

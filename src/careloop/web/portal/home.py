@@ -12,8 +12,11 @@ from fastapi.responses import HTMLResponse, Response
 from careloop.audit import AuditAction
 from careloop.conversations.inbound import receive_portal_reply
 from careloop.errors import InvalidInput
+from careloop.medications.service import has_active_medicines
 from careloop.outreach import messages as outreach_messages
+from careloop.outreach.messages import ConversationItem
 from careloop.outreach.portal_inbox import mark_read_for_patient
+from careloop.outreach.states import OutboxState
 from careloop.records.service import get_patient_record, timeline
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
@@ -25,6 +28,22 @@ from careloop.web.portal.i18n import has_text, translator
 from careloop.web.portal.page import PortalPage, patient_for, portal_page
 
 router = APIRouter(include_in_schema=False)
+
+
+# What the patient is told of a message out: sent, or still waiting for its time.
+_SENT = frozenset({OutboxState.SENT, OutboxState.DELIVERED, OutboxState.IN_DOUBT})
+
+
+def inbox_items(items: list[ConversationItem]) -> list[ConversationItem]:
+    """The conversation as the patient may see it: a message that will never leave (dead) is
+    not theirs, and a portal message appears only once it is sent (as the portal inbox and
+    its unread count have it); a text, e-mail or call still queued is listed as scheduled."""
+    return [
+        item
+        for item in items
+        if item.direction == "in"
+        or (item.state != OutboxState.DEAD and (item.channel != "portal" or item.state in _SENT))
+    ]
 
 
 def _gap_text(language: str, program: str, reason: str) -> str:
@@ -59,6 +78,7 @@ def home(page: HomePage) -> HTMLResponse:
         ],
         appointments=upcoming[:5],
         zone=record.timezone,
+        checkin_due=has_active_medicines(session, patient_id=patient_id),
     )
 
 
@@ -70,7 +90,10 @@ def messages(page: MessagesPage, sent: int = 0, error: str | None = None) -> HTM
     return page.show(
         "portal/messages.html",
         "messages",
-        items=outreach_messages.conversation(session, patient_id=patient_id, limit=100),
+        items=inbox_items(
+            outreach_messages.conversation(session, patient_id=patient_id, limit=100)
+        ),
+        sent_states=sorted(_SENT),
         may_reply=replace(page.principal, permission="messages:send").may_act_for(page.patient_id),
         sent=bool(sent),
         error=error == "empty",

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from babel import Locale, UnknownLocaleError
 
 STRINGS_DIR = Path(__file__).parent / "strings"
 DEFAULT_LANGUAGE = "en"
@@ -29,6 +30,22 @@ def _strings(language: str) -> Mapping[str, str]:
 @lru_cache(maxsize=1)
 def supported_languages() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in STRINGS_DIR.glob("*.yaml")))
+
+
+def endonym(tag: str) -> str:
+    """A language's name in itself ("Português", "中文 (简体)"), as a patient looks for it in a
+    menu; a tag Babel does not know is shown as it is."""
+    try:
+        name = Locale.parse(tag.replace("-", "_")).get_display_name() or tag
+    except (UnknownLocaleError, ValueError):
+        return tag
+    return name[:1].upper() + name[1:]
+
+
+@lru_cache(maxsize=1)
+def language_names() -> dict[str, str]:
+    """Every portal language's tag and endonym, for the switcher and the preferences menu."""
+    return {tag: endonym(tag) for tag in supported_languages()}
 
 
 def pick_language(*candidates: str | None) -> str:

@@ -26,7 +26,12 @@ from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from careloop.web.console.pages import page_principal, render, sign_in_redirect
 from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, check_patient_access
-from careloop.web.portal.i18n import pick_language, supported_languages, translator
+from careloop.web.portal.i18n import (
+    language_names,
+    pick_language,
+    supported_languages,
+    translator,
+)
 
 LANG_COOKIE = "careloop_lang"
 SIGN_IN = "/portal/sign-in"
@@ -80,6 +85,7 @@ def render_page(
             "t": translator(language),
             "lang": language,
             "languages": supported_languages(),
+            "language_names": language_names(),
             **context,
         },
         principal=principal,

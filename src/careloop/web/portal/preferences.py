@@ -26,7 +26,8 @@ from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from careloop.web.console.pages import after_post
 from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, require
-from careloop.web.portal.i18n import supported_languages
+from careloop.web.portal.i18n import has_text, pick_language, supported_languages, translator
+from careloop.web.portal.next_words import next_decision_words
 from careloop.web.portal.page import PortalPage, form_text, patient_for, portal_page
 
 router = APIRouter(include_in_schema=False)
@@ -43,10 +44,14 @@ PreferencesPage = Annotated[
 def preferences_page(page: PreferencesPage, saved: int = 0) -> HTMLResponse:
     session, patient_id, now = page.session, page.patient_id, page.clock.now()
     consent = consent_matrix(session, patient_id=patient_id, now=now)
+    stated = personalize.get_profile(session, patient_id=patient_id).stated
+    upcoming = preview_next_decision(session, patient_id=patient_id, now=now)
     return page.show(
         "portal/preferences.html",
         "preferences",
-        stated=personalize.get_profile(session, patient_id=patient_id).stated,
+        stated=stated,
+        # "zh" or "pt-BR" as stored selects the menu's "zh-Hans" or "pt".
+        stated_language=pick_language(stated.language) if stated.language else None,
         channels=CHANNELS,
         windows=SEND_WINDOWS,
         levels=READING_LEVELS,
@@ -55,7 +60,15 @@ def preferences_page(page: PreferencesPage, saved: int = 0) -> HTMLResponse:
         caregivers=get_patient_record(session, patient_id=patient_id, timeline_limit=0).caregivers,
         grants={g.caregiver_id: g for g in active_grants(session, patient_id=patient_id)},
         may_manage_proxy=page.principal.role == Role.PATIENT,
-        next_decision=preview_next_decision(session, patient_id=patient_id, now=now),
+        next_decision=upcoming,
+        next_words=next_decision_words(
+            upcoming.decision,
+            t=translator(page.language),
+            has_text=lambda key: has_text(page.language, key),
+            stated_channel=stated.channel,
+        )
+        if upcoming
+        else [],
         saved=bool(saved),
     )
 

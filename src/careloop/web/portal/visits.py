@@ -29,6 +29,8 @@ from careloop.errors import InvalidInput
 from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, audit_patient_access, require
+from careloop.web.portal.confirmation import confirmation_words
+from careloop.web.portal.i18n import translator
 from careloop.web.portal.page import PortalPage, patient_for, portal_page
 
 router = APIRouter(include_in_schema=False)
@@ -39,7 +41,7 @@ Writer = Annotated[Principal, Depends(require("visits:write"))]
 
 @router.get("/portal/visits", response_class=HTMLResponse)
 def visits_page(
-    page: VisitsPage, settings: SettingsDep, done: str = "", taken: int = 0
+    page: VisitsPage, settings: SettingsDep, done: str = "", taken: int = 0, booking: str = ""
 ) -> HTMLResponse:
     session, patient_id = page.session, page.patient_id
     upcoming = [
@@ -61,6 +63,15 @@ def visits_page(
         choices=choices,
         moving=moving,
         done=done if done in ("booked", "cancelled", "no-times") else "",
+        # Only for one of the patient's own upcoming visits: sent, or when it will come.
+        confirmation=confirmation_words(
+            session,
+            booking_id=booking,
+            t=translator(page.language),
+            zone=page.context["viewer_zone"],
+        )
+        if done == "booked" and any(b.id == booking for b in upcoming)
+        else "",
         taken=bool(taken),
         links=scheduling_links(
             session, patient_id=patient_id, now=page.clock.now(), key=signing_key(settings)
@@ -142,7 +153,9 @@ def book_visit(
         session, clock, principal, patient_id, AuditAction.CREATE, "appointment",
         detail={"booking": booked.id},
     )  # fmt: skip
-    return after_post(request, f"/portal/visits?patient={patient_id}&done=booked")
+    return after_post(
+        request, f"/portal/visits?patient={patient_id}&done=booked&booking={booked.id}"
+    )
 
 
 @router.post("/portal/visits/{booking_id}/{action}")
