@@ -85,6 +85,9 @@ def test_a_demo_run_logs_no_phi_and_errors_echo_none(
     ]
     assert relocating["follow_up"]["not_improved"] == 1
     assert printed.getvalue().count(" s)") >= 7
+    # Each heading has its own number, in order (walk finding 22: two steps read "8.").
+    numbers = re.findall(r"^\s*(\d+)\. [A-Z]", printed.getvalue(), flags=re.MULTILINE)
+    assert numbers == [str(n) for n in range(1, 11)]
     _the_pilot_is_in_the_past(database)
 
     from fastapi.testclient import TestClient
