@@ -88,6 +88,9 @@ def test_a_demo_run_logs_no_phi_and_errors_echo_none(
     adapt = report.sections["adapt"]  # issue 17, item 6: the early offer and the video link
     assert set(adapt["messages"]) == {"reschedule_offer", "appointment_reminder_video"}
     assert printed.getvalue().count(" s)") >= 7
+    # Each heading has its own number, in order (walk finding 22: two steps read "8.").
+    numbers = re.findall(r"^\s*(\d+)\. [A-Z]", printed.getvalue(), flags=re.MULTILINE)
+    assert numbers == [str(n) for n in range(1, 11)]
     _the_pilot_is_in_the_past(database)
 
     from fastapi.testclient import TestClient

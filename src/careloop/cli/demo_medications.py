@@ -77,7 +77,7 @@ def step_medications(rt: Runtime, console: Console, report: DemoReport) -> None:
                 )
         slots = reminders(session, patient_id=med_patient, now=now)
     table = new_table(
-        f"8. Medications: patient {med_patient} confirms doses at her own times",
+        f"9. Medications: patient {med_patient} confirms doses at her own times",
         "slot",
         "next reminder",
         "why",

@@ -143,7 +143,7 @@ def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
             session, catalogue=tools, clock=weeks, settings=rt.settings, principal=DEMO
         )
     table = new_table(
-        f"9. The relocating patient {PRIOR}: one record from two providers", "step", "result"
+        f"10. The relocating patient {PRIOR}: one record from two providers", "step", "result"
     )
     table.add_row("records linked (same SSN)", ", ".join(sorted(record.sources)))
     table.add_row("care found due", ", ".join(due) or "none")

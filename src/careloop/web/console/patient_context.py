@@ -223,7 +223,11 @@ class CareGap:
 
 
 def care_gaps(session: Session, *, patient_id: str) -> list[CareGap]:
-    """The latest care gap each program found (``eligible``), and whether it was closed."""
+    """The latest care gap each program found (``eligible``), and whether it was closed.
+
+    Only eligibility with a reason is a gap: a journey that enrols on its own (appointment
+    reminders ahead of a booked visit) records ``eligible`` with none, and listing it read
+    as "appointment-reminders:" followed by nothing."""
     found: dict[str, CareGap] = {}
     done: set[str] = set()
     kinds: Sequence[str] = (EventKind.ELIGIBLE, EventKind.COMPLETED)
@@ -233,6 +237,8 @@ def care_gaps(session: Session, *, patient_id: str) -> list[CareGap]:
             done.add(program)
             continue
         payload = event.payload or {}
+        if not payload.get("reason"):
+            continue
         found[program] = CareGap(
             program,
             str(payload.get("reason") or ""),
