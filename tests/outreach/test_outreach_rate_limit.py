@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from bisect import bisect_left
 from datetime import timedelta
 from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from sqlalchemy import select
 from tests.outreach.conftest import make_patient
 
@@ -152,3 +154,35 @@ def test_slots_placed_at_a_workers_own_pace_are_never_closer_than_the_interval(
         assert all(slot >= not_before for slot, not_before in zip(got.slots, earliest, strict=True))
         slots.extend(got.slots)
     assert all(b - a >= interval for a, b in pairwise(sorted(slots)))
+
+
+def test_a_late_tolerance_wider_than_the_pace_margin_allows_is_refused_naming_the_field() -> None:
+    """Sends up to the tolerance late could put a sender over its limit in some second."""
+    assert WorkerSettings(pace_margin=0.3, late_tolerance_ms=400).late_tolerance_ms == 400
+    with pytest.raises(ValidationError, match=r"late_tolerance_ms must be under 52\.6"):
+        WorkerSettings(late_tolerance_ms=60)
+    with pytest.raises(ValidationError, match=r"late_tolerance_ms must be under 428\.6"):
+        WorkerSettings(pace_margin=0.3, late_tolerance_ms=430)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    margin=st.floats(min_value=0.01, max_value=0.45),
+    rate=st.integers(min_value=1, max_value=60),
+    behind=st.integers(min_value=0, max_value=40),
+    lateness=st.lists(st.floats(min_value=0.0, max_value=1.0), max_size=150),
+)
+def test_sends_within_the_widest_allowed_tolerance_keep_every_second_under_the_rate(
+    margin: float, rate: int, behind: int, lateness: list[float]
+) -> None:
+    """Slots an interval apart (as the worker spaces them), the first ``behind`` sends the
+    whole tolerance late (the worst case: a descheduled worker catching up), the others
+    anywhere within it: no 1-second window holds more sends than the sender's rate."""
+    widest = 0.9999 * 1000 * margin / (1 - margin)
+    own = WorkerSettings(pace_margin=margin, late_tolerance_ms=widest)
+    interval = 1.0 / (rate * (1 - own.pace_margin))
+    tolerance = own.late_tolerance_ms / 1000
+    late = [1.0] * behind + lateness
+    sends = sorted(i * interval + part * tolerance for i, part in enumerate(late))
+    busiest = max((bisect_left(sends, at + 1.0) - i for i, at in enumerate(sends)), default=0)
+    assert busiest <= rate

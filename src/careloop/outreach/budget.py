@@ -28,9 +28,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -138,14 +138,17 @@ def _lock_patients(session: Session, patient_ids: Sequence[str], now: datetime) 
     """Take each patient's budget row lock, in id order so workers never deadlock: one
     upsert whose update locks the row (created on a patient's first contact)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(ContactBudgetLock).values(
-        [{"patient_id": pid, "checked_at": now} for pid in sorted(set(patient_ids))]
-    )
-    session.execute(
+    table = cast(Table, ContactBudgetLock.__table__)
+    stmt = insert(table)
+    # One cached statement, executemany in id order (sent as batched ``VALUES`` by the
+    # driver, rows upserted in that order): a ``VALUES`` list built per call compiled afresh
+    # each time.
+    session.connection().execute(
         stmt.on_conflict_do_update(
             index_elements=["patient_id"],
             set_={"checked_at": stmt.excluded.checked_at},
-        )
+        ),
+        [{"patient_id": pid, "checked_at": now} for pid in sorted(set(patient_ids))],
     )
 
 

@@ -6,9 +6,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    Table,
     and_,
     func,
     insert,
@@ -116,8 +117,8 @@ def claim_due(
     claimed = sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
     doubts = _settle_abandoned_attempts(session, ids=ids, now=now)
     claimed = [replace(c, in_doubt_since=doubts.get(c.id)) for c in claimed]
-    session.execute(
-        insert(SendAttempt),
+    session.connection().execute(  # core executemany: no per-row ORM bookkeeping
+        insert(cast(Table, SendAttempt.__table__)),
         [
             {
                 "message_id": c.id,

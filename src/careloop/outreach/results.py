@@ -166,7 +166,8 @@ def record_outcomes(
         )
         finish_attempts(session, attempts, now)
     if events:
-        session.execute(insert(Event), events)
+        # The table, not the ORM entity: a core executemany, no per-row ORM bookkeeping.
+        session.connection().execute(insert(cast(Table, Event.__table__)), events)
     if contacted:
         mark_contacted_many(session, enrollment_ids=sorted(contacted), now=now)
     for patient_id, channel in sorted(carrier_opt_outs):
