@@ -148,7 +148,9 @@ def run_steps(
             title=program.title,
             library=library,
         )
-        record_decision(session, clock=ctx.clock, decision=decision, features=batch.features[i])
+        record_decision(
+            session, clock=ctx.clock, decision=decision, features=batch.features[i], flush=False
+        )
         bump(report, program.name, "decided")
         enrollment = item.enrollment
         if decision.action is None or decision.send_at is None:
