@@ -21,7 +21,7 @@ from careloop.models import Caregiver, OutboxMessage, Patient
 from careloop.outreach.budget import counts_as_contact
 from careloop.outreach.states import OutboxState
 from careloop.personalize.profile import QuietHours
-from careloop.personalize.service import get_profile
+from careloop.personalize.service import get_profiles
 from careloop.personalize.snapshot import PatientSnapshot
 from careloop.records.availability import is_available
 from careloop.records.caregivers import caregivers_of
@@ -213,9 +213,12 @@ def build_snapshots(
     recent = recent_contacts(session, patient_ids=patient_ids, since=now - budget_period)
     snapshots: list[PatientSnapshot] = []
     recipients: dict[str, Recipient] = {}
+    profiles = get_profiles(session, patient_ids=patient_ids)
+    # One query puts the batch's patients in the session, so each look-up below is local.
+    list(session.scalars(select(Patient).where(Patient.id.in_(list(patient_ids)))))
     for pid in patient_ids:
         patient, recipient = patient_recipient(session, patient_id=pid)
-        stated = get_profile(session, patient_id=pid).stated
+        stated = profiles[pid].stated
         if stated.caregiver_as_contact:
             carers = caregiver_recipients(session, patient=patient, now=now, only_available=False)
             if carers:

@@ -56,6 +56,26 @@ def get_profile(session: Session, *, patient_id: str) -> PreferenceProfile:
     )
 
 
+def get_profiles(session: Session, *, patient_ids: Sequence[str]) -> dict[str, PreferenceProfile]:
+    """:func:`get_profile` for many patients in one query per thousand (a tick's batch)."""
+    rows: dict[str, PreferenceProfileRow] = {}
+    ids = list(dict.fromkeys(_check_patient_id(pid) for pid in patient_ids))
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        query = select(PreferenceProfileRow).where(PreferenceProfileRow.patient_id.in_(chunk))
+        rows.update((row.patient_id, row) for row in session.scalars(query))
+    return {
+        pid: PreferenceProfile(
+            patient_id=pid,
+            stated=StatedPreferences.from_dict(rows[pid].stated),
+            learned=_learned_summary(rows[pid].learned),
+        )
+        if pid in rows
+        else PreferenceProfile(patient_id=pid)
+        for pid in ids
+    }
+
+
 def set_stated_preferences(
     session: Session,
     *,
