@@ -86,8 +86,12 @@ def record_event(
     subject_id: str | None = None,
     program: str | None = None,
     payload: dict[str, Any] | None = None,
+    flush: bool = True,
 ) -> Event:
-    """Append one event. ``occurred_at`` defaults to the clock's now."""
+    """Append one event. ``occurred_at`` defaults to the clock's now.
+
+    ``flush=False``: leave it pending, so a batch of events goes out in one statement at the
+    session's next flush (its ``id`` is unset until then)."""
     now = clock.now()
     event = Event(
         kind=str(kind),
@@ -101,7 +105,8 @@ def record_event(
         payload=payload or {},
     )
     session.add(event)
-    session.flush()
+    if flush:
+        session.flush()
     return event
 
 

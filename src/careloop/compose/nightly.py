@@ -41,6 +41,7 @@ from careloop.outreach.eligibility import AppointmentEligibility, Candidate
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.service import load_outreach_programs
 from careloop.programs.service import run_program
+from careloop.records.projection import SharedFacts, share_facts
 from careloop.records.service import patient_ids
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import SYSTEM_WORKER
@@ -119,6 +120,20 @@ def slices_of(ids: Sequence[str], *, slice_size: int = SLICE_SIZE) -> list[list[
     return slices
 
 
+def night_facts(programs: Sequence[OutreachProgram]) -> SharedFacts | None:
+    """One read of each patient's facts for all of a slice's programs (the union of their
+    codes), instead of one per program; None when a program reads whole resources."""
+    codes: set[str] = set()
+    always: set[str] = set()
+    for program in programs:
+        source = program.source
+        if source is None or source.load_codes is None:
+            return None
+        codes.update(source.load_codes)
+        always.update(source.always_types)
+    return SharedFacts(codes=codes, always=always)
+
+
 def open_night(rt: Runtime, *, now: datetime) -> dict[str, Any]:
     """Learning, outcomes, appointment journeys and steps left due: once per night."""
     ctx = tick_context(rt, eligibility=AppointmentEligibility())
@@ -142,6 +157,9 @@ def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str
         follow_outcomes=False,
     )
     with rt.transaction() as session:
+        shared = night_facts(programs)
+        if shared is not None:
+            share_facts(session, shared)
         report = tick_and_hand_off(session, ctx=ctx, now=now)
         counts = {
             "patients": len(patient_ids),

@@ -21,7 +21,7 @@ from careloop.models import Caregiver, OutboxMessage, Patient
 from careloop.outreach.budget import counts_as_contact
 from careloop.outreach.states import OutboxState
 from careloop.personalize.profile import QuietHours
-from careloop.personalize.service import get_profile
+from careloop.personalize.service import get_profiles
 from careloop.personalize.snapshot import PatientSnapshot
 from careloop.records.availability import is_available
 from careloop.records.caregivers import caregivers_of
@@ -110,13 +110,19 @@ def _age(birth: date | None, today: date) -> int | None:
 
 def patient_recipient(session: Session, *, patient_id: str) -> tuple[Patient, Recipient]:
     patient = get_patient(session, patient_id)
+    return patient, recipient_of(patient)
+
+
+def recipient_of(patient: Patient) -> Recipient:
+    """The patient as the recipient of their own messages (addresses per channel)."""
+    patient_id = patient.id
     points = list(patient.contact_points or [])
     addresses = {
         ch: addr
         for ch in ("sms", "voice", "email", "portal")
         if (addr := address_for(points, ch, patient_id=patient_id)) is not None
     }
-    return patient, Recipient(
+    return Recipient(
         patient_id=patient_id,
         timezone=patient.timezone,
         language=patient.language or "en",
@@ -213,9 +219,13 @@ def build_snapshots(
     recent = recent_contacts(session, patient_ids=patient_ids, since=now - budget_period)
     snapshots: list[PatientSnapshot] = []
     recipients: dict[str, Recipient] = {}
+    profiles = get_profiles(session, patient_ids=patient_ids)
+    # The batch's patients in one query, not one each.
+    found = {p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(patient_ids)))}
     for pid in patient_ids:
-        patient, recipient = patient_recipient(session, patient_id=pid)
-        stated = get_profile(session, patient_id=pid).stated
+        patient = found.get(pid) or get_patient(session, pid)  # a missing one: NotFound
+        recipient = recipient_of(patient)
+        stated = profiles[pid].stated
         if stated.caregiver_as_contact:
             carers = caregiver_recipients(session, patient=patient, now=now, only_available=False)
             if carers:

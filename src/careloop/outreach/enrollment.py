@@ -7,7 +7,7 @@ a second STOP must not resurrect or double-count an enrollment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,9 +40,11 @@ def _event(
     enrollment: Enrollment,
     now: datetime,
     payload: Mapping[str, Any] | None = None,
+    flush: bool = True,
 ) -> None:
     record_event(
         session,
+        flush=flush,
         kind=kind,
         clock=clock,
         actor=ACTOR,
@@ -98,26 +100,8 @@ def enroll(
     """
     if find_enrollment(session, program=program.name, patient_id=patient_id, episode=episode):
         return None
-    anchor_times = _anchor_times(anchors or {})
-    arm = assign_arm(program=program.name, patient_id=patient_id, share=program.holdout_share)
-    facts = JourneyFacts(
-        enrolled_at=now, anchors=anchor_times, last_step_at=None, last_reply_at=None, event_times={}
-    )
-    horizon = max([now, *anchor_times.values()])
-    enrollment = Enrollment(
-        patient_id=patient_id,
-        program=program.name,
-        episode=episode,
-        arm=str(arm),
-        state=str(EnrollmentState.ELIGIBLE),
-        anchors={k: v.isoformat() for k, v in anchor_times.items()},
-        fields=dict(fields or {}),
-        next_step=0,
-        step_due_at=first_due(program, facts) if arm is Arm.OUTREACH else None,
-        unanswered=0,
-        enrolled_at=now,
-        state_changed_at=now,
-        follow_until=horizon + timedelta(days=program.follow_days),
+    enrollment = _new_enrollment(
+        program, patient_id=patient_id, episode=episode, anchors=anchors, fields=fields, now=now
     )
     session.add(enrollment)
     session.flush()
@@ -134,6 +118,92 @@ def enroll(
         payload=risk or None,
     )
     return enrollment
+
+
+def enroll_many(
+    session: Session,
+    *,
+    clock: Clock,
+    program: OutreachProgram,
+    candidates: Sequence[Any],
+    now: datetime,
+) -> list[Enrollment]:
+    """:func:`enroll` for many candidates (``outreach.eligibility.Candidate``) in a few
+    statements instead of three per candidate: one look-up of the episodes already known,
+    one insert of the new enrollments, one of their events. Same rows and events, in the
+    same order, as enrolling them one by one; returns the enrollments created."""
+    patients = sorted({c.patient_id for c in candidates})
+    known: set[tuple[str, str]] = set()
+    for start in range(0, len(patients), 1000):
+        known.update(
+            session.execute(
+                select(Enrollment.patient_id, Enrollment.episode).where(
+                    Enrollment.program == program.name,
+                    Enrollment.patient_id.in_(patients[start : start + 1000]),
+                )
+            ).tuples()
+        )
+    created: list[tuple[Enrollment, Any]] = []
+    for candidate in candidates:
+        key = (candidate.patient_id, candidate.episode)
+        if key in known:
+            continue
+        known.add(key)
+        # Written as enrolled at once: the eligible state lives only inside this transaction.
+        enrollment = _new_enrollment(
+            program, patient_id=candidate.patient_id, episode=candidate.episode,
+            anchors=candidate.anchors, fields=candidate.fields, now=now,
+            state=EnrollmentState.ENROLLED,
+        )  # fmt: skip
+        created.append((enrollment, candidate))
+    session.add_all([e for e, _ in created])
+    session.flush()
+    for enrollment, candidate in created:
+        if not candidate.announced:
+            _event(
+                session, clock=clock, kind=EventKind.ELIGIBLE, enrollment=enrollment, now=now,
+                flush=False,
+            )  # fmt: skip
+        risk = {k: v for k, v in (candidate.fields or {}).items() if k.startswith("noshow_risk")}
+        _event(
+            session, clock=clock, kind=EventKind.ENROLLED, enrollment=enrollment, now=now,
+            payload=risk or None, flush=False,
+        )  # fmt: skip
+    session.flush()
+    return [e for e, _ in created]
+
+
+def _new_enrollment(
+    program: OutreachProgram,
+    *,
+    patient_id: str,
+    episode: str,
+    anchors: Mapping[str, Any] | None,
+    fields: Mapping[str, Any] | None,
+    now: datetime,
+    state: EnrollmentState = EnrollmentState.ELIGIBLE,
+) -> Enrollment:
+    anchor_times = _anchor_times(anchors or {})
+    arm = assign_arm(program=program.name, patient_id=patient_id, share=program.holdout_share)
+    facts = JourneyFacts(
+        enrolled_at=now, anchors=anchor_times, last_step_at=None, last_reply_at=None, event_times={}
+    )
+    horizon = max([now, *anchor_times.values()])
+    return Enrollment(
+        patient_id=patient_id,
+        program=program.name,
+        episode=episode,
+        arm=str(arm),
+        state=str(state),
+        anchors={k: v.isoformat() for k, v in anchor_times.items()},
+        fields=dict(fields or {}),
+        next_step=0,
+        step_due_at=first_due(program, facts) if arm is Arm.OUTREACH else None,
+        unanswered=0,
+        enrolled_at=now,
+        state_changed_at=now,
+        follow_until=horizon + timedelta(days=program.follow_days),
+    )
 
 
 def _move(

@@ -8,6 +8,7 @@ decision's explanation says why.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from sqlalchemy.orm import Session
@@ -44,6 +45,7 @@ def route_voice(
     program: str,
     title: str,
     library: Library,
+    needs: Mapping[str, InterpreterNeed | None] | None = None,
 ) -> tuple[Decision, CallTask | None]:
     """The decision for a voice step, adjusted for an interpreter need.
 
@@ -53,7 +55,10 @@ def route_voice(
     action = decision.action
     if action is None or action.channel != "voice":
         return decision, None
-    need = interpreter_for(session, patient_id=decision.patient_id)
+    if needs is not None and decision.patient_id in needs:  # read for the batch at once
+        need = needs[decision.patient_id]
+    else:
+        need = interpreter_for(session, patient_id=decision.patient_id)
     if need is None:
         return decision, None
     if has_voice_variant(

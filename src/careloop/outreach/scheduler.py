@@ -74,22 +74,13 @@ def _enroll_eligible(
     now: datetime,
     report: TickReport,
 ) -> None:
-    for candidate in ctx.eligibility(session, program=program, now=now):
-        created = lifecycle.enroll(
-            session,
-            clock=ctx.clock,
-            program=program,
-            patient_id=candidate.patient_id,
-            episode=candidate.episode,
-            now=now,
-            anchors=candidate.anchors,
-            fields=candidate.fields,
-            announced=candidate.announced,
-        )
-        if created is not None:
-            bump(report, program.name, "enrolled")
-            if created.arm == Arm.HOLDOUT:
-                bump(report, program.name, "holdout")
+    candidates = list(ctx.eligibility(session, program=program, now=now))
+    for created in lifecycle.enroll_many(
+        session, clock=ctx.clock, program=program, candidates=candidates, now=now
+    ):
+        bump(report, program.name, "enrolled")
+        if created.arm == Arm.HOLDOUT:
+            bump(report, program.name, "holdout")
 
 
 def _active(session: Session, *, program: str) -> list[Enrollment]:

@@ -34,13 +34,14 @@ from careloop.outreach.program import OutreachProgram
 from careloop.outreach.requests import language_note
 from careloop.outreach.tick_context import TickContext, TickReport, bump
 from careloop.outreach.withheld import with_portal_copy
-from careloop.personalize.actions import ActionSpace
+from careloop.personalize.actions import Action, ActionSpace
 from careloop.personalize.engine import Decision
 from careloop.personalize.service import (
     record_decision,
 )
 from careloop.personalize.snapshot import ProgramSpec
 from careloop.records.caregivers import caregivers_of
+from careloop.records.interpreter import interpreter_needs
 from careloop.records.service import get_patient
 
 log = logging.getLogger("careloop.outreach")
@@ -135,6 +136,9 @@ def run_steps(
         now=now,
         seed=_seed(ctx, program.name, now, items),
     )
+    # The interpreter need of every patient the engine would call, read at once.
+    voice = [p for i, p in enumerate(patient_ids) if _channel(batch.action(i)) == "voice"]
+    needs = interpreter_needs(session, patient_ids=list(dict.fromkeys(voice)))
     messages: list[NewMessage] = []
     for i, item in enumerate(items):
         # Exact budget check at the chosen send time, against everything sent or scheduled
@@ -149,8 +153,11 @@ def run_steps(
             program=program.name,
             title=program.title,
             library=library,
+            needs=needs,
         )
-        record_decision(session, clock=ctx.clock, decision=decision, features=batch.features[i])
+        record_decision(
+            session, clock=ctx.clock, decision=decision, features=batch.features[i], flush=False
+        )
         bump(report, program.name, "decided")
         enrollment = item.enrollment
         if decision.action is None or decision.send_at is None:
@@ -235,6 +242,10 @@ def run_steps(
             and "withheld_from" not in (q.extra or {})
         ),
     )
+
+
+def _channel(action: Action | None) -> str | None:
+    return action.channel if action is not None else None
 
 
 def _fields(

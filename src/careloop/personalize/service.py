@@ -56,6 +56,26 @@ def get_profile(session: Session, *, patient_id: str) -> PreferenceProfile:
     )
 
 
+def get_profiles(session: Session, *, patient_ids: Sequence[str]) -> dict[str, PreferenceProfile]:
+    """:func:`get_profile` for many patients in one query per thousand (a tick's batch)."""
+    rows: dict[str, PreferenceProfileRow] = {}
+    ids = list(dict.fromkeys(_check_patient_id(pid) for pid in patient_ids))
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        query = select(PreferenceProfileRow).where(PreferenceProfileRow.patient_id.in_(chunk))
+        rows.update((row.patient_id, row) for row in session.scalars(query))
+    return {
+        pid: PreferenceProfile(
+            patient_id=pid,
+            stated=StatedPreferences.from_dict(rows[pid].stated),
+            learned=_learned_summary(rows[pid].learned),
+        )
+        if pid in rows
+        else PreferenceProfile(patient_id=pid)
+        for pid in ids
+    }
+
+
 def set_stated_preferences(
     session: Session,
     *,
@@ -101,8 +121,12 @@ def record_decision(
     decision: Decision,
     features: Sequence[float],
     actor: str = "engine",
+    flush: bool = True,
 ) -> DecisionRow:
-    """Write a decision down (with the features it used) and log a ``decided`` event."""
+    """Write a decision down (with the features it used) and log a ``decided`` event.
+
+    ``flush=False``: both stay pending until the session's next flush, so a tick's decisions
+    go out a batch per statement instead of two round trips each."""
     action = decision.action
     row = DecisionRow(
         id=decision.decision_id,
@@ -126,9 +150,11 @@ def record_decision(
         model_version=decision.model_version,
     )
     session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     record_event(
         session,
+        flush=flush,
         kind=EventKind.DECIDED,
         clock=clock,
         actor=actor,

@@ -312,6 +312,7 @@ def run_program(
                         "period": window.key,
                         "window": window.label,
                     },
+                    flush=False,  # the run's events go out together at the next flush
                 )
                 run.events_recorded += 1
             run.eligible.append(EligiblePatient(verdict.patient_id, verdict.reason, care_gap, new))
