@@ -15,7 +15,9 @@ alert must appear exactly once. Latency is measured from the moment an event is 
 the client library (≈ receipt) to the moment its alert row is committed and visible to a
 worklist query (a poller reads the worklist table every 25 ms; the poll period bounds the
 resolution). Prints one JSON line: p50/p95/p99 (seconds), sent, received, alerts_expected,
-alerts_raised, plus the HTTP acknowledgement latencies.
+alerts_raised, plus the HTTP acknowledgement latencies and the CPU the API processes
+(``--api-workers``) and the ingest spent per event they took (/proc, so a figure of the
+code rather than of the machine's load).
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ COUNT_REJECTED = (
 RULE_OF = {
     "bp": "bp-crisis",
     "glucose": "glucose-level-2-hypoglycemia",
-    "diary": "symptom-severe-or-worsening",
+    "diary": "symptom-grade-4",  # the most severe rule claims the symptom (one card)
 }
 
 
@@ -340,6 +342,27 @@ def send_mqtt(
     client.disconnect()
 
 
+def cpu_seconds(root: int) -> float:
+    """CPU (user + system) of ``root`` and its live descendants (uvicorn's workers), from
+    /proc: what the server side spent, whatever else loads the machine."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        stats[int(entry.name)] = (int(fields[1]), ticks)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0.0))[1]
+        todo.extend(child for child, (parent, _) in stats.items() if parent == pid)
+    return total
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -396,6 +419,8 @@ def main() -> None:
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    "--timeout-keep-alive",
+                    "75",
                 ],
                 env=env,
             )
@@ -429,6 +454,7 @@ def main() -> None:
         acks: list[float] = []
         errors: list[str] = []
         load_before = os.getloadavg()
+        cpu_before = [cpu_seconds(proc.pid) for proc in procs]
         t0 = time.perf_counter() + 0.5
         api = [(i, e) for i, e in enumerate(events) if e["channel"] == "api"]
         mq = [(i, e) for i, e in enumerate(events) if e["channel"] == "mqtt"]
@@ -460,6 +486,9 @@ def main() -> None:
         poller.stop.set()
         poller.join()
         load_after = os.getloadavg()
+        api_cpu, ingest_cpu = (
+            cpu_seconds(proc.pid) - before for proc, before in zip(procs, cpu_before, strict=True)
+        )
         with psycopg.connect(url) as conn:
             received = conn.execute(COUNT_RECEIVED, (started_wall,)).fetchone()[0]
             rejected = conn.execute(COUNT_REJECTED, (started_wall,)).fetchone()[0]
@@ -489,6 +518,9 @@ def main() -> None:
             "api_errors": len(errors),
             "first_error": errors[0] if errors else None,
             "mqtt_share": args.mqtt_share,
+            "api_workers": args.api_workers,
+            "api_cpu_ms_per_event": _per_event(api_cpu, len(api)),
+            "ingest_cpu_ms_per_event": _per_event(ingest_cpu, len(mq)),
             "loadavg_before": round(load_before[0], 2),
             "loadavg_after": round(load_after[0], 2),
         }
@@ -504,6 +536,10 @@ def main() -> None:
         if temporary:
             with psycopg.connect(ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _per_event(seconds: float, events: int) -> float | None:
+    return round(seconds * 1000 / events, 2) if events else None
 
 
 def _round(value: float | None) -> float | None:

@@ -18,12 +18,14 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from careloop.careteam import intake
+from careloop.careteam import intake, intake_many
+from careloop.careteam.intake import IntakeResult
 from careloop.careteam.safety import advice_text
+from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind
 from careloop.feedback.catalog import Catalog
-from careloop.feedback.devices import check_device
+from careloop.feedback.devices import check_device, preload_devices
 from careloop.feedback.mqtt import InboundMessage, Verdict, topic_parts
 from careloop.feedback.readings import observation_id
 from careloop.feedback.ruleset import Rule
@@ -74,59 +76,107 @@ def make_processor(
 
     clinic_phone = phone or outreach_settings(runtime.settings)[0].clinic_phone
 
+    def refuse(
+        session: Session,
+        message: InboundMessage,
+        exc: InvalidInput | NotFound,
+        resource_id: str | None = None,
+    ) -> Verdict:
+        field = exc.field if isinstance(exc, InvalidInput) else "subject"
+        parts = topic_parts(message.topic)
+        if field == "device" and parts is not None:
+            log.warning(
+                "mqtt reading refused",
+                extra={"device": parts[1][:64], "reason": str(exc)},
+            )
+            parts = ("", parts[1])  # a claim by an unknown device names nobody
+        record_rejection(
+            session,
+            kind=EventKind.READING_REJECTED,
+            reason=str(exc),
+            field=field,
+            clock=runtime.clock,
+            actor=MQTT_PRINCIPAL.actor,
+            patient_id=parts[0][:64] if parts and parts[0] else None,
+            details={"channel": "mqtt", "device": parts[1][:64] if parts else None},
+        )
+        return Verdict(message, False, str(exc), field, resource_id)
+
+    def accepted(session: Session, message: InboundMessage, result: IntakeResult) -> Verdict:
+        advice = advice_text(
+            session,
+            patient_id=result.patient_id,
+            advice=result.advice,
+            phone=clinic_phone,
+            channel="device",
+        )
+        return Verdict(message, True, resource_id=result.resource_id, advice=advice)
+
+    def alone(session: Session, message: InboundMessage, observation: dict[str, Any]) -> Verdict:
+        """One reading the batch path left (or could not take), in a savepoint of its own."""
+        try:
+            with session.begin_nested():
+                result = intake.receive_observation(
+                    session,
+                    observation,
+                    clock=runtime.clock,
+                    principal=MQTT_PRINCIPAL,
+                    source="mqtt",
+                    rules=rules,
+                    catalog=catalog,
+                )
+                return accepted(session, message, result)
+        except (InvalidInput, NotFound) as exc:
+            return refuse(session, message, exc, observation_id(observation))
+
     def process(messages: Sequence[InboundMessage]) -> list[Verdict]:
-        verdicts: list[Verdict] = []
+        """The batch set-wise (``intake_many``), what it leaves reading by reading."""
+        verdicts: dict[int, Verdict] = {}
         with runtime.transaction() as session:
-            for message in messages:
-                resource_id = None
+            ready: list[tuple[int, dict[str, Any]]] = []
+            if registered_devices_only:
+                preload_devices(session, [p[1] for m in messages if (p := topic_parts(m.topic))])
+            for index, message in enumerate(messages):
                 try:
-                    with session.begin_nested():
-                        observation = _observation(message)
-                        if registered_devices_only:
-                            _check_device(session, message)
-                        resource_id = observation_id(observation)
-                        result = intake.receive_observation(
-                            session,
-                            observation,
-                            clock=runtime.clock,
-                            principal=MQTT_PRINCIPAL,
-                            source="mqtt",
-                            rules=rules,
-                            catalog=catalog,
-                        )
-                        advice = advice_text(
-                            session,
-                            patient_id=result.patient_id,
-                            advice=result.advice,
-                            phone=clinic_phone,
-                            channel="device",
-                        )
-                    verdicts.append(
-                        Verdict(message, True, resource_id=result.resource_id, advice=advice)
-                    )
+                    observation = _observation(message)
+                    if registered_devices_only:
+                        _check_device(session, message)
                 except (InvalidInput, NotFound) as exc:
-                    field = exc.field if isinstance(exc, InvalidInput) else "subject"
-                    parts = topic_parts(message.topic)
-                    if field == "device" and parts is not None:
-                        log.warning(
-                            "mqtt reading refused",
-                            extra={"device": parts[1][:64], "reason": str(exc)},
-                        )
-                        parts = ("", parts[1])  # a claim by an unknown device names nobody
-                    record_rejection(
-                        session,
-                        kind=EventKind.READING_REJECTED,
-                        reason=str(exc),
-                        field=field,
-                        clock=runtime.clock,
-                        actor=MQTT_PRINCIPAL.actor,
-                        patient_id=parts[0][:64] if parts and parts[0] else None,
-                        details={"channel": "mqtt", "device": parts[1][:64] if parts else None},
-                    )
-                    verdicts.append(Verdict(message, False, str(exc), field, resource_id))
-        return verdicts
+                    verdicts[index] = refuse(session, message, exc)
+                    continue
+                ready.append((index, observation))
+            outcomes = _take_set_wise(session, [o for _, o in ready], runtime.clock, rules)
+            for (index, observation), done in zip(ready, outcomes, strict=True):
+                message = messages[index]
+                if done is None:
+                    verdicts[index] = alone(session, message, observation)
+                elif isinstance(done, InvalidInput):
+                    verdicts[index] = refuse(session, message, done, observation_id(observation))
+                else:
+                    verdicts[index] = accepted(session, message, done.result)
+        return [verdicts[i] for i in range(len(messages))]
 
     return process
+
+
+def _take_set_wise(
+    session: Session,
+    observations: list[dict[str, Any]],
+    clock: Clock,
+    rules: Sequence[Rule] | None,
+) -> list[intake_many.Outcome]:
+    """``intake_many`` on the batch in a savepoint; all None (each on its own) if it fails."""
+    try:
+        with session.begin_nested():
+            return intake_many.receive_observations(
+                session,
+                [intake_many.Submitted(o, MQTT_PRINCIPAL, "mqtt") for o in observations],
+                clock=clock,
+                rules=rules,
+            )
+    except Exception:
+        log.exception("mqtt batch: taken reading by reading instead")
+        return [None] * len(observations)
 
 
 def _check_device(session: Session, message: InboundMessage) -> None:

@@ -14,6 +14,7 @@ revoked device loses its topic at the broker's next reload as well.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -147,6 +148,14 @@ def list_devices(
         patient_ids=sorted({r.patient_id for r in rows}),
     )
     return [DeviceRow.of(r) for r in rows]
+
+
+def preload_devices(session: Session, device_ids: Iterable[str]) -> None:
+    """Load a batch's devices in one query, so :func:`check_device` finds each in the
+    session instead of asking the database once per reading."""
+    wanted = sorted(set(device_ids))
+    if wanted:
+        list(session.scalars(select(Device).where(Device.device_id.in_(wanted))))
 
 
 def check_device(session: Session, *, device_id: str, patient: str) -> None:

@@ -81,6 +81,11 @@ def _patient(session: Session, resource: dict[str, Any]) -> str:
     return patient_id
 
 
+def remember_patients(session: Session, found: dict[str, str]) -> None:
+    """Patients a batch looked up at once (``Patient/<id>`` → patient id), for ``_patient``."""
+    session.info.setdefault("intake_patients", {}).update(found)
+
+
 def check_observation(
     session: Session, observation: dict[str, Any], *, now: datetime
 ) -> CheckedReading:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from careloop.feedback.checkins import Checkin, read_checkin
 from careloop.feedback.evaluate import TEMPERATURE_WITHIN, RecordSnapshot
 from careloop.feedback.readings import Reading, read_observation
 from careloop.feedback.therapy import THERAPY_TYPES, active_therapy
-from careloop.records.resources import patient_resources
+from careloop.records.resources import patient_resources, resources_of_patients
 
 TEMPERATURE = "body_temperature"
 READINGS_LOOKBACK = timedelta(days=60)
@@ -101,3 +102,77 @@ def load_snapshot(
         condition_codes=conditions,
         active_therapy=therapy,
     )
+
+
+def load_reading_snapshots(
+    session: Session, *, patient_ids: Collection[str], now: datetime
+) -> dict[str, RecordSnapshot]:
+    """:func:`load_snapshot` for new readings (``checkins=False``) of many patients at once:
+    two queries for a whole batch instead of three per reading."""
+    observations = resources_of_patients(
+        session,
+        patient_ids=patient_ids,
+        resource_types=["Observation"],
+        since=now - READINGS_LOOKBACK,
+    )
+    others = resources_of_patients(
+        session, patient_ids=patient_ids, resource_types=["Condition", *THERAPY_TYPES]
+    )
+    conditions = {
+        p: [r for r in rs if r.get("resourceType") == "Condition"] for p, rs in others.items()
+    }
+    therapies = {
+        p: [r for r in rs if r.get("resourceType") != "Condition"] for p, rs in others.items()
+    }
+    return {
+        pid: RecordSnapshot(
+            patient_id=pid,
+            readings=tuple(r for o in observations[pid] for r in read_observation(o, now=None)),
+            condition_codes=_condition_codes(conditions[pid]),
+            active_therapy=active_therapy(therapies[pid], now=now),
+        )
+        for pid in patient_ids
+    }
+
+
+def load_checkin_snapshots(
+    session: Session, *, patient_ids: Collection[str], now: datetime, catalog: Catalog
+) -> dict[str, RecordSnapshot]:
+    """:func:`load_snapshot` for new check-ins (``readings=False``) of many patients at once:
+    the day's temperatures, a year of check-ins and the therapy in two queries."""
+    temperatures = resources_of_patients(
+        session,
+        patient_ids=patient_ids,
+        resource_types=["Observation"],
+        since=now - TEMPERATURE_WITHIN,
+    )
+    responses = resources_of_patients(
+        session,
+        patient_ids=patient_ids,
+        resource_types=["QuestionnaireResponse"],
+        since=now - CHECKINS_LOOKBACK,
+    )
+    therapies = resources_of_patients(
+        session, patient_ids=patient_ids, resource_types=THERAPY_TYPES
+    )
+    snapshots = {}
+    for pid in patient_ids:
+        checkins: list[Checkin] = []
+        for response in responses[pid]:
+            try:
+                questionnaire = catalog.get(str(response.get("questionnaire") or ""))
+                checkins.append(read_checkin(questionnaire, response, now=None))
+            except CareloopError:
+                continue  # as in load_snapshot: no baseline from an unknown questionnaire
+        snapshots[pid] = RecordSnapshot(
+            patient_id=pid,
+            readings=tuple(
+                r
+                for o in temperatures[pid]
+                for r in read_observation(o, now=None)
+                if r.measure == TEMPERATURE
+            ),
+            checkins=tuple(checkins),
+            active_therapy=active_therapy(therapies[pid], now=now),
+        )
+    return snapshots

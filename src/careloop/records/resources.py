@@ -9,7 +9,7 @@ resources about an existing patient are accepted; Patient resources still come t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -114,3 +114,27 @@ def patient_resources(
         query = query.where(FhirResource.effective_start >= since)
     query = query.order_by(FhirResource.effective_start.nulls_first(), FhirResource.fhir_id)
     return list(session.scalars(query))
+
+
+def resources_of_patients(
+    session: Session,
+    *,
+    patient_ids: Collection[str],
+    resource_types: Sequence[str],
+    since: datetime | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`patient_resources` for many patients in one query (a batch of readings):
+    each patient's resources oldest first, every asked patient present."""
+    found: dict[str, list[dict[str, Any]]] = {p: [] for p in patient_ids}
+    if not found:
+        return found
+    query = select(FhirResource.patient_id, FhirResource.resource).where(
+        FhirResource.patient_id.in_(sorted(found)),
+        FhirResource.resource_type.in_(resource_types),
+    )
+    if since is not None:
+        query = query.where(FhirResource.effective_start >= since)
+    query = query.order_by(FhirResource.effective_start.nulls_first(), FhirResource.fhir_id)
+    for patient_id, resource in session.execute(query):
+        found[patient_id].append(resource)
+    return found

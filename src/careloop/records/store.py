@@ -37,15 +37,20 @@ def write_resources(
     *,
     source: str,
     now: datetime,
+    new: bool = False,
 ) -> None:
     """Upsert ``resources`` (same type and FHIR id = update) and replace their code rows.
 
     ``owners`` are the careloop patient ids, one per resource (None: not yet known).
     On PostgreSQL the resources not stored yet are COPYed straight into their tables
-    (``records.store_copy``); only the others take the upsert below.
+    (``records.store_copy``); only the others take the upsert below. ``new``: the caller
+    has just looked them up and found none stored (the feedback batch's duplicate check),
+    so the look-up is not made twice; one written meanwhile still falls back to the upsert.
     """
     if resources and session.get_bind().dialect.name == "postgresql":
-        resources, owners = _copy_new_resources(session, resources, owners, source=source, now=now)
+        resources, owners = _copy_new_resources(
+            session, resources, owners, source=source, now=now, new=new
+        )
     _upsert(session, resources, owners, source=source, now=now)
 
 
@@ -56,6 +61,7 @@ def _copy_new_resources(
     *,
     source: str,
     now: datetime,
+    new: bool = False,
 ) -> tuple[list[IndexedResource], list[str | None]]:
     """COPY the resources not stored yet; returns the rest (stored already) to upsert."""
     forget_shared_facts(
@@ -64,13 +70,13 @@ def _copy_new_resources(
     )
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor:
-        stored = existing_keys(cursor, resources)
-        new = [(r, o) for r, o in zip(resources, owners, strict=True) if _key(r) not in stored]
-        if not new:
+        stored = set() if new else existing_keys(cursor, resources)
+        fresh = [(r, o) for r, o in zip(resources, owners, strict=True) if _key(r) not in stored]
+        if not fresh:
             return list(resources), list(owners)
         cursor.execute("SAVEPOINT careloop_copy_new")
         try:
-            copy_new(cursor, [r for r, _ in new], [o for _, o in new], source=source, now=now)
+            copy_new(cursor, [r for r, _ in fresh], [o for _, o in fresh], source=source, now=now)
         except UniqueViolation:
             # Written by someone else since the look-up: upsert everything instead.
             cursor.execute("ROLLBACK TO SAVEPOINT careloop_copy_new")

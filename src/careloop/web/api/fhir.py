@@ -18,8 +18,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from careloop.audit import Purpose, audit_read
-from careloop.careteam import intake
+from careloop.careteam import intake, intake_checkins, intake_many
 from careloop.careteam.intake_batch import IntakeBatcher
+from careloop.careteam.intake_many import Submitted
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound, PermissionDenied
 from careloop.events import EventKind
@@ -289,9 +290,69 @@ def _create(
     if batcher is None:
         return _create_in(request, body, session, clock, principal, expected=expected)
     session.commit()  # hold nothing (a token row, a connection) while waiting for the batch
+    item = None
+    if principal.is_staff and "if-none-exist" not in request.headers:
+        access.check_write(principal, expected)  # all ``_guard`` asks of staff
+        item = (request, Submitted(body, principal, "fhir"))
     return batcher.submit(
-        lambda batch: _create_in(request, body, batch, clock, principal, expected=expected)
+        lambda batch: _create_in(request, body, batch, clock, principal, expected=expected),
+        item=item,
     )
+
+
+def _bulk(clock: Clock) -> Callable[[Session, list[Any]], list[tuple[bool, Any] | None]]:
+    """The batcher's set-wise path for staff-posted Observations (``careteam.intake_many``),
+    answering each as ``_create_in`` would: 201/200 with the resource, or 422 recorded."""
+
+    def run(session: Session, items: list[Any]) -> list[tuple[bool, Any] | None]:
+        outcomes = _set_wise(session, [submitted for _, submitted in items], clock)
+        answers: list[tuple[bool, Any] | None] = []
+        for (request, submitted), done in zip(items, outcomes, strict=True):
+            if done is None:
+                answers.append(None)
+            elif isinstance(done, InvalidInput):
+                observation = submitted.resource.get("resourceType") == "Observation"
+                record_rejection(
+                    session,
+                    kind=EventKind.READING_REJECTED if observation else EventKind.CHECKIN_REJECTED,
+                    reason=str(done),
+                    field=done.field,
+                    clock=clock,
+                    actor=submitted.principal.actor,
+                    details={"channel": "fhir"},
+                )
+                body_out = outcome(issue(str(done), code="invalid", expression=done.field))
+                answers.append((True, FhirResponse(body_out, status_code=422)))
+            else:
+                resource = with_meta(done.resource, last_updated=done.last_updated)
+                status = 200 if done.result.status == "duplicate" else 201
+                reply = _created(
+                    request,
+                    resource,
+                    status=status,
+                    alerts=done.result.new_alerts,
+                    advice=done.result.advice,
+                )
+                answers.append((True, reply))
+        return answers
+
+    return run
+
+
+def _set_wise(session: Session, inputs: list[Submitted], clock: Clock) -> list[intake_many.Outcome]:
+    """Readings through ``intake_many``, check-ins through ``intake_checkins``, in order."""
+    readings = [i for i, s in enumerate(inputs) if s.resource.get("resourceType") == "Observation"]
+    checkins = sorted(set(range(len(inputs))) - set(readings))
+    outcomes: list[intake_many.Outcome] = [None] * len(inputs)
+    for indexes, take in (
+        (readings, intake_many.receive_observations),
+        (checkins, intake_checkins.receive_checkins),
+    ):
+        if indexes:
+            done = take(session, [inputs[i] for i in indexes], clock=clock)
+            for index, outcome_ in zip(indexes, done, strict=True):
+                outcomes[index] = outcome_
+    return outcomes
 
 
 def _batcher(request: Request) -> IntakeBatcher | None:
@@ -302,7 +363,7 @@ def _batcher(request: Request) -> IntakeBatcher | None:
         window = runtime.settings.web.intake_batch_ms
         postgres = runtime.engine.dialect.name == "postgresql"
         state.intake_batcher = (
-            IntakeBatcher(runtime.transaction, window=window / 1000)
+            IntakeBatcher(runtime.transaction, window=window / 1000, bulk=_bulk(runtime.clock))
             if postgres and window
             else None
         )
