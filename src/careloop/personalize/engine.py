@@ -32,7 +32,6 @@ from careloop.personalize.explain import Evidence, explain_choice, explain_hold
 from careloop.personalize.features import Featurizer
 from careloop.personalize.framing import explain_framing, seed_stated_prior
 from careloop.personalize.joint import CONTEXT_NAMES, channel_then_window, context_columns
-from careloop.personalize.kinds import with_kinds
 from careloop.personalize.model import (
     HistorySummary,
     PooledPosterior,
@@ -66,7 +65,6 @@ class EngineModel:
             patient_cells=config.learn_cell_covariance,
             offset_precision=config.offset_prior_precision,
             cell_precision=config.cell_prior_precision,
-            kinds=config.latent_kinds,
         )
         seed_stated_prior(
             pooled.mean,
@@ -428,8 +426,6 @@ def _choose_chunk(
     first = 0
     if model.joint:
         mean, var = cell_distributions(model.pooled, history, features)
-        if model.pooled.kind_means is not None:
-            dists, mean, var = with_kinds(model.pooled, history, dists, mean, var)
         channel, window = channel_then_window(dists, mean, var, masks[0], masks[1])
         channel_pick = draw(channel.mean, channel.sd, masks[0])
         chunk.store(0, channel_pick)

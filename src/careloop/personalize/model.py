@@ -28,7 +28,6 @@ from careloop.personalize.actions import ActionSpace
 from careloop.personalize.arrays import FloatArray, IntArray
 from careloop.personalize.history import HistorySummary, diagonal_matrices, value_offsets
 from careloop.personalize.joint import CellPosterior
-from careloop.personalize.kinds import learn_kinds, starting_kinds
 from careloop.personalize.pooling import (
     factored_cell_prior,
     learn_cell_covariance,
@@ -81,8 +80,6 @@ class PooledPosterior:
     cells: CellPosterior | None = None
     offset_precision: FloatArray | None = None
     cell_offset_precision: FloatArray | None = None
-    kind_means: FloatArray | None = None
-    kind_weights: FloatArray | None = None
     _cache: tuple[list[FloatArray], list[FloatArray]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -96,12 +93,10 @@ class PooledPosterior:
         patient_cells: bool = False,
         offset_precision: float = 1.0,
         cell_precision: float = 4.0,
-        kinds: bool = False,
     ) -> PooledPosterior:
         """The prior; ``joint`` adds interaction weights per channel x window cell, and
         ``patient_cells`` lets each patient's cells carry their channel and window offsets
-        under a learned covariance (starting as the factored model's, see ``pooling``);
-        ``kinds`` adds a latent-class prior over each patient's table (``kinds``)."""
+        under a learned covariance (starting as the factored model's, see ``pooling``)."""
         total = sum(space.sizes) * dim
         cells = space.sizes[0] * space.sizes[1]
         learned: tuple[FloatArray, FloatArray] | tuple[None, None] = (None, None)
@@ -109,9 +104,6 @@ class PooledPosterior:
             learned = factored_cell_prior(
                 space.sizes, factor_precision=offset_precision, cell_precision=cell_precision
             )
-        kind_means, kind_weights = (
-            starting_kinds(space.sizes) if joint and kinds and not patient_cells else (None, None)
-        )
         return cls(
             sizes=space.sizes,
             dim=dim,
@@ -121,8 +113,6 @@ class PooledPosterior:
             cells=CellPosterior.prior(cells, dim, precision) if joint else None,
             offset_precision=learned[0],
             cell_offset_precision=learned[1],
-            kind_means=kind_means,
-            kind_weights=kind_weights,
         )
 
     def blocks(self) -> tuple[list[FloatArray], list[FloatArray]]:
@@ -166,8 +156,6 @@ class PooledPosterior:
                 if self.cell_offset_precision is not None
                 else None
             ),
-            "kind_means": self.kind_means.tolist() if self.kind_means is not None else None,
-            "kind_weights": self.kind_weights.tolist() if self.kind_weights is not None else None,
         }
 
     @classmethod
@@ -189,14 +177,6 @@ class PooledPosterior:
             cell_offset_precision=(
                 np.asarray(data["cell_offset_precision"], dtype=np.float64)
                 if data.get("cell_offset_precision")
-                else None
-            ),
-            kind_means=(
-                np.asarray(data["kind_means"], dtype=np.float64) if data.get("kind_means") else None
-            ),
-            kind_weights=(
-                np.asarray(data["kind_weights"], dtype=np.float64)
-                if data.get("kind_weights")
                 else None
             ),
         )
@@ -320,8 +300,6 @@ def update_posteriors(
         learn_offset_spread(pooled, history, np.unique(rows), skip=(0, 1) if carried else ())
         if carried:
             learn_cell_covariance(pooled, history, np.unique(rows))
-    if pooled.kind_means is not None:
-        learn_kinds(pooled, history, np.unique(rows))
     np.add.at(history.sent, (rows[:, None], value_cols), 1.0)
     np.add.at(history.responded, (rows[:, None], value_cols), rewards[:, None])
     np.add.at(history.pair_sent, (rows, choices[:, 0], choices[:, 1]), 1.0)

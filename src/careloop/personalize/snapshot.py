@@ -88,7 +88,6 @@ class EngineConfig:
     context_features: bool = True
     learn_offset_spread: bool = True
     learn_cell_covariance: bool = False
-    latent_kinds: bool = False
 
     def __post_init__(self) -> None:
         if self.weekly_budget < 0:
