@@ -267,6 +267,8 @@ def language_notes(session: Session, *, patient_id: str, limit: int = 5) -> list
         if isinstance(extra, dict) and extra.get("language_note")
     ]
     return notes[:limit]
+
+
 @dataclass(frozen=True)
 class RequestStatus:
     """Where a requested message stands, for telling the patient "sent" or "at 5:00 PM"."""
