@@ -188,3 +188,16 @@ def rank_offers(
         )
     ranked.sort(key=lambda o: (-o.score, o.start, o.slot))
     return ranked[:limit]
+
+
+def distinct_times(offers: Sequence[Offer]) -> list[Offer]:
+    """The offers in order, without a later one a text would name alike: same start, same
+    mode ("1 for Mon 9:00 AM, 2 for Mon 9:00 AM" at two clinics is no choice by reply)."""
+    seen: set[tuple[datetime, str]] = set()
+    out = []
+    for offer in offers:
+        key = (offer.start, offer.mode)
+        if key not in seen:
+            seen.add(key)
+            out.append(offer)
+    return out

@@ -14,13 +14,17 @@ names the booking it would move until it is answered, then the booking it made.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from careloop.access import booking as bookings
 from careloop.access import companions
+from careloop.access.finder import Offer, distinct_times
 from careloop.access.offers import open_offer
 from careloop.access.sending import SentOffer, queue_offer
-from careloop.access.service import find_offers
+from careloop.access.service import MAX_LIMIT, find_offers
+from careloop.access.slots import slot_services
 from careloop.access.waitlist import backfill
 from careloop.clock import Clock
 from careloop.models import AccessBooking, AccessOffer
@@ -55,11 +59,7 @@ def offer_new_time(
     made_by = session.get(AccessOffer, booking.offer_id) if booking.offer_id else None
     if made_by is not None and made_by.kind == MOVE:
         return MoveOffer(None, 0, None, not_queued="already-moved")  # once is enough
-    offers = [
-        o
-        for o in find_offers(session, patient_id=patient_id, now=now, limit=limit + 1)
-        if o.slot != booking.slot_id
-    ][:limit]
+    offers = other_times(session, booking=booking, now=now, limit=limit)
     if not offers:
         return MoveOffer(None, 0, None, not_queued="no-slot-fits")
     return queue_offer(
@@ -73,6 +73,18 @@ def offer_new_time(
         kind=MOVE,
         moving=booking,
     )
+
+
+def other_times(
+    session: Session, *, booking: AccessBooking, now: datetime, limit: int
+) -> list[Offer]:
+    """The best other times for what ``booking`` is for (the same service, never another
+    clinic's kind of visit), each at a different time: a text can only say "Mon 9:00 AM"."""
+    services = slot_services(session, booking.slot_id) or None
+    found = find_offers(
+        session, patient_id=booking.patient_id, now=now, services=services, limit=MAX_LIMIT
+    )
+    return distinct_times([o for o in found if o.slot != booking.slot_id])[:limit]
 
 
 def moving_from(offer: AccessOffer) -> str | None:
@@ -118,11 +130,7 @@ def open_move(
     """New times for a visit the patient asked to move in the portal; the visit stays booked
     until one of them is (:func:`finish_move`), so leaving the page loses nothing."""
     now = clock.now()
-    offers = [
-        o
-        for o in find_offers(session, patient_id=booking.patient_id, now=now, limit=limit + 1)
-        if o.slot != booking.slot_id
-    ][:limit]
+    offers = other_times(session, booking=booking, now=now, limit=limit)
     if not offers:
         return None
     row = open_offer(session, offers=offers, patient_id=booking.patient_id, now=now, kind=MOVE)

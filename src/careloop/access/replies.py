@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from careloop.access import booking as bookings
 from careloop.access import companions
-from careloop.access.finder import Offer
+from careloop.access.finder import Offer, distinct_times
 from careloop.access.grammar import BookingReply, parse_booking_reply
 from careloop.access.moves import finish_move, moving_from
 from careloop.access.offers import (
@@ -30,6 +30,7 @@ from careloop.access.offers import (
 from careloop.access.rides import plan_ride
 from careloop.access.sending import visit_place
 from careloop.access.service import find_offers
+from careloop.access.slots import slot_services
 from careloop.access.waitlist import backfill, tell_the_others
 from careloop.channels.messages import InboundMessage
 from careloop.clock import Clock
@@ -73,12 +74,23 @@ def _answer(
 
 
 def _new_choices(
-    session: Session, *, patient_id: str, now: datetime, kind: str
+    session: Session,
+    *,
+    patient_id: str,
+    now: datetime,
+    kind: str,
+    service: str | None = None,
+    services: frozenset[str] | None = None,
 ) -> tuple[list[Offer], dict[str, Any]]:
-    offers = find_offers(session, patient_id=patient_id, now=now)
+    """New times for the same kind of visit (the offer's service, or what the visit being
+    moved was for), each a different time a reply can name."""
+    found = find_offers(
+        session, patient_id=patient_id, now=now, service=service, services=services, limit=12
+    )
+    offers = distinct_times(found)[:3]
     if not offers:
         return [], {}
-    open_offer(session, offers=offers, patient_id=patient_id, now=now, kind=kind)
+    open_offer(session, offers=offers, patient_id=patient_id, now=now, kind=kind, service=service)
     patient = get_patient(session, patient_id)
     labels = choice_labels(offers, language=patient.language or "en", timezone=patient.timezone)
     return offers, {"slot_choices": labels}
@@ -118,7 +130,9 @@ def _book_choice(
             offer_id=offer.id,
         )
     except bookings.SlotTaken:
-        offers, fields = _new_choices(session, patient_id=patient_id, now=now, kind="retry")
+        offers, fields = _new_choices(
+            session, patient_id=patient_id, now=now, kind="retry", service=offer.service
+        )
         content = "slot_offer" if offers else "slot_gone"
         queued = _answer(
             session,
@@ -223,7 +237,11 @@ def handle_access_reply(
         )
         return AccessReply("visit-cancelled", queued)
     offers, fields = _new_choices(
-        session, patient_id=patient_id, now=message.received_at, kind="reschedule"
+        session,
+        patient_id=patient_id,
+        now=message.received_at,
+        kind="reschedule",
+        services=slot_services(session, target.slot_id) or None,
     )
     queued = _answer(
         session,

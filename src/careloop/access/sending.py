@@ -16,9 +16,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from careloop.access.directory import places_of
-from careloop.access.finder import Offer
+from careloop.access.finder import Offer, distinct_times
 from careloop.access.offers import booking_url, choice_labels, open_offer
-from careloop.access.service import find_offers
+from careloop.access.service import MAX_LIMIT, find_offers
 from careloop.clock import Clock
 from careloop.events import EventKind, record_event
 from careloop.models import AccessBooking
@@ -54,9 +54,10 @@ def send_offer(
 ) -> SentOffer:
     """Find the best slots, store the offer and queue ``slot_offer`` for the patient."""
     now = clock.now()
-    offers = find_offers(
-        session, patient_id=patient_id, now=now, service=service, limit=limit, days=days
+    found = find_offers(
+        session, patient_id=patient_id, now=now, service=service, limit=MAX_LIMIT, days=days
     )
+    offers = distinct_times(found)[:limit]
     if not offers:
         return SentOffer(None, 0, None, not_queued="no-slot-fits")
     return queue_offer(

@@ -22,6 +22,7 @@ def find_offers(
     patient_id: str,
     now: datetime,
     service: str | None = None,
+    services: frozenset[str] | None = None,
     from_day: date | None = None,
     days: int = 14,
     limit: int = 3,
@@ -29,7 +30,8 @@ def find_offers(
     """Offers for the patient, best first, over ``days`` days from ``from_day`` (their zone).
 
     ``from_day`` defaults to today in the patient's zone; slots before ``now`` plus the
-    minimum lead time are never offered, whatever the day.
+    minimum lead time are never offered, whatever the day. ``services``: only slots sharing
+    one of these codes (:func:`careloop.access.slots.slot_services` of a visit being moved).
     """
     if not 1 <= days <= MAX_DAYS:
         raise InvalidInput(f"days must be between 1 and {MAX_DAYS}", field="days")
@@ -40,5 +42,5 @@ def find_offers(
     first = from_day or now.astimezone(zone).date()
     start = datetime.combine(first, time(0), tzinfo=zone)
     end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
-    slots = free_slots(session, start=start, end=end, service=service)
+    slots = free_slots(session, start=start, end=end, service=service, services=services)
     return rank_offers(slots, day, now=now, limit=limit)

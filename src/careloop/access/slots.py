@@ -59,9 +59,15 @@ def _virtual_location(schedule: dict[str, Any], locations: dict[str, dict[str, A
 
 
 def free_slots(
-    session: Session, *, start: datetime, end: datetime, service: str | None = None
+    session: Session,
+    *,
+    start: datetime,
+    end: datetime,
+    service: str | None = None,
+    services: frozenset[str] | None = None,
 ) -> list[SlotCandidate]:
-    """Free, unheld slots starting in ``[start, end)``; ``service`` filters by any code."""
+    """Free, unheld slots starting in ``[start, end)``; ``service`` filters by any code,
+    ``services`` by sharing any of these codes (what a booked visit was for)."""
     slot_rows = list(
         session.scalars(
             select(FhirResource.resource)
@@ -85,7 +91,7 @@ def free_slots(
         session, "Schedule", (typed_target_id(s.get("schedule"), "Schedule") for s in slot_rows)
     )
     actors = [a for sch in schedules.values() for a in sch.get("actor") or []]
-    services = resources_by_id(
+    service_rows = resources_by_id(
         session, "HealthcareService", (typed_target_id(a, "HealthcareService") for a in actors)
     )
     locations = resources_by_id(
@@ -98,8 +104,10 @@ def free_slots(
         schedule = schedules.get(typed_target_id(slot.get("schedule"), "Schedule") or "", {})
         slot_codes = codes(slot.get("serviceType")) | codes(slot.get("appointmentType"))
         slot_codes |= codes(slot.get("specialty")) | codes(slot.get("serviceCategory"))
-        all_codes = slot_codes | _schedule_services(schedule, services)
+        all_codes = slot_codes | _schedule_services(schedule, service_rows)
         if service is not None and service not in all_codes:
+            continue
+        if services is not None and not services & all_codes:
             continue
         virtual = (
             _flagged(slot)
@@ -117,3 +125,22 @@ def free_slots(
             )
         )
     return found
+
+
+def slot_services(session: Session, slot_id: str) -> frozenset[str]:
+    """What a slot is for: the slot's own service and appointment type codes, else its
+    Schedule's services. A visit is moved only to a slot for the same thing (a follow-up is
+    never moved into a mammography slot)."""
+    slot = resources_by_id(session, "Slot", [slot_id]).get(slot_id)
+    if slot is None:
+        return frozenset()
+    own = codes(slot.get("serviceType")) | codes(slot.get("appointmentType"))
+    if own:
+        return frozenset(own)
+    schedule_id = typed_target_id(slot.get("schedule"), "Schedule")
+    schedule = resources_by_id(session, "Schedule", [schedule_id]).get(schedule_id or "", {})
+    actors = schedule.get("actor") or []
+    services = resources_by_id(
+        session, "HealthcareService", (typed_target_id(a, "HealthcareService") for a in actors)
+    )
+    return frozenset(_schedule_services(schedule, services))
