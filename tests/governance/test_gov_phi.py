@@ -90,7 +90,7 @@ def test_a_demo_run_logs_no_phi_and_errors_echo_none(
     assert printed.getvalue().count(" s)") >= 7
     # Each heading has its own number, in order (walk finding 22: two steps read "8.").
     numbers = re.findall(r"^\s*(\d+)\. [A-Z]", printed.getvalue(), flags=re.MULTILINE)
-    assert numbers == [str(n) for n in range(1, 11)]
+    assert numbers == [str(n) for n in range(1, 12)]
     _the_pilot_is_in_the_past(database)
 
     from fastapi.testclient import TestClient

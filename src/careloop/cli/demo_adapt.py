@@ -220,7 +220,7 @@ def _queued(session: Any) -> dict[str, OutboxMessage]:
 
 def step_adapt(rt: Runtime, console: Console, report: Any) -> None:
     """The demo step (``report`` is the demo's ``DemoReport``)."""
-    title = "10. Reminders that adapt: no-show risk and video visits"
+    title = "11. Reminders that adapt: no-show risk and video visits"
     if not NOSHOW_CSV.is_file():
         console.print(f"{title}\n   skipped: no no-show dataset at {NOSHOW_CSV}")
         report.sections["adapt"] = {"skipped": f"no no-show dataset at {NOSHOW_CSV}"}
