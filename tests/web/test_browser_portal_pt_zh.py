@@ -89,7 +89,15 @@ def _fits(page: Any) -> None:
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
-def _queue(site: Site, patient_id: str, key: str, *, state: OutboxState, hours: int) -> None:
+def _queue(
+    site: Site,
+    patient_id: str,
+    key: str,
+    *,
+    state: OutboxState,
+    hours: int,
+    language: str = "pt",
+) -> None:
     with site.runtime.transaction() as session:
         row = enqueue(
             session,
@@ -101,7 +109,7 @@ def _queue(site: Site, patient_id: str, key: str, *, state: OutboxState, hours: 
                 to_address="+15550100000",
                 body=f"Texto de teste {key}.",
                 due_at=NOW + timedelta(hours=hours),
-                language="pt",
+                language=language,
             ),
             now=NOW,
         )
@@ -175,7 +183,8 @@ def test_a_portuguese_patient_reads_the_portal_in_portuguese(
     phone.goto("/portal/visits")
     phone.get_by_role("radio").first.check()
     phone.get_by_role("button", name="Marcar este horário").click()
-    expect(phone.get_by_text("Sua consulta está marcada.")).to_be_visible()
+    # Booking runs the engine for the confirmation: slow on a loaded machine, so wait longer.
+    expect(phone.get_by_text("Sua consulta está marcada.")).to_be_visible(timeout=30_000)
     confirmation = phone.get_by_test_id("confirmation").inner_text()
     assert confirmation.startswith("Vamos "), confirmation
     assert "confirma" in confirmation
@@ -186,7 +195,7 @@ def test_a_portuguese_patient_reads_the_portal_in_portuguese(
 def test_a_chinese_patient_without_medicines_is_not_asked_about_missed_doses(
     phone: Any, site: Site
 ) -> None:
-    _patient_id, number, takes_medicines = _patient(site, "zh")
+    patient_id, number, takes_medicines = _patient(site, "zh")
     assert not takes_medicines
     _sign_in(phone, site, number)
     expect(phone.locator("html")).to_have_attribute("lang", "zh-Hans")
@@ -212,3 +221,13 @@ def test_a_chinese_patient_without_medicines_is_not_asked_about_missed_doses(
 
     phone.goto("/portal/no-such-page")
     expect(phone.get_by_role("heading", level=1)).to_have_text("找不到页面")
+
+    # Chinese text awaits review, so messages go in English: the inbox says why, in Chinese.
+    _queue(site, patient_id, "zh-walk-sent", state=OutboxState.SENT, hours=-2, language="en")
+    phone.goto("/portal/messages")
+    sent = phone.get_by_test_id("message").filter(has_text="zh-walk-sent")
+    expect(sent.get_by_test_id("language-note")).to_have_text(
+        "这条消息是英文的：中文版本还在等待审核。"
+    )
+    expect(sent.locator("p[lang=en]")).to_have_count(1)
+    _fits(phone)

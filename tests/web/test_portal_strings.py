@@ -41,7 +41,7 @@ def _used_keys() -> set[str]:
             used.add(f"checkin.{item['linkId']}")
             for option in item.get("answerOption", []):
                 used.add(f"checkin.{item['linkId']}.{option['valueCoding']['code']}")
-    used.add("checkin_title_today")
+    used |= {"checkin_title_today", "message_in_english"}
     for channel in ("sms", "voice", "email", "portal"):
         used |= {f"next_{channel}", f"scheduled_{channel}", f"confirm_{channel}"}
     used |= {f"next_why_{why}" for why in ("explored", "stated", "learned")}

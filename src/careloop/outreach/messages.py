@@ -47,6 +47,7 @@ class ConversationItem:
     from_care_team: bool = False
     recipient_kind: str = "patient"
     read_at: str | None = None
+    language: str | None = None  # of the words sent ("en" when a translation awaits review)
 
 
 def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list[ConversationItem]:
@@ -75,6 +76,7 @@ def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list
             from_care_team=bool((row.extra or {}).get("staff_message")),
             recipient_kind=row.recipient_kind,
             read_at=(row.extra or {}).get("portal_read_at"),
+            language=row.language,
         )
         for row in out
     ]
