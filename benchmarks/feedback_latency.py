@@ -336,8 +336,9 @@ def send_mqtt(
                 f"{topic}/readings/{event['patient']}/dev-{event['patient']}", body, qos=1
             )
         )
-    for info in infos:
-        info.wait_for_publish(30)
+    deadline = time.monotonic() + 60  # one bound for the lot: a stalled broker link
+    for info in infos:  # must not cost 30 s per message
+        info.wait_for_publish(max(0.1, deadline - time.monotonic()))
     client.loop_stop()
     client.disconnect()
 

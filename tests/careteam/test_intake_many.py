@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from careloop.careteam import intake, intake_many
+from careloop.careteam import intake, intake_checkins, intake_many
+from careloop.careteam.intake_batch import IntakeBatcher, _Job
 from careloop.clock import FrozenClock
 from careloop.errors import InvalidInput
 from careloop.events import list_events
@@ -19,7 +21,7 @@ from careloop.records.resources import get_resource
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
-from tests.feedback.loop_payloads import add_patients, blood_pressure, glucose, weight
+from tests.feedback.loop_payloads import add_patients, blood_pressure, diary, glucose, weight
 
 NURSE = Principal(actor="user:nurse", role=Role.CLINICIAN, source="api")
 GATEWAY = Principal(actor="user:gateway", role=Role.CLINICIAN, source="api")
@@ -110,12 +112,17 @@ def test_a_batch_answers_each_reading_and_audits_each_submitter_and_patient(
         audit_before = session.query(AuditEvent).count()
         outcomes = intake_many.receive_observations(session, inputs, clock=clock)
     taken, duplicate, cancelled, nobody, update, first, second, other = outcomes
-    assert isinstance(taken, intake_many.Received) and taken.result.status == "accepted"
-    assert isinstance(duplicate, intake_many.Received) and duplicate.result.status == "duplicate"
-    assert isinstance(cancelled, InvalidInput) and cancelled.field == "status"
-    assert isinstance(nobody, InvalidInput) and nobody.field == "subject"
+    assert isinstance(taken, intake_many.Received)
+    assert taken.result.status == "accepted"
+    assert isinstance(duplicate, intake_many.Received)
+    assert duplicate.result.status == "duplicate"
+    assert isinstance(cancelled, InvalidInput)
+    assert cancelled.field == "status"
+    assert isinstance(nobody, InvalidInput)
+    assert nobody.field == "subject"
     assert (update, first, second) == (None, None, None)  # left to the per-reading path
-    assert isinstance(other, intake_many.Received) and other.last_updated == now
+    assert isinstance(other, intake_many.Received)
+    assert other.last_updated == now
     assert taken.resource["id"] == inputs[0].resource["id"]
     with rt.transaction() as session:
         rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()[audit_before:]
@@ -126,3 +133,71 @@ def test_a_batch_answers_each_reading_and_audits_each_submitter_and_patient(
         ("user:nurse", "p-1", "create"),
     ]
     assert len(received) == 2 + 2  # the two stored before, the two new ones
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_check_ins_in_a_batch_raise_what_one_by_one_raises(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path, batched: bool
+) -> None:
+    add_patients(rt, tmp_path, "onc-1", "onc-2")
+    now = clock.now()
+    responses = [
+        diary("onc-1", {"nausea": 1}, now - timedelta(hours=2)),
+        diary("onc-1", {"nausea": 4}, now - timedelta(hours=1)),  # grade 4: urgent
+        diary("onc-2", {"pain": 2}, now),
+        diary("onc-2", {"pain": 4}, now),
+    ]
+    with rt.transaction() as session:
+        if batched:
+            outcomes = intake_checkins.receive_checkins(
+                session, [intake_many.Submitted(r, NURSE, "fhir") for r in responses], clock=clock
+            )
+            assert all(isinstance(o, intake_many.Received) for o in outcomes)
+        else:
+            for r in responses:
+                intake.receive_questionnaire_response(
+                    session, r, clock=clock, principal=NURSE, source="fhir"
+                )
+    assert _alerts(rt) == [("onc-1", "symptom-grade-4", 1), ("onc-2", "symptom-grade-4", 1)]
+    with rt.transaction() as session:
+        events = list_events(session, kinds=["checkin_submitted"])
+        stored = get_resource(
+            session, resource_type="QuestionnaireResponse", fhir_id=str(responses[1]["id"])
+        )
+    assert len(events) == len(responses)
+    assert [(e.patient_id, e.payload["answered"]) for e in events] == [
+        ("onc-1", 12),
+        ("onc-1", 12),
+        ("onc-2", 12),
+        ("onc-2", 12),
+    ]
+    assert stored is not None
+    assert stored["item"][0]["linkId"] == "nausea"
+
+
+def test_the_batcher_takes_items_together_and_leaves_the_rest_to_their_own_work(
+    rt: Runtime,
+) -> None:
+    seen: list[list[Any]] = []
+
+    def bulk(session: Session, items: list[Any]) -> list[tuple[bool, Any] | None]:
+        seen.append(items)
+        return [None if item == "alone" else (True, f"bulk:{item}") for item in items]
+
+    batcher = IntakeBatcher(rt.transaction, bulk=bulk)
+    jobs = [
+        _Job(lambda _s: "work:a", "a"),
+        _Job(lambda _s: "work:alone", "alone"),
+        _Job(lambda _s: "work:plain"),
+    ]
+    batcher.run_batch(jobs)
+    assert seen == [["a", "alone"]]  # one call for the batch's items
+    assert [j.future.result(1) for j in jobs] == ["bulk:a", "work:alone", "work:plain"]
+
+    def broken(session: Session, items: list[Any]) -> list[tuple[bool, Any] | None]:
+        raise RuntimeError("the set-wise path failed")
+
+    batcher = IntakeBatcher(rt.transaction, bulk=broken)
+    jobs = [_Job(lambda _s: "work:a", "a"), _Job(lambda _s: "work:b", "b")]
+    batcher.run_batch(jobs)
+    assert [j.future.result(1) for j in jobs] == ["work:a", "work:b"]  # nothing lost

@@ -14,7 +14,7 @@ from careloop.clock import FrozenClock
 from careloop.events import list_events
 from careloop.models import WorklistItem
 from careloop.records.resources import get_resource
-from tests.feedback.loop_payloads import blood_pressure, glucose
+from tests.feedback.loop_payloads import blood_pressure, diary, glucose
 from tests.fhir.conftest import FhirServer, add_patients
 
 # SQLite has one writer and commits each request on its own; group commit is PostgreSQL's.
@@ -82,3 +82,34 @@ def test_a_refused_reading_in_a_busy_moment_undoes_only_itself(
     with fhir_server.rt.transaction() as session:
         assert len(list_events(session, kinds=["reading_received"])) == 8
         assert len(list_events(session, kinds=["reading_rejected"])) == 1
+
+
+def test_concurrent_check_ins_each_alert_exactly_once(
+    fhir_server: FhirServer, clock: FrozenClock, tmp_path: Path
+) -> None:
+    patients = [f"diary-{n}" for n in range(8)]
+    add_patients(fhir_server.rt, tmp_path, *patients)
+    now = clock.now()
+    sent = [diary(p, {"nausea": 4}, now) for p in patients]
+    sent += [diary(p, {"pain": 1}, now) for p in patients for _ in range(2)]
+    token = fhir_server.token("clinician")
+
+    def post(body: dict[str, object]) -> int:
+        with httpx.Client(
+            base_url=fhir_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as http:
+            return http.post("/QuestionnaireResponse", json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(post, sent))
+
+    with fhir_server.rt.transaction() as session:
+        submitted = list_events(session, kinds=["checkin_submitted"])
+        alerts = session.execute(
+            select(WorklistItem.patient_id, WorklistItem.occurrences).where(
+                WorklistItem.rule_id == "symptom-grade-4"
+            )
+        ).all()
+    assert codes == [201] * len(sent)
+    assert len(submitted) == len(sent)  # every acknowledged check-in is in the record
+    assert sorted(alerts) == sorted((p, 1) for p in patients)
