@@ -33,6 +33,7 @@ from careloop.security.principal import CLI_OPERATOR
 
 ZONE = "America/New_York"
 PEOPLE = {"john": "demo-access-john", "ruth": "demo-access-ruth"}
+NAMES = {"demo-access-john": ("John", "Miller"), "demo-access-ruth": ("Ruth", "Alvarez")}
 
 
 def _patient(pid: str, phone: str) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def _patient(pid: str, phone: str) -> dict[str, Any]:
         "extension": [
             {"url": "http://hl7.org/fhir/StructureDefinition/timezone", "valueCode": ZONE}
         ],
-        "name": [{"family": "Demo", "given": ["Access"]}],
+        "name": [{"family": NAMES[pid][1], "given": [NAMES[pid][0]]}],
         "telecom": [{"system": "phone", "value": phone, "use": "mobile"}],
         "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "en"}]}}],
     }
@@ -67,6 +68,7 @@ def _wife(pid: str) -> dict[str, Any]:
         "id": f"{pid}-wife",
         "patient": {"reference": f"Patient/{pid}"},
         "relationship": [{"text": "wife"}],
+        "name": [{"family": NAMES[pid][1], "given": ["Mary"]}],
         "telecom": [{"system": "phone", "value": "+15550107002"}],
         "extension": [
             {

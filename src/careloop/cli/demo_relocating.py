@@ -44,7 +44,7 @@ def _patient(pid: str, *, phone: bool) -> dict[str, Any]:
         "identifier": [SSN],
         "gender": "female",
         "birthDate": "1959-05-20",
-        "name": [{"family": "Demo", "given": ["Relocating"]}],
+        "name": [{"family": "Moore", "given": ["Elena"]}],
         "telecom": [{"system": "phone", "value": "+15550100177", "use": "mobile"}] if phone else [],
         "address": [home_address()] if phone else [],
     }
