@@ -13,6 +13,7 @@ import numpy as np
 
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.arrays import FloatArray, IntArray
+from careloop.personalize.remap import fit_to_space
 
 
 def value_offsets(sizes: tuple[int, ...]) -> tuple[int, ...]:
@@ -169,7 +170,8 @@ class HistorySummary:
     ) -> HistorySummary:
         """Rebuild from stored rows; ``None`` means a patient with no history yet. Rows
         stored before cell offsets existed start those at the prior; rows stored with
-        independent cells (a precision per cell) keep them, with a diagonal prior."""
+        independent cells (a precision per cell) keep them, with a diagonal prior; rows
+        learned in another action space keep what they know of the values still offered."""
         out = cls.empty(
             len(rows),
             space,
@@ -177,7 +179,8 @@ class HistorySummary:
             pair_prior_precision=pair_prior_precision,
             pair_prior=pair_prior,
         )
-        for i, row in enumerate(rows):
+        for i, stored in enumerate(rows):
+            row = fit_to_space(stored, space, out.row_json(i)) if stored else None
             if not row:
                 continue
             out.offset_mean[i] = row["offset_mean"]
