@@ -161,8 +161,7 @@ def test_spanish_words_book_and_cancel(rt: Runtime, clock: FrozenClock, tmp_path
     assert "1 para mar 15:45, 2 para jue 17:00" in text
 
     assert _reply(rt, clock, "opción uno", "SM-1") == "booked"
-    assert "Su cita es el martes" in _answer(rt, "SM-1")
-    assert "Lugar: Main clinic." in _answer(rt, "SM-1")  # walk finding 3: where, too
+    assert "Cita: martes 15:45, Main clinic." in _answer(rt, "SM-1")  # finding 3: where, too
     assert _resource(rt, "Slot", "s-tue").status == "busy"
 
     assert _reply(rt, clock, "Cancelar cita", "SM-2") == "visit-cancelled"

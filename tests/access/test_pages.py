@@ -124,7 +124,7 @@ def test_a_signed_link_books_a_time_once(rt: Runtime, tmp_path: Path, api_client
         confirmations = dict(
             session.execute(select(OutboxMessage.content_message, OutboxMessage.body)).all()
         )
-    assert "Lugar: Main clinic." in confirmations["visit_booked"]  # finding 3: says where
+    assert "Main clinic" in confirmations["visit_booked"]  # finding 3: says where
 
     assert browser.get(f"/portal/book/{token}").status_code == 422  # answered: the link is spent
 

@@ -9,7 +9,7 @@ import pytest
 from careloop.content.library import Library, VariantKey
 from careloop.content.vocab import Channel, ReadingLevel, Tone
 
-REPLY_WORDS = {"en": "Reply R", "es": "CAMBIAR", "pt": "mande R", "zh": "回复 R"}
+REPLY_WORDS = {"en": "Reply R", "es": "CAMBIAR", "pt": "R muda", "zh": "回复 R"}
 PORTAL_WORDS = {"en": "My visits", "es": "Mis citas", "pt": "Minhas consultas", "zh": "我的就诊"}
 
 
