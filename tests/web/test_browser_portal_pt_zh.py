@@ -186,7 +186,8 @@ def test_a_portuguese_patient_reads_the_portal_in_portuguese(
     # Booking runs the engine for the confirmation: slow on a loaded machine, so wait longer.
     expect(phone.get_by_text("Sua consulta está marcada.")).to_be_visible(timeout=30_000)
     confirmation = phone.get_by_test_id("confirmation").inner_text()
-    assert confirmation.startswith("Vamos "), confirmation
+    # By text, call or portal as the engine picks (the booking id seeds it): always a time.
+    assert not confirmation.startswith("Enviamos"), confirmation
     assert "confirma" in confirmation
     assert " em 2026-" in confirmation
     _fits(phone)
