@@ -20,7 +20,7 @@ from careloop.access.finder import Offer
 from careloop.access.moves import finish_move, moving_from
 from careloop.access.offers import choices_of, mark_answered, open_offer
 from careloop.access.rides import plan_ride
-from careloop.access.sending import send_booked, send_ride_booked
+from careloop.access.sending import send_booked, send_cancelled, send_ride_booked
 from careloop.access.service import find_offers
 from careloop.access.waitlist import backfill
 from careloop.clock import Clock
@@ -142,8 +142,12 @@ def cancel_visit(
     principal: Principal,
     settings: Settings,
 ) -> None:
-    """Cancel the visit (the slot goes to the waitlist; the caregiver who comes along is told)."""
+    """Cancel the visit: the patient gets ``visit_cancelled``, the slot goes to the waitlist
+    and the caregiver who comes along is told."""
+    if booking.state not in bookings.LIVE:
+        return
     bookings.cancel(session, booking=booking, clock=clock, principal=principal)
+    send_cancelled(session, booking=booking, clock=clock, settings=settings)
     backfill(session, slot_id=booking.slot_id, clock=clock, settings=settings)
     companions.tell_companions(
         session, booking=booking, message=companions.CANCELLED, clock=clock, settings=settings
