@@ -9,16 +9,19 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from careloop.access.directory import LINK_DAYS, LinkNeed, scheduling_links
 from careloop.access.offers import current_offer, offer_by_id
 from careloop.access.self_service import book_offered
 from careloop.clock import FrozenClock
+from careloop.errors import LinkNotUsable
 from careloop.models import AccessBooking, AccessOffer, OutboxMessage
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR
 from tests.access import test_booking, test_pages
+from tests.access.fhir_fixtures import import_resources, schedule, slot
 from tests.access.test_portal_visits import Client, book_from_page
 from tests.outreach.conftest import sync_content
 
@@ -174,13 +177,26 @@ def test_a_scheduling_link_stays_open_as_long_as_its_message_says(
     rt: Runtime, clock: FrozenClock, tmp_path: Path
 ) -> None:
     test_pages._seed(rt, tmp_path)
-    need = LinkNeed("mammogram", "mammography", "locations")
+    in_three_weeks = test_pages._utc(24, 20, 45)  # a Tuesday, when the patient can come
+    import_resources(
+        rt,
+        tmp_path / "far",
+        [
+            schedule("sch-flu", service="flu-shot"),
+            slot("s-flu", schedule_id="sch-flu", start=in_three_weeks),
+        ],
+    )
+    need = LinkNeed("flu shot", "flu-shot", "locations")
     with rt.transaction() as session:
         [link] = scheduling_links(
             session, patient_id="p-001", needs=[need], now=clock.now(), settings=rt.settings
         )
     assert link.expires_at == clock.now() + timedelta(days=LINK_DAYS)  # "thirty days"
 
-    clock.advance(timedelta(days=LINK_DAYS - 1))
+    clock.advance(timedelta(days=10))  # long after the two days offers by text have
     with rt.transaction() as session:
         assert offer_by_id(session, offer_id=link.offer_id, now=clock.now()).id == link.offer_id
+
+    clock.set(in_three_weeks + timedelta(hours=1))  # its one time has passed: nothing to book
+    with rt.transaction() as session, pytest.raises(LinkNotUsable):
+        offer_by_id(session, offer_id=link.offer_id, now=clock.now())

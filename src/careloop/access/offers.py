@@ -177,9 +177,12 @@ def open_links(session: Session, *, patient_id: str, now: datetime) -> list[Acce
 
 
 def offer_by_id(session: Session, *, offer_id: str, now: datetime) -> AccessOffer:
-    """An open offer named by a link; answered, replaced or expired ones are gone."""
+    """An open offer named by a link; answered, replaced or expired ones are gone, and so is
+    one whose every time has passed (a scheduling link stays open for weeks)."""
     row = session.get(AccessOffer, offer_id)
     if row is None or row.state != "open" or row.expires_at <= now:
+        raise LinkNotUsable("invalid or expired booking link")
+    if all(choice.start <= now for choice in choices_of(row)):
         raise LinkNotUsable("invalid or expired booking link")
     return row
 

@@ -47,6 +47,8 @@ def book_offered(
     options = choices_of(offer)
     if not 1 <= choice <= len(options):
         raise InvalidInput(f"choose a number from 1 to {len(options)}", field="choice")
+    if options[choice - 1].start <= now:  # a link stays open for weeks; its times do not
+        raise bookings.SlotTaken("that time has passed")
     moving = moving_from(offer)
     booked = bookings.book(
         session,
