@@ -1,6 +1,6 @@
 """The signed-in portal's visits page on a phone: pick a time (a video visit is among the
-choices), see it booked, move it (new times to pick while the visit stays booked), cancel it;
-both slots are free again."""
+choices), see it booked, move it (new times to pick while the visit stays booked), cancel it
+(only after "Yes, cancel"); both slots are free again."""
 
 from __future__ import annotations
 
@@ -98,7 +98,11 @@ def test_a_patient_books_moves_and_cancels_a_visit_on_a_phone(
     assert _slot_status(site, moved.slot_id) == "busy"
 
     phone_page.get_by_role("button", name="Cancel this visit").click()
+    phone_page.get_by_text("Cancel this visit? The time goes to someone else.").wait_for()
+    assert _live_booking(site) is not None  # one tap only asks: a mis-tap cancels nothing
+    phone_page.get_by_role("button", name="Yes, cancel").click()
     phone_page.get_by_text("Your visit is cancelled.").wait_for()
+    assert phone_page.get_by_text("Your visit stays booked until you pick a new time.").count() == 0
     assert _live_booking(site) is None
     assert _slot_status(site, moved.slot_id) == "free"
     # Fits the phone: nothing wider than the screen.

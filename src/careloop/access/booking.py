@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from careloop.access.appointments import write_booking
 from careloop.access.finder import Offer
 from careloop.access.interpreters import book_interpreter
+from careloop.access.offers import drop_visit_messages
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
 from careloop.errors import Conflict, NotFound
@@ -153,7 +154,8 @@ def book(
 def cancel(
     session: Session, *, booking: AccessBooking, clock: Clock, principal: Principal
 ) -> AccessBooking:
-    """Cancel a hold or a booking: the slot is free again (and can be back-filled)."""
+    """Cancel a hold or a booking: the slot is free again (and can be back-filled), and what
+    is still queued about the visit is dropped (every path: portal, reply, move)."""
     now = clock.now()
     if booking.state not in LIVE:
         return booking
@@ -164,6 +166,7 @@ def cancel(
     session.flush()
     if was_booked:
         write_booking(session, booking, now=now)
+    drop_visit_messages(session, booking_id=booking.id, now=now)
     _record(session, booking, clock=clock, principal=principal, kind=EventKind.BOOKING_CANCELLED)
     return booking
 

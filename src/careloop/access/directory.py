@@ -276,7 +276,7 @@ def scheduling_links(
             continue
         row = open_offer(
             session, offers=chosen, patient_id=patient_id, now=now, kind="link",
-            service=need.service, replace_open=False,
+            service=need.service, replace_open=False, hours=LINK_DAYS * 24,
         )  # fmt: skip
         url = booking_url(settings, row.id)
         choices = tuple((o.slot, o.start, places[o.slot].name) for o in chosen)

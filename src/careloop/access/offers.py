@@ -18,19 +18,23 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, object_session
 
 from careloop.access.finder import Offer
 from careloop.crypto import signing_key
 from careloop.errors import LinkNotUsable
-from careloop.models import AccessOffer, OutboxMessage
+from careloop.models import AccessOffer, Enrollment, OutboxMessage
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.states import DeadReason, OutboxState
 from careloop.settings import Settings
 
 OFFER_HOURS = 48
 LINK_KIND = "link"  # a scheduling link sent on its own (access/directory.py)
+MOVE_KIND = "move"  # other times for a booked visit (access/moves.py)
+_UNSENT = (OutboxState.QUEUED, OutboxState.FAILED_TRANSIENT)
+_ABOUT_VISIT = ("visit-booked", "ride-booked", "ride-fell-through", "reschedule-offer")
+"""Request keys (``access.sending``) of the messages about one booking, bar its cancellation."""
 _WORDS = {
     "en": {"for": "for", "video": "a video visit", "ride": "with a ride", "pattern": "EEE h:mm a"},
     "es": {"for": "para", "video": "video", "ride": "con transporte", "pattern": "EEE H:mm"},
@@ -105,8 +109,9 @@ def open_offer(
     kind: str = "offer",
     service: str | None = None,
     replace_open: bool = True,
+    hours: int = OFFER_HOURS,
 ) -> AccessOffer:
-    """Store a new offer (replacing the patient's earlier open ones) and return it.
+    """Store a new offer (replacing the patient's earlier open ones), open for ``hours``.
 
     Scheduling links for several needs at once (``kind="link"``, ``replace_open=False``)
     stand beside each other and beside a texted offer; a texted offer replaces only offers
@@ -133,7 +138,7 @@ def open_offer(
         service=service,
         choices=[o.as_json() for o in offers],
         created_at=now,
-        expires_at=now + timedelta(hours=OFFER_HOURS),
+        expires_at=now + timedelta(hours=hours),
     )
     session.add(row)
     session.flush()
@@ -172,9 +177,12 @@ def open_links(session: Session, *, patient_id: str, now: datetime) -> list[Acce
 
 
 def offer_by_id(session: Session, *, offer_id: str, now: datetime) -> AccessOffer:
-    """An open offer named by a link; answered, replaced or expired ones are gone."""
+    """An open offer named by a link; answered, replaced or expired ones are gone, and so is
+    one whose every time has passed (a scheduling link stays open for weeks)."""
     row = session.get(AccessOffer, offer_id)
     if row is None or row.state != "open" or row.expires_at <= now:
+        raise LinkNotUsable("invalid or expired booking link")
+    if all(choice.start <= now for choice in choices_of(row)):
         raise LinkNotUsable("invalid or expired booking link")
     return row
 
@@ -189,21 +197,49 @@ def mark_answered(offer: AccessOffer, *, booking_id: str, now: datetime) -> None
         drop_unsent(session, [offer.outbox_id], now=now)
 
 
+def _dead(
+    session: Session, condition: ColumnElement[bool], *, reason: DeadReason, now: datetime
+) -> int:
+    result = session.execute(
+        update(OutboxMessage)
+        .where(condition, OutboxMessage.state.in_(_UNSENT))
+        .values(state=str(OutboxState.DEAD), dead_reason=str(reason), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def drop_unsent(session: Session, outbox_ids: Sequence[int | None], *, now: datetime) -> int:
     """Dead-letter the still-queued messages of offers that closed, so nobody is offered
     times already booked or withdrawn (the worker also checks at send time, for expiry)."""
     ids = [i for i in outbox_ids if i is not None]
     if not ids:
         return 0
-    result = session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id.in_(ids),
-            OutboxMessage.state.in_([OutboxState.QUEUED, OutboxState.FAILED_TRANSIENT]),
+    return _dead(session, OutboxMessage.id.in_(ids), reason=DeadReason.OFFER_CLOSED, now=now)
+
+
+def drop_visit_messages(session: Session, *, booking_id: str, now: datetime) -> int:
+    """The visit was cancelled or moved: its still-queued confirmation, ride notice, move
+    offer, caregiver copy and journey reminders die (``visit-changed``), so nobody is told
+    of a visit that is no longer there; the move offers naming it close."""
+    moves = list(
+        session.scalars(
+            select(AccessOffer).where(
+                AccessOffer.booking_id == booking_id,
+                AccessOffer.state == "open",
+                AccessOffer.kind == MOVE_KIND,
+            )
         )
-        .values(
-            state=str(OutboxState.DEAD), dead_reason=str(DeadReason.OFFER_CLOSED), updated_at=now
-        )
-        .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    for offer in moves:
+        offer.state = "withdrawn"
+    keys = [f"request:{message}:{booking_id}" for message in _ABOUT_VISIT]
+    condition = or_(
+        OutboxMessage.idempotency_key.in_(keys),
+        OutboxMessage.id.in_([o.outbox_id for o in moves if o.outbox_id is not None]),
+        OutboxMessage.idempotency_key.startswith(f"caregiver_visit_booked:{booking_id}:cg:"),
+        OutboxMessage.enrollment_id.in_(
+            select(Enrollment.id).where(Enrollment.episode == f"Appointment/{booking_id}")
+        ),
+    )
+    return _dead(session, condition, reason=DeadReason.VISIT_CHANGED, now=now)

@@ -20,7 +20,7 @@ from careloop.access.finder import Offer
 from careloop.access.moves import finish_move, moving_from
 from careloop.access.offers import choices_of, mark_answered, open_offer
 from careloop.access.rides import plan_ride
-from careloop.access.sending import send_booked, send_ride_booked
+from careloop.access.sending import send_booked, send_cancelled, send_ride_booked
 from careloop.access.service import find_offers
 from careloop.access.waitlist import backfill
 from careloop.clock import Clock
@@ -47,6 +47,8 @@ def book_offered(
     options = choices_of(offer)
     if not 1 <= choice <= len(options):
         raise InvalidInput(f"choose a number from 1 to {len(options)}", field="choice")
+    if options[choice - 1].start <= now:  # a link stays open for weeks; its times do not
+        raise bookings.SlotTaken("that time has passed")
     moving = moving_from(offer)
     booked = bookings.book(
         session,
@@ -142,8 +144,12 @@ def cancel_visit(
     principal: Principal,
     settings: Settings,
 ) -> None:
-    """Cancel the visit (the slot goes to the waitlist; the caregiver who comes along is told)."""
+    """Cancel the visit: the patient gets ``visit_cancelled``, the slot goes to the waitlist
+    and the caregiver who comes along is told."""
+    if booking.state not in bookings.LIVE:
+        return
     bookings.cancel(session, booking=booking, clock=clock, principal=principal)
+    send_cancelled(session, booking=booking, clock=clock, settings=settings)
     backfill(session, slot_id=booking.slot_id, clock=clock, settings=settings)
     companions.tell_companions(
         session, booking=booking, message=companions.CANCELLED, clock=clock, settings=settings

@@ -187,6 +187,21 @@ def send_booked(
     )
 
 
+def send_cancelled(
+    session: Session, *, booking: AccessBooking, clock: Clock, settings: Settings
+) -> RequestedMessage:
+    """``visit_cancelled`` for a visit cancelled in the portal (a reply "C" gets it as the
+    answer on its own channel): the patient has it in writing that the time is gone."""
+    return _about_booking(
+        session,
+        booking,
+        "visit_cancelled",
+        clock=clock,
+        settings=settings,
+        fields={"appointment_at": booking.start},
+    )
+
+
 def send_ride_booked(
     session: Session,
     *,

@@ -113,6 +113,9 @@ class DeadReason(StrEnum):
     """The patient's contact budget was spent by the time it was due (``outreach.budget``)."""
     OFFER_CLOSED = "offer-closed"
     """The visit times it offers were answered, replaced or expired before it went."""
+    VISIT_CHANGED = "visit-changed"
+    """The visit it is about (a confirmation, a reminder, a caregiver's copy) was cancelled or
+    moved before it went."""
 
 
 class AttemptOutcome(StrEnum):

@@ -41,14 +41,22 @@ Writer = Annotated[Principal, Depends(require("visits:write"))]
 
 @router.get("/portal/visits", response_class=HTMLResponse)
 def visits_page(
-    page: VisitsPage, settings: SettingsDep, done: str = "", taken: int = 0, booking: str = ""
+    page: VisitsPage,
+    settings: SettingsDep,
+    done: str = "",
+    taken: int = 0,
+    booking: str = "",
+    cancel: str = "",
 ) -> HTMLResponse:
+    """``cancel=<visit>`` asks "Yes, cancel?" under that visit before anything changes."""
     session, patient_id = page.session, page.patient_id
     upcoming = [
         b for b in live_bookings(session, patient_id=patient_id) if b.start > page.clock.now()
     ]
     offer = current_offer(session, patient_id=patient_id, now=page.clock.now())
+    # The move note only for a visit still booked: never under "Your visit is cancelled."
     moving = offer.booking_id if offer is not None and moving_from(offer) else None
+    moving = moving if any(b.id == moving for b in upcoming) else None
     if offer is not None:
         choices = labelled_choices(session, offer)[1]
     else:  # nothing open: the best times, shown without storing an offer
@@ -73,6 +81,7 @@ def visits_page(
         if done == "booked" and any(b.id == booking for b in upcoming)
         else "",
         taken=bool(taken),
+        confirm_cancel=cancel if any(b.id == cancel for b in upcoming) else "",
         links=scheduling_links(
             session, patient_id=patient_id, now=page.clock.now(), key=signing_key(settings)
         ),
@@ -168,13 +177,17 @@ def change_visit(
     settings: SettingsDep,
     principal: Writer,
     patient: Annotated[str, Form(max_length=128)] = "",
+    confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    """``cancel`` frees the time; ``move`` shows new times to pick from and keeps the visit
-    booked until one of them is."""
+    """``cancel`` frees the time once confirmed (``confirm=yes``, the "Yes, cancel" button; a
+    first tap only asks); ``move`` shows new times to pick from and keeps the visit booked
+    until one of them is."""
     patient_id = patient_for(principal, patient or None, "visits:write")
     if action not in ("cancel", "move"):
         return Response(status_code=404)
     booking = self_service.patient_booking(session, patient_id=patient_id, booking_id=booking_id)
+    if action == "cancel" and confirm != "yes":  # a mis-tap on a phone cancels nothing
+        return after_post(request, f"/portal/visits?patient={patient_id}&cancel={booking.id}")
     if action == "move":
         if open_move(session, booking=booking, clock=clock) is None:
             return after_post(request, f"/portal/visits?patient={patient_id}&done=no-times")
