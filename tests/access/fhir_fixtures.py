@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from careloop.events import EventKind, record_event
 from careloop.records.availability import AVAILABILITY_EXTENSION
 from careloop.records.importer import ImportSummary, import_paths
 from careloop.runtime import Runtime
@@ -144,3 +145,18 @@ def import_resources(rt: Runtime, folder: Path, resources: list[dict[str, Any]])
     )
     assert not summary.rejected, summary.rejected
     return summary
+
+
+def make_due(rt: Runtime, patient_id: str, program: str = "breast-cancer-screening") -> None:
+    """Record the program's care gap for the patient, as a program run does: the portal offers
+    its own times only for a service the patient is due for."""
+    with rt.transaction() as session:
+        record_event(
+            session,
+            kind=EventKind.ELIGIBLE,
+            clock=rt.clock,
+            actor="system:test",
+            patient_id=patient_id,
+            program=program,
+            payload={"reason": f"{program} due"},
+        )

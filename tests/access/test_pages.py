@@ -21,6 +21,7 @@ from tests.access.fhir_fixtures import (
     caregiver,
     import_resources,
     location,
+    make_due,
     patient,
     schedule,
     slot,
@@ -48,6 +49,8 @@ def _seed(rt: Runtime, tmp_path: Path, language: str = "en") -> None:
             slot("s-thu", schedule_id="sch-1", start=_utc(5, 22)),
         ],
     )
+    for pid in ("p-001", "p-002"):  # the portal lists its own times only for a due service
+        make_due(rt, pid)
 
 
 def _offer(rt: Runtime) -> str:

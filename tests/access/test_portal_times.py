@@ -15,7 +15,7 @@ from careloop.cli.demo_directory import directory_resources, home_address
 from careloop.clock import FrozenClock
 from careloop.models import AccessBooking, AccessOffer
 from careloop.runtime import Runtime
-from tests.access.fhir_fixtures import import_resources, patient
+from tests.access.fhir_fixtures import import_resources, make_due, patient
 from tests.access.test_portal_visits import Client, book_from_page
 from tests.outreach.conftest import sync_content
 
@@ -32,6 +32,8 @@ def _seed(rt: Runtime, clock: FrozenClock, tmp_path: Path) -> None:
     newcomer = patient("p-new")
     newcomer["address"] = [home_address()]
     import_resources(rt, tmp_path, [newcomer, *directory_resources(clock.now())])
+    for program in ("annual-wellness-visit", "breast-cancer-screening", "flu-shot-this-season"):
+        make_due(rt, "p-new", program)
     sync_content(rt)
 
 

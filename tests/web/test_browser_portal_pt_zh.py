@@ -5,6 +5,7 @@ check-in asks only what fits, and a queued message or confirmation reads as sche
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from careloop.models import Patient
 from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.outreach.states import OutboxState
 from careloop.records.service import get_patient_record, list_patients
-from tests.access.fhir_fixtures import import_resources, location, schedule, slot
+from tests.access.fhir_fixtures import import_resources, location, make_due, schedule, slot
 from tests.web.conftest import NOW, Site, fresh_code
 
 ENDONYMS = ["English", "Español", "Português", "中文 (简体)"]
@@ -164,7 +165,7 @@ def test_a_portuguese_patient_reads_the_portal_in_portuguese(
     phone.goto("/portal/messages")
     queued = phone.get_by_test_id("message").filter(has_text="pt-walk-queued")
     expect(queued.get_by_test_id("scheduled")).to_have_text(
-        "Vamos mandar uma mensagem de texto para você em 2026-03-02 13:00 EST"
+        "Vamos mandar uma mensagem de texto para você em segunda-feira, 2 de março, 13:00"
     )
     expect(queued).not_to_contain_text("Enviamos")
     expect(phone.get_by_text("pt-walk-dead")).to_have_count(0)
@@ -176,10 +177,11 @@ def test_a_portuguese_patient_reads_the_portal_in_portuguese(
         tmp_path,
         [
             location(),
-            schedule("pt-walk", service="pt-walk-test"),
+            schedule("pt-walk", service="flu-shot"),
             slot("pt-walk-1", schedule_id="pt-walk", start=NOW + timedelta(days=6, hours=1)),
         ],
     )
+    make_due(site.runtime, patient_id, "flu-shot-this-season")  # the portal offers what is due
     phone.goto("/portal/visits")
     phone.get_by_role("radio").first.check()
     phone.get_by_role("button", name="Marcar este horário").click()
@@ -189,7 +191,7 @@ def test_a_portuguese_patient_reads_the_portal_in_portuguese(
     # By text, call or portal as the engine picks (the booking id seeds it): always a time.
     assert not confirmation.startswith("Enviamos"), confirmation
     assert "confirma" in confirmation
-    assert " em 2026-" in confirmation
+    assert re.search(r" em \w[\w-]*, \d+ de \w+, \d{1,2}:\d{2}", confirmation), confirmation
     _fits(phone)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from careloop.models import AccessBooking, FhirResource
-from tests.access.fhir_fixtures import import_resources, location, schedule, slot
+from tests.access.fhir_fixtures import import_resources, location, make_due, schedule, slot
 from tests.web.conftest import Site, portal_sign_in, screenshot
 
 SATURDAY = datetime(2026, 3, 7, 16, 0, tzinfo=UTC)  # 11:00 in New York: no workday clash
@@ -24,11 +24,13 @@ def _slots(site: Site, tmp_path: Path) -> None:
         tmp_path,
         [
             location(),
-            schedule("visits-video", service="visits-test", virtual=True),
+            schedule("visits-video", service="primary-care", virtual=True),
             slot("visits-video-1", schedule_id="visits-video", start=SATURDAY),
             slot("visits-video-2", schedule_id="visits-video", start=SATURDAY + timedelta(days=1)),
         ],
     )
+    # The portal offers its own times only for what the patient is due for.
+    make_due(site.runtime, site.portal_patient, "annual-wellness-visit")
 
 
 def _booking(site: Site, slot_id: str = "visits-video-1") -> AccessBooking | None:

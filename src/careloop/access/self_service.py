@@ -9,7 +9,8 @@ until one of them is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -18,13 +19,14 @@ from careloop.access import companions
 from careloop.access.directory import home_of, offered_in_portal, places_of
 from careloop.access.finder import Offer
 from careloop.access.moves import finish_move, moving_from
-from careloop.access.offers import choices_of, mark_answered, open_offer
+from careloop.access.offers import choices_of, mark_answered, open_links, open_offer
 from careloop.access.rides import plan_ride
 from careloop.access.sending import send_booked, send_cancelled, send_ride_booked
 from careloop.access.service import find_offers
 from careloop.access.waitlist import backfill
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound
+from careloop.events import EventKind, list_events
 from careloop.models import AccessBooking, AccessOffer
 from careloop.security.principal import Principal
 from careloop.settings import Settings
@@ -88,12 +90,55 @@ def _with_video_alternative(best: list[Offer], wider: list[Offer]) -> list[Offer
     return [*best, video] if video is not None else best
 
 
+# What a program's care gap is booked as: the service codes of the directory's Schedules and
+# Slots (the demo directory's own codes and SNOMED CT procedures). A gap not named here (a
+# blood-pressure check-in) is not booked online; the care team arranges it.
+GAP_SERVICES: Mapping[str, frozenset[str]] = {
+    "annual-wellness-visit": frozenset({"primary-care", "185349003"}),
+    "breast-cancer-screening": frozenset({"mammography", "71651007"}),
+    "colorectal-cancer-screening": frozenset({"colonoscopy", "73761001"}),
+    "flu-shot-this-season": frozenset({"flu-shot", "86198006"}),
+    "win-back-lapsed": frozenset({"primary-care", "185349003"}),
+}
+
+
+def open_gap_programs(session: Session, *, patient_id: str) -> set[str]:
+    """The programs whose latest care gap for the patient (an ``eligible`` with a reason) has
+    not been closed by a ``completed`` since."""
+    kinds = (EventKind.ELIGIBLE, EventKind.COMPLETED)
+    due: set[str] = set()
+    for event in list_events(session, patient_id=patient_id, kinds=kinds):
+        if event.kind == EventKind.COMPLETED:
+            due.discard(event.program or "")
+        elif (event.payload or {}).get("reason"):
+            due.add(event.program or "")
+    return due
+
+
+def due_services(session: Session, *, patient_id: str, now: datetime) -> frozenset[str]:
+    """The services the patient may book in the portal: those of an open care gap, and those
+    an open scheduling link is for (a newcomer's first visits)."""
+    gaps = open_gap_programs(session, patient_id=patient_id)
+    wanted = {code for program in gaps for code in GAP_SERVICES.get(program, ())}
+    for link in open_links(session, patient_id=patient_id, now=now):
+        if link.service:
+            wanted.add(link.service)
+    return frozenset(wanted)
+
+
 def portal_times(session: Session, *, patient_id: str, clock: Clock) -> list[Offer]:
     """The times the portal's visits page shows when no offer is open: the finder's best
-    three (with a video alternative where a service allows it), none at a place the directory
-    rules out (a practice taking no new patients, a far pharmacy). Showing them stores
-    nothing, so booking conversion counts only offers sent or picked from."""
-    wider = find_offers(session, patient_id=patient_id, now=clock.now(), limit=12)
+    three (with a video alternative where a service allows it) among the services the patient
+    is due for (:func:`due_services`; none when nothing is: a 25-year-old is never offered a
+    mammogram), none at a place the directory rules out (a practice taking no new patients, a
+    far pharmacy). Showing them stores nothing, so booking conversion counts only offers sent
+    or picked from."""
+    services = due_services(session, patient_id=patient_id, now=clock.now())
+    if not services:
+        return []
+    wider = find_offers(
+        session, patient_id=patient_id, now=clock.now(), services=services, limit=12
+    )
     places = places_of(session, [o.slot for o in wider])
     home = home_of(session, patient_id=patient_id)
     fit = [o for o in wider if o.slot not in places or offered_in_portal(places[o.slot], home)]

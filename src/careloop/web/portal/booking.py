@@ -63,7 +63,11 @@ def book_slot(
     chosen = linked.choices[choice - 1]
     zone = get_patient_record(session, patient_id=booking.patient_id, timeline_limit=0).timezone
     confirmation = confirmation_words(
-        session, booking_id=booking.id, t=translator(linked.language), zone=zone
+        session,
+        booking_id=booking.id,
+        t=translator(linked.language),
+        zone=zone,
+        language=linked.language,
     )
     return render_page(
         request,

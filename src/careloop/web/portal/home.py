@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from careloop.access.booking import live_bookings
+from careloop.access.directory import visit_labels
 from careloop.audit import AuditAction
 from careloop.conversations.inbound import receive_portal_reply
 from careloop.errors import InvalidInput
@@ -17,7 +19,7 @@ from careloop.outreach import messages as outreach_messages
 from careloop.outreach.messages import ConversationItem
 from careloop.outreach.portal_inbox import mark_read_for_patient
 from careloop.outreach.states import OutboxState
-from careloop.records.service import get_patient_record, timeline
+from careloop.records.service import timeline
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from careloop.web.api.webhooks import InboundDep
@@ -25,6 +27,7 @@ from careloop.web.console import patient_context
 from careloop.web.console.pages import after_post
 from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, require
 from careloop.web.portal.i18n import has_text, translator
+from careloop.web.portal.inbox_words import readable
 from careloop.web.portal.page import PortalPage, patient_for, portal_page
 
 router = APIRouter(include_in_schema=False)
@@ -68,16 +71,22 @@ def home(page: HomePage) -> HTMLResponse:
         for item in timeline(session, patient_id=patient_id, types=["Appointment"], limit=20)
         if item.date is None or item.date >= since
     ]
-    record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
+    # A visit booked through careloop is named as the visits page names it (service · place).
+    booked = {b.appointment_id: b for b in live_bookings(session, patient_id=patient_id)}
+    visits = [(a.id, booked[a.id].slot_id, booked[a.id].mode) for a in upcoming if a.id in booked]
     return page.show(
         "portal/home.html",
         "home",
+        # Only what is still due: a closed gap's words say "is due", and "— done" after them
+        # read as a contradiction (issue 17); what was done is the record's, not this list's.
         gaps=[
-            (_gap_text(page.language, gap.program, gap.reason), gap.closed)
+            _gap_text(page.language, gap.program, gap.reason)
             for gap in patient_context.care_gaps(session, patient_id=patient_id)
+            if not gap.closed
         ],
         appointments=upcoming[:5],
-        zone=record.timezone,
+        where=visit_labels(session, visits),
+        video={key for key, _, mode in visits if mode == "telehealth"},
         checkin_due=has_active_medicines(session, patient_id=patient_id),
     )
 
@@ -90,9 +99,12 @@ def messages(page: MessagesPage, sent: int = 0, error: str | None = None) -> HTM
     return page.show(
         "portal/messages.html",
         "messages",
-        items=inbox_items(
-            outreach_messages.conversation(session, patient_id=patient_id, limit=100)
-        ),
+        items=[
+            readable(item)
+            for item in inbox_items(
+                outreach_messages.conversation(session, patient_id=patient_id, limit=100)
+            )
+        ],
         sent_states=sorted(_SENT),
         may_reply=replace(page.principal, permission="messages:send").may_act_for(page.patient_id),
         sent=bool(sent),

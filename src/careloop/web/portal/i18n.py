@@ -10,14 +10,27 @@ characters gets Simplified ones, closer than English, until a "zh-Hant" file exi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 from babel import Locale, UnknownLocaleError
+from babel.dates import format_datetime
+
+from careloop.web.timefmt import zone_info
 
 STRINGS_DIR = Path(__file__).parent / "strings"
 DEFAULT_LANGUAGE = "en"
+
+# How a patient reads a time, per primary language: the words of the offered times
+# (access.links), so a visit, a message and a confirmation name a time alike.
+_WHEN = {
+    "en": "EEEE d MMMM, h:mm a",
+    "es": "EEEE d 'de' MMMM, H:mm",
+    "pt": "EEEE, d 'de' MMMM, H:mm",
+    "zh": "M月d日 EEEE H:mm",
+}
 
 
 @lru_cache(maxsize=8)
@@ -81,3 +94,14 @@ def translator(language: str) -> Callable[..., str]:
 
 def has_text(language: str, key: str) -> bool:
     return key in _strings(language)
+
+
+def human_time(moment: datetime | None, zone: str | None, language: str) -> str:
+    """``Saturday 5 December, 5:00 PM`` (``—`` when unknown): a time in the patient's zone
+    and words, never the staff pages' ``2026-12-05 17:00 EST``."""
+    if moment is None:
+        return "—"
+    base = language.split("-")[0].lower()
+    pattern = _WHEN.get(base, _WHEN[DEFAULT_LANGUAGE])
+    locale = base if base in _WHEN else DEFAULT_LANGUAGE
+    return str(format_datetime(moment.astimezone(zone_info(zone)), pattern, locale=locale))

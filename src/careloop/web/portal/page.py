@@ -27,6 +27,7 @@ from careloop.security.roles import Role
 from careloop.web.console.pages import page_principal, render, sign_in_redirect
 from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, check_patient_access
 from careloop.web.portal.i18n import (
+    human_time,
     language_names,
     pick_language,
     supported_languages,
@@ -86,6 +87,10 @@ def render_page(
             "lang": language,
             "languages": supported_languages(),
             "language_names": language_names(),
+            # ``when(moment)``: a time as the patient reads it (their zone, their words).
+            "when": lambda moment, zone=None: human_time(
+                moment, zone or context.get("viewer_zone"), language
+            ),
             **context,
         },
         principal=principal,

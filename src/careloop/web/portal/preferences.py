@@ -26,7 +26,13 @@ from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from careloop.web.console.pages import after_post
 from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, require
-from careloop.web.portal.i18n import has_text, pick_language, supported_languages, translator
+from careloop.web.portal.i18n import (
+    DEFAULT_LANGUAGE,
+    has_text,
+    pick_language,
+    supported_languages,
+    translator,
+)
 from careloop.web.portal.next_words import next_decision_words
 from careloop.web.portal.page import PortalPage, form_text, patient_for, portal_page
 
@@ -45,19 +51,21 @@ def preferences_page(page: PreferencesPage, saved: int = 0) -> HTMLResponse:
     session, patient_id, now = page.session, page.patient_id, page.clock.now()
     consent = consent_matrix(session, patient_id=patient_id, now=now)
     stated = personalize.get_profile(session, patient_id=patient_id).stated
+    record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
     upcoming = preview_next_decision(session, patient_id=patient_id, now=now)
     return page.show(
         "portal/preferences.html",
         "preferences",
         stated=stated,
-        # "zh" or "pt-BR" as stored selects the menu's "zh-Hans" or "pt".
-        stated_language=pick_language(stated.language) if stated.language else None,
+        # "zh" or "pt-BR" as stated or recorded selects the menu's "zh-Hans" or "pt": with no
+        # stated choice the menu shows the record's language, the one the portal speaks.
+        stated_language=_menu_language(stated.language or record.language),
         channels=CHANNELS,
         windows=SEND_WINDOWS,
         levels=READING_LEVELS,
         purposes=[str(p) for p in ConsentPurpose],
         consent={p: any(d.allowed for d in row.values()) for p, row in consent.items()},
-        caregivers=get_patient_record(session, patient_id=patient_id, timeline_limit=0).caregivers,
+        caregivers=record.caregivers,
         grants={g.caregiver_id: g for g in active_grants(session, patient_id=patient_id)},
         may_manage_proxy=page.principal.role == Role.PATIENT,
         next_decision=upcoming,
@@ -71,6 +79,14 @@ def preferences_page(page: PreferencesPage, saved: int = 0) -> HTMLResponse:
         else [],
         saved=bool(saved),
     )
+
+
+def _menu_language(tag: str | None) -> str | None:
+    """The menu's entry for a stored tag; None (the "—" entry) for one the portal lacks."""
+    if not tag:
+        return None
+    picked = pick_language(tag)
+    return picked if picked != DEFAULT_LANGUAGE or tag.split("-")[0].lower() == "en" else None
 
 
 def _choice(value: str, allowed: tuple[str, ...] | list[str], field: str) -> str | None:

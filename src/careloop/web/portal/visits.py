@@ -69,6 +69,9 @@ def visits_page(
         where=visit_labels(session, [(b.id, b.slot_id, b.mode) for b in upcoming]),
         offer=offer,
         choices=choices,
+        # No times because nothing is due (not because none are free): say so, not "call us".
+        nothing_due=offer is None
+        and not self_service.due_services(session, patient_id=patient_id, now=page.clock.now()),
         moving=moving,
         done=done if done in ("booked", "cancelled", "no-times") else "",
         # Only for one of the patient's own upcoming visits: sent, or when it will come.
@@ -77,6 +80,7 @@ def visits_page(
             booking_id=booking,
             t=translator(page.language),
             zone=page.context["viewer_zone"],
+            language=page.language,
         )
         if done == "booked" and any(b.id == booking for b in upcoming)
         else "",
