@@ -136,3 +136,13 @@ def test_another_patients_visit_is_a_404_and_signing_in_comes_back_here(
     assert anonymous.headers["location"] == (
         f"/portal/sign-in?next=%2Fportal%2Fvideo%2F{booked.id}"
     )
+
+
+def test_signing_in_returns_only_to_a_portal_page(rt: Runtime, api_client: Client) -> None:
+    anonymous = api_client(None)
+
+    back = anonymous.get("/portal/sign-in?next=%2Fportal%2Fvideo%2Fabc")
+    away = anonymous.get("/portal/sign-in?next=https%3A%2F%2Fevil.example%2Fportal")
+
+    assert 'name="next" value="/portal/video/abc"' in back.text
+    assert 'name="next" value="/portal"' in away.text

@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from careloop.access.directory import visit_labels
 from careloop.access.links import when_label
@@ -24,8 +25,8 @@ from careloop.audit import AuditAction
 from careloop.errors import NotFound
 from careloop.fhirdata.references import reference_of
 from careloop.fhirdata.visits import visit_facts
+from careloop.models import FhirResource
 from careloop.outreach.config import outreach_settings
-from careloop.records.resources import get_resource
 from careloop.settings import Settings
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, audit_patient_access
 from careloop.web.portal.page import open_page
@@ -45,12 +46,11 @@ class VideoVisit:
     join_url: str | None
 
 
-def _patient_of(appointment: dict[str, Any]) -> str | None:
-    for participant in appointment.get("participant") or []:
-        ref = reference_of((participant or {}).get("actor")) or ""
-        if ref.startswith("Patient/"):
-            return ref.removeprefix("Patient/")
-    return None
+def _appointment(session: Session, booking_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The Appointment and its patient's careloop id (the record's own ``Patient/<id>`` is the
+    EHR's; the import resolved it to ours)."""
+    row = session.get(FhirResource, ("Appointment", booking_id[:128]))
+    return (row.resource, row.patient_id) if row is not None else (None, None)
 
 
 def _start(appointment: dict[str, Any], key: str) -> datetime | None:
@@ -78,8 +78,7 @@ def video_page(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> HTMLResponse:
-    appointment = get_resource(session, resource_type="Appointment", fhir_id=booking_id[:128])
-    owner = _patient_of(appointment) if appointment is not None else None
+    appointment, owner = _appointment(session, booking_id)
     # Sign-in comes first (and back here after it); then someone else's visit is a 404.
     page = open_page(request, session, clock, owner, permission="visits:write")
     if appointment is None or owner is None:
