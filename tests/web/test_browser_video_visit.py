@@ -75,6 +75,7 @@ def test_the_reminders_link_signs_in_and_lands_on_the_visit_at_360px(
     team = page.locator("#video-team-starts")
     expect(team).to_contain_text("Your care team will start the call")
     box = team.bounding_box()
-    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360
+    assert box is not None
+    assert 0 <= box["x"] <= box["x"] + box["width"] <= 360
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"the page scrolls sideways at 360 px ({width} px wide)"
