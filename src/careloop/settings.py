@@ -287,6 +287,10 @@ class AccessSettings(BaseModel):
     """Scheduling access: offers, bookings, rides (issue "Access")."""
 
     rides: RidesSettings = RidesSettings()
+    video_join_url: str | None = None
+    """The video call of a visit whose record names none (``/portal/video/<id>``'s join
+    button), ``{booking}`` standing for the visit's id (``https://meet.example.org/{booking}``);
+    unset, the page says the care team will start the call."""
 
 
 class FormsSettings(BaseModel):

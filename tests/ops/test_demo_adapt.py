@@ -5,6 +5,8 @@ reminder with the link to join (both DBs)."""
 from __future__ import annotations
 
 import io
+import re
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.skipif(not NOSHOW_CSV.is_file(), reason="shared no-show
 
 
 def test_the_demo_offers_the_high_risk_booking_new_times_and_sends_the_video_link(
-    rt: Runtime,
+    rt: Runtime, api_client: Any
 ) -> None:
     sync_content(rt)
     printed = io.StringIO()
@@ -45,6 +47,12 @@ def test_the_demo_offers_the_high_risk_booking_new_times_and_sends_the_video_lin
         risky = session.scalars(select(AccessBooking).where(AccessBooking.patient_id == RISKY))
         assert [b.state for b in risky] == ["booked"]  # nothing moves unless Maria answers
     assert f"/portal/video/{booked.id}" in video["text"]
+    # The link opens Lee's visit page under ``careloop serve`` (the default address's path).
+    link = re.search(r"http://127\.0\.0\.1:8000(/portal/video/\S+)", video["text"])
+    assert link is not None
+    page = api_client("patient", patient_id=VIDEO).get(link.group(1))
+    assert page.status_code == 200, page.text
+    assert "Your care team will start the call" in page.text
 
     shown = printed.getvalue()
     assert "Reminders that adapt" in shown

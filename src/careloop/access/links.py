@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -58,6 +59,13 @@ _PATTERNS = {
 }
 
 
+def when_label(start: datetime, *, zone: str, language: str) -> str:
+    """``Tuesday 3 March, 3:45 PM``: a visit's time as the patient reads it."""
+    language = language.split("-")[0]
+    pattern = _PATTERNS.get(language, _PATTERNS["es"])
+    return str(format_datetime(start.astimezone(ZoneInfo(zone)), pattern, locale=language))
+
+
 def labelled_choices(session: Session, offer: AccessOffer) -> tuple[str, list[LinkChoice]]:
     """The offer's choices as the patient reads them: their language, in their zone."""
     return label_offers(session, patient_id=offer.patient_id, offers=choices_of(offer))
@@ -70,13 +78,11 @@ def label_offers(
     so two times at the same hour in different places never look alike."""
     patient = get_patient(session, patient_id)
     language = (patient.language or "en").split("-")[0]
-    zone = ZoneInfo(patient.timezone)
     places = places_of(session, [o.slot for o in offers])
     choices = [
         LinkChoice(
             number,
-            format_datetime(o.start.astimezone(zone), _PATTERNS.get(language, _PATTERNS["es"]),
-                            locale=language),
+            when_label(o.start, zone=patient.timezone, language=language),
             o.mode,
             o.ride,
             o.slot,

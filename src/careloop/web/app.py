@@ -55,6 +55,7 @@ ROUTER_MODULES = (
     "careloop.web.portal.rewards",
     "careloop.web.api.ride_webhooks",
     "careloop.web.portal.visits",
+    "careloop.web.portal.video",
     "careloop.web.portal.medicines",
 )
 

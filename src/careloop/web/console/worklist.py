@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,6 @@ from careloop.security.permissions import ItemAction, may_act_on_item
 from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
 from careloop.web.console.pages import (
-    after_post,
     page_viewer,
     render,
     sla_left,
@@ -245,12 +244,19 @@ def _back(request: Request, fallback: str = "/console/worklist") -> str:
     return path if path.startswith("/console/") else fallback
 
 
+def fresh_page(request: Request) -> Response:
+    """End an action with a 303 to the page it came from, htmx or not: the browser (or htmx,
+    whose forms here target the body) shows that page as it is now. A 200 with
+    ``HX-Redirect`` left the old page, with the old holder, on screen until the reload."""
+    return RedirectResponse(_back(request), status_code=303)
+
+
 @router.post("/console/worklist/{item_id}/acknowledge")
 def acknowledge(
     item_id: int, request: Request, session: SessionDep, clock: ClockDep, principal: Writer
 ) -> Response:
     careteam_api.acknowledge(item_id, session, clock, principal)
-    return after_post(request, _back(request))
+    return fresh_page(request)
 
 
 @router.post("/console/worklist/{item_id}/assign")
@@ -266,7 +272,7 @@ def assign(
     careteam_api.assign(
         item_id, careteam_api.Assignment(assignee=assignee or " "), session, clock, principal
     )
-    return after_post(request, _back(request))
+    return fresh_page(request)
 
 
 @router.post("/console/worklist/{item_id}/resolve")
@@ -281,7 +287,7 @@ def resolve(
     careteam_api.resolve(
         item_id, careteam_api.Resolution(outcome=outcome or " "), session, clock, principal
     )
-    return after_post(request, _back(request))
+    return fresh_page(request)
 
 
 @router.post("/console/plan-adjustments/{adjustment_id}/approve")
@@ -302,7 +308,7 @@ def approve_adjustment(
         settings=settings,
         note=note or None,
     )
-    return after_post(request, _back(request))
+    return fresh_page(request)
 
 
 @router.post("/console/plan-adjustments/{adjustment_id}/reject")
@@ -317,4 +323,4 @@ def reject_adjustment(
     careteam_api.reject(
         adjustment_id, session, clock, principal, careteam_api.Decision(note=note or None)
     )
-    return after_post(request, _back(request))
+    return fresh_page(request)

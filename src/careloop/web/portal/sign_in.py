@@ -12,6 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from careloop.errors import NotAuthenticated
+from careloop.security.redirects import same_origin_path
 from careloop.security.sessions import (
     Face,
     check_signin_csrf,
@@ -41,6 +42,11 @@ def _browser_language(request: Request) -> str:
     return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
 
 
+def _next(value: str | None) -> str:
+    """Where to go after signing in: a portal path on this origin, else the portal's home."""
+    return same_origin_path(value, prefix="/portal", default="/portal")
+
+
 def _sign_in_page(
     request: Request, language: str, status_code: int = 200, **values: object
 ) -> HTMLResponse:
@@ -56,7 +62,10 @@ def sign_in_form(request: Request) -> HTMLResponse:
         request.cookies.get(LANG_COOKIE),
         request.headers.get("accept-language"),
     )
-    response = _sign_in_page(request, language, step="contact")
+    # A page that needed sign-in (a reminder's video visit link) names itself in ``next``.
+    response = _sign_in_page(
+        request, language, step="contact", next=_next(request.query_params.get("next"))
+    )
     if request.query_params.get("lang"):
         response.set_cookie(LANG_COOKIE, language, samesite="strict", max_age=365 * 86400)
     return response
@@ -70,6 +79,7 @@ def request_code(
     key: SigningKeyDep,
     system: Annotated[str, Form(pattern="^(sms|email)$")],
     value: Annotated[str, Form(min_length=3, max_length=320)],
+    next: Annotated[str, Form(max_length=500)] = "",
 ) -> HTMLResponse:
     """Ask governance for a code; the answer is the same whether or not the contact is known."""
     background = BackgroundTasks()
@@ -89,6 +99,7 @@ def request_code(
         step="code",
         challenge_id=requested.challenge_id,
         signin_csrf=signin_csrf_token(key, nonce),
+        next=_next(next),
     )
     set_signin_cookie(request, response, face=Face.PORTAL, nonce=nonce)
     response.background = background  # the code leaves after the commit
@@ -106,6 +117,7 @@ def verify_code(
     challenge_id: Annotated[str, Form(min_length=1, max_length=64)],
     code: Annotated[str, Form(min_length=1, max_length=12)],
     signin_csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Trade the code for the portal session cookie (HttpOnly, SameSite=Strict) and CSRF.
 
@@ -129,9 +141,10 @@ def verify_code(
             challenge_id=challenge_id,
             error=True,
             signin_csrf=signin_csrf,
+            next=_next(next),
         )
     minutes = get_runtime(request).settings.security.portal_token_minutes
-    response = RedirectResponse("/portal", status_code=303)
+    response = RedirectResponse(_next(next), status_code=303)
     set_session_cookies(
         request,
         response,
