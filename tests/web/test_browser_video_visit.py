@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from careloop.access import booking as bookings
 from careloop.access.service import find_offers
+from careloop.models import AccessBooking
 from careloop.security.principal import CLI_OPERATOR
 from tests.access.fhir_fixtures import import_resources, schedule, slot
 from tests.web.conftest import NOW, Site, fresh_code
@@ -53,10 +54,22 @@ def _video_booking(site: Site, folder: Path) -> str:
         ).id
 
 
+@pytest.fixture
+def video_booking(site: Site, tmp_path: Path) -> Iterator[str]:
+    """The booking, cancelled afterwards: the site is shared by the session, and a visit left
+    booked would change what the portal patient's visits page shows in the next test."""
+    booking_id = _video_booking(site, tmp_path)
+    yield booking_id
+    with site.runtime.transaction() as session:
+        row = session.get(AccessBooking, booking_id)
+        assert row is not None
+        bookings.cancel(session, booking=row, clock=site.runtime.clock, principal=CLI_OPERATOR)
+
+
 def test_the_reminders_link_signs_in_and_lands_on_the_visit_at_360px(
-    small_phone: Any, site: Site, tmp_path: Path
+    small_phone: Any, site: Site, video_booking: str
 ) -> None:
-    booking = _video_booking(site, tmp_path)
+    booking = video_booking
     page = small_phone
 
     page.goto(f"/portal/video/{booking}?lang=en")
