@@ -75,3 +75,26 @@ def test_the_visits_page_lists_where_and_only_places_that_fit(
     assert f'id="visit-{booking.id}"' in again.text
     assert 'id="book-another"' in again.text  # another need stays bookable
     assert booking.slot_id not in re.findall(r'name="shown" value="([^"]+)"', again.text)
+
+
+def test_times_follow_the_services_each_open_gap_names(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path, api_client: Client
+) -> None:
+    newcomer = patient("p-due")
+    newcomer["address"] = [home_address()]
+    import_resources(rt, tmp_path, [newcomer, *directory_resources(clock.now())])
+    sync_content(rt)
+    client = api_client("patient", patient_id="p-due")
+
+    # hypertension-control names no services: the care team arranges its visits
+    make_due(rt, "p-due", "hypertension-control")
+    page = client.get("/portal/visits")
+    assert 'data-testid="nothing-due"' in page.text
+    assert 'name="shown"' not in page.text
+
+    # flu-shot-this-season names the flu-shot service: only flu-shot times are listed
+    make_due(rt, "p-due", "flu-shot-this-season")
+    page = client.get("/portal/visits")
+    labels = re.findall(r"<label[^>]*>([^<]+)</label>", page.text)
+    assert labels
+    assert all("Flu shot" in label for label in labels), labels

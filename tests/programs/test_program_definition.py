@@ -60,6 +60,7 @@ def _broken(tmp_path: Path, old: str, new: str, *, name: str = "diabetes-control
         ("{since}", "{sinse}", "eligibility.gaps.1.reason"),
         ("relation: ends_during_day}", "relation: sometime}", "define.hba1c_tests_12_months"),
         ("title: Diabetes control", "titel: Diabetes control", "title"),
+        ("holdout: 0.1", 'holdout: 0.1\nservices: [""]', "services"),
     ],
 )
 def test_a_bad_program_file_names_the_field(tmp_path: Path, old: str, new: str, field: str) -> None:

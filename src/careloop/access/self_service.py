@@ -9,7 +9,7 @@ until one of them is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind, list_events
 from careloop.models import AccessBooking, AccessOffer
+from careloop.programs.definition import load_programs
 from careloop.security.principal import Principal
 from careloop.settings import Settings
 
@@ -90,16 +91,12 @@ def _with_video_alternative(best: list[Offer], wider: list[Offer]) -> list[Offer
     return [*best, video] if video is not None else best
 
 
-# What a program's care gap is booked as: the service codes of the directory's Schedules and
-# Slots (the demo directory's own codes and SNOMED CT procedures). A gap not named here (a
-# blood-pressure check-in) is not booked online; the care team arranges it.
-GAP_SERVICES: Mapping[str, frozenset[str]] = {
-    "annual-wellness-visit": frozenset({"primary-care", "185349003"}),
-    "breast-cancer-screening": frozenset({"mammography", "71651007"}),
-    "colorectal-cancer-screening": frozenset({"colonoscopy", "73761001"}),
-    "flu-shot-this-season": frozenset({"flu-shot", "86198006"}),
-    "win-back-lapsed": frozenset({"primary-care", "185349003"}),
-}
+def gap_services(program: str) -> frozenset[str]:
+    """What a program's care gap is booked as: its ``services`` (the directory's service
+    codes). A program that names none, or that the shipped library does not hold, is not
+    booked online; the care team arranges it."""
+    found = load_programs().get(program)
+    return frozenset(found.definition.services) if found is not None else frozenset()
 
 
 def open_gap_programs(session: Session, *, patient_id: str) -> set[str]:
@@ -119,7 +116,7 @@ def due_services(session: Session, *, patient_id: str, now: datetime) -> frozens
     """The services the patient may book in the portal: those of an open care gap, and those
     an open scheduling link is for (a newcomer's first visits)."""
     gaps = open_gap_programs(session, patient_id=patient_id)
-    wanted = {code for program in gaps for code in GAP_SERVICES.get(program, ())}
+    wanted = {code for program in gaps for code in gap_services(program)}
     for link in open_links(session, patient_id=patient_id, now=now):
         if link.service:
             wanted.add(link.service)

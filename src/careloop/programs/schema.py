@@ -153,6 +153,12 @@ class ProgramDefinition(_Strict):
     # the engine's action space where it differs from the default, e.g. the framings a
     # program's messages come in: ``{framings: [plain, gain, loss, social, convenience]}``
     actions: dict[str, list[str]] = Field(default_factory=dict)
+    # What a visit that closes the gap is booked as: service codes of the directory's Schedules
+    # and Slots. The portal offers its own times only for these; none (a blood-pressure
+    # check-in) means the care team arranges the visit.
+    services: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list
+    )
 
     @field_validator("journey")
     @classmethod
