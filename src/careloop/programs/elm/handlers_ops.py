@@ -143,24 +143,19 @@ def ordering(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
     return binary_op(compiler, node, lib, _ordering(_ORDER_TESTS[str(node["type"])]))
 
 
-@handler("Add")
-def add(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    return binary_op(compiler, node, lib, lambda a, b: ops.add(unwrap(a), unwrap(b)))
+_QUANTITY_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "Add": ops.add,
+    "Subtract": ops.subtract,
+    "Multiply": ops.multiply,
+    "Divide": ops.divide,
+}
+"""Operators ``ops`` defines over numbers, quantities and date-times (null handled there)."""
 
 
-@handler("Subtract")
-def subtract(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    return binary_op(compiler, node, lib, lambda a, b: ops.subtract(unwrap(a), unwrap(b)))
-
-
-@handler("Multiply")
-def multiply(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    return binary_op(compiler, node, lib, lambda a, b: ops.multiply(unwrap(a), unwrap(b)))
-
-
-@handler("Divide")
-def divide(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    return binary_op(compiler, node, lib, lambda a, b: ops.divide(unwrap(a), unwrap(b)))
+@handler(*_QUANTITY_ARITHMETIC)
+def quantity_arithmetic(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
+    op = _QUANTITY_ARITHMETIC[str(node["type"])]
+    return binary_op(compiler, node, lib, lambda a, b: op(unwrap(a), unwrap(b)))
 
 
 def _truncated_divide(a: Any, b: Any) -> Any:
