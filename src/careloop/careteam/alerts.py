@@ -95,6 +95,29 @@ def _suppressing_item(session: Session, finding: Finding, now: datetime) -> Work
     )
 
 
+def _item_event(
+    session: Session,
+    kind: EventKind,
+    item_id: int,
+    finding: Finding,
+    payload: dict[str, Any],
+    clock: Clock,
+    actor: str,
+) -> None:
+    """The event of a worklist item raised (or absorbed) for ``finding``."""
+    record_event(
+        session,
+        kind=kind,
+        clock=clock,
+        actor=actor,
+        patient_id=finding.patient_id,
+        subject_type="worklist_item",
+        subject_id=str(item_id),
+        program=finding.program,
+        payload=payload,
+    )
+
+
 def raise_finding(session: Session, finding: Finding, *, clock: Clock, actor: str) -> Raised:
     """Put a finding on the worklist: a new item, or a repeat absorbed by the open one."""
     now = clock.now()
@@ -102,17 +125,8 @@ def raise_finding(session: Session, finding: Finding, *, clock: Clock, actor: st
     if quiet is not None:
         quiet.suppressed += 1
         session.flush()
-        record_event(
-            session,
-            kind=EventKind.ALERT_SUPPRESSED,
-            clock=clock,
-            actor=actor,
-            patient_id=finding.patient_id,
-            subject_type="worklist_item",
-            subject_id=str(quiet.id),
-            program=finding.program,
-            payload={"rule": finding.rule_id},
-        )
+        payload: dict[str, Any] = {"rule": finding.rule_id}
+        _item_event(session, EventKind.ALERT_SUPPRESSED, quiet.id, finding, payload, clock, actor)
         return Raised(quiet.id, created=False, suppressed=True)
     severity = Severity(finding.severity)
     row = {
@@ -145,22 +159,13 @@ def raise_finding(session: Session, finding: Finding, *, clock: Clock, actor: st
     item_id, occurrences = session.execute(upsert).one()
     created = occurrences == 1
     if created:
-        record_event(
-            session,
-            kind=EventKind.ALERT_RAISED,
-            clock=clock,
-            actor=actor,
-            patient_id=finding.patient_id,
-            subject_type="worklist_item",
-            subject_id=str(item_id),
-            program=finding.program,
-            payload={
-                "rule": finding.rule_id,
-                "severity": str(severity),
-                "kind": row["kind"],
-                "source": finding.source,
-            },
-        )
+        payload = {
+            "rule": finding.rule_id,
+            "severity": str(severity),
+            "kind": row["kind"],
+            "source": finding.source,
+        }
+        _item_event(session, EventKind.ALERT_RAISED, item_id, finding, payload, clock, actor)
         return Raised(item_id, created=True)
     item = session.get(WorklistItem, item_id, populate_existing=True)
     assert item is not None
@@ -170,17 +175,8 @@ def raise_finding(session: Session, finding: Finding, *, clock: Clock, actor: st
         item.priority = min(item.priority, severity.rank)
         item.due_at = min(item.due_at, now + timedelta(hours=finding.sla_hours))
     session.flush()
-    record_event(
-        session,
-        kind=EventKind.ALERT_REPEATED,
-        clock=clock,
-        actor=actor,
-        patient_id=finding.patient_id,
-        subject_type="worklist_item",
-        subject_id=str(item_id),
-        program=finding.program,
-        payload={"rule": finding.rule_id, "occurrences": occurrences},
-    )
+    payload = {"rule": finding.rule_id, "occurrences": occurrences}
+    _item_event(session, EventKind.ALERT_REPEATED, item_id, finding, payload, clock, actor)
     return Raised(item_id, created=False)
 
 
@@ -378,17 +374,8 @@ def create_task(
     )
     raised = raise_finding(session, finding, clock=clock, actor=actor)
     if raised.created:
-        record_event(
-            session,
-            kind=EventKind.TASK_CREATED,
-            clock=clock,
-            actor=actor,
-            patient_id=patient_id,
-            subject_type="worklist_item",
-            subject_id=str(raised.item_id),
-            program=program,
-            payload={"rule": rule_id},
-        )
+        payload = {"rule": rule_id}
+        _item_event(session, EventKind.TASK_CREATED, raised.item_id, finding, payload, clock, actor)
     return raised
 
 

@@ -152,31 +152,40 @@ def call_queue(
                 )
             )
     else:
-        for i in sorted(called, key=lambda i: (i.due_at, i.id)):
-            out.append(
-                CallQueueEntry(
-                    entry=entry_of(i, now=now),
-                    rank=len(out) + 1,
-                    arm="call",
-                    uplift=None,
-                    minutes=call_minutes(i.rule_id),
-                    reason="Not enough calls and held-out tasks yet to estimate what a call adds: "
-                    "ordered by due date.",
-                )
-            )
-    for i in sorted(held, key=lambda i: (i.due_at, i.id)):
+        _by_due_date(out, called, arm="call", reason=_NO_MODEL, now=now)
+    _by_due_date(out, held, arm="holdout", reason=_HELD_OUT, now=now)
+    return out
+
+
+_NO_MODEL = (
+    "Not enough calls and held-out tasks yet to estimate what a call adds: ordered by due date."
+)
+_HELD_OUT = (
+    "Held out at random (digital outreach only), so the team can measure what calls add; "
+    "please do not call."
+)
+
+
+def _by_due_date(
+    out: list[CallQueueEntry],
+    items: list[WorklistItem],
+    *,
+    arm: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Append ``items`` to the queue in due-date order, for want of (or outside) the model."""
+    for i in sorted(items, key=lambda i: (i.due_at, i.id)):
         out.append(
             CallQueueEntry(
                 entry=entry_of(i, now=now),
                 rank=len(out) + 1,
-                arm="holdout",
+                arm=arm,
                 uplift=None,
                 minutes=call_minutes(i.rule_id),
-                reason="Held out at random (digital outreach only), so the team can measure what "
-                "calls add; please do not call.",
+                reason=reason,
             )
         )
-    return out
 
 
 def ranked_call_queue(session: Session, *, now: datetime) -> list[CallQueueEntry]:

@@ -204,22 +204,24 @@ def validate_fields(fields: Mapping[str, object], *, needed: set[str]) -> dict[s
     return clean
 
 
+def _iso(name: str, value: object, kind: type[date], what: str) -> object:
+    """A string field read as an ISO date or datetime; any other value is left as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return kind.fromisoformat(value)
+    except ValueError:
+        raise RenderError(f"field {name} is not an ISO {what}", field=name) from None
+
+
 def _coerce(name: str, kind: FieldKind, value: object) -> object:
     if kind is FieldKind.DATETIME:
-        if isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value)
-            except ValueError:
-                raise RenderError(f"field {name} is not an ISO datetime", field=name) from None
+        value = _iso(name, value, datetime, "datetime")
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise RenderError(f"field {name} must be a timezone-aware datetime", field=name)
         return value
     if kind is FieldKind.DATE:
-        if isinstance(value, str):
-            try:
-                value = date.fromisoformat(value)
-            except ValueError:
-                raise RenderError(f"field {name} is not an ISO date", field=name) from None
+        value = _iso(name, value, date, "date")
         if not isinstance(value, date):
             raise RenderError(f"field {name} must be a date", field=name)
         return value

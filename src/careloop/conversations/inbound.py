@@ -59,25 +59,45 @@ class InboundContext:
     """The whole configuration, for access's waitlist back-fill after a cancel by reply."""
 
 
+@dataclass(frozen=True)
+class _PersonTask:
+    """A keyword that asks for a person: what the reply was, and the worklist task it opens."""
+
+    handled: str
+    rule_id: str
+    title: str
+    summary: str
+    urgent: bool = False
+
+
+_TASK_KEYWORDS = {
+    Keyword.RESCHEDULE: _PersonTask(
+        "reschedule",
+        "outreach-reschedule",
+        "Patient asked to reschedule",
+        "Reply R to a reminder: call to rebook.",
+    ),
+    Keyword.TALK_TO_SOMEONE: _PersonTask(
+        "call-back",
+        "outreach-call-back",
+        "Patient asked to talk to someone",
+        "Pressed 2 during a reminder call.",
+        urgent=True,
+    ),
+}
+
+
 def _task(
-    session: Session,
-    *,
-    patient_id: str,
-    rule_id: str,
-    title: str,
-    summary: str,
-    program: str | None,
-    now: datetime,
-    urgent: bool = False,
+    session: Session, *, patient_id: str, task: _PersonTask, program: str | None, now: datetime
 ) -> None:
     """A reply that needs a person: a task on the care coordinators' worklist."""
     create_task(
         session,
         patient_id=patient_id,
-        rule_id=rule_id,
-        title=title,
-        summary=summary,
-        severity=Severity.HIGH if urgent else Severity.ROUTINE,
+        rule_id=task.rule_id,
+        title=task.title,
+        summary=task.summary,
+        severity=Severity.HIGH if task.urgent else Severity.ROUTINE,
         clock=FrozenClock(now),
         actor=ACTOR,
         program=program,
@@ -154,29 +174,10 @@ def handle_reply(
         handled = "help"
     elif keyword is Keyword.CONFIRM:
         handled = "confirmed"
-    elif keyword is Keyword.RESCHEDULE:
-        handled = "reschedule"
-        _task(
-            session,
-            patient_id=patient_id,
-            rule_id="outreach-reschedule",
-            title="Patient asked to reschedule",
-            summary="Reply R to a reminder: call to rebook.",
-            program=answered.program,
-            now=now,
-        )
-    elif keyword is Keyword.TALK_TO_SOMEONE:
-        handled = "call-back"
-        _task(
-            session,
-            patient_id=patient_id,
-            rule_id="outreach-call-back",
-            title="Patient asked to talk to someone",
-            summary="Pressed 2 during a reminder call.",
-            program=answered.program,
-            now=now,
-            urgent=True,
-        )
+    elif keyword in _TASK_KEYWORDS:
+        task = _TASK_KEYWORDS[keyword]
+        handled = task.handled
+        _task(session, patient_id=patient_id, task=task, program=answered.program, now=now)
     else:
         answer = handle_checkin_reply(
             session, patient_id=patient_id, text=message.body, now=now, keypad=keypad
@@ -206,32 +207,20 @@ def handle_reply(
         else:
             handled = "care-team-inbox"
             flag = " (may want to opt out)" if message.possible_opt_out else ""
-            _task(
-                session,
-                patient_id=patient_id,
-                rule_id="outreach-reply",
-                title=f"Read the patient's reply{flag}",
-                summary=(
-                    f"{a_reply_by(message.channel)} needs a person (reply #{message.provider_id})."
-                ),
-                program=answered.program,
-                now=now,
+            task = _PersonTask(
+                handled,
+                "outreach-reply",
+                f"Read the patient's reply{flag}",
+                f"{a_reply_by(message.channel)} needs a person (reply #{message.provider_id}).",
                 urgent=message.possible_opt_out,
             )
+            _task(session, patient_id=patient_id, task=task, program=answered.program, now=now)
     content = _keyword_reply(ctx, message)
     if content is not None:
         queued = replies.queue_keyword_reply(
             session, settings=ctx.settings, message=message, patient_id=patient_id, content=content
         )
-    program = ctx.programs.get(answered.program) if answered.program else None
-    enrollment_id = replies.note_reply(
-        session,
-        clock=ctx.clock,
-        answered=answered,
-        message=message,
-        program=program,
-        handled_as=handled,
-    )
+    enrollment_id = _note(session, ctx=ctx, answered=answered, message=message, handled=handled)
     return ReplyOutcome(
         handled,
         patient_id,
@@ -240,6 +229,26 @@ def handle_reply(
         queued_reply=queued,
         answer_now=spoken[0] if spoken else None,
         answer_language=spoken[1] if spoken else None,
+    )
+
+
+def _note(
+    session: Session,
+    *,
+    ctx: InboundContext,
+    answered: replies.Answered,
+    message: InboundMessage,
+    handled: str,
+) -> int | None:
+    """Note the reply against what it answered (and its program); the enrollment it moved."""
+    program = ctx.programs.get(answered.program) if answered.program else None
+    return replies.note_reply(
+        session,
+        clock=ctx.clock,
+        answered=answered,
+        message=message,
+        program=program,
+        handled_as=handled,
     )
 
 
@@ -252,15 +261,8 @@ def _noted(
     access: AccessReply,
 ) -> ReplyOutcome:
     """A reply access acted on (a slot chosen, a visit cancelled or moved), noted once."""
-    program = ctx.programs.get(answered.program) if answered.program else None
-    enrollment_id = replies.note_reply(
-        session,
-        clock=ctx.clock,
-        answered=answered,
-        message=message,
-        program=program,
-        handled_as=access.handled_as,
-    )
+    handled = access.handled_as
+    enrollment_id = _note(session, ctx=ctx, answered=answered, message=message, handled=handled)
     return ReplyOutcome(
         access.handled_as,
         answered.patient_id,
@@ -314,17 +316,15 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
                 session, settings=ctx.settings, channel=str(message.channel)
             )
     elif patients:
-        _task(
-            session,
-            patient_id=patients[0],
-            rule_id="outreach-reply",
-            title="Read the patient's message",
-            summary="A message that answers no reminder.",
-            program=None,
-            now=now,
+        handled = "care-team-inbox"
+        task = _PersonTask(
+            handled,
+            "outreach-reply",
+            "Read the patient's message",
+            "A message that answers no reminder.",
             urgent=message.possible_opt_out,
         )
-        handled = "care-team-inbox"
+        _task(session, patient_id=patients[0], task=task, program=None, now=now)
     elif message.keyword not in (Keyword.OPT_OUT, Keyword.OPT_IN):
         # Nobody matches the number: a person reads it and links it to a patient.
         task_for_unknown_sender(
@@ -362,15 +362,13 @@ def receive_portal_reply(
     )
     if latest is not None:
         return handle_reply(session, ctx=ctx, message=message)
-    _task(
-        session,
-        patient_id=patient_id,
-        rule_id="outreach-reply",
-        title="Read the patient's message",
-        summary="A portal message that answers no reminder.",
-        program=None,
-        now=now,
+    task = _PersonTask(
+        "care-team-inbox",
+        "outreach-reply",
+        "Read the patient's message",
+        "A portal message that answers no reminder.",
     )
+    _task(session, patient_id=patient_id, task=task, program=None, now=now)
     replies.store_reply(
         session,
         replace(message, keyword=Keyword.FREE_TEXT),

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -93,42 +93,28 @@ class ConsentDecision:
     record_id: int | None = None
 
 
+_STATUS_REFUSAL = "status must be granted or denied"
+
+
+def _member(kind: type[StrEnum], value: str, *, field: str, refusal: str | None = None) -> str:
+    """``value`` as one of ``kind``'s values, or InvalidInput naming ``field``."""
+    try:
+        return str(kind(value))
+    except ValueError as exc:
+        allowed = [m.value for m in kind]
+        raise InvalidInput(refusal or f"{field} must be one of {allowed}", field=field) from exc
+
+
 def parse_purpose(value: str, *, allow_any: bool = False) -> str:
     if allow_any and value == ANY:
         return ANY
-    try:
-        return str(ConsentPurpose(value))
-    except ValueError as exc:
-        raise InvalidInput(
-            f"purpose must be one of {[p.value for p in ConsentPurpose]}", field="purpose"
-        ) from exc
+    return _member(ConsentPurpose, value, field="purpose")
 
 
 def parse_channel(value: str, *, allow_any: bool = False) -> str:
     if allow_any and value == ANY:
         return ANY
-    try:
-        return str(ConsentChannel(value))
-    except ValueError as exc:
-        raise InvalidInput(
-            f"channel must be one of {[c.value for c in ConsentChannel]}", field="channel"
-        ) from exc
-
-
-def _parse_status(value: str) -> str:
-    try:
-        return str(ConsentStatus(value))
-    except ValueError as exc:
-        raise InvalidInput("status must be granted or denied", field="status") from exc
-
-
-def _parse_source(value: str) -> str:
-    try:
-        return str(ConsentSource(value))
-    except ValueError as exc:
-        raise InvalidInput(
-            f"source must be one of {[s.value for s in ConsentSource]}", field="source"
-        ) from exc
+    return _member(ConsentChannel, value, field="channel")
 
 
 def record_consent(
@@ -149,8 +135,8 @@ def record_consent(
         patient_id=patient_id,
         purpose=parse_purpose(purpose, allow_any=True),
         channel=parse_channel(channel, allow_any=True),
-        status=_parse_status(status),
-        source=_parse_source(source),
+        status=_member(ConsentStatus, status, field="status", refusal=_STATUS_REFUSAL),
+        source=_member(ConsentSource, source, field="source"),
         recorded_at=ensure_utc(now),
         recorded_by=actor,
         note=(note or None) and note[:500],
@@ -161,59 +147,25 @@ def record_consent(
     return row
 
 
-def opt_out_channel(
-    session: Session,
-    *,
-    patient_id: str,
-    channel: str,
-    source: str,
-    actor: str,
-    now: datetime,
-    note: str | None = None,
-) -> ConsentRecord:
+class ChannelWideChange(TypedDict):
+    """Who stops (or restarts) everything on one channel, how, and when."""
+
+    patient_id: str
+    channel: str
+    source: str
+    actor: str
+    now: datetime
+    note: NotRequired[str | None]
+
+
+def opt_out_channel(session: Session, **change: Unpack[ChannelWideChange]) -> ConsentRecord:
     """Stop everything on one channel at once (SMS STOP, email "unsubscribe from all")."""
-    return _channel_wide(
-        session, patient_id, channel, ConsentStatus.DENIED, source, actor, now, note
-    )
+    return record_consent(session, purpose=ANY, status=ConsentStatus.DENIED, **change)
 
 
-def opt_in_channel(
-    session: Session,
-    *,
-    patient_id: str,
-    channel: str,
-    source: str,
-    actor: str,
-    now: datetime,
-    note: str | None = None,
-) -> ConsentRecord:
+def opt_in_channel(session: Session, **change: Unpack[ChannelWideChange]) -> ConsentRecord:
     """Lift a channel-wide opt-out (SMS START). Grants nothing that needs an opt-in."""
-    return _channel_wide(
-        session, patient_id, channel, ConsentStatus.GRANTED, source, actor, now, note
-    )
-
-
-def _channel_wide(
-    session: Session,
-    patient_id: str,
-    channel: str,
-    status: ConsentStatus,
-    source: str,
-    actor: str,
-    now: datetime,
-    note: str | None,
-) -> ConsentRecord:
-    return record_consent(
-        session,
-        patient_id=patient_id,
-        purpose=ANY,
-        channel=channel,
-        status=status,
-        source=source,
-        actor=actor,
-        now=now,
-        note=note,
-    )
+    return record_consent(session, purpose=ANY, status=ConsentStatus.GRANTED, **change)
 
 
 def _usable(channel: ConsentChannel, points: list[dict[str, Any]]) -> bool:

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from careloop.audit import purge_audit_before
 from careloop.governance.erasure import erase_patient
 from careloop.models import (
     ApiToken,
+    Base,
     FhirResource,
     Patient,
     PortalCode,
@@ -155,12 +156,18 @@ def _purge_audit(session: Session, ctx: PurgeContext) -> PurgeResult:
     return PurgeResult(purge.count, purge.aggregates)
 
 
-def _purge_portal_codes(session: Session, ctx: PurgeContext) -> PurgeResult:
-    where = PortalCode.created_at < ctx.cutoff
-    count = int(session.scalar(select(func.count()).select_from(PortalCode).where(where)) or 0)
+def _purge_rows(
+    session: Session, ctx: PurgeContext, table: type[Base], where: ColumnElement[bool], label: str
+) -> PurgeResult:
+    """Delete the rows of ``table`` that ``where`` picks (only count them on a dry run)."""
+    count = int(session.scalar(select(func.count()).select_from(table).where(where)) or 0)
     if not ctx.dry_run and count:
-        session.execute(delete(PortalCode).where(where))
-    return PurgeResult(count, {"codes": count} if count else {})
+        session.execute(delete(table).where(where))
+    return PurgeResult(count, {label: count} if count else {})
+
+
+def _purge_portal_codes(session: Session, ctx: PurgeContext) -> PurgeResult:
+    return _purge_rows(session, ctx, PortalCode, PortalCode.created_at < ctx.cutoff, "codes")
 
 
 def _purge_tokens(session: Session, ctx: PurgeContext) -> PurgeResult:
@@ -176,10 +183,7 @@ def _purge_tokens(session: Session, ctx: PurgeContext) -> PurgeResult:
 
 def _purge_signin_sources(session: Session, ctx: PurgeContext) -> PurgeResult:
     where = SigninSource.last_failure_at < ctx.cutoff
-    count = int(session.scalar(select(func.count()).select_from(SigninSource).where(where)) or 0)
-    if not ctx.dry_run and count:
-        session.execute(delete(SigninSource).where(where))
-    return PurgeResult(count, {"sources": count} if count else {})
+    return _purge_rows(session, ctx, SigninSource, where, "sources")
 
 
 def _purge_deceased(session: Session, ctx: PurgeContext) -> PurgeResult:

@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, UTCDateTime
+from careloop.models.types import JSONType, PatientId, UTCDateTime
 
 
 class AccessOffer(Base):
@@ -24,7 +24,7 @@ class AccessOffer(Base):
     __tablename__ = "access_offers"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    patient_id: Mapped[PatientId]
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), index=True)
     service: Mapped[str | None] = mapped_column(String(64))
@@ -44,7 +44,7 @@ class AccessBooking(Base):
     __tablename__ = "access_bookings"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    patient_id: Mapped[PatientId]
     slot_id: Mapped[str] = mapped_column(String(64), index=True)
     active_slot: Mapped[str | None] = mapped_column(String(64), unique=True)
     offer_id: Mapped[str | None] = mapped_column(String(36))
@@ -71,7 +71,7 @@ class AccessRide(Base):
     booking_id: Mapped[str] = mapped_column(
         ForeignKey("access_bookings.id", ondelete="CASCADE"), index=True
     )
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    patient_id: Mapped[PatientId]
     provider: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str | None] = mapped_column(String(128), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -88,7 +88,7 @@ class WaitlistEntry(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    patient_id: Mapped[PatientId]
     service: Mapped[str | None] = mapped_column(String(64))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     noshow_risk: Mapped[float | None] = mapped_column(Float)

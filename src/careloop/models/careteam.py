@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, UTCDateTime
+from careloop.models.types import IndexedPatientId, JSONType, UTCDateTime
 
 
 class WorklistItem(Base):
@@ -66,9 +66,7 @@ class PlanAdjustment(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    patient_id: Mapped[str] = mapped_column(
-        ForeignKey("patients.id", ondelete="CASCADE"), index=True
-    )
+    patient_id: Mapped[IndexedPatientId]
     item_id: Mapped[int | None] = mapped_column(
         ForeignKey("worklist_items.id", ondelete="SET NULL")
     )

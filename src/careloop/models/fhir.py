@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.crypto import EncryptedJSON, EncryptedText
 from careloop.models.base import Base
-from careloop.models.types import JSONType, UTCDateTime
+from careloop.models.types import JSONType, SerialId, UTCDateTime
 
 
 class SmartClient(Base):
@@ -129,7 +129,7 @@ class FhirNotification(Base):
     __tablename__ = "fhir_notifications"
     __table_args__ = (Index("ix_fhir_notifications_due", "status", "next_attempt_at"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     subscription_id: Mapped[str] = mapped_column(
         ForeignKey("fhir_subscriptions.id", ondelete="CASCADE"), index=True
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, UTCDateTime
+from careloop.models.types import JSONType, PatientId, UTCDateTime
 
 
 class FormRequest(Base):
@@ -23,7 +23,7 @@ class FormRequest(Base):
     __tablename__ = "form_requests"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    patient_id: Mapped[PatientId]
     form: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.crypto import EncryptedText
 from careloop.models.base import Base
-from careloop.models.types import JSONType, UTCDateTime
+from careloop.models.types import JSONType, SerialId, UTCDateTime
 
 
 class User(Base):
@@ -18,7 +18,7 @@ class User(Base):
 
     __tablename__ = "users"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     username: Mapped[str] = mapped_column(String(150), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(32))
@@ -40,7 +40,7 @@ class ApiToken(Base):
 
     __tablename__ = "api_tokens"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -138,7 +138,7 @@ class PortalContact(Base):
 
     __tablename__ = "portal_contacts"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     digest: Mapped[str] = mapped_column(String(64), index=True)
     system: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(EncryptedText())
@@ -168,7 +168,7 @@ class ProxyGrant(Base):
 
     __tablename__ = "proxy_grants"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     patient_id: Mapped[str] = mapped_column(String(64), index=True)
     caregiver_id: Mapped[str] = mapped_column(String(128), index=True)
     scopes: Mapped[list[str]] = mapped_column(JSONType, default=list)
@@ -187,7 +187,7 @@ class AuditCheckpoint(Base):
 
     __tablename__ = "audit_checkpoints"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     upto_event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     upto_hash: Mapped[str] = mapped_column(String(64))
     purged_total: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
@@ -202,7 +202,7 @@ class RetentionRun(Base):
 
     __tablename__ = "retention_runs"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     target: Mapped[str] = mapped_column(String(64), index=True)
     ran_at: Mapped[datetime] = mapped_column(UTCDateTime())
     cutoff: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import UTCDateTime
+from careloop.models.types import PatientId, UTCDateTime
 
 
 class RewardEntry(Base):
@@ -24,7 +24,7 @@ class RewardEntry(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    patient_id: Mapped[PatientId]
     reward: Mapped[str] = mapped_column(String(64))
     program: Mapped[str | None] = mapped_column(String(100))
     year: Mapped[int] = mapped_column(Integer)

@@ -10,17 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, UniqueConstraint
+from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, UTCDateTime
+from careloop.models.types import JSONType, SerialId, UTCDateTime
 
 
 class MeasurePackageRow(Base):
     __tablename__ = "measure_packages"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[str] = mapped_column(String(64), default="")
     cms_id: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -36,7 +36,7 @@ class MeasurePackageRow(Base):
 class MeasureLibraryRow(Base):
     __tablename__ = "measure_libraries"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[str] = mapped_column(String(64), default="")
     url: Mapped[str | None] = mapped_column(String(500))
@@ -49,7 +49,7 @@ class MeasureLibraryRow(Base):
 class MeasureValueSetRow(Base):
     __tablename__ = "measure_valuesets"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     key: Mapped[str] = mapped_column(String(500), unique=True)
     url: Mapped[str] = mapped_column(String(500))
     codes: Mapped[list[list[str]]] = mapped_column(JSONType)

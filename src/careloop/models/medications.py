@@ -16,7 +16,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, UTCDateTime
+from careloop.models.types import IndexedPatientId, JSONType, SerialId, UTCDateTime
 
 
 class MedicationSlot(Base):
@@ -24,10 +24,8 @@ class MedicationSlot(Base):
 
     __tablename__ = "medication_slots"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    patient_id: Mapped[str] = mapped_column(
-        ForeignKey("patients.id", ondelete="CASCADE"), index=True
-    )
+    id: Mapped[SerialId]
+    patient_id: Mapped[IndexedPatientId]
     medication_key: Mapped[str] = mapped_column(String(128))
     medication: Mapped[str] = mapped_column(String(200))
     slot: Mapped[str] = mapped_column(String(32))
@@ -49,13 +47,11 @@ class DoseConfirmation(Base):
 
     __tablename__ = "dose_confirmations"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     slot_id: Mapped[int] = mapped_column(
         ForeignKey("medication_slots.id", ondelete="CASCADE"), index=True
     )
-    patient_id: Mapped[str] = mapped_column(
-        ForeignKey("patients.id", ondelete="CASCADE"), index=True
-    )
+    patient_id: Mapped[IndexedPatientId]
     answer: Mapped[str] = mapped_column(String(16))
     confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     local_minute: Mapped[int] = mapped_column(Integer)
@@ -69,10 +65,8 @@ class PrepJourney(Base):
 
     __tablename__ = "prep_journeys"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    patient_id: Mapped[str] = mapped_column(
-        ForeignKey("patients.id", ondelete="CASCADE"), index=True
-    )
+    id: Mapped[SerialId]
+    patient_id: Mapped[IndexedPatientId]
     kind: Mapped[str] = mapped_column(String(64))
     appointment_at: Mapped[datetime] = mapped_column(UTCDateTime())
     step: Mapped[int] = mapped_column(Integer, default=0)
@@ -88,10 +82,8 @@ class AdverseEventCase(Base):
 
     __tablename__ = "adverse_event_cases"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    patient_id: Mapped[str] = mapped_column(
-        ForeignKey("patients.id", ondelete="CASCADE"), index=True
-    )
+    id: Mapped[SerialId]
+    patient_id: Mapped[IndexedPatientId]
     program: Mapped[str] = mapped_column(String(64))
     product: Mapped[str] = mapped_column(String(200))
     product_code: Mapped[str | None] = mapped_column(String(128))

@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Te
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, UTCDateTime
+from careloop.models.types import JSONType, PatientId, UTCDateTime
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
@@ -30,7 +30,7 @@ class Enrollment(Base):
     __tablename__ = "outreach_enrollments"
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    patient_id: Mapped[PatientId]
     program: Mapped[str] = mapped_column(String(128))
     episode: Mapped[str] = mapped_column(String(200))
     arm: Mapped[str] = mapped_column(String(16))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.crypto import EncryptedJSON
 from careloop.models.base import Base
-from careloop.models.types import JSONType, UTCDateTime
+from careloop.models.types import IndexedPatientId, JSONType, SerialId, UTCDateTime
 
 
 class Patient(Base):
@@ -49,9 +49,7 @@ class PatientIdentifier(Base):
 
     system: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(String(255), primary_key=True)
-    patient_id: Mapped[str] = mapped_column(
-        ForeignKey("patients.id", ondelete="CASCADE"), index=True
-    )
+    patient_id: Mapped[IndexedPatientId]
 
 
 class FhirResource(Base):
@@ -100,9 +98,7 @@ class Caregiver(Base):
     __tablename__ = "caregivers"
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    patient_id: Mapped[str] = mapped_column(
-        ForeignKey("patients.id", ondelete="CASCADE"), index=True
-    )
+    patient_id: Mapped[IndexedPatientId]
     name: Mapped[str | None] = mapped_column(String(300))
     relationship: Mapped[str | None] = mapped_column(String(100))
     contact_points: Mapped[list[dict[str, Any]]] = mapped_column(EncryptedJSON(), default=list)
@@ -120,11 +116,9 @@ class ContactLookup(Base):
 
     __tablename__ = "contact_lookup"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     digest: Mapped[str] = mapped_column(String(64), index=True)
-    patient_id: Mapped[str] = mapped_column(
-        ForeignKey("patients.id", ondelete="CASCADE"), index=True
-    )
+    patient_id: Mapped[IndexedPatientId]
     caregiver_id: Mapped[str | None] = mapped_column(String(128))
     system: Mapped[str] = mapped_column(String(16))
 

@@ -1,11 +1,13 @@
-"""Column types shared by every table: UTC datetimes and portable JSON."""
+"""Column types shared by every table: UTC datetimes, portable JSON, the usual keys."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from sqlalchemy import JSON, DateTime, Dialect
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Integer
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import mapped_column
 from sqlalchemy.types import TypeDecorator
 
 
@@ -37,3 +39,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+SerialId = Annotated[int, mapped_column(Integer, primary_key=True, autoincrement=True)]
+"""A table's own integer key, numbered by the database."""
+PatientId = Annotated[str, mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))]
+"""The patient a row belongs to; erasing the patient erases the row."""
+IndexedPatientId = Annotated[
+    str, mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+]
+"""A :data:`PatientId` the table is searched by."""

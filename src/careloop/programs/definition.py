@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from careloop.errors import InvalidInput
 from careloop.programs.expressions import ProgramLibrary, reason_fields
+from careloop.programs.lookup import find_by_name
 from careloop.programs.measures.criteria import Predicate, Retrieve
 from careloop.programs.measures.definition import Measure, find_measure
 from careloop.programs.measures.service import ALWAYS_LOADED, is_builtin, retrieval_codes
@@ -217,9 +218,4 @@ def load_programs(folder: Path | None = None) -> dict[str, Program]:
 
 
 def find_program(name: str, *, folder: Path | None = None) -> Program:
-    programs = load_programs(folder)
-    found = programs.get(name.strip().lower())
-    if found is None:
-        known = ", ".join(sorted(programs))
-        raise InvalidInput(f"unknown program {name!r} (known: {known})", field="program")
-    return found
+    return find_by_name(load_programs(folder), name, field="program")

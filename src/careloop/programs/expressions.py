@@ -142,13 +142,7 @@ class ProgramLibrary:
 
     def all_codes(self) -> frozenset[str]:
         """Every code this program may retrieve by (to load only those resources)."""
-        codes: set[str] = set()
-        library: Library | None = self.lib
-        while library is not None:
-            for code_set in (*library.valuesets.values(), *library.codes.values()):
-                codes.update(code for _, code in code_set)
-            library = library.parent
-        return frozenset(codes)
+        return self.lib.all_codes()
 
     # -- definitions ---------------------------------------------------------------------------
 

@@ -232,3 +232,36 @@ def constant(value: Any) -> Fn:
         return value
 
     return fn
+
+
+def named_pair(
+    compiler: Compiler,
+    node: Node,
+    lib: ElmLibrary,
+    keys: tuple[str, str],
+    op: Callable[[Any, Any], Any],
+) -> Fn:
+    """Two operands named by ``keys`` (``source``/``element``), then ``op``: null if either
+    is null, as CQL's list and string operators are."""
+    first, second = (compiler.compile(node[key], lib) for key in keys)
+
+    def fn(ctx: Context, env: Env) -> Any:
+        a, b = first(ctx, env), second(ctx, env)
+        return None if a is None or b is None else op(a, b)
+
+    return fn
+
+
+def with_separator(
+    compiler: Compiler, node: Node, lib: ElmLibrary, key: str, op: Callable[[Any, Any], Any]
+) -> Fn:
+    """The operand ``key`` and the optional ``separator``, then ``op``: null if the operand is
+    null (the separator is then not evaluated)."""
+    value_of = compiler.compile(node[key], lib)
+    separator = compiler.compile(node.get("separator"), lib)
+
+    def fn(ctx: Context, env: Env) -> Any:
+        value = value_of(ctx, env)
+        return None if value is None else op(value, separator(ctx, env))
+
+    return fn

@@ -16,6 +16,7 @@ from careloop.programs.elm.compiler import (
     Fn,
     Node,
     handler,
+    named_pair,
 )
 from careloop.programs.elm.values import Interval, Quantity, unwrap
 
@@ -191,18 +192,13 @@ def indexer(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
     return fn
 
 
+def _index_of(items: Any, wanted: Any) -> int:
+    for index, item in enumerate(items):
+        if ops.equal(item, wanted) is True:
+            return index
+    return -1
+
+
 @handler("IndexOf")
 def index_of(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    source = compiler.compile(node["source"], lib)
-    element = compiler.compile(node["element"], lib)
-
-    def fn(ctx: Context, env: Env) -> Any:
-        items, wanted = source(ctx, env), element(ctx, env)
-        if items is None or wanted is None:
-            return None
-        for index, item in enumerate(items):
-            if ops.equal(item, wanted) is True:
-                return index
-        return -1
-
-    return fn
+    return named_pair(compiler, node, lib, ("source", "element"), _index_of)

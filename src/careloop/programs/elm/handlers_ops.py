@@ -17,6 +17,8 @@ from careloop.programs.elm.compiler import (
     Fn,
     Node,
     handler,
+    named_pair,
+    with_separator,
 )
 from careloop.programs.elm.values import unwrap
 
@@ -141,24 +143,19 @@ def ordering(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
     return binary_op(compiler, node, lib, _ordering(_ORDER_TESTS[str(node["type"])]))
 
 
-@handler("Add")
-def add(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    return binary_op(compiler, node, lib, lambda a, b: ops.add(unwrap(a), unwrap(b)))
+_QUANTITY_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "Add": ops.add,
+    "Subtract": ops.subtract,
+    "Multiply": ops.multiply,
+    "Divide": ops.divide,
+}
+"""Operators ``ops`` defines over numbers, quantities and date-times (null handled there)."""
 
 
-@handler("Subtract")
-def subtract(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    return binary_op(compiler, node, lib, lambda a, b: ops.subtract(unwrap(a), unwrap(b)))
-
-
-@handler("Multiply")
-def multiply(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    return binary_op(compiler, node, lib, lambda a, b: ops.multiply(unwrap(a), unwrap(b)))
-
-
-@handler("Divide")
-def divide(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    return binary_op(compiler, node, lib, lambda a, b: ops.divide(unwrap(a), unwrap(b)))
+@handler(*_QUANTITY_ARITHMETIC)
+def quantity_arithmetic(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
+    op = _QUANTITY_ARITHMETIC[str(node["type"])]
+    return binary_op(compiler, node, lib, lambda a, b: op(unwrap(a), unwrap(b)))
 
 
 def _truncated_divide(a: Any, b: Any) -> Any:
@@ -226,33 +223,22 @@ def concatenate(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
     return fn
 
 
+def _combine(items: Any, separator: Any) -> str:
+    return (separator or "").join(str(i) for i in items if i is not None)
+
+
+def _split(value: Any, separator: Any) -> list[Any]:
+    return [value] if not separator else value.split(separator)
+
+
 @handler("Combine")
 def combine(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    source = compiler.compile(node["source"], lib)
-    separator = compiler.compile(node.get("separator"), lib)
-
-    def fn(ctx: Context, env: Env) -> Any:
-        items = source(ctx, env)
-        if items is None:
-            return None
-        return (separator(ctx, env) or "").join(str(i) for i in items if i is not None)
-
-    return fn
+    return with_separator(compiler, node, lib, "source", _combine)
 
 
 @handler("Split")
 def split(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    text = compiler.compile(node["stringToSplit"], lib)
-    separator = compiler.compile(node.get("separator"), lib)
-
-    def fn(ctx: Context, env: Env) -> Any:
-        value = text(ctx, env)
-        if value is None:
-            return None
-        sep = separator(ctx, env)
-        return [value] if not sep else value.split(sep)
-
-    return fn
+    return with_separator(compiler, node, lib, "stringToSplit", _split)
 
 
 @handler("StartsWith", "EndsWith", "Matches")
@@ -283,14 +269,7 @@ def substring(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
 
 @handler("PositionOf")
 def position_of(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
-    pattern = compiler.compile(node["pattern"], lib)
-    text = compiler.compile(node["string"], lib)
-
-    def fn(ctx: Context, env: Env) -> Any:
-        p, s = pattern(ctx, env), text(ctx, env)
-        return None if p is None or s is None else s.find(p)
-
-    return fn
+    return named_pair(compiler, node, lib, ("pattern", "string"), lambda p, s: s.find(p))
 
 
 @handler("If")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from careloop.programs.elm.compiler import (
@@ -160,22 +161,24 @@ def identifier_ref(_compiler: Compiler, node: Node, _lib: ElmLibrary) -> Fn:
     return fn
 
 
+def _declared(names: Mapping[str, Any], node: Node, *, library: str, what: str) -> Fn:
+    """The library's declaration the node names; an unknown name is refused, never ``null``."""
+    try:
+        return constant(names[str(node["name"])])
+    except KeyError:
+        raise ElmUnsupported(f"{library}: unknown {what} {node['name']}") from None
+
+
 @handler("ValueSetRef")
 def valueset_ref(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
     target = compiler.target(lib, node)
-    try:
-        return constant(target.valuesets[str(node["name"])])
-    except KeyError:
-        raise ElmUnsupported(f"{target.name}: unknown value set {node['name']}") from None
+    return _declared(target.valuesets, node, library=target.name, what="value set")
 
 
 @handler("CodeRef")
 def code_ref(compiler: Compiler, node: Node, lib: ElmLibrary) -> Fn:
     target = compiler.target(lib, node)
-    try:
-        return constant(target.codes[str(node["name"])])
-    except KeyError:
-        raise ElmUnsupported(f"{target.name}: unknown code {node['name']}") from None
+    return _declared(target.codes, node, library=target.name, what="code")
 
 
 @handler("CodeSystemRef")

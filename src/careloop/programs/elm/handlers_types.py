@@ -117,24 +117,23 @@ def _to_string(value: Any) -> Any:
     return str(value)
 
 
-def _to_decimal(value: Any) -> Any:
-    value = unwrap(value)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+def _to_number(kind: type[float] | type[int]) -> Callable[[Any], Any]:
+    """CQL's ToDecimal or ToInteger: null for null, a boolean or what does not parse."""
+
+    def convert(value: Any) -> Any:
+        value = unwrap(value)
+        if value is None or isinstance(value, bool):
+            return None
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            return None
+
+    return convert
 
 
-def _to_integer(value: Any) -> Any:
-    value = unwrap(value)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+_to_decimal = _to_number(float)
+_to_integer = _to_number(int)
 
 
 def _to_boolean(value: Any) -> Any:

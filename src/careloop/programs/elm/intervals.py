@@ -97,9 +97,7 @@ def before(a: Any, b: Any, prec: int | None = None) -> bool | None:
 
 
 def after(a: Any, b: Any, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
-    return lt(_end(b), _start(a), prec)
+    return before(b, a, prec)
 
 
 def same_as(a: Any, b: Any, prec: int | None = None) -> bool | None:
@@ -117,9 +115,7 @@ def same_or_before(a: Any, b: Any, prec: int | None = None) -> bool | None:
 
 
 def same_or_after(a: Any, b: Any, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
-    return le(_end(b), _start(a), prec)
+    return same_or_before(b, a, prec)
 
 
 def meets(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:

@@ -9,6 +9,7 @@ neither excluded nor in the numerator.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -219,8 +220,14 @@ def _patient_based(pops: dict[str, Fn], ctx: Context) -> dict[str, int]:
     def holds(code: str) -> bool:
         return code in pops and pops[code](ctx, {}) is True
 
+    return patient_populations(pops, holds)
+
+
+def patient_populations(codes: Collection[str], holds: Callable[[str], bool]) -> dict[str, int]:
+    """A patient's 0/1 per population ``codes`` names, in the measure cascade's order: each
+    criterion is asked only where the ones before it leave it mattering."""
     ip = holds("initial-population")
-    den = ip and ("denominator" not in pops or holds("denominator"))
+    den = ip and ("denominator" not in codes or holds("denominator"))
     excluded = den and holds("denominator-exclusion")
     numerator = den and not excluded and holds("numerator")
     excepted = den and not excluded and not numerator and holds("denominator-exception")
@@ -232,4 +239,4 @@ def _patient_based(pops: dict[str, Fn], ctx: Context) -> dict[str, int]:
         "numerator": numerator,
         "numerator-exclusion": numerator and holds("numerator-exclusion"),
     }
-    return {code: int(values[code]) for code in pops}
+    return {code: int(values[code]) for code in codes}

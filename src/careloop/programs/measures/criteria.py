@@ -127,6 +127,16 @@ class Library:
             return self.parent.codeset(name)
         raise InvalidInput(f"unknown value set or code {name!r}", field="definition")
 
+    def all_codes(self) -> frozenset[str]:
+        """Every code of this library's value sets and codes, and its parents'."""
+        codes: set[str] = set()
+        library: Library | None = self
+        while library is not None:
+            for code_set in (*library.valuesets.values(), *library.codes.values()):
+                codes.update(code for _, code in code_set)
+            library = library.parent
+        return frozenset(codes)
+
     def predicate(self, name: str) -> Predicate:
         if name in self._compiled:
             return self._compiled[name]

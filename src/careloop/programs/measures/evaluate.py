@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from careloop.programs.elm.measure import patient_populations
 from careloop.programs.measures.criteria import Context
 from careloop.programs.measures.definition import Group, Measure
 from careloop.programs.measures.record import PatientRecord, Resource
@@ -20,29 +21,11 @@ MeasureResult = dict[str, Any]
 
 def _group_result(group: Group, ctx: Context) -> dict[str, int]:
     pops = group.populations
-    ip = pops["initial-population"](ctx)
-    den = ip and ("denominator" not in pops or pops["denominator"](ctx))
-    excluded = den and "denominator-exclusion" in pops and pops["denominator-exclusion"](ctx)
-    numerator = den and not excluded and "numerator" in pops and pops["numerator"](ctx)
-    excepted = (
-        den
-        and not excluded
-        and not numerator
-        and "denominator-exception" in pops
-        and pops["denominator-exception"](ctx)
-    )
-    numerator_excluded = (
-        numerator and "numerator-exclusion" in pops and pops["numerator-exclusion"](ctx)
-    )
-    values = {
-        "initial-population": ip,
-        "denominator": den,
-        "denominator-exclusion": excluded,
-        "denominator-exception": excepted,
-        "numerator": numerator,
-        "numerator-exclusion": numerator_excluded,
-    }
-    return {code: int(bool(values[code])) for code in pops}
+
+    def holds(code: str) -> bool:
+        return code in pops and bool(pops[code](ctx))
+
+    return patient_populations(pops, holds)
 
 
 def _first_label(labels: list[tuple[str, Any]], ctx: Context, fallback: str) -> str:

@@ -81,22 +81,20 @@ def issued(resource: Resource, _birth: date | None) -> Interval | None:
     return as_point_interval(point(resource.get("issued")))
 
 
-_PER_DAY = {
-    "h": 24.0, "hour": 24.0, "hours": 24.0,
-    "min": 1440.0, "minute": 1440.0, "minutes": 1440.0,
-    "s": 86400.0, "second": 86400.0, "seconds": 86400.0,
-    "d": 1.0, "day": 1.0, "days": 1.0,
-    "wk": 1 / 7, "week": 1 / 7, "weeks": 1 / 7,
-    "mo": 1 / 30, "month": 1 / 30, "months": 1 / 30,
-    "a": 1 / 365, "year": 1 / 365, "years": 1 / 365,
-}  # fmt: skip
-_DAYS_IN = {
-    "d": 1.0, "day": 1.0, "days": 1.0,
-    "wk": 7.0, "week": 7.0, "weeks": 7.0,
-    "mo": 30.0, "month": 30.0, "months": 30.0,
-    "a": 365.0, "year": 365.0, "years": 365.0,
-    "h": 1 / 24, "hour": 1 / 24, "hours": 1 / 24,
-}  # fmt: skip
+_SPELLINGS = {
+    "min": ("min", "minute", "minutes"),
+    "s": ("s", "second", "seconds"),
+    "h": ("h", "hour", "hours"),
+    "d": ("d", "day", "days"),
+    "wk": ("wk", "week", "weeks"),
+    "mo": ("mo", "month", "months"),
+    "a": ("a", "year", "years"),
+}
+_DAYS = {"min": 1 / 1440, "s": 1 / 86400, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0, "a": 365.0}
+_PER_DAY = {name: 1 / _DAYS[ucum] for ucum, names in _SPELLINGS.items() for name in names}
+"""How many of a timing unit fit in a day (a frequency per unit → per day)."""
+_DAYS_IN = {name: _DAYS[ucum] for ucum in ("d", "wk", "mo", "a", "h") for name in _SPELLINGS[ucum]}
+"""How many days a supply unit lasts; minutes and seconds are no supply duration."""
 
 
 def _single(items: Any) -> dict[str, Any]:

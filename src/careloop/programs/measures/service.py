@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from careloop.errors import InvalidInput
 from careloop.programs.elm.measure import ElmMeasure
 from careloop.programs.measures.bundles import read_patients
-from careloop.programs.measures.criteria import Library
 from careloop.programs.measures.custom import BP_PANELS, DIASTOLIC, SYSTOLIC
 from careloop.programs.measures.definition import Measure, all_measures
 from careloop.programs.measures.definition import find_measure as find_builtin
@@ -152,11 +151,7 @@ def retrieval_codes(measures: list[Measure] | tuple[Measure, ...]) -> frozenset[
 
     codes: set[str] = {code for _, code in (*BP_PANELS, SYSTOLIC, DIASTOLIC)}
     for measure in measures:
-        library: Library | None = measure.library
-        while library is not None:
-            for code_set in (*library.valuesets.values(), *library.codes.values()):
-                codes.update(code for _, code in code_set)
-            library = library.parent
+        codes.update(measure.library.all_codes())
     return frozenset(codes)
 
 

@@ -67,16 +67,13 @@ def age_interval(age: Any, birth: date | None, *, upper: Any = None) -> Interval
 
 def choice_interval(resource: dict[str, Any], prefix: str, birth: date | None) -> Interval | None:
     """QICoreCommon.toInterval() of a choice element such as ``effective[x]`` or ``onset[x]``."""
-    value = resource.get(prefix + "DateTime")
-    if value is not None:
+    for kind in ("DateTime", "Period", "Instant"):
+        value = resource.get(prefix + kind)
+        if value is None:
+            continue
+        if kind == "Period":
+            return period_interval(value)
         moment = point(value)
-        return (moment, moment) if moment else None
-    period = resource.get(prefix + "Period")
-    if period is not None:
-        return period_interval(period)
-    instant = resource.get(prefix + "Instant")
-    if instant is not None:
-        moment = point(instant)
         return (moment, moment) if moment else None
     age = resource.get(prefix + "Age")
     if age is not None:

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from careloop.errors import InvalidInput
+from careloop.programs.lookup import find_by_name
 from careloop.programs.segments.rules import CompiledRule, compile_rule
 
 SEGMENT_DIR = Path(__file__).parent
@@ -74,9 +75,4 @@ def load_segments(folder: Path | None = None) -> dict[str, Segment]:
 
 
 def find_segment(name: str, *, folder: Path | None = None) -> Segment:
-    segments = load_segments(folder)
-    found = segments.get(name.strip().lower())
-    if found is None:
-        known = ", ".join(sorted(segments))
-        raise InvalidInput(f"unknown segment {name!r} (known: {known})", field="segment")
-    return found
+    return find_by_name(load_segments(folder), name, field="segment")
