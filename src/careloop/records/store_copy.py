@@ -32,6 +32,9 @@ CODE_COLUMNS = "resource_type, fhir_id, system, code, patient_id"
 FACT_COLUMNS = "resource_type, fhir_id, codes, fact, patient_id"
 
 
+Stamp = tuple[str, datetime]
+"""Where a resource was read from and when it was imported (``source``, ``imported_at``)."""
+
 _SPECIAL = re.compile(r"[\\\t\n\r]")
 
 
@@ -105,19 +108,21 @@ def copy_new(
     cursor: Any,
     resources: Sequence[IndexedResource],
     owners: Sequence[str | None],
-    *,
-    source: str,
-    now: datetime,
+    stamps: Sequence[Stamp],
 ) -> None:
     """COPY rows of resources known not to be stored (the caller holds a savepoint: a
-    resource written meanwhile by someone else fails the COPY instead of doubling)."""
-    middle = text(source[:500]) + b"\t" + _time(now) + b"\t"
+    resource written meanwhile by someone else fails the COPY instead of doubling).
+    ``stamps``: each resource's (source, import time)."""
+    middles: dict[Stamp, bytes] = {}
     resource_lines: list[bytes] = []
     code_lines: list[bytes] = []
     fact_lines: list[bytes] = []
-    for res, owner in zip(resources, owners, strict=True):
+    for res, owner, stamp in zip(resources, owners, stamps, strict=True):
         lines = res.copy_text if isinstance(res.copy_text, CopyText) else copy_text(res)
         end = (NULL if owner is None else text(owner)) + b"\n"
+        middle = middles.get(stamp)
+        if middle is None:
+            middle = middles[stamp] = text(stamp[0][:500]) + b"\t" + _time(stamp[1]) + b"\t"
         resource_lines.append(lines.resource + middle + end)
         code_lines.extend(line + end for line in lines.codes)
         if lines.fact is not None:
