@@ -68,8 +68,9 @@ def existing_keys(cursor: Any, resources: Sequence[IndexedResource]) -> set[tupl
 
 
 class CopyText:
-    """A resource's COPY lines without their last column, the owner (known only when the
-    writer has linked the patients): made in the parser process, joined in the writer."""
+    """A resource's COPY lines, made in the parser process and joined in the writer:
+    ``resource`` stops before the JSON (which crosses the process boundary once, as the
+    resource's own), the others before the owner (known only once patients are linked)."""
 
     __slots__ = ("codes", "fact", "resource")
 
@@ -82,26 +83,37 @@ class CopyText:
         return (CopyText, (self.resource, self.codes, self.fact))
 
 
+def _fields(values: Sequence[str | None]) -> str:
+    """``values`` as COPY text fields, each followed by a tab (one look for characters to
+    escape in all of them: most values have none)."""
+    if _SPECIAL.search(" ".join(v for v in values if v is not None)) is None:
+        return "".join("\\N\t" if v is None else v + "\t" for v in values)
+    return "".join("\\N\t" if v is None else v.translate(_ESCAPES) + "\t" for v in values)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def copy_text(res: IndexedResource) -> CopyText:
     """The COPY text of ``res`` for ``fhir_resources``, ``resource_codes``, ``resource_facts``
     (each line ends before the owner: source and import time come first, then the owner)."""
-    key = text(res.resource_type) + b"\t" + text(res.fhir_id) + b"\t"
-    resource = key + b"\t".join((
-        text(res.patient_ref), text(res.status), _time(res.effective_start),
-        _time(res.effective_end), text(" ".join(f"{s}|{c}" for s, c in res.codes)),
-        b"t" if res.supported else b"f", _json(res.json),
-    )) + b"\t"  # fmt: skip
+    key = _fields((res.resource_type, res.fhir_id))
+    resource = key + _fields((
+        res.patient_ref, res.status, _iso(res.effective_start), _iso(res.effective_end),
+        " ".join(f"{s}|{c}" for s, c in res.codes), "t" if res.supported else "f",
+    ))  # fmt: skip
     # The key holds the truncated values: two codes may become one.
     codes = tuple(
-        key + text(system) + b"\t" + text(code) + b"\t"
-        for system, code in dict.fromkeys((s[:255], c[:128]) for s, c in res.codes)
+        (key + _fields(pair)).encode()
+        for pair in dict.fromkeys((s[:255], c[:128]) for s, c in res.codes)
     )
     fact = None
     if has_fact(res.resource_type, res.patient_ref):
         raw = res.fact_json or fact_json(res.resource, res.resource_type, res.patient_ref) or b"{}"
         bare = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
-        fact = key + text(bare) + b"\t" + _json(raw) + b"\t"
-    return CopyText(resource, codes, fact)
+        fact = (key + _fields((bare,))).encode() + _json(raw) + b"\t"
+    return CopyText(resource.encode(), codes, fact)
 
 
 def copy_new(
@@ -123,7 +135,7 @@ def copy_new(
         middle = middles.get(stamp)
         if middle is None:
             middle = middles[stamp] = text(stamp[0][:500]) + b"\t" + _time(stamp[1]) + b"\t"
-        resource_lines.append(lines.resource + middle + end)
+        resource_lines.append(lines.resource + _json(res.json) + b"\t" + middle + end)
         code_lines.extend(line + end for line in lines.codes)
         if lines.fact is not None:
             fact_lines.append(lines.fact + end)
