@@ -1,7 +1,9 @@
 """``careloop import``: FHIR R4 bundles and bulk NDJSON into the patient record.
 
-Each file (or chunk of 2,000 NDJSON lines) is one transaction: a bad record is reported and
-skipped, the good ones are kept, and a unit that fails to write leaves nothing behind.
+Each file (or chunk of 2,000 NDJSON lines) is a unit: a bad record is reported and skipped,
+the good ones are kept, and a unit that fails to write leaves nothing behind. Units are
+written several to a transaction (the per-statement cost paid per batch); a batch that fails
+is written again unit by unit.
 Parsing and validation run in worker processes while the main process writes, so both cores
 are busy. Importing the same input twice leaves the same rows (same FHIR id = update).
 """
