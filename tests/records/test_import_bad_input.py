@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from careloop.cli import app
@@ -103,3 +105,30 @@ def test_unsupported_types_can_be_skipped_and_are_reported(database_url: str) ->
     assert result.exit_code == 0
     assert summary["skipped"]["Organization"] >= 1
     assert "Organization" not in summary["resources"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_file_the_database_refuses_is_reported_and_the_files_written_with_it_are_kept(
+    database_url: str, rt: Runtime, tmp_path: Path
+) -> None:
+    # Files are written several per transaction; the batch fails on the middle file (a
+    # resource type longer than its column, which PostgreSQL refuses), so each file is
+    # written again alone: the other two are stored and nothing of the middle one is.
+    for name, patient in (("a", "pa"), ("b", "pb"), ("c", "pc")):
+        entries = [{"resource": {"resourceType": "Patient", "id": patient}}]
+        if name == "b":
+            entries.append({"resource": {"resourceType": "X" * 80, "id": "long"}})
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+        (tmp_path / f"{name}.json").write_text(json.dumps(bundle))
+    code, summary = _run(database_url, str(tmp_path))
+    assert code == 0
+    assert summary["rejected"] == [
+        {
+            "file": str(tmp_path / "b.json"),
+            "entry": None,
+            "reason": "not stored: database error (StringDataRightTruncation)",
+        }
+    ]
+    assert summary["resources"] == {"Patient": 2}
+    with rt.transaction() as session:
+        assert service.count_resources(session) == {"Patient": 2}

@@ -54,6 +54,31 @@ CASES = {
     ),
     "id from the full url": _bundle(PATIENT, _observation("urn:uuid:p-1")),
     "a rejected entry": _bundle({"fullUrl": "urn:uuid:x", "resource": {"id": 3}}, PATIENT),
+    # The one-parse path guesses each entry's target from the bytes: a guess that the
+    # parsed entries contradict must not be used.
+    "a nested bundle reusing a full url": _bundle(
+        {"fullUrl": "urn:uuid:p-1", "resource": {"resourceType": "Patient", "id": "p-1"}},
+        {
+            "fullUrl": "urn:uuid:b",
+            "resource": {
+                "resourceType": "Bundle",
+                "id": "b",
+                "type": "collection",
+                "entry": [
+                    {"fullUrl": "urn:uuid:p-1", "resource": {"resourceType": "Group", "id": "g"}}
+                ],
+            },
+        },
+        _observation("urn:uuid:p-1"),
+    ),
+    "the resource before its full url": _bundle(
+        {"resource": {"resourceType": "Patient", "id": "p-2"}, "fullUrl": "urn:uuid:p-1"},
+        _observation("urn:uuid:p-1"),
+    ),
+    "laid out as Synthea does": _bundle(
+        {"fullUrl": "urn:uuid:p-1", "resource": {"resourceType": "Patient", "id": "p-1"}},
+        _observation("urn:uuid:p-1"),
+    ),
 }
 
 
@@ -63,3 +88,13 @@ def test_awkward_bundles_read_the_same_both_ways(name: str, tmp_path: Path) -> N
     raw = orjson.dumps(CASES[name], option=orjson.OPT_INDENT_2)
     path.write_bytes(raw.replace(b"\\\\u002d", b"\\u002d"))
     assert read_json_file(path) == _walked(path)
+
+
+def test_a_reference_names_the_entry_of_the_bundle_not_of_a_bundle_inside_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bundle.json"
+    path.write_bytes(orjson.dumps(CASES["a nested bundle reusing a full url"]))
+    read = read_json_file(path)
+    observation = next(r for _, r in read.resources if r["resourceType"] == "Observation")
+    assert observation["subject"] == {"reference": "Patient/p-1"}

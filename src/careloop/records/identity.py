@@ -20,7 +20,7 @@ review; records are never merged automatically.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -72,66 +72,89 @@ def _agrees(resource: dict[str, Any], born: date | None, sex: str | None) -> boo
     return not (sex and isinstance(gender, str) and gender != sex)
 
 
+Holder = tuple[datetime, str, date | None, str | None]
+"""A record holding an identifier: (created at, id, birth date, sex)."""
+
+
 def link_patients(
     session: Session, *, patients: list[IndexedResource], now: datetime
 ) -> LinkResult:
-    """Assign each Patient resource to a record, creating records where needed."""
+    """Assign each Patient resource to a record, creating records where needed.
+
+    Set-wise: three look-ups for the whole list (known FHIR ids, identifier holders, ids
+    taken), then the rule is applied in order in memory, each new record and identifier
+    visible to the resources after it, as if each had been written alone.
+    """
     result = LinkResult()
     if not patients:
         return result
-    fhir_ids = [p.fhir_id for p in patients]
-    known: dict[str, str | None] = dict(
-        session.execute(  # type: ignore[arg-type]
-            select(FhirResource.fhir_id, FhirResource.patient_id).where(
-                FhirResource.resource_type == "Patient", FhirResource.fhir_id.in_(fhir_ids)
+    fhir_ids = list(dict.fromkeys(p.fhir_id for p in patients))
+    known: dict[str, str | None] = {}
+    taken: set[str] = set()
+    holders: dict[tuple[str, str], Holder] = {}
+    idents_of = {id(p): identifiers_of(p.resource) for p in patients}
+    wanted = list(dict.fromkeys(i for idents in idents_of.values() for i in idents))
+    for ids in _chunks(fhir_ids):
+        known.update(
+            session.execute(  # type: ignore[arg-type]
+                select(FhirResource.fhir_id, FhirResource.patient_id).where(
+                    FhirResource.resource_type == "Patient", FhirResource.fhir_id.in_(ids)
+                )
+            ).all()
+        )
+        taken.update(session.scalars(select(Patient.id).where(Patient.id.in_(ids))))
+    for idents in _chunks(wanted):
+        for system, value, created, pid, born, sex in session.execute(
+            select(
+                PatientIdentifier.system,
+                PatientIdentifier.value,
+                Patient.created_at,
+                Patient.id,
+                Patient.birth_date,
+                Patient.gender,
             )
-        ).all()
-    )
+            .join(Patient, Patient.id == PatientIdentifier.patient_id)
+            .where(tuple_(PatientIdentifier.system, PatientIdentifier.value).in_(idents))
+        ):
+            holders[(system, value)] = (created, pid, born, sex)
+    records: dict[str, Patient] = {}
+    rows: list[Any] = []
     for res in patients:
-        idents = identifiers_of(res.resource)
+        idents = idents_of[id(res)]
         patient_id = known.get(res.fhir_id)
         note: dict[str, Any] | None = None
         if patient_id is None and idents:
-            owners = session.execute(
-                select(PatientIdentifier.patient_id, Patient.birth_date, Patient.gender)
-                .join(Patient, Patient.id == PatientIdentifier.patient_id)
-                .where(tuple_(PatientIdentifier.system, PatientIdentifier.value).in_(idents))
-                .order_by(Patient.created_at, Patient.id)
-            ).all()
-            agreeing = [pid for pid, born, sex in owners if _agrees(res.resource, born, sex)]
-            distinct = list(dict.fromkeys(agreeing))
-            refused = sorted({pid for pid, _, _ in owners} - set(distinct))
-            if distinct:
-                patient_id = distinct[0]
+            owners = sorted({holders[i] for i in idents if i in holders}, key=lambda h: h[:2])
+            agreeing = [pid for _, pid, born, sex in owners if _agrees(res.resource, born, sex)]
+            refused = sorted({pid for _, pid, _, _ in owners} - set(agreeing))
+            if agreeing:
+                patient_id = agreeing[0]
                 result.linked_by_identifier += 1
-            if distinct or refused:
+            if agreeing or refused:
                 note = {
                     "rule": "shared identifier",
-                    "linked": bool(distinct),
-                    "conflicting_records": distinct[1:],
+                    "linked": bool(agreeing),
+                    "conflicting_records": agreeing[1:],
                     "demographics_disagree": refused,
                 }
         if patient_id is None:
             patient_id = res.fhir_id[:64]
-            if session.get(Patient, patient_id) is not None:
+            if patient_id in taken:
                 patient_id = uuid.uuid4().hex
-            birth = res.resource.get("birthDate")
-            session.add(
-                Patient(
-                    id=patient_id,
-                    birth_date=_birth_date(birth),
-                    gender=res.resource.get("gender"),
-                    timezone="UTC",
-                    timezone_source="default",
-                    deceased=False,
-                    contact_points=[],
-                    created_at=now,
-                    updated_at=now,
-                )
+            taken.add(patient_id)
+            records[patient_id] = Patient(
+                id=patient_id,
+                birth_date=_birth_date(res.resource.get("birthDate")),
+                gender=res.resource.get("gender"),
+                timezone="UTC",
+                timezone_source="default",
+                deceased=False,
+                contact_points=[],
+                created_at=now,
+                updated_at=now,
             )
-            session.flush()
         if note is not None:
-            session.add(
+            rows.append(
                 Event(
                     kind="patient_linked",
                     patient_id=patient_id,
@@ -145,22 +168,34 @@ def link_patients(
             )
         result.patient_ids[res.fhir_id] = patient_id
         known[res.fhir_id] = patient_id
-        existing = (
-            set(
-                session.execute(
-                    select(PatientIdentifier.system, PatientIdentifier.value).where(
-                        tuple_(PatientIdentifier.system, PatientIdentifier.value).in_(idents)
-                    )
-                ).all()
-            )
-            if idents
-            else set()
-        )
-        for system, value in idents:
-            if (system, value) not in existing:
-                session.add(PatientIdentifier(system=system, value=value, patient_id=patient_id))
+        for ident in idents:
+            if ident not in holders:
+                holders[ident] = _holder(session, patient_id, records, now=now)
+                rows.append(
+                    PatientIdentifier(system=ident[0], value=ident[1], patient_id=patient_id)
+                )
+    # Records first: identifiers and events point at them.
+    session.add_all(records.values())
+    session.flush()
+    session.add_all(rows)
     session.flush()
     return result
+
+
+def _holder(
+    session: Session, patient_id: str, created: dict[str, Patient], *, now: datetime
+) -> Holder:
+    """What an identifier newly given to ``patient_id`` says of its holder, for the
+    resources after it in the same list."""
+    stored = created.get(patient_id) or session.get(Patient, patient_id)
+    if stored is None:
+        return (now, patient_id, None, None)
+    return (stored.created_at, stored.id, stored.birth_date, stored.gender)
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def refresh_demographics(
@@ -185,6 +220,8 @@ def refresh_demographics(
     by_patient: dict[str, list[dict[str, Any]]] = {}
     for pid, resource in rows:
         by_patient.setdefault(pid, []).append(resource)
+    # One query for the records (new ones are in the session already): no get per patient.
+    list(session.scalars(select(Patient).where(Patient.id.in_(list(by_patient)))))
     for pid, resources in by_patient.items():
         demo = demographics_from(
             resources,

@@ -1,7 +1,9 @@
 """``careloop import``: FHIR R4 bundles and bulk NDJSON into the patient record.
 
-Each file (or chunk of 2,000 NDJSON lines) is one transaction: a bad record is reported and
-skipped, the good ones are kept, and a unit that fails to write leaves nothing behind.
+Each file (or chunk of 2,000 NDJSON lines) is a unit: a bad record is reported and skipped,
+the good ones are kept, and a unit that fails to write leaves nothing behind. Units are
+written several to a transaction (the per-statement cost paid per batch); a batch that fails
+is written again unit by unit.
 Parsing and validation run in worker processes while the main process writes, so both cores
 are busy. Importing the same input twice leaves the same rows (same FHIR id = update).
 """
@@ -16,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, AuditEntry, Purpose, audit_entries
 from careloop.clock import Clock
 from careloop.events import EventKind, record_event
 from careloop.models import Caregiver, FhirResource
@@ -46,7 +49,7 @@ from careloop.records.fhir_reader import (
 from careloop.records.identity import link_patients, refresh_demographics
 from careloop.records.projection import attach_dangling_facts
 from careloop.records.store import CHUNK, upsert_rows, write_resources
-from careloop.records.store_copy import copy_text
+from careloop.records.store_copy import Stamp, copy_text
 from careloop.security.principal import Principal
 
 
@@ -149,9 +152,9 @@ class PatientIndex:
         return {f"Patient/{fid}": self._known[fid] for fid in wanted if fid in self._known}
 
 
-def write_unit(
+def write_units(
     session: Session,
-    unit: PreparedUnit,
+    units: Sequence[PreparedUnit],
     *,
     clock: Clock,
     principal: Principal,
@@ -159,13 +162,23 @@ def write_unit(
     default_timezone: str,
     default_region: str = DEFAULT_REGION,
 ) -> tuple[set[str], int, int]:
-    """Write one prepared unit; returns (patients touched, identity links made, phone
-    numbers that could not be read)."""
-    now = clock.now()
-    latest: dict[tuple[str, str], IndexedResource] = {}
-    for res in unit.resources:
-        latest[(res.resource_type, res.fhir_id)] = res
-    resources = list(latest.values())
+    """Write prepared units in the caller's transaction; returns (patients touched, identity
+    links made, phone numbers that could not be read).
+
+    The units are written as if one after the other (a resource in two of them ends as the
+    later one has it, each keeps its own source and import time, one audit entry each), but
+    patients are linked, resources copied and records refreshed once for all of them: the
+    per-statement cost is paid per batch, not per file.
+    """
+    latest: dict[tuple[str, str], tuple[IndexedResource, Stamp]] = {}
+    for unit in units:
+        stamp = (Path(unit.file).name, clock.now())
+        for res in unit.resources:
+            # The later unit's version, in the place where it was first read.
+            latest[(res.resource_type, res.fhir_id)] = (res, stamp)
+    resources = [res for res, _ in latest.values()]
+    stamps = [stamp for _, stamp in latest.values()]
+    now = stamps[0][1] if stamps else clock.now()
     patients = [r for r in resources if r.resource_type == "Patient"]
     links = link_patients(session, patients=patients, now=now)
     for fhir_id, patient_id in links.patient_ids.items():
@@ -173,8 +186,7 @@ def write_unit(
     refs = index.resolve(session, {r.patient_ref for r in resources if r.patient_ref})
 
     owners = [refs.get(res.patient_ref) if res.patient_ref else None for res in resources]
-    touched = {owner for owner in owners if owner}
-    write_resources(session, resources, owners, source=Path(unit.file).name, now=now)
+    write_resources(session, resources, owners, source="", now=now, stamps=stamps)
 
     undialable = refresh_demographics(
         session,
@@ -185,17 +197,23 @@ def write_unit(
         zones={p.fhir_id: p.timezone for p in patients if p.timezone},
     )
     _write_caregivers(session, resources, refs, now=now, default_region=default_region)
-    if touched:
-        audit(
-            session,
-            clock=clock,
-            principal=principal,
-            action=AuditAction.UPDATE,
-            resource="fhir-import",
-            purpose=Purpose.IMPORT,
-            patient_ids=sorted(touched),
-            detail={"source": Path(unit.file).name},
-        )
+    entries = []
+    touched: set[str] = set()
+    for unit in units:
+        owned = {refs[r.patient_ref] for r in unit.resources if r.patient_ref in refs}
+        if owned:
+            touched.update(owned)
+            entries.append(
+                AuditEntry(
+                    principal,
+                    AuditAction.UPDATE,
+                    "fhir-import",
+                    Purpose.IMPORT,
+                    patient_ids=tuple(sorted(owned)),
+                    detail={"source": Path(unit.file).name},
+                )
+            )
+    audit_entries(session, clock=clock, entries=entries)
     return touched, links.linked_by_identifier, undialable
 
 
@@ -244,7 +262,7 @@ def _units(
         return pool.submit(fn, *args) if pool else fn(*args)
 
     pending: deque[Future[PreparedUnit] | PreparedUnit] = deque()
-    ahead = 8
+    ahead = 2 * BATCH_UNITS
     for path in files:
         jobs: Iterable[tuple[Callable[..., PreparedUnit], tuple[Any, ...]]]
         if is_ndjson(path):
@@ -262,6 +280,98 @@ def _units(
     while pending:
         item = pending.popleft()
         yield item if isinstance(item, PreparedUnit) else item.result()
+
+
+BATCH_UNITS = 16
+BATCH_RESOURCES = 5000
+
+
+def _batches(units: Iterable[PreparedUnit]) -> Iterator[list[PreparedUnit]]:
+    """Units grouped for one transaction: up to ``BATCH_UNITS`` units or about
+    ``BATCH_RESOURCES`` resources (a Synthea file is one patient; an NDJSON chunk 2,000)."""
+    batch: list[PreparedUnit] = []
+    size = 0
+    for unit in units:
+        batch.append(unit)
+        size += len(unit.resources)
+        if len(batch) >= BATCH_UNITS or size >= BATCH_RESOURCES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+class _BatchWriter:
+    """Writes a batch of units in one transaction; if that fails, each unit alone, so a
+    unit that cannot be written is reported and leaves nothing behind while the others of
+    its batch are kept."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        summary: ImportSummary,
+        *,
+        clock: Clock,
+        principal: Principal,
+        default_timezone: str,
+        default_region: str,
+    ) -> None:
+        self.sessions = sessions
+        self.summary = summary
+        self.index = PatientIndex()
+        self.options: dict[str, Any] = {
+            "clock": clock,
+            "principal": principal,
+            "default_timezone": default_timezone,
+            "default_region": default_region,
+        }
+
+    def __call__(self, batch: list[PreparedUnit]) -> None:
+        for unit in batch:
+            self.summary.rejected.extend(unit.rejected)
+            self.summary.skipped.update(unit.skipped)
+        units = [unit for unit in batch if unit.resources]
+        if not units:
+            return
+        problem = self._write(units)
+        if problem is None:
+            return
+        if len(units) == 1:
+            self._reject(units[0], problem)
+            return
+        for unit in units:
+            alone = self._write([unit])
+            if alone is not None:
+                self._reject(unit, alone)
+
+    def _write(self, units: list[PreparedUnit]) -> Exception | None:
+        session = self.sessions()
+        try:
+            touched, linked, undialable = write_units(
+                session, units, index=self.index, **self.options
+            )
+            session.commit()
+        except (SQLAlchemyError, psycopg.Error) as exc:
+            session.rollback()
+            self.index = PatientIndex()  # it may remember records that were rolled back
+            return exc
+        finally:
+            session.close()
+        summary = self.summary
+        for unit in units:
+            summary.patients.update(
+                r.fhir_id for r in unit.resources if r.resource_type == "Patient"
+            )
+            summary.resources.update(r.resource_type for r in unit.resources)
+        summary.identity_links += linked
+        summary.undialable_phones += undialable
+        summary.patient_ids.update(touched)
+        return None
+
+    def _reject(self, unit: PreparedUnit, problem: Exception) -> None:
+        self.summary.rejected.append(
+            Rejection(unit.file, None, f"not stored: database error ({type(problem).__name__})")
+        )
 
 
 def resolve_dangling_references(session: Session) -> int:
@@ -307,52 +417,28 @@ def import_paths(
     files, problems = discover_files(paths)
     summary.rejected.extend(problems)
     summary.files = len(files)
-    index = PatientIndex()
     use_pool = workers != 0 and (len(files) > 4 or any(is_ndjson(f) for f in files))
     if use_pool:
         load_validation()
     pool: ProcessPoolExecutor | None = (
         ProcessPoolExecutor(max_workers=workers or 2) if use_pool else None
     )
+    write = _BatchWriter(
+        sessions,
+        summary,
+        clock=clock,
+        principal=principal,
+        default_timezone=default_timezone,
+        default_region=default_region,
+    )
+    done = 0
     try:
-        for done, unit in enumerate(
-            _units(files, keep_unsupported=keep_unsupported, pool=pool), start=1
-        ):
-            summary.rejected.extend(unit.rejected)
-            summary.skipped.update(unit.skipped)
-            if unit.resources:
-                session = sessions()
-                try:
-                    touched, linked, undialable = write_unit(
-                        session,
-                        unit,
-                        clock=clock,
-                        principal=principal,
-                        index=index,
-                        default_timezone=default_timezone,
-                        default_region=default_region,
-                    )
-                    session.commit()
-                except SQLAlchemyError as exc:
-                    session.rollback()
-                    index = PatientIndex()
-                    summary.rejected.append(
-                        Rejection(
-                            unit.file, None, f"not stored: database error ({type(exc).__name__})"
-                        )
-                    )
-                else:
-                    summary.patients.update(
-                        r.fhir_id for r in unit.resources if r.resource_type == "Patient"
-                    )
-                    summary.resources.update(r.resource_type for r in unit.resources)
-                    summary.identity_links += linked
-                    summary.undialable_phones += undialable
-                    summary.patient_ids.update(touched)
-                finally:
-                    session.close()
-            if progress and not is_ndjson(Path(unit.file)):
-                progress(done, len(files))
+        for batch in _batches(_units(files, keep_unsupported=keep_unsupported, pool=pool)):
+            write(batch)
+            for unit in batch:
+                done += 1
+                if progress and not is_ndjson(Path(unit.file)):
+                    progress(done, len(files))
     finally:
         if pool is not None:
             pool.shutdown()

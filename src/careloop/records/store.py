@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from careloop.models import FhirResource, ResourceCode, ResourceFact
 from careloop.records.extract import IndexedResource
 from careloop.records.projection import fact_rows, forget_shared_facts, has_fact
-from careloop.records.store_copy import copy_new, existing_keys
+from careloop.records.store_copy import Stamp, copy_new, existing_keys
 
 CHUNK = 500
 
@@ -38,31 +38,34 @@ def write_resources(
     source: str,
     now: datetime,
     new: bool = False,
+    stamps: Sequence[Stamp] | None = None,
 ) -> None:
     """Upsert ``resources`` (same type and FHIR id = update) and replace their code rows.
 
     ``owners`` are the careloop patient ids, one per resource (None: not yet known).
+    ``stamps``: each resource's own (source, import time) when they differ (the importer
+    writes several files in one transaction); otherwise ``source`` and ``now`` for all.
     On PostgreSQL the resources not stored yet are COPYed straight into their tables
     (``records.store_copy``); only the others take the upsert below. ``new``: the caller
     has just looked them up and found none stored (the feedback batch's duplicate check),
     so the look-up is not made twice; one written meanwhile still falls back to the upsert.
     """
+    stamped = list(stamps) if stamps is not None else [(source, now)] * len(resources)
     if resources and session.get_bind().dialect.name == "postgresql":
-        resources, owners = _copy_new_resources(
-            session, resources, owners, source=source, now=now, new=new
+        resources, owners, stamped = _copy_new_resources(
+            session, resources, owners, stamped, new=new
         )
-    _upsert(session, resources, owners, source=source, now=now)
+    _upsert(session, resources, owners, stamped)
 
 
 def _copy_new_resources(
     session: Session,
     resources: Sequence[IndexedResource],
     owners: Sequence[str | None],
+    stamps: Sequence[Stamp],
     *,
-    source: str,
-    now: datetime,
     new: bool = False,
-) -> tuple[list[IndexedResource], list[str | None]]:
+) -> tuple[list[IndexedResource], list[str | None], list[Stamp]]:
     """COPY the resources not stored yet; returns the rest (stored already) to upsert."""
     forget_shared_facts(
         session,
@@ -71,19 +74,22 @@ def _copy_new_resources(
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor:
         stored = set() if new else existing_keys(cursor, resources)
-        fresh = [(r, o) for r, o in zip(resources, owners, strict=True) if _key(r) not in stored]
+        rows = list(zip(resources, owners, stamps, strict=True))
+        fresh = [row for row in rows if _key(row[0]) not in stored]
         if not fresh:
-            return list(resources), list(owners)
+            return list(resources), list(owners), list(stamps)
         cursor.execute("SAVEPOINT careloop_copy_new")
         try:
-            copy_new(cursor, [r for r, _ in fresh], [o for _, o in fresh], source=source, now=now)
+            copy_new(
+                cursor, [r for r, _, _ in fresh], [o for _, o, _ in fresh], [s for *_, s in fresh]
+            )
         except UniqueViolation:
             # Written by someone else since the look-up: upsert everything instead.
             cursor.execute("ROLLBACK TO SAVEPOINT careloop_copy_new")
-            return list(resources), list(owners)
+            return list(resources), list(owners), list(stamps)
         cursor.execute("RELEASE SAVEPOINT careloop_copy_new")
-    rest = [(r, o) for r, o in zip(resources, owners, strict=True) if _key(r) in stored]
-    return [r for r, _ in rest], [o for _, o in rest]
+    rest = [row for row in rows if _key(row[0]) in stored]
+    return [r for r, _, _ in rest], [o for _, o, _ in rest], [s for *_, s in rest]
 
 
 def _key(res: IndexedResource) -> tuple[str, str]:
@@ -94,9 +100,7 @@ def _upsert(
     session: Session,
     resources: Sequence[IndexedResource],
     owners: Sequence[str | None],
-    *,
-    source: str,
-    now: datetime,
+    stamps: Sequence[Stamp],
 ) -> None:
     """Insert or update ``resources`` through the upsert (staging table on PostgreSQL)."""
     rows = [
@@ -114,7 +118,7 @@ def _upsert(
             "source": source[:500],
             "imported_at": now,
         }
-        for res, owner in zip(resources, owners, strict=True)
+        for res, owner, (source, now) in zip(resources, owners, stamps, strict=True)
     ]
     if not rows:
         return

@@ -32,6 +32,9 @@ CODE_COLUMNS = "resource_type, fhir_id, system, code, patient_id"
 FACT_COLUMNS = "resource_type, fhir_id, codes, fact, patient_id"
 
 
+Stamp = tuple[str, datetime]
+"""Where a resource was read from and when it was imported (``source``, ``imported_at``)."""
+
 _SPECIAL = re.compile(r"[\\\t\n\r]")
 
 
@@ -65,8 +68,9 @@ def existing_keys(cursor: Any, resources: Sequence[IndexedResource]) -> set[tupl
 
 
 class CopyText:
-    """A resource's COPY lines without their last column, the owner (known only when the
-    writer has linked the patients): made in the parser process, joined in the writer."""
+    """A resource's COPY lines, made in the parser process and joined in the writer:
+    ``resource`` stops before the JSON (which crosses the process boundary once, as the
+    resource's own), the others before the owner (known only once patients are linked)."""
 
     __slots__ = ("codes", "fact", "resource")
 
@@ -79,46 +83,66 @@ class CopyText:
         return (CopyText, (self.resource, self.codes, self.fact))
 
 
+def _fields(values: Sequence[str | None]) -> str:
+    """``values`` as COPY text fields, each followed by a tab. Most values have nothing to
+    escape: the joined line is kept when its tabs and backslashes are only the separators
+    and the NULL markers (string methods in C instead of a look at each value)."""
+    line = "\t".join(["\\N" if v is None else v for v in values]) + "\t"
+    if (
+        line.count("\t") == len(values)
+        and line.count("\\") == values.count(None)
+        and "\n" not in line
+        and "\r" not in line
+    ):
+        return line
+    return "".join(["\\N\t" if v is None else v.translate(_ESCAPES) + "\t" for v in values])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def copy_text(res: IndexedResource) -> CopyText:
     """The COPY text of ``res`` for ``fhir_resources``, ``resource_codes``, ``resource_facts``
     (each line ends before the owner: source and import time come first, then the owner)."""
-    key = text(res.resource_type) + b"\t" + text(res.fhir_id) + b"\t"
-    resource = key + b"\t".join((
-        text(res.patient_ref), text(res.status), _time(res.effective_start),
-        _time(res.effective_end), text(" ".join(f"{s}|{c}" for s, c in res.codes)),
-        b"t" if res.supported else b"f", _json(res.json),
-    )) + b"\t"  # fmt: skip
+    key = _fields((res.resource_type, res.fhir_id))
+    resource = key + _fields((
+        res.patient_ref, res.status, _iso(res.effective_start), _iso(res.effective_end),
+        " ".join(f"{s}|{c}" for s, c in res.codes), "t" if res.supported else "f",
+    ))  # fmt: skip
     # The key holds the truncated values: two codes may become one.
     codes = tuple(
-        key + text(system) + b"\t" + text(code) + b"\t"
-        for system, code in dict.fromkeys((s[:255], c[:128]) for s, c in res.codes)
+        (key + _fields(pair)).encode()
+        for pair in dict.fromkeys((s[:255], c[:128]) for s, c in res.codes)
     )
     fact = None
     if has_fact(res.resource_type, res.patient_ref):
         raw = res.fact_json or fact_json(res.resource, res.resource_type, res.patient_ref) or b"{}"
         bare = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
-        fact = key + text(bare) + b"\t" + _json(raw) + b"\t"
-    return CopyText(resource, codes, fact)
+        fact = (key + _fields((bare,))).encode() + _json(raw) + b"\t"
+    return CopyText(resource.encode(), codes, fact)
 
 
 def copy_new(
     cursor: Any,
     resources: Sequence[IndexedResource],
     owners: Sequence[str | None],
-    *,
-    source: str,
-    now: datetime,
+    stamps: Sequence[Stamp],
 ) -> None:
     """COPY rows of resources known not to be stored (the caller holds a savepoint: a
-    resource written meanwhile by someone else fails the COPY instead of doubling)."""
-    middle = text(source[:500]) + b"\t" + _time(now) + b"\t"
+    resource written meanwhile by someone else fails the COPY instead of doubling).
+    ``stamps``: each resource's (source, import time)."""
+    middles: dict[Stamp, bytes] = {}
     resource_lines: list[bytes] = []
     code_lines: list[bytes] = []
     fact_lines: list[bytes] = []
-    for res, owner in zip(resources, owners, strict=True):
+    for res, owner, stamp in zip(resources, owners, stamps, strict=True):
         lines = res.copy_text if isinstance(res.copy_text, CopyText) else copy_text(res)
         end = (NULL if owner is None else text(owner)) + b"\n"
-        resource_lines.append(lines.resource + middle + end)
+        middle = middles.get(stamp)
+        if middle is None:
+            middle = middles[stamp] = text(stamp[0][:500]) + b"\t" + _time(stamp[1]) + b"\t"
+        resource_lines.append(lines.resource + _json(res.json) + b"\t" + middle + end)
         code_lines.extend(line + end for line in lines.codes)
         if lines.fact is not None:
             fact_lines.append(lines.fact + end)
