@@ -59,9 +59,8 @@ class FhirResource(Base):
 
     resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
     fhir_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    patient_id: Mapped[str | None] = mapped_column(
-        ForeignKey("patients.id", ondelete="CASCADE"), index=True
-    )
+    # looked up through ix_fhir_resources_patient_type (patient_id leads it)
+    patient_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     patient_ref: Mapped[str | None] = mapped_column(String(200), index=True)
     status: Mapped[str | None] = mapped_column(String(64))
     effective_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
