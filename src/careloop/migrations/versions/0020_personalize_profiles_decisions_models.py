@@ -1,25 +1,25 @@
 """personalize: preference profiles, decisions, learned model state"""
 
 import sqlalchemy as sa
-from alembic import op
 
 from careloop.migrations.columns import JSON, utc
+from careloop.migrations.ddl import create_table, drop_tables, index
 
 revision = "0020"
 down_revision = "0010"
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "preference_profiles",
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("stated", JSON, nullable=False),
         sa.Column("learned", JSON, nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
         sa.Column("updated_by", sa.String(length=128), nullable=False),
-        sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_preference_profiles")),
+        key=("patient_id",),
     )
-    op.create_table(
+    create_table(
         "personalize_decisions",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
@@ -41,37 +41,22 @@ def upgrade() -> None:
         sa.Column("model_version", sa.String(length=64), nullable=False),
         sa.Column("reward", sa.Float(), nullable=True),
         sa.Column("learned_at", utc(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_personalize_decisions")),
+        indexes=(
+            index("decided_at"),
+            index("patient_id"),
+            index("program"),
+            index("program", "learned_at", name="ix_personalize_decisions_program_learned"),
+        ),
     )
-    with op.batch_alter_table("personalize_decisions", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_personalize_decisions_decided_at"), ["decided_at"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_personalize_decisions_patient_id"), ["patient_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_personalize_decisions_program"), ["program"], unique=False
-        )
-        batch_op.create_index(
-            "ix_personalize_decisions_program_learned", ["program", "learned_at"], unique=False
-        )
-    op.create_table(
+    create_table(
         "personalize_model_states",
         sa.Column("program", sa.String(length=128), nullable=False),
         sa.Column("state", JSON, nullable=False),
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
-        sa.PrimaryKeyConstraint("program", name=op.f("pk_personalize_model_states")),
+        key=("program",),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("personalize_model_states")
-    with op.batch_alter_table("personalize_decisions", schema=None) as batch_op:
-        batch_op.drop_index("ix_personalize_decisions_program_learned")
-        batch_op.drop_index(batch_op.f("ix_personalize_decisions_program"))
-        batch_op.drop_index(batch_op.f("ix_personalize_decisions_patient_id"))
-        batch_op.drop_index(batch_op.f("ix_personalize_decisions_decided_at"))
-    op.drop_table("personalize_decisions")
-    op.drop_table("preference_profiles")
+    drop_tables("personalize_model_states", "personalize_decisions", "preference_profiles")

@@ -1,24 +1,23 @@
 """contact look-up state: which key and scheme the look-up digests were built with"""
 
 import sqlalchemy as sa
-from alembic import op
 
 from careloop.migrations.columns import utc
+from careloop.migrations.ddl import create_table, drop_tables
 
 revision = "0100"
 down_revision = "0090"
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "contact_lookup_state",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("entries", sa.Integer(), nullable=False),
         sa.Column("indexed_at", utc(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_lookup_state")),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("contact_lookup_state")
+    drop_tables("contact_lookup_state")
