@@ -19,7 +19,6 @@ from careloop.cli.support import (
     JsonOption,
     cli_principal,
     fail,
-    guarded,
     print_json,
     runtime,
     stderr,
@@ -47,7 +46,6 @@ def _by(by: str | None) -> Principal:
 
 
 @worklist_app.command("list")
-@guarded
 def worklist_list(
     database: DatabaseOption = None,
     program: Annotated[str | None, typer.Option(help="Only this program.")] = None,
@@ -112,7 +110,6 @@ def _show(item: Any, as_json: bool) -> None:
 
 
 @alerts_app.command("ack")
-@guarded
 def alerts_ack(
     item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
     database: DatabaseOption = None,
@@ -126,7 +123,6 @@ def alerts_ack(
 
 
 @alerts_app.command("resolve")
-@guarded
 def alerts_resolve(
     item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
     outcome: Annotated[str, typer.Option("--outcome", help="What was done.")],
@@ -141,7 +137,6 @@ def alerts_resolve(
 
 
 @alerts_app.command("assign")
-@guarded
 def alerts_assign(
     item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
     to: Annotated[str, typer.Option("--to", help="Assignee.")],
@@ -155,7 +150,6 @@ def alerts_assign(
 
 
 @alerts_app.command("link")
-@guarded
 def alerts_link(
     item_id: Annotated[int, typer.Argument(help="Worklist item id (an unknown sender's task).")],
     patient: Annotated[str, typer.Option("--patient", help="The patient it is from.")],
@@ -173,7 +167,6 @@ def alerts_link(
 
 
 @alerts_app.command("escalate")
-@guarded
 def alerts_escalate(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Escalate unacknowledged items past their deadline (run on a schedule)."""
     with runtime(database) as rt, rt.transaction() as session:
@@ -182,7 +175,6 @@ def alerts_escalate(database: DatabaseOption = None, as_json: JsonOption = False
 
 
 @alerts_app.command("missing-data")
-@guarded
 def alerts_missing_data(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Nudge patients whose readings stopped, then raise call tasks (run daily)."""
     with runtime(database) as rt, rt.transaction() as session:
@@ -194,7 +186,6 @@ def alerts_missing_data(database: DatabaseOption = None, as_json: JsonOption = F
 
 
 @alerts_app.command("burden")
-@guarded
 def alerts_burden(
     database: DatabaseOption = None,
     days: Annotated[int, typer.Option(min=1, max=365)] = 30,
@@ -212,7 +203,6 @@ def alerts_burden(
 
 
 @plans_app.command("approve")
-@guarded
 def plans_approve(
     adjustment_id: Annotated[int, typer.Argument()],
     note: Annotated[str | None, typer.Option()] = None,
@@ -224,7 +214,6 @@ def plans_approve(
 
 
 @plans_app.command("reject")
-@guarded
 def plans_reject(
     adjustment_id: Annotated[int, typer.Argument()],
     note: Annotated[str | None, typer.Option()] = None,
@@ -253,7 +242,6 @@ def _decide(
         typer.echo(f"plan adjustment {row.id}: {row.status}")
 
 
-@guarded
 def ingest_mqtt(
     database: DatabaseOption = None,
     host: Annotated[str, typer.Option(help="MQTT broker host.")] = "127.0.0.1",

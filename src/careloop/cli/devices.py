@@ -16,7 +16,6 @@ from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
     cli_principal,
-    guarded,
     print_json,
     print_rows,
 )
@@ -41,7 +40,6 @@ def _row(row: devices.DeviceRow) -> dict[str, str | None]:
 
 
 @devices_app.command("register")
-@guarded
 def register_cmd(
     device: Annotated[str, typer.Argument(help="Device id (the last level of its topic).")],
     patient: Annotated[str, typer.Option("--patient", help="The patient's FHIR id.")],
@@ -63,7 +61,6 @@ def register_cmd(
 
 
 @devices_app.command("list")
-@guarded
 def list_cmd(
     database: DatabaseOption = None,
     patient: Annotated[str | None, typer.Option(help="Only this patient's devices.")] = None,
@@ -91,7 +88,6 @@ def list_cmd(
 
 
 @devices_app.command("revoke")
-@guarded
 def revoke_cmd(
     device: Annotated[str, typer.Argument(help="Device id.")],
     database: DatabaseOption = None,
@@ -111,7 +107,6 @@ def revoke_cmd(
 
 
 @devices_app.command("broker-acl")
-@guarded
 def broker_acl_cmd(
     database: DatabaseOption = None,
     ingest_user: Annotated[

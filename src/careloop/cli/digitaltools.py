@@ -13,7 +13,6 @@ from careloop.cli.support import (
     JsonOption,
     audit_cli,
     cli_principal,
-    guarded,
     print_json,
     print_rows,
 )
@@ -27,7 +26,6 @@ tools_app = typer.Typer(
 
 
 @tools_app.command("list")
-@guarded
 def list_cmd(
     need: Annotated[str | None, typer.Option(help="Only tools serving this need.")] = None,
     as_json: JsonOption = False,
@@ -45,7 +43,6 @@ def list_cmd(
 
 
 @tools_app.command("prescribe")
-@guarded
 def prescribe_cmd(
     tool: Annotated[str, typer.Argument(help="Tool id from the catalogue.")],
     patient: Annotated[str, typer.Option("--patient", help="The patient's id.")],
@@ -71,7 +68,6 @@ def prescribe_cmd(
 
 
 @tools_app.command("usage")
-@guarded
 def usage_cmd(
     patient: Annotated[str, typer.Option("--patient", help="The patient's id.")],
     database: DatabaseOption = None,
@@ -94,7 +90,6 @@ def usage_cmd(
 
 
 @tools_app.command("follow-up")
-@guarded
 def follow_up_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Run the "not improved after N weeks" rule on every active tool (idempotent)."""
     from careloop.digitaltools.catalogue import load_tools

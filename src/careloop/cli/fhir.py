@@ -14,7 +14,6 @@ from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
     fail,
-    guarded,
     print_json,
     print_rows,
     runtime,
@@ -25,7 +24,6 @@ clients_app = typer.Typer(help="SMART backend-services clients.", no_args_is_hel
 
 
 @clients_app.command("add")
-@guarded
 def clients_add(
     client_id: Annotated[str, typer.Option("--client-id", help="The client's id (its JWT iss).")],
     jwks: Annotated[Path, typer.Option(help="A file with the client's public JWKS.")],
@@ -60,7 +58,6 @@ def clients_add(
 
 
 @fhir_app.command("subscriptions")
-@guarded
 def subscriptions_list(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """The Subscriptions (and the EHR push): topic, endpoint, status, events sent."""
     from sqlalchemy import select
@@ -90,7 +87,6 @@ def subscriptions_list(database: DatabaseOption = None, as_json: JsonOption = Fa
 
 
 @fhir_app.command("dead-letters")
-@guarded
 def dead_letters(
     retry: Annotated[
         int | None, typer.Option("--retry", help="Send this dead letter again (its id).")

@@ -16,7 +16,6 @@ from careloop.cli.support import (
     audit_cli,
     cli_principal,
     fail,
-    guarded,
     print_json,
     runtime,
 )
@@ -40,7 +39,6 @@ users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 
 
 @consent_app.command("show")
-@guarded
 def consent_show(
     patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
     database: DatabaseOption = None,
@@ -92,7 +90,6 @@ def consent_show(
 
 
 @consent_app.command("set")
-@guarded
 def consent_set(
     patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
     purpose: Annotated[str, typer.Option(help="care-reminders, clinical-monitoring, ... or *")],
@@ -143,7 +140,6 @@ def consent_set(
 
 
 @consent_app.command("sync-fhir")
-@guarded
 def consent_sync(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Rebuild consent records from imported FHIR Consent resources."""
     with runtime(database) as rt, rt.transaction() as session:
@@ -155,7 +151,6 @@ def consent_sync(database: DatabaseOption = None, as_json: JsonOption = False) -
 
 
 @audit_app.command("verify")
-@guarded
 def audit_verify(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Check the hash chain; exit 1 when it is broken."""
     with runtime(database) as rt, rt.transaction() as session:
@@ -174,7 +169,6 @@ def audit_verify(database: DatabaseOption = None, as_json: JsonOption = False) -
 
 
 @audit_app.command("export")
-@guarded
 def audit_export(
     patient: Annotated[str | None, typer.Option("--patient", help="Only this patient.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="fhir (a Bundle of AuditEvent).")] = "fhir",
@@ -203,7 +197,6 @@ def _write_json(value: object, output: Path | None) -> None:
 
 
 @retention_app.command("purge")
-@guarded
 def retention_purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, delete nothing.")] = False,
     database: DatabaseOption = None,
@@ -237,7 +230,6 @@ def retention_purge(
         typer.echo(f"{r['target']:<20} {r['days']:>6} d  {verb} {r['deleted']}{note}")
 
 
-@guarded
 def patients_export(
     patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
@@ -257,7 +249,6 @@ def patients_export(
     _write_json(bundle, output)
 
 
-@guarded
 def patients_erase(
     patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
     reason: Annotated[str, typer.Option(help="The request and its legal basis (no PHI).")],
@@ -292,7 +283,6 @@ def patients_erase(
 
 
 @users_app.command("create")
-@guarded
 def users_create(
     username: Annotated[str, typer.Argument(help="Sign-in name.")],
     role: Annotated[str, typer.Option(help="admin, clinician, coordinator or analyst.")],
@@ -327,7 +317,6 @@ def users_create(
 
 
 @users_app.command("enable-totp")
-@guarded
 def users_enable_totp(
     username: Annotated[str, typer.Argument(help="Sign-in name.")],
     database: DatabaseOption = None,

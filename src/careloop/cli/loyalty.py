@@ -18,7 +18,6 @@ from careloop.cli.support import (
     JsonOption,
     audit_cli,
     cli_principal,
-    guarded,
     print_json,
     print_rows,
 )
@@ -44,7 +43,6 @@ def _entry(entry: Any) -> dict[str, Any]:
 
 
 @rewards_app.command("earn")
-@guarded
 def earn_cmd(
     database: DatabaseOption = None,
     days: Annotated[
@@ -78,7 +76,6 @@ def earn_cmd(
 
 
 @rewards_app.command("award")
-@guarded
 def award_cmd(
     reward: Annotated[str, typer.Argument(help="Reward id from the catalogue (e.g. referral).")],
     patient: Annotated[str, typer.Option("--patient", help="The patient's id.")],
@@ -113,7 +110,6 @@ def award_cmd(
 
 
 @rewards_app.command("fulfil")
-@guarded
 def fulfil_cmd(
     entry: Annotated[int, typer.Argument(help="Ledger entry id.")],
     reference: Annotated[
@@ -140,7 +136,6 @@ def fulfil_cmd(
 
 
 @rewards_app.command("cancel")
-@guarded
 def cancel_cmd(
     entry: Annotated[int, typer.Argument(help="Ledger entry id.")],
     reason: Annotated[str, typer.Option(help="Why (kept on the entry).")],
@@ -162,7 +157,6 @@ def cancel_cmd(
 
 
 @rewards_app.command("list")
-@guarded
 def list_cmd(
     patient: Annotated[str, typer.Option("--patient", help="The patient's id.")],
     database: DatabaseOption = None,

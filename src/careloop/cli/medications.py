@@ -19,7 +19,6 @@ from careloop.cli.support import (
     JsonOption,
     audit_cli,
     cli_principal,
-    guarded,
     print_json,
     print_rows,
 )
@@ -51,7 +50,6 @@ def _instant(text: str | None, field: str) -> datetime | None:
 
 
 @medications_app.command("reminders")
-@guarded
 def reminders_cmd(
     patient_id: PatientArg,
     database: DatabaseOption = None,
@@ -85,7 +83,6 @@ def reminders_cmd(
 
 
 @medications_app.command("confirm")
-@guarded
 def confirm_cmd(
     patient_id: PatientArg,
     answer: Annotated[str, typer.Option("--answer", help="taken, later or skipped.")],
@@ -149,7 +146,6 @@ def _set(
 
 
 @medications_app.command("pause")
-@guarded
 def pause_cmd(
     patient_id: PatientArg,
     until: Annotated[str | None, typer.Option("--until", help="Resume at (ISO-8601).")] = None,
@@ -161,7 +157,6 @@ def pause_cmd(
 
 
 @medications_app.command("resume")
-@guarded
 def resume_cmd(
     patient_id: PatientArg, medication: MedicationOption = None, database: DatabaseOption = None
 ) -> None:
@@ -170,7 +165,6 @@ def resume_cmd(
 
 
 @medications_app.command("stop")
-@guarded
 def stop_cmd(
     patient_id: PatientArg, medication: MedicationOption = None, database: DatabaseOption = None
 ) -> None:
@@ -179,7 +173,6 @@ def stop_cmd(
 
 
 @medications_app.command("run")
-@guarded
 def run_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """One pass: dose reminders due now, refill reminders due soon, exam-prep instructions."""
     from careloop.medications.prep import prep_pass
@@ -205,7 +198,6 @@ CaseArg = Annotated[int, typer.Argument(help="The adverse-event case number.", s
 
 
 @medications_app.command("ae-queue")
-@guarded
 def ae_queue_cmd(
     include_triaged: Annotated[bool, typer.Option("--all", help="Include triaged.")] = False,
     database: DatabaseOption = None,
@@ -240,7 +232,6 @@ def _principal(by: str | None) -> Principal:
 
 
 @medications_app.command("ae-export")
-@guarded
 def ae_export_cmd(case: CaseArg, database: DatabaseOption = None, by: ByOption = None) -> None:
     """Print one case as E2B(R3)-shaped JSON (the view is audited under your name)."""
     from careloop.medications.adverse import e2b_case, view_case
@@ -252,7 +243,6 @@ def ae_export_cmd(case: CaseArg, database: DatabaseOption = None, by: ByOption =
 
 
 @medications_app.command("ae-triage")
-@guarded
 def ae_triage_cmd(case: CaseArg, database: DatabaseOption = None, by: ByOption = None) -> None:
     """Mark a case triaged (the report counts the hours it took)."""
     from careloop.medications.adverse import triage
@@ -264,7 +254,6 @@ def ae_triage_cmd(case: CaseArg, database: DatabaseOption = None, by: ByOption =
 
 
 @medications_app.command("prep-start")
-@guarded
 def prep_start_cmd(
     patient_id: PatientArg,
     kind: Annotated[
@@ -295,7 +284,6 @@ def prep_start_cmd(
 
 
 @medications_app.command("prep-outcome")
-@guarded
 def prep_outcome_cmd(
     journey: Annotated[int, typer.Argument(help="The journey number.", show_default=False)],
     outcome: Annotated[str, typer.Option("--outcome", help="adequate or rescheduled-for-prep.")],

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from careloop.cli.support import DatabaseOption, JsonOption, audit_cli, guarded, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, audit_cli, print_json, runtime
 
 outreach_app = typer.Typer(help="Journeys, the scheduler and the outbox.", no_args_is_help=True)
 
@@ -84,7 +84,6 @@ def worker(
     )
 
 
-@guarded
 def _queue_worker(
     database: str | None, *, concurrency: int, once: bool, name: str | None, queues: list[str]
 ) -> None:
@@ -99,7 +98,6 @@ def _queue_worker(
         run_queue_worker(rt, concurrency=concurrency, once=once, name=name, queues=queues)
 
 
-@guarded
 def send_command(
     patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
     channel: Annotated[str, typer.Option("--channel", help="sms, email, voice or portal.")],
@@ -144,7 +142,6 @@ def send_command(
 
 
 @outreach_app.command("tick")
-@guarded
 def outreach_tick(
     database: DatabaseOption = None,
     program: Annotated[
@@ -173,7 +170,6 @@ def outreach_tick(
 
 
 @outreach_app.command("enrollments")
-@guarded
 def outreach_enrollments(
     database: DatabaseOption = None,
     program: Annotated[str | None, typer.Option("--program", "-p")] = None,
@@ -210,7 +206,6 @@ def outreach_enrollments(
 
 
 @outreach_app.command("outbox")
-@guarded
 def outreach_outbox(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Outbox messages per state."""
     from careloop.outreach.service import outbox_summary
@@ -223,7 +218,6 @@ def outreach_outbox(database: DatabaseOption = None, as_json: JsonOption = False
         Console().print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty")
 
 
-@guarded
 def decide(
     patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
     program: Annotated[

@@ -15,7 +15,6 @@ import typer
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
-    guarded,
     print_json,
     print_rows,
     runtime,
@@ -26,7 +25,6 @@ measure_app = typer.Typer(help="Clinical quality measures (CMS eCQMs).", no_args
 
 
 @measure_app.command("evaluate")
-@guarded
 def measure_evaluate(
     measure: Annotated[
         str,
@@ -102,7 +100,6 @@ def measure_evaluate(
 
 
 @measure_app.command("load")
-@guarded
 def measure_load(
     paths: Annotated[
         list[Path],
@@ -158,7 +155,6 @@ SegmentsDirOption = Annotated[
 
 
 @programs_app.command("list")
-@guarded
 def programs_list(programs_dir: ProgramsDirOption = None, as_json: JsonOption = False) -> None:
     """The programs available, with their call to action."""
     from careloop.programs import views
@@ -173,7 +169,6 @@ def programs_list(programs_dir: ProgramsDirOption = None, as_json: JsonOption = 
 
 
 @programs_app.command("show")
-@guarded
 def programs_show(
     name: Annotated[str, typer.Argument(help="Program name, e.g. breast-cancer-screening.")],
     programs_dir: ProgramsDirOption = None,
@@ -186,7 +181,6 @@ def programs_show(
 
 
 @programs_app.command("validate")
-@guarded
 def programs_validate(
     paths: Annotated[list[Path], typer.Argument(help="Program YAML files to check.")],
     segments_dir: SegmentsDirOption = None,
@@ -213,7 +207,6 @@ def _print_run(result: dict[str, Any]) -> None:
 
 
 @programs_app.command("run")
-@guarded
 def programs_run(
     program: Annotated[str, typer.Option("--program", "-p", help="Program name.")],
     period: Annotated[
@@ -265,7 +258,6 @@ def programs_run(
 
 
 @segments_app.command("list")
-@guarded
 def segments_list(
     counts: Annotated[
         bool, typer.Option("--counts", help="Count each segment's members (needs a database).")
@@ -295,7 +287,6 @@ def segments_list(
 
 
 @segments_app.command("members")
-@guarded
 def segments_members(
     name: Annotated[str, typer.Argument(help="Segment name, e.g. age-65-plus.")],
     segments_dir: SegmentsDirOption = None,

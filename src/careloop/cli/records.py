@@ -20,7 +20,6 @@ from careloop.cli.support import (
     audit_cli,
     cli_principal,
     fail,
-    guarded,
     new_table,
     print_json,
     runtime,
@@ -207,7 +206,6 @@ def _print_summary(summary: ImportSummary) -> None:
 
 
 @patients_app.command("show")
-@guarded
 def show_patient(
     patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
     database: DatabaseOption = None,
@@ -254,7 +252,6 @@ def show_patient(
 
 
 @patients_app.command("list")
-@guarded
 def list_patients(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
@@ -286,7 +283,6 @@ def _audit_caregiver_change(session: Session, rt: Runtime, patient_id: str) -> N
 
 
 @caregivers_app.command("set-availability")
-@guarded
 def set_availability(
     caregiver_id: Annotated[str, typer.Argument(help="RelatedPerson id of the caregiver.")],
     window: Annotated[
@@ -316,7 +312,6 @@ def set_availability(
 
 
 @caregivers_app.command("manages-medications")
-@guarded
 def manages_medications(
     caregiver_id: Annotated[str, typer.Argument(help="RelatedPerson id of the caregiver.")],
     manages: Annotated[
@@ -344,7 +339,6 @@ def manages_medications(
 
 
 @contacts_app.command("reindex")
-@guarded
 def reindex_contacts_command(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Rebuild the contact look-up with the current key (after setting or rotating it)."""
     from careloop.records.contacts_index import current_fingerprint, reindex_all, stored_fingerprint

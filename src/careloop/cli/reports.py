@@ -14,7 +14,6 @@ from careloop.audit import AuditAction, Purpose, audit
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
-    guarded,
     new_table,
     print_json,
     runtime,
@@ -28,7 +27,6 @@ from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
 
-@guarded
 def report(
     program: Annotated[str | None, typer.Option(help="Only this program.")] = None,
     period: Annotated[

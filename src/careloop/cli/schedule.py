@@ -11,7 +11,6 @@ from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
     audit_cli,
-    guarded,
     new_table,
     print_json,
     runtime,
@@ -26,7 +25,6 @@ PatientArg = Annotated[str, typer.Argument(help="The careloop patient id.", show
 
 
 @schedule_app.command("offer")
-@guarded
 def offer(
     patient_id: PatientArg,
     service: Annotated[
@@ -99,7 +97,6 @@ def offer(
 
 
 @schedule_app.command("send-offer")
-@guarded
 def send_offer_command(
     patient_id: PatientArg,
     service: Annotated[
@@ -154,7 +151,6 @@ def send_offer_command(
 
 
 @schedule_app.command("waitlist-add")
-@guarded
 def waitlist_add(
     patient_id: PatientArg,
     service: Annotated[
@@ -186,7 +182,6 @@ def waitlist_add(
 
 
 @schedule_app.command("backfill")
-@guarded
 def backfill_command(
     slot_id: Annotated[str, typer.Argument(help="The freed Slot id.", show_default=False)],
     database: DatabaseOption = None,
@@ -206,7 +201,6 @@ def backfill_command(
 
 
 @schedule_app.command("dispatch-rides")
-@guarded
 def dispatch_rides_command(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
@@ -226,7 +220,6 @@ def dispatch_rides_command(
 
 
 @schedule_app.command("metrics")
-@guarded
 def metrics_command(
     days: Annotated[int, typer.Option("--days", help="Offers made in the last N days.")] = 30,
     database: DatabaseOption = None,

@@ -140,17 +140,3 @@ def runtime(database: str | None) -> Iterator[Runtime]:
         yield rt
     finally:
         rt.close()
-
-
-def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn careloop's own errors into a clean CLI error (exit code 2)."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CareloopError as exc:
-            fail(str(exc))
-
-    return wrapper
