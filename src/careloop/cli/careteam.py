@@ -17,7 +17,9 @@ from careloop.cli.support import (
     ByOption,
     DatabaseOption,
     JsonOption,
+    audit_cli,
     cli_principal,
+    emit,
     fail,
     print_json,
     runtime,
@@ -67,17 +69,13 @@ def worklist_list(
             limit=limit,
         )
         if entries:
-            from careloop.audit import AuditAction, Purpose, audit
+            from careloop.audit import AuditAction, Purpose
 
-            audit(
-                session,
-                clock=rt.clock,
-                principal=_operator(),
-                action=AuditAction.READ,
-                resource="worklist",
-                purpose=Purpose.TREATMENT,
+            audit_cli(
+                session, rt, AuditAction.READ, "worklist", Purpose.TREATMENT,
                 patient_ids=sorted({e.patient_id for e in entries if e.patient_id}),
-            )
+                principal=_operator(),
+            )  # fmt: skip
     if as_json:
         print_json([e.model_dump(mode="json") for e in entries])
         return
@@ -103,10 +101,7 @@ def _show(item: Any, as_json: bool) -> None:
         "assignee": item.assignee,
         "outcome": item.outcome,
     }
-    if as_json:
-        print_json(data)
-    else:
-        typer.echo(f"item {item.id}: {item.status}")
+    emit(data, as_json=as_json, text=f"item {item.id}: {item.status}")
 
 
 @alerts_app.command("ack")
@@ -171,7 +166,7 @@ def alerts_escalate(database: DatabaseOption = None, as_json: JsonOption = False
     """Escalate unacknowledged items past their deadline (run on a schedule)."""
     with runtime(database) as rt, rt.transaction() as session:
         escalated = alerts.escalate_overdue(session, rt.clock.now(), clock=rt.clock)
-    print_json({"escalated": escalated}) if as_json else typer.echo(f"escalated {len(escalated)}")
+    emit({"escalated": escalated}, as_json=as_json, text=f"escalated {len(escalated)}")
 
 
 @alerts_app.command("missing-data")
@@ -179,10 +174,7 @@ def alerts_missing_data(database: DatabaseOption = None, as_json: JsonOption = F
     """Nudge patients whose readings stopped, then raise call tasks (run daily)."""
     with runtime(database) as rt, rt.transaction() as session:
         done = intake.evaluate_missing_data(session, rt.clock.now(), settings=rt.settings)
-    if as_json:
-        print_json(done)
-    else:
-        typer.echo(f"nudged {len(done['nudged'])}, tasks {len(done['tasks'])}")
+    emit(done, as_json=as_json, text=f"nudged {len(done['nudged'])}, tasks {len(done['tasks'])}")
 
 
 @alerts_app.command("burden")
@@ -310,8 +302,10 @@ def ingest_mqtt(
             security=security,
         )
     figures = {"received": stats.received, "accepted": stats.accepted, "rejected": stats.rejected}
-    print_json(figures) if as_json else typer.echo(
-        f"received {stats.received}, accepted {stats.accepted}, rejected {stats.rejected}"
+    emit(
+        figures,
+        as_json=as_json,
+        text=f"received {stats.received}, accepted {stats.accepted}, rejected {stats.rejected}",
     )
 
 

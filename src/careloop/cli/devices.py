@@ -16,7 +16,7 @@ from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
     cli_principal,
-    print_json,
+    emit,
     print_rows,
 )
 from careloop.cli.support import runtime as open_cli_runtime
@@ -57,7 +57,7 @@ def register_cmd(
             principal=cli_principal(Role.CLINICIAN, name=by),
         )
         result = _row(row)
-    print_json(result) if as_json else typer.echo(f"device {device}: {row.status}")
+    emit(result, as_json=as_json, text=f"device {device}: {row.status}")
 
 
 @devices_app.command("list")
@@ -103,7 +103,7 @@ def revoke_cmd(
             principal=cli_principal(Role.CLINICIAN, name=by),
         )
         result = _row(row)
-    print_json(result) if as_json else typer.echo(f"device {device}: {row.status}")
+    emit(result, as_json=as_json, text=f"device {device}: {row.status}")
 
 
 @devices_app.command("broker-acl")

@@ -13,6 +13,7 @@ import typer
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
+    emit,
     fail,
     print_json,
     print_rows,
@@ -51,10 +52,11 @@ def clients_add(
             scopes=scope,
         )
         result = {"client_id": row.client_id, "scopes": row.scopes}
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(f"registered {result['client_id']}: {' '.join(result['scopes'])}")
+    emit(
+        result,
+        as_json=as_json,
+        text=f"registered {result['client_id']}: {' '.join(result['scopes'])}",
+    )
 
 
 @fhir_app.command("subscriptions")

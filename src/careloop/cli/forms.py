@@ -10,6 +10,7 @@ from careloop.audit import AuditAction, Purpose
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
+    PatientOption,
     audit_cli,
     cli_principal,
     print_json,
@@ -22,7 +23,6 @@ forms_app = typer.Typer(
     help="Forms (intake, consent, questionnaires) sent to the phone and signed there.",
     no_args_is_help=True,
 )
-PatientOption = Annotated[str, typer.Option("--patient", help="The patient's id.")]
 
 
 @forms_app.command("list")

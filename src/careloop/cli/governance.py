@@ -8,13 +8,15 @@ from typing import Annotated
 
 import typer
 
-from careloop.audit import AuditAction, Purpose, audit, verify_chain
+from careloop.audit import AuditAction, Purpose, verify_chain
 from careloop.cli.records import patients_app
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
+    PatientArg,
     audit_cli,
     cli_principal,
+    emit,
     fail,
     print_json,
     runtime,
@@ -40,7 +42,7 @@ users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 
 @consent_app.command("show")
 def consent_show(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -91,7 +93,7 @@ def consent_show(
 
 @consent_app.command("set")
 def consent_set(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     purpose: Annotated[str, typer.Option(help="care-reminders, clinical-monitoring, ... or *")],
     channel: Annotated[str, typer.Option(help="sms, email, voice, portal or *")],
     status: Annotated[str, typer.Option(help="granted or denied")],
@@ -103,7 +105,6 @@ def consent_set(
     """Record a grant or denial for a patient."""
     with runtime(database) as rt, rt.transaction() as session:
         records.get_patient(session, patient_id)
-        principal = cli_principal()
         row = record_consent(
             session,
             patient_id=patient_id,
@@ -111,18 +112,12 @@ def consent_set(
             channel=channel,
             status=status,
             source=source,
-            actor=principal.actor,
+            actor=cli_principal().actor,
             now=rt.clock.now(),
             note=note,
         )
-        audit(
-            session,
-            clock=rt.clock,
-            principal=principal,
-            action=AuditAction.UPDATE,
-            resource="consent",
-            purpose=Purpose.OPERATIONS,
-            patient_ids=[patient_id],
+        audit_cli(
+            session, rt, AuditAction.UPDATE, "consent", Purpose.OPERATIONS, patient_ids=[patient_id]
         )
         result = {
             "id": row.id,
@@ -133,10 +128,11 @@ def consent_set(
             "source": row.source,
             "recorded_at": row.recorded_at.isoformat(),
         }
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(f"{result['status']} {result['purpose']}/{result['channel']} for {patient_id}")
+    emit(
+        result,
+        as_json=as_json,
+        text=f"{result['status']} {result['purpose']}/{result['channel']} for {patient_id}",
+    )
 
 
 @consent_app.command("sync-fhir")
@@ -144,10 +140,11 @@ def consent_sync(database: DatabaseOption = None, as_json: JsonOption = False) -
     """Rebuild consent records from imported FHIR Consent resources."""
     with runtime(database) as rt, rt.transaction() as session:
         summary = sync_fhir_consents(session, now=rt.clock.now(), actor=cli_principal().actor)
-    if as_json:
-        print_json(summary.as_dict())
-    else:
-        typer.echo(f"{summary.consents} Consent resources -> {summary.records} consent records")
+    emit(
+        summary.as_dict(),
+        as_json=as_json,
+        text=f"{summary.consents} Consent resources -> {summary.records} consent records",
+    )
 
 
 @audit_app.command("verify")
@@ -231,7 +228,7 @@ def retention_purge(
 
 
 def patients_export(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -250,7 +247,7 @@ def patients_export(
 
 
 def patients_erase(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     reason: Annotated[str, typer.Option(help="The request and its legal basis (no PHI).")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     database: DatabaseOption = None,

@@ -16,8 +16,10 @@ from careloop.cli.support import (
     ByOption,
     DatabaseOption,
     JsonOption,
+    PatientOption,
     audit_cli,
     cli_principal,
+    emit,
     print_json,
     print_rows,
 )
@@ -78,7 +80,7 @@ def earn_cmd(
 @rewards_app.command("award")
 def award_cmd(
     reward: Annotated[str, typer.Argument(help="Reward id from the catalogue (e.g. referral).")],
-    patient: Annotated[str, typer.Option("--patient", help="The patient's id.")],
+    patient: PatientOption,
     key: Annotated[str, typer.Option("--key", help="What earned it (a referral's id ...).")],
     database: DatabaseOption = None,
     by: ByOption = None,
@@ -103,10 +105,11 @@ def award_cmd(
             "refused": str(result.refused) if result.refused else None,
             "entry": _entry(result.entry) if result.entry else None,
         }
-    if as_json:
-        print_json(out)
-        return
-    typer.echo(f"awarded {reward}" if out["awarded"] else f"refused: {out['refused']}")
+    emit(
+        out,
+        as_json=as_json,
+        text=f"awarded {reward}" if out["awarded"] else f"refused: {out['refused']}",
+    )
 
 
 @rewards_app.command("fulfil")
@@ -132,7 +135,7 @@ def fulfil_cmd(
             principal=cli_principal(Role.COORDINATOR, name=by),
         )
         out = _entry(row)
-    print_json(out) if as_json else typer.echo(f"reward {entry}: {out['state']}")
+    emit(out, as_json=as_json, text=f"reward {entry}: {out['state']}")
 
 
 @rewards_app.command("cancel")
@@ -158,7 +161,7 @@ def cancel_cmd(
 
 @rewards_app.command("list")
 def list_cmd(
-    patient: Annotated[str, typer.Option("--patient", help="The patient's id.")],
+    patient: PatientOption,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:

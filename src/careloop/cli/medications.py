@@ -17,8 +17,10 @@ from careloop.cli.support import (
     ByOption,
     DatabaseOption,
     JsonOption,
+    PatientArg,
     audit_cli,
     cli_principal,
+    emit,
     print_json,
     print_rows,
 )
@@ -31,7 +33,6 @@ medications_app = typer.Typer(
     help="Medication reminders at the patient's own times, refills, exam preparation, AE cases.",
     no_args_is_help=True,
 )
-PatientArg = Annotated[str, typer.Argument(help="The careloop patient id.", show_default=False)]
 MedicationOption = Annotated[
     str | None, typer.Option("--medication", help="RxNorm code of one medicine (default: all).")
 ]
@@ -115,7 +116,7 @@ def confirm_cmd(
             patient_ids=[patient_id],
         )
         result = {"answer": answer, "slots": len(rows)}
-    print_json(result) if as_json else typer.echo(f"{answer}: {len(rows)} dose(s)")
+    emit(result, as_json=as_json, text=f"{answer}: {len(rows)} dose(s)")
 
 
 def _set(
@@ -191,7 +192,7 @@ def run_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> Non
             "call_tasks": len(refills.call_tasks),
             "prep_instructions_sent": asked,
         }
-    print_json(result) if as_json else typer.echo(", ".join(f"{k}: {v}" for k, v in result.items()))
+    emit(result, as_json=as_json, text=", ".join(f"{k}: {v}" for k, v in result.items()))
 
 
 CaseArg = Annotated[int, typer.Argument(help="The adverse-event case number.", show_default=False)]

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from careloop.cli.support import DatabaseOption, JsonOption, audit_cli, print_json, runtime
+from careloop.cli.support import (
+    DatabaseOption,
+    JsonOption,
+    PatientArg,
+    audit_cli,
+    counts_line,
+    print_json,
+    runtime,
+)
 
 outreach_app = typer.Typer(help="Journeys, the scheduler and the outbox.", no_args_is_help=True)
 
@@ -99,7 +107,7 @@ def _queue_worker(
 
 
 def send_command(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     channel: Annotated[str, typer.Option("--channel", help="sms, email, voice or portal.")],
     text: Annotated[str, typer.Option("--text", help="The message, in the staff's words.")],
     database: DatabaseOption = None,
@@ -164,7 +172,7 @@ def outreach_tick(
         return
     console = Console()
     for name, counts in sorted(report.by_program.items()):
-        console.print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        console.print(f"{name}: " + counts_line(counts))
     if not report.by_program:
         console.print("nothing to do")
 
@@ -196,7 +204,7 @@ def outreach_enrollments(
     console = Console(file=sys.stdout)
     if isinstance(result, dict):
         for key, counts in sorted(result.items()):
-            console.print(f"{key}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+            console.print(f"{key}: " + counts_line(counts))
     else:
         for row in result:  # type: ignore[attr-defined]
             console.print(
@@ -215,11 +223,11 @@ def outreach_outbox(database: DatabaseOption = None, as_json: JsonOption = False
     if as_json:
         print_json(counts)
     else:
-        Console().print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty")
+        Console().print(counts_line(counts) or "empty")
 
 
 def decide(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     program: Annotated[
         str | None, typer.Option(help="Program (default: the patient's current one).")
     ] = None,

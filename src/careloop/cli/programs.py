@@ -15,6 +15,7 @@ import typer
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
+    audit_cli,
     print_json,
     print_rows,
     runtime,
@@ -222,7 +223,7 @@ def programs_run(
     as_json: JsonOption = False,
 ) -> None:
     """List the eligible patients with their reason and record ``eligible`` events."""
-    from careloop.audit import AuditAction, Purpose, audit
+    from careloop.audit import AuditAction, Purpose
     from careloop.programs.definition import find_program
     from careloop.programs.service import run_program
     from careloop.programs.windows import parse_as_of
@@ -241,16 +242,12 @@ def programs_run(
             segments_dir=segments_dir,
         )
         result = run.as_json()
-        audit(
-            session,
-            clock=rt.clock,
-            principal=CLI_OPERATOR,
-            action=AuditAction.CREATE,
-            resource=f"program:{chosen.name}:eligible",
-            purpose=Purpose.OUTREACH,
+        audit_cli(
+            session, rt, AuditAction.CREATE, f"program:{chosen.name}:eligible", Purpose.OUTREACH,
             patient_ids=[e.patient_id for e in run.eligible] or [None],
             detail={"period": run.window.key, "evaluated": run.evaluated},
-        )
+            principal=CLI_OPERATOR,
+        )  # fmt: skip
     if as_json:
         print_json(result)
         return
@@ -294,21 +291,16 @@ def segments_members(
     as_json: JsonOption = False,
 ) -> None:
     """The ids of the patients in a segment now."""
-    from careloop.audit import AuditAction, Purpose, audit
+    from careloop.audit import AuditAction, Purpose
     from careloop.programs.segments.service import segment_members
     from careloop.security.principal import CLI_OPERATOR
 
     with runtime(database) as rt, rt.transaction() as session:
         members = segment_members(session, name=name, now=rt.clock.now(), folder=segments_dir)
-        audit(
-            session,
-            clock=rt.clock,
-            principal=CLI_OPERATOR,
-            action=AuditAction.READ,
-            resource=f"segment:{name}:members",
-            purpose=Purpose.OPERATIONS,
-            patient_ids=members or [None],
-        )
+        audit_cli(
+            session, rt, AuditAction.READ, f"segment:{name}:members", Purpose.OPERATIONS,
+            patient_ids=members or [None], principal=CLI_OPERATOR,
+        )  # fmt: skip
     if as_json:
         print_json({"segment": name, "count": len(members), "members": members})
         return

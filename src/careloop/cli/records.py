@@ -17,8 +17,10 @@ from careloop.audit import AuditAction, Purpose
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
+    PatientArg,
     audit_cli,
     cli_principal,
+    emit,
     fail,
     new_table,
     print_json,
@@ -207,7 +209,7 @@ def _print_summary(summary: ImportSummary) -> None:
 
 @patients_app.command("show")
 def show_patient(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
     timeline: Annotated[int, typer.Option(help="How many timeline items to show.")] = 50,
@@ -305,10 +307,7 @@ def set_availability(
             "availability": caregiver.availability,
             "text": describe(caregiver.availability),
         }
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(f"{result['caregiver']}: {result['text']}")
+    emit(result, as_json=as_json, text=f"{result['caregiver']}: {result['text']}")
 
 
 @caregivers_app.command("manages-medications")
@@ -347,10 +346,11 @@ def reindex_contacts_command(database: DatabaseOption = None, as_json: JsonOptio
         before = stored_fingerprint(session)
         entries = reindex_all(session, now=rt.clock.now())
         changed = before != current_fingerprint()
-    if as_json:
-        print_json({"entries": entries, "key_changed": changed})
-    else:
-        typer.echo(f"re-indexed {entries} contact points" + (" (key changed)" if changed else ""))
+    emit(
+        {"entries": entries, "key_changed": changed},
+        as_json=as_json,
+        text=f"re-indexed {entries} contact points" + (" (key changed)" if changed else ""),
+    )
 
 
 def register(app: typer.Typer) -> None:
