@@ -37,6 +37,9 @@ alerts_app = typer.Typer(
 plans_app = typer.Typer(help="Care-plan adjustment proposals.", no_args_is_help=True)
 
 
+ItemArg = Annotated[int, typer.Argument(help="Worklist item id.")]
+
+
 def _operator() -> Principal:
     """The clinician at the terminal (the login name)."""
     return cli_principal(Role.CLINICIAN)
@@ -106,7 +109,7 @@ def _show(item: Any, as_json: bool) -> None:
 
 @alerts_app.command("ack")
 def alerts_ack(
-    item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
+    item_id: ItemArg,
     database: DatabaseOption = None,
     by: ByOption = None,
     as_json: JsonOption = False,
@@ -119,7 +122,7 @@ def alerts_ack(
 
 @alerts_app.command("resolve")
 def alerts_resolve(
-    item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
+    item_id: ItemArg,
     outcome: Annotated[str, typer.Option("--outcome", help="What was done.")],
     database: DatabaseOption = None,
     by: ByOption = None,
@@ -133,7 +136,7 @@ def alerts_resolve(
 
 @alerts_app.command("assign")
 def alerts_assign(
-    item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
+    item_id: ItemArg,
     to: Annotated[str, typer.Option("--to", help="Assignee.")],
     database: DatabaseOption = None,
     as_json: JsonOption = False,

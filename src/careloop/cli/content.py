@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from careloop.cli.support import DatabaseOption, JsonOption, new_table, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, emit, new_table, print_json, runtime
 from careloop.content import approval, service
 from careloop.content.checkin import load_instruments
 from careloop.content.compose import RenderedMessage, render_message, render_variant
@@ -344,10 +344,7 @@ def draft_command(
             note=note,
         )
         result = _version_json(row)
-    if json_output:
-        print_json(result)
-    else:
-        stdout.print(f"draft version {result['id']}")
+    emit(result, as_json=json_output, text=f"draft version {result['id']}")
 
 
 @content_app.command("approve")
@@ -362,10 +359,7 @@ def approve_command(
         result = _version_json(
             approval.approve(session, clock=rt.clock, version_id=version_id, actor=by)
         )
-    if json_output:
-        print_json(result)
-    else:
-        stdout.print(f"version {version_id} approved")
+    emit(result, as_json=json_output, text=f"version {version_id} approved")
 
 
 @content_app.command("retire")
@@ -381,10 +375,7 @@ def retire_command(
         result = _version_json(
             approval.retire(session, clock=rt.clock, version_id=version_id, actor=by, reason=reason)
         )
-    if json_output:
-        print_json(result)
-    else:
-        stdout.print(f"version {version_id} retired")
+    emit(result, as_json=json_output, text=f"version {version_id} retired")
 
 
 @content_app.command("checkin-items")

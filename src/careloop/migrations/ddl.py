@@ -34,6 +34,11 @@ def index(
     return Index(columns, name, unique, where)
 
 
+def indexed(*columns: str) -> tuple[Index, ...]:
+    """One plain index on each column."""
+    return tuple(index(column) for column in columns)
+
+
 @dataclass(frozen=True)
 class Ref:
     """A foreign key from one column to ``table.column``."""

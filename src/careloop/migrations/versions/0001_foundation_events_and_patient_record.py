@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from careloop.migrations.columns import JSON, utc
-from careloop.migrations.ddl import PATIENT, create_table, drop_tables, index, surrogate_id
+from careloop.migrations.ddl import PATIENT, create_table, drop_tables, index, indexed, surrogate_id
 
 revision = "0001"
 down_revision = None
@@ -24,9 +24,7 @@ def upgrade() -> None:
         sa.Column("program", sa.String(length=128), nullable=True),
         sa.Column("payload", JSON, nullable=False),
         indexes=(
-            index("kind"),
-            index("occurred_at"),
-            index("patient_id"),
+            *indexed("kind", "occurred_at", "patient_id"),
             index("patient_id", "kind", name="ix_events_patient_kind"),
             index("program"),
         ),
@@ -49,7 +47,7 @@ def upgrade() -> None:
         sa.Column("address", JSON, nullable=True),
         sa.Column("created_at", utc(), nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
-        indexes=(index("birth_date"), index("deceased"), index("gender"), index("language")),
+        indexes=indexed("birth_date", "deceased", "gender", "language"),
     )
     create_table(
         "resource_codes",
@@ -91,8 +89,7 @@ def upgrade() -> None:
         key=("resource_type", "fhir_id"),
         refs=(PATIENT,),
         indexes=(
-            index("patient_id"),
-            index("patient_ref"),
+            *indexed("patient_id", "patient_ref"),
             index("patient_id", "resource_type", name="ix_fhir_resources_patient_type"),
             index("resource_type", "effective_start", name="ix_fhir_resources_type_start"),
         ),

@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from careloop.migrations.columns import ID, JSON, utc
-from careloop.migrations.ddl import Ref, create_table, drop_tables, index, surrogate_id
+from careloop.migrations.ddl import Ref, create_table, drop_tables, index, indexed, surrogate_id
 
 revision = "0002"
 down_revision = "0001"
@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         unique=("hash",),
-        indexes=(index("occurred_at"), index("patient_id")),
+        indexes=indexed("occurred_at", "patient_id"),
     )
     create_table(
         "users",

@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from careloop.migrations.columns import ID, JSON, utc
-from careloop.migrations.ddl import Ref, create_table, drop_tables, index, surrogate_id
+from careloop.migrations.ddl import Ref, create_table, drop_tables, index, indexed, surrogate_id
 
 revision = "0003"
 down_revision = "0002"
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("recorded_by", sa.String(length=200), nullable=False),
         sa.Column("fhir_consent_id", sa.String(length=128), nullable=True),
         sa.Column("note", sa.String(length=500), nullable=True),
-        indexes=(index("patient_id"), index("fhir_consent_id")),
+        indexes=indexed("patient_id", "fhir_consent_id"),
     )
     create_table(
         "portal_contacts",
@@ -38,7 +38,7 @@ def upgrade() -> None:
         sa.Column("verified_at", utc(), nullable=False),
         sa.Column("verified_by", sa.String(length=200), nullable=False),
         refs=(USER,),
-        indexes=(index("digest"), index("user_id"), index("patient_id"), index("caregiver_id")),
+        indexes=indexed("digest", "user_id", "patient_id", "caregiver_id"),
     )
     create_table(
         "portal_codes",
@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("used_at", utc(), nullable=True),
         refs=(USER,),
-        indexes=(index("user_id"), index("created_at")),
+        indexes=indexed("user_id", "created_at"),
     )
     create_table(
         "proxy_grants",
@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.Column("granted_by", sa.String(length=200), nullable=False),
         sa.Column("revoked_at", utc(), nullable=True),
         sa.Column("revoked_by", sa.String(length=200), nullable=True),
-        indexes=(index("patient_id"), index("caregiver_id")),
+        indexes=indexed("patient_id", "caregiver_id"),
     )
     create_table(
         "audit_checkpoints",

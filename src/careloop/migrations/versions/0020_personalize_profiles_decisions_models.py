@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from careloop.migrations.columns import JSON, utc
-from careloop.migrations.ddl import create_table, drop_tables, index
+from careloop.migrations.ddl import create_table, drop_tables, index, indexed
 
 revision = "0020"
 down_revision = "0010"
@@ -42,9 +42,7 @@ def upgrade() -> None:
         sa.Column("reward", sa.Float(), nullable=True),
         sa.Column("learned_at", utc(), nullable=True),
         indexes=(
-            index("decided_at"),
-            index("patient_id"),
-            index("program"),
+            *indexed("decided_at", "patient_id", "program"),
             index("program", "learned_at", name="ix_personalize_decisions_program_learned"),
         ),
     )

@@ -3,7 +3,15 @@
 import sqlalchemy as sa
 
 from careloop.migrations.columns import ID, JSON, utc
-from careloop.migrations.ddl import PATIENT, Ref, create_table, drop_tables, index, surrogate_id
+from careloop.migrations.ddl import (
+    PATIENT,
+    Ref,
+    create_table,
+    drop_tables,
+    index,
+    indexed,
+    surrogate_id,
+)
 
 revision = "0040"
 down_revision = "0020"
@@ -81,10 +89,7 @@ def upgrade() -> None:
             PATIENT,
             Ref("item_id", "worklist_items.id", ondelete="SET NULL"),
         ),
-        indexes=(
-            index("patient_id"),
-            index("status"),
-        ),
+        indexes=indexed("patient_id", "status"),
     )
 
 

@@ -3,7 +3,15 @@
 import sqlalchemy as sa
 
 from careloop.migrations.columns import ID, JSON, utc
-from careloop.migrations.ddl import PATIENT, Ref, create_table, drop_tables, index, surrogate_id
+from careloop.migrations.ddl import (
+    PATIENT,
+    Ref,
+    create_table,
+    drop_tables,
+    index,
+    indexed,
+    surrogate_id,
+)
 
 revision = "0060"
 down_revision = "0040"
@@ -84,9 +92,7 @@ def upgrade() -> None:
         refs=(Ref("enrollment_id", "outreach_enrollments.id", ondelete="SET NULL"),),
         unique=("idempotency_key",),
         indexes=(
-            index("enrollment_id"),
-            index("patient_id"),
-            index("provider_id"),
+            *indexed("enrollment_id", "patient_id", "provider_id"),
             index("state", "next_attempt_at", name="ix_outreach_outbox_claim"),
         ),
     )

@@ -10,7 +10,7 @@ from alembic import op
 
 # Floor only (the key ring and settings), never a domain module.
 from careloop.crypto import active_keyring, configured_signing_key
-from careloop.migrations.ddl import PATIENT, create_table, drop_tables, index, surrogate_id
+from careloop.migrations.ddl import PATIENT, create_table, drop_tables, indexed, surrogate_id
 from careloop.settings import get_settings
 
 revision = "0070"
@@ -26,10 +26,7 @@ def upgrade() -> None:
         sa.Column("caregiver_id", sa.String(length=128), nullable=True),
         sa.Column("system", sa.String(length=16), nullable=False),
         refs=(PATIENT,),
-        indexes=(
-            index("digest"),
-            index("patient_id"),
-        ),
+        indexes=indexed("digest", "patient_id"),
     )
     bind = op.get_bind()
     for table in ("patients", "caregivers"):
