@@ -3,17 +3,17 @@
 import sqlalchemy as sa
 from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import JSON, utc
-from careloop.migrations.ddl import PATIENT, create_table, drop_tables, index, indexed, surrogate_id
 
 revision = "0001"
 down_revision = None
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "events",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("kind", sa.String(length=64), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=True),
         sa.Column("occurred_at", utc(), nullable=False),
@@ -24,12 +24,12 @@ def upgrade() -> None:
         sa.Column("program", sa.String(length=128), nullable=True),
         sa.Column("payload", JSON, nullable=False),
         indexes=(
-            *indexed("kind", "occurred_at", "patient_id"),
-            index("patient_id", "kind", name="ix_events_patient_kind"),
-            index("program"),
+            *ddl.indexed("kind", "occurred_at", "patient_id"),
+            ddl.index("patient_id", "kind", name="ix_events_patient_kind"),
+            ddl.index("program"),
         ),
     )
-    create_table(
+    ddl.create_table(
         "patients",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("given_name", sa.String(length=200), nullable=True),
@@ -47,9 +47,9 @@ def upgrade() -> None:
         sa.Column("address", JSON, nullable=True),
         sa.Column("created_at", utc(), nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
-        indexes=indexed("birth_date", "deceased", "gender", "language"),
+        indexes=ddl.indexed("birth_date", "deceased", "gender", "language"),
     )
-    create_table(
+    ddl.create_table(
         "resource_codes",
         sa.Column("resource_type", sa.String(length=64), nullable=False),
         sa.Column("fhir_id", sa.String(length=128), nullable=False),
@@ -57,9 +57,9 @@ def upgrade() -> None:
         sa.Column("code", sa.String(length=128), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=True),
         key=("resource_type", "fhir_id", "system", "code"),
-        indexes=(index("code", "system", name="ix_resource_codes_code"),),
+        indexes=(ddl.index("code", "system", name="ix_resource_codes_code"),),
     )
-    create_table(
+    ddl.create_table(
         "caregivers",
         sa.Column("id", sa.String(length=128), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
@@ -69,10 +69,10 @@ def upgrade() -> None:
         sa.Column("availability", JSON, nullable=False),
         sa.Column("is_proxy", sa.Boolean(), nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
-        refs=(PATIENT,),
-        indexes=(index("patient_id"),),
+        refs=(ddl.PATIENT,),
+        indexes=(ddl.index("patient_id"),),
     )
-    create_table(
+    ddl.create_table(
         "fhir_resources",
         sa.Column("resource_type", sa.String(length=64), nullable=False),
         sa.Column("fhir_id", sa.String(length=128), nullable=False),
@@ -87,21 +87,21 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=500), nullable=True),
         sa.Column("imported_at", utc(), nullable=False),
         key=("resource_type", "fhir_id"),
-        refs=(PATIENT,),
+        refs=(ddl.PATIENT,),
         indexes=(
-            *indexed("patient_id", "patient_ref"),
-            index("patient_id", "resource_type", name="ix_fhir_resources_patient_type"),
-            index("resource_type", "effective_start", name="ix_fhir_resources_type_start"),
+            *ddl.indexed("patient_id", "patient_ref"),
+            ddl.index("patient_id", "resource_type", name="ix_fhir_resources_patient_type"),
+            ddl.index("resource_type", "effective_start", name="ix_fhir_resources_type_start"),
         ),
     )
-    create_table(
+    ddl.create_table(
         "patient_identifiers",
         sa.Column("system", sa.String(length=255), nullable=False),
         sa.Column("value", sa.String(length=255), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         key=("system", "value"),
-        refs=(PATIENT,),
-        indexes=(index("patient_id"),),
+        refs=(ddl.PATIENT,),
+        indexes=(ddl.index("patient_id"),),
     )
 
     # The event log is append-only: the database itself refuses UPDATE.
@@ -129,7 +129,7 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS careloop_refuse_update()")
     else:
         op.execute("DROP TRIGGER IF EXISTS events_append_only")
-    drop_tables(
+    ddl.drop_tables(
         "patient_identifiers",
         "fhir_resources",
         "caregivers",

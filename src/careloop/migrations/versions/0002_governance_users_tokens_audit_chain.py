@@ -2,24 +2,24 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import ID, JSON, utc
-from careloop.migrations.ddl import Ref, create_table, drop_tables, index, indexed, surrogate_id
 
 revision = "0002"
 down_revision = "0001"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "audit_chain_head",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("last_hash", sa.String(length=64), nullable=False),
         sa.Column("count", ID, nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
     )
-    create_table(
+    ddl.create_table(
         "audit_events",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("occurred_at", utc(), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("actor_role", sa.String(length=32), nullable=True),
@@ -33,11 +33,11 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         unique=("hash",),
-        indexes=indexed("occurred_at", "patient_id"),
+        indexes=ddl.indexed("occurred_at", "patient_id"),
     )
-    create_table(
+    ddl.create_table(
         "users",
-        surrogate_id(sa.Integer()),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("username", sa.String(length=150), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
         sa.Column("role", sa.String(length=32), nullable=False),
@@ -49,11 +49,11 @@ def upgrade() -> None:
         sa.Column("locked_until", utc(), nullable=True),
         sa.Column("created_at", utc(), nullable=False),
         unique=("username",),
-        indexes=(index("patient_id"),),
+        indexes=(ddl.index("patient_id"),),
     )
-    create_table(
+    ddl.create_table(
         "api_tokens",
-        surrogate_id(sa.Integer()),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -63,11 +63,11 @@ def upgrade() -> None:
         sa.Column("expires_at", utc(), nullable=False),
         sa.Column("revoked_at", utc(), nullable=True),
         sa.Column("last_used_at", utc(), nullable=True),
-        refs=(Ref("user_id", "users.id"),),
+        refs=(ddl.Ref("user_id", "users.id"),),
         unique=("token_hash",),
-        indexes=(index("user_id"),),
+        indexes=(ddl.index("user_id"),),
     )
 
 
 def downgrade() -> None:
-    drop_tables("api_tokens", "users", "audit_events", "audit_chain_head")
+    ddl.drop_tables("api_tokens", "users", "audit_events", "audit_chain_head")

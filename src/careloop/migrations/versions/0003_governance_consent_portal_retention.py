@@ -2,19 +2,19 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import ID, JSON, utc
-from careloop.migrations.ddl import Ref, create_table, drop_tables, index, indexed, surrogate_id
 
 revision = "0003"
 down_revision = "0002"
 
-USER = Ref("user_id", "users.id")
+USER = ddl.Ref("user_id", "users.id")
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "consent_records",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("purpose", sa.String(length=32), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
@@ -24,11 +24,11 @@ def upgrade() -> None:
         sa.Column("recorded_by", sa.String(length=200), nullable=False),
         sa.Column("fhir_consent_id", sa.String(length=128), nullable=True),
         sa.Column("note", sa.String(length=500), nullable=True),
-        indexes=indexed("patient_id", "fhir_consent_id"),
+        indexes=ddl.indexed("patient_id", "fhir_consent_id"),
     )
-    create_table(
+    ddl.create_table(
         "portal_contacts",
-        surrogate_id(sa.Integer()),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("system", sa.String(length=16), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
@@ -38,9 +38,9 @@ def upgrade() -> None:
         sa.Column("verified_at", utc(), nullable=False),
         sa.Column("verified_by", sa.String(length=200), nullable=False),
         refs=(USER,),
-        indexes=indexed("digest", "user_id", "patient_id", "caregiver_id"),
+        indexes=ddl.indexed("digest", "user_id", "patient_id", "caregiver_id"),
     )
-    create_table(
+    ddl.create_table(
         "portal_codes",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -50,11 +50,11 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("used_at", utc(), nullable=True),
         refs=(USER,),
-        indexes=indexed("user_id", "created_at"),
+        indexes=ddl.indexed("user_id", "created_at"),
     )
-    create_table(
+    ddl.create_table(
         "proxy_grants",
-        surrogate_id(sa.Integer()),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("caregiver_id", sa.String(length=128), nullable=False),
         sa.Column("scopes", JSON, nullable=False),
@@ -62,11 +62,11 @@ def upgrade() -> None:
         sa.Column("granted_by", sa.String(length=200), nullable=False),
         sa.Column("revoked_at", utc(), nullable=True),
         sa.Column("revoked_by", sa.String(length=200), nullable=True),
-        indexes=indexed("patient_id", "caregiver_id"),
+        indexes=ddl.indexed("patient_id", "caregiver_id"),
     )
-    create_table(
+    ddl.create_table(
         "audit_checkpoints",
-        surrogate_id(sa.Integer()),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("upto_event_id", ID, nullable=False),
         sa.Column("upto_hash", sa.String(length=64), nullable=False),
         sa.Column("purged_total", ID, nullable=False),
@@ -75,20 +75,20 @@ def upgrade() -> None:
         sa.Column("prev_signature", sa.String(length=64), nullable=True),
         sa.Column("signature", sa.String(length=64), nullable=False),
     )
-    create_table(
+    ddl.create_table(
         "retention_runs",
-        surrogate_id(sa.Integer()),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("target", sa.String(length=64), nullable=False),
         sa.Column("ran_at", utc(), nullable=False),
         sa.Column("cutoff", utc(), nullable=False),
         sa.Column("deleted", sa.Integer(), nullable=False),
         sa.Column("aggregates", JSON, nullable=False),
-        indexes=(index("target"),),
+        indexes=(ddl.index("target"),),
     )
 
 
 def downgrade() -> None:
-    drop_tables(
+    ddl.drop_tables(
         "retention_runs",
         "audit_checkpoints",
         "proxy_grants",

@@ -3,15 +3,15 @@
 import sqlalchemy as sa
 from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import JSON, utc
-from careloop.migrations.ddl import Ref, create_table, drop_tables, index, surrogate_id
 
 revision = "0010"
 down_revision = "0003"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "content_messages",
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("title", sa.String(length=300), nullable=False),
@@ -25,9 +25,9 @@ def upgrade() -> None:
         ),
         key=("name",),
     )
-    create_table(
+    ddl.create_table(
         "content_versions",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("message", sa.String(length=100), nullable=False),
         sa.Column("language", sa.String(length=35), nullable=False),
         sa.Column("reading_level", sa.String(length=16), nullable=False),
@@ -49,19 +49,19 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "state IN ('draft', 'approved', 'retired')", name=op.f("ck_content_versions_state")
         ),
-        refs=(Ref("message", "content_messages.name", ondelete="RESTRICT"),),
+        refs=(ddl.Ref("message", "content_messages.name", ondelete="RESTRICT"),),
         unique=(
-            index(
+            ddl.index(
                 *("message", "language", "reading_level", "tone", "channel", "version"),
                 name="uq_content_versions_variant_version",
             ),
         ),
         indexes=(
-            index("content_hash"),
-            index(
+            ddl.index("content_hash"),
+            ddl.index(
                 *("message", "language", "state"), name="ix_content_versions_message_language_state"
             ),
-            index(
+            ddl.index(
                 *("message", "language", "reading_level", "tone", "channel"),
                 name="uq_content_versions_one_approved",
                 unique=True,
@@ -72,4 +72,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    drop_tables("content_versions", "content_messages")
+    ddl.drop_tables("content_versions", "content_messages")

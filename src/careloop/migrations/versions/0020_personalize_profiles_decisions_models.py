@@ -2,15 +2,15 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import JSON, utc
-from careloop.migrations.ddl import create_table, drop_tables, index, indexed
 
 revision = "0020"
 down_revision = "0010"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "preference_profiles",
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("stated", JSON, nullable=False),
@@ -19,7 +19,7 @@ def upgrade() -> None:
         sa.Column("updated_by", sa.String(length=128), nullable=False),
         key=("patient_id",),
     )
-    create_table(
+    ddl.create_table(
         "personalize_decisions",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
@@ -42,11 +42,11 @@ def upgrade() -> None:
         sa.Column("reward", sa.Float(), nullable=True),
         sa.Column("learned_at", utc(), nullable=True),
         indexes=(
-            *indexed("decided_at", "patient_id", "program"),
-            index("program", "learned_at", name="ix_personalize_decisions_program_learned"),
+            *ddl.indexed("decided_at", "patient_id", "program"),
+            ddl.index("program", "learned_at", name="ix_personalize_decisions_program_learned"),
         ),
     )
-    create_table(
+    ddl.create_table(
         "personalize_model_states",
         sa.Column("program", sa.String(length=128), nullable=False),
         sa.Column("state", JSON, nullable=False),
@@ -57,4 +57,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    drop_tables("personalize_model_states", "personalize_decisions", "preference_profiles")
+    ddl.drop_tables("personalize_model_states", "personalize_decisions", "preference_profiles")

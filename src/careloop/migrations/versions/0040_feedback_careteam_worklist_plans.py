@@ -2,25 +2,17 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import ID, JSON, utc
-from careloop.migrations.ddl import (
-    PATIENT,
-    Ref,
-    create_table,
-    drop_tables,
-    index,
-    indexed,
-    surrogate_id,
-)
 
 revision = "0040"
 down_revision = "0020"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "checkin_conversations",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("questionnaire_id", sa.String(length=128), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
@@ -29,13 +21,15 @@ def upgrade() -> None:
         sa.Column("started_at", utc(), nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
         sa.Column("response_id", sa.String(length=128), nullable=True),
-        refs=(PATIENT,),
-        indexes=(index("patient_id", "status", name="ix_checkin_conversations_patient_status"),),
+        refs=(ddl.PATIENT,),
+        indexes=(
+            ddl.index("patient_id", "status", name="ix_checkin_conversations_patient_status"),
+        ),
     )
 
-    create_table(
+    ddl.create_table(
         "worklist_items",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("rule_id", sa.String(length=100), nullable=False),
@@ -60,19 +54,19 @@ def upgrade() -> None:
         sa.Column("resolved_at", utc(), nullable=True),
         sa.Column("resolved_by", sa.String(length=128), nullable=True),
         sa.Column("outcome", sa.Text(), nullable=True),
-        refs=(PATIENT,),
+        refs=(ddl.PATIENT,),
         unique=("open_key",),
         indexes=(
-            index("status"),
-            index("status", "priority", "due_at", name="ix_worklist_items_queue"),
-            index("patient_id", "rule_id", name="ix_worklist_items_patient_rule"),
-            index("raised_at"),
+            ddl.index("status"),
+            ddl.index("status", "priority", "due_at", name="ix_worklist_items_queue"),
+            ddl.index("patient_id", "rule_id", name="ix_worklist_items_patient_rule"),
+            ddl.index("raised_at"),
         ),
     )
 
-    create_table(
+    ddl.create_table(
         "plan_adjustments",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("item_id", ID, nullable=True),
         sa.Column("rule_id", sa.String(length=100), nullable=False),
@@ -86,12 +80,12 @@ def upgrade() -> None:
         sa.Column("decided_by", sa.String(length=128), nullable=True),
         sa.Column("decision_note", sa.Text(), nullable=True),
         refs=(
-            PATIENT,
-            Ref("item_id", "worklist_items.id", ondelete="SET NULL"),
+            ddl.PATIENT,
+            ddl.Ref("item_id", "worklist_items.id", ondelete="SET NULL"),
         ),
-        indexes=indexed("patient_id", "status"),
+        indexes=ddl.indexed("patient_id", "status"),
     )
 
 
 def downgrade() -> None:
-    drop_tables("plan_adjustments", "worklist_items", "checkin_conversations")
+    ddl.drop_tables("plan_adjustments", "worklist_items", "checkin_conversations")

@@ -2,25 +2,17 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import ID, JSON, utc
-from careloop.migrations.ddl import (
-    PATIENT,
-    Ref,
-    create_table,
-    drop_tables,
-    index,
-    indexed,
-    surrogate_id,
-)
 
 revision = "0060"
 down_revision = "0040"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "outreach_enrollments",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("program", sa.String(length=128), nullable=False),
         sa.Column("episode", sa.String(length=200), nullable=False),
@@ -38,23 +30,23 @@ def upgrade() -> None:
         sa.Column("state_changed_at", utc(), nullable=False),
         sa.Column("follow_until", utc(), nullable=True),
         sa.Column("ended_reason", sa.String(length=64), nullable=True),
-        refs=(PATIENT,),
+        refs=(ddl.PATIENT,),
         indexes=(
-            index(
+            ddl.index(
                 "program",
                 "patient_id",
                 "episode",
                 name="uq_outreach_enrollments_program_patient_episode",
                 unique=True,
             ),
-            index("state", "step_due_at", name="ix_outreach_enrollments_due"),
-            index("patient_id", "state", name="ix_outreach_enrollments_patient"),
+            ddl.index("state", "step_due_at", name="ix_outreach_enrollments_due"),
+            ddl.index("patient_id", "state", name="ix_outreach_enrollments_patient"),
         ),
     )
 
-    create_table(
+    ddl.create_table(
         "outreach_outbox",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("idempotency_key", sa.String(length=200), nullable=False),
         sa.Column("enrollment_id", ID, nullable=True),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
@@ -89,17 +81,17 @@ def upgrade() -> None:
         sa.Column("sent_at", utc(), nullable=True),
         sa.Column("delivered_at", utc(), nullable=True),
         sa.Column("updated_at", utc(), nullable=False),
-        refs=(Ref("enrollment_id", "outreach_enrollments.id", ondelete="SET NULL"),),
+        refs=(ddl.Ref("enrollment_id", "outreach_enrollments.id", ondelete="SET NULL"),),
         unique=("idempotency_key",),
         indexes=(
-            *indexed("enrollment_id", "patient_id", "provider_id"),
-            index("state", "next_attempt_at", name="ix_outreach_outbox_claim"),
+            *ddl.indexed("enrollment_id", "patient_id", "provider_id"),
+            ddl.index("state", "next_attempt_at", name="ix_outreach_outbox_claim"),
         ),
     )
 
-    create_table(
+    ddl.create_table(
         "outreach_attempts",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("message_id", ID, nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("worker", sa.String(length=128), nullable=False),
@@ -108,20 +100,20 @@ def upgrade() -> None:
         sa.Column("finished_at", utc(), nullable=True),
         sa.Column("outcome", sa.String(length=24), nullable=True),
         sa.Column("error", sa.String(length=64), nullable=True),
-        refs=(Ref("message_id", "outreach_outbox.id"),),
-        indexes=(index("message_id"),),
+        refs=(ddl.Ref("message_id", "outreach_outbox.id"),),
+        indexes=(ddl.index("message_id"),),
     )
 
-    create_table(
+    ddl.create_table(
         "outreach_sender_slots",
         sa.Column("sender_key", sa.String(length=240), nullable=False),
         sa.Column("next_slot_at", utc(), nullable=False),
         key=("sender_key",),
     )
 
-    create_table(
+    ddl.create_table(
         "outreach_inbound",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("provider_id", sa.String(length=200), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=True),
@@ -132,12 +124,12 @@ def upgrade() -> None:
         sa.Column("handled_as", sa.String(length=32), nullable=False),
         sa.Column("received_at", utc(), nullable=False),
         unique=("provider_id",),
-        indexes=(index("patient_id"),),
+        indexes=(ddl.index("patient_id"),),
     )
 
 
 def downgrade() -> None:
-    drop_tables(
+    ddl.drop_tables(
         "outreach_inbound",
         "outreach_sender_slots",
         "outreach_attempts",

@@ -10,7 +10,7 @@ from alembic import op
 
 # Floor only (the key ring and settings), never a domain module.
 from careloop.crypto import active_keyring, configured_signing_key
-from careloop.migrations.ddl import PATIENT, create_table, drop_tables, indexed, surrogate_id
+from careloop.migrations import ddl
 from careloop.settings import get_settings
 
 revision = "0070"
@@ -18,15 +18,15 @@ down_revision = "0060"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "contact_lookup",
-        surrogate_id(sa.Integer()),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("caregiver_id", sa.String(length=128), nullable=True),
         sa.Column("system", sa.String(length=16), nullable=False),
-        refs=(PATIENT,),
-        indexes=indexed("digest", "patient_id"),
+        refs=(ddl.PATIENT,),
+        indexes=ddl.indexed("digest", "patient_id"),
     )
     bind = op.get_bind()
     for table in ("patients", "caregivers"):
@@ -92,4 +92,4 @@ def _encrypt_and_index(bind: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
-    drop_tables("contact_lookup")
+    ddl.drop_tables("contact_lookup")

@@ -2,17 +2,17 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import JSON, utc
-from careloop.migrations.ddl import create_table, drop_tables, index, surrogate_id
 
 revision = "0080"
 down_revision = "0070"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "measure_packages",
-        surrogate_id(sa.Integer()),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("cms_id", sa.String(length=32), nullable=True),
@@ -21,22 +21,22 @@ def upgrade() -> None:
         sa.Column("libraries", JSON, nullable=False),
         sa.Column("valuesets", JSON, nullable=False),
         sa.Column("loaded_at", utc(), nullable=False),
-        unique=(index("name", "version"),),
-        indexes=(index("cms_id"),),
+        unique=(ddl.index("name", "version"),),
+        indexes=(ddl.index("cms_id"),),
     )
-    create_table(
+    ddl.create_table(
         "measure_libraries",
-        surrogate_id(sa.Integer()),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("url", sa.String(length=500), nullable=True),
         sa.Column("elm", JSON, nullable=False),
         sa.Column("cql", sa.Text(), nullable=True),
-        unique=(index("name", "version"),),
+        unique=(ddl.index("name", "version"),),
     )
-    create_table(
+    ddl.create_table(
         "measure_valuesets",
-        surrogate_id(sa.Integer()),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("key", sa.String(length=500), nullable=False),
         sa.Column("url", sa.String(length=500), nullable=False),
         sa.Column("codes", JSON, nullable=False),
@@ -45,4 +45,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    drop_tables("measure_valuesets", "measure_libraries", "measure_packages")
+    ddl.drop_tables("measure_valuesets", "measure_libraries", "measure_packages")

@@ -2,15 +2,15 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import utc
-from careloop.migrations.ddl import create_table, drop_tables
 
 revision = "0100"
 down_revision = "0090"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "contact_lookup_state",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
@@ -20,4 +20,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    drop_tables("contact_lookup_state")
+    ddl.drop_tables("contact_lookup_state")

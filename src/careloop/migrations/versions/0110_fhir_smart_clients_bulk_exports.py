@@ -2,15 +2,15 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import JSON, utc
-from careloop.migrations.ddl import Ref, create_table, drop_tables, index
 
 revision = "0110"
 down_revision = "0100"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "smart_clients",
         sa.Column("client_id", sa.String(length=200), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -20,18 +20,18 @@ def upgrade() -> None:
         sa.Column("created_at", utc(), nullable=False),
         sa.Column("revoked_at", utc(), nullable=True),
         key=("client_id",),
-        refs=(Ref("user_id", "users.id"),),
-        indexes=(index("user_id"),),
+        refs=(ddl.Ref("user_id", "users.id"),),
+        indexes=(ddl.index("user_id"),),
     )
-    create_table(
+    ddl.create_table(
         "smart_assertions",
         sa.Column("client_id", sa.String(length=200), nullable=False),
         sa.Column("jti", sa.String(length=200), nullable=False),
         sa.Column("expires_at", utc(), nullable=False),
         key=("client_id", "jti"),
-        indexes=(index("expires_at"),),
+        indexes=(ddl.index("expires_at"),),
     )
-    create_table(
+    ddl.create_table(
         "bulk_exports",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("requested_by", sa.String(length=128), nullable=False),
@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("transaction_time", utc(), nullable=False),
         sa.Column("errors", JSON, nullable=False),
     )
-    create_table(
+    ddl.create_table(
         "bulk_export_files",
         sa.Column("export_id", sa.String(length=36), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
@@ -52,9 +52,9 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
         key=("export_id", "seq"),
-        refs=(Ref("export_id", "bulk_exports.id"),),
+        refs=(ddl.Ref("export_id", "bulk_exports.id"),),
     )
 
 
 def downgrade() -> None:
-    drop_tables("bulk_export_files", "bulk_exports", "smart_assertions", "smart_clients")
+    ddl.drop_tables("bulk_export_files", "bulk_exports", "smart_assertions", "smart_clients")

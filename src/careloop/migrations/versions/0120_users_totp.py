@@ -2,14 +2,14 @@
 
 import sqlalchemy as sa
 
-from careloop.migrations.ddl import add_columns, drop_columns
+from careloop.migrations import ddl
 
 revision = "0120"
 down_revision = "0110"
 
 
 def upgrade() -> None:
-    add_columns(
+    ddl.add_columns(
         "users",
         sa.Column("totp_secret", sa.Text(), nullable=True),
         sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
@@ -17,4 +17,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    drop_columns("users", "totp_last_step", "totp_secret")
+    ddl.drop_columns("users", "totp_last_step", "totp_secret")

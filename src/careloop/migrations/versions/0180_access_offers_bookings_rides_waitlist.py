@@ -3,8 +3,8 @@
 import sqlalchemy as sa
 from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import ID, JSON, utc
-from careloop.migrations.ddl import create_indexes, drop_tables, index, patient_column
 
 revision = "0180"
 down_revision = "0170"
@@ -14,7 +14,7 @@ def upgrade() -> None:
     op.create_table(
         "access_offers",
         sa.Column("id", sa.String(36), primary_key=True),
-        patient_column(),
+        ddl.patient_column(),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("service", sa.String(64), nullable=True),
@@ -25,15 +25,15 @@ def upgrade() -> None:
         sa.Column("expires_at", utc(), nullable=False),
         sa.Column("answered_at", utc(), nullable=True),
     )
-    create_indexes(
+    ddl.create_indexes(
         "access_offers",
-        index("state"),
-        index("patient_id", "state", name="ix_access_offers_patient_state"),
+        ddl.index("state"),
+        ddl.index("patient_id", "state", name="ix_access_offers_patient_state"),
     )
     op.create_table(
         "access_bookings",
         sa.Column("id", sa.String(36), primary_key=True),
-        patient_column(),
+        ddl.patient_column(),
         sa.Column("slot_id", sa.String(64), nullable=False),
         sa.Column("active_slot", sa.String(64), nullable=True),
         sa.Column("offer_id", sa.String(36), nullable=True),
@@ -49,11 +49,11 @@ def upgrade() -> None:
         sa.Column("updated_at", utc(), nullable=False),
         sa.UniqueConstraint("active_slot", name=op.f("uq_access_bookings_active_slot")),
     )
-    create_indexes(
+    ddl.create_indexes(
         "access_bookings",
-        index("slot_id"),
-        index("state"),
-        index("patient_id", "state", name="ix_access_bookings_patient_state"),
+        ddl.index("slot_id"),
+        ddl.index("state"),
+        ddl.index("patient_id", "state", name="ix_access_bookings_patient_state"),
     )
     op.create_table(
         "access_rides",
@@ -64,7 +64,7 @@ def upgrade() -> None:
             sa.ForeignKey("access_bookings.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        patient_column(),
+        ddl.patient_column(),
         sa.Column("provider", sa.String(32), nullable=False),
         sa.Column("external_id", sa.String(128), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
@@ -72,11 +72,13 @@ def upgrade() -> None:
         sa.Column("created_at", utc(), nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
     )
-    create_indexes("access_rides", index("booking_id"), index("external_id"), index("status"))
+    ddl.create_indexes(
+        "access_rides", ddl.index("booking_id"), ddl.index("external_id"), ddl.index("status")
+    )
     op.create_table(
         "access_waitlist",
         sa.Column("id", ID, primary_key=True),
-        patient_column(),
+        ddl.patient_column(),
         sa.Column("service", sa.String(64), nullable=True),
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("noshow_risk", sa.Float(), nullable=True),
@@ -85,8 +87,8 @@ def upgrade() -> None:
         sa.Column("created_at", utc(), nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
     )
-    create_indexes("access_waitlist", index("state"))
+    ddl.create_indexes("access_waitlist", ddl.index("state"))
 
 
 def downgrade() -> None:
-    drop_tables("access_waitlist", "access_rides", "access_bookings", "access_offers")
+    ddl.drop_tables("access_waitlist", "access_rides", "access_bookings", "access_offers")

@@ -3,8 +3,8 @@
 import sqlalchemy as sa
 from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import JSON, utc
-from careloop.migrations.ddl import create_indexes, drop_tables, index, patient_column
 
 revision = "0190"
 down_revision = "0180"
@@ -14,7 +14,7 @@ def upgrade() -> None:
     op.create_table(
         "medication_slots",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        patient_column(),
+        ddl.patient_column(),
         sa.Column("medication_key", sa.String(128), nullable=False),
         sa.Column("medication", sa.String(200), nullable=False),
         sa.Column("slot", sa.String(32), nullable=False),
@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("updated_at", utc(), nullable=False),
         sa.UniqueConstraint("patient_id", "medication_key", "slot"),
     )
-    create_indexes("medication_slots", index("patient_id"))
+    ddl.create_indexes("medication_slots", ddl.index("patient_id"))
     op.create_table(
         "dose_confirmations",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -39,7 +39,7 @@ def upgrade() -> None:
             sa.ForeignKey("medication_slots.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        patient_column(),
+        ddl.patient_column(),
         sa.Column("answer", sa.String(16), nullable=False),
         sa.Column("confirmed_at", utc(), nullable=False),
         sa.Column("local_minute", sa.Integer(), nullable=False),
@@ -47,11 +47,11 @@ def upgrade() -> None:
         sa.Column("source", sa.String(200), nullable=True),
         sa.Column("created_by", sa.String(128), nullable=False),
     )
-    create_indexes("dose_confirmations", index("slot_id"), index("patient_id"))
+    ddl.create_indexes("dose_confirmations", ddl.index("slot_id"), ddl.index("patient_id"))
     op.create_table(
         "prep_journeys",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        patient_column(),
+        ddl.patient_column(),
         sa.Column("kind", sa.String(64), nullable=False),
         sa.Column("appointment_at", utc(), nullable=False),
         sa.Column("step", sa.Integer(), nullable=False),
@@ -61,11 +61,11 @@ def upgrade() -> None:
         sa.Column("task_item_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", utc(), nullable=False),
     )
-    create_indexes("prep_journeys", index("patient_id"))
+    ddl.create_indexes("prep_journeys", ddl.index("patient_id"))
     op.create_table(
         "adverse_event_cases",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        patient_column(),
+        ddl.patient_column(),
         sa.Column("program", sa.String(64), nullable=False),
         sa.Column("product", sa.String(200), nullable=False),
         sa.Column("product_code", sa.String(128), nullable=True),
@@ -81,8 +81,10 @@ def upgrade() -> None:
         sa.Column("triaged_by", sa.String(128), nullable=True),
         sa.Column("extra", JSON, nullable=False),
     )
-    create_indexes("adverse_event_cases", index("patient_id"), index("status"))
+    ddl.create_indexes("adverse_event_cases", ddl.index("patient_id"), ddl.index("status"))
 
 
 def downgrade() -> None:
-    drop_tables("adverse_event_cases", "prep_journeys", "dose_confirmations", "medication_slots")
+    ddl.drop_tables(
+        "adverse_event_cases", "prep_journeys", "dose_confirmations", "medication_slots"
+    )

@@ -2,17 +2,17 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import utc
-from careloop.migrations.ddl import PATIENT, create_table, drop_tables, index, surrogate_id
 
 revision = "0210"
 down_revision = "0200"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "reward_entries",
-        surrogate_id(),
+        ddl.surrogate_id(),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("reward", sa.String(length=64), nullable=False),
         sa.Column("program", sa.String(length=100), nullable=True),
@@ -27,11 +27,11 @@ def upgrade() -> None:
         sa.Column("fulfilment", sa.String(length=16), nullable=True),
         sa.Column("fulfilment_ref", sa.String(length=128), nullable=True),
         sa.Column("cancelled_reason", sa.String(length=200), nullable=True),
-        refs=(PATIENT,),
-        unique=(index("patient_id", "reward", "source_key"),),
-        indexes=(index("patient_id", "year", name="ix_reward_entries_patient_year"),),
+        refs=(ddl.PATIENT,),
+        unique=(ddl.index("patient_id", "reward", "source_key"),),
+        indexes=(ddl.index("patient_id", "year", name="ix_reward_entries_patient_year"),),
     )
 
 
 def downgrade() -> None:
-    drop_tables("reward_entries")
+    ddl.drop_tables("reward_entries")

@@ -2,24 +2,24 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import utc
-from careloop.migrations.ddl import create_table, drop_tables, index
 
 revision = "0260"
 down_revision = "0240"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "signin_sources",
         sa.Column("source", sa.String(64), primary_key=True),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("wait_until", utc(), nullable=False),
         sa.Column("last_failure_at", utc(), nullable=False),
         key=(),
-        indexes=(index("last_failure_at"),),
+        indexes=(ddl.index("last_failure_at"),),
     )
 
 
 def downgrade() -> None:
-    drop_tables("signin_sources")
+    ddl.drop_tables("signin_sources")

@@ -2,18 +2,18 @@
 
 import sqlalchemy as sa
 
-from careloop.migrations.ddl import add_columns, drop_columns
+from careloop.migrations import ddl
 
 revision = "0290"
 down_revision = "0260"
 
 
 def upgrade() -> None:
-    add_columns(
+    ddl.add_columns(
         "caregivers",
         sa.Column("manages_medications", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
 
 
 def downgrade() -> None:
-    drop_columns("caregivers", "manages_medications")
+    ddl.drop_columns("caregivers", "manages_medications")

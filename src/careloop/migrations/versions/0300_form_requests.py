@@ -2,15 +2,15 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import JSON, utc
-from careloop.migrations.ddl import PATIENT, create_table, drop_tables, index
 
 revision = "0300"
 down_revision = "0290"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "form_requests",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
@@ -23,10 +23,10 @@ def upgrade() -> None:
         sa.Column("signed_at", utc(), nullable=True),
         sa.Column("document_sha256", sa.String(length=64), nullable=True),
         sa.Column("signed_resources", JSON, nullable=True),
-        refs=(PATIENT,),
-        indexes=(index("patient_id", "sent_at", name="ix_form_requests_patient"),),
+        refs=(ddl.PATIENT,),
+        indexes=(ddl.index("patient_id", "sent_at", name="ix_form_requests_patient"),),
     )
 
 
 def downgrade() -> None:
-    drop_tables("form_requests")
+    ddl.drop_tables("form_requests")

@@ -2,15 +2,15 @@
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import utc
-from careloop.migrations.ddl import create_table, drop_tables
 
 revision = "0310"
 down_revision = "0300"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "phone_line_types",
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("line_type", sa.String(length=32), nullable=True),
@@ -20,4 +20,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    drop_tables("phone_line_types")
+    ddl.drop_tables("phone_line_types")

@@ -2,15 +2,15 @@
 
 import sqlalchemy as sa
 
-from careloop.migrations.ddl import add_columns, drop_columns
+from careloop.migrations import ddl
 
 revision = "0350"
 down_revision = "0310"
 
 
 def upgrade() -> None:
-    add_columns("personalize_decisions", sa.Column("framing", sa.String(16), nullable=True))
-    add_columns(
+    ddl.add_columns("personalize_decisions", sa.Column("framing", sa.String(16), nullable=True))
+    ddl.add_columns(
         "content_messages",
         sa.Column("framing_of", sa.String(100), nullable=True),
         sa.Column("framing", sa.String(16), nullable=True),
@@ -18,5 +18,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    drop_columns("content_messages", "framing", "framing_of")
-    drop_columns("personalize_decisions", "framing")
+    ddl.drop_columns("content_messages", "framing", "framing_of")
+    ddl.drop_columns("personalize_decisions", "framing")

@@ -8,15 +8,15 @@ deployment that configures its own key.
 
 import sqlalchemy as sa
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import utc
-from careloop.migrations.ddl import create_table, drop_tables
 
 revision = "0410"
 down_revision = "0400"
 
 
 def upgrade() -> None:
-    create_table(
+    ddl.create_table(
         "instance_secrets",
         sa.Column("name", sa.String(length=32), nullable=False),
         sa.Column("secret", sa.String(length=64), nullable=False),
@@ -26,4 +26,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    drop_tables("instance_secrets")
+    ddl.drop_tables("instance_secrets")
