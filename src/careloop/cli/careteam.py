@@ -17,9 +17,10 @@ from careloop.cli.support import (
     ByOption,
     DatabaseOption,
     JsonOption,
+    audit_cli,
     cli_principal,
+    emit,
     fail,
-    guarded,
     print_json,
     runtime,
     stderr,
@@ -36,6 +37,9 @@ alerts_app = typer.Typer(
 plans_app = typer.Typer(help="Care-plan adjustment proposals.", no_args_is_help=True)
 
 
+ItemArg = Annotated[int, typer.Argument(help="Worklist item id.")]
+
+
 def _operator() -> Principal:
     """The clinician at the terminal (the login name)."""
     return cli_principal(Role.CLINICIAN)
@@ -47,7 +51,6 @@ def _by(by: str | None) -> Principal:
 
 
 @worklist_app.command("list")
-@guarded
 def worklist_list(
     database: DatabaseOption = None,
     program: Annotated[str | None, typer.Option(help="Only this program.")] = None,
@@ -69,17 +72,13 @@ def worklist_list(
             limit=limit,
         )
         if entries:
-            from careloop.audit import AuditAction, Purpose, audit
+            from careloop.audit import AuditAction, Purpose
 
-            audit(
-                session,
-                clock=rt.clock,
-                principal=_operator(),
-                action=AuditAction.READ,
-                resource="worklist",
-                purpose=Purpose.TREATMENT,
+            audit_cli(
+                session, rt, AuditAction.READ, "worklist", Purpose.TREATMENT,
                 patient_ids=sorted({e.patient_id for e in entries if e.patient_id}),
-            )
+                principal=_operator(),
+            )  # fmt: skip
     if as_json:
         print_json([e.model_dump(mode="json") for e in entries])
         return
@@ -105,16 +104,12 @@ def _show(item: Any, as_json: bool) -> None:
         "assignee": item.assignee,
         "outcome": item.outcome,
     }
-    if as_json:
-        print_json(data)
-    else:
-        typer.echo(f"item {item.id}: {item.status}")
+    emit(data, as_json=as_json, text=f"item {item.id}: {item.status}")
 
 
 @alerts_app.command("ack")
-@guarded
 def alerts_ack(
-    item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
+    item_id: ItemArg,
     database: DatabaseOption = None,
     by: ByOption = None,
     as_json: JsonOption = False,
@@ -126,9 +121,8 @@ def alerts_ack(
 
 
 @alerts_app.command("resolve")
-@guarded
 def alerts_resolve(
-    item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
+    item_id: ItemArg,
     outcome: Annotated[str, typer.Option("--outcome", help="What was done.")],
     database: DatabaseOption = None,
     by: ByOption = None,
@@ -141,9 +135,8 @@ def alerts_resolve(
 
 
 @alerts_app.command("assign")
-@guarded
 def alerts_assign(
-    item_id: Annotated[int, typer.Argument(help="Worklist item id.")],
+    item_id: ItemArg,
     to: Annotated[str, typer.Option("--to", help="Assignee.")],
     database: DatabaseOption = None,
     as_json: JsonOption = False,
@@ -155,7 +148,6 @@ def alerts_assign(
 
 
 @alerts_app.command("link")
-@guarded
 def alerts_link(
     item_id: Annotated[int, typer.Argument(help="Worklist item id (an unknown sender's task).")],
     patient: Annotated[str, typer.Option("--patient", help="The patient it is from.")],
@@ -173,28 +165,22 @@ def alerts_link(
 
 
 @alerts_app.command("escalate")
-@guarded
 def alerts_escalate(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Escalate unacknowledged items past their deadline (run on a schedule)."""
     with runtime(database) as rt, rt.transaction() as session:
         escalated = alerts.escalate_overdue(session, rt.clock.now(), clock=rt.clock)
-    print_json({"escalated": escalated}) if as_json else typer.echo(f"escalated {len(escalated)}")
+    emit({"escalated": escalated}, as_json=as_json, text=f"escalated {len(escalated)}")
 
 
 @alerts_app.command("missing-data")
-@guarded
 def alerts_missing_data(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Nudge patients whose readings stopped, then raise call tasks (run daily)."""
     with runtime(database) as rt, rt.transaction() as session:
         done = intake.evaluate_missing_data(session, rt.clock.now(), settings=rt.settings)
-    if as_json:
-        print_json(done)
-    else:
-        typer.echo(f"nudged {len(done['nudged'])}, tasks {len(done['tasks'])}")
+    emit(done, as_json=as_json, text=f"nudged {len(done['nudged'])}, tasks {len(done['tasks'])}")
 
 
 @alerts_app.command("burden")
-@guarded
 def alerts_burden(
     database: DatabaseOption = None,
     days: Annotated[int, typer.Option(min=1, max=365)] = 30,
@@ -212,7 +198,6 @@ def alerts_burden(
 
 
 @plans_app.command("approve")
-@guarded
 def plans_approve(
     adjustment_id: Annotated[int, typer.Argument()],
     note: Annotated[str | None, typer.Option()] = None,
@@ -224,7 +209,6 @@ def plans_approve(
 
 
 @plans_app.command("reject")
-@guarded
 def plans_reject(
     adjustment_id: Annotated[int, typer.Argument()],
     note: Annotated[str | None, typer.Option()] = None,
@@ -253,7 +237,6 @@ def _decide(
         typer.echo(f"plan adjustment {row.id}: {row.status}")
 
 
-@guarded
 def ingest_mqtt(
     database: DatabaseOption = None,
     host: Annotated[str, typer.Option(help="MQTT broker host.")] = "127.0.0.1",
@@ -322,8 +305,10 @@ def ingest_mqtt(
             security=security,
         )
     figures = {"received": stats.received, "accepted": stats.accepted, "rejected": stats.rejected}
-    print_json(figures) if as_json else typer.echo(
-        f"received {stats.received}, accepted {stats.accepted}, rejected {stats.rejected}"
+    emit(
+        figures,
+        as_json=as_json,
+        text=f"received {stats.received}, accepted {stats.accepted}, rejected {stats.rejected}",
     )
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from careloop.cli.support import DatabaseOption, JsonOption, guarded, new_table, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, emit, new_table, print_json, runtime
 from careloop.content import approval, service
 from careloop.content.checkin import load_instruments
 from careloop.content.compose import RenderedMessage, render_message, render_variant
@@ -43,7 +43,6 @@ def register(app: typer.Typer) -> None:
 
 
 @content_app.command("lint")
-@guarded
 def lint_command(
     json_output: JsonOption = False,
     library_dir: LibraryOption = None,
@@ -109,7 +108,6 @@ def _matches(
 
 
 @content_app.command("show")
-@guarded
 def show_command(
     message: Annotated[str, typer.Argument(help="Message name, e.g. mammogram_due.")],
     language: LanguageOption = None,
@@ -172,7 +170,6 @@ def _rendered_json(rendered: RenderedMessage) -> dict[str, Any]:
 
 
 @content_app.command("render")
-@guarded
 def render_command(
     message: Annotated[str, typer.Argument(help="Message name, e.g. mammogram_due.")],
     language: Annotated[str, typer.Option("--language", help="BCP-47, e.g. es-MX.")] = "en",
@@ -229,7 +226,6 @@ def render_command(
 
 
 @content_app.command("sync")
-@guarded
 def sync_command(
     database: DatabaseOption = None,
     json_output: JsonOption = False,
@@ -278,7 +274,6 @@ def _version_json(row: Any) -> dict[str, Any]:
 
 
 @content_app.command("versions")
-@guarded
 def versions_command(
     message: Annotated[str, typer.Argument(help="Message name.")],
     language: LanguageOption = None,
@@ -317,7 +312,6 @@ def versions_command(
 
 
 @content_app.command("draft")
-@guarded
 def draft_command(
     message: Annotated[str, typer.Argument(help="Message name.")],
     language: Annotated[str, typer.Option("--language")],
@@ -350,14 +344,10 @@ def draft_command(
             note=note,
         )
         result = _version_json(row)
-    if json_output:
-        print_json(result)
-    else:
-        stdout.print(f"draft version {result['id']}")
+    emit(result, as_json=json_output, text=f"draft version {result['id']}")
 
 
 @content_app.command("approve")
-@guarded
 def approve_command(
     version_id: Annotated[int, typer.Argument(help="Version id.")],
     by: ByOption,
@@ -369,14 +359,10 @@ def approve_command(
         result = _version_json(
             approval.approve(session, clock=rt.clock, version_id=version_id, actor=by)
         )
-    if json_output:
-        print_json(result)
-    else:
-        stdout.print(f"version {version_id} approved")
+    emit(result, as_json=json_output, text=f"version {version_id} approved")
 
 
 @content_app.command("retire")
-@guarded
 def retire_command(
     version_id: Annotated[int, typer.Argument(help="Version id.")],
     by: ByOption,
@@ -389,14 +375,10 @@ def retire_command(
         result = _version_json(
             approval.retire(session, clock=rt.clock, version_id=version_id, actor=by, reason=reason)
         )
-    if json_output:
-        print_json(result)
-    else:
-        stdout.print(f"version {version_id} retired")
+    emit(result, as_json=json_output, text=f"version {version_id} retired")
 
 
 @content_app.command("checkin-items")
-@guarded
 def checkin_items_command(
     items_dir: Annotated[
         list[Path] | None,

@@ -16,8 +16,7 @@ from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
     cli_principal,
-    guarded,
-    print_json,
+    emit,
     print_rows,
 )
 from careloop.cli.support import runtime as open_cli_runtime
@@ -41,7 +40,6 @@ def _row(row: devices.DeviceRow) -> dict[str, str | None]:
 
 
 @devices_app.command("register")
-@guarded
 def register_cmd(
     device: Annotated[str, typer.Argument(help="Device id (the last level of its topic).")],
     patient: Annotated[str, typer.Option("--patient", help="The patient's FHIR id.")],
@@ -59,11 +57,10 @@ def register_cmd(
             principal=cli_principal(Role.CLINICIAN, name=by),
         )
         result = _row(row)
-    print_json(result) if as_json else typer.echo(f"device {device}: {row.status}")
+    emit(result, as_json=as_json, text=f"device {device}: {row.status}")
 
 
 @devices_app.command("list")
-@guarded
 def list_cmd(
     database: DatabaseOption = None,
     patient: Annotated[str | None, typer.Option(help="Only this patient's devices.")] = None,
@@ -91,7 +88,6 @@ def list_cmd(
 
 
 @devices_app.command("revoke")
-@guarded
 def revoke_cmd(
     device: Annotated[str, typer.Argument(help="Device id.")],
     database: DatabaseOption = None,
@@ -107,11 +103,10 @@ def revoke_cmd(
             principal=cli_principal(Role.CLINICIAN, name=by),
         )
         result = _row(row)
-    print_json(result) if as_json else typer.echo(f"device {device}: {row.status}")
+    emit(result, as_json=as_json, text=f"device {device}: {row.status}")
 
 
 @devices_app.command("broker-acl")
-@guarded
 def broker_acl_cmd(
     database: DatabaseOption = None,
     ingest_user: Annotated[

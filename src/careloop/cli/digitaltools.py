@@ -11,10 +11,11 @@ from careloop.cli.support import (
     ByOption,
     DatabaseOption,
     JsonOption,
+    PatientOption,
     audit_cli,
     cli_principal,
-    guarded,
-    print_json,
+    emit,
+    emit_tally,
     print_rows,
 )
 from careloop.cli.support import runtime as open_cli_runtime
@@ -27,7 +28,6 @@ tools_app = typer.Typer(
 
 
 @tools_app.command("list")
-@guarded
 def list_cmd(
     need: Annotated[str | None, typer.Option(help="Only tools serving this need.")] = None,
     as_json: JsonOption = False,
@@ -45,10 +45,9 @@ def list_cmd(
 
 
 @tools_app.command("prescribe")
-@guarded
 def prescribe_cmd(
     tool: Annotated[str, typer.Argument(help="Tool id from the catalogue.")],
-    patient: Annotated[str, typer.Option("--patient", help="The patient's id.")],
+    patient: PatientOption,
     database: DatabaseOption = None,
     by: ByOption = None,
     as_json: JsonOption = False,
@@ -67,13 +66,12 @@ def prescribe_cmd(
             "tool": done.tool,
             "message_queued": done.message_queued,
         }
-    print_json(out) if as_json else typer.echo(f"prescribed {tool} ({done.careplan_id})")
+    emit(out, as_json=as_json, text=f"prescribed {tool} ({done.careplan_id})")
 
 
 @tools_app.command("usage")
-@guarded
 def usage_cmd(
-    patient: Annotated[str, typer.Option("--patient", help="The patient's id.")],
+    patient: PatientOption,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -94,7 +92,6 @@ def usage_cmd(
 
 
 @tools_app.command("follow-up")
-@guarded
 def follow_up_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Run the "not improved after N weeks" rule on every active tool (idempotent)."""
     from careloop.digitaltools.catalogue import load_tools
@@ -105,10 +102,7 @@ def follow_up_cmd(database: DatabaseOption = None, as_json: JsonOption = False) 
             session, catalogue=load_tools(), clock=rt.clock, settings=rt.settings,
             principal=cli_principal(Role.CLINICIAN),
         )  # fmt: skip
-    if as_json:
-        print_json(dict(sorted(tally.items())))
-        return
-    typer.echo(", ".join(f"{k} {v}" for k, v in sorted(tally.items())) or "no active tools")
+    emit_tally(tally, as_json=as_json, empty="no active tools")
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from careloop.cli.support import JsonOption, fail, guarded, print_json, print_rows
+from careloop.cli.support import JsonOption, fail, print_json, print_rows
 from careloop.errors import InvalidInput
 from careloop.feedback.catalog import load_catalog
 from careloop.feedback.checkins import Checkin, read_checkin
@@ -34,7 +34,6 @@ RulesDirOption = Annotated[
 
 
 @rules_app.command("list")
-@guarded
 def list_command(as_json: JsonOption = False, rules_dir: RulesDirOption = None) -> None:
     """The rules in force: id, kind, severity, SLA, evidence."""
     rules = load_rules(rules_dir or [])
@@ -85,7 +84,6 @@ def _resources(path: Path) -> list[dict[str, Any]]:
 
 
 @rules_app.command("test")
-@guarded
 def try_rules_command(
     inputs: Annotated[
         list[Path], typer.Argument(help="Observation / QuestionnaireResponse / Bundle JSON.")

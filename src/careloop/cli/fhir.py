@@ -13,8 +13,8 @@ import typer
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
+    emit,
     fail,
-    guarded,
     print_json,
     print_rows,
     runtime,
@@ -25,7 +25,6 @@ clients_app = typer.Typer(help="SMART backend-services clients.", no_args_is_hel
 
 
 @clients_app.command("add")
-@guarded
 def clients_add(
     client_id: Annotated[str, typer.Option("--client-id", help="The client's id (its JWT iss).")],
     jwks: Annotated[Path, typer.Option(help="A file with the client's public JWKS.")],
@@ -53,14 +52,14 @@ def clients_add(
             scopes=scope,
         )
         result = {"client_id": row.client_id, "scopes": row.scopes}
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(f"registered {result['client_id']}: {' '.join(result['scopes'])}")
+    emit(
+        result,
+        as_json=as_json,
+        text=f"registered {result['client_id']}: {' '.join(result['scopes'])}",
+    )
 
 
 @fhir_app.command("subscriptions")
-@guarded
 def subscriptions_list(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """The Subscriptions (and the EHR push): topic, endpoint, status, events sent."""
     from sqlalchemy import select
@@ -90,7 +89,6 @@ def subscriptions_list(database: DatabaseOption = None, as_json: JsonOption = Fa
 
 
 @fhir_app.command("dead-letters")
-@guarded
 def dead_letters(
     retry: Annotated[
         int | None, typer.Option("--retry", help="Send this dead letter again (its id).")

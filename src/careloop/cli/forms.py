@@ -10,9 +10,9 @@ from careloop.audit import AuditAction, Purpose
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
+    PatientOption,
     audit_cli,
     cli_principal,
-    guarded,
     print_json,
     print_rows,
 )
@@ -23,11 +23,9 @@ forms_app = typer.Typer(
     help="Forms (intake, consent, questionnaires) sent to the phone and signed there.",
     no_args_is_help=True,
 )
-PatientOption = Annotated[str, typer.Option("--patient", help="The patient's id.")]
 
 
 @forms_app.command("list")
-@guarded
 def list_cmd(as_json: JsonOption = False) -> None:
     """The forms a practice can send, their kind and languages."""
     from careloop.forms.catalogue import load_forms
@@ -46,7 +44,6 @@ def list_cmd(as_json: JsonOption = False) -> None:
 
 
 @forms_app.command("send")
-@guarded
 def send_cmd(
     form: Annotated[str, typer.Argument(help="Form id (careloop forms list).")],
     patient: PatientOption,
@@ -70,7 +67,6 @@ def send_cmd(
 
 
 @forms_app.command("sent")
-@guarded
 def sent_cmd(
     patient: PatientOption, database: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:

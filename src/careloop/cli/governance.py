@@ -8,15 +8,16 @@ from typing import Annotated
 
 import typer
 
-from careloop.audit import AuditAction, Purpose, audit, verify_chain
+from careloop.audit import AuditAction, Purpose, verify_chain
 from careloop.cli.records import patients_app
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
+    PatientArg,
     audit_cli,
     cli_principal,
+    emit,
     fail,
-    guarded,
     print_json,
     runtime,
 )
@@ -40,9 +41,8 @@ users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 
 
 @consent_app.command("show")
-@guarded
 def consent_show(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -92,9 +92,8 @@ def consent_show(
 
 
 @consent_app.command("set")
-@guarded
 def consent_set(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     purpose: Annotated[str, typer.Option(help="care-reminders, clinical-monitoring, ... or *")],
     channel: Annotated[str, typer.Option(help="sms, email, voice, portal or *")],
     status: Annotated[str, typer.Option(help="granted or denied")],
@@ -106,7 +105,6 @@ def consent_set(
     """Record a grant or denial for a patient."""
     with runtime(database) as rt, rt.transaction() as session:
         records.get_patient(session, patient_id)
-        principal = cli_principal()
         row = record_consent(
             session,
             patient_id=patient_id,
@@ -114,18 +112,12 @@ def consent_set(
             channel=channel,
             status=status,
             source=source,
-            actor=principal.actor,
+            actor=cli_principal().actor,
             now=rt.clock.now(),
             note=note,
         )
-        audit(
-            session,
-            clock=rt.clock,
-            principal=principal,
-            action=AuditAction.UPDATE,
-            resource="consent",
-            purpose=Purpose.OPERATIONS,
-            patient_ids=[patient_id],
+        audit_cli(
+            session, rt, AuditAction.UPDATE, "consent", Purpose.OPERATIONS, patient_ids=[patient_id]
         )
         result = {
             "id": row.id,
@@ -136,26 +128,26 @@ def consent_set(
             "source": row.source,
             "recorded_at": row.recorded_at.isoformat(),
         }
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(f"{result['status']} {result['purpose']}/{result['channel']} for {patient_id}")
+    emit(
+        result,
+        as_json=as_json,
+        text=f"{result['status']} {result['purpose']}/{result['channel']} for {patient_id}",
+    )
 
 
 @consent_app.command("sync-fhir")
-@guarded
 def consent_sync(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Rebuild consent records from imported FHIR Consent resources."""
     with runtime(database) as rt, rt.transaction() as session:
         summary = sync_fhir_consents(session, now=rt.clock.now(), actor=cli_principal().actor)
-    if as_json:
-        print_json(summary.as_dict())
-    else:
-        typer.echo(f"{summary.consents} Consent resources -> {summary.records} consent records")
+    emit(
+        summary.as_dict(),
+        as_json=as_json,
+        text=f"{summary.consents} Consent resources -> {summary.records} consent records",
+    )
 
 
 @audit_app.command("verify")
-@guarded
 def audit_verify(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Check the hash chain; exit 1 when it is broken."""
     with runtime(database) as rt, rt.transaction() as session:
@@ -174,7 +166,6 @@ def audit_verify(database: DatabaseOption = None, as_json: JsonOption = False) -
 
 
 @audit_app.command("export")
-@guarded
 def audit_export(
     patient: Annotated[str | None, typer.Option("--patient", help="Only this patient.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="fhir (a Bundle of AuditEvent).")] = "fhir",
@@ -203,7 +194,6 @@ def _write_json(value: object, output: Path | None) -> None:
 
 
 @retention_app.command("purge")
-@guarded
 def retention_purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, delete nothing.")] = False,
     database: DatabaseOption = None,
@@ -237,9 +227,8 @@ def retention_purge(
         typer.echo(f"{r['target']:<20} {r['days']:>6} d  {verb} {r['deleted']}{note}")
 
 
-@guarded
 def patients_export(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -257,9 +246,8 @@ def patients_export(
     _write_json(bundle, output)
 
 
-@guarded
 def patients_erase(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     reason: Annotated[str, typer.Option(help="The request and its legal basis (no PHI).")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     database: DatabaseOption = None,
@@ -292,7 +280,6 @@ def patients_erase(
 
 
 @users_app.command("create")
-@guarded
 def users_create(
     username: Annotated[str, typer.Argument(help="Sign-in name.")],
     role: Annotated[str, typer.Option(help="admin, clinician, coordinator or analyst.")],
@@ -327,7 +314,6 @@ def users_create(
 
 
 @users_app.command("enable-totp")
-@guarded
 def users_enable_totp(
     username: Annotated[str, typer.Argument(help="Sign-in name.")],
     database: DatabaseOption = None,

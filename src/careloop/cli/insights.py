@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from careloop.cli.support import JsonOption, guarded, new_table, print_json, stderr
+from careloop.cli.support import JsonOption, new_table, print_json, stderr
 from careloop.clock import SystemClock
 from careloop.insights.risk.appointments_csv import AppointmentFile, read_appointments
 from careloop.insights.risk.model import CALIBRATION_METHODS
@@ -96,7 +96,6 @@ def _print_summary(title: str, metrics: dict[str, Any]) -> None:
 
 
 @train_app.command("noshow")
-@guarded
 def train_noshow_command(
     csv: CsvOption,
     models_dir: ModelsDirOption = None,
@@ -162,7 +161,6 @@ def train_noshow_command(
 
 
 @evaluate_app.command("noshow")
-@guarded
 def evaluate_noshow_command(
     csv: CsvOption,
     models_dir: ModelsDirOption = None,

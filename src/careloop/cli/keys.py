@@ -14,7 +14,6 @@ from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
     audit_cli,
-    guarded,
     print_json,
     runtime,
 )
@@ -23,7 +22,6 @@ keys_app = typer.Typer(help="Rotate the encryption and look-up keys.", no_args_i
 
 
 @keys_app.command("re-encrypt")
-@guarded
 def re_encrypt(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
@@ -45,7 +43,6 @@ def re_encrypt(
 
 
 @keys_app.command("re-index")
-@guarded
 def re_index(
     database: DatabaseOption = None,
     as_json: JsonOption = False,

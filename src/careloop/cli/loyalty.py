@@ -16,9 +16,10 @@ from careloop.cli.support import (
     ByOption,
     DatabaseOption,
     JsonOption,
+    PatientOption,
     audit_cli,
     cli_principal,
-    guarded,
+    emit,
     print_json,
     print_rows,
 )
@@ -44,7 +45,6 @@ def _entry(entry: Any) -> dict[str, Any]:
 
 
 @rewards_app.command("earn")
-@guarded
 def earn_cmd(
     database: DatabaseOption = None,
     days: Annotated[
@@ -78,10 +78,9 @@ def earn_cmd(
 
 
 @rewards_app.command("award")
-@guarded
 def award_cmd(
     reward: Annotated[str, typer.Argument(help="Reward id from the catalogue (e.g. referral).")],
-    patient: Annotated[str, typer.Option("--patient", help="The patient's id.")],
+    patient: PatientOption,
     key: Annotated[str, typer.Option("--key", help="What earned it (a referral's id ...).")],
     database: DatabaseOption = None,
     by: ByOption = None,
@@ -106,14 +105,14 @@ def award_cmd(
             "refused": str(result.refused) if result.refused else None,
             "entry": _entry(result.entry) if result.entry else None,
         }
-    if as_json:
-        print_json(out)
-        return
-    typer.echo(f"awarded {reward}" if out["awarded"] else f"refused: {out['refused']}")
+    emit(
+        out,
+        as_json=as_json,
+        text=f"awarded {reward}" if out["awarded"] else f"refused: {out['refused']}",
+    )
 
 
 @rewards_app.command("fulfil")
-@guarded
 def fulfil_cmd(
     entry: Annotated[int, typer.Argument(help="Ledger entry id.")],
     reference: Annotated[
@@ -136,11 +135,10 @@ def fulfil_cmd(
             principal=cli_principal(Role.COORDINATOR, name=by),
         )
         out = _entry(row)
-    print_json(out) if as_json else typer.echo(f"reward {entry}: {out['state']}")
+    emit(out, as_json=as_json, text=f"reward {entry}: {out['state']}")
 
 
 @rewards_app.command("cancel")
-@guarded
 def cancel_cmd(
     entry: Annotated[int, typer.Argument(help="Ledger entry id.")],
     reason: Annotated[str, typer.Option(help="Why (kept on the entry).")],
@@ -162,9 +160,8 @@ def cancel_cmd(
 
 
 @rewards_app.command("list")
-@guarded
 def list_cmd(
-    patient: Annotated[str, typer.Option("--patient", help="The patient's id.")],
+    patient: PatientOption,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:

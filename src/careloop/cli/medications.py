@@ -17,9 +17,10 @@ from careloop.cli.support import (
     ByOption,
     DatabaseOption,
     JsonOption,
+    PatientArg,
     audit_cli,
     cli_principal,
-    guarded,
+    emit,
     print_json,
     print_rows,
 )
@@ -32,7 +33,6 @@ medications_app = typer.Typer(
     help="Medication reminders at the patient's own times, refills, exam preparation, AE cases.",
     no_args_is_help=True,
 )
-PatientArg = Annotated[str, typer.Argument(help="The careloop patient id.", show_default=False)]
 MedicationOption = Annotated[
     str | None, typer.Option("--medication", help="RxNorm code of one medicine (default: all).")
 ]
@@ -51,7 +51,6 @@ def _instant(text: str | None, field: str) -> datetime | None:
 
 
 @medications_app.command("reminders")
-@guarded
 def reminders_cmd(
     patient_id: PatientArg,
     database: DatabaseOption = None,
@@ -85,7 +84,6 @@ def reminders_cmd(
 
 
 @medications_app.command("confirm")
-@guarded
 def confirm_cmd(
     patient_id: PatientArg,
     answer: Annotated[str, typer.Option("--answer", help="taken, later or skipped.")],
@@ -118,7 +116,7 @@ def confirm_cmd(
             patient_ids=[patient_id],
         )
         result = {"answer": answer, "slots": len(rows)}
-    print_json(result) if as_json else typer.echo(f"{answer}: {len(rows)} dose(s)")
+    emit(result, as_json=as_json, text=f"{answer}: {len(rows)} dose(s)")
 
 
 def _set(
@@ -149,7 +147,6 @@ def _set(
 
 
 @medications_app.command("pause")
-@guarded
 def pause_cmd(
     patient_id: PatientArg,
     until: Annotated[str | None, typer.Option("--until", help="Resume at (ISO-8601).")] = None,
@@ -161,7 +158,6 @@ def pause_cmd(
 
 
 @medications_app.command("resume")
-@guarded
 def resume_cmd(
     patient_id: PatientArg, medication: MedicationOption = None, database: DatabaseOption = None
 ) -> None:
@@ -170,7 +166,6 @@ def resume_cmd(
 
 
 @medications_app.command("stop")
-@guarded
 def stop_cmd(
     patient_id: PatientArg, medication: MedicationOption = None, database: DatabaseOption = None
 ) -> None:
@@ -179,7 +174,6 @@ def stop_cmd(
 
 
 @medications_app.command("run")
-@guarded
 def run_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """One pass: dose reminders due now, refill reminders due soon, exam-prep instructions."""
     from careloop.medications.prep import prep_pass
@@ -198,14 +192,13 @@ def run_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> Non
             "call_tasks": len(refills.call_tasks),
             "prep_instructions_sent": asked,
         }
-    print_json(result) if as_json else typer.echo(", ".join(f"{k}: {v}" for k, v in result.items()))
+    emit(result, as_json=as_json, text=", ".join(f"{k}: {v}" for k, v in result.items()))
 
 
 CaseArg = Annotated[int, typer.Argument(help="The adverse-event case number.", show_default=False)]
 
 
 @medications_app.command("ae-queue")
-@guarded
 def ae_queue_cmd(
     include_triaged: Annotated[bool, typer.Option("--all", help="Include triaged.")] = False,
     database: DatabaseOption = None,
@@ -240,7 +233,6 @@ def _principal(by: str | None) -> Principal:
 
 
 @medications_app.command("ae-export")
-@guarded
 def ae_export_cmd(case: CaseArg, database: DatabaseOption = None, by: ByOption = None) -> None:
     """Print one case as E2B(R3)-shaped JSON (the view is audited under your name)."""
     from careloop.medications.adverse import e2b_case, view_case
@@ -252,7 +244,6 @@ def ae_export_cmd(case: CaseArg, database: DatabaseOption = None, by: ByOption =
 
 
 @medications_app.command("ae-triage")
-@guarded
 def ae_triage_cmd(case: CaseArg, database: DatabaseOption = None, by: ByOption = None) -> None:
     """Mark a case triaged (the report counts the hours it took)."""
     from careloop.medications.adverse import triage
@@ -264,7 +255,6 @@ def ae_triage_cmd(case: CaseArg, database: DatabaseOption = None, by: ByOption =
 
 
 @medications_app.command("prep-start")
-@guarded
 def prep_start_cmd(
     patient_id: PatientArg,
     kind: Annotated[
@@ -295,7 +285,6 @@ def prep_start_cmd(
 
 
 @medications_app.command("prep-outcome")
-@guarded
 def prep_outcome_cmd(
     journey: Annotated[int, typer.Argument(help="The journey number.", show_default=False)],
     outcome: Annotated[str, typer.Option("--outcome", help="adequate or rescheduled-for-prep.")],

@@ -7,10 +7,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, print_json, runtime
 
 
-@guarded
 def nightly(
     workers: Annotated[
         int, typer.Option("--workers", "-w", help="Processes running slices (PostgreSQL).")

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from careloop.cli.support import DatabaseOption, JsonOption, audit_cli, guarded, print_json, runtime
+from careloop.cli.support import (
+    DatabaseOption,
+    JsonOption,
+    PatientArg,
+    audit_cli,
+    counts_line,
+    print_json,
+    runtime,
+)
 
 outreach_app = typer.Typer(help="Journeys, the scheduler and the outbox.", no_args_is_help=True)
 
@@ -84,7 +92,6 @@ def worker(
     )
 
 
-@guarded
 def _queue_worker(
     database: str | None, *, concurrency: int, once: bool, name: str | None, queues: list[str]
 ) -> None:
@@ -99,9 +106,8 @@ def _queue_worker(
         run_queue_worker(rt, concurrency=concurrency, once=once, name=name, queues=queues)
 
 
-@guarded
 def send_command(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     channel: Annotated[str, typer.Option("--channel", help="sms, email, voice or portal.")],
     text: Annotated[str, typer.Option("--text", help="The message, in the staff's words.")],
     database: DatabaseOption = None,
@@ -144,7 +150,6 @@ def send_command(
 
 
 @outreach_app.command("tick")
-@guarded
 def outreach_tick(
     database: DatabaseOption = None,
     program: Annotated[
@@ -167,13 +172,12 @@ def outreach_tick(
         return
     console = Console()
     for name, counts in sorted(report.by_program.items()):
-        console.print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        console.print(f"{name}: " + counts_line(counts))
     if not report.by_program:
         console.print("nothing to do")
 
 
 @outreach_app.command("enrollments")
-@guarded
 def outreach_enrollments(
     database: DatabaseOption = None,
     program: Annotated[str | None, typer.Option("--program", "-p")] = None,
@@ -200,7 +204,7 @@ def outreach_enrollments(
     console = Console(file=sys.stdout)
     if isinstance(result, dict):
         for key, counts in sorted(result.items()):
-            console.print(f"{key}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+            console.print(f"{key}: " + counts_line(counts))
     else:
         for row in result:  # type: ignore[attr-defined]
             console.print(
@@ -210,7 +214,6 @@ def outreach_enrollments(
 
 
 @outreach_app.command("outbox")
-@guarded
 def outreach_outbox(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Outbox messages per state."""
     from careloop.outreach.service import outbox_summary
@@ -220,12 +223,11 @@ def outreach_outbox(database: DatabaseOption = None, as_json: JsonOption = False
     if as_json:
         print_json(counts)
     else:
-        Console().print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty")
+        Console().print(counts_line(counts) or "empty")
 
 
-@guarded
 def decide(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     program: Annotated[
         str | None, typer.Option(help="Program (default: the patient's current one).")
     ] = None,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from careloop.cli.support import DatabaseOption, JsonOption, guarded, print_json, runtime
+from careloop.cli.support import DatabaseOption, JsonOption, print_json, runtime
 from careloop.errors import InvalidInput
 from careloop.personalize.service import get_profile, set_stated_preferences, stated_from_options
 
@@ -16,7 +16,6 @@ preferences_app = typer.Typer(
 
 
 @preferences_app.command("show")
-@guarded
 def show(
     patient_id: Annotated[str, typer.Argument(help="The patient id.")],
     database: DatabaseOption = None,
@@ -29,7 +28,6 @@ def show(
 
 
 @preferences_app.command("set")
-@guarded
 def set_(
     patient_id: Annotated[str, typer.Argument(help="The patient id.")],
     channel: Annotated[str | None, typer.Option(help="sms, email, voice, portal or none.")] = None,
@@ -81,7 +79,6 @@ def _print(profile: dict[str, object], *, as_json: bool) -> None:
             typer.echo(f"    {factor:14} {', '.join(parts) or 'no messages yet'}")
 
 
-@guarded
 def ope(
     program: Annotated[str, typer.Option("--program", help="Program whose decisions to use.")],
     policy: Annotated[
@@ -176,7 +173,6 @@ def _compare(
 
 
 @engine_app.command("compare")
-@guarded
 def engine_compare(
     program: Annotated[str, typer.Option("--program", help="Program whose decisions to use.")],
     settings: SetOption = None,
@@ -190,7 +186,6 @@ def engine_compare(
 
 
 @engine_app.command("promote")
-@guarded
 def engine_promote(
     program: Annotated[str, typer.Option("--program", help="Program to promote it in.")],
     settings: SetOption = None,

@@ -15,7 +15,7 @@ import typer
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
-    guarded,
+    audit_cli,
     print_json,
     print_rows,
     runtime,
@@ -26,7 +26,6 @@ measure_app = typer.Typer(help="Clinical quality measures (CMS eCQMs).", no_args
 
 
 @measure_app.command("evaluate")
-@guarded
 def measure_evaluate(
     measure: Annotated[
         str,
@@ -102,7 +101,6 @@ def measure_evaluate(
 
 
 @measure_app.command("load")
-@guarded
 def measure_load(
     paths: Annotated[
         list[Path],
@@ -158,7 +156,6 @@ SegmentsDirOption = Annotated[
 
 
 @programs_app.command("list")
-@guarded
 def programs_list(programs_dir: ProgramsDirOption = None, as_json: JsonOption = False) -> None:
     """The programs available, with their call to action."""
     from careloop.programs import views
@@ -173,7 +170,6 @@ def programs_list(programs_dir: ProgramsDirOption = None, as_json: JsonOption = 
 
 
 @programs_app.command("show")
-@guarded
 def programs_show(
     name: Annotated[str, typer.Argument(help="Program name, e.g. breast-cancer-screening.")],
     programs_dir: ProgramsDirOption = None,
@@ -186,7 +182,6 @@ def programs_show(
 
 
 @programs_app.command("validate")
-@guarded
 def programs_validate(
     paths: Annotated[list[Path], typer.Argument(help="Program YAML files to check.")],
     segments_dir: SegmentsDirOption = None,
@@ -213,7 +208,6 @@ def _print_run(result: dict[str, Any]) -> None:
 
 
 @programs_app.command("run")
-@guarded
 def programs_run(
     program: Annotated[str, typer.Option("--program", "-p", help="Program name.")],
     period: Annotated[
@@ -229,7 +223,7 @@ def programs_run(
     as_json: JsonOption = False,
 ) -> None:
     """List the eligible patients with their reason and record ``eligible`` events."""
-    from careloop.audit import AuditAction, Purpose, audit
+    from careloop.audit import AuditAction, Purpose
     from careloop.programs.definition import find_program
     from careloop.programs.service import run_program
     from careloop.programs.windows import parse_as_of
@@ -248,16 +242,12 @@ def programs_run(
             segments_dir=segments_dir,
         )
         result = run.as_json()
-        audit(
-            session,
-            clock=rt.clock,
-            principal=CLI_OPERATOR,
-            action=AuditAction.CREATE,
-            resource=f"program:{chosen.name}:eligible",
-            purpose=Purpose.OUTREACH,
+        audit_cli(
+            session, rt, AuditAction.CREATE, f"program:{chosen.name}:eligible", Purpose.OUTREACH,
             patient_ids=[e.patient_id for e in run.eligible] or [None],
             detail={"period": run.window.key, "evaluated": run.evaluated},
-        )
+            principal=CLI_OPERATOR,
+        )  # fmt: skip
     if as_json:
         print_json(result)
         return
@@ -265,7 +255,6 @@ def programs_run(
 
 
 @segments_app.command("list")
-@guarded
 def segments_list(
     counts: Annotated[
         bool, typer.Option("--counts", help="Count each segment's members (needs a database).")
@@ -295,7 +284,6 @@ def segments_list(
 
 
 @segments_app.command("members")
-@guarded
 def segments_members(
     name: Annotated[str, typer.Argument(help="Segment name, e.g. age-65-plus.")],
     segments_dir: SegmentsDirOption = None,
@@ -303,21 +291,16 @@ def segments_members(
     as_json: JsonOption = False,
 ) -> None:
     """The ids of the patients in a segment now."""
-    from careloop.audit import AuditAction, Purpose, audit
+    from careloop.audit import AuditAction, Purpose
     from careloop.programs.segments.service import segment_members
     from careloop.security.principal import CLI_OPERATOR
 
     with runtime(database) as rt, rt.transaction() as session:
         members = segment_members(session, name=name, now=rt.clock.now(), folder=segments_dir)
-        audit(
-            session,
-            clock=rt.clock,
-            principal=CLI_OPERATOR,
-            action=AuditAction.READ,
-            resource=f"segment:{name}:members",
-            purpose=Purpose.OPERATIONS,
-            patient_ids=members or [None],
-        )
+        audit_cli(
+            session, rt, AuditAction.READ, f"segment:{name}:members", Purpose.OPERATIONS,
+            patient_ids=members or [None], principal=CLI_OPERATOR,
+        )  # fmt: skip
     if as_json:
         print_json({"segment": name, "count": len(members), "members": members})
         return

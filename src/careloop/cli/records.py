@@ -17,10 +17,11 @@ from careloop.audit import AuditAction, Purpose
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
+    PatientArg,
     audit_cli,
     cli_principal,
+    emit,
     fail,
-    guarded,
     new_table,
     print_json,
     runtime,
@@ -207,9 +208,8 @@ def _print_summary(summary: ImportSummary) -> None:
 
 
 @patients_app.command("show")
-@guarded
 def show_patient(
-    patient_id: Annotated[str, typer.Argument(help="careloop patient id.")],
+    patient_id: PatientArg,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
     timeline: Annotated[int, typer.Option(help="How many timeline items to show.")] = 50,
@@ -254,7 +254,6 @@ def show_patient(
 
 
 @patients_app.command("list")
-@guarded
 def list_patients(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
@@ -286,7 +285,6 @@ def _audit_caregiver_change(session: Session, rt: Runtime, patient_id: str) -> N
 
 
 @caregivers_app.command("set-availability")
-@guarded
 def set_availability(
     caregiver_id: Annotated[str, typer.Argument(help="RelatedPerson id of the caregiver.")],
     window: Annotated[
@@ -309,14 +307,10 @@ def set_availability(
             "availability": caregiver.availability,
             "text": describe(caregiver.availability),
         }
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(f"{result['caregiver']}: {result['text']}")
+    emit(result, as_json=as_json, text=f"{result['caregiver']}: {result['text']}")
 
 
 @caregivers_app.command("manages-medications")
-@guarded
 def manages_medications(
     caregiver_id: Annotated[str, typer.Argument(help="RelatedPerson id of the caregiver.")],
     manages: Annotated[
@@ -344,7 +338,6 @@ def manages_medications(
 
 
 @contacts_app.command("reindex")
-@guarded
 def reindex_contacts_command(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Rebuild the contact look-up with the current key (after setting or rotating it)."""
     from careloop.records.contacts_index import current_fingerprint, reindex_all, stored_fingerprint
@@ -353,10 +346,11 @@ def reindex_contacts_command(database: DatabaseOption = None, as_json: JsonOptio
         before = stored_fingerprint(session)
         entries = reindex_all(session, now=rt.clock.now())
         changed = before != current_fingerprint()
-    if as_json:
-        print_json({"entries": entries, "key_changed": changed})
-    else:
-        typer.echo(f"re-indexed {entries} contact points" + (" (key changed)" if changed else ""))
+    emit(
+        {"entries": entries, "key_changed": changed},
+        as_json=as_json,
+        text=f"re-indexed {entries} contact points" + (" (key changed)" if changed else ""),
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Purpose
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
-    guarded,
+    audit_cli,
     new_table,
     print_json,
     runtime,
@@ -28,7 +28,6 @@ from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
 
-@guarded
 def report(
     program: Annotated[str | None, typer.Option(help="Only this program.")] = None,
     period: Annotated[
@@ -63,14 +62,10 @@ def report(
         from careloop.medications.figures import medication_figures
 
         data["medications"] = medication_figures(session, start=start, end=end)
-        audit(
-            session,
-            clock=rt.clock,
+        audit_cli(
+            session, rt, AuditAction.READ, "report", Purpose.ANALYTICS,
             principal=Principal(actor="cli:report", role=Role.ANALYST, source="cli"),
-            action=AuditAction.READ,
-            resource="report",
-            purpose=Purpose.ANALYTICS,
-        )
+        )  # fmt: skip
     if html is not None:
         html.write_text(render_report_html(data), encoding="utf-8")
     if as_json:

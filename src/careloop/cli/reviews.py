@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from careloop.cli.support import DatabaseOption, JsonOption, cli_principal, guarded, print_json
+from careloop.cli.support import DatabaseOption, JsonOption, cli_principal, emit_tally
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
 
@@ -15,7 +15,6 @@ reviews_app = typer.Typer(
 
 
 @reviews_app.command("invite")
-@guarded
 def invite_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Invite the patients whose visit ended (once per visit; the job does this hourly)."""
     from careloop.reviews.service import invite_after_visits
@@ -25,10 +24,7 @@ def invite_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> 
             session, clock=rt.clock, settings=rt.settings,
             principal=cli_principal(Role.COORDINATOR),
         )  # fmt: skip
-    if as_json:
-        print_json(dict(sorted(tally.items())))
-        return
-    typer.echo(", ".join(f"{k} {v}" for k, v in sorted(tally.items())) or "no visits to invite")
+    emit_tally(tally, as_json=as_json, empty="no visits to invite")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,8 +10,9 @@ import typer
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
+    PatientArg,
     audit_cli,
-    guarded,
+    emit,
     new_table,
     print_json,
     runtime,
@@ -22,11 +23,8 @@ schedule_app = typer.Typer(
     no_args_is_help=True,
 )
 
-PatientArg = Annotated[str, typer.Argument(help="The careloop patient id.", show_default=False)]
-
 
 @schedule_app.command("offer")
-@guarded
 def offer(
     patient_id: PatientArg,
     service: Annotated[
@@ -99,7 +97,6 @@ def offer(
 
 
 @schedule_app.command("send-offer")
-@guarded
 def send_offer_command(
     patient_id: PatientArg,
     service: Annotated[
@@ -140,21 +137,19 @@ def send_offer_command(
         "outbox_id": sent.outbox_id,
         "not_queued": sent.not_queued,
     }
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(
-            f"offer {sent.offer_id}: {sent.choices} choices, "
-            + (
-                f"queued as message {sent.outbox_id}"
-                if sent.outbox_id
-                else f"not sent ({sent.not_queued})"
-            )
-        )
+    emit(
+        result,
+        as_json=as_json,
+        text=f"offer {sent.offer_id}: {sent.choices} choices, "
+        + (
+            f"queued as message {sent.outbox_id}"
+            if sent.outbox_id
+            else f"not sent ({sent.not_queued})"
+        ),
+    )
 
 
 @schedule_app.command("waitlist-add")
-@guarded
 def waitlist_add(
     patient_id: PatientArg,
     service: Annotated[
@@ -186,7 +181,6 @@ def waitlist_add(
 
 
 @schedule_app.command("backfill")
-@guarded
 def backfill_command(
     slot_id: Annotated[str, typer.Argument(help="The freed Slot id.", show_default=False)],
     database: DatabaseOption = None,
@@ -199,14 +193,14 @@ def backfill_command(
         offered = backfill(session, slot_id=slot_id, clock=rt.clock, settings=rt.settings)
         told = tell_the_others(session, clock=rt.clock, settings=rt.settings)
     result = {"offered": len(offered), "told_it_went": len(told)}
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(f"offered to {len(offered)} waiting patients; {len(told)} told the slot went")
+    emit(
+        result,
+        as_json=as_json,
+        text=f"offered to {len(offered)} waiting patients; {len(told)} told the slot went",
+    )
 
 
 @schedule_app.command("dispatch-rides")
-@guarded
 def dispatch_rides_command(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
@@ -219,14 +213,14 @@ def dispatch_rides_command(
             rt.settings.access.rides, public_base_url=rt.settings.security.public_base_url
         )
         requested = dispatch_rides(session, provider=provider, clock=rt.clock)
-    if as_json:
-        print_json({"requested": len(requested), "provider": provider.name})
-    else:
-        typer.echo(f"{len(requested)} rides requested from {provider.name}")
+    emit(
+        {"requested": len(requested), "provider": provider.name},
+        as_json=as_json,
+        text=f"{len(requested)} rides requested from {provider.name}",
+    )
 
 
 @schedule_app.command("metrics")
-@guarded
 def metrics_command(
     days: Annotated[int, typer.Option("--days", help="Offers made in the last N days.")] = 30,
     database: DatabaseOption = None,

@@ -8,13 +8,12 @@ from typing import Annotated
 
 import typer
 
-from careloop.cli.support import JsonOption, guarded, print_json
+from careloop.cli.support import JsonOption, print_json
 from careloop.errors import InvalidInput
 from careloop.sim.policies import POLICIES
 from careloop.sim.runner import DEFAULT_POPULATION, load_population, simulate
 
 
-@guarded
 def simulate_command(
     patients: Annotated[int, typer.Option("--patients", help="Population size.")] = 1000,
     touches: Annotated[int, typer.Option("--touches", help="Outreach touches per patient.")] = 50,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -37,6 +37,8 @@ DatabaseOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
+PatientOption = Annotated[str, typer.Option("--patient", help="The patient's id.")]
+PatientArg = Annotated[str, typer.Argument(help="The careloop patient id.", show_default=False)]
 
 Row = TypeVar("Row")
 stderr = Console(stderr=True)
@@ -75,12 +77,13 @@ def audit_cli(
     *,
     patient_ids: Iterable[str | None] = (None,),
     detail: dict[str, Any] | None = None,
+    principal: Principal | None = None,
 ) -> None:
-    """Audit what the operator at the terminal read or changed."""
+    """Audit what the operator at the terminal (an admin, unless ``principal``) read or changed."""
     audit(
         session,
         clock=rt.clock,
-        principal=cli_principal(),
+        principal=principal or cli_principal(),
         action=action,
         resource=resource,
         purpose=purpose,
@@ -142,15 +145,19 @@ def runtime(database: str | None) -> Iterator[Runtime]:
         rt.close()
 
 
-def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn careloop's own errors into a clean CLI error (exit code 2)."""
-    import functools
+def emit(value: Any, *, as_json: bool, text: str) -> None:
+    """A command's two outputs: ``value`` as JSON for machines, or ``text`` for people."""
+    if as_json:
+        print_json(value)
+    else:
+        typer.echo(text)
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CareloopError as exc:
-            fail(str(exc))
 
-    return wrapper
+def counts_line(counts: Mapping[str, object]) -> str:
+    """``a 1, b 2``: counts by name, in name order."""
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+
+
+def emit_tally(tally: Mapping[str, object], *, as_json: bool, empty: str) -> None:
+    """What a batch command did, by outcome: sorted JSON, or one line (``empty`` if nothing)."""
+    emit(dict(sorted(tally.items())), as_json=as_json, text=counts_line(tally) or empty)

@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import JSON, utc
 
 revision = "0010"
@@ -10,7 +11,7 @@ down_revision = "0003"
 
 
 def upgrade() -> None:
-    op.create_table(
+    ddl.create_table(
         "content_messages",
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("title", sa.String(length=300), nullable=False),
@@ -22,16 +23,11 @@ def upgrade() -> None:
             "sensitivity IN ('general', 'clinical')",
             name=op.f("ck_content_messages_sensitivity"),
         ),
-        sa.PrimaryKeyConstraint("name", name=op.f("pk_content_messages")),
+        key=("name",),
     )
-    op.create_table(
+    ddl.create_table(
         "content_versions",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        ddl.surrogate_id(),
         sa.Column("message", sa.String(length=100), nullable=False),
         sa.Column("language", sa.String(length=35), nullable=False),
         sa.Column("reading_level", sa.String(length=16), nullable=False),
@@ -53,45 +49,27 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "state IN ('draft', 'approved', 'retired')", name=op.f("ck_content_versions_state")
         ),
-        sa.ForeignKeyConstraint(
-            ["message"],
-            ["content_messages.name"],
-            name=op.f("fk_content_versions_message_content_messages"),
-            ondelete="RESTRICT",
+        refs=(ddl.Ref("message", "content_messages.name", ondelete="RESTRICT"),),
+        unique=(
+            ddl.index(
+                *("message", "language", "reading_level", "tone", "channel", "version"),
+                name="uq_content_versions_variant_version",
+            ),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_content_versions")),
-        sa.UniqueConstraint(
-            "message",
-            "language",
-            "reading_level",
-            "tone",
-            "channel",
-            "version",
-            name="uq_content_versions_variant_version",
+        indexes=(
+            ddl.index("content_hash"),
+            ddl.index(
+                *("message", "language", "state"), name="ix_content_versions_message_language_state"
+            ),
+            ddl.index(
+                *("message", "language", "reading_level", "tone", "channel"),
+                name="uq_content_versions_one_approved",
+                unique=True,
+                where="state = 'approved'",
+            ),
         ),
     )
-    with op.batch_alter_table("content_versions", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_content_versions_content_hash"), ["content_hash"], unique=False
-        )
-        batch_op.create_index(
-            "ix_content_versions_message_language_state",
-            ["message", "language", "state"],
-            unique=False,
-        )
-        batch_op.create_index(
-            "uq_content_versions_one_approved",
-            ["message", "language", "reading_level", "tone", "channel"],
-            unique=True,
-            postgresql_where=sa.text("state = 'approved'"),
-            sqlite_where=sa.text("state = 'approved'"),
-        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("content_versions", schema=None) as batch_op:
-        batch_op.drop_index("uq_content_versions_one_approved")
-        batch_op.drop_index("ix_content_versions_message_language_state")
-        batch_op.drop_index(batch_op.f("ix_content_versions_content_hash"))
-    op.drop_table("content_versions")
-    op.drop_table("content_messages")
+    ddl.drop_tables("content_versions", "content_messages")

@@ -1,8 +1,8 @@
 """personalize: preference profiles, decisions, learned model state"""
 
 import sqlalchemy as sa
-from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import JSON, utc
 
 revision = "0020"
@@ -10,16 +10,16 @@ down_revision = "0010"
 
 
 def upgrade() -> None:
-    op.create_table(
+    ddl.create_table(
         "preference_profiles",
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("stated", JSON, nullable=False),
         sa.Column("learned", JSON, nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
         sa.Column("updated_by", sa.String(length=128), nullable=False),
-        sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_preference_profiles")),
+        key=("patient_id",),
     )
-    op.create_table(
+    ddl.create_table(
         "personalize_decisions",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
@@ -41,37 +41,20 @@ def upgrade() -> None:
         sa.Column("model_version", sa.String(length=64), nullable=False),
         sa.Column("reward", sa.Float(), nullable=True),
         sa.Column("learned_at", utc(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_personalize_decisions")),
+        indexes=(
+            *ddl.indexed("decided_at", "patient_id", "program"),
+            ddl.index("program", "learned_at", name="ix_personalize_decisions_program_learned"),
+        ),
     )
-    with op.batch_alter_table("personalize_decisions", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_personalize_decisions_decided_at"), ["decided_at"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_personalize_decisions_patient_id"), ["patient_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_personalize_decisions_program"), ["program"], unique=False
-        )
-        batch_op.create_index(
-            "ix_personalize_decisions_program_learned", ["program", "learned_at"], unique=False
-        )
-    op.create_table(
+    ddl.create_table(
         "personalize_model_states",
         sa.Column("program", sa.String(length=128), nullable=False),
         sa.Column("state", JSON, nullable=False),
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
-        sa.PrimaryKeyConstraint("program", name=op.f("pk_personalize_model_states")),
+        key=("program",),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("personalize_model_states")
-    with op.batch_alter_table("personalize_decisions", schema=None) as batch_op:
-        batch_op.drop_index("ix_personalize_decisions_program_learned")
-        batch_op.drop_index(batch_op.f("ix_personalize_decisions_program"))
-        batch_op.drop_index(batch_op.f("ix_personalize_decisions_patient_id"))
-        batch_op.drop_index(batch_op.f("ix_personalize_decisions_decided_at"))
-    op.drop_table("personalize_decisions")
-    op.drop_table("preference_profiles")
+    ddl.drop_tables("personalize_model_states", "personalize_decisions", "preference_profiles")

@@ -1,8 +1,8 @@
 """feedback and careteam: check-in conversations, worklist items, plan adjustments"""
 
 import sqlalchemy as sa
-from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import ID, JSON, utc
 
 revision = "0040"
@@ -10,9 +10,9 @@ down_revision = "0020"
 
 
 def upgrade() -> None:
-    op.create_table(
+    ddl.create_table(
         "checkin_conversations",
-        sa.Column("id", ID, autoincrement=True, nullable=False),
+        ddl.surrogate_id(),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("questionnaire_id", sa.String(length=128), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
@@ -21,23 +21,15 @@ def upgrade() -> None:
         sa.Column("started_at", utc(), nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
         sa.Column("response_id", sa.String(length=128), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["patient_id"],
-            ["patients.id"],
-            name=op.f("fk_checkin_conversations_patient_id_patients"),
-            ondelete="CASCADE",
+        refs=(ddl.PATIENT,),
+        indexes=(
+            ddl.index("patient_id", "status", name="ix_checkin_conversations_patient_status"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_checkin_conversations")),
-    )
-    op.create_index(
-        "ix_checkin_conversations_patient_status",
-        "checkin_conversations",
-        ["patient_id", "status"],
     )
 
-    op.create_table(
+    ddl.create_table(
         "worklist_items",
-        sa.Column("id", ID, autoincrement=True, nullable=False),
+        ddl.surrogate_id(),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("rule_id", sa.String(length=100), nullable=False),
@@ -62,23 +54,19 @@ def upgrade() -> None:
         sa.Column("resolved_at", utc(), nullable=True),
         sa.Column("resolved_by", sa.String(length=128), nullable=True),
         sa.Column("outcome", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["patient_id"],
-            ["patients.id"],
-            name=op.f("fk_worklist_items_patient_id_patients"),
-            ondelete="CASCADE",
+        refs=(ddl.PATIENT,),
+        unique=("open_key",),
+        indexes=(
+            ddl.index("status"),
+            ddl.index("status", "priority", "due_at", name="ix_worklist_items_queue"),
+            ddl.index("patient_id", "rule_id", name="ix_worklist_items_patient_rule"),
+            ddl.index("raised_at"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_worklist_items")),
-        sa.UniqueConstraint("open_key", name=op.f("uq_worklist_items_open_key")),
     )
-    op.create_index(op.f("ix_worklist_items_status"), "worklist_items", ["status"])
-    op.create_index("ix_worklist_items_queue", "worklist_items", ["status", "priority", "due_at"])
-    op.create_index("ix_worklist_items_patient_rule", "worklist_items", ["patient_id", "rule_id"])
-    op.create_index("ix_worklist_items_raised_at", "worklist_items", ["raised_at"])
 
-    op.create_table(
+    ddl.create_table(
         "plan_adjustments",
-        sa.Column("id", ID, autoincrement=True, nullable=False),
+        ddl.surrogate_id(),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("item_id", ID, nullable=True),
         sa.Column("rule_id", sa.String(length=100), nullable=False),
@@ -91,32 +79,13 @@ def upgrade() -> None:
         sa.Column("decided_at", utc(), nullable=True),
         sa.Column("decided_by", sa.String(length=128), nullable=True),
         sa.Column("decision_note", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["patient_id"],
-            ["patients.id"],
-            name=op.f("fk_plan_adjustments_patient_id_patients"),
-            ondelete="CASCADE",
+        refs=(
+            ddl.PATIENT,
+            ddl.Ref("item_id", "worklist_items.id", ondelete="SET NULL"),
         ),
-        sa.ForeignKeyConstraint(
-            ["item_id"],
-            ["worklist_items.id"],
-            name=op.f("fk_plan_adjustments_item_id_worklist_items"),
-            ondelete="SET NULL",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_plan_adjustments")),
+        indexes=ddl.indexed("patient_id", "status"),
     )
-    op.create_index(op.f("ix_plan_adjustments_patient_id"), "plan_adjustments", ["patient_id"])
-    op.create_index(op.f("ix_plan_adjustments_status"), "plan_adjustments", ["status"])
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_plan_adjustments_status"), table_name="plan_adjustments")
-    op.drop_index(op.f("ix_plan_adjustments_patient_id"), table_name="plan_adjustments")
-    op.drop_table("plan_adjustments")
-    op.drop_index("ix_worklist_items_raised_at", table_name="worklist_items")
-    op.drop_index("ix_worklist_items_patient_rule", table_name="worklist_items")
-    op.drop_index("ix_worklist_items_queue", table_name="worklist_items")
-    op.drop_index(op.f("ix_worklist_items_status"), table_name="worklist_items")
-    op.drop_table("worklist_items")
-    op.drop_index("ix_checkin_conversations_patient_status", table_name="checkin_conversations")
-    op.drop_table("checkin_conversations")
+    ddl.drop_tables("plan_adjustments", "worklist_items", "checkin_conversations")

@@ -1,8 +1,8 @@
 """outreach: enrollments, outbox, send attempts, sender slots, inbound replies"""
 
 import sqlalchemy as sa
-from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import ID, JSON, utc
 
 revision = "0060"
@@ -10,9 +10,9 @@ down_revision = "0040"
 
 
 def upgrade() -> None:
-    op.create_table(
+    ddl.create_table(
         "outreach_enrollments",
-        sa.Column("id", ID, autoincrement=True, nullable=False),
+        ddl.surrogate_id(),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("program", sa.String(length=128), nullable=False),
         sa.Column("episode", sa.String(length=200), nullable=False),
@@ -30,28 +30,23 @@ def upgrade() -> None:
         sa.Column("state_changed_at", utc(), nullable=False),
         sa.Column("follow_until", utc(), nullable=True),
         sa.Column("ended_reason", sa.String(length=64), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["patient_id"],
-            ["patients.id"],
-            name=op.f("fk_outreach_enrollments_patient_id_patients"),
-            ondelete="CASCADE",
+        refs=(ddl.PATIENT,),
+        indexes=(
+            ddl.index(
+                "program",
+                "patient_id",
+                "episode",
+                name="uq_outreach_enrollments_program_patient_episode",
+                unique=True,
+            ),
+            ddl.index("state", "step_due_at", name="ix_outreach_enrollments_due"),
+            ddl.index("patient_id", "state", name="ix_outreach_enrollments_patient"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outreach_enrollments")),
-    )
-    op.create_index(
-        "uq_outreach_enrollments_program_patient_episode",
-        "outreach_enrollments",
-        ["program", "patient_id", "episode"],
-        unique=True,
-    )
-    op.create_index("ix_outreach_enrollments_due", "outreach_enrollments", ["state", "step_due_at"])
-    op.create_index(
-        "ix_outreach_enrollments_patient", "outreach_enrollments", ["patient_id", "state"]
     )
 
-    op.create_table(
+    ddl.create_table(
         "outreach_outbox",
-        sa.Column("id", ID, autoincrement=True, nullable=False),
+        ddl.surrogate_id(),
         sa.Column("idempotency_key", sa.String(length=200), nullable=False),
         sa.Column("enrollment_id", ID, nullable=True),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
@@ -86,23 +81,17 @@ def upgrade() -> None:
         sa.Column("sent_at", utc(), nullable=True),
         sa.Column("delivered_at", utc(), nullable=True),
         sa.Column("updated_at", utc(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["enrollment_id"],
-            ["outreach_enrollments.id"],
-            name=op.f("fk_outreach_outbox_enrollment_id_outreach_enrollments"),
-            ondelete="SET NULL",
+        refs=(ddl.Ref("enrollment_id", "outreach_enrollments.id", ondelete="SET NULL"),),
+        unique=("idempotency_key",),
+        indexes=(
+            *ddl.indexed("enrollment_id", "patient_id", "provider_id"),
+            ddl.index("state", "next_attempt_at", name="ix_outreach_outbox_claim"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outreach_outbox")),
-        sa.UniqueConstraint("idempotency_key", name=op.f("uq_outreach_outbox_idempotency_key")),
     )
-    op.create_index(op.f("ix_outreach_outbox_enrollment_id"), "outreach_outbox", ["enrollment_id"])
-    op.create_index(op.f("ix_outreach_outbox_patient_id"), "outreach_outbox", ["patient_id"])
-    op.create_index(op.f("ix_outreach_outbox_provider_id"), "outreach_outbox", ["provider_id"])
-    op.create_index("ix_outreach_outbox_claim", "outreach_outbox", ["state", "next_attempt_at"])
 
-    op.create_table(
+    ddl.create_table(
         "outreach_attempts",
-        sa.Column("id", ID, autoincrement=True, nullable=False),
+        ddl.surrogate_id(),
         sa.Column("message_id", ID, nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("worker", sa.String(length=128), nullable=False),
@@ -111,26 +100,20 @@ def upgrade() -> None:
         sa.Column("finished_at", utc(), nullable=True),
         sa.Column("outcome", sa.String(length=24), nullable=True),
         sa.Column("error", sa.String(length=64), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["message_id"],
-            ["outreach_outbox.id"],
-            name=op.f("fk_outreach_attempts_message_id_outreach_outbox"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outreach_attempts")),
+        refs=(ddl.Ref("message_id", "outreach_outbox.id"),),
+        indexes=(ddl.index("message_id"),),
     )
-    op.create_index(op.f("ix_outreach_attempts_message_id"), "outreach_attempts", ["message_id"])
 
-    op.create_table(
+    ddl.create_table(
         "outreach_sender_slots",
         sa.Column("sender_key", sa.String(length=240), nullable=False),
         sa.Column("next_slot_at", utc(), nullable=False),
-        sa.PrimaryKeyConstraint("sender_key", name=op.f("pk_outreach_sender_slots")),
+        key=("sender_key",),
     )
 
-    op.create_table(
+    ddl.create_table(
         "outreach_inbound",
-        sa.Column("id", ID, autoincrement=True, nullable=False),
+        ddl.surrogate_id(),
         sa.Column("provider_id", sa.String(length=200), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=True),
@@ -140,26 +123,16 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("handled_as", sa.String(length=32), nullable=False),
         sa.Column("received_at", utc(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outreach_inbound")),
-        sa.UniqueConstraint("provider_id", name=op.f("uq_outreach_inbound_provider_id")),
+        unique=("provider_id",),
+        indexes=(ddl.index("patient_id"),),
     )
-    op.create_index(op.f("ix_outreach_inbound_patient_id"), "outreach_inbound", ["patient_id"])
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_outreach_inbound_patient_id"), table_name="outreach_inbound")
-    op.drop_table("outreach_inbound")
-    op.drop_table("outreach_sender_slots")
-    op.drop_index(op.f("ix_outreach_attempts_message_id"), table_name="outreach_attempts")
-    op.drop_table("outreach_attempts")
-    op.drop_index("ix_outreach_outbox_claim", table_name="outreach_outbox")
-    op.drop_index(op.f("ix_outreach_outbox_provider_id"), table_name="outreach_outbox")
-    op.drop_index(op.f("ix_outreach_outbox_patient_id"), table_name="outreach_outbox")
-    op.drop_index(op.f("ix_outreach_outbox_enrollment_id"), table_name="outreach_outbox")
-    op.drop_table("outreach_outbox")
-    op.drop_index("ix_outreach_enrollments_patient", table_name="outreach_enrollments")
-    op.drop_index("ix_outreach_enrollments_due", table_name="outreach_enrollments")
-    op.drop_index(
-        "uq_outreach_enrollments_program_patient_episode", table_name="outreach_enrollments"
+    ddl.drop_tables(
+        "outreach_inbound",
+        "outreach_sender_slots",
+        "outreach_attempts",
+        "outreach_outbox",
+        "outreach_enrollments",
     )
-    op.drop_table("outreach_enrollments")

@@ -10,6 +10,7 @@ from alembic import op
 
 # Floor only (the key ring and settings), never a domain module.
 from careloop.crypto import active_keyring, configured_signing_key
+from careloop.migrations import ddl
 from careloop.settings import get_settings
 
 revision = "0070"
@@ -17,23 +18,16 @@ down_revision = "0060"
 
 
 def upgrade() -> None:
-    op.create_table(
+    ddl.create_table(
         "contact_lookup",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("caregiver_id", sa.String(length=128), nullable=True),
         sa.Column("system", sa.String(length=16), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["patient_id"],
-            ["patients.id"],
-            name=op.f("fk_contact_lookup_patient_id_patients"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_lookup")),
+        refs=(ddl.PATIENT,),
+        indexes=ddl.indexed("digest", "patient_id"),
     )
-    op.create_index(op.f("ix_contact_lookup_digest"), "contact_lookup", ["digest"])
-    op.create_index(op.f("ix_contact_lookup_patient_id"), "contact_lookup", ["patient_id"])
     bind = op.get_bind()
     for table in ("patients", "caregivers"):
         if bind.dialect.name == "postgresql":
@@ -98,6 +92,4 @@ def _encrypt_and_index(bind: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_contact_lookup_patient_id"), table_name="contact_lookup")
-    op.drop_index(op.f("ix_contact_lookup_digest"), table_name="contact_lookup")
-    op.drop_table("contact_lookup")
+    ddl.drop_tables("contact_lookup")

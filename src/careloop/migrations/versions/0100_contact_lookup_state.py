@@ -1,8 +1,8 @@
 """contact look-up state: which key and scheme the look-up digests were built with"""
 
 import sqlalchemy as sa
-from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import utc
 
 revision = "0100"
@@ -10,15 +10,14 @@ down_revision = "0090"
 
 
 def upgrade() -> None:
-    op.create_table(
+    ddl.create_table(
         "contact_lookup_state",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("entries", sa.Integer(), nullable=False),
         sa.Column("indexed_at", utc(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_lookup_state")),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("contact_lookup_state")
+    ddl.drop_tables("contact_lookup_state")

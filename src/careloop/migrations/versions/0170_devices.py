@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import utc
 
 revision = "0170"
@@ -14,21 +15,15 @@ def upgrade() -> None:
         "devices",
         sa.Column("device_id", sa.String(64), primary_key=True),
         sa.Column("patient_ref", sa.String(64), nullable=False),
-        sa.Column(
-            "patient_id",
-            sa.String(64),
-            sa.ForeignKey("patients.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        ddl.patient_column(),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("registered_at", utc(), nullable=False),
         sa.Column("registered_by", sa.String(128), nullable=False),
         sa.Column("revoked_at", utc(), nullable=True),
         sa.Column("revoked_by", sa.String(128), nullable=True),
     )
-    op.create_index("ix_devices_patient_id", "devices", ["patient_id"])
+    ddl.create_indexes("devices", ddl.index("patient_id"))
 
 
 def downgrade() -> None:
-    op.drop_index("ix_devices_patient_id", table_name="devices")
-    op.drop_table("devices")
+    ddl.drop_tables("devices")

@@ -3,7 +3,8 @@
 import sqlalchemy as sa
 from alembic import op
 
-from careloop.migrations.columns import JSON, utc
+from careloop.migrations import ddl
+from careloop.migrations.columns import ID, JSON, utc
 
 revision = "0180"
 down_revision = "0170"
@@ -13,12 +14,7 @@ def upgrade() -> None:
     op.create_table(
         "access_offers",
         sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column(
-            "patient_id",
-            sa.String(64),
-            sa.ForeignKey("patients.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        ddl.patient_column(),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("service", sa.String(64), nullable=True),
@@ -29,17 +25,15 @@ def upgrade() -> None:
         sa.Column("expires_at", utc(), nullable=False),
         sa.Column("answered_at", utc(), nullable=True),
     )
-    op.create_index("ix_access_offers_state", "access_offers", ["state"])
-    op.create_index("ix_access_offers_patient_state", "access_offers", ["patient_id", "state"])
+    ddl.create_indexes(
+        "access_offers",
+        ddl.index("state"),
+        ddl.index("patient_id", "state", name="ix_access_offers_patient_state"),
+    )
     op.create_table(
         "access_bookings",
         sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column(
-            "patient_id",
-            sa.String(64),
-            sa.ForeignKey("patients.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        ddl.patient_column(),
         sa.Column("slot_id", sa.String(64), nullable=False),
         sa.Column("active_slot", sa.String(64), nullable=True),
         sa.Column("offer_id", sa.String(36), nullable=True),
@@ -55,9 +49,12 @@ def upgrade() -> None:
         sa.Column("updated_at", utc(), nullable=False),
         sa.UniqueConstraint("active_slot", name=op.f("uq_access_bookings_active_slot")),
     )
-    op.create_index("ix_access_bookings_slot_id", "access_bookings", ["slot_id"])
-    op.create_index("ix_access_bookings_state", "access_bookings", ["state"])
-    op.create_index("ix_access_bookings_patient_state", "access_bookings", ["patient_id", "state"])
+    ddl.create_indexes(
+        "access_bookings",
+        ddl.index("slot_id"),
+        ddl.index("state"),
+        ddl.index("patient_id", "state", name="ix_access_bookings_patient_state"),
+    )
     op.create_table(
         "access_rides",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -67,12 +64,7 @@ def upgrade() -> None:
             sa.ForeignKey("access_bookings.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column(
-            "patient_id",
-            sa.String(64),
-            sa.ForeignKey("patients.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        ddl.patient_column(),
         sa.Column("provider", sa.String(32), nullable=False),
         sa.Column("external_id", sa.String(128), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
@@ -80,18 +72,13 @@ def upgrade() -> None:
         sa.Column("created_at", utc(), nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
     )
-    op.create_index("ix_access_rides_booking_id", "access_rides", ["booking_id"])
-    op.create_index("ix_access_rides_external_id", "access_rides", ["external_id"])
-    op.create_index("ix_access_rides_status", "access_rides", ["status"])
+    ddl.create_indexes(
+        "access_rides", ddl.index("booking_id"), ddl.index("external_id"), ddl.index("status")
+    )
     op.create_table(
         "access_waitlist",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-        sa.Column(
-            "patient_id",
-            sa.String(64),
-            sa.ForeignKey("patients.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        sa.Column("id", ID, primary_key=True),
+        ddl.patient_column(),
         sa.Column("service", sa.String(64), nullable=True),
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("noshow_risk", sa.Float(), nullable=True),
@@ -100,11 +87,8 @@ def upgrade() -> None:
         sa.Column("created_at", utc(), nullable=False),
         sa.Column("updated_at", utc(), nullable=False),
     )
-    op.create_index("ix_access_waitlist_state", "access_waitlist", ["state"])
+    ddl.create_indexes("access_waitlist", ddl.index("state"))
 
 
 def downgrade() -> None:
-    op.drop_table("access_waitlist")
-    op.drop_table("access_rides")
-    op.drop_table("access_bookings")
-    op.drop_table("access_offers")
+    ddl.drop_tables("access_waitlist", "access_rides", "access_bookings", "access_offers")

@@ -3,26 +3,18 @@
 import sqlalchemy as sa
 from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import JSON, utc
 
 revision = "0190"
 down_revision = "0180"
 
 
-def _patient() -> sa.Column[str]:
-    return sa.Column(
-        "patient_id",
-        sa.String(64),
-        sa.ForeignKey("patients.id", ondelete="CASCADE"),
-        nullable=False,
-    )
-
-
 def upgrade() -> None:
     op.create_table(
         "medication_slots",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        _patient(),
+        ddl.patient_column(),
         sa.Column("medication_key", sa.String(128), nullable=False),
         sa.Column("medication", sa.String(200), nullable=False),
         sa.Column("slot", sa.String(32), nullable=False),
@@ -37,7 +29,7 @@ def upgrade() -> None:
         sa.Column("updated_at", utc(), nullable=False),
         sa.UniqueConstraint("patient_id", "medication_key", "slot"),
     )
-    op.create_index("ix_medication_slots_patient_id", "medication_slots", ["patient_id"])
+    ddl.create_indexes("medication_slots", ddl.index("patient_id"))
     op.create_table(
         "dose_confirmations",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -47,7 +39,7 @@ def upgrade() -> None:
             sa.ForeignKey("medication_slots.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        _patient(),
+        ddl.patient_column(),
         sa.Column("answer", sa.String(16), nullable=False),
         sa.Column("confirmed_at", utc(), nullable=False),
         sa.Column("local_minute", sa.Integer(), nullable=False),
@@ -55,12 +47,11 @@ def upgrade() -> None:
         sa.Column("source", sa.String(200), nullable=True),
         sa.Column("created_by", sa.String(128), nullable=False),
     )
-    op.create_index("ix_dose_confirmations_slot_id", "dose_confirmations", ["slot_id"])
-    op.create_index("ix_dose_confirmations_patient_id", "dose_confirmations", ["patient_id"])
+    ddl.create_indexes("dose_confirmations", ddl.index("slot_id"), ddl.index("patient_id"))
     op.create_table(
         "prep_journeys",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        _patient(),
+        ddl.patient_column(),
         sa.Column("kind", sa.String(64), nullable=False),
         sa.Column("appointment_at", utc(), nullable=False),
         sa.Column("step", sa.Integer(), nullable=False),
@@ -70,11 +61,11 @@ def upgrade() -> None:
         sa.Column("task_item_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", utc(), nullable=False),
     )
-    op.create_index("ix_prep_journeys_patient_id", "prep_journeys", ["patient_id"])
+    ddl.create_indexes("prep_journeys", ddl.index("patient_id"))
     op.create_table(
         "adverse_event_cases",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        _patient(),
+        ddl.patient_column(),
         sa.Column("program", sa.String(64), nullable=False),
         sa.Column("product", sa.String(200), nullable=False),
         sa.Column("product_code", sa.String(128), nullable=True),
@@ -90,12 +81,10 @@ def upgrade() -> None:
         sa.Column("triaged_by", sa.String(128), nullable=True),
         sa.Column("extra", JSON, nullable=False),
     )
-    op.create_index("ix_adverse_event_cases_patient_id", "adverse_event_cases", ["patient_id"])
-    op.create_index("ix_adverse_event_cases_status", "adverse_event_cases", ["status"])
+    ddl.create_indexes("adverse_event_cases", ddl.index("patient_id"), ddl.index("status"))
 
 
 def downgrade() -> None:
-    op.drop_table("adverse_event_cases")
-    op.drop_table("prep_journeys")
-    op.drop_table("dose_confirmations")
-    op.drop_table("medication_slots")
+    ddl.drop_tables(
+        "adverse_event_cases", "prep_journeys", "dose_confirmations", "medication_slots"
+    )

@@ -1,18 +1,18 @@
 """loyalty: the rewards ledger (issue 25)"""
 
 import sqlalchemy as sa
-from alembic import op
 
-from careloop.migrations.columns import ID, utc
+from careloop.migrations import ddl
+from careloop.migrations.columns import utc
 
 revision = "0210"
 down_revision = "0200"
 
 
 def upgrade() -> None:
-    op.create_table(
+    ddl.create_table(
         "reward_entries",
-        sa.Column("id", ID, autoincrement=True, nullable=False),
+        ddl.surrogate_id(),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("reward", sa.String(length=64), nullable=False),
         sa.Column("program", sa.String(length=100), nullable=True),
@@ -27,23 +27,11 @@ def upgrade() -> None:
         sa.Column("fulfilment", sa.String(length=16), nullable=True),
         sa.Column("fulfilment_ref", sa.String(length=128), nullable=True),
         sa.Column("cancelled_reason", sa.String(length=200), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["patient_id"],
-            ["patients.id"],
-            name=op.f("fk_reward_entries_patient_id_patients"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_reward_entries")),
-        sa.UniqueConstraint(
-            "patient_id",
-            "reward",
-            "source_key",
-            name=op.f("uq_reward_entries_patient_id_reward_source_key"),
-        ),
+        refs=(ddl.PATIENT,),
+        unique=(ddl.index("patient_id", "reward", "source_key"),),
+        indexes=(ddl.index("patient_id", "year", name="ix_reward_entries_patient_year"),),
     )
-    op.create_index("ix_reward_entries_patient_year", "reward_entries", ["patient_id", "year"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_reward_entries_patient_year", table_name="reward_entries")
-    op.drop_table("reward_entries")
+    ddl.drop_tables("reward_entries")

@@ -3,8 +3,8 @@ Bulk Data exports written by the worker (their patients, role and finish time)
 """
 
 import sqlalchemy as sa
-from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import JSON, utc
 
 revision = "0230"
@@ -12,11 +12,13 @@ down_revision = "0210"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("bulk_exports") as batch:
-        batch.add_column(sa.Column("patients", JSON, nullable=True))
-        batch.add_column(sa.Column("requested_role", sa.String(length=32), nullable=True))
-        batch.add_column(sa.Column("finished_at", utc(), nullable=True))
-    op.create_table(
+    ddl.add_columns(
+        "bulk_exports",
+        sa.Column("patients", JSON, nullable=True),
+        sa.Column("requested_role", sa.String(length=32), nullable=True),
+        sa.Column("finished_at", utc(), nullable=True),
+    )
+    ddl.create_table(
         "fhir_subscriptions",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
@@ -35,25 +37,19 @@ def upgrade() -> None:
         sa.Column("watermark", utc(), nullable=False),
         sa.Column("events", sa.Integer(), nullable=False),
         sa.Column("last_sent_at", utc(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_fhir_subscriptions")),
+        indexes=(ddl.index("status"),),
     )
-    op.create_index(op.f("ix_fhir_subscriptions_status"), "fhir_subscriptions", ["status"])
-    op.create_table(
+    ddl.create_table(
         "fhir_subscription_seen",
         sa.Column("subscription_id", sa.String(length=64), nullable=False),
         sa.Column("focus", sa.String(length=200), nullable=False),
         sa.Column("version_id", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["subscription_id"],
-            ["fhir_subscriptions.id"],
-            name=op.f("fk_fhir_subscription_seen_subscription_id_fhir_subscriptions"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("subscription_id", "focus", name=op.f("pk_fhir_subscription_seen")),
+        key=("subscription_id", "focus"),
+        refs=(ddl.Ref("subscription_id", "fhir_subscriptions.id"),),
     )
-    op.create_table(
+    ddl.create_table(
         "fhir_notifications",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        ddl.surrogate_id(sa.Integer()),
         sa.Column("subscription_id", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=24), nullable=False),
         sa.Column("event_number", sa.Integer(), nullable=True),
@@ -65,30 +61,14 @@ def upgrade() -> None:
         sa.Column("last_attempt_at", utc(), nullable=True),
         sa.Column("last_error", sa.String(length=200), nullable=True),
         sa.Column("delivered_at", utc(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["subscription_id"],
-            ["fhir_subscriptions.id"],
-            name=op.f("fk_fhir_notifications_subscription_id_fhir_subscriptions"),
-            ondelete="CASCADE",
+        refs=(ddl.Ref("subscription_id", "fhir_subscriptions.id"),),
+        indexes=(
+            ddl.index("subscription_id"),
+            ddl.index("status", "next_attempt_at", name="ix_fhir_notifications_due"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_fhir_notifications")),
-    )
-    op.create_index(
-        op.f("ix_fhir_notifications_subscription_id"), "fhir_notifications", ["subscription_id"]
-    )
-    op.create_index(
-        "ix_fhir_notifications_due", "fhir_notifications", ["status", "next_attempt_at"]
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_fhir_notifications_due", table_name="fhir_notifications")
-    op.drop_index(op.f("ix_fhir_notifications_subscription_id"), table_name="fhir_notifications")
-    op.drop_table("fhir_notifications")
-    op.drop_table("fhir_subscription_seen")
-    op.drop_index(op.f("ix_fhir_subscriptions_status"), table_name="fhir_subscriptions")
-    op.drop_table("fhir_subscriptions")
-    with op.batch_alter_table("bulk_exports") as batch:
-        batch.drop_column("finished_at")
-        batch.drop_column("requested_role")
-        batch.drop_column("patients")
+    ddl.drop_tables("fhir_notifications", "fhir_subscription_seen", "fhir_subscriptions")
+    ddl.drop_columns("bulk_exports", "finished_at", "requested_role", "patients")

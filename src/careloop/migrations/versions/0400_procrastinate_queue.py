@@ -1,23 +1,16 @@
 """procrastinate queue: the distributed task queue's tables and functions (PostgreSQL only)
 
-Revision ID: 0400
-Revises: 0350
-Create Date: 2026-12-05 09:00:00
-
 The schema is Procrastinate 3.10.0's own, frozen in ``migrations/sql`` (a migration must not
 change when a library does). SQLite, the single-process default, has no queue: its worker
 runs the same tasks in process.
 """
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import op
 
-revision: str = "0400"
-down_revision: str | None = "0350"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0400"
+down_revision = "0350"
 
 SCHEMA = Path(__file__).resolve().parent.parent / "sql" / "procrastinate_3_10_0.sql"
 
