@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from tests.outreach.conftest import make_patient
+from tests.outreach.conftest import make_awake_patient
 
 from careloop.channels.fake import FakeChannel
 from careloop.channels.messages import ChannelKind
@@ -21,7 +21,6 @@ from careloop.outreach.claims import Claimed, claim_due
 from careloop.outreach.config import BudgetSettings, OutreachSettings, WorkerSettings
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.sender_leases import release_senders
-from careloop.personalize.service import set_stated_preferences
 from careloop.runtime import Runtime
 
 SENDERS = [f"+1555000010{i}" for i in range(4)]
@@ -29,12 +28,7 @@ LEASE = timedelta(seconds=60)
 
 
 def _queue(rt: Runtime, *, per_sender: int) -> None:
-    make_patient(rt, patient_id="psl", phone="+15550100077")
-    with rt.transaction() as session:
-        # Real time, any hour: no quiet hours, or a worker would hold the texts till morning.
-        set_stated_preferences(
-            session, clock=rt.clock, patient_id="psl", changes={"quiet_hours": "00-00"}, actor="t"
-        )
+    make_awake_patient(rt, patient_id="psl", phone="+15550100077")
     now = rt.clock.now()
     with rt.transaction() as session:
         enqueue_many(
