@@ -64,6 +64,8 @@ class Received:
     content: bytes
     authenticated_as: str | None
     tls: bool
+    peer: tuple[str, int] | None = None
+    """The client's address and port: one per SMTP connection."""
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Mailbox:
                 content=envelope.original_content or envelope.content,
                 authenticated_as=login,
                 tls=session.ssl is not None,
+                peer=tuple(session.peer) if session.peer else None,
             )
         )
         return "250 Message accepted for delivery"
@@ -113,7 +116,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_smtp(mailbox: Mailbox, *, cert: Path, key: Path, tls: bool = True) -> Controller:
+def start_smtp(
+    mailbox: Mailbox, *, cert: Path, key: Path, tls: bool = True, port: int | None = None
+) -> Controller:
     kwargs: dict[str, Any] = {}
     if tls:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -125,6 +130,6 @@ def start_smtp(mailbox: Mailbox, *, cert: Path, key: Path, tls: bool = True) -> 
             "auth_required": True,
             "auth_require_tls": True,
         }
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), **kwargs)
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port or free_port(), **kwargs)
     controller.start()
     return controller

@@ -202,3 +202,42 @@ def test_an_http_unsubscribe_link_is_a_named_misconfiguration(
         channel.send(plain)
     assert (refused.value.reason, refused.value.permanent) == (FailureReason.MISCONFIGURED, True)
     assert box.received == []
+
+
+def test_a_thread_sends_its_messages_over_one_connection_and_reconnects_when_dropped(
+    certificate: tuple[Path, Path],
+) -> None:
+    box = Mailbox()
+    controller = start_smtp(box, cert=certificate[0], key=certificate[1])
+    channel = SmtpEmailChannel(settings=settings(controller.port, certificate[0]), clock=CLOCK)
+    try:
+        for n in range(3):
+            channel.send(reminder(key=f"outbox-{n}"))
+        # The relay restarts (or drops an idle session): the next send opens a fresh one.
+        controller.stop()
+        controller = start_smtp(box, cert=certificate[0], key=certificate[1], port=controller.port)
+        channel.send(reminder(key="outbox-3"))
+        channel.send(reminder(key="outbox-4"))
+    finally:
+        channel.close()
+        controller.stop()
+    ids = [parsed(r.content)["Message-ID"] for r in box.received]
+    assert len(ids) == len(set(ids)) == 5  # every message once, none lost or sent twice
+    assert all(r.tls and r.authenticated_as == SMTP_USER for r in box.received)
+    peers = [r.peer for r in box.received]
+    assert peers[0] == peers[1] == peers[2]
+    assert peers[3] == peers[4] != peers[0]
+
+
+def test_a_failed_send_drops_the_connection_and_the_next_uses_a_fresh_one(
+    mailbox: tuple[Mailbox, int], certificate: tuple[Path, Path]
+) -> None:
+    box, port = mailbox
+    channel = SmtpEmailChannel(settings=settings(port, certificate[0]), clock=CLOCK)
+    channel.send(reminder(key="outbox-1"))
+    with pytest.raises(ChannelError):
+        channel.send(reminder(REFUSED, key="outbox-2"))
+    channel.send(reminder(key="outbox-3"))
+    channel.close()
+    first, second = box.received
+    assert first.peer != second.peer

@@ -29,6 +29,7 @@ from careloop.outreach.eligibility import Candidate, ExplicitEligibility
 from careloop.outreach.program import OutreachProgram, from_mapping
 from careloop.outreach.scheduler import TickContext, TickReport, program_map
 from careloop.outreach.worker import BatchReport, Worker
+from careloop.personalize.service import set_stated_preferences
 from careloop.records.contacts import index_contacts
 from careloop.runtime import Runtime
 
@@ -92,6 +93,20 @@ def make_patient(
                 caregiver_id=f"{patient_id}-cg",
                 points=[{"system": "phone", "value": caregiver["phone"], "use": "mobile"}],
             )
+
+
+def make_awake_patient(rt: Runtime, *, patient_id: str, phone: str) -> None:
+    """A patient with no quiet hours: real time, any hour, else a worker would hold the texts
+    till morning."""
+    make_patient(rt, patient_id=patient_id, phone=phone)
+    with rt.transaction() as session:
+        set_stated_preferences(
+            session,
+            clock=rt.clock,
+            patient_id=patient_id,
+            changes={"quiet_hours": "00-00"},
+            actor="t",
+        )
 
 
 def add_procedure(rt: Runtime, *, patient_id: str, code: str, when: datetime) -> None:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import select
-from tests.outreach.conftest import make_patient
+from tests.outreach.conftest import make_awake_patient
 
 from careloop.channels.fake import FakeChannel
 from careloop.channels.messages import ChannelKind, OutboundMessage, SendResult
@@ -26,7 +26,6 @@ from careloop.models import OutboxMessage, SendAttempt
 from careloop.outreach.config import BudgetSettings, OutreachSettings, WorkerSettings
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.ratelimit import reserve_many
-from careloop.personalize.service import set_stated_preferences
 from careloop.runtime import Runtime
 
 SENDER = "+15550000001"
@@ -52,12 +51,7 @@ def test_two_workers_never_exceed_the_sender_rate(rt: Runtime) -> None:
     live = Runtime(
         settings=rt.settings, clock=SystemClock(), engine=rt.engine, sessions=rt.sessions
     )
-    make_patient(live, patient_id="prl", phone="+15550100099")
-    with live.transaction() as session:
-        # Real time, any hour: no quiet hours, or the worker would hold the texts till morning.
-        set_stated_preferences(
-            session, clock=live.clock, patient_id="prl", changes={"quiet_hours": "00-00"}, actor="t"
-        )
+    make_awake_patient(live, patient_id="prl", phone="+15550100099")
     now = live.clock.now()
     with live.transaction() as session:
         enqueue_many(

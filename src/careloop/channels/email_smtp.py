@@ -1,7 +1,9 @@
 """Email over SMTP: multipart text + HTML, RFC 8058 one-click unsubscribe, STARTTLS and AUTH.
 
-One connection per message keeps the adapter stateless and safe across worker threads; a
-relay that wants fewer connections can be paced with ``messages_per_second``. The Message-ID
+A connection (TLS handshake, AUTH) is reused for the next messages sent by the same thread,
+up to :data:`MESSAGES_PER_CONNECTION`: before each reuse a ``NOOP`` checks the relay still has
+it, else a fresh one is opened (nothing of the message was sent yet, so nothing can go twice);
+after any failure the connection is dropped. Each worker thread has its own. The Message-ID
 is derived from the idempotency key, so a retried send carries the same Message-ID (receivers
 that deduplicate by it will show one copy) and a bounce finds its outbox row without a lookup
 table. TLS is never downgraded: a server that does not offer STARTTLS when we require it is a
@@ -14,6 +16,7 @@ import email.policy
 import hashlib
 import smtplib
 import ssl
+import threading
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
@@ -34,6 +37,11 @@ HEADERS_UNFOLDED = email.policy.SMTP.clone(max_line_length=998)
 """CRLF line ends, and header lines up to RFC 5322's 998 characters: with the default 78, a
 long one-click unsubscribe URL has no place to fold and goes out RFC 2047-encoded, which mail
 providers do not read as a List-Unsubscribe URI (RFC 2369 wants it verbatim in angle brackets)."""
+
+
+MESSAGES_PER_CONNECTION = 100
+"""Messages sent over one SMTP connection before it is closed (relays often refuse more
+per session, e.g. ``421 too many messages``)."""
 
 
 def message_id_for(idempotency_key: str, *, domain: str) -> str:
@@ -91,12 +99,18 @@ def _smtp_failure(
     return ChannelError(reason_4xx, permanent=False, provider_code=str(code))
 
 
+class _Session(threading.local):
+    connection: smtplib.SMTP | None = None
+    sent = 0
+
+
 class SmtpEmailChannel:
-    """Sends each message over its own SMTP session (STARTTLS/implicit TLS, AUTH if set)."""
+    """Sends over SMTP (STARTTLS/implicit TLS, AUTH if set), one session per thread, reused."""
 
     def __init__(self, *, settings: EmailSettings, clock: Clock) -> None:
         self._settings = settings
         self._clock = clock
+        self._session = _Session()
         self._domain = settings.message_id_domain or settings.from_address.rpartition("@")[2]
         if not self._domain:
             raise InvalidInput(
@@ -131,22 +145,52 @@ class SmtpEmailChannel:
                 raise
         return connection
 
-    def _transmit(self, email: EmailMessage, *, to: str) -> None:
+    def _open(self) -> smtplib.SMTP:
         s = self._settings
         connection = self._connect()
         try:
             if s.username:
                 password = s.password.get_secret_value() if s.password else ""
                 connection.login(s.username, password)
+        except BaseException:
+            _quit(connection)
+            raise
+        return connection
+
+    def _reused(self) -> smtplib.SMTP | None:
+        """This thread's open connection, if the relay still answers on it."""
+        connection = self._session.connection
+        if connection is None:
+            return None
+        try:
+            alive = connection.noop()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            alive = False
+        if not alive:
+            self.close()
+        return self._session.connection
+
+    def _transmit(self, email: EmailMessage, *, to: str) -> None:
+        s = self._settings
+        connection = self._reused() or self._open()
+        self._session.connection = connection
+        try:
             connection.send_message(
                 email, from_addr=s.bounce_address or s.from_address, to_addrs=[to]
             )
-        finally:
-            # The message is accepted once DATA got its 250: a failing QUIT must not undo that.
-            try:
-                connection.quit()
-            except (smtplib.SMTPException, OSError):
-                connection.close()
+        except BaseException:
+            self.close()
+            raise
+        self._session.sent += 1
+        if self._session.sent >= MESSAGES_PER_CONNECTION:
+            self.close()
+
+    def close(self) -> None:
+        """End this thread's SMTP session (``QUIT``), if one is open."""
+        connection, self._session.connection = self._session.connection, None
+        self._session.sent = 0
+        if connection is not None:
+            _quit(connection)
 
     def send(self, message: OutboundMessage) -> SendResult:
         s = self._settings
@@ -195,3 +239,11 @@ class SmtpEmailChannel:
         except (OSError, smtplib.SMTPException):
             raise ChannelError(FailureReason.PROVIDER_DOWN, permanent=False) from None
         return SendResult(provider_id=message_id, status=DeliveryStatus.SENT)
+
+
+def _quit(connection: smtplib.SMTP) -> None:
+    # The message is accepted once DATA got its 250: a failing QUIT must not undo that.
+    try:
+        connection.quit()
+    except (smtplib.SMTPException, OSError):
+        connection.close()

@@ -11,17 +11,23 @@ the outbox, which knows whether a send is safe to repeat.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
+from requests import PreparedRequest
 from requests.adapters import HTTPAdapter
-from requests.utils import get_environ_proxies
+from requests.auth import _basic_auth_str
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_environ_proxies, requote_uri
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.request import Request as TwilioRequest
 from twilio.http.response import Response
 from twilio.rest import Client
 
@@ -74,16 +80,67 @@ class TwilioCompatibleHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twi
         token = _idempotency_token.get()
         if token is not None:
             headers[IDEMPOTENCY_HEADER] = token
-        return super().request(
-            method,
-            url,
-            params=params,
-            data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout,
+        if timeout is None:
+            timeout = self.timeout
+        elif timeout <= 0:
+            raise ValueError(timeout)
+        kwargs = {"method": method.upper(), "url": url, "params": params, "headers": headers}
+        self.log_request(kwargs)
+        self._test_only_last_response = None
+        self._test_only_last_request = TwilioRequest(**kwargs, data=data, auth=auth)
+        assert self.session is not None
+        response = self.session.send(
+            self._prepare(method.upper(), url, params, data, headers, auth),
             allow_redirects=allow_redirects,
+            timeout=timeout,
+            proxies=self.proxy,
         )
+        self.log_response(response.status_code, response)
+        self._test_only_last_response = Response(
+            int(response.status_code), response.text, response.headers
+        )
+        return self._test_only_last_response
+
+    def _prepare(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None,
+        data: dict[str, object] | None,
+        headers: dict[str, str],
+        auth: tuple[str, str] | None,
+    ) -> PreparedRequest:
+        """The request ``requests`` would prepare for Twilio's form-encoded API, built
+        directly: ``Session.prepare_request`` (merging cookies, hooks and settings, parsing
+        the URL, sniffing the body) was 1.6 of the 2.5 ms of CPU a send cost in the
+        dispatch profile. Same wire format: the session's headers under the request's,
+        ``None`` values dropped, the form and query encoded as ``requests`` encodes them,
+        ``Content-Length`` and HTTP basic auth. The session's cookie jar is not sent
+        (Twilio's API sets none)."""
+        assert self.session is not None
+        prepared = PreparedRequest()
+        prepared.method = method
+        query = _form(params)
+        prepared.url = requote_uri(f"{url}{'&' if '?' in url else '?'}{query}" if query else url)
+        merged = CaseInsensitiveDict(self.session.headers)
+        merged.update(headers)
+        prepared.headers = CaseInsensitiveDict(
+            (name, value) for name, value in merged.items() if value is not None
+        )
+        body = _form(data) if data else None
+        if headers.get("Content-Type") in {"application/json", "application/scim+json"}:
+            body = json.dumps(data, allow_nan=False) if data is not None else None
+        prepared.body = body
+        if body:
+            prepared.headers["Content-Length"] = str(len(body.encode()))
+        elif method not in {"GET", "HEAD"}:
+            prepared.headers["Content-Length"] = "0"
+        if body and "content-type" not in prepared.headers:
+            prepared.headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if auth is not None:
+            prepared.headers["Authorization"] = _basic_auth(*auth)
+        prepared.hooks = {"response": []}
+        return prepared
 
     def log_request(self, kwargs: dict[str, Any]) -> None:
         # The package logs every header; we log the method and path only (no query, no body).
@@ -92,6 +149,23 @@ class TwilioCompatibleHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twi
 
     def log_response(self, status_code: int, response: Any) -> None:
         _logger.debug("twilio response", extra={"status": status_code})
+
+
+def _form(fields: dict[str, object] | None) -> str:
+    """``requests``' form encoding: a list value repeats its key, ``None`` is left out."""
+    if not fields:
+        return ""
+    pairs: list[tuple[str, object]] = []
+    for key, values in fields.items():
+        for value in values if isinstance(values, list | tuple) else [values]:
+            if value is not None:
+                pairs.append((key, value))
+    return urlencode(pairs, doseq=True)
+
+
+@lru_cache(maxsize=8)
+def _basic_auth(username: str, password: str) -> str:
+    return str(_basic_auth_str(username, password))
 
 
 @contextmanager

@@ -132,12 +132,16 @@ class SendAttempt(Base):
 
 
 class SenderSlot(Base):
-    """The next moment a sender (``channel:address``) may send: advanced atomically by workers."""
+    """The next moment a sender (``channel:address``) may send, advanced atomically by workers,
+    and the worker that has it leased (:mod:`careloop.outreach.sender_leases`)."""
 
     __tablename__ = "outreach_sender_slots"
 
     sender_key: Mapped[str] = mapped_column(String(240), primary_key=True)
     next_slot_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    leased_by: Mapped[str | None] = mapped_column(String(128))
+    """The worker claiming this sender's messages until ``lease_until`` (none: free)."""
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ContactBudgetLock(Base):

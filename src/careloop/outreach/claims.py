@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from careloop.channels.errors import FailureReason
 from careloop.governance.consent import consent_decisions
 from careloop.models import AccessOffer, Enrollment, OutboxMessage, SendAttempt
+from careloop.outreach.sender_leases import Capacity, lease_senders, sender_key_of_row
 from careloop.outreach.states import (
     ACTIVE_ENROLLMENT_STATES,
     AttemptOutcome,
@@ -60,9 +61,18 @@ class Claimed:
 
 
 def claim_due(
-    session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta
+    session: Session,
+    *,
+    worker_id: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    capacity: Capacity | None = None,
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due rows and write their attempts; the caller commits at once."""
+    """Claim up to ``limit`` due rows and write their attempts; the caller commits at once.
+
+    With ``capacity`` (what each sender can take in half a lease), only rows of senders this
+    worker leases now, or of unpaced senders (:mod:`careloop.outreach.sender_leases`)."""
     due = or_(
         and_(
             OutboxMessage.state.in_([str(OutboxState.QUEUED), str(OutboxState.FAILED_TRANSIENT)]),
@@ -70,11 +80,23 @@ def claim_due(
         ),
         and_(OutboxMessage.state == str(OutboxState.SENDING), OutboxMessage.lease_until < now),
     )
+    query = select(OutboxMessage.id).where(due)
+    if capacity is not None:
+        keys = lease_senders(
+            session,
+            due=due,
+            worker_id=worker_id,
+            now=now,
+            limit=limit,
+            lease=lease,
+            capacity=capacity,
+        )
+        if not keys:
+            return []
+        query = query.where(sender_key_of_row().in_(keys))
     ids = list(
         session.scalars(
-            select(OutboxMessage.id)
-            .where(due)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            query.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )

@@ -33,6 +33,21 @@ class Reservation:
     next_free: datetime
 
 
+SENDER_SLOTS = cast(Table, SenderSlot.__table__)
+
+
+def ensure_sender_rows(session: Session, keys: Sequence[str], *, now: datetime) -> None:
+    """A row for each sender key, free from ``now`` (existing rows are left as they are)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # Core statements with one parameter set per sender (executemany): each compiles once
+    # and is cached. A multi-row ``VALUES`` list compiled afresh on every call, and the ORM
+    # layer around it, were most of the worker's CPU for a reservation (dispatch profile).
+    session.connection().execute(
+        insert(SENDER_SLOTS).on_conflict_do_nothing(index_elements=["sender_key"]),
+        [{"sender_key": key, "next_slot_at": now} for key in keys],
+    )
+
+
 def reserve_slots(
     session: Session,
     *,
@@ -68,17 +83,9 @@ def reserve_many(
     if not wanted:
         return {}
     keys = sorted(wanted)
-    table = cast(Table, SenderSlot.__table__)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = SENDER_SLOTS
     connection = session.connection()
-    # Core statements with one parameter set per sender (executemany): each compiles once
-    # and is cached. A multi-row ``VALUES`` list compiled afresh on every call, and the ORM
-    # layer around it, were most of the worker's CPU for a reservation (dispatch profile).
-    connection.execute(
-        insert(table).on_conflict_do_nothing(index_elements=["sender_key"]),
-        [{"sender_key": key, "next_slot_at": now} for key in keys],
-    )
+    ensure_sender_rows(session, keys, now=now)
     current = dict(
         connection.execute(
             select(table.c.sender_key, table.c.next_slot_at)

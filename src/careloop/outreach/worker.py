@@ -65,6 +65,7 @@ from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.quiet_hours import quiet_now
 from careloop.outreach.ratelimit import reserve_many, reserve_slots, sender_key
 from careloop.outreach.results import BatchReport, Outcome, record_outcomes, release
+from careloop.outreach.sender_leases import release_senders
 from careloop.outreach.states import (
     DeadReason,
 )
@@ -123,10 +124,27 @@ class Worker:
                 now=started,
                 limit=self.claim_size(batch),
                 lease=timedelta(seconds=self.settings.worker.lease_seconds),
+                capacity=self._capacity,
             )
         report = BatchReport(claimed=len(claimed))
         if not claimed:
             return report
+        try:
+            self._see_through(claimed, report)
+        finally:
+            with self.runtime.transaction() as session:
+                release_senders(session, worker_id=self.worker_id)
+        self._measure_pace(report, since=started)
+        return report
+
+    def _capacity(self, channel: str, sender: str | None) -> float | None:
+        """Messages ``sender`` can take in half a lease (``None``: unpaced, never leased)."""
+        rate = self._rate(sender_key(channel, sender), channel, sender)
+        if rate is None:
+            return None
+        return rate * (1 - self.settings.worker.pace_margin) * self.half_lease.total_seconds()
+
+    def _see_through(self, claimed: list[Claimed], report: BatchReport) -> None:
         by_sender: dict[str, list[Claimed]] = defaultdict(list)
         for message in claimed:
             by_sender[sender_key(message.channel, message.sender)].append(message)
@@ -135,8 +153,6 @@ class Worker:
         planned.sort(key=lambda p: (p[0] is not None, p[0] or datetime.min.replace(tzinfo=UTC)))
         for part in chunks(planned, span=timedelta(seconds=1), size=CHUNK):
             report.add(self._send_chunk([m for _, m in part], slots=[s for s, _ in part]))
-        self._measure_pace(report, since=started)
-        return report
 
     def _measure_pace(self, report: BatchReport, *, since: datetime) -> None:
         handled = report.sent + report.dead + report.retried + report.in_doubt

@@ -1,0 +1,78 @@
+"""The Twilio client's requests, built without ``requests``' generic preparation, go on the
+wire exactly as ``requests`` would have prepared them (what a Twilio server reads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from requests import PreparedRequest, Request, Response
+from requests.adapters import BaseAdapter
+
+from careloop.channels.twilio_http import build_twilio_client, idempotency_token
+
+ACCOUNT = "AC00000000000000000000000000000000"
+
+
+class Capture(BaseAdapter):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[PreparedRequest] = []
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        self.seen.append(request)
+        response = Response()
+        listing = request.method == "GET"
+        response.status_code = 200 if listing else 201
+        response._content = (
+            b'{"messages": [], "next_page_uri": null, "page": 0, "page_size": 20}'
+            if listing
+            else b'{"sid": "SM1", "status": "queued"}'
+        )
+        response.encoding = "utf-8"
+        response.request = request
+        return response
+
+
+def _as_requests_prepares(client: Any, sent: PreparedRequest) -> PreparedRequest:
+    """What ``Session.prepare_request`` makes of the same call."""
+    http = client.http_client
+    last = http._test_only_last_request
+    return http.session.prepare_request(
+        Request(
+            method=last.method,
+            url=last.url,
+            params=last.params,
+            data=last.data,
+            headers=last.headers,
+            auth=last.auth,
+        )
+    )
+
+
+def _wire(request: PreparedRequest) -> tuple[Any, ...]:
+    body = request.body.decode() if isinstance(request.body, bytes) else request.body
+    return request.method, request.url, dict(request.headers), body
+
+
+def test_a_send_and_a_list_go_out_as_requests_would_prepare_them() -> None:
+    client = build_twilio_client(
+        account_sid=ACCOUNT, auth_token="secret", base_url="https://gw.example/twilio"
+    )
+    capture = Capture()
+    client.http_client.session.mount("https://", capture)
+    with idempotency_token("bench:7"):
+        client.messages.create(
+            to="+16175550199",
+            from_="+15550000001",
+            body="Tu cita es mañana & trae tu tarjeta: 100% listo?",
+            media_url=["https://a.example/1.png", "https://a.example/2.png"],
+        )
+    sent = capture.seen[-1]
+    assert _wire(sent) == _wire(_as_requests_prepares(client, sent))
+    assert sent.url == f"https://gw.example/twilio/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+    assert sent.headers["I-Twilio-Idempotency-Token"] == "bench:7"
+
+    client.messages.list(to="+16175550199", from_="+15550000001", limit=20)
+    listed = capture.seen[-1]
+    assert _wire(listed) == _wire(_as_requests_prepares(client, listed))
+    assert "To=%2B16175550199" in (listed.url or "")
