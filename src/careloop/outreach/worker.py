@@ -22,8 +22,8 @@ Gateways do not deduplicate (Twilio ignores the idempotency header on Messages),
 must never leave a send unrecorded that cannot be checked: after a SIGKILL at most one group
 per sender thread is ``calling`` where the gateway can be asked, one attempt where not.
 When its lease expires the row is re-claimed *in doubt* and the gateway is asked first
-(:meth:`Worker._reconcile`): found → recorded as sent, nothing sent; not found → sent once;
-the gateway cannot tell → ``in-doubt``, held for review (or re-sent, with
+(:mod:`careloop.outreach.in_doubt`): found → recorded as sent, nothing sent; not found →
+sent once; the gateway cannot tell → ``in-doubt``, held for review (or re-sent, with
 ``worker.resend_in_doubt``: at most one duplicate per crash).
 """
 
@@ -55,11 +55,11 @@ from careloop.outreach.claims import (
     Claimed,
     claim_due,
     mark_calling,
-    recorded_provider_ids,
     refused_now,
 )
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.group_send import SendPace, send_in_groups
+from careloop.outreach.in_doubt import settle_in_doubt
 from careloop.outreach.outbound import outbound_message
 from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.quiet_hours import quiet_now
@@ -325,11 +325,7 @@ class Worker:
             slot = self._await_slot(message, slot)
             if slot is None:
                 return None  # no slot left within the lease: handed back to the queue
-        if message.in_doubt_since is not None:
-            settled = self._reconcile(message, slot)
-            if settled is not None:
-                return settled
-        return self._call(message, slot)
+        return self.attempt_at(message, slot)
 
     def attempt_at(self, message: Claimed, slot: datetime | None) -> Outcome:
         """Settle a doubt, then call (the caller waited for ``slot``)."""
@@ -354,32 +350,15 @@ class Worker:
         return self._rate(key, message.channel, message.sender) or 1.0
 
     def _reconcile(self, message: Claimed, slot: datetime | None) -> Outcome | None:
-        """Ask the gateway about a message that may have been sent unrecorded; ``None``
-        means it has no record, so sending now sends it once."""
-        assert message.in_doubt_since is not None
-        try:
-            reconciler = self.channels.reconciler(ChannelKind(message.channel))
-        except InvalidInput:
-            return Outcome(message, dead=DeadReason.NO_ADAPTER, slot_at=slot)
-        if reconciler is None:
-            if self.settings.worker.resend_in_doubt:
-                return None
-            return Outcome(message, in_doubt=True, slot_at=slot)
-        since = message.in_doubt_since - timedelta(seconds=self.settings.worker.reconcile_slack_s)
-        try:
-            candidates = reconciler.find_sent(self.outbound(message), since=since)
-        except ChannelError:
-            return Outcome(message, in_doubt=True, slot_at=slot)
-        if candidates:
-            with self.runtime.transaction() as session:
-                known = recorded_provider_ids(session, [c.provider_id for c in candidates])
-            for found in candidates:
-                if found.provider_id not in known | self.matched:
-                    # Not recorded until the group commits: remembered so a second message
-                    # in doubt cannot take the same record of the gateway.
-                    self.matched.add(found.provider_id)
-                    return Outcome(message, result=found, reconciled=True, slot_at=slot)
-        return None
+        return settle_in_doubt(
+            message,
+            slot,
+            channels=self.channels,
+            runtime=self.runtime,
+            worker=self.settings.worker,
+            outbound=self.outbound,
+            matched=self.matched,
+        )
 
     def _await_slot(self, message: Claimed, slot: datetime) -> datetime | None:
         """Sleep until ``slot``; if this process woke too late (descheduled, slow re-check),
