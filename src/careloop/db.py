@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -247,3 +248,39 @@ def revision_history() -> list[Revision]:
             )
         )
     return result
+
+
+def _copy_value(value: Any, *, json: bool) -> Any:
+    return Jsonb(value, dumps=_dumps) if json else value  # JSON as the engine writes it
+
+
+def copy_then_insert(
+    session: Session,
+    *,
+    table: str,
+    rows: list[dict[str, Any]],
+    conflict: str,
+    json_columns: tuple[str, ...] = (),
+) -> list[tuple[Any, ...]]:
+    """PostgreSQL: COPY ``rows`` into a temporary copy of ``table``, then one INSERT with
+    ``conflict`` (its ON CONFLICT ... [RETURNING ...] clause); the rows it returns.
+
+    The server parses the rows in bulk instead of the driver binding every value of a
+    multi-row INSERT. The raw cursor bypasses the session: flush what the rows refer to first.
+    """
+    columns = list(rows[0])
+    names = ", ".join(columns)
+    staging = f"careloop_copy_{table}"
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_copy_value(row[c], json=c in json_columns) for c in columns])
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {conflict}")
+        returned = cursor.fetchall() if cursor.description else []
+        cursor.execute(f"DELETE FROM {staging}")
+    return list(returned)

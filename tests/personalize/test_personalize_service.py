@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
+import pytest
+from sqlalchemy import select
 from tests.personalize.conftest import PROGRAM, make_snapshot
 from typer.testing import CliRunner
 
 from careloop.cli import app
 from careloop.events import EventKind, list_events, record_event
+from careloop.models import DecisionRow, Event
 from careloop.personalize.engine import EngineModel, decide
 from careloop.personalize.service import (
     get_profile,
@@ -17,6 +21,7 @@ from careloop.personalize.service import (
     list_decisions,
     load_model,
     record_decision,
+    record_decisions,
     set_stated_preferences,
 )
 
@@ -115,3 +120,56 @@ def test_preferences_cli_rejects_an_unknown_channel_in_one_line(tmp_path):
     assert result.exit_code == 2
     assert "unknown channel" in result.output
     assert "Traceback" not in result.output
+
+
+def _decided(rt, prefix):
+    """The decision rows and ``decided`` events of patients ``prefix*``, without ids."""
+    with rt.transaction() as session:
+        rows = session.scalars(
+            select(DecisionRow)
+            .where(DecisionRow.patient_id.like(f"{prefix}%"))
+            .order_by(DecisionRow.patient_id)
+        )
+        decisions = [
+            {c.key: getattr(r, c.key) for c in DecisionRow.__table__.columns if c.key != "id"}
+            for r in rows
+        ]
+        events = session.scalars(
+            select(Event).where(Event.patient_id.like(f"{prefix}%")).order_by(Event.id)
+        )
+        logged = [(e.kind, e.patient_id, e.occurred_at, e.program, e.payload) for e in events]
+    return [{**d, "patient_id": d["patient_id"][1:]} for d in decisions], [
+        (kind, pid[1:], *rest) for kind, pid, *rest in logged
+    ]
+
+
+@pytest.mark.parametrize("copy_from", [1, 10**6])  # by COPY on PostgreSQL, and by INSERT
+def test_a_batch_of_decisions_is_written_as_one_by_one(rt, copy_from):
+    model = EngineModel.new(PROGRAM.action_space)
+    now = rt.clock.now()
+
+    def decided(prefix):
+        out = []
+        for k in range(40):
+            snapshot = make_snapshot(patient_id=f"{prefix}{k:02d}")
+            decision = decide(
+                snapshot=snapshot,
+                program=PROGRAM,
+                history=None,
+                model=model,
+                now=now,
+                rng=np.random.default_rng(k),
+            )
+            decision = replace(decision, decision_id=f"{prefix}{decision.decision_id[1:]}")
+            out.append((decision, model.featurizer.row(snapshot.covariates, snapshot.stated)))
+        return out
+
+    with rt.transaction() as session:
+        for decision, features in decided("a"):
+            record_decision(
+                session, clock=rt.clock, decision=decision, features=features, flush=False
+            )
+        record_decisions(session, clock=rt.clock, decisions=decided("b"), copy_from=copy_from)
+    one_by_one, batched = _decided(rt, "a"), _decided(rt, "b")
+    assert len(batched[0]) == 40
+    assert batched == one_by_one

@@ -26,6 +26,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
+from careloop.content.render_plan import Formatter, RenderPlan, plan_of
 from careloop.errors import InvalidInput
 
 _DOUBLE_PERIOD = re.compile(r"(?<!\.)\.\.(?!\.)")
@@ -109,48 +110,55 @@ def _local(value: object, where: RenderContext) -> datetime:
     return value.astimezone(where.zone)
 
 
-@pass_context
-def _date_filter(context: Context, value: object, style: str = "long") -> str:
-    where = _ctx(context)
+def _format_date(where: RenderContext, value: object, style: str = "long") -> str:
     day = _local(value, where).date() if isinstance(value, datetime) else value
     if not isinstance(day, date):
         raise RenderError("the date filter needs a date", field="template")
     return str(format_date(day, format=style, locale=where.locale))
 
 
-@pass_context
-def _time_filter(context: Context, value: object, style: str = "short") -> str:
-    where = _ctx(context)
+def _format_time(where: RenderContext, value: object, style: str = "short") -> str:
     return str(format_time(_local(value, where), format=style, locale=where.locale))
 
 
-@pass_context
-def _datetime_filter(context: Context, value: object, style: str = "medium") -> str:
-    where = _ctx(context)
+def _format_datetime(where: RenderContext, value: object, style: str = "medium") -> str:
     return str(format_datetime(_local(value, where), format=style, locale=where.locale))
 
 
-@pass_context
-def _weekday_filter(context: Context, value: object) -> str:
-    where = _ctx(context)
+def _format_weekday(where: RenderContext, value: object) -> str:
     day = _local(value, where) if isinstance(value, datetime) else value
     if not isinstance(day, date):
         raise RenderError("the weekday filter needs a date", field="template")
     return str(format_date(day, format="EEEE", locale=where.locale))
 
 
-def _digits_filter(value: object) -> str:
+def _format_digits(where: RenderContext, value: object) -> str:
     """A phone number as a voice should say it: digit by digit, pausing between groups."""
     groups = re.findall(r"\d+", str(value))
     return ", ".join(" ".join(group) for group in groups)
 
 
+# Our filters as plain functions of (where, value, *arguments): Jinja calls them through
+# :func:`_as_filter`, a render plan (:mod:`careloop.content.render_plan`) directly.
+_FORMATTERS: dict[str, Formatter] = {
+    "date": _format_date,
+    "time": _format_time,
+    "datetime": _format_datetime,
+    "weekday": _format_weekday,
+    "digits": _format_digits,
+}
+
+
+def _as_filter(formatter: Formatter) -> Callable[..., str]:
+    @pass_context
+    def jinja_filter(context: Context, value: object, *args: object) -> str:
+        return formatter(_ctx(context), value, *args)
+
+    return jinja_filter
+
+
 _FILTERS: dict[str, Callable[..., Any]] = {
-    "date": _date_filter,
-    "time": _time_filter,
-    "datetime": _datetime_filter,
-    "weekday": _weekday_filter,
-    "digits": _digits_filter,
+    name: _as_filter(formatter) for name, formatter in _FORMATTERS.items()
 }
 _SAFE_BUILTIN_FILTERS = ("upper", "lower", "capitalize", "title", "trim")
 
@@ -183,6 +191,19 @@ def _template_fields(source: str) -> frozenset[str]:
         return frozenset(meta.find_undeclared_variables(environment().parse(source)))
     except TemplateError as exc:
         raise RenderError(f"template does not compile: {exc.message}", field="template") from None
+
+
+@lru_cache(maxsize=4096)
+def _plan(source: str) -> RenderPlan | None:
+    try:
+        return plan_of(environment().parse(source), formatters=_FORMATTERS)
+    except TemplateError:
+        return None  # Jinja's compile reports it
+
+
+def renders_without_jinja(source: str) -> bool:
+    """Whether ``source`` has a render plan (it only prints fields, formatted or not)."""
+    return _plan(source) is not None
 
 
 def template_fields(source: str) -> set[str]:
@@ -240,6 +261,16 @@ def _coerce(name: str, kind: FieldKind, value: object) -> object:
 
 def render_template(source: str, *, fields: Mapping[str, object], where: RenderContext) -> str:
     """Render one template source; errors name the field or say the template is at fault."""
+    plan = _plan(source)
+    if plan is None:
+        return render_with_jinja(source, fields=fields, where=where)
+    # The same text as Jinja's render without one (most templates only print fields).
+    values = validate_fields(fields, needed=template_fields(source))
+    return _tidy(plan.fill(values, where))
+
+
+def render_with_jinja(source: str, *, fields: Mapping[str, object], where: RenderContext) -> str:
+    """Render through the sandbox: any template, and the reference a render plan must equal."""
     template = compile_template(source)
     values = validate_fields(fields, needed=template_fields(source))
     try:

@@ -8,6 +8,7 @@ a second STOP must not resurrect or double-count an enrollment.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock, ensure_utc
-from careloop.events import EventKind, record_event
+from careloop.events import EventKind, NewEvent, record_event, record_events
 from careloop.models import Enrollment, OutboxMessage
 from careloop.outreach.holdout import assign_arm
 from careloop.outreach.journey import JourneyFacts, first_due
@@ -32,21 +33,11 @@ from careloop.outreach.states import (
 ACTOR = "outreach"
 
 
-def _event(
-    session: Session,
-    *,
-    clock: Clock,
-    kind: EventKind,
-    enrollment: Enrollment,
-    now: datetime,
-    payload: Mapping[str, Any] | None = None,
-    flush: bool = True,
-) -> None:
-    record_event(
-        session,
-        flush=flush,
+def _new_event(
+    kind: EventKind, *, enrollment: Enrollment, now: datetime, payload: Mapping[str, Any] | None
+) -> NewEvent:
+    return NewEvent(
         kind=kind,
-        clock=clock,
         actor=ACTOR,
         patient_id=enrollment.patient_id,
         occurred_at=now,
@@ -55,6 +46,19 @@ def _event(
         program=enrollment.program,
         payload={"arm": enrollment.arm, "episode": enrollment.episode, **(payload or {})},
     )
+
+
+def _event(
+    session: Session,
+    *,
+    clock: Clock,
+    kind: EventKind,
+    enrollment: Enrollment,
+    now: datetime,
+    payload: Mapping[str, Any] | None = None,
+) -> None:
+    event = _new_event(kind, enrollment=enrollment, now=now, payload=payload)
+    record_event(session, clock=clock, **asdict(event))
 
 
 def _anchor_times(anchors: Mapping[str, Any]) -> dict[str, datetime]:
@@ -158,18 +162,17 @@ def enroll_many(
         created.append((enrollment, candidate))
     session.add_all([e for e, _ in created])
     session.flush()
+    events: list[NewEvent] = []
     for enrollment, candidate in created:
         if not candidate.announced:
-            _event(
-                session, clock=clock, kind=EventKind.ELIGIBLE, enrollment=enrollment, now=now,
-                flush=False,
-            )  # fmt: skip
+            events.append(
+                _new_event(EventKind.ELIGIBLE, enrollment=enrollment, now=now, payload=None)
+            )
         risk = {k: v for k, v in (candidate.fields or {}).items() if k.startswith("noshow_risk")}
-        _event(
-            session, clock=clock, kind=EventKind.ENROLLED, enrollment=enrollment, now=now,
-            payload=risk or None, flush=False,
-        )  # fmt: skip
-    session.flush()
+        events.append(
+            _new_event(EventKind.ENROLLED, enrollment=enrollment, now=now, payload=risk or None)
+        )
+    record_events(session, events=events, clock=clock)
     return [e for e, _ in created]
 
 

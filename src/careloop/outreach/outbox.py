@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from careloop.clock import ensure_utc
+from careloop.db import copy_then_insert
 from careloop.models import OutboxMessage
 from careloop.outreach.states import DeadReason, OutboxState
 
@@ -89,17 +90,32 @@ def enqueue(session: Session, *, message: NewMessage, now: datetime) -> OutboxMe
     return enqueue_many(session, messages=[message], now=now)[0]
 
 
+# From this many messages on, PostgreSQL takes them by COPY (a night's slice queues hundreds;
+# a webhook one or two, for which the temporary table would cost more than it saves).
+COPY_FROM = 32
+
+
 def enqueue_many(
-    session: Session, *, messages: list[NewMessage], now: datetime
+    session: Session, *, messages: list[NewMessage], now: datetime, copy_from: int = COPY_FROM
 ) -> list[OutboxMessage | None]:
     """Queue many with one INSERT ... ON CONFLICT DO NOTHING; duplicates come back as None."""
     if not messages:
         return []
     rows = [_values(m, now) for m in messages]
     dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    session.execute(stmt, rows)
+    if dialect == "postgresql" and len(rows) >= copy_from:
+        session.flush()  # the enrollments the rows point at
+        copy_then_insert(
+            session,
+            table=OutboxMessage.__tablename__,
+            rows=rows,
+            conflict="ON CONFLICT (idempotency_key) DO NOTHING",
+            json_columns=("extra",),
+        )
+    else:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        session.execute(stmt, rows)
     keys = [m.idempotency_key for m in messages]
     found = {
         row.idempotency_key: row

@@ -37,7 +37,7 @@ from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import Action, ActionSpace
 from careloop.personalize.engine import Decision
 from careloop.personalize.service import (
-    record_decision,
+    record_decisions,
 )
 from careloop.personalize.snapshot import ProgramSpec
 from careloop.records.caregivers import caregivers_of
@@ -140,6 +140,7 @@ def run_steps(
     voice = [p for i, p in enumerate(patient_ids) if _channel(batch.action(i)) == "voice"]
     needs = interpreter_needs(session, patient_ids=list(dict.fromkeys(voice)))
     messages: list[NewMessage] = []
+    decided: list[tuple[Decision, Sequence[float]]] = []  # written together after the loop
     for i, item in enumerate(items):
         # Exact budget check at the chosen send time, against everything sent or scheduled
         # (this tick's earlier programs and steps included): a hold, never an overrun.
@@ -155,9 +156,7 @@ def run_steps(
             library=library,
             needs=needs,
         )
-        record_decision(
-            session, clock=ctx.clock, decision=decision, features=batch.features[i], flush=False
-        )
+        decided.append((decision, batch.features[i]))
         bump(report, program.name, "decided")
         enrollment = item.enrollment
         if decision.action is None or decision.send_at is None:
@@ -229,6 +228,7 @@ def run_steps(
         if decision.action.channel != "portal":
             enrollment.unanswered += 1
         advance(session, enrollment=enrollment, program=program, now=now, sent_at=decision.send_at)
+    record_decisions(session, clock=ctx.clock, decisions=decided)
     queued = enqueue_many(session, messages=messages, now=now)
     bump(
         report,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import FrozenClock, ensure_utc
 from careloop.errors import InvalidInput
-from careloop.events import EventKind, record_event
+from careloop.events import EventKind, NewEvent, record_events
 from careloop.governance.consent import ConsentChannel, consent_decisions
 from careloop.models import Event
 from careloop.programs.definition import Program, find_program, load_programs
@@ -293,29 +293,30 @@ def run_program(
             period=window.key,
             patient_ids=[v.patient_id for v in eligible],
         )
+        events: list[NewEvent] = []
         for verdict in eligible:
             care_gap = verdict.care_gap or {}
             new = previous.get(verdict.patient_id) != verdict.reason
             if new:
-                record_event(
-                    session,
-                    kind=EventKind.ELIGIBLE,
-                    clock=clock,
-                    actor=actor,
-                    patient_id=verdict.patient_id,
-                    subject_type=PERIOD_SUBJECT,
-                    subject_id=window.key,
-                    program=program.name,
-                    payload={
-                        "reason": verdict.reason,
-                        "care_gap": care_gap,
-                        "period": window.key,
-                        "window": window.label,
-                    },
-                    flush=False,  # the run's events go out together at the next flush
+                events.append(
+                    NewEvent(
+                        kind=EventKind.ELIGIBLE,
+                        actor=actor,
+                        patient_id=verdict.patient_id,
+                        subject_type=PERIOD_SUBJECT,
+                        subject_id=window.key,
+                        program=program.name,
+                        payload={
+                            "reason": verdict.reason,
+                            "care_gap": care_gap,
+                            "period": window.key,
+                            "window": window.label,
+                        },
+                    )
                 )
-                run.events_recorded += 1
             run.eligible.append(EligiblePatient(verdict.patient_id, verdict.reason, care_gap, new))
+        # The batch's events in one statement.
+        run.events_recorded += record_events(session, events=events, clock=clock)
     return run
 
 

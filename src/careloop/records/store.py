@@ -14,20 +14,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from psycopg.errors import UniqueViolation
-from psycopg.types.json import Jsonb
 from sqlalchemy import Table, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from careloop.db import copy_then_insert
 from careloop.models import FhirResource, ResourceCode, ResourceFact
 from careloop.records.extract import IndexedResource
 from careloop.records.projection import fact_rows, forget_shared_facts, has_fact
 from careloop.records.store_copy import Stamp, copy_new, existing_keys
 
 CHUNK = 500
+JSON_COLUMNS = ("resource", "fact")  # jsonb: written as JSON text by COPY
 
 
 def write_resources(
@@ -147,7 +147,9 @@ def _upsert(
         for system, code in res.codes
     ]
     if code_rows and session.get_bind().dialect.name == "postgresql":
-        _copy_then_insert(session, "resource_codes", code_rows, "ON CONFLICT DO NOTHING")
+        copy_then_insert(
+            session, table="resource_codes", rows=code_rows, conflict="ON CONFLICT DO NOTHING"
+        )
     else:
         _insert_ignore(session, ResourceCode, code_rows)
     _write_facts(session, resources, owners, existed)
@@ -169,12 +171,13 @@ def _write_facts(
     )
     rows = fact_rows(resources, owners)
     if rows and session.get_bind().dialect.name == "postgresql":
-        _copy_then_insert(
+        copy_then_insert(
             session,
-            "resource_facts",
-            rows,
-            "ON CONFLICT (resource_type, fhir_id) DO UPDATE SET patient_id = EXCLUDED.patient_id, "
-            "codes = EXCLUDED.codes, fact = EXCLUDED.fact",
+            table="resource_facts",
+            rows=rows,
+            conflict="ON CONFLICT (resource_type, fhir_id) DO UPDATE SET "
+            "patient_id = EXCLUDED.patient_id, codes = EXCLUDED.codes, fact = EXCLUDED.fact",
+            json_columns=JSON_COLUMNS,
         )
     elif rows:
         upsert_rows(session, ResourceFact, rows, ("resource_type", "fhir_id"))
@@ -231,45 +234,15 @@ def _upsert_resources(session: Session, rows: list[dict[str, Any]]) -> set[tuple
     updates = ", ".join(
         f"{c} = EXCLUDED.{c}" for c in rows[0] if c not in ("resource_type", "fhir_id")
     )
-    done = _copy_then_insert(
+    done = copy_then_insert(
         session,
-        "fhir_resources",
-        rows,
-        f"ON CONFLICT (resource_type, fhir_id) DO UPDATE SET {updates} "
+        table="fhir_resources",
+        rows=rows,
+        conflict=f"ON CONFLICT (resource_type, fhir_id) DO UPDATE SET {updates} "
         "RETURNING resource_type, fhir_id, (xmax <> 0)",
+        json_columns=JSON_COLUMNS,
     )
     return {(rtype, fid) for rtype, fid, updated in done if updated}
-
-
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _copy_value(column: str, value: Any) -> Any:
-    return Jsonb(value, dumps=_json_text) if column in ("resource", "fact") else value
-
-
-def _copy_then_insert(
-    session: Session, table: str, rows: list[dict[str, Any]], conflict: str
-) -> list[tuple[Any, ...]]:
-    """PostgreSQL: COPY ``rows`` into a temporary copy of ``table``, then one INSERT with
-    ``conflict`` (its ON CONFLICT ... [RETURNING ...] clause); the rows it returns."""
-    columns = list(rows[0])
-    names = ", ".join(columns)
-    staging = f"careloop_import_{table}"
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
-            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([_copy_value(c, row[c]) for c in columns])
-        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {conflict}")
-        returned = cursor.fetchall() if cursor.description else []
-        cursor.execute(f"DELETE FROM {staging}")
-    return list(returned)
 
 
 def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
