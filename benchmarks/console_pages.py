@@ -257,9 +257,11 @@ def pages(url: str, *, clinical_every: int) -> list[tuple[str, str, str]]:
     return found
 
 
-def time_page(client: TestClient, path: str, *, requests: int) -> dict[str, object]:
+def time_page(
+    client: TestClient, path: str, *, requests: int, warmup: int = 2
+) -> dict[str, object]:
     status, size = 0, 0
-    for _ in range(2):
+    for _ in range(warmup):
         client.get(path)
     times = []
     for _ in range(requests):
@@ -281,6 +283,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed requests first")
     parser.add_argument("--clinical-every", type=int, default=10)
     parser.add_argument("--base", default=f"{SERVER}/careloop_bench_console")
     parser.add_argument("--database", help="the population (default <base>_<patients>)")
@@ -298,7 +301,7 @@ def main() -> None:
             for page, path, role in pages(url, clinical_every=args.clinical_every):
                 if args.only and page not in args.only:
                     continue
-                figures = time_page(by_role[role], path, requests=args.requests)
+                figures = time_page(by_role[role], path, requests=args.requests, warmup=args.warmup)
                 line = {"page": page, "path": path, "patients": patients, **figures}
                 sys.stdout.write(orjson.dumps(line).decode() + "\n")
                 sys.stdout.flush()
