@@ -128,6 +128,14 @@ def propose(
     return row
 
 
+def adjustments_by_id(session: Session, ids: list[int]) -> dict[int, PlanAdjustment]:
+    """Plan adjustments by id, read without a lock (for pages showing them), in one query."""
+    if not ids:
+        return {}
+    rows = session.scalars(select(PlanAdjustment).where(PlanAdjustment.id.in_(sorted(set(ids)))))
+    return {row.id: row for row in rows}
+
+
 def get_adjustment(session: Session, adjustment_id: int) -> PlanAdjustment:
     row = session.scalar(
         select(PlanAdjustment).where(PlanAdjustment.id == adjustment_id).with_for_update()

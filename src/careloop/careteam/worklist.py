@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import ACTIVE, ItemStatus
@@ -97,21 +97,17 @@ def list_worklist(
     offset: int = 0,
 ) -> list[WorklistEntry]:
     """Active items (or all, with ``include_resolved``) filtered and ordered for the team."""
-    query = select(WorklistItem)
-    if not include_resolved:
-        query = query.where(WorklistItem.status.in_([str(s) for s in ACTIVE]))
-    for column, value in (
-        (WorklistItem.program, program),
-        (WorklistItem.team, team),
-        (WorklistItem.assignee, assignee),
-        (WorklistItem.severity, severity),
-        (WorklistItem.kind, kind),
-        (WorklistItem.patient_id, patient_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if since is not None:
-        query = query.where(WorklistItem.raised_at >= since)
+    query = _filtered(
+        select(WorklistItem),
+        program=program,
+        team=team,
+        assignee=assignee,
+        severity=severity,
+        kind=kind,
+        patient_id=patient_id,
+        include_resolved=include_resolved,
+        since=since,
+    )
     query = (
         query.order_by(WorklistItem.priority, _SEVERITY_RANK, WorklistItem.due_at, WorklistItem.id)
         .limit(limit)
@@ -129,6 +125,68 @@ def list_worklist(
         for item_id, plan_id in rows:
             pending.setdefault(item_id, []).append(plan_id)
     return [entry_of(i, now=now, proposals=pending.get(i.id)) for i in items]
+
+
+def _filtered(
+    query: Select[Any],
+    *,
+    program: str | None = None,
+    team: str | None = None,
+    assignee: str | None = None,
+    severity: str | None = None,
+    kind: str | None = None,
+    patient_id: str | None = None,
+    include_resolved: bool = False,
+    since: datetime | None = None,
+) -> Select[Any]:
+    if not include_resolved:
+        query = query.where(WorklistItem.status.in_([str(s) for s in ACTIVE]))
+    for column, value in (
+        (WorklistItem.program, program),
+        (WorklistItem.team, team),
+        (WorklistItem.assignee, assignee),
+        (WorklistItem.severity, severity),
+        (WorklistItem.kind, kind),
+        (WorklistItem.patient_id, patient_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(WorklistItem.raised_at >= since)
+    return query
+
+
+def count_worklist(
+    session: Session,
+    *,
+    program: str | None = None,
+    team: str | None = None,
+    assignee: str | None = None,
+    severity: str | None = None,
+) -> int:
+    """How many active items match (the page shows one page of them and says of how many)."""
+    query = _filtered(
+        select(func.count()).select_from(WorklistItem),
+        program=program,
+        team=team,
+        assignee=assignee,
+        severity=severity,
+    )
+    return int(session.scalar(query) or 0)
+
+
+def active_values(session: Session) -> dict[str, list[str]]:
+    """The programs, teams and assignees of active items, sorted: what a filter can pick.
+    One scan of the active items (their distinct combinations are few), not one per filter."""
+    query = _filtered(
+        select(WorklistItem.program, WorklistItem.team, WorklistItem.assignee).distinct()
+    )
+    found: dict[str, set[str]] = {"program": set(), "team": set(), "assignee": set()}
+    for row in session.execute(query):
+        for name, value in zip(found, row, strict=True):
+            if value is not None:
+                found[name].add(str(value))
+    return {name: sorted(values) for name, values in found.items()}
 
 
 def alert_burden(session: Session, *, since: datetime, until: datetime) -> dict[str, Any]:

@@ -6,13 +6,15 @@ API's endpoint (a clinician other than the draft's author), so the rule lives in
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.content import service as content_service
-from careloop.content.library import load_library
+from careloop.content.library import Library, load_library
 from careloop.content.lint import lint_variant
 from careloop.errors import NotFound
 from careloop.security.principal import Principal
@@ -25,6 +27,12 @@ from careloop.web.console.pages import (
 from careloop.web.deps import ClockDep, SessionDep, require
 
 router = APIRouter(include_in_schema=False)
+
+
+@cache
+def _shipped_library() -> Library:
+    """The library shipped with this release: files in the package, unchanged while it runs."""
+    return load_library()
 
 
 @router.get("/console/content", response_class=HTMLResponse)
@@ -47,8 +55,10 @@ def content_page(
         except NotFound:
             current = None
         if current is not None:
-            library = load_library()
-            library.messages[current.name] = current
+            # The stored message (its title, fields) lints the stored versions; the rest is
+            # the shipped library, read once per process (reading it took seconds a request).
+            shipped = _shipped_library()
+            library = replace(shipped, messages={**shipped.messages, current.name: current})
             for row in content_service.list_versions(
                 session, message=current.name, language=language or None
             ):

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,10 +21,13 @@ from sqlalchemy.orm import Session
 
 from careloop.careteam import plans
 from careloop.careteam.assignees import Assignable, assignable, in_words, staff_names
-from careloop.careteam.worklist import WorklistEntry, list_worklist
-from careloop.errors import NotFound
-from careloop.models import InboundReply
-from careloop.records.service import get_patient_record
+from careloop.careteam.worklist import (
+    WorklistEntry,
+    active_values,
+    count_worklist,
+    list_worklist,
+)
+from careloop.models import InboundReply, Patient
 from careloop.security.permissions import ItemAction, may_act_on_item
 from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
@@ -73,28 +77,58 @@ class _Who:
 
 
 REPLY_RULE = "outreach-reply"
+PAGE_SIZE = 50
+"""Rows per worklist page: the most pressing first, the rest a "next page" away."""
 _REPLY_REF = re.compile(r"\s*\(reply #(?P<id>[^)\s]+)\)")
 
 
-def _who(session: Session, patient_id: str, today: date) -> _Who:
-    try:
-        record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
-    except NotFound:
-        return _Who(patient_id, None, None, None)
-    name = " ".join(p for p in (record.given_name, record.family_name) if p) or patient_id
-    birth = record.birth_date
-    age = (
-        today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
-        if birth
-        else None
-    )
-    phone = next(
-        (str(cp.value) for cp in record.contact_points if cp.system == "phone" and cp.value), None
-    )
-    return _Who(name, age, record.timezone, phone)
+def _people(session: Session, patient_ids: set[str], today: date) -> dict[str, _Who]:
+    """Name, age, zone and phone of each patient, in one query (a page of cards used to read
+    each patient's whole record: seven queries a card)."""
+    rows = session.execute(
+        select(
+            Patient.id,
+            Patient.given_name,
+            Patient.family_name,
+            Patient.birth_date,
+            Patient.timezone,
+            Patient.contact_points,
+        ).where(Patient.id.in_(sorted(patient_ids)))
+    ).all()
+    people = {}
+    for patient_id, given, family, birth, zone, contacts in rows:
+        name = " ".join(p for p in (given, family) if p) or patient_id
+        age = (
+            today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+            if birth
+            else None
+        )
+        phones = (cp.get("value") for cp in contacts if cp.get("system") == "phone")
+        phone = next((str(value) for value in phones if value), None)
+        people[patient_id] = _Who(name, age, zone, phone)
+    return people
 
 
-def _what(session: Session, entry: WorklistEntry) -> tuple[str | None, str | None]:
+def _replies(session: Session, entries: list[WorklistEntry]) -> dict[str, str]:
+    """Provider id → body of the replies the entries' findings name (one query)."""
+    wanted = set()
+    for entry in entries:
+        found = _REPLY_REF.search(str((entry.latest or {}).get("summary") or ""))
+        if found is not None:
+            wanted.add(found.group("id"))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(InboundReply.provider_id, InboundReply.body).where(
+            InboundReply.provider_id.in_(sorted(wanted))
+        )
+    ).all()
+    return {str(provider_id): body for provider_id, body in rows}
+
+
+def _what(
+    session: Session, entry: WorklistEntry, replies: dict[str, str]
+) -> tuple[str | None, str | None]:
     """The finding in words, and what the patient wrote when the item is about a reply
     (the task's summary names the reply only by its provider id)."""
     latest = entry.latest or {}
@@ -107,10 +141,7 @@ def _what(session: Session, entry: WorklistEntry) -> tuple[str | None, str | Non
         return None, None
     found = _REPLY_REF.search(summary)
     if found is not None:
-        body = session.scalar(
-            select(InboundReply.body).where(InboundReply.provider_id == found.group("id"))
-        )
-        return _REPLY_REF.sub("", summary), body
+        return _REPLY_REF.sub("", summary), replies.get(found.group("id"))
     if entry.rule_id != REPLY_RULE:
         return summary, None
     # A portal message answering no reminder: the patient's latest words up to the task.
@@ -129,26 +160,24 @@ def _what(session: Session, entry: WorklistEntry) -> tuple[str | None, str | Non
 def item_views(
     session: Session, entries: list[WorklistEntry], *, principal: Principal, now: datetime
 ) -> list[ItemView]:
-    """Cards with the patient's name and age, the reply or reading, time since and left."""
-    who: dict[str, _Who] = {}
+    """Cards with the patient's name and age, the reply or reading, time since and left: a
+    fixed number of queries however many cards (patients, plan changes, replies at once)."""
+    who = _people(session, {e.patient_id for e in entries if e.patient_id}, now.date())
+    # An unknown sender's message has no patient until someone links it.
+    who[""] = _Who("unknown sender", None, None, None)
+    adjustments = plans.adjustments_by_id(session, [p for e in entries for p in e.proposals])
+    replies = _replies(session, entries)
     names = staff_names(session)
     choices: dict[str | None, tuple[Assignable, ...]] = {}
     views = []
     for entry in entries:
         key = entry.patient_id or ""
-        if key not in who:
-            # An unknown sender's message has no patient until someone links it.
-            who[key] = (
-                _who(session, key, now.date()) if key else _Who("unknown sender", None, None, None)
-            )
-        person = who[key]
-        proposals = []
-        for plan_id in entry.proposals:
-            row = plans.get_adjustment(session, plan_id)
-            proposals.append(
-                {"id": row.id, "kind": row.kind, "reason": row.reason, "details": row.details}
-            )
-        what, wrote = _what(session, entry)
+        person = who.get(key) or _Who(key, None, None, None)
+        proposals = [
+            {"id": row.id, "kind": row.kind, "reason": row.reason, "details": row.details}
+            for row in (adjustments[plan_id] for plan_id in entry.proposals)
+        ]
+        what, wrote = _what(session, entry, replies)
         if entry.team not in choices:
             choices[entry.team] = tuple(assignable(session, team=entry.team))
         escalated_to = in_words(entry.escalated_to, names) if entry.escalated_to else None
@@ -192,12 +221,13 @@ def worklist_page(
     team: str | None = None,
     assignee: str | None = None,
     severity: str | None = None,
+    page: int = 0,
 ) -> Response:
     principal = page_viewer(request, session, clock, may="worklist:read", what="the worklist")
     if not isinstance(principal, Principal):
         return principal
     now = clock.now()
-    everything = list_worklist(session, now=now, limit=1000)
+    page = max(page, 0)
     wanted = {
         "program": _clean(program),
         "team": _clean(team),
@@ -211,17 +241,18 @@ def worklist_page(
         team=wanted["team"],
         assignee=wanted["assignee"],
         severity=wanted["severity"],
+        limit=PAGE_SIZE,
+        offset=page * PAGE_SIZE,
     )
     careteam_api.audit_worklist_read(session, clock=clock, principal=principal, entries=entries)
     names = staff_names(session)
+    values = active_values(session)
     options = {
-        "program": [(p, p) for p in sorted({e.program for e in everything if e.program})],
-        "team": [(t, t) for t in sorted({e.team for e in everything if e.team})],
-        "assignee": sorted(
-            {(a, in_words(a, names)) for a in {e.assignee for e in everything if e.assignee}},
-            key=lambda pair: pair[1],
-        ),
+        "program": [(p, p) for p in values["program"]],
+        "team": [(t, t) for t in values["team"]],
+        "assignee": sorted(((a, in_words(a, names)) for a in values["assignee"]), key=_label),
     }
+    matching = count_worklist(session, **wanted)
     return render(
         request,
         "console/worklist.html",
@@ -230,10 +261,30 @@ def worklist_page(
             "items": item_views(session, entries, principal=principal, now=now),
             "filters": wanted,
             "options": options,
-            "total": len(everything),
+            "total": count_worklist(session) if any(wanted.values()) else matching,
+            "matching": matching,
+            "first": page * PAGE_SIZE + 1,
+            "pages": _page_links(wanted, page=page, shown=len(entries), matching=matching),
         },
         principal=principal,
     )
+
+
+def _label(pair: tuple[str, str]) -> str:
+    return pair[1]
+
+
+def _page_links(
+    filters: dict[str, str | None], *, page: int, shown: int, matching: int
+) -> dict[str, str | None]:
+    """The previous and next page's addresses, filters kept (None where there is none)."""
+
+    def link(number: int) -> str:
+        query = {k: v for k, v in filters.items() if v}
+        return "/console/worklist?" + urlencode({**query, "page": number})
+
+    more = page * PAGE_SIZE + shown < matching
+    return {"previous": link(page - 1) if page else None, "next": link(page + 1) if more else None}
 
 
 def _back(request: Request, fallback: str = "/console/worklist") -> str:
