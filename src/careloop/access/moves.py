@@ -126,8 +126,8 @@ def release(
     skip: Collection[str] = (),
 ) -> None:
     """Cancel the booking and, with ``settings``, offer its slot to the waitlist and ``tell``
-    the caregivers who came along (but those in ``skip``): one path for a cancel by reply, in
-    the portal and for the old booking of a move."""
+    the caregivers who came along (but those in ``skip``): one path for a cancel by reply and
+    for the old booking of a move."""
     bookings.cancel(session, booking=booking, clock=clock, principal=principal)
     if settings is not None:
         backfill(session, slot_id=booking.slot_id, clock=clock, settings=settings)

@@ -18,11 +18,12 @@ from careloop.access import booking as bookings
 from careloop.access import companions
 from careloop.access.directory import home_of, offered_in_portal, places_of
 from careloop.access.finder import Offer
-from careloop.access.moves import finish_move, moving_from, release
+from careloop.access.moves import finish_move, moving_from
 from careloop.access.offers import choices_of, mark_answered, open_links, open_offer
 from careloop.access.rides import plan_ride
 from careloop.access.sending import send_booked, send_cancelled, send_ride_booked
 from careloop.access.service import find_offers
+from careloop.access.waitlist import backfill
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind, list_events
@@ -192,5 +193,9 @@ def cancel_visit(
     and the caregiver who comes along is told."""
     if booking.state not in bookings.LIVE:
         return
-    release(session, booking=booking, clock=clock, principal=principal, settings=settings)
+    bookings.cancel(session, booking=booking, clock=clock, principal=principal)
     send_cancelled(session, booking=booking, clock=clock, settings=settings)
+    backfill(session, slot_id=booking.slot_id, clock=clock, settings=settings)
+    companions.tell_companions(
+        session, booking=booking, message=companions.CANCELLED, clock=clock, settings=settings
+    )
