@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from careloop.access.directory import visit_labels
@@ -36,27 +36,39 @@ class Board:
         return sorted({str(r["patient_id"]) for r in rows})
 
 
+# A list's column → the row's attribute it shows.
+_BOOKING_COLUMNS = {
+    "booking": "id", "patient_id": "patient_id", "slot": "slot_id", "start": "start",
+    "state": "state", "mode": "mode", "ride": "ride", "channel": "channel",
+    "held_until": "held_until",
+}  # fmt: skip
+_RIDE_COLUMNS = {
+    "ride": "id", "patient_id": "patient_id", "booking": "booking_id", "status": "status",
+    "provider": "provider", "pickup_at": "pickup_at",
+}  # fmt: skip
+_WAITLIST_COLUMNS = {
+    "entry": "id", "patient_id": "patient_id", "service": "service", "priority": "priority",
+    "noshow_risk": "noshow_risk", "state": "state", "since": "created_at",
+}  # fmt: skip
+
+
+def _rows(session: Session, query: Select[Any], columns: dict[str, str]) -> list[dict[str, Any]]:
+    """The first :data:`LIMIT` rows of ``query`` as dicts of ``columns``."""
+    return [
+        {column: getattr(row, attribute) for column, attribute in columns.items()}
+        for row in session.scalars(query.limit(LIMIT))
+    ]
+
+
 def board(session: Session, *, now: datetime) -> Board:
     """The four lists, soonest first."""
-    appointments = [
-        {
-            "booking": b.id,
-            "patient_id": b.patient_id,
-            "slot": b.slot_id,
-            "start": b.start,
-            "state": b.state,
-            "mode": b.mode,
-            "ride": b.ride,
-            "channel": b.channel,
-            "held_until": b.held_until,
-        }
-        for b in session.scalars(
-            select(AccessBooking)
-            .where(AccessBooking.state.in_(("held", "booked")), AccessBooking.start >= now)
-            .order_by(AccessBooking.start)
-            .limit(LIMIT)
-        )
-    ]
+    appointments = _rows(
+        session,
+        select(AccessBooking)
+        .where(AccessBooking.state.in_(("held", "booked")), AccessBooking.start >= now)
+        .order_by(AccessBooking.start),
+        _BOOKING_COLUMNS,
+    )
     offers = [
         {
             "offer": o.id,
@@ -77,39 +89,20 @@ def board(session: Session, *, now: datetime) -> Board:
             .limit(LIMIT)
         )
     ]
-    rides = [
-        {
-            "ride": r.id,
-            "patient_id": r.patient_id,
-            "booking": r.booking_id,
-            "status": r.status,
-            "provider": r.provider,
-            "pickup_at": r.pickup_at,
-        }
-        for r in session.scalars(
-            select(AccessRide)
-            .where(AccessRide.status.not_in(("completed", "cancelled")))
-            .order_by(AccessRide.pickup_at)
-            .limit(LIMIT)
-        )
-    ]
-    waitlist = [
-        {
-            "entry": w.id,
-            "patient_id": w.patient_id,
-            "service": w.service,
-            "priority": w.priority,
-            "noshow_risk": w.noshow_risk,
-            "state": w.state,
-            "since": w.created_at,
-        }
-        for w in session.scalars(
-            select(WaitlistEntry)
-            .where(WaitlistEntry.state.in_(("waiting", "offered")))
-            .order_by(WaitlistEntry.priority.desc(), WaitlistEntry.created_at)
-            .limit(LIMIT)
-        )
-    ]
+    rides = _rows(
+        session,
+        select(AccessRide)
+        .where(AccessRide.status.not_in(("completed", "cancelled")))
+        .order_by(AccessRide.pickup_at),
+        _RIDE_COLUMNS,
+    )
+    waitlist = _rows(
+        session,
+        select(WaitlistEntry)
+        .where(WaitlistEntry.state.in_(("waiting", "offered")))
+        .order_by(WaitlistEntry.priority.desc(), WaitlistEntry.created_at),
+        _WAITLIST_COLUMNS,
+    )
     shown = Board(appointments, offers, rides, waitlist)
     visits = [(str(a["booking"]), str(a["slot"]), str(a["mode"])) for a in appointments]
     visits += [

@@ -14,6 +14,7 @@ names the booking it would move until it is answered, then the booking it made.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -110,18 +111,29 @@ def finish_move(
     if old is None or old.state not in bookings.LIVE:
         return None
     coming = set(companions.accompanying_caregivers(session, booking=new_booking))
-    bookings.cancel(session, booking=old, clock=clock, principal=principal)
-    if settings is not None:
-        backfill(session, slot_id=old.slot_id, clock=clock, settings=settings)
-        companions.tell_companions(
-            session,
-            booking=old,
-            message=companions.CANCELLED,
-            clock=clock,
-            settings=settings,
-            skip=coming,
-        )
+    release(session, booking=old, clock=clock, principal=principal, settings=settings, skip=coming)
     return old
+
+
+def release(
+    session: Session,
+    *,
+    booking: AccessBooking,
+    clock: Clock,
+    principal: Principal,
+    settings: Settings | None,
+    tell: str = companions.CANCELLED,
+    skip: Collection[str] = (),
+) -> None:
+    """Cancel the booking and, with ``settings``, offer its slot to the waitlist and ``tell``
+    the caregivers who came along (but those in ``skip``): one path for a cancel by reply and
+    for the old booking of a move."""
+    bookings.cancel(session, booking=booking, clock=clock, principal=principal)
+    if settings is not None:
+        backfill(session, slot_id=booking.slot_id, clock=clock, settings=settings)
+        companions.tell_companions(
+            session, booking=booking, message=tell, clock=clock, settings=settings, skip=skip
+        )
 
 
 def open_move(

@@ -19,7 +19,7 @@ from careloop.access import booking as bookings
 from careloop.access import companions
 from careloop.access.finder import Offer, distinct_times
 from careloop.access.grammar import BookingReply, parse_booking_reply
-from careloop.access.moves import finish_move, moving_from
+from careloop.access.moves import finish_move, moving_from, release
 from careloop.access.offers import (
     choice_labels,
     choices_of,
@@ -31,7 +31,7 @@ from careloop.access.rides import plan_ride
 from careloop.access.sending import visit_place
 from careloop.access.service import find_offers
 from careloop.access.slots import slot_services
-from careloop.access.waitlist import backfill, tell_the_others
+from careloop.access.waitlist import tell_the_others
 from careloop.channels.messages import InboundMessage
 from careloop.clock import Clock
 from careloop.models import OutboxMessage
@@ -216,16 +216,14 @@ def handle_access_reply(
     if not live:
         return None
     target = live[0]
-    bookings.cancel(session, booking=target, clock=clock, principal=PATIENT_REPLY)
-    if app_settings is not None:
-        backfill(session, slot_id=target.slot_id, clock=clock, settings=app_settings)
-        companions.tell_companions(
-            session,
-            booking=target,
-            message=companions.CANCELLED if parsed.kind == "cancel" else companions.MOVING,
-            clock=clock,
-            settings=app_settings,
-        )
+    release(
+        session,
+        booking=target,
+        clock=clock,
+        principal=PATIENT_REPLY,
+        settings=app_settings,
+        tell=companions.CANCELLED if parsed.kind == "cancel" else companions.MOVING,
+    )
     if parsed.kind == "cancel":
         queued = _answer(
             session,

@@ -139,6 +139,32 @@ def visit_place(session: Session, booking: AccessBooking, *, fallback: str) -> s
     return (place.name if place else None) or fallback
 
 
+def request_about(
+    session: Session,
+    *,
+    patient_id: str,
+    message: str,
+    subject_id: object,
+    now: datetime,
+    clock: Clock,
+    settings: Settings,
+    fields: dict[str, object] | None = None,
+) -> RequestedMessage:
+    """One library message about a booking or an offer, queued once per subject: its key is
+    the message's name and the subject's id (``slot-gone:<offer>``, ``visit-booked:<booking>``)."""
+    return request_message(
+        session,
+        patient_id=patient_id,
+        message=message,
+        purpose=PURPOSE,
+        key=f"{message.replace('_', '-')}:{subject_id}",
+        now=now,
+        clock=clock,
+        settings=settings,
+        fields=fields,
+    )
+
+
 def _about_booking(
     session: Session,
     booking: AccessBooking,
@@ -149,12 +175,11 @@ def _about_booking(
     fields: dict[str, object],
 ) -> RequestedMessage:
     """One library message about a booking to its patient, queued once per booking."""
-    return request_message(
+    return request_about(
         session,
         patient_id=booking.patient_id,
         message=message,
-        purpose=PURPOSE,
-        key=f"{message.replace('_', '-')}:{booking.id}",
+        subject_id=booking.id,
         now=clock.now(),
         clock=clock,
         settings=settings,

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 from careloop.access.finder import rank_offers
 from careloop.access.offers import booking_url, choice_labels, open_offer
 from careloop.access.patientday import patient_day
+from careloop.access.sending import request_about
 from careloop.access.slots import free_slots
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound
 from careloop.fhirdata import dates
 from careloop.models import AccessOffer, WaitlistEntry
-from careloop.outreach.requests import request_message
 from careloop.records.resources import get_resource
 from careloop.records.service import get_patient
 from careloop.settings import Settings
@@ -99,12 +99,11 @@ def backfill(session: Session, *, slot_id: str, clock: Clock, settings: Settings
         )
         entry.state, entry.offer_id, entry.updated_at = "offered", offer.id, now
         patient = get_patient(session, entry.patient_id)
-        request_message(
+        request_about(
             session,
             patient_id=entry.patient_id,
             message="slot_offer",
-            purpose="care-reminders",
-            key=f"slot-offer:{offer.id}",
+            subject_id=offer.id,
             now=now,
             clock=clock,
             settings=settings,
@@ -145,12 +144,11 @@ def tell_the_others(session: Session, *, clock: Clock, settings: Settings) -> li
             continue
         offer.state = "gone" if offer.state == "open" else offer.state
         entry.state, entry.offer_id, entry.updated_at = "waiting", None, now
-        request_message(
+        request_about(
             session,
             patient_id=entry.patient_id,
             message="slot_gone",
-            purpose="care-reminders",
-            key=f"slot-gone:{offer.id}",
+            subject_id=offer.id,
             now=now,
             clock=clock,
             settings=settings,

@@ -8,20 +8,21 @@ authentication and role checks happen. Deny by default.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, AuditEntry, Purpose, audit_entries
 from careloop.clock import Clock
 from careloop.crypto import signing_key
 from careloop.db import session_scope
 from careloop.errors import NotAuthenticated, NotFound, PermissionDenied
 from careloop.governance.portal import CodeSender, UnconfiguredCodeSender
 from careloop.governance.proxy import with_proxy_grants
+from careloop.records.service import get_patient
 from careloop.runtime import Runtime
 from careloop.security.auth import authenticate_token, principal_for_user
 from careloop.security.oidc import OidcVerifier, looks_like_jwt, user_for_claims
@@ -193,6 +194,61 @@ def check_patient_access(principal: Principal, patient_id: str) -> None:
         raise NotFound("no such patient")
 
 
+@dataclass(frozen=True, slots=True)
+class PatientReach:
+    """A caller's checked reach to one patient's record (:func:`reach_patient`): what the
+    route then does there is audited through it, without handing the four around again."""
+
+    session: Session
+    clock: Clock
+    principal: Principal
+    patient_id: str
+
+    def audit(
+        self,
+        action: AuditAction,
+        resource: str,
+        *,
+        staff_purpose: Purpose = Purpose.OPERATIONS,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """:func:`audit_patient_access` for this caller and patient."""
+        reach = (self.session, self.clock, self.principal, self.patient_id)
+        audit_patient_access(*reach, action, resource, staff_purpose=staff_purpose, detail=detail)
+
+
+def reach_patient(
+    session: Session,
+    clock: Clock,
+    principal: Principal,
+    patient_id: str,
+    *,
+    on_record: bool = False,
+) -> PatientReach:
+    """:func:`check_patient_access`, and with ``on_record`` a 404 when no record has the id
+    (staff reach any id, so a route that reads around the record checks it is there)."""
+    check_patient_access(principal, patient_id)
+    if on_record:
+        get_patient(session, patient_id)
+    return PatientReach(session, clock, principal, patient_id)
+
+
+def audit_security(
+    session: Session,
+    clock: Clock,
+    principal: Principal,
+    action: AuditAction,
+    resource: str,
+    *,
+    outcome: str = "success",
+    patient_id: str | None = None,
+) -> None:
+    """Audit a sign-in, a token or session issued or revoked, or a read of the audit trail:
+    the security events, all for :attr:`Purpose.SECURITY`."""
+    purpose = Purpose.SECURITY
+    _audit_one(session, clock, principal, action, resource, purpose, patient_id, outcome=outcome)
+
+
 def audit_patient_access(
     session: Session,
     clock: Clock,
@@ -206,13 +262,22 @@ def audit_patient_access(
 ) -> None:
     """Audit one read or write of a patient's data: staff for ``staff_purpose``, a patient or
     caregiver at their own request."""
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=action,
-        resource=resource,
-        purpose=staff_purpose if principal.is_staff else Purpose.PATIENT_REQUEST,
-        patient_ids=[patient_id],
-        detail=detail,
-    )
+    purpose = staff_purpose if principal.is_staff else Purpose.PATIENT_REQUEST
+    _audit_one(session, clock, principal, action, resource, purpose, patient_id, detail=detail)
+
+
+def _audit_one(
+    session: Session,
+    clock: Clock,
+    principal: Principal,
+    action: AuditAction,
+    resource: str,
+    purpose: Purpose,
+    patient_id: str | None,
+    *,
+    outcome: str = "success",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One audit event about one patient (or none), as the faces record it."""
+    entry = AuditEntry(principal, action, resource, purpose, (patient_id,), outcome, detail)
+    audit_entries(session, clock=clock, entries=[entry])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from careloop.audit import AuditAction, Purpose, audit, verify_chain
+from careloop.audit import AuditAction, Purpose, verify_chain
 from careloop.crypto import configured_signing_key
 from careloop.governance.export import export_patient_bundle
 from careloop.models import AuditEvent
@@ -17,9 +17,9 @@ from careloop.security.principal import Principal
 from careloop.web.deps import (
     ClockDep,
     SessionDep,
-    audit_patient_access,
-    check_patient_access,
+    audit_security,
     get_runtime,
+    reach_patient,
     require,
 )
 
@@ -69,14 +69,8 @@ def list_audit(
     rows = [
         AuditEventOut.model_validate(row, from_attributes=True) for row in session.scalars(query)
     ]
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource="audit-trail",
-        purpose=Purpose.SECURITY,
-        patient_ids=[patient_id],
+    audit_security(
+        session, clock, principal, AuditAction.READ, "audit-trail", patient_id=patient_id
     )
     return rows
 
@@ -100,15 +94,7 @@ def export_patient(
     principal: Annotated[Principal, Depends(require("patients:read_clinical"))],
 ) -> dict[str, Any]:
     """Everything careloop holds about the patient, as a FHIR R4 Bundle (right of access)."""
-    check_patient_access(principal, patient_id)
+    reach = reach_patient(session, clock, principal, patient_id)
     bundle = export_patient_bundle(session, patient_id=patient_id, now=clock.now())
-    audit_patient_access(
-        session,
-        clock,
-        principal,
-        patient_id,
-        AuditAction.EXPORT,
-        "patient-export",
-        staff_purpose=Purpose.TREATMENT,
-    )
+    reach.audit(AuditAction.EXPORT, "patient-export", staff_purpose=Purpose.TREATMENT)
     return bundle

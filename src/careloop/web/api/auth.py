@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction
 from careloop.clock import Clock
 from careloop.errors import NotAuthenticated
 from careloop.models import User
@@ -31,6 +31,7 @@ from careloop.web.deps import (
     PrincipalDep,
     SessionDep,
     SigningKeyDep,
+    audit_security,
     client_address,
     get_runtime,
     rate_limit,
@@ -92,17 +93,8 @@ def _sign_in(
             otp=otp,
         )
     except NotAuthenticated:
-        audit(
-            session,
-            clock=clock,
-            principal=Principal(
-                actor="anonymous", role=Role.PATIENT, source=client_address(request)
-            ),
-            action=AuditAction.CREATE,
-            resource="sign-in",
-            purpose=Purpose.SECURITY,
-            outcome="failure",
-        )
+        anonymous = Principal(actor="anonymous", role=Role.PATIENT, source=client_address(request))
+        audit_security(session, clock, anonymous, AuditAction.CREATE, "sign-in", outcome="failure")
         session.commit()
         raise
     return user
@@ -123,14 +115,7 @@ def create_token(
         scopes=body.scopes,
         ttl=timedelta(minutes=body.ttl_minutes),
     )
-    audit(
-        session,
-        clock=clock,
-        principal=principal_for_user(user),
-        action=AuditAction.CREATE,
-        resource="token",
-        purpose=Purpose.SECURITY,
-    )
+    audit_security(session, clock, principal_for_user(user), AuditAction.CREATE, "token")
     return TokenResponse(
         access_token=issued.token, expires_at=issued.expires_at.isoformat(), role=user.role
     )
@@ -166,14 +151,7 @@ def create_session(
     set_session_cookies(
         request, response, face=Face.CONSOLE, token=issued.token, csrf=csrf, minutes=minutes
     )
-    audit(
-        session,
-        clock=clock,
-        principal=principal_for_user(user),
-        action=AuditAction.CREATE,
-        resource="console-session",
-        purpose=Purpose.SECURITY,
-    )
+    audit_security(session, clock, principal_for_user(user), AuditAction.CREATE, "console-session")
     return SessionResponse(
         csrf_token=csrf, expires_at=issued.expires_at.isoformat(), role=user.role
     )
@@ -195,14 +173,7 @@ def _revoke_current(
         token = found[1]
     if token:
         revoke_token_value(session, clock=clock, token=token)
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.DELETE,
-        resource=resource,
-        purpose=Purpose.SECURITY,
-    )
+    audit_security(session, clock, principal, AuditAction.DELETE, resource)
 
 
 @router.post("/revoke", status_code=204)

@@ -25,14 +25,14 @@ from careloop.governance.unsubscribe import read_unsubscribe_token
 from careloop.records import service as records
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
+from careloop.web.api.outputs import from_attributes
 from careloop.web.deps import (
     ClockDep,
     SessionDep,
     SigningKeyDep,
-    audit_patient_access,
-    check_patient_access,
     get_runtime,
     rate_limit,
+    reach_patient,
     require,
 )
 
@@ -86,15 +86,7 @@ def _consent_out(session: SessionDep, patient_id: str, now: datetime) -> Consent
             for purpose, row in matrix.items()
         },
         history=[
-            ConsentRecordOut(
-                id=r.id,
-                purpose=r.purpose,
-                channel=r.channel,
-                status=r.status,
-                source=r.source,
-                recorded_at=r.recorded_at,
-                recorded_by=r.recorded_by,
-            )
+            from_attributes(ConsentRecordOut, r)
             for r in consent_history(session, patient_id=patient_id)
         ],
     )
@@ -108,10 +100,9 @@ def get_consent(
     principal: Annotated[Principal, Depends(require("consent:read"))],
 ) -> ConsentOut:
     """What may be sent to this patient, per purpose and channel, and the history behind it."""
-    check_patient_access(principal, patient_id)
-    records.get_patient(session, patient_id)
+    reach = reach_patient(session, clock, principal, patient_id, on_record=True)
     out = _consent_out(session, patient_id, clock.now())
-    audit_patient_access(session, clock, principal, patient_id, AuditAction.READ, "consent")
+    reach.audit(AuditAction.READ, "consent")
     return out
 
 
@@ -124,8 +115,7 @@ def put_consent(
     principal: Annotated[Principal, Depends(require("consent:write"))],
 ) -> ConsentOut:
     """Record grants and denials (staff: as told or from a form; patients: in the portal)."""
-    check_patient_access(principal, patient_id)
-    records.get_patient(session, patient_id)
+    reach = reach_patient(session, clock, principal, patient_id, on_record=True)
     source = (body.source or ConsentSource.STAFF) if principal.is_staff else ConsentSource.PORTAL
     now = clock.now()
     for change in body.changes:
@@ -140,15 +130,7 @@ def put_consent(
             now=now,
             note=change.note,
         )
-    audit_patient_access(
-        session,
-        clock,
-        principal,
-        patient_id,
-        AuditAction.UPDATE,
-        "consent",
-        detail={"changes": len(body.changes)},
-    )
+    reach.audit(AuditAction.UPDATE, "consent", detail={"changes": len(body.changes)})
     return _consent_out(session, patient_id, now)
 
 

@@ -19,6 +19,7 @@ from careloop.content.lint import lint_library, lint_variant, sample_fields
 from careloop.content.vocab import Channel, ReadingLevel, Tone
 from careloop.models import ContentVersion
 from careloop.security.principal import Principal
+from careloop.web.api.outputs import from_attributes
 from careloop.web.deps import ClockDep, SessionDep, require
 
 router = APIRouter(prefix="/api/content", tags=["content"])
@@ -55,27 +56,7 @@ class VersionOut(BaseModel):
 
     @classmethod
     def of(cls, row: ContentVersion) -> VersionOut:
-        return cls(
-            id=row.id,
-            message=row.message,
-            language=row.language,
-            reading_level=row.reading_level,
-            tone=row.tone,
-            channel=row.channel,
-            version=row.version,
-            state=row.state,
-            content_hash=row.content_hash,
-            source=row.source,
-            parts={k: str(v) for k, v in row.parts.items()},
-            note=row.note,
-            created_by=row.created_by,
-            created_at=row.created_at,
-            approved_by=row.approved_by,
-            approved_at=row.approved_at,
-            retired_by=row.retired_by,
-            retired_at=row.retired_at,
-            retired_reason=row.retired_reason,
-        )
+        return from_attributes(cls, row, parts={k: str(v) for k, v in row.parts.items()})
 
 
 class DraftIn(BaseModel):
@@ -133,13 +114,7 @@ def list_messages(
 ) -> list[MessageOut]:
     """Every message in the library, with its sensitivity and fields."""
     return [
-        MessageOut(
-            name=m.name,
-            title=m.title,
-            sensitivity=str(m.sensitivity),
-            fields=list(m.fields),
-            grade_rule=m.grade_rule,
-        )
+        from_attributes(MessageOut, m, sensitivity=str(m.sensitivity), fields=list(m.fields))
         for m in service.list_messages(session)
     ]
 
@@ -230,20 +205,13 @@ def render_preview(
         detailed_consent=body.detailed_consent,
         require_approved=body.approved_only,
     )
-    return RenderOut(
+    return from_attributes(
+        RenderOut,
+        rendered,
         requested=rendered.requested.label(),
         used=rendered.used.label(),
-        version_id=rendered.version_id,
-        content_hash=rendered.content_hash,
         state=str(rendered.state),
         fallbacks=list(rendered.fallbacks),
-        language_fallback=rendered.language_fallback,
-        minimum_necessary=rendered.minimum_necessary,
-        subject=rendered.subject,
-        body=rendered.body,
-        html=rendered.html,
-        segments=rendered.segments,
-        encoding=rendered.encoding,
     )
 
 

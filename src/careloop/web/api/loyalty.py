@@ -16,13 +16,12 @@ from pydantic import BaseModel, Field
 from careloop.audit import AuditAction
 from careloop.loyalty.ledger import Fulfilment, fulfil, rewards_of
 from careloop.models import RewardEntry
-from careloop.records import service as records
 from careloop.security.principal import Principal
+from careloop.web.api.outputs import from_attributes
 from careloop.web.deps import (
     ClockDep,
     SessionDep,
-    audit_patient_access,
-    check_patient_access,
+    reach_patient,
     require,
 )
 
@@ -46,16 +45,7 @@ class FulfilmentIn(BaseModel):
 
 
 def _out(entry: RewardEntry) -> RewardOut:
-    return RewardOut(
-        id=entry.id,
-        reward=entry.reward,
-        program=entry.program,
-        value_cents=entry.value_cents,
-        state=entry.state,
-        earned_at=entry.earned_at,
-        fulfilled_at=entry.fulfilled_at,
-        fulfilment=entry.fulfilment,
-    )
+    return from_attributes(RewardOut, entry)
 
 
 @router.get("/api/patients/{patient_id}/rewards", response_model=list[RewardOut])
@@ -66,10 +56,9 @@ def get_rewards(
     principal: Annotated[Principal, Depends(require("patients:read"))],
 ) -> list[RewardOut]:
     """The patient's rewards, newest first."""
-    check_patient_access(principal, patient_id)
-    records.get_patient(session, patient_id)
+    reach = reach_patient(session, clock, principal, patient_id, on_record=True)
     out = [_out(e) for e in rewards_of(session, patient_id=patient_id)]
-    audit_patient_access(session, clock, principal, patient_id, AuditAction.READ, "reward_entry")
+    reach.audit(AuditAction.READ, "reward_entry")
     return out
 
 

@@ -17,8 +17,7 @@ from careloop.security.principal import Principal
 from careloop.web.deps import (
     ClockDep,
     SessionDep,
-    audit_patient_access,
-    check_patient_access,
+    reach_patient,
     require,
 )
 
@@ -47,17 +46,9 @@ def get_preferences(
     principal: Annotated[Principal, Depends(require("preferences:read"))],
 ) -> dict[str, Any]:
     """Stated preferences and what the engine learned, per program."""
-    check_patient_access(principal, patient_id)
+    reach = reach_patient(session, clock, principal, patient_id)
     profile = service.get_profile(session, patient_id=patient_id)
-    audit_patient_access(
-        session,
-        clock,
-        principal,
-        patient_id,
-        AuditAction.READ,
-        "preference-profile",
-        staff_purpose=Purpose.TREATMENT,
-    )
+    reach.audit(AuditAction.READ, "preference-profile", staff_purpose=Purpose.TREATMENT)
     return profile.as_dict()
 
 
@@ -70,16 +61,12 @@ def patch_preferences(
     principal: Annotated[Principal, Depends(require("preferences:write"))],
 ) -> dict[str, Any]:
     """Change stated preferences (staff, or the patient for themself)."""
-    check_patient_access(principal, patient_id)
+    reach = reach_patient(session, clock, principal, patient_id)
     changes = body.model_dump(exclude_unset=True)
     profile = service.set_stated_preferences(
         session, clock=clock, patient_id=patient_id, changes=changes, actor=principal.actor
     )
-    audit_patient_access(
-        session,
-        clock,
-        principal,
-        patient_id,
+    reach.audit(
         AuditAction.UPDATE,
         "preference-profile",
         staff_purpose=Purpose.TREATMENT,
@@ -98,9 +85,9 @@ def list_decisions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
     """The engine's latest decisions for a patient, with propensity and explanation."""
-    check_patient_access(principal, patient_id)
+    reach = reach_patient(session, clock, principal, patient_id)
     rows = service.list_decisions(session, patient_id=patient_id, program=program, limit=limit)
-    audit_patient_access(session, clock, principal, patient_id, AuditAction.READ, "decisions")
+    reach.audit(AuditAction.READ, "decisions")
     return [
         {
             "decision_id": r.id,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 from pydantic import BaseModel, Field
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction
 from careloop.errors import NotAuthenticated, PermissionDenied
 from careloop.governance.portal import (
     CODE_TTL,
@@ -23,16 +23,19 @@ from careloop.records import service as records
 from careloop.security.auth import principal_for_user
 from careloop.security.principal import Principal
 from careloop.security.roles import PROXY_SCOPES, Role
+from careloop.web.api.outputs import from_attributes
 from careloop.web.deps import (
     ClockDep,
     SessionDep,
     SigningKeyDep,
     audit_patient_access,
+    audit_security,
     check_patient_access,
     get_code_sender,
     get_rate_limiter,
     get_runtime,
     rate_limit,
+    reach_patient,
     require,
 )
 
@@ -94,14 +97,7 @@ class GrantOut(BaseModel):
 
 
 def _grant_out(g: ProxyGrant) -> GrantOut:
-    return GrantOut(
-        id=g.id,
-        caregiver_id=g.caregiver_id,
-        scopes=list(g.scopes),
-        granted_at=g.granted_at,
-        granted_by=g.granted_by,
-        revoked_at=g.revoked_at,
-    )
+    return from_attributes(GrantOut, g, scopes=list(g.scopes))
 
 
 @router.post(
@@ -165,14 +161,7 @@ def portal_verify_code(
     principal = principal_for_user(user)
     if principal.role == Role.CAREGIVER:
         principal = with_proxy_grants(session, principal)
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.CREATE,
-        resource="portal-session",
-        purpose=Purpose.SECURITY,
-    )
+    audit_security(session, clock, principal, AuditAction.CREATE, "portal-session")
     return PortalToken(
         access_token=issued.token,
         expires_at=issued.expires_at.isoformat(),
@@ -191,7 +180,7 @@ def enrol_contact(
     principal: Annotated[Principal, Depends(require("patients:write"))],
 ) -> EnrolOut:
     """Staff attest that a contact point on the record belongs to the patient (or caregiver)."""
-    check_patient_access(principal, patient_id)
+    reach = reach_patient(session, clock, principal, patient_id)
     if not principal.is_staff:
         raise PermissionDenied("only staff enrol portal contact points")
     row = enroll_portal_contact(
@@ -204,9 +193,7 @@ def enrol_contact(
         actor=principal.actor,
         clock=clock,
     )
-    audit_patient_access(
-        session, clock, principal, patient_id, AuditAction.CREATE, "portal-contact"
-    )
+    reach.audit(AuditAction.CREATE, "portal-contact")
     return EnrolOut(
         id=row.id, system=row.system, caregiver_id=row.caregiver_id, verified_at=row.verified_at
     )

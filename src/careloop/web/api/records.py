@@ -17,8 +17,7 @@ from careloop.security.principal import Principal
 from careloop.web.deps import (
     ClockDep,
     SessionDep,
-    audit_patient_access,
-    check_patient_access,
+    reach_patient,
     require,
 )
 
@@ -61,19 +60,11 @@ def get_patient(
     timeline: Annotated[int, Query(ge=0, le=2000)] = 200,
 ) -> PatientRecord:
     """One patient's record: identity, demographics, contacts, caregivers, timeline."""
-    check_patient_access(principal, patient_id)
+    reach = reach_patient(session, clock, principal, patient_id)
     record = service.get_patient_record(session, patient_id=patient_id, timeline_limit=timeline)
     if not may_see(principal, PatientPanel.CLINICAL_TIMELINE):
         record.timeline = []
-    audit_patient_access(
-        session,
-        clock,
-        principal,
-        patient_id,
-        AuditAction.READ,
-        "patient-record",
-        staff_purpose=Purpose.TREATMENT,
-    )
+    reach.audit(AuditAction.READ, "patient-record", staff_purpose=Purpose.TREATMENT)
     return record
 
 
@@ -99,14 +90,14 @@ def put_availability(
     principal: Annotated[Principal, Depends(require("patients:write"))],
 ) -> AvailabilityOut:
     """Record when a caregiver can be reached (e.g. after work on weekdays)."""
-    check_patient_access(principal, patient_id)
+    reach = reach_patient(session, clock, principal, patient_id)
     owned = {c.id for c in caregivers.caregivers_of(session, patient_id=patient_id)}
     if caregiver_id not in owned:
         raise NotFound("no such caregiver for this patient")
     caregiver = caregivers.set_availability(
         session, caregiver_id=caregiver_id, windows=body.windows, now=clock.now()
     )
-    audit_patient_access(session, clock, principal, patient_id, AuditAction.UPDATE, "caregiver")
+    reach.audit(AuditAction.UPDATE, "caregiver")
     return AvailabilityOut(
         caregiver=caregiver.id,
         availability=[AvailabilityWindow(**w) for w in caregiver.availability],

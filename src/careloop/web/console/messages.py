@@ -13,18 +13,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
-from careloop.clock import Clock
 from careloop.errors import Conflict, InvalidInput
 from careloop.outreach.messages import STAFF_CHANNELS, conversation, queue_staff_message
 from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
 from careloop.web.deps import (
     ClockDep,
+    PatientReach,
     SessionDep,
-    audit_patient_access,
     check_patient_access,
     require,
 )
@@ -41,23 +39,13 @@ ERRORS = {
 }
 
 
-def messaging_context(
-    session: Session, *, clock: Clock, principal: Principal, patient_id: str, error: str | None
-) -> dict[str, Any]:
+def messaging_context(reach: PatientReach, *, error: str | None) -> dict[str, Any]:
     """What the panel shows; the read is audited on its own (it is message content)."""
-    items = conversation(session, patient_id=patient_id, limit=50)
-    audit_patient_access(
-        session,
-        clock,
-        principal,
-        patient_id,
-        AuditAction.READ,
-        "patient-messages",
-        staff_purpose=Purpose.TREATMENT,
-    )
+    items = conversation(reach.session, patient_id=reach.patient_id, limit=50)
+    reach.audit(AuditAction.READ, "patient-messages", staff_purpose=Purpose.TREATMENT)
     return {
         "conversation": items,
-        "may_send": principal.can("messages:send"),
+        "may_send": reach.principal.can("messages:send"),
         "message_channels": STAFF_CHANNELS,
         "message_error": ERRORS.get(error or ""),
         "message_key": uuid.uuid4().hex,

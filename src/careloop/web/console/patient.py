@@ -35,7 +35,11 @@ from careloop.web.console.pages import page_viewer, render
 from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.tools import tools_context
 from careloop.web.console.worklist import item_views
-from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, check_patient_access
+from careloop.web.deps import (
+    ClockDep,
+    SessionDep,
+    reach_patient,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -144,7 +148,7 @@ def patient_page(
     principal = page_viewer(request, session, clock, may=_may_read, what="patient records")
     if not isinstance(principal, Principal):
         return principal
-    check_patient_access(principal, patient_id)
+    reach = reach_patient(session, clock, principal, patient_id)
     now = clock.now()
     record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
     context: dict[str, Any] = {
@@ -193,18 +197,6 @@ def patient_page(
         )
         context["items"] = item_views(session, items, principal=principal, now=now)
         context["adjustments"] = plans.list_adjustments(session, patient_id=patient_id, status=None)
-    context.update(
-        messaging_context(
-            session, clock=clock, principal=principal, patient_id=patient_id, error=message_error
-        )
-    )
-    audit_patient_access(
-        session,
-        clock,
-        principal,
-        patient_id,
-        AuditAction.READ,
-        "patient-view",
-        staff_purpose=Purpose.TREATMENT,
-    )
+    context.update(messaging_context(reach, error=message_error))
+    reach.audit(AuditAction.READ, "patient-view", staff_purpose=Purpose.TREATMENT)
     return render(request, "console/patient.html", context, principal=principal)

@@ -25,10 +25,10 @@ from careloop.security.roles import Role
 from careloop.web.api.webhooks import InboundDep
 from careloop.web.console import patient_context
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, require
+from careloop.web.deps import ClockDep, SessionDep, require
 from careloop.web.portal.i18n import has_text, translator
 from careloop.web.portal.inbox_words import readable
-from careloop.web.portal.page import PortalPage, patient_for, portal_page
+from careloop.web.portal.page import PortalPage, portal_page, reach_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -123,19 +123,12 @@ def send_reply(
     body: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     """The patient's (or proxy's) message, handled like an SMS reply so it reaches the team."""
-    patient_id = patient_for(principal, patient or None, "messages:send")
+    reach = reach_for(session, clock, principal, patient or None, "messages:send")
+    patient_id = reach.patient_id
     target = f"/portal/messages?patient={patient_id}"
     try:
         outcome = receive_portal_reply(session, patient_id=patient_id, body=body, ctx=ctx)
     except InvalidInput:
         return after_post(request, f"{target}&error=empty")
-    audit_patient_access(
-        session,
-        clock,
-        principal,
-        patient_id,
-        AuditAction.SEND,
-        "portal-message",
-        detail={"handled_as": outcome.handled_as},
-    )
+    reach.audit(AuditAction.SEND, "portal-message", detail={"handled_as": outcome.handled_as})
     return after_post(request, f"{target}&sent=1")

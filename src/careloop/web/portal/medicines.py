@@ -21,8 +21,8 @@ from careloop.errors import InvalidInput
 from careloop.medications.service import ANSWERS, confirm, patient_of, set_status, slot_states
 from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, require
-from careloop.web.portal.page import PortalPage, form_text, patient_for, portal_page
+from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.portal.page import PortalPage, form_text, portal_page, reach_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -84,7 +84,8 @@ async def answer_dose(
 ) -> Response:
     """One dose answered (taken / later / skipped) or one medicine paused or resumed."""
     text = await form_text(request)
-    patient_id = patient_for(principal, text("patient") or None, "checkins:write")
+    reach = reach_for(session, clock, principal, text("patient") or None, "checkins:write")
+    patient_id = reach.patient_id
     action, key, now = text("action"), text("medication") or None, clock.now()
     if action not in ACTIONS:
         raise InvalidInput(f"action must be one of {', '.join(ACTIONS)}", field="action")
@@ -110,13 +111,5 @@ async def answer_dose(
             session, patient_id=patient_id, status=status, now=now, medication_key=key, until=until
         )
         resource = "medication-reminders"
-    audit_patient_access(
-        session,
-        clock,
-        principal,
-        patient_id,
-        AuditAction.UPDATE,
-        resource,
-        detail={"action": action},
-    )
+    reach.audit(AuditAction.UPDATE, resource, detail={"action": action})
     return after_post(request, f"/portal/medicines?patient={patient_id}&done={action}")

@@ -25,7 +25,13 @@ from careloop.records.service import get_patient_record
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from careloop.web.console.pages import page_principal, render, sign_in_redirect
-from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, check_patient_access
+from careloop.web.deps import (
+    ClockDep,
+    PatientReach,
+    SessionDep,
+    audit_patient_access,
+    check_patient_access,
+)
 from careloop.web.portal.i18n import (
     human_time,
     language_names,
@@ -44,6 +50,13 @@ def patient_for(principal: Principal, wanted: str | None, permission: str) -> st
     patient_id = wanted or (sorted(principal.patient_ids)[0] if principal.patient_ids else "")
     check_patient_access(acting, patient_id)
     return patient_id
+
+
+def reach_for(
+    session: Session, clock: Clock, principal: Principal, wanted: str | None, permission: str
+) -> PatientReach:
+    """:func:`patient_for` as a :class:`PatientReach`, which audits what the page then does."""
+    return PatientReach(session, clock, principal, patient_for(principal, wanted, permission))
 
 
 async def form_text(request: Request) -> Callable[[str], str]:

@@ -25,7 +25,7 @@ from careloop.records.service import get_patient_record
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, audit_patient_access, require
+from careloop.web.deps import ClockDep, SessionDep, require
 from careloop.web.portal.i18n import (
     DEFAULT_LANGUAGE,
     has_text,
@@ -34,7 +34,7 @@ from careloop.web.portal.i18n import (
     translator,
 )
 from careloop.web.portal.next_words import next_decision_words
-from careloop.web.portal.page import PortalPage, form_text, patient_for, portal_page
+from careloop.web.portal.page import PortalPage, form_text, portal_page, reach_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -180,7 +180,8 @@ async def save_preferences(
     def checked(name: str) -> bool:
         return text(name) == "on"
 
-    patient_id = patient_for(principal, text("patient") or None, "preferences:write")
+    reach = reach_for(session, clock, principal, text("patient") or None, "preferences:write")
+    patient_id = reach.patient_id
     now = clock.now()
     changes = _stated_changes(text, checked)
     personalize.set_stated_preferences(
@@ -192,13 +193,5 @@ async def save_preferences(
         detail["consent"] = consent
     if principal.role == Role.PATIENT:
         _save_proxy_grants(session, principal, patient_id, checked, now)
-    audit_patient_access(
-        session,
-        clock,
-        principal,
-        patient_id,
-        AuditAction.UPDATE,
-        "preference-profile",
-        detail=detail,
-    )
+    reach.audit(AuditAction.UPDATE, "preference-profile", detail=detail)
     return after_post(request, f"/portal/preferences?patient={patient_id}&saved=1")

@@ -28,10 +28,10 @@ from careloop.crypto import signing_key
 from careloop.errors import InvalidInput
 from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, SettingsDep, audit_patient_access, require
+from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
 from careloop.web.portal.confirmation import confirmation_words
 from careloop.web.portal.i18n import translator
-from careloop.web.portal.page import PortalPage, patient_for, portal_page
+from careloop.web.portal.page import PortalPage, portal_page, reach_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -134,7 +134,8 @@ def book_visit(
 ) -> Response:
     """Book a choice of the open offer ``offer``, or, with no offer, the ``choice``-th of the
     times ``shown`` (the page's own list, stored as an offer only now the patient picked)."""
-    patient_id = patient_for(principal, patient or None, "visits:write")
+    reach = reach_for(session, clock, principal, patient or None, "visits:write")
+    patient_id = reach.patient_id
     if offer:
         row = self_service.patient_offer(
             session, patient_id=patient_id, offer_id=offer, clock=clock
@@ -162,10 +163,7 @@ def book_visit(
             )
     except SlotTaken:
         return after_post(request, f"/portal/visits?patient={patient_id}&taken=1")
-    audit_patient_access(
-        session, clock, principal, patient_id, AuditAction.CREATE, "appointment",
-        detail={"booking": booked.id},
-    )  # fmt: skip
+    reach.audit(AuditAction.CREATE, "appointment", detail={"booking": booked.id})
     return after_post(
         request, f"/portal/visits?patient={patient_id}&done=booked&booking={booked.id}"
     )
@@ -186,7 +184,8 @@ def change_visit(
     """``cancel`` frees the time once confirmed (``confirm=yes``, the "Yes, cancel" button; a
     first tap only asks); ``move`` shows new times to pick from and keeps the visit booked
     until one of them is."""
-    patient_id = patient_for(principal, patient or None, "visits:write")
+    reach = reach_for(session, clock, principal, patient or None, "visits:write")
+    patient_id = reach.patient_id
     if action not in ("cancel", "move"):
         return Response(status_code=404)
     booking = self_service.patient_booking(session, patient_id=patient_id, booking_id=booking_id)
@@ -199,9 +198,6 @@ def change_visit(
         self_service.cancel_visit(
             session, booking=booking, clock=clock, principal=principal, settings=settings
         )
-    audit_patient_access(
-        session, clock, principal, patient_id, AuditAction.UPDATE, "appointment",
-        detail={"booking": booking.id, "action": action},
-    )  # fmt: skip
+    reach.audit(AuditAction.UPDATE, "appointment", detail={"booking": booking.id, "action": action})
     done = "" if action == "move" else "&done=cancelled"
     return after_post(request, f"/portal/visits?patient={patient_id}{done}")
