@@ -19,6 +19,7 @@ Definitions (also in docs/insights.md):
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from careloop.clock import ensure_utc
 from careloop.events import list_events
 from careloop.insights.access_report import BOOKED, OFFERED, access_section
 from careloop.insights.fairness import SMALL_CELL, group_fairness
@@ -285,6 +287,15 @@ def retention_section(
     )
 
 
+LOOP_KINDS = (
+    "checkin_submitted",
+    "reading_received",
+    "alert_raised",
+    "alert_acknowledged",
+    "alert_resolved",
+)
+
+
 def build_report(
     session: Session,
     *,
@@ -301,24 +312,79 @@ def build_report(
     sections (who comes back, who lapsed, who earned rewards: by segment, small cells hidden).
     """
     events = list_events(session, since=start, until=end, program=program)
-    loop_events = list_events(
+    return _report(
         session,
-        since=start,
-        until=end,
-        kinds=[
-            "checkin_submitted",
-            "reading_received",
-            "alert_raised",
-            "alert_acknowledged",
-            "alert_resolved",
-        ],
+        events=events,
+        start=start,
+        end=end,
+        program=program,
+        min_ratio=min_ratio,
+        segments=segments,
+        lapse=lapse,
     )
+
+
+def programs_page_report(
+    session: Session, *, start: datetime, end: datetime, weeks: int, min_ratio: float = 0.8
+) -> tuple[dict[str, Any], list[tuple[datetime, dict[str, Any]]]]:
+    """The report of ``[start, end)`` and, for the learning curves, each week's ``channels``
+    and ``send_windows`` per program, from one read of the event log.
+
+    A week's figures are the ones ``build_report`` gives for that week (its events are a slice
+    of the period's, in the same order), without recomputing the record and fairness sections
+    the curves never show.
+    """
+    events = list_events(session, since=start, until=end)
+    report = _report(session, events=events, start=start, end=end, min_ratio=min_ratio)
+    times = [e.occurred_at for e in events]
+    weekly = []
+    for i in range(weeks):
+        week_start, week_end = start + timedelta(weeks=i), start + timedelta(weeks=i + 1)
+        week = events[
+            bisect_left(times, ensure_utc(week_start)) : bisect_left(times, ensure_utc(week_end))
+        ]
+        figures = _figures(week)
+        weekly.append(
+            (
+                week_start,
+                {
+                    "programs": [
+                        {
+                            "program": name,
+                            "channels": _channels(figures[name]),
+                            "send_windows": _windows(figures[name]),
+                        }
+                        for name in sorted(figures)
+                    ]
+                },
+            )
+        )
+    return report, weekly
+
+
+def _report(
+    session: Session,
+    *,
+    events: Sequence[Event],
+    start: datetime,
+    end: datetime,
+    program: str | None = None,
+    min_ratio: float = 0.8,
+    segments: Mapping[str, set[str]] | None = None,
+    lapse: LapsePolicy | None = None,
+) -> dict[str, Any]:
+    if program is None:
+        # Every kind is already in ``events``: filter them instead of reading the log again.
+        loop_events: Sequence[Event] = [e for e in events if e.kind in LOOP_KINDS]
+        access_events: Sequence[Event] = [e for e in events if e.kind in (OFFERED, BOOKED)]
+    else:
+        loop_events = list_events(session, since=start, until=end, kinds=LOOP_KINDS)
+        access_events = list_events(session, since=start, until=end, kinds=[OFFERED, BOOKED])
     figures = _figures(events)
     everyone: set[str] = set()
     for fig in figures.values():
         everyone |= fig.eligible | set(fig.arms)
     attributes = records.reporting_attributes(session, patient_ids=everyone, as_of=end.date())
-    access_events = list_events(session, since=start, until=end, kinds=[OFFERED, BOOKED])
     offered = {e.patient_id for e in access_events if e.kind == OFFERED} & everyone
     # Both arms' visits: the holdout books through the practice, never through an offer.
     appointments = (
