@@ -20,6 +20,7 @@ from careloop.insights.program_figures import (
 from careloop.insights.report import build_report, programs_page_report
 from careloop.models import Event, Patient
 from careloop.runtime import Runtime
+from careloop.web.console.programs import learning_curves
 
 START = datetime.fromisoformat("2026-03-02T00:00:00+00:00")
 WEEKS = 8
@@ -175,12 +176,14 @@ def test_one_read_gives_the_report_and_the_weekly_figures_the_nine_reports_gave(
         ]
     assert report == before
     assert [week for week, _ in weekly] == [START + timedelta(weeks=i) for i in range(WEEKS)]
-    assert [[p["program"] for p in w["programs"]] for _, w in weekly] == [
-        [p["program"] for p in w["programs"]] for w in weeks_before
+    with_messages = [[p for p in w["programs"] if p["channels"]] for w in weeks_before]
+    assert [w["programs"] for _, w in weekly] == [
+        [{k: p[k] for k in ("program", "channels", "send_windows")} for p in programs]
+        for programs in with_messages
     ]
-    assert [[(p["channels"], p["send_windows"]) for p in w["programs"]] for _, w in weekly] == [
-        [(p["channels"], p["send_windows"]) for p in w["programs"]] for w in weeks_before
-    ]
+    before_pairs = list(zip([week for week, _ in weekly], weeks_before, strict=True))
+    for program in PROGRAMS:
+        assert learning_curves(weekly, program) == learning_curves(before_pairs, program)
     assert sum(r["sent"] for _, w in weekly for p in w["programs"] for r in p["channels"]) > 100
 
 

@@ -110,6 +110,33 @@ def program_figures(
     )
     for name, patient in session.execute(contacted):
         fig(name).contacted.add(patient)
+    _add_engagement(session, programs, **scope)
+    return programs
+
+
+def engagement_figures(
+    session: Session, *, start: datetime, end: datetime
+) -> dict[str, ProgramFigures]:
+    """Only the per-channel and per-window figures (messages, engaged replies, minutes to
+    reply) of the programs that sent messages in ``[start, end)``: what a learning curve's
+    point needs, in two queries."""
+    programs: dict[str, ProgramFigures] = {}
+    _add_engagement(session, programs, start=start, end=end, program=None)
+    return programs
+
+
+def _add_engagement(
+    session: Session,
+    programs: dict[str, ProgramFigures],
+    *,
+    start: datetime,
+    end: datetime,
+    program: str | None,
+) -> None:
+    def fig(name: str) -> ProgramFigures:
+        return programs.setdefault(name, ProgramFigures(program=name))
+
+    scope = {"start": start, "end": end, "program": program}
     channel, window = _payload_text("channel"), _payload_text("send_window")
     sent = _scoped(
         select(Event.program, channel, window, func.count()), kinds=("sent",), **scope
@@ -123,7 +150,6 @@ def program_figures(
         figures.engaged_by_channel[by_channel] += 1
         figures.engaged_by_window[by_window] += 1
         figures.response_minutes[by_channel].append(minutes)
-    return programs
 
 
 def _engaged(

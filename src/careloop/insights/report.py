@@ -32,7 +32,11 @@ from careloop.insights.kpis.appointments import appointment_kpis
 from careloop.insights.kpis.readmissions import thirty_day_readmissions
 from careloop.insights.kpis.retention import LapsePolicy, retention_kpis, visits_by_patient
 from careloop.insights.kpis.surveys import answers, csat, net_promoter_score
-from careloop.insights.program_figures import ProgramFigures, program_figures
+from careloop.insights.program_figures import (
+    ProgramFigures,
+    engagement_figures,
+    program_figures,
+)
 from careloop.insights.rewards import rewards_section
 from careloop.insights.stats import difference_of_proportions
 from careloop.models import Event
@@ -273,7 +277,7 @@ def programs_page_report(
     weekly = []
     for i in range(weeks):
         week_start = start + timedelta(weeks=i)
-        figures = program_figures(session, start=week_start, end=week_start + timedelta(weeks=1))
+        figures = engagement_figures(session, start=week_start, end=week_start + timedelta(weeks=1))
         programs = [
             {
                 "program": name,
