@@ -81,7 +81,7 @@ def program_figures(
     def fig(name: str) -> ProgramFigures:
         return programs.setdefault(name, ProgramFigures(program=name))
 
-    scope = {"start": start, "end": end, "program": program}
+    scope: dict[str, Any] = {"start": start, "end": end, "program": program}
     # A program is in the report once any of its events names a patient (a decision, a skip).
     for name in session.scalars(_scoped(select(Event.program), kinds=None, **scope).distinct()):
         fig(name)
@@ -136,7 +136,7 @@ def _add_engagement(
     def fig(name: str) -> ProgramFigures:
         return programs.setdefault(name, ProgramFigures(program=name))
 
-    scope = {"start": start, "end": end, "program": program}
+    scope: dict[str, Any] = {"start": start, "end": end, "program": program}
     channel, window = _payload_text("channel"), _payload_text("send_window")
     sent = _scoped(
         select(Event.program, channel, window, func.count()), kinds=("sent",), **scope
