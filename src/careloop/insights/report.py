@@ -241,39 +241,13 @@ LOOP_KINDS = (
 )
 
 
-def build_report(
-    session: Session,
-    *,
-    start: datetime,
-    end: datetime,
-    program: str | None = None,
-    min_ratio: float = 0.8,
-    segments: Mapping[str, set[str]] | None = None,
-    lapse: LapsePolicy | None = None,
-) -> dict[str, Any]:
-    """The whole report as JSON-ready data (aggregates only: no patient ids, small cells hidden).
-
-    With ``segments`` (living patient -> segments) and ``lapse``, ``retention`` and ``rewards``
-    sections (who comes back, who lapsed, who earned rewards: by segment, small cells hidden).
-    """
-    return _report(
-        session,
-        start=start,
-        end=end,
-        program=program,
-        min_ratio=min_ratio,
-        segments=segments,
-        lapse=lapse,
-    )
-
-
 def programs_page_report(
     session: Session, *, start: datetime, end: datetime, weeks: int, min_ratio: float = 0.8
 ) -> tuple[dict[str, Any], list[tuple[datetime, dict[str, Any]]]]:
     """The report of ``[start, end)`` and, for the learning curves, each week's ``channels``
     and ``send_windows`` per program: the figures ``build_report`` gives for that week, without
     the record and fairness sections the curves never show."""
-    report = _report(session, start=start, end=end, min_ratio=min_ratio)
+    report = build_report(session, start=start, end=end, min_ratio=min_ratio)
     weekly = []
     for i in range(weeks):
         week_start = start + timedelta(weeks=i)
@@ -290,7 +264,7 @@ def programs_page_report(
     return report, weekly
 
 
-def _report(
+def build_report(
     session: Session,
     *,
     start: datetime,
@@ -300,6 +274,11 @@ def _report(
     segments: Mapping[str, set[str]] | None = None,
     lapse: LapsePolicy | None = None,
 ) -> dict[str, Any]:
+    """The whole report as JSON-ready data (aggregates only: no patient ids, small cells hidden).
+
+    With ``segments`` (living patient -> segments) and ``lapse``, ``retention`` and ``rewards``
+    sections (who comes back, who lapsed, who earned rewards: by segment, small cells hidden).
+    """
     loop_events = list_events(session, since=start, until=end, kinds=LOOP_KINDS)
     access_events = list_events(session, since=start, until=end, kinds=[OFFERED, BOOKED])
     figures = program_figures(session, start=start, end=end, program=program)
