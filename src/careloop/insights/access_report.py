@@ -63,14 +63,15 @@ def access_section(
     *,
     program: str,
     arms: Mapping[str, str],
-    events: Sequence[Event],
+    first_seen: Mapping[str, datetime],
     access_events: Sequence[Event],
     appointments: Iterable[tuple[str | None, Mapping[str, Any]]],
     end: datetime,
 ) -> dict[str, Any] | None:
     """The access figures of one program, or ``None`` when none of its patients was offered slots.
 
-    ``events`` are the program's events of the period, ``access_events`` the period's
+    ``first_seen`` is when each patient was first eligible or enrolled in the program in the
+    period (the gap a visit closes), ``access_events`` the period's
     ``slots_offered`` / ``slot_booked`` events (they carry no program), ``appointments`` the
     enrolled patients' ``Appointment`` resources as (patient id, resource).
     """
@@ -81,12 +82,7 @@ def access_section(
     }
     if not offers:
         return None
-    gap_at: dict[str, datetime] = {}
-    for event in events:
-        if event.program != program or event.patient_id is None or event.patient_id not in arms:
-            continue
-        if event.kind in ("eligible", "enrolled"):
-            gap_at.setdefault(event.patient_id, event.occurred_at)
+    gap_at = {patient: at for patient, at in first_seen.items() if patient in arms}
     booked_offers = {
         str((e.payload or {}).get("offer"))
         for e in access_events

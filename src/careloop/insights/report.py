@@ -19,9 +19,7 @@ Definitions (also in docs/insights.md):
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,74 +32,23 @@ from careloop.insights.kpis.appointments import appointment_kpis
 from careloop.insights.kpis.readmissions import thirty_day_readmissions
 from careloop.insights.kpis.retention import LapsePolicy, retention_kpis, visits_by_patient
 from careloop.insights.kpis.surveys import answers, csat, net_promoter_score
+from careloop.insights.program_figures import (
+    ProgramFigures,
+    engagement_figures,
+    program_figures,
+)
 from careloop.insights.rewards import rewards_section
 from careloop.insights.stats import difference_of_proportions
 from careloop.models import Event
 from careloop.records import service as records
 
-ENGAGEMENT_WINDOW = timedelta(hours=72)
-REPLY_KINDS = ("replied", "confirmed", "clicked")
 FAIRNESS_ATTRIBUTES = ("language", "age_band", "sex", "race", "ethnicity")
 NPS_LINK_ID = "likelihood-to-recommend"
 CSAT_LINK_ID = "csat"
 
 
-@dataclass
-class ProgramFigures:
-    """What happened in one program over the period."""
-
-    program: str
-    eligible: set[str] = field(default_factory=set)
-    arms: dict[str, str] = field(default_factory=dict)  # patient → treatment | holdout
-    contacted: set[str] = field(default_factory=set)
-    engaged: set[str] = field(default_factory=set)
-    completed: set[str] = field(default_factory=set)
-    opted_out: set[str] = field(default_factory=set)
-    sent_by_channel: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    engaged_by_channel: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    response_minutes: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    sent_by_window: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    engaged_by_window: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-
-
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
-
-
-def _figures(events: Sequence[Event]) -> dict[str, ProgramFigures]:
-    programs: dict[str, ProgramFigures] = {}
-    last_sent: dict[tuple[str, str], Event] = {}
-    for event in events:
-        if event.program is None or event.patient_id is None:
-            continue
-        fig = programs.setdefault(event.program, ProgramFigures(program=event.program))
-        patient = event.patient_id
-        payload = event.payload or {}
-        if event.kind == "eligible":
-            fig.eligible.add(patient)
-        elif event.kind == "enrolled":
-            fig.arms[patient] = str(payload.get("arm", "treatment"))
-        elif event.kind == "sent":
-            fig.contacted.add(patient)
-            channel = str(payload.get("channel", "unknown"))
-            fig.sent_by_channel[channel] += 1
-            fig.sent_by_window[str(payload.get("send_window", "unknown"))] += 1
-            last_sent[(event.program, patient)] = event
-        elif event.kind in REPLY_KINDS:
-            sent = last_sent.pop((event.program, patient), None)
-            if sent is not None and event.occurred_at - sent.occurred_at <= ENGAGEMENT_WINDOW:
-                fig.engaged.add(patient)
-                channel = str((sent.payload or {}).get("channel", "unknown"))
-                fig.engaged_by_channel[channel] += 1
-                window = str((sent.payload or {}).get("send_window", "unknown"))
-                fig.engaged_by_window[window] += 1
-                minutes = (event.occurred_at - sent.occurred_at).total_seconds() / 60
-                fig.response_minutes[channel].append(minutes)
-        elif event.kind == "completed":
-            fig.completed.add(patient)
-        elif event.kind == "opted_out":
-            fig.opted_out.add(patient)
-    return programs
 
 
 def _experiment(fig: ProgramFigures) -> dict[str, Any]:
@@ -285,6 +232,38 @@ def retention_section(
     )
 
 
+LOOP_KINDS = (
+    "checkin_submitted",
+    "reading_received",
+    "alert_raised",
+    "alert_acknowledged",
+    "alert_resolved",
+)
+
+
+def programs_page_report(
+    session: Session, *, start: datetime, end: datetime, weeks: int, min_ratio: float = 0.8
+) -> tuple[dict[str, Any], list[tuple[datetime, dict[str, Any]]]]:
+    """The report of ``[start, end)`` and, for the learning curves, each week's ``channels``
+    and ``send_windows`` per program: the figures ``build_report`` gives for that week, without
+    the record and fairness sections the curves never show."""
+    report = build_report(session, start=start, end=end, min_ratio=min_ratio)
+    weekly = []
+    for i in range(weeks):
+        week_start = start + timedelta(weeks=i)
+        figures = engagement_figures(session, start=week_start, end=week_start + timedelta(weeks=1))
+        programs = [
+            {
+                "program": name,
+                "channels": _channels(figures[name]),
+                "send_windows": _windows(figures[name]),
+            }
+            for name in sorted(figures)
+        ]
+        weekly.append((week_start, {"programs": programs}))
+    return report, weekly
+
+
 def build_report(
     session: Session,
     *,
@@ -300,25 +279,13 @@ def build_report(
     With ``segments`` (living patient -> segments) and ``lapse``, ``retention`` and ``rewards``
     sections (who comes back, who lapsed, who earned rewards: by segment, small cells hidden).
     """
-    events = list_events(session, since=start, until=end, program=program)
-    loop_events = list_events(
-        session,
-        since=start,
-        until=end,
-        kinds=[
-            "checkin_submitted",
-            "reading_received",
-            "alert_raised",
-            "alert_acknowledged",
-            "alert_resolved",
-        ],
-    )
-    figures = _figures(events)
+    loop_events = list_events(session, since=start, until=end, kinds=LOOP_KINDS)
+    access_events = list_events(session, since=start, until=end, kinds=[OFFERED, BOOKED])
+    figures = program_figures(session, start=start, end=end, program=program)
     everyone: set[str] = set()
     for fig in figures.values():
         everyone |= fig.eligible | set(fig.arms)
     attributes = records.reporting_attributes(session, patient_ids=everyone, as_of=end.date())
-    access_events = list_events(session, since=start, until=end, kinds=[OFFERED, BOOKED])
     offered = {e.patient_id for e in access_events if e.kind == OFFERED} & everyone
     # Both arms' visits: the holdout books through the practice, never through an offer.
     appointments = (
@@ -361,7 +328,7 @@ def build_report(
         access = access_section(
             program=name,
             arms=fig.arms,
-            events=events,
+            first_seen=fig.first_seen,
             access_events=access_events,
             appointments=appointments,
             end=end,

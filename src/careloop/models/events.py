@@ -34,4 +34,7 @@ class Event(Base):
     program: Mapped[str | None] = mapped_column(String(128), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
-    __table_args__ = (Index("ix_events_patient_kind", "patient_id", "kind"),)
+    __table_args__ = (
+        Index("ix_events_patient_kind", "patient_id", "kind"),
+        Index("ix_events_kind_occurred", "kind", "occurred_at"),
+    )

@@ -1,8 +1,9 @@
 """The programs page: funnel, the learning curve, outcome against the holdout, fairness,
 and the latest engine policy comparison (``careloop engine compare|promote``).
 
-Everything comes from :func:`careloop.insights.report.build_report` (aggregates only, small
-cells hidden); the learning curve is the same report asked for week by week.
+Everything comes from :func:`careloop.insights.report.programs_page_report` (the program
+report, aggregates only, small cells hidden, and its week-by-week engagement figures for the
+learning curves, from one read of the event log).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
-from careloop.insights.report import build_report
+from careloop.insights.report import programs_page_report
 from careloop.personalize.serving import stored_comparisons
 from careloop.security.principal import Principal
 from careloop.web.console.charts import bar_chart, interval_chart, line_chart
@@ -76,16 +77,7 @@ def programs_page(
     weeks = min(max(weeks, 1), 52)
     end = clock.now()
     start = end - timedelta(weeks=weeks)
-    report = build_report(session, start=start, end=end)
-    weekly = [
-        (
-            start + timedelta(weeks=i),
-            build_report(
-                session, start=start + timedelta(weeks=i), end=start + timedelta(weeks=i + 1)
-            ),
-        )
-        for i in range(weeks)
-    ]
+    report, weekly = programs_page_report(session, start=start, end=end, weeks=weeks)
     charts = {}
     for program in report["programs"]:
         intended = program["experiment"].get("as_intended")
