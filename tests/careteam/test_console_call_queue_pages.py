@@ -5,12 +5,8 @@ call tasks have resolved, and not refitted while what it reads is unchanged."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-
-from sqlalchemy import event
 
 from careloop.careteam.callqueue import (
     CALL_RULE_PREFIX,
@@ -23,8 +19,22 @@ from careloop.clock import FrozenClock
 from careloop.models import Enrollment, Patient, WorklistItem
 from careloop.runtime import Runtime
 from careloop.web.console.worklist import PAGE_SIZE
+from tests.statements import statements
 
 PROGRAM = "flu-shot-this-season"
+
+
+def completed(pid: str, program: str, enrolled: datetime, done: datetime) -> Enrollment:
+    """An outreach enrollment that closed its gap at ``done``: a call task's good outcome."""
+    return Enrollment(
+        patient_id=pid,
+        program=program,
+        episode="2026",
+        arm="outreach",
+        state="completed",
+        enrolled_at=enrolled,
+        state_changed_at=done,
+    )
 
 
 def _calls(rt: Runtime, clock: FrozenClock, *, resolved: int = 0, open_: int = 0) -> None:
@@ -74,32 +84,7 @@ def _calls(rt: Runtime, clock: FrozenClock, *, resolved: int = 0, open_: int = 0
             session.add(item)
             session.flush()
             if done and ((n % 2 and call_arm(item.id)[0]) or n % 4 == 0):
-                session.add(
-                    Enrollment(
-                        patient_id=pid,
-                        program=PROGRAM,
-                        episode="2026",
-                        arm="outreach",
-                        state="completed",
-                        enrolled_at=raised,
-                        state_changed_at=raised + timedelta(days=3),
-                    )
-                )
-
-
-@contextmanager
-def _reads(rt: Runtime) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        if str(args[2]).lstrip().upper().startswith("SELECT"):
-            statements.append(str(args[2]))
-
-    event.listen(rt.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(rt.engine, "before_cursor_execute", count)
+                session.add(completed(pid, PROGRAM, raised, raised + timedelta(days=3)))
 
 
 def _titles(html: str) -> list[str]:
@@ -132,11 +117,11 @@ def test_the_uplift_fit_reads_a_few_queries_however_many_calls_resolved(
     rt: Runtime, clock: FrozenClock
 ) -> None:
     _calls(rt, clock, resolved=240)
-    with rt.transaction() as session, _reads(rt) as statements:
+    with rt.transaction() as session, statements(rt.engine) as reads:
         model = fit_call_uplift(session, now=clock.now())
     assert model is not None
     # It read one enrollment query per resolved task (240) before.
-    assert len(statements) < 20, "\n".join(statements)
+    assert len(reads) < 20, "\n".join(reads)
 
 
 def test_the_page_reuses_the_fitted_model_until_an_outcome_changes(
@@ -144,9 +129,9 @@ def test_the_page_reuses_the_fitted_model_until_an_outcome_changes(
 ) -> None:
     _calls(rt, clock, resolved=240, open_=3)
     nurse = api_client("coordinator")
-    with _reads(rt) as cold:
+    with statements(rt.engine) as cold:
         first = nurse.get("/console/call-queue")
-    with _reads(rt) as warm:
+    with statements(rt.engine) as warm:
         again = nurse.get("/console/call-queue")
 
     assert first.status_code == again.status_code == 200
@@ -155,16 +140,6 @@ def test_the_page_reuses_the_fitted_model_until_an_outcome_changes(
     assert len(warm) < len(cold) - 5, "the second view refitted the model"
     with rt.transaction() as session:
         kept = cached_call_uplift(session, now=clock.now())
-        session.add(
-            Enrollment(
-                patient_id="cq-0000",
-                program="another-program",
-                episode="2026",
-                arm="outreach",
-                state="completed",
-                enrolled_at=clock.now(),
-                state_changed_at=clock.now(),
-            )
-        )
+        session.add(completed("cq-0000", "another-program", clock.now(), clock.now()))
         session.flush()
         assert cached_call_uplift(session, now=clock.now()) is not kept

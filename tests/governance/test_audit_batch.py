@@ -3,9 +3,8 @@ read, in chain order, a chain that verifies, the head's count right (PostgreSQL:
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
+from tests.statements import statements
 
 from careloop.audit import Purpose, audit_read, verify_chain
 from careloop.models import AuditChainHead, AuditEvent
@@ -15,26 +14,16 @@ from careloop.security.principal import CLI_OPERATOR
 
 def test_a_list_read_writes_one_row_per_patient_in_chain_order(rt: Runtime) -> None:
     patients = [f"ab-{n:03d}" for n in range(300)]
-    inserts: list[str] = []
-
-    def count(*args: Any) -> None:
-        if str(args[2]).lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS"):
-            inserts.append(str(args[2]))
-
-    event.listen(rt.engine, "before_cursor_execute", count)
-    try:
-        with rt.transaction() as session:
-            for batch in (patients[:1], patients[1:]):
-                audit_read(
-                    session,
-                    clock=rt.clock,
-                    principal=CLI_OPERATOR,
-                    resource="appointments",
-                    purpose=Purpose.TREATMENT,
-                    patient_ids=batch,
-                )
-    finally:
-        event.remove(rt.engine, "before_cursor_execute", count)
+    with statements(rt.engine, "INSERT INTO audit_events") as inserts, rt.transaction() as session:
+        for batch in (patients[:1], patients[1:]):
+            audit_read(
+                session,
+                clock=rt.clock,
+                principal=CLI_OPERATOR,
+                resource="appointments",
+                purpose=Purpose.TREATMENT,
+                patient_ids=batch,
+            )
 
     with rt.transaction() as session:
         rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
