@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
@@ -54,19 +54,29 @@ def _content_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
 
 
+_CONTENT = (
+    "occurred_at",
+    "actor",
+    "actor_role",
+    "action",
+    "resource",
+    "patient_id",
+    "purpose",
+    "source",
+    "outcome",
+    "detail",
+)
+"""The columns a row's hash covers (its id and links excluded)."""
+
+
 def _canonical(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "occurred_at": event.occurred_at.isoformat(),
-        "actor": event.actor,
-        "actor_role": event.actor_role,
-        "action": event.action,
-        "resource": event.resource,
-        "patient_id": event.patient_id,
-        "purpose": event.purpose,
-        "source": event.source,
-        "outcome": event.outcome,
-        "detail": event.detail,
-    }
+    return _canonical_row({name: getattr(event, name) for name in _CONTENT})
+
+
+def _canonical_row(row: dict[str, Any]) -> dict[str, Any]:
+    content = {name: row[name] for name in _CONTENT}
+    content["occurred_at"] = row["occurred_at"].isoformat()
+    return content
 
 
 def _lock_head(session: Session) -> AuditChainHead:
@@ -122,25 +132,29 @@ def audit_entries(
         return
     head = _lock_head(session)
     when = (occurred_at or clock.now()).replace(microsecond=0)
+    rows: list[dict[str, Any]] = []
     for entry in entries:
         for patient_id in entry.patient_ids:
-            event = AuditEvent(
-                occurred_at=when,
-                actor=entry.principal.actor,
-                actor_role=str(entry.principal.role),
-                action=str(entry.action),
-                resource=entry.resource,
-                patient_id=patient_id,
-                purpose=str(entry.purpose),
-                source=entry.principal.source,
-                outcome=entry.outcome,
-                detail=entry.detail or {},
-                prev_hash=head.last_hash,
-            )
-            event.hash = _content_hash(head.last_hash, _canonical(event))
-            head.last_hash = event.hash
+            row: dict[str, Any] = {
+                "occurred_at": when,
+                "actor": entry.principal.actor,
+                "actor_role": str(entry.principal.role),
+                "action": str(entry.action),
+                "resource": entry.resource,
+                "patient_id": patient_id,
+                "purpose": str(entry.purpose),
+                "source": entry.principal.source,
+                "outcome": entry.outcome,
+                "detail": entry.detail or {},
+                "prev_hash": head.last_hash,
+            }
+            row["hash"] = _content_hash(head.last_hash, _canonical_row(row))
+            head.last_hash = row["hash"]
             head.count += 1
-            session.add(event)
+            rows.append(row)
+    # Set-wise in chain order, no ORM objects and no ids read back (RETURNING): an
+    # appointments page audits up to 800 patients a view.
+    session.connection().execute(insert(AuditEvent), rows)
     session.flush()
 
 

@@ -8,8 +8,9 @@ from datetime import date, timedelta
 from careloop.careteam.alerts import create_task
 from careloop.careteam.callqueue import CALL_SHARE, call_arm, call_queue, fit_call_uplift
 from careloop.feedback.ruleset import Severity
-from careloop.models import Enrollment, Patient, WorklistItem
+from careloop.models import Patient, WorklistItem
 from careloop.runtime import Runtime
+from tests.careteam.test_console_call_queue_pages import completed
 
 PROGRAM = "flu-shot-this-season"
 
@@ -74,17 +75,7 @@ def test_queue_ranks_the_patient_a_call_helps_before_one_it_does_not(rt: Runtime
             item.resolved_at = start
             called, _ = call_arm(item.id)
             if (called and old) or (not old and n % 4 == 1):
-                session.add(
-                    Enrollment(
-                        patient_id=pid,
-                        program=PROGRAM,
-                        episode="2026",
-                        arm="outreach",
-                        state="completed",
-                        enrolled_at=start,
-                        state_changed_at=start + timedelta(days=3),
-                    )
-                )
+                session.add(completed(pid, PROGRAM, start, start + timedelta(days=3)))
     later = start + timedelta(days=40)
     with rt.transaction() as session:
         model = fit_call_uplift(session, now=later)

@@ -9,13 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-
 from careloop.clock import FrozenClock
 from careloop.models import WorklistItem
 from careloop.runtime import Runtime
 from careloop.web.console.worklist import PAGE_SIZE
 from tests.feedback.loop_payloads import add_patients
+from tests.statements import statements
 
 
 def _items(rt: Runtime, clock: FrozenClock, tmp_path: Path, count: int) -> None:
@@ -85,18 +84,9 @@ def test_the_worklist_reads_a_few_queries_however_many_patients_it_shows(
     _items(rt, clock, tmp_path, PAGE_SIZE)
     nurse = api_client("clinician")
     nurse.get("/console/worklist")  # the first request warms caches (signing key, library)
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        # Reads only: the audit writes one row per patient shown, by design.
-        if str(args[2]).lstrip().upper().startswith("SELECT"):
-            statements.append(str(args[2]))
-
-    event.listen(rt.engine, "before_cursor_execute", count)
-    try:
+    # Reads only: the audit writes one row per patient shown, by design.
+    with statements(rt.engine) as reads:
         page = nurse.get("/console/worklist")
-    finally:
-        event.remove(rt.engine, "before_cursor_execute", count)
 
     assert len(_titles(page.text)) == PAGE_SIZE
-    assert len(statements) < 20, "\n".join(statements)
+    assert len(reads) < 20, "\n".join(reads)

@@ -264,7 +264,9 @@ def worklist_page(
             "total": count_worklist(session) if any(wanted.values()) else matching,
             "matching": matching,
             "first": page * PAGE_SIZE + 1,
-            "pages": _page_links(wanted, page=page, shown=len(entries), matching=matching),
+            "pages": page_links(
+                "/console/worklist", wanted, page=page, shown=len(entries), matching=matching
+            ),
         },
         principal=principal,
     )
@@ -274,14 +276,15 @@ def _label(pair: tuple[str, str]) -> str:
     return pair[1]
 
 
-def _page_links(
-    filters: dict[str, str | None], *, page: int, shown: int, matching: int
+def page_links(
+    path: str, filters: dict[str, str | None], *, page: int, shown: int, matching: int
 ) -> dict[str, str | None]:
-    """The previous and next page's addresses, filters kept (None where there is none)."""
+    """The previous and next page's addresses of a paged list at ``path``, filters kept
+    (None where there is none)."""
 
     def link(number: int) -> str:
         query = {k: v for k, v in filters.items() if v}
-        return "/console/worklist?" + urlencode({**query, "page": number})
+        return f"{path}?" + urlencode({**query, "page": number})
 
     more = page * PAGE_SIZE + shown < matching
     return {"previous": link(page - 1) if page else None, "next": link(page + 1) if more else None}
