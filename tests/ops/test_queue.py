@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from careloop.cli import app
 from careloop.clock import SystemClock
 from careloop.compose.nightly import run_nightly
+from careloop.compose.queue import build_app
 from careloop.db import downgrade, make_engine, make_sessionmaker, migrate
 from careloop.models import Enrollment, Event, OutboxMessage, Patient
 from careloop.runtime import Runtime
@@ -235,7 +236,28 @@ def test_a_night_left_running_by_a_killed_worker_is_put_back_and_finished(
             worker.send_signal(signal.SIGTERM)
             output = worker.communicate(timeout=120)[0]
         assert worker.returncode == 0, output[-2000:]
-        assert tuple(night) == ("succeeded", 2)  # the killed attempt, then the one that ended
+        # the killed attempt, then the one that ended
+        assert tuple(night) == ("succeeded", 2), output[-3000:]
         assert _count(rt, Enrollment) > 0
     finally:
         rt.engine.dispose()
+
+
+def test_every_app_of_one_process_sends_the_night_to_the_nightly_queue(tmp_path: Path) -> None:
+    """A second app in the same process once renamed the tasks ``careloop:careloop:…`` and sent
+    the night to the queue ``default``, which no worker reads."""
+    rt = Runtime(
+        settings=Settings(database_url="postgresql+psycopg://careloop@127.0.0.1/none"),
+        clock=SystemClock(),
+        engine=make_engine("postgresql+psycopg://careloop@127.0.0.1/none"),
+        sessions=None,  # type: ignore[arg-type]  # no session is opened: nothing connects
+    )
+    for _ in range(3):
+        app = build_app(rt)
+        assert "careloop:careloop.night" in app.tasks
+        night = app.configure_task("careloop:careloop.night", allow_unknown=False)
+        assert night.job.queue == "nightly"
+        periodic = {
+            p.periodic_id: p.task.name for p in app.periodic_registry.periodic_tasks.values()
+        }
+        assert periodic["retry_stalled"] == "careloop:careloop.retry_stalled"

@@ -21,6 +21,7 @@ work in one process (``careloop nightly``, ``careloop worker``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -48,10 +49,9 @@ log = logging.getLogger("careloop.queue")
 
 QUEUES = ("nightly", "outbox", "jobs")
 DISPATCH_BATCH = 200
+DISPATCH_MORE = "careloop.dispatch.more"
 DISPATCH_SECONDS = 30.0
 """A dispatch task hands over after this long, so a busy outbox never pins one worker slot."""
-
-tasks = Blueprint()
 
 _lock = threading.Lock()
 _runtimes: dict[str, Runtime] = {}
@@ -89,12 +89,6 @@ def _defer_once(deferrer: Any, **kwargs: Any) -> int | None:
         return None
 
 
-@tasks.task(
-    name="careloop.nightly_slice",
-    queue="nightly",
-    pass_context=True,
-    retry=RetryStrategy(max_attempts=5, wait=5),
-)
 def nightly_slice(context: JobContext, *, moment: str, index: int, count: int) -> dict[str, int]:
     """Slice ``index`` of ``count`` (one transaction, idempotent: safe to retry).
 
@@ -113,7 +107,6 @@ def _in_part(index: int, count: int) -> ColumnElement[bool]:
     return func.mod(hashed, count) == index
 
 
-@tasks.task(name="careloop.night", queue="nightly", pass_context=True)
 def night(context: JobContext, *, moment: str, slice_size: int = SLICE_SIZE) -> dict[str, Any]:
     """The opening tick, then a task per slice (picked up by every worker of the cluster)."""
     rt = _runtime(context)
@@ -123,12 +116,13 @@ def night(context: JobContext, *, moment: str, slice_size: int = SLICE_SIZE) -> 
     count = max(1, math.ceil(patients / slice_size))
     deferred = 0
     for index in range(count):
-        job = nightly_slice.configure(queueing_lock=f"night:{moment}:{index}")
+        job = context.app.configure_task(
+            "careloop:careloop.nightly_slice", queueing_lock=f"night:{moment}:{index}"
+        )
         deferred += _defer_once(job, moment=moment, index=index, count=count) is not None
     return {"slices": count, "deferred": deferred, "opening": opening}
 
 
-@tasks.task(name="careloop.jobs", queue="jobs", pass_context=True, queueing_lock="careloop.jobs")
 def periodic_jobs(context: JobContext, timestamp: int) -> list[dict[str, Any]]:
     """The periodic jobs that are due (each still runs once per period: its lease decides)."""
     owner = f"{socket.gethostname()}-{os.getpid()}-queue"
@@ -136,9 +130,6 @@ def periodic_jobs(context: JobContext, timestamp: int) -> list[dict[str, Any]]:
     return [{"name": o.name, "status": o.status} for o in outcomes]
 
 
-@tasks.task(
-    name="careloop.dispatch", queue="outbox", pass_context=True, queueing_lock="careloop.dispatch"
-)
 def dispatch(context: JobContext, timestamp: int | None = None) -> dict[str, int]:
     """Send what is due; while batches come back full, call one more worker in to help."""
     worker = _outbox_worker(context)
@@ -150,24 +141,28 @@ def dispatch(context: JobContext, timestamp: int | None = None) -> dict[str, int
             total[key] = total.get(key, 0) + value
         if report.claimed < DISPATCH_BATCH:
             return total
-        _defer_once(dispatch.configure(queueing_lock="careloop.dispatch.more"))
-    _defer_once(dispatch.configure(queueing_lock="careloop.dispatch.more"))
+        _call_help(context)
+    _call_help(context)
     return total
 
 
-@tasks.task(
-    name="careloop.retry_stalled",
-    queue="jobs",
-    pass_context=True,
-    queueing_lock="careloop.retry_stalled",
-)
+def _call_help(context: JobContext) -> None:
+    _defer_once(
+        context.app.configure_task("careloop:careloop.dispatch", queueing_lock=DISPATCH_MORE)
+    )
+
+
 async def retry_stalled(context: JobContext, timestamp: int) -> int:
     """Put back the tasks of workers that stopped sending heartbeats (killed, machine lost).
 
     Every careloop task is safe to run again: a slice is idempotent, the outbox re-checks
     what is in doubt, periodic jobs hold leases.
     """
-    manager = context.app.job_manager
+    return await _put_back_stalled(context.app)
+
+
+async def _put_back_stalled(app: App) -> int:
+    manager = app.job_manager
     stalled = list(await manager.get_stalled_jobs())
     for job in stalled:
         await manager.retry_job(job)
@@ -176,9 +171,15 @@ async def retry_stalled(context: JobContext, timestamp: int) -> int:
     return len(stalled)
 
 
-tasks.periodic(cron="* * * * *", periodic_id="jobs")(periodic_jobs)
-tasks.periodic(cron="* * * * *", periodic_id="retry_stalled")(retry_stalled)
-tasks.periodic(cron="* * * * * */10", periodic_id="dispatch")(dispatch)  # 6th field: seconds
+def put_back_stalled(app: App) -> int:
+    """What :func:`retry_stalled` does, run once when a worker starts: a worker restarted after
+    a kill takes up the night it left before anything else, not a minute later."""
+
+    async def run() -> int:
+        async with app.open_async():
+            return await _put_back_stalled(app)
+
+    return asyncio.run(run())
 
 
 def conninfo(rt: Runtime) -> str:
@@ -192,10 +193,55 @@ def conninfo(rt: Runtime) -> str:
     return rt.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def _blueprint() -> Blueprint:
+    """careloop's tasks and their schedule, built anew for each app.
+
+    ``App.add_tasks_from`` renames the blueprint's tasks in place, so a blueprint shared by
+    two apps of one process (a web process deferring twice, a test run) gave the second app
+    tasks named ``careloop:careloop:…``: its deferrals went to the queue ``default``, which no
+    worker reads, and the night never ran.
+    """
+    bp = Blueprint()
+    bp.task(
+        nightly_slice,
+        name="careloop.nightly_slice",
+        queue="nightly",
+        pass_context=True,
+        retry=RetryStrategy(max_attempts=5, wait=5),
+    )
+    bp.task(night, name="careloop.night", queue="nightly", pass_context=True)
+    jobs = bp.task(
+        periodic_jobs,
+        name="careloop.jobs",
+        queue="jobs",
+        pass_context=True,
+        queueing_lock="careloop.jobs",
+    )
+    outbox = bp.task(
+        dispatch,
+        name="careloop.dispatch",
+        queue="outbox",
+        pass_context=True,
+        queueing_lock="careloop.dispatch",
+    )
+    stalled = bp.task(
+        retry_stalled,
+        name="careloop.retry_stalled",
+        queue="jobs",
+        pass_context=True,
+        queueing_lock="careloop.retry_stalled",
+        priority=100,  # before the periodic jobs it would otherwise wait behind
+    )
+    bp.periodic(cron="* * * * *", periodic_id="jobs")(jobs)
+    bp.periodic(cron="* * * * *", periodic_id="retry_stalled")(stalled)
+    bp.periodic(cron="* * * * * */10", periodic_id="dispatch")(outbox)  # 6th field: seconds
+    return bp
+
+
 def build_app(rt: Runtime) -> App:
     """The Procrastinate app over the runtime's database, with careloop's tasks."""
     app = App(connector=PsycopgConnector(conninfo=conninfo(rt)))
-    app.add_tasks_from(tasks, namespace="careloop")
+    app.add_tasks_from(_blueprint(), namespace="careloop")
     return app
 
 
@@ -273,6 +319,7 @@ def run_queue_worker(
         "name": name,
         "additional_context": {"database": database},
     }
+    put_back_stalled(app)
     if not once:
         app.run_worker(wait=True, **options)
         return
