@@ -15,6 +15,7 @@ from careloop.crypto import signing_key
 from careloop.governance.consent import (
     consent_decision,
     consent_decisions,
+    consent_decisions_by_channel,
     opt_in_channel,
     opt_out_channel,
     record_consent,
@@ -296,3 +297,30 @@ def test_every_email_carries_one_click_headers() -> None:
         "List-Unsubscribe": "<https://care.example/unsubscribe/tok>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+def test_every_channel_at_once_answers_as_each_channel_alone(population: Runtime) -> None:
+    ids = [PATIENT_A, PATIENT_B, PATIENT_DEAD, "nobody"]
+    now = population.clock.now()
+    with population.transaction() as session:
+        opt_out_channel(
+            session, patient_id=PATIENT_B, channel="sms", source="sms-keyword", actor="sms", now=now
+        )
+    later = now + timedelta(minutes=1)
+    with population.transaction() as session:
+        together = consent_decisions_by_channel(
+            session,
+            patient_ids=ids,
+            purpose="care-reminders",
+            channels=["sms", "email", "voice", "portal"],
+            now=later,
+        )
+        alone = {
+            channel: consent_decisions(
+                session, patient_ids=ids, purpose="care-reminders", channel=channel, now=later
+            )
+            for channel in ("sms", "email", "voice", "portal")
+        }
+    assert together == alone
+    assert together["sms"][PATIENT_B].allowed is False
+    assert together["sms"][PATIENT_A].allowed is True

@@ -220,11 +220,28 @@ def consent_decisions(
     batch: int = 1000,
 ) -> dict[str, ConsentDecision]:
     """The decision for many patients: two queries per batch, for whole populations."""
+    return consent_decisions_by_channel(
+        session, patient_ids=patient_ids, purpose=purpose, channels=[channel], now=now, batch=batch
+    )[str(ConsentChannel(parse_channel(channel)))]
+
+
+def consent_decisions_by_channel(
+    session: Session,
+    *,
+    patient_ids: Iterable[str],
+    purpose: str,
+    channels: Iterable[str],
+    now: datetime,
+    batch: int = 1000,
+) -> dict[str, dict[str, ConsentDecision]]:
+    """Per channel, the decision for many patients, from one read of their contact points
+    and consent history (the nightly cycle asks about every channel for each batch: one
+    read instead of one per channel)."""
     the_purpose = ConsentPurpose(parse_purpose(purpose))
-    the_channel = ConsentChannel(parse_channel(channel))
+    the_channels = [ConsentChannel(parse_channel(channel)) for channel in channels]
     now = ensure_utc(now)
     ids = list(dict.fromkeys(patient_ids))
-    decisions: dict[str, ConsentDecision] = {}
+    decisions: dict[str, dict[str, ConsentDecision]] = {str(c): {} for c in the_channels}
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         snapshot = records.contact_snapshot(session, patient_ids=chunk)
@@ -233,10 +250,16 @@ def consent_decisions(
             select(ConsentRecord).where(ConsentRecord.patient_id.in_(chunk))
         ):
             history[row.patient_id].append(row)
-        for pid in chunk:
-            decisions[pid] = _decision_for(
-                snapshot.get(pid), history[pid], purpose=the_purpose, channel=the_channel, now=now
-            )
+        for the_channel in the_channels:
+            by_patient = decisions[str(the_channel)]
+            for pid in chunk:
+                by_patient[pid] = _decision_for(
+                    snapshot.get(pid),
+                    history[pid],
+                    purpose=the_purpose,
+                    channel=the_channel,
+                    now=now,
+                )
     return decisions
 
 

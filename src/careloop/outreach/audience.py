@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.governance.consent import ConsentChannel, consent_decisions
+from careloop.governance.consent import ConsentChannel, consent_decisions_by_channel
 from careloop.models import Caregiver, OutboxMessage, Patient
 from careloop.outreach.budget import counts_as_contact
 from careloop.outreach.states import OutboxState
@@ -210,12 +210,17 @@ def build_snapshots(
 ) -> tuple[list[PatientSnapshot], dict[str, Recipient]]:
     """Snapshots for the engine and the recipients to address, for a batch of patients."""
     allowed: dict[str, set[str]] = {pid: set() for pid in patient_ids}
-    for channel in ConsentChannel:
-        for pid, decision in consent_decisions(
-            session, patient_ids=patient_ids, purpose=purpose, channel=str(channel), now=now
-        ).items():
+    by_channel = consent_decisions_by_channel(
+        session,
+        patient_ids=patient_ids,
+        purpose=purpose,
+        channels=[str(channel) for channel in ConsentChannel],
+        now=now,
+    )
+    for channel, decisions in by_channel.items():
+        for pid, decision in decisions.items():
             if decision.allowed:
-                allowed[pid].add(str(channel))
+                allowed[pid].add(channel)
     recent = recent_contacts(session, patient_ids=patient_ids, since=now - budget_period)
     snapshots: list[PatientSnapshot] = []
     recipients: dict[str, Recipient] = {}

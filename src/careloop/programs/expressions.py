@@ -286,6 +286,7 @@ def _compile_age_months(spec: Any) -> Predicate:
 def timing_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:
     """A ``when: {field, relation, window}`` test of one resource (program fields included)."""
     extract = time_of(str(spec.get("field")))
+    what = f"timing:{spec.get('field')}"
     relation = RELATIONS.get(str(spec.get("relation", "during_day")))
     if relation is None:
         raise InvalidInput(f"unknown timing relation {spec.get('relation')!r}", field="when")
@@ -295,8 +296,9 @@ def timing_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:
     low, high = compile_anchor(window[0]), compile_anchor(window[1])
 
     def check(resource: Resource, ctx: Context) -> bool:
+        record = ctx.record
         return relation(
-            extract(resource, ctx.record.birth_date),
+            record.derive(resource, what, lambda: extract(resource, record.birth_date)),
             resolve_anchor(low, ctx.start, ctx.end),
             resolve_anchor(high, ctx.start, ctx.end),
         )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from careloop.clock import FrozenClock, ensure_utc
 from careloop.errors import InvalidInput
 from careloop.events import EventKind, NewEvent, record_events
-from careloop.governance.consent import ConsentChannel, consent_decisions
+from careloop.governance.consent import ConsentChannel, consent_decisions_by_channel
 from careloop.models import Event
 from careloop.programs.definition import Program, find_program, load_programs
 from careloop.programs.eligibility import (
@@ -38,7 +38,7 @@ from careloop.programs.measures.service import find_measure
 from careloop.programs.schema import Exclusion, MeasureEligibility
 from careloop.programs.segments.service import segment_membership
 from careloop.programs.windows import Window, resolve_window
-from careloop.records.projection import load_for_identification
+from careloop.records.projection import load_for_identification, shared_derived
 
 __all__ = [
     "EligiblePatient",
@@ -106,12 +106,15 @@ def opted_out_patients(
 
     if not patient_ids:
         return set()
-    per_channel = [
-        consent_decisions(
-            session, patient_ids=patient_ids, purpose=purpose, channel=str(channel), now=now
-        )
-        for channel in ConsentChannel
-    ]
+    per_channel = list(
+        consent_decisions_by_channel(
+            session,
+            patient_ids=patient_ids,
+            purpose=purpose,
+            channels=[str(channel) for channel in ConsentChannel],
+            now=now,
+        ).values()
+    )
     opted_out = set()
     for pid in patient_ids:
         decisions = [by_patient[pid] for by_patient in per_channel]
@@ -169,7 +172,7 @@ def _verdict_batches(
     for chunk in _batches(session, program, patient_ids, batch):
         verdicts = []
         for pid, resources in chunk:
-            record = PatientRecord(resources)
+            record = PatientRecord(resources, derived=shared_derived(session, pid))
             if not record.patient:
                 continue
             if not window.in_effect:

@@ -214,6 +214,8 @@ class SharedFacts:
         self._codes = None if codes is None else frozenset(codes)
         self._always = frozenset(always)
         self._rows: dict[str, list[_Row]] = {}
+        # Per patient: what records built on these rows computed (``PatientRecord.derived``).
+        self._derived: dict[str, dict[Any, Any]] = {}
         self._owner: dict[tuple[str, str], str] = {}  # (type, FHIR id) -> patient cached
         # Per caller's filter (always-types, codes): each patient's facts it selects.
         self._selected: dict[tuple[frozenset[str], frozenset[str]], dict[str, list[Any]]] = {}
@@ -258,6 +260,13 @@ class SharedFacts:
                 ]
             yield pid, list(facts)
 
+    def derived(self, pid: str) -> dict[Any, Any] | None:
+        """The values computed from this patient's facts, shared by every caller's record
+        while the rows are held (None when the patient's facts were not read here)."""
+        if pid not in self._rows:
+            return None
+        return self._derived.setdefault(pid, {})
+
     def _keeps(self, rtype: str, row_codes: str, *, filtered: bool) -> bool:
         """Whether a row read belongs to the rows kept (SQLite: the code filter runs here)."""
         if self._codes is None or filtered:
@@ -274,6 +283,7 @@ class SharedFacts:
         """Drop the patients ``written`` was about, before and after (None: everyone)."""
         if written is None:
             self._rows.clear()
+            self._derived.clear()
             self._owner.clear()
             self._selected.clear()
             return
@@ -282,6 +292,7 @@ class SharedFacts:
             for pid in (owner, previous):
                 if pid is not None:
                     self._rows.pop(pid, None)
+                    self._derived.pop(pid, None)
                     for selected in self._selected.values():
                         selected.pop(pid, None)
 
@@ -298,6 +309,12 @@ def share_facts(session: Session, facts: SharedFacts | None = None) -> None:
     ``facts``: rows kept from earlier sessions (:func:`keep_facts`) instead of a fresh set.
     """
     session.info[_SHARED_FACTS] = facts if facts is not None else SharedFacts()
+
+
+def shared_derived(session: Session, pid: str) -> dict[Any, Any] | None:
+    """What records of this patient computed from the facts ``session`` shares, if any."""
+    shared: SharedFacts | None = session.info.get(_SHARED_FACTS)
+    return shared.derived(pid) if shared is not None else None
 
 
 def keep_facts() -> SharedFacts:

@@ -356,6 +356,7 @@ def _timing_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:
     low = compile_anchor(window[0])
     high = compile_anchor(window[1])
     high_open = bool(spec.get("window_open_end", False))
+    what = f"timing:{field_name}"
 
     windows: dict[tuple[datetime, datetime], tuple[datetime, datetime]] = {}
 
@@ -365,7 +366,9 @@ def _timing_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:
             lo = resolve_anchor(low, ctx.start, ctx.end)
             hi = resolve_anchor(high, ctx.start, ctx.end)
             window = windows[(ctx.start, ctx.end)] = (lo, hi - ONE_MS if high_open else hi)
-        return relation(extract(resource, ctx.record.birth_date), window[0], window[1])
+        record = ctx.record
+        found = record.derive(resource, what, lambda: extract(resource, record.birth_date))
+        return relation(found, window[0], window[1])
 
     return check
 

@@ -6,9 +6,9 @@ population for most patients, so most types are never indexed at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from careloop.fhirdata.codings import codings as fhir_codings
 from careloop.programs.measures.timing import parse_date
@@ -24,6 +24,9 @@ CODE_PATHS = {
 }
 NOT_DONE_REASON = "http://hl7.org/fhir/us/qicore/StructureDefinition/qicore-notDoneReason"
 Resource = dict[str, Any]
+Derived = dict[tuple[int, str], tuple[Resource, Any]]
+"""What was computed from a resource (its codes, its timing), by (id of resource, what)."""
+_T = TypeVar("_T")
 
 
 def codings(concept: Any) -> Iterator[tuple[str, str]]:
@@ -42,12 +45,27 @@ def is_not_done(resource: Resource) -> bool:
     return any(ext.get("url") == NOT_DONE_REASON for ext in resource.get("extension", ()))
 
 
+def _pairs(concept: Any) -> tuple[tuple[str, str], ...]:
+    """The (system, code) pairs of a resource's code element (a concept, or a list)."""
+    if concept is None or isinstance(concept, list):
+        return tuple(codings(concept))
+    return tuple(
+        (c["system"], c["code"]) for c in concept.get("coding", ()) if "system" in c and "code" in c
+    )
+
+
 class PatientRecord:
     """The resources of one patient: the Patient itself plus clinical resources by type."""
 
-    __slots__ = ("_by_id", "_by_type", "_index", "birth_date", "gender", "patient", "patient_id")
+    __slots__ = (
+        "_by_id", "_by_type", "_index", "birth_date", "derived", "gender", "patient", "patient_id",
+    )  # fmt: skip
 
-    def __init__(self, resources: list[Resource]) -> None:
+    def __init__(self, resources: list[Resource], *, derived: Derived | None = None) -> None:
+        """``derived``: values computed from these resource dicts, shared with other records
+        built from the same dicts (a night evaluates eight programs on one decoding of each
+        patient's facts; their codes and timing are then parsed once, not once per program).
+        """
         by_type: dict[str, list[Resource]] = {}
         patient: Resource | None = None
         for resource in resources:
@@ -68,6 +86,20 @@ class PatientRecord:
         self._by_type = by_type
         self._index: dict[str, tuple[frozenset[tuple[str, str]], dict[Any, list[int]]]] = {}
         self._by_id: dict[str, Resource] | None = None
+        self.derived: Derived = derived if derived is not None else {}
+
+    def derive(self, resource: Resource, what: str, compute: Callable[[], _T]) -> _T:
+        """``compute()``, once per resource dict and ``what`` (a pure function of the
+        resource and this patient's birth date). The entry holds the resource itself, so its
+        id cannot be reused by another dict while the entry lives."""
+        key = (id(resource), what)
+        entry = self.derived.get(key)
+        if entry is not None and entry[0] is resource:
+            value: _T = entry[1]
+            return value
+        value = compute()
+        self.derived[key] = (resource, value)
+        return value
 
     def of_type(self, rtype: str) -> list[Resource]:
         found = self._by_type.get(rtype)
@@ -99,16 +131,17 @@ class PatientRecord:
         if index is None:
             positions: dict[Any, list[int]] = {}
             path = "code" if rtype == "ObservationNotDone" else CODE_PATHS.get(rtype, "code")
+            what, derived = f"codes:{path}", self.derived
             for position, resource in enumerate(self.of_type(rtype)):
-                concept = resource.get(path)
-                if concept is None or isinstance(concept, list) or rtype == "MedicationRequest":
+                if rtype == "MedicationRequest":  # may resolve a reference: not cached
                     pairs: Any = self.codes_of(rtype, resource)
-                else:
-                    pairs = [
-                        (c["system"], c["code"])
-                        for c in concept.get("coding", ())
-                        if "system" in c and "code" in c
-                    ]
+                else:  # self.derive, inlined: this loop runs for every resource of the type
+                    entry = derived.get((id(resource), what))
+                    if entry is not None and entry[0] is resource:
+                        pairs = entry[1]
+                    else:
+                        pairs = _pairs(resource.get(path))
+                        derived[(id(resource), what)] = (resource, pairs)
                 for pair in pairs:
                     slot = positions.get(pair)
                     if slot is None:
