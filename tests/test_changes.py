@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from careloop.audit import AuditAction, Purpose, verify_chain
+from careloop.audit import AuditAction, Auditor, Purpose, verify_chain
 from careloop.changes import record_change
 from careloop.clock import FrozenClock
 from careloop.events import EventKind, list_events
@@ -68,3 +68,28 @@ def test_a_change_about_no_patient_is_still_audited(rt: Runtime, clock: FrozenCl
     with rt.transaction() as session:
         (audited,) = session.scalars(select(AuditEvent)).all()
     assert audited.patient_id is None
+
+
+def test_a_bound_auditor_writes_as_its_principal_for_its_purpose(
+    rt: Runtime, clock: FrozenClock
+) -> None:
+    with rt.transaction() as session:
+        audited = Auditor(session, clock, NURSE, Purpose.TREATMENT)
+        audited(AuditAction.CREATE, "Device/d1", ["p1"])
+        audited(AuditAction.UPDATE, "Device/d1", ["p1", "p2"], detail={"status": "revoked"})
+        audited.read("Device", [])  # nobody's data shown: nothing to audit
+        audited.read("Device", ["p2"])
+    with rt.transaction() as session:
+        rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        chain = verify_chain(session)
+    assert [(r.action, r.resource, r.patient_id) for r in rows] == [
+        ("create", "Device/d1", "p1"),
+        ("update", "Device/d1", "p1"),
+        ("update", "Device/d1", "p2"),
+        ("read", "Device", "p2"),
+    ]
+    assert {(r.actor, r.actor_role, r.purpose) for r in rows} == {
+        ("user:nurse", str(Role.CLINICIAN), str(Purpose.TREATMENT))
+    }
+    assert [r.detail for r in rows[:2]] == [{}, {"status": "revoked"}]
+    assert chain.ok

@@ -158,6 +158,42 @@ def audit_entries(
     session.flush()
 
 
+@dataclass(frozen=True, slots=True)
+class Auditor:
+    """Who audits and why, bound once: a use case that audits several times names only what
+    it did and to whose data, so its actor and purpose cannot drift from one call to the next."""
+
+    session: Session
+    clock: Clock
+    principal: Principal
+    purpose: Purpose | str
+
+    def __call__(
+        self,
+        action: AuditAction | str,
+        resource: str,
+        patient_ids: Iterable[str | None] = (None,),
+        *,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """:func:`audit` as this principal, for this purpose."""
+        audit(
+            self.session,
+            clock=self.clock,
+            principal=self.principal,
+            action=action,
+            resource=resource,
+            purpose=self.purpose,
+            patient_ids=patient_ids,
+            detail=detail,
+        )
+
+    def read(self, resource: str, patient_ids: Sequence[str]) -> None:
+        """:func:`audit_read`: one READ per patient shown, nothing for an empty list."""
+        if patient_ids:
+            self(AuditAction.READ, resource, patient_ids)
+
+
 def audit_read(
     session: Session,
     *,
@@ -169,16 +205,7 @@ def audit_read(
 ) -> None:
     """Audit a list shown to someone: one READ event per patient in it, none for an empty
     list (nobody's data was shown, and the chain's head is not locked for nothing)."""
-    if patient_ids:
-        audit(
-            session,
-            clock=clock,
-            principal=principal,
-            action=AuditAction.READ,
-            resource=resource,
-            purpose=purpose,
-            patient_ids=patient_ids,
-        )
+    Auditor(session, clock, principal, purpose).read(resource, patient_ids)
 
 
 @dataclass(frozen=True)

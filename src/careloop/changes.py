@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.clock import Clock
 from careloop.events import EventKind, record_event
 from careloop.security.principal import Principal
@@ -48,13 +48,4 @@ def record_change(
         program=program,
         payload=payload,
     )
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=action,
-        resource=resource,
-        purpose=purpose,
-        patient_ids=[patient_id],
-        detail=detail,
-    )
+    Auditor(session, clock, principal, purpose)(action, resource, [patient_id], detail=detail)

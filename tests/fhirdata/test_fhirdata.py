@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from careloop.fhirdata import dates
-from careloop.fhirdata.bundles import resources_of
+from careloop.fhirdata.bundles import collection, resources_of
 from careloop.fhirdata.codings import codes, codings, first_coding, has_code
 from careloop.fhirdata.references import patient_id, reference_id, reference_of, target_id
 
@@ -51,6 +51,16 @@ def test_a_time_without_a_zone_is_read_as_utc() -> None:
 def test_instant_never_raises(value: object) -> None:
     result = dates.instant(value)
     assert result is None or result.tzinfo is not None
+
+
+def test_zoned_keeps_a_moment_as_written_and_guesses_no_zone() -> None:
+    assert dates.zoned("2024-03-01T10:00:00+02:00") == datetime(
+        2024, 3, 1, 10, tzinfo=timezone(timedelta(hours=2))
+    )
+    assert dates.zoned("2024-03-01T08:00:00Z") == datetime(2024, 3, 1, 8, tzinfo=UTC)
+    # A visit's start without a zone, or a bare day, is not a moment to act on.
+    for unsure in ("2024-03-01T10:00:00", "2024-03-01", "soon", None, 20240301):
+        assert dates.zoned(unsure) is None
 
 
 @pytest.mark.parametrize("bad", ["", "20", "2024-13", "2024-02-30", "yesterday"])
@@ -99,3 +109,12 @@ def test_resources_of_looks_inside_bundles() -> None:
     obs = {"resourceType": "Observation", "id": "1"}
     bundle = {"resourceType": "Bundle", "entry": [{"resource": obs}, {"resource": {}}]}
     assert list(resources_of([bundle, obs, "junk"], "Observation")) == [obs, obs]
+
+
+def test_a_collection_holds_the_resources_it_was_given_in_order() -> None:
+    patient = {"resourceType": "Patient", "id": "p1"}
+    obs = {"resourceType": "Observation", "id": "o1"}
+    bundle = collection([patient, obs])
+    assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "collection")
+    assert list(resources_of([bundle], "Observation")) == [obs]
+    assert [e["resource"] for e in bundle["entry"]] == [patient, obs]

@@ -23,10 +23,11 @@ from careloop.access.appointments import write_booking
 from careloop.access.finder import Offer
 from careloop.access.interpreters import book_interpreter
 from careloop.access.offers import drop_visit_messages
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Purpose
+from careloop.changes import record_change
 from careloop.clock import Clock
 from careloop.errors import Conflict, NotFound
-from careloop.events import EventKind, record_event
+from careloop.events import EventKind
 from careloop.models import AccessBooking, FhirResource
 from careloop.security.principal import Principal
 
@@ -191,23 +192,16 @@ def _record(
     kind: EventKind,
 ) -> None:
     payload = {"slot": booking.slot_id, "mode": booking.mode, "ride": booking.ride}
-    record_event(
-        session,
-        kind=kind,
-        clock=clock,
-        actor=principal.actor,
-        patient_id=booking.patient_id,
-        subject_type="booking",
-        subject_id=booking.id,
-        payload={**payload, "channel": booking.channel, "offer": booking.offer_id},
-    )
-    audit(
+    record_change(
         session,
         clock=clock,
         principal=principal,
-        action=AuditAction.CREATE if kind is EventKind.SLOT_BOOKED else AuditAction.UPDATE,
+        event=kind,
+        subject=("booking", booking.id),
         resource="appointment",
         purpose=Purpose.TREATMENT,
-        patient_ids=[booking.patient_id],
+        patient_id=booking.patient_id,
+        payload={**payload, "channel": booking.channel, "offer": booking.offer_id},
         detail={"booking": booking.id, "state": booking.state},
+        action=AuditAction.CREATE if kind is EventKind.SLOT_BOOKED else AuditAction.UPDATE,
     )

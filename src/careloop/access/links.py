@@ -19,7 +19,7 @@ from careloop.access.directory import places_of
 from careloop.access.finder import Offer
 from careloop.access.offers import choices_of, offer_by_id, read_link_token
 from careloop.access.self_service import book_offered
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import Auditor, Purpose
 from careloop.clock import Clock
 from careloop.models import AccessBooking, AccessOffer
 from careloop.records.service import get_patient
@@ -98,14 +98,8 @@ def open_link(session: Session, *, key: bytes, token: str, clock: Clock) -> Link
     """The offer a link names, with its choices in the patient's language and zone."""
     offer = offer_by_id(session, offer_id=read_link_token(key, token), now=clock.now())
     language, choices = labelled_choices(session, offer)
-    audit(
-        session,
-        clock=clock,
-        principal=LINK_PRINCIPAL,
-        action=AuditAction.READ,
-        resource="slot-offer",
-        purpose=Purpose.PATIENT_REQUEST,
-        patient_ids=[offer.patient_id],
+    Auditor(session, clock, LINK_PRINCIPAL, Purpose.PATIENT_REQUEST).read(
+        "slot-offer", [offer.patient_id]
     )
     return LinkOffer(offer, language, choices)
 

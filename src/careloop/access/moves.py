@@ -7,7 +7,7 @@ finder's best other times in front of the patient through the ordinary offer pat
 ``outreach.requests.request_message``: consent, channel, the patient's send window, quiet
 hours); the portal's "Change the time" opens the same kind of offer (:func:`open_move`).
 Nothing changes unless they answer: a reply "2" (or a click on the signed link) books
-the new time like any offer, and :func:`finish_move` then cancels the old booking, frees its
+the new time like any offer (:func:`book_choice`), then cancels the old booking, frees its
 slot for the waitlist and tells the caregiver who came along. A move offer's ``booking_id``
 names the booking it would move until it is answered, then the booking it made.
 """
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from careloop.access import booking as bookings
 from careloop.access import companions
 from careloop.access.finder import Offer, distinct_times
-from careloop.access.offers import open_offer
+from careloop.access.offers import mark_answered, open_offer
 from careloop.access.sending import SentOffer, queue_offer
 from careloop.access.service import MAX_LIMIT, find_offers
 from careloop.access.slots import slot_services
@@ -93,26 +93,42 @@ def moving_from(offer: AccessOffer) -> str | None:
     return offer.booking_id if offer.kind == MOVE and offer.state == "open" else None
 
 
-def finish_move(
+def book_choice(
     session: Session,
     *,
-    old_booking_id: str | None,
-    new_booking: AccessBooking,
+    offer: AccessOffer,
+    chosen: Offer,
+    now: datetime,
     clock: Clock,
     principal: Principal,
+    channel: str,
     settings: Settings | None,
-) -> AccessBooking | None:
-    """The new time is booked: cancel the old booking (if still live) and offer its slot to
+) -> AccessBooking:
+    """Book one of an offer's choices and mark the offer answered. One path for a number
+    texted back and a time picked in the portal or by a link;
+    :class:`~careloop.access.booking.SlotTaken` if the time went meanwhile.
+
+    For a move offer the old booking (if still live) is then cancelled and its slot offered to
     the waitlist. The caregiver is told once: one who comes to the new visit gets its
     confirmation (sent by the caller), one who only came to the old visit hears it is off."""
-    if old_booking_id is None:
-        return None
-    old = session.get(AccessBooking, old_booking_id)
-    if old is None or old.state not in bookings.LIVE:
-        return None
-    coming = set(companions.accompanying_caregivers(session, booking=new_booking))
-    release(session, booking=old, clock=clock, principal=principal, settings=settings, skip=coming)
-    return old
+    moving = moving_from(offer)
+    booked = bookings.book(
+        session,
+        patient_id=offer.patient_id,
+        offer=chosen,
+        clock=clock,
+        principal=principal,
+        channel=channel,
+        offer_id=offer.id,
+    )
+    mark_answered(offer, booking_id=booked.id, now=now)
+    old = session.get(AccessBooking, moving) if moving is not None else None
+    if old is not None and old.state in bookings.LIVE:
+        coming = set(companions.accompanying_caregivers(session, booking=booked))
+        release(
+            session, booking=old, clock=clock, principal=principal, settings=settings, skip=coming
+        )
+    return booked
 
 
 def release(
@@ -140,7 +156,7 @@ def open_move(
     session: Session, *, booking: AccessBooking, clock: Clock, limit: int = 3
 ) -> AccessOffer | None:
     """New times for a visit the patient asked to move in the portal; the visit stays booked
-    until one of them is (:func:`finish_move`), so leaving the page loses nothing."""
+    until one of them is (:func:`book_choice`), so leaving the page loses nothing."""
     now = clock.now()
     offers = other_times(session, booking=booking, now=now, limit=limit)
     if not offers:

@@ -19,12 +19,11 @@ from careloop.access import booking as bookings
 from careloop.access import companions
 from careloop.access.finder import Offer, distinct_times
 from careloop.access.grammar import BookingReply, parse_booking_reply
-from careloop.access.moves import finish_move, moving_from, release
+from careloop.access.moves import book_choice, release
 from careloop.access.offers import (
     choice_labels,
     choices_of,
     current_offer,
-    mark_answered,
     open_offer,
 )
 from careloop.access.rides import plan_ride
@@ -118,16 +117,16 @@ def _book_choice(
         if answered is not None and answered.content_message not in OFFER_MESSAGES:
             return None
     chosen = choices_of(offer)[parsed.choice - 1]
-    moving = moving_from(offer)
     try:
-        booked = bookings.book(
+        booked = book_choice(
             session,
-            patient_id=patient_id,
-            offer=chosen,
+            offer=offer,
+            chosen=chosen,
+            now=now,
             clock=clock,
             principal=PATIENT_REPLY,
             channel=str(message.channel),
-            offer_id=offer.id,
+            settings=app_settings,
         )
     except bookings.SlotTaken:
         offers, fields = _new_choices(
@@ -143,15 +142,6 @@ def _book_choice(
             fields=fields,
         )
         return AccessReply("slot-taken", queued)
-    mark_answered(offer, booking_id=booked.id, now=now)
-    finish_move(
-        session,
-        old_booking_id=moving,
-        new_booking=booked,
-        clock=clock,
-        principal=PATIENT_REPLY,
-        settings=app_settings,
-    )
     if offer.kind == "backfill" and app_settings is not None:
         tell_the_others(session, clock=clock, settings=app_settings)
     if booked.ride:

@@ -18,8 +18,8 @@ from careloop.access import booking as bookings
 from careloop.access import companions
 from careloop.access.directory import home_of, offered_in_portal, places_of
 from careloop.access.finder import Offer
-from careloop.access.moves import finish_move, moving_from
-from careloop.access.offers import choices_of, mark_answered, open_links, open_offer
+from careloop.access.moves import book_choice
+from careloop.access.offers import choices_of, open_links, open_offer
 from careloop.access.rides import plan_ride
 from careloop.access.sending import send_booked, send_cancelled, send_ride_booked
 from careloop.access.service import find_offers
@@ -52,23 +52,14 @@ def book_offered(
         raise InvalidInput(f"choose a number from 1 to {len(options)}", field="choice")
     if options[choice - 1].start <= now:  # a link stays open for weeks; its times do not
         raise bookings.SlotTaken("that time has passed")
-    moving = moving_from(offer)
-    booked = bookings.book(
+    booked = book_choice(
         session,
-        patient_id=offer.patient_id,
-        offer=options[choice - 1],
+        offer=offer,
+        chosen=options[choice - 1],
+        now=now,
         clock=clock,
         principal=principal,
         channel=channel,
-        offer_id=offer.id,
-    )
-    mark_answered(offer, booking_id=booked.id, now=now)
-    finish_move(
-        session,
-        old_booking_id=moving,
-        new_booking=booked,
-        clock=clock,
-        principal=principal,
         settings=settings,
     )
     send_booked(session, booking=booked, clock=clock, settings=settings)

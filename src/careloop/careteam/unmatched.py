@@ -15,8 +15,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import Purpose
 from careloop.careteam.alerts import ItemKind, ItemStatus, get_item
+from careloop.changes import record_change
 from careloop.clock import Clock
 from careloop.crypto import keyed_digest
 from careloop.errors import Conflict, InvalidInput
@@ -101,25 +102,16 @@ def link_patient(
     item.patient_id = patient_id
     item.open_key = None  # the sender's slot is free: their next message is a new task
     item.due_at = min(item.due_at, clock.now() + timedelta(hours=72))
-    session.flush()
-    record_event(
-        session,
-        kind=EventKind.ALERT_ASSIGNED,
-        clock=clock,
-        actor=principal.actor,
-        patient_id=patient_id,
-        subject_type="worklist_item",
-        subject_id=str(item.id),
-        payload={"linked": True, "rule": item.rule_id},
-    )
-    audit(
+    record_change(
         session,
         clock=clock,
         principal=principal,
-        action=AuditAction.UPDATE,
+        event=EventKind.ALERT_ASSIGNED,
+        subject=("worklist_item", item.id),
         resource="worklist-item:link-patient",
         purpose=Purpose.TREATMENT,
-        patient_ids=[patient_id],
+        patient_id=patient_id,
+        payload={"linked": True, "rule": item.rule_id},
         detail={"item": item.id},
     )
     return item

@@ -9,13 +9,10 @@ to the recording fake provider. Output: ids, slot ids and local times only.
 
 from __future__ import annotations
 
-import tempfile
 from datetime import datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 from rich.console import Console
 from rich.table import Table
 
@@ -25,9 +22,10 @@ from careloop.access.rides import FakeRides, dispatch_rides
 from careloop.access.sending import send_offer
 from careloop.channels.keywords import parse_reply
 from careloop.channels.messages import ChannelKind, InboundMessage
+from careloop.fhirdata.bundles import collection
 from careloop.outreach.config import outreach_settings
 from careloop.records.availability import AVAILABILITY_EXTENSION
-from careloop.records.importer import import_paths
+from careloop.records.importer import import_bundle
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR
 
@@ -113,23 +111,10 @@ def _clinic(now: datetime) -> list[dict[str, Any]]:
 
 
 def _import(rt: Runtime, resources: list[dict[str, Any]]) -> None:
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"resource": r} for r in resources],
-    }
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "access.json"
-        path.write_bytes(orjson.dumps(bundle))
-        import_paths(
-            rt.sessions,
-            engine=rt.engine,
-            paths=[path],
-            clock=rt.clock,
-            principal=CLI_OPERATOR,
-            default_timezone=ZONE,
-            workers=0,
-        )
+    import_bundle(
+        rt.sessions, engine=rt.engine, bundle=collection(resources), name="access",
+        clock=rt.clock, principal=CLI_OPERATOR, default_timezone=ZONE,
+    )  # fmt: skip
 
 
 def _book_by_reply(rt: Runtime, pid: str, phone: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ appointment journey, ticked at each step's due time.
 from __future__ import annotations
 
 import csv
-import tempfile
 import time as timer
 import zlib
 from dataclasses import replace
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -30,6 +28,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from careloop.access import booking as bookings
 from careloop.access.service import find_offers
 from careloop.compose.outreach import run_tick, tick_context
+from careloop.fhirdata.bundles import collection
 from careloop.governance.consent import opt_out_channel
 from careloop.insights.risk.appointments_csv import parse_rows
 from careloop.insights.risk.model import NoshowModel
@@ -38,7 +37,7 @@ from careloop.models import Enrollment, OutboxMessage
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.eligibility import AppointmentEligibility, ExplicitEligibility
 from careloop.outreach.service import load_outreach_programs
-from careloop.records.importer import import_paths
+from careloop.records.importer import import_bundle
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR
 
@@ -148,15 +147,10 @@ def _record(now: datetime) -> tuple[list[dict[str, Any]], dict[str, str]]:
 
 
 def _import(rt: Runtime, resources: list[dict[str, Any]]) -> None:
-    bundle = {"resourceType": "Bundle", "type": "collection"}
-    bundle["entry"] = [{"resource": r} for r in resources]  # type: ignore[assignment]
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "adapt.json"
-        path.write_bytes(orjson.dumps(bundle))
-        import_paths(
-            rt.sessions, engine=rt.engine, paths=[path], clock=rt.clock,
-            principal=CLI_OPERATOR, default_timezone=ZONE, workers=0,
-        )  # fmt: skip
+    import_bundle(
+        rt.sessions, engine=rt.engine, bundle=collection(resources), name="adapt",
+        clock=rt.clock, principal=CLI_OPERATOR, default_timezone=ZONE,
+    )  # fmt: skip
 
 
 def _book(rt: Runtime, patient_id: str, slot_id: str) -> str:

@@ -11,18 +11,16 @@ second. Ids and counts only: no name, phone or reading is printed.
 
 from __future__ import annotations
 
-import tempfile
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from rich.console import Console
 
 from careloop.cli.demo_directory import directory_resources, home_address, relocating_needs
 from careloop.cli.support import new_table
 from careloop.clock import FrozenClock
-from careloop.records.importer import import_paths
+from careloop.fhirdata.bundles import collection
+from careloop.records.importer import import_bundle
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
@@ -50,7 +48,8 @@ def _patient(pid: str, *, phone: bool) -> dict[str, Any]:
     }
 
 
-def _bundles(folder: Path, now: datetime) -> list[Path]:
+def _bundles(now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    """The prior provider's export first, then ours, then the new town's directory."""
     prior = [
         _patient(PRIOR, phone=False),
         {"resourceType": "Encounter", "id": f"{PRIOR}-visit", "status": "finished",
@@ -58,16 +57,9 @@ def _bundles(folder: Path, now: datetime) -> list[Path]:
          "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "185349003"}]}],
          "period": {"start": "2023-04-03T09:00:00Z", "end": "2023-04-03T09:30:00Z"}},
     ]  # fmt: skip
-    paths = []
     groups = (("prior", prior), ("new", [_patient(NEW, phone=True)]),
               ("directory", directory_resources(now)))  # fmt: skip
-    for name, resources in groups:
-        path = folder / f"{name}.json"
-        bundle = {"resourceType": "Bundle", "type": "collection",
-                  "entry": [{"resource": r} for r in resources]}  # fmt: skip
-        path.write_bytes(orjson.dumps(bundle))
-        paths.append(path)
-    return paths
+    return [(name, collection(resources)) for name, resources in groups]
 
 
 def _glucose(fhir_id: str, at: str, mg_dl: float) -> dict[str, Any]:
@@ -93,13 +85,11 @@ def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
     from careloop.programs.service import run_program
     from careloop.records.service import get_patient_record
 
-    with tempfile.TemporaryDirectory() as folder:
-        # The prior provider's export first, then ours, then the new town's directory.
-        for path in _bundles(Path(folder), rt.clock.now()):
-            import_paths(
-                rt.sessions, engine=rt.engine, paths=[path], clock=rt.clock, principal=DEMO,
-                default_timezone=rt.settings.records.default_timezone, workers=0,
-            )  # fmt: skip
+    for name, bundle in _bundles(rt.clock.now()):
+        import_bundle(
+            rt.sessions, engine=rt.engine, bundle=bundle, name=name, clock=rt.clock,
+            principal=DEMO, default_timezone=rt.settings.records.default_timezone,
+        )  # fmt: skip
     now = rt.clock.now()
     with rt.transaction() as session:
         record = get_patient_record(session, patient_id=PRIOR, timeline_limit=0)

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.errors import CareloopError
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import Principal
@@ -80,15 +80,8 @@ def audit_cli(
     principal: Principal | None = None,
 ) -> None:
     """Audit what the operator at the terminal (an admin, unless ``principal``) read or changed."""
-    audit(
-        session,
-        clock=rt.clock,
-        principal=principal or cli_principal(),
-        action=action,
-        resource=resource,
-        purpose=purpose,
-        patient_ids=patient_ids,
-        detail=detail,
+    Auditor(session, rt.clock, principal or cli_principal(), purpose)(
+        action, resource, patient_ids, detail=detail
     )
 
 

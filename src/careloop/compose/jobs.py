@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.careteam import alerts, intake
 from careloop.compose.nightly import run_nightly
 from careloop.compose.outreach import run_tick, tick_context
@@ -95,14 +95,8 @@ def _retention_purge(rt: Runtime, now: datetime) -> dict[str, Any]:
             key=configured_signing_key(rt.settings),
         )
         deleted = {r["target"]: r["deleted"] for r in results}
-        audit(
-            session,
-            clock=rt.clock,
-            principal=JOBS_PRINCIPAL,
-            action=AuditAction.DELETE,
-            resource="retention-purge",
-            purpose=Purpose.RETENTION,
-            detail=deleted,
+        Auditor(session, rt.clock, JOBS_PRINCIPAL, Purpose.RETENTION)(
+            AuditAction.DELETE, "retention-purge", detail=deleted
         )
     return {"deleted": sum(deleted.values())}
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.compose.outreach import run_tick, tick_context
 from careloop.conversations.journeys import run_tick as tick_and_hand_off
 from careloop.errors import InvalidInput
@@ -168,14 +168,10 @@ def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str
             "decided": report.decided,
             "enqueued": report.queued + report.caregiver_queued,
         }
-        audit(
-            session,
-            clock=rt.clock,
-            principal=SYSTEM_WORKER,
-            action=AuditAction.READ,
-            resource="nightly:care-gaps",
-            purpose=Purpose.OUTREACH,
-            patient_ids=sorted(eligibility.eligible) or [None],
+        Auditor(session, rt.clock, SYSTEM_WORKER, Purpose.OUTREACH)(
+            AuditAction.READ,
+            "nightly:care-gaps",
+            sorted(eligibility.eligible) or [None],
             detail=counts,
         )
     return counts

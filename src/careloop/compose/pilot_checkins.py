@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import random
 import re
-import tempfile
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 
 from careloop.careteam.worklist import alert_burden
@@ -31,9 +28,10 @@ from careloop.channels.fake import FakeChannel
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import ChannelKind, InboundMessage
 from careloop.conversations.inbound import InboundContext, handle_reply
+from careloop.fhirdata.bundles import collection
 from careloop.models import CheckinConversation, WorklistItem
 from careloop.outreach.program import OutreachProgram
-from careloop.records.importer import import_paths
+from careloop.records.importer import import_bundle
 from careloop.records.resources import resolve_patient_reference
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
@@ -121,8 +119,7 @@ def oncology_bundle(now: datetime, *, patients: int = 6) -> tuple[dict[str, Any]
                 "effectiveDateTime": treated,
             },
         ]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
-    return {**bundle, "entry": [{"resource": r} for r in entries]}, phones
+    return collection(entries), phones
 
 
 class CheckinResponder:
@@ -135,19 +132,16 @@ class CheckinResponder:
         self.febrile = next(iter(self.phones.values()))
         self.cursor = len(sms.sent)
         self.report = CheckinReport(patients=patients)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "pilot-oncology.json"
-            path.write_bytes(orjson.dumps(bundle))
-            import_paths(
-                rt.sessions,
-                engine=rt.engine,
-                paths=[path],
-                clock=rt.clock,
-                principal=_PRINCIPAL,
-                default_timezone=rt.settings.records.default_timezone,
-                default_region=rt.settings.records.default_region,
-                workers=0,
-            )
+        import_bundle(
+            rt.sessions,
+            engine=rt.engine,
+            bundle=bundle,
+            name="pilot-oncology",
+            clock=rt.clock,
+            principal=_PRINCIPAL,
+            default_timezone=rt.settings.records.default_timezone,
+            default_region=rt.settings.records.default_region,
+        )
 
     @staticmethod
     def by_sms(programs: list[OutreachProgram]) -> list[OutreachProgram]:

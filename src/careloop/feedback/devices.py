@@ -21,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit, audit_read
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.clock import Clock
 from careloop.errors import Conflict, InvalidInput, NotFound
 from careloop.models import Device
@@ -64,6 +64,11 @@ def _check_id(device_id: str) -> str:
     return device_id
 
 
+def _auditor(session: Session, clock: Clock, principal: Principal) -> Auditor:
+    """The device registry's writes: a device feeds a patient's record, so its care."""
+    return Auditor(session, clock, principal, Purpose.TREATMENT)
+
+
 def register_device(
     session: Session, *, device_id: str, patient: str, clock: Clock, principal: Principal
 ) -> DeviceRow:
@@ -89,15 +94,7 @@ def register_device(
     row.registered_at, row.registered_by = now, principal.actor
     row.revoked_at, row.revoked_by = None, None
     session.flush()
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.CREATE,
-        resource=f"Device/{device_id}",
-        purpose=Purpose.TREATMENT,
-        patient_ids=[patient_id],
-    )
+    _auditor(session, clock, principal)(AuditAction.CREATE, f"Device/{device_id}", [patient_id])
     return DeviceRow.of(row)
 
 
@@ -111,15 +108,8 @@ def revoke_device(
     if row.status != REVOKED:
         row.status, row.revoked_at, row.revoked_by = REVOKED, clock.now(), principal.actor
         session.flush()
-        audit(
-            session,
-            clock=clock,
-            principal=principal,
-            action=AuditAction.UPDATE,
-            resource=f"Device/{device_id}",
-            purpose=Purpose.TREATMENT,
-            patient_ids=[row.patient_id],
-            detail={"status": REVOKED},
+        _auditor(session, clock, principal)(
+            AuditAction.UPDATE, f"Device/{device_id}", [row.patient_id], detail={"status": REVOKED}
         )
     return DeviceRow.of(row)
 
@@ -139,13 +129,8 @@ def list_devices(
     if not include_revoked:
         query = query.where(Device.status == ACTIVE)
     rows = list(session.scalars(query))
-    audit_read(
-        session,
-        clock=clock,
-        principal=principal,
-        resource="Device",
-        purpose=Purpose.OPERATIONS,
-        patient_ids=sorted({r.patient_id for r in rows}),
+    Auditor(session, clock, principal, Purpose.OPERATIONS).read(
+        "Device", sorted({r.patient_id for r in rows})
     )
     return [DeviceRow.of(r) for r in rows]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -54,47 +55,32 @@ def load_snapshot(
     A new reading is only judged against readings and conditions, a new check-in only
     against past check-ins (and the day's temperatures), so each path loads what it reads.
     """
+
+    def of_types(types: Sequence[str], within: timedelta | None = None) -> list[dict[str, Any]]:
+        since = now - within if within is not None else None
+        return patient_resources(session, patient_id=patient_id, resource_types=types, since=since)
+
     found_readings: list[Reading] = []
     conditions: frozenset[str] = frozenset()
     if readings:
-        for observation in patient_resources(
-            session,
-            patient_id=patient_id,
-            resource_types=["Observation"],
-            since=now - READINGS_LOOKBACK,
-        ):
+        for observation in of_types(["Observation"], READINGS_LOOKBACK):
             found_readings.extend(read_observation(observation, now=None))
-        conditions = _condition_codes(
-            patient_resources(session, patient_id=patient_id, resource_types=["Condition"])
-        )
+        conditions = _condition_codes(of_types(["Condition"]))
     elif checkins:
         # A reported fever is shown with the temperature taken that day (one card, both sides).
-        for observation in patient_resources(
-            session,
-            patient_id=patient_id,
-            resource_types=["Observation"],
-            since=now - TEMPERATURE_WITHIN,
-        ):
+        for observation in of_types(["Observation"], TEMPERATURE_WITHIN):
             found_readings.extend(
                 r for r in read_observation(observation, now=None) if r.measure == TEMPERATURE
             )
     found_checkins: list[Checkin] = []
     if checkins:
-        for response in patient_resources(
-            session,
-            patient_id=patient_id,
-            resource_types=["QuestionnaireResponse"],
-            since=now - CHECKINS_LOOKBACK,
-        ):
+        for response in of_types(["QuestionnaireResponse"], CHECKINS_LOOKBACK):
             try:
                 questionnaire = catalog.get(str(response.get("questionnaire") or ""))
                 found_checkins.append(read_checkin(questionnaire, response, now=None))
             except CareloopError:
                 continue  # a response to a questionnaire we do not know has no baseline for us
-    therapy = active_therapy(
-        patient_resources(session, patient_id=patient_id, resource_types=THERAPY_TYPES),
-        now=now,
-    )
+    therapy = active_therapy(of_types(THERAPY_TYPES), now=now)
     return RecordSnapshot(
         patient_id=patient_id,
         readings=tuple(found_readings),

@@ -1,4 +1,4 @@
-"""Resources of one type among plain dicts, Bundles, or both."""
+"""Resources of one type among plain dicts, Bundles, or both; a collection Bundle of some."""
 
 from __future__ import annotations
 
@@ -16,3 +16,13 @@ def resources_of(resources: Iterable[Any], resource_type: str) -> Iterator[Mappi
             yield from resources_of(entries, resource_type)
         elif resource.get("resourceType") == resource_type:
             yield resource
+
+
+def collection(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A ``collection`` Bundle of these resources (how a demo or a pilot hands its synthetic
+    patients to the importer)."""
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in resources],
+    }

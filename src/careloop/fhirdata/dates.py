@@ -55,6 +55,19 @@ def day(value: str) -> date:
     return date.fromisoformat(value[:10])
 
 
+def zoned(value: object) -> datetime | None:
+    """A dateTime that carries its zone, as written; None for anything else (missing,
+    malformed, a bare date, no zone). For a moment that must not be guessed, such as a visit's
+    start or a ride's pickup, where :func:`instant` would read a date as its midnight UTC."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
 def instant(value: object) -> datetime | None:
     """The start of a FHIR date-like value, or None for anything missing or malformed.
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from careloop.fhirdata.codings import codes
+from careloop.fhirdata.dates import zoned
 from careloop.fhirdata.references import reference_of
 
 VIRTUAL_EXTENSION = "https://careloop.dev/fhir/StructureDefinition/virtual-service"
@@ -57,22 +58,12 @@ def _extension(resource: Mapping[str, Any], url: str) -> Mapping[str, Any] | Non
     return None
 
 
-def _instant(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
-
-
 def visit_facts(appointment: Mapping[str, Any]) -> VisitFacts:
     """Read the visit's kind, ride pickup, video link and escorts from an Appointment."""
     virtual = (_extension(appointment, VIRTUAL_EXTENSION) or {}).get("valueBoolean") is True
     ride = (_extension(appointment, RIDE_EXTENSION) or {}).get("valueBoolean") is True
     link = (_extension(appointment, TELEHEALTH_LINK_EXTENSION) or {}).get("valueUrl")
-    pickup = _instant((_extension(appointment, RIDE_PICKUP_EXTENSION) or {}).get("valueDateTime"))
+    pickup = zoned((_extension(appointment, RIDE_PICKUP_EXTENSION) or {}).get("valueDateTime"))
     escorts = []
     for participant in appointment.get("participant") or []:
         ref = reference_of((participant or {}).get("actor")) or ""

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from careloop.clock import ensure_utc
+from careloop.fhirdata.dates import zoned
 from careloop.fhirdata.visits import visit_facts
 from careloop.insights.risk.fhir_appointments import available_model, score_fhir_appointment
 from careloop.insights.risk.model import NoshowModel
@@ -74,7 +75,8 @@ class AppointmentEligibility:
                 "proposed",
             ):
                 continue
-            start = _instant(resource.get("start"))
+            moment = zoned(resource.get("start"))
+            start = ensure_utc(moment) if moment else None
             if start is None or not now < start <= now + self.lead:
                 continue
             place = _place(resource)
@@ -183,16 +185,6 @@ class CombinedEligibility:
     ) -> Iterable[Candidate]:
         for source in self.sources:
             yield from source(session, program=program, now=now)
-
-
-def _instant(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return ensure_utc(moment) if moment.tzinfo else None
 
 
 def _place(resource: Mapping[str, Any]) -> str | None:

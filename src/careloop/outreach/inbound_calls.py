@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.channels.voice_twilio import SAY_LANGUAGE
 from careloop.clock import Clock
 from careloop.content.conversation_words import conversation_words
@@ -104,19 +104,16 @@ def verify_inbound_call(
     if latest is None:
         _say(response, words["call_no_message"], language, desk)
         return _to_care_team(response, language, desk)
-    audit(
-        session,
-        clock=clock,
-        principal=Principal(
-            actor=f"patient:{patient.id}",
-            role=Role.PATIENT,
-            patient_ids=frozenset({patient.id}),
-            source="phone",
-        ),
-        action=AuditAction.READ,
-        resource="patient-message",
-        purpose=Purpose.PATIENT_REQUEST,
-        patient_ids=[patient.id],
+    patient_caller = Principal(
+        actor=f"patient:{patient.id}",
+        role=Role.PATIENT,
+        patient_ids=frozenset({patient.id}),
+        source="phone",
+    )
+    Auditor(session, clock, patient_caller, Purpose.PATIENT_REQUEST)(
+        AuditAction.READ,
+        "patient-message",
+        [patient.id],
         detail={"outbox_id": latest.id, "via": "inbound-call"},
     )
     base = desk.base_url.rstrip("/")

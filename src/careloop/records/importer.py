@@ -10,6 +10,7 @@ are busy. Importing the same input twice leaves the same rows (same FHIR id = up
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -396,6 +398,34 @@ def resolve_dangling_references(session: Session) -> int:
         )
     ).all()
     return len(dangling)
+
+
+def import_bundle(
+    sessions: sessionmaker[Session],
+    *,
+    engine: Engine,
+    bundle: dict[str, Any],
+    name: str,
+    clock: Clock,
+    principal: Principal,
+    default_timezone: str,
+    default_region: str = DEFAULT_REGION,
+) -> ImportSummary:
+    """Import a Bundle held in memory (a demo's or a pilot's patients) by the path files take,
+    in this process: written as ``<name>.json`` to a temporary folder, then imported."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}.json"
+        path.write_bytes(orjson.dumps(bundle))
+        return import_paths(
+            sessions,
+            engine=engine,
+            paths=[path],
+            clock=clock,
+            principal=principal,
+            default_timezone=default_timezone,
+            default_region=default_region,
+            workers=0,
+        )
 
 
 def import_paths(

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
 from careloop.models import FhirResource
@@ -59,15 +59,12 @@ def store_resources(
             raise InvalidInput("subject: no such patient", field="subject")
         owners.append(owner)
     write_resources(session, indexed, owners, source=source, now=clock.now())
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.CREATE,
-        resource="fhir-resource",
-        purpose=purpose,
-        patient_ids=sorted(set(owners)),
-        detail={"source": source[:100], "types": sorted({r.resource_type for r in indexed})},
+    types = sorted({r.resource_type for r in indexed})
+    Auditor(session, clock, principal, purpose)(
+        AuditAction.CREATE,
+        "fhir-resource",
+        sorted(set(owners)),
+        detail={"source": source[:100], "types": types},
     )
     return owners
 

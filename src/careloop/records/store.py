@@ -127,14 +127,7 @@ def _upsert(
     for res in resources:
         if res.supported and (existed is None or (res.resource_type, res.fhir_id) in existed):
             ids_by_type.setdefault(res.resource_type, []).append(res.fhir_id)
-    codes = _table(ResourceCode)
-    for rtype, ids in ids_by_type.items():
-        for start in range(0, len(ids), CHUNK):
-            session.connection().execute(
-                delete(codes).where(
-                    codes.c.resource_type == rtype, codes.c.fhir_id.in_(ids[start : start + CHUNK])
-                )
-            )
+    _delete_rows(session, ResourceCode, ids_by_type)
     code_rows = [
         {
             "resource_type": res.resource_type,
@@ -186,13 +179,18 @@ def _write_facts(
         known = existed is None or (res.resource_type, res.fhir_id) in existed
         if known and not has_fact(res.resource_type, res.patient_ref):
             orphaned.setdefault(res.resource_type, []).append(res.fhir_id)
-    facts = _table(ResourceFact)
-    for rtype, ids in orphaned.items():
+    _delete_rows(session, ResourceFact, orphaned)
+
+
+def _delete_rows(session: Session, model: Any, ids_by_type: dict[str, list[str]]) -> None:
+    """Delete ``model``'s rows of these resources (ids by type), CHUNK ids a statement so a
+    large import stays under the database's limit of bound parameters."""
+    table = _table(model)
+    for rtype, ids in ids_by_type.items():
         for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
             session.connection().execute(
-                delete(facts).where(
-                    facts.c.resource_type == rtype, facts.c.fhir_id.in_(ids[start : start + CHUNK])
-                )
+                delete(table).where(table.c.resource_type == rtype, table.c.fhir_id.in_(chunk))
             )
 
 
