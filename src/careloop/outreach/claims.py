@@ -244,7 +244,13 @@ def _mark_calling_at_once(
     )
     calling = (
         update(attempts)
-        .where(attempts.c.message_id.in_(select(renewed.c.id)), attempts.c.finished_at.is_(None))
+        .where(
+            # The id list finds the rows by index (the planner knows nothing of the CTE's
+            # size); the CTE keeps only the rows still this worker's.
+            attempts.c.message_id.in_(ids),
+            attempts.c.message_id.in_(select(renewed.c.id)),
+            attempts.c.finished_at.is_(None),
+        )
         .values(outcome=str(AttemptOutcome.CALLING))
         .cte("calling")
     )
