@@ -327,6 +327,31 @@ def _wait_for_sends(path: Path, *, at_least: int, timeout: float) -> None:
         time.sleep(0.05)
 
 
+def _timeline(sends: Path, first_send: float, *, killed: float) -> dict[str, Any]:
+    """Where the run's time went: the sending rate of all workers before the kill (the
+    steady state) and, per worker process, its first and last call after the first send."""
+    stamps: dict[str, list[float]] = {}
+    for path in sorted(sends.glob("sends-*.jsonl")):
+        stamps[path.stem.removeprefix("sends-")] = sorted(
+            float(orjson.loads(line)["at"])
+            for line in path.read_bytes().splitlines()
+            if line.endswith(b"}")
+        )
+    before = sum(1 for times in stamps.values() for at in times if at <= killed)
+    return {
+        "msgs_per_s_before_kill": round(before / max(killed - first_send, 1e-9), 1),
+        "per_process": {
+            pid: {
+                "calls": len(times),
+                "first_s": round(times[0] - first_send, 2),
+                "last_s": round(times[-1] - first_send, 2),
+            }
+            for pid, times in stamps.items()
+            if times
+        },
+    }
+
+
 def _rate_check(sends: Path, rate: float) -> dict[str, Any]:
     times: dict[str, list[float]] = defaultdict(list)
     for record in read_records(sends):
@@ -432,7 +457,8 @@ def main() -> None:
         )
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
-        killed_at = time.monotonic() - started
+        killed_at_mono = time.monotonic()
+        killed_at = killed_at_mono - started
         replacement = _spawn(args, url, sends, "w1-restarted")
         for process in (*others, replacement):
             process.wait()
@@ -440,6 +466,7 @@ def main() -> None:
         elapsed = finished - started
         records = read_records(sends)
         first_send = min(float(r["at"]) for r in records)
+        timeline = _timeline(sends, first_send, killed=killed_at_mono)
         keys: Counter[str] = Counter(str(r["token"]) for r in records)
         with psycopg.connect(url) as conn:
             states = dict(
@@ -490,6 +517,7 @@ def main() -> None:
             "concurrency": args.concurrency,
             "attempts": attempts,
             "gateway_calls": len(records),
+            **timeline,
             "min_slot_gap_s": round(_slot_check(url, args.rate), 6),
             **_rate_check(sends, args.rate),
         }

@@ -48,6 +48,23 @@ def ensure_sender_rows(session: Session, keys: Sequence[str], *, now: datetime) 
     )
 
 
+def _lock_rows(session: Session, keys: Sequence[str]) -> dict[str, datetime]:
+    """Lock the senders' rows in key order (so workers never deadlock); their next free
+    moments, for the rows that exist."""
+    table = SENDER_SLOTS
+    return dict(
+        session.connection()
+        .execute(
+            select(table.c.sender_key, table.c.next_slot_at)
+            .where(table.c.sender_key.in_(keys))
+            .order_by(table.c.sender_key)
+            .with_for_update()
+        )
+        .tuples()
+        .all()
+    )
+
+
 def reserve_slots(
     session: Session,
     *,
@@ -84,18 +101,13 @@ def reserve_many(
         return {}
     keys = sorted(wanted)
     table = SENDER_SLOTS
-    connection = session.connection()
-    ensure_sender_rows(session, keys, now=now)
-    current = dict(
-        connection.execute(
-            select(table.c.sender_key, table.c.next_slot_at)
-            .where(table.c.sender_key.in_(keys))
-            .order_by(table.c.sender_key)
-            .with_for_update()
-        )
-        .tuples()
-        .all()
-    )
+    current = _lock_rows(session, keys)
+    if len(current) < len(keys):
+        # A sender's first reservation: create its row, then lock all of them again in key
+        # order. Every later reservation skips the insert (one round trip of the few each
+        # group commit makes).
+        ensure_sender_rows(session, keys, now=now)
+        current = _lock_rows(session, keys)
     limit = now + horizon
     out: dict[str, Reservation] = {}
     moved: list[dict[str, object]] = []
@@ -117,7 +129,7 @@ def reserve_many(
             moved.append({"b_key": key, "next_slot_at": next_free})
         out[key] = Reservation(slots=tuple(slots), next_free=next_free)
     if moved:
-        connection.execute(
+        session.connection().execute(
             update(table)
             .where(table.c.sender_key == bindparam("b_key"))
             .values(next_slot_at=bindparam("next_slot_at")),

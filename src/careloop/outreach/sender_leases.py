@@ -60,14 +60,23 @@ def lease_senders(
         .limit(limit * WINDOW)
         .subquery()
     )
+    # Whether each sender already has its row, in the same round trip: only a sender's
+    # first lease needs the insert.
+    has_row = exists().where(
+        slots.sender_key
+        == window.c.channel + literal(":") + func.coalesce(window.c.sender, "default")
+    )
     seen = session.execute(
-        select(window.c.channel, window.c.sender, func.count())
+        select(window.c.channel, window.c.sender, func.count(), has_row)
         .group_by(window.c.channel, window.c.sender)
         .order_by(func.min(window.c.next_attempt_at), window.c.channel, window.c.sender)
     ).all()
     paced: list[tuple[str, float]] = []
     unpaced: list[str] = []
-    for channel, sender, count in seen:
+    rowless: set[str] = set()
+    for channel, sender, count, row_exists in seen:
+        if not row_exists:
+            rowless.add(sender_key(channel, sender))
         room = capacity(channel, sender)
         if room is None:
             unpaced.append(sender_key(channel, sender))
@@ -84,7 +93,9 @@ def lease_senders(
             key_, take = paced.pop(0)
             wanted[key_] = take
             needed -= take
-        ensure_sender_rows(session, list(wanted), now=now)
+        missing = [k for k in wanted if k in rowless]
+        if missing:
+            ensure_sender_rows(session, missing, now=now)
         locked = set(
             session.scalars(
                 select(slots.sender_key)
