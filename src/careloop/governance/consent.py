@@ -220,11 +220,28 @@ def consent_decisions(
     batch: int = 1000,
 ) -> dict[str, ConsentDecision]:
     """The decision for many patients: two queries per batch, for whole populations."""
+    by_channel = channel_decisions(
+        session, patient_ids=patient_ids, purpose=purpose, channels=[channel], now=now, batch=batch
+    )
+    return {pid: decisions[0] for pid, decisions in by_channel.items()}
+
+
+def channel_decisions(
+    session: Session,
+    *,
+    patient_ids: Iterable[str],
+    purpose: str,
+    channels: Sequence[str],
+    now: datetime,
+    batch: int = 1000,
+) -> dict[str, list[ConsentDecision]]:
+    """One decision per channel (in ``channels``' order) for many patients, from one read of
+    the contact points and the consent records per batch, not one per channel."""
     the_purpose = ConsentPurpose(parse_purpose(purpose))
-    the_channel = ConsentChannel(parse_channel(channel))
+    the_channels = [ConsentChannel(parse_channel(c)) for c in channels]
     now = ensure_utc(now)
     ids = list(dict.fromkeys(patient_ids))
-    decisions: dict[str, ConsentDecision] = {}
+    decisions: dict[str, list[ConsentDecision]] = {}
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         snapshot = records.contact_snapshot(session, patient_ids=chunk)
@@ -234,9 +251,12 @@ def consent_decisions(
         ):
             history[row.patient_id].append(row)
         for pid in chunk:
-            decisions[pid] = _decision_for(
-                snapshot.get(pid), history[pid], purpose=the_purpose, channel=the_channel, now=now
-            )
+            decisions[pid] = [
+                _decision_for(
+                    snapshot.get(pid), history[pid], purpose=the_purpose, channel=c, now=now
+                )
+                for c in the_channels
+            ]
     return decisions
 
 

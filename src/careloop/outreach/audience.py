@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.governance.consent import ConsentChannel, consent_decisions
+from careloop.governance.consent import ConsentChannel, channel_decisions
 from careloop.models import Caregiver, OutboxMessage, Patient
 from careloop.outreach.budget import counts_as_contact
 from careloop.outreach.states import OutboxState
@@ -210,12 +210,13 @@ def build_snapshots(
 ) -> tuple[list[PatientSnapshot], dict[str, Recipient]]:
     """Snapshots for the engine and the recipients to address, for a batch of patients."""
     allowed: dict[str, set[str]] = {pid: set() for pid in patient_ids}
-    for channel in ConsentChannel:
-        for pid, decision in consent_decisions(
-            session, patient_ids=patient_ids, purpose=purpose, channel=str(channel), now=now
-        ).items():
-            if decision.allowed:
-                allowed[pid].add(str(channel))
+    channels = [str(channel) for channel in ConsentChannel]
+    # Contact points and consent records read once for all four channels.
+    by_channel = channel_decisions(
+        session, patient_ids=patient_ids, purpose=purpose, channels=channels, now=now
+    )
+    for pid, decisions in by_channel.items():
+        allowed[pid].update(c for c, d in zip(channels, decisions, strict=True) if d.allowed)
     recent = recent_contacts(session, patient_ids=patient_ids, since=now - budget_period)
     snapshots: list[PatientSnapshot] = []
     recipients: dict[str, Recipient] = {}

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from careloop.clock import FrozenClock, ensure_utc
 from careloop.errors import InvalidInput
 from careloop.events import EventKind, NewEvent, record_events
-from careloop.governance.consent import ConsentChannel, consent_decisions
+from careloop.governance.consent import ConsentChannel, channel_decisions
 from careloop.models import Event
 from careloop.programs.definition import Program, find_program, load_programs
 from careloop.programs.eligibility import (
@@ -106,15 +106,16 @@ def opted_out_patients(
 
     if not patient_ids:
         return set()
-    per_channel = [
-        consent_decisions(
-            session, patient_ids=patient_ids, purpose=purpose, channel=str(channel), now=now
-        )
-        for channel in ConsentChannel
-    ]
+    by_patient = channel_decisions(
+        session,
+        patient_ids=patient_ids,
+        purpose=purpose,
+        channels=[str(channel) for channel in ConsentChannel],
+        now=now,
+    )
     opted_out = set()
     for pid in patient_ids:
-        decisions = [by_patient[pid] for by_patient in per_channel]
+        decisions = by_patient[pid]
         refused = any(not d.allowed and d.record_id is not None for d in decisions)
         if refused and not any(d.allowed for d in decisions):
             opted_out.add(pid)
