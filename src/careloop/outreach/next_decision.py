@@ -25,7 +25,7 @@ from careloop.outreach.config import OutreachSettings
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.service import load_outreach_programs
 from careloop.personalize.engine import Decision, decide
-from careloop.personalize.service import list_decisions, load_history, load_model
+from careloop.personalize.service import cached_model, list_decisions, load_history
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def preview_next_decision(
     if program is None:
         return None
     spec = program.spec
-    model = load_model(session, program=spec)
+    model = cached_model(session, program=spec)
     snapshots, _recipients = build_snapshots(
         session,
         patient_ids=[patient_id],

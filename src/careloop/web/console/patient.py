@@ -163,18 +163,32 @@ def patient_page(
     context["appointment_places"] = booking_places(
         session, [a.id for a in context["appointments"] if a.resource_type == "Appointment"]
     )
-    # Each panel only when the API would answer it to this role (security.permissions).
+    # Each panel only when the API would answer it to this role (security.permissions); the
+    # event-log panels share one read of the patient's events.
+    log_panels = (
+        PatientPanel.CLINICAL_TIMELINE,
+        PatientPanel.READINGS,
+        PatientPanel.CARE_GAPS,
+        PatientPanel.PROGRAMS,
+    )
+    events = (
+        patient_context.patient_events(session, patient_id=patient_id)
+        if any(may_see(principal, panel) for panel in log_panels)
+        else []
+    )
     if may_see(principal, PatientPanel.CLINICAL_TIMELINE):
         context["timeline"] = group_timeline(
-            patient_context.patient_timeline(session, patient_id=patient_id)
+            patient_context.patient_timeline(session, patient_id=patient_id, events=events)
         )
     if may_see(principal, PatientPanel.READINGS):
-        series = patient_context.reading_series(session, patient_id=patient_id)
+        series = patient_context.reading_series(session, patient_id=patient_id, events=events)
         context["charts"] = reading_charts(series)
     if may_see(principal, PatientPanel.CARE_GAPS):
-        context["gaps"] = patient_context.care_gaps(session, patient_id=patient_id)
+        context["gaps"] = patient_context.care_gaps(session, patient_id=patient_id, events=events)
     if may_see(principal, PatientPanel.PROGRAMS):
-        context["programs"] = patient_context.program_states(session, patient_id=patient_id)
+        context["programs"] = patient_context.program_states(
+            session, patient_id=patient_id, events=events
+        )
     if principal.can("patients:write"):
         context["invite_channels"] = invite_channels(list(record.contact_points))
         context["invite_result"] = INVITE_RESULTS.get(invite or "")
