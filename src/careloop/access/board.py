@@ -140,6 +140,8 @@ def board(session: Session, *, now: datetime, page: int = 0) -> Board:
 def booking_places(session: Session, appointment_ids: list[str]) -> dict[str, str]:
     """Appointment id → "service · place" for the appointments careloop booked (a booking's
     Appointment has the booking's id), for pages that list a patient's appointments."""
+    if not appointment_ids:
+        return {}
     rows = session.execute(
         select(AccessBooking.id, AccessBooking.slot_id, AccessBooking.mode).where(
             AccessBooking.id.in_(appointment_ids)

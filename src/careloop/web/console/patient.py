@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.access.board import booking_places
-from careloop.audit import AuditAction, Purpose, audit_read
+from careloop.audit import Purpose, audit_read
 from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
 from careloop.governance.consent import consent_matrix
@@ -30,7 +30,7 @@ from careloop.web.console.charts import line_chart
 from careloop.web.console.forms import forms_context
 from careloop.web.console.invite import RESULTS as INVITE_RESULTS
 from careloop.web.console.invite import invite_channels
-from careloop.web.console.messages import messaging_context
+from careloop.web.console.messages import MESSAGES_READ, messaging_context
 from careloop.web.console.pages import page_viewer, render
 from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.tools import tools_context
@@ -174,7 +174,7 @@ def patient_page(
     events = (
         patient_context.patient_events(session, patient_id=patient_id)
         if any(may_see(principal, panel) for panel in log_panels)
-        else []
+        else None
     )
     if may_see(principal, PatientPanel.CLINICAL_TIMELINE):
         context["timeline"] = group_timeline(
@@ -202,8 +202,11 @@ def patient_page(
     if may_see(principal, PatientPanel.PREFERENCES):
         context["profile"] = personalize.get_profile(session, patient_id=patient_id).as_dict()
     if may_see(principal, PatientPanel.DECISIONS):
-        context["decisions"] = personalize.list_decisions(session, patient_id=patient_id, limit=5)
-        context["next_decision"] = preview_next_decision(session, patient_id=patient_id, now=now)
+        decisions = personalize.list_decisions(session, patient_id=patient_id, limit=5)
+        context["decisions"] = decisions
+        context["next_decision"] = preview_next_decision(
+            session, patient_id=patient_id, now=now, recent=decisions, events=events
+        )
         context["language_notes"] = language_notes(session, patient_id=patient_id)
     if may_see(principal, PatientPanel.WORKLIST):
         items = list_worklist(
@@ -212,5 +215,5 @@ def patient_page(
         context["items"] = item_views(session, items, principal=principal, now=now)
         context["adjustments"] = plans.list_adjustments(session, patient_id=patient_id, status=None)
     context.update(messaging_context(reach, error=message_error))
-    reach.audit(AuditAction.READ, "patient-view", staff_purpose=Purpose.TREATMENT)
+    reach.audit_reads([MESSAGES_READ, "patient-view"], staff_purpose=Purpose.TREATMENT)
     return render(request, "console/patient.html", context, principal=principal)
