@@ -15,7 +15,11 @@ would take hours here; this took 26 minutes at load 28. Drop the databases when 
 Then each console page a nurse or coordinator opens is requested ``--requests`` times in
 process (FastAPI's TestClient, bearer tokens of the demo roles, after two warm-up requests)
 and one JSON line per page is printed: ``{"page", "path", "patients", "median_ms", "p95_ms",
-"status", "bytes"}``. The machine's load goes to stderr.
+"status", "bytes", "cpu_ms", "statements"}`` (``cpu_ms``: this process's CPU per request,
+median, which the machine's load changes less than the wall time; ``statements``: SQL sent by
+one request). The machine's load goes to stderr. Where the code has the programs page's
+rollup job, it is run first (the page reads it) and timed on a line of its own (``"path":
+"job:programs-rollup"``, status 0).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pathlib import Path
 import orjson
 import psycopg
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
 
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.auth import create_user, issue_token
@@ -258,17 +263,21 @@ def pages(url: str, *, clinical_every: int) -> list[tuple[str, str, str]]:
 
 
 def time_page(
-    client: TestClient, path: str, *, requests: int, warmup: int = 2
+    client: TestClient, path: str, *, requests: int, warmup: int = 2, engine: Engine | None = None
 ) -> dict[str, object]:
+    """Wall time per request (median, p95), and what a loaded machine blurs less: the
+    process's CPU per request (median) and the statements one request sends."""
     status, size = 0, 0
     for _ in range(warmup):
         client.get(path)
-    times = []
+    times, cpu, sent = [], [], 0
     for _ in range(requests):
-        began = time.perf_counter()
-        response = client.get(path)
-        times.append((time.perf_counter() - began) * 1000)
-        status, size = response.status_code, len(response.content)
+        with _statements(engine) as seen:
+            began, began_cpu = time.perf_counter(), time.process_time()
+            response = client.get(path)
+            times.append((time.perf_counter() - began) * 1000)
+            cpu.append((time.process_time() - began_cpu) * 1000)
+        status, size, sent = response.status_code, len(response.content), len(seen)
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     return {
@@ -276,7 +285,43 @@ def time_page(
         "p95_ms": round(p95, 1),
         "status": status,
         "bytes": size,
+        "cpu_ms": round(statistics.median(cpu), 1),
+        "statements": sent,
     }
+
+
+@contextmanager
+def _statements(engine: Engine | None) -> Iterator[list[str]]:
+    """The statements sent to ``engine`` inside the block (none counted without one)."""
+    seen: list[str] = []
+
+    def count(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    if engine is not None:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        if engine is not None:
+            event.remove(engine, "before_cursor_execute", count)
+
+
+def _programs_rollup(rt: Runtime, patients: int) -> None:
+    """Run the job the programs page reads (where the code has it: not before issue 18's
+    rollup) and print its time as a line of its own, ``path`` naming the job."""
+    try:
+        from careloop.insights.rollup import write_programs_rollup
+    except ImportError:
+        return
+    began = time.perf_counter()
+    with rt.transaction() as session:
+        write_programs_rollup(session, now=rt.clock.now())
+    ms = round((time.perf_counter() - began) * 1000, 1)
+    line = {"page": "programs rollup (job)", "path": "job:programs-rollup", "patients": patients}
+    figures = {"median_ms": ms, "p95_ms": ms, "status": 0, "bytes": 0}
+    sys.stdout.write(orjson.dumps({**line, **figures}).decode() + "\n")
+    sys.stdout.flush()
 
 
 def main() -> None:
@@ -298,10 +343,18 @@ def main() -> None:
     try:
         with clients(rt) as by_role:
             patients = _count(url)
+            if not args.only or "programs" in args.only:
+                _programs_rollup(rt, patients)
             for page, path, role in pages(url, clinical_every=args.clinical_every):
                 if args.only and page not in args.only:
                     continue
-                figures = time_page(by_role[role], path, requests=args.requests, warmup=args.warmup)
+                figures = time_page(
+                    by_role[role],
+                    path,
+                    requests=args.requests,
+                    warmup=args.warmup,
+                    engine=rt.engine,
+                )
                 line = {"page": page, "path": path, "patients": patients, **figures}
                 sys.stdout.write(orjson.dumps(line).decode() + "\n")
                 sys.stdout.flush()

@@ -210,6 +210,9 @@ class JobsSettings(BaseModel):
     until then)."""
     review_invitations_minutes: float = Field(default=60.0, ge=0)
     """Invite patients whose visit ended to review the practice (``reviews``)."""
+    programs_rollup_minutes: float = Field(default=1440.0, ge=0)
+    """Compute the console programs page's figures (the program report of the last 8 weeks
+    and its weekly learning curves) and store them; the page shows when they were computed."""
 
 
 class FhirSettings(BaseModel):

@@ -31,6 +31,7 @@ ALL_JOBS = {
     "fhir-subscriptions",
     "fhir-exports",
     "review-invitations",
+    "programs-rollup",
 }
 
 

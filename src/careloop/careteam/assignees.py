@@ -36,15 +36,17 @@ class Assignable:
     label: str
 
 
-def _writers(session: Session) -> list[User]:
+def writers(session: Session) -> list[User]:
+    """The active worklist writers: read once by a page and passed to the two below."""
     roles = [str(r) for r, granted in PERMISSIONS.items() if "worklist:write" in granted]
     query = select(User).where(User.active.is_(True), User.role.in_(roles)).order_by(User.id)
     return list(session.scalars(query))
 
 
-def staff_names(session: Session) -> dict[str, str]:
+def staff_names(session: Session, *, among: list[User] | None = None) -> dict[str, str]:
     """``user:<id>`` → the name staff know them by, for every active worklist writer."""
-    return {f"user:{u.id}": u.display_name or u.username for u in _writers(session)}
+    found = writers(session) if among is None else among
+    return {f"user:{u.id}": u.display_name or u.username for u in found}
 
 
 def in_words(assignee: str | None, names: dict[str, str]) -> str:
@@ -56,13 +58,15 @@ def in_words(assignee: str | None, names: dict[str, str]) -> str:
     return names.get(assignee, assignee)
 
 
-def assignable(session: Session, *, team: str | None) -> list[Assignable]:
+def assignable(
+    session: Session, *, team: str | None, among: list[User] | None = None
+) -> list[Assignable]:
     """The team's lead queue, then the worklist writers of the item's team (every writer when
     the team has none, so an item is never left with nobody to give it to)."""
-    writers = _writers(session)
-    in_team = [u for u in writers if team and team in (u.teams or [])]
+    found = writers(session) if among is None else among
+    in_team = [u for u in found if team and team in (u.teams or [])]
     lead = escalation_target(team)
     return [
         Assignable(lead, in_words(lead, {})),
-        *(Assignable(f"user:{u.id}", u.display_name or u.username) for u in in_team or writers),
+        *(Assignable(f"user:{u.id}", u.display_name or u.username) for u in in_team or found),
     ]

@@ -28,6 +28,7 @@ from careloop.compose.outreach import run_tick, tick_context
 from careloop.compose.worker import default_worker_id
 from careloop.crypto import configured_signing_key
 from careloop.governance.retention import purge_expired
+from careloop.insights.rollup import write_programs_rollup
 from careloop.models import JobRun
 from careloop.outreach.scheduler import TickContext
 from careloop.runtime import Runtime
@@ -128,6 +129,12 @@ def _review_invitations(rt: Runtime, now: datetime) -> dict[str, Any]:
     return dict(tally)
 
 
+def _programs_rollup(rt: Runtime, now: datetime) -> dict[str, Any]:
+    with rt.transaction() as session:
+        figures = write_programs_rollup(session, now=now)
+    return {"programs": len(figures.report["programs"])}
+
+
 def configured_jobs(rt: Runtime) -> list[Job]:
     """The jobs switched on in settings (a period of 0 minutes switches one off)."""
     settings = rt.settings.jobs
@@ -141,6 +148,7 @@ def configured_jobs(rt: Runtime) -> list[Job]:
         ("fhir-subscriptions", settings.fhir_subscriptions_minutes, _fhir_subscriptions),
         ("fhir-exports", settings.fhir_exports_minutes, _fhir_exports),
         ("review-invitations", settings.review_invitations_minutes, _review_invitations),
+        ("programs-rollup", settings.programs_rollup_minutes, _programs_rollup),
     ]
     jobs = [Job(name, timedelta(minutes=m), body) for name, m, body in periods if m > 0]
     if settings.nightly_at is not None:

@@ -34,6 +34,7 @@ from careloop.models.governance import (
     SigninSource,
     User,
 )
+from careloop.models.insights import ProgramsRollup
 from careloop.models.jobs import JobRun
 from careloop.models.loyalty import RewardEntry
 from careloop.models.measures import MeasureLibraryRow, MeasurePackageRow, MeasureValueSetRow
@@ -111,6 +112,7 @@ __all__ = [
     "PortalContact",
     "PreferenceProfileRow",
     "PrepJourney",
+    "ProgramsRollup",
     "ProxyGrant",
     "ResourceCode",
     "ResourceFact",

@@ -20,12 +20,13 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from careloop.events import EventKind, list_events
+from careloop.models import DecisionRow, Event
 from careloop.outreach.audience import build_snapshots
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.service import load_outreach_programs
 from careloop.personalize.engine import Decision, decide
-from careloop.personalize.service import list_decisions, load_history, load_model
+from careloop.personalize.service import cached_model, list_decisions, load_history
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,23 @@ def _programs() -> tuple[OutreachProgram, ...]:
     return tuple(load_outreach_programs(OutreachSettings()))
 
 
-def _program_for(session: Session, patient_id: str) -> OutreachProgram | None:
+def _program_for(
+    session: Session,
+    patient_id: str,
+    recent: Sequence[DecisionRow] | None = None,
+    events: Sequence[Event] | None = None,
+) -> OutreachProgram | None:
     """The program of the patient's latest decision, else latest enrolment, else the first."""
     programs = {p.name: p for p in _programs()}
-    for row in list_decisions(session, patient_id=patient_id, limit=5):
+    if recent is None:
+        recent = list_decisions(session, patient_id=patient_id, limit=5)
+    for row in recent:
         if row.program in programs:
             return programs[row.program]
-    enrolled = list_events(session, patient_id=patient_id, kinds=[EventKind.ENROLLED])
+    if events is None:
+        enrolled = list_events(session, patient_id=patient_id, kinds=[EventKind.ENROLLED])
+    else:
+        enrolled = [e for e in events if e.kind == EventKind.ENROLLED]
     for event in reversed(enrolled):
         if event.program in programs:
             return programs[event.program]
@@ -59,17 +70,25 @@ def _seed(patient_id: str, program: str, now: datetime) -> int:
 
 
 def preview_next_decision(
-    session: Session, *, patient_id: str, now: datetime, programs: Sequence[str] = ()
+    session: Session,
+    *,
+    patient_id: str,
+    now: datetime,
+    programs: Sequence[str] = (),
+    recent: Sequence[DecisionRow] | None = None,
+    events: Sequence[Event] | None = None,
 ) -> NextDecision | None:
-    """The decision the engine would make now for the patient's current program (or None)."""
+    """The decision the engine would make now for the patient's current program (or None);
+    ``recent`` (the patient's five latest decisions) and ``events`` (the patient's events,
+    ``enrolled`` among them, oldest first) when the caller read them already."""
     program = None
     if programs:
         program = next((p for p in _programs() if p.name in programs), None)
-    program = program or _program_for(session, patient_id)
+    program = program or _program_for(session, patient_id, recent, events)
     if program is None:
         return None
     spec = program.spec
-    model = load_model(session, program=spec)
+    model = cached_model(session, program=spec)
     snapshots, _recipients = build_snapshots(
         session,
         patient_ids=[patient_id],

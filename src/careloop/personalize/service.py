@@ -240,6 +240,32 @@ def load_model(
     return model
 
 
+_SERVED: dict[tuple[str, str], tuple[tuple[object, ...], EngineModel]] = {}
+"""Per process: (program, action space) → (the row's version and update time, its model)."""
+
+
+def cached_model(session: Session, *, program: ProgramSpec) -> EngineModel:
+    """:func:`load_model` for read-only use (the page previews of the next decision), decoded
+    once per process and stored row version: decoding the state (a 403 x 403 precision) was
+    a tenth of a patient page. Every save and every promotion moves ``updated_at``, so the
+    one-column read below sees any change; callers must not learn into the model."""
+    stamp = tuple(
+        session.execute(
+            select(ModelStateRow.version, ModelStateRow.updated_at).where(
+                ModelStateRow.program == program.name
+            )
+        ).one_or_none()
+        or ()
+    )
+    key = (program.name, repr(program.action_space))
+    held = _SERVED.get(key)
+    if held is not None and held[0] == stamp:
+        return held[1]
+    model = load_model(session, program=program)
+    _SERVED[key] = (stamp, model)
+    return model
+
+
 def save_model(session: Session, *, clock: Clock, program: ProgramSpec, model: EngineModel) -> None:
     row = _model_row(session, program.name)
     if row is None:

@@ -1,13 +1,15 @@
 """The appointments page: upcoming bookings, offers in flight, rides and the waitlist (issue
 "Access"). Patients by name, times labelled in the clinic's zone (a bare UTC column read as
-local time); each row links to the patient's page. One audit event names the patients shown."""
+local time); each row links to the patient's page. One audit event names the patients shown.
+Each list shows :data:`~careloop.access.board.PAGE_SIZE` rows a page with its total; one
+``page`` parameter pages them all."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from careloop.access.board import board
+from careloop.access.board import PAGE_SIZE, board
 from careloop.audit import Purpose, audit_read
 from careloop.security.principal import Principal
 from careloop.web.console.pages import page_viewer, render
@@ -17,12 +19,15 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/console/appointments", response_class=HTMLResponse)
-def appointments_page(request: Request, session: SessionDep, clock: ClockDep) -> Response:
+def appointments_page(
+    request: Request, session: SessionDep, clock: ClockDep, page: int = 0
+) -> Response:
     principal = page_viewer(request, session, clock, may="appointments:read", what="appointments")
     if not isinstance(principal, Principal):
         return principal
     now = clock.now()
-    shown = board(session, now=now)
+    page = max(page, 0)
+    shown = board(session, now=now, page=page)
     audit_read(
         session,
         clock=clock,
@@ -34,6 +39,15 @@ def appointments_page(request: Request, session: SessionDep, clock: ClockDep) ->
     return render(
         request,
         "console/appointments.html",
-        {"section": "appointments", "board": shown, "now": now},
+        {
+            "section": "appointments",
+            "board": shown,
+            "now": now,
+            "first": page * PAGE_SIZE + 1,
+            "pages": {
+                "previous": f"/console/appointments?page={page - 1}" if page else None,
+                "next": f"/console/appointments?page={page + 1}" if shown.more else None,
+            },
+        },
         principal=principal,
     )

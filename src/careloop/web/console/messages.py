@@ -39,10 +39,14 @@ ERRORS = {
 }
 
 
+MESSAGES_READ = "patient-messages"
+"""The audit resource of the panel's read: message content is audited on its own, by the
+page showing the panel (with its other reads)."""
+
+
 def messaging_context(reach: PatientReach, *, error: str | None) -> dict[str, Any]:
-    """What the panel shows; the read is audited on its own (it is message content)."""
+    """What the panel shows; the caller audits the read as :data:`MESSAGES_READ`."""
     items = conversation(reach.session, patient_id=reach.patient_id, limit=50)
-    reach.audit(AuditAction.READ, "patient-messages", staff_purpose=Purpose.TREATMENT)
     return {
         "conversation": items,
         "may_send": reach.principal.can("messages:send"),

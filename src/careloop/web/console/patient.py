@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.access.board import booking_places
-from careloop.audit import AuditAction, Purpose, audit_read
+from careloop.audit import Purpose, audit_read
 from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
 from careloop.governance.consent import consent_matrix
@@ -30,7 +30,7 @@ from careloop.web.console.charts import line_chart
 from careloop.web.console.forms import forms_context
 from careloop.web.console.invite import RESULTS as INVITE_RESULTS
 from careloop.web.console.invite import invite_channels
-from careloop.web.console.messages import messaging_context
+from careloop.web.console.messages import MESSAGES_READ, messaging_context
 from careloop.web.console.pages import page_viewer, render
 from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.tools import tools_context
@@ -163,18 +163,32 @@ def patient_page(
     context["appointment_places"] = booking_places(
         session, [a.id for a in context["appointments"] if a.resource_type == "Appointment"]
     )
-    # Each panel only when the API would answer it to this role (security.permissions).
+    # Each panel only when the API would answer it to this role (security.permissions); the
+    # event-log panels share one read of the patient's events.
+    log_panels = (
+        PatientPanel.CLINICAL_TIMELINE,
+        PatientPanel.READINGS,
+        PatientPanel.CARE_GAPS,
+        PatientPanel.PROGRAMS,
+    )
+    events = (
+        patient_context.patient_events(session, patient_id=patient_id)
+        if any(may_see(principal, panel) for panel in log_panels)
+        else None
+    )
     if may_see(principal, PatientPanel.CLINICAL_TIMELINE):
         context["timeline"] = group_timeline(
-            patient_context.patient_timeline(session, patient_id=patient_id)
+            patient_context.patient_timeline(session, patient_id=patient_id, events=events)
         )
     if may_see(principal, PatientPanel.READINGS):
-        series = patient_context.reading_series(session, patient_id=patient_id)
+        series = patient_context.reading_series(session, patient_id=patient_id, events=events)
         context["charts"] = reading_charts(series)
     if may_see(principal, PatientPanel.CARE_GAPS):
-        context["gaps"] = patient_context.care_gaps(session, patient_id=patient_id)
+        context["gaps"] = patient_context.care_gaps(session, patient_id=patient_id, events=events)
     if may_see(principal, PatientPanel.PROGRAMS):
-        context["programs"] = patient_context.program_states(session, patient_id=patient_id)
+        context["programs"] = patient_context.program_states(
+            session, patient_id=patient_id, events=events
+        )
     if principal.can("patients:write"):
         context["invite_channels"] = invite_channels(list(record.contact_points))
         context["invite_result"] = INVITE_RESULTS.get(invite or "")
@@ -188,8 +202,11 @@ def patient_page(
     if may_see(principal, PatientPanel.PREFERENCES):
         context["profile"] = personalize.get_profile(session, patient_id=patient_id).as_dict()
     if may_see(principal, PatientPanel.DECISIONS):
-        context["decisions"] = personalize.list_decisions(session, patient_id=patient_id, limit=5)
-        context["next_decision"] = preview_next_decision(session, patient_id=patient_id, now=now)
+        decisions = personalize.list_decisions(session, patient_id=patient_id, limit=5)
+        context["decisions"] = decisions
+        context["next_decision"] = preview_next_decision(
+            session, patient_id=patient_id, now=now, recent=decisions, events=events
+        )
         context["language_notes"] = language_notes(session, patient_id=patient_id)
     if may_see(principal, PatientPanel.WORKLIST):
         items = list_worklist(
@@ -198,5 +215,5 @@ def patient_page(
         context["items"] = item_views(session, items, principal=principal, now=now)
         context["adjustments"] = plans.list_adjustments(session, patient_id=patient_id, status=None)
     context.update(messaging_context(reach, error=message_error))
-    reach.audit(AuditAction.READ, "patient-view", staff_purpose=Purpose.TREATMENT)
+    reach.audit_reads([MESSAGES_READ, "patient-view"], staff_purpose=Purpose.TREATMENT)
     return render(request, "console/patient.html", context, principal=principal)

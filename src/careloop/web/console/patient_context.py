@@ -124,11 +124,33 @@ def describe(event: Event) -> str:
     return _DESCRIBE[event.kind][2].format_map(_fields(event))
 
 
+def patient_events(session: Session, *, patient_id: str) -> Sequence[Event]:
+    """The patient's events of every kind the views below read, oldest first: one read
+    for a page that shows several of them (pass it as their ``events``)."""
+    return list_events(session, patient_id=patient_id, kinds=TIMELINE_KINDS)
+
+
+def _read(
+    session: Session, patient_id: str, kinds: Sequence[str], events: Sequence[Event] | None
+) -> Sequence[Event]:
+    """``events`` of ``kinds`` when the caller read them already, else a read of those."""
+    if events is None:
+        return list_events(session, patient_id=patient_id, kinds=kinds)
+    wanted = set(kinds)
+    return [e for e in events if e.kind in wanted]
+
+
 def patient_timeline(
-    session: Session, *, patient_id: str, limit: int = 150, since: datetime | None = None
+    session: Session,
+    *,
+    patient_id: str,
+    limit: int = 150,
+    since: datetime | None = None,
+    events: Sequence[Event] | None = None,
 ) -> list[TimelineEntry]:
     """Messages out and in, check-ins, readings, alerts and plan changes; newest first."""
-    events = list_events(session, patient_id=patient_id, kinds=TIMELINE_KINDS, since=since)
+    if events is None or since is not None:
+        events = list_events(session, patient_id=patient_id, kinds=TIMELINE_KINDS, since=since)
     entries = []
     for event in reversed(events[-limit:]):
         css, label, _pattern = _DESCRIBE[event.kind]
@@ -137,11 +159,11 @@ def patient_timeline(
 
 
 def reading_series(
-    session: Session, *, patient_id: str
+    session: Session, *, patient_id: str, events: Sequence[Event] | None = None
 ) -> dict[str, dict[str, list[tuple[datetime, float]]]]:
     """Readings per chart ("Blood pressure", "Glucose", "Weight") and measure, oldest first."""
     charts: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
-    for event in list_events(session, patient_id=patient_id, kinds=[EventKind.READING_RECEIVED]):
+    for event in _read(session, patient_id, [EventKind.READING_RECEIVED], events):
         for measure, value in dict((event.payload or {}).get("values") or {}).items():
             if measure in MEASURES and isinstance(value, int | float):
                 chart = MEASURES[measure][0]
@@ -172,20 +194,19 @@ def _risk_text(payload: dict[str, Any]) -> str | None:
     return f"no-show risk {band}{share}" + (f": {reasons}" if reasons else "")
 
 
-def program_states(session: Session, *, patient_id: str) -> list[ProgramState]:
+def program_states(
+    session: Session, *, patient_id: str, events: Sequence[Event] | None = None
+) -> list[ProgramState]:
     """Each program the patient was enrolled in, with where the enrolment stands now."""
-    events = list_events(
-        session,
-        patient_id=patient_id,
-        kinds=[
-            EventKind.ENROLLED,
-            EventKind.SENT,
-            EventKind.REPLIED,
-            EventKind.COMPLETED,
-            EventKind.CLOSED,
-            EventKind.OPTED_OUT,
-        ],
-    )
+    kinds = [
+        EventKind.ENROLLED,
+        EventKind.SENT,
+        EventKind.REPLIED,
+        EventKind.COMPLETED,
+        EventKind.CLOSED,
+        EventKind.OPTED_OUT,
+    ]
+    events = _read(session, patient_id, kinds, events)
     states: dict[str, ProgramState] = {}
     words = {
         "enrolled": "enrolled",
@@ -222,7 +243,9 @@ class CareGap:
     closed: bool
 
 
-def care_gaps(session: Session, *, patient_id: str) -> list[CareGap]:
+def care_gaps(
+    session: Session, *, patient_id: str, events: Sequence[Event] | None = None
+) -> list[CareGap]:
     """The latest care gap each program found (``eligible``), and whether it was closed.
 
     Only eligibility with a reason is a gap: a journey that enrols on its own (appointment
@@ -231,7 +254,7 @@ def care_gaps(session: Session, *, patient_id: str) -> list[CareGap]:
     found: dict[str, CareGap] = {}
     done: set[str] = set()
     kinds: Sequence[str] = (EventKind.ELIGIBLE, EventKind.COMPLETED)
-    for event in list_events(session, patient_id=patient_id, kinds=kinds):
+    for event in _read(session, patient_id, kinds, events):
         program = event.program or "—"
         if event.kind == "completed":
             done.add(program)

@@ -3,19 +3,22 @@ and the latest engine policy comparison (``careloop engine compare|promote``).
 
 Everything comes from :func:`careloop.insights.report.programs_page_report` (the program
 report, aggregates only, small cells hidden, and its week-by-week engagement figures for the
-learning curves, from one read of the event log).
+learning curves). The default window is read as the ``programs-rollup`` job stored it
+(:mod:`careloop.insights.rollup`; computing it takes seconds to minutes at population scale)
+and the page says when it was computed; other windows, or before the job first ran, are
+computed on the request.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
-from careloop.insights.report import programs_page_report
+from careloop.insights.rollup import WEEKS, compute_programs_figures, read_programs_rollup
 from careloop.personalize.serving import stored_comparisons
 from careloop.security.principal import Principal
 from careloop.web.console.charts import bar_chart, interval_chart, line_chart
@@ -23,8 +26,6 @@ from careloop.web.console.pages import page_viewer, render
 from careloop.web.deps import ClockDep, SessionDep
 
 router = APIRouter(include_in_schema=False)
-
-WEEKS = 8
 
 
 def _funnel(program: dict[str, Any]) -> Markup:
@@ -75,9 +76,9 @@ def programs_page(
     if not isinstance(principal, Principal):
         return principal
     weeks = min(max(weeks, 1), 52)
-    end = clock.now()
-    start = end - timedelta(weeks=weeks)
-    report, weekly = programs_page_report(session, start=start, end=end, weeks=weeks)
+    stored = read_programs_rollup(session, weeks=weeks)
+    figures = stored or compute_programs_figures(session, now=clock.now(), weeks=weeks)
+    report, weekly = figures.report, figures.weekly
     charts = {}
     for program in report["programs"]:
         intended = program["experiment"].get("as_intended")
@@ -101,6 +102,7 @@ def programs_page(
             "report": report,
             "charts": charts,
             "weeks": weeks,
+            "computed_at": figures.computed_at if stored else None,
             "comparisons": stored_comparisons(session),
         },
         principal=principal,

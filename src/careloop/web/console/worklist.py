@@ -20,14 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.careteam import plans
-from careloop.careteam.assignees import Assignable, assignable, in_words, staff_names
+from careloop.careteam.assignees import Assignable, assignable, in_words, staff_names, writers
 from careloop.careteam.worklist import (
     WorklistEntry,
     active_values,
     count_worklist,
     list_worklist,
 )
-from careloop.models import InboundReply, Patient
+from careloop.models import InboundReply, Patient, User
 from careloop.security.permissions import ItemAction, may_act_on_item
 from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
@@ -158,16 +158,23 @@ def _what(
 
 
 def item_views(
-    session: Session, entries: list[WorklistEntry], *, principal: Principal, now: datetime
+    session: Session,
+    entries: list[WorklistEntry],
+    *,
+    principal: Principal,
+    now: datetime,
+    staff: list[User] | None = None,
 ) -> list[ItemView]:
     """Cards with the patient's name and age, the reply or reading, time since and left: a
-    fixed number of queries however many cards (patients, plan changes, replies at once)."""
+    fixed number of queries however many cards (patients, plan changes, replies at once).
+    ``staff``: the worklist writers when the caller read them already."""
     who = _people(session, {e.patient_id for e in entries if e.patient_id}, now.date())
     # An unknown sender's message has no patient until someone links it.
     who[""] = _Who("unknown sender", None, None, None)
     adjustments = plans.adjustments_by_id(session, [p for e in entries for p in e.proposals])
     replies = _replies(session, entries)
-    names = staff_names(session)
+    staff = writers(session) if staff is None else staff
+    names = staff_names(session, among=staff)
     choices: dict[str | None, tuple[Assignable, ...]] = {}
     views = []
     for entry in entries:
@@ -179,7 +186,7 @@ def item_views(
         ]
         what, wrote = _what(session, entry, replies)
         if entry.team not in choices:
-            choices[entry.team] = tuple(assignable(session, team=entry.team))
+            choices[entry.team] = tuple(assignable(session, team=entry.team, among=staff))
         escalated_to = in_words(entry.escalated_to, names) if entry.escalated_to else None
         views.append(
             ItemView(
@@ -245,7 +252,8 @@ def worklist_page(
         offset=page * PAGE_SIZE,
     )
     careteam_api.audit_worklist_read(session, clock=clock, principal=principal, entries=entries)
-    names = staff_names(session)
+    staff = writers(session)
+    names = staff_names(session, among=staff)
     values = active_values(session)
     options = {
         "program": [(p, p) for p in values["program"]],
@@ -258,7 +266,7 @@ def worklist_page(
         "console/worklist.html",
         {
             "section": "worklist",
-            "items": item_views(session, entries, principal=principal, now=now),
+            "items": item_views(session, entries, principal=principal, now=now, staff=staff),
             "filters": wanted,
             "options": options,
             "total": count_worklist(session) if any(wanted.values()) else matching,
