@@ -11,27 +11,25 @@ trips a rule). No socket and no HTTP client: the CPU counted is the app's (routi
 authentication, validation, intake, audit, encoding, the batcher thread) and the
 driver's few lines. Prints one JSON line: CPU ms per request (this process: Python and
 driver, not PostgreSQL's), wall ms per request, SQL statements per request, the answers'
-status codes, load average. ``--profile FILE`` writes a cProfile of the timed loop.
-Run another build's code with ``PYTHONPATH=<its src>``: this script uses only
-``create_app``, ``open_runtime`` and ``feedback_latency.setup``.
+status codes, load average. For where the time goes, run it under ``py-spy record --gil``
+(cProfile sees only the event loop's thread, not the batcher's). Run another build's code
+with ``PYTHONPATH=<its src>``: this script uses only ``create_app``, ``open_runtime`` and
+``feedback_latency.setup``/``temporary_database``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import os
 import random
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -116,21 +114,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=32)
+    for option, default in (("--requests", 2000), ("--warmup", 200), ("--concurrency", 32)):
+        parser.add_argument(option, type=int, default=default)
     parser.add_argument("--patients", type=int, default=150)
-    parser.add_argument("--profile", help="write a cProfile of the timed requests here")
     parser.add_argument("--db-prefix", default="careloop_bench", help="temporary database name")
     args = parser.parse_args()
     os.environ.setdefault("CARELOOP_LOGGING__LEVEL", "WARNING")
     os.environ.setdefault("CARELOOP_DATABASE__POOL_SIZE", "20")  # as feedback_latency.py
-    name = f"{args.db_prefix}_{uuid.uuid4().hex[:8]}"
-    url = f"{bench.ADMIN.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(bench.ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        tmp = Path("/tmp") / name
+    with bench.temporary_database(args.db_prefix) as url:
+        tmp = Path("/tmp") / url.rsplit("/", 1)[1]
         tmp.mkdir(parents=True, exist_ok=True)
         patients, tokens = bench.setup(url, args.patients, tmp)
         runtime = open_runtime(database=url, clock=SystemClock())
@@ -143,15 +135,9 @@ def main() -> None:
             statements[0] += 1
 
         event.listen(runtime.engine, "before_cursor_execute", count)
-        profiler = cProfile.Profile() if args.profile else None
         load_before = os.getloadavg()[0]
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
         statuses = asyncio.run(drive(app, requests, tokens, args.concurrency))
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(args.profile)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         runtime.close()
         n = args.requests
@@ -166,9 +152,6 @@ def main() -> None:
             "loadavg_after": round(os.getloadavg()[0], 2),
         }
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    finally:
-        with psycopg.connect(bench.ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
