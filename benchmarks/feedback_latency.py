@@ -237,7 +237,8 @@ def temporary_database(prefix: str = "careloop_bench") -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def wait_http(url: str, timeout: float = 120) -> None:
+def wait_http(url: str, timeout: float = 300) -> None:
+    # 300 s: two uvicorn workers importing the app at load ~40 took over 120 s to answer.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
