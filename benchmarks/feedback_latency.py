@@ -31,6 +31,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -222,7 +224,21 @@ def setup(url: str, patients: int, tmp: Path, tokens: int = 32) -> tuple[list[st
     return ids, issued
 
 
-def wait_http(url: str, timeout: float = 120) -> None:
+@contextmanager
+def temporary_database(prefix: str = "careloop_bench") -> Iterator[str]:
+    """The URL of a new empty PostgreSQL database named ``<prefix>_<random>``, dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{ADMIN.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_http(url: str, timeout: float = 300) -> None:
+    # 300 s: two uvicorn workers importing the app at load ~40 took over 120 s to answer.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -147,6 +147,10 @@ class SecuritySettings(BaseModel):
     """Absolute lifetime of a care-team console session."""
     console_idle_minutes: int = 30
     """A console session unused this long ends."""
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    """An API process trusts a bearer token it verified this recently without reading it
+    again; a revocation made in another process takes effect within this bound (at once in
+    the process that made it). 0 reads every token from the database."""
     portal_token_minutes: int = 30
     """Patient portal sign-in tokens last this long."""
     unsubscribe_link_days: int = 60

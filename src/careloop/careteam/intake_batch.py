@@ -67,11 +67,16 @@ class IntakeBatcher:
     def submit(self, work: Callable[[Session], T], *, item: Any = None, timeout: float = 60.0) -> T:
         """Run ``work(session)`` (or ``item`` through ``bulk``) in the next batch; its result
         or its exception, after commit."""
+        result: T = self.enqueue(work, item=item).result(timeout=timeout)
+        return result
+
+    def enqueue(self, work: Callable[[Session], T], *, item: Any = None) -> Future[T]:
+        """:meth:`submit` without waiting: the future is set after the batch's commit (an
+        ``async`` route awaits it without holding a worker thread)."""
         job = _Job(work, item)
         self._start()
         self._inbox.put(job)
-        result: T = job.future.result(timeout=timeout)
-        return result
+        return job.future
 
     def _start(self) -> None:
         with self._lock:

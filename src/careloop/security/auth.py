@@ -134,7 +134,8 @@ def _source_failed(session: Session, source: str | None, now: datetime) -> None:
         source_failed(session, source, now=now)
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is stored of a token (its SHA-256), and what caches key it by."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -156,7 +157,7 @@ def issue_token(
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = clock.now()
     row = ApiToken(
-        token_hash=_digest(token),
+        token_hash=token_digest(token),
         user_id=user.id,
         name=name,
         scopes=sorted(scopes or []),
@@ -178,7 +179,7 @@ def revoke_token(session: Session, *, clock: Clock, token_id: int) -> None:
 
 
 def revoke_token_value(session: Session, *, clock: Clock, token: str) -> None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
     if row is not None:
         row.revoked_at = row.revoked_at or clock.now()
         session.flush()
@@ -210,7 +211,7 @@ def authenticate_token(
     """
     if not token.startswith(TOKEN_PREFIX):
         raise NotAuthenticated("invalid token")
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
     now = clock.now()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise NotAuthenticated("invalid or expired token")

@@ -7,13 +7,14 @@ authentication and role checks happen. Deny by default.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from careloop.audit import AuditAction, AuditEntry, Purpose, audit_entries
 from careloop.clock import Clock
@@ -24,13 +25,19 @@ from careloop.governance.portal import CodeSender, UnconfiguredCodeSender
 from careloop.governance.proxy import with_proxy_grants
 from careloop.records.service import get_patient
 from careloop.runtime import Runtime
-from careloop.security.auth import authenticate_token, principal_for_user
+from careloop.security.auth import (
+    LAST_USED_RESOLUTION,
+    authenticate_token,
+    principal_for_user,
+    token_digest,
+)
 from careloop.security.oidc import OidcVerifier, looks_like_jwt, user_for_claims
 from careloop.security.permissions import check_recent_sign_in
 from careloop.security.principal import Principal
 from careloop.security.rate_limit import RateLimiter, default_limits
 from careloop.security.roles import Role
 from careloop.security.sessions import CSRF_HEADER, SAFE_METHODS, Face, check_csrf
+from careloop.security.token_cache import TokenCache, VerifiedToken
 from careloop.settings import Settings
 from careloop.web.cookies import session_cookie
 
@@ -95,8 +102,20 @@ def _session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
-ClockDep = Annotated[Clock, Depends(get_clock)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+# The dependencies that only read app state are ``async``: FastAPI runs a plain ``def``
+# dependency on a worker thread, a hop costing more than the work itself.
+async def _clock(request: Request) -> Clock:
+    return get_clock(request)
+
+
+async def _settings(request: Request) -> Settings:
+    return get_settings(request)
+
+
+ClockDep = Annotated[Clock, Depends(_clock)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
 SigningKeyDep = Annotated[bytes, Depends(get_signing_key)]
 
 
@@ -143,15 +162,14 @@ def authenticate(request: Request, session: SessionDep, clock: ClockDep) -> Prin
         principal = replace(
             principal_for_user(user), signed_in_at=datetime.fromtimestamp(float(signed_in), UTC)
         )
-    else:
+    elif via_cookie:
         idle = get_runtime(request).settings.security.console_idle_minutes
         user, row = authenticate_token(
             session, clock=clock, token=token, session_idle=timedelta(minutes=idle)
         )
-        wanted = {face.token_kind} if face is not None else BEARER_KINDS
-        if row.kind not in wanted:
+        if face is None or row.kind != face.token_kind:
             raise NotAuthenticated("invalid token")
-        if via_cookie and request.method not in SAFE_METHODS:
+        if request.method not in SAFE_METHODS:
             check_csrf(
                 get_signing_key(request),
                 session_token=token,
@@ -160,22 +178,84 @@ def authenticate(request: Request, session: SessionDep, clock: ClockDep) -> Prin
         principal = replace(
             principal_for_user(user, scopes=list(row.scopes)), signed_in_at=row.created_at
         )
+    else:
+        principal = _bearer_principal(request, session, clock, token)
     if principal.role == Role.CAREGIVER:
         principal = with_proxy_grants(session, principal)
     return replace(principal, source=client_address(request))
 
 
+def _token_cache(request: Request) -> TokenCache | None:
+    """The process's cache of verified bearer tokens (None when
+    ``security.token_cache_seconds`` is 0), made on first use."""
+    state = request.app.state
+    if not hasattr(state, "token_cache"):
+        ttl = get_runtime(request).settings.security.token_cache_seconds
+        state.token_cache = TokenCache(ttl) if ttl > 0 else None
+    cache: TokenCache | None = state.token_cache
+    return cache
+
+
+def _bearer_principal(request: Request, session: Session, clock: Clock, token: str) -> Principal:
+    """The principal of an API or portal bearer token: from the process's token cache when
+    it was verified within ``security.token_cache_seconds``, else from the database."""
+    cached = _cached_principal(request, clock, token)
+    if cached is not None:
+        return cached
+    cache = _token_cache(request)
+    idle = timedelta(minutes=get_runtime(request).settings.security.console_idle_minutes)
+    user, row = authenticate_token(session, clock=clock, token=token, session_idle=idle)
+    if row.kind not in BEARER_KINDS:
+        raise NotAuthenticated("invalid token")
+    principal = replace(
+        principal_for_user(user, scopes=list(row.scopes)), signed_in_at=row.created_at
+    )
+    if cache is not None:
+        verified = VerifiedToken(principal, row.kind, row.expires_at, row.last_used_at)
+        cache.put(token_digest(token), verified)
+    return principal
+
+
+def _cached_principal(request: Request, clock: Clock, token: str) -> Principal | None:
+    """The principal of a bearer token in the process's cache and still usable, else None."""
+    cache = _token_cache(request)
+    hit = cache.get(token_digest(token)) if cache is not None else None
+    if hit is None or not hit.usable(clock.now(), last_used_resolution=LAST_USED_RESOLUTION):
+        return None
+    return hit.principal
+
+
+def _authenticate_alone(request: Request, clock: Clock) -> Principal:
+    with session_scope(get_runtime(request).sessions) as session:
+        return authenticate(request, session, clock)
+
+
+async def authenticate_quickly(request: Request, clock: ClockDep) -> Principal:
+    """:func:`authenticate` for the busiest routes (the intake): a bearer token verified
+    within ``security.token_cache_seconds`` answers on the event loop, without a worker
+    thread or a database session; anything else (cookies, OIDC, caregivers, whose proxy
+    grants are read per request, a token not cached) goes through :func:`authenticate` on
+    a worker thread, in a transaction of its own."""
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    cached = _cached_principal(request, clock, token) if 0 < len(token) <= 8192 else None
+    if cached is not None and cached.role != Role.CAREGIVER:
+        return replace(cached, source=client_address(request))
+    return await run_in_threadpool(_authenticate_alone, request, clock)
+
+
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
-def require(permission: str) -> Callable[..., Principal]:
+def require(permission: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that admits only callers whose role (and token scope) grant ``permission``.
 
     The principal it returns remembers ``permission``, so :func:`check_patient_access` can
     hold a caregiver to the scopes the patient granted for exactly this kind of access.
+    ``async``: the check reads nothing, so it runs on the event loop, not a worker thread.
     """
 
-    def dependency(principal: PrincipalDep, clock: ClockDep) -> Principal:
+    async def dependency(principal: PrincipalDep, clock: ClockDep) -> Principal:
         if not principal.can(permission):
             raise PermissionDenied(f"role {principal.role} may not {permission}")
         check_recent_sign_in(principal, permission, now=clock.now())

@@ -10,48 +10,32 @@ written to the event log.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from careloop.audit import Purpose, audit_read
-from careloop.careteam import intake, intake_checkins, intake_many
-from careloop.careteam.intake_batch import IntakeBatcher
-from careloop.careteam.intake_many import Submitted
+from careloop.careteam import intake
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound, PermissionDenied
-from careloop.events import EventKind
-from careloop.feedback.catalog import default_catalog
-from careloop.feedback.service import record_rejection
 from careloop.fhir import access
 from careloop.fhir.bundles import searchset
 from careloop.fhir.capability import CREATABLE, capability_statement
-from careloop.fhir.outcome import PreconditionFailed, issue, outcome
 from careloop.fhir.params import SEARCH_PARAMS, parse_query
 from careloop.fhir.search import read, search
 from careloop.fhir.versions import etag, with_meta
-from careloop.records.resources import resolve_patient_reference
 from careloop.security.principal import Principal
-from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, get_runtime
-
-FHIR_JSON = "application/fhir+json"
-
-
-class FhirResponse(Response):
-    media_type = FHIR_JSON
-
-    def render(self, content: Any) -> bytes:
-        return b"" if content is None else orjson.dumps(content)
-
+from careloop.web.api.fhir_create import create_quickly, created_reply, patient_guard
+from careloop.web.api.fhir_http import BodyDep, FhirResponse, base_url
+from careloop.web.deps import (
+    ClockDep,
+    PrincipalDep,
+    SessionDep,
+    authenticate_quickly,
+)
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
 
 
 def _known_type(resource_type: str) -> None:
@@ -179,20 +163,7 @@ def read_version(
     return FhirResponse(resource, headers={"ETag": etag(resource)})
 
 
-async def _read_body(request: Request) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise InvalidInput("the body is not valid JSON", field="body") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a FHIR resource (a JSON object)", field="body")
-    return body
-
-
-BodyDep = Annotated[dict[str, Any], Depends(_read_body)]
-
-
-def _may_submit(principal: PrincipalDep) -> Principal:
+async def _may_submit(principal: PrincipalDep) -> Principal:
     """Patients and caregivers submit their own; staff may enter on a patient's behalf."""
     if not any(principal.can(p) for p in ("readings:write", "checkins:write", "patients:write")):
         raise PermissionDenied(f"role {principal.role} may not submit readings or check-ins")
@@ -202,236 +173,30 @@ def _may_submit(principal: PrincipalDep) -> Principal:
 SubmitterDep = Annotated[Principal, Depends(_may_submit)]
 
 
-def _guard(session: Session, principal: Principal) -> Callable[[dict[str, Any]], None]:
-    def check(resource: dict[str, Any]) -> None:
-        access.check_write(principal, str(resource.get("resourceType")))
-        if principal.is_staff:
-            return
-        subject = resource.get("subject")
-        ref = subject.get("reference") if isinstance(subject, dict) else None
-        if not isinstance(ref, str):
-            raise InvalidInput("subject: a Patient reference is required", field="subject")
-        owner = resolve_patient_reference(session, ref)
-        if owner is None or not principal.may_act_for(owner):
-            raise NotFound("no such patient")
-
-    return check
+async def _may_submit_quickly(
+    principal: Annotated[Principal, Depends(authenticate_quickly)],
+) -> Principal:
+    """``_may_submit`` after ``authenticate_quickly`` (the intake routes)."""
+    return await _may_submit(principal)
 
 
-def _existing(
-    request: Request, resource_type: str, session: Session, principal: Principal
-) -> dict[str, Any] | None:
-    """``If-None-Exist``: the one resource matching the criteria, None when there is none."""
-    criteria = request.headers.get("if-none-exist")
-    if not criteria:
-        return None
-    pairs = [tuple(p.split("=", 1)) for p in criteria.split("&") if "=" in p]
-    query = parse_query(resource_type, [(k, v) for k, v in pairs])
-    found = search(session, query, allowed_patients=access.patients_in_reach(principal))
-    if found.total > 1:
-        raise PreconditionFailed("If-None-Exist: the criteria match more than one resource")
-    if found.total == 1:
-        item = found.matches[0]
-        return with_meta(item.resource, last_updated=item.last_updated)
-    return None
-
-
-ADVICE_SYSTEM = "https://careloop.dev/fhir/CodeSystem/patient-advice"
-
-
-def _advice_issue(message: str) -> dict[str, Any]:
-    """What the patient must be told now (``content/advice``): an app renders it in the
-    patient's language; severity warning so it is not mistaken for a plain acknowledgement."""
-    entry = issue(
-        f"tell the patient now: advice {message}", code="informational", severity="warning"
-    )
-    entry["details"] = {"coding": [{"system": ADVICE_SYSTEM, "code": message}]}
-    return entry
-
-
-def _created(
-    request: Request,
-    resource: dict[str, Any],
-    *,
-    status: int,
-    alerts: list[int],
-    advice: list[str] | None = None,
-) -> FhirResponse:
-    location = f"{base_url(request)}/{resource['resourceType']}/{resource['id']}"
-    headers = {
-        "Location": f"{location}/_history/{resource['meta']['versionId']}",
-        "ETag": etag(resource),
-    }
-    prefer = request.headers.get("prefer", "")
-    if "return=minimal" in prefer:
-        return FhirResponse(None, status_code=status, headers=headers)
-    if "return=OperationOutcome" in prefer:
-        notes = [_advice_issue(m) for m in advice or []] + [
-            issue(f"alert raised: Flag/alert-{a}", code="informational", severity="information")
-            for a in alerts
-        ] or [issue("accepted", code="informational", severity="information")]
-        return FhirResponse(outcome(*notes), status_code=status, headers=headers)
-    return FhirResponse(resource, status_code=status, headers=headers)
-
-
-def _create(
-    request: Request,
-    body: dict[str, Any],
-    session: Session,
-    clock: Clock,
-    principal: Principal,
-    *,
-    expected: str,
-) -> FhirResponse:
-    """Create in the request's transaction, or in the process's next batch (group commit)."""
-    if body.get("resourceType") != expected:
-        raise InvalidInput(f"resourceType: expected {expected}", field="resourceType")
-    batcher = _batcher(request)
-    if batcher is None:
-        return _create_in(request, body, session, clock, principal, expected=expected)
-    session.commit()  # hold nothing (a token row, a connection) while waiting for the batch
-    item = None
-    if principal.is_staff and "if-none-exist" not in request.headers:
-        access.check_write(principal, expected)  # all ``_guard`` asks of staff
-        item = (request, Submitted(body, principal, "fhir"))
-    return batcher.submit(
-        lambda batch: _create_in(request, body, batch, clock, principal, expected=expected),
-        item=item,
-    )
-
-
-def _bulk(clock: Clock) -> Callable[[Session, list[Any]], list[tuple[bool, Any] | None]]:
-    """The batcher's set-wise path for staff-posted Observations (``careteam.intake_many``),
-    answering each as ``_create_in`` would: 201/200 with the resource, or 422 recorded."""
-
-    def run(session: Session, items: list[Any]) -> list[tuple[bool, Any] | None]:
-        outcomes = _set_wise(session, [submitted for _, submitted in items], clock)
-        answers: list[tuple[bool, Any] | None] = []
-        for (request, submitted), done in zip(items, outcomes, strict=True):
-            if done is None:
-                answers.append(None)
-            elif isinstance(done, InvalidInput):
-                observation = submitted.resource.get("resourceType") == "Observation"
-                record_rejection(
-                    session,
-                    kind=EventKind.READING_REJECTED if observation else EventKind.CHECKIN_REJECTED,
-                    reason=str(done),
-                    field=done.field,
-                    clock=clock,
-                    actor=submitted.principal.actor,
-                    details={"channel": "fhir"},
-                )
-                body_out = outcome(issue(str(done), code="invalid", expression=done.field))
-                answers.append((True, FhirResponse(body_out, status_code=422)))
-            else:
-                resource = with_meta(done.resource, last_updated=done.last_updated)
-                status = 200 if done.result.status == "duplicate" else 201
-                reply = _created(
-                    request,
-                    resource,
-                    status=status,
-                    alerts=done.result.new_alerts,
-                    advice=done.result.advice,
-                )
-                answers.append((True, reply))
-        return answers
-
-    return run
-
-
-def _set_wise(session: Session, inputs: list[Submitted], clock: Clock) -> list[intake_many.Outcome]:
-    """Readings through ``intake_many``, check-ins through ``intake_checkins``, in order."""
-    readings = [i for i, s in enumerate(inputs) if s.resource.get("resourceType") == "Observation"]
-    checkins = sorted(set(range(len(inputs))) - set(readings))
-    outcomes: list[intake_many.Outcome] = [None] * len(inputs)
-    for indexes, take in (
-        (readings, intake_many.receive_observations),
-        (checkins, intake_checkins.receive_checkins),
-    ):
-        if indexes:
-            done = take(session, [inputs[i] for i in indexes], clock=clock)
-            for index, outcome_ in zip(indexes, done, strict=True):
-                outcomes[index] = outcome_
-    return outcomes
-
-
-def _batcher(request: Request) -> IntakeBatcher | None:
-    """The process's intake batcher (PostgreSQL, ``web.intake_batch_ms`` > 0), made on first use."""
-    state = request.app.state
-    if not hasattr(state, "intake_batcher"):
-        runtime = get_runtime(request)
-        window = runtime.settings.web.intake_batch_ms
-        postgres = runtime.engine.dialect.name == "postgresql"
-        state.intake_batcher = (
-            IntakeBatcher(runtime.transaction, window=window / 1000, bulk=_bulk(runtime.clock))
-            if postgres and window
-            else None
-        )
-    batcher: IntakeBatcher | None = state.intake_batcher
-    return batcher
-
-
-def _create_in(
-    request: Request,
-    body: dict[str, Any],
-    session: Session,
-    clock: Clock,
-    principal: Principal,
-    *,
-    expected: str,
-) -> FhirResponse:
-    _guard(session, principal)(body)
-    existing = _existing(request, expected, session, principal)
-    if existing is not None:
-        return _created(request, existing, status=200, alerts=[])
-    kind = EventKind.READING_REJECTED if expected == "Observation" else EventKind.CHECKIN_REJECTED
-    try:
-        with session.begin_nested():
-            result = intake.receive_resource(
-                session,
-                body,
-                clock=clock,
-                principal=principal,
-                source="fhir",
-                catalog=default_catalog(),
-            )
-    except InvalidInput as exc:
-        # Answered, not raised: the refusal is recorded in this (committed) transaction.
-        record_rejection(
-            session,
-            kind=kind,
-            reason=str(exc),
-            field=exc.field,
-            clock=clock,
-            actor=principal.actor,
-            details={"channel": "fhir"},
-        )
-        body_out = outcome(issue(str(exc), code="invalid", expression=exc.field))
-        return FhirResponse(body_out, status_code=422)
-    stored = read(session, result.resource_type, result.resource_id)
-    if stored is None:  # pragma: no cover - intake stores before returning
-        raise NotFound("the resource was not stored")
-    resource = with_meta(stored.resource, last_updated=stored.last_updated)
-    status = 200 if result.status == "duplicate" else 201
-    return _created(
-        request, resource, status=status, alerts=result.new_alerts, advice=result.advice
-    )
+QuickSubmitterDep = Annotated[Principal, Depends(_may_submit_quickly)]
 
 
 @router.post("/Observation", status_code=201)
-def create_observation(
-    request: Request, body: BodyDep, session: SessionDep, clock: ClockDep, principal: SubmitterDep
+async def create_observation(
+    request: Request, body: BodyDep, clock: ClockDep, principal: QuickSubmitterDep
 ) -> FhirResponse:
     """A device reading: 201 with the Observation as stored, 200 when already received."""
-    return _create(request, body, session, clock, principal, expected="Observation")
+    return await create_quickly(request, body, clock, principal, expected="Observation")
 
 
 @router.post("/QuestionnaireResponse", status_code=201)
-def create_questionnaire_response(
-    request: Request, body: BodyDep, session: SessionDep, clock: ClockDep, principal: SubmitterDep
+async def create_questionnaire_response(
+    request: Request, body: BodyDep, clock: ClockDep, principal: QuickSubmitterDep
 ) -> FhirResponse:
     """A check-in answered in a form or app, validated against its Questionnaire."""
-    return _create(request, body, session, clock, principal, expected="QuestionnaireResponse")
+    return await create_quickly(request, body, clock, principal, expected="QuestionnaireResponse")
 
 
 @router.post("/MedicationAdministration", status_code=201)
@@ -449,7 +214,7 @@ def create_medication_administration(
     access.check_write(principal, "MedicationAdministration")
     done = receive_administration(session, body, clock=clock, principal=principal)
     resource = with_meta(done.resource, last_updated=clock.now())
-    return _created(request, resource, status=201, alerts=[])
+    return created_reply(request, resource, status=201, alerts=[])
 
 
 @router.post("")
@@ -463,7 +228,7 @@ def post_bundle(
         clock=clock,
         principal=principal,
         source="fhir-bundle",
-        patient_guard=_guard(session, principal),
+        patient_guard=patient_guard(session, principal),
     )
     return FhirResponse(reply)
 

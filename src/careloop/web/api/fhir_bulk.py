@@ -17,7 +17,7 @@ from careloop.errors import InvalidInput
 from careloop.fhir import access, bulk
 from careloop.fhir.outcome import issue, outcome
 from careloop.security.principal import Principal
-from careloop.web.api.fhir import base_url
+from careloop.web.api.fhir_http import base_url
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/fhir", tags=["fhir-bulk"])

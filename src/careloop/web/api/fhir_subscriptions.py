@@ -16,7 +16,7 @@ from careloop.errors import InvalidInput
 from careloop.fhir import subscriptions
 from careloop.fhir.topics import topic_for
 from careloop.models import FhirSubscription
-from careloop.web.api.fhir import BodyDep, FhirResponse, base_url
+from careloop.web.api.fhir_http import BodyDep, FhirResponse, base_url
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, get_runtime
 
 router = APIRouter(prefix="/fhir/Subscription", tags=["fhir-subscriptions"])
