@@ -415,7 +415,7 @@ def _choose_chunk(
 
     def draw(mean: FloatArray, sd: FloatArray, mask: BoolArray) -> FactorChoice:
         return thompson_choose(
-            mean,
+            mean + config.optimism * sd,
             sd * config.sampling_scale,
             mask,
             rng=rng,

@@ -88,6 +88,8 @@ class EngineConfig:
     context_features: bool = True
     learn_offset_spread: bool = True
     learn_cell_covariance: bool = False
+    learn_cell_spread: bool = False
+    optimism: float = 0.0
 
     def __post_init__(self) -> None:
         if self.weekly_budget < 0:
@@ -96,3 +98,5 @@ class EngineConfig:
             raise InvalidInput("exploration_floor must be in (0, 1)", field="exploration_floor")
         if min(self.prior_precision, self.offset_prior_precision, self.cell_prior_precision) <= 0:
             raise InvalidInput("prior precisions must be positive", field="prior_precision")
+        if not 0.0 <= self.optimism <= 5.0:
+            raise InvalidInput("optimism must be in [0, 5] posterior sds", field="optimism")
