@@ -12,7 +12,7 @@ from careloop.personalize.actions import ActionSpace
 from careloop.personalize.engine import EngineModel
 from careloop.personalize.history import HistorySummary, own_offsets
 from careloop.personalize.model import update_posteriors
-from careloop.personalize.pooling import SPREAD_BOUNDS, learn_cell_covariance, learn_cell_spread
+from careloop.personalize.pooling import learn_cell_covariance
 from careloop.personalize.snapshot import EngineConfig
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -167,69 +167,3 @@ def test_stored_state_round_trips_with_and_without_the_learned_covariance():
         assert np.allclose(again.pair_mean[0], history.pair_mean[0])
         assert np.allclose(again.pair_prior[0], history.pair_prior[0])
         assert np.allclose(again.pair_cov[1], np.linalg.inv(again.pair_prior[1]))
-
-
-def _cells_seen(true_spread: float, n: int = 400, evidence: float = 20.0) -> HistorySummary:
-    """Patients whose every cell was measured with precision ``evidence``, around true cell
-    tastes of variance ``true_spread``, posteriors under the default prior (sd 0.5)."""
-    rng = np.random.default_rng(11)
-    history = HistorySummary.empty(n, ActionSpace(), prior_precision=1.0, pair_prior_precision=4.0)
-    cells = history.pair_mean.shape[1]
-    truth = rng.normal(0.0, np.sqrt(true_spread), (n, cells))
-    observed = truth + rng.normal(0.0, 1.0 / np.sqrt(evidence), (n, cells))
-    precision = 4.0 + evidence
-    history.pair_cov = np.broadcast_to(np.eye(cells) / precision, (n, cells, cells)).copy()
-    history.pair_mean = observed * evidence / precision
-    return history
-
-
-class _Priors:
-    offset_precision = None
-    cell_offset_precision = None
-
-
-def test_the_cells_spread_is_learned_from_the_replies():
-    """Wide individual cell tastes widen the cells' prior, none shrink it to the floor; the
-    swap keeps what the replies said (precision minus prior, precision x mean)."""
-    for true_spread, low, high in ((1.0, 0.8, 1.2), (0.0, 0.0, SPREAD_BOUNDS[0] * 1.01)):
-        history = _cells_seen(true_spread)
-        info = np.linalg.inv(history.pair_cov) - history.pair_prior
-        eta = np.einsum("nij,nj->ni", np.linalg.inv(history.pair_cov), history.pair_mean)
-        priors = _Priors()
-        for _ in range(4):  # batches: each blends with the last estimate
-            learn_cell_spread(priors, history, np.arange(history.n))
-        assert priors.cell_offset_precision is not None
-        learned = 1.0 / priors.cell_offset_precision[0, 0]
-        assert low <= learned <= high, (true_spread, learned)
-        after = np.linalg.inv(history.pair_cov)
-        assert np.allclose(after - history.pair_prior, info)
-        assert np.allclose(np.einsum("nij,nj->ni", after, history.pair_mean), eta)
-
-
-def test_a_learned_cells_spread_is_stored_compactly_and_serves_new_patients():
-    config = EngineConfig(learn_cell_spread=True)
-    model = EngineModel.new(ActionSpace(), config)
-    history = model.empty_history(1)
-    features = np.zeros((1, model.pooled.dim))
-    features[0, 0] = 1.0
-    update_posteriors(
-        pooled=model.pooled,
-        history=history,
-        features=features,
-        rows=np.array([0]),
-        choices=np.array([[VOICE, MIDDAY, 1, 0]]),
-        rewards=np.array([1.0]),
-        at=NOW,
-        config=config,
-    )
-    learned = model.pooled.cell_offset_precision
-    assert learned is not None
-    assert not np.allclose(learned, np.eye(16) * 4.0)
-    row = history.row_json(0)
-    assert "pair_cov" not in row
-    assert row["pair_prior_diag"] == np.diagonal(learned).tolist()
-    again = model.stored_history([row, None], ActionSpace())
-    assert np.allclose(again.pair_cov[0], history.pair_cov[0])
-    assert np.allclose(again.pair_prior[0], history.pair_prior[0])
-    assert np.allclose(again.pair_prior[1], learned)  # a new patient starts from it
-    assert np.allclose(again.pair_cov[1], np.linalg.inv(learned))

@@ -135,21 +135,16 @@ class HistorySummary:
 
     def row_json(self, i: int) -> dict[str, Any]:
         """One patient's state, for storage with their profile. Independent cells (no
-        learned covariance) are stored as one precision per cell, as before it existed, with
-        their prior's diagonal when it was learned (``learn_cell_spread``)."""
+        learned covariance) are stored as one precision per cell, as before it existed."""
         cov, prior = self.pair_cov[i], self.pair_prior[i]
-        independent = not np.any(cov - np.diag(np.diagonal(cov))) and not np.any(
-            prior - np.diag(np.diagonal(prior))
+        independent = not np.any(cov - np.diag(np.diagonal(cov))) and np.array_equal(
+            prior, np.eye(prior.shape[0]) * self.pair_prior_precision
         )
         cells: dict[str, Any] = (
             {"pair_precision": (1.0 / np.diagonal(cov)).tolist()}
             if independent
             else {"pair_cov": cov.tolist(), "pair_prior": prior.tolist()}
         )
-        if independent and not np.array_equal(
-            prior, np.eye(prior.shape[0]) * self.pair_prior_precision
-        ):
-            cells["pair_prior_diag"] = np.diagonal(prior).tolist()
         return {
             "offset_mean": self.offset_mean[i].tolist(),
             "offset_cov": self.offset_cov[i].tolist(),
@@ -202,11 +197,7 @@ class HistorySummary:
             elif "pair_precision" in row:
                 out.pair_mean[i] = row["pair_mean"]
                 out.pair_cov[i] = np.diag(1.0 / np.asarray(row["pair_precision"]))
-                out.pair_prior[i] = np.diag(
-                    np.asarray(
-                        row.get("pair_prior_diag", [pair_prior_precision] * out.pair_mean.shape[1])
-                    )
-                )
+                out.pair_prior[i] = np.eye(out.pair_mean.shape[1]) * pair_prior_precision
             out.prior_diag[i] = row.get("prior_diag", 1.0 / np.diagonal(out.offset_cov[i]))
         return out
 

@@ -29,10 +29,8 @@ from careloop.personalize.arrays import FloatArray, IntArray
 from careloop.personalize.history import HistorySummary, diagonal_matrices, value_offsets
 from careloop.personalize.joint import CellPosterior
 from careloop.personalize.pooling import (
-    PINNED_PRECISION,
     factored_cell_prior,
     learn_cell_covariance,
-    learn_cell_spread,
     learn_offset_spread,
 )
 from careloop.personalize.snapshot import EngineConfig
@@ -298,28 +296,15 @@ def update_posteriors(
             )
 
     if config.learn_offset_spread:
-        carried = _cells_carry_offsets(pooled)
+        carried = pooled.cells is not None and pooled.cell_offset_precision is not None
         learn_offset_spread(pooled, history, np.unique(rows), skip=(0, 1) if carried else ())
         if carried:
             learn_cell_covariance(pooled, history, np.unique(rows))
-        elif pooled.cells is not None and config.learn_cell_spread:
-            learn_cell_spread(pooled, history, np.unique(rows))
     np.add.at(history.sent, (rows[:, None], value_cols), 1.0)
     np.add.at(history.responded, (rows[:, None], value_cols), rewards[:, None])
     np.add.at(history.pair_sent, (rows, choices[:, 0], choices[:, 1]), 1.0)
     np.add.at(history.pair_responded, (rows, choices[:, 0], choices[:, 1]), rewards)
     history.updated_at[rows] = now_days
-
-
-def _cells_carry_offsets(pooled: PooledPosterior) -> bool:
-    """Whether the cells carry the channel and window offsets (``learn_cell_covariance``):
-    read from the model itself (those factor offsets are pinned), so a stored model keeps
-    its shape whatever configuration loads it."""
-    return (
-        pooled.cells is not None
-        and pooled.offset_precision is not None
-        and bool(pooled.offset_precision[0] >= PINNED_PRECISION)
-    )
 
 
 def _update_cells(

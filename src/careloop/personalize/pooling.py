@@ -25,7 +25,6 @@ SPREAD_BOUNDS = (0.04, 4.0)  # variance of a patient's offset, logit scale
 CELL_BOUNDS = (0.01, 16.0)  # eigenvalues of the cells' covariance
 PINNED_PRECISION = 1e4  # a factor offset the cells carry instead stays within 0.01 of 0
 CELL_PSEUDO_PATIENTS = 50.0  # the previous estimate counts as this many patients
-_SPREAD_ITERATIONS = 50  # fixed-point steps of the cells' spread per batch
 
 
 class LearnedPriors(Protocol):
@@ -88,65 +87,20 @@ def learn_cell_covariance(pooled: LearnedPriors, history: HistorySummary, rows: 
     mean = history.pair_mean[rows]
     cov = history.pair_cov[rows]
     estimate = (np.einsum("ni,nj->ij", mean, mean) + cov.sum(axis=0)) / rows.size
-    blended = _blend(estimate, _previous_cell_cov(pooled, history, rows), rows.size)
+    if pooled.cell_offset_precision is not None:
+        previous = np.linalg.inv(pooled.cell_offset_precision)
+    else:
+        previous = np.linalg.inv(history.pair_prior[rows[0]])
+    weight = rows.size / (rows.size + CELL_PSEUDO_PATIENTS)
+    blended = weight * estimate + (1.0 - weight) * previous
     values, vectors = np.linalg.eigh((blended + blended.T) / 2.0)
     values = np.clip(values, *CELL_BOUNDS)
-    _swap_cell_prior(pooled, history, rows, np.asarray((vectors / values) @ vectors.T))
-
-
-def learn_cell_spread(pooled: LearnedPriors, history: HistorySummary, rows: IntArray) -> None:
-    """One spread for every patient's channel x window cells (an isotropic prior), by
-    empirical Bayes on ``rows``' cells, blended with the last estimate, bounded.
-
-    Each cell's posterior is read as a Gaussian likelihood (precision H = P - P0, natural
-    mean b = m P) that does not depend on the prior; tau^2 is then the fixed point of
-    tau^2 = mean of m(tau)^2 + v(tau), iterated to convergence on this batch. One EM step
-    per batch (as for the factor offsets) crawled: most cells are never tried, so their
-    posterior is the prior and the estimate moved ~2 % per batch. Why one number and not a
-    covariance: the 16 x 16 one learned slowly and measured worse (``docs/personalize.md``).
-    On additive tastes it shrinks the cells toward the factored model; on joint tastes it
-    keeps them as wide as the replies show they are.
-    """
-    if rows.size == 0:
-        return
-    variance = np.diagonal(history.pair_cov[rows], axis1=1, axis2=2)
-    prior = np.diagonal(history.pair_prior[rows], axis1=1, axis2=2)
-    evidence = np.maximum(1.0 / variance - prior, 0.0)
-    natural = history.pair_mean[rows] / variance
-    cells = variance.shape[1]
-    previous = np.trace(_previous_cell_cov(pooled, history, rows)) / cells
-    spread = float(previous)
-    for _ in range(_SPREAD_ITERATIONS):
-        v = 1.0 / (evidence + 1.0 / spread)
-        spread = float(np.clip(np.mean((v * natural) ** 2 + v), *SPREAD_BOUNDS))
-    spread = float(_blend(np.asarray(spread), previous, rows.size))
-    _swap_cell_prior(pooled, history, rows, np.eye(cells) / spread)
-
-
-def _previous_cell_cov(
-    pooled: LearnedPriors, history: HistorySummary, rows: IntArray
-) -> FloatArray:
-    """The cells' prior covariance in force: the last learned one, else the patients'."""
-    if pooled.cell_offset_precision is not None:
-        return np.asarray(np.linalg.inv(pooled.cell_offset_precision), dtype=np.float64)
-    return np.asarray(np.linalg.inv(history.pair_prior[rows[0]]), dtype=np.float64)
-
-
-def _blend(estimate: FloatArray, previous: FloatArray, patients: int) -> FloatArray:
-    """The new estimate, with the previous one counted as ``CELL_PSEUDO_PATIENTS``."""
-    weight = patients / (patients + CELL_PSEUDO_PATIENTS)
-    return np.asarray(weight * estimate + (1.0 - weight) * previous, dtype=np.float64)
-
-
-def _swap_cell_prior(
-    pooled: LearnedPriors, history: HistorySummary, rows: IntArray, precision: FloatArray
-) -> None:
-    """Store the learned prior and swap it exactly into ``rows``' Gaussian posteriors."""
+    precision = np.asarray((vectors / values) @ vectors.T, dtype=np.float64)
     pooled.cell_offset_precision = precision
     old = history.pair_prior[rows]
-    mean = history.pair_mean[rows]
-    before = np.linalg.inv(history.pair_cov[rows])
-    new_cov = np.linalg.inv(before - old + precision[None, :, :])
+    before = np.linalg.inv(cov)
+    after = before - old + precision[None, :, :]
+    new_cov = np.linalg.inv(after)
     history.pair_cov[rows] = new_cov
     history.pair_mean[rows] = np.einsum("nij,njk,nk->ni", new_cov, before, mean)
     history.pair_prior[rows] = precision

@@ -77,14 +77,10 @@ def _fit_cells(
         if "pair_precision" in out:
             precision = out.pop("pair_precision")
             out["pair_cov"] = np.diag(1.0 / precision)
-            out["pair_prior"] = np.diag(out.pop("pair_prior_diag", precision))
+            out["pair_prior"] = np.diag(precision)
         out["pair_cov"][np.ix_(js, js)] = np.asarray(row["pair_cov"])[np.ix_(ks, ks)]
         out["pair_prior"][np.ix_(js, js)] = np.asarray(row["pair_prior"])[np.ix_(ks, ks)]
     elif "pair_precision" in row:
         target = out.get("pair_precision")
         if target is not None:
-            if "pair_prior_diag" in row:  # the learned prior the kept cells were shrunk to
-                prior = out.get("pair_prior_diag", target.copy())
-                prior[js] = np.asarray(row["pair_prior_diag"], dtype=np.float64)[ks]
-                out["pair_prior_diag"] = prior
             target[js] = np.asarray(row["pair_precision"], dtype=np.float64)[ks]
