@@ -9,10 +9,25 @@ import pytest
 from tests.personalize.conftest import PROGRAM, make_snapshot
 
 from careloop.errors import InvalidInput
-from careloop.personalize.engine import EngineModel, PopulationBatch, decide_batch
+from careloop.personalize.engine import BatchDecision, EngineModel, PopulationBatch, decide_batch
+from careloop.personalize.history import HistorySummary
 from careloop.personalize.snapshot import EngineConfig
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+
+def _decide(model: EngineModel, history: HistorySummary, *, seed: int) -> BatchDecision:
+    """One batch of decisions for ``history.n`` identical patients."""
+    snapshots = [make_snapshot(patient_id=f"p{i}") for i in range(history.n)]
+    population = PopulationBatch.from_snapshots(snapshots, program=PROGRAM, model=model, now=NOW)
+    return decide_batch(
+        population=population,
+        program=PROGRAM,
+        history=history,
+        model=model,
+        now=NOW,
+        rng=np.random.default_rng(seed),
+    )
 
 
 @pytest.mark.parametrize("optimism", [0.0, 1.0])
@@ -23,16 +38,7 @@ def test_choice_frequencies_match_logged_factor_propensities(optimism: float):
     # one shared, uneven posterior so the probabilities are far from uniform
     history.offset_mean[:, 0:4] = [0.6, 0.0, -0.3, 0.2]
     history.offset_cov[:, 0:4, 0:4] *= 0.2
-    snapshots = [make_snapshot(patient_id=f"p{i}") for i in range(n)]
-    population = PopulationBatch.from_snapshots(snapshots, program=PROGRAM, model=model, now=NOW)
-    batch = decide_batch(
-        population=population,
-        program=PROGRAM,
-        history=history,
-        model=model,
-        now=NOW,
-        rng=np.random.default_rng(5),
-    )
+    batch = _decide(model, history, seed=5)
     logged = batch.factor_probabilities[0][0]
     observed = np.bincount(batch.choices[:, 0], minlength=4) / n
     assert np.allclose(observed, logged, atol=0.015)
@@ -53,16 +59,7 @@ def _channel_shares(optimism: float) -> np.ndarray:
     history.pair_cov *= 0.01
     history.offset_mean[:, 0:4] = [0.3, -2.0, 0.2, -2.0]
     history.offset_cov[:, 0:8, 0:8] = np.diag([0.01, 0.01, 0.8, 0.01] + [0.01] * 4)
-    snapshots = [make_snapshot(patient_id=f"p{i}") for i in range(n)]
-    population = PopulationBatch.from_snapshots(snapshots, program=PROGRAM, model=model, now=NOW)
-    batch = decide_batch(
-        population=population,
-        program=PROGRAM,
-        history=history,
-        model=model,
-        now=NOW,
-        rng=np.random.default_rng(3),
-    )
+    batch = _decide(model, history, seed=3)
     return np.bincount(batch.choices[:, 0], minlength=4) / n
 
 
