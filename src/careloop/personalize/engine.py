@@ -414,9 +414,10 @@ def _choose_chunk(
     masks = [m[chunk.rows] for m in feasibility.masks]
 
     def draw(mean: FloatArray, sd: FloatArray, mask: BoolArray) -> FactorChoice:
+        centre, spread = config.draw_distribution(mean, sd)
         return thompson_choose(
-            mean,
-            sd * config.sampling_scale,
+            centre,
+            spread,
             mask,
             rng=rng,
             exploration_floor=config.exploration_floor,

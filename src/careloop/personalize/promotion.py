@@ -186,7 +186,7 @@ def action_probabilities(
 
     def probs(mean: FloatArray, sd: FloatArray, mask: BoolArray) -> FloatArray:
         p = pruned_win_probabilities(
-            mean, sd * config.sampling_scale, mask, nodes=config.quadrature_nodes
+            *config.draw_distribution(mean, sd), mask, nodes=config.quadrature_nodes
         )
         uniform = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         mixed = (1.0 - config.exploration_floor) * p + config.exploration_floor * uniform

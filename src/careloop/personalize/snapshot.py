@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from careloop.errors import InvalidInput
 from careloop.personalize.actions import ActionSpace
+from careloop.personalize.arrays import FloatArray
 from careloop.personalize.profile import PRONOUNS, QuietHours, StatedPreferences
 
 
@@ -88,6 +89,7 @@ class EngineConfig:
     context_features: bool = True
     learn_offset_spread: bool = True
     learn_cell_covariance: bool = False
+    optimism: float = 1.0
 
     def __post_init__(self) -> None:
         if self.weekly_budget < 0:
@@ -96,3 +98,12 @@ class EngineConfig:
             raise InvalidInput("exploration_floor must be in (0, 1)", field="exploration_floor")
         if min(self.prior_precision, self.offset_prior_precision, self.cell_prior_precision) <= 0:
             raise InvalidInput("prior precisions must be positive", field="prior_precision")
+        if not 0.0 <= self.optimism <= 5.0:
+            raise InvalidInput("optimism must be in [0, 5] posterior sds", field="optimism")
+
+    def draw_distribution(self, mean: FloatArray, sd: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The Gaussian each value's score is drawn from, given its posterior: centred
+        ``optimism`` sds above the mean (the least-known value is tried first), tempered by
+        ``sampling_scale``. The engine's draws and the replay's probabilities both use it,
+        so logged and replayed propensities agree exactly."""
+        return mean + self.optimism * sd, sd * self.sampling_scale
