@@ -238,11 +238,15 @@ def reached(permission: str, *, on_record: bool = False) -> Any:
     (:func:`require`, then :func:`reach_patient`): the check every patient route starts
     with, as one dependency, ``reach: Annotated[PatientReach, reached("...")]``."""
 
+    allowed = require(permission)
+
+    # A default, not an ``Annotated`` hint: under ``from __future__ import annotations``
+    # FastAPI evaluates hints in the module's globals, where ``permission`` is not.
     def dependency(
         patient_id: str,
         session: SessionDep,
         clock: ClockDep,
-        principal: Annotated[Principal, Depends(require(permission))],
+        principal: Principal = Depends(allowed),  # noqa: B008 - FastAPI's dependency marker
     ) -> PatientReach:
         return reach_patient(session, clock, principal, patient_id, on_record=on_record)
 
