@@ -52,3 +52,15 @@ def test_patient_edits_own_preferences_but_not_someone_elses(client_for):
     assert own.status_code == 200
     assert own.json()["stated"]["quiet_hours"] == "20-09"
     assert other.status_code == 404
+
+
+def test_someone_elses_preferences_answer_404_before_the_body_is_judged(client_for):
+    """The record is reached (a dependency) before the body is validated: a malformed body
+    sent to a record out of reach learns nothing about what the API would have accepted."""
+    client = client_for("patient", patient_id="p-7")
+    other = client.patch("/api/patients/p-8/preferences", json={"colour": "red"})
+    own = client.patch("/api/patients/p-7/preferences", json={"colour": "red"})
+    assert other.status_code == 404
+    assert "colour" not in other.text
+    assert own.status_code == 422
+    assert "colour" in own.text

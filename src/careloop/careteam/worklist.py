@@ -7,7 +7,7 @@ high alert never overtakes a true urgent one), then the acknowledgement deadline
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from pydantic import BaseModel
 from sqlalchemy import Select, case, func, select
@@ -81,35 +81,38 @@ def entry_of(
     )
 
 
+class WorklistFilter(TypedDict, total=False):
+    """Which items a read wants: every key is optional, an absent or ``None`` one filters nothing.
+
+    One definition for listing and counting, so a page's count always matches its list.
+    """
+
+    program: str | None
+    team: str | None
+    assignee: str | None
+    severity: str | None
+    kind: str | None
+    patient_id: str | None
+    include_resolved: bool
+    since: datetime | None
+
+
+_EQUAL = ("program", "team", "assignee", "severity", "kind", "patient_id")
+"""The filters that are a plain equality on the column of the same name."""
+
+
 def list_worklist(
     session: Session,
     *,
     now: datetime,
-    program: str | None = None,
-    team: str | None = None,
-    assignee: str | None = None,
-    severity: str | None = None,
-    kind: str | None = None,
-    patient_id: str | None = None,
-    include_resolved: bool = False,
-    since: datetime | None = None,
     limit: int = 200,
     offset: int = 0,
+    **where: Unpack[WorklistFilter],
 ) -> list[WorklistEntry]:
     """Active items (or all, with ``include_resolved``) filtered and ordered for the team."""
-    query = _filtered(
-        select(WorklistItem),
-        program=program,
-        team=team,
-        assignee=assignee,
-        severity=severity,
-        kind=kind,
-        patient_id=patient_id,
-        include_resolved=include_resolved,
-        since=since,
-    )
     query = (
-        query.order_by(WorklistItem.priority, _SEVERITY_RANK, WorklistItem.due_at, WorklistItem.id)
+        _filtered(select(WorklistItem), where)
+        .order_by(WorklistItem.priority, _SEVERITY_RANK, WorklistItem.due_at, WorklistItem.id)
         .limit(limit)
         .offset(offset)
     )
@@ -127,51 +130,22 @@ def list_worklist(
     return [entry_of(i, now=now, proposals=pending.get(i.id)) for i in items]
 
 
-def _filtered(
-    query: Select[Any],
-    *,
-    program: str | None = None,
-    team: str | None = None,
-    assignee: str | None = None,
-    severity: str | None = None,
-    kind: str | None = None,
-    patient_id: str | None = None,
-    include_resolved: bool = False,
-    since: datetime | None = None,
-) -> Select[Any]:
-    if not include_resolved:
+def _filtered(query: Select[Any], where: WorklistFilter) -> Select[Any]:
+    if not where.get("include_resolved", False):
         query = query.where(WorklistItem.status.in_([str(s) for s in ACTIVE]))
-    for column, value in (
-        (WorklistItem.program, program),
-        (WorklistItem.team, team),
-        (WorklistItem.assignee, assignee),
-        (WorklistItem.severity, severity),
-        (WorklistItem.kind, kind),
-        (WorklistItem.patient_id, patient_id),
-    ):
+    for name in _EQUAL:
+        value = where.get(name)
         if value is not None:
-            query = query.where(column == value)
+            query = query.where(getattr(WorklistItem, name) == value)
+    since = where.get("since")
     if since is not None:
         query = query.where(WorklistItem.raised_at >= since)
     return query
 
 
-def count_worklist(
-    session: Session,
-    *,
-    program: str | None = None,
-    team: str | None = None,
-    assignee: str | None = None,
-    severity: str | None = None,
-) -> int:
-    """How many active items match (the page shows one page of them and says of how many)."""
-    query = _filtered(
-        select(func.count()).select_from(WorklistItem),
-        program=program,
-        team=team,
-        assignee=assignee,
-        severity=severity,
-    )
+def count_worklist(session: Session, **where: Unpack[WorklistFilter]) -> int:
+    """How many items match (the page shows one page of them and says of how many)."""
+    query = _filtered(select(func.count()).select_from(WorklistItem), where)
     return int(session.scalar(query) or 0)
 
 
@@ -179,7 +153,7 @@ def active_values(session: Session) -> dict[str, list[str]]:
     """The programs, teams and assignees of active items, sorted: what a filter can pick.
     One scan of the active items (their distinct combinations are few), not one per filter."""
     query = _filtered(
-        select(WorklistItem.program, WorklistItem.team, WorklistItem.assignee).distinct()
+        select(WorklistItem.program, WorklistItem.team, WorklistItem.assignee).distinct(), {}
     )
     found: dict[str, set[str]] = {"program": set(), "team": set(), "assignee": set()}
     for row in session.execute(query):

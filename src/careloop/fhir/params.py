@@ -1,15 +1,18 @@
 """The search parameters careloop supports, per resource type, and how a query is parsed.
 
-One table (:data:`SEARCH_PARAMS`) drives both the search and the CapabilityStatement, so
-the statement lists exactly what a search accepts. A parameter, modifier or prefix that is
-not in the table is refused with the parameter named (``Prefer: handling=strict`` is the
-only handling careloop offers): silently ignoring a filter would return more than asked.
+One table (:data:`SEARCH_PARAMS`, read from ``data/search_params.json``) drives both the
+search and the CapabilityStatement, so the statement lists exactly what a search accepts. A
+parameter, modifier or prefix that is not in the table is refused with the parameter named
+(``Prefer: handling=strict`` is the only handling careloop offers): silently ignoring a filter
+would return more than asked.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
+from importlib import resources
 
 from careloop.errors import InvalidInput
 
@@ -33,123 +36,23 @@ class SearchParam:
     target: str | None = None  # the referenced type, for reference parameters
 
 
-def _p(name: str, kind: ParamType, path: str, doc: str, target: str | None = None) -> SearchParam:
-    return SearchParam(name, kind, path, doc, target)
+def _load() -> tuple[dict[str, tuple[SearchParam, ...]], tuple[SearchParam, ...]]:
+    """Read the table from ``data/search_params.json`` (packaged; a data file, not code)."""
+    text = (resources.files("careloop.fhir") / "data" / "search_params.json").read_text("utf-8")
+    table = json.loads(text)
+
+    def rows(items: list[dict[str, str]]) -> tuple[SearchParam, ...]:
+        return tuple(
+            SearchParam(i["name"], ParamType(i["type"]), i["path"], i["doc"], i.get("target"))
+            for i in items
+        )
+
+    searchable = {kind: rows(items) for kind, items in table["resources"].items()}
+    return searchable, rows(table["common"])
 
 
-_T, _R, _D, _S, _U = (
-    ParamType.TOKEN,
-    ParamType.REFERENCE,
-    ParamType.DATE,
-    ParamType.STRING,
-    ParamType.URI,
-)
-PATIENT_OF = "the patient the resource is about (Patient/id or id)"
-
-
-def _about(path: str) -> tuple[SearchParam, ...]:
-    return (
-        _p("patient", _R, path, PATIENT_OF, "Patient"),
-        _p("subject", _R, path, PATIENT_OF, "Patient"),
-    )
-
-
-SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
-    "Patient": (
-        _p("identifier", _T, "identifier", "a business identifier (system|value)"),
-        _p("name", _S, "name", "starts a family, given or text name (case-insensitive)"),
-        _p("birthdate", _D, "birthDate", "date of birth"),
-        _p("telecom", _T, "telecom", "a phone number or email address"),
-        _p("gender", _T, "gender", "administrative gender"),
-    ),
-    "Observation": (
-        *_about("subject"),
-        _p("code", _T, "code", "the observation's code (system|code)"),
-        _p("date", _D, "effective[x]", "when the observation was made"),
-        _p("category", _T, "category", "e.g. vital-signs, laboratory, survey"),
-        _p("status", _T, "status", "final, amended, preliminary..."),
-        _p("identifier", _T, "identifier", "a business identifier, e.g. a device's reading id"),
-    ),
-    "QuestionnaireResponse": (
-        *_about("subject"),
-        _p("questionnaire", _U, "questionnaire", "the Questionnaire's canonical url"),
-        _p("authored", _D, "authored", "when the answers were given"),
-        _p("status", _T, "status", "completed, in-progress..."),
-    ),
-    "Questionnaire": (
-        _p("url", _U, "url", "the canonical url"),
-        _p("status", _T, "status", "active, draft..."),
-    ),
-    "Consent": (
-        _p("patient", _R, "patient", PATIENT_OF, "Patient"),
-        _p("status", _T, "status", "active, inactive..."),
-        _p("category", _T, "category", "the kind of consent"),
-        _p("date", _D, "dateTime", "when the consent was given"),
-    ),
-    "DocumentReference": (
-        *_about("subject"),
-        _p("status", _T, "status", "current, superseded..."),
-        _p("type", _T, "type", "the kind of document (a signed form's kind)"),
-        _p("date", _D, "date", "when the document was made (signed)"),
-    ),
-    "Provenance": (
-        _p("patient", _R, "agent.who", PATIENT_OF, "Patient"),
-        _p("target", _R, "target", "what the provenance is about", "Any"),
-        _p("recorded", _D, "recorded", "when it was recorded (signed)"),
-    ),
-    "Communication": (
-        *_about("subject"),
-        _p("sent", _D, "sent", "when the message was sent or received"),
-        _p("status", _T, "status", "completed, in-progress..."),
-        _p("category", _T, "category", "outreach, reply"),
-    ),
-    "Flag": (
-        *_about("subject"),
-        _p("date", _D, "period", "when the alert was raised (to when it was resolved)"),
-        _p("status", _T, "status", "active or inactive"),
-        _p("code", _T, "code", "the rule that raised the alert"),
-    ),
-    "Task": (
-        _p("patient", _R, "for", PATIENT_OF, "Patient"),
-        _p("subject", _R, "for", PATIENT_OF, "Patient"),
-        _p("status", _T, "status", "requested, in-progress, completed..."),
-        _p("code", _T, "code", "the kind of work"),
-        _p("authored-on", _D, "authoredOn", "when the task was created"),
-    ),
-    "CarePlan": (
-        *_about("subject"),
-        _p("status", _T, "status", "active, revoked, draft..."),
-        _p("date", _D, "period", "the period the plan covers"),
-    ),
-    "Appointment": (
-        _p("patient", _R, "participant.actor", PATIENT_OF, "Patient"),
-        _p("date", _D, "start", "when the appointment starts"),
-        _p("status", _T, "status", "booked, fulfilled, noshow..."),
-    ),
-    "Slot": (
-        _p("schedule", _R, "schedule", "the Schedule the slot belongs to", "Schedule"),
-        _p("status", _T, "status", "free, busy..."),
-        _p("start", _D, "start", "when the slot starts"),
-        _p("service-type", _T, "serviceType", "the service that can be booked"),
-    ),
-    "Schedule": (
-        _p("actor", _R, "actor", "the practitioner, location or service", "Any"),
-        _p("active", _T, "active", "true or false"),
-        _p("date", _D, "planningHorizon", "the period the schedule covers"),
-        _p("service-type", _T, "serviceType", "the services offered"),
-    ),
-    "MeasureReport": (
-        *_about("subject"),
-        _p("measure", _U, "measure", "the measure's canonical url"),
-        _p("period", _D, "period", "the measurement period"),
-        _p("status", _T, "status", "complete, pending, error"),
-    ),
-}
-
-COMMON_PARAMS = (
-    _p("_id", _T, "id", "the logical id"),
-    _p("_lastUpdated", _D, "meta.lastUpdated", "when careloop last changed the resource"),
-)
+SEARCH_PARAMS, COMMON_PARAMS = _load()
+"""Per resource type, and the parameters every type shares (``_id``, ``_lastUpdated``)."""
 RESULT_PARAMS = ("_count", "_offset", "_sort", "_include", "_format")
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
 MODIFIERS: dict[ParamType, frozenset[str]] = {

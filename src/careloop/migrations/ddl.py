@@ -7,14 +7,15 @@ index names are spelled in full, as the models' naming convention spells them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
-from careloop.migrations.columns import ID
+from careloop.migrations.columns import ID, JSON, utc
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,45 @@ class Ref:
 
 PATIENT = Ref("patient_id", "patients.id")
 """The patient a row belongs to, gone with the patient."""
+
+
+_TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
+    "text": sa.Text,
+    "int": sa.Integer,
+    "bigint": sa.BigInteger,
+    "bool": sa.Boolean,
+    "date": sa.Date,
+    "float": sa.Float,
+    "utc": utc,
+    "json": lambda: JSON,
+    "id": lambda: ID,
+}
+_COLUMN = re.compile(
+    r"(?P<name>[a-z_][a-z0-9_]*) (?P<type>str(?P<length>[0-9]+)|[a-z]+)(?P<null>\??)"
+)
+
+
+def columns(*specs: str) -> list[sa.Column[Any]]:
+    """Plain columns from ``"name type"`` specs, comma-separated, in order.
+
+    A revision's column list is data, not code: ``"kind str16, note text?, at utc"`` is
+    ``String(length=16)``, ``Text``, a UTC timestamp; ``?`` makes a column nullable. The
+    types are those of :data:`_TYPES` and ``str<length>``. Anything else (keys, defaults,
+    inline foreign keys) is an explicit ``sa.Column``.
+    """
+    built: list[sa.Column[Any]] = []
+    for spec in specs:
+        for part in spec.split(","):
+            match = _COLUMN.fullmatch(part.strip())
+            if match is None or (not match["length"] and match["type"] not in _TYPES):
+                raise ValueError(f"not a column spec: {part.strip()!r}")
+            type_ = (
+                sa.String(length=int(match["length"]))
+                if match["length"]
+                else _TYPES[match["type"]]()
+            )
+            built.append(sa.Column(match["name"], type_, nullable=bool(match["null"])))
+    return built
 
 
 def surrogate_id(type_: sa.types.TypeEngine[int] = ID) -> sa.Column[int]:

@@ -323,6 +323,27 @@ def reach_patient(
     return PatientReach(session, clock, principal, patient_id)
 
 
+def reached(permission: str, *, on_record: bool = False) -> Any:
+    """The route's ``{patient_id}`` reached by a caller who may ``permission``
+    (:func:`require`, then :func:`reach_patient`): the check every patient route starts
+    with, as one dependency, ``reach: Annotated[PatientReach, reached("...")]``."""
+
+    allowed = require(permission)
+
+    # A default, not an ``Annotated`` hint: under ``from __future__ import annotations``
+    # FastAPI evaluates hints in the module's globals, where ``permission`` is not.
+    def dependency(
+        patient_id: str,
+        session: SessionDep,
+        clock: ClockDep,
+        principal: Principal = Depends(allowed),  # noqa: B008 - FastAPI's dependency marker
+    ) -> PatientReach:
+        return reach_patient(session, clock, principal, patient_id, on_record=on_record)
+
+    dependency.__name__ = f"reach_{permission.replace(':', '_')}"
+    return Depends(dependency)
+
+
 def audit_security(
     session: Session,
     clock: Clock,

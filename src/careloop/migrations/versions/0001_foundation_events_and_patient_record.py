@@ -1,10 +1,8 @@
 """foundation: events and patient record"""
 
-import sqlalchemy as sa
 from alembic import op
 
 from careloop.migrations import ddl
-from careloop.migrations.columns import JSON, utc
 
 revision = "0001"
 down_revision = None
@@ -14,15 +12,10 @@ def upgrade() -> None:
     ddl.create_table(
         "events",
         ddl.surrogate_id(),
-        sa.Column("kind", sa.String(length=64), nullable=False),
-        sa.Column("patient_id", sa.String(length=64), nullable=True),
-        sa.Column("occurred_at", utc(), nullable=False),
-        sa.Column("recorded_at", utc(), nullable=False),
-        sa.Column("actor", sa.String(length=128), nullable=False),
-        sa.Column("subject_type", sa.String(length=64), nullable=True),
-        sa.Column("subject_id", sa.String(length=128), nullable=True),
-        sa.Column("program", sa.String(length=128), nullable=True),
-        sa.Column("payload", JSON, nullable=False),
+        *ddl.columns(
+            "kind str64, patient_id str64?, occurred_at utc, recorded_at utc, actor str128",
+            "subject_type str64?, subject_id str128?, program str128?, payload json",
+        ),
         indexes=(
             *ddl.indexed("kind", "occurred_at", "patient_id"),
             ddl.index("patient_id", "kind", name="ix_events_patient_kind"),
@@ -31,61 +24,38 @@ def upgrade() -> None:
     )
     ddl.create_table(
         "patients",
-        sa.Column("id", sa.String(length=64), nullable=False),
-        sa.Column("given_name", sa.String(length=200), nullable=True),
-        sa.Column("family_name", sa.String(length=200), nullable=True),
-        sa.Column("birth_date", sa.Date(), nullable=True),
-        sa.Column("gender", sa.String(length=16), nullable=True),
-        sa.Column("language", sa.String(length=35), nullable=True),
-        sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column("timezone_source", sa.String(length=16), nullable=False),
-        sa.Column("deceased", sa.Boolean(), nullable=False),
-        sa.Column("deceased_at", utc(), nullable=True),
-        sa.Column("race", sa.String(length=100), nullable=True),
-        sa.Column("ethnicity", sa.String(length=100), nullable=True),
-        sa.Column("contact_points", JSON, nullable=False),
-        sa.Column("address", JSON, nullable=True),
-        sa.Column("created_at", utc(), nullable=False),
-        sa.Column("updated_at", utc(), nullable=False),
+        *ddl.columns(
+            "id str64, given_name str200?, family_name str200?, birth_date date?, gender str16?",
+            "language str35?, timezone str64, timezone_source str16, deceased bool",
+            "deceased_at utc?, race str100?, ethnicity str100?, contact_points json, address json?",
+            "created_at utc, updated_at utc",
+        ),
         indexes=ddl.indexed("birth_date", "deceased", "gender", "language"),
     )
     ddl.create_table(
         "resource_codes",
-        sa.Column("resource_type", sa.String(length=64), nullable=False),
-        sa.Column("fhir_id", sa.String(length=128), nullable=False),
-        sa.Column("system", sa.String(length=255), nullable=False),
-        sa.Column("code", sa.String(length=128), nullable=False),
-        sa.Column("patient_id", sa.String(length=64), nullable=True),
+        *ddl.columns(
+            "resource_type str64, fhir_id str128, system str255, code str128, patient_id str64?"
+        ),
         key=("resource_type", "fhir_id", "system", "code"),
         indexes=(ddl.index("code", "system", name="ix_resource_codes_code"),),
     )
     ddl.create_table(
         "caregivers",
-        sa.Column("id", sa.String(length=128), nullable=False),
-        sa.Column("patient_id", sa.String(length=64), nullable=False),
-        sa.Column("name", sa.String(length=300), nullable=True),
-        sa.Column("relationship", sa.String(length=100), nullable=True),
-        sa.Column("contact_points", JSON, nullable=False),
-        sa.Column("availability", JSON, nullable=False),
-        sa.Column("is_proxy", sa.Boolean(), nullable=False),
-        sa.Column("updated_at", utc(), nullable=False),
+        *ddl.columns(
+            "id str128, patient_id str64, name str300?, relationship str100?, contact_points json",
+            "availability json, is_proxy bool, updated_at utc",
+        ),
         refs=(ddl.PATIENT,),
         indexes=(ddl.index("patient_id"),),
     )
     ddl.create_table(
         "fhir_resources",
-        sa.Column("resource_type", sa.String(length=64), nullable=False),
-        sa.Column("fhir_id", sa.String(length=128), nullable=False),
-        sa.Column("patient_id", sa.String(length=64), nullable=True),
-        sa.Column("patient_ref", sa.String(length=200), nullable=True),
-        sa.Column("status", sa.String(length=64), nullable=True),
-        sa.Column("effective_start", utc(), nullable=True),
-        sa.Column("effective_end", utc(), nullable=True),
-        sa.Column("codes", sa.Text(), nullable=False),
-        sa.Column("supported", sa.Boolean(), nullable=False),
-        sa.Column("resource", JSON, nullable=False),
-        sa.Column("source", sa.String(length=500), nullable=True),
-        sa.Column("imported_at", utc(), nullable=False),
+        *ddl.columns(
+            "resource_type str64, fhir_id str128, patient_id str64?, patient_ref str200?",
+            "status str64?, effective_start utc?, effective_end utc?, codes text, supported bool",
+            "resource json, source str500?, imported_at utc",
+        ),
         key=("resource_type", "fhir_id"),
         refs=(ddl.PATIENT,),
         indexes=(
@@ -96,9 +66,7 @@ def upgrade() -> None:
     )
     ddl.create_table(
         "patient_identifiers",
-        sa.Column("system", sa.String(length=255), nullable=False),
-        sa.Column("value", sa.String(length=255), nullable=False),
-        sa.Column("patient_id", sa.String(length=64), nullable=False),
+        *ddl.columns("system str255, value str255, patient_id str64"),
         key=("system", "value"),
         refs=(ddl.PATIENT,),
         indexes=(ddl.index("patient_id"),),

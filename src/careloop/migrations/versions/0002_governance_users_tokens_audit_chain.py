@@ -3,7 +3,6 @@
 import sqlalchemy as sa
 
 from careloop.migrations import ddl
-from careloop.migrations.columns import ID, JSON, utc
 
 revision = "0002"
 down_revision = "0001"
@@ -12,57 +11,37 @@ down_revision = "0001"
 def upgrade() -> None:
     ddl.create_table(
         "audit_chain_head",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("last_hash", sa.String(length=64), nullable=False),
-        sa.Column("count", ID, nullable=False),
-        sa.Column("note", sa.Text(), nullable=True),
+        *ddl.columns("id int, last_hash str64, count id, note text?"),
     )
     ddl.create_table(
         "audit_events",
         ddl.surrogate_id(),
-        sa.Column("occurred_at", utc(), nullable=False),
-        sa.Column("actor", sa.String(length=200), nullable=False),
-        sa.Column("actor_role", sa.String(length=32), nullable=True),
-        sa.Column("action", sa.String(length=16), nullable=False),
-        sa.Column("resource", sa.String(length=200), nullable=False),
-        sa.Column("patient_id", sa.String(length=64), nullable=True),
-        sa.Column("purpose", sa.String(length=64), nullable=False),
-        sa.Column("source", sa.String(length=100), nullable=True),
-        sa.Column("outcome", sa.String(length=16), nullable=False),
-        sa.Column("detail", JSON, nullable=False),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
-        sa.Column("hash", sa.String(length=64), nullable=False),
+        *ddl.columns(
+            "occurred_at utc, actor str200, actor_role str32?, action str16, resource str200",
+            "patient_id str64?, purpose str64, source str100?, outcome str16, detail json",
+            "prev_hash str64, hash str64",
+        ),
         unique=("hash",),
         indexes=ddl.indexed("occurred_at", "patient_id"),
     )
     ddl.create_table(
         "users",
         ddl.surrogate_id(sa.Integer()),
-        sa.Column("username", sa.String(length=150), nullable=False),
-        sa.Column("password_hash", sa.String(length=255), nullable=True),
-        sa.Column("role", sa.String(length=32), nullable=False),
-        sa.Column("display_name", sa.String(length=200), nullable=True),
-        sa.Column("patient_id", sa.String(length=64), nullable=True),
-        sa.Column("teams", JSON, nullable=False),
-        sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("failed_logins", sa.Integer(), nullable=False),
-        sa.Column("locked_until", utc(), nullable=True),
-        sa.Column("created_at", utc(), nullable=False),
+        *ddl.columns(
+            "username str150, password_hash str255?, role str32, display_name str200?",
+            "patient_id str64?, teams json, active bool, failed_logins int, locked_until utc?",
+            "created_at utc",
+        ),
         unique=("username",),
         indexes=(ddl.index("patient_id"),),
     )
     ddl.create_table(
         "api_tokens",
         ddl.surrogate_id(sa.Integer()),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("scopes", JSON, nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("created_at", utc(), nullable=False),
-        sa.Column("expires_at", utc(), nullable=False),
-        sa.Column("revoked_at", utc(), nullable=True),
-        sa.Column("last_used_at", utc(), nullable=True),
+        *ddl.columns(
+            "token_hash str64, user_id int, name str100, scopes json, kind str16, created_at utc",
+            "expires_at utc, revoked_at utc?, last_used_at utc?",
+        ),
         refs=(ddl.Ref("user_id", "users.id"),),
         unique=("token_hash",),
         indexes=(ddl.index("user_id"),),

@@ -3,7 +3,6 @@
 import sqlalchemy as sa
 
 from careloop.migrations import ddl
-from careloop.migrations.columns import ID, JSON, utc
 
 revision = "0003"
 down_revision = "0002"
@@ -15,74 +14,52 @@ def upgrade() -> None:
     ddl.create_table(
         "consent_records",
         ddl.surrogate_id(),
-        sa.Column("patient_id", sa.String(length=64), nullable=False),
-        sa.Column("purpose", sa.String(length=32), nullable=False),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("source", sa.String(length=32), nullable=False),
-        sa.Column("recorded_at", utc(), nullable=False),
-        sa.Column("recorded_by", sa.String(length=200), nullable=False),
-        sa.Column("fhir_consent_id", sa.String(length=128), nullable=True),
-        sa.Column("note", sa.String(length=500), nullable=True),
+        *ddl.columns(
+            "patient_id str64, purpose str32, channel str16, status str16, source str32",
+            "recorded_at utc, recorded_by str200, fhir_consent_id str128?, note str500?",
+        ),
         indexes=ddl.indexed("patient_id", "fhir_consent_id"),
     )
     ddl.create_table(
         "portal_contacts",
         ddl.surrogate_id(sa.Integer()),
-        sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("system", sa.String(length=16), nullable=False),
-        sa.Column("value", sa.Text(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("patient_id", sa.String(length=64), nullable=False),
-        sa.Column("caregiver_id", sa.String(length=128), nullable=True),
-        sa.Column("verified_at", utc(), nullable=False),
-        sa.Column("verified_by", sa.String(length=200), nullable=False),
+        *ddl.columns(
+            "digest str64, system str16, value text, user_id int, patient_id str64",
+            "caregiver_id str128?, verified_at utc, verified_by str200",
+        ),
         refs=(USER,),
         indexes=ddl.indexed("digest", "user_id", "patient_id", "caregiver_id"),
     )
     ddl.create_table(
         "portal_codes",
-        sa.Column("id", sa.String(length=64), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("code_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", utc(), nullable=False),
-        sa.Column("expires_at", utc(), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("used_at", utc(), nullable=True),
+        *ddl.columns(
+            "id str64, user_id int, code_hash str64, created_at utc, expires_at utc, attempts int",
+            "used_at utc?",
+        ),
         refs=(USER,),
         indexes=ddl.indexed("user_id", "created_at"),
     )
     ddl.create_table(
         "proxy_grants",
         ddl.surrogate_id(sa.Integer()),
-        sa.Column("patient_id", sa.String(length=64), nullable=False),
-        sa.Column("caregiver_id", sa.String(length=128), nullable=False),
-        sa.Column("scopes", JSON, nullable=False),
-        sa.Column("granted_at", utc(), nullable=False),
-        sa.Column("granted_by", sa.String(length=200), nullable=False),
-        sa.Column("revoked_at", utc(), nullable=True),
-        sa.Column("revoked_by", sa.String(length=200), nullable=True),
+        *ddl.columns(
+            "patient_id str64, caregiver_id str128, scopes json, granted_at utc, granted_by str200",
+            "revoked_at utc?, revoked_by str200?",
+        ),
         indexes=ddl.indexed("patient_id", "caregiver_id"),
     )
     ddl.create_table(
         "audit_checkpoints",
         ddl.surrogate_id(sa.Integer()),
-        sa.Column("upto_event_id", ID, nullable=False),
-        sa.Column("upto_hash", sa.String(length=64), nullable=False),
-        sa.Column("purged_total", ID, nullable=False),
-        sa.Column("aggregates", JSON, nullable=False),
-        sa.Column("created_at", utc(), nullable=False),
-        sa.Column("prev_signature", sa.String(length=64), nullable=True),
-        sa.Column("signature", sa.String(length=64), nullable=False),
+        *ddl.columns(
+            "upto_event_id id, upto_hash str64, purged_total id, aggregates json, created_at utc",
+            "prev_signature str64?, signature str64",
+        ),
     )
     ddl.create_table(
         "retention_runs",
         ddl.surrogate_id(sa.Integer()),
-        sa.Column("target", sa.String(length=64), nullable=False),
-        sa.Column("ran_at", utc(), nullable=False),
-        sa.Column("cutoff", utc(), nullable=False),
-        sa.Column("deleted", sa.Integer(), nullable=False),
-        sa.Column("aggregates", JSON, nullable=False),
+        *ddl.columns("target str64, ran_at utc, cutoff utc, deleted int, aggregates json"),
         indexes=(ddl.index("target"),),
     )
 

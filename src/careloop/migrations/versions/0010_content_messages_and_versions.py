@@ -4,7 +4,6 @@ import sqlalchemy as sa
 from alembic import op
 
 from careloop.migrations import ddl
-from careloop.migrations.columns import JSON, utc
 
 revision = "0010"
 down_revision = "0003"
@@ -13,12 +12,10 @@ down_revision = "0003"
 def upgrade() -> None:
     ddl.create_table(
         "content_messages",
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("title", sa.String(length=300), nullable=False),
-        sa.Column("sensitivity", sa.String(length=16), nullable=False),
-        sa.Column("fields", JSON, nullable=False),
-        sa.Column("grade_rule", sa.String(length=16), nullable=False),
-        sa.Column("updated_at", utc(), nullable=False),
+        *ddl.columns(
+            "name str100, title str300, sensitivity str16, fields json, grade_rule str16",
+            "updated_at utc",
+        ),
         sa.CheckConstraint(
             "sensitivity IN ('general', 'clinical')",
             name=op.f("ck_content_messages_sensitivity"),
@@ -28,24 +25,12 @@ def upgrade() -> None:
     ddl.create_table(
         "content_versions",
         ddl.surrogate_id(),
-        sa.Column("message", sa.String(length=100), nullable=False),
-        sa.Column("language", sa.String(length=35), nullable=False),
-        sa.Column("reading_level", sa.String(length=16), nullable=False),
-        sa.Column("tone", sa.String(length=16), nullable=False),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("content_hash", sa.String(length=64), nullable=False),
-        sa.Column("parts", JSON, nullable=False),
-        sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("note", sa.Text(), nullable=True),
-        sa.Column("created_by", sa.String(length=128), nullable=False),
-        sa.Column("created_at", utc(), nullable=False),
-        sa.Column("approved_by", sa.String(length=128), nullable=True),
-        sa.Column("approved_at", utc(), nullable=True),
-        sa.Column("retired_by", sa.String(length=128), nullable=True),
-        sa.Column("retired_at", utc(), nullable=True),
-        sa.Column("retired_reason", sa.String(length=300), nullable=True),
+        *ddl.columns(
+            "message str100, language str35, reading_level str16, tone str16, channel str16",
+            "version int, content_hash str64, parts json, state str16, source str16, note text?",
+            "created_by str128, created_at utc, approved_by str128?, approved_at utc?",
+            "retired_by str128?, retired_at utc?, retired_reason str300?",
+        ),
         sa.CheckConstraint(
             "state IN ('draft', 'approved', 'retired')", name=op.f("ck_content_versions_state")
         ),

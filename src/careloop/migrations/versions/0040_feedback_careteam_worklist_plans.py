@@ -1,9 +1,6 @@
 """feedback and careteam: check-in conversations, worklist items, plan adjustments"""
 
-import sqlalchemy as sa
-
 from careloop.migrations import ddl
-from careloop.migrations.columns import ID, JSON, utc
 
 revision = "0040"
 down_revision = "0020"
@@ -13,14 +10,10 @@ def upgrade() -> None:
     ddl.create_table(
         "checkin_conversations",
         ddl.surrogate_id(),
-        sa.Column("patient_id", sa.String(length=64), nullable=False),
-        sa.Column("questionnaire_id", sa.String(length=128), nullable=False),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("state", JSON, nullable=False),
-        sa.Column("started_at", utc(), nullable=False),
-        sa.Column("updated_at", utc(), nullable=False),
-        sa.Column("response_id", sa.String(length=128), nullable=True),
+        *ddl.columns(
+            "patient_id str64, questionnaire_id str128, channel str16, status str16, state json",
+            "started_at utc, updated_at utc, response_id str128?",
+        ),
         refs=(ddl.PATIENT,),
         indexes=(
             ddl.index("patient_id", "status", name="ix_checkin_conversations_patient_status"),
@@ -30,30 +23,14 @@ def upgrade() -> None:
     ddl.create_table(
         "worklist_items",
         ddl.surrogate_id(),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("patient_id", sa.String(length=64), nullable=False),
-        sa.Column("rule_id", sa.String(length=100), nullable=False),
-        sa.Column("open_key", sa.String(length=200), nullable=True),
-        sa.Column("title", sa.String(length=300), nullable=False),
-        sa.Column("severity", sa.String(length=16), nullable=False),
-        sa.Column("priority", sa.Integer(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("program", sa.String(length=128), nullable=True),
-        sa.Column("team", sa.String(length=128), nullable=True),
-        sa.Column("assignee", sa.String(length=128), nullable=True),
-        sa.Column("occurrences", sa.Integer(), nullable=False),
-        sa.Column("suppressed", sa.Integer(), nullable=False),
-        sa.Column("escalation_level", sa.Integer(), nullable=False),
-        sa.Column("findings", JSON, nullable=False),
-        sa.Column("evidence", JSON, nullable=False),
-        sa.Column("raised_at", utc(), nullable=False),
-        sa.Column("last_seen_at", utc(), nullable=False),
-        sa.Column("due_at", utc(), nullable=False),
-        sa.Column("acknowledged_at", utc(), nullable=True),
-        sa.Column("acknowledged_by", sa.String(length=128), nullable=True),
-        sa.Column("resolved_at", utc(), nullable=True),
-        sa.Column("resolved_by", sa.String(length=128), nullable=True),
-        sa.Column("outcome", sa.Text(), nullable=True),
+        *ddl.columns(
+            "kind str16, patient_id str64, rule_id str100, open_key str200?, title str300",
+            "severity str16, priority int, status str16, program str128?, team str128?",
+            "assignee str128?, occurrences int, suppressed int, escalation_level int",
+            "findings json, evidence json, raised_at utc, last_seen_at utc, due_at utc",
+            "acknowledged_at utc?, acknowledged_by str128?, resolved_at utc?, resolved_by str128?",
+            "outcome text?",
+        ),
         refs=(ddl.PATIENT,),
         unique=("open_key",),
         indexes=(
@@ -67,18 +44,11 @@ def upgrade() -> None:
     ddl.create_table(
         "plan_adjustments",
         ddl.surrogate_id(),
-        sa.Column("patient_id", sa.String(length=64), nullable=False),
-        sa.Column("item_id", ID, nullable=True),
-        sa.Column("rule_id", sa.String(length=100), nullable=False),
-        sa.Column("kind", sa.String(length=40), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("details", JSON, nullable=False),
-        sa.Column("task", JSON, nullable=False),
-        sa.Column("proposed_at", utc(), nullable=False),
-        sa.Column("decided_at", utc(), nullable=True),
-        sa.Column("decided_by", sa.String(length=128), nullable=True),
-        sa.Column("decision_note", sa.Text(), nullable=True),
+        *ddl.columns(
+            "patient_id str64, item_id id?, rule_id str100, kind str40, status str16, reason text",
+            "details json, task json, proposed_at utc, decided_at utc?, decided_by str128?",
+            "decision_note text?",
+        ),
         refs=(
             ddl.PATIENT,
             ddl.Ref("item_id", "worklist_items.id", ondelete="SET NULL"),

@@ -21,10 +21,7 @@ def upgrade() -> None:
     ddl.create_table(
         "contact_lookup",
         ddl.surrogate_id(sa.Integer()),
-        sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("patient_id", sa.String(length=64), nullable=False),
-        sa.Column("caregiver_id", sa.String(length=128), nullable=True),
-        sa.Column("system", sa.String(length=16), nullable=False),
+        *ddl.columns("digest str64, patient_id str64, caregiver_id str128?, system str16"),
         refs=(ddl.PATIENT,),
         indexes=ddl.indexed("digest", "patient_id"),
     )

@@ -1,7 +1,5 @@
 """users: optional TOTP second factor (encrypted secret, last accepted time step)"""
 
-import sqlalchemy as sa
-
 from careloop.migrations import ddl
 
 revision = "0120"
@@ -11,8 +9,7 @@ down_revision = "0110"
 def upgrade() -> None:
     ddl.add_columns(
         "users",
-        sa.Column("totp_secret", sa.Text(), nullable=True),
-        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
+        *ddl.columns("totp_secret text?, totp_last_step bigint?"),
     )
 
 

@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 from alembic import op
 
+from careloop.migrations import ddl
 from careloop.migrations.columns import utc
 
 revision = "0130"
@@ -22,12 +23,10 @@ def upgrade() -> None:
         _when("lease_until"),
         _when("last_started_at"),
         _when("last_finished_at"),
-        sa.Column("last_status", sa.String(length=16), nullable=True),
-        sa.Column("last_error", sa.String(length=200), nullable=True),
-        sa.Column("last_owner", sa.String(length=128), nullable=True),
-        sa.Column("runs", sa.Integer(), nullable=False),
-        sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("consecutive_failures", sa.Integer(), nullable=False),
+        *ddl.columns(
+            "last_status str16?, last_error str200?, last_owner str128?, runs int, failures int",
+            "consecutive_failures int",
+        ),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_job_runs")),
     )
 

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from careloop.migrations import ddl
-from careloop.migrations.columns import ID, JSON, utc
+from careloop.migrations.columns import ID
 
 revision = "0180"
 down_revision = "0170"
@@ -15,15 +15,10 @@ def upgrade() -> None:
         "access_offers",
         sa.Column("id", sa.String(36), primary_key=True),
         ddl.patient_column(),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("state", sa.String(16), nullable=False),
-        sa.Column("service", sa.String(64), nullable=True),
-        sa.Column("choices", JSON, nullable=False),
-        sa.Column("outbox_id", sa.BigInteger(), nullable=True),
-        sa.Column("booking_id", sa.String(36), nullable=True),
-        sa.Column("created_at", utc(), nullable=False),
-        sa.Column("expires_at", utc(), nullable=False),
-        sa.Column("answered_at", utc(), nullable=True),
+        *ddl.columns(
+            "kind str16, state str16, service str64?, choices json, outbox_id bigint?",
+            "booking_id str36?, created_at utc, expires_at utc, answered_at utc?",
+        ),
     )
     ddl.create_indexes(
         "access_offers",
@@ -34,19 +29,11 @@ def upgrade() -> None:
         "access_bookings",
         sa.Column("id", sa.String(36), primary_key=True),
         ddl.patient_column(),
-        sa.Column("slot_id", sa.String(64), nullable=False),
-        sa.Column("active_slot", sa.String(64), nullable=True),
-        sa.Column("offer_id", sa.String(36), nullable=True),
-        sa.Column("state", sa.String(16), nullable=False),
-        sa.Column("mode", sa.String(16), nullable=False),
-        sa.Column("ride", sa.Boolean(), nullable=False),
-        sa.Column("channel", sa.String(16), nullable=False),
-        sa.Column("start", utc(), nullable=False),
-        sa.Column("end", utc(), nullable=False),
-        sa.Column("held_until", utc(), nullable=True),
-        sa.Column("appointment_id", sa.String(64), nullable=True),
-        sa.Column("created_at", utc(), nullable=False),
-        sa.Column("updated_at", utc(), nullable=False),
+        *ddl.columns(
+            "slot_id str64, active_slot str64?, offer_id str36?, state str16, mode str16",
+            "ride bool, channel str16, start utc, end utc, held_until utc?, appointment_id str64?",
+            "created_at utc, updated_at utc",
+        ),
         sa.UniqueConstraint("active_slot", name=op.f("uq_access_bookings_active_slot")),
     )
     ddl.create_indexes(
@@ -65,12 +52,10 @@ def upgrade() -> None:
             nullable=False,
         ),
         ddl.patient_column(),
-        sa.Column("provider", sa.String(32), nullable=False),
-        sa.Column("external_id", sa.String(128), nullable=True),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("pickup_at", utc(), nullable=False),
-        sa.Column("created_at", utc(), nullable=False),
-        sa.Column("updated_at", utc(), nullable=False),
+        *ddl.columns(
+            "provider str32, external_id str128?, status str16, pickup_at utc, created_at utc",
+            "updated_at utc",
+        ),
     )
     ddl.create_indexes(
         "access_rides", ddl.index("booking_id"), ddl.index("external_id"), ddl.index("status")
@@ -79,13 +64,10 @@ def upgrade() -> None:
         "access_waitlist",
         sa.Column("id", ID, primary_key=True),
         ddl.patient_column(),
-        sa.Column("service", sa.String(64), nullable=True),
-        sa.Column("priority", sa.Integer(), nullable=False),
-        sa.Column("noshow_risk", sa.Float(), nullable=True),
-        sa.Column("state", sa.String(16), nullable=False),
-        sa.Column("offer_id", sa.String(36), nullable=True),
-        sa.Column("created_at", utc(), nullable=False),
-        sa.Column("updated_at", utc(), nullable=False),
+        *ddl.columns(
+            "service str64?, priority int, noshow_risk float?, state str16, offer_id str36?",
+            "created_at utc, updated_at utc",
+        ),
     )
     ddl.create_indexes("access_waitlist", ddl.index("state"))
 

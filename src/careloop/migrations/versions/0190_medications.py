@@ -4,7 +4,6 @@ import sqlalchemy as sa
 from alembic import op
 
 from careloop.migrations import ddl
-from careloop.migrations.columns import JSON, utc
 
 revision = "0190"
 down_revision = "0180"
@@ -15,18 +14,11 @@ def upgrade() -> None:
         "medication_slots",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         ddl.patient_column(),
-        sa.Column("medication_key", sa.String(128), nullable=False),
-        sa.Column("medication", sa.String(200), nullable=False),
-        sa.Column("slot", sa.String(32), nullable=False),
-        sa.Column("default_minute", sa.Integer(), nullable=False),
-        sa.Column("timing", sa.String(64), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("paused_until", utc(), nullable=True),
-        sa.Column("snoozed_until", utc(), nullable=True),
-        sa.Column("caregiver_managed", sa.Boolean(), nullable=False),
-        sa.Column("source", sa.String(200), nullable=False),
-        sa.Column("last_reminded_on", sa.Date(), nullable=True),
-        sa.Column("updated_at", utc(), nullable=False),
+        *ddl.columns(
+            "medication_key str128, medication str200, slot str32, default_minute int",
+            "timing str64, status str16, paused_until utc?, snoozed_until utc?",
+            "caregiver_managed bool, source str200, last_reminded_on date?, updated_at utc",
+        ),
         sa.UniqueConstraint("patient_id", "medication_key", "slot"),
     )
     ddl.create_indexes("medication_slots", ddl.index("patient_id"))
@@ -40,46 +32,31 @@ def upgrade() -> None:
             nullable=False,
         ),
         ddl.patient_column(),
-        sa.Column("answer", sa.String(16), nullable=False),
-        sa.Column("confirmed_at", utc(), nullable=False),
-        sa.Column("local_minute", sa.Integer(), nullable=False),
-        sa.Column("channel", sa.String(16), nullable=False),
-        sa.Column("source", sa.String(200), nullable=True),
-        sa.Column("created_by", sa.String(128), nullable=False),
+        *ddl.columns(
+            "answer str16, confirmed_at utc, local_minute int, channel str16, source str200?",
+            "created_by str128",
+        ),
     )
     ddl.create_indexes("dose_confirmations", ddl.index("slot_id"), ddl.index("patient_id"))
     op.create_table(
         "prep_journeys",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         ddl.patient_column(),
-        sa.Column("kind", sa.String(64), nullable=False),
-        sa.Column("appointment_at", utc(), nullable=False),
-        sa.Column("step", sa.Integer(), nullable=False),
-        sa.Column("wrong_answers", sa.Integer(), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("outcome", sa.String(32), nullable=True),
-        sa.Column("task_item_id", sa.Integer(), nullable=True),
-        sa.Column("updated_at", utc(), nullable=False),
+        *ddl.columns(
+            "kind str64, appointment_at utc, step int, wrong_answers int, status str16",
+            "outcome str32?, task_item_id int?, updated_at utc",
+        ),
     )
     ddl.create_indexes("prep_journeys", ddl.index("patient_id"))
     op.create_table(
         "adverse_event_cases",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         ddl.patient_column(),
-        sa.Column("program", sa.String(64), nullable=False),
-        sa.Column("product", sa.String(200), nullable=False),
-        sa.Column("product_code", sa.String(128), nullable=True),
-        sa.Column("reporter", sa.String(32), nullable=False),
-        sa.Column("event_terms", JSON, nullable=False),
-        sa.Column("serious", sa.Boolean(), nullable=False),
-        sa.Column("seriousness", JSON, nullable=False),
-        sa.Column("channel", sa.String(16), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("received_at", utc(), nullable=False),
-        sa.Column("due_at", utc(), nullable=False),
-        sa.Column("triaged_at", utc(), nullable=True),
-        sa.Column("triaged_by", sa.String(128), nullable=True),
-        sa.Column("extra", JSON, nullable=False),
+        *ddl.columns(
+            "program str64, product str200, product_code str128?, reporter str32, event_terms json",
+            "serious bool, seriousness json, channel str16, status str16, received_at utc",
+            "due_at utc, triaged_at utc?, triaged_by str128?, extra json",
+        ),
     )
     ddl.create_indexes("adverse_event_cases", ddl.index("patient_id"), ddl.index("status"))
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import careloop.models.types
+from careloop.migrations import ddl
 
 revision = "0200"
 down_revision = "0190"
@@ -78,10 +79,7 @@ def _backfill_sqlite() -> None:
 def upgrade() -> None:
     op.create_table(
         "resource_facts",
-        sa.Column("resource_type", sa.String(64), nullable=False),
-        sa.Column("fhir_id", sa.String(128), nullable=False),
-        sa.Column("patient_id", sa.String(64), nullable=True),
-        sa.Column("codes", sa.Text(), nullable=False),
+        *ddl.columns("resource_type str64, fhir_id str128, patient_id str64?, codes text"),
         sa.Column("fact", careloop.models.types.JSONType, nullable=False),
         sa.ForeignKeyConstraint(
             ["resource_type", "fhir_id"],

@@ -12,8 +12,7 @@ def upgrade() -> None:
     ddl.add_columns("personalize_decisions", sa.Column("framing", sa.String(16), nullable=True))
     ddl.add_columns(
         "content_messages",
-        sa.Column("framing_of", sa.String(100), nullable=True),
-        sa.Column("framing", sa.String(16), nullable=True),
+        *ddl.columns("framing_of str100?, framing str16?"),
     )
 
 

@@ -6,10 +6,7 @@ is written by the first process that needs it (``runtime.kept_signing_key``), ne
 deployment that configures its own key.
 """
 
-import sqlalchemy as sa
-
 from careloop.migrations import ddl
-from careloop.migrations.columns import utc
 
 revision = "0410"
 down_revision = "0400"
@@ -18,9 +15,7 @@ down_revision = "0400"
 def upgrade() -> None:
     ddl.create_table(
         "instance_secrets",
-        sa.Column("name", sa.String(length=32), nullable=False),
-        sa.Column("secret", sa.String(length=64), nullable=False),
-        sa.Column("created_at", utc(), nullable=False),
+        *ddl.columns("name str32, secret str64, created_at utc"),
         key=("name",),
     )
 

@@ -16,10 +16,11 @@ from careloop.models import AuditEvent
 from careloop.security.principal import Principal
 from careloop.web.deps import (
     ClockDep,
+    PatientReach,
     SessionDep,
     audit_security,
     get_runtime,
-    reach_patient,
+    reached,
     require,
 )
 
@@ -88,13 +89,10 @@ def verify_audit(
 
 @router.get("/api/patients/{patient_id}/$export")
 def export_patient(
-    patient_id: str,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("patients:read_clinical"))],
+    reach: Annotated[PatientReach, reached("patients:read_clinical")],
 ) -> dict[str, Any]:
     """Everything careloop holds about the patient, as a FHIR R4 Bundle (right of access)."""
-    reach = reach_patient(session, clock, principal, patient_id)
-    bundle = export_patient_bundle(session, patient_id=patient_id, now=clock.now())
+    now = reach.clock.now()
+    bundle = export_patient_bundle(reach.session, patient_id=reach.patient_id, now=now)
     reach.audit(AuditAction.EXPORT, "patient-export", staff_purpose=Purpose.TREATMENT)
     return bundle

@@ -28,12 +28,12 @@ from careloop.security.roles import Role
 from careloop.web.api.outputs import from_attributes
 from careloop.web.deps import (
     ClockDep,
+    PatientReach,
     SessionDep,
     SigningKeyDep,
     get_runtime,
     rate_limit,
-    reach_patient,
-    require,
+    reached,
 )
 
 router = APIRouter(tags=["consent"])
@@ -94,30 +94,23 @@ def _consent_out(session: SessionDep, patient_id: str, now: datetime) -> Consent
 
 @router.get("/api/patients/{patient_id}/consent", response_model=ConsentOut)
 def get_consent(
-    patient_id: str,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("consent:read"))],
+    reach: Annotated[PatientReach, reached("consent:read", on_record=True)],
 ) -> ConsentOut:
     """What may be sent to this patient, per purpose and channel, and the history behind it."""
-    reach = reach_patient(session, clock, principal, patient_id, on_record=True)
-    out = _consent_out(session, patient_id, clock.now())
+    out = _consent_out(reach.session, reach.patient_id, reach.clock.now())
     reach.audit(AuditAction.READ, "consent")
     return out
 
 
 @router.put("/api/patients/{patient_id}/consent", response_model=ConsentOut)
 def put_consent(
-    patient_id: str,
     body: ConsentUpdate,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("consent:write"))],
+    reach: Annotated[PatientReach, reached("consent:write", on_record=True)],
 ) -> ConsentOut:
     """Record grants and denials (staff: as told or from a form; patients: in the portal)."""
-    reach = reach_patient(session, clock, principal, patient_id, on_record=True)
+    session, principal, patient_id = reach.session, reach.principal, reach.patient_id
     source = (body.source or ConsentSource.STAFF) if principal.is_staff else ConsentSource.PORTAL
-    now = clock.now()
+    now = reach.clock.now()
     for change in body.changes:
         record_consent(
             session,

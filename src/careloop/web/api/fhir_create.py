@@ -132,6 +132,25 @@ def _create(
     )
 
 
+def _rejected(
+    session: Session, exc: InvalidInput, resource_type: str | None, clock: Clock, actor: str
+) -> FhirResponse:
+    """Record a refused reading or check-in (the care team sees it) and answer 422 naming the
+    field: the one answer of the request path and of the batch path alike."""
+    observation = resource_type == "Observation"
+    record_rejection(
+        session,
+        kind=EventKind.READING_REJECTED if observation else EventKind.CHECKIN_REJECTED,
+        reason=str(exc),
+        field=exc.field,
+        clock=clock,
+        actor=actor,
+        details={"channel": "fhir"},
+    )
+    body_out = outcome(issue(str(exc), code="invalid", expression=exc.field))
+    return FhirResponse(body_out, status_code=422)
+
+
 def _bulk(clock: Clock) -> Callable[[Session, list[Any]], list[tuple[bool, Any] | None]]:
     """The batcher's set-wise path for staff-posted Observations (``careteam.intake_many``),
     answering each as ``_create_in`` would: 201/200 with the resource, or 422 recorded."""
@@ -143,18 +162,9 @@ def _bulk(clock: Clock) -> Callable[[Session, list[Any]], list[tuple[bool, Any] 
             if done is None:
                 answers.append(None)
             elif isinstance(done, InvalidInput):
-                observation = submitted.resource.get("resourceType") == "Observation"
-                record_rejection(
-                    session,
-                    kind=EventKind.READING_REJECTED if observation else EventKind.CHECKIN_REJECTED,
-                    reason=str(done),
-                    field=done.field,
-                    clock=clock,
-                    actor=submitted.principal.actor,
-                    details={"channel": "fhir"},
-                )
-                body_out = outcome(issue(str(done), code="invalid", expression=done.field))
-                answers.append((True, FhirResponse(body_out, status_code=422)))
+                kind = submitted.resource.get("resourceType")
+                rejected = _rejected(session, done, kind, clock, submitted.principal.actor)
+                answers.append((True, rejected))
             else:
                 resource = with_meta(done.resource, last_updated=done.last_updated)
                 status = 200 if done.result.status == "duplicate" else 201
@@ -246,7 +256,6 @@ def _create_in(
     existing = _existing(request, expected, session, principal)
     if existing is not None:
         return created_reply(request, existing, status=200, alerts=[])
-    kind = EventKind.READING_REJECTED if expected == "Observation" else EventKind.CHECKIN_REJECTED
     try:
         with session.begin_nested():
             result = intake.receive_resource(
@@ -259,17 +268,7 @@ def _create_in(
             )
     except InvalidInput as exc:
         # Answered, not raised: the refusal is recorded in this (committed) transaction.
-        record_rejection(
-            session,
-            kind=kind,
-            reason=str(exc),
-            field=exc.field,
-            clock=clock,
-            actor=principal.actor,
-            details={"channel": "fhir"},
-        )
-        body_out = outcome(issue(str(exc), code="invalid", expression=exc.field))
-        return FhirResponse(body_out, status_code=422)
+        return _rejected(session, exc, expected, clock, principal.actor)
     stored = read(session, result.resource_type, result.resource_id)
     if stored is None:  # pragma: no cover - intake stores before returning
         raise NotFound("the resource was not stored")

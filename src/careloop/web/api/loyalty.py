@@ -20,8 +20,9 @@ from careloop.security.principal import Principal
 from careloop.web.api.outputs import from_attributes
 from careloop.web.deps import (
     ClockDep,
+    PatientReach,
     SessionDep,
-    reach_patient,
+    reached,
     require,
 )
 
@@ -50,14 +51,10 @@ def _out(entry: RewardEntry) -> RewardOut:
 
 @router.get("/api/patients/{patient_id}/rewards", response_model=list[RewardOut])
 def get_rewards(
-    patient_id: str,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("patients:read"))],
+    reach: Annotated[PatientReach, reached("patients:read", on_record=True)],
 ) -> list[RewardOut]:
     """The patient's rewards, newest first."""
-    reach = reach_patient(session, clock, principal, patient_id, on_record=True)
-    out = [_out(e) for e in rewards_of(session, patient_id=patient_id)]
+    out = [_out(e) for e in rewards_of(reach.session, patient_id=reach.patient_id)]
     reach.audit(AuditAction.READ, "reward_entry")
     return out
 

@@ -8,18 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from careloop.audit import AuditAction, Purpose
 from careloop.personalize import service
-from careloop.security.principal import Principal
-from careloop.web.deps import (
-    ClockDep,
-    SessionDep,
-    reach_patient,
-    require,
-)
+from careloop.web.deps import PatientReach, reached
 
 router = APIRouter(prefix="/api/patients", tags=["preferences"])
 
@@ -40,31 +34,27 @@ class StatedPreferencesPatch(BaseModel):
 
 @router.get("/{patient_id}/preferences")
 def get_preferences(
-    patient_id: str,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("preferences:read"))],
+    reach: Annotated[PatientReach, reached("preferences:read")],
 ) -> dict[str, Any]:
     """Stated preferences and what the engine learned, per program."""
-    reach = reach_patient(session, clock, principal, patient_id)
-    profile = service.get_profile(session, patient_id=patient_id)
+    profile = service.get_profile(reach.session, patient_id=reach.patient_id)
     reach.audit(AuditAction.READ, "preference-profile", staff_purpose=Purpose.TREATMENT)
     return profile.as_dict()
 
 
 @router.patch("/{patient_id}/preferences")
 def patch_preferences(
-    patient_id: str,
     body: StatedPreferencesPatch,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("preferences:write"))],
+    reach: Annotated[PatientReach, reached("preferences:write")],
 ) -> dict[str, Any]:
     """Change stated preferences (staff, or the patient for themself)."""
-    reach = reach_patient(session, clock, principal, patient_id)
     changes = body.model_dump(exclude_unset=True)
     profile = service.set_stated_preferences(
-        session, clock=clock, patient_id=patient_id, changes=changes, actor=principal.actor
+        reach.session,
+        clock=reach.clock,
+        patient_id=reach.patient_id,
+        changes=changes,
+        actor=reach.principal.actor,
     )
     reach.audit(
         AuditAction.UPDATE,
@@ -77,16 +67,14 @@ def patch_preferences(
 
 @router.get("/{patient_id}/decisions")
 def list_decisions(
-    patient_id: str,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("decisions:read"))],
+    reach: Annotated[PatientReach, reached("decisions:read")],
     program: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
     """The engine's latest decisions for a patient, with propensity and explanation."""
-    reach = reach_patient(session, clock, principal, patient_id)
-    rows = service.list_decisions(session, patient_id=patient_id, program=program, limit=limit)
+    rows = service.list_decisions(
+        reach.session, patient_id=reach.patient_id, program=program, limit=limit
+    )
     reach.audit(AuditAction.READ, "decisions")
     return [
         {

@@ -26,6 +26,7 @@ from careloop.security.roles import PROXY_SCOPES, Role
 from careloop.web.api.outputs import from_attributes
 from careloop.web.deps import (
     ClockDep,
+    PatientReach,
     SessionDep,
     SigningKeyDep,
     audit_patient_access,
@@ -35,7 +36,7 @@ from careloop.web.deps import (
     get_rate_limiter,
     get_runtime,
     rate_limit,
-    reach_patient,
+    reached,
     require,
 )
 
@@ -172,26 +173,22 @@ def portal_verify_code(
 
 @router.post("/api/patients/{patient_id}/portal-contacts", response_model=EnrolOut, status_code=201)
 def enrol_contact(
-    patient_id: str,
     body: EnrolRequest,
-    session: SessionDep,
-    clock: ClockDep,
     key: SigningKeyDep,
-    principal: Annotated[Principal, Depends(require("patients:write"))],
+    reach: Annotated[PatientReach, reached("patients:write")],
 ) -> EnrolOut:
     """Staff attest that a contact point on the record belongs to the patient (or caregiver)."""
-    reach = reach_patient(session, clock, principal, patient_id)
-    if not principal.is_staff:
+    if not reach.principal.is_staff:
         raise PermissionDenied("only staff enrol portal contact points")
     row = enroll_portal_contact(
-        session,
+        reach.session,
         key=key,
-        patient_id=patient_id,
+        patient_id=reach.patient_id,
         system=body.system,
         value=body.value,
         caregiver_id=body.caregiver_id,
-        actor=principal.actor,
-        clock=clock,
+        actor=reach.principal.actor,
+        clock=reach.clock,
     )
     reach.audit(AuditAction.CREATE, "portal-contact")
     return EnrolOut(

@@ -16,8 +16,9 @@ from careloop.security.permissions import PatientPanel, may_see
 from careloop.security.principal import Principal
 from careloop.web.deps import (
     ClockDep,
+    PatientReach,
     SessionDep,
-    reach_patient,
+    reached,
     require,
 )
 
@@ -53,16 +54,14 @@ def list_patients(
 
 @router.get("/{patient_id}", response_model=PatientRecord)
 def get_patient(
-    patient_id: str,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("patients:read"))],
+    reach: Annotated[PatientReach, reached("patients:read")],
     timeline: Annotated[int, Query(ge=0, le=2000)] = 200,
 ) -> PatientRecord:
     """One patient's record: identity, demographics, contacts, caregivers, timeline."""
-    reach = reach_patient(session, clock, principal, patient_id)
-    record = service.get_patient_record(session, patient_id=patient_id, timeline_limit=timeline)
-    if not may_see(principal, PatientPanel.CLINICAL_TIMELINE):
+    record = service.get_patient_record(
+        reach.session, patient_id=reach.patient_id, timeline_limit=timeline
+    )
+    if not may_see(reach.principal, PatientPanel.CLINICAL_TIMELINE):
         record.timeline = []
     reach.audit(AuditAction.READ, "patient-record", staff_purpose=Purpose.TREATMENT)
     return record
@@ -82,16 +81,13 @@ class AvailabilityOut(BaseModel):
 
 @router.put("/{patient_id}/caregivers/{caregiver_id}/availability", response_model=AvailabilityOut)
 def put_availability(
-    patient_id: str,
     caregiver_id: str,
     body: AvailabilityUpdate,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("patients:write"))],
+    reach: Annotated[PatientReach, reached("patients:write")],
 ) -> AvailabilityOut:
     """Record when a caregiver can be reached (e.g. after work on weekdays)."""
-    reach = reach_patient(session, clock, principal, patient_id)
-    owned = {c.id for c in caregivers.caregivers_of(session, patient_id=patient_id)}
+    session, clock = reach.session, reach.clock
+    owned = {c.id for c in caregivers.caregivers_of(session, patient_id=reach.patient_id)}
     if caregiver_id not in owned:
         raise NotFound("no such caregiver for this patient")
     caregiver = caregivers.set_availability(

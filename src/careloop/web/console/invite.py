@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import Response
 
 from careloop.errors import Conflict, InvalidInput
 from careloop.records.service import get_patient_record
-from careloop.security.principal import Principal
 from careloop.web.api import portal as portal_api
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, SigningKeyDep, require
+from careloop.web.deps import PatientReach, SigningKeyDep, reached
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,14 +37,12 @@ def invite_channels(contact_points: list[object]) -> list[str]:
 
 @router.post("/console/patients/{patient_id}/portal-invite")
 def invite(
-    patient_id: str,
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
     key: SigningKeyDep,
-    principal: Annotated[Principal, Depends(require("patients:write"))],
+    reach: Annotated[PatientReach, reached("patients:write")],
     channel: Annotated[str, Form(pattern="^(sms|email)$")] = "sms",
 ) -> Response:
+    session, clock, patient_id = reach.session, reach.clock, reach.patient_id
     back = f"/console/patients/{patient_id}?invite={{}}#portal-h"
     record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
     value = next(
@@ -60,14 +57,7 @@ def invite(
         return after_post(request, back.format("no-address"))
     system = "sms" if channel == "sms" else "email"
     try:
-        portal_api.enrol_contact(
-            patient_id,
-            portal_api.EnrolRequest(system=system, value=value),
-            session,
-            clock,
-            key,
-            principal,
-        )
+        portal_api.enrol_contact(portal_api.EnrolRequest(system=system, value=value), key, reach)
     except Conflict:
         return after_post(request, back.format("taken"))
     except InvalidInput:

@@ -9,6 +9,7 @@ approve a plan) are enforced in exactly one place.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from careloop.careteam import plans
 from careloop.careteam.assignees import Assignable, assignable, in_words, staff_names, writers
 from careloop.careteam.worklist import (
     WorklistEntry,
+    WorklistFilter,
     active_values,
     count_worklist,
     list_worklist,
@@ -235,22 +237,13 @@ def worklist_page(
         return principal
     now = clock.now()
     page = max(page, 0)
-    wanted = {
+    wanted: WorklistFilter = {
         "program": _clean(program),
         "team": _clean(team),
         "assignee": _clean(assignee),
         "severity": _clean(severity) if severity in ("urgent", "high", "routine") else None,
     }
-    entries = list_worklist(
-        session,
-        now=now,
-        program=wanted["program"],
-        team=wanted["team"],
-        assignee=wanted["assignee"],
-        severity=wanted["severity"],
-        limit=PAGE_SIZE,
-        offset=page * PAGE_SIZE,
-    )
+    entries = list_worklist(session, now=now, limit=PAGE_SIZE, offset=page * PAGE_SIZE, **wanted)
     careteam_api.audit_worklist_read(session, clock=clock, principal=principal, entries=entries)
     staff = writers(session)
     names = staff_names(session, among=staff)
@@ -285,7 +278,7 @@ def _label(pair: tuple[str, str]) -> str:
 
 
 def page_links(
-    path: str, filters: dict[str, str | None], *, page: int, shown: int, matching: int
+    path: str, filters: Mapping[str, object], *, page: int, shown: int, matching: int
 ) -> dict[str, str | None]:
     """The previous and next page's addresses of a paged list at ``path``, filters kept
     (None where there is none)."""
