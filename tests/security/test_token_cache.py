@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 
 from careloop.clock import FrozenClock
 from careloop.models import ApiToken, User
@@ -71,6 +71,17 @@ def test_an_account_deactivated_in_this_process_is_refused_at_once(
     with rt.transaction() as session:
         for user in session.scalars(select(User)):
             user.active = False
+    assert nurse.get("/api/auth/me").status_code == 401
+
+
+def test_accounts_deleted_in_bulk_in_this_process_are_refused_at_once(
+    rt: Runtime, api_client: Any
+) -> None:
+    nurse = api_client("clinician")
+    _fake_time(nurse, ttl=3600)
+    assert nurse.get("/api/auth/me").status_code == 200
+    with rt.transaction() as session:  # as erasure removes a patient's portal accounts
+        session.execute(delete(ApiToken))
     assert nurse.get("/api/auth/me").status_code == 401
 
 

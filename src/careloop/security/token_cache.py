@@ -4,7 +4,9 @@ token and user look-ups (two SELECTs, and a pooled connection's ping, per reques
 An entry is trusted for at most ``ttl`` seconds after it was read from the database. Within
 that bound a revocation, a deactivated account or a changed role made by *another* process
 (the CLI, a second API worker) is not yet seen here; one made through the ORM in *this*
-process empties every cache at once (``after_update``/``after_delete`` on tokens and users).
+process empties every cache at once (``after_update``/``after_delete`` on tokens and users,
+and a bulk ``update()``/``delete()`` of either through a session, as erasure deletes a
+patient's portal accounts).
 Expiry is checked against the request's clock on every hit, and an entry whose
 ``last_used_at`` is more than a minute old is not used, so the database path still records
 use to the minute, as ``authenticate_token`` does.
@@ -20,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, inspect
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from careloop.models import ApiToken, User
 from careloop.security.principal import Principal
@@ -106,6 +109,15 @@ def _deleted(_mapper: Any, _connection: Any, _target: Any) -> None:
     forget_all()
 
 
+def _bulk(state: ORMExecuteState) -> None:
+    """Bulk statements fire no per-row events: any touching tokens or users forgets all."""
+    if (state.is_update or state.is_delete) and any(
+        mapper.class_ in _WATCHED for mapper in state.all_mappers
+    ):
+        forget_all()
+
+
 for _model in _WATCHED:
     event.listen(_model, "after_update", _changed)
     event.listen(_model, "after_delete", _deleted)
+event.listen(Session, "do_orm_execute", _bulk)

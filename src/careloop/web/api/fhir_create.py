@@ -124,7 +124,7 @@ def _create(
     session.commit()  # hold nothing (a token row, a connection) while waiting for the batch
     item = None
     if principal.is_staff and "if-none-exist" not in request.headers:
-        access.check_write(principal, expected)  # all ``_guard`` asks of staff
+        access.check_write(principal, expected)  # all ``patient_guard`` asks of staff
         item = (request, Submitted(body, principal, "fhir"))
     return batcher.submit(
         lambda batch: _create_in(request, body, batch, clock, principal, expected=expected),
@@ -211,7 +211,7 @@ async def create_quickly(
     batcher = _batcher(request)
     if batcher is None or not principal.is_staff or "if-none-exist" in request.headers:
         return await run_in_threadpool(_create_alone, request, body, clock, principal, expected)
-    access.check_write(principal, expected)  # all ``_guard`` asks of staff
+    access.check_write(principal, expected)  # all ``patient_guard`` asks of staff
     future = batcher.enqueue(
         lambda batch: _create_in(request, body, batch, clock, principal, expected=expected),
         item=(request, Submitted(body, principal, "fhir")),
