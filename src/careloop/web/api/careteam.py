@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from careloop.audit import Purpose, audit_read
+from careloop.audit import Auditor, Purpose
 from careloop.careteam import alerts, plans, unmatched
 from careloop.careteam.callqueue import CallQueueEntry, ranked_call_queue
 from careloop.careteam.worklist import WorklistEntry, alert_burden, entry_of, list_worklist
@@ -74,13 +74,8 @@ def audit_worklist_read(
     session: Session, *, clock: Clock, principal: Principal, entries: Sequence[WorklistEntry]
 ) -> None:
     """One audit event for the patients a worklist page showed (none for an empty page)."""
-    audit_read(
-        session,
-        clock=clock,
-        principal=principal,
-        resource="worklist",
-        purpose=Purpose.TREATMENT,
-        patient_ids=sorted({e.patient_id for e in entries if e.patient_id}),
+    Auditor(session, clock, principal, Purpose.TREATMENT).read(
+        "worklist", sorted({e.patient_id for e in entries if e.patient_id})
     )
 
 
@@ -184,13 +179,8 @@ def get_plan_adjustments(
     patient: str | None = None,
 ) -> list[PlanAdjustmentOut]:
     rows = plans.list_adjustments(session, status=status, patient_id=patient)
-    audit_read(
-        session,
-        clock=clock,
-        principal=principal,
-        resource="plan-adjustments",
-        purpose=Purpose.TREATMENT,
-        patient_ids=sorted({r.patient_id for r in rows}),
+    Auditor(session, clock, principal, Purpose.TREATMENT).read(
+        "plan-adjustments", sorted({r.patient_id for r in rows})
     )
     return [_plan_out(r) for r in rows]
 

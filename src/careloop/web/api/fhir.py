@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from careloop.audit import Purpose, audit_read
+from careloop.audit import Auditor, Purpose
 from careloop.careteam import intake
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound, PermissionDenied
@@ -46,14 +46,8 @@ def _known_type(resource_type: str) -> None:
 def _audit_read(
     session: Session, clock: Clock, principal: Principal, patient_ids: set[str], what: str
 ) -> None:
-    audit_read(
-        session,
-        clock=clock,
-        principal=principal,
-        resource=f"fhir:{what}",
-        purpose=Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST,
-        patient_ids=sorted(patient_ids),
-    )
+    purpose = Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST
+    Auditor(session, clock, principal, purpose).read(f"fhir:{what}", sorted(patient_ids))
 
 
 @router.get("/metadata")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.access.board import PAGE_SIZE, board
-from careloop.audit import Purpose, audit_read
+from careloop.audit import Auditor, Purpose
 from careloop.security.principal import Principal
 from careloop.web.console.pages import page_viewer, render
 from careloop.web.deps import ClockDep, SessionDep
@@ -28,14 +28,7 @@ def appointments_page(
     now = clock.now()
     page = max(page, 0)
     shown = board(session, now=now, page=page)
-    audit_read(
-        session,
-        clock=clock,
-        principal=principal,
-        resource="appointments",
-        purpose=Purpose.TREATMENT,
-        patient_ids=shown.patient_ids,
-    )
+    Auditor(session, clock, principal, Purpose.TREATMENT).read("appointments", shown.patient_ids)
     return render(
         request,
         "console/appointments.html",

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.errors import Conflict, InvalidInput
 from careloop.outreach.messages import STAFF_CHANNELS, conversation, queue_staff_message
 from careloop.security.principal import Principal
@@ -84,14 +84,10 @@ def send_message(
         return after_post(request, f"{page}?message_error={code}")
     except Conflict:
         return after_post(request, f"{page}?message_error=consent")
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.SEND,
-        resource="patient-message",
-        purpose=Purpose.TREATMENT,
-        patient_ids=[patient_id],
+    Auditor(session, clock, principal, Purpose.TREATMENT)(
+        AuditAction.SEND,
+        "patient-message",
+        [patient_id],
         detail={"outbox_id": row.id, "channel": row.channel},
     )
     return after_post(request, page)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.access.board import booking_places
-from careloop.audit import Purpose, audit_read
+from careloop.audit import Auditor, Purpose
 from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
 from careloop.governance.consent import consent_matrix
@@ -118,13 +118,8 @@ def patients_page(
         return principal
     page = max(page, 0)
     patients = list_patients(session, limit=50, offset=page * 50)
-    audit_read(
-        session,
-        clock=clock,
-        principal=principal,
-        resource="patient-list",
-        purpose=Purpose.TREATMENT,
-        patient_ids=[p.id for p in patients],
+    Auditor(session, clock, principal, Purpose.TREATMENT).read(
+        "patient-list", [p.id for p in patients]
     )
     return render(
         request,
