@@ -6,13 +6,15 @@ Each list shows :data:`~careloop.access.board.PAGE_SIZE` rows a page with its to
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.access.board import PAGE_SIZE, board
 from careloop.audit import Auditor, Purpose
 from careloop.security.principal import Principal
-from careloop.web.console.pages import page_viewer, render
+from careloop.web.console.pages import render, viewer
 from careloop.web.deps import ClockDep, SessionDep
 
 router = APIRouter(include_in_schema=False)
@@ -20,11 +22,12 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/console/appointments", response_class=HTMLResponse)
 def appointments_page(
-    request: Request, session: SessionDep, clock: ClockDep, page: int = 0
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, viewer("appointments:read", what="appointments")],
+    page: int = 0,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may="appointments:read", what="appointments")
-    if not isinstance(principal, Principal):
-        return principal
     now = clock.now()
     page = max(page, 0)
     shown = board(session, now=now, page=page)

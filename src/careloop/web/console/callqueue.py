@@ -8,13 +8,15 @@ given its patients' names (all of them was 888 kB of HTML at 10,000 patients).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.careteam.callqueue import ranked_call_queue
 from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
-from careloop.web.console.pages import page_viewer, render
+from careloop.web.console.pages import render, viewer
 from careloop.web.console.worklist import PAGE_SIZE, item_views, page_links
 from careloop.web.deps import ClockDep, SessionDep
 
@@ -23,11 +25,12 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/console/call-queue", response_class=HTMLResponse)
 def call_queue_page(
-    request: Request, session: SessionDep, clock: ClockDep, page: int = 0
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, viewer("worklist:read", what="the call queue")],
+    page: int = 0,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may="worklist:read", what="the call queue")
-    if not isinstance(principal, Principal):
-        return principal
     now = clock.now()
     page = max(page, 0)
     queue = ranked_call_queue(session, now=now)

@@ -21,8 +21,8 @@ from careloop.security.principal import Principal
 from careloop.web.api import content as content_api
 from careloop.web.console.pages import (
     after_post,
-    page_viewer,
     render,
+    viewer,
 )
 from careloop.web.deps import ClockDep, SessionDep, require
 
@@ -39,13 +39,10 @@ def _shipped_library() -> Library:
 def content_page(
     request: Request,
     session: SessionDep,
-    clock: ClockDep,
+    principal: Annotated[Principal, viewer("content:read", what="the message library")],
     message: str | None = None,
     language: str | None = None,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may="content:read", what="the message library")
-    if not isinstance(principal, Principal):
-        return principal
     messages = content_service.list_messages(session)
     chosen = message or (messages[0].name if messages else None)
     versions: list[dict[str, Any]] = []

@@ -18,20 +18,21 @@ from careloop.models import FhirSubscription
 from careloop.security.principal import Principal
 from careloop.web.console.pages import (
     after_post,
-    page_viewer,
     render,
+    viewer,
 )
-from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.deps import SessionDep, require
 
 router = APIRouter(include_in_schema=False)
 PAGE = "/console/fhir-deliveries"
 
 
 @router.get(PAGE, response_class=HTMLResponse)
-def deliveries_page(request: Request, session: SessionDep, clock: ClockDep) -> Response:
-    principal = page_viewer(request, session, clock, may="jobs:read", what="FHIR deliveries")
-    if not isinstance(principal, Principal):
-        return principal
+def deliveries_page(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, viewer("jobs:read", what="FHIR deliveries")],
+) -> Response:
     subscriptions = session.scalars(select(FhirSubscription).order_by(FhirSubscription.id)).all()
     return render(
         request,

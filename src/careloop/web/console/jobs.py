@@ -8,23 +8,26 @@ only, as stored: a job's message may quote data.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.compose.jobs import job_status
 from careloop.security.principal import Principal
-from careloop.web.console.pages import page_viewer, render
+from careloop.web.console.pages import render, viewer
 from careloop.web.deps import ClockDep, SessionDep
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/console/jobs", response_class=HTMLResponse)
-def jobs_page(request: Request, session: SessionDep, clock: ClockDep) -> Response:
-    principal = page_viewer(request, session, clock, may="jobs:read", what="periodic jobs")
-    if not isinstance(principal, Principal):
-        return principal
+def jobs_page(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, viewer("jobs:read", what="periodic jobs")],
+) -> Response:
     now = clock.now()
     rows = job_status(session)
     for row in rows:

@@ -9,7 +9,7 @@ not grant are left out, and the whole read is audited once.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -31,7 +31,7 @@ from careloop.web.console.forms import forms_context
 from careloop.web.console.invite import RESULTS as INVITE_RESULTS
 from careloop.web.console.invite import invite_channels
 from careloop.web.console.messages import MESSAGES_READ, messaging_context
-from careloop.web.console.pages import page_viewer, render
+from careloop.web.console.pages import render, viewer
 from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.tools import tools_context
 from careloop.web.console.worklist import item_views
@@ -111,11 +111,12 @@ def _may_read(principal: Principal) -> bool:
 
 @router.get("/console/patients", response_class=HTMLResponse)
 def patients_page(
-    request: Request, session: SessionDep, clock: ClockDep, page: int = 0
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, viewer(_may_list, what="patient records")],
+    page: int = 0,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may=_may_list, what="patient records")
-    if not isinstance(principal, Principal):
-        return principal
     page = max(page, 0)
     patients = list_patients(session, limit=50, offset=page * 50)
     Auditor(session, clock, principal, Purpose.TREATMENT).read(
@@ -135,14 +136,12 @@ def patient_page(
     request: Request,
     session: SessionDep,
     clock: ClockDep,
+    principal: Annotated[Principal, viewer(_may_read, what="patient records")],
     message_error: str | None = None,
     invite: str | None = None,
     tool: str | None = None,
     form: str | None = None,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may=_may_read, what="patient records")
-    if not isinstance(principal, Principal):
-        return principal
     reach = reach_patient(session, clock, principal, patient_id)
     now = clock.now()
     record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)

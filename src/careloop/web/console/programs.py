@@ -12,7 +12,7 @@ computed on the request.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -22,7 +22,7 @@ from careloop.insights.rollup import WEEKS, compute_programs_figures, read_progr
 from careloop.personalize.serving import stored_comparisons
 from careloop.security.principal import Principal
 from careloop.web.console.charts import bar_chart, interval_chart, line_chart
-from careloop.web.console.pages import page_viewer, render
+from careloop.web.console.pages import render, viewer
 from careloop.web.deps import ClockDep, SessionDep
 
 router = APIRouter(include_in_schema=False)
@@ -70,11 +70,12 @@ def learning_curves(weekly: list[tuple[datetime, dict[str, Any]]], name: str) ->
 
 @router.get("/console/programs", response_class=HTMLResponse)
 def programs_page(
-    request: Request, session: SessionDep, clock: ClockDep, weeks: int = WEEKS
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, viewer("reports:read", what="program reports")],
+    weeks: int = WEEKS,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may="reports:read", what="program reports")
-    if not isinstance(principal, Principal):
-        return principal
     weeks = min(max(weeks, 1), 52)
     stored = read_programs_rollup(session, weeks=weeks)
     figures = stored or compute_programs_figures(session, now=clock.now(), weeks=weeks)

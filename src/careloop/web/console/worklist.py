@@ -34,10 +34,10 @@ from careloop.security.permissions import ItemAction, may_act_on_item
 from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
 from careloop.web.console.pages import (
-    page_viewer,
     render,
     sla_left,
     time_since,
+    viewer,
 )
 from careloop.web.console.patient_context import reading_in_words
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
@@ -226,15 +226,13 @@ def worklist_page(
     request: Request,
     session: SessionDep,
     clock: ClockDep,
+    principal: Annotated[Principal, viewer("worklist:read", what="the worklist")],
     program: str | None = None,
     team: str | None = None,
     assignee: str | None = None,
     severity: str | None = None,
     page: int = 0,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may="worklist:read", what="the worklist")
-    if not isinstance(principal, Principal):
-        return principal
     now = clock.now()
     page = max(page, 0)
     wanted: WorklistFilter = {
