@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,22 +18,20 @@ from careloop.cli.support import (
     JsonOption,
     audit_cli,
     cli_principal,
+    command_group,
     emit,
     fail,
     print_json,
+    print_recent_figures,
     runtime,
     stderr,
 )
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
-worklist_app = typer.Typer(
-    help="The care team's worklist of alerts and tasks.", no_args_is_help=True
-)
-alerts_app = typer.Typer(
-    help="Act on alerts and tasks; escalate overdue ones.", no_args_is_help=True
-)
-plans_app = typer.Typer(help="Care-plan adjustment proposals.", no_args_is_help=True)
+worklist_app = command_group("The care team's worklist of alerts and tasks.")
+alerts_app = command_group("Act on alerts and tasks; escalate overdue ones.")
+plans_app = command_group("Care-plan adjustment proposals.")
 
 
 ItemArg = Annotated[int, typer.Argument(help="Worklist item id.")]
@@ -187,14 +184,7 @@ def alerts_burden(
     as_json: JsonOption = False,
 ) -> None:
     """Alerts per check-in and per input over the last DAYS days."""
-    with runtime(database) as rt, rt.transaction() as session:
-        now = rt.clock.now()
-        figures = alert_burden(session, since=now - timedelta(days=days), until=now)
-    if as_json:
-        print_json(figures)
-    else:
-        for key, value in figures.items():
-            typer.echo(f"{key}: {value}")
+    print_recent_figures(database, days, alert_burden, as_json=as_json)
 
 
 @plans_app.command("approve")

@@ -14,6 +14,7 @@ from careloop.cli.support import (
     PatientOption,
     audit_cli,
     cli_principal,
+    command_group,
     emit,
     emit_tally,
     print_rows,
@@ -21,9 +22,8 @@ from careloop.cli.support import (
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
 
-tools_app = typer.Typer(
-    help="Digital tools (apps, devices, coaching, classes): prescribe and follow them.",
-    no_args_is_help=True,
+tools_app = command_group(
+    "Digital tools (apps, devices, coaching, classes): prescribe and follow them."
 )
 
 

@@ -13,6 +13,7 @@ import typer
 from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
+    command_group,
     emit,
     fail,
     print_json,
@@ -20,8 +21,8 @@ from careloop.cli.support import (
     runtime,
 )
 
-fhir_app = typer.Typer(help="The FHIR R4 interface at /fhir.", no_args_is_help=True)
-clients_app = typer.Typer(help="SMART backend-services clients.", no_args_is_help=True)
+fhir_app = command_group("The FHIR R4 interface at /fhir.")
+clients_app = command_group("SMART backend-services clients.")
 
 
 @clients_app.command("add")

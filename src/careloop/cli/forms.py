@@ -13,15 +13,15 @@ from careloop.cli.support import (
     PatientOption,
     audit_cli,
     cli_principal,
+    command_group,
     print_json,
     print_rows,
 )
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
 
-forms_app = typer.Typer(
-    help="Forms (intake, consent, questionnaires) sent to the phone and signed there.",
-    no_args_is_help=True,
+forms_app = command_group(
+    "Forms (intake, consent, questionnaires) sent to the phone and signed there."
 )
 
 

@@ -14,11 +14,12 @@ from careloop.cli.support import (
     DatabaseOption,
     JsonOption,
     audit_cli,
+    command_group,
     print_json,
     runtime,
 )
 
-keys_app = typer.Typer(help="Rotate the encryption and look-up keys.", no_args_is_help=True)
+keys_app = command_group("Rotate the encryption and look-up keys.")
 
 
 @keys_app.command("re-encrypt")

@@ -19,6 +19,7 @@ from careloop.cli.support import (
     PatientOption,
     audit_cli,
     cli_principal,
+    command_group,
     emit,
     print_json,
     print_rows,
@@ -26,9 +27,8 @@ from careloop.cli.support import (
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
 
-rewards_app = typer.Typer(
-    help="Rewards for preventive care, streaks and referrals, within compliance caps.",
-    no_args_is_help=True,
+rewards_app = command_group(
+    "Rewards for preventive care, streaks and referrals, within compliance caps."
 )
 
 

@@ -20,6 +20,7 @@ from careloop.cli.support import (
     PatientArg,
     audit_cli,
     cli_principal,
+    command_group,
     emit,
     print_json,
     print_rows,
@@ -29,9 +30,8 @@ from careloop.errors import InvalidInput
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
-medications_app = typer.Typer(
-    help="Medication reminders at the patient's own times, refills, exam preparation, AE cases.",
-    no_args_is_help=True,
+medications_app = command_group(
+    "Medication reminders at the patient's own times, refills, exam preparation, AE cases."
 )
 MedicationOption = Annotated[
     str | None, typer.Option("--medication", help="RxNorm code of one medicine (default: all).")

@@ -14,12 +14,14 @@ from careloop.cli.support import (
     JsonOption,
     PatientArg,
     audit_cli,
+    command_group,
     counts_line,
+    emit,
     print_json,
     runtime,
 )
 
-outreach_app = typer.Typer(help="Journeys, the scheduler and the outbox.", no_args_is_help=True)
+outreach_app = command_group("Journeys, the scheduler and the outbox.")
 
 
 def worker(
@@ -220,10 +222,7 @@ def outreach_outbox(database: DatabaseOption = None, as_json: JsonOption = False
 
     with runtime(database) as rt, rt.transaction() as session:
         counts = outbox_summary(session)
-    if as_json:
-        print_json(counts)
-    else:
-        Console().print(counts_line(counts) or "empty")
+    emit(counts, as_json=as_json, text=counts_line(counts) or "empty")
 
 
 def decide(
