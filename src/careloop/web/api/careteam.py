@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -17,6 +17,7 @@ from careloop.careteam.worklist import WorklistEntry, alert_burden, entry_of, li
 from careloop.clock import Clock
 from careloop.feedback.catalog import default_catalog
 from careloop.feedback.ruleset import default_rules
+from careloop.models import WorklistItem
 from careloop.security.permissions import ItemAction, check_item_action
 from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
@@ -79,10 +80,29 @@ def audit_worklist_read(
     )
 
 
-def _check_kind(session: Any, item_id: int, principal: Principal, action: ItemAction) -> None:
-    """Clinical alerts need a clinician's permission; tasks any worklist writer's."""
+_ITEM_ACTIONS: dict[ItemAction, Callable[..., WorklistItem]] = {
+    ItemAction.ACKNOWLEDGE: alerts.acknowledge,
+    ItemAction.RESOLVE: alerts.resolve,
+    ItemAction.ASSIGN: alerts.assign,
+}
+
+
+def act_on_item(
+    session: Session,
+    item_id: int,
+    action: ItemAction,
+    *,
+    clock: Clock,
+    principal: Principal,
+    **change: str,
+) -> WorklistEntry:
+    """Acknowledge, resolve (``outcome=``) or assign (``assignee=``) an alert or task, as
+    the API and the console's buttons do: clinical alerts need a clinician's permission,
+    tasks any worklist writer's."""
     item = alerts.get_item(session, item_id)
     check_item_action(principal, item_kind=str(item.kind), action=action)
+    done = _ITEM_ACTIONS[action](session, item_id, clock=clock, principal=principal, **change)
+    return entry_of(done, now=clock.now())
 
 
 @router.post("/api/alerts/{item_id}/acknowledge", response_model=WorklistEntry)
@@ -90,9 +110,7 @@ def acknowledge(
     item_id: int, session: SessionDep, clock: ClockDep, principal: Writer
 ) -> WorklistEntry:
     """Take ownership of an alert or task (stops its escalation clock)."""
-    _check_kind(session, item_id, principal, ItemAction.ACKNOWLEDGE)
-    item = alerts.acknowledge(session, item_id, clock=clock, principal=principal)
-    return entry_of(item, now=clock.now())
+    return act_on_item(session, item_id, ItemAction.ACKNOWLEDGE, clock=clock, principal=principal)
 
 
 class Resolution(BaseModel):
@@ -104,9 +122,9 @@ def resolve(
     item_id: int, body: Resolution, session: SessionDep, clock: ClockDep, principal: Writer
 ) -> WorklistEntry:
     """Close an alert or task with what was done."""
-    _check_kind(session, item_id, principal, ItemAction.RESOLVE)
-    item = alerts.resolve(session, item_id, outcome=body.outcome, clock=clock, principal=principal)
-    return entry_of(item, now=clock.now())
+    return act_on_item(
+        session, item_id, ItemAction.RESOLVE, clock=clock, principal=principal, outcome=body.outcome
+    )
 
 
 class Assignment(BaseModel):
@@ -133,9 +151,14 @@ def assign(
     item_id: int, body: Assignment, session: SessionDep, clock: ClockDep, principal: Writer
 ) -> WorklistEntry:
     """Give an alert or task to a person or queue."""
-    _check_kind(session, item_id, principal, ItemAction.ASSIGN)
-    item = alerts.assign(session, item_id, assignee=body.assignee, clock=clock, principal=principal)
-    return entry_of(item, now=clock.now())
+    return act_on_item(
+        session,
+        item_id,
+        ItemAction.ASSIGN,
+        clock=clock,
+        principal=principal,
+        assignee=body.assignee,
+    )
 
 
 @router.get("/api/alerts/burden")
