@@ -8,32 +8,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.access.board import PAGE_SIZE, board
 from careloop.audit import Auditor, Purpose
-from careloop.security.principal import Principal
-from careloop.web.console.pages import render, viewer
-from careloop.web.deps import ClockDep, SessionDep
+from careloop.web.console.pages import ConsoleView, PageNumber, viewer
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/console/appointments", response_class=HTMLResponse)
 def appointments_page(
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, viewer("appointments:read", what="appointments")],
-    page: int = 0,
+    view: Annotated[ConsoleView, viewer("appointments:read", what="appointments")],
+    page: PageNumber,
 ) -> Response:
-    now = clock.now()
-    page = max(page, 0)
-    shown = board(session, now=now, page=page)
-    Auditor(session, clock, principal, Purpose.TREATMENT).read("appointments", shown.patient_ids)
-    return render(
-        request,
+    now = view.clock.now()
+    shown = board(view.session, now=now, page=page)
+    Auditor(view.session, view.clock, view.principal, Purpose.TREATMENT).read(
+        "appointments", shown.patient_ids
+    )
+    return view.render(
         "console/appointments.html",
         {
             "section": "appointments",
@@ -45,5 +40,4 @@ def appointments_page(
                 "next": f"/console/appointments?page={page + 1}" if shown.more else None,
             },
         },
-        principal=principal,
     )

@@ -17,8 +17,8 @@ from careloop.fhir.delivery import dead_letters, retry_dead
 from careloop.models import FhirSubscription
 from careloop.security.principal import Principal
 from careloop.web.console.pages import (
+    ConsoleView,
     after_post,
-    render,
     viewer,
 )
 from careloop.web.deps import SessionDep, require
@@ -29,21 +29,19 @@ PAGE = "/console/fhir-deliveries"
 
 @router.get(PAGE, response_class=HTMLResponse)
 def deliveries_page(
-    request: Request,
-    session: SessionDep,
-    principal: Annotated[Principal, viewer("jobs:read", what="FHIR deliveries")],
+    view: Annotated[ConsoleView, viewer("jobs:read", what="FHIR deliveries")],
 ) -> Response:
-    subscriptions = session.scalars(select(FhirSubscription).order_by(FhirSubscription.id)).all()
-    return render(
-        request,
+    subscriptions = view.session.scalars(
+        select(FhirSubscription).order_by(FhirSubscription.id)
+    ).all()
+    return view.render(
         "console/fhir_deliveries.html",
         {
             "section": "fhir",
             "subscriptions": subscriptions,
-            "dead": dead_letters(session),
-            "retried": request.query_params.get("retried"),
+            "dead": dead_letters(view.session),
+            "retried": view.request.query_params.get("retried"),
         },
-        principal=principal,
     )
 
 

@@ -10,32 +10,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.compose.jobs import job_status
-from careloop.security.principal import Principal
-from careloop.web.console.pages import render, viewer
-from careloop.web.deps import ClockDep, SessionDep
+from careloop.web.console.pages import ConsoleView, viewer
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/console/jobs", response_class=HTMLResponse)
 def jobs_page(
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, viewer("jobs:read", what="periodic jobs")],
+    view: Annotated[ConsoleView, viewer("jobs:read", what="periodic jobs")],
 ) -> Response:
-    now = clock.now()
-    rows = job_status(session)
+    now = view.clock.now()
+    rows = job_status(view.session)
     for row in rows:
         # Overdue by more than a minute: no worker has picked it up (none running, or stuck).
         row["overdue"] = not row["running_on"] and row["next_run_at"] < now - timedelta(minutes=1)
-    return render(
-        request,
-        "console/jobs.html",
-        {"section": "jobs", "jobs": rows, "now": now},
-        principal=principal,
-    )
+    return view.render("console/jobs.html", {"section": "jobs", "jobs": rows, "now": now})

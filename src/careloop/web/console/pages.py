@@ -10,9 +10,10 @@ header, which the vendored htmx adds from the ``hx-headers`` attribute of ``<bod
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request
@@ -69,19 +70,41 @@ class PageRefused(Exception):
         self.response = response
 
 
-def viewer(may: str | Callable[[Principal], bool], *, what: str) -> Any:
-    """The caller of a console page allowed to see it, as one dependency:
-    ``principal: Annotated[Principal, viewer("worklist:read", what="the worklist")]``;
-    anyone else gets :func:`page_viewer`'s answer (the sign-in redirect or the 403 page)."""
+@dataclass(frozen=True, slots=True)
+class ConsoleView:
+    """A console page opened by a caller allowed to see it (:func:`viewer`)."""
 
-    def dependency(request: Request, session: SessionDep, clock: ClockDep) -> Principal:
+    request: Request
+    session: Session
+    clock: Clock
+    principal: Principal
+
+    def render(self, template: str, context: Mapping[str, Any]) -> HTMLResponse:
+        """:func:`render` for this request and caller."""
+        return render(self.request, template, context, principal=self.principal)
+
+
+def viewer(may: str | Callable[[Principal], bool], *, what: str) -> Any:
+    """A console page opened by a caller allowed to see it, as one dependency:
+    ``view: Annotated[ConsoleView, viewer("worklist:read", what="the worklist")]``; anyone
+    else gets :func:`page_viewer`'s answer (the sign-in redirect or the 403 page)."""
+
+    def dependency(request: Request, session: SessionDep, clock: ClockDep) -> ConsoleView:
         found = page_viewer(request, session, clock, may=may, what=what)
         if not isinstance(found, Principal):
             session.commit()  # what signing in touched (the session's last use) is kept
             raise PageRefused(found)
-        return found
+        return ConsoleView(request, session, clock, found)
 
     return Depends(dependency)
+
+
+def _page_number(page: int = 0) -> int:
+    return max(page, 0)
+
+
+PageNumber = Annotated[int, Depends(_page_number)]
+"""A paged list's ``?page=`` (from 0; a negative number shows the first page)."""
 
 
 def csrf_for(request: Request) -> str | None:
