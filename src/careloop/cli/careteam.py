@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,10 +14,8 @@ from rich.table import Table
 
 from careloop.careteam import alerts, intake, plans
 from careloop.careteam.worklist import alert_burden, list_worklist
+from careloop.cli.options import ByOption, DatabaseOption, JsonOption
 from careloop.cli.support import (
-    ByOption,
-    DatabaseOption,
-    JsonOption,
     audit_cli,
     cli_principal,
     command_group,
@@ -26,6 +26,7 @@ from careloop.cli.support import (
     runtime,
     stderr,
 )
+from careloop.models import WorklistItem
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
@@ -104,6 +105,19 @@ def _show(item: Any, as_json: bool) -> None:
     emit(data, as_json=as_json, text=f"item {item.id}: {item.status}")
 
 
+def _change_item(
+    database: str | None,
+    item_id: int,
+    change: Callable[..., WorklistItem],
+    *,
+    principal: Principal,
+    as_json: bool,
+) -> None:
+    """Acknowledge, resolve, assign or link worklist item ``item_id``, then print it."""
+    with runtime(database) as rt, rt.transaction() as session:
+        _show(change(session, item_id, clock=rt.clock, principal=principal), as_json)
+
+
 @alerts_app.command("ack")
 def alerts_ack(
     item_id: ItemArg,
@@ -112,9 +126,7 @@ def alerts_ack(
     as_json: JsonOption = False,
 ) -> None:
     """Acknowledge an alert or task."""
-    with runtime(database) as rt, rt.transaction() as session:
-        item = alerts.acknowledge(session, item_id, clock=rt.clock, principal=_by(by))
-        _show(item, as_json)
+    _change_item(database, item_id, alerts.acknowledge, principal=_by(by), as_json=as_json)
 
 
 @alerts_app.command("resolve")
@@ -126,9 +138,8 @@ def alerts_resolve(
     as_json: JsonOption = False,
 ) -> None:
     """Resolve an alert or task with its outcome."""
-    with runtime(database) as rt, rt.transaction() as session:
-        item = alerts.resolve(session, item_id, outcome=outcome, clock=rt.clock, principal=_by(by))
-        _show(item, as_json)
+    resolve = partial(alerts.resolve, outcome=outcome)
+    _change_item(database, item_id, resolve, principal=_by(by), as_json=as_json)
 
 
 @alerts_app.command("assign")
@@ -139,9 +150,8 @@ def alerts_assign(
     as_json: JsonOption = False,
 ) -> None:
     """Assign an alert or task."""
-    with runtime(database) as rt, rt.transaction() as session:
-        item = alerts.assign(session, item_id, assignee=to, clock=rt.clock, principal=_operator())
-        _show(item, as_json)
+    assign = partial(alerts.assign, assignee=to)
+    _change_item(database, item_id, assign, principal=_operator(), as_json=as_json)
 
 
 @alerts_app.command("link")
@@ -154,11 +164,8 @@ def alerts_link(
     """Link an unknown sender's message task to a patient."""
     from careloop.careteam.unmatched import link_patient
 
-    with runtime(database) as rt, rt.transaction() as session:
-        item = link_patient(
-            session, item_id, patient_id=patient, clock=rt.clock, principal=_operator()
-        )
-        _show(item, as_json)
+    link = partial(link_patient, patient_id=patient)
+    _change_item(database, item_id, link, principal=_operator(), as_json=as_json)
 
 
 @alerts_app.command("escalate")

@@ -8,15 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    command_group,
-    emit,
-    new_table,
-    print_json,
-    runtime,
-)
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import command_group, emit, new_table, print_json, runtime
 from careloop.content import approval, service
 from careloop.content.checkin import load_instruments
 from careloop.content.compose import RenderedMessage, render_message, render_variant

@@ -13,15 +13,8 @@ from typing import Annotated
 
 import typer
 
-from careloop.cli.support import (
-    ByOption,
-    DatabaseOption,
-    JsonOption,
-    cli_principal,
-    command_group,
-    emit,
-    print_rows,
-)
+from careloop.cli.options import ByOption, DatabaseOption, JsonOption
+from careloop.cli.support import cli_principal, command_group, emit, print_rows
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.feedback import devices
 from careloop.security.roles import Role

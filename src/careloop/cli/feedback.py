@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from careloop.cli.support import JsonOption, command_group, fail, print_json, print_rows
+from careloop.cli.options import JsonOption
+from careloop.cli.support import command_group, fail, print_json, print_rows
 from careloop.errors import InvalidInput
 from careloop.feedback.catalog import load_catalog
 from careloop.feedback.checkins import Checkin, read_checkin

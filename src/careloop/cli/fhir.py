@@ -10,16 +10,8 @@ from typing import Annotated
 import orjson
 import typer
 
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    command_group,
-    emit,
-    fail,
-    print_json,
-    print_rows,
-    runtime,
-)
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import command_group, emit, fail, print_json, print_rows, runtime
 
 fhir_app = command_group("The FHIR R4 interface at /fhir.")
 clients_app = command_group("SMART backend-services clients.")

@@ -9,11 +9,9 @@ from typing import Annotated
 import typer
 
 from careloop.audit import AuditAction, Purpose, verify_chain
+from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
 from careloop.cli.records import patients_app
 from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    PatientArg,
     audit_cli,
     cli_principal,
     command_group,

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from careloop.cli.support import JsonOption, command_group, new_table, print_json, stderr
+from careloop.cli.options import JsonOption
+from careloop.cli.support import command_group, new_table, print_json, stderr
 from careloop.clock import SystemClock
 from careloop.insights.risk.appointments_csv import AppointmentFile, read_appointments
 from careloop.insights.risk.model import CALIBRATION_METHODS

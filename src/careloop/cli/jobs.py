@@ -7,14 +7,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    command_group,
-    new_table,
-    print_json,
-    runtime,
-)
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import command_group, new_table, print_json, runtime
 
 jobs_app = command_group("Periodic jobs: last run, next run, failures.")
 

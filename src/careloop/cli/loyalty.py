@@ -12,11 +12,8 @@ from typing import Annotated, Any
 import typer
 
 from careloop.audit import AuditAction, Purpose
+from careloop.cli.options import ByOption, DatabaseOption, JsonOption, PatientOption
 from careloop.cli.support import (
-    ByOption,
-    DatabaseOption,
-    JsonOption,
-    PatientOption,
     audit_cli,
     cli_principal,
     command_group,

@@ -13,11 +13,8 @@ from typing import Annotated
 import typer
 
 from careloop.audit import AuditAction, Purpose
+from careloop.cli.options import ByOption, DatabaseOption, JsonOption, PatientArg
 from careloop.cli.support import (
-    ByOption,
-    DatabaseOption,
-    JsonOption,
-    PatientArg,
     audit_cli,
     cli_principal,
     command_group,

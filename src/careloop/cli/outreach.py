@@ -9,17 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    PatientArg,
-    audit_cli,
-    command_group,
-    counts_line,
-    emit,
-    print_json,
-    runtime,
-)
+from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
+from careloop.cli.support import audit_cli, command_group, counts_line, emit, print_json, runtime
 
 outreach_app = command_group("Journeys, the scheduler and the outbox.")
 

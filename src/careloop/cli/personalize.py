@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from careloop.cli.support import DatabaseOption, JsonOption, command_group, print_json, runtime
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import command_group, print_json, runtime
 from careloop.errors import InvalidInput
 from careloop.personalize.service import get_profile, set_stated_preferences, stated_from_options
 

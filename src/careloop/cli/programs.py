@@ -12,15 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    audit_cli,
-    command_group,
-    print_json,
-    print_rows,
-    runtime,
-)
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import audit_cli, command_group, print_json, print_rows, runtime
 from careloop.programs.measures import service as measures
 
 measure_app = command_group("Clinical quality measures (CMS eCQMs).")

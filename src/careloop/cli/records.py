@@ -14,10 +14,8 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose
+from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
 from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    PatientArg,
     audit_cli,
     cli_principal,
     command_group,

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    cli_principal,
-    command_group,
-    emit_tally,
-)
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import cli_principal, command_group, emit_tally
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
 

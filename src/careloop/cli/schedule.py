@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
+from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
 from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    PatientArg,
     audit_cli,
     command_group,
     emit,

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 import typer
@@ -25,21 +25,6 @@ from careloop.errors import CareloopError
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
-
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        "-d",
-        envvar="CARELOOP_DATABASE_URL",
-        help="Database URL (sqlite:///file.db or postgresql://...); a bare path means SQLite.",
-        show_envvar=True,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
-PatientOption = Annotated[str, typer.Option("--patient", help="The patient's id.")]
-PatientArg = Annotated[str, typer.Argument(help="The careloop patient id.", show_default=False)]
 
 Row = TypeVar("Row")
 stderr = Console(stderr=True)
