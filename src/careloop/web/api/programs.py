@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict
 
 from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.errors import PermissionDenied
@@ -20,16 +19,15 @@ from careloop.programs.definition import find_program, load_programs
 from careloop.programs.segments.definition import find_segment, load_segments
 from careloop.programs.segments.service import segment_counts, segment_members
 from careloop.programs.service import run_program
+from careloop.schemas import StrictModel
 from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, require
 
 router = APIRouter(tags=["programs"])
 
 
-class RunRequest(BaseModel):
+class RunRequest(StrictModel):
     """Which window to evaluate: a measurement period, an as-of day, or (neither) today."""
-
-    model_config = ConfigDict(extra="forbid")
 
     period: str | None = None
     as_of: date | None = None
