@@ -54,6 +54,7 @@ ROLE = {
     "clock": "floor: injected time",
     "errors": "floor: the exception tree",
     "fhirdata": "floor: FHIR values in plain dicts: dates, references, codings, bundles",
+    "schemas": "floor: the strict pydantic base (unknown fields refused)",
 }
 
 

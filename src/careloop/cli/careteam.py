@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,28 +14,25 @@ from rich.table import Table
 
 from careloop.careteam import alerts, intake, plans
 from careloop.careteam.worklist import alert_burden, list_worklist
+from careloop.cli.options import ByOption, DatabaseOption, JsonOption
 from careloop.cli.support import (
-    ByOption,
-    DatabaseOption,
-    JsonOption,
     audit_cli,
     cli_principal,
+    command_group,
     emit,
     fail,
     print_json,
+    print_recent_figures,
     runtime,
     stderr,
 )
+from careloop.models import WorklistItem
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
-worklist_app = typer.Typer(
-    help="The care team's worklist of alerts and tasks.", no_args_is_help=True
-)
-alerts_app = typer.Typer(
-    help="Act on alerts and tasks; escalate overdue ones.", no_args_is_help=True
-)
-plans_app = typer.Typer(help="Care-plan adjustment proposals.", no_args_is_help=True)
+worklist_app = command_group("The care team's worklist of alerts and tasks.")
+alerts_app = command_group("Act on alerts and tasks; escalate overdue ones.")
+plans_app = command_group("Care-plan adjustment proposals.")
 
 
 ItemArg = Annotated[int, typer.Argument(help="Worklist item id.")]
@@ -107,6 +105,19 @@ def _show(item: Any, as_json: bool) -> None:
     emit(data, as_json=as_json, text=f"item {item.id}: {item.status}")
 
 
+def _change_item(
+    database: str | None,
+    item_id: int,
+    change: Callable[..., WorklistItem],
+    *,
+    principal: Principal,
+    as_json: bool,
+) -> None:
+    """Acknowledge, resolve, assign or link worklist item ``item_id``, then print it."""
+    with runtime(database) as rt, rt.transaction() as session:
+        _show(change(session, item_id, clock=rt.clock, principal=principal), as_json)
+
+
 @alerts_app.command("ack")
 def alerts_ack(
     item_id: ItemArg,
@@ -115,9 +126,7 @@ def alerts_ack(
     as_json: JsonOption = False,
 ) -> None:
     """Acknowledge an alert or task."""
-    with runtime(database) as rt, rt.transaction() as session:
-        item = alerts.acknowledge(session, item_id, clock=rt.clock, principal=_by(by))
-        _show(item, as_json)
+    _change_item(database, item_id, alerts.acknowledge, principal=_by(by), as_json=as_json)
 
 
 @alerts_app.command("resolve")
@@ -129,9 +138,8 @@ def alerts_resolve(
     as_json: JsonOption = False,
 ) -> None:
     """Resolve an alert or task with its outcome."""
-    with runtime(database) as rt, rt.transaction() as session:
-        item = alerts.resolve(session, item_id, outcome=outcome, clock=rt.clock, principal=_by(by))
-        _show(item, as_json)
+    resolve = partial(alerts.resolve, outcome=outcome)
+    _change_item(database, item_id, resolve, principal=_by(by), as_json=as_json)
 
 
 @alerts_app.command("assign")
@@ -142,9 +150,8 @@ def alerts_assign(
     as_json: JsonOption = False,
 ) -> None:
     """Assign an alert or task."""
-    with runtime(database) as rt, rt.transaction() as session:
-        item = alerts.assign(session, item_id, assignee=to, clock=rt.clock, principal=_operator())
-        _show(item, as_json)
+    assign = partial(alerts.assign, assignee=to)
+    _change_item(database, item_id, assign, principal=_operator(), as_json=as_json)
 
 
 @alerts_app.command("link")
@@ -157,11 +164,8 @@ def alerts_link(
     """Link an unknown sender's message task to a patient."""
     from careloop.careteam.unmatched import link_patient
 
-    with runtime(database) as rt, rt.transaction() as session:
-        item = link_patient(
-            session, item_id, patient_id=patient, clock=rt.clock, principal=_operator()
-        )
-        _show(item, as_json)
+    link = partial(link_patient, patient_id=patient)
+    _change_item(database, item_id, link, principal=_operator(), as_json=as_json)
 
 
 @alerts_app.command("escalate")
@@ -187,14 +191,7 @@ def alerts_burden(
     as_json: JsonOption = False,
 ) -> None:
     """Alerts per check-in and per input over the last DAYS days."""
-    with runtime(database) as rt, rt.transaction() as session:
-        now = rt.clock.now()
-        figures = alert_burden(session, since=now - timedelta(days=days), until=now)
-    if as_json:
-        print_json(figures)
-    else:
-        for key, value in figures.items():
-            typer.echo(f"{key}: {value}")
+    print_recent_figures(database, days, alert_burden, as_json=as_json)
 
 
 @plans_app.command("approve")

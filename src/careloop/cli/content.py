@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from careloop.cli.support import DatabaseOption, JsonOption, emit, new_table, print_json, runtime
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import command_group, emit, new_table, print_json, runtime
 from careloop.content import approval, service
 from careloop.content.checkin import load_instruments
 from careloop.content.compose import RenderedMessage, render_message, render_variant
@@ -17,9 +18,7 @@ from careloop.content.lint import lint_library, sample_fields
 from careloop.content.vocab import Channel, ReadingLevel, Tone, parse_enum
 from careloop.errors import InvalidInput
 
-content_app = typer.Typer(
-    help="Message library: lint, preview, import, approve.", no_args_is_help=True
-)
+content_app = command_group("Message library: lint, preview, import, approve.")
 stdout = Console()
 
 LibraryOption = Annotated[

@@ -16,7 +16,8 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from careloop.cli.support import DatabaseOption, JsonOption, fail, print_json
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import fail, print_json
 from careloop.db import (
     current_revisions,
     describe,

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from careloop.cli.support import DatabaseOption, JsonOption, print_json, runtime
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import print_json, runtime
 
 
 def demo(

@@ -6,26 +6,20 @@ topic; see docs/feedback.md for the broker side (per-device credentials and ACL)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from careloop.cli.support import (
-    ByOption,
-    DatabaseOption,
-    JsonOption,
-    cli_principal,
-    emit,
-    print_rows,
-)
+from careloop.cli.options import ByOption, DatabaseOption, JsonOption
+from careloop.cli.support import cli_principal, command_group, emit, print_rows
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.feedback import devices
 from careloop.security.roles import Role
 
-devices_app = typer.Typer(
-    help="Devices allowed to post readings, one patient each.", no_args_is_help=True
-)
+devices_app = command_group("Devices allowed to post readings, one patient each.")
 
 
 def _row(row: devices.DeviceRow) -> dict[str, str | None]:
@@ -39,6 +33,22 @@ def _row(row: devices.DeviceRow) -> dict[str, str | None]:
     }
 
 
+def _change_device(
+    database: str | None,
+    device: str,
+    change: Callable[..., devices.DeviceRow],
+    *,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Register or revoke DEVICE as a clinician at the terminal, then print its row."""
+    with open_cli_runtime(database) as rt, rt.transaction() as session:
+        principal = cli_principal(Role.CLINICIAN, name=by)
+        row = change(session, device_id=device, clock=rt.clock, principal=principal)
+        result = _row(row)
+    emit(result, as_json=as_json, text=f"device {device}: {row.status}")
+
+
 @devices_app.command("register")
 def register_cmd(
     device: Annotated[str, typer.Argument(help="Device id (the last level of its topic).")],
@@ -48,16 +58,8 @@ def register_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Allow DEVICE to post readings for one patient (and no other)."""
-    with open_cli_runtime(database) as rt, rt.transaction() as session:
-        row = devices.register_device(
-            session,
-            device_id=device,
-            patient=patient,
-            clock=rt.clock,
-            principal=cli_principal(Role.CLINICIAN, name=by),
-        )
-        result = _row(row)
-    emit(result, as_json=as_json, text=f"device {device}: {row.status}")
+    register = partial(devices.register_device, patient=patient)
+    _change_device(database, device, register, by=by, as_json=as_json)
 
 
 @devices_app.command("list")
@@ -95,15 +97,7 @@ def revoke_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Refuse DEVICE's readings from now on (also revoke its broker credentials)."""
-    with open_cli_runtime(database) as rt, rt.transaction() as session:
-        row = devices.revoke_device(
-            session,
-            device_id=device,
-            clock=rt.clock,
-            principal=cli_principal(Role.CLINICIAN, name=by),
-        )
-        result = _row(row)
-    emit(result, as_json=as_json, text=f"device {device}: {row.status}")
+    _change_device(database, device, devices.revoke_device, by=by, as_json=as_json)
 
 
 @devices_app.command("broker-acl")

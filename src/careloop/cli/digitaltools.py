@@ -7,13 +7,11 @@ from typing import Annotated, Any
 import typer
 
 from careloop.audit import AuditAction, Purpose
+from careloop.cli.options import ByOption, DatabaseOption, JsonOption, PatientOption
 from careloop.cli.support import (
-    ByOption,
-    DatabaseOption,
-    JsonOption,
-    PatientOption,
     audit_cli,
     cli_principal,
+    command_group,
     emit,
     emit_tally,
     print_rows,
@@ -21,9 +19,8 @@ from careloop.cli.support import (
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
 
-tools_app = typer.Typer(
-    help="Digital tools (apps, devices, coaching, classes): prescribe and follow them.",
-    no_args_is_help=True,
+tools_app = command_group(
+    "Digital tools (apps, devices, coaching, classes): prescribe and follow them."
 )
 
 

@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from careloop.cli.support import JsonOption, fail, print_json, print_rows
+from careloop.cli.options import JsonOption
+from careloop.cli.support import command_group, fail, print_json, print_rows
 from careloop.errors import InvalidInput
 from careloop.feedback.catalog import load_catalog
 from careloop.feedback.checkins import Checkin, read_checkin
@@ -25,9 +26,7 @@ from careloop.feedback.ruleset import load_rules
 from careloop.feedback.snapshot import _condition_codes
 from careloop.feedback.therapy import active_therapy
 
-rules_app = typer.Typer(
-    help="Clinical rules (YAML): list them, try them on FHIR.", no_args_is_help=True
-)
+rules_app = command_group("Clinical rules (YAML): list them, try them on FHIR.")
 RulesDirOption = Annotated[
     list[Path] | None, typer.Option("--rules-dir", help="Extra folder of rule YAML files.")
 ]

@@ -10,18 +10,11 @@ from typing import Annotated
 import orjson
 import typer
 
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    emit,
-    fail,
-    print_json,
-    print_rows,
-    runtime,
-)
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import command_group, emit, fail, print_json, print_rows, runtime
 
-fhir_app = typer.Typer(help="The FHIR R4 interface at /fhir.", no_args_is_help=True)
-clients_app = typer.Typer(help="SMART backend-services clients.", no_args_is_help=True)
+fhir_app = command_group("The FHIR R4 interface at /fhir.")
+clients_app = command_group("SMART backend-services clients.")
 
 
 @clients_app.command("add")

@@ -7,21 +7,13 @@ from typing import Annotated, Any
 import typer
 
 from careloop.audit import AuditAction, Purpose
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    PatientOption,
-    audit_cli,
-    cli_principal,
-    print_json,
-    print_rows,
-)
+from careloop.cli.options import DatabaseOption, JsonOption, PatientOption
+from careloop.cli.support import audit_cli, cli_principal, command_group, print_json, print_rows
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
 
-forms_app = typer.Typer(
-    help="Forms (intake, consent, questionnaires) sent to the phone and signed there.",
-    no_args_is_help=True,
+forms_app = command_group(
+    "Forms (intake, consent, questionnaires) sent to the phone and signed there."
 )
 
 

@@ -9,13 +9,12 @@ from typing import Annotated
 import typer
 
 from careloop.audit import AuditAction, Purpose, verify_chain
+from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
 from careloop.cli.records import patients_app
 from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    PatientArg,
     audit_cli,
     cli_principal,
+    command_group,
     emit,
     fail,
     print_json,
@@ -34,10 +33,10 @@ from careloop.governance.export import audit_bundle, export_patient_bundle
 from careloop.governance.retention import purge_expired
 from careloop.records import service as records
 
-consent_app = typer.Typer(help="Consent per purpose and channel.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
-retention_app = typer.Typer(help="Retention periods and purging.", no_args_is_help=True)
-users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+consent_app = command_group("Consent per purpose and channel.")
+audit_app = command_group("The hash-chained audit trail.")
+retention_app = command_group("Retention periods and purging.")
+users_app = command_group("Staff accounts.")
 
 
 @consent_app.command("show")

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from careloop.cli.support import JsonOption, new_table, print_json, stderr
+from careloop.cli.options import JsonOption
+from careloop.cli.support import command_group, new_table, print_json, stderr
 from careloop.clock import SystemClock
 from careloop.insights.risk.appointments_csv import AppointmentFile, read_appointments
 from careloop.insights.risk.model import CALIBRATION_METHODS
@@ -19,9 +20,9 @@ from careloop.insights.risk.model import CALIBRATION_METHODS
 
 MAX_LISTED_BAD_ROWS = 20
 
-risk_app = typer.Typer(help="Risk models: no-show risk at booking time.", no_args_is_help=True)
-train_app = typer.Typer(help="Train a risk model and save it.", no_args_is_help=True)
-evaluate_app = typer.Typer(help="Measure a saved risk model on a file.", no_args_is_help=True)
+risk_app = command_group("Risk models: no-show risk at booking time.")
+train_app = command_group("Train a risk model and save it.")
+evaluate_app = command_group("Measure a saved risk model on a file.")
 risk_app.add_typer(train_app, name="train")
 risk_app.add_typer(evaluate_app, name="evaluate")
 

@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from careloop.cli.support import DatabaseOption, JsonOption, new_table, print_json, runtime
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import command_group, new_table, print_json, runtime
 
-jobs_app = typer.Typer(help="Periodic jobs: last run, next run, failures.", no_args_is_help=True)
+jobs_app = command_group("Periodic jobs: last run, next run, failures.")
 
 
 @jobs_app.command("list")

@@ -10,15 +10,10 @@ from __future__ import annotations
 import typer
 
 from careloop.audit import AuditAction, Purpose
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    audit_cli,
-    print_json,
-    runtime,
-)
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import audit_cli, command_group, print_json, runtime
 
-keys_app = typer.Typer(help="Rotate the encryption and look-up keys.", no_args_is_help=True)
+keys_app = command_group("Rotate the encryption and look-up keys.")
 
 
 @keys_app.command("re-encrypt")

@@ -12,13 +12,11 @@ from typing import Annotated, Any
 import typer
 
 from careloop.audit import AuditAction, Purpose
+from careloop.cli.options import ByOption, DatabaseOption, JsonOption, PatientOption
 from careloop.cli.support import (
-    ByOption,
-    DatabaseOption,
-    JsonOption,
-    PatientOption,
     audit_cli,
     cli_principal,
+    command_group,
     emit,
     print_json,
     print_rows,
@@ -26,9 +24,8 @@ from careloop.cli.support import (
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
 
-rewards_app = typer.Typer(
-    help="Rewards for preventive care, streaks and referrals, within compliance caps.",
-    no_args_is_help=True,
+rewards_app = command_group(
+    "Rewards for preventive care, streaks and referrals, within compliance caps."
 )
 
 

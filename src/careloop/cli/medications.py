@@ -13,13 +13,11 @@ from typing import Annotated
 import typer
 
 from careloop.audit import AuditAction, Purpose
+from careloop.cli.options import ByOption, DatabaseOption, JsonOption, PatientArg
 from careloop.cli.support import (
-    ByOption,
-    DatabaseOption,
-    JsonOption,
-    PatientArg,
     audit_cli,
     cli_principal,
+    command_group,
     emit,
     print_json,
     print_rows,
@@ -29,9 +27,8 @@ from careloop.errors import InvalidInput
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
-medications_app = typer.Typer(
-    help="Medication reminders at the patient's own times, refills, exam preparation, AE cases.",
-    no_args_is_help=True,
+medications_app = command_group(
+    "Medication reminders at the patient's own times, refills, exam preparation, AE cases."
 )
 MedicationOption = Annotated[
     str | None, typer.Option("--medication", help="RxNorm code of one medicine (default: all).")

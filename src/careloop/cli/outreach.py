@@ -9,17 +9,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    PatientArg,
-    audit_cli,
-    counts_line,
-    print_json,
-    runtime,
-)
+from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
+from careloop.cli.support import audit_cli, command_group, counts_line, emit, print_json, runtime
 
-outreach_app = typer.Typer(help="Journeys, the scheduler and the outbox.", no_args_is_help=True)
+outreach_app = command_group("Journeys, the scheduler and the outbox.")
 
 
 def worker(
@@ -220,10 +213,7 @@ def outreach_outbox(database: DatabaseOption = None, as_json: JsonOption = False
 
     with runtime(database) as rt, rt.transaction() as session:
         counts = outbox_summary(session)
-    if as_json:
-        print_json(counts)
-    else:
-        Console().print(counts_line(counts) or "empty")
+    emit(counts, as_json=as_json, text=counts_line(counts) or "empty")
 
 
 def decide(

@@ -6,13 +6,12 @@ from typing import Annotated, Any
 
 import typer
 
-from careloop.cli.support import DatabaseOption, JsonOption, print_json, runtime
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import command_group, print_json, runtime
 from careloop.errors import InvalidInput
 from careloop.personalize.service import get_profile, set_stated_preferences, stated_from_options
 
-preferences_app = typer.Typer(
-    help="A patient's stated and learned preferences.", no_args_is_help=True
-)
+preferences_app = command_group("A patient's stated and learned preferences.")
 
 
 @preferences_app.command("show")
@@ -120,9 +119,8 @@ def ope(
         Console().print(result["note"])
 
 
-engine_app = typer.Typer(
-    help="Engine configurations: compare a candidate with the running one, promote on evidence.",
-    no_args_is_help=True,
+engine_app = command_group(
+    "Engine configurations: compare a candidate with the running one, promote on evidence."
 )
 SetOption = Annotated[
     list[str] | None,

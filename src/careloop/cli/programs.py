@@ -12,17 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    audit_cli,
-    print_json,
-    print_rows,
-    runtime,
-)
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import audit_cli, command_group, print_json, print_rows, runtime
 from careloop.programs.measures import service as measures
 
-measure_app = typer.Typer(help="Clinical quality measures (CMS eCQMs).", no_args_is_help=True)
+measure_app = command_group("Clinical quality measures (CMS eCQMs).")
 
 
 @measure_app.command("evaluate")
@@ -128,12 +122,8 @@ def measure_load(
         )
 
 
-programs_app = typer.Typer(
-    help="Care-gap programs: who is due for which call to action.", no_args_is_help=True
-)
-segments_app = typer.Typer(
-    help="Dynamic patient segments over the record and the event log.", no_args_is_help=True
-)
+programs_app = command_group("Care-gap programs: who is due for which call to action.")
+segments_app = command_group("Dynamic patient segments over the record and the event log.")
 
 ProgramsDirOption = Annotated[
     Path | None,

@@ -14,12 +14,11 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose
+from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
 from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    PatientArg,
     audit_cli,
     cli_principal,
+    command_group,
     emit,
     fail,
     new_table,
@@ -31,8 +30,8 @@ from careloop.records.contacts_index import reindex_if_stale
 from careloop.records.importer import ImportSummary, import_paths
 from careloop.runtime import Runtime
 
-patients_app = typer.Typer(help="Look at patient records.", no_args_is_help=True)
-caregivers_app = typer.Typer(help="Caregivers and when they can be reached.", no_args_is_help=True)
+patients_app = command_group("Look at patient records.")
+caregivers_app = command_group("Caregivers and when they can be reached.")
 contacts_app = typer.Typer(help="The contact look-up (inbound STOP finds its patient).")
 
 

@@ -11,14 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from careloop.audit import AuditAction, Purpose
-from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    audit_cli,
-    new_table,
-    print_json,
-    runtime,
-)
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import audit_cli, new_table, print_json, runtime
 from careloop.insights.kpis.retention import LapsePolicy
 from careloop.insights.report import build_report
 from careloop.insights.report_html import render_report_html

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from careloop.cli.support import DatabaseOption, JsonOption, cli_principal, emit_tally
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import cli_principal, command_group, emit_tally
 from careloop.cli.support import runtime as open_cli_runtime
 from careloop.security.roles import Role
 
-reviews_app = typer.Typer(
-    help="Invitations to review the practice after a visit, sent to every patient alike.",
-    no_args_is_help=True,
+reviews_app = command_group(
+    "Invitations to review the practice after a visit, sent to every patient alike."
 )
 
 

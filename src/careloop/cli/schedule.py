@@ -7,20 +7,19 @@ from typing import Annotated
 
 import typer
 
+from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
 from careloop.cli.support import (
-    DatabaseOption,
-    JsonOption,
-    PatientArg,
     audit_cli,
+    command_group,
     emit,
     new_table,
     print_json,
+    print_recent_figures,
     runtime,
 )
 
-schedule_app = typer.Typer(
-    help="Offer slots that fit a patient's day, book them, and back-fill cancellations.",
-    no_args_is_help=True,
+schedule_app = command_group(
+    "Offer slots that fit a patient's day, book them, and back-fill cancellations."
 )
 
 
@@ -227,18 +226,9 @@ def metrics_command(
     as_json: JsonOption = False,
 ) -> None:
     """Booking conversion per offer, median days from offer to visit, no-show rate."""
-    from datetime import timedelta
-
     from careloop.access.metrics import access_metrics
 
-    with runtime(database) as rt, rt.transaction() as session:
-        now = rt.clock.now()
-        figures = access_metrics(session, since=now - timedelta(days=days), until=now)
-    if as_json:
-        print_json(figures)
-        return
-    for key, value in figures.items():
-        typer.echo(f"{key}: {value}")
+    print_recent_figures(database, days, access_metrics, as_json=as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from careloop.cli.support import JsonOption, print_json
+from careloop.cli.options import JsonOption
+from careloop.cli.support import print_json
 from careloop.errors import InvalidInput
 from careloop.sim.policies import POLICIES
 from careloop.sim.runner import DEFAULT_POPULATION, load_population, simulate

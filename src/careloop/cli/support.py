@@ -9,7 +9,8 @@ import getpass
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn, TypeVar
+from datetime import timedelta
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 import typer
@@ -25,23 +26,13 @@ from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        "-d",
-        envvar="CARELOOP_DATABASE_URL",
-        help="Database URL (sqlite:///file.db or postgresql://...); a bare path means SQLite.",
-        show_envvar=True,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-ByOption = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
-PatientOption = Annotated[str, typer.Option("--patient", help="The patient's id.")]
-PatientArg = Annotated[str, typer.Argument(help="The careloop patient id.", show_default=False)]
-
 Row = TypeVar("Row")
 stderr = Console(stderr=True)
+
+
+def command_group(help: str) -> typer.Typer:
+    """A group of sub-commands (``careloop devices ...``): called bare, it prints its help."""
+    return typer.Typer(help=help, no_args_is_help=True)
 
 
 def fail(message: str, *, code: int = 2) -> NoReturn:
@@ -144,6 +135,29 @@ def emit(value: Any, *, as_json: bool, text: str) -> None:
         print_json(value)
     else:
         typer.echo(text)
+
+
+def print_figures(figures: Mapping[str, object], *, as_json: bool) -> None:
+    """Named figures: JSON for machines, or one ``name: value`` line each for people."""
+    if as_json:
+        print_json(figures)
+        return
+    for name, value in figures.items():
+        typer.echo(f"{name}: {value}")
+
+
+def print_recent_figures(
+    database: str | None,
+    days: int,
+    figures: Callable[..., Mapping[str, object]],
+    *,
+    as_json: bool,
+) -> None:
+    """``figures(session, since=, until=)`` over the last ``days`` days, printed."""
+    with runtime(database) as rt, rt.transaction() as session:
+        until = rt.clock.now()
+        found = figures(session, since=until - timedelta(days=days), until=until)
+    print_figures(found, as_json=as_json)
 
 
 def counts_line(counts: Mapping[str, object]) -> str:

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from careloop.errors import InvalidInput
+from careloop.schemas import StrictModel as _Strict
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("tools.yaml")
 SYSTEM = "https://careloop.dev/fhir/CodeSystem/digital-tool"
@@ -22,10 +23,6 @@ class ToolKind(StrEnum):
     DEVICE = "device"
     COACHING = "coaching"
     CLASS = "class"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Trend(_Strict):

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from careloop.content.advice import advice_ids
 from careloop.errors import InvalidInput
+from careloop.schemas import StrictModel as _Strict
 
 
 class Severity(StrEnum):
@@ -48,10 +49,6 @@ class AdjustmentKind(StrEnum):
     REMINDER_PLAN = "reminder_plan"
     NAVIGATOR_REFERRAL = "navigator_referral"
     RIDE_SERVICE = "ride_service"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Proposal(_Strict):

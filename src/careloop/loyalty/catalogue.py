@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from careloop.errors import InvalidInput
+from careloop.schemas import StrictModel as _Strict
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("rewards.yaml")
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
@@ -30,10 +31,6 @@ class TriggerKind(StrEnum):
     CHECKIN_STREAK = "checkin_streak"
     READING_STREAK = "reading_streak"
     STAFF = "staff"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Compliance(_Strict):

@@ -13,8 +13,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -22,6 +20,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from careloop.schemas import StrictModel as _Strict
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 _MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
@@ -42,10 +42,6 @@ class Exclusion(StrEnum):
     HOSPICE = "hospice"
     PALLIATIVE_CARE = "palliative-care"
     OPTED_OUT = "opted-out"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class MeasureEligibility(_Strict):

@@ -29,6 +29,7 @@ from careloop.errors import (
 )
 from careloop.fhir.outcome import issue, outcome, status_and_outcome
 from careloop.security.rate_limit import RateLimited
+from careloop.web.console.pages import PageRefused
 from careloop.web.portal.error_page import portal_error_page, wants_portal_page
 
 log = logging.getLogger("careloop.web")
@@ -92,6 +93,10 @@ def install_error_handlers(app: FastAPI) -> None:
         elif isinstance(exc, RateLimited):
             headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(PageRefused)
+    async def page_refused(request: Request, exc: PageRefused) -> Response:
+        return exc.response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

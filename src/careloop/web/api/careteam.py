@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from careloop.audit import Purpose, audit_read
+from careloop.audit import Auditor, Purpose
 from careloop.careteam import alerts, plans, unmatched
 from careloop.careteam.callqueue import CallQueueEntry, ranked_call_queue
 from careloop.careteam.worklist import WorklistEntry, alert_burden, entry_of, list_worklist
 from careloop.clock import Clock
 from careloop.feedback.catalog import default_catalog
 from careloop.feedback.ruleset import default_rules
+from careloop.models import WorklistItem
 from careloop.security.permissions import ItemAction, check_item_action
 from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
@@ -74,20 +75,34 @@ def audit_worklist_read(
     session: Session, *, clock: Clock, principal: Principal, entries: Sequence[WorklistEntry]
 ) -> None:
     """One audit event for the patients a worklist page showed (none for an empty page)."""
-    audit_read(
-        session,
-        clock=clock,
-        principal=principal,
-        resource="worklist",
-        purpose=Purpose.TREATMENT,
-        patient_ids=sorted({e.patient_id for e in entries if e.patient_id}),
+    Auditor(session, clock, principal, Purpose.TREATMENT).read(
+        "worklist", sorted({e.patient_id for e in entries if e.patient_id})
     )
 
 
-def _check_kind(session: Any, item_id: int, principal: Principal, action: ItemAction) -> None:
-    """Clinical alerts need a clinician's permission; tasks any worklist writer's."""
+_ITEM_ACTIONS: dict[ItemAction, Callable[..., WorklistItem]] = {
+    ItemAction.ACKNOWLEDGE: alerts.acknowledge,
+    ItemAction.RESOLVE: alerts.resolve,
+    ItemAction.ASSIGN: alerts.assign,
+}
+
+
+def act_on_item(
+    session: Session,
+    item_id: int,
+    action: ItemAction,
+    *,
+    clock: Clock,
+    principal: Principal,
+    **change: str,
+) -> WorklistEntry:
+    """Acknowledge, resolve (``outcome=``) or assign (``assignee=``) an alert or task, as
+    the API and the console's buttons do: clinical alerts need a clinician's permission,
+    tasks any worklist writer's."""
     item = alerts.get_item(session, item_id)
     check_item_action(principal, item_kind=str(item.kind), action=action)
+    done = _ITEM_ACTIONS[action](session, item_id, clock=clock, principal=principal, **change)
+    return entry_of(done, now=clock.now())
 
 
 @router.post("/api/alerts/{item_id}/acknowledge", response_model=WorklistEntry)
@@ -95,9 +110,7 @@ def acknowledge(
     item_id: int, session: SessionDep, clock: ClockDep, principal: Writer
 ) -> WorklistEntry:
     """Take ownership of an alert or task (stops its escalation clock)."""
-    _check_kind(session, item_id, principal, ItemAction.ACKNOWLEDGE)
-    item = alerts.acknowledge(session, item_id, clock=clock, principal=principal)
-    return entry_of(item, now=clock.now())
+    return act_on_item(session, item_id, ItemAction.ACKNOWLEDGE, clock=clock, principal=principal)
 
 
 class Resolution(BaseModel):
@@ -109,9 +122,9 @@ def resolve(
     item_id: int, body: Resolution, session: SessionDep, clock: ClockDep, principal: Writer
 ) -> WorklistEntry:
     """Close an alert or task with what was done."""
-    _check_kind(session, item_id, principal, ItemAction.RESOLVE)
-    item = alerts.resolve(session, item_id, outcome=body.outcome, clock=clock, principal=principal)
-    return entry_of(item, now=clock.now())
+    return act_on_item(
+        session, item_id, ItemAction.RESOLVE, clock=clock, principal=principal, outcome=body.outcome
+    )
 
 
 class Assignment(BaseModel):
@@ -138,9 +151,14 @@ def assign(
     item_id: int, body: Assignment, session: SessionDep, clock: ClockDep, principal: Writer
 ) -> WorklistEntry:
     """Give an alert or task to a person or queue."""
-    _check_kind(session, item_id, principal, ItemAction.ASSIGN)
-    item = alerts.assign(session, item_id, assignee=body.assignee, clock=clock, principal=principal)
-    return entry_of(item, now=clock.now())
+    return act_on_item(
+        session,
+        item_id,
+        ItemAction.ASSIGN,
+        clock=clock,
+        principal=principal,
+        assignee=body.assignee,
+    )
 
 
 @router.get("/api/alerts/burden")
@@ -184,13 +202,8 @@ def get_plan_adjustments(
     patient: str | None = None,
 ) -> list[PlanAdjustmentOut]:
     rows = plans.list_adjustments(session, status=status, patient_id=patient)
-    audit_read(
-        session,
-        clock=clock,
-        principal=principal,
-        resource="plan-adjustments",
-        purpose=Purpose.TREATMENT,
-        patient_ids=sorted({r.patient_id for r in rows}),
+    Auditor(session, clock, principal, Purpose.TREATMENT).read(
+        "plan-adjustments", sorted({r.patient_id for r in rows})
     )
     return [_plan_out(r) for r in rows]
 

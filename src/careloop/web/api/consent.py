@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.governance.consent import (
     ANY,
     ConsentChannel,
@@ -203,14 +203,8 @@ def unsubscribe(
                 actor=principal.actor,
                 now=now,
             )
-        audit(
-            session,
-            clock=clock,
-            principal=principal,
-            action=AuditAction.UPDATE,
-            resource="consent",
-            purpose=Purpose.PATIENT_REQUEST,
-            patient_ids=[link.patient_id],
+        Auditor(session, clock, principal, Purpose.PATIENT_REQUEST)(
+            AuditAction.UPDATE, "consent", [link.patient_id]
         )
     # An erased patient's old link answers the same way: nothing is left to contact.
     description = _describe(link.channel, link.purpose)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from careloop.audit import Purpose, audit_read
+from careloop.audit import Auditor, Purpose
 from careloop.careteam import intake
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound, PermissionDenied
@@ -46,14 +46,8 @@ def _known_type(resource_type: str) -> None:
 def _audit_read(
     session: Session, clock: Clock, principal: Principal, patient_ids: set[str], what: str
 ) -> None:
-    audit_read(
-        session,
-        clock=clock,
-        principal=principal,
-        resource=f"fhir:{what}",
-        purpose=Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST,
-        patient_ids=sorted(patient_ids),
-    )
+    purpose = Purpose.TREATMENT if principal.is_staff else Purpose.PATIENT_REQUEST
+    Auditor(session, clock, principal, purpose).read(f"fhir:{what}", sorted(patient_ids))
 
 
 @router.get("/metadata")
@@ -123,6 +117,17 @@ def _read(
     return {"item": found, "resource": with_meta(found.resource, last_updated=found.last_updated)}
 
 
+def _read_audited(
+    session: Session, clock: Clock, principal: Principal, resource_type: str, resource_id: str
+) -> dict[str, Any]:
+    """One resource by type and id (:func:`_read`), its read audited."""
+    got = _read(session, principal, resource_type, resource_id)
+    patient = got["item"].patient_id
+    _audit_read(session, clock, principal, {patient} if patient else set(), resource_type)
+    resource: dict[str, Any] = got["resource"]
+    return resource
+
+
 @router.get("/{resource_type}/{resource_id}")
 def read_resource(
     request: Request,
@@ -133,10 +138,7 @@ def read_resource(
     principal: PrincipalDep,
 ) -> FhirResponse:
     """Read, with ``ETag`` = ``W/"<versionId>"``; ``If-None-Match`` answers 304."""
-    got = _read(session, principal, resource_type, resource_id)
-    resource = got["resource"]
-    patient = got["item"].patient_id
-    _audit_read(session, clock, principal, {patient} if patient else set(), resource_type)
+    resource = _read_audited(session, clock, principal, resource_type, resource_id)
     tag = etag(resource)
     headers = {"ETag": tag, "Last-Modified": resource["meta"].get("lastUpdated", "")}
     if request.headers.get("if-none-match") == tag:
@@ -154,12 +156,10 @@ def read_version(
     principal: PrincipalDep,
 ) -> FhirResponse:
     """vread of the current version (careloop keeps no history: older ids answer 404)."""
-    got = _read(session, principal, resource_type, resource_id)
-    resource = got["resource"]
+    resource = _read_audited(session, clock, principal, resource_type, resource_id)
     if resource["meta"]["versionId"] != version:
+        # The read's audit event goes with the transaction this 404 rolls back.
         raise NotFound("this version is not kept (only the current version is)")
-    patient = got["item"].patient_id
-    _audit_read(session, clock, principal, {patient} if patient else set(), resource_type)
     return FhirResponse(resource, headers={"ETag": etag(resource)})
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.insights.report import build_report
 from careloop.insights.report_html import render_report_html
 from careloop.periods import parse_period
@@ -43,14 +43,7 @@ def _report(
         end = clock.now()
         start = end - timedelta(days=90)
     data = build_report(session, start=start, end=end, program=program, min_ratio=min_ratio)
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource="report",
-        purpose=Purpose.ANALYTICS,
-    )
+    Auditor(session, clock, principal, Purpose.ANALYTICS)(AuditAction.READ, "report")
     return data
 
 

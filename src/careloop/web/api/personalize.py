@@ -9,19 +9,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
 
 from careloop.audit import AuditAction, Purpose
 from careloop.personalize import service
+from careloop.schemas import StrictModel
 from careloop.web.deps import PatientReach, reached
 
 router = APIRouter(prefix="/api/patients", tags=["preferences"])
 
 
-class StatedPreferencesPatch(BaseModel):
+class StatedPreferencesPatch(StrictModel):
     """Fields to change; an explicit ``null`` clears a preference, an absent field keeps it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     channel: str | None = None
     send_window: str | None = None

@@ -11,25 +11,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.errors import PermissionDenied
 from careloop.programs import views
 from careloop.programs.definition import find_program, load_programs
 from careloop.programs.segments.definition import find_segment, load_segments
 from careloop.programs.segments.service import segment_counts, segment_members
 from careloop.programs.service import run_program
+from careloop.schemas import StrictModel
 from careloop.security.principal import Principal
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, require
 
 router = APIRouter(tags=["programs"])
 
 
-class RunRequest(BaseModel):
+class RunRequest(StrictModel):
     """Which window to evaluate: a measurement period, an as-of day, or (neither) today."""
-
-    model_config = ConfigDict(extra="forbid")
 
     period: str | None = None
     as_of: date | None = None
@@ -81,14 +79,10 @@ def run(
         actor=principal.actor,
         segments_dir=_folder(request, "segments_dir"),
     )
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.CREATE,
-        resource=f"program:{program.name}:eligible",
-        purpose=Purpose.OUTREACH,
-        patient_ids=[e.patient_id for e in result.eligible] or [None],
+    Auditor(session, clock, principal, Purpose.OUTREACH)(
+        AuditAction.CREATE,
+        f"program:{program.name}:eligible",
+        [e.patient_id for e in result.eligible] or [None],
         detail={"period": result.window.key, "evaluated": result.evaluated},
     )
     return result.as_json()
@@ -132,13 +126,7 @@ def list_segment_members(
     members = segment_members(session, name=name, now=clock.now(), folder=folder)
     if not (principal.is_staff and principal.can("patients:read")):
         return {"segment": name, "count": len(members)}
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource=f"segment:{name}:members",
-        purpose=Purpose.OPERATIONS,
-        patient_ids=members or [None],
+    Auditor(session, clock, principal, Purpose.OPERATIONS)(
+        AuditAction.READ, f"segment:{name}:members", members or [None]
     )
     return {"segment": name, "count": len(members), "members": members}

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.errors import NotFound
 from careloop.records import caregivers, service
 from careloop.records.availability import describe
@@ -40,14 +40,8 @@ def list_patients(
         ]
     else:
         rows = service.list_patients(session, limit=limit, offset=offset)
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.READ,
-        resource="patient-list",
-        purpose=Purpose.OPERATIONS,
-        patient_ids=[r.id for r in rows] or [None],
+    Auditor(session, clock, principal, Purpose.OPERATIONS)(
+        AuditAction.READ, "patient-list", [r.id for r in rows] or [None]
     )
     return rows
 

@@ -6,38 +6,29 @@ Each list shows :data:`~careloop.access.board.PAGE_SIZE` rows a page with its to
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.access.board import PAGE_SIZE, board
-from careloop.audit import Purpose, audit_read
-from careloop.security.principal import Principal
-from careloop.web.console.pages import page_viewer, render
-from careloop.web.deps import ClockDep, SessionDep
+from careloop.audit import Auditor, Purpose
+from careloop.web.console.pages import ConsoleView, PageNumber, viewer
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/console/appointments", response_class=HTMLResponse)
 def appointments_page(
-    request: Request, session: SessionDep, clock: ClockDep, page: int = 0
+    view: Annotated[ConsoleView, viewer("appointments:read", what="appointments")],
+    page: PageNumber,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may="appointments:read", what="appointments")
-    if not isinstance(principal, Principal):
-        return principal
-    now = clock.now()
-    page = max(page, 0)
-    shown = board(session, now=now, page=page)
-    audit_read(
-        session,
-        clock=clock,
-        principal=principal,
-        resource="appointments",
-        purpose=Purpose.TREATMENT,
-        patient_ids=shown.patient_ids,
+    now = view.clock.now()
+    shown = board(view.session, now=now, page=page)
+    Auditor(view.session, view.clock, view.principal, Purpose.TREATMENT).read(
+        "appointments", shown.patient_ids
     )
-    return render(
-        request,
+    return view.render(
         "console/appointments.html",
         {
             "section": "appointments",
@@ -49,5 +40,4 @@ def appointments_page(
                 "next": f"/console/appointments?page={page + 1}" if shown.more else None,
             },
         },
-        principal=principal,
     )

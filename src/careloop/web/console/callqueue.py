@@ -8,35 +8,33 @@ given its patients' names (all of them was 888 kB of HTML at 10,000 patients).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.careteam.callqueue import ranked_call_queue
-from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
-from careloop.web.console.pages import page_viewer, render
+from careloop.web.console.pages import ConsoleView, PageNumber, viewer
 from careloop.web.console.worklist import PAGE_SIZE, item_views, page_links
-from careloop.web.deps import ClockDep, SessionDep
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/console/call-queue", response_class=HTMLResponse)
 def call_queue_page(
-    request: Request, session: SessionDep, clock: ClockDep, page: int = 0
+    view: Annotated[ConsoleView, viewer("worklist:read", what="the call queue")],
+    page: PageNumber,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may="worklist:read", what="the call queue")
-    if not isinstance(principal, Principal):
-        return principal
-    now = clock.now()
-    page = max(page, 0)
-    queue = ranked_call_queue(session, now=now)
+    now = view.clock.now()
+    queue = ranked_call_queue(view.session, now=now)
     shown = queue[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
     entries = [q.entry for q in shown]
-    careteam_api.audit_worklist_read(session, clock=clock, principal=principal, entries=entries)
-    views = item_views(session, entries, principal=principal, now=now)
-    return render(
-        request,
+    careteam_api.audit_worklist_read(
+        view.session, clock=view.clock, principal=view.principal, entries=entries
+    )
+    views = item_views(view.session, entries, principal=view.principal, now=now)
+    return view.render(
         "console/call_queue.html",
         {
             "section": "call-queue",
@@ -47,5 +45,4 @@ def call_queue_page(
                 "/console/call-queue", {}, page=page, shown=len(shown), matching=len(queue)
             ),
         },
-        principal=principal,
     )

@@ -20,9 +20,9 @@ from careloop.errors import NotFound
 from careloop.security.principal import Principal
 from careloop.web.api import content as content_api
 from careloop.web.console.pages import (
+    ConsoleView,
     after_post,
-    page_viewer,
-    render,
+    viewer,
 )
 from careloop.web.deps import ClockDep, SessionDep, require
 
@@ -37,35 +37,29 @@ def _shipped_library() -> Library:
 
 @router.get("/console/content", response_class=HTMLResponse)
 def content_page(
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
+    view: Annotated[ConsoleView, viewer("content:read", what="the message library")],
     message: str | None = None,
     language: str | None = None,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may="content:read", what="the message library")
-    if not isinstance(principal, Principal):
-        return principal
-    messages = content_service.list_messages(session)
+    messages = content_service.list_messages(view.session)
     chosen = message or (messages[0].name if messages else None)
     versions: list[dict[str, Any]] = []
     if chosen is not None:
         try:
-            current = content_service.get_message(session, chosen)
+            current = content_service.get_message(view.session, chosen)
         except NotFound:
             current = None
         if current is not None:
             # The stored message (its title, fields) lints the stored versions; the rest is
-            # the shipped library, read once per process (reading it took seconds a request).
+            # the shipped library, read once per process (reading it took seconds a view.request).
             shipped = _shipped_library()
             library = replace(shipped, messages={**shipped.messages, current.name: current})
             for row in content_service.list_versions(
-                session, message=current.name, language=language or None
+                view.session, message=current.name, language=language or None
             ):
                 lint = lint_variant(library, content_service.variant_of(row))
                 versions.append({"row": row, "lint": lint})
-    return render(
-        request,
+    return view.render(
         "console/content.html",
         {
             "section": "content",
@@ -74,7 +68,6 @@ def content_page(
             "language": language or "",
             "versions": versions,
         },
-        principal=principal,
     )
 
 

@@ -17,32 +17,31 @@ from careloop.fhir.delivery import dead_letters, retry_dead
 from careloop.models import FhirSubscription
 from careloop.security.principal import Principal
 from careloop.web.console.pages import (
+    ConsoleView,
     after_post,
-    page_viewer,
-    render,
+    viewer,
 )
-from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.deps import SessionDep, require
 
 router = APIRouter(include_in_schema=False)
 PAGE = "/console/fhir-deliveries"
 
 
 @router.get(PAGE, response_class=HTMLResponse)
-def deliveries_page(request: Request, session: SessionDep, clock: ClockDep) -> Response:
-    principal = page_viewer(request, session, clock, may="jobs:read", what="FHIR deliveries")
-    if not isinstance(principal, Principal):
-        return principal
-    subscriptions = session.scalars(select(FhirSubscription).order_by(FhirSubscription.id)).all()
-    return render(
-        request,
+def deliveries_page(
+    view: Annotated[ConsoleView, viewer("jobs:read", what="FHIR deliveries")],
+) -> Response:
+    subscriptions = view.session.scalars(
+        select(FhirSubscription).order_by(FhirSubscription.id)
+    ).all()
+    return view.render(
         "console/fhir_deliveries.html",
         {
             "section": "fhir",
             "subscriptions": subscriptions,
-            "dead": dead_letters(session),
-            "retried": request.query_params.get("retried"),
+            "dead": dead_letters(view.session),
+            "retried": view.request.query_params.get("retried"),
         },
-        principal=principal,
     )
 
 

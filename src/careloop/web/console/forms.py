@@ -11,16 +11,15 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from careloop.forms.catalogue import find_form, form_ids
 from careloop.forms.service import forms_of, send_form
 from careloop.records.resources import get_resource
-from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, SettingsDep, check_patient_access, require
+from careloop.web.deps import PatientReach, SettingsDep, reached
 
 router = APIRouter(include_in_schema=False)
 
@@ -70,18 +69,18 @@ def forms_context(
 
 @router.post("/console/patients/{patient_id}/forms")
 def send_form_page(
-    patient_id: str,
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
     settings: SettingsDep,
-    principal: Annotated[Principal, Depends(require("patients:write"))],
+    reach: Annotated[PatientReach, reached("patients:write")],
     form: Annotated[str, Form(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")],
 ) -> Response:
-    check_patient_access(principal, patient_id)
     sent = send_form(
-        session, patient_id=patient_id, form_id=form, clock=clock, settings=settings,
-        principal=principal,
-    )  # fmt: skip
+        reach.session,
+        patient_id=reach.patient_id,
+        form_id=form,
+        clock=reach.clock,
+        settings=settings,
+        principal=reach.principal,
+    )
     outcome = "sent" if sent.outbox_id is not None else "stored"
-    return after_post(request, f"/console/patients/{patient_id}?form={outcome}#forms-h")
+    return after_post(request, f"/console/patients/{reach.patient_id}?form={outcome}#forms-h")

@@ -8,31 +8,24 @@ only, as stored: a job's message may quote data.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.compose.jobs import job_status
-from careloop.security.principal import Principal
-from careloop.web.console.pages import page_viewer, render
-from careloop.web.deps import ClockDep, SessionDep
+from careloop.web.console.pages import ConsoleView, viewer
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/console/jobs", response_class=HTMLResponse)
-def jobs_page(request: Request, session: SessionDep, clock: ClockDep) -> Response:
-    principal = page_viewer(request, session, clock, may="jobs:read", what="periodic jobs")
-    if not isinstance(principal, Principal):
-        return principal
-    now = clock.now()
-    rows = job_status(session)
+def jobs_page(
+    view: Annotated[ConsoleView, viewer("jobs:read", what="periodic jobs")],
+) -> Response:
+    now = view.clock.now()
+    rows = job_status(view.session)
     for row in rows:
         # Overdue by more than a minute: no worker has picked it up (none running, or stuck).
         row["overdue"] = not row["running_on"] and row["next_run_at"] < now - timedelta(minutes=1)
-    return render(
-        request,
-        "console/jobs.html",
-        {"section": "jobs", "jobs": rows, "now": now},
-        principal=principal,
-    )
+    return view.render("console/jobs.html", {"section": "jobs", "jobs": rows, "now": now})

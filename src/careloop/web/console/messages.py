@@ -11,25 +11,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from careloop.audit import AuditAction, Purpose, audit
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.errors import Conflict, InvalidInput
 from careloop.outreach.messages import STAFF_CHANNELS, conversation, queue_staff_message
-from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
-from careloop.web.deps import (
-    ClockDep,
-    PatientReach,
-    SessionDep,
-    check_patient_access,
-    require,
-)
+from careloop.web.deps import PatientReach, reached
 
 router = APIRouter(include_in_schema=False)
-
-Sender = Annotated[Principal, Depends(require("messages:send"))]
 
 ERRORS = {
     "body": "Write a message of at most 1,000 characters.",
@@ -58,25 +49,21 @@ def messaging_context(reach: PatientReach, *, error: str | None) -> dict[str, An
 
 @router.post("/console/patients/{patient_id}/messages")
 def send_message(
-    patient_id: str,
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Sender,
+    reach: Annotated[PatientReach, reached("messages:send")],
     body: Annotated[str, Form(max_length=4000)] = "",
     channel: Annotated[str, Form(max_length=16)] = "",
     idempotency_key: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    check_patient_access(principal, patient_id)
-    page = f"/console/patients/{patient_id}"
+    page = f"/console/patients/{reach.patient_id}"
     try:
         row = queue_staff_message(
-            session,
-            patient_id=patient_id,
+            reach.session,
+            patient_id=reach.patient_id,
             body=body,
             channel=channel or None,
-            clock=clock,
-            actor=principal.actor,
+            clock=reach.clock,
+            actor=reach.principal.actor,
             idempotency_key=idempotency_key or None,
         )
     except InvalidInput as exc:
@@ -84,14 +71,10 @@ def send_message(
         return after_post(request, f"{page}?message_error={code}")
     except Conflict:
         return after_post(request, f"{page}?message_error=consent")
-    audit(
-        session,
-        clock=clock,
-        principal=principal,
-        action=AuditAction.SEND,
-        resource="patient-message",
-        purpose=Purpose.TREATMENT,
-        patient_ids=[patient_id],
+    Auditor(reach.session, reach.clock, reach.principal, Purpose.TREATMENT)(
+        AuditAction.SEND,
+        "patient-message",
+        [reach.patient_id],
         detail={"outbox_id": row.id, "channel": row.channel},
     )
     return after_post(request, page)

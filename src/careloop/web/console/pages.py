@@ -10,12 +10,13 @@ header, which the vendored htmx adds from the ``hx-headers`` attribute of ``<bod
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
@@ -26,7 +27,7 @@ from careloop.security.principal import Principal
 from careloop.security.redirects import same_origin_path
 from careloop.security.sessions import csrf_token_for
 from careloop.web.cookies import session_cookie
-from careloop.web.deps import authenticate, get_settings, get_signing_key
+from careloop.web.deps import ClockDep, SessionDep, authenticate, get_settings, get_signing_key
 from careloop.web.timefmt import both_times_filter, local_time_filter
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -58,6 +59,52 @@ def page_viewer(
         return sign_in_redirect(request)
     allowed = principal.can(may) if isinstance(may, str) else may(principal)
     return principal if allowed else forbidden(request, principal, what=what)
+
+
+class PageRefused(Exception):
+    """A console page's caller sent away: ``response`` is the sign-in redirect or the 403
+    page (:func:`page_viewer`), answered by the app's handler for this exception."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleView:
+    """A console page opened by a caller allowed to see it (:func:`viewer`)."""
+
+    request: Request
+    session: Session
+    clock: Clock
+    principal: Principal
+
+    def render(self, template: str, context: Mapping[str, Any]) -> HTMLResponse:
+        """:func:`render` for this request and caller."""
+        return render(self.request, template, context, principal=self.principal)
+
+
+def viewer(may: str | Callable[[Principal], bool], *, what: str) -> Any:
+    """A console page opened by a caller allowed to see it, as one dependency:
+    ``view: Annotated[ConsoleView, viewer("worklist:read", what="the worklist")]``; anyone
+    else gets :func:`page_viewer`'s answer (the sign-in redirect or the 403 page)."""
+
+    def dependency(request: Request, session: SessionDep, clock: ClockDep) -> ConsoleView:
+        found = page_viewer(request, session, clock, may=may, what=what)
+        if not isinstance(found, Principal):
+            session.commit()  # what signing in touched (the session's last use) is kept
+            raise PageRefused(found)
+        return ConsoleView(request, session, clock, found)
+
+    return Depends(dependency)
+
+
+def _page_number(page: int = 0) -> int:
+    return max(page, 0)
+
+
+PageNumber = Annotated[int, Depends(_page_number)]
+"""A paged list's ``?page=`` (from 0; a negative number shows the first page)."""
 
 
 def csrf_for(request: Request) -> str | None:

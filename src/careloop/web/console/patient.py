@@ -9,13 +9,13 @@ not grant are left out, and the whole read is audited once.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.access.board import booking_places
-from careloop.audit import Purpose, audit_read
+from careloop.audit import Auditor, Purpose
 from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
 from careloop.governance.consent import consent_matrix
@@ -31,13 +31,11 @@ from careloop.web.console.forms import forms_context
 from careloop.web.console.invite import RESULTS as INVITE_RESULTS
 from careloop.web.console.invite import invite_channels
 from careloop.web.console.messages import MESSAGES_READ, messaging_context
-from careloop.web.console.pages import page_viewer, render
+from careloop.web.console.pages import ConsoleView, PageNumber, viewer
 from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.tools import tools_context
 from careloop.web.console.worklist import item_views
 from careloop.web.deps import (
-    ClockDep,
-    SessionDep,
     reach_patient,
 )
 
@@ -111,57 +109,41 @@ def _may_read(principal: Principal) -> bool:
 
 @router.get("/console/patients", response_class=HTMLResponse)
 def patients_page(
-    request: Request, session: SessionDep, clock: ClockDep, page: int = 0
+    view: Annotated[ConsoleView, viewer(_may_list, what="patient records")],
+    page: PageNumber,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may=_may_list, what="patient records")
-    if not isinstance(principal, Principal):
-        return principal
-    page = max(page, 0)
-    patients = list_patients(session, limit=50, offset=page * 50)
-    audit_read(
-        session,
-        clock=clock,
-        principal=principal,
-        resource="patient-list",
-        purpose=Purpose.TREATMENT,
-        patient_ids=[p.id for p in patients],
+    patients = list_patients(view.session, limit=50, offset=page * 50)
+    Auditor(view.session, view.clock, view.principal, Purpose.TREATMENT).read(
+        "patient-list", [p.id for p in patients]
     )
-    return render(
-        request,
-        "console/patients.html",
-        {"section": "patients", "patients": patients, "page": page},
-        principal=principal,
+    return view.render(
+        "console/patients.html", {"section": "patients", "patients": patients, "page": page}
     )
 
 
 @router.get("/console/patients/{patient_id}", response_class=HTMLResponse)
 def patient_page(
     patient_id: str,
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
+    view: Annotated[ConsoleView, viewer(_may_read, what="patient records")],
     message_error: str | None = None,
     invite: str | None = None,
     tool: str | None = None,
     form: str | None = None,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may=_may_read, what="patient records")
-    if not isinstance(principal, Principal):
-        return principal
-    reach = reach_patient(session, clock, principal, patient_id)
-    now = clock.now()
-    record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
+    reach = reach_patient(view.session, view.clock, view.principal, patient_id)
+    now = view.clock.now()
+    record = get_patient_record(view.session, patient_id=patient_id, timeline_limit=0)
     context: dict[str, Any] = {
         "section": "patients",
         "record": record,
         "now": now,
         "appointments": timeline(
-            session, patient_id=patient_id, types=["Appointment", "ServiceRequest"], limit=5
+            view.session, patient_id=patient_id, types=["Appointment", "ServiceRequest"], limit=5
         ),
     }
     # A visit careloop booked says what and where, never only "Appointment" or a slot id.
     context["appointment_places"] = booking_places(
-        session, [a.id for a in context["appointments"] if a.resource_type == "Appointment"]
+        view.session, [a.id for a in context["appointments"] if a.resource_type == "Appointment"]
     )
     # Each panel only when the API would answer it to this role (security.permissions); the
     # event-log panels share one read of the patient's events.
@@ -172,48 +154,56 @@ def patient_page(
         PatientPanel.PROGRAMS,
     )
     events = (
-        patient_context.patient_events(session, patient_id=patient_id)
-        if any(may_see(principal, panel) for panel in log_panels)
+        patient_context.patient_events(view.session, patient_id=patient_id)
+        if any(may_see(view.principal, panel) for panel in log_panels)
         else None
     )
-    if may_see(principal, PatientPanel.CLINICAL_TIMELINE):
+    if may_see(view.principal, PatientPanel.CLINICAL_TIMELINE):
         context["timeline"] = group_timeline(
-            patient_context.patient_timeline(session, patient_id=patient_id, events=events)
+            patient_context.patient_timeline(view.session, patient_id=patient_id, events=events)
         )
-    if may_see(principal, PatientPanel.READINGS):
-        series = patient_context.reading_series(session, patient_id=patient_id, events=events)
+    if may_see(view.principal, PatientPanel.READINGS):
+        series = patient_context.reading_series(view.session, patient_id=patient_id, events=events)
         context["charts"] = reading_charts(series)
-    if may_see(principal, PatientPanel.CARE_GAPS):
-        context["gaps"] = patient_context.care_gaps(session, patient_id=patient_id, events=events)
-    if may_see(principal, PatientPanel.PROGRAMS):
-        context["programs"] = patient_context.program_states(
-            session, patient_id=patient_id, events=events
+    if may_see(view.principal, PatientPanel.CARE_GAPS):
+        context["gaps"] = patient_context.care_gaps(
+            view.session, patient_id=patient_id, events=events
         )
-    if principal.can("patients:write"):
+    if may_see(view.principal, PatientPanel.PROGRAMS):
+        context["programs"] = patient_context.program_states(
+            view.session, patient_id=patient_id, events=events
+        )
+    if view.principal.can("patients:write"):
         context["invite_channels"] = invite_channels(list(record.contact_points))
         context["invite_result"] = INVITE_RESULTS.get(invite or "")
-    if may_see(principal, PatientPanel.CLINICAL_TIMELINE):
-        forms = forms_context(session, patient_id=patient_id, language=record.language, result=form)
-        context.update(forms, forms_can_send=principal.can("patients:write"))
-    if principal.can("plans:approve"):
-        context.update(tools_context(session, patient_id=patient_id, clock=clock, result=tool))
-    if may_see(principal, PatientPanel.CONSENT):
-        context["consent"] = consent_matrix(session, patient_id=patient_id, now=now)
-    if may_see(principal, PatientPanel.PREFERENCES):
-        context["profile"] = personalize.get_profile(session, patient_id=patient_id).as_dict()
-    if may_see(principal, PatientPanel.DECISIONS):
-        decisions = personalize.list_decisions(session, patient_id=patient_id, limit=5)
+    if may_see(view.principal, PatientPanel.CLINICAL_TIMELINE):
+        forms = forms_context(
+            view.session, patient_id=patient_id, language=record.language, result=form
+        )
+        context.update(forms, forms_can_send=view.principal.can("patients:write"))
+    if view.principal.can("plans:approve"):
+        context.update(
+            tools_context(view.session, patient_id=patient_id, clock=view.clock, result=tool)
+        )
+    if may_see(view.principal, PatientPanel.CONSENT):
+        context["consent"] = consent_matrix(view.session, patient_id=patient_id, now=now)
+    if may_see(view.principal, PatientPanel.PREFERENCES):
+        context["profile"] = personalize.get_profile(view.session, patient_id=patient_id).as_dict()
+    if may_see(view.principal, PatientPanel.DECISIONS):
+        decisions = personalize.list_decisions(view.session, patient_id=patient_id, limit=5)
         context["decisions"] = decisions
         context["next_decision"] = preview_next_decision(
-            session, patient_id=patient_id, now=now, recent=decisions, events=events
+            view.session, patient_id=patient_id, now=now, recent=decisions, events=events
         )
-        context["language_notes"] = language_notes(session, patient_id=patient_id)
-    if may_see(principal, PatientPanel.WORKLIST):
+        context["language_notes"] = language_notes(view.session, patient_id=patient_id)
+    if may_see(view.principal, PatientPanel.WORKLIST):
         items = list_worklist(
-            session, now=now, patient_id=patient_id, include_resolved=True, limit=20
+            view.session, now=now, patient_id=patient_id, include_resolved=True, limit=20
         )
-        context["items"] = item_views(session, items, principal=principal, now=now)
-        context["adjustments"] = plans.list_adjustments(session, patient_id=patient_id, status=None)
+        context["items"] = item_views(view.session, items, principal=view.principal, now=now)
+        context["adjustments"] = plans.list_adjustments(
+            view.session, patient_id=patient_id, status=None
+        )
     context.update(messaging_context(reach, error=message_error))
     reach.audit_reads([MESSAGES_READ, "patient-view"], staff_purpose=Purpose.TREATMENT)
-    return render(request, "console/patient.html", context, principal=principal)
+    return view.render("console/patient.html", context)

@@ -12,18 +12,16 @@ computed on the request.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from careloop.insights.rollup import WEEKS, compute_programs_figures, read_programs_rollup
 from careloop.personalize.serving import stored_comparisons
-from careloop.security.principal import Principal
 from careloop.web.console.charts import bar_chart, interval_chart, line_chart
-from careloop.web.console.pages import page_viewer, render
-from careloop.web.deps import ClockDep, SessionDep
+from careloop.web.console.pages import ConsoleView, viewer
 
 router = APIRouter(include_in_schema=False)
 
@@ -70,14 +68,12 @@ def learning_curves(weekly: list[tuple[datetime, dict[str, Any]]], name: str) ->
 
 @router.get("/console/programs", response_class=HTMLResponse)
 def programs_page(
-    request: Request, session: SessionDep, clock: ClockDep, weeks: int = WEEKS
+    view: Annotated[ConsoleView, viewer("reports:read", what="program reports")],
+    weeks: int = WEEKS,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may="reports:read", what="program reports")
-    if not isinstance(principal, Principal):
-        return principal
     weeks = min(max(weeks, 1), 52)
-    stored = read_programs_rollup(session, weeks=weeks)
-    figures = stored or compute_programs_figures(session, now=clock.now(), weeks=weeks)
+    stored = read_programs_rollup(view.session, weeks=weeks)
+    figures = stored or compute_programs_figures(view.session, now=view.clock.now(), weeks=weeks)
     report, weekly = figures.report, figures.weekly
     charts = {}
     for program in report["programs"]:
@@ -94,8 +90,7 @@ def programs_page(
             else Markup(""),
             **learning_curves(weekly, program["program"]),
         }
-    return render(
-        request,
+    return view.render(
         "console/programs.html",
         {
             "section": "programs",
@@ -103,7 +98,6 @@ def programs_page(
             "charts": charts,
             "weeks": weeks,
             "computed_at": figures.computed_at if stored else None,
-            "comparisons": stored_comparisons(session),
+            "comparisons": stored_comparisons(view.session),
         },
-        principal=principal,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -18,9 +18,8 @@ from careloop.clock import Clock
 from careloop.digitaltools.catalogue import load_tools
 from careloop.digitaltools.service import prescribe, tool_usage
 from careloop.programs.segments.service import segment_membership
-from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, SettingsDep, check_patient_access, require
+from careloop.web.deps import PatientReach, SettingsDep, reached
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,18 +49,19 @@ def tools_context(
 
 @router.post("/console/patients/{patient_id}/tools")
 def prescribe_tool(
-    patient_id: str,
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
     settings: SettingsDep,
-    principal: Annotated[Principal, Depends(require("plans:approve"))],
+    reach: Annotated[PatientReach, reached("plans:approve")],
     tool: Annotated[str, Form(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")],
 ) -> Response:
-    check_patient_access(principal, patient_id)
     done = prescribe(
-        session, catalogue=load_tools(), patient_id=patient_id, tool_id=tool, clock=clock,
-        principal=principal, settings=settings,
-    )  # fmt: skip
+        reach.session,
+        catalogue=load_tools(),
+        patient_id=reach.patient_id,
+        tool_id=tool,
+        clock=reach.clock,
+        principal=reach.principal,
+        settings=settings,
+    )
     outcome = "sent" if done.message_queued else "task"
-    return after_post(request, f"/console/patients/{patient_id}?tool={outcome}#tools-h")
+    return after_post(request, f"/console/patients/{reach.patient_id}?tool={outcome}#tools-h")

@@ -29,15 +29,17 @@ from careloop.careteam.worklist import (
     count_worklist,
     list_worklist,
 )
+from careloop.clock import Clock
 from careloop.models import InboundReply, Patient, User
 from careloop.security.permissions import ItemAction, may_act_on_item
 from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
 from careloop.web.console.pages import (
-    page_viewer,
-    render,
+    ConsoleView,
+    PageNumber,
     sla_left,
     time_since,
+    viewer,
 )
 from careloop.web.console.patient_context import reading_in_words
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
@@ -223,53 +225,51 @@ def _clean(value: str | None) -> str | None:
 
 @router.get("/console/worklist", response_class=HTMLResponse)
 def worklist_page(
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
+    view: Annotated[ConsoleView, viewer("worklist:read", what="the worklist")],
+    page: PageNumber,
     program: str | None = None,
     team: str | None = None,
     assignee: str | None = None,
     severity: str | None = None,
-    page: int = 0,
 ) -> Response:
-    principal = page_viewer(request, session, clock, may="worklist:read", what="the worklist")
-    if not isinstance(principal, Principal):
-        return principal
-    now = clock.now()
-    page = max(page, 0)
+    now = view.clock.now()
     wanted: WorklistFilter = {
         "program": _clean(program),
         "team": _clean(team),
         "assignee": _clean(assignee),
         "severity": _clean(severity) if severity in ("urgent", "high", "routine") else None,
     }
-    entries = list_worklist(session, now=now, limit=PAGE_SIZE, offset=page * PAGE_SIZE, **wanted)
-    careteam_api.audit_worklist_read(session, clock=clock, principal=principal, entries=entries)
-    staff = writers(session)
-    names = staff_names(session, among=staff)
-    values = active_values(session)
+    entries = list_worklist(
+        view.session, now=now, limit=PAGE_SIZE, offset=page * PAGE_SIZE, **wanted
+    )
+    careteam_api.audit_worklist_read(
+        view.session, clock=view.clock, principal=view.principal, entries=entries
+    )
+    staff = writers(view.session)
+    names = staff_names(view.session, among=staff)
+    values = active_values(view.session)
     options = {
         "program": [(p, p) for p in values["program"]],
         "team": [(t, t) for t in values["team"]],
         "assignee": sorted(((a, in_words(a, names)) for a in values["assignee"]), key=_label),
     }
-    matching = count_worklist(session, **wanted)
-    return render(
-        request,
+    matching = count_worklist(view.session, **wanted)
+    return view.render(
         "console/worklist.html",
         {
             "section": "worklist",
-            "items": item_views(session, entries, principal=principal, now=now, staff=staff),
+            "items": item_views(
+                view.session, entries, principal=view.principal, now=now, staff=staff
+            ),
             "filters": wanted,
             "options": options,
-            "total": count_worklist(session) if any(wanted.values()) else matching,
+            "total": count_worklist(view.session) if any(wanted.values()) else matching,
             "matching": matching,
             "first": page * PAGE_SIZE + 1,
             "pages": page_links(
                 "/console/worklist", wanted, page=page, shown=len(entries), matching=matching
             ),
         },
-        principal=principal,
     )
 
 
@@ -306,43 +306,47 @@ def fresh_page(request: Request) -> Response:
     return RedirectResponse(_back(request), status_code=303)
 
 
-@router.post("/console/worklist/{item_id}/acknowledge")
-def acknowledge(
+@dataclass(frozen=True, slots=True)
+class ItemButton:
+    """A worklist writer's button on item ``item_id``: act, then show the page it was on."""
+
+    item_id: int
+    request: Request
+    session: Session
+    clock: Clock
+    principal: Principal
+
+    def press(self, action: ItemAction, **change: str) -> Response:
+        """:func:`careteam_api.act_on_item`, then :func:`fresh_page`."""
+        careteam_api.act_on_item(
+            self.session, self.item_id, action, clock=self.clock, principal=self.principal, **change
+        )
+        return fresh_page(self.request)
+
+
+def _button(
     item_id: int, request: Request, session: SessionDep, clock: ClockDep, principal: Writer
-) -> Response:
-    careteam_api.acknowledge(item_id, session, clock, principal)
-    return fresh_page(request)
+) -> ItemButton:
+    return ItemButton(item_id, request, session, clock, principal)
+
+
+Button = Annotated[ItemButton, Depends(_button)]
+
+
+@router.post("/console/worklist/{item_id}/acknowledge")
+def acknowledge(button: Button) -> Response:
+    return button.press(ItemAction.ACKNOWLEDGE)
 
 
 @router.post("/console/worklist/{item_id}/assign")
-def assign(
-    item_id: int,
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Writer,
-    assignee: Annotated[str, Form(max_length=128)] = "",
-) -> Response:
+def assign(button: Button, assignee: Annotated[str, Form(max_length=128)] = "") -> Response:
     # A blank choice reaches the service, which answers 422 naming ``assignee``.
-    careteam_api.assign(
-        item_id, careteam_api.Assignment(assignee=assignee or " "), session, clock, principal
-    )
-    return fresh_page(request)
+    return button.press(ItemAction.ASSIGN, assignee=assignee or " ")
 
 
 @router.post("/console/worklist/{item_id}/resolve")
-def resolve(
-    item_id: int,
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Writer,
-    outcome: Annotated[str, Form(max_length=2000)] = "",
-) -> Response:
-    careteam_api.resolve(
-        item_id, careteam_api.Resolution(outcome=outcome or " "), session, clock, principal
-    )
-    return fresh_page(request)
+def resolve(button: Button, outcome: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    return button.press(ItemAction.RESOLVE, outcome=outcome or " ")
 
 
 @router.post("/console/plan-adjustments/{adjustment_id}/approve")

@@ -20,15 +20,14 @@ from careloop.outreach.messages import ConversationItem
 from careloop.outreach.portal_inbox import mark_read_for_patient
 from careloop.outreach.states import OutboxState
 from careloop.records.service import timeline
-from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from careloop.web.api.webhooks import InboundDep
 from careloop.web.console import patient_context
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.deps import PatientReach
 from careloop.web.portal.i18n import has_text, translator
 from careloop.web.portal.inbox_words import readable
-from careloop.web.portal.page import PortalPage, portal_page, reach_for
+from careloop.web.portal.page import PortalPage, portal_page, posted_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -115,16 +114,12 @@ def messages(page: MessagesPage, sent: int = 0, error: str | None = None) -> HTM
 @router.post("/portal/messages")
 def send_reply(
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
+    reach: Annotated[PatientReach, posted_for("messages:send")],
     ctx: InboundDep,
-    principal: Annotated[Principal, Depends(require("messages:send"))],
-    patient: Annotated[str, Form(max_length=64)] = "",
     body: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     """The patient's (or proxy's) message, handled like an SMS reply so it reaches the team."""
-    reach = reach_for(session, clock, principal, patient or None, "messages:send")
-    patient_id = reach.patient_id
+    session, patient_id = reach.session, reach.patient_id
     target = f"/portal/messages?patient={patient_id}"
     try:
         outcome = receive_portal_reply(session, patient_id=patient_id, body=body, ctx=ctx)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from careloop.web.deps import (
     SessionDep,
     audit_patient_access,
     check_patient_access,
+    require,
 )
 from careloop.web.portal.i18n import (
     human_time,
@@ -57,6 +58,26 @@ def reach_for(
 ) -> PatientReach:
     """:func:`patient_for` as a :class:`PatientReach`, which audits what the page then does."""
     return PatientReach(session, clock, principal, patient_for(principal, wanted, permission))
+
+
+def posted_for(permission: str, *, max_length: int = 64) -> Any:
+    """The patient a portal form is posted for (its ``patient`` field, else the caller's
+    own, :func:`patient_for`), reached by a caller who may ``permission``, as one
+    dependency: ``reach: Annotated[PatientReach, posted_for("visits:write")]``."""
+
+    allowed = require(permission)
+
+    # Defaults, not ``Annotated`` hints: FastAPI evaluates hints in the module's globals.
+    def dependency(
+        session: SessionDep,
+        clock: ClockDep,
+        principal: Principal = Depends(allowed),  # noqa: B008 - FastAPI's dependency marker
+        patient: str = Form("", max_length=max_length),
+    ) -> PatientReach:
+        return reach_for(session, clock, principal, patient or None, permission)
+
+    dependency.__name__ = f"posted_for_{permission.replace(':', '_')}"
+    return Depends(dependency)
 
 
 async def form_text(request: Request) -> Callable[[str], str]:

@@ -18,14 +18,13 @@ from careloop.careteam.intake import receive_observation
 from careloop.careteam.safety import advice_in_languages, current_advice
 from careloop.errors import InvalidInput
 from careloop.records.service import get_patient_record
-from careloop.security.principal import Principal
 from careloop.web.api.webhooks import InboundDep
 from careloop.web.console import patient_context
 from careloop.web.console.pages import after_post
 from careloop.web.console.patient import reading_charts
-from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.deps import PatientReach
 from careloop.web.portal.i18n import translator
-from careloop.web.portal.page import PortalPage, patient_for, portal_page
+from careloop.web.portal.page import PortalPage, portal_page, posted_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -224,10 +223,7 @@ def readings_page(
 @router.post("/portal/readings")
 def save_reading(
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("readings:write"))],
-    patient: Annotated[str, Form(max_length=64)] = "",
+    reach: Annotated[PatientReach, posted_for("readings:write")],
     systolic: Annotated[str, Form(max_length=8)] = "",
     diastolic: Annotated[str, Form(max_length=8)] = "",
     glucose: Annotated[str, Form(max_length=8)] = "",
@@ -235,7 +231,8 @@ def save_reading(
     temperature: Annotated[str, Form(max_length=8)] = "",
     temperature_unit: Annotated[str, Form(max_length=8)] = "[degF]",
 ) -> Response:
-    patient_id = patient_for(principal, patient or None, "readings:write")
+    session, clock, principal = reach.session, reach.clock, reach.principal
+    patient_id = reach.patient_id
     record = get_patient_record(session, patient_id=patient_id, timeline_limit=0)
     current: dict[str, Any] | None = None
     try:

@@ -26,17 +26,16 @@ from careloop.access.offers import choices_of, current_offer, link_token, open_l
 from careloop.audit import AuditAction
 from careloop.crypto import signing_key
 from careloop.errors import InvalidInput
-from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
+from careloop.web.deps import PatientReach, SettingsDep
 from careloop.web.portal.confirmation import confirmation_words
 from careloop.web.portal.i18n import translator
-from careloop.web.portal.page import PortalPage, portal_page, reach_for
+from careloop.web.portal.page import PortalPage, portal_page, posted_for
 
 router = APIRouter(include_in_schema=False)
 
 VisitsPage = Annotated[PortalPage, Depends(portal_page("visits:write", audit_as="appointment"))]
-Writer = Annotated[Principal, Depends(require("visits:write"))]
+Visitor = Annotated[PatientReach, posted_for("visits:write", max_length=128)]
 
 
 @router.get("/portal/visits", response_class=HTMLResponse)
@@ -123,18 +122,15 @@ class PortalLink:
 @router.post("/portal/visits/book")
 def book_visit(
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
+    reach: Visitor,
     settings: SettingsDep,
-    principal: Writer,
     choice: Annotated[int, Form(ge=1, le=20)],
     offer: Annotated[str, Form(max_length=64)] = "",
-    patient: Annotated[str, Form(max_length=128)] = "",
     shown: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """Book a choice of the open offer ``offer``, or, with no offer, the ``choice``-th of the
     times ``shown`` (the page's own list, stored as an offer only now the patient picked)."""
-    reach = reach_for(session, clock, principal, patient or None, "visits:write")
+    session, clock, principal = reach.session, reach.clock, reach.principal
     patient_id = reach.patient_id
     if offer:
         row = self_service.patient_offer(
@@ -172,19 +168,16 @@ def book_visit(
 @router.post("/portal/visits/{booking_id}/{action}")
 def change_visit(
     request: Request,
+    reach: Visitor,
     booking_id: str,
     action: str,
-    session: SessionDep,
-    clock: ClockDep,
     settings: SettingsDep,
-    principal: Writer,
-    patient: Annotated[str, Form(max_length=128)] = "",
     confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """``cancel`` frees the time once confirmed (``confirm=yes``, the "Yes, cancel" button; a
     first tap only asks); ``move`` shows new times to pick from and keeps the visit booked
     until one of them is."""
-    reach = reach_for(session, clock, principal, patient or None, "visits:write")
+    session, clock, principal = reach.session, reach.clock, reach.principal
     patient_id = reach.patient_id
     if action not in ("cancel", "move"):
         return Response(status_code=404)
