@@ -114,6 +114,14 @@ def _when(start: datetime) -> str:
     return f"{start.strftime('%a')} {hour}:{start.strftime('%M')} {start.strftime('%p').lower()}"
 
 
+def _lead_words(days: int) -> str:
+    """How far off a visit is, in days of the patient's calendar: Monday seen from Saturday
+    afternoon is "in 2 days" although fewer than 48 hours away."""
+    if days == 0:
+        return "today"
+    return "tomorrow" if days == 1 else f"in {days} days"
+
+
 def _who(companion: Companion) -> str:
     return f"your {companion.relationship}" if companion.relationship else "your caregiver"
 
@@ -171,7 +179,7 @@ def rank_offers(
             reasons.append("at a time of day that suits you")
         days_away = (slot.start - now).total_seconds() / 86400
         score -= days_away * (0.15 if day.high_noshow_risk else 0.05)
-        lead = "tomorrow" if days_away < 2 else f"in {int(days_away)} days"
+        lead = _lead_words((start.date() - now.astimezone(zone).date()).days)
         if day.high_noshow_risk:
             lead += ", soon rather than later"
         why = f"{_when(start)}: " + "; ".join([*reasons, lead])
