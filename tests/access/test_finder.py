@@ -277,3 +277,21 @@ def test_the_why_counts_days_on_the_patients_calendar() -> None:
         "mon": "Mon 2:00 pm: in 2 days",
         "tue": "Tue 3:00 pm: in 3 days",
     }
+
+
+def test_a_day_the_patient_is_likelier_to_miss_ranks_lower() -> None:
+    """The no-show model's risk for each day (a booking made now) weighs in the ranking: a day
+    with 30 points more risk loses to one two days later; without a risk, sooner wins."""
+    now = datetime(2026, 3, 2, 14, tzinfo=UTC)  # Monday
+    tue, thu = datetime(2026, 3, 3, 15, tzinfo=UTC), datetime(2026, 3, 5, 15, tzinfo=UTC)
+    slots = [
+        SlotCandidate("tue", tue, tue + timedelta(minutes=30)),
+        SlotCandidate("thu", thu, thu + timedelta(minutes=30)),
+    ]
+    risky_tuesday = PatientDay(timezone=NY, noshow_risk={tue.date(): 0.45, thu.date(): 0.15})
+
+    assert [o.slot for o in rank_offers(slots, PatientDay(timezone=NY), now=now, limit=2)] == [
+        "tue",
+        "thu",
+    ]
+    assert [o.slot for o in rank_offers(slots, risky_tuesday, now=now, limit=2)] == ["thu", "tue"]
