@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from careloop.access.finder import Companion, PatientDay
 from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codes
-from careloop.insights.risk.fhir_appointments import score_fhir_appointment
+from careloop.insights.risk.fhir_appointments import fhir_appointment_probabilities
 from careloop.insights.risk.model import NoshowModel
 from careloop.personalize.actions import SendWindow
 from careloop.personalize.service import get_profile
@@ -135,18 +135,18 @@ def noshow_risk_by_day(
     )
     conditions = [r for r in records if r["resourceType"] == "Condition"]
     appointments = [r for r in records if r["resourceType"] == "Appointment"]
-    risk = {}
-    for day in sorted(set(days)):
-        booking = {"id": "", "created": now.isoformat(), "start": f"{day.isoformat()}T12:00:00Z"}
-        score = score_fhir_appointment(
-            model,
-            appointment=booking,
-            patient_id=patient_id,
-            birth_date=patient.birth_date,
-            gender=patient.gender,
-            conditions=conditions,
-            other_appointments=appointments,
-        )
-        if score is not None:
-            risk[day] = score.probability
-    return risk
+    candidates = sorted(set(days))
+    bookings = [
+        {"id": "", "created": now.isoformat(), "start": f"{day.isoformat()}T12:00:00Z"}
+        for day in candidates
+    ]
+    scored = fhir_appointment_probabilities(
+        model,
+        appointments=bookings,
+        patient_id=patient_id,
+        birth_date=patient.birth_date,
+        gender=patient.gender,
+        conditions=conditions,
+        other_appointments=appointments,
+    )
+    return {day: p for day, p in zip(candidates, scored, strict=True) if p is not None}
