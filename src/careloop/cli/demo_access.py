@@ -238,7 +238,7 @@ def step_access(rt: Runtime, console: Console, report: Any) -> None:
     for story in stories:
         table.add_row(
             " ".join(NAMES[story["patient"]]),
-            f"{story['gap']['program']}: {story['gap']['reason']}",
+            f"{story['gap']['program']}:\n{story['gap']['reason'].split(':')[0]}",
             "\n".join(_when(o["start"]) for o in story["offered"]) or "no time fits",
             _booked_words(story),
         )
