@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from careloop.errors import CareloopError
 from careloop.fhirdata.codings import has_code
@@ -83,21 +83,21 @@ def _has(conditions: Iterable[Mapping[str, Any]], codes: frozenset[str]) -> bool
     return any(has_code(condition.get("code"), codes) for condition in conditions)
 
 
+class PatientFacts(TypedDict):
+    """What the record says of the patient whose booking is scored."""
+
+    patient_id: str
+    birth_date: date | None
+    gender: str | None
+    conditions: Sequence[Mapping[str, Any]]
+    other_appointments: Sequence[Mapping[str, Any]]
+
+
 def score_fhir_appointment(
-    model: NoshowModel,
-    *,
-    appointment: Mapping[str, Any],
-    patient_id: str,
-    birth_date: date | None,
-    gender: str | None,
-    conditions: Iterable[Mapping[str, Any]],
-    other_appointments: Iterable[Mapping[str, Any]],
+    model: NoshowModel, *, appointment: Mapping[str, Any], **facts: Unpack[PatientFacts]
 ) -> RiskScore | None:
     """The booking's risk, or None when the appointment lacks a start time."""
-    row = _fhir_row(
-        appointment, patient_id=patient_id, birth_date=birth_date, gender=gender,
-        conditions=list(conditions), other_appointments=list(other_appointments),
-    )  # fmt: skip
+    row = _fhir_row(appointment, **facts)
     if row is None:
         return None
     probability, reasons = explain_row(model, row)
@@ -110,31 +110,20 @@ def fhir_appointment_probabilities(
     model: NoshowModel,
     *,
     appointments: Sequence[Mapping[str, Any]],
-    patient_id: str,
-    birth_date: date | None,
-    gender: str | None,
-    conditions: Sequence[Mapping[str, Any]],
-    other_appointments: Sequence[Mapping[str, Any]],
+    **facts: Unpack[PatientFacts],
 ) -> list[float | None]:
     """Each possible booking's probability (None without a start), in one call of the model
     and without reasons: for ranking many candidate bookings of one patient at once."""
-    facts: dict[str, Any] = {"patient_id": patient_id, "birth_date": birth_date,
-                             "gender": gender, "conditions": conditions,
-                             "other_appointments": other_appointments}  # fmt: skip
     rows = [_fhir_row(a, **facts) for a in appointments]
     scored = iter(noshow_probabilities(model, [r for r in rows if r is not None]))
     return [None if r is None else next(scored) for r in rows]
 
 
 def _fhir_row(
-    appointment: Mapping[str, Any],
-    *,
-    patient_id: str,
-    birth_date: date | None,
-    gender: str | None,
-    conditions: Sequence[Mapping[str, Any]],
-    other_appointments: Sequence[Mapping[str, Any]],
+    appointment: Mapping[str, Any], **facts: Unpack[PatientFacts]
 ) -> list[float | str] | None:
+    patient_id, gender, birth_date = facts["patient_id"], facts["gender"], facts["birth_date"]
+    conditions, other_appointments = list(facts["conditions"]), facts["other_appointments"]
     female = gender == "female"
     target = _booked(appointment, patient_id=patient_id, female=female)
     if target is None:

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import NotRequired, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -153,33 +154,30 @@ def risk_band(model: NoshowModel, probability: float) -> RiskBand:
     return RiskBand.LOW
 
 
-def score_noshow(
-    model: NoshowModel,
-    *,
-    scheduled_at: datetime,
-    appointment_day: date,
-    age: int | None,
-    sex: str | None,
-    neighbourhood: str | None = None,
-    welfare: bool = False,
-    hypertension: bool = False,
-    diabetes: bool = False,
-    alcoholism: bool = False,
-    handicap: int = 0,
-    history: PatientHistory | None = None,
-) -> RiskScore:
-    """Score one booking from what is known when it is made.
+class Booking(TypedDict):
+    """What is known of one booking when it is made (:func:`score_noshow`, :func:`noshow_row`).
 
     ``sex`` takes FHIR administrative gender (``female``/``male``; anything else is treated as
     not recorded). ``history`` is the patient's earlier appointments as known at booking
     (:func:`careloop.insights.risk.features.history_at_booking` computes it).
     """
-    row = noshow_row(
-        scheduled_at=scheduled_at, appointment_day=appointment_day, age=age, sex=sex,
-        neighbourhood=neighbourhood, welfare=welfare, hypertension=hypertension,
-        diabetes=diabetes, alcoholism=alcoholism, handicap=handicap, history=history,
-    )  # fmt: skip
-    probability, reasons = explain_row(model, row)
+
+    scheduled_at: datetime
+    appointment_day: date
+    age: int | None
+    sex: str | None
+    neighbourhood: NotRequired[str | None]
+    welfare: NotRequired[bool]
+    hypertension: NotRequired[bool]
+    diabetes: NotRequired[bool]
+    alcoholism: NotRequired[bool]
+    handicap: NotRequired[int]
+    history: NotRequired[PatientHistory | None]
+
+
+def score_noshow(model: NoshowModel, **booking: Unpack[Booking]) -> RiskScore:
+    """Score one booking from what is known when it is made, with its top reasons."""
+    probability, reasons = explain_row(model, noshow_row(**booking))
     return RiskScore(
         probability=probability, band=risk_band(model, probability), top_reasons=reasons
     )
@@ -205,21 +203,11 @@ def _matrix(rows: list[list[float | str]]) -> npt.NDArray[np.object_]:
     return matrix
 
 
-def noshow_row(
-    *,
-    scheduled_at: datetime,
-    appointment_day: date,
-    age: int | None,
-    sex: str | None,
-    neighbourhood: str | None = None,
-    welfare: bool = False,
-    hypertension: bool = False,
-    diabetes: bool = False,
-    alcoholism: bool = False,
-    handicap: int = 0,
-    history: PatientHistory | None = None,
-) -> list[float | str]:
-    """One booking's feature row (arguments as :func:`score_noshow`), checked."""
+def noshow_row(**booking: Unpack[Booking]) -> list[float | str]:
+    """One booking's feature row, checked."""
+    scheduled_at, appointment_day = booking["scheduled_at"], booking["appointment_day"]
+    age, sex, history = booking["age"], booking["sex"], booking.get("history")
+    handicap = booking.get("handicap", 0)
     if scheduled_at.tzinfo is None:
         raise InvalidInput("scheduled_at must be timezone-aware", field="scheduled_at")
     if appointment_day < scheduled_at.date():
@@ -236,11 +224,11 @@ def noshow_row(
         female=female,
         scheduled_at=scheduled_at,
         appointment_day=appointment_day,
-        welfare=welfare,
-        hypertension=hypertension,
-        diabetes=diabetes,
-        alcoholism=alcoholism,
+        welfare=booking.get("welfare", False),
+        hypertension=booking.get("hypertension", False),
+        diabetes=booking.get("diabetes", False),
+        alcoholism=booking.get("alcoholism", False),
         handicap=handicap,
-        neighbourhood=neighbourhood or "",
+        neighbourhood=booking.get("neighbourhood") or "",
         history=history or PatientHistory(),
     )
