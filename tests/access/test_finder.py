@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from careloop.access.finder import PatientDay, SlotCandidate, rank_offers
 from careloop.access.service import find_offers
 from careloop.cli import app
 from careloop.models import FhirResource
@@ -249,3 +250,48 @@ def test_bad_input_is_one_line_naming_the_field(rt: Runtime) -> None:
     too_many = runner.invoke(app, ["schedule", "offer", "x", "--days", "500", "--database", url])
     assert too_many.exit_code == 2
     assert "days" in too_many.stderr
+
+
+def test_the_why_counts_days_on_the_patients_calendar() -> None:
+    """Saturday 3:40 pm in New York: Monday is "in 2 days", not "tomorrow" (1.9 days away);
+    a slot this evening is "today"; Sunday morning is "tomorrow"."""
+    now = datetime(2026, 12, 5, 20, 40, tzinfo=UTC)
+    slots = [
+        SlotCandidate("tonight", now + timedelta(hours=3), now + timedelta(hours=3, minutes=30)),
+        SlotCandidate(
+            "sun", datetime(2026, 12, 6, 15, tzinfo=UTC), datetime(2026, 12, 6, 16, tzinfo=UTC)
+        ),
+        SlotCandidate(
+            "mon", datetime(2026, 12, 7, 19, tzinfo=UTC), datetime(2026, 12, 7, 20, tzinfo=UTC)
+        ),
+        SlotCandidate(
+            "tue", datetime(2026, 12, 8, 20, tzinfo=UTC), datetime(2026, 12, 8, 21, tzinfo=UTC)
+        ),
+    ]
+
+    offers = rank_offers(slots, PatientDay(timezone=NY), now=now, limit=4)
+
+    assert {o.slot: o.why for o in offers} == {
+        "tonight": "Sat 6:40 pm: today",
+        "sun": "Sun 10:00 am: tomorrow",
+        "mon": "Mon 2:00 pm: in 2 days",
+        "tue": "Tue 3:00 pm: in 3 days",
+    }
+
+
+def test_a_day_the_patient_is_likelier_to_miss_ranks_lower() -> None:
+    """The no-show model's risk for each day (a booking made now) weighs in the ranking: a day
+    with 30 points more risk loses to one two days later; without a risk, sooner wins."""
+    now = datetime(2026, 3, 2, 14, tzinfo=UTC)  # Monday
+    tue, thu = datetime(2026, 3, 3, 15, tzinfo=UTC), datetime(2026, 3, 5, 15, tzinfo=UTC)
+    slots = [
+        SlotCandidate("tue", tue, tue + timedelta(minutes=30)),
+        SlotCandidate("thu", thu, thu + timedelta(minutes=30)),
+    ]
+    risky_tuesday = PatientDay(timezone=NY, noshow_risk={tue.date(): 0.45, thu.date(): 0.15})
+
+    assert [o.slot for o in rank_offers(slots, PatientDay(timezone=NY), now=now, limit=2)] == [
+        "tue",
+        "thu",
+    ]
+    assert [o.slot for o in rank_offers(slots, risky_tuesday, now=now, limit=2)] == ["thu", "tue"]

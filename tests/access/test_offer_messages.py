@@ -11,11 +11,14 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from careloop.access.board import board
+from careloop.access.directory import LinkNeed, scheduling_links, send_scheduling_links
 from careloop.access.offers import OFFER_HOURS, current_offer
 from careloop.access.self_service import book_offered
 from careloop.access.sending import send_offer
 from careloop.clock import FrozenClock
 from careloop.compose.worker import build_worker
+from careloop.events import EventKind, list_events
 from careloop.models import AccessOffer, OutboxMessage
 from careloop.outreach.config import OutreachSettings
 from careloop.runtime import Runtime
@@ -120,3 +123,33 @@ def test_the_links_messages_carry_open_a_page(
     with rt.transaction() as session:
         kinds = set(session.scalars(select(AccessOffer.kind)))
     assert "portal" not in kinds  # the page showed the texted offer, made none of its own
+
+
+def test_a_sent_scheduling_link_is_an_offer_sent(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """A link that went out says so (the console's "Sent"), its queued message is dropped when
+    it is used, and it counts as an offer (``slots_offered``) for the report's conversion."""
+    _seed(rt, tmp_path)
+    need = LinkNeed("mammogram", "mammography", "locations")
+    with rt.transaction() as session:
+        [link] = scheduling_links(
+            session, patient_id="p-001", needs=[need], now=clock.now(), settings=rt.settings
+        )
+        sent = send_scheduling_links(
+            session, patient_id="p-001", links=[link], clock=clock, settings=rt.settings
+        )["mammogram"]
+    assert sent.outbox_id is not None, sent.not_queued
+    with rt.transaction() as session:
+        row = session.get_one(AccessOffer, link.offer_id)
+        assert row.outbox_id == sent.outbox_id
+        [offered] = list_events(session, kinds=[EventKind.SLOTS_OFFERED])
+        assert (offered.subject_id, offered.payload["kind"]) == (link.offer_id, "link")
+        shown = board(session, now=clock.now())
+        assert [o["sent"] for o in shown.offers] == [True]
+    with rt.transaction() as session:  # booked from the link before its message left
+        book_offered(
+            session, offer=session.get_one(AccessOffer, link.offer_id), choice=1, clock=clock,
+            principal=CLI_OPERATOR, channel="portal", settings=rt.settings,
+        )  # fmt: skip
+    assert _state(rt, sent.outbox_id) == ("dead", "offer-closed")

@@ -12,12 +12,14 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from careloop.access import booking as bookings
 from careloop.access.ride_webhooks import sign
 from careloop.access.rides import FakeRides, dispatch_rides
 from careloop.careteam.worklist import list_worklist
 from careloop.clock import FrozenClock
 from careloop.models import AccessRide, OutboxMessage
 from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
 from careloop.settings import AccessSettings, RidesSettings
 from careloop.web.app import create_app
 from tests.access.test_rides import _booked_with_ride
@@ -145,3 +147,27 @@ def test_unsigned_stale_or_malformed_events_change_nothing(
     # Without a configured secret the endpoint refuses everything.
     plain = TestClient(create_app(rt), raise_server_exceptions=False)
     assert _post(plain, clock, event).status_code == 403
+
+
+def test_news_of_a_withdrawn_ride_does_not_bring_it_back(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """The patient cancelled; before the job tells the broker, its "driver assigned" arrives:
+    not applied (no pickup time sent for a visit that is off). The broker's own "canceled"
+    settles the ride without a task or a "fell through" message."""
+    ride_id = _requested_ride(rt, clock, tmp_path)
+    with rt.transaction() as session:
+        booking_id = session.get_one(AccessRide, ride_id).booking_id
+        booking = bookings.get_booking(session, booking_id)
+        bookings.cancel(session, booking=booking, clock=clock, principal=CLI_OPERATOR)
+    client = _client(rt)
+
+    stale = _post(client, clock, _event(ride_id, "driver_assigned"))
+    assert stale.json() == {"ride": ride_id, "status": "cancelling", "applied": False}
+    assert _post(client, clock, _event(ride_id, "cancelling", "evt-2")).status_code == 422
+    settled = _post(client, clock, _event(ride_id, "canceled", "evt-3"))
+
+    assert settled.json() == {"ride": ride_id, "status": "cancelled", "applied": True}
+    assert [m for m, _ in _patient_messages(rt)] == []
+    with rt.transaction() as session:
+        assert list_worklist(session, now=clock.now()) == []

@@ -3,6 +3,7 @@ priority then no-show risk; the first to accept gets it and the others are told 
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from careloop.clock import FrozenClock
 from careloop.compose.worker import build_worker
 from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.governance.consent import opt_out_channel
-from careloop.models import AccessBooking, OutboxMessage, WaitlistEntry
+from careloop.models import AccessBooking, FhirResource, OutboxMessage, WaitlistEntry
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.runtime import Runtime
@@ -67,9 +68,9 @@ def _reply(rt: Runtime, clock: FrozenClock, pid: str, body: str, sid: str) -> st
         ).handled_as
 
 
-def test_a_cancelled_slot_goes_to_the_first_waiting_patient_who_accepts(
-    rt: Runtime, clock: FrozenClock, tmp_path: Path
-) -> None:
+def _offered_to_the_waitlist(rt: Runtime, clock: FrozenClock, tmp_path: Path) -> None:
+    """p-001's visit is cancelled by reply; its slot is offered to p-002, p-003 and p-004
+    (p-005 waits for dermatology) and the offers are delivered."""
     import_resources(
         rt,
         tmp_path,
@@ -126,18 +127,72 @@ def test_a_cancelled_slot_goes_to_the_first_waiting_patient_who_accepts(
     offered_to = {to for to, body in _deliver(rt, clock) if "reply 1 for Tue 3:45 PM" in body}
     assert offered_to == {_phone("p-002"), _phone("p-003"), _phone("p-004")}  # not dermatology
 
+
+def _booked(rt: Runtime) -> list[str]:
+    with rt.transaction() as session:
+        return list(
+            session.scalars(select(AccessBooking.patient_id).where(AccessBooking.state == "booked"))
+        )
+
+
+def test_a_cancelled_slot_goes_to_the_first_waiting_patient_who_accepts(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    _offered_to_the_waitlist(rt, clock, tmp_path)
+
     assert _reply(rt, clock, "p-004", "1", "SM-2") == "booked"
     told = {to for to, body in _deliver(rt, clock) if "that time was just taken" in body}
     assert told == {_phone("p-002"), _phone("p-003")}
     assert _reply(rt, clock, "p-003", "1", "SM-3") != "booked"  # too late: the offer is closed
 
     with rt.transaction() as session:
-        booked = session.scalars(
-            select(AccessBooking.patient_id).where(AccessBooking.state == "booked")
-        ).all()
         states = dict(session.execute(select(WaitlistEntry.patient_id, WaitlistEntry.state)).all())
-    assert booked == ["p-004"]
+    assert _booked(rt) == ["p-004"]
     assert states == {"p-002": "waiting", "p-003": "waiting", "p-004": "booked", "p-005": "waiting"}
+
+
+def test_parallel_replies_to_one_back_fill_offer_book_the_slot_once(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """Three waiting patients answer "1" for the same freed slot at the same moment, each
+    through the reply router in its own transaction (as three web workers would): one is
+    booked, the other two are told it went, and the slot has one Appointment."""
+    _offered_to_the_waitlist(rt, clock, tmp_path)
+    clock.advance(timedelta(minutes=1))
+    racers = ("p-002", "p-003", "p-004")
+    barrier = threading.Barrier(len(racers))
+    answers: dict[str, str] = {}
+
+    def answer(pid: str) -> None:
+        ctx = InboundContext(
+            clock=clock, programs={}, settings=OutreachSettings(), app_settings=rt.settings
+        )
+        message = InboundMessage(
+            channel=ChannelKind.SMS, sender=_phone(pid), recipient="+15550009999", body="1",
+            provider_id=f"SM-race-{pid}", received_at=clock.now(), keyword=None, number=1,
+        )  # fmt: skip
+        barrier.wait()
+        with rt.transaction() as session:
+            answers[pid] = handle_reply(session, ctx=ctx, message=message).handled_as
+
+    threads = [threading.Thread(target=answer, args=(pid,)) for pid in racers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    [winner] = _booked(rt)
+    assert answers[winner] == "booked"
+    assert sorted(answers.values()).count("booked") == 1, answers
+    told = {to for to, body in _deliver(rt, clock) if "that time was just taken" in body}
+    assert told == {_phone(p) for p in racers if p != winner}
+    with rt.transaction() as session:
+        visits = session.scalars(
+            select(FhirResource.status).where(
+                FhirResource.resource_type == "Appointment", FhirResource.status == "booked"
+            )
+        ).all()
+    assert visits == ["booked"]
 
 
 def test_metrics_count_offers_and_what_became_of_them(

@@ -32,6 +32,7 @@ ALL_JOBS = {
     "fhir-exports",
     "review-invitations",
     "programs-rollup",
+    "ride-dispatch",
 }
 
 

@@ -23,6 +23,7 @@ from careloop.access.appointments import write_booking
 from careloop.access.finder import Offer
 from careloop.access.interpreters import book_interpreter
 from careloop.access.offers import drop_visit_messages
+from careloop.access.rides import withdraw_rides
 from careloop.audit import AuditAction, Purpose
 from careloop.changes import record_change
 from careloop.clock import Clock
@@ -155,8 +156,9 @@ def book(
 def cancel(
     session: Session, *, booking: AccessBooking, clock: Clock, principal: Principal
 ) -> AccessBooking:
-    """Cancel a hold or a booking: the slot is free again (and can be back-filled), and what
-    is still queued about the visit is dropped (every path: portal, reply, move)."""
+    """Cancel a hold or a booking: the slot is free again (and can be back-filled), what is
+    still queued about the visit is dropped and its ride withdrawn (every path: portal,
+    reply, move)."""
     now = clock.now()
     if booking.state not in LIVE:
         return booking
@@ -168,6 +170,7 @@ def cancel(
     if was_booked:
         write_booking(session, booking, now=now)
     drop_visit_messages(session, booking_id=booking.id, now=now)
+    withdraw_rides(session, booking_id=booking.id, clock=clock)
     _record(session, booking, clock=clock, principal=principal, kind=EventKind.BOOKING_CANCELLED)
     return booking
 

@@ -29,13 +29,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.access.finder import Offer, SlotCandidate, rank_offers
-from careloop.access.offers import booking_url, open_offer
+from careloop.access.offers import booking_url, offer_sent, open_offer
 from careloop.access.patientday import patient_day
 from careloop.access.slots import free_slots
 from careloop.clock import Clock
 from careloop.fhirdata.codings import codes
 from careloop.fhirdata.references import typed_target_id as _ref
-from careloop.models import FhirResource
+from careloop.models import AccessOffer, FhirResource
 from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.resources import resources_by_id as _load
 from careloop.records.timezones import GEOLOCATION_EXTENSION
@@ -304,4 +304,6 @@ def send_scheduling_links(
             key=f"scheduling-link:{link.offer_id}", now=clock.now(), clock=clock,
             settings=settings, fields={"booking_link": link.url}, allowed_channels=LINK_CHANNELS,
         )  # fmt: skip
+        row = session.get_one(AccessOffer, link.offer_id)
+        offer_sent(session, row=row, outbox_id=sent[link.need].outbox_id, clock=clock)
     return sent

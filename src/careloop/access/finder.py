@@ -17,16 +17,18 @@ way and tests need no database. The rules, in order:
 4. **Transport**: a patient who needs transport and has no accompanying caregiver is offered
    in-person visits with a ride; a telehealth slot, where the service has one, ranks first.
 5. **Lead time and no-show risk**: sooner is better, and much better when the no-show risk is
-   high (a long wait is the strongest no-show predictor).
+   high (a long wait is the strongest no-show predictor); with a trained no-show model, each
+   day's risk for a booking made now (``PatientDay.noshow_risk``) weighs too: 10 points of
+   risk cost as much as :data:`RISK_WEIGHT` × 0.1 (four days' wait).
 
 Every offer carries one sentence saying why it fits, without names (a relationship at most).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -34,6 +36,8 @@ from careloop.records.availability import DAYS
 
 Mode = Literal["in-person", "telehealth"]
 WORKDAY = (time(8, 0), time(17, 0))
+RISK_WEIGHT = 2.0
+"""Score lost per unit of no-show probability (lead time costs 0.05 a day)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,9 @@ class PatientDay:
     companions: tuple[Companion, ...] = ()
     transport_need: bool = False
     high_noshow_risk: bool = False
+    noshow_risk: Mapping[date, float] = field(default_factory=dict)
+    """The no-show model's probability for a booking made now, by the slot's day (UTC, as the
+    model reads an appointment's day); empty without a trained model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,14 @@ def _overlaps_workday(start: datetime, end: datetime) -> bool:
 def _when(start: datetime) -> str:
     hour = start.strftime("%I").lstrip("0")
     return f"{start.strftime('%a')} {hour}:{start.strftime('%M')} {start.strftime('%p').lower()}"
+
+
+def _lead_words(days: int) -> str:
+    """How far off a visit is, in days of the patient's calendar: Monday seen from Saturday
+    afternoon is "in 2 days" although fewer than 48 hours away."""
+    if days == 0:
+        return "today"
+    return "tomorrow" if days == 1 else f"in {days} days"
 
 
 def _who(companion: Companion) -> str:
@@ -171,7 +186,8 @@ def rank_offers(
             reasons.append("at a time of day that suits you")
         days_away = (slot.start - now).total_seconds() / 86400
         score -= days_away * (0.15 if day.high_noshow_risk else 0.05)
-        lead = "tomorrow" if days_away < 2 else f"in {int(days_away)} days"
+        score -= RISK_WEIGHT * day.noshow_risk.get(slot.start.astimezone(UTC).date(), 0.0)
+        lead = _lead_words((start.date() - now.astimezone(zone).date()).days)
         if day.high_noshow_risk:
             lead += ", soon rather than later"
         why = f"{_when(start)}: " + "; ".join([*reasons, lead])

@@ -22,8 +22,10 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, object_session
 
 from careloop.access.finder import Offer
+from careloop.clock import Clock
 from careloop.crypto import signing_key
 from careloop.errors import LinkNotUsable
+from careloop.events import EventKind, record_event
 from careloop.models import AccessOffer, Enrollment, OutboxMessage
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.states import DeadReason, OutboxState
@@ -46,6 +48,23 @@ _WORDS = {
 def _sign(key: bytes, offer_id: str) -> str:
     digest = hmac.new(key, f"booking-link|{offer_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:9]).decode()
+
+
+def offer_sent(session: Session, *, row: AccessOffer, outbox_id: int | None, clock: Clock) -> None:
+    """The offer's message was queued (``outbox_id``) or could not be: the offer remembers it,
+    so the console says whether it went and a message still queued is dropped when the offer
+    closes, and the report counts the offer (``slots_offered``) for its conversion."""
+    row.outbox_id = outbox_id
+    record_event(
+        session,
+        kind=EventKind.SLOTS_OFFERED,
+        clock=clock,
+        actor="system:access",
+        patient_id=row.patient_id,
+        subject_type="offer",
+        subject_id=row.id,
+        payload={"choices": len(row.choices), "kind": row.kind, "queued": outbox_id is not None},
+    )
 
 
 def link_token(key: bytes, offer_id: str) -> str:

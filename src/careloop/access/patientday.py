@@ -10,12 +10,15 @@
 * **Transport need**: membership of the ``transportation-need`` segment (a "yes" to LOINC
   93030-5, e.g. LA33-6, in the last year, or Z59.82 on the problem list).
 * **No-show risk**: high when the patient missed 2 or more appointments in the last year
-  (``noshow`` Appointments in the record), the strongest feature of the no-show model.
+  (``noshow`` Appointments in the record); and, with a trained no-show model, each candidate
+  day's risk (:func:`noshow_risk_by_day`): the model's score of a booking made now for that
+  day, from the record as any booking's score is (age, sex, conditions, earlier visits).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -23,6 +26,8 @@ from sqlalchemy.orm import Session
 from careloop.access.finder import Companion, PatientDay
 from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codes
+from careloop.insights.risk.fhir_appointments import fhir_appointment_probabilities
+from careloop.insights.risk.model import NoshowModel
 from careloop.personalize.actions import SendWindow
 from careloop.personalize.service import get_profile
 from careloop.programs.segments.service import segment_membership
@@ -112,3 +117,36 @@ def patient_day(session: Session, *, patient_id: str, now: datetime) -> PatientD
         transport_need=TRANSPORT_SEGMENT in segments.get(patient_id, set()),
         high_noshow_risk=_missed_recently(appointments, now) >= 2,
     )
+
+
+def noshow_risk_by_day(
+    session: Session,
+    *,
+    patient_id: str,
+    now: datetime,
+    days: Iterable[date],
+    model: NoshowModel,
+) -> dict[date, float]:
+    """The model's no-show probability of a booking made ``now`` for each of ``days`` (the
+    features vary by day only: lead time and weekday), as the journey would score it."""
+    patient = get_patient(session, patient_id)
+    records = patient_resources(
+        session, patient_id=patient_id, resource_types=("Condition", "Appointment")
+    )
+    conditions = [r for r in records if r["resourceType"] == "Condition"]
+    appointments = [r for r in records if r["resourceType"] == "Appointment"]
+    candidates = sorted(set(days))
+    bookings = [
+        {"id": "", "created": now.isoformat(), "start": f"{day.isoformat()}T12:00:00Z"}
+        for day in candidates
+    ]
+    scored = fhir_appointment_probabilities(
+        model,
+        appointments=bookings,
+        patient_id=patient_id,
+        birth_date=patient.birth_date,
+        gender=patient.gender,
+        conditions=conditions,
+        other_appointments=appointments,
+    )
+    return {day: p for day, p in zip(candidates, scored, strict=True) if p is not None}

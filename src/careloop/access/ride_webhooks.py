@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.access.rides import FAILED, STATUSES, update_ride_status
+from careloop.access.rides import FAILED, STATUSES, update_ride_status, withdrawn_at_provider
 from careloop.access.sending import send_ride_booked, send_ride_fell_through
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound, PermissionDenied
@@ -54,7 +54,9 @@ BROKER_STATUSES = {
     "no_driver": "no-driver",
     "unfulfilled": "no-driver",
 }
-"""Broker words → ours; our own words (``rides.STATUSES``) are accepted as they are."""
+"""Broker words → ours; our own words (``rides.STATUSES``) are accepted as they are, except
+``cancelling``, which only careloop sets (it is waiting to tell the broker)."""
+REPORTABLE = tuple(s for s in STATUSES if s != "cancelling")
 FINAL = frozenset({"completed", *FAILED})
 
 
@@ -123,9 +125,9 @@ def parse_event(body: bytes) -> RideEvent:
     ride: dict[str, Any] = doc["ride"]
     raw = _text(ride, "status", field="ride.status")
     status = BROKER_STATUSES.get(raw or "", raw)
-    if status not in STATUSES:
+    if status not in REPORTABLE:
         raise InvalidInput(
-            f"ride.status must be one of {', '.join(sorted({*STATUSES, *BROKER_STATUSES}))}",
+            f"ride.status must be one of {', '.join(sorted({*REPORTABLE, *BROKER_STATUSES}))}",
             field="ride.status",
         )
     ride_ref = _text(ride, "external_ref", field="ride.external_ref")
@@ -161,6 +163,13 @@ def apply_event(
     ride = _find(session, event)
     if ride.status == event.status or ride.status in FINAL:
         return RideEventOutcome(ride.id, ride.status, applied=False, task_raised=False)
+    if ride.status == "cancelling":
+        # The visit is off and we are cancelling: the provider's own cancellation settles it
+        # (nothing fell through); any other news is stale and must not bring the ride back.
+        if event.status != "cancelled":
+            return RideEventOutcome(ride.id, ride.status, applied=False, task_raised=False)
+        withdrawn_at_provider(session, ride=ride, clock=clock)
+        return RideEventOutcome(ride.id, ride.status, applied=True, task_raised=False)
     task = update_ride_status(session, ride=ride, status=event.status, clock=clock)
     booking = session.get(AccessBooking, ride.booking_id)
     if booking is not None and booking.state == "booked":

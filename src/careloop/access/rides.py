@@ -12,6 +12,21 @@ addresses by reference and a callback URL; GET ``/rides/{id}``; POST ``/rides/{i
 signed status webhooks, ``access.ride_webhooks``), chosen by the ``access.rides`` settings.
 A ride that fails or is cancelled by the provider before pickup raises a task for the care
 coordinators.
+
+Lifecycle (``access_rides.status``)::
+
+    pending --job--> requested --webhook--> confirmed --> en-route --> picked-up --> completed
+       |                  |
+       |                  +--provider--> failed / cancelled / no-driver (before pickup: a task)
+       | visit off        | visit off (from requested, confirmed or en-route)
+       v                  v
+    cancelled <--job-- cancelling   (the job calls the provider's cancel)
+
+A visit cancelled or moved withdraws its ride (:func:`withdraw_rides`, in the booking's
+transaction): one never requested is cancelled at once; one the provider holds becomes
+``cancelling`` and the next job run tells the provider (``cancel``), so no driver comes for a
+visit that is off. A provider that is down or answers 5xx (:class:`ProviderUnavailable`) stops
+the run and leaves the rest for the next one; what was already requested stays recorded.
 """
 
 from __future__ import annotations
@@ -27,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import create_task
 from careloop.clock import Clock
-from careloop.errors import InvalidInput, NotFound
+from careloop.errors import CareloopError, InvalidInput, NotFound
 from careloop.events import EventKind, record_event
 from careloop.feedback.ruleset import Severity
 from careloop.models import AccessBooking, AccessRide
@@ -35,9 +50,16 @@ from careloop.settings import ConfigurationError, RidesSettings
 
 TRAVEL_BUFFER = timedelta(minutes=45)
 STATUSES = ("pending", "requested", "confirmed", "en-route", "picked-up", "completed",
-            "failed", "cancelled", "no-driver")  # fmt: skip
+            "failed", "cancelled", "no-driver", "cancelling")  # fmt: skip
 FAILED = frozenset({"failed", "cancelled", "no-driver"})
+WITHDRAWN_AT_PROVIDER = frozenset({"requested", "confirmed", "en-route"})
+"""A ride the provider holds: withdrawing it needs a call (``cancelling``, then the job)."""
 ACTOR = "system:access"
+
+
+class ProviderUnavailable(CareloopError):
+    """The provider did not answer, or answered 5xx: try again on the next run (a refusal,
+    4xx, is an ``InvalidInput``: the ride failed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +96,7 @@ class FakeRides:
 
     def request(self, ride: RideRequest) -> str:
         self.requests.append(ride)
-        external = f"fake-{len(self.requests)}"
+        external = f"fake-{ride.ride_id}"  # unique across runs, as a provider's id is
         self.statuses[external] = "requested"
         return external
 
@@ -95,8 +117,19 @@ class HttpRides:
         self._client = client
         self._callback = callback_url
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call; no answer or a 5xx is :class:`ProviderUnavailable` (try again later)."""
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable("ride provider did not answer") from exc
+        if response.status_code >= 500:
+            raise ProviderUnavailable(f"ride provider answered {response.status_code}")
+        return response
+
     def request(self, ride: RideRequest) -> str:
-        response = self._client.post(
+        response = self._send(
+            "POST",
             "/rides",
             json={
                 "external_ref": ride.ride_id,
@@ -114,12 +147,12 @@ class HttpRides:
         return str(response.json()["ride_id"])
 
     def status(self, external_id: str) -> str:
-        response = self._client.get(f"/rides/{external_id}")
+        response = self._send("GET", f"/rides/{external_id}")
         response.raise_for_status()
         return str(response.json()["status"])
 
     def cancel(self, external_id: str) -> None:
-        self._client.post(f"/rides/{external_id}/cancel").raise_for_status()
+        self._send("POST", f"/rides/{external_id}/cancel").raise_for_status()
 
 
 def provider_from_settings(settings: RidesSettings, *, public_base_url: str) -> RideProvider:
@@ -166,7 +199,7 @@ def dispatch_rides(session: Session, *, provider: RideProvider, clock: Clock) ->
         .order_by(AccessRide.pickup_at)
         .with_for_update(of=AccessRide, skip_locked=True)
     ).all()
-    done = []
+    done: list[str] = []
     for ride, booking in pending:
         if booking.state != "booked":
             ride.status, ride.updated_at = "cancelled", now
@@ -184,10 +217,72 @@ def dispatch_rides(session: Session, *, provider: RideProvider, clock: Clock) ->
         except InvalidInput:
             update_ride_status(session, ride=ride, status="failed", clock=clock)
             continue
+        except ProviderUnavailable:
+            break  # the rest wait for the next run; the rides requested so far stay recorded
         ride.provider, ride.status, ride.updated_at = provider.name, "requested", now
         done.append(ride.id)
     session.flush()
     return done
+
+
+def withdraw_rides(session: Session, *, booking_id: str, clock: Clock) -> None:
+    """The visit is off (cancelled or moved): its ride is not needed. One never requested is
+    cancelled here; one the provider holds becomes ``cancelling`` for the next run of
+    :func:`cancel_withdrawn_rides` (no provider call inside the patient's transaction)."""
+    for ride in rides_of_booking(session, booking_id):
+        if ride.status == "pending":
+            _set_status(session, ride=ride, status="cancelled", clock=clock)
+        elif ride.status in WITHDRAWN_AT_PROVIDER:
+            _set_status(session, ride=ride, status="cancelling", clock=clock)
+
+
+def cancel_withdrawn_rides(session: Session, *, provider: RideProvider, clock: Clock) -> list[str]:
+    """Tell the provider about every ride withdrawn since the last run; return their ids."""
+    withdrawn = session.scalars(
+        select(AccessRide)
+        .where(AccessRide.status == "cancelling")
+        .order_by(AccessRide.pickup_at)
+        .with_for_update(skip_locked=True)
+    ).all()
+    done: list[str] = []
+    for ride in withdrawn:
+        if ride.external_id is not None:
+            try:
+                provider.cancel(ride.external_id)
+            except ProviderUnavailable:
+                break
+        withdrawn_at_provider(session, ride=ride, clock=clock)
+        done.append(ride.id)
+    session.flush()
+    return done
+
+
+def withdrawn_at_provider(session: Session, *, ride: AccessRide, clock: Clock) -> None:
+    """A ride we withdrew is cancelled at the provider (our call, or its webhook saying so)."""
+    _set_status(session, ride=ride, status="cancelled", clock=clock)
+
+
+def run_rides(session: Session, *, provider: RideProvider, clock: Clock) -> dict[str, Any]:
+    """One run of the ride job (``ride-dispatch``, ``careloop schedule dispatch-rides``):
+    withdrawn rides cancelled at the provider, then pending ones requested."""
+    cancelled = cancel_withdrawn_rides(session, provider=provider, clock=clock)
+    requested = dispatch_rides(session, provider=provider, clock=clock)
+    return {"requested": len(requested), "cancelled": len(cancelled), "provider": provider.name}
+
+
+def _set_status(session: Session, *, ride: AccessRide, status: str, clock: Clock) -> None:
+    """Our own change of a ride (no task: nothing fell through), recorded as an event."""
+    ride.status, ride.updated_at = status, clock.now()
+    record_event(
+        session,
+        kind=EventKind.RIDE_UPDATED,
+        clock=clock,
+        actor=ACTOR,
+        patient_id=ride.patient_id,
+        subject_type="ride",
+        subject_id=ride.id,
+        payload={"status": status},
+    )
 
 
 def ride_by_external_id(session: Session, external_id: str) -> AccessRide:
@@ -205,17 +300,7 @@ def update_ride_status(session: Session, *, ride: AccessRide, status: str, clock
     if status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
     now = clock.now()
-    ride.status, ride.updated_at = status, now
-    record_event(
-        session,
-        kind=EventKind.RIDE_UPDATED,
-        clock=clock,
-        actor=ACTOR,
-        patient_id=ride.patient_id,
-        subject_type="ride",
-        subject_id=ride.id,
-        payload={"status": status},
-    )
+    _set_status(session, ride=ride, status=status, clock=clock)
     if status in FAILED and now < ride.pickup_at + timedelta(minutes=15):
         create_task(
             session,

@@ -17,10 +17,9 @@ from sqlalchemy.orm import Session
 
 from careloop.access.directory import places_of
 from careloop.access.finder import Offer, distinct_times
-from careloop.access.offers import booking_url, choice_labels, open_offer
+from careloop.access.offers import booking_url, choice_labels, offer_sent, open_offer
 from careloop.access.service import MAX_LIMIT, find_offers
 from careloop.clock import Clock
-from careloop.events import EventKind, record_event
 from careloop.models import AccessBooking
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.requests import RequestedMessage, request_message
@@ -114,17 +113,7 @@ def queue_offer(
         settings=settings,
         fields=fields,
     )
-    row.outbox_id = sent.outbox_id
-    record_event(
-        session,
-        kind=EventKind.SLOTS_OFFERED,
-        clock=clock,
-        actor="system:access",
-        patient_id=patient_id,
-        subject_type="offer",
-        subject_id=row.id,
-        payload={"choices": len(offers), "kind": kind, "queued": sent.outbox_id is not None},
-    )
+    offer_sent(session, row=row, outbox_id=sent.outbox_id, clock=clock)
     return SentOffer(row.id, len(offers), sent.outbox_id, sent.not_queued)
 
 

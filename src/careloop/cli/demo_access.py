@@ -1,10 +1,13 @@
-"""The demo's access story (issue "Access"): John's visit fits his wife's afternoons, booked by a
-reply, no ride needed because she drives; Ruth has nobody to drive her and gets a ride.
+"""The demo's access story (issue "Access"): John's care gap (no colorectal screening) is found,
+the colonoscopy times offered fit his wife's afternoons, he books by a reply, and no ride is
+needed because she drives; Ruth (a mammogram due) has nobody to drive her and gets a ride.
 
 The record is imported like an EHR export (Patient, RelatedPerson with availability, the
-transportation screen LOINC 93030-5 = LA33-6, a Schedule and its Slots next week); the offer
-goes through the outbox, the reply through the same function the reply router calls, the ride
-to the recording fake provider. Output: ids, slot ids and local times only.
+transportation screen LOINC 93030-5 = LA33-6, a clinic's Schedules and their Slots next week);
+the gap is the program's own finding (``run_program``) and enrols the patient as the outreach
+tick would (so ``careloop report`` sets the offers against the holdout); the offer is for the
+program's service and goes through the outbox, the reply through the same function the reply
+router calls, the ride to the recording fake provider.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
+from careloop.access.booking import live_bookings
 from careloop.access.offers import choices_of, current_offer
 from careloop.access.replies import handle_access_reply
 from careloop.access.rides import FakeRides, dispatch_rides
@@ -24,6 +28,9 @@ from careloop.channels.keywords import parse_reply
 from careloop.channels.messages import ChannelKind, InboundMessage
 from careloop.fhirdata.bundles import collection
 from careloop.outreach.config import outreach_settings
+from careloop.outreach.enrollment import enroll
+from careloop.outreach.service import load_outreach_programs
+from careloop.programs.service import run_program
 from careloop.records.availability import AVAILABILITY_EXTENSION
 from careloop.records.importer import import_bundle
 from careloop.runtime import Runtime
@@ -32,9 +39,19 @@ from careloop.security.principal import CLI_OPERATOR
 ZONE = "America/New_York"
 PEOPLE = {"john": "demo-access-john", "ruth": "demo-access-ruth"}
 NAMES = {"demo-access-john": ("John", "Miller"), "demo-access-ruth": ("Ruth", "Alvarez")}
+SEX = {"demo-access-john": "male", "demo-access-ruth": "female"}
+AGE = {"demo-access-john": 62, "demo-access-ruth": 60}
+GAPS = {"demo-access-john": "colorectal-cancer-screening",
+        "demo-access-ruth": "breast-cancer-screening"}  # fmt: skip
+DRIVERS = {"demo-access-john": "his wife drives"}
+SERVICES = {"colorectal-cancer-screening": ("colonoscopy", "73761001"),
+            "breast-cancer-screening": ("mammography", "71651007")}  # fmt: skip
+"""Each gap's program and the SNOMED code of the service that closes it (the program's
+``services``; the clinic's Schedules carry the same code)."""
 
 
-def _patient(pid: str, phone: str) -> dict[str, Any]:
+def _patient(pid: str, phone: str, now: datetime) -> dict[str, Any]:
+    born = now.date().replace(year=now.year - AGE[pid], day=1)
     return {
         "resourceType": "Patient",
         "id": pid,
@@ -42,6 +59,8 @@ def _patient(pid: str, phone: str) -> dict[str, Any]:
             {"url": "http://hl7.org/fhir/StructureDefinition/timezone", "valueCode": ZONE}
         ],
         "name": [{"family": NAMES[pid][1], "given": [NAMES[pid][0]]}],
+        "gender": SEX[pid],
+        "birthDate": born.isoformat(),
         "telecom": [{"system": "phone", "value": phone, "use": "mobile"}],
         "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "en"}]}}],
     }
@@ -85,28 +104,31 @@ def _clinic(now: datetime) -> list[dict[str, Any]]:
     zone = ZoneInfo(ZONE)
     first = now.astimezone(zone).date() + timedelta(days=2)
     resources: list[dict[str, Any]] = [
-        {"resourceType": "Location", "id": "demo-access-clinic", "name": "Main clinic"},
-        {
-            "resourceType": "Schedule",
-            "id": "demo-access-mammo",
-            "serviceType": [{"coding": [{"system": "http://snomed.info/sct", "code": "71651007"}]}],
-            "actor": [{"reference": "Location/demo-access-clinic"}],
-        },
+        {"resourceType": "Location", "id": "demo-access-clinic", "name": "Main clinic"}
     ]
-    for offset in range(7):
-        day = first + timedelta(days=offset)
-        for hour, minute in ((10, 0), (14, 0), (15, 45), (17, 0)):
-            start = datetime.combine(day, time(hour, minute), tzinfo=zone)
-            resources.append(
-                {
-                    "resourceType": "Slot",
-                    "id": f"demo-slot-{day:%m%d}-{hour:02d}{minute:02d}",
-                    "schedule": {"reference": "Schedule/demo-access-mammo"},
-                    "status": "free",
-                    "start": start.isoformat(),
-                    "end": (start + timedelta(minutes=30)).isoformat(),
-                }
-            )
+    for name, code in SERVICES.values():
+        resources.append(
+            {
+                "resourceType": "Schedule",
+                "id": f"demo-access-{name}",
+                "serviceType": [{"coding": [{"system": "http://snomed.info/sct", "code": code}]}],
+                "actor": [{"reference": "Location/demo-access-clinic"}],
+            }
+        )
+        for offset in range(7):
+            day = first + timedelta(days=offset)
+            for hour, minute in ((10, 0), (14, 0), (15, 45), (17, 0)):
+                start = datetime.combine(day, time(hour, minute), tzinfo=zone)
+                resources.append(
+                    {
+                        "resourceType": "Slot",
+                        "id": f"demo-slot-{name}-{day:%m%d}-{hour:02d}{minute:02d}",
+                        "schedule": {"reference": f"Schedule/demo-access-{name}"},
+                        "status": "free",
+                        "start": start.isoformat(),
+                        "end": (start + timedelta(minutes=30)).isoformat(),
+                    }
+                )
     return resources
 
 
@@ -117,12 +139,29 @@ def _import(rt: Runtime, resources: list[dict[str, Any]]) -> None:
     )  # fmt: skip
 
 
-def _book_by_reply(rt: Runtime, pid: str, phone: str) -> dict[str, Any]:
+def _find_gap(rt: Runtime, pid: str) -> dict[str, str]:
+    """The program finds the patient's gap and enrols them, as the outreach tick would."""
+    own, _ = outreach_settings(rt.settings)
+    name = GAPS[pid]
+    [program] = load_outreach_programs(own, names=[name])
+    assert program.source is not None  # a care-gap program of the library
+    now = rt.clock.now()
+    with rt.transaction() as session:
+        run = run_program(session, program=program.source, now=now, patient_ids=[pid])
+        [found] = [e for e in run.eligible if e.patient_id == pid]
+        enroll(
+            session, clock=rt.clock, program=program, patient_id=pid,
+            episode=f"period:{run.window.key}", now=now, announced=True,
+        )  # fmt: skip
+    return {"program": name, "reason": found.reason}
+
+
+def _book_by_reply(rt: Runtime, pid: str, phone: str, *, service: str) -> dict[str, Any]:
     """Offer, then the patient's text "1" (through the reply router's access entry point)."""
     own, _ = outreach_settings(rt.settings)
     with rt.transaction() as session:
         sent = send_offer(
-            session, patient_id=pid, clock=rt.clock, settings=rt.settings, service="71651007"
+            session, patient_id=pid, clock=rt.clock, settings=rt.settings, service=service
         )
     with rt.transaction() as session:
         offer = current_offer(session, patient_id=pid, now=rt.clock.now())
@@ -143,12 +182,31 @@ def _book_by_reply(rt: Runtime, pid: str, phone: str) -> dict[str, Any]:
             settings=own,
             app_settings=rt.settings,  # as the reply router does: the caregiver is told
         )
+        booked = next(iter(live_bookings(session, patient_id=pid)), None)
     return {
         "patient": pid,
         "offer_queued": sent.outbox_id is not None,
         "offered": offered,
         "reply": reply.handled_as if reply else None,
+        "booked": {"slot": booked.slot_id, "ride": booked.ride} if booked else None,
     }
+
+
+def _when(value: str) -> str:
+    start = datetime.fromisoformat(value)
+    return f"{start:%a} {start:%I:%M}".replace(" 0", " ") + f" {start:%p}".lower()
+
+
+def _booked_words(story: dict[str, Any]) -> str:
+    booked = story["booked"]
+    if booked is None:
+        return "not booked"
+    [chosen] = [o for o in story["offered"] if o["slot"] == booked["slot"]]
+    if booked["ride"]:
+        how = "a ride arranged"
+    else:
+        how = "no ride" + (f": {DRIVERS[story['patient']]}" if story["patient"] in DRIVERS else "")
+    return f"{_when(chosen['start'])}, {chosen['mode']}, {how}"
 
 
 def step_access(rt: Runtime, console: Console, report: Any) -> None:
@@ -158,33 +216,37 @@ def step_access(rt: Runtime, console: Console, report: Any) -> None:
     _import(
         rt,
         [
-            _patient(john, "+15550107001"),
+            _patient(john, "+15550107001", now),
             _wife(john),
             _screen(john, now - timedelta(days=30)),
-            _patient(ruth, "+15550107003"),
+            _patient(ruth, "+15550107003", now),
             _screen(ruth, now - timedelta(days=30)),
             *_clinic(now),
         ],
     )
-    stories = [_book_by_reply(rt, john, "+15550107001"), _book_by_reply(rt, ruth, "+15550107003")]
+    stories = []
+    for pid, phone in ((john, "+15550107001"), (ruth, "+15550107003")):
+        gap = _find_gap(rt, pid)
+        _, code = SERVICES[gap["program"]]
+        stories.append({**_book_by_reply(rt, pid, phone, service=code), "gap": gap})
     provider = FakeRides()
     with rt.transaction() as session:
         rides = dispatch_rides(session, provider=provider, clock=rt.clock)
-    table = Table(title="8. Access: slots that fit the patient's day, booked by a reply")
-    for column in ("patient", "offered (best first)", "mode", "ride", "why (first offer)", "reply"):
+    table = Table(title="8. Access: a care gap, times that fit the patient's day, a reply books")
+    for column in ("patient", "care gap found", "offered (best first)", 'booked by replying "1"'):
         table.add_column(column)
     for story in stories:
-        offered = story["offered"]
-        first = offered[0] if offered else {}
         table.add_row(
-            story["patient"],
-            "\n".join(f"{o['slot']} {o['start'][11:16]}" for o in offered),
-            str(first.get("mode", "-")),
-            "yes" if first.get("ride") else "no",
-            str(first.get("why", "no slot fits")),
-            str(story["reply"]),
+            " ".join(NAMES[story["patient"]]),
+            f"{story['gap']['program']}:\n{story['gap']['reason'].split(':')[0]}",
+            "\n".join(_when(o["start"]) for o in story["offered"]) or "no time fits",
+            _booked_words(story),
         )
     console.print(table)
+    for story in stories:
+        if story["offered"]:
+            first = NAMES[story["patient"]][0]
+            console.print(f"   why {first}'s first time: {story['offered'][0]['why']}")
     pickups = ", ".join(
         r.pickup_at.astimezone(ZoneInfo(ZONE)).strftime("%H:%M") for r in provider.requests
     )

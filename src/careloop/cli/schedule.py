@@ -204,18 +204,20 @@ def dispatch_rides_command(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Request pending rides from the ride provider (``access.rides`` settings; docs/access.md)."""
-    from careloop.access.rides import dispatch_rides, provider_from_settings
+    """Request pending rides from the ride provider and cancel the rides of visits that are
+    off (``access.rides`` settings; docs/access.md). The ``ride-dispatch`` job does the same."""
+    from careloop.access.rides import provider_from_settings, run_rides
 
     with runtime(database) as rt, rt.transaction() as session:
         provider = provider_from_settings(
             rt.settings.access.rides, public_base_url=rt.settings.security.public_base_url
         )
-        requested = dispatch_rides(session, provider=provider, clock=rt.clock)
+        done = run_rides(session, provider=provider, clock=rt.clock)
     emit(
-        {"requested": len(requested), "provider": provider.name},
+        done,
         as_json=as_json,
-        text=f"{len(requested)} rides requested from {provider.name}",
+        text=f"{done['requested']} rides requested from {provider.name}, "
+        f"{done['cancelled']} cancelled",
     )
 
 

@@ -1,5 +1,6 @@
 """The one home of periodic jobs: outreach tick, escalations, missing-data rule, retention,
-FHIR deliveries and exports, the nightly cycle.
+FHIR deliveries and exports, review invitations, the programs roll-up, rides to visits, the
+nightly cycle.
 
 Every ``careloop worker`` (and ``careloop serve`` with its in-process worker) calls
 :meth:`JobRunner.run_due` between outbox batches. Each job has one ``job_runs`` row; a
@@ -129,6 +130,16 @@ def _review_invitations(rt: Runtime, now: datetime) -> dict[str, Any]:
     return dict(tally)
 
 
+def _ride_dispatch(rt: Runtime, now: datetime) -> dict[str, Any]:
+    from careloop.access.rides import provider_from_settings, run_rides
+
+    provider = provider_from_settings(
+        rt.settings.access.rides, public_base_url=rt.settings.security.public_base_url
+    )
+    with rt.transaction() as session:
+        return run_rides(session, provider=provider, clock=rt.clock)
+
+
 def _programs_rollup(rt: Runtime, now: datetime) -> dict[str, Any]:
     with rt.transaction() as session:
         figures = write_programs_rollup(session, now=now)
@@ -149,6 +160,7 @@ def configured_jobs(rt: Runtime) -> list[Job]:
         ("fhir-exports", settings.fhir_exports_minutes, _fhir_exports),
         ("review-invitations", settings.review_invitations_minutes, _review_invitations),
         ("programs-rollup", settings.programs_rollup_minutes, _programs_rollup),
+        ("ride-dispatch", settings.ride_dispatch_minutes, _ride_dispatch),
     ]
     jobs = [Job(name, timedelta(minutes=m), body) for name, m, body in periods if m > 0]
     if settings.nightly_at is not None:

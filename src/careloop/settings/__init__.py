@@ -207,6 +207,9 @@ class JobsSettings(BaseModel):
     programs_rollup_minutes: float = Field(default=1440.0, ge=0)
     """Compute the console programs page's figures (the program report of the last 8 weeks
     and its weekly learning curves) and store them; the page shows when they were computed."""
+    ride_dispatch_minutes: float = Field(default=5.0, ge=0)
+    """Request the rides booked visits need from the ride provider (``access.rides``) and
+    cancel there the rides of visits cancelled or moved since the last run."""
 
 
 class FhirSettings(BaseModel):

@@ -14,11 +14,11 @@ risk branches do not apply, which is said in the enrollment's fields.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from careloop.errors import CareloopError
 from careloop.fhirdata.codings import has_code
@@ -26,7 +26,13 @@ from careloop.fhirdata.dates import instant
 from careloop.insights.risk.appointments_csv import BookedAppointment
 from careloop.insights.risk.features import history_at_booking
 from careloop.insights.risk.model import NoshowModel
-from careloop.insights.risk.scoring import RiskScore, score_noshow
+from careloop.insights.risk.scoring import (
+    RiskScore,
+    explain_row,
+    noshow_probabilities,
+    noshow_row,
+    risk_band,
+)
 from careloop.settings import get_settings
 
 HYPERTENSION = frozenset({"38341003", "59621000", "I10"})
@@ -77,17 +83,47 @@ def _has(conditions: Iterable[Mapping[str, Any]], codes: frozenset[str]) -> bool
     return any(has_code(condition.get("code"), codes) for condition in conditions)
 
 
+class PatientFacts(TypedDict):
+    """What the record says of the patient whose booking is scored."""
+
+    patient_id: str
+    birth_date: date | None
+    gender: str | None
+    conditions: Sequence[Mapping[str, Any]]
+    other_appointments: Sequence[Mapping[str, Any]]
+
+
 def score_fhir_appointment(
-    model: NoshowModel,
-    *,
-    appointment: Mapping[str, Any],
-    patient_id: str,
-    birth_date: date | None,
-    gender: str | None,
-    conditions: Iterable[Mapping[str, Any]],
-    other_appointments: Iterable[Mapping[str, Any]],
+    model: NoshowModel, *, appointment: Mapping[str, Any], **facts: Unpack[PatientFacts]
 ) -> RiskScore | None:
     """The booking's risk, or None when the appointment lacks a start time."""
+    row = _fhir_row(appointment, **facts)
+    if row is None:
+        return None
+    probability, reasons = explain_row(model, row)
+    return RiskScore(
+        probability=probability, band=risk_band(model, probability), top_reasons=reasons
+    )
+
+
+def fhir_appointment_probabilities(
+    model: NoshowModel,
+    *,
+    appointments: Sequence[Mapping[str, Any]],
+    **facts: Unpack[PatientFacts],
+) -> list[float | None]:
+    """Each possible booking's probability (None without a start), in one call of the model
+    and without reasons: for ranking many candidate bookings of one patient at once."""
+    rows = [_fhir_row(a, **facts) for a in appointments]
+    scored = iter(noshow_probabilities(model, [r for r in rows if r is not None]))
+    return [None if r is None else next(scored) for r in rows]
+
+
+def _fhir_row(
+    appointment: Mapping[str, Any], **facts: Unpack[PatientFacts]
+) -> list[float | str] | None:
+    patient_id, gender, birth_date = facts["patient_id"], facts["gender"], facts["birth_date"]
+    conditions, other_appointments = list(facts["conditions"]), facts["other_appointments"]
     female = gender == "female"
     target = _booked(appointment, patient_id=patient_id, female=female)
     if target is None:
@@ -106,9 +142,7 @@ def score_fhir_appointment(
             - birth_date.year
             - ((booked.month, booked.day) < (birth_date.month, birth_date.day))
         )
-    conditions = list(conditions)
-    return score_noshow(
-        model,
+    return noshow_row(
         scheduled_at=target.scheduled_at,
         appointment_day=max(target.appointment_day, booked),
         age=age if age is None or 0 <= age <= 115 else None,
