@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from careloop.channels.settings import ChannelsSettings
@@ -78,3 +79,18 @@ def bump(report: TickReport, program: str, key: str, n: int = 1) -> None:
     setattr(report, key, getattr(report, key) + n)
     counts = report.by_program.setdefault(program, {})
     counts[key] = counts.get(key, 0) + n
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramRun:
+    """One program's pass through a tick: what each of its use cases reads (the tick's
+    context, the program, the moment, the approved content) and the report they count into."""
+
+    ctx: TickContext
+    program: OutreachProgram
+    now: datetime
+    library: Library
+    report: TickReport
+
+    def count(self, key: str, n: int = 1) -> None:
+        bump(self.report, self.program.name, key, n)
