@@ -21,9 +21,10 @@ from careloop.outreach.audience import (
     caregiver_recipients,
     caregiver_send_time,
     escort_send_time,
+    recipient_fields,
 )
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
-from careloop.outreach.config import care_team_for, default_sender
+from careloop.outreach.config import default_sender
 from careloop.outreach.decided import decide_for, decided_notice, render_decided
 from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
 from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
@@ -215,14 +216,9 @@ def _fields(
     run: ProgramRun, enrollment: Enrollment, recipient: Recipient, *, message: str = ""
 ) -> dict[str, object]:
     ctx, program = run.ctx, run.program
-    fields: dict[str, object] = {
-        "clinic_phone": ctx.settings.clinic_phone,
-        "care_team_name": care_team_for(ctx.settings, recipient.language),
+    fields = recipient_fields(ctx.settings, recipient) | {
         "booking_link": ctx.settings.booking_link,
-        "portal_link": ctx.settings.portal_link,
         "program_name": program.title,
-        "checkin_link": f"{ctx.settings.portal_link.rstrip('/')}/checkin",
-        "readings_link": f"{ctx.settings.portal_link.rstrip('/')}/readings",
         # The missing-data nudge goes out after the journey's 3-day wait for a reading.
         "days_without_readings": 3,
     }
@@ -237,10 +233,6 @@ def _fields(
         )
     if fields.get("visit") == "ride":
         fields.setdefault("ride_provider", ctx.settings.ride_provider)
-    if recipient.first_name:
-        fields.setdefault("first_name", recipient.first_name)
-    if recipient.last_name:
-        fields.setdefault("last_name", recipient.last_name)
     if message == ESCORT_REMINDER:
         # Words for the person who comes along: greet them, name the patient apart.
         fields["patient_first_name"] = recipient.first_name or ""
