@@ -28,13 +28,14 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.jobs import DEFAULT_PRIORITY
 from sqlalchemy import BigInteger, ColumnElement, cast, func, select, text
 
 from careloop.compose.jobs import JobRunner
@@ -210,32 +211,34 @@ def _blueprint() -> Blueprint:
         retry=RetryStrategy(max_attempts=5, wait=5),
     )
     bp.task(night, name="careloop.night", queue="nightly", pass_context=True)
-    jobs = bp.task(
-        periodic_jobs,
-        name="careloop.jobs",
-        queue="jobs",
-        pass_context=True,
-        queueing_lock="careloop.jobs",
-    )
-    outbox = bp.task(
-        dispatch,
-        name="careloop.dispatch",
-        queue="outbox",
-        pass_context=True,
-        queueing_lock="careloop.dispatch",
-    )
-    stalled = bp.task(
-        retry_stalled,
-        name="careloop.retry_stalled",
-        queue="jobs",
-        pass_context=True,
-        queueing_lock="careloop.retry_stalled",
-        priority=100,  # before the periodic jobs it would otherwise wait behind
-    )
-    bp.periodic(cron="* * * * *", periodic_id="jobs")(jobs)
-    bp.periodic(cron="* * * * *", periodic_id="retry_stalled")(stalled)
-    bp.periodic(cron="* * * * * */10", periodic_id="dispatch")(outbox)  # 6th field: seconds
+    _every(bp, periodic_jobs, name="jobs", queue="jobs", cron="* * * * *")
+    # The stalled retry goes before the periodic jobs it would otherwise wait behind.
+    _every(bp, retry_stalled, name="retry_stalled", queue="jobs", cron="* * * * *", priority=100)
+    # A sixth cron field counts seconds: the outbox is dispatched every ten.
+    _every(bp, dispatch, name="dispatch", queue="outbox", cron="* * * * * */10")
     return bp
+
+
+def _every(
+    bp: Blueprint,
+    task: Callable[..., Any],
+    *,
+    name: str,
+    queue: str,
+    cron: str,
+    priority: int = DEFAULT_PRIORITY,
+) -> None:
+    """A periodic task that is queued at most once at a time (its queueing lock is its
+    name), so beats that come while one waits or runs are not stacked up behind it."""
+    job = bp.task(
+        task,
+        name=f"careloop.{name}",
+        queue=queue,
+        pass_context=True,
+        queueing_lock=f"careloop.{name}",
+        priority=priority,
+    )
+    bp.periodic(cron=cron, periodic_id=name)(job)
 
 
 def build_app(rt: Runtime) -> App:

@@ -31,13 +31,11 @@ from careloop.security.principal import Principal
 
 
 @dataclass(frozen=True)
-class CheckedReading:
-    """A reading that passed validation, with its patient; not stored yet."""
+class _Checked:
+    """A FHIR resource that passed validation, with its patient; not stored yet."""
 
     patient_id: str
     resource: dict[str, Any]
-    readings: tuple[Reading, ...]
-    duplicate: bool
 
     @property
     def resource_id(self) -> str:
@@ -45,18 +43,20 @@ class CheckedReading:
 
 
 @dataclass(frozen=True)
-class CheckedCheckin:
+class CheckedReading(_Checked):
+    """A reading that passed validation, with its patient; not stored yet."""
+
+    readings: tuple[Reading, ...]
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class CheckedCheckin(_Checked):
     """A check-in that passed validation (score filled in), with its patient; not stored yet."""
 
-    patient_id: str
-    resource: dict[str, Any]
     checkin: Checkin
     missing_required: tuple[str, ...] = ()
     """Required items an in-progress response left out (a completed one is refused)."""
-
-    @property
-    def resource_id(self) -> str:
-        return str(self.resource["id"])
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -106,16 +106,14 @@ def store_observation(
     session: Session, checked: CheckedReading, *, clock: Clock, principal: Principal, source: str
 ) -> None:
     """Write a checked reading to the record and the event log (``reading_received``)."""
-    store_resources(session, [checked.resource], clock=clock, principal=principal, source=source)
-    record_event(
+    _store(
         session,
+        checked,
         kind=EventKind.READING_RECEIVED,
-        clock=clock,
-        actor=principal.actor,
-        patient_id=checked.patient_id,
         occurred_at=max(r.at for r in checked.readings),
-        subject_type="Observation",
-        subject_id=checked.resource_id,
+        clock=clock,
+        principal=principal,
+        source=source,
         payload={
             "values": {r.measure: round(r.value, 2) for r in checked.readings},
             "source": source,
@@ -152,17 +150,15 @@ def store_checkin(
     channel: str = "api",
 ) -> None:
     """Write a checked check-in to the record and the event log (``checkin_submitted``)."""
-    store_resources(session, [checked.resource], clock=clock, principal=principal, source=source)
     checkin = checked.checkin
-    record_event(
+    _store(
         session,
+        checked,
         kind=EventKind.CHECKIN_SUBMITTED,
-        clock=clock,
-        actor=principal.actor,
-        patient_id=checked.patient_id,
         occurred_at=checkin.authored,
-        subject_type="QuestionnaireResponse",
-        subject_id=checked.resource_id,
+        clock=clock,
+        principal=principal,
+        source=source,
         payload={
             "instrument": checkin.instrument,
             "status": checkin.status,
@@ -170,6 +166,32 @@ def store_checkin(
             "answered": len(checkin.answers),
             "total": checkin.total,
         },
+    )
+
+
+def _store(
+    session: Session,
+    checked: _Checked,
+    *,
+    kind: EventKind,
+    occurred_at: datetime | None,
+    payload: dict[str, Any],
+    clock: Clock,
+    principal: Principal,
+    source: str,
+) -> None:
+    """The resource into the record and its event into the log, about the resource."""
+    store_resources(session, [checked.resource], clock=clock, principal=principal, source=source)
+    record_event(
+        session,
+        kind=kind,
+        clock=clock,
+        actor=principal.actor,
+        patient_id=checked.patient_id,
+        occurred_at=occurred_at,
+        subject_type=str(checked.resource["resourceType"]),
+        subject_id=checked.resource_id,
+        payload=payload,
     )
 
 

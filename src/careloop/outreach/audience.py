@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from careloop.governance.consent import ConsentChannel, consent_decisions_by_channel
 from careloop.models import Caregiver, OutboxMessage, Patient
 from careloop.outreach.budget import counts_as_contact
+from careloop.outreach.config import OutreachSettings, care_team_for
 from careloop.outreach.states import OutboxState
 from careloop.personalize.profile import QuietHours
 from careloop.personalize.service import get_profiles
@@ -100,6 +101,25 @@ class Recipient:
         the patient's name, which read as if it were theirs)."""
         first = (self.own_name or "").split(" ")[0]
         return first or NAMELESS_CAREGIVER.get(self.language.split("-")[0], "there")
+
+
+def recipient_fields(settings: OutreachSettings, recipient: Recipient) -> dict[str, object]:
+    """The fields any message may use: the clinic's phone, the care team's name in the
+    recipient's language, the portal's links, and the recipient's name where known (the
+    caller's own fields go over these)."""
+    portal = settings.portal_link.rstrip("/")
+    fields: dict[str, object] = {
+        "clinic_phone": settings.clinic_phone,
+        "care_team_name": care_team_for(settings, recipient.language),
+        "portal_link": settings.portal_link,
+        "checkin_link": f"{portal}/checkin",
+        "readings_link": f"{portal}/readings",
+    }
+    if recipient.first_name:
+        fields["first_name"] = recipient.first_name
+    if recipient.last_name:
+        fields["last_name"] = recipient.last_name
+    return fields
 
 
 def _age(birth: date | None, today: date) -> int | None:

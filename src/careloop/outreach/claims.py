@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Table,
     and_,
     func,
@@ -221,6 +222,16 @@ def mark_calling(
     return ours
 
 
+def still_held(*, ids: Sequence[int], worker_id: str) -> ColumnElement[bool]:
+    """The rows of ``ids`` this worker is still sending: a row whose lease ran out may be
+    another worker's by now, and must be neither renewed nor handed back by this one."""
+    return and_(
+        OutboxMessage.id.in_(ids),
+        OutboxMessage.state == str(OutboxState.SENDING),
+        OutboxMessage.claimed_by == worker_id,
+    )
+
+
 def _mark_calling_at_once(
     session: Session, *, ids: Sequence[int], worker_id: str, until: datetime
 ) -> set[int]:
@@ -233,11 +244,7 @@ def _mark_calling_at_once(
     attempts = cast(Table, SendAttempt.__table__)
     renewed = (
         update(outbox)
-        .where(
-            outbox.c.id.in_(ids),
-            outbox.c.state == str(OutboxState.SENDING),
-            outbox.c.claimed_by == worker_id,
-        )
+        .where(still_held(ids=ids, worker_id=worker_id))
         .values(lease_until=until)
         .returning(outbox.c.id)
         .cte("renewed")
@@ -273,11 +280,7 @@ def renew_lease(
     return set(
         session.scalars(
             update(OutboxMessage)
-            .where(
-                OutboxMessage.id.in_(ids),
-                OutboxMessage.state == str(OutboxState.SENDING),
-                OutboxMessage.claimed_by == worker_id,
-            )
+            .where(still_held(ids=ids, worker_id=worker_id))
             .values(lease_until=now + lease)
             .returning(OutboxMessage.id)
             .execution_options(synchronize_session=False)

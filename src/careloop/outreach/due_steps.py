@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -21,7 +21,7 @@ from careloop.outreach.journey import (
 )
 from careloop.outreach.program import OutreachProgram, Step, Wait, WaitOrigin
 from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, Arm
-from careloop.outreach.tick_context import ACTOR, TickContext, TickReport, bump
+from careloop.outreach.tick_context import ProgramRun
 
 ESCALATION_STEP = "escalation-call"
 
@@ -56,26 +56,17 @@ def journey_facts(
 
 
 def skip_step(
-    session: Session,
-    *,
-    ctx: TickContext,
-    enrollment: Enrollment,
-    step: Step,
-    now: datetime,
-    why: str,
+    session: Session, run: ProgramRun, *, enrollment: Enrollment, step: Step, why: str
 ) -> None:
-    record_event(
-        session,
-        kind=EventKind.STEP_SKIPPED,
-        clock=ctx.clock,
-        actor=ACTOR,
-        patient_id=enrollment.patient_id,
-        occurred_at=now,
-        subject_type="enrollment",
-        subject_id=str(enrollment.id),
-        program=enrollment.program,
+    """Record a step passed over (and count it): the journey moves on without a message."""
+    event = lifecycle.enrollment_event(
+        EventKind.STEP_SKIPPED,
+        enrollment=enrollment,
+        now=run.now,
         payload={"step": step.id, "why": why},
     )
+    record_event(session, clock=run.ctx.clock, **asdict(event))
+    run.count("skipped")
 
 
 def advance(
@@ -107,37 +98,25 @@ def advance(
 
 
 def _escalate_unanswered(
-    session: Session,
-    *,
-    ctx: TickContext,
-    program: OutreachProgram,
-    enrollment: Enrollment,
-    now: datetime,
-    report: TickReport,
+    session: Session, run: ProgramRun, *, enrollment: Enrollment
 ) -> DueStep | None:
     """Escalate an enrollment whose sends went unanswered; the voice step when the program
     leaves a voice message."""
+    program = run.program
     if not should_escalate(
         escalation=program.escalation,
         unanswered=enrollment.unanswered,
         escalated=enrollment.escalated_at is not None,
     ):
         return None
-    escalate(session, ctx=ctx, program=program, enrollment=enrollment, now=now, report=report)
-    bump(report, program.name, "escalated")
+    escalate(run, enrollment=enrollment)
+    run.count("escalated")
     return DueStep(enrollment, voice_step(program)) if program.escalation.voice_message else None
 
 
-def collect_due(
-    session: Session,
-    *,
-    ctx: TickContext,
-    program: OutreachProgram,
-    now: datetime,
-    limit: int,
-    report: TickReport,
-) -> list[DueStep]:
+def collect_due(session: Session, run: ProgramRun, *, limit: int) -> list[DueStep]:
     """Due steps, after skipping the ones whose branch or anchor rules them out."""
+    program, now = run.program, run.now
     rows = session.scalars(
         select(Enrollment)
         .where(
@@ -158,9 +137,7 @@ def collect_due(
         if last_done:
             # Only escalation can be left: no reply since the last send.
             enrollment.step_due_at = None
-        voice = _escalate_unanswered(
-            session, ctx=ctx, program=program, enrollment=enrollment, now=now, report=report
-        )
+        voice = _escalate_unanswered(session, run, enrollment=enrollment)
         if voice is not None:
             due.append(voice)
         if last_done or voice is not None:
@@ -181,8 +158,7 @@ def collect_due(
             else:
                 due.append(DueStep(enrollment, step))
                 break
-            skip_step(session, ctx=ctx, enrollment=enrollment, step=step, now=now, why=why)
-            bump(report, program.name, "skipped")
+            skip_step(session, run, enrollment=enrollment, step=step, why=why)
             enrollment.next_step += 1
         else:
             enrollment.step_due_at = None
@@ -198,19 +174,12 @@ def voice_step(program: OutreachProgram) -> Step:
     )
 
 
-def escalate(
-    session: Session,
-    *,
-    ctx: TickContext,
-    program: OutreachProgram,
-    enrollment: Enrollment,
-    now: datetime,
-    report: TickReport,
-) -> None:
+def escalate(run: ProgramRun, *, enrollment: Enrollment) -> None:
     """N digital sends went unanswered: a call task for the care team (handed off)."""
-    enrollment.escalated_at = now
+    program = run.program
+    enrollment.escalated_at = run.now
     if program.escalation.call_task:
-        report.call_tasks.append(
+        run.report.call_tasks.append(
             CallTask(
                 patient_id=enrollment.patient_id,
                 program=program.name,

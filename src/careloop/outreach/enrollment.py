@@ -33,9 +33,11 @@ from careloop.outreach.states import (
 ACTOR = "outreach"
 
 
-def _new_event(
-    kind: EventKind, *, enrollment: Enrollment, now: datetime, payload: Mapping[str, Any] | None
+def enrollment_event(
+    kind: EventKind, *, enrollment: Enrollment, now: datetime, payload: dict[str, Any]
 ) -> NewEvent:
+    """An event about ``enrollment`` with exactly ``payload`` (the transitions add the arm and
+    episode; a skipped step does not)."""
     return NewEvent(
         kind=kind,
         actor=ACTOR,
@@ -44,7 +46,16 @@ def _new_event(
         subject_type="enrollment",
         subject_id=str(enrollment.id),
         program=enrollment.program,
-        payload={"arm": enrollment.arm, "episode": enrollment.episode, **(payload or {})},
+        payload=payload,
+    )
+
+
+def _new_event(
+    kind: EventKind, *, enrollment: Enrollment, now: datetime, payload: Mapping[str, Any] | None
+) -> NewEvent:
+    context = {"arm": enrollment.arm, "episode": enrollment.episode}
+    return enrollment_event(
+        kind, enrollment=enrollment, now=now, payload=context | dict(payload or {})
     )
 
 

@@ -24,8 +24,13 @@ from careloop.clock import Clock
 from careloop.content.compose import RenderedMessage
 from careloop.errors import CareloopError
 from careloop.models import OutboxMessage
-from careloop.outreach.audience import Recipient, build_snapshots, caregiver_recipients
-from careloop.outreach.config import care_team_for, default_sender, outreach_settings
+from careloop.outreach.audience import (
+    Recipient,
+    build_snapshots,
+    caregiver_recipients,
+    recipient_fields,
+)
+from careloop.outreach.config import default_sender, outreach_settings
 from careloop.outreach.decided import decide_for, decided_notice, render_decided
 from careloop.outreach.outbox import enqueue_many
 from careloop.outreach.states import PENDING_STATES, OutboxState
@@ -140,18 +145,7 @@ def request_message(
     address = recipient.addresses.get(action.channel)
     if address is None:
         return RequestedMessage(None, decision_id=decision.decision_id, not_queued="no-address")
-    values: dict[str, object] = {
-        "clinic_phone": own.clinic_phone,
-        "care_team_name": care_team_for(own, recipient.language),
-        "portal_link": own.portal_link,
-        "checkin_link": f"{own.portal_link.rstrip('/')}/checkin",
-        "readings_link": f"{own.portal_link.rstrip('/')}/readings",
-    }
-    if recipient.first_name:
-        values["first_name"] = recipient.first_name
-    if recipient.last_name:
-        values["last_name"] = recipient.last_name
-    values.update(fields or {})
+    values = recipient_fields(own, recipient) | dict(fields or {})
 
     def render(channel: str) -> RenderedMessage:
         return render_decided(

@@ -24,7 +24,7 @@ from careloop.clock import FrozenClock
 from careloop.events import EventKind
 from careloop.governance.consent import ConsentSource
 from careloop.models import Event, OutboxMessage, SendAttempt
-from careloop.outreach.claims import Claimed
+from careloop.outreach.claims import Claimed, still_held
 from careloop.outreach.enrollment import mark_contacted_many
 from careloop.outreach.replies import opt_out_patient
 from careloop.outreach.states import (
@@ -302,11 +302,7 @@ def release(session: Session, *, messages: Iterable[Claimed], at: datetime, work
     ids = [m.id for m in messages]
     session.execute(
         update(OutboxMessage)
-        .where(
-            OutboxMessage.id.in_(ids),
-            OutboxMessage.state == str(OutboxState.SENDING),
-            OutboxMessage.claimed_by == worker_id,
-        )
+        .where(still_held(ids=ids, worker_id=worker_id))
         .values(
             state=str(OutboxState.QUEUED),
             next_attempt_at=at,

@@ -10,7 +10,7 @@ crash leaves both or neither. The worker re-checks consent right before sending.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from careloop.outreach.due_steps import DueStep, collect_due
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, Arm, CloseReason
 from careloop.outreach.step_messages import run_steps, spec_for
-from careloop.outreach.tick_context import TickContext, TickReport, bump
+from careloop.outreach.tick_context import ProgramRun, TickContext, TickReport
 from careloop.personalize.service import (
     learn_from_events,
 )
@@ -41,46 +41,30 @@ def tick(session: Session, *, ctx: TickContext, now: datetime, limit: int = 5000
     # Highest priority first: when programs compete for a patient's contact budget, the
     # more important one decides (and queues) before the others see the budget.
     for program in by_priority(ctx.programs):
+        run = ProgramRun(ctx=ctx, program=program, now=now, library=library, report=report)
         # Learn first from every response the event log holds (late ones included), so this
         # tick's decisions already use them.
         if ctx.learn:
             learn_from_events(session, clock=FrozenClock(now), program=spec_for(program, None))
-        _enroll_eligible(session, ctx=ctx, program=program, now=now, report=report)
+        _enroll_eligible(session, run)
         if ctx.follow_outcomes:
-            _follow_outcomes(session, ctx=ctx, program=program, now=now, report=report)
-        due = collect_due(session, ctx=ctx, program=program, now=now, limit=limit, report=report)
+            _follow_outcomes(session, run)
         groups: dict[str | None, list[DueStep]] = defaultdict(list)
-        for item in due:
+        for item in collect_due(session, run, limit=limit):
             groups[item.step.channel].append(item)
         for forced, items in groups.items():
-            run_steps(
-                session,
-                ctx=ctx,
-                program=program,
-                items=items,
-                forced_channel=forced,
-                now=now,
-                library=library,
-                report=report,
-            )
+            run_steps(session, run, items=items, forced_channel=forced)
     return report
 
 
-def _enroll_eligible(
-    session: Session,
-    *,
-    ctx: TickContext,
-    program: OutreachProgram,
-    now: datetime,
-    report: TickReport,
-) -> None:
-    candidates = list(ctx.eligibility(session, program=program, now=now))
+def _enroll_eligible(session: Session, run: ProgramRun) -> None:
+    candidates = list(run.ctx.eligibility(session, program=run.program, now=run.now))
     for created in lifecycle.enroll_many(
-        session, clock=ctx.clock, program=program, candidates=candidates, now=now
+        session, clock=run.ctx.clock, program=run.program, candidates=candidates, now=run.now
     ):
-        bump(report, program.name, "enrolled")
+        run.count("enrolled")
         if created.arm == Arm.HOLDOUT:
-            bump(report, program.name, "holdout")
+            run.count("holdout")
 
 
 def _active(session: Session, *, program: str) -> list[Enrollment]:
@@ -96,51 +80,40 @@ def _active(session: Session, *, program: str) -> list[Enrollment]:
     )
 
 
-def _follow_outcomes(
-    session: Session,
-    *,
-    ctx: TickContext,
-    program: OutreachProgram,
-    now: datetime,
-    report: TickReport,
-) -> None:
+def _follow_outcomes(session: Session, run: ProgramRun) -> None:
     """Completion for every active enrollment, holdout included; close the ones past follow-up."""
+    program, now = run.program, run.now
     active = _active(session, program=program.name)
     if program.anchor == "appointment":
-        active = _close_cancelled_visits(
-            session, ctx=ctx, program=program, active=active, now=now, report=report
-        )
+        active = _close_cancelled_visits(session, run, active=active)
+    earliest: dict[str, datetime] = {}
+    for e in active:
+        earliest[e.patient_id] = min(earliest.get(e.patient_id, e.enrolled_at), e.enrolled_at)
+    # The programs domain's completion criterion when the program has a source; else the
+    # completion codes recorded since enrollment.
+    done: Collection[str] = ()
     if program.source is not None:
-        _complete(session, ctx=ctx, program=program, active=active, now=now, report=report)
+        done = completion_status(session, program=program.source, enrolled_at=earliest, now=now)
     elif program.completion.codes:
-        earliest: dict[str, datetime] = {}
-        for e in active:
-            earliest[e.patient_id] = min(earliest.get(e.patient_id, e.enrolled_at), e.enrolled_at)
         done = completed_patients(session, codes=program.completion.codes, enrolled_at=earliest)
-        for e in active:
-            if e.patient_id in done and lifecycle.complete(
-                session, clock=ctx.clock, enrollment=e, now=now, how="recorded"
-            ):
-                bump(report, program.name, "completed")
+    for e in active:
+        if e.patient_id in done and lifecycle.complete(
+            session, clock=run.ctx.clock, enrollment=e, now=now, how="recorded"
+        ):
+            run.count("completed")
     for e in active:
         expired = e.follow_until is not None and e.follow_until <= now
         if expired and lifecycle.close(
-            session, clock=ctx.clock, enrollment=e, now=now, reason=CloseReason.JOURNEY_ENDED
+            session, clock=run.ctx.clock, enrollment=e, now=now, reason=CloseReason.JOURNEY_ENDED
         ):
-            bump(report, program.name, "closed")
+            run.count("closed")
 
 
 LIVE_APPOINTMENT = frozenset({"booked", "pending", "proposed", "arrived", "checked-in"})
 
 
 def _close_cancelled_visits(
-    session: Session,
-    *,
-    ctx: TickContext,
-    program: OutreachProgram,
-    active: list[Enrollment],
-    now: datetime,
-    report: TickReport,
+    session: Session, run: ProgramRun, *, active: list[Enrollment]
 ) -> list[Enrollment]:
     """Close the journeys of visits cancelled or moved since enrollment (their queued
     reminders die with them: nobody is reminded of a visit that is no longer there); the
@@ -161,35 +134,13 @@ def _close_cancelled_visits(
             kept.append(enrollment)
         elif lifecycle.close(
             session,
-            clock=ctx.clock,
+            clock=run.ctx.clock,
             enrollment=enrollment,
-            now=now,
+            now=run.now,
             reason=CloseReason.NO_LONGER_ELIGIBLE,
         ):
-            bump(report, program.name, "closed")
+            run.count("closed")
     return kept
-
-
-def _complete(
-    session: Session,
-    *,
-    ctx: TickContext,
-    program: OutreachProgram,
-    active: list[Enrollment],
-    now: datetime,
-    report: TickReport,
-) -> None:
-    """The programs domain's completion criterion, for every active enrollment at once."""
-
-    earliest: dict[str, datetime] = {}
-    for e in active:
-        earliest[e.patient_id] = min(earliest.get(e.patient_id, e.enrolled_at), e.enrolled_at)
-    done = completion_status(session, program=program.source, enrolled_at=earliest, now=now)
-    for e in active:
-        if e.patient_id in done and lifecycle.complete(
-            session, clock=ctx.clock, enrollment=e, now=now, how="recorded"
-        ):
-            bump(report, program.name, "completed")
 
 
 def by_priority(programs: Sequence[OutreachProgram]) -> list[OutreachProgram]:

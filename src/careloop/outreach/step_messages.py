@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from careloop.content.compose import RenderedMessage
-from careloop.content.library import Library
 from careloop.errors import CareloopError
 from careloop.models import Enrollment
 from careloop.outreach.audience import (
@@ -22,9 +21,10 @@ from careloop.outreach.audience import (
     caregiver_recipients,
     caregiver_send_time,
     escort_send_time,
+    recipient_fields,
 )
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
-from careloop.outreach.config import care_team_for, default_sender
+from careloop.outreach.config import default_sender
 from careloop.outreach.decided import decide_for, decided_notice, render_decided
 from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
 from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
@@ -32,7 +32,7 @@ from careloop.outreach.interpreter_calls import route_voice
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.requests import language_note
-from careloop.outreach.tick_context import TickContext, TickReport, bump
+from careloop.outreach.tick_context import ProgramRun
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import Action, ActionSpace
 from careloop.personalize.engine import Decision
@@ -48,22 +48,16 @@ log = logging.getLogger("careloop.outreach")
 ESCORT_REMINDER = "caregiver_visit_reminder"
 
 
-def _hand_off(
-    session: Session,
-    *,
-    program: OutreachProgram,
-    items: list[DueStep],
-    now: datetime,
-    report: TickReport,
-) -> list[DueStep]:
+def _hand_off(session: Session, run: ProgramRun, *, items: list[DueStep]) -> list[DueStep]:
     """Steps that another workflow carries out go into the report; the rest are returned."""
+    program = run.program
     own = []
     for item in items:
         if item.step.handoff is None:
             own.append(item)
             continue
         enrollment = item.enrollment
-        report.reschedule_offers.append(
+        run.report.reschedule_offers.append(
             RescheduleOffer(
                 patient_id=enrollment.patient_id,
                 program=program.name,
@@ -71,15 +65,15 @@ def _hand_off(
                 message=item.step.message,
             )
         )
-        advance(session, enrollment=enrollment, program=program, now=now, sent_at=None)
+        advance(session, enrollment=enrollment, program=program, now=run.now, sent_at=None)
     return own
 
 
-def _seed(ctx: TickContext, program: str, now: datetime, items: Sequence[DueStep]) -> int:
+def _seed(run: ProgramRun, items: Sequence[DueStep]) -> int:
     """Reproducible for the same batch at the same moment, different for any other batch
     (decision ids are drawn from this generator, so they must not repeat across batches)."""
     batch = ",".join(f"{i.enrollment.id}:{i.enrollment.next_step}:{i.step.id}" for i in items)
-    text = f"{ctx.seed}|{program}|{now.isoformat()}|{batch}"
+    text = f"{run.ctx.seed}|{run.program.name}|{run.now.isoformat()}|{batch}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
@@ -102,17 +96,11 @@ def spec_for(program: OutreachProgram, forced_channel: str | None) -> ProgramSpe
 
 
 def run_steps(
-    session: Session,
-    *,
-    ctx: TickContext,
-    program: OutreachProgram,
-    items: list[DueStep],
-    forced_channel: str | None,
-    now: datetime,
-    library: Library,
-    report: TickReport,
+    session: Session, run: ProgramRun, *, items: list[DueStep], forced_channel: str | None
 ) -> None:
-    items = _hand_off(session, program=program, items=items, now=now, report=report)
+    """Decide, render and queue the due steps sent on one channel (or the engine's choice)."""
+    ctx, program, now = run.ctx, run.program, run.now
+    items = _hand_off(session, run, items=items)
     if not items:
         return
     spec = spec_for(program, forced_channel)
@@ -134,7 +122,7 @@ def run_steps(
         spec=spec,
         config=ctx.engine,
         now=now,
-        seed=_seed(ctx, program.name, now, items),
+        seed=_seed(run, items),
     )
     # The interpreter need of every patient the engine would call, read at once.
     voice = [p for i, p in enumerate(patient_ids) if _channel(batch.action(i)) == "voice"]
@@ -153,22 +141,19 @@ def run_steps(
             message=message,
             program=program.name,
             title=program.title,
-            library=library,
+            library=run.library,
             needs=needs,
         )
         decided.append((decision, batch.features[i]))
-        bump(report, program.name, "decided")
+        run.count("decided")
         enrollment = item.enrollment
         if decision.action is None or decision.send_at is None:
-            bump(report, program.name, "blocked")
+            run.count("blocked")
             enrollment.step_due_at = now + timedelta(hours=ctx.settings.blocked_retry_hours)
             continue
         if human_call is not None:
-            report.call_tasks.append(human_call)
-            skip_step(
-                session, ctx=ctx, enrollment=enrollment, step=item.step, now=now, why="interpreter"
-            )
-            bump(report, program.name, "skipped")
+            run.report.call_tasks.append(human_call)
+            skip_step(session, run, enrollment=enrollment, step=item.step, why="interpreter")
             if item.step.id == ESCALATION_STEP:
                 enrollment.step_due_at = (
                     None if enrollment.next_step >= len(program.steps) else now + timedelta(days=1)
@@ -178,27 +163,17 @@ def run_steps(
             continue
         recipient = recipients[enrollment.patient_id]
         rendered_all = _render(
-            session,
-            ctx=ctx,
-            program=program,
-            item=item,
-            message=message,
-            decision=decision,
-            recipient=recipient,
-            library=library,
+            session, run, item=item, message=message, decision=decision, recipient=recipient
         )
         if not rendered_all:
-            skip_step(
-                session, ctx=ctx, enrollment=enrollment, step=item.step, now=now, why="content"
-            )
-            bump(report, program.name, "skipped")
+            skip_step(session, run, enrollment=enrollment, step=item.step, why="content")
             advance(session, enrollment=enrollment, program=program, now=now, sent_at=None)
             continue
         messages.extend(rendered_all)  # a withheld message's portal copy comes first
         contacts[pid].append(decision.send_at)
         built = rendered_all[-1]
         if item.step.questionnaire and built.channel == "sms":
-            report.checkins.append(
+            run.report.checkins.append(
                 CheckinInvite(
                     patient_id=built.patient_id,
                     questionnaire=item.step.questionnaire,
@@ -208,16 +183,7 @@ def run_steps(
             )
         if program.caregiver_reminders:
             messages.extend(
-                _caregiver_copies(
-                    session,
-                    ctx=ctx,
-                    program=program,
-                    item=item,
-                    message=message,
-                    decision=decision,
-                    library=library,
-                    report=report,
-                )
+                _caregiver_copies(session, run, item=item, message=message, decision=decision)
             )
         if item.step.id == ESCALATION_STEP:
             # The escalation call is not a journey step: the journey resumes where it was.
@@ -230,9 +196,7 @@ def run_steps(
         advance(session, enrollment=enrollment, program=program, now=now, sent_at=decision.send_at)
     record_decisions(session, clock=ctx.clock, decisions=decided)
     queued = enqueue_many(session, messages=messages, now=now)
-    bump(
-        report,
-        program.name,
+    run.count(
         "queued",
         sum(
             1
@@ -249,21 +213,12 @@ def _channel(action: Action | None) -> str | None:
 
 
 def _fields(
-    ctx: TickContext,
-    program: OutreachProgram,
-    enrollment: Enrollment,
-    recipient: Recipient,
-    *,
-    message: str = "",
+    run: ProgramRun, enrollment: Enrollment, recipient: Recipient, *, message: str = ""
 ) -> dict[str, object]:
-    fields: dict[str, object] = {
-        "clinic_phone": ctx.settings.clinic_phone,
-        "care_team_name": care_team_for(ctx.settings, recipient.language),
+    ctx, program = run.ctx, run.program
+    fields = recipient_fields(ctx.settings, recipient) | {
         "booking_link": ctx.settings.booking_link,
-        "portal_link": ctx.settings.portal_link,
         "program_name": program.title,
-        "checkin_link": f"{ctx.settings.portal_link.rstrip('/')}/checkin",
-        "readings_link": f"{ctx.settings.portal_link.rstrip('/')}/readings",
         # The missing-data nudge goes out after the journey's 3-day wait for a reading.
         "days_without_readings": 3,
     }
@@ -278,10 +233,6 @@ def _fields(
         )
     if fields.get("visit") == "ride":
         fields.setdefault("ride_provider", ctx.settings.ride_provider)
-    if recipient.first_name:
-        fields.setdefault("first_name", recipient.first_name)
-    if recipient.last_name:
-        fields.setdefault("last_name", recipient.last_name)
     if message == ESCORT_REMINDER:
         # Words for the person who comes along: greet them, name the patient apart.
         fields["patient_first_name"] = recipient.first_name or ""
@@ -295,20 +246,19 @@ def _fields(
 
 def _render(
     session: Session,
+    run: ProgramRun,
     *,
-    ctx: TickContext,
-    program: OutreachProgram,
     item: DueStep,
     message: str,
     decision: Decision,
     recipient: Recipient,
-    library: Library,
     channel: str | None = None,
     key_suffix: str = "",
 ) -> list[NewMessage]:
     """Render the chosen variant and address it, the notice last after any portal copy
     of what it withholds (:mod:`careloop.outreach.withheld`); empty when content or address
     is missing."""
+    ctx, program = run.ctx, run.program
     action = decision.action
     assert action is not None
     assert decision.send_at is not None
@@ -324,9 +274,9 @@ def _render(
             message=message,
             decision=decision,
             channel=channel,
-            fields=_fields(ctx, program, enrollment, recipient, message=message),
+            fields=_fields(run, enrollment, recipient, message=message),
             timezone=recipient.timezone,
-            library=library,
+            library=run.library,
         )
 
     try:
@@ -371,15 +321,7 @@ def _render(
 
 
 def _caregiver_copies(
-    session: Session,
-    *,
-    ctx: TickContext,
-    program: OutreachProgram,
-    item: DueStep,
-    message: str,
-    decision: Decision,
-    library: Library,
-    report: TickReport,
+    session: Session, run: ProgramRun, *, item: DueStep, message: str, decision: Decision
 ) -> Iterable[NewMessage]:
     """The same reminder to each designated caregiver, timed inside their availability.
 
@@ -414,18 +356,16 @@ def _caregiver_copies(
         timed = replace(decision, send_at=at)
         copies = _render(
             session,
-            ctx=ctx,
-            program=program,
+            run,
             item=item,
             message=message,
             decision=timed,
             recipient=recipient,
-            library=library,
             channel=channel,
             key_suffix=f":cg:{recipient.caregiver_id}",
         )
         if copies:
-            bump(report, program.name, "caregiver_queued")
+            run.count("caregiver_queued")
             yield from copies
 
 

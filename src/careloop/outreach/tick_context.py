@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from careloop.channels.settings import ChannelsSettings
 from careloop.clock import Clock
@@ -74,7 +75,37 @@ class TickContext:
     demo's pilot approves it before its first tick); None: read on every tick."""
 
 
-def bump(report: TickReport, program: str, key: str, n: int = 1) -> None:
+TickCount = Literal[
+    "enrolled",
+    "holdout",
+    "decided",
+    "queued",
+    "caregiver_queued",
+    "blocked",
+    "skipped",
+    "escalated",
+    "completed",
+    "closed",
+]
+"""The counters of a :class:`TickReport` (a typo in a count's name fails the type check)."""
+
+
+def bump(report: TickReport, program: str, key: TickCount, n: int = 1) -> None:
     setattr(report, key, getattr(report, key) + n)
     counts = report.by_program.setdefault(program, {})
     counts[key] = counts.get(key, 0) + n
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramRun:
+    """One program's pass through a tick: what each of its use cases reads (the tick's
+    context, the program, the moment, the approved content) and the report they count into."""
+
+    ctx: TickContext
+    program: OutreachProgram
+    now: datetime
+    library: Library
+    report: TickReport
+
+    def count(self, key: TickCount, n: int = 1) -> None:
+        bump(self.report, self.program.name, key, n)
