@@ -10,7 +10,8 @@ flat for six weeks and a follow-up visit is offered.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from careloop.clock import FrozenClock
 from careloop.crypto import signing_key
 from careloop.digitaltools.catalogue import load_tools
 from careloop.digitaltools.service import follow_up_tools, prescribe
-from careloop.models import OutboxMessage
+from careloop.models import OutboxMessage, WorklistItem
 from careloop.programs.definition import find_program
 from careloop.programs.service import run_program
 from careloop.records.importer import import_paths
@@ -153,6 +154,7 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
         clock.set(start + timedelta(days=1 + 7 * week))
         glucose(rt, "prior-77", at=clock.now(), mg_dl=131 - (week % 2))
     clock.set(start + timedelta(weeks=6, days=2))
+    _import_resources(rt, tmp_path / "later", _clinic_times(clock.now()), clock)
     with rt.transaction() as session:
         tally = follow_up_tools(
             session, catalogue=load_tools(), clock=clock, settings=rt.settings,
@@ -170,14 +172,56 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
     assert tool_rows
     assert {row.channel for row in tool_rows} <= {"sms", "email", "portal"}
     assert any(load_tools().tool("eat-well-app").link in row.body for row in tool_rows)
+    # The follow-up offer is Access's: a signed link (never a call) to her clinic's free
+    # times that week, each saying where; the nurse's task says it was sent.
+    with rt.transaction() as session:
+        follow_up = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.content_message == "follow_up_offer")
+        ).one()
+        task = session.scalars(
+            select(WorklistItem).where(WorklistItem.rule_id == "tool-not_improved:eat-well-app")
+        ).one()
+    assert follow_up.channel in {"sms", "email", "portal"}
+    token = re.search(r"/portal/book/([\w-]+\.[\w-]+)", follow_up.body)
+    assert token is not None, follow_up.body
+    offer_page = portal.get(f"/portal/book/{token.group(1)}")
+    assert offer_page.status_code == 200, offer_page.text
+    assert offer_page.text.count("North Street Family Medicine") == 3
+    assert "3 time(s) behind one link" in str(task.findings)
+
+
+def _clinic_times(now: datetime) -> list[dict[str, Any]]:
+    """Her clinic's primary-care times in the week the follow-up is offered."""
+    first = datetime.combine(now.date() + timedelta(days=1), time(15, 0), tzinfo=UTC)
+    schedule = {
+        "resourceType": "Schedule", "id": "sch-follow-up", "active": True,
+        "serviceType": [{"coding": [{"system": "http://example.org/services",
+                                     "code": "primary-care"}]}],
+        "actor": [{"reference": "PractitionerRole/role-dr-open"}],
+    }  # fmt: skip
+    return [schedule] + [
+        {
+            "resourceType": "Slot", "id": f"sch-follow-up-{n}", "status": "free",
+            "schedule": {"reference": "Schedule/sch-follow-up"},
+            "start": (first + timedelta(days=n)).isoformat(),
+            "end": (first + timedelta(days=n, minutes=30)).isoformat(),
+        }
+        for n in range(3)
+    ]  # fmt: skip
 
 
 def _import_directory(rt: Runtime, folder: Path, clock: FrozenClock) -> None:
+    _import_resources(rt, folder, directory_resources(clock.now()), clock)
+
+
+def _import_resources(
+    rt: Runtime, folder: Path, resources: list[dict[str, Any]], clock: FrozenClock
+) -> None:
     folder.mkdir(parents=True)
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [{"resource": r} for r in directory_resources(clock.now())],
+        "entry": [{"resource": r} for r in resources],
     }
     (folder / "directory.json").write_bytes(orjson.dumps(bundle))
     summary = import_paths(

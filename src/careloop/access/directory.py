@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.access.finder import Offer, SlotCandidate, rank_offers
+from careloop.access.finder import Offer, SlotCandidate, distinct_times, rank_offers
 from careloop.access.offers import booking_url, open_offer
 from careloop.access.patientday import patient_day
 from careloop.access.slots import free_slots
@@ -47,7 +47,7 @@ NEARBY_KM = 15.0
 LINK_DAYS = 30
 LINK_MESSAGE = "scheduling_link"
 LINK_CHANNELS = ("sms", "email", "portal")  # the point is the link: never a phone call
-Rule = Literal["new-patients", "locations", "pharmacy-nearby"]
+Rule = Literal["new-patients", "locations", "pharmacy-nearby", "best-times"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +232,8 @@ def _pick(
     """The need's rule over the finder's ranking (best first)."""
     if need.rule == "new-patients":
         return [o for o in ranked if places[o.slot].accepting_new_patients][: need.choices]
+    if need.rule == "best-times":  # a patient of the practice: the times that fit her day best
+        return distinct_times(ranked)[: need.choices]
     if need.rule == "pharmacy-nearby":
         if home is None:
             return []
