@@ -104,6 +104,10 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
     assert {row.channel for row in link_rows} <= {"sms", "email", "portal"}
     for link in links.values():
         assert sum(link.url in body for body in bodies) == 1, (link.url, bodies)
+    # Each message says where its link books, so three links never read alike.
+    for link in links.values():
+        [body] = [body for body in bodies if link.url in body]
+        assert ", ".join(sorted({place for _, _, place in link.choices})) in body, body
     assert {slot.rsplit("-", 1)[0] for slot, _, _ in pcp.choices} == {"sch-dr-open"}
     assert {place for _, _, place in mammogram.choices} == {
         "East Imaging Center", "West Imaging Center", "South Women's Health",

@@ -36,6 +36,7 @@ from careloop.clock import Clock
 from careloop.fhirdata.codings import codes
 from careloop.fhirdata.references import typed_target_id as _ref
 from careloop.models import FhirResource
+from careloop.outreach.config import outreach_settings
 from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.resources import resources_by_id as _load
 from careloop.records.timezones import GEOLOCATION_EXTENSION
@@ -298,12 +299,17 @@ def send_scheduling_links(
 
     A link nobody sends is a link nobody opens: each goes through outreach (consent, channel,
     quiet hours, the patient's language) as the ``scheduling_link`` message, never by phone.
+    Each message names its link's places (``appointment_place``): three links in words alike
+    would leave the patient guessing which one is the mammogram.
     """
     sent = {}
+    default_place = outreach_settings(settings)[0].default_place
     for link in links:
+        places = ", ".join(sorted({place for _, _, place in link.choices if place}))
+        fields = {"booking_link": link.url, "appointment_place": places or default_place}
         sent[link.need] = request_message(
             session, patient_id=patient_id, message=LINK_MESSAGE, purpose="care-reminders",
             key=f"scheduling-link:{link.offer_id}", now=clock.now(), clock=clock,
-            settings=settings, fields={"booking_link": link.url}, allowed_channels=LINK_CHANNELS,
+            settings=settings, fields=fields, allowed_channels=LINK_CHANNELS,
         )  # fmt: skip
     return sent
