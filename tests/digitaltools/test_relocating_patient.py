@@ -20,7 +20,7 @@ from sqlalchemy import select
 from tools_fixtures import consent_and_content, glucose, import_patients, reachable_patient
 
 from careloop.access.directory import scheduling_links, send_scheduling_links
-from careloop.access.links import book_from_link, open_link
+from careloop.access.links import book_from_link, open_link, when_label
 from careloop.cli.demo_directory import directory_resources, home_address, relocating_needs
 from careloop.clock import FrozenClock
 from careloop.crypto import signing_key
@@ -30,7 +30,7 @@ from careloop.models import OutboxMessage, WorklistItem
 from careloop.programs.definition import find_program
 from careloop.programs.service import run_program
 from careloop.records.importer import import_paths
-from careloop.records.service import get_patient_record
+from careloop.records.service import get_patient, get_patient_record
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR, SYSTEM_WORKER
 
@@ -120,6 +120,13 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
         assert f'href="/portal/book/{link.url.rsplit("/", 1)[1]}"' in visits.text
     for place in ("East Imaging Center", "West Imaging Center", "Corner Pharmacy"):
         assert place in visits.text
+    # In the language she picks in the portal (her record says none), each time in her
+    # words and, where one link has several places, with its place.
+    in_pt = api_client("patient", patient_id="prior-77").get("/portal/visits?lang=pt").text
+    with rt.transaction() as session:
+        zone = get_patient(session, "prior-77").timezone
+    [(_, east_at, _)] = [c for c in mammogram.choices if c[2] == "East Imaging Center"]
+    assert f"{when_label(east_at, zone=zone, language='pt')} (East Imaging Center)" in in_pt
     # The mammogram link's page: the same hour at three places is three choices, each saying
     # what and where; the confirmation names the place she booked.
     portal = api_client("patient", patient_id="prior-77")
