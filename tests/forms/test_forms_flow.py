@@ -168,3 +168,15 @@ def test_what_was_signed_is_read_through_the_fhir_interface(
         "DocumentReference": [f"form-{token.split('.')[0]}-doc"],
         "Provenance": [f"form-{token.split('.')[0]}-sig"],
     }
+
+
+def test_a_form_with_no_approved_translation_is_framed_in_the_patients_language(
+    rt: Runtime, tmp_path: Path, api_client: Any
+) -> None:
+    _seed(rt, tmp_path, language="pt-BR")
+    token = _send(rt, "consent-treatment")
+    page = api_client(None).get(f"/portal/forms/{token}").text
+    assert '<html lang="pt"' in page
+    assert "Assine o formulário" in page  # the page around the form speaks Portuguese
+    assert "Este formulário está em inglês" in page  # and says why the questions do not
+    assert '<h1 lang="en">Consent to care and to text messages</h1>' in page
