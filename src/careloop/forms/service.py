@@ -66,9 +66,6 @@ class SentForm:
 class OpenedForm:
     request: FormRequest
     form: Form
-    patient_language: str | None = None
-    """The patient's language (BCP-47), which the form may not be written in: the page around
-    it still speaks it, and says why the questions are in English."""
 
 
 def _sign(key: bytes, request_id: str) -> str:
@@ -130,8 +127,7 @@ def open_form(session: Session, *, key: bytes, token: str, clock: Clock) -> Open
         session, clock=clock, principal=LINK_PRINCIPAL, action=AuditAction.READ,
         resource="form-request", purpose=Purpose.PATIENT_REQUEST, patient_ids=[row.patient_id],
     )  # fmt: skip
-    language = get_patient(session, row.patient_id).language
-    return OpenedForm(row, find_form(row.form, language), language)
+    return OpenedForm(row, find_form(row.form, get_patient(session, row.patient_id).language))
 
 
 def confirm_signer(

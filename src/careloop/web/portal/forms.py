@@ -15,20 +15,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from careloop.errors import InvalidInput, LinkNotUsable
 from careloop.forms.service import OpenedForm, confirm_signer, open_form, sign_form
 from careloop.forms.signing import Signature, SignatureKind
 from careloop.web.deps import ClockDep, SessionDep, SigningKeyDep
 from careloop.web.portal.i18n import pick_language
-from careloop.web.portal.page import render_page
+from careloop.web.portal.page import patient_languages, render_page
 
 router = APIRouter(include_in_schema=False)
 PNG_DATA_URL = "data:image/png;base64,"
 
 
 def _show(
-    request: Request, opened: OpenedForm, token: str, *, values: dict[str, str],
+    request: Request, session: Session, opened: OpenedForm, token: str, *, values: dict[str, str],
     problem: str | None = None, status_code: int = 200, signed: bool = False,
     problem_item: str | None = None,
 ) -> HTMLResponse:  # fmt: skip
@@ -37,7 +38,9 @@ def _show(
     exists (a translation nobody approved never reaches a patient)."""
     form = opened.form
     language = pick_language(
-        request.query_params.get("lang"), opened.patient_language, form.language
+        request.query_params.get("lang"),
+        *patient_languages(session, opened.request.patient_id),
+        form.language,
     )
     context: dict[str, Any] = {
         "form": form, "token": token, "values": values, "problem": problem, "signed": signed,
@@ -70,7 +73,7 @@ def form_page(
     request: Request, token: str, session: SessionDep, clock: ClockDep, key: SigningKeyDep
 ) -> HTMLResponse:
     opened = open_form(session, key=key, token=token, clock=clock)
-    return _show(request, opened, token, values={})
+    return _show(request, session, opened, token, values={})
 
 
 @router.post("/portal/forms/{token}", response_class=HTMLResponse)
@@ -91,8 +94,8 @@ async def submit_form(
     if not confirm_signer(
         session, key=key, token=token, birth_date=_birth_date(birth_date), clock=clock
     ):
-        return _show(request, opened, token, values=values, problem="form_wrong_birth_date",
-                     status_code=422)  # fmt: skip
+        return _show(request, session, opened, token, values=values,
+                     problem="form_wrong_birth_date", status_code=422)  # fmt: skip
     image = _image(signature_image)
     kind = SignatureKind.DRAWN if signature_image else SignatureKind.TYPED
     try:
@@ -107,6 +110,6 @@ async def submit_form(
         field = exc.field or ""
         problem = "form_sign_name" if field == "signer_name" else (
             "form_draw" if field == "signature_image" else "form_answer_missing")  # fmt: skip
-        return _show(request, opened, token, values=values, problem=problem, status_code=422,
-                     problem_item=field)  # fmt: skip
-    return _show(request, opened, token, values={}, signed=True)
+        return _show(request, session, opened, token, values=values, problem=problem,
+                     status_code=422, problem_item=field)  # fmt: skip
+    return _show(request, session, opened, token, values={}, signed=True)
