@@ -10,7 +10,8 @@ flat for six weeks and a follow-up visit is offered.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,17 @@ from sqlalchemy import select
 from tools_fixtures import consent_and_content, glucose, import_patients, reachable_patient
 
 from careloop.access.directory import scheduling_links, send_scheduling_links
-from careloop.access.links import book_from_link, open_link
+from careloop.access.links import book_from_link, open_link, when_label
 from careloop.cli.demo_directory import directory_resources, home_address, relocating_needs
 from careloop.clock import FrozenClock
 from careloop.crypto import signing_key
 from careloop.digitaltools.catalogue import load_tools
 from careloop.digitaltools.service import follow_up_tools, prescribe
-from careloop.models import OutboxMessage
+from careloop.models import OutboxMessage, WorklistItem
 from careloop.programs.definition import find_program
 from careloop.programs.service import run_program
 from careloop.records.importer import import_paths
-from careloop.records.service import get_patient_record
+from careloop.records.service import get_patient, get_patient_record
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR, SYSTEM_WORKER
 
@@ -103,6 +104,10 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
     assert {row.channel for row in link_rows} <= {"sms", "email", "portal"}
     for link in links.values():
         assert sum(link.url in body for body in bodies) == 1, (link.url, bodies)
+    # Each message says where its link books, so three links never read alike.
+    for link in links.values():
+        [body] = [body for body in bodies if link.url in body]
+        assert ", ".join(sorted({place for _, _, place in link.choices})) in body, body
     assert {slot.rsplit("-", 1)[0] for slot, _, _ in pcp.choices} == {"sch-dr-open"}
     assert {place for _, _, place in mammogram.choices} == {
         "East Imaging Center", "West Imaging Center", "South Women's Health",
@@ -115,6 +120,13 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
         assert f'href="/portal/book/{link.url.rsplit("/", 1)[1]}"' in visits.text
     for place in ("East Imaging Center", "West Imaging Center", "Corner Pharmacy"):
         assert place in visits.text
+    # In the language she picks in the portal (her record says none), each time in her
+    # words and, where one link has several places, with its place.
+    in_pt = api_client("patient", patient_id="prior-77").get("/portal/visits?lang=pt").text
+    with rt.transaction() as session:
+        zone = get_patient(session, "prior-77").timezone
+    [(_, east_at, _)] = [c for c in mammogram.choices if c[2] == "East Imaging Center"]
+    assert f"{when_label(east_at, zone=zone, language='pt')} (East Imaging Center)" in in_pt
     # The mammogram link's page: the same hour at three places is three choices, each saying
     # what and where; the confirmation names the place she booked.
     portal = api_client("patient", patient_id="prior-77")
@@ -153,6 +165,7 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
         clock.set(start + timedelta(days=1 + 7 * week))
         glucose(rt, "prior-77", at=clock.now(), mg_dl=131 - (week % 2))
     clock.set(start + timedelta(weeks=6, days=2))
+    _import_resources(rt, tmp_path / "later", _clinic_times(clock.now()), clock)
     with rt.transaction() as session:
         tally = follow_up_tools(
             session, catalogue=load_tools(), clock=clock, settings=rt.settings,
@@ -170,14 +183,56 @@ def test_a_relocating_patient_from_linked_records_to_a_follow_up_offer(
     assert tool_rows
     assert {row.channel for row in tool_rows} <= {"sms", "email", "portal"}
     assert any(load_tools().tool("eat-well-app").link in row.body for row in tool_rows)
+    # The follow-up offer is Access's: a signed link (never a call) to her clinic's free
+    # times that week, each saying where; the nurse's task says it was sent.
+    with rt.transaction() as session:
+        follow_up = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.content_message == "follow_up_offer")
+        ).one()
+        task = session.scalars(
+            select(WorklistItem).where(WorklistItem.rule_id == "tool-not_improved:eat-well-app")
+        ).one()
+    assert follow_up.channel in {"sms", "email", "portal"}
+    token = re.search(r"/portal/book/([\w-]+\.[\w-]+)", follow_up.body)
+    assert token is not None, follow_up.body
+    offer_page = portal.get(f"/portal/book/{token.group(1)}")
+    assert offer_page.status_code == 200, offer_page.text
+    assert offer_page.text.count("North Street Family Medicine") == 3
+    assert "3 time(s) behind one link" in str(task.findings)
+
+
+def _clinic_times(now: datetime) -> list[dict[str, Any]]:
+    """Her clinic's primary-care times in the week the follow-up is offered."""
+    first = datetime.combine(now.date() + timedelta(days=1), time(15, 0), tzinfo=UTC)
+    schedule = {
+        "resourceType": "Schedule", "id": "sch-follow-up", "active": True,
+        "serviceType": [{"coding": [{"system": "http://example.org/services",
+                                     "code": "primary-care"}]}],
+        "actor": [{"reference": "PractitionerRole/role-dr-open"}],
+    }  # fmt: skip
+    return [schedule] + [
+        {
+            "resourceType": "Slot", "id": f"sch-follow-up-{n}", "status": "free",
+            "schedule": {"reference": "Schedule/sch-follow-up"},
+            "start": (first + timedelta(days=n)).isoformat(),
+            "end": (first + timedelta(days=n, minutes=30)).isoformat(),
+        }
+        for n in range(3)
+    ]  # fmt: skip
 
 
 def _import_directory(rt: Runtime, folder: Path, clock: FrozenClock) -> None:
+    _import_resources(rt, folder, directory_resources(clock.now()), clock)
+
+
+def _import_resources(
+    rt: Runtime, folder: Path, resources: list[dict[str, Any]], clock: FrozenClock
+) -> None:
     folder.mkdir(parents=True)
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [{"resource": r} for r in directory_resources(clock.now())],
+        "entry": [{"resource": r} for r in resources],
     }
     (folder / "directory.json").write_bytes(orjson.dumps(bundle))
     summary = import_paths(

@@ -15,6 +15,7 @@ from careloop.crypto import signing_key
 from careloop.forms.service import FormState, forms_of, link_token, send_form
 from careloop.forms.signing import SHA256_EXTENSION
 from careloop.models import FormRequest, OutboxMessage
+from careloop.personalize.service import set_stated_preferences
 from careloop.records.resources import get_resource
 from careloop.runtime import Runtime
 from careloop.security.principal import SYSTEM_WORKER
@@ -168,3 +169,30 @@ def test_what_was_signed_is_read_through_the_fhir_interface(
         "DocumentReference": [f"form-{token.split('.')[0]}-doc"],
         "Provenance": [f"form-{token.split('.')[0]}-sig"],
     }
+
+
+def test_a_form_with_no_approved_translation_is_framed_in_the_patients_language(
+    rt: Runtime, tmp_path: Path, api_client: Any
+) -> None:
+    _seed(rt, tmp_path, language="pt-BR")
+    token = _send(rt, "consent-treatment")
+    page = api_client(None).get(f"/portal/forms/{token}").text
+    assert '<html lang="pt"' in page
+    assert "Assine o formulário" in page  # the page around the form speaks Portuguese
+    assert "Este formulário está em inglês" in page  # and says why the questions do not
+    assert '<h1 lang="en">Consent to care and to text messages</h1>' in page
+
+
+def test_the_form_page_follows_the_language_the_patient_chose_in_the_portal(
+    rt: Runtime, tmp_path: Path, api_client: Any
+) -> None:
+    _seed(rt, tmp_path)  # the record says English
+    with rt.transaction() as session:
+        set_stated_preferences(
+            session, clock=rt.clock, patient_id="ana", changes={"language": "zh-Hans"},
+            actor="patient:ana",
+        )  # fmt: skip
+    token = _send(rt, "what-matters")
+    page = api_client(None).get(f"/portal/forms/{token}").text
+    assert '<html lang="zh-Hans"' in page
+    assert "此表格是英文的" in page

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.access.finder import Offer, SlotCandidate, rank_offers
+from careloop.access.finder import Offer, SlotCandidate, distinct_times, rank_offers
 from careloop.access.offers import booking_url, offer_sent, open_offer
 from careloop.access.patientday import patient_day
 from careloop.access.slots import free_slots
@@ -36,6 +36,7 @@ from careloop.clock import Clock
 from careloop.fhirdata.codings import codes
 from careloop.fhirdata.references import typed_target_id as _ref
 from careloop.models import AccessOffer, FhirResource
+from careloop.outreach.config import outreach_settings
 from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.resources import resources_by_id as _load
 from careloop.records.timezones import GEOLOCATION_EXTENSION
@@ -47,7 +48,7 @@ NEARBY_KM = 15.0
 LINK_DAYS = 30
 LINK_MESSAGE = "scheduling_link"
 LINK_CHANNELS = ("sms", "email", "portal")  # the point is the link: never a phone call
-Rule = Literal["new-patients", "locations", "pharmacy-nearby"]
+Rule = Literal["new-patients", "locations", "pharmacy-nearby", "best-times"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +233,8 @@ def _pick(
     """The need's rule over the finder's ranking (best first)."""
     if need.rule == "new-patients":
         return [o for o in ranked if places[o.slot].accepting_new_patients][: need.choices]
+    if need.rule == "best-times":  # a patient of the practice: the times that fit her day best
+        return distinct_times(ranked)[: need.choices]
     if need.rule == "pharmacy-nearby":
         if home is None:
             return []
@@ -296,13 +299,18 @@ def send_scheduling_links(
 
     A link nobody sends is a link nobody opens: each goes through outreach (consent, channel,
     quiet hours, the patient's language) as the ``scheduling_link`` message, never by phone.
+    Each message names its link's places (``appointment_place``): three links in words alike
+    would leave the patient guessing which one is the mammogram.
     """
     sent = {}
+    default_place = outreach_settings(settings)[0].default_place
     for link in links:
+        places = ", ".join(sorted({place for _, _, place in link.choices if place}))
+        fields = {"booking_link": link.url, "appointment_place": places or default_place}
         sent[link.need] = request_message(
             session, patient_id=patient_id, message=LINK_MESSAGE, purpose="care-reminders",
             key=f"scheduling-link:{link.offer_id}", now=clock.now(), clock=clock,
-            settings=settings, fields={"booking_link": link.url}, allowed_channels=LINK_CHANNELS,
+            settings=settings, fields=fields, allowed_channels=LINK_CHANNELS,
         )  # fmt: skip
         row = session.get_one(AccessOffer, link.offer_id)
         offer_sent(session, row=row, outbox_id=sent[link.need].outbox_id, clock=clock)

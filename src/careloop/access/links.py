@@ -66,18 +66,23 @@ def when_label(start: datetime, *, zone: str, language: str) -> str:
     return str(format_datetime(start.astimezone(ZoneInfo(zone)), pattern, locale=language))
 
 
-def labelled_choices(session: Session, offer: AccessOffer) -> tuple[str, list[LinkChoice]]:
+def labelled_choices(
+    session: Session, offer: AccessOffer, *, language: str | None = None
+) -> tuple[str, list[LinkChoice]]:
     """The offer's choices as the patient reads them: their language, in their zone."""
-    return label_offers(session, patient_id=offer.patient_id, offers=choices_of(offer))
+    return label_offers(
+        session, patient_id=offer.patient_id, offers=choices_of(offer), language=language
+    )
 
 
 def label_offers(
-    session: Session, *, patient_id: str, offers: Sequence[Offer]
+    session: Session, *, patient_id: str, offers: Sequence[Offer], language: str | None = None
 ) -> tuple[str, list[LinkChoice]]:
     """Times as the patient reads them (their language and zone), each with what and where,
-    so two times at the same hour in different places never look alike."""
+    so two times at the same hour in different places never look alike. ``language``: the
+    page's, where the patient chose one in the portal (else the record's)."""
     patient = get_patient(session, patient_id)
-    language = (patient.language or "en").split("-")[0]
+    language = (language or patient.language or "en").split("-")[0]
     places = places_of(session, [o.slot for o in offers])
     choices = [
         LinkChoice(

@@ -60,6 +60,9 @@ class Tool(_Strict):
 
 class ToolCatalogue(_Strict):
     tools: Annotated[list[Tool], Field(min_length=1)]
+    follow_up_services: list[str] = Field(default_factory=lambda: ["primary-care", "185349003"])
+    """The services a follow-up visit is booked as (a Schedule's service code, any system),
+    tried in order: the first with free times gives the patient's booking link."""
 
     def tool(self, tool_id: str) -> Tool:
         for tool in self.tools:

@@ -6,21 +6,24 @@
   care team gets a task instead (nobody waits for a link that was never sent).
 - :func:`tool_usage` says, per prescribed tool, how many readings it sent since.
 - :func:`follow_up_tools` runs the trend rule (``trend.judge_trend``) on every active tool:
-  not improved → a care-team task "propose a follow-up visit" and the ``follow_up_offer``
-  message with the portal's booking link (the "Access" booking offers are not merged yet, so
-  the offer is this message); not used → a task. Each happens once per prescription.
+  not improved → a care-team task "propose a follow-up visit" and a booking offer through
+  "Access": the times that fit the patient's day best for the catalogue's
+  ``follow_up_services``, behind one signed scheduling link (``access.directory``) carried by
+  the ``follow_up_offer`` message (the portal's booking page when no time is free); not used
+  → a task. Each happens once per prescription.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from careloop.access.directory import LINK_DAYS, LinkNeed, scheduling_links
 from careloop.careteam.alerts import create_task
 from careloop.clock import Clock, ensure_utc
 from careloop.digitaltools.catalogue import SYSTEM, Tool, ToolCatalogue, Trend
@@ -30,7 +33,7 @@ from careloop.feedback.ruleset import Severity
 from careloop.fhirdata.dates import instant
 from careloop.governance.consent import ConsentPurpose
 from careloop.outreach.config import outreach_settings
-from careloop.outreach.requests import request_message
+from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.resources import store_resources
 from careloop.records.service import get_patient_record, resources_of_type
 from careloop.security.principal import Principal
@@ -202,22 +205,63 @@ def _change(trend: Trend, verdict: TrendVerdict) -> str:
     )
 
 
+def _offer_follow_up(
+    session: Session, *, pid: str, careplan_id: str, services: Sequence[str], clock: Clock,
+    settings: Settings,
+) -> str:  # fmt: skip
+    """Send the follow-up booking offer; say for the care team's task what was sent.
+
+    The offer is Access's: the times that fit the patient's day best, for the first service
+    with free slots in the next :data:`LINK_DAYS` days, behind a signed link whose page names
+    each time's place. Only with no free time does the message carry the portal's booking
+    page. The link goes by text, email or the portal; a patient those cannot reach is called
+    (the spoken words give the clinic's number), so the offer is never silently dropped.
+    """
+    now = clock.now()
+    link = next(
+        (
+            found[0]
+            for service in services
+            if (found := scheduling_links(
+                session, patient_id=pid, needs=[LinkNeed("follow-up visit", service, "best-times")],
+                now=now, settings=settings,
+            ))
+        ),
+        None,
+    )  # fmt: skip
+    booking_link = link.url if link is not None else outreach_settings(settings)[0].booking_link
+
+    def ask(channels: tuple[str, ...] | None) -> RequestedMessage:
+        return request_message(
+            session, patient_id=pid, message=FOLLOW_UP_MESSAGE, purpose=MONITORING,
+            key=f"tool-followup:{careplan_id}", now=now, clock=clock, settings=settings,
+            fields={"booking_link": booking_link}, allowed_channels=channels,
+        )  # fmt: skip
+
+    sent = ask(LINK_CHANNELS)
+    if sent.outbox_id is None:
+        sent = ask(None)
+    if sent.outbox_id is None:
+        return f"No booking offer could be sent ({sent.not_queued}): call the patient."
+    if link is None:
+        return f"No free follow-up time in {LINK_DAYS} days: the offer links the portal."
+    return (
+        f"A booking offer for a follow-up visit was sent by {sent.channel}: "
+        f"{len(link.choices)} time(s) behind one link."
+    )
+
+
 def _act(
     session: Session, *, pid: str, careplan_id: str, tool: Tool, verdict: TrendVerdict,
-    clock: Clock, settings: Settings, actor: str,
+    services: Sequence[str], clock: Clock, settings: Settings, actor: str,
 ) -> None:  # fmt: skip
     assert tool.trend is not None
     if verdict.status is TrendStatus.NOT_IMPROVED:
-        summary = (
-            f"{tool.title}: {_change(tool.trend, verdict)} "
-            "A booking offer for a follow-up visit was sent."
-        )
-        own, _ = outreach_settings(settings)
-        request_message(
-            session, patient_id=pid, message=FOLLOW_UP_MESSAGE, purpose=MONITORING,
-            key=f"tool-followup:{careplan_id}", now=clock.now(), clock=clock, settings=settings,
-            fields={"booking_link": own.booking_link},
+        offered = _offer_follow_up(
+            session, pid=pid, careplan_id=careplan_id, services=services, clock=clock,
+            settings=settings,
         )  # fmt: skip
+        summary = f"{tool.title}: {_change(tool.trend, verdict)} {offered}"
         title = "Propose a follow-up visit: a prescribed tool did not help"
     else:
         summary = f"{tool.title} sent {verdict.readings} reading(s) since it was prescribed."
@@ -256,7 +300,8 @@ def follow_up_tools(
         if acts and not _already_followed(session, careplan["id"]):
             _act(
                 session, pid=pid, careplan_id=careplan["id"], tool=tool, verdict=verdict,
-                clock=clock, settings=settings, actor=principal.actor,
+                services=catalogue.follow_up_services, clock=clock, settings=settings,
+                actor=principal.actor,
             )  # fmt: skip
             tally["followed_up"] += 1
     return tally

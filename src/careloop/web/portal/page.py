@@ -86,14 +86,18 @@ async def form_text(request: Request) -> Callable[[str], str]:
     return lambda name: str(form.get(name) or "").strip()
 
 
+def patient_languages(session: Session, patient_id: str) -> tuple[str | None, str | None]:
+    """The language the patient stated (portal preferences), and their record's."""
+    stated = personalize.get_profile(session, patient_id=patient_id).stated.language
+    record_language = get_patient_record(session, patient_id=patient_id, timeline_limit=0).language
+    return stated, record_language
+
+
 def page_language(request: Request, session: Session, patient_id: str | None) -> str:
     """The query's ``lang``, else the patient's stated and recorded language, else the browser's."""
     stated = record_language = None
     if patient_id:
-        stated = personalize.get_profile(session, patient_id=patient_id).stated.language
-        record_language = get_patient_record(
-            session, patient_id=patient_id, timeline_limit=0
-        ).language
+        stated, record_language = patient_languages(session, patient_id)
     return pick_language(
         request.query_params.get("lang"),
         stated,

@@ -57,10 +57,12 @@ def visits_page(
     moving = offer.booking_id if offer is not None and moving_from(offer) else None
     moving = moving if any(b.id == moving for b in upcoming) else None
     if offer is not None:
-        choices = labelled_choices(session, offer)[1]
+        choices = labelled_choices(session, offer, language=page.language)[1]
     else:  # nothing open: the best times, shown without storing an offer
         times = self_service.portal_times(session, patient_id=patient_id, clock=page.clock)
-        choices = label_offers(session, patient_id=patient_id, offers=times)[1]
+        choices = label_offers(
+            session, patient_id=patient_id, offers=times, language=page.language
+        )[1]
     return page.show(
         "portal/visits.html",
         "visits",
@@ -86,27 +88,38 @@ def visits_page(
         taken=bool(taken),
         confirm_cancel=cancel if any(b.id == cancel for b in upcoming) else "",
         links=scheduling_links(
-            session, patient_id=patient_id, now=page.clock.now(), key=signing_key(settings)
+            session,
+            patient_id=patient_id,
+            now=page.clock.now(),
+            key=signing_key(settings),
+            language=page.language,
         ),
     )
 
 
 def scheduling_links(
-    session: Session, *, patient_id: str, now: datetime, key: bytes
+    session: Session, *, patient_id: str, now: datetime, key: bytes, language: str
 ) -> list[PortalLink]:
-    """The patient's open scheduling links (a new patient's first visits), where and when."""
+    """The patient's open scheduling links (a new patient's first visits), where and when:
+    in the page's language, and each time with its place where a link has several."""
     rows = open_links(session, patient_id=patient_id, now=now)
     if not rows:
         return []
     places = places_of(session, [c.slot for row in rows for c in choices_of(row)])
     links = []
     for row in rows:
-        names = [places[c.slot].name for c in choices_of(row) if places[c.slot].name]
+        names = list(dict.fromkeys(
+            str(places[c.slot].name) for c in choices_of(row) if places[c.slot].name
+        ))  # fmt: skip
+        choices = labelled_choices(session, row, language=language)[1]
         links.append(
             PortalLink(
                 url=f"/portal/book/{link_token(key, row.id)}",
-                places=list(dict.fromkeys(str(n) for n in names)),
-                times=[c.label for c in labelled_choices(session, row)[1]],
+                places=names,
+                times=[
+                    f"{c.label} ({c.place})" if len(names) > 1 and c.place else c.label
+                    for c in choices
+                ],
             )
         )
     return links
