@@ -6,7 +6,8 @@ On a fresh PostgreSQL database (created on 127.0.0.1:5432 and dropped afterwards
 ``--database`` is given): imports ``--patients`` patients, starts ``careloop serve``'s app
 under uvicorn and ``careloop ingest-mqtt`` as subprocesses, then sends a sustained
 ``--rate`` events/s for ``--duration`` seconds, split between the HTTP API (FHIR
-Observations and symptom-diary QuestionnaireResponses, httpx) and MQTT (Observations, paho,
+Observations and symptom-diary QuestionnaireResponses, pre-built, over 64 keep-alive
+connections: ``keepalive_client.py``) and MQTT (Observations, paho,
 the Mosquitto broker on 127.0.0.1:1883).
 
 About ``--alert-share`` of the events are built to trip a rule (blood pressure 190/100,
@@ -42,6 +43,9 @@ import orjson
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
+
+sys.path.insert(0, str(Path(__file__).parent))
+from keepalive_client import Prepared, request_bytes, send_prepared
 
 from careloop.clock import SystemClock
 from careloop.feedback.devices import register_device
@@ -291,98 +295,73 @@ class Poller(threading.Thread):
                 time.sleep(self.period)
 
 
-async def send_api(
-    events: list[tuple[int, dict[str, Any]]],
+def prepare_api(
+    events: list[tuple[int, dict[str, Any]]], *, host: str, tokens: list[str]
+) -> list[Prepared]:
+    """Each API event's request bytes, built before the clock starts (the same FHIR
+    Observations and QuestionnaireResponses, a clinician token each in turn)."""
+    prepared = []
+    for index, event in events:
+        body = payload(event)
+        prepared.append(
+            Prepared(
+                index,
+                event["at"],
+                request_bytes(
+                    host=host,
+                    path=f"/fhir/{body['resourceType']}",
+                    token=tokens[index % len(tokens)],
+                    body=orjson.dumps(body),
+                    content_type="application/fhir+json",
+                ),
+            )
+        )
+    return prepared
+
+
+def send_api(
+    requests: list[Prepared],
     *,
-    base: str,
-    tokens: list[str],
+    port: int,
     t0: float,
     sent_at: dict[int, float],
     acks: list[float],
     errors: list[str],
     connections: int = 64,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> None:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(
-        base_url=base, limits=limits, timeout=30, transport=transport
-    ) as client:
-        await send_events(
-            client,
-            events,
-            tokens=tokens,
+    """Post each request at its time over ``connections`` keep-alive connections
+    (``keepalive_client``: httpx's pool cost ~11 ms of CPU per request, so the client,
+    not the API, set the rate)."""
+    asyncio.run(
+        send_prepared(
+            requests,
+            host="127.0.0.1",
+            port=port,
             t0=t0,
             sent_at=sent_at,
             acks=acks,
             errors=errors,
             connections=connections,
         )
-
-
-async def send_events(
-    client: httpx.AsyncClient,
-    events: list[tuple[int, dict[str, Any]]],
-    *,
-    tokens: list[str],
-    t0: float,
-    sent_at: dict[int, float],
-    acks: list[float],
-    errors: list[str],
-    connections: int,
-) -> None:
-    """Post each event at its time, at most ``connections`` in the client at once.
-
-    The rest wait on a semaphore (FIFO, O(1)) rather than in httpcore's connection pool,
-    whose every enqueue and release scans all queued requests (encode/httpcore#1035): with
-    ~1,000 requests queued at ``--rate 200`` this client spent its CPU in that scan and
-    stopped sending for tens of seconds while the API sat idle, then reported
-    ``PoolTimeout``s. Latency still counts from the scheduled send, queueing included.
-    """
-    gate = asyncio.Semaphore(connections)
-
-    async def one(index: int, event: dict[str, Any]) -> None:
-        delay = t0 + event["at"] - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        body = payload(event)
-        path = (
-            "/fhir/Observation"
-            if body["resourceType"] == "Observation"
-            else "/fhir/QuestionnaireResponse"
-        )
-        start = time.perf_counter()
-        sent_at[index] = start
-        async with gate:
-            try:
-                response = await client.post(
-                    path,
-                    content=orjson.dumps(body),
-                    headers={
-                        "Content-Type": "application/fhir+json",
-                        "Authorization": f"Bearer {tokens[index % len(tokens)]}",
-                    },
-                )
-                if response.status_code >= 300:
-                    errors.append(f"{response.status_code}: {response.text[:200]}")
-            except httpx.HTTPError as exc:
-                errors.append(type(exc).__name__)
-        acks.append(time.perf_counter() - start)
-
-    await asyncio.gather(*(one(i, e) for i, e in events))
+    )
 
 
 def send_mqtt(
-    events: list[tuple[int, dict[str, Any]]], *, t0: float, sent_at: dict[int, float], topic: str
+    events: list[tuple[int, dict[str, Any], bytes]],
+    *,
+    t0: float,
+    sent_at: dict[int, float],
+    topic: str,
 ) -> None:
+    """Publish each event's pre-built body at its time (QoS 1)."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}")
     client.connect("127.0.0.1", 1883)
     client.loop_start()
     infos = []
-    for index, event in events:
+    for index, event, body in events:
         delay = t0 + event["at"] - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        body = orjson.dumps(payload(event))
         sent_at[index] = time.perf_counter()
         infos.append(
             client.publish(
@@ -509,18 +488,17 @@ def main() -> None:
         errors: list[str] = []
         load_before = os.getloadavg()
         cpu_before = [cpu_seconds(proc.pid) for proc in procs]
-        t0 = time.perf_counter() + 0.5
         api = [(i, e) for i, e in enumerate(events) if e["channel"] == "api"]
-        mq = [(i, e) for i, e in enumerate(events) if e["channel"] == "mqtt"]
+        mq = [
+            (i, e, orjson.dumps(payload(e))) for i, e in enumerate(events) if e["channel"] == "mqtt"
+        ]
+        requests = prepare_api(api, host=f"127.0.0.1:{args.port}", tokens=tokens)
+        t0 = time.perf_counter() + 0.5
         mqtt_thread = threading.Thread(
             target=send_mqtt, args=(mq,), kwargs={"t0": t0, "sent_at": sent_at, "topic": topic}
         )
         mqtt_thread.start()
-        asyncio.run(
-            send_api(
-                api, base=base, tokens=tokens, t0=t0, sent_at=sent_at, acks=acks, errors=errors
-            )
-        )
+        send_api(requests, port=args.port, t0=t0, sent_at=sent_at, acks=acks, errors=errors)
         mqtt_thread.join()
         send_seconds = time.perf_counter() - t0
         expected = {

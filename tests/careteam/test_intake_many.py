@@ -16,15 +16,24 @@ from careloop.careteam.intake_batch import IntakeBatcher, _Job
 from careloop.clock import FrozenClock
 from careloop.errors import InvalidInput
 from careloop.events import list_events
+from careloop.feedback.catalog import default_catalog
 from careloop.models import AuditEvent, WorklistItem
 from careloop.records.resources import get_resource
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
-from tests.feedback.loop_payloads import add_patients, blood_pressure, diary, glucose, weight
+from tests.feedback.loop_payloads import (
+    add_patients,
+    blood_pressure,
+    diary,
+    glucose,
+    temperature,
+    weight,
+)
 
 NURSE = Principal(actor="user:nurse", role=Role.CLINICIAN, source="api")
 GATEWAY = Principal(actor="user:gateway", role=Role.CLINICIAN, source="api")
+CATALOG = default_catalog()
 
 
 def _history(clock: FrozenClock) -> list[dict[str, Any]]:
@@ -201,3 +210,42 @@ def test_the_batcher_takes_items_together_and_leaves_the_rest_to_their_own_work(
     jobs = [_Job(lambda _s: "work:a", "a"), _Job(lambda _s: "work:b", "b")]
     batcher.run_batch(jobs)
     assert [j.future.result(1) for j in jobs] == ["work:a", "work:b"]  # nothing lost
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_check_in_sees_the_temperature_posted_in_its_batch(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path, batched: bool
+) -> None:
+    """Readings and check-ins of one batch are written together (``receive_inputs``), yet a
+    reported fever still shows the temperature the same batch brought, as when the reading
+    was stored first."""
+    add_patients(rt, tmp_path, "onc-3")
+    now = clock.now()
+    inputs = [
+        diary("onc-3", {"pain": 1}, now - timedelta(hours=3)),
+        temperature("onc-3", 37.6, now - timedelta(hours=1)),
+        diary("onc-3", {"fever-chills": 3}, now),
+    ]
+    with rt.transaction() as session:
+        if batched:
+            submitted = [intake_many.Submitted(r, NURSE, "fhir") for r in inputs]
+            outcomes = intake_checkins.receive_inputs(session, submitted, clock=clock)
+            assert [o.result.resource_type for o in outcomes if o is not None] == [
+                "QuestionnaireResponse",
+                "Observation",
+                "QuestionnaireResponse",
+            ]
+        else:
+            for r in inputs:
+                intake.receive_resource(
+                    session, r, clock=clock, principal=NURSE, source="fhir", catalog=CATALOG
+                )
+    with rt.transaction() as session:
+        (item,) = session.scalars(select(WorklistItem)).all()
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.patient_id == "onc-3")).all()
+        kinds = [e.kind for e in list_events(session, patient_id="onc-3")]
+    assert item.rule_id == "symptom-emergency"
+    assert "temperature 37.6 °C" in str(item.findings)
+    assert kinds.count("reading_received") == 1
+    assert kinds.count("checkin_submitted") == 2
+    assert len([a for a in audit if a.action == "create"]) == (1 if batched else 3)

@@ -25,7 +25,7 @@ so an alert is raised once per open (patient, rule) pair whichever path ran.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,7 @@ from careloop.careteam.intake import IntakeResult
 from careloop.clock import Clock, ensure_utc
 from careloop.errors import InvalidInput
 from careloop.events import EventKind
-from careloop.feedback.evaluate import NewInput, evaluate
+from careloop.feedback.evaluate import Finding, NewInput, evaluate
 from careloop.feedback.readings import Reading, observation_id, read_observation
 from careloop.feedback.ruleset import Rule, default_rules
 from careloop.feedback.snapshot import READINGS_LOOKBACK, load_reading_snapshots
@@ -103,6 +103,38 @@ def subject(resource: dict[str, Any]) -> str | None:
     return ref if isinstance(ref, str) else None
 
 
+@dataclass(frozen=True)
+class Act:
+    """A new input's answer-to-be and the findings :func:`finish` raises for it."""
+
+    index: int
+    result: IntakeResult
+    findings: list[Finding]
+    resource: dict[str, Any]
+    actor: str
+
+
+@dataclass
+class Taken:
+    """Inputs of one kind checked and judged, nothing written yet: what :func:`finish`
+    writes (with the other kinds of the same batch) and answers."""
+
+    outcomes: list[Outcome]
+    written: list[Written] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    acts: list[Act] = field(default_factory=list)
+    recent: dict[str, list[tuple[datetime | None, tuple[Reading, ...]]]] = field(
+        default_factory=dict
+    )
+    """New readings by patient, with their effective start: a check-in judged in the same
+    batch sees them, as if they had been stored first."""
+
+
+def patients_of(session: Session, inputs: Sequence[Submitted]) -> dict[str, str]:
+    """Every ``subject`` reference of ``inputs`` that names a patient: one look-up."""
+    return PatientIndex().resolve(session, {r for i in inputs if (r := subject(i.resource))})
+
+
 def receive_observations(
     session: Session,
     inputs: Sequence[Submitted],
@@ -112,7 +144,25 @@ def receive_observations(
 ) -> list[Outcome]:
     """Take ``inputs`` in the caller's transaction; one outcome per input, in order."""
     now = clock.now()
-    outcomes: list[Outcome] = [None] * len(inputs)
+    taken = take_observations(
+        session, inputs, now=now, rules=rules, patients=patients_of(session, inputs)
+    )
+    finish(session, [taken], clock=clock, now=now)
+    return taken.outcomes
+
+
+def take_observations(
+    session: Session,
+    inputs: Sequence[Submitted],
+    *,
+    now: datetime,
+    patients: dict[str, str],
+    rules: Sequence[Rule] | None = None,
+) -> Taken:
+    """Check, de-duplicate and judge readings (``patients``: :func:`patients_of`); reads
+    only, so a batch's readings and check-ins are written together by :func:`finish`."""
+    taken = Taken([None] * len(inputs))
+    outcomes = taken.outcomes
     items: list[_Item] = []
     for index, submitted in enumerate(inputs):
         try:
@@ -121,11 +171,10 @@ def receive_observations(
             outcomes[index] = exc
             continue
         items.append(_Item(index, submitted, indexed, readings))
-    refs = PatientIndex().resolve(session, {r for i in items if (r := subject(i.indexed.resource))})
     ids: dict[str, int] = {}
     for item in items:
         ids[item.indexed.fhir_id] = ids.get(item.indexed.fhir_id, 0) + 1
-        owner = refs.get(subject(item.indexed.resource) or "")
+        owner = patients.get(subject(item.indexed.resource) or "")
         if owner is None:
             outcomes[item.index] = InvalidInput("subject: no such patient", field="subject")
         item.patient_id = owner or ""
@@ -146,25 +195,35 @@ def receive_observations(
             outcomes[item.index] = Received(result, before.resource, before.last_updated)
         # else: an update of a stored reading: left to the per-reading path
     if not new:
-        return outcomes
+        return taken
     findings = _evaluate(session, new, now=now, rules=rules or default_rules())
-    write_batch(
-        session,
-        [(i.submitted, i.indexed, i.patient_id) for i in new],
-        [_reading_event(i, now) for i in new],
-        clock=clock,
-        now=now,
-    )
     for item, found in zip(new, findings, strict=True):
+        taken.written.append((item.submitted, item.indexed, item.patient_id))
+        taken.events.append(_reading_event(item, now))
         result = IntakeResult("accepted", "Observation", item.indexed.fhir_id, item.patient_id)
-        result.act_on(session, found, clock=clock, actor=item.submitted.principal.actor)
-        outcomes[item.index] = Received(result, item.indexed.resource, now)
-    return outcomes
+        actor = item.submitted.principal.actor
+        taken.acts.append(Act(item.index, result, found, item.indexed.resource, actor))
+        taken.recent.setdefault(item.patient_id, []).append(
+            (item.indexed.effective_start, item.readings)
+        )
+    return taken
+
+
+def finish(session: Session, taken: Sequence[Taken], *, clock: Clock, now: datetime) -> None:
+    """Write what ``taken`` judged new (one store write, one audit append, one insert of
+    the events for all of it), then raise its findings, kind by kind, input by input."""
+    written = [w for t in taken for w in t.written]
+    if written:
+        write_batch(session, written, [e for t in taken for e in t.events], clock=clock, now=now)
+    for kind in taken:
+        for act in kind.acts:
+            act.result.act_on(session, act.findings, clock=clock, actor=act.actor)
+            kind.outcomes[act.index] = Received(act.result, act.resource, now)
 
 
 def _evaluate(
     session: Session, items: Sequence[_Item], *, now: datetime, rules: Sequence[Rule]
-) -> list[list[Any]]:
+) -> list[list[Finding]]:
     """The rules on each reading, each seeing the batch's earlier readings of its patient."""
     snapshots = load_reading_snapshots(session, patient_ids={i.patient_id for i in items}, now=now)
     since = now - READINGS_LOOKBACK

@@ -14,7 +14,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from careloop.careteam import intake, intake_checkins, intake_many
+from careloop.careteam import intake, intake_checkins
 from careloop.careteam.intake_batch import IntakeBatcher
 from careloop.careteam.intake_many import Submitted
 from careloop.clock import Clock
@@ -156,7 +156,9 @@ def _bulk(clock: Clock) -> Callable[[Session, list[Any]], list[tuple[bool, Any] 
     answering each as ``_create_in`` would: 201/200 with the resource, or 422 recorded."""
 
     def run(session: Session, items: list[Any]) -> list[tuple[bool, Any] | None]:
-        outcomes = _set_wise(session, [submitted for _, submitted in items], clock)
+        outcomes = intake_checkins.receive_inputs(
+            session, [submitted for _, submitted in items], clock=clock
+        )
         answers: list[tuple[bool, Any] | None] = []
         for (request, submitted), done in zip(items, outcomes, strict=True):
             if done is None:
@@ -179,22 +181,6 @@ def _bulk(clock: Clock) -> Callable[[Session, list[Any]], list[tuple[bool, Any] 
         return answers
 
     return run
-
-
-def _set_wise(session: Session, inputs: list[Submitted], clock: Clock) -> list[intake_many.Outcome]:
-    """Readings through ``intake_many``, check-ins through ``intake_checkins``, in order."""
-    readings = [i for i, s in enumerate(inputs) if s.resource.get("resourceType") == "Observation"]
-    checkins = sorted(set(range(len(inputs))) - set(readings))
-    outcomes: list[intake_many.Outcome] = [None] * len(inputs)
-    for indexes, take in (
-        (readings, intake_many.receive_observations),
-        (checkins, intake_checkins.receive_checkins),
-    ):
-        if indexes:
-            done = take(session, [inputs[i] for i in indexes], clock=clock)
-            for index, outcome_ in zip(indexes, done, strict=True):
-                outcomes[index] = outcome_
-    return outcomes
 
 
 INTAKE_TIMEOUT = 60.0  # seconds a request waits for its batch, as ``IntakeBatcher.submit``
