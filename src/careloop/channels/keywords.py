@@ -108,7 +108,7 @@ class ParsedReply:
     """Twilio treats this message as an opt-in (START, YES, UNSTOP)."""
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Upper-case, accents removed (SÍ → SI), compatibility forms unified (ＳＴＯＰ → STOP)."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).upper()
@@ -134,7 +134,7 @@ def _as_number(folded: str) -> Decimal | None:
 
 def parse_reply(text: str) -> ParsedReply:
     """Classify one inbound message body (SMS or portal reply)."""
-    folded = _fold(text)
+    folded = fold(text)
     compact = _compact(folded)
     keyword = _TABLE.get(compact)
     lifts = compact in TWILIO_OPT_IN_WORDS

@@ -381,6 +381,11 @@ def receive_portal_reply(
         kind=EventKind.REPLIED,
         patient_id=patient_id,
         now=now,
-        payload={"outbox_id": None, "keyword": str(Keyword.FREE_TEXT), "channel": "portal"},
+        payload={
+            "outbox_id": None,
+            "keyword": str(Keyword.FREE_TEXT),
+            "channel": "portal",
+            **replies.reply_evidence(body=text, handled_as="care-team-inbox"),
+        },
     )
     return ReplyOutcome("care-team-inbox", patient_id, None, None)

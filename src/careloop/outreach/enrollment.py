@@ -257,8 +257,12 @@ def mark_responded(
     outbox_id: int | None,
     keyword: str,
     channel: str,
+    evidence: Mapping[str, object] | None = None,
 ) -> None:
-    """A reply arrived: ``replied``; enrolled/contacted → responded; unanswered count reset."""
+    """A reply arrived: ``replied``; enrolled/contacted → responded; unanswered count reset.
+
+    ``evidence`` (how the reply was handled, the barriers it names) joins the event's payload.
+    """
     _move(
         enrollment,
         EnrollmentState.RESPONDED,
@@ -273,7 +277,12 @@ def mark_responded(
         kind=EventKind.REPLIED,
         enrollment=enrollment,
         now=now,
-        payload={"outbox_id": outbox_id, "keyword": keyword, "channel": channel},
+        payload={
+            "outbox_id": outbox_id,
+            "keyword": keyword,
+            "channel": channel,
+            **(evidence or {}),
+        },
     )
 
 

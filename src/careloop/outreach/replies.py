@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from careloop.channels.barriers import barriers_in
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import InboundMessage
 from careloop.clock import Clock
@@ -118,9 +119,12 @@ def note_reply(
     """What the reply does to the journey it answers, and the stored reply; the enrollment id.
 
     An answered journey counts as responded (a confirmation completes it when its program
-    says so); a reply outside any journey is a ``replied`` event of its own.
+    says so); a reply outside any journey is a ``replied`` event of its own. Either way the
+    ``replied`` event carries what the reply was handled as and the barriers its words name
+    (:func:`reply_evidence`), which a program may read as the reason a patient stayed away.
     """
     now = message.received_at
+    evidence = reply_evidence(body=message.body, handled_as=handled_as)
     keyword = message.keyword
     enrollment = session.get(Enrollment, answered.enrollment_id) if answered.enrollment_id else None
     if enrollment is not None:
@@ -132,6 +136,7 @@ def note_reply(
             outbox_id=answered.outbox_id,
             keyword=str(keyword),
             channel=str(message.channel),
+            evidence=evidence,
         )
         if keyword is Keyword.CONFIRM and program is not None and program.completion.on_confirm:
             lifecycle.complete(
@@ -148,6 +153,7 @@ def note_reply(
                 "outbox_id": answered.outbox_id,
                 "keyword": str(keyword),
                 "channel": str(message.channel),
+                **evidence,
             },
         )
     store_reply(
@@ -159,6 +165,12 @@ def note_reply(
         outbox_id=answered.outbox_id,
     )
     return enrollment.id if enrollment is not None else None
+
+
+def reply_evidence(*, body: str, handled_as: str) -> dict[str, object]:
+    """What a ``replied`` event keeps of a reply: how it was handled and the barrier codes its
+    words name; never the words (PHI: the body stays in ``inbound_replies``)."""
+    return {"handled_as": handled_as, "barriers": [str(b) for b in barriers_in(body)]}
 
 
 def store_reply(

@@ -155,6 +155,9 @@ class ProgramDefinition(_Strict):
     services: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list
     )
+    # Add what the patient's replies in the period say (a barrier they named, a visit they
+    # cancelled by reply) to the record's reason on the ``eligible`` event (programs.replies).
+    reasons_from_replies: bool = False
 
     @field_validator("journey")
     @classmethod

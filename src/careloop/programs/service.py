@@ -35,6 +35,7 @@ from careloop.programs.elm.measure import ElmMeasure
 from careloop.programs.measures.packages import loaded_measures
 from careloop.programs.measures.record import PatientRecord
 from careloop.programs.measures.service import find_measure
+from careloop.programs.reply_reasons import reply_reasons
 from careloop.programs.schema import Exclusion, MeasureEligibility
 from careloop.programs.segments.service import segment_membership
 from careloop.programs.windows import Window, resolve_window
@@ -270,7 +271,9 @@ def run_program(
     """Find the eligible patients and record an ``eligible`` event for each.
 
     Idempotent: a patient already announced for this program and period with the same reason
-    gets no second event; a changed reason (say, a new HbA1c result) gets a new one.
+    gets no second event; a changed reason (say, a new HbA1c result) gets a new one. A program
+    with ``reasons_from_replies`` adds what the patient's replies in the period say to the
+    record's reason (``programs.reply_reasons``), and their codes as ``reply_reasons``.
     """
     now = ensure_utc(now)
     window = resolve_window(program.definition.period, now=now, period=period, as_of=as_of)
@@ -290,6 +293,16 @@ def run_program(
         run.excluded.update(v.excluded for v in verdicts if v.excluded)
         if not eligible:
             continue
+        from_replies = (
+            reply_reasons(
+                session,
+                patient_ids=[v.patient_id for v in eligible],
+                start=window.start,
+                end=window.end,
+            )
+            if program.definition.reasons_from_replies
+            else {}
+        )
         previous = _last_reasons(
             session,
             program=program.name,
@@ -299,7 +312,9 @@ def run_program(
         events: list[NewEvent] = []
         for verdict in eligible:
             care_gap = verdict.care_gap or {}
-            new = previous.get(verdict.patient_id) != verdict.reason
+            replied = from_replies.get(verdict.patient_id)
+            reason = f"{verdict.reason}; {replied.clause}" if replied else verdict.reason
+            new = previous.get(verdict.patient_id) != reason
             if new:
                 events.append(
                     NewEvent(
@@ -310,14 +325,15 @@ def run_program(
                         subject_id=window.key,
                         program=program.name,
                         payload={
-                            "reason": verdict.reason,
+                            "reason": reason,
                             "care_gap": care_gap,
                             "period": window.key,
                             "window": window.label,
+                            **({"reply_reasons": list(replied.codes)} if replied else {}),
                         },
                     )
                 )
-            run.eligible.append(EligiblePatient(verdict.patient_id, verdict.reason, care_gap, new))
+            run.eligible.append(EligiblePatient(verdict.patient_id, reason, care_gap, new))
         # The batch's events in one statement.
         run.events_recorded += record_events(session, events=events, clock=clock)
     return run
