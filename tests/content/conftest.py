@@ -41,6 +41,7 @@ def fields() -> dict[str, object]:
         "form_link": "https://rvcl.org/f/3kq9x2.Hc7Q",
         "review_link": "https://g.page/r/rvcl/review",
         "review_site": "Google",
+        "help_offer": "ride",
         "patient_first_name": "Ana",
     }
 

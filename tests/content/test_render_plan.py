@@ -45,6 +45,7 @@ FIELDS: dict[str, object] = {
     "form_link": "https://example.org/f",
     "review_link": "https://example.org/r",
     "review_site": "Google",
+    "help_offer": "ride",
 }
 READERS = [
     render_context(locale="en_US", timezone="America/New_York"),

@@ -69,6 +69,9 @@ ALLOWED_FIELDS: Mapping[str, FieldKind] = {
     "form_link": FieldKind.URL,  # a form to complete and sign on the phone (careloop.forms)
     "review_link": FieldKind.URL,  # the practice's page on a public review site (reviews)
     "review_site": FieldKind.TEXT,  # that site's name, "Google"
+    # the help a win-back message leads with: ride, cost, hours, new-time or general
+    # (careloop.programs.reply_reasons.help_offer); templates branch on it, never print it
+    "help_offer": FieldKind.TEXT,
 }
 
 URL_PATTERN = re.compile(r"https?://[^\s<>\"']+")

@@ -40,6 +40,7 @@ from careloop.personalize.service import (
     record_decisions,
 )
 from careloop.personalize.snapshot import ProgramSpec
+from careloop.programs.reply_reasons import GENERAL_OFFER
 from careloop.records.caregivers import caregivers_of
 from careloop.records.interpreter import interpreter_needs
 from careloop.records.service import get_patient
@@ -221,6 +222,8 @@ def _fields(
         "program_name": program.title,
         # The missing-data nudge goes out after the journey's 3-day wait for a reading.
         "days_without_readings": 3,
+        # The win-back words for an enrolment that carries no reason (a hand-made one).
+        "help_offer": GENERAL_OFFER,
     }
     fields.update(program.fields)
     fields.update(enrollment.fields or {})

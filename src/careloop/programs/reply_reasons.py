@@ -50,6 +50,30 @@ _BY_CHANNEL = {
 }
 
 
+# The help a win-back message leads with (its ``help_offer`` field), per reason: the words name
+# the help, never the reason (minimum necessary on a shared phone).
+GENERAL_OFFER = "general"
+_OFFERS = {
+    str(Barrier.TRANSPORTATION): "ride",
+    "transportation_need": "ride",
+    str(Barrier.COST): "cost",
+    str(Barrier.TIME): "hours",
+    str(Barrier.CAREGIVING): "hours",
+    CANCELLED_BY_REPLY: "new-time",
+    ASKED_TO_RESCHEDULE: "new-time",
+    "missed_appointment": "new-time",
+}
+
+
+def help_offer(gap: str | None, codes: Iterable[str] = ()) -> str:
+    """The help that answers a patient's likely reason: what their replies said (most recent
+    first) before the record's gap; ``general`` when neither names a barrier help answers."""
+    for code in [*codes, gap or ""]:
+        if code in _OFFERS:
+            return _OFFERS[code]
+    return GENERAL_OFFER
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyReasons:
     codes: tuple[str, ...]

@@ -60,6 +60,7 @@ class EligiblePatient:
     reason: str
     care_gap: dict[str, Any]
     new: bool  # an ``eligible`` event was recorded by this run
+    reply_reasons: tuple[str, ...] = ()  # codes from the patient's replies (most recent first)
 
 
 @dataclass
@@ -333,7 +334,15 @@ def run_program(
                         },
                     )
                 )
-            run.eligible.append(EligiblePatient(verdict.patient_id, reason, care_gap, new))
+            run.eligible.append(
+                EligiblePatient(
+                    verdict.patient_id,
+                    reason,
+                    care_gap,
+                    new,
+                    replied.codes if replied else (),
+                )
+            )
         # The batch's events in one statement.
         run.events_recorded += record_events(session, events=events, clock=clock)
     return run
