@@ -1,0 +1,189 @@
+"""The one shape of a ``careloop`` command that works in the database.
+
+A command states only what is its own: its arguments, the service it calls and what it shows.
+``@in_transaction()`` gives it ``--database`` (and ``--json``), opens the runtime and one
+transaction around it (the edge owns the transaction), and prints what it returns only after
+the commit, so nothing is reported done that was rolled back::
+
+    @rewards_app.command("list")
+    @in_transaction()
+    def list_cmd(work: Work, patient: PatientOption) -> Output:
+        rows = rewards_of(work.session, patient_id=patient)
+        work.audit(AuditAction.READ, "reward_entry", Purpose.OPERATIONS, patient_ids=[patient])
+        return Listed(rows, line=...)
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, get_type_hints
+
+import typer
+from sqlalchemy.orm import Session
+
+from careloop.audit import AuditAction, Purpose
+from careloop.cli.options import DatabaseOption, JsonOption
+from careloop.cli.support import audit_cli, emit, print_figures, print_json, print_rows, runtime
+from careloop.runtime import Runtime
+from careloop.security.principal import Principal
+
+P = ParamSpec("P")
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class Work:
+    """One command's runtime and its open transaction."""
+
+    rt: Runtime
+    session: Session
+
+    def now(self) -> datetime:
+        return self.rt.clock.now()
+
+    def audit(
+        self,
+        action: AuditAction,
+        resource: str,
+        purpose: Purpose,
+        *,
+        patient_ids: Iterable[str | None] = (None,),
+        detail: dict[str, Any] | None = None,
+        principal: Principal | None = None,
+    ) -> None:
+        """Audit what the operator (an admin, unless ``principal``) read or changed."""
+        audit_cli(
+            self.session,
+            self.rt,
+            action,
+            resource,
+            purpose,
+            patient_ids=patient_ids,
+            detail=detail,
+            principal=principal,
+        )
+
+
+@contextmanager
+def open_work(database: str | None) -> Iterator[Work]:
+    """The runtime and one transaction, for a command that cannot take ``@in_transaction``
+    (it asks a question first, or prints as it goes)."""
+    with runtime(database) as rt, rt.transaction() as session:
+        yield Work(rt, session)
+
+
+class Output(Protocol):
+    """What a command returns: shown after the commit, as JSON with ``--json``."""
+
+    def show(self, *, as_json: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A value for machines and one text for people."""
+
+    value: Any
+    text: str
+
+    def show(self, *, as_json: bool) -> None:
+        emit(self.value, as_json=as_json, text=self.text)
+
+
+@dataclass(frozen=True)
+class Listed(Generic[Row]):
+    """Rows: a JSON list, or one ``line`` a row (``empty`` when there is none)."""
+
+    rows: Sequence[Row]
+    line: Callable[[Row], str]
+    empty: str | None = None
+
+    def show(self, *, as_json: bool) -> None:
+        print_rows(self.rows, as_json=as_json, line=self.line, empty=self.empty)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Named figures: a JSON object, or one ``name: value`` line each."""
+
+    figures: Mapping[str, object]
+
+    def show(self, *, as_json: bool) -> None:
+        print_figures(self.figures, as_json=as_json)
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A value for machines; for people, whatever ``draw`` prints (a table, several lines)."""
+
+    value: Any
+    draw: Callable[[], None]
+
+    def show(self, *, as_json: bool) -> None:
+        if as_json:
+            print_json(self.value)
+        else:
+            self.draw()
+
+
+@dataclass(frozen=True)
+class Document:
+    """A JSON document (an export, a FHIR resource): JSON whatever ``--json`` says."""
+
+    value: Any
+
+    def show(self, *, as_json: bool) -> None:
+        print_json(self.value)
+
+
+def _show(result: Output | str | None, as_json: bool) -> None:
+    if isinstance(result, str):
+        typer.echo(result)
+    elif result is not None:
+        result.show(as_json=as_json)
+
+
+def _option(name: str, annotation: object, default: object) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+    )
+
+
+def in_transaction(
+    *, json: bool = True
+) -> Callable[[Callable[Concatenate[Work, P], Output | str | None]], Callable[..., None]]:
+    """Make ``command(work, ...)`` a Typer command with ``--database`` (and ``--json`` unless
+    ``json=False``): it runs inside one transaction and its result is shown after the commit.
+
+    Typer reads the signature, so the wrapper shows Typer the command's own parameters
+    (``work`` left out) followed by the shared options.
+    """
+
+    def decorate(
+        command: Callable[Concatenate[Work, P], Output | str | None],
+    ) -> Callable[..., None]:
+        hints = get_type_hints(command, include_extras=True)
+        own = list(inspect.signature(command).parameters.values())[1:]
+        params = [p.replace(annotation=hints[p.name]) for p in own]
+        params.append(_option("database", DatabaseOption, None))
+        if json:
+            params.append(_option("as_json", JsonOption, False))
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> None:
+            database = kwargs.pop("database")
+            as_json = bool(kwargs.pop("as_json", False))
+            with open_work(database) as work:
+                result = command(work, **kwargs)  # type: ignore[call-arg]
+            _show(result, as_json)
+
+        del run.__wrapped__  # Typer must read the signature below, not the command's
+        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+        return run
+
+    return decorate
