@@ -6,22 +6,21 @@ import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from careloop.careteam import alerts, intake, plans
-from careloop.careteam.worklist import alert_burden, list_worklist
+from careloop.careteam.worklist import WorklistEntry, alert_burden, list_worklist
+from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction
 from careloop.cli.options import ByOption, DatabaseOption, JsonOption
 from careloop.cli.support import (
-    audit_cli,
     cli_principal,
     command_group,
     emit,
     fail,
-    print_json,
     print_recent_figures,
     runtime,
     stderr,
@@ -49,37 +48,37 @@ def _by(by: str | None) -> Principal:
 
 
 @worklist_app.command("list")
+@in_transaction()
 def worklist_list(
-    database: DatabaseOption = None,
+    work: Work,
     program: Annotated[str | None, typer.Option(help="Only this program.")] = None,
     team: Annotated[str | None, typer.Option(help="Only this team.")] = None,
     assignee: Annotated[str | None, typer.Option(help="Only this assignee.")] = None,
     severity: Annotated[str | None, typer.Option(help="urgent, high or routine.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=5000)] = 200,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Active alerts and tasks, most pressing first."""
-    with runtime(database) as rt, rt.transaction() as session:
-        entries = list_worklist(
-            session,
-            now=rt.clock.now(),
-            program=program,
-            team=team,
-            assignee=assignee,
-            severity=severity,
-            limit=limit,
-        )
-        if entries:
-            from careloop.audit import AuditAction, Purpose
+    entries = list_worklist(
+        work.session,
+        now=work.now(),
+        program=program,
+        team=team,
+        assignee=assignee,
+        severity=severity,
+        limit=limit,
+    )
+    if entries:
+        from careloop.audit import AuditAction, Purpose
 
-            audit_cli(
-                session, rt, AuditAction.READ, "worklist", Purpose.TREATMENT,
-                patient_ids=sorted({e.patient_id for e in entries if e.patient_id}),
-                principal=_operator(),
-            )  # fmt: skip
-    if as_json:
-        print_json([e.model_dump(mode="json") for e in entries])
-        return
+        work.audit(
+            AuditAction.READ, "worklist", Purpose.TREATMENT,
+            patient_ids=sorted({e.patient_id for e in entries if e.patient_id}),
+            principal=_operator(),
+        )  # fmt: skip
+    return Drawn([e.model_dump(mode="json") for e in entries], lambda: _print_worklist(entries))
+
+
+def _print_worklist(entries: list[WorklistEntry]) -> None:
     table = Table("id", "kind", "severity", "status", "patient", "title", "due", "seen")
     for e in entries:
         table.add_row(
@@ -95,93 +94,77 @@ def worklist_list(
     Console().print(table)
 
 
-def _show(item: Any, as_json: bool) -> None:
+def _change_item(
+    work: Work, item_id: int, change: Callable[..., WorklistItem], *, principal: Principal
+) -> Output:
+    """Acknowledge, resolve, assign or link worklist item ``item_id``, then show it."""
+    item = change(work.session, item_id, clock=work.rt.clock, principal=principal)
     data = {
         "id": item.id,
         "status": item.status,
         "assignee": item.assignee,
         "outcome": item.outcome,
     }
-    emit(data, as_json=as_json, text=f"item {item.id}: {item.status}")
-
-
-def _change_item(
-    database: str | None,
-    item_id: int,
-    change: Callable[..., WorklistItem],
-    *,
-    principal: Principal,
-    as_json: bool,
-) -> None:
-    """Acknowledge, resolve, assign or link worklist item ``item_id``, then print it."""
-    with runtime(database) as rt, rt.transaction() as session:
-        _show(change(session, item_id, clock=rt.clock, principal=principal), as_json)
+    return Shown(data, f"item {item.id}: {item.status}")
 
 
 @alerts_app.command("ack")
-def alerts_ack(
-    item_id: ItemArg,
-    database: DatabaseOption = None,
-    by: ByOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@in_transaction()
+def alerts_ack(work: Work, item_id: ItemArg, by: ByOption = None) -> Output:
     """Acknowledge an alert or task."""
-    _change_item(database, item_id, alerts.acknowledge, principal=_by(by), as_json=as_json)
+    return _change_item(work, item_id, alerts.acknowledge, principal=_by(by))
 
 
 @alerts_app.command("resolve")
+@in_transaction()
 def alerts_resolve(
+    work: Work,
     item_id: ItemArg,
     outcome: Annotated[str, typer.Option("--outcome", help="What was done.")],
-    database: DatabaseOption = None,
     by: ByOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Resolve an alert or task with its outcome."""
     resolve = partial(alerts.resolve, outcome=outcome)
-    _change_item(database, item_id, resolve, principal=_by(by), as_json=as_json)
+    return _change_item(work, item_id, resolve, principal=_by(by))
 
 
 @alerts_app.command("assign")
+@in_transaction()
 def alerts_assign(
-    item_id: ItemArg,
-    to: Annotated[str, typer.Option("--to", help="Assignee.")],
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+    work: Work, item_id: ItemArg, to: Annotated[str, typer.Option("--to", help="Assignee.")]
+) -> Output:
     """Assign an alert or task."""
-    assign = partial(alerts.assign, assignee=to)
-    _change_item(database, item_id, assign, principal=_operator(), as_json=as_json)
+    return _change_item(work, item_id, partial(alerts.assign, assignee=to), principal=_operator())
 
 
 @alerts_app.command("link")
+@in_transaction()
 def alerts_link(
+    work: Work,
     item_id: Annotated[int, typer.Argument(help="Worklist item id (an unknown sender's task).")],
     patient: Annotated[str, typer.Option("--patient", help="The patient it is from.")],
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Link an unknown sender's message task to a patient."""
     from careloop.careteam.unmatched import link_patient
 
     link = partial(link_patient, patient_id=patient)
-    _change_item(database, item_id, link, principal=_operator(), as_json=as_json)
+    return _change_item(work, item_id, link, principal=_operator())
 
 
 @alerts_app.command("escalate")
-def alerts_escalate(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+@in_transaction()
+def alerts_escalate(work: Work) -> Output:
     """Escalate unacknowledged items past their deadline (run on a schedule)."""
-    with runtime(database) as rt, rt.transaction() as session:
-        escalated = alerts.escalate_overdue(session, rt.clock.now(), clock=rt.clock)
-    emit({"escalated": escalated}, as_json=as_json, text=f"escalated {len(escalated)}")
+    escalated = alerts.escalate_overdue(work.session, work.now(), clock=work.rt.clock)
+    return Shown({"escalated": escalated}, f"escalated {len(escalated)}")
 
 
 @alerts_app.command("missing-data")
-def alerts_missing_data(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+@in_transaction()
+def alerts_missing_data(work: Work) -> Output:
     """Nudge patients whose readings stopped, then raise call tasks (run daily)."""
-    with runtime(database) as rt, rt.transaction() as session:
-        done = intake.evaluate_missing_data(session, rt.clock.now(), settings=rt.settings)
-    emit(done, as_json=as_json, text=f"nudged {len(done['nudged'])}, tasks {len(done['tasks'])}")
+    done = intake.evaluate_missing_data(work.session, work.now(), settings=work.rt.settings)
+    return Shown(done, f"nudged {len(done['nudged'])}, tasks {len(done['tasks'])}")
 
 
 @alerts_app.command("burden")
@@ -194,44 +177,42 @@ def alerts_burden(
     print_recent_figures(database, days, alert_burden, as_json=as_json)
 
 
+NoteOption = Annotated[str | None, typer.Option()]
+
+
 @plans_app.command("approve")
+@in_transaction(json=False)
 def plans_approve(
+    work: Work,
     adjustment_id: Annotated[int, typer.Argument()],
-    note: Annotated[str | None, typer.Option()] = None,
-    database: DatabaseOption = None,
+    note: NoteOption = None,
     by: ByOption = None,
-) -> None:
+) -> str:
     """Approve a proposed plan adjustment (the patient will be told)."""
-    _decide(adjustment_id, note=note, database=database, by=by, approve=True)
+    row = plans.approve(
+        work.session,
+        adjustment_id,
+        clock=work.rt.clock,
+        principal=_by(by),
+        settings=work.rt.settings,
+        note=note,
+    )
+    return f"plan adjustment {row.id}: {row.status}"
 
 
 @plans_app.command("reject")
+@in_transaction(json=False)
 def plans_reject(
+    work: Work,
     adjustment_id: Annotated[int, typer.Argument()],
-    note: Annotated[str | None, typer.Option()] = None,
-    database: DatabaseOption = None,
+    note: NoteOption = None,
     by: ByOption = None,
-) -> None:
+) -> str:
     """Reject a proposed plan adjustment."""
-    _decide(adjustment_id, note=note, database=database, by=by, approve=False)
-
-
-def _decide(
-    adjustment_id: int, *, note: str | None, database: str | None, by: str | None, approve: bool
-) -> None:
-    with runtime(database) as rt, rt.transaction() as session:
-        if approve:
-            row = plans.approve(
-                session,
-                adjustment_id,
-                clock=rt.clock,
-                principal=_by(by),
-                settings=rt.settings,
-                note=note,
-            )
-        else:
-            row = plans.reject(session, adjustment_id, clock=rt.clock, principal=_by(by), note=note)
-        typer.echo(f"plan adjustment {row.id}: {row.status}")
+    row = plans.reject(
+        work.session, adjustment_id, clock=work.rt.clock, principal=_by(by), note=note
+    )
+    return f"plan adjustment {row.id}: {row.status}"
 
 
 def ingest_mqtt(

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction
 from careloop.cli.options import DatabaseOption, JsonOption
-from careloop.cli.support import command_group, emit, new_table, print_json, runtime
+from careloop.cli.support import command_group, new_table, print_json, runtime
 from careloop.content import approval, service
 from careloop.content.checkin import load_instruments
 from careloop.content.compose import RenderedMessage, render_message, render_variant
@@ -225,15 +226,11 @@ def render_command(
 
 
 @content_app.command("sync")
-def sync_command(
-    database: DatabaseOption = None,
-    json_output: JsonOption = False,
-    library_dir: LibraryOption = None,
-) -> None:
+@in_transaction()
+def sync_command(work: Work, library_dir: LibraryOption = None) -> Output:
     """Import the library files as versions (idempotent); shipped content arrives approved."""
     library = load_library(library_dir)
-    with runtime(database) as rt, rt.transaction() as session:
-        report = service.sync_library(session, library=library, clock=rt.clock)
+    report = service.sync_library(work.session, library=library, clock=work.rt.clock)
     result = {
         "messages_created": report.messages_created,
         "messages_updated": report.messages_updated,
@@ -243,14 +240,11 @@ def sync_command(
         "unchanged": report.unchanged,
         "held_for_review": report.held_for_review,
     }
-    if json_output:
-        print_json(result)
-    else:
-        stdout.print(
-            f"{report.created} new versions ({report.approved} approved, {report.drafted} "
-            f"drafts), {report.unchanged} unchanged",
-            highlight=False,
-        )
+    line = (
+        f"{report.created} new versions ({report.approved} approved, {report.drafted} "
+        f"drafts), {report.unchanged} unchanged"
+    )
+    return Drawn(result, lambda: stdout.print(line, highlight=False))
 
 
 def _version_json(row: Any) -> dict[str, Any]:
@@ -273,22 +267,20 @@ def _version_json(row: Any) -> dict[str, Any]:
 
 
 @content_app.command("versions")
+@in_transaction()
 def versions_command(
+    work: Work,
     message: Annotated[str, typer.Argument(help="Message name.")],
     language: LanguageOption = None,
     state: Annotated[str | None, typer.Option("--state", help="draft, approved, retired.")] = None,
-    database: DatabaseOption = None,
-    json_output: JsonOption = False,
-) -> None:
+) -> Output:
     """List the versions of a message's variants, newest first."""
-    with runtime(database) as rt, rt.transaction() as session:
-        rows = [
-            _version_json(r)
-            for r in service.list_versions(session, message=message, language=language, state=state)
-        ]
-    if json_output:
-        print_json(rows)
-        return
+    found = service.list_versions(work.session, message=message, language=language, state=state)
+    rows = [_version_json(r) for r in found]
+    return Drawn(rows, lambda: _print_versions(message, rows))
+
+
+def _print_versions(message: str, rows: list[dict[str, Any]]) -> None:
     table = new_table(
         f"{message}: {len(rows)} versions",
         "id",
@@ -311,7 +303,9 @@ def versions_command(
 
 
 @content_app.command("draft")
+@in_transaction()
 def draft_command(
+    work: Work,
     message: Annotated[str, typer.Argument(help="Message name.")],
     language: Annotated[str, typer.Option("--language")],
     reading_level: Annotated[str, typer.Option("--reading-level")],
@@ -320,11 +314,8 @@ def draft_command(
     part: Annotated[list[str], typer.Option("--part", help="NAME=TEMPLATE, e.g. body=...")],
     by: ByOption,
     note: Annotated[str | None, typer.Option("--note")] = None,
-    database: DatabaseOption = None,
-    json_output: JsonOption = False,
-) -> None:
+) -> Output:
     """Write a new draft version of one variant (it needs another clinician's approval)."""
-    parts = dict(p.partition("=")[::2] for p in part)
     key = VariantKey(
         message,
         language,
@@ -332,49 +323,42 @@ def draft_command(
         parse_enum(Tone, tone, field="tone"),
         parse_enum(Channel, channel, field="channel"),
     )
-    with runtime(database) as rt, rt.transaction() as session:
-        row = approval.create_draft(
-            session,
-            clock=rt.clock,
-            message=service.get_message(session, message),
-            key=key,
-            parts=parts,
-            actor=by,
-            note=note,
-        )
-        result = _version_json(row)
-    emit(result, as_json=json_output, text=f"draft version {result['id']}")
+    row = approval.create_draft(
+        work.session,
+        clock=work.rt.clock,
+        message=service.get_message(work.session, message),
+        key=key,
+        parts=dict(p.partition("=")[::2] for p in part),
+        actor=by,
+        note=note,
+    )
+    return Shown(_version_json(row), f"draft version {row.id}")
+
+
+VersionArg = Annotated[int, typer.Argument(help="Version id.")]
 
 
 @content_app.command("approve")
-def approve_command(
-    version_id: Annotated[int, typer.Argument(help="Version id.")],
-    by: ByOption,
-    database: DatabaseOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@in_transaction()
+def approve_command(work: Work, version_id: VersionArg, by: ByOption) -> Output:
     """Approve a draft (as a clinician other than its author)."""
-    with runtime(database) as rt, rt.transaction() as session:
-        result = _version_json(
-            approval.approve(session, clock=rt.clock, version_id=version_id, actor=by)
-        )
-    emit(result, as_json=json_output, text=f"version {version_id} approved")
+    row = approval.approve(work.session, clock=work.rt.clock, version_id=version_id, actor=by)
+    return Shown(_version_json(row), f"version {version_id} approved")
 
 
 @content_app.command("retire")
+@in_transaction()
 def retire_command(
-    version_id: Annotated[int, typer.Argument(help="Version id.")],
+    work: Work,
+    version_id: VersionArg,
     by: ByOption,
     reason: Annotated[str, typer.Option("--reason", help="Why it may no longer be sent.")],
-    database: DatabaseOption = None,
-    json_output: JsonOption = False,
-) -> None:
+) -> Output:
     """Retire a version: it is never sent again."""
-    with runtime(database) as rt, rt.transaction() as session:
-        result = _version_json(
-            approval.retire(session, clock=rt.clock, version_id=version_id, actor=by, reason=reason)
-        )
-    emit(result, as_json=json_output, text=f"version {version_id} retired")
+    row = approval.retire(
+        work.session, clock=work.rt.clock, version_id=version_id, actor=by, reason=reason
+    )
+    return Shown(_version_json(row), f"version {version_id} retired")
 
 
 @content_app.command("checkin-items")

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from careloop.audit import AuditAction, Purpose, verify_chain
+from careloop.audit import AuditAction, ChainReport, Purpose, verify_chain
+from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction, open_work
 from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
 from careloop.cli.records import patients_app
-from careloop.cli.support import (
-    audit_cli,
-    cli_principal,
-    command_group,
-    emit,
-    fail,
-    print_json,
-    runtime,
-)
+from careloop.cli.support import cli_principal, command_group, emit, fail, print_json
 from careloop.crypto import configured_signing_key
 from careloop.errors import InvalidInput
 from careloop.governance.consent import (
@@ -40,38 +34,38 @@ users_app = command_group("Staff accounts.")
 
 
 @consent_app.command("show")
-def consent_show(
-    patient_id: PatientArg,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@in_transaction()
+def consent_show(work: Work, patient_id: PatientArg) -> Output:
     """What may be sent to a patient, per purpose and channel, and why."""
-    with runtime(database) as rt, rt.transaction() as session:
-        records.get_patient(session, patient_id)
-        matrix = consent_matrix(session, patient_id=patient_id, now=rt.clock.now())
-        history = consent_history(session, patient_id=patient_id)
-        audit_cli(
-            session, rt, AuditAction.READ, "consent", Purpose.OPERATIONS, patient_ids=[patient_id]
-        )
-        decisions: dict[str, dict[str, dict[str, object]]] = {
-            p: {c: {"allowed": d.allowed, "reason": d.reason} for c, d in row.items()}
-            for p, row in matrix.items()
+    session = work.session
+    records.get_patient(session, patient_id)
+    matrix = consent_matrix(session, patient_id=patient_id, now=work.now())
+    history = consent_history(session, patient_id=patient_id)
+    work.audit(AuditAction.READ, "consent", Purpose.OPERATIONS, patient_ids=[patient_id])
+    decisions: dict[str, dict[str, dict[str, object]]] = {
+        p: {c: {"allowed": d.allowed, "reason": d.reason} for c, d in row.items()}
+        for p, row in matrix.items()
+    }
+    history_rows = [
+        {
+            "purpose": r.purpose,
+            "channel": r.channel,
+            "status": r.status,
+            "source": r.source,
+            "recorded_at": r.recorded_at.isoformat(),
+            "recorded_by": r.recorded_by,
         }
-        history_rows = [
-            {
-                "purpose": r.purpose,
-                "channel": r.channel,
-                "status": r.status,
-                "source": r.source,
-                "recorded_at": r.recorded_at.isoformat(),
-                "recorded_by": r.recorded_by,
-            }
-            for r in history
-        ]
-        result = {"patient_id": patient_id, "decisions": decisions, "history": history_rows}
-    if as_json:
-        print_json(result)
-        return
+        for r in history
+    ]
+    result = {"patient_id": patient_id, "decisions": decisions, "history": history_rows}
+    return Drawn(result, lambda: _print_consent(patient_id, decisions, history_rows))
+
+
+def _print_consent(
+    patient_id: str,
+    decisions: dict[str, dict[str, dict[str, object]]],
+    history_rows: list[dict[str, str]],
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -91,158 +85,158 @@ def consent_show(
 
 
 @consent_app.command("set")
+@in_transaction()
 def consent_set(
+    work: Work,
     patient_id: PatientArg,
     purpose: Annotated[str, typer.Option(help="care-reminders, clinical-monitoring, ... or *")],
     channel: Annotated[str, typer.Option(help="sms, email, voice, portal or *")],
     status: Annotated[str, typer.Option(help="granted or denied")],
     source: Annotated[str, typer.Option(help="form, staff, sms-keyword, portal, ...")] = "staff",
     note: Annotated[str | None, typer.Option(help="Why (no patient details).")] = None,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Record a grant or denial for a patient."""
-    with runtime(database) as rt, rt.transaction() as session:
-        records.get_patient(session, patient_id)
-        row = record_consent(
-            session,
-            patient_id=patient_id,
-            purpose=purpose,
-            channel=channel,
-            status=status,
-            source=source,
-            actor=cli_principal().actor,
-            now=rt.clock.now(),
-            note=note,
-        )
-        audit_cli(
-            session, rt, AuditAction.UPDATE, "consent", Purpose.OPERATIONS, patient_ids=[patient_id]
-        )
-        result = {
-            "id": row.id,
-            "patient_id": patient_id,
-            "purpose": row.purpose,
-            "channel": row.channel,
-            "status": row.status,
-            "source": row.source,
-            "recorded_at": row.recorded_at.isoformat(),
-        }
-    emit(
-        result,
-        as_json=as_json,
-        text=f"{result['status']} {result['purpose']}/{result['channel']} for {patient_id}",
+    records.get_patient(work.session, patient_id)
+    row = record_consent(
+        work.session,
+        patient_id=patient_id,
+        purpose=purpose,
+        channel=channel,
+        status=status,
+        source=source,
+        actor=cli_principal().actor,
+        now=work.now(),
+        note=note,
+    )
+    work.audit(AuditAction.UPDATE, "consent", Purpose.OPERATIONS, patient_ids=[patient_id])
+    result = {
+        "id": row.id,
+        "patient_id": patient_id,
+        "purpose": row.purpose,
+        "channel": row.channel,
+        "status": row.status,
+        "source": row.source,
+        "recorded_at": row.recorded_at.isoformat(),
+    }
+    return Shown(
+        result, f"{result['status']} {result['purpose']}/{result['channel']} for {patient_id}"
     )
 
 
 @consent_app.command("sync-fhir")
-def consent_sync(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+@in_transaction()
+def consent_sync(work: Work) -> Output:
     """Rebuild consent records from imported FHIR Consent resources."""
-    with runtime(database) as rt, rt.transaction() as session:
-        summary = sync_fhir_consents(session, now=rt.clock.now(), actor=cli_principal().actor)
-    emit(
+    summary = sync_fhir_consents(work.session, now=work.now(), actor=cli_principal().actor)
+    return Shown(
         summary.as_dict(),
-        as_json=as_json,
-        text=f"{summary.consents} Consent resources -> {summary.records} consent records",
+        f"{summary.consents} Consent resources -> {summary.records} consent records",
     )
 
 
+@dataclass(frozen=True)
+class _ChainCheck:
+    """The audit chain check, shown; a broken chain then ends the command with exit 1."""
+
+    report: ChainReport
+
+    def show(self, *, as_json: bool) -> None:
+        report = self.report
+        if as_json:
+            print_json(report.as_dict())
+        elif report.ok:
+            typer.echo(
+                f"audit chain intact: {report.checked} events checked ({report.purged} purged)"
+            )
+        else:
+            typer.echo(
+                f"audit chain BROKEN at event {report.first_bad_id}: {report.reason} "
+                f"({report.checked} events checked before it)"
+            )
+        if not report.ok:
+            raise typer.Exit(1)
+
+
 @audit_app.command("verify")
-def audit_verify(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+@in_transaction()
+def audit_verify(work: Work) -> Output:
     """Check the hash chain; exit 1 when it is broken."""
-    with runtime(database) as rt, rt.transaction() as session:
-        report = verify_chain(session, key=configured_signing_key(rt.settings))
-    if as_json:
-        print_json(report.as_dict())
-    elif report.ok:
-        typer.echo(f"audit chain intact: {report.checked} events checked ({report.purged} purged)")
-    else:
-        typer.echo(
-            f"audit chain BROKEN at event {report.first_bad_id}: {report.reason} "
-            f"({report.checked} events checked before it)"
-        )
-    if not report.ok:
-        raise typer.Exit(1)
+    return _ChainCheck(verify_chain(work.session, key=configured_signing_key(work.rt.settings)))
+
+
+OutputOption = Annotated[Path | None, typer.Option(help="Write here instead of stdout.")]
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A JSON document written to ``output``, or printed when there is none."""
+
+    value: object
+    output: Path | None
+
+    def show(self, *, as_json: bool) -> None:
+        if self.output is None:
+            print_json(self.value)
+            return
+        import orjson
+
+        self.output.write_bytes(orjson.dumps(self.value, option=orjson.OPT_INDENT_2))
+        typer.echo(f"written to {self.output}", err=True)
 
 
 @audit_app.command("export")
+@in_transaction(json=False)
 def audit_export(
+    work: Work,
     patient: Annotated[str | None, typer.Option("--patient", help="Only this patient.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="fhir (a Bundle of AuditEvent).")] = "fhir",
-    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
-    database: DatabaseOption = None,
-) -> None:
+    output: OutputOption = None,
+) -> Output:
     """Export the audit trail as a FHIR Bundle of AuditEvent resources."""
     if fmt != "fhir":
         raise InvalidInput("only --format fhir is supported", field="format")
-    with runtime(database) as rt, rt.transaction() as session:
-        bundle = audit_bundle(session, patient_id=patient, now=rt.clock.now())
-        audit_cli(
-            session, rt, AuditAction.EXPORT, "audit-trail", Purpose.SECURITY, patient_ids=[patient]
-        )
-    _write_json(bundle, output)
-
-
-def _write_json(value: object, output: Path | None) -> None:
-    if output is None:
-        print_json(value)
-        return
-    import orjson
-
-    output.write_bytes(orjson.dumps(value, option=orjson.OPT_INDENT_2))
-    typer.echo(f"written to {output}", err=True)
+    bundle = audit_bundle(work.session, patient_id=patient, now=work.now())
+    work.audit(AuditAction.EXPORT, "audit-trail", Purpose.SECURITY, patient_ids=[patient])
+    return _Written(bundle, output)
 
 
 @retention_app.command("purge")
+@in_transaction()
 def retention_purge(
+    work: Work,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, delete nothing.")] = False,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Delete what is older than its retention period; aggregates are kept."""
-    with runtime(database) as rt, rt.transaction() as session:
-        now = rt.clock.now()
-        results = purge_expired(
-            session,
-            settings=rt.settings.retention,
-            now=now,
-            key=configured_signing_key(rt.settings),
-            dry_run=dry_run,
-        )
-        if not dry_run:
-            audit_cli(
-                session,
-                rt,
-                AuditAction.DELETE,
-                "retention-purge",
-                Purpose.RETENTION,
-                detail={r["target"]: r["deleted"] for r in results},
-            )
-    if as_json:
-        print_json({"dry_run": dry_run, "targets": results})
-        return
+    results = purge_expired(
+        work.session,
+        settings=work.rt.settings.retention,
+        now=work.now(),
+        key=configured_signing_key(work.rt.settings),
+        dry_run=dry_run,
+    )
+    if not dry_run:
+        work.audit(
+            AuditAction.DELETE, "retention-purge", Purpose.RETENTION,
+            detail={r["target"]: r["deleted"] for r in results},
+        )  # fmt: skip
+    return Drawn({"dry_run": dry_run, "targets": results}, lambda: _print_purge(results, dry_run))
+
+
+def _print_purge(results: list[dict[str, Any]], dry_run: bool) -> None:
     for r in results:
         verb = "would delete" if dry_run else "deleted"
         note = f"  [{r['skipped']}]" if r["skipped"] else ""
         typer.echo(f"{r['target']:<20} {r['days']:>6} d  {verb} {r['deleted']}{note}")
 
 
-def patients_export(
-    patient_id: PatientArg,
-    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
-    database: DatabaseOption = None,
-) -> None:
+@in_transaction(json=False)
+def patients_export(work: Work, patient_id: PatientArg, output: OutputOption = None) -> Output:
     """Everything about a patient as a FHIR R4 Bundle (right of access)."""
-    with runtime(database) as rt, rt.transaction() as session:
-        bundle = export_patient_bundle(session, patient_id=patient_id, now=rt.clock.now())
-        audit_cli(
-            session,
-            rt,
-            AuditAction.EXPORT,
-            "patient-export",
-            Purpose.PATIENT_REQUEST,
-            patient_ids=[patient_id],
-        )
-    _write_json(bundle, output)
+    bundle = export_patient_bundle(work.session, patient_id=patient_id, now=work.now())
+    work.audit(
+        AuditAction.EXPORT, "patient-export", Purpose.PATIENT_REQUEST, patient_ids=[patient_id]
+    )
+    return _Written(bundle, output)
 
 
 def patients_erase(
@@ -257,25 +251,20 @@ def patients_erase(
         raise InvalidInput("--reason must say why", field="reason")
     if not yes and sys.stdin.isatty() and not typer.confirm(f"Erase patient {patient_id}?"):
         fail("not erased")
-    with runtime(database) as rt, rt.transaction() as session:
-        report = erase_patient(session, patient_id=patient_id)
-        audit_cli(
-            session,
-            rt,
-            AuditAction.DELETE,
-            "patient-erasure",
-            Purpose.PATIENT_REQUEST,
+    with open_work(database) as work:
+        report = erase_patient(work.session, patient_id=patient_id)
+        work.audit(
+            AuditAction.DELETE, "patient-erasure", Purpose.PATIENT_REQUEST,
             patient_ids=[patient_id],
             detail={"reason": reason.strip()[:200], "deleted": report.as_dict()["deleted"]},
-        )
-    if as_json:
-        print_json(report.as_dict())
-    else:
-        total = sum(report.deleted.values())
-        typer.echo(
-            f"erased {patient_id}: {total} rows deleted, "
-            f"{report.pseudonymized_events} events pseudonymized; the audit trail is kept"
-        )
+        )  # fmt: skip
+    total = sum(report.deleted.values())
+    emit(
+        report.as_dict(),
+        as_json=as_json,
+        text=f"erased {patient_id}: {total} rows deleted, "
+        f"{report.pseudonymized_events} events pseudonymized; the audit trail is kept",
+    )
 
 
 @users_app.command("create")
@@ -297,26 +286,21 @@ def users_create(
         password = password_file.read_text().strip()
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    with runtime(database) as rt, rt.transaction() as session:
+    with open_work(database) as work:
         user = create_user(
-            session, clock=rt.clock, username=username, password=password, role=Role(role)
+            work.session, clock=work.rt.clock, username=username, password=password, role=Role(role)
         )
-        audit_cli(
-            session,
-            rt,
-            AuditAction.CREATE,
-            "user",
-            Purpose.SECURITY,
-            detail={"user_id": user.id, "role": role},
+        work.audit(
+            AuditAction.CREATE, "user", Purpose.SECURITY, detail={"user_id": user.id, "role": role}
         )
     typer.echo(f"created {role} {username}")
 
 
 @users_app.command("enable-totp")
+@in_transaction(json=False)
 def users_enable_totp(
-    username: Annotated[str, typer.Argument(help="Sign-in name.")],
-    database: DatabaseOption = None,
-) -> None:
+    work: Work, username: Annotated[str, typer.Argument(help="Sign-in name.")]
+) -> str:
     """Turn on a second factor: prints the otpauth:// URI once, for an authenticator app."""
     from sqlalchemy import select
 
@@ -324,20 +308,12 @@ def users_enable_totp(
     from careloop.models import User
     from careloop.security.totp import enable_totp
 
-    with runtime(database) as rt, rt.transaction() as session:
-        user = session.scalar(select(User).where(User.username == username))
-        if user is None:
-            raise NotFound("no such user")
-        uri = enable_totp(user)
-        audit_cli(
-            session,
-            rt,
-            AuditAction.UPDATE,
-            "user-totp",
-            Purpose.SECURITY,
-            detail={"user_id": user.id},
-        )
-    typer.echo(uri)
+    user = work.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound("no such user")
+    uri = enable_totp(user)
+    work.audit(AuditAction.UPDATE, "user-totp", Purpose.SECURITY, detail={"user_id": user.id})
+    return uri
 
 
 def register(app: typer.Typer) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction
 from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
-from careloop.cli.support import audit_cli, command_group, counts_line, emit, print_json, runtime
+from careloop.cli.support import command_group, counts_line, print_json, runtime
 
 outreach_app = command_group("Journeys, the scheduler and the outbox.")
 
@@ -99,47 +100,38 @@ def _queue_worker(
         run_queue_worker(rt, concurrency=concurrency, once=once, name=name, queues=queues)
 
 
+@in_transaction()
 def send_command(
+    work: Work,
     patient_id: PatientArg,
     channel: Annotated[str, typer.Option("--channel", help="sms, email, voice or portal.")],
     text: Annotated[str, typer.Option("--text", help="The message, in the staff's words.")],
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Queue a one-off message through the outbox (consent, quiet hours, budget, audit)."""
     from careloop.audit import AuditAction, Purpose
     from careloop.outreach.staff_messages import send_staff_message
 
-    with runtime(database) as rt, rt.transaction() as session:
-        queued = send_staff_message(
-            session,
-            patient_id=patient_id,
-            channel=channel,
-            text=text,
-            now=rt.clock.now(),
-            clock=rt.clock,
-            settings=rt.settings,
-        )
-        audit_cli(
-            session,
-            rt,
-            AuditAction.SEND,
-            "outbox-message",
-            Purpose.TREATMENT,
-            patient_ids=[patient_id],
-            detail={"channel": queued.channel, "outbox_id": queued.outbox_id},
-        )
-    if as_json:
-        print_json(
-            {
-                "id": queued.outbox_id,
-                "channel": queued.channel,
-                "due_at": queued.due_at.isoformat(),
-                "already_queued": queued.already_queued,
-            }
-        )
-    else:
-        Console().print(f"queued message {queued.outbox_id}, due {queued.due_at.isoformat()}")
+    queued = send_staff_message(
+        work.session,
+        patient_id=patient_id,
+        channel=channel,
+        text=text,
+        now=work.now(),
+        clock=work.rt.clock,
+        settings=work.rt.settings,
+    )
+    work.audit(
+        AuditAction.SEND, "outbox-message", Purpose.TREATMENT, patient_ids=[patient_id],
+        detail={"channel": queued.channel, "outbox_id": queued.outbox_id},
+    )  # fmt: skip
+    result = {
+        "id": queued.outbox_id,
+        "channel": queued.channel,
+        "due_at": queued.due_at.isoformat(),
+        "already_queued": queued.already_queued,
+    }
+    line = f"queued message {queued.outbox_id}, due {queued.due_at.isoformat()}"
+    return Drawn(result, lambda: Console().print(line))
 
 
 @outreach_app.command("tick")
@@ -171,89 +163,83 @@ def outreach_tick(
 
 
 @outreach_app.command("enrollments")
+@in_transaction()
 def outreach_enrollments(
-    database: DatabaseOption = None,
+    work: Work,
     program: Annotated[str | None, typer.Option("--program", "-p")] = None,
     state: Annotated[str | None, typer.Option("--state")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
     summary: Annotated[bool, typer.Option("--summary", help="Counts per program/arm.")] = False,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Enrollments, newest first (or counts per program, arm and state)."""
     from careloop.outreach.service import enrollment_summary, list_enrollments
     from careloop.outreach.states import EnrollmentState
 
     if state is not None and state not in set(EnrollmentState):
         raise typer.BadParameter(f"state must be one of {', '.join(EnrollmentState)}")
-    with runtime(database) as rt, rt.transaction() as session:
-        result: object = (
-            enrollment_summary(session)
-            if summary
-            else list_enrollments(session, program=program, state=state, limit=limit)
-        )
-    if as_json:
-        print_json(result)
-        return
+    if summary:
+        counts = enrollment_summary(work.session)
+        return Drawn(counts, lambda: _print_counts(counts))
+    rows = list_enrollments(work.session, program=program, state=state, limit=limit)
+    return Drawn(rows, lambda: _print_enrollments(rows))
+
+
+def _print_counts(counts: dict[str, dict[str, int]]) -> None:
     console = Console(file=sys.stdout)
-    if isinstance(result, dict):
-        for key, counts in sorted(result.items()):
-            console.print(f"{key}: " + counts_line(counts))
-    else:
-        for row in result:  # type: ignore[attr-defined]
-            console.print(
-                f"{row['id']:>6}  {row['program']:<28} {row['arm']:<8} {row['state']:<10} "
-                f"step {row['next_step']} due {row['step_due_at'] or '-'}"
-            )
+    for key, by_state in sorted(counts.items()):
+        console.print(f"{key}: " + counts_line(by_state))
+
+
+def _print_enrollments(rows: list[dict[str, Any]]) -> None:
+    console = Console(file=sys.stdout)
+    for row in rows:
+        console.print(
+            f"{row['id']:>6}  {row['program']:<28} {row['arm']:<8} {row['state']:<10} "
+            f"step {row['next_step']} due {row['step_due_at'] or '-'}"
+        )
 
 
 @outreach_app.command("outbox")
-def outreach_outbox(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+@in_transaction()
+def outreach_outbox(work: Work) -> Output:
     """Outbox messages per state."""
     from careloop.outreach.service import outbox_summary
 
-    with runtime(database) as rt, rt.transaction() as session:
-        counts = outbox_summary(session)
-    emit(counts, as_json=as_json, text=counts_line(counts) or "empty")
+    counts = outbox_summary(work.session)
+    return Shown(counts, counts_line(counts) or "empty")
 
 
+@in_transaction()
 def decide(
+    work: Work,
     patient_id: PatientArg,
     program: Annotated[
         str | None, typer.Option(help="Program (default: the patient's current one).")
     ] = None,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """What the engine would decide for this patient now (nothing is sent or recorded)."""
     from careloop.audit import AuditAction, Purpose
     from careloop.errors import NotFound
     from careloop.outreach.next_decision import preview_next_decision
     from careloop.records.service import get_patient
 
-    with runtime(database) as rt, rt.transaction() as session:
-        get_patient(session, patient_id)
-        preview = preview_next_decision(
-            session,
-            patient_id=patient_id,
-            now=rt.clock.now(),
-            programs=[program] if program else (),
-        )
-        if preview is None or (program and preview.program != program):
-            raise NotFound("no such program")
-        audit_cli(
-            session,
-            rt,
-            AuditAction.READ,
-            "next-decision",
-            Purpose.OPERATIONS,
-            patient_ids=[patient_id],
-        )
-        result = {"program": preview.program, **preview.decision.as_dict()}
-    if as_json:
-        print_json(result)
-        return
+    get_patient(work.session, patient_id)
+    preview = preview_next_decision(
+        work.session,
+        patient_id=patient_id,
+        now=work.now(),
+        programs=[program] if program else (),
+    )
+    if preview is None or (program and preview.program != program):
+        raise NotFound("no such program")
+    work.audit(AuditAction.READ, "next-decision", Purpose.OPERATIONS, patient_ids=[patient_id])
+    result = {"program": preview.program, **preview.decision.as_dict()}
+    return Drawn(result, lambda: _print_decision(preview.program_title, result))
+
+
+def _print_decision(title: str, result: dict[str, Any]) -> None:
     console = Console()
-    console.print(f"[bold]{preview.program_title}[/]: {result['explanation']}", highlight=False)
+    console.print(f"[bold]{title}[/]: {result['explanation']}", highlight=False)
     action = result.get("action")
     if action:
         console.print(f"action {action}, propensity {result['propensity']:.3f}")

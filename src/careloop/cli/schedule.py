@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from careloop.audit import AuditAction, Purpose
+from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction
 from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
-from careloop.cli.support import (
-    audit_cli,
-    command_group,
-    emit,
-    new_table,
-    print_json,
-    print_recent_figures,
-    runtime,
-)
+from careloop.cli.support import command_group, new_table, print_recent_figures
+
+if TYPE_CHECKING:
+    from careloop.access.finder import Offer
 
 schedule_app = command_group(
     "Offer slots that fit a patient's day, book them, and back-fill cancellations."
 )
+ServiceOption = Annotated[str | None, typer.Option("--service", help="Only this service code.")]
 
 
 @schedule_app.command("offer")
+@in_transaction()
 def offer(
+    work: Work,
     patient_id: PatientArg,
     service: Annotated[
         str | None,
@@ -43,9 +43,7 @@ def offer(
     ] = None,
     days: Annotated[int, typer.Option("--days", help="How many days to search.")] = 14,
     limit: Annotated[int, typer.Option("--limit", help="At most this many offers.")] = 3,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """List the free slots that fit the patient's day, best first, each with why.
 
     Ranks by the patient's own availability, an accompanying caregiver's windows, transport
@@ -54,170 +52,137 @@ def offer(
     in the patient's zone.
     """
     from careloop.access.service import find_offers
-    from careloop.audit import AuditAction, Purpose
     from careloop.errors import InvalidInput
 
     try:
         first = date.fromisoformat(from_day) if from_day else None
     except ValueError:
         raise InvalidInput("--from must be a date like 2027-03-15", field="from") from None
-    with runtime(database) as rt, rt.transaction() as session:
-        offers = find_offers(
-            session,
-            patient_id=patient_id,
-            now=rt.clock.now(),
-            service=service,
-            from_day=first,
-            days=days,
-            limit=limit,
-        )
-        audit_cli(
-            session,
-            rt,
-            AuditAction.READ,
-            "schedule-offer",
-            Purpose.TREATMENT,
-            patient_ids=[patient_id],
-            detail={"offers": len(offers)},
-        )
-    if as_json:
-        print_json([o.as_json() for o in offers])
+    offers = find_offers(
+        work.session,
+        patient_id=patient_id,
+        now=work.now(),
+        service=service,
+        from_day=first,
+        days=days,
+        limit=limit,
+    )
+    work.audit(
+        AuditAction.READ, "schedule-offer", Purpose.TREATMENT,
+        patient_ids=[patient_id], detail={"offers": len(offers)},
+    )  # fmt: skip
+    return Drawn([o.as_json() for o in offers], lambda: _print_offers(offers))
+
+
+def _print_offers(offers: list[Offer]) -> None:
+    if not offers:
+        typer.echo("no slot fits in this period")
         return
+    from rich.console import Console
+
     table = new_table("Offers, best first", "slot", "start", "mode", "ride", "why")
     for o in offers:
         table.add_row(o.slot, o.start.isoformat(), o.mode, "yes" if o.ride else "no", o.why)
-    typer.echo("no slot fits in this period" if not offers else "", nl=False)
-    if offers:
-        from rich.console import Console
-
-        Console().print(table)
-    else:
-        typer.echo("")
+    Console().print(table)
 
 
 @schedule_app.command("send-offer")
+@in_transaction()
 def send_offer_command(
+    work: Work,
     patient_id: PatientArg,
-    service: Annotated[
-        str | None, typer.Option("--service", help="Only this service code.")
-    ] = None,
+    service: ServiceOption = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many choices.")] = 3,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Send the patient the best slots through the outbox ("Reply 1 for Tue 3:45 PM, ...").
 
     The reply books the choice; the text also carries a signed self-scheduling link.
     """
     from careloop.access.sending import send_offer
-    from careloop.audit import AuditAction, Purpose
 
-    with runtime(database) as rt, rt.transaction() as session:
-        sent = send_offer(
-            session,
-            patient_id=patient_id,
-            clock=rt.clock,
-            settings=rt.settings,
-            service=service,
-            limit=limit,
-        )
-        audit_cli(
-            session,
-            rt,
-            AuditAction.SEND,
-            "slot-offer",
-            Purpose.TREATMENT,
-            patient_ids=[patient_id],
-            detail={"offer": sent.offer_id, "choices": sent.choices},
-        )
+    sent = send_offer(
+        work.session,
+        patient_id=patient_id,
+        clock=work.rt.clock,
+        settings=work.rt.settings,
+        service=service,
+        limit=limit,
+    )
+    work.audit(
+        AuditAction.SEND, "slot-offer", Purpose.TREATMENT,
+        patient_ids=[patient_id], detail={"offer": sent.offer_id, "choices": sent.choices},
+    )  # fmt: skip
     result = {
         "offer": sent.offer_id,
         "choices": sent.choices,
         "outbox_id": sent.outbox_id,
         "not_queued": sent.not_queued,
     }
-    emit(
-        result,
-        as_json=as_json,
-        text=f"offer {sent.offer_id}: {sent.choices} choices, "
-        + (
-            f"queued as message {sent.outbox_id}"
-            if sent.outbox_id
-            else f"not sent ({sent.not_queued})"
-        ),
+    fate = (
+        f"queued as message {sent.outbox_id}" if sent.outbox_id else f"not sent ({sent.not_queued})"
     )
+    return Shown(result, f"offer {sent.offer_id}: {sent.choices} choices, {fate}")
 
 
 @schedule_app.command("waitlist-add")
+@in_transaction(json=False)
 def waitlist_add(
+    work: Work,
     patient_id: PatientArg,
-    service: Annotated[
-        str | None, typer.Option("--service", help="Only this service code.")
-    ] = None,
+    service: ServiceOption = None,
     priority: Annotated[int, typer.Option("--priority", help="0-9, higher is more urgent.")] = 0,
     noshow_risk: Annotated[
         float | None, typer.Option("--noshow-risk", help="0-1, from the no-show model.")
     ] = None,
-    database: DatabaseOption = None,
-) -> None:
+) -> str:
     """Put a patient on the waitlist for an earlier slot (back-filled from cancellations)."""
     from careloop.access.waitlist import add_to_waitlist
-    from careloop.audit import AuditAction, Purpose
 
-    with runtime(database) as rt, rt.transaction() as session:
-        entry = add_to_waitlist(
-            session,
-            patient_id=patient_id,
-            now=rt.clock.now(),
-            service=service,
-            priority=priority,
-            noshow_risk=noshow_risk,
-        )
-        audit_cli(
-            session, rt, AuditAction.CREATE, "waitlist", Purpose.TREATMENT, patient_ids=[patient_id]
-        )
-        typer.echo(f"waitlist entry {entry.id}")
+    entry = add_to_waitlist(
+        work.session,
+        patient_id=patient_id,
+        now=work.now(),
+        service=service,
+        priority=priority,
+        noshow_risk=noshow_risk,
+    )
+    work.audit(AuditAction.CREATE, "waitlist", Purpose.TREATMENT, patient_ids=[patient_id])
+    return f"waitlist entry {entry.id}"
 
 
 @schedule_app.command("backfill")
+@in_transaction()
 def backfill_command(
+    work: Work,
     slot_id: Annotated[str, typer.Argument(help="The freed Slot id.", show_default=False)],
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Offer a freed slot to the waitlist, then close back-fill offers someone else won."""
     from careloop.access.waitlist import backfill, tell_the_others
 
-    with runtime(database) as rt, rt.transaction() as session:
-        offered = backfill(session, slot_id=slot_id, clock=rt.clock, settings=rt.settings)
-        told = tell_the_others(session, clock=rt.clock, settings=rt.settings)
-    result = {"offered": len(offered), "told_it_went": len(told)}
-    emit(
-        result,
-        as_json=as_json,
-        text=f"offered to {len(offered)} waiting patients; {len(told)} told the slot went",
+    clock, settings = work.rt.clock, work.rt.settings
+    offered = backfill(work.session, slot_id=slot_id, clock=clock, settings=settings)
+    told = tell_the_others(work.session, clock=clock, settings=settings)
+    return Shown(
+        {"offered": len(offered), "told_it_went": len(told)},
+        f"offered to {len(offered)} waiting patients; {len(told)} told the slot went",
     )
 
 
 @schedule_app.command("dispatch-rides")
-def dispatch_rides_command(
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@in_transaction()
+def dispatch_rides_command(work: Work) -> Output:
     """Request pending rides from the ride provider and cancel the rides of visits that are
     off (``access.rides`` settings; docs/access.md). The ``ride-dispatch`` job does the same."""
     from careloop.access.rides import provider_from_settings, run_rides
 
-    with runtime(database) as rt, rt.transaction() as session:
-        provider = provider_from_settings(
-            rt.settings.access.rides, public_base_url=rt.settings.security.public_base_url
-        )
-        done = run_rides(session, provider=provider, clock=rt.clock)
-    emit(
+    settings = work.rt.settings
+    provider = provider_from_settings(
+        settings.access.rides, public_base_url=settings.security.public_base_url
+    )
+    done = run_rides(work.session, provider=provider, clock=work.rt.clock)
+    return Shown(
         done,
-        as_json=as_json,
-        text=f"{done['requested']} rides requested from {provider.name}, "
-        f"{done['cancelled']} cancelled",
+        f"{done['requested']} rides requested from {provider.name}, {done['cancelled']} cancelled",
     )
 
 
