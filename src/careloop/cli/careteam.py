@@ -14,14 +14,13 @@ from rich.table import Table
 
 from careloop.careteam import alerts, intake, plans
 from careloop.careteam.worklist import WorklistEntry, alert_burden, list_worklist
-from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction
+from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction, recent_figures
 from careloop.cli.options import ByOption, DatabaseOption, JsonOption
 from careloop.cli.support import (
     cli_principal,
     command_group,
     emit,
     fail,
-    print_recent_figures,
     runtime,
     stderr,
 )
@@ -168,13 +167,10 @@ def alerts_missing_data(work: Work) -> Output:
 
 
 @alerts_app.command("burden")
-def alerts_burden(
-    database: DatabaseOption = None,
-    days: Annotated[int, typer.Option(min=1, max=365)] = 30,
-    as_json: JsonOption = False,
-) -> None:
+@in_transaction()
+def alerts_burden(work: Work, days: Annotated[int, typer.Option(min=1, max=365)] = 30) -> Output:
     """Alerts per check-in and per input over the last DAYS days."""
-    print_recent_figures(database, days, alert_burden, as_json=as_json)
+    return recent_figures(work, days, alert_burden)
 
 
 NoteOption = Annotated[str | None, typer.Option()]

@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, get_type_hints
 
 import typer
@@ -28,7 +28,15 @@ from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose
 from careloop.cli.options import DatabaseOption, JsonOption
-from careloop.cli.support import audit_cli, emit, print_figures, print_json, print_rows, runtime
+from careloop.cli.support import (
+    audit_cli,
+    counts_line,
+    emit,
+    print_figures,
+    print_json,
+    print_rows,
+    runtime,
+)
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
 
@@ -114,6 +122,24 @@ class Figures:
 
     def show(self, *, as_json: bool) -> None:
         print_figures(self.figures, as_json=as_json)
+
+
+def recent_figures(work: Work, days: int, figures: Callable[..., Mapping[str, object]]) -> Figures:
+    """``figures(session, since=, until=)`` over the last ``days`` days."""
+    until = work.now()
+    return Figures(figures(work.session, since=until - timedelta(days=days), until=until))
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a batch command did, by outcome: sorted JSON, or one line (``empty`` if nothing)."""
+
+    counts: Mapping[str, object]
+    empty: str
+
+    def show(self, *, as_json: bool) -> None:
+        text = counts_line(self.counts) or self.empty
+        emit(dict(sorted(self.counts.items())), as_json=as_json, text=text)
 
 
 @dataclass(frozen=True)

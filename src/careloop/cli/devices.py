@@ -7,15 +7,16 @@ topic; see docs/feedback.md for the broker side (per-device credentials and ACL)
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from careloop.cli.options import ByOption, DatabaseOption, JsonOption
-from careloop.cli.support import cli_principal, command_group, emit, print_rows
-from careloop.cli.support import runtime as open_cli_runtime
+from careloop.cli.command import Listed, Output, Shown, Work, in_transaction
+from careloop.cli.options import ByOption
+from careloop.cli.support import cli_principal, command_group
 from careloop.feedback import devices
 from careloop.security.roles import Role
 
@@ -34,75 +35,78 @@ def _row(row: devices.DeviceRow) -> dict[str, str | None]:
 
 
 def _change_device(
-    database: str | None,
-    device: str,
-    change: Callable[..., devices.DeviceRow],
-    *,
-    by: str | None,
-    as_json: bool,
-) -> None:
-    """Register or revoke DEVICE as a clinician at the terminal, then print its row."""
-    with open_cli_runtime(database) as rt, rt.transaction() as session:
-        principal = cli_principal(Role.CLINICIAN, name=by)
-        row = change(session, device_id=device, clock=rt.clock, principal=principal)
-        result = _row(row)
-    emit(result, as_json=as_json, text=f"device {device}: {row.status}")
+    work: Work, device: str, change: Callable[..., devices.DeviceRow], *, by: str | None
+) -> Output:
+    """Register or revoke DEVICE as a clinician at the terminal, then show its row."""
+    principal = cli_principal(Role.CLINICIAN, name=by)
+    row = change(work.session, device_id=device, clock=work.rt.clock, principal=principal)
+    return Shown(_row(row), f"device {device}: {row.status}")
 
 
 @devices_app.command("register")
+@in_transaction()
 def register_cmd(
+    work: Work,
     device: Annotated[str, typer.Argument(help="Device id (the last level of its topic).")],
     patient: Annotated[str, typer.Option("--patient", help="The patient's FHIR id.")],
-    database: DatabaseOption = None,
     by: ByOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Allow DEVICE to post readings for one patient (and no other)."""
-    register = partial(devices.register_device, patient=patient)
-    _change_device(database, device, register, by=by, as_json=as_json)
+    return _change_device(work, device, partial(devices.register_device, patient=patient), by=by)
 
 
 @devices_app.command("list")
+@in_transaction()
 def list_cmd(
-    database: DatabaseOption = None,
+    work: Work,
     patient: Annotated[str | None, typer.Option(help="Only this patient's devices.")] = None,
     include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked.")] = False,
     by: ByOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Registered devices and the patient each posts for."""
-    with open_cli_runtime(database) as rt, rt.transaction() as session:
-        rows = [
-            _row(r)
-            for r in devices.list_devices(
-                session,
-                clock=rt.clock,
-                principal=cli_principal(Role.CLINICIAN, name=by),
-                patient=patient,
-                include_revoked=include_revoked,
-            )
-        ]
-    print_rows(
-        rows,
-        as_json=as_json,
+    found = devices.list_devices(
+        work.session,
+        clock=work.rt.clock,
+        principal=cli_principal(Role.CLINICIAN, name=by),
+        patient=patient,
+        include_revoked=include_revoked,
+    )
+    return Listed(
+        [_row(r) for r in found],
         line=lambda r: f"{r['device']}\t{r['patient']}\t{r['status']}\t{r['registered_at']}",
     )
 
 
 @devices_app.command("revoke")
+@in_transaction()
 def revoke_cmd(
-    device: Annotated[str, typer.Argument(help="Device id.")],
-    database: DatabaseOption = None,
-    by: ByOption = None,
-    as_json: JsonOption = False,
-) -> None:
+    work: Work, device: Annotated[str, typer.Argument(help="Device id.")], by: ByOption = None
+) -> Output:
     """Refuse DEVICE's readings from now on (also revoke its broker credentials)."""
-    _change_device(database, device, devices.revoke_device, by=by, as_json=as_json)
+    return _change_device(work, device, devices.revoke_device, by=by)
+
+
+@dataclass(frozen=True)
+class _AclFile:
+    """The ACL on stdout, or written whole to ``output`` (the broker never reads half a file)."""
+
+    text: str
+    output: Path | None
+
+    def show(self, *, as_json: bool) -> None:
+        if self.output is None:
+            typer.echo(self.text, nl=False)
+            return
+        partial = self.output.with_name(self.output.name + ".new")
+        partial.write_text(self.text)
+        partial.replace(self.output)
+        typer.echo(f"wrote {self.output}")
 
 
 @devices_app.command("broker-acl")
+@in_transaction(json=False)
 def broker_acl_cmd(
-    database: DatabaseOption = None,
+    work: Work,
     ingest_user: Annotated[
         str, typer.Option("--ingest-user", help="Broker user of `careloop ingest-mqtt`.")
     ] = "careloop-ingest",
@@ -110,22 +114,15 @@ def broker_acl_cmd(
         Path | None, typer.Option("--output", help="Write the file here (default: stdout).")
     ] = None,
     by: ByOption = None,
-) -> None:
+) -> Output:
     """The broker's ACL from the registry: each active device writes only its own topic."""
-    with open_cli_runtime(database) as rt, rt.transaction() as session:
-        text = devices.broker_acl(
-            session,
-            clock=rt.clock,
-            principal=cli_principal(Role.CLINICIAN, name=by),
-            ingest_user=ingest_user,
-        )
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    partial = output.with_name(output.name + ".new")
-    partial.write_text(text)
-    partial.replace(output)  # the broker never reads a half-written file
-    typer.echo(f"wrote {output}")
+    text = devices.broker_acl(
+        work.session,
+        clock=work.rt.clock,
+        principal=cli_principal(Role.CLINICIAN, name=by),
+        ingest_user=ingest_user,
+    )
+    return _AclFile(text, output)
 
 
 def register(app: typer.Typer) -> None:

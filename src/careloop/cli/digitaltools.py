@@ -7,16 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from careloop.audit import AuditAction, Purpose
-from careloop.cli.options import ByOption, DatabaseOption, JsonOption, PatientOption
-from careloop.cli.support import (
-    audit_cli,
-    cli_principal,
-    command_group,
-    emit,
-    emit_tally,
-    print_rows,
-)
-from careloop.cli.support import runtime as open_cli_runtime
+from careloop.cli.command import Listed, Output, Shown, Tally, Work, in_transaction
+from careloop.cli.options import ByOption, JsonOption, PatientOption
+from careloop.cli.support import cli_principal, command_group, print_rows
 from careloop.security.roles import Role
 
 tools_app = command_group(
@@ -42,64 +35,56 @@ def list_cmd(
 
 
 @tools_app.command("prescribe")
+@in_transaction()
 def prescribe_cmd(
+    work: Work,
     tool: Annotated[str, typer.Argument(help="Tool id from the catalogue.")],
     patient: PatientOption,
-    database: DatabaseOption = None,
     by: ByOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Add the tool to the patient's care plan and send them its link."""
     from careloop.digitaltools.catalogue import load_tools
     from careloop.digitaltools.service import prescribe
 
-    with open_cli_runtime(database) as rt, rt.transaction() as session:
-        done = prescribe(
-            session, catalogue=load_tools(), patient_id=patient, tool_id=tool, clock=rt.clock,
-            principal=cli_principal(Role.CLINICIAN, name=by), settings=rt.settings,
-        )  # fmt: skip
-        out: dict[str, Any] = {
-            "careplan": done.careplan_id,
-            "tool": done.tool,
-            "message_queued": done.message_queued,
-        }
-    emit(out, as_json=as_json, text=f"prescribed {tool} ({done.careplan_id})")
+    done = prescribe(
+        work.session, catalogue=load_tools(), patient_id=patient, tool_id=tool,
+        clock=work.rt.clock, principal=cli_principal(Role.CLINICIAN, name=by),
+        settings=work.rt.settings,
+    )  # fmt: skip
+    out: dict[str, Any] = {
+        "careplan": done.careplan_id,
+        "tool": done.tool,
+        "message_queued": done.message_queued,
+    }
+    return Shown(out, f"prescribed {tool} ({done.careplan_id})")
 
 
 @tools_app.command("usage")
-def usage_cmd(
-    patient: PatientOption,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@in_transaction()
+def usage_cmd(work: Work, patient: PatientOption) -> Output:
     """The patient's tools and how many readings each sent since it was prescribed."""
     from careloop.digitaltools.catalogue import load_tools
     from careloop.digitaltools.service import tool_usage
 
-    with open_cli_runtime(database) as rt, rt.transaction() as session:
-        rows = tool_usage(session, catalogue=load_tools(), patient_id=patient)
-        audit_cli(
-            session, rt, AuditAction.READ, "CarePlan", Purpose.TREATMENT, patient_ids=[patient]
-        )
-    print_rows(
-        rows,
-        as_json=as_json,
-        line=lambda r: f"{r['tool']}\t{r['prescribed_at']:%Y-%m-%d}\t{r['readings']} readings",
+    rows = tool_usage(work.session, catalogue=load_tools(), patient_id=patient)
+    work.audit(AuditAction.READ, "CarePlan", Purpose.TREATMENT, patient_ids=[patient])
+    return Listed(
+        rows, line=lambda r: f"{r['tool']}\t{r['prescribed_at']:%Y-%m-%d}\t{r['readings']} readings"
     )
 
 
 @tools_app.command("follow-up")
-def follow_up_cmd(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+@in_transaction()
+def follow_up_cmd(work: Work) -> Output:
     """Run the "not improved after N weeks" rule on every active tool (idempotent)."""
     from careloop.digitaltools.catalogue import load_tools
     from careloop.digitaltools.service import follow_up_tools
 
-    with open_cli_runtime(database) as rt, rt.transaction() as session:
-        tally = follow_up_tools(
-            session, catalogue=load_tools(), clock=rt.clock, settings=rt.settings,
-            principal=cli_principal(Role.CLINICIAN),
-        )  # fmt: skip
-    emit_tally(tally, as_json=as_json, empty="no active tools")
+    tally = follow_up_tools(
+        work.session, catalogue=load_tools(), clock=work.rt.clock, settings=work.rt.settings,
+        principal=cli_principal(Role.CLINICIAN),
+    )  # fmt: skip
+    return Tally(tally, empty="no active tools")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from careloop.audit import AuditAction, Purpose
-from careloop.cli.options import DatabaseOption, JsonOption, PatientOption
-from careloop.cli.support import audit_cli, cli_principal, command_group, print_json, print_rows
-from careloop.cli.support import runtime as open_cli_runtime
+from careloop.cli.command import Listed, Output, Shown, Work, in_transaction
+from careloop.cli.options import JsonOption, PatientOption
+from careloop.cli.support import cli_principal, command_group, print_rows
 from careloop.security.roles import Role
 
 forms_app = command_group(
@@ -36,54 +36,50 @@ def list_cmd(as_json: JsonOption = False) -> None:
 
 
 @forms_app.command("send")
+@in_transaction()
 def send_cmd(
+    work: Work,
     form: Annotated[str, typer.Argument(help="Form id (careloop forms list).")],
     patient: PatientOption,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Send the patient a signed link to fill in and sign the form on their phone."""
     from careloop.forms.service import send_form
 
-    with open_cli_runtime(database) as rt, rt.transaction() as session:
-        sent = send_form(
-            session, patient_id=patient, form_id=form, clock=rt.clock, settings=rt.settings,
-            principal=cli_principal(Role.COORDINATOR),
-        )  # fmt: skip
+    sent = send_form(
+        work.session, patient_id=patient, form_id=form, clock=work.rt.clock,
+        settings=work.rt.settings, principal=cli_principal(Role.COORDINATOR),
+    )  # fmt: skip
     out = {"request": sent.request_id, "queued": sent.outbox_id is not None,
            "not_queued": sent.not_queued}  # fmt: skip
-    print_json(out) if as_json else typer.echo(
-        f"form {form} sent ({sent.request_id})" if sent.outbox_id else
-        f"form {form} stored ({sent.request_id}) but not sent: {sent.not_queued}"
-    )  # fmt: skip
+    return Shown(
+        out,
+        f"form {form} sent ({sent.request_id})"
+        if sent.outbox_id
+        else f"form {form} stored ({sent.request_id}) but not sent: {sent.not_queued}",
+    )
 
 
 @forms_app.command("sent")
-def sent_cmd(
-    patient: PatientOption, database: DatabaseOption = None, as_json: JsonOption = False
-) -> None:
+@in_transaction()
+def sent_cmd(work: Work, patient: PatientOption) -> Output:
     """The forms sent to a patient: state, when signed, the SHA-256 of what was signed."""
     from careloop.forms.service import forms_of
 
-    with open_cli_runtime(database) as rt, rt.transaction() as session:
-        rows = [
-            {
-                "request": f.id,
-                "form": f.form,
-                "state": f.state,
-                "sent_at": f.sent_at,
-                "signed_at": f.signed_at,
-                "sha256": f.document_sha256,
-                "resources": f.signed_resources or [],
-            }
-            for f in forms_of(session, patient_id=patient)
-        ]
-        audit_cli(session, rt, AuditAction.READ, "form-request", Purpose.TREATMENT,
-                  patient_ids=[patient])  # fmt: skip
-    print_rows(
-        rows,
-        as_json=as_json,
-        line=lambda r: f"{r['request']}\t{r['form']}\t{r['state']}\t{r['sha256'] or ''}",
+    rows = [
+        {
+            "request": f.id,
+            "form": f.form,
+            "state": f.state,
+            "sent_at": f.sent_at,
+            "signed_at": f.signed_at,
+            "sha256": f.document_sha256,
+            "resources": f.signed_resources or [],
+        }
+        for f in forms_of(work.session, patient_id=patient)
+    ]
+    work.audit(AuditAction.READ, "form-request", Purpose.TREATMENT, patient_ids=[patient])
+    return Listed(
+        rows, line=lambda r: f"{r['request']}\t{r['form']}\t{r['state']}\t{r['sha256'] or ''}"
     )
 
 

@@ -2,33 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 
-from careloop.cli.options import DatabaseOption, JsonOption
-from careloop.cli.support import command_group, print_json, runtime
+from careloop.cli.command import Drawn, Output, Work, in_transaction
+from careloop.cli.support import command_group, print_json
 from careloop.errors import InvalidInput
 from careloop.personalize.service import get_profile, set_stated_preferences, stated_from_options
 
 preferences_app = command_group("A patient's stated and learned preferences.")
 
 
+PatientIdArg = Annotated[str, typer.Argument(help="The patient id.")]
+
+
 @preferences_app.command("show")
-def show(
-    patient_id: Annotated[str, typer.Argument(help="The patient id.")],
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@in_transaction()
+def show(work: Work, patient_id: PatientIdArg) -> Output:
     """Show stated preferences and what the engine learned."""
-    with runtime(database) as rt, rt.transaction() as session:
-        profile = get_profile(session, patient_id=patient_id)
-    _print(profile.as_dict(), as_json=as_json)
+    return _profile(get_profile(work.session, patient_id=patient_id).as_dict())
 
 
 @preferences_app.command("set")
+@in_transaction()
 def set_(
-    patient_id: Annotated[str, typer.Argument(help="The patient id.")],
+    work: Work,
+    patient_id: PatientIdArg,
     channel: Annotated[str | None, typer.Option(help="sms, email, voice, portal or none.")] = None,
     window: Annotated[str | None, typer.Option(help="Send window like 17-20, or none.")] = None,
     language: Annotated[str | None, typer.Option(help="BCP-47 tag like es-US.")] = None,
@@ -40,9 +41,7 @@ def set_(
         typer.Option("--caregiver-as-contact/--patient-as-contact", help="Who is contacted."),
     ] = None,
     actor: Annotated[str, typer.Option(help="Who made the change (for the log).")] = "cli",
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Change stated preferences (a value of 'none' clears one)."""
     changes = stated_from_options(
         channel=channel,
@@ -53,17 +52,17 @@ def set_(
         tone=tone,
         caregiver_as_contact=caregiver_as_contact,
     )
-    with runtime(database) as rt, rt.transaction() as session:
-        profile = set_stated_preferences(
-            session, clock=rt.clock, patient_id=patient_id, changes=changes, actor=actor
-        )
-    _print(profile.as_dict(), as_json=as_json)
+    profile = set_stated_preferences(
+        work.session, clock=work.rt.clock, patient_id=patient_id, changes=changes, actor=actor
+    )
+    return _profile(profile.as_dict())
 
 
-def _print(profile: dict[str, object], *, as_json: bool) -> None:
-    if as_json:
-        print_json(profile)
-        return
+def _profile(profile: dict[str, object]) -> Output:
+    return Drawn(profile, lambda: _print_profile(profile))
+
+
+def _print_profile(profile: dict[str, object]) -> None:
     typer.echo(f"patient {profile['patient_id']}")
     stated = profile["stated"]
     assert isinstance(stated, dict)
@@ -78,7 +77,9 @@ def _print(profile: dict[str, object], *, as_json: bool) -> None:
             typer.echo(f"    {factor:14} {', '.join(parts) or 'no messages yet'}")
 
 
+@in_transaction()
 def ope(
+    work: Work,
     program: Annotated[str, typer.Option("--program", help="Program whose decisions to use.")],
     policy: Annotated[
         list[str] | None,
@@ -87,22 +88,20 @@ def ope(
             help="Repeatable: logging, uniform, greedy or FACTOR=VALUE (e.g. channel=sms).",
         ),
     ] = None,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Off-policy estimates (IPS, self-normalized IPS) of policies from the logged decisions."""
+    from careloop.personalize.evaluation import evaluate_policies
+
+    result = evaluate_policies(
+        work.session, program=program, policies=policy or ["logging", "uniform", "greedy"]
+    )
+    return Drawn(result, lambda: _print_estimates(program, result))
+
+
+def _print_estimates(program: str, result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from careloop.personalize.evaluation import evaluate_policies
-
-    with runtime(database) as rt, rt.transaction() as session:
-        result = evaluate_policies(
-            session, program=program, policies=policy or ["logging", "uniform", "greedy"]
-        )
-    if as_json:
-        print_json(result)
-        return
     table = Table(title=f"{program}: {result['decisions']} decisions with a resolved reward")
     for column in ("policy", "IPS (95% CI)", "SNIPS", "effective n"):
         table.add_column(column)
@@ -147,72 +146,81 @@ def _settings(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _compare(
-    database: str | None,
+    work: Work,
     *,
     program: str,
     settings: list[str] | None,
     min_decisions: int,
     promote: bool = False,
     actor: str = "cli",
-) -> dict[str, Any]:
+) -> _Comparison:
     """The comparison both commands run (and keep), promoting when asked."""
     from careloop.personalize.serving import compare_candidate
 
-    with runtime(database) as rt, rt.transaction() as session:
-        return compare_candidate(
-            session,
-            clock=rt.clock,
-            program=program,
-            settings=_settings(settings),
-            min_decisions=min_decisions,
-            promote=promote,
-            actor=actor,
-        )
+    result = compare_candidate(
+        work.session,
+        clock=work.rt.clock,
+        program=program,
+        settings=_settings(settings),
+        min_decisions=min_decisions,
+        promote=promote,
+        actor=actor,
+    )
+    return _Comparison(result, refuse=promote and not result["promoted"])
+
+
+ProgramOption = Annotated[str, typer.Option("--program", help="Program whose decisions to use.")]
 
 
 @engine_app.command("compare")
+@in_transaction()
 def engine_compare(
-    program: Annotated[str, typer.Option("--program", help="Program whose decisions to use.")],
-    settings: SetOption = None,
-    min_decisions: MinOption = 200,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+    work: Work, program: ProgramOption, settings: SetOption = None, min_decisions: MinOption = 200
+) -> Output:
     """Off-policy comparison (DR, 95 % CI, patient bootstrap) of a candidate configuration."""
-    result = _compare(database, program=program, settings=settings, min_decisions=min_decisions)
-    _print_comparison(result, as_json=as_json)
+    return _compare(work, program=program, settings=settings, min_decisions=min_decisions)
 
 
 @engine_app.command("promote")
+@in_transaction()
 def engine_promote(
+    work: Work,
     program: Annotated[str, typer.Option("--program", help="Program to promote it in.")],
     settings: SetOption = None,
     min_decisions: MinOption = 200,
     actor: Annotated[str, typer.Option(help="Who promotes (kept with the comparison).")] = "cli",
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Compare, and let the candidate serve only if the evidence says it is better."""
-    from careloop.personalize.serving import PromotionRefused
-
-    result = _compare(
-        database,
+    return _compare(
+        work,
         program=program,
         settings=settings,
         min_decisions=min_decisions,
         promote=True,
         actor=actor,
     )
-    if not result["promoted"]:
-        # the refused comparison stays on record (the console shows it)
-        raise PromotionRefused("promotion refused: " + "; ".join(result["reasons"]))
-    _print_comparison(result, as_json=as_json)
 
 
-def _print_comparison(result: dict[str, Any], *, as_json: bool) -> None:
-    if as_json:
-        print_json(result)
-        return
+@dataclass(frozen=True)
+class _Comparison:
+    """A comparison, shown; a refused promotion ends the command with its reasons instead
+    (after the commit: the refused comparison stays on record and the console shows it)."""
+
+    result: dict[str, Any]
+    refuse: bool
+
+    def show(self, *, as_json: bool) -> None:
+        from careloop.personalize.serving import PromotionRefused
+
+        if self.refuse:
+            raise PromotionRefused("promotion refused: " + "; ".join(self.result["reasons"]))
+        if as_json:
+            print_json(self.result)
+        else:
+            _print_comparison(self.result)
+
+
+def _print_comparison(result: dict[str, Any]) -> None:
     run, cand, diff, boot = (
         result["running"],
         result["candidate"],

@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
+from careloop.cli.command import Drawn, Output, Work, in_transaction
 from careloop.cli.options import DatabaseOption, JsonOption
-from careloop.cli.support import audit_cli, command_group, print_json, print_rows, runtime
+from careloop.cli.support import command_group, print_json, print_rows, runtime
 from careloop.programs.measures import service as measures
 
 measure_app = command_group("Clinical quality measures (CMS eCQMs).")
@@ -95,24 +96,24 @@ def measure_evaluate(
 
 
 @measure_app.command("load")
+@in_transaction()
 def measure_load(
+    work: Work,
     paths: Annotated[
         list[Path],
         typer.Argument(
             help="Measure package: FHIR Bundles or folders of Measure/Library/ValueSet."
         ),
     ],
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Store published measure packages; their measures become available by CMS id and name."""
     from careloop.programs.measures.packages import load_packages
 
-    with runtime(database) as rt, rt.transaction() as session:
-        loaded = [p.as_dict() for p in load_packages(session, paths, now=rt.clock.now())]
-    if as_json:
-        print_json(loaded)
-        return
+    loaded = [p.as_dict() for p in load_packages(work.session, paths, now=work.now())]
+    return Drawn(loaded, lambda: _print_loaded(loaded))
+
+
+def _print_loaded(loaded: list[dict[str, Any]]) -> None:
     for item in loaded:
         basis = "/".join(item["population_basis"])
         typer.echo(
@@ -198,7 +199,9 @@ def _print_run(result: dict[str, Any]) -> None:
 
 
 @programs_app.command("run")
+@in_transaction()
 def programs_run(
+    work: Work,
     program: Annotated[str, typer.Option("--program", "-p", help="Program name.")],
     period: Annotated[
         str | None,
@@ -209,9 +212,7 @@ def programs_run(
     ] = None,
     programs_dir: ProgramsDirOption = None,
     segments_dir: SegmentsDirOption = None,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """List the eligible patients with their reason and record ``eligible`` events."""
     from careloop.audit import AuditAction, Purpose
     from careloop.programs.definition import find_program
@@ -220,28 +221,23 @@ def programs_run(
     from careloop.security.principal import CLI_OPERATOR
 
     chosen = find_program(program, folder=programs_dir)
-    day = parse_as_of(as_of) if as_of is not None else None
-    with runtime(database) as rt, rt.transaction() as session:
-        run = run_program(
-            session,
-            program=chosen,
-            now=rt.clock.now(),
-            period=period,
-            as_of=day,
-            actor=CLI_OPERATOR.actor,
-            segments_dir=segments_dir,
-        )
-        result = run.as_json()
-        audit_cli(
-            session, rt, AuditAction.CREATE, f"program:{chosen.name}:eligible", Purpose.OUTREACH,
-            patient_ids=[e.patient_id for e in run.eligible] or [None],
-            detail={"period": run.window.key, "evaluated": run.evaluated},
-            principal=CLI_OPERATOR,
-        )  # fmt: skip
-    if as_json:
-        print_json(result)
-        return
-    _print_run(result)
+    run = run_program(
+        work.session,
+        program=chosen,
+        now=work.now(),
+        period=period,
+        as_of=parse_as_of(as_of) if as_of is not None else None,
+        actor=CLI_OPERATOR.actor,
+        segments_dir=segments_dir,
+    )
+    result = run.as_json()
+    work.audit(
+        AuditAction.CREATE, f"program:{chosen.name}:eligible", Purpose.OUTREACH,
+        patient_ids=[e.patient_id for e in run.eligible] or [None],
+        detail={"period": run.window.key, "evaluated": run.evaluated},
+        principal=CLI_OPERATOR,
+    )  # fmt: skip
+    return Drawn(result, lambda: _print_run(result))
 
 
 @segments_app.command("list")
@@ -274,27 +270,30 @@ def segments_list(
 
 
 @segments_app.command("members")
+@in_transaction()
 def segments_members(
+    work: Work,
     name: Annotated[str, typer.Argument(help="Segment name, e.g. age-65-plus.")],
     segments_dir: SegmentsDirOption = None,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """The ids of the patients in a segment now."""
     from careloop.audit import AuditAction, Purpose
     from careloop.programs.segments.service import segment_members
     from careloop.security.principal import CLI_OPERATOR
 
-    with runtime(database) as rt, rt.transaction() as session:
-        members = segment_members(session, name=name, now=rt.clock.now(), folder=segments_dir)
-        audit_cli(
-            session, rt, AuditAction.READ, f"segment:{name}:members", Purpose.OPERATIONS,
-            patient_ids=members or [None], principal=CLI_OPERATOR,
-        )  # fmt: skip
-    if as_json:
-        print_json({"segment": name, "count": len(members), "members": members})
-        return
-    for pid in members:
+    members = segment_members(work.session, name=name, now=work.now(), folder=segments_dir)
+    work.audit(
+        AuditAction.READ, f"segment:{name}:members", Purpose.OPERATIONS,
+        patient_ids=members or [None], principal=CLI_OPERATOR,
+    )  # fmt: skip
+    return Drawn(
+        {"segment": name, "count": len(members), "members": members},
+        lambda: _print_ids(members),
+    )
+
+
+def _print_ids(ids: list[str]) -> None:
+    for pid in ids:
         typer.echo(pid)
 
 

@@ -11,23 +11,15 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose
+from careloop.cli.command import Drawn, Listed, Output, Shown, Work, in_transaction
 from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
-from careloop.cli.support import (
-    audit_cli,
-    cli_principal,
-    command_group,
-    emit,
-    fail,
-    new_table,
-    print_json,
-    runtime,
-)
+from careloop.cli.support import cli_principal, command_group, fail, new_table, print_json, runtime
 from careloop.records import caregivers, service
 from careloop.records.contacts_index import reindex_if_stale
 from careloop.records.importer import ImportSummary, import_paths
+from careloop.records.schemas import PatientRecord
 from careloop.runtime import Runtime
 
 patients_app = command_group("Look at patient records.")
@@ -207,26 +199,21 @@ def _print_summary(summary: ImportSummary) -> None:
 
 
 @patients_app.command("show")
+@in_transaction()
 def show_patient(
+    work: Work,
     patient_id: PatientArg,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
     timeline: Annotated[int, typer.Option(help="How many timeline items to show.")] = 50,
-) -> None:
+) -> Output:
     """Show one patient's consolidated record."""
-    with runtime(database) as rt, rt.transaction() as session:
-        record = service.get_patient_record(session, patient_id=patient_id, timeline_limit=timeline)
-        audit_cli(
-            session,
-            rt,
-            AuditAction.READ,
-            "patient-record",
-            Purpose.OPERATIONS,
-            patient_ids=[patient_id],
-        )
-    if as_json:
-        print_json(record.model_dump(mode="json"))
-        return
+    record = service.get_patient_record(
+        work.session, patient_id=patient_id, timeline_limit=timeline
+    )
+    work.audit(AuditAction.READ, "patient-record", Purpose.OPERATIONS, patient_ids=[patient_id])
+    return Drawn(record.model_dump(mode="json"), lambda: _print_record(record))
+
+
+def _print_record(record: PatientRecord) -> None:
     from rich.console import Console
 
     console = Console()
@@ -253,102 +240,85 @@ def show_patient(
 
 
 @patients_app.command("list")
-def list_patients(
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-    limit: int = 100,
-    offset: int = 0,
-) -> None:
+@in_transaction()
+def list_patients(work: Work, limit: int = 100, offset: int = 0) -> Output:
     """List patient records."""
-    with runtime(database) as rt, rt.transaction() as session:
-        rows = service.list_patients(session, limit=limit, offset=offset)
-        audit_cli(
-            session,
-            rt,
-            AuditAction.READ,
-            "patient-list",
-            Purpose.OPERATIONS,
-            patient_ids=[r.id for r in rows] or [None],
-        )
-    if as_json:
-        print_json([r.model_dump(mode="json") for r in rows])
-        return
-    for r in rows:
-        typer.echo(f"{r.id}\t{r.birth_date}\t{r.gender}\t{'deceased' if r.deceased else ''}")
-
-
-def _audit_caregiver_change(session: Session, rt: Runtime, patient_id: str) -> None:
-    audit_cli(
-        session, rt, AuditAction.UPDATE, "caregiver", Purpose.OPERATIONS, patient_ids=[patient_id]
+    rows = service.list_patients(work.session, limit=limit, offset=offset)
+    work.audit(
+        AuditAction.READ, "patient-list", Purpose.OPERATIONS,
+        patient_ids=[r.id for r in rows] or [None],
+    )  # fmt: skip
+    return Listed(
+        [r.model_dump(mode="json") for r in rows],
+        line=lambda r: f"{r['id']}\t{r['birth_date']}\t{r['gender']}\t"
+        + ("deceased" if r["deceased"] else ""),
     )
 
 
+CaregiverArg = Annotated[str, typer.Argument(help="RelatedPerson id of the caregiver.")]
+
+
+def _audit_caregiver_change(work: Work, patient_id: str) -> None:
+    work.audit(AuditAction.UPDATE, "caregiver", Purpose.OPERATIONS, patient_ids=[patient_id])
+
+
 @caregivers_app.command("set-availability")
+@in_transaction()
 def set_availability(
-    caregiver_id: Annotated[str, typer.Argument(help="RelatedPerson id of the caregiver.")],
+    work: Work,
+    caregiver_id: CaregiverArg,
     window: Annotated[
         list[str],
         typer.Option("--window", help="When reachable, e.g. 'mon-fri 15:00-21:00'; repeatable."),
     ],
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Set when a caregiver can be reached (replaces what was recorded)."""
     from careloop.records.availability import describe
 
-    with runtime(database) as rt, rt.transaction() as session:
-        caregiver = caregivers.set_availability(
-            session, caregiver_id=caregiver_id, windows=window, now=rt.clock.now()
-        )
-        _audit_caregiver_change(session, rt, caregiver.patient_id)
-        result = {
-            "caregiver": caregiver.id,
-            "availability": caregiver.availability,
-            "text": describe(caregiver.availability),
-        }
-    emit(result, as_json=as_json, text=f"{result['caregiver']}: {result['text']}")
+    caregiver = caregivers.set_availability(
+        work.session, caregiver_id=caregiver_id, windows=window, now=work.now()
+    )
+    _audit_caregiver_change(work, caregiver.patient_id)
+    text = describe(caregiver.availability)
+    result = {"caregiver": caregiver.id, "availability": caregiver.availability, "text": text}
+    return Shown(result, f"{caregiver.id}: {text}")
 
 
 @caregivers_app.command("manages-medications")
+@in_transaction()
 def manages_medications(
-    caregiver_id: Annotated[str, typer.Argument(help="RelatedPerson id of the caregiver.")],
+    work: Work,
+    caregiver_id: CaregiverArg,
     manages: Annotated[
         bool,
         typer.Option(
             "--yes/--no", help="Whether they manage the medicines (and get reminder copies)."
         ),
     ] = True,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Mark a caregiver who manages the patient's medicines: they get a copy of each dose
     reminder (the time and the patient's first name, never the medicine)."""
-    with runtime(database) as rt, rt.transaction() as session:
-        caregiver = caregivers.set_manages_medications(
-            session, caregiver_id=caregiver_id, manages=manages, now=rt.clock.now()
-        )
-        _audit_caregiver_change(session, rt, caregiver.patient_id)
-        result = {"caregiver": caregiver.id, "manages_medications": caregiver.manages_medications}
-    if as_json:
-        print_json(result)
-    else:
-        state = "manages" if result["manages_medications"] else "does not manage"
-        typer.echo(f"{result['caregiver']}: {state} the medicines")
+    caregiver = caregivers.set_manages_medications(
+        work.session, caregiver_id=caregiver_id, manages=manages, now=work.now()
+    )
+    _audit_caregiver_change(work, caregiver.patient_id)
+    result = {"caregiver": caregiver.id, "manages_medications": caregiver.manages_medications}
+    state = "manages" if caregiver.manages_medications else "does not manage"
+    return Shown(result, f"{caregiver.id}: {state} the medicines")
 
 
 @contacts_app.command("reindex")
-def reindex_contacts_command(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+@in_transaction()
+def reindex_contacts_command(work: Work) -> Output:
     """Rebuild the contact look-up with the current key (after setting or rotating it)."""
     from careloop.records.contacts_index import current_fingerprint, reindex_all, stored_fingerprint
 
-    with runtime(database) as rt, rt.transaction() as session:
-        before = stored_fingerprint(session)
-        entries = reindex_all(session, now=rt.clock.now())
-        changed = before != current_fingerprint()
-    emit(
+    before = stored_fingerprint(work.session)
+    entries = reindex_all(work.session, now=work.now())
+    changed = before != current_fingerprint()
+    return Shown(
         {"entries": entries, "key_changed": changed},
-        as_json=as_json,
-        text=f"re-indexed {entries} contact points" + (" (key changed)" if changed else ""),
+        f"re-indexed {entries} contact points" + (" (key changed)" if changed else ""),
     )
 
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from careloop.audit import AuditAction, Purpose
-from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction
-from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
-from careloop.cli.support import command_group, new_table, print_recent_figures
+from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction, recent_figures
+from careloop.cli.options import PatientArg
+from careloop.cli.support import command_group, new_table
 
 if TYPE_CHECKING:
     from careloop.access.finder import Offer
@@ -187,15 +187,15 @@ def dispatch_rides_command(work: Work) -> Output:
 
 
 @schedule_app.command("metrics")
+@in_transaction()
 def metrics_command(
+    work: Work,
     days: Annotated[int, typer.Option("--days", help="Offers made in the last N days.")] = 30,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Booking conversion per offer, median days from offer to visit, no-show rate."""
     from careloop.access.metrics import access_metrics
 
-    print_recent_figures(database, days, access_metrics, as_json=as_json)
+    return recent_figures(work, days, access_metrics)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,6 @@ import getpass
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 import orjson
@@ -146,25 +145,6 @@ def print_figures(figures: Mapping[str, object], *, as_json: bool) -> None:
         typer.echo(f"{name}: {value}")
 
 
-def print_recent_figures(
-    database: str | None,
-    days: int,
-    figures: Callable[..., Mapping[str, object]],
-    *,
-    as_json: bool,
-) -> None:
-    """``figures(session, since=, until=)`` over the last ``days`` days, printed."""
-    with runtime(database) as rt, rt.transaction() as session:
-        until = rt.clock.now()
-        found = figures(session, since=until - timedelta(days=days), until=until)
-    print_figures(found, as_json=as_json)
-
-
 def counts_line(counts: Mapping[str, object]) -> str:
     """``a 1, b 2``: counts by name, in name order."""
     return ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
-
-
-def emit_tally(tally: Mapping[str, object], *, as_json: bool, empty: str) -> None:
-    """What a batch command did, by outcome: sorted JSON, or one line (``empty`` if nothing)."""
-    emit(dict(sorted(tally.items())), as_json=as_json, text=counts_line(tally) or empty)
