@@ -26,10 +26,10 @@ from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, get_
 import typer
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Purpose
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.cli.options import DatabaseOption, JsonOption
 from careloop.cli.support import (
-    audit_cli,
+    cli_principal,
     counts_line,
     emit,
     print_figures,
@@ -65,16 +65,8 @@ class Work:
         principal: Principal | None = None,
     ) -> None:
         """Audit what the operator (an admin, unless ``principal``) read or changed."""
-        audit_cli(
-            self.session,
-            self.rt,
-            action,
-            resource,
-            purpose,
-            patient_ids=patient_ids,
-            detail=detail,
-            principal=principal,
-        )
+        auditor = Auditor(self.session, self.rt.clock, principal or cli_principal(), purpose)
+        auditor(action, resource, patient_ids, detail=detail)
 
 
 @contextmanager

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from careloop.cli.command import Drawn, Output, Work, in_transaction
 from careloop.cli.options import DatabaseOption, JsonOption
 from careloop.cli.support import command_group, new_table, print_json, runtime
 
@@ -14,15 +15,16 @@ jobs_app = command_group("Periodic jobs: last run, next run, failures.")
 
 
 @jobs_app.command("list")
-def jobs_list(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+@in_transaction()
+def jobs_list(work: Work) -> Output:
     """Each job's last run (when, where, how), next run and failures."""
     from careloop.compose.jobs import job_status
 
-    with runtime(database) as rt, rt.transaction() as session:
-        rows = job_status(session)
-    if as_json:
-        print_json(rows)
-        return
+    rows = job_status(work.session)
+    return Drawn(rows, lambda: _print_jobs(rows))
+
+
+def _print_jobs(rows: list[dict[str, Any]]) -> None:
     if not rows:
         Console().print("no job has run yet: start `careloop worker` (or `careloop serve`)")
         return

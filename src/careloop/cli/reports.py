@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from careloop.audit import AuditAction, Purpose
-from careloop.cli.options import DatabaseOption, JsonOption
-from careloop.cli.support import audit_cli, new_table, print_json, runtime
+from careloop.cli.command import Output, Work, in_transaction
+from careloop.cli.support import new_table, print_json
 from careloop.insights.kpis.retention import LapsePolicy
 from careloop.insights.report import build_report
 from careloop.insights.report_html import render_report_html
@@ -22,7 +23,9 @@ from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
 
+@in_transaction()
 def report(
+    work: Work,
     program: Annotated[str | None, typer.Option(help="Only this program.")] = None,
     period: Annotated[
         str | None, typer.Option(help="START/END dates; default the last 90 days.")
@@ -31,58 +34,68 @@ def report(
     min_ratio: Annotated[
         float, typer.Option(help="Flag groups whose rate is below this ratio to the best.")
     ] = 0.8,
-    database: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """Engagement, completion, holdout uplift and a fairness review per program."""
-    with runtime(database) as rt, rt.transaction() as session:
-        if period:
-            start, end = parse_period(period)
-        else:
-            end = rt.clock.now()
-            start = end - timedelta(days=90)
-        data = build_report(
-            session,
-            start=start,
-            end=end,
-            program=program,
-            min_ratio=min_ratio,
-            segments=segment_membership(session, now=end),
-            lapse=LapsePolicy(
-                default_days=rt.settings.return_visits.lapse_days,
-                by_segment=rt.settings.return_visits.lapse_days_by_segment,
-            ),
-        )
-        from careloop.medications.figures import medication_figures
+    from careloop.medications.figures import medication_figures
 
-        data["medications"] = medication_figures(session, start=start, end=end)
-        audit_cli(
-            session, rt, AuditAction.READ, "report", Purpose.ANALYTICS,
-            principal=Principal(actor="cli:report", role=Role.ANALYST, source="cli"),
-        )  # fmt: skip
-    if html is not None:
-        html.write_text(render_report_html(data), encoding="utf-8")
-    if as_json:
-        print_json(data)
-        return
-    console = Console()
-    table = programs_table(
-        data,
-        title=f"Programs {data['period']['start']} to {data['period']['end']}",
-        reach=("eligible", "enrolled", "contacted"),
-        engaged="engaged",
-        digits=1,
+    session, settings = work.session, work.rt.settings
+    if period:
+        start, end = parse_period(period)
+    else:
+        end = work.now()
+        start = end - timedelta(days=90)
+    data = build_report(
+        session,
+        start=start,
+        end=end,
+        program=program,
+        min_ratio=min_ratio,
+        segments=segment_membership(session, now=end),
+        lapse=LapsePolicy(
+            default_days=settings.return_visits.lapse_days,
+            by_segment=settings.return_visits.lapse_days_by_segment,
+        ),
     )
-    console.print(table)
-    for program_data in data["programs"]:
-        if "access" in program_data:
-            console.print(access_table(program_data["program"], program_data["access"]))
-    if "retention" in data:
-        console.print(retention_table(data["retention"]))
-    if "rewards" in data:
-        console.print(rewards_table(data["rewards"]))
-    if html is not None:
-        console.print(f"HTML report written to {html}")
+    data["medications"] = medication_figures(session, start=start, end=end)
+    work.audit(
+        AuditAction.READ, "report", Purpose.ANALYTICS,
+        principal=Principal(actor="cli:report", role=Role.ANALYST, source="cli"),
+    )  # fmt: skip
+    return _Report(data, html)
+
+
+@dataclass(frozen=True)
+class _Report:
+    """The report, with its HTML page written first when ``--html`` names a file."""
+
+    data: dict[str, Any]
+    html: Path | None
+
+    def show(self, *, as_json: bool) -> None:
+        data, html = self.data, self.html
+        if html is not None:
+            html.write_text(render_report_html(data), encoding="utf-8")
+        if as_json:
+            print_json(data)
+            return
+        console = Console()
+        table = programs_table(
+            data,
+            title=f"Programs {data['period']['start']} to {data['period']['end']}",
+            reach=("eligible", "enrolled", "contacted"),
+            engaged="engaged",
+            digits=1,
+        )
+        console.print(table)
+        for program_data in data["programs"]:
+            if "access" in program_data:
+                console.print(access_table(program_data["program"], program_data["access"]))
+        if "retention" in data:
+            console.print(retention_table(data["retention"]))
+        if "rewards" in data:
+            console.print(rewards_table(data["rewards"]))
+        if html is not None:
+            console.print(f"HTML report written to {html}")
 
 
 def programs_table(

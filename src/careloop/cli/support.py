@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
 
@@ -17,9 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.errors import CareloopError
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import Principal
@@ -56,23 +54,6 @@ def cli_principal(role: Role = Role.ADMIN, *, name: str | None = None) -> Princi
         except (KeyError, OSError):
             name = "unknown"
     return Principal(actor=f"cli:{name}", role=role, source="cli")
-
-
-def audit_cli(
-    session: Session,
-    rt: Runtime,
-    action: AuditAction,
-    resource: str,
-    purpose: Purpose,
-    *,
-    patient_ids: Iterable[str | None] = (None,),
-    detail: dict[str, Any] | None = None,
-    principal: Principal | None = None,
-) -> None:
-    """Audit what the operator at the terminal (an admin, unless ``principal``) read or changed."""
-    Auditor(session, rt.clock, principal or cli_principal(), purpose)(
-        action, resource, patient_ids, detail=detail
-    )
 
 
 def print_json(value: Any) -> None:
