@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from careloop.audit import AuditAction, AuditEntry, Purpose, audit_entries
+from careloop.audit import AuditAction, AuditEntry, Auditor, Purpose, audit_entries
 from careloop.clock import Clock
 from careloop.crypto import signing_key
 from careloop.db import session_scope
@@ -263,6 +263,38 @@ def require(permission: str) -> Callable[..., Awaitable[Principal]]:
 
     dependency.__name__ = f"require_{permission.replace(':', '_')}"
     return dependency
+
+
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """A caller admitted for one permission (:func:`acting`), with the request's session and
+    clock: what a route that is not about one patient works with."""
+
+    session: Session
+    clock: Clock
+    principal: Principal
+
+    def auditor(self, purpose: Purpose) -> Auditor:
+        """An :class:`Auditor` of what this caller reads or changes, for ``purpose``."""
+        return Auditor(self.session, self.clock, self.principal, purpose)
+
+
+def acting(permission: str) -> Any:
+    """The caller, admitted by :func:`require`, with the session and clock, as one dependency:
+    ``act: Annotated[Acting, acting("...")]`` instead of the same three parameters."""
+
+    allowed = require(permission)
+
+    # A default, not an ``Annotated`` hint (see :func:`reached`).
+    def dependency(
+        session: SessionDep,
+        clock: ClockDep,
+        principal: Principal = Depends(allowed),  # noqa: B008 - FastAPI's dependency marker
+    ) -> Acting:
+        return Acting(session, clock, principal)
+
+    dependency.__name__ = f"acting_{permission.replace(':', '_')}"
+    return Depends(dependency)
 
 
 def check_patient_access(principal: Principal, patient_id: str) -> None:

@@ -15,9 +15,10 @@ from careloop.governance.export import export_patient_bundle
 from careloop.models import AuditEvent
 from careloop.security.principal import Principal
 from careloop.web.deps import (
-    ClockDep,
+    Acting,
     PatientReach,
     SessionDep,
+    acting,
     audit_security,
     get_runtime,
     reached,
@@ -51,9 +52,7 @@ class ChainOut(BaseModel):
 
 @router.get("/api/audit", response_model=list[AuditEventOut])
 def list_audit(
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("audit:read"))],
+    act: Annotated[Acting, acting("audit:read")],
     patient_id: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -68,10 +67,16 @@ def list_audit(
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
     rows = [
-        AuditEventOut.model_validate(row, from_attributes=True) for row in session.scalars(query)
+        AuditEventOut.model_validate(row, from_attributes=True)
+        for row in act.session.scalars(query)
     ]
     audit_security(
-        session, clock, principal, AuditAction.READ, "audit-trail", patient_id=patient_id
+        act.session,
+        act.clock,
+        act.principal,
+        AuditAction.READ,
+        "audit-trail",
+        patient_id=patient_id,
     )
     return rows
 

@@ -20,7 +20,7 @@ from careloop.feedback.ruleset import default_rules
 from careloop.models import WorklistItem
 from careloop.security.permissions import ItemAction, check_item_action
 from careloop.security.principal import Principal
-from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
+from careloop.web.deps import Acting, ClockDep, SessionDep, SettingsDep, acting, require
 
 router = APIRouter(tags=["care team"])
 Reader = Annotated[Principal, Depends(require("worklist:read"))]
@@ -163,14 +163,12 @@ def assign(
 
 @router.get("/api/alerts/burden")
 def burden(
-    clock: ClockDep,
-    session: SessionDep,
-    principal: Annotated[Principal, Depends(require("reports:read"))],
+    act: Annotated[Acting, acting("reports:read")],
     days: Annotated[int, Query(ge=1, le=365)] = 30,
 ) -> dict[str, Any]:
     """Alerts per check-in and per input over the last ``days`` (aggregate, no PHI)."""
-    now = clock.now()
-    return alert_burden(session, since=now - timedelta(days=days), until=now)
+    now = act.clock.now()
+    return alert_burden(act.session, since=now - timedelta(days=days), until=now)
 
 
 class PlanAdjustmentOut(BaseModel):

@@ -20,7 +20,7 @@ from careloop.content.vocab import Channel, ReadingLevel, Tone
 from careloop.models import ContentVersion
 from careloop.security.principal import Principal
 from careloop.web.api.outputs import from_attributes
-from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.deps import Acting, SessionDep, acting, require
 
 router = APIRouter(prefix="/api/content", tags=["content"])
 
@@ -137,19 +137,17 @@ def list_versions(
 def create_draft(
     message: str,
     body: DraftIn,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("content:edit"))],
+    act: Annotated[Acting, acting("content:edit")],
 ) -> VersionOut:
     """Write a new draft version of one variant; it is not sent until approved."""
     key = VariantKey(message, body.language, body.reading_level, body.tone, body.channel)
     row = approval.create_draft(
-        session,
-        clock=clock,
-        message=service.get_message(session, message),
+        act.session,
+        clock=act.clock,
+        message=service.get_message(act.session, message),
         key=key,
         parts=body.parts,
-        actor=principal.actor,
+        actor=act.principal.actor,
         note=body.note,
     )
     return VersionOut.of(row)
@@ -158,12 +156,12 @@ def create_draft(
 @router.post("/versions/{version_id}/approve", response_model=VersionOut)
 def approve_version(
     version_id: int,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("content:approve"))],
+    act: Annotated[Acting, acting("content:approve")],
 ) -> VersionOut:
     """Approve a draft (a clinician other than its author); supersedes the live version."""
-    row = approval.approve(session, clock=clock, version_id=version_id, actor=principal.actor)
+    row = approval.approve(
+        act.session, clock=act.clock, version_id=version_id, actor=act.principal.actor
+    )
     return VersionOut.of(row)
 
 
@@ -171,13 +169,15 @@ def approve_version(
 def retire_version(
     version_id: int,
     body: RetireIn,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("content:approve"))],
+    act: Annotated[Acting, acting("content:approve")],
 ) -> VersionOut:
     """Retire a version so it is never sent again (fallbacks then apply)."""
     row = approval.retire(
-        session, clock=clock, version_id=version_id, actor=principal.actor, reason=body.reason
+        act.session,
+        clock=act.clock,
+        version_id=version_id,
+        actor=act.principal.actor,
+        reason=body.reason,
     )
     return VersionOut.of(row)
 

@@ -8,12 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
-from careloop.audit import AuditAction, Auditor, Purpose
+from careloop.audit import AuditAction, Purpose
 from careloop.insights.report import build_report
 from careloop.insights.report_html import render_report_html
 from careloop.periods import parse_period
-from careloop.security.principal import Principal
-from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.deps import Acting, acting
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
 
@@ -28,9 +27,7 @@ PeriodQuery = Annotated[
 
 
 def _report(
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("reports:read"))],
+    act: Annotated[Acting, acting("reports:read")],
     period: PeriodQuery = None,
     program: Annotated[str | None, Query(max_length=128)] = None,
     min_ratio: Annotated[float, Query(gt=0, le=1)] = 0.8,
@@ -40,10 +37,10 @@ def _report(
     if period:
         start, end = parse_period(period)
     else:
-        end = clock.now()
+        end = act.clock.now()
         start = end - timedelta(days=90)
-    data = build_report(session, start=start, end=end, program=program, min_ratio=min_ratio)
-    Auditor(session, clock, principal, Purpose.ANALYTICS)(AuditAction.READ, "report")
+    data = build_report(act.session, start=start, end=end, program=program, min_ratio=min_ratio)
+    act.auditor(Purpose.ANALYTICS)(AuditAction.READ, "report")
     return data
 
 

@@ -10,21 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from careloop.audit import AuditAction
 from careloop.loyalty.ledger import Fulfilment, fulfil, rewards_of
 from careloop.models import RewardEntry
-from careloop.security.principal import Principal
 from careloop.web.api.outputs import from_attributes
-from careloop.web.deps import (
-    ClockDep,
-    PatientReach,
-    SessionDep,
-    reached,
-    require,
-)
+from careloop.web.deps import Acting, PatientReach, acting, reached
 
 router = APIRouter(tags=["rewards"])
 
@@ -63,17 +56,15 @@ def get_rewards(
 def post_fulfilment(
     entry_id: int,
     body: FulfilmentIn,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("rewards:fulfil"))],
+    act: Annotated[Acting, acting("rewards:fulfil")],
 ) -> RewardOut:
     """Mark an earned reward as handed over (audited; the reference must not carry PHI)."""
     entry = fulfil(
-        session,
+        act.session,
         entry_id=entry_id,
         how=Fulfilment(body.how),
         reference=body.reference,
-        clock=clock,
-        principal=principal,
+        clock=act.clock,
+        principal=act.principal,
     )
     return _out(entry)

@@ -21,7 +21,7 @@ from careloop.programs.segments.service import segment_counts, segment_members
 from careloop.programs.service import run_program
 from careloop.schemas import StrictModel
 from careloop.security.principal import Principal
-from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, require
+from careloop.web.deps import Acting, ClockDep, PrincipalDep, SessionDep, acting, require
 
 router = APIRouter(tags=["programs"])
 
@@ -62,24 +62,22 @@ def get_program(
 def run(
     name: str,
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("programs:run"))],
+    act: Annotated[Acting, acting("programs:run")],
     body: RunRequest | None = None,
 ) -> dict[str, Any]:
     """Find the eligible patients and record ``eligible`` events (idempotent)."""
     program = find_program(name, folder=_folder(request, "programs_dir"))
     wanted = body or RunRequest()
     result = run_program(
-        session,
+        act.session,
         program=program,
-        now=clock.now(),
+        now=act.clock.now(),
         period=wanted.period,
         as_of=wanted.as_of,
-        actor=principal.actor,
+        actor=act.principal.actor,
         segments_dir=_folder(request, "segments_dir"),
     )
-    Auditor(session, clock, principal, Purpose.OUTREACH)(
+    act.auditor(Purpose.OUTREACH)(
         AuditAction.CREATE,
         f"program:{program.name}:eligible",
         [e.patient_id for e in result.eligible] or [None],

@@ -4,43 +4,36 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from careloop.audit import AuditAction, Auditor, Purpose
+from careloop.audit import AuditAction, Purpose
 from careloop.errors import NotFound
 from careloop.records import caregivers, service
 from careloop.records.availability import describe
 from careloop.records.schemas import AvailabilityWindow, PatientRecord, PatientSummary
 from careloop.security.permissions import PatientPanel, may_see
-from careloop.security.principal import Principal
-from careloop.web.deps import (
-    ClockDep,
-    PatientReach,
-    SessionDep,
-    reached,
-    require,
-)
+from careloop.web.deps import Acting, PatientReach, acting, reached
 
 router = APIRouter(prefix="/api/patients", tags=["patients"])
 
 
 @router.get("", response_model=list[PatientSummary])
 def list_patients(
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("patients:read"))],
+    act: Annotated[Acting, acting("patients:read")],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[PatientSummary]:
     """Patient records (staff only; patients use their own record)."""
-    if not principal.is_staff:
+    if not act.principal.is_staff:
         rows = [
-            r for r in service.list_patients(session, limit=10_000) if r.id in principal.patient_ids
+            r
+            for r in service.list_patients(act.session, limit=10_000)
+            if r.id in act.principal.patient_ids
         ]
     else:
-        rows = service.list_patients(session, limit=limit, offset=offset)
-    Auditor(session, clock, principal, Purpose.OPERATIONS)(
+        rows = service.list_patients(act.session, limit=limit, offset=offset)
+    act.auditor(Purpose.OPERATIONS)(
         AuditAction.READ, "patient-list", [r.id for r in rows] or [None]
     )
     return rows

@@ -10,21 +10,20 @@ from dataclasses import replace
 from functools import cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.content import service as content_service
 from careloop.content.library import Library, load_library
 from careloop.content.lint import lint_variant
 from careloop.errors import NotFound
-from careloop.security.principal import Principal
 from careloop.web.api import content as content_api
 from careloop.web.console.pages import (
     ConsoleView,
     after_post,
     viewer,
 )
-from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.deps import Acting, acting
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,9 +74,7 @@ def content_page(
 def approve_version(
     version_id: int,
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("content:approve"))],
+    act: Annotated[Acting, acting("content:approve")],
 ) -> Response:
-    row = content_api.approve_version(version_id, session, clock, principal)
+    row = content_api.approve_version(version_id, act)
     return after_post(request, f"/console/content?message={row.message}")
