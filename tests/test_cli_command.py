@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from careloop.audit import AuditAction, Purpose
 from careloop.cli import app
-from careloop.cli.command import Drawn, Listed, Output, Shown, Work, in_transaction
+from careloop.cli.command import Drawn, Listed, Output, Shown, Work, in_transaction, showing
 from careloop.errors import InvalidInput
 from careloop.models import AuditEvent
 from careloop.runtime import open_runtime
@@ -48,6 +48,13 @@ def rows(work: Work, count: int = 0) -> Output:
 def drawn(work: Work) -> Output:
     """No --json: what people see only."""
     return Drawn({"kept": True}, lambda: typer.echo("drawn for people"))
+
+
+@probe.command("catalogue")
+@showing()
+def catalogue(kind: str = "app") -> Output:
+    """No database: only --json is added."""
+    return Shown({"kind": kind}, f"kind {kind}")
 
 
 def _events(url: str) -> int:
@@ -100,6 +107,16 @@ def test_without_json_the_command_has_no_json_option(url: str) -> None:
     assert shown.stdout == "drawn for people\n"
     assert refused.exit_code == 2
     assert "No such option" in refused.output
+
+
+def test_a_command_without_a_database_gets_json_only() -> None:
+    shown = runner.invoke(probe, ["catalogue", "--kind", "class"])
+    as_json = runner.invoke(probe, ["catalogue", "--json"])
+    refused = runner.invoke(probe, ["catalogue", "--database", "x.db"])
+
+    assert shown.stdout == "kind class\n"
+    assert json.loads(as_json.stdout) == {"kind": "app"}
+    assert refused.exit_code == 2
 
 
 def test_commands_keep_their_shared_options_and_help() -> None:

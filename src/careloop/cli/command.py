@@ -171,37 +171,65 @@ def _option(name: str, annotation: object, default: object) -> inspect.Parameter
     )
 
 
+def _typer_command(
+    command: Callable[..., Output | str | None],
+    run: Callable[[dict[str, Any]], Output | str | None],
+    *,
+    skip: int,
+    options: list[inspect.Parameter],
+) -> Callable[..., None]:
+    """A Typer callback that calls ``run`` with the command's own arguments and shows what it
+    returns; Typer reads its signature, so it shows the command's parameters (the first
+    ``skip`` left out) followed by ``options``."""
+    hints = get_type_hints(command, include_extras=True)
+    own = list(inspect.signature(command).parameters.values())[skip:]
+    params = [p.replace(annotation=hints[p.name]) for p in own] + options
+
+    @functools.wraps(command)
+    def callback(**kwargs: Any) -> None:
+        as_json = bool(kwargs.pop("as_json", False))
+        _show(run(kwargs), as_json)
+
+    del callback.__wrapped__  # Typer must read the signature below, not the command's
+    callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    callback.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    return callback
+
+
+def _json_option(json: bool) -> list[inspect.Parameter]:
+    return [_option("as_json", JsonOption, False)] if json else []
+
+
 def in_transaction(
     *, json: bool = True
 ) -> Callable[[Callable[Concatenate[Work, P], Output | str | None]], Callable[..., None]]:
     """Make ``command(work, ...)`` a Typer command with ``--database`` (and ``--json`` unless
     ``json=False``): it runs inside one transaction and its result is shown after the commit.
-
-    Typer reads the signature, so the wrapper shows Typer the command's own parameters
-    (``work`` left out) followed by the shared options.
     """
 
     def decorate(
         command: Callable[Concatenate[Work, P], Output | str | None],
     ) -> Callable[..., None]:
-        hints = get_type_hints(command, include_extras=True)
-        own = list(inspect.signature(command).parameters.values())[1:]
-        params = [p.replace(annotation=hints[p.name]) for p in own]
-        params.append(_option("database", DatabaseOption, None))
-        if json:
-            params.append(_option("as_json", JsonOption, False))
+        def run(kwargs: dict[str, Any]) -> Output | str | None:
+            with open_work(kwargs.pop("database")) as work:
+                return command(work, **kwargs)  # type: ignore[call-arg]
 
-        @functools.wraps(command)
-        def run(**kwargs: Any) -> None:
-            database = kwargs.pop("database")
-            as_json = bool(kwargs.pop("as_json", False))
-            with open_work(database) as work:
-                result = command(work, **kwargs)  # type: ignore[call-arg]
-            _show(result, as_json)
+        database = [_option("database", DatabaseOption, None)]
+        return _typer_command(command, run, skip=1, options=database + _json_option(json))
 
-        del run.__wrapped__  # Typer must read the signature below, not the command's
-        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        run.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
-        return run
+    return decorate
+
+
+def showing(
+    *, json: bool = True
+) -> Callable[[Callable[P, Output | str | None]], Callable[..., None]]:
+    """Make ``command(...)``, which needs no database, a Typer command with ``--json`` (unless
+    ``json=False``) whose result is shown the same way."""
+
+    def decorate(command: Callable[P, Output | str | None]) -> Callable[..., None]:
+        def run(kwargs: dict[str, Any]) -> Output | str | None:
+            return command(**kwargs)  # type: ignore[call-arg]
+
+        return _typer_command(command, run, skip=0, options=_json_option(json))
 
     return decorate

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from careloop.audit import AuditAction, Purpose
-from careloop.cli.command import Listed, Output, Shown, Tally, Work, in_transaction
-from careloop.cli.options import ByOption, JsonOption, PatientOption
-from careloop.cli.support import cli_principal, command_group, print_rows
+from careloop.cli.command import Listed, Output, Shown, Tally, Work, in_transaction, showing
+from careloop.cli.options import ByOption, PatientOption
+from careloop.cli.support import cli_principal, command_group
 from careloop.security.roles import Role
 
 tools_app = command_group(
@@ -18,19 +18,17 @@ tools_app = command_group(
 
 
 @tools_app.command("list")
+@showing()
 def list_cmd(
     need: Annotated[str | None, typer.Option(help="Only tools serving this need.")] = None,
-    as_json: JsonOption = False,
-) -> None:
+) -> Output:
     """The catalogue: each tool, its kind and the needs it serves."""
     from careloop.digitaltools.catalogue import load_tools
 
     tools = load_tools().tools if need is None else load_tools().for_needs({need})
     rows = [{"id": t.id, "kind": str(t.kind), "title": t.title, "needs": t.needs} for t in tools]
-    print_rows(
-        rows,
-        as_json=as_json,
-        line=lambda r: f"{r['id']}\t{r['kind']}\t{', '.join(r['needs'])}\t{r['title']}",
+    return Listed(
+        rows, line=lambda r: f"{r['id']}\t{r['kind']}\t{', '.join(r['needs'])}\t{r['title']}"
     )
 
 

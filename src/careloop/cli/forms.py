@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from careloop.audit import AuditAction, Purpose
-from careloop.cli.command import Listed, Output, Shown, Work, in_transaction
-from careloop.cli.options import JsonOption, PatientOption
-from careloop.cli.support import cli_principal, command_group, print_rows
+from careloop.cli.command import Listed, Output, Shown, Work, in_transaction, showing
+from careloop.cli.options import PatientOption
+from careloop.cli.support import cli_principal, command_group
 from careloop.security.roles import Role
 
 forms_app = command_group(
@@ -18,7 +18,8 @@ forms_app = command_group(
 
 
 @forms_app.command("list")
-def list_cmd(as_json: JsonOption = False) -> None:
+@showing()
+def list_cmd() -> Output:
     """The forms a practice can send, their kind and languages."""
     from careloop.forms.catalogue import load_forms
 
@@ -28,9 +29,8 @@ def list_cmd(as_json: JsonOption = False) -> None:
         row["languages"].append(language)
         if language == "en":
             row["title"] = form.title
-    print_rows(
+    return Listed(
         list(rows.values()),
-        as_json=as_json,
         line=lambda r: f"{r['id']}\t{r['kind']}\t{','.join(r['languages'])}\t{r.get('title', '')}",
     )
 

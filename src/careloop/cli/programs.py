@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from careloop.cli.command import Drawn, Output, Work, in_transaction
+from careloop.cli.command import Document, Drawn, Listed, Output, Work, in_transaction, showing
 from careloop.cli.options import DatabaseOption, JsonOption
 from careloop.cli.support import command_group, print_json, print_rows, runtime
 from careloop.programs.measures import service as measures
@@ -147,29 +147,30 @@ SegmentsDirOption = Annotated[
 
 
 @programs_app.command("list")
-def programs_list(programs_dir: ProgramsDirOption = None, as_json: JsonOption = False) -> None:
+@showing()
+def programs_list(programs_dir: ProgramsDirOption = None) -> Output:
     """The programs available, with their call to action."""
     from careloop.programs import views
     from careloop.programs.definition import load_programs
 
     summaries = [views.program_summary(p) for p in load_programs(programs_dir).values()]
-    print_rows(
+    return Listed(
         summaries,
-        as_json=as_json,
         line=lambda p: f"{p['name']:<30} {p['eligibility']:<24} {p['call_to_action']}",
     )
 
 
 @programs_app.command("show")
+@showing(json=False)
 def programs_show(
     name: Annotated[str, typer.Argument(help="Program name, e.g. breast-cancer-screening.")],
     programs_dir: ProgramsDirOption = None,
-) -> None:
+) -> Output:
     """A program's full definition (as JSON)."""
     from careloop.programs import views
     from careloop.programs.definition import find_program
 
-    print_json(views.program_detail(find_program(name, folder=programs_dir)))
+    return Document(views.program_detail(find_program(name, folder=programs_dir)))
 
 
 @programs_app.command("validate")
