@@ -20,7 +20,7 @@ from careloop.access.finder import Offer, distinct_times
 from careloop.access.offers import booking_url, choice_labels, offer_sent, open_offer
 from careloop.access.service import MAX_LIMIT, find_offers
 from careloop.clock import Clock
-from careloop.models import AccessBooking
+from careloop.models import AccessBooking, Patient
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.service import get_patient
@@ -98,10 +98,7 @@ def queue_offer(
         row.booking_id = moving.id
         fields["appointment_at"] = moving.start
         key = f"reschedule-offer:{moving.id}"
-    fields["slot_choices"] = choice_labels(
-        offers, language=patient.language or "en", timezone=patient.timezone
-    )
-    fields["booking_link"] = booking_url(settings, row.id)
+    fields.update(offer_fields(settings, offer_id=row.id, offers=offers, patient=patient))
     sent = request_message(
         session,
         patient_id=patient_id,
@@ -115,6 +112,19 @@ def queue_offer(
     )
     offer_sent(session, row=row, outbox_id=sent.outbox_id, clock=clock)
     return SentOffer(row.id, len(offers), sent.outbox_id, sent.not_queued)
+
+
+def offer_fields(
+    settings: Settings, *, offer_id: str, offers: Sequence[Offer], patient: Patient
+) -> dict[str, object]:
+    """An offer's message fields: its times in the patient's words and zone, and the signed
+    link that books one of them (a first offer, a move and a back-fill say it alike)."""
+    return {
+        "slot_choices": choice_labels(
+            offers, language=patient.language or "en", timezone=patient.timezone
+        ),
+        "booking_link": booking_url(settings, offer_id),
+    }
 
 
 def visit_place(session: Session, booking: AccessBooking, *, fallback: str) -> str:
@@ -206,14 +216,7 @@ def send_cancelled(
 ) -> RequestedMessage:
     """``visit_cancelled`` for a visit cancelled in the portal (a reply "C" gets it as the
     answer on its own channel): the patient has it in writing that the time is gone."""
-    return _about_booking(
-        session,
-        booking,
-        "visit_cancelled",
-        clock=clock,
-        settings=settings,
-        fields={"appointment_at": booking.start},
-    )
+    return _about_visit_time(session, booking, "visit_cancelled", clock=clock, settings=settings)
 
 
 def send_ride_booked(
@@ -239,10 +242,17 @@ def send_ride_fell_through(
     session: Session, *, booking: AccessBooking, clock: Clock, settings: Settings
 ) -> RequestedMessage:
     """``ride_fell_through``: the ride is off, the care team is arranging another."""
+    return _about_visit_time(session, booking, "ride_fell_through", clock=clock, settings=settings)
+
+
+def _about_visit_time(
+    session: Session, booking: AccessBooking, message: str, *, clock: Clock, settings: Settings
+) -> RequestedMessage:
+    """A message about a booking whose only field is the visit's time."""
     return _about_booking(
         session,
         booking,
-        "ride_fell_through",
+        message,
         clock=clock,
         settings=settings,
         fields={"appointment_at": booking.start},

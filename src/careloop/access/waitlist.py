@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.access.finder import rank_offers
-from careloop.access.offers import booking_url, choice_labels, open_offer
+from careloop.access.offers import open_offer
 from careloop.access.patientday import patient_day
-from careloop.access.sending import request_about
+from careloop.access.sending import offer_fields, request_about
 from careloop.access.slots import free_slots
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound
@@ -98,7 +98,6 @@ def backfill(session: Session, *, slot_id: str, clock: Clock, settings: Settings
             session, offers=fits, patient_id=entry.patient_id, now=now, kind="backfill"
         )
         entry.state, entry.offer_id, entry.updated_at = "offered", offer.id, now
-        patient = get_patient(session, entry.patient_id)
         request_about(
             session,
             patient_id=entry.patient_id,
@@ -107,12 +106,12 @@ def backfill(session: Session, *, slot_id: str, clock: Clock, settings: Settings
             now=now,
             clock=clock,
             settings=settings,
-            fields={
-                "slot_choices": choice_labels(
-                    fits, language=patient.language or "en", timezone=patient.timezone
-                ),
-                "booking_link": booking_url(settings, offer.id),
-            },
+            fields=offer_fields(
+                settings,
+                offer_id=offer.id,
+                offers=fits,
+                patient=get_patient(session, entry.patient_id),
+            ),
         )
         offered.append(entry.patient_id)
         if len(offered) == FANOUT:

@@ -10,7 +10,7 @@ neither a reading without its alert nor an alert without its reading.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -218,31 +218,29 @@ def receive_resource(
     rules: Sequence[Rule] | None = None,
     catalog: Catalog | None = None,
 ) -> IntakeResult:
+    """A reading or a check-in, by its resourceType; anything else is refused."""
     rtype = resource.get("resourceType") if isinstance(resource, dict) else None
-    if rtype == "Observation":
-        return receive_observation(
-            session,
-            resource,
-            clock=clock,
-            principal=principal,
-            source=source,
-            rules=rules,
-            catalog=catalog,
+    receiver = _RECEIVERS.get(rtype) if isinstance(rtype, str) else None
+    if receiver is None:
+        raise InvalidInput(
+            "resourceType: only Observation and QuestionnaireResponse are accepted here",
+            field="resourceType",
         )
-    if rtype == "QuestionnaireResponse":
-        return receive_questionnaire_response(
-            session,
-            resource,
-            clock=clock,
-            principal=principal,
-            source=source,
-            rules=rules,
-            catalog=catalog,
-        )
-    raise InvalidInput(
-        "resourceType: only Observation and QuestionnaireResponse are accepted here",
-        field="resourceType",
+    return receiver(
+        session,
+        resource,
+        clock=clock,
+        principal=principal,
+        source=source,
+        rules=rules,
+        catalog=catalog,
     )
+
+
+_RECEIVERS: dict[str, Callable[..., IntakeResult]] = {
+    "Observation": receive_observation,
+    "QuestionnaireResponse": receive_questionnaire_response,
+}
 
 
 def _outcome(status: str, message: str, field_name: str | None) -> dict[str, Any]:

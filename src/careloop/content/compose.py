@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import TypedDict, Unpack
 
 from careloop.content.library import Library, Variant, VariantKey
 from careloop.content.render import email_html, render_context, render_template
@@ -107,26 +108,33 @@ def resolve_variant(
     raise NotFound(f"no variant for {key.label()} or its fallbacks")
 
 
+class RenderRequest(TypedDict):
+    """One message for one patient: its words' axes, its fields, and where and how it is read.
+
+    The keyword arguments :func:`render_message` and ``content.service.render_for_sending``
+    share, named once."""
+
+    message: str
+    language: str
+    reading_level: str
+    tone: str
+    channel: str
+    fields: Mapping[str, object]
+    locale: str
+    timezone: str
+    detailed_consent: bool
+
+
 def render_message(
-    library: Library,
-    *,
-    message: str,
-    language: str,
-    reading_level: str,
-    tone: str,
-    channel: str,
-    fields: Mapping[str, object],
-    locale: str,
-    timezone: str,
-    detailed_consent: bool,
-    require_approved: bool = False,
+    library: Library, *, require_approved: bool = False, **request: Unpack[RenderRequest]
 ) -> RenderedMessage:
     """Render one message for one patient. Sends must pass ``require_approved=True``."""
+    message, language, fields = request["message"], request["language"], request["fields"]
     meta = library.message(message)
-    level = parse_enum(ReadingLevel, reading_level, field="reading_level")
-    chosen_tone = parse_enum(Tone, tone, field="tone")
-    chosen_channel = parse_enum(Channel, channel, field="channel")
-    where = render_context(locale=locale, timezone=timezone)
+    level = parse_enum(ReadingLevel, request["reading_level"], field="reading_level")
+    chosen_tone = parse_enum(Tone, request["tone"], field="tone")
+    chosen_channel = parse_enum(Channel, request["channel"], field="channel")
+    where = render_context(locale=request["locale"], timezone=request["timezone"])
     wanted = primary_language(language)
     language_fallback = wanted not in library.by_language
     used_language = DEFAULT_LANGUAGE if language_fallback else wanted
@@ -134,7 +142,9 @@ def render_message(
     key = VariantKey(message, used_language, level, chosen_tone, chosen_channel)
 
     generic_parts = must_stay_generic(
-        sensitivity=meta.sensitivity, channel=chosen_channel, detailed_consent=detailed_consent
+        sensitivity=meta.sensitivity,
+        channel=chosen_channel,
+        detailed_consent=request["detailed_consent"],
     )
     whole_generic = chosen_channel in (Channel.SMS, Channel.VOICE) and bool(generic_parts)
     if whole_generic:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from typing import Unpack
 
 import orjson
 from sqlalchemy import Text, select
@@ -19,7 +20,12 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.content.approval import key_of, retire_superseded
-from careloop.content.compose import RenderedMessage, primary_language, render_message
+from careloop.content.compose import (
+    RenderedMessage,
+    RenderRequest,
+    primary_language,
+    render_message,
+)
 from careloop.content.library import Library, Message, Variant, VariantKey, library_from_versions
 from careloop.content.vocab import ApprovalState, Channel, ReadingLevel, Sensitivity, Tone
 from careloop.errors import NotFound
@@ -254,36 +260,18 @@ _APPROVED: dict[str, tuple[object, Library]] = {}  # the last library built, and
 def render_for_sending(
     session: Session,
     *,
-    message: str,
-    language: str,
-    reading_level: str,
-    tone: str,
-    channel: str,
-    fields: Mapping[str, object],
-    locale: str,
-    timezone: str,
-    detailed_consent: bool,
     library: Library | None = None,
     framing: str | None = None,
+    **request: Unpack[RenderRequest],
 ) -> RenderedMessage:
     """Render from approved versions only; refuses (NotApproved) when none can carry it.
 
     ``framing`` (the engine's choice) picks the framed message where the patient's language
     has one."""
     library = library or approved_library(session)
-    return render_message(
-        library,
-        message=library.framed(message, framing, primary_language(language)),
-        language=language,
-        reading_level=reading_level,
-        tone=tone,
-        channel=channel,
-        fields=fields,
-        locale=locale,
-        timezone=timezone,
-        detailed_consent=detailed_consent,
-        require_approved=True,
-    )
+    language = primary_language(request["language"])
+    request["message"] = library.framed(request["message"], framing, language)
+    return render_message(library, require_approved=True, **request)
 
 
 def list_versions(

@@ -85,6 +85,4 @@ def load_tools(path: Path | None = None) -> ToolCatalogue:
     except OSError:
         raise InvalidInput(f"cannot read the tools file {source}", field="tools_file") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "tools"
-        raise InvalidInput(f"{source.name}: {where}: {first['msg']}", field=where) from None
+        raise InvalidInput.from_validation(exc, source=source.name, whole="tools") from None

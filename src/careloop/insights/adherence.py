@@ -121,17 +121,21 @@ def fills_from_dispenses(
     return parsed
 
 
+def _handed_over_within(fills: Iterable[Fill], *, start: date, end: date) -> list[Fill]:
+    """The fills handed over from ``start`` to ``end`` inclusive; a reversed period is refused."""
+    if end < start:
+        raise InvalidInput("the period ends before it starts", field="period")
+    return [fill for fill in fills if start <= fill.handed_over <= end]
+
+
 def covered_days(fills: Sequence[Fill], *, start: date, end: date) -> np.ndarray[Any, Any]:
     """Boolean per day from ``start`` to ``end`` inclusive: covered by any fill, with early
     refills of the same drug shifted forward. Fills outside the range are ignored."""
-    if end < start:
-        raise InvalidInput("the period ends before it starts", field="period")
     length = (end - start).days + 1
     covered = np.zeros(length, dtype=bool)
     by_drug: dict[str, list[Fill]] = defaultdict(list)
-    for fill in fills:
-        if start <= fill.handed_over <= end:
-            by_drug[fill.drug].append(fill)
+    for fill in _handed_over_within(fills, start=start, end=end):
+        by_drug[fill.drug].append(fill)
     for drug_fills in by_drug.values():
         next_free = 0
         for fill in sorted(drug_fills, key=lambda f: f.handed_over):
@@ -165,12 +169,9 @@ class Pdc:
 
 def pdc_by_patient(fills: Iterable[Fill], *, period_start: date, period_end: date) -> list[Pdc]:
     """PDC per (patient, drug class) with at least one fill in the period."""
-    if period_end < period_start:
-        raise InvalidInput("the period ends before it starts", field="period")
     groups: dict[tuple[str, str], list[Fill]] = defaultdict(list)
-    for fill in fills:
-        if period_start <= fill.handed_over <= period_end:
-            groups[(fill.patient, fill.drug_class)].append(fill)
+    for fill in _handed_over_within(fills, start=period_start, end=period_end):
+        groups[(fill.patient, fill.drug_class)].append(fill)
     results = []
     for (patient, drug_class), group in sorted(groups.items()):
         index_date = min(f.handed_over for f in group)

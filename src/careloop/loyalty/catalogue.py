@@ -119,9 +119,7 @@ def parse_catalogue(data: Any, *, source: str) -> Catalogue:
     try:
         catalogue = Catalogue.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "rewards"
-        raise InvalidInput(f"{source}: {where}: {first['msg']}", field=where) from None
+        raise InvalidInput.from_validation(exc, source=source, whole="rewards") from None
     _check_compliance(catalogue, source=source)
     return catalogue
 

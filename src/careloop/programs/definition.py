@@ -60,10 +60,6 @@ class Program:
         return self.definition.name
 
 
-def _error_location(error: Any) -> str:
-    return ".".join(str(part) for part in error["loc"] if not str(part).startswith("function"))
-
-
 def parse_definition(data: Any, *, source: str) -> ProgramDefinition:
     """Validate a program mapping; the error names the first bad field."""
     if not isinstance(data, dict):
@@ -71,10 +67,7 @@ def parse_definition(data: Any, *, source: str) -> ProgramDefinition:
     try:
         return ProgramDefinition.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = _error_location(first) or "program"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise InvalidInput(f"{source}: {where}: {first['msg']}{more}", field=where) from None
+        raise InvalidInput.from_validation(exc, source=source, whole="program") from None
 
 
 def read_program(path: Path) -> Program:

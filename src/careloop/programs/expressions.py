@@ -33,6 +33,8 @@ from careloop.programs.measures.criteria import (
     Retrieve,
     compile_criterion,
     compile_retrieve,
+    memo_predicate,
+    memo_retrieve,
 )
 from careloop.programs.measures.custom import PYTHON_CRITERIA
 from careloop.programs.measures.definition import all_measures
@@ -157,16 +159,8 @@ class ProgramLibrary:
             inner: Predicate = lambda ctx: bool(found(ctx))  # noqa: E731
         else:
             inner = self.compile(body)
-        key = f"program:{self.name}:{name}"
-
-        def memoised(ctx: Context) -> bool:
-            value = ctx.memo.get(key)
-            if value is None:
-                value = ctx.memo[key] = inner(ctx)
-            return bool(value)
-
-        self._predicates[name] = memoised
-        return memoised
+        made = self._predicates[name] = memo_predicate(f"program:{self.name}:{name}", inner)
+        return made
 
     def retrieve(self, name: str) -> Retrieve:
         if name in self._retrieves:
@@ -176,17 +170,10 @@ class ProgramLibrary:
             return self.lib.retrieve(name)
         if not (isinstance(body, dict) and "retrieve" in body):
             raise InvalidInput(f"{name!r} is not a retrieve definition", field="define")
-        inner = self.compile_retrieve(body["retrieve"])
-        key = f"program:{self.name}:list:{name}"
-
-        def memoised(ctx: Context) -> list[Resource]:
-            if key not in ctx.memo:
-                ctx.memo[key] = inner(ctx)
-            found: list[Resource] = ctx.memo[key]
-            return found
-
-        self._retrieves[name] = memoised
-        return memoised
+        made = self._retrieves[name] = memo_retrieve(
+            f"program:{self.name}:list:{name}", self.compile_retrieve(body["retrieve"])
+        )
+        return made
 
     # -- compilation ---------------------------------------------------------------------------
 

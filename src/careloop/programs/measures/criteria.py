@@ -96,27 +96,21 @@ RETRIEVE_KEYS = frozenset(
 DO_NOT_PERFORM = "http://hl7.org/fhir/us/qicore/StructureDefinition/qicore-doNotPerform"
 
 
+@dataclass(kw_only=True, eq=False)
 class Library:
-    """Names a definition may use: value sets, codes, definitions and Python criteria."""
+    """Names a definition may use: value sets, codes, definitions and Python criteria.
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        valuesets: dict[str, CodeSet],
-        codes: dict[str, CodeSet],
-        definitions: dict[str, Any],
-        python: dict[str, PythonCriterion],
-        parent: Library | None = None,
-    ) -> None:
-        self.name = name
-        self.valuesets = valuesets
-        self.codes = codes
-        self.definitions = definitions
-        self.python = python
-        self.parent = parent
-        self._compiled: dict[str, Predicate] = {}
-        self._retrieves: dict[str, Retrieve] = {}
+    Compiled predicates and retrieves are kept per library (identity, not value, equality:
+    two libraries with the same names are still compiled apart)."""
+
+    name: str
+    valuesets: dict[str, CodeSet]
+    codes: dict[str, CodeSet]
+    definitions: dict[str, Any]
+    python: dict[str, PythonCriterion]
+    parent: Library | None = None
+    _compiled: dict[str, Predicate] = field(default_factory=dict, init=False, repr=False)
+    _retrieves: dict[str, Retrieve] = field(default_factory=dict, init=False, repr=False)
 
     def codeset(self, name: str) -> CodeSet:
         if name in self.valuesets:
@@ -145,13 +139,13 @@ class Library:
             body = self.definitions[name]
             if isinstance(body, dict) and "retrieve" in body:
                 found = self.retrieve(name)
-                compiled: Predicate = _memo(key, lambda ctx: bool(found(ctx)))
+                compiled: Predicate = memo_predicate(key, lambda ctx: bool(found(ctx)))
             else:
-                compiled = _memo(key, compile_criterion(body, self))
+                compiled = memo_predicate(key, compile_criterion(body, self))
             self._compiled[name] = compiled
             return compiled
         if name in self.python:
-            made = self._compiled[name] = _memo(key, self.python[name](self))
+            made = self._compiled[name] = memo_predicate(key, self.python[name](self))
             return made
         if self.parent is not None:
             return self.parent.predicate(name)
@@ -167,19 +161,26 @@ class Library:
                 return self.parent.retrieve(name)
             raise InvalidInput(f"{name!r} is not a retrieve definition", field="definition")
         inner = compile_retrieve(body["retrieve"], self)
-        key = f"{self.name}:list:{name}"
-
-        def memoised(ctx: Context) -> list[Resource]:
-            if key not in ctx.memo:
-                ctx.memo[key] = inner(ctx)
-            result: list[Resource] = ctx.memo[key]
-            return result
-
-        self._retrieves[name] = memoised
-        return memoised
+        made = self._retrieves[name] = memo_retrieve(f"{self.name}:list:{name}", inner)
+        return made
 
 
-def _memo(name: str, inner: Predicate) -> Predicate:
+def memo_retrieve(key: str, inner: Retrieve) -> Retrieve:
+    """``inner`` computed once per patient evaluation (its Context), under ``key``: a
+    retrieve named in several definitions is one scan of the record."""
+
+    def memoised(ctx: Context) -> list[Resource]:
+        if key not in ctx.memo:
+            ctx.memo[key] = inner(ctx)
+        result: list[Resource] = ctx.memo[key]
+        return result
+
+    return memoised
+
+
+def memo_predicate(name: str, inner: Predicate) -> Predicate:
+    """``inner`` computed once per patient evaluation (its Context), under ``name``."""
+
     def memoised(ctx: Context) -> bool:
         value = ctx.memo.get(name)
         if value is None:

@@ -47,9 +47,7 @@ def read_segment(path: Path) -> Segment:
     try:
         definition = SegmentDefinition.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "segment"
-        raise InvalidInput(f"{path.name}: {where}: {first['msg']}", field=where) from None
+        raise InvalidInput.from_validation(exc, source=path.name, whole="segment") from None
     if definition.name != path.stem:
         raise InvalidInput(
             f"{path.name}: name {definition.name!r} must match the file name", field="name"
