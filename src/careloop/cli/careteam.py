@@ -16,14 +16,7 @@ from careloop.careteam import alerts, intake, plans
 from careloop.careteam.worklist import WorklistEntry, alert_burden, list_worklist
 from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction, recent_figures
 from careloop.cli.options import ByOption, DatabaseOption, JsonOption
-from careloop.cli.support import (
-    cli_principal,
-    command_group,
-    emit,
-    fail,
-    runtime,
-    stderr,
-)
+from careloop.cli.support import cli_principal, command_group, emit, fail, runtime, stderr
 from careloop.models import WorklistItem
 from careloop.security.principal import Principal
 from careloop.security.roles import Role

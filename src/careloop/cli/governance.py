@@ -16,11 +16,7 @@ from careloop.cli.records import patients_app
 from careloop.cli.support import cli_principal, command_group, emit, fail, print_json
 from careloop.crypto import configured_signing_key
 from careloop.errors import InvalidInput
-from careloop.governance.consent import (
-    consent_history,
-    consent_matrix,
-    record_consent,
-)
+from careloop.governance.consent import consent_history, consent_matrix, record_consent
 from careloop.governance.consent_fhir import sync_fhir_consents
 from careloop.governance.erasure import erase_patient
 from careloop.governance.export import audit_bundle, export_patient_bundle

@@ -11,14 +11,14 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from careloop.forms.catalogue import find_form, form_ids
 from careloop.forms.service import forms_of, send_form
 from careloop.records.resources import get_resource
-from careloop.web.console.pages import after_post
+from careloop.web.console.pages import CatalogueId, after_post
 from careloop.web.deps import PatientReach, SettingsDep, reached
 
 router = APIRouter(include_in_schema=False)
@@ -72,7 +72,7 @@ def send_form_page(
     request: Request,
     settings: SettingsDep,
     reach: Annotated[PatientReach, reached("patients:write")],
-    form: Annotated[str, Form(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")],
+    form: CatalogueId,
 ) -> Response:
     sent = send_form(
         reach.session,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
@@ -105,6 +105,9 @@ def _page_number(page: int = 0) -> int:
 
 PageNumber = Annotated[int, Depends(_page_number)]
 """A paged list's ``?page=`` (from 0; a negative number shows the first page)."""
+
+CatalogueId = Annotated[str, Form(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+"""A posted id from one of the catalogues (a form, a digital tool): lower-case, digits, ``-``."""
 
 
 def csrf_for(request: Request) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from careloop.clock import Clock
 from careloop.digitaltools.catalogue import load_tools
 from careloop.digitaltools.service import prescribe, tool_usage
 from careloop.programs.segments.service import segment_membership
-from careloop.web.console.pages import after_post
+from careloop.web.console.pages import CatalogueId, after_post
 from careloop.web.deps import PatientReach, SettingsDep, reached
 
 router = APIRouter(include_in_schema=False)
@@ -52,7 +52,7 @@ def prescribe_tool(
     request: Request,
     settings: SettingsDep,
     reach: Annotated[PatientReach, reached("plans:approve")],
-    tool: Annotated[str, Form(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")],
+    tool: CatalogueId,
 ) -> Response:
     done = prescribe(
         reach.session,
