@@ -46,6 +46,17 @@ def test_caps_are_required() -> None:
     assert caught.value.field == "compliance"
 
 
+def test_a_refused_file_names_its_first_fault_and_counts_the_others() -> None:
+    data = catalogue_data()
+    del data["compliance"]["annual_cap_cents"]
+    del data["rewards"][1]["max_per_year"]
+    with pytest.raises(InvalidInput) as caught:
+        parse_catalogue(data, source="rewards.yaml")
+    assert caught.value.field == "compliance.annual_cap_cents"
+    assert str(caught.value).startswith("rewards.yaml: compliance.annual_cap_cents: ")
+    assert str(caught.value).endswith(" (and 1 more)")
+
+
 def test_a_reward_worth_more_than_the_per_reward_cap_is_refused() -> None:
     data = catalogue_data()
     data["rewards"][2]["value_cents"] = 1600
