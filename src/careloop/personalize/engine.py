@@ -31,14 +31,7 @@ from careloop.personalize.constraints import (
 from careloop.personalize.explain import Evidence, explain_choice, explain_hold
 from careloop.personalize.features import Featurizer
 from careloop.personalize.framing import explain_framing, seed_stated_prior
-from careloop.personalize.history import intercept_share
-from careloop.personalize.joint import (
-    CONTEXT_NAMES,
-    cell_scores,
-    channel_then_window,
-    context_columns,
-    split_cells,
-)
+from careloop.personalize.joint import CONTEXT_NAMES, channel_then_window, context_columns
 from careloop.personalize.model import (
     HistorySummary,
     PooledPosterior,
@@ -46,7 +39,7 @@ from careloop.personalize.model import (
     score_distributions,
 )
 from careloop.personalize.profile import QuietHours
-from careloop.personalize.sampling import FactorChoice, knowledge_gradient, thompson_choose
+from careloop.personalize.sampling import FactorChoice, thompson_choose
 from careloop.personalize.snapshot import EngineConfig, PatientSnapshot, ProgramSpec
 
 _CHUNK = 4096
@@ -108,7 +101,6 @@ class EngineModel:
             ),
             pair_prior_precision=self.config.cell_prior_precision,
             pair_prior=self.pooled.cell_offset_precision,
-            shared=intercept_share(self.config.patient_intercept_sd, space.sizes),
         )
 
     def decision_features(
@@ -423,10 +415,6 @@ def _choose_chunk(
 
     def draw(mean: FloatArray, sd: FloatArray, mask: BoolArray) -> FactorChoice:
         centre, spread = config.draw_distribution(mean, sd)
-        if config.lookahead > 0:
-            centre = mean + config.lookahead * knowledge_gradient(
-                mean, sd, mask, noise_var=config.reply_noise
-            )
         return thompson_choose(
             centre,
             spread,
@@ -437,27 +425,9 @@ def _choose_chunk(
         )
 
     first = 0
-    if model.joint and config.cell_draw:
+    if model.joint:
         mean, var = cell_distributions(model.pooled, history, features)
-        cells, cell_mask = cell_scores(dists, mean, var, masks[0], masks[1])
-        pick = draw(cells.mean, cells.sd, cell_mask)
-        windows = masks[1].shape[1]
-        p_channel, p_given = split_cells(pick.probabilities, windows)
-        channel_choice, window_choice = np.divmod(pick.choice, windows)
-        rows = np.arange(channel_choice.shape[0])
-        chunk.store(0, FactorChoice(channel_choice, p_channel, pick.explored))
-        chunk.store(1, FactorChoice(window_choice, p_given[rows, channel_choice], pick.explored))
-        first = 2
-    elif model.joint:
-        mean, var = cell_distributions(model.pooled, history, features)
-        channel, window = channel_then_window(
-            dists,
-            mean,
-            var,
-            masks[0],
-            masks[1],
-            optimism=config.optimism if config.optimistic_window else 0.0,
-        )
+        channel, window = channel_then_window(dists, mean, var, masks[0], masks[1])
         channel_pick = draw(channel.mean, channel.sd, masks[0])
         chunk.store(0, channel_pick)
         given = window.given(channel_pick.choice)

@@ -33,23 +33,6 @@ def diagonal_matrices(rows: FloatArray) -> FloatArray:
     return out
 
 
-def prior_precisions(prior_diag: FloatArray, shared: float) -> FloatArray:
-    """N x V -> N x V x V prior precisions of the factor offsets: each value's own spread
-    (``prior_diag``, a precision per value) plus a ``shared`` variance common to every value,
-    the patient's own responsiveness split between the factors (Sherman-Morrison inverse)."""
-    out = diagonal_matrices(prior_diag)
-    if shared <= 0.0:
-        return out
-    scaled = prior_diag * shared / (1.0 + shared * prior_diag.sum(axis=1, keepdims=True))
-    return out - scaled[:, :, None] * prior_diag[:, None, :]
-
-
-def intercept_share(sd: float, sizes: tuple[int, ...]) -> float:
-    """The variance each factor offset carries of a patient intercept with this sd: every
-    action has one value per factor, so F shares of b / F add up to the intercept b."""
-    return (sd / len(sizes)) ** 2
-
-
 @dataclass
 class HistorySummary:
     """Per-patient learned state for ``n`` patients: offsets, counts, last update time.
@@ -86,7 +69,6 @@ class HistorySummary:
         prior_precision: float | FloatArray,
         pair_prior_precision: float = 4.0,
         pair_prior: FloatArray | None = None,
-        shared: float = 0.0,
     ) -> HistorySummary:
         """No history; ``prior_precision`` is one number or one per factor value;
         ``pair_prior`` a learned C x C prior precision of the cells (else diagonal)."""
@@ -102,9 +84,7 @@ class HistorySummary:
         return cls(
             sizes=sizes,
             offset_mean=np.zeros((n, v)),
-            offset_cov=np.broadcast_to(
-                np.diag(1.0 / prior) + shared * np.ones((v, v)), (n, v, v)
-            ).copy(),
+            offset_cov=np.broadcast_to(np.diag(1.0 / prior), (n, v, v)).copy(),
             sent=np.zeros((n, v)),
             responded=np.zeros((n, v)),
             pair_sent=np.zeros((n, sizes[0], sizes[1])),
@@ -187,7 +167,6 @@ class HistorySummary:
         prior_precision: float | FloatArray,
         pair_prior_precision: float = 4.0,
         pair_prior: FloatArray | None = None,
-        shared: float = 0.0,
     ) -> HistorySummary:
         """Rebuild from stored rows; ``None`` means a patient with no history yet. Rows
         stored before cell offsets existed start those at the prior; rows stored with
@@ -199,7 +178,6 @@ class HistorySummary:
             prior_precision=prior_precision,
             pair_prior_precision=pair_prior_precision,
             pair_prior=pair_prior,
-            shared=shared,
         )
         for i, stored in enumerate(rows):
             row = fit_to_space(stored, space, out.row_json(i)) if stored else None

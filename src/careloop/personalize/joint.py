@@ -72,7 +72,6 @@ def channel_then_window(
     cell_var: FloatArray,
     channel_mask: BoolArray,
     window_mask: BoolArray,
-    optimism: float = 0.0,
 ) -> tuple[Scores, WindowScores]:
     """Scores for a two-step draw: the channel first, then the window given the channel.
 
@@ -84,9 +83,7 @@ def channel_then_window(
     """
     window_mean = dists.means[1][:, None, :] + cell_mean
     window_var = (dists.sds[1] ** 2)[:, None, :] + cell_var
-    masked = np.where(
-        window_mask[:, None, :], window_mean + optimism * np.sqrt(window_var), -np.inf
-    )
+    masked = np.where(window_mask[:, None, :], window_mean, -np.inf)
     best = np.argmax(masked, axis=2)  # N x C
     rows = np.arange(best.shape[0])[:, None]
     cols = np.arange(best.shape[1])[None, :]
@@ -96,32 +93,6 @@ def channel_then_window(
         sd=np.sqrt(dists.sds[0] ** 2 + window_var[rows, cols, best]),
     )
     return channel, WindowScores(window_mean, window_var)
-
-
-def cell_scores(
-    dists: FactorScores,
-    cell_mean: FloatArray,
-    cell_var: FloatArray,
-    channel_mask: BoolArray,
-    window_mask: BoolArray,
-) -> tuple[Scores, BoolArray]:
-    """Scores for one draw over all channel x window cells (N x C*W): each cell's score is
-    the channel's plus the window's plus the cell's interaction, variances added. The cells
-    are drawn independently, so each cell's probability is again a one-dimensional integral."""
-    mean = dists.means[0][:, :, None] + dists.means[1][:, None, :] + cell_mean
-    var = (dists.sds[0] ** 2)[:, :, None] + (dists.sds[1] ** 2)[:, None, :] + cell_var
-    mask = channel_mask[:, :, None] & window_mask[:, None, :]
-    n = mean.shape[0]
-    return Scores(mean.reshape(n, -1), np.sqrt(var.reshape(n, -1))), mask.reshape(n, -1)
-
-
-def split_cells(cell_probabilities: FloatArray, windows: int) -> tuple[FloatArray, FloatArray]:
-    """Cell probabilities (N x C*W) as P(channel) (N x C) and P(window | channel) (N x C x W),
-    the shape the two-step draw logs, so P(channel) x P(window | channel) = P(cell) exactly."""
-    cells = cell_probabilities.reshape(cell_probabilities.shape[0], -1, windows)
-    channel = cells.sum(axis=2)
-    given = cells / np.where(channel > 0, channel, 1.0)[:, :, None]
-    return channel, given
 
 
 class FactorScores(Protocol):

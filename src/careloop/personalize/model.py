@@ -26,12 +26,7 @@ from scipy.special import expit
 from careloop.clock import ensure_utc
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.arrays import FloatArray, IntArray
-from careloop.personalize.history import (
-    HistorySummary,
-    intercept_share,
-    prior_precisions,
-    value_offsets,
-)
+from careloop.personalize.history import HistorySummary, diagonal_matrices, value_offsets
 from careloop.personalize.joint import CellPosterior
 from careloop.personalize.pooling import (
     factored_cell_prior,
@@ -302,13 +297,7 @@ def update_posteriors(
 
     if config.learn_offset_spread:
         carried = pooled.cells is not None and pooled.cell_offset_precision is not None
-        learn_offset_spread(
-            pooled,
-            history,
-            np.unique(rows),
-            skip=(0, 1) if carried else (),
-            shared=intercept_share(config.patient_intercept_sd, history.sizes),
-        )
+        learn_offset_spread(pooled, history, np.unique(rows), skip=(0, 1) if carried else ())
         if carried:
             learn_cell_covariance(pooled, history, np.unique(rows))
     np.add.at(history.sent, (rows[:, None], value_cols), 1.0)
@@ -390,8 +379,7 @@ def _forget_patients(
     cell_precision = np.linalg.inv(history.pair_cov[move])
     cell_precision = cell_prior + (cell_precision - cell_prior) * keep[:, None, None]
     history.pair_cov[move] = np.linalg.inv(cell_precision)
-    shared = intercept_share(config.patient_intercept_sd, history.sizes)
-    prior = prior_precisions(history.prior_diag[move], shared)
+    prior = diagonal_matrices(history.prior_diag[move])
     precision = np.linalg.inv(history.offset_cov[move])
     precision = prior + (precision - prior) * keep[:, None, None]
     history.offset_cov[move] = np.linalg.inv(precision)

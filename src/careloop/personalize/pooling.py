@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from careloop.personalize.arrays import FloatArray, IntArray
-from careloop.personalize.history import HistorySummary, prior_precisions
+from careloop.personalize.history import HistorySummary, diagonal_matrices
 
 SPREAD_BOUNDS = (0.04, 4.0)  # variance of a patient's offset, logit scale
 CELL_BOUNDS = (0.01, 16.0)  # eigenvalues of the cells' covariance
@@ -52,16 +52,10 @@ def factored_cell_prior(
 
 
 def learn_offset_spread(
-    pooled: LearnedPriors,
-    history: HistorySummary,
-    rows: IntArray,
-    *,
-    skip: tuple[int, ...] = (),
-    shared: float = 0.0,
+    pooled: LearnedPriors, history: HistorySummary, rows: IntArray, *, skip: tuple[int, ...] = ()
 ) -> None:
-    """Per factor, tau^2 = mean of m^2 + v over ``rows`` (less the ``shared`` variance every
-    value carries of the patient's intercept); swapped into their posteriors. Factors in
-    ``skip`` (carried by the cells) keep their prior."""
+    """Per factor, tau^2 = mean of m^2 + v over ``rows``; swapped into their posteriors.
+    Factors in ``skip`` (carried by the cells) keep their prior."""
     if rows.size == 0:
         return
     mean = history.offset_mean[rows]
@@ -71,15 +65,14 @@ def learn_offset_spread(
         if f in skip:
             continue
         cols = history.factor_slice(f)
-        spread = float(np.clip(second[:, cols].mean() - shared, *SPREAD_BOUNDS))
+        spread = float(np.clip(second[:, cols].mean(), *SPREAD_BOUNDS))
         precision[cols] = 1.0 / spread
     pooled.offset_precision = precision
     old = history.prior_diag[rows]
     if np.allclose(old, precision[None, :]):
         return
     before = np.linalg.inv(history.offset_cov[rows])
-    new = np.broadcast_to(precision, old.shape)
-    after = before - prior_precisions(old, shared) + prior_precisions(new, shared)
+    after = before + diagonal_matrices(precision[None, :] - old)
     cov = np.linalg.inv(after)
     history.offset_cov[rows] = cov
     history.offset_mean[rows] = np.einsum("nij,njk,nk->ni", cov, before, mean)

@@ -63,24 +63,6 @@ def thompson_choose(
     return FactorChoice(choice=choice, probabilities=probs, explored=explored)
 
 
-def knowledge_gradient(
-    mean: FloatArray, sd: FloatArray, mask: BoolArray, *, noise_var: float
-) -> FloatArray:
-    """Expected gain in the best value's mean from one more observation of each value
-    (Frazier, Powell & Dayanzik 2008, independent normal beliefs): large for a value close
-    to the best whose score is still uncertain, small for one clearly worse or well known."""
-    masked = np.where(mask, mean, -np.inf)
-    order = np.sort(masked, axis=1)
-    best, second = order[:, -1:], order[:, -2:-1] if mean.shape[1] > 1 else order[:, -1:]
-    other = np.where(masked >= best, second, best)
-    var = sd * sd
-    change = var / np.sqrt(var + noise_var)
-    gap = np.abs(mean - np.where(np.isfinite(other), other, mean))
-    z = -gap / np.maximum(change, 1e-12)
-    gain = change * (z * ndtr(z) + np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi))
-    return np.asarray(np.where(mask, gain, 0.0), dtype=np.float64)
-
-
 @functools.cache
 def _nodes(nodes: int) -> tuple[FloatArray, FloatArray]:
     """Gauss-Hermite nodes and normalized weights (computed once per node count)."""

@@ -90,11 +90,6 @@ class EngineConfig:
     learn_offset_spread: bool = True
     learn_cell_covariance: bool = False
     optimism: float = 1.0
-    optimistic_window: bool = False
-    cell_draw: bool = False
-    lookahead: float = 0.0
-    patient_intercept_sd: float = 0.0
-    reply_noise: float = 4.0
 
     def __post_init__(self) -> None:
         if self.weekly_budget < 0:
