@@ -136,3 +136,24 @@ def test_needs_and_profiles_read_per_batch_equal_the_per_patient_reads(rt: Runti
         assert needs == {pid: interpreter_for(session, patient_id=pid) for pid in ids}
         assert profiles == {pid: get_profile(session, patient_id=pid) for pid in [*ids, "nobody"]}
         assert profiles[ids[2]].stated.language == "es"
+
+
+def test_enrollments_written_in_a_batch_are_updated_like_flushed_ones(rt: Runtime) -> None:
+    _population(rt)
+    program = _programs(rt)[0]
+    with rt.transaction() as session:
+        ids = patient_ids(session)
+        created = lifecycle.enroll_many(
+            session, clock=rt.clock, program=program, now=NIGHT,
+            candidates=[Candidate(patient_id=pid, episode="period:2026") for pid in ids],
+        )  # fmt: skip
+        assert [e.patient_id for e in created] == ids
+        assert all(e.id is not None and e.unanswered == 0 for e in created)
+        created[0].next_step = 3  # a change after the batch is written by the next flush
+    with rt.transaction() as session:
+        rows = session.execute(
+            select(Enrollment.id, Enrollment.next_step, Enrollment.anchors).order_by(Enrollment.id)
+        ).all()
+    assert [r.id for r in rows] == [e.id for e in created]
+    assert [r.next_step for r in rows] == [3] + [0] * (len(ids) - 1)
+    assert {repr(r.anchors) for r in rows} == {"{}"}

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock, ensure_utc
+from careloop.db import copy_new_objects
 from careloop.events import EventKind, NewEvent, record_event, record_events
 from careloop.models import Enrollment, OutboxMessage
 from careloop.outreach.holdout import assign_arm
@@ -171,8 +172,11 @@ def enroll_many(
             state=EnrollmentState.ENROLLED,
         )  # fmt: skip
         created.append((enrollment, candidate))
-    session.add_all([e for e, _ in created])
-    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        copy_new_objects(session, [e for e, _ in created])  # by COPY, ids from the sequence
+    else:
+        session.add_all([e for e, _ in created])
+        session.flush()
     events: list[NewEvent] = []
     for enrollment, candidate in created:
         if not candidate.announced:

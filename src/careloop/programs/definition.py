@@ -91,16 +91,16 @@ def read_program(path: Path) -> Program:
         raise InvalidInput(f"{path.name}: {exc}", field=exc.field) from None
 
 
-def _code_less_types(node: Any) -> Iterator[str]:
+def code_less_types(node: Any) -> Iterator[str]:
     """Resource types a criterion retrieves without a code (they must always be loaded)."""
     if isinstance(node, dict):
         if "resource" in node and not (_CODE_KEYS & set(node)):
             yield str(node["resource"])
         for value in node.values():
-            yield from _code_less_types(value)
+            yield from code_less_types(value)
     elif isinstance(node, list):
         for item in node:
-            yield from _code_less_types(item)
+            yield from code_less_types(item)
 
 
 def _in_field(where: str, build: Any, *args: Any) -> Any:
@@ -178,7 +178,7 @@ def compile_program(definition: ProgramDefinition, *, source: Path) -> Program:
     # The measures read some types without a code (qualifying visits); program criteria
     # name every code they retrieve by, except the types found above.
     base = ALWAYS_LOADED if measure is not None or package else ("Patient",)
-    always = tuple(dict.fromkeys((*base, *_code_less_types(specs))))
+    always = tuple(dict.fromkeys((*base, *code_less_types(specs))))
     return Program(
         definition=definition,
         source=source,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
-from careloop.programs.definition import Program
+from careloop.programs.definition import Program, code_less_types
 from careloop.programs.elm.measure import ElmMeasure
-from careloop.programs.expressions import TIME_FIELD, time_of
+from careloop.programs.expressions import TIME_FIELD, common_library, time_of
 from careloop.programs.measures.criteria import Context
 from careloop.programs.measures.evaluate import evaluate_record as evaluate_measures
 from careloop.programs.measures.packaged import evaluate_packaged
@@ -56,12 +57,49 @@ def _context(record: PatientRecord, window: Window) -> Context:
     return Context(record=record, start=window.start, end=window.end, outreach=True)
 
 
-def _excluded(program: Program, ctx: Context) -> Exclusion | None:
+def shares_record_exclusions(program: Program) -> bool:
+    """Whether this program's hospice and palliative-care answers for a patient equal those
+    of any other program so qualified, on records built from one read of the facts.
+
+    Every program asks them (eight times per patient a night). They are the shared
+    library's definitions (not overridden by the program), which retrieve by code only; a
+    program whose records hold every fact carrying one of that library's codes sees, for
+    those retrieves, exactly the facts any other such program sees (records keep the
+    read's order), so the answer for a window can be computed once per patient.
+    """
+    common = common_library()
+    codes = program.load_codes
+    if codes is None or not common.all_codes() <= codes:
+        return False
+    for name in _RECORD_EXCLUSIONS.values():
+        body = common.definitions.get(name)
+        if body is None or program.library.predicate(name) is not common.predicate(name):
+            return False
+        if not _coded_only(body) or any(code_less_types(body)):
+            return False  # only plain coded retrieves are known to see the same facts
+    return True
+
+
+def _coded_only(node: Any) -> bool:
+    """No Python criterion and no reference to another definition anywhere in ``node``."""
+    if isinstance(node, dict):
+        return not {"python", "ref"} & set(node) and all(map(_coded_only, node.values()))
+    if isinstance(node, list):
+        return all(map(_coded_only, node))
+    return True
+
+
+def _excluded(program: Program, ctx: Context, *, shared: bool = False) -> Exclusion | None:
     for exclusion in program.definition.exclusions:
         if exclusion == Exclusion.DECEASED:
             found = is_deceased(ctx.record.patient, by=ctx.end)
         elif exclusion in _RECORD_EXCLUSIONS:
-            found = program.library.predicate(_RECORD_EXCLUSIONS[exclusion])(ctx)
+            predicate = program.library.predicate(_RECORD_EXCLUSIONS[exclusion])
+            if shared:  # once per patient and window, for every program that shares it
+                what = f"exclusion:{exclusion}:{ctx.start.isoformat()}:{ctx.end.isoformat()}"
+                found = ctx.record.derive(ctx.record.patient, what, partial(predicate, ctx))
+            else:
+                found = predicate(ctx)
         else:
             continue  # opted out is decided by governance.consent, for a batch
         if found:
@@ -99,15 +137,18 @@ def evaluate_record(
     window: Window,
     *,
     package: tuple[ElmMeasure, list[Resource]] | None = None,
+    shared_exclusions: bool = False,
 ) -> Verdict:
     """The verdict for one patient's record in one window.
 
     A program on a loaded measure package gets the compiled package and the patient's
     resources in ``package`` (the service finds the package in the database).
+    ``shared_exclusions``: the program :func:`shares_record_exclusions`, so its hospice and
+    palliative-care answers are kept with the record's shared derivations.
     """
     pid = record.patient_id
     ctx = _context(record, window)
-    exclusion = _excluded(program, ctx)
+    exclusion = _excluded(program, ctx, shared=shared_exclusions)
     if exclusion is not None:
         return Verdict(pid, False, EXCLUSION_REASONS[exclusion], excluded=str(exclusion))
     eligibility = program.definition.eligibility

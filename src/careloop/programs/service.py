@@ -30,6 +30,7 @@ from careloop.programs.eligibility import (
     Verdict,
     evaluate_record,
     find_completion,
+    shares_record_exclusions,
 )
 from careloop.programs.elm.measure import ElmMeasure
 from careloop.programs.measures.packages import loaded_measures
@@ -171,6 +172,7 @@ def _verdict_batches(
 ) -> Iterator[list[Verdict]]:
     definition = program.definition
     package = package_measure(session, program)
+    shared_exclusions = shares_record_exclusions(program)
     for chunk in _batches(session, program, patient_ids, batch):
         verdicts = []
         for pid, resources in chunk:
@@ -181,7 +183,11 @@ def _verdict_batches(
                 verdicts.append(Verdict(pid, False, window.note or "not in effect"))
                 continue
             found = evaluate_record(
-                program, record, window, package=(package, resources) if package else None
+                program,
+                record,
+                window,
+                package=(package, resources) if package else None,
+                shared_exclusions=shared_exclusions,
             )
             verdicts.append(
                 Verdict(pid, found.eligible, found.reason, found.care_gap, found.excluded)

@@ -151,11 +151,15 @@ def load_patient_facts(
 _FACT_TEXT = cast(ResourceFact.fact, Text)
 # A code filter of thousands of codes: ``= ANY`` over a constant array is hashed once per
 # query (PostgreSQL >= 14); the array overlap operator it replaces compared every code of
-# every row with every wanted code (~20 s per 500 patients at 250 facts each).
+# every row with every wanted code (~20 s per 500 patients at 250 facts each). Four rows in
+# five carry one code (no space): those are compared whole against the wanted codes without
+# a space (``single``), which skips the per-row sub-query that splits the list (a third of
+# the read's time in PostgreSQL); only rows with several codes split them.
 _HAS_CODE = text(
+    "(resource_facts.codes = ANY(:single) OR (strpos(resource_facts.codes, ' ') > 0 AND "
     "EXISTS (SELECT 1 FROM unnest(string_to_array(resource_facts.codes, ' ')) AS c(code) "
-    "WHERE c.code = ANY(:codes))"
-).bindparams(bindparam("codes", type_=ARRAY(Text)))
+    "WHERE c.code = ANY(:codes))))"
+).bindparams(bindparam("single", type_=ARRAY(Text)), bindparam("codes", type_=ARRAY(Text)))
 
 
 def _code_filter() -> ColumnElement[bool]:
@@ -168,7 +172,15 @@ def _code_filter() -> ColumnElement[bool]:
 
 
 def _filter_params(always: frozenset[str], codes: frozenset[str]) -> dict[str, Any]:
-    return {"always": sorted(always), "supported": sorted(SUPPORTED_TYPES), "codes": sorted(codes)}
+    """Parameters of :func:`_code_filter`: ``single`` holds the wanted codes a one-code row
+    can equal whole (not empty, no space), so ``codes = ANY(single)`` on a row without a
+    space says exactly what splitting it would."""
+    return {
+        "always": sorted(always),
+        "supported": sorted(SUPPORTED_TYPES),
+        "codes": sorted(codes),
+        "single": sorted(code for code in codes if code and " " not in code),
+    }
 
 
 def _custom_plans(session: Session) -> bool:
