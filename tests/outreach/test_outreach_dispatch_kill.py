@@ -32,6 +32,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
             "--kill-at=0.2",
             f"--in-doubt={in_doubt}",
             f"--concurrency={concurrency}",
+            "--no-bare",
         ],
         capture_output=True,
         timeout=600,
@@ -44,3 +45,26 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     assert details["gateway_calls"] + result["held"] == 300
     # At most the sends in flight at the kill (one per concurrent sender) were in doubt.
     assert details["outbox_states"].get("in-doubt", 0) <= concurrency
+
+
+def test_the_bare_ceiling_makes_every_call_once_without_a_database() -> None:
+    """``--bare-only``: the same Twilio requests, client and recording gateway, from 2
+    processes with 2 senders each; every message called exactly once."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "dispatch.py"),
+            "--bare-only",
+            "--messages=201",
+            "--senders=4",
+            "--workers=2",
+            "--concurrency=2",
+        ],
+        capture_output=True,
+        timeout=600,
+        check=True,
+    )
+    result = orjson.loads(done.stdout.splitlines()[-1])
+    assert result["bare_calls"] == result["bare_keys"] == 201
+    assert (result["bare_processes"], result["bare_threads"]) == (2, 2)
+    assert result["bare_msgs_per_s"] > 0
