@@ -5,64 +5,22 @@ is the point."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import event, select, text, update
-from sqlalchemy.engine import Engine
-from tests.outreach.conftest import Loop, make_awake_patient
+from tests.outreach.conftest import Loop, sql_statements
+from tests.outreach.test_outreach_dispatch import _queue, _sender
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.messages import DeliveryStatus, SendResult
 from careloop.clock import ensure_utc
 from careloop.models import Event, OutboxMessage, SendAttempt, SenderSlot
 from careloop.outreach.claims import Claimed, claim_due
-from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.results import Outcome, record_group
 from careloop.runtime import Runtime
 
 LEASE = timedelta(seconds=60)
-
-
-def _queue(rt: Runtime, count: int, *, prefix: str = "gc") -> list[str]:
-    now = rt.clock.now()
-    keys = [f"{prefix}-{i}" for i in range(count)]
-    for i in range(count):
-        make_awake_patient(rt, patient_id=f"{prefix}-p{i}", phone=f"+1555010{i:04d}")
-    with rt.transaction() as session:
-        enqueue_many(
-            session,
-            messages=[
-                NewMessage(
-                    idempotency_key=key,
-                    patient_id=f"{prefix}-p{i}",
-                    purpose="care-reminders",
-                    channel="sms",
-                    to_address=f"+1555010{i:04d}",
-                    sender="+15550001001",
-                    body=f"Reminder {i}",
-                    due_at=now - timedelta(seconds=1),
-                )
-                for i, key in enumerate(keys)
-            ],
-            now=now,
-        )
-    return keys
-
-
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def _log(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", _log)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", _log)
 
 
 def _no_backoff(_attempt: int) -> timedelta:
@@ -100,7 +58,7 @@ def test_a_group_commit_records_the_last_group_and_marks_the_next_one_calling(
         Outcome(first[2], error=ChannelError(FailureReason.TIMEOUT, permanent=False)),
     ]
     postgresql = rt.engine.dialect.name == "postgresql"
-    with rt.transaction() as session, _statements(rt.engine) as seen:
+    with rt.transaction() as session, sql_statements(rt.engine) as seen:
         report, ours = record_group(
             session,
             outcomes=outcomes,
@@ -162,7 +120,7 @@ def test_a_group_commit_records_the_last_group_and_marks_the_next_one_calling(
 def test_results_of_a_row_another_worker_recorded_first_are_not_written_over(
     rt: Runtime,
 ) -> None:
-    _queue(rt, 2, prefix="gd")
+    _queue(rt, 2)
     now = rt.clock.now()
     with rt.transaction() as session:
         claimed: list[Claimed] = claim_due(session, worker_id="w1", now=now, limit=2, lease=LEASE)
@@ -203,8 +161,8 @@ def test_a_worker_writes_each_group_in_a_bounded_number_of_statements(
     own = loop.worker.settings
     grouped = own.worker.model_copy(update={"results_per_commit": 10})
     loop.worker.settings = own.model_copy(update={"worker": grouped})
-    keys = _queue(rt, 40, prefix="gb")
-    with _statements(rt.engine) as seen:
+    keys = _queue(rt, 40)
+    with sql_statements(rt.engine) as seen:
         report = loop.work()
     assert report.sent == 40
     assert sorted(a.idempotency_key for a in loop.sms.attempts) == sorted(keys)
@@ -231,11 +189,11 @@ def test_the_batchs_last_transaction_hands_the_senders_back(
     own = loop.worker.settings
     loop.worker.settings = own.model_copy(
         update={
-            "sender_rates": {"sms:+15550001001": 1000.0},
+            "sender_rates": {f"sms:{_sender(0)}": 1000.0},
             "worker": own.worker.model_copy(update={"results_per_commit": 4}),
         }
     )
-    _queue(rt, 10, prefix="gl")
+    _queue(rt, 10)
     seen: list[str] = []
 
     def _commit(_conn: object) -> None:
