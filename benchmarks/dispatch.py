@@ -18,8 +18,12 @@ twice is two texts. ``duplicated`` counts the calls per key beyond the first.
 ``--in-doubt`` picks what the restarted worker does with the message the kill left in doubt:
 ``reconcile`` (ask the gateway: ``GET Messages.json?To=&From=&DateSent>``), ``resend``
 (the gateway is not asked: at most one duplicate per kill) or ``review`` (held, not sent).
-Prints one JSON line ``{"sent", "lost", "held", "duplicated", "msgs_per_s"}`` (``held``: in doubt,
-held for staff review, never sent); details to stderr.
+Prints one JSON line ``{"sent", "lost", "held", "duplicated", "msgs_per_s", "bare_msgs_per_s",
+"ratio"}`` (``held``: in doubt, held for staff review, never sent); details to stderr.
+``bare_msgs_per_s`` is the machine's ceiling measured right after the run
+(:mod:`dispatch_bare`: the same Twilio request, client and recording gateway from as many
+processes, ``--concurrency`` senders each, with no database) and ``ratio`` = ``msgs_per_s`` /
+``bare_msgs_per_s``. ``--no-bare`` skips it; ``--bare-only`` measures only the ceiling.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -43,6 +48,9 @@ import orjson
 import psycopg
 from requests import PreparedRequest, Response
 from requests.adapters import BaseAdapter
+
+sys.path.insert(0, str(Path(__file__).parent))
+from dispatch_bare import bare_ceiling  # a sibling script, not a package
 
 ADMIN = os.environ.get("CARELOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 ACCOUNT = "ACbench00000000000000000000000000"
@@ -381,6 +389,17 @@ def _slot_check(url: str, rate: float) -> float:
     return smallest
 
 
+def _bare(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """The same sending path with no database, as many processes and senders each."""
+    return bare_ceiling(
+        sends=folder,
+        messages=args.messages,
+        senders=args.senders,
+        processes=max(args.workers, 1),
+        threads=max(args.concurrency, 1),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="mode")
@@ -432,9 +451,17 @@ def main() -> None:
         help="Kill the first worker once it alone has sent this share of the messages.",
     )
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
+    parser.add_argument("--no-bare", action="store_true", help="Skip the bare ceiling.")
+    parser.add_argument(
+        "--bare-only", action="store_true", help="Only the bare ceiling (no database)."
+    )
     args = parser.parse_args()
     if args.mode == "worker":
         run_worker(args)
+        return
+    if args.bare_only:
+        with tempfile.TemporaryDirectory(prefix="careloop_bench_bare_") as folder:
+            sys.stdout.write(orjson.dumps(_bare(args, Path(folder))).decode() + "\n")
         return
 
     name = f"careloop_bench_dispatch_{uuid.uuid4().hex[:8]}"
@@ -521,6 +548,13 @@ def main() -> None:
             "min_slot_gap_s": round(_slot_check(url, args.rate), 6),
             **_rate_check(sends, args.rate),
         }
+        if not args.no_bare:
+            for path in sends.glob("*"):
+                path.unlink()
+            bare = _bare(args, sends)
+            result["bare_msgs_per_s"] = bare.pop("bare_msgs_per_s")
+            result["ratio"] = round(result["msgs_per_s"] / max(result["bare_msgs_per_s"], 1e-9), 4)
+            details.update(bare)
         sys.stderr.write(orjson.dumps(details).decode() + "\n")
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
     finally:

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from careloop.careteam.worklist import list_worklist
 from careloop.channels.fake import FakeChannel
@@ -309,3 +311,18 @@ def reply(loop: Loop, *, sender: str, body: str, keyword: Keyword, sid: str) -> 
                 keyword=keyword,
             ),
         )
+
+
+@contextlib.contextmanager
+def sql_statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` sends inside the block, whitespace folded."""
+    seen: list[str] = []
+
+    def _log(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", _log)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", _log)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import orjson
 import pytest
@@ -19,28 +20,43 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
 ) -> None:
     if not _pg_reachable():
         pytest.skip("PostgreSQL unreachable")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "dispatch.py"),
-            "--messages=300",
-            "--patients=300",
-            "--senders=4",
-            "--rate=200",
-            "--batch=100",
-            "--lease=2",
-            "--kill-at=0.2",
-            f"--in-doubt={in_doubt}",
-            f"--concurrency={concurrency}",
-        ],
-        capture_output=True,
-        timeout=600,
-        check=True,
+    result, details = _benchmark(
+        "--messages=300",
+        "--patients=300",
+        "--senders=4",
+        "--rate=200",
+        "--batch=100",
+        "--lease=2",
+        "--kill-at=0.2",
+        f"--in-doubt={in_doubt}",
+        f"--concurrency={concurrency}",
+        "--no-bare",
     )
-    result = orjson.loads(done.stdout.splitlines()[-1])
-    details = orjson.loads(done.stderr.splitlines()[-1])
     assert (result["lost"], result["duplicated"]) == (0, 0)
     # The one in flight at the kill may be held for review unsent (review mode): never lost.
     assert details["gateway_calls"] + result["held"] == 300
     # At most the sends in flight at the kill (one per concurrent sender) were in doubt.
     assert details["outbox_states"].get("in-doubt", 0) <= concurrency
+
+
+def test_the_bare_ceiling_makes_every_call_once_without_a_database() -> None:
+    """``--bare-only``: the same Twilio requests, client and recording gateway, from 2
+    processes with 2 senders each; every message called exactly once."""
+    result, _ = _benchmark(
+        "--bare-only", "--messages=201", "--senders=4", "--workers=2", "--concurrency=2"
+    )
+    assert result["bare_calls"] == result["bare_keys"] == 201
+    assert (result["bare_processes"], result["bare_threads"]) == (2, 2)
+    assert result["bare_msgs_per_s"] > 0
+
+
+def _benchmark(*args: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``benchmarks/dispatch.py`` with ``args``: its result line and its details line."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "dispatch.py"), *args],
+        capture_output=True,
+        timeout=600,
+        check=True,
+    )
+    details = orjson.loads(done.stderr.splitlines()[-1]) if done.stderr.strip() else {}
+    return orjson.loads(done.stdout.splitlines()[-1]), details

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import event, select, update
-from sqlalchemy.engine import Engine
-from tests.outreach.conftest import make_awake_patient
+from sqlalchemy import select, update
+from tests.outreach.conftest import make_awake_patient, sql_statements
 
 from careloop.clock import ensure_utc
 from careloop.models import OutboxMessage, SendAttempt, SenderSlot
@@ -48,20 +45,6 @@ def _queue(rt: Runtime, count: int) -> None:
         )
 
 
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def _log(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", _log)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", _log)
-
-
 def test_marking_a_group_calling_skips_rows_another_worker_took_and_marks_the_rest(
     rt: Runtime,
 ) -> None:
@@ -93,9 +76,9 @@ def test_a_reservation_on_senders_that_have_rows_inserts_nothing_and_keeps_the_p
     now = rt.clock.now()
     interval = timedelta(milliseconds=100)
     wanted = {f"sms:{s}": (2, interval) for s in SENDERS}
-    with rt.transaction() as session, _statements(rt.engine) as first:
+    with rt.transaction() as session, sql_statements(rt.engine) as first:
         reserve_many(session, wanted=wanted, now=now, horizon=timedelta(seconds=10))
-    with rt.transaction() as session, _statements(rt.engine) as second:
+    with rt.transaction() as session, sql_statements(rt.engine) as second:
         again = reserve_many(session, wanted=wanted, now=now, horizon=timedelta(seconds=10))
     assert any(s.startswith("INSERT INTO outreach_sender_slots") for s in first)
     assert not any(s.startswith("INSERT") for s in second)
@@ -123,9 +106,9 @@ def test_claims_from_senders_that_have_rows_insert_no_sender_row(rt: Runtime) ->
                 )
             ]
 
-    with _statements(rt.engine) as first:
+    with sql_statements(rt.engine) as first:
         assert len(claim("w1")) == 2
-    with _statements(rt.engine) as second:
+    with sql_statements(rt.engine) as second:
         assert len(claim("w1")) == 2  # w1 holds both senders: it may claim from them again
     assert any(s.startswith("INSERT INTO outreach_sender_slots") for s in first)
     assert not any(s.startswith("INSERT INTO outreach_sender_slots") for s in second)

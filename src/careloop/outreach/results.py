@@ -9,9 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Table,
-    bindparam,
     insert,
-    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -23,10 +21,20 @@ from careloop.channels.messages import (
 from careloop.clock import FrozenClock
 from careloop.events import EventKind
 from careloop.governance.consent import ConsentSource
-from careloop.models import Event, OutboxMessage, SendAttempt
-from careloop.outreach.claims import Claimed, still_held
+from careloop.models import Event, OutboxMessage
+from careloop.outreach.claims import Claimed, mark_calling, still_held
 from careloop.outreach.enrollment import mark_contacted_many
 from careloop.outreach.replies import opt_out_patient
+from careloop.outreach.results_sql import (
+    ATTEMPT_KEY,
+    ATTEMPT_RESULT_COLUMNS,
+    ATTEMPTS,
+    OUTBOX,
+    OUTBOX_RESULT_COLUMNS,
+    CallingMark,
+    bulk_update,
+    write_at_once,
+)
 from careloop.outreach.states import (
     AttemptOutcome,
     DeadReason,
@@ -34,8 +42,6 @@ from careloop.outreach.states import (
 )
 
 ACTOR = "outreach-worker"
-OUTBOX = cast(Table, OutboxMessage.__table__)
-ATTEMPTS = cast(Table, SendAttempt.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,92 @@ def record_outcomes(
     now: datetime,
     backoff: Callable[[int], timedelta],
 ) -> BatchReport:
-    """Write what happened, with executemany updates; only rows still ``sending`` change."""
+    """Write what happened with executemany updates; only rows still ``sending`` change."""
+    rows = _result_rows(outcomes, now=now, backoff=backoff)
+    if rows.updates:
+        bulk_update(
+            session,
+            OUTBOX,
+            key={"b_id": OUTBOX.c.id},
+            columns=OUTBOX_RESULT_COLUMNS,
+            rows=rows.updates,
+            where=OUTBOX.c.state == str(OutboxState.SENDING),
+            constants={"lease_until": None, "updated_at": now},
+        )
+        finish_attempts(session, rows.attempts, now)
+    if rows.events:
+        # The table, not the ORM entity: a core executemany, no per-row ORM bookkeeping.
+        session.connection().execute(insert(cast(Table, Event.__table__)), rows.events)
+    _follow_up(session, rows, now=now)
+    return rows.report
+
+
+def record_group(
+    session: Session,
+    *,
+    outcomes: Sequence[Outcome],
+    calling: Sequence[Claimed],
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+    backoff: Callable[[int], timedelta],
+) -> tuple[BatchReport, set[int]]:
+    """Write ``outcomes`` and mark ``calling`` (:func:`~careloop.outreach.claims.mark_calling`);
+    returns the report and the ids of ``calling`` still this worker's. On PostgreSQL one
+    statement whose commit does not wait for the WAL flush (a killed worker loses nothing
+    committed; only a database crash could lose the last fraction of a second of records,
+    docs/outreach.md, "in doubt")."""
+    if session.get_bind().dialect.name == "postgresql":
+        mark = CallingMark([m.id for m in calling], worker_id, now + lease)
+        return record_and_mark_calling(
+            session, outcomes=outcomes, calling=mark, now=now, backoff=backoff
+        )
+    report = record_outcomes(session, outcomes=outcomes, now=now, backoff=backoff)
+    return report, mark_calling(
+        session, messages=calling, worker_id=worker_id, now=now, lease=lease
+    )
+
+
+def record_and_mark_calling(
+    session: Session,
+    *,
+    outcomes: Sequence[Outcome],
+    calling: CallingMark,
+    now: datetime,
+    backoff: Callable[[int], timedelta],
+) -> tuple[BatchReport, set[int]]:
+    """PostgreSQL: :func:`record_outcomes` and :func:`~careloop.outreach.claims.mark_calling`
+    as one statement (:func:`write_at_once`) that also turns the commit asynchronous
+    (``synchronous_commit`` off for this transaction): the group transaction's first
+    round trip does what four to six did. Returns the report and the ids still this
+    worker's to send."""
+    rows = _result_rows(outcomes, now=now, backoff=backoff)
+    ours = write_at_once(
+        session,
+        updates=rows.updates,
+        attempts=attempts_rows(rows.attempts),
+        events=rows.events,
+        calling=calling,
+        now=now,
+    )
+    _follow_up(session, rows, now=now)
+    return rows.report, ours
+
+
+@dataclass
+class _Rows:
+    report: BatchReport
+    updates: list[dict[str, Any]]
+    attempts: list[AttemptRow]
+    events: list[dict[str, Any]]
+    contacted: set[int]
+    carrier_opt_outs: set[tuple[str, str]]
+
+
+def _result_rows(
+    outcomes: Sequence[Outcome], *, now: datetime, backoff: Callable[[int], timedelta]
+) -> _Rows:
+    """What each outcome writes: the outbox row, the attempt, the event."""
     report = BatchReport()
     updates: list[dict[str, Any]] = []
     attempts: list[tuple[Claimed, AttemptOutcome, str | None, datetime | None]] = []
@@ -147,30 +238,14 @@ def record_outcomes(
                 failed["detail"] = error.detail
             events.append(event_row(m, EventKind.FAILED, now, failed))
         updates.append(row)
-    if updates:
-        bulk_update(
-            session,
-            OUTBOX,
-            key={"b_id": OUTBOX.c.id},
-            columns=[
-                "state",
-                "sent_at",
-                "provider_id",
-                "last_error",
-                "dead_reason",
-                "next_attempt_at",
-            ],
-            rows=updates,
-            where=OUTBOX.c.state == str(OutboxState.SENDING),
-            constants={"lease_until": None, "updated_at": now},
-        )
-        finish_attempts(session, attempts, now)
-    if events:
-        # The table, not the ORM entity: a core executemany, no per-row ORM bookkeeping.
-        session.connection().execute(insert(cast(Table, Event.__table__)), events)
-    if contacted:
-        mark_contacted_many(session, enrollment_ids=sorted(contacted), now=now)
-    for patient_id, channel in sorted(carrier_opt_outs):
+    return _Rows(report, updates, attempts, events, contacted, carrier_opt_outs)
+
+
+def _follow_up(session: Session, rows: _Rows, *, now: datetime) -> None:
+    """Enrollments contacted, and carrier opt-outs recorded as the patient's own."""
+    if rows.contacted:
+        mark_contacted_many(session, enrollment_ids=sorted(rows.contacted), now=now)
+    for patient_id, channel in sorted(rows.carrier_opt_outs):
         # The number opted out at the carrier (Twilio 21610): record it as ours, so nothing
         # else is queued and the care team sees why.
         opt_out_patient(
@@ -181,7 +256,6 @@ def record_outcomes(
             now=now,
             source=str(ConsentSource.CARRIER),
         )
-    return report
 
 
 def _dead_reason(error: ChannelError) -> DeadReason:
@@ -192,85 +266,34 @@ def _dead_reason(error: ChannelError) -> DeadReason:
     return DeadReason.PERMANENT_FAILURE if error.permanent else DeadReason.MAX_ATTEMPTS
 
 
-def finish_attempts(
-    session: Session,
-    rows: Sequence[tuple[Claimed, AttemptOutcome, str | None, datetime | None]],
-    now: datetime,
-) -> None:
+AttemptRow = tuple[Claimed, AttemptOutcome, str | None, datetime | None]
+
+
+def attempts_rows(rows: Sequence[AttemptRow]) -> list[dict[str, Any]]:
+    return [
+        {
+            "b_message": m.id,
+            "b_number": m.attempt,
+            "outcome": str(outcome),
+            "error": error,
+            "slot_at": slot,
+        }
+        for m, outcome, error, slot in rows
+    ]
+
+
+def finish_attempts(session: Session, rows: Sequence[AttemptRow], now: datetime) -> None:
     if not rows:
         return
     bulk_update(
         session,
         ATTEMPTS,
-        key={"b_message": ATTEMPTS.c.message_id, "b_number": ATTEMPTS.c.number},
-        columns=["outcome", "error", "slot_at"],
-        rows=[
-            {
-                "b_message": m.id,
-                "b_number": m.attempt,
-                "outcome": str(outcome),
-                "error": error,
-                "slot_at": slot,
-            }
-            for m, outcome, error, slot in rows
-        ],
+        key=ATTEMPT_KEY,
+        columns=ATTEMPT_RESULT_COLUMNS,
+        rows=attempts_rows(rows),
         where=ATTEMPTS.c.finished_at.is_(None),
         constants={"finished_at": now},
     )
-
-
-def bulk_update(
-    session: Session,
-    table: Table,
-    *,
-    key: dict[str, Any],
-    columns: list[str],
-    rows: list[dict[str, Any]],
-    where: Any,
-    constants: dict[str, Any],
-) -> None:
-    """Update many rows with different values: one ``UPDATE ... FROM unnest(...)`` on
-    PostgreSQL (one round trip for a whole batch), executemany elsewhere.
-
-    ``key`` maps parameter names to the columns that find a row; ``where`` must hold too
-    (e.g. the row is still ``sending``); ``constants`` are set on every row.
-    """
-    if not rows:
-        return
-    if len(rows) == 1 or session.get_bind().dialect.name != "postgresql":
-        stmt = (
-            table.update()
-            .where(*(col == bindparam(name) for name, col in key.items()), where)
-            .values({**{c: bindparam(c) for c in columns}, **constants})
-        )
-        session.connection().execute(stmt, rows)
-        return
-    # unnest() of one array per column: a handful of parameters whatever the batch size,
-    # so the statement compiles once and runs as one round trip.
-    names = [*key, *columns]
-    targets = {**{n: c.name for n, c in key.items()}, **{c: c for c in columns}}
-    dialect = session.get_bind().dialect
-    sql_types = {n: table.c[targets[n]].type.compile(dialect=dialect) for n in names}
-    params: dict[str, Any] = {
-        f"a_{n}": [_bound(table.c[targets[n]].type, row[n], dialect) for row in rows] for n in names
-    }
-    arrays = ", ".join(f"CAST(:a_{n} AS {sql_types[n]}[])" for n in names)
-    assignments = [f"{c} = v.{c}" for c in columns]
-    assignments += [f"{c} = :c_{c}" for c in constants]
-    params.update({f"c_{c}": _bound(table.c[c].type, v, dialect) for c, v in constants.items()})
-    matches = " AND ".join(f"t.{targets[n]} = v.{n}" for n in key)
-    condition = where.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    statement = (
-        f"UPDATE {table.name} AS t SET {', '.join(assignments)} "
-        f"FROM unnest({arrays}) AS v({', '.join(names)}) "
-        f"WHERE {matches} AND {str(condition).replace(table.name + '.', 't.')}"
-    )
-    session.execute(text(statement), params)
-
-
-def _bound(type_: Any, value: Any, dialect: Any) -> Any:
-    process = type_.bind_processor(dialect)
-    return process(value) if process is not None else value
 
 
 def event_row(m: Claimed, kind: EventKind, now: datetime, extra: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -54,7 +53,6 @@ from careloop.outreach.budget import admit, contact_budget
 from careloop.outreach.claims import (
     Claimed,
     claim_due,
-    mark_calling,
     refused_now,
 )
 from careloop.outreach.config import OutreachSettings
@@ -64,7 +62,7 @@ from careloop.outreach.outbound import outbound_message
 from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.quiet_hours import quiet_now
 from careloop.outreach.ratelimit import reserve_many, reserve_slots, sender_key
-from careloop.outreach.results import BatchReport, Outcome, record_outcomes, release
+from careloop.outreach.results import BatchReport, Outcome, record_group, record_outcomes, release
 from careloop.outreach.sender_leases import release_senders
 from careloop.outreach.states import (
     DeadReason,
@@ -102,6 +100,9 @@ class Worker:
     sends with ``batch`` 500 and a 3 s lease)."""
     send_pace: SendPace = field(default_factory=SendPace, init=False)
     """Measured commit latency and time per send, where fresh slots are placed."""
+    last_chunk: bool = field(default=False, init=False)
+    """Sending the batch's last chunk: its final record also hands the senders back."""
+    senders_released: bool = field(default=False, init=False)
 
     def claim_size(self, batch: int | None = None) -> int:
         """How many rows the next claim takes: ``batch``, less when this worker is slow."""
@@ -129,11 +130,14 @@ class Worker:
         report = BatchReport(claimed=len(claimed))
         if not claimed:
             return report
+        self.senders_released = False
         try:
             self._see_through(claimed, report)
         finally:
-            with self.runtime.transaction() as session:
-                release_senders(session, worker_id=self.worker_id)
+            self.last_chunk = False
+            if not self.senders_released:  # else done in the batch's last transaction
+                with self.runtime.transaction() as session:
+                    release_senders(session, worker_id=self.worker_id)
         self._measure_pace(report, since=started)
         return report
 
@@ -151,7 +155,9 @@ class Worker:
         planned = self._plan(by_sender, report)
         # Interleave senders by slot, so a paced sender never holds up the others.
         planned.sort(key=lambda p: (p[0] is not None, p[0] or datetime.min.replace(tzinfo=UTC)))
-        for part in chunks(planned, span=timedelta(seconds=1), size=CHUNK):
+        parts = list(chunks(planned, span=timedelta(seconds=1), size=CHUNK))
+        for index, part in enumerate(parts):
+            self.last_chunk = index == len(parts) - 1 and self.settings.worker.concurrency <= 1
             report.add(self._send_chunk([m for _, m in part], slots=[s for s, _ in part]))
 
     def _measure_pace(self, report: BatchReport, *, since: datetime) -> None:
@@ -416,6 +422,14 @@ class Worker:
             else None,
         )
 
+    def _backoff(self, attempt: int) -> timedelta:
+        return backoff_delay(
+            attempt=attempt,
+            base=self.settings.worker.backoff_base_seconds,
+            cap=self.settings.worker.backoff_cap_seconds,
+            rng=self.rng,
+        )
+
     def record(
         self,
         outcomes: list[Outcome],
@@ -430,29 +444,15 @@ class Worker:
         if not outcomes and not calling and plan is None:
             return BatchReport(), set()
         with self.runtime.transaction() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                # One commit per send: not waiting for the WAL flush keeps it cheap. A killed
-                # worker loses nothing committed; only a database crash could lose the last
-                # fraction of a second of records (docs/outreach.md, "in doubt").
-                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             now = self.clock.now()
-            report = record_outcomes(
+            report, ours = record_group(
                 session,
                 outcomes=outcomes,
-                now=now,
-                backoff=lambda n: backoff_delay(
-                    attempt=n,
-                    base=self.settings.worker.backoff_base_seconds,
-                    cap=self.settings.worker.backoff_cap_seconds,
-                    rng=self.rng,
-                ),
-            )
-            ours = mark_calling(
-                session,
-                messages=calling,
+                calling=calling,
                 worker_id=self.worker_id,
                 now=now,
                 lease=timedelta(seconds=self.settings.worker.lease_seconds),
+                backoff=self._backoff,
             )
             over = admit(
                 session,
@@ -470,6 +470,9 @@ class Worker:
                 # Last, so the sender rows are locked for the commit only and the slots
                 # are placed as close as can be to the moment they become this worker's.
                 sendable = plan(session, sendable)
+            if self.last_chunk and not calling and plan is None:
+                release_senders(session, worker_id=self.worker_id)  # nothing left to call
+                self.senders_released = True
         return report, sendable
 
 

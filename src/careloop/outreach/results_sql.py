@@ -1,0 +1,189 @@
+"""The SQL that writes a group's results on PostgreSQL in few round trips.
+
+``UPDATE ... FROM unnest(...)`` of one array per column (a handful of parameters whatever
+the number of rows: the statement compiles once and is one round trip), and the group
+commit's single statement (:func:`write_at_once`): results, ``calling`` mark and an
+asynchronous commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, text
+from sqlalchemy.orm import Session
+
+from careloop.models import Event, OutboxMessage, SendAttempt
+from careloop.outreach.states import AttemptOutcome, OutboxState
+
+OUTBOX = cast(Table, OutboxMessage.__table__)
+ATTEMPTS = cast(Table, SendAttempt.__table__)
+OUTBOX_RESULT_COLUMNS = [
+    "state",
+    "sent_at",
+    "provider_id",
+    "last_error",
+    "dead_reason",
+    "next_attempt_at",
+]
+ATTEMPT_KEY: dict[str, Any] = {"b_message": ATTEMPTS.c.message_id, "b_number": ATTEMPTS.c.number}
+ATTEMPT_RESULT_COLUMNS = ["outcome", "error", "slot_at"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallingMark:
+    """Rows about to be sent (``ids``): their lease renewed to ``until`` and their open
+    attempts marked ``calling`` if they are still ``worker_id``'s."""
+
+    ids: Sequence[int]
+    worker_id: str
+    until: datetime
+
+
+def write_at_once(
+    session: Session,
+    *,
+    updates: list[dict[str, Any]],
+    attempts: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    calling: CallingMark,
+    now: datetime,
+) -> set[int]:
+    """One PostgreSQL statement for a group's commit: the previous group's outbox rows (still
+    ``sending`` only), attempts and events, then this group's ``calling`` mark (lease renewed,
+    attempts marked, rows still this worker's returned), in data-modifying CTEs over
+    ``unnest`` arrays, and ``set_config('synchronous_commit', 'off', true)`` for the commit.
+    The writes touch different rows (results are the previous group's, the mark this
+    group's) and none reads another's, so one statement does what four to six did."""
+    dialect = session.get_bind().dialect
+    params: dict[str, Any] = {
+        "now": _bound(OUTBOX.c.updated_at.type, now, dialect),
+        "sending": str(OutboxState.SENDING),
+        "calling": str(AttemptOutcome.CALLING),
+        "ids": list(calling.ids),
+        "worker": calling.worker_id,
+        "until": _bound(OUTBOX.c.lease_until.type, calling.until, dialect),
+    }
+    # A SELECT in WITH runs only when the main query reads it (below); the setting, local
+    # to the transaction, is what its commit reads.
+    parts = ["s AS (SELECT set_config('synchronous_commit', 'off', true) AS v)"]
+    if updates:
+        outbox_from, more = unnest_arrays(
+            dialect, {"b_id": OUTBOX.c.id, **_columns(OUTBOX, OUTBOX_RESULT_COLUMNS)}, updates, "o"
+        )
+        params.update(more)
+        parts.append(
+            f"o AS (UPDATE {OUTBOX.name} AS t SET "
+            + ", ".join(f"{c} = v.{c}" for c in OUTBOX_RESULT_COLUMNS)
+            + f", lease_until = NULL, updated_at = :now FROM {outbox_from} AS v"
+            f"(b_id, {', '.join(OUTBOX_RESULT_COLUMNS)}) "
+            "WHERE t.id = v.b_id AND t.state = :sending)"
+        )
+    if attempts:
+        attempts_from, more = unnest_arrays(
+            dialect, {**ATTEMPT_KEY, **_columns(ATTEMPTS, ATTEMPT_RESULT_COLUMNS)}, attempts, "a"
+        )
+        params.update(more)
+        parts.append(
+            f"a AS (UPDATE {ATTEMPTS.name} AS t SET "
+            + ", ".join(f"{c} = v.{c}" for c in ATTEMPT_RESULT_COLUMNS)
+            + f", finished_at = :now FROM {attempts_from} AS v"
+            f"(b_message, b_number, {', '.join(ATTEMPT_RESULT_COLUMNS)}) WHERE "
+            "t.message_id = v.b_message AND t.number = v.b_number AND t.finished_at IS NULL)"
+        )
+    if events:
+        events_table = cast(Table, Event.__table__)
+        names = list(events[0])
+        events_from, more = unnest_arrays(
+            dialect, {n: events_table.c[n] for n in names}, events, "e"
+        )
+        params.update(more)
+        parts.append(
+            f"e AS (INSERT INTO {events_table.name} ({', '.join(names)}) "
+            f"SELECT * FROM {events_from} AS v({', '.join(names)}))"
+        )
+    # The calling mark as claims.mark_calling makes it: only rows still this worker's; the
+    # id list finds the attempts by index, the CTE keeps the rows still held.
+    parts.append(
+        f"r AS (UPDATE {OUTBOX.name} SET lease_until = :until "
+        "WHERE id = ANY(CAST(:ids AS BIGINT[])) AND state = :sending AND claimed_by = :worker "
+        "RETURNING id)"
+    )
+    parts.append(
+        f"c AS (UPDATE {ATTEMPTS.name} SET outcome = :calling "
+        "WHERE message_id = ANY(CAST(:ids AS BIGINT[])) AND message_id IN (SELECT id FROM r) "
+        "AND finished_at IS NULL)"
+    )
+    final = "SELECT id FROM r UNION ALL SELECT NULL FROM s WHERE s.v IS NULL"
+    found = session.execute(text(f"WITH {', '.join(parts)} {final}"), params).scalars()
+    return {int(i) for i in found if i is not None}
+
+
+def _columns(table: Table, names: list[str]) -> dict[str, Any]:
+    return {name: table.c[name] for name in names}
+
+
+def unnest_arrays(
+    dialect: Any, columns: dict[str, Any], rows: list[dict[str, Any]], prefix: str
+) -> tuple[str, dict[str, Any]]:
+    """``unnest(CAST(:p AS type[]), ...)``, one array per key of ``rows`` (``columns`` maps
+    each key to the column whose type it has), and its parameters: a handful of parameters
+    whatever the number of rows, so the statement compiles once and is one round trip."""
+    params: dict[str, Any] = {}
+    arrays: list[str] = []
+    for name, column in columns.items():
+        key = f"{prefix}_{name}"
+        arrays.append(f"CAST(:{key} AS {column.type.compile(dialect=dialect)}[])")
+        params[key] = [_bound(column.type, row[name], dialect) for row in rows]
+    return f"unnest({', '.join(arrays)})", params
+
+
+def bulk_update(
+    session: Session,
+    table: Table,
+    *,
+    key: dict[str, Any],
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    where: Any,
+    constants: dict[str, Any],
+) -> None:
+    """Update many rows with different values: one ``UPDATE ... FROM unnest(...)`` on
+    PostgreSQL (one round trip for a whole batch), executemany elsewhere.
+
+    ``key`` maps parameter names to the columns that find a row; ``where`` must hold too
+    (e.g. the row is still ``sending``); ``constants`` are set on every row.
+    """
+    if not rows:
+        return
+    if len(rows) == 1 or session.get_bind().dialect.name != "postgresql":
+        stmt = (
+            table.update()
+            .where(*(col == bindparam(name) for name, col in key.items()), where)
+            .values({**{c: bindparam(c) for c in columns}, **constants})
+        )
+        session.connection().execute(stmt, rows)
+        return
+    dialect = session.get_bind().dialect
+    names = [*key, *columns]
+    targets = {**key, **{c: table.c[c] for c in columns}}
+    source, params = unnest_arrays(dialect, targets, rows, "a")
+    assignments = [f"{c} = v.{c}" for c in columns]
+    assignments += [f"{c} = :c_{c}" for c in constants]
+    params.update({f"c_{c}": _bound(table.c[c].type, v, dialect) for c, v in constants.items()})
+    matches = " AND ".join(f"t.{col.name} = v.{n}" for n, col in key.items())
+    condition = where.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    statement = (
+        f"UPDATE {table.name} AS t SET {', '.join(assignments)} "
+        f"FROM {source} AS v({', '.join(names)}) "
+        f"WHERE {matches} AND {str(condition).replace(table.name + '.', 't.')}"
+    )
+    session.execute(text(statement), params)
+
+
+def _bound(type_: Any, value: Any, dialect: Any) -> Any:
+    process = type_.bind_processor(dialect)
+    return process(value) if process is not None else value
