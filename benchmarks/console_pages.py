@@ -123,7 +123,8 @@ def _columns(conn: psycopg.Connection, table: str) -> list[tuple[str, str, int |
         for name, kind, width in conn.execute(
             "SELECT column_name, data_type, character_maximum_length "
             "FROM information_schema.columns "
-            "WHERE table_name = %s ORDER BY ordinal_position",
+            # A generated column (the worklist's severity rank) is the database's to write.
+            "WHERE table_name = %s AND is_generated = 'NEVER' ORDER BY ordinal_position",
             (table,),
         )
     ]

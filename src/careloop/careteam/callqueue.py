@@ -276,18 +276,19 @@ _FITTED: WeakKeyDictionary[Engine, _Fitted] = WeakKeyDictionary()
 
 def _fingerprint(session: Session, now: datetime) -> tuple[Any, ...]:
     """What a fit would read, in two aggregates: its tasks (count, last id, last resolution
-    among those past their window) and the completed enrollments (count, last change)."""
+    among those past their window) and the last enrollment completed (one index descent on
+    ``(state, state_changed_at)``; counting every completed enrollment took 340 ms a view at
+    100,000 patients). A completion stamped earlier than the last one (an import), or an
+    erased patient's, is seen when ``MODEL_TTL_S`` runs out."""
     tasks = session.execute(
         _resolved_call_items(
             select(func.count(), func.max(WorklistItem.id), func.max(WorklistItem.resolved_at))
         ).where(WorklistItem.raised_at <= now - OUTCOME_WINDOW)
     ).one()
-    outcomes = session.execute(
-        select(func.count(), func.max(Enrollment.state_changed_at)).where(
-            Enrollment.state == "completed"
-        )
-    ).one()
-    return (*tasks, *outcomes)
+    last_outcome = session.scalar(
+        select(func.max(Enrollment.state_changed_at)).where(Enrollment.state == "completed")
+    )
+    return (*tasks, last_outcome)
 
 
 def cached_call_uplift(session: Session, *, now: datetime) -> UpliftModel | None:

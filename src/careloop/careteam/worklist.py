@@ -10,15 +10,13 @@ from datetime import datetime
 from typing import Any, TypedDict, Unpack
 
 from pydantic import BaseModel
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import ACTIVE, ItemStatus
 from careloop.careteam.assignees import escalation_target
 from careloop.events import EventKind
 from careloop.models import Event, PlanAdjustment, WorklistItem
-
-_SEVERITY_RANK = case({"urgent": 0, "high": 1, "routine": 2}, value=WorklistItem.severity, else_=3)
 
 
 class WorklistEntry(BaseModel):
@@ -112,7 +110,12 @@ def list_worklist(
     """Active items (or all, with ``include_resolved``) filtered and ordered for the team."""
     query = (
         _filtered(select(WorklistItem), where)
-        .order_by(WorklistItem.priority, _SEVERITY_RANK, WorklistItem.due_at, WorklistItem.id)
+        .order_by(
+            WorklistItem.priority,
+            WorklistItem.severity_rank,
+            WorklistItem.due_at,
+            WorklistItem.id,
+        )
         .limit(limit)
         .offset(offset)
     )
