@@ -245,7 +245,15 @@ def pages(url: str, *, clinical_every: int) -> list[tuple[str, str, str]]:
     found: list[tuple[str, str, str]] = [
         ("worklist", "/console/worklist", "clinician"),
         ("worklist filtered", "/console/worklist?severity=urgent", "clinician"),
+        # A nurse of one team reads her team's cards, and the next page of them.
+        ("worklist, one team", "/console/worklist?team=oncology-nursing", "clinician"),
+        (
+            "worklist, one team, page 2",
+            "/console/worklist?team=oncology-nursing&page=1",
+            "clinician",
+        ),
         ("call queue", "/console/call-queue", "clinician"),
+        ("call queue, page 2", "/console/call-queue?page=1", "clinician"),
         ("patients", "/console/patients", "clinician"),
         ("patients, last page", f"/console/patients?page={max(count // 50 - 1, 0)}", "clinician"),
     ]

@@ -15,7 +15,12 @@ import pytest
 from sqlalchemy import event, text
 
 from careloop.careteam import alerts
-from careloop.careteam.worklist import list_worklist
+from careloop.careteam.worklist import (
+    WorklistFilter,
+    active_summary,
+    count_worklist,
+    list_worklist,
+)
 from careloop.clock import FrozenClock
 from careloop.feedback.evaluate import Finding
 from careloop.feedback.ruleset import Severity
@@ -96,3 +101,46 @@ def test_the_page_query_is_answered_by_the_index_in_its_order(
     plan = "\n".join(plans)
     assert "ix_worklist_items_active_order" in plan, plan
     assert "Sort" not in plan, plan
+
+
+def test_one_summary_gives_the_filter_choices_and_the_counts_each_filter_gives(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """The page's header ("1–50 shown of N matching, M open") and its filter choices come
+    from one grouped read; every count equals the count of that filter over the items."""
+    pids = [f"ao-s{n}" for n in range(6)]
+    add_patients(rt, tmp_path, *pids)
+    severities = (Severity.URGENT, Severity.HIGH, Severity.ROUTINE)
+    with rt.transaction() as session:
+        for n, pid in enumerate(pids):
+            raised = alerts.raise_finding(
+                session,
+                _finding(pid, severities[n % 3], rule=f"rule-{n % 2}"),
+                clock=clock,
+                actor="system:test",
+            )
+            item = session.get(WorklistItem, raised.item_id)
+            assert item is not None
+            item.program = ("hypertension", "diabetes", None)[n % 3]
+            item.team = "rpm-nursing" if n % 2 else "care-coordination"
+            item.assignee = "user:ana" if n == 4 else None
+            item.status = "resolved" if n == 5 else item.status
+        session.flush()
+        summary = active_summary(session)
+        assert summary.values() == {
+            "program": ["diabetes", "hypertension"],
+            "team": ["care-coordination", "rpm-nursing"],
+            "assignee": ["user:ana"],
+        }
+        for program in (None, "hypertension", "diabetes", "other"):
+            for team in (None, "rpm-nursing", "care-coordination"):
+                for assignee in (None, "user:ana"):
+                    for severity in (None, "urgent", "high", "routine"):
+                        wanted: WorklistFilter = {
+                            "program": program,
+                            "team": team,
+                            "assignee": assignee,
+                            "severity": severity,
+                        }
+                        assert summary.count(**wanted) == count_worklist(session, **wanted)
+        assert summary.count() == 5

@@ -33,6 +33,8 @@ SEVERITY_RANK_SQL = (
 """The worklist's order within a priority: a true urgent alert before an escalated high one."""
 ACTIVE_SQL = "status IN ('open', 'acknowledged')"
 """The items the worklist shows (``careteam.alerts.ACTIVE``), as the partial index's condition."""
+OPEN_CALLS_SQL = f"rule_id LIKE 'outreach-call:%' AND {ACTIVE_SQL}"
+"""The call queue's tasks (``careteam.callqueue.CALL_RULE_PREFIX``), active."""
 
 
 class WorklistItem(Base):
@@ -78,6 +80,22 @@ class WorklistItem(Base):
             "severity_rank",
             "due_at",
             "id",
+            postgresql_where=text(ACTIVE_SQL),
+            sqlite_where=text(ACTIVE_SQL),
+        ),
+        Index(
+            "ix_worklist_items_open_calls",
+            "due_at",
+            "id",
+            postgresql_where=text(OPEN_CALLS_SQL),
+            sqlite_where=text(OPEN_CALLS_SQL),
+        ),
+        Index(
+            "ix_worklist_items_active_groups",
+            "program",
+            "team",
+            "assignee",
+            "severity",
             postgresql_where=text(ACTIVE_SQL),
             sqlite_where=text(ACTIVE_SQL),
         ),
