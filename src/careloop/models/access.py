@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
@@ -35,7 +35,17 @@ class AccessOffer(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_access_offers_patient_state", "patient_id", "state"),)
+    __table_args__ = (
+        Index("ix_access_offers_patient_state", "patient_id", "state"),
+        # The appointments page's offers in flight, soonest to expire first.
+        Index(
+            "ix_access_offers_open_expiry",
+            "expires_at",
+            "id",
+            postgresql_where=text("state = 'open'"),
+            sqlite_where=text("state = 'open'"),
+        ),
+    )
 
 
 class AccessBooking(Base):
@@ -59,7 +69,17 @@ class AccessBooking(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_access_bookings_patient_state", "patient_id", "state"),)
+    __table_args__ = (
+        Index("ix_access_bookings_patient_state", "patient_id", "state"),
+        # The appointments page's upcoming visits, soonest first.
+        Index(
+            "ix_access_bookings_live_start",
+            "start",
+            "id",
+            postgresql_where=text("state IN ('held', 'booked')"),
+            sqlite_where=text("state IN ('held', 'booked')"),
+        ),
+    )
 
 
 class AccessRide(Base):
