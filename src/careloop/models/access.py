@@ -11,11 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, PatientId, UTCDateTime
+from careloop.models.types import JSONType, PatientId, UTCDateTime, partial_index
+
+LIVE_BOOKINGS = "state IN ('held', 'booked')"
+"""A hold or booking still on the calendar (what the appointments page lists)."""
 
 
 class AccessOffer(Base):
@@ -38,13 +41,7 @@ class AccessOffer(Base):
     __table_args__ = (
         Index("ix_access_offers_patient_state", "patient_id", "state"),
         # The appointments page's offers in flight, soonest to expire first.
-        Index(
-            "ix_access_offers_open_expiry",
-            "expires_at",
-            "id",
-            postgresql_where=text("state = 'open'"),
-            sqlite_where=text("state = 'open'"),
-        ),
+        partial_index("ix_access_offers_open_expiry", "expires_at", "id", where="state = 'open'"),
     )
 
 
@@ -72,13 +69,7 @@ class AccessBooking(Base):
     __table_args__ = (
         Index("ix_access_bookings_patient_state", "patient_id", "state"),
         # The appointments page's upcoming visits, soonest first.
-        Index(
-            "ix_access_bookings_live_start",
-            "start",
-            "id",
-            postgresql_where=text("state IN ('held', 'booked')"),
-            sqlite_where=text("state IN ('held', 'booked')"),
-        ),
+        partial_index("ix_access_bookings_live_start", "start", "id", where=LIVE_BOOKINGS),
     )
 
 

@@ -20,12 +20,11 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import IndexedPatientId, JSONType, UTCDateTime
+from careloop.models.types import IndexedPatientId, JSONType, UTCDateTime, partial_index
 
 SEVERITY_RANK_SQL = (
     "CASE severity WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'routine' THEN 2 ELSE 3 END"
@@ -74,30 +73,22 @@ class WorklistItem(Base):
     database from ``severity`` so an index can give the page its order."""
 
     __table_args__ = (
-        Index(
+        partial_index(
             "ix_worklist_items_active_order",
             "priority",
             "severity_rank",
             "due_at",
             "id",
-            postgresql_where=text(ACTIVE_SQL),
-            sqlite_where=text(ACTIVE_SQL),
+            where=ACTIVE_SQL,
         ),
-        Index(
-            "ix_worklist_items_open_calls",
-            "due_at",
-            "id",
-            postgresql_where=text(OPEN_CALLS_SQL),
-            sqlite_where=text(OPEN_CALLS_SQL),
-        ),
-        Index(
+        partial_index("ix_worklist_items_open_calls", "due_at", "id", where=OPEN_CALLS_SQL),
+        partial_index(
             "ix_worklist_items_active_groups",
             "program",
             "team",
             "assignee",
             "severity",
-            postgresql_where=text(ACTIVE_SQL),
-            sqlite_where=text(ACTIVE_SQL),
+            where=ACTIVE_SQL,
         ),
         Index("ix_worklist_items_queue", "status", "priority", "due_at"),
         Index("ix_worklist_items_patient_rule", "patient_id", "rule_id"),

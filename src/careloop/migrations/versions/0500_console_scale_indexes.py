@@ -34,46 +34,28 @@ ACTIVE = "status IN ('open', 'acknowledged')"
 OPEN_CALLS = f"rule_id LIKE 'outreach-call:%' AND {ACTIVE}"
 
 
+PARTIAL = (
+    ("ix_worklist_items_active_order", "worklist_items",
+     ["priority", "severity_rank", "due_at", "id"], ACTIVE),
+    ("ix_worklist_items_active_groups", "worklist_items",
+     ["program", "team", "assignee", "severity"], ACTIVE),
+    ("ix_worklist_items_open_calls", "worklist_items", ["due_at", "id"], OPEN_CALLS),
+    ("ix_access_bookings_live_start", "access_bookings", ["start", "id"],
+     "state IN ('held', 'booked')"),
+    ("ix_access_offers_open_expiry", "access_offers", ["expires_at", "id"], "state = 'open'"),
+)  # fmt: skip
+"""(name, table, columns, the rows indexed) of each partial index."""
+
+
 def upgrade() -> None:
     op.add_column(
         "worklist_items",
         sa.Column("severity_rank", sa.SmallInteger(), sa.Computed(RANK), nullable=True),
     )
-    op.create_index(
-        "ix_worklist_items_active_order",
-        "worklist_items",
-        ["priority", "severity_rank", "due_at", "id"],
-        postgresql_where=sa.text(ACTIVE),
-        sqlite_where=sa.text(ACTIVE),
-    )
-    op.create_index(
-        "ix_worklist_items_active_groups",
-        "worklist_items",
-        ["program", "team", "assignee", "severity"],
-        postgresql_where=sa.text(ACTIVE),
-        sqlite_where=sa.text(ACTIVE),
-    )
-    op.create_index(
-        "ix_worklist_items_open_calls",
-        "worklist_items",
-        ["due_at", "id"],
-        postgresql_where=sa.text(OPEN_CALLS),
-        sqlite_where=sa.text(OPEN_CALLS),
-    )
-    op.create_index(
-        "ix_access_bookings_live_start",
-        "access_bookings",
-        ["start", "id"],
-        postgresql_where=sa.text("state IN ('held', 'booked')"),
-        sqlite_where=sa.text("state IN ('held', 'booked')"),
-    )
-    op.create_index(
-        "ix_access_offers_open_expiry",
-        "access_offers",
-        ["expires_at", "id"],
-        postgresql_where=sa.text("state = 'open'"),
-        sqlite_where=sa.text("state = 'open'"),
-    )
+    for name, table, columns, where in PARTIAL:
+        op.create_index(
+            name, table, columns, postgresql_where=sa.text(where), sqlite_where=sa.text(where)
+        )
     op.create_index(
         "ix_outreach_enrollments_state_changed",
         "outreach_enrollments",
@@ -83,10 +65,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_outreach_enrollments_state_changed", table_name="outreach_enrollments")
-    op.drop_index("ix_access_offers_open_expiry", table_name="access_offers")
-    op.drop_index("ix_access_bookings_live_start", table_name="access_bookings")
-    op.drop_index("ix_worklist_items_open_calls", table_name="worklist_items")
-    op.drop_index("ix_worklist_items_active_groups", table_name="worklist_items")
-    op.drop_index("ix_worklist_items_active_order", table_name="worklist_items")
+    for name, table, _, _ in reversed(PARTIAL):
+        op.drop_index(name, table_name=table)
     with op.batch_alter_table("worklist_items") as batch_op:
         batch_op.drop_column("severity_rank")
