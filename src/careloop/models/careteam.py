@@ -106,7 +106,9 @@ class PlanAdjustment(Base):
     )
     patient_id: Mapped[IndexedPatientId]
     item_id: Mapped[int | None] = mapped_column(
-        ForeignKey("worklist_items.id", ondelete="SET NULL")
+        # Indexed: every worklist page looks up its cards' proposals by item.
+        ForeignKey("worklist_items.id", ondelete="SET NULL"),
+        index=True,
     )
     rule_id: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(40))

@@ -16,6 +16,7 @@ The call queue asks for the last enrollment completed on every view (whether its
 must be refitted); ``(state, state_changed_at)`` answers with one index descent instead of
 reading every completed enrollment (138,000 at 100,000 patients). The appointments page's
 upcoming bookings and open offers come in their order from partial indexes, a page at a time.
+Plan changes get an index by worklist item: every worklist page looks its cards' up.
 Issue 18 item 6.
 """
 
@@ -61,9 +62,11 @@ def upgrade() -> None:
         "outreach_enrollments",
         ["state", "state_changed_at"],
     )
+    op.create_index("ix_plan_adjustments_item_id", "plan_adjustments", ["item_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_plan_adjustments_item_id", table_name="plan_adjustments")
     op.drop_index("ix_outreach_enrollments_state_changed", table_name="outreach_enrollments")
     for name, table, _, _ in reversed(PARTIAL):
         op.drop_index(name, table_name=table)
