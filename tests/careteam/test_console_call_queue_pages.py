@@ -8,6 +8,8 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event
+
 from careloop.careteam.callqueue import (
     CALL_RULE_PREFIX,
     OUTCOME_WINDOW,
@@ -143,3 +145,35 @@ def test_the_page_reuses_the_fitted_model_until_an_outcome_changes(
         session.add(completed("cq-0000", "another-program", clock.now(), clock.now()))
         session.flush()
         assert cached_call_uplift(session, now=clock.now()) is not kept
+
+
+def test_a_call_queue_page_reads_only_its_own_tasks_whole(
+    rt: Runtime, clock: FrozenClock, api_client: Any
+) -> None:
+    """Without a model the order needs only ids by due time: a page view loads its own 50
+    tasks, not every open call (32,250 at 100,000 patients), the first pages stop reading ids
+    once they have their call-arm rows, and every page still follows the API's order, with
+    the held-out calls last."""
+    _calls(rt, clock, open_=PAGE_SIZE * 9 + 7)
+    nurse = api_client("coordinator")
+    api = nurse.get("/api/call-queue").json()
+    order = [r["entry"]["title"][-4:] for r in api]
+    last = (len(order) - 1) // PAGE_SIZE
+    loaded: list[int] = []
+
+    def count(target: WorklistItem, context: object) -> None:
+        loaded.append(target.id)
+
+    event.listen(WorklistItem, "load", count)
+    try:
+        pages = {n: nurse.get(f"/console/call-queue?page={n}").text for n in (0, 1, last)}
+    finally:
+        event.remove(WorklistItem, "load", count)
+
+    assert len(loaded) <= 3 * PAGE_SIZE, "a page read every open call task"
+    for n, html in pages.items():
+        assert _titles(html) == order[n * PAGE_SIZE : (n + 1) * PAGE_SIZE], n
+        assert f"of {len(order)} open calls)" in html
+    arms = [r["arm"] for r in api]
+    assert arms == sorted(arms, key=lambda arm: arm == "holdout")
+    assert "holdout" in arms[last * PAGE_SIZE :]

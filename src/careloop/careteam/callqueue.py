@@ -21,6 +21,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -48,6 +49,7 @@ MODEL_TTL_S = 300.0
 """How long (seconds) a process reuses a fitted model whose inputs' fingerprint is unchanged."""
 
 
+@lru_cache(maxsize=1 << 17)
 def call_arm(item_id: int) -> tuple[bool, float]:
     """(called?, exact propensity of being called) for one call task."""
     digest = hashlib.sha256(f"call-queue|{item_id}".encode()).digest()
@@ -215,6 +217,68 @@ def ranked_call_queue(session: Session, *, now: datetime) -> list[CallQueueEntry
     return call_queue(session, now=now, model=cached_call_uplift(session, now=now))
 
 
+def call_queue_page(
+    session: Session, *, now: datetime, offset: int, limit: int
+) -> tuple[list[CallQueueEntry], int]:
+    """Rows ``offset`` to ``offset + limit`` of :func:`ranked_call_queue`, and how many open
+    calls there are. Without a model the order is the due date in each arm: the database
+    gives the open call tasks' ids by due time (a partial index), a few at a time until the
+    page's call-arm rows are found (each id's arm is its coin, cached: it never changes), and
+    only the page's tasks are read whole. Reading every open call task took 2 s of CPU a view
+    at 100,000 patients (32,250 of them); the first pages now read about 70 ids. A page of
+    the held-out calls, which come after every call-arm one, reads all the ids. With a model
+    every call-arm task is scored, so the whole queue is ranked and sliced."""
+    model = cached_call_uplift(session, now=now)
+    if model is not None:
+        queue = call_queue(session, now=now, model=model)
+        return queue[offset : offset + limit], len(queue)
+    statuses = [str(s) for s in ACTIVE]
+    open_calls = select(WorklistItem.id).where(
+        WorklistItem.rule_id.like(CALL_RULE_PREFIX + "%"),
+        WorklistItem.status.in_(statuses),
+        WorklistItem.patient_id.is_not(None),
+        WorklistItem.patient_id != "",
+    )
+    total = int(session.scalar(select(func.count()).select_from(open_calls.subquery())) or 0)
+    called: list[int] = []
+    held: list[int] = []
+    read = 0
+    while len(called) < offset + limit and read < total:
+        batch = max(2 * (offset + limit), 200)
+        ids = session.scalars(
+            open_calls.order_by(WorklistItem.due_at, WorklistItem.id).offset(read).limit(batch)
+        ).all()
+        if not ids:
+            break
+        read += len(ids)
+        for item_id in ids:
+            (called if call_arm(item_id)[0] else held).append(item_id)
+    ordered = [(False, i) for i in called]
+    if read >= total:  # every id read: the held-out calls follow the call arm
+        ordered += [(True, i) for i in held]
+    shown = ordered[offset : offset + limit]
+    wanted = [item_id for _, item_id in shown]
+    items = (
+        {i.id: i for i in session.scalars(select(WorklistItem).where(WorklistItem.id.in_(wanted)))}
+        if wanted
+        else {}
+    )
+    page = []
+    for rank, (is_held, item_id) in enumerate(shown, start=offset + 1):
+        item = items[item_id]
+        page.append(
+            CallQueueEntry(
+                entry=entry_of(item, now=now),
+                rank=rank,
+                arm="holdout" if is_held else "call",
+                uplift=None,
+                minutes=call_minutes(item.rule_id),
+                reason=_HELD_OUT if is_held else _NO_MODEL,
+            )
+        )
+    return page, total
+
+
 @dataclass(frozen=True)
 class _Fitted:
     at: float
@@ -228,18 +292,19 @@ _FITTED: WeakKeyDictionary[Engine, _Fitted] = WeakKeyDictionary()
 
 def _fingerprint(session: Session, now: datetime) -> tuple[Any, ...]:
     """What a fit would read, in two aggregates: its tasks (count, last id, last resolution
-    among those past their window) and the completed enrollments (count, last change)."""
+    among those past their window) and the last enrollment completed (one index descent on
+    ``(state, state_changed_at)``; counting every completed enrollment took 340 ms a view at
+    100,000 patients). A completion stamped earlier than the last one (an import), or an
+    erased patient's, is seen when ``MODEL_TTL_S`` runs out."""
     tasks = session.execute(
         _resolved_call_items(
             select(func.count(), func.max(WorklistItem.id), func.max(WorklistItem.resolved_at))
         ).where(WorklistItem.raised_at <= now - OUTCOME_WINDOW)
     ).one()
-    outcomes = session.execute(
-        select(func.count(), func.max(Enrollment.state_changed_at)).where(
-            Enrollment.state == "completed"
-        )
-    ).one()
-    return (*tasks, *outcomes)
+    last_outcome = session.scalar(
+        select(func.max(Enrollment.state_changed_at)).where(Enrollment.state == "completed")
+    )
+    return (*tasks, last_outcome)
 
 
 def cached_call_uplift(session: Session, *, now: datetime) -> UpliftModel | None:

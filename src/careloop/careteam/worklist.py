@@ -10,15 +10,13 @@ from datetime import datetime
 from typing import Any, TypedDict, Unpack
 
 from pydantic import BaseModel
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import ACTIVE, ItemStatus
 from careloop.careteam.assignees import escalation_target
 from careloop.events import EventKind
 from careloop.models import Event, PlanAdjustment, WorklistItem
-
-_SEVERITY_RANK = case({"urgent": 0, "high": 1, "routine": 2}, value=WorklistItem.severity, else_=3)
 
 
 class WorklistEntry(BaseModel):
@@ -112,7 +110,12 @@ def list_worklist(
     """Active items (or all, with ``include_resolved``) filtered and ordered for the team."""
     query = (
         _filtered(select(WorklistItem), where)
-        .order_by(WorklistItem.priority, _SEVERITY_RANK, WorklistItem.due_at, WorklistItem.id)
+        .order_by(
+            WorklistItem.priority,
+            WorklistItem.severity_rank,
+            WorklistItem.due_at,
+            WorklistItem.id,
+        )
         .limit(limit)
         .offset(offset)
     )
@@ -149,18 +152,46 @@ def count_worklist(session: Session, **where: Unpack[WorklistFilter]) -> int:
     return int(session.scalar(query) or 0)
 
 
-def active_values(session: Session) -> dict[str, list[str]]:
-    """The programs, teams and assignees of active items, sorted: what a filter can pick.
-    One scan of the active items (their distinct combinations are few), not one per filter."""
+class ActiveSummary(BaseModel):
+    """The active items counted by program, team, assignee and severity: what the page's
+    filters can pick, how many items are open and how many match a filter, from one read."""
+
+    groups: list[tuple[str | None, str | None, str | None, str, int]]
+
+    def values(self) -> dict[str, list[str]]:
+        """The programs, teams and assignees of active items, sorted."""
+        found: dict[str, set[str]] = {"program": set(), "team": set(), "assignee": set()}
+        for group in self.groups:
+            for name, value in zip(found, group[:3], strict=True):
+                if value is not None:
+                    found[name].add(str(value))
+        return {name: sorted(values) for name, values in found.items()}
+
+    def count(self, **where: Unpack[WorklistFilter]) -> int:
+        """Active items matching ``program``, ``team``, ``assignee`` and ``severity`` (the
+        filters :func:`count_worklist` applies to them)."""
+        wanted = [where.get(name) for name in ("program", "team", "assignee", "severity")]
+        return sum(
+            group[4]
+            for group in self.groups
+            if all(w is None or w == have for w, have in zip(wanted, group[:4], strict=True))
+        )
+
+
+def active_summary(session: Session) -> ActiveSummary:
+    """One ``GROUP BY`` over the active items (answered from a covering partial index): it
+    replaces a ``DISTINCT`` for the filter choices and one or two counts, each a read of every
+    open item (51,600 at 100,000 patients)."""
+    columns = (WorklistItem.program, WorklistItem.team, WorklistItem.assignee)
     query = _filtered(
-        select(WorklistItem.program, WorklistItem.team, WorklistItem.assignee).distinct(), {}
+        select(*columns, WorklistItem.severity, func.count()).group_by(
+            *columns, WorklistItem.severity
+        ),
+        {},
     )
-    found: dict[str, set[str]] = {"program": set(), "team": set(), "assignee": set()}
-    for row in session.execute(query):
-        for name, value in zip(found, row, strict=True):
-            if value is not None:
-                found[name].add(str(value))
-    return {name: sorted(values) for name, values in found.items()}
+    return ActiveSummary(
+        groups=[(p, t, a, str(sev), int(n)) for p, t, a, sev, n in session.execute(query)]
+    )
 
 
 def alert_burden(session: Session, *, since: datetime, until: datetime) -> dict[str, Any]:

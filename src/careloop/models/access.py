@@ -15,7 +15,10 @@ from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, PatientId, UTCDateTime
+from careloop.models.types import JSONType, PatientId, UTCDateTime, partial_index
+
+LIVE_BOOKINGS = "state IN ('held', 'booked')"
+"""A hold or booking still on the calendar (what the appointments page lists)."""
 
 
 class AccessOffer(Base):
@@ -35,7 +38,11 @@ class AccessOffer(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_access_offers_patient_state", "patient_id", "state"),)
+    __table_args__ = (
+        Index("ix_access_offers_patient_state", "patient_id", "state"),
+        # The appointments page's offers in flight, soonest to expire first.
+        partial_index("ix_access_offers_open_expiry", "expires_at", "id", where="state = 'open'"),
+    )
 
 
 class AccessBooking(Base):
@@ -59,7 +66,11 @@ class AccessBooking(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_access_bookings_patient_state", "patient_id", "state"),)
+    __table_args__ = (
+        Index("ix_access_bookings_patient_state", "patient_id", "state"),
+        # The appointments page's upcoming visits, soonest first.
+        partial_index("ix_access_bookings_live_start", "start", "id", where=LIVE_BOOKINGS),
+    )
 
 
 class AccessRide(Base):

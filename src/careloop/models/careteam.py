@@ -11,11 +11,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Computed,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import IndexedPatientId, JSONType, UTCDateTime
+from careloop.models.types import IndexedPatientId, JSONType, UTCDateTime, partial_index
+
+SEVERITY_RANK_SQL = (
+    "CASE severity WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'routine' THEN 2 ELSE 3 END"
+)
+"""The worklist's order within a priority: a true urgent alert before an escalated high one."""
+ACTIVE_SQL = "status IN ('open', 'acknowledged')"
+"""The items the worklist shows (``careteam.alerts.ACTIVE``), as the partial index's condition."""
+OPEN_CALLS_SQL = f"rule_id LIKE 'outreach-call:%' AND {ACTIVE_SQL}"
+"""The call queue's tasks (``careteam.callqueue.CALL_RULE_PREFIX``), active."""
 
 
 class WorklistItem(Base):
@@ -50,8 +68,28 @@ class WorklistItem(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_by: Mapped[str | None] = mapped_column(String(128))
     outcome: Mapped[str | None] = mapped_column(Text)
+    severity_rank: Mapped[int] = mapped_column(SmallInteger, Computed(SEVERITY_RANK_SQL))
+    """The worklist's second sort key (urgent 0, high 1, routine 2, else 3), kept by the
+    database from ``severity`` so an index can give the page its order."""
 
     __table_args__ = (
+        partial_index(
+            "ix_worklist_items_active_order",
+            "priority",
+            "severity_rank",
+            "due_at",
+            "id",
+            where=ACTIVE_SQL,
+        ),
+        partial_index("ix_worklist_items_open_calls", "due_at", "id", where=OPEN_CALLS_SQL),
+        partial_index(
+            "ix_worklist_items_active_groups",
+            "program",
+            "team",
+            "assignee",
+            "severity",
+            where=ACTIVE_SQL,
+        ),
         Index("ix_worklist_items_queue", "status", "priority", "due_at"),
         Index("ix_worklist_items_patient_rule", "patient_id", "rule_id"),
         Index("ix_worklist_items_raised_at", "raised_at"),
@@ -68,7 +106,9 @@ class PlanAdjustment(Base):
     )
     patient_id: Mapped[IndexedPatientId]
     item_id: Mapped[int | None] = mapped_column(
-        ForeignKey("worklist_items.id", ondelete="SET NULL")
+        # Indexed: every worklist page looks up its cards' proposals by item.
+        ForeignKey("worklist_items.id", ondelete="SET NULL"),
+        index=True,
     )
     rule_id: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(40))

@@ -58,6 +58,7 @@ class Enrollment(Base):
         ),
         Index("ix_outreach_enrollments_due", "state", "step_due_at"),
         Index("ix_outreach_enrollments_patient", "patient_id", "state"),
+        Index("ix_outreach_enrollments_state_changed", "state", "state_changed_at"),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Integer
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, Integer, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -48,3 +48,9 @@ IndexedPatientId = Annotated[
     str, mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
 ]
 """A :data:`PatientId` the table is searched by."""
+
+
+def partial_index(name: str, *columns: str, where: str) -> Index:
+    """An index over the rows ``where`` holds (SQL text), on PostgreSQL and SQLite alike: a
+    page's list (the active worklist, open offers) in its order, whatever the rest weighs."""
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))

@@ -185,12 +185,14 @@ def compare_candidate(
 
 
 def stored_comparisons(session: Session) -> dict[str, dict[str, Any]]:
-    """The latest comparison per program (aggregates only: no patient appears in it)."""
+    """The latest comparison per program (aggregates only: no patient appears in it). Only
+    that key is read: a program's whole state (its posterior) is megabytes, and reading every
+    program's took 265 ms of the programs page's 506 at 10,000 patients."""
     out: dict[str, dict[str, Any]] = {}
-    for row in session.scalars(select(ModelStateRow)):
-        comparison = (row.state or {}).get("comparison")
+    rows = session.execute(select(ModelStateRow.program, ModelStateRow.state["comparison"]))
+    for program, comparison in rows:
         if comparison:
-            out[row.program] = comparison
+            out[program] = comparison
     return out
 
 

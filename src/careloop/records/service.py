@@ -6,8 +6,9 @@ careloop.audit); these functions only read.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -153,9 +154,17 @@ def get_patient_record(
 def list_patients(
     session: Session, *, limit: int = 100, offset: int = 0, include_deceased: bool = True
 ) -> list[PatientSummary]:
-    query = select(Patient).order_by(Patient.id).limit(limit).offset(offset)
+    """Patients in id order, ``limit`` from ``offset``. The rows skipped are counted on the
+    primary key alone (an index-only scan) and only the page's rows are read whole: an
+    ``OFFSET`` over whole rows read 100,000 of them for the last page at 100,000 patients."""
+    query = select(Patient).order_by(Patient.id).limit(limit)
     if not include_deceased:
         query = query.where(Patient.deceased.is_(False))
+    if offset:
+        skipped = select(Patient.id).order_by(Patient.id).offset(offset).limit(1)
+        if not include_deceased:
+            skipped = skipped.where(Patient.deceased.is_(False))
+        query = query.where(Patient.id >= skipped.scalar_subquery())
     return [
         PatientSummary(
             id=p.id,
@@ -273,14 +282,35 @@ def contact_snapshot(
 def resources_of_type(
     session: Session, *, resource_type: str, patient_ids: Sequence[str] | None = None
 ) -> Iterator[tuple[str | None, dict[str, Any]]]:
-    """(patient id, resource) for every stored resource of one type, e.g. ``Consent``."""
-    query = select(FhirResource.patient_id, FhirResource.resource).where(
+    """(patient id, resource) for every stored resource of one type, e.g. ``Consent``, in
+    ``fhir_id`` order. Patient ids go ``IDS_PER_STATEMENT`` a statement: the programs job
+    asked for 90,300 patients' visits at once, past the 65,535 parameters a statement takes."""
+    query = select(FhirResource.patient_id, FhirResource.resource, FhirResource.fhir_id).where(
         FhirResource.resource_type == resource_type
     )
-    if patient_ids is not None:
-        query = query.where(FhirResource.patient_id.in_(list(patient_ids)))
-    for row in session.execute(query.order_by(FhirResource.fhir_id)):
-        yield row.patient_id, row.resource
+    parts: list[Iterable[Any]]
+    if patient_ids is None:
+        parts = [session.execute(query.order_by(FhirResource.fhir_id))]
+    else:
+        ids = sorted(set(patient_ids))
+        parts = [
+            session.execute(
+                query.where(
+                    FhirResource.patient_id.in_(ids[start : start + IDS_PER_STATEMENT])
+                ).order_by(FhirResource.fhir_id)
+            ).all()
+            for start in range(0, len(ids), IDS_PER_STATEMENT)
+        ]
+    for patient_id, resource, _ in heapq.merge(*parts, key=_fhir_id):
+        yield patient_id, resource
+
+
+IDS_PER_STATEMENT = 5_000
+"""Ids bound in one ``IN`` list (PostgreSQL's protocol takes at most 65,535 parameters)."""
+
+
+def _fhir_id(row: Any) -> str:
+    return str(row[2])
 
 
 def resources_started_between(

@@ -25,8 +25,7 @@ from careloop.careteam.assignees import Assignable, assignable, in_words, staff_
 from careloop.careteam.worklist import (
     WorklistEntry,
     WorklistFilter,
-    active_values,
-    count_worklist,
+    active_summary,
     list_worklist,
 )
 from careloop.clock import Clock
@@ -247,13 +246,14 @@ def worklist_page(
     )
     staff = writers(view.session)
     names = staff_names(view.session, among=staff)
-    values = active_values(view.session)
+    summary = active_summary(view.session)
+    values = summary.values()
     options = {
         "program": [(p, p) for p in values["program"]],
         "team": [(t, t) for t in values["team"]],
         "assignee": sorted(((a, in_words(a, names)) for a in values["assignee"]), key=_label),
     }
-    matching = count_worklist(view.session, **wanted)
+    matching = summary.count(**wanted)
     return view.render(
         "console/worklist.html",
         {
@@ -263,7 +263,7 @@ def worklist_page(
             ),
             "filters": wanted,
             "options": options,
-            "total": count_worklist(view.session) if any(wanted.values()) else matching,
+            "total": summary.count(),
             "matching": matching,
             "first": page * PAGE_SIZE + 1,
             "pages": page_links(
