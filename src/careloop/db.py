@@ -11,17 +11,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from careloop.errors import CareloopError
+from careloop.errors import CareloopError, NotFound
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+Row = TypeVar("Row")
+
+
+class _OfPatient(Protocol):
+    patient_id: Any
+
+
+PatientRow = TypeVar("PatientRow", bound=_OfPatient)
 
 
 def normalise_url(url: str) -> str:
@@ -284,3 +292,21 @@ def copy_then_insert(
         returned = cursor.fetchall() if cursor.description else []
         cursor.execute(f"DELETE FROM {staging}")
     return list(returned)
+
+
+def get_or_missing(session: Session, model: type[Row], key: object, missing: str) -> Row:
+    """The row of ``model`` with primary key ``key``, or :class:`NotFound` saying ``missing``
+    (a message that names the kind of thing, never the key)."""
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(missing)
+    return row
+
+
+def patient_rows(
+    session: Session, model: type[PatientRow], patient_id: str, *order_by: Any
+) -> list[PatientRow]:
+    """Every row of ``model`` that belongs to the patient, in the order given."""
+    return list(
+        session.scalars(select(model).where(model.patient_id == patient_id).order_by(*order_by))
+    )
