@@ -11,17 +11,25 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import JSON, Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
-from careloop.errors import CareloopError
+from careloop.errors import CareloopError, NotFound
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+Row = TypeVar("Row")
+
+
+class _OfPatient(Protocol):
+    patient_id: Any
+
+
+PatientRow = TypeVar("PatientRow", bound=_OfPatient)
 
 
 def normalise_url(url: str) -> str:
@@ -333,3 +341,21 @@ def copy_new_objects(session: Session, objects: Sequence[Any]) -> None:
     for obj in objects:
         make_transient_to_detached(obj)
         session.add(obj)
+
+
+def get_or_missing(session: Session, model: type[Row], key: object, missing: str) -> Row:
+    """The row of ``model`` with primary key ``key``, or :class:`NotFound` saying ``missing``
+    (a message that names the kind of thing, never the key)."""
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(missing)
+    return row
+
+
+def patient_rows(
+    session: Session, model: type[PatientRow], patient_id: str, *order_by: Any
+) -> list[PatientRow]:
+    """Every row of ``model`` that belongs to the patient, in the order given."""
+    return list(
+        session.scalars(select(model).where(model.patient_id == patient_id).order_by(*order_by))
+    )

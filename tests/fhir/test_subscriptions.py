@@ -286,3 +286,13 @@ def test_a_care_gap_found_by_a_program_run_fires_program_results(
     report = valid(event.json())["entry"][1]["resource"]
     assert (report["resourceType"], report["type"]) == ("MeasureReport", "individual")
     assert report["subject"]["reference"] == "Patient/gap-1"
+
+
+def test_the_delivery_jobs_summary_gives_the_counts_and_never_the_errors() -> None:
+    from careloop.fhir.delivery import RunResult
+
+    result = RunResult(queued=3, delivered=2, retried=1, heartbeats=4)
+    result.errors.append("https://ehr.example/hook: 500")
+    assert result.as_dict() == {
+        "queued": 3, "delivered": 2, "retried": 1, "dead": 0, "heartbeats": 4,
+    }  # fmt: skip

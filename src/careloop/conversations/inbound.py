@@ -116,6 +116,19 @@ def _keyword_reply(ctx: InboundContext, message: InboundMessage) -> str | None:
     return _KEYWORD_REPLIES.get(message.keyword) if message.keyword else None
 
 
+def _answer_keyword(
+    session: Session, *, ctx: InboundContext, message: InboundMessage, patient_id: str
+) -> bool | None:
+    """Queue the answer to a keyword for the patient: whether it was queued, or ``None`` when
+    the keyword has no answer of ours."""
+    content = _keyword_reply(ctx, message)
+    if content is None:
+        return None
+    return replies.queue_keyword_reply(
+        session, settings=ctx.settings, message=message, patient_id=patient_id, content=content
+    )
+
+
 def handle_reply(
     session: Session, *, ctx: InboundContext, message: InboundMessage, keypad: bool = False
 ) -> ReplyOutcome:
@@ -215,11 +228,9 @@ def handle_reply(
                 urgent=message.possible_opt_out,
             )
             _task(session, patient_id=patient_id, task=task, program=answered.program, now=now)
-    content = _keyword_reply(ctx, message)
-    if content is not None:
-        queued = replies.queue_keyword_reply(
-            session, settings=ctx.settings, message=message, patient_id=patient_id, content=content
-        )
+    keyword_answer = _answer_keyword(session, ctx=ctx, message=message, patient_id=patient_id)
+    if keyword_answer is not None:
+        queued = keyword_answer
     enrollment_id = _note(session, ctx=ctx, answered=answered, message=message, handled=handled)
     return ReplyOutcome(
         handled,
@@ -284,15 +295,7 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
             replies.opt_out_patient(
                 session, clock=ctx.clock, patient_id=pid, channel=str(message.channel), now=now
             )
-        content = _keyword_reply(ctx, message)
-        if content is not None:
-            replies.queue_keyword_reply(
-                session,
-                settings=ctx.settings,
-                message=message,
-                patient_id=patients[0],
-                content=content,
-            )
+        _answer_keyword(session, ctx=ctx, message=message, patient_id=patients[0])
         handled = "opted-out"
     elif patients and message.keyword is Keyword.OPT_IN:
         for pid in patients:
@@ -302,16 +305,9 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
         handled = "opted-in"
     elif message.keyword is Keyword.HELP:
         handled = "help"
-        content = _keyword_reply(ctx, message)
-        if content is not None and patients:
-            replies.queue_keyword_reply(
-                session,
-                settings=ctx.settings,
-                message=message,
-                patient_id=patients[0],
-                content=content,
-            )
-        elif content is not None:
+        if patients:
+            _answer_keyword(session, ctx=ctx, message=message, patient_id=patients[0])
+        elif _keyword_reply(ctx, message) is not None:
             answer = replies.help_for_anyone(
                 session, settings=ctx.settings, channel=str(message.channel)
             )

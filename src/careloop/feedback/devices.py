@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.clock import Clock
+from careloop.db import get_or_missing
 from careloop.errors import Conflict, InvalidInput, NotFound
 from careloop.models import Device
 from careloop.records.resources import resolve_patient_reference
@@ -102,9 +103,7 @@ def revoke_device(
     session: Session, *, device_id: str, clock: Clock, principal: Principal
 ) -> DeviceRow:
     """Stop accepting readings from ``device_id`` (its row stays, for the record)."""
-    row = session.get(Device, _check_id(device_id))
-    if row is None:
-        raise NotFound("device: not registered")
+    row = get_or_missing(session, Device, _check_id(device_id), "device: not registered")
     if row.status != REVOKED:
         row.status, row.revoked_at, row.revoked_by = REVOKED, clock.now(), principal.actor
         session.flush()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,34 @@ def _condition_codes(resources: list[dict[str, object]]) -> frozenset[str]:
     return frozenset(codes)
 
 
+def _recent(
+    session: Session, patient_ids: Collection[str], resource_type: str, since: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    return resources_of_patients(
+        session, patient_ids=patient_ids, resource_types=[resource_type], since=since
+    )
+
+
+def _temperatures(observations: Iterable[dict[str, Any]]) -> list[Reading]:
+    """The temperatures among ``observations``: a reported fever is shown with them."""
+    return [
+        r for o in observations for r in read_observation(o, now=None) if r.measure == TEMPERATURE
+    ]
+
+
+def _known_checkins(responses: Iterable[dict[str, Any]], catalog: Catalog) -> list[Checkin]:
+    """The check-ins read from ``responses``, passing over those to questionnaires we do not
+    know: they give no baseline."""
+    found: list[Checkin] = []
+    for response in responses:
+        try:
+            questionnaire = catalog.get(str(response.get("questionnaire") or ""))
+            found.append(read_checkin(questionnaire, response, now=None))
+        except CareloopError:
+            continue
+    return found
+
+
 def load_snapshot(
     session: Session,
     *,
@@ -68,18 +96,12 @@ def load_snapshot(
         conditions = _condition_codes(of_types(["Condition"]))
     elif checkins:
         # A reported fever is shown with the temperature taken that day (one card, both sides).
-        for observation in of_types(["Observation"], TEMPERATURE_WITHIN):
-            found_readings.extend(
-                r for r in read_observation(observation, now=None) if r.measure == TEMPERATURE
-            )
-    found_checkins: list[Checkin] = []
-    if checkins:
-        for response in of_types(["QuestionnaireResponse"], CHECKINS_LOOKBACK):
-            try:
-                questionnaire = catalog.get(str(response.get("questionnaire") or ""))
-                found_checkins.append(read_checkin(questionnaire, response, now=None))
-            except CareloopError:
-                continue  # a response to a questionnaire we do not know has no baseline for us
+        found_readings = _temperatures(of_types(["Observation"], TEMPERATURE_WITHIN))
+    found_checkins = (
+        _known_checkins(of_types(["QuestionnaireResponse"], CHECKINS_LOOKBACK), catalog)
+        if checkins
+        else []
+    )
     therapy = active_therapy(of_types(THERAPY_TYPES), now=now)
     return RecordSnapshot(
         patient_id=patient_id,
@@ -95,12 +117,7 @@ def load_reading_snapshots(
 ) -> dict[str, RecordSnapshot]:
     """:func:`load_snapshot` for new readings (``checkins=False``) of many patients at once:
     two queries for a whole batch instead of three per reading."""
-    observations = resources_of_patients(
-        session,
-        patient_ids=patient_ids,
-        resource_types=["Observation"],
-        since=now - READINGS_LOOKBACK,
-    )
+    observations = _recent(session, patient_ids, "Observation", now - READINGS_LOOKBACK)
     others = resources_of_patients(
         session, patient_ids=patient_ids, resource_types=["Condition", *THERAPY_TYPES]
     )
@@ -126,39 +143,17 @@ def load_checkin_snapshots(
 ) -> dict[str, RecordSnapshot]:
     """:func:`load_snapshot` for new check-ins (``readings=False``) of many patients at once:
     the day's temperatures, a year of check-ins and the therapy in two queries."""
-    temperatures = resources_of_patients(
-        session,
-        patient_ids=patient_ids,
-        resource_types=["Observation"],
-        since=now - TEMPERATURE_WITHIN,
-    )
-    responses = resources_of_patients(
-        session,
-        patient_ids=patient_ids,
-        resource_types=["QuestionnaireResponse"],
-        since=now - CHECKINS_LOOKBACK,
-    )
+    temperatures = _recent(session, patient_ids, "Observation", now - TEMPERATURE_WITHIN)
+    responses = _recent(session, patient_ids, "QuestionnaireResponse", now - CHECKINS_LOOKBACK)
     therapies = resources_of_patients(
         session, patient_ids=patient_ids, resource_types=THERAPY_TYPES
     )
-    snapshots = {}
-    for pid in patient_ids:
-        checkins: list[Checkin] = []
-        for response in responses[pid]:
-            try:
-                questionnaire = catalog.get(str(response.get("questionnaire") or ""))
-                checkins.append(read_checkin(questionnaire, response, now=None))
-            except CareloopError:
-                continue  # as in load_snapshot: no baseline from an unknown questionnaire
-        snapshots[pid] = RecordSnapshot(
+    return {
+        pid: RecordSnapshot(
             patient_id=pid,
-            readings=tuple(
-                r
-                for o in temperatures[pid]
-                for r in read_observation(o, now=None)
-                if r.measure == TEMPERATURE
-            ),
-            checkins=tuple(checkins),
+            readings=tuple(_temperatures(temperatures[pid])),
+            checkins=tuple(_known_checkins(responses[pid], catalog)),
             active_therapy=active_therapy(therapies[pid], now=now),
         )
-    return snapshots
+        for pid in patient_ids
+    }

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
+from careloop.db import get_or_missing
 from careloop.errors import InvalidInput, NotFound
 from careloop.fhir.versions import with_meta
 from careloop.fhir.writeback import PROJECTED
@@ -256,10 +257,7 @@ def manifest(session: Session, job: BulkExport, *, base_url: str) -> dict[str, A
 
 
 def export_file(session: Session, job: BulkExport, seq: int) -> str:
-    row = session.get(BulkExportFile, (job.id, seq))
-    if row is None:
-        raise NotFound("no such file")
-    return row.content
+    return get_or_missing(session, BulkExportFile, (job.id, seq), "no such file").content
 
 
 def cancel(session: Session, job: BulkExport) -> None:

@@ -15,7 +15,7 @@ processes from sending the same notification.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,13 +51,8 @@ class RunResult:
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "queued": self.queued,
-            "delivered": self.delivered,
-            "retried": self.retried,
-            "dead": self.dead,
-            "heartbeats": self.heartbeats,
-        }
+        """The counts (the errors are said apart, and may name an endpoint)."""
+        return {k: v for k, v in asdict(self).items() if k != "errors"}
 
 
 def backoff(settings: FhirSettings, attempts: int) -> timedelta:

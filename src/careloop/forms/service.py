@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock, ensure_utc
 from careloop.crypto import signing_key
+from careloop.db import patient_rows
 from careloop.errors import LinkNotUsable
 from careloop.events import EventKind, record_event
 from careloop.forms.catalogue import Form, find_form
@@ -189,10 +189,4 @@ def sign_form(
 
 def forms_of(session: Session, *, patient_id: str) -> list[FormRequest]:
     """The forms sent to a patient, newest first (the console's patient view)."""
-    return list(
-        session.scalars(
-            select(FormRequest)
-            .where(FormRequest.patient_id == patient_id)
-            .order_by(FormRequest.sent_at.desc())
-        )
-    )
+    return patient_rows(session, FormRequest, patient_id, FormRequest.sent_at.desc())

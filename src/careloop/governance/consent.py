@@ -29,6 +29,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from careloop.clock import ensure_utc
+from careloop.db import patient_rows
 from careloop.errors import InvalidInput
 from careloop.models import ConsentRecord
 from careloop.records import service as records
@@ -310,12 +311,8 @@ def consent_matrix(
 
 
 def consent_history(session: Session, *, patient_id: str) -> list[ConsentRecord]:
-    return list(
-        session.scalars(
-            select(ConsentRecord)
-            .where(ConsentRecord.patient_id == patient_id)
-            .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
-        )
+    return patient_rows(
+        session, ConsentRecord, patient_id, ConsentRecord.recorded_at, ConsentRecord.id
     )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.crypto import keyed_digest
+from careloop.db import patient_rows
 from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from careloop.models import PortalCode, PortalContact, User
 from careloop.records import caregivers as records_caregivers
@@ -270,10 +271,4 @@ def verify_code(
 
 
 def portal_contacts_of(session: Session, *, patient_id: str) -> list[PortalContact]:
-    return list(
-        session.scalars(
-            select(PortalContact)
-            .where(PortalContact.patient_id == patient_id)
-            .order_by(PortalContact.id)
-        )
-    )
+    return patient_rows(session, PortalContact, patient_id, PortalContact.id)

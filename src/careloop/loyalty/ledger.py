@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from careloop.audit import AuditAction, Purpose
 from careloop.changes import record_change
 from careloop.clock import Clock
+from careloop.db import get_or_missing, patient_rows
 from careloop.errors import Conflict, InvalidInput, NotFound
 from careloop.events import EventKind, record_event
 from careloop.loyalty.catalogue import Catalogue
@@ -151,10 +152,7 @@ def award(
 
 
 def _entry(session: Session, entry_id: int) -> RewardEntry:
-    entry = session.get(RewardEntry, entry_id)
-    if entry is None:
-        raise NotFound("reward entry not found")
-    return entry
+    return get_or_missing(session, RewardEntry, entry_id, "reward entry not found")
 
 
 def fulfil(
@@ -209,12 +207,8 @@ def cancel(
 
 def rewards_of(session: Session, *, patient_id: str) -> list[RewardEntry]:
     """The patient's ledger, newest first (the portal and the console show it)."""
-    return list(
-        session.scalars(
-            select(RewardEntry)
-            .where(RewardEntry.patient_id == patient_id)
-            .order_by(RewardEntry.earned_at.desc(), RewardEntry.id.desc())
-        )
+    return patient_rows(
+        session, RewardEntry, patient_id, RewardEntry.earned_at.desc(), RewardEntry.id.desc()
     )
 
 

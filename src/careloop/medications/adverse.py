@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Purpose, audit
 from careloop.clock import Clock
-from careloop.errors import InvalidInput, NotFound
+from careloop.db import get_or_missing
+from careloop.errors import InvalidInput
 from careloop.models import AdverseEventCase, MedicationSlot
 from careloop.security.principal import SYSTEM_WORKER, Principal
 
@@ -184,9 +185,7 @@ def view_case(
     session: Session, case_id: int, *, principal: Principal, clock: Clock
 ) -> AdverseEventCase:
     """One case, audited as read by ``principal`` (the trail shows who saw it)."""
-    case = session.get(AdverseEventCase, case_id)
-    if case is None:
-        raise NotFound("no such adverse-event case")
+    case = get_or_missing(session, AdverseEventCase, case_id, "no such adverse-event case")
     audit(
         session,
         clock=clock,

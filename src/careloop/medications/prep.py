@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import create_task
 from careloop.clock import Clock
+from careloop.db import get_or_missing
 from careloop.errors import InvalidInput, NotFound
 from careloop.feedback.ruleset import Severity
 from careloop.medications.service import patient_of
@@ -213,9 +214,7 @@ def record_outcome(
     """What happened at the exam: prep adequate, or rescheduled because of the prep."""
     if outcome not in OUTCOMES:
         raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}", field="outcome")
-    journey = session.get(PrepJourney, journey_id)
-    if journey is None:
-        raise NotFound("no such preparation journey")
+    journey = get_or_missing(session, PrepJourney, journey_id, "no such preparation journey")
     journey.outcome, journey.updated_at = outcome, now
     session.flush()
     return journey

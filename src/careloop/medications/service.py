@@ -21,11 +21,11 @@ from careloop.medications.learning import LearnedTime, clock_label, learned_time
 from careloop.medications.plan import plan_from_resources
 from careloop.medications.schemas import Reminder
 from careloop.medications.timing import DAY_MINUTES
-from careloop.models import DoseConfirmation, MedicationSlot, Patient
+from careloop.models import DoseConfirmation, MedicationSlot
 from careloop.personalize.profile import QuietHours
 from careloop.personalize.service import get_profile
 from careloop.records.resources import patient_resources
-from careloop.records.service import resources_of_type
+from careloop.records.service import get_patient, resources_of_type
 
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationDispense")
 ANSWERS = ("taken", "later", "skipped")
@@ -44,11 +44,8 @@ class SlotState:
     answered_today: bool = False
 
 
-def patient_of(session: Session, patient_id: str) -> Patient:
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFound("no such patient")
-    return patient
+patient_of = get_patient
+"""The patient's row (the portal's and the demo's name for :func:`get_patient`)."""
 
 
 def sync_plan(session: Session, *, patient_id: str, now: datetime) -> list[MedicationSlot]:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.errors import NotFound
+from careloop.db import get_or_missing
 from careloop.models import Caregiver
 from careloop.records.availability import parse_window
 from careloop.records.contacts_phone import DEFAULT_REGION, normalise_points, region_of
@@ -81,9 +81,7 @@ def set_availability(
     session: Session, *, caregiver_id: str, windows: list[str], now: datetime
 ) -> Caregiver:
     """Replace a caregiver's availability with windows like ``"mon-fri 15:00-21:00"``."""
-    caregiver = session.get(Caregiver, caregiver_id)
-    if caregiver is None:
-        raise NotFound("no such caregiver")
+    caregiver = get_or_missing(session, Caregiver, caregiver_id, "no such caregiver")
     caregiver.availability = [parse_window(w) for w in windows]
     caregiver.updated_at = now
     session.flush()
@@ -94,9 +92,7 @@ def set_manages_medications(
     session: Session, *, caregiver_id: str, manages: bool, now: datetime
 ) -> Caregiver:
     """Mark whether this caregiver manages the patient's medicines (gets reminder copies)."""
-    caregiver = session.get(Caregiver, caregiver_id)
-    if caregiver is None:
-        raise NotFound("no such caregiver")
+    caregiver = get_or_missing(session, Caregiver, caregiver_id, "no such caregiver")
     caregiver.manages_medications = manages
     caregiver.updated_at = now
     session.flush()

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, String, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from careloop.errors import NotFound
+from careloop.db import get_or_missing
 from careloop.fhirdata.codings import first_coding
 from careloop.models import FhirResource, Patient, PatientIdentifier, ResourceCode
 from careloop.records.availability import describe
@@ -60,10 +60,7 @@ def _display(resource: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def get_patient(session: Session, patient_id: str) -> Patient:
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFound("no such patient")
-    return patient
+    return get_or_missing(session, Patient, patient_id, "no such patient")
 
 
 def timeline(
