@@ -192,8 +192,16 @@ def patient_page(
     # Consent and the stored preferences are read once, for their panels and the preview.
     panels = (PatientPanel.CONSENT, PatientPanel.PREFERENCES, PatientPanel.DECISIONS)
     shown = {p for p in panels if may_see(view.principal, p)}
-    consent = consent_history(view.session, patient_id=patient_id) if shown else []
-    profiles = personalize.profile_rows(view.session, patient_ids=[patient_id]) if shown else {}
+    consent = (
+        consent_history(view.session, patient_id=patient_id)
+        if shown & {PatientPanel.CONSENT, PatientPanel.DECISIONS}
+        else []
+    )
+    profiles = (
+        personalize.profile_rows(view.session, patient_ids=[patient_id])
+        if shown & {PatientPanel.PREFERENCES, PatientPanel.DECISIONS}
+        else {}
+    )
     if PatientPanel.CONSENT in shown:
         context["consent"] = consent_matrix(
             view.session,
