@@ -19,7 +19,7 @@ refused, with the reason.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -234,23 +234,31 @@ def consent_decisions_by_channel(
     channels: Iterable[str],
     now: datetime,
     batch: int = 1000,
+    known: Mapping[str, tuple[ContactSnapshot, Sequence[ConsentRecord]]] | None = None,
 ) -> dict[str, dict[str, ConsentDecision]]:
     """Per channel, the decision for many patients, from one read of their contact points
     and consent history (the nightly cycle asks about every channel for each batch: one
-    read instead of one per channel)."""
+    read instead of one per channel); patients in ``known`` are not read again."""
     the_purpose = ConsentPurpose(parse_purpose(purpose))
     the_channels = [ConsentChannel(parse_channel(channel)) for channel in channels]
     now = ensure_utc(now)
     ids = list(dict.fromkeys(patient_ids))
+    known = known or {}
     decisions: dict[str, dict[str, ConsentDecision]] = {str(c): {} for c in the_channels}
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
-        snapshot = records.contact_snapshot(session, patient_ids=chunk)
+        unread = [pid for pid in chunk if pid not in known]
+        snapshot = {pid: known[pid][0] for pid in chunk if pid in known}
         history: dict[str, list[ConsentRecord]] = defaultdict(list)
-        for row in session.scalars(
-            select(ConsentRecord).where(ConsentRecord.patient_id.in_(chunk))
-        ):
-            history[row.patient_id].append(row)
+        for pid in chunk:
+            if pid in known:
+                history[pid].extend(known[pid][1])
+        if unread:
+            snapshot.update(records.contact_snapshot(session, patient_ids=unread))
+            for row in session.scalars(
+                select(ConsentRecord).where(ConsentRecord.patient_id.in_(unread))
+            ):
+                history[row.patient_id].append(row)
         for the_channel in the_channels:
             by_patient = decisions[str(the_channel)]
             for pid in chunk:
@@ -292,13 +300,25 @@ def consent_decision(
     )[patient_id]
 
 
+ContactSnapshot = tuple[bool, list[dict[str, Any]]]
+"""(deceased, contact points) of one patient, as :func:`records.contact_snapshot` reads it."""
+
+
 def consent_matrix(
-    session: Session, *, patient_id: str, now: datetime
+    session: Session,
+    *,
+    patient_id: str,
+    now: datetime,
+    snapshot: ContactSnapshot | None = None,
+    history: Sequence[ConsentRecord] | None = None,
 ) -> dict[str, dict[str, ConsentDecision]]:
-    """Every purpose x channel decision for one patient (for the console, portal and CLI)."""
+    """Every purpose x channel decision for one patient (for the console, portal and CLI);
+    ``snapshot`` and ``history`` when the caller read them already (the patient view)."""
     now = ensure_utc(now)
-    snapshot = records.contact_snapshot(session, patient_ids=[patient_id]).get(patient_id)
-    history = consent_history(session, patient_id=patient_id)
+    if snapshot is None:
+        snapshot = records.contact_snapshot(session, patient_ids=[patient_id]).get(patient_id)
+    if history is None:
+        history = consent_history(session, patient_id=patient_id)
     return {
         str(purpose): {
             str(channel): _decision_for(

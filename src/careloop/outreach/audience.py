@@ -16,8 +16,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.governance.consent import ConsentChannel, consent_decisions_by_channel
-from careloop.models import Caregiver, OutboxMessage, Patient
+from careloop.governance.consent import (
+    ConsentChannel,
+    ContactSnapshot,
+    consent_decisions_by_channel,
+)
+from careloop.models import Caregiver, ConsentRecord, OutboxMessage, Patient, PreferenceProfileRow
 from careloop.outreach.budget import counts_as_contact
 from careloop.outreach.config import OutreachSettings, care_team_for
 from careloop.outreach.states import OutboxState
@@ -220,6 +224,16 @@ def recent_contacts(
     return out
 
 
+@dataclass(frozen=True)
+class PatientReads:
+    """What a page read already of one patient (its row, consent history and stored profile),
+    so the engine's preview beside it reads none of them again."""
+
+    patient: Patient
+    consent: Sequence[ConsentRecord]
+    profile: PreferenceProfileRow | None
+
+
 def build_snapshots(
     session: Session,
     *,
@@ -227,15 +241,26 @@ def build_snapshots(
     purpose: str,
     now: datetime,
     budget_period: timedelta,
+    known: PatientReads | None = None,
 ) -> tuple[list[PatientSnapshot], dict[str, Recipient]]:
-    """Snapshots for the engine and the recipients to address, for a batch of patients."""
+    """Snapshots for the engine and the recipients to address, for a batch of patients
+    (``known``: one of them as the caller read it already)."""
     allowed: dict[str, set[str]] = {pid: set() for pid in patient_ids}
+    found: dict[str, Patient] = {}
+    rows: dict[str, PreferenceProfileRow] | None = None
+    consents: dict[str, tuple[ContactSnapshot, Sequence[ConsentRecord]]] = {}
+    if known is not None and list(patient_ids) == [known.patient.id]:
+        patient = known.patient
+        found[patient.id] = patient
+        rows = {patient.id: known.profile} if known.profile is not None else {}
+        consents[patient.id] = ((patient.deceased, list(patient.contact_points)), known.consent)
     by_channel = consent_decisions_by_channel(
         session,
         patient_ids=patient_ids,
         purpose=purpose,
         channels=[str(channel) for channel in ConsentChannel],
         now=now,
+        known=consents,
     )
     for channel, decisions in by_channel.items():
         for pid, decision in decisions.items():
@@ -244,9 +269,11 @@ def build_snapshots(
     recent = recent_contacts(session, patient_ids=patient_ids, since=now - budget_period)
     snapshots: list[PatientSnapshot] = []
     recipients: dict[str, Recipient] = {}
-    profiles = get_profiles(session, patient_ids=patient_ids)
-    # The batch's patients in one query, not one each.
-    found = {p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(patient_ids)))}
+    profiles = get_profiles(session, patient_ids=patient_ids, rows=rows)
+    if not found:  # the batch's patients in one query, not one each
+        found = {
+            p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(patient_ids)))
+        }
     for pid in patient_ids:
         patient = found.get(pid) or get_patient(session, pid)  # a missing one: NotFound
         recipient = recipient_of(patient)

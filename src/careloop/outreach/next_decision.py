@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from careloop.events import EventKind, list_events
 from careloop.models import DecisionRow, Event
-from careloop.outreach.audience import build_snapshots
+from careloop.outreach.audience import PatientReads, build_snapshots
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.service import load_outreach_programs
@@ -77,10 +77,12 @@ def preview_next_decision(
     programs: Sequence[str] = (),
     recent: Sequence[DecisionRow] | None = None,
     events: Sequence[Event] | None = None,
+    known: PatientReads | None = None,
 ) -> NextDecision | None:
     """The decision the engine would make now for the patient's current program (or None);
-    ``recent`` (the patient's five latest decisions) and ``events`` (the patient's events,
-    ``enrolled`` among them, oldest first) when the caller read them already."""
+    ``recent`` (the patient's five latest decisions), ``events`` (the patient's events,
+    ``enrolled`` among them, oldest first) and ``known`` (the patient's row, consent and
+    profile) when the caller read them already."""
     program = None
     if programs:
         program = next((p for p in _programs() if p.name in programs), None)
@@ -95,8 +97,12 @@ def preview_next_decision(
         purpose=program.purpose,
         now=now,
         budget_period=model.config.budget_period,
+        known=known,
     )
-    history = load_history(session, program=spec, patient_ids=[patient_id], model=model)
+    rows = None
+    if known is not None and known.patient.id == patient_id:
+        rows = {patient_id: known.profile} if known.profile is not None else {}
+    history = load_history(session, program=spec, patient_ids=[patient_id], model=model, rows=rows)
     decision = decide(
         snapshot=snapshots[0],
         program=spec,

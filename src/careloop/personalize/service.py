@@ -65,14 +65,31 @@ def get_profile(session: Session, *, patient_id: str) -> PreferenceProfile:
     )
 
 
-def get_profiles(session: Session, *, patient_ids: Sequence[str]) -> dict[str, PreferenceProfile]:
-    """:func:`get_profile` for many patients in one query per thousand (a tick's batch)."""
+def profile_rows(
+    session: Session, *, patient_ids: Sequence[str]
+) -> dict[str, PreferenceProfileRow]:
+    """The stored profile rows of ``patient_ids`` (none for a patient with nothing stored), in
+    one query per thousand: a page passes them on, so it reads each patient's profile once."""
     rows: dict[str, PreferenceProfileRow] = {}
     ids = list(dict.fromkeys(_check_patient_id(pid) for pid in patient_ids))
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
         query = select(PreferenceProfileRow).where(PreferenceProfileRow.patient_id.in_(chunk))
         rows.update((row.patient_id, row) for row in session.scalars(query))
+    return rows
+
+
+def get_profiles(
+    session: Session,
+    *,
+    patient_ids: Sequence[str],
+    rows: Mapping[str, PreferenceProfileRow] | None = None,
+) -> dict[str, PreferenceProfile]:
+    """:func:`get_profile` for many patients in one query per thousand (a tick's batch);
+    ``rows``: their :func:`profile_rows` when the caller read them already."""
+    ids = list(dict.fromkeys(_check_patient_id(pid) for pid in patient_ids))
+    if rows is None:
+        rows = profile_rows(session, patient_ids=ids)
     return {
         pid: PreferenceProfile(
             patient_id=pid,
@@ -294,15 +311,22 @@ def _model_row(session: Session, program: str) -> ModelStateRow | None:
 
 
 def load_history(
-    session: Session, *, program: ProgramSpec, patient_ids: Sequence[str], model: EngineModel
+    session: Session,
+    *,
+    program: ProgramSpec,
+    patient_ids: Sequence[str],
+    model: EngineModel,
+    rows: Mapping[str, PreferenceProfileRow] | None = None,
 ) -> HistorySummary:
-    """The learned per-patient state of ``patient_ids`` in one query."""
-    rows = {
-        r.patient_id: r
-        for r in session.scalars(
-            select(PreferenceProfileRow).where(PreferenceProfileRow.patient_id.in_(patient_ids))
-        )
-    }
+    """The learned per-patient state of ``patient_ids`` in one query (none when ``rows``,
+    their :func:`profile_rows`, were read already)."""
+    if rows is None:
+        rows = {
+            r.patient_id: r
+            for r in session.scalars(
+                select(PreferenceProfileRow).where(PreferenceProfileRow.patient_id.in_(patient_ids))
+            )
+        }
     stored: list[dict[str, Any] | None] = []
     for pid in patient_ids:
         row = rows.get(pid)

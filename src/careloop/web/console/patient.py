@@ -18,11 +18,12 @@ from careloop.access.board import booking_places
 from careloop.audit import Auditor, Purpose
 from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
-from careloop.governance.consent import consent_matrix
+from careloop.governance.consent import consent_history, consent_matrix
+from careloop.outreach.audience import PatientReads
 from careloop.outreach.next_decision import preview_next_decision
 from careloop.outreach.requests import language_notes
 from careloop.personalize import service as personalize
-from careloop.records.service import get_patient_record, list_patients, timeline
+from careloop.records.service import get_patient, get_patient_record, list_patients, timeline
 from careloop.security.permissions import PatientPanel, may_see
 from careloop.security.principal import Principal
 from careloop.web.console import patient_context
@@ -132,6 +133,9 @@ def patient_page(
 ) -> Response:
     reach = reach_patient(view.session, view.clock, view.principal, patient_id)
     now = view.clock.now()
+    # Held for the request: the record, the consent panel and the engine's preview reuse this
+    # row (the session's identity map keeps rows only while referenced).
+    patient = get_patient(view.session, patient_id)
     record = get_patient_record(view.session, patient_id=patient_id, timeline_limit=0)
     context: dict[str, Any] = {
         "section": "patients",
@@ -185,15 +189,41 @@ def patient_page(
         context.update(
             tools_context(view.session, patient_id=patient_id, clock=view.clock, result=tool)
         )
-    if may_see(view.principal, PatientPanel.CONSENT):
-        context["consent"] = consent_matrix(view.session, patient_id=patient_id, now=now)
-    if may_see(view.principal, PatientPanel.PREFERENCES):
-        context["profile"] = personalize.get_profile(view.session, patient_id=patient_id).as_dict()
-    if may_see(view.principal, PatientPanel.DECISIONS):
+    # Consent and the stored preferences are read once, for their panels and the preview.
+    panels = (PatientPanel.CONSENT, PatientPanel.PREFERENCES, PatientPanel.DECISIONS)
+    shown = {p for p in panels if may_see(view.principal, p)}
+    consent = (
+        consent_history(view.session, patient_id=patient_id)
+        if shown & {PatientPanel.CONSENT, PatientPanel.DECISIONS}
+        else []
+    )
+    profiles = (
+        personalize.profile_rows(view.session, patient_ids=[patient_id])
+        if shown & {PatientPanel.PREFERENCES, PatientPanel.DECISIONS}
+        else {}
+    )
+    if PatientPanel.CONSENT in shown:
+        context["consent"] = consent_matrix(
+            view.session,
+            patient_id=patient_id,
+            now=now,
+            snapshot=(patient.deceased, list(patient.contact_points)),
+            history=consent,
+        )
+    if PatientPanel.PREFERENCES in shown:
+        context["profile"] = personalize.get_profiles(
+            view.session, patient_ids=[patient_id], rows=profiles
+        )[patient_id].as_dict()
+    if PatientPanel.DECISIONS in shown:
         decisions = personalize.list_decisions(view.session, patient_id=patient_id, limit=5)
         context["decisions"] = decisions
         context["next_decision"] = preview_next_decision(
-            view.session, patient_id=patient_id, now=now, recent=decisions, events=events
+            view.session,
+            patient_id=patient_id,
+            now=now,
+            recent=decisions,
+            events=events,
+            known=PatientReads(patient, consent, profiles.get(patient_id)),
         )
         context["language_notes"] = language_notes(view.session, patient_id=patient_id)
     if may_see(view.principal, PatientPanel.WORKLIST):

@@ -87,7 +87,9 @@ _REPLY_REF = re.compile(r"\s*\(reply #(?P<id>[^)\s]+)\)")
 
 def _people(session: Session, patient_ids: set[str], today: date) -> dict[str, _Who]:
     """Name, age, zone and phone of each patient, in one query (a page of cards used to read
-    each patient's whole record: seven queries a card)."""
+    each patient's whole record: seven queries a card); none for no cards."""
+    if not patient_ids:
+        return {}
     rows = session.execute(
         select(
             Patient.id,
