@@ -9,14 +9,23 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import event, select, text, update
-from tests.outreach.conftest import Loop, sql_statements
+from tests.outreach.conftest import Loop, make_patient, sql_statements
 from tests.outreach.test_outreach_dispatch import _queue, _sender
 
 from careloop.channels.errors import ChannelError, FailureReason
-from careloop.channels.messages import DeliveryStatus, SendResult
+from careloop.channels.fake import FakeChannel
+from careloop.channels.messages import (
+    ChannelKind,
+    DeliveryStatus,
+    OutboundMessage,
+    RateLimit,
+    SendResult,
+)
+from careloop.channels.registry import ChannelRegistry
 from careloop.clock import ensure_utc
 from careloop.models import Event, OutboxMessage, SendAttempt, SenderSlot
 from careloop.outreach.claims import Claimed, claim_due
+from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.results import Outcome, record_group
 from careloop.runtime import Runtime
 
@@ -227,3 +236,71 @@ def test_the_batchs_last_transaction_hands_the_senders_back(
             select(SenderSlot.sender_key).where(SenderSlot.leased_by.is_not(None))
         ).all()
     assert leased == []
+
+
+class _Unaskable:
+    """A voice adapter that cannot be asked what it sent: its messages go one by one."""
+
+    def __init__(self, inner: FakeChannel) -> None:
+        self.inner = inner
+
+    @property
+    def kind(self) -> ChannelKind:
+        return ChannelKind.VOICE
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        return self.inner.send(message)
+
+    def rate_limit(self, sender: str | None) -> RateLimit | None:
+        return None
+
+
+def test_a_last_chunk_with_both_paths_keeps_its_senders_until_the_last_send(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    """When the batch's last chunk holds texts (sent in groups) and calls the gateway cannot
+    be asked about (sent one by one), the senders are not handed back by the groups' last
+    record while calls are still to be made: the release is the batch's last write."""
+    loop = make_loop([], {})  # unpaced: the texts and the calls share one chunk
+    registry = loop.worker.channels
+    loop.worker.channels = ChannelRegistry(
+        {
+            ChannelKind.SMS: registry.get(ChannelKind.SMS),
+            ChannelKind.EMAIL: registry.get(ChannelKind.EMAIL),
+            ChannelKind.VOICE: _Unaskable(loop.voice),
+            ChannelKind.PORTAL: registry.get(ChannelKind.PORTAL),
+        }
+    )
+    _queue(rt, 4)
+    now = rt.clock.now()
+    for i in range(2):
+        make_patient(rt, patient_id=f"voice-last-{i}", phone=f"+1617556{i:04d}")
+    with rt.transaction() as session:
+        enqueue_many(
+            session,
+            messages=[
+                NewMessage(
+                    idempotency_key=f"voice-last-{i}",
+                    patient_id=f"voice-last-{i}",
+                    purpose="care-reminders",
+                    channel="voice",
+                    to_address=f"+1617556{i:04d}",
+                    body=f"Call {i}.",
+                    due_at=now,
+                )
+                for i in range(2)
+            ],
+            now=now,
+        )
+    with sql_statements(rt.engine) as seen:
+        report = loop.worker.run_once()
+        statements = list(seen)
+    assert report.sent == 6
+    released = [
+        i
+        for i, s in enumerate(statements)
+        if "UPDATE outreach_sender_slots SET leased_by" in s
+        and "WHERE outreach_sender_slots.leased_by" in s
+    ]
+    assert len(released) == 1
+    assert not any("outreach_attempts" in s for s in statements[released[0] + 1 :])

@@ -42,19 +42,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from careloop.channels.errors import ChannelError, FailureReason
-from careloop.channels.messages import (
-    ChannelKind,
-    OutboundMessage,
-)
+from careloop.channels.messages import ChannelKind, OutboundMessage
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
 from careloop.outreach.budget import admit, contact_budget
-from careloop.outreach.claims import (
-    Claimed,
-    claim_due,
-    refused_now,
-)
+from careloop.outreach.claims import Claimed, claim_due, refused_now
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.group_send import SendPace, send_in_groups
 from careloop.outreach.in_doubt import settle_in_doubt
@@ -157,7 +150,9 @@ class Worker:
         planned.sort(key=lambda p: (p[0] is not None, p[0] or datetime.min.replace(tzinfo=UTC)))
         parts = list(chunks(planned, span=timedelta(seconds=1), size=CHUNK))
         for index, part in enumerate(parts):
-            self.last_chunk = index == len(parts) - 1 and self.settings.worker.concurrency <= 1
+            last = index == len(parts) - 1 and self.settings.worker.concurrency <= 1
+            # Not with both paths in it: the first path's last record would release too early.
+            self.last_chunk = last and len({self._reconcilable(m.channel) for _, m in part}) == 1
             report.add(self._send_chunk([m for _, m in part], slots=[s for s, _ in part]))
 
     def _measure_pace(self, report: BatchReport, *, since: datetime) -> None:
@@ -470,9 +465,10 @@ class Worker:
                 # Last, so the sender rows are locked for the commit only and the slots
                 # are placed as close as can be to the moment they become this worker's.
                 sendable = plan(session, sendable)
-            if self.last_chunk and not calling and plan is None:
-                release_senders(session, worker_id=self.worker_id)  # nothing left to call
-                self.senders_released = True
+            hand_back = self.last_chunk and not calling and plan is None
+            if hand_back:  # nothing left to call
+                release_senders(session, worker_id=self.worker_id)
+        self.senders_released |= hand_back  # only once the commit is through
         return report, sendable
 
 
