@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import typer
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from careloop.audit import AuditAction, Purpose
@@ -28,9 +29,12 @@ def audit_one(
     work: Work,
     resource: str,
     fail_after: bool = typer.Option(False, "--fail-after", help="Raise after writing."),
+    fail_at_commit: bool = typer.Option(False, "--fail-at-commit", help="The commit fails."),
 ) -> Output:
-    """Write one audit event, then fail if asked."""
+    """Write one audit event, then fail if asked (in the command, or at its commit)."""
     work.audit(AuditAction.READ, resource, Purpose.OPERATIONS)
+    if fail_at_commit:
+        event.listen(work.session, "before_commit", _refuse_commit)
     if fail_after:
         raise InvalidInput("asked to fail", field="fail-after")
     return Shown({"resource": resource}, f"audited {resource}")
@@ -55,6 +59,10 @@ def drawn(work: Work) -> Output:
 def catalogue(kind: str = "app") -> Output:
     """No database: only --json is added."""
     return Shown({"kind": kind}, f"kind {kind}")
+
+
+def _refuse_commit(_session: Session) -> None:
+    raise InvalidInput("the database refused the commit", field="commit")
 
 
 def _events(url: str) -> int:
@@ -84,6 +92,16 @@ def test_the_result_is_shown_as_json_or_text_and_the_write_is_kept(url: str) -> 
 def test_a_command_that_fails_shows_nothing_and_writes_nothing(url: str) -> None:
     runner.invoke(probe, ["audit-one", "consent", "--database", url])
     failed = runner.invoke(probe, ["audit-one", "worklist", "--database", url, "--fail-after"])
+
+    assert failed.exit_code != 0
+    assert "audited" not in failed.stdout
+    assert _events(url) == 1
+
+
+def test_nothing_is_shown_when_the_commit_itself_fails(url: str) -> None:
+    """The command returned its result; only the commit failed: the result is not shown."""
+    runner.invoke(probe, ["audit-one", "consent", "--database", url])
+    failed = runner.invoke(probe, ["audit-one", "worklist", "--database", url, "--fail-at-commit"])
 
     assert failed.exit_code != 0
     assert "audited" not in failed.stdout
