@@ -89,19 +89,12 @@ def test_the_result_is_shown_as_json_or_text_and_the_write_is_kept(url: str) -> 
     assert _events(url) == 2
 
 
-def test_a_command_that_fails_shows_nothing_and_writes_nothing(url: str) -> None:
+@pytest.mark.parametrize("failure", ["--fail-after", "--fail-at-commit"])
+def test_a_command_that_fails_shows_nothing_and_writes_nothing(url: str, failure: str) -> None:
+    """Whether the command raises or only its commit fails (after it returned its result),
+    nothing is shown and nothing is written."""
     runner.invoke(probe, ["audit-one", "consent", "--database", url])
-    failed = runner.invoke(probe, ["audit-one", "worklist", "--database", url, "--fail-after"])
-
-    assert failed.exit_code != 0
-    assert "audited" not in failed.stdout
-    assert _events(url) == 1
-
-
-def test_nothing_is_shown_when_the_commit_itself_fails(url: str) -> None:
-    """The command returned its result; only the commit failed: the result is not shown."""
-    runner.invoke(probe, ["audit-one", "consent", "--database", url])
-    failed = runner.invoke(probe, ["audit-one", "worklist", "--database", url, "--fail-at-commit"])
+    failed = runner.invoke(probe, ["audit-one", "worklist", "--database", url, failure])
 
     assert failed.exit_code != 0
     assert "audited" not in failed.stdout

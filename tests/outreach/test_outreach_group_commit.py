@@ -32,6 +32,16 @@ from careloop.runtime import Runtime
 LEASE = timedelta(seconds=60)
 
 
+def _releases(statements: list[str]) -> list[int]:
+    """Where in ``statements`` the worker hands its senders back."""
+    return [
+        i
+        for i, s in enumerate(statements)
+        if "UPDATE outreach_sender_slots SET leased_by" in s
+        and "WHERE outreach_sender_slots.leased_by" in s
+    ]
+
+
 def _no_backoff(_attempt: int) -> timedelta:
     return timedelta(seconds=30)
 
@@ -219,12 +229,7 @@ def test_the_batchs_last_transaction_hands_the_senders_back(
         event.remove(rt.engine, "commit", _commit)
         event.remove(rt.engine, "before_cursor_execute", _statement)
     assert report.sent == 10
-    released = [
-        i
-        for i, s in enumerate(seen)
-        if "UPDATE outreach_sender_slots SET leased_by" in s
-        and "WHERE outreach_sender_slots.leased_by" in s
-    ]
+    released = _releases(seen)
     assert len(released) == 1
     before = seen[released[0] - 1]
     # The statement before it, in the same transaction, wrote the last results.
@@ -296,11 +301,6 @@ def test_a_last_chunk_with_both_paths_keeps_its_senders_until_the_last_send(
         report = loop.worker.run_once()
         statements = list(seen)
     assert report.sent == 6
-    released = [
-        i
-        for i, s in enumerate(statements)
-        if "UPDATE outreach_sender_slots SET leased_by" in s
-        and "WHERE outreach_sender_slots.leased_by" in s
-    ]
+    released = _releases(statements)
     assert len(released) == 1
     assert not any("outreach_attempts" in s for s in statements[released[0] + 1 :])
