@@ -413,8 +413,8 @@ def _choose_chunk(
     dists = score_distributions(model.pooled, history, features)
     masks = [m[chunk.rows] for m in feasibility.masks]
 
-    def draw(mean: FloatArray, sd: FloatArray, mask: BoolArray, f: int = 0) -> FactorChoice:
-        centre, spread = config.draw_distribution(mean, sd, f)
+    def draw(mean: FloatArray, sd: FloatArray, mask: BoolArray) -> FactorChoice:
+        centre, spread = config.draw_distribution(mean, sd)
         return thompson_choose(
             centre,
             spread,
@@ -434,7 +434,7 @@ def _choose_chunk(
         chunk.store(1, draw(given.mean, given.sd, masks[1]))
         first = 2
     for f in range(first, len(masks)):
-        chunk.store(f, draw(dists.means[f], dists.sds[f], masks[f], f))
+        chunk.store(f, draw(dists.means[f], dists.sds[f], masks[f]))
 
 
 def _send_times(

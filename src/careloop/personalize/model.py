@@ -297,14 +297,7 @@ def update_posteriors(
 
     if config.learn_offset_spread:
         carried = pooled.cells is not None and pooled.cell_offset_precision is not None
-        for _ in range(max(1, int(config.spread_em_steps))):
-            learn_offset_spread(
-                pooled,
-                history,
-                np.unique(rows),
-                skip=(0, 1) if carried else (),
-                per_value=config.spread_per_value,
-            )
+        learn_offset_spread(pooled, history, np.unique(rows), skip=(0, 1) if carried else ())
         if carried:
             learn_cell_covariance(pooled, history, np.unique(rows))
     np.add.at(history.sent, (rows[:, None], value_cols), 1.0)

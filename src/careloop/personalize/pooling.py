@@ -52,12 +52,7 @@ def factored_cell_prior(
 
 
 def learn_offset_spread(
-    pooled: LearnedPriors,
-    history: HistorySummary,
-    rows: IntArray,
-    *,
-    skip: tuple[int, ...] = (),
-    per_value: bool = False,
+    pooled: LearnedPriors, history: HistorySummary, rows: IntArray, *, skip: tuple[int, ...] = ()
 ) -> None:
     """Per factor, tau^2 = mean of m^2 + v over ``rows``; swapped into their posteriors.
     Factors in ``skip`` (carried by the cells) keep their prior."""
@@ -70,10 +65,8 @@ def learn_offset_spread(
         if f in skip:
             continue
         cols = history.factor_slice(f)
-        if per_value:
-            precision[cols] = 1.0 / np.clip(second[:, cols].mean(axis=0), *SPREAD_BOUNDS)
-        else:
-            precision[cols] = 1.0 / float(np.clip(second[:, cols].mean(), *SPREAD_BOUNDS))
+        spread = float(np.clip(second[:, cols].mean(), *SPREAD_BOUNDS))
+        precision[cols] = 1.0 / spread
     pooled.offset_precision = precision
     old = history.prior_diag[rows]
     if np.allclose(old, precision[None, :]):

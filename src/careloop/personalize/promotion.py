@@ -184,9 +184,9 @@ def action_probabilities(
     config = model.config
     dists = score_distributions(model.pooled, history, features)
 
-    def probs(mean: FloatArray, sd: FloatArray, mask: BoolArray, f: int = 0) -> FloatArray:
+    def probs(mean: FloatArray, sd: FloatArray, mask: BoolArray) -> FloatArray:
         p = pruned_win_probabilities(
-            *config.draw_distribution(mean, sd, f), mask, nodes=config.quadrature_nodes
+            *config.draw_distribution(mean, sd), mask, nodes=config.quadrature_nodes
         )
         uniform = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         mixed = (1.0 - config.exploration_floor) * p + config.exploration_floor * uniform
@@ -209,7 +209,7 @@ def action_probabilities(
         pair = p_channel[:, :, None] * probs(dists.means[1], dists.sds[1], masks[1])[:, None, :]
     full = pair
     for f in range(2, len(masks)):  # reading level, tone (and framing): independent draws
-        p_f = probs(dists.means[f], dists.sds[f], masks[f], f)
+        p_f = probs(dists.means[f], dists.sds[f], masks[f])
         full = full[..., None] * p_f.reshape(p_f.shape[0], *([1] * (full.ndim - 1)), -1)
     return np.asarray(full.reshape(features.shape[0], -1), dtype=np.float64)
 

@@ -90,9 +90,6 @@ class EngineConfig:
     learn_offset_spread: bool = True
     learn_cell_covariance: bool = False
     optimism: float = 1.0
-    content_optimism: float | None = None
-    spread_per_value: bool = False
-    spread_em_steps: float = 1.0
 
     def __post_init__(self) -> None:
         if self.weekly_budget < 0:
@@ -104,14 +101,9 @@ class EngineConfig:
         if not 0.0 <= self.optimism <= 5.0:
             raise InvalidInput("optimism must be in [0, 5] posterior sds", field="optimism")
 
-    def draw_distribution(
-        self, mean: FloatArray, sd: FloatArray, factor: int = 0
-    ) -> tuple[FloatArray, FloatArray]:
+    def draw_distribution(self, mean: FloatArray, sd: FloatArray) -> tuple[FloatArray, FloatArray]:
         """The Gaussian each value's score is drawn from, given its posterior: centred
         ``optimism`` sds above the mean (the least-known value is tried first), tempered by
         ``sampling_scale``. The engine's draws and the replay's probabilities both use it,
         so logged and replayed propensities agree exactly."""
-        optimism = self.optimism
-        if factor >= 2 and self.content_optimism is not None:
-            optimism = self.content_optimism
-        return mean + optimism * sd, sd * self.sampling_scale
+        return mean + self.optimism * sd, sd * self.sampling_scale
