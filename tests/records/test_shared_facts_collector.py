@@ -30,7 +30,8 @@ def _read_and_leave_a_cycle(session: Session) -> weakref.ref[_Node]:
     cycle = weakref.ref(_Node())  # garbage already when the facts are read
     share_facts(session, SharedFacts(codes={CODE}, always=("Patient",)))
     facts = dict(load_patient_facts(session, only_codes={CODE}))
-    assert len(facts) == 2 and all(facts.values())
+    assert len(facts) == 2
+    assert all(facts.values())
     return cycle
 
 
