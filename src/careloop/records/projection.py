@@ -324,8 +324,8 @@ class _Collector:
     JSON trees hold no reference cycles. So the collector is off while a batch is decoded,
     and then ``gc.freeze()`` moves every live object out of its passes, until the last
     session that asked ends its transaction (``gc.unfreeze()``: they are collectable again;
-    cycles made meanwhile anywhere in the process wait until then, none is lost).
-    Reference counting frees every fact as usual.
+    a cycle anywhere in the process that was already garbage at a freeze waits until then,
+    none is lost). Reference counting frees every fact as usual.
     """
 
     def __init__(self) -> None:
