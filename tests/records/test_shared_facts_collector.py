@@ -1,0 +1,95 @@
+"""Shared facts are kept out of the garbage collector's passes only while their transaction
+lasts: garbage made meanwhile is freed once it ends (committed, rolled back or closed), and the
+collector is left as the caller had it."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from careloop.records.projection import SharedFacts, load_patient_facts, share_facts
+from careloop.runtime import Runtime
+from tests.records.test_shared_facts import _import_two
+
+CODE = "77353-1"
+
+
+class _Node:
+    """An object in a reference cycle: only the cyclic collector can free it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _read_and_leave_a_cycle(session: Session) -> weakref.ref[_Node]:
+    cycle = weakref.ref(_Node())  # garbage already when the facts are read
+    share_facts(session, SharedFacts(codes={CODE}, always=("Patient",)))
+    facts = dict(load_patient_facts(session, only_codes={CODE}))
+    assert len(facts) == 2
+    assert all(facts.values())
+    return cycle
+
+
+def _commit(rt: Runtime) -> weakref.ref[_Node]:
+    with rt.transaction() as session:
+        return _read_and_leave_a_cycle(session)
+
+
+def _roll_back(rt: Runtime) -> weakref.ref[_Node]:
+    session = rt.sessions()
+    try:
+        cycle = _read_and_leave_a_cycle(session)
+        session.rollback()
+    finally:
+        session.close()
+    return cycle
+
+
+def _close(rt: Runtime) -> weakref.ref[_Node]:
+    session = rt.sessions()
+    cycle = _read_and_leave_a_cycle(session)
+    session.close()
+    return cycle
+
+
+@pytest.mark.parametrize("end", [_commit, _roll_back, _close])
+def test_garbage_made_during_a_shared_read_is_freed_when_the_transaction_ends(
+    rt: Runtime, tmp_path: Path, end: Callable[[Runtime], weakref.ref[_Node]]
+) -> None:
+    _import_two(rt, tmp_path)
+    cycle = end(rt)
+    gc.collect()
+    assert cycle() is None
+    assert gc.isenabled()
+
+
+def test_garbage_waits_for_the_last_of_two_overlapping_transactions(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    _import_two(rt, tmp_path)
+    with rt.transaction() as outer:
+        share_facts(outer, SharedFacts(codes={CODE}, always=("Patient",)))
+        assert len(dict(load_patient_facts(outer, only_codes={CODE}))) == 2
+        inner_cycle = _commit(rt)
+        gc.collect()
+        assert inner_cycle() is not None  # the outer transaction still holds its facts out
+    gc.collect()
+    assert inner_cycle() is None
+
+
+def test_a_collector_turned_off_by_the_caller_stays_off(rt: Runtime, tmp_path: Path) -> None:
+    _import_two(rt, tmp_path)
+    gc.disable()
+    try:
+        with rt.transaction() as session:
+            share_facts(session, SharedFacts(codes={CODE}, always=("Patient",)))
+            assert len(dict(load_patient_facts(session, only_codes={CODE}))) == 2
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
