@@ -14,7 +14,14 @@ from careloop.runtime import Runtime
 
 runner = CliRunner()
 
-PATIENT = {"resourceType": "Patient", "id": "copy-pat", "gender": "female"}
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "copy-pat",
+    "gender": "female",
+    "name": [{"family": "Copyperson"}],
+    "telecom": [{"system": "email", "value": "copy@example.org"}],
+    "text": {"status": "generated", "div": "<div>Copyperson</div>"},
+}
 NOTE = 'tab\there, back\\slash, "quotes", new\nline, \\N, \\t, ünïcödé ✓'
 OBSERVATION = {
     "resourceType": "Observation",
@@ -70,3 +77,9 @@ def test_awkward_characters_are_stored_as_sent_and_codes_and_facts_follow(
         assert facts["copy-obs"].fact["code"]["coding"][0]["display"] == NOTE
         assert facts["copy-obs"].fact["valueQuantity"] == {"value": 172.5, "unit": "cm"}
         assert facts["copy-obs"].patient_id == "copy-pat"
+        # a Patient's fact: no name, contacts or narrative
+        assert facts["copy-pat"].fact == {
+            "resourceType": "Patient",
+            "id": "copy-pat",
+            "gender": "female",
+        }

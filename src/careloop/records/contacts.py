@@ -7,7 +7,7 @@ cannot search them. Each one also gets a keyed digest of its normalised value in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select
@@ -19,6 +19,7 @@ from careloop.records.contacts_phone import PHONE_SYSTEMS, to_e164
 from careloop.settings import get_settings
 
 _FALLBACK_KEY = b"careloop-contact-lookup"
+_CHUNK = 500
 
 
 def normalise(system: str, value: str) -> str | None:
@@ -59,6 +60,38 @@ def reindex_contacts(
         else table.c.caregiver_id == caregiver_id
     )
     connection.execute(delete(table).where(table.c.patient_id == patient_id, owner))
+    rows = _lookup_rows(patient_id, points, caregiver_id)
+    if rows:
+        connection.execute(insert(table), rows)
+
+
+def reindex_patients_contacts(
+    connection: Connection, points_by_patient: Mapping[str, Iterable[dict[str, Any]]]
+) -> None:
+    """:func:`reindex_contacts` of several patients' own points (no caregiver's) in two
+    statements, not two a patient: an import refreshes a batch of records at once."""
+    table: Table = ContactLookup.__table__  # type: ignore[assignment]
+    ids = list(points_by_patient)
+    for start in range(0, len(ids), _CHUNK):
+        connection.execute(
+            delete(table).where(
+                table.c.patient_id.in_(ids[start : start + _CHUNK]),
+                table.c.caregiver_id.is_(None),
+            )
+        )
+    rows = [
+        row
+        for patient_id, points in points_by_patient.items()
+        for row in _lookup_rows(patient_id, points, None)
+    ]
+    if rows:
+        connection.execute(insert(table), rows)
+
+
+def _lookup_rows(
+    patient_id: str, points: Iterable[dict[str, Any]], caregiver_id: str | None
+) -> list[dict[str, Any]]:
+    """The look-up rows of one owner's points (one a digest)."""
     rows: dict[str, dict[str, Any]] = {}
     for point in points or []:
         system = str(point.get("system"))
@@ -70,8 +103,7 @@ def reindex_contacts(
                 "caregiver_id": caregiver_id,
                 "system": system[:16],
             }
-    if rows:
-        connection.execute(insert(table), list(rows.values()))
+    return list(rows.values())
 
 
 def index_contacts(

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from careloop.fhirdata import dates
 from careloop.models import Event, FhirResource, Patient, PatientIdentifier
-from careloop.records.contacts import index_contacts
+from careloop.records.contacts import reindex_patients_contacts
 from careloop.records.contacts_phone import DEFAULT_REGION, undialable
 from careloop.records.demographics import demographics_from
 from careloop.records.extract import IndexedResource
@@ -220,8 +220,14 @@ def refresh_demographics(
     by_patient: dict[str, list[dict[str, Any]]] = {}
     for pid, resource in rows:
         by_patient.setdefault(pid, []).append(resource)
-    # One query for the records (new ones are in the session already): no get per patient.
-    list(session.scalars(select(Patient).where(Patient.id.in_(list(by_patient)))))
+    # One query for the records, held here: the session keeps loaded rows only weakly, and
+    # a get per patient would also flush the previous one's update (two statements each).
+    records = {
+        p.id: p
+        for ids in _chunks(list(by_patient))
+        for p in session.scalars(select(Patient).where(Patient.id.in_(ids)))
+    }
+    points: dict[str, list[dict[str, Any]]] = {}
     for pid, resources in by_patient.items():
         demo = demographics_from(
             resources,
@@ -229,14 +235,15 @@ def refresh_demographics(
             zones=zones,
             default_region=default_region,
         )
-        patient = session.get(Patient, pid)
+        patient = records.get(pid)
         if patient is None:
             continue
         for name, value in vars(demo).items():
             setattr(patient, name, value)
         patient.updated_at = now
-        # contact points are stored encrypted: their look-up digests are written beside them
-        index_contacts(session, patient_id=pid, points=demo.contact_points)
+        points[pid] = demo.contact_points
         undialable_count += undialable(demo.contact_points)
     session.flush()
+    # contact points are stored encrypted: their look-up digests are written beside them
+    reindex_patients_contacts(session.connection(), points)
     return undialable_count

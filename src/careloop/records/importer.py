@@ -10,6 +10,7 @@ are busy. Importing the same input twice leaves the same rows (same FHIR id = up
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 from collections import Counter
@@ -462,6 +463,11 @@ def import_paths(
         default_region=default_region,
     )
     done = 0
+    # Objects alive before the run (modules, models, compiled checks) are not this run's
+    # garbage: frozen, the collector's full passes skip them, here and in the parsers forked
+    # after this (at the pool's first submit). Those passes cost ~0.3 of the writer's 1.1 CPU
+    # seconds and ~0.45 of the parsers' 2.2 for 100 Synthea files. Given back at the end.
+    gc.freeze()
     try:
         for batch in _batches(_units(files, keep_unsupported=keep_unsupported, pool=pool)):
             write(batch)
@@ -472,6 +478,7 @@ def import_paths(
     finally:
         if pool is not None:
             pool.shutdown()
+        gc.unfreeze()
     with sessions() as session:
         summary.unresolved_patient_references = resolve_dangling_references(session)
         if summary.read_anything:

@@ -2,9 +2,13 @@
 
 An upsert through a staging table costs the server every row twice (COPY into the staging
 table, then INSERT ... SELECT ... ON CONFLICT). Most rows of an import are new, and a new row
-cannot conflict, so :func:`copy_new` writes ``fhir_resources``, ``resource_codes`` and
-``resource_facts`` rows of resources that did not exist with one ``COPY`` per table, from the
-JSON text the parser process already made. ``records.store`` keeps the upsert for the rest.
+cannot conflict, so :func:`copy_new` writes ``fhir_resources`` and ``resource_codes`` rows
+of resources that did not exist with one ``COPY`` per table, from the JSON text the parser
+process already made. ``records.store`` keeps the upsert for the rest.
+
+Their ``resource_facts`` are projected by the server from the rows just copied (the stored
+JSONB without the dropped fields, ``records.projection``): a fact is most of its resource, and
+sending it as a second JSON document cost its serialising, pickling, sending and parsing again.
 
 The rows are COPY text lines built here: the JSON needs only its backslashes doubled (orjson
 never writes a raw tab, newline or carriage return) and the other values are short.
@@ -20,7 +24,7 @@ from typing import Any
 import orjson
 
 from careloop.records.extract import IndexedResource
-from careloop.records.projection import fact_json, has_fact
+from careloop.records.projection import DROPPED_FIELDS, PATIENT_DROPPED, has_fact
 
 NULL = b"\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -29,7 +33,17 @@ RESOURCE_COLUMNS = (
     "supported, resource, source, imported_at, patient_id"
 )
 CODE_COLUMNS = "resource_type, fhir_id, system, code, patient_id"
-FACT_COLUMNS = "resource_type, fhir_id, codes, fact, patient_id"
+PROJECT_FACTS = (
+    "INSERT INTO resource_facts (resource_type, fhir_id, codes, fact, patient_id) "
+    "SELECT r.resource_type, r.fhir_id, k ->> 2, r.resource - CASE r.resource_type "
+    "WHEN 'Patient' THEN %(patient)s::text[] ELSE %(dropped)s::text[] END, r.patient_id "
+    "FROM jsonb_array_elements(%(keys)s::jsonb) AS k "
+    "JOIN fhir_resources AS r ON r.resource_type = k ->> 0 AND r.fhir_id = k ->> 1"
+)
+"""The facts of rows just copied (keys and bare codes sent as one JSON text), by the same
+rule as ``records.projection.fact_of`` (its owner is its resource's)."""
+_DROPPED = list(DROPPED_FIELDS)
+_PATIENT_DROPPED = [*DROPPED_FIELDS, *PATIENT_DROPPED]
 
 
 Stamp = tuple[str, datetime]
@@ -70,11 +84,12 @@ def existing_keys(cursor: Any, resources: Sequence[IndexedResource]) -> set[tupl
 class CopyText:
     """A resource's COPY lines, made in the parser process and joined in the writer:
     ``resource`` stops before the JSON (which crosses the process boundary once, as the
-    resource's own), the others before the owner (known only once patients are linked)."""
+    resource's own), ``codes`` before the owner (known only once patients are linked);
+    ``fact``: the bare codes of its fact, None when it gets none."""
 
     __slots__ = ("codes", "fact", "resource")
 
-    def __init__(self, resource: bytes, codes: tuple[bytes, ...], fact: bytes | None) -> None:
+    def __init__(self, resource: bytes, codes: tuple[bytes, ...], fact: str | None) -> None:
         self.resource = resource
         self.codes = codes
         self.fact = fact
@@ -103,8 +118,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def copy_text(res: IndexedResource) -> CopyText:
-    """The COPY text of ``res`` for ``fhir_resources``, ``resource_codes``, ``resource_facts``
-    (each line ends before the owner: source and import time come first, then the owner)."""
+    """The COPY text of ``res`` for ``fhir_resources`` and ``resource_codes`` (each line ends
+    before the owner: source and import time come first, then the owner) and its fact's codes."""
     key = _fields((res.resource_type, res.fhir_id))
     resource = key + _fields((
         res.patient_ref, res.status, _iso(res.effective_start), _iso(res.effective_end),
@@ -117,9 +132,7 @@ def copy_text(res: IndexedResource) -> CopyText:
     )
     fact = None
     if has_fact(res.resource_type, res.patient_ref):
-        raw = res.fact_json or fact_json(res.resource, res.resource_type, res.patient_ref) or b"{}"
-        bare = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
-        fact = (key + _fields((bare,))).encode() + _json(raw) + b"\t"
+        fact = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
     return CopyText(resource.encode(), codes, fact)
 
 
@@ -135,7 +148,7 @@ def copy_new(
     middles: dict[Stamp, bytes] = {}
     resource_lines: list[bytes] = []
     code_lines: list[bytes] = []
-    fact_lines: list[bytes] = []
+    facts: list[tuple[str, str, str]] = []
     for res, owner, stamp in zip(resources, owners, stamps, strict=True):
         lines = res.copy_text if isinstance(res.copy_text, CopyText) else copy_text(res)
         end = (NULL if owner is None else text(owner)) + b"\n"
@@ -145,10 +158,14 @@ def copy_new(
         resource_lines.append(lines.resource + _json(res.json) + b"\t" + middle + end)
         code_lines.extend(line + end for line in lines.codes)
         if lines.fact is not None:
-            fact_lines.append(lines.fact + end)
+            facts.append((res.resource_type, res.fhir_id, lines.fact))
     _copy(cursor, "fhir_resources", RESOURCE_COLUMNS, resource_lines)
     _copy(cursor, "resource_codes", CODE_COLUMNS, code_lines)
-    _copy(cursor, "resource_facts", FACT_COLUMNS, fact_lines)
+    if facts:
+        keys = orjson.dumps(facts).decode()
+        cursor.execute(
+            PROJECT_FACTS, {"keys": keys, "dropped": _DROPPED, "patient": _PATIENT_DROPPED}
+        )
 
 
 def _copy(cursor: Any, table: str, columns: str, lines: Iterable[bytes]) -> None:
