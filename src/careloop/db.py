@@ -15,7 +15,17 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Select,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
@@ -341,6 +351,15 @@ def copy_new_objects(session: Session, objects: Sequence[Any]) -> None:
     for obj in objects:
         make_transient_to_detached(obj)
         session.add(obj)
+
+
+def one_or_missing(session: Session, query: Select[tuple[Row]], missing: str) -> Row:
+    """The row ``query`` finds, or :class:`NotFound` saying ``missing`` (as
+    :func:`get_or_missing`, for rows found by something other than their primary key)."""
+    row = session.scalar(query)
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
 def get_or_missing(session: Session, model: type[Row], key: object, missing: str) -> Row:
