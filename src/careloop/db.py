@@ -372,9 +372,13 @@ def get_or_missing(session: Session, model: type[Row], key: object, missing: str
 
 
 def patient_rows(
-    session: Session, model: type[PatientRow], patient_id: str, *order_by: Any
+    session: Session,
+    model: type[PatientRow],
+    patient_id: str,
+    *order_by: Any,
+    where: Sequence[Any] = (),
 ) -> list[PatientRow]:
-    """Every row of ``model`` that belongs to the patient, in the order given."""
-    return list(
-        session.scalars(select(model).where(model.patient_id == patient_id).order_by(*order_by))
-    )
+    """Every row of ``model`` that belongs to the patient (and meets ``where``), in the order
+    given."""
+    query = select(model).where(model.patient_id == patient_id, *where)
+    return list(session.scalars(query.order_by(*order_by)))

@@ -33,7 +33,7 @@ from careloop.audit import Purpose
 from careloop.careteam.assignees import escalation_target, is_lead_queue
 from careloop.changes import record_change
 from careloop.clock import Clock, FrozenClock
-from careloop.db import one_or_missing
+from careloop.db import one_or_missing, patient_rows
 from careloop.errors import Conflict, InvalidInput
 from careloop.events import EventKind, record_event
 from careloop.feedback.evaluate import Finding
@@ -378,12 +378,8 @@ def create_task(
 
 
 def open_items(session: Session, *, patient_id: str) -> list[WorklistItem]:
-    return list(
-        session.scalars(
-            select(WorklistItem).where(
-                WorklistItem.patient_id == patient_id, WorklistItem.status.in_(list(ACTIVE))
-            )
-        )
+    return patient_rows(
+        session, WorklistItem, patient_id, where=[WorklistItem.status.in_(list(ACTIVE))]
     )
 
 
