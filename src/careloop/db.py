@@ -15,7 +15,17 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Select,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
@@ -343,6 +353,15 @@ def copy_new_objects(session: Session, objects: Sequence[Any]) -> None:
         session.add(obj)
 
 
+def one_or_missing(session: Session, query: Select[tuple[Row]], missing: str) -> Row:
+    """The row ``query`` finds, or :class:`NotFound` saying ``missing`` (as
+    :func:`get_or_missing`, for rows found by something other than their primary key)."""
+    row = session.scalar(query)
+    if row is None:
+        raise NotFound(missing)
+    return row
+
+
 def get_or_missing(session: Session, model: type[Row], key: object, missing: str) -> Row:
     """The row of ``model`` with primary key ``key``, or :class:`NotFound` saying ``missing``
     (a message that names the kind of thing, never the key)."""
@@ -353,9 +372,13 @@ def get_or_missing(session: Session, model: type[Row], key: object, missing: str
 
 
 def patient_rows(
-    session: Session, model: type[PatientRow], patient_id: str, *order_by: Any
+    session: Session,
+    model: type[PatientRow],
+    patient_id: str,
+    *order_by: Any,
+    where: Sequence[Any] = (),
 ) -> list[PatientRow]:
-    """Every row of ``model`` that belongs to the patient, in the order given."""
-    return list(
-        session.scalars(select(model).where(model.patient_id == patient_id).order_by(*order_by))
-    )
+    """Every row of ``model`` that belongs to the patient (and meets ``where``), in the order
+    given."""
+    query = select(model).where(model.patient_id == patient_id, *where)
+    return list(session.scalars(query.order_by(*order_by)))

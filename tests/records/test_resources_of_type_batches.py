@@ -11,6 +11,7 @@ import pytest
 from careloop.records import service
 from careloop.runtime import Runtime
 from tests.feedback.loop_payloads import add_patients
+from tests.statements import statements
 
 IDS = [f"rb-{n:02d}" for n in (7, 3, 11, 0, 5, 9, 1, 4, 10)]
 
@@ -35,3 +36,19 @@ def test_batches_of_ids_give_the_resources_one_statement_gives(
     assert batched == whole
     assert [r["id"] for _, r in every] == sorted(IDS)
     assert sorted(pid for pid, _ in conditions) == ["rb-03", "rb-10"]
+
+
+def test_postgresql_reads_any_number_of_ids_in_one_ordered_statement(
+    rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL gets the ids as one array, so its collation alone orders the answer;
+    SQLite, which has no arrays, reads them a batch a statement."""
+    add_patients(rt, tmp_path, *IDS)
+    monkeypatch.setattr(service, "IDS_PER_STATEMENT", 2)
+    with rt.transaction() as session, statements(rt.engine) as seen:
+        found = list(service.resources_of_type(session, resource_type="Patient", patient_ids=IDS))
+    with rt.transaction() as session:
+        every = list(service.resources_of_type(session, resource_type="Patient"))
+
+    assert found == every
+    assert len(seen) == {"postgresql": 1, "sqlite": 5}[rt.engine.dialect.name]

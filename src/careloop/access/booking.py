@@ -27,6 +27,7 @@ from careloop.access.rides import withdraw_rides
 from careloop.audit import AuditAction, Purpose
 from careloop.changes import record_change
 from careloop.clock import Clock
+from careloop.db import one_or_missing, patient_rows
 from careloop.errors import Conflict, NotFound
 from careloop.events import EventKind
 from careloop.models import AccessBooking, FhirResource
@@ -104,10 +105,9 @@ def hold(
 
 def get_booking(session: Session, booking_id: str, *, for_update: bool = False) -> AccessBooking:
     query = select(AccessBooking).where(AccessBooking.id == booking_id)
-    booking = session.scalar(query.with_for_update() if for_update else query)
-    if booking is None:
-        raise NotFound("no such booking")
-    return booking
+    return one_or_missing(
+        session, query.with_for_update() if for_update else query, "no such booking"
+    )
 
 
 def confirm(
@@ -177,13 +177,8 @@ def cancel(
 
 def live_bookings(session: Session, *, patient_id: str) -> list[AccessBooking]:
     """The patient's holds and bookings, soonest first."""
-    return list(
-        session.scalars(
-            select(AccessBooking)
-            .where(AccessBooking.patient_id == patient_id, AccessBooking.state.in_(LIVE))
-            .order_by(AccessBooking.start)
-        )
-    )
+    live = AccessBooking.state.in_(LIVE)
+    return patient_rows(session, AccessBooking, patient_id, AccessBooking.start, where=[live])
 
 
 def _record(

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, object_session
 from careloop.access.finder import Offer
 from careloop.clock import Clock
 from careloop.crypto import signing_key
+from careloop.db import patient_rows
 from careloop.errors import LinkNotUsable
 from careloop.events import EventKind, record_event
 from careloop.models import AccessOffer, Enrollment, OutboxMessage
@@ -181,17 +182,17 @@ def current_offer(session: Session, *, patient_id: str, now: datetime) -> Access
 
 def open_links(session: Session, *, patient_id: str, now: datetime) -> list[AccessOffer]:
     """The patient's open, unexpired scheduling links (one per need), oldest first."""
-    return list(
-        session.scalars(
-            select(AccessOffer)
-            .where(
-                AccessOffer.patient_id == patient_id,
-                AccessOffer.state == "open",
-                AccessOffer.kind == LINK_KIND,
-                AccessOffer.expires_at > now,
-            )
-            .order_by(AccessOffer.created_at, AccessOffer.id)
-        )
+    return patient_rows(
+        session,
+        AccessOffer,
+        patient_id,
+        AccessOffer.created_at,
+        AccessOffer.id,
+        where=[
+            AccessOffer.state == "open",
+            AccessOffer.kind == LINK_KIND,
+            AccessOffer.expires_at > now,
+        ],
     )
 
 

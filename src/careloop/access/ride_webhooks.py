@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 from careloop.access.rides import FAILED, STATUSES, update_ride_status, withdrawn_at_provider
 from careloop.access.sending import send_ride_booked, send_ride_fell_through
 from careloop.clock import Clock
-from careloop.errors import InvalidInput, NotFound, PermissionDenied
+from careloop.db import one_or_missing
+from careloop.errors import InvalidInput, PermissionDenied
 from careloop.models import AccessBooking, AccessRide
 from careloop.settings import RidesSettings, Settings
 
@@ -150,10 +151,7 @@ def _find(session: Session, event: RideEvent) -> AccessRide:
         query = query.where(AccessRide.id == event.ride_ref)
     else:
         query = query.where(AccessRide.external_id == event.broker_id)
-    ride = session.scalar(query)
-    if ride is None:
-        raise NotFound("no such ride")
-    return ride
+    return one_or_missing(session, query, "no such ride")
 
 
 def apply_event(

@@ -42,7 +42,8 @@ from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import create_task
 from careloop.clock import Clock
-from careloop.errors import CareloopError, InvalidInput, NotFound
+from careloop.db import one_or_missing
+from careloop.errors import CareloopError, InvalidInput
 from careloop.events import EventKind, record_event
 from careloop.feedback.ruleset import Severity
 from careloop.models import AccessBooking, AccessRide
@@ -286,10 +287,8 @@ def _set_status(session: Session, *, ride: AccessRide, status: str, clock: Clock
 
 
 def ride_by_external_id(session: Session, external_id: str) -> AccessRide:
-    ride = session.scalar(select(AccessRide).where(AccessRide.external_id == external_id))
-    if ride is None:
-        raise NotFound("no such ride")
-    return ride
+    query = select(AccessRide).where(AccessRide.external_id == external_id)
+    return one_or_missing(session, query, "no such ride")
 
 
 def update_ride_status(session: Session, *, ride: AccessRide, status: str, clock: Clock) -> bool:

@@ -33,7 +33,8 @@ from careloop.audit import Purpose
 from careloop.careteam.assignees import escalation_target, is_lead_queue
 from careloop.changes import record_change
 from careloop.clock import Clock, FrozenClock
-from careloop.errors import Conflict, InvalidInput, NotFound
+from careloop.db import one_or_missing, patient_rows
+from careloop.errors import Conflict, InvalidInput
 from careloop.events import EventKind, record_event
 from careloop.feedback.evaluate import Finding
 from careloop.feedback.ruleset import DEFAULT_SLA, Severity
@@ -184,10 +185,7 @@ def get_item(session: Session, item_id: int, *, for_update: bool = False) -> Wor
     query = select(WorklistItem).where(WorklistItem.id == item_id)
     if for_update:
         query = query.with_for_update()
-    item = session.scalar(query)
-    if item is None:
-        raise NotFound("no such worklist item")
-    return item
+    return one_or_missing(session, query, "no such worklist item")
 
 
 _TRANSITIONS = {
@@ -380,12 +378,8 @@ def create_task(
 
 
 def open_items(session: Session, *, patient_id: str) -> list[WorklistItem]:
-    return list(
-        session.scalars(
-            select(WorklistItem).where(
-                WorklistItem.patient_id == patient_id, WorklistItem.status.in_(list(ACTIVE))
-            )
-        )
+    return patient_rows(
+        session, WorklistItem, patient_id, where=[WorklistItem.status.in_(list(ACTIVE))]
     )
 
 

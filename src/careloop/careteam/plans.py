@@ -27,6 +27,7 @@ from careloop.audit import Purpose
 from careloop.careteam.alerts import create_task
 from careloop.changes import record_change
 from careloop.clock import Clock
+from careloop.db import get_or_missing
 from careloop.errors import CareloopError, Conflict, NotFound
 from careloop.events import EventKind, record_event
 from careloop.feedback.catalog import Catalog
@@ -297,9 +298,7 @@ def adjustment_outcome(
     better for every metric our rules watch: blood pressure, glucose, weight, symptom
     grades, missed doses).
     """
-    row = session.get(PlanAdjustment, adjustment_id)
-    if row is None:
-        raise NotFound("no such plan adjustment")
+    row = get_or_missing(session, PlanAdjustment, adjustment_id, "no such plan adjustment")
     metric = _metric(rule_by_id(rules, row.rule_id))
     if row.status != PlanStatus.APPROVED or row.decided_at is None:
         return AdjustmentOutcome(row.id, metric, None, None, 0, 0, "pending")

@@ -186,9 +186,7 @@ def _load_text(text: str, *, name: str) -> list[Rule]:
             f"{name}: not valid YAML ({exc.__class__.__name__})", field=name
         ) from None
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error.get("loc", ()))
-        raise InvalidInput(f"{name}: {where}: {error.get('msg')}", field=name) from None
+        raise InvalidInput.from_validation(exc, source=name, whole="rules") from None
 
 
 def load_rules(extra_dirs: Iterable[Path] = ()) -> list[Rule]:

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careloop.db import patient_rows
 from careloop.errors import InvalidInput, NotFound
 from careloop.models import PortalContact, ProxyGrant
 from careloop.records import caregivers as records_caregivers
@@ -74,12 +75,8 @@ def revoke_proxy(
 
 
 def active_grants(session: Session, *, patient_id: str) -> list[ProxyGrant]:
-    return list(
-        session.scalars(
-            select(ProxyGrant)
-            .where(ProxyGrant.patient_id == patient_id, ProxyGrant.revoked_at.is_(None))
-            .order_by(ProxyGrant.id)
-        )
+    return patient_rows(
+        session, ProxyGrant, patient_id, ProxyGrant.id, where=[ProxyGrant.revoked_at.is_(None)]
     )
 
 

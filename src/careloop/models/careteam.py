@@ -68,9 +68,13 @@ class WorklistItem(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_by: Mapped[str | None] = mapped_column(String(128))
     outcome: Mapped[str | None] = mapped_column(Text)
-    severity_rank: Mapped[int] = mapped_column(SmallInteger, Computed(SEVERITY_RANK_SQL))
+    severity_rank: Mapped[int] = mapped_column(
+        SmallInteger, Computed(SEVERITY_RANK_SQL), nullable=True
+    )
     """The worklist's second sort key (urgent 0, high 1, routine 2, else 3), kept by the
-    database from ``severity`` so an index can give the page its order."""
+    database from ``severity`` so an index can give the page its order. The column is
+    nullable as migration 0500 made it (a generated column added to a filled table); the
+    ``CASE`` has an ``ELSE``, so it is never NULL, hence ``int``."""
 
     __table_args__ = (
         partial_index(

@@ -204,11 +204,8 @@ def mark_calling(
     """The provider is about to be called for ``messages``: committed first, so a crash from
     here on leaves them (and only them) in doubt. Renews this worker's lease on each row and
     returns the ids still this worker's; a row whose lease ran out and that another worker
-    took is left out, and must not be sent."""
-    if session.get_bind().dialect.name == "postgresql":
-        return _mark_calling_at_once(
-            session, ids=[m.id for m in messages], worker_id=worker_id, until=now + lease
-        )
+    took is left out, and must not be sent. (On PostgreSQL the worker's group commit makes
+    this mark in its one statement, :func:`careloop.outreach.results_sql.write_at_once`.)"""
     ours = renew_lease(
         session, ids=[m.id for m in messages], worker_id=worker_id, now=now, lease=lease
     )
@@ -230,38 +227,6 @@ def still_held(*, ids: Sequence[int], worker_id: str) -> ColumnElement[bool]:
         OutboxMessage.state == str(OutboxState.SENDING),
         OutboxMessage.claimed_by == worker_id,
     )
-
-
-def _mark_calling_at_once(
-    session: Session, *, ids: Sequence[int], worker_id: str, until: datetime
-) -> set[int]:
-    """:func:`mark_calling` as one statement on PostgreSQL (the lease renewal and the
-    attempts' ``calling`` mark in data-modifying CTEs): one round trip of the group's commit
-    instead of two."""
-    if not ids:
-        return set()
-    outbox = cast(Table, OutboxMessage.__table__)
-    attempts = cast(Table, SendAttempt.__table__)
-    renewed = (
-        update(outbox)
-        .where(still_held(ids=ids, worker_id=worker_id))
-        .values(lease_until=until)
-        .returning(outbox.c.id)
-        .cte("renewed")
-    )
-    calling = (
-        update(attempts)
-        .where(
-            # The id list finds the rows by index (the planner knows nothing of the CTE's
-            # size); the CTE keeps only the rows still this worker's.
-            attempts.c.message_id.in_(ids),
-            attempts.c.message_id.in_(select(renewed.c.id)),
-            attempts.c.finished_at.is_(None),
-        )
-        .values(outcome=str(AttemptOutcome.CALLING))
-        .cte("calling")
-    )
-    return set(session.connection().execute(select(renewed.c.id).add_cte(calling)).scalars())
 
 
 def renew_lease(

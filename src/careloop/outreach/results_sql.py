@@ -34,6 +34,55 @@ ATTEMPT_RESULT_COLUMNS = ["outcome", "error", "slot_at"]
 
 
 @dataclass(frozen=True, slots=True)
+class ArrayUpdate:
+    """``UPDATE table AS t SET column = v.column, ... FROM unnest(...) AS v(...) WHERE ...``:
+    the one shape of every many-rows update here. ``key`` maps parameter names to the
+    columns that find a row; ``also`` (further assignments) and ``where`` (a further
+    condition on ``t``) are SQL."""
+
+    table: Table
+    key: dict[str, Any]
+    columns: list[str]
+    also: list[str]
+    where: str
+
+    def sql(
+        self, dialect: Any, rows: list[dict[str, Any]], *, prefix: str
+    ) -> tuple[str, dict[str, Any]]:
+        """The statement for ``rows`` and its parameters (named ``prefix_...``)."""
+        table = self.table
+        source, params = unnest_arrays(
+            dialect, {**self.key, **{c: table.c[c] for c in self.columns}}, rows, prefix
+        )
+        assignments = [*(f"{c} = v.{c}" for c in self.columns), *self.also]
+        matches = [*(f"t.{col.name} = v.{name}" for name, col in self.key.items()), self.where]
+        names = ", ".join([*self.key, *self.columns])
+        statement = (
+            f"UPDATE {table.name} AS t SET {', '.join(assignments)} "
+            f"FROM {source} AS v({names}) WHERE {' AND '.join(matches)}"
+        )
+        return statement, params
+
+
+OUTBOX_RESULTS = ArrayUpdate(
+    OUTBOX,
+    {"b_id": OUTBOX.c.id},
+    OUTBOX_RESULT_COLUMNS,
+    also=["lease_until = NULL", "updated_at = :now"],
+    where="t.state = :sending",
+)
+"""The previous group's outbox rows, still ``sending`` only (the group commit's first write)."""
+ATTEMPT_RESULTS = ArrayUpdate(
+    ATTEMPTS,
+    ATTEMPT_KEY,
+    ATTEMPT_RESULT_COLUMNS,
+    also=["finished_at = :now"],
+    where="t.finished_at IS NULL",
+)
+"""The previous group's open attempts, finished."""
+
+
+@dataclass(frozen=True, slots=True)
 class CallingMark:
     """Rows about to be sent (``ids``): their lease renewed to ``until`` and their open
     attempts marked ``calling`` if they are still ``worker_id``'s."""
@@ -71,29 +120,13 @@ def write_at_once(
     # to the transaction, is what its commit reads.
     parts = ["s AS (SELECT set_config('synchronous_commit', 'off', true) AS v)"]
     if updates:
-        outbox_from, more = unnest_arrays(
-            dialect, {"b_id": OUTBOX.c.id, **_columns(OUTBOX, OUTBOX_RESULT_COLUMNS)}, updates, "o"
-        )
+        statement, more = OUTBOX_RESULTS.sql(dialect, updates, prefix="o")
         params.update(more)
-        parts.append(
-            f"o AS (UPDATE {OUTBOX.name} AS t SET "
-            + ", ".join(f"{c} = v.{c}" for c in OUTBOX_RESULT_COLUMNS)
-            + f", lease_until = NULL, updated_at = :now FROM {outbox_from} AS v"
-            f"(b_id, {', '.join(OUTBOX_RESULT_COLUMNS)}) "
-            "WHERE t.id = v.b_id AND t.state = :sending)"
-        )
+        parts.append(f"o AS ({statement})")
     if attempts:
-        attempts_from, more = unnest_arrays(
-            dialect, {**ATTEMPT_KEY, **_columns(ATTEMPTS, ATTEMPT_RESULT_COLUMNS)}, attempts, "a"
-        )
+        statement, more = ATTEMPT_RESULTS.sql(dialect, attempts, prefix="a")
         params.update(more)
-        parts.append(
-            f"a AS (UPDATE {ATTEMPTS.name} AS t SET "
-            + ", ".join(f"{c} = v.{c}" for c in ATTEMPT_RESULT_COLUMNS)
-            + f", finished_at = :now FROM {attempts_from} AS v"
-            f"(b_message, b_number, {', '.join(ATTEMPT_RESULT_COLUMNS)}) WHERE "
-            "t.message_id = v.b_message AND t.number = v.b_number AND t.finished_at IS NULL)"
-        )
+        parts.append(f"a AS ({statement})")
     if events:
         events_table = cast(Table, Event.__table__)
         names = list(events[0])
@@ -120,10 +153,6 @@ def write_at_once(
     final = "SELECT id FROM r UNION ALL SELECT NULL FROM s WHERE s.v IS NULL"
     found = session.execute(text(f"WITH {', '.join(parts)} {final}"), params).scalars()
     return {int(i) for i in found if i is not None}
-
-
-def _columns(table: Table, names: list[str]) -> dict[str, Any]:
-    return {name: table.c[name] for name in names}
 
 
 def unnest_arrays(
@@ -168,19 +197,15 @@ def bulk_update(
         session.connection().execute(stmt, rows)
         return
     dialect = session.get_bind().dialect
-    names = [*key, *columns]
-    targets = {**key, **{c: table.c[c] for c in columns}}
-    source, params = unnest_arrays(dialect, targets, rows, "a")
-    assignments = [f"{c} = v.{c}" for c in columns]
-    assignments += [f"{c} = :c_{c}" for c in constants]
-    params.update({f"c_{c}": _bound(table.c[c].type, v, dialect) for c, v in constants.items()})
-    matches = " AND ".join(f"t.{col.name} = v.{n}" for n, col in key.items())
     condition = where.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    statement = (
-        f"UPDATE {table.name} AS t SET {', '.join(assignments)} "
-        f"FROM {source} AS v({', '.join(names)}) "
-        f"WHERE {matches} AND {str(condition).replace(table.name + '.', 't.')}"
-    )
+    statement, params = ArrayUpdate(
+        table,
+        key,
+        columns,
+        also=[f"{c} = :c_{c}" for c in constants],
+        where=str(condition).replace(table.name + ".", "t."),
+    ).sql(dialect, rows, prefix="a")
+    params.update({f"c_{c}": _bound(table.c[c].type, v, dialect) for c, v in constants.items()})
     session.execute(text(statement), params)
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.db import get_or_missing
+from careloop.db import get_or_missing, patient_rows
 from careloop.models import Caregiver
 from careloop.records.availability import parse_window
 from careloop.records.contacts_phone import DEFAULT_REGION, normalise_points, region_of
@@ -70,11 +69,7 @@ def caregiver_row(
 
 
 def caregivers_of(session: Session, *, patient_id: str) -> list[Caregiver]:
-    return list(
-        session.scalars(
-            select(Caregiver).where(Caregiver.patient_id == patient_id).order_by(Caregiver.id)
-        )
-    )
+    return patient_rows(session, Caregiver, patient_id, Caregiver.id)
 
 
 def set_availability(

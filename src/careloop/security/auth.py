@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
-from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from careloop.db import get_or_missing
+from careloop.errors import Conflict, InvalidInput, NotAuthenticated
 from careloop.models import ApiToken, User
 from careloop.security.backoff import (
     ACCOUNT_MAX_DELAY,
@@ -171,9 +172,7 @@ def issue_token(
 
 
 def revoke_token(session: Session, *, clock: Clock, token_id: int) -> None:
-    row = session.get(ApiToken, token_id)
-    if row is None:
-        raise NotFound("no such token")
+    row = get_or_missing(session, ApiToken, token_id, "no such token")
     row.revoked_at = row.revoked_at or clock.now()
     session.flush()
 
