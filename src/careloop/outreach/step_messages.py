@@ -26,7 +26,13 @@ from careloop.outreach.audience import (
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
 from careloop.outreach.config import default_sender
 from careloop.outreach.decided import decide_for, decided_notice, render_decided
-from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
+from careloop.outreach.due_steps import (
+    ESCALATION_STEP,
+    DueStep,
+    advance,
+    skip_step,
+    write_step_state,
+)
 from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
 from careloop.outreach.interpreter_calls import route_voice
 from careloop.outreach.outbox import NewMessage, enqueue_many
@@ -195,6 +201,7 @@ def run_steps(
         if decision.action.channel != "portal":
             enrollment.unanswered += 1
         advance(session, enrollment=enrollment, program=program, now=now, sent_at=decision.send_at)
+    write_step_state(session)  # before the decisions' flush would write them one by one
     record_decisions(session, clock=ctx.clock, decisions=decided)
     queued = enqueue_many(session, messages=messages, now=now)
     run.count(
