@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from careloop.compose.nightly import run_slice
 from careloop.models import DecisionRow, Enrollment, Event, OutboxMessage
 from careloop.outreach import due_steps
+from careloop.outreach.render_memo import RenderMemo
 from careloop.records.service import patient_ids
 from careloop.runtime import Runtime
 from tests.ops.test_nightly import _population
@@ -107,6 +108,7 @@ def test_a_slice_with_its_steps_written_at_once_writes_what_one_by_one_writes(
     with rt.transaction() as session:
         tops = _tops(session)
     monkeypatch.setattr(due_steps, "WRITE_STEPS_FROM", 10**9)  # the ORM's flush, one by one
+    monkeypatch.setattr(RenderMemo, "render", lambda self, group, fields, render: render(fields))
     one_by_one = _night(rt, tops)
     _rewind(rt, tops)
     monkeypatch.undo()

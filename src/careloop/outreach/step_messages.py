@@ -37,6 +37,7 @@ from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
 from careloop.outreach.interpreter_calls import route_voice
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.program import OutreachProgram
+from careloop.outreach.render_memo import RenderMemo
 from careloop.outreach.requests import language_note
 from careloop.outreach.tick_context import ProgramRun
 from careloop.outreach.withheld import with_portal_copy
@@ -136,6 +137,7 @@ def run_steps(
     needs = interpreter_needs(session, patient_ids=list(dict.fromkeys(voice)))
     messages: list[NewMessage] = []
     decided: list[tuple[Decision, Sequence[float]]] = []  # written together after the loop
+    memo = RenderMemo()  # one render per variant, channel, zone and values of its fields
     for i, item in enumerate(items):
         # Exact budget check at the chosen send time, against everything sent or scheduled
         # (this tick's earlier programs and steps included): a hold, never an overrun.
@@ -170,7 +172,13 @@ def run_steps(
             continue
         recipient = recipients[enrollment.patient_id]
         rendered_all = _render(
-            session, run, item=item, message=message, decision=decision, recipient=recipient
+            session,
+            run,
+            item=item,
+            message=message,
+            decision=decision,
+            recipient=recipient,
+            memo=memo,
         )
         if not rendered_all:
             skip_step(session, run, enrollment=enrollment, step=item.step, why="content")
@@ -190,7 +198,9 @@ def run_steps(
             )
         if program.caregiver_reminders:
             messages.extend(
-                _caregiver_copies(session, run, item=item, message=message, decision=decision)
+                _caregiver_copies(
+                    session, run, item=item, message=message, decision=decision, memo=memo
+                )
             )
         if item.step.id == ESCALATION_STEP:
             # The escalation call is not a journey step: the journey resumes where it was.
@@ -262,6 +272,7 @@ def _render(
     message: str,
     decision: Decision,
     recipient: Recipient,
+    memo: RenderMemo,
     channel: str | None = None,
     key_suffix: str = "",
 ) -> list[NewMessage]:
@@ -279,14 +290,20 @@ def _render(
     enrollment = item.enrollment
 
     def render(channel: str) -> RenderedMessage:
-        return render_decided(
-            session,
-            message=message,
-            decision=decision,
-            channel=channel,
-            fields=_fields(run, enrollment, recipient, message=message),
-            timezone=recipient.timezone,
-            library=run.library,
+        group = (message, decision.language, action.reading_level, action.tone, action.framing,
+                 channel, recipient.timezone, id(run.library))  # fmt: skip
+        return memo.render(
+            group,
+            _fields(run, enrollment, recipient, message=message),
+            lambda fields: render_decided(
+                session,
+                message=message,
+                decision=decision,
+                channel=channel,
+                fields=fields,
+                timezone=recipient.timezone,
+                library=run.library,
+            ),
         )
 
     try:
@@ -331,7 +348,13 @@ def _render(
 
 
 def _caregiver_copies(
-    session: Session, run: ProgramRun, *, item: DueStep, message: str, decision: Decision
+    session: Session,
+    run: ProgramRun,
+    *,
+    item: DueStep,
+    message: str,
+    decision: Decision,
+    memo: RenderMemo,
 ) -> Iterable[NewMessage]:
     """The same reminder to each designated caregiver, timed inside their availability.
 
@@ -373,6 +396,7 @@ def _caregiver_copies(
             recipient=recipient,
             channel=channel,
             key_suffix=f":cg:{recipient.caregiver_id}",
+            memo=memo,
         )
         if copies:
             run.count("caregiver_queued")
