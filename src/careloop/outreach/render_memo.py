@@ -14,7 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from sqlalchemy.orm import Session
+
 from careloop.content.compose import RenderedMessage
+from careloop.content.library import Library
+from careloop.outreach.decided import render_decided
+from careloop.personalize.engine import Decision
 
 _MISSING = object()
 Value = tuple[type, str]
@@ -98,3 +103,34 @@ class RenderMemo:
         if known.names == names:
             known.renders[tuple(watched.read.values())] = rendered
         return rendered
+
+    def decided(
+        self,
+        session: Session,
+        decision: Decision,
+        *,
+        message: str,
+        channel: str,
+        fields: Mapping[str, object],
+        timezone: str,
+        library: Library | None,
+    ) -> RenderedMessage:
+        """:func:`~careloop.outreach.decided.render_decided`, once per group: the message,
+        the engine's words (language, reading level, tone, framing), channel, zone, library."""
+        action = decision.action
+        assert action is not None  # only a decision that sends is rendered
+        group = (message, decision.language, action.reading_level, action.tone,
+                 action.framing, channel, timezone, id(library))  # fmt: skip
+        return self.render(
+            group,
+            fields,
+            lambda watched: render_decided(
+                session,
+                message=message,
+                decision=decision,
+                channel=channel,
+                fields=watched,
+                timezone=timezone,
+                library=library,
+            ),
+        )

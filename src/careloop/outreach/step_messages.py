@@ -25,7 +25,7 @@ from careloop.outreach.audience import (
 )
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
 from careloop.outreach.config import default_sender
-from careloop.outreach.decided import decide_for, decided_notice, render_decided
+from careloop.outreach.decided import decide_for, decided_notice
 from careloop.outreach.due_steps import (
     ESCALATION_STEP,
     DueStep,
@@ -290,21 +290,12 @@ def _render(
     enrollment = item.enrollment
 
     def render(channel: str) -> RenderedMessage:
-        group = (message, decision.language, action.reading_level, action.tone, action.framing,
-                 channel, recipient.timezone, id(run.library))  # fmt: skip
-        return memo.render(
-            group,
-            _fields(run, enrollment, recipient, message=message),
-            lambda fields: render_decided(
-                session,
-                message=message,
-                decision=decision,
-                channel=channel,
-                fields=fields,
-                timezone=recipient.timezone,
-                library=run.library,
-            ),
-        )
+        fields = _fields(run, enrollment, recipient, message=message)
+        zone = recipient.timezone
+        return memo.decided(
+            session, decision, message=message, channel=channel, fields=fields, timezone=zone,
+            library=run.library,
+        )  # fmt: skip
 
     try:
         rendered = render(chosen)
