@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time
-from jinja2 import StrictUndefined, Template, TemplateError, meta, pass_context
+from jinja2 import StrictUndefined, Template, TemplateError, meta, nodes, pass_context
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -90,6 +90,12 @@ class RenderContext:
 
 
 def render_context(*, locale: str, timezone: str) -> RenderContext:
+    return _render_context(locale, timezone)
+
+
+@lru_cache(maxsize=1024)
+def _render_context(locale: str, timezone: str) -> RenderContext:
+    """Parsed once per locale and zone (a night renders thousands of messages in a few)."""
     try:
         babel_locale = Locale.parse(locale.replace("-", "_"))
     except (UnknownLocaleError, ValueError):
@@ -188,10 +194,16 @@ def compile_template(source: str) -> Template:
         raise RenderError(f"template does not compile: {exc.message}", field="template") from None
 
 
+@lru_cache(maxsize=64)
+def _parsed(source: str) -> nodes.Template:
+    """One parse for both a template's field names and its render plan (asked in turn)."""
+    return environment().parse(source)
+
+
 @lru_cache(maxsize=4096)
 def _template_fields(source: str) -> frozenset[str]:
     try:
-        return frozenset(meta.find_undeclared_variables(environment().parse(source)))
+        return frozenset(meta.find_undeclared_variables(_parsed(source)))
     except TemplateError as exc:
         raise RenderError(f"template does not compile: {exc.message}", field="template") from None
 
@@ -199,7 +211,7 @@ def _template_fields(source: str) -> frozenset[str]:
 @lru_cache(maxsize=4096)
 def _plan(source: str) -> RenderPlan | None:
     try:
-        return plan_of(environment().parse(source), formatters=_FORMATTERS)
+        return plan_of(_parsed(source), formatters=_FORMATTERS)
     except TemplateError:
         return None  # Jinja's compile reports it
 

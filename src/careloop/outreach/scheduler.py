@@ -21,7 +21,7 @@ from careloop.content.service import approved_library
 from careloop.models import Enrollment, FhirResource
 from careloop.outreach import enrollment as lifecycle
 from careloop.outreach.completion import completed_patients
-from careloop.outreach.due_steps import DueStep, collect_due
+from careloop.outreach.due_steps import DueStep, collect_due, write_step_state
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, Arm, CloseReason
 from careloop.outreach.step_messages import run_steps, spec_for
@@ -54,6 +54,7 @@ def tick(session: Session, *, ctx: TickContext, now: datetime, limit: int = 5000
             groups[item.step.channel].append(item)
         for forced, items in groups.items():
             run_steps(session, run, items=items, forced_channel=forced)
+        write_step_state(session)  # the steps skipped or put off when none was sent
     return report
 
 

@@ -25,12 +25,19 @@ from careloop.outreach.audience import (
 )
 from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
 from careloop.outreach.config import default_sender
-from careloop.outreach.decided import decide_for, decided_notice, render_decided
-from careloop.outreach.due_steps import ESCALATION_STEP, DueStep, advance, skip_step
+from careloop.outreach.decided import decide_for, decided_notice
+from careloop.outreach.due_steps import (
+    ESCALATION_STEP,
+    DueStep,
+    advance,
+    skip_step,
+    write_step_state,
+)
 from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
 from careloop.outreach.interpreter_calls import route_voice
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.program import OutreachProgram
+from careloop.outreach.render_memo import RenderMemo
 from careloop.outreach.requests import language_note
 from careloop.outreach.tick_context import ProgramRun
 from careloop.outreach.withheld import with_portal_copy
@@ -130,6 +137,7 @@ def run_steps(
     needs = interpreter_needs(session, patient_ids=list(dict.fromkeys(voice)))
     messages: list[NewMessage] = []
     decided: list[tuple[Decision, Sequence[float]]] = []  # written together after the loop
+    memo = RenderMemo()  # one render per variant, channel, zone and values of its fields
     for i, item in enumerate(items):
         # Exact budget check at the chosen send time, against everything sent or scheduled
         # (this tick's earlier programs and steps included): a hold, never an overrun.
@@ -164,7 +172,13 @@ def run_steps(
             continue
         recipient = recipients[enrollment.patient_id]
         rendered_all = _render(
-            session, run, item=item, message=message, decision=decision, recipient=recipient
+            session,
+            run,
+            item=item,
+            message=message,
+            decision=decision,
+            recipient=recipient,
+            memo=memo,
         )
         if not rendered_all:
             skip_step(session, run, enrollment=enrollment, step=item.step, why="content")
@@ -184,7 +198,9 @@ def run_steps(
             )
         if program.caregiver_reminders:
             messages.extend(
-                _caregiver_copies(session, run, item=item, message=message, decision=decision)
+                _caregiver_copies(
+                    session, run, item=item, message=message, decision=decision, memo=memo
+                )
             )
         if item.step.id == ESCALATION_STEP:
             # The escalation call is not a journey step: the journey resumes where it was.
@@ -195,6 +211,7 @@ def run_steps(
         if decision.action.channel != "portal":
             enrollment.unanswered += 1
         advance(session, enrollment=enrollment, program=program, now=now, sent_at=decision.send_at)
+    write_step_state(session)  # before the decisions' flush would write them one by one
     record_decisions(session, clock=ctx.clock, decisions=decided)
     queued = enqueue_many(session, messages=messages, now=now)
     run.count(
@@ -255,6 +272,7 @@ def _render(
     message: str,
     decision: Decision,
     recipient: Recipient,
+    memo: RenderMemo,
     channel: str | None = None,
     key_suffix: str = "",
 ) -> list[NewMessage]:
@@ -272,15 +290,12 @@ def _render(
     enrollment = item.enrollment
 
     def render(channel: str) -> RenderedMessage:
-        return render_decided(
-            session,
-            message=message,
-            decision=decision,
-            channel=channel,
-            fields=_fields(run, enrollment, recipient, message=message),
-            timezone=recipient.timezone,
+        fields = _fields(run, enrollment, recipient, message=message)
+        zone = recipient.timezone
+        return memo.decided(
+            session, decision, message=message, channel=channel, fields=fields, timezone=zone,
             library=run.library,
-        )
+        )  # fmt: skip
 
     try:
         rendered = render(chosen)
@@ -324,7 +339,13 @@ def _render(
 
 
 def _caregiver_copies(
-    session: Session, run: ProgramRun, *, item: DueStep, message: str, decision: Decision
+    session: Session,
+    run: ProgramRun,
+    *,
+    item: DueStep,
+    message: str,
+    decision: Decision,
+    memo: RenderMemo,
 ) -> Iterable[NewMessage]:
     """The same reminder to each designated caregiver, timed inside their availability.
 
@@ -366,6 +387,7 @@ def _caregiver_copies(
             recipient=recipient,
             channel=channel,
             key_suffix=f":cg:{recipient.caregiver_id}",
+            memo=memo,
         )
         if copies:
             run.count("caregiver_queued")

@@ -1,0 +1,124 @@
+"""A slice's steps write what the one-by-one path writes.
+
+The enrollments a slice's steps move (next step, when it is due, last send, unanswered
+count) are written in one statement (``UPDATE ... FROM unnest`` on PostgreSQL, executemany on
+SQLite) instead of one UPDATE each; messages are rendered once per variant and channel with
+each patient's fields filled in. Here the same slice runs both ways from the same state
+(identifiers included, so the engine draws the same numbers) and everything it writes is
+compared: counts, enrollments, decisions, outbox rows with their texts and due times.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import Session
+
+from careloop.compose.nightly import run_slice
+from careloop.models import DecisionRow, Enrollment, Event, OutboxMessage
+from careloop.outreach import due_steps
+from careloop.outreach.render_memo import RenderMemo
+from careloop.records.service import patient_ids
+from careloop.runtime import Runtime
+from tests.ops.test_nightly import _population
+
+NIGHT = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+WRITTEN = (OutboxMessage, DecisionRow, Event, Enrollment)  # children first
+
+
+def _tops(session: Session) -> dict[str, int]:
+    return {
+        m.__tablename__: int(session.scalar(select(func.max(m.id))) or 0)
+        for m in (OutboxMessage, Event, Enrollment)
+    }
+
+
+def _rewind(rt: Runtime, tops: dict[str, int]) -> None:
+    """Remove what the night wrote and number new rows from where they were numbered before."""
+    with rt.transaction() as session:
+        session.execute(text("DELETE FROM outreach_attempts"))
+        for model in WRITTEN:
+            table = model.__tablename__
+            if model is DecisionRow:
+                session.execute(text(f"DELETE FROM {table}"))
+                continue
+            session.execute(text(f"DELETE FROM {table} WHERE id > :top"), {"top": tops[table]})
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(
+                    text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :n, :called)"),
+                    {"t": table, "n": max(tops[table], 1), "called": tops[table] > 0},
+                )
+
+
+def _night(rt: Runtime, tops: dict[str, int]) -> dict[str, Any]:
+    updates: Counter[str] = Counter()
+
+    def count(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("UPDATE outreach_enrollments"):
+            updates["statements"] += 1
+
+    with rt.transaction() as session:
+        ids = patient_ids(session)
+    event.listen(rt.engine, "before_cursor_execute", count)
+    try:
+        counts = run_slice(rt, patient_ids=ids, now=NIGHT)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", count)
+    with rt.transaction() as session:
+        enrollments = [
+            (e.id, e.patient_id, e.program, e.state, e.next_step, e.step_due_at, e.last_step_at,
+             e.unanswered, e.escalated_at)
+            for e in session.scalars(select(Enrollment).where(Enrollment.id > tops[
+                Enrollment.__tablename__]).order_by(Enrollment.id))
+        ]  # fmt: skip
+        decisions = [
+            (d.id, d.patient_id, d.program, d.send_at, d.channel, d.language, d.propensity)
+            for d in session.scalars(select(DecisionRow).order_by(DecisionRow.id))
+        ]
+        outbox = [
+            (m.id, m.idempotency_key, m.enrollment_id, m.patient_id, m.step, m.channel,
+             m.to_address, m.subject, m.body, m.html, m.language, m.due_at, m.recipient_kind,
+             m.content_version_id, m.decision_id, m.extra)
+            for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        ]  # fmt: skip
+        events = [
+            (e.id, e.kind, e.patient_id, e.subject_id, e.payload)
+            for e in session.scalars(
+                select(Event).where(Event.id > tops["events"]).order_by(Event.id)
+            )
+        ]
+    return {
+        "counts": counts,
+        "enrollments": enrollments,
+        "decisions": decisions,
+        "outbox": outbox,
+        "events": events,
+        "update_statements": updates["statements"],
+    }
+
+
+def test_a_slice_with_its_steps_written_at_once_writes_what_one_by_one_writes(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _population(rt)
+    with rt.transaction() as session:
+        tops = _tops(session)
+    _rewind(rt, tops)  # earlier tests may have drawn identifiers from the emptied tables
+    monkeypatch.setattr(due_steps, "WRITE_STEPS_FROM", 10**9)  # the ORM's flush, one by one
+    monkeypatch.setattr(RenderMemo, "render", lambda self, group, fields, render: render(fields))
+    one_by_one = _night(rt, tops)
+    _rewind(rt, tops)
+    monkeypatch.undo()
+    batched = _night(rt, tops)
+
+    moved = [e for e in batched["enrollments"] if e[4] > 0]
+    assert len(moved) >= 5  # steps were sent, and enrollments moved on
+    assert one_by_one["update_statements"] >= len(moved)
+    assert batched["update_statements"] <= 2 * len({e[2] for e in moved})
+    assert batched["counts"]["enqueued"] > 0
+    for part in ("counts", "enrollments", "decisions", "outbox", "events"):
+        assert batched[part] == one_by_one[part], part
