@@ -25,7 +25,7 @@ but is not held back: the person chose to send it now.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -134,6 +134,18 @@ def hold_over_budget(
     )
 
 
+def budget_patients(messages: Iterable[tuple[str, str, Mapping[str, Any] | None]]) -> list[str]:
+    """The patients whose budget locks :func:`admit` takes for ``(patient_id,
+    recipient_kind, extra)`` messages, in id order."""
+    return sorted(
+        {
+            pid
+            for pid, kind, extra in messages
+            if counts_as_contact(recipient_kind=kind, extra=extra)
+        }
+    )
+
+
 def _lock_patients(session: Session, patient_ids: Sequence[str], now: datetime) -> None:
     """Take each patient's budget row lock, in id order so workers never deadlock: one
     upsert whose update locks the row (created on a patient's first contact)."""
@@ -158,15 +170,18 @@ def admit(
     messages: Sequence[tuple[int, str, str, Mapping[str, Any] | None]],
     now: datetime,
     budget: ContactBudget,
+    locked: bool = False,
 ) -> set[int]:
     """Admit ``(id, patient_id, recipient_kind, extra)`` messages about to be sent, in order;
     returns the ids that would break the budget (the caller dead-letters them). Admitted
-    messages get ``contact_at = now`` in this transaction, under the patients' locks."""
+    messages get ``contact_at = now`` in this transaction, under the patients' locks
+    (``locked``: an earlier statement of this transaction took them, in id order)."""
     counted = [m for m in messages if counts_as_contact(recipient_kind=m[2], extra=m[3])]
     if not counted:
         return set()
     patient_ids = sorted({m[1] for m in counted})
-    _lock_patients(session, patient_ids, now)
+    if not locked:
+        _lock_patients(session, patient_ids, now)
     ids = [m[0] for m in counted]
     spent: dict[str, list[datetime]] = defaultdict(list)
     for pid, moment in _count_and_mark(session, patient_ids=patient_ids, ids=ids, now=now):
