@@ -185,7 +185,8 @@ def admit(
     ids = [m[0] for m in counted]
     spent: dict[str, list[datetime]] = defaultdict(list)
     for pid, moment in _count_and_mark(session, patient_ids=patient_ids, ids=ids, now=now):
-        spent[pid].append(moment)
+        if moment is not None:  # never: the count's own condition
+            spent[pid].append(moment)
     refused: set[int] = set()
     for message_id, pid, kind, extra in counted:
         limited = limited_by_budget(recipient_kind=kind, extra=extra)
@@ -200,7 +201,7 @@ def admit(
 
 def _count_and_mark(
     session: Session, *, patient_ids: Sequence[str], ids: Sequence[int], now: datetime
-) -> Sequence[tuple[str, datetime]]:
+) -> Sequence[tuple[str, datetime | None]]:
     """The patients' contacts spent in the last week, other than ``ids``, counted after
     their locks; ``ids`` get ``contact_at = now``. On PostgreSQL one statement (the update
     in a data-modifying CTE: the count excludes those rows, so it reads nothing the update
