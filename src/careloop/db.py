@@ -7,6 +7,7 @@ back. The schema is always built by Alembic migrations, never by ``create_all``.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -229,6 +230,38 @@ def head_revisions() -> tuple[str, ...]:
 
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     return tuple(sorted(script.get_heads()))
+
+
+def packaged_heads() -> tuple[str, ...]:
+    """:func:`head_revisions` read from the migration files' ``revision`` and
+    ``down_revision`` assignments, without importing Alembic (0.7 s of a worker's start-up,
+    its ``ddl`` and ``autogenerate`` included); equal to it (tested)."""
+    revisions: set[str] = set()
+    replaced: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, value = node.target, node.value
+            else:
+                continue
+            name = target.id if isinstance(target, ast.Name) else None
+            if name == "revision":
+                revisions.add(ast.literal_eval(value))
+            elif name == "down_revision":
+                down = ast.literal_eval(value)
+                replaced.update([down] if isinstance(down, str) else down or ())
+    return tuple(sorted(revisions - replaced))
+
+
+def stored_revisions(engine: Engine) -> tuple[str, ...]:
+    """:func:`current_revisions` with a plain query (no Alembic import)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return ()
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        return tuple(sorted(rows))
 
 
 def current_revisions(engine: Engine) -> tuple[str, ...]:

@@ -28,7 +28,9 @@ from careloop.db import (
     make_engine,
     make_sessionmaker,
     migrate,
+    packaged_heads,
     session_scope,
+    stored_revisions,
 )
 from careloop.models import InstanceSecret
 from careloop.settings import Settings, get_settings
@@ -127,7 +129,10 @@ def first_line(error: object) -> str:
 
 
 def ensure_schema_current(engine: Engine) -> None:
-    """Raise :class:`SchemaNotCurrent` naming the command to run when the schema lags."""
+    """Raise :class:`SchemaNotCurrent` naming the command to run when the schema lags.
+    The usual case, a current schema, is answered without importing Alembic."""
+    if stored_revisions(engine) == packaged_heads():
+        return
     current, heads = current_revisions(engine), head_revisions()
     if current != heads:
         at = ", ".join(current) or "empty"

@@ -25,6 +25,7 @@ from tests.outreach.conftest import (
     Loop,
     make_patient,
     program,
+    sql_statements,
 )
 
 from careloop.channels.fake import FakeChannel
@@ -35,6 +36,7 @@ from careloop.clock import Clock, FrozenClock
 from careloop.compose.worker import build_worker
 from careloop.governance.consent import ConsentChannel, opt_out_channel
 from careloop.models import DecisionRow, OutboxMessage
+from careloop.outreach.budget import admit
 from careloop.outreach.config import BudgetSettings, OutreachSettings
 from careloop.outreach.eligibility import Candidate, ExplicitEligibility
 from careloop.outreach.outbox import NewMessage, enqueue_many
@@ -325,3 +327,67 @@ def test_a_contact_scheduled_for_tomorrow_counts_today(
         )
     report = loop.tick()
     assert (report.queued, report.blocked) == (0, 1)
+
+
+def test_dispatch_admits_within_the_budget_and_marks_only_what_it_admitted(rt: Runtime) -> None:
+    """Admission at dispatch: a patient whose week is spent is refused and their message
+    keeps no contact time (it never went), the others are admitted with the moment they
+    are contacted; on PostgreSQL the count and the mark are one statement after the lock."""
+    budget = ContactBudget(per_day=1, per_week=1)
+    now = rt.clock.now()
+    make_patient(rt, patient_id="adm-spent", phone="+15550100091")
+    make_patient(rt, patient_id="adm-free", phone="+15550100092")
+    with rt.transaction() as session:
+        enqueue_many(
+            session,
+            messages=[
+                NewMessage(
+                    idempotency_key=f"adm:{key}",
+                    patient_id=pid,
+                    purpose="care-reminders",
+                    channel="sms",
+                    to_address="+15550100091",
+                    body=f"Message {key}.",
+                    due_at=now,
+                )
+                for key, pid in (("old", "adm-spent"), ("spent", "adm-spent"), ("free", "adm-free"))
+            ],
+            now=now,
+        )
+        rows = {
+            m.idempotency_key: m
+            for m in session.scalars(
+                select(OutboxMessage).where(OutboxMessage.patient_id.like("adm-%"))
+            )
+        }
+        rows["adm:old"].state = "sent"
+        rows["adm:old"].contact_at = now - timedelta(days=2)
+        ids = {key: rows[key].id for key in rows}
+    with rt.transaction() as session, sql_statements(rt.engine) as seen:
+        refused = admit(
+            session,
+            messages=[
+                (ids["adm:spent"], "adm-spent", "patient", {}),
+                (ids["adm:free"], "adm-free", "patient", {}),
+            ],
+            now=now,
+            budget=budget,
+        )
+        statements = list(seen)
+    assert refused == {ids["adm:spent"]}
+    with rt.transaction() as session:
+        contact = dict(
+            session.execute(
+                select(OutboxMessage.idempotency_key, OutboxMessage.contact_at).where(
+                    OutboxMessage.id.in_(list(ids.values()))
+                )
+            )
+            .tuples()
+            .all()
+        )
+    assert contact["adm:free"] == now
+    assert contact["adm:spent"] is None
+    if rt.engine.dialect.name == "postgresql":
+        # The patients' locks, then the count with the mark; the refusal's own correction.
+        assert len(statements) == 3, statements
+        assert statements[1].startswith("WITH marked AS (UPDATE outreach_outbox")

@@ -22,6 +22,7 @@ from careloop.clock import FrozenClock
 from careloop.events import EventKind
 from careloop.governance.consent import ConsentSource
 from careloop.models import Event, OutboxMessage
+from careloop.outreach.budget import budget_patients
 from careloop.outreach.claims import Claimed, mark_calling, still_held
 from careloop.outreach.enrollment import mark_contacted_many
 from careloop.outreach.replies import opt_out_patient
@@ -103,6 +104,12 @@ def record_outcomes(
     return rows.report
 
 
+def locks_budget(session: Session) -> bool:
+    """Whether :func:`record_group` takes the contact-budget locks itself (PostgreSQL: in
+    its one statement, a round trip fewer per group than a statement of their own)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def record_group(
     session: Session,
     *,
@@ -117,9 +124,11 @@ def record_group(
     returns the report and the ids of ``calling`` still this worker's. On PostgreSQL one
     statement whose commit does not wait for the WAL flush (a killed worker loses nothing
     committed; only a database crash could lose the last fraction of a second of records,
-    docs/outreach.md, "in doubt")."""
-    if session.get_bind().dialect.name == "postgresql":
-        mark = CallingMark([m.id for m in calling], worker_id, now + lease)
+    docs/outreach.md, "in doubt"), which also takes the contact-budget locks of the
+    patients of ``calling`` (:func:`locks_budget`) for the count that follows."""
+    if locks_budget(session):
+        patients = budget_patients((m.patient_id, m.recipient_kind, m.extra) for m in calling)
+        mark = CallingMark([m.id for m in calling], worker_id, now + lease, patients)
         return record_and_mark_calling(
             session, outcomes=outcomes, calling=mark, now=now, backoff=backoff
         )

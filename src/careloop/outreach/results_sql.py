@@ -16,7 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, text
 from sqlalchemy.orm import Session
 
-from careloop.models import Event, OutboxMessage, SendAttempt
+from careloop.models import ContactBudgetLock, Event, OutboxMessage, SendAttempt
 from careloop.outreach.states import AttemptOutcome, OutboxState
 
 OUTBOX = cast(Table, OutboxMessage.__table__)
@@ -90,6 +90,9 @@ class CallingMark:
     ids: Sequence[int]
     worker_id: str
     until: datetime
+    budget_patients: Sequence[str] = ()
+    """Patients whose contact-budget rows to lock (upserted in id order) for the budget's
+    count, which follows in its own statement (:func:`careloop.outreach.budget.admit`)."""
 
 
 def write_at_once(
@@ -137,6 +140,16 @@ def write_at_once(
         parts.append(
             f"e AS (INSERT INTO {events_table.name} ({', '.join(names)}) "
             f"SELECT * FROM {events_from} AS v({', '.join(names)}))"
+        )
+    if calling.budget_patients:
+        # The budget's lock, as budget.admit would take it: rows upserted in id order, each
+        # update locking its row until the commit. The count reads after this statement.
+        locks = cast(Table, ContactBudgetLock.__table__)
+        params["budget_patients"] = sorted(set(calling.budget_patients))
+        parts.append(
+            f"l AS (INSERT INTO {locks.name} (patient_id, checked_at) "
+            "SELECT p, :now FROM unnest(CAST(:budget_patients AS VARCHAR[])) AS p ORDER BY p "
+            "ON CONFLICT (patient_id) DO UPDATE SET checked_at = excluded.checked_at)"
         )
     # The calling mark as claims.mark_calling makes it: only rows still this worker's; the
     # id list finds the attempts by index, the CTE keeps the rows still held.

@@ -55,11 +55,16 @@ from careloop.outreach.outbound import outbound_message
 from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.quiet_hours import quiet_now
 from careloop.outreach.ratelimit import reserve_many, reserve_slots, sender_key
-from careloop.outreach.results import BatchReport, Outcome, record_group, record_outcomes, release
-from careloop.outreach.sender_leases import release_senders
-from careloop.outreach.states import (
-    DeadReason,
+from careloop.outreach.results import (
+    BatchReport,
+    Outcome,
+    locks_budget,
+    record_group,
+    record_outcomes,
+    release,
 )
+from careloop.outreach.sender_leases import release_senders
+from careloop.outreach.states import DeadReason
 from careloop.runtime import Runtime
 
 __all__ = ["BatchReport", "Claimed", "Worker", "claim_due"]
@@ -456,10 +461,13 @@ class Worker:
                 ],
                 now=now,
                 budget=contact_budget(self.settings.budget),
+                locked=locks_budget(session),  # by record_group, for all of ``calling``
             )
             if over:
                 dead = [Outcome(m, dead=DeadReason.OVER_BUDGET) for m in calling if m.id in over]
-                report.add(record_outcomes(session, outcomes=dead, now=now, backoff=_no_retry))
+                report.add(
+                    record_outcomes(session, outcomes=dead, now=now, backoff=lambda _: timedelta(0))
+                )
             sendable = ours - over
             if plan is not None:
                 # Last, so the sender rows are locked for the commit only and the slots
@@ -470,10 +478,6 @@ class Worker:
                 release_senders(session, worker_id=self.worker_id)
         self.senders_released |= hand_back  # only once the commit is through
         return report, sendable
-
-
-def _no_retry(_attempt: int) -> timedelta:
-    return timedelta(0)
 
 
 def chunks(
