@@ -130,7 +130,6 @@ class IndexedResource:
         "copy_text",
         "effective_end",
         "effective_start",
-        "fact_json",
         "fhir_id",
         "patient_ref",
         "resource_type",
@@ -153,7 +152,6 @@ class IndexedResource:
         resource: dict[str, Any] | None = None,
         json: bytes | None = None,
         timezone: tuple[str, str] | None = None,
-        fact_json: bytes | None = None,
     ) -> None:
         if resource is None and json is None:
             raise ValueError("an indexed resource needs its resource or its JSON")
@@ -168,8 +166,6 @@ class IndexedResource:
         # (zone, source) for Patient resources, resolved while parsing so the writer never
         # pays for loading time-zone boundaries.
         self.timezone = timezone
-        # The identification fact as JSON (records.projection), when the parser drew it.
-        self.fact_json = fact_json
         # Its COPY lines (records.store_copy.CopyText), when the parser made them.
         self.copy_text: object = None
         self._resource = resource
@@ -192,16 +188,16 @@ class IndexedResource:
         return (_rebuild, (
             self.resource_type, self.fhir_id, self.patient_ref, self.status,
             self.effective_start, self.effective_end, self.codes, self.supported,
-            self.timezone, self.fact_json, self.json, self.copy_text,
+            self.timezone, self.json, self.copy_text,
         ))  # fmt: skip
 
 
 def _rebuild(*state: Any) -> IndexedResource:
-    (rtype, fhir_id, ref, status, start, end, codes, supported, zone, fact, json, lines) = state
+    (rtype, fhir_id, ref, status, start, end, codes, supported, zone, json, lines) = state
     rebuilt = IndexedResource(
         resource_type=rtype, fhir_id=fhir_id, patient_ref=ref, status=status,
         effective_start=start, effective_end=end, codes=codes, supported=supported,
-        timezone=zone, fact_json=fact, json=json,
+        timezone=zone, json=json,
     )  # fmt: skip
     rebuilt.copy_text = lines
     return rebuilt

@@ -65,13 +65,6 @@ def fact_of(resource: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in resource.items() if key not in drop}
 
 
-def fact_json(
-    resource: dict[str, Any], resource_type: str, patient_ref: str | None
-) -> bytes | None:
-    """The fact of a resource as JSON, or None when it gets none."""
-    return orjson.dumps(fact_of(resource)) if has_fact(resource_type, patient_ref) else None
-
-
 def fact_rows(
     resources: Sequence[IndexedResource], owners: Sequence[str | None]
 ) -> list[dict[str, Any]]:
