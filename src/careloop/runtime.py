@@ -146,7 +146,7 @@ def settle_batch_process() -> None:
     slice workers, ``careloop worker`` and ``careloop import`` (whose parsers fork from it and
     inherit this); never in web servers. Each full pass walked the ~150,000-190,000 objects of
     the loaded process and freed almost none of them: measured, the collector was ~16 % of a
-    nightly slice worker's CPU and ~30 % of an import writer's (docs/benchmarks.md, gcw).
+    nightly slice worker's CPU, up to ~30 % of an import writer's (docs/benchmarks.md, gcw).
     Garbage is collected first so no cycle is frozen; ``gc.freeze()`` then moves what is live
     out of the passes (reference counting still frees it), and a larger first generation
     makes passes rarer. The collector stays on, so later cycles are still freed. (In a nightly
