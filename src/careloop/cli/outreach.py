@@ -62,6 +62,7 @@ def worker(
     from careloop.compose.worker import build_worker
     from careloop.logs import configure_logging
     from careloop.records.contacts_index import ensure_contact_index
+    from careloop.runtime import settle_batch_process
 
     stopping = {"now": False}
 
@@ -75,6 +76,7 @@ def worker(
         ensure_contact_index(rt)
         w = build_worker(rt, worker_id=worker_id)
         runner = JobRunner(rt, owner=w.worker_id) if jobs else None
+        settle_batch_process()
         report = run_worker_loop(w, runner, batch=batch, once=once, stop=lambda: stopping["now"])
     if as_json:
         print_json(report.as_dict())
@@ -93,10 +95,12 @@ def _queue_worker(
     from careloop.compose.queue import run_queue_worker
     from careloop.logs import configure_logging
     from careloop.records.contacts_index import ensure_contact_index
+    from careloop.runtime import settle_batch_process
 
     with runtime(database) as rt:
         configure_logging(rt.settings.logging.level, json_format=rt.settings.logging.json_format)
         ensure_contact_index(rt)
+        settle_batch_process()
         run_queue_worker(rt, concurrency=concurrency, once=once, name=name, queues=queues)
 
 

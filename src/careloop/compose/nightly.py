@@ -43,7 +43,7 @@ from careloop.outreach.service import load_outreach_programs
 from careloop.programs.service import run_program
 from careloop.records.projection import SharedFacts, share_facts
 from careloop.records.service import patient_ids
-from careloop.runtime import Runtime, open_runtime
+from careloop.runtime import Runtime, open_runtime, settle_batch_process
 from careloop.security.principal import SYSTEM_WORKER
 
 SLICE_SIZE = 2000
@@ -186,6 +186,7 @@ def _slice_in_process(job: tuple[str, list[str], str]) -> dict[str, int]:
     rt = _PROCESS_RUNTIME.get(database)
     if rt is None:
         rt = _PROCESS_RUNTIME[database] = open_runtime(database=database, run_migrations=False)
+        settle_batch_process()
     return run_slice(rt, patient_ids=ids, now=datetime.fromisoformat(moment))
 
 
@@ -195,7 +196,9 @@ def warm_worker(database: str) -> int:
     if rt is None:
         rt = _PROCESS_RUNTIME[database] = open_runtime(database=database, run_migrations=False)
     own, _ = outreach_settings(rt.settings)
-    return len(load_outreach_programs(own))
+    loaded = len(load_outreach_programs(own))
+    settle_batch_process()
+    return loaded
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:

@@ -1,0 +1,62 @@
+"""A batch process settled for the collector still frees everything it should: the collector
+stays on for cycles made later, garbage from before is not frozen, and what was frozen while
+alive is freed by reference counting once dropped."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from careloop.runtime import BATCH_GEN0_THRESHOLD, settle_batch_process
+
+
+class _Node:
+    """An object in a reference cycle: only the cyclic collector can free it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+class _Leaf:
+    """No cycle: reference counting alone frees it."""
+
+
+@pytest.fixture
+def settled() -> Iterator[None]:
+    threshold, enabled = gc.get_threshold(), gc.isenabled()
+    gc.enable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        if not enabled:
+            gc.disable()
+
+
+def test_the_collector_stays_on_and_frees_later_cycles(settled: None) -> None:
+    settle_batch_process()
+    later = weakref.ref(_Node())
+    assert gc.isenabled()
+    assert gc.get_threshold()[0] >= BATCH_GEN0_THRESHOLD
+    gc.collect()
+    assert later() is None
+
+
+def test_garbage_from_before_is_collected_not_frozen(settled: None) -> None:
+    before = weakref.ref(_Node())
+    settle_batch_process()
+    assert before() is None
+
+
+def test_objects_alive_at_the_freeze_are_freed_when_dropped(settled: None) -> None:
+    kept: list[object] = [_Leaf(), {"nested": [_Leaf()]}]
+    leaf = weakref.ref(kept[0])
+    settle_batch_process()
+    assert gc.get_freeze_count() > 0
+    assert leaf() is not None
+    del kept
+    assert leaf() is None
