@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from careloop.runtime import BATCH_GEN0_THRESHOLD, settle_batch_process
+from careloop import collector
+from careloop.collector import BATCH_GEN0_THRESHOLD, settle_batch_process
 
 
 class _Node:
@@ -31,7 +32,8 @@ def settled() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.unfreeze()
+        while collector.holds():
+            collector.release()
         gc.set_threshold(*threshold)
         if not enabled:
             gc.disable()
@@ -60,3 +62,17 @@ def test_objects_alive_at_the_freeze_are_freed_when_dropped(settled: None) -> No
     assert leaf() is not None
     del kept
     assert leaf() is None
+
+
+def test_one_holders_release_does_not_unfreeze_another_holders_objects(settled: None) -> None:
+    """An import and a nightly slice in one process (or a settled worker's lifelong hold):
+    only the last release gives the frozen objects back to the collector."""
+    collector.hold()
+    collector.hold()
+    collector.release()
+    assert gc.get_freeze_count() > 0
+    collector.release()
+    assert gc.get_freeze_count() == 0
+    collector.release()  # one too many: ignored, nothing below zero
+    collector.hold()
+    assert collector.holds() == 1

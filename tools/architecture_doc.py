@@ -55,6 +55,7 @@ ROLE = {
     "errors": "floor: the exception tree",
     "fhirdata": "floor: FHIR values in plain dicts: dates, references, codings, bundles",
     "schemas": "floor: the strict pydantic base (unknown fields refused)",
+    "collector": "floor: long-lived objects held out of the garbage collector's passes",
 }
 
 

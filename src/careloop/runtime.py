@@ -5,7 +5,6 @@ Built once per process by :func:`open_runtime`; nothing here happens at import t
 
 from __future__ import annotations
 
-import gc
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +36,6 @@ from careloop.models import InstanceSecret
 from careloop.settings import Settings, get_settings
 
 SIGNING_SECRET = "signing"  # noqa: S105 - the row's name, not a secret
-BATCH_GEN0_THRESHOLD = 50_000
 
 
 @dataclass
@@ -142,23 +140,3 @@ def ensure_schema_current(engine: Engine) -> None:
             f"database schema is at {at}, this version needs {', '.join(heads)}: run "
             f"`careloop db upgrade --database {describe(engine)}` first"
         )
-
-
-def settle_batch_process() -> None:
-    """Keep a batch process's loaded code and caches out of the cyclic collector's passes.
-
-    Called once at a batch process's entry point, after its imports and warm-up: nightly
-    slice workers, ``careloop worker`` and ``careloop import`` (whose parsers fork from it and
-    inherit this); never in web servers. Each full pass walked the ~150,000-190,000 objects of
-    the loaded process and freed almost none of them: measured, the collector was ~16 % of a
-    nightly slice worker's CPU, up to ~30 % of an import writer's (docs/benchmarks.md, gcw).
-    Garbage is collected first so no cycle is frozen; ``gc.freeze()`` then moves what is live
-    out of the passes (reference counting still frees it), and a larger first generation
-    makes passes rarer. The collector stays on, so later cycles are still freed. (In a nightly
-    worker the shared facts' ``gc.unfreeze()`` returns the frozen objects to the passes after a
-    slice; the larger first generation still applies.)
-    """
-    gc.collect()
-    gc.freeze()
-    youngest, older, oldest = gc.get_threshold()
-    gc.set_threshold(max(BATCH_GEN0_THRESHOLD, youngest), older, oldest)

@@ -57,12 +57,12 @@ def worker(
         names = [q.strip() for q in queues.split(",") if q.strip()]
         _queue_worker(database, concurrency=concurrency, once=once, name=worker_id, queues=names)
         return
+    from careloop.collector import settle_batch_process
     from careloop.compose.jobs import JobRunner
     from careloop.compose.process import run_worker_loop
     from careloop.compose.worker import build_worker
     from careloop.logs import configure_logging
     from careloop.records.contacts_index import ensure_contact_index
-    from careloop.runtime import settle_batch_process
 
     stopping = {"now": False}
 
@@ -92,10 +92,10 @@ def _queue_worker(
     database: str | None, *, concurrency: int, once: bool, name: str | None, queues: list[str]
 ) -> None:
     """``careloop worker --queue``: Procrastinate's worker over careloop's queues."""
+    from careloop.collector import settle_batch_process
     from careloop.compose.queue import run_queue_worker
     from careloop.logs import configure_logging
     from careloop.records.contacts_index import ensure_contact_index
-    from careloop.runtime import settle_batch_process
 
     with runtime(database) as rt:
         configure_logging(rt.settings.logging.level, json_format=rt.settings.logging.json_format)

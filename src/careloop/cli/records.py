@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from careloop import collector
 from careloop.audit import AuditAction, Purpose
 from careloop.cli.command import Drawn, Listed, Output, Shown, Work, in_transaction
 from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
@@ -20,7 +21,7 @@ from careloop.records import caregivers, service
 from careloop.records.contacts_index import reindex_if_stale
 from careloop.records.importer import ImportSummary, import_paths
 from careloop.records.schemas import PatientRecord
-from careloop.runtime import Runtime, settle_batch_process
+from careloop.runtime import Runtime
 
 patients_app = command_group("Look at patient records.")
 caregivers_app = command_group("Caregivers and when they can be reached.")
@@ -80,7 +81,7 @@ def import_command(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            settle_batch_process()  # the parsers fork from this writer: both settled
+            collector.settle_batch_process()  # the parsers fork from this writer: both settled
             summary = import_paths(
                 rt.sessions,
                 engine=rt.engine,

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from careloop import collector
 from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.compose.outreach import run_tick, tick_context
 from careloop.conversations.journeys import run_tick as tick_and_hand_off
@@ -43,7 +44,7 @@ from careloop.outreach.service import load_outreach_programs
 from careloop.programs.service import run_program
 from careloop.records.projection import SharedFacts, share_facts
 from careloop.records.service import patient_ids
-from careloop.runtime import Runtime, open_runtime, settle_batch_process
+from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import SYSTEM_WORKER
 
 SLICE_SIZE = 2000
@@ -186,7 +187,7 @@ def _slice_in_process(job: tuple[str, list[str], str]) -> dict[str, int]:
     rt = _PROCESS_RUNTIME.get(database)
     if rt is None:
         rt = _PROCESS_RUNTIME[database] = open_runtime(database=database, run_migrations=False)
-        settle_batch_process()
+        collector.settle_batch_process()
     return run_slice(rt, patient_ids=ids, now=datetime.fromisoformat(moment))
 
 
@@ -197,7 +198,7 @@ def warm_worker(database: str) -> int:
         rt = _PROCESS_RUNTIME[database] = open_runtime(database=database, run_migrations=False)
     own, _ = outreach_settings(rt.settings)
     loaded = len(load_outreach_programs(own))
-    settle_batch_process()
+    collector.settle_batch_process()
     return loaded
 
 

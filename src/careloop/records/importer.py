@@ -10,7 +10,6 @@ are busy. Importing the same input twice leaves the same rows (same FHIR id = up
 
 from __future__ import annotations
 
-import gc
 import tempfile
 import time
 from collections import Counter
@@ -26,6 +25,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from careloop import collector
 from careloop.audit import AuditAction, AuditEntry, Purpose, audit_entries
 from careloop.clock import Clock
 from careloop.events import EventKind, record_event
@@ -467,7 +467,7 @@ def import_paths(
     # garbage: frozen, the collector's full passes skip them, here and in the parsers forked
     # after this (at the pool's first submit). Those passes cost ~0.3 of the writer's 1.1 CPU
     # seconds and ~0.45 of the parsers' 2.2 for 100 Synthea files. Given back at the end.
-    gc.freeze()
+    collector.hold()
     try:
         for batch in _batches(_units(files, keep_unsupported=keep_unsupported, pool=pool)):
             write(batch)
@@ -476,9 +476,11 @@ def import_paths(
                 if progress and not is_ndjson(Path(unit.file)):
                     progress(done, len(files))
     finally:
-        if pool is not None:
-            pool.shutdown()
-        gc.unfreeze()
+        try:
+            if pool is not None:
+                pool.shutdown()
+        finally:
+            collector.release()
     with sessions() as session:
         summary.unresolved_patient_references = resolve_dangling_references(session)
         if summary.read_anything:

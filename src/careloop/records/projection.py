@@ -15,7 +15,6 @@ reading ``records.service.load_patient_resources``.
 
 from __future__ import annotations
 
-import gc
 import threading
 import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -27,6 +26,7 @@ from sqlalchemy import ColumnElement, Text, bindparam, cast, event, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, SessionTransaction
 
+from careloop import collector
 from careloop.models import FhirResource, Patient, ResourceFact
 from careloop.records.extract import SUPPORTED_TYPES, IndexedResource
 from careloop.records.service import load_patient_resources
@@ -312,41 +312,35 @@ class _Collector:
     """Shared facts kept out of the cyclic garbage collector's passes while a session uses them.
 
     A slice decodes ~30,000 facts (~400,000 dicts and lists) and holds them to the end of its
-    transaction; each full pass of the collector then walked all of them and everything else
-    alive, which took half of identification's CPU (~1 s per 500 patients) and freed nothing:
-    JSON trees hold no reference cycles. So the collector is off while a batch is decoded,
-    and then ``gc.freeze()`` moves every live object out of its passes, until the last
-    session that asked ends its transaction (``gc.unfreeze()``: they are collectable again;
-    a cycle anywhere in the process that was already garbage at a freeze waits until then,
-    none is lost). Reference counting frees every fact as usual.
+    transaction; each full pass of the collector walked them all and freed nothing (JSON trees
+    hold no cycles): half of identification's CPU. So the collector is paused while a batch is
+    decoded, and the session holds the facts frozen (:mod:`careloop.collector`) until its
+    transaction ends.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sessions = 0
 
     @contextmanager
     def holding(self, session: Session) -> Iterator[None]:
-        enabled = gc.isenabled()
-        gc.disable()
         try:
-            yield
+            with collector.paused():
+                yield
         finally:
             with self._lock:
-                if not session.info.get(_HELD):
+                if session.info.get(_HELD):
+                    collector.refreeze()  # this batch's facts join the ones held
+                else:
                     session.info[_HELD] = True
-                    self._sessions += 1
-                gc.freeze()
-            if enabled:
-                gc.enable()
+                    collector.hold()
 
     def release(self, session: Session) -> None:
         """The session's transaction ended: its facts go back to the collector."""
+        if not session.info.get(_HELD):
+            return
         with self._lock:
             if session.info.pop(_HELD, False):
-                self._sessions -= 1
-                if self._sessions == 0:
-                    gc.unfreeze()
+                collector.release()
 
 
 _collector = _Collector()

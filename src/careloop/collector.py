@@ -1,0 +1,84 @@
+"""Long-lived objects kept out of the cyclic garbage collector's passes, with counted holds.
+
+Each full pass of CPython's collector walks every tracked object alive. A batch process holds
+hundreds of thousands that hold no reference cycles (loaded code, decoded JSON facts) and
+that no pass can free: measured, the passes were half of the nightly identification's CPU
+and up to a third of an import writer's (docs/benchmarks.md, ntB, imp and gcw sections).
+``gc.freeze()`` moves every live object out of the passes (reference counting still frees
+them); ``gc.unfreeze()`` gives them all back at once, for the whole process. So that one
+user's release never undoes another's hold (an import and a nightly slice in one process, or
+a batch worker's lifelong hold), holds are counted and only the last release unfreezes.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+BATCH_GEN0_THRESHOLD = 50_000
+
+_lock = threading.Lock()
+_holds = 0
+
+
+def hold() -> None:
+    """Freeze what is alive now and keep frozen until the matching :func:`release`
+    (calling it again while held also freezes what has come since)."""
+    global _holds
+    with _lock:
+        _holds += 1
+        gc.freeze()
+
+
+def refreeze() -> None:
+    """While held, freeze what has come alive since (a later batch of the same holder)."""
+    with _lock:
+        if _holds > 0:
+            gc.freeze()
+
+
+def release() -> None:
+    """End one :func:`hold`; the last one gives every frozen object back to the passes
+    (a cycle that was already garbage while frozen is freed then, none is lost)."""
+    global _holds
+    with _lock:
+        if _holds <= 0:
+            return
+        _holds -= 1
+        if _holds == 0:
+            gc.unfreeze()
+
+
+def holds() -> int:
+    """How many holds are open (for tests and diagnostics)."""
+    return _holds
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """No collector pass while a batch of acyclic objects is built; it stays off if the
+    caller had turned it off."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def settle_batch_process() -> None:
+    """Keep a batch process's loaded code and caches out of the collector's passes for good.
+
+    Called once at a batch process's entry point, after its imports and warm-up: nightly
+    slice workers, ``careloop worker`` and ``careloop import`` (whose parsers fork from it and
+    inherit this); never in web servers. Garbage is collected first so no cycle is frozen;
+    the hold is never released, and a larger first generation makes passes rarer. The
+    collector stays on, so later cycles are still freed.
+    """
+    gc.collect()
+    hold()
+    youngest, older, oldest = gc.get_threshold()
+    gc.set_threshold(max(BATCH_GEN0_THRESHOLD, youngest), older, oldest)
