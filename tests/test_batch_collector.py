@@ -32,6 +32,7 @@ def settled() -> Iterator[None]:
     try:
         yield
     finally:
+        collector._settled = False  # this test process is not a batch process: all given back
         while collector.holds():
             collector.release()
         gc.set_threshold(*threshold)
@@ -76,3 +77,14 @@ def test_one_holders_release_does_not_unfreeze_another_holders_objects(settled: 
     collector.release()  # one too many: ignored, nothing below zero
     collector.hold()
     assert collector.holds() == 1
+
+
+def test_a_settled_process_frees_the_cycles_a_later_hold_froze(settled: None) -> None:
+    """A nightly slice's facts held and released in a settled worker: a cycle that was
+    garbage when the slice froze its facts is freed once the slice's hold ends."""
+    settle_batch_process()
+    cycle = weakref.ref(_Node())
+    collector.hold()
+    collector.release()
+    assert cycle() is None
+    assert collector.holds() == 1  # the lifelong hold stays

@@ -21,6 +21,7 @@ BATCH_GEN0_THRESHOLD = 50_000
 
 _lock = threading.Lock()
 _holds = 0
+_settled = False  # this process holds for good (settle_batch_process)
 
 
 def hold() -> None:
@@ -49,6 +50,12 @@ def release() -> None:
         _holds -= 1
         if _holds == 0:
             gc.unfreeze()
+        elif _holds == 1 and _settled:
+            # Only the lifelong hold is left: what the released holds froze (and any cycle
+            # that was garbage then) goes through one full pass, the survivors frozen again.
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
 
 
 def holds() -> int:
@@ -78,7 +85,12 @@ def settle_batch_process() -> None:
     the hold is never released, and a larger first generation makes passes rarer. The
     collector stays on, so later cycles are still freed.
     """
+    global _settled
     gc.collect()
+    with _lock:
+        if _settled:
+            return
+        _settled = True
     hold()
     youngest, older, oldest = gc.get_threshold()
     gc.set_threshold(max(BATCH_GEN0_THRESHOLD, youngest), older, oldest)
