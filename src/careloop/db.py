@@ -232,27 +232,59 @@ def head_revisions() -> tuple[str, ...]:
     return tuple(sorted(script.get_heads()))
 
 
-def packaged_heads() -> tuple[str, ...]:
+def packaged_heads() -> tuple[str, ...] | None:
     """:func:`head_revisions` read from the migration files' ``revision`` and
     ``down_revision`` assignments, without importing Alembic (0.7 s of a worker's start-up,
-    its ``ddl`` and ``autogenerate`` included); equal to it (tested)."""
+    its ``ddl`` and ``autogenerate`` included); equal to it (tested). None, meaning "ask
+    Alembic", unless every file says both plainly: one literal string ``revision`` and a
+    ``down_revision`` that is None, a string or strings."""
     revisions: set[str] = set()
     replaced: set[str] = set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target, value = node.targets[0], node.value
+        if path.name == "__init__.py":
+            continue
+        found = _revision_of(path)
+        if found is None:
+            return None
+        revision, down = found
+        revisions.add(revision)
+        replaced.update(down)
+    return tuple(sorted(revisions - replaced))
+
+
+def _revision_of(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """A migration file's revision and the ones it follows, or None when it does not say
+    them as plain literals (the caller then asks Alembic)."""
+    values: dict[str, list[Any]] = {"revision": [], "down_revision": []}
+    try:
+        body = ast.parse(path.read_text(encoding="utf-8")).body
+        for node in body:
+            if isinstance(node, ast.Assign):
+                targets: list[ast.expr] = list(node.targets)
+                value = node.value
             elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                target, value = node.target, node.value
+                targets, value = [node.target], node.value
             else:
                 continue
-            name = target.id if isinstance(target, ast.Name) else None
-            if name == "revision":
-                revisions.add(ast.literal_eval(value))
-            elif name == "down_revision":
-                down = ast.literal_eval(value)
-                replaced.update([down] if isinstance(down, str) else down or ())
-    return tuple(sorted(revisions - replaced))
+            for target in targets:
+                names = target.elts if isinstance(target, ast.Tuple) else [target]
+                if any(isinstance(n, ast.Name) and n.id in values for n in names):
+                    if not isinstance(target, ast.Name):
+                        return None  # e.g. a tuple assignment: not read here
+                    values[target.id].append(ast.literal_eval(value))
+    except (SyntaxError, ValueError, OSError):
+        return None
+    revs, downs = values["revision"], values["down_revision"]
+    if len(revs) != 1 or len(downs) != 1 or not isinstance(revs[0], str):
+        return None
+    down = downs[0]
+    if down is None:
+        return revs[0], ()
+    if isinstance(down, str):
+        return revs[0], (down,)
+    if isinstance(down, tuple | list) and all(isinstance(d, str) for d in down):
+        return revs[0], tuple(down)
+    return None
 
 
 def stored_revisions(engine: Engine) -> tuple[str, ...]:

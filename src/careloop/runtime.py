@@ -131,7 +131,8 @@ def first_line(error: object) -> str:
 def ensure_schema_current(engine: Engine) -> None:
     """Raise :class:`SchemaNotCurrent` naming the command to run when the schema lags.
     The usual case, a current schema, is answered without importing Alembic."""
-    if stored_revisions(engine) == packaged_heads():
+    packaged = packaged_heads()
+    if packaged is not None and stored_revisions(engine) == packaged:
         return
     current, heads = current_revisions(engine), head_revisions()
     if current != heads:
