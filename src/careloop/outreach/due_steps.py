@@ -216,7 +216,17 @@ def write_step_state(session: Session) -> int:
             moved.append(obj)
     if len(moved) < WRITE_STEPS_FROM:
         return 0
-    moved.sort(key=lambda e: e.id)  # rows locked in key order, like the flush
+    moved.sort(key=lambda e: e.id)
+    if session.get_bind().dialect.name == "postgresql":
+        # An UPDATE ... FROM unnest locks rows in its join's order, not the array's: lock
+        # them in key order first, as the one-by-one flush did, so two writers cannot deadlock.
+        ids = [e.id for e in moved]
+        session.connection().execute(  # Core: no autoflush of the rows being batched
+            select(Enrollment.id)
+            .where(Enrollment.id.in_(ids))
+            .order_by(Enrollment.id)
+            .with_for_update()
+        )
     bulk_update(
         session,
         cast(Table, Enrollment.__table__),
