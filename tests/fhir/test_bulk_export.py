@@ -207,6 +207,7 @@ def test_an_export_cancelled_while_the_worker_writes_it_stays_cancelled(
 
     add_patients(fhir_server.rt, tmp_path, "bulk-4")
     rt = fhir_server.rt
+    fhir_server.exports_paused.set()  # this test is the worker: the fixture's must not race it
     with fhir_server.http("clinician") as http:
         status_url = http.get("/$export", headers=ASYNC).headers["content-location"]
         export_id = status_url.rstrip("/").rsplit("/", 1)[-1]
