@@ -25,16 +25,23 @@ class _Leaf:
     """No cycle: reference counting alone frees it."""
 
 
+def _give_everything_back() -> None:
+    """This test process is not a batch process: an earlier in-process command (``careloop
+    import`` or ``worker`` run by another test) may have settled it; all holds are ended."""
+    collector._settled = False
+    while collector.holds():
+        collector.release()
+
+
 @pytest.fixture
 def settled() -> Iterator[None]:
     threshold, enabled = gc.get_threshold(), gc.isenabled()
+    _give_everything_back()
     gc.enable()
     try:
         yield
     finally:
-        collector._settled = False  # this test process is not a batch process: all given back
-        while collector.holds():
-            collector.release()
+        _give_everything_back()
         gc.set_threshold(*threshold)
         if not enabled:
             gc.disable()
