@@ -33,15 +33,17 @@ PROPERTY = settings(
 )
 
 
-class BlindSms:
-    """A gateway that cannot be asked what it sent (no ``find_sent``), recording every call."""
+class Blind:
+    """A gateway that cannot be asked what it sent (no ``find_sent``), recording every call
+    (a text gateway unless ``kind`` says otherwise)."""
 
-    def __init__(self, fake: FakeChannel) -> None:
+    def __init__(self, fake: FakeChannel, kind: ChannelKind = ChannelKind.SMS) -> None:
         self.fake = fake
+        self._kind = kind
 
     @property
     def kind(self) -> ChannelKind:
-        return ChannelKind.SMS
+        return self._kind
 
     def rate_limit(self, sender: str | None) -> RateLimit | None:
         return None
@@ -147,7 +149,7 @@ def test_a_gateway_that_cannot_be_asked_holds_the_one_in_doubt_for_review(
     rt: Runtime, make_loop: Callable[..., Loop], n: int, data: st.DataObject
 ) -> None:
     loop = make_loop([], {})
-    blind = BlindSms(loop.sms)
+    blind = Blind(loop.sms)
     loop.worker.channels = ChannelRegistry({ChannelKind.SMS: blind})  # type: ignore[dict-item]
     keys = _queue(rt, n)
     killed_after = data.draw(st.integers(min_value=1, max_value=n))
@@ -162,7 +164,7 @@ def test_resending_what_cannot_be_reconciled_duplicates_at_most_one_per_kill(
     rt: Runtime, make_loop: Callable[..., Loop], n: int, data: st.DataObject
 ) -> None:
     loop = make_loop([], {})
-    loop.worker.channels = ChannelRegistry({ChannelKind.SMS: BlindSms(loop.sms)})  # type: ignore[dict-item]
+    loop.worker.channels = ChannelRegistry({ChannelKind.SMS: Blind(loop.sms)})  # type: ignore[dict-item]
     own = loop.worker.settings
     resend = own.worker.model_copy(update={"resend_in_doubt": True})
     loop.worker.settings = own.model_copy(update={"worker": resend})

@@ -10,15 +10,12 @@ from datetime import timedelta
 
 from sqlalchemy import event, select, text, update
 from tests.outreach.conftest import Loop, make_patient, sql_statements
-from tests.outreach.test_outreach_dispatch import _queue, _sender
+from tests.outreach.test_outreach_dispatch import Blind, _queue, _sender
 
 from careloop.channels.errors import ChannelError, FailureReason
-from careloop.channels.fake import FakeChannel
 from careloop.channels.messages import (
     ChannelKind,
     DeliveryStatus,
-    OutboundMessage,
-    RateLimit,
     SendResult,
 )
 from careloop.channels.registry import ChannelRegistry
@@ -248,23 +245,6 @@ def test_the_batchs_last_transaction_hands_the_senders_back(
     assert leased == []
 
 
-class _Unaskable:
-    """A voice adapter that cannot be asked what it sent: its messages go one by one."""
-
-    def __init__(self, inner: FakeChannel) -> None:
-        self.inner = inner
-
-    @property
-    def kind(self) -> ChannelKind:
-        return ChannelKind.VOICE
-
-    def send(self, message: OutboundMessage) -> SendResult:
-        return self.inner.send(message)
-
-    def rate_limit(self, sender: str | None) -> RateLimit | None:
-        return None
-
-
 def test_a_last_chunk_with_both_paths_keeps_its_senders_until_the_last_send(
     rt: Runtime, make_loop: Callable[..., Loop]
 ) -> None:
@@ -277,7 +257,7 @@ def test_a_last_chunk_with_both_paths_keeps_its_senders_until_the_last_send(
         {
             ChannelKind.SMS: registry.get(ChannelKind.SMS),
             ChannelKind.EMAIL: registry.get(ChannelKind.EMAIL),
-            ChannelKind.VOICE: _Unaskable(loop.voice),
+            ChannelKind.VOICE: Blind(loop.voice, ChannelKind.VOICE),
             ChannelKind.PORTAL: registry.get(ChannelKind.PORTAL),
         }
     )
