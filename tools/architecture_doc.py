@@ -56,6 +56,7 @@ ROLE = {
     "fhirdata": "floor: FHIR values in plain dicts: dates, references, codings, bundles",
     "schemas": "floor: the strict pydantic base (unknown fields refused)",
     "collector": "floor: long-lived objects held out of the garbage collector's passes",
+    "fielddicts": "floor: a dataclass's fields as a dict (the one body of `as_dict`)",
 }
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from careloop.clock import ensure_utc
+from careloop.fielddicts import field_dict
 from careloop.personalize.actions import ActionSpace, SendWindow
 from careloop.personalize.profile import QuietHours
 from careloop.personalize.snapshot import EngineConfig, PatientSnapshot, ProgramSpec
@@ -81,12 +82,7 @@ class Removal:
     detail: str = ""
 
     def as_dict(self) -> dict[str, str | None]:
-        return {
-            "factor": self.factor,
-            "value": self.value,
-            "reason": str(self.reason),
-            "detail": self.detail,
-        }
+        return field_dict(self, reason=str(self.reason))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import numpy as np
 
 from careloop.clock import ensure_utc
 from careloop.errors import InvalidInput
+from careloop.fielddicts import field_dict
 from careloop.personalize.actions import Action, ActionSpace
 from careloop.personalize.arrays import BoolArray, FloatArray, IntArray
 from careloop.personalize.constraints import (
@@ -164,12 +165,7 @@ class OptionConsidered:
     probability: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "factor": self.factor,
-            "value": self.value,
-            "feasible": self.feasible,
-            "probability": round(self.probability, 6),
-        }
+        return field_dict(self, probability=round(self.probability, 6))
 
 
 @dataclass(frozen=True)
@@ -192,22 +188,14 @@ class Decision:
     model_version: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "decision_id": self.decision_id,
-            "patient_id": self.patient_id,
-            "program": self.program,
-            "decided_at": self.decided_at.isoformat(),
-            "action": self.action.as_dict() if self.action else None,
-            "send_at": self.send_at.isoformat() if self.send_at else None,
-            "language": self.language,
-            "propensity": self.propensity,
-            "factor_propensities": self.factor_propensities,
-            "options": [o.as_dict() for o in self.options],
-            "removals": [r.as_dict() for r in self.removals],
-            "explanation": self.explanation,
-            "explored": self.explored,
-            "model_version": self.model_version,
-        }
+        return field_dict(
+            self,
+            decided_at=self.decided_at.isoformat(),
+            action=self.action.as_dict() if self.action else None,
+            send_at=self.send_at.isoformat() if self.send_at else None,
+            options=[o.as_dict() for o in self.options],
+            removals=[r.as_dict() for r in self.removals],
+        )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from careloop.errors import InvalidInput
+from careloop.fielddicts import field_dict
 from careloop.personalize.actions import (
     KNOWN_CHANNELS,
     KNOWN_FRAMINGS,
@@ -105,16 +106,7 @@ class StatedPreferences:
             raise InvalidInput(f"language {self.language!r} is not a BCP-47 tag", field="language")
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "channel": self.channel,
-            "send_window": self.send_window,
-            "language": self.language,
-            "quiet_hours": self.quiet_hours.label if self.quiet_hours else None,
-            "reading_level": self.reading_level,
-            "tone": self.tone,
-            "caregiver_as_contact": self.caregiver_as_contact,
-            "framing": self.framing,
-        }
+        return field_dict(self, quiet_hours=self.quiet_hours.label if self.quiet_hours else None)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StatedPreferences:
@@ -174,12 +166,9 @@ class FactorEvidence:
     offset_sd: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "sent": self.sent,
-            "responded": self.responded,
-            "offset_mean": round(self.offset_mean, 4),
-            "offset_sd": round(self.offset_sd, 4),
-        }
+        return field_dict(
+            self, offset_mean=round(self.offset_mean, 4), offset_sd=round(self.offset_sd, 4)
+        )
 
 
 @dataclass(frozen=True)

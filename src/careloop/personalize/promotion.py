@@ -26,6 +26,7 @@ import numpy as np
 from scipy.special import expit
 
 from careloop.errors import InvalidInput
+from careloop.fielddicts import field_dict
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.arrays import BoolArray, FloatArray, IntArray
 from careloop.personalize.engine import EngineModel
@@ -84,16 +85,7 @@ class Comparison:
     reasons: tuple[str, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "decisions": self.decisions,
-            "patients": self.patients,
-            "running": self.running,
-            "candidate": self.candidate,
-            "difference": self.difference,
-            "bootstrap": self.bootstrap,
-            "promotable": self.promotable,
-            "reasons": list(self.reasons),
-        }
+        return field_dict(self, reasons=list(self.reasons))
 
 
 def config_to_dict(config: EngineConfig) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from careloop.errors import InvalidInput
+from careloop.fielddicts import field_dict
 from careloop.personalize.arrays import FloatArray, IntArray
 
 
@@ -33,14 +34,7 @@ class PersonalizationTest:
         return self.p_value < 0.05
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "factor": self.factor,
-            "observed": self.observed,
-            "shuffled_mean": self.shuffled_mean,
-            "p_value": self.p_value,
-            "permutations": self.permutations,
-            "personalized": self.personalized,
-        }
+        return field_dict(self, personalized=self.personalized)
 
 
 def personalization_test(

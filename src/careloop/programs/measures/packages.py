@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.errors import InvalidInput
+from careloop.fielddicts import field_dict
 from careloop.models.measures import MeasureLibraryRow, MeasurePackageRow, MeasureValueSetRow
 from careloop.programs.elm.compiler import ElmUnsupported, LibrarySource
 from careloop.programs.elm.measure import ElmMeasure
@@ -40,16 +41,7 @@ class LoadedPackage:
     valuesets: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "cms_id": self.cms_id,
-            "name": self.name,
-            "version": self.version,
-            "title": self.title,
-            "groups": self.groups,
-            "population_basis": self.population_basis,
-            "libraries": self.libraries,
-            "valuesets": self.valuesets,
-        }
+        return field_dict(self)
 
 
 def compile_package(package: MeasurePackage) -> ElmMeasure:
