@@ -33,12 +33,14 @@ def test_every_field_in_declaration_order_and_the_same_objects(row: _Row) -> Non
     assert list(out) == ["name", "score", "tags", "inner"]
     assert out == {"name": row.name, "score": row.score, "tags": row.tags, "inner": row.inner}
     # Shallow, as the hand-written bodies were: no copies (dataclasses.asdict copies).
-    assert out["tags"] is row.tags and out["inner"] is row.inner
+    assert out["tags"] is row.tags
+    assert out["inner"] is row.inner
 
 
 @given(_rows, st.integers())
 def test_a_changed_field_keeps_its_place_and_an_extra_key_comes_last(row: _Row, n: int) -> None:
     out = field_dict(row, score=round(row.score, 2), count=n)
     assert list(out) == ["name", "score", "tags", "inner", "count"]
-    assert out["score"] == round(row.score, 2) and out["count"] == n
+    assert out["score"] == round(row.score, 2)
+    assert out["count"] == n
     assert out["name"] == row.name
