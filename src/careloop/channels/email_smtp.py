@@ -91,12 +91,17 @@ def _email_parts(message: OutboundMessage) -> EmailParts:
     return message.email
 
 
-def _smtp_failure(
-    code: int, *, reason_5xx: FailureReason, reason_4xx: FailureReason
-) -> ChannelError:
+# What a coded refusal means, by what was refused: (reason for a 5xx, reason for a 4xx).
+_REFUSED_RECIPIENT = (FailureReason.INVALID_ADDRESS, FailureReason.UNREACHABLE)
+_REFUSED_SENDER = (FailureReason.MISCONFIGURED, FailureReason.RATE_LIMITED)
+_REFUSED_MESSAGE = (FailureReason.REJECTED, FailureReason.PROVIDER_DOWN)
+
+
+def _smtp_failure(code: int, reasons: tuple[FailureReason, FailureReason]) -> ChannelError:
+    """A 5xx refusal is permanent, a 4xx one worth retrying."""
     if code >= 500:
-        return ChannelError(reason_5xx, permanent=True, provider_code=str(code))
-    return ChannelError(reason_4xx, permanent=False, provider_code=str(code))
+        return ChannelError(reasons[0], permanent=True, provider_code=str(code))
+    return ChannelError(reasons[1], permanent=False, provider_code=str(code))
 
 
 class _Session(threading.local):
@@ -213,23 +218,13 @@ class SmtpEmailChannel:
             ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code = min(code for code, _ in exc.recipients.values())
-            raise _smtp_failure(
-                code, reason_5xx=FailureReason.INVALID_ADDRESS, reason_4xx=FailureReason.UNREACHABLE
-            ) from None
+            raise _smtp_failure(code, _REFUSED_RECIPIENT) from None
         except smtplib.SMTPSenderRefused as exc:
-            raise _smtp_failure(
-                exc.smtp_code,
-                reason_5xx=FailureReason.MISCONFIGURED,
-                reason_4xx=FailureReason.RATE_LIMITED,
-            ) from None
+            raise _smtp_failure(exc.smtp_code, _REFUSED_SENDER) from None
         except smtplib.SMTPServerDisconnected:
             raise ChannelError(FailureReason.PROVIDER_DOWN, permanent=False) from None
         except smtplib.SMTPResponseException as exc:
-            raise _smtp_failure(
-                exc.smtp_code,
-                reason_5xx=FailureReason.REJECTED,
-                reason_4xx=FailureReason.PROVIDER_DOWN,
-            ) from None
+            raise _smtp_failure(exc.smtp_code, _REFUSED_MESSAGE) from None
         except ssl.SSLCertVerificationError:
             raise ChannelError(
                 FailureReason.MISCONFIGURED, permanent=True, detail="server certificate not trusted"

@@ -104,6 +104,15 @@ def fake_gateways() -> tuple[ChannelRegistry, dict[str, FakeChannel]]:
     return registry, fakes
 
 
+# The resource kinds a completion criterion may name: (status, code field, date field, the
+# field naming the patient); an Immunization names its patient and vaccine in its own words.
+_COMPLETION_SHAPE: dict[str, tuple[str, str, str, str]] = {
+    "Procedure": ("completed", "code", "performedDateTime", "subject"),
+    "Observation": ("final", "code", "effectiveDateTime", "subject"),
+    "Immunization": ("completed", "vaccineCode", "occurrenceDateTime", "patient"),
+}
+
+
 def _completion_resource(program: Any, *, patient_id: str, when: datetime) -> dict[str, Any] | None:
     """A FHIR resource that meets the program's completion criterion (first listed kind)."""
     source = getattr(program, "source", None)
@@ -120,36 +129,20 @@ def _completion_resource(program: Any, *, patient_id: str, when: datetime) -> di
         names = [names] if isinstance(names, str) else list(names)
         codes = next((valuesets[n] for n in names if n in valuesets), None)
         rtype = criterion.get("resource")
-        if not codes or rtype not in ("Procedure", "Observation", "Immunization"):
+        if not codes or rtype not in _COMPLETION_SHAPE:
             continue
         system, code = sorted(codes)[0]
         stamp = when.isoformat()
         concept = {"coding": [{"system": system, "code": code}]}
         resource_id = hashlib.sha256(f"{patient_id}:{program.name}".encode()).hexdigest()[:32]
-        base = {"id": f"pilot-{resource_id}", "subject": {"reference": f"Patient/{patient_id}"}}
-        if rtype == "Procedure":
-            return {
-                "resourceType": "Procedure",
-                "status": "completed",
-                "code": concept,
-                "performedDateTime": stamp,
-                **base,
-            }
-        if rtype == "Immunization":
-            return {
-                "resourceType": "Immunization",
-                "status": "completed",
-                "vaccineCode": concept,
-                "occurrenceDateTime": stamp,
-                "patient": base["subject"],
-                "id": base["id"],
-            }
+        status, code_key, date_key, patient_key = _COMPLETION_SHAPE[rtype]
         return {
-            "resourceType": "Observation",
-            "status": "final",
-            "code": concept,
-            "effectiveDateTime": stamp,
-            **base,
+            "resourceType": rtype,
+            "status": status,
+            code_key: concept,
+            date_key: stamp,
+            "id": f"pilot-{resource_id}",
+            patient_key: {"reference": f"Patient/{patient_id}"},
         }
     return None
 

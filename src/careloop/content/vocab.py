@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TypeVar
 
+from careloop.channels.messages import ChannelKind
 from careloop.errors import InvalidInput
 
 E = TypeVar("E", bound=StrEnum)
@@ -23,11 +24,8 @@ class Tone(StrEnum):
     FORMAL = "formal"
 
 
-class Channel(StrEnum):
-    SMS = "sms"
-    EMAIL = "email"
-    VOICE = "voice"
-    PORTAL = "portal"
+Channel = ChannelKind
+"""The channels a variant is written for: the adapters' own list, so the two cannot drift."""
 
 
 class Sensitivity(StrEnum):

@@ -28,6 +28,7 @@ from typing import Any, NotRequired, TypedDict, Unpack
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from careloop.channels.messages import ChannelKind
 from careloop.clock import ensure_utc
 from careloop.db import patient_rows
 from careloop.errors import InvalidInput
@@ -45,11 +46,8 @@ class ConsentPurpose(StrEnum):
     MARKETING = "marketing"
 
 
-class ConsentChannel(StrEnum):
-    SMS = "sms"
-    EMAIL = "email"
-    VOICE = "voice"
-    PORTAL = "portal"
+ConsentChannel = ChannelKind
+"""Consent is given per channel the adapters send on: their list, not a copy of it."""
 
 
 class ConsentSource(StrEnum):

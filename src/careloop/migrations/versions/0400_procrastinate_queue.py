@@ -1,6 +1,6 @@
 """procrastinate queue: the distributed task queue's tables and functions (PostgreSQL only)
 
-The schema is Procrastinate 3.10.0's own, frozen in ``migrations/sql`` (a migration must not
+The schema is Procrastinate 3.10.0's own, frozen in ``migrations/vendor`` (a migration must not
 change when a library does). SQLite, the single-process default, has no queue: its worker
 runs the same tasks in process.
 """
@@ -12,7 +12,7 @@ from alembic import op
 revision = "0400"
 down_revision = "0350"
 
-SCHEMA = Path(__file__).resolve().parent.parent / "sql" / "procrastinate_3_10_0.sql"
+SCHEMA = Path(__file__).resolve().parent.parent / "vendor" / "procrastinate_3_10_0.sql"
 
 DROP = """
 DROP TABLE IF EXISTS procrastinate_events, procrastinate_periodic_defers,
