@@ -7,10 +7,29 @@ it), optionally at a precision (``during day of``).
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from careloop.programs.elm.ops import and3, compare, or3
 from careloop.programs.elm.values import Interval, predecessor, successor
+
+
+class _Relation(Protocol):
+    def __call__(self, a: Any, b: Any, prec: int | None = None, /) -> bool | None: ...
+
+
+def _null_operand_is_null(relation: Callable[[Any, Any, int | None], bool | None]) -> _Relation:
+    """CQL's rule for the timing relations: a null operand makes the relation null. Said once
+    here, so each relation below is only its comparison of boundaries."""
+
+    @functools.wraps(relation)
+    def relate(a: Any, b: Any, prec: int | None = None, /) -> bool | None:
+        if a is None or b is None:
+            return None
+        return relation(a, b, prec)
+
+    return relate
 
 
 def _cmp(a: Any, b: Any, prec: int | None) -> int | None:
@@ -55,10 +74,9 @@ def contains_point(ivl: Interval | None, point: Any, prec: int | None = None) ->
     return and3(le(ivl.start(), point, prec), le(point, ivl.end(), prec))
 
 
-def included_in(a: Any, b: Any, prec: int | None = None) -> bool | None:
+@_null_operand_is_null
+def included_in(a: Any, b: Any, prec: int | None) -> bool | None:
     """``a during b`` (a point or an interval within interval b)."""
-    if a is None or b is None:
-        return None
     if not isinstance(a, Interval):
         return contains_point(b, a, prec)
     return and3(le(b.start(), a.start(), prec), le(a.end(), b.end(), prec))
@@ -72,27 +90,23 @@ def proper_included_in(a: Any, b: Any, prec: int | None = None) -> bool | None:
     return None if same is None else not same
 
 
-def overlaps(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def overlaps(a: Interval, b: Interval, prec: int | None) -> bool | None:
     return and3(le(a.start(), b.end(), prec), le(b.start(), a.end(), prec))
 
 
-def overlaps_before(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def overlaps_before(a: Interval, b: Interval, prec: int | None) -> bool | None:
     return and3(lt(a.start(), b.start(), prec), overlaps(a, b, prec))
 
 
-def overlaps_after(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def overlaps_after(a: Interval, b: Interval, prec: int | None) -> bool | None:
     return and3(lt(b.end(), a.end(), prec), overlaps(a, b, prec))
 
 
-def before(a: Any, b: Any, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def before(a: Any, b: Any, prec: int | None) -> bool | None:
     return lt(_end(a), _start(b), prec)
 
 
@@ -100,17 +114,15 @@ def after(a: Any, b: Any, prec: int | None = None) -> bool | None:
     return before(b, a, prec)
 
 
-def same_as(a: Any, b: Any, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def same_as(a: Any, b: Any, prec: int | None) -> bool | None:
     if isinstance(a, Interval) and isinstance(b, Interval):
         return and3(eq(a.start(), b.start(), prec), eq(a.end(), b.end(), prec))
     return eq(a, b, prec)
 
 
-def same_or_before(a: Any, b: Any, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def same_or_before(a: Any, b: Any, prec: int | None) -> bool | None:
     return le(_end(a), _start(b), prec)
 
 
@@ -122,21 +134,18 @@ def meets(a: Interval | None, b: Interval | None, prec: int | None = None) -> bo
     return or3(meets_before(a, b, prec), meets_before(b, a, prec))
 
 
-def meets_before(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def meets_before(a: Interval, b: Interval, prec: int | None) -> bool | None:
     return eq(successor(a.end()), b.start(), prec)
 
 
-def starts(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def starts(a: Interval, b: Interval, prec: int | None) -> bool | None:
     return and3(eq(a.start(), b.start(), prec), le(a.end(), b.end(), prec))
 
 
-def ends(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def ends(a: Interval, b: Interval, prec: int | None) -> bool | None:
     return and3(le(b.start(), a.start(), prec), eq(a.end(), b.end(), prec))
 
 
