@@ -9,7 +9,7 @@ and package version.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,16 +40,8 @@ class LoadedPackage:
     valuesets: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "cms_id": self.cms_id,
-            "name": self.name,
-            "version": self.version,
-            "title": self.title,
-            "groups": self.groups,
-            "population_basis": self.population_basis,
-            "libraries": self.libraries,
-            "valuesets": self.valuesets,
-        }
+        """A loaded package as JSON: every field, in field order."""
+        return asdict(self)
 
 
 def compile_package(package: MeasurePackage) -> ElmMeasure:
