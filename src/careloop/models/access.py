@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, PatientId, UTCDateTime, partial_index
+from careloop.models.types import BigSerialId, JSONType, PatientId, UTCDateTime, partial_index
 
 LIVE_BOOKINGS = "state IN ('held', 'booked')"
 """A hold or booking still on the calendar (what the appointments page lists)."""
@@ -96,9 +96,7 @@ class WaitlistEntry(Base):
 
     __tablename__ = "access_waitlist"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[BigSerialId]
     patient_id: Mapped[PatientId]
     service: Mapped[str | None] = mapped_column(String(64))
     priority: Mapped[int] = mapped_column(Integer, default=0)

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Computed,
     ForeignKey,
     Index,
@@ -24,7 +23,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import IndexedPatientId, JSONType, UTCDateTime, partial_index
+from careloop.models.types import (
+    BigSerialId,
+    IndexedPatientId,
+    JSONType,
+    UTCDateTime,
+    partial_index,
+)
 
 SEVERITY_RANK_SQL = (
     "CASE severity WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'routine' THEN 2 ELSE 3 END"
@@ -41,9 +46,7 @@ class WorklistItem(Base):
 
     __tablename__ = "worklist_items"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[BigSerialId]
     kind: Mapped[str] = mapped_column(String(16))
     patient_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     rule_id: Mapped[str] = mapped_column(String(100))
@@ -105,9 +108,7 @@ class PlanAdjustment(Base):
 
     __tablename__ = "plan_adjustments"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[BigSerialId]
     patient_id: Mapped[IndexedPatientId]
     item_id: Mapped[int | None] = mapped_column(
         # Indexed: every worklist page looks up its cards' proposals by item.

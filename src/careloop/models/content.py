@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -24,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, UTCDateTime
+from careloop.models.types import BigSerialId, JSONType, UTCDateTime
 
 
 class ContentMessage(Base):
@@ -51,9 +50,7 @@ class ContentVersion(Base):
 
     __tablename__ = "content_versions"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[BigSerialId]
     message: Mapped[str] = mapped_column(
         String(100), ForeignKey("content_messages.name", ondelete="RESTRICT")
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, PatientId, UTCDateTime
+from careloop.models.types import BigSerialId, JSONType, PatientId, UTCDateTime
 
 
 class CheckinConversation(Base):
@@ -22,9 +22,7 @@ class CheckinConversation(Base):
 
     __tablename__ = "checkin_conversations"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[BigSerialId]
     patient_id: Mapped[PatientId]
     questionnaire_id: Mapped[str] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(String(16))

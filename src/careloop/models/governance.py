@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.crypto import EncryptedText
 from careloop.models.base import Base
-from careloop.models.types import JSONType, SerialId, UTCDateTime
+from careloop.models.types import BigInt, BigSerialId, JSONType, SerialId, UTCDateTime
 
 
 class User(Base):
@@ -77,9 +77,7 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_events"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[BigSerialId]
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     actor: Mapped[str] = mapped_column(String(200))
     actor_role: Mapped[str | None] = mapped_column(String(32))
@@ -101,7 +99,7 @@ class AuditChainHead(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_hash: Mapped[str] = mapped_column(String(64))
-    count: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    count: Mapped[int] = mapped_column(BigInt, default=0)
     note: Mapped[str | None] = mapped_column(Text)
 
 
@@ -115,9 +113,7 @@ class ConsentRecord(Base):
 
     __tablename__ = "consent_records"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[BigSerialId]
     patient_id: Mapped[str] = mapped_column(String(64), index=True)
     purpose: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
@@ -188,9 +184,9 @@ class AuditCheckpoint(Base):
     __tablename__ = "audit_checkpoints"
 
     id: Mapped[SerialId]
-    upto_event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    upto_event_id: Mapped[int] = mapped_column(BigInt)
     upto_hash: Mapped[str] = mapped_column(String(64))
-    purged_total: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    purged_total: Mapped[int] = mapped_column(BigInt)
     aggregates: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     prev_signature: Mapped[str | None] = mapped_column(String(64))

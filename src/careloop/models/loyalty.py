@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import PatientId, UTCDateTime
+from careloop.models.types import BigSerialId, PatientId, UTCDateTime
 
 
 class RewardEntry(Base):
@@ -21,9 +21,7 @@ class RewardEntry(Base):
 
     __tablename__ = "reward_entries"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[BigSerialId]
     patient_id: Mapped[PatientId]
     reward: Mapped[str] = mapped_column(String(64))
     program: Mapped[str | None] = mapped_column(String(100))

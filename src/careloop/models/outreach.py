@@ -11,13 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType, PatientId, UTCDateTime
-
-_ID = BigInteger().with_variant(Integer, "sqlite")
+from careloop.models.types import BigSerialId, JSONType, PatientId, UTCDateTime
 
 
 class Enrollment(Base):
@@ -29,7 +27,7 @@ class Enrollment(Base):
 
     __tablename__ = "outreach_enrollments"
 
-    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    id: Mapped[BigSerialId]
     patient_id: Mapped[PatientId]
     program: Mapped[str] = mapped_column(String(128))
     episode: Mapped[str] = mapped_column(String(200))
@@ -67,7 +65,7 @@ class OutboxMessage(Base):
 
     __tablename__ = "outreach_outbox"
 
-    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    id: Mapped[BigSerialId]
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     enrollment_id: Mapped[int | None] = mapped_column(
         ForeignKey("outreach_enrollments.id", ondelete="SET NULL"), index=True
@@ -119,7 +117,7 @@ class SendAttempt(Base):
 
     __tablename__ = "outreach_attempts"
 
-    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    id: Mapped[BigSerialId]
     message_id: Mapped[int] = mapped_column(
         ForeignKey("outreach_outbox.id", ondelete="CASCADE"), index=True
     )
@@ -161,7 +159,7 @@ class InboundReply(Base):
 
     __tablename__ = "outreach_inbound"
 
-    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    id: Mapped[BigSerialId]
     provider_id: Mapped[str] = mapped_column(String(200), unique=True)
     channel: Mapped[str] = mapped_column(String(16))
     patient_id: Mapped[str | None] = mapped_column(String(64), index=True)

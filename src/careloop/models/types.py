@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, Integer, text
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -42,6 +42,10 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 SerialId = Annotated[int, mapped_column(Integer, primary_key=True, autoincrement=True)]
 """A table's own integer key, numbered by the database."""
+BigInt = BigInteger().with_variant(Integer, "sqlite")
+"""A 64-bit count or key: SQLite's INTEGER is already 64-bit and only it autoincrements."""
+BigSerialId = Annotated[int, mapped_column(BigInt, primary_key=True, autoincrement=True)]
+"""A :data:`SerialId` of a table that grows past 2**31 rows (events, messages, audit)."""
 PatientId = Annotated[str, mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))]
 """The patient a row belongs to; erasing the patient erases the row."""
 IndexedPatientId = Annotated[

@@ -162,17 +162,7 @@ def list_patients(
         if not include_deceased:
             skipped = skipped.where(Patient.deceased.is_(False))
         query = query.where(Patient.id >= skipped.scalar_subquery())
-    return [
-        PatientSummary(
-            id=p.id,
-            given_name=p.given_name,
-            family_name=p.family_name,
-            birth_date=p.birth_date,
-            gender=p.gender,
-            deceased=p.deceased,
-        )
-        for p in session.scalars(query)
-    ]
+    return [PatientSummary.model_validate(p, from_attributes=True) for p in session.scalars(query)]
 
 
 def count_resources(session: Session) -> dict[str, int]:

@@ -6,7 +6,7 @@ authentication runs: past the limit the request is answered 413 and the rest of 
 never read, so a client that has not signed in cannot make the server hold more than
 ``max_bytes`` of its body. The bytes read are replayed to the app unchanged.
 
-A plain ASGI middleware (not ``BaseHTTPMiddleware``), because the limit has to sit on the
+A plain ASGI middleware (:mod:`careloop.web.asgi`), because the limit has to sit on the
 ``receive`` channel itself.
 """
 
@@ -16,12 +16,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value)
-    return None
+from careloop.web.asgi import HttpMiddleware, request_header
 
 
 async def _refuse(send: Send, status: int, error: str) -> None:
@@ -41,19 +36,16 @@ async def _refuse(send: Send, status: int, error: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class BodySizeLimit:
+class BodySizeLimit(HttpMiddleware):
     """Refuse any request body larger than ``max_bytes`` with 413, before the app sees it."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         too_big = f"request body larger than {self.max_bytes} bytes"
-        length = _header(scope, b"content-length")
+        length = request_header(scope, b"content-length")
         if length is not None:
             try:
                 declared = int(length)

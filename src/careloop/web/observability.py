@@ -12,11 +12,11 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from careloop.logs import request_id
+from careloop.web.asgi import HttpMiddleware, request_header
 from careloop.web.metrics import HttpMetrics
 
 log = logging.getLogger("careloop.http")
@@ -34,16 +34,14 @@ def route_template(scope: Scope) -> str:
     return UNMATCHED
 
 
-class RequestObservability:
+class RequestObservability(HttpMiddleware):
     def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = _header(scope, b"x-request-id")
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sent_id = request_header(scope, b"x-request-id")
+        incoming = sent_id.decode("latin-1") if sent_id is not None else None
         rid = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
         status = {"code": 500}
@@ -75,11 +73,3 @@ class RequestObservability:
                 },
             )
             request_id.reset(token)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    headers: Any = scope.get("headers") or []
-    for key, value in headers:
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return None

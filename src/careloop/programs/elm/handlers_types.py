@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -148,21 +149,13 @@ def _to_boolean(value: Any) -> Any:
     return None
 
 
-def _to_datetime(value: Any) -> Any:
+def _to_moment(value: Any, *, is_date: bool) -> Any:
+    """``ToDateTime`` / ``ToDate``: the one conversion, cut to a date when ``is_date``."""
     value = unwrap(value)
     if isinstance(value, CqlDateTime):
-        return value.as_datetime()
+        return value.as_date() if is_date else value.as_datetime()
     if isinstance(value, str):
-        return CqlDateTime.parse(value)
-    return None
-
-
-def _to_date(value: Any) -> Any:
-    value = unwrap(value)
-    if isinstance(value, CqlDateTime):
-        return value.as_date()
-    if isinstance(value, str):
-        return CqlDateTime.parse(value, is_date=True)
+        return CqlDateTime.parse(value, is_date=is_date)
     return None
 
 
@@ -186,14 +179,14 @@ def _to_concept(value: Any) -> Any:
     return None
 
 
-_CONVERSIONS = {
+_CONVERSIONS: dict[str, Callable[[Any], Any]] = {
     "ToString": _to_string,
     "ToDecimal": _to_decimal,
     "ToInteger": _to_integer,
     "ToLong": _to_integer,
     "ToBoolean": _to_boolean,
-    "ToDateTime": _to_datetime,
-    "ToDate": _to_date,
+    "ToDateTime": functools.partial(_to_moment, is_date=False),
+    "ToDate": functools.partial(_to_moment, is_date=True),
     "ToQuantity": _to_quantity,
     "ToConcept": _to_concept,
 }

@@ -7,10 +7,32 @@ it), optionally at a precision (``during day of``).
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from careloop.programs.elm.ops import and3, compare, or3
 from careloop.programs.elm.values import Interval, predecessor, successor
+
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _null_operand_is_null(
+    operation: Callable[Concatenate[_A, _B, _P], _R],
+) -> Callable[Concatenate[_A | None, _B | None, _P], _R | None]:
+    """CQL's rule for the interval operators: a null operand makes the result null. Said once
+    here, so each operator below is only its comparison of boundaries."""
+
+    @functools.wraps(operation)
+    def operate(a: _A | None, b: _B | None, /, *args: _P.args, **kwargs: _P.kwargs) -> _R | None:
+        if a is None or b is None:
+            return None
+        return operation(a, b, *args, **kwargs)
+
+    return operate
 
 
 def _cmp(a: Any, b: Any, prec: int | None) -> int | None:
@@ -55,10 +77,9 @@ def contains_point(ivl: Interval | None, point: Any, prec: int | None = None) ->
     return and3(le(ivl.start(), point, prec), le(point, ivl.end(), prec))
 
 
+@_null_operand_is_null
 def included_in(a: Any, b: Any, prec: int | None = None) -> bool | None:
     """``a during b`` (a point or an interval within interval b)."""
-    if a is None or b is None:
-        return None
     if not isinstance(a, Interval):
         return contains_point(b, a, prec)
     return and3(le(b.start(), a.start(), prec), le(a.end(), b.end(), prec))
@@ -72,27 +93,23 @@ def proper_included_in(a: Any, b: Any, prec: int | None = None) -> bool | None:
     return None if same is None else not same
 
 
-def overlaps(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def overlaps(a: Interval, b: Interval, prec: int | None = None) -> bool | None:
     return and3(le(a.start(), b.end(), prec), le(b.start(), a.end(), prec))
 
 
-def overlaps_before(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def overlaps_before(a: Interval, b: Interval, prec: int | None = None) -> bool | None:
     return and3(lt(a.start(), b.start(), prec), overlaps(a, b, prec))
 
 
-def overlaps_after(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def overlaps_after(a: Interval, b: Interval, prec: int | None = None) -> bool | None:
     return and3(lt(b.end(), a.end(), prec), overlaps(a, b, prec))
 
 
+@_null_operand_is_null
 def before(a: Any, b: Any, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
     return lt(_end(a), _start(b), prec)
 
 
@@ -100,17 +117,15 @@ def after(a: Any, b: Any, prec: int | None = None) -> bool | None:
     return before(b, a, prec)
 
 
+@_null_operand_is_null
 def same_as(a: Any, b: Any, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
     if isinstance(a, Interval) and isinstance(b, Interval):
         return and3(eq(a.start(), b.start(), prec), eq(a.end(), b.end(), prec))
     return eq(a, b, prec)
 
 
+@_null_operand_is_null
 def same_or_before(a: Any, b: Any, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
     return le(_end(a), _start(b), prec)
 
 
@@ -122,35 +137,32 @@ def meets(a: Interval | None, b: Interval | None, prec: int | None = None) -> bo
     return or3(meets_before(a, b, prec), meets_before(b, a, prec))
 
 
-def meets_before(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def meets_before(a: Interval, b: Interval, prec: int | None = None) -> bool | None:
     return eq(successor(a.end()), b.start(), prec)
 
 
-def starts(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def starts(a: Interval, b: Interval, prec: int | None = None) -> bool | None:
     return and3(eq(a.start(), b.start(), prec), le(a.end(), b.end(), prec))
 
 
-def ends(a: Interval | None, b: Interval | None, prec: int | None = None) -> bool | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def ends(a: Interval, b: Interval, prec: int | None = None) -> bool | None:
     return and3(le(b.start(), a.start(), prec), eq(a.end(), b.end(), prec))
 
 
-def intersect(a: Interval | None, b: Interval | None) -> Interval | None:
-    if a is None or b is None or overlaps(a, b) is not True:
+@_null_operand_is_null
+def intersect(a: Interval, b: Interval) -> Interval | None:
+    if overlaps(a, b) is not True:
         return None
     low = a.start() if lt(b.start(), a.start()) else b.start()
     high = a.end() if lt(a.end(), b.end()) else b.end()
     return Interval(low, high)
 
 
-def union(a: Interval | None, b: Interval | None) -> Interval | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def union(a: Interval, b: Interval) -> Interval | None:
     if overlaps(a, b) is not True and meets(a, b) is not True:
         return None
     low = a.start() if le(a.start(), b.start()) else b.start()
@@ -158,9 +170,8 @@ def union(a: Interval | None, b: Interval | None) -> Interval | None:
     return Interval(low, high)
 
 
-def except_(a: Interval | None, b: Interval | None) -> Interval | None:
-    if a is None or b is None:
-        return None
+@_null_operand_is_null
+def except_(a: Interval, b: Interval) -> Interval | None:
     if overlaps(a, b) is not True:
         return a
     if le(b.start(), a.start()) and le(a.end(), b.end()):

@@ -41,6 +41,7 @@ class LoadedPackage:
     valuesets: int
 
     def as_dict(self) -> dict[str, Any]:
+        """A loaded package as JSON: every field, in field order."""
         return field_dict(self)
 
 

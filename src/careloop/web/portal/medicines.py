@@ -19,10 +19,9 @@ from fastapi.responses import HTMLResponse, Response
 from careloop.audit import AuditAction
 from careloop.errors import InvalidInput
 from careloop.medications.service import ANSWERS, confirm, patient_of, set_status, slot_states
-from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, require
-from careloop.web.portal.page import PortalPage, form_text, portal_page, reach_for
+from careloop.web.deps import PatientReach
+from careloop.web.portal.page import PortalPage, form_text, portal_page, posted_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,15 +76,12 @@ def _pause_until(value: str, zone: ZoneInfo, now: datetime) -> datetime:
 
 @router.post("/portal/medicines")
 async def answer_dose(
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("checkins:write"))],
+    request: Request, reach: Annotated[PatientReach, posted_for("checkins:write")]
 ) -> Response:
     """One dose answered (taken / later / skipped) or one medicine paused or resumed."""
-    text = await form_text(request)
-    reach = reach_for(session, clock, principal, text("patient") or None, "checkins:write")
+    session, clock, principal = reach.session, reach.clock, reach.principal
     patient_id = reach.patient_id
+    text = await form_text(request)
     action, key, now = text("action"), text("medication") or None, clock.now()
     if action not in ACTIONS:
         raise InvalidInput(f"action must be one of {', '.join(ACTIONS)}", field="action")

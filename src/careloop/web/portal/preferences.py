@@ -25,7 +25,7 @@ from careloop.records.service import get_patient_record
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from careloop.web.console.pages import after_post
-from careloop.web.deps import ClockDep, SessionDep, require
+from careloop.web.deps import PatientReach
 from careloop.web.portal.i18n import (
     DEFAULT_LANGUAGE,
     has_text,
@@ -34,7 +34,7 @@ from careloop.web.portal.i18n import (
     translator,
 )
 from careloop.web.portal.next_words import next_decision_words
-from careloop.web.portal.page import PortalPage, form_text, portal_page, reach_for
+from careloop.web.portal.page import PortalPage, form_text, portal_page, posted_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -169,20 +169,16 @@ def _save_proxy_grants(
 
 @router.post("/portal/preferences")
 async def save_preferences(
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("preferences:write"))],
+    request: Request, reach: Annotated[PatientReach, posted_for("preferences:write")]
 ) -> Response:
     """Stated preferences (personalize), consent per purpose and proxy grants (governance)."""
+    session, clock, principal = reach.session, reach.clock, reach.principal
+    patient_id, now = reach.patient_id, clock.now()
     text = await form_text(request)
 
     def checked(name: str) -> bool:
         return text(name) == "on"
 
-    reach = reach_for(session, clock, principal, text("patient") or None, "preferences:write")
-    patient_id = reach.patient_id
-    now = clock.now()
     changes = _stated_changes(text, checked)
     personalize.set_stated_preferences(
         session, clock=clock, patient_id=patient_id, changes=changes, actor=principal.actor
