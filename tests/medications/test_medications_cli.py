@@ -6,11 +6,9 @@ import json
 import re
 from datetime import datetime
 
-from sqlalchemy import select
 from typer.testing import CliRunner
 
 from careloop.cli import app
-from careloop.models import MedicationSlot
 from careloop.runtime import Runtime
 from tests.medications.conftest import add_resources, make_patient, medication
 
@@ -128,38 +126,3 @@ def test_ae_queue_export_and_report_figures(rt: Runtime, database_url: str) -> N
     assert figures["doses"]["skipped"] == 1
     assert figures["adverse_events"]["cases"] == 1
     assert figures["adverse_events"]["serious"] == 1
-
-
-def test_pause_until_takes_an_aware_date_time(rt: Runtime, database_url: str) -> None:
-    make_patient(rt, patient_id="p-pause")
-    add_resources(rt, "p-pause", medication("MedicationRequest", "mr-1", when=rt.clock.now()))
-    runner.invoke(app, ["medications", "reminders", "p-pause", "--database", database_url])
-    until = "2031-03-01T09:00:00-05:00"
-    result = runner.invoke(
-        app, ["medications", "pause", "p-pause", "--until", until, "--database", database_url]
-    )
-    assert result.exit_code == 0, result.output
-    assert result.output.startswith("paused: ")
-    with rt.transaction() as session:
-        slots = session.scalars(select(MedicationSlot).filter_by(patient_id="p-pause")).all()
-    assert slots
-    assert {s.paused_until for s in slots} == {datetime.fromisoformat(until)}
-
-
-def test_pause_until_without_a_zone_names_the_option(rt: Runtime, database_url: str) -> None:
-    make_patient(rt, patient_id="p-naive")
-    result = runner.invoke(
-        app,
-        [
-            "medications",
-            "pause",
-            "p-naive",
-            "--until",
-            "2031-03-01T09:00",
-            "--database",
-            database_url,
-        ],
-    )
-    assert result.exit_code == 2
-    assert "until" in result.output
-    assert "Traceback" not in result.output
