@@ -14,15 +14,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
+from careloop.fhir.params import parse_query
+from careloop.fhir.search import search
+from careloop.fhirdata.codings import codings
 from careloop.models import FhirResource
 from careloop.records.code_filter import carries_code, carries_token, may_carry_code
+from careloop.records.extract import resource_codes
+from careloop.records.importer import import_paths
+from careloop.records.service import load_patient_resources
 from careloop.runtime import Runtime
+from careloop.security.principal import CLI_OPERATOR
+from tests.records.conftest import synthea_dir
 
 SYSTEMS = ["http://loinc.org", "http://snomed.info/sct", "urn:oid:1.2"]
 CODES = ["8302-2", "8302", "302-2", "a|b", "b", "50%", "5_0", "x y", "y", "Ab", "aB"]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
-codings = st.lists(st.tuples(st.sampled_from(SYSTEMS), st.sampled_from(CODES)), max_size=3)
+coding_lists = st.lists(st.tuples(st.sampled_from(SYSTEMS), st.sampled_from(CODES)), max_size=3)
 
 
 def _store(rt: Runtime, resources: list[list[tuple[str, str]]]) -> None:
@@ -49,7 +57,7 @@ def _found(rt: Runtime, clause: object) -> set[int]:
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    st.lists(codings, min_size=1, max_size=8),
+    st.lists(coding_lists, min_size=1, max_size=8),
     st.lists(st.tuples(st.sampled_from(SYSTEMS), st.sampled_from(CODES)), min_size=1, max_size=3),
 )
 def test_a_token_search_finds_exactly_the_resources_with_that_coding(
@@ -65,7 +73,7 @@ def test_a_token_search_finds_exactly_the_resources_with_that_coding(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    st.lists(codings, min_size=1, max_size=8),
+    st.lists(coding_lists, min_size=1, max_size=8),
     st.lists(st.sampled_from(CODES), min_size=1, max_size=3),
 )
 def test_a_bare_code_filter_keeps_every_resource_with_that_code(
@@ -95,3 +103,59 @@ def test_a_code_with_a_space_is_not_taken_for_two_codes(rt: Runtime) -> None:
     assert _found(rt, carries_code(dialect, ["x y"])) == {0}
     if dialect == "postgresql":
         assert _found(rt, carries_code(dialect, ["y"])) == {1}
+
+
+def test_on_synthea_patients_search_and_code_filter_answer_what_the_codings_say(
+    rt: Runtime,
+) -> None:
+    """Five Synthea patients imported; for every Observation coding they hold, the FHIR
+    search by ``code=system|code`` (in SQL and the general way) returns exactly the
+    Observations whose ``code`` has it (component codes are indexed too, as in
+    ``resource_codes``, and re-checked away), and the records' code filter keeps every
+    resource carrying a wanted code (``extract.resource_codes``, what ``resource_codes``
+    held)."""
+    files = sorted(synthea_dir().glob("*.json"))[:5]
+    import_paths(
+        rt.sessions, engine=rt.engine, paths=files, clock=rt.clock, principal=CLI_OPERATOR,
+        default_timezone="America/New_York", workers=0,
+    )  # fmt: skip
+    with rt.transaction() as session:
+        stored = [
+            (rtype, fid, pid, resource_codes(resource), set(codings(resource.get("code"))))
+            for rtype, fid, pid, resource in session.execute(
+                select(
+                    FhirResource.resource_type, FhirResource.fhir_id,
+                    FhirResource.patient_id, FhirResource.resource,
+                ).where(FhirResource.supported.is_(True))
+            )
+        ]  # fmt: skip
+        observed = {
+            pair for rtype, _, _, pairs, _ in stored if rtype == "Observation" for pair in pairs
+        }
+        assert len(observed) > 20
+        for system, code in sorted(observed)[::3]:
+            expected = {
+                fid for rtype, fid, _, _, own in stored
+                if rtype == "Observation" and (system, code) in own
+            }  # fmt: skip
+            query = parse_query("Observation", [("code", f"{system}|{code}"), ("_count", "1000")])
+            for in_sql in (True, False):
+                found = search(session, query, in_sql=in_sql)
+                assert {m.resource["id"] for m in found.matches} == expected, (code, in_sql)
+                assert found.total == len(expected)
+        wanted = sorted({code for *_, pairs, _ in stored for _, code in pairs})[::7]
+        patients = sorted({pid for _, _, pid, *_ in stored if pid})
+        loaded = {
+            resource["id"]
+            for _, resources in load_patient_resources(
+                session, patient_ids=patients, only_codes=wanted, always_types=()
+            )
+            for resource in resources
+        }
+        carrying = {
+            fid for _, fid, pid, pairs, _ in stored if pid and {c for _, c in pairs} & set(wanted)
+        }
+        assert carrying
+        assert carrying <= loaded
+        if rt.engine.dialect.name == "postgresql":  # exact there (no code has a space)
+            assert loaded & {fid for _, fid, *_ in stored} == carrying
