@@ -47,7 +47,8 @@ def carries_token(dialect: str, tokens: Collection[tuple[str, str]]) -> ColumnEl
         _position(dialect, _padded(), f" {token} ") > 0 for token in spaced
     ]
     if plain and dialect == "postgresql":
-        space: ColumnElement[str] = literal_column("' '")  # a constant, so the index's expression is recognised
+        # A constant, not a bound value: the indexed expression is recognised in the query.
+        space: ColumnElement[str] = literal_column("' '")
         elements = func.string_to_array(FhirResource.codes, space, type_=ARRAY(Text))
         clauses.append(elements.op("&&")(literal(plain, type_=ARRAY(Text))))
     else:
