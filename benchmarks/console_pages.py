@@ -75,7 +75,7 @@ TABLES = (
     "access_waitlist",
     "reward_entries",
 )
-CLINICAL = ("fhir_resources", "resource_codes", "resource_facts")
+CLINICAL = ("fhir_resources", "resource_facts")
 SUFFIXED = {
     "id",
     "patient_id",

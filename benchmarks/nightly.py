@@ -60,10 +60,6 @@ REPLICATE = (
          jsonb_set(resource, '{id}', to_jsonb(fhir_id || '-r' || k)), source, imported_at
        FROM fhir_resources, generate_series(1, %(copies)s) AS k
        WHERE patient_id IS NOT NULL AND patient_id NOT LIKE '%%-r%%'""",
-    """INSERT INTO resource_codes (resource_type, fhir_id, system, code, patient_id)
-       SELECT resource_type, fhir_id || '-r' || k, system, code, patient_id || '-r' || k
-       FROM resource_codes, generate_series(1, %(copies)s) AS k
-       WHERE patient_id IS NOT NULL AND patient_id NOT LIKE '%%-r%%'""",
     """INSERT INTO resource_facts (resource_type, fhir_id, patient_id, codes, fact)
        SELECT resource_type, fhir_id || '-r' || k, patient_id || '-r' || k, codes,
          jsonb_set(fact, '{id}', to_jsonb(fhir_id || '-r' || k))

@@ -1,6 +1,6 @@
 """Replicate imported patients inside PostgreSQL, for benchmarks at population scale.
 
-Copies every patient of a careloop database (with its resources, codes and identifiers)
+Copies every patient of a careloop database (with its resources and their codes)
 ``--copies`` times under new ids (``<id>-r<k>``), in SQL, so a 100-patient import becomes a
 10,000-patient population in a minute without re-parsing FHIR.
 
@@ -28,10 +28,6 @@ STEPS = (
          patient_ref || %(suffix)s, status, effective_start, effective_end, codes, supported,
          jsonb_set(resource, '{id}', to_jsonb(fhir_id || %(suffix)s)), source, imported_at
        FROM fhir_resources
-       WHERE patient_id IS NOT NULL AND patient_id NOT LIKE '%%-r%%'""",
-    """INSERT INTO resource_codes (resource_type, fhir_id, system, code, patient_id)
-       SELECT resource_type, fhir_id || %(suffix)s, system, code, patient_id || %(suffix)s
-       FROM resource_codes
        WHERE patient_id IS NOT NULL AND patient_id NOT LIKE '%%-r%%'""",
 )
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
-from careloop.models import FhirResource, Patient, ResourceCode
+from careloop.models import FhirResource, Patient
 from careloop.records.contacts import index_contacts
 from careloop.runtime import Runtime
 
@@ -104,19 +104,10 @@ def add_resources(rt: Runtime, patient_id: str, *resources: dict[str, Any]) -> N
                     patient_id=patient_id,
                     status=resource.get("status"),
                     effective_start=datetime.fromisoformat(when) if when else None,
-                    codes=resource["medicationCodeableConcept"]["coding"][0]["code"],
+                    # as records.store writes them
+                    codes=f"{RXNORM}|{resource['medicationCodeableConcept']['coding'][0]['code']}",
                     supported=True,
                     resource=resource,
                     imported_at=rt.clock.now(),
-                )
-            )
-            session.flush()
-            session.merge(
-                ResourceCode(
-                    resource_type=resource["resourceType"],
-                    fhir_id=resource["id"],
-                    system=RXNORM,
-                    code=resource["medicationCodeableConcept"]["coding"][0]["code"],
-                    patient_id=patient_id,
                 )
             )

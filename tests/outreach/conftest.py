@@ -25,7 +25,7 @@ from careloop.content.library import load_library
 from careloop.content.service import sync_library
 from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.conversations.journeys import run_tick
-from careloop.models import Caregiver, FhirResource, Patient, ResourceCode
+from careloop.models import Caregiver, FhirResource, Patient
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.eligibility import Candidate, ExplicitEligibility
 from careloop.outreach.program import OutreachProgram, from_mapping
@@ -120,7 +120,7 @@ def add_procedure(rt: Runtime, *, patient_id: str, code: str, when: datetime) ->
                 patient_id=patient_id,
                 status="completed",
                 effective_start=when,
-                codes=code,
+                codes=f"http://snomed.info/sct|{code}",  # as records.store writes them
                 supported=True,
                 resource={
                     "resourceType": "Procedure",
@@ -130,16 +130,6 @@ def add_procedure(rt: Runtime, *, patient_id: str, code: str, when: datetime) ->
                     "performedDateTime": when.isoformat(),
                 },
                 imported_at=when,
-            )
-        )
-        session.flush()
-        session.add(
-            ResourceCode(
-                resource_type="Procedure",
-                fhir_id=f"proc-{patient_id}-{code}",
-                system="http://snomed.info/sct",
-                code=code,
-                patient_id=patient_id,
             )
         )
 

@@ -1,8 +1,8 @@
 """Search in SQL: the count, the order and the page of a search over stored resources are
 computed by the database, which returns only the page's rows.
 
-Used when every criterion of a query maps onto an indexed column of ``fhir_resources`` (or
-``resource_codes``): ``_id``, the patient references (resolved to records first),
+Used when every criterion of a query maps onto an indexed column of ``fhir_resources`` (its
+codes through ``records.code_filter``): ``_id``, the patient references (resolved to records first),
 ``_lastUpdated`` (when careloop stored it), ``status``, ``code`` with a system, and the
 date parameter of the type's indexed time (``effective``/``authored``/``start``/
 ``dateTime``), matched with the same interval rules as ``fhir.match``. Anything else (a
@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from careloop.fhir.match import date_search
 from careloop.fhir.params import Criterion, ParamType, SearchQuery
-from careloop.models import FhirResource, ResourceCode
+from careloop.models import FhirResource
+from careloop.records.code_filter import carries_token
 from careloop.records.fhir_query import StoredResource
 
 SQL_TYPES = frozenset(
@@ -53,7 +54,7 @@ def _date_clause(wanted: str, field: str, start: Any, end: Any) -> ColumnElement
     return clauses[prefix]
 
 
-def _criterion_clause(rtype: str, criterion: Criterion) -> ColumnElement[bool] | None:
+def _criterion_clause(rtype: str, criterion: Criterion, dialect: str) -> ColumnElement[bool] | None:
     """The SQL for one criterion, or None when it cannot be said in SQL exactly."""
     param, values = criterion.param, criterion.values
     if criterion.modifier:
@@ -69,11 +70,7 @@ def _criterion_clause(rtype: str, criterion: Criterion) -> ColumnElement[bool] |
         pairs = [v.partition("|") for v in values]
         if not all(bar and system for system, bar, _code in pairs):
             return None
-        matching = select(ResourceCode.fhir_id).where(
-            ResourceCode.resource_type == rtype,
-            or_(*(and_(ResourceCode.system == s, ResourceCode.code == c) for s, _b, c in pairs)),
-        )
-        return FhirResource.fhir_id.in_(matching)
+        return carries_token(dialect, [(system, code) for system, _b, code in pairs])
     if param.type is ParamType.DATE and INDEXED_TIME.get(rtype) == param.name:
         start, end = FhirResource.effective_start, FhirResource.effective_end
         clause = or_(*(_date_clause(v, param.name, start, end) for v in values))
@@ -128,7 +125,7 @@ def sql_page(
             continue  # resolved into ``patients``
         if criterion.param.name == "identifier" and rtype == "Patient":
             continue  # resolved into ``patients``
-        clause = _criterion_clause(rtype, criterion)
+        clause = _criterion_clause(rtype, criterion, session.get_bind().dialect.name)
         if clause is None:
             return None
         clauses.append(clause)

@@ -62,7 +62,6 @@ from careloop.models.records import (
     Patient,
     PatientIdentifier,
     PhoneLineType,
-    ResourceCode,
 )
 
 __all__ = [
@@ -114,7 +113,6 @@ __all__ = [
     "PrepJourney",
     "ProgramsRollup",
     "ProxyGrant",
-    "ResourceCode",
     "ResourceFact",
     "RetentionRun",
     "RewardEntry",

@@ -19,8 +19,9 @@ from careloop.models.types import JSONType
 class ResourceFact(Base):
     """A resource as the measure engine reads it: FHIR shape, without the fields it never reads.
 
-    ``codes`` holds the bare codes of the resource (space-separated, as ``resource_codes``
-    has them) so a program's code filter runs in the database next to the patient filter.
+    ``codes`` holds the bare codes of the resource (space-separated, those of
+    ``fhir_resources.codes`` without their systems) so a program's code filter runs in the
+    database next to the patient filter.
     """
 
     __tablename__ = "resource_facts"

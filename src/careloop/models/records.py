@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.crypto import EncryptedJSON
 from careloop.models.base import Base
 from careloop.models.types import IndexedPatientId, JSONType, SerialId, UTCDateTime
+
+CODE_ELEMENTS = text("string_to_array(codes, ' ')")
+"""The indexed expression over ``fhir_resources.codes``; a query spells it the same way."""
 
 
 class Patient(Base):
@@ -65,6 +68,7 @@ class FhirResource(Base):
     status: Mapped[str | None] = mapped_column(String(64))
     effective_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     effective_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The resource's codings as space-separated ``system|code`` (``records.code_filter``).
     codes: Mapped[str] = mapped_column(Text, default="")
     supported: Mapped[bool] = mapped_column(Boolean, default=True)
     resource: Mapped[dict[str, Any]] = mapped_column(JSONType)
@@ -74,21 +78,11 @@ class FhirResource(Base):
     __table_args__ = (
         Index("ix_fhir_resources_patient_type", "patient_id", "resource_type"),
         Index("ix_fhir_resources_type_start", "resource_type", "effective_start"),
+        # "Who carries system|code": the codes' elements (PostgreSQL; SQLite scans the type).
+        Index("ix_fhir_resources_codes", CODE_ELEMENTS, postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
     )
-
-
-class ResourceCode(Base):
-    """One coding of a resource (system|code), so "who has code X" is an index lookup."""
-
-    __tablename__ = "resource_codes"
-
-    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
-    fhir_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    system: Mapped[str] = mapped_column(String(255), primary_key=True)
-    code: Mapped[str] = mapped_column(String(128), primary_key=True)
-    patient_id: Mapped[str | None] = mapped_column(String(64))
-
-    __table_args__ = (Index("ix_resource_codes_code", "code", "system"),)
 
 
 class Caregiver(Base):

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from careloop.models import FhirResource, PatientIdentifier, ResourceCode
+from careloop.models import FhirResource, PatientIdentifier
+from careloop.records.code_filter import may_carry_code
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,7 @@ def _filtered(
     if since is not None:
         query = query.where(FhirResource.imported_at >= since)
     if codes:
-        code_ids = select(ResourceCode.fhir_id).where(
-            ResourceCode.resource_type == resource_type,
-            ResourceCode.code.in_(sorted({code for _system, code in codes})),
-        )
-        query = query.where(FhirResource.fhir_id.in_(code_ids))
+        query = query.where(may_carry_code({code for _system, code in codes}))
     return query
 
 

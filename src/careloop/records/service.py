@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from careloop.db import get_or_missing
 from careloop.fhirdata.codings import first_coding
-from careloop.models import FhirResource, Patient, PatientIdentifier, ResourceCode
+from careloop.models import FhirResource, Patient, PatientIdentifier
 from careloop.records.availability import describe
 from careloop.records.caregivers import caregivers_of
+from careloop.records.code_filter import carries_code
 from careloop.records.demographics import age_band
 from careloop.records.extract import CLINICAL_TYPES
 from careloop.records.interpreter import interpreter_for
@@ -214,23 +215,7 @@ def _code_filter(
     session: Session, codes: Collection[str], always_types: Sequence[str]
 ) -> ColumnElement[bool]:
     """WHERE clause: always-loaded types, unindexed types, or a resource with a wanted code."""
-    code_list = sorted(codes)
-    if session.get_bind().dialect.name == "postgresql":
-        # One array parameter instead of thousands of bound values.
-        code_match = ResourceCode.code == func.any(
-            bindparam("codes", code_list, type_=ARRAY(String))
-        )
-    else:
-        code_match = ResourceCode.code.in_(code_list)
-    has_code = (
-        select(ResourceCode.code)
-        .where(
-            ResourceCode.resource_type == FhirResource.resource_type,
-            ResourceCode.fhir_id == FhirResource.fhir_id,
-            code_match,
-        )
-        .exists()
-    )
+    has_code = carries_code(session.get_bind().dialect.name, codes)
     return or_(
         FhirResource.resource_type.in_(always_types),
         FhirResource.supported.is_(False),

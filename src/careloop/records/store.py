@@ -1,9 +1,10 @@
-"""The one writer of FHIR resource rows: ``fhir_resources``, their ``resource_codes`` and
-their ``resource_facts`` (the identification projection, see ``records.projection``).
+"""The one writer of FHIR resource rows: ``fhir_resources`` (codes in its ``codes`` column,
+see ``records.code_filter``) and their ``resource_facts`` (the identification projection,
+see ``records.projection``).
 
 The file importer (thousands of rows a unit) and ``records.resources.store_resources`` (a few
 rows in the caller's transaction) both write through :func:`write_resources`, so the indexed
-columns, the code rows and their replacement on update have one definition. On PostgreSQL rows
+columns, the facts and their replacement on update have one definition. On PostgreSQL rows
 go in by COPY through a temporary table: the server parses them in bulk instead of the driver
 binding a dozen parameters per resource.
 """
@@ -21,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from careloop.db import copy_then_insert
-from careloop.models import FhirResource, ResourceCode, ResourceFact
+from careloop.models import FhirResource, ResourceFact
 from careloop.records.extract import IndexedResource
 from careloop.records.projection import fact_rows, forget_shared_facts, has_fact
 from careloop.records.store_copy import Stamp, copy_new, existing_keys
@@ -40,7 +41,7 @@ def write_resources(
     new: bool = False,
     stamps: Sequence[Stamp] | None = None,
 ) -> None:
-    """Upsert ``resources`` (same type and FHIR id = update) and replace their code rows.
+    """Upsert ``resources`` (same type and FHIR id = update) and replace their facts.
 
     ``owners`` are the careloop patient ids, one per resource (None: not yet known).
     ``stamps``: each resource's own (source, import time) when they differ (the importer
@@ -123,28 +124,6 @@ def _upsert(
     if not rows:
         return
     existed = _upsert_resources(session, rows)
-    ids_by_type: dict[str, list[str]] = {}
-    for res in resources:
-        if res.supported and (existed is None or (res.resource_type, res.fhir_id) in existed):
-            ids_by_type.setdefault(res.resource_type, []).append(res.fhir_id)
-    _delete_rows(session, ResourceCode, ids_by_type)
-    code_rows = [
-        {
-            "resource_type": res.resource_type,
-            "fhir_id": res.fhir_id,
-            "system": system[:255],
-            "code": code[:128],
-            "patient_id": owner,
-        }
-        for res, owner in zip(resources, owners, strict=True)
-        for system, code in res.codes
-    ]
-    if code_rows and session.get_bind().dialect.name == "postgresql":
-        copy_then_insert(
-            session, table="resource_codes", rows=code_rows, conflict="ON CONFLICT DO NOTHING"
-        )
-    else:
-        _insert_ignore(session, ResourceCode, code_rows)
     _write_facts(session, resources, owners, existed)
 
 
@@ -223,7 +202,7 @@ def upsert_rows(
 def _upsert_resources(session: Session, rows: list[dict[str, Any]]) -> set[tuple[str, str]] | None:
     """Upsert resource rows; on PostgreSQL also say which already existed (None = unknown).
 
-    Knowing which rows are new lets a first import skip deleting codes that cannot exist,
+    Knowing which rows are new lets a first import skip deleting facts that cannot exist,
     which saves a round trip per resource type and chunk.
     """
     if session.get_bind().dialect.name != "postgresql":
@@ -241,9 +220,3 @@ def _upsert_resources(session: Session, rows: list[dict[str, Any]]) -> set[tuple
         json_columns=JSON_COLUMNS,
     )
     return {(rtype, fid) for rtype, fid, updated in done if updated}
-
-
-def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    stmt = _insert(session)(_table(model)).on_conflict_do_nothing()
-    for start in range(0, len(rows), CHUNK):
-        session.connection().execute(stmt, rows[start : start + CHUNK])

@@ -2,9 +2,10 @@
 
 An upsert through a staging table costs the server every row twice (COPY into the staging
 table, then INSERT ... SELECT ... ON CONFLICT). Most rows of an import are new, and a new row
-cannot conflict, so :func:`copy_new` writes ``fhir_resources`` and ``resource_codes`` rows
-of resources that did not exist with one ``COPY`` per table, from the JSON text the parser
-process already made. ``records.store`` keeps the upsert for the rest.
+cannot conflict, so :func:`copy_new` writes the ``fhir_resources`` rows of resources that
+did not exist with one ``COPY``, from the JSON text the parser process already made (their
+codes are a column of that row, ``records.code_filter``). ``records.store`` keeps the
+upsert for the rest.
 
 Their ``resource_facts`` are projected by the server from the rows just copied (the stored
 JSONB without the dropped fields, ``records.projection``): a fact is most of its resource, and
@@ -32,7 +33,6 @@ RESOURCE_COLUMNS = (
     "resource_type, fhir_id, patient_ref, status, effective_start, effective_end, codes, "
     "supported, resource, source, imported_at, patient_id"
 )
-CODE_COLUMNS = "resource_type, fhir_id, system, code, patient_id"
 PROJECT_FACTS = (
     "INSERT INTO resource_facts (resource_type, fhir_id, codes, fact, patient_id) "
     "SELECT r.resource_type, r.fhir_id, k ->> 2, r.resource - CASE r.resource_type "
@@ -82,20 +82,18 @@ def existing_keys(cursor: Any, resources: Sequence[IndexedResource]) -> set[tupl
 
 
 class CopyText:
-    """A resource's COPY lines, made in the parser process and joined in the writer:
+    """A resource's COPY line, made in the parser process and completed in the writer:
     ``resource`` stops before the JSON (which crosses the process boundary once, as the
-    resource's own), ``codes`` before the owner (known only once patients are linked);
-    ``fact``: the bare codes of its fact, None when it gets none."""
+    resource's own); ``fact``: the bare codes of its fact, None when it gets none."""
 
-    __slots__ = ("codes", "fact", "resource")
+    __slots__ = ("fact", "resource")
 
-    def __init__(self, resource: bytes, codes: tuple[bytes, ...], fact: str | None) -> None:
+    def __init__(self, resource: bytes, fact: str | None) -> None:
         self.resource = resource
-        self.codes = codes
         self.fact = fact
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (CopyText, (self.resource, self.codes, self.fact))
+        return (CopyText, (self.resource, self.fact))
 
 
 def _fields(values: Sequence[str | None]) -> str:
@@ -118,22 +116,17 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def copy_text(res: IndexedResource) -> CopyText:
-    """The COPY text of ``res`` for ``fhir_resources`` and ``resource_codes`` (each line ends
-    before the owner: source and import time come first, then the owner) and its fact's codes."""
+    """The COPY text of ``res`` for ``fhir_resources`` (it ends before the JSON: source,
+    import time and owner come after) and its fact's codes."""
     key = _fields((res.resource_type, res.fhir_id))
     resource = key + _fields((
         res.patient_ref, res.status, _iso(res.effective_start), _iso(res.effective_end),
         " ".join(f"{s}|{c}" for s, c in res.codes), "t" if res.supported else "f",
     ))  # fmt: skip
-    # The key holds the truncated values: two codes may become one.
-    codes = tuple(
-        (key + _fields(pair)).encode()
-        for pair in dict.fromkeys((s[:255], c[:128]) for s, c in res.codes)
-    )
     fact = None
     if has_fact(res.resource_type, res.patient_ref):
         fact = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
-    return CopyText(resource.encode(), codes, fact)
+    return CopyText(resource.encode(), fact)
 
 
 def copy_new(
@@ -147,7 +140,6 @@ def copy_new(
     ``stamps``: each resource's (source, import time)."""
     middles: dict[Stamp, bytes] = {}
     resource_lines: list[bytes] = []
-    code_lines: list[bytes] = []
     facts: list[tuple[str, str, str]] = []
     for res, owner, stamp in zip(resources, owners, stamps, strict=True):
         lines = res.copy_text if isinstance(res.copy_text, CopyText) else copy_text(res)
@@ -156,11 +148,9 @@ def copy_new(
         if middle is None:
             middle = middles[stamp] = text(stamp[0][:500]) + b"\t" + _time(stamp[1]) + b"\t"
         resource_lines.append(lines.resource + _json(res.json) + b"\t" + middle + end)
-        code_lines.extend(line + end for line in lines.codes)
         if lines.fact is not None:
             facts.append((res.resource_type, res.fhir_id, lines.fact))
     _copy(cursor, "fhir_resources", RESOURCE_COLUMNS, resource_lines)
-    _copy(cursor, "resource_codes", CODE_COLUMNS, code_lines)
     if facts:
         keys = orjson.dumps(facts).decode()
         cursor.execute(

@@ -1,0 +1,106 @@
+"""fhir_resources: codes looked up in their own column; drop resource_codes
+
+Revision ID: 0510
+Revises: 0500
+Create Date: 2026-12-06 06:00:00
+
+``resource_codes`` held one row per coding (with a primary key and a second index), a copy
+of ``fhir_resources.codes`` (space-separated ``system|code``) written at every import: about
+a fifth of the server's work of an import (issue 18 item 5). Its look-ups now read the column
+(``records.code_filter``): on PostgreSQL a GIN index over its elements answers "which
+resources carry system|code"; the other filters run on rows already narrowed by patient.
+
+Upgrade: a resource whose column is empty but which has code rows (none written by careloop
+since the column exists; kept for any written by hand) gets them in its column first.
+Downgrade: the table and its rows are rebuilt from the column (each element split at its
+first ``|``, truncated to the table's widths as the writer did).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from careloop.migrations import ddl
+
+revision: str = "0510"
+down_revision: str | None = "0500"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+INDEX = "ix_fhir_resources_codes"
+
+FILL_EMPTY = """
+UPDATE fhir_resources SET codes = (
+    SELECT {joined} FROM resource_codes c
+     WHERE c.resource_type = fhir_resources.resource_type AND c.fhir_id = fhir_resources.fhir_id)
+ WHERE codes = '' AND EXISTS (
+    SELECT 1 FROM resource_codes c
+     WHERE c.resource_type = fhir_resources.resource_type AND c.fhir_id = fhir_resources.fhir_id)
+"""
+JOINED = {
+    "postgresql": "string_agg(c.system || '|' || c.code, ' ' ORDER BY c.system, c.code)",
+    "sqlite": "group_concat(c.system || '|' || c.code, ' ')",
+}
+
+REFILL_PG = """
+INSERT INTO resource_codes (resource_type, fhir_id, system, code, patient_id)
+SELECT r.resource_type, r.fhir_id, left(split_part(e.coding, '|', 1), 255),
+       left(substr(e.coding, strpos(e.coding, '|') + 1), 128), r.patient_id
+  FROM fhir_resources r, unnest(string_to_array(r.codes, ' ')) AS e(coding)
+ WHERE r.codes <> '' AND strpos(e.coding, '|') > 0
+ON CONFLICT DO NOTHING
+"""
+
+
+def _create_codes_table() -> None:
+    """The table as 0001 made it."""
+    ddl.create_table(
+        "resource_codes",
+        *ddl.columns(
+            "resource_type str64, fhir_id str128, system str255, code str128, patient_id str64?"
+        ),
+        key=("resource_type", "fhir_id", "system", "code"),
+        indexes=(ddl.index("code", "system", name="ix_resource_codes_code"),),
+    )
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    dialect = bind.dialect.name
+    op.execute(FILL_EMPTY.format(joined=JOINED.get(dialect, JOINED["sqlite"])))
+    if dialect == "postgresql":
+        op.execute(
+            f"CREATE INDEX {INDEX} ON fhir_resources USING gin (string_to_array(codes, ' '))"
+        )
+    op.drop_index("ix_resource_codes_code", table_name="resource_codes")
+    op.drop_table("resource_codes")
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    _create_codes_table()
+    if bind.dialect.name == "postgresql":
+        op.execute(f"DROP INDEX {INDEX}")
+        op.execute(REFILL_PG)
+        return
+    rows = bind.execute(
+        sa.text(
+            "SELECT resource_type, fhir_id, codes, patient_id FROM fhir_resources WHERE codes <> ''"
+        )
+    )
+    insert = sa.text(
+        "INSERT OR IGNORE INTO resource_codes (resource_type, fhir_id, system, code, patient_id) "
+        "VALUES (:resource_type, :fhir_id, :system, :code, :patient_id)"
+    )
+    batch: list[dict[str, str | None]] = []
+    for rtype, fhir_id, codes, patient_id in rows.fetchall():
+        for coding in codes.split(" "):
+            system, bar, code = coding.partition("|")
+            if bar:
+                batch.append({
+                    "resource_type": rtype, "fhir_id": fhir_id, "system": system[:255],
+                    "code": code[:128], "patient_id": patient_id,
+                })  # fmt: skip
+    for start in range(0, len(batch), 1000):
+        bind.execute(insert, batch[start : start + 1000])
