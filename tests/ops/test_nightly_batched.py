@@ -68,7 +68,9 @@ def test_one_read_of_the_facts_for_all_programs_finds_what_each_programs_own_rea
     assert sum(v[1] for found in alone.values() for v in found) > 10  # care gaps were found
 
 
-def _written(rt: Runtime, *, batched: bool) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _written(
+    rt: Runtime, *, batched: bool, rows: bool = False
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     program = _programs(rt)[0]
     with rt.transaction() as session:
         ids = patient_ids(session)
@@ -83,7 +85,11 @@ def _written(rt: Runtime, *, batched: bool) -> tuple[list[tuple[Any, ...]], list
         )  # fmt: skip
         before = session.scalar(select(Event.id).order_by(Event.id.desc()).limit(1)) or 0
         first = session.scalar(select(Enrollment.id).order_by(Enrollment.id.desc()).limit(1)) or 0
-        if batched:
+        if rows:
+            lifecycle.enroll_rows(
+                session, clock=rt.clock, program=program, candidates=candidates, now=NIGHT
+            )
+        elif batched:
             lifecycle.enroll_many(
                 session, clock=rt.clock, program=program, candidates=candidates, now=NIGHT
             )
@@ -121,6 +127,39 @@ def test_enrolling_a_batch_writes_what_enrolling_one_by_one_writes(rt: Runtime) 
     assert len(enrollments) == 19  # 20 patients, one enrolled before, one duplicate candidate
     assert {e[5] for e in enrollments} == {"enrolled"}
     assert sorted({e[0] for e in events}) == ["eligible", "enrolled"]
+
+
+def test_enrolling_a_batch_as_rows_writes_what_enrolling_one_by_one_writes(
+    rt: Runtime,
+) -> None:
+    _population(rt)
+    one_by_one = _written(rt, batched=False)
+    as_rows = _written(rt, batched=True, rows=True)
+
+    assert as_rows == one_by_one
+    assert len(as_rows[0]) == 19
+
+
+def test_enrollments_written_as_rows_are_found_and_moved_by_the_orm(rt: Runtime) -> None:
+    _population(rt)
+    program = _programs(rt)[0]
+    with rt.transaction() as session:
+        ids = patient_ids(session)
+        created = lifecycle.enroll_rows(
+            session, clock=rt.clock, program=program, now=NIGHT,
+            candidates=[Candidate(patient_id=pid, episode="period:2026") for pid in ids],
+        )  # fmt: skip
+        assert [e.patient_id for e in created] == ids
+        loaded = session.get(Enrollment, created[0].id)
+        assert loaded is not None
+        assert (loaded.patient_id, loaded.arm, loaded.unanswered) == (ids[0], created[0].arm, 0)
+        loaded.next_step = 3  # a row written without the ORM is updated by the next flush
+    with rt.transaction() as session:
+        rows = session.execute(
+            select(Enrollment.id, Enrollment.next_step).order_by(Enrollment.id)
+        ).all()
+    assert [r.id for r in rows] == [e.id for e in created]
+    assert [r.next_step for r in rows] == [3] + [0] * (len(ids) - 1)
 
 
 def test_needs_and_profiles_read_per_batch_equal_the_per_patient_reads(rt: Runtime) -> None:
