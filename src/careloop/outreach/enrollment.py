@@ -120,8 +120,15 @@ def enroll(
     """
     if find_enrollment(session, program=program.name, patient_id=patient_id, episode=episode):
         return None
-    enrollment = _new_enrollment(
-        program, patient_id=patient_id, episode=episode, anchors=anchors, fields=fields, now=now
+    enrollment = Enrollment(
+        **enrollment_values(
+            program,
+            patient_id=patient_id,
+            episode=episode,
+            anchors=anchors,
+            fields=fields,
+            now=now,
+        )
     )
     session.add(enrollment)
     session.flush()
@@ -169,7 +176,7 @@ def enroll_many(
     one insert of the new enrollments, one of their events. Same rows and events, in the
     same order, as enrolling them one by one; returns the enrollments created."""
     created = [
-        (_new_enrollment(program, **_values(c, now=now)), c)
+        (Enrollment(**enrollment_values(program, **_values(c, now=now))), c)
         for c in _unknown(session, program=program, candidates=candidates)
     ]
     if session.get_bind().dialect.name == "postgresql":
@@ -257,29 +264,6 @@ def _enrolled_events(
             _new_event(EventKind.ENROLLED, enrollment=enrollment, now=now, payload=risk or None)
         )
     return events
-
-
-def _new_enrollment(
-    program: OutreachProgram,
-    *,
-    patient_id: str,
-    episode: str,
-    anchors: Mapping[str, Any] | None,
-    fields: Mapping[str, Any] | None,
-    now: datetime,
-    state: EnrollmentState = EnrollmentState.ELIGIBLE,
-) -> Enrollment:
-    return Enrollment(
-        **enrollment_values(
-            program,
-            patient_id=patient_id,
-            episode=episode,
-            anchors=anchors,
-            fields=fields,
-            now=now,
-            state=state,
-        )
-    )
 
 
 def enrollment_values(
