@@ -69,17 +69,24 @@ def claim_due(
     limit: int,
     lease: timedelta,
     capacity: Capacity | None = None,
+    adopt: Sequence[str] = (),
 ) -> list[Claimed]:
     """Claim up to ``limit`` due rows and write their attempts; the caller commits at once.
 
     With ``capacity`` (what each sender can take in half a lease), only rows of senders this
-    worker leases now, or of unpaced senders (:mod:`careloop.outreach.sender_leases`)."""
+    worker leases now, or of unpaced senders (:mod:`careloop.outreach.sender_leases`).
+    ``adopt``: dead workers (:mod:`careloop.outreach.worker_presence`) whose ``sending`` rows
+    and sender leases are taken as if their leases had run out."""
+    sending = OutboxMessage.state == str(OutboxState.SENDING)
+    lost = OutboxMessage.lease_until < now
+    if adopt:
+        lost = or_(lost, OutboxMessage.claimed_by.in_(list(adopt)))
     due = or_(
         and_(
             OutboxMessage.state.in_([str(OutboxState.QUEUED), str(OutboxState.FAILED_TRANSIENT)]),
             OutboxMessage.next_attempt_at <= now,
         ),
-        and_(OutboxMessage.state == str(OutboxState.SENDING), OutboxMessage.lease_until < now),
+        and_(sending, lost),
     )
     query = select(OutboxMessage.id).where(due)
     if capacity is not None:
@@ -91,6 +98,7 @@ def claim_due(
             limit=limit,
             lease=lease,
             capacity=capacity,
+            adopt=adopt,
         )
         if not keys:
             return []

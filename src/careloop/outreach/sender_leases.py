@@ -14,7 +14,7 @@ Unpaced senders (no rate limit) are never leased: any worker sends from them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, exists, func, literal, or_, select, update
@@ -44,15 +44,18 @@ def lease_senders(
     limit: int,
     lease: timedelta,
     capacity: Capacity,
+    adopt: Sequence[str] = (),
 ) -> list[str]:
     """Lease the senders of the oldest ``due`` messages that no other worker holds, until
     their capacity covers ``limit`` messages; returns the keys this worker may claim from
-    (the leased ones and the unpaced ones seen). The caller commits at once."""
+    (the leased ones and the unpaced ones seen). The caller commits at once. Leases of
+    ``adopt`` (dead workers, :mod:`careloop.outreach.worker_presence`) count as run out."""
     slots = SENDER_SLOTS.c
     key = sender_key_of_row()
-    held_elsewhere = exists().where(
-        slots.sender_key == key, slots.leased_by != worker_id, slots.lease_until >= now
-    )
+    live = [slots.leased_by != worker_id, slots.lease_until >= now]
+    if adopt:
+        live.append(slots.leased_by.not_in(list(adopt)))
+    held_elsewhere = exists().where(slots.sender_key == key, *live)
     window = (
         select(OutboxMessage.channel, OutboxMessage.sender, OutboxMessage.next_attempt_at)
         .where(due, ~held_elsewhere)
@@ -82,7 +85,12 @@ def lease_senders(
             unpaced.append(sender_key(channel, sender))
         else:
             paced.append((sender_key(channel, sender), min(count, room)))
-    free = or_(slots.leased_by.is_(None), slots.leased_by == worker_id, slots.lease_until < now)
+    free = or_(
+        slots.leased_by.is_(None),
+        slots.leased_by == worker_id,
+        slots.lease_until < now,
+        *([slots.leased_by.in_(list(adopt))] if adopt else []),
+    )
     got: list[str] = []
     needed = float(limit)
     while needed > 0 and paced:
