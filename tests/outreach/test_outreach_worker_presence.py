@@ -16,9 +16,15 @@ from tests.outreach.conftest import make_awake_patient
 from careloop.clock import FrozenClock
 from careloop.errors import InvalidInput
 from careloop.models import OutboxMessage, SenderSlot, WorkerPresence
-from careloop.outreach.claims import Claimed, claim_due, mark_calling
+from careloop.outreach.claims import Claimed, claim_due, mark_calling, renew_lease
 from careloop.outreach.outbox import NewMessage, enqueue_many
-from careloop.outreach.worker_presence import Presence, Takeover, dead_workers, hold_presence
+from careloop.outreach.worker_presence import (
+    Adopt,
+    Presence,
+    Takeover,
+    dead_workers,
+    hold_presence,
+)
 from careloop.runtime import Runtime
 
 SENDERS = [f"+1555000020{i}" for i in range(2)]
@@ -48,7 +54,7 @@ def _queue(rt: Runtime, *, per_sender: int) -> None:
         )
 
 
-def _claim(rt: Runtime, worker_id: str, *, adopt: list[str] | None = None) -> list[Claimed]:
+def _claim(rt: Runtime, worker_id: str, *, adopt: Adopt | None = None) -> list[Claimed]:
     with rt.transaction() as session:
         return claim_due(
             session,
@@ -57,11 +63,15 @@ def _claim(rt: Runtime, worker_id: str, *, adopt: list[str] | None = None) -> li
             limit=5,
             lease=LEASE,
             capacity=lambda channel, sender: 5.0,  # one sender covers a claim
-            adopt=adopt or [],
+            adopt=adopt,
         )
 
 
 def _adoptable(rt: Runtime, takeover: Takeover, worker_id: str) -> list[str]:
+    return list(_seen_dead(rt, takeover, worker_id))
+
+
+def _seen_dead(rt: Runtime, takeover: Takeover, worker_id: str) -> Adopt:
     with rt.transaction() as session:
         return takeover.adoptable(session, worker_id=worker_id, now=rt.clock.now())
 
@@ -84,6 +94,11 @@ def _wait_dead(rt: Runtime, worker_id: str) -> None:
     raise AssertionError(f"{worker_id} never seen dead")
 
 
+def _owners(rt: Runtime) -> set[str | None]:
+    with rt.transaction() as session:
+        return set(session.scalars(select(OutboxMessage.claimed_by).distinct()))
+
+
 @pytest.fixture
 def pg(rt: Runtime) -> Runtime:
     if rt.engine.dialect.name != "postgresql":
@@ -95,7 +110,7 @@ def test_a_dead_workers_senders_and_rows_are_adopted_before_their_leases_end(
     pg: Runtime,
 ) -> None:
     _queue(pg, per_sender=5)
-    w1 = hold_presence(pg.engine, worker_id="w1", now=pg.clock.now())
+    w1 = hold_presence(pg.engine, worker_id="w1")
     assert w1 is not None
     mine = _claim(pg, "w1")
     with pg.transaction() as session:  # two of them at the gateway when it dies
@@ -108,8 +123,9 @@ def test_a_dead_workers_senders_and_rows_are_adopted_before_their_leases_end(
     assert _claim(pg, "w3") == []  # both senders leased, no lease run out
     _die(w1)
     _wait_dead(pg, "w1")
-    assert _adoptable(pg, takeover, "w3") == ["w1"]
-    adopted = _claim(pg, "w3", adopt=["w1"])
+    adopt = _seen_dead(pg, takeover, "w3")
+    assert list(adopt) == ["w1"]
+    adopted = _claim(pg, "w3", adopt=adopt)
     # Its rows, under a lease of 60 s not run out, now w3's; the two at the gateway in doubt
     # (reconciled before any re-send), the others simply sent again.
     assert sorted(m.id for m in adopted) == sorted(m.id for m in mine)
@@ -120,6 +136,33 @@ def test_a_dead_workers_senders_and_rows_are_adopted_before_their_leases_end(
         owners = set(session.scalars(select(OutboxMessage.claimed_by).distinct()))
     assert leases == {f"sms:{mine[0].sender}": "w3", f"sms:{others[0].sender}": "w2"}
     assert owners == {"w2", "w3"}
+
+
+def test_rows_a_worker_renewed_after_it_was_seen_dead_stay_its_own(
+    pg: Runtime, clock: FrozenClock
+) -> None:
+    """Its connection was replaced (it lives): rows it renewed since the adopter first saw it
+    dead are not adopted, even by a claim built on that sighting."""
+    _queue(pg, per_sender=5)
+    w1 = hold_presence(pg.engine, worker_id="w1")
+    assert w1 is not None
+    mine = _claim(pg, "w1")
+    _die(w1)
+    _wait_dead(pg, "w1")
+    adopt = _seen_dead(pg, Takeover(grace=timedelta(0)), "w2")
+    clock.advance(timedelta(seconds=1))
+    w1.hold()  # back, before the adopter's claim
+    with pg.transaction() as session:
+        renew_lease(session, ids=[m.id for m in mine], worker_id="w1", now=clock.now(), lease=LEASE)
+    taken = _claim(pg, "w2", adopt=adopt)
+    assert {m.sender for m in taken} == {SENDERS[1]}  # the free sender only
+    assert _owners(pg) == {"w1", "w2"}
+    with pg.transaction() as session:
+        still = session.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.claimed_by == "w1")
+        ).all()
+    assert sorted(still) == sorted(m.id for m in mine)
+    w1.close()
 
 
 def test_a_worker_never_listed_is_never_taken_over(pg: Runtime) -> None:
@@ -140,7 +183,7 @@ def test_a_worker_never_listed_is_never_taken_over(pg: Runtime) -> None:
 def test_a_worker_is_adopted_only_once_seen_dead_for_the_grace(
     pg: Runtime, clock: FrozenClock
 ) -> None:
-    w1 = hold_presence(pg.engine, worker_id="w1", now=clock.now())
+    w1 = hold_presence(pg.engine, worker_id="w1")
     assert w1 is not None
     _die(w1)
     _wait_dead(pg, "w1")
@@ -153,7 +196,7 @@ def test_a_worker_is_adopted_only_once_seen_dead_for_the_grace(
 
 
 def test_a_dead_worker_left_with_nothing_is_unlisted(pg: Runtime) -> None:
-    w1 = hold_presence(pg.engine, worker_id="w1", now=pg.clock.now())
+    w1 = hold_presence(pg.engine, worker_id="w1")
     assert w1 is not None
     _die(w1)
     _wait_dead(pg, "w1")
@@ -163,14 +206,14 @@ def test_a_dead_worker_left_with_nothing_is_unlisted(pg: Runtime) -> None:
 
 
 def test_a_worker_id_held_by_a_live_process_is_refused_by_name(pg: Runtime) -> None:
-    w1 = hold_presence(pg.engine, worker_id="w1", now=pg.clock.now())
+    w1 = hold_presence(pg.engine, worker_id="w1")
     assert w1 is not None
     try:
         with pytest.raises(InvalidInput, match="'w1' is held by another live worker"):
-            hold_presence(pg.engine, worker_id="w1", now=pg.clock.now())
+            hold_presence(pg.engine, worker_id="w1")
     finally:
         w1.close()
-    again = hold_presence(pg.engine, worker_id="w1", now=pg.clock.now())  # released on leave
+    again = hold_presence(pg.engine, worker_id="w1")  # released on leave
     assert again is not None
     again.close()
 
@@ -178,11 +221,11 @@ def test_a_worker_id_held_by_a_live_process_is_refused_by_name(pg: Runtime) -> N
 def test_a_worker_whose_lock_connection_dropped_takes_it_again_before_claiming(
     pg: Runtime,
 ) -> None:
-    w1 = hold_presence(pg.engine, worker_id="w1", now=pg.clock.now())
+    w1 = hold_presence(pg.engine, worker_id="w1")
     assert w1 is not None
     assert w1.connection is not None
     w1.connection.invalidate()  # the connection lost under a live worker
-    w1.hold(now=pg.clock.now())
+    w1.hold()
     with pg.transaction() as session:
         assert dead_workers(session, worker_id="w2") == []
         assert session.scalars(select(WorkerPresence.worker_id)).all() == ["w1"]
@@ -192,4 +235,4 @@ def test_a_worker_whose_lock_connection_dropped_takes_it_again_before_claiming(
 def test_sqlite_keeps_one_worker_on_leases_alone(rt: Runtime) -> None:
     if rt.engine.dialect.name != "sqlite":
         pytest.skip("the SQLite side")
-    assert hold_presence(rt.engine, worker_id="w1", now=rt.clock.now()) is None
+    assert hold_presence(rt.engine, worker_id="w1") is None

@@ -31,6 +31,7 @@ from careloop.outreach.states import (
     EnrollmentState,
     OutboxState,
 )
+from careloop.outreach.worker_presence import Adopt, adopted
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ def claim_due(
     limit: int,
     lease: timedelta,
     capacity: Capacity | None = None,
-    adopt: Sequence[str] = (),
+    adopt: Adopt | None = None,
 ) -> list[Claimed]:
     """Claim up to ``limit`` due rows and write their attempts; the caller commits at once.
 
@@ -80,7 +81,10 @@ def claim_due(
     sending = OutboxMessage.state == str(OutboxState.SENDING)
     lost = OutboxMessage.lease_until < now
     if adopt:
-        lost = or_(lost, OutboxMessage.claimed_by.in_(list(adopt)))
+        lost = or_(
+            lost,
+            adopted(OutboxMessage.claimed_by, OutboxMessage.lease_until, adopt=adopt, lease=lease),
+        )
     due = or_(
         and_(
             OutboxMessage.state.in_([str(OutboxState.QUEUED), str(OutboxState.FAILED_TRANSIENT)]),

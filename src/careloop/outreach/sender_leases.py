@@ -14,14 +14,15 @@ Unpaced senders (no rate limit) are never leased: any worker sends from them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, exists, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from careloop.models import OutboxMessage
 from careloop.outreach.ratelimit import SENDER_SLOTS, ensure_sender_rows, sender_key
+from careloop.outreach.worker_presence import Adopt, adopted
 
 Capacity = Callable[[str, str | None], float | None]
 """Messages a sender (channel, address) can take within half a lease; ``None``: unpaced."""
@@ -44,7 +45,7 @@ def lease_senders(
     limit: int,
     lease: timedelta,
     capacity: Capacity,
-    adopt: Sequence[str] = (),
+    adopt: Adopt | None = None,
 ) -> list[str]:
     """Lease the senders of the oldest ``due`` messages that no other worker holds, until
     their capacity covers ``limit`` messages; returns the keys this worker may claim from
@@ -52,10 +53,12 @@ def lease_senders(
     ``adopt`` (dead workers, :mod:`careloop.outreach.worker_presence`) count as run out."""
     slots = SENDER_SLOTS.c
     key = sender_key_of_row()
-    live = [slots.leased_by != worker_id, slots.lease_until >= now]
-    if adopt:
-        live.append(slots.leased_by.not_in(list(adopt)))
-    held_elsewhere = exists().where(slots.sender_key == key, *live)
+    taken = (
+        adopted(slots.leased_by, slots.lease_until, adopt=adopt, lease=lease) if adopt else false()
+    )
+    held_elsewhere = exists().where(
+        slots.sender_key == key, slots.leased_by != worker_id, slots.lease_until >= now, ~taken
+    )
     window = (
         select(OutboxMessage.channel, OutboxMessage.sender, OutboxMessage.next_attempt_at)
         .where(due, ~held_elsewhere)
@@ -89,7 +92,7 @@ def lease_senders(
         slots.leased_by.is_(None),
         slots.leased_by == worker_id,
         slots.lease_until < now,
-        *([slots.leased_by.in_(list(adopt))] if adopt else []),
+        taken,
     )
     got: list[str] = []
     needed = float(limit)

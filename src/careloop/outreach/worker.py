@@ -73,9 +73,10 @@ __all__ = ["BatchReport", "Claimed", "Worker", "claim_due"]
 
 log = logging.getLogger("careloop.outreach.worker")
 CHUNK = 500
-TAKEOVER_GRACE = timedelta(seconds=0.2)
+TAKEOVER_GRACE = timedelta(seconds=1)
 """How long a worker must have been seen dead (its advisory lock free) before its work is
-adopted: a connection that is merely being replaced is not a death."""
+adopted: a connection that is merely being replaced is not a death, and a gateway call a
+live worker had in flight when its connection dropped (Twilio: 0.1-0.3 s) has ended."""
 """Most messages sent between two consent re-checks (and recorded in one transaction)."""
 
 UnsubscribeLink = Callable[[Claimed, datetime], str]
@@ -124,12 +125,12 @@ class Worker:
     def run_once(self, *, batch: int | None = None) -> BatchReport:
         """Claim one batch and see it through; an empty report when nothing is due."""
         started = self.clock.now()
-        self._hold_presence(started)
+        self._hold_presence()
         with self.runtime.transaction() as session:
             adopt = (
                 self.takeover.adoptable(session, worker_id=self.worker_id, now=started)
                 if self.presence is not None
-                else []
+                else None
             )
             claimed = claim_due(
                 session,
@@ -154,15 +155,15 @@ class Worker:
         self._measure_pace(report, since=started)
         return report
 
-    def _hold_presence(self, now: datetime) -> None:
+    def _hold_presence(self) -> None:
         """Hold this worker's advisory lock (PostgreSQL), taken again if its connection
         was lost, before anything is claimed: claims are made only while it is held."""
         if self.presence is None:
-            self.presence = hold_presence(self.runtime.engine, worker_id=self.worker_id, now=now)
+            self.presence = hold_presence(self.runtime.engine, worker_id=self.worker_id)
             if self.presence is not None:  # a worker dropped without leave() lets go too
                 weakref.finalize(self, self.presence.close)
         else:
-            self.presence.hold(now=now)
+            self.presence.hold()
 
     def leave(self) -> None:
         """Stop being a worker: the lock released and this worker unlisted."""

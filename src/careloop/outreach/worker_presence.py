@@ -11,9 +11,16 @@ attempts become in doubt and are reconciled before anything is re-sent, as after
 
 A worker that is merely slow (descheduled, stopped, a long gateway call) still holds its
 lock, so nobody adopts its work before its leases end: two workers never send for the same
-sender at once. A worker must have been seen dead for ``worker.takeover_grace_seconds``
-before it is adopted, and a worker that finds its own presence connection gone takes the lock
-again before it claims (rows adopted meanwhile are no longer its own: ``still_held``).
+sender at once. A dead worker is adopted once seen dead for a grace (``TAKEOVER_GRACE``, 1 s:
+a gateway call in flight when a live worker's connection dropped has ended by then), and only
+the rows and leases it has not renewed since it was first seen dead: a worker whose
+connection was replaced takes its lock again before it claims or renews, and what it renewed
+stays its own (rows adopted before that are no longer its own: ``still_held``). A worker
+listed before the server last started is not judged by its lock (a restart drops every lock):
+its leases decide, until it lists itself again. Not covered: a live worker cut off from the
+database mid-group keeps sending that group (at most half a lease of slots) unless its
+leases decide first; the adopter reconciles those rows against the gateway, so only sends
+still to come when it asks can go twice.
 SQLite has no advisory locks: a single worker, leases only, as before.
 """
 
@@ -21,20 +28,34 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, create_engine, delete, exists, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    create_engine,
+    delete,
+    exists,
+    false,
+    func,
+    or_,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.pool import NullPool
 
 from careloop.errors import InvalidInput
 from careloop.models import OutboxMessage, SenderSlot, WorkerPresence
 from careloop.outreach.states import OutboxState
+
+Adopt = Mapping[str, datetime]
+"""Dead workers to take over, each with when this worker first saw it dead."""
 
 NAMESPACE = 0x636C  # "cl": the first key of every worker's advisory lock
 """The advisory lock's first key; the second is :func:`lock_key` of the worker id."""
@@ -44,7 +65,10 @@ _DEAD = text(
     "AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND l.classid = CAST(:ns AS oid) AND l.objid = CAST(p.lock_key AS oid) "
-    "AND l.objsubid = 2 AND l.granted)"
+    "AND l.objsubid = 2 AND l.granted) "
+    # Listed before the server last started: its lock went with the restart, not with its
+    # process (which reconnects and lists itself again); its leases decide.
+    "AND p.started_at >= pg_postmaster_start_time()"
 )
 
 _MINE = text(
@@ -68,7 +92,7 @@ class Presence:
     worker_id: str
     connection: Connection | None = None
 
-    def hold(self, *, now: datetime) -> None:
+    def hold(self) -> None:
         """Take the lock (again, if its connection was lost) and list this worker."""
         if self.connection is not None and self._alive():
             return
@@ -86,11 +110,12 @@ class Presence:
                 f"worker id {self.worker_id!r} is held by another live worker process "
                 "(or shares its lock key): start this worker with another id"
             )
+        listed = func.now()  # the server's clock, compared with its own start time
         connection.execute(
             pg_insert(WorkerPresence)
-            .values(worker_id=self.worker_id, lock_key=key, started_at=now)
+            .values(worker_id=self.worker_id, lock_key=key, started_at=listed)
             .on_conflict_do_update(
-                index_elements=["worker_id"], set_={"lock_key": key, "started_at": now}
+                index_elements=["worker_id"], set_={"lock_key": key, "started_at": listed}
             )
         )
         self.connection = connection
@@ -123,12 +148,12 @@ class Presence:
         connection.close()
 
 
-def hold_presence(engine: Engine, *, worker_id: str, now: datetime) -> Presence | None:
+def hold_presence(engine: Engine, *, worker_id: str) -> Presence | None:
     """This worker's presence on PostgreSQL; ``None`` elsewhere (leases only)."""
     if engine.dialect.name != "postgresql":
         return None
     presence = Presence(engine=engine, worker_id=worker_id)
-    presence.hold(now=now)
+    presence.hold()
     return presence
 
 
@@ -144,15 +169,32 @@ class Takeover:
     grace: timedelta
     first_seen: dict[str, datetime] = field(default_factory=dict)
 
-    def adoptable(self, session: Session, *, worker_id: str, now: datetime) -> list[str]:
-        """The dead workers whose work this worker may take now (the caller claims it in the
-        same transaction); ones left with nothing to adopt are unlisted."""
+    def adoptable(self, session: Session, *, worker_id: str, now: datetime) -> Adopt:
+        """The dead workers whose work this worker may take now, each with when it was first
+        seen dead (the caller claims in the same transaction); ones left with nothing to
+        adopt are unlisted."""
         dead = set(dead_workers(session, worker_id=worker_id))
         self.first_seen = {w: self.first_seen.get(w, now) for w in dead}
-        ready = sorted(w for w, seen in self.first_seen.items() if now - seen >= self.grace)
+        ready = {w: seen for w, seen in sorted(self.first_seen.items()) if now - seen >= self.grace}
         if ready:
-            sweep_dead(session, workers=ready, now=now)
+            sweep_dead(session, workers=list(ready), now=now)
         return ready
+
+
+def adopted(
+    owner: InstrumentedAttribute[str | None] | ColumnElement[str | None],
+    until: InstrumentedAttribute[datetime | None] | ColumnElement[datetime | None],
+    *,
+    adopt: Adopt,
+    lease: timedelta,
+) -> ColumnElement[bool]:
+    """Rows (``owner``, ``until``: their holder and lease end) of a dead worker that it has
+    not renewed since it was first seen dead: a worker that came back (its connection
+    replaced) and renewed its rows keeps them, whatever the adopter saw a moment before."""
+    return or_(
+        false(),
+        *(and_(owner == worker, until <= seen + lease) for worker, seen in adopt.items()),
+    )
 
 
 def sweep_dead(session: Session, *, workers: Sequence[str], now: datetime) -> None:
@@ -172,4 +214,13 @@ def sweep_dead(session: Session, *, workers: Sequence[str], now: datetime) -> No
     )
 
 
-__all__ = ["NAMESPACE", "Presence", "Takeover", "dead_workers", "hold_presence", "lock_key"]
+__all__ = [
+    "NAMESPACE",
+    "Adopt",
+    "Presence",
+    "Takeover",
+    "adopted",
+    "dead_workers",
+    "hold_presence",
+    "lock_key",
+]
