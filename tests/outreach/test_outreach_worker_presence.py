@@ -10,10 +10,11 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from tests.outreach.conftest import make_awake_patient
 
 from careloop.clock import FrozenClock
+from careloop.compose.worker import build_worker
 from careloop.errors import InvalidInput
 from careloop.models import OutboxMessage, SenderSlot, WorkerPresence
 from careloop.outreach.claims import Claimed, claim_due, mark_calling, renew_lease
@@ -21,6 +22,7 @@ from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.worker_presence import (
     Adopt,
     Presence,
+    PresenceLost,
     Takeover,
     dead_workers,
     hold_presence,
@@ -236,3 +238,27 @@ def test_sqlite_keeps_one_worker_on_leases_alone(rt: Runtime) -> None:
     if rt.engine.dialect.name != "sqlite":
         pytest.skip("the SQLite side")
     assert hold_presence(rt.engine, worker_id="w1") is None
+
+
+def test_a_worker_whose_lock_the_server_ended_sends_nothing_more(pg: Runtime) -> None:
+    """The server ends the lock's session (the lock goes with it): the worker sees it before
+    its next send, without a round trip, and stops instead of sending rows others may adopt."""
+    worker = build_worker(pg, worker_id="w1")
+    worker.run_once()  # nothing due; the lock is taken
+    presence = worker.presence
+    assert presence is not None
+    assert presence.connection is not None
+    assert presence.intact()
+    pid = presence.connection.scalar(text("SELECT pg_backend_pid()"))
+    with pg.transaction() as session:
+        session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    deadline = time.monotonic() + 30  # a hang guard, not a timing
+    while presence.intact() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not presence.intact()
+    _queue(pg, per_sender=1)
+    with pg.transaction() as session:
+        claimed = claim_due(session, worker_id="w1", now=pg.clock.now(), limit=1, lease=LEASE)
+    with pytest.raises(PresenceLost):
+        worker.attempt_at(claimed[0], None)
+    worker.leave()

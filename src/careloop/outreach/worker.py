@@ -66,7 +66,7 @@ from careloop.outreach.results import (
 )
 from careloop.outreach.sender_leases import release_senders
 from careloop.outreach.states import DeadReason
-from careloop.outreach.worker_presence import Presence, Takeover, hold_presence
+from careloop.outreach.worker_presence import Presence, PresenceLost, Takeover, hold_presence
 from careloop.runtime import Runtime
 
 __all__ = ["BatchReport", "Claimed", "Worker", "claim_due"]
@@ -259,10 +259,11 @@ class Worker:
         while not stop():
             try:
                 report = self.run_once(batch=batch)
-            except OperationalError:
-                # The database went away (restart, failover). Nothing is lost: claimed rows
-                # stay ``sending`` until their lease expires and are then re-claimed with
-                # the same idempotency keys. Wait, then reconnect (pool pre-ping).
+            except (OperationalError, PresenceLost):
+                # The database went away (restart, failover), or this worker's lock did.
+                # Nothing is lost: claimed rows stay ``sending`` until their lease expires
+                # (or their worker is adopted) and are then re-claimed with the same
+                # idempotency keys. Wait, then reconnect (pool pre-ping).
                 log.warning("database unavailable; worker retrying in %.0f s", pause)
                 self.sleep(pause)
                 pause = min(pause * 2, 30.0)
@@ -373,6 +374,8 @@ class Worker:
 
     def attempt_at(self, message: Claimed, slot: datetime | None) -> Outcome:
         """Settle a doubt, then call (the caller waited for ``slot``)."""
+        if self.presence is not None and not self.presence.intact():
+            raise PresenceLost(f"worker {self.worker_id} lost its presence lock mid-batch")
         if message.in_doubt_since is not None:
             settled = self._reconcile(message, slot)
             if settled is not None:

@@ -17,16 +17,18 @@ the rows and leases it has not renewed since it was first seen dead: a worker wh
 connection was replaced takes its lock again before it claims or renews, and what it renewed
 stays its own (rows adopted before that are no longer its own: ``still_held``). A worker
 listed before the server last started is not judged by its lock (a restart drops every lock):
-its leases decide, until it lists itself again. Not covered: a live worker cut off from the
-database mid-group keeps sending that group (at most half a lease of slots) unless its
-leases decide first; the adopter reconciles those rows against the gateway, so only sends
-still to come when it asks can go twice.
+its leases decide, until it lists itself again. Before each send a worker checks, without a
+round trip, that nothing arrived on its lock connection (the server ending it): if so it
+stops (:class:`PresenceLost`), its rows left ``calling`` for whoever adopts them to reconcile.
+Not covered: a network cut the server notices (TCP keepalive) but the worker does not, within
+the group it is sending (at most half a lease of slots).
 SQLite has no advisory locks: a single worker, leases only, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import select
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +52,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.pool import NullPool
 
-from careloop.errors import InvalidInput
+from careloop.errors import CareloopError, InvalidInput
 from careloop.models import OutboxMessage, SenderSlot, WorkerPresence
 from careloop.outreach.states import OutboxState
 
@@ -82,6 +84,11 @@ def lock_key(worker_id: str) -> int:
     """The advisory lock's second key for ``worker_id`` (non-negative, so it reads back from
     ``pg_locks.objid`` unchanged)."""
     return zlib.crc32(worker_id.encode()) & 0x7FFFFFFF
+
+
+class PresenceLost(CareloopError):
+    """This worker's lock is gone while it lives: others may adopt its rows, so it must send
+    nothing more until it holds the lock again (its next claim takes it)."""
 
 
 @dataclass
@@ -119,6 +126,19 @@ class Presence:
             )
         )
         self.connection = connection
+
+    def intact(self) -> bool:
+        """Nothing arrived on the idle lock connection: the server says nothing to an idle
+        session unless it ends it, and it ends it when it drops the lock. Checked before each
+        send with one ``select`` (no round trip); something there is confirmed by a query."""
+        if self.connection is None or self.connection.invalidated:
+            return False
+        try:
+            socket = self.connection.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+        except (AttributeError, OSError, DBAPIError):
+            return False
+        readable, _, _ = select.select([socket], [], [], 0)
+        return not readable or self._alive()
 
     def _alive(self) -> bool:
         """This connection still holds the lock (a connection silently replaced would not)."""
@@ -218,6 +238,7 @@ __all__ = [
     "NAMESPACE",
     "Adopt",
     "Presence",
+    "PresenceLost",
     "Takeover",
     "adopted",
     "dead_workers",
