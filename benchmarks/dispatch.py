@@ -24,6 +24,9 @@ Prints one JSON line ``{"sent", "lost", "held", "duplicated", "msgs_per_s", "bar
 (:mod:`dispatch_bare`: the same Twilio request, client and recording gateway from as many
 processes, ``--concurrency`` senders each, with no database) and ``ratio`` = ``msgs_per_s`` /
 ``bare_msgs_per_s``. ``--no-bare`` skips it; ``--bare-only`` measures only the ceiling.
+``--stop-first S`` SIGSTOPs the first worker for S s before its SIGKILL (a slow worker keeps
+its advisory lock: nobody may send for its senders meanwhile) and reports what it held and
+``their_sends_by_others_while_stopped`` under ``stopped`` in the details.
 """
 
 from __future__ import annotations
