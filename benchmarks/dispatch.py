@@ -24,6 +24,9 @@ Prints one JSON line ``{"sent", "lost", "held", "duplicated", "msgs_per_s", "bar
 (:mod:`dispatch_bare`: the same Twilio request, client and recording gateway from as many
 processes, ``--concurrency`` senders each, with no database) and ``ratio`` = ``msgs_per_s`` /
 ``bare_msgs_per_s``. ``--no-bare`` skips it; ``--bare-only`` measures only the ceiling.
+``--stop-first S`` SIGSTOPs the first worker for S s before its SIGKILL (a slow worker keeps
+its advisory lock: nobody may send for its senders meanwhile) and reports what it held and
+``their_sends_by_others_while_stopped`` under ``stopped`` in the details.
 """
 
 from __future__ import annotations
@@ -220,6 +223,7 @@ def run_worker(args: argparse.Namespace) -> None:
         if not pending:
             break
         time.sleep(0.1)
+    worker.leave()
     rt.close()
 
 
@@ -333,6 +337,64 @@ def _wait_for_sends(path: Path, *, at_least: int, timeout: float) -> None:
         if lines >= at_least:
             return
         time.sleep(0.05)
+
+
+def _stop_first(first: subprocess.Popen[bytes], url: str, *, seconds: float) -> dict[str, Any]:
+    """SIGSTOP the first worker while it holds senders (a worker that is merely slow: its
+    connections and its advisory lock stay) for ``seconds``; what it held, and whether any
+    other worker took its rows meanwhile (none may before its leases end)."""
+    held: list[str] = []
+    for _ in range(200):
+        os.kill(first.pid, signal.SIGSTOP)
+        with psycopg.connect(url) as conn:
+            held = [
+                row[0].removeprefix("sms:")
+                for row in conn.execute(
+                    "SELECT sender_key FROM outreach_sender_slots "
+                    "WHERE leased_by = 'w1' AND lease_until > now()"
+                ).fetchall()
+            ]
+            rows = conn.execute(
+                "SELECT count(*) FROM outreach_outbox WHERE claimed_by = 'w1' AND state = 'sending'"
+            ).fetchone()
+        if held:
+            break
+        os.kill(first.pid, signal.SIGCONT)  # between batches: let it lease again
+        time.sleep(0.02)
+    since = time.monotonic()
+    time.sleep(seconds)
+    with psycopg.connect(url) as conn:
+        kept = conn.execute(
+            "SELECT count(*) FROM outreach_outbox WHERE claimed_by = 'w1' AND state = 'sending'"
+        ).fetchone()
+    return {
+        "seconds": seconds,
+        "senders_held": held,
+        "rows_held": rows[0] if rows else 0,
+        "rows_still_its_own_after": kept[0] if kept else 0,
+        "from": since,
+        "until": time.monotonic(),
+    }
+
+
+def _sends_while_stopped(sends: Path, stop: dict[str, Any], *, first_pid: int) -> int:
+    """Calls by other processes, during the stop, for a sender the stopped worker held."""
+    held = set(stop["senders_held"])
+    count = 0
+    for path in sends.glob("sends-*.jsonl"):
+        if path.stem == f"sends-{first_pid}":
+            continue
+        for line in path.read_bytes().splitlines():
+            if not line.endswith(b"}"):
+                continue
+            record = orjson.loads(line)
+            at = float(record["at"])
+            if (
+                stop["from"] <= at <= stop["until"]
+                and dict(parse_qsl(record["body"]))["From"] in held
+            ):
+                count += 1
+    return count
 
 
 def _timeline(sends: Path, first_send: float, *, killed: float) -> dict[str, Any]:
@@ -450,6 +512,13 @@ def main() -> None:
         default=0.15,
         help="Kill the first worker once it alone has sent this share of the messages.",
     )
+    parser.add_argument(
+        "--stop-first",
+        type=float,
+        default=0.0,
+        help="SIGSTOP the first worker this many seconds before its SIGKILL (a slow worker: "
+        "nobody may take its senders before its leases end); reported under 'stopped'.",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
     parser.add_argument("--no-bare", action="store_true", help="Skip the bare ceiling.")
     parser.add_argument(
@@ -482,6 +551,7 @@ def main() -> None:
             at_least=int(args.messages * args.kill_at),
             timeout=120,
         )
+        stop = _stop_first(first, url, seconds=args.stop_first) if args.stop_first else None
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
         killed_at_mono = time.monotonic()
@@ -492,6 +562,10 @@ def main() -> None:
         finished = time.monotonic()
         elapsed = finished - started
         records = read_records(sends)
+        if stop is not None:
+            stop["their_sends_by_others_while_stopped"] = _sends_while_stopped(
+                sends, stop, first_pid=first.pid
+            )
         first_send = min(float(r["at"]) for r in records)
         timeline = _timeline(sends, first_send, killed=killed_at_mono)
         keys: Counter[str] = Counter(str(r["token"]) for r in records)
@@ -536,6 +610,11 @@ def main() -> None:
             "elapsed_s": round(elapsed, 2),
             "msgs_per_s_including_process_start": round(args.messages / elapsed, 1),
             "killed_at_s": round(killed_at, 2),
+            "after_kill_s": round(finished - killed_at_mono, 2),
+            "last_call_after_kill_s": round(
+                max(float(r["at"]) for r in records) - killed_at_mono, 2
+            ),
+            **({"stopped": stop} if stop is not None else {}),
             "outbox_states": states,
             "in_doubt": args.in_doubt,
             "workers": args.workers,

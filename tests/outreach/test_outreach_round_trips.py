@@ -114,6 +114,21 @@ def test_claims_from_senders_that_have_rows_insert_no_sender_row(rt: Runtime) ->
     assert not any(s.startswith("INSERT INTO outreach_sender_slots") for s in second)
 
 
+def test_a_worker_process_imports_no_decision_engine_renderer_or_http_client() -> None:
+    """A killed worker's replacement starts sooner the less it imports: the decision engine
+    (SciPy), content rendering (Jinja, YAML) and httpx (the line-type lookup) are for the
+    decider, replies and imports, never for claiming and sending."""
+    heavy = ("scipy", "careloop.personalize.engine", "careloop.content.service", "httpx", "jinja2")
+    code = (
+        "import sys, careloop.compose.worker, careloop.channels.sms_twilio; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.strip() == "[]"
+
+
 def test_a_worker_process_starts_without_scipy_stats() -> None:
     """``scipy.stats`` was a third of the worker's import time (a crashed worker's
     replacement sends that much later); the one value it gave is a constant now."""

@@ -9,13 +9,14 @@ intelligence). A number Twilio could not classify (``error_code`` set, ``type`` 
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
-
-import httpx
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.settings import LookupSettings, SmsSettings
+
+if TYPE_CHECKING:  # imported when a lookup is built: an outbox worker never builds one
+    import httpx
 
 TWILIO_LOOKUP_BASE = "https://lookups.twilio.com"
 
@@ -38,6 +39,8 @@ class TwilioLineTypeLookup:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        import httpx
+
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             auth=(account_sid, auth_token),
@@ -56,6 +59,8 @@ class TwilioLineTypeLookup:
         )
 
     def line_type(self, number: str) -> str | None:
+        import httpx
+
         try:
             answer = self._client.get(
                 f"/v2/PhoneNumbers/{quote(number, safe='+')}",

@@ -51,6 +51,7 @@ from careloop.models.outreach import (
     OutboxMessage,
     SendAttempt,
     SenderSlot,
+    WorkerPresence,
 )
 from careloop.models.personalize import DecisionRow, ModelStateRow, PreferenceProfileRow
 from careloop.models.projection import ResourceFact
@@ -123,5 +124,6 @@ __all__ = [
     "SmartClient",
     "User",
     "WaitlistEntry",
+    "WorkerPresence",
     "WorklistItem",
 ]

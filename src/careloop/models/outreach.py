@@ -143,6 +143,19 @@ class SenderSlot(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class WorkerPresence(Base):
+    """A worker process that holds a PostgreSQL session advisory lock ``(NAMESPACE,
+    lock_key)`` while it lives (:mod:`careloop.outreach.worker_presence`): the server drops
+    the lock the moment the process's connection dies, so the others take over its senders
+    and rows without waiting for their leases. Only workers listed here are ever taken over."""
+
+    __tablename__ = "outreach_worker_presence"
+
+    worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    lock_key: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class ContactBudgetLock(Base):
     """One row per patient contacted through the outbox: workers lock it (``FOR UPDATE``)
     while they count the patient's contacts and admit a send, so two workers can never both

@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -44,7 +44,9 @@ from careloop.personalize.constraints import (
     RemovalReason,
     budget_allows,
 )
-from careloop.personalize.engine import Decision
+
+if TYPE_CHECKING:  # the engine (SciPy) is the decider's; a worker only admits sends
+    from careloop.personalize.engine import Decision
 
 WEEK = timedelta(days=7)
 SPENT_STATES = (

@@ -31,6 +31,7 @@ from careloop.outreach.states import (
     EnrollmentState,
     OutboxState,
 )
+from careloop.outreach.worker_presence import Adopt, adopted
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,17 +70,27 @@ def claim_due(
     limit: int,
     lease: timedelta,
     capacity: Capacity | None = None,
+    adopt: Adopt | None = None,
 ) -> list[Claimed]:
     """Claim up to ``limit`` due rows and write their attempts; the caller commits at once.
 
     With ``capacity`` (what each sender can take in half a lease), only rows of senders this
-    worker leases now, or of unpaced senders (:mod:`careloop.outreach.sender_leases`)."""
+    worker leases now, or of unpaced senders (:mod:`careloop.outreach.sender_leases`).
+    ``adopt``: dead workers (:mod:`careloop.outreach.worker_presence`) whose ``sending`` rows
+    and sender leases are taken as if their leases had run out."""
+    sending = OutboxMessage.state == str(OutboxState.SENDING)
+    lost = OutboxMessage.lease_until < now
+    if adopt:
+        lost = or_(
+            lost,
+            adopted(OutboxMessage.claimed_by, OutboxMessage.lease_until, adopt=adopt, lease=lease),
+        )
     due = or_(
         and_(
             OutboxMessage.state.in_([str(OutboxState.QUEUED), str(OutboxState.FAILED_TRANSIENT)]),
             OutboxMessage.next_attempt_at <= now,
         ),
-        and_(OutboxMessage.state == str(OutboxState.SENDING), OutboxMessage.lease_until < now),
+        and_(sending, lost),
     )
     query = select(OutboxMessage.id).where(due)
     if capacity is not None:
@@ -91,6 +102,7 @@ def claim_due(
             limit=limit,
             lease=lease,
             capacity=capacity,
+            adopt=adopt,
         )
         if not keys:
             return []

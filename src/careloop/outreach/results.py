@@ -25,7 +25,6 @@ from careloop.models import Event, OutboxMessage
 from careloop.outreach.budget import budget_patients
 from careloop.outreach.claims import Claimed, mark_calling, still_held
 from careloop.outreach.enrollment import mark_contacted_many
-from careloop.outreach.replies import opt_out_patient
 from careloop.outreach.results_sql import (
     ATTEMPT_KEY,
     ATTEMPT_RESULT_COLUMNS,
@@ -254,6 +253,10 @@ def _follow_up(session: Session, rows: _Rows, *, now: datetime) -> None:
     """Enrollments contacted, and carrier opt-outs recorded as the patient's own."""
     if rows.contacted:
         mark_contacted_many(session, enrollment_ids=sorted(rows.contacted), now=now)
+    if rows.carrier_opt_outs:
+        # Imported here: the reply handling (content rendering, the audience, the decision
+        # engine) is seconds of a worker's start-up that only a carrier opt-out needs.
+        from careloop.outreach.replies import opt_out_patient
     for patient_id, channel in sorted(rows.carrier_opt_outs):
         # The number opted out at the carrier (Twilio 21610): record it as ours, so nothing
         # else is queued and the care team sees why.

@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, exists, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from careloop.models import OutboxMessage
 from careloop.outreach.ratelimit import SENDER_SLOTS, ensure_sender_rows, sender_key
+from careloop.outreach.worker_presence import Adopt, adopted
 
 Capacity = Callable[[str, str | None], float | None]
 """Messages a sender (channel, address) can take within half a lease; ``None``: unpaced."""
@@ -44,14 +45,19 @@ def lease_senders(
     limit: int,
     lease: timedelta,
     capacity: Capacity,
+    adopt: Adopt | None = None,
 ) -> list[str]:
     """Lease the senders of the oldest ``due`` messages that no other worker holds, until
     their capacity covers ``limit`` messages; returns the keys this worker may claim from
-    (the leased ones and the unpaced ones seen). The caller commits at once."""
+    (the leased ones and the unpaced ones seen). The caller commits at once. Leases of
+    ``adopt`` (dead workers, :mod:`careloop.outreach.worker_presence`) count as run out."""
     slots = SENDER_SLOTS.c
     key = sender_key_of_row()
+    taken = (
+        adopted(slots.leased_by, slots.lease_until, adopt=adopt, lease=lease) if adopt else false()
+    )
     held_elsewhere = exists().where(
-        slots.sender_key == key, slots.leased_by != worker_id, slots.lease_until >= now
+        slots.sender_key == key, slots.leased_by != worker_id, slots.lease_until >= now, ~taken
     )
     window = (
         select(OutboxMessage.channel, OutboxMessage.sender, OutboxMessage.next_attempt_at)
@@ -82,7 +88,12 @@ def lease_senders(
             unpaced.append(sender_key(channel, sender))
         else:
             paced.append((sender_key(channel, sender), min(count, room)))
-    free = or_(slots.leased_by.is_(None), slots.leased_by == worker_id, slots.lease_until < now)
+    free = or_(
+        slots.leased_by.is_(None),
+        slots.leased_by == worker_id,
+        slots.lease_until < now,
+        taken,
+    )
     got: list[str] = []
     needed = float(limit)
     while needed > 0 and paced:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -65,12 +66,17 @@ from careloop.outreach.results import (
 )
 from careloop.outreach.sender_leases import release_senders
 from careloop.outreach.states import DeadReason
+from careloop.outreach.worker_presence import Presence, PresenceLost, Takeover, hold_presence
 from careloop.runtime import Runtime
 
 __all__ = ["BatchReport", "Claimed", "Worker", "claim_due"]
 
 log = logging.getLogger("careloop.outreach.worker")
 CHUNK = 500
+TAKEOVER_GRACE = timedelta(seconds=1)
+"""How long a worker must have been seen dead (its advisory lock free) before its work is
+adopted: a connection that is merely being replaced is not a death, and a gateway call a
+live worker had in flight when its connection dropped (Twilio: 0.1-0.3 s) has ended."""
 """Most messages sent between two consent re-checks (and recorded in one transaction)."""
 
 UnsubscribeLink = Callable[[Claimed, datetime], str]
@@ -101,6 +107,9 @@ class Worker:
     last_chunk: bool = field(default=False, init=False)
     """Sending the batch's last chunk: its final record also hands the senders back."""
     senders_released: bool = field(default=False, init=False)
+    takeover: Takeover = field(default_factory=lambda: Takeover(grace=TAKEOVER_GRACE))
+    """Dead workers (their advisory lock gone) whose senders and rows this one adopts."""
+    presence: Presence | None = field(default=None, init=False)
 
     def claim_size(self, batch: int | None = None) -> int:
         """How many rows the next claim takes: ``batch``, less when this worker is slow."""
@@ -116,7 +125,13 @@ class Worker:
     def run_once(self, *, batch: int | None = None) -> BatchReport:
         """Claim one batch and see it through; an empty report when nothing is due."""
         started = self.clock.now()
+        self._hold_presence()
         with self.runtime.transaction() as session:
+            adopt = (
+                self.takeover.adoptable(session, worker_id=self.worker_id, now=started)
+                if self.presence is not None
+                else None
+            )
             claimed = claim_due(
                 session,
                 worker_id=self.worker_id,
@@ -124,6 +139,7 @@ class Worker:
                 limit=self.claim_size(batch),
                 lease=timedelta(seconds=self.settings.worker.lease_seconds),
                 capacity=self._capacity,
+                adopt=adopt,
             )
         report = BatchReport(claimed=len(claimed))
         if not claimed:
@@ -138,6 +154,22 @@ class Worker:
                     release_senders(session, worker_id=self.worker_id)
         self._measure_pace(report, since=started)
         return report
+
+    def _hold_presence(self) -> None:
+        """Hold this worker's advisory lock (PostgreSQL), taken again if its connection
+        was lost, before anything is claimed: claims are made only while it is held."""
+        if self.presence is None:
+            self.presence = hold_presence(self.runtime.engine, worker_id=self.worker_id)
+            if self.presence is not None:  # a worker dropped without leave() lets go too
+                weakref.finalize(self, self.presence.close)
+        else:
+            self.presence.hold()
+
+    def leave(self) -> None:
+        """Stop being a worker: the lock released and this worker unlisted."""
+        if self.presence is not None:
+            self.presence.close()
+            self.presence = None
 
     def _capacity(self, channel: str, sender: str | None) -> float | None:
         """Messages ``sender`` can take in half a lease (``None``: unpaced, never leased)."""
@@ -216,15 +248,22 @@ class Worker:
         once: bool = False,
     ) -> BatchReport:
         """Loop until ``stop()`` (or, with ``once``, until nothing is due)."""
+        try:
+            return self._loop(batch=batch, stop=stop, once=once)
+        finally:
+            self.leave()
+
+    def _loop(self, *, batch: int | None, stop: Callable[[], bool], once: bool) -> BatchReport:
         total = BatchReport()
         pause = self.settings.worker.poll_seconds
         while not stop():
             try:
                 report = self.run_once(batch=batch)
-            except OperationalError:
-                # The database went away (restart, failover). Nothing is lost: claimed rows
-                # stay ``sending`` until their lease expires and are then re-claimed with
-                # the same idempotency keys. Wait, then reconnect (pool pre-ping).
+            except (OperationalError, PresenceLost):
+                # The database went away (restart, failover), or this worker's lock did.
+                # Nothing is lost: claimed rows stay ``sending`` until their lease expires
+                # (or their worker is adopted) and are then re-claimed with the same
+                # idempotency keys. Wait, then reconnect (pool pre-ping).
                 log.warning("database unavailable; worker retrying in %.0f s", pause)
                 self.sleep(pause)
                 pause = min(pause * 2, 30.0)
@@ -335,6 +374,8 @@ class Worker:
 
     def attempt_at(self, message: Claimed, slot: datetime | None) -> Outcome:
         """Settle a doubt, then call (the caller waited for ``slot``)."""
+        if self.presence is not None and not self.presence.intact():
+            raise PresenceLost(f"worker {self.worker_id} lost its presence lock mid-batch")
         if message.in_doubt_since is not None:
             settled = self._reconcile(message, slot)
             if settled is not None:
