@@ -614,6 +614,11 @@ def main() -> None:
             "last_call_after_kill_s": round(
                 max(float(r["at"]) for r in records) - killed_at_mono, 2
             ),
+            # Delivery alone: first to last provider call (the replacement's start-up and the
+            # processes' exit after the last send are not in it).
+            "msgs_per_s_to_last_call": round(
+                args.messages / max(max(float(r["at"]) for r in records) - first_send, 1e-9), 1
+            ),
             **({"stopped": stop} if stop is not None else {}),
             "outbox_states": states,
             "in_doubt": args.in_doubt,
