@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from careloop.records.projection import SharedFacts, load_patient_facts, share_facts
+from careloop.records.projection import (
+    SharedFacts,
+    keep_facts,
+    load_patient_facts,
+    share_facts,
+    shared_derived,
+)
 from careloop.runtime import Runtime
 from tests.records.test_shared_facts import _import_two
 
@@ -93,3 +99,40 @@ def test_a_collector_turned_off_by_the_caller_stays_off(rt: Runtime, tmp_path: P
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("end", ["commit", "rollback", "close"])
+def test_a_sessions_own_facts_are_freed_when_its_transaction_ends(
+    rt: Runtime, tmp_path: Path, end: str
+) -> None:
+    # Freed by reference counting alone (the collector is off), so the collector's pass at
+    # the end of the hold, which comes after, never walks them.
+    _import_two(rt, tmp_path)
+    session = rt.sessions()
+    gc.disable()
+    try:
+        own = SharedFacts(codes={CODE}, always=("Patient",))
+        facts = weakref.ref(own)
+        share_facts(session, own)
+        del own
+        assert len(dict(load_patient_facts(session, only_codes={CODE}))) == 2
+        assert facts() is not None  # in use while the transaction lasts
+        getattr(session, end)()
+        assert facts() is None
+    finally:
+        gc.enable()
+        session.close()
+
+
+def test_facts_kept_for_a_run_outlive_the_transaction(rt: Runtime, tmp_path: Path) -> None:
+    _import_two(rt, tmp_path)
+    kept = keep_facts()
+    with rt.transaction() as session:
+        share_facts(session, kept)
+        read = dict(load_patient_facts(session, only_codes={CODE}))
+        assert len(read) == 2
+    with rt.transaction() as session:
+        assert shared_derived(session, "x") is None  # a new session shares nothing itself
+        share_facts(session, kept)
+        assert len(dict(load_patient_facts(session, only_codes={CODE}))) == 2
+    assert all(kept.derived(pid) is not None for pid in read)  # the rows read are still kept

@@ -413,8 +413,15 @@ def forget_shared_facts(session: Session, written: Written) -> None:
 @event.listens_for(Session, "after_transaction_end")
 def _release_at_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     """The facts this session held from the collector go back to it (a savepoint ending
-    is not the end: the facts are still in use)."""
+    is not the end: the facts are still in use).
+
+    A session's own shared facts (not kept for a run, :func:`keep_facts`) end with its
+    transaction: they are dropped first, freed by reference counting (JSON trees hold no
+    cycles), so the collector's end-of-hold pass walks the process, not a slice's ~400,000
+    dead dicts and lists (~0.4 s of CPU per 500 patients)."""
     if transaction.parent is None:
+        if session.info.get(_SHARED_FACTS) not in _KEPT:
+            session.info.pop(_SHARED_FACTS, None)  # no other reference here: freed now
         _collector.release(session)
 
 
