@@ -340,16 +340,19 @@ class _Collector:
 
     @contextmanager
     def holding(self, session: Session) -> Iterator[None]:
-        try:
-            with collector.paused():
+        # Frozen before the collector is back on: the first object allocated after it is
+        # (the context manager's own StopIteration) would otherwise start a young pass over
+        # the whole batch just decoded (~0.2 s for 500 patients).
+        with collector.paused():
+            try:
                 yield
-        finally:
-            with self._lock:
-                if session.info.get(_HELD):
-                    collector.refreeze()  # this batch's facts join the ones held
-                else:
-                    session.info[_HELD] = True
-                    collector.hold()
+            finally:
+                with self._lock:
+                    if session.info.get(_HELD):
+                        collector.refreeze()  # this batch's facts join the ones held
+                    else:
+                        session.info[_HELD] = True
+                        collector.hold()
 
     def release(self, session: Session) -> None:
         """The session's transaction ended: its facts go back to the collector."""
