@@ -16,14 +16,18 @@ from typing import Any
 
 import pytest
 from tests.conftest import SHARED_DATA
-from tests.programs.test_projection_differential import CASES, FOLDERS, _without_identifiers
+from tests.programs.test_projection_differential import (
+    CASES,
+    FOLDERS,
+    _import,
+    _without_identifiers,
+)
 
 from careloop.programs.definition import Program, load_programs
 from careloop.programs.eligibility import evaluate_record
 from careloop.programs.measures.record import PatientRecord, codings
 from careloop.programs.measures.shared_record import FactIndex, ProgramRecord, fact_index
 from careloop.programs.windows import resolve_window
-from careloop.records.importer import import_paths
 from careloop.records.projection import (
     SharedFacts,
     load_patient_facts,
@@ -33,23 +37,9 @@ from careloop.records.projection import (
 )
 from careloop.records.service import patient_ids
 from careloop.runtime import Runtime
-from careloop.security.principal import CLI_OPERATOR
 
 SYNTHEA = SHARED_DATA / "synthea-r4" / "patients"
 NOW = datetime(2020, 11, 1, tzinfo=UTC)
-
-
-def _import(rt: Runtime, folder: Path) -> None:
-    summary = import_paths(
-        rt.sessions,
-        engine=rt.engine,
-        paths=[folder],
-        clock=rt.clock,
-        principal=CLI_OPERATOR,
-        default_timezone="UTC",
-        workers=0,
-    )
-    assert summary.rejected == []
 
 
 def _programs() -> list[Program]:

@@ -19,10 +19,11 @@ from typing import Any, cast
 
 from careloop.programs.measures.record import (
     CODE_PATHS,
+    CodeIndex,
     Derived,
     PatientRecord,
     Resource,
-    _pairs,
+    code_index,
 )
 from careloop.programs.measures.timing import parse_date
 from careloop.programs.measures.valuesets import CodeSet
@@ -30,7 +31,6 @@ from careloop.records.projection import FactRows, selects
 
 # A fact of a type, with what its program filters test: (fact, row type, bare codes).
 _Entry = tuple[Resource, str, frozenset[str]]
-_Index = tuple[frozenset[tuple[str, str]], dict[Any, list[int]]]
 # Types whose retrieves cannot use the shared index: a MedicationRequest's codes may come
 # from a Medication it references, found among the program's own facts; ObservationNotDone
 # is a filter of Observation (retrieved through it).
@@ -57,30 +57,15 @@ class FactIndex:
         self.rows = rows
         self.patient = patient
         self.by_type = by_type
-        self._index: dict[str, _Index] = {}
+        self._index: dict[str, CodeIndex] = {}
 
-    def code_index(self, rtype: str, derived: Derived) -> _Index:
+    def code_index(self, rtype: str, derived: Derived) -> CodeIndex:
         """(system, code) pair -> positions in ``by_type[rtype]``; pairs parsed once per fact
         and shared through ``derived`` as ``PatientRecord`` shares them."""
         index = self._index.get(rtype)
         if index is None:
-            positions: dict[Any, list[int]] = {}
-            path = CODE_PATHS.get(rtype, "code")
-            what = f"codes:{path}"
-            for position, (resource, _, _) in enumerate(self.by_type.get(rtype, ())):
-                entry = derived.get((id(resource), what))
-                if entry is not None and entry[0] is resource:
-                    pairs = entry[1]
-                else:
-                    pairs = _pairs(resource.get(path))
-                    derived[(id(resource), what)] = (resource, pairs)
-                for pair in pairs:
-                    slot = positions.get(pair)
-                    if slot is None:
-                        positions[pair] = [position]
-                    elif slot[-1] != position:
-                        slot.append(position)
-            index = self._index[rtype] = (frozenset(positions), positions)
+            facts = (entry[0] for entry in self.by_type.get(rtype, ()))
+            index = self._index[rtype] = code_index(facts, CODE_PATHS.get(rtype, "code"), derived)
         return index
 
 
