@@ -158,9 +158,9 @@ def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str
         follow_outcomes=False,
     )
     with rt.transaction() as session:
-        shared = night_facts(programs)
-        if shared is not None:
+        if (shared := night_facts(programs)) is not None:
             share_facts(session, shared)
+            del shared  # the session alone holds the facts, so they end with its transaction
         report = tick_and_hand_off(session, ctx=ctx, now=now)
         counts = {
             "patients": len(patient_ids),

@@ -36,11 +36,16 @@ from careloop.programs.elm.measure import ElmMeasure
 from careloop.programs.measures.packages import loaded_measures
 from careloop.programs.measures.record import PatientRecord
 from careloop.programs.measures.service import find_measure
+from careloop.programs.measures.shared_record import ProgramRecord, fact_index
 from careloop.programs.reply_reasons import reply_reasons
 from careloop.programs.schema import Exclusion, MeasureEligibility
 from careloop.programs.segments.service import segment_membership
 from careloop.programs.windows import Window, resolve_window
-from careloop.records.projection import load_for_identification, shared_derived
+from careloop.records.projection import (
+    load_for_identification,
+    shared_derived,
+    shared_fact_rows,
+)
 
 __all__ = [
     "EligiblePatient",
@@ -160,6 +165,44 @@ def _batches(
         yield chunk
 
 
+def _record_batches(
+    session: Session, program: Program, patient_ids: list[str] | None, batch: int, *, whole: bool
+) -> Iterator[list[tuple[str, list[dict[str, Any]], PatientRecord]]]:
+    """Each patient's record for this program, a batch at a time, with its facts.
+
+    When the session shares one read of the facts for several programs (a nightly slice)
+    and ``whole`` lists are not needed, each record selects the program's facts from an index
+    built once per patient (``measures.shared_record``); the list given is then empty.
+    """
+    rows = None
+    if not whole and "Patient" in program.always_types:
+        rows = shared_fact_rows(
+            session,
+            patient_ids=patient_ids,
+            batch=batch,
+            only_codes=program.load_codes,
+            always_types=program.always_types,
+        )
+    if rows is not None:
+        always = frozenset(program.always_types)
+        codes = frozenset(program.load_codes or ())
+        while chunk := list(islice(rows, batch)):
+            records: list[tuple[str, list[dict[str, Any]], PatientRecord]] = []
+            for pid, facts in chunk:
+                derived = shared_derived(session, pid)
+                assert derived is not None  # the rows are the shared ones
+                index = fact_index(facts, derived)
+                record = ProgramRecord(index, always=always, codes=codes, derived=derived)
+                records.append((pid, [], record))
+            yield records
+        return
+    for loaded in _batches(session, program, patient_ids, batch):
+        yield [
+            (pid, resources, PatientRecord(resources, derived=shared_derived(session, pid)))
+            for pid, resources in loaded
+        ]
+
+
 def _verdict_batches(
     session: Session,
     *,
@@ -173,10 +216,9 @@ def _verdict_batches(
     definition = program.definition
     package = package_measure(session, program)
     shared_exclusions = shares_record_exclusions(program)
-    for chunk in _batches(session, program, patient_ids, batch):
+    for chunk in _record_batches(session, program, patient_ids, batch, whole=bool(package)):
         verdicts = []
-        for pid, resources in chunk:
-            record = PatientRecord(resources, derived=shared_derived(session, pid))
+        for pid, resources, record in chunk:
             if not record.patient:
                 continue
             if not window.in_effect:

@@ -199,6 +199,8 @@ _SHARED_FACTS = "careloop.records.shared_facts"
 _HELD = "careloop.records.facts_held_from_gc"
 _WRITTEN = "careloop.records.facts_written"
 _Row = tuple[str, frozenset[str], dict[str, Any]]
+FactRows = list[_Row]
+"""A patient's fact rows in read order: (resource type, bare codes, the fact)."""
 # A written resource: (type, FHIR id, owner); None for "anything may have changed".
 Written = Iterable[tuple[str, str, str | None]] | None
 
@@ -238,6 +240,31 @@ class SharedFacts:
         always: frozenset[str],
         codes: frozenset[str],
     ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        self._load(session, ids, batch=batch)
+        selected = self._selected.setdefault((always, codes), {})
+        for pid in ids:
+            facts = selected.get(pid)
+            if facts is None:
+                facts = selected[pid] = [
+                    fact
+                    for rtype, row_codes, fact in self._rows[pid]
+                    if rtype in always or rtype not in SUPPORTED_TYPES or row_codes & codes
+                ]
+            yield pid, list(facts)
+
+    def rows(
+        self, session: Session, ids: list[str], *, batch: int
+    ) -> Iterator[tuple[str, FactRows]]:
+        """Each patient's rows as read (type, bare codes, fact), unfiltered: for a caller
+        that selects its own facts from them (``programs.measures.shared_record``)."""
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            self._load(session, chunk, batch=batch)
+            for pid in chunk:
+                yield pid, self._rows[pid]
+
+    def _load(self, session: Session, ids: list[str], *, batch: int) -> None:
+        """Read and decode the rows of the patients in ``ids`` not read yet."""
         missing = [pid for pid in ids if pid not in self._rows]
         query = select(
             ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.fhir_id,
@@ -260,16 +287,6 @@ class SharedFacts:
                     row = (rtype, frozenset(row_codes.split()), orjson.loads(fact))
                     self._rows[pid].append(row)
                     self._owner[(rtype, fhir_id)] = pid
-        selected = self._selected.setdefault((always, codes), {})
-        for pid in ids:
-            facts = selected.get(pid)
-            if facts is None:
-                facts = selected[pid] = [
-                    fact
-                    for rtype, row_codes, fact in self._rows[pid]
-                    if rtype in always or rtype not in SUPPORTED_TYPES or row_codes & codes
-                ]
-            yield pid, list(facts)
 
     def derived(self, pid: str) -> dict[Any, Any] | None:
         """The values computed from this patient's facts, shared by every caller's record
@@ -323,16 +340,19 @@ class _Collector:
 
     @contextmanager
     def holding(self, session: Session) -> Iterator[None]:
-        try:
-            with collector.paused():
+        # Frozen before the collector is back on: the first object allocated after it is
+        # (the context manager's own StopIteration) would otherwise start a young pass over
+        # the whole batch just decoded (~0.2 s for 500 patients).
+        with collector.paused():
+            try:
                 yield
-        finally:
-            with self._lock:
-                if session.info.get(_HELD):
-                    collector.refreeze()  # this batch's facts join the ones held
-                else:
-                    session.info[_HELD] = True
-                    collector.hold()
+            finally:
+                with self._lock:
+                    if session.info.get(_HELD):
+                        collector.refreeze()  # this batch's facts join the ones held
+                    else:
+                        session.info[_HELD] = True
+                        collector.hold()
 
     def release(self, session: Session) -> None:
         """The session's transaction ended: its facts go back to the collector."""
@@ -396,8 +416,15 @@ def forget_shared_facts(session: Session, written: Written) -> None:
 @event.listens_for(Session, "after_transaction_end")
 def _release_at_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     """The facts this session held from the collector go back to it (a savepoint ending
-    is not the end: the facts are still in use)."""
+    is not the end: the facts are still in use).
+
+    A session's own shared facts (not kept for a run, :func:`keep_facts`) end with its
+    transaction: they are dropped first, freed by reference counting (JSON trees hold no
+    cycles), so the collector's end-of-hold pass walks the process, not a slice's ~400,000
+    dead dicts and lists (~0.4 s of CPU per 500 patients)."""
     if transaction.parent is None:
+        if session.info.get(_SHARED_FACTS) not in _KEPT:
+            session.info.pop(_SHARED_FACTS, None)  # no other reference here: freed now
         _collector.release(session)
 
 
@@ -409,6 +436,37 @@ def _forget_at_transaction_end(session: Session) -> None:
     for written in pending or ():
         for kept in list(_KEPT):
             kept.forget(written)
+
+
+def shared_fact_rows(
+    session: Session,
+    *,
+    patient_ids: list[str] | None,
+    batch: int = 500,
+    only_codes: Collection[str] | None,
+    always_types: Sequence[str] = ("Patient",),
+) -> Iterator[tuple[str, FactRows]] | None:
+    """The rows ``session`` shares for these patients (:func:`share_facts`), unfiltered, when
+    they hold every fact ``load_for_identification`` would select with this filter; else None.
+
+    The caller selects a program's facts from them itself (:func:`selects`), so eight programs
+    index one patient's rows once instead of each building its own filtered list.
+    """
+    shared: SharedFacts | None = session.info.get(_SHARED_FACTS)
+    if shared is None or patient_ids is None or only_codes is None:
+        return None
+    always = frozenset(always_types)
+    if always & SKIPPED_TYPES or not shared.covers(always=always, codes=frozenset(only_codes)):
+        return None
+    return shared.rows(session, patient_ids, batch=batch)
+
+
+def selects(
+    rtype: str, row_codes: frozenset[str], *, always: frozenset[str], codes: frozenset[str]
+) -> bool:
+    """Whether a caller with this filter (``always`` types, wanted ``codes``) selects a row:
+    the same test as :meth:`SharedFacts.facts`."""
+    return rtype in always or rtype not in SUPPORTED_TYPES or not row_codes.isdisjoint(codes)
 
 
 def load_for_identification(

@@ -6,7 +6,7 @@ population for most patients, so most types are never indexed at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any, TypeVar
 
@@ -54,6 +54,40 @@ def _pairs(concept: Any) -> tuple[tuple[str, str], ...]:
     )
 
 
+CodeIndex = tuple[frozenset[tuple[str, str]], dict[Any, list[int]]]
+"""The code pairs of a type's resources, and for each pair the positions holding it."""
+
+
+def index_of(pairs_per_resource: Iterable[Iterable[tuple[str, str]]]) -> CodeIndex:
+    """Each pair's positions (ascending, once each) among resources given by their pairs."""
+    positions: dict[Any, list[int]] = {}
+    for position, pairs in enumerate(pairs_per_resource):
+        for pair in pairs:
+            slot = positions.get(pair)
+            if slot is None:
+                positions[pair] = [position]
+            elif slot[-1] != position:
+                slot.append(position)
+    return frozenset(positions), positions
+
+
+def code_index(resources: Iterable[Resource], path: str, derived: Derived) -> CodeIndex:
+    """The index of the pairs at ``path``, each resource's pairs parsed once and shared
+    through ``derived`` (``PatientRecord.derive``, inlined: this runs for every resource)."""
+    what = f"codes:{path}"
+
+    def pairs_of(resource: Resource) -> tuple[tuple[str, str], ...]:
+        entry = derived.get((id(resource), what))
+        if entry is not None and entry[0] is resource:
+            found: tuple[tuple[str, str], ...] = entry[1]
+            return found
+        found = _pairs(resource.get(path))
+        derived[(id(resource), what)] = (resource, found)
+        return found
+
+    return index_of(map(pairs_of, resources))
+
+
 class PatientRecord:
     """The resources of one patient: the Patient itself plus clinical resources by type."""
 
@@ -84,7 +118,7 @@ class PatientRecord:
         self.gender: str | None = self.patient.get("gender")
         self.birth_date: date | None = parse_date(self.patient.get("birthDate"))
         self._by_type = by_type
-        self._index: dict[str, tuple[frozenset[tuple[str, str]], dict[Any, list[int]]]] = {}
+        self._index: dict[str, CodeIndex] = {}
         self._by_id: dict[str, Resource] | None = None
         self.derived: Derived = derived if derived is not None else {}
 
@@ -126,29 +160,15 @@ class PatientRecord:
             return None
         return self.by_reference(reference)
 
-    def _code_index(self, rtype: str) -> tuple[frozenset[tuple[str, str]], dict[Any, list[int]]]:
+    def _code_index(self, rtype: str) -> CodeIndex:
         index = self._index.get(rtype)
         if index is None:
-            positions: dict[Any, list[int]] = {}
             path = "code" if rtype == "ObservationNotDone" else CODE_PATHS.get(rtype, "code")
-            what, derived = f"codes:{path}", self.derived
-            for position, resource in enumerate(self.of_type(rtype)):
-                if rtype == "MedicationRequest":  # may resolve a reference: not cached
-                    pairs: Any = self.codes_of(rtype, resource)
-                else:  # self.derive, inlined: this loop runs for every resource of the type
-                    entry = derived.get((id(resource), what))
-                    if entry is not None and entry[0] is resource:
-                        pairs = entry[1]
-                    else:
-                        pairs = _pairs(resource.get(path))
-                        derived[(id(resource), what)] = (resource, pairs)
-                for pair in pairs:
-                    slot = positions.get(pair)
-                    if slot is None:
-                        positions[pair] = [position]
-                    elif slot[-1] != position:
-                        slot.append(position)
-            index = (frozenset(positions), positions)
+            resources = self.of_type(rtype)
+            if rtype == "MedicationRequest":  # may resolve a reference: not cached
+                index = index_of(self.codes_of(rtype, resource) for resource in resources)
+            else:
+                index = code_index(resources, path, self.derived)
             self._index[rtype] = index
         return index
 

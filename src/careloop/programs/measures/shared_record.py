@@ -1,0 +1,159 @@
+"""One patient's facts grouped and indexed once, seen by each program through its own filter.
+
+A slice of the nightly cycle evaluates eight programs on one read of each patient's facts
+(``records.projection.SharedFacts``). Each program used to get its own filtered list of those
+facts and build a ``PatientRecord`` from it: grouping by type and indexing codes eight times
+per patient, most of it for facts the program's filter then kept anyway. Here the grouping
+and the code index are built once per patient (:class:`FactIndex`), and each program's record
+(:class:`ProgramRecord`) selects from them with the program's filter as it reads.
+
+Exact by construction: a program's record answers every question with what a
+``PatientRecord`` built from the program's own filtered list answers, in the same order (that
+list is the read order filtered; so is each answer here). A differential test compares the
+two on every shipped program and the Synthea patients.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from careloop.programs.measures.record import (
+    CODE_PATHS,
+    CodeIndex,
+    Derived,
+    PatientRecord,
+    Resource,
+    code_index,
+)
+from careloop.programs.measures.timing import parse_date
+from careloop.programs.measures.valuesets import CodeSet
+from careloop.records.projection import FactRows, selects
+
+# A fact of a type, with what its program filters test: (fact, row type, bare codes).
+_Entry = tuple[Resource, str, frozenset[str]]
+# Types whose retrieves cannot use the shared index: a MedicationRequest's codes may come
+# from a Medication it references, found among the program's own facts; ObservationNotDone
+# is a filter of Observation (retrieved through it).
+_OWN_INDEX = frozenset({"MedicationRequest", "ObservationNotDone"})
+
+
+class FactIndex:
+    """A patient's fact rows by type (the first Patient apart), with a code index per type
+    built on first use; shared by every program's record of the patient for one read."""
+
+    __slots__ = ("_index", "by_type", "patient", "rows")
+
+    def __init__(self, rows: FactRows) -> None:
+        by_type: dict[str, list[_Entry]] = {}
+        patient: _Entry | None = None
+        for row_type, row_codes, fact in rows:
+            rtype = fact.get("resourceType")
+            if rtype == "Patient" and patient is None:
+                patient = (fact, row_type, row_codes)
+                continue
+            if not isinstance(rtype, str):
+                continue  # as PatientRecord: a fact without a type is never retrieved
+            by_type.setdefault(rtype, []).append((fact, row_type, row_codes))
+        self.rows = rows
+        self.patient = patient
+        self.by_type = by_type
+        self._index: dict[str, CodeIndex] = {}
+
+    def code_index(self, rtype: str, derived: Derived) -> CodeIndex:
+        """(system, code) pair -> positions in ``by_type[rtype]``; pairs parsed once per fact
+        and shared through ``derived`` as ``PatientRecord`` shares them."""
+        index = self._index.get(rtype)
+        if index is None:
+            facts = (entry[0] for entry in self.by_type.get(rtype, ()))
+            index = self._index[rtype] = code_index(facts, CODE_PATHS.get(rtype, "code"), derived)
+        return index
+
+
+def fact_index(rows: FactRows, derived: Derived) -> FactIndex:
+    """The patient's :class:`FactIndex` for these rows, kept with the shared derivations
+    (dropped with them whenever the patient's facts are written)."""
+    held: Any = rows  # the entry holds the rows, so their id cannot be reused meanwhile
+    key = (id(rows), "fact-index")
+    entry = derived.get(key)
+    if entry is not None and entry[0] is held:
+        return cast(FactIndex, entry[1])
+    index = FactIndex(rows)
+    derived[key] = (held, index)
+    return index
+
+
+class ProgramRecord(PatientRecord):
+    """One program's record of a patient: the facts its filter (``always`` types, wanted
+    ``codes``) selects from a shared :class:`FactIndex`, selected as they are read."""
+
+    __slots__ = ("_always", "_codes", "_facts")
+
+    def __init__(
+        self,
+        facts: FactIndex,
+        *,
+        always: frozenset[str],
+        codes: frozenset[str],
+        derived: Derived,
+    ) -> None:
+        self._facts = facts
+        self._always = always
+        self._codes = codes
+        if facts.patient is not None and not self._selected(facts.patient):
+            # The first Patient fact is the record's patient only if the filter keeps it.
+            raise ValueError("a shared record needs the patient's own fact selected")
+        self.patient = facts.patient[0] if facts.patient is not None else {}
+        self.patient_id = str(self.patient.get("id", ""))
+        self.gender = self.patient.get("gender")
+        self.birth_date = parse_date(self.patient.get("birthDate"))
+        self._by_type: dict[str, list[Resource]] = {}
+        self._index = {}
+        self._by_id = None
+        self.derived = derived
+
+    def _selected(self, entry: _Entry) -> bool:
+        return selects(entry[1], entry[2], always=self._always, codes=self._codes)
+
+    def of_type(self, rtype: str) -> list[Resource]:
+        found = self._by_type.get(rtype)
+        if found is not None:
+            return found
+        entries = self._facts.by_type.get(rtype)
+        if entries is None:
+            return super().of_type(rtype)  # ObservationNotDone, or none of the type
+        found = self._by_type[rtype] = [e[0] for e in entries if self._selected(e)]
+        return found
+
+    def retrieve(self, rtype: str, codes: CodeSet) -> list[Resource]:
+        if rtype in _OWN_INDEX:
+            return super().retrieve(rtype, codes)
+        keys, positions = self._facts.code_index(rtype, self.derived)
+        hits = codes & keys
+        if not hits:
+            return []
+        entries = self._facts.by_type[rtype]
+        if len(hits) == 1:
+            chosen: list[int] = positions[next(iter(hits))]
+        else:
+            chosen = sorted({i for pair in hits for i in positions[pair]})
+        selected = self._selected
+        return [entries[i][0] for i in chosen if selected(entries[i])]
+
+    def by_reference(self, reference: str) -> Resource | None:
+        if self._by_id is None:
+            # PatientRecord's map, built from the program's facts in read order by type.
+            by_type: dict[str, list[Resource]] = {}
+            first_patient = self._facts.patient
+            for row_type, row_codes, fact in self._facts.rows:
+                rtype = fact.get("resourceType")
+                if first_patient is not None and fact is first_patient[0]:
+                    continue
+                if isinstance(rtype, str) and self._selected((fact, row_type, row_codes)):
+                    by_type.setdefault(rtype, []).append(fact)
+            self._by_id = {}
+            for rtype, resources in by_type.items():
+                for resource in resources:
+                    if "id" in resource:
+                        self._by_id[f"{rtype}/{resource['id']}"] = resource
+                        self._by_id.setdefault(str(resource["id"]), resource)
+        return super().by_reference(reference)
