@@ -97,6 +97,24 @@ def _wait_for_night(rt: Runtime, *, seconds: float) -> tuple[str, int]:
         time.sleep(1)
 
 
+def _wait_for_slices(rt: Runtime, *, seconds: float) -> None:
+    """Until no slice task of the night is waiting or running (the night itself only defers
+    them: a worker stopped the moment the night succeeds may not have started one)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with rt.engine.connect() as conn:
+            open_slices = conn.execute(
+                text(
+                    "SELECT count(*) FROM procrastinate_jobs "
+                    "WHERE task_name = 'careloop:careloop.nightly_slice' "
+                    "AND status IN ('todo', 'doing')"
+                )
+            ).scalar_one()
+        if not open_slices:
+            return
+        time.sleep(1)
+
+
 def _queued_night(url: str) -> Runtime:
     """A migrated database with the sample population and tonight's cycle queued."""
     rt = _runtime(url)
@@ -232,6 +250,7 @@ def test_a_night_left_running_by_a_killed_worker_is_put_back_and_finished(
         worker = _careloop(careloop_cli, url, "worker", "--queue")
         try:
             night = _wait_for_night(rt, seconds=400)
+            _wait_for_slices(rt, seconds=400)
         finally:
             worker.send_signal(signal.SIGTERM)
             output = worker.communicate(timeout=120)[0]
