@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -252,3 +252,23 @@ def reslot(
             )
     planned.sort(key=lambda p: (p[1] is not None, p[1] or at))
     return planned
+
+
+def chunks(
+    planned: Sequence[tuple[datetime | None, Claimed]], *, span: timedelta, size: int
+) -> Iterable[Sequence[tuple[datetime | None, Claimed]]]:
+    """Consecutive runs of at most ``size`` whose slots fall within ``span`` of the first."""
+    part: list[tuple[datetime | None, Claimed]] = []
+    first: datetime | None = None
+    for slot, message in planned:
+        fits = not part or (
+            len(part) < size and (slot is None or (first is not None and slot - first < span))
+        )
+        if not fits:
+            yield part
+            part = []
+        if not part:
+            first = slot
+        part.append((slot, message))
+    if part:
+        yield part

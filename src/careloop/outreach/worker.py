@@ -34,23 +34,22 @@ import random
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.messages import ChannelKind, OutboundMessage
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
-from careloop.outreach.budget import admit, contact_budget
+from careloop.outreach.chunk_results import PlanGroup, record_chunk
 from careloop.outreach.claims import Claimed, claim_due, refused_now
 from careloop.outreach.config import OutreachSettings
-from careloop.outreach.group_send import SendPace, send_in_groups
+from careloop.outreach.group_send import SendPace, chunks, send_in_groups
 from careloop.outreach.in_doubt import settle_in_doubt
 from careloop.outreach.outbound import outbound_message
 from careloop.outreach.outbox import backoff_delay
@@ -59,28 +58,26 @@ from careloop.outreach.ratelimit import reserve_many, reserve_slots, sender_key
 from careloop.outreach.results import (
     BatchReport,
     Outcome,
-    locks_budget,
-    record_group,
-    record_outcomes,
     release,
 )
 from careloop.outreach.sender_leases import release_senders
 from careloop.outreach.states import DeadReason
-from careloop.outreach.worker_presence import Presence, PresenceLost, Takeover, hold_presence
+from careloop.outreach.worker_presence import (
+    TAKEOVER_GRACE,
+    Presence,
+    PresenceLost,
+    Takeover,
+    hold_presence,
+)
 from careloop.runtime import Runtime
 
 __all__ = ["BatchReport", "Claimed", "Worker", "claim_due"]
 
 log = logging.getLogger("careloop.outreach.worker")
 CHUNK = 500
-TAKEOVER_GRACE = timedelta(seconds=1)
-"""How long a worker must have been seen dead (its advisory lock free) before its work is
-adopted: a connection that is merely being replaced is not a death, and a gateway call a
-live worker had in flight when its connection dropped (Twilio: 0.1-0.3 s) has ended."""
 """Most messages sent between two consent re-checks (and recorded in one transaction)."""
 
 UnsubscribeLink = Callable[[Claimed, datetime], str]
-PlanGroup = Callable[[Session, set[int]], set[int]]
 
 
 @dataclass
@@ -478,64 +475,19 @@ class Worker:
         calling: Sequence[Claimed],
         plan: PlanGroup | None = None,
     ) -> tuple[BatchReport, set[int]]:
-        """Write ``outcomes`` and mark ``calling`` in one transaction; returns the ids of
-        ``calling`` still this worker's to send. ``plan``, run last in the same transaction
-        with those ids, reserves slots for them and returns the ids that got one (the rest
-        it hands back to the queue)."""
-        if not outcomes and not calling and plan is None:
-            return BatchReport(), set()
-        with self.runtime.transaction() as session:
-            now = self.clock.now()
-            report, ours = record_group(
-                session,
-                outcomes=outcomes,
-                calling=calling,
-                worker_id=self.worker_id,
-                now=now,
-                lease=timedelta(seconds=self.settings.worker.lease_seconds),
-                backoff=self._backoff,
-            )
-            over = admit(
-                session,
-                messages=[
-                    (m.id, m.patient_id, m.recipient_kind, m.extra) for m in calling if m.id in ours
-                ],
-                now=now,
-                budget=contact_budget(self.settings.budget),
-                locked=locks_budget(session),  # by record_group, for all of ``calling``
-            )
-            if over:
-                dead = [Outcome(m, dead=DeadReason.OVER_BUDGET) for m in calling if m.id in over]
-                report.add(
-                    record_outcomes(session, outcomes=dead, now=now, backoff=lambda _: timedelta(0))
-                )
-            sendable = ours - over
-            if plan is not None:
-                # Last, so the sender rows are locked for the commit only and the slots
-                # are placed as close as can be to the moment they become this worker's.
-                sendable = plan(session, sendable)
-            hand_back = self.last_chunk and not calling and plan is None
-            if hand_back:  # nothing left to call
-                release_senders(session, worker_id=self.worker_id)
-        self.senders_released |= hand_back  # only once the commit is through
-        return report, sendable
-
-
-def chunks(
-    planned: Sequence[tuple[datetime | None, Claimed]], *, span: timedelta, size: int
-) -> Iterable[Sequence[tuple[datetime | None, Claimed]]]:
-    """Consecutive runs of at most ``size`` whose slots fall within ``span`` of the first."""
-    part: list[tuple[datetime | None, Claimed]] = []
-    first: datetime | None = None
-    for slot, message in planned:
-        fits = not part or (
-            len(part) < size and (slot is None or (first is not None and slot - first < span))
+        """Write ``outcomes`` and mark ``calling`` in one transaction (:func:`record_chunk`);
+        returns the ids of ``calling`` still this worker's to send."""
+        report, sendable, released = record_chunk(
+            self.runtime,
+            clock=self.clock,
+            worker_id=self.worker_id,
+            budget=self.settings.budget,
+            lease=timedelta(seconds=self.settings.worker.lease_seconds),
+            backoff=self._backoff,
+            outcomes=outcomes,
+            calling=calling,
+            plan=plan,
+            last_chunk=self.last_chunk,
         )
-        if not fits:
-            yield part
-            part = []
-        if not part:
-            first = slot
-        part.append((slot, message))
-    if part:
-        yield part
+        self.senders_released |= released  # only once the commit is through
+        return report, sendable

@@ -79,6 +79,11 @@ _MINE = text(
     "AND objid = CAST(:key AS oid) AND objsubid = 2 AND granted)"
 )
 
+TAKEOVER_GRACE = timedelta(seconds=1)
+"""How long a worker must have been seen dead (its advisory lock free) before its work is
+adopted: a connection that is merely being replaced is not a death, and a gateway call a
+live worker had in flight when its connection dropped (Twilio: 0.1-0.3 s) has ended."""
+
 
 def lock_key(worker_id: str) -> int:
     """The advisory lock's second key for ``worker_id`` (non-negative, so it reads back from

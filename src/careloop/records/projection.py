@@ -15,10 +15,8 @@ reading ``records.service.load_patient_resources``.
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -26,9 +24,9 @@ from sqlalchemy import ColumnElement, Text, bindparam, cast, event, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, SessionTransaction
 
-from careloop import collector
 from careloop.models import FhirResource, Patient, ResourceFact
 from careloop.records.extract import SUPPORTED_TYPES, IndexedResource
+from careloop.records.facts_collector import SessionFactsCollector
 from careloop.records.service import load_patient_resources
 
 # Top-level fields no measure, program or segment reads (checked by the differential test).
@@ -196,7 +194,6 @@ def _custom_plans(session: Session) -> bool:
 
 
 _SHARED_FACTS = "careloop.records.shared_facts"
-_HELD = "careloop.records.facts_held_from_gc"
 _WRITTEN = "careloop.records.facts_written"
 _Row = tuple[str, frozenset[str], dict[str, Any]]
 FactRows = list[_Row]
@@ -325,45 +322,7 @@ class SharedFacts:
                         selected.pop(pid, None)
 
 
-class _Collector:
-    """Shared facts kept out of the cyclic garbage collector's passes while a session uses them.
-
-    A slice decodes ~30,000 facts (~400,000 dicts and lists) and holds them to the end of its
-    transaction; each full pass of the collector walked them all and freed nothing (JSON trees
-    hold no cycles): half of identification's CPU. So the collector is paused while a batch is
-    decoded, and the session holds the facts frozen (:mod:`careloop.collector`) until its
-    transaction ends.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def holding(self, session: Session) -> Iterator[None]:
-        # Frozen before the collector is back on: the first object allocated after it is
-        # (the context manager's own StopIteration) would otherwise start a young pass over
-        # the whole batch just decoded (~0.2 s for 500 patients).
-        with collector.paused():
-            try:
-                yield
-            finally:
-                with self._lock:
-                    if session.info.get(_HELD):
-                        collector.refreeze()  # this batch's facts join the ones held
-                    else:
-                        session.info[_HELD] = True
-                        collector.hold()
-
-    def release(self, session: Session) -> None:
-        """The session's transaction ended: its facts go back to the collector."""
-        if not session.info.get(_HELD):
-            return
-        with self._lock:
-            if session.info.pop(_HELD, False):
-                collector.release()
-
-
-_collector = _Collector()
+_collector = SessionFactsCollector()
 _KEPT: weakref.WeakSet[SharedFacts] = weakref.WeakSet()
 
 
