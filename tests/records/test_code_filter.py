@@ -18,7 +18,7 @@ from careloop.fhir.params import parse_query
 from careloop.fhir.search import search
 from careloop.fhirdata.codings import codings
 from careloop.models import FhirResource
-from careloop.records.code_filter import carries_code, carries_token, may_carry_code
+from careloop.records.code_filter import carries_code, carries_token, column_text, may_carry_code
 from careloop.records.extract import resource_codes
 from careloop.records.importer import import_paths
 from careloop.records.service import load_patient_resources
@@ -40,7 +40,7 @@ def _store(rt: Runtime, resources: list[list[tuple[str, str]]]) -> None:
             session.add(
                 FhirResource(
                     resource_type="Observation", fhir_id=f"o{n}", patient_id=None,
-                    codes=" ".join(f"{s}|{c}" for s, c in dict.fromkeys(pairs)),
+                    codes=column_text(pairs),
                     resource={"resourceType": "Observation", "id": f"o{n}"},
                     imported_at=NOW,
                 )

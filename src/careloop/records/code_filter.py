@@ -23,6 +23,31 @@ from sqlalchemy import text as sql_text
 
 from careloop.models import FhirResource
 
+SYSTEM_WIDTH, CODE_WIDTH = 255, 128
+"""An element of the column keeps this much of its system and code (what ``resource_codes``
+kept): a GIN entry over ~2.7 kB fails the INSERT on PostgreSQL."""
+
+
+def _quoted(value: str) -> str:
+    """A system or code with its spaces (and so its ``%``) percent-encoded: an element is
+    then exactly one coding, and a code with a space is never read as two."""
+    return value.replace("%", "%25").replace(" ", "%20")
+
+
+def bare(code: str) -> str:
+    """A bare code as the column holds it after its ``|``."""
+    return _quoted(code[:CODE_WIDTH])
+
+
+def element(system: str, code: str) -> str:
+    """One coding as the column holds it (and as a wanted one is looked for)."""
+    return f"{_quoted(system[:SYSTEM_WIDTH])}|{bare(code)}"
+
+
+def column_text(codes: Collection[tuple[str, str]]) -> str:
+    """The ``codes`` column of a resource with ``codes``."""
+    return " ".join(dict.fromkeys(element(s, c) for s, c in codes))
+
 
 def _padded() -> ColumnElement[str]:
     """The codes between spaces, so each element is found as `` system|code ``."""
@@ -40,7 +65,7 @@ def carries_token(dialect: str, tokens: Collection[tuple[str, str]]) -> ColumnEl
     """Rows with a coding equal to one of ``tokens`` (system, code), exactly.
 
     On PostgreSQL the array overlap is answered by ``ix_fhir_resources_codes``."""
-    whole = sorted({f"{system}|{code}" for system, code in tokens})
+    whole = sorted({element(system, code) for system, code in tokens})
     spaced = [token for token in whole if " " in token]
     plain = [token for token in whole if " " not in token]
     clauses: list[ColumnElement[bool]] = [
@@ -59,7 +84,8 @@ def carries_token(dialect: str, tokens: Collection[tuple[str, str]]) -> ColumnEl
 def may_carry_code(codes: Collection[str]) -> ColumnElement[bool]:
     """Rows that may carry one of the bare ``codes``: a superset (the caller matches
     systems, and SQLite's ``LIKE`` ignores the case of ASCII letters)."""
-    return or_(*(_padded().contains(f"|{code} ", autoescape=True) for code in sorted(set(codes))))
+    wanted = sorted({bare(code) for code in codes})
+    return or_(*(_padded().contains(f"|{code} ", autoescape=True) for code in wanted))
 
 
 _PG_HAS_CODE = sql_text(
@@ -85,7 +111,7 @@ def carries_code(dialect: str, codes: Collection[str]) -> ColumnElement[bool]:
     On PostgreSQL exact, except that a stored code with a space also passes for its first
     word (a wanted code with a space is looked for in the whole text); on SQLite a superset
     (a code found after any ``|`` of an element, ``json_each`` over the wanted codes)."""
-    wanted = sorted(set(codes))
+    wanted = sorted({bare(code) for code in codes})
     if dialect == "postgresql":
         plain = [code for code in wanted if " " not in code]
         spaced = [code for code in wanted if " " in code]

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from careloop.db import copy_then_insert
 from careloop.models import FhirResource, ResourceFact
+from careloop.records.code_filter import column_text
 from careloop.records.extract import IndexedResource
 from careloop.records.projection import fact_rows, forget_shared_facts, has_fact
 from careloop.records.store_copy import Stamp, copy_new, existing_keys
@@ -113,7 +114,7 @@ def _upsert(
             "status": res.status,
             "effective_start": res.effective_start,
             "effective_end": res.effective_end,
-            "codes": " ".join(f"{s}|{c}" for s, c in res.codes),
+            "codes": column_text(res.codes),
             "supported": res.supported,
             "resource": res.resource,
             "source": source[:500],

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from careloop.records.code_filter import column_text
 from careloop.records.extract import IndexedResource
 from careloop.records.projection import DROPPED_FIELDS, PATIENT_DROPPED, has_fact
 
@@ -121,7 +122,7 @@ def copy_text(res: IndexedResource) -> CopyText:
     key = _fields((res.resource_type, res.fhir_id))
     resource = key + _fields((
         res.patient_ref, res.status, _iso(res.effective_start), _iso(res.effective_end),
-        " ".join(f"{s}|{c}" for s, c in res.codes), "t" if res.supported else "f",
+        column_text(res.codes), "t" if res.supported else "f",
     ))  # fmt: skip
     fact = None
     if has_fact(res.resource_type, res.patient_ref):
