@@ -6,6 +6,7 @@ real worker processes)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -234,6 +235,22 @@ def test_a_worker_whose_lock_connection_dropped_takes_it_again_before_claiming(
     w1.close()
 
 
+def test_a_worker_with_presence_off_takes_no_lock_and_is_never_listed(pg: Runtime) -> None:
+    """Behind a transaction-mode pooler the lock would sit on a pooled backend: with
+    ``worker.presence`` off the worker is never listed, so never adopted; leases decide."""
+    worker = build_worker(pg, worker_id="w-off")
+    own = worker.settings
+    worker.settings = own.model_copy(
+        update={"worker": own.worker.model_copy(update={"presence": False})}
+    )
+    _queue(pg, per_sender=1)
+    worker.run_once()
+    assert worker.presence is None
+    with pg.transaction() as session:
+        assert session.scalars(select(WorkerPresence.worker_id)).all() == []
+        assert dead_workers(session, worker_id="observer") == []
+
+
 def test_sqlite_keeps_one_worker_on_leases_alone(rt: Runtime) -> None:
     if rt.engine.dialect.name != "sqlite":
         pytest.skip("the SQLite side")
@@ -262,3 +279,64 @@ def test_a_worker_whose_lock_the_server_ended_sends_nothing_more(pg: Runtime) ->
     with pytest.raises(PresenceLost):
         worker.attempt_at(claimed[0], None)
     worker.leave()
+
+
+def test_a_worker_listed_on_another_server_start_is_judged_by_its_leases(pg: Runtime) -> None:
+    """A failover promotes a standby whose postmaster started long before the worker listed
+    itself: the lock went with the old primary, not with the worker (revB)."""
+    w1 = hold_presence(pg.engine, worker_id="w1")
+    assert w1 is not None
+    _die(w1)
+    _wait_dead(pg, "w1")
+    with pg.transaction() as session:  # as replicated from the old primary
+        session.execute(
+            text(
+                "UPDATE outreach_worker_presence SET server_started = "
+                "pg_postmaster_start_time() - interval '1 day'"
+            )
+        )
+        assert dead_workers(session, worker_id="w2") == []
+
+
+def test_a_worker_run_again_at_once_takes_its_own_lock_again(pg: Runtime) -> None:
+    """``run(once=True)`` leaves; the next one must not find its own lock still held (revB)."""
+    for _ in range(50):
+        p = hold_presence(pg.engine, worker_id="w-again")
+        assert p is not None
+        p.close()
+
+
+def test_intact_from_concurrent_sender_threads_never_raises(pg: Runtime) -> None:
+    """Sender threads share the lock connection: after the server ended it, each of them is
+    told the lock is gone (False), none gets the driver's error (revB)."""
+    for n in range(10):
+        p = hold_presence(pg.engine, worker_id=f"w-thr-{n}")
+        assert p is not None
+        assert p.connection is not None
+        pid = p.connection.scalar(text("SELECT pg_backend_pid()"))
+        with pg.transaction() as session:
+            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        time.sleep(0.1)
+        go = threading.Barrier(4)
+        errors: list[BaseException] = []
+        answers: list[bool] = []
+
+        def check(
+            p: Presence = p,
+            go: threading.Barrier = go,
+            errors: list[BaseException] = errors,
+            answers: list[bool] = answers,
+        ) -> None:
+            go.wait()
+            try:
+                answers.append(p.intact())
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=check) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert answers == [False] * 4

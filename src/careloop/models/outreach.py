@@ -154,6 +154,8 @@ class WorkerPresence(Base):
     worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     lock_key: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    server_started: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """``pg_postmaster_start_time()`` of the server the lock was taken on."""
 
 
 class ContactBudgetLock(Base):

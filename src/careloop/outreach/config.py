@@ -54,6 +54,11 @@ class WorkerSettings(BaseModel):
     (voice): ``False`` holds it for review (never a double call), ``True`` re-sends it."""
     reconcile_slack_s: float = Field(default=300.0, ge=0)
     """How far before the in-doubt attempt the gateway's records are searched (clock skew)."""
+    presence: bool = True
+    """On PostgreSQL, hold an advisory lock for the worker's life, so the other workers adopt
+    its senders and rows the moment it dies instead of after its leases. Turn off behind a
+    pooler in transaction mode (PgBouncer): the lock would live on a pooled server backend,
+    not with this worker; leases alone decide then."""
 
     @model_validator(mode="after")
     def _tolerance_within_margin(self) -> WorkerSettings:

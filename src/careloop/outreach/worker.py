@@ -107,6 +107,7 @@ class Worker:
     takeover: Takeover = field(default_factory=lambda: Takeover(grace=TAKEOVER_GRACE))
     """Dead workers (their advisory lock gone) whose senders and rows this one adopts."""
     presence: Presence | None = field(default=None, init=False)
+    _farewell: weakref.finalize | None = field(default=None, init=False, repr=False)  # type: ignore[type-arg]
 
     def claim_size(self, batch: int | None = None) -> int:
         """How many rows the next claim takes: ``batch``, less when this worker is slow."""
@@ -155,15 +156,20 @@ class Worker:
     def _hold_presence(self) -> None:
         """Hold this worker's advisory lock (PostgreSQL), taken again if its connection
         was lost, before anything is claimed: claims are made only while it is held."""
+        if not self.settings.worker.presence:
+            return
         if self.presence is None:
             self.presence = hold_presence(self.runtime.engine, worker_id=self.worker_id)
             if self.presence is not None:  # a worker dropped without leave() lets go too
-                weakref.finalize(self, self.presence.close)
+                self._farewell = weakref.finalize(self, self.presence.close)
         else:
             self.presence.hold()
 
     def leave(self) -> None:
         """Stop being a worker: the lock released and this worker unlisted."""
+        if self._farewell is not None:
+            self._farewell.detach()  # one finaliser a presence, not one a run() kept forever
+            self._farewell = None
         if self.presence is not None:
             self.presence.close()
             self.presence = None

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import select
+import threading
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,9 +69,10 @@ _DEAD = text(
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND l.classid = CAST(:ns AS oid) AND l.objid = CAST(p.lock_key AS oid) "
     "AND l.objsubid = 2 AND l.granted) "
-    # Listed before the server last started: its lock went with the restart, not with its
-    # process (which reconnects and lists itself again); its leases decide.
-    "AND p.started_at >= pg_postmaster_start_time()"
+    # Listed on another server start (a restart, or a standby promoted by a failover, whose
+    # start time is older still): its lock went with that server, not with its process
+    # (which reconnects and lists itself again); its leases decide.
+    "AND p.server_started = pg_postmaster_start_time()"
 )
 
 _MINE = text(
@@ -103,6 +105,8 @@ class Presence:
     engine: Engine
     worker_id: str
     connection: Connection | None = None
+    guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """One sender thread at a time asks the lock connection (it is not thread-safe)."""
 
     def hold(self) -> None:
         """Take the lock (again, if its connection was lost) and list this worker."""
@@ -122,12 +126,25 @@ class Presence:
                 f"worker id {self.worker_id!r} is held by another live worker process "
                 "(or shares its lock key): start this worker with another id"
             )
-        listed = func.now()  # the server's clock, compared with its own start time
+        self.connection = connection
+        if not self._alive():  # a transaction pooler (PgBouncer) ran it on another backend
+            self.close()
+            raise InvalidInput(
+                "the worker's advisory lock needs a session of its own: its statements ran on "
+                "different server backends (a pooler in transaction mode?); connect the worker "
+                "directly or through a session-mode pool, or turn presence off "
+                "(CARELOOP_OUTREACH__WORKER__PRESENCE=false: leases alone decide)"
+            )
+        listed = func.now()
+        server = func.pg_postmaster_start_time()
         connection.execute(
             pg_insert(WorkerPresence)
-            .values(worker_id=self.worker_id, lock_key=key, started_at=listed)
+            .values(
+                worker_id=self.worker_id, lock_key=key, started_at=listed, server_started=server
+            )
             .on_conflict_do_update(
-                index_elements=["worker_id"], set_={"lock_key": key, "started_at": listed}
+                index_elements=["worker_id"],
+                set_={"lock_key": key, "started_at": listed, "server_started": server},
             )
         )
         self.connection = connection
@@ -136,14 +153,15 @@ class Presence:
         """Nothing arrived on the idle lock connection: the server says nothing to an idle
         session unless it ends it, and it ends it when it drops the lock. Checked before each
         send with one ``select`` (no round trip); something there is confirmed by a query."""
-        if self.connection is None or self.connection.invalidated:
-            return False
-        try:
-            socket = self.connection.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
-        except (AttributeError, OSError, DBAPIError):
-            return False
-        readable, _, _ = select.select([socket], [], [], 0)
-        return not readable or self._alive()
+        with self.guard:
+            if self.connection is None or self.connection.invalidated:
+                return False
+            try:
+                socket = self.connection.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+                readable, _, _ = select.select([socket], [], [], 0)
+                return not readable or self._alive()
+            except Exception:
+                return False
 
     def _alive(self) -> bool:
         """This connection still holds the lock (a connection silently replaced would not)."""
@@ -168,6 +186,12 @@ class Presence:
             with contextlib.suppress(SQLAlchemyError):
                 connection.execute(
                     delete(WorkerPresence).where(WorkerPresence.worker_id == self.worker_id)
+                )
+                # Released now: the backend exits only a moment after the close, and the
+                # next hold() (the next run()) would find its own lock still taken.
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:ns, :key)"),
+                    {"ns": NAMESPACE, "key": lock_key(self.worker_id)},
                 )
         connection.invalidate()
         connection.close()

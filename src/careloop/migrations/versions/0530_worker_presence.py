@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("worker_id", sa.String(length=128), nullable=False),
         sa.Column("lock_key", sa.Integer(), nullable=False),
         sa.Column("started_at", utc(), nullable=False),
+        sa.Column("server_started", utc(), nullable=True),
         sa.PrimaryKeyConstraint("worker_id", name=op.f("pk_outreach_worker_presence")),
     )
 
