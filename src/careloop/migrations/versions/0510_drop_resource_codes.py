@@ -17,7 +17,8 @@ first ``|``, truncated to the table's widths as the writer did).
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -28,6 +29,72 @@ revision: str = "0510"
 down_revision: str | None = "0500"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# Frozen copies (migrations never import live domain code): what ``records.extract`` read as
+# a resource's codes and how ``records.code_filter`` writes them, as of this revision.
+_CODE_FIELDS: dict[str, tuple[str, ...]] = {
+    "Observation": ("code", "valueCodeableConcept"),
+    "Condition": ("code",),
+    "Procedure": ("code",),
+    "Immunization": ("vaccineCode",),
+    "MedicationRequest": ("medicationCodeableConcept",),
+    "MedicationDispense": ("medicationCodeableConcept",),
+    "MedicationAdministration": ("medicationCodeableConcept",),
+    "Encounter": ("type", "class"),
+    "DiagnosticReport": ("code",),
+    "CarePlan": ("category",),
+    "Goal": ("description",),
+    "Appointment": ("serviceType", "appointmentType"),
+    "Coverage": ("type",),
+    "Consent": ("category", "scope"),
+    "Questionnaire": ("code",),
+    "RelatedPerson": ("relationship",),
+    "AllergyIntolerance": ("code",),
+    "Slot": ("serviceType", "serviceCategory", "specialty", "appointmentType"),
+    "Schedule": ("serviceType", "serviceCategory", "specialty"),
+    "HealthcareService": ("type", "category", "specialty"),
+    "PractitionerRole": ("code", "specialty"),
+    "Location": ("type", "physicalType"),
+    "DocumentReference": ("type", "category"),
+}
+_SYSTEM_WIDTH, _CODE_WIDTH = 255, 128
+
+
+def _codings(value: Any) -> Iterator[tuple[str, str]]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _codings(item)
+        return
+    if not isinstance(value, Mapping):
+        return
+    if isinstance(value.get("code"), str):
+        yield str(value.get("system") or ""), value["code"]
+    for coding in value.get("coding") or ():
+        if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
+            yield str(coding.get("system") or ""), coding["code"]
+
+
+def resource_codes(resource: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    rtype = resource["resourceType"]
+    codes: list[tuple[str, str]] = []
+    for name in _CODE_FIELDS.get(rtype, ()):
+        codes.extend(_codings(resource.get(name)))
+    if rtype == "Observation":
+        for component in resource.get("component") or []:
+            if isinstance(component, dict):
+                codes.extend(_codings(component.get("code")))
+    return tuple(dict.fromkeys(codes))
+
+
+def _quoted(value: str) -> str:
+    return value.replace("%", "%25").replace(" ", "%20")
+
+
+def column_text(codes: Sequence[tuple[str, str]]) -> str:
+    return " ".join(
+        dict.fromkeys(f"{_quoted(s[:_SYSTEM_WIDTH])}|{_quoted(c[:_CODE_WIDTH])}" for s, c in codes)
+    )
+
 
 INDEX = "ix_fhir_resources_codes"
 
@@ -82,9 +149,6 @@ def _encode_spaced(bind: sa.Connection) -> None:
     """Rows written with a code holding a space or a ``%`` get the column's encoding
     (``records.code_filter.element``), read again from their JSON; a column that is not
     what the writer made of that JSON (filled by hand) is left as it is."""
-    from careloop.records.code_filter import column_text
-    from careloop.records.extract import resource_codes
-
     rows = bind.execute(
         sa.text(
             "SELECT resource_type, fhir_id, codes, resource FROM fhir_resources "
