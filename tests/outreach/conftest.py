@@ -28,6 +28,7 @@ from careloop.conversations.journeys import run_tick
 from careloop.models import Caregiver, FhirResource, Patient
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.eligibility import Candidate, ExplicitEligibility
+from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.program import OutreachProgram, from_mapping
 from careloop.outreach.scheduler import TickContext, TickReport, program_map
 from careloop.outreach.worker import BatchReport, Worker
@@ -316,3 +317,30 @@ def sql_statements(engine: Engine) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", _log)
+
+
+def queue_due_texts(
+    rt: Runtime, *, patient_id: str, phone: str, key: str, senders: list[str], count: int
+) -> None:
+    """``count`` texts due now to one awake patient, the senders taken in turn (round robin:
+    every sender's oldest message is as old as any other's)."""
+    make_awake_patient(rt, patient_id=patient_id, phone=phone)
+    now = rt.clock.now()
+    with rt.transaction() as session:
+        enqueue_many(
+            session,
+            messages=[
+                NewMessage(
+                    idempotency_key=f"{key}-{i}",
+                    patient_id=patient_id,
+                    purpose="care-reminders",
+                    channel="sms",
+                    to_address=phone,
+                    sender=senders[i % len(senders)],
+                    body=f"Reminder {i}",
+                    due_at=now - timedelta(seconds=1),
+                )
+                for i in range(count)
+            ],
+            now=now,
+        )

@@ -9,12 +9,11 @@ import sys
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from tests.outreach.conftest import make_awake_patient, sql_statements
+from tests.outreach.conftest import queue_due_texts, sql_statements
 
 from careloop.clock import ensure_utc
 from careloop.models import OutboxMessage, SendAttempt, SenderSlot
 from careloop.outreach.claims import claim_due, mark_calling
-from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.ratelimit import reserve_many
 from careloop.runtime import Runtime
 
@@ -23,26 +22,9 @@ SENDERS = ["+15550001001", "+15550001002"]
 
 
 def _queue(rt: Runtime, count: int) -> None:
-    make_awake_patient(rt, patient_id="prt", phone="+15550100088")
-    now = rt.clock.now()
-    with rt.transaction() as session:
-        enqueue_many(
-            session,
-            messages=[
-                NewMessage(
-                    idempotency_key=f"rt-{i}",
-                    patient_id="prt",
-                    purpose="care-reminders",
-                    channel="sms",
-                    to_address="+15550100088",
-                    sender=SENDERS[i % len(SENDERS)],
-                    body=f"Reminder {i}",
-                    due_at=now - timedelta(seconds=1),
-                )
-                for i in range(count)
-            ],
-            now=now,
-        )
+    queue_due_texts(
+        rt, patient_id="prt", phone="+15550100088", key="rt", senders=SENDERS, count=count
+    )
 
 
 def test_marking_a_group_calling_skips_rows_another_worker_took_and_marks_the_rest(

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from tests.outreach.conftest import make_awake_patient
+from tests.outreach.conftest import queue_due_texts
 
 from careloop.channels.fake import FakeChannel
 from careloop.channels.messages import ChannelKind
@@ -19,7 +19,6 @@ from careloop.compose.worker import build_worker
 from careloop.models import OutboxMessage, SenderSlot
 from careloop.outreach.claims import Claimed, claim_due
 from careloop.outreach.config import BudgetSettings, OutreachSettings, WorkerSettings
-from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.sender_leases import release_senders
 from careloop.runtime import Runtime
 
@@ -28,26 +27,14 @@ LEASE = timedelta(seconds=60)
 
 
 def _queue(rt: Runtime, *, per_sender: int) -> None:
-    make_awake_patient(rt, patient_id="psl", phone="+15550100077")
-    now = rt.clock.now()
-    with rt.transaction() as session:
-        enqueue_many(
-            session,
-            messages=[
-                NewMessage(
-                    idempotency_key=f"sl-{i}",
-                    patient_id="psl",
-                    purpose="care-reminders",
-                    channel="sms",
-                    to_address="+15550100077",
-                    sender=SENDERS[i % len(SENDERS)],  # round robin: every sender is oldest
-                    body=f"Reminder {i}",
-                    due_at=now - timedelta(seconds=1),
-                )
-                for i in range(per_sender * len(SENDERS))
-            ],
-            now=now,
-        )
+    queue_due_texts(
+        rt,
+        patient_id="psl",
+        phone="+15550100077",
+        key="sl",
+        senders=SENDERS,
+        count=per_sender * len(SENDERS),
+    )
 
 
 def _claim(rt: Runtime, worker_id: str, *, limit: int, rate: float = 10.0) -> list[Claimed]:

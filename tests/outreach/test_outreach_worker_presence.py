@@ -12,14 +12,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
-from tests.outreach.conftest import make_awake_patient
+from tests.outreach.conftest import queue_due_texts
 
 from careloop.clock import FrozenClock
 from careloop.compose.worker import build_worker
 from careloop.errors import InvalidInput
 from careloop.models import OutboxMessage, SenderSlot, WorkerPresence
 from careloop.outreach.claims import Claimed, claim_due, mark_calling, renew_lease
-from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.worker_presence import (
     Adopt,
     Presence,
@@ -35,26 +34,14 @@ LEASE = timedelta(seconds=60)
 
 
 def _queue(rt: Runtime, *, per_sender: int) -> None:
-    make_awake_patient(rt, patient_id="pwp", phone="+15550100078")
-    now = rt.clock.now()
-    with rt.transaction() as session:
-        enqueue_many(
-            session,
-            messages=[
-                NewMessage(
-                    idempotency_key=f"wp-{i}",
-                    patient_id="pwp",
-                    purpose="care-reminders",
-                    channel="sms",
-                    to_address="+15550100078",
-                    sender=SENDERS[i % len(SENDERS)],
-                    body=f"Reminder {i}",
-                    due_at=now - timedelta(seconds=1),
-                )
-                for i in range(per_sender * len(SENDERS))
-            ],
-            now=now,
-        )
+    queue_due_texts(
+        rt,
+        patient_id="pwp",
+        phone="+15550100078",
+        key="wp",
+        senders=SENDERS,
+        count=per_sender * len(SENDERS),
+    )
 
 
 def _claim(rt: Runtime, worker_id: str, *, adopt: Adopt | None = None) -> list[Claimed]:
