@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from careloop.db import downgrade as _down
 from careloop.db import make_engine, migrate
@@ -20,6 +22,25 @@ OBSERVATION = (
     '{"resourceType": "Observation", "id": "o1", "status": "final", "code": {"coding": ['
     '{"system": "http://l", "code": "x y"}, {"system": "http://l", "code": "50%"}]}}'
 )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of each kind."""
+    url = (
+        f"sqlite:///{tmp_path / 'x.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("empty_postgresql_url")
+    )
+    made = make_engine(url)
+    try:
+        yield made
+    finally:
+        made.dispose()
+
+
+def _json(engine: Engine, value: str) -> str:
+    return f"CAST({value} AS jsonb)" if engine.dialect.name == "postgresql" else value
 
 
 def test_0510_upgrades_a_database_holding_a_code_too_long_for_an_index_row(
@@ -38,52 +59,34 @@ def test_0510_upgrades_a_database_holding_a_code_too_long_for_an_index_row(
         engine.dispose()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_0510_encodes_a_spaced_code(
-    kind: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'x.db'}"
-        if kind == "sqlite"
-        else request.getfixturevalue("empty_postgresql_url")
-    )
-    engine = make_engine(url)
-    try:
-        migrate(engine, "0500")
-        cast = "CAST(:r AS jsonb)" if kind == "postgresql" else ":r"
-        with engine.begin() as c:
-            c.execute(
-                text(INSERT.format(codes=":codes", resource=cast)),
-                {"codes": "http://l|x y http://l|50%", "r": OBSERVATION},
-            )
-        migrate(engine, "0510")
-        with engine.begin() as c:
-            assert (
-                c.execute(text("SELECT codes FROM fhir_resources")).scalar()
-                == "http://l|x%20y http://l|50%25"
-            )
-    finally:
-        engine.dispose()
+def test_0510_encodes_a_spaced_code(engine: Engine) -> None:
+    migrate(engine, "0500")
+    with engine.begin() as c:
+        c.execute(
+            text(INSERT.format(codes=":codes", resource=_json(engine, ":r"))),
+            {"codes": "http://l|x y http://l|50%", "r": OBSERVATION},
+        )
+    migrate(engine, "0510")
+    with engine.begin() as c:
+        assert (
+            c.execute(text("SELECT codes FROM fhir_resources")).scalar()
+            == "http://l|x%20y http://l|50%25"
+        )
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_0510_downgrade_decodes(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'x.db'}"
-        if kind == "sqlite"
-        else request.getfixturevalue("empty_postgresql_url")
-    )
-    engine = make_engine(url)
-    try:
-        migrate(engine, "0510")
-        cast = "CAST('{}' AS jsonb)" if kind == "postgresql" else "'{}'"
-        with engine.begin() as c:
-            c.execute(text(INSERT.format(codes="'http://l|x%20y http://l|50%25'", resource=cast)))
-        _down(engine, "0500")
-        with engine.begin() as c:
-            assert set(c.execute(text("SELECT system, code FROM resource_codes")).all()) == {
-                ("http://l", "x y"),
-                ("http://l", "50%"),
-            }
-    finally:
-        engine.dispose()
+def test_0510_downgrade_decodes(engine: Engine) -> None:
+    migrate(engine, "0510")
+    with engine.begin() as c:
+        c.execute(
+            text(
+                INSERT.format(
+                    codes="'http://l|x%20y http://l|50%25'", resource=_json(engine, "'{}'")
+                )
+            )
+        )
+    _down(engine, "0500")
+    with engine.begin() as c:
+        assert set(c.execute(text("SELECT system, code FROM resource_codes")).all()) == {
+            ("http://l", "x y"),
+            ("http://l", "50%"),
+        }
