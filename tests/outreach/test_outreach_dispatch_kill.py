@@ -11,6 +11,17 @@ import orjson
 import pytest
 from tests.conftest import REPO, _pg_reachable
 
+KILLED_RUN = (
+    "--messages=300",
+    "--patients=300",
+    "--senders=4",
+    "--rate=200",
+    "--batch=100",
+    "--kill-at=0.2",
+    "--no-bare",
+)
+"""A small run whose first worker is killed once it alone has sent a fifth of the messages."""
+
 
 @pytest.mark.parametrize(
     ("in_doubt", "concurrency"), [("reconcile", 1), ("review", 1), ("reconcile", 4)]
@@ -21,16 +32,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     if not _pg_reachable():
         pytest.skip("PostgreSQL unreachable")
     result, details = _benchmark(
-        "--messages=300",
-        "--patients=300",
-        "--senders=4",
-        "--rate=200",
-        "--batch=100",
-        "--lease=2",
-        "--kill-at=0.2",
-        f"--in-doubt={in_doubt}",
-        f"--concurrency={concurrency}",
-        "--no-bare",
+        *KILLED_RUN, "--lease=2", f"--in-doubt={in_doubt}", f"--concurrency={concurrency}"
     )
     assert (result["lost"], result["duplicated"]) == (0, 0)
     # The one in flight at the kill may be held for review unsent (review mode): never lost.
@@ -46,17 +48,7 @@ def test_a_killed_workers_senders_move_before_its_leases_end_but_never_while_it_
     lease, and everything is sent exactly once."""
     if not _pg_reachable():
         pytest.skip("PostgreSQL unreachable")
-    result, details = _benchmark(
-        "--messages=300",
-        "--patients=300",
-        "--senders=4",
-        "--rate=200",
-        "--batch=100",
-        "--lease=20",
-        "--kill-at=0.2",
-        "--stop-first=1.5",
-        "--no-bare",
-    )
+    result, details = _benchmark(*KILLED_RUN, "--lease=20", "--stop-first=1.5")
     assert (result["lost"], result["duplicated"]) == (0, 0)
     assert details["gateway_calls"] == 300
     stopped = details["stopped"]
