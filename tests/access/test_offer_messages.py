@@ -153,3 +153,22 @@ def test_a_sent_scheduling_link_is_an_offer_sent(
             principal=CLI_OPERATOR, channel="portal", settings=rt.settings,
         )  # fmt: skip
     assert _state(rt, sent.outbox_id) == ("dead", "offer-closed")
+
+
+def test_no_slot_that_fits_stores_no_offer_and_queues_nothing(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    _seed(rt, tmp_path)
+    with rt.transaction() as session:
+        sent = send_offer(
+            session, patient_id="p-001", clock=clock, settings=rt.settings, service="no-such"
+        )
+    assert (sent.offer_id, sent.choices, sent.outbox_id, sent.not_queued) == (
+        None,
+        0,
+        None,
+        "no-slot-fits",
+    )
+    with rt.transaction() as session:
+        assert session.scalars(select(AccessOffer)).all() == []
+        assert session.scalars(select(OutboxMessage)).all() == []

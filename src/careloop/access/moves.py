@@ -60,12 +60,9 @@ def offer_new_time(
     made_by = session.get(AccessOffer, booking.offer_id) if booking.offer_id else None
     if made_by is not None and made_by.kind == MOVE:
         return MoveOffer(None, 0, None, not_queued="already-moved")  # once is enough
-    offers = other_times(session, booking=booking, now=now, limit=limit)
-    if not offers:
-        return MoveOffer(None, 0, None, not_queued="no-slot-fits")
     return queue_offer(
         session,
-        offers=offers,
+        offers=other_times(session, booking=booking, now=now, limit=limit),
         patient_id=patient_id,
         message=message,
         now=now,

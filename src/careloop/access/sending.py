@@ -56,12 +56,9 @@ def send_offer(
     found = find_offers(
         session, patient_id=patient_id, now=now, service=service, limit=MAX_LIMIT, days=days
     )
-    offers = distinct_times(found)[:limit]
-    if not offers:
-        return SentOffer(None, 0, None, not_queued="no-slot-fits")
     return queue_offer(
         session,
-        offers=offers,
+        offers=distinct_times(found)[:limit],
         patient_id=patient_id,
         message="slot_offer",
         now=now,
@@ -87,7 +84,9 @@ def queue_offer(
 ) -> SentOffer:
     """Store the offer and queue ``message`` with its choices and signed link: the one path
     for a texted offer and for a move offer (``moving``: the booking it would move, queued
-    once per booking)."""
+    once per booking). No offer is stored and nothing is queued when no slot fits."""
+    if not offers:
+        return SentOffer(None, 0, None, not_queued="no-slot-fits")
     patient = get_patient(session, patient_id)
     row = open_offer(
         session, offers=offers, patient_id=patient_id, now=now, kind=kind, service=service
