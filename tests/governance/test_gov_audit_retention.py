@@ -4,6 +4,7 @@ and contact points encrypted at rest."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -83,6 +84,22 @@ def test_audit_export_is_a_fhir_bundle_of_audit_events(
     assert bundle["resourceType"] == "Bundle"
     assert bundle["total"] >= 2
     assert {e["resource"]["resourceType"] for e in bundle["entry"]} == {"AuditEvent"}
+
+
+def test_audit_export_to_a_file_writes_the_bundle_whole(
+    population: Runtime, database_url: str, tmp_path: Path
+) -> None:
+    _audit_some(population, 2, PATIENT_B)
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "audit.json"
+    result = runner.invoke(
+        cli,
+        ["audit", "export", "--patient", PATIENT_B, "--output", str(target), "-d", database_url],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # the document went to the file; stdout stays clean
+    assert orjson.loads(target.read_bytes())["resourceType"] == "Bundle"
+    assert [p.name for p in target.parent.iterdir()] == ["audit.json"]  # no half-written file
 
 
 def test_purging_old_audit_events_keeps_the_chain_verifiable(

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, get_type_hints
 
 import typer
@@ -156,6 +157,24 @@ class Document:
 
     def show(self, *, as_json: bool) -> None:
         print_json(self.value)
+
+
+@dataclass(frozen=True)
+class Written:
+    """``text`` on stdout, or written whole to ``output``: beside it first, then renamed, so
+    no reader (the broker reading its ACL, a person opening an export) sees half a file."""
+
+    text: str
+    output: Path | None
+
+    def show(self, *, as_json: bool) -> None:
+        if self.output is None:
+            typer.echo(self.text, nl=False)
+            return
+        partial = self.output.with_name(self.output.name + ".new")
+        partial.write_text(self.text, encoding="utf-8")
+        partial.replace(self.output)
+        typer.echo(f"wrote {self.output}", err=True)
 
 
 def _show(result: Output | str | None, as_json: bool) -> None:

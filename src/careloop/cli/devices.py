@@ -7,14 +7,13 @@ topic; see docs/feedback.md for the broker side (per-device credentials and ACL)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from careloop.cli.command import Listed, Output, Shown, Work, in_transaction
+from careloop.cli.command import Listed, Output, Shown, Work, Written, in_transaction
 from careloop.cli.options import ByOption
 from careloop.cli.support import cli_principal, command_group
 from careloop.feedback import devices
@@ -86,23 +85,6 @@ def revoke_cmd(
     return _change_device(work, device, devices.revoke_device, by=by)
 
 
-@dataclass(frozen=True)
-class _AclFile:
-    """The ACL on stdout, or written whole to ``output`` (the broker never reads half a file)."""
-
-    text: str
-    output: Path | None
-
-    def show(self, *, as_json: bool) -> None:
-        if self.output is None:
-            typer.echo(self.text, nl=False)
-            return
-        partial = self.output.with_name(self.output.name + ".new")
-        partial.write_text(self.text)
-        partial.replace(self.output)
-        typer.echo(f"wrote {self.output}")
-
-
 @devices_app.command("broker-acl")
 @in_transaction(json=False)
 def broker_acl_cmd(
@@ -122,7 +104,7 @@ def broker_acl_cmd(
         principal=cli_principal(Role.CLINICIAN, name=by),
         ingest_user=ingest_user,
     )
-    return _AclFile(text, output)
+    return Written(text, output)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import typer
 
 from careloop.audit import AuditAction, ChainReport, Purpose, verify_chain
-from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction, open_work
+from careloop.cli.command import Drawn, Output, Shown, Work, Written, in_transaction, open_work
 from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
 from careloop.cli.records import patients_app
-from careloop.cli.support import cli_principal, command_group, emit, fail, print_json
+from careloop.cli.support import cli_principal, command_group, emit, fail, json_text, print_json
 from careloop.crypto import configured_signing_key
 from careloop.errors import InvalidInput
 from careloop.governance.consent import consent_history, consent_matrix, record_consent
@@ -163,23 +163,6 @@ def audit_verify(work: Work) -> Output:
 OutputOption = Annotated[Path | None, typer.Option(help="Write here instead of stdout.")]
 
 
-@dataclass(frozen=True)
-class _Written:
-    """A JSON document written to ``output``, or printed when there is none."""
-
-    value: object
-    output: Path | None
-
-    def show(self, *, as_json: bool) -> None:
-        if self.output is None:
-            print_json(self.value)
-            return
-        import orjson
-
-        self.output.write_bytes(orjson.dumps(self.value, option=orjson.OPT_INDENT_2))
-        typer.echo(f"written to {self.output}", err=True)
-
-
 @audit_app.command("export")
 @in_transaction(json=False)
 def audit_export(
@@ -193,7 +176,7 @@ def audit_export(
         raise InvalidInput("only --format fhir is supported", field="format")
     bundle = audit_bundle(work.session, patient_id=patient, now=work.now())
     work.audit(AuditAction.EXPORT, "audit-trail", Purpose.SECURITY, patient_ids=[patient])
-    return _Written(bundle, output)
+    return Written(json_text(bundle), output)
 
 
 @retention_app.command("purge")
@@ -232,7 +215,7 @@ def patients_export(work: Work, patient_id: PatientArg, output: OutputOption = N
     work.audit(
         AuditAction.EXPORT, "patient-export", Purpose.PATIENT_REQUEST, patient_ids=[patient_id]
     )
-    return _Written(bundle, output)
+    return Written(json_text(bundle), output)
 
 
 def patients_erase(

@@ -56,10 +56,13 @@ def cli_principal(role: Role = Role.ADMIN, *, name: str | None = None) -> Princi
     return Principal(actor=f"cli:{name}", role=role, source="cli")
 
 
+def json_text(value: Any) -> str:
+    """``value`` as the CLI prints JSON: indented, one trailing newline."""
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+
+
 def print_json(value: Any) -> None:
-    sys.stdout.write(
-        orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
-    )
+    sys.stdout.write(json_text(value))
 
 
 def print_rows(
