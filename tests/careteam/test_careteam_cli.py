@@ -119,3 +119,11 @@ def test_rules_list_and_rules_test_on_fhir_files(tmp_path: Path) -> None:
         "symptom-emergency",  # fever or chills "a lot" is urgent (issue 14)
     ]
     assert bad.exit_code == 2
+
+
+def test_rules_test_refuses_a_time_it_cannot_read_in_one_line() -> None:
+    for moment in ("next tuesday", "2026-03-02T10:00:00"):  # unreadable; no zone
+        refused = runner.invoke(app, ["rules", "test", "--now", moment, "in.json"])
+        assert refused.exit_code == 2
+        assert "error: --now" in refused.output
+        assert "Traceback" not in refused.output

@@ -16,7 +16,7 @@ from careloop.audit import AuditAction, Purpose
 from careloop.cli.command import Document, Listed, Output, Shown, Work, in_transaction
 from careloop.cli.options import ByOption, PatientArg
 from careloop.cli.support import cli_principal, command_group
-from careloop.errors import InvalidInput
+from careloop.feedback.timestamps import parse_instant
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
@@ -29,15 +29,8 @@ MedicationOption = Annotated[
 
 
 def _instant(text: str | None, field: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{field} is not an ISO-8601 date-time", field=field) from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"{field} needs a UTC offset", field=field)
-    return moment
+    """An option's ISO-8601 date-time, read as an incoming resource's is (a zone required)."""
+    return None if text is None else parse_instant(text, field=field)
 
 
 @medications_app.command("reminders")
