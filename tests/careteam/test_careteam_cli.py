@@ -127,3 +127,11 @@ def test_rules_test_refuses_a_time_it_cannot_read_in_one_line() -> None:
         assert refused.exit_code == 2
         assert "error: --now" in refused.output
         assert "Traceback" not in refused.output
+
+
+def test_rules_test_reads_a_command_line_time_with_a_space(tmp_path: Path) -> None:
+    # A person types "2026-03-02 10:00+00:00"; the FHIR rule's 'T' is not asked of them.
+    inputs = tmp_path / "in.json"
+    inputs.write_bytes(orjson.dumps({"resourceType": "Bundle", "type": "collection", "entry": []}))
+    read = runner.invoke(app, ["rules", "test", str(inputs), "--now", "2026-03-02 10:00+00:00"])
+    assert read.exit_code == 0, read.output
