@@ -43,7 +43,7 @@ from careloop.feedback.snapshot import READINGS_LOOKBACK, load_reading_snapshots
 from careloop.models import Event
 from careloop.records.extract import IndexedResource, ResourceProblem, index_resource
 from careloop.records.fhir_query import stored_resources
-from careloop.records.importer import PatientIndex
+from careloop.records.identity import PatientIndex
 from careloop.records.store import write_resources
 from careloop.security.principal import Principal
 

@@ -19,7 +19,6 @@ from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codings
 from careloop.fhirdata.references import patient_id, reference_of
 from careloop.records.fhir_check import load_checks, surely_valid
-from careloop.records.timezones import load_finder, resolve_timezone
 
 # The clinical types a patient's timeline shows, in the order it lists them.
 CLINICAL_TYPES = (
@@ -135,7 +134,6 @@ class IndexedResource:
         "resource_type",
         "status",
         "supported",
-        "timezone",
     )  # fmt: skip
 
     def __init__(
@@ -151,7 +149,6 @@ class IndexedResource:
         supported: bool,
         resource: dict[str, Any] | None = None,
         json: bytes | None = None,
-        timezone: tuple[str, str] | None = None,
     ) -> None:
         if resource is None and json is None:
             raise ValueError("an indexed resource needs its resource or its JSON")
@@ -163,9 +160,6 @@ class IndexedResource:
         self.effective_end = effective_end
         self.codes = codes
         self.supported = supported
-        # (zone, source) for Patient resources, resolved while parsing so the writer never
-        # pays for loading time-zone boundaries.
-        self.timezone = timezone
         # Its COPY lines (records.store_copy.CopyText), when the parser made them.
         self.copy_text: object = None
         self._resource = resource
@@ -188,18 +182,29 @@ class IndexedResource:
         return (_rebuild, (
             self.resource_type, self.fhir_id, self.patient_ref, self.status,
             self.effective_start, self.effective_end, self.codes, self.supported,
-            self.timezone, self.json, self.copy_text,
+            self.json, self.copy_text,
         ))  # fmt: skip
 
 
-def _rebuild(*state: Any) -> IndexedResource:
-    (rtype, fhir_id, ref, status, start, end, codes, supported, zone, json, lines) = state
-    rebuilt = IndexedResource(
-        resource_type=rtype, fhir_id=fhir_id, patient_ref=ref, status=status,
-        effective_start=start, effective_end=end, codes=codes, supported=supported,
-        timezone=zone, json=json,
-    )  # fmt: skip
-    rebuilt.copy_text = lines
+def _rebuild(
+    rtype: str,
+    fhir_id: str,
+    ref: str | None,
+    status: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    codes: tuple[tuple[str, str], ...],
+    supported: bool,
+    json: bytes,
+    lines: object,
+) -> IndexedResource:
+    # The slots set directly (no keyword call, no check: the JSON is there): unpickling the
+    # parsers' units is the writer's work, 25,000 of these for 100 Synthea files.
+    rebuilt = object.__new__(IndexedResource)
+    rebuilt.resource_type, rebuilt.fhir_id, rebuilt.patient_ref = rtype, fhir_id, ref
+    rebuilt.status, rebuilt.effective_start, rebuilt.effective_end = status, start, end
+    rebuilt.codes, rebuilt.supported, rebuilt.copy_text = codes, supported, lines
+    rebuilt._resource, rebuilt._json = None, json
     return rebuilt
 
 
@@ -217,10 +222,10 @@ def _model_for(resource_type: str) -> Any:
 
 
 def load_validation() -> None:
-    """Compile every supported type's check and load the time-zone finder now, in the
-    process that forks the parsers, so each parser does not pay for them again."""
+    """Compile every supported type's check now, in the process that forks the parsers, so
+    each parser does not pay for it again. (Patients' time zones are resolved by the writer,
+    ``records.identity.refresh_demographics``: parsers never load the time-zone finder.)"""
     load_checks()
-    load_finder()
 
 
 def validate_resource(resource: dict[str, Any]) -> None:
@@ -306,12 +311,7 @@ def index_resource(resource: dict[str, Any], *, validate: bool = True) -> Indexe
         start, end = resource_times(resource) if supported else (None, None)
     except (ValueError, TypeError, KeyError):
         raise ResourceProblem("a date field is not a valid FHIR date") from None
-    zone = None
-    if rtype == "Patient":
-        zone = resolve_timezone(resource, default="")
-        zone = zone if zone[1] != "default" else None
     return IndexedResource(
-        timezone=zone,
         resource_type=rtype,
         fhir_id=resource["id"],
         patient_ref=patient_reference(resource),

@@ -49,11 +49,22 @@ _TIME = re.compile(_CLOCK)
 
 
 def _a_string(value: Any) -> bool:
-    return type(value) is str and _STRING_START.match(value) is not None
+    # _STRING_START without the regular expression (a fifth of the check's time): str.isspace
+    # and the pattern's \s are the same Unicode whitespace.
+    return type(value) is str and value != "" and (value[0] in " \r\n\t" or not value[0].isspace())
 
 
 def _a_code(value: Any) -> bool:
-    return type(value) is str and _CODE.fullmatch(value) is not None
+    # _CODE by string methods: printable ASCII is [ -~]; then no space at either end or twice.
+    return (
+        type(value) is str
+        and value.isascii()
+        and value.isprintable()
+        and value != ""
+        and value[0] != " "
+        and value[-1] != " "
+        and "  " not in value
+    )
 
 
 def _an_id(value: Any) -> bool:

@@ -20,7 +20,7 @@ review; records are never merged automatically.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from careloop.records.contacts import reindex_patients_contacts
 from careloop.records.contacts_phone import DEFAULT_REGION, undialable
 from careloop.records.demographics import demographics_from
 from careloop.records.extract import IndexedResource
+from careloop.records.store import CHUNK
 
 
 @dataclass
@@ -247,3 +248,28 @@ def refresh_demographics(
     # contact points are stored encrypted: their look-up digests are written beside them
     reindex_patients_contacts(session.connection(), points)
     return undialable_count
+
+
+class PatientIndex:
+    """FHIR Patient id → careloop patient id, cached for one import run."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, str] = {}
+
+    def remember(self, fhir_id: str, patient_id: str) -> None:
+        self._known[fhir_id] = patient_id
+
+    def resolve(self, session: Session, refs: Iterable[str]) -> dict[str, str]:
+        wanted = {r.split("/", 1)[1] for r in refs if r.startswith("Patient/")}
+        missing = [fid for fid in wanted if fid not in self._known]
+        for start in range(0, len(missing), CHUNK):
+            rows = session.execute(
+                select(FhirResource.fhir_id, FhirResource.patient_id).where(
+                    FhirResource.resource_type == "Patient",
+                    FhirResource.fhir_id.in_(missing[start : start + CHUNK]),
+                )
+            )
+            for fid, pid in rows:
+                if pid:
+                    self._known[fid] = pid
+        return {f"Patient/{fid}": self._known[fid] for fid in wanted if fid in self._known}

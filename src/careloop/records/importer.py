@@ -49,10 +49,11 @@ from careloop.records.fhir_reader import (
     read_json_file,
     read_ndjson_lines,
 )
-from careloop.records.identity import link_patients, refresh_demographics
+from careloop.records.identity import PatientIndex, link_patients, refresh_demographics
 from careloop.records.projection import attach_dangling_facts
-from careloop.records.store import CHUNK, upsert_rows, write_resources
+from careloop.records.store import upsert_rows, write_resources
 from careloop.records.store_copy import Stamp, copy_text
+from careloop.records.timezones import load_finder
 from careloop.security.principal import Principal
 
 
@@ -130,31 +131,6 @@ def prepare_ndjson_chunk(
     return _prepare(read, keep_unsupported=keep_unsupported)
 
 
-class PatientIndex:
-    """FHIR Patient id → careloop patient id, cached for one import run."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, str] = {}
-
-    def remember(self, fhir_id: str, patient_id: str) -> None:
-        self._known[fhir_id] = patient_id
-
-    def resolve(self, session: Session, refs: Iterable[str]) -> dict[str, str]:
-        wanted = {r.split("/", 1)[1] for r in refs if r.startswith("Patient/")}
-        missing = [fid for fid in wanted if fid not in self._known]
-        for start in range(0, len(missing), CHUNK):
-            rows = session.execute(
-                select(FhirResource.fhir_id, FhirResource.patient_id).where(
-                    FhirResource.resource_type == "Patient",
-                    FhirResource.fhir_id.in_(missing[start : start + CHUNK]),
-                )
-            )
-            for fid, pid in rows:
-                if pid:
-                    self._known[fid] = pid
-        return {f"Patient/{fid}": self._known[fid] for fid in wanted if fid in self._known}
-
-
 def write_units(
     session: Session,
     units: Sequence[PreparedUnit],
@@ -197,7 +173,6 @@ def write_units(
         now=now,
         default_timezone=default_timezone,
         default_region=default_region,
-        zones={p.fhir_id: p.timezone for p in patients if p.timezone},
     )
     _write_caregivers(session, resources, refs, now=now, default_region=default_region)
     entries = []
@@ -255,9 +230,15 @@ def _write_caregivers(
 
 
 def _units(
-    files: list[Path], *, keep_unsupported: bool, pool: Executor | None
+    files: list[Path],
+    *,
+    keep_unsupported: bool,
+    pool: Executor | None,
+    while_first_parsed: Callable[[], None] | None = None,
 ) -> Iterator[PreparedUnit]:
-    """Prepared units in input order; with a pool, read ahead while the caller writes."""
+    """Prepared units in input order; with a pool, read ahead while the caller writes.
+    ``while_first_parsed`` runs once, after the first units are handed to the pool and
+    before waiting for them (this process would otherwise be idle then)."""
     from collections import deque
     from concurrent.futures import Future
 
@@ -278,8 +259,13 @@ def _units(
         for fn, args in jobs:
             pending.append(submit(fn, *args))
             while len(pending) > ahead:
+                if while_first_parsed:
+                    while_first_parsed()
+                    while_first_parsed = None
                 item = pending.popleft()
                 yield item if isinstance(item, PreparedUnit) else item.result()
+    if while_first_parsed:
+        while_first_parsed()
     while pending:
         item = pending.popleft()
         yield item if isinstance(item, PreparedUnit) else item.result()
@@ -377,6 +363,14 @@ class _BatchWriter:
         )
 
 
+def _load_finder_frozen() -> None:
+    """The writer resolves patients' time zones (``identity.refresh_demographics``), not the
+    parsers: its finder (~0.2 s of imports, once before the parsers forked) loads while they
+    read the first files, and joins what the collector's passes skip."""
+    load_finder()
+    collector.refreeze()
+
+
 def resolve_dangling_references(session: Session) -> int:
     """Attach resources read before their Patient; returns how many still point nowhere."""
     patient = FhirResource.__table__.alias("p")
@@ -469,7 +463,9 @@ def import_paths(
     # seconds and ~0.45 of the parsers' 2.2 for 100 Synthea files. Given back at the end.
     collector.hold()
     try:
-        for batch in _batches(_units(files, keep_unsupported=keep_unsupported, pool=pool)):
+        warm = _load_finder_frozen if pool is not None else None
+        units = _units(files, keep_unsupported=keep_unsupported, pool=pool, while_first_parsed=warm)
+        for batch in _batches(units):
             write(batch)
             for unit in batch:
                 done += 1

@@ -21,7 +21,7 @@ from careloop.clock import Clock
 from careloop.errors import InvalidInput
 from careloop.models import FhirResource
 from careloop.records.extract import ResourceProblem, index_resource
-from careloop.records.importer import PatientIndex
+from careloop.records.identity import PatientIndex
 from careloop.records.store import write_resources
 from careloop.security.principal import Principal
 

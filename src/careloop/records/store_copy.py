@@ -18,7 +18,7 @@ never writes a raw tab, newline or carriage return) and the other values are sho
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -120,14 +120,21 @@ def copy_text(res: IndexedResource) -> CopyText:
     """The COPY text of ``res`` for ``fhir_resources`` (it ends before the JSON: source,
     import time and owner come after) and its fact's codes."""
     key = _fields((res.resource_type, res.fhir_id))
+    start = _iso(res.effective_start)
+    # A moment is its own start and end (one object): written once, used twice.
+    end = start if res.effective_end is res.effective_start else _iso(res.effective_end)
     resource = key + _fields((
-        res.patient_ref, res.status, _iso(res.effective_start), _iso(res.effective_end),
+        res.patient_ref, res.status, start, end,
         column_text(res.codes), "t" if res.supported else "f",
     ))  # fmt: skip
     fact = None
     if has_fact(res.resource_type, res.patient_ref):
         fact = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
     return CopyText(resource.encode(), fact)
+
+
+STREAM_ROWS = 500
+"""Rows sent to the server at a time: it parses and indexes them while the next are built."""
 
 
 def copy_new(
@@ -138,29 +145,36 @@ def copy_new(
 ) -> None:
     """COPY rows of resources known not to be stored (the caller holds a savepoint: a
     resource written meanwhile by someone else fails the COPY instead of doubling).
-    ``stamps``: each resource's (source, import time)."""
+    ``stamps``: each resource's (source, import time).
+
+    The rows are streamed a few hundred at a time, so the server's half of the COPY (JSONB
+    parsing, five indexes, the owner's foreign key) overlaps this process's building of the
+    rest instead of following it."""
     middles: dict[Stamp, bytes] = {}
-    resource_lines: list[bytes] = []
+    ends: dict[str | None, bytes] = {}
     facts: list[tuple[str, str, str]] = []
-    for res, owner, stamp in zip(resources, owners, stamps, strict=True):
-        lines = res.copy_text if isinstance(res.copy_text, CopyText) else copy_text(res)
-        end = (NULL if owner is None else text(owner)) + b"\n"
-        middle = middles.get(stamp)
-        if middle is None:
-            middle = middles[stamp] = text(stamp[0][:500]) + b"\t" + _time(stamp[1]) + b"\t"
-        resource_lines.append(lines.resource + _json(res.json) + b"\t" + middle + end)
-        if lines.fact is not None:
-            facts.append((res.resource_type, res.fhir_id, lines.fact))
-    _copy(cursor, "fhir_resources", RESOURCE_COLUMNS, resource_lines)
+    with cursor.copy(f"COPY fhir_resources ({RESOURCE_COLUMNS}) FROM STDIN") as copy:
+        parts: list[bytes] = []
+        for count, (res, owner, stamp) in enumerate(
+            zip(resources, owners, stamps, strict=True), start=1
+        ):
+            lines = res.copy_text if isinstance(res.copy_text, CopyText) else copy_text(res)
+            end = ends.get(owner)
+            if end is None:
+                end = ends[owner] = (NULL if owner is None else text(owner)) + b"\n"
+            middle = middles.get(stamp)
+            if middle is None:
+                middle = middles[stamp] = text(stamp[0][:500]) + b"\t" + _time(stamp[1]) + b"\t"
+            parts += (lines.resource, _json(res.json), b"\t", middle, end)
+            if lines.fact is not None:
+                facts.append((res.resource_type, res.fhir_id, lines.fact))
+            if count % STREAM_ROWS == 0:
+                copy.write(b"".join(parts))
+                parts.clear()
+        if parts:
+            copy.write(b"".join(parts))
     if facts:
         keys = orjson.dumps(facts).decode()
         cursor.execute(
             PROJECT_FACTS, {"keys": keys, "dropped": _DROPPED, "patient": _PATIENT_DROPPED}
         )
-
-
-def _copy(cursor: Any, table: str, columns: str, lines: Iterable[bytes]) -> None:
-    data = b"".join(lines)
-    if data:
-        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            copy.write(data)
