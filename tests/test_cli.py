@@ -41,7 +41,8 @@ def test_a_services_own_error_inside_a_sub_command_ends_in_one_line(tmp_path: Pa
 WORKER_PROCESS = """
 import atexit, sys
 sys.argv = ["careloop", "worker", "--once", "--no-jobs", "--json", "--database", sys.argv[1]]
-atexit.register(lambda: print(sorted(m for m in sys.modules if m.startswith(("careloop.cli.", "numpy")))))
+loaded = lambda: sorted(m for m in sys.modules if m.startswith(("careloop.cli.", "numpy")))
+atexit.register(lambda: print(loaded()))
 from careloop.cli import main
 main()
 """
