@@ -469,19 +469,6 @@ def _phases(
     return out
 
 
-def _last_record(
-    last: tuple[datetime | None] | None, first_send: float, *, messages: int, killed: float
-) -> dict[str, float]:
-    """When the last result was written (the database's clock is this machine's)."""
-    if last is None or last[0] is None:
-        return {}
-    at = last[0].timestamp() - (time.time() - time.monotonic())
-    return {
-        "last_record_after_kill_s": round(at - killed, 2),
-        "msgs_per_s_to_last_record": round(messages / max(at - first_send, 1e-9), 1),
-    }
-
-
 def _rate_check(sends: Path, rate: float) -> dict[str, Any]:
     times: dict[str, list[float]] = defaultdict(list)
     for record in read_records(sends):
@@ -654,10 +641,6 @@ def main() -> None:
                     "SELECT outcome, count(*) FROM outreach_attempts GROUP BY outcome"
                 ).fetchall()
             )
-            last_recorded = conn.execute(
-                "SELECT max(finished_at) FROM outreach_attempts WHERE outcome IN "
-                "('accepted', 'reconciled')"
-            ).fetchone()
         expected = {f"bench:{i}" for i in range(args.messages)}
         sent = len(set(keys) & expected)
         result = {
@@ -683,11 +666,6 @@ def main() -> None:
             # processes' exit after the last send are not in it).
             "msgs_per_s_to_last_call": round(
                 args.messages / max(max(float(r["at"]) for r in records) - first_send, 1e-9), 1
-            ),
-            # Delivery recorded: first call to the last result written to the outbox (what a
-            # message needs to count as sent; the processes' exit after it is not in it).
-            **_last_record(
-                last_recorded, first_send, messages=args.messages, killed=killed_at_mono
             ),
             "processes": _phases(sends, spawned, exited, first_send),
             **({"stopped": stop} if stop is not None else {}),
