@@ -23,30 +23,6 @@ from careloop.outreach.states import DeadReason
 from careloop.runtime import Runtime
 
 
-def settle_in_doubt(
-    message: Claimed,
-    slot: datetime | None,
-    *,
-    channels: ChannelRegistry,
-    runtime: Runtime,
-    worker: WorkerSettings,
-    outbound: Callable[[Claimed], OutboundMessage],
-    matched: set[str],
-) -> Outcome | None:
-    """The outcome of a message in doubt, or ``None`` when the gateway has no record of it
-    (so sending now sends it once). ``matched`` holds the gateway records this worker has
-    already matched to another message but may not have committed yet."""
-    settled = settle_many(
-        [(message, slot)],
-        channels=channels,
-        runtime=runtime,
-        worker=worker,
-        outbound=outbound,
-        matched=matched,
-    )
-    return settled[message.id]
-
-
 def settle_many(
     messages: Sequence[tuple[Claimed, datetime | None]],
     *,
@@ -56,10 +32,12 @@ def settle_many(
     outbound: Callable[[Claimed], OutboundMessage],
     matched: set[str],
 ) -> dict[int, Outcome | None]:
-    """:func:`settle_in_doubt` for a group (each with its planned slot): the gateway asked
-    once per message, and which of its records are already some message's looked up in one
-    transaction for the whole group (a dead worker's group in doubt, adopted at once, was
-    one transaction per message). Matched in order, never one record to two messages."""
+    """Each message in doubt (with its planned slot) settled: its outcome, or ``None`` when
+    the gateway has no record of it (so sending now sends it once). The gateway is asked once
+    per message; which of its records are already some message's is one look-up for the
+    whole group (a dead worker's group, adopted at once, was one transaction per message).
+    ``matched`` holds the gateway records this worker has already matched to another message
+    but may not have committed yet: matched in order, never one record to two messages."""
     settled: dict[int, Outcome | None] = {}
     asked: list[tuple[Claimed, datetime | None, list[SendResult]]] = []
     for message, slot in messages:
