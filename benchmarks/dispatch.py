@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -173,6 +174,7 @@ def run_worker(args: argparse.Namespace) -> None:
     from careloop.channels.settings import SenderType, SmsSender
     from careloop.channels.sms_twilio import TwilioSmsChannel
     from careloop.channels.twilio_http import build_twilio_client
+    from careloop.collector import finish_process, settle_batch_process
     from careloop.compose.worker import build_worker
     from careloop.models import OutboxMessage
     from careloop.outreach.config import OutreachSettings, WorkerSettings
@@ -210,6 +212,9 @@ def run_worker(args: argparse.Namespace) -> None:
             ),
         ),
     )
+    # As ``careloop worker`` does once it is set up: its code out of the collector's passes.
+    settle_batch_process()
+    phases = {"pid": os.getpid(), "ready": time.monotonic(), "startup_cpu_s": _cpu_seconds()}
     while True:
         report = worker.run_once()
         if report.claimed:
@@ -225,6 +230,14 @@ def run_worker(args: argparse.Namespace) -> None:
         time.sleep(0.1)
     worker.leave()
     rt.close()
+    phases |= {"done": time.monotonic(), "cpu_s": _cpu_seconds()}
+    (Path(args.sends) / f"phases-{os.getpid()}.json").write_bytes(orjson.dumps(phases))
+    finish_process()
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 3)
 
 
 def _seed(url: str, *, messages: int, senders: int, patients: int) -> None:
@@ -422,6 +435,40 @@ def _timeline(sends: Path, first_send: float, *, killed: float) -> dict[str, Any
     }
 
 
+def _wait_all(processes: list[subprocess.Popen[bytes]]) -> dict[int, float]:
+    """Wait for every process; when each exited (monotonic, to 10 ms)."""
+    exited: dict[int, float] = {}
+    while len(exited) < len(processes):
+        for process in processes:
+            if process.pid not in exited and process.poll() is not None:
+                exited[process.pid] = time.monotonic()
+        time.sleep(0.01)
+    return exited
+
+
+def _phases(
+    sends: Path, spawned: dict[int, float], exited: dict[int, float], first_send: float
+) -> dict[str, dict[str, float]]:
+    """Per worker process, s after the first gateway call: spawned, set up (``ready``: its
+    imports, runtime and adapter; ``startup_cpu_s`` the CPU that took), out of its loop
+    (``done``) and gone (``exited``; the killed one has no ``done``)."""
+    out: dict[str, dict[str, float]] = {}
+    for pid, at in spawned.items():
+        path = sends / f"phases-{pid}.json"
+        phases = orjson.loads(path.read_bytes()) if path.exists() else {}
+        row = {"spawned_s": round(at - first_send, 2)}
+        for name in ("ready", "done"):
+            if name in phases:
+                row[f"{name}_s"] = round(phases[name] - first_send, 2)
+        if pid in exited:
+            row["exited_s"] = round(exited[pid] - first_send, 2)
+        for name in ("startup_cpu_s", "cpu_s"):
+            if name in phases:
+                row[name] = phases[name]
+        out[str(pid)] = row
+    return out
+
+
 def _rate_check(sends: Path, rate: float) -> dict[str, Any]:
     times: dict[str, list[float]] = defaultdict(list)
     for record in read_records(sends):
@@ -545,6 +592,7 @@ def main() -> None:
         started = time.monotonic()
         first = _spawn(args, url, sends, "w1")
         others = [_spawn(args, url, sends, f"w{i}") for i in range(2, max(args.workers, 1) + 1)]
+        spawned = {p.pid: started for p in (first, *others)}
         # Kill the first worker once IT has sent its share (mid-batch, leases held).
         _wait_for_sends(
             sends / f"sends-{first.pid}.jsonl",
@@ -557,8 +605,8 @@ def main() -> None:
         killed_at_mono = time.monotonic()
         killed_at = killed_at_mono - started
         replacement = _spawn(args, url, sends, "w1-restarted")
-        for process in (*others, replacement):
-            process.wait()
+        spawned[replacement.pid] = time.monotonic()
+        exited = _wait_all([*others, replacement])
         finished = time.monotonic()
         elapsed = finished - started
         records = read_records(sends)
@@ -619,6 +667,7 @@ def main() -> None:
             "msgs_per_s_to_last_call": round(
                 args.messages / max(max(float(r["at"]) for r in records) - first_send, 1e-9), 1
             ),
+            "processes": _phases(sends, spawned, exited, first_send),
             **({"stopped": stop} if stop is not None else {}),
             "outbox_states": states,
             "in_doubt": args.in_doubt,

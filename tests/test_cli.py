@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import orjson
 from typer.testing import CliRunner
 
 from careloop.cli import app
@@ -33,3 +36,34 @@ def test_a_services_own_error_inside_a_sub_command_ends_in_one_line(tmp_path: Pa
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     assert result.output.strip().splitlines() == ["error: reward entry not found"]
+
+
+WORKER_PROCESS = """
+import atexit, sys
+sys.argv = ["careloop", "worker", "--once", "--no-jobs", "--json", "--database", sys.argv[1]]
+loaded = lambda: sorted(m for m in sys.modules if m.startswith(("careloop.cli.", "numpy")))
+atexit.register(lambda: print(loaded()))
+from careloop.cli import main
+main()
+"""
+
+
+def test_a_worker_starts_without_loading_other_domains_commands(tmp_path: Path) -> None:
+    """``careloop worker`` (and each replacement of a killed one) loads the outreach commands
+    only, and not the decision engine's NumPy; every command still answers from the one
+    entry point."""
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_PROCESS, f"sqlite:///{tmp_path / 'worker.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    *report, loaded = done.stdout.strip().splitlines()
+    assert orjson.loads("\n".join(report))["claimed"] == 0
+    assert "careloop.cli.outreach" in loaded
+    assert "careloop.cli.demo" not in loaded
+    assert "careloop.cli.records" not in loaded
+    assert "numpy" not in loaded
+    assert runner.invoke(app, ["worker", "--help"]).exit_code == 0
+    assert "simulate" in runner.invoke(app, ["--help"]).output

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tests.outreach.conftest import Loop, WorkerKilled, dies_after_sends, make_patient
+from tests.statements import statements
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.fake import FakeChannel
@@ -194,6 +195,32 @@ def test_a_timed_out_send_is_reconciled_before_it_is_retried(
     loop.work()
     assert _calls_per_key(loop.sms, keys) == [1]
     assert _states(rt, keys) == ["sent"]
+
+
+def test_a_dead_workers_group_in_doubt_is_settled_with_one_look_up_before_any_resend(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    """A group of six left ``calling`` by a kill after five sends: whoever re-claims it asks
+    the gateway about each and looks up which of its records are already recorded in one
+    statement for the group; the five found are recorded sent, the sixth sent once."""
+    loop = make_loop([], {})
+    own = loop.worker.settings
+    grouped = own.worker.model_copy(update={"results_per_commit": 6})
+    loop.worker.settings = own.model_copy(update={"worker": grouped})
+    keys = _queue(rt, 10)
+    with dies_after_sends(loop.sms, 5), contextlib.suppress(WorkerKilled):
+        loop.worker.run_once()
+    loop.advance(timedelta(seconds=loop.worker.settings.worker.lease_seconds + 1))
+    with statements(rt.engine) as reads:
+        loop.work()
+    assert _calls_per_key(loop.sms, keys) == [1] * 10
+    assert _states(rt, keys) == ["sent"] * 10
+    assert sum("provider_id IN" in read for read in reads) == 1
+    with rt.transaction() as session:
+        reconciled = session.scalars(
+            select(SendAttempt.id).where(SendAttempt.outcome == "reconciled")
+        ).all()
+    assert len(reconciled) == 5
 
 
 def test_a_worker_that_finds_its_gateway_slow_claims_only_what_it_can_send_within_its_lease(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
@@ -28,7 +29,7 @@ class _GuardedGroup(TyperGroup):
             fail(str(exc))
 
 
-app = typer.Typer(
+_root = typer.Typer(
     cls=_GuardedGroup,
     name="careloop",
     help="Hyper-personalized patient engagement: FHIR in, the right message out, the loop closed.",
@@ -44,7 +45,7 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@_root.callback()
 def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version."
@@ -90,13 +91,31 @@ COMMAND_MODULES = (
 )
 
 
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+LEAN_COMMANDS = {"worker": "careloop.cli.outreach"}
+"""Commands whose process loads only their own module's commands: a worker (and each
+replacement of a killed one) starts without the Typer commands of every other domain
+(1,700 modules and ~2 s of CPU at start-up, docs/benchmarks.md, dsp4)."""
+
+_registered: set[str] = set()
 
 
-_register()
+def _register(names: tuple[str, ...] = COMMAND_MODULES) -> typer.Typer:
+    for name in names:
+        if name not in _registered:
+            importlib.import_module(name).register(_root)
+            _registered.add(name)
+    return _root
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``careloop.cli.app``: the root group with every domain's commands registered (the
+    entry point registers only what its command needs, :func:`main`)."""
+    if name == "app":
+        return _register()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    app()
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    lean = LEAN_COMMANDS.get(command or "")
+    _register((lean,) if lean else COMMAND_MODULES)()

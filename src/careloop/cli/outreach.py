@@ -57,7 +57,7 @@ def worker(
         names = [q.strip() for q in queues.split(",") if q.strip()]
         _queue_worker(database, concurrency=concurrency, once=once, name=worker_id, queues=names)
         return
-    from careloop.collector import settle_batch_process
+    from careloop.collector import finish_process, settle_batch_process
     from careloop.compose.jobs import JobRunner
     from careloop.compose.process import run_worker_loop
     from careloop.compose.worker import build_worker
@@ -78,6 +78,7 @@ def worker(
         runner = JobRunner(rt, owner=w.worker_id) if jobs else None
         settle_batch_process()
         report = run_worker_loop(w, runner, batch=batch, once=once, stop=lambda: stopping["now"])
+    finish_process()
     if as_json:
         print_json(report.as_dict())
         return

@@ -16,25 +16,24 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from careloop.audit import AuditAction, Auditor, Purpose
-from careloop.careteam import alerts, intake
-from careloop.compose.nightly import run_nightly
-from careloop.compose.outreach import run_tick, tick_context
 from careloop.compose.worker import default_worker_id
-from careloop.crypto import configured_signing_key
-from careloop.governance.retention import purge_expired
-from careloop.insights.rollup import write_programs_rollup
 from careloop.models import JobRun
-from careloop.outreach.scheduler import TickContext
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
+
+if TYPE_CHECKING:
+    from careloop.outreach.scheduler import TickContext
+
+# Each job imports its domain when it first runs: a worker started while the others hold
+# every job's lease (a replacement) loads none of them (the nightly cycle and the tick alone
+# bring the engine, SciPy and the content renderer).
 
 log = logging.getLogger("careloop.jobs")
 
@@ -70,6 +69,8 @@ def _outreach_tick() -> JobBody:
     context: list[TickContext] = []
 
     def body(rt: Runtime, now: datetime) -> dict[str, Any]:
+        from careloop.compose.outreach import run_tick, tick_context
+
         if not context:
             context.append(tick_context(rt))
         return run_tick(rt, ctx=context[0], now=now).as_dict()
@@ -78,17 +79,25 @@ def _outreach_tick() -> JobBody:
 
 
 def _escalations(rt: Runtime, now: datetime) -> dict[str, Any]:
+    from careloop.careteam import alerts
+
     with rt.transaction() as session:
         return {"escalated": len(alerts.escalate_overdue(session, now, clock=rt.clock))}
 
 
 def _missing_data(rt: Runtime, now: datetime) -> dict[str, Any]:
+    from careloop.careteam import intake
+
     with rt.transaction() as session:
         done = intake.evaluate_missing_data(session, now, settings=rt.settings)
     return {"nudged": len(done["nudged"]), "tasks": len(done["tasks"])}
 
 
 def _retention_purge(rt: Runtime, now: datetime) -> dict[str, Any]:
+    from careloop.audit import AuditAction, Auditor, Purpose
+    from careloop.crypto import configured_signing_key
+    from careloop.governance.retention import purge_expired
+
     with rt.transaction() as session:
         results = purge_expired(
             session,
@@ -116,6 +125,8 @@ def _fhir_exports(rt: Runtime, now: datetime) -> dict[str, Any]:
 
 
 def _nightly(rt: Runtime, now: datetime) -> dict[str, Any]:
+    from careloop.compose.nightly import run_nightly
+
     url = rt.engine.url.render_as_string(hide_password=False)
     return run_nightly(rt, database=url, now=now).as_dict()
 
@@ -141,6 +152,8 @@ def _ride_dispatch(rt: Runtime, now: datetime) -> dict[str, Any]:
 
 
 def _programs_rollup(rt: Runtime, now: datetime) -> dict[str, Any]:
+    from careloop.insights.rollup import write_programs_rollup
+
     with rt.transaction() as session:
         figures = write_programs_rollup(session, now=now)
     return {"programs": len(figures.report["programs"])}

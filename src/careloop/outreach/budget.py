@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from careloop.models import ContactBudgetLock, OutboxMessage
 from careloop.outreach.config import BudgetSettings
 from careloop.outreach.states import OutboxState
-from careloop.personalize.constraints import (
+from careloop.personalize.contact_budget import (
     ContactBudget,
     Removal,
     RemovalReason,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
@@ -37,8 +37,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from careloop.outreach.claims import Claimed, renew_lease
+from careloop.outreach.in_doubt import settle_many
 from careloop.outreach.ratelimit import reserve_many, sender_key
 from careloop.outreach.results import BatchReport, Outcome, release
+from careloop.outreach.worker_presence import PresenceLost
 
 if TYPE_CHECKING:
     from careloop.outreach.worker import Worker
@@ -116,7 +118,9 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
             report.add(recorded)
             pending = []
             durations: list[float] = []
-            mine = [(m, s) for m, s in planned if m.id in ours]
+            # The group's doubts settled before its first send: one look-up for all.
+            settled, mine = settle_doubts(worker, [(m, s) for m, s in planned if m.id in ours])
+            pending.extend(settled)
             leased = began
             index = 0
             while index < len(mine):
@@ -151,6 +155,35 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
     recorded, _ = worker.record(pending, calling=[])
     report.add(recorded)
     return report
+
+
+def settle_doubts(
+    worker: Worker, planned: Sequence[Planned]
+) -> tuple[list[Outcome], list[Planned]]:
+    """Settle a group's messages in doubt before any of it is sent (:func:`settle_many`: one
+    look-up transaction for the group, where one per message kept a dead worker's adopted
+    group waiting): the outcomes of those settled (found at the gateway, or held), and the
+    group left to send, the ones the gateway has no record of no longer in doubt (sending
+    now sends them once; found ones wait for no slot)."""
+    doubts = [(m, s) for m, s in planned if m.in_doubt_since is not None]
+    if not doubts:
+        return [], list(planned)
+    if worker.presence is not None and not worker.presence.intact():
+        raise PresenceLost(f"worker {worker.worker_id} lost its presence lock mid-batch")
+    settled = settle_many(
+        doubts,
+        channels=worker.channels,
+        runtime=worker.runtime,
+        worker=worker.settings.worker,
+        outbound=worker.outbound,
+        matched=worker.matched,
+    )
+    rest = [
+        (replace(m, in_doubt_since=None) if m.id in settled else m, s)
+        for m, s in planned
+        if settled.get(m.id) is None
+    ]
+    return [o for o in settled.values() if o is not None], rest
 
 
 def _still_mine(

@@ -9,11 +9,11 @@ duplicate per crash).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from careloop.channels.errors import ChannelError
-from careloop.channels.messages import ChannelKind, OutboundMessage
+from careloop.channels.messages import ChannelKind, OutboundMessage, SendResult
 from careloop.channels.registry import ChannelRegistry
 from careloop.errors import InvalidInput
 from careloop.outreach.claims import Claimed, recorded_provider_ids
@@ -23,39 +23,53 @@ from careloop.outreach.states import DeadReason
 from careloop.runtime import Runtime
 
 
-def settle_in_doubt(
-    message: Claimed,
-    slot: datetime | None,
+def settle_many(
+    messages: Sequence[tuple[Claimed, datetime | None]],
     *,
     channels: ChannelRegistry,
     runtime: Runtime,
     worker: WorkerSettings,
     outbound: Callable[[Claimed], OutboundMessage],
     matched: set[str],
-) -> Outcome | None:
-    """The outcome of a message in doubt, or ``None`` when the gateway has no record of it
-    (so sending now sends it once). ``matched`` holds the gateway records this worker has
-    already matched to another message but may not have committed yet."""
-    assert message.in_doubt_since is not None
-    try:
-        reconciler = channels.reconciler(ChannelKind(message.channel))
-    except InvalidInput:
-        return Outcome(message, dead=DeadReason.NO_ADAPTER, slot_at=slot)
-    if reconciler is None:
-        return None if worker.resend_in_doubt else Outcome(message, in_doubt=True, slot_at=slot)
-    since = message.in_doubt_since - timedelta(seconds=worker.reconcile_slack_s)
-    try:
-        candidates = reconciler.find_sent(outbound(message), since=since)
-    except ChannelError:
-        return Outcome(message, in_doubt=True, slot_at=slot)
-    if not candidates:
-        return None
-    with runtime.transaction() as session:
-        known = recorded_provider_ids(session, [c.provider_id for c in candidates])
-    for found in candidates:
-        if found.provider_id not in known | matched:
-            # Not recorded until the group commits: remembered so a second message in doubt
-            # cannot take the same record of the gateway.
-            matched.add(found.provider_id)
-            return Outcome(message, result=found, reconciled=True, slot_at=slot)
-    return None
+) -> dict[int, Outcome | None]:
+    """Each message in doubt (with its planned slot) settled: its outcome, or ``None`` when
+    the gateway has no record of it (so sending now sends it once). The gateway is asked once
+    per message; which of its records are already some message's is one look-up for the
+    whole group (a dead worker's group, adopted at once, was one transaction per message).
+    ``matched`` holds the gateway records this worker has already matched to another message
+    but may not have committed yet: matched in order, never one record to two messages."""
+    settled: dict[int, Outcome | None] = {}
+    asked: list[tuple[Claimed, datetime | None, list[SendResult]]] = []
+    for message, slot in messages:
+        assert message.in_doubt_since is not None
+        try:
+            reconciler = channels.reconciler(ChannelKind(message.channel))
+        except InvalidInput:
+            settled[message.id] = Outcome(message, dead=DeadReason.NO_ADAPTER, slot_at=slot)
+            continue
+        if reconciler is None:
+            held = Outcome(message, in_doubt=True, slot_at=slot)
+            settled[message.id] = None if worker.resend_in_doubt else held
+            continue
+        since = message.in_doubt_since - timedelta(seconds=worker.reconcile_slack_s)
+        try:
+            candidates = reconciler.find_sent(outbound(message), since=since)
+        except ChannelError:
+            settled[message.id] = Outcome(message, in_doubt=True, slot_at=slot)
+            continue
+        asked.append((message, slot, candidates))
+    ids = sorted({c.provider_id for _, _, candidates in asked for c in candidates})
+    known: set[str] = set()
+    if ids:
+        with runtime.transaction() as session:
+            known = recorded_provider_ids(session, ids)
+    for message, slot, candidates in asked:
+        found = next((c for c in candidates if c.provider_id not in known | matched), None)
+        if found is None:
+            settled[message.id] = None
+            continue
+        # Not recorded until the group commits: remembered so a second message in doubt
+        # cannot take the same record of the gateway.
+        matched.add(found.provider_id)
+        settled[message.id] = Outcome(message, result=found, reconciled=True, slot_at=slot)
+    return settled

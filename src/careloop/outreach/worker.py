@@ -49,8 +49,7 @@ from careloop.errors import InvalidInput
 from careloop.outreach.chunk_results import PlanGroup, record_chunk
 from careloop.outreach.claims import Claimed, claim_due, refused_now
 from careloop.outreach.config import OutreachSettings
-from careloop.outreach.group_send import SendPace, chunks, send_in_groups
-from careloop.outreach.in_doubt import settle_in_doubt
+from careloop.outreach.group_send import SendPace, chunks, send_in_groups, settle_doubts
 from careloop.outreach.outbound import outbound_message
 from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.quiet_hours import quiet_now
@@ -400,15 +399,8 @@ class Worker:
         return self._rate(key, message.channel, message.sender) or 1.0
 
     def _reconcile(self, message: Claimed, slot: datetime | None) -> Outcome | None:
-        return settle_in_doubt(
-            message,
-            slot,
-            channels=self.channels,
-            runtime=self.runtime,
-            worker=self.settings.worker,
-            outbound=self.outbound,
-            matched=self.matched,
-        )
+        settled, _ = settle_doubts(self, [(message, slot)])
+        return settled[0] if settled else None
 
     def _await_slot(self, message: Claimed, slot: datetime) -> datetime | None:
         """Sleep until ``slot``; if this process woke too late (descheduled, slow re-check),

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from careloop.errors import InvalidInput
 from careloop.personalize.actions import ActionSpace
-from careloop.personalize.arrays import FloatArray
 from careloop.personalize.profile import PRONOUNS, QuietHours, StatedPreferences
+
+if TYPE_CHECKING:  # NumPy is the engine's; the outbox worker reads programs without it
+    from careloop.personalize.arrays import FloatArray
 
 
 @dataclass(frozen=True)
