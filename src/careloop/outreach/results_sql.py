@@ -93,6 +93,11 @@ class CallingMark:
     budget_patients: Sequence[str] = ()
     """Patients whose contact-budget rows to lock (upserted in id order) for the budget's
     count, which follows in its own statement (:func:`careloop.outreach.budget.admit`)."""
+    contacts: Sequence[int] = ()
+    """Rows among ``ids`` that spend the patient's budget: they get ``contact_at = now``
+    in the same update that renews their lease (one row version, not two), under the
+    locks this statement takes; the count that follows leaves them out and clears it on
+    any it refuses."""
 
 
 def write_at_once(
@@ -118,6 +123,7 @@ def write_at_once(
         "ids": list(calling.ids),
         "worker": calling.worker_id,
         "until": _bound(OUTBOX.c.lease_until.type, calling.until, dialect),
+        "contacts": list(calling.contacts),
     }
     # A SELECT in WITH runs only when the main query reads it (below); the setting, local
     # to the transaction, is what its commit reads.
@@ -152,9 +158,12 @@ def write_at_once(
             "ON CONFLICT (patient_id) DO UPDATE SET checked_at = excluded.checked_at)"
         )
     # The calling mark as claims.mark_calling makes it: only rows still this worker's; the
-    # id list finds the attempts by index, the CTE keeps the rows still held.
+    # id list finds the attempts by index, the CTE keeps the rows still held. The budget's
+    # mark rides in the same update (a row updated twice in one transaction is two row
+    # versions and two sets of index entries: contact_at is indexed).
     parts.append(
-        f"r AS (UPDATE {OUTBOX.name} SET lease_until = :until "
+        f"r AS (UPDATE {OUTBOX.name} SET lease_until = :until, contact_at = CASE "
+        "WHEN id = ANY(CAST(:contacts AS BIGINT[])) THEN :now ELSE contact_at END "
         "WHERE id = ANY(CAST(:ids AS BIGINT[])) AND state = :sending AND claimed_by = :worker "
         "RETURNING id)"
     )
