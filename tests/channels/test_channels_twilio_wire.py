@@ -4,11 +4,14 @@ wire exactly as ``requests`` would have prepared them (what a Twilio server read
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
+from hypothesis import given
+from hypothesis import strategies as st
 from requests import PreparedRequest, Request, Response
 from requests.adapters import BaseAdapter
 
-from careloop.channels.twilio_http import build_twilio_client, idempotency_token
+from careloop.channels.twilio_http import _form, build_twilio_client, idempotency_token
 
 ACCOUNT = "AC00000000000000000000000000000000"
 
@@ -76,3 +79,21 @@ def test_a_send_and_a_list_go_out_as_requests_would_prepare_them() -> None:
     listed = capture.seen[-1]
     assert _wire(listed) == _wire(_as_requests_prepares(client, listed))
     assert "To=%2B16175550199" in (listed.url or "")
+
+
+VALUES = st.one_of(
+    st.none(), st.text(), st.integers(), st.booleans(), st.floats(allow_nan=False), st.binary()
+)
+
+
+@given(st.dictionaries(st.text(min_size=1), st.one_of(VALUES, st.lists(VALUES, max_size=3))))
+def test_a_form_body_is_encoded_as_urlencode_encodes_it(fields: dict[str, Any]) -> None:
+    """Any text (accents, emoji, reserved characters), numbers, bytes and repeated keys: the
+    body Twilio parses is byte for byte what ``requests`` would have sent."""
+    pairs = [
+        (key, value)
+        for key, values in fields.items()
+        for value in (values if isinstance(values, list) else [values])
+        if value is not None
+    ]
+    assert _form(fields) == urlencode(pairs, doseq=True)

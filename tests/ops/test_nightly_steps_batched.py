@@ -1,9 +1,10 @@
 """A slice's steps write what the one-by-one path writes.
 
 The enrollments a slice's steps move (next step, when it is due, last send, unanswered
-count) are written in one statement (``UPDATE ... FROM unnest`` on PostgreSQL, executemany on
-SQLite) instead of one UPDATE each; new enrollments go by COPY as rows, no ORM object built;
-messages are rendered once per variant and channel with each patient's fields filled in.
+count) are written in one statement (``UPDATE ... FROM jsonb_to_recordset`` on PostgreSQL,
+executemany on SQLite) instead of one UPDATE each; new enrollments go by COPY as rows, no ORM
+object built; messages are rendered once per variant and channel with each patient's fields
+filled in.
 Here the same slice runs both ways from the same state (identifiers included, so the engine
 draws the same numbers) and everything it writes is compared: counts, enrollments,
 decisions, outbox rows with their texts and due times.

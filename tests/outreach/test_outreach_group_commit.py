@@ -203,6 +203,67 @@ def test_a_worker_writes_each_group_in_a_bounded_number_of_statements(
         assert len(seen) / 40 <= 2.0, len(seen)
 
 
+def test_a_group_commit_marks_its_contacts_with_their_lease_and_refuses_a_spent_week(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    """The budget at dispatch on the group path: each text sent carries the moment it went
+    as its contact time; a patient whose week is spent is refused and keeps none. On
+    PostgreSQL the mark rides in the group commit's own lease renewal (one update of each
+    row, not two) and the budget's count after it only reads."""
+    loop = make_loop([], {})
+    own = loop.worker.settings
+    loop.worker.settings = own.model_copy(
+        update={
+            "worker": own.worker.model_copy(update={"results_per_commit": 5}),
+            "budget": own.budget.model_copy(update={"per_day": 1, "per_week": 1}),
+        }
+    )
+    keys = _queue(rt, 12)
+    now = rt.clock.now()
+    with rt.transaction() as session:
+        spent = session.scalars(
+            select(OutboxMessage.patient_id).where(OutboxMessage.idempotency_key == keys[3])
+        ).one()
+        enqueue_many(
+            session,
+            messages=[
+                NewMessage(
+                    idempotency_key=f"{keys[3]}:earlier",
+                    patient_id=spent,
+                    purpose="care-reminders",
+                    channel="sms",
+                    to_address="+16175550003",
+                    body="Earlier reminder.",
+                    due_at=now - timedelta(days=2),
+                )
+            ],
+            now=now - timedelta(days=2),
+        )
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.idempotency_key == f"{keys[3]}:earlier")
+            .values(state="sent", contact_at=now - timedelta(days=2))
+        )
+    with sql_statements(rt.engine) as seen:
+        report = loop.work()
+    assert (report.sent, report.dead) == (11, 1)
+    with rt.transaction() as session:
+        rows = {
+            r.idempotency_key: r
+            for r in session.scalars(
+                select(OutboxMessage).where(OutboxMessage.idempotency_key.in_(keys))
+            )
+        }
+    assert rows[keys[3]].dead_reason == "over-budget"
+    assert rows[keys[3]].contact_at is None
+    assert {k for k in keys if rows[k].state == "sent"} == set(keys) - {keys[3]}
+    assert all(ensure_utc(rows[k].contact_at) == now for k in keys if k != keys[3])
+    if rt.engine.dialect.name == "postgresql":
+        assert not any(s.startswith("WITH marked") for s in seen)
+        counts = [s for s in seen if s.startswith("SELECT") and "contact_at >=" in s]
+        assert len(counts) == 3, counts  # one per group of 5, 5 and 2
+
+
 def test_the_batchs_last_transaction_hands_the_senders_back(
     rt: Runtime, make_loop: Callable[..., Loop]
 ) -> None:

@@ -152,15 +152,36 @@ class TwilioCompatibleHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twi
 
 
 def _form(fields: dict[str, object] | None) -> str:
-    """``requests``' form encoding: a list value repeats its key, ``None`` is left out."""
+    """``requests``' form encoding (``urlencode(..., doseq=True)``): a list value repeats its
+    key, ``None`` is left out. Text goes through one translation table instead of
+    ``quote_plus``, which quotes byte by byte in Python (~40 % of a send's request building)."""
     if not fields:
         return ""
-    pairs: list[tuple[str, object]] = []
+    pairs: list[str] = []
     for key, values in fields.items():
         for value in values if isinstance(values, list | tuple) else [values]:
-            if value is not None:
-                pairs.append((key, value))
-    return urlencode(pairs, doseq=True)
+            if value is None:
+                continue
+            if isinstance(value, str) or type(value) in {int, float, bool}:
+                text = value if isinstance(value, str) else str(value)
+                pairs.append(f"{_quote_plus(key)}={_quote_plus(text)}")
+            else:  # bytes and the like: as ``urlencode`` treats them
+                pairs.append(urlencode([(key, value)], doseq=True))
+    return "&".join(pairs)
+
+
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+_PLUS_QUOTED = {
+    byte: chr(byte) if chr(byte) in _UNRESERVED else "+" if byte == 0x20 else f"%{byte:02X}"
+    for byte in range(256)
+}
+"""``quote_plus`` of each byte of UTF-8 text (the text decoded as Latin-1 maps each byte to
+one character, which the table replaces)."""
+
+
+def _quote_plus(text: str) -> str:
+    """``urllib.parse.quote_plus(text)``, in C."""
+    return text.encode().decode("latin-1").translate(_PLUS_QUOTED)
 
 
 @lru_cache(maxsize=8)

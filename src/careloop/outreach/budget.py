@@ -30,7 +30,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import BigInteger, String, Table, all_, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -173,11 +174,14 @@ def admit(
     now: datetime,
     budget: ContactBudget,
     locked: bool = False,
+    marked: bool = False,
 ) -> set[int]:
     """Admit ``(id, patient_id, recipient_kind, extra)`` messages about to be sent, in order;
     returns the ids that would break the budget (the caller dead-letters them). Admitted
     messages get ``contact_at = now`` in this transaction, under the patients' locks
-    (``locked``: an earlier statement of this transaction took them, in id order)."""
+    (``locked``: an earlier statement of this transaction took them, in id order;
+    ``marked``: the same statement also set ``contact_at = now`` on these messages, as
+    :func:`careloop.outreach.results_sql.write_at_once` does on PostgreSQL)."""
     counted = [m for m in messages if counts_as_contact(recipient_kind=m[2], extra=m[3])]
     if not counted:
         return set()
@@ -186,7 +190,8 @@ def admit(
         _lock_patients(session, patient_ids, now)
     ids = [m[0] for m in counted]
     spent: dict[str, list[datetime]] = defaultdict(list)
-    for pid, moment in _count_and_mark(session, patient_ids=patient_ids, ids=ids, now=now):
+    count = _count_marked if marked else _count_and_mark
+    for pid, moment in count(session, patient_ids=patient_ids, ids=ids, now=now):
         if moment is not None:  # never: the count's own condition
             spent[pid].append(moment)
     refused: set[int] = set()
@@ -226,6 +231,36 @@ def _count_and_mark(
         .cte("marked")
     )
     return session.execute(counted.add_cte(mark)).tuples().all()
+
+
+_COUNT_MARKED = select(OutboxMessage.patient_id, OutboxMessage.contact_at).where(
+    OutboxMessage.patient_id == any_(bindparam("patients", type_=ARRAY(String))),
+    OutboxMessage.contact_at >= bindparam("since", type_=OutboxMessage.contact_at.type),
+    OutboxMessage.state == any_(bindparam("spent", type_=ARRAY(String))),
+    OutboxMessage.id != all_(bindparam("ids", type_=ARRAY(BigInteger))),
+)
+"""The count after a statement that took the locks and marked (PostgreSQL): one array per
+list, so it compiles once and the server plans it once (an ``IN`` list per value is a new
+statement for every group size)."""
+
+
+def _count_marked(
+    session: Session, *, patient_ids: Sequence[str], ids: Sequence[int], now: datetime
+) -> Sequence[tuple[str, datetime | None]]:
+    """The patients' contacts spent in the last week, other than ``ids`` (already marked)."""
+    return (
+        session.execute(
+            _COUNT_MARKED,
+            {
+                "patients": list(patient_ids),
+                "since": now - WEEK,
+                "spent": [str(s) for s in SPENT_STATES],
+                "ids": list(ids),
+            },
+        )
+        .tuples()
+        .all()
+    )
 
 
 def _set_contact_at(session: Session, ids: Sequence[int], at: datetime | None) -> None:

@@ -73,7 +73,9 @@ def record_chunk(
             ],
             now=now,
             budget=contact_budget(budget),
-            locked=locks_budget(session),  # by record_group, for all of ``calling``
+            # by record_group, for all of ``calling``; the contacts marked in the same statement
+            locked=locks_budget(session),
+            marked=locks_budget(session),
         )
         if over:
             dead = [Outcome(m, dead=DeadReason.OVER_BUDGET) for m in calling if m.id in over]

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Table,
     and_,
     func,
-    insert,
     or_,
     select,
     update,
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 from careloop.channels.errors import FailureReason
 from careloop.governance.consent import consent_decisions
 from careloop.models import AccessOffer, Enrollment, OutboxMessage, SendAttempt
+from careloop.outreach.results_sql import any_of, insert_rows
 from careloop.outreach.sender_leases import Capacity, lease_senders, sender_key_of_row
 from careloop.outreach.states import (
     ACTIVE_ENROLLMENT_STATES,
@@ -118,7 +118,7 @@ def claim_due(
         return []
     rows = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids))
+        .where(any_of(session, OutboxMessage.id, ids))
         .values(
             state=str(OutboxState.SENDING),
             claimed_by=worker_id,
@@ -152,8 +152,9 @@ def claim_due(
     claimed = sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
     doubts = _settle_abandoned_attempts(session, ids=ids, now=now)
     claimed = [replace(c, in_doubt_since=doubts.get(c.id)) for c in claimed]
-    session.connection().execute(  # core executemany: no per-row ORM bookkeeping
-        insert(cast(Table, SendAttempt.__table__)),
+    insert_rows(  # no per-row ORM bookkeeping
+        session,
+        cast(Table, SendAttempt.__table__),
         [
             {
                 "message_id": c.id,
@@ -177,7 +178,9 @@ def _settle_abandoned_attempts(
     have it) becomes ``in-doubt``. A message is in doubt, since its earliest such attempt,
     while any attempt of it is ``in-doubt`` or timed out (the provider may have it too).
     """
-    unfinished = and_(SendAttempt.message_id.in_(ids), SendAttempt.finished_at.is_(None))
+    unfinished = and_(
+        any_of(session, SendAttempt.message_id, ids), SendAttempt.finished_at.is_(None)
+    )
     session.execute(
         update(SendAttempt)
         .where(unfinished, SendAttempt.outcome == str(AttemptOutcome.CALLING))
@@ -199,7 +202,7 @@ def _settle_abandoned_attempts(
     )
     rows = session.execute(
         select(SendAttempt.message_id, func.min(SendAttempt.started_at))
-        .where(SendAttempt.message_id.in_(ids), doubtful)
+        .where(any_of(session, SendAttempt.message_id, ids), doubtful)
         .group_by(SendAttempt.message_id)
     ).all()
     return {int(row[0]): row[1] for row in rows}

@@ -202,10 +202,10 @@ def escalate(run: ProgramRun, *, enrollment: Enrollment) -> None:
 
 def write_step_state(session: Session) -> int:
     """Write the step state of every enrollment whose steps moved in one statement (``UPDATE
-    ... FROM unnest(...)`` on PostgreSQL, executemany elsewhere) instead of the ORM's flush,
-    which writes each enrollment alone when their changed columns differ (a slice's ~430
-    one-row UPDATEs). Enrollments with other changes are left to the flush. Returns how many
-    were written."""
+    ... FROM jsonb_to_recordset(...)`` on PostgreSQL, executemany elsewhere) instead of the
+    ORM's flush, which writes each enrollment alone when their changed columns differ (a
+    slice's ~430 one-row UPDATEs). Enrollments with other changes are left to the flush.
+    Returns how many were written."""
     moved = []
     for obj in session.dirty:
         if not isinstance(obj, Enrollment):

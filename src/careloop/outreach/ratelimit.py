@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from careloop.clock import ensure_utc
 from careloop.models import SenderSlot
+from careloop.outreach.results_sql import any_of, bulk_update
 
 
 def sender_key(channel: str, sender: str | None) -> str:
@@ -56,7 +57,7 @@ def _lock_rows(session: Session, keys: Sequence[str]) -> dict[str, datetime]:
         session.connection()
         .execute(
             select(table.c.sender_key, table.c.next_slot_at)
-            .where(table.c.sender_key.in_(keys))
+            .where(any_of(session, table.c.sender_key, keys))
             .order_by(table.c.sender_key)
             .with_for_update()
         )
@@ -128,11 +129,15 @@ def reserve_many(
         if slots:
             moved.append({"b_key": key, "next_slot_at": next_free})
         out[key] = Reservation(slots=tuple(slots), next_free=next_free)
-    if moved:
-        session.connection().execute(
-            update(table)
-            .where(table.c.sender_key == bindparam("b_key"))
-            .values(next_slot_at=bindparam("next_slot_at")),
-            moved,
-        )
+    # One statement for all senders on PostgreSQL (their rows are locked already, in key
+    # order); an executemany of one update per sender elsewhere.
+    bulk_update(
+        session,
+        table,
+        key={"b_key": table.c.sender_key},
+        columns=["next_slot_at"],
+        rows=moved,
+        where=true(),
+        constants={},
+    )
     return out
