@@ -44,7 +44,11 @@ from careloop.security.principal import CLI_OPERATOR
 ADMIN = os.environ.get("CARELOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SYNTHEA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "synthea-r4" / "patients"
 BASE = 100
-# Copies of the imported (base) rows under new ids, all copies in one statement per table.
+# Copies of the imported (base) rows under new ids, one copy (``k``) per statement: a copy's
+# rows are then written together in the base rows' (import) order, so each copied patient's
+# facts lie on as few pages as an imported patient's (~34 at 250 facts). All copies in one
+# statement put the k copies of each base row side by side instead: a patient's ~250 facts on
+# ~250 pages, 7x the pages the night reads per patient (docs/benchmarks.md, ntE).
 REPLICATE = (
     """INSERT INTO patients (id, given_name, family_name, birth_date, gender, language, timezone,
          timezone_source, deceased, deceased_at, race, ethnicity, contact_points, address,
@@ -52,19 +56,25 @@ REPLICATE = (
        SELECT id || '-r' || k, given_name, family_name, birth_date, gender, language, timezone,
          timezone_source, deceased, deceased_at, race, ethnicity, contact_points, address,
          created_at, updated_at
-       FROM patients, generate_series(1, %(copies)s) AS k WHERE id NOT LIKE '%%-r%%'""",
+       FROM base_patients, (SELECT %(k)s::int AS k) AS copy""",
     """INSERT INTO fhir_resources (resource_type, fhir_id, patient_id, patient_ref, status,
          effective_start, effective_end, codes, supported, resource, source, imported_at)
        SELECT resource_type, fhir_id || '-r' || k, patient_id || '-r' || k,
          patient_ref || '-r' || k, status, effective_start, effective_end, codes, supported,
          jsonb_set(resource, '{id}', to_jsonb(fhir_id || '-r' || k)), source, imported_at
-       FROM fhir_resources, generate_series(1, %(copies)s) AS k
-       WHERE patient_id IS NOT NULL AND patient_id NOT LIKE '%%-r%%'""",
+       FROM base_fhir_resources, (SELECT %(k)s::int AS k) AS copy""",
     """INSERT INTO resource_facts (resource_type, fhir_id, patient_id, codes, fact)
        SELECT resource_type, fhir_id || '-r' || k, patient_id || '-r' || k, codes,
          jsonb_set(fact, '{id}', to_jsonb(fhir_id || '-r' || k))
-       FROM resource_facts, generate_series(1, %(copies)s) AS k
-       WHERE patient_id IS NOT NULL AND patient_id NOT LIKE '%%-r%%'""",
+       FROM base_resource_facts, (SELECT %(k)s::int AS k) AS copy""",
+)
+# The imported rows each copy is made from, in their physical (import) order.
+BASE_ROWS = (
+    "CREATE TEMP TABLE base_patients AS SELECT * FROM patients",
+    "CREATE TEMP TABLE base_fhir_resources AS SELECT * FROM fhir_resources "
+    "WHERE patient_id IS NOT NULL",
+    "CREATE TEMP TABLE base_resource_facts AS SELECT * FROM resource_facts "
+    "WHERE patient_id IS NOT NULL",
 )
 NIGHT_OUTPUTS = (
     "outreach_attempts",
@@ -119,8 +129,12 @@ def build(url: str, patients: int) -> None:
     finally:
         rt.close()
     with psycopg.connect(_plain(url)) as conn:
+        conn.execute("SET max_parallel_workers_per_gather = 0")  # keep the import order
+        for statement in BASE_ROWS:
+            conn.execute(statement)
         for statement in REPLICATE:
-            conn.execute(statement, {"copies": patients // BASE - 1})
+            for k in range(1, patients // BASE):
+                conn.execute(statement, {"k": k})
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")

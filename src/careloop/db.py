@@ -8,7 +8,7 @@ back. The schema is always built by Alembic migrations, never by ``create_all``.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +18,20 @@ import orjson
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     Connection,
     Engine,
     Select,
     Table,
+    any_,
+    bindparam,
     create_engine,
     event,
     inspect,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
@@ -470,3 +474,13 @@ def patient_rows(
     given."""
     query = select(model).where(model.patient_id == patient_id, *where)
     return list(session.scalars(query.order_by(*order_by)))
+
+
+def any_of(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column IN values``. On PostgreSQL one array parameter (``= ANY(:values)``): the
+    statement's text no longer changes with the number of values, so the server parses it
+    once per connection (the driver prepares it) instead of a list of ~500 placeholders each
+    time. SQLite has no arrays: an expanding ``IN``, as before."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(list(values))  # type: ignore[no-any-return]

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from careloop.channels.messages import ChannelKind
 from careloop.clock import ensure_utc
-from careloop.db import patient_rows
+from careloop.db import any_of, patient_rows
 from careloop.errors import InvalidInput
 from careloop.models import ConsentRecord
 from careloop.records import service as records
@@ -254,7 +254,7 @@ def consent_decisions_by_channel(
         if unread:
             snapshot.update(records.contact_snapshot(session, patient_ids=unread))
             for row in session.scalars(
-                select(ConsentRecord).where(ConsentRecord.patient_id.in_(unread))
+                select(ConsentRecord).where(any_of(session, ConsentRecord.patient_id, unread))
             ):
                 history[row.patient_id].append(row)
         for the_channel in the_channels:

@@ -70,7 +70,7 @@ class OutboxMessage(Base):
     enrollment_id: Mapped[int | None] = mapped_column(
         ForeignKey("outreach_enrollments.id", ondelete="SET NULL"), index=True
     )
-    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64))  # indexed by ix_outreach_outbox_contact
     program: Mapped[str | None] = mapped_column(String(128))
     step: Mapped[str | None] = mapped_column(String(64))
     purpose: Mapped[str] = mapped_column(String(32))

@@ -39,7 +39,7 @@ class DecisionRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     patient_id: Mapped[str] = mapped_column(String(64), index=True)
-    program: Mapped[str] = mapped_column(String(128), index=True)
+    program: Mapped[str] = mapped_column(String(128))  # led by the (program, learned_at) index
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     channel: Mapped[str | None] = mapped_column(String(16))

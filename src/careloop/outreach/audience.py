@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careloop.db import any_of
 from careloop.governance.consent import (
     ConsentChannel,
     ContactSnapshot,
@@ -211,7 +212,7 @@ def recent_contacts(
     confirmation) are not contacts, or a weekly check-in would use up the week by itself."""
     rows = session.execute(
         select(OutboxMessage.patient_id, OutboxMessage.due_at, OutboxMessage.extra).where(
-            OutboxMessage.patient_id.in_(list(patient_ids)),
+            any_of(session, OutboxMessage.patient_id, patient_ids),
             OutboxMessage.due_at >= since,
             OutboxMessage.state.in_([str(s) for s in COUNTED_STATES]),
             OutboxMessage.recipient_kind == "patient",
@@ -272,7 +273,10 @@ def build_snapshots(
     profiles = get_profiles(session, patient_ids=patient_ids, rows=rows)
     if not found:  # the batch's patients in one query, not one each
         found = {
-            p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(patient_ids)))
+            p.id: p
+            for p in session.scalars(
+                select(Patient).where(any_of(session, Patient.id, patient_ids))
+            )
         }
     for pid in patient_ids:
         patient = found.get(pid) or get_patient(session, pid)  # a missing one: NotFound

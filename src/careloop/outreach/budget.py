@@ -36,6 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from careloop.db import any_of
 from careloop.models import ContactBudgetLock, OutboxMessage
 from careloop.outreach.config import BudgetSettings
 from careloop.outreach.states import OutboxState
@@ -98,7 +99,7 @@ def scheduled_contacts(
             OutboxMessage.contact_at,
             OutboxMessage.due_at,
         ).where(
-            OutboxMessage.patient_id.in_(list(patient_ids)),
+            any_of(session, OutboxMessage.patient_id, patient_ids),
             OutboxMessage.state != str(OutboxState.DEAD),
             OutboxMessage.due_at >= since - WEEK,
         )

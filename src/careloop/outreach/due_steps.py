@@ -10,6 +10,7 @@ from sqlalchemy import Table, inspect, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from careloop.db import any_of
 from careloop.events import EventKind, list_events, record_event
 from careloop.models import Enrollment
 from careloop.outreach import enrollment as lifecycle
@@ -223,7 +224,7 @@ def write_step_state(session: Session) -> int:
         ids = [e.id for e in moved]
         session.connection().execute(  # Core: no autoflush of the rows being batched
             select(Enrollment.id)
-            .where(Enrollment.id.in_(ids))
+            .where(any_of(session, Enrollment.id, ids))
             .order_by(Enrollment.id)
             .with_for_update()
         )

@@ -16,7 +16,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock, ensure_utc
-from careloop.db import copy_new_objects, copy_new_rows
+from careloop.db import any_of, copy_new_objects, copy_new_rows
 from careloop.events import EventKind, NewEvent, record_event, record_events
 from careloop.models import Enrollment, OutboxMessage
 from careloop.outreach.holdout import assign_arm
@@ -225,7 +225,7 @@ def _unknown(session: Session, *, program: OutreachProgram, candidates: Sequence
             session.execute(
                 select(Enrollment.patient_id, Enrollment.episode).where(
                     Enrollment.program == program.name,
-                    Enrollment.patient_id.in_(patients[start : start + 1000]),
+                    any_of(session, Enrollment.patient_id, patients[start : start + 1000]),
                 )
             ).tuples()
         )

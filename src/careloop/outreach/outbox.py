@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from careloop.clock import ensure_utc
-from careloop.db import copy_then_insert
+from careloop.db import any_of, copy_then_insert
 from careloop.models import OutboxMessage
 from careloop.outreach.states import DeadReason, OutboxState
 
@@ -121,7 +121,8 @@ def enqueue_many(
         row.idempotency_key: row
         for row in session.scalars(
             select(OutboxMessage).where(
-                OutboxMessage.idempotency_key.in_(keys), OutboxMessage.created_at == now
+                any_of(session, OutboxMessage.idempotency_key, keys),
+                OutboxMessage.created_at == now,
             )
         )
     }

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock, ensure_utc
-from careloop.db import copy_then_insert
+from careloop.db import any_of, copy_then_insert
 from careloop.errors import InvalidInput
 from careloop.events import (
     COPY_FROM,
@@ -74,7 +74,9 @@ def profile_rows(
     ids = list(dict.fromkeys(_check_patient_id(pid) for pid in patient_ids))
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
-        query = select(PreferenceProfileRow).where(PreferenceProfileRow.patient_id.in_(chunk))
+        query = select(PreferenceProfileRow).where(
+            any_of(session, PreferenceProfileRow.patient_id, chunk)
+        )
         rows.update((row.patient_id, row) for row in session.scalars(query))
     return rows
 
@@ -324,7 +326,9 @@ def load_history(
         rows = {
             r.patient_id: r
             for r in session.scalars(
-                select(PreferenceProfileRow).where(PreferenceProfileRow.patient_id.in_(patient_ids))
+                select(PreferenceProfileRow).where(
+                    any_of(session, PreferenceProfileRow.patient_id, patient_ids)
+                )
             )
         }
     stored: list[dict[str, Any] | None] = []

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from careloop.channels.barriers import Barrier
 from careloop.clock import ensure_utc
+from careloop.db import any_of
 from careloop.events import EventKind
 from careloop.models import Event
 
@@ -122,7 +123,7 @@ def reply_reasons(
     rows = session.execute(
         select(Event.patient_id, Event.occurred_at, Event.payload).where(
             Event.kind == str(EventKind.REPLIED),
-            Event.patient_id.in_(patient_ids),
+            any_of(session, Event.patient_id, patient_ids),
             Event.occurred_at >= start,
             Event.occurred_at <= end,
         )

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.clock import FrozenClock, ensure_utc
+from careloop.db import any_of
 from careloop.errors import InvalidInput
 from careloop.events import EventKind, NewEvent, record_events
 from careloop.governance.consent import ConsentChannel, consent_decisions_by_channel
@@ -298,7 +299,7 @@ def _last_reasons(
             Event.program == program,
             Event.subject_type == PERIOD_SUBJECT,
             Event.subject_id == period,
-            Event.patient_id.in_(patient_ids),
+            any_of(session, Event.patient_id, patient_ids),
         )
         .order_by(Event.occurred_at, Event.id)
     )

@@ -15,6 +15,7 @@ from babel import Locale, UnknownLocaleError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careloop.db import any_of
 from careloop.fhirdata.codings import codings
 from careloop.models import FhirResource
 
@@ -90,7 +91,7 @@ def interpreter_needs(
             select(FhirResource.patient_id, FhirResource.resource)
             .where(
                 FhirResource.resource_type == "Patient",
-                FhirResource.patient_id.in_(patient_ids[start : start + 1000]),
+                any_of(session, FhirResource.patient_id, patient_ids[start : start + 1000]),
             )
             .order_by(FhirResource.imported_at)
         )

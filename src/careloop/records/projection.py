@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Text, bindparam, cast, event, select, text, update
+from sqlalchemy import ColumnElement, Text, any_, bindparam, cast, event, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -126,7 +126,7 @@ def load_patient_facts(
     postgres = _custom_plans(session)
     query = select(
         ResourceFact.patient_id, ResourceFact.resource_type, _FACT_TEXT, ResourceFact.codes
-    ).where(ResourceFact.patient_id.in_(bindparam("chunk", expanding=True)))
+    ).where(_patient_in_chunk(postgres=postgres))
     params: dict[str, Any] = {}
     if postgres:
         query = query.where(_code_filter())
@@ -154,6 +154,14 @@ _HAS_CODE = text(
     "EXISTS (SELECT 1 FROM unnest(string_to_array(resource_facts.codes, ' ')) AS c(code) "
     "WHERE c.code = ANY(:codes))))"
 ).bindparams(bindparam("single", type_=ARRAY(Text)), bindparam("codes", type_=ARRAY(Text)))
+
+
+def _patient_in_chunk(*, postgres: bool) -> ColumnElement[bool]:
+    """The batch's patients (parameter ``chunk``): one array on PostgreSQL, so the statement
+    is the same text for every batch; an expanding ``IN`` on SQLite."""
+    if postgres:
+        return ResourceFact.patient_id == any_(bindparam("chunk", type_=ARRAY(Text)))
+    return ResourceFact.patient_id.in_(bindparam("chunk", expanding=True))
 
 
 def _code_filter() -> ColumnElement[bool]:
@@ -263,12 +271,12 @@ class SharedFacts:
     def _load(self, session: Session, ids: list[str], *, batch: int) -> None:
         """Read and decode the rows of the patients in ``ids`` not read yet."""
         missing = [pid for pid in ids if pid not in self._rows]
+        postgres = bool(missing) and _custom_plans(session)
         query = select(
             ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.fhir_id,
             ResourceFact.codes, _FACT_TEXT,
-        ).where(ResourceFact.patient_id.in_(bindparam("chunk", expanding=True)))  # fmt: skip
+        ).where(_patient_in_chunk(postgres=postgres))  # fmt: skip
         params: dict[str, Any] = {}
-        postgres = bool(missing) and _custom_plans(session)
         if self._codes is not None and postgres:
             query = query.where(_code_filter())
             params = _filter_params(self._always, self._codes)

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, String, any_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from careloop.db import get_or_missing
+from careloop.db import any_of, get_or_missing
 from careloop.fhirdata.codings import first_coding
 from careloop.models import FhirResource, Patient, PatientIdentifier
 from careloop.records.availability import describe
@@ -245,7 +245,7 @@ def contact_snapshot(
     """Per patient: (deceased, contact points), one query for the whole batch."""
     rows = session.execute(
         select(Patient.id, Patient.deceased, Patient.contact_points).where(
-            Patient.id.in_(list(patient_ids))
+            any_of(session, Patient.id, patient_ids)
         )
     ).all()
     return {pid: (bool(deceased), list(points or [])) for pid, deceased, points in rows}
