@@ -20,9 +20,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from careloop.channels.errors import FailureReason
+from careloop.db import any_of
 from careloop.governance.consent import consent_decisions
 from careloop.models import AccessOffer, Enrollment, OutboxMessage, SendAttempt
-from careloop.outreach.results_sql import any_of, insert_rows
+from careloop.outreach.results_sql import insert_rows
 from careloop.outreach.sender_leases import Capacity, lease_senders, sender_key_of_row
 from careloop.outreach.states import (
     ACTIVE_ENROLLMENT_STATES,

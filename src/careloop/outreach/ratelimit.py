@@ -20,8 +20,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from careloop.clock import ensure_utc
+from careloop.db import any_of
 from careloop.models import SenderSlot
-from careloop.outreach.results_sql import any_of, bulk_update
+from careloop.outreach.results_sql import bulk_update
 
 
 def sender_key(channel: str, sender: str | None) -> str:

@@ -14,8 +14,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import JSON, Table, bindparam, text
 from sqlalchemy.orm import Session
 
 from careloop.models import ContactBudgetLock, Event, OutboxMessage, SendAttempt
@@ -204,16 +203,6 @@ def json_rows(
         f"jsonb_to_recordset(CAST(:{prefix} AS JSONB)) AS v({definition})",
         {prefix: orjson.dumps(document).decode()},
     )
-
-
-def any_of(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
-    """``column IN values``: on PostgreSQL ``column = ANY(:array)``, one parameter, so the
-    statement compiles and is planned once whatever the length (an ``IN`` list of 500 ids
-    is 500 parameters rendered, converted and dumped on every execution); elsewhere ``IN``."""
-    if session.get_bind().dialect.name != "postgresql":
-        return cast(ColumnElement[bool], column.in_(list(values)))
-    array = bindparam(None, list(values), type_=ARRAY(column.type), expanding=False)
-    return cast(ColumnElement[bool], column == any_(array))
 
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
