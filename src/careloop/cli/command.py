@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -171,9 +173,30 @@ class Written:
         if self.output is None:
             typer.echo(self.text, nl=False)
             return
-        partial = self.output.with_name(self.output.name + ".new")
-        partial.write_text(self.text, encoding="utf-8")
-        partial.replace(self.output)
+        target = self.output.resolve()  # through a symlink: the file it names is replaced
+        try:
+            mode: int | None = stat.S_IMODE(target.stat().st_mode)
+            regular = stat.S_ISREG(target.stat().st_mode)
+        except FileNotFoundError:
+            mode, regular = None, True
+        if not regular:  # a pipe or a device (/dev/stdout, >(gpg -e ...)): written, not replaced
+            with target.open("w", encoding="utf-8") as out:
+                out.write(self.text)
+            typer.echo(f"wrote {self.output}", err=True)
+            return
+        partial = target.with_name(target.name + ".new")
+        # Never wider than the file it replaces (an export made private stays private).
+        first_mode = 0o600 if mode is not None else 0o666
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, first_mode)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(self.text)
+            if mode is not None:
+                os.chmod(partial, mode)
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # no half-written copy of the document left behind
+            raise
         typer.echo(f"wrote {self.output}", err=True)
 
 
