@@ -67,3 +67,12 @@ def test_a_worker_starts_without_loading_other_domains_commands(tmp_path: Path) 
     assert "numpy" not in loaded
     assert runner.invoke(app, ["worker", "--help"]).exit_code == 0
     assert "simulate" in runner.invoke(app, ["--help"]).output
+
+
+def test_python_dash_m_careloop_runs_the_same_commands() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "careloop", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "worker" in done.stdout
+    assert "import" in done.stdout
