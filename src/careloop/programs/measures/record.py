@@ -72,28 +72,9 @@ def index_of(pairs_per_resource: Iterable[Iterable[tuple[str, str]]]) -> CodeInd
 
 
 def pairs_index(resources: Iterable[Resource], path: str) -> CodeIndex:
-    """``index_of`` the pairs at ``path`` (``_pairs``, inlined), for an index built once per
-    patient and type whose per-resource pairs no other record asks for."""
-    positions: dict[Any, list[int]] = {}
-    for position, resource in enumerate(resources):
-        concept = resource.get(path)
-        if concept is None:
-            continue
-        if isinstance(concept, list):
-            pairs: Iterable[tuple[str, str]] = codings(concept)
-        else:
-            pairs = (
-                (c["system"], c["code"])
-                for c in concept.get("coding", ())
-                if "system" in c and "code" in c
-            )
-        for pair in pairs:
-            slot = positions.get(pair)
-            if slot is None:
-                positions[pair] = [position]
-            elif slot[-1] != position:
-                slot.append(position)
-    return frozenset(positions), positions
+    """``index_of`` the pairs at ``path``, for an index built once per patient and type
+    whose per-resource pairs no other record asks for (so none are kept in ``derived``)."""
+    return index_of(_pairs(resource.get(path)) for resource in resources)
 
 
 def code_index(resources: Iterable[Resource], path: str, derived: Derived) -> CodeIndex:
