@@ -31,6 +31,8 @@ from careloop.programs.measures.criteria import (
     Library,
     Predicate,
     Retrieve,
+    all_of,
+    any_of,
     compile_criterion,
     compile_retrieve,
     memo_predicate,
@@ -39,7 +41,7 @@ from careloop.programs.measures.criteria import (
 from careloop.programs.measures.custom import PYTHON_CRITERIA
 from careloop.programs.measures.definition import all_measures
 from careloop.programs.measures.fields import FIELDS
-from careloop.programs.measures.record import Resource, codings
+from careloop.programs.measures.record import Resource, codings, derived_timing
 from careloop.programs.measures.timing import (
     RELATIONS,
     Interval,
@@ -182,11 +184,9 @@ class ProgramLibrary:
         if not isinstance(node, dict):
             raise InvalidInput(f"a criterion must be a mapping, got {node!r}", field="criteria")
         if "all" in node:
-            parts = [self.compile(item) for item in _as_list(node["all"], "all")]
-            return lambda ctx: all(part(ctx) for part in parts)
+            return all_of([self.compile(item) for item in _as_list(node["all"], "all")])
         if "any" in node:
-            parts = [self.compile(item) for item in _as_list(node["any"], "any")]
-            return lambda ctx: any(part(ctx) for part in parts)
+            return any_of([self.compile(item) for item in _as_list(node["any"], "any")])
         if "not" in node:
             negated = self.compile(node["not"])
             return lambda ctx: not negated(ctx)
@@ -281,14 +281,18 @@ def timing_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:
     if isinstance(window, str):
         window = [window, window]
     low, high = compile_anchor(window[0]), compile_anchor(window[1])
+    windows: dict[tuple[datetime, datetime], tuple[datetime, datetime]] = {}
 
     def check(resource: Resource, ctx: Context) -> bool:
-        record = ctx.record
-        return relation(
-            record.derive(resource, what, lambda: extract(resource, record.birth_date)),
-            resolve_anchor(low, ctx.start, ctx.end),
-            resolve_anchor(high, ctx.start, ctx.end),
-        )
+        # The window once per measurement period, not once per resource tested.
+        bounds = windows.get((ctx.start, ctx.end))
+        if bounds is None:
+            bounds = windows[(ctx.start, ctx.end)] = (
+                resolve_anchor(low, ctx.start, ctx.end),
+                resolve_anchor(high, ctx.start, ctx.end),
+            )
+        found = derived_timing(ctx.record, resource, what, extract)
+        return relation(found, bounds[0], bounds[1])
 
     return check
 
@@ -305,7 +309,7 @@ def _reading_function(
 ) -> Callable[[Context], Reading | None]:
     def moment(resource: Resource, ctx: Context) -> datetime | None:
         field = TIME_FIELD.get(str(resource.get("resourceType")), "effective")
-        return latest(time_of(field)(resource, ctx.record.birth_date))
+        return latest(derived_timing(ctx.record, resource, f"timing:{field}", time_of(field)))
 
     def reading(ctx: Context) -> Reading | None:
         dated = [(when, r) for r in found(ctx) if (when := moment(r, ctx)) is not None]

@@ -25,7 +25,12 @@ from typing import Any
 
 from careloop.errors import InvalidInput
 from careloop.programs.measures.fields import FIELDS, POINT_FIELDS
-from careloop.programs.measures.record import PatientRecord, Resource, concept_in
+from careloop.programs.measures.record import (
+    PatientRecord,
+    Resource,
+    concept_in,
+    derived_timing,
+)
 from careloop.programs.measures.timing import (
     ONE_MS,
     POINT_RELATIONS,
@@ -203,11 +208,9 @@ def compile_criterion(node: Any, lib: Library) -> Predicate:
 
 def _compile_core(node: dict[str, Any], lib: Library) -> Predicate:
     if "all" in node:
-        parts = [compile_criterion(item, lib) for item in node["all"]]
-        return lambda ctx: all(part(ctx) for part in parts)
+        return all_of([compile_criterion(item, lib) for item in node["all"]])
     if "any" in node:
-        parts = [compile_criterion(item, lib) for item in node["any"]]
-        return lambda ctx: any(part(ctx) for part in parts)
+        return any_of([compile_criterion(item, lib) for item in node["any"]])
     if "not" in node:
         negated = compile_criterion(node["not"], lib)
         return lambda ctx: not negated(ctx)
@@ -227,6 +230,30 @@ def _compile_core(node: dict[str, Any], lib: Library) -> Predicate:
         minimum = int(node.get("count_min", 1))
         return lambda ctx: len(found(ctx)) >= minimum
     raise InvalidInput(f"unknown criterion {sorted(node)}", field="definition")
+
+
+def all_of(parts: list[Predicate]) -> Predicate:
+    """``all(part(ctx) for part in parts)`` without a generator per evaluation."""
+
+    def every(ctx: Context) -> bool:
+        for part in parts:  # noqa: SIM110 (a generator per call is what this avoids)
+            if not part(ctx):
+                return False
+        return True
+
+    return every
+
+
+def any_of(parts: list[Predicate]) -> Predicate:
+    """``any(part(ctx) for part in parts)`` without a generator per evaluation."""
+
+    def some(ctx: Context) -> bool:
+        for part in parts:  # noqa: SIM110 (a generator per call is what this avoids)
+            if part(ctx):
+                return True
+        return False
+
+    return some
 
 
 def _compile_age(spec: dict[str, Any]) -> Predicate:
@@ -306,7 +333,15 @@ def compile_retrieve(spec: dict[str, Any], lib: Library) -> Retrieve:
         candidates = ctx.record.retrieve(rtype, codes) if codes else ctx.record.of_type(rtype)
         if not candidates:
             return candidates
-        return [r for r in candidates if all(f(r, ctx) for f in filters)]
+        # One filter at a time over the survivors of the ones before: each filter is called
+        # for exactly the resources it was called for one resource at a time (all earlier
+        # filters passed), without a generator per resource; the order is kept.
+        kept = list(candidates)
+        for test in filters:
+            kept = [r for r in kept if test(r, ctx)]
+            if not kept:
+                break
+        return kept
 
     return run
 
@@ -367,8 +402,7 @@ def _timing_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:
             lo = resolve_anchor(low, ctx.start, ctx.end)
             hi = resolve_anchor(high, ctx.start, ctx.end)
             window = windows[(ctx.start, ctx.end)] = (lo, hi - ONE_MS if high_open else hi)
-        record = ctx.record
-        found = record.derive(resource, what, lambda: extract(resource, record.birth_date))
+        found = derived_timing(ctx.record, resource, what, extract)
         return relation(found, window[0], window[1])
 
     return check

@@ -71,6 +71,12 @@ def index_of(pairs_per_resource: Iterable[Iterable[tuple[str, str]]]) -> CodeInd
     return frozenset(positions), positions
 
 
+def pairs_index(resources: Iterable[Resource], path: str) -> CodeIndex:
+    """``index_of`` the pairs at ``path``, for an index built once per patient and type
+    whose per-resource pairs no other record asks for (so none are kept in ``derived``)."""
+    return index_of(_pairs(resource.get(path)) for resource in resources)
+
+
 def code_index(resources: Iterable[Resource], path: str, derived: Derived) -> CodeIndex:
     """The index of the pairs at ``path``, each resource's pairs parsed once and shared
     through ``derived`` (``PatientRecord.derive``, inlined: this runs for every resource)."""
@@ -86,6 +92,23 @@ def code_index(resources: Iterable[Resource], path: str, derived: Derived) -> Co
         return found
 
     return index_of(map(pairs_of, resources))
+
+
+def derived_timing(
+    record: PatientRecord,
+    resource: Resource,
+    what: str,
+    extract: Callable[[Resource, date | None], Any],
+) -> Any:
+    """``record.derive(resource, what, lambda: extract(resource, record.birth_date))``
+    without the closure and the method call: timing tests run this for every candidate."""
+    key = (id(resource), what)
+    entry = record.derived.get(key)
+    if entry is not None and entry[0] is resource:
+        return entry[1]
+    found = extract(resource, record.birth_date)
+    record.derived[key] = (resource, found)
+    return found
 
 
 class PatientRecord:

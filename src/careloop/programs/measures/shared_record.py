@@ -23,7 +23,7 @@ from careloop.programs.measures.record import (
     Derived,
     PatientRecord,
     Resource,
-    code_index,
+    pairs_index,
 )
 from careloop.programs.measures.timing import parse_date
 from careloop.programs.measures.valuesets import CodeSet
@@ -59,13 +59,13 @@ class FactIndex:
         self.by_type = by_type
         self._index: dict[str, CodeIndex] = {}
 
-    def code_index(self, rtype: str, derived: Derived) -> CodeIndex:
-        """(system, code) pair -> positions in ``by_type[rtype]``; pairs parsed once per fact
-        and shared through ``derived`` as ``PatientRecord`` shares them."""
+    def code_index(self, rtype: str) -> CodeIndex:
+        """(system, code) pair -> positions in ``by_type[rtype]``, built once per patient and
+        type for every program (so each fact's pairs are parsed once without a cache)."""
         index = self._index.get(rtype)
         if index is None:
             facts = (entry[0] for entry in self.by_type.get(rtype, ()))
-            index = self._index[rtype] = code_index(facts, CODE_PATHS.get(rtype, "code"), derived)
+            index = self._index[rtype] = pairs_index(facts, CODE_PATHS.get(rtype, "code"))
         return index
 
 
@@ -127,7 +127,7 @@ class ProgramRecord(PatientRecord):
     def retrieve(self, rtype: str, codes: CodeSet) -> list[Resource]:
         if rtype in _OWN_INDEX:
             return super().retrieve(rtype, codes)
-        keys, positions = self._facts.code_index(rtype, self.derived)
+        keys, positions = self._facts.code_index(rtype)
         hits = codes & keys
         if not hits:
             return []

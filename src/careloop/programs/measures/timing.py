@@ -36,6 +36,16 @@ def point(value: Any) -> datetime | None:
     ``.date()`` is the date as written, which is what CQL compares at day precision (offsets
     are normalised only at hour precision or finer, CQL 1.5 "Comparison Operators").
     """
+    if isinstance(value, str) and len(value) > 10:
+        # The common case, a full dateTime, parsed once: what the general path below gives
+        # for any text ``fromisoformat`` reads as written (no surrounding space, so the
+        # strip it does changes nothing and the length rules for partial dates never apply).
+        try:
+            written = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return written if written.tzinfo is not None else written.replace(tzinfo=UTC)
     moment = dates.instant(value)
     if moment is None or len(value) <= 10:
         return moment
