@@ -71,3 +71,18 @@ def test_patient_export_into_a_pipe(population: Runtime, database_url: str, tmp_
     if reader.is_alive():  # unblock the reader
         with open(fifo, "wb"):
             pass
+
+
+def test_output_dev_stdout_into_an_anonymous_pipe() -> None:
+    """``--output /dev/stdout | gpg ...``: /dev/stdout names the pipe through /proc, whose link
+    text is no path; the document goes down the pipe."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from careloop.cli.command import Written; "
+        "Written(text='{}', output=Path('/dev/stdout')).show(as_json=False)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-300:]
+    assert done.stdout == b"{}"

@@ -173,17 +173,19 @@ class Written:
         if self.output is None:
             typer.echo(self.text, nl=False)
             return
-        target = self.output.resolve()  # through a symlink: the file it names is replaced
-        try:
-            mode: int | None = stat.S_IMODE(target.stat().st_mode)
-            regular = stat.S_ISREG(target.stat().st_mode)
+        try:  # the path as given: /dev/stdout or /dev/fd/63 name an anonymous pipe through
+            # /proc, whose link text ("pipe:[...]") is no path that resolve() could follow
+            found = os.stat(self.output)
+            mode: int | None = stat.S_IMODE(found.st_mode)
+            regular = stat.S_ISREG(found.st_mode)
         except FileNotFoundError:
             mode, regular = None, True
         if not regular:  # a pipe or a device (/dev/stdout, >(gpg -e ...)): written, not replaced
-            with target.open("w", encoding="utf-8") as out:
+            with self.output.open("w", encoding="utf-8") as out:
                 out.write(self.text)
             typer.echo(f"wrote {self.output}", err=True)
             return
+        target = self.output.resolve()  # through a symlink: the file it names is replaced
         partial = target.with_name(target.name + ".new")
         # Never wider than the file it replaces (an export made private stays private).
         first_mode = 0o600 if mode is not None else 0o666
