@@ -66,3 +66,19 @@ def test_lists_of_any_length_are_one_statement_text_on_postgresql(rt: Runtime) -
     assert found == [1, 5, 12]
     postgresql = rt.engine.dialect.name == "postgresql"
     assert len(set(seen)) == (1 if postgresql else 3)
+
+
+def test_a_value_longer_than_the_column_matches_nothing(rt: Runtime) -> None:
+    """As ``IN``: ``::VARCHAR(64)[]`` would cut the value to the column's length and find the
+    row whose value is its first 64 characters."""
+    long_id = "p" * 64
+    with rt.transaction() as session:
+        session.add(Event(kind="eligible", patient_id=long_id, occurred_at=NOW,
+                          recorded_at=NOW, actor="test", payload={}))  # fmt: skip
+    with rt.transaction() as session:
+        found = session.scalars(
+            select(Event.patient_id).where(
+                any_of(session, Event.patient_id, [long_id + "-someone-else"])
+            )
+        ).all()
+    assert found == []

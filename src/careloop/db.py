@@ -21,8 +21,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Enum,
     Select,
+    String,
     Table,
+    Text,
     any_,
     bindparam,
     create_engine,
@@ -482,5 +485,10 @@ def any_of(session: Session, column: Any, values: Iterable[Any]) -> ColumnElemen
     once per connection (the driver prepares it) instead of a list of ~500 placeholders each
     time. SQLite has no arrays: an expanding ``IN``, as before."""
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+        item = column.type
+        if isinstance(item, String) and not isinstance(item, Enum) and item.length is not None:
+            # ``::VARCHAR(64)[]`` is an explicit cast: it would cut a longer value to 64
+            # characters and match another row; an ``IN`` compares the whole value.
+            item = Text()
+        return column == any_(bindparam(None, list(values), type_=ARRAY(item)))  # type: ignore[no-any-return]
     return column.in_(list(values))  # type: ignore[no-any-return]
