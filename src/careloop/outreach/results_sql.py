@@ -199,10 +199,23 @@ def json_rows(
     definition = ", ".join(
         f"{name} {column.type.compile(dialect=dialect)}" for name, column in columns.items()
     )
-    return (
-        f"jsonb_to_recordset(CAST(:{prefix} AS JSONB)) AS v({definition})",
-        {prefix: orjson.dumps(document).decode()},
-    )
+    source = f"jsonb_to_recordset(CAST(:{prefix} AS JSONB)) AS v({definition})"
+    # A JSON null in the document is SQL NULL in the record; ``None`` in a JSON column is
+    # the JSON ``null`` (``none_as_null`` off), as the column's bind processing wrote it.
+    json_null = [
+        name
+        for name, column in columns.items()
+        if isinstance(column.type, JSON) and not column.type.none_as_null
+    ]
+    if json_null:
+        picked = ", ".join(
+            f"COALESCE(v.{name}, CAST('null' AS {column.type.compile(dialect=dialect)})) AS {name}"
+            if name in json_null
+            else f"v.{name}"
+            for name, column in columns.items()
+        )
+        source = f"(SELECT {picked} FROM {source}) AS v"
+    return source, {prefix: orjson.dumps(document).decode()}
 
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
