@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from careloop.cli.options import JsonOption
-from careloop.cli.support import aware_instant, command_group, print_json, print_rows
+from careloop.cli.support import command_group, print_json, print_rows
 from careloop.errors import InvalidInput
 from careloop.feedback.catalog import load_catalog
 from careloop.feedback.checkins import Checkin, read_checkin
@@ -25,6 +25,7 @@ from careloop.feedback.readings import Reading, read_observation
 from careloop.feedback.ruleset import load_rules
 from careloop.feedback.snapshot import _condition_codes
 from careloop.feedback.therapy import active_therapy
+from careloop.feedback.timestamps import parse_instant
 
 rules_app = command_group("Clinical rules (YAML): list them, try them on FHIR.")
 RulesDirOption = Annotated[
@@ -100,7 +101,7 @@ def try_rules_command(
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate the rules on FHIR inputs (in order; each becomes history for the next)."""
-    moment = aware_instant(now, field="--now") if now else datetime.now(UTC)
+    moment = parse_instant(now, field="--now", space_for_t=True) if now else datetime.now(UTC)
     rules = load_rules(rules_dir or [])
     catalog = load_catalog(questionnaires or [])
     history = [r for p in record or [] for r in _resources(p)]

@@ -15,7 +15,8 @@ import typer
 from careloop.audit import AuditAction, Purpose
 from careloop.cli.command import Document, Listed, Output, Shown, Work, in_transaction
 from careloop.cli.options import ByOption, PatientArg
-from careloop.cli.support import aware_instant, cli_principal, command_group
+from careloop.cli.support import cli_principal, command_group
+from careloop.feedback.timestamps import parse_instant
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
@@ -28,7 +29,7 @@ MedicationOption = Annotated[
 
 
 def _instant(text: str | None, field: str) -> datetime | None:
-    return None if text is None else aware_instant(text, field=field)
+    return None if text is None else parse_instant(text, field=field, space_for_t=True)
 
 
 @medications_app.command("reminders")

@@ -9,7 +9,6 @@ import getpass
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 
 import orjson
@@ -19,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from careloop.errors import CareloopError, InvalidInput
+from careloop.errors import CareloopError
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
@@ -31,17 +30,6 @@ stderr = Console(stderr=True)
 def command_group(help: str) -> typer.Typer:
     """A group of sub-commands (``careloop devices ...``): called bare, it prints its help."""
     return typer.Typer(help=help, no_args_is_help=True)
-
-
-def aware_instant(text: str, *, field: str) -> datetime:
-    """An option's ISO-8601 date-time with its zone (a space for the ``T`` is fine here)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{field} is not an ISO-8601 date-time", field=field) from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"{field} needs a UTC offset", field=field)
-    return moment
 
 
 def fail(message: str, *, code: int = 2) -> NoReturn:

@@ -15,9 +15,10 @@ CLOCK_SKEW = timedelta(minutes=5)
 MAX_AGE = timedelta(days=90)
 
 
-def parse_instant(value: object, *, field: str) -> datetime:
-    """An aware UTC datetime from a FHIR dateTime with a time and a zone."""
-    if not isinstance(value, str) or "T" not in value:
+def parse_instant(value: object, *, field: str, space_for_t: bool = False) -> datetime:
+    """An aware UTC datetime from a FHIR dateTime with a time and a zone. ``space_for_t``:
+    a person at a command line may type ``2031-03-01 09:00+02:00``; FHIR never may."""
+    if not isinstance(value, str) or ("T" not in value and not space_for_t):
         raise InvalidInput(f"{field}: a date-time with a time zone is required", field=field)
     try:
         moment = datetime.fromisoformat(value)
