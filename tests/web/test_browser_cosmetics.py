@@ -87,3 +87,24 @@ def test_the_inbox_names_the_channel_once(language: str) -> None:
         line = t("message_out", channel=label).lower()
         for word in re.findall(r"\w{4,}", label.lower()):
             assert line.count(word) == 1, line
+
+
+def test_console_and_portal_pages_ask_for_nothing_the_server_lacks(
+    page: Any, phone_page: Any, site: Site
+) -> None:
+    """A browser asks for a tab icon; without one every page logged a 404 in its console."""
+    failed: list[str] = []
+    for tab in (page, phone_page):
+        tab.on(
+            "response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
+        )
+    sign_in(page, site, "clinician")
+    page.goto("/console/worklist")
+    page.wait_for_load_state("networkidle")
+    portal_sign_in(phone_page, site)
+    phone_page.goto("/portal")
+    phone_page.wait_for_load_state("networkidle")
+    assert failed == []
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert icon is not None
+    assert page.request.get(icon).status == 200
