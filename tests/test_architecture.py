@@ -93,3 +93,13 @@ def test_migrations_use_no_live_domain_code() -> None:
             elif isinstance(node, ast.Import):
                 used |= {a.name for a in node.names if a.name.startswith("careloop")}
     assert used <= allowed
+
+
+def test_no_module_over_500_lines() -> None:
+    """Issue 13: a module past 500 lines holds more than one use case; split it by use case."""
+    too_long = {
+        str(path.relative_to(SRC)): lines
+        for path in SRC.rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert too_long == {}
