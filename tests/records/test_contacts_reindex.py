@@ -127,3 +127,30 @@ def test_two_processes_starting_together_on_postgresql_do_not_collide(
     with sessions() as session:
         assert stored_fingerprint(session) == current_fingerprint()
     engine.dispose()
+
+
+def test_a_stop_still_finds_its_patient_after_an_import_without_the_key_rebuilt_the_index(
+    rt: Runtime, keyless: pytest.MonkeyPatch
+) -> None:
+    """`careloop serve` runs with the key; a later `careloop import` without it rebuilds the
+    look-up under the fallback key. The running server's next STOP must still find its patient."""
+    from careloop.channels.twilio_webhooks import parse_inbound_sms
+    from careloop.outreach.replies import senders
+
+    _import(rt)
+    _with_key(keyless)
+    ensure_contact_index(rt)  # the server starts with its key
+    keyless.delenv("CARELOOP_SECURITY__SECRET_KEY")
+    get_settings.cache_clear()
+    with rt.transaction() as session:
+        reindex_if_stale(session, now=rt.clock.now())  # what the keyless import does at its end
+    _with_key(keyless)  # back in the serving process
+    with rt.transaction() as session:
+        stop = parse_inbound_sms(
+            {"From": "+15550100001", "To": "+15550100000", "Body": "STOP", "MessageSid": "SM1"},
+            received_at=rt.clock.now(),
+        )
+        found = senders(session, stop)
+        current = not is_stale(session)
+    assert found == ["fx-pat-1"]
+    assert current

@@ -32,6 +32,7 @@ from careloop.personalize.snapshot import PatientSnapshot
 from careloop.records.availability import is_available
 from careloop.records.caregivers import caregivers_of
 from careloop.records.contacts import find_patients_by_contact
+from careloop.records.contacts_index import is_stale, reindex_if_stale
 from careloop.records.service import get_patient
 
 _SYSTEMS: dict[str, tuple[str, ...]] = {
@@ -70,7 +71,9 @@ def address_for(points: Sequence[dict[str, Any]], channel: str, *, patient_id: s
     return str(usable[0]["value"]) if usable else None
 
 
-def patients_with_address(session: Session, *, channel: str, address: str) -> list[str]:
+def patients_with_address(
+    session: Session, *, channel: str, address: str, now: datetime
+) -> list[str]:
     """Patients whose record holds this phone number or email (a STOP from a number we
     never texted, or texted long ago, must still find its patient).
 
@@ -80,7 +83,14 @@ def patients_with_address(session: Session, *, channel: str, address: str) -> li
     if not _SYSTEMS.get(channel):
         return []
     system = "email" if channel == "email" else "phone"
-    return find_patients_by_contact(session, system=system, value=address)
+    found = find_patients_by_contact(session, system=system, value=address)
+    if not found and is_stale(session):
+        # Another process (``careloop import`` run without this process's secret key) rebuilt
+        # the look-up under its own key while we serve: rebuild it under ours and look again,
+        # rather than take a STOP for an unknown sender's.
+        reindex_if_stale(session, now=now)
+        found = find_patients_by_contact(session, system=system, value=address)
+    return found
 
 
 # The greeting's name for a caregiver with none on file: "Hi there!", "¡Hola, familia!".

@@ -104,7 +104,9 @@ def latest_message_to(session: Session, *, patient_id: str) -> tuple[int, str] |
 
 def senders(session: Session, message: InboundMessage) -> list[str]:
     """Patients whose record holds the address the message came from."""
-    return patients_with_address(session, channel=str(message.channel), address=message.sender)
+    return patients_with_address(
+        session, channel=str(message.channel), address=message.sender, now=message.received_at
+    )
 
 
 def note_reply(
