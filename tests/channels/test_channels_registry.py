@@ -202,3 +202,22 @@ def test_serve_and_worker_refuse_a_sender_that_is_not_e164_in_one_line(
 def _path_of(variable: str) -> str:
     path = variable.removeprefix("CARELOOP_").lower().replace("__", ".")
     return path + ".0" if path.endswith("senders") else path
+
+
+def test_a_voice_account_naming_only_its_gateway_keeps_the_sms_accounts_credentials() -> None:
+    from careloop.channels.settings import TwilioAccount, VoiceSettings
+    from careloop.channels.voice_twilio import TwilioVoiceChannel
+
+    settings = ChannelsSettings(
+        sms=SmsSettings(
+            provider="twilio",
+            account_sid="AC1",
+            auth_token=SecretStr("t"),
+            senders=[SmsSender(number="+15017122661")],
+        ),
+        voice=VoiceSettings(provider="twilio", account=TwilioAccount(base_url="http://gw.test")),
+    )
+    registry = build_channels(settings, clock=FrozenClock(NOW), portal_inbox=InMemoryPortalInbox())
+    voice = registry.get(ChannelKind.VOICE)
+    assert isinstance(voice, TwilioVoiceChannel)
+    assert (voice._client.account_sid, voice._client.password) == ("AC1", "t")

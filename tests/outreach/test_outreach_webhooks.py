@@ -297,3 +297,59 @@ def test_an_inbound_call_reads_the_latest_message_only_to_a_verified_caller(
     assert len(reads) == int(hears_message)
     # Nothing about care is said before the date of birth is keyed in.
     assert "mammogram" not in " ".join(s.text or "" for s in greeted.iter("Say"))
+
+
+
+def test_a_spanish_caller_is_greeted_with_the_care_teams_spanish_name(
+    rt: Runtime, api_client: Callable[..., Any]
+) -> None:
+    """Not "le atiende your care team": the greeting names the team as Spanish text signs it."""
+    from careloop.models import Patient
+
+    _inbound_patient(rt)
+    with rt.transaction() as session:
+        patient = session.get(Patient, "pin")
+        assert patient is not None
+        patient.language = "es"
+    call = {"CallSid": "CAes", "From": "+16175550125", "To": "+15550009999"}
+    greeting = _post(api_client(None), "/webhooks/twilio/voice/inbound", call)
+    said = " ".join(s.text or "" for s in ElementTree.fromstring(greeting.text).iter("Say"))
+    assert said.startswith("Hola, le atiende su equipo de salud.")
+
+
+@pytest.fixture
+def voice_account(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("CARELOOP_CHANNELS__VOICE__ACCOUNT__ACCOUNT_SID", "ACvoice")
+    monkeypatch.setenv("CARELOOP_CHANNELS__VOICE__ACCOUNT__AUTH_TOKEN", "voice-token")
+    return "voice-token"
+
+
+def test_a_call_on_its_own_twilio_account_is_answered_under_that_accounts_signature(
+    voice_account: str, rt: Runtime, api_client: Callable[..., Any]
+) -> None:
+    make_patient(rt, patient_id="pva", phone="+16175550124")
+    with rt.transaction() as session:
+        [row] = enqueue_many(
+            session,
+            messages=[
+                NewMessage(
+                    idempotency_key="voice:pva",
+                    patient_id="pva",
+                    purpose="care-reminders",
+                    channel="voice",
+                    to_address="+16175550124",
+                    body="Your screening is due.",
+                    due_at=rt.clock.now(),
+                )
+            ],
+            now=rt.clock.now(),
+        )
+        assert row is not None
+        path = f"/webhooks/twilio/voice/answer?m={row.id}"
+    params = {"CallSid": "CA9", "AnsweredBy": "human", "From": "+15550009999"}
+    signature = RequestValidator(voice_account).compute_signature(BASE + path, params)
+
+    response = api_client(None).post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+    assert response.status_code == 200
+    assert "Your screening is due." in response.text

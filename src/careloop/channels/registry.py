@@ -14,7 +14,7 @@ from careloop.channels.fake import FakeChannel
 from careloop.channels.interface import Channel, Reconciler
 from careloop.channels.messages import ChannelKind, OutboundMessage, RateLimit, SendResult
 from careloop.channels.portal import PortalChannel, PortalInbox
-from careloop.channels.settings import ChannelsSettings
+from careloop.channels.settings import ChannelsSettings, account_or_sms
 from careloop.channels.twilio_lookup import TwilioLineTypeLookup
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
@@ -41,7 +41,7 @@ def _twilio_voice(settings: ChannelsSettings, deps: ChannelDeps) -> Channel:
     from careloop.channels.twilio_http import build_twilio_client
     from careloop.channels.voice_twilio import TwilioVoiceChannel
 
-    account = settings.voice.account or settings.sms
+    account = account_or_sms(settings.voice.account, settings.sms)
     caller_id = settings.voice.caller_id or settings.sms.default_sender
     if caller_id is None and settings.sms.senders:
         caller_id = settings.sms.senders[0].number

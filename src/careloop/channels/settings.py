@@ -79,6 +79,18 @@ class SmsSettings(TwilioAccount):
     _e164_default = field_validator("default_sender")(_optional_sms_sender)
 
 
+def account_or_sms(account: TwilioAccount | None, sms: SmsSettings) -> TwilioAccount:
+    """A channel's own Twilio account, each credential it leaves empty taken from the SMS
+    account (``CARELOOP_CHANNELS__VOICE__ACCOUNT__BASE_URL`` alone keeps the SMS account's
+    SID and token, as the settings say, instead of calling ``/Accounts/None``)."""
+    if account is None:
+        return sms
+    token = account.auth_token if account.auth_token.get_secret_value() else sms.auth_token
+    return account.model_copy(
+        update={"account_sid": account.account_sid or sms.account_sid, "auth_token": token}
+    )
+
+
 class EmailSettings(BaseModel):
     provider: Literal["smtp", "fake"] = "fake"
     host: str = "localhost"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from careloop.channels.errors import ChannelError, FailureReason
-from careloop.channels.settings import LookupSettings, SmsSettings
+from careloop.channels.settings import LookupSettings, SmsSettings, account_or_sms
 
 if TYPE_CHECKING:  # imported when a lookup is built: an outbox worker never builds one
     import httpx
@@ -50,7 +50,7 @@ class TwilioLineTypeLookup:
 
     @classmethod
     def from_settings(cls, lookup: LookupSettings, sms: SmsSettings) -> TwilioLineTypeLookup:
-        account = lookup.account or sms
+        account = account_or_sms(lookup.account, sms)
         return cls(
             account_sid=account.account_sid,
             auth_token=account.auth_token.get_secret_value(),

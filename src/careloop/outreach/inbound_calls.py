@@ -11,7 +11,7 @@ Every message read out is audited as a read by the verified patient.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ class CallDesk:
     """What the inbound-call TwiML needs besides the session: where to send people."""
 
     base_url: str
-    care_team: str
+    care_team: Callable[[str], str]  # the team's name in a language (``care_team_for``)
     clinic_phone: str
     care_team_number: str | None
     voices: Mapping[str, str]
@@ -83,7 +83,7 @@ def answer_inbound_call(session: Session, *, caller: str, desk: CallDesk) -> str
         method="POST",
         timeout=10,
     )
-    _say(gather, words["call_inbound_greeting"].format(care_team=desk.care_team), language, desk)
+    _say(gather, words["call_inbound_greeting"].format(care_team=desk.care_team(language)), language, desk)
     return _to_care_team(response, language, desk)
 
 

@@ -8,12 +8,14 @@ patient are queued in the outbox (paced, recorded, idempotent), never answered i
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from twilio.twiml.messaging_response import MessagingResponse
 
+from careloop.channels.settings import account_or_sms
 from careloop.channels.twilio_webhooks import (
     SIGNATURE_HEADER,
     parse_call_status,
@@ -26,7 +28,7 @@ from careloop.channels.voice_twilio import parse_gather_callback, spoken_twiml
 from careloop.compose.outreach import inbound_context
 from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.errors import InvalidInput, PermissionDenied
-from careloop.outreach.config import outreach_settings
+from careloop.outreach.config import care_team_for, outreach_settings
 from careloop.outreach.delivery import apply_report
 from careloop.outreach.inbound_calls import CallDesk, answer_inbound_call, verify_inbound_call
 from careloop.outreach.voice_calls import call_twiml, goodbye_twiml
@@ -54,11 +56,20 @@ async def verified_form(request: Request) -> dict[str, str]:
     url = runtime.settings.security.public_base_url.rstrip("/") + request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    if not validate_twilio_request(
-        url=url,
-        params=params,
-        signature=request.headers.get(SIGNATURE_HEADER),
-        auth_token=channels.sms.auth_token.get_secret_value(),
+    # Twilio signs with the token of the account that owns the number or the call: calls may
+    # belong to their own account (``channels.voice.account``).
+    tokens = {
+        channels.sms.auth_token.get_secret_value(),
+        account_or_sms(channels.voice.account, channels.sms).auth_token.get_secret_value(),
+    }
+    if not any(
+        validate_twilio_request(
+            url=url,
+            params=params,
+            signature=request.headers.get(SIGNATURE_HEADER),
+            auth_token=token,
+        )
+        for token in sorted(tokens)
     ):
         raise PermissionDenied("invalid Twilio signature")
     return params
@@ -143,7 +154,7 @@ def _call_desk(request: Request) -> CallDesk:
     own, channels = outreach_settings(settings)
     return CallDesk(
         base_url=settings.security.public_base_url,
-        care_team=own.care_team_name,
+        care_team=partial(care_team_for, own),
         clinic_phone=own.clinic_phone,
         care_team_number=channels.voice.care_team_number,
         voices=channels.voice.voices,
