@@ -33,6 +33,7 @@ from careloop.outreach.config import (
 )
 from careloop.outreach.decided import decide_for
 from careloop.outreach.outbox import NewMessage, enqueue
+from careloop.outreach.voice_calls import voicemail_line
 from careloop.personalize.actions import SEND_WINDOWS, ActionSpace
 from careloop.personalize.service import record_decision
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
@@ -138,7 +139,13 @@ def send_staff_message(
             language=decision.language,
             decision_id=decision.decision_id,
             propensity=decision.propensity,
-            extra={"staff": True},
+            # A machine hears only who called and the number (staff words may say anything).
+            extra={"staff": True}
+            | (
+                {"voicemail_text": voicemail_line(own, language=decision.language)}
+                if channel == "voice"
+                else {}
+            ),
         ),
         now=now,
     )

@@ -40,6 +40,7 @@ from careloop.outreach.program import OutreachProgram
 from careloop.outreach.render_memo import RenderMemo
 from careloop.outreach.requests import language_note
 from careloop.outreach.tick_context import ProgramRun
+from careloop.outreach.voice_calls import voicemail_line
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import Action, ActionSpace
 from careloop.personalize.engine import Decision
@@ -313,10 +314,7 @@ def _render(
     if note:  # staff see why a patient who reads Chinese got English
         extra["language_note"] = note
     if chosen == "voice":
-        extra["voicemail_text"] = (
-            f"This is {ctx.settings.care_team_name} with a message for you. "
-            f"Please call {ctx.settings.clinic_phone}."
-        )
+        extra["voicemail_text"] = voicemail_line(ctx.settings, language=decision.language)
     notice = replace(
         decided_notice(
             key=f"enr{enrollment.id}:{item.step.id}{key_suffix}",

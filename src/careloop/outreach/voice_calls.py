@@ -18,6 +18,15 @@ from careloop.channels.voice_twilio import SAY_LANGUAGE, render_call_twiml
 from careloop.content.conversation_words import conversation_words
 from careloop.errors import NotFound
 from careloop.models import OutboxMessage
+from careloop.outreach.config import OutreachSettings, care_team_for
+
+
+def voicemail_line(settings: OutreachSettings, *, language: str) -> str:
+    """What an answering machine hears, in the call's language: who called and a number to
+    call back, nothing about care (minimum necessary)."""
+    return conversation_words(language)["call_voicemail"].format(
+        care_team=care_team_for(settings, language), clinic_phone=settings.clinic_phone
+    )
 
 
 def voice_parts(
