@@ -95,3 +95,22 @@ def test_careloop_send_and_one_worker_pass_text_the_mobile_once_in_e164(
     assert len(creates) == 1
     assert (creates[0]["form"]["To"], creates[0]["form"]["From"]) == ("+16175550199", SENDER)
     assert creates[0]["form"]["Body"] == "Please call us back."
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--channel", "fax", "--text", "hi"], "channel"),
+        (["--channel", "sms", "--text", "   "], "text"),
+    ],
+)
+def test_careloop_send_bad_input_is_one_line_naming_the_field(
+    tmp_path: Path, args: list[str], names: str
+) -> None:
+    result = CliRunner().invoke(
+        app, ["send", "anyone", *args, "--database", f"sqlite:///{tmp_path / 'bad.db'}"]
+    )
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert names in result.output
+    assert "Traceback" not in result.output

@@ -26,7 +26,13 @@ class _GuardedGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except CareloopError as exc:
-            fail(str(exc))
+            message = str(exc)
+            field = getattr(exc, "field", None)
+            if field and field not in message:
+                message = (
+                    f"{field}: {message}"  # which input to fix (``text: the message is empty``)
+                )
+            fail(message)
 
 
 _root = typer.Typer(
