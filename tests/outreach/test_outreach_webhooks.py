@@ -134,6 +134,23 @@ def test_help_from_a_number_we_never_texted_is_answered_in_the_reply(
     assert (answer[0].text or "").strip() != ""
 
 
+def test_help_without_the_content_library_is_a_warning_not_a_silent_drop(
+    api_client: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """`careloop content sync` never ran: the answer cannot be rendered, and the log says so
+    (without the sender's number)."""
+    phone = "+16175550143"
+    params = {"From": phone, "To": "+15550009999", "Body": "HELP", "MessageSid": "SMh2"}
+
+    with caplog.at_level("WARNING", logger="careloop.outreach"):
+        response = _post(api_client(None), "/webhooks/twilio/sms", params)
+
+    assert response.status_code == 200
+    warned = [r.getMessage() for r in caplog.records if r.name == "careloop.outreach"]
+    assert any(m.startswith("help answer not sent on sms") for m in warned), warned
+    assert not any(phone in m or "0143" in m for m in warned)
+
+
 @pytest.mark.parametrize(
     ("answered_by", "hears_script"), [("human", True), ("machine_end_beep", False)]
 )
@@ -297,7 +314,6 @@ def test_an_inbound_call_reads_the_latest_message_only_to_a_verified_caller(
     assert len(reads) == int(hears_message)
     # Nothing about care is said before the date of birth is keyed in.
     assert "mammogram" not in " ".join(s.text or "" for s in greeted.iter("Say"))
-
 
 
 def test_a_spanish_caller_is_greeted_with_the_care_teams_spanish_name(

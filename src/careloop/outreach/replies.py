@@ -9,6 +9,7 @@ messages on it are dead-lettered and the patient's journeys end as ``opted-out``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,8 @@ from careloop.outreach.outbox import NewMessage, enqueue, last_message_of, last_
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, DeadReason, OutboxState
 from careloop.records.service import get_patient
+
+log = logging.getLogger("careloop.outreach")
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +320,16 @@ def queue_keyword_reply(
             timezone=patient.timezone,
             detailed_consent=False,
         )
-    except CareloopError:
+    except CareloopError as exc:
+        # Not silently: a STOP is recorded either way, but the confirmation carriers expect
+        # is missing until the content is there (``careloop content sync``). No PHI here.
+        log.warning(
+            "keyword answer %s not sent on %s: %s",
+            content,
+            message.channel,
+            exc.__class__.__name__,
+            extra={"field": getattr(exc, "field", None)},
+        )
         return False
     return queue_reply_text(
         session,
@@ -350,7 +362,13 @@ def help_for_anyone(
             timezone="UTC",
             detailed_consent=False,
         )
-    except CareloopError:
+    except CareloopError as exc:
+        log.warning(
+            "help answer not sent on %s: %s",
+            channel,
+            exc.__class__.__name__,
+            extra={"field": getattr(exc, "field", None)},
+        )
         return None
     return rendered.body
 
