@@ -204,6 +204,7 @@ class Pipeline:
             batch.committed = True
             self.writer.record(batch.units, written)
         finally:
+            batch.written.set()
             batch.finished.set()
 
 
@@ -216,7 +217,9 @@ def _await(session: Session, batch: _Batch, event: threading.Event) -> None:
     prior = batch.prior
     assert prior is not None
     while not event.wait(POLL_S):
-        if prior.backend_pid is None or prior.finished.is_set():
+        if prior.finished.is_set():
+            return  # ended without the event (it failed early): the caller sees it did
+        if prior.backend_pid is None:
             continue
         blockers = session.execute(
             text("SELECT pg_blocking_pids(:pid)"), {"pid": prior.backend_pid}
