@@ -42,10 +42,9 @@ from careloop.outreach.requests import language_note
 from careloop.outreach.tick_context import ProgramRun
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import Action, ActionSpace
+from careloop.personalize.decision_log import record_decisions
 from careloop.personalize.engine import Decision
-from careloop.personalize.service import (
-    record_decisions,
-)
+from careloop.personalize.materialize import all_decisions
 from careloop.personalize.snapshot import ProgramSpec
 from careloop.programs.reply_reasons import GENERAL_OFFER
 from careloop.records.caregivers import caregivers_of
@@ -135,6 +134,7 @@ def run_steps(
     # The interpreter need of every patient the engine would call, read at once.
     voice = [p for i, p in enumerate(patient_ids) if _channel(batch.action(i)) == "voice"]
     needs = interpreter_needs(session, patient_ids=list(dict.fromkeys(voice)))
+    engine_decisions = all_decisions(batch)
     messages: list[NewMessage] = []
     decided: list[tuple[Decision, Sequence[float]]] = []  # written together after the loop
     memo = RenderMemo()  # one render per variant, channel, zone and values of its fields
@@ -142,7 +142,7 @@ def run_steps(
         # Exact budget check at the chosen send time, against everything sent or scheduled
         # (this tick's earlier programs and steps included): a hold, never an overrun.
         pid = item.enrollment.patient_id
-        decision = hold_over_budget(batch.decision(i), contacts=contacts[pid], budget=budget)
+        decision = hold_over_budget(engine_decisions[i], contacts=contacts[pid], budget=budget)
         message = item.step.message_for((item.enrollment.fields or {}).get("visit"))
         decision, human_call = route_voice(
             session,
