@@ -35,7 +35,7 @@ from careloop.outreach.due_steps import (
 )
 from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
 from careloop.outreach.interpreter_calls import route_voice
-from careloop.outreach.outbox import NewMessage, enqueue_many
+from careloop.outreach.outbox import NewMessage, enqueue_flags
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.render_memo import RenderMemo
 from careloop.outreach.requests import language_note
@@ -213,15 +213,13 @@ def run_steps(
         advance(session, enrollment=enrollment, program=program, now=now, sent_at=decision.send_at)
     write_step_state(session)  # before the decisions' flush would write them one by one
     record_decisions(session, clock=ctx.clock, decisions=decided)
-    queued = enqueue_many(session, messages=messages, now=now)
+    queued = enqueue_flags(session, messages=messages, now=now)
     run.count(
         "queued",
         sum(
             1
-            for q in queued
-            if q is not None
-            and q.recipient_kind == "patient"
-            and "withheld_from" not in (q.extra or {})
+            for m, q in zip(messages, queued, strict=True)
+            if q and m.recipient_kind == "patient" and "withheld_from" not in m.extra
         ),
     )
 
