@@ -4,7 +4,8 @@ The enrollments a slice's steps move (next step, when it is due, last send, unan
 count) are written in one statement (``UPDATE ... FROM jsonb_to_recordset`` on PostgreSQL,
 executemany on SQLite) instead of one UPDATE each; new enrollments go by COPY as rows, no ORM
 object built; messages are rendered once per variant and channel with each patient's fields
-filled in.
+filled in; a batch's decisions are built once per group of equal inputs
+(``personalize.materialize``) and only the queued messages' keys are read back.
 Here the same slice runs both ways from the same state (identifiers included, so the engine
 draws the same numbers) and everything it writes is compared: counts, enrollments,
 decisions, outbox rows with their texts and due times.
@@ -22,9 +23,11 @@ from sqlalchemy.orm import Session
 
 from careloop.compose.nightly import run_slice
 from careloop.models import DecisionRow, Enrollment, Event, OutboxMessage
-from careloop.outreach import due_steps
+from careloop.outreach import due_steps, step_messages
 from careloop.outreach import enrollment as lifecycle
+from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.render_memo import RenderMemo
+from careloop.personalize.engine import BatchDecision, Decision
 from careloop.records.service import patient_ids
 from careloop.runtime import Runtime
 from tests.ops.test_nightly import _population
@@ -57,6 +60,14 @@ def _rewind(rt: Runtime, tops: dict[str, int]) -> None:
                 )
 
 
+def _one_by_one_decisions(batch: BatchDecision) -> list[Decision]:
+    return [batch.decision(i) for i in range(len(batch.population))]
+
+
+def _flags_from_rows(session: Session, *, messages: list[NewMessage], now: datetime) -> list[bool]:
+    return [row is not None for row in enqueue_many(session, messages=messages, now=now)]
+
+
 def _night(rt: Runtime, tops: dict[str, int]) -> dict[str, Any]:
     updates: Counter[str] = Counter()
 
@@ -79,7 +90,26 @@ def _night(rt: Runtime, tops: dict[str, int]) -> dict[str, Any]:
                 Enrollment.__tablename__]).order_by(Enrollment.id))
         ]  # fmt: skip
         decisions = [
-            (d.id, d.patient_id, d.program, d.send_at, d.channel, d.language, d.propensity)
+            (
+                d.id,
+                d.patient_id,
+                d.program,
+                d.send_at,
+                d.channel,
+                d.send_window,
+                d.reading_level,
+                d.tone,
+                d.framing,
+                d.language,
+                d.propensity,
+                d.factor_propensities,
+                d.options,
+                d.removals,
+                d.features,
+                d.explanation,
+                d.explored,
+                d.model_version,
+            )
             for d in session.scalars(select(DecisionRow).order_by(DecisionRow.id))
         ]
         outbox = [
@@ -114,6 +144,9 @@ def test_a_slice_with_its_steps_written_at_once_writes_what_one_by_one_writes(
     monkeypatch.setattr(due_steps, "WRITE_STEPS_FROM", 10**9)  # the ORM's flush, one by one
     monkeypatch.setattr(lifecycle, "ROWS_FROM", 10**9)  # enrollments as ORM objects
     monkeypatch.setattr(RenderMemo, "render", lambda self, group, fields, render: render(fields))
+    # Each decision materialized alone, each outbox row read back whole.
+    monkeypatch.setattr(step_messages, "all_decisions", _one_by_one_decisions)
+    monkeypatch.setattr(step_messages, "enqueue_flags", _flags_from_rows)
     one_by_one = _night(rt, tops)
     _rewind(rt, tops)
     monkeypatch.undo()

@@ -14,14 +14,13 @@ from typer.testing import CliRunner
 from careloop.cli import app
 from careloop.events import EventKind, list_events, record_event
 from careloop.models import DecisionRow, Event
+from careloop.personalize.decision_log import record_decision, record_decisions
 from careloop.personalize.engine import EngineModel, decide
 from careloop.personalize.service import (
     get_profile,
     learn_from_events,
     list_decisions,
     load_model,
-    record_decision,
-    record_decisions,
     set_stated_preferences,
 )
 

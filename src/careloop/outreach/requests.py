@@ -36,7 +36,7 @@ from careloop.outreach.outbox import enqueue_many
 from careloop.outreach.states import PENDING_STATES, OutboxState
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import ActionSpace
-from careloop.personalize.service import record_decision
+from careloop.personalize.decision_log import record_decision
 from careloop.personalize.snapshot import EngineConfig, PatientSnapshot, ProgramSpec
 from careloop.records.service import get_patient
 from careloop.settings import Settings

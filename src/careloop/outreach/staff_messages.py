@@ -35,7 +35,7 @@ from careloop.outreach.decided import decide_for
 from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.outreach.voice_calls import voicemail_line
 from careloop.personalize.actions import SEND_WINDOWS, ActionSpace
-from careloop.personalize.service import record_decision
+from careloop.personalize.decision_log import record_decision
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
 from careloop.settings import Settings
 

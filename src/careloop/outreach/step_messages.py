@@ -35,7 +35,7 @@ from careloop.outreach.due_steps import (
 )
 from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
 from careloop.outreach.interpreter_calls import route_voice
-from careloop.outreach.outbox import NewMessage, enqueue_many
+from careloop.outreach.outbox import NewMessage, enqueue_flags
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.render_memo import RenderMemo
 from careloop.outreach.requests import language_note
@@ -43,10 +43,9 @@ from careloop.outreach.tick_context import ProgramRun
 from careloop.outreach.voice_calls import voicemail_line
 from careloop.outreach.withheld import with_portal_copy
 from careloop.personalize.actions import Action, ActionSpace
+from careloop.personalize.decision_log import record_decisions
 from careloop.personalize.engine import Decision
-from careloop.personalize.service import (
-    record_decisions,
-)
+from careloop.personalize.materialize import all_decisions
 from careloop.personalize.snapshot import ProgramSpec
 from careloop.programs.reply_reasons import GENERAL_OFFER
 from careloop.records.caregivers import caregivers_of
@@ -136,6 +135,7 @@ def run_steps(
     # The interpreter need of every patient the engine would call, read at once.
     voice = [p for i, p in enumerate(patient_ids) if _channel(batch.action(i)) == "voice"]
     needs = interpreter_needs(session, patient_ids=list(dict.fromkeys(voice)))
+    engine_decisions = all_decisions(batch)
     messages: list[NewMessage] = []
     decided: list[tuple[Decision, Sequence[float]]] = []  # written together after the loop
     memo = RenderMemo()  # one render per variant, channel, zone and values of its fields
@@ -143,7 +143,7 @@ def run_steps(
         # Exact budget check at the chosen send time, against everything sent or scheduled
         # (this tick's earlier programs and steps included): a hold, never an overrun.
         pid = item.enrollment.patient_id
-        decision = hold_over_budget(batch.decision(i), contacts=contacts[pid], budget=budget)
+        decision = hold_over_budget(engine_decisions[i], contacts=contacts[pid], budget=budget)
         message = item.step.message_for((item.enrollment.fields or {}).get("visit"))
         decision, human_call = route_voice(
             session,
@@ -214,15 +214,13 @@ def run_steps(
         advance(session, enrollment=enrollment, program=program, now=now, sent_at=decision.send_at)
     write_step_state(session)  # before the decisions' flush would write them one by one
     record_decisions(session, clock=ctx.clock, decisions=decided)
-    queued = enqueue_many(session, messages=messages, now=now)
+    queued = enqueue_flags(session, messages=messages, now=now)
     run.count(
         "queued",
         sum(
             1
-            for q in queued
-            if q is not None
-            and q.recipient_kind == "patient"
-            and "withheld_from" not in (q.extra or {})
+            for m, q in zip(messages, queued, strict=True)
+            if q and m.recipient_kind == "patient" and "withheld_from" not in m.extra
         ),
     )
 

@@ -242,29 +242,11 @@ class BatchDecision:
             for k, value in enumerate(values)
         )
         action = self.action(i)
-        pronoun = self.population.pronouns[i]
+        explanation = self.explanation(i, action=action, removals=removals)
         if action is None:
-            budget = (
-                f"{self.config.weekly_budget} contacts in {self.config.budget_period.days} days"
-            )
-            explanation = explain_hold(pronoun=pronoun, removals=removals, budget=budget)
             factor_props: dict[str, float] = {}
             propensity = None
         else:
-            evidence = Evidence(
-                pair_sent=self.pair_sent[i],
-                pair_responded=self.pair_responded[i],
-                channels=space.channels,
-                windows=space.send_windows,
-            )
-            explanation = explain_choice(
-                action=action,
-                pronoun=pronoun,
-                evidence=evidence,
-                explored=bool(self.explored[i].any()),
-                stated_channel=self.population.stated_channels[i],
-            )
-            explanation = self._with_framing(i, action, explanation)
             factor_props = {
                 factor: float(self.factor_probabilities[f][i, self.choices[i, f]])
                 for f, factor in enumerate(space.factor_names)
@@ -286,6 +268,30 @@ class BatchDecision:
             explored=bool(self.explored[i].any()) if action else False,
             model_version=self.model_version,
         )
+
+    def explanation(self, i: int, *, action: Action | None, removals: list[Removal]) -> str:
+        """Patient ``i``'s sentence: why nothing is sent (from the removals), or why this
+        action (from the patient's own counts, exploration and stated channel and framing)."""
+        pronoun = self.population.pronouns[i]
+        if action is None:
+            budget = (
+                f"{self.config.weekly_budget} contacts in {self.config.budget_period.days} days"
+            )
+            return explain_hold(pronoun=pronoun, removals=removals, budget=budget)
+        evidence = Evidence(
+            pair_sent=self.pair_sent[i],
+            pair_responded=self.pair_responded[i],
+            channels=self.program.action_space.channels,
+            windows=self.program.action_space.send_windows,
+        )
+        explanation = explain_choice(
+            action=action,
+            pronoun=pronoun,
+            evidence=evidence,
+            explored=bool(self.explored[i].any()),
+            stated_channel=self.population.stated_channels[i],
+        )
+        return self._with_framing(i, action, explanation)
 
     def _with_framing(self, i: int, action: Action, sentence: str) -> str:
         """The decision's sentence with its framing clause, when the program chooses one."""

@@ -8,29 +8,25 @@ the one module of ``personalize`` that touches the database, and it reaches only
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock, ensure_utc
-from careloop.db import any_of, copy_then_insert
+from careloop.db import any_of
 from careloop.errors import InvalidInput
 from careloop.events import (
-    COPY_FROM,
     EventKind,
-    NewEvent,
     list_events,
     record_event,
-    record_events,
 )
 from careloop.models import DecisionRow, ModelStateRow, PreferenceProfileRow
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.arrays import FloatArray
-from careloop.personalize.engine import Decision, EngineModel
+from careloop.personalize.engine import EngineModel
 from careloop.personalize.history import own_offsets
 from careloop.personalize.model import HistorySummary, PooledPosterior, update_posteriors
 from careloop.personalize.profile import FactorEvidence, PreferenceProfile, StatedPreferences
@@ -140,97 +136,6 @@ def set_stated_preferences(
         payload={"changed": sorted(changes)},
     )
     return get_profile(session, patient_id=patient_id)
-
-
-def record_decision(
-    session: Session,
-    *,
-    clock: Clock,
-    decision: Decision,
-    features: Sequence[float],
-    actor: str = "engine",
-    flush: bool = True,
-) -> DecisionRow:
-    """Write a decision down (with the features it used) and log a ``decided`` event.
-
-    ``flush=False``: both stay pending until the session's next flush."""
-    row = DecisionRow(**_decision_values(decision, features))
-    session.add(row)
-    if flush:
-        session.flush()
-    record_event(session, clock=clock, flush=flush, **asdict(_decided_event(decision, actor)))
-    return row
-
-
-def record_decisions(
-    session: Session,
-    *,
-    clock: Clock,
-    decisions: Sequence[tuple[Decision, Sequence[float]]],
-    actor: str = "engine",
-    copy_from: int = COPY_FROM,
-) -> None:
-    """:func:`record_decision` for a tick's batch: the rows in one statement (COPY on
-    PostgreSQL), then their events (:func:`careloop.events.record_events`)."""
-    if not decisions:
-        return
-    rows = [_decision_values(decision, features) for decision, features in decisions]
-    session.flush()
-    if session.get_bind().dialect.name == "postgresql" and len(rows) >= copy_from:
-        copy_then_insert(
-            session,
-            table=DecisionRow.__tablename__,
-            rows=rows,
-            conflict="",
-            json_columns=("factor_propensities", "options", "removals", "features"),
-        )
-    else:
-        session.execute(insert(DecisionRow), rows)
-    events = [_decided_event(decision, actor) for decision, _ in decisions]
-    record_events(session, events=events, clock=clock, copy_from=copy_from)
-
-
-def _decision_values(decision: Decision, features: Sequence[float]) -> dict[str, Any]:
-    action = decision.action
-    return {
-        "id": decision.decision_id,
-        "patient_id": decision.patient_id,
-        "program": decision.program,
-        "decided_at": ensure_utc(decision.decided_at),
-        "send_at": ensure_utc(decision.send_at) if decision.send_at else None,
-        "channel": action.channel if action else None,
-        "send_window": action.send_window if action else None,
-        "reading_level": action.reading_level if action else None,
-        "tone": action.tone if action else None,
-        "framing": action.framing if action else None,
-        "language": decision.language,
-        "propensity": decision.propensity,
-        "factor_propensities": dict(decision.factor_propensities),
-        "options": [o.as_dict() for o in decision.options],
-        "removals": [r.as_dict() for r in decision.removals],
-        "features": [float(x) for x in features],
-        "explanation": decision.explanation,
-        "explored": decision.explored,
-        "model_version": decision.model_version,
-    }
-
-
-def _decided_event(decision: Decision, actor: str) -> NewEvent:
-    action = decision.action
-    return NewEvent(
-        kind=EventKind.DECIDED,
-        actor=actor,
-        patient_id=decision.patient_id,
-        occurred_at=decision.decided_at,
-        subject_type="decision",
-        subject_id=decision.decision_id,
-        program=decision.program,
-        payload={
-            "action": action.as_dict() if action else None,
-            "propensity": decision.propensity,
-            "removals": [str(r.reason) for r in decision.removals],
-        },
-    )
 
 
 def list_decisions(
