@@ -83,7 +83,12 @@ def answer_inbound_call(session: Session, *, caller: str, desk: CallDesk) -> str
         method="POST",
         timeout=10,
     )
-    _say(gather, words["call_inbound_greeting"].format(care_team=desk.care_team(language)), language, desk)
+    _say(
+        gather,
+        words["call_inbound_greeting"].format(care_team=desk.care_team(language)),
+        language,
+        desk,
+    )
     return _to_care_team(response, language, desk)
 
 
