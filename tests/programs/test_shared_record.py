@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from tests.conftest import SHARED_DATA
 from tests.programs.test_projection_differential import (
@@ -28,6 +29,7 @@ from careloop.programs.eligibility import evaluate_record
 from careloop.programs.measures.record import PatientRecord, codings
 from careloop.programs.measures.shared_record import FactIndex, ProgramRecord, fact_index
 from careloop.programs.windows import resolve_window
+from careloop.records.fact_columns import FactRow
 from careloop.records.projection import (
     SharedFacts,
     load_patient_facts,
@@ -51,11 +53,12 @@ def _answers(record: PatientRecord, index: FactIndex) -> dict[str, Any]:
     types = [*index.by_type, "ObservationNotDone", "NoSuchType"]
     keys = ("code", "type", "vaccineCode", "medicationCodeableConcept")
     pairs = {  # every code pair of each type's facts, at any of the code paths
-        rtype: sorted({p for fact, _, _ in entries for k in keys for p in codings(fact.get(k))})
+        rtype: sorted({p for row in entries for k in keys for p in codings(row.fact.get(k))})
         for rtype, entries in index.by_type.items()
     }
     every = frozenset(p for found in pairs.values() for p in found)
-    ids = sorted({str(f["id"]) for es in index.by_type.values() for f, _, _ in es if "id" in f})
+    facts = [row.fact for rows in index.by_type.values() for row in rows]
+    ids = sorted({str(fact["id"]) for fact in facts if "id" in fact})
     return {
         "patient": id(record.patient),
         "birth_date": record.birth_date,
@@ -138,6 +141,6 @@ def test_program_records_over_one_index_answer_as_their_own_records_on_ecqm_case
 
 def test_a_program_record_needs_its_patient_selected() -> None:
     patient = {"resourceType": "Patient", "id": "p"}
-    index = FactIndex([("Patient", frozenset(), patient)])
+    index = FactIndex([FactRow("Patient", frozenset(), "", orjson.dumps(patient))])
     with pytest.raises(ValueError, match="patient"):
         ProgramRecord(index, always=frozenset(), codes=frozenset({"x"}), derived={})

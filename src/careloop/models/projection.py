@@ -7,13 +7,14 @@ resource. Deleting a resource (erasure, retention) deletes its row through the f
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, Text
+from sqlalchemy import Float, ForeignKeyConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
-from careloop.models.types import JSONType
+from careloop.models.types import JSONType, UTCDateTime
 
 
 class ResourceFact(Base):
@@ -21,7 +22,8 @@ class ResourceFact(Base):
 
     ``codes`` holds the bare codes of the resource (space-separated, those of
     ``fhir_resources.codes`` without their systems) so a program's code filter runs in the
-    database next to the patient filter.
+    database next to the patient filter. The typed columns after ``fact`` hold what measures
+    read of most facts, so a reader needs no decoding for them (``records.fact_columns``).
     """
 
     __tablename__ = "resource_facts"
@@ -31,6 +33,13 @@ class ResourceFact(Base):
     patient_id: Mapped[str | None] = mapped_column(String(64))
     codes: Mapped[str] = mapped_column(Text, default="")
     fact: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    code_pairs: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(64))
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    value_num: Mapped[float | None] = mapped_column(Float)
+    value_unit: Mapped[str | None] = mapped_column(String(64))
+    category_pairs: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         ForeignKeyConstraint(

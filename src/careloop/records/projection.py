@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from careloop.models import FhirResource, Patient, ResourceFact
 from careloop.records.extract import SUPPORTED_TYPES, IndexedResource
+from careloop.records.fact_columns import FactRow, computed_columns
 from careloop.records.facts_collector import SessionFactsCollector
 from careloop.records.service import load_patient_resources
 
@@ -74,6 +75,10 @@ def fact_rows(
             "patient_id": owner,
             "codes": " ".join(dict.fromkeys(code[:128] for _, code in res.codes)),
             "fact": fact_of(res.resource),
+            "status": res.status,
+            "start_at": res.effective_start,
+            "end_at": res.effective_end,
+            **computed_columns(res.resource),
         }
         for res, owner in zip(resources, owners, strict=True)
         if has_fact(res.resource_type, res.patient_ref)
@@ -203,9 +208,8 @@ def _custom_plans(session: Session) -> bool:
 
 _SHARED_FACTS = "careloop.records.shared_facts"
 _WRITTEN = "careloop.records.facts_written"
-_Row = tuple[str, frozenset[str], dict[str, Any]]
-FactRows = list[_Row]
-"""A patient's fact rows in read order: (resource type, bare codes, the fact)."""
+FactRows = list[FactRow]
+"""A patient's fact rows in read order (type, bare codes, code pairs; the fact on first use)."""
 # A written resource: (type, FHIR id, owner); None for "anything may have changed".
 Written = Iterable[tuple[str, str, str | None]] | None
 
@@ -229,7 +233,7 @@ class SharedFacts:
         # not every fact of the patient; a caller wanting more reads on its own.
         self._codes = None if codes is None else frozenset(codes)
         self._always = frozenset(always)
-        self._rows: dict[str, list[_Row]] = {}
+        self._rows: dict[str, FactRows] = {}
         # Per patient: what records built on these rows computed (``PatientRecord.derived``).
         self._derived: dict[str, dict[Any, Any]] = {}
         self._owner: dict[tuple[str, str], str] = {}  # (type, FHIR id) -> patient cached
@@ -251,16 +255,16 @@ class SharedFacts:
             facts = selected.get(pid)
             if facts is None:
                 facts = selected[pid] = [
-                    fact
-                    for rtype, row_codes, fact in self._rows[pid]
-                    if rtype in always or rtype not in SUPPORTED_TYPES or row_codes & codes
+                    row.fact
+                    for row in self._rows[pid]
+                    if selects(row.rtype, row.codes, always=always, codes=codes)
                 ]
             yield pid, list(facts)
 
     def rows(
         self, session: Session, ids: list[str], *, batch: int
     ) -> Iterator[tuple[str, FactRows]]:
-        """Each patient's rows as read (type, bare codes, fact), unfiltered: for a caller
+        """Each patient's rows as read (:class:`FactRow`), unfiltered: for a caller
         that selects its own facts from them (``programs.measures.shared_record``)."""
         for start in range(0, len(ids), batch):
             chunk = ids[start : start + batch]
@@ -269,12 +273,13 @@ class SharedFacts:
                 yield pid, self._rows[pid]
 
     def _load(self, session: Session, ids: list[str], *, batch: int) -> None:
-        """Read and decode the rows of the patients in ``ids`` not read yet."""
+        """Read the rows of the patients in ``ids`` not read yet (their facts are decoded
+        when first used)."""
         missing = [pid for pid in ids if pid not in self._rows]
         postgres = bool(missing) and _custom_plans(session)
         query = select(
             ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.fhir_id,
-            ResourceFact.codes, _FACT_TEXT,
+            ResourceFact.codes, ResourceFact.code_pairs, _FACT_TEXT,
         ).where(_patient_in_chunk(postgres=postgres))  # fmt: skip
         params: dict[str, Any] = {}
         if self._codes is not None and postgres:
@@ -286,10 +291,10 @@ class SharedFacts:
                 self._rows[pid] = []
             rows = session.execute(query, {**params, "chunk": chunk})
             with _collector.holding(session):
-                for pid, rtype, fhir_id, row_codes, fact in rows:
+                for pid, rtype, fhir_id, row_codes, pairs, fact in rows:
                     if not self._keeps(rtype, row_codes, filtered=postgres):
                         continue
-                    row = (rtype, frozenset(row_codes.split()), orjson.loads(fact))
+                    row = FactRow(rtype, frozenset(row_codes.split()), pairs, fact)
                     self._rows[pid].append(row)
                     self._owner[(rtype, fhir_id)] = pid
 

@@ -25,6 +25,7 @@ from careloop.db import copy_then_insert
 from careloop.models import FhirResource, ResourceFact
 from careloop.records.code_filter import column_text
 from careloop.records.extract import IndexedResource
+from careloop.records.fact_columns import FACT_COLUMNS
 from careloop.records.projection import fact_rows, forget_shared_facts, has_fact
 from careloop.records.store_copy import Stamp, copy_new, existing_keys
 
@@ -160,7 +161,8 @@ def _write_facts(
             table="resource_facts",
             rows=rows,
             conflict="ON CONFLICT (resource_type, fhir_id) DO UPDATE SET "
-            "patient_id = EXCLUDED.patient_id, codes = EXCLUDED.codes, fact = EXCLUDED.fact",
+            "patient_id = EXCLUDED.patient_id, codes = EXCLUDED.codes, fact = EXCLUDED.fact, "
+            + ", ".join(f"{column} = EXCLUDED.{column}" for column in FACT_COLUMNS),
             json_columns=JSON_COLUMNS,
         )
     elif rows:

@@ -26,6 +26,7 @@ import orjson
 
 from careloop.records.code_filter import column_text
 from careloop.records.extract import IndexedResource
+from careloop.records.fact_columns import copied_columns
 from careloop.records.projection import DROPPED_FIELDS, PATIENT_DROPPED, has_fact
 
 NULL = b"\\N"
@@ -35,14 +36,17 @@ RESOURCE_COLUMNS = (
     "supported, resource, source, imported_at, patient_id"
 )
 PROJECT_FACTS = (
-    "INSERT INTO resource_facts (resource_type, fhir_id, codes, fact, patient_id) "
+    "INSERT INTO resource_facts (resource_type, fhir_id, codes, fact, patient_id, code_pairs, "
+    "status, start_at, end_at, value_num, value_unit, category_pairs) "
     "SELECT r.resource_type, r.fhir_id, k ->> 2, r.resource - CASE r.resource_type "
-    "WHEN 'Patient' THEN %(patient)s::text[] ELSE %(dropped)s::text[] END, r.patient_id "
+    "WHEN 'Patient' THEN %(patient)s::text[] ELSE %(dropped)s::text[] END, r.patient_id, "
+    "k ->> 3, r.status, r.effective_start, r.effective_end, (k ->> 4)::float8, k ->> 5, k ->> 6 "
     "FROM jsonb_array_elements(%(keys)s::jsonb) AS k "
     "JOIN fhir_resources AS r ON r.resource_type = k ->> 0 AND r.fhir_id = k ->> 1"
 )
-"""The facts of rows just copied (keys and bare codes sent as one JSON text), by the same
-rule as ``records.projection.fact_of`` (its owner is its resource's)."""
+"""The facts of rows just copied (keys, bare codes and the computed typed columns sent as
+one JSON text), by the same rule as ``records.projection.fact_rows`` (its owner, status and
+timing are its resource's row's)."""
 _DROPPED = list(DROPPED_FIELDS)
 _PATIENT_DROPPED = [*DROPPED_FIELDS, *PATIENT_DROPPED]
 
@@ -85,11 +89,12 @@ def existing_keys(cursor: Any, resources: Sequence[IndexedResource]) -> set[tupl
 class CopyText:
     """A resource's COPY line, made in the parser process and completed in the writer:
     ``resource`` stops before the JSON (which crosses the process boundary once, as the
-    resource's own); ``fact``: the bare codes of its fact, None when it gets none."""
+    resource's own); ``fact``: the bare codes of its fact and its computed typed columns
+    (``records.fact_columns.copied_columns``), None when it gets none."""
 
     __slots__ = ("fact", "resource")
 
-    def __init__(self, resource: bytes, fact: str | None) -> None:
+    def __init__(self, resource: bytes, fact: tuple[Any, ...] | None) -> None:
         self.resource = resource
         self.fact = fact
 
@@ -129,7 +134,8 @@ def copy_text(res: IndexedResource) -> CopyText:
     ))  # fmt: skip
     fact = None
     if has_fact(res.resource_type, res.patient_ref):
-        fact = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
+        codes = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
+        fact = (codes, *copied_columns(res.resource))
     return CopyText(resource.encode(), fact)
 
 
@@ -152,7 +158,7 @@ def copy_new(
     rest instead of following it."""
     middles: dict[Stamp, bytes] = {}
     ends: dict[str | None, bytes] = {}
-    facts: list[tuple[str, str, str]] = []
+    facts: list[tuple[Any, ...]] = []
     with cursor.copy(f"COPY fhir_resources ({RESOURCE_COLUMNS}) FROM STDIN") as copy:
         parts: list[bytes] = []
         for count, (res, owner, stamp) in enumerate(
@@ -167,7 +173,7 @@ def copy_new(
                 middle = middles[stamp] = text(stamp[0][:500]) + b"\t" + _time(stamp[1]) + b"\t"
             parts += (lines.resource, _json(res.json), b"\t", middle, end)
             if lines.fact is not None:
-                facts.append((res.resource_type, res.fhir_id, lines.fact))
+                facts.append((res.resource_type, res.fhir_id, *lines.fact))
             if count % STREAM_ROWS == 0:
                 copy.write(b"".join(parts))
                 parts.clear()

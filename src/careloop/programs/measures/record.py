@@ -10,28 +10,17 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any, TypeVar
 
-from careloop.fhirdata.codings import codings as fhir_codings
 from careloop.programs.measures.timing import parse_date
 from careloop.programs.measures.valuesets import CodeSet
+from careloop.records.fact_columns import CODE_PATHS as CODE_PATHS  # re-exported
+from careloop.records.fact_columns import codings as codings  # re-exported
+from careloop.records.fact_columns import pairs_at as _pairs
 
-# Where a retrieve such as [Encounter: "Office Visit"] looks for the code (QI-Core primary
-# code paths); everything else uses ``code``.
-CODE_PATHS = {
-    "Encounter": "type",
-    "MedicationRequest": "medicationCodeableConcept",
-    "DeviceRequest": "codeCodeableConcept",
-    "Immunization": "vaccineCode",
-}
 NOT_DONE_REASON = "http://hl7.org/fhir/us/qicore/StructureDefinition/qicore-notDoneReason"
 Resource = dict[str, Any]
 Derived = dict[tuple[int, str], tuple[Resource, Any]]
 """What was computed from a resource (its codes, its timing), by (id of resource, what)."""
 _T = TypeVar("_T")
-
-
-def codings(concept: Any) -> Iterator[tuple[str, str]]:
-    """The (system, code) pairs of a CodeableConcept (or a list of them) that name a system."""
-    return ((system, code) for system, code in fhir_codings(concept) if system and code)
 
 
 def concept_in(concept: Any, codes: CodeSet) -> bool:
@@ -43,15 +32,6 @@ def is_not_done(resource: Resource) -> bool:
     if resource.get("status") == "cancelled":
         return True
     return any(ext.get("url") == NOT_DONE_REASON for ext in resource.get("extension", ()))
-
-
-def _pairs(concept: Any) -> tuple[tuple[str, str], ...]:
-    """The (system, code) pairs of a resource's code element (a concept, or a list)."""
-    if concept is None or isinstance(concept, list):
-        return tuple(codings(concept))
-    return tuple(
-        (c["system"], c["code"]) for c in concept.get("coding", ()) if "system" in c and "code" in c
-    )
 
 
 CodeIndex = tuple[frozenset[tuple[str, str]], dict[Any, list[int]]]
@@ -69,12 +49,6 @@ def index_of(pairs_per_resource: Iterable[Iterable[tuple[str, str]]]) -> CodeInd
             elif slot[-1] != position:
                 slot.append(position)
     return frozenset(positions), positions
-
-
-def pairs_index(resources: Iterable[Resource], path: str) -> CodeIndex:
-    """``index_of`` the pairs at ``path``, for an index built once per patient and type
-    whose per-resource pairs no other record asks for (so none are kept in ``derived``)."""
-    return index_of(_pairs(resource.get(path)) for resource in resources)
 
 
 def code_index(resources: Iterable[Resource], path: str, derived: Derived) -> CodeIndex:

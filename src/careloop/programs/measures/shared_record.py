@@ -23,14 +23,13 @@ from careloop.programs.measures.record import (
     Derived,
     PatientRecord,
     Resource,
-    pairs_index,
+    index_of,
 )
 from careloop.programs.measures.timing import parse_date
 from careloop.programs.measures.valuesets import CodeSet
+from careloop.records.fact_columns import FactRow
 from careloop.records.projection import FactRows, selects
 
-# A fact of a type, with what its program filters test: (fact, row type, bare codes).
-_Entry = tuple[Resource, str, frozenset[str]]
 # Types whose retrieves cannot use the shared index: a MedicationRequest's codes may come
 # from a Medication it references, found among the program's own facts; ObservationNotDone
 # is a filter of Observation (retrieved through it).
@@ -39,21 +38,24 @@ _OWN_INDEX = frozenset({"MedicationRequest", "ObservationNotDone"})
 
 class FactIndex:
     """A patient's fact rows by type (the first Patient apart), with a code index per type
-    built on first use; shared by every program's record of the patient for one read."""
+    built on first use from the rows' code pairs (``resource_facts.code_pairs``); shared by
+    every program's record of the patient for one read. A fact is decoded only when a
+    record returns it (a retrieve's hit, a whole type, a reference)."""
 
     __slots__ = ("_index", "by_type", "patient", "rows")
 
     def __init__(self, rows: FactRows) -> None:
-        by_type: dict[str, list[_Entry]] = {}
-        patient: _Entry | None = None
-        for row_type, row_codes, fact in rows:
-            rtype = fact.get("resourceType")
-            if rtype == "Patient" and patient is None:
-                patient = (fact, row_type, row_codes)
+        by_type: dict[str, list[FactRow]] = {}
+        patient: FactRow | None = None
+        for row in rows:
+            # The row's type is its fact's ``resourceType`` (both are the resource's).
+            if row.rtype == "Patient" and patient is None:
+                patient = row
                 continue
-            if not isinstance(rtype, str):
-                continue  # as PatientRecord: a fact without a type is never retrieved
-            by_type.setdefault(rtype, []).append((fact, row_type, row_codes))
+            found = by_type.get(row.rtype)
+            if found is None:
+                found = by_type[row.rtype] = []
+            found.append(row)
         self.rows = rows
         self.patient = patient
         self.by_type = by_type
@@ -61,11 +63,12 @@ class FactIndex:
 
     def code_index(self, rtype: str) -> CodeIndex:
         """(system, code) pair -> positions in ``by_type[rtype]``, built once per patient and
-        type for every program (so each fact's pairs are parsed once without a cache)."""
+        type for every program from the rows' pairs (no fact decoded for it)."""
         index = self._index.get(rtype)
         if index is None:
-            facts = (entry[0] for entry in self.by_type.get(rtype, ()))
-            index = self._index[rtype] = pairs_index(facts, CODE_PATHS.get(rtype, "code"))
+            path = CODE_PATHS.get(rtype, "code")
+            rows = self.by_type.get(rtype, ())
+            index = self._index[rtype] = index_of(row.pairs(path) for row in rows)
         return index
 
 
@@ -102,7 +105,7 @@ class ProgramRecord(PatientRecord):
         if facts.patient is not None and not self._selected(facts.patient):
             # The first Patient fact is the record's patient only if the filter keeps it.
             raise ValueError("a shared record needs the patient's own fact selected")
-        self.patient = facts.patient[0] if facts.patient is not None else {}
+        self.patient = facts.patient.fact if facts.patient is not None else {}
         self.patient_id = str(self.patient.get("id", ""))
         self.gender = self.patient.get("gender")
         self.birth_date = parse_date(self.patient.get("birthDate"))
@@ -111,8 +114,8 @@ class ProgramRecord(PatientRecord):
         self._by_id = None
         self.derived = derived
 
-    def _selected(self, entry: _Entry) -> bool:
-        return selects(entry[1], entry[2], always=self._always, codes=self._codes)
+    def _selected(self, row: FactRow) -> bool:
+        return selects(row.rtype, row.codes, always=self._always, codes=self._codes)
 
     def of_type(self, rtype: str) -> list[Resource]:
         found = self._by_type.get(rtype)
@@ -121,7 +124,7 @@ class ProgramRecord(PatientRecord):
         entries = self._facts.by_type.get(rtype)
         if entries is None:
             return super().of_type(rtype)  # ObservationNotDone, or none of the type
-        found = self._by_type[rtype] = [e[0] for e in entries if self._selected(e)]
+        found = self._by_type[rtype] = [row.fact for row in entries if self._selected(row)]
         return found
 
     def retrieve(self, rtype: str, codes: CodeSet) -> list[Resource]:
@@ -137,19 +140,18 @@ class ProgramRecord(PatientRecord):
         else:
             chosen = sorted({i for pair in hits for i in positions[pair]})
         selected = self._selected
-        return [entries[i][0] for i in chosen if selected(entries[i])]
+        return [entries[i].fact for i in chosen if selected(entries[i])]
 
     def by_reference(self, reference: str) -> Resource | None:
         if self._by_id is None:
             # PatientRecord's map, built from the program's facts in read order by type.
             by_type: dict[str, list[Resource]] = {}
             first_patient = self._facts.patient
-            for row_type, row_codes, fact in self._facts.rows:
-                rtype = fact.get("resourceType")
-                if first_patient is not None and fact is first_patient[0]:
+            for row in self._facts.rows:
+                if row is first_patient:
                     continue
-                if isinstance(rtype, str) and self._selected((fact, row_type, row_codes)):
-                    by_type.setdefault(rtype, []).append(fact)
+                if self._selected(row):
+                    by_type.setdefault(row.rtype, []).append(row.fact)
             self._by_id = {}
             for rtype, resources in by_type.items():
                 for resource in resources:

@@ -1,0 +1,160 @@
+"""The typed columns of a resource fact: what measures read, without decoding the fact.
+
+Beside each fact's JSON (``records.projection``), ``resource_facts`` keeps the fields the
+measure engine asks of most resources as columns written at import:
+
+- ``code_pairs``: the (system, code) pairs at the type's primary code path (QI-Core's, the
+  path a retrieve such as ``[Encounter: "Office Visit"]`` looks at), in the resource's order,
+  exactly as the engine's code index reads them (:func:`primary_pairs`);
+- ``status``, ``start_at``, ``end_at``: the resource's status and effective/period start and
+  end, as ``fhir_resources`` indexes them (``records.extract``);
+- ``value_num``, ``value_unit``: a ``valueQuantity``'s value and unit;
+- ``category_pairs``: the pairs of ``category`` (an Encounter's ``class``).
+
+Pairs are one text, each pair ``system US code`` and pairs separated by RS (ASCII unit and
+record separators): splitting a short text is the cheapest way found to get them into
+Python (see ``docs/benchmarks.md``, ntG). A pair that cannot be written so (a value not a
+string, or holding a separator) makes the column NULL, and a reader then computes the pairs
+from the fact itself: the column is exact or absent, never approximate.
+
+Migration 0550 backfills existing rows with a frozen copy of these rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from careloop.fhirdata.codings import codings as fhir_codings
+
+# Where a retrieve such as [Encounter: "Office Visit"] looks for the code (QI-Core primary
+# code paths); everything else uses ``code``.
+CODE_PATHS = {
+    "Encounter": "type",
+    "MedicationRequest": "medicationCodeableConcept",
+    "DeviceRequest": "codeCodeableConcept",
+    "Immunization": "vaccineCode",
+}
+FACT_COLUMNS = (
+    "code_pairs", "status", "start_at", "end_at", "value_num", "value_unit", "category_pairs",
+)  # fmt: skip
+"""The typed columns, in table order (the upserts' conflict clauses name them)."""
+UNIT_SEPARATOR = "\x1f"
+RECORD_SEPARATOR = "\x1e"
+Pairs = tuple[tuple[str, str], ...]
+
+
+def codings(concept: Any) -> Iterator[tuple[str, str]]:
+    """The (system, code) pairs of a CodeableConcept (or a list of them) that name a system."""
+    return ((system, code) for system, code in fhir_codings(concept) if system and code)
+
+
+def pairs_at(concept: Any) -> Pairs:
+    """The (system, code) pairs of a resource's code element (a concept, or a list), as the
+    measure engine's code index reads them."""
+    if concept is None or isinstance(concept, list):
+        return tuple(codings(concept))
+    return tuple(
+        (c["system"], c["code"]) for c in concept.get("coding", ()) if "system" in c and "code" in c
+    )
+
+
+def primary_pairs(resource: dict[str, Any]) -> Pairs:
+    """The pairs at the primary code path of the resource's own type."""
+    return pairs_at(resource.get(CODE_PATHS.get(str(resource.get("resourceType")), "code")))
+
+
+def pairs_text(pairs: Pairs) -> str | None:
+    """``pairs`` as one column text; None when a pair cannot be written exactly."""
+    parts = []
+    for system, code in pairs:
+        if not (isinstance(system, str) and isinstance(code, str)):
+            return None
+        part = system + UNIT_SEPARATOR + code
+        if part.count(UNIT_SEPARATOR) != 1 or RECORD_SEPARATOR in part:
+            return None
+        parts.append(part)
+    return RECORD_SEPARATOR.join(parts)
+
+
+def parse_pairs(text: str) -> Pairs:
+    """The pairs a :func:`pairs_text` column holds."""
+    if not text:
+        return ()
+    return tuple(
+        tuple(part.split(UNIT_SEPARATOR))  # type: ignore[misc]
+        for part in text.split(RECORD_SEPARATOR)
+    )
+
+
+def copied_columns(resource: dict[str, Any]) -> tuple[Any, ...]:
+    """:func:`computed_columns` as the values ``records.store_copy`` sends after the codes."""
+    return tuple(computed_columns(resource).values())
+
+
+def computed_columns(resource: dict[str, Any]) -> dict[str, Any]:
+    """The columns drawn from the resource's own fields (``code_pairs``, ``value_num``,
+    ``value_unit``, ``category_pairs``); status and timing come from ``records.extract``."""
+    try:
+        code_pairs = pairs_text(primary_pairs(resource))
+    except (TypeError, AttributeError, KeyError):
+        code_pairs = None  # the engine meets the same shape and decides (it may raise)
+    quantity = resource.get("valueQuantity")
+    value_num = value_unit = None
+    if isinstance(quantity, dict):
+        value = quantity.get("value")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                value_num = float(value)
+            except OverflowError:
+                value_num = None
+        unit = quantity.get("unit")
+        if isinstance(unit, str):
+            value_unit = unit[:64]
+    where = "class" if resource.get("resourceType") == "Encounter" else "category"
+    category = pairs_text(tuple(fhir_codings(resource.get(where))))
+    return {
+        "code_pairs": code_pairs,
+        "value_num": value_num,
+        "value_unit": value_unit,
+        "category_pairs": category,
+    }
+
+
+class FactRow:
+    """A fact row as read for a night: its type, bare codes and code pairs from the columns,
+    the fact's JSON decoded only when something reads the fact itself (:attr:`fact`).
+
+    Most facts a night reads are only ever looked up by code (a retrieve whose value sets
+    they are not in); their JSON is never decoded.
+    """
+
+    __slots__ = ("_fact", "_text", "codes", "pairs_text", "rtype")
+
+    def __init__(
+        self, rtype: str, codes: frozenset[str], pairs_text: str | None, text: str | bytes
+    ) -> None:
+        self.rtype = rtype
+        self.codes = codes
+        self.pairs_text = pairs_text
+        self._text: str | bytes | None = text
+        self._fact: dict[str, Any] | None = None
+
+    @property
+    def fact(self) -> dict[str, Any]:
+        """The fact, decoded on first use (one dict per row: callers share it)."""
+        fact = self._fact
+        if fact is None:
+            assert self._text is not None
+            fact = self._fact = orjson.loads(self._text)
+            self._text = None
+        return fact
+
+    def pairs(self, path: str) -> Pairs:
+        """The pairs at ``path``, the type's primary code path: from the column when it holds
+        them, else from the fact (as :func:`pairs_at` reads it)."""
+        if self.pairs_text is not None:
+            return parse_pairs(self.pairs_text)
+        return pairs_at(self.fact.get(path))
