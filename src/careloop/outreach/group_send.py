@@ -20,8 +20,8 @@ could not tell which of them went, so such a twin waits for a later round.
 A crash leaves at most one group ``calling``; re-claimed, each of its messages is in doubt
 and reconciled: found in the gateway's list → recorded as sent, not found → sent once.
 Gateways that cannot be asked keep one ``calling`` mark per send
-(:meth:`Worker._send_in_turn`): for them a whole group in doubt would be a group held for
-review, or re-sent.
+(:func:`careloop.outreach.chunk_send.send_in_turn`): for them a whole group in doubt would
+be a group held for review, or re-sent.
 """
 
 from __future__ import annotations
