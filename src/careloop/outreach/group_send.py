@@ -26,6 +26,7 @@ be a group held for review, or re-sent.
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -44,6 +45,8 @@ from careloop.outreach.worker_presence import PresenceLost
 
 if TYPE_CHECKING:
     from careloop.outreach.worker import Worker
+
+log = logging.getLogger("careloop.outreach.group_send")
 
 Planned = tuple[Claimed, datetime | None]
 
@@ -178,12 +181,14 @@ def settle_doubts(
         outbound=worker.outbound,
         matched=worker.matched,
     )
+    found = [o for o in settled.values() if o is not None]
+    log.info("%d sends in doubt settled, %d found at the gateway", len(doubts), len(found))
     rest = [
         (replace(m, in_doubt_since=None) if m.id in settled else m, s)
         for m, s in planned
         if settled.get(m.id) is None
     ]
-    return [o for o in settled.values() if o is not None], rest
+    return found, rest
 
 
 def _still_mine(

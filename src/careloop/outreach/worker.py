@@ -60,6 +60,7 @@ from careloop.outreach.sender_leases import release_senders
 from careloop.outreach.states import DeadReason
 from careloop.outreach.worker_presence import (
     TAKEOVER_GRACE,
+    WATCH_EVERY,
     Presence,
     PresenceLost,
     Takeover,
@@ -103,6 +104,8 @@ class Worker:
     takeover: Takeover = field(default_factory=lambda: Takeover(grace=TAKEOVER_GRACE))
     """Dead workers (their advisory lock gone) whose senders and rows this one adopts."""
     presence: Presence | None = field(default=None, init=False)
+    watched_at: datetime | None = field(default=None, init=False)
+    """When this worker last asked, between its groups, which workers are dead."""
     _farewell: weakref.finalize | None = field(default=None, init=False, repr=False)  # type: ignore[type-arg]
 
     def claim_size(self, batch: int | None = None) -> int:
@@ -334,4 +337,19 @@ class Worker:
             last_chunk=self.last_chunk,
         )
         self.senders_released |= released  # only once the commit is through
+        self.watch_peers()
         return report, sendable
+
+    def watch_peers(self) -> None:
+        """Between groups, at most every :data:`WATCH_EVERY`: which workers are dead, so the
+        takeover's grace runs while this batch is sent and the next claim adopts them (a
+        death was seen only at a claim, and adopted at the claim after the grace)."""
+        if self.presence is None:
+            return
+        now = self.clock.now()
+        if self.watched_at is not None and now - self.watched_at < WATCH_EVERY:
+            return
+        self.watched_at = now
+        dead = self.presence.dead_peers()
+        if dead is not None:
+            self.takeover.notice(dead, now=now)
