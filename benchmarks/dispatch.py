@@ -309,6 +309,23 @@ def _kill_timeline(
     }
 
 
+def _reclaimed(url: str, *, killed: datetime) -> dict[str, Any]:
+    """s after the kill (the database's clock): the killed worker's open attempts closed by
+    the claim that took its rows (adopted, or its lease run out), first and last."""
+    with psycopg.connect(url) as conn:
+        first, last, rows = conn.execute(
+            "SELECT min(finished_at), max(finished_at), count(*) FROM outreach_attempts "
+            "WHERE worker = 'w1' AND error IN ('worker-lost', 'lease-expired') "
+            "AND finished_at >= %s",
+            (killed,),
+        ).fetchone() or (None, None, 0)
+    return {
+        "its_rows_reclaimed": rows,
+        "its_rows_reclaimed_s": round((first - killed).total_seconds(), 2) if first else None,
+        "its_rows_last_reclaimed_s": round((last - killed).total_seconds(), 2) if last else None,
+    }
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return round(usage.ru_utime + usage.ru_stime, 3)
@@ -677,6 +694,7 @@ def main() -> None:
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
         killed_at_mono = time.monotonic()
+        killed_wall = datetime.now(UTC)
         killed_at = killed_at_mono - started
         replacement = _spawn(args, url, sends, "w1-restarted")
         spawned[replacement.pid] = time.monotonic()
@@ -744,7 +762,8 @@ def main() -> None:
             "processes": _phases(sends, spawned, exited, first_send),
             "kill_timeline": _kill_timeline(
                 sends, first_pid=first.pid, killed=killed_at_mono, half_lease=args.lease / 2
-            ),
+            )
+            | _reclaimed(url, killed=killed_wall),
             **({"stopped": stop} if stop is not None else {}),
             "outbox_states": states,
             "in_doubt": args.in_doubt,

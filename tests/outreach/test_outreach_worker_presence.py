@@ -13,9 +13,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 from tests.outreach.conftest import queue_due_texts
+from tests.outreach.test_outreach_dispatch import Blind
 
 from careloop.channels.fake import FakeChannel
-from careloop.channels.messages import ChannelKind, OutboundMessage, RateLimit, SendResult
+from careloop.channels.messages import ChannelKind, OutboundMessage, SendResult
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import FrozenClock
 from careloop.compose.worker import build_worker
@@ -334,22 +335,15 @@ def test_intact_from_concurrent_sender_threads_never_raises(pg: Runtime) -> None
         assert answers == [False] * 4
 
 
-class _DiesOnFirstCall:
+class _DiesOnFirstCall(Blind):
     """A text gateway (unpaced) at whose first call another worker is killed; each call
     takes ``WATCH_EVERY`` of the frozen clock, as a real call takes time."""
 
     def __init__(self, rt: Runtime, clock: FrozenClock, dying: Presence) -> None:
-        self.fake = FakeChannel(ChannelKind.SMS)
+        super().__init__(FakeChannel(ChannelKind.SMS))
         self.rt = rt
         self.clock = clock
         self.dying = dying
-
-    @property
-    def kind(self) -> ChannelKind:
-        return ChannelKind.SMS
-
-    def rate_limit(self, sender: str | None) -> RateLimit | None:
-        return None
 
     def send(self, message: OutboundMessage) -> SendResult:
         if self.dying.connection is not None:
