@@ -181,6 +181,7 @@ class Worker:
         return rate * (1 - self.settings.worker.pace_margin) * self.half_lease.total_seconds()
 
     def _see_through(self, claimed: list[Claimed], report: BatchReport) -> None:
+        claimed = self._settle_doubts_first(claimed, report)
         by_sender: dict[str, list[Claimed]] = defaultdict(list)
         for message in claimed:
             by_sender[sender_key(message.channel, message.sender)].append(message)
@@ -193,6 +194,17 @@ class Worker:
             # Not with both paths in it: the first path's last record would release too early.
             self.last_chunk = last and len({self.reconcilable(m.channel) for _, m in part}) == 1
             report.add(send_chunk(self, [m for _, m in part], slots=[s for s, _ in part]))
+
+    def _settle_doubts_first(self, claimed: list[Claimed], report: BatchReport) -> list[Claimed]:
+        """The batch's sends in doubt (a dead worker's adopted group, a lease run out while
+        ``calling``) settled and recorded before any slot is reserved: one look-up for the
+        batch; those found at the gateway take no send slot and wait for no group before
+        them; those it has no record of are sent once, in turn, no longer in doubt."""
+        if not any(m.in_doubt_since is not None for m in claimed):
+            return claimed
+        settled, rest = settle_doubts(self, [(m, None) for m in claimed])
+        report.add(self.record(settled, calling=[])[0])
+        return [m for m, _ in rest]
 
     def _measure_pace(self, report: BatchReport, *, since: datetime) -> None:
         handled = report.sent + report.dead + report.retried + report.in_doubt
