@@ -32,6 +32,7 @@ its advisory lock: nobody may send for its senders meanwhile) and reports what i
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import resource
 import signal
@@ -212,9 +213,14 @@ def run_worker(args: argparse.Namespace) -> None:
             ),
         ),
     )
+    events = _watch_takeover()
     # As ``careloop worker`` does once it is set up: its code out of the collector's passes.
     settle_batch_process()
-    phases = {"pid": os.getpid(), "ready": time.monotonic(), "startup_cpu_s": _cpu_seconds()}
+    phases: dict[str, Any] = {
+        "pid": os.getpid(),
+        "ready": time.monotonic(),
+        "startup_cpu_s": _cpu_seconds(),
+    }
     while True:
         report = worker.run_once()
         if report.claimed:
@@ -230,9 +236,94 @@ def run_worker(args: argparse.Namespace) -> None:
         time.sleep(0.1)
     worker.leave()
     rt.close()
-    phases |= {"done": time.monotonic(), "cpu_s": _cpu_seconds()}
+    phases |= {"done": time.monotonic(), "cpu_s": _cpu_seconds(), "events": events}
     (Path(args.sends) / f"phases-{os.getpid()}.json").write_bytes(orjson.dumps(phases))
     finish_process()
+
+
+TAKEOVER_LOGS = ("careloop.outreach.worker_presence", "careloop.outreach.group_send")
+"""The worker's own lines about a dead worker: seen dead, adopted, its sends in doubt settled."""
+
+
+def _watch_takeover() -> list[tuple[float, str]]:
+    """When (monotonic, shared by the processes) this worker logged a takeover step."""
+    events: list[tuple[float, str]] = []
+
+    class Stamp(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            events.append((time.monotonic(), record.getMessage()))
+
+    for name in TAKEOVER_LOGS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(Stamp())
+    return events
+
+
+def _kill_timeline(
+    sends: Path, *, first_pid: int, killed: float, half_lease: float
+) -> dict[str, Any]:
+    """s after the kill: a survivor or the replacement first sees the killed worker dead,
+    first adopts its work, first settles sends in doubt; the first call by another process for
+    a sender it was sending for (its senders: those it called in its last half lease); the
+    last call of the run."""
+    events = [
+        (float(at), str(message))
+        for path in sends.glob("phases-*.json")
+        for at, message in orjson.loads(path.read_bytes()).get("events", [])
+        if float(at) >= killed
+    ]
+    calls: dict[str, list[tuple[float, str]]] = {}
+    for path in sends.glob("sends-*.jsonl"):
+        calls[path.stem.removeprefix("sends-")] = [
+            (float(record["at"]), dict(parse_qsl(record["body"]))["From"])
+            for record in (
+                orjson.loads(line)
+                for line in path.read_bytes().splitlines()
+                if line.endswith(b"}")  # a SIGKILL can cut the last line short
+            )
+        ]
+    theirs = calls.get(str(first_pid), [])
+    last_own = max((at for at, _ in theirs), default=killed)
+    held = {sender for at, sender in theirs if at >= last_own - half_lease}
+    resumed = [
+        at
+        for pid, made in calls.items()
+        if pid != str(first_pid)
+        for at, sender in made
+        if at > killed and sender in held
+    ]
+
+    def first(word: str) -> float | None:
+        found = [at for at, message in events if word in message]
+        return round(min(found) - killed, 2) if found else None
+
+    settled = [at for at, message in events if "in doubt settled" in message]
+    return {
+        "seen_dead_s": first("seen dead"),
+        "adopted_s": first("adopting"),
+        "in_doubt_settled_s": round(min(settled) - killed, 2) if settled else None,
+        "its_senders": len(held),
+        "its_senders_resumed_s": round(min(resumed) - killed, 2) if resumed else None,
+        "last_call_s": round(max(at for made in calls.values() for at, _ in made) - killed, 2),
+    }
+
+
+def _reclaimed(url: str, *, killed: datetime) -> dict[str, Any]:
+    """s after the kill (the database's clock): the killed worker's open attempts closed by
+    the claim that took its rows (adopted, or its lease run out), first and last."""
+    with psycopg.connect(url) as conn:
+        first, last, rows = conn.execute(
+            "SELECT min(finished_at), max(finished_at), count(*) FROM outreach_attempts "
+            "WHERE worker = 'w1' AND error IN ('worker-lost', 'lease-expired') "
+            "AND finished_at >= %s",
+            (killed,),
+        ).fetchone() or (None, None, 0)
+    return {
+        "its_rows_reclaimed": rows,
+        "its_rows_reclaimed_s": round((first - killed).total_seconds(), 2) if first else None,
+        "its_rows_last_reclaimed_s": round((last - killed).total_seconds(), 2) if last else None,
+    }
 
 
 def _cpu_seconds() -> float:
@@ -603,6 +694,7 @@ def main() -> None:
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
         killed_at_mono = time.monotonic()
+        killed_wall = datetime.now(UTC)
         killed_at = killed_at_mono - started
         replacement = _spawn(args, url, sends, "w1-restarted")
         spawned[replacement.pid] = time.monotonic()
@@ -668,6 +760,10 @@ def main() -> None:
                 args.messages / max(max(float(r["at"]) for r in records) - first_send, 1e-9), 1
             ),
             "processes": _phases(sends, spawned, exited, first_send),
+            "kill_timeline": _kill_timeline(
+                sends, first_pid=first.pid, killed=killed_at_mono, half_lease=args.lease / 2
+            )
+            | _reclaimed(url, killed=killed_wall),
             **({"stopped": stop} if stop is not None else {}),
             "outbox_states": states,
             "in_doubt": args.in_doubt,

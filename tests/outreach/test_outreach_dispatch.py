@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tests.outreach.conftest import Loop, WorkerKilled, dies_after_sends, make_patient
 from tests.statements import statements
@@ -221,6 +221,40 @@ def test_a_dead_workers_group_in_doubt_is_settled_with_one_look_up_before_any_re
             select(SendAttempt.id).where(SendAttempt.outcome == "reconciled")
         ).all()
     assert len(reconciled) == 5
+
+
+def test_a_batchs_sends_in_doubt_found_at_the_gateway_take_no_send_slot(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    """Re-claimed after a kill, the sends in doubt are settled before the batch's slots are
+    reserved: the five the gateway has are recorded sent without a slot (a paced sender's
+    slots go to what is still to send), the sixth and the rest are sent once, each in its
+    slot."""
+    loop = make_loop([], {})
+    own = loop.worker.settings
+    loop.worker.settings = own.model_copy(
+        update={
+            "worker": own.worker.model_copy(update={"results_per_commit": 6}),
+            "sender_rates": {f"sms:{_sender(0)}": 1000.0},
+        }
+    )
+    keys = _queue(rt, 10)
+    with dies_after_sends(loop.sms, 5), contextlib.suppress(WorkerKilled):
+        loop.worker.run_once()
+    loop.advance(timedelta(seconds=loop.worker.settings.worker.lease_seconds + 1))
+    loop.work()
+    assert _calls_per_key(loop.sms, keys) == [1] * 10
+    assert _states(rt, keys) == ["sent"] * 10
+    with rt.transaction() as session:
+        slots = dict(
+            session.execute(
+                select(SendAttempt.outcome, func.count(SendAttempt.slot_at)).group_by(
+                    SendAttempt.outcome
+                )
+            ).all()
+        )
+    assert slots["reconciled"] == 0  # five reconciled, none holding a slot
+    assert slots["accepted"] == 5  # the sixth and the four never called, each in its slot
 
 
 def test_a_worker_that_finds_its_gateway_slow_claims_only_what_it_can_send_within_its_lease(

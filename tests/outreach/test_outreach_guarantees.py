@@ -25,6 +25,7 @@ from careloop.channels.keywords import Keyword
 from careloop.channels.messages import ChannelKind, InboundMessage
 from careloop.conversations.inbound import handle_reply
 from careloop.models import Enrollment, OutboxMessage
+from careloop.outreach.chunk_send import send_chunk
 from careloop.outreach.eligibility import Candidate, ExplicitEligibility
 from careloop.outreach.worker import claim_due
 from careloop.personalize.profile import QuietHours
@@ -122,7 +123,7 @@ def test_nothing_is_sent_after_stop(
                 session, worker_id="w", now=loop.clock.now(), limit=10, lease=timedelta(seconds=1)
             )
         _stop(loop, sender=phone, sid=f"SM-{pid}")
-        loop.worker._send_chunk(claimed, slots=[None] * len(claimed))
+        send_chunk(loop.worker, claimed, slots=[None] * len(claimed))
     loop.work()
     for _ in range(3):
         loop.advance(timedelta(days=8))

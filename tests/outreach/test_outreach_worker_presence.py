@@ -13,13 +13,19 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 from tests.outreach.conftest import queue_due_texts
+from tests.outreach.test_outreach_dispatch import Blind
 
+from careloop.channels.fake import FakeChannel
+from careloop.channels.messages import ChannelKind, OutboundMessage, SendResult
+from careloop.channels.registry import ChannelRegistry
 from careloop.clock import FrozenClock
 from careloop.compose.worker import build_worker
 from careloop.errors import InvalidInput
-from careloop.models import OutboxMessage, SenderSlot, WorkerPresence
+from careloop.models import OutboxMessage, SendAttempt, SenderSlot, WorkerPresence
 from careloop.outreach.claims import Claimed, claim_due, mark_calling, renew_lease
 from careloop.outreach.worker_presence import (
+    TAKEOVER_GRACE,
+    WATCH_EVERY,
     Adopt,
     Presence,
     PresenceLost,
@@ -327,3 +333,81 @@ def test_intact_from_concurrent_sender_threads_never_raises(pg: Runtime) -> None
             t.join()
         assert errors == []
         assert answers == [False] * 4
+
+
+class _DiesOnFirstCall(Blind):
+    """A text gateway (unpaced) at whose first call another worker is killed; each call
+    takes ``WATCH_EVERY`` of the frozen clock, as a real call takes time."""
+
+    def __init__(self, rt: Runtime, clock: FrozenClock, dying: Presence) -> None:
+        super().__init__(FakeChannel(ChannelKind.SMS))
+        self.rt = rt
+        self.clock = clock
+        self.dying = dying
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        if self.dying.connection is not None:
+            _die(self.dying)
+            _wait_dead(self.rt, self.dying.worker_id)
+        self.clock.advance(WATCH_EVERY)
+        return self.fake.send(message)
+
+
+def test_a_death_seen_between_groups_is_adopted_at_the_next_claim_after_the_grace(
+    pg: Runtime, clock: FrozenClock
+) -> None:
+    """A busy worker asks between its groups who died, so the grace runs while it sends:
+    its next claim after the grace adopts (it used to see the death only at that claim, and
+    adopt at the one after, up to half a lease later)."""
+    _queue(pg, per_sender=5)
+    w1 = hold_presence(pg.engine, worker_id="w1")
+    assert w1 is not None
+    theirs = {m.id for m in _claim(pg, "w1")}  # one sender's five, leased for 60 s
+    gateway = _DiesOnFirstCall(pg, clock, w1)
+    w2 = build_worker(
+        pg,
+        worker_id="w2",
+        channels=ChannelRegistry({ChannelKind.SMS: gateway}),  # type: ignore[dict-item]
+    )
+    try:
+        first = w2.run_once()  # the other sender's five; w1 dies at the first call
+        assert first.claimed == 5
+        assert list(w2.takeover.first_seen) == ["w1"]
+        clock.advance(TAKEOVER_GRACE)
+        with pg.transaction() as session:
+            still = set(
+                session.scalars(select(OutboxMessage.id).where(OutboxMessage.claimed_by == "w1"))
+            )
+        assert still == theirs  # nothing of w1's taken before the grace
+        second = w2.run_once()
+        assert second.claimed == 5  # w1's five, its 60 s lease not run out
+    finally:
+        w2.leave()
+    with pg.transaction() as session:
+        assert not set(
+            session.scalars(select(OutboxMessage.id).where(OutboxMessage.claimed_by == "w1"))
+        )
+        attempts = session.scalars(
+            select(SendAttempt.worker).where(SendAttempt.message_id.in_(theirs))
+        ).all()
+    assert sorted(attempts) == ["w1"] * 5 + ["w2"] * 5
+
+
+def test_a_live_worker_is_never_seen_dead_between_groups(pg: Runtime, clock: FrozenClock) -> None:
+    """Asking between groups uses the same test as a claim: a worker holding its lock (slow,
+    stopped) is not dead, and its rows stay its own."""
+    _queue(pg, per_sender=5)
+    w1 = hold_presence(pg.engine, worker_id="w1")
+    assert w1 is not None
+    _claim(pg, "w1")
+    w2 = build_worker(pg, worker_id="w2")
+    try:
+        w2.run_once()
+        w2.watch_peers()
+        assert w2.takeover.first_seen == {}
+        clock.advance(LEASE / 2)
+        assert w2.run_once().claimed == 0
+        assert _owners(pg) >= {"w1"}
+    finally:
+        w2.leave()
+        w1.close()

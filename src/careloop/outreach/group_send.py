@@ -20,12 +20,13 @@ could not tell which of them went, so such a twin waits for a later round.
 A crash leaves at most one group ``calling``; re-claimed, each of its messages is in doubt
 and reconciled: found in the gateway's list → recorded as sent, not found → sent once.
 Gateways that cannot be asked keep one ``calling`` mark per send
-(:meth:`Worker._send_in_turn`): for them a whole group in doubt would be a group held for
-review, or re-sent.
+(:func:`careloop.outreach.chunk_send.send_in_turn`): for them a whole group in doubt would
+be a group held for review, or re-sent.
 """
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -44,6 +45,8 @@ from careloop.outreach.worker_presence import PresenceLost
 
 if TYPE_CHECKING:
     from careloop.outreach.worker import Worker
+
+log = logging.getLogger("careloop.outreach.group_send")
 
 Planned = tuple[Claimed, datetime | None]
 
@@ -178,12 +181,14 @@ def settle_doubts(
         outbound=worker.outbound,
         matched=worker.matched,
     )
+    found = [o for o in settled.values() if o is not None]
+    log.info("%d sends in doubt settled, %d found at the gateway", len(doubts), len(found))
     rest = [
         (replace(m, in_doubt_since=None) if m.id in settled else m, s)
         for m, s in planned
         if settled.get(m.id) is None
     ]
-    return [o for o in settled.values() if o is not None], rest
+    return found, rest
 
 
 def _still_mine(

@@ -5,8 +5,9 @@ Three short transactions per batch, never a provider call inside one:
 1. **claim** — ``SELECT ... FOR UPDATE SKIP LOCKED`` picks due rows (queued, failed-transient
    whose backoff has passed, or ``sending`` whose lease expired after a crash); they become
    ``sending`` with ``claimed_by``/``lease_until``, an attempt row is written; COMMIT.
-2. **pace and re-check** — per sender, slots are reserved in the database (see
-   :mod:`careloop.outreach.ratelimit`); right before the calls, consent and the enrollment
+2. **pace and re-check** — per sender, slots are reserved in the database
+   (:mod:`careloop.outreach.batch_plan`, :mod:`careloop.outreach.ratelimit`); right before
+   the calls (:mod:`careloop.outreach.chunk_send`), consent and the enrollment
    are read again, so a STOP that arrived after scheduling wins, and a message that came due
    inside the patient's quiet hours goes back to the queue until they end
    (:mod:`careloop.outreach.quiet_hours`).
@@ -35,7 +36,6 @@ import time
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -46,23 +46,21 @@ from careloop.channels.messages import ChannelKind, OutboundMessage
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import Clock
 from careloop.errors import InvalidInput
+from careloop.outreach.batch_plan import plan_batch
 from careloop.outreach.chunk_results import PlanGroup, record_chunk
-from careloop.outreach.claims import Claimed, claim_due, refused_now
+from careloop.outreach.chunk_send import send_chunk
+from careloop.outreach.claims import Claimed, claim_due
 from careloop.outreach.config import OutreachSettings
-from careloop.outreach.group_send import SendPace, chunks, send_in_groups, settle_doubts
+from careloop.outreach.group_send import SendPace, chunks, settle_doubts
 from careloop.outreach.outbound import outbound_message
 from careloop.outreach.outbox import backoff_delay
-from careloop.outreach.quiet_hours import quiet_now
-from careloop.outreach.ratelimit import reserve_many, reserve_slots, sender_key
-from careloop.outreach.results import (
-    BatchReport,
-    Outcome,
-    release,
-)
+from careloop.outreach.ratelimit import sender_key
+from careloop.outreach.results import BatchReport, Outcome
 from careloop.outreach.sender_leases import release_senders
 from careloop.outreach.states import DeadReason
 from careloop.outreach.worker_presence import (
     TAKEOVER_GRACE,
+    WATCH_EVERY,
     Presence,
     PresenceLost,
     Takeover,
@@ -106,6 +104,8 @@ class Worker:
     takeover: Takeover = field(default_factory=lambda: Takeover(grace=TAKEOVER_GRACE))
     """Dead workers (their advisory lock gone) whose senders and rows this one adopts."""
     presence: Presence | None = field(default=None, init=False)
+    watched_at: datetime | None = field(default=None, init=False)
+    """When this worker last asked, between its groups, which workers are dead."""
     _farewell: weakref.finalize | None = field(default=None, init=False, repr=False)  # type: ignore[type-arg]
 
     def claim_size(self, batch: int | None = None) -> int:
@@ -175,72 +175,42 @@ class Worker:
 
     def _capacity(self, channel: str, sender: str | None) -> float | None:
         """Messages ``sender`` can take in half a lease (``None``: unpaced, never leased)."""
-        rate = self._rate(sender_key(channel, sender), channel, sender)
+        rate = self.rate_of(sender_key(channel, sender), channel, sender)
         if rate is None:
             return None
         return rate * (1 - self.settings.worker.pace_margin) * self.half_lease.total_seconds()
 
     def _see_through(self, claimed: list[Claimed], report: BatchReport) -> None:
+        claimed = self._settle_doubts_first(claimed, report)
         by_sender: dict[str, list[Claimed]] = defaultdict(list)
         for message in claimed:
             by_sender[sender_key(message.channel, message.sender)].append(message)
-        planned = self._plan(by_sender, report)
+        planned = plan_batch(self, by_sender, report)
         # Interleave senders by slot, so a paced sender never holds up the others.
         planned.sort(key=lambda p: (p[0] is not None, p[0] or datetime.min.replace(tzinfo=UTC)))
         parts = list(chunks(planned, span=timedelta(seconds=1), size=CHUNK))
         for index, part in enumerate(parts):
             last = index == len(parts) - 1 and self.settings.worker.concurrency <= 1
             # Not with both paths in it: the first path's last record would release too early.
-            self.last_chunk = last and len({self._reconcilable(m.channel) for _, m in part}) == 1
-            report.add(self._send_chunk([m for _, m in part], slots=[s for s, _ in part]))
+            self.last_chunk = last and len({self.reconcilable(m.channel) for _, m in part}) == 1
+            report.add(send_chunk(self, [m for _, m in part], slots=[s for s, _ in part]))
+
+    def _settle_doubts_first(self, claimed: list[Claimed], report: BatchReport) -> list[Claimed]:
+        """The batch's sends in doubt (a dead worker's adopted group, a lease run out while
+        ``calling``) settled and recorded before any slot is reserved: one look-up for the
+        batch; those found at the gateway take no send slot and wait for no group before
+        them; those it has no record of are sent once, in turn, no longer in doubt."""
+        if not any(m.in_doubt_since is not None for m in claimed):
+            return claimed
+        settled, rest = settle_doubts(self, [(m, None) for m in claimed])
+        report.add(self.record(settled, calling=[])[0])
+        return [m for m, _ in rest]
 
     def _measure_pace(self, report: BatchReport, *, since: datetime) -> None:
         handled = report.sent + report.dead + report.retried + report.in_doubt
         elapsed = (self.clock.now() - since).total_seconds()
         if handled and elapsed > 0:
             self.pace = handled / elapsed
-
-    def _plan(
-        self, by_sender: dict[str, list[Claimed]], report: BatchReport
-    ) -> list[tuple[datetime | None, Claimed]]:
-        """Reserve send slots for paced senders (one transaction, rows locked in key order so
-        workers never deadlock); rows that get no slot within the lease go back to the queue."""
-        planned: list[tuple[datetime | None, Claimed]] = []
-        paced: dict[str, float] = {}
-        for key, messages in by_sender.items():
-            rate = self._rate(key, messages[0].channel, messages[0].sender)
-            if rate is None:
-                planned.extend((None, m) for m in messages)
-            else:
-                paced[key] = rate
-        if not paced:
-            return planned
-        returned: list[tuple[list[Claimed], datetime]] = []
-        with self.runtime.transaction() as session:
-            # Slots start a little ahead so the consent re-check before the first send
-            # cannot make it late (late sends bunch up against on-time ones).
-            start = self.clock.now() + timedelta(milliseconds=self.settings.worker.slot_lead_ms)
-            reservations = reserve_many(
-                session,
-                wanted={
-                    key: (len(by_sender[key]), self.interval(rate)) for key, rate in paced.items()
-                },
-                now=start,
-                horizon=timedelta(seconds=self.settings.worker.lease_seconds / 2),
-            )
-            for key in sorted(paced):
-                messages = by_sender[key]
-                reservation = reservations[key]
-                reserved = len(reservation.slots)
-                planned.extend(zip(reservation.slots, messages[:reserved], strict=True))
-                if reserved < len(messages):
-                    returned.append((messages[reserved:], reservation.next_free))
-        if returned:
-            with self.runtime.transaction() as session:
-                for messages, at in returned:
-                    report.deferred += len(messages)
-                    release(session, messages=messages, at=at, worker_id=self.worker_id)
-        return planned
 
     def run(
         self,
@@ -278,7 +248,7 @@ class Worker:
                 self.sleep(self.settings.worker.poll_seconds)
         return total
 
-    def _rate(self, key: str, channel: str, sender: str | None) -> float | None:
+    def rate_of(self, key: str, channel: str, sender: str | None) -> float | None:
         configured = self.settings.sender_rates.get(key)
         if configured:
             return configured
@@ -288,91 +258,11 @@ class Worker:
             return None
         return limit.messages_per_second if limit else None
 
-    def _send_chunk(
-        self, messages: Sequence[Claimed], *, slots: Sequence[datetime | None]
-    ) -> BatchReport:
-        """Send one chunk, recording results as they happen: one transaction writes the
-        results of the messages just sent and marks the next ``record_every`` messages
-        ``calling``, so a crash leaves at most that many of this worker's sends unrecorded
-        (in doubt, reconciled when re-claimed)."""
-        with self.runtime.transaction() as session:
-            now = self.clock.now()
-            refused = refused_now(session, messages=messages, now=now)
-            quiet = quiet_now(
-                session, messages=[m for m in messages if m.id not in refused], now=now
-            )
-            for message in messages:
-                if message.id in quiet:  # handed back, due when the patient's night ends
-                    release(
-                        session, messages=[message], at=quiet[message.id], worker_id=self.worker_id
-                    )
-        outcomes = [
-            Outcome(m, dead=refused[m.id], slot_at=s)
-            for m, s in zip(messages, slots, strict=True)
-            if m.id in refused
-        ]
-        held = refused.keys() | quiet.keys()
-        todo = [(m, s) for m, s in zip(messages, slots, strict=True) if m.id not in held]
-        report = BatchReport(deferred=len(quiet))
-        senders = min(self.settings.worker.concurrency, len(todo))
-        if senders <= 1:
-            report.add(self._send_share(todo, outcomes))
-            return report
-        # Concurrent senders, each sending its share and recording its results as it goes:
-        # a crash leaves at most one group per sender unrecorded.
-        report.add(self.record(outcomes, calling=[])[0])
-        with ThreadPoolExecutor(max_workers=senders, thread_name_prefix="outbox-send") as pool:
-            for part in pool.map(
-                lambda share: self._send_share(share, []),
-                [todo[i::senders] for i in range(senders)],
-            ):
-                report.add(part)
-        return report
-
-    def _send_share(
-        self, todo: Sequence[tuple[Claimed, datetime | None]], outcomes: list[Outcome]
-    ) -> BatchReport:
-        """Messages whose gateway can be asked go in groups (:mod:`.group_send`); the others
-        one ``calling`` mark per send, so a crash leaves at most one of them in doubt."""
-        grouped = [(m, s) for m, s in todo if self._reconcilable(m.channel)]
-        one_by_one = [(m, s) for m, s in todo if not self._reconcilable(m.channel)]
-        report = send_in_groups(self, grouped, outcomes) if grouped else BatchReport()
-        report.add(self._send_in_turn(one_by_one, [] if grouped else outcomes))
-        return report
-
-    def _reconcilable(self, channel: str) -> bool:
+    def reconcilable(self, channel: str) -> bool:
         try:
             return self.channels.reconciler(ChannelKind(channel)) is not None
         except (InvalidInput, ValueError):
             return False
-
-    def _send_in_turn(
-        self, todo: Sequence[tuple[Claimed, datetime | None]], outcomes: list[Outcome]
-    ) -> BatchReport:
-        """Send one after another; one transaction records the results just received and
-        marks the next ``record_every`` messages ``calling``."""
-        step = self.settings.worker.record_every
-        report = BatchReport()
-        for start in range(0, len(todo), step):
-            group = todo[start : start + step]
-            recorded, ours = self.record(outcomes, calling=[m for m, _ in group])
-            report.add(recorded)
-            outcomes = []
-            for message, slot in group:
-                outcome = self._attempt(message, slot) if message.id in ours else None
-                if outcome is not None:
-                    outcomes.append(outcome)
-        recorded, _ = self.record(outcomes, calling=[])
-        report.add(recorded)
-        return report
-
-    def _attempt(self, message: Claimed, slot: datetime | None) -> Outcome | None:
-        """Wait for the slot, settle a doubt, call; ``None``: handed back to the queue."""
-        if slot is not None:
-            slot = self._await_slot(message, slot)
-            if slot is None:
-                return None  # no slot left within the lease: handed back to the queue
-        return self.attempt_at(message, slot)
 
     def attempt_at(self, message: Claimed, slot: datetime | None) -> Outcome:
         """Settle a doubt, then call (the caller waited for ``slot``)."""
@@ -396,40 +286,11 @@ class Worker:
 
     def sender_rate(self, message: Claimed) -> float:
         key = sender_key(message.channel, message.sender)
-        return self._rate(key, message.channel, message.sender) or 1.0
+        return self.rate_of(key, message.channel, message.sender) or 1.0
 
     def _reconcile(self, message: Claimed, slot: datetime | None) -> Outcome | None:
         settled, _ = settle_doubts(self, [(message, slot)])
         return settled[0] if settled else None
-
-    def _await_slot(self, message: Claimed, slot: datetime) -> datetime | None:
-        """Sleep until ``slot``; if this process woke too late (descheduled, slow re-check),
-        the missed slot is abandoned and a fresh one reserved, so late sends never burst."""
-        now = self.clock.now()
-        if self.late(slot):
-            key = sender_key(message.channel, message.sender)
-            with self.runtime.transaction() as session:
-                reservation = reserve_slots(
-                    session,
-                    key=key,
-                    count=1,
-                    interval=self.interval(self.sender_rate(message)),
-                    now=now,
-                    horizon=timedelta(seconds=self.settings.worker.lease_seconds / 2),
-                )
-                if not reservation.slots:
-                    release(
-                        session,
-                        messages=[message],
-                        at=reservation.next_free,
-                        worker_id=self.worker_id,
-                    )
-                    return None
-            slot = reservation.slots[0]
-        wait = (slot - self.clock.now()).total_seconds()
-        if wait > 0:
-            self.sleep(wait)
-        return slot
 
     def interval(self, rate: float) -> timedelta:
         return timedelta(seconds=1.0 / (rate * (1 - self.settings.worker.pace_margin)))
@@ -488,4 +349,19 @@ class Worker:
             last_chunk=self.last_chunk,
         )
         self.senders_released |= released  # only once the commit is through
+        self.watch_peers()
         return report, sendable
+
+    def watch_peers(self) -> None:
+        """Between groups, at most every :data:`WATCH_EVERY`: which workers are dead, so the
+        takeover's grace runs while this batch is sent and the next claim adopts them (a
+        death was seen only at a claim, and adopted at the claim after the grace)."""
+        if self.presence is None:
+            return
+        now = self.clock.now()
+        if self.watched_at is not None and now - self.watched_at < WATCH_EVERY:
+            return
+        self.watched_at = now
+        dead = self.presence.dead_peers()
+        if dead is not None:
+            self.takeover.notice(dead, now=now)

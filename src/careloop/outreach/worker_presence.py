@@ -28,10 +28,11 @@ SQLite has no advisory locks: a single worker, leases only, as before.
 from __future__ import annotations
 
 import contextlib
+import logging
 import select
 import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -57,6 +58,8 @@ from careloop.errors import CareloopError, InvalidInput
 from careloop.models import OutboxMessage, SenderSlot, WorkerPresence
 from careloop.outreach.states import OutboxState
 
+log = logging.getLogger("careloop.outreach.worker_presence")
+
 Adopt = Mapping[str, datetime]
 """Dead workers to take over, each with when this worker first saw it dead."""
 
@@ -80,6 +83,11 @@ _MINE = text(
     "AND pid = pg_backend_pid() AND classid = CAST(:ns AS oid) "
     "AND objid = CAST(:key AS oid) AND objsubid = 2 AND granted)"
 )
+
+WATCH_EVERY = timedelta(milliseconds=250)
+"""How often a busy worker asks, between its groups, which workers are dead (one statement
+on its lock connection): a death is seen within this, not at the worker's next claim (up to
+half a lease later), so the grace runs while the batch is still being sent."""
 
 TAKEOVER_GRACE = timedelta(seconds=1)
 """How long a worker must have been seen dead (its advisory lock free) before its work is
@@ -175,6 +183,18 @@ class Presence:
         except DBAPIError:
             return False
 
+    def dead_peers(self) -> list[str] | None:
+        """The listed workers other than this one whose lock is free (:func:`dead_workers`),
+        asked on the lock connection (no transaction of the worker's own is open between
+        its groups); ``None`` when the connection cannot answer (the next claim will)."""
+        with self.guard:
+            if self.connection is None or self.connection.invalidated:
+                return None
+            try:
+                return list(self.connection.scalars(_DEAD, {"me": self.worker_id, "ns": NAMESPACE}))
+            except DBAPIError:
+                return None
+
     def close(self) -> None:
         """Leave: unlisted, and the lock goes with the connection (closed, not pooled, so no
         pooled connection keeps it)."""
@@ -217,15 +237,28 @@ class Takeover:
 
     grace: timedelta
     first_seen: dict[str, datetime] = field(default_factory=dict)
+    announced: set[str] = field(default_factory=set)
+    """Dead workers whose adoption this worker has logged (once each)."""
+
+    def notice(self, dead: Iterable[str], *, now: datetime) -> None:
+        """``dead`` is every listed worker seen dead now: each keeps when it was first seen
+        so (the grace runs from then); ones no longer listed are forgotten."""
+        dead = set(dead)
+        for worker in sorted(dead - self.first_seen.keys()):
+            log.info("worker %s seen dead (its advisory lock is free)", worker)
+        self.first_seen = {w: self.first_seen.get(w, now) for w in dead}
+        self.announced &= dead
 
     def adoptable(self, session: Session, *, worker_id: str, now: datetime) -> Adopt:
         """The dead workers whose work this worker may take now, each with when it was first
         seen dead (the caller claims in the same transaction); ones left with nothing to
         adopt are unlisted."""
-        dead = set(dead_workers(session, worker_id=worker_id))
-        self.first_seen = {w: self.first_seen.get(w, now) for w in dead}
+        self.notice(dead_workers(session, worker_id=worker_id), now=now)
         ready = {w: seen for w, seen in sorted(self.first_seen.items()) if now - seen >= self.grace}
         if ready:
+            for worker in sorted(ready.keys() - self.announced):
+                log.info("adopting the senders and rows of dead worker %s", worker)
+            self.announced |= ready.keys()
             sweep_dead(session, workers=list(ready), now=now)
         return ready
 
@@ -265,6 +298,8 @@ def sweep_dead(session: Session, *, workers: Sequence[str], now: datetime) -> No
 
 __all__ = [
     "NAMESPACE",
+    "TAKEOVER_GRACE",
+    "WATCH_EVERY",
     "Adopt",
     "Presence",
     "PresenceLost",
