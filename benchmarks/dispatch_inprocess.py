@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--lease", type=float, default=3.0)
+    parser.add_argument("--results-per-commit", type=int, default=0, help="0: the default.")
     parser.add_argument("--prefix", default="careloop_bench_inproc", help="Database name prefix.")
     parser.add_argument("--profile", action="store_true", help="CPU per step and the server's.")
     args = parser.parse_args()
@@ -154,7 +155,7 @@ def main() -> None:
                 in_doubt="reconcile",
                 record_every=1,
                 concurrency=args.concurrency,
-                results_per_commit=0,
+                results_per_commit=args.results_per_commit,
                 pace_margin=None,
                 late_tolerance_ms=None,
             )
