@@ -47,7 +47,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 import orjson
 import psycopg
@@ -88,9 +88,13 @@ class RecordingTwilioGateway(BaseAdapter):  # type: ignore[misc]
             self.count += 1
             sid = f"SM{os.getpid():08d}{self.count:024d}"
             self._record(request, url.path, body, sid)
-        form = dict(parse_qsl(body))
-        answer = {"sid": sid, "status": "queued", "to": form.get("To"), "from": form.get("From")}
-        return self._answer(request, 201, answer | {"body": form.get("Body")})
+        # Only the three fields the answer echoes are decoded (``parse_qsl`` decoded every
+        # name and value: a quarter of the gateway's own CPU a send).
+        form = dict(pair.partition("=")[::2] for pair in body.split("&"))
+        to, from_, text = (form.get(name) for name in ("To", "From", "Body"))
+        answer = {"sid": sid, "status": "queued", "to": to and unquote_plus(to)}
+        answer |= {"from": from_ and unquote_plus(from_), "body": text and unquote_plus(text)}
+        return self._answer(request, 201, answer)
 
     def _record(self, request: PreparedRequest, path: str, body: str, sid: str) -> None:
         record = {

@@ -20,9 +20,11 @@ class Capture(BaseAdapter):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[PreparedRequest] = []
+        self.settings: list[dict[str, Any]] = []
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         self.seen.append(request)
+        self.settings.append(kwargs)
         response = Response()
         listing = request.method == "GET"
         response.status_code = 200 if listing else 201
@@ -97,3 +99,50 @@ def test_a_form_body_is_encoded_as_urlencode_encodes_it(fields: dict[str, Any]) 
         if value is not None
     ]
     assert _form(fields) == urlencode(pairs, doseq=True)
+
+
+def test_a_send_reaches_the_transport_as_the_session_would_hand_it_over() -> None:
+    """The client calls the session's transport adapter itself (no redirect to follow):
+    the same request object, the same settings (timeout, TLS verification, proxies, not
+    streamed) that ``Session.send`` would pass, and the answer's body already read."""
+    client = build_twilio_client(
+        account_sid=ACCOUNT, auth_token="secret", base_url="https://gw.example/twilio", timeout=7
+    )
+    capture = Capture()
+    client.http_client.session.mount("https://", capture)
+    created = client.messages.create(to="+16175550199", from_="+15550000001", body="Hola")
+    assert created.sid == "SM1"
+    sent, settings = capture.seen[-1], capture.settings[-1]
+    session = client.http_client.session
+    session.send(sent, allow_redirects=False, timeout=7, proxies=client.http_client.proxy)
+    assert capture.seen[-1] is sent
+    assert settings == capture.settings[-1]
+    assert settings["stream"] is False
+    assert settings["timeout"] == 7
+
+
+def test_session_and_request_headers_merge_as_requests_merges_them() -> None:
+    """The request's headers win over the session's whatever their case, ``None`` drops one,
+    and the order is the session's then the request's new ones."""
+    client = build_twilio_client(account_sid=ACCOUNT, auth_token="secret")
+    session = client.http_client.session
+    session.headers.update({"X-Session": "s", "X-Dropped": "d", "accept": "text/plain"})
+    prepared = client.http_client._prepare(
+        "POST",
+        "https://api.twilio.com/x",
+        None,
+        {"A": "1"},
+        {"Accept": "application/json", "x-dropped": None, "X-New": "n"},
+        ("u", "p"),
+    )
+    expected = session.prepare_request(
+        Request(
+            method="POST",
+            url="https://api.twilio.com/x",
+            data={"A": "1"},
+            headers={"Accept": "application/json", "x-dropped": None, "X-New": "n"},
+            auth=("u", "p"),
+        )
+    )
+    assert list(prepared.headers.items()) == list(expected.headers.items())
+    assert "X-Dropped" not in prepared.headers

@@ -293,7 +293,9 @@ def refused_now(
     if enrollment_ids:
         states = dict(
             session.execute(  # type: ignore[arg-type]
-                select(Enrollment.id, Enrollment.state).where(Enrollment.id.in_(enrollment_ids))
+                select(Enrollment.id, Enrollment.state).where(
+                    any_of(session, Enrollment.id, enrollment_ids)
+                )
             ).all()
         )
     groups: dict[tuple[str, str], list[Claimed]] = defaultdict(list)
@@ -331,7 +333,7 @@ def closed_offer_messages(
         return set()
     rows = session.execute(
         select(AccessOffer.outbox_id, AccessOffer.state, AccessOffer.expires_at).where(
-            AccessOffer.outbox_id.in_(list(outbox_ids))
+            any_of(session, AccessOffer.outbox_id, outbox_ids)
         )
     ).all()
     closed: set[int] = set()

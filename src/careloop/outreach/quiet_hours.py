@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.clock import ensure_utc
+from careloop.db import any_of
 from careloop.models import Patient, PreferenceProfileRow
 from careloop.outreach.claims import Claimed
 from careloop.personalize.profile import QuietHours, StatedPreferences
@@ -58,27 +59,24 @@ def quiet_now(
     if not checked:
         return {}
     ids = sorted({m.patient_id for m in checked})
-    zones = dict(
-        session.execute(select(Patient.id, Patient.timezone).where(Patient.id.in_(ids)))
-        .tuples()
-        .all()
-    )
-    stated = dict(
-        session.execute(
-            select(PreferenceProfileRow.patient_id, PreferenceProfileRow.stated).where(
-                PreferenceProfileRow.patient_id.in_(ids)
-            )
-        )
-        .tuples()
-        .all()
-    )
+    placed = session.execute(
+        select(Patient.id, Patient.timezone, PreferenceProfileRow.stated)
+        .outerjoin(PreferenceProfileRow, PreferenceProfileRow.patient_id == Patient.id)
+        .where(any_of(session, Patient.id, ids))
+    ).tuples()
+    # Patients share zones and quiet hours: each pair's answer is worked out once.
+    ends: dict[tuple[str, QuietHours], datetime | None] = {}
+    by_patient: dict[str, datetime | None] = {}
+    for patient_id, zone, stated in placed:
+        if zone is None:
+            continue  # no zone to place the patient in: nothing to check against
+        quiet = StatedPreferences.from_dict(stated or {}).quiet_hours or QuietHours()
+        if (zone, quiet) not in ends:
+            ends[(zone, quiet)] = quiet_hours_end(now, timezone=zone, quiet=quiet)
+        by_patient[patient_id] = ends[(zone, quiet)]
     out: dict[int, datetime] = {}
     for message in checked:
-        zone = zones.get(message.patient_id)
-        if zone is None:
-            continue  # no record to place the patient in a zone: nothing to check against
-        preferences = StatedPreferences.from_dict(stated.get(message.patient_id) or {})
-        end = quiet_hours_end(now, timezone=zone, quiet=preferences.quiet_hours or QuietHours())
+        end = by_patient.get(message.patient_id)
         if end is not None:
             out[message.id] = end
     return out
