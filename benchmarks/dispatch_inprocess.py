@@ -73,12 +73,13 @@ class Phases:
 
 
 def _wrap_worker(phases: Phases) -> None:
+    from careloop.outreach import chunk_send
     from careloop.outreach import worker as worker_module
 
     phases.wrap(worker_module, "claim_due", "claims")
     phases.wrap(worker_module.Worker, "record", "group_commits")
-    phases.wrap(worker_module, "refused_now", "rechecks")
-    phases.wrap(worker_module, "quiet_now", "rechecks")
+    phases.wrap(chunk_send, "refused_now", "rechecks")  # a chunk's last check before its sends
+    phases.wrap(chunk_send, "quiet_now", "rechecks")
     phases.wrap(worker_module.Worker, "_call", "sends")
     phases.wrap(RecordingTwilioGateway, "send", "gateway")
 
