@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from careloop import collector
-from careloop.records import import_write
+from careloop.records import importer
 from careloop.records.contacts import find_patients_by_contact
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
@@ -125,7 +125,7 @@ def test_an_import_that_fails_still_releases_its_hold(
     def refuse(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the writer failed")
 
-    monkeypatch.setattr(import_write.BatchWriter, "write_in", refuse)
+    monkeypatch.setattr(importer._BatchWriter, "__call__", refuse)
     with pytest.raises(RuntimeError):
         _import(rt, FIXTURES / "fhir" / "good_bundle.json")
 

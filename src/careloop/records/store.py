@@ -11,7 +11,7 @@ binding a dozen parameters per resource.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,8 +42,6 @@ def write_resources(
     now: datetime,
     new: bool = False,
     stamps: Sequence[Stamp] | None = None,
-    pending: Collection[tuple[str, str]] = (),
-    before_pending: Callable[[], None] | None = None,
 ) -> None:
     """Upsert ``resources`` (same type and FHIR id = update) and replace their facts.
 
@@ -54,18 +52,12 @@ def write_resources(
     (``records.store_copy``); only the others take the upsert below. ``new``: the caller
     has just looked them up and found none stored (the feedback batch's duplicate check),
     so the look-up is not made twice; one written meanwhile still falls back to the upsert.
-    ``pending``: keys another transaction of this import is writing and has not committed
-    (``records.import_pipeline``): never COPYed (that would wait for the other transaction
-    and then fail), they take the upsert, and ``before_pending`` runs first (it waits until
-    the other transaction has written its resources, so the upsert comes after them).
     """
     stamped = list(stamps) if stamps is not None else [(source, now)] * len(resources)
     if resources and session.get_bind().dialect.name == "postgresql":
         resources, owners, stamped = _copy_new_resources(
-            session, resources, owners, stamped, new=new, pending=pending
+            session, resources, owners, stamped, new=new
         )
-    if resources and before_pending is not None:
-        before_pending()
     _upsert(session, resources, owners, stamped)
 
 
@@ -76,9 +68,8 @@ def _copy_new_resources(
     stamps: Sequence[Stamp],
     *,
     new: bool = False,
-    pending: Collection[tuple[str, str]] = (),
 ) -> tuple[list[IndexedResource], list[str | None], list[Stamp]]:
-    """COPY the resources not stored yet (nor ``pending``); returns the rest to upsert."""
+    """COPY the resources not stored yet; returns the rest (stored already) to upsert."""
     forget_shared_facts(
         session,
         [(r.resource_type, r.fhir_id, o) for r, o in zip(resources, owners, strict=True)],
@@ -86,8 +77,6 @@ def _copy_new_resources(
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor:
         stored = set() if new else existing_keys(cursor, resources)
-        if pending:
-            stored.update(key for key in map(_key, resources) if key in pending)
         rows = list(zip(resources, owners, stamps, strict=True))
         fresh = [row for row in rows if _key(row[0]) not in stored]
         if not fresh:
