@@ -7,12 +7,14 @@ copy of the rules. Every column of every fact must come out equal whichever wrot
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from careloop.clock import FrozenClock
 from careloop.db import downgrade, make_engine, make_sessionmaker, migrate
@@ -121,3 +123,48 @@ def test_pairs_that_cannot_be_written_exactly_are_left_to_the_fact() -> None:
     )
     assert row.pairs("code") == ((7, "x"),)
     assert row.fact["code"]["coding"][0]["code"] == "x"
+
+
+def test_the_backfill_reads_each_fact_once(empty_postgresql_url: str) -> None:
+    # Keyset steps of 2,000 facts: each must start where the last one ended (an index
+    # search), not read again every fact before it (quadratic: hours on millions of facts).
+    engine = make_engine(empty_postgresql_url)
+    removed: list[int] = []
+    try:
+        migrate(engine, "0540")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO fhir_resources (resource_type, fhir_id, codes, supported, "
+                    "resource, source, imported_at) SELECT 'Condition', 'c' || lpad(g::text, 5, "
+                    "'0'), '', true, '{}'::jsonb, 's', now() FROM generate_series(1, 5000) g"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO resource_facts (resource_type, fhir_id, codes, fact) "
+                    "SELECT resource_type, fhir_id, '', resource FROM fhir_resources"
+                )
+            )
+
+        @event.listens_for(engine, "connect")
+        def as_on_a_large_table(dbapi_connection: Any, _: Any) -> None:
+            # The plan PostgreSQL picks for millions of facts, on these 5,000.
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET enable_seqscan = off; SET enable_sort = off")
+            dbapi_connection.commit()
+
+        engine.dispose()  # connections made from now on plan as on a large table
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def explain(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            if statement.startswith("SELECT resource_type, fhir_id, CAST(fact AS TEXT)"):
+                cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
+                plan = json.dumps(cursor.fetchone()[0])
+                removed.append(sum(map(int, re.findall(r'"Rows Removed by Filter": (\d+)', plan))))
+
+        migrate(engine, "0550")
+    finally:
+        engine.dispose()
+    assert len(removed) == 4  # three steps of 2,000 facts at most, and the empty one
+    assert removed == [0, 0, 0, 0]
