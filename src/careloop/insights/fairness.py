@@ -9,7 +9,7 @@ public-health rule that stops a small group's members from being re-identified.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,3 +165,23 @@ def group_fairness(
             GroupRates(**r, selection_ratio=selection_ratio, tpr_ratio=tpr_ratio, below_ratio=below)
         )
     return FairnessReport(attribute=attribute, min_ratio=min_ratio, groups=result)
+
+
+def outcome_review(
+    *,
+    outcome: str,
+    attribute: str,
+    population: Sequence[str],
+    hits: Container[str],
+    attributes: Mapping[str, Mapping[str, str]],
+    min_ratio: float,
+) -> dict[str, Any]:
+    """The exported review of one outcome (``hits`` among ``population``) by one reporting
+    attribute; a patient without the attribute counts in the group ``unknown``."""
+    report = group_fairness(
+        attribute=attribute,
+        groups=[attributes.get(p, {}).get(attribute, "unknown") for p in population],
+        selected=[p in hits for p in population],
+        min_ratio=min_ratio,
+    )
+    return {"outcome": outcome, **report.export()}

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from careloop.events import list_events
 from careloop.insights.access_report import BOOKED, OFFERED, access_section
-from careloop.insights.fairness import SMALL_CELL, group_fairness
+from careloop.insights.fairness import SMALL_CELL, outcome_review
 from careloop.insights.kpis.appointments import appointment_kpis
 from careloop.insights.kpis.readmissions import thirty_day_readmissions
 from careloop.insights.kpis.retention import LapsePolicy, retention_kpis, visits_by_patient
@@ -135,13 +135,16 @@ def _fairness(
         ):
             if not population:
                 continue
-            report = group_fairness(
-                attribute=attribute,
-                groups=[attributes.get(p, {}).get(attribute, "unknown") for p in population],
-                selected=[p in hits for p in population],
-                min_ratio=min_ratio,
+            reviews.append(
+                outcome_review(
+                    outcome=outcome,
+                    attribute=attribute,
+                    population=population,
+                    hits=hits,
+                    attributes=attributes,
+                    min_ratio=min_ratio,
+                )
             )
-            reviews.append({"outcome": outcome, **report.export()})
     return reviews
 
 

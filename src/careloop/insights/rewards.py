@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from careloop.insights.fairness import SMALL_CELL, group_fairness
+from careloop.insights.fairness import SMALL_CELL, outcome_review
 from careloop.loyalty.ledger import earners
 
 
@@ -49,16 +49,21 @@ def rewards_section(
     earned = {p: v for p, v in earners(session, since=start, until=end).items() if p in segments}
     population = sorted(segments)
     names = sorted({name for found in segments.values() for name in found})
-    fairness = []
-    if population:
-        for attribute in fairness_attributes:
-            report = group_fairness(
+    fairness = (
+        [
+            outcome_review(
+                outcome="earned_reward",
                 attribute=attribute,
-                groups=[attributes.get(p, {}).get(attribute, "unknown") for p in population],
-                selected=[p in earned for p in population],
+                population=population,
+                hits=earned,
+                attributes=attributes,
                 min_ratio=min_ratio,
             )
-            fairness.append({"outcome": "earned_reward", **report.export()})
+            for attribute in fairness_attributes
+        ]
+        if population
+        else []
+    )
     return {
         "overall": _row(population, earned),
         "by_segment": [
