@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -231,15 +232,7 @@ def sync_command(work: Work, library_dir: LibraryOption = None) -> Output:
     """Import the library files as versions (idempotent); shipped content arrives approved."""
     library = load_library(library_dir)
     report = service.sync_library(work.session, library=library, clock=work.rt.clock)
-    result = {
-        "messages_created": report.messages_created,
-        "messages_updated": report.messages_updated,
-        "created": report.created,
-        "approved": report.approved,
-        "drafted": report.drafted,
-        "unchanged": report.unchanged,
-        "held_for_review": report.held_for_review,
-    }
+    result = asdict(report)
     line = (
         f"{report.created} new versions ({report.approved} approved, {report.drafted} "
         f"drafts), {report.unchanged} unchanged"

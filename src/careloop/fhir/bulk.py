@@ -201,11 +201,7 @@ def write_export(session: Session, job: BulkExport, *, clock: Clock) -> None:
         audit(
             session,
             clock=clock,
-            principal=Principal(
-                actor=job.requested_by,
-                role=Role(job.requested_role or "clinician"),
-                source="worker",
-            ),
+            principal=_requester(job),
             action=AuditAction.EXPORT,
             resource="fhir:$export",
             purpose=Purpose.OPERATIONS,
