@@ -10,7 +10,6 @@ JSON is decoded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -220,7 +219,3 @@ def read(session: Session, resource_type: str, resource_id: str) -> StoredResour
     if projector is None:
         return None
     return next((r for r in projector(session, None) if r.resource.get("id") == resource_id), None)
-
-
-def resource_of(item: StoredResource) -> dict[str, Any]:
-    return item.resource

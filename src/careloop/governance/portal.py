@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.crypto import keyed_digest
-from careloop.db import patient_rows
 from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from careloop.models import PortalCode, PortalContact, User
 from careloop.records import caregivers as records_caregivers
@@ -268,7 +267,3 @@ def verify_code(
         session, clock=clock, user=user, name="portal", ttl=token_ttl, kind="portal"
     )
     return user, issued
-
-
-def portal_contacts_of(session: Session, *, patient_id: str) -> list[PortalContact]:
-    return patient_rows(session, PortalContact, patient_id, PortalContact.id)

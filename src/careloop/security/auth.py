@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
-from careloop.db import get_or_missing
 from careloop.errors import Conflict, InvalidInput, NotAuthenticated
 from careloop.models import ApiToken, User
 from careloop.security.backoff import (
@@ -169,12 +168,6 @@ def issue_token(
     session.add(row)
     session.flush()
     return IssuedToken(token=token, expires_at=row.expires_at, token_id=row.id)
-
-
-def revoke_token(session: Session, *, clock: Clock, token_id: int) -> None:
-    row = get_or_missing(session, ApiToken, token_id, "no such token")
-    row.revoked_at = row.revoked_at or clock.now()
-    session.flush()
 
 
 def revoke_token_value(session: Session, *, clock: Clock, token: str) -> None:

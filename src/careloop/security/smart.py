@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -220,7 +220,3 @@ def exchange_assertion(
     )
     session.flush()
     return SmartToken(token, int(TOKEN_TTL.total_seconds()), " ".join(granted))
-
-
-def client_of(session: Session, client_id: str) -> SmartClient | None:
-    return session.scalar(select(SmartClient).where(SmartClient.client_id == client_id))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 YEAR, MONTH, DAY, HOUR, MINUTE, SECOND, MILLISECOND = range(7)
 PRECISION_NAMES = ("year", "month", "day", "hour", "minute", "second", "millisecond")
@@ -297,7 +297,3 @@ def boundaries_between(start: CqlDateTime, end: CqlDateTime, prec: int) -> int |
     if prec == MONTH:
         return (b[0] - a[0]) * 12 + (b[1] - a[1])
     return whole_between(start.truncated(prec), end.truncated(prec), prec)
-
-
-def offset_zone(hours: float) -> timezone:
-    return timezone(timedelta(hours=hours))

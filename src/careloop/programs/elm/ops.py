@@ -11,7 +11,7 @@ from typing import Any
 
 from careloop.programs.elm.cqltime import UNIT_PRECISION, CqlDateTime
 from careloop.programs.elm.units import canonical, convert
-from careloop.programs.elm.values import Code, Concept, Interval, Quantity, Ratio, Typed, unwrap
+from careloop.programs.elm.values import Code, Concept, Interval, Quantity, Typed, unwrap
 
 
 def and3(a: bool | None, b: bool | None) -> bool | None:
@@ -131,10 +131,6 @@ def equivalent(a: Any, b: Any) -> bool:
     return equal(a, b) is True
 
 
-def _scalar(value: Any) -> Any:
-    return value.value if isinstance(value, Quantity) and canonical(value.unit) == "1" else value
-
-
 def add(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
@@ -196,10 +192,6 @@ def _calendar_unit(unit: str) -> str:
     if unit in UNIT_PRECISION:
         return unit
     raise ValueError(f"cannot move a date by a quantity in {unit!r}")
-
-
-def ratio_value(ratio: Ratio) -> Any:
-    return divide(ratio.numerator, ratio.denominator)
 
 
 def distinct(values: Iterable[Any]) -> list[Any]:

@@ -79,7 +79,3 @@ def convert(value: float, unit: str | None, target: str | None) -> float | None:
     if a is None or b is None or a[0] != b[0]:
         return None
     return value * a[1] / b[1]
-
-
-def is_calendar(unit: str | None) -> bool:
-    return unit in CALENDAR_WORDS or unit in ("a", "mo", "wk", "d", "h", "min", "s", "ms")
