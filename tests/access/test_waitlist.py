@@ -224,3 +224,23 @@ def test_metrics_count_offers_and_what_became_of_them(
     assert figures["median_days_offer_to_visit"] == round(
         (START - clock.now()).total_seconds() / 86400, 2
     )
+
+
+def test_back_fill_offers_show_as_sent_and_count_as_offers(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """A back-fill offer takes the path of any texted offer: the console's board shows it
+    sent, and the access report counts it (``slots_offered``)."""
+    from careloop.access.board import board
+    from careloop.access.metrics import access_metrics
+
+    _offered_to_the_waitlist(rt, clock, tmp_path)
+
+    with rt.transaction() as session:
+        shown = board(session, now=clock.now())
+        figures = access_metrics(
+            session, since=clock.now() - timedelta(days=1), until=clock.now() + timedelta(days=1)
+        )
+    sent = {o["patient_id"]: o["sent"] for o in shown.offers if o["kind"] == "backfill"}
+    assert sent == {"p-002": True, "p-003": True, "p-004": True}
+    assert figures["offers"] == 3

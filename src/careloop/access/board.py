@@ -52,6 +52,10 @@ _BOOKING_COLUMNS = {
     "state": "state", "mode": "mode", "ride": "ride", "channel": "channel",
     "held_until": "held_until",
 }  # fmt: skip
+_OFFER_COLUMNS = {
+    "offer": "id", "patient_id": "patient_id", "kind": "kind", "choices": "choices",
+    "created_at": "created_at", "expires_at": "expires_at", "outbox_id": "outbox_id",
+}  # fmt: skip
 _RIDE_COLUMNS = {
     "ride": "id", "patient_id": "patient_id", "booking": "booking_id", "status": "status",
     "provider": "provider", "pickup_at": "pickup_at",
@@ -78,25 +82,43 @@ def _rows(
     return rows, int(found[0][1]) if found else 0
 
 
+def _lists(now: datetime) -> dict[str, tuple[Select[Any], dict[str, str]]]:
+    """List name → its query (soonest first) and its columns; the board pages each alike."""
+    return {
+        "appointments": (
+            select(AccessBooking)
+            .where(AccessBooking.state.in_(("held", "booked")), AccessBooking.start >= now)
+            .order_by(AccessBooking.start, AccessBooking.id),
+            _BOOKING_COLUMNS,
+        ),
+        "offers": (
+            select(AccessOffer)
+            .where(AccessOffer.state == "open", AccessOffer.expires_at > now)
+            .order_by(AccessOffer.expires_at, AccessOffer.id),
+            _OFFER_COLUMNS,
+        ),
+        "rides": (
+            select(AccessRide)
+            .where(AccessRide.status.not_in(("completed", "cancelled")))
+            .order_by(AccessRide.pickup_at, AccessRide.id),
+            _RIDE_COLUMNS,
+        ),
+        "waitlist": (
+            select(WaitlistEntry)
+            .where(WaitlistEntry.state.in_(("waiting", "offered")))
+            .order_by(WaitlistEntry.priority.desc(), WaitlistEntry.created_at, WaitlistEntry.id),
+            _WAITLIST_COLUMNS,
+        ),
+    }
+
+
 def board(session: Session, *, now: datetime, page: int = 0) -> Board:
     """Page ``page`` of the four lists, soonest first."""
-    appointments, booked = _rows(
-        session,
-        select(AccessBooking)
-        .where(AccessBooking.state.in_(("held", "booked")), AccessBooking.start >= now)
-        .order_by(AccessBooking.start, AccessBooking.id),
-        _BOOKING_COLUMNS,
-        page=page,
-    )
-    offer_rows, offered = _rows(
-        session,
-        select(AccessOffer)
-        .where(AccessOffer.state == "open", AccessOffer.expires_at > now)
-        .order_by(AccessOffer.expires_at, AccessOffer.id),
-        {"offer": "id", "patient_id": "patient_id", "kind": "kind", "choices": "choices",
-         "created_at": "created_at", "expires_at": "expires_at", "outbox_id": "outbox_id"},
-        page=page,
-    )  # fmt: skip
+    paged = {
+        name: _rows(session, query, columns, page=page)
+        for name, (query, columns) in _lists(now).items()
+    }
+    rows = {name: found for name, (found, _) in paged.items()}
     offers = [
         {
             "offer": o["offer"],
@@ -110,26 +132,11 @@ def board(session: Session, *, now: datetime, page: int = 0) -> Board:
             "expires_at": o["expires_at"],
             "sent": o["outbox_id"] is not None,
         }
-        for o in offer_rows
+        for o in rows["offers"]
     ]
-    rides, riding = _rows(
-        session,
-        select(AccessRide)
-        .where(AccessRide.status.not_in(("completed", "cancelled")))
-        .order_by(AccessRide.pickup_at, AccessRide.id),
-        _RIDE_COLUMNS,
-        page=page,
-    )
-    waitlist, waiting = _rows(
-        session,
-        select(WaitlistEntry)
-        .where(WaitlistEntry.state.in_(("waiting", "offered")))
-        .order_by(WaitlistEntry.priority.desc(), WaitlistEntry.created_at, WaitlistEntry.id),
-        _WAITLIST_COLUMNS,
-        page=page,
-    )
-    totals = {"appointments": booked, "offers": offered, "rides": riding, "waitlist": waiting}
-    shown = Board(appointments, offers, rides, waitlist, totals=totals, page=page)
+    totals = {name: total for name, (_, total) in paged.items()}
+    appointments = rows["appointments"]
+    shown = Board(appointments, offers, rows["rides"], rows["waitlist"], totals=totals, page=page)
     visits = [(str(a["booking"]), str(a["slot"]), str(a["mode"])) for a in appointments]
     visits += [
         (str(o["offer"]), str(o["first_slot"]), str(o["first_mode"]))

@@ -15,9 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.access.finder import rank_offers
-from careloop.access.offers import open_offer
 from careloop.access.patientday import patient_day
-from careloop.access.sending import offer_fields, request_about
+from careloop.access.sending import queue_offer, request_about
 from careloop.access.slots import free_slots
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound
@@ -94,25 +93,19 @@ def backfill(session: Session, *, slot_id: str, clock: Clock, settings: Settings
         fits = rank_offers(candidates, day, now=now, limit=1)
         if not fits:
             continue
-        offer = open_offer(
-            session, offers=fits, patient_id=entry.patient_id, now=now, kind="backfill"
-        )
-        entry.state, entry.offer_id, entry.updated_at = "offered", offer.id, now
-        request_about(
+        # The one path of a texted offer: the offer remembers its message (the console shows
+        # it sent, a later offer drops it unsent) and counts in the report's conversion.
+        sent = queue_offer(
             session,
+            offers=fits,
             patient_id=entry.patient_id,
             message="slot_offer",
-            subject_id=offer.id,
             now=now,
             clock=clock,
             settings=settings,
-            fields=offer_fields(
-                settings,
-                offer_id=offer.id,
-                offers=fits,
-                patient=get_patient(session, entry.patient_id),
-            ),
+            kind="backfill",
         )
+        entry.state, entry.offer_id, entry.updated_at = "offered", sent.offer_id, now
         offered.append(entry.patient_id)
         if len(offered) == FANOUT:
             break

@@ -33,7 +33,7 @@ from careloop.audit import Purpose
 from careloop.careteam.assignees import escalation_target, is_lead_queue
 from careloop.changes import record_change
 from careloop.clock import Clock, FrozenClock
-from careloop.db import one_or_missing, patient_rows
+from careloop.db import one_or_missing
 from careloop.errors import Conflict, InvalidInput
 from careloop.events import EventKind, record_event
 from careloop.feedback.evaluate import Finding
@@ -375,12 +375,6 @@ def create_task(
         payload = {"rule": rule_id}
         _item_event(session, EventKind.TASK_CREATED, raised.item_id, finding, payload, clock, actor)
     return raised
-
-
-def open_items(session: Session, *, patient_id: str) -> list[WorklistItem]:
-    return patient_rows(
-        session, WorklistItem, patient_id, where=[WorklistItem.status.in_(list(ACTIVE))]
-    )
 
 
 def last_resolved_at(session: Session, *, patient_id: str, rule_id: str) -> datetime | None:

@@ -97,11 +97,13 @@ class Checkin:
     total: float | None = None
 
 
-def _walk(items: Any) -> Iterator[dict[str, Any]]:
+def walk_items(items: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a Questionnaire (or response) ``item`` list, nested groups included,
+    parents before their children; anything that is not an item is skipped."""
     for item in items or []:
         if isinstance(item, dict):
             yield item
-            yield from _walk(item.get("item"))
+            yield from walk_items(item.get("item"))
 
 
 def _ext(element: dict[str, Any], urls: tuple[str, ...] | str) -> Any:
@@ -159,7 +161,7 @@ def _answer_options(
 def _item_keys(questionnaire: dict[str, Any]) -> dict[str, str]:
     """linkId → key: the item's first code, PHQ-9 LOINC codes by position, else the linkId."""
     keys: dict[str, str] = {}
-    items = list(_walk(questionnaire.get("item")))
+    items = list(walk_items(questionnaire.get("item")))
     for item in items:
         codes = [c for c in item.get("code") or [] if isinstance(c, dict) and c.get("code")]
         if codes:
@@ -235,14 +237,14 @@ def _check_answer(
 
 
 def _response_items(response: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from _walk(response.get("item"))
+    yield from walk_items(response.get("item"))
 
 
 def extract_answers(
     questionnaire: dict[str, Any], response: dict[str, Any]
 ) -> dict[str, ItemAnswer]:
     """Answers by key, validating each against its item; raises naming the item."""
-    by_link = {str(i["linkId"]): i for i in _walk(questionnaire.get("item"))}
+    by_link = {str(i["linkId"]): i for i in walk_items(questionnaire.get("item"))}
     by_code = _items_by_code(questionnaire)
     panels = {str(c.get("code")) for c in questionnaire.get("code") or [] if isinstance(c, dict)}
     keys = _item_keys(questionnaire)
@@ -283,7 +285,7 @@ def _items_by_code(questionnaire: dict[str, Any]) -> dict[str, dict[str, Any]]:
     (LHC-Forms: ``/44250-9``); the codes, not the linkIds, are what both sides share.
     """
     found: dict[str, dict[str, Any]] = {}
-    for item in _walk(questionnaire.get("item")):
+    for item in walk_items(questionnaire.get("item")):
         for coding in item.get("code") or []:
             if isinstance(coding, dict) and coding.get("system") == LOINC and coding.get("code"):
                 found.setdefault(str(coding["code"]), item)
@@ -295,13 +297,13 @@ def missing_required(questionnaire: dict[str, Any], checkin: Checkin) -> list[st
     given = {a.link_id for a in checkin.answers.values()}
     return [
         str(item["linkId"])
-        for item in _walk(questionnaire.get("item"))
+        for item in walk_items(questionnaire.get("item"))
         if item.get("required") and item.get("type") != "group" and item["linkId"] not in given
     ]
 
 
 def _total_item(questionnaire: dict[str, Any]) -> dict[str, Any] | None:
-    for item in _walk(questionnaire.get("item")):
+    for item in walk_items(questionnaire.get("item")):
         if item.get("type") in ("decimal", "integer", "quantity") and _is_total(item):
             return item
     return None
@@ -339,7 +341,7 @@ def read_checkin(
         check_not_future(authored, now=now, field="authored")
         if status == "completed":
             given = {a.link_id for a in answers.values()}
-            for item in _walk(questionnaire.get("item")):
+            for item in walk_items(questionnaire.get("item")):
                 if (
                     item.get("required")
                     and item.get("type") != "group"

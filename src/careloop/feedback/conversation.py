@@ -28,8 +28,8 @@ from careloop.feedback.checkins import (
     MIN_URL,
     _answer_options,
     _ext,
-    _walk,
     nest_answers,
+    walk_items,
 )
 
 MAX_REASKS = 2
@@ -132,7 +132,7 @@ def item_text(item: dict[str, Any], language: str) -> str:
 def questions_for(questionnaire: dict[str, Any], language: str = "en") -> tuple[Question, ...]:
     """The askable items of a questionnaire, in order (groups and calculated items skipped)."""
     found = []
-    for item in _walk(questionnaire.get("item")):
+    for item in walk_items(questionnaire.get("item")):
         kind = item.get("type")
         if item.get("readOnly") or kind in ("group", "display"):
             continue

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from careloop.errors import InvalidInput
-from careloop.feedback.checkins import LOINC, ItemAnswer
+from careloop.feedback.checkins import LOINC, ItemAnswer, walk_items
 
 PANEL = "85524-7"
 ITEM_CODES = {
@@ -103,13 +103,6 @@ def global10_scores(answers: Mapping[str, ItemAnswer]) -> dict[str, float]:
     return scores
 
 
-def _walk(items: Any) -> Iterator[dict[str, Any]]:
-    for item in items or []:
-        if isinstance(item, dict):
-            yield item
-            yield from _walk(item.get("item"))
-
-
 def is_global10(questionnaire: Mapping[str, Any]) -> bool:
     """A Global-10 form: coded with the panel, or carrying its scored item codes."""
     codes = {c.get("code") for c in questionnaire.get("code") or [] if isinstance(c, dict)}
@@ -117,7 +110,7 @@ def is_global10(questionnaire: Mapping[str, Any]) -> bool:
         return True
     items = {
         c.get("code")
-        for item in _walk(questionnaire.get("item"))
+        for item in walk_items(questionnaire.get("item"))
         for c in item.get("code") or []
         if isinstance(c, dict) and c.get("system") == LOINC
     }

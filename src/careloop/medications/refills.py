@@ -28,6 +28,7 @@ from careloop.insights.adherence import (
     fills_from_dispenses,
     pdc_trajectory,
 )
+from careloop.medications.reminders import ReminderReport
 from careloop.medications.service import patient_of, sync_plan
 from careloop.outreach.requests import request_message
 from careloop.records.service import resources_of_type
@@ -40,9 +41,9 @@ NONADHERENCE_RULE = "medication-nonadherence"
 
 
 @dataclass
-class RefillReport:
-    queued: list[int] = field(default_factory=list)
-    not_queued: dict[str, int] = field(default_factory=dict)
+class RefillReport(ReminderReport):
+    """What one refill pass queued or could not queue, and the call tasks it raised."""
+
     call_tasks: list[int] = field(default_factory=list)
 
 
@@ -136,8 +137,4 @@ def _refill(
         fields={"days_left": days_left},
         program="medications-refill",
     )
-    if sent.outbox_id is not None:
-        report.queued.append(sent.outbox_id)
-    else:
-        reason = sent.not_queued or "unknown"
-        report.not_queued[reason] = report.not_queued.get(reason, 0) + 1
+    report.count(sent)

@@ -26,7 +26,7 @@ from careloop.medications.learning import clock_label
 from careloop.medications.service import SlotState, patient_of, slot_states, sync_all
 from careloop.medications.timing import DAY_MINUTES
 from careloop.models import MedicationSlot
-from careloop.outreach.requests import request_message
+from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.caregivers import caregivers_of
 from careloop.settings import Settings
 
@@ -45,6 +45,14 @@ class ReminderReport:
 
     queued: list[int] = field(default_factory=list)
     not_queued: dict[str, int] = field(default_factory=dict)
+
+    def count(self, sent: RequestedMessage) -> None:
+        """One request's outcome: its outbox row, or why it was not queued."""
+        if sent.outbox_id is not None:
+            self.queued.append(sent.outbox_id)
+        else:
+            reason = sent.not_queued or "unknown"
+            self.not_queued[reason] = self.not_queued.get(reason, 0) + 1
 
 
 def _window(minute: int) -> str:
@@ -141,7 +149,7 @@ def _send(
             send_window=window,
             caregiver_id=caregiver_id,
         )
-        _count(report, sent.outbox_id, sent.not_queued)
+        report.count(sent)
 
     remind(REMINDER_MESSAGE, key, {})
     for state in states:
@@ -161,11 +169,3 @@ def _send(
             },
             caregiver_id=caregiver.id,
         )
-
-
-def _count(report: ReminderReport, outbox_id: int | None, not_queued: str | None) -> None:
-    if outbox_id is not None:
-        report.queued.append(outbox_id)
-    else:
-        reason = not_queued or "unknown"
-        report.not_queued[reason] = report.not_queued.get(reason, 0) + 1

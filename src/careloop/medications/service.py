@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.errors import InvalidInput, NotFound
-from careloop.medications.learning import LearnedTime, clock_label, learned_time
+from careloop.medications.learning import LearnedTime, learned_time
 from careloop.medications.plan import plan_from_resources
 from careloop.medications.schemas import Reminder
 from careloop.medications.timing import DAY_MINUTES
@@ -269,10 +269,6 @@ def set_status(
         raise NotFound("no such medication")
     session.flush()
     return changed
-
-
-def due_label(minute: int) -> str:
-    return clock_label(minute)
 
 
 def sync_all(session: Session, *, now: datetime) -> int:
