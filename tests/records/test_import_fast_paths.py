@@ -7,14 +7,23 @@ nightly run would read other columns than the backfill writes.
 
 from __future__ import annotations
 
+import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from careloop.clock import FrozenClock
+from careloop.db import make_engine, make_sessionmaker, migrate
+from careloop.records import importer, store
 from careloop.records.code_filter import column_text, element
 from careloop.records.fact_columns import computed_columns, copied_columns
 from careloop.records.fhir_reader import read_json_file
+from careloop.records.importer import import_paths
+from careloop.security.principal import CLI_OPERATOR
+from tests.conftest import START
 from tests.records.conftest import synthea_dir
 
 LOINC = "http://loinc.org"
@@ -107,3 +116,84 @@ def test_the_codes_column_is_its_elements(name: str) -> None:
     codes = CODE_SETS[name]
     expected = " ".join(dict.fromkeys(element(system, code) for system, code in codes))
     assert column_text(codes) == expected
+
+
+def _bundle(path: Path, patient: str, shared: str) -> Path:
+    entries = [
+        {"resourceType": "Patient", "id": patient, "gender": "female"},
+        {"resourceType": "Organization", "id": "shared-org", "name": shared},
+        {
+            "resourceType": "Observation",
+            "id": f"{patient}-obs",
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "8302-2"}]},
+            "subject": {"reference": f"Patient/{patient}"},
+        },
+    ]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": []}
+    bundle["entry"] = [{"resource": entry} for entry in entries]
+    path.write_text(json.dumps(bundle))
+    return path
+
+
+def _import(url: str, folder: Path) -> list[str]:
+    engine = make_engine(url)
+    try:
+        summary = import_paths(
+            make_sessionmaker(engine),
+            engine=engine,
+            paths=[folder],
+            clock=FrozenClock(START),
+            principal=CLI_OPERATOR,
+            default_timezone="UTC",
+            workers=0,
+        )
+        assert summary.rejected == []
+        with engine.connect() as connection:
+            query = "SELECT resource->>'name' FROM fhir_resources WHERE fhir_id = 'shared-org'"
+            return list(connection.execute(text(query)).scalars())
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def url(empty_postgresql_url: str) -> str:
+    engine = make_engine(empty_postgresql_url)
+    migrate(engine)
+    engine.dispose()
+    return empty_postgresql_url
+
+
+def test_an_import_into_an_empty_table_looks_nothing_up_and_keeps_the_later_version(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One file a batch: the resource both files hold is stored when the second one's
+    # batch is written; that batch upserts it (no failed COPY, no look-up).
+    monkeypatch.setattr(importer, "BATCH_UNITS", 1)
+    looked_up: list[int] = []
+    failed: list[str] = []
+    real_lookup, real_copy = store.existing_keys, store.copy_new
+
+    def lookup(cursor: Any, resources: Any) -> set[tuple[str, str]]:
+        looked_up.append(len(resources))
+        return real_lookup(cursor, resources)
+
+    def copy(*args: Any) -> None:
+        try:
+            real_copy(*args)
+        except Exception as exc:
+            failed.append(type(exc).__name__)
+            raise
+
+    monkeypatch.setattr(store, "existing_keys", lookup)
+    monkeypatch.setattr(store, "copy_new", copy)
+    _bundle(tmp_path / "a.json", "pat-a", "first")
+    _bundle(tmp_path / "b.json", "pat-b", "second")
+
+    assert _import(url, tmp_path) == ["second"]
+    assert (looked_up, failed) == ([], [])
+
+    _bundle(tmp_path / "b.json", "pat-b", "third")  # the table is not empty now: looked up
+    assert _import(url, tmp_path) == ["third"]
+    assert looked_up == [3, 3]
+    assert failed == []
