@@ -15,16 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from careloop.clock import FrozenClock
-from careloop.db import make_engine, make_sessionmaker, migrate
+from careloop.db import make_engine, migrate
 from careloop.records import importer, store
 from careloop.records.code_filter import column_text, element
 from careloop.records.fact_columns import computed_columns, copied_columns
 from careloop.records.fhir_reader import read_json_file
-from careloop.records.importer import import_paths
-from careloop.security.principal import CLI_OPERATOR
-from tests.conftest import START
 from tests.records.conftest import synthea_dir
+from tests.records.test_fact_columns import _import as import_folder
 
 LOINC = "http://loinc.org"
 
@@ -139,16 +136,7 @@ def _bundle(path: Path, patient: str, shared: str) -> Path:
 def _import(url: str, folder: Path) -> list[str]:
     engine = make_engine(url)
     try:
-        summary = import_paths(
-            make_sessionmaker(engine),
-            engine=engine,
-            paths=[folder],
-            clock=FrozenClock(START),
-            principal=CLI_OPERATOR,
-            default_timezone="UTC",
-            workers=0,
-        )
-        assert summary.rejected == []
+        import_folder(engine, folder)  # no rejection
         with engine.connect() as connection:
             query = "SELECT resource->>'name' FROM fhir_resources WHERE fhir_id = 'shared-org'"
             return list(connection.execute(text(query)).scalars())
