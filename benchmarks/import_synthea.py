@@ -16,6 +16,7 @@ costs no more than parse + COPY).
 
     .venv/bin/python benchmarks/import_synthea.py [--data ../shared/data/synthea-r4/patients]
         [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--workers 2] [--repeat 1]
+        [--db-prefix careloop_bench]
 """
 
 from __future__ import annotations
@@ -164,10 +165,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--only", choices=["postgresql", "sqlite"], default=None)
+    parser.add_argument(
+        "--db-prefix", default="careloop_bench", help="name prefix of the database created"
+    )
     args = parser.parse_args()
     for _ in range(args.repeat):
         if args.only in (None, "postgresql"):
-            name = f"careloop_bench_{uuid.uuid4().hex[:8]}"
+            name = f"{args.db_prefix}_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(args.pg, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{name}"')
             try:

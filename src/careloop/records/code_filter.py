@@ -45,7 +45,19 @@ def element(system: str, code: str) -> str:
 
 
 def column_text(codes: Collection[tuple[str, str]]) -> str:
-    """The ``codes`` column of a resource with ``codes``."""
+    """The ``codes`` column of a resource with ``codes``.
+
+    Import writes one for every resource: when no system or code is too long or holds a
+    space or a ``%`` (nothing to cut or quote, checked once over the joined text), the
+    elements are the plain ``system|code`` pairs."""
+    pairs = dict.fromkeys([s + "|" + c for s, c in codes])
+    plain = " ".join(pairs)
+    if (
+        "%" not in plain
+        and plain.count(" ") == max(len(pairs) - 1, 0)
+        and all(len(s) <= SYSTEM_WIDTH and len(c) <= CODE_WIDTH for s, c in codes)
+    ):
+        return plain
     return " ".join(dict.fromkeys(element(s, c) for s, c in codes))
 
 

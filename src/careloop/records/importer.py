@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,8 +111,7 @@ def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
         if not indexed.supported and not keep_unsupported:
             unit.skipped[indexed.resource_type] += 1
             continue
-        # The COPY text (JSON, fact, codes) made here, in the parser process: the writer
-        # only joins it with the owner.
+        # The COPY text made here, in the parser process: the writer joins it with the owner.
         indexed.copy_text = copy_text(indexed)
         unit.resources.append(indexed)
     return unit
@@ -140,10 +139,12 @@ def write_units(
     index: PatientIndex,
     default_timezone: str,
     default_region: str = DEFAULT_REGION,
+    written: set[tuple[str, str]] | None = None,
 ) -> tuple[set[str], int, int]:
     """Write prepared units in the caller's transaction; returns (patients touched, identity
     links made, phone numbers that could not be read).
 
+    ``written``: all that can be stored (an import begun on an empty table): not looked up.
     The units are written as if one after the other (a resource in two of them ends as the
     later one has it, each keeps its own source and import time, one audit entry each), but
     patients are linked, resources copied and records refreshed once for all of them: the
@@ -165,7 +166,7 @@ def write_units(
     refs = index.resolve(session, {r.patient_ref for r in resources if r.patient_ref})
 
     owners = [refs.get(res.patient_ref) if res.patient_ref else None for res in resources]
-    write_resources(session, resources, owners, source="", now=now, stamps=stamps)
+    write_resources(session, resources, owners, source="", now=now, stamps=stamps, stored=written)
 
     undialable = refresh_demographics(
         session,
@@ -239,8 +240,6 @@ def _units(
     """Prepared units in input order; with a pool, read ahead while the caller writes.
     ``while_first_parsed`` runs once, after the first units are handed to the pool and
     before waiting for them (this process would otherwise be idle then)."""
-    from collections import deque
-    from concurrent.futures import Future
 
     def submit(fn: Callable[..., PreparedUnit], *args: Any) -> Future[PreparedUnit] | PreparedUnit:
         return pool.submit(fn, *args) if pool else fn(*args)
@@ -308,11 +307,15 @@ class _BatchWriter:
         self.sessions = sessions
         self.summary = summary
         self.index = PatientIndex()
+        with sessions() as session:  # empty: what this import commits is all that is stored
+            began_empty = session.scalar(select(FhirResource.fhir_id).limit(1)) is None
+        self.written: set[tuple[str, str]] = set()
         self.options: dict[str, Any] = {
             "clock": clock,
             "principal": principal,
             "default_timezone": default_timezone,
             "default_region": default_region,
+            "written": self.written if began_empty else None,
         }
 
     def __call__(self, batch: list[PreparedUnit]) -> None:
@@ -348,6 +351,7 @@ class _BatchWriter:
             session.close()
         summary = self.summary
         for unit in units:
+            self.written.update((r.resource_type, r.fhir_id) for r in unit.resources)
             summary.patients.update(
                 r.fhir_id for r in unit.resources if r.resource_type == "Patient"
             )

@@ -42,6 +42,7 @@ def write_resources(
     now: datetime,
     new: bool = False,
     stamps: Sequence[Stamp] | None = None,
+    stored: set[tuple[str, str]] | None = None,
 ) -> None:
     """Upsert ``resources`` (same type and FHIR id = update) and replace their facts.
 
@@ -52,11 +53,14 @@ def write_resources(
     (``records.store_copy``); only the others take the upsert below. ``new``: the caller
     has just looked them up and found none stored (the feedback batch's duplicate check),
     so the look-up is not made twice; one written meanwhile still falls back to the upsert.
+    ``stored``: keys (type, FHIR id) holding every one of them that is stored (an import
+    begun on an empty table keeps what it committed), so none is looked up; the same
+    fallback covers one written meanwhile by someone else.
     """
     stamped = list(stamps) if stamps is not None else [(source, now)] * len(resources)
     if resources and session.get_bind().dialect.name == "postgresql":
         resources, owners, stamped = _copy_new_resources(
-            session, resources, owners, stamped, new=new
+            session, resources, owners, stamped, new=new, stored=stored
         )
     _upsert(session, resources, owners, stamped)
 
@@ -68,6 +72,7 @@ def _copy_new_resources(
     stamps: Sequence[Stamp],
     *,
     new: bool = False,
+    stored: set[tuple[str, str]] | None = None,
 ) -> tuple[list[IndexedResource], list[str | None], list[Stamp]]:
     """COPY the resources not stored yet; returns the rest (stored already) to upsert."""
     forget_shared_facts(
@@ -76,7 +81,8 @@ def _copy_new_resources(
     )
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor:
-        stored = set() if new else existing_keys(cursor, resources)
+        if stored is None:
+            stored = set() if new else existing_keys(cursor, resources)
         rows = list(zip(resources, owners, stamps, strict=True))
         fresh = [row for row in rows if _key(row[0]) not in stored]
         if not fresh:

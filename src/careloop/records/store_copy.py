@@ -124,18 +124,18 @@ def _iso(value: datetime | None) -> str | None:
 def copy_text(res: IndexedResource) -> CopyText:
     """The COPY text of ``res`` for ``fhir_resources`` (it ends before the JSON: source,
     import time and owner come after) and its fact's codes."""
-    key = _fields((res.resource_type, res.fhir_id))
     start = _iso(res.effective_start)
     # A moment is its own start and end (one object): written once, used twice.
     end = start if res.effective_end is res.effective_start else _iso(res.effective_end)
-    resource = key + _fields((
-        res.patient_ref, res.status, start, end,
-        column_text(res.codes), "t" if res.supported else "f",
+    codes = res.codes
+    resource = _fields((
+        res.resource_type, res.fhir_id, res.patient_ref, res.status, start, end,
+        column_text(codes), "t" if res.supported else "f",
     ))  # fmt: skip
     fact = None
     if has_fact(res.resource_type, res.patient_ref):
-        codes = " ".join(dict.fromkeys(code[:128] for _, code in res.codes))
-        fact = (codes, *copied_columns(res.resource))
+        bare = " ".join(dict.fromkeys([code[:128] for _, code in codes]))
+        fact = (bare, *copied_columns(res.resource))
     return CopyText(resource.encode(), fact)
 
 
