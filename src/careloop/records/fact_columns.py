@@ -17,7 +17,8 @@ Python (see ``docs/benchmarks.md``, ntG). A pair that cannot be written so (a va
 string, or holding a separator) makes the column NULL, and a reader then computes the pairs
 from the fact itself: the column is exact or absent, never approximate.
 
-Migration 0550 backfills existing rows with a frozen copy of these rules.
+Facts stored before the columns existed are filled in by ``records.fact_backfill`` in the
+background; until then their ``columns_version`` is NULL.
 """
 
 from __future__ import annotations
@@ -39,8 +40,15 @@ CODE_PATHS = {
 }
 FACT_COLUMNS = (
     "code_pairs", "status", "start_at", "end_at", "value_num", "value_unit", "category_pairs",
+    "columns_version",
 )  # fmt: skip
-"""The typed columns, in table order (the upserts' conflict clauses name them)."""
+"""The typed columns, in table order, and their version (the upserts' conflict clauses name
+them)."""
+COLUMNS_VERSION = 1
+"""The version of the rules the columns are computed by, written in ``columns_version`` beside
+them by every writer (import and ``records.fact_backfill``). NULL there: not computed yet, so
+a reader takes nothing from the columns but ``code_pairs`` (itself NULL then). A change of
+these rules bumps it, and a migration resets the backfill so older rows are computed again."""
 UNIT_SEPARATOR = "\x1f"
 RECORD_SEPARATOR = "\x1e"
 Pairs = tuple[tuple[str, str], ...]
@@ -131,16 +139,33 @@ class FactRow:
     they are not in); their JSON is never decoded.
     """
 
-    __slots__ = ("_fact", "_text", "codes", "pairs_text", "rtype")
+    __slots__ = ("_fact", "_text", "codes", "computed", "pairs_text", "rtype", "status")
 
     def __init__(
-        self, rtype: str, codes: frozenset[str], pairs_text: str | None, text: str | bytes
+        self,
+        rtype: str,
+        codes: frozenset[str],
+        pairs_text: str | None,
+        text: str | bytes,
+        *,
+        status: str | None = None,
+        computed: bool = False,
     ) -> None:
         self.rtype = rtype
         self.codes = codes
         self.pairs_text = pairs_text
+        self.status = status
+        self.computed = computed
+        """Whether the typed columns were computed (``columns_version`` set): only then does
+        :attr:`status` say anything."""
         self._text: str | bytes | None = text
         self._fact: dict[str, Any] | None = None
+
+    def may_have_status(self, statuses: frozenset[str]) -> bool:
+        """False only when the fact's ``status`` is surely not one of ``statuses``: its
+        status column is computed and is not one of them (the column is the fact's
+        ``status`` when that is a string, see ``records.extract.resource_status``)."""
+        return not self.computed or self.status in statuses
 
     @property
     def fact(self) -> dict[str, Any]:

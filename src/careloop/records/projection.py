@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from careloop.models import FhirResource, Patient, ResourceFact
 from careloop.records.extract import SUPPORTED_TYPES, IndexedResource
-from careloop.records.fact_columns import FactRow, computed_columns
+from careloop.records.fact_columns import COLUMNS_VERSION, FactRow, computed_columns
 from careloop.records.facts_collector import SessionFactsCollector
 from careloop.records.service import load_patient_resources
 
@@ -79,6 +79,7 @@ def fact_rows(
             "start_at": res.effective_start,
             "end_at": res.effective_end,
             **computed_columns(res.resource),
+            "columns_version": COLUMNS_VERSION,
         }
         for res, owner in zip(resources, owners, strict=True)
         if has_fact(res.resource_type, res.patient_ref)
@@ -279,7 +280,8 @@ class SharedFacts:
         postgres = bool(missing) and _custom_plans(session)
         query = select(
             ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.fhir_id,
-            ResourceFact.codes, ResourceFact.code_pairs, _FACT_TEXT,
+            ResourceFact.codes, ResourceFact.code_pairs, _FACT_TEXT, ResourceFact.status,
+            ResourceFact.columns_version,
         ).where(_patient_in_chunk(postgres=postgres))  # fmt: skip
         params: dict[str, Any] = {}
         if self._codes is not None and postgres:
@@ -291,10 +293,17 @@ class SharedFacts:
                 self._rows[pid] = []
             rows = session.execute(query, {**params, "chunk": chunk})
             with _collector.holding(session):
-                for pid, rtype, fhir_id, row_codes, pairs, fact in rows:
+                for pid, rtype, fhir_id, row_codes, pairs, fact, status, version in rows:
                     if not self._keeps(rtype, row_codes, filtered=postgres):
                         continue
-                    row = FactRow(rtype, frozenset(row_codes.split()), pairs, fact)
+                    row = FactRow(
+                        rtype,
+                        frozenset(row_codes.split()),
+                        pairs,
+                        fact,
+                        status=status,
+                        computed=version is not None,
+                    )
                     self._rows[pid].append(row)
                     self._owner[(rtype, fhir_id)] = pid
 
