@@ -139,33 +139,16 @@ class FactRow:
     they are not in); their JSON is never decoded.
     """
 
-    __slots__ = ("_fact", "_text", "codes", "computed", "pairs_text", "rtype", "status")
+    __slots__ = ("_fact", "_text", "codes", "pairs_text", "rtype")
 
     def __init__(
-        self,
-        rtype: str,
-        codes: frozenset[str],
-        pairs_text: str | None,
-        text: str | bytes,
-        *,
-        status: str | None = None,
-        computed: bool = False,
+        self, rtype: str, codes: frozenset[str], pairs_text: str | None, text: str | bytes
     ) -> None:
         self.rtype = rtype
         self.codes = codes
         self.pairs_text = pairs_text
-        self.status = status
-        self.computed = computed
-        """Whether the typed columns were computed (``columns_version`` set): only then does
-        :attr:`status` say anything."""
         self._text: str | bytes | None = text
         self._fact: dict[str, Any] | None = None
-
-    def may_have_status(self, statuses: frozenset[str]) -> bool:
-        """False only when the fact's ``status`` is surely not one of ``statuses``: its
-        status column is computed and is not one of them (the column is the fact's
-        ``status`` when that is a string, see ``records.extract.resource_status``)."""
-        return not self.computed or self.status in statuses
 
     @property
     def fact(self) -> dict[str, Any]:

@@ -280,8 +280,7 @@ class SharedFacts:
         postgres = bool(missing) and _custom_plans(session)
         query = select(
             ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.fhir_id,
-            ResourceFact.codes, ResourceFact.code_pairs, _FACT_TEXT, ResourceFact.status,
-            ResourceFact.columns_version,
+            ResourceFact.codes, ResourceFact.code_pairs, _FACT_TEXT,
         ).where(_patient_in_chunk(postgres=postgres))  # fmt: skip
         params: dict[str, Any] = {}
         if self._codes is not None and postgres:
@@ -293,17 +292,10 @@ class SharedFacts:
                 self._rows[pid] = []
             rows = session.execute(query, {**params, "chunk": chunk})
             with _collector.holding(session):
-                for pid, rtype, fhir_id, row_codes, pairs, fact, status, version in rows:
+                for pid, rtype, fhir_id, row_codes, pairs, fact in rows:
                     if not self._keeps(rtype, row_codes, filtered=postgres):
                         continue
-                    row = FactRow(
-                        rtype,
-                        frozenset(row_codes.split()),
-                        pairs,
-                        fact,
-                        status=status,
-                        computed=version is not None,
-                    )
+                    row = FactRow(rtype, frozenset(row_codes.split()), pairs, fact)
                     self._rows[pid].append(row)
                     self._owner[(rtype, fhir_id)] = pid
 
