@@ -10,6 +10,8 @@ wrote meanwhile, and the night's verdicts must not change before, during or afte
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,17 +28,16 @@ from careloop.compose.jobs import JobRunner, configured_jobs
 from careloop.db import downgrade, make_engine, make_sessionmaker, migrate
 from careloop.programs.definition import load_programs
 from careloop.programs.eligibility import evaluate_record
-from careloop.programs.measures.shared_record import ProgramRecord, fact_index
 from careloop.programs.windows import resolve_window
 from careloop.records.fact_backfill import fill_facts
-from careloop.records.fact_columns import FACT_COLUMNS
-from careloop.records.importer import import_paths
-from careloop.records.projection import SharedFacts, share_facts, shared_derived, shared_fact_rows
+from careloop.records.projection import SharedFacts, share_facts
 from careloop.records.service import patient_ids
 from careloop.runtime import Runtime
-from careloop.security.principal import CLI_OPERATOR
 from careloop.settings import Settings
 from tests.conftest import SHARED_DATA, START
+from tests.programs.test_projection_differential import _import
+from tests.programs.test_shared_record import shared_records
+from tests.records.test_fact_columns import _columns
 
 SYNTHEA = SHARED_DATA / "synthea-r4" / "patients"
 NOW = datetime(2020, 11, 1, tzinfo=UTC)
@@ -60,27 +61,6 @@ def _runtime(url: str) -> Runtime:
     )
 
 
-def _import(rt: Runtime, folder: Path) -> None:
-    summary = import_paths(
-        rt.sessions,
-        engine=rt.engine,
-        paths=[folder],
-        clock=rt.clock,
-        principal=CLI_OPERATOR,
-        default_timezone="UTC",
-        workers=0,
-    )
-    assert summary.rejected == []
-
-
-def _columns(engine: Engine) -> dict[tuple[str, str], tuple[Any, ...]]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text(f"SELECT resource_type, fhir_id, {', '.join(FACT_COLUMNS)} FROM resource_facts")
-        ).all()
-    return {(row[0], row[1]): tuple(row[2:]) for row in rows}
-
-
 def _computed(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(
@@ -96,6 +76,21 @@ def _as_upgraded_from_0540(engine: Engine) -> None:
     migrate(engine)
 
 
+@contextmanager
+def _upgraded(url: str, folder: Path) -> Iterator[tuple[Runtime, dict[Any, Any]]]:
+    """A database of ``folder``'s patients upgraded from 0540 (no typed column computed),
+    and the columns import had written."""
+    rt = _runtime(url)
+    try:
+        migrate(rt.engine)
+        _import(rt, folder)
+        imported = _columns(rt.engine)
+        _as_upgraded_from_0540(rt.engine)
+        yield rt, imported
+    finally:
+        rt.close()
+
+
 def _night_verdicts(rt: Runtime) -> dict[tuple[str, str], Any]:
     """Every shipped program's verdict per patient, read as a night reads (one shared read)."""
     programs = [p for p in load_programs().values() if p.load_codes and p.package is None]
@@ -107,22 +102,7 @@ def _night_verdicts(rt: Runtime) -> dict[tuple[str, str], Any]:
         ids = patient_ids(session)
         for program in programs:
             window = resolve_window(program.definition.period, now=NOW)
-            rows = shared_fact_rows(
-                session,
-                patient_ids=ids,
-                only_codes=program.load_codes,
-                always_types=program.always_types,
-            )
-            assert rows is not None
-            for pid, facts in rows:
-                derived = shared_derived(session, pid)
-                assert derived is not None
-                record = ProgramRecord(
-                    fact_index(facts, derived),
-                    always=frozenset(program.always_types),
-                    codes=frozenset(program.load_codes or ()),
-                    derived=derived,
-                )
+            for pid, _, record in shared_records(session, program, ids):
                 verdicts[(program.name, pid)] = evaluate_record(program, record, window)
     return verdicts
 
@@ -166,21 +146,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_it_resumes_where_it_stopped_and_keeps_what_an_import_wrote_meanwhile(
     url: str, files: Path
 ) -> None:
-    rt = _runtime(url)
-    try:
-        migrate(rt.engine)
-        _import(rt, files)
-        imported = _columns(rt.engine)
-        _as_upgraded_from_0540(rt.engine)
-
+    with _upgraded(url, files) as (rt, imported):
         first = fill_facts(rt.transaction, now=rt.clock.now(), batch=100, slices=1)
         assert (first.filled, first.slices, first.finished) == (100, 1, False)
         _import(rt, files)  # writes every fact again, with its columns and version
         after_import = _computed(rt.engine)
         rest = fill_facts(rt.transaction, now=rt.clock.now(), batch=100)
         again = fill_facts(rt.transaction, now=rt.clock.now(), batch=100)
-    finally:
-        rt.close()
     assert after_import == len(imported)
     assert (rest.filled, rest.finished) == (0, True)  # the import had written them all
     assert (again.filled, again.slices, again.finished) == (0, 0, True)
@@ -188,14 +160,8 @@ def test_it_resumes_where_it_stopped_and_keeps_what_an_import_wrote_meanwhile(
 
 
 def test_the_cli_fills_in_and_says_how_many(url: str, files: Path) -> None:
-    rt = _runtime(url)
-    try:
-        migrate(rt.engine)
-        _import(rt, files)
-        imported = _columns(rt.engine)
-        _as_upgraded_from_0540(rt.engine)
-    finally:
-        rt.close()
+    with _upgraded(url, files) as (_, imported):
+        pass
     command = ["records", "backfill-facts", "--batch", "150", "--json", "--database", url]
     result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
@@ -214,17 +180,10 @@ def test_the_cli_fills_in_and_says_how_many(url: str, files: Path) -> None:
 
 
 def test_the_periodic_job_fills_in_without_anyone_asking(url: str, files: Path) -> None:
-    rt = _runtime(url)
-    try:
-        migrate(rt.engine)
-        _import(rt, files)
-        imported = _columns(rt.engine)
-        _as_upgraded_from_0540(rt.engine)
+    with _upgraded(url, files) as (rt, imported):
         job = [j for j in configured_jobs(rt) if j.name == "fact-backfill"]
         outcomes = JobRunner(rt, job, owner="w1").run_due()
         filled = _columns(rt.engine)
-    finally:
-        rt.close()
     assert [(o.name, o.status, o.result["finished"]) for o in outcomes] == [
         ("fact-backfill", "ok", True)
     ]
@@ -234,11 +193,7 @@ def test_the_periodic_job_fills_in_without_anyone_asking(url: str, files: Path) 
 def test_a_fact_an_import_holds_is_passed_over_not_waited_for(
     empty_postgresql_url: str, files: Path
 ) -> None:
-    rt = _runtime(empty_postgresql_url)
-    try:
-        migrate(rt.engine)
-        _import(rt, files)
-        _as_upgraded_from_0540(rt.engine)
+    with _upgraded(empty_postgresql_url, files) as (rt, _):
         plain = empty_postgresql_url.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(plain) as importer:
             held = importer.execute(
@@ -252,7 +207,5 @@ def test_a_fact_an_import_holds_is_passed_over_not_waited_for(
             )
             importer.commit()
         total = _computed(rt.engine)
-    finally:
-        rt.close()
     assert result.finished
     assert result.filled == total - 1
