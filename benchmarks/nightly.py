@@ -64,10 +64,12 @@ REPLICATE = (
          jsonb_set(resource, '{id}', to_jsonb(fhir_id || '-r' || k)), source, imported_at
        FROM base_fhir_resources, (SELECT %(k)s::int AS k) AS copy""",
     """INSERT INTO resource_facts (resource_type, fhir_id, patient_id, codes, fact,
-         code_pairs, status, start_at, end_at, value_num, value_unit, category_pairs)
+         code_pairs, status, start_at, end_at, value_num, value_unit, category_pairs,
+         columns_version)
        SELECT resource_type, fhir_id || '-r' || k, patient_id || '-r' || k, codes,
          jsonb_set(fact, '{id}', to_jsonb(fhir_id || '-r' || k)),
-         code_pairs, status, start_at, end_at, value_num, value_unit, category_pairs
+         code_pairs, status, start_at, end_at, value_num, value_unit, category_pairs,
+         columns_version
        FROM base_resource_facts, (SELECT %(k)s::int AS k) AS copy""",
 )
 # The imported rows each copy is made from, in their physical (import) order.

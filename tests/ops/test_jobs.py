@@ -33,6 +33,7 @@ ALL_JOBS = {
     "review-invitations",
     "programs-rollup",
     "ride-dispatch",
+    "fact-backfill",
 }
 
 
@@ -48,7 +49,8 @@ def test_every_job_runs_when_due_and_not_again_before_its_period(
     assert {o.name for o in jobs.run_due()} == ALL_JOBS
     assert jobs.run_due() == []
     clock.advance(timedelta(minutes=2))
-    assert [o.name for o in jobs.run_due()] == ["escalations", "fhir-subscriptions", "fhir-exports"]
+    every_minute = ["escalations", "fhir-subscriptions", "fhir-exports", "fact-backfill"]
+    assert [o.name for o in jobs.run_due()] == every_minute
     status = _status(rt)
     assert status["escalations"]["runs"] == 2
     assert status["retention-purge"]["runs"] == 1

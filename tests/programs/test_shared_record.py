@@ -10,12 +10,14 @@ reference, both records give the same resources in the same order, and the same 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy.orm import Session
 from tests.conftest import SHARED_DATA
 from tests.programs.test_projection_differential import (
     CASES,
@@ -73,6 +75,31 @@ def _answers(record: PatientRecord, index: FactIndex) -> dict[str, Any]:
     }
 
 
+def shared_records(
+    session: Session, program: Program, ids: list[str]
+) -> Iterator[tuple[str, FactIndex, ProgramRecord]]:
+    """Each patient's record for ``program`` as a night slice builds it, on the facts the
+    session shares (``share_facts``), with the patient's shared index."""
+    rows = shared_fact_rows(
+        session,
+        patient_ids=ids,
+        only_codes=program.load_codes,
+        always_types=program.always_types,
+    )
+    assert rows is not None
+    for pid, facts in rows:
+        derived = shared_derived(session, pid)
+        assert derived is not None
+        index = fact_index(facts, derived)
+        record = ProgramRecord(
+            index,
+            always=frozenset(program.always_types),
+            codes=frozenset(program.load_codes or ()),
+            derived=derived,
+        )
+        yield pid, index, record
+
+
 def _compare(rt: Runtime) -> tuple[int, int]:
     """Records and verdicts compared, and facts a program's filter left out (so it mattered)."""
     programs = _programs()
@@ -92,25 +119,9 @@ def _compare(rt: Runtime) -> tuple[int, int]:
                     always_types=program.always_types,
                 )
             )
-            rows = shared_fact_rows(
-                session,
-                patient_ids=ids,
-                only_codes=program.load_codes,
-                always_types=program.always_types,
-            )
-            assert rows is not None
-            for pid, facts in rows:
-                derived = shared_derived(session, pid)
-                assert derived is not None
-                index = fact_index(facts, derived)
-                shared = ProgramRecord(
-                    index,
-                    always=frozenset(program.always_types),
-                    codes=frozenset(program.load_codes or ()),
-                    derived=derived,
-                )
+            for pid, index, shared in shared_records(session, program, ids):
                 alone = PatientRecord(own[pid])
-                left_out += len(facts) - len(own[pid])
+                left_out += len(index.rows) - len(own[pid])
                 assert _answers(shared, index) == _answers(alone, index), (program.name, pid)
                 if alone.patient:
                     assert evaluate_record(program, shared, window) == evaluate_record(

@@ -1,8 +1,8 @@
-"""The typed columns of ``resource_facts``: import writes them, migration 0550 backfills the same.
+"""The typed columns of ``resource_facts``: import writes them, the backfill writes the same.
 
 Import has two writers on PostgreSQL (``COPY`` of new resources, the upsert of known ones)
-and one on SQLite; the migration computes the columns again from stored rows with its frozen
-copy of the rules. Every column of every fact must come out equal whichever wrote it.
+and one on SQLite; the background backfill (``records.fact_backfill``) computes the columns
+again from stored rows. Every column of every fact must come out equal whichever wrote it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import Engine, event, text
 
 from careloop.clock import FrozenClock
 from careloop.db import downgrade, make_engine, make_sessionmaker, migrate
+from careloop.records.fact_backfill import fill_facts
 from careloop.records.fact_columns import (
     FACT_COLUMNS,
     FactRow,
@@ -85,7 +86,10 @@ def test_the_backfill_writes_what_import_writes(url: str, files: Path) -> None:
             assert _columns(engine) == imported
 
         downgrade(engine, "0540")
-        migrate(engine, "0550")
+        migrate(engine)
+        assert set(_columns(engine).values()) == {(None,) * len(FACT_COLUMNS)}
+        sessions = make_sessionmaker(engine)
+        fill_facts(sessions.begin, now=START, batch=100)
 
         backfilled = _columns(engine)
     finally:
@@ -126,12 +130,12 @@ def test_pairs_that_cannot_be_written_exactly_are_left_to_the_fact() -> None:
 
 
 def test_the_backfill_reads_each_fact_once(empty_postgresql_url: str) -> None:
-    # Keyset steps of 2,000 facts: each must start where the last one ended (an index
+    # Keyset slices of 2,000 facts: each must start where the last one ended (an index
     # search), not read again every fact before it (quadratic: hours on millions of facts).
     engine = make_engine(empty_postgresql_url)
     removed: list[int] = []
     try:
-        migrate(engine, "0540")
+        migrate(engine)
         with engine.begin() as connection:
             connection.execute(
                 text(
@@ -158,13 +162,15 @@ def test_the_backfill_reads_each_fact_once(empty_postgresql_url: str) -> None:
 
         @event.listens_for(engine, "before_cursor_execute")
         def explain(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-            if statement.startswith("SELECT resource_type, fhir_id, CAST(fact AS TEXT)"):
+            if statement.startswith("SELECT resource_facts.resource_type, resource_facts.fhir_id"):
                 cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
                 plan = json.dumps(cursor.fetchone()[0])
                 removed.append(sum(map(int, re.findall(r'"Rows Removed by Filter": (\d+)', plan))))
 
-        migrate(engine, "0550")
+        result = fill_facts(make_sessionmaker(engine).begin, now=START, batch=2000)
     finally:
         engine.dispose()
-    assert len(removed) == 4  # three steps of 2,000 facts at most, and the empty one
-    assert removed == [0, 0, 0, 0]
+    assert (result.filled, result.slices, result.finished) == (5000, 3, True)
+    # Three slices of 2,000 facts at most: their keys, then their rows.
+    assert len(removed) == 6
+    assert removed == [0] * 6

@@ -26,6 +26,7 @@ from careloop.runtime import Runtime
 patients_app = command_group("Look at patient records.")
 caregivers_app = command_group("Caregivers and when they can be reached.")
 contacts_app = typer.Typer(help="The contact look-up (inbound STOP finds its patient).")
+records_app = command_group("Upkeep of the stored records.")
 
 
 def import_command(
@@ -324,9 +325,36 @@ def reindex_contacts_command(work: Work) -> Output:
     )
 
 
+@records_app.command("backfill-facts")
+def backfill_facts_command(
+    batch: Annotated[int, typer.Option(min=1, help="Facts a committed slice looks at.")] = 2000,
+    slices: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many slices (default: all).")
+    ] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fill in the typed columns of facts stored before migration 0550, in committed slices
+    (resumable; safe beside an import and a night). The worker's fact-backfill job does the
+    same a little at a time."""
+    from careloop.records.fact_backfill import fill_facts
+
+    with runtime(database) as rt:
+        result = fill_facts(rt.transaction, now=rt.clock.now(), batch=batch, slices=slices)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    state = "all filled in" if result.finished else "more to fill in"
+    typer.echo(
+        f"filled in {result.filled} facts in {result.slices} slices "
+        f"({result.filled_in_all} in all; {state})"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Attach the records commands to the root CLI."""
     app.command("import")(import_command)
+    app.add_typer(records_app, name="records")
     app.add_typer(contacts_app, name="contacts")
     app.add_typer(patients_app, name="patients")
     app.add_typer(caregivers_app, name="caregivers")

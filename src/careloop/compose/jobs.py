@@ -1,6 +1,6 @@
 """The one home of periodic jobs: outreach tick, escalations, missing-data rule, retention,
 FHIR deliveries and exports, review invitations, the programs roll-up, rides to visits, the
-nightly cycle.
+typed fact columns' backfill, the nightly cycle.
 
 Every ``careloop worker`` (and ``careloop serve`` with its in-process worker) calls
 :meth:`JobRunner.run_due` between outbox batches. Each job has one ``job_runs`` row; a
@@ -159,6 +159,13 @@ def _programs_rollup(rt: Runtime, now: datetime) -> dict[str, Any]:
     return {"programs": len(figures.report["programs"])}
 
 
+def _fact_backfill(rt: Runtime, now: datetime) -> dict[str, Any]:
+    from careloop.records.fact_backfill import fill_facts
+
+    seconds = rt.settings.jobs.fact_backfill_seconds
+    return fill_facts(rt.transaction, now=now, seconds=seconds).as_dict()
+
+
 def configured_jobs(rt: Runtime) -> list[Job]:
     """The jobs switched on in settings (a period of 0 minutes switches one off)."""
     settings = rt.settings.jobs
@@ -174,6 +181,7 @@ def configured_jobs(rt: Runtime) -> list[Job]:
         ("review-invitations", settings.review_invitations_minutes, _review_invitations),
         ("programs-rollup", settings.programs_rollup_minutes, _programs_rollup),
         ("ride-dispatch", settings.ride_dispatch_minutes, _ride_dispatch),
+        ("fact-backfill", settings.fact_backfill_minutes, _fact_backfill),
     ]
     jobs = [Job(name, timedelta(minutes=m), body) for name, m, body in periods if m > 0]
     if settings.nightly_at is not None:

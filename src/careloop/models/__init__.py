@@ -54,7 +54,7 @@ from careloop.models.outreach import (
     WorkerPresence,
 )
 from careloop.models.personalize import DecisionRow, ModelStateRow, PreferenceProfileRow
-from careloop.models.projection import ResourceFact
+from careloop.models.projection import FactColumnsBackfill, ResourceFact
 from careloop.models.records import (
     Caregiver,
     ContactLookup,
@@ -90,6 +90,7 @@ __all__ = [
     "DoseConfirmation",
     "Enrollment",
     "Event",
+    "FactColumnsBackfill",
     "FhirNotification",
     "FhirResource",
     "FhirSubscription",

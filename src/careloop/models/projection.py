@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKeyConstraint, Index, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKeyConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
@@ -23,7 +23,9 @@ class ResourceFact(Base):
     ``codes`` holds the bare codes of the resource (space-separated, those of
     ``fhir_resources.codes`` without their systems) so a program's code filter runs in the
     database next to the patient filter. The typed columns after ``fact`` hold what measures
-    read of most facts, so a reader needs no decoding for them (``records.fact_columns``).
+    read of most facts, so a reader needs no decoding for them (``records.fact_columns``);
+    ``columns_version`` says they are computed (NULL: a fact stored before they existed,
+    not yet filled in by ``records.fact_backfill``; read the fact instead).
     """
 
     __tablename__ = "resource_facts"
@@ -40,6 +42,7 @@ class ResourceFact(Base):
     value_num: Mapped[float | None] = mapped_column(Float)
     value_unit: Mapped[str | None] = mapped_column(String(64))
     category_pairs: Mapped[str | None] = mapped_column(Text)
+    columns_version: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -49,3 +52,16 @@ class ResourceFact(Base):
         ),
         Index("ix_resource_facts_patient_type", "patient_id", "resource_type"),
     )
+
+
+class FactColumnsBackfill(Base):
+    """Where the background backfill of the typed columns stands, per version of their rules:
+    the last fact key done (keyset order), the rows filled in, when it found none left."""
+
+    __tablename__ = "fact_columns_backfill"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    after_type: Mapped[str] = mapped_column(String(64))
+    after_id: Mapped[str] = mapped_column(String(128))
+    rows_done: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

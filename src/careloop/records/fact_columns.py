@@ -17,7 +17,8 @@ Python (see ``docs/benchmarks.md``, ntG). A pair that cannot be written so (a va
 string, or holding a separator) makes the column NULL, and a reader then computes the pairs
 from the fact itself: the column is exact or absent, never approximate.
 
-Migration 0550 backfills existing rows with a frozen copy of these rules.
+Facts stored before the columns existed are filled in by ``records.fact_backfill`` in the
+background; until then their ``columns_version`` is NULL.
 """
 
 from __future__ import annotations
@@ -39,8 +40,15 @@ CODE_PATHS = {
 }
 FACT_COLUMNS = (
     "code_pairs", "status", "start_at", "end_at", "value_num", "value_unit", "category_pairs",
+    "columns_version",
 )  # fmt: skip
-"""The typed columns, in table order (the upserts' conflict clauses name them)."""
+"""The typed columns, in table order, and their version (the upserts' conflict clauses name
+them)."""
+COLUMNS_VERSION = 1
+"""The version of the rules the columns are computed by, written in ``columns_version`` beside
+them by every writer (import and ``records.fact_backfill``). NULL there: not computed yet, so
+a reader takes nothing from the columns but ``code_pairs`` (itself NULL then). A change of
+these rules bumps it, and a migration resets the backfill so older rows are computed again."""
 UNIT_SEPARATOR = "\x1f"
 RECORD_SEPARATOR = "\x1e"
 Pairs = tuple[tuple[str, str], ...]

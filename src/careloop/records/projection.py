@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from careloop.models import FhirResource, Patient, ResourceFact
 from careloop.records.extract import SUPPORTED_TYPES, IndexedResource
-from careloop.records.fact_columns import FactRow, computed_columns
+from careloop.records.fact_columns import COLUMNS_VERSION, FactRow, computed_columns
 from careloop.records.facts_collector import SessionFactsCollector
 from careloop.records.service import load_patient_resources
 
@@ -79,6 +79,7 @@ def fact_rows(
             "start_at": res.effective_start,
             "end_at": res.effective_end,
             **computed_columns(res.resource),
+            "columns_version": COLUMNS_VERSION,
         }
         for res, owner in zip(resources, owners, strict=True)
         if has_fact(res.resource_type, res.patient_ref)

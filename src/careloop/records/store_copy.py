@@ -26,7 +26,7 @@ import orjson
 
 from careloop.records.code_filter import column_text
 from careloop.records.extract import IndexedResource
-from careloop.records.fact_columns import copied_columns
+from careloop.records.fact_columns import COLUMNS_VERSION, copied_columns
 from careloop.records.projection import DROPPED_FIELDS, PATIENT_DROPPED, has_fact
 
 NULL = b"\\N"
@@ -37,10 +37,11 @@ RESOURCE_COLUMNS = (
 )
 PROJECT_FACTS = (
     "INSERT INTO resource_facts (resource_type, fhir_id, codes, fact, patient_id, code_pairs, "
-    "status, start_at, end_at, value_num, value_unit, category_pairs) "
+    "status, start_at, end_at, value_num, value_unit, category_pairs, columns_version) "
     "SELECT r.resource_type, r.fhir_id, k ->> 2, r.resource - CASE r.resource_type "
     "WHEN 'Patient' THEN %(patient)s::text[] ELSE %(dropped)s::text[] END, r.patient_id, "
-    "k ->> 3, r.status, r.effective_start, r.effective_end, (k ->> 4)::float8, k ->> 5, k ->> 6 "
+    "k ->> 3, r.status, r.effective_start, r.effective_end, (k ->> 4)::float8, k ->> 5, k ->> 6, "
+    f"{COLUMNS_VERSION} "
     "FROM jsonb_array_elements(%(keys)s::jsonb) AS k "
     "JOIN fhir_resources AS r ON r.resource_type = k ->> 0 AND r.fhir_id = k ->> 1"
 )

@@ -210,6 +210,11 @@ class JobsSettings(BaseModel):
     ride_dispatch_minutes: float = Field(default=5.0, ge=0)
     """Request the rides booked visits need from the ride provider (``access.rides``) and
     cancel there the rides of visits cancelled or moved since the last run."""
+    fact_backfill_minutes: float = Field(default=1.0, ge=0)
+    """Fill in the typed columns of facts stored before they existed (migration 0550), in
+    committed slices; once all are filled in, a run reads one row."""
+    fact_backfill_seconds: float = Field(default=20.0, gt=0)
+    """How long one run of the fact backfill goes on (it resumes at the next run)."""
 
 
 class FhirSettings(BaseModel):
