@@ -120,6 +120,7 @@ def run_steps(
         purpose=program.purpose,
         now=now,
         budget_period=ctx.engine.budget_period,
+        reads=ctx.reads,
     )
     by_id = {s.patient_id: s for s in snapshots}
     contacts = scheduled_contacts(session, patient_ids=unique_ids, now=now)
