@@ -340,25 +340,6 @@ def revision_history() -> list[Revision]:
     return result
 
 
-def _copy_value(value: Any, *, json: bool) -> Any:
-    # JSON as the engine writes it, as the text COPY reads it: the same bytes a ``Jsonb``
-    # wrapper would send, without one wrapper and dumper look-up per value.
-    return _dumps(value) if json else value
-
-
-def _copy_rows(
-    cursor: Any,
-    statement: str,
-    rows: list[dict[str, Any]],
-    columns: list[str],
-    json_columns: tuple[str, ...],
-) -> None:
-    kinds = [(c, c in json_columns) for c in columns]
-    with cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([_copy_value(row[c], json=json) for c, json in kinds])
-
-
 def copy_then_insert(
     session: Session,
     *,
@@ -373,23 +354,25 @@ def copy_then_insert(
     The server parses the rows in bulk instead of the driver binding every value of a
     multi-row INSERT. The raw cursor bypasses the session: flush what the rows refer to first.
 
-    Without a ``conflict`` clause (rows that are new: events, decisions, enrollments) the rows
-    go straight into ``table`` by one COPY: the same rows, defaults, constraints and triggers,
-    with no staging rows written, read back and deleted (one statement instead of four).
+    Rows that are new (no ``conflict`` clause) go straight into ``table`` by one COPY.
+    JSON goes as the text the engine writes (the bytes a ``Jsonb`` wrapper would send).
     """
     columns = list(rows[0])
     names = ", ".join(columns)
-    staging = f"careloop_copy_{table}"
+    staging = f"careloop_copy_{table}" if conflict.strip() else None
+    kinds = [(c, c in json_columns) for c in columns]
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor:
-        if not conflict.strip():
-            _copy_rows(cursor, f"COPY {table} ({names}) FROM STDIN", rows, columns, json_columns)
+        if staging:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+                f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+        with cursor.copy(f"COPY {staging or table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_dumps(row[c]) if json else row[c] for c, json in kinds])
+        if not staging:
             return []
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
-            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        _copy_rows(cursor, f"COPY {staging} ({names}) FROM STDIN", rows, columns, json_columns)
         cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {conflict}")
         returned = cursor.fetchall() if cursor.description else []
         cursor.execute(f"DELETE FROM {staging}")
