@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import orjson
-from psycopg.types.json import Jsonb
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -341,10 +340,6 @@ def revision_history() -> list[Revision]:
     return result
 
 
-def _copy_value(value: Any, *, json: bool) -> Any:
-    return Jsonb(value, dumps=_dumps) if json else value  # JSON as the engine writes it
-
-
 def copy_then_insert(
     session: Session,
     *,
@@ -358,19 +353,26 @@ def copy_then_insert(
 
     The server parses the rows in bulk instead of the driver binding every value of a
     multi-row INSERT. The raw cursor bypasses the session: flush what the rows refer to first.
+
+    Rows that are new (no ``conflict`` clause) go straight into ``table`` by one COPY.
+    JSON goes as the text the engine writes (the bytes a ``Jsonb`` wrapper would send).
     """
     columns = list(rows[0])
     names = ", ".join(columns)
-    staging = f"careloop_copy_{table}"
+    staging = f"careloop_copy_{table}" if conflict.strip() else None
+    kinds = [(c, c in json_columns) for c in columns]
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
-            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+        if staging:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+                f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+        with cursor.copy(f"COPY {staging or table} ({names}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([_copy_value(row[c], json=c in json_columns) for c in columns])
+                copy.write_row([_dumps(row[c]) if json else row[c] for c, json in kinds])
+        if not staging:
+            return []
         cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {conflict}")
         returned = cursor.fetchall() if cursor.description else []
         cursor.execute(f"DELETE FROM {staging}")

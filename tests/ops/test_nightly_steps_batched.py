@@ -21,12 +21,15 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
+from careloop import db, events
+from careloop.compose import nightly
 from careloop.compose.nightly import run_slice
 from careloop.models import DecisionRow, Enrollment, Event, OutboxMessage
 from careloop.outreach import due_steps, step_messages
 from careloop.outreach import enrollment as lifecycle
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.outreach.render_memo import RenderMemo
+from careloop.personalize import decision_log
 from careloop.personalize.engine import BatchDecision, Decision
 from careloop.records.service import patient_ids
 from careloop.runtime import Runtime
@@ -68,12 +71,24 @@ def _flags_from_rows(session: Session, *, messages: list[NewMessage], now: datet
     return [row is not None for row in enqueue_many(session, messages=messages, now=now)]
 
 
+_copy_then_insert = db.copy_then_insert
+
+
+def _staged(session: Session, **kwargs: Any) -> list[tuple[Any, ...]]:
+    """The staged COPY for rows that are new (a clause that never fires, so not direct)."""
+    if not kwargs["conflict"]:
+        kwargs["conflict"] = "ON CONFLICT DO NOTHING"
+    return _copy_then_insert(session, **kwargs)
+
+
 def _night(rt: Runtime, tops: dict[str, int]) -> dict[str, Any]:
     updates: Counter[str] = Counter()
 
     def count(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
         if statement.lstrip().startswith("UPDATE outreach_enrollments"):
             updates["statements"] += 1
+        if statement.lstrip().startswith("SELECT consent_records."):
+            updates["consent_reads"] += 1
 
     with rt.transaction() as session:
         ids = patient_ids(session)
@@ -131,6 +146,7 @@ def _night(rt: Runtime, tops: dict[str, int]) -> dict[str, Any]:
         "outbox": outbox,
         "events": events,
         "update_statements": updates["statements"],
+        "consent_reads": updates["consent_reads"],
     }
 
 
@@ -147,6 +163,11 @@ def test_a_slice_with_its_steps_written_at_once_writes_what_one_by_one_writes(
     # Each decision materialized alone, each outbox row read back whole.
     monkeypatch.setattr(step_messages, "all_decisions", _one_by_one_decisions)
     monkeypatch.setattr(step_messages, "enqueue_flags", _flags_from_rows)
+    # Each batch reads its patients, consent and profiles itself; new rows staged by COPY
+    # then inserted (a conflict clause that never fires forces the staging path).
+    monkeypatch.setattr(nightly, "SliceReads", lambda: None)
+    for module in (db, decision_log, events):
+        monkeypatch.setattr(module, "copy_then_insert", _staged)
     one_by_one = _night(rt, tops)
     _rewind(rt, tops)
     monkeypatch.undo()
@@ -159,3 +180,24 @@ def test_a_slice_with_its_steps_written_at_once_writes_what_one_by_one_writes(
     assert batched["counts"]["enqueued"] > 0
     for part in ("counts", "enrollments", "decisions", "outbox", "events"):
         assert batched[part] == one_by_one[part], part
+    # The steps read consent once per slice, not once per program's batch (identification
+    # reads its opt-outs per program either way).
+    assert batched["consent_reads"] < one_by_one["consent_reads"]
+
+
+def test_reads_kept_across_batches_are_refused_for_a_tick_that_learns() -> None:
+    """Learning rewrites profiles mid-tick: a learning tick keeping its reads would decide
+    on stale preferences, so it is refused when it is built."""
+    from careloop.clock import FrozenClock
+    from careloop.outreach.audience import SliceReads
+    from careloop.outreach.tick_context import TickContext
+
+    with pytest.raises(ValueError, match="learns"):
+        TickContext(
+            clock=FrozenClock(NIGHT), programs=[], eligibility=lambda *a, **k: [],
+            reads=SliceReads(),
+        )  # fmt: skip
+    assert TickContext(
+        clock=FrozenClock(NIGHT), programs=[], eligibility=lambda *a, **k: [],
+        reads=SliceReads(), learn=False,
+    ).reads is not None  # fmt: skip

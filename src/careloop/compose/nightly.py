@@ -37,6 +37,7 @@ from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.compose.outreach import run_tick, tick_context
 from careloop.conversations.journeys import run_tick as tick_and_hand_off
 from careloop.errors import InvalidInput
+from careloop.outreach.audience import SliceReads
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.eligibility import AppointmentEligibility, Candidate
 from careloop.outreach.program import OutreachProgram
@@ -156,6 +157,7 @@ def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str
         tick_context(rt, programs=programs, eligibility=eligibility),
         learn=False,
         follow_outcomes=False,
+        reads=SliceReads(),  # each patient's row, consent and profile once per slice
     )
     with rt.transaction() as session:
         if (shared := night_facts(programs)) is not None:

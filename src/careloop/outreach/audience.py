@@ -7,8 +7,8 @@ across all programs, for the contact budget). Also picks the concrete address pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +26,7 @@ from careloop.models import Caregiver, ConsentRecord, OutboxMessage, Patient, Pr
 from careloop.outreach.budget import counts_as_contact
 from careloop.outreach.config import OutreachSettings, care_team_for
 from careloop.outreach.states import OutboxState
-from careloop.personalize.profile import QuietHours
+from careloop.personalize.profile import PreferenceProfile, QuietHours, StatedPreferences
 from careloop.personalize.service import get_profiles
 from careloop.personalize.snapshot import PatientSnapshot
 from careloop.records.availability import is_available
@@ -245,6 +245,43 @@ class PatientReads:
     profile: PreferenceProfileRow | None
 
 
+@dataclass
+class SliceReads:
+    """Patient rows, consent histories, stored preferences and recipients read once for all
+    the batches of a tick whose transaction writes none of them (a nightly slice: it neither
+    learns nor records consent), instead of once per program; each batch reads only the
+    patients no earlier batch read. Consent *decisions* are still made per batch (purposes
+    differ), and recent contacts still read per batch (earlier batches' sends count)."""
+
+    patients: dict[str, Patient] = field(default_factory=dict)
+    consent: dict[str, tuple[ContactSnapshot, Sequence[ConsentRecord]]] = field(
+        default_factory=dict
+    )
+    profiles: dict[str, PreferenceProfile] = field(default_factory=dict)
+    recipients: dict[str, Recipient] = field(default_factory=dict)
+
+    def load(self, session: Session, *, patient_ids: Sequence[str], batch: int = 1000) -> None:
+        """Read the patients of ``patient_ids`` not read yet (a missing one stays unread)."""
+        unread = [pid for pid in dict.fromkeys(patient_ids) if pid not in self.patients]
+        for start in range(0, len(unread), batch):
+            chunk = unread[start : start + batch]
+            found = {
+                p.id: p
+                for p in session.scalars(select(Patient).where(any_of(session, Patient.id, chunk)))
+            }
+            history: dict[str, list[ConsentRecord]] = {pid: [] for pid in chunk}
+            for row in session.scalars(
+                select(ConsentRecord).where(any_of(session, ConsentRecord.patient_id, chunk))
+            ):
+                history[row.patient_id].append(row)
+            profiles = get_profiles(session, patient_ids=chunk)
+            for pid, patient in found.items():
+                self.patients[pid] = patient
+                points = list(patient.contact_points or [])
+                self.consent[pid] = ((bool(patient.deceased), points), history[pid])
+                self.profiles[pid] = profiles[pid]
+
+
 def build_snapshots(
     session: Session,
     *,
@@ -253,18 +290,27 @@ def build_snapshots(
     now: datetime,
     budget_period: timedelta,
     known: PatientReads | None = None,
+    reads: SliceReads | None = None,
 ) -> tuple[list[PatientSnapshot], dict[str, Recipient]]:
     """Snapshots for the engine and the recipients to address, for a batch of patients
-    (``known``: one of them as the caller read it already)."""
+    (``known``: one of them as the caller read it already; ``reads``: what earlier batches
+    of the same tick read, kept for the later ones)."""
     allowed: dict[str, set[str]] = {pid: set() for pid in patient_ids}
     found: dict[str, Patient] = {}
     rows: dict[str, PreferenceProfileRow] | None = None
-    consents: dict[str, tuple[ContactSnapshot, Sequence[ConsentRecord]]] = {}
-    if known is not None and list(patient_ids) == [known.patient.id]:
+    consents: Mapping[str, tuple[ContactSnapshot, Sequence[ConsentRecord]]] = {}
+    profiles: Mapping[str, PreferenceProfile] | None = None
+    cached: dict[str, Recipient] = {}
+    if reads is not None:
+        reads.load(session, patient_ids=patient_ids)
+        found, consents, profiles, cached = (
+            reads.patients, reads.consent, reads.profiles, reads.recipients
+        )  # fmt: skip
+    elif known is not None and list(patient_ids) == [known.patient.id]:
         patient = known.patient
         found[patient.id] = patient
         rows = {patient.id: known.profile} if known.profile is not None else {}
-        consents[patient.id] = ((patient.deceased, list(patient.contact_points)), known.consent)
+        consents = {patient.id: ((patient.deceased, list(patient.contact_points)), known.consent)}
     by_channel = consent_decisions_by_channel(
         session,
         patient_ids=patient_ids,
@@ -280,7 +326,8 @@ def build_snapshots(
     recent = recent_contacts(session, patient_ids=patient_ids, since=now - budget_period)
     snapshots: list[PatientSnapshot] = []
     recipients: dict[str, Recipient] = {}
-    profiles = get_profiles(session, patient_ids=patient_ids, rows=rows)
+    if profiles is None:
+        profiles = get_profiles(session, patient_ids=patient_ids, rows=rows)
     if not found:  # the batch's patients in one query, not one each
         found = {
             p.id: p
@@ -290,13 +337,9 @@ def build_snapshots(
         }
     for pid in patient_ids:
         patient = found.get(pid) or get_patient(session, pid)  # a missing one: NotFound
-        recipient = recipient_of(patient)
         stated = profiles[pid].stated
-        if stated.caregiver_as_contact:
-            carers = caregiver_recipients(session, patient=patient, now=now, only_available=False)
-            if carers:
-                recipient = carers[0]
-        recipients[pid] = recipient
+        recipient = cached.get(pid) or _recipient(session, patient, stated=stated, now=now)
+        cached[pid] = recipients[pid] = recipient
         sex = (patient.gender or "").lower()
         addresses = recipient.addresses
         snapshots.append(
@@ -325,6 +368,18 @@ def build_snapshots(
             )
         )
     return snapshots, recipients
+
+
+def _recipient(
+    session: Session, patient: Patient, *, stated: StatedPreferences, now: datetime
+) -> Recipient:
+    """Whom the patient's messages go to: the patient, or the first caregiver the patient
+    named as contact."""
+    if stated.caregiver_as_contact:
+        carers = caregiver_recipients(session, patient=patient, now=now, only_available=False)
+        if carers:
+            return carers[0]
+    return recipient_of(patient)
 
 
 def caregiver_send_time(caregiver: Caregiver, *, zone: str, start: datetime) -> datetime | None:

@@ -90,8 +90,12 @@ def decided_notice(
     decision: Decision,
     recipient: Recipient,
     extra: dict[str, Any],
+    enrollment_id: int | None = None,
+    step: str | None = None,
+    max_attempts: int = 5,
 ) -> NewMessage:
-    """The outbox row for a rendered decision, timed at the engine's send time."""
+    """The outbox row for a rendered decision, timed at the engine's send time (a journey
+    step's names its enrollment, step and attempts)."""
     assert decision.send_at is not None  # only a decision that sends is addressed
     return NewMessage(
         idempotency_key=key,
@@ -113,4 +117,7 @@ def decided_notice(
         decision_id=decision.decision_id,
         propensity=decision.propensity,
         extra=extra,
+        enrollment_id=enrollment_id,
+        step=step,
+        max_attempts=max_attempts,
     )

@@ -120,6 +120,7 @@ def run_steps(
         purpose=program.purpose,
         now=now,
         budget_period=ctx.engine.budget_period,
+        reads=ctx.reads,
     )
     by_id = {s.patient_id: s for s in snapshots}
     contacts = scheduled_contacts(session, patient_ids=unique_ids, now=now)
@@ -313,20 +314,18 @@ def _render(
         extra["language_note"] = note
     if chosen == "voice":
         extra["voicemail_text"] = voicemail_line(ctx.settings, language=decision.language)
-    notice = replace(
-        decided_notice(
-            key=f"enr{enrollment.id}:{item.step.id}{key_suffix}",
-            purpose=program.purpose,
-            program=program.name,
-            message=message,
-            channel=chosen,
-            address=address,
-            sender=default_sender(ctx.channels, chosen),
-            rendered=rendered,
-            decision=decision,
-            recipient=recipient,
-            extra=extra,
-        ),
+    notice = decided_notice(
+        key=f"enr{enrollment.id}:{item.step.id}{key_suffix}",
+        purpose=program.purpose,
+        program=program.name,
+        message=message,
+        channel=chosen,
+        address=address,
+        sender=default_sender(ctx.channels, chosen),
+        rendered=rendered,
+        decision=decision,
+        recipient=recipient,
+        extra=extra,
         enrollment_id=enrollment.id,
         step=item.step.id,
         max_attempts=program.max_attempts,

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from careloop.channels.settings import ChannelsSettings
 from careloop.clock import Clock
 from careloop.content.library import Library
+from careloop.outreach.audience import SliceReads
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.eligibility import EligibilitySource
 from careloop.outreach.handoffs import CallTask, CheckinInvite, RescheduleOffer
@@ -73,6 +74,14 @@ class TickContext:
     library: Library | None = None
     """The approved content, for a caller whose content cannot change while it runs (the
     demo's pilot approves it before its first tick); None: read on every tick."""
+    reads: SliceReads | None = None
+    """Patients, consent and preferences kept from one batch to the next
+    (:class:`~careloop.outreach.audience.SliceReads`), for a tick that writes none of them:
+    a nightly slice, which does not learn (``learn`` must be False). None: read per batch."""
+
+    def __post_init__(self) -> None:
+        if self.reads is not None and self.learn:
+            raise ValueError("a tick that learns changes profiles: it cannot keep reads")
 
 
 TickCount = Literal[
