@@ -1,0 +1,59 @@
+"""The nightly cycle as a fresh deployment meets it (acceptance of issue 18, items 2-3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from careloop.cli import app
+from careloop.models import Enrollment, OutboxMessage
+from careloop.runtime import open_runtime
+
+SAMPLE = Path(__file__).resolve().parents[2] / "src" / "careloop" / "data" / "synthea-sample"
+runner = CliRunner()
+
+
+def _counts(url: str) -> tuple[int, int]:
+    rt = open_runtime(database=url, run_migrations=False)
+    try:
+        with rt.transaction() as session:
+            enrollments = session.scalar(select(func.count()).select_from(Enrollment)) or 0
+            outbox = session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+    finally:
+        rt.close()
+    return enrollments, outbox
+
+
+def test_a_night_before_the_content_sync_is_refused_and_consumes_no_step(tmp_path: Path) -> None:
+    """Without approved words every decided step used to be consumed with nothing queued, so
+    the first night of a fresh install lost every patient's invitation for the period."""
+    url = f"sqlite:///{tmp_path / 'careloop.db'}"
+    imported = runner.invoke(app, ["import", str(SAMPLE), "--database", url])
+    assert imported.exit_code == 0, imported.output
+
+    refused = runner.invoke(app, ["nightly", "--database", url])
+    assert refused.exit_code == 2
+    assert "Traceback" not in refused.output
+    assert "careloop content sync" in refused.stderr
+    assert _counts(url) == (0, 0)
+
+    synced = runner.invoke(app, ["content", "sync", "--database", url])
+    assert synced.exit_code == 0, synced.output
+    night = runner.invoke(app, ["nightly", "--json", "--database", url])
+    assert night.exit_code == 0, night.output
+    enrollments, outbox = _counts(url)
+    assert enrollments > 0
+    assert outbox > 0
+
+
+def test_a_queued_night_before_the_content_sync_is_refused(empty_postgresql_url: str) -> None:
+    url = empty_postgresql_url
+    upgraded = runner.invoke(app, ["db", "upgrade", "--database", url])
+    assert upgraded.exit_code == 0, upgraded.output
+
+    refused = runner.invoke(app, ["nightly", "--queue", "--database", url])
+    assert refused.exit_code == 2
+    assert "Traceback" not in refused.output
+    assert "careloop content sync" in refused.stderr
