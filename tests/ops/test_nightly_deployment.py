@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from careloop.cli import app
+from careloop.compose.jobs import JobRunner, configured_jobs
+from careloop.content.library import load_library
+from careloop.content.service import sync_library
 from careloop.models import Enrollment, OutboxMessage
-from careloop.runtime import open_runtime
+from careloop.records.importer import import_paths
+from careloop.runtime import Runtime, open_runtime
+from careloop.security.principal import CLI_OPERATOR
+from careloop.settings import JobsSettings, Settings
 
 SAMPLE = Path(__file__).resolve().parents[2] / "src" / "careloop" / "data" / "synthea-sample"
 runner = CliRunner()
@@ -57,3 +64,35 @@ def test_a_queued_night_before_the_content_sync_is_refused(empty_postgresql_url:
     assert refused.exit_code == 2
     assert "Traceback" not in refused.output
     assert "careloop content sync" in refused.stderr
+
+
+@pytest.mark.parametrize(("care_gaps", "enrolls"), [(True, True), (False, False)])
+def test_the_periodic_tick_leaves_care_gaps_to_the_night_when_told(
+    rt: Runtime, care_gaps: bool, enrolls: bool
+) -> None:
+    """Every worker's outreach tick (every 5 minutes) evaluated every patient's care gaps in
+    one transaction, racing the night's slices (at 2,000 patients it took 122 s and made the
+    night's slice fail and retry); a deployment whose nightly identifies turns it off."""
+    import_paths(
+        rt.sessions,
+        engine=rt.engine,
+        paths=[SAMPLE],
+        clock=rt.clock,
+        principal=CLI_OPERATOR,
+        default_timezone="America/New_York",
+        workers=0,
+    )
+    with rt.transaction() as session:
+        sync_library(session, library=load_library(None), clock=rt.clock)
+    rt.settings = Settings(
+        database_url=rt.settings.database_url,
+        jobs=JobsSettings(outreach_tick_care_gaps=care_gaps),
+    )
+    tick = [job for job in configured_jobs(rt) if job.name == "outreach-tick"]
+
+    (outcome,) = JobRunner(rt, tick, owner="w1").run_due()
+
+    assert outcome.status == "ok"
+    with rt.transaction() as session:
+        enrolled = session.scalar(select(func.count()).select_from(Enrollment)) or 0
+    assert (enrolled > 0) is enrolls
