@@ -37,6 +37,7 @@ import psycopg
 from careloop.compose.nightly import SLICE_SIZE, run_nightly, warm_worker, worker_pool
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
+from careloop.outreach.withheld import COPY_SUFFIX
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import CLI_OPERATOR
@@ -79,6 +80,11 @@ BASE_ROWS = (
     "WHERE patient_id IS NOT NULL",
     "CREATE TEMP TABLE base_resource_facts AS SELECT * FROM resource_facts "
     "WHERE patient_id IS NOT NULL",
+)
+# The queued steps, as the in-process night counts them (``enqueued``): the portal copy that
+# goes with a send whose words are withheld from its channel is a row, not a queued step.
+QUEUED_STEPS = (
+    f"SELECT count(*) FROM outreach_outbox WHERE idempotency_key NOT LIKE '%{COPY_SUFFIX}'"
 )
 NIGHT_OUTPUTS = (
     "outreach_attempts",
@@ -197,7 +203,7 @@ def queued_night(
             "patients": count("SELECT count(*) FROM patients"),
             "gaps": count("SELECT count(*) FROM events WHERE kind = 'eligible'"),
             "decided": count("SELECT count(*) FROM personalize_decisions"),
-            "enqueued": count("SELECT count(*) FROM outreach_outbox"),
+            "enqueued": count(QUEUED_STEPS),
             "slices": count(
                 "SELECT count(*) FROM procrastinate_jobs "
                 "WHERE task_name = 'careloop:careloop.nightly_slice'"

@@ -72,7 +72,12 @@ def _outreach_tick() -> JobBody:
         from careloop.compose.outreach import run_tick, tick_context
 
         if not context:
-            context.append(tick_context(rt))
+            if rt.settings.jobs.outreach_tick_care_gaps:
+                context.append(tick_context(rt))
+            else:  # the nightly cycle identifies care gaps (as its opening tick does)
+                from careloop.outreach.eligibility import AppointmentEligibility
+
+                context.append(tick_context(rt, eligibility=AppointmentEligibility()))
         return run_tick(rt, ctx=context[0], now=now).as_dict()
 
     return body

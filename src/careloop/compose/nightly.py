@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from careloop import collector
 from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.compose.outreach import run_tick, tick_context
+from careloop.content.service import require_approved_content
 from careloop.conversations.journeys import run_tick as tick_and_hand_off
 from careloop.errors import InvalidInput
 from careloop.outreach.audience import SliceReads
@@ -224,6 +225,8 @@ def run_nightly(
         raise InvalidInput("workers must be at least 1", field="workers")
     if workers > 1 and rt.engine.dialect.name != "postgresql":
         raise InvalidInput("several workers need PostgreSQL (SQLite runs one)", field="workers")
+    with rt.transaction() as session:
+        require_approved_content(session)
     index, count = shard
     report = NightlyReport()
     if index == 0:

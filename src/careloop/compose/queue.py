@@ -41,6 +41,7 @@ from sqlalchemy import BigInteger, ColumnElement, cast, func, select, text
 from careloop.compose.jobs import JobRunner
 from careloop.compose.nightly import SLICE_SIZE, open_night, run_slice
 from careloop.compose.worker import build_worker
+from careloop.content.service import require_approved_content
 from careloop.errors import InvalidInput
 from careloop.models import Patient
 from careloop.outreach.worker import Worker
@@ -260,6 +261,8 @@ def defer_night(rt: Runtime, *, now: datetime, slice_size: int = SLICE_SIZE) -> 
     """Queue tonight's cycle; None when the same night already waits to start."""
     moment = now.isoformat()
     with opened(rt) as app:
+        with rt.transaction() as session:
+            require_approved_content(session)
         job = app.configure_task("careloop:careloop.night", queueing_lock=f"night:{moment}")
         return _defer_once(job, moment=moment, slice_size=slice_size)
 

@@ -28,7 +28,7 @@ from careloop.content.compose import (
 )
 from careloop.content.library import Library, Message, Variant, VariantKey, library_from_versions
 from careloop.content.vocab import ApprovalState, Channel, ReadingLevel, Sensitivity, Tone
-from careloop.errors import NotFound
+from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind, record_event
 from careloop.models import ContentMessage, ContentVersion
 
@@ -191,6 +191,24 @@ def variant_of(row: ContentVersion) -> Variant:
         approved_by=row.approved_by,
         approved_at=row.approved_at,
     )
+
+
+def require_approved_content(session: Session) -> None:
+    """Refuse (``InvalidInput``) when no version is approved at all: a fresh database before
+    ``careloop content sync``, where every decided step would be consumed with no message."""
+    if (
+        session.scalar(
+            select(ContentVersion.id)
+            .where(ContentVersion.state == str(ApprovalState.APPROVED))
+            .limit(1)
+        )
+        is None
+    ):
+        raise InvalidInput(
+            "no approved message content in this database, so no decided step could be "
+            "queued: run `careloop content sync` (the shipped library, approved) first",
+            field="content",
+        )
 
 
 def approved_library(session: Session, *, samples: Mapping[str, object] | None = None) -> Library:

@@ -6,6 +6,7 @@ boundary data), else by US state. Nothing is fetched from the network.
 
 from __future__ import annotations
 
+import atexit
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -62,6 +63,10 @@ def is_valid_zone(name: str) -> bool:
 def _finder() -> Any:
     from careloop.records.tz_finder import LazyTimezoneFinder
 
+    # Released before the interpreter tears its modules down: timezonefinder's finalizers
+    # call its own module's helpers, which are gone by then, and every command that had
+    # read an address ended with a traceback on stderr ("Exception ignored in ...").
+    atexit.register(_finder.cache_clear)
     return LazyTimezoneFinder()
 
 
