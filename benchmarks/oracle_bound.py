@@ -374,30 +374,23 @@ def main() -> None:
             rule=args.learner,
             prior_kind=args.prior,
         )
-        ratio = report["policies"]["bound"]["oracle_ratio"]
-        row = {
-            "seed": seed,
+        bound = report["policies"]["bound"]
+        ratio = bound["oracle_ratio"]
+        figures = {  # as oracle_ratio.py reports the engine, so the two read side by side
             "at_10": ratio[min(9, len(ratio) - 1)],
             "at_end": ratio[-1],
             "last_10": round(statistics.fmean(ratio[-10:]), 5),
-            "cumulative": report["policies"]["bound"]["cumulative"],
-            "seconds": round(time.perf_counter() - started, 1),
+            "cumulative": bound["cumulative"],
         }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    summary = {
-        "population": args.population,
-        "learner": args.learner,
-        "prior": args.prior,
-        **{
-            key: {
-                "mean": round(statistics.fmean(r[key] for r in rows), 4),
-                "sd": round(statistics.pstdev(r[key] for r in rows), 4),
-            }
-            for key in ("at_10", "at_end", "last_10", "cumulative")
-        },
+        rows.append(figures)
+        seconds = round(time.perf_counter() - started, 1)
+        print(json.dumps({"seed": seed, **figures, "seconds": seconds}), flush=True)
+    spread = {
+        key: {"mean": round(statistics.fmean(values), 4), "sd": round(statistics.pstdev(values), 4)}
+        for key, values in ((k, [r[k] for r in rows]) for k in rows[0])
     }
-    print(json.dumps(summary))
+    setting = {"population": args.population, "learner": args.learner, "prior": args.prior}
+    print(json.dumps({**setting, **spread}))
 
 
 if __name__ == "__main__":
