@@ -354,10 +354,10 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--patients", type=int, default=1000)
-    parser.add_argument("--touches", type=int, default=50)
+    for flag, default in (("--patients", 1000), ("--touches", 50)):
+        parser.add_argument(flag, type=int, default=default)
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--population", default="careloop.sim.population:make")
+    parser.add_argument("--population", default=runner.DEFAULT_POPULATION)
     parser.add_argument("--learner", choices=("ts", "greedy", "kg", "kg_final"), default="kg")
     parser.add_argument("--prior", choices=("true", "normal", "diagonal"), default="true")
     args = parser.parse_args()
