@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -84,9 +85,18 @@ def _sample(rt: Runtime) -> None:
         sync_library(session, library=load_library(None), clock=rt.clock)
 
 
-@pytest.mark.parametrize(("care_gaps", "enrolls"), [(True, True), (False, False)])
+@pytest.mark.parametrize(
+    ("care_gaps", "nightly_at", "enrolls"),
+    [
+        (True, None, True),
+        (False, None, False),
+        (None, None, True),  # unset, no night scheduled here: the tick identifies
+        (None, time(2, 0), False),  # unset, ``nightly_at`` set: the night identifies
+        (True, time(2, 0), True),
+    ],
+)
 def test_the_periodic_tick_leaves_care_gaps_to_the_night_when_told(
-    rt: Runtime, care_gaps: bool, enrolls: bool
+    rt: Runtime, care_gaps: bool | None, nightly_at: time | None, enrolls: bool
 ) -> None:
     """Every worker's outreach tick (every 5 minutes) evaluated every patient's care gaps in
     one transaction, racing the night's slices (at 2,000 patients it took 122 s and made the
@@ -94,7 +104,7 @@ def test_the_periodic_tick_leaves_care_gaps_to_the_night_when_told(
     _sample(rt)
     rt.settings = Settings(
         database_url=rt.settings.database_url,
-        jobs=JobsSettings(outreach_tick_care_gaps=care_gaps),
+        jobs=JobsSettings(outreach_tick_care_gaps=care_gaps, nightly_at=nightly_at),
     )
     tick = [job for job in configured_jobs(rt) if job.name == "outreach-tick"]
 

@@ -72,7 +72,11 @@ def _outreach_tick() -> JobBody:
         from careloop.compose.outreach import run_tick, tick_context
 
         if not context:
-            if rt.settings.jobs.outreach_tick_care_gaps:
+            jobs = rt.settings.jobs
+            care_gaps = jobs.outreach_tick_care_gaps
+            if care_gaps is None:  # the night identifies them where it is scheduled here
+                care_gaps = jobs.nightly_at is None
+            if care_gaps:
                 context.append(tick_context(rt))
             else:  # the nightly cycle identifies care gaps (as its opening tick does)
                 from careloop.outreach.eligibility import AppointmentEligibility

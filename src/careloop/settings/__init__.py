@@ -182,11 +182,12 @@ class JobsSettings(BaseModel):
     """Run the periodic jobs in ``careloop worker`` and ``serve``'s in-process worker."""
     outreach_tick_minutes: float = Field(default=5.0, ge=0)
     """Enroll the newly eligible, queue due journey steps, learn from resolved rewards."""
-    outreach_tick_care_gaps: bool = True
-    """The outreach tick also identifies every care-gap program's patients. Turn off where
-    ``careloop nightly`` (a timer, ``nightly_at`` or ``--queue``) identifies them: the tick then
-    enrolls appointment journeys, follows enrollments and queues due steps only, instead of
-    evaluating the whole population in one transaction every few minutes."""
+    outreach_tick_care_gaps: bool | None = None
+    """The outreach tick also identifies every care-gap program's patients. Unset: it does
+    unless ``nightly_at`` schedules the nightly cycle. Set it false where ``careloop nightly``
+    runs otherwise (a timer, ``--queue``): the tick then enrolls appointment journeys, follows
+    enrollments and queues due steps only, instead of evaluating the whole population in one
+    transaction every few minutes."""
     escalations_minutes: float = Field(default=1.0, ge=0)
     """Escalate unacknowledged alerts past their deadline."""
     missing_data_minutes: float = Field(default=1440.0, ge=0)
