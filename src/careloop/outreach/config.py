@@ -49,7 +49,7 @@ class WorkerSettings(BaseModel):
     in this time (its measured time per send and the group's send slots), at most
     ``results_per_commit``, at least one. A fast gateway fills whole groups (the group
     commit's cost spread over many sends); a slow one (a real Twilio call, ~0.1-0.3 s) gets
-    groups of one or two, each result recorded as it comes, and a crash leaves about this
+    groups of one to three, each result recorded as it comes, and a crash leaves about this
     long of sends in doubt."""
     concurrency: int = Field(default=1, ge=1, le=256)
     """Sends in flight at once per worker (threads, each recording every result as it

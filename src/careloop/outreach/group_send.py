@@ -13,7 +13,7 @@ doubt after a crash costs a look-up, not a double text. One transaction per grou
 A group is the sends the worker expects to make in ``group_seconds`` (its measured time
 per send, and the group's slots), at most ``results_per_commit``
 (:meth:`SendPace.group_size`): many against a fast gateway, so the commit's cost is spread
-thin, one or two against a slow one, so results are recorded as they come and a crash
+thin, one to three against a slow one, so results are recorded as they come and a crash
 leaves little in doubt. Its fresh slots are placed from the moment the group's commit is
 expected to return (the latency from reservation to commit, as measured) at the worker's
 measured median time per send, half the late tolerance early: a worker that keeps its own
