@@ -662,6 +662,9 @@ def main() -> None:
         "nobody may take its senders before its leases end); reported under 'stopped'.",
     )
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
+    parser.add_argument(
+        "--prefix", default="careloop_bench_dispatch", help="Scratch database name prefix."
+    )
     parser.add_argument("--no-bare", action="store_true", help="Skip the bare ceiling.")
     parser.add_argument(
         "--bare-only", action="store_true", help="Only the bare ceiling (no database)."
@@ -675,7 +678,7 @@ def main() -> None:
             sys.stdout.write(orjson.dumps(_bare(args, Path(folder))).decode() + "\n")
         return
 
-    name = f"careloop_bench_dispatch_{uuid.uuid4().hex[:8]}"
+    name = f"{args.prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = f"{ADMIN.rsplit('/', 1)[0]}/{name}"

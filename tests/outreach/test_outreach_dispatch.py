@@ -402,3 +402,46 @@ def test_a_worker_keeping_its_pace_never_sleeps_for_a_slot_its_senders_rate_does
     assert slept == []
     assert _calls_per_key(loop.sms, keys) == [1] * count
     assert all(ensure_utc(slots[k]) <= sent_at[k] <= ensure_utc(slots[k]) + tolerance for k in keys)
+
+
+def _reconciled(rt: Runtime, keys: list[str]) -> int:
+    with rt.transaction() as session:
+        return len(
+            session.scalars(
+                select(SendAttempt.id)
+                .join(OutboxMessage, OutboxMessage.id == SendAttempt.message_id)
+                .where(SendAttempt.outcome == "reconciled", OutboxMessage.idempotency_key.in_(keys))
+            ).all()
+        )
+
+
+@PROPERTY
+@given(answer_s=st.sampled_from([0.0, 0.2]), killed_after=st.integers(min_value=11, max_value=29))
+def test_a_group_is_what_the_gateway_answers_within_a_quarter_second(
+    rt: Runtime,
+    make_loop: Callable[..., Loop],
+    clock: FrozenClock,
+    answer_s: float,
+    killed_after: int,
+) -> None:
+    """Against a gateway answering at once, a killed worker's whole group (all but the first
+    ten, sent before its pace was known) is in doubt; against one answering in 200 ms, a
+    group is the two sends of 250 ms, so one or two are (each found at the gateway, none
+    re-sent)."""
+    loop = make_loop([], {})
+    own = loop.worker.settings
+    sized = own.worker.model_copy(update={"results_per_commit": 50, "group_seconds": 0.25})
+    loop.worker.settings = own.model_copy(update={"worker": sized})
+    keys = _queue(rt, 30)
+    real = loop.sms.send
+
+    def answered(message: OutboundMessage) -> SendResult:
+        clock.advance(timedelta(seconds=answer_s))
+        return real(message)
+
+    loop.sms.send = answered  # type: ignore[method-assign]
+    _kill_then_recover(loop, loop.sms, killed_after)
+    assert _calls_per_key(loop.sms, keys) == [1] * 30
+    assert _states(rt, keys) == ["sent"] * 30
+    in_doubt = _reconciled(rt, keys)
+    assert in_doubt == (killed_after - 10 if answer_s == 0 else 2 - (killed_after - 10) % 2)

@@ -38,12 +38,19 @@ class WorkerSettings(BaseModel):
     email; the others use ``results_per_commit``). 1: a crash leaves at most one send per
     worker in doubt (a real gateway's HTTP call dwarfs the commit). More: fewer commits, and
     up to this many duplicates (or sends held for review) per crash."""
-    results_per_commit: int = Field(default=50, ge=1, le=10_000)
-    """Group size on channels whose gateway can be asked what it sent (SMS through Twilio):
-    one transaction writes a group's results, re-slots the next group and marks it
+    results_per_commit: int = Field(default=200, ge=1, le=10_000)
+    """Largest group on channels whose gateway can be asked what it sent (SMS through
+    Twilio): one transaction writes a group's results, re-slots the next group and marks it
     ``calling`` (about 0.3 statements per message instead of 12.6). A crash leaves at most
     one group in doubt, each message reconciled against the gateway's list, never re-sent
     blindly. Gateways that cannot be asked keep ``record_every``."""
+    group_seconds: float = Field(default=0.25, gt=0)
+    """How long a group's sends should take: a group is the sends the worker expects to make
+    in this time (its measured time per send and the group's send slots), at most
+    ``results_per_commit``, at least one. A fast gateway fills whole groups (the group
+    commit's cost spread over many sends); a slow one (a real Twilio call, ~0.1-0.3 s) gets
+    groups of one to three, each result recorded as it comes, and a crash leaves about this
+    long of sends in doubt."""
     concurrency: int = Field(default=1, ge=1, le=256)
     """Sends in flight at once per worker (threads, each recording every result as it
     comes). A slow gateway call (~100-300 ms for Twilio) would otherwise cap one worker at a

@@ -10,12 +10,16 @@ doubt after a crash costs a look-up, not a double text. One transaction per grou
 3. last, reserves fresh send slots for the messages the worker would reach too late for
    the slots planned for the batch (sending late would bunch against other workers' slots).
 
-A group is ``results_per_commit`` messages. Its fresh slots are placed from the moment
-the group's commit is expected to return (the latency from reservation to commit, as
-measured) at the worker's measured median time per send, half the late tolerance early:
-a worker that keeps its own pace neither sleeps for a slot nor falls late for one. A round
-never holds two messages with the same recipient, sender and text: the gateway's list
-could not tell which of them went, so such a twin waits for a later round.
+A group is the sends the worker expects to make in ``group_seconds`` (its measured time
+per send, and the group's slots), at most ``results_per_commit``
+(:meth:`SendPace.group_size`): many against a fast gateway, so the commit's cost is spread
+thin, one to three against a slow one, so results are recorded as they come and a crash
+leaves little in doubt. Its fresh slots are placed from the moment the group's commit is
+expected to return (the latency from reservation to commit, as measured) at the worker's
+measured median time per send, half the late tolerance early: a worker that keeps its own
+pace neither sleeps for a slot nor falls late for one. A round never holds two messages
+with the same recipient, sender and text: the gateway's list could not tell which of them
+went, so such a twin waits for a later round.
 
 A crash leaves at most one group ``calling``; re-claimed, each of its messages is in doubt
 and reconciled: found in the gateway's list → recorded as sent, not found → sent once.
@@ -49,6 +53,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("careloop.outreach.group_send")
 
 Planned = tuple[Claimed, datetime | None]
+
+FIRST_GROUP = 10
+"""A worker's first group, before its pace is measured: small, so a slow gateway's first
+group is not a whole ``results_per_commit`` of sends in doubt."""
 
 
 def rounds(todo: Sequence[Planned]) -> list[list[Planned]]:
@@ -86,6 +94,26 @@ class SendPace:
         """When the worker will reach the ``position``-th send of slots reserved at ``at``."""
         return at + timedelta(seconds=(self.latency or 0.0) + position * (self.per_send or 0.0))
 
+    def group_size(self, queue: Sequence[Planned], *, now: datetime, span: float, most: int) -> int:
+        """How many of ``queue`` (in send order, at least one, at most ``most``) this worker
+        expects to send within ``span`` seconds of its first send: each send at its slot, or
+        ``per_send`` after the one before if that is later. Before any send was measured, at
+        most :data:`FIRST_GROUP` (the first sends measure the pace)."""
+        if self.per_send is None:
+            return min(most, FIRST_GROUP)
+        step = timedelta(seconds=self.per_send)
+        at = now + timedelta(seconds=self.latency or 0.0)
+        end: datetime | None = None
+        for count, (_, slot) in enumerate(queue[:most]):
+            if slot is not None and slot > at:
+                at = slot
+            if end is None:
+                end = at + timedelta(seconds=span)
+            elif at >= end:
+                return count
+            at += step
+        return most
+
     def committed(self, took: timedelta) -> None:
         self.latency = _smoothed(self.latency, took.total_seconds())
 
@@ -107,7 +135,12 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
     for round_ in rounds(todo):
         queue = list(round_)
         while queue:
-            size = worker.settings.worker.results_per_commit
+            size = pace.group_size(
+                queue,
+                now=worker.clock.now(),
+                span=worker.settings.worker.group_seconds,
+                most=worker.settings.worker.results_per_commit,
+            )
             group, queue = queue[:size], queue[size:]
             planned: list[Planned] = []
             reserved: list[datetime] = []
