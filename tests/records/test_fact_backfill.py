@@ -207,5 +207,35 @@ def test_a_fact_an_import_holds_is_passed_over_not_waited_for(
             )
             importer.commit()
         total = _computed(rt.engine)
-    assert result.finished
+        after = fill_facts(rt.transaction, now=rt.clock.now(), batch=10_000)
+    assert not result.finished  # the held fact was not computed yet
     assert result.filled == total - 1
+    assert (after.filled, after.finished) == (0, True)  # the import wrote it
+
+
+def test_a_fact_held_by_an_import_that_rolls_back_is_filled_in_later(
+    empty_postgresql_url: str, files: Path
+) -> None:
+    """A held fact is passed over, not lost: the import holding it may roll back (a batch
+    that fails is written again unit by unit, a unit may be rejected) and leave it NULL."""
+    with _upgraded(empty_postgresql_url, files) as (rt, imported):
+        plain = empty_postgresql_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(plain) as importer:
+            key = importer.execute(
+                "SELECT resource_type, fhir_id FROM resource_facts "
+                "ORDER BY resource_type, fhir_id OFFSET 150 LIMIT 1"
+            ).fetchone()
+            importer.execute(
+                "SELECT 1 FROM resource_facts WHERE resource_type = %s AND fhir_id = %s FOR UPDATE",
+                key,
+            )
+            held = fill_facts(rt.transaction, now=rt.clock.now(), batch=100)
+            importer.rollback()  # the import's batch failed: nothing written
+        rest = fill_facts(rt.transaction, now=rt.clock.now(), batch=100)
+        filled = _columns(rt.engine)
+        computed = _computed(rt.engine)
+    assert not held.finished  # one fact is left, and the run says so
+    assert held.filled == len(imported) - 1
+    assert rest.finished
+    assert held.filled + rest.filled == rest.filled_in_all == len(imported) == computed
+    assert filled == imported

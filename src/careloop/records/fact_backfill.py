@@ -50,6 +50,9 @@ class SliceResult:
     """Facts whose columns this slice computed."""
     finished: bool
     """The backfill had passed the table's end (nothing left to fill)."""
+    restarted: bool = False
+    """Past the table's end a fact was still not computed (passed over while a transaction
+    held it): the place went back to its type."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,13 @@ def fill_slice(session: Session, *, batch: int = BATCH, now: datetime) -> SliceR
         .limit(batch)
     ).all()
     if not keys:
+        # Past the end: a fact passed over because a transaction held it (one that rolled
+        # back never wrote it) is still NULL; go back to its type rather than finish.
+        left = _first_uncomputed(session)
+        if left is not None:
+            place.after_type, place.after_id = left, ""
+            session.flush()
+            return SliceResult(0, 0, finished=False, restarted=True)
         place.finished_at = now
         session.flush()
         return SliceResult(0, 0, finished=True)
@@ -91,8 +101,6 @@ def fill_slice(session: Session, *, batch: int = BATCH, now: datetime) -> SliceR
         filled += _write(session, _uncomputed(session, rtype, first=ids[0], last=ids[-1]))
     place.after_type, place.after_id = last
     place.rows_done += filled
-    if len(keys) < batch:
-        place.finished_at = now
     session.flush()
     return SliceResult(len(keys), filled, finished=place.finished_at is not None)
 
@@ -119,8 +127,8 @@ def fill_facts(
         filled += result.filled
         done += result.looked_at > 0
         finished = result.finished
-        if finished:
-            break
+        if finished or result.restarted:
+            break  # once restarted, the next run goes on (a fact may still be held)
         if seconds is not None and timer() - started >= seconds:
             break
     with transaction() as session:
@@ -166,6 +174,23 @@ def _uncomputed(session: Session, rtype: str, *, first: str, last: str) -> Seque
         )
         .with_for_update(of=ResourceFact, skip_locked=True)
     ).all()
+
+
+def _first_uncomputed(session: Session) -> str | None:
+    """The type of the first fact (key order) whose columns are not computed, if any."""
+    return session.scalar(
+        select(ResourceFact.resource_type)
+        .join(
+            FhirResource,
+            and_(
+                FhirResource.resource_type == ResourceFact.resource_type,
+                FhirResource.fhir_id == ResourceFact.fhir_id,
+            ),
+        )
+        .where(ResourceFact.columns_version.is_(None))
+        .order_by(ResourceFact.resource_type, ResourceFact.fhir_id)
+        .limit(1)
+    )
 
 
 def _place(session: Session) -> FactColumnsBackfill:
