@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from careloop.access import booking as bookings
 from careloop.access.service import find_offers
@@ -18,7 +18,13 @@ from careloop.clock import FrozenClock
 from careloop.compose.worker import build_worker
 from careloop.conversations.inbound import InboundContext, handle_reply
 from careloop.governance.consent import opt_out_channel
-from careloop.models import AccessBooking, FhirResource, OutboxMessage, WaitlistEntry
+from careloop.models import (
+    AccessBooking,
+    AccessOffer,
+    FhirResource,
+    OutboxMessage,
+    WaitlistEntry,
+)
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.runtime import Runtime
@@ -34,10 +40,12 @@ def _phone(pid: str) -> str:
     return "+15550109" + pid[-3:]
 
 
-def _deliver(rt: Runtime, clock: FrozenClock) -> list[tuple[str, str]]:
+def _deliver(
+    rt: Runtime, clock: FrozenClock, *, at: datetime | None = None
+) -> list[tuple[str, str]]:
     with rt.transaction() as session:
         due = [m.due_at for m in session.scalars(select(OutboxMessage))]
-    clock.set(max([clock.now(), *due]))
+    clock.set(at or max([clock.now(), *due]))
     registry, sms, *_ = fake_registry()
     worker = build_worker(rt, worker_id=f"w-{clock.now().timestamp()}", channels=registry)
     worker.sleep = lambda _s: None
@@ -68,7 +76,9 @@ def _reply(rt: Runtime, clock: FrozenClock, pid: str, body: str, sid: str) -> st
         ).handled_as
 
 
-def _offered_to_the_waitlist(rt: Runtime, clock: FrozenClock, tmp_path: Path) -> None:
+def _offered_to_the_waitlist(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path, *, held: str | None = None
+) -> None:
     """p-001's visit is cancelled by reply; its slot is offered to p-002, p-003 and p-004
     (p-005 waits for dermatology) and the offers are delivered."""
     import_resources(
@@ -124,6 +134,27 @@ def _offered_to_the_waitlist(rt: Runtime, clock: FrozenClock, tmp_path: Path) ->
     _deliver(rt, clock)
 
     assert _reply(rt, clock, "p-001", "cancel visit", "SM-1") == "visit-cancelled"
+    if held is not None:  # its offer waits (say, for the end of the patient's quiet hours)
+        with rt.transaction() as session:
+            outbox_id = session.scalar(
+                select(AccessOffer.outbox_id).where(
+                    AccessOffer.patient_id == held, AccessOffer.kind == "backfill"
+                )
+            )
+            soon = session.scalar(
+                select(func.max(OutboxMessage.due_at)).where(OutboxMessage.id != outbox_id)
+            )
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == outbox_id)
+                .values(
+                    due_at=clock.now() + timedelta(hours=10),
+                    next_attempt_at=clock.now() + timedelta(hours=10),
+                )
+            )
+        offered_to = {to for to, body in _deliver(rt, clock, at=soon) if "reply 1 for" in body}
+        assert offered_to == {_phone(p) for p in ("p-002", "p-003", "p-004") if p != held}
+        return
     offered_to = {to for to, body in _deliver(rt, clock) if "reply 1 for Tue 3:45 PM" in body}
     assert offered_to == {_phone("p-002"), _phone("p-003"), _phone("p-004")}  # not dermatology
 
@@ -244,3 +275,24 @@ def test_back_fill_offers_show_as_sent_and_count_as_offers(
     sent = {o["patient_id"]: o["sent"] for o in shown.offers if o["kind"] == "backfill"}
     assert sent == {"p-002": True, "p-003": True, "p-004": True}
     assert figures["offers"] == 3
+
+
+def test_a_back_fill_offer_that_never_went_is_not_followed_by_its_slot_gone(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """Back-fill offers now keep their message, so one still queued when another patient
+    takes the slot is dropped at send time; its patient must not then be told "that time
+    was just taken" about an offer they never received."""
+    _offered_to_the_waitlist(rt, clock, tmp_path, held="p-002")
+
+    assert _reply(rt, clock, "p-004", "1", "SM-2") == "booked"
+    later = _deliver(rt, clock)  # up to the held offer's time
+
+    assert [body for to, body in later if to == _phone("p-002")] == []
+    told = {to for to, body in later if "that time was just taken" in body}
+    assert told == {_phone("p-003")}
+    with rt.transaction() as session:
+        state = session.scalar(
+            select(WaitlistEntry.state).where(WaitlistEntry.patient_id == "p-002")
+        )
+    assert state == "waiting"  # still on the list for the next freed slot

@@ -131,3 +131,41 @@ def test_the_queued_benchmark_counts_enqueued_as_the_in_process_night_does(rt: R
         queued = conn.execute(text(bench.QUEUED_STEPS.replace(":", "\\:"))).scalar_one()
     assert rows > report.enqueued > 0  # some sends carry a portal copy
     assert queued == report.enqueued
+
+
+def test_the_periodic_tick_before_the_content_sync_consumes_no_step(rt: Runtime) -> None:
+    """The night refuses a database with no approved words; the periodic outreach tick of
+    ``serve`` and ``careloop worker`` (every 5 minutes, care gaps included by default) used
+    up every enrolled patient's invitation the same way, so after ``careloop content sync``
+    nothing was queued for them."""
+    import_paths(
+        rt.sessions,
+        engine=rt.engine,
+        paths=[SAMPLE],
+        clock=rt.clock,
+        principal=CLI_OPERATOR,
+        default_timezone="America/New_York",
+        workers=0,
+    )
+    tick = [job for job in configured_jobs(rt) if job.name == "outreach-tick"]
+    JobRunner(rt, tick, owner="w1").run_due()
+    with rt.transaction() as session:
+        assert (session.scalar(select(func.count()).select_from(OutboxMessage)) or 0) == 0
+        sync_library(session, library=load_library(None), clock=rt.clock)
+
+    tick[0].body(rt, rt.clock.now())
+
+    with rt.transaction() as session:
+        queued = session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+    assert queued > 0  # the invitations wait for the words instead of being skipped
+
+
+def test_an_outreach_tick_before_the_content_sync_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'careloop.db'}"
+    imported = runner.invoke(app, ["import", str(SAMPLE), "--database", url])
+    assert imported.exit_code == 0, imported.output
+
+    refused = runner.invoke(app, ["outreach", "tick", "--database", url])
+    assert refused.exit_code == 2
+    assert "careloop content sync" in refused.stderr
+    assert _counts(url) == (0, 0)

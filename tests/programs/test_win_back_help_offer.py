@@ -105,3 +105,25 @@ def test_every_help_passes_the_lint_in_every_language(offer: str) -> None:
     assert reports
     assert [r for r in reports if not r.ok] == []
     assert all(r.segments <= 2 for r in reports if r.channel == "sms" and r.segments)
+
+
+def test_the_night_enrols_with_the_help_the_tick_gives(rt: Runtime, tmp_path: Path) -> None:
+    """Where the nightly cycle identifies care gaps (the tick leaves them to it once
+    ``nightly_at`` is set), its enrolments carry the same ``help_offer`` as the tick's: the
+    night's slice dropped it and every patient it enrolled got the generic words."""
+    from careloop.compose.nightly import run_slice
+    from careloop.records.service import patient_ids
+
+    _former_patients(rt, tmp_path)
+    with rt.transaction() as session:
+        ids = patient_ids(session)
+    run_slice(rt, patient_ids=ids, now=rt.clock.now())
+    with rt.transaction() as session:
+        rows = session.execute(
+            select(Enrollment.patient_id, Enrollment.fields).where(
+                Enrollment.program == "win-back-lapsed"
+            )
+        ).all()
+    offers = {pid: (fields or {}).get("help_offer") for pid, fields in rows}
+    assert offers["noshow"] == "new-time"
+    assert offers["ride"] == "ride"

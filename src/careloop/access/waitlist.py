@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.access.finder import rank_offers
+from careloop.access.offers import drop_unsent
 from careloop.access.patientday import patient_day
 from careloop.access.sending import queue_offer, request_about
 from careloop.access.slots import free_slots
@@ -136,6 +137,8 @@ def tell_the_others(session: Session, *, clock: Clock, settings: Settings) -> li
             continue
         offer.state = "gone" if offer.state == "open" else offer.state
         entry.state, entry.offer_id, entry.updated_at = "waiting", None, now
+        if drop_unsent(session, [offer.outbox_id], now=now):
+            continue  # the offer never reached the patient: nothing was taken from them
         request_about(
             session,
             patient_id=entry.patient_id,

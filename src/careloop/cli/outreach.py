@@ -149,12 +149,15 @@ def outreach_tick(
 ) -> None:
     """Enroll the newly eligible and queue every journey step that is due now."""
     from careloop.compose.outreach import run_tick, tick_context
+    from careloop.content.service import require_approved_content
     from careloop.outreach.config import outreach_settings
     from careloop.outreach.service import load_outreach_programs
 
     with runtime(database) as rt:
         own, _ = outreach_settings(rt.settings)
         programs = load_outreach_programs(own, names=program)
+        with rt.transaction() as session:
+            require_approved_content(session)  # else every due step is used up unsent
         ctx = tick_context(rt, programs=programs)
         report = run_tick(rt, ctx=ctx)
     if as_json:

@@ -70,7 +70,17 @@ def _outreach_tick() -> JobBody:
 
     def body(rt: Runtime, now: datetime) -> dict[str, Any]:
         from careloop.compose.outreach import run_tick, tick_context
+        from careloop.content.service import require_approved_content
+        from careloop.errors import InvalidInput
 
+        try:
+            with rt.transaction() as session:
+                require_approved_content(session)
+        except InvalidInput as exc:
+            # As the night: with no approved words every due step would be decided and
+            # skipped for want of content, so the invitations wait for the sync instead.
+            log.warning("outreach tick not run: %s", exc)
+            return {"refused": 1}
         if not context:
             jobs = rt.settings.jobs
             care_gaps = jobs.outreach_tick_care_gaps

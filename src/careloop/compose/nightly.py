@@ -40,7 +40,7 @@ from careloop.conversations.journeys import run_tick as tick_and_hand_off
 from careloop.errors import InvalidInput
 from careloop.outreach.audience import SliceReads
 from careloop.outreach.config import outreach_settings
-from careloop.outreach.eligibility import AppointmentEligibility, Candidate
+from careloop.outreach.eligibility import AppointmentEligibility, Candidate, care_gap_candidates
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.service import load_outreach_programs
 from careloop.programs.service import run_program
@@ -97,10 +97,7 @@ class SliceEligibility:
         )
         self.gaps += len(run.eligible)
         self.eligible.update(e.patient_id for e in run.eligible)
-        return [
-            Candidate(patient_id=e.patient_id, episode=f"period:{run.window.key}", announced=True)
-            for e in run.eligible
-        ]
+        return care_gap_candidates(program, run)  # the tick's candidates (``help_offer``)
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from careloop.insights.risk.fhir_appointments import available_model, score_fhir
 from careloop.insights.risk.model import NoshowModel
 from careloop.outreach.program import OutreachProgram
 from careloop.programs.reply_reasons import help_offer
-from careloop.programs.service import run_program
+from careloop.programs.service import ProgramRun, run_program
 from careloop.records.service import get_patient, resources_of_type
 
 
@@ -167,22 +167,27 @@ class ProgramsEligibility:
             return []
 
         run = run_program(session, program=program.source, now=now, actor="system:outreach")
-        # A program that reads replies (win-back) leads its message with the help that answers
-        # the likely reason: ``help_offer`` picks the words, the reason itself is never sent.
-        offers = program.source.definition.reasons_from_replies
-        return [
-            Candidate(
-                patient_id=e.patient_id,
-                episode=f"period:{run.window.key}",
-                fields=(
-                    {"help_offer": help_offer(e.care_gap.get("gap"), e.reply_reasons)}
-                    if offers
-                    else {}
-                ),
-                announced=True,
-            )
-            for e in run.eligible
-        ]
+        return care_gap_candidates(program, run)
+
+
+def care_gap_candidates(program: OutreachProgram, run: ProgramRun) -> list[Candidate]:
+    """The candidates of a care-gap program's run (``programs.service.run_program``), the
+    same whoever identifies them (the periodic tick or the nightly slice)."""
+    assert program.source is not None
+    # A program that reads replies (win-back) leads its message with the help that answers
+    # the likely reason: ``help_offer`` picks the words, the reason itself is never sent.
+    offers = program.source.definition.reasons_from_replies
+    return [
+        Candidate(
+            patient_id=e.patient_id,
+            episode=f"period:{run.window.key}",
+            fields=(
+                {"help_offer": help_offer(e.care_gap.get("gap"), e.reply_reasons)} if offers else {}
+            ),
+            announced=True,
+        )
+        for e in run.eligible
+    ]
 
 
 @dataclass(frozen=True)
