@@ -133,6 +133,31 @@ def test_a_console_session_ends_when_idle_and_at_its_absolute_lifetime(
     assert client.get("/api/auth/me").status_code == 401
 
 
+def test_a_portal_form_posted_without_its_csrf_token_gets_the_refusal_page(
+    nurse: Runtime,
+) -> None:
+    """A portal form sent before the page's script added the CSRF header (a quick tap on a
+    slow phone) is refused with the portal's 403 page; finding the page's language re-ran the
+    same check and answered 500."""
+    with nurse.transaction() as session:
+        user = create_user(
+            session,
+            clock=nurse.clock,
+            username="pat",
+            password=PASSWORD,
+            role="patient",
+            patient_id="p-1",
+        )
+        portal = issue_token(session, clock=nurse.clock, user=user, kind="portal").token
+    client = _client(nurse)
+    client.cookies.set("careloop_portal", portal)
+    answer = client.post(
+        "/portal/visits/book", data={"slot": "s-1"}, headers={"accept": "text/html"}
+    )
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("text/html")
+
+
 def test_a_portal_code_only_signs_in_the_browser_that_asked_for_it(
     rt: Runtime, tmp_path: Path
 ) -> None:

@@ -84,6 +84,9 @@ def test_a_patient_books_moves_and_cancels_a_visit_on_a_phone(
 
     phone_page.get_by_role("link", name="Visits").click()
     phone_page.get_by_role("heading", name="My visits").wait_for()
+    # The forms send their CSRF header through htmx: a tap before it has loaded is refused
+    # (a loaded machine parsed the page well before running its deferred scripts).
+    phone_page.wait_for_function("() => window.htmx !== undefined")
     video = phone_page.get_by_label(re.compile(r"Saturday 7 March, 11:00 AM.*video visit"))
     video.check()
     screenshot(phone_page, "portal-visits")

@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from careloop.db import session_scope
+from careloop.errors import PermissionDenied
 from careloop.security.roles import Role
 from careloop.web.console.pages import page_principal
 from careloop.web.deps import get_runtime
@@ -53,7 +54,10 @@ def error_language(request: Request) -> str:
     may act for them, else their first), else the query's, cookie's or browser's."""
     runtime = get_runtime(request)
     with session_scope(runtime.sessions) as session:
-        principal = page_principal(request, session, runtime.clock)
+        try:
+            principal = page_principal(request, session, runtime.clock)
+        except PermissionDenied:  # e.g. the refused request's own CSRF check: no patient
+            principal = None
         if principal is not None and principal.role in (Role.PATIENT, Role.CAREGIVER):
             wanted = request.query_params.get("patient")
             ids = sorted(principal.patient_ids)
