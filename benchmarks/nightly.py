@@ -122,6 +122,10 @@ def _recreate(url: str) -> None:
 def build(url: str, patients: int) -> None:
     """A fresh population of ``patients`` (a multiple of 100) in the database at ``url``."""
     began = time.perf_counter()
+    if not any(SYNTHEA.glob("*.json")):  # else it would time a night of nobody
+        raise SystemExit(
+            f"nightly: no Synthea bundles in {SYNTHEA} (../shared/data beside the repo)"
+        )
     _recreate(url)
     rt = open_runtime(database=url, run_migrations=True)
     try:
