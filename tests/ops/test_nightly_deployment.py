@@ -70,8 +70,8 @@ def test_a_queued_night_before_the_content_sync_is_refused(empty_postgresql_url:
     assert "careloop content sync" in refused.stderr
 
 
-def _sample(rt: Runtime) -> None:
-    """The 20 sample patients imported and the shipped library approved."""
+def _sample(rt: Runtime, *, synced: bool = True) -> None:
+    """The 20 sample patients imported and (unless told not) the shipped library approved."""
     import_paths(
         rt.sessions,
         engine=rt.engine,
@@ -81,8 +81,9 @@ def _sample(rt: Runtime) -> None:
         default_timezone="America/New_York",
         workers=0,
     )
-    with rt.transaction() as session:
-        sync_library(session, library=load_library(None), clock=rt.clock)
+    if synced:
+        with rt.transaction() as session:
+            sync_library(session, library=load_library(None), clock=rt.clock)
 
 
 @pytest.mark.parametrize(
@@ -138,15 +139,7 @@ def test_the_periodic_tick_before_the_content_sync_consumes_no_step(rt: Runtime)
     ``serve`` and ``careloop worker`` (every 5 minutes, care gaps included by default) used
     up every enrolled patient's invitation the same way, so after ``careloop content sync``
     nothing was queued for them."""
-    import_paths(
-        rt.sessions,
-        engine=rt.engine,
-        paths=[SAMPLE],
-        clock=rt.clock,
-        principal=CLI_OPERATOR,
-        default_timezone="America/New_York",
-        workers=0,
-    )
+    _sample(rt, synced=False)
     tick = [job for job in configured_jobs(rt) if job.name == "outreach-tick"]
     JobRunner(rt, tick, owner="w1").run_due()
     with rt.transaction() as session:

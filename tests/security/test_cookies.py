@@ -36,6 +36,20 @@ def _client(rt: Runtime, *, base_url: str = "http://testserver", **web: Any) -> 
     return TestClient(app, base_url=base_url, follow_redirects=False)
 
 
+def _portal_token(rt: Runtime) -> str:
+    """A signed-in patient's portal token (user ``pat``, patient ``p-1``)."""
+    with rt.transaction() as session:
+        user = create_user(
+            session,
+            clock=rt.clock,
+            username="pat",
+            password=PASSWORD,
+            role="patient",
+            patient_id="p-1",
+        )
+        return issue_token(session, clock=rt.clock, user=user, kind="portal").token
+
+
 def _form_token(client: TestClient) -> str:
     found = re.search(r'name="signin_csrf" value="([^"]+)"', client.get("/console/sign-in").text)
     assert found is not None
@@ -96,16 +110,7 @@ def test_production_behind_a_tls_proxy_uses_host_prefixed_cookies(nurse: Runtime
 
 
 def test_a_portal_token_is_no_console_session(nurse: Runtime) -> None:
-    with nurse.transaction() as session:
-        user = create_user(
-            session,
-            clock=nurse.clock,
-            username="pat",
-            password=PASSWORD,
-            role="patient",
-            patient_id="p-1",
-        )
-        portal = issue_token(session, clock=nurse.clock, user=user, kind="portal").token
+    portal = _portal_token(nurse)
     client = _client(nurse)
     client.cookies.set("careloop_console", portal)
     assert client.get("/api/auth/me").status_code == 401
@@ -139,16 +144,7 @@ def test_a_portal_form_posted_without_its_csrf_token_gets_the_refusal_page(
     """A portal form sent before the page's script added the CSRF header (a quick tap on a
     slow phone) is refused with the portal's 403 page; finding the page's language re-ran the
     same check and answered 500."""
-    with nurse.transaction() as session:
-        user = create_user(
-            session,
-            clock=nurse.clock,
-            username="pat",
-            password=PASSWORD,
-            role="patient",
-            patient_id="p-1",
-        )
-        portal = issue_token(session, clock=nurse.clock, user=user, kind="portal").token
+    portal = _portal_token(nurse)
     client = _client(nurse)
     client.cookies.set("careloop_portal", portal)
     answer = client.post(
