@@ -26,7 +26,8 @@ NIGHT = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 runner = CliRunner()
 
 
-def _population(rt: Runtime) -> None:
+def _population(rt: Runtime, *, synced: bool = True) -> None:
+    """The 20 sample patients imported and (unless told not) the shipped library approved."""
     import_paths(
         rt.sessions,
         engine=rt.engine,
@@ -36,8 +37,9 @@ def _population(rt: Runtime) -> None:
         default_timezone="America/New_York",
         workers=0,
     )
-    with rt.transaction() as session:
-        sync_library(session, library=load_library(None), clock=rt.clock)
+    if synced:
+        with rt.transaction() as session:
+            sync_library(session, library=load_library(None), clock=rt.clock)
 
 
 def _night(rt: Runtime, *, slice_size: int, shards: int = 1) -> NightlyReport:

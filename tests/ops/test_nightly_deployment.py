@@ -16,10 +16,9 @@ from careloop.compose.nightly import run_nightly
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
 from careloop.models import Enrollment, OutboxMessage
-from careloop.records.importer import import_paths
 from careloop.runtime import Runtime, open_runtime
-from careloop.security.principal import CLI_OPERATOR
 from careloop.settings import JobsSettings, Settings
+from tests.ops.test_nightly import _population
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "src" / "careloop" / "data" / "synthea-sample"
@@ -70,22 +69,6 @@ def test_a_queued_night_before_the_content_sync_is_refused(empty_postgresql_url:
     assert "careloop content sync" in refused.stderr
 
 
-def _sample(rt: Runtime, *, synced: bool = True) -> None:
-    """The 20 sample patients imported and (unless told not) the shipped library approved."""
-    import_paths(
-        rt.sessions,
-        engine=rt.engine,
-        paths=[SAMPLE],
-        clock=rt.clock,
-        principal=CLI_OPERATOR,
-        default_timezone="America/New_York",
-        workers=0,
-    )
-    if synced:
-        with rt.transaction() as session:
-            sync_library(session, library=load_library(None), clock=rt.clock)
-
-
 @pytest.mark.parametrize(
     ("care_gaps", "nightly_at", "enrolls"),
     [
@@ -102,7 +85,7 @@ def test_the_periodic_tick_leaves_care_gaps_to_the_night_when_told(
     """Every worker's outreach tick (every 5 minutes) evaluated every patient's care gaps in
     one transaction, racing the night's slices (at 2,000 patients it took 122 s and made the
     night's slice fail and retry); a deployment whose nightly identifies turns it off."""
-    _sample(rt)
+    _population(rt)
     rt.settings = Settings(
         database_url=rt.settings.database_url,
         jobs=JobsSettings(outreach_tick_care_gaps=care_gaps, nightly_at=nightly_at),
@@ -125,7 +108,7 @@ def test_the_queued_benchmark_counts_enqueued_as_the_in_process_night_does(rt: R
     assert spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    _sample(rt)
+    _population(rt)
     report = run_nightly(rt, database="", now=rt.clock.now())
     with rt.engine.connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM outreach_outbox")).scalar_one()
@@ -139,7 +122,7 @@ def test_the_periodic_tick_before_the_content_sync_consumes_no_step(rt: Runtime)
     ``serve`` and ``careloop worker`` (every 5 minutes, care gaps included by default) used
     up every enrolled patient's invitation the same way, so after ``careloop content sync``
     nothing was queued for them."""
-    _sample(rt, synced=False)
+    _population(rt, synced=False)
     tick = [job for job in configured_jobs(rt) if job.name == "outreach-tick"]
     JobRunner(rt, tick, owner="w1").run_due()
     with rt.transaction() as session:
