@@ -28,7 +28,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.access.finder import Offer, SlotCandidate, distinct_times, rank_offers
+from careloop.access.finder import (
+    Offer,
+    SlotCandidate,
+    distinct_times,
+    first_per_key,
+    rank_offers,
+)
 from careloop.access.offers import booking_url, offer_sent, open_offer
 from careloop.access.patientday import patient_day
 from careloop.access.slots import free_slots
@@ -245,12 +251,8 @@ def _pick(
         ]
         near = [(km, o) for km, o in near if km <= NEARBY_KM]
         return [o for _, o in sorted(near, key=lambda pair: pair[0])][: need.choices]
-    seen: set[str | None] = set()
-    per_place = []
-    for offer in ranked:  # the best time at each location, so every location is a choice
-        if places[offer.slot].location_id not in seen:
-            seen.add(places[offer.slot].location_id)
-            per_place.append(offer)
+    # The best time at each location, so every location is a choice.
+    per_place = first_per_key(ranked, lambda offer: places[offer.slot].location_id)
     return per_place[: need.choices]
 
 

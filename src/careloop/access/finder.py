@@ -26,7 +26,7 @@ Every offer carries one sentence saying why it fits, without names (a relationsh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -206,14 +206,19 @@ def rank_offers(
     return ranked[:limit]
 
 
+def first_per_key(offers: Iterable[Offer], key: Callable[[Offer], Hashable]) -> list[Offer]:
+    """The offers in order, each dropped when an earlier one had the same ``key``: the ranking
+    already put the best of each kind first."""
+    seen: set[Hashable] = set()
+    out = []
+    for offer in offers:
+        if (k := key(offer)) not in seen:
+            seen.add(k)
+            out.append(offer)
+    return out
+
+
 def distinct_times(offers: Sequence[Offer]) -> list[Offer]:
     """The offers in order, without a later one a text would name alike: same start, same
     mode ("1 for Mon 9:00 AM, 2 for Mon 9:00 AM" at two clinics is no choice by reply)."""
-    seen: set[tuple[datetime, str]] = set()
-    out = []
-    for offer in offers:
-        key = (offer.start, offer.mode)
-        if key not in seen:
-            seen.add(key)
-            out.append(offer)
-    return out
+    return first_per_key(offers, lambda offer: (offer.start, offer.mode))
