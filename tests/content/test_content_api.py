@@ -103,6 +103,18 @@ def test_only_clinicians_approve_and_analysts_only_read(content_client: ClientFa
     assert analyst.get("/api/content/messages").status_code == 200
 
 
+def test_every_library_read_asks_for_content_read(content_client: ClientFactory) -> None:
+    caregiver = content_client("caregiver")
+    reads = [
+        caregiver.get("/api/content/messages"),
+        caregiver.get("/api/content/messages/mammogram_due/versions"),
+        caregiver.post("/api/content/render", json={"message": "mammogram_due", **VARIANT}),
+        caregiver.get("/api/content/versions/1/lint"),
+        caregiver.get("/api/content/lint"),
+    ]
+    assert [r.status_code for r in reads] == [403] * 5
+
+
 def test_bad_drafts_are_refused_with_the_field_named(content_client: ClientFactory) -> None:
     coordinator = content_client("coordinator")
     answer = coordinator.post(

@@ -23,6 +23,8 @@ from careloop.web.api.outputs import from_attributes
 from careloop.web.deps import Acting, SessionDep, acting, require
 
 router = APIRouter(prefix="/api/content", tags=["content"])
+ContentReader = Annotated[Principal, Depends(require("content:read"))]
+"""Who may read the library and its versions (every read endpoint here)."""
 
 
 class MessageOut(BaseModel):
@@ -110,7 +112,7 @@ class RenderOut(BaseModel):
 @router.get("/messages", response_model=list[MessageOut])
 def list_messages(
     session: SessionDep,
-    principal: Annotated[Principal, Depends(require("content:read"))],
+    principal: ContentReader,
 ) -> list[MessageOut]:
     """Every message in the library, with its sensitivity and fields."""
     return [
@@ -123,7 +125,7 @@ def list_messages(
 def list_versions(
     message: str,
     session: SessionDep,
-    principal: Annotated[Principal, Depends(require("content:read"))],
+    principal: ContentReader,
     language: Annotated[str | None, Query(max_length=35)] = None,
     state: Annotated[str | None, Query(pattern="^(draft|approved|retired)$")] = None,
 ) -> list[VersionOut]:
@@ -186,7 +188,7 @@ def retire_version(
 def render_preview(
     body: RenderIn,
     session: SessionDep,
-    principal: Annotated[Principal, Depends(require("content:read"))],
+    principal: ContentReader,
 ) -> RenderOut:
     """Preview a message with sample fields (or given ones), fallbacks and minimum necessary."""
     files = load_library()
@@ -219,7 +221,7 @@ def render_preview(
 def lint_version(
     version_id: int,
     session: SessionDep,
-    principal: Annotated[Principal, Depends(require("content:read"))],
+    principal: ContentReader,
 ) -> dict[str, Any]:
     """The lint of one stored version (grade, SMS segments, rendering, sensitivity): what a
     clinician looks at before approving a draft."""
@@ -231,7 +233,7 @@ def lint_version(
 
 @router.get("/lint")
 def lint(
-    principal: Annotated[Principal, Depends(require("content:read"))],
+    principal: ContentReader,
 ) -> list[dict[str, Any]]:
     """The lint of the shipped library files, one object per variant."""
     return [r.as_json() for r in lint_library(load_library())]

@@ -41,6 +41,8 @@ from careloop.web.deps import (
 )
 
 router = APIRouter(tags=["portal"])
+ConsentWriter = Annotated[Principal, Depends(require("consent:write"))]
+"""Who may record consent on a patient's behalf."""
 
 ProxyScope = Literal["record", "messages", "checkins", "readings", "preferences", "consent"]
 assert set(ProxyScope.__args__) == set(PROXY_SCOPES)  # type: ignore[attr-defined]
@@ -223,7 +225,7 @@ def create_grant(
     body: GrantIn,
     session: SessionDep,
     clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("consent:write"))],
+    principal: ConsentWriter,
 ) -> GrantOut:
     """Let a caregiver on the record act for the patient within ``scopes`` (replaces any)."""
     _grants_principal(principal, patient_id)
@@ -254,7 +256,7 @@ def delete_grant(
     grant_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     session: SessionDep,
     clock: ClockDep,
-    principal: Annotated[Principal, Depends(require("consent:write"))],
+    principal: ConsentWriter,
 ) -> GrantOut:
     """Revoke a proxy grant; it stops working on the caregiver's next request."""
     _grants_principal(principal, patient_id)

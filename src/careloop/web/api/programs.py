@@ -24,6 +24,8 @@ from careloop.security.principal import Principal
 from careloop.web.deps import Acting, ClockDep, PrincipalDep, SessionDep, acting, require
 
 router = APIRouter(tags=["programs"])
+ProgramReader = Annotated[Principal, Depends(require("programs:read"))]
+"""Who may read program definitions."""
 
 
 class RunRequest(StrictModel):
@@ -41,7 +43,7 @@ def _folder(request: Request, attribute: str) -> Path | None:
 @router.get("/api/programs")
 def list_programs(
     request: Request,
-    principal: Annotated[Principal, Depends(require("programs:read"))],
+    principal: ProgramReader,
 ) -> list[dict[str, Any]]:
     """Every program with its call to action, eligibility, period and holdout."""
     programs = load_programs(_folder(request, "programs_dir"))
@@ -52,7 +54,7 @@ def list_programs(
 def get_program(
     name: str,
     request: Request,
-    principal: Annotated[Principal, Depends(require("programs:read"))],
+    principal: ProgramReader,
 ) -> dict[str, Any]:
     """A program's full definition."""
     return views.program_detail(find_program(name, folder=_folder(request, "programs_dir")))
