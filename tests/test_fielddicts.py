@@ -44,3 +44,33 @@ def test_a_changed_field_keeps_its_place_and_an_extra_key_comes_last(row: _Row, 
     assert out["score"] == round(row.score, 2)
     assert out["count"] == n
     assert out["name"] == row.name
+
+
+def test_the_reports_that_read_their_fields_keep_their_json() -> None:
+    from careloop.governance.consent_fhir import ConsentSyncSummary
+    from careloop.governance.erasure import KEPT_TABLES, ErasureReport
+    from careloop.records.fhir_reader import Rejection
+    from careloop.records.line_types import LineTypeReport
+
+    lines = LineTypeReport(looked_up=3, cached=1, types={"mobile": 2, "landline": 1}).as_dict()
+    assert list(lines.items()) == [
+        ("looked_up", 3),
+        ("cached", 1),
+        ("failed", 0),
+        ("types", {"landline": 1, "mobile": 2}),
+    ]
+    assert list(lines["types"]) == ["landline", "mobile"]
+    erased = ErasureReport("p1", "x9", deleted={"outbox": 2, "bookings": 1}).as_dict()
+    assert list(erased) == ["patient_id", "pseudonym", "deleted", "pseudonymized_events", "kept"]
+    assert list(erased["deleted"]) == ["bookings", "outbox"]
+    assert erased["kept"] == sorted(KEPT_TABLES)
+    assert Rejection("a.ndjson", 4, "not JSON").as_dict() == {
+        "file": "a.ndjson",
+        "entry": 4,
+        "reason": "not JSON",
+    }
+    assert list(ConsentSyncSummary(consents=2).as_dict().items()) == [
+        ("consents", 2),
+        ("records", 0),
+        ("skipped", {}),
+    ]

@@ -35,6 +35,7 @@ from careloop.feedback.service import (
     store_observation,
 )
 from careloop.feedback.snapshot import load_snapshot
+from careloop.fielddicts import field_dict
 from careloop.governance.consent import ConsentPurpose
 from careloop.models import Event
 from careloop.outreach.requests import request_message, requested_since
@@ -64,7 +65,7 @@ class IntakeResult:
     """Patient messages (``content/advice``) to send now, on the channel the input came by."""
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return field_dict(self)
 
     def act_on(
         self, session: Session, findings: Sequence[Finding], *, clock: Clock, actor: str

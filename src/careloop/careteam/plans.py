@@ -44,6 +44,7 @@ from careloop.feedback.ruleset import (
     TrendRule,
     rule_by_id,
 )
+from careloop.fielddicts import field_dict
 from careloop.governance.consent import ConsentPurpose
 from careloop.models import PlanAdjustment
 from careloop.outreach.requests import RequestedMessage, request_message
@@ -267,7 +268,7 @@ class AdjustmentOutcome:
     verdict: str  # "improved" | "not_improved" | "insufficient_data" | "pending"
 
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        return field_dict(self)
 
 
 def _metric(rule: Rule) -> str:

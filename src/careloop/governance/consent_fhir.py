@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from careloop.fhirdata import dates
+from careloop.fielddicts import field_dict
 from careloop.governance.consent import (
     ANY,
     ConsentChannel,
@@ -51,7 +52,7 @@ class ConsentSyncSummary:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
     def as_dict(self) -> dict[str, Any]:
-        return {"consents": self.consents, "records": self.records, "skipped": self.skipped}
+        return field_dict(self)
 
 
 def _purposes(provision: dict[str, Any]) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
+from careloop.fielddicts import field_dict
 from careloop.models import Base, Event, FhirResource, Patient, User
 from careloop.records import service as records
 
@@ -39,13 +40,9 @@ class ErasureReport:
     pseudonymized_events: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "patient_id": self.patient_id,
-            "pseudonym": self.pseudonym,
-            "deleted": dict(sorted(self.deleted.items())),
-            "pseudonymized_events": self.pseudonymized_events,
-            "kept": sorted(KEPT_TABLES),
-        }
+        return field_dict(
+            self, deleted=dict(sorted(self.deleted.items())), kept=sorted(KEPT_TABLES)
+        )
 
 
 def _patient_tables() -> list[Table]:

@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from careloop.fielddicts import field_dict
+
 BUNDLE_TYPES = {
     "transaction",
     "batch",
@@ -40,7 +42,7 @@ class Rejection:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "entry": self.entry, "reason": self.reason}
+        return field_dict(self)
 
 
 @dataclass

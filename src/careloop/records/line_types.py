@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from careloop.channels.errors import ChannelError
 from careloop.channels.twilio_lookup import LineTypeLookup
+from careloop.fielddicts import field_dict
 from careloop.models import Patient, PhoneLineType
 from careloop.records.contacts import digest
 from careloop.records.contacts_phone import PHONE_SYSTEMS
@@ -36,12 +37,7 @@ class LineTypeReport:
     types: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "looked_up": self.looked_up,
-            "cached": self.cached,
-            "failed": self.failed,
-            "types": dict(sorted(self.types.items())),
-        }
+        return field_dict(self, types=dict(sorted(self.types.items())))
 
 
 def classify_phone_lines(
