@@ -77,10 +77,13 @@ def _print_profile(profile: dict[str, object]) -> None:
             typer.echo(f"    {factor:14} {', '.join(parts) or 'no messages yet'}")
 
 
+ProgramOption = Annotated[str, typer.Option("--program", help="Program whose decisions to use.")]
+
+
 @in_transaction()
 def ope(
     work: Work,
-    program: Annotated[str, typer.Option("--program", help="Program whose decisions to use.")],
+    program: ProgramOption,
     policy: Annotated[
         list[str] | None,
         typer.Option(
@@ -167,9 +170,6 @@ def _compare(
         actor=actor,
     )
     return _Comparison(result, refuse=promote and not result["promoted"])
-
-
-ProgramOption = Annotated[str, typer.Option("--program", help="Program whose decisions to use.")]
 
 
 @engine_app.command("compare")
