@@ -58,6 +58,7 @@ ROLE = {
     "schemas": "floor: the strict pydantic base (unknown fields refused)",
     "collector": "floor: long-lived objects held out of the garbage collector's passes",
     "fielddicts": "floor: a dataclass's fields as a dict (the one body of `as_dict`)",
+    "queryfilters": "floor: optional equality filters of list reads (None filters nothing)",
 }
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from careloop.clock import Clock
 from careloop.errors import Conflict
 from careloop.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from careloop.queryfilters import where_given
 from careloop.security.principal import Principal
 
 GENESIS = "0" * 64
@@ -350,10 +351,8 @@ def purge_audit_before(
 
 
 def iter_audit(session: Session, *, patient_id: str | None = None) -> Iterator[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.id)
-    if patient_id is not None:
-        query = query.where(AuditEvent.patient_id == patient_id)
-    yield from session.scalars(query)
+    query = where_given(select(AuditEvent), (AuditEvent.patient_id, patient_id))
+    yield from session.scalars(query.order_by(AuditEvent.id))
 
 
 def as_fhir_audit_event(event: AuditEvent) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from careloop.clock import Clock, ensure_utc
 from careloop.db import copy_then_insert
 from careloop.models import Event
+from careloop.queryfilters import where_given
 
 # From this many events on, PostgreSQL takes a batch by COPY (a night's slice writes
 # thousands; the temporary table is not worth it for a few).
@@ -175,13 +176,9 @@ def list_events(
     limit: int | None = None,
 ) -> Sequence[Event]:
     """Events in the order they happened, filtered by patient, kind, program and time."""
-    query = select(Event)
-    if patient_id is not None:
-        query = query.where(Event.patient_id == patient_id)
+    query = where_given(select(Event), (Event.patient_id, patient_id), (Event.program, program))
     if kinds is not None:
         query = query.where(Event.kind.in_([str(k) for k in kinds]))
-    if program is not None:
-        query = query.where(Event.program == program)
     if since is not None:
         query = query.where(Event.occurred_at >= ensure_utc(since))
     if until is not None:

@@ -48,6 +48,7 @@ from careloop.fielddicts import field_dict
 from careloop.governance.consent import ConsentPurpose
 from careloop.models import PlanAdjustment
 from careloop.outreach.requests import RequestedMessage, request_message
+from careloop.queryfilters import where_given
 from careloop.records.resources import patient_resources
 from careloop.security.principal import Principal
 from careloop.settings import Settings
@@ -363,9 +364,9 @@ def adjustment_outcome(
 def list_adjustments(
     session: Session, *, status: str | None = None, patient_id: str | None = None, limit: int = 200
 ) -> list[PlanAdjustment]:
-    query = select(PlanAdjustment).order_by(PlanAdjustment.proposed_at.desc()).limit(limit)
-    if status is not None:
-        query = query.where(PlanAdjustment.status == status)
-    if patient_id is not None:
-        query = query.where(PlanAdjustment.patient_id == patient_id)
-    return list(session.scalars(query))
+    query = where_given(
+        select(PlanAdjustment),
+        (PlanAdjustment.status, status),
+        (PlanAdjustment.patient_id, patient_id),
+    )
+    return list(session.scalars(query.order_by(PlanAdjustment.proposed_at.desc()).limit(limit)))

@@ -17,6 +17,7 @@ from careloop.careteam.alerts import ACTIVE, ItemStatus
 from careloop.careteam.assignees import escalation_target
 from careloop.events import EventKind
 from careloop.models import Event, PlanAdjustment, WorklistItem
+from careloop.queryfilters import where_given
 
 
 class WorklistEntry(BaseModel):
@@ -136,10 +137,7 @@ def list_worklist(
 def _filtered(query: Select[Any], where: WorklistFilter) -> Select[Any]:
     if not where.get("include_resolved", False):
         query = query.where(WorklistItem.status.in_([str(s) for s in ACTIVE]))
-    for name in _EQUAL:
-        value = where.get(name)
-        if value is not None:
-            query = query.where(getattr(WorklistItem, name) == value)
+    query = where_given(query, *((getattr(WorklistItem, name), where.get(name)) for name in _EQUAL))
     since = where.get("since")
     if since is not None:
         query = query.where(WorklistItem.raised_at >= since)

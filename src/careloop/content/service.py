@@ -31,6 +31,7 @@ from careloop.content.vocab import ApprovalState, Channel, ReadingLevel, Sensiti
 from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind, record_event
 from careloop.models import ContentMessage, ContentVersion
+from careloop.queryfilters import where_given
 
 LIBRARY_ACTOR = "careloop-library-sync"
 
@@ -301,11 +302,11 @@ def list_versions(
     limit: int = 500,
 ) -> Sequence[ContentVersion]:
     """Versions of a message's variants, newest first."""
-    query = select(ContentVersion).where(ContentVersion.message == message)
-    if language is not None:
-        query = query.where(ContentVersion.language == language)
-    if state is not None:
-        query = query.where(ContentVersion.state == state)
+    query = where_given(
+        select(ContentVersion).where(ContentVersion.message == message),
+        (ContentVersion.language, language),
+        (ContentVersion.state, state),
+    )
     query = query.order_by(
         ContentVersion.language,
         ContentVersion.reading_level,

@@ -13,6 +13,7 @@ from careloop.audit import AuditAction, Purpose, verify_chain
 from careloop.crypto import configured_signing_key
 from careloop.governance.export import export_patient_bundle
 from careloop.models import AuditEvent
+from careloop.queryfilters import where_given
 from careloop.security.principal import Principal
 from careloop.web.deps import (
     Acting,
@@ -59,11 +60,11 @@ def list_audit(
     before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> list[AuditEventOut]:
     """Audit events, newest first (reading the trail is itself audited)."""
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-    if patient_id is not None:
-        query = query.where(AuditEvent.patient_id == patient_id)
-    if actor is not None:
-        query = query.where(AuditEvent.actor == actor)
+    query = where_given(
+        select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit),
+        (AuditEvent.patient_id, patient_id),
+        (AuditEvent.actor, actor),
+    )
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
     rows = [
