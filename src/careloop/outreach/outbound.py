@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from careloop.channels.messages import ChannelKind, EmailParts, OutboundMessage, PortalParts
 from careloop.outreach.claims import Claimed
-from careloop.outreach.voice_calls import voice_parts
 
 
 def outbound_message(
@@ -22,6 +21,11 @@ def outbound_message(
             unsubscribe_url=unsubscribe_url or "",
         )
     elif channel is ChannelKind.VOICE:
+        # Imported for a call only: the call's parts pull in TwiML, the content library's
+        # words and YAML, which a worker sending texts and email never needs (its start-up
+        # after a crash is that much shorter).
+        from careloop.outreach.voice_calls import voice_parts
+
         # With an answer URL the call uses answering-machine detection and speaks the
         # rendered script (voice_calls.call_twiml), not only the voicemail line.
         voice = voice_parts(
