@@ -41,6 +41,7 @@ from careloop.compose.outreach import run_tick, tick_context
 from careloop.content.service import require_approved_content
 from careloop.conversations.journeys import run_tick as tick_and_hand_off
 from careloop.errors import InvalidInput
+from careloop.governance.consent import share_consent_reads
 from careloop.outreach.audience import SliceReads
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.eligibility import AppointmentEligibility, Candidate, care_gap_candidates
@@ -176,6 +177,8 @@ def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str
         if (shared := night_facts(programs)) is not None:
             share_facts(session, shared)
             del shared  # the session alone holds the facts, so they end with its transaction
+        if ctx.reads is not None:  # the programs' opt-outs read them too
+            share_consent_reads(session, ctx.reads.consent)
         report = tick_and_hand_off(session, ctx=ctx, now=now)
         counts = {
             "patients": len(patient_ids),
