@@ -16,7 +16,7 @@ A night is one *opening* tick, then the *slices*:
 across machines, no coordination), so M machines share one PostgreSQL; ``--workers N`` runs
 this machine's slices in N processes. The slices are as many as ``slice_size`` (an upper
 bound) asks for, rounded up to a multiple of N, with equal counts of patients: 5,000 patients
-at 2,000 make 4 slices of 1,250, not 3 of 2,000 whose last would run alone on one core
+at 2,000 make 4 slices of 1,250, not 3 of ~1,667 whose last would run alone on one core
 (docs/benchmarks.md, ntL). Due steps are claimed with ``FOR UPDATE SKIP LOCKED``
 (``outreach.due_steps``), so slices never send the same step twice. SQLite, the single-file
 default, runs the slices in this process.
