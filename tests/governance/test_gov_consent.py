@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 from tests.governance.conftest import PATIENT_A, PATIENT_B, PATIENT_DEAD, load
+from tests.statements import statements
 from typer.testing import CliRunner
 
 from careloop.cli import app as cli
@@ -19,6 +20,7 @@ from careloop.governance.consent import (
     opt_in_channel,
     opt_out_channel,
     record_consent,
+    share_consent_reads,
 )
 from careloop.governance.consent_fhir import sync_fhir_consents
 from careloop.governance.unsubscribe import list_unsubscribe_headers, make_unsubscribe_token
@@ -324,3 +326,37 @@ def test_every_channel_at_once_answers_as_each_channel_alone(population: Runtime
     assert together == alone
     assert together["sms"][PATIENT_B].allowed is False
     assert together["sms"][PATIENT_A].allowed is True
+
+
+def test_shared_reads_answer_as_fresh_reads_and_read_each_patient_once(
+    population: Runtime,
+) -> None:
+    ids = [PATIENT_A, PATIENT_B, PATIENT_DEAD, "nobody"]
+    now = population.clock.now()
+    with population.transaction() as session:
+        opt_out_channel(
+            session, patient_id=PATIENT_B, channel="sms", source="sms-keyword", actor="sms", now=now
+        )
+    ask = {"channels": ["sms", "email", "voice", "portal"], "now": now + timedelta(minutes=1)}
+    with population.transaction() as session:
+        fresh = consent_decisions_by_channel(
+            session, patient_ids=ids, purpose="care-reminders", **ask
+        )
+    reads: dict = {}  # type: ignore[type-arg]
+    with population.transaction() as session:
+        share_consent_reads(session, reads)
+        first = consent_decisions_by_channel(
+            session, patient_ids=ids[:2], purpose="care-reminders", **ask
+        )
+        with statements(population.engine) as again:
+            second = consent_decisions_by_channel(
+                session, patient_ids=ids[:2], purpose="surveys", **ask
+            )
+        shared = consent_decisions_by_channel(
+            session, patient_ids=ids, purpose="care-reminders", **ask
+        )
+    assert again == []
+    assert set(reads) == {PATIENT_A, PATIENT_B, PATIENT_DEAD}
+    assert shared == fresh
+    assert {c: {p: fresh[c][p] for p in ids[:2]} for c in fresh} == first
+    assert second["sms"][PATIENT_A].allowed is False  # surveys by text need an opt-in

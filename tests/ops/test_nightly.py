@@ -6,13 +6,15 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from careloop.cli import app
 from careloop.clock import FrozenClock
 from careloop.compose.jobs import JobRunner, configured_jobs, job_status
-from careloop.compose.nightly import NightlyReport, run_nightly, slices_of
+from careloop.compose.nightly import NightlyReport, run_nightly, shard_of, slices_of
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
 from careloop.models import AuditEvent, Enrollment, Event, OutboxMessage
@@ -71,6 +73,37 @@ def test_slices_hold_every_patient_once_whatever_the_size() -> None:
         assert sorted(pid for part in slices for pid in part) == sorted(ids)
         shuffled = slices_of(list(reversed(ids)), slice_size=size)
         assert [sorted(part) for part in shuffled] == [sorted(part) for part in slices]
+
+
+@given(
+    patients=st.integers(min_value=0, max_value=400),
+    size=st.integers(min_value=1, max_value=500),
+    workers=st.integers(min_value=1, max_value=8),
+)
+def test_slices_are_even_at_most_the_size_and_a_multiple_of_the_workers(
+    patients: int, size: int, workers: int
+) -> None:
+    ids = [f"p{i:04d}" for i in range(patients)]
+    slices = slices_of(ids, slice_size=size, workers=workers)
+    lengths = [len(part) for part in slices]
+    assert sorted(pid for part in slices for pid in part) == ids
+    assert max(lengths) <= size
+    assert max(lengths) - min(lengths) <= 1
+    assert len(slices) % workers == 0 or len(slices) == max(1, patients)
+
+
+def test_five_thousand_patients_make_four_slices_for_two_workers_not_three() -> None:
+    ids = [f"p{i:05d}" for i in range(5000)]
+    assert [len(part) for part in slices_of(ids, slice_size=2000, workers=2)] == [1250] * 4
+    assert len(slices_of(ids, slice_size=2000)) == 3
+    twenty = [f"p{i:05d}" for i in range(20000)]
+    assert len(slices_of(twenty, slice_size=2000, workers=2)) == 10
+
+
+@given(ids=st.sets(st.text(min_size=1, max_size=12)), shards=st.integers(1, 5))
+def test_shards_hold_every_patient_once(ids: set[str], shards: int) -> None:
+    parts = [shard_of(sorted(ids), shard=(k, shards)) for k in range(shards)]
+    assert sorted(pid for part in parts for pid in part) == sorted(ids)
 
 
 def test_a_night_in_slices_and_shards_does_what_one_slice_does(rt: Runtime) -> None:

@@ -12,11 +12,14 @@ A night is one *opening* tick, then the *slices*:
   is one transaction, so a crash loses at most one slice, and running it again is a no-op
   for what was committed (enrollment and ``eligible`` events are idempotent per period).
 
-Patients fall into slices by a hash of their id (stable across machines, no coordination);
-``--workers N`` runs the slices in N processes, ``--shard K/M`` makes this machine run every
-M-th slice so M machines share one PostgreSQL; due steps are claimed with ``FOR UPDATE SKIP
-LOCKED`` (``outreach.due_steps``), so slices never send the same step twice. SQLite, the
-single-file default, runs the slices in this process.
+``--shard K/M`` makes this machine take the patients whose id hashes to K modulo M (stable
+across machines, no coordination), so M machines share one PostgreSQL; ``--workers N`` runs
+this machine's slices in N processes. The slices are as many as ``slice_size`` (an upper
+bound) asks for, rounded up to a multiple of N, with equal counts of patients: 5,000 patients
+at 2,000 make 4 slices of 1,250, not 3 of ~1,667 whose last would run alone on one core
+(docs/benchmarks.md, ntL). Due steps are claimed with ``FOR UPDATE SKIP LOCKED``
+(``outreach.due_steps``), so slices never send the same step twice. SQLite, the single-file
+default, runs the slices in this process.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from careloop.compose.outreach import run_tick, tick_context
 from careloop.content.service import require_approved_content
 from careloop.conversations.journeys import run_tick as tick_and_hand_off
 from careloop.errors import InvalidInput
+from careloop.governance.consent import share_consent_reads
 from careloop.outreach.audience import SliceReads
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.eligibility import AppointmentEligibility, Candidate, care_gap_candidates
@@ -111,13 +115,25 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def slices_of(ids: Sequence[str], *, slice_size: int = SLICE_SIZE) -> list[list[str]]:
-    """Patients in slices by a stable hash of their id (the same on every machine)."""
+def shard_of(ids: Iterable[str], *, shard: tuple[int, int] = (0, 1)) -> list[str]:
+    """This machine's patients: those whose id hashes to K modulo M (the same on every
+    machine, whatever its ``--workers``, so the shards hold every patient exactly once)."""
+    index, count = shard
+    if count == 1:
+        return list(ids)
+    return [pid for pid in ids if zlib.crc32(pid.encode()) % count == index]
+
+
+def slices_of(
+    ids: Sequence[str], *, slice_size: int = SLICE_SIZE, workers: int = 1
+) -> list[list[str]]:
+    """One machine's patients in slices of at most ``slice_size``, as many as a multiple of
+    ``workers``, each within one patient of the others, so no worker is left running the
+    last slice alone. Dealt in id order, so the slices do not depend on the input's order."""
     count = max(1, math.ceil(len(ids) / slice_size))
-    slices: list[list[str]] = [[] for _ in range(count)]
-    for pid in ids:
-        slices[zlib.crc32(pid.encode()) % count].append(pid)
-    return slices
+    count = min(math.ceil(count / workers) * workers, max(1, len(ids)))
+    ordered = sorted(ids)
+    return [ordered[k::count] for k in range(count)]
 
 
 def night_facts(programs: Sequence[OutreachProgram]) -> SharedFacts | None:
@@ -161,6 +177,8 @@ def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str
         if (shared := night_facts(programs)) is not None:
             share_facts(session, shared)
             del shared  # the session alone holds the facts, so they end with its transaction
+        if ctx.reads is not None:  # the programs' opt-outs read them too
+            share_consent_reads(session, ctx.reads.consent)
         report = tick_and_hand_off(session, ctx=ctx, now=now)
         counts = {
             "patients": len(patient_ids),
@@ -224,15 +242,12 @@ def run_nightly(
         raise InvalidInput("several workers need PostgreSQL (SQLite runs one)", field="workers")
     with rt.transaction() as session:
         require_approved_content(session)
-    index, count = shard
     report = NightlyReport()
-    if index == 0:
+    if shard[0] == 0:
         report.opening = open_night(rt, now=now)
     with rt.transaction() as session:
         everyone = patient_ids(session)
-    mine = [
-        s for k, s in enumerate(slices_of(everyone, slice_size=slice_size)) if k % count == index
-    ]
+    mine = slices_of(shard_of(everyone, shard=shard), slice_size=slice_size, workers=workers)
     if workers == 1 and pool is None:
         for ids in mine:
             report.add(run_slice(rt, patient_ids=ids, now=now))

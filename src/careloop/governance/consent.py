@@ -241,7 +241,8 @@ def consent_decisions_by_channel(
     the_channels = [ConsentChannel(parse_channel(channel)) for channel in channels]
     now = ensure_utc(now)
     ids = list(dict.fromkeys(patient_ids))
-    known = known or {}
+    shared: ConsentReads | None = session.info.get(_SHARED_READS)
+    known = known or shared or {}
     decisions: dict[str, dict[str, ConsentDecision]] = {str(c): {} for c in the_channels}
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
@@ -257,6 +258,10 @@ def consent_decisions_by_channel(
                 select(ConsentRecord).where(any_of(session, ConsentRecord.patient_id, unread))
             ):
                 history[row.patient_id].append(row)
+            if shared is not None:
+                shared.update(
+                    (pid, (snapshot[pid], history[pid])) for pid in unread if pid in snapshot
+                )
         for the_channel in the_channels:
             by_patient = decisions[str(the_channel)]
             for pid in chunk:
@@ -300,6 +305,17 @@ def consent_decision(
 
 ContactSnapshot = tuple[bool, list[dict[str, Any]]]
 """(deceased, contact points) of one patient, as :func:`records.contact_snapshot` reads it."""
+ConsentReads = dict[str, tuple[ContactSnapshot, Sequence[ConsentRecord]]]
+"""Per patient: contact snapshot and consent history, as a decision reads them."""
+_SHARED_READS = "careloop.governance.consent_reads"
+
+
+def share_consent_reads(session: Session, reads: ConsentReads) -> None:
+    """Let every consent decision in ``session`` read a patient's contact points and consent
+    history once, into ``reads``, instead of once per call (a nightly slice asks for each of
+    its programs' opt-outs, then for each batch's snapshots). Only for a transaction that
+    records no consent and changes no contact point, as a nightly slice does not."""
+    session.info[_SHARED_READS] = reads
 
 
 def consent_matrix(

@@ -269,16 +269,19 @@ class SliceReads:
                 p.id: p
                 for p in session.scalars(select(Patient).where(any_of(session, Patient.id, chunk)))
             }
-            history: dict[str, list[ConsentRecord]] = {pid: [] for pid in chunk}
-            for row in session.scalars(
-                select(ConsentRecord).where(any_of(session, ConsentRecord.patient_id, chunk))
-            ):
-                history[row.patient_id].append(row)
+            unknown = [pid for pid in chunk if pid not in self.consent]  # opt-outs read some
+            history: dict[str, list[ConsentRecord]] = {pid: [] for pid in unknown}
+            if unknown:
+                for row in session.scalars(
+                    select(ConsentRecord).where(any_of(session, ConsentRecord.patient_id, unknown))
+                ):
+                    history[row.patient_id].append(row)
             profiles = get_profiles(session, patient_ids=chunk)
             for pid, patient in found.items():
                 self.patients[pid] = patient
-                points = list(patient.contact_points or [])
-                self.consent[pid] = ((bool(patient.deceased), points), history[pid])
+                if pid in history:
+                    points = list(patient.contact_points or [])
+                    self.consent[pid] = ((bool(patient.deceased), points), history[pid])
                 self.profiles[pid] = profiles[pid]
 
 
