@@ -37,6 +37,7 @@ import psycopg
 from careloop.compose.nightly import SLICE_SIZE, run_nightly, warm_worker, worker_pool
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
+from careloop.outreach.handoffs import FIRST_QUESTION_SUFFIX
 from careloop.outreach.withheld import COPY_SUFFIX
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime, open_runtime
@@ -82,9 +83,12 @@ BASE_ROWS = (
     "WHERE patient_id IS NOT NULL",
 )
 # The queued steps, as the in-process night counts them (``enqueued``): the portal copy that
-# goes with a send whose words are withheld from its channel is a row, not a queued step.
+# goes with a send whose words are withheld from its channel, and a check-in's first question
+# (sent a second after its invitation, one step with it), are rows, not queued steps.
 QUEUED_STEPS = (
-    f"SELECT count(*) FROM outreach_outbox WHERE idempotency_key NOT LIKE '%{COPY_SUFFIX}'"
+    "SELECT count(*) FROM outreach_outbox"
+    f" WHERE idempotency_key NOT LIKE '%{COPY_SUFFIX}'"
+    f" AND idempotency_key NOT LIKE '%{FIRST_QUESTION_SUFFIX}'"
 )
 NIGHT_OUTPUTS = (
     "outreach_attempts",

@@ -221,3 +221,19 @@ def test_a_voice_account_naming_only_its_gateway_keeps_the_sms_accounts_credenti
     voice = registry.get(ChannelKind.VOICE)
     assert isinstance(voice, TwilioVoiceChannel)
     assert (voice._client.account_sid, voice._client.password) == ("AC1", "t")
+
+
+def test_a_bad_field_of_a_sender_names_the_variable_that_holds_the_list() -> None:
+    """``senders`` is one JSON variable: a wrong ``type`` in it was reported as
+    ``CARELOOP_CHANNELS__SMS__SENDERS__TYPE``, a variable that does not exist."""
+    from careloop.cli.support import settings_problem
+    from careloop.settings import Settings
+
+    with pytest.raises(ValidationError) as refused:
+        Settings.model_validate(
+            {"channels": {"sms": {"senders": [{"number": "+16175550000", "type": "long_code"}]}}}
+        )
+    said = settings_problem(refused.value)
+    assert said.startswith(
+        "invalid setting channels.sms.senders.0.type (CARELOOP_CHANNELS__SMS__SENDERS): "
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from datetime import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -16,6 +17,7 @@ from careloop.compose.nightly import run_nightly
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
 from careloop.models import Enrollment, OutboxMessage
+from careloop.outreach.handoffs import FIRST_QUESTION_SUFFIX
 from careloop.runtime import Runtime, open_runtime
 from careloop.settings import JobsSettings, Settings
 from tests.ops.test_nightly import _population
@@ -100,14 +102,20 @@ def test_the_periodic_tick_leaves_care_gaps_to_the_night_when_told(
     assert (enrolled > 0) is enrolls
 
 
-def test_the_queued_benchmark_counts_enqueued_as_the_in_process_night_does(rt: Runtime) -> None:
-    """``benchmarks/nightly.py --queue`` read ``enqueued`` as every outbox row, portal copies
-    included (3,445 against the in-process night's 3,027 on the same 2,000 patients)."""
+def _bench() -> Any:
+    """``benchmarks/nightly.py`` as a module (benchmarks are no package)."""
     spec = importlib.util.spec_from_file_location("nightly_bench", ROOT / "benchmarks/nightly.py")
     assert spec is not None
     assert spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_the_queued_benchmark_counts_enqueued_as_the_in_process_night_does(rt: Runtime) -> None:
+    """``benchmarks/nightly.py --queue`` read ``enqueued`` as every outbox row, portal copies
+    included (3,445 against the in-process night's 3,027 on the same 2,000 patients)."""
+    bench = _bench()
     _population(rt)
     report = run_nightly(rt, database="", now=rt.clock.now())
     with rt.engine.connect() as conn:
@@ -115,6 +123,24 @@ def test_the_queued_benchmark_counts_enqueued_as_the_in_process_night_does(rt: R
         queued = conn.execute(text(bench.QUEUED_STEPS.replace(":", "\\:"))).scalar_one()
     assert rows > report.enqueued > 0  # some sends carry a portal copy
     assert queued == report.enqueued
+
+
+def test_the_queued_benchmark_does_not_count_a_checkin_first_question(rt: Runtime) -> None:
+    """A check-in step queues its invitation and, a second later, its first question (key
+    ``…:q1``): one step, two rows. ``--queue`` counted both."""
+    bench = _bench()
+    _population(rt)
+    run_nightly(rt, database="", now=rt.clock.now())
+    count = text(bench.QUEUED_STEPS.replace(":", "\\:"))
+    with rt.transaction() as session:
+        before = session.execute(count).scalar_one()
+        invitation = session.scalars(select(OutboxMessage).limit(1)).one()
+        question = {c.key: getattr(invitation, c.key) for c in OutboxMessage.__table__.columns}
+        del question["id"]
+        question["idempotency_key"] = invitation.idempotency_key + FIRST_QUESTION_SUFFIX
+        session.add(OutboxMessage(**question))
+    with rt.engine.connect() as conn:
+        assert conn.execute(count).scalar_one() == before
 
 
 def test_the_periodic_tick_before_the_content_sync_consumes_no_step(rt: Runtime) -> None:

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 from careloop.cli import app
 from careloop.clock import SystemClock
 from careloop.compose.nightly import run_nightly
-from careloop.compose.queue import build_app
+from careloop.compose.queue import build_app, defer_night
+from careloop.content.library import load_library
+from careloop.content.service import sync_library
 from careloop.db import downgrade, make_engine, make_sessionmaker, migrate
 from careloop.models import Enrollment, Event, OutboxMessage, Patient
 from careloop.runtime import Runtime
@@ -280,3 +282,20 @@ def test_every_app_of_one_process_sends_the_night_to_the_nightly_queue(tmp_path:
             p.periodic_id: p.task.name for p in app.periodic_registry.periodic_tasks.values()
         }
         assert periodic["retry_stalled"] == "careloop:careloop.retry_stalled"
+
+
+def test_the_night_queueing_lock_holds_one_moment_not_one_night(
+    empty_postgresql_url: str,
+) -> None:
+    """docs/scale.md said "queueing lock per night": the lock is the deferral's moment, so
+    only the same moment is refused while it waits; a call a second later queues a night."""
+    rt = _runtime(empty_postgresql_url)
+    with rt.transaction() as session:
+        sync_library(session, library=load_library(None), clock=rt.clock)
+    moment = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    first = defer_night(rt, now=moment)
+    again = defer_night(rt, now=moment)
+    later = defer_night(rt, now=moment + timedelta(seconds=1))
+    assert first is not None
+    assert again is None
+    assert later is not None

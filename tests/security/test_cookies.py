@@ -7,9 +7,12 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from careloop.clock import FrozenClock
 from careloop.governance.portal import InMemoryCodeSender
@@ -17,6 +20,7 @@ from careloop.runtime import Runtime
 from careloop.security.auth import create_user, issue_token
 from careloop.settings import WebSettings
 from careloop.web.app import create_app
+from careloop.web.form_csrf import form_token
 from tests.conftest import START
 from tests.governance.conftest import A_PHONE, PATIENT_A, enrol, load
 
@@ -177,3 +181,38 @@ def test_a_portal_code_only_signs_in_the_browser_that_asked_for_it(
     own = attacker.post("/portal/verify", data={**fields, "signin_csrf": token.group(1)})
     assert own.status_code == 303
     assert attacker.cookies.get("careloop_portal")
+
+
+def _signed_in_page(rt: Runtime) -> tuple[TestClient, str]:
+    """A console browser after sign-in, and the CSRF token its page's forms carry."""
+    client = _client(rt)
+    assert _sign_in(client, _form_token(client)).status_code == 303
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/console/worklist").text)
+    assert found is not None, "the page's forms carry no csrf_token field"
+    return client, found.group(1)
+
+
+def test_a_form_posted_before_htmx_has_loaded_takes_effect(nurse: Runtime) -> None:
+    """Without htmx a form is a plain POST: no header, only fields. Its ``csrf_token``
+    field is the token (it was refused with 403)."""
+    client, token = _signed_in_page(nurse)
+    answer = client.post("/console/sign-out", data={"csrf_token": token})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/sign-in"
+    assert client.get("/console/worklist").status_code == 303
+
+
+def test_a_form_with_a_wrong_or_no_token_field_is_still_refused(nurse: Runtime) -> None:
+    client, token = _signed_in_page(nurse)
+    for data in ({"csrf_token": token[:-2] + "00"}, {"csrf_token": ""}, {}):
+        assert client.post("/console/sign-out", data=data).status_code == 403
+    assert client.get("/console/worklist").status_code == 200
+
+
+@given(
+    st.dictionaries(st.text(min_size=1).filter(lambda k: k != "csrf_token"), st.text(), max_size=5),
+    st.text(min_size=1),
+)
+def test_the_form_token_is_found_among_any_other_fields(fields: dict[str, str], token: str) -> None:
+    assert form_token(urlencode({**fields, "csrf_token": token}).encode()) == token
+    assert form_token(urlencode(fields).encode()) is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -162,12 +164,11 @@ def test_times_on_the_patient_page_name_their_zone(page: Any, site: Site) -> Non
     expect(page.get_by_test_id("timeline-change").first).to_be_visible()
 
 
-def test_programs_page_shows_the_engine_policy_comparison(page: Any, site: Site) -> None:
+@contextmanager
+def _stored_comparison(site: Site, program: str, **changes: Any) -> Iterator[None]:
+    """A policy comparison of ``program`` stored as ``careloop engine compare`` leaves it."""
     from careloop.models import ModelStateRow
 
-    sign_in(page, site, "analyst")
-    page.goto("/console/programs")
-    program = page.locator("section.card h2").first.inner_text().strip()
     comparison = {
         "program": program,
         "compared_at": "2026-03-01T09:00:00+00:00",
@@ -181,6 +182,7 @@ def test_programs_page_shows_the_engine_policy_comparison(page: Any, site: Site)
         "promotable": False,
         "promoted": False,
         "reasons": ["the 95 % interval of the DR difference does not exclude zero"],
+        **changes,
     }
     with site.runtime.transaction() as session:
         row = session.get(ModelStateRow, program)
@@ -189,13 +191,7 @@ def test_programs_page_shows_the_engine_policy_comparison(page: Any, site: Site)
             session.add(row)
         row.state = {**(row.state or {}), "comparison": comparison}
     try:
-        page.goto("/console/programs")
-        block = page.locator("details.policy-comparison").first
-        expect(block).to_contain_text("sampling_scale=0.2")
-        expect(block).to_contain_text("+2.0 points")
-        expect(block).to_contain_text("78.0% of 1000 patient resamples")
-        expect(block).to_contain_text("Not promotable: the 95 % interval")
-        screenshot(page, "console-programs-policy-comparison")
+        yield
     finally:
         with site.runtime.transaction() as session:
             row = session.get(ModelStateRow, program)
@@ -203,6 +199,35 @@ def test_programs_page_shows_the_engine_policy_comparison(page: Any, site: Site)
                 state = dict(row.state)
                 state.pop("comparison", None)
                 row.state = state
+
+
+def test_programs_page_shows_the_engine_policy_comparison(page: Any, site: Site) -> None:
+    sign_in(page, site, "analyst")
+    page.goto("/console/programs")
+    program = page.locator("section.card h2").first.inner_text().strip()
+    with _stored_comparison(site, program):
+        page.goto("/console/programs")
+        block = page.locator("details.policy-comparison").first
+        expect(block).to_contain_text("sampling_scale=0.2")
+        expect(block).to_contain_text("+2.0 points")
+        expect(block).to_contain_text("78.0% of 1000 patient resamples")
+        expect(block).to_contain_text("Not promotable: the 95 % interval")
+        expect(block.get_by_test_id("rate-outside")).to_have_count(0)
+        screenshot(page, "console-programs-policy-comparison")
+
+
+def test_a_reply_rate_below_zero_is_said_to_be_too_little_evidence(page: Any, site: Site) -> None:
+    """On 21 decisions the walk's comparison read "Running -1.0 %" with no word on what a
+    negative reply rate means (a doubly robust estimate is not bounded to 0-100 %)."""
+    sign_in(page, site, "analyst")
+    page.goto("/console/programs")
+    program = page.locator("section.card h2").first.inner_text().strip()
+    small = {"value": -0.010, "low": -0.491, "high": 0.472, "ess": 3.5}
+    with _stored_comparison(site, program, running=small, decisions=21, patients=12):
+        page.goto("/console/programs")
+        block = page.locator("details.policy-comparison").first
+        expect(block).to_contain_text("-1.0%")
+        expect(block.get_by_test_id("rate-outside")).to_contain_text("too few resolved decisions")
 
 
 def test_nurse_triages_an_urgent_crisis_reading_from_card_to_call(page: Any, site: Site) -> None:

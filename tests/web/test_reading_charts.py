@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from careloop.web.console.charts import line_chart
 from careloop.web.console.patient import reading_charts
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -49,3 +50,14 @@ def test_readings_under_the_thresholds_have_no_marker() -> None:
     svg = str(charts["Glucose trend"])
     assert "crisis-marker" not in svg
     assert "mg/dL" in svg
+
+
+def test_a_chart_of_one_reading_says_reading_not_readings() -> None:
+    """The portal's first reading was summed up as "1 readings" to a screen reader."""
+    words = {"value": "reading", "values": "readings"}
+    one = line_chart({"Weight": _series([81.5])}, title="Weight trend", unit="kg", words=words)
+    two = line_chart(
+        {"Weight": _series([81.5, 81.7])}, title="Weight trend", unit="kg", words=words
+    )
+    assert 'aria-label="Weight trend: 1 reading;' in one
+    assert 'aria-label="Weight trend: 2 readings;' in two

@@ -9,6 +9,7 @@ import getpass
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import takewhile
 from typing import Any, NoReturn, TypeVar
 
 import orjson
@@ -85,7 +86,9 @@ def settings_problem(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors(include_url=False, include_input=False):
         path = [str(part) for part in error["loc"]]
-        env = "CARELOOP_" + "__".join(p.upper() for p in path if not p.isdigit())
+        # A list (``senders``) is one variable holding JSON: name it, not a field of an item.
+        variable = list(takewhile(lambda part: not part.isdigit(), path))
+        env = "CARELOOP_" + "__".join(p.upper() for p in variable)
         message = str(error["msg"]).removeprefix("Value error, ")
         problems.append(f"{'.'.join(path)} ({env}): {message}")
     return "invalid setting " + "; ".join(problems)

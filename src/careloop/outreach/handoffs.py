@@ -48,6 +48,10 @@ class RescheduleOffer:
     """The library message that carries the choices (the step's ``message``)."""
 
 
+FIRST_QUESTION_SUFFIX = ":q1"
+"""Ends the outbox key of a check-in's first question: its invitation's key plus this."""
+
+
 def queue_first_question(
     session: Session, *, invite: CheckinInvite, question: str, now: datetime
 ) -> None:
@@ -57,7 +61,7 @@ def queue_first_question(
         session,
         message=replace(
             intro,
-            idempotency_key=f"{intro.idempotency_key}:q1",
+            idempotency_key=intro.idempotency_key + FIRST_QUESTION_SUFFIX,
             body=question,
             subject=None,
             html=None,

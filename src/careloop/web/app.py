@@ -16,6 +16,7 @@ from careloop.web.api_docs import docs_enabled, install_api_docs
 from careloop.web.body_limit import BodySizeLimit
 from careloop.web.console.pages import STATIC_DIR
 from careloop.web.errors import install_error_handlers
+from careloop.web.form_csrf import FormCsrfField
 from careloop.web.metrics import HttpMetrics
 from careloop.web.observability import RequestObservability
 from careloop.web.security import SecurityHeaders
@@ -75,6 +76,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.metrics = HttpMetrics(runtime)
+    # Innermost: a plain form's csrf_token field becomes the header the routes check.
+    app.add_middleware(FormCsrfField)
     app.add_middleware(SecurityHeaders)
     # Added last, so outermost: the body limit runs before any route or authentication.
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.web.max_body_bytes)

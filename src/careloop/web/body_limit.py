@@ -16,7 +16,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from careloop.web.asgi import HttpMiddleware, request_header
+from careloop.web.asgi import HttpMiddleware, replay_body, request_header
 
 
 async def _refuse(send: Send, status: int, error: str) -> None:
@@ -73,7 +73,7 @@ class BodySizeLimit(HttpMiddleware):
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
 
 def _counting(receive: Receive, max_bytes: int) -> Receive:
@@ -88,19 +88,5 @@ def _counting(receive: Receive, max_bytes: int) -> Receive:
             if seen > max_bytes:
                 return {"type": "http.disconnect"}
         return message
-
-    return wrapped
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """``receive`` that hands over the already-read body once, then waits as before."""
-    sent = False
-
-    async def wrapped() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
 
     return wrapped

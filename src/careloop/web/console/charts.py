@@ -17,6 +17,7 @@ from markupsafe import Markup
 SERIES_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#8a6d00", "#56606b")
 
 CHART_WORDS = {
+    "value": "value",
     "values": "values",
     "latest": "latest",
     "crisis": "crisis",
@@ -97,8 +98,8 @@ def line_chart(
     """Time series as lines with dots; ``bands`` shade value ranges (e.g. a target);
     values at or above ``crisis`` are ringed in red under a dashed crisis line.
 
-    ``words`` translates the few words the chart writes itself (``values``, ``latest``,
-    ``crisis``, ``in_crisis``) for the portal's languages.
+    ``words`` translates the few words the chart writes itself (``value`` for one reading,
+    ``values``, ``latest``, ``crisis``, ``in_crisis``) for the portal's languages.
     """
     said = {**CHART_WORDS, **(words or {})}
     points = [(t, v) for values in series.values() for t, v in values]
@@ -155,7 +156,7 @@ def line_chart(
     )
     count = sum(len(values) for values in series.values())
     alarms = sum(1 for s in drawn for _x, _y, alarm in s["dots"] if alarm)
-    summary = f"{title}: {count} {said['values']}; {latest}"
+    summary = f"{title}: {count} {said['value' if count == 1 else 'values']}; {latest}"
     if alarms:
         summary += f"; {alarms} {said['in_crisis']}"
     return Markup(  # noqa: S704 - the output of an autoescaped template

@@ -156,7 +156,7 @@ ReadingsPage = Annotated[
 
 
 _FORM_FIELDS = ("systolic", "diastolic", "glucose", "weight", "temperature", "readings")
-_CHART_WORDS = ("values", "latest", "crisis", "in_crisis")
+_CHART_WORDS = ("value", "values", "latest", "crisis", "in_crisis")
 
 
 _FIELD_OF_CODE = {
