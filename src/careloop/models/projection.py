@@ -2,7 +2,9 @@
 
 Written beside ``fhir_resources`` by the one resource writer (``records.store``), so the
 nightly run reads small rows filtered in the database instead of decoding every stored
-resource. Deleting a resource (erasure, retention) deletes its row through the foreign key.
+resource. Deleting a resource (erasure, retention) deletes its row by a trigger on
+``fhir_resources`` (migration 0570): a foreign key checked and locked each fact's resource as
+it was inserted, which its writers already guarantee (they write a fact with its resource).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKeyConstraint, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
@@ -45,11 +47,7 @@ class ResourceFact(Base):
     columns_version: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["resource_type", "fhir_id"],
-            ["fhir_resources.resource_type", "fhir_resources.fhir_id"],
-            ondelete="CASCADE",
-        ),
+        # No foreign key to fhir_resources: its deletion is followed by a trigger (0570).
         Index("ix_resource_facts_patient_type", "patient_id", "resource_type"),
     )
 
