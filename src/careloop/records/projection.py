@@ -20,7 +20,19 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Text, any_, bindparam, cast, event, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -162,6 +174,14 @@ _HAS_CODE = text(
 ).bindparams(bindparam("single", type_=ARRAY(Text)), bindparam("codes", type_=ARRAY(Text)))
 
 
+def _epoch(column: Any, *, postgres: bool) -> ColumnElement[Any]:
+    """A timestamp column as POSIX seconds on PostgreSQL (a float costs the driver less than
+    a datetime); on SQLite the column itself (converted as read)."""
+    if postgres:
+        return cast(func.extract("epoch", column), Float)
+    return column  # type: ignore[no-any-return]
+
+
 def _patient_in_chunk(*, postgres: bool) -> ColumnElement[bool]:
     """The batch's patients (parameter ``chunk``): one array on PostgreSQL, so the statement
     is the same text for every batch; an expanding ``IN`` on SQLite."""
@@ -280,7 +300,9 @@ class SharedFacts:
         postgres = bool(missing) and _custom_plans(session)
         query = select(
             ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.fhir_id,
-            ResourceFact.codes, ResourceFact.code_pairs, _FACT_TEXT,
+            ResourceFact.codes, ResourceFact.code_pairs, _FACT_TEXT, ResourceFact.status,
+            _epoch(ResourceFact.start_at, postgres=postgres),
+            _epoch(ResourceFact.end_at, postgres=postgres), ResourceFact.columns_version,
         ).where(_patient_in_chunk(postgres=postgres))  # fmt: skip
         params: dict[str, Any] = {}
         if self._codes is not None and postgres:
@@ -292,10 +314,16 @@ class SharedFacts:
                 self._rows[pid] = []
             rows = session.execute(query, {**params, "chunk": chunk})
             with _collector.holding(session):
-                for pid, rtype, fhir_id, row_codes, pairs, fact in rows:
+                for pid, rtype, fhir_id, row_codes, pairs, fact, status, at, until, version in rows:
                     if not self._keeps(rtype, row_codes, filtered=postgres):
                         continue
-                    row = FactRow(rtype, frozenset(row_codes.split()), pairs, fact)
+                    if not postgres:  # SQLite: the columns' datetimes, as POSIX seconds
+                        at = at.timestamp() if at is not None else None
+                        until = until.timestamp() if until is not None else None
+                    row = FactRow(
+                        rtype, frozenset(row_codes.split()), pairs, fact,
+                        status, at, until, version is not None,
+                    )  # fmt: skip
                     self._rows[pid].append(row)
                     self._owner[(rtype, fhir_id)] = pid
 
