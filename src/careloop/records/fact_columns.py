@@ -24,6 +24,7 @@ background; until then their ``columns_version`` is NULL.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -87,8 +88,12 @@ def pairs_text(pairs: Pairs) -> str | None:
     return RECORD_SEPARATOR.join(parts)
 
 
+@lru_cache(maxsize=65_536)
 def parse_pairs(text: str) -> Pairs:
-    """The pairs a :func:`pairs_text` column holds."""
+    """The pairs a :func:`pairs_text` column holds.
+
+    Kept per text: a night parses the same few thousand texts (a LOINC code's pairs) for
+    hundreds of thousands of rows; the tuples are immutable, so every row shares one."""
     if not text:
         return ()
     return tuple(
