@@ -100,7 +100,7 @@ def shared_records(
         yield pid, index, record
 
 
-def _compare(rt: Runtime) -> tuple[int, int]:
+def _compare(rt: Runtime, *, now: datetime = NOW) -> tuple[int, int]:
     """Records and verdicts compared, and facts a program's filter left out (so it mattered)."""
     programs = _programs()
     codes = frozenset().union(*(p.load_codes or () for p in programs))
@@ -110,7 +110,7 @@ def _compare(rt: Runtime) -> tuple[int, int]:
         share_facts(session, SharedFacts(codes=codes, always=always))
         ids = patient_ids(session)
         for program in programs:
-            window = resolve_window(program.definition.period, now=NOW)
+            window = resolve_window(program.definition.period, now=now)
             own = dict(
                 load_patient_facts(
                     session,

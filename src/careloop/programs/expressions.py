@@ -35,6 +35,7 @@ from careloop.programs.measures.criteria import (
     any_of,
     compile_criterion,
     compile_retrieve,
+    exists_test,
     memo_predicate,
     memo_retrieve,
 )
@@ -197,8 +198,7 @@ class ProgramLibrary:
         if "exists" in node:
             spec = node["exists"]
             found = self.retrieve(spec) if isinstance(spec, str) else self.compile_retrieve(spec)
-            minimum = int(node.get("count_min", 1))
-            return lambda ctx: len(found(ctx)) >= minimum
+            return exists_test(found, int(node.get("count_min", 1)))
         if "latest" in node:
             return self._compile_latest(node["latest"])
         if "age_months" in node:

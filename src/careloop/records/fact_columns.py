@@ -24,6 +24,7 @@ background; until then their ``columns_version`` is NULL.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -87,8 +88,12 @@ def pairs_text(pairs: Pairs) -> str | None:
     return RECORD_SEPARATOR.join(parts)
 
 
+@lru_cache(maxsize=65_536)
 def parse_pairs(text: str) -> Pairs:
-    """The pairs a :func:`pairs_text` column holds."""
+    """The pairs a :func:`pairs_text` column holds.
+
+    Kept per text: a night parses the same few thousand texts (a LOINC code's pairs) for
+    hundreds of thousands of rows; the tuples are immutable, so every row shares one."""
     if not text:
         return ()
     return tuple(
@@ -194,19 +199,44 @@ class FactRow:
     the fact's JSON decoded only when something reads the fact itself (:attr:`fact`).
 
     Most facts a night reads are only ever looked up by code (a retrieve whose value sets
-    they are not in); their JSON is never decoded.
+    they are not in); their JSON is never decoded. ``timed``: the row's ``status``, ``start``
+    and ``end`` (``start_at``/``end_at`` as POSIX seconds) are computed
+    (``columns_version`` set), so a retrieve may refuse the row on them without decoding
+    it (``programs.measures.row_tests``).
     """
 
-    __slots__ = ("_fact", "_text", "codes", "pairs_text", "rtype")
+    __slots__ = (
+        "_fact",
+        "_text",
+        "codes",
+        "end",
+        "pairs_text",
+        "rtype",
+        "start",
+        "status",
+        "timed",
+    )
 
     def __init__(
-        self, rtype: str, codes: frozenset[str], pairs_text: str | None, text: str | bytes
+        self,
+        rtype: str,
+        codes: frozenset[str],
+        pairs_text: str | None,
+        text: str | bytes,
+        status: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        timed: bool = False,
     ) -> None:
         self.rtype = rtype
         self.codes = codes
         self.pairs_text = pairs_text
         self._text: str | bytes | None = text
         self._fact: dict[str, Any] | None = None
+        self.status = status
+        self.start = start
+        self.end = end
+        self.timed = timed
 
     @property
     def fact(self) -> dict[str, Any]:

@@ -20,13 +20,24 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Text, any_, bindparam, cast, event, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import (
+    event,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, SessionTransaction
 
 from careloop.models import FhirResource, Patient, ResourceFact
 from careloop.records.extract import SUPPORTED_TYPES, IndexedResource
 from careloop.records.fact_columns import COLUMNS_VERSION, FactRow, computed_columns
+from careloop.records.fact_queries import (
+    FACT_TEXT,
+    code_filter,
+    custom_plans,
+    epoch,
+    filter_params,
+    patient_in_chunk,
+)
 from careloop.records.facts_collector import SessionFactsCollector
 from careloop.records.service import load_patient_resources
 
@@ -129,14 +140,14 @@ def load_patient_facts(
     if shared is not None and shared.covers(always=always, codes=codes):
         yield from shared.facts(session, ids, batch=batch, always=always, codes=codes)
         return
-    postgres = _custom_plans(session)
+    postgres = custom_plans(session)
     query = select(
-        ResourceFact.patient_id, ResourceFact.resource_type, _FACT_TEXT, ResourceFact.codes
-    ).where(_patient_in_chunk(postgres=postgres))
+        ResourceFact.patient_id, ResourceFact.resource_type, FACT_TEXT, ResourceFact.codes
+    ).where(patient_in_chunk(postgres=postgres))
     params: dict[str, Any] = {}
     if postgres:
-        query = query.where(_code_filter())
-        params = _filter_params(always, codes)
+        query = query.where(code_filter())
+        params = filter_params(always, codes)
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         grouped: dict[str, list[dict[str, Any]]] = {pid: [] for pid in chunk}
@@ -145,66 +156,6 @@ def load_patient_facts(
             if postgres or _wanted(rtype, row_codes, always=always, codes_wanted=codes):
                 grouped[pid].append(orjson.loads(fact))
         yield from grouped.items()
-
-
-# The fact as text, decoded here with orjson (the driver's JSON decoding took 3x as long).
-_FACT_TEXT = cast(ResourceFact.fact, Text)
-# A code filter of thousands of codes: ``= ANY`` over a constant array is hashed once per
-# query (PostgreSQL >= 14); the array overlap operator it replaces compared every code of
-# every row with every wanted code (~20 s per 500 patients at 250 facts each). Four rows in
-# five carry one code (no space): those are compared whole against the wanted codes without
-# a space (``single``), which skips the per-row sub-query that splits the list (a third of
-# the read's time in PostgreSQL); only rows with several codes split them.
-_HAS_CODE = text(
-    "(resource_facts.codes = ANY(:single) OR (strpos(resource_facts.codes, ' ') > 0 AND "
-    "EXISTS (SELECT 1 FROM unnest(string_to_array(resource_facts.codes, ' ')) AS c(code) "
-    "WHERE c.code = ANY(:codes))))"
-).bindparams(bindparam("single", type_=ARRAY(Text)), bindparam("codes", type_=ARRAY(Text)))
-
-
-def _patient_in_chunk(*, postgres: bool) -> ColumnElement[bool]:
-    """The batch's patients (parameter ``chunk``): one array on PostgreSQL, so the statement
-    is the same text for every batch; an expanding ``IN`` on SQLite."""
-    if postgres:
-        return ResourceFact.patient_id == any_(bindparam("chunk", type_=ARRAY(Text)))
-    return ResourceFact.patient_id.in_(bindparam("chunk", expanding=True))
-
-
-def _code_filter() -> ColumnElement[bool]:
-    """Rows of ``always`` types, of types without indexed codes, or with a wanted code."""
-    return (
-        ResourceFact.resource_type.in_(bindparam("always", expanding=True))
-        | ResourceFact.resource_type.not_in(bindparam("supported", expanding=True))
-        | _HAS_CODE
-    )
-
-
-def _filter_params(always: frozenset[str], codes: frozenset[str]) -> dict[str, Any]:
-    """Parameters of :func:`_code_filter`: ``single`` holds the wanted codes a one-code row
-    can equal whole (not empty, no space), so ``codes = ANY(single)`` on a row without a
-    space says exactly what splitting it would."""
-    return {
-        "always": sorted(always),
-        "supported": sorted(SUPPORTED_TYPES),
-        "codes": sorted(codes),
-        "single": sorted(code for code in codes if code and " " not in code),
-    }
-
-
-def _custom_plans(session: Session) -> bool:
-    """On PostgreSQL, plan this transaction's queries for their actual parameters: a
-    generic plan (chosen for a statement the driver prepared) sees the code array as a
-    parameter and cannot hash it; JIT compilation cost more than these queries. Returns
-    whether the database is PostgreSQL."""
-    if session.get_bind().dialect.name != "postgresql":
-        return False
-    session.execute(
-        text(
-            "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
-            "set_config('jit', 'off', true)"
-        )
-    )
-    return True
 
 
 _SHARED_FACTS = "careloop.records.shared_facts"
@@ -277,25 +228,39 @@ class SharedFacts:
         """Read the rows of the patients in ``ids`` not read yet (their facts are decoded
         when first used)."""
         missing = [pid for pid in ids if pid not in self._rows]
-        postgres = bool(missing) and _custom_plans(session)
+        postgres = bool(missing) and custom_plans(session)
         query = select(
             ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.fhir_id,
-            ResourceFact.codes, ResourceFact.code_pairs, _FACT_TEXT,
-        ).where(_patient_in_chunk(postgres=postgres))  # fmt: skip
+            ResourceFact.codes, ResourceFact.code_pairs, FACT_TEXT, ResourceFact.status,
+            epoch(ResourceFact.start_at, postgres=postgres),
+            epoch(ResourceFact.end_at, postgres=postgres), ResourceFact.columns_version,
+        ).where(patient_in_chunk(postgres=postgres))  # fmt: skip
         params: dict[str, Any] = {}
         if self._codes is not None and postgres:
-            query = query.where(_code_filter())
-            params = _filter_params(self._always, self._codes)
+            query = query.where(code_filter())
+            params = filter_params(self._always, self._codes)
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
             for pid in chunk:
                 self._rows[pid] = []
             rows = session.execute(query, {**params, "chunk": chunk})
+            # One frozenset per distinct codes text, shared by its rows (most rows carry
+            # one of a few thousand codes): a lookup costs less than a split and a set.
+            code_sets: dict[str, frozenset[str]] = {}
             with _collector.holding(session):
-                for pid, rtype, fhir_id, row_codes, pairs, fact in rows:
+                for pid, rtype, fhir_id, row_codes, pairs, fact, status, at, until, version in rows:
                     if not self._keeps(rtype, row_codes, filtered=postgres):
                         continue
-                    row = FactRow(rtype, frozenset(row_codes.split()), pairs, fact)
+                    if not postgres:  # SQLite: the columns' datetimes, as POSIX seconds
+                        at = at.timestamp() if at is not None else None
+                        until = until.timestamp() if until is not None else None
+                    bare = code_sets.get(row_codes)
+                    if bare is None:
+                        bare = code_sets[row_codes] = frozenset(row_codes.split())
+                    row = FactRow(
+                        rtype, bare, pairs, fact,
+                        status, at, until, version is not None,
+                    )  # fmt: skip
                     self._rows[pid].append(row)
                     self._owner[(rtype, fhir_id)] = pid
 

@@ -31,6 +31,8 @@ from careloop.programs.measures.record import (
     concept_in,
     derived_timing,
 )
+from careloop.programs.measures.retrieve import CompiledRetrieve, Filter, WindowOf
+from careloop.programs.measures.row_tests import RowTest, status_row_test, timing_row_test
 from careloop.programs.measures.timing import (
     ONE_MS,
     POINT_RELATIONS,
@@ -41,6 +43,7 @@ from careloop.programs.measures.timing import (
     resolve_anchor,
 )
 from careloop.programs.measures.valuesets import CodeSet
+from careloop.records.fact_columns import FactRow
 
 
 @dataclass(slots=True)
@@ -227,9 +230,16 @@ def _compile_core(node: dict[str, Any], lib: Library) -> Predicate:
     if "exists" in node:
         spec = node["exists"]
         found = lib.retrieve(spec) if isinstance(spec, str) else compile_retrieve(spec, lib)
-        minimum = int(node.get("count_min", 1))
-        return lambda ctx: len(found(ctx)) >= minimum
+        return exists_test(found, int(node.get("count_min", 1)))
     raise InvalidInput(f"unknown criterion {sorted(node)}", field="definition")
+
+
+def exists_test(found: Retrieve, minimum: int) -> Predicate:
+    """``exists``: at least ``minimum`` resources found; one is decided without the list
+    when the retrieve is compiled here (:meth:`CompiledRetrieve.any`)."""
+    if minimum == 1 and isinstance(found, CompiledRetrieve):
+        return found.any
+    return lambda ctx: len(found(ctx)) >= minimum
 
 
 def all_of(parts: list[Predicate]) -> Predicate:
@@ -295,16 +305,20 @@ def compile_retrieve(spec: dict[str, Any], lib: Library) -> Retrieve:
     rtype = str(spec["resource"])
     names = _names(spec.get("valueset")) + _names(spec.get("code"))
     codes: CodeSet = frozenset().union(*(lib.codeset(n) for n in names)) if names else frozenset()
-    filters: list[Callable[[Resource, Context], bool]] = []
+    filters: list[Filter] = []
+    status_tests: list[Callable[[FactRow], bool]] = []
+    timing_tests: list[tuple[RowTest, WindowOf]] = []
 
     profile = spec.get("filter")
     if profile is not None:
         if profile not in STATUS_PROFILES:
             raise InvalidInput(f"unknown status filter {profile!r}", field="definition")
         filters.extend(_status_filters(*STATUS_PROFILES[profile]))
+        status_tests.append(status_row_test(frozenset(STATUS_PROFILES[profile][0])))
     if "status" in spec:
         allowed = frozenset(_names(spec["status"]))
         filters.append(lambda r, _c: r.get("status") in allowed)
+        status_tests.append(status_row_test(allowed))
     if "value" in spec:
         filters.append(_value_filter(spec["value"], lib))
     if "body_site" in spec:
@@ -325,25 +339,16 @@ def compile_retrieve(spec: dict[str, Any], lib: Library) -> Retrieve:
         category = lib.codeset(str(spec["category"]))
         filters.append(lambda r, _c: concept_in(r.get("category"), category))
     if "when" in spec:
-        filters.append(_timing_filter(spec["when"]))
+        check, window_of = _timing_filter(spec["when"])
+        filters.append(check)
+        row_test = timing_row_test(
+            rtype, str(spec["when"].get("field")), str(spec["when"].get("relation"))
+        )
+        if row_test is not None:
+            timing_tests.append((row_test, window_of))
     if "age_at_event" in spec:
         filters.append(_age_at_event_filter(spec["age_at_event"]))
-
-    def run(ctx: Context) -> list[Resource]:
-        candidates = ctx.record.retrieve(rtype, codes) if codes else ctx.record.of_type(rtype)
-        if not candidates:
-            return candidates
-        # One filter at a time over the survivors of the ones before: each filter is called
-        # for exactly the resources it was called for one resource at a time (all earlier
-        # filters passed), without a generator per resource; the order is kept.
-        kept = list(candidates)
-        for test in filters:
-            kept = [r for r in kept if test(r, ctx)]
-            if not kept:
-                break
-        return kept
-
-    return run
+    return CompiledRetrieve(rtype, codes, filters, status_tests, timing_tests)
 
 
 def _status_filters(
@@ -375,7 +380,10 @@ def _value_filter(spec: Any, lib: Library) -> Callable[[Resource, Context], bool
     raise InvalidInput(f"bad value filter {spec!r}", field="definition")
 
 
-def _timing_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:
+def _timing_filter(
+    spec: dict[str, Any],
+) -> tuple[Callable[[Resource, Context], bool], WindowOf]:
+    """The filter of a ``when`` and its window in seconds (what ``row_tests`` compare)."""
     field_name = str(spec.get("field"))
     relation_name = str(spec.get("relation"))
     if field_name not in FIELDS:
@@ -395,17 +403,29 @@ def _timing_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:
     what = f"timing:{field_name}"
 
     windows: dict[tuple[datetime, datetime], tuple[datetime, datetime]] = {}
+    seconds: dict[tuple[datetime, datetime], tuple[float, float]] = {}
 
-    def check(resource: Resource, ctx: Context) -> bool:
-        window = windows.get((ctx.start, ctx.end))
-        if window is None:
+    def window_of(ctx: Context) -> tuple[datetime, datetime]:
+        found = windows.get((ctx.start, ctx.end))
+        if found is None:
             lo = resolve_anchor(low, ctx.start, ctx.end)
             hi = resolve_anchor(high, ctx.start, ctx.end)
-            window = windows[(ctx.start, ctx.end)] = (lo, hi - ONE_MS if high_open else hi)
+            found = windows[(ctx.start, ctx.end)] = (lo, hi - ONE_MS if high_open else hi)
+        return found
+
+    def check(resource: Resource, ctx: Context) -> bool:
+        window = windows.get((ctx.start, ctx.end)) or window_of(ctx)
         found = derived_timing(ctx.record, resource, what, extract)
         return relation(found, window[0], window[1])
 
-    return check
+    def seconds_of(ctx: Context) -> tuple[float, float]:
+        found = seconds.get((ctx.start, ctx.end))
+        if found is None:
+            lo, hi = window_of(ctx)
+            found = seconds[(ctx.start, ctx.end)] = (lo.timestamp(), hi.timestamp())
+        return found
+
+    return check, seconds_of
 
 
 def _age_at_event_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from careloop.programs.measures.timing import parse_date
 from careloop.programs.measures.valuesets import CodeSet
 from careloop.records.fact_columns import CODE_PATHS as CODE_PATHS  # re-exported
+from careloop.records.fact_columns import FactRow
 from careloop.records.fact_columns import codings as codings  # re-exported
 from careloop.records.fact_columns import pairs_at as _pairs
 
@@ -141,6 +142,12 @@ class PatientRecord:
                 return found
             return []
         return found
+
+    def candidate_rows(self, rtype: str, codes: CodeSet) -> list[FactRow] | None:
+        """The fact rows ``retrieve`` (``codes``) or ``of_type`` (none) would return the facts
+        of, undecoded; None when this record holds resources, not rows
+        (``measures.shared_record.ProgramRecord`` holds rows)."""
+        return None
 
     def codes_of(self, rtype: str, resource: Resource) -> Iterator[tuple[str, str]]:
         if rtype == "MedicationRequest" and "medicationCodeableConcept" not in resource:

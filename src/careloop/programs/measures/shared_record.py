@@ -142,6 +142,26 @@ class ProgramRecord(PatientRecord):
         selected = self._selected
         return [entries[i].fact for i in chosen if selected(entries[i])]
 
+    def candidate_rows(self, rtype: str, codes: CodeSet) -> list[FactRow] | None:
+        """The rows :meth:`retrieve` (``codes``) or :meth:`of_type` return the facts of."""
+        if rtype in _OWN_INDEX:
+            return None
+        entries = self._facts.by_type.get(rtype)
+        if entries is None:
+            return []  # none of the type (ObservationNotDone is in _OWN_INDEX)
+        selected = self._selected
+        if not codes:
+            return [row for row in entries if selected(row)]
+        keys, positions = self._facts.code_index(rtype)
+        hits = codes & keys
+        if not hits:
+            return []
+        if len(hits) == 1:
+            chosen: list[int] = positions[next(iter(hits))]
+        else:
+            chosen = sorted({i for pair in hits for i in positions[pair]})
+        return [entries[i] for i in chosen if selected(entries[i])]
+
     def by_reference(self, reference: str) -> Resource | None:
         if self._by_id is None:
             # PatientRecord's map, built from the program's facts in read order by type.
