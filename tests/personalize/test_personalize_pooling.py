@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.engine import EngineModel
 from careloop.personalize.history import HistorySummary, own_offsets
-from careloop.personalize.model import update_posteriors
+from careloop.personalize.model import score_distributions, update_posteriors
 from careloop.personalize.pooling import learn_cell_covariance
+from careloop.personalize.profile import StatedPreferences
 from careloop.personalize.snapshot import EngineConfig
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -167,3 +168,32 @@ def test_stored_state_round_trips_with_and_without_the_learned_covariance():
         assert np.allclose(again.pair_mean[0], history.pair_mean[0])
         assert np.allclose(again.pair_prior[0], history.pair_prior[0])
         assert np.allclose(again.pair_cov[1], np.linalg.inv(again.pair_prior[1]))
+
+
+def test_before_any_reply_the_uncertainty_is_about_the_patient_not_the_pooled_weights():
+    """A new patient's first draws should explore their own taste (only their replies can
+    reveal it), not the pooled weights (everybody's replies will): with the pooled prior at
+    its default, the pooled part of every value's prior variance for a typical patient row
+    stays below the patient's own part."""
+    model = EngineModel.new(ActionSpace(), EngineConfig())
+    history = model.empty_history(1)
+    row = model.featurizer.row(
+        {
+            "age": 50,
+            "sex": "female",
+            "language": "en-US",
+            "has_mobile": True,
+            "has_email": True,
+            "works_daytime": True,
+            "education": "college",
+        },
+        StatedPreferences(channel="sms"),
+    )
+    features = np.zeros((1, model.pooled.dim))
+    features[0, : row.size] = row
+    features[0, row.size :] = 1.0  # the context columns, at their largest
+    dists = score_distributions(model.pooled, history, features)
+    own = np.diagonal(history.offset_cov[0])
+    for f, sd in enumerate(dists.sds):
+        pooled_var = sd[0] ** 2 - own[history.factor_slice(f)]
+        assert np.all(pooled_var < own[history.factor_slice(f)])

@@ -20,6 +20,9 @@ from careloop.personalize.arrays import FloatArray
 # spread of the other weights) and against a firmer sd of 0.5 (overturned too slowly), see
 # tests/personalize/test_personalize_framing.py and docs/personalize.md.
 STATED_PRIOR_LOGIT = 1.0
+# The framing factor's pooled weights keep that prior sd of 1 whatever the other factors'
+# pooled prior (``EngineConfig.prior_precision``): the lead above is calibrated on it.
+FRAMING_PRIOR_PRECISION = 1.0
 
 # How an explanation names each framing ("framed around family because ...").
 FRAMING_WORDS = {

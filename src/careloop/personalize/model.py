@@ -26,6 +26,7 @@ from scipy.special import expit
 from careloop.clock import ensure_utc
 from careloop.personalize.actions import ActionSpace
 from careloop.personalize.arrays import FloatArray, IntArray
+from careloop.personalize.framing import FRAMING_PRIOR_PRECISION
 from careloop.personalize.history import HistorySummary, diagonal_matrices, value_offsets
 from careloop.personalize.joint import CellPosterior
 from careloop.personalize.pooling import (
@@ -108,7 +109,7 @@ class PooledPosterior:
             sizes=space.sizes,
             dim=dim,
             mean=np.zeros(total),
-            precision=np.eye(total) * precision,
+            precision=np.diag(_prior_diagonal(space.sizes, dim, precision)),
             prior_precision=precision,
             cells=CellPosterior.prior(cells, dim, precision) if joint else None,
             offset_precision=learned[0],
@@ -354,10 +355,19 @@ def _predict(
     return np.asarray(eta, dtype=np.float64)
 
 
+def _prior_diagonal(sizes: tuple[int, ...], dim: int, precision: float) -> FloatArray:
+    """The pooled weights' prior precision: ``precision`` for every weight but the framing
+    factor's, whose stated-motivation prior is calibrated on sd 1 (``framing``)."""
+    diag = np.full(sum(sizes) * dim, precision)
+    if len(sizes) == 5:
+        diag[value_offsets(sizes)[4] * dim :] = FRAMING_PRIOR_PRECISION
+    return diag
+
+
 def _forget_pooled(pooled: PooledPosterior, now_days: float, config: EngineConfig) -> None:
     if pooled.updated_at is not None and now_days > pooled.updated_at:
         keep = 0.5 ** ((now_days - pooled.updated_at) / config.pooled_half_life_days)
-        prior = np.eye(pooled.precision.shape[0]) * pooled.prior_precision
+        prior = np.diag(_prior_diagonal(pooled.sizes, pooled.dim, pooled.prior_precision))
         pooled.precision = prior + (pooled.precision - prior) * keep
         pooled._cache = None
         if pooled.cells is not None:

@@ -80,7 +80,7 @@ class EngineConfig:
     weekly_budget: int = 3
     budget_period: timedelta = timedelta(days=7)
     exploration_floor: float = 0.02
-    prior_precision: float = 1.0
+    prior_precision: float = 16.0
     offset_prior_precision: float = 1.0
     patient_half_life_days: float = 90.0
     pooled_half_life_days: float = 365.0
