@@ -215,14 +215,45 @@ def timed_night(
     pool = worker_pool(workers)
     try:
         list(pool.map(warm_worker, [url] * workers))
+        server = _server_cpu(url)
+        main = resource.getrusage(resource.RUSAGE_SELF)
         began = time.perf_counter()
         report = run_nightly(
             rt, database=url, now=now, workers=workers, pool=pool, slice_size=slice_size
         )
         seconds = time.perf_counter() - began
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        served = _server_cpu(url)  # before the workers' connections close with the pool
     finally:
         pool.shutdown()
+    opening = after.ru_utime + after.ru_stime - main.ru_utime - main.ru_stime
+    backends = sum(cpu - server.get(pid, 0.0) for pid, cpu in served.items())
+    _say(
+        f"main process (opening tick) CPU {opening:.1f} s, server CPU {backends:.1f} s "
+        "(the database's backends open at the end)"
+    )
     return seconds, report.as_dict()
+
+
+def _server_cpu(url: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to this database (same machine)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    with psycopg.connect(_plain(url)) as conn:
+        pids = [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    cpu: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return cpu
 
 
 def queued_night(
