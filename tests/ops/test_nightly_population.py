@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 
 from careloop.compose.nightly import run_nightly
 from careloop.runtime import Runtime
+from tests.feedback.test_feedback_latency_client import _load
 from tests.ops.test_nightly import NIGHT, _population
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location("nightly_bench", ROOT / "benchmarks/nightly.py")
-    assert spec is not None
-    assert spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
 
 
 def test_a_first_night_reads_whole_resources_only_of_the_types_the_population_copies(
@@ -53,4 +41,4 @@ def test_a_first_night_reads_whole_resources_only_of_the_types_the_population_co
 
     assert report.enqueued > 0
     assert read  # the Patient (interpreter need) is read whole
-    assert all(types and types <= set(_bench().NIGHT_RECORD_TYPES) for types in read)
+    assert all(types and types <= set(_load("nightly").NIGHT_RECORD_TYPES) for types in read)
