@@ -33,6 +33,7 @@ from pathlib import Path
 
 import orjson
 import psycopg
+from psycopg import sql
 
 from careloop.compose.nightly import SLICE_SIZE, run_nightly, warm_worker, worker_pool
 from careloop.content.library import load_library
@@ -74,14 +75,34 @@ REPLICATE = (
          columns_version
        FROM base_resource_facts, (SELECT %(k)s::int AS k) AS copy""",
 )
+# The only whole resources a first night reads (``fhir_resources``): the Patient (interpreter
+# need of a patient to call) and Appointment (appointment journeys); everything else it reads
+# from ``resource_facts``. A copy gets only these unless ``--full-records``: a full copy costs
+# ~0.66 GB per 1,000 patients (100,000 = ~65 GB), this one ~0.3 GB, with the same night
+# (docs/scale.md; ``tests/ops/test_nightly_population.py`` keeps the list true). The copied
+# facts of the other types then have no resource row: their foreign key is not checked while
+# copying (``session_replication_role``), the schema is left as migrations made it.
+NIGHT_RECORD_TYPES = ("Patient", "Appointment")
 # The imported rows each copy is made from, in their physical (import) order.
 BASE_ROWS = (
     "CREATE TEMP TABLE base_patients AS SELECT * FROM patients",
     "CREATE TEMP TABLE base_fhir_resources AS SELECT * FROM fhir_resources "
-    "WHERE patient_id IS NOT NULL",
+    "WHERE patient_id IS NOT NULL AND (%(full)s OR resource_type = ANY(%(types)s))",
     "CREATE TEMP TABLE base_resource_facts AS SELECT * FROM resource_facts "
     "WHERE patient_id IS NOT NULL",
 )
+# The indexes of the copied bulk (and the constraints they back), dropped while copying and
+# built again after: inserted one copy at a time, the index of 25M facts (100,000 patients)
+# outgrows shared_buffers and each copy's keys land on random pages. An index a foreign key
+# depends on (``fhir_resources``' key) stays.
+BULK_INDEXES = """
+    SELECT c.relname, x.relname, pg_get_indexdef(i.indexrelid), k.conname,
+      pg_get_constraintdef(k.oid)
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class x ON x.oid = i.indexrelid
+      LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.contype IN ('p', 'u')
+    WHERE c.relname IN ('fhir_resources', 'resource_facts')
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f'
+                      AND f.conindid = i.indexrelid)"""
 # The queued steps, as the in-process night counts them (``enqueued``): the portal copy that
 # goes with a send whose words are withheld from its channel, and a check-in's first question
 # (sent a second after its invitation, one step with it), are rows, not queued steps.
@@ -123,8 +144,9 @@ def _recreate(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def build(url: str, patients: int) -> None:
-    """A fresh population of ``patients`` (a multiple of 100) in the database at ``url``."""
+def build(url: str, patients: int, *, full_records: bool = False) -> None:
+    """A fresh population of ``patients`` (a multiple of 100) in the database at ``url``;
+    copies keep only the whole resources the night reads unless ``full_records``."""
     began = time.perf_counter()
     if not any(SYNTHEA.glob("*.json")):  # else it would time a night of nobody
         raise SystemExit(
@@ -149,11 +171,38 @@ def build(url: str, patients: int) -> None:
     with psycopg.connect(_plain(url)) as conn:
         conn.execute("SET max_parallel_workers_per_gather = 0")  # keep the import order
         for statement in BASE_ROWS:
-            conn.execute(statement)
+            conn.execute(statement, {"full": full_records, "types": list(NIGHT_RECORD_TYPES)})
+        if not full_records:
+            conn.execute("SET session_replication_role = replica")  # facts without resources
+        indexes = conn.execute(BULK_INDEXES).fetchall()
+        for table, index, _, constraint, _ in indexes:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                    sql.Identifier(table), sql.Identifier(constraint)
+                )
+                if constraint
+                else sql.SQL("DROP INDEX {}").format(sql.Identifier(index))
+            )
         for statement in REPLICATE:
             for k in range(1, patients // BASE):
                 conn.execute(statement, {"k": k})
+        copied = time.perf_counter()
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        for table, _, definition, constraint, constraint_definition in indexes:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                    sql.Identifier(table),
+                    sql.Identifier(constraint),
+                    sql.SQL(constraint_definition),
+                )
+                if constraint
+                else sql.SQL(definition)
+            )
         conn.commit()
+        _say(
+            f"copies {copied - began:.0f} s, {len(indexes)} indexes "
+            f"{time.perf_counter() - copied:.0f} s (since the start)"
+        )
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
     _say(f"population of {_patients(url)} built in {time.perf_counter() - began:.0f} s")
@@ -161,7 +210,7 @@ def build(url: str, patients: int) -> None:
 
 def clear_night(url: str) -> None:
     with psycopg.connect(_plain(url)) as conn:
-        conn.execute(f"TRUNCATE {', '.join(NIGHT_OUTPUTS)}")
+        conn.execute(f"TRUNCATE {', '.join(NIGHT_OUTPUTS)} RESTART IDENTITY")
 
 
 def timed_night(
@@ -170,14 +219,45 @@ def timed_night(
     pool = worker_pool(workers)
     try:
         list(pool.map(warm_worker, [url] * workers))
+        server = _server_cpu(url)
+        main = resource.getrusage(resource.RUSAGE_SELF)
         began = time.perf_counter()
         report = run_nightly(
             rt, database=url, now=now, workers=workers, pool=pool, slice_size=slice_size
         )
         seconds = time.perf_counter() - began
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        served = _server_cpu(url)  # before the workers' connections close with the pool
     finally:
         pool.shutdown()
+    opening = after.ru_utime + after.ru_stime - main.ru_utime - main.ru_stime
+    backends = sum(cpu - server.get(pid, 0.0) for pid, cpu in served.items())
+    _say(
+        f"main process (opening tick) CPU {opening:.1f} s, server CPU {backends:.1f} s "
+        "(the database's backends open at the end)"
+    )
     return seconds, report.as_dict()
+
+
+def _server_cpu(url: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to this database (same machine)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    with psycopg.connect(_plain(url)) as conn:
+        pids = [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    cpu: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return cpu
 
 
 def queued_night(
@@ -229,6 +309,11 @@ def main() -> None:
     )
     parser.add_argument("--now", default="2026-12-01T15:00:00+00:00", help="the night's time")
     parser.add_argument("--rebuild", action="store_true", help="rebuild even if the size fits")
+    parser.add_argument(
+        "--full-records",
+        action="store_true",
+        help="copy every stored resource, not only those the night reads (~0.66 GB/1,000)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON line (the default)")
     parser.add_argument(
         "--queue", action="store_true", help="run the night as tasks of the distributed queue"
@@ -238,7 +323,7 @@ def main() -> None:
     if args.patients % BASE or args.patients < BASE:
         parser.error(f"--patients must be a multiple of {BASE}")
     if args.rebuild or _patients(args.database) != args.patients:
-        build(args.database, args.patients)
+        build(args.database, args.patients, full_records=args.full_records)
     clear_night(args.database)
     rt = open_runtime(database=args.database, run_migrations=False)
     try:
@@ -257,7 +342,8 @@ def main() -> None:
     _say(
         f"workers {args.workers}, slices {report['slices']}, load {os.getloadavg()}, "
         f"worker CPU {cpu:.1f} s (warm-up included): "
-        f"{report['patients'] / cpu if cpu else 0:.0f} patients per worker CPU-second"
+        f"{report['patients'] / cpu if cpu else 0:.0f} patients per worker CPU-second, "
+        f"largest worker's peak RSS {children.ru_maxrss / 1024:.0f} MB"
     )
     line = {
         "patients": report["patients"],

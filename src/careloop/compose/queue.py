@@ -36,7 +36,7 @@ from typing import Any
 from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import DEFAULT_PRIORITY
-from sqlalchemy import BigInteger, ColumnElement, cast, func, select, text
+from sqlalchemy import BigInteger, ColumnElement, and_, func, literal, select, text
 
 from careloop.compose.jobs import JobRunner
 from careloop.compose.nightly import SLICE_SIZE, open_night, run_slice
@@ -103,10 +103,21 @@ def nightly_slice(context: JobContext, *, moment: str, index: int, count: int) -
     return run_slice(rt, patient_ids=ids, now=datetime.fromisoformat(moment))
 
 
+HASHES = 2**32  # ``hashtext`` is a 32-bit signed integer
+
+
+def hash_range(index: int, count: int) -> tuple[int, int]:
+    """The ``hashtext(id)`` range ``[low, high)`` of slice ``index`` of ``count``: contiguous
+    and equal ranges covering every hash, so each patient is in exactly one slice."""
+    return (-(2**31) + index * HASHES // count, -(2**31) + (index + 1) * HASHES // count)
+
+
 def _in_part(index: int, count: int) -> ColumnElement[bool]:
-    """Patients of slice ``index`` of ``count`` by PostgreSQL's hash of their id."""
-    hashed = func.abs(cast(func.hashtext(Patient.id), BigInteger))
-    return func.mod(hashed, count) == index
+    """Patients of slice ``index`` of ``count`` by PostgreSQL's hash of their id: a range of
+    ``ix_patients_id_hash`` (a modulo of the hash read the whole table for every slice)."""
+    low, high = hash_range(index, count)
+    hashed = func.hashtext(Patient.id)
+    return and_(hashed >= literal(low, BigInteger), hashed < literal(high, BigInteger))
 
 
 def night(context: JobContext, *, moment: str, slice_size: int = SLICE_SIZE) -> dict[str, Any]:

@@ -44,6 +44,11 @@ class Patient(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+    __table_args__ = (
+        # A queued night's slice is a range of this hash (``compose.queue``); PostgreSQL only.
+        Index("ix_patients_id_hash", text("hashtext(id)")).ddl_if(dialect="postgresql"),
+    )
+
 
 class PatientIdentifier(Base):
     """An identifier (system|value) that links source records to one patient."""
