@@ -317,9 +317,10 @@ def run_queue_worker(
     """Run tasks from every careloop queue until stopped.
 
     ``once`` means what ``careloop worker --once`` means: the due periodic jobs and the
-    outbox are queued now, then tasks run until none waits, including retries scheduled
-    within ``retry_horizon`` seconds (a slice that collided with a concurrent tick retries
-    after a few seconds; leaving it behind would leave part of the night undone).
+    outbox are queued now, then tasks run until none waits or runs anywhere, including
+    retries scheduled within ``retry_horizon`` seconds (a slice that collided with a
+    concurrent tick retries after a few seconds; leaving it behind would leave part of the
+    night undone).
     """
     if concurrency < 1:
         raise InvalidInput("concurrency must be at least 1", field="concurrency")
@@ -347,22 +348,44 @@ def run_queue_worker(
             _defer_once(app.configure_task("careloop:careloop.jobs"), timestamp=stamp)
         if "outbox" in queues:
             _defer_once(app.configure_task("careloop:careloop.dispatch"), timestamp=stamp)
+    watching_since: float | None = None  # only others' tasks running: since when
     while True:
         app.run_worker(wait=False, **options)
-        delay = _next_retry_in(rt, queues)
+        delay, others_only = _next_work_in(rt, queues)
         if delay is None or delay > retry_horizon:
             return
+        if not others_only:
+            watching_since = None
+        elif watching_since is None:
+            watching_since = time.monotonic()
+        elif time.monotonic() - watching_since > retry_horizon:
+            return  # always-on workers' endless tasks are theirs to finish
+        else:
+            put_back_stalled(app)  # a task "running" in a killed worker comes back to todo
         time.sleep(max(0.0, delay) + 0.1)
 
 
-def _next_retry_in(rt: Runtime, queues: Sequence[str]) -> float | None:
-    """Seconds until the next task of careloop's queues is scheduled (None: none waits)."""
+RUNNING_POLL = 0.5
+"""Seconds between looks while only another worker's tasks run (``--once``)."""
+
+
+def _next_work_in(rt: Runtime, queues: Sequence[str]) -> tuple[float | None, bool]:
+    """Seconds until a task of careloop's queues may be there to run: the next one scheduled,
+    or :data:`RUNNING_POLL` while only other workers' tasks run, since a running task may
+    defer more (the night task defers its slices as it runs: a ``--once`` worker that left
+    then would leave the whole night to the first). None: nothing waits or runs; the flag
+    says only other workers' tasks run."""
     with rt.engine.connect() as conn:
-        seconds = conn.execute(
+        seconds, running = conn.execute(
             text(
-                "SELECT EXTRACT(EPOCH FROM min(coalesce(scheduled_at, now())) - now()) "
-                "FROM procrastinate_jobs WHERE status = 'todo' AND queue_name = ANY(:queues)"
+                "SELECT EXTRACT(EPOCH FROM min(coalesce(scheduled_at, now())) "
+                "FILTER (WHERE status = 'todo') - now()), "
+                "count(*) FILTER (WHERE status = 'doing') "
+                "FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
+                "AND queue_name = ANY(:queues)"
             ),
             {"queues": list(queues)},
-        ).scalar()
-    return None if seconds is None else float(seconds)
+        ).one()
+    if seconds is not None:
+        return float(seconds), False
+    return (RUNNING_POLL, True) if running else (None, False)
