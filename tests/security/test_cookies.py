@@ -209,6 +209,25 @@ def test_a_form_with_a_wrong_or_no_token_field_is_still_refused(nurse: Runtime) 
     assert client.get("/console/worklist").status_code == 200
 
 
+def test_a_csrf_header_beyond_ascii_is_refused_not_answered_500(nurse: Runtime) -> None:
+    client, _ = _signed_in_page(nurse)
+    plain = TestClient(client.app, follow_redirects=False, raise_server_exceptions=False)
+    plain.cookies = client.cookies
+    answer = plain.post("/console/sign-out", headers={"x-csrf-token": "\u00e9".encode("latin-1")})
+    assert answer.status_code == 403
+
+
+def test_a_sign_in_token_beyond_ascii_is_refused_not_answered_500(nurse: Runtime) -> None:
+    client = _client(nurse)
+    _form_token(client)  # the pre-session cookie
+    plain = TestClient(client.app, follow_redirects=False, raise_server_exceptions=False)
+    plain.cookies = client.cookies
+    answer = plain.post(
+        "/console/sign-in", data={"username": "nurse", "password": PASSWORD, "signin_csrf": "é"}
+    )
+    assert answer.status_code == 403
+
+
 @given(
     st.dictionaries(st.text(min_size=1).filter(lambda k: k != "csrf_token"), st.text(), max_size=5),
     st.text(min_size=1),
@@ -216,3 +235,25 @@ def test_a_form_with_a_wrong_or_no_token_field_is_still_refused(nurse: Runtime) 
 def test_the_form_token_is_found_among_any_other_fields(fields: dict[str, str], token: str) -> None:
     assert form_token(urlencode({**fields, "csrf_token": token}).encode()) == token
     assert form_token(urlencode(fields).encode()) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"csrf_token=%C4%80",  # a character beyond Latin-1 once percent-decoded as UTF-8
+        b"&".join([b"f=1"] * 1001) + b"&csrf_token=x",  # more fields than parse_qs allows
+    ],
+)
+def test_a_form_with_an_odd_token_field_is_refused_not_answered_500(
+    nurse: Runtime, body: bytes
+) -> None:
+    client, _ = _signed_in_page(nurse)
+    plain = TestClient(client.app, follow_redirects=False, raise_server_exceptions=False)
+    plain.cookies = client.cookies
+    answer = plain.post(
+        "/console/sign-out",
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 403
+    assert plain.get("/console/worklist").status_code == 200

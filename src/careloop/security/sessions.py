@@ -70,7 +70,9 @@ def check_signin_csrf(key: bytes, *, nonce: str | None, field_value: str | None)
     """Refuse a sign-in POST whose form token does not match its pre-session cookie."""
     if not nonce or not field_value:
         raise PermissionDenied("missing sign-in form token; reload the sign-in page")
-    if not hmac.compare_digest(signin_csrf_token(key, nonce), field_value):
+    if not hmac.compare_digest(
+        signin_csrf_token(key, nonce).encode(), field_value.encode("utf-8", "surrogateescape")
+    ):
         raise PermissionDenied("wrong sign-in form token; reload the sign-in page")
 
 
@@ -79,6 +81,8 @@ def csrf_token_for(key: bytes, session_token: str) -> str:
 
 
 def check_csrf(key: bytes, *, session_token: str, header_value: str | None) -> None:
-    expected = csrf_token_for(key, session_token)
-    if not header_value or not hmac.compare_digest(expected, header_value):
+    expected = csrf_token_for(key, session_token).encode()
+    # Bytes: compare_digest raises TypeError (a 500) on a str beyond ASCII from the client.
+    given = (header_value or "").encode("utf-8", "surrogateescape")
+    if not given or not hmac.compare_digest(expected, given):
         raise PermissionDenied("missing or wrong CSRF token")

@@ -51,7 +51,11 @@ async def _read_body(receive: Receive) -> bytes | None:
 
 def form_token(body: bytes) -> str | None:
     """The first ``csrf_token`` field of a url-encoded body, if it has one."""
-    values = parse_qs(body.decode("latin-1"), max_num_fields=1000).get(FIELD)
+    try:
+        fields = parse_qs(body.decode("latin-1"), max_num_fields=1000)
+    except ValueError:  # more fields than any form of ours: no token, refused (403, not 500)
+        return None
+    values = fields.get(FIELD)
     return values[0] if values and values[0] else None
 
 
@@ -66,7 +70,8 @@ class FormCsrfField(HttpMiddleware):
         if body is None:
             return
         token = form_token(body)
-        if token is not None:
+        # A real token is ASCII; another value could not go into a header (a 500): none.
+        if token is not None and token.isascii():
             headers = [*scope.get("headers", ()), (_HEADER, token.encode("latin-1"))]
             scope = {**scope, "headers": headers}
         await self.app(scope, replay_body(body, receive), send)
