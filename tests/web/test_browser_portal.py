@@ -33,6 +33,16 @@ def test_patient_signs_in_with_a_code_and_answers_the_checkin(phone_page: Any, s
     page.get_by_role("radio", name="Yes").check()
     page.get_by_role("button", name="Send my answers").click()
     expect(page.get_by_text("Your answers were sent to your care team")).to_be_visible()
+    # Answered today: home thanks the patient instead of offering the same questions again,
+    # and the check-in page does not ask them.
+    page.get_by_role("link", name="Home").first.click()
+    expect(page.get_by_test_id("checkin-answered")).to_have_text(
+        "You have answered today's check-in. Thank you. The next one comes tomorrow."
+    )
+    expect(page.get_by_role("link", name="Start the check-in")).to_have_count(0)
+    page.goto("/portal/checkin")
+    expect(page.get_by_test_id("checkin-answered")).to_be_visible()
+    expect(page.get_by_role("radio")).to_have_count(0)
 
 
 def test_preference_change_is_followed_by_the_next_decision(phone_page: Any, site: Site) -> None:

@@ -7,19 +7,25 @@ its own heading: it is not today's check-in.
 Today's check-in asks about taking medicines, so a patient whose record lists no medicine
 they take now is told no check-in is due instead of being asked about missed doses.
 
+Today's check-in is asked once a day: once the patient has answered it (here, or by text
+or phone), until their midnight the page thanks them instead of asking again.
+
 Answers travel in the form (``a.<link id>``) until the last question, then the finished
 conversation becomes a QuestionnaireResponse: stored, rules run, alerts raised in one
-transaction by the care team's intake.
+transaction by the care team's intake. Without htmx (no scripts, or a tap before they load)
+every step is a whole page, so the portal works as plain HTML forms.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from careloop.careteam.intake import receive_questionnaire_response
 from careloop.errors import InvalidInput
@@ -27,6 +33,7 @@ from careloop.feedback import conversation
 from careloop.feedback.catalog import default_catalog
 from careloop.medications.service import has_active_medicines
 from careloop.programs.motivation import QUESTIONNAIRE_ID
+from careloop.records.resources import patient_resources
 from careloop.records.service import get_patient_record
 from careloop.security.principal import Principal
 from careloop.web.console.pages import after_post
@@ -34,11 +41,13 @@ from careloop.web.deps import ClockDep, SessionDep, require
 from careloop.web.portal.i18n import has_text, translator
 from careloop.web.portal.page import (
     PortalPage,
+    open_page,
     page_language,
     patient_for,
     portal_page,
     render_page,
 )
+from careloop.web.timefmt import zone_info
 
 router = APIRouter(include_in_schema=False)
 
@@ -79,26 +88,71 @@ def _question_view(question: conversation.Question, language: str) -> dict[str, 
     return {"id": question.link_id, "text": text, "kind": question.kind, "options": options}
 
 
+def answered_today(session: Session, *, patient_id: str, zone: str | None, now: datetime) -> bool:
+    """Whether the patient completed today's check-in since their own midnight (any channel):
+    the portal offered it again right after it was answered."""
+    local = now.astimezone(zone_info(zone))
+    midnight = datetime.combine(local.date(), time(), tzinfo=local.tzinfo)
+    wanted = _questionnaire("today")
+    urls = {str(wanted.get("url") or ""), f"Questionnaire/{wanted['id']}", str(wanted["id"])}
+    return any(
+        str(response.get("questionnaire") or "").split("|", 1)[0] in urls
+        and response.get("status") == "completed"
+        for response in patient_resources(
+            session, patient_id=patient_id, resource_types=["QuestionnaireResponse"], since=midnight
+        )
+    )
+
+
+def todays_checkin(page: PortalPage) -> str:
+    """``due`` (the patient takes a medicine and has not answered today), ``answered``, or
+    ``none`` (no medicine: nothing to ask about missed doses)."""
+    if not has_active_medicines(page.session, patient_id=page.patient_id):
+        return "none"
+    answered = answered_today(
+        page.session,
+        patient_id=page.patient_id,
+        zone=page.context.get("viewer_zone"),
+        now=page.clock.now(),
+    )
+    return "answered" if answered else "due"
+
+
 CheckinPage = Annotated[PortalPage, Depends(portal_page("checkins:write"))]
 
 
 @router.get("/portal/checkin", response_class=HTMLResponse)
 def checkin_start(page: CheckinPage, form: str = "today") -> HTMLResponse:
     questionnaire = _questionnaire(form)
-    t = translator(page.language)
-    heading = t("motivation") if form == "motivation" else t("todays_checkin")
-    if form == "today" and not has_active_medicines(page.session, patient_id=page.patient_id):
-        return page.show("portal/checkin.html", "checkin", heading=heading, question=None)
+    state = todays_checkin(page) if form == "today" else "due"
+    if state != "due":  # no medicine: nothing to ask; answered today: thanked, not asked again
+        heading = translator(page.language)("todays_checkin")
+        return page.show(
+            "portal/checkin.html", "checkin", heading=heading, question=None, state=state
+        )
     questions = conversation.questions_for(questionnaire, page.language)
+    return _question_page(page, form, questions, index=0, answers={})
+
+
+def _question_page(
+    page: PortalPage,
+    form: str,
+    questions: tuple[conversation.Question, ...],
+    *,
+    index: int,
+    answers: dict[str, str],
+) -> HTMLResponse:
+    """The whole check-in page at question ``index``, earlier answers carried in the form."""
+    t = translator(page.language)
     title_key = f"checkin_title_{form}"
     return page.show(
         "portal/checkin.html",
         "preferences" if form == "motivation" else "checkin",
-        heading=heading,
-        index=0,
+        heading=t("motivation") if form == "motivation" else t("todays_checkin"),
+        index=index,
         total=len(questions),
-        question=_question_view(questions[0], page.language),
-        answers={},
+        question=_question_view(questions[index], page.language),
+        answers=answers,
         title=t(title_key) if has_text(page.language, title_key) else "",
         form=form,
     )
@@ -139,7 +193,11 @@ async def checkin_step(
         raise InvalidInput("choose an answer", field="answer")
     answers[questions[index].link_id] = current
     if index + 1 < len(questions):
-        return render_page(
+        if request.headers.get("HX-Request") != "true":
+            # A plain form post (no scripts yet) gets the whole page, as the GET showed it.
+            page = open_page(request, session, clock, patient_id, permission="checkins:write")
+            return _question_page(page, form, questions, index=index + 1, answers=answers)
+        return render_page(  # htmx swaps the form only
             request,
             "portal/_question.html",
             {

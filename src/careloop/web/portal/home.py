@@ -14,7 +14,6 @@ from careloop.access.directory import visit_labels
 from careloop.audit import AuditAction
 from careloop.conversations.inbound import receive_portal_reply
 from careloop.errors import InvalidInput
-from careloop.medications.service import has_active_medicines
 from careloop.outreach import messages as outreach_messages
 from careloop.outreach.messages import ConversationItem
 from careloop.outreach.portal_inbox import mark_read_for_patient
@@ -25,6 +24,7 @@ from careloop.web.api.webhooks import InboundDep
 from careloop.web.console import patient_context
 from careloop.web.console.pages import after_post
 from careloop.web.deps import PatientReach
+from careloop.web.portal.checkin import todays_checkin
 from careloop.web.portal.i18n import has_text, translator
 from careloop.web.portal.inbox_words import readable
 from careloop.web.portal.page import PortalPage, portal_page, posted_for
@@ -86,7 +86,7 @@ def home(page: HomePage) -> HTMLResponse:
         appointments=upcoming[:5],
         where=visit_labels(session, visits),
         video={key for key, _, mode in visits if mode == "telehealth"},
-        checkin_due=has_active_medicines(session, patient_id=patient_id),
+        checkin=todays_checkin(page),
     )
 
 
