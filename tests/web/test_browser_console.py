@@ -14,6 +14,14 @@ from careloop.compose.jobs import Job, JobRunner
 from careloop.runtime import Runtime
 from tests.web.conftest import NOW, Site, portal_sign_in, screenshot, sign_in
 
+# After approval the page says so, and how the patient hears of it: a message due at a time
+# (the fixture's patient has a home phone only: a call), or a task when none can reach them.
+APPROVED = re.compile(
+    r"^Plan change approved\. (The patient will be told by (phone call|text message|email|portal"
+    r" message) at \d{4}-\d\d-\d\d \d\d:\d\d \w+( · .+)?\.|No message could reach the"
+    r" patient: a task to tell them is on the worklist\.)$"
+)
+
 
 def test_each_staff_role_sees_its_own_sections(page: Any, site: Site) -> None:
     expected = {
@@ -72,6 +80,8 @@ def test_clinician_walks_the_worklist_and_approves_a_plan_change(page: Any, site
     proposal = page.locator("section.proposal").first
     proposal.get_by_label("Note (optional)").fill("Book within two weeks")
     proposal.get_by_role("button", name="Approve plan change").click()
+    # The page confirms the approval and says how the patient hears of it (it said nothing).
+    expect(page.get_by_test_id("plan-approved")).to_have_text(APPROVED)
     expect(page.get_by_role("heading", name="Plan changes")).to_be_visible()
     expect(page.get_by_test_id("plan-changes").locator("li").first).to_contain_text("approved")
     crisis = page.locator("article.item", has_text="crisis range")

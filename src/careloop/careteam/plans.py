@@ -46,8 +46,8 @@ from careloop.feedback.ruleset import (
 )
 from careloop.fielddicts import field_dict
 from careloop.governance.consent import ConsentPurpose
-from careloop.models import PlanAdjustment
-from careloop.outreach.requests import RequestedMessage, request_message
+from careloop.models import Patient, PlanAdjustment
+from careloop.outreach.requests import RequestedMessage, request_message, request_status
 from careloop.queryfilters import where_given
 from careloop.records.resources import patient_resources
 from careloop.security.principal import Principal
@@ -218,7 +218,7 @@ def explain_change(
         patient_id=row.patient_id,
         message=PLAN_CHANGED,
         purpose=str(ConsentPurpose.CLINICAL_MONITORING),
-        key=f"plan-adjustment:{row.id}",
+        key=_explain_key(row.id),
         now=clock.now(),
         clock=clock,
         settings=settings,
@@ -237,6 +237,43 @@ def explain_change(
             values={"adjustment": row.id},
         )
     return asked
+
+
+def _explain_key(adjustment_id: int) -> str:
+    return f"plan-adjustment:{adjustment_id}"
+
+
+@dataclass(frozen=True)
+class ToldPatient:
+    """How the patient hears of an approved change, for the clinician who approved it."""
+
+    adjustment_id: int
+    patient_id: str
+    channel: str | None
+    """None: no message could be queued, and a task asks a person to tell the patient."""
+    due_at: datetime | None
+    sent: bool
+    patient_timezone: str | None = None
+
+
+def told_patient(session: Session, adjustment_id: int) -> ToldPatient | None:
+    """What became of :func:`explain_change` for an approved adjustment (None when the
+    adjustment is unknown or not approved): a clinician approved and saw nothing of it."""
+    row = session.get(PlanAdjustment, adjustment_id)
+    if row is None or row.status != PlanStatus.APPROVED:
+        return None
+    status = request_status(session, key=_explain_key(row.id))
+    if status is None:
+        return ToldPatient(row.id, row.patient_id, None, None, sent=False)
+    patient = session.get(Patient, row.patient_id)
+    return ToldPatient(
+        row.id,
+        row.patient_id,
+        status.channel,
+        status.due_at,
+        sent=status.sent,
+        patient_timezone=patient.timezone if patient is not None else None,
+    )
 
 
 def reject(

@@ -35,7 +35,7 @@ from careloop.web.console.messages import MESSAGES_READ, messaging_context
 from careloop.web.console.pages import ConsoleView, PageNumber, viewer
 from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.tools import tools_context
-from careloop.web.console.worklist import item_views
+from careloop.web.console.worklist import approval_notice, item_views
 from careloop.web.deps import (
     reach_patient,
 )
@@ -130,6 +130,7 @@ def patient_page(
     invite: str | None = None,
     tool: str | None = None,
     form: str | None = None,
+    approved: int | None = None,
 ) -> Response:
     reach = reach_patient(view.session, view.clock, view.principal, patient_id)
     now = view.clock.now()
@@ -234,6 +235,7 @@ def patient_page(
         context["adjustments"] = plans.list_adjustments(
             view.session, patient_id=patient_id, status=None
         )
+        context["approved"] = approval_notice(view.session, approved, patient_id=patient_id)
     context.update(messaging_context(reach, error=message_error))
     reach.audit_reads([MESSAGES_READ, "patient-view"], staff_purpose=Purpose.TREATMENT)
     return view.render("console/patient.html", context)

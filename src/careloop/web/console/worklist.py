@@ -232,6 +232,7 @@ def worklist_page(
     team: str | None = None,
     assignee: str | None = None,
     severity: str | None = None,
+    approved: int | None = None,
 ) -> Response:
     now = view.clock.now()
     wanted: WorklistFilter = {
@@ -271,6 +272,7 @@ def worklist_page(
             "pages": page_links(
                 "/console/worklist", wanted, page=page, shown=len(entries), matching=matching
             ),
+            "approved": approval_notice(view.session, approved),
         },
     )
 
@@ -369,7 +371,23 @@ def approve_adjustment(
         settings=settings,
         note=note or None,
     )
-    return fresh_page(request)
+    # The page it came from says the change is approved and how the patient hears of it.
+    back = _back(request)
+    joiner = "&" if "?" in back else "?"
+    return RedirectResponse(f"{back}{joiner}approved={adjustment_id}", status_code=303)
+
+
+def approval_notice(
+    session: Session, approved: int | None, *, patient_id: str | None = None
+) -> plans.ToldPatient | None:
+    """The confirmation for ``?approved=<adjustment>`` (on the patient page, only for that
+    patient's adjustment); None when there is nothing approved to confirm."""
+    if approved is None:
+        return None
+    told = plans.told_patient(session, approved)
+    if told is None or (patient_id is not None and told.patient_id != patient_id):
+        return None
+    return told
 
 
 @router.post("/console/plan-adjustments/{adjustment_id}/reject")
