@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 
 from careloop.cli import app
 from careloop.clock import SystemClock
+from careloop.outreach.staff_messages import STAFF_CHANNELS, refusal_words
+from careloop.personalize.contact_budget import RemovalReason
 from careloop.settings import get_settings
 
 ACCOUNT = "AC" + "fedcba9876543210" * 2
@@ -114,3 +116,37 @@ def test_careloop_send_bad_input_is_one_line_naming_the_field(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert names in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_careloop_send_to_a_home_phone_only_says_why_in_words(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Most demo patients have a home phone only: the refusal was "no_contact_point".
+    monkeypatch.setattr(SystemClock, "now", lambda self: WEEKDAY_MORNING_IN_BOSTON)
+    bundle = orjson.loads(_bundle(tmp_path).read_bytes())
+    bundle["entry"][0]["resource"]["telecom"] = [
+        {"system": "phone", "value": "(617) 555-0100", "use": "home"}
+    ]
+    (tmp_path / "patient.json").write_bytes(orjson.dumps(bundle))
+    runner = CliRunner()
+    env = {"CARELOOP_DATABASE_URL": database_url}
+    runner.invoke(app, ["import", str(tmp_path / "patient.json")], env=env)
+    refused = runner.invoke(app, ["send", "send-1", "--channel", "sms", "--text", "Hi."], env=env)
+    called = runner.invoke(app, ["send", "send-1", "--channel", "voice", "--text", "Hi."], env=env)
+
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [
+        "error: the message may not be sent: the patient has no mobile number on file, and a"
+        " text goes only to a mobile (a home or work number may be a landline); add their"
+        " mobile to the record, or call them (no_contact_point)"
+    ]
+    assert called.exit_code == 0, called.output  # the home line takes a call
+
+
+def test_every_reason_a_staff_message_is_refused_has_words() -> None:
+    for channel in STAFF_CHANNELS:
+        for reason in RemovalReason:
+            words = refusal_words(channel, {reason})
+            assert words.endswith(f"({reason})")
+            assert "_" not in words.removesuffix(f"({reason})")

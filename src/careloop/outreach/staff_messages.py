@@ -35,6 +35,7 @@ from careloop.outreach.decided import decide_for
 from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.outreach.voice_calls import voicemail_line
 from careloop.personalize.actions import SEND_WINDOWS, ActionSpace
+from careloop.personalize.contact_budget import RemovalReason
 from careloop.personalize.decision_log import record_decision
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
 from careloop.settings import Settings
@@ -114,8 +115,7 @@ def send_staff_message(
     )
     record_decision(session, clock=clock, decision=decision, features=batch.features[0])
     if decision.action is None or decision.send_at is None:
-        reasons = sorted({str(r.reason) for r in decision.removals})
-        raise Conflict(f"the message may not be sent: {', '.join(reasons)}")
+        raise Conflict(refusal_words(channel, {r.reason for r in decision.removals}))
     recipient = recipients[patient_id]
     address = recipient.addresses.get(channel)
     if address is None:
@@ -151,6 +151,41 @@ def send_staff_message(
     )
     assert row is not None  # the key was free a moment ago, in this transaction
     return StaffMessage(row.id, row.channel, row.due_at, already_queued=False)
+
+
+_NO_ADDRESS = {
+    "sms": "the patient has no mobile number on file, and a text goes only to a mobile (a home"
+    " or work number may be a landline); add their mobile to the record, or call them",
+    "voice": "the patient has no phone number on file",
+    "email": "the patient has no email address on file",
+    "portal": "the patient has no portal account",
+}
+_REFUSALS: dict[RemovalReason, str] = {
+    RemovalReason.DECEASED: "the patient's record says they have died",
+    RemovalReason.OPTED_OUT: "the patient has asked not to be contacted (they opted out)",
+    RemovalReason.LANGUAGE_UNSUPPORTED: "careloop has no messages in the patient's language",
+    RemovalReason.CONTACT_BUDGET: "the patient has already had as many messages as the contact"
+    " budget allows today or this week; try again later, or call them",
+    RemovalReason.QUIET_HOURS: "it is the patient's quiet hours (their local night)",
+    RemovalReason.CLIPPED_BY_QUIET_HOURS: "it is the patient's quiet hours (their local night)",
+}
+
+
+def refusal_words(channel: str, reasons: set[RemovalReason]) -> str:
+    """Why a staff message may not go, in a nurse's words, the engine's codes after them
+    (``no_contact_point`` alone told a nurse nothing about a home phone on file)."""
+    words = [
+        _NO_ADDRESS[channel]
+        if reason == RemovalReason.NO_CONTACT_POINT
+        else f"the patient has not agreed to {channel} messages for care reminders"
+        if reason == RemovalReason.NO_CONSENT
+        else _REFUSALS[reason]
+        for reason in sorted(reasons)
+    ]
+    if not words:
+        return "the message may not be sent: no send time is allowed"
+    codes = ", ".join(sorted(str(r) for r in reasons))
+    return f"the message may not be sent: {'; '.join(dict.fromkeys(words))} ({codes})"
 
 
 def _subject(
