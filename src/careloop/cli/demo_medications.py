@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 DEMO = Principal(actor="system:demo", role=Role.CLINICIAN, source="demo")
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+METFORMIN_DISPLAY = "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet"
 
 
 def _two_patients(rt: Runtime) -> list[tuple[str, str]]:
@@ -56,7 +57,12 @@ def step_medications(rt: Runtime, console: Console, report: DemoReport) -> None:
         "intent": "order",
         "subject": {"reference": f"Patient/{med_ref}"},
         "authoredOn": (now - timedelta(days=8)).isoformat(),
-        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "860975"}]},
+        # Named as an EHR names it: without a name the portal and the reminders showed the
+        # patient the bare RxNorm code ("860975 · morning").
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": "860975", "display": METFORMIN_DISPLAY}],
+            "text": "Metformin 500 mg extended-release tablet",
+        },
         "dosageInstruction": [{"timing": {"code": {"coding": [{"code": "BID"}]}}}],
     }
     with rt.transaction() as session:
