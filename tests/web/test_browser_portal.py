@@ -97,3 +97,22 @@ def test_a_crisis_reading_tells_the_patient_what_to_do_now(phone_page: Any, site
     expect(advice).to_contain_text("Your blood pressure is very high")
     expect(advice).to_contain_text("call 911")
     expect(page.get_by_text("Your reading was saved.")).to_be_visible()
+
+
+def test_an_implausible_reading_asks_to_check_it_not_to_type_numbers(
+    phone_page: Any, site: Site
+) -> None:
+    # A systolic of 400 (a slip of the thumb) was answered "Enter both blood pressure
+    # numbers, as numbers": the patient had typed numbers.
+    page = phone_page
+    portal_sign_in(page, site)
+    page.goto("/portal/readings")
+    page.get_by_label("Blood pressure, top number (systolic)").fill("400")
+    page.get_by_label("Blood pressure, bottom number (diastolic)").fill("84")
+    page.get_by_role("button", name="Save reading").click()
+    expect(
+        page.get_by_text(
+            "Check both blood pressure numbers and enter them as your device shows them"
+            " (for example 128 and 82)."
+        )
+    ).to_be_visible()
