@@ -54,7 +54,7 @@ ROLE = {
     "logs": "floor: JSON logs without PHI",
     "clock": "floor: injected time",
     "errors": "floor: the exception tree",
-    "fhirdata": "floor: FHIR values in plain dicts: dates, references, codings, bundles",
+    "fhirdata": "floor: FHIR values in plain dicts: dates, references, codings, bundles, patients",
     "schemas": "floor: the strict pydantic base (unknown fields refused)",
     "collector": "floor: long-lived objects held out of the garbage collector's passes",
     "fielddicts": "floor: a dataclass's fields as a dict (the one body of `as_dict`)",

@@ -6,7 +6,7 @@ import numpy as np
 import orjson
 from timezonefinder import TimezoneFinder
 
-from careloop.records.timezones import GEOLOCATION_EXTENSION
+from careloop.fhirdata.patients import GEOLOCATION_EXTENSION
 from careloop.records.tz_finder import LazyTimezoneFinder
 from tests.records.conftest import synthea_dir
 

@@ -40,12 +40,12 @@ from careloop.access.patientday import patient_day
 from careloop.access.slots import free_slots
 from careloop.clock import Clock
 from careloop.fhirdata.codings import codes
+from careloop.fhirdata.patients import geolocation
 from careloop.fhirdata.references import typed_target_id as _ref
 from careloop.models import AccessOffer, FhirResource
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.resources import resources_by_id as _load
-from careloop.records.timezones import GEOLOCATION_EXTENSION
 from careloop.settings import Settings
 
 NEW_PATIENTS = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/newpatients"
@@ -130,17 +130,6 @@ def _position(resource: dict[str, Any] | None) -> tuple[float, float] | None:
     return None
 
 
-def home_position(address: dict[str, Any] | None) -> tuple[float, float] | None:
-    """The patient's home from their address's geolocation extension (Synthea writes it)."""
-    for ext in (address or {}).get("extension") or []:
-        if isinstance(ext, dict) and ext.get("url") == GEOLOCATION_EXTENSION:
-            values = {e.get("url"): e.get("valueDecimal") for e in ext.get("extension") or []}
-            lat, lng = values.get("latitude"), values.get("longitude")
-            if isinstance(lat, int | float) and isinstance(lng, int | float):
-                return float(lat), float(lng)
-    return None
-
-
 def home_of(session: Session, *, patient_id: str) -> tuple[float, float] | None:
     """The newest geolocated home address among the person's Patient resources (the record's
     derived address keeps no coordinates)."""
@@ -152,7 +141,7 @@ def home_of(session: Session, *, patient_id: str) -> tuple[float, float] | None:
     for patient in patients:
         for address in patient.get("address") or []:
             if isinstance(address, dict) and address.get("use") in (None, "home"):
-                found = home_position(address)
+                found = geolocation(address)
                 if found is not None:
                     return found
     return None

@@ -11,6 +11,7 @@ neither a reading without its alert nor an alert without its reading.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind
 from careloop.feedback import dialogue
 from careloop.feedback.catalog import Catalog, default_catalog
-from careloop.feedback.evaluate import Finding, NewInput, evaluate, missing_data_actions
+from careloop.feedback.evaluate import Finding, evaluate, missing_data_actions
 from careloop.feedback.ruleset import Rule, Severity, default_rules
 from careloop.feedback.service import (
     check_observation,
@@ -130,11 +131,7 @@ def receive_observation(
         catalog=catalog or default_catalog(),
         checkins=False,
     )
-    new = NewInput(
-        patient_id=checked.patient_id,
-        readings=checked.readings,
-        source=f"Observation/{checked.resource_id}",
-    )
+    new = checked.rules_input()
     findings = evaluate(rules or default_rules(), snapshot=snapshot, new_input=new, now=now)
     # Writes last: from here to commit the audit chain's head row is locked.
     store_observation(session, checked, clock=clock, principal=principal, source=source)
@@ -169,11 +166,7 @@ def receive_questionnaire_response(
         snapshot,
         checkins=tuple(c for c in snapshot.checkins if c.response_id != checked.resource_id),
     )
-    new = NewInput(
-        patient_id=checked.patient_id,
-        checkin=checked.checkin,
-        source=f"QuestionnaireResponse/{checked.resource_id}",
-    )
+    new = checked.rules_input()
     findings = evaluate(rules or default_rules(), snapshot=snapshot, new_input=new, now=now)
     store_checkin(
         session, checked, clock=clock, principal=principal, source=source, channel=channel
@@ -281,14 +274,8 @@ def receive_bundle(
             responses.append({"response": _outcome("400 Bad Request", str(problem), "resource")})
             continue
         try:
-            if kind == "batch":
-                with session.begin_nested():
-                    if patient_guard is not None:
-                        patient_guard(resource)
-                    result = receive_resource(
-                        session, resource, clock=clock, principal=principal, source=source
-                    )
-            else:
+            # A batch entry that fails leaves nothing behind; a transaction fails as a whole.
+            with session.begin_nested() if kind == "batch" else nullcontext():
                 if patient_guard is not None:
                     patient_guard(resource)
                 result = receive_resource(

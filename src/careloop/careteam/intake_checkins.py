@@ -32,7 +32,7 @@ from careloop.clock import Clock, ensure_utc
 from careloop.errors import InvalidInput
 from careloop.events import EventKind
 from careloop.feedback.catalog import Catalog, default_catalog
-from careloop.feedback.evaluate import TEMPERATURE_WITHIN, NewInput, evaluate
+from careloop.feedback.evaluate import TEMPERATURE_WITHIN, evaluate
 from careloop.feedback.readings import Reading
 from careloop.feedback.ruleset import Rule, default_rules
 from careloop.feedback.service import (
@@ -152,11 +152,7 @@ def take_checkins(
     since = now - CHECKINS_LOOKBACK
     for index, submitted, checked, indexed in checked_in:
         snapshot = snapshots[checked.patient_id]
-        new = NewInput(
-            patient_id=checked.patient_id,
-            checkin=checked.checkin,
-            source=f"QuestionnaireResponse/{checked.resource_id}",
-        )
+        new = checked.rules_input()
         found = evaluate(rules or default_rules(), snapshot=snapshot, new_input=new, now=now)
         authored = checked.checkin.authored
         if authored is not None and ensure_utc(authored) >= since:

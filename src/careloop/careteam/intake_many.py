@@ -40,6 +40,7 @@ from careloop.feedback.evaluate import Finding, NewInput, evaluate
 from careloop.feedback.readings import Reading, observation_id, read_observation
 from careloop.feedback.ruleset import Rule, default_rules
 from careloop.feedback.snapshot import READINGS_LOOKBACK, load_reading_snapshots
+from careloop.fhirdata.references import reference_of
 from careloop.models import Event
 from careloop.records.extract import IndexedResource, ResourceProblem, index_resource
 from careloop.records.fhir_query import stored_resources
@@ -97,12 +98,6 @@ def _checked(submitted: Submitted, now: datetime) -> tuple[IndexedResource, tupl
         raise InvalidInput(f"Observation.{exc}", field=field) from None
 
 
-def subject(resource: dict[str, Any]) -> str | None:
-    subject = resource.get("subject")
-    ref = subject.get("reference") if isinstance(subject, dict) else None
-    return ref if isinstance(ref, str) else None
-
-
 @dataclass(frozen=True)
 class Act:
     """A new input's answer-to-be and the findings :func:`finish` raises for it."""
@@ -132,7 +127,8 @@ class Taken:
 
 def patients_of(session: Session, inputs: Sequence[Submitted]) -> dict[str, str]:
     """Every ``subject`` reference of ``inputs`` that names a patient: one look-up."""
-    return PatientIndex().resolve(session, {r for i in inputs if (r := subject(i.resource))})
+    refs = {reference_of(i.resource.get("subject")) for i in inputs}
+    return PatientIndex().resolve(session, {r for r in refs if r})
 
 
 def receive_observations(
@@ -174,7 +170,7 @@ def take_observations(
     ids: dict[str, int] = {}
     for item in items:
         ids[item.indexed.fhir_id] = ids.get(item.indexed.fhir_id, 0) + 1
-        owner = patients.get(subject(item.indexed.resource) or "")
+        owner = patients.get(reference_of(item.indexed.resource.get("subject")) or "")
         if owner is None:
             outcomes[item.index] = InvalidInput("subject: no such patient", field="subject")
         item.patient_id = owner or ""

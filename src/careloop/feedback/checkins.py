@@ -18,6 +18,7 @@ import orjson
 
 from careloop.errors import InvalidInput
 from careloop.feedback.timestamps import check_not_future, parse_instant
+from careloop.fhirdata.references import reference_of
 
 ORDINAL_URLS = (
     "http://hl7.org/fhir/StructureDefinition/ordinalValue",
@@ -371,13 +372,11 @@ def read_checkin(
     from careloop.feedback.promis import apply_global10_scores
 
     apply_global10_scores(questionnaire, answers)
-    subject = response.get("subject")
-    ref = subject.get("reference") if isinstance(subject, dict) else None
     return Checkin(
         response_id=str(response.get("id") or ""),
         questionnaire=str(response.get("questionnaire") or ""),
         instrument=instrument_of(questionnaire),
-        patient_ref=ref if isinstance(ref, str) else None,
+        patient_ref=reference_of(response.get("subject")),
         authored=authored,
         status=str(status),
         answers=answers,

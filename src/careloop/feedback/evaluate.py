@@ -171,13 +171,17 @@ def _trend(
     return [_finding(rule, new, summary=summary, values=values, observed_at=series[-1].at)]
 
 
+def _newest(new: NewInput, measure: str) -> Reading | None:
+    """The newest of what just arrived for ``measure`` (one Observation may carry several)."""
+    return max((r for r in new.readings if r.measure == measure), key=lambda r: r.at, default=None)
+
+
 def _rise(rule: RiseRule, snapshot: RecordSnapshot, new: NewInput, now: datetime) -> list[Finding]:
     if rule.requires_condition and not snapshot.condition_codes & set(rule.requires_condition):
         return []
-    latest = [r for r in new.readings if r.measure == rule.measure]
-    if not latest:
+    current = _newest(new, rule.measure)
+    if current is None:
         return []
-    current = max(latest, key=lambda r: r.at)
     window = timedelta(hours=rule.window_hours)
     before = [
         r for r in _series(snapshot, new, rule.measure) if current.at - window <= r.at < current.at
@@ -296,10 +300,9 @@ def _symptom(
 def _fever(
     rule: FeverRule, snapshot: RecordSnapshot, new: NewInput, now: datetime
 ) -> list[Finding]:
-    latest = [r for r in new.readings if r.measure == rule.measure]
-    if not latest:
+    current = _newest(new, rule.measure)
+    if current is None:
         return []
-    current = max(latest, key=lambda r: r.at)
     if current.value < rule.at_least:
         return []
     # Sustained: an unbroken run of febrile readings that began an hour or more ago.

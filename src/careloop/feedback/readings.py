@@ -26,6 +26,7 @@ import orjson
 
 from careloop.errors import InvalidInput
 from careloop.feedback.timestamps import check_not_future, parse_instant
+from careloop.fhirdata.references import reference_of
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -174,9 +175,8 @@ def read_observation(observation: dict[str, Any], *, now: datetime | None) -> li
             raise InvalidInput(
                 "status: must be final, amended, corrected or preliminary", field="status"
             )
-        subject = observation.get("subject")
-        ref = subject.get("reference") if isinstance(subject, dict) else None
-        if not isinstance(ref, str) or not ref.startswith("Patient/"):
+        ref = reference_of(observation.get("subject"))
+        if ref is None or not ref.startswith("Patient/"):
             raise InvalidInput("subject: a Patient reference is required", field="subject")
     when = observation.get("effectiveDateTime") or observation.get("effectiveInstant")
     field = "effectiveDateTime" if "effectiveDateTime" in observation else "effectiveInstant"

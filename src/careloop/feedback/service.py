@@ -21,7 +21,9 @@ from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind, record_event
 from careloop.feedback.catalog import Catalog
 from careloop.feedback.checkins import Checkin, missing_required, read_checkin, with_total
+from careloop.feedback.evaluate import NewInput
 from careloop.feedback.readings import Reading, observation_id, read_observation
+from careloop.fhirdata.references import reference_of
 from careloop.records.resources import (
     get_resource,
     resolve_patient_reference,
@@ -49,6 +51,12 @@ class CheckedReading(_Checked):
     readings: tuple[Reading, ...]
     duplicate: bool
 
+    def rules_input(self) -> NewInput:
+        """What the rules see of this reading: its values, named by the Observation."""
+        return NewInput(
+            self.patient_id, readings=self.readings, source=f"Observation/{self.resource_id}"
+        )
+
 
 @dataclass(frozen=True)
 class CheckedCheckin(_Checked):
@@ -57,6 +65,14 @@ class CheckedCheckin(_Checked):
     checkin: Checkin
     missing_required: tuple[str, ...] = ()
     """Required items an in-progress response left out (a completed one is refused)."""
+
+    def rules_input(self) -> NewInput:
+        """What the rules see of this check-in: its answers, named by the response."""
+        return NewInput(
+            self.patient_id,
+            checkin=self.checkin,
+            source=f"QuestionnaireResponse/{self.resource_id}",
+        )
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -68,11 +84,10 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def _patient(session: Session, resource: dict[str, Any]) -> str:
     """The subject's patient; found ones are remembered for the transaction, because a batch
     of readings (group commit, MQTT) names the same patients again and again."""
-    subject = resource.get("subject")
-    ref = subject.get("reference") if isinstance(subject, dict) else None
+    ref = reference_of(resource.get("subject"))
     found: dict[str, str] = session.info.setdefault("intake_patients", {})
-    patient_id = found.get(ref) if isinstance(ref, str) else None
-    if patient_id is None and isinstance(ref, str):
+    patient_id = found.get(ref) if ref is not None else None
+    if patient_id is None and ref is not None:
         patient_id = resolve_patient_reference(session, ref)
         if patient_id is not None:
             found[ref] = patient_id

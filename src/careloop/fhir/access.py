@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from careloop.errors import NotFound, PermissionDenied
 from careloop.security.principal import Principal
+from careloop.security.smart import split_scope
 
 CLINICAL_READ = "patients:read_clinical"
 
@@ -18,8 +19,7 @@ def smart_scopes(principal: Principal) -> list[str]:
 
 
 def _scope_allows(scope: str, resource_type: str, *, write: bool) -> bool:
-    context, _, rest = scope.partition("/")
-    rtype, _, mode = rest.partition(".")
+    context, rtype, mode = split_scope(scope)
     if context not in ("system", "user", "patient") or rtype not in ("*", resource_type):
         return False
     mode = mode.split("?")[0]

@@ -79,3 +79,8 @@ def instant(value: object) -> datetime | None:
         return start(value)
     except ValueError:
         return None
+
+
+def age_on(birth: date, day: date) -> int:
+    """Whole years from ``birth`` to ``day``: the birthday itself counts, the day before not."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))

@@ -53,7 +53,7 @@ class SendWindow:
 
     @property
     def label(self) -> str:
-        return f"{_label(self.start_minute)}-{_label(self.end_minute)}"
+        return span_label(self.start_minute, self.end_minute)
 
 
 def _minutes(text: str) -> int:
@@ -62,6 +62,12 @@ def _minutes(text: str) -> int:
     if int(hours) < 0 or (minutes and not 0 <= int(minutes) < 60):
         raise ValueError(text)
     return value
+
+
+def span_label(start_minute: int, end_minute: int) -> str:
+    """``"17-20"`` or ``"21:30-07:00"``: how send windows and quiet hours are written back,
+    each end in the form :meth:`SendWindow.parse` and ``QuietHours.parse`` read."""
+    return f"{_label(start_minute)}-{_label(end_minute)}"
 
 
 def _label(minute: int) -> str:

@@ -19,6 +19,7 @@ from careloop.personalize.actions import (
     KNOWN_READING_LEVELS,
     KNOWN_TONES,
     SendWindow,
+    span_label,
 )
 
 PRONOUNS = ("she", "he", "they")
@@ -57,7 +58,7 @@ class QuietHours:
 
     @property
     def label(self) -> str:
-        return f"{_clock(self.start_minute)}-{_clock(self.end_minute)}"
+        return span_label(self.start_minute, self.end_minute)
 
 
 def _parse_clock(text: str) -> int:
@@ -67,11 +68,6 @@ def _parse_clock(text: str) -> int:
     if not (0 <= hours <= 24 and 0 <= minutes < 60) or hours * 60 + minutes > 24 * 60:
         raise ValueError(text)
     return (hours * 60 + minutes) % (24 * 60)
-
-
-def _clock(minute: int) -> str:
-    hours, minutes = divmod(minute, 60)
-    return f"{hours:02d}" if minutes == 0 else f"{hours:02d}:{minutes:02d}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from careloop.fhirdata import dates
-from careloop.fhirdata.codings import codings
+from careloop.fhirdata.patients import preferred_language
 from careloop.records.contacts_phone import DEFAULT_REGION, normalise_points, region_of
 from careloop.records.timezones import resolve_timezone
 
@@ -44,14 +44,6 @@ def _official_name(patient: dict[str, Any]) -> tuple[str | None, str | None]:
     chosen = next((n for n in names if n.get("use") == "official"), names[0])
     given = chosen.get("given") or []
     return (given[0] if given else None), chosen.get("family")
-
-
-def _language(patient: dict[str, Any]) -> str | None:
-    comms = [c for c in patient.get("communication") or [] if isinstance(c, dict)]
-    chosen = next((c for c in comms if c.get("preferred")), comms[0] if comms else None)
-    if chosen is None:
-        return None
-    return next((code for _, code in codings(chosen.get("language"))), None)
 
 
 def _omb_text(patient: dict[str, Any], url: str) -> str | None:
@@ -114,7 +106,7 @@ def demographics_from(
         if isinstance(patient.get("birthDate"), str):
             demo.birth_date = dates.day(patient["birthDate"])
         demo.gender = patient.get("gender") or demo.gender
-        demo.language = _language(patient) or demo.language
+        demo.language = preferred_language(patient) or demo.language
         if isinstance(patient.get("deceasedDateTime"), str):
             demo.deceased = True
             demo.deceased_at = dates.start(patient["deceasedDateTime"])

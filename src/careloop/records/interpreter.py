@@ -8,6 +8,7 @@ an EHR that clears the flag clears it here too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.db import any_of
-from careloop.fhirdata.codings import codings
+from careloop.fhirdata.patients import preferred_communication, preferred_language
 from careloop.models import FhirResource
 
 INTERPRETER_EXTENSION = "http://hl7.org/fhir/StructureDefinition/patient-interpreterRequired"
@@ -28,7 +29,7 @@ class InterpreterNeed:
     language_name: str  # in English, for staff ("Vietnamese")
 
 
-def _required(element: dict[str, Any]) -> bool | None:
+def _required(element: Mapping[str, Any]) -> bool | None:
     for ext in element.get("extension") or []:
         if isinstance(ext, dict) and ext.get("url") == INTERPRETER_EXTENSION:
             value = ext.get("valueBoolean")
@@ -47,12 +48,10 @@ def language_name(code: str) -> str:
 
 def interpreter_of(patient: dict[str, Any]) -> tuple[bool | None, str | None]:
     """(flag, language) of one Patient resource: the flag is None when it does not say."""
-    comms = [c for c in patient.get("communication") or [] if isinstance(c, dict)]
-    chosen = next((c for c in comms if c.get("preferred")), comms[0] if comms else None)
-    language = None
+    chosen = preferred_communication(patient)
+    language = preferred_language(patient)
     flag = _required(patient)
     if chosen is not None:
-        language = next((code for _, code in codings(chosen.get("language"))), None)
         on_language = _required(chosen)
         flag = on_language if on_language is not None else flag
     return flag, language

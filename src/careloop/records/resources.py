@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Auditor, Purpose
@@ -24,6 +24,8 @@ from careloop.records.extract import ResourceProblem, index_resource
 from careloop.records.identity import PatientIndex
 from careloop.records.store import write_resources
 from careloop.security.principal import Principal
+
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
 
 
 def store_resources(
@@ -104,13 +106,8 @@ def patient_resources(
     since: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """One patient's resources of some types, oldest first; ``since`` bounds the time."""
-    query = select(FhirResource.resource).where(
-        FhirResource.patient_id == patient_id, FhirResource.resource_type.in_(resource_types)
-    )
-    if since is not None:
-        query = query.where(FhirResource.effective_start >= since)
-    query = query.order_by(FhirResource.effective_start.nulls_first(), FhirResource.fhir_id)
-    return list(session.scalars(query))
+    query = select(FhirResource.resource).where(FhirResource.patient_id == patient_id)
+    return list(session.scalars(_oldest_first(query, resource_types, since)))
 
 
 def resources_of_patients(
@@ -126,12 +123,19 @@ def resources_of_patients(
     if not found:
         return found
     query = select(FhirResource.patient_id, FhirResource.resource).where(
-        FhirResource.patient_id.in_(sorted(found)),
-        FhirResource.resource_type.in_(resource_types),
+        FhirResource.patient_id.in_(sorted(found))
     )
-    if since is not None:
-        query = query.where(FhirResource.effective_start >= since)
-    query = query.order_by(FhirResource.effective_start.nulls_first(), FhirResource.fhir_id)
-    for patient_id, resource in session.execute(query):
+    for patient_id, resource in session.execute(_oldest_first(query, resource_types, since)):
         found[patient_id].append(resource)
     return found
+
+
+def _oldest_first(
+    query: Select[_Row], resource_types: Sequence[str], since: datetime | None
+) -> Select[_Row]:
+    """``query`` narrowed to ``resource_types`` (and to ``since`` on), in the record's order:
+    the one filter and order the single-patient and the batch read must share."""
+    query = query.where(FhirResource.resource_type.in_(resource_types))
+    if since is not None:
+        query = query.where(FhirResource.effective_start >= since)
+    return query.order_by(FhirResource.effective_start.nulls_first(), FhirResource.fhir_id)

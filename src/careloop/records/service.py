@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from careloop.db import any_of, get_or_missing
 from careloop.fhirdata.codings import first_coding
+from careloop.fhirdata.dates import age_on
 from careloop.models import FhirResource, Patient, PatientIdentifier
 from careloop.records.availability import describe
 from careloop.records.caregivers import caregivers_of
@@ -330,9 +331,7 @@ def reporting_attributes(
             ).where(Patient.id.in_(ids[start : start + 500]))
         )
         for pid, language, gender, born, race, ethnicity in rows:
-            age = None
-            if born is not None:
-                age = as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
+            age = age_on(born, as_of) if born is not None else None
             result[pid] = {
                 "language": (language or "unknown").split("-")[0].lower(),
                 "sex": gender or "unknown",

@@ -11,8 +11,9 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from careloop.fhirdata.patients import geolocation
+
 TIMEZONE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/timezone"
-GEOLOCATION_EXTENSION = "http://hl7.org/fhir/StructureDefinition/geolocation"
 
 # Most populous zone of each US state (states spanning two zones take the larger).
 _US_STATE_ZONES = {
@@ -83,14 +84,11 @@ def _extension(items: Any, url: str) -> dict[str, Any] | None:
 
 
 def _from_geolocation(address: dict[str, Any]) -> str | None:
-    geo = _extension(address.get("extension"), GEOLOCATION_EXTENSION)
-    if geo is None:
+    position = geolocation(address)
+    if position is None:
         return None
-    values = {e.get("url"): e.get("valueDecimal") for e in geo.get("extension") or []}
-    lat, lng = values.get("latitude"), values.get("longitude")
-    if not isinstance(lat, int | float) or not isinstance(lng, int | float):
-        return None
-    zone: str | None = _finder().timezone_at(lng=float(lng), lat=float(lat))
+    lat, lng = position
+    zone: str | None = _finder().timezone_at(lng=lng, lat=lat)
     return zone
 
 

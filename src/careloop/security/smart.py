@@ -43,9 +43,15 @@ class SmartToken:
     scope: str
 
 
-def _parse(scope: str) -> tuple[str, str, str]:
+def split_scope(scope: str) -> tuple[str, str, str]:
+    """``system/Observation.rs`` → ``("system", "Observation", "rs")``; missing parts are ""."""
     context, _, rest = scope.partition("/")
     rtype, _, mode = rest.partition(".")
+    return context, rtype, mode
+
+
+def _parse(scope: str) -> tuple[str, str, str]:
+    context, rtype, mode = split_scope(scope)
     if context != "system" or not rtype or not mode:
         raise InvalidInput(f"scope {scope[:80]!r} is not a system/ scope", field="scope")
     return context, rtype, mode

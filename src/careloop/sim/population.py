@@ -159,8 +159,7 @@ class DefaultPopulation:
 
     def probability_table(self, *, touch: int, sent_at: datetime) -> FloatArray:
         """True response probabilities for every patient and action: N x 4 x 4 x 3 x 2."""
-        months = (sent_at - EPOCH).total_seconds() / (30.44 * 86400)
-        weekday = sent_at.astimezone(HOME_ZONE).weekday() < 5
+        months, weekday = _when(sent_at)
         channel, window, reading, tone = self._logits(months, weekday)
         channel = channel - self.fatigue[:, None] * _INTRUSIVE[None, :] * np.log1p(touch / 5)
         eta = (
@@ -177,8 +176,7 @@ class DefaultPopulation:
     ) -> float:
         """The plug-in contract: P(patient engages with ``action`` sent at ``sent_at``)."""
         i = self._index[patient_id]
-        months = (sent_at - EPOCH).total_seconds() / (30.44 * 86400)
-        weekday = sent_at.astimezone(HOME_ZONE).weekday() < 5
+        months, weekday = _when(sent_at)
         values = (
             CHANNELS.index(action.channel),
             SEND_WINDOWS.index(action.send_window),
@@ -194,6 +192,13 @@ class DefaultPopulation:
             eta += effect
         eta -= self.fatigue[i] * _INTRUSIVE[values[0]] * np.log1p(touch / 5)
         return float(expit(eta))
+
+
+def _when(sent_at: datetime) -> tuple[float, bool]:
+    """Months since the epoch (the drift's clock) and whether it is a weekday at home: what
+    the table of every patient and the single probability must read alike."""
+    months = (sent_at - EPOCH).total_seconds() / (30.44 * 86400)
+    return months, sent_at.astimezone(HOME_ZONE).weekday() < 5
 
 
 _WORK_WINDOW = np.array([-0.4, -0.7, -0.6, 1.0])

@@ -159,7 +159,12 @@ def feature_matrix(
 ) -> npt.NDArray[np.object_]:
     """Model inputs for ``targets`` (rows in the same order), an object array."""
     histories = histories_at_booking(targets, history=history)
-    rows = [feature_row(t, h) for t, h in zip(targets, histories, strict=True)]
+    return rows_matrix([feature_row(t, h) for t, h in zip(targets, histories, strict=True)])
+
+
+def rows_matrix(rows: Sequence[Sequence[float | str]]) -> npt.NDArray[np.object_]:
+    """Feature rows as the object array the model takes (mixed numbers and categories, so
+    ``np.array`` cannot be left to guess the dtype)."""
     matrix = np.empty((len(rows), len(FEATURES)), dtype=object)
     for index, row in enumerate(rows):
         matrix[index, :] = row

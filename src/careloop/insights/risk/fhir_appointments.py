@@ -22,7 +22,7 @@ from typing import Any, TypedDict, Unpack
 
 from careloop.errors import CareloopError
 from careloop.fhirdata.codings import has_code
-from careloop.fhirdata.dates import instant
+from careloop.fhirdata.dates import age_on, instant
 from careloop.insights.risk.appointments_csv import BookedAppointment
 from careloop.insights.risk.features import history_at_booking
 from careloop.insights.risk.model import NoshowModel
@@ -135,13 +135,7 @@ def _fhir_row(
         and (b := _booked(r, patient_id=patient_id, female=female)) is not None
     ]
     booked = target.scheduled_at.date()
-    age = None
-    if birth_date is not None:
-        age = (
-            booked.year
-            - birth_date.year
-            - ((booked.month, booked.day) < (birth_date.month, birth_date.day))
-        )
+    age = age_on(birth_date, booked) if birth_date is not None else None
     return noshow_row(
         scheduled_at=target.scheduled_at,
         appointment_day=max(target.appointment_day, booked),

@@ -15,12 +15,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import NotRequired, TypedDict, Unpack
 
-import numpy as np
-import numpy.typing as npt
-
 from careloop.errors import InvalidInput
 from careloop.insights.risk.appointments_csv import MAX_AGE
-from careloop.insights.risk.features import FEATURES, PatientHistory, booking_row
+from careloop.insights.risk.features import FEATURES, PatientHistory, booking_row, rows_matrix
 from careloop.insights.risk.model import NoshowModel
 from careloop.records.demographics import age_band
 
@@ -130,7 +127,7 @@ def explain_row(model: NoshowModel, row: list[float | str]) -> tuple[float, list
             ref = reference.get(name)
             changed[FEATURES.index(name)] = math.nan if ref is None else ref
         candidates.append(changed)
-    p = model.predict(_matrix(candidates))
+    p = model.predict(rows_matrix(candidates))
     probability = float(p[0])
     contributions = sorted(
         ((probability - float(p[i + 1]), group) for i, group in enumerate(groups)),
@@ -193,14 +190,7 @@ def noshow_probabilities(model: NoshowModel, rows: list[list[float | str]]) -> l
     # A few rows: one thread. On a busy machine the booster's OpenMP threads made this 25x
     # slower (600 ms instead of 25 ms for 15 rows at load 12 on 2 cores).
     with threadpool_limits(limits=1):
-        return [float(p) for p in model.predict(_matrix(rows))]
-
-
-def _matrix(rows: list[list[float | str]]) -> npt.NDArray[np.object_]:
-    matrix = np.empty((len(rows), len(FEATURES)), dtype=object)
-    for index, row in enumerate(rows):
-        matrix[index, :] = row
-    return matrix
+        return [float(p) for p in model.predict(rows_matrix(rows))]
 
 
 def noshow_row(**booking: Unpack[Booking]) -> list[float | str]:

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from careloop.errors import InvalidInput
+from careloop.fhirdata.patients import preferred_communication
 from careloop.programs.measures.fields import effective, prevalence
 from careloop.programs.measures.record import PatientRecord, Resource, codings, concept_in
 from careloop.programs.measures.timing import age_in_years, latest, point
@@ -79,9 +80,8 @@ def _number(spec: dict[str, Any], key: str, where: str, default: float | None = 
 
 
 def _primary_language(patient: Resource) -> str | None:
-    comms = [c for c in patient.get("communication") or [] if isinstance(c, dict)]
-    chosen = next((c for c in comms if c.get("preferred")), comms[0] if comms else None)
-    for _, code in codings((chosen or {}).get("language")):
+    # Only codings that name a system count here, as everywhere in the measure engine.
+    for _, code in codings((preferred_communication(patient) or {}).get("language")):
         return code.split("-", 1)[0].lower()
     return None
 

@@ -40,10 +40,15 @@ from careloop.web.deps import (
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-class TokenRequest(BaseModel):
+class SessionRequest(BaseModel):
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=1, max_length=1024)
     otp: str | None = Field(default=None, max_length=12, description="TOTP code, if enabled")
+
+
+# A token is signed in for like a session (the same limits on the same credentials), plus its
+# scopes and lifetime. No docstring: it would become the schema's description in OpenAPI.
+class TokenRequest(SessionRequest):
     scopes: list[str] = Field(default_factory=list, max_length=64)
     ttl_minutes: int = Field(default=720, ge=1, le=60 * 24 * 30)
 
@@ -59,12 +64,6 @@ class WhoAmI(BaseModel):
     actor: str
     role: str
     patient_ids: list[str]
-
-
-class SessionRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=150)
-    password: str = Field(min_length=1, max_length=1024)
-    otp: str | None = Field(default=None, max_length=12, description="TOTP code, if enabled")
 
 
 class SessionResponse(BaseModel):

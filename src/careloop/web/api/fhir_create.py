@@ -28,6 +28,7 @@ from careloop.fhir.outcome import PreconditionFailed, issue, outcome
 from careloop.fhir.params import parse_query
 from careloop.fhir.search import read, search
 from careloop.fhir.versions import etag, with_meta
+from careloop.fhirdata.references import reference_of
 from careloop.records.resources import resolve_patient_reference
 from careloop.security.principal import Principal
 from careloop.web.api.fhir_http import FhirResponse, base_url
@@ -39,9 +40,8 @@ def patient_guard(session: Session, principal: Principal) -> Callable[[dict[str,
         access.check_write(principal, str(resource.get("resourceType")))
         if principal.is_staff:
             return
-        subject = resource.get("subject")
-        ref = subject.get("reference") if isinstance(subject, dict) else None
-        if not isinstance(ref, str):
+        ref = reference_of(resource.get("subject"))
+        if ref is None:
             raise InvalidInput("subject: a Patient reference is required", field="subject")
         owner = resolve_patient_reference(session, ref)
         if owner is None or not principal.may_act_for(owner):
@@ -106,6 +106,12 @@ def created_reply(
     return FhirResponse(resource, status_code=status, headers=headers)
 
 
+def _require_type(body: dict[str, Any], expected: str) -> None:
+    """Refuse a body of another type before it waits for a batch or opens a transaction."""
+    if body.get("resourceType") != expected:
+        raise InvalidInput(f"resourceType: expected {expected}", field="resourceType")
+
+
 def _create(
     request: Request,
     body: dict[str, Any],
@@ -116,8 +122,7 @@ def _create(
     expected: str,
 ) -> FhirResponse:
     """Create in the request's transaction, or in the process's next batch (group commit)."""
-    if body.get("resourceType") != expected:
-        raise InvalidInput(f"resourceType: expected {expected}", field="resourceType")
+    _require_type(body, expected)
     batcher = _batcher(request)
     if batcher is None:
         return _create_in(request, body, session, clock, principal, expected=expected)
@@ -192,8 +197,7 @@ async def create_quickly(
     """:func:`_create` for the intake routes: a staff post with the batcher running is
     handed to the next batch and awaited on the event loop (no worker thread, no session);
     anything else runs ``_create`` on a worker thread in a transaction of its own."""
-    if body.get("resourceType") != expected:
-        raise InvalidInput(f"resourceType: expected {expected}", field="resourceType")
+    _require_type(body, expected)
     batcher = _batcher(request)
     if batcher is None or not principal.is_staff or "if-none-exist" in request.headers:
         return await run_in_threadpool(_create_alone, request, body, clock, principal, expected)

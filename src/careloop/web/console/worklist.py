@@ -29,6 +29,7 @@ from careloop.careteam.worklist import (
     list_worklist,
 )
 from careloop.clock import Clock
+from careloop.fhirdata.dates import age_on
 from careloop.models import InboundReply, Patient, User
 from careloop.security.permissions import ItemAction, may_act_on_item
 from careloop.security.principal import Principal
@@ -103,11 +104,7 @@ def _people(session: Session, patient_ids: set[str], today: date) -> dict[str, _
     people = {}
     for patient_id, given, family, birth, zone, contacts in rows:
         name = " ".join(p for p in (given, family) if p) or patient_id
-        age = (
-            today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
-            if birth
-            else None
-        )
+        age = age_on(birth, today) if birth else None
         phones = (cp.get("value") for cp in contacts if cp.get("system") == "phone")
         phone = next((str(value) for value in phones if value), None)
         people[patient_id] = _Who(name, age, zone, phone)
