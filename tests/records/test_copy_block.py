@@ -5,6 +5,7 @@ them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -88,7 +89,7 @@ def test_unit_rows_make_the_lines_and_facts_of_the_writer(
     cuts: list[int], dropped: set[int], owned: bool
 ) -> None:
     bounds = [0, *sorted(cuts), len(RESOURCES)]
-    units = [RESOURCES[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    units = [RESOURCES[a:b] for a, b in pairwise(bounds) if b > a]
     refs = {r.patient_ref for r in RESOURCES if r.patient_ref}
     owners = {ref: f"owner-of-{ref}" if owned else None for ref in refs}
     block, one_by_one = _Cursor(), _Cursor()
