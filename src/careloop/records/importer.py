@@ -11,6 +11,7 @@ are busy. Importing the same input twice leaves the same rows (same FHIR id = up
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -271,10 +272,17 @@ class _BatchWriter:
 
 def _load_finder_frozen() -> None:
     """The writer resolves patients' time zones (``identity.refresh_demographics``), not the
-    parsers: its finder (~0.2 s of imports, once before the parsers forked) loads while they
-    read the first files, and joins what the collector's passes skip."""
+    parsers: its finder (~0.2 s of imports) joins what the collector's passes skip."""
     load_finder()
     collector.refreeze()
+
+
+def _load_finder_aside() -> None:
+    """Load the finder in a thread, after the parsers forked: it runs while the writer waits
+    for the parsers and the server (the GIL is free then) instead of before the first batch,
+    which it delayed ~0.1 s, the whole import's chain of writer and server waiting. The
+    first patient's time zone waits for it (``timezones._finder``)."""
+    threading.Thread(target=_load_finder_frozen, name="careloop-tz-finder", daemon=True).start()
 
 
 def resolve_dangling_references(session: Session) -> int:
@@ -369,7 +377,7 @@ def import_paths(
     # seconds and ~0.45 of the parsers' 2.2 for 100 Synthea files. Given back at the end.
     collector.hold()
     try:
-        warm = _load_finder_frozen if pool is not None else None
+        warm = _load_finder_aside if pool is not None else None
         units = _units(files, keep_unsupported=keep_unsupported, pool=pool, while_first_parsed=warm)
         for batch in _batches(units):
             write(batch)
@@ -381,6 +389,7 @@ def import_paths(
         try:
             if pool is not None:
                 pool.shutdown()
+                load_finder()  # waits for the thread's load: none outlives the import
         finally:
             collector.release()
     with sessions() as session:
