@@ -11,6 +11,7 @@ are busy. Importing the same input twice leaves the same rows (same FHIR id = up
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,14 +27,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from careloop import collector
-from careloop.audit import AuditAction, AuditEntry, Purpose, audit_entries
 from careloop.clock import Clock
 from careloop.events import EventKind, record_event
-from careloop.models import Caregiver, FhirResource
-from careloop.records.availability import from_extension
-from careloop.records.caregivers import caregiver_row
-from careloop.records.contacts import index_contacts
+from careloop.models import FhirResource
 from careloop.records.contacts_phone import DEFAULT_REGION
+from careloop.records.copy_block import UnitRows, unit_rows
 from careloop.records.extract import (
     IndexedResource,
     ResourceProblem,
@@ -49,10 +47,10 @@ from careloop.records.fhir_reader import (
     read_json_file,
     read_ndjson_lines,
 )
-from careloop.records.identity import PatientIndex, link_patients, refresh_demographics
+from careloop.records.identity import PatientIndex
+from careloop.records.import_write import write_units
 from careloop.records.projection import attach_dangling_facts
-from careloop.records.store import upsert_rows, write_resources
-from careloop.records.store_copy import Stamp, copy_text
+from careloop.records.store_copy import copy_text
 from careloop.records.timezones import load_finder
 from careloop.security.principal import Principal
 
@@ -65,6 +63,8 @@ class PreparedUnit:
     resources: list[IndexedResource] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+    rows: UnitRows | None = None
+    """Its resources' COPY lines, joined here (``records.copy_block``)."""
 
 
 @dataclass
@@ -114,6 +114,9 @@ def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
         # The COPY text made here, in the parser process: the writer joins it with the owner.
         indexed.copy_text = copy_text(indexed)
         unit.resources.append(indexed)
+    unit.rows = unit_rows(unit.resources)
+    for res in unit.resources:  # its lines travel once, in the unit's rows
+        res.copy_text = None
     return unit
 
 
@@ -128,106 +131,6 @@ def prepare_ndjson_chunk(
     """Read and validate a chunk of NDJSON lines (runs in a worker process)."""
     read = read_ndjson_lines(lines, file=path, first_line=first_line)
     return _prepare(read, keep_unsupported=keep_unsupported)
-
-
-def write_units(
-    session: Session,
-    units: Sequence[PreparedUnit],
-    *,
-    clock: Clock,
-    principal: Principal,
-    index: PatientIndex,
-    default_timezone: str,
-    default_region: str = DEFAULT_REGION,
-    written: set[tuple[str, str]] | None = None,
-) -> tuple[set[str], int, int]:
-    """Write prepared units in the caller's transaction; returns (patients touched, identity
-    links made, phone numbers that could not be read).
-
-    ``written``: all that can be stored (an import begun on an empty table): not looked up.
-    The units are written as if one after the other (a resource in two of them ends as the
-    later one has it, each keeps its own source and import time, one audit entry each), but
-    patients are linked, resources copied and records refreshed once for all of them: the
-    per-statement cost is paid per batch, not per file.
-    """
-    latest: dict[tuple[str, str], tuple[IndexedResource, Stamp]] = {}
-    for unit in units:
-        stamp = (Path(unit.file).name, clock.now())
-        for res in unit.resources:
-            # The later unit's version, in the place where it was first read.
-            latest[(res.resource_type, res.fhir_id)] = (res, stamp)
-    resources = [res for res, _ in latest.values()]
-    stamps = [stamp for _, stamp in latest.values()]
-    now = stamps[0][1] if stamps else clock.now()
-    patients = [r for r in resources if r.resource_type == "Patient"]
-    links = link_patients(session, patients=patients, now=now)
-    for fhir_id, patient_id in links.patient_ids.items():
-        index.remember(fhir_id, patient_id)
-    refs = index.resolve(session, {r.patient_ref for r in resources if r.patient_ref})
-
-    owners = [refs.get(res.patient_ref) if res.patient_ref else None for res in resources]
-    write_resources(session, resources, owners, source="", now=now, stamps=stamps, stored=written)
-
-    undialable = refresh_demographics(
-        session,
-        patient_ids=set(links.patient_ids.values()),
-        now=now,
-        default_timezone=default_timezone,
-        default_region=default_region,
-    )
-    _write_caregivers(session, resources, refs, now=now, default_region=default_region)
-    entries = []
-    touched: set[str] = set()
-    for unit in units:
-        owned = {refs[r.patient_ref] for r in unit.resources if r.patient_ref in refs}
-        if owned:
-            touched.update(owned)
-            entries.append(
-                AuditEntry(
-                    principal,
-                    AuditAction.UPDATE,
-                    "fhir-import",
-                    Purpose.IMPORT,
-                    patient_ids=tuple(sorted(owned)),
-                    detail={"source": Path(unit.file).name},
-                )
-            )
-    audit_entries(session, clock=clock, entries=entries)
-    return touched, links.linked_by_identifier, undialable
-
-
-def _write_caregivers(
-    session: Session,
-    resources: list[IndexedResource],
-    refs: dict[str, str],
-    *,
-    now: Any,
-    default_region: str,
-) -> None:
-    rows = []
-    for res in resources:
-        if res.resource_type != "RelatedPerson" or not res.patient_ref:
-            continue
-        patient_id = refs.get(res.patient_ref)
-        if patient_id is None:
-            continue
-        rows.append(
-            caregiver_row(
-                res.resource,
-                patient_id=patient_id,
-                now=now,
-                windows=from_extension(res.resource),
-                default_region=default_region,
-            )
-        )
-    upsert_rows(session, Caregiver, rows, ("id",))
-    for row in rows:
-        index_contacts(
-            session,
-            patient_id=row["patient_id"],
-            points=row["contact_points"],
-            caregiver_id=row["id"],
-        )
 
 
 def _units(
@@ -369,10 +272,17 @@ class _BatchWriter:
 
 def _load_finder_frozen() -> None:
     """The writer resolves patients' time zones (``identity.refresh_demographics``), not the
-    parsers: its finder (~0.2 s of imports, once before the parsers forked) loads while they
-    read the first files, and joins what the collector's passes skip."""
+    parsers: its finder (~0.2 s of imports) joins what the collector's passes skip."""
     load_finder()
     collector.refreeze()
+
+
+def _load_finder_aside() -> None:
+    """Load the finder in a thread, after the parsers forked: it runs while the writer waits
+    for the parsers and the server (the GIL is free then) instead of before the first batch,
+    which it delayed ~0.1 s, the whole import's chain of writer and server waiting. The
+    first patient's time zone waits for it (``timezones._finder``)."""
+    threading.Thread(target=_load_finder_frozen, name="careloop-tz-finder", daemon=True).start()
 
 
 def resolve_dangling_references(session: Session) -> int:
@@ -467,7 +377,7 @@ def import_paths(
     # seconds and ~0.45 of the parsers' 2.2 for 100 Synthea files. Given back at the end.
     collector.hold()
     try:
-        warm = _load_finder_frozen if pool is not None else None
+        warm = _load_finder_aside if pool is not None else None
         units = _units(files, keep_unsupported=keep_unsupported, pool=pool, while_first_parsed=warm)
         for batch in _batches(units):
             write(batch)
@@ -479,6 +389,7 @@ def import_paths(
         try:
             if pool is not None:
                 pool.shutdown()
+                load_finder()  # waits for the thread's load: none outlives the import
         finally:
             collector.release()
     with sessions() as session:

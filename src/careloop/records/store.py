@@ -24,12 +24,15 @@ from sqlalchemy.orm import Session
 from careloop.db import copy_then_insert
 from careloop.models import FhirResource, ResourceFact
 from careloop.records.code_filter import column_text
+from careloop.records.copy_block import UnitRows, copy_units
 from careloop.records.extract import IndexedResource
 from careloop.records.fact_columns import FACT_COLUMNS
 from careloop.records.projection import fact_rows, forget_shared_facts, has_fact
 from careloop.records.store_copy import Stamp, copy_new, existing_keys
 
 CHUNK = 500
+UnitBlock = tuple[Sequence[IndexedResource], UnitRows, Stamp]
+"""A unit's resources, its parser's COPY lines of them, and its stamp."""
 JSON_COLUMNS = ("resource", "fact")  # jsonb: written as JSON text by COPY
 
 
@@ -43,6 +46,7 @@ def write_resources(
     new: bool = False,
     stamps: Sequence[Stamp] | None = None,
     stored: set[tuple[str, str]] | None = None,
+    blocks: Sequence[UnitBlock] | None = None,
 ) -> None:
     """Upsert ``resources`` (same type and FHIR id = update) and replace their facts.
 
@@ -56,11 +60,13 @@ def write_resources(
     ``stored``: keys (type, FHIR id) holding every one of them that is stored (an import
     begun on an empty table keeps what it committed), so none is looked up; the same
     fallback covers one written meanwhile by someone else.
+    ``blocks``: the units ``resources`` were taken from, each with its parser's COPY lines
+    (``records.copy_block``) and stamp; on PostgreSQL, the lines copied are cut from these.
     """
     stamped = list(stamps) if stamps is not None else [(source, now)] * len(resources)
     if resources and session.get_bind().dialect.name == "postgresql":
         resources, owners, stamped = _copy_new_resources(
-            session, resources, owners, stamped, new=new, stored=stored
+            session, resources, owners, stamped, new=new, stored=stored, blocks=blocks
         )
     _upsert(session, resources, owners, stamped)
 
@@ -73,6 +79,7 @@ def _copy_new_resources(
     *,
     new: bool = False,
     stored: set[tuple[str, str]] | None = None,
+    blocks: Sequence[UnitBlock] | None = None,
 ) -> tuple[list[IndexedResource], list[str | None], list[Stamp]]:
     """COPY the resources not stored yet; returns the rest (stored already) to upsert."""
     forget_shared_facts(
@@ -89,9 +96,15 @@ def _copy_new_resources(
             return list(resources), list(owners), list(stamps)
         cursor.execute("SAVEPOINT careloop_copy_new")
         try:
-            copy_new(
-                cursor, [r for r, _, _ in fresh], [o for _, o, _ in fresh], [s for *_, s in fresh]
-            )
+            if blocks is None:
+                copy_new(
+                    cursor,
+                    [r for r, _, _ in fresh],
+                    [o for _, o, _ in fresh],
+                    [s for *_, s in fresh],
+                )
+            else:
+                _copy_blocks(cursor, blocks, resources, owners, stored)
         except UniqueViolation:
             # Written by someone else since the look-up: upsert everything instead.
             cursor.execute("ROLLBACK TO SAVEPOINT careloop_copy_new")
@@ -99,6 +112,26 @@ def _copy_new_resources(
         cursor.execute("RELEASE SAVEPOINT careloop_copy_new")
     rest = [row for row in rows if _key(row[0]) in stored]
     return [r for r, _, _ in rest], [o for _, o, _ in rest], [s for *_, s in rest]
+
+
+def _copy_blocks(
+    cursor: Any,
+    blocks: Sequence[UnitBlock],
+    resources: Sequence[IndexedResource],
+    owners: Sequence[str | None],
+    stored: set[tuple[str, str]],
+) -> None:
+    """COPY the lines of ``resources`` (the batch's latest versions) not ``stored`` from their
+    units' blocks: a unit's line is dropped when stored or when a later one replaced it."""
+    latest = {id(res) for res in resources}
+    plan = [
+        (unit, rows, stamp, {
+            i for i, res in enumerate(unit)
+            if id(res) not in latest or (res.resource_type, res.fhir_id) in stored
+        })
+        for unit, rows, stamp in blocks
+    ]  # fmt: skip
+    copy_units(cursor, plan, dict(zip([r.patient_ref for r in resources], owners, strict=True)))
 
 
 def _key(res: IndexedResource) -> tuple[str, str]:

@@ -50,6 +50,8 @@ one JSON text), by the same rule as ``records.projection.fact_rows`` (its owner,
 timing are its resource's row's)."""
 _DROPPED = list(DROPPED_FIELDS)
 _PATIENT_DROPPED = [*DROPPED_FIELDS, *PATIENT_DROPPED]
+FACT_ARGS = {"dropped": _DROPPED, "patient": _PATIENT_DROPPED}
+"""``PROJECT_FACTS``'s parameters other than its keys."""
 
 
 Stamp = tuple[str, datetime]
@@ -182,6 +184,4 @@ def copy_new(
             copy.write(b"".join(parts))
     if facts:
         keys = orjson.dumps(facts).decode()
-        cursor.execute(
-            PROJECT_FACTS, {"keys": keys, "dropped": _DROPPED, "patient": _PATIENT_DROPPED}
-        )
+        cursor.execute(PROJECT_FACTS, {"keys": keys, **FACT_ARGS})

@@ -7,6 +7,7 @@ boundary data), else by US state. Nothing is fetched from the network.
 from __future__ import annotations
 
 import atexit
+import threading
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -60,14 +61,24 @@ def is_valid_zone(name: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=1)
+_LOADING = threading.Lock()
+
+
 def _finder() -> Any:
+    """The finder, loaded once: a caller while another thread loads it (the importer's, beside
+    its first batch) waits for that load instead of making its own."""
+    with _LOADING:
+        return _loaded_finder()
+
+
+@lru_cache(maxsize=1)
+def _loaded_finder() -> Any:
     from careloop.records.tz_finder import LazyTimezoneFinder
 
     # Released before the interpreter tears its modules down: timezonefinder's finalizers
     # call its own module's helpers, which are gone by then, and every command that had
     # read an address ended with a traceback on stderr ("Exception ignored in ...").
-    atexit.register(_finder.cache_clear)
+    atexit.register(_loaded_finder.cache_clear)
     return LazyTimezoneFinder()
 
 

@@ -1,0 +1,123 @@
+"""A unit's COPY lines joined by its parser (``records.copy_block``) are the lines the writer
+would have made one by one: same rows, same facts, whatever lines are dropped and whoever owns
+them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from careloop.records.copy_block import copy_units, unit_rows
+from careloop.records.extract import IndexedResource, index_resource
+from careloop.records.store_copy import copy_new, copy_text
+from tests.records.conftest import synthea_dir
+
+NOTE = 'tab\there, back\\slash, "quotes", new\nline, \\N, \\t, ünïcödé ✓'
+AWKWARD: list[dict[str, Any]] = [
+    {"resourceType": "Basic", "id": "odd\tid\\with\nbreaks", "code": {"text": NOTE}},
+    {
+        "resourceType": "Observation",
+        "id": "obs-awkward",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2", "display": NOTE}]},
+        "subject": {"reference": "Patient/p\\1"},
+        "effectiveDateTime": "2024-03-01T10:00:00+01:00",
+        "valueQuantity": {"value": 172.5, "unit": "cm"},
+    },
+]
+
+
+def _resources() -> list[IndexedResource]:
+    bundle = orjson.loads(sorted(synthea_dir().glob("*.json"))[0].read_bytes())
+    chosen = [entry["resource"] for entry in bundle["entry"][:60]] + AWKWARD
+    return [index_resource(resource) for resource in chosen]
+
+
+RESOURCES = _resources()
+
+
+class _Copy:
+    def __init__(self, sink: list[bytes]) -> None:
+        self.sink = sink
+
+    def __enter__(self) -> _Copy:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def write(self, data: bytes) -> None:
+        self.sink.append(bytes(data))
+
+
+class _Cursor:
+    """Keeps what a COPY sent and the facts' keys the projection was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.facts: list[Any] = []
+
+    def copy(self, _statement: str) -> _Copy:
+        return _Copy(self.sent)
+
+    def execute(self, _statement: str, params: dict[str, Any]) -> None:
+        self.facts += orjson.loads(params["keys"])
+
+    def lines(self) -> list[bytes]:
+        return sorted(b"".join(self.sent).splitlines(keepends=True))
+
+
+def _fresh(res: IndexedResource) -> IndexedResource:
+    """The resource as the writer receives it from a parser (its lines in its unit's rows)."""
+    copied = index_resource(res.resource)
+    copied.copy_text = None
+    return copied
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cuts=st.lists(st.integers(0, len(RESOURCES)), max_size=3),
+    dropped=st.sets(st.integers(0, len(RESOURCES) - 1)),
+    owned=st.booleans(),
+)
+def test_unit_rows_make_the_lines_and_facts_of_the_writer(
+    cuts: list[int], dropped: set[int], owned: bool
+) -> None:
+    bounds = [0, *sorted(cuts), len(RESOURCES)]
+    units = [RESOURCES[a:b] for a, b in pairwise(bounds) if b > a]
+    refs = {r.patient_ref for r in RESOURCES if r.patient_ref}
+    owners = {ref: f"owner-of-{ref}" if owned else None for ref in refs}
+    block, one_by_one = _Cursor(), _Cursor()
+    plan, kept, kept_owners, stamps = [], [], [], []
+    start = 0
+    for n, unit in enumerate(units):
+        stamp = (f"file\t{n}.json", datetime(2026, 12, 6, 20, n, tzinfo=UTC))
+        rows = unit_rows(unit)
+        mine = {i - start for i in dropped if start <= i < start + len(unit)}
+        plan.append(([_fresh(r) for r in unit], rows, stamp, mine))
+        for i, res in enumerate(unit):
+            if i not in mine:
+                kept.append(res)
+                kept_owners.append(owners.get(res.patient_ref) if res.patient_ref else None)
+                stamps.append(stamp)
+        start += len(unit)
+    copy_units(block, plan, owners)
+    for res in kept:
+        res.copy_text = copy_text(res)
+    copy_new(one_by_one, kept, kept_owners, stamps)
+    assert block.lines() == one_by_one.lines()
+    assert sorted(map(repr, block.facts)) == sorted(map(repr, one_by_one.facts))
+
+
+def test_a_unit_with_nothing_left_sends_no_line() -> None:
+    cursor = _Cursor()
+    unit = RESOURCES[:5]
+    stamp = ("a.json", datetime(2026, 12, 6, tzinfo=UTC))
+    copy_units(cursor, [(unit, unit_rows(unit), stamp, set(range(5)))], {})
+    assert cursor.lines() == []
+    assert cursor.facts == []
