@@ -272,7 +272,7 @@ def queued_night(
     cli = Path(sys.executable).parent / "careloop"
     command = [str(cli), "worker", "--queue", "--once", "--queues", "nightly", "--database", url]
     began = time.perf_counter()
-    defer_night(rt, now=now, slice_size=slice_size)
+    defer_night(rt, now=now, slice_size=slice_size, workers=workers)
     procs = [
         subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(workers)

@@ -284,11 +284,9 @@ def test_every_app_of_one_process_sends_the_night_to_the_nightly_queue(tmp_path:
         assert periodic["retry_stalled"] == "careloop:careloop.retry_stalled"
 
 
-def test_the_night_queueing_lock_holds_one_moment_not_one_night(
-    empty_postgresql_url: str,
-) -> None:
-    """docs/scale.md said "queueing lock per night": the lock is the deferral's moment, so
-    only the same moment is refused while it waits; a call a second later queues a night."""
+def test_a_night_queued_or_running_is_not_queued_again(empty_postgresql_url: str) -> None:
+    """Two deferrals a second apart both queued the night (the queueing lock held one moment,
+    and only while its task waited): the second now finds the night and queues nothing."""
     rt = _runtime(empty_postgresql_url)
     with rt.transaction() as session:
         sync_library(session, library=load_library(None), clock=rt.clock)
@@ -296,6 +294,31 @@ def test_the_night_queueing_lock_holds_one_moment_not_one_night(
     first = defer_night(rt, now=moment)
     again = defer_night(rt, now=moment)
     later = defer_night(rt, now=moment + timedelta(seconds=1))
+    with psycopg.connect(empty_postgresql_url) as conn:
+        conn.execute("UPDATE procrastinate_jobs SET status = 'doing'")  # a worker took it
+        running = defer_night(rt, now=moment + timedelta(seconds=2))
+        conn.execute("UPDATE procrastinate_jobs SET status = 'succeeded'")
+    tomorrow = defer_night(rt, now=moment + timedelta(days=1))
     assert first is not None
-    assert again is None
-    assert later is not None
+    assert (again, later, running) == (None, None, None)
+    assert tomorrow is not None
+
+
+def test_nightly_queue_twice_says_the_night_is_already_queued(empty_postgresql_url: str) -> None:
+    url = empty_postgresql_url
+    rt = _runtime(url)
+    with rt.transaction() as session:
+        sync_library(session, library=load_library(None), clock=rt.clock)
+    first = runner.invoke(app, ["nightly", "--queue", "--database", url])
+    second = runner.invoke(app, ["nightly", "--queue", "--database", url])
+    with psycopg.connect(url) as conn:
+        nights = conn.execute(
+            "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'careloop:careloop.night'"
+        ).fetchone()
+
+    assert first.exit_code == 0, first.output
+    assert "queued as task" in first.output
+    assert second.exit_code == 0, second.output
+    assert "already queued or running" in second.output
+    assert "1 todo" in second.output
+    assert nights == (1,)

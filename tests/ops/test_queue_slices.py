@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from careloop.compose.queue import _in_part, hash_range
+from careloop.compose.nightly import hash_range
+from careloop.compose.nightly import in_hash_range as _in_part
 from careloop.models import Patient
 from tests.ops.test_nightly import _population
 from tests.ops.test_queue import _runtime

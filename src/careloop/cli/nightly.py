@@ -13,12 +13,18 @@ from careloop.cli.support import print_json, runtime
 
 def nightly(
     workers: Annotated[
-        int, typer.Option("--workers", "-w", help="Processes running slices (PostgreSQL).")
+        int,
+        typer.Option(
+            "--workers",
+            "-w",
+            help="Processes running slices (PostgreSQL); with --queue, the queue workers the "
+            "slices are balanced over.",
+        ),
     ] = 1,
     shard: Annotated[
         str,
         typer.Option(
-            "--shard", help="K/M: this machine runs every M-th slice, from slice K (0/1: all)."
+            "--shard", help="K/M: this machine takes the patients whose id's CRC-32 is K mod M."
         ),
     ] = "0/1",
     queue: Annotated[
@@ -43,7 +49,7 @@ def nightly(
 
     part = parse_shard(shard)
     if queue:
-        _queue_night(database, wait=wait, as_json=as_json)
+        _queue_night(database, wait=wait, as_json=as_json, workers=workers)
         return
     with runtime(database) as rt:
         url = rt.engine.url.render_as_string(hide_password=False)
@@ -57,18 +63,25 @@ def nightly(
     )
 
 
-def _queue_night(database: str | None, *, wait: float, as_json: bool) -> None:
-    from careloop.compose.queue import defer_night, night_status, wait_for_night
+def _queue_night(database: str | None, *, wait: float, as_json: bool, workers: int) -> None:
+    """Defer the night, or report the one already queued or running (its moment and tasks)."""
+    from datetime import datetime
+
+    from careloop.compose.queue import defer_night, night_status, pending_night, wait_for_night
 
     with runtime(database) as rt:
         now = rt.clock.now()
-        job = defer_night(rt, now=now)
+        job = defer_night(rt, now=now, workers=workers)
+        if job is None:
+            with rt.transaction() as session:
+                moment = pending_night(session)
+            now = now if moment is None else datetime.fromisoformat(moment)
         status = wait_for_night(rt, now=now, timeout=wait) if wait else night_status(rt, now=now)
     result = {"night": now.isoformat(), "job": job, "tasks": status}
     if as_json:
         print_json(result)
         return
-    queued = f"queued as task {job}" if job is not None else "already queued"
+    queued = f"queued as task {job}" if job is not None else "already queued or running"
     states = ", ".join(f"{count} {state}" for state, count in sorted(status.items()))
     Console().print(f"night {result['night']} {queued}; tasks: {states}")
 

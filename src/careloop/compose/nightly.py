@@ -15,11 +15,13 @@ A night is one *opening* tick, then the *slices*:
 ``--shard K/M`` makes this machine take the patients whose id hashes to K modulo M (stable
 across machines, no coordination), so M machines share one PostgreSQL; ``--workers N`` runs
 this machine's slices in N processes. The slices are as many as ``slice_size`` (an upper
-bound) asks for, rounded up to a multiple of N, with equal counts of patients: 5,000 patients
-at 2,000 make 4 slices of 1,250, not 3 of ~1,667 whose last would run alone on one core
-(docs/benchmarks.md, ntL). Due steps are claimed with ``FOR UPDATE SKIP LOCKED``
-(``outreach.due_steps``), so slices never send the same step twice. SQLite, the single-file
-default, runs the slices in this process.
+bound) asks for, rounded up to a multiple of N: 5,000 patients at 2,000 make 4 slices of
+~1,250, not 3 of ~1,667 whose last would run alone on one core (docs/benchmarks.md, ntL).
+On PostgreSQL a slice is a range of ``hashtext(id)`` (read through ``ix_patients_id_hash``,
+as the queue's slices are), so the coordinator counts the patients and never holds their
+ids (10M ids were ~1 GB in the coordinator); SQLite, the single-file default, runs the
+slices in this process and deals them in id order. Due steps are claimed with ``FOR UPDATE
+SKIP LOCKED`` (``outreach.due_steps``), so slices never send the same step twice.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from datetime import datetime
 from multiprocessing import get_context
 from typing import Any
 
+from sqlalchemy import BigInteger, ColumnElement, and_, func, literal, select
 from sqlalchemy.orm import Session
 
 from careloop import collector
@@ -42,6 +45,7 @@ from careloop.content.service import require_approved_content
 from careloop.conversations.journeys import run_tick as tick_and_hand_off
 from careloop.errors import InvalidInput
 from careloop.governance.consent import share_consent_reads
+from careloop.models import Patient
 from careloop.outreach.audience import SliceReads
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.eligibility import AppointmentEligibility, Candidate, care_gap_candidates
@@ -124,16 +128,75 @@ def shard_of(ids: Iterable[str], *, shard: tuple[int, int] = (0, 1)) -> list[str
     return [pid for pid in ids if zlib.crc32(pid.encode()) % count == index]
 
 
+def slice_count(patients: int, *, slice_size: int = SLICE_SIZE, workers: int = 1) -> int:
+    """Slices for ``patients``: at most ``slice_size`` each, as many as a multiple of
+    ``workers``, so no worker is left running the last slice alone."""
+    count = max(1, math.ceil(patients / slice_size))
+    return min(math.ceil(count / workers) * workers, max(1, patients))
+
+
 def slices_of(
     ids: Sequence[str], *, slice_size: int = SLICE_SIZE, workers: int = 1
 ) -> list[list[str]]:
-    """One machine's patients in slices of at most ``slice_size``, as many as a multiple of
-    ``workers``, each within one patient of the others, so no worker is left running the
-    last slice alone. Dealt in id order, so the slices do not depend on the input's order."""
-    count = max(1, math.ceil(len(ids) / slice_size))
-    count = min(math.ceil(count / workers) * workers, max(1, len(ids)))
+    """Patients in :func:`slice_count` slices, each within one patient of the others. Dealt
+    in id order, so the slices do not depend on the input's order."""
     ordered = sorted(ids)
+    count = slice_count(len(ordered), slice_size=slice_size, workers=workers)
     return [ordered[k::count] for k in range(count)]
+
+
+HASHES = 2**32  # ``hashtext`` is a 32-bit signed integer
+
+
+def hash_range(index: int, count: int) -> tuple[int, int]:
+    """The ``hashtext(id)`` range ``[low, high)`` of slice ``index`` of ``count``: contiguous
+    and equal ranges covering every hash, so each patient is in exactly one slice."""
+    return (-(2**31) + index * HASHES // count, -(2**31) + (index + 1) * HASHES // count)
+
+
+def in_hash_range(index: int, count: int) -> ColumnElement[bool]:
+    """Patients of slice ``index`` of ``count`` by PostgreSQL's hash of their id: a range of
+    ``ix_patients_id_hash`` (a modulo of the hash read the whole table for every slice)."""
+    low, high = hash_range(index, count)
+    hashed = func.hashtext(Patient.id)
+    return and_(hashed >= literal(low, BigInteger), hashed < literal(high, BigInteger))
+
+
+@dataclass(frozen=True)
+class SlicePart:
+    """Slice ``index`` of ``count`` of this machine's shard: what a worker is sent (no ids)."""
+
+    index: int
+    count: int
+    shard: tuple[int, int] = (0, 1)
+
+
+def plan_slices(
+    session: Session,
+    *,
+    slice_size: int = SLICE_SIZE,
+    workers: int = 1,
+    shard: tuple[int, int] = (0, 1),
+) -> int:
+    """How many slices this machine's patients make. PostgreSQL counts the patients and
+    expects a shard's share (the CRC-32 split is even); no id is read."""
+    if session.get_bind().dialect.name == "postgresql":
+        total = session.scalar(select(func.count()).select_from(Patient)) or 0
+        mine = math.ceil(total / shard[1])
+    else:
+        mine = len(shard_of(patient_ids(session), shard=shard))
+    return slice_count(mine, slice_size=slice_size, workers=workers)
+
+
+def slice_patients(session: Session, part: SlicePart) -> list[str]:
+    """The patients of ``part``, in id order: on PostgreSQL those whose ``hashtext(id)``
+    falls in its range (equal ranges: slices even to a few per cent); on SQLite (one
+    process, a small population) every ``count``-th of the shard in id order."""
+    if session.get_bind().dialect.name == "postgresql":
+        query = select(Patient.id).where(in_hash_range(part.index, part.count))
+        return shard_of(session.scalars(query.order_by(Patient.id)), shard=part.shard)
+    mine = sorted(shard_of(patient_ids(session), shard=part.shard))
+    return mine[part.index :: part.count]
 
 
 def night_facts(programs: Sequence[OutreachProgram]) -> SharedFacts | None:
@@ -196,17 +259,24 @@ def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str
     return counts
 
 
+def run_slice_part(rt: Runtime, *, part: SlicePart, now: datetime) -> dict[str, int]:
+    """Slice ``part``: its patients read in a short transaction, then :func:`run_slice`."""
+    with rt.transaction() as session:
+        ids = slice_patients(session, part)
+    return run_slice(rt, patient_ids=ids, now=now)
+
+
 _PROCESS_RUNTIME: dict[str, Runtime] = {}
 
 
-def _slice_in_process(job: tuple[str, list[str], str]) -> dict[str, int]:
+def _slice_in_process(job: tuple[str, SlicePart, str]) -> dict[str, int]:
     """A worker process's slice: its own runtime (one per process, opened on first use)."""
-    database, ids, moment = job
+    database, part, moment = job
     rt = _PROCESS_RUNTIME.get(database)
     if rt is None:
         rt = _PROCESS_RUNTIME[database] = open_runtime(database=database, run_migrations=False)
         collector.settle_batch_process()
-    return run_slice(rt, patient_ids=ids, now=datetime.fromisoformat(moment))
+    return run_slice_part(rt, part=part, now=datetime.fromisoformat(moment))
 
 
 def warm_worker(database: str) -> int:
@@ -246,15 +316,15 @@ def run_nightly(
     if shard[0] == 0:
         report.opening = open_night(rt, now=now)
     with rt.transaction() as session:
-        everyone = patient_ids(session)
-    mine = slices_of(shard_of(everyone, shard=shard), slice_size=slice_size, workers=workers)
+        count = plan_slices(session, slice_size=slice_size, workers=workers, shard=shard)
+    parts = [SlicePart(index, count, shard) for index in range(count)]
     if workers == 1 and pool is None:
-        for ids in mine:
-            report.add(run_slice(rt, patient_ids=ids, now=now))
+        for part in parts:
+            report.add(run_slice_part(rt, part=part, now=now))
         return report
     executor = pool or worker_pool(workers)
     try:
-        jobs = [(database, ids, now.isoformat()) for ids in mine]
+        jobs = [(database, part, now.isoformat()) for part in parts]
         for counts in executor.map(_slice_in_process, jobs):
             report.add(counts)
     finally:

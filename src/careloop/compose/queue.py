@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import socket
 import threading
@@ -36,10 +35,17 @@ from typing import Any
 from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import DEFAULT_PRIORITY
-from sqlalchemy import BigInteger, ColumnElement, and_, func, literal, select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from careloop.compose.jobs import JobRunner
-from careloop.compose.nightly import SLICE_SIZE, open_night, run_slice
+from careloop.compose.nightly import (
+    SLICE_SIZE,
+    SlicePart,
+    open_night,
+    run_slice_part,
+    slice_count,
+)
 from careloop.compose.worker import build_worker
 from careloop.content.service import require_approved_content
 from careloop.errors import InvalidInput
@@ -97,36 +103,20 @@ def nightly_slice(context: JobContext, *, moment: str, index: int, count: int) -
     The task names its slice, not its patients, so no patient id is in the queue or its logs;
     a patient added since the night began simply joins the slice their id hashes to.
     """
-    rt = _runtime(context)
-    with rt.transaction() as session:
-        ids = list(session.scalars(select(Patient.id).where(_in_part(index, count))))
-    return run_slice(rt, patient_ids=ids, now=datetime.fromisoformat(moment))
+    part = SlicePart(index, count)
+    return run_slice_part(_runtime(context), part=part, now=datetime.fromisoformat(moment))
 
 
-HASHES = 2**32  # ``hashtext`` is a 32-bit signed integer
-
-
-def hash_range(index: int, count: int) -> tuple[int, int]:
-    """The ``hashtext(id)`` range ``[low, high)`` of slice ``index`` of ``count``: contiguous
-    and equal ranges covering every hash, so each patient is in exactly one slice."""
-    return (-(2**31) + index * HASHES // count, -(2**31) + (index + 1) * HASHES // count)
-
-
-def _in_part(index: int, count: int) -> ColumnElement[bool]:
-    """Patients of slice ``index`` of ``count`` by PostgreSQL's hash of their id: a range of
-    ``ix_patients_id_hash`` (a modulo of the hash read the whole table for every slice)."""
-    low, high = hash_range(index, count)
-    hashed = func.hashtext(Patient.id)
-    return and_(hashed >= literal(low, BigInteger), hashed < literal(high, BigInteger))
-
-
-def night(context: JobContext, *, moment: str, slice_size: int = SLICE_SIZE) -> dict[str, Any]:
-    """The opening tick, then a task per slice (picked up by every worker of the cluster)."""
+def night(
+    context: JobContext, *, moment: str, slice_size: int = SLICE_SIZE, workers: int = 1
+) -> dict[str, Any]:
+    """The opening tick, then a task per slice (picked up by every worker of the cluster):
+    as many as a multiple of ``workers``, so none is left running the last slice alone."""
     rt = _runtime(context)
     opening = open_night(rt, now=datetime.fromisoformat(moment))
     with rt.transaction() as session:
         patients = session.scalar(select(func.count()).select_from(Patient)) or 0
-    count = max(1, math.ceil(patients / slice_size))
+    count = slice_count(patients, slice_size=slice_size, workers=workers)
     deferred = 0
     for index in range(count):
         job = context.app.configure_task(
@@ -268,14 +258,40 @@ def opened(rt: Runtime) -> Iterator[App]:
         yield app
 
 
-def defer_night(rt: Runtime, *, now: datetime, slice_size: int = SLICE_SIZE) -> int | None:
-    """Queue tonight's cycle; None when the same night already waits to start."""
+NIGHT_TASKS = ("careloop:careloop.night", "careloop:careloop.nightly_slice")
+NIGHT_LOCK = 0x6E696768  # advisory lock: one deferral of a night at a time, cluster-wide
+
+
+def pending_night(session: Session) -> str | None:
+    """The moment of a night whose opening or slices wait or run (retries included)."""
+    moment = session.scalar(
+        text(
+            "SELECT args->>'moment' FROM procrastinate_jobs "
+            "WHERE queue_name = 'nightly' AND task_name = ANY(:tasks) "
+            "AND status IN ('todo', 'doing') ORDER BY id LIMIT 1"
+        ),
+        {"tasks": list(NIGHT_TASKS)},
+    )
+    return None if moment is None else str(moment)
+
+
+def defer_night(
+    rt: Runtime, *, now: datetime, slice_size: int = SLICE_SIZE, workers: int = 1
+) -> int | None:
+    """Queue tonight's cycle; None when a night is already queued or running.
+
+    Two calls a second apart used to queue two nights (the queueing lock holds one moment,
+    and only while its task waits): idempotent, but every patient read twice. The check and
+    the deferral hold an advisory lock, so two calls at once cannot both pass the check.
+    """
     moment = now.isoformat()
-    with opened(rt) as app:
-        with rt.transaction() as session:
-            require_approved_content(session)
+    with opened(rt) as app, rt.transaction() as session:
+        require_approved_content(session)
+        session.execute(select(func.pg_advisory_xact_lock(NIGHT_LOCK)))
+        if pending_night(session) is not None:
+            return None
         job = app.configure_task("careloop:careloop.night", queueing_lock=f"night:{moment}")
-        return _defer_once(job, moment=moment, slice_size=slice_size)
+        return _defer_once(job, moment=moment, slice_size=slice_size, workers=workers)
 
 
 def night_status(rt: Runtime, *, now: datetime) -> dict[str, int]:
