@@ -284,6 +284,8 @@ def defer_night(
     and only while its task waits): idempotent, but every patient read twice. The check and
     the deferral hold an advisory lock, so two calls at once cannot both pass the check.
     """
+    if workers < 1:
+        raise InvalidInput("workers must be at least 1", field="workers")
     moment = now.isoformat()
     with opened(rt) as app, rt.transaction() as session:
         require_approved_content(session)

@@ -212,6 +212,12 @@ async def checkin_step(
             principal=principal,
         )
     now = clock.now()
+    if form == "today":
+        zone = get_patient_record(session, patient_id=patient_id, timeline_limit=0).timezone
+        if answered_today(session, patient_id=patient_id, zone=zone, now=now):
+            # Sent again (Back and Send, a second tap without scripts): asked once a day,
+            # so stored once; the page thanks them, as the GET would.
+            return after_post(request, f"/portal/checkin?patient={patient_id}")
     state = conversation.start(questionnaire, channel="portal")
     for question in questions:
         state, _step = conversation.accept_reply(state, answers.get(question.link_id, ""), now)
