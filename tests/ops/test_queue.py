@@ -304,6 +304,21 @@ def test_a_night_queued_or_running_is_not_queued_again(empty_postgresql_url: str
     assert tomorrow is not None
 
 
+def test_a_night_pending_since_yesterday_does_not_stop_tonights(empty_postgresql_url: str) -> None:
+    """Workers down for a day: yesterday's night still waits, and tonight's is queued too."""
+    rt = _runtime(empty_postgresql_url)
+    with rt.transaction() as session:
+        sync_library(session, library=load_library(None), clock=rt.clock)
+    monday = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    first = defer_night(rt, now=monday)
+    tuesday = defer_night(rt, now=monday + timedelta(days=1))
+    again = defer_night(rt, now=monday + timedelta(days=1, minutes=5))
+    assert first is not None
+    assert tuesday is not None
+    assert tuesday != first
+    assert again is None
+
+
 def test_nightly_queue_twice_says_the_night_is_already_queued(empty_postgresql_url: str) -> None:
     url = empty_postgresql_url
     rt = _runtime(url)

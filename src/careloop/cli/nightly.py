@@ -67,14 +67,20 @@ def _queue_night(database: str | None, *, wait: float, as_json: bool, workers: i
     """Defer the night, or report the one already queued or running (its moment and tasks)."""
     from datetime import datetime
 
-    from careloop.compose.queue import defer_night, night_status, pending_night, wait_for_night
+    from careloop.compose.queue import (
+        STALE_NIGHT,
+        defer_night,
+        night_status,
+        pending_night,
+        wait_for_night,
+    )
 
     with runtime(database) as rt:
         now = rt.clock.now()
         job = defer_night(rt, now=now, workers=workers)
         if job is None:
             with rt.transaction() as session:
-                moment = pending_night(session)
+                moment = pending_night(session, since=now - STALE_NIGHT)
             now = now if moment is None else datetime.fromisoformat(moment)
         status = wait_for_night(rt, now=now, timeout=wait) if wait else night_status(rt, now=now)
     result = {"night": now.isoformat(), "job": job, "tasks": status}

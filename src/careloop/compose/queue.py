@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from procrastinate import App, Blueprint, JobContext, PsycopgConnector, RetryStrategy
@@ -262,17 +262,29 @@ NIGHT_TASKS = ("careloop:careloop.night", "careloop:careloop.nightly_slice")
 NIGHT_LOCK = 0x6E696768  # advisory lock: one deferral of a night at a time, cluster-wide
 
 
-def pending_night(session: Session) -> str | None:
-    """The moment of a night whose opening or slices wait or run (retries included)."""
-    moment = session.scalar(
+STALE_NIGHT = timedelta(hours=12)  # a night pending longer is not tonight's
+
+
+def pending_night(session: Session, *, since: datetime | None = None) -> str | None:
+    """The moment of a night whose opening or slices wait or run (retries included).
+
+    With ``since``, only a night whose moment is later counts: one pending from an earlier
+    day (its workers were down) must not stop tonight's from being queued.
+    """
+    moments = session.scalars(
         text(
             "SELECT args->>'moment' FROM procrastinate_jobs "
             "WHERE queue_name = 'nightly' AND task_name = ANY(:tasks) "
-            "AND status IN ('todo', 'doing') ORDER BY id LIMIT 1"
+            "AND status IN ('todo', 'doing') ORDER BY id DESC"
         ),
         {"tasks": list(NIGHT_TASKS)},
     )
-    return None if moment is None else str(moment)
+    for moment in moments:
+        if moment is None:
+            continue
+        if since is None or datetime.fromisoformat(str(moment)) > since:
+            return str(moment)
+    return None
 
 
 def defer_night(
@@ -283,6 +295,7 @@ def defer_night(
     Two calls a second apart used to queue two nights (the queueing lock holds one moment,
     and only while its task waits): idempotent, but every patient read twice. The check and
     the deferral hold an advisory lock, so two calls at once cannot both pass the check.
+    A night still pending from more than ``STALE_NIGHT`` earlier does not count.
     """
     if workers < 1:
         raise InvalidInput("workers must be at least 1", field="workers")
@@ -290,7 +303,7 @@ def defer_night(
     with opened(rt) as app, rt.transaction() as session:
         require_approved_content(session)
         session.execute(select(func.pg_advisory_xact_lock(NIGHT_LOCK)))
-        if pending_night(session) is not None:
+        if pending_night(session, since=now - STALE_NIGHT) is not None:
             return None
         job = app.configure_task("careloop:careloop.night", queueing_lock=f"night:{moment}")
         return _defer_once(job, moment=moment, slice_size=slice_size, workers=workers)
