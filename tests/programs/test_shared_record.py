@@ -72,7 +72,23 @@ def _answers(record: PatientRecord, index: FactIndex) -> dict[str, Any]:
         },
         "retrieve_all": {t: [id(r) for r in record.retrieve(t, every)] for t in types},
         "by_reference": {ref: id(record.by_reference(ref)) for ref in ids},
+        "candidates": {
+            (t, pair): _candidates(record, t, frozenset({pair}))
+            for t, found in pairs.items()
+            for pair in found
+        },
+        "candidates_all": {t: _candidates(record, t, every) for t in types},
+        "candidates_whole": {t: _candidates(record, t, frozenset()) for t in types},
     }
+
+
+def _candidates(record: PatientRecord, rtype: str, codes: frozenset[Any]) -> list[int]:
+    """The facts of the rows a compiled retrieve starts from (``candidate_rows``); a record
+    of resources has no rows, and its retrieve (or whole type, without codes) answers."""
+    rows = record.candidate_rows(rtype, codes)
+    if rows is None:
+        return [id(r) for r in (record.retrieve(rtype, codes) if codes else record.of_type(rtype))]
+    return [id(row.fact) for row in rows]
 
 
 def shared_records(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from careloop.programs.definition import Program, code_less_types
@@ -89,6 +89,14 @@ def _coded_only(node: Any) -> bool:
     return True
 
 
+@lru_cache(maxsize=64)
+def _exclusion_key(exclusion: Exclusion, start: datetime, end: datetime) -> str:
+    """Where a record keeps a shared exclusion's answer for a window: one text per window,
+    not two ``isoformat`` calls per patient and program (bounded: a process meets a new
+    window every day)."""
+    return f"exclusion:{exclusion}:{start.isoformat()}:{end.isoformat()}"
+
+
 def _excluded(program: Program, ctx: Context, *, shared: bool = False) -> Exclusion | None:
     for exclusion in program.definition.exclusions:
         if exclusion == Exclusion.DECEASED:
@@ -96,7 +104,7 @@ def _excluded(program: Program, ctx: Context, *, shared: bool = False) -> Exclus
         elif exclusion in _RECORD_EXCLUSIONS:
             predicate = program.library.predicate(_RECORD_EXCLUSIONS[exclusion])
             if shared:  # once per patient and window, for every program that shares it
-                what = f"exclusion:{exclusion}:{ctx.start.isoformat()}:{ctx.end.isoformat()}"
+                what = _exclusion_key(exclusion, ctx.start, ctx.end)
                 found = ctx.record.derive(ctx.record.patient, what, partial(predicate, ctx))
             else:
                 found = predicate(ctx)

@@ -34,13 +34,12 @@ from careloop.programs.measures.record import (
 from careloop.programs.measures.retrieve import CompiledRetrieve, Filter, WindowOf
 from careloop.programs.measures.row_tests import RowTest, status_row_test, timing_row_test
 from careloop.programs.measures.timing import (
-    ONE_MS,
     POINT_RELATIONS,
     RELATIONS,
+    TimingWindow,
     age_in_years,
     compile_anchor,
     latest,
-    resolve_anchor,
 )
 from careloop.programs.measures.valuesets import CodeSet
 from careloop.records.fact_columns import FactRow
@@ -397,35 +396,19 @@ def _timing_filter(
     window = spec.get("window", ["start", "end"])
     if isinstance(window, str):
         window = [window, window]
-    low = compile_anchor(window[0])
-    high = compile_anchor(window[1])
-    high_open = bool(spec.get("window_open_end", False))
+    timing = TimingWindow(
+        compile_anchor(window[0]),
+        compile_anchor(window[1]),
+        high_open=bool(spec.get("window_open_end", False)),
+    )
     what = f"timing:{field_name}"
 
-    windows: dict[tuple[datetime, datetime], tuple[datetime, datetime]] = {}
-    seconds: dict[tuple[datetime, datetime], tuple[float, float]] = {}
-
-    def window_of(ctx: Context) -> tuple[datetime, datetime]:
-        found = windows.get((ctx.start, ctx.end))
-        if found is None:
-            lo = resolve_anchor(low, ctx.start, ctx.end)
-            hi = resolve_anchor(high, ctx.start, ctx.end)
-            found = windows[(ctx.start, ctx.end)] = (lo, hi - ONE_MS if high_open else hi)
-        return found
-
     def check(resource: Resource, ctx: Context) -> bool:
-        window = windows.get((ctx.start, ctx.end)) or window_of(ctx)
+        low, high = timing.window(ctx.start, ctx.end)
         found = derived_timing(ctx.record, resource, what, extract)
-        return relation(found, window[0], window[1])
+        return relation(found, low, high)
 
-    def seconds_of(ctx: Context) -> tuple[float, float]:
-        found = seconds.get((ctx.start, ctx.end))
-        if found is None:
-            lo, hi = window_of(ctx)
-            found = seconds[(ctx.start, ctx.end)] = (lo.timestamp(), hi.timestamp())
-        return found
-
-    return check, seconds_of
+    return check, timing.seconds
 
 
 def _age_at_event_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:

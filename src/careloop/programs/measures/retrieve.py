@@ -74,6 +74,8 @@ class CompiledRetrieve:
         rows = ctx.record.candidate_rows(self.rtype, self.codes)
         if rows is None:
             return bool(self(ctx))
+        if not rows:  # most retrieves of most patients: no row of their codes
+            return False
         filters = self.filters
         for row in self._may_keep(rows, ctx):
             resource = row.fact
@@ -86,6 +88,8 @@ class CompiledRetrieve:
 
     def _may_keep(self, rows: list[FactRow], ctx: Context) -> list[FactRow]:
         """The rows no row test refuses, in order."""
+        if not rows:
+            return rows
         for status_test in self.status_tests:
             rows = [row for row in rows if status_test(row)]
         for row_test, window_of in self.timing_tests:

@@ -15,6 +15,7 @@ two on every shipped program and the Synthea patients.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, cast
 
 from careloop.programs.measures.record import (
@@ -27,6 +28,7 @@ from careloop.programs.measures.record import (
 )
 from careloop.programs.measures.timing import parse_date
 from careloop.programs.measures.valuesets import CodeSet
+from careloop.records.extract import SUPPORTED_TYPES
 from careloop.records.fact_columns import FactRow
 from careloop.records.projection import FactRows, selects
 
@@ -42,7 +44,7 @@ class FactIndex:
     every program's record of the patient for one read. A fact is decoded only when a
     record returns it (a retrieve's hit, a whole type, a reference)."""
 
-    __slots__ = ("_index", "by_type", "patient", "rows")
+    __slots__ = ("_index", "_person", "by_type", "patient", "rows")
 
     def __init__(self, rows: FactRows) -> None:
         by_type: dict[str, list[FactRow]] = {}
@@ -60,6 +62,20 @@ class FactIndex:
         self.patient = patient
         self.by_type = by_type
         self._index: dict[str, CodeIndex] = {}
+        self._person: tuple[Resource, str, Any, date | None] | None = None
+
+    def person(self) -> tuple[Resource, str, Any, date | None]:
+        """The patient's fact, id, gender and birth date, as a record reads them (parsed
+        once per patient, not once per program)."""
+        if self._person is None:
+            fact = self.patient.fact if self.patient is not None else {}
+            self._person = (
+                fact,
+                str(fact.get("id", "")),
+                fact.get("gender"),
+                parse_date(fact.get("birthDate")),
+            )
+        return self._person
 
     def code_index(self, rtype: str) -> CodeIndex:
         """(system, code) pair -> positions in ``by_type[rtype]``, built once per patient and
@@ -105,10 +121,7 @@ class ProgramRecord(PatientRecord):
         if facts.patient is not None and not self._selected(facts.patient):
             # The first Patient fact is the record's patient only if the filter keeps it.
             raise ValueError("a shared record needs the patient's own fact selected")
-        self.patient = facts.patient.fact if facts.patient is not None else {}
-        self.patient_id = str(self.patient.get("id", ""))
-        self.gender = self.patient.get("gender")
-        self.birth_date = parse_date(self.patient.get("birthDate"))
+        self.patient, self.patient_id, self.gender, self.birth_date = facts.person()
         self._by_type: dict[str, list[Resource]] = {}
         self._index = {}
         self._by_id = None
@@ -117,6 +130,11 @@ class ProgramRecord(PatientRecord):
     def _selected(self, row: FactRow) -> bool:
         return selects(row.rtype, row.codes, always=self._always, codes=self._codes)
 
+    def _whole(self, rtype: str) -> bool:
+        """Whether the filter selects every row of ``rtype`` (``selects`` looks at a row's
+        codes only for an indexed type not always read): no test per row then."""
+        return rtype in self._always or rtype not in SUPPORTED_TYPES
+
     def of_type(self, rtype: str) -> list[Resource]:
         found = self._by_type.get(rtype)
         if found is not None:
@@ -124,7 +142,11 @@ class ProgramRecord(PatientRecord):
         entries = self._facts.by_type.get(rtype)
         if entries is None:
             return super().of_type(rtype)  # ObservationNotDone, or none of the type
-        found = self._by_type[rtype] = [row.fact for row in entries if self._selected(row)]
+        if self._whole(rtype):
+            found = [row.fact for row in entries]
+        else:
+            found = [row.fact for row in entries if self._selected(row)]
+        self._by_type[rtype] = found
         return found
 
     def retrieve(self, rtype: str, codes: CodeSet) -> list[Resource]:
@@ -139,19 +161,23 @@ class ProgramRecord(PatientRecord):
             chosen: list[int] = positions[next(iter(hits))]
         else:
             chosen = sorted({i for pair in hits for i in positions[pair]})
+        if self._whole(rtype):
+            return [entries[i].fact for i in chosen]
         selected = self._selected
         return [entries[i].fact for i in chosen if selected(entries[i])]
 
     def candidate_rows(self, rtype: str, codes: CodeSet) -> list[FactRow] | None:
-        """The rows :meth:`retrieve` (``codes``) or :meth:`of_type` return the facts of."""
+        """The rows :meth:`retrieve` (``codes``) or :meth:`of_type` return the facts of
+        (shared with the index when the filter selects the whole type: not to be changed)."""
         if rtype in _OWN_INDEX:
             return None
         entries = self._facts.by_type.get(rtype)
         if entries is None:
             return []  # none of the type (ObservationNotDone is in _OWN_INDEX)
-        selected = self._selected
         if not codes:
-            return [row for row in entries if selected(row)]
+            if self._whole(rtype):
+                return entries
+            return [row for row in entries if self._selected(row)]
         keys, positions = self._facts.code_index(rtype)
         hits = codes & keys
         if not hits:
@@ -160,6 +186,9 @@ class ProgramRecord(PatientRecord):
             chosen: list[int] = positions[next(iter(hits))]
         else:
             chosen = sorted({i for pair in hits for i in positions[pair]})
+        if self._whole(rtype):
+            return [entries[i] for i in chosen]
+        selected = self._selected
         return [entries[i] for i in chosen if selected(entries[i])]
 
     def by_reference(self, reference: str) -> Resource | None:

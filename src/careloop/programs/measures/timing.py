@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from dateutil.relativedelta import relativedelta
 
@@ -264,3 +264,60 @@ def age_in_years(birth: date, on: date) -> int:
     if (on.month, on.day) < (birth.month, birth.day):
         years -= 1
     return years
+
+
+Anchor = tuple[str, relativedelta, tuple[int, int] | None]
+WINDOWS_KEPT = 16
+"""Measurement periods a timing filter keeps its window for. A night uses one or two; a
+worker or server that lives for months meets a new period every day, so the cache is
+bounded (it used to grow by one entry a day per timing filter, for the process's life)."""
+
+
+class Period(Protocol):
+    """What a timing window is resolved against (a ``criteria.Context``)."""
+
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+
+
+class TimingWindow:
+    """A timing filter's window, resolved once per measurement period: as datetimes for the
+    filter, as POSIX seconds for the row tests (``measures.row_tests``). Kept for at most
+    :data:`WINDOWS_KEPT` periods: past that, all are dropped and resolved again on use."""
+
+    __slots__ = ("_high", "_high_open", "_low", "_seconds", "_windows")
+
+    def __init__(self, low: Anchor, high: Anchor, *, high_open: bool) -> None:
+        self._low = low
+        self._high = high
+        self._high_open = high_open
+        self._windows: dict[tuple[datetime, datetime], tuple[datetime, datetime]] = {}
+        self._seconds: dict[tuple[datetime, datetime], tuple[float, float]] = {}
+
+    def __len__(self) -> int:
+        """Periods whose window is kept."""
+        return len(self._windows)
+
+    def window(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        """The window for the period ``start``..``end`` (an open end one millisecond short)."""
+        key = (start, end)
+        found = self._windows.get(key)
+        if found is None:
+            if len(self._windows) >= WINDOWS_KEPT:
+                self._windows.clear()
+                self._seconds.clear()
+            low = resolve_anchor(self._low, start, end)
+            high = resolve_anchor(self._high, start, end)
+            found = self._windows[key] = (low, high - ONE_MS if self._high_open else high)
+        return found
+
+    def seconds(self, period: Period) -> tuple[float, float]:
+        """:meth:`window` for ``period`` as POSIX seconds."""
+        key = (period.start, period.end)
+        found = self._seconds.get(key)
+        if found is None:
+            low, high = self.window(period.start, period.end)
+            found = self._seconds[key] = (low.timestamp(), high.timestamp())
+        return found
