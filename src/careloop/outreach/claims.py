@@ -18,7 +18,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from careloop.channels.errors import FailureReason
 from careloop.db import any_of
@@ -190,29 +190,6 @@ def _call_in_flight() -> ColumnElement[bool]:
     )
 
 
-def _twin_call_in_flight(workers: Sequence[str]) -> ColumnElement[bool]:
-    """A twin of the outbox row (same channel, recipient, sender and words: the gateway's
-    list cannot tell them apart) is ``calling`` at one of ``workers``. Sent before that twin
-    is settled, the row's gateway record is the one the twin's reconciliation finds: if
-    whoever sent it dies before recording it, the twin takes that record and the row is
-    called again (one patient's text never sent, another's twice)."""
-    twin = aliased(OutboxMessage)
-    return exists().where(
-        twin.claimed_by.in_(list(workers)),
-        twin.state == str(OutboxState.SENDING),
-        twin.channel == OutboxMessage.channel,
-        twin.to_address == OutboxMessage.to_address,
-        or_(
-            twin.sender == OutboxMessage.sender,
-            and_(twin.sender.is_(None), OutboxMessage.sender.is_(None)),
-        ),
-        twin.body == OutboxMessage.body,
-        SendAttempt.message_id == twin.id,
-        SendAttempt.finished_at.is_(None),
-        SendAttempt.outcome == str(AttemptOutcome.CALLING),
-    )
-
-
 def _adopted_rows(
     adopt: Adopt, *, now: datetime, lease: timedelta, grace: timedelta
 ) -> ColumnElement[bool]:
@@ -225,11 +202,7 @@ def _adopted_rows(
     owner, until = OutboxMessage.claimed_by, OutboxMessage.lease_until
     return or_(
         adopted(owner, until, adopt=settled, lease=lease),
-        and_(
-            adopted(owner, until, adopt=early, lease=lease),
-            ~_call_in_flight(),
-            ~_twin_call_in_flight(sorted(early)),
-        ),
+        and_(adopted(owner, until, adopt=early, lease=lease), ~_call_in_flight()),
     )
 
 
@@ -252,7 +225,7 @@ def _without_calls_in_flight(
                 any_of(session, OutboxMessage.id, ids),
                 OutboxMessage.state == str(OutboxState.SENDING),
                 OutboxMessage.claimed_by.in_(early),
-                or_(_call_in_flight(), _twin_call_in_flight(early)),
+                _call_in_flight(),
             )
         )
     )
