@@ -30,7 +30,6 @@ from careloop.outreach.worker_presence import (
     Presence,
     PresenceLost,
     Takeover,
-    calls_ended,
     dead_workers,
     hold_presence,
 )
@@ -51,9 +50,7 @@ def _queue(rt: Runtime, *, per_sender: int) -> None:
     )
 
 
-def _claim(
-    rt: Runtime, worker_id: str, *, adopt: Adopt | None = None, grace: timedelta = TAKEOVER_GRACE
-) -> list[Claimed]:
+def _claim(rt: Runtime, worker_id: str, *, adopt: Adopt | None = None) -> list[Claimed]:
     with rt.transaction() as session:
         return claim_due(
             session,
@@ -63,7 +60,6 @@ def _claim(
             lease=LEASE,
             capacity=lambda channel, sender: 5.0,  # one sender covers a claim
             adopt=adopt,
-            grace=grace,
         )
 
 
@@ -107,17 +103,15 @@ def pg(rt: Runtime) -> Runtime:
 
 
 def test_a_dead_workers_senders_and_rows_are_adopted_before_their_leases_end(
-    pg: Runtime, clock: FrozenClock
+    pg: Runtime,
 ) -> None:
-    """Its sender and the rows it never called are adopted as soon as it is seen dead; the
-    rows ``calling`` (a call may be in flight) once it has been seen dead for the grace."""
     _queue(pg, per_sender=5)
     w1 = hold_presence(pg.engine, worker_id="w1")
     assert w1 is not None
     mine = _claim(pg, "w1")
     with pg.transaction() as session:  # two of them at the gateway when it dies
         mark_calling(session, messages=mine[:2], worker_id="w1", now=pg.clock.now(), lease=LEASE)
-    takeover = Takeover(grace=TAKEOVER_GRACE)
+    takeover = Takeover(grace=timedelta(0))
     # Alive (merely slow): its sender and rows stay its own, whatever anyone waits.
     assert _adoptable(pg, takeover, "w2") == []
     others = _claim(pg, "w2")
@@ -127,43 +121,17 @@ def test_a_dead_workers_senders_and_rows_are_adopted_before_their_leases_end(
     _wait_dead(pg, "w1")
     adopt = _seen_dead(pg, takeover, "w3")
     assert list(adopt) == ["w1"]
-    at_once = _claim(pg, "w3", adopt=adopt)
-    # Under a lease of 60 s not run out, its rows never called now w3's, sent as new.
-    assert sorted(m.id for m in at_once) == sorted(m.id for m in mine[2:])
-    assert all(m.in_doubt_since is None for m in at_once)
-    clock.advance(TAKEOVER_GRACE - timedelta(milliseconds=1))
-    assert _claim(pg, "w3", adopt=_seen_dead(pg, takeover, "w3")) == []
-    clock.advance(timedelta(milliseconds=1))
-    adopted = _claim(pg, "w3", adopt=_seen_dead(pg, takeover, "w3"))
-    # The two at the gateway: in doubt, reconciled before any re-send.
-    assert sorted(m.id for m in adopted) == sorted(m.id for m in mine[:2])
-    assert all(m.in_doubt_since is not None for m in adopted)
+    adopted = _claim(pg, "w3", adopt=adopt)
+    # Its rows, under a lease of 60 s not run out, now w3's; the two at the gateway in doubt
+    # (reconciled before any re-send), the others simply sent again.
+    assert sorted(m.id for m in adopted) == sorted(m.id for m in mine)
+    doubted = {m.id for m in adopted if m.in_doubt_since is not None}
+    assert doubted == {m.id for m in mine[:2]}
     with pg.transaction() as session:
         leases = dict(session.execute(select(SenderSlot.sender_key, SenderSlot.leased_by)).all())
         owners = set(session.scalars(select(OutboxMessage.claimed_by).distinct()))
     assert leases == {f"sms:{mine[0].sender}": "w3", f"sms:{others[0].sender}": "w2"}
     assert owners == {"w2", "w3"}
-
-
-def test_a_dead_workers_calls_held_back_never_fill_a_claim(pg: Runtime) -> None:
-    """Its rows ``calling`` are the oldest due of their sender, yet a claim within the grace
-    takes the sender's next rows instead of choosing the held-back ones and sending nothing."""
-    _queue(pg, per_sender=5)
-    w1 = hold_presence(pg.engine, worker_id="w1")
-    assert w1 is not None
-    mine = _claim(pg, "w1")
-    with pg.transaction() as session:  # all five at the gateway when it dies
-        mark_calling(session, messages=mine, worker_id="w1", now=pg.clock.now(), lease=LEASE)
-    _claim(pg, "w2")  # the other sender's five
-    queue_due_texts(
-        pg, patient_id="pwp2", phone="+15550100079", key="wp2", senders=[SENDERS[0]], count=5
-    )
-    _die(w1)
-    _wait_dead(pg, "w1")
-    adopt = _seen_dead(pg, Takeover(grace=TAKEOVER_GRACE), "w3")
-    taken = _claim(pg, "w3", adopt=adopt)
-    assert {m.sender for m in mine} == {SENDERS[0]}
-    assert sorted(m.idempotency_key for m in taken) == [f"wp2-{i}" for i in range(5)]
 
 
 def test_rows_a_worker_renewed_after_it_was_seen_dead_stay_its_own(
@@ -208,7 +176,7 @@ def test_a_worker_never_listed_is_never_taken_over(pg: Runtime) -> None:
     assert sorted(still) == sorted(m.id for m in ghosts)
 
 
-def test_a_workers_calls_are_adopted_only_once_seen_dead_for_the_grace(
+def test_a_worker_is_adopted_only_once_seen_dead_for_the_grace(
     pg: Runtime, clock: FrozenClock
 ) -> None:
     w1 = hold_presence(pg.engine, worker_id="w1")
@@ -216,13 +184,11 @@ def test_a_workers_calls_are_adopted_only_once_seen_dead_for_the_grace(
     _die(w1)
     _wait_dead(pg, "w1")
     takeover = Takeover(grace=timedelta(seconds=1))
-    assert _adoptable(pg, takeover, "w2") == ["w1"]  # its senders and uncalled rows at once
-    grace = timedelta(seconds=1)
-    assert calls_ended(_seen_dead(pg, takeover, "w2"), now=clock.now(), grace=grace) == set()
+    assert _adoptable(pg, takeover, "w2") == []
     clock.advance(timedelta(milliseconds=999))
-    assert calls_ended(_seen_dead(pg, takeover, "w2"), now=clock.now(), grace=grace) == set()
+    assert _adoptable(pg, takeover, "w2") == []
     clock.advance(timedelta(milliseconds=1))
-    assert calls_ended(_seen_dead(pg, takeover, "w2"), now=clock.now(), grace=grace) == {"w1"}
+    assert _adoptable(pg, takeover, "w2") == ["w1"]
 
 
 def test_a_dead_worker_left_with_nothing_is_unlisted(pg: Runtime) -> None:

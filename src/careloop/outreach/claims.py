@@ -12,7 +12,6 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
-    exists,
     func,
     or_,
     select,
@@ -25,12 +24,7 @@ from careloop.db import any_of
 from careloop.governance.consent import consent_decisions
 from careloop.models import AccessOffer, Enrollment, OutboxMessage, SendAttempt
 from careloop.outreach.results_sql import insert_rows
-from careloop.outreach.sender_leases import (
-    Capacity,
-    lease_senders,
-    release_senders,
-    sender_key_of_row,
-)
+from careloop.outreach.sender_leases import Capacity, lease_senders, sender_key_of_row
 from careloop.outreach.states import (
     ACTIVE_ENROLLMENT_STATES,
     AttemptOutcome,
@@ -38,7 +32,7 @@ from careloop.outreach.states import (
     EnrollmentState,
     OutboxState,
 )
-from careloop.outreach.worker_presence import TAKEOVER_GRACE, Adopt, adopted, calls_ended
+from careloop.outreach.worker_presence import Adopt, adopted
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,19 +72,20 @@ def claim_due(
     lease: timedelta,
     capacity: Capacity | None = None,
     adopt: Adopt | None = None,
-    grace: timedelta = TAKEOVER_GRACE,
 ) -> list[Claimed]:
     """Claim up to ``limit`` due rows and write their attempts; the caller commits at once.
 
     With ``capacity`` (what each sender can take in half a lease), only rows of senders this
     worker leases now, or of unpaced senders (:mod:`careloop.outreach.sender_leases`).
     ``adopt``: dead workers (:mod:`careloop.outreach.worker_presence`) whose ``sending`` rows
-    and sender leases are taken as if their leases had run out; of those seen dead for less
-    than ``grace``, rows ``calling`` are left for a later claim (a call may be in flight)."""
+    and sender leases are taken as if their leases had run out."""
     sending = OutboxMessage.state == str(OutboxState.SENDING)
     lost = OutboxMessage.lease_until < now
     if adopt:
-        lost = or_(lost, _adopted_rows(adopt, now=now, lease=lease, grace=grace))
+        lost = or_(
+            lost,
+            adopted(OutboxMessage.claimed_by, OutboxMessage.lease_until, adopt=adopt, lease=lease),
+        )
     due = or_(
         and_(
             OutboxMessage.state.in_([str(OutboxState.QUEUED), str(OutboxState.FAILED_TRANSIENT)]),
@@ -120,13 +115,7 @@ def claim_due(
             .with_for_update(skip_locked=True)
         )
     )
-    if adopt and ids:
-        ids = _without_calls_in_flight(session, ids=ids, adopt=adopt, now=now, grace=grace)
     if not ids:
-        if capacity is not None:
-            # Nothing to send from them (rows held back or locked by another claim): a lease
-            # kept would stop every other worker claiming from these senders until it ends.
-            release_senders(session, worker_id=worker_id)
         return []
     rows = session.execute(
         update(OutboxMessage)
@@ -179,57 +168,6 @@ def claim_due(
         ],
     )
     return claimed
-
-
-def _call_in_flight() -> ColumnElement[bool]:
-    """The outbox row has an attempt still ``calling`` (the provider may be taking it)."""
-    return exists().where(
-        SendAttempt.message_id == OutboxMessage.id,
-        SendAttempt.finished_at.is_(None),
-        SendAttempt.outcome == str(AttemptOutcome.CALLING),
-    )
-
-
-def _adopted_rows(
-    adopt: Adopt, *, now: datetime, lease: timedelta, grace: timedelta
-) -> ColumnElement[bool]:
-    """Rows of dead workers to take: all of theirs once seen dead for ``grace``, before that
-    only the ones not ``calling``. Left out of the selection itself, so rows held back never
-    fill a claim (or a sender's lease) that then has nothing to send."""
-    ended = calls_ended(adopt, now=now, grace=grace)
-    settled = {w: seen for w, seen in adopt.items() if w in ended}
-    early = {w: seen for w, seen in adopt.items() if w not in ended}
-    owner, until = OutboxMessage.claimed_by, OutboxMessage.lease_until
-    return or_(
-        adopted(owner, until, adopt=settled, lease=lease),
-        and_(adopted(owner, until, adopt=early, lease=lease), ~_call_in_flight()),
-    )
-
-
-def _without_calls_in_flight(
-    session: Session, *, ids: list[int], adopt: Adopt, now: datetime, grace: timedelta
-) -> list[int]:
-    """``ids`` less the rows ``calling`` of dead workers not yet seen dead for ``grace``: its
-    call may still reach the gateway, and reconciling it now could miss it and send it twice.
-
-    The selection already leaves them out (:func:`_adopted_rows`); asked again once the
-    rows are locked, in a statement of its own, for a ``calling`` mark committed between the
-    selection's start and its lock (the locking query's re-check of a row changed under it
-    reads other tables as of its own start); none can commit once the row is locked."""
-    early = sorted(set(adopt) - calls_ended(adopt, now=now, grace=grace))
-    if not early:
-        return ids
-    held = set(
-        session.scalars(
-            select(OutboxMessage.id).where(
-                any_of(session, OutboxMessage.id, ids),
-                OutboxMessage.state == str(OutboxState.SENDING),
-                OutboxMessage.claimed_by.in_(early),
-                _call_in_flight(),
-            )
-        )
-    )
-    return [i for i in ids if i not in held]
 
 
 def _settle_abandoned_attempts(

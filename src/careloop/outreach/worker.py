@@ -137,7 +137,6 @@ class Worker:
                 lease=timedelta(seconds=self.settings.worker.lease_seconds),
                 capacity=self._capacity,
                 adopt=adopt,
-                grace=self.takeover.grace,
             )
         report = BatchReport(claimed=len(claimed))
         if not claimed:
@@ -355,9 +354,8 @@ class Worker:
 
     def watch_peers(self) -> None:
         """Between groups, at most every :data:`WATCH_EVERY`: which workers are dead, so the
-        next claim adopts their senders and rows never called, and the takeover's grace for
-        their rows ``calling`` runs while this batch is sent (a death was seen only at a
-        claim, and its calls adopted at the claim after the grace)."""
+        takeover's grace runs while this batch is sent and the next claim adopts them (a
+        death was seen only at a claim, and adopted at the claim after the grace)."""
         if self.presence is None:
             return
         now = self.clock.now()

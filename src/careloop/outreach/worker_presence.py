@@ -11,13 +11,9 @@ attempts become in doubt and are reconciled before anything is re-sent, as after
 
 A worker that is merely slow (descheduled, stopped, a long gateway call) still holds its
 lock, so nobody adopts its work before its leases end: two workers never send for the same
-sender at once. A dead worker's senders and its rows not marked ``calling`` are adopted as
-soon as it is seen dead: nothing of theirs can be at the gateway, and should the worker live
-on (its connection replaced), its ``calling`` mark finds them no longer its own and it sends
-none of them. Its rows ``calling`` wait until it has been seen dead for a grace
-(``TAKEOVER_GRACE``, 1 s: a gateway call in flight when it died has reached the gateway's
-records by then, so reconciling finds it). Only the rows and leases it has not renewed since
-it was first seen dead are adopted: a worker whose
+sender at once. A dead worker is adopted once seen dead for a grace (``TAKEOVER_GRACE``, 1 s:
+a gateway call in flight when a live worker's connection dropped has ended by then), and only
+the rows and leases it has not renewed since it was first seen dead: a worker whose
 connection was replaced takes its lock again before it claims or renews, and what it renewed
 stays its own (rows adopted before that are no longer its own: ``still_held``). A worker
 listed before the server last started is not judged by its lock (a restart drops every lock):
@@ -94,9 +90,9 @@ on its lock connection): a death is seen within this, not at the worker's next c
 half a lease later), so the grace runs while the batch is still being sent."""
 
 TAKEOVER_GRACE = timedelta(seconds=1)
-"""How long a worker must have been seen dead (its advisory lock free) before its rows
-marked ``calling`` are adopted and reconciled: a gateway call it had in flight when its
-connection dropped (Twilio: 0.1-0.3 s) has ended. Its other rows and its senders do not wait."""
+"""How long a worker must have been seen dead (its advisory lock free) before its work is
+adopted: a connection that is merely being replaced is not a death, and a gateway call a
+live worker had in flight when its connection dropped (Twilio: 0.1-0.3 s) has ended."""
 
 
 def lock_key(worker_id: str) -> int:
@@ -235,16 +231,9 @@ def dead_workers(session: Session, *, worker_id: str) -> list[str]:
     return list(session.scalars(_DEAD, {"me": worker_id, "ns": NAMESPACE}))
 
 
-def calls_ended(adopt: Adopt, *, now: datetime, grace: timedelta) -> set[str]:
-    """The dead workers of ``adopt`` seen dead for ``grace``: whatever they had in flight at
-    the gateway has ended, so their rows ``calling`` may be adopted and reconciled."""
-    return {worker for worker, seen in adopt.items() if now - seen >= grace}
-
-
 @dataclass
 class Takeover:
-    """Dead workers as one worker sees them: their senders and rows not ``calling`` adopted
-    at once, their rows ``calling`` once seen dead for ``grace``."""
+    """Dead workers as one worker sees them: adopted once seen dead for ``grace``."""
 
     grace: timedelta
     first_seen: dict[str, datetime] = field(default_factory=dict)
@@ -262,18 +251,16 @@ class Takeover:
 
     def adoptable(self, session: Session, *, worker_id: str, now: datetime) -> Adopt:
         """The dead workers whose work this worker may take now, each with when it was first
-        seen dead (the caller claims in the same transaction, holding back the rows
-        ``calling`` of those not yet past the grace: :func:`calls_ended`); ones past the
-        grace and left with nothing to adopt are unlisted."""
+        seen dead (the caller claims in the same transaction); ones left with nothing to
+        adopt are unlisted."""
         self.notice(dead_workers(session, worker_id=worker_id), now=now)
-        dead = dict(sorted(self.first_seen.items()))
-        for worker in sorted(dead.keys() - self.announced):
-            log.info("adopting the senders and rows of dead worker %s", worker)
-        self.announced |= dead.keys()
-        ended = calls_ended(dead, now=now, grace=self.grace)
-        if ended:
-            sweep_dead(session, workers=sorted(ended), now=now)
-        return dead
+        ready = {w: seen for w, seen in sorted(self.first_seen.items()) if now - seen >= self.grace}
+        if ready:
+            for worker in sorted(ready.keys() - self.announced):
+                log.info("adopting the senders and rows of dead worker %s", worker)
+            self.announced |= ready.keys()
+            sweep_dead(session, workers=list(ready), now=now)
+        return ready
 
 
 def adopted(
@@ -318,7 +305,6 @@ __all__ = [
     "PresenceLost",
     "Takeover",
     "adopted",
-    "calls_ended",
     "dead_workers",
     "hold_presence",
     "lock_key",
