@@ -14,10 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 
-import psycopg
 import pytest
 from sqlalchemy import select
-from tests.conftest import PG_ADMIN_URL
 from tests.outreach.conftest import WorkerKilled, make_awake_patient
 from tests.outreach.test_outreach_worker_presence import _die, _wait_dead
 
@@ -117,16 +115,6 @@ def _calling(rt: Runtime, keys: list[str]) -> set[str]:
                 )
             )
         )
-
-
-@pytest.fixture(scope="session")
-def postgresql_url() -> Iterator[str]:
-    name = f"careloop_revi_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import pytest
 from sqlalchemy import func, select
 
 from careloop.models import FhirResource
@@ -18,18 +15,6 @@ from tests.access.fhir_fixtures import import_resources, patient
 from tests.medications.conftest import add_resources, medication
 
 Client = Callable[..., Any]
-
-
-@pytest.fixture(scope="session")
-def postgresql_url() -> Iterator[str]:
-    from tests.conftest import PG_ADMIN_URL
-
-    name = f"careloop_revi_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _responses(rt: Runtime, patient_id: str) -> int:
