@@ -68,11 +68,15 @@ def test_women_who_said_family_matters_most_get_the_family_framed_reminder(
     framings = [d.framing for d in decisions.values()]
     assert len(framings) >= 8  # the rest are the holdout
     assert framings.count("social") >= 0.8 * len(framings)  # the odd one explores
-    assert all(
-        "framed around family because she said family matters most" in d.explanation
-        for d in decisions.values()
-        if d.framing == "social"
-    )
+    for d in decisions.values():  # the stated reason, unless this draw explored the framing
+        if d.framing != "social":
+            continue
+        stated = "framed around family because she said family matters most" in d.explanation
+        trying = "framed around family because trying it to learn what moves her" in d.explanation
+        assert stated or (d.explored and trying), d.explanation
+    assert sum(
+        "because she said family matters most" in d.explanation for d in decisions.values()
+    ) >= 0.7 * len(framings)
     assert detailed
     for used, framing in detailed:  # the exact stored text that went out
         assert used == ("mammogram_due" if framing == "plain" else f"mammogram_due_{framing}")
