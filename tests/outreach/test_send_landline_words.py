@@ -103,3 +103,35 @@ def test_a_number_that_cannot_be_read_is_named_so(database_url: str, tmp_path: P
         " read as a phone number, so it is never texted or dialled; correct it in the record,"
         " or write to them (no_contact_point)"
     ]
+
+
+@pytest.mark.usefixtures("weekday_morning")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_nothing_on_file_for_the_channel_is_not_read_as_a_refusal(
+    database_url: str, tmp_path: Path
+) -> None:
+    """No email on file said "the patient has not agreed to email messages", as if they had
+    refused; and a patient with an email only was "not agreed" to texts."""
+    _import(tmp_path, database_url, [{"system": "phone", "value": "(617) 555-0100", "use": "home"}])
+
+    code, said = _send(database_url, "email")
+
+    assert code == 2
+    assert said.splitlines() == [
+        "error: the message may not be sent: the patient has no email address on file"
+        " (no_consent)"
+    ]
+
+
+@pytest.mark.usefixtures("weekday_morning")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_patient_without_a_phone_is_told_as_much(database_url: str, tmp_path: Path) -> None:
+    _import(tmp_path, database_url, [{"system": "email", "value": "ana@example.org"}])
+
+    code, said = _send(database_url)
+
+    assert code == 2
+    assert said.startswith(
+        "error: the message may not be sent: the patient has no phone number on file; add"
+        " their mobile to the record ("
+    )
