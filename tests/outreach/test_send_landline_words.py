@@ -118,8 +118,7 @@ def test_nothing_on_file_for_the_channel_is_not_read_as_a_refusal(
 
     assert code == 2
     assert said.splitlines() == [
-        "error: the message may not be sent: the patient has no email address on file"
-        " (no_consent)"
+        "error: the message may not be sent: the patient has no email address on file (no_consent)"
     ]
 
 
