@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 import pytest
+from tests.records.test_line_types import _bundle
 from typer.testing import CliRunner
 
 from careloop.cli import app
@@ -20,20 +20,12 @@ from careloop.models import Patient
 from careloop.runtime import open_runtime
 from careloop.settings import Settings
 
+PATIENT = "lt-1"  # the one in ``_bundle``
 WEEKDAY_MORNING_IN_BOSTON = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 
 
 def _import(tmp_path: Path, database_url: str, telecom: list[dict[str, str]]) -> None:
-    patient = {
-        "resourceType": "Patient",
-        "id": "send-1",
-        "name": [{"use": "official", "family": "Lopez", "given": ["Ana"]}],
-        "telecom": telecom,
-        "address": [{"use": "home", "city": "Boston", "state": "MA", "country": "US"}],
-    }
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient}]}
-    path = tmp_path / "patient.json"
-    path.write_bytes(orjson.dumps(bundle))
+    path = _bundle(tmp_path, telecom)
     imported = CliRunner().invoke(app, ["import", str(path), "--database", database_url])
     assert imported.exit_code == 0, imported.output
 
@@ -41,7 +33,7 @@ def _import(tmp_path: Path, database_url: str, telecom: list[dict[str, str]]) ->
 def _send(database_url: str, channel: str = "sms") -> tuple[int, str]:
     result = CliRunner().invoke(
         app,
-        ["send", "send-1", "--channel", channel, "--text", "Hi."],
+        ["send", PATIENT, "--channel", channel, "--text", "Hi."],
         env={"CARELOOP_DATABASE_URL": database_url},
     )
     return result.exit_code, result.output.strip()
@@ -63,7 +55,7 @@ def test_a_mobile_looked_up_as_a_landline_is_named_a_landline(
     # What the importer writes when ``channels.lookup`` answers "landline" for the number.
     rt = open_runtime(settings=Settings(database_url=database_url))
     with rt.transaction() as session:
-        patient = session.get(Patient, "send-1")
+        patient = session.get(Patient, PATIENT)
         assert patient is not None
         patient.contact_points = [
             {**cp, "line_type": "landline"} for cp in patient.contact_points or []

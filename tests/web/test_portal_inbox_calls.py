@@ -3,22 +3,16 @@ in each of the portal's languages."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.outreach.states import OutboxState
 from careloop.runtime import Runtime
 from tests.access.fhir_fixtures import import_resources, patient
-
-
-def _text(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+from tests.web.test_portal_walk import _queue, _text
 
 
 @pytest.mark.parametrize(
@@ -37,23 +31,8 @@ def test_a_call_reads_as_a_call_and_a_text_as_writing(
     wrote: str,
 ) -> None:
     import_resources(rt, tmp_path, [patient("p-001", language=language)])
-    with rt.transaction() as session:
-        for hours, channel in ((-2, "voice"), (-1, "sms")):
-            row = enqueue(
-                session,
-                message=NewMessage(
-                    idempotency_key=f"inbox-{channel}",
-                    patient_id="p-001",
-                    purpose="care-reminders",
-                    channel=channel,
-                    to_address="+15550109001",
-                    body="Please call us back.",
-                    due_at=rt.clock.now() + timedelta(hours=hours),
-                ),
-                now=rt.clock.now(),
-            )
-            assert row is not None
-            row.state = str(OutboxState.SENT)
+    _queue(rt, "voice", "Please call us back.", hours=-2, state=OutboxState.SENT)
+    _queue(rt, "sms", "Please call us back.", hours=-1, state=OutboxState.SENT)
 
     page = api_client("patient", patient_id="p-001").get("/portal/messages?patient=p-001")
 
