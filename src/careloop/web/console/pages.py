@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.errors import NotAuthenticated
-from careloop.models import User
 from careloop.security.principal import Principal
 from careloop.security.redirects import same_origin_path
 from careloop.security.sessions import csrf_token_for
@@ -81,13 +80,8 @@ class ConsoleView:
     principal: Principal
 
     def render(self, template: str, context: Mapping[str, Any]) -> HTMLResponse:
-        """:func:`render` for this request and caller, who is named in the header as staff
-        know them (their display name), not by ``user:<id>``."""
-        user = self.session.get(User, self.principal.user_id) if self.principal.user_id else None
-        name = (user.display_name or user.username) if user is not None else None
-        return render(
-            self.request, template, {"viewer_name": name, **context}, principal=self.principal
-        )
+        """:func:`render` for this request and caller."""
+        return render(self.request, template, context, principal=self.principal)
 
 
 def viewer(may: str | Callable[[Principal], bool], *, what: str) -> Any:
