@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -39,7 +39,7 @@ from careloop.access.offers import booking_url, offer_sent, open_offer
 from careloop.access.patientday import patient_day
 from careloop.access.slots import free_slots
 from careloop.clock import Clock
-from careloop.fhirdata.codings import codes
+from careloop.fhirdata.codings import codes, translations
 from careloop.fhirdata.patients import geolocation
 from careloop.fhirdata.references import typed_target_id as _ref
 from careloop.models import AccessOffer, FhirResource
@@ -79,6 +79,18 @@ class Place:
     accepting_new_patients: bool
     position: tuple[float, float] | None
     declines_new_patients: bool = False
+    service_names: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    """``service`` in other languages (language tag → name), from the directory's FHIR
+    ``translation`` extensions."""
+
+    def service_in(self, language: str | None) -> str | None:
+        """The service's name in ``language`` (or its primary subtag, ``es`` for ``es-MX``),
+        else as the directory names it: a name in the wrong language beats no name."""
+        if language:
+            for tag in (language, language.split("-")[0]):
+                if tag in self.service_names:
+                    return self.service_names[tag]
+        return self.service
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,14 +169,16 @@ def km_between(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
-def _service_name(resource: dict[str, Any]) -> str | None:
+def _service_name(resource: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """The first name of the resource's service type, with its translations."""
     for concept in resource.get("serviceType") or []:
         if isinstance(concept, dict):
             inner = (concept.get("concept") if "concept" in concept else concept) or {}  # R5/R4
-            names = [inner.get("text"), *(c.get("display") for c in inner.get("coding") or [])]
-            for text in names:
+            named = [(inner, "text"), *((c, "display") for c in inner.get("coding") or [])]
+            for holder, key in named:
+                text = holder.get(key) if isinstance(holder, dict) else None
                 if isinstance(text, str) and text:
-                    return text
+                    return text, translations(holder, key)
     return None
 
 
@@ -190,10 +204,12 @@ def places_of(session: Session, slot_ids: Sequence[str]) -> dict[str, Place]:
         where += [_ref(loc, "Location") for h in holders if h for loc in h.get("location") or []]
         location_id = next((w for w in where if w in locations), None)
         location = locations.get(location_id or "")
+        service = _service_name(slot) or _service_name(schedule)
         places[slot_id] = Place(
             location_id=location_id,
             name=(location or {}).get("name"),
-            service=_service_name(slot) or _service_name(schedule),
+            service=service[0] if service else None,
+            service_names=service[1] if service else {},
             pharmacy=PHARMACY in codes((location or {}).get("type")),
             accepting_new_patients=any(accepts_new_patients(h) for h in [*holders, location]),
             position=_position(location),
@@ -202,22 +218,28 @@ def places_of(session: Session, slot_ids: Sequence[str]) -> dict[str, Place]:
     return places
 
 
-def where_label(place: Place | None, *, video: bool = False) -> str | None:
+def where_label(
+    place: Place | None, *, video: bool = False, language: str | None = None
+) -> str | None:
     """``Mammography · South Clinic``: what is booked and where, as a visit is named on every
-    page (the same hour at two places must never read alike); a video visit has no place."""
+    page (the same hour at two places must never read alike); a video visit has no place.
+    The service in ``language`` where the directory has it (:meth:`Place.service_in`)."""
     if place is None:
         return None
-    names = (place.service,) if video else (place.service, place.name)
+    service = place.service_in(language)
+    names = (service,) if video else (service, place.name)
     return " · ".join(name for name in names if name) or None
 
 
-def visit_labels(session: Session, visits: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+def visit_labels(
+    session: Session, visits: Sequence[tuple[str, str, str]], *, language: str | None = None
+) -> dict[str, str]:
     """``(key, slot id, mode)`` → key: :func:`where_label` of the slot, for the visits whose
     service or place is known (a ``telehealth`` one names only its service)."""
     places = places_of(session, [slot for _, slot, _ in visits])
     labels = {}
     for key, slot, mode in visits:
-        if label := where_label(places.get(slot), video=mode == "telehealth"):
+        if label := where_label(places.get(slot), video=mode == "telehealth", language=language):
             labels[key] = label
     return labels
 

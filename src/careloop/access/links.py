@@ -92,7 +92,7 @@ def label_offers(
             o.ride,
             o.slot,
             place=places[o.slot].name if o.slot in places else None,
-            service=places[o.slot].service if o.slot in places else None,
+            service=places[o.slot].service_in(language) if o.slot in places else None,
         )
         for number, o in enumerate(offers, start=1)
     ]  # fmt: skip

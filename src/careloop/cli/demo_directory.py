@@ -12,11 +12,19 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from careloop.access.directory import NEW_PATIENTS, LinkNeed
+from careloop.fhirdata.codings import TRANSLATION
 
 HOME = (42.3601, -71.0589)  # the patient's new address (Boston), by its geolocation extension
 SERVICES = "http://example.org/services"
 PRIMARY_CARE, MAMMOGRAPHY, FLU_SHOT = "primary-care", "mammography", "flu-shot"
 SERVICE_NAMES = {PRIMARY_CARE: "Primary care visit", MAMMOGRAPHY: "Mammogram", FLU_SHOT: "Flu shot"}
+# The names in the portal's other languages, as a directory ships them (FHIR translation).
+SERVICE_TRANSLATIONS = {
+    PRIMARY_CARE: {"es": "Consulta de medicina general", "pt": "Consulta de clínica geral",
+                   "zh": "全科门诊"},
+    MAMMOGRAPHY: {"es": "Mamografía", "pt": "Mamografia", "zh": "乳腺X光检查"},
+    FLU_SHOT: {"es": "Vacuna contra la gripe", "pt": "Vacina da gripe", "zh": "流感疫苗"},
+}  # fmt: skip
 
 
 def home_address() -> dict[str, Any]:
@@ -61,11 +69,20 @@ def _role(rid: str, location: str, *, accepting: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def translation(language: str, text: str) -> dict[str, Any]:
+    """A FHIR ``translation`` extension: ``text`` in ``language``."""
+    return {"url": TRANSLATION, "extension": [{"url": "lang", "valueCode": language},
+                                              {"url": "content", "valueString": text}]}  # fmt: skip
+
+
 def _schedule(sid: str, service: str, actor: str) -> dict[str, Any]:
     return {
         "resourceType": "Schedule", "id": sid, "active": True,
         "serviceType": [{"coding": [{"system": SERVICES, "code": service,
-                                     "display": SERVICE_NAMES[service]}]}],
+                                     "display": SERVICE_NAMES[service],
+                                     "_display": {"extension": [
+                                         translation(lang, name) for lang, name
+                                         in SERVICE_TRANSLATIONS[service].items()]}}]}],
         "actor": [{"reference": actor}],
     }  # fmt: skip
 

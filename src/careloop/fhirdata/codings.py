@@ -39,3 +39,24 @@ def first_coding(concept: Any) -> Mapping[str, Any]:
     items = concept.get("coding") if isinstance(concept, Mapping) else None
     first = items[0] if isinstance(items, list) and items else None
     return first if isinstance(first, Mapping) else {}
+
+
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+
+
+def translations(element: Any, name: str) -> dict[str, str]:
+    """Language tag → text of the FHIR ``translation`` extensions on primitive ``name`` of
+    ``element`` (they sit on ``_name``: ``_display``, ``_text``), as a directory ships a
+    service's name in the languages its patients read."""
+    found: dict[str, str] = {}
+    shadow = element.get(f"_{name}") if isinstance(element, Mapping) else None
+    extensions = shadow.get("extension") if isinstance(shadow, Mapping) else None
+    for ext in extensions if isinstance(extensions, list) else []:
+        if not isinstance(ext, Mapping) or ext.get("url") != TRANSLATION:
+            continue
+        parts = {p.get("url"): p for p in ext.get("extension") or [] if isinstance(p, Mapping)}
+        lang = (parts.get("lang") or {}).get("valueCode")
+        text = (parts.get("content") or {}).get("valueString")
+        if isinstance(lang, str) and isinstance(text, str) and text:
+            found[lang] = text
+    return found

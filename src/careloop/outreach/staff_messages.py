@@ -38,6 +38,8 @@ from careloop.personalize.actions import SEND_WINDOWS, ActionSpace
 from careloop.personalize.contact_budget import RemovalReason
 from careloop.personalize.decision_log import record_decision
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
+from careloop.records.line_types import LANDLINE
+from careloop.records.service import get_patient
 from careloop.settings import Settings
 
 STAFF_CHANNELS = ("sms", "email", "voice", "portal")
@@ -115,7 +117,8 @@ def send_staff_message(
     )
     record_decision(session, clock=clock, decision=decision, features=batch.features[0])
     if decision.action is None or decision.send_at is None:
-        raise Conflict(refusal_words(channel, {r.reason for r in decision.removals}))
+        reasons = {r.reason for r in decision.removals}
+        raise Conflict(refusal_words(channel, reasons, points=_points(session, patient_id)))
     recipient = recipients[patient_id]
     address = recipient.addresses.get(channel)
     if address is None:
@@ -171,13 +174,68 @@ _REFUSALS: dict[RemovalReason, str] = {
 }
 
 
-def refusal_words(channel: str, reasons: set[RemovalReason]) -> str:
+# Why no number on file takes a text, by what the record says of its phones (never the number).
+_NO_TEXT = {
+    "landline": "the patient's number on file as a mobile is a landline (the phone company's"
+    " line-type look-up says so), and a landline cannot take texts; add their mobile to the"
+    " record, or call them",
+    "unreadable": "the patient's phone number on file could not be read as a phone number, so"
+    " it is never texted or dialled; correct it in the record, or write to them",
+}
+# A channel with nothing at all on file for it: no consent can be read from nothing, and a
+# nurse told "has not agreed" would think the patient refused.
+_NOTHING_ON_FILE = {
+    "sms": "the patient has no phone number on file; add their mobile to the record",
+    "voice": "the patient has no phone number on file",
+    "email": "the patient has no email address on file",
+}
+_SYSTEMS = {"sms": ("phone", "sms"), "voice": ("phone", "sms"), "email": ("email",)}
+Points = list[dict[str, object]]
+
+
+def _points(session: Session, patient_id: str) -> Points:
+    return [dict(p) for p in get_patient(session, patient_id).contact_points or []]
+
+
+def _of(channel: str, points: Points) -> Points:
+    return [p for p in points if p.get("system") in _SYSTEMS.get(channel, ()) and p.get("value")]
+
+
+def _no_text_words(phones: Points) -> str:
+    """Why no phone on file may be texted: a number looked up as a landline, a number that
+    could not be read; else (home or work lines only) the general words."""
+    readable = [p for p in phones if p.get("dialable") is not False]
+    if any(p.get("line_type") == LANDLINE for p in readable):
+        return _NO_TEXT["landline"]
+    if phones and not readable:
+        return _NO_TEXT["unreadable"]
+    return _NO_ADDRESS["sms"]
+
+
+def _no_address(channel: str, points: Points | None) -> str:
+    if points is None or channel not in _SYSTEMS:
+        return _NO_ADDRESS[channel]
+    if not _of(channel, points):
+        return _NOTHING_ON_FILE[channel]
+    return _no_text_words(_of(channel, points)) if channel == "sms" else _NO_ADDRESS[channel]
+
+
+def _no_consent(channel: str, points: Points | None) -> str:
+    if points is not None and channel in _SYSTEMS and not _of(channel, points):
+        return _NOTHING_ON_FILE[channel]
+    return f"the patient has not agreed to {channel} messages for care reminders"
+
+
+def refusal_words(
+    channel: str, reasons: set[RemovalReason], *, points: Points | None = None
+) -> str:
     """Why a staff message may not go, in a nurse's words, the engine's codes after them
-    (``no_contact_point`` alone told a nurse nothing about a home phone on file)."""
+    (``no_contact_point`` alone told a nurse nothing about a home phone on file). ``points``:
+    the patient's contact points, to say what is on file (a landline, no email at all)."""
     words = [
-        _NO_ADDRESS[channel]
+        _no_address(channel, points)
         if reason == RemovalReason.NO_CONTACT_POINT
-        else f"the patient has not agreed to {channel} messages for care reminders"
+        else _no_consent(channel, points)
         if reason == RemovalReason.NO_CONSENT
         else _REFUSALS[reason]
         for reason in sorted(reasons)

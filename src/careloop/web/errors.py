@@ -1,5 +1,6 @@
 """Map careloop's exception tree and validation failures to clear 4xx JSON answers (and,
-for a browser on a portal page, to a page in the patient's language: web.portal.error_page).
+for a browser on a portal page, to a page in the patient's language: web.portal.error_page;
+on a console page, to a page in the console's layout: web.console.error_page).
 
 Unexpected exceptions become a 500 with a request id and no detail, and are logged without
 the request body (which may carry PHI).
@@ -29,6 +30,7 @@ from careloop.errors import (
 )
 from careloop.fhir.outcome import issue, outcome, status_and_outcome
 from careloop.security.rate_limit import RateLimited
+from careloop.web.console.error_page import console_error_page, wants_console_page
 from careloop.web.console.pages import PageRefused
 from careloop.web.portal.error_page import portal_error_page, wants_portal_page
 
@@ -65,6 +67,18 @@ def _fhir_answer(
     return JSONResponse(body, status_code=status, headers=headers, media_type=FHIR_JSON)
 
 
+def _unreadable(exc: RequestValidationError) -> str:
+    """What a console page could not read, in words: the value's name and where it was
+    (``page`` in the address, ``note`` in the form), never the value itself."""
+    names = []
+    for err in exc.errors():
+        where, *rest = [str(part) for part in err.get("loc", ())] or ["?"]
+        name = ".".join(rest) or where
+        place = "in the address" if where in ("query", "path") else "in the form"
+        names.append(f"the value of “{name}” {place} cannot be used")
+    return "; ".join(dict.fromkeys(names)) or "the request cannot be used"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CareloopError)
     async def careloop_error(request: Request, exc: CareloopError) -> Response:
@@ -84,6 +98,8 @@ def install_error_handlers(app: FastAPI) -> None:
             retry = exc.retry_after if isinstance(exc, RateLimited) else None
             link = isinstance(exc, LinkNotUsable)
             return portal_error_page(request, status, retry_after=retry, link=link)
+        if wants_console_page(request) and status != 401:
+            return console_error_page(request, status, detail=str(exc))
         body: dict[str, object] = {"error": str(exc)}
         if isinstance(exc, InvalidInput) and exc.field:
             body["field"] = exc.field
@@ -106,6 +122,8 @@ def install_error_handlers(app: FastAPI) -> None:
         for err in exc.errors():
             location = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
             problems.append({"field": location, "error": err.get("msg", "invalid")})
+        if wants_console_page(request):
+            return console_error_page(request, 422, detail=_unreadable(exc))
         first = problems[0] if problems else {"field": None, "error": "invalid request"}
         if _is_fhir(request):
             where = str(first["field"]) if first["field"] else None
@@ -128,6 +146,8 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         if exc.status_code >= 400 and exc.status_code != 401 and wants_portal_page(request):
             return portal_error_page(request, exc.status_code)
+        if exc.status_code >= 400 and exc.status_code != 401 and wants_console_page(request):
+            return console_error_page(request, exc.status_code)
         return JSONResponse(
             {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )

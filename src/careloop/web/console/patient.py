@@ -235,7 +235,9 @@ def patient_page(
         context["adjustments"] = plans.list_adjustments(
             view.session, patient_id=patient_id, status=None
         )
-        context["approved"] = approval_notice(view.session, approved, patient_id=patient_id)
+        context["approved"] = approval_notice(
+            view.session, approved, principal=view.principal, patient_id=patient_id
+        )
     context.update(messaging_context(reach, error=message_error))
     reach.audit_reads([MESSAGES_READ, "patient-view"], staff_purpose=Purpose.TREATMENT)
     return view.render("console/patient.html", context)

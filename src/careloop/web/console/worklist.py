@@ -269,7 +269,7 @@ def worklist_page(
             "pages": page_links(
                 "/console/worklist", wanted, page=page, shown=len(entries), matching=matching
             ),
-            "approved": approval_notice(view.session, approved),
+            "approved": approval_notice(view.session, approved, principal=view.principal),
         },
     )
 
@@ -375,16 +375,26 @@ def approve_adjustment(
 
 
 def approval_notice(
-    session: Session, approved: int | None, *, patient_id: str | None = None
+    session: Session,
+    approved: int | None,
+    *,
+    principal: Principal,
+    patient_id: str | None = None,
 ) -> plans.ToldPatient | None:
-    """The confirmation for ``?approved=<adjustment>`` (on the patient page, only for that
-    patient's adjustment); None when there is nothing approved to confirm."""
+    """The confirmation for ``?approved=<adjustment>``: how the patient hears of the change
+    (channel and time). Only for the one who approved it, of a patient they may act for, and
+    on a patient page only for that patient's adjustment: any other id in the address (an old
+    link, a colleague's, a guess) shows nothing. None when there is nothing to confirm."""
     if approved is None:
         return None
-    told = plans.told_patient(session, approved)
-    if told is None or (patient_id is not None and told.patient_id != patient_id):
+    row = plans.adjustments_by_id(session, [approved]).get(approved)
+    if row is None or row.decided_by != principal.actor:
         return None
-    return told
+    if not principal.may_act_for(row.patient_id):
+        return None
+    if patient_id is not None and row.patient_id != patient_id:
+        return None
+    return plans.told_patient(session, approved)
 
 
 @router.post("/console/plan-adjustments/{adjustment_id}/reject")

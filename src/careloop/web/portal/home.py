@@ -84,7 +84,7 @@ def home(page: HomePage) -> HTMLResponse:
             if not gap.closed
         ],
         appointments=upcoming[:5],
-        where=visit_labels(session, visits),
+        where=visit_labels(session, visits, language=page.language),
         video={key for key, _, mode in visits if mode == "telehealth"},
         checkin=todays_checkin(page),
     )

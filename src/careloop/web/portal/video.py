@@ -88,7 +88,9 @@ def video_page(
     video = visit_facts(appointment).visit == "telehealth"
     slot = next((reference_of(s) or "" for s in appointment.get("slot") or []), "")
     mode = "telehealth" if video else "in-person"
-    what = visit_labels(session, [(booking_id, slot.removeprefix("Slot/"), mode)]).get(booking_id)
+    what = visit_labels(
+        session, [(booking_id, slot.removeprefix("Slot/"), mode)], language=page.language
+    ).get(booking_id)
     visit = VideoVisit(
         when=when_label(start, zone=page.context["viewer_zone"], language=page.language)
         if start is not None

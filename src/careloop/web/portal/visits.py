@@ -67,7 +67,9 @@ def visits_page(
         "portal/visits.html",
         "visits",
         upcoming=upcoming,
-        where=visit_labels(session, [(b.id, b.slot_id, b.mode) for b in upcoming]),
+        where=visit_labels(
+            session, [(b.id, b.slot_id, b.mode) for b in upcoming], language=page.language
+        ),
         offer=offer,
         choices=choices,
         # No times because nothing is due (not because none are free): say so, not "call us".
