@@ -207,7 +207,10 @@ def _no_text_words(phones: Points) -> str:
     readable = [p for p in phones if p.get("dialable") is not False]
     if any(p.get("line_type") == LANDLINE for p in readable):
         return _NO_TEXT["landline"]
-    if phones and not readable:
+    # A number that could have taken the text (not a home, work or old line) but could not
+    # be read: "no mobile on file" beside it would contradict the record.
+    could_text = [p for p in phones if p.get("use") not in ("home", "work", "old")]
+    if (phones and not readable) or any(p.get("dialable") is False for p in could_text):
         return _NO_TEXT["unreadable"]
     return _NO_ADDRESS["sms"]
 
@@ -215,9 +218,14 @@ def _no_text_words(phones: Points) -> str:
 def _no_address(channel: str, points: Points | None) -> str:
     if points is None or channel not in _SYSTEMS:
         return _NO_ADDRESS[channel]
-    if not _of(channel, points):
+    on_file = _of(channel, points)
+    if not on_file:
         return _NOTHING_ON_FILE[channel]
-    return _no_text_words(_of(channel, points)) if channel == "sms" else _NO_ADDRESS[channel]
+    if channel == "sms":
+        return _no_text_words(on_file)
+    if channel == "voice" and all(p.get("dialable") is False for p in on_file):
+        return _NO_TEXT["unreadable"]  # a number is on file: "no phone number" is not so
+    return _NO_ADDRESS[channel]
 
 
 def _no_consent(channel: str, points: Points | None) -> str:

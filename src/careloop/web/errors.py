@@ -99,7 +99,8 @@ def install_error_handlers(app: FastAPI) -> None:
             link = isinstance(exc, LinkNotUsable)
             return portal_error_page(request, status, retry_after=retry, link=link)
         if wants_console_page(request) and status != 401:
-            return console_error_page(request, status, detail=str(exc))
+            retry = exc.retry_after if isinstance(exc, RateLimited) else None
+            return console_error_page(request, status, detail=str(exc), retry_after=retry)
         body: dict[str, object] = {"error": str(exc)}
         if isinstance(exc, InvalidInput) and exc.field:
             body["field"] = exc.field

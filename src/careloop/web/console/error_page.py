@@ -47,7 +47,9 @@ def wants_console_page(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def console_error_page(request: Request, status: int, *, detail: str | None = None) -> HTMLResponse:
+def console_error_page(
+    request: Request, status: int, *, detail: str | None = None, retry_after: int | None = None
+) -> HTMLResponse:
     """The console's page for a refused request: ``detail`` says what was refused, when the
     error's own words are written for staff (never patient data: errors carry none)."""
     runtime = get_runtime(request)
@@ -57,7 +59,7 @@ def console_error_page(request: Request, status: int, *, detail: str | None = No
         except PermissionDenied:  # e.g. the refused request's own CSRF check
             principal = None
     title, text = _WORDS.get(status, _DEFAULT)
-    return render(
+    page = render(
         request,
         "console/error.html",
         {
@@ -69,3 +71,6 @@ def console_error_page(request: Request, status: int, *, detail: str | None = No
         status_code=status,
         principal=principal,
     )
+    if retry_after is not None:  # a 429 says when to try again, page or JSON
+        page.headers["Retry-After"] = str(retry_after)
+    return page
