@@ -17,13 +17,13 @@ from tests.outreach.test_outreach_twin_cascade import (
     _outcomes,
     _queue,
     _worker,
+    adopt_after_grace,
 )
 from tests.outreach.test_outreach_worker_presence import _die, _wait_dead
 
 from careloop.channels.fake import FakeChannel
 from careloop.channels.messages import ChannelKind, OutboundMessage, SendResult
 from careloop.clock import FrozenClock
-from careloop.outreach.worker_presence import TAKEOVER_GRACE
 from careloop.runtime import Runtime
 
 GROUP = 6
@@ -81,9 +81,7 @@ def test_a_dead_workers_group_in_doubt_is_looked_up_together_and_each_sent_once(
     gateway.find_sent = listing.find_sent  # type: ignore[method-assign]
     w2 = _worker(rt, f"w2-{tag}", gateway, sender)
     try:
-        w2.run_once()  # sees the dead
-        clock.advance(TAKEOVER_GRACE)
-        w2.run(once=True)
+        adopt_after_grace(w2, clock)
     finally:
         w2.leave()
 
