@@ -27,6 +27,8 @@ processes, ``--concurrency`` senders each, with no database) and ``ratio`` = ``m
 ``--stop-first S`` SIGSTOPs the first worker for S s before its SIGKILL (a slow worker keeps
 its advisory lock: nobody may send for its senders meanwhile) and reports what it held and
 ``their_sends_by_others_while_stopped`` under ``stopped`` in the details.
+``--list-latency-ms`` makes each list request (a look-up of a send in doubt) answer after
+that long, as a real gateway's round trip does (the calls themselves stay instant).
 """
 
 from __future__ import annotations
@@ -65,9 +67,10 @@ class RecordingTwilioGateway(BaseAdapter):  # type: ignore[misc]
     """Twilio's Messages API at the HTTP boundary (a ``requests`` transport under the
     ``twilio`` package): records every request as it arrived, corrects none."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, list_latency: float = 0.0) -> None:
         super().__init__()
         self.folder = folder
+        self.list_latency = list_latency
         self.own = (folder / f"sends-{os.getpid()}.jsonl").open("ab", buffering=0)
         self.count = 0
         self.lock = threading.Lock()  # the worker's concurrent senders share this gateway
@@ -82,6 +85,8 @@ class RecordingTwilioGateway(BaseAdapter):  # type: ignore[misc]
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         url = urlsplit(request.url or "")
         if request.method == "GET":
+            if self.list_latency:
+                time.sleep(self.list_latency)  # a real gateway's round trip
             return self._answer(request, 200, self._list(dict(parse_qsl(url.query))))
         body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
         with self.lock:
@@ -189,7 +194,7 @@ def run_worker(args: argparse.Namespace) -> None:
     rt = open_runtime(database=args.database, run_migrations=False)
     senders = [f"+1555{9000000 + i:07d}" for i in range(args.senders)]
     client = build_twilio_client(account_sid=ACCOUNT, auth_token="bench")
-    gateway = RecordingTwilioGateway(Path(args.sends))
+    gateway = RecordingTwilioGateway(Path(args.sends), list_latency=args.list_latency_ms / 1000)
     client.http_client.session.mount("https://", gateway)
     channel: Any = TwilioSmsChannel(
         client=client, senders=[SmsSender(number=s, type=SenderType.SHORT_CODE) for s in senders]
@@ -429,6 +434,7 @@ def _spawn(args: argparse.Namespace, url: str, sends: Path, name: str) -> subpro
             else []
         ),
         *(["--pace-margin", str(args.pace_margin)] if args.pace_margin is not None else []),
+        *(["--list-latency-ms", str(args.list_latency_ms)] if args.list_latency_ms else []),
         *(
             ["--late-tolerance-ms", str(args.late_tolerance_ms)]
             if args.late_tolerance_ms is not None
@@ -631,6 +637,12 @@ def main() -> None:
             help="worker.pace_margin (default: the setting's); with --late-tolerance-ms.",
         )
         p.add_argument("--late-tolerance-ms", type=float, default=None)
+        p.add_argument(
+            "--list-latency-ms",
+            type=float,
+            default=0.0,
+            help="Each gateway list request answers after this long (a real round trip).",
+        )
     worker.add_argument("--database", required=True)
     worker.add_argument("--sends", required=True)
     worker.add_argument("--id", required=True)

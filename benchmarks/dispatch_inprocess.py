@@ -159,6 +159,7 @@ def main() -> None:
                 results_per_commit=args.results_per_commit,
                 pace_margin=None,
                 late_tolerance_ms=None,
+                list_latency_ms=0.0,
             )
             event.listen(Engine, "before_cursor_execute", _statement)
             event.listen(Engine, "commit", _commit)

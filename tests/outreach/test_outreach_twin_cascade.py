@@ -71,6 +71,13 @@ def _worker(rt: Runtime, worker_id: str, gateway: FakeChannel, sender: str) -> W
     return worker
 
 
+def adopt_after_grace(worker: Worker, clock: FrozenClock) -> None:
+    """A first claim sees the dead; the claims after the takeover's grace adopt them."""
+    worker.run_once()
+    clock.advance(TAKEOVER_GRACE)
+    worker.run(once=True)
+
+
 @contextmanager
 def _killed_at(gateway: FakeChannel, worker: Worker, *, call: int, reached: bool) -> Iterator[None]:
     real = gateway.send
@@ -151,9 +158,7 @@ def test_twins_of_two_dead_workers_each_called_once_with_their_own_record(pg: Ru
 
     w3 = _worker(pg, f"w3-{tag}", gateway, sender)
     try:
-        w3.run_once()  # sees the dead
-        clock.advance(TAKEOVER_GRACE)
-        w3.run(once=True)
+        adopt_after_grace(w3, clock)
     finally:
         w2.leave()
         w3.leave()
