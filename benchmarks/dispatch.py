@@ -72,6 +72,9 @@ class RecordingTwilioGateway(BaseAdapter):  # type: ignore[misc]
         self.folder = folder
         self.list_latency = list_latency
         self.own = (folder / f"sends-{os.getpid()}.jsonl").open("ab", buffering=0)
+        # List requests (look-ups of sends in doubt) recorded apart: the sends files stay
+        # the calls the benchmark counts, and every look-up is still on record.
+        self.lists = (folder / f"lists-{os.getpid()}.jsonl").open("ab", buffering=0)
         self.count = 0
         self.lock = threading.Lock()  # the worker's concurrent senders share this gateway
         self.seen: dict[Path, int] = {}
@@ -85,9 +88,21 @@ class RecordingTwilioGateway(BaseAdapter):  # type: ignore[misc]
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         url = urlsplit(request.url or "")
         if request.method == "GET":
+            arrived = time.monotonic()
             if self.list_latency:
                 time.sleep(self.list_latency)  # a real gateway's round trip
-            return self._answer(request, 200, self._list(dict(parse_qsl(url.query))))
+            listed = self._list(dict(parse_qsl(url.query)))
+            record = {
+                "at": arrived,
+                "answered_at": time.monotonic(),
+                "method": request.method,
+                "path": url.path,
+                "query": url.query,
+                "token": request.headers.get("I-Twilio-Idempotency-Token"),
+                "found": len(listed["messages"]),
+            }
+            self.lists.write(orjson.dumps(record) + b"\n")  # one write a line: no interleaving
+            return self._answer(request, 200, listed)
         body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
         with self.lock:
             self.count += 1
@@ -150,6 +165,7 @@ class RecordingTwilioGateway(BaseAdapter):  # type: ignore[misc]
 
     def close(self) -> None:
         self.own.close()
+        self.lists.close()
 
 
 def read_records(folder: Path) -> list[dict[str, Any]]:

@@ -115,7 +115,8 @@ def bare_ceiling(
         if line.endswith(b"}")
     ]
     stamps = sorted(float(r["at"]) for r in records)
-    for path in [*sends.glob("sends-*.jsonl"), *sends.glob("ready-*"), sends / "go"]:
+    made = [*sends.glob("sends-*.jsonl"), *sends.glob("lists-*.jsonl"), *sends.glob("ready-*")]
+    for path in [*made, sends / "go"]:
         path.unlink(missing_ok=True)
     seconds = max(stamps[-1] - stamps[0], 1e-9) if stamps else float("inf")
     return {
