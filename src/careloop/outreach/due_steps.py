@@ -16,6 +16,7 @@ from careloop.events import EventKind, list_events, record_event
 from careloop.models import Enrollment
 from careloop.outreach import enrollment as lifecycle
 from careloop.outreach.handoffs import CallTask
+from careloop.outreach.held_enrollments import held_enrollments, write_held
 from careloop.outreach.journey import (
     JourneyFacts,
     anchor_passed,
@@ -132,7 +133,7 @@ def collect_due(session: Session, run: ProgramRun, *, limit: int) -> list[DueSte
     program, now = run.program, run.now
     held = [
         e
-        for e in lifecycle.held_enrollments(session, program=program.name)
+        for e in held_enrollments(session, program=program.name)
         if e.arm == str(Arm.OUTREACH)
         and e.state in ACTIVE_STATE_NAMES
         and e.step_due_at is not None
@@ -222,8 +223,8 @@ def write_step_state(session: Session) -> int:
     ORM's flush, which writes each enrollment alone when their changed columns differ (a
     slice's ~430 one-row UPDATEs). Enrollments with other changes are left to the flush.
     The enrollments held unwritten are written first, each once with its step as it stands
-    (``enrollment.write_held``). Returns how many existing enrollments were updated."""
-    lifecycle.write_held(session)
+    (``held_enrollments.write_held``). Returns how many existing enrollments were updated."""
+    write_held(session)
     moved = []
     for obj in session.dirty:
         if not isinstance(obj, Enrollment):

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-import orjson
-from sqlalchemy import Table, event, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock, ensure_utc
-from careloop.db import any_of, copy_new_objects, copy_new_rows, next_ids
+from careloop.db import any_of, copy_new_objects, copy_new_rows
 from careloop.events import EventKind, NewEvent, record_event, record_events
 from careloop.models import Enrollment, OutboxMessage
+from careloop.outreach import held_enrollments
 from careloop.outreach.holdout import assign_arm
 from careloop.outreach.journey import JourneyFacts, first_due
 from careloop.outreach.program import OutreachProgram
@@ -204,11 +204,10 @@ def enroll_rows(
     or for fewer than :data:`ROWS_FROM`, :func:`enroll_many`.
 
     ``hold``: on PostgreSQL the new enrollments get their ids now but are written later,
-    with their first step decided, by :func:`write_held` (``due_steps.write_step_state``):
-    each row written once instead of inserted and then updated (two row versions, five
-    index entries each). Until then no query sees them; ``due_steps.collect_due`` takes
-    them from :func:`held_enrollments`. The caller must not read enrollments from the table
-    in between (the scheduler holds them only when it does not follow outcomes)."""
+    with their first step decided (:mod:`careloop.outreach.held_enrollments`): each row
+    written once instead of inserted and then updated. The caller must not read
+    enrollments from the table in between (the scheduler holds them only when it does not
+    follow outcomes)."""
     fresh = _unknown(session, program=program, candidates=candidates)
     if session.get_bind().dialect.name != "postgresql" or len(fresh) < ROWS_FROM:
         made = enroll_many(session, clock=clock, program=program, candidates=fresh, now=now)
@@ -227,54 +226,16 @@ def enroll_rows(
     return [e for e, _ in created]
 
 
-HELD = "careloop.outreach.held_enrollments"
-
-
 def _hold(
     session: Session, *, clock: Clock, program: OutreachProgram, fresh: list[Any], now: datetime
 ) -> list[Enrolled]:
-    """New enrollments as ORM objects with ids from the sequence, kept out of the session
-    (no flush can write them early) in ``session.info`` until :func:`write_held`."""
-    ids = next_ids(session, cast(Table, Enrollment.__table__), len(fresh))
-    made = [
-        Enrollment(id=ident, **_as_read(enrollment_values(program, **_values(c, now=now))))
-        for ident, c in zip(ids, fresh, strict=True)
-    ]
-    held: list[Enrollment] | None = session.info.get(HELD)
-    if held is None:
-        held = session.info[HELD] = []
-        # Never lost: a transaction that ends without the steps' write still writes them.
-        event.listen(session, "before_commit", write_held, once=True)
-    held.extend(made)
+    """New enrollments held unwritten (:mod:`careloop.outreach.held_enrollments`)."""
+    made = held_enrollments.hold(
+        session, [enrollment_values(program, **_values(c, now=now)) for c in fresh]
+    )
     events = _enrolled_events(list(zip(made, fresh, strict=True)), now=now)
     record_events(session, events=events, clock=clock)
     return [Enrolled(e.id, e.patient_id, e.program, e.episode, e.arm) for e in made]
-
-
-def _as_read(values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` as a read of the written row would give them back: JSON columns through
-    JSON (a datetime in ``fields`` becomes its text), times in UTC; so a held enrollment
-    renders and decides as the row read back did."""
-    for name in ("anchors", "fields"):
-        values[name] = orjson.loads(orjson.dumps(values[name]))
-    for name in ("step_due_at", "enrolled_at", "state_changed_at", "follow_until"):
-        if values[name] is not None:
-            values[name] = values[name].astimezone(UTC)
-    return values
-
-
-def held_enrollments(session: Session, *, program: str) -> list[Enrollment]:
-    """The new enrollments of ``program`` enrolled with ``hold`` and not written yet."""
-    return [e for e in session.info.get(HELD, ()) if e.program == program]
-
-
-def write_held(session: Session) -> int:
-    """Write every held enrollment as it stands now (its first step decided) by one COPY,
-    and attach them to the session (later changes are UPDATEs). Returns how many."""
-    held: list[Enrollment] = session.info.pop(HELD, [])
-    if held:
-        copy_new_objects(session, held)  # the ids taken when they were held
-    return len(held)
 
 
 def _unknown(session: Session, *, program: OutreachProgram, candidates: Sequence[Any]) -> list[Any]:
