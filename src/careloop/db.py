@@ -379,13 +379,20 @@ def copy_then_insert(
     return list(returned)
 
 
+def next_ids(session: Session, table: Table, count: int) -> list[int]:
+    """PostgreSQL: ``count`` ids from ``table``'s sequence in one query, ascending."""
+    (key,) = table.primary_key.columns
+    query = text("SELECT nextval(pg_get_serial_sequence(:t, :c)) FROM generate_series(1, :n)")
+    return sorted(session.scalars(query, {"t": table.name, "c": key.name, "n": count}))
+
+
 def copy_new_rows(
     session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """PostgreSQL: write new rows of ``table`` (column name to value) by
-    :func:`copy_then_insert`, ids from the table's sequence in one query, in the rows' order;
-    unset columns take their Python default, or NULL. Returns each row as written (its id
-    and defaults filled in, Python values).
+    :func:`copy_then_insert`, ids as given (all rows) or from the table's sequence in one
+    query (:func:`next_ids`), in the rows' order; unset columns take their Python default, or
+    NULL. Returns each row as written (its id and defaults filled in, Python values).
 
     The ORM inserts a batch as a multi-row INSERT ... RETURNING whose SQL text holds a
     placeholder per value (~270 KB for 1,300 enrollments), which the driver parses on every
@@ -394,12 +401,8 @@ def copy_new_rows(
     if not rows:
         return []
     (key,) = table.primary_key.columns
-    ids = sorted(
-        session.scalars(
-            text("SELECT nextval(pg_get_serial_sequence(:t, :c)) FROM generate_series(1, :n)"),
-            {"t": table.name, "c": key.name, "n": len(rows)},
-        )
-    )
+    given = [row.get(key.name) for row in rows]
+    ids = given if None not in given else next_ids(session, table, len(rows))
     dialect = session.get_bind().dialect
     json_columns = tuple(
         c.name for c in table.columns if isinstance(c.type.dialect_impl(dialect), JSON)
@@ -431,9 +434,9 @@ def copy_new_rows(
 
 
 def copy_new_objects(session: Session, objects: Sequence[Any]) -> None:
-    """PostgreSQL: write new ORM objects of one mapped class by :func:`copy_new_rows` and
-    attach them to ``session`` as if flushed (persistent, their ids set, later changes
-    written as UPDATEs)."""
+    """PostgreSQL: write new ORM objects of one mapped class by :func:`copy_new_rows` (their
+    ids kept when all are set) and attach them to ``session`` as if flushed (persistent,
+    their ids set, later changes written as UPDATEs)."""
     if not objects:
         return
     mapper = inspect(type(objects[0]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -15,6 +16,7 @@ from careloop.events import EventKind, list_events, record_event
 from careloop.models import Enrollment
 from careloop.outreach import enrollment as lifecycle
 from careloop.outreach.handoffs import CallTask
+from careloop.outreach.held_enrollments import held_enrollments, write_held
 from careloop.outreach.journey import (
     JourneyFacts,
     anchor_passed,
@@ -28,6 +30,7 @@ from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, Arm
 from careloop.outreach.tick_context import ProgramRun
 
 ESCALATION_STEP = "escalation-call"
+ACTIVE_STATE_NAMES = frozenset(str(s) for s in ACTIVE_ENROLLMENT_STATES)
 # What the steps move on an enrollment (the rest changes with its lifecycle, rarely).
 STEP_COLUMNS = ("next_step", "step_due_at", "last_step_at", "unanswered", "escalated_at")
 # From this many moved enrollments on, they are written in one statement.
@@ -123,9 +126,20 @@ def _escalate_unanswered(
 
 
 def collect_due(session: Session, run: ProgramRun, *, limit: int) -> list[DueStep]:
-    """Due steps, after skipping the ones whose branch or anchor rules them out."""
+    """Due steps, after skipping the ones whose branch or anchor rules them out.
+
+    The enrollments this transaction holds unwritten (``enrollment.enroll_rows(hold=True)``)
+    are due as if read from the table: merged in the query's order, within ``limit``."""
     program, now = run.program, run.now
-    rows = session.scalars(
+    held = [
+        e
+        for e in held_enrollments(session, program=program.name)
+        if e.arm == str(Arm.OUTREACH)
+        and e.state in ACTIVE_STATE_NAMES
+        and e.step_due_at is not None
+        and e.step_due_at <= now
+    ]
+    rows: Sequence[Enrollment] = session.scalars(
         select(Enrollment)
         .where(
             Enrollment.program == program.name,
@@ -138,6 +152,8 @@ def collect_due(session: Session, run: ProgramRun, *, limit: int) -> list[DueSte
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
+    if held:
+        rows = sorted([*rows, *held], key=lambda e: (e.step_due_at, e.id))[:limit]
     due: list[DueStep] = []
     for enrollment in rows:
         facts = journey_facts(session, enrollment, program)
@@ -206,7 +222,9 @@ def write_step_state(session: Session) -> int:
     ... FROM jsonb_to_recordset(...)`` on PostgreSQL, executemany elsewhere) instead of the
     ORM's flush, which writes each enrollment alone when their changed columns differ (a
     slice's ~430 one-row UPDATEs). Enrollments with other changes are left to the flush.
-    Returns how many were written."""
+    The enrollments held unwritten are written first, each once with its step as it stands
+    (``held_enrollments.write_held``). Returns how many existing enrollments were updated."""
+    write_held(session)
     moved = []
     for obj in session.dirty:
         if not isinstance(obj, Enrollment):

@@ -114,34 +114,49 @@ def enqueue_flags(
 ) -> list[bool]:
     """:func:`enqueue_many` for a caller that needs only which messages are queued (a
     night's slice counts them): the same rows written, their keys read back instead of
-    whole rows, so no ORM object is built for hundreds of rows nobody reads."""
+    whole rows, so no ORM object is built for hundreds of rows nobody reads.
+
+    On PostgreSQL the INSERT returns the keys it wrote; only the others (duplicates, or a
+    key this moment already queued) are looked up, usually none: no read-back."""
     if not messages:
         return []
-    keys = _write(session, messages=messages, now=now, copy_from=copy_from)
-    found = set(
+    inserted: set[str] = set()
+    keys = _write(session, messages=messages, now=now, copy_from=copy_from, returned=inserted)
+    rest = [k for k in keys if k not in inserted]
+    found = inserted | set(
         session.scalars(
-            select(OutboxMessage.idempotency_key).where(*_queued_at(session, keys, now))
+            select(OutboxMessage.idempotency_key).where(*_queued_at(session, rest, now))
         )
+        if rest
+        else ()
     )
     return [k in found for k in keys]
 
 
 def _write(
-    session: Session, *, messages: list[NewMessage], now: datetime, copy_from: int
+    session: Session,
+    *,
+    messages: list[NewMessage],
+    now: datetime,
+    copy_from: int,
+    returned: set[str] | None = None,
 ) -> list[str]:
     """One INSERT ... ON CONFLICT DO NOTHING (COPY on PostgreSQL from ``copy_from`` rows on);
-    the messages' keys."""
+    the messages' keys. With ``returned``, the keys the COPY path inserted are added to it."""
     rows = [_values(m, now) for m in messages]
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and len(rows) >= copy_from:
         session.flush()  # the enrollments the rows point at
-        copy_then_insert(
+        written = copy_then_insert(
             session,
             table=OutboxMessage.__tablename__,
             rows=rows,
-            conflict="ON CONFLICT (idempotency_key) DO NOTHING",
+            conflict="ON CONFLICT (idempotency_key) DO NOTHING"
+            + (" RETURNING idempotency_key" if returned is not None else ""),
             json_columns=("extra",),
         )
+        if returned is not None:
+            returned.update(key for (key,) in written)
     else:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         stmt = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])

@@ -60,8 +60,15 @@ def tick(session: Session, *, ctx: TickContext, now: datetime, limit: int = 5000
 
 def _enroll_eligible(session: Session, run: ProgramRun) -> None:
     candidates = list(run.ctx.eligibility(session, program=run.program, now=run.now))
+    # Held unwritten until their first step is decided (one row version each), unless
+    # outcomes are followed next: that reads the program's enrollments from the table.
     for created in lifecycle.enroll_rows(
-        session, clock=run.ctx.clock, program=run.program, candidates=candidates, now=run.now
+        session,
+        clock=run.ctx.clock,
+        program=run.program,
+        candidates=candidates,
+        now=run.now,
+        hold=not run.ctx.follow_outcomes,
     ):
         run.count("enrolled")
         if created.arm == Arm.HOLDOUT:
