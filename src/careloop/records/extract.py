@@ -10,7 +10,7 @@ Other types are kept raw, unvalidated and unindexed, so references to them resol
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
@@ -175,14 +175,22 @@ class IndexedResource:
     def json(self) -> bytes:
         """The resource as compact JSON (UTF-8)."""
         if self._json is None:
-            self._json = orjson.dumps(self._resource)
+            if self._resource is None:  # sent inside its COPY line (records.copy_block)
+                line, start = cast("tuple[bytes, int]", self.copy_text)
+                self._json = line[start:-1].replace(b"\\\\", b"\\")
+            else:
+                self._json = orjson.dumps(self._resource)
         return self._json
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # A resource whose COPY line holds its JSON (``copy_text``: that line and where the
+        # JSON starts in it) is sent without its own: the line is the same object in its
+        # unit's rows, so pickle writes it once.
+        inline = isinstance(self.copy_text, tuple)
         return (_rebuild, (
             self.resource_type, self.fhir_id, self.patient_ref, self.status,
             self.effective_start, self.effective_end, self.codes, self.supported,
-            self.json, self.copy_text,
+            None if inline else self.json, self.copy_text,
         ))  # fmt: skip
 
 
@@ -195,7 +203,7 @@ def _rebuild(
     end: datetime | None,
     codes: tuple[tuple[str, str], ...],
     supported: bool,
-    json: bytes,
+    json: bytes | None,
     lines: object,
 ) -> IndexedResource:
     # The slots set directly (no keyword call, no check: the JSON is there): unpickling the

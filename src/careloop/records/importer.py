@@ -50,7 +50,6 @@ from careloop.records.fhir_reader import (
 from careloop.records.identity import PatientIndex
 from careloop.records.import_write import write_units
 from careloop.records.projection import attach_dangling_facts
-from careloop.records.store_copy import copy_text
 from careloop.records.timezones import load_finder
 from careloop.security.principal import Principal
 
@@ -111,12 +110,9 @@ def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
         if not indexed.supported and not keep_unsupported:
             unit.skipped[indexed.resource_type] += 1
             continue
-        # The COPY text made here, in the parser process: the writer joins it with the owner.
-        indexed.copy_text = copy_text(indexed)
         unit.resources.append(indexed)
+    # The COPY lines made here, in the parser process: the writer joins them with the owner.
     unit.rows = unit_rows(unit.resources)
-    for res in unit.resources:  # its lines travel once, in the unit's rows
-        res.copy_text = None
     return unit
 
 
