@@ -17,6 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,7 @@ def _units(
         yield item if isinstance(item, PreparedUnit) else item.result()
 
 
+_TYPE = attrgetter("resource_type")
 BATCH_UNITS = 16
 BATCH_RESOURCES = 5000
 
@@ -238,7 +240,7 @@ class _BatchWriter:
     def _write(self, units: list[PreparedUnit]) -> Exception | None:
         session = self.sessions()
         try:
-            touched, linked, undialable = write_units(
+            touched, linked, undialable, keys = write_units(
                 session, units, index=self.index, **self.options
             )
             session.commit()
@@ -249,12 +251,12 @@ class _BatchWriter:
         finally:
             session.close()
         summary = self.summary
+        self.written.update(keys)
         for unit in units:
-            self.written.update((r.resource_type, r.fhir_id) for r in unit.resources)
             summary.patients.update(
                 r.fhir_id for r in unit.resources if r.resource_type == "Patient"
             )
-            summary.resources.update(r.resource_type for r in unit.resources)
+            summary.resources.update(map(_TYPE, unit.resources))
         summary.identity_links += linked
         summary.undialable_phones += undialable
         summary.patient_ids.update(touched)
