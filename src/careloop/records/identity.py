@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, null, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from careloop.fhirdata import dates
@@ -96,14 +96,17 @@ def link_patients(
     idents_of = {id(p): identifiers_of(p.resource) for p in patients}
     wanted = list(dict.fromkeys(i for idents in idents_of.values() for i in idents))
     for ids in _chunks(fhir_ids):
-        known.update(
-            session.execute(  # type: ignore[arg-type]
-                select(FhirResource.fhir_id, FhirResource.patient_id).where(
-                    FhirResource.resource_type == "Patient", FhirResource.fhir_id.in_(ids)
-                )
-            ).all()
-        )
-        taken.update(session.scalars(select(Patient.id).where(Patient.id.in_(ids))))
+        # Known FHIR ids and record ids taken, in one round trip (the import's writer waits
+        # on each): a taken id comes back as (None, id).
+        for fhir_id, patient_id in session.execute(
+            select(FhirResource.fhir_id, FhirResource.patient_id)
+            .where(FhirResource.resource_type == "Patient", FhirResource.fhir_id.in_(ids))
+            .union_all(select(null(), Patient.id).where(Patient.id.in_(ids)))
+        ):
+            if fhir_id is None:
+                taken.add(patient_id)
+            else:
+                known[fhir_id] = patient_id
     for idents in _chunks(wanted):
         for system, value, created, pid, born, sex in session.execute(
             select(
