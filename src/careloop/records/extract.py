@@ -119,7 +119,8 @@ class IndexedResource:
     Parser processes hand these to the writing process, which needs the resource as JSON
     text for ``COPY`` and as a dict only for a few types (Patient, RelatedPerson). So a
     resource crosses the process boundary as its JSON bytes (cheap to pickle, no nested
-    objects to rebuild) and is decoded again only if someone asks for :attr:`resource`.
+    objects to rebuild), inside its COPY line when the parser made one
+    (``records.copy_block``), and is decoded again only if someone asks for :attr:`resource`.
     """
 
     __slots__ = (
