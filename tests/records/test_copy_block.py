@@ -4,6 +4,7 @@ them."""
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from careloop.records.copy_block import copy_units, unit_rows
 from careloop.records.extract import IndexedResource, index_resource
+from careloop.records.importer import PreparedUnit
 from careloop.records.store_copy import copy_new, copy_text
 from tests.records.conftest import synthea_dir
 
@@ -121,3 +123,17 @@ def test_a_unit_with_nothing_left_sends_no_line() -> None:
     copy_units(cursor, [(unit, unit_rows(unit), stamp, set(range(5)))], {})
     assert cursor.lines() == []
     assert cursor.facts == []
+
+
+def test_a_unit_sent_to_the_writer_carries_each_json_once_and_gives_it_back_whole() -> None:
+    """Pickled with its unit (parser to writer), a resource keeps its JSON only inside its
+    COPY line; the writer still reads the same resource (backslashes, tabs, newlines, ü)."""
+    unit = PreparedUnit(file="a.json", resources=[index_resource(r.resource) for r in RESOURCES])
+    unit.rows = unit_rows(unit.resources)
+    sent = pickle.dumps(unit, protocol=pickle.HIGHEST_PROTOCOL)
+    json_bytes = sum(len(res.json) for res in unit.resources)
+    rows_alone = len(pickle.dumps(unit.rows, protocol=pickle.HIGHEST_PROTOCOL))
+    assert len(sent) - rows_alone < json_bytes / 4
+    received = pickle.loads(sent)
+    assert [res.resource for res in received.resources] == [res.resource for res in RESOURCES]
+    assert [res.json for res in received.resources] == [res.json for res in RESOURCES]

@@ -46,12 +46,19 @@ class UnitRows:
 
 
 def unit_rows(resources: Sequence[IndexedResource]) -> UnitRows:
-    """The unit's line heads by patient reference, and its facts."""
+    """The unit's line heads by patient reference, and its facts.
+
+    Each resource's ``copy_text`` becomes its head and where its JSON starts there: pickled
+    with its unit, a resource then carries its JSON only inside that head (written once, the
+    same object as in the rows), and the writer unescapes it only if it asks for it (Patients,
+    RelatedPersons, the upsert's rows): ~18 MB less to pickle, send and unpickle for 100
+    Synthea files."""
     groups: dict[str | None, list[bytes]] = {}
     facts: list[bytes] = []
     for res in resources:
         lines = res.copy_text if isinstance(res.copy_text, CopyText) else copy_text(res)
         head = lines.resource + res.json.replace(b"\\", b"\\\\") + b"\t"
+        res.copy_text = (head, len(lines.resource))
         group = groups.get(res.patient_ref)
         if group is None:
             groups[res.patient_ref] = [head]

@@ -10,7 +10,7 @@ Other types are kept raw, unvalidated and unindexed, so references to them resol
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
@@ -119,7 +119,8 @@ class IndexedResource:
     Parser processes hand these to the writing process, which needs the resource as JSON
     text for ``COPY`` and as a dict only for a few types (Patient, RelatedPerson). So a
     resource crosses the process boundary as its JSON bytes (cheap to pickle, no nested
-    objects to rebuild) and is decoded again only if someone asks for :attr:`resource`.
+    objects to rebuild), inside its COPY line when the parser made one
+    (``records.copy_block``), and is decoded again only if someone asks for :attr:`resource`.
     """
 
     __slots__ = (
@@ -175,14 +176,22 @@ class IndexedResource:
     def json(self) -> bytes:
         """The resource as compact JSON (UTF-8)."""
         if self._json is None:
-            self._json = orjson.dumps(self._resource)
+            if self._resource is None:  # sent inside its COPY line (records.copy_block)
+                line, start = cast("tuple[bytes, int]", self.copy_text)
+                self._json = line[start:-1].replace(b"\\\\", b"\\")
+            else:
+                self._json = orjson.dumps(self._resource)
         return self._json
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # A resource whose COPY line holds its JSON (``copy_text``: that line and where the
+        # JSON starts in it) is sent without its own: the line is the same object in its
+        # unit's rows, so pickle writes it once.
+        inline = isinstance(self.copy_text, tuple)
         return (_rebuild, (
             self.resource_type, self.fhir_id, self.patient_ref, self.status,
             self.effective_start, self.effective_end, self.codes, self.supported,
-            self.json, self.copy_text,
+            None if inline else self.json, self.copy_text,
         ))  # fmt: skip
 
 
@@ -195,7 +204,7 @@ def _rebuild(
     end: datetime | None,
     codes: tuple[tuple[str, str], ...],
     supported: bool,
-    json: bytes,
+    json: bytes | None,
     lines: object,
 ) -> IndexedResource:
     # The slots set directly (no keyword call, no check: the JSON is there): unpickling the

@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import JSON, bindparam, insert, null, select, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from careloop.fhirdata import dates
 from careloop.models import Event, FhirResource, Patient, PatientIdentifier
 from careloop.records.contacts import reindex_patients_contacts
 from careloop.records.contacts_phone import DEFAULT_REGION, undialable
-from careloop.records.demographics import demographics_from
+from careloop.records.demographics import Demographics, demographics_from
 from careloop.records.extract import IndexedResource
 from careloop.records.store import CHUNK
 
@@ -96,14 +97,17 @@ def link_patients(
     idents_of = {id(p): identifiers_of(p.resource) for p in patients}
     wanted = list(dict.fromkeys(i for idents in idents_of.values() for i in idents))
     for ids in _chunks(fhir_ids):
-        known.update(
-            session.execute(  # type: ignore[arg-type]
-                select(FhirResource.fhir_id, FhirResource.patient_id).where(
-                    FhirResource.resource_type == "Patient", FhirResource.fhir_id.in_(ids)
-                )
-            ).all()
-        )
-        taken.update(session.scalars(select(Patient.id).where(Patient.id.in_(ids))))
+        # Known FHIR ids and record ids taken, in one round trip (the import's writer waits
+        # on each): a taken id comes back as (None, id).
+        for fhir_id, patient_id in session.execute(
+            select(FhirResource.fhir_id, FhirResource.patient_id)
+            .where(FhirResource.resource_type == "Patient", FhirResource.fhir_id.in_(ids))
+            .union_all(select(null(), Patient.id).where(Patient.id.in_(ids)))
+        ):
+            if fhir_id is None:
+                taken.add(patient_id)
+            else:
+                known[fhir_id] = patient_id
     for idents in _chunks(wanted):
         for system, value, created, pid, born, sex in session.execute(
             select(
@@ -118,8 +122,9 @@ def link_patients(
             .where(tuple_(PatientIdentifier.system, PatientIdentifier.value).in_(idents))
         ):
             holders[(system, value)] = (created, pid, born, sex)
-    records: dict[str, Patient] = {}
-    rows: list[Any] = []
+    records: dict[str, dict[str, Any]] = {}
+    events: list[Event] = []
+    idents_new: list[dict[str, str]] = []
     for res in patients:
         idents = idents_of[id(res)]
         patient_id = known.get(res.fhir_id)
@@ -143,19 +148,19 @@ def link_patients(
             if patient_id in taken:
                 patient_id = uuid.uuid4().hex
             taken.add(patient_id)
-            records[patient_id] = Patient(
-                id=patient_id,
-                birth_date=_birth_date(res.resource.get("birthDate")),
-                gender=res.resource.get("gender"),
-                timezone="UTC",
-                timezone_source="default",
-                deceased=False,
-                contact_points=[],
-                created_at=now,
-                updated_at=now,
-            )
+            records[patient_id] = {
+                "id": patient_id,
+                "birth_date": _birth_date(res.resource.get("birthDate")),
+                "gender": res.resource.get("gender"),
+                "timezone": "UTC",
+                "timezone_source": "default",
+                "deceased": False,
+                "contact_points": [],
+                "created_at": now,
+                "updated_at": now,
+            }
         if note is not None:
-            rows.append(
+            events.append(
                 Event(
                     kind="patient_linked",
                     patient_id=patient_id,
@@ -172,26 +177,48 @@ def link_patients(
         for ident in idents:
             if ident not in holders:
                 holders[ident] = _holder(session, patient_id, records, now=now)
-                rows.append(
-                    PatientIdentifier(system=ident[0], value=ident[1], patient_id=patient_id)
-                )
-    # Records first: identifiers and events point at them.
-    session.add_all(records.values())
-    session.flush()
-    session.add_all(rows)
-    session.flush()
+                idents_new.append({"system": ident[0], "value": ident[1], "patient_id": patient_id})
+    # Records first: identifiers and events point at them. Core inserts, one statement each:
+    # the ORM's unit of work cost the import's writer ~0.1 s of its chain for 100 patients.
+    connection = session.connection()
+    if records:
+        connection.execute(insert(Patient), list(records.values()))
+    if idents_new:
+        connection.execute(insert(PatientIdentifier), idents_new)
+    if events:
+        session.add_all(events)
+        session.flush()
     return result
 
 
 def _holder(
-    session: Session, patient_id: str, created: dict[str, Patient], *, now: datetime
+    session: Session, patient_id: str, created: dict[str, dict[str, Any]], *, now: datetime
 ) -> Holder:
     """What an identifier newly given to ``patient_id`` says of its holder, for the
     resources after it in the same list."""
-    stored = created.get(patient_id) or session.get(Patient, patient_id)
+    new = created.get(patient_id)
+    if new is not None:
+        return (new["created_at"], patient_id, new["birth_date"], new["gender"])
+    stored = session.get(Patient, patient_id)
     if stored is None:
         return (now, patient_id, None, None)
     return (stored.created_at, stored.id, stored.birth_date, stored.gender)
+
+
+_ADDRESS = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""The address column's type, None as SQL NULL (``JSON.NULL``: JSON null)."""
+_UPDATE_DEMOGRAPHICS = (
+    update(Patient)
+    .where(Patient.id == bindparam("record"))
+    .values(
+        {
+            f.name: bindparam(f"new_{f.name}", type_=_ADDRESS if f.name == "address" else None)
+            for f in fields(Demographics)
+        }
+    )
+    .values(updated_at=bindparam("updated"))
+)
+"""A record's demographic columns (``records.demographics.Demographics``) and update time."""
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
@@ -213,22 +240,23 @@ def refresh_demographics(
     undialable_count = 0
     if not patient_ids:
         return 0
+    # Joined to their records: a resource's owner is always one (its foreign key), so this
+    # asks for nothing else; the records are then updated by Core, one statement for all
+    # (loading them into the ORM and flushing their changes cost the import's writer ~0.1 s
+    # of its chain for 100 patients).
     rows = session.execute(
-        select(FhirResource.patient_id, FhirResource.resource)
+        select(FhirResource.patient_id, FhirResource.resource, Patient.address.is_not(None))
+        .join(Patient, Patient.id == FhirResource.patient_id)
         .where(FhirResource.resource_type == "Patient", FhirResource.patient_id.in_(patient_ids))
         .order_by(FhirResource.imported_at, FhirResource.fhir_id)
     ).all()
     by_patient: dict[str, list[dict[str, Any]]] = {}
-    for pid, resource in rows:
+    had_address: dict[str, bool] = {}
+    for pid, resource, has_address in rows:
         by_patient.setdefault(pid, []).append(resource)
-    # One query for the records, held here: the session keeps loaded rows only weakly, and
-    # a get per patient would also flush the previous one's update (two statements each).
-    records = {
-        p.id: p
-        for ids in _chunks(list(by_patient))
-        for p in session.scalars(select(Patient).where(Patient.id.in_(ids)))
-    }
+        had_address[pid] = has_address
     points: dict[str, list[dict[str, Any]]] = {}
+    changes: list[dict[str, Any]] = []
     for pid, resources in by_patient.items():
         demo = demographics_from(
             resources,
@@ -236,15 +264,15 @@ def refresh_demographics(
             zones=zones,
             default_region=default_region,
         )
-        patient = records.get(pid)
-        if patient is None:
-            continue
-        for name, value in vars(demo).items():
-            setattr(patient, name, value)
-        patient.updated_at = now
+        change = {"record": pid, "updated": now, **{f"new_{k}": v for k, v in vars(demo).items()}}
+        if demo.address is None and had_address[pid]:
+            # As the ORM wrote it: an address dropped is JSON null, one never held SQL NULL.
+            change["new_address"] = JSON.NULL
+        changes.append(change)
         points[pid] = demo.contact_points
         undialable_count += undialable(demo.contact_points)
-    session.flush()
+    if changes:
+        session.connection().execute(_UPDATE_DEMOGRAPHICS, changes)
     # contact points are stored encrypted: their look-up digests are written beside them
     reindex_patients_contacts(session.connection(), points)
     return undialable_count

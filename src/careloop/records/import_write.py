@@ -7,7 +7,9 @@ audit entry per unit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from itertools import repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,10 @@ from careloop.security.principal import Principal
 if TYPE_CHECKING:
     from careloop.records.importer import PreparedUnit
 
+_TYPE = attrgetter("resource_type")
+_ID = attrgetter("fhir_id")
+_REF = attrgetter("patient_ref")
+
 
 def write_units(
     session: Session,
@@ -40,9 +46,9 @@ def write_units(
     default_timezone: str,
     default_region: str = DEFAULT_REGION,
     written: set[tuple[str, str]] | None = None,
-) -> tuple[set[str], int, int]:
+) -> tuple[set[str], int, int, Collection[tuple[str, str]]]:
     """Write prepared units in the caller's transaction; returns (patients touched, identity
-    links made, phone numbers that could not be read).
+    links made, phone numbers that could not be read, the keys (type, FHIR id) written).
 
     ``written``: all that can be stored (an import begun on an empty table): not looked up.
     The units are written as if one after the other (a resource in two of them ends as the
@@ -54,21 +60,22 @@ def write_units(
     blocks: list[UnitBlock] = []
     for unit in units:
         stamp = (Path(unit.file).name, clock.now())
-        for res in unit.resources:
-            # The later unit's version, in the place where it was first read.
-            latest[(res.resource_type, res.fhir_id)] = (res, stamp)
+        # The later unit's version, in the place where it was first read. (Per-resource
+        # passes here are C's map/zip: this is the import's chain with the server.)
+        keys = zip(map(_TYPE, unit.resources), map(_ID, unit.resources), strict=True)
+        latest.update(zip(keys, zip(unit.resources, repeat(stamp), strict=False), strict=True))
         if unit.rows is not None:
             blocks.append((unit.resources, unit.rows, stamp))
-    resources = [res for res, _ in latest.values()]
-    stamps = [stamp for _, stamp in latest.values()]
+    resources: list[IndexedResource] = [res for res, _ in latest.values()]
+    stamps: list[Stamp] = [stamp for _, stamp in latest.values()]
     now = stamps[0][1] if stamps else clock.now()
     patients = [r for r in resources if r.resource_type == "Patient"]
     links = link_patients(session, patients=patients, now=now)
     for fhir_id, patient_id in links.patient_ids.items():
         index.remember(fhir_id, patient_id)
-    refs = index.resolve(session, {r.patient_ref for r in resources if r.patient_ref})
+    refs = index.resolve(session, set(filter(None, map(_REF, resources))))
 
-    owners = [refs.get(res.patient_ref) if res.patient_ref else None for res in resources]
+    owners: list[str | None] = list(map(refs.get, map(_REF, resources)))
     whole = len(blocks) == len(units)
     write_resources(
         session, resources, owners, source="", now=now, stamps=stamps, stored=written,
@@ -86,7 +93,13 @@ def write_units(
     entries = []
     touched: set[str] = set()
     for unit in units:
-        owned = {refs[r.patient_ref] for r in unit.resources if r.patient_ref in refs}
+        # Its rows' groups are its patient references, one each.
+        unit_refs = (
+            (ref for ref, _ in unit.rows.groups)
+            if unit.rows is not None
+            else map(_REF, unit.resources)
+        )
+        owned = {refs[ref] for ref in unit_refs if ref in refs}
         if owned:
             touched.update(owned)
             entries.append(
@@ -100,7 +113,7 @@ def write_units(
                 )
             )
     audit_entries(session, clock=clock, entries=entries)
-    return touched, links.linked_by_identifier, undialable
+    return touched, links.linked_by_identifier, undialable, latest.keys()
 
 
 def _write_caregivers(

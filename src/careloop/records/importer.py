@@ -17,6 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,6 @@ from careloop.records.fhir_reader import (
 from careloop.records.identity import PatientIndex
 from careloop.records.import_write import write_units
 from careloop.records.projection import attach_dangling_facts
-from careloop.records.store_copy import copy_text
 from careloop.records.timezones import load_finder
 from careloop.security.principal import Principal
 
@@ -111,12 +111,9 @@ def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
         if not indexed.supported and not keep_unsupported:
             unit.skipped[indexed.resource_type] += 1
             continue
-        # The COPY text made here, in the parser process: the writer joins it with the owner.
-        indexed.copy_text = copy_text(indexed)
         unit.resources.append(indexed)
+    # The COPY lines made here, in the parser process: the writer joins them with the owner.
     unit.rows = unit_rows(unit.resources)
-    for res in unit.resources:  # its lines travel once, in the unit's rows
-        res.copy_text = None
     return unit
 
 
@@ -173,6 +170,7 @@ def _units(
         yield item if isinstance(item, PreparedUnit) else item.result()
 
 
+_TYPE = attrgetter("resource_type")
 BATCH_UNITS = 16
 BATCH_RESOURCES = 5000
 
@@ -242,7 +240,7 @@ class _BatchWriter:
     def _write(self, units: list[PreparedUnit]) -> Exception | None:
         session = self.sessions()
         try:
-            touched, linked, undialable = write_units(
+            touched, linked, undialable, keys = write_units(
                 session, units, index=self.index, **self.options
             )
             session.commit()
@@ -253,12 +251,12 @@ class _BatchWriter:
         finally:
             session.close()
         summary = self.summary
+        self.written.update(keys)
         for unit in units:
-            self.written.update((r.resource_type, r.fhir_id) for r in unit.resources)
             summary.patients.update(
                 r.fhir_id for r in unit.resources if r.resource_type == "Patient"
             )
-            summary.resources.update(r.resource_type for r in unit.resources)
+            summary.resources.update(map(_TYPE, unit.resources))
         summary.identity_links += linked
         summary.undialable_phones += undialable
         summary.patient_ids.update(touched)

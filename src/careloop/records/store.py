@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import compress
+from operator import attrgetter, not_
 from typing import Any
 
 from psycopg.errors import UniqueViolation
@@ -81,37 +83,46 @@ def _copy_new_resources(
     stored: set[tuple[str, str]] | None = None,
     blocks: Sequence[UnitBlock] | None = None,
 ) -> tuple[list[IndexedResource], list[str | None], list[Stamp]]:
-    """COPY the resources not stored yet; returns the rest (stored already) to upsert."""
+    """COPY the resources not stored yet; returns the rest (stored already) to upsert.
+
+    The passes over the resources are ``map``/``compress`` over attribute getters, not
+    Python loops: this runs in the import's writer, whose every CPU second between
+    statements is a second of the import's wall time (25,000 resources a run)."""
     forget_shared_facts(
-        session,
-        [(r.resource_type, r.fhir_id, o) for r, o in zip(resources, owners, strict=True)],
+        session, zip(map(_TYPE, resources), map(_ID, resources), owners, strict=True)
     )
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor:
         if stored is None:
             stored = set() if new else existing_keys(cursor, resources)
-        rows = list(zip(resources, owners, stamps, strict=True))
-        fresh = [row for row in rows if _key(row[0]) not in stored]
-        if not fresh:
+        keys = zip(map(_TYPE, resources), map(_ID, resources), strict=True)
+        known = list(map(stored.__contains__, keys))
+        if all(known):
             return list(resources), list(owners), list(stamps)
+        fresh = list(map(not_, known))
         cursor.execute("SAVEPOINT careloop_copy_new")
         try:
             if blocks is None:
                 copy_new(
                     cursor,
-                    [r for r, _, _ in fresh],
-                    [o for _, o, _ in fresh],
-                    [s for *_, s in fresh],
+                    list(compress(resources, fresh)),
+                    list(compress(owners, fresh)),
+                    list(compress(stamps, fresh)),
                 )
             else:
-                _copy_blocks(cursor, blocks, resources, owners, stored)
+                _copy_blocks(cursor, blocks, resources, owners, fresh)
         except UniqueViolation:
             # Written by someone else since the look-up: upsert everything instead.
             cursor.execute("ROLLBACK TO SAVEPOINT careloop_copy_new")
             return list(resources), list(owners), list(stamps)
         cursor.execute("RELEASE SAVEPOINT careloop_copy_new")
-    rest = [row for row in rows if _key(row[0]) in stored]
-    return [r for r, _, _ in rest], [o for _, o, _ in rest], [s for *_, s in rest]
+    if not any(known):
+        return [], [], []
+    return (
+        list(compress(resources, known)),
+        list(compress(owners, known)),
+        list(compress(stamps, known)),
+    )
 
 
 def _copy_blocks(
@@ -119,23 +130,25 @@ def _copy_blocks(
     blocks: Sequence[UnitBlock],
     resources: Sequence[IndexedResource],
     owners: Sequence[str | None],
-    stored: set[tuple[str, str]],
+    fresh: Sequence[bool],
 ) -> None:
-    """COPY the lines of ``resources`` (the batch's latest versions) not ``stored`` from their
-    units' blocks: a unit's line is dropped when stored or when a later one replaced it."""
-    latest = {id(res) for res in resources}
-    plan = [
-        (unit, rows, stamp, {
-            i for i, res in enumerate(unit)
-            if id(res) not in latest or (res.resource_type, res.fhir_id) in stored
-        })
-        for unit, rows, stamp in blocks
-    ]  # fmt: skip
-    copy_units(cursor, plan, dict(zip([r.patient_ref for r in resources], owners, strict=True)))
+    """COPY the lines of ``resources`` (the batch's latest versions) marked ``fresh`` (not
+    stored) from their units' blocks: a unit's line is dropped when stored or when a later
+    one replaced it."""
+    copied = set(map(id, compress(resources, fresh)))
+    plan = [(unit, rows, stamp, _dropped(unit, copied)) for unit, rows, stamp in blocks]
+    copy_units(cursor, plan, dict(zip(map(_REF, resources), owners, strict=True)))
 
 
-def _key(res: IndexedResource) -> tuple[str, str]:
-    return res.resource_type, res.fhir_id
+def _dropped(unit: Sequence[IndexedResource], copied: set[int]) -> set[int]:
+    """The positions in ``unit`` of resources not among ``copied`` (their ids)."""
+    kept = map(copied.__contains__, map(id, unit))
+    return set(compress(range(len(unit)), map(not_, kept)))
+
+
+_TYPE = attrgetter("resource_type")
+_ID = attrgetter("fhir_id")
+_REF = attrgetter("patient_ref")
 
 
 def _upsert(
