@@ -34,7 +34,7 @@ def _all(rt: Runtime, tops: dict[str, int]) -> dict[str, Any]:
     return out
 
 
-def _nights(rt: Runtime) -> tuple[list[dict[str, int]], dict[str, Any]]:
+def _nights(rt: Runtime) -> list[Any]:
     with rt.transaction() as session:
         ids = patient_ids(session)
     counts = [run_slice(rt, patient_ids=ids, now=NIGHT)]
