@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import subprocess
 import sys
 from collections import defaultdict
@@ -11,20 +10,15 @@ from pathlib import Path
 
 import grimp
 
+from tests.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "careloop"
 OUTSIDE_THE_LAYERS = {"migrations", "data"}  # run by Alembic by path; package data
 
 
 def _doc_tool():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "architecture_doc", ROOT / "tools" / "architecture_doc.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "tools" / "architecture_doc.py", "architecture_doc")
 
 
 def test_the_doc_layer_table_is_generated_from_the_contracts() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from careloop.outreach.handoffs import FIRST_QUESTION_SUFFIX
 from careloop.runtime import Runtime, open_runtime
 from careloop.settings import JobsSettings, Settings
 from tests.ops.test_nightly import _population
+from tests.scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "src" / "careloop" / "data" / "synthea-sample"
@@ -104,12 +104,7 @@ def test_the_periodic_tick_leaves_care_gaps_to_the_night_when_told(
 
 def _bench() -> Any:
     """``benchmarks/nightly.py`` as a module (benchmarks are no package)."""
-    spec = importlib.util.spec_from_file_location("nightly_bench", ROOT / "benchmarks/nightly.py")
-    assert spec is not None
-    assert spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_benchmark("nightly")
 
 
 def test_the_queued_benchmark_counts_enqueued_as_the_in_process_night_does(rt: Runtime) -> None:

@@ -6,32 +6,20 @@ twice, or a flood of them, must show in its files, while the sends it counts sta
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 
 import orjson
+from tests.scripts import load_benchmark
 
 from careloop.channels.messages import ChannelKind, OutboundMessage
 from careloop.channels.settings import SenderType, SmsSender
 from careloop.channels.sms_twilio import TwilioSmsChannel
 from careloop.channels.twilio_http import build_twilio_client
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _dispatch() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("dispatch_bench", BENCHMARKS / "dispatch.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_list_lookups_are_recorded_beside_the_sends(tmp_path: Path) -> None:
-    bench = _dispatch()
+    bench = load_benchmark("dispatch")
     gateway = bench.RecordingTwilioGateway(tmp_path, list_latency=0.001)
     client = build_twilio_client(account_sid=bench.ACCOUNT, auth_token="bench")
     client.http_client.session.mount("https://", gateway)

@@ -4,27 +4,18 @@ at or above static from its first good touch, and deltas pair each seed with its
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def judge() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "judge_pairs_bench", BENCHMARKS / "judge_pairs.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("judge_pairs")
 
 
 def _report(bandit: list[float], static: list[float], ratio: list[float]) -> dict[str, object]:

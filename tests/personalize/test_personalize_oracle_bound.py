@@ -8,7 +8,6 @@ its posterior must move toward an action the patient answers.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 from scipy.special import expit
+from tests.scripts import load_benchmark
 
 from careloop.personalize.actions import ActionSpace
 from careloop.sim.population import EPOCH, DefaultPopulation
@@ -28,13 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def bound() -> ModuleType:
     sys.path.insert(0, str(ROOT / "examples" / "populations"))
-    path = ROOT / "benchmarks" / "oracle_bound.py"
-    spec = importlib.util.spec_from_file_location("oracle_bound_bench", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("oracle_bound")
 
 
 def _now(t: int) -> datetime:

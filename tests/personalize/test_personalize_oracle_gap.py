@@ -7,24 +7,16 @@ patient was never sent must not count as one tried and left.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def gap() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("oracle_gap_bench", BENCHMARKS / "oracle_gap.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("oracle_gap")
 
 
 def _touch(
