@@ -80,7 +80,13 @@ def record_chunk(
         if over:
             dead = [Outcome(m, dead=DeadReason.OVER_BUDGET) for m in calling if m.id in over]
             report.add(
-                record_outcomes(session, outcomes=dead, now=now, backoff=lambda _: timedelta(0))
+                record_outcomes(
+                    session,
+                    outcomes=dead,
+                    worker_id=worker_id,
+                    now=now,
+                    backoff=lambda _: timedelta(0),
+                )
             )
         sendable = ours - over
         if plan is not None:

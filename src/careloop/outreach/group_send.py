@@ -34,7 +34,7 @@ import logging
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
@@ -206,6 +206,7 @@ def settle_doubts(
         return [], list(planned)
     if worker.presence is not None and not worker.presence.intact():
         raise PresenceLost(f"worker {worker.worker_id} lost its presence lock mid-batch")
+    keeper = _LeaseKeeper(worker, [m.id for m, _ in planned], leased=worker.clock.now())
     settled = settle_many(
         doubts,
         channels=worker.channels,
@@ -213,15 +214,38 @@ def settle_doubts(
         worker=worker.settings.worker,
         outbound=worker.outbound,
         matched=worker.matched,
+        between=keeper,
     )
-    found = [o for o in settled.values() if o is not None]
+    found = [o for o in settled.values() if o is not None and o.message.id not in keeper.lost]
     log.info("%d sends in doubt settled, %d found at the gateway", len(doubts), len(found))
     rest = [
         (replace(m, in_doubt_since=None) if m.id in settled else m, s)
         for m, s in planned
-        if settled.get(m.id) is None
+        if settled.get(m.id) is None and m.id not in keeper.lost
     ]
     return found, rest
+
+
+@dataclass
+class _LeaseKeeper:
+    """Renews the lease on a group's rows while its look-ups are in flight (a dead worker's
+    adopted group, a few dozen look-ups of a real gateway's ~0.15 s each, outlasts a lease
+    of a few seconds): called between answers, renews once half a lease has passed since
+    the last renewal. ``lost``: rows another worker took meanwhile (neither sent nor
+    recorded by this one)."""
+
+    worker: Worker
+    ids: list[int]
+    leased: datetime
+    lost: set[int] = field(default_factory=set)
+
+    def __call__(self) -> None:
+        now = self.worker.clock.now()
+        if now - self.leased <= self.worker.half_lease:
+            return
+        self.leased = now
+        ids = [i for i in self.ids if i not in self.lost]
+        self.lost.update(set(ids) - _renew(self.worker, ids, now=now))
 
 
 def _still_mine(
@@ -230,15 +254,20 @@ def _still_mine(
     """Renew this worker's lease on ``rest`` and on the rows ``sent`` but not yet recorded
     (else another worker re-claims and reconciles them); rows another worker took are
     dropped from ``rest``."""
+    ours = _renew(worker, [*[m.id for m, _ in rest], *sent], now=now)
+    return [(m, s) for m, s in rest if m.id in ours]
+
+
+def _renew(worker: Worker, ids: Sequence[int], *, now: datetime) -> set[int]:
+    """This worker's lease on ``ids`` renewed in a transaction of its own; the ids still its."""
     with worker.runtime.transaction() as session:
-        ours = renew_lease(
+        return renew_lease(
             session,
-            ids=[*[m.id for m, _ in rest], *sent],
+            ids=ids,
             worker_id=worker.worker_id,
             now=now,
             lease=timedelta(seconds=worker.settings.worker.lease_seconds),
         )
-    return [(m, s) for m, s in rest if m.id in ours]
 
 
 def _plan_group(

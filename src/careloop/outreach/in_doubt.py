@@ -45,6 +45,7 @@ def settle_many(
     worker: WorkerSettings,
     outbound: Callable[[Claimed], OutboundMessage],
     matched: set[str],
+    between: Callable[[], None] = lambda: None,
 ) -> dict[int, Outcome | None]:
     """Each message in doubt (with its planned slot) settled: its outcome, or ``None`` when
     the gateway has no record of it (so sending now sends it once). The gateway is asked once
@@ -52,7 +53,8 @@ def settle_many(
     some message's is one look-up for the whole group (a dead worker's group, adopted at
     once, was one transaction per message). ``matched`` holds the gateway records this
     worker has already matched to another message but may not have committed yet: matched
-    in order, never one record to two messages."""
+    in order, never one record to two messages. ``between`` is called as each answer comes
+    in (the caller renews its lease there: a group's look-ups can outlast it)."""
     settled: dict[int, Outcome | None] = {}
     wanted: list[tuple[Claimed, datetime | None, Lookup]] = []
     for message, slot in messages:
@@ -70,7 +72,7 @@ def settle_many(
         wanted.append((message, slot, (reconciler, outbound(message), since)))
     asked: list[tuple[Claimed, datetime | None, list[SendResult]]] = []
     for (message, slot, _), answer in zip(
-        wanted, _look_up([lookup for _, _, lookup in wanted]), strict=True
+        wanted, _look_up([lookup for _, _, lookup in wanted], between), strict=True
     ):
         if isinstance(answer, ChannelError):
             settled[message.id] = Outcome(message, in_doubt=True, slot_at=slot)
@@ -93,16 +95,25 @@ def settle_many(
     return settled
 
 
-def _look_up(lookups: Sequence[Lookup]) -> list[list[SendResult] | ChannelError]:
+def _look_up(
+    lookups: Sequence[Lookup], between: Callable[[], None]
+) -> list[list[SendResult] | ChannelError]:
     """Each look-up's records (or the error that says the gateway cannot tell), in order;
-    more than one in flight at once. Matching stays with the caller, in order, so twins
-    are never matched to one record."""
+    more than one in flight at once, ``between`` called in this thread after each answer.
+    Matching stays with the caller, in order, so twins are never matched to one record."""
+    answers: list[list[SendResult] | ChannelError] = []
     if len(lookups) <= 1:
-        return [_ask(lookup) for lookup in lookups]
+        for lookup in lookups:
+            answers.append(_ask(lookup))
+            between()
+        return answers
     with ThreadPoolExecutor(
         max_workers=min(LOOKUPS_IN_FLIGHT, len(lookups)), thread_name_prefix="in-doubt"
     ) as pool:
-        return list(pool.map(_ask, lookups))
+        for answer in pool.map(_ask, lookups):
+            answers.append(answer)
+            between()
+    return answers
 
 
 def _ask(lookup: Lookup) -> list[SendResult] | ChannelError:

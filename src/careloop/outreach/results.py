@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -9,7 +10,9 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Table,
+    and_,
     insert,
+    select,
     update,
 )
 from sqlalchemy.orm import Session
@@ -42,6 +45,8 @@ from careloop.outreach.states import (
 )
 
 ACTOR = "outreach-worker"
+
+log = logging.getLogger("careloop.outreach.results")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +85,25 @@ def record_outcomes(
     session: Session,
     *,
     outcomes: Sequence[Outcome],
+    worker_id: str,
     now: datetime,
     backoff: Callable[[int], timedelta],
 ) -> BatchReport:
-    """Write what happened with executemany updates; only rows still ``sending`` change."""
-    rows = _result_rows(outcomes, now=now, backoff=backoff)
+    """Write what happened with executemany updates; only rows still this worker's change
+    (:func:`~careloop.outreach.claims.still_held`, read and locked in one statement for the
+    whole group): a row whose lease ran out and that another worker took is left to it,
+    attempt and all."""
+    ids = [o.message.id for o in outcomes]
+    held = set(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(still_held(ids=ids, worker_id=worker_id))
+            .with_for_update()
+        )
+        if ids
+        else ()
+    )
+    rows = _result_rows(_ours(outcomes, held), now=now, backoff=backoff)
     if rows.updates:
         bulk_update(
             session,
@@ -92,7 +111,9 @@ def record_outcomes(
             key={"b_id": OUTBOX.c.id},
             columns=OUTBOX_RESULT_COLUMNS,
             rows=rows.updates,
-            where=OUTBOX.c.state == str(OutboxState.SENDING),
+            where=and_(
+                OUTBOX.c.state == str(OutboxState.SENDING), OUTBOX.c.claimed_by == worker_id
+            ),
             constants={"lease_until": None, "updated_at": now},
         )
         finish_attempts(session, rows.attempts, now)
@@ -138,7 +159,9 @@ def record_group(
         return record_and_mark_calling(
             session, outcomes=outcomes, calling=mark, now=now, backoff=backoff
         )
-    report = record_outcomes(session, outcomes=outcomes, now=now, backoff=backoff)
+    report = record_outcomes(
+        session, outcomes=outcomes, worker_id=worker_id, now=now, backoff=backoff
+    )
     return report, mark_calling(
         session, messages=calling, worker_id=worker_id, now=now, lease=lease
     )
@@ -158,7 +181,7 @@ def record_and_mark_calling(
     round trip does what four to six did. Returns the report and the ids still this
     worker's to send."""
     rows = _result_rows(outcomes, now=now, backoff=backoff)
-    ours = write_at_once(
+    ours, written = write_at_once(
         session,
         updates=rows.updates,
         attempts=attempts_rows(rows.attempts),
@@ -166,8 +189,23 @@ def record_and_mark_calling(
         calling=calling,
         now=now,
     )
+    if len(written) < len(outcomes):  # rows lost to another worker: neither counted nor followed
+        rows = _result_rows(_ours(outcomes, written), now=now, backoff=backoff)
     _follow_up(session, rows, now=now)
     return rows.report, ours
+
+
+def _ours(outcomes: Sequence[Outcome], held: set[int]) -> list[Outcome]:
+    """The outcomes of rows still this worker's; the others are their new owner's to record
+    (it reconciles them with the gateway: nothing is sent twice)."""
+    kept = [o for o in outcomes if o.message.id in held]
+    if len(kept) < len(outcomes):
+        log.warning(
+            "%d results not written: their rows were taken by another worker after this "
+            "one's lease ran out",
+            len(outcomes) - len(kept),
+        )
+    return kept
 
 
 @dataclass
@@ -341,17 +379,25 @@ def release(session: Session, *, messages: Iterable[Claimed], at: datetime, work
     """Hand rows back unsent (no slot free within the lease): not an attempt. Only rows
     still this worker's: one whose lease ran out may be another worker's by now, and
     queueing it again under that worker's send would send it twice."""
+    messages = list(messages)
     ids = [m.id for m in messages]
-    session.execute(
-        update(OutboxMessage)
-        .where(still_held(ids=ids, worker_id=worker_id))
-        .values(
-            state=str(OutboxState.QUEUED),
-            next_attempt_at=at,
-            attempts=OutboxMessage.attempts - 1,
-            claimed_by=None,
-            lease_until=None,
+    released = set(
+        session.scalars(
+            update(OutboxMessage)
+            .where(still_held(ids=ids, worker_id=worker_id))
+            .values(
+                state=str(OutboxState.QUEUED),
+                next_attempt_at=at,
+                attempts=OutboxMessage.attempts - 1,
+                claimed_by=None,
+                lease_until=None,
+            )
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
     )
-    finish_attempts(session, [(m, AttemptOutcome.SKIPPED, "deferred", None) for m in messages], at)
+    finish_attempts(
+        session,
+        [(m, AttemptOutcome.SKIPPED, "deferred", None) for m in messages if m.id in released],
+        at,
+    )

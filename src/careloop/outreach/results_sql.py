@@ -69,17 +69,19 @@ OUTBOX_RESULTS = ArrayUpdate(
     {"b_id": OUTBOX.c.id},
     OUTBOX_RESULT_COLUMNS,
     also=["lease_until = NULL", "updated_at = :now"],
-    where="t.state = :sending",
+    where="t.state = :sending AND t.claimed_by = :worker",
 )
-"""The previous group's outbox rows, still ``sending`` only (the group commit's first write)."""
+"""The previous group's outbox rows still this worker's (``sending``, claimed by it; the
+group commit's first write). A row whose lease ran out and that another worker took is
+that worker's to record: its results here are left out."""
 ATTEMPT_RESULTS = ArrayUpdate(
     ATTEMPTS,
     ATTEMPT_KEY,
     ATTEMPT_RESULT_COLUMNS,
     also=["finished_at = :now"],
-    where="t.finished_at IS NULL",
+    where="t.finished_at IS NULL AND t.message_id IN (SELECT id FROM o)",
 )
-"""The previous group's open attempts, finished."""
+"""The previous group's open attempts of the rows :data:`OUTBOX_RESULTS` wrote, finished."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +110,15 @@ def write_at_once(
     events: list[dict[str, Any]],
     calling: CallingMark,
     now: datetime,
-) -> set[int]:
+) -> tuple[set[int], set[int]]:
     """One PostgreSQL statement for a group's commit: the previous group's outbox rows (still
-    ``sending`` only), attempts and events, then this group's ``calling`` mark (lease renewed,
-    attempts marked, rows still this worker's returned), in data-modifying CTEs over
+    this worker's only), their attempts and events, then this group's ``calling`` mark (lease
+    renewed, attempts marked, rows still this worker's returned), in data-modifying CTEs over
     ``unnest`` arrays, and ``set_config('synchronous_commit', 'off', true)`` for the commit.
     The writes touch different rows (results are the previous group's, the mark this
-    group's) and none reads another's, so one statement does what four to six did."""
+    group's), so one statement does what four to six did. Returns the ids of this group
+    still this worker's, and those of ``updates`` written (a row another worker took after
+    this one's lease ran out keeps its new owner's attempt and gets no event from here)."""
     dialect = session.get_bind().dialect
     params: dict[str, Any] = {
         "now": _bound(OUTBOX.c.updated_at.type, now, dialect),
@@ -131,7 +135,9 @@ def write_at_once(
     if updates:
         statement, more = OUTBOX_RESULTS.sql(dialect, updates, prefix="o")
         params.update(more)
-        parts.append(f"o AS ({statement})")
+        parts.append(f"o AS ({statement} RETURNING t.id)")
+    else:
+        parts.append("o AS (SELECT CAST(NULL AS BIGINT) AS id WHERE false)")
     if attempts:
         statement, more = ATTEMPT_RESULTS.sql(dialect, attempts, prefix="a")
         params.update(more)
@@ -143,7 +149,8 @@ def write_at_once(
         params.update(more)
         parts.append(
             f"e AS (INSERT INTO {events_table.name} ({', '.join(names)}) "
-            f"SELECT {', '.join(names)} FROM {events_from})"
+            f"SELECT {', '.join(names)} FROM {events_from} "
+            "WHERE v.subject_id IN (SELECT CAST(id AS VARCHAR) FROM o))"
         )
     if calling.budget_patients:
         # The budget's lock, as budget.admit would take it: rows upserted in id order, each
@@ -170,9 +177,13 @@ def write_at_once(
         "WHERE message_id = ANY(CAST(:ids AS BIGINT[])) AND message_id IN (SELECT id FROM r) "
         "AND finished_at IS NULL)"
     )
-    final = "SELECT id FROM r UNION ALL SELECT NULL FROM s WHERE s.v IS NULL"
-    found = session.execute(text(f"WITH {', '.join(parts)} {final}"), params).scalars()
-    return {int(i) for i in found if i is not None}
+    final = (
+        "SELECT id, true FROM r UNION ALL SELECT id, false FROM o "
+        "UNION ALL SELECT NULL, NULL FROM s WHERE s.v IS NULL"
+    )
+    found = session.execute(text(f"WITH {', '.join(parts)} {final}"), params).all()
+    ours = {int(i) for i, mark in found if mark}
+    return ours, {int(i) for i, mark in found if mark is False}
 
 
 def json_rows(
