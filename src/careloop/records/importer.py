@@ -119,17 +119,15 @@ def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
 
 def prepare_json_file(path: str, keep_unsupported: bool = True) -> PreparedUnit:
     """Read and validate one JSON file (runs in a worker process)."""
-    with collector.paused():  # a unit's JSON holds no cycle: no collector pass over it
-        return _prepare(read_json_file(Path(path)), keep_unsupported=keep_unsupported)
+    return _prepare(read_json_file(Path(path)), keep_unsupported=keep_unsupported)
 
 
 def prepare_ndjson_chunk(
     path: str, first_line: int, lines: list[bytes], keep_unsupported: bool = True
 ) -> PreparedUnit:
     """Read and validate a chunk of NDJSON lines (runs in a worker process)."""
-    with collector.paused():  # a unit's JSON holds no cycle: no collector pass over it
-        read = read_ndjson_lines(lines, file=path, first_line=first_line)
-        return _prepare(read, keep_unsupported=keep_unsupported)
+    read = read_ndjson_lines(lines, file=path, first_line=first_line)
+    return _prepare(read, keep_unsupported=keep_unsupported)
 
 
 def _units(
