@@ -173,8 +173,6 @@ def _units(
 _TYPE = attrgetter("resource_type")
 BATCH_UNITS = 16
 BATCH_RESOURCES = 5000
-
-
 FIRST_BATCH_UNITS = 2
 
 
