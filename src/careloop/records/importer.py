@@ -173,19 +173,28 @@ def _units(
 _TYPE = attrgetter("resource_type")
 BATCH_UNITS = 16
 BATCH_RESOURCES = 5000
+FIRST_BATCH_UNITS = 2
 
 
 def _batches(units: Iterable[PreparedUnit]) -> Iterator[list[PreparedUnit]]:
     """Units grouped for one transaction: up to ``BATCH_UNITS`` units or about
-    ``BATCH_RESOURCES`` resources (a Synthea file is one patient; an NDJSON chunk 2,000)."""
+    ``BATCH_RESOURCES`` resources (a Synthea file is one patient; an NDJSON chunk 2,000).
+
+    The first batches are smaller (``FIRST_BATCH_UNITS``, then twice as many each time up to
+    ``BATCH_UNITS``): the writer and the server are the import's chain, and a first batch of
+    ``BATCH_UNITS`` kept the chain waiting until that many units were parsed; a small one
+    starts it as soon as each parser has one, and the parsers fill the next while it is
+    written."""
     batch: list[PreparedUnit] = []
     size = 0
+    most = min(FIRST_BATCH_UNITS, BATCH_UNITS)
     for unit in units:
         batch.append(unit)
         size += len(unit.resources)
-        if len(batch) >= BATCH_UNITS or size >= BATCH_RESOURCES:
+        if len(batch) >= most or size >= BATCH_RESOURCES:
             yield batch
             batch, size = [], 0
+            most = min(2 * most, BATCH_UNITS)
     if batch:
         yield batch
 
