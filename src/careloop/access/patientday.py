@@ -28,6 +28,7 @@ from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codes
 from careloop.insights.risk.fhir_appointments import fhir_appointment_probabilities
 from careloop.insights.risk.model import NoshowModel
+from careloop.insights.risk.record_facts import noshow_facts
 from careloop.personalize.actions import SendWindow
 from careloop.personalize.service import get_profile
 from careloop.programs.segments.service import segment_membership
@@ -129,24 +130,11 @@ def noshow_risk_by_day(
 ) -> dict[date, float]:
     """The model's no-show probability of a booking made ``now`` for each of ``days`` (the
     features vary by day only: lead time and weekday), as the journey would score it."""
-    patient = get_patient(session, patient_id)
-    records = patient_resources(
-        session, patient_id=patient_id, resource_types=("Condition", "Appointment")
-    )
-    conditions = [r for r in records if r["resourceType"] == "Condition"]
-    appointments = [r for r in records if r["resourceType"] == "Appointment"]
+    facts = noshow_facts(session, patient_id=patient_id)
     candidates = sorted(set(days))
     bookings = [
         {"id": "", "created": now.isoformat(), "start": f"{day.isoformat()}T12:00:00Z"}
         for day in candidates
     ]
-    scored = fhir_appointment_probabilities(
-        model,
-        appointments=bookings,
-        patient_id=patient_id,
-        birth_date=patient.birth_date,
-        gender=patient.gender,
-        conditions=conditions,
-        other_appointments=appointments,
-    )
+    scored = fhir_appointment_probabilities(model, appointments=bookings, **facts)
     return {day: p for day, p in zip(candidates, scored, strict=True) if p is not None}

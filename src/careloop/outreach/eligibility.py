@@ -19,10 +19,11 @@ from careloop.fhirdata.dates import zoned
 from careloop.fhirdata.visits import visit_facts
 from careloop.insights.risk.fhir_appointments import available_model, score_fhir_appointment
 from careloop.insights.risk.model import NoshowModel
+from careloop.insights.risk.record_facts import noshow_facts
 from careloop.outreach.program import OutreachProgram
 from careloop.programs.reply_reasons import help_offer
 from careloop.programs.service import ProgramRun, run_program
-from careloop.records.service import get_patient, resources_of_type
+from careloop.records.service import resources_of_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,22 +128,12 @@ def _noshow_risk(
     model = model or available_model()
     if model is None:
         return {"noshow_risk_band": None, "noshow_risk_note": "no trained no-show model"}
-    patient = get_patient(session, patient_id)
-    conditions = [
-        r
-        for _pid, r in resources_of_type(
-            session, resource_type="Condition", patient_ids=[patient_id]
-        )
-    ]
-    score = score_fhir_appointment(
-        model,
-        appointment=appointment,
+    facts = noshow_facts(
+        session,
         patient_id=patient_id,
-        birth_date=patient.birth_date,
-        gender=patient.gender,
-        conditions=conditions,
         other_appointments=[r for pid, r in appointments if pid == patient_id],
     )
+    score = score_fhir_appointment(model, appointment=appointment, **facts)
     if score is None:
         return {"noshow_risk_band": None}
     return {
