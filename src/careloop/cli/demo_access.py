@@ -30,6 +30,7 @@ from careloop.fhirdata.bundles import collection
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.enrollment import enroll
 from careloop.outreach.service import load_outreach_programs
+from careloop.outreach.titles import program_title
 from careloop.programs.service import run_program
 from careloop.records.availability import AVAILABILITY_EXTENSION
 from careloop.records.importer import import_bundle
@@ -238,7 +239,7 @@ def step_access(rt: Runtime, console: Console, report: Any) -> None:
     for story in stories:
         table.add_row(
             " ".join(NAMES[story["patient"]]),
-            f"{story['gap']['program']}:\n{story['gap']['reason'].split(':')[0]}",
+            f"{program_title(story['gap']['program'])}:\n{story['gap']['reason'].split(':')[0]}",
             "\n".join(_when(o["start"]) for o in story["offered"]) or "no time fits",
             _booked_words(story),
         )
