@@ -49,6 +49,10 @@ SERVICES = {"colorectal-cancer-screening": ("colonoscopy", "73761001"),
             "breast-cancer-screening": ("mammography", "71651007")}  # fmt: skip
 """Each gap's program and the SNOMED code of the service that closes it (the program's
 ``services``; the clinic's Schedules carry the same code)."""
+SERVICE_NAMES = {"colonoscopy": ("Colonoscopy", "Colonoscopia"),
+                 "mammography": ("Mammogram", "Mamografía")}  # fmt: skip
+"""What the patient reads for each service, in English and Spanish: two times at the same
+hour at the same clinic are told apart only by the service's name."""
 
 
 def _patient(pid: str, phone: str, now: datetime) -> dict[str, Any]:
@@ -101,6 +105,22 @@ def _wife(pid: str) -> dict[str, Any]:
     }
 
 
+def _service_type(name: str, code: str) -> dict[str, Any]:
+    english, spanish = SERVICE_NAMES[name]
+    translation = {
+        "url": "http://hl7.org/fhir/StructureDefinition/translation",
+        "extension": [
+            {"url": "lang", "valueCode": "es"},
+            {"url": "content", "valueString": spanish},
+        ],
+    }
+    return {
+        "coding": [{"system": "http://snomed.info/sct", "code": code, "display": english}],
+        "text": english,
+        "_text": {"extension": [translation]},
+    }
+
+
 def _clinic(now: datetime) -> list[dict[str, Any]]:
     zone = ZoneInfo(ZONE)
     first = now.astimezone(zone).date() + timedelta(days=2)
@@ -112,7 +132,7 @@ def _clinic(now: datetime) -> list[dict[str, Any]]:
             {
                 "resourceType": "Schedule",
                 "id": f"demo-access-{name}",
-                "serviceType": [{"coding": [{"system": "http://snomed.info/sct", "code": code}]}],
+                "serviceType": [_service_type(name, code)],
                 "actor": [{"reference": "Location/demo-access-clinic"}],
             }
         )
