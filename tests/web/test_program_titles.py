@@ -10,7 +10,9 @@ from typing import Any
 from playwright.sync_api import expect
 from rich.console import Console
 
+from careloop.careteam import alerts
 from careloop.cli.demo_run import DemoReport, step_console
+from careloop.feedback.ruleset import Severity
 from careloop.insights.report_html import render_report_html
 from careloop.models import Event
 from careloop.outreach.titles import program_title, report_titles
@@ -23,16 +25,28 @@ AT = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
 
 def test_the_worklist_names_the_program_by_its_title(page: Any, site: Site) -> None:
-    """The seeded call-back task belongs to ``colorectal-cancer-screening``."""
+    with site.runtime.transaction() as session:
+        alerts.create_task(
+            session,
+            patient_id=site.portal_patient,
+            rule_id="outreach-call:win-back-lapsed",
+            title="Call the patient: Win back patients who have not been seen",
+            summary="2 messages went unanswered; please call.",
+            severity=Severity.HIGH,
+            clock=site.runtime.clock,
+            actor="system:test",
+            program="win-back-lapsed",
+            team="care-coordination",
+        )
     sign_in(page, site, "clinician")
-    page.goto("/console/worklist")
+    page.goto("/console/worklist?program=win-back-lapsed")
     table = page.locator("table").first
-    expect(table.get_by_text("Colorectal cancer screening", exact=True).first).to_be_visible()
-    expect(table).not_to_contain_text("colorectal-cancer-screening")
-    cell = table.get_by_text("Colorectal cancer screening", exact=True).first
-    expect(cell).to_have_attribute("title", "colorectal-cancer-screening")
-    option = page.get_by_label("Program").locator("option", has_text="Colorectal cancer")
-    expect(option).to_have_attribute("value", "colorectal-cancer-screening")
+    cell = table.get_by_text("Win back patients who have not been seen", exact=True).first
+    expect(cell).to_be_visible()
+    expect(cell).to_have_attribute("title", "win-back-lapsed")
+    expect(table).not_to_contain_text("win-back-lapsed")
+    option = page.get_by_label("Program").locator("option", has_text="Win back patients")
+    expect(option).to_have_attribute("value", "win-back-lapsed")
 
 
 def test_the_timeline_names_programs_by_their_titles() -> None:
