@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 
 from rich.console import Console
 
+from careloop.access.directory import places_of
 from careloop.cli.demo_access import PEOPLE, step_access
 from careloop.cli.demo_run import DemoReport
 from careloop.insights.report import build_report
@@ -52,3 +53,16 @@ def test_johns_gap_is_offered_after_his_wifes_work_and_booked_by_a_reply(rt: Run
     access = {p["program"]: p["access"] for p in figures["programs"] if "access" in p}
     assert set(access) == {"colorectal-cancer-screening", "breast-cancer-screening"}
     assert access["colorectal-cancer-screening"]["conversion_per_offer"] == 1.0
+
+
+def test_the_demo_clinics_times_say_which_service_they_are_for(rt: Runtime) -> None:
+    """The portal listed "Tuesday 8 December, 2:00 PM — Main clinic" twice, once for a
+    colonoscopy and once for a mammogram, with nothing to tell them apart."""
+    sync_content(rt)
+    report = DemoReport(database="test")
+    step_access(rt, Console(file=io.StringIO(), width=200), report)
+    slots = [s["offered"][0]["slot"] for s in report.sections["access"]["stories"]]
+    with rt.transaction() as session:
+        places = places_of(session, slots)
+    named = sorted((places[s].service_in("en"), places[s].service_in("es")) for s in slots)
+    assert named == [("Colonoscopy", "Colonoscopia"), ("Mammogram", "Mamografía")]

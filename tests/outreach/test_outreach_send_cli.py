@@ -99,6 +99,26 @@ def test_careloop_send_and_one_worker_pass_text_the_mobile_once_in_e164(
     assert creates[0]["form"]["Body"] == "Please call us back."
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_careloop_send_says_when_in_the_clinics_clock_and_that_a_repeat_queued_nothing(
+    gateway: FakeTwilio, database_url: str, tmp_path: Path
+) -> None:
+    """It printed ``due 2026-03-03T15:00:00+00:00`` and, sent again, "queued message" again."""
+    runner = CliRunner()
+    env = {"CARELOOP_DATABASE_URL": database_url}
+    runner.invoke(app, ["import", str(_bundle(tmp_path))], env=env)
+    args = ["send", "send-1", "--channel", "sms", "--text", "Please call us back."]
+    first = runner.invoke(app, args, env=env)
+    again = runner.invoke(app, args, env=env)
+
+    assert first.exit_code == 0, first.output
+    number = first.output.split()[2].rstrip(",")
+    assert first.output.strip() == f"queued message {number}, due 2026-03-03 10:00 EST"
+    assert again.output.strip() == (
+        f"already queued as message {number} (nothing new queued), due 2026-03-03 10:00 EST"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "names"),
     [

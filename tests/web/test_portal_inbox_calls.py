@@ -18,8 +18,8 @@ from tests.web.test_portal_walk import _queue, _text
 @pytest.mark.parametrize(
     ("language", "called", "wrote"),
     [
-        ("en", "We called you", "We wrote to you (Text message)"),
-        ("es", "Le llamamos", "Le escribimos (Mensaje de texto)"),
+        ("en", "We called you", "We wrote to you (text message)"),
+        ("es", "Le llamamos", "Le escribimos (mensaje de texto)"),
     ],
 )
 def test_a_call_reads_as_a_call_and_a_text_as_writing(
@@ -42,3 +42,27 @@ def test_a_call_reads_as_a_call_and_a_text_as_writing(
     assert wrote in text
     assert "(Phone call)" not in text
     assert "(Llamada)" not in text
+
+
+@pytest.mark.parametrize(
+    ("language", "wrote"),
+    [("en", "You wrote to your care team"), ("es", "Usted le escribió a su equipo de salud")],
+)
+def test_a_message_written_on_the_portal_reads_as_the_patient_writing(
+    rt: Runtime,
+    tmp_path: Path,
+    api_client: Callable[..., Any],
+    language: str,
+    wrote: str,
+) -> None:
+    """It read "You replied by This website" (a menu label in the middle of a sentence)."""
+    import_resources(rt, tmp_path, [patient("p-001", language=language)])
+    client = api_client("patient", patient_id="p-001")
+    sent = client.post("/portal/messages", data={"patient": "p-001", "body": "Can I come Friday?"})
+    assert sent.status_code in (200, 303), sent.text
+
+    text = _text(client.get("/portal/messages?patient=p-001").text)
+
+    assert f"{wrote} Can I come Friday?" in text
+    assert "This website" not in text
+    assert "Este sitio web" not in text

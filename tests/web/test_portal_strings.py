@@ -54,6 +54,11 @@ def _used_keys() -> set[str]:
     for key in ("bp_top", "bp_bottom", "Glucose", "Weight", "systolic", "diastolic", "glucose"):
         used.add(f"chart_{key}")
     used |= {f"channel_{c}" for c in ("sms", "voice", "email", "portal")}
+    used |= {
+        f"{family}_{c}"
+        for family in ("message_in", "via")
+        for c in ("sms", "voice", "email", "portal")
+    }
     used |= {f"chart_word_{w}" for w in ("values", "latest", "crisis", "in_crisis")}
     return used
 

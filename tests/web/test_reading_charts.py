@@ -61,3 +61,23 @@ def test_a_chart_of_one_reading_says_reading_not_readings() -> None:
     )
     assert 'aria-label="Weight trend: 1 reading;' in one
     assert 'aria-label="Weight trend: 2 readings;' in two
+
+
+def _axis_labels(svg: str) -> list[str]:
+    return re.findall(r'text-anchor="end"\s+fill="#4a5563">([^<]+)</text>', svg)
+
+
+def test_a_rate_chart_axis_has_distinct_labels_from_zero_never_negative() -> None:
+    """The programs page's learning curves read "30%, 20%, 10%, 10%, -0%" (and "-10%")."""
+    svg = str(
+        line_chart(
+            {"sms": _series([0.3, 0.2, 0.0, 0.0]), "voice": _series([0.0, 0.0, 0.0, 0.1])},
+            title="Engagement by channel, week by week",
+            percent=True,
+        )
+    )
+    labels = _axis_labels(svg)
+    assert len(labels) == 5
+    assert len(set(labels)) == 5, labels
+    assert labels[-1] == "0%" or labels[0] == "0%", labels
+    assert not any(label.startswith("-") for label in labels), labels

@@ -30,6 +30,7 @@ from careloop.fhirdata.bundles import collection
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.enrollment import enroll
 from careloop.outreach.service import load_outreach_programs
+from careloop.outreach.titles import program_title
 from careloop.programs.service import run_program
 from careloop.records.availability import AVAILABILITY_EXTENSION
 from careloop.records.importer import import_bundle
@@ -48,6 +49,10 @@ SERVICES = {"colorectal-cancer-screening": ("colonoscopy", "73761001"),
             "breast-cancer-screening": ("mammography", "71651007")}  # fmt: skip
 """Each gap's program and the SNOMED code of the service that closes it (the program's
 ``services``; the clinic's Schedules carry the same code)."""
+SERVICE_NAMES = {"colonoscopy": ("Colonoscopy", "Colonoscopia"),
+                 "mammography": ("Mammogram", "Mamografía")}  # fmt: skip
+"""What the patient reads for each service, in English and Spanish: two times at the same
+hour at the same clinic are told apart only by the service's name."""
 
 
 def _patient(pid: str, phone: str, now: datetime) -> dict[str, Any]:
@@ -100,6 +105,22 @@ def _wife(pid: str) -> dict[str, Any]:
     }
 
 
+def _service_type(name: str, code: str) -> dict[str, Any]:
+    english, spanish = SERVICE_NAMES[name]
+    translation = {
+        "url": "http://hl7.org/fhir/StructureDefinition/translation",
+        "extension": [
+            {"url": "lang", "valueCode": "es"},
+            {"url": "content", "valueString": spanish},
+        ],
+    }
+    return {
+        "coding": [{"system": "http://snomed.info/sct", "code": code, "display": english}],
+        "text": english,
+        "_text": {"extension": [translation]},
+    }
+
+
 def _clinic(now: datetime) -> list[dict[str, Any]]:
     zone = ZoneInfo(ZONE)
     first = now.astimezone(zone).date() + timedelta(days=2)
@@ -111,7 +132,7 @@ def _clinic(now: datetime) -> list[dict[str, Any]]:
             {
                 "resourceType": "Schedule",
                 "id": f"demo-access-{name}",
-                "serviceType": [{"coding": [{"system": "http://snomed.info/sct", "code": code}]}],
+                "serviceType": [_service_type(name, code)],
                 "actor": [{"reference": "Location/demo-access-clinic"}],
             }
         )
@@ -238,7 +259,7 @@ def step_access(rt: Runtime, console: Console, report: Any) -> None:
     for story in stories:
         table.add_row(
             " ".join(NAMES[story["patient"]]),
-            f"{story['gap']['program']}:\n{story['gap']['reason'].split(':')[0]}",
+            f"{program_title(story['gap']['program'])}:\n{story['gap']['reason'].split(':')[0]}",
             "\n".join(_when(o["start"]) for o in story["offered"]) or "no time fits",
             _booked_words(story),
         )

@@ -20,6 +20,7 @@ from careloop.cli.demo_directory import directory_resources, home_address, reloc
 from careloop.cli.support import new_table
 from careloop.clock import FrozenClock
 from careloop.fhirdata.bundles import collection
+from careloop.outreach.titles import program_title
 from careloop.records.importer import import_bundle
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
@@ -136,7 +137,7 @@ def step_relocating(rt: Runtime, console: Console, report: DemoReport) -> None:
         f"10. The relocating patient {PRIOR}: one record from two providers", "step", "result"
     )
     table.add_row("records linked (same SSN)", ", ".join(sorted(record.sources)))
-    table.add_row("care found due", ", ".join(due) or "none")
+    table.add_row("care found due", ", ".join(program_title(p) for p in due) or "none")
     for link in links:
         places = sorted({place or "?" for _, _, place in link.choices})
         by = sent[link.need]

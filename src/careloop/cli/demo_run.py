@@ -235,11 +235,11 @@ def step_console(rt: Runtime, console: Console, report: DemoReport) -> None:
     with rt.transaction() as session:
         contact = seed_demo_portal_contact(session, rt.clock, key=signing_key(rt.settings))
     if contact is not None:
-        patient_id, _phone = contact  # PHI: never printed
+        patient_id, kind = contact.patient_id, contact.kind  # the number is PHI: never printed
         report.sections["portal_contact"] = {"patient_id": patient_id, "system": "sms"}
         console.print(
             "7. The portal: sign in as a clinician, open sample patient "
-            f"{patient_id} in the console (their mobile number is on that page), then enter "
+            f"{patient_id} in the console (their {kind} number is on that page), then enter "
             "that number at http://127.0.0.1:8000/portal/sign-in; with the fake SMS provider "
             "the code is printed on the terminal running careloop serve. Or invite any patient "
             "from their console page."

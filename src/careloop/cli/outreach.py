@@ -115,6 +115,7 @@ def send_command(
     """Queue a one-off message through the outbox (consent, quiet hours, budget, audit)."""
     from careloop.audit import AuditAction, Purpose
     from careloop.outreach.staff_messages import send_staff_message
+    from careloop.web.timefmt import stamp
 
     queued = send_staff_message(
         work.session,
@@ -135,7 +136,13 @@ def send_command(
         "due_at": queued.due_at.isoformat(),
         "already_queued": queued.already_queued,
     }
-    line = f"queued message {queued.outbox_id}, due {queued.due_at.isoformat()}"
+    # In the clinic's clock, and a repeat says nothing new went into the outbox.
+    due = stamp(queued.due_at, work.rt.settings.records.default_timezone)
+    line = (
+        f"already queued as message {queued.outbox_id} (nothing new queued), due {due}"
+        if queued.already_queued
+        else f"queued message {queued.outbox_id}, due {due}"
+    )
     return Drawn(result, lambda: Console().print(line))
 
 

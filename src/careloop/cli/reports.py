@@ -17,6 +17,7 @@ from careloop.cli.support import new_table, print_json
 from careloop.insights.kpis.retention import LapsePolicy
 from careloop.insights.report import build_report
 from careloop.insights.report_html import render_report_html
+from careloop.outreach.titles import program_title, report_titles
 from careloop.periods import parse_period
 from careloop.programs.segments.service import segment_membership
 from careloop.security.principal import Principal
@@ -74,7 +75,8 @@ class _Report:
     def show(self, *, as_json: bool) -> None:
         data, html = self.data, self.html
         if html is not None:
-            html.write_text(render_report_html(data), encoding="utf-8")
+            page = render_report_html(data, titles=report_titles(data))
+            html.write_text(page, encoding="utf-8")
         if as_json:
             print_json(data)
             return
@@ -89,7 +91,8 @@ class _Report:
         console.print(table)
         for program_data in data["programs"]:
             if "access" in program_data:
-                console.print(access_table(program_data["program"], program_data["access"]))
+                title = program_title(program_data["program"])
+                console.print(access_table(title, program_data["access"]))
         if "retention" in data:
             console.print(retention_table(data["retention"]))
         if "rewards" in data:
@@ -111,7 +114,7 @@ def programs_table(
             fmt = f"+.{digits}%"
             uplift = f"{intended['difference']:{fmt}} ({low:{fmt}}, {high:{fmt}})"
         table.add_row(
-            p["program"],
+            program_title(p["program"]),
             *(str(p["reach"][column]) for column in reach),
             str(p["engagement"]["engaged_within_72h"]),
             str(p["completion"]["completed"]),

@@ -6,7 +6,7 @@ prints as it shows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -64,7 +64,9 @@ def uplift_chart(experiment: dict[str, Any], *, title: str) -> str:
     )
 
 
-def render_report_html(report: dict[str, Any]) -> str:
+def render_report_html(report: dict[str, Any], *, titles: Mapping[str, str] | None = None) -> str:
+    """The page; ``titles`` puts each program's title over its section (the name otherwise:
+    the programs' titles live a layer above, so the face passes them)."""
     env = Environment(
         loader=PackageLoader("careloop.insights", "templates"),
         autoescape=select_autoescape(default=True),
@@ -89,4 +91,6 @@ def render_report_html(report: dict[str, Any]) -> str:
             else "",
             "uplift": uplift_chart(program["experiment"], title="Completion: treated vs holdout"),
         }
-    return env.get_template("report.html").render(report=report, charts=charts)
+    return env.get_template("report.html").render(
+        report=report, charts=charts, titles=dict(titles or {})
+    )

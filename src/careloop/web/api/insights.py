@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from careloop.audit import AuditAction, Purpose
 from careloop.insights.report import build_report
 from careloop.insights.report_html import render_report_html
+from careloop.outreach.titles import report_titles
 from careloop.periods import parse_period
 from careloop.web.deps import Acting, acting
 
@@ -56,4 +57,4 @@ def program_report(report: ReportDep) -> dict[str, Any]:
 @router.get("/programs.html", response_class=HTMLResponse)
 def program_report_html(report: ReportDep) -> HTMLResponse:
     """The same report as a self-contained HTML page with SVG charts."""
-    return HTMLResponse(render_report_html(report))
+    return HTMLResponse(render_report_html(report, titles=report_titles(report)))

@@ -114,6 +114,8 @@ def line_chart(
     # The target band stays in view (a reading far from target shows how far).
     edges = [v for _, v in points] + [edge for lo, hi, _c in bands for edge in (lo, hi) if edge > 0]
     low, high = _nice_range(min(edges), max(edges))
+    if percent:  # a rate is never below 0 % or above 100 %: no axis reads "-10%"
+        low, high = max(low, min(0.0, *edges)), min(high, max(1.0, *edges))
     plot_w, plot_h = width - left - 16, height - top - bottom
 
     def x_of(t: datetime) -> float:
@@ -123,12 +125,11 @@ def line_chart(
         return round(top + (1 - (v - low) / (high - low)) * plot_h, 1)
 
     def fmt(v: float) -> str:
-        return f"{v:.0%}" if percent else f"{v:g}"
+        # A rate rounds at whole percents (at tenths, 8 % and 12 % both read "10%"); + 0.0
+        # turns the -0.0 of a tiny negative into 0 ("-0%").
+        return f"{round(v, 2) + 0.0:.0%}" if percent else f"{round(v, 1) + 0.0:g}"
 
-    yticks = [
-        (y_of(low + (high - low) * i / 4), fmt(round(low + (high - low) * i / 4, 1)))
-        for i in range(5)
-    ]
+    yticks = [(y_of(low + (high - low) * i / 4), fmt(low + (high - low) * i / 4)) for i in range(5)]
     firsts = sorted({t for t, _ in points})
     picks = [firsts[0], firsts[len(firsts) // 2], firsts[-1]] if len(firsts) > 2 else firsts
     xticks = [(x_of(t), t.strftime("%b %d")) for t in dict.fromkeys(picks)]

@@ -5,10 +5,13 @@ Only for the demo database: the passwords are printed and documented (docs/conso
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.errors import Conflict
+from careloop.records.schemas import ContactPoint
 from careloop.security.auth import create_user
 from careloop.security.roles import Role
 
@@ -41,12 +44,32 @@ def seed_demo_users(session: Session, clock: Clock) -> list[tuple[str, str, str]
     return created
 
 
-def seed_demo_portal_contact(
-    session: Session, clock: Clock, *, key: bytes
-) -> tuple[str, str] | None:
-    """Enrol the first living sample patient's mobile for portal sign-in, so a new user can
-    open the portal without the API; returns (patient id, number) or None. Callers print
-    the id only: the number is PHI (the console's patient page shows it, audited)."""
+class PortalContact(NamedTuple):
+    patient_id: str
+    phone: str
+    kind: str
+    """What the number is, in words: ``mobile``, ``home phone``, ``home landline``..."""
+
+
+# What a line-type look-up's answer makes a number, whatever the record's ``use`` says.
+_LINES = {"mobile": "mobile", "landline": "landline"}
+_USES = {"mobile": "mobile", "home": "home phone", "work": "work phone"}
+
+
+def phone_in_words(point: ContactPoint) -> str:
+    """What a phone contact point is, from the line-type look-up if it ran, else its ``use``:
+    a reader told "mobile" expects a text to reach it."""
+    line = _LINES.get(point.line_type or "")
+    if line == "landline" and point.use in ("home", "work"):
+        return f"{point.use} landline"
+    return line or _USES.get(point.use or "", "phone")
+
+
+def seed_demo_portal_contact(session: Session, clock: Clock, *, key: bytes) -> PortalContact | None:
+    """Enrol the first living sample patient's phone (a mobile if they have one) for portal
+    sign-in, so a new user can open the portal without the API; returns the patient id, the
+    number and what it is, or None. Callers print the id and the kind only: the number is
+    PHI (the console's patient page shows it, audited)."""
     from careloop.governance.portal import enroll_portal_contact
     from careloop.records.service import get_patient_record, list_patients
 
@@ -54,12 +77,11 @@ def seed_demo_portal_contact(
         if patient.deceased:
             continue
         record = get_patient_record(session, patient_id=patient.id, timeline_limit=0)
-        phone = next(
-            (str(cp.value) for cp in record.contact_points if cp.system == "phone" and cp.value),
-            None,
-        )
-        if phone is None:
+        phones = [cp for cp in record.contact_points if cp.system == "phone" and cp.value]
+        if not phones:
             continue
+        point = next((cp for cp in phones if phone_in_words(cp) == "mobile"), phones[0])
+        phone = str(point.value)
         try:
             with session.begin_nested():
                 enroll_portal_contact(
@@ -73,5 +95,5 @@ def seed_demo_portal_contact(
                 )
         except Conflict:
             continue
-        return patient.id, phone
+        return PortalContact(patient.id, phone, phone_in_words(point))
     return None

@@ -17,6 +17,9 @@ from fastapi.responses import Response
 from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.errors import Conflict, InvalidInput
 from careloop.outreach.messages import STAFF_CHANNELS, conversation, queue_staff_message
+from careloop.outreach.staff_messages import refusal_words
+from careloop.personalize.contact_budget import RemovalReason
+from careloop.records.service import get_patient
 from careloop.web.console.pages import after_post
 from careloop.web.deps import PatientReach, reached
 
@@ -42,9 +45,20 @@ def messaging_context(reach: PatientReach, *, error: str | None) -> dict[str, An
         "conversation": items,
         "may_send": reach.principal.can("messages:send"),
         "message_channels": STAFF_CHANNELS,
-        "message_error": ERRORS.get(error or ""),
+        "message_error": _error_words(reach, error),
         "message_key": uuid.uuid4().hex,
     }
+
+
+def _error_words(reach: PatientReach, error: str | None) -> str | None:
+    """``channel-sms`` says what is on file instead of "no address for that channel" (a home
+    phone is on file, and a text goes only to a mobile), in ``careloop send``'s words."""
+    channel = error.removeprefix("channel-") if error and error.startswith("channel-") else None
+    if channel not in STAFF_CHANNELS:
+        return ERRORS.get(error or "")
+    points = [dict(p) for p in get_patient(reach.session, reach.patient_id).contact_points or []]
+    words = refusal_words(channel, {RemovalReason.NO_CONTACT_POINT}, points=points)
+    return words[0].upper() + words[1:]
 
 
 @router.post("/console/patients/{patient_id}/messages")
@@ -68,6 +82,8 @@ def send_message(
         )
     except InvalidInput as exc:
         code = {"body": "body", "idempotency_key": "form"}.get(exc.field or "", "channel")
+        if code == "channel" and channel in STAFF_CHANNELS:
+            code = f"channel-{channel}"
         return after_post(request, f"{page}?message_error={code}")
     except Conflict:
         return after_post(request, f"{page}?message_error=consent")

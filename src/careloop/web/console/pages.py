@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.errors import NotAuthenticated
+from careloop.outreach.titles import program_title
 from careloop.security.principal import Principal
 from careloop.security.redirects import same_origin_path
 from careloop.security.sessions import csrf_token_for
@@ -212,3 +213,4 @@ def time_since(moment: datetime, now: datetime) -> str:
 
 templates.env.filters["local_time"] = local_time_filter
 templates.env.filters["both_times"] = both_times_filter
+templates.env.filters["program_title"] = program_title

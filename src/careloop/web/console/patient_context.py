@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from careloop.events import EventKind, list_events
 from careloop.models import Event
+from careloop.outreach.titles import program_title
 
 # (css class, sentence) per event kind; {channel}, {program}, ... come from the event.
 _DESCRIBE: dict[str, tuple[str, str, str]] = {
@@ -108,11 +109,12 @@ def _fields(event: Event) -> _Blank:
     if isinstance(payload.get("kind"), str):
         payload["kind"] = payload["kind"].replace("_", " ")
     # Only what is known: "Sent by sms (—, step None)" and "score None" read as faults.
-    where = [p for p in (event.program, _step(payload.get("step"))) if p]
+    program = program_title(event.program) if event.program else None
+    where = [p for p in (program, _step(payload.get("step"))) if p]
     payload["where"] = f" ({', '.join(where)})" if where else ""
     total = payload.get("total")
     payload["score"] = f", score {total:g}" if isinstance(total, int | float) else ""
-    return _Blank({**payload, "program": event.program or "—"})
+    return _Blank({**payload, "program": program or "—"})
 
 
 def _step(step: object) -> str | None:

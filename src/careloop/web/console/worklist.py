@@ -31,6 +31,7 @@ from careloop.careteam.worklist import (
 from careloop.clock import Clock
 from careloop.fhirdata.dates import age_on
 from careloop.models import InboundReply, Patient, User
+from careloop.outreach.titles import program_title
 from careloop.security.permissions import ItemAction, may_act_on_item
 from careloop.security.principal import Principal
 from careloop.web.api import careteam as careteam_api
@@ -205,7 +206,7 @@ def item_views(
                 phone=person.phone,
                 what=what,
                 wrote=wrote,
-                source=(entry.latest or {}).get("source") or entry.program,
+                source=_source_in_words(entry),
                 since=time_since(entry.last_seen_at, now),
                 assignee=in_words(entry.assignee, names),
                 may_assign=may_act_on_item(
@@ -215,6 +216,14 @@ def item_views(
             )
         )
     return views
+
+
+def _source_in_words(entry: WorklistEntry) -> str | None:
+    """What raised the item: a resource reference as it is, a program by its title."""
+    source = (entry.latest or {}).get("source") or entry.program
+    if source and source == entry.program:
+        return program_title(source)
+    return source
 
 
 def _clean(value: str | None) -> str | None:
@@ -249,7 +258,7 @@ def worklist_page(
     summary = active_summary(view.session)
     values = summary.values()
     options = {
-        "program": [(p, p) for p in values["program"]],
+        "program": [(p, program_title(p)) for p in values["program"]],
         "team": [(t, t) for t in values["team"]],
         "assignee": sorted(((a, in_words(a, names)) for a in values["assignee"]), key=_label),
     }
