@@ -7,6 +7,7 @@ chart is built with Jinja2 autoescaping, so labels from data cannot inject marku
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -83,6 +84,17 @@ def _nice_range(low: float, high: float) -> tuple[float, float]:
     return low - pad, high + pad
 
 
+def _percent_axis(low: float, high: float, *, ceiling: float) -> tuple[float, float]:
+    """The rate axis on whole percents, four equal steps of at least one percent: ticks
+    rounded to whole percents between looser ends read "20%, 20%, 21%, 22%, 22%"."""
+    floor_pct, top_pct = math.floor(round(low * 100, 6)), math.ceil(round(high * 100, 6))
+    step = max(1, math.ceil((top_pct - floor_pct) / 4))
+    limit = math.ceil(round(ceiling * 100, 6))
+    if floor_pct + 4 * step > limit:  # not past 100 % (or the highest rate): shift down
+        floor_pct = max(limit - 4 * step, min(floor_pct, 0))
+    return floor_pct / 100, (floor_pct + 4 * step) / 100
+
+
 def line_chart(
     series: Mapping[str, Sequence[tuple[datetime, float]]],
     *,
@@ -115,7 +127,9 @@ def line_chart(
     edges = [v for _, v in points] + [edge for lo, hi, _c in bands for edge in (lo, hi) if edge > 0]
     low, high = _nice_range(min(edges), max(edges))
     if percent:  # a rate is never below 0 % or above 100 %: no axis reads "-10%"
-        low, high = max(low, min(0.0, *edges)), min(high, max(1.0, *edges))
+        low, high = _percent_axis(
+            max(low, min(0.0, *edges)), min(high, max(1.0, *edges)), ceiling=max(1.0, *edges)
+        )
     plot_w, plot_h = width - left - 16, height - top - bottom
 
     def x_of(t: datetime) -> float:
@@ -128,6 +142,10 @@ def line_chart(
         # A rate rounds at whole percents (at tenths, 8 % and 12 % both read "10%"); + 0.0
         # turns the -0.0 of a tiny negative into 0 ("-0%").
         return f"{round(v, 2) + 0.0:.0%}" if percent else f"{round(v, 1) + 0.0:g}"
+
+    def as_read(v: float) -> str:
+        # A reading as it was taken (the axis rounds its ticks, never the reading itself).
+        return fmt(v) if percent else f"{v:g}"
 
     yticks = [(y_of(low + (high - low) * i / 4), fmt(low + (high - low) * i / 4)) for i in range(5)]
     firsts = sorted({t for t, _ in points})
@@ -151,7 +169,7 @@ def line_chart(
         if y_lo > y_hi:
             shaded.append({"y": y_hi, "h": y_lo - y_hi, "colour": colour})
     latest = ", ".join(
-        f"{name} {said['latest']} {fmt(sorted(values)[-1][1])}{f' {unit}' if unit else ''}"
+        f"{name} {said['latest']} {as_read(sorted(values)[-1][1])}{f' {unit}' if unit else ''}"
         for name, values in series.items()
         if values
     )
