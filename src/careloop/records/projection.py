@@ -285,9 +285,11 @@ class SharedFacts:
                     timed = version is not None
                     if fact is None:  # a deferred type's: fetched if ever decoded
                         TALLY.count_read(rtype)
-                        row: FactRow = DeferredFactRow(
-                            connection, fhir_id, rtype, bare, pairs, None, status, at, until, timed
+                        deferred = DeferredFactRow(
+                            rtype, bare, pairs, fhir_id, status, at, until, timed
                         )
+                        deferred.connection = connection
+                        row: FactRow = deferred
                     elif learning:
                         TALLY.count_read(rtype)
                         row = TalliedFactRow(rtype, bare, pairs, fact, status, at, until, timed)
