@@ -50,11 +50,11 @@ def test_facts_left_out_of_the_read_give_the_same_verdicts(
     _import_two(rt, tmp_path)
     shipped, _ = _verdicts(rt, defer=False)
     # Every type this night reads deferred: each fact decoded is then fetched on its own.
-    tally = FactTally(seeded=True)
-    monkeypatch.setattr(projection_defer, "TALLY", tally)
-    monkeypatch.setattr("careloop.records.projection.TALLY", tally)
+    tally = projection_defer.TALLY
     types = ("Patient", "Encounter", "Observation", "Condition", "Procedure", "Immunization")
-    tally.read = dict.fromkeys(types, 1000)
+    monkeypatch.setattr(tally, "seeded", True)
+    monkeypatch.setattr(tally, "read", dict.fromkeys(types, 1000))
+    monkeypatch.setattr(tally, "decoded", {})
     deferred, rows = _verdicts(rt, defer=True)
     assert deferred == shipped
     assert any(v[2] for v in shipped)

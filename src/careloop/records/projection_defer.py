@@ -99,9 +99,9 @@ def fact_column(deferring: bool) -> ColumnElement[Any]:
     return case((kind == deferred, null()), else_=fact).label("fact")
 
 
-def deferred_params(tally: FactTally = TALLY) -> dict[str, Any]:
+def deferred_params() -> dict[str, Any]:
     """Parameters of :func:`fact_column`: PostgreSQL's ``= ANY`` over the deferred types."""
-    return {"deferred": tally.deferred()}
+    return {"deferred": TALLY.deferred()}
 
 
 class TalliedFactRow(FactRow):
