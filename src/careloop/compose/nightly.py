@@ -51,8 +51,10 @@ from careloop.outreach.config import outreach_settings
 from careloop.outreach.eligibility import AppointmentEligibility, Candidate, care_gap_candidates
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.service import load_outreach_programs
-from careloop.programs.service import run_program
+from careloop.programs.service import evaluate_program, run_program
+from careloop.programs.windows import resolve_window
 from careloop.records.projection import SharedFacts, share_facts
+from careloop.records.projection_defer import SEED_PATIENTS, TALLY, seeding
 from careloop.records.service import patient_ids
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import SYSTEM_WORKER
@@ -210,7 +212,30 @@ def night_facts(programs: Sequence[OutreachProgram]) -> SharedFacts | None:
             return None
         codes.update(source.load_codes)
         always.update(source.always_types)
-    return SharedFacts(codes=codes, always=always)
+    return SharedFacts(codes=codes, always=always, defer=True)
+
+
+def seed_fact_tally(
+    rt: Runtime, *, programs: Sequence[OutreachProgram], patient_ids: list[str], now: datetime
+) -> None:
+    """Once per process, before its first slice: every program evaluated on a sample of the
+    slice's patients, nothing written, so the fact read knows which types' facts this night
+    decodes (``records.projection_defer``) before its first slice, not after it."""
+    if TALLY.seeded or rt.engine.dialect.name != "postgresql":
+        return
+    sample = patient_ids[:SEED_PATIENTS]
+    with seeding(), rt.sessions() as session:
+        share_facts(session, night_facts(programs))
+        for outreach in programs:
+            program = outreach.source
+            if program is None:
+                continue
+            window = resolve_window(program.definition.period, now=now)
+            for _ in evaluate_program(
+                session, program=program, window=window, now=now, patient_ids=sample
+            ):
+                pass
+        session.rollback()
 
 
 def open_night(rt: Runtime, *, now: datetime) -> dict[str, Any]:
@@ -229,6 +254,7 @@ def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str
         return {"patients": 0}
     own, _ = outreach_settings(rt.settings)
     programs = [p for p in load_outreach_programs(own) if p.source is not None]
+    seed_fact_tally(rt, programs=programs, patient_ids=patient_ids, now=now)
     eligibility = SliceEligibility(patient_ids)
     ctx = replace(
         tick_context(rt, programs=programs, eligibility=eligibility),

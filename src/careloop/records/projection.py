@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, cast, event, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from careloop.models import FhirResource, Patient, ResourceFact
@@ -35,6 +35,13 @@ from careloop.records.fact_queries import (
     patient_in_chunk,
 )
 from careloop.records.facts_collector import SessionFactsCollector
+from careloop.records.projection_defer import (
+    TALLY,
+    DeferredFactRow,
+    TalliedFactRow,
+    deferred_params,
+    fact_column,
+)
 from careloop.records.service import load_patient_resources
 
 # Top-level fields no measure, program or segment reads (checked by the differential test).
@@ -174,13 +181,20 @@ class SharedFacts:
     """
 
     def __init__(
-        self, *, codes: Collection[str] | None = None, always: Collection[str] = ()
+        self,
+        *,
+        codes: Collection[str] | None = None,
+        always: Collection[str] = (),
+        defer: bool = False,
     ) -> None:
         # Given ``codes``: only the facts some caller with these codes (and these
         # always-read types) would select are read (the union of the night's programs),
         # not every fact of the patient; a caller wanting more reads on its own.
         self._codes = None if codes is None else frozenset(codes)
         self._always = frozenset(always)
+        # ``defer``: facts of the types this process seldom decodes are fetched only when
+        # decoded (``records.projection_defer``); for a session's own facts, not kept ones.
+        self._defer = defer
         self._rows: dict[str, FactRows] = {}
         # Per patient: what records built on these rows computed (``PatientRecord.derived``).
         self._derived: dict[str, dict[Any, Any]] = {}
@@ -233,9 +247,10 @@ class SharedFacts:
             return
         postgres = custom_plans(session)
         facts = ResourceFact.__table__.c
+        deferring = self._defer and postgres
         query = select(
             facts.patient_id, facts.resource_type, facts.fhir_id, facts.codes,
-            facts.code_pairs, cast(facts.fact, Text), facts.status,
+            facts.code_pairs, fact_column(deferring), facts.status,
             epoch(facts.start_at, postgres=postgres), epoch(facts.end_at, postgres=postgres),
             facts.columns_version,
         ).where(patient_in_chunk(postgres=postgres))  # fmt: skip
@@ -243,6 +258,9 @@ class SharedFacts:
         if self._codes is not None and postgres:
             query = query.where(code_filter())
             params = filter_params(self._always, self._codes)
+        if deferring:
+            params.update(deferred_params())
+        learning = deferring and TALLY.learning
         connection = session.connection()
         kept = self._rows
         owner = self._owner
@@ -264,10 +282,19 @@ class SharedFacts:
                     bare = code_sets.get(row_codes)
                     if bare is None:
                         bare = code_sets[row_codes] = frozenset(row_codes.split())
-                    row = FactRow(
-                        rtype, bare, pairs, fact,
-                        status, at, until, version is not None,
-                    )  # fmt: skip
+                    timed = version is not None
+                    if fact is None:  # a deferred type's: fetched if ever decoded
+                        TALLY.count_read(rtype)
+                        deferred = DeferredFactRow(
+                            rtype, bare, pairs, fhir_id, status, at, until, timed
+                        )
+                        deferred.connection = connection
+                        row: FactRow = deferred
+                    elif learning:
+                        TALLY.count_read(rtype)
+                        row = TalliedFactRow(rtype, bare, pairs, fact, status, at, until, timed)
+                    else:
+                        row = FactRow(rtype, bare, pairs, fact, status, at, until, timed)
                     kept[pid].append(row)
                     owner[(rtype, fhir_id)] = pid
 

@@ -32,7 +32,12 @@ from careloop.programs.measures.record import (
     derived_timing,
 )
 from careloop.programs.measures.retrieve import CompiledRetrieve, Filter, WindowOf
-from careloop.programs.measures.row_tests import RowTest, status_row_test, timing_row_test
+from careloop.programs.measures.row_tests import (
+    STATUS_COLUMN_TYPES,
+    RowTest,
+    status_row_test,
+    timing_row_test,
+)
 from careloop.programs.measures.timing import (
     POINT_RELATIONS,
     RELATIONS,
@@ -347,7 +352,12 @@ def compile_retrieve(spec: dict[str, Any], lib: Library) -> Retrieve:
             timing_tests.append((row_test, window_of))
     if "age_at_event" in spec:
         filters.append(_age_at_event_filter(spec["age_at_event"]))
-    return CompiledRetrieve(rtype, codes, filters, status_tests, timing_tests)
+    # Status alone (no intent, category or other filter): on a type whose status column is
+    # the resource's required ``status``, the row test is the filter itself.
+    exact = (
+        bool(status_tests) and len(filters) == len(status_tests) and rtype in STATUS_COLUMN_TYPES
+    )
+    return CompiledRetrieve(rtype, codes, filters, status_tests, timing_tests, exact=exact)
 
 
 def _status_filters(

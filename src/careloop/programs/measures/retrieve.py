@@ -31,7 +31,7 @@ class CompiledRetrieve:
     the first kept. Both answer exactly what the filters answer on every decoded candidate.
     """
 
-    __slots__ = ("codes", "filters", "rtype", "status_tests", "timing_tests")
+    __slots__ = ("codes", "exact", "filters", "rtype", "status_tests", "timing_tests")
 
     def __init__(
         self,
@@ -40,8 +40,13 @@ class CompiledRetrieve:
         filters: list[Filter],
         status_tests: list[Callable[[FactRow], bool]],
         timing_tests: list[tuple[RowTest, WindowOf]],
+        *,
+        exact: bool = False,
     ) -> None:
         self.rtype = rtype
+        # The status tests are the filters (``criteria``: status alone, on a type whose
+        # column is the resource's status): a timed row they keep is kept, undecoded.
+        self.exact = exact
         self.codes = codes
         self.filters = filters
         self.status_tests = status_tests
@@ -77,7 +82,10 @@ class CompiledRetrieve:
         if not rows:  # most retrieves of most patients: no row of their codes
             return False
         filters = self.filters
-        for row in self._may_keep(rows, ctx):
+        candidates = self._may_keep(rows, ctx)
+        if self.exact and any(row.timed for row in candidates):
+            return True
+        for row in candidates:
             resource = row.fact
             for test in filters:
                 if not test(resource, ctx):

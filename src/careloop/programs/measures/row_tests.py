@@ -120,6 +120,14 @@ def timing_row_test(rtype: str, field: str, relation: str) -> RowTest | None:
     return may_hold
 
 
+STATUS_COLUMN_TYPES = frozenset(
+    {"Encounter", "Procedure", "Immunization", "Observation", "CarePlan", "MedicationRequest"}
+)
+"""Types whose ``status`` is required (1..1 in FHIR R4, so a text in every stored resource):
+their ``status`` column (``records.extract.resource_status``) is the resource's ``status``,
+never a clinical status, so a status test on it answers a status filter exactly."""
+
+
 def status_row_test(allowed: frozenset[str]) -> Callable[[FactRow], bool]:
     """The row test of a filter keeping resources whose ``status`` is in ``allowed``.
 
