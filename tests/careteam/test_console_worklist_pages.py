@@ -75,7 +75,7 @@ def test_a_filtered_worklist_counts_the_matching_items_and_keeps_the_filter_on_i
 
     assert f"shown of {PAGE_SIZE + 1} matching, {2 * PAGE_SIZE + 2} open" in page.text
     assert 'href="/console/worklist?program=diabetes&amp;page=1" rel="next"' in page.text
-    assert '<option value="hypertension">hypertension</option>' in page.text
+    assert '<option value="hypertension">Hypertension</option>' in page.text
 
 
 def test_the_worklist_reads_a_few_queries_however_many_patients_it_shows(
