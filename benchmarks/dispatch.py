@@ -460,11 +460,17 @@ def _spawn(args: argparse.Namespace, url: str, sends: Path, name: str) -> subpro
     return subprocess.Popen(command)
 
 
-def _wait_for_sends(path: Path, *, at_least: int, timeout: float) -> None:
+def _wait_for_sends(path: Path, *, at_least: int, every: int, timeout: float) -> None:
+    """Until the first worker alone has made ``at_least`` calls, or every message has been
+    called by someone (the others drained the queue before it reached its share: waiting on
+    would time the timeout, not the dispatch; the kill then finds it idle)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         lines = path.read_bytes().count(b"\n") if path.exists() else 0
         if lines >= at_least:
+            return
+        calls = sum(f.read_bytes().count(b"\n") for f in path.parent.glob("sends-*.jsonl"))
+        if calls >= every:
             return
         time.sleep(0.05)
 
@@ -723,6 +729,7 @@ def main() -> None:
         _wait_for_sends(
             sends / f"sends-{first.pid}.jsonl",
             at_least=int(args.messages * args.kill_at),
+            every=args.messages,
             timeout=120,
         )
         stop = _stop_first(first, url, seconds=args.stop_first) if args.stop_first else None
