@@ -15,6 +15,7 @@ from enum import StrEnum
 from importlib import resources
 
 from careloop.errors import InvalidInput
+from careloop.fhirdata.dates import interval
 
 
 class ParamType(StrEnum):
@@ -127,6 +128,23 @@ def _include(resource_type: str, value: str, known: dict[str, SearchParam]) -> S
     return param
 
 
+def _date_value(key: str, value: str) -> None:
+    """A date search value is an optional prefix and a FHIR date; which of the two is wrong
+    is what the answer says ("notadate" is not a date, not the prefix "no"). The value is
+    not echoed: a birth date is PHI."""
+    prefix, rest = (value[:2], value[2:]) if value[:2].isalpha() else ("eq", value)
+    try:
+        interval(rest)
+    except (ValueError, TypeError):
+        raise InvalidInput(
+            f"{key}: not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime, after an "
+            f"optional prefix: {', '.join(DATE_PREFIXES)})",
+            field=key,
+        ) from None
+    if prefix not in DATE_PREFIXES:
+        raise InvalidInput(f"{key}: prefix {prefix!r} not supported", field=key)
+
+
 def parse_query(resource_type: str, items: list[tuple[str, str]]) -> SearchQuery:
     """Parse a query string's pairs into a :class:`SearchQuery`; unknown names are refused."""
     if resource_type not in SEARCH_PARAMS:
@@ -160,8 +178,7 @@ def parse_query(resource_type: str, items: list[tuple[str, str]]) -> SearchQuery
                 raise InvalidInput(f"{key}: a value is required", field=key)
             if param.type is ParamType.DATE:
                 for v in values:
-                    if v[:2].isalpha() and v[:2] not in DATE_PREFIXES:
-                        raise InvalidInput(f"{key}: prefix {v[:2]!r} not supported", field=key)
+                    _date_value(key, v)
             criteria.append(Criterion(param, modifier or None, values))
     return SearchQuery(
         resource_type=resource_type,
