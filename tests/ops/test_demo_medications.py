@@ -4,12 +4,14 @@ portal's medicines page read "860975 · morning" (walk ux2)."""
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 
 from careloop.cli.demo_medications import step_medications
 from careloop.cli.demo_run import DEMO_PRINCIPAL, DemoReport, sample_population_dir
 from careloop.medications.service import slot_states
+from careloop.models import Patient
 from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
 from tests.outreach.conftest import sync_content
@@ -36,3 +38,31 @@ def test_the_demo_medicine_has_a_name_the_patient_reads(rt: Runtime) -> None:
             for s in slot_states(session, patient_id=patient_id, now=rt.clock.now())
         }
     assert names == {"Metformin 500 mg extended-release tablet"}
+
+
+def test_the_demo_preps_an_adult_of_screening_age_for_a_colonoscopy(rt: Runtime) -> None:
+    """The demo prepped a 12-year-old sample patient for a colonoscopy."""
+    sync_content(rt)
+    import_paths(
+        rt.sessions,
+        engine=rt.engine,
+        paths=[sample_population_dir()],
+        clock=rt.clock,
+        principal=DEMO_PRINCIPAL,
+        default_timezone=rt.settings.records.default_timezone,
+    )
+    out = io.StringIO()
+
+    step_medications(rt, Console(file=out, width=400), DemoReport(database="test"))
+
+    prepped = re.search(r"Exam prep: patient (\S+),", out.getvalue())
+    assert prepped is not None
+    with rt.transaction() as session:
+        patient = session.get(Patient, prepped.group(1))
+        assert patient is not None
+        assert patient.birth_date is not None
+        today = rt.clock.now().date()
+        age = today.year - patient.birth_date.year
+        age -= (today.month, today.day) < (patient.birth_date.month, patient.birth_date.day)
+    assert age >= 45
+    assert not patient.deceased

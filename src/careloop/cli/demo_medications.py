@@ -6,14 +6,14 @@ Ids, slots and times only: no name, no medicine, no phone is printed.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from sqlalchemy import select
 
 from careloop.cli.support import new_table
-from careloop.models import FhirResource
+from careloop.models import FhirResource, Patient
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 DEMO = Principal(actor="system:demo", role=Role.CLINICIAN, source="demo")
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+PREP_MIN_AGE = 45
 METFORMIN_DISPLAY = "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet"
 
 
@@ -38,6 +39,24 @@ def _two_patients(rt: Runtime) -> list[tuple[str, str]]:
     return [(str(pid), str(fid)) for pid, fid in rows]
 
 
+def _prep_patient(rt: Runtime, *, besides: str, on: date) -> str | None:
+    """A living sample patient of colonoscopy-screening age (45 or over; USPSTF 2021), not
+    the medication patient: the demo prepped a 12-year-old for a colonoscopy."""
+    born_by = on.replace(year=on.year - PREP_MIN_AGE, day=min(on.day, 28))
+    with rt.transaction() as session:
+        return session.scalar(
+            select(Patient.id)
+            .where(
+                Patient.id != besides,
+                Patient.deceased.is_(False),
+                Patient.birth_date.is_not(None),
+                Patient.birth_date <= born_by,
+            )
+            .order_by(Patient.id)
+            .limit(1)
+        )
+
+
 def step_medications(rt: Runtime, console: Console, report: DemoReport) -> None:
     from zoneinfo import ZoneInfo
 
@@ -48,8 +67,9 @@ def step_medications(rt: Runtime, console: Console, report: DemoReport) -> None:
     patients = _two_patients(rt)
     if len(patients) < 2:
         return
-    (med_patient, med_ref), (prep_patient, _) = patients
+    (med_patient, med_ref), (first_other, _) = patients
     now = rt.clock.now()
+    prep_patient = _prep_patient(rt, besides=med_patient, on=now.date()) or first_other
     request = {
         "resourceType": "MedicationRequest",
         "id": f"demo-metformin-{med_ref}"[:64],
