@@ -9,24 +9,21 @@ import re
 from rich.console import Console
 
 from careloop.cli.demo_medications import step_medications
-from careloop.cli.demo_run import DEMO_PRINCIPAL, DemoReport, sample_population_dir
+from careloop.cli.demo_run import DemoReport, step_import
 from careloop.medications.service import slot_states
 from careloop.models import Patient
-from careloop.records.importer import import_paths
 from careloop.runtime import Runtime
 from tests.outreach.conftest import sync_content
 
 
-def test_the_demo_medicine_has_a_name_the_patient_reads(rt: Runtime) -> None:
+def _demo_records(rt: Runtime) -> None:
+    """The demo's content and sample patients, imported as the demo's first step does."""
     sync_content(rt)
-    import_paths(
-        rt.sessions,
-        engine=rt.engine,
-        paths=[sample_population_dir()],
-        clock=rt.clock,
-        principal=DEMO_PRINCIPAL,
-        default_timezone=rt.settings.records.default_timezone,
-    )
+    step_import(rt, Console(file=io.StringIO()), DemoReport(database="test"))
+
+
+def test_the_demo_medicine_has_a_name_the_patient_reads(rt: Runtime) -> None:
+    _demo_records(rt)
     report = DemoReport(database="test")
 
     step_medications(rt, Console(file=io.StringIO(), width=200), report)
@@ -42,15 +39,7 @@ def test_the_demo_medicine_has_a_name_the_patient_reads(rt: Runtime) -> None:
 
 def test_the_demo_preps_an_adult_of_screening_age_for_a_colonoscopy(rt: Runtime) -> None:
     """The demo prepped a 12-year-old sample patient for a colonoscopy."""
-    sync_content(rt)
-    import_paths(
-        rt.sessions,
-        engine=rt.engine,
-        paths=[sample_population_dir()],
-        clock=rt.clock,
-        principal=DEMO_PRINCIPAL,
-        default_timezone=rt.settings.records.default_timezone,
-    )
+    _demo_records(rt)
     out = io.StringIO()
 
     step_medications(rt, Console(file=out, width=400), DemoReport(database="test"))
