@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from careloop.errors import InvalidInput
-from careloop.fhir.params import Criterion, ParamType
+from careloop.fhir.params import Criterion, ParamType, date_search
 from careloop.fhirdata.dates import interval as parse_fhir_interval
 
 
@@ -77,19 +76,6 @@ def _interval(value: Any) -> tuple[datetime | None, datetime | None] | None:
     except (ValueError, TypeError):
         return None
     return None
-
-
-def date_search(wanted: str, *, field: str) -> tuple[str, datetime, datetime]:
-    """A date search value as (prefix, low, high): ``ge2024-01`` → ("ge", 2024-01-01, end of
-    January). The same reading for the in-memory match and the SQL search."""
-    prefix = wanted[:2] if wanted[:2].isalpha() else "eq"
-    text = wanted[2:] if wanted[:2].isalpha() else wanted
-    try:
-        low, high = parse_fhir_interval(text)
-    except (ValueError, TypeError):
-        # The value is not echoed: a birth date is PHI.
-        raise InvalidInput(f"{field}: not a FHIR date", field=field) from None
-    return prefix, low, high
 
 
 def _date_matches(wanted: str, value: Any, *, field: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from importlib import resources
 
@@ -128,21 +129,21 @@ def _include(resource_type: str, value: str, known: dict[str, SearchParam]) -> S
     return param
 
 
-def _date_value(key: str, value: str) -> None:
-    """A date search value is an optional prefix and a FHIR date; which of the two is wrong
-    is what the answer says ("notadate" is not a date, not the prefix "no"). The value is
-    not echoed: a birth date is PHI."""
-    prefix, rest = (value[:2], value[2:]) if value[:2].isalpha() else ("eq", value)
+def date_search(wanted: str, *, field: str) -> tuple[str, datetime, datetime]:
+    """A date search value as (prefix, low, high): ``ge2024-01`` → ("ge", 2024-01-01, end of
+    January). The one reading of the query's check, the in-memory match and the SQL search;
+    a value that is no date says so ("notadate" is not a date, not the prefix "no"). The
+    value is not echoed: a birth date is PHI."""
+    prefix, text = (wanted[:2], wanted[2:]) if wanted[:2].isalpha() else ("eq", wanted)
     try:
-        interval(rest)
+        low, high = interval(text)
     except (ValueError, TypeError):
         raise InvalidInput(
-            f"{key}: not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime, after an "
+            f"{field}: not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime, after an "
             f"optional prefix: {', '.join(DATE_PREFIXES)})",
-            field=key,
+            field=field,
         ) from None
-    if prefix not in DATE_PREFIXES:
-        raise InvalidInput(f"{key}: prefix {prefix!r} not supported", field=key)
+    return prefix, low, high
 
 
 def parse_query(resource_type: str, items: list[tuple[str, str]]) -> SearchQuery:
@@ -178,7 +179,9 @@ def parse_query(resource_type: str, items: list[tuple[str, str]]) -> SearchQuery
                 raise InvalidInput(f"{key}: a value is required", field=key)
             if param.type is ParamType.DATE:
                 for v in values:
-                    _date_value(key, v)
+                    prefix, _, _ = date_search(v, field=key)
+                    if prefix not in DATE_PREFIXES:
+                        raise InvalidInput(f"{key}: prefix {prefix!r} not supported", field=key)
             criteria.append(Criterion(param, modifier or None, values))
     return SearchQuery(
         resource_type=resource_type,

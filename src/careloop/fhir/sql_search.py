@@ -17,8 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from careloop.fhir.match import date_search
-from careloop.fhir.params import Criterion, ParamType, SearchQuery
+from careloop.fhir.params import Criterion, ParamType, SearchQuery, date_search
 from careloop.models import FhirResource
 from careloop.records.code_filter import carries_token
 from careloop.records.fhir_query import StoredResource
