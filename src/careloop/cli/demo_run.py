@@ -31,8 +31,9 @@ from careloop.cli.reports import programs_table
 from careloop.cli.support import new_table
 from careloop.db import check_url, describe, is_sqlite
 from careloop.errors import Conflict
+from careloop.fhirdata.bundles import collection
 from careloop.models import Patient
-from careloop.records.importer import import_paths
+from careloop.records.importer import import_bundle, import_paths
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
@@ -218,7 +219,11 @@ def step_measure(rt: Runtime, console: Console, report: DemoReport) -> None:
 
 def step_console(rt: Runtime, console: Console, report: DemoReport) -> None:
     from careloop.crypto import signing_key
-    from careloop.web.console.demo_users import seed_demo_portal_contact, seed_demo_users
+    from careloop.web.console.demo_users import (
+        demo_mobile_update,
+        seed_demo_portal_contact,
+        seed_demo_users,
+    )
 
     with rt.transaction() as session:
         users = seed_demo_users(session, rt.clock)
@@ -232,6 +237,15 @@ def step_console(rt: Runtime, console: Console, report: DemoReport) -> None:
     for role, username, password in users:
         table.add_row(role, username, password)
     console.print(table)
+    with rt.transaction() as session:
+        update = demo_mobile_update(session)
+    if update is not None:  # the EHR sends the sample patient's mobile, as an EHR would
+        import_bundle(
+            rt.sessions, engine=rt.engine, bundle=collection([update]), name="demo-mobile",
+            clock=rt.clock, principal=DEMO_PRINCIPAL,
+            default_timezone=rt.settings.records.default_timezone,
+            default_region=rt.settings.records.default_region,
+        )  # fmt: skip
     with rt.transaction() as session:
         contact = seed_demo_portal_contact(session, rt.clock, key=signing_key(rt.settings))
     if contact is not None:

@@ -7,6 +7,12 @@ email, and trades them for a short-lived portal token (:func:`verify_code`). Cod
 stored only as keyed hashes, expire after 10 minutes and allow 5 tries; asking for a new
 code retires the older ones.
 
+A code is texted only to a number a text can reach, by the records domain's one rule
+(``records.contacts_phone.textable``, the rule outreach addresses by): enrolling a home,
+work or old line, or a looked-up landline, is refused with the reason; a number enrolled
+before that rule, or whose record changed since, gets no code (the answer is the one an
+unknown number gets) until the record lists it as a mobile. Email is unaffected.
+
 Delivery goes through a :class:`CodeSender` (the SMS and email adapters implement it); the
 edge sends only after the code is committed.
 """
@@ -30,7 +36,7 @@ from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from careloop.models import PortalCode, PortalContact, User
 from careloop.records import caregivers as records_caregivers
 from careloop.records import service as records
-from careloop.records.contacts_phone import to_e164
+from careloop.records.contacts_phone import textable, to_e164, why_not_textable
 from careloop.security.auth import IssuedToken, create_user, issue_token
 from careloop.security.roles import Role
 
@@ -115,8 +121,10 @@ def adopt_process_key(session: Session, *, key: bytes, configured: bool) -> int:
     return 0 if configured else rebuild_portal_digests(session, key=key)
 
 
-def _on_record(points: list[dict[str, object]], system: str, value: str) -> bool:
+def _matching(points: list[dict[str, object]], system: str, value: str) -> list[dict[str, object]]:
+    """The record's contact points that are this contact point (a phone in any spelling)."""
     wanted = normalize_contact(system, value)
+    found = []
     for cp in points:
         cp_system, cp_value = str(cp.get("system") or ""), str(cp.get("value") or "")
         the_system = "email" if cp_system == "email" else "sms"
@@ -124,10 +132,37 @@ def _on_record(points: list[dict[str, object]], system: str, value: str) -> bool
             continue
         try:
             if normalize_contact(the_system, cp_value) == wanted:
-                return True
+                found.append(cp)
         except InvalidInput:
             continue
-    return False
+    return found
+
+
+def _why_not_texted(matching: list[dict[str, object]]) -> str | None:
+    """Why no code may be texted to the number these points spell (None: it may be): one of
+    them must be textable by the records domain's rule, the same outreach texts by."""
+    if any(textable(cp) for cp in matching):
+        return None
+    return why_not_textable(matching[0]) if matching else "not on the record"
+
+
+def _points_of(
+    session: Session, *, patient_id: str, caregiver_id: str | None
+) -> list[dict[str, object]]:
+    """The patient's own contact points, or the named caregiver's."""
+    if caregiver_id is None:
+        snapshot = records.contact_snapshot(session, patient_ids=[patient_id]).get(patient_id)
+        if snapshot is None:
+            raise NotFound("no such patient")
+        return snapshot[1]
+    found = [
+        c
+        for c in records_caregivers.caregivers_of(session, patient_id=patient_id)
+        if c.id == caregiver_id
+    ]
+    if not found:
+        raise NotFound("no such caregiver for this patient")
+    return list(found[0].contact_points or [])
 
 
 def enroll_portal_contact(
@@ -144,27 +179,20 @@ def enroll_portal_contact(
     """Let a contact point on the record receive sign-in codes (staff attest it is theirs).
 
     A patient's own contact opens a patient account; a caregiver's contact opens (or reuses)
-    a caregiver account, which reaches the patient only through a proxy grant.
+    a caregiver account, which reaches the patient only through a proxy grant. A number is
+    enrolled for texts only if the record's rule lets a text reach it
+    (``records.contacts_phone.textable``): a home line is refused, naming why.
     """
     if system not in PORTAL_SYSTEMS:
         raise InvalidInput("system must be sms or email", field="system")
     now = clock.now()
-    if caregiver_id is None:
-        snapshot = records.contact_snapshot(session, patient_ids=[patient_id]).get(patient_id)
-        if snapshot is None:
-            raise NotFound("no such patient")
-        points = snapshot[1]
-    else:
-        found = [
-            c
-            for c in records_caregivers.caregivers_of(session, patient_id=patient_id)
-            if c.id == caregiver_id
-        ]
-        if not found:
-            raise NotFound("no such caregiver for this patient")
-        points = found[0].contact_points
-    if not _on_record(points, system, value):
+    matching = _matching(
+        _points_of(session, patient_id=patient_id, caregiver_id=caregiver_id), system, value
+    )
+    if not matching:
         raise InvalidInput("this contact point is not on the record", field="value")
+    if system == "sms" and (why := _why_not_texted(matching)) is not None:
+        raise InvalidInput(f"this number is {why}; texts need a mobile number", field="value")
     digest = contact_digest(key, system, value)
     existing = session.scalars(select(PortalContact).where(PortalContact.digest == digest)).all()
     role = Role.CAREGIVER if caregiver_id else Role.PATIENT
@@ -204,6 +232,20 @@ def _code_hash(key: bytes, challenge_id: str, code: str) -> str:
     return keyed_digest(key, f"portal-code:{challenge_id}:{code}")
 
 
+def _why_code_withheld(session: Session, contact: PortalContact) -> str | None:
+    """Why a code may not be texted to an enrolled number today: the record no longer lists
+    it, or lists it as a line a text cannot reach (enrolled before the rule, or the record
+    changed since). The record is read afresh at each request, so correcting it to a mobile
+    number brings the codes back without a new enrolment."""
+    try:
+        points = _points_of(
+            session, patient_id=contact.patient_id, caregiver_id=contact.caregiver_id
+        )
+    except NotFound:
+        return "not on the record"
+    return _why_not_texted(_matching(points, contact.system, contact.value))
+
+
 def request_code(
     session: Session, *, key: bytes, system: str, value: str, now: datetime
 ) -> tuple[str, PendingCode | None]:
@@ -215,6 +257,11 @@ def request_code(
     ).first()
     user = session.get(User, contact.user_id) if contact is not None else None
     if contact is None or user is None or not user.active:
+        return challenge_id, None
+    if contact.system != "email" and (why := _why_code_withheld(session, contact)) is not None:
+        # Same answer as for an unknown number (the answer never says what is enrolled); the
+        # log says why for staff, with the enrolment's id, never the number.
+        log.warning("portal sign-in code not texted to enrolment %s: it is %s", contact.id, why)
         return challenge_id, None
     session.execute(
         update(PortalCode)

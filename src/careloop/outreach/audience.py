@@ -33,6 +33,7 @@ from careloop.records.availability import is_available
 from careloop.records.caregivers import caregivers_of
 from careloop.records.contacts import find_patients_by_contact
 from careloop.records.contacts_index import is_stale, reindex_if_stale
+from careloop.records.contacts_phone import textable
 from careloop.records.service import get_patient
 
 _SYSTEMS: dict[str, tuple[str, ...]] = {
@@ -50,9 +51,10 @@ COUNTED_STATES = (
 
 
 def address_for(points: Sequence[dict[str, Any]], channel: str, *, patient_id: str) -> str | None:
-    """The best contact point for ``channel`` (mobile first, then by rank). A text never
-    goes to a home or work line (landlines cannot receive it), nor to a number the line-type
-    look-up found to be a landline; a number that could not be read is never dialled."""
+    """The best contact point for ``channel`` (mobile first, then by rank). A text goes only
+    to a number the records domain calls textable (``records.contacts_phone.textable``: never
+    a home, work or old line, nor a looked-up landline); a number that could not be read is
+    never dialled."""
     if channel == "portal":
         return patient_id
     systems = _SYSTEMS.get(channel, ())
@@ -62,11 +64,7 @@ def address_for(points: Sequence[dict[str, Any]], channel: str, *, patient_id: s
         if p.get("system") in systems and p.get("value") and p.get("dialable") is not False
     ]
     if channel == "sms":
-        usable = [
-            p
-            for p in usable
-            if p.get("use") not in ("home", "work", "old") and p.get("line_type") != "landline"
-        ]
+        usable = [p for p in usable if textable(p)]
     usable.sort(key=lambda p: (0 if p.get("use") == "mobile" else 1, p.get("rank") or 99))
     return str(usable[0]["value"]) if usable else None
 

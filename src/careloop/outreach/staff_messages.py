@@ -38,7 +38,7 @@ from careloop.personalize.actions import SEND_WINDOWS, ActionSpace
 from careloop.personalize.contact_budget import RemovalReason
 from careloop.personalize.decision_log import record_decision
 from careloop.personalize.snapshot import EngineConfig, ProgramSpec
-from careloop.records.line_types import LANDLINE
+from careloop.records.contacts_phone import LANDLINE, UNREADABLE, why_not_textable
 from careloop.records.service import get_patient
 from careloop.settings import Settings
 
@@ -209,8 +209,7 @@ def _no_text_words(phones: Points) -> str:
         return _NO_TEXT["landline"]
     # A number that could have taken the text (not a home, work or old line) but could not
     # be read: "no mobile on file" beside it would contradict the record.
-    could_text = [p for p in phones if p.get("use") not in ("home", "work", "old")]
-    if (phones and not readable) or any(p.get("dialable") is False for p in could_text):
+    if (phones and not readable) or any(why_not_textable(p) == UNREADABLE for p in phones):
         return _NO_TEXT["unreadable"]
     return _NO_ADDRESS["sms"]
 

@@ -16,6 +16,11 @@ import phonenumbers
 
 DEFAULT_REGION = "US"
 PHONE_SYSTEMS = frozenset({"phone", "sms"})
+LANDLINE = "landline"
+UNREADABLE = "not readable as a phone number"
+# FHIR ContactPoint.use values that name a line a text cannot be trusted to reach, in words
+# that complete "this number is ...".
+_UNTEXTABLE_USES = {"home": "a home line", "work": "a work line", "old": "an old number"}
 _COUNTRY_NAMES = {"usa": "US", "united states": "US", "united states of america": "US"}
 
 
@@ -62,3 +67,28 @@ def normalise_points(
 def undialable(points: Iterable[Mapping[str, Any]]) -> int:
     """How many phone numbers could not be read (the importer reports the count, not them)."""
     return sum(1 for p in points if p.get("system") in PHONE_SYSTEMS and p.get("dialable") is False)
+
+
+def why_not_textable(point: Mapping[str, Any]) -> str | None:
+    """Why a text may not go to ``point``, in words that complete "this number is ..."
+    (None: it may). The one rule for every sender of a text: outreach's address choice,
+    portal enrolment and sign-in codes, staff messages, invitations.
+
+    A home or work line may be a landline, and an old number may be someone else's now;
+    a number the line-type look-up found to be a landline cannot take a text whatever the
+    record's ``use`` says; a number that could not be read is never dialled."""
+    if point.get("system") not in PHONE_SYSTEMS or not point.get("value"):
+        return "not a phone number"
+    refused = _UNTEXTABLE_USES.get(str(point.get("use") or ""))
+    if refused is not None:
+        return refused
+    if point.get("dialable") is False:
+        return UNREADABLE
+    if point.get("line_type") == LANDLINE:
+        return "a landline (the phone company's line-type look-up says so)"
+    return None
+
+
+def textable(point: Mapping[str, Any]) -> bool:
+    """May a text be addressed to this contact point (:func:`why_not_textable`)."""
+    return why_not_textable(point) is None

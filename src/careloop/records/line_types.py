@@ -26,8 +26,6 @@ from careloop.models import Patient, PhoneLineType
 from careloop.records.contacts import digest
 from careloop.records.contacts_phone import PHONE_SYSTEMS
 
-LANDLINE = "landline"
-
 
 @dataclass
 class LineTypeReport:

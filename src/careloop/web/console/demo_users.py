@@ -5,12 +5,14 @@ Only for the demo database: the passwords are printed and documented (docs/conso
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.errors import Conflict
+from careloop.records.contacts_phone import PHONE_SYSTEMS, textable
 from careloop.records.schemas import ContactPoint
 from careloop.security.auth import create_user
 from careloop.security.roles import Role
@@ -65,29 +67,66 @@ def phone_in_words(point: ContactPoint) -> str:
     return line or _USES.get(point.use or "", "phone")
 
 
-def seed_demo_portal_contact(session: Session, clock: Clock, *, key: bytes) -> PortalContact | None:
-    """Enrol the first living sample patient's phone (a mobile if they have one) for portal
-    sign-in, so a new user can open the portal without the API; returns the patient id, the
-    number and what it is, or None. Callers print the id and the kind only: the number is
-    PHI (the console's patient page shows it, audited)."""
-    from careloop.governance.portal import enroll_portal_contact
+DEMO_MOBILE = "(617) 555-0142"
+"""The mobile number the demo's EHR update gives a sample patient (555-01xx: reserved for
+fiction, so no real phone is ever texted)."""
+
+
+def _living_with_phones(session: Session) -> Iterator[tuple[str, list[ContactPoint]]]:
     from careloop.records.service import get_patient_record, list_patients
 
     for patient in list_patients(session, limit=200):
         if patient.deceased:
             continue
         record = get_patient_record(session, patient_id=patient.id, timeline_limit=0)
-        phones = [cp for cp in record.contact_points if cp.system == "phone" and cp.value]
-        if not phones:
+        phones = [cp for cp in record.contact_points if cp.system in PHONE_SYSTEMS and cp.value]
+        if phones:
+            yield patient.id, phones
+
+
+def demo_mobile_update(session: Session) -> dict[str, Any] | None:
+    """The Patient resource an EHR would send to add a mobile number to the first living
+    sample patient with a phone, or None when some living patient already has a number a
+    text can reach. The Synthea sample writes every phone as ``home``, and a sign-in code is
+    never texted to a home line (it may be a landline)."""
+    from careloop.records.resources import get_resource
+    from careloop.records.service import get_patient_record
+
+    first: str | None = None
+    for patient_id, phones in _living_with_phones(session):
+        if any(textable(cp.model_dump()) for cp in phones):
+            return None
+        first = first or patient_id
+    if first is None:
+        return None
+    source = get_patient_record(session, patient_id=first, timeline_limit=0).sources[0]
+    resource = get_resource(session, resource_type="Patient", fhir_id=source)
+    if resource is None:
+        return None
+    mobile = {"system": "phone", "value": DEMO_MOBILE, "use": "mobile", "rank": 1}
+    return {**resource, "telecom": [*(resource.get("telecom") or []), mobile]}
+
+
+def seed_demo_portal_contact(session: Session, clock: Clock, *, key: bytes) -> PortalContact | None:
+    """Enrol the first living sample patient's mobile number for portal sign-in, so a new
+    user can open the portal without the API; returns the patient id, the number and what it
+    is, or None (no living patient has a number a text can reach: the demo first gives one a
+    mobile, :func:`demo_mobile_update`). Callers print the id and the kind only: the number
+    is PHI (the console's patient page shows it, audited)."""
+    from careloop.governance.portal import enroll_portal_contact
+
+    for patient_id, phones in _living_with_phones(session):
+        mobiles = [cp for cp in phones if textable(cp.model_dump())]
+        if not mobiles:
             continue
-        point = next((cp for cp in phones if phone_in_words(cp) == "mobile"), phones[0])
+        point = min(mobiles, key=lambda cp: (0 if cp.use == "mobile" else 1, cp.rank or 99))
         phone = str(point.value)
         try:
             with session.begin_nested():
                 enroll_portal_contact(
                     session,
                     key=key,
-                    patient_id=patient.id,
+                    patient_id=patient_id,
                     system="sms",
                     value=phone,
                     actor="system:demo",
@@ -95,5 +134,5 @@ def seed_demo_portal_contact(session: Session, clock: Clock, *, key: bytes) -> P
                 )
         except Conflict:
             continue
-        return PortalContact(patient.id, phone, phone_in_words(point))
+        return PortalContact(patient_id, phone, phone_in_words(point))
     return None
