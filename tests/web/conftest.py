@@ -59,6 +59,8 @@ class Site:
     portal_patient: str
     portal_phone: str
     limiter: RateLimiter
+    invite_patient: str
+    """A patient with a mobile on the record and no portal account yet (the console invites)."""
 
 
 def _free_port() -> int:
@@ -74,7 +76,7 @@ def _phone_of(record: Any) -> str | None:
     return None
 
 
-def _seed(rt: Runtime, clock: FrozenClock) -> tuple[dict[str, tuple[str, str]], str, str, str]:
+def _seed(rt: Runtime, clock: FrozenClock) -> tuple[dict[str, tuple[str, str]], str, str, str, str]:
     import_paths(
         rt.sessions,
         engine=rt.engine,
@@ -91,16 +93,18 @@ def _seed(rt: Runtime, clock: FrozenClock) -> tuple[dict[str, tuple[str, str]], 
             pid: get_patient_record(session, patient_id=pid, timeline_limit=0) for pid in living
         }
     with_phone = [pid for pid in living if _phone_of(records[pid])]
-    clinical, portal = with_phone[0], with_phone[1]
+    clinical, portal, invite = with_phone[0], with_phone[1], with_phone[2]
     with rt.transaction() as session:
         # Synthea writes every phone as "home"; a text never goes to a home line (issue 15),
-        # so the portal patient's phone, which takes their sign-in codes, is their mobile.
-        patient = session.get(Patient, portal)
-        assert patient is not None
-        patient.contact_points = [
-            {**cp, "use": "mobile"} if cp.get("system") == "phone" else cp
-            for cp in patient.contact_points
-        ]
+        # so the phones of the portal patient and of the one the console invites, which take
+        # their sign-in codes, are their mobiles.
+        for texted in (portal, invite):
+            patient = session.get(Patient, texted)
+            assert patient is not None
+            patient.contact_points = [
+                {**cp, "use": "mobile"} if cp.get("system") == "phone" else cp
+                for cp in patient.contact_points
+            ]
     # Six weeks of home BP that does not come down, then a reading in the crisis range.
     start = NOW - timedelta(days=41)
     for day, (systolic, diastolic) in enumerate(
@@ -157,7 +161,7 @@ def _seed(rt: Runtime, clock: FrozenClock) -> tuple[dict[str, tuple[str, str]], 
             clock=clock,
         )
     clock.set(NOW)
-    return users, clinical, portal, phone
+    return users, clinical, portal, phone, invite
 
 
 @pytest.fixture(scope="session")
@@ -170,7 +174,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         security=SecuritySettings(signin_per_minute=1000),
     )
     rt = open_runtime(settings=settings, clock=clock)
-    users, clinical, portal, phone = _seed(rt, clock)
+    users, clinical, portal, phone, invite = _seed(rt, clock)
     app = create_app(rt)
     # The clock is frozen, so spent tokens never come back: the suite signs in to the portal
     # more often than the 3 codes per contact a real patient may ask for in 15 minutes.
@@ -193,7 +197,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
-    yield Site(f"http://127.0.0.1:{port}", rt, sender, users, clinical, portal, phone, limiter)
+    yield Site(
+        f"http://127.0.0.1:{port}", rt, sender, users, clinical, portal, phone, limiter, invite
+    )
     server.should_exit = True
     thread.join(timeout=10)
     rt.close()

@@ -28,7 +28,7 @@ def test_root_is_a_landing_page_with_the_ways_in(page: Any, site: Site) -> None:
 def test_coordinator_invites_a_patient_who_then_signs_in(
     page: Any, site: Site, browser: Any
 ) -> None:
-    patient_id = site.clinical_patient
+    patient_id = site.invite_patient  # a mobile on the record: a home line takes no texts
     sign_in(page, site, "coordinator")
     page.goto(f"/console/patients/{patient_id}")
     page.get_by_label("Send the sign-in code by").select_option("sms")

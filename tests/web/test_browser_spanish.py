@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from careloop.crypto import signing_key
 from careloop.governance.portal import enroll_portal_contact
+from careloop.models import Patient
 from careloop.personalize.service import set_stated_preferences
 from careloop.records.service import get_patient_record, list_patients
 from tests.web.conftest import Site, fresh_code, screenshot
@@ -29,7 +30,7 @@ def spanish_phone(site: Site) -> str:
     """A third sample patient who reads Spanish and may sign in by text."""
     rt = site.runtime
     with rt.transaction() as session:
-        taken = {site.clinical_patient, site.portal_patient}
+        taken = {site.clinical_patient, site.portal_patient, site.invite_patient}
         for patient in list_patients(session, limit=100):
             if patient.deceased or patient.id in taken:
                 continue
@@ -42,6 +43,15 @@ def spanish_phone(site: Site) -> str:
                 break
         else:
             pytest.skip("no third patient with a phone in the sample population")
+        # Synthea's phones are all "home", and a text never goes to a home line: the record
+        # is given the number as their mobile, as the EHR would send it.
+        row = session.get(Patient, patient.id)
+        assert row is not None
+        row.contact_points = [
+            {**cp, "use": "mobile"} if cp.get("system") == "phone" else cp
+            for cp in row.contact_points
+        ]
+        session.flush()
         enroll_portal_contact(
             session,
             key=signing_key(rt.settings),

@@ -59,7 +59,7 @@ def _another_patient_with_medicines(site: Site) -> str:
     phone), given a medicine so today's check-in is due, and a mobile for the sign-in code:
     their phone."""
     with site.runtime.transaction() as session:
-        taken = {site.clinical_patient, site.portal_patient}
+        taken = {site.clinical_patient, site.portal_patient, site.invite_patient}
         for summary in reversed(list_patients(session, limit=200)):
             record = get_patient_record(session, patient_id=summary.id, timeline_limit=0)
             phones = [str(cp.value) for cp in record.contact_points if cp.system == "phone"]

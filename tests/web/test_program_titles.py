@@ -96,13 +96,13 @@ def test_the_html_report_heads_each_program_with_its_title() -> None:
 
 
 def test_the_demo_says_what_the_portal_patients_number_is(site: Site) -> None:
-    """Synthea's phones are all ``home``: the demo called the portal patient's home phone
-    "their mobile"."""
+    """Synthea's phones are all ``home``, and a sign-in code is never texted to a home line:
+    the demo enrols a mobile and says so (it once enrolled a home phone)."""
     console = Console(record=True, width=400)
     step_console(site.runtime, console, DemoReport(database="test"))
     text = console.export_text()
-    assert "(their home phone number is on that page)" in text
-    assert "mobile" not in text
+    assert "(their mobile number is on that page)" in text
+    assert "home phone" not in text
 
 
 def test_a_phone_is_named_by_its_line_type_before_its_use() -> None:
