@@ -252,11 +252,12 @@ def step_console(rt: Runtime, console: Console, report: DemoReport) -> None:
         patient_id, kind = contact.patient_id, contact.kind  # the number is PHI: never printed
         report.sections["portal_contact"] = {"patient_id": patient_id, "system": "sms"}
         console.print(
-            "7. The portal: sign in as a clinician, open sample patient "
+            "7. The portal: sign in as a clinician, open patient "
             f"{patient_id} in the console (their {kind} number is on that page), then enter "
             "that number at http://127.0.0.1:8000/portal/sign-in; with the fake SMS provider "
             "the code is printed on the terminal running careloop serve. Or invite any patient "
-            "from their console page."
+            "with a mobile number or an e-mail from their console page (a home line takes no "
+            "texts)."
         )
 
 
