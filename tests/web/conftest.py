@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from sqlalchemy.orm import Session
 
 from careloop.careteam import alerts
 from careloop.careteam.intake import receive_observation
@@ -69,6 +70,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def as_mobile(session: Session, patient_id: str) -> None:
+    """Record the patient's phones as their mobiles, as the EHR would send them: Synthea
+    writes every phone as ``home``, and a text (a sign-in code) never goes to a home line."""
+    patient = session.get(Patient, patient_id)
+    assert patient is not None
+    patient.contact_points = [
+        {**cp, "use": "mobile"} if cp.get("system") == "phone" else cp
+        for cp in patient.contact_points
+    ]
+    session.flush()
+
+
 def _phone_of(record: Any) -> str | None:
     for cp in record.contact_points:
         if cp.system == "phone" and cp.value:
@@ -99,12 +112,7 @@ def _seed(rt: Runtime, clock: FrozenClock) -> tuple[dict[str, tuple[str, str]], 
         # so the phones of the portal patient and of the one the console invites, which take
         # their sign-in codes, are their mobiles.
         for texted in (portal, invite):
-            patient = session.get(Patient, texted)
-            assert patient is not None
-            patient.contact_points = [
-                {**cp, "use": "mobile"} if cp.get("system") == "phone" else cp
-                for cp in patient.contact_points
-            ]
+            as_mobile(session, texted)
     # Six weeks of home BP that does not come down, then a reading in the crisis range.
     start = NOW - timedelta(days=41)
     for day, (systolic, diastolic) in enumerate(

@@ -17,12 +17,11 @@ from playwright.sync_api import expect
 from careloop.crypto import signing_key
 from careloop.governance.portal import enroll_portal_contact
 from careloop.medications.service import has_active_medicines
-from careloop.models import Patient
 from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.outreach.states import OutboxState
 from careloop.records.service import get_patient_record, list_patients
 from tests.access.fhir_fixtures import import_resources, location, make_due, schedule, slot
-from tests.web.conftest import NOW, Site, fresh_code
+from tests.web.conftest import NOW, Site, as_mobile, fresh_code
 
 ENDONYMS = ["English", "Español", "Português", "中文 (简体)"]
 
@@ -52,13 +51,7 @@ def _patient(site: Site, language: str) -> tuple[str, str, bool]:
             phones = [cp.value for cp in record.contact_points if cp.system == "phone"]
             if summary.deceased or not phones or (record.language or "")[:2] != language:
                 continue
-            patient = session.get(Patient, summary.id)
-            assert patient is not None
-            patient.contact_points = [
-                {**cp, "use": "mobile"} if cp.get("system") == "phone" else cp
-                for cp in patient.contact_points
-            ]
-            session.flush()
+            as_mobile(session, summary.id)
             enroll_portal_contact(
                 session,
                 key=signing_key(site.runtime.settings),

@@ -10,10 +10,9 @@ from playwright.sync_api import expect
 
 from careloop.crypto import signing_key
 from careloop.governance.portal import enroll_portal_contact
-from careloop.models import Patient
 from careloop.personalize.service import set_stated_preferences
 from careloop.records.service import get_patient_record, list_patients
-from tests.web.conftest import Site, fresh_code, screenshot
+from tests.web.conftest import Site, as_mobile, fresh_code, screenshot
 
 WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 
@@ -43,15 +42,7 @@ def spanish_phone(site: Site) -> str:
                 break
         else:
             pytest.skip("no third patient with a phone in the sample population")
-        # Synthea's phones are all "home", and a text never goes to a home line: the record
-        # is given the number as their mobile, as the EHR would send it.
-        row = session.get(Patient, patient.id)
-        assert row is not None
-        row.contact_points = [
-            {**cp, "use": "mobile"} if cp.get("system") == "phone" else cp
-            for cp in row.contact_points
-        ]
-        session.flush()
+        as_mobile(session, patient.id)
         enroll_portal_contact(
             session,
             key=signing_key(rt.settings),

@@ -14,10 +14,9 @@ from playwright.sync_api import expect
 
 from careloop.crypto import signing_key
 from careloop.governance.portal import enroll_portal_contact
-from careloop.models import Patient
 from careloop.records.service import get_patient_record, list_patients
 from tests.medications.conftest import add_resources, medication
-from tests.web.conftest import NOW, Site, fresh_code, portal_sign_in, sign_in
+from tests.web.conftest import NOW, Site, as_mobile, fresh_code, portal_sign_in, sign_in
 
 
 def _without_htmx(page: Any) -> None:
@@ -68,13 +67,7 @@ def _another_patient_with_medicines(site: Site) -> str:
                 break
         else:
             raise AssertionError("the sample population has no other patient with a phone")
-        patient = session.get(Patient, summary.id)
-        assert patient is not None
-        patient.contact_points = [
-            {**cp, "use": "mobile"} if cp.get("system") == "phone" else cp
-            for cp in patient.contact_points
-        ]
-        session.flush()
+        as_mobile(session, summary.id)
         enroll_portal_contact(
             session,
             key=signing_key(site.runtime.settings),
