@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from careloop.channels.labels import CHANNEL_WORDS
 from careloop.events import EventKind, list_events
 from careloop.models import Event
 from careloop.outreach.titles import program_title
@@ -106,6 +107,9 @@ def _fields(event: Event) -> _Blank:
     changed = payload.get("changed")
     if isinstance(changed, list):
         payload["changed"] = ", ".join(str(c).replace("_", " ") for c in changed)
+    channel = CHANNEL_WORDS.get(str(payload.get("channel")))
+    if channel is not None:  # "Sent by text message", never "Sent by sms"
+        payload["channel"] = channel.message
     if isinstance(payload.get("kind"), str):
         payload["kind"] = payload["kind"].replace("_", " ")
     # Only what is known: "Sent by sms (—, step None)" and "score None" read as faults.
