@@ -23,6 +23,7 @@ from careloop.outreach.config import outreach_settings
 from careloop.outreach.quiet_hours import quiet_hours_end
 from careloop.outreach.states import PENDING_STATES
 from careloop.outreach.titles import program_title
+from careloop.personalize.explain import window_name
 from careloop.personalize.profile import QuietHours
 from careloop.settings import Settings, title_from_name
 from careloop.web.deps import get_settings
@@ -130,12 +131,6 @@ _FACTORS = {
     "tone": "in a {value} tone",
     "framing": "framed around {value}",
 }
-_WINDOWS = {
-    "08-11": "morning",
-    "11-14": "middle of the day",
-    "14-17": "afternoon",
-    "17-20": "evening",
-}
 
 
 def learned_sentences(factors: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
@@ -150,8 +145,14 @@ def learned_sentences(factors: Mapping[str, Mapping[str, Mapping[str, Any]]]) ->
             if factor == "channel" and value in CHANNEL_WORDS:
                 what = counted(value, sent)
             else:
-                shown = _WINDOWS.get(value, value.replace("_", " ").replace("-", " "))
+                shown = (
+                    window_name(value)  # the engine's own words for a window: "evening"
+                    if factor == "send_window"
+                    else value.replace("_", " ").replace("-", " ")
+                )
                 pattern = _FACTORS.get(factor, factor.replace("_", " ") + " {value}")
+                if factor == "send_window" and not shown.isalpha():
+                    pattern = "sent at {value}"  # a window of the program's own: "07–09"
                 what = f"{'message' if sent == 1 else 'messages'} {pattern.format(value=shown)}"
             sentences.append(f"Has answered {answered} of {sent} {what} so far.")
     return sentences
