@@ -8,6 +8,7 @@ patient's night says when it will really go out, and a site's own program has it
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,14 @@ from sqlalchemy import select
 from careloop.careteam import alerts
 from careloop.feedback.ruleset import Severity
 from careloop.governance.consent import record_consent
-from careloop.models import User
+from careloop.models import Event, User
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.messages import queue_staff_message
 from careloop.outreach.titles import program_title
 from careloop.runtime import Runtime
 from careloop.settings import Settings, TeamSettings
 from careloop.web.console.demo_users import seed_demo_users
+from careloop.web.console.patient_context import describe
 from careloop.web.console.words import learned_sentences
 from tests.access.fhir_fixtures import import_resources, patient
 
@@ -191,3 +193,12 @@ def test_the_worklist_names_a_sites_own_program_by_its_title(
     assert page.status_code == 200, page.text
     assert ">Our own diabetes follow-up</option>" in page.text
     assert '<span title="site-own">Our own diabetes follow-up</span>' in page.text
+
+
+def test_the_timeline_names_channels_in_words() -> None:
+    at = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    opted_out = Event(kind="opted_out", payload={"channel": "sms"}, occurred_at=at)
+    sent = Event(kind="sent", payload={"channel": "voice"}, occurred_at=at)
+
+    assert describe(opted_out) == "Opted out of texts"
+    assert describe(sent) == "Sent by phone call"
