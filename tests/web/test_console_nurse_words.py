@@ -114,20 +114,25 @@ def test_a_team_without_a_configured_title_reads_as_words() -> None:
     assert settings.team_title("rpm-nursing") == "Remote monitoring nursing"
 
 
-def test_a_message_typed_in_the_patients_night_says_when_it_really_goes_out(
-    rt: Runtime, tmp_path: Path, api_client: ApiClient
-) -> None:
-    # 14:00 UTC is 23:00 in Tokyo: inside the default quiet hours (21:00-08:00).
-    import_resources(rt, tmp_path, [patient("p-001", zone="Asia/Tokyo")])
+def _typed_message(rt: Runtime, tmp_path: Path, *, zone: str) -> None:
+    """A patient living in ``zone`` and a text a nurse typed for them at 14:00 UTC."""
+    import_resources(rt, tmp_path, [patient("p-001", zone=zone)])
     with rt.transaction() as session:
         queue_staff_message(
             session,
             patient_id="p-001",
-            body="Please call us tomorrow.",
+            body="Please call us.",
             channel="sms",
             clock=rt.clock,
             actor="user:1",
         )
+
+
+def test_a_message_typed_in_the_patients_night_says_when_it_really_goes_out(
+    rt: Runtime, tmp_path: Path, api_client: ApiClient
+) -> None:
+    # 14:00 UTC is 23:00 in Tokyo: inside the default quiet hours (21:00-08:00).
+    _typed_message(rt, tmp_path, zone="Asia/Tokyo")
 
     page = api_client("clinician").get("/console/patients/p-001")
 
@@ -139,16 +144,7 @@ def test_a_message_typed_in_the_patients_night_says_when_it_really_goes_out(
 def test_a_message_in_the_patients_day_goes_out_now(
     rt: Runtime, tmp_path: Path, api_client: ApiClient
 ) -> None:
-    import_resources(rt, tmp_path, [patient("p-001")])  # 09:00 in New York
-    with rt.transaction() as session:
-        queue_staff_message(
-            session,
-            patient_id="p-001",
-            body="Your results are in.",
-            channel="sms",
-            clock=rt.clock,
-            actor="user:1",
-        )
+    _typed_message(rt, tmp_path, zone="America/New_York")  # 09:00 there
 
     page = api_client("clinician").get("/console/patients/p-001")
 
