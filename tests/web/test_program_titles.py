@@ -63,7 +63,7 @@ def test_the_timeline_names_programs_by_their_titles() -> None:
         occurred_at=AT,
     )
     assert describe(enrolled) == "Enrolled in Breast cancer screening (outreach arm)"
-    assert describe(sent) == "Sent by sms (Flu shot this season, step invite)"
+    assert describe(sent) == "Sent by text message (Flu shot this season, step invite)"
 
 
 def test_names_without_a_program_are_put_in_words() -> None:

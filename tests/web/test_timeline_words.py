@@ -17,10 +17,10 @@ def _event(kind: str, payload: dict[str, object], program: str | None = None) ->
 
 
 def test_a_message_sent_outside_a_program_has_no_empty_brackets() -> None:
-    assert describe(_event("sent", {"channel": "sms", "step": None})) == "Sent by sms"
+    assert describe(_event("sent", {"channel": "sms", "step": None})) == "Sent by text message"
     assert (
         describe(_event("sent", {"channel": "sms", "step": 2}, program="flu-shot-this-season"))
-        == "Sent by sms (Flu shot this season, step 2)"
+        == "Sent by text message (Flu shot this season, step 2)"
     )
 
 

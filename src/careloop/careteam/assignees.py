@@ -8,6 +8,7 @@ API. Staff read names, never ``user:7``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -49,17 +50,25 @@ def staff_names(session: Session, *, among: list[User] | None = None) -> dict[st
     return {f"user:{u.id}": u.display_name or u.username for u in found}
 
 
-def in_words(assignee: str | None, names: dict[str, str]) -> str:
-    """``the care-coordination lead``, ``Dr. Demo Clinician``, or ``unassigned``."""
+TeamTitle = Callable[[str], str]
+"""A team's name as staff read it (``Settings.team_title``); the slug when none is given."""
+
+
+def in_words(assignee: str | None, names: dict[str, str], *, teams: TeamTitle = str) -> str:
+    """``the Care coordination lead``, ``Dr. Demo Clinician``, or ``unassigned``."""
     if not assignee:
         return "unassigned"
     if is_lead_queue(assignee):
-        return f"the {assignee.removeprefix(LEAD)} lead"
+        return f"the {teams(assignee.removeprefix(LEAD))} lead"
     return names.get(assignee, assignee)
 
 
 def assignable(
-    session: Session, *, team: str | None, among: list[User] | None = None
+    session: Session,
+    *,
+    team: str | None,
+    among: list[User] | None = None,
+    teams: TeamTitle = str,
 ) -> list[Assignable]:
     """The team's lead queue, then the worklist writers of the item's team (every writer when
     the team has none, so an item is never left with nobody to give it to)."""
@@ -67,6 +76,6 @@ def assignable(
     in_team = [u for u in found if team and team in (u.teams or [])]
     lead = escalation_target(team)
     return [
-        Assignable(lead, in_words(lead, {})),
+        Assignable(lead, in_words(lead, {}, teams=teams)),
         *(Assignable(f"user:{u.id}", u.display_name or u.username) for u in in_team or found),
     ]

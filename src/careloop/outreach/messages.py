@@ -48,6 +48,7 @@ class ConversationItem:
     recipient_kind: str = "patient"
     read_at: str | None = None
     language: str | None = None  # of the words sent ("en" when a translation awaits review)
+    transactional: bool = False  # goes at once, even in quiet hours (STOP/HELP confirmations)
 
 
 def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list[ConversationItem]:
@@ -77,6 +78,7 @@ def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list
             recipient_kind=row.recipient_kind,
             read_at=(row.extra or {}).get("portal_read_at"),
             language=row.language,
+            transactional=bool((row.extra or {}).get("transactional")),
         )
         for row in out
     ]

@@ -11,18 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from careloop.channels.labels import CHANNEL_WORDS
 from careloop.personalize.actions import Action, SendWindow
 from careloop.personalize.constraints import Removal, RemovalReason
 
 _WINDOW_NAMES = {"08-11": "morning", "11-14": "midday", "14-17": "afternoon", "17-20": "evening"}
 _CHANNEL_HEADS = {"sms": "SMS", "email": "email", "voice": "call", "portal": "portal message"}
-_CHANNEL_PLURALS = {
-    "sms": "texts",
-    "email": "emails",
-    "voice": "calls",
-    "portal": "portal messages",
-}
-_CHANNEL_SINGULARS = {"sms": "text", "email": "email", "voice": "call", "portal": "portal message"}
+_CHANNEL_PLURALS = {code: words.plural for code, words in CHANNEL_WORDS.items()}
+_CHANNEL_SINGULARS = {code: words.noun for code, words in CHANNEL_WORDS.items()}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.channels.barriers import Barrier
+from careloop.channels.labels import CHANNEL_WORDS
 from careloop.clock import ensure_utc
 from careloop.db import any_of
 from careloop.events import EventKind
@@ -43,12 +44,7 @@ _HANDLED_AS_CODES = {
     "reschedule": ASKED_TO_RESCHEDULE,
     "opted-out": OPTED_OUT_BY_REPLY,
 }
-_BY_CHANNEL = {
-    "sms": "by text",
-    "email": "by email",
-    "voice": "by phone",
-    "portal": "in the portal",
-}
+_BY_CHANNEL = {code: words.by for code, words in CHANNEL_WORDS.items()}
 
 
 # The help a win-back message leads with (its ``help_offer`` field), per reason: the words name

@@ -329,6 +329,39 @@ class ReviewsSettings(BaseModel):
     """At most one invitation per patient in this many days, however many visits."""
 
 
+# Abbreviations in team names, spelled out for a title nobody configured.
+_TEAM_WORDS = {"rpm": "remote monitoring", "bp": "blood pressure"}
+
+
+def title_from_name(name: str) -> str:
+    """``Oncology nursing`` for ``oncology-nursing``: a slug in words (the sensible default)."""
+    words = [_TEAM_WORDS.get(w, w) for w in name.replace("_", "-").split("-") if w]
+    return " ".join(words).capitalize() or name
+
+
+class TeamSettings(BaseModel):
+    """A care team that worklist items go to: rules, tasks and staff accounts name it by
+    ``name`` (a slug, kept in URLs and filters); the console shows its ``title``."""
+
+    name: str
+    title: str = ""
+    """What staff read; empty: the name in words (``rpm-nursing``: "Remote monitoring nursing")."""
+
+    @property
+    def shown(self) -> str:
+        return self.title or title_from_name(self.name)
+
+
+def _default_teams() -> list[TeamSettings]:
+    return [
+        TeamSettings(name="oncology-nursing", title="Oncology nursing"),
+        TeamSettings(name="rpm-nursing", title="Remote monitoring nursing"),
+        TeamSettings(name="care-coordination", title="Care coordination"),
+        TeamSettings(name="behavioral-health", title="Behavioral health"),
+        TeamSettings(name="care-team", title="Care team"),
+    ]
+
+
 class Settings(BaseSettings):
     """All settings; one instance per process, built by :func:`get_settings`."""
 
@@ -362,6 +395,10 @@ class Settings(BaseSettings):
     access: AccessSettings = AccessSettings()
     forms: FormsSettings = FormsSettings()
     reviews: ReviewsSettings = ReviewsSettings()
+    teams: list[TeamSettings] = Field(default_factory=_default_teams)
+    """The care teams and the names staff read, e.g. ``[{"name": "wound-care", "title":
+    "Wound clinic"}]``; a team missing here is shown by its name in words
+    (``oncology-nursing``: "Oncology nursing")."""
     # Not a setting: the signing key kept with the database, attached by ``open_runtime``
     # when ``security.secret_key`` is unset (see ``crypto.signing_key``).
     _kept_signing_key: bytes | None = PrivateAttr(default=None)
@@ -377,6 +414,13 @@ class Settings(BaseSettings):
         copy = self.model_copy()
         copy._kept_signing_key = key
         return copy
+
+    def team_title(self, name: str | None) -> str:
+        """What staff read for the team ``name`` (configured, else the name in words)."""
+        if not name:
+            return "—"
+        found = next((t for t in self.teams if t.name == name), None)
+        return found.shown if found else title_from_name(name)
 
     @property
     def resolved_database_url(self) -> str:

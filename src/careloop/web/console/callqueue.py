@@ -33,7 +33,9 @@ def call_queue_page(
     careteam_api.audit_worklist_read(
         view.session, clock=view.clock, principal=view.principal, entries=entries
     )
-    views = item_views(view.session, entries, principal=view.principal, now=now)
+    views = item_views(
+        view.session, entries, principal=view.principal, now=now, teams=view.team_title
+    )
     return view.render(
         "console/call_queue.html",
         {

@@ -8,14 +8,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
 from careloop.errors import Conflict
+from careloop.models import User
 from careloop.records.contacts_phone import PHONE_SYSTEMS, textable
 from careloop.records.schemas import ContactPoint
 from careloop.security.auth import create_user
 from careloop.security.roles import Role
+
+# The teams every demo user is on. The clinician is on the oncology nurses' team too: the
+# demo raises an oncology check-in alert, and a clinician filtering the worklist by their
+# teams would not have seen it.
+DEMO_TEAMS = ["rpm-nursing", "care-coordination"]
+CLINICIAN_TEAMS = ["oncology-nursing", *DEMO_TEAMS]
 
 DEMO_USERS: tuple[tuple[Role, str, str, str], ...] = (
     (Role.CLINICIAN, "demo-clinician", "demo-clinician-tulip-42", "Dr. Demo Clinician"),
@@ -38,12 +46,23 @@ def seed_demo_users(session: Session, clock: Clock) -> list[tuple[str, str, str]
                     password=password,
                     role=role,
                     display_name=display,
-                    teams=["rpm-nursing", "care-coordination"],
+                    teams=_teams_of(role),
                 )
         except Conflict:
-            pass  # already there from an earlier run: same credentials
+            _join_teams(session, username, _teams_of(role))  # from an earlier run
         created.append((str(role), username, password))
     return created
+
+
+def _teams_of(role: Role) -> list[str]:
+    return CLINICIAN_TEAMS if role == Role.CLINICIAN else DEMO_TEAMS
+
+
+def _join_teams(session: Session, username: str, teams: list[str]) -> None:
+    """A demo user kept from an earlier run joins the teams the demo now puts them on."""
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is not None and not set(teams) <= set(user.teams or []):
+        user.teams = [*(user.teams or []), *(t for t in teams if t not in (user.teams or []))]
 
 
 class PortalContact(NamedTuple):

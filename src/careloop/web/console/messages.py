@@ -19,8 +19,10 @@ from careloop.errors import Conflict, InvalidInput
 from careloop.outreach.messages import STAFF_CHANNELS, conversation, queue_staff_message
 from careloop.outreach.staff_messages import refusal_words
 from careloop.personalize.contact_budget import RemovalReason
+from careloop.personalize.service import get_profile
 from careloop.records.service import get_patient
 from careloop.web.console.pages import after_post
+from careloop.web.console.words import queued_words
 from careloop.web.deps import PatientReach, reached
 
 router = APIRouter(include_in_schema=False)
@@ -41,8 +43,17 @@ page showing the panel (with its other reads)."""
 def messaging_context(reach: PatientReach, *, error: str | None) -> dict[str, Any]:
     """What the panel shows; the caller audits the read as :data:`MESSAGES_READ`."""
     items = conversation(reach.session, patient_id=reach.patient_id, limit=50)
+    patient = get_patient(reach.session, reach.patient_id)
+    quiet = get_profile(reach.session, patient_id=reach.patient_id).stated.quiet_hours
+    now = reach.clock.now()
     return {
         "conversation": items,
+        # What the worker will do with a message still queued (quiet hours move it).
+        "queued": {
+            i.id: words
+            for i in items
+            if (words := queued_words(i, now=now, zone=patient.timezone, quiet=quiet))
+        },
         "may_send": reach.principal.can("messages:send"),
         "message_channels": STAFF_CHANNELS,
         "message_error": _error_words(reach, error),

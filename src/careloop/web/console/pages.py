@@ -21,12 +21,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from careloop.channels.labels import CHANNEL_WORDS, channel_name
 from careloop.clock import Clock
 from careloop.errors import NotAuthenticated
-from careloop.outreach.titles import program_title
 from careloop.security.principal import Principal
 from careloop.security.redirects import same_origin_path
 from careloop.security.sessions import csrf_token_for
+from careloop.web.console.words import program_title_filter, team_title_filter
 from careloop.web.cookies import session_cookie
 from careloop.web.deps import ClockDep, SessionDep, authenticate, get_settings, get_signing_key
 from careloop.web.timefmt import both_times_filter, local_time_filter
@@ -79,6 +80,11 @@ class ConsoleView:
     session: Session
     clock: Clock
     principal: Principal
+
+    @property
+    def team_title(self) -> Callable[[str], str]:
+        """A team's name as this site's staff read it (``Settings.teams``)."""
+        return get_settings(self.request).team_title
 
     def render(self, template: str, context: Mapping[str, Any]) -> HTMLResponse:
         """:func:`render` for this request and caller."""
@@ -213,4 +219,7 @@ def time_since(moment: datetime, now: datetime) -> str:
 
 templates.env.filters["local_time"] = local_time_filter
 templates.env.filters["both_times"] = both_times_filter
-templates.env.filters["program_title"] = program_title
+templates.env.filters["program_title"] = program_title_filter
+templates.env.filters["team_title"] = team_title_filter
+templates.env.filters["channel_name"] = channel_name
+templates.env.globals["channel_words"] = CHANNEL_WORDS

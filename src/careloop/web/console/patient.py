@@ -35,6 +35,7 @@ from careloop.web.console.messages import MESSAGES_READ, messaging_context
 from careloop.web.console.pages import ConsoleView, PageNumber, viewer
 from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.tools import tools_context
+from careloop.web.console.words import consent_table, learned_sentences
 from careloop.web.console.worklist import approval_notice, item_views
 from careloop.web.deps import (
     reach_patient,
@@ -204,17 +205,22 @@ def patient_page(
         else {}
     )
     if PatientPanel.CONSENT in shown:
-        context["consent"] = consent_matrix(
+        matrix = consent_matrix(
             view.session,
             patient_id=patient_id,
             now=now,
             snapshot=(patient.deceased, list(patient.contact_points)),
             history=consent,
         )
+        context["consent"] = consent_table(matrix, consent, zone=record.timezone, now=now)
     if PatientPanel.PREFERENCES in shown:
-        context["profile"] = personalize.get_profiles(
-            view.session, patient_ids=[patient_id], rows=profiles
-        )[patient_id].as_dict()
+        profile = personalize.get_profiles(view.session, patient_ids=[patient_id], rows=profiles)
+        context["profile"] = profile[patient_id].as_dict()
+        learned = {
+            program: learned_sentences(factors)
+            for program, factors in context["profile"]["learned"].items()
+        }
+        context["learned"] = {program: said for program, said in learned.items() if said}
     if PatientPanel.DECISIONS in shown:
         decisions = personalize.list_decisions(view.session, patient_id=patient_id, limit=5)
         context["decisions"] = decisions
@@ -231,7 +237,9 @@ def patient_page(
         items = list_worklist(
             view.session, now=now, patient_id=patient_id, include_resolved=True, limit=20
         )
-        context["items"] = item_views(view.session, items, principal=view.principal, now=now)
+        context["items"] = item_views(
+            view.session, items, principal=view.principal, now=now, teams=view.team_title
+        )
         context["adjustments"] = plans.list_adjustments(
             view.session, patient_id=patient_id, status=None
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from careloop.channels.labels import CHANNEL_WORDS
 from careloop.events import EventKind, list_events
 from careloop.models import Event
 from careloop.outreach.titles import program_title
@@ -27,8 +28,8 @@ _DESCRIBE: dict[str, tuple[str, str, str]] = {
     "replied": ("in", "message in", "Patient replied by {channel}"),
     "confirmed": ("in", "confirmed", "Patient confirmed ({program})"),
     "clicked": ("in", "clicked", "Patient opened the link ({program})"),
-    "opted_out": ("in", "opted out", "Opted out of {channel}"),
-    "opted_in": ("in", "opted in", "Opted in to {channel}"),
+    "opted_out": ("in", "opted out", "Opted out of {channels}"),
+    "opted_in": ("in", "opted in", "Opted in to {channels}"),
     "checkin_submitted": (
         "in",
         "check-in",
@@ -106,6 +107,11 @@ def _fields(event: Event) -> _Blank:
     changed = payload.get("changed")
     if isinstance(changed, list):
         payload["changed"] = ", ".join(str(c).replace("_", " ") for c in changed)
+    channel = CHANNEL_WORDS.get(str(payload.get("channel")))
+    if channel is not None:  # "Sent by text message", never "Sent by sms"
+        payload["channel"], payload["channels"] = channel.message, channel.plural
+    else:
+        payload["channels"] = payload.get("channel", "—")
     if isinstance(payload.get("kind"), str):
         payload["kind"] = payload["kind"].replace("_", " ")
     # Only what is known: "Sent by sms (—, step None)" and "score None" read as faults.

@@ -21,7 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.careteam import plans
-from careloop.careteam.assignees import Assignable, assignable, in_words, staff_names, writers
+from careloop.careteam.assignees import (
+    Assignable,
+    TeamTitle,
+    assignable,
+    in_words,
+    staff_names,
+    writers,
+)
 from careloop.careteam.worklist import (
     WorklistEntry,
     WorklistFilter,
@@ -31,9 +38,11 @@ from careloop.careteam.worklist import (
 from careloop.clock import Clock
 from careloop.fhirdata.dates import age_on
 from careloop.models import InboundReply, Patient, User
+from careloop.outreach.config import outreach_settings
 from careloop.outreach.titles import program_title
 from careloop.security.permissions import ItemAction, may_act_on_item
 from careloop.security.principal import Principal
+from careloop.settings import title_from_name
 from careloop.web.api import careteam as careteam_api
 from careloop.web.console.pages import (
     ConsoleView,
@@ -43,7 +52,7 @@ from careloop.web.console.pages import (
     viewer,
 )
 from careloop.web.console.patient_context import reading_in_words
-from careloop.web.deps import ClockDep, SessionDep, SettingsDep, require
+from careloop.web.deps import ClockDep, SessionDep, SettingsDep, get_settings, require
 
 router = APIRouter(include_in_schema=False)
 
@@ -167,10 +176,12 @@ def item_views(
     principal: Principal,
     now: datetime,
     staff: list[User] | None = None,
+    teams: TeamTitle = title_from_name,
 ) -> list[ItemView]:
     """Cards with the patient's name and age, the reply or reading, time since and left: a
     fixed number of queries however many cards (patients, plan changes, replies at once).
-    ``staff``: the worklist writers when the caller read them already."""
+    ``staff``: the worklist writers when the caller read them already; ``teams``: a team's
+    name as staff read it (``ConsoleView.team_title``)."""
     who = _people(session, {e.patient_id for e in entries if e.patient_id}, now.date())
     # An unknown sender's message has no patient until someone links it.
     who[""] = _Who("unknown sender", None, None, None)
@@ -189,8 +200,11 @@ def item_views(
         ]
         what, wrote = _what(session, entry, replies)
         if entry.team not in choices:
-            choices[entry.team] = tuple(assignable(session, team=entry.team, among=staff))
-        escalated_to = in_words(entry.escalated_to, names) if entry.escalated_to else None
+            found = assignable(session, team=entry.team, among=staff, teams=teams)
+            choices[entry.team] = tuple(found)
+        escalated_to = (
+            in_words(entry.escalated_to, names, teams=teams) if entry.escalated_to else None
+        )
         views.append(
             ItemView(
                 entry=entry,
@@ -208,7 +222,7 @@ def item_views(
                 wrote=wrote,
                 source=_source_in_words(entry),
                 since=time_since(entry.last_seen_at, now),
-                assignee=in_words(entry.assignee, names),
+                assignee=in_words(entry.assignee, names, teams=teams),
                 may_assign=may_act_on_item(
                     principal, item_kind=entry.kind, action=ItemAction.ASSIGN
                 ),
@@ -257,10 +271,14 @@ def worklist_page(
     names = staff_names(view.session, among=staff)
     summary = active_summary(view.session)
     values = summary.values()
+    own = outreach_settings(get_settings(view.request))[0]
     options = {
-        "program": [(p, program_title(p)) for p in values["program"]],
-        "team": [(t, t) for t in values["team"]],
-        "assignee": sorted(((a, in_words(a, names)) for a in values["assignee"]), key=_label),
+        "program": [(p, program_title(p, settings=own)) for p in values["program"]],
+        "team": sorted(((t, view.team_title(t)) for t in values["team"]), key=_label),
+        "assignee": sorted(
+            ((a, in_words(a, names, teams=view.team_title)) for a in values["assignee"]),
+            key=_label,
+        ),
     }
     matching = summary.count(**wanted)
     return view.render(
@@ -268,7 +286,12 @@ def worklist_page(
         {
             "section": "worklist",
             "items": item_views(
-                view.session, entries, principal=view.principal, now=now, staff=staff
+                view.session,
+                entries,
+                principal=view.principal,
+                now=now,
+                staff=staff,
+                teams=view.team_title,
             ),
             "filters": wanted,
             "options": options,

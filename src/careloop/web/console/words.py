@@ -1,0 +1,197 @@
+"""The console in a nurse's words: channels, teams, programs, consent, what was learned and
+when a queued message really goes out.
+
+A nurse read "channel: sms 0/0", a consent grid of codes and a team's slug. The words come
+from one table each (``channels.labels`` for channels, ``Settings.teams`` for teams, the
+running site's programs for program titles); the pages ask here instead of spelling codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jinja2 import pass_context
+from starlette.requests import Request
+
+from careloop.channels.labels import CHANNEL_WORDS, channel_name, counted
+from careloop.governance.consent import ConsentDecision
+from careloop.models import ConsentRecord
+from careloop.outreach.config import outreach_settings
+from careloop.outreach.quiet_hours import quiet_hours_end
+from careloop.outreach.states import PENDING_STATES
+from careloop.outreach.titles import program_title
+from careloop.personalize.explain import window_name
+from careloop.personalize.profile import QuietHours
+from careloop.settings import Settings, title_from_name
+from careloop.web.deps import get_settings
+from careloop.web.timefmt import zone_info
+
+_PURPOSES = {
+    "care-reminders": "Care reminders",
+    "clinical-monitoring": "Clinical monitoring",
+    "surveys": "Surveys",
+    "research": "Research",
+    "marketing": "News and offers",
+}
+
+
+def _settings(ctx: Any) -> Settings | None:
+    """The running app's settings, from the page's request (None outside a request)."""
+    request = ctx.get("request")
+    return get_settings(request) if isinstance(request, Request) else None
+
+
+@pass_context
+def team_title_filter(ctx: Any, name: str | None) -> str:
+    """Jinja ``team_title``: the team as the running site names it (``Settings.teams``)."""
+    settings = _settings(ctx)
+    if settings is not None:
+        return settings.team_title(name)
+    return title_from_name(name) if name else "—"
+
+
+@pass_context
+def program_title_filter(ctx: Any, name: str) -> str:
+    """Jinja ``program_title``: the title among the running site's own programs too."""
+    settings = _settings(ctx)
+    own = outreach_settings(settings)[0] if settings is not None else None
+    return program_title(name, settings=own)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentCell:
+    text: str
+    """``Allowed since 3 Dec``, ``Opted out 5 Jan``, ``Allowed``, ``Not asked``."""
+    allowed: bool
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRow:
+    purpose: str
+    cells: list[ConsentCell]
+
+
+def _day(moment: datetime, zone: str | None, now: datetime) -> str:
+    """``3 Dec`` (``3 Dec 2025`` in another year than ``now``'s)."""
+    local = moment.astimezone(zone_info(zone))
+    same_year = local.year == now.astimezone(zone_info(zone)).year
+    return f"{local.day} {local:%b}" if same_year else f"{local.day} {local:%b %Y}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentTable:
+    channels: list[str]
+    """Column heads: ``Text message``, ``Email``, ``Phone call``, ``Patient portal``."""
+    rows: list[ConsentRow]
+
+
+def consent_table(
+    matrix: Mapping[str, Mapping[str, ConsentDecision]],
+    history: Sequence[ConsentRecord],
+    *,
+    zone: str | None,
+    now: datetime,
+) -> ConsentTable:
+    """The consent panel: channel names as columns, each purpose a row of sentences
+    ("Allowed since 3 Dec") with the decision's reason kept for a tooltip."""
+    recorded = {r.id: r.recorded_at for r in history}
+    channels = list(next(iter(matrix.values()), {}))
+    rows = []
+    for purpose, decisions in matrix.items():
+        cells = []
+        for channel in channels:
+            decision = decisions[channel]
+            text = _consent_text(decision, recorded.get(decision.record_id or -1), zone, now)
+            cells.append(ConsentCell(text, decision.allowed, decision.reason))
+        rows.append(ConsentRow(_PURPOSES.get(purpose, title_from_name(purpose)), cells))
+    return ConsentTable([channel_name(c) for c in channels], rows)
+
+
+def _consent_text(
+    decision: ConsentDecision, at: datetime | None, zone: str | None, now: datetime
+) -> str:
+    if decision.allowed:
+        return f"Allowed since {_day(at, zone, now)}" if at else "Allowed"
+    if at is not None:
+        return f"Opted out {_day(at, zone, now)}"
+    if decision.reason.startswith("no contact point"):
+        return "No address on file"
+    if "deceased" in decision.reason:
+        return "No (deceased)"
+    return "Not asked"
+
+
+_FACTORS = {
+    "send_window": "sent in the {value}",
+    "reading_level": "written at a {value} reading level",
+    "tone": "in a {value} tone",
+    "framing": "framed around {value}",
+}
+
+
+def learned_sentences(factors: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
+    """What one program's replies taught the engine, as sentences: "Has answered 3 of 5 texts
+    so far"; values nothing was sent with are left out (a 0 of 0 says nothing)."""
+    sentences = []
+    for factor, values in factors.items():
+        for value, evidence in values.items():
+            sent, answered = int(evidence.get("sent") or 0), int(evidence.get("responded") or 0)
+            if sent <= 0:
+                continue
+            if factor == "channel" and value in CHANNEL_WORDS:
+                what = counted(value, sent)
+            else:
+                shown = (
+                    window_name(value)  # the engine's own words for a window: "evening"
+                    if factor == "send_window"
+                    else value.replace("_", " ").replace("-", " ")
+                )
+                pattern = _FACTORS.get(factor, factor.replace("_", " ") + " {value}")
+                if factor == "send_window" and not shown.isalpha():
+                    pattern = "sent at {value}"  # a window of the program's own: "07–09"
+                what = f"{'message' if sent == 1 else 'messages'} {pattern.format(value=shown)}"
+            sentences.append(f"Has answered {answered} of {sent} {what} so far.")
+    return sentences
+
+
+def _part_of_day(hour: int) -> str:
+    if 5 <= hour < 12:
+        return "morning"
+    if 12 <= hour < 17:
+        return "afternoon"
+    if 17 <= hour < 21:
+        return "evening"
+    return "night"
+
+
+def goes_out_at(
+    due: datetime, *, now: datetime, zone: str | None, quiet: QuietHours | None
+) -> datetime:
+    """When a queued message to the patient really leaves: at ``due`` (or now, if that has
+    passed), moved to the end of the patient's quiet hours as the worker moves it
+    (``outreach.quiet_hours``); a patient without a zone is not held, as by the worker."""
+    at = max(due, now)
+    if not zone:
+        return at
+    return quiet_hours_end(at, timezone=zone, quiet=quiet or QuietHours()) or at
+
+
+def queued_words(
+    item: Any, *, now: datetime, zone: str | None, quiet: QuietHours | None
+) -> str | None:
+    """``Queued — goes out at 08:00 (patient's morning)`` for a message still waiting to go to
+    the patient; None for anything sent, received or not held by quiet hours."""
+    if item.direction != "out" or item.state not in PENDING_STATES:
+        return None
+    if item.recipient_kind != "patient" or getattr(item, "transactional", False):
+        return None
+    at = goes_out_at(item.at, now=now, zone=zone, quiet=quiet)
+    if at <= now:
+        return "Queued — goes out now"
+    # Quiet hours end within a day, so the patient's hour and part of day say when.
+    local = at.astimezone(zone_info(zone))
+    return f"Queued — goes out at {local:%H:%M} (patient's {_part_of_day(local.hour)})"
