@@ -17,16 +17,14 @@ import argparse
 import os
 import statistics
 import time
-import uuid
 
 import orjson
+from console_pages import clients  # a sibling script
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from careloop.runtime import open_runtime
-from careloop.security.auth import create_user, issue_token
+from careloop.runtime import Runtime, open_runtime
 from careloop.settings import Settings
-from careloop.web.app import create_app
 
 
 def main() -> None:
@@ -40,16 +38,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     rt = open_runtime(settings=Settings(database_url=f"sqlite:///{args.database}"))
-    app = create_app(rt)
-    with rt.transaction() as session:
-        user = create_user(
-            session,
-            clock=rt.clock,
-            username=f"bench-{uuid.uuid4().hex[:8]}",
-            password="correct horse battery staple",
-            role="admin",
-        )
-        token = issue_token(session, clock=rt.clock, user=user).token
     start_cpu = time.process_time()
     if args.as_served:
         from careloop.content.lint_cache import warm_reports
@@ -57,8 +45,12 @@ def main() -> None:
         with rt.transaction() as session:
             warm_reports(session)
     start_cpu = time.process_time() - start_cpu
-    client = TestClient(app)
-    client.headers["Authorization"] = f"Bearer {token}"
+    with clients(rt) as signed_in:
+        print(orjson.dumps(_views(rt, signed_in["admin"], args.requests, start_cpu)).decode())
+    rt.close()
+
+
+def _views(rt: Runtime, client: TestClient, requests: int, start_cpu: float) -> dict[str, float]:
     sent = [0]
     event.listen(rt.engine, "before_cursor_execute", lambda *_: sent.__setitem__(0, sent[0] + 1))
 
@@ -77,25 +69,20 @@ def main() -> None:
     first = view("/console/content")
     warm = [
         view(path)
-        for _ in range(args.requests)
+        for _ in range(requests)
         for path in ("/console/content", "/console/content?message=flu_shot_due")
     ]
-    print(
-        orjson.dumps(
-            {
-                "first_ms": round(first[0], 1),
-                "first_cpu_ms": round(first[1], 1),
-                "first_statements": first[2],
-                "warm_ms": round(statistics.median(w[0] for w in warm), 1),
-                "warm_cpu_ms": round(statistics.median(w[1] for w in warm), 1),
-                "warm_statements": max(w[2] for w in warm),
-                "bytes": first[3],
-                "start_cpu_ms": round(start_cpu * 1000, 1),
-                "load": round(os.getloadavg()[0], 2),
-            }
-        ).decode()
-    )
-    rt.close()
+    return {
+        "first_ms": round(first[0], 1),
+        "first_cpu_ms": round(first[1], 1),
+        "first_statements": first[2],
+        "warm_ms": round(statistics.median(w[0] for w in warm), 1),
+        "warm_cpu_ms": round(statistics.median(w[1] for w in warm), 1),
+        "warm_statements": max(w[2] for w in warm),
+        "bytes": first[3],
+        "start_cpu_ms": round(start_cpu * 1000, 1),
+        "load": round(os.getloadavg()[0], 2),
+    }
 
 
 if __name__ == "__main__":
