@@ -74,6 +74,7 @@ def serve(
     """Run the HTTP service (API, OpenAPI at /docs, /metrics, /health, /ready)."""
     import uvicorn
 
+    from careloop.content.lint_cache import warm_reports
     from careloop.crypto import configured_signing_key, signing_key
     from careloop.db import is_sqlite
     from careloop.governance.portal import adopt_process_key
@@ -91,6 +92,7 @@ def serve(
                 key=signing_key(rt.settings),
                 configured=configured_signing_key(rt.settings) is not None,
             )
+            warm_reports(session)  # the console's Content page answers at once after a restart
         app = create_app(rt)
         app.state.code_sender = _code_sender(rt)
         stop = None

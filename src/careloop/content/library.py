@@ -182,7 +182,7 @@ def load_library(path: Path | None = None) -> Library:
     root = path or LIBRARY_DIR
     if not root.is_dir():
         raise InvalidInput(f"no message library folder at {root}", field="library")
-    library = Library(samples=_read_yaml(root / "_samples.yaml") or {})
+    library = Library(samples=read_samples(root))
     for language_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         if language_dir.name.startswith(("_", ".")):
             continue
@@ -207,6 +207,11 @@ def _check_framings(library: Library) -> None:
             )
         if message.framing not in KNOWN_FRAMINGS or message.framing == "plain":
             library.problems.append(f"{message.name}: unknown framing {message.framing!r}")
+
+
+def read_samples(root: Path) -> dict[str, Any]:
+    """The sample field values the lint renders every variant with (``_samples.yaml``)."""
+    return _read_yaml(root / "_samples.yaml") or {}
 
 
 def _read_yaml(path: Path) -> Any:

@@ -124,12 +124,16 @@ def _sentences(text: str) -> int:
     return count
 
 
-def _lexicon_count(text: str) -> int:
-    # textstat defines a word (hyphenated and contracted words count once). It is imported
-    # here, not at module level: it pulls in NLTK (~3 s), which rendering never needs.
-    import textstat
+# textstat's definition of a word (``lexicon_count``: hyphenated and contracted words count
+# once), written out: importing textstat loads NLTK and its CMU dictionary (1.5-2 s), which
+# made the first lint in a process (the console's Content page) take seconds.
+# tests/content/test_readability_words.py holds the two to the same count.
+_NONCONTRACTION_APOSTROPHE = re.compile(r"\'(?![tsd]|ve|ll|re)")
+_PUNCTUATION = re.compile(r"[^\w\s\']")
 
-    return int(textstat.lexicon_count(text))
+
+def _lexicon_count(text: str) -> int:
+    return len(_PUNCTUATION.sub("", _NONCONTRACTION_APOSTROPHE.sub("", text)).split())
 
 
 def measure(text: str, *, language: str) -> Readability:

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from careloop.clock import ensure_utc
-from careloop.models import Event
+from careloop.models import DecisionRow, Event
 
 ENGAGEMENT_WINDOW = timedelta(hours=72)
 REPLY_KINDS = ("replied", "confirmed", "clicked")
@@ -51,6 +51,20 @@ class ProgramFigures:
 def _payload_text(key: str) -> ColumnElement[str]:
     """``payload[key]`` as text, ``'unknown'`` when absent (as ``payload.get(key, 'unknown')``)."""
     return func.coalesce(Event.payload[key].as_string(), "unknown")
+
+
+_DECIDED = DecisionRow.id == Event.payload["decision_id"].as_string()
+"""The engine's decision a ``sent`` event names (``payload.decision_id``): it holds the send
+window, which the sent event itself does not carry."""
+
+
+def _send_window() -> ColumnElement[str]:
+    """The send window of a ``sent`` event: its own ``send_window`` where a send names one,
+    else its decision's (joined on :data:`_DECIDED`), ``'unknown'`` without either. Reading only
+    the payload put every send of the log in one series, "unknown"."""
+    return func.coalesce(
+        Event.payload["send_window"].as_string(), DecisionRow.send_window, "unknown"
+    )
 
 
 def _scoped(
@@ -137,9 +151,13 @@ def _add_engagement(
         return programs.setdefault(name, ProgramFigures(program=name))
 
     scope: dict[str, Any] = {"start": start, "end": end, "program": program}
-    channel, window = _payload_text("channel"), _payload_text("send_window")
+    channel, window = _payload_text("channel"), _send_window()
     sent = _scoped(
-        select(Event.program, channel, window, func.count()), kinds=("sent",), **scope
+        select(Event.program, channel, window, func.count())
+        .select_from(Event)
+        .outerjoin(DecisionRow, _DECIDED),
+        kinds=("sent",),
+        **scope,
     ).group_by(Event.program, channel, window)
     for name, by_channel, by_window, count in session.execute(sent):
         fig(name).sent_by_channel[by_channel] += count
@@ -171,10 +189,10 @@ def _engaged(
             func.lag(_payload_text("channel"))
             .over(partition_by=partition, order_by=order)
             .label("channel"),
-            func.lag(_payload_text("send_window"))
-            .over(partition_by=partition, order_by=order)
-            .label("window"),
-        ),
+            func.lag(_send_window()).over(partition_by=partition, order_by=order).label("window"),
+        )
+        .select_from(Event)
+        .outerjoin(DecisionRow, _DECIDED),
         kinds=("sent", *REPLY_KINDS),
         start=start,
         end=end,

@@ -49,6 +49,7 @@ class ConversationItem:
     read_at: str | None = None
     language: str | None = None  # of the words sent ("en" when a translation awaits review)
     transactional: bool = False  # goes at once, even in quiet hours (STOP/HELP confirmations)
+    answers: int | None = None  # for "in": the message out (its ``id``) the reply answered
 
 
 def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list[ConversationItem]:
@@ -90,6 +91,7 @@ def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list
             body=row.body,
             state=row.handled_as,
             at=row.received_at,
+            answers=row.outbox_id,
         )
         for row in replies
     ]

@@ -34,8 +34,8 @@ _LINE = _env.from_string(
 {% for y, label in yticks %}<line x1="{{ left }}" x2="{{ w - 10 }}" y1="{{ y }}" y2="{{ y }}"
  stroke="#dde3ea"/><text x="{{ left - 6 }}" y="{{ y + 4 }}" font-size="11" text-anchor="end"
  fill="#4a5563">{{ label }}</text>{% endfor %}
-{% for x, label in xticks %}<text x="{{ x }}" y="{{ h - 8 }}" font-size="11" text-anchor="middle"
- fill="#4a5563">{{ label }}</text>{% endfor %}
+{% for x, label, anchor in xticks %}<text x="{{ x }}" y="{{ h - 8 }}" text-anchor="{{ anchor }}"
+ font-size="11" fill="#4a5563">{{ label }}</text>{% endfor %}
 {% for band in bands %}<rect x="{{ left }}" y="{{ band.y }}" width="{{ w - left - 10 }}"
  height="{{ band.h }}" fill="{{ band.colour }}" opacity="0.12"/>{% endfor %}
 {% if crisis_y is not none %}<line x1="{{ left }}" x2="{{ w - 10 }}" y1="{{ crisis_y }}"
@@ -150,7 +150,13 @@ def line_chart(
     yticks = [(y_of(low + (high - low) * i / 4), fmt(low + (high - low) * i / 4)) for i in range(5)]
     firsts = sorted({t for t, _ in points})
     picks = [firsts[0], firsts[len(firsts) // 2], firsts[-1]] if len(firsts) > 2 else firsts
-    xticks = [(x_of(t), t.strftime("%b %d")) for t in dict.fromkeys(picks)]
+    ticks = list(dict.fromkeys(picks))
+    # The last date sits at the plot's right edge: centred on it, half the label fell outside
+    # the chart, so it ends there instead.
+    xticks = [
+        (x_of(t), t.strftime("%b %d"), "end" if i and i == len(ticks) - 1 else "middle")
+        for i, t in enumerate(ticks)
+    ]
     drawn = []
     for index, (name, values) in enumerate(series.items()):
         ordered = sorted(values)

@@ -1,21 +1,20 @@
 """The content page: messages, their variants with measured reading grade and approval state.
 
-The grade is the content domain's own lint of each stored version; approval is the content
-API's endpoint (a clinician other than the draft's author), so the rule lives in one place.
+The grade is the content domain's own lint of each stored version, kept per version
+(:mod:`careloop.content.lint_cache`: linting every version of a view took seconds); approval
+is the content API's endpoint (a clinician other than the draft's author), so the rule lives
+in one place.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from careloop.content import service as content_service
-from careloop.content.library import Library, load_library
-from careloop.content.lint import lint_variant
+from careloop.content.lint_cache import version_reports
 from careloop.errors import NotFound
 from careloop.web.api import content as content_api
 from careloop.web.console.pages import (
@@ -26,12 +25,6 @@ from careloop.web.console.pages import (
 from careloop.web.deps import Acting, acting
 
 router = APIRouter(include_in_schema=False)
-
-
-@cache
-def _shipped_library() -> Library:
-    """The library shipped with this release: files in the package, unchanged while it runs."""
-    return load_library()
 
 
 @router.get("/console/content", response_class=HTMLResponse)
@@ -49,15 +42,14 @@ def content_page(
         except NotFound:
             current = None
         if current is not None:
-            # The stored message (its title, fields) lints the stored versions; the rest is
-            # the shipped library, read once per process (reading it took seconds a view.request).
-            shipped = _shipped_library()
-            library = replace(shipped, messages={**shipped.messages, current.name: current})
-            for row in content_service.list_versions(
+            # The stored message (its title, fields) lints the stored versions.
+            rows = content_service.list_versions(
                 view.session, message=current.name, language=language or None
-            ):
-                lint = lint_variant(library, content_service.variant_of(row))
-                versions.append({"row": row, "lint": lint})
+            )
+            versions = [
+                {"row": row, "lint": lint}
+                for row, lint in zip(rows, version_reports(current, rows), strict=True)
+            ]
     return view.render(
         "console/content.html",
         {

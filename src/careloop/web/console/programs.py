@@ -38,6 +38,18 @@ def _funnel(program: dict[str, Any]) -> Markup:
     return bar_chart(rows, title="Funnel (patients)", percent=False)
 
 
+def window_name(window: str) -> str | None:
+    """A send window as a reader names it ("08-11" → "08:00–11:00", the patient's local time);
+    ``None`` for sends no window was chosen for (a staff message, an answer to a reply), which
+    the window curve leaves out: they are in the channel curve."""
+    if window == "unknown":
+        return None
+    start, dash, end = window.partition("-")
+    if not dash:
+        return window
+    return "–".join(part if ":" in part else f"{part}:00" for part in (start, end))
+
+
 def learning_curves(weekly: list[tuple[datetime, dict[str, Any]]], name: str) -> dict[str, Markup]:
     """Engagement rate per week by channel and by send window, for one program."""
     by_channel: dict[str, list[tuple[datetime, float]]] = {}
@@ -52,16 +64,17 @@ def learning_curves(weekly: list[tuple[datetime, dict[str, Any]]], name: str) ->
                         (week_start, row["engagement_rate"])
                     )
             for row in program["send_windows"]:
-                if row["engagement_rate"] is not None:
-                    by_window.setdefault(row["send_window"], []).append(
-                        (week_start, row["engagement_rate"])
-                    )
+                window = window_name(row["send_window"])
+                if row["engagement_rate"] is not None and window is not None:
+                    by_window.setdefault(window, []).append((week_start, row["engagement_rate"]))
     return {
         "channel": line_chart(
             by_channel, title="Engagement by channel, week by week", percent=True
         ),
         "window": line_chart(
-            by_window, title="Engagement by send window, week by week", percent=True
+            dict(sorted(by_window.items())),
+            title="Engagement by send window (patient's local time), week by week",
+            percent=True,
         ),
     }
 

@@ -28,6 +28,7 @@ from careloop.web.portal.checkin import todays_checkin
 from careloop.web.portal.i18n import has_text, translator
 from careloop.web.portal.inbox_words import readable
 from careloop.web.portal.page import PortalPage, portal_page, posted_for
+from careloop.web.portal.reply_words import with_choices
 
 router = APIRouter(include_in_schema=False)
 
@@ -98,12 +99,14 @@ def messages(page: MessagesPage, sent: int = 0, error: str | None = None) -> HTM
     return page.show(
         "portal/messages.html",
         "messages",
-        items=[
-            readable(item)
-            for item in inbox_items(
-                outreach_messages.conversation(session, patient_id=patient_id, limit=100)
-            )
-        ],
+        items=with_choices(
+            [
+                readable(item)
+                for item in inbox_items(
+                    outreach_messages.conversation(session, patient_id=patient_id, limit=100)
+                )
+            ]
+        ),
         sent_states=sorted(_SENT),
         may_reply=replace(page.principal, permission="messages:send").may_act_for(page.patient_id),
         sent=bool(sent),
