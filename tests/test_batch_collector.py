@@ -88,10 +88,41 @@ def test_one_holders_release_does_not_unfreeze_another_holders_objects(settled: 
 
 def test_a_settled_process_frees_the_cycles_a_later_hold_froze(settled: None) -> None:
     """A nightly slice's facts held and released in a settled worker: a cycle that was
-    garbage when the slice froze its facts is freed once the slice's hold ends."""
+    garbage when the slice froze its facts is freed by the release after which what the
+    holds froze since the last full pass is more than a quarter of what that pass left."""
     settle_batch_process()
     cycle = weakref.ref(_Node())
     collector.hold()
+    kept = [[] for _ in range(gc.get_freeze_count() // collector.FULL_PASS_GROWTH + 1)]
+    collector.refreeze()
     collector.release()
     assert cycle() is None
     assert collector.holds() == 1  # the lifelong hold stays
+    assert kept
+
+
+def test_a_small_holds_release_walks_the_process_no_more(settled: None) -> None:
+    """A slice that leaves little frozen ends without a full pass (each walks the whole
+    process); its garbage cycle waits for the pass a later, larger release brings."""
+    settle_batch_process()
+    cycle = weakref.ref(_Node())
+    passes: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            passes.append(1)
+
+    gc.callbacks.append(count)
+    try:
+        collector.hold()
+        collector.release()
+    finally:
+        gc.callbacks.remove(count)
+    assert passes == []
+    assert cycle() is not None
+    collector.hold()
+    kept = [[] for _ in range(gc.get_freeze_count() // collector.FULL_PASS_GROWTH + 1)]
+    collector.refreeze()
+    collector.release()
+    assert cycle() is None
+    assert kept
