@@ -126,3 +126,17 @@ def test_a_small_holds_release_walks_the_process_no_more(settled: None) -> None:
     collector.release()
     assert cycle() is None
     assert kept
+
+
+def test_a_release_after_the_process_grew_in_memory_walks_it(
+    settled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few objects frozen, but the process grew (a frozen cycle can hold a slice's texts,
+    which the collector does not count): the release runs the full pass."""
+    settle_batch_process()
+    cycle = weakref.ref(_Node())
+    grown = collector._resident_bytes() + collector.FULL_PASS_MEMORY + 1
+    monkeypatch.setattr(collector, "_resident_bytes", lambda: grown)
+    collector.hold()
+    collector.release()
+    assert cycle() is None
