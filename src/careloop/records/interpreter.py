@@ -15,7 +15,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from sqlalchemy import ColumnElement, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONPATH
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from careloop.db import any_of
 from careloop.fhirdata.patients import preferred_communication, preferred_language
@@ -86,7 +86,7 @@ def interpreter_for(session: Session, *, patient_id: str) -> InterpreterNeed | N
 _FLAG_EXTENSIONS = f'$.extension[*] ? (@.url == "{INTERPRETER_EXTENSION}")'
 
 
-def _interpreter_parts(session: Session) -> ColumnElement[Any]:
+def _interpreter_parts(session: Session) -> ColumnElement[Any] | InstrumentedAttribute[Any]:
     """What :func:`interpreter_of` reads of a Patient, cut out by PostgreSQL: the flag's
     extensions and ``communication`` (a night asks this of every patient it would call;
     the whole Patient was ~23x as much JSON to decode). The extensions keep their order,
