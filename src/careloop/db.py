@@ -368,19 +368,9 @@ def copy_then_insert(
                 f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
                 f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
-        # A JSON value shared by many rows (a batch's decisions share their options) is
-        # written once; by identity, while ``rows`` keeps every value alive.
-        dumped: dict[int, str] = {}
-
-        def as_json(value: Any) -> str:
-            text = dumped.get(id(value))
-            if text is None:
-                text = dumped[id(value)] = _dumps(value)
-            return text
-
         with cursor.copy(f"COPY {staging or table} ({names}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([as_json(row[c]) if json else row[c] for c, json in kinds])
+                copy.write_row([_dumps(row[c]) if json else row[c] for c, json in kinds])
         if not staging:
             return []
         cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {conflict}")
