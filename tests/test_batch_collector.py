@@ -88,10 +88,55 @@ def test_one_holders_release_does_not_unfreeze_another_holders_objects(settled: 
 
 def test_a_settled_process_frees_the_cycles_a_later_hold_froze(settled: None) -> None:
     """A nightly slice's facts held and released in a settled worker: a cycle that was
-    garbage when the slice froze its facts is freed once the slice's hold ends."""
+    garbage when the slice froze its facts is freed by the release after which what the
+    holds froze since the last full pass is more than a quarter of what that pass left."""
     settle_batch_process()
     cycle = weakref.ref(_Node())
     collector.hold()
+    kept = [[] for _ in range(gc.get_freeze_count() // collector.FULL_PASS_GROWTH + 1)]
+    collector.refreeze()
     collector.release()
     assert cycle() is None
     assert collector.holds() == 1  # the lifelong hold stays
+    assert kept
+
+
+def test_a_small_holds_release_walks_the_process_no_more(settled: None) -> None:
+    """A slice that leaves little frozen ends without a full pass (each walks the whole
+    process); its garbage cycle waits for the pass a later, larger release brings."""
+    settle_batch_process()
+    cycle = weakref.ref(_Node())
+    passes: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            passes.append(1)
+
+    gc.callbacks.append(count)
+    try:
+        collector.hold()
+        collector.release()
+    finally:
+        gc.callbacks.remove(count)
+    assert passes == []
+    assert cycle() is not None
+    collector.hold()
+    kept = [[] for _ in range(gc.get_freeze_count() // collector.FULL_PASS_GROWTH + 1)]
+    collector.refreeze()
+    collector.release()
+    assert cycle() is None
+    assert kept
+
+
+def test_a_release_after_the_process_grew_in_memory_walks_it(
+    settled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few objects frozen, but the process grew (a frozen cycle can hold a slice's texts,
+    which the collector does not count): the release runs the full pass."""
+    settle_batch_process()
+    cycle = weakref.ref(_Node())
+    grown = collector._resident_bytes() + collector.FULL_PASS_MEMORY + 1
+    monkeypatch.setattr(collector, "_resident_bytes", lambda: grown)
+    collector.hold()
+    collector.release()
+    assert cycle() is None

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from careloop import collector
 from careloop.records.extract import SUPPORTED_TYPES
 from careloop.records.projection import (
     SKIPPED_TYPES,
@@ -35,6 +36,16 @@ def _containers(value: object) -> int:
     if isinstance(value, list):
         return 1 + sum(_containers(v) for v in value)
     return 0
+
+
+@pytest.fixture(autouse=True)
+def _not_settled() -> None:
+    """These tests are about a session's own holds: a process settled by an in-process
+    ``careloop import`` run earlier frees frozen garbage only by its bounded full passes
+    (``careloop.collector``), so its lifelong hold is ended first."""
+    collector._settled = False
+    while collector.holds():
+        collector.release()
 
 
 class _Node:

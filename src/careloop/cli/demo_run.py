@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
@@ -33,6 +32,7 @@ from careloop.db import check_url, describe, is_sqlite
 from careloop.errors import Conflict
 from careloop.fhirdata.bundles import collection
 from careloop.models import Patient
+from careloop.personalize.arrays import one_blas_thread
 from careloop.records.importer import import_bundle, import_paths
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import Principal
@@ -307,16 +307,6 @@ def _run_step(
     seconds = time.perf_counter() - started
     report.timings[step.__name__.removeprefix("step_")] = round(seconds, 2)
     console.print(f"   [dim]({name}: {seconds:.1f} s)[/]", highlight=False)
-
-
-def one_blas_thread() -> AbstractContextManager[object]:
-    """The engine's matrices are a few hundred wide (403 x 403 per program): a second BLAS
-    thread saves little on an idle machine and costs over ten times the work on a busy one
-    (an inversion took 222 ms with OpenBLAS's threads against 14 ms with one, at load 9)."""
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
-    limits: AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
-    return limits
 
 
 def run_demo(*, database: str | Path, console: Console, keep: bool = False) -> DemoReport:

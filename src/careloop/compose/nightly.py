@@ -51,6 +51,7 @@ from careloop.outreach.config import outreach_settings
 from careloop.outreach.eligibility import AppointmentEligibility, Candidate, care_gap_candidates
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.service import load_outreach_programs
+from careloop.personalize.arrays import one_blas_thread
 from careloop.programs.service import evaluate_program, run_program
 from careloop.programs.windows import resolve_window
 from careloop.records.projection import SharedFacts, share_facts
@@ -241,7 +242,8 @@ def seed_fact_tally(
 def open_night(rt: Runtime, *, now: datetime) -> dict[str, Any]:
     """Learning, outcomes, appointment journeys and steps left due: once per night."""
     ctx = tick_context(rt, eligibility=AppointmentEligibility())
-    return run_tick(rt, ctx=ctx, now=now).as_dict()
+    with one_blas_thread():
+        return run_tick(rt, ctx=ctx, now=now).as_dict()
 
 
 def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str, int]:
@@ -252,6 +254,11 @@ def run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str
     """
     if not patient_ids:
         return {"patients": 0}
+    with one_blas_thread():  # the engine's products on this core only (spinning threads)
+        return _run_slice(rt, patient_ids=patient_ids, now=now)
+
+
+def _run_slice(rt: Runtime, *, patient_ids: list[str], now: datetime) -> dict[str, int]:
     own, _ = outreach_settings(rt.settings)
     programs = [p for p in load_outreach_programs(own) if p.source is not None]
     seed_fact_tally(rt, programs=programs, patient_ids=patient_ids, now=now)

@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,10 @@ class Variant:
     approved_by: str | None = None
     approved_at: datetime | None = None
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
+        """Computed once per variant (the variant is frozen and its parts are never
+        changed): a night's renders ask it for every message they write."""
         return content_hash(self.key, self.parts)
 
 

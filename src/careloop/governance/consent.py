@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import delete, select
@@ -204,9 +205,21 @@ def _decide(
             lifted = True
             continue
         return ConsentDecision(True, f"opted in ({record.source})", record_id=record.id)
+    return _by_default(purpose, channel)
+
+
+@lru_cache(maxsize=64)
+def _by_default(purpose: ConsentPurpose, channel: ConsentChannel) -> ConsentDecision:
+    """The policy's answer where no record applies: one (frozen) decision per purpose and
+    channel, shared by every patient without a consent record (most, in a night)."""
     if channel in DEFAULTS[purpose]:
         return ConsentDecision(True, f"default policy allows {purpose} on {channel}")
     return ConsentDecision(False, f"{purpose} on {channel} needs an explicit opt-in")
+
+
+@lru_cache(maxsize=16)
+def _unusable(channel: ConsentChannel) -> ConsentDecision:
+    return ConsentDecision(False, f"no contact point usable for {channel}")
 
 
 def consent_decisions(
@@ -288,9 +301,12 @@ def _decision_for(
     deceased, points = snapshot
     if deceased:
         return ConsentDecision(False, "patient is deceased")
-    decision = _decide(purpose=purpose, channel=channel, history=history, now=now)
+    if history:
+        decision = _decide(purpose=purpose, channel=channel, history=history, now=now)
+    else:  # nothing to sort or scan: the policy's shared answer
+        decision = _by_default(purpose, channel)
     if decision.allowed and not _usable(channel, points):
-        return ConsentDecision(False, f"no contact point usable for {channel}")
+        return _unusable(channel)
     return decision
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
@@ -105,7 +106,10 @@ def _decision_values(
         "factor_propensities": dict(decision.factor_propensities),
         "options": _as_dicts(decision.options, shared),
         "removals": _as_dicts(decision.removals, shared),
-        "features": [float(x) for x in features],
+        # a row of the batch's matrix: its floats in one call, not one ``float`` each
+        "features": features.tolist()
+        if isinstance(features, np.ndarray)
+        else list(map(float, features)),
         "explanation": decision.explanation,
         "explored": decision.explored,
         "model_version": decision.model_version,
