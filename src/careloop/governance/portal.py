@@ -236,7 +236,14 @@ def _why_code_withheld(session: Session, contact: PortalContact) -> str | None:
     """Why a code may not be texted to an enrolled number today: the record no longer lists
     it, or lists it as a line a text cannot reach (enrolled before the rule, or the record
     changed since). The record is read afresh at each request, so correcting it to a mobile
-    number brings the codes back without a new enrolment."""
+    number brings the codes back without a new enrolment. No code goes to any contact of a
+    patient the record says has died (whoever holds that phone or mailbox now), as no
+    outreach does."""
+    snapshot = records.contact_snapshot(session, patient_ids=[contact.patient_id])
+    if snapshot.get(contact.patient_id, (False, []))[0]:
+        return "of a patient the record says has died"
+    if contact.system == "email":
+        return None
     try:
         points = _points_of(
             session, patient_id=contact.patient_id, caregiver_id=contact.caregiver_id
@@ -258,7 +265,7 @@ def request_code(
     user = session.get(User, contact.user_id) if contact is not None else None
     if contact is None or user is None or not user.active:
         return challenge_id, None
-    if contact.system != "email" and (why := _why_code_withheld(session, contact)) is not None:
+    if (why := _why_code_withheld(session, contact)) is not None:
         # Same answer as for an unknown number (the answer never says what is enrolled); the
         # log says why for staff, with the enrolment's id, never the number.
         log.warning("portal sign-in code not texted to enrolment %s: it is %s", contact.id, why)

@@ -50,6 +50,7 @@ class ConversationItem:
     language: str | None = None  # of the words sent ("en" when a translation awaits review)
     transactional: bool = False  # goes at once, even in quiet hours (STOP/HELP confirmations)
     answers: int | None = None  # for "in": the message out (its ``id``) the reply answered
+    purpose: str | None = None  # for "out": the consent purpose it is sent under
 
 
 def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list[ConversationItem]:
@@ -80,6 +81,7 @@ def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list
             read_at=(row.extra or {}).get("portal_read_at"),
             language=row.language,
             transactional=bool((row.extra or {}).get("transactional")),
+            purpose=row.purpose,
         )
         for row in out
     ]

@@ -113,6 +113,9 @@ class DeadReason(StrEnum):
     """The patient's contact budget was spent by the time it was due (``outreach.budget``)."""
     OFFER_CLOSED = "offer-closed"
     """The visit times it offers were answered, replaced or expired before it went."""
+    NOT_TEXTABLE = "not-textable"
+    """The record no longer lists the number as one a text can reach (now an old, home or work
+    line, or a looked-up landline) by the time the text was due."""
     VISIT_CHANGED = "visit-changed"
     """The visit it is about (a confirmation, a reminder, a caregiver's copy) was cancelled or
     moved before it went."""

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.errors import Conflict, InvalidInput
+from careloop.governance.consent import ConsentDecision, consent_decision
 from careloop.outreach.messages import STAFF_CHANNELS, conversation, queue_staff_message
 from careloop.outreach.staff_messages import refusal_words
 from careloop.personalize.contact_budget import RemovalReason
@@ -46,14 +47,30 @@ def messaging_context(reach: PatientReach, *, error: str | None) -> dict[str, An
     patient = get_patient(reach.session, reach.patient_id)
     quiet = get_profile(reach.session, patient_id=reach.patient_id).stated.quiet_hours
     now = reach.clock.now()
+    # What the worker will do with a message still queued: quiet hours move it, and a
+    # consent withdrawn since it was queued (a STOP) drops it at dispatch.
+    queued: dict[int, str] = {}
+    decided: dict[tuple[str, str], ConsentDecision] = {}
+    for i in items:
+        words = queued_words(i, now=now, zone=patient.timezone, quiet=quiet)
+        if words is None:
+            continue
+        if i.purpose:
+            key = (i.purpose, i.channel)
+            if key not in decided:
+                decided[key] = consent_decision(
+                    reach.session,
+                    patient_id=reach.patient_id,
+                    purpose=i.purpose,
+                    channel=i.channel,
+                    now=now,
+                )
+            if not decided[key].allowed:
+                words = f"Will not go out: {decided[key].reason}"
+        queued[i.id] = words
     return {
         "conversation": items,
-        # What the worker will do with a message still queued (quiet hours move it).
-        "queued": {
-            i.id: words
-            for i in items
-            if (words := queued_words(i, now=now, zone=patient.timezone, quiet=quiet))
-        },
+        "queued": queued,
         "may_send": reach.principal.can("messages:send"),
         "message_channels": STAFF_CHANNELS,
         "message_error": _error_words(reach, error),

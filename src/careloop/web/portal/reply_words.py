@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from careloop.content.conversation_words import conversation_words
+from careloop.content.conversation_words import _all_words, conversation_words
 from careloop.outreach.messages import ConversationItem
 
 _KEYS = re.compile(r"^\s*(\d{1,2})\s*#?\s*$")
@@ -46,7 +46,10 @@ def options(text: str, *, language: str) -> dict[str, str]:
 def _message_options(message: ConversationItem) -> dict[str, str]:
     language = (message.language or "en").split("-")[0].lower()
     chosen = options(message.body, language=language)
-    if message.channel == "voice":
+    # Only a menu in the call's own language: without its conversation words the call fell
+    # back to English ones, which the patient may not have followed and the portal page (in
+    # their language) must not show as their choice.
+    if message.channel == "voice" and language in _all_words():
         menu = options(conversation_words(language)["call_menu"], language=language)
         chosen = {**menu, **chosen}
     return chosen
