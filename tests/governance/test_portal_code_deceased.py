@@ -24,9 +24,7 @@ def test_a_deceased_patients_number_gets_no_sign_in_code(
     telecom = [{"system": "phone", "value": MOBILE, "use": "mobile"}]
     load(rt, tmp_path, _patient(PATIENT, given="Dora", telecom=telecom))
     enrol(rt, patient_id=PATIENT, system="sms", value=MOBILE)
-    died = _patient(
-        PATIENT, given="Dora", telecom=telecom, deceasedDateTime="2026-01-05T10:00:00Z"
-    )
+    died = _patient(PATIENT, given="Dora", telecom=telecom, deceasedDateTime="2026-01-05T10:00:00Z")
     load(rt, tmp_path, died)
 
     client = api_client(None)

@@ -25,8 +25,12 @@ def test_a_queued_text_does_not_go_to_a_number_the_record_now_calls_old(
     loop = make_loop([], {})
     with rt.transaction() as session:
         outbox_id = queue_staff_message(
-            session, patient_id="p1", body="Rosa, your biopsy results are in.", channel="sms",
-            clock=loop.clock, actor="user:nurse-1",
+            session,
+            patient_id="p1",
+            body="Rosa, your biopsy results are in.",
+            channel="sms",
+            clock=loop.clock,
+            actor="user:nurse-1",
         ).id
     # Before the worker runs (held overnight by quiet hours, or just a busy queue), the EHR
     # sends the record again: that mobile is now the patient's old number.

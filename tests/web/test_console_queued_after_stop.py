@@ -24,11 +24,19 @@ def test_a_queued_text_after_stop_does_not_promise_a_send(
     import_resources(rt, tmp_path, [patient("p-001", zone="Asia/Tokyo")])
     with rt.transaction() as session:
         queue_staff_message(
-            session, patient_id="p-001", body="Please call us about your results.",
-            channel="sms", clock=rt.clock, actor="user:1",
+            session,
+            patient_id="p-001",
+            body="Please call us about your results.",
+            channel="sms",
+            clock=rt.clock,
+            actor="user:1",
         )
         opt_out_channel(
-            session, patient_id="p-001", channel="sms", source="sms-keyword", actor="patient",
+            session,
+            patient_id="p-001",
+            channel="sms",
+            source="sms-keyword",
+            actor="patient",
             now=rt.clock.now(),
         )
 
