@@ -12,7 +12,10 @@ from careloop.outreach.messages import ConversationItem
 from careloop.web.portal.reply_words import with_choices
 
 AT = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-ZH_CALL = "Rosa，您好，这里是护理团队。到了您 08:00 吃药的时间。 吃了请按 1，稍后请按 2，跳过请按 3。 谢谢，祝您健康。"
+ZH_CALL = (
+    "Rosa，您好，这里是护理团队。到了您 08:00 吃药的时间。 "
+    "吃了请按 1，稍后请按 2，跳过请按 3。 谢谢，祝您健康。"
+)
 
 
 def _shown(body: str, *, language: str, channel: str = "voice") -> str:
