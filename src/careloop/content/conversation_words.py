@@ -24,3 +24,8 @@ def _all_words() -> dict[str, dict[str, str]]:
 def conversation_words(language: str | None) -> dict[str, str]:
     """The words for a language (its primary subtag), English when we have none in it."""
     return in_language(_all_words(), language)
+
+
+def has_conversation_words(language: str) -> bool:
+    """Whether ``language`` (a primary subtag) has words of its own, not English's."""
+    return language in _all_words()

@@ -84,6 +84,18 @@ _CHANNEL_SYSTEMS: dict[ConsentChannel, frozenset[str]] = {
 }
 
 
+class ConsentBasis(StrEnum):
+    """What a decision rests on, for pages that word it (``reason`` is for staff logs)."""
+
+    RECORD = "record"
+    """The patient's own opt-in or opt-out (``record_id``)."""
+    POLICY = "policy"
+    """No record applies: the purpose's default allows it or needs an opt-in."""
+    NO_CONTACT_POINT = "no-contact-point"
+    DECEASED = "deceased"
+    NO_PATIENT = "no-patient"
+
+
 @dataclass(frozen=True)
 class ConsentDecision:
     """May we contact this patient for this purpose on this channel, and why (or why not)."""
@@ -91,6 +103,7 @@ class ConsentDecision:
     allowed: bool
     reason: str
     record_id: int | None = None
+    basis: ConsentBasis = ConsentBasis.RECORD
 
 
 _STATUS_REFUSAL = "status must be granted or denied"
@@ -213,13 +226,19 @@ def _by_default(purpose: ConsentPurpose, channel: ConsentChannel) -> ConsentDeci
     """The policy's answer where no record applies: one (frozen) decision per purpose and
     channel, shared by every patient without a consent record (most, in a night)."""
     if channel in DEFAULTS[purpose]:
-        return ConsentDecision(True, f"default policy allows {purpose} on {channel}")
-    return ConsentDecision(False, f"{purpose} on {channel} needs an explicit opt-in")
+        return ConsentDecision(
+            True, f"default policy allows {purpose} on {channel}", basis=ConsentBasis.POLICY
+        )
+    return ConsentDecision(
+        False, f"{purpose} on {channel} needs an explicit opt-in", basis=ConsentBasis.POLICY
+    )
 
 
 @lru_cache(maxsize=16)
 def _unusable(channel: ConsentChannel) -> ConsentDecision:
-    return ConsentDecision(False, f"no contact point usable for {channel}")
+    return ConsentDecision(
+        False, f"no contact point usable for {channel}", basis=ConsentBasis.NO_CONTACT_POINT
+    )
 
 
 def consent_decisions(
@@ -297,10 +316,10 @@ def _decision_for(
     now: datetime,
 ) -> ConsentDecision:
     if snapshot is None:
-        return ConsentDecision(False, "no such patient")
+        return ConsentDecision(False, "no such patient", basis=ConsentBasis.NO_PATIENT)
     deceased, points = snapshot
     if deceased:
-        return ConsentDecision(False, "patient is deceased")
+        return ConsentDecision(False, "patient is deceased", basis=ConsentBasis.DECEASED)
     if history:
         decision = _decide(purpose=purpose, channel=channel, history=history, now=now)
     else:  # nothing to sort or scan: the policy's shared answer

@@ -17,9 +17,10 @@ from jinja2 import pass_context
 from starlette.requests import Request
 
 from careloop.channels.labels import CHANNEL_WORDS, channel_name, counted
-from careloop.governance.consent import ConsentDecision
+from careloop.governance.consent import ConsentBasis, ConsentDecision
 from careloop.models import ConsentRecord
 from careloop.outreach.config import outreach_settings
+from careloop.outreach.messages import ConversationItem
 from careloop.outreach.quiet_hours import quiet_hours_end
 from careloop.outreach.states import PENDING_STATES
 from careloop.outreach.titles import program_title
@@ -118,9 +119,9 @@ def _consent_text(
         return f"Allowed since {_day(at, zone, now)}" if at else "Allowed"
     if at is not None:
         return f"Opted out {_day(at, zone, now)}"
-    if decision.reason.startswith("no contact point"):
+    if decision.basis is ConsentBasis.NO_CONTACT_POINT:
         return "No address on file"
-    if "deceased" in decision.reason:
+    if decision.basis is ConsentBasis.DECEASED:
         return "No (deceased)"
     return "Not asked"
 
@@ -181,13 +182,13 @@ def goes_out_at(
 
 
 def queued_words(
-    item: Any, *, now: datetime, zone: str | None, quiet: QuietHours | None
+    item: ConversationItem, *, now: datetime, zone: str | None, quiet: QuietHours | None
 ) -> str | None:
     """``Queued — goes out at 08:00 (patient's morning)`` for a message still waiting to go to
     the patient; None for anything sent, received or not held by quiet hours."""
     if item.direction != "out" or item.state not in PENDING_STATES:
         return None
-    if item.recipient_kind != "patient" or getattr(item, "transactional", False):
+    if item.recipient_kind != "patient" or item.transactional:
         return None
     at = goes_out_at(item.at, now=now, zone=zone, quiet=quiet)
     if at <= now:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from careloop.content.conversation_words import _all_words, conversation_words
+from careloop.content.conversation_words import conversation_words, has_conversation_words
 from careloop.outreach.messages import ConversationItem
 
 _KEYS = re.compile(r"^\s*(\d{1,2})\s*#?\s*$")
@@ -49,7 +49,7 @@ def _message_options(message: ConversationItem) -> dict[str, str]:
     # Only a menu in the call's own language: without its conversation words the call fell
     # back to English ones, which the patient may not have followed and the portal page (in
     # their language) must not show as their choice.
-    if message.channel == "voice" and language in _all_words():
+    if message.channel == "voice" and has_conversation_words(language):
         menu = options(conversation_words(language)["call_menu"], language=language)
         chosen = {**menu, **chosen}
     return chosen
