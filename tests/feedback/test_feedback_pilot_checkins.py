@@ -13,11 +13,12 @@ from pathlib import Path
 from rich.console import Console
 from sqlalchemy import select
 
-from careloop.cli.demo_run import DemoReport, step_engage
+from careloop.careteam.intake import receive_observation
+from careloop.cli.demo_run import DEMO_PRINCIPAL, DemoReport, step_engage
 from careloop.clock import FrozenClock
 from careloop.compose.pilot import run_pilot
 from careloop.compose.pilot_checkins import oncology_bundle
-from careloop.models import CheckinConversation, FhirResource
+from careloop.models import CheckinConversation, FhirResource, WorklistItem
 from careloop.runtime import Runtime, open_runtime
 
 
@@ -55,7 +56,7 @@ def test_the_pilot_runs_check_ins_and_a_fever_on_chemo_raises_the_urgent_alert(
         ).all()
     assert {r.status for r in rows} == {"completed"}
     # Dates follow the demo clock: chemotherapy 8 days before the pilot started.
-    assert {c["performedDateTime"] for c in chemo if "chemo" in c["id"]} == {
+    assert {c["performedDateTime"] for c in chemo if c["id"].endswith("-chemo")} == {
         (clock.now().replace(minute=0, second=0, microsecond=0) - timedelta(days=8)).isoformat()
     }
     assert all(r.started_at >= clock.now() - timedelta(hours=1) for r in rows)
@@ -68,8 +69,12 @@ def test_the_demo_prints_check_ins_and_alerts(tmp_path: Path) -> None:
     report = DemoReport(database="demo.db")
     try:
         step_engage(rt, Console(file=printed, width=200), report)
+        fever = _fever_after_the_pilot(rt, "pilot-onc-02")
     finally:
         rt.close()
+    # The patients are still on chemotherapy when the pilot ends (a cycle every 21 days): a
+    # thermometer's 38.9 °C the day the demo is served raises the urgent alert on the worklist.
+    assert fever == [("febrile-neutropenia", "urgent")]
     text = printed.getvalue()
     assert "Check-ins: 6 oncology patients" in text
     assert "1 febrile-neutropenia-reported (urgent)" in text
@@ -80,3 +85,27 @@ def test_the_demo_prints_check_ins_and_alerts(tmp_path: Path) -> None:
     completed = 15 * section["checkins_completed"]
     assert completed <= section["questions_answered"] < completed + 15 * 6
     assert 0 < section["alerts_per_checkin"] <= 0.34  # PRO-TECT's 34 % as the ceiling
+
+
+def _fever_after_the_pilot(rt: Runtime, patient: str) -> list[tuple[str, str]]:
+    """A thermometer's 38.9 °C now; the worklist items it raised, as (rule, severity)."""
+    reading = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8331-1"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": rt.clock.now().isoformat(),
+        "valueQuantity": {
+            "value": 38.9,
+            "unit": "Cel",
+            "system": "http://unitsofmeasure.org",
+            "code": "Cel",
+        },
+    }
+    with rt.transaction() as session:
+        before = set(session.scalars(select(WorklistItem.id)).all())
+        receive_observation(
+            session, reading, clock=rt.clock, principal=DEMO_PRINCIPAL, source="mqtt"
+        )
+        raised = session.scalars(select(WorklistItem).where(WorklistItem.id.not_in(before)))
+        return [(item.rule_id, str(item.severity)) for item in raised]

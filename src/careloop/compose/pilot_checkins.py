@@ -5,7 +5,10 @@ The Synthea sample's records end in 2021, so nobody in it is on treatment "now" 
 synthetic oncology patients dated from the demo clock: an active breast cancer, chemotherapy
 8 days ago (SNOMED 367336001 Procedure plus a doxorubicin MedicationAdministration, which is
 what both the program's eligibility and the febrile-neutropenia rule look for) and a mobile
-number. The real scheduler enrols them and sends the diary's first question; each simulated
+number. Doxorubicin is given in 21-day cycles: each later cycle enters the record when the
+pilot's clock reaches it, so the patients are still on therapy when the pilot ends (a fever
+then, from a thermometer or the portal, must still raise the alert). The real scheduler
+enrols them and sends the diary's first question; each simulated
 patient answers every question as an SMS through the same inbound handler as Twilio's webhook,
 one question per message. One patient reports fever or chills "a lot", which on therapy must
 raise the urgent febrile-neutropenia alert; the others report mild, stable symptoms.
@@ -43,6 +46,8 @@ FEVER_ITEM = 8  # the diary's 8th question: fever or chills (0 none ... 4 very m
 # therapy, so the patients with mild symptoms answer them "0" and the rest "0" or "1".
 EMERGENCY_ITEMS = frozenset({7, 8, 9, 10, 11})
 A_LOT = "3"
+FIRST_CYCLE_AGO = timedelta(days=8)  # the first cycle, before the pilot starts
+CYCLE = timedelta(days=21)  # doxorubicin every 21 days (AC, TAC regimens)
 _NUMBERED = re.compile(r"^\((\d+)/(\d+)\)")
 _PRINCIPAL = Principal(actor="system:pilot", role=Role.CLINICIAN, source="pilot")
 SNOMED = "http://snomed.info/sct"
@@ -83,8 +88,6 @@ def oncology_bundle(now: datetime, *, patients: int = 6) -> tuple[dict[str, Any]
         pid = f"pilot-onc-{index:02d}"
         phone = f"+1555010{index + 20:04d}"
         phones[phone] = pid
-        subject = {"reference": f"Patient/{pid}"}
-        treated = (now - timedelta(days=8)).isoformat()
         entries += [
             {
                 "resourceType": "Patient",
@@ -99,27 +102,36 @@ def oncology_bundle(now: datetime, *, patients: int = 6) -> tuple[dict[str, Any]
                 "id": f"{pid}-cancer",
                 "clinicalStatus": {"coding": [{"code": "active"}]},
                 "code": {"coding": [{"system": SNOMED, "code": "254837009"}]},
-                "subject": subject,
+                "subject": {"reference": f"Patient/{pid}"},
                 "onsetDateTime": (now - timedelta(days=120)).isoformat(),
             },
-            {
-                "resourceType": "Procedure",
-                "id": f"{pid}-chemo",
-                "status": "completed",
-                "code": {"coding": [{"system": SNOMED, "code": "367336001"}]},
-                "subject": subject,
-                "performedDateTime": treated,
-            },
-            {
-                "resourceType": "MedicationAdministration",
-                "id": f"{pid}-doxorubicin",
-                "status": "completed",
-                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1790099"}]},
-                "subject": subject,
-                "effectiveDateTime": treated,
-            },
+            *chemo_cycle(pid, now - FIRST_CYCLE_AGO, cycle=1),
         ]
     return collection(entries), phones
+
+
+def chemo_cycle(pid: str, given: datetime, *, cycle: int) -> list[dict[str, Any]]:
+    """One cycle's chemotherapy Procedure and doxorubicin MedicationAdministration."""
+    suffix = "" if cycle == 1 else f"-{cycle}"
+    subject = {"reference": f"Patient/{pid}"}
+    return [
+        {
+            "resourceType": "Procedure",
+            "id": f"{pid}-chemo{suffix}",
+            "status": "completed",
+            "code": {"coding": [{"system": SNOMED, "code": "367336001"}]},
+            "subject": subject,
+            "performedDateTime": given.isoformat(),
+        },
+        {
+            "resourceType": "MedicationAdministration",
+            "id": f"{pid}-doxorubicin{suffix}",
+            "status": "completed",
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1790099"}]},
+            "subject": subject,
+            "effectiveDateTime": given.isoformat(),
+        },
+    ]
 
 
 class CheckinResponder:
@@ -132,16 +144,33 @@ class CheckinResponder:
         self.febrile = next(iter(self.phones.values()))
         self.cursor = len(sms.sent)
         self.report = CheckinReport(patients=patients)
+        self._import(bundle)
+        self.cycle = 1
+        self.next_cycle = rt.clock.now() - FIRST_CYCLE_AGO + CYCLE
+
+    def _import(self, bundle: dict[str, Any]) -> None:
         import_bundle(
-            rt.sessions,
-            engine=rt.engine,
+            self.rt.sessions,
+            engine=self.rt.engine,
             bundle=bundle,
             name="pilot-oncology",
-            clock=rt.clock,
+            clock=self.rt.clock,
             principal=_PRINCIPAL,
-            default_timezone=rt.settings.records.default_timezone,
-            default_region=rt.settings.records.default_region,
+            default_timezone=self.rt.settings.records.default_timezone,
+            default_region=self.rt.settings.records.default_region,
         )
+
+    def give_due_cycles(self) -> None:
+        """Record the chemotherapy cycles the pilot's clock has reached (every 21 days)."""
+        while self.next_cycle <= self.rt.clock.now():
+            self.cycle += 1
+            entries = [
+                r
+                for pid in self.phones.values()
+                for r in chemo_cycle(pid, self.next_cycle, cycle=self.cycle)
+            ]
+            self._import(collection(entries))
+            self.next_cycle += CYCLE
 
     @staticmethod
     def by_sms(programs: list[OutreachProgram]) -> list[OutreachProgram]:
@@ -160,6 +189,7 @@ class CheckinResponder:
 
     def answer(self, inbound: InboundContext) -> int:
         """Answer every question sent since the last call; returns how many were answered."""
+        self.give_due_cycles()
         fresh = self.sms.sent[self.cursor :]
         self.cursor = len(self.sms.sent)
         answered = 0
