@@ -113,6 +113,38 @@ def test_kick_off_needs_respond_async_and_names_bad_parameters(fhir_server: Fhir
     assert expressions == [["Prefer"], ["_since"], ["_outputFormat"]]
 
 
+def test_kick_off_refuses_what_it_would_otherwise_ignore(fhir_server: FhirServer) -> None:
+    """A filter careloop does not apply (``_typeFilter``, ``_elements``) or a misspelled
+    type is a 400 naming it, and no export starts: ignoring them exported every Observation
+    for a client that asked for laboratory results only, and a typo gave an empty manifest."""
+    from careloop.models import BulkExport
+
+    asks = [
+        {"_type": "Observation", "_typeFilter": "Observation?category=laboratory"},
+        {"_type": "Patient", "_elements": "id,birthDate"},
+        {"includeAssociatedData": "LatestProvenanceResources"},
+        {"_type": "Patient,Observations"},
+        {"_type": "Quantity"},
+    ]
+    with fhir_server.http("clinician") as http:
+        answers = [http.get("/Patient/$export", params=a, headers=ASYNC) for a in asks]
+        fine = http.get(
+            "/$export", params={"_type": "Patient, MedicationAdministration"}, headers=ASYNC
+        )
+    assert [r.status_code for r in answers] == [400] * 5
+    assert [valid(r.json())["issue"][0]["expression"] for r in answers] == [
+        ["_typeFilter"],
+        ["_elements"],
+        ["includeAssociatedData"],
+        ["_type"],
+        ["_type"],
+    ]
+    assert fine.status_code == 202, fine.text
+    with fhir_server.rt.transaction() as session:
+        started = session.scalars(select(BulkExport.types)).all()
+    assert started == [["Patient", "MedicationAdministration"]]
+
+
 def test_type_since_group_and_write_back_in_an_export(
     fhir_server: FhirServer, clock: FrozenClock, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -48,6 +49,21 @@ class ExportRequest:
     request_url: str
 
 
+@lru_cache(maxsize=256)
+def is_resource_type(name: str) -> bool:
+    """A FHIR R4 resource type (``Observation``), not a typo (``Observations``) nor a data
+    type: an export of a misspelled type would answer an empty manifest, as if none held."""
+    if not name.isalpha() or not name[:1].isupper() or name in ("Resource", "DomainResource"):
+        return False
+    from fhir.resources.R4B import get_fhir_model_class  # the models load on first use
+    from fhir.resources.R4B.resource import Resource
+
+    try:
+        return issubclass(get_fhir_model_class(name), Resource)
+    except ValueError:
+        return False
+
+
 def parse_request(
     *,
     level: str,
@@ -60,9 +76,9 @@ def parse_request(
     """Check the kick-off's parameters; each bad one is named (``_type``, ``_since``...)."""
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise InvalidInput("_outputFormat: only application/fhir+ndjson", field="_outputFormat")
-    wanted = tuple(t for t in (types or "").split(",") if t)
+    wanted = tuple(t.strip() for t in (types or "").split(",") if t.strip())
     for rtype in wanted:
-        if not rtype.isalpha() or not rtype[:1].isupper():
+        if not is_resource_type(rtype):
             raise InvalidInput(f"_type: {rtype[:64]!r} is not a resource type", field="_type")
     moment = None
     if since:

@@ -57,9 +57,22 @@ def _export_call(
 ExportCallDep = Annotated[_ExportCall, Depends(_export_call)]
 
 
+KICK_OFF_PARAMS = ("_type", "_since", "_outputFormat")
+"""The kick-off parameters careloop honours. Any other (``_typeFilter``, ``_elements``,
+``includeAssociatedData``...) is refused by name: ignoring a filter would export more than
+asked (``Prefer: handling=strict`` is the only handling careloop offers)."""
+
+
 def _kick_off(call: _ExportCall, *, level: str, group_id: str | None) -> Response:
     if "respond-async" not in call.request.headers.get("prefer", ""):
         raise InvalidInput("Prefer: respond-async is required for $export", field="Prefer")
+    for name in call.request.query_params:
+        if name not in KICK_OFF_PARAMS:
+            raise InvalidInput(
+                f"{name[:64]}: not a $export parameter careloop supports "
+                f"({', '.join(KICK_OFF_PARAMS)})",
+                field=name[:64],
+            )
     wanted = bulk.parse_request(
         level=level,
         group_id=group_id,
