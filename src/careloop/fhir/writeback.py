@@ -23,6 +23,7 @@ from careloop.careteam.worklist import adjustments_of, items_of
 from careloop.fhir.measure_reports import measure_reports
 from careloop.models import PlanAdjustment, WorklistItem
 from careloop.outreach.messages import conversation
+from careloop.outreach.states import OutboxState
 from careloop.records.fhir_query import StoredResource
 from careloop.records.service import patient_ids as all_patient_ids
 
@@ -126,6 +127,19 @@ def review_task_of(row: PlanAdjustment) -> dict[str, Any]:
     return task
 
 
+_SENT_STATUS: dict[str, str] = {
+    OutboxState.QUEUED: "preparation",
+    OutboxState.FAILED_TRANSIENT: "preparation",  # to be tried again
+    OutboxState.SENDING: "in-progress",
+    OutboxState.SENT: "completed",
+    OutboxState.DELIVERED: "completed",
+    OutboxState.IN_DOUBT: "unknown",
+    OutboxState.DEAD: "not-done",
+}
+"""An outbox state as a Communication status: only a message that left is ``completed``
+and has a ``sent`` time (a dead one, or one queued for tonight, was never sent)."""
+
+
 def communications_of(session: Session, patient_id: str) -> list[StoredResource]:
     """The patient's conversation: messages out, replies in (``inResponseTo`` the last
     message sent before the reply)."""
@@ -138,8 +152,8 @@ def communications_of(session: Session, patient_id: str) -> list[StoredResource]
             "resourceType": "Communication",
             "id": comm_id,
             "status": "completed"
-            if item.direction == "in" or item.state in ("sent", "delivered")
-            else "in-progress",
+            if item.direction == "in"
+            else _SENT_STATUS.get(item.state, "unknown"),
             "category": [
                 {
                     "coding": [
@@ -157,9 +171,10 @@ def communications_of(session: Session, patient_id: str) -> list[StoredResource]
             "payload": [{"contentString": item.body}],
         }
         if item.direction == "out":
-            resource["sent"] = _iso(item.at)
+            if resource["status"] == "completed":  # a queued or dead one has not been sent
+                resource["sent"] = _iso(item.at)
+                last_out = comm_id
             resource["recipient"] = [_patient(patient_id)]
-            last_out = comm_id
         else:
             resource["received"] = _iso(item.at)
             resource["sender"] = _patient(patient_id)
