@@ -198,3 +198,26 @@ def test_the_timeline_names_channels_in_words() -> None:
 
     assert describe(opted_out) == "Opted out of texts"
     assert describe(sent) == "Sent by phone call"
+
+
+def test_what_the_engine_learned_reads_as_english() -> None:
+    """Articles, the midday window and framings in the engine's own words (the nurse read
+    "written at a advanced reading level", "sent in the midday", "framed around social")."""
+    factors = {
+        "send_window": {"11-14": {"sent": 1, "responded": 1}},
+        "reading_level": {
+            "advanced": {"sent": 1, "responded": 0},
+            "basic": {"sent": 2, "responded": 1},
+        },
+        "tone": {"formal": {"sent": 3, "responded": 1}},
+        "framing": {"social": {"sent": 1, "responded": 0}, "loss": {"sent": 2, "responded": 2}},
+    }
+
+    assert learned_sentences(factors) == [
+        "Has answered 1 of 1 message sent at midday so far.",
+        "Has answered 0 of 1 message written at an advanced reading level so far.",
+        "Has answered 1 of 2 messages written at a basic reading level so far.",
+        "Has answered 1 of 3 messages in a formal tone so far.",
+        "Has answered 0 of 1 message framed around family so far.",
+        "Has answered 2 of 2 messages framed around avoiding health problems so far.",
+    ]

@@ -25,6 +25,7 @@ from careloop.outreach.quiet_hours import quiet_hours_end
 from careloop.outreach.states import PENDING_STATES
 from careloop.outreach.titles import program_title
 from careloop.personalize.explain import window_name
+from careloop.personalize.framing import FRAMING_WORDS
 from careloop.personalize.profile import QuietHours
 from careloop.settings import Settings, title_from_name
 from careloop.web.deps import get_settings
@@ -128,10 +129,30 @@ def _consent_text(
 
 _FACTORS = {
     "send_window": "sent in the {value}",
-    "reading_level": "written at a {value} reading level",
-    "tone": "in a {value} tone",
-    "framing": "framed around {value}",
+    "reading_level": "written at {a} {value} reading level",
+    "tone": "in {a} {value} tone",
 }
+
+
+def _factor_words(factor: str, value: str) -> str:
+    """One factor's value in words: sent at midday, written at an advanced reading level,
+    framed around family (the engine's own words for a framing, not its code: "framed
+    around social", "a advanced" and "sent in the midday" were codes put into a pattern)."""
+    if factor == "framing":
+        return (
+            "in plain wording"
+            if value == "plain"
+            else f"framed around {FRAMING_WORDS.get(value, value)}"
+        )
+    shown = (
+        window_name(value)  # the engine's own words for a window: "evening"
+        if factor == "send_window"
+        else value.replace("_", " ").replace("-", " ")
+    )
+    pattern = _FACTORS.get(factor, factor.replace("_", " ") + " {value}")
+    if factor == "send_window" and (not shown.isalpha() or shown == "midday"):
+        pattern = "sent at {value}"  # a window of the program's own: "07–09"
+    return pattern.format(value=shown, a="an" if shown[:1] and shown[0] in "aeiou" else "a")
 
 
 def learned_sentences(factors: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
@@ -146,15 +167,7 @@ def learned_sentences(factors: Mapping[str, Mapping[str, Mapping[str, Any]]]) ->
             if factor == "channel" and value in CHANNEL_WORDS:
                 what = counted(value, sent)
             else:
-                shown = (
-                    window_name(value)  # the engine's own words for a window: "evening"
-                    if factor == "send_window"
-                    else value.replace("_", " ").replace("-", " ")
-                )
-                pattern = _FACTORS.get(factor, factor.replace("_", " ") + " {value}")
-                if factor == "send_window" and not shown.isalpha():
-                    pattern = "sent at {value}"  # a window of the program's own: "07–09"
-                what = f"{'message' if sent == 1 else 'messages'} {pattern.format(value=shown)}"
+                what = f"{'message' if sent == 1 else 'messages'} {_factor_words(factor, value)}"
             sentences.append(f"Has answered {answered} of {sent} {what} so far.")
     return sentences
 
