@@ -114,9 +114,10 @@ def test_kick_off_needs_respond_async_and_names_bad_parameters(fhir_server: Fhir
 
 
 def test_kick_off_refuses_what_it_would_otherwise_ignore(fhir_server: FhirServer) -> None:
-    """A filter careloop does not apply (``_typeFilter``, ``_elements``) or a misspelled
-    type is a 400 naming it, and no export starts: ignoring them exported every Observation
-    for a client that asked for laboratory results only, and a typo gave an empty manifest."""
+    """A filter careloop does not apply (``_typeFilter``, ``_elements``), a misspelled type
+    or a ``_since`` time without its zone is a 400 naming it, and no export starts: ignoring
+    them exported every Observation for a client that asked for laboratory results only, a
+    typo gave an empty manifest, and a zoneless time was read as UTC."""
     from careloop.models import BulkExport
 
     asks = [
@@ -125,19 +126,21 @@ def test_kick_off_refuses_what_it_would_otherwise_ignore(fhir_server: FhirServer
         {"includeAssociatedData": "LatestProvenanceResources"},
         {"_type": "Patient,Observations"},
         {"_type": "Quantity"},
+        {"_since": "2026-01-01T00:00:00"},  # whose midnight?
     ]
     with fhir_server.http("clinician") as http:
         answers = [http.get("/Patient/$export", params=a, headers=ASYNC) for a in asks]
         fine = http.get(
             "/$export", params={"_type": "Patient, MedicationAdministration"}, headers=ASYNC
         )
-    assert [r.status_code for r in answers] == [400] * 5
+    assert [r.status_code for r in answers] == [400] * 6
     assert [valid(r.json())["issue"][0]["expression"] for r in answers] == [
         ["_typeFilter"],
         ["_elements"],
         ["includeAssociatedData"],
         ["_type"],
         ["_type"],
+        ["_since"],
     ]
     assert fine.status_code == 202, fine.text
     with fhir_server.rt.transaction() as session:

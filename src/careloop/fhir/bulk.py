@@ -10,6 +10,7 @@ or download; every exported patient is audited as an export.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
 NDJSON = "application/fhir+ndjson"
+_ZONED = re.compile(r"(Z|[+-]\d\d:\d\d)$")
 OUTPUT_FORMATS = frozenset({NDJSON, "application/ndjson", "ndjson"})
 SEGMENT_GROUP = "segment-"
 PROGRAM_GROUP = "program-"
@@ -86,6 +88,9 @@ def parse_request(
             moment = parse_fhir_datetime(since)
         except ValueError:
             raise InvalidInput("_since: not a FHIR instant", field="_since") from None
+        if "T" in since and not _ZONED.search(since):
+            # Read as UTC, a clinic's local midnight would move the window by hours.
+            raise InvalidInput("_since: a time needs its time zone (Z or +hh:mm)", field="_since")
     return ExportRequest(level, wanted, moment, group_id, request_url)
 
 
