@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.content.test_render_plan import FIELDS as RENDER_FIELDS
 
 from careloop.content.compose import render_message
 from careloop.content.library import Library, VariantKey, load_library
 from careloop.errors import CareloopError
-from careloop.outreach.render_memo import RenderMemo, plain
+from careloop.outreach.render_memo import NAME_FIELDS, RenderMemo, plain
 
 
 class _Renders:
@@ -73,31 +74,9 @@ def test_a_render_that_reads_every_field_or_fails_is_not_kept() -> None:
 
 # Every shipped variant, rendered for patients in turn through one memo (names kept as
 # markers and written in) and alone: the same message, field by field.
-_FIELDS: dict[str, object] = {
-    "care_team_name": "Riverside Family Care.",
-    "clinic_phone": "(555) 010-0100",
-    "booking_link": "https://example.org/book?p=1&x=2",
-    "portal_link": "https://example.org/portal",
-    "checkin_link": "https://example.org/c/abc",
-    "readings_link": "https://example.org/readings",
-    "appointment_at": datetime(2026, 3, 11, 2, 30, tzinfo=UTC),
-    "appointment_place": "Suite 4\nMain St.",
-    "due_date": date(2026, 12, 31),
-    "days_without_readings": 4,
-    "program_name": "Colorectal <screening>",
-    "slot_choices": "1 for Tue 3:45 PM, 2 for Thu 5:00 PM",
-    "pickup_at": datetime(2026, 3, 10, 23, 5, tzinfo=UTC),
-    "ride_provider": "RideCo",
-    "telehealth_link": "https://example.org/v/1",
-    "tool_name": "BP Coach",
-    "tool_link": "https://example.org/t",
-    "dose_time": "07:30",
-    "days_left": 3,
-    "form_link": "https://example.org/f",
-    "review_link": "https://example.org/r",
-    "review_site": "Google",
-    "help_offer": "ride",
-}
+# Every field that shows a difference (whitespace runs, a period before the template's own,
+# a late hour in the reader's zone), but the names: the patients below bring their own.
+_FIELDS = {k: v for k, v in RENDER_FIELDS.items() if k not in NAME_FIELDS}
 # Plain names (written into the kept text) and names that are not (rendered with them):
 # whitespace runs, periods before the template's own, HTML's and SMS's special characters.
 _NAMES = [
