@@ -159,7 +159,8 @@ def test_a_slice_with_its_steps_written_at_once_writes_what_one_by_one_writes(
     _rewind(rt, tops)  # earlier tests may have drawn identifiers from the emptied tables
     monkeypatch.setattr(due_steps, "WRITE_STEPS_FROM", 10**9)  # the ORM's flush, one by one
     monkeypatch.setattr(lifecycle, "ROWS_FROM", 10**9)  # enrollments as ORM objects
-    monkeypatch.setattr(RenderMemo, "render", lambda self, group, fields, render: render(fields))
+    for memo in ("render", "with_names"):  # every message rendered with its own names
+        monkeypatch.setattr(RenderMemo, memo, lambda self, group, fields, render: render(fields))
     # Each decision materialized alone, each outbox row read back whole.
     monkeypatch.setattr(step_messages, "all_decisions", _one_by_one_decisions)
     monkeypatch.setattr(step_messages, "enqueue_flags", _flags_from_rows)

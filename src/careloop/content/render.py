@@ -10,7 +10,9 @@ the patient's locale after converting to the patient's time zone.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -274,9 +276,29 @@ def _coerce(name: str, kind: FieldKind, value: object) -> object:
     return value.strip()
 
 
+# The renders of :func:`traced_renders`' block: each template's plan, None for Jinja's.
+_TRACE: ContextVar[list[RenderPlan | None] | None] = ContextVar(
+    "careloop_render_trace", default=None
+)
+
+
+@contextmanager
+def traced_renders() -> Iterator[list[RenderPlan | None]]:
+    """The plan of every template rendered inside the block (None where Jinja rendered
+    one), so a caller can tell how each field reached the text."""
+    plans: list[RenderPlan | None] = []
+    token = _TRACE.set(plans)
+    try:
+        yield plans
+    finally:
+        _TRACE.reset(token)
+
+
 def render_template(source: str, *, fields: Mapping[str, object], where: RenderContext) -> str:
     """Render one template source; errors name the field or say the template is at fault."""
     plan = _plan(source)
+    if (trace := _TRACE.get()) is not None:
+        trace.append(plan)
     if plan is None:
         return render_with_jinja(source, fields=fields, where=where)
     # The same text as Jinja's render without one (most templates only print fields).

@@ -18,13 +18,15 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import Table, event
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
 from sqlalchemy.orm.instrumentation import manager_of_class
 
 from careloop.db import copy_new_rows, next_ids
 from careloop.models import Enrollment
 
 HELD = "careloop.outreach.held_enrollments"
+FRESH = "careloop.outreach.fresh_enrollments"  # ids written by write_held, this transaction
+QUEUED = "careloop.outreach.fresh_enrollments.queued"  # outbox keys queued since
 _TABLE = cast(Table, Enrollment.__table__)
 _UNSET = {"last_step_at": None, "escalated_at": None, "last_reply_at": None, "ended_reason": None}
 
@@ -62,6 +64,25 @@ def _as_read(row: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def fresh_enrollment_ids(session: Session) -> set[int] | None:
+    """Ids of the enrollments :func:`write_held` wrote in this transaction (new ids from the
+    sequence: nothing written before names them), or None when it wrote none."""
+    return session.info.get(FRESH)
+
+
+def _forget_fresh(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost: the ids are written (or gone) now
+        session.info.pop(FRESH, None)
+        session.info.pop(QUEUED, None)
+
+
+def queued_keys(session: Session) -> set[str]:
+    """The outbox keys queued in this transaction since :func:`write_held` wrote new
+    enrollments (the outbox's COPY of their steps must not repeat one)."""
+    keys: set[str] = session.info.setdefault(QUEUED, set())
+    return keys
+
+
 def held_enrollments(session: Session, *, program: str) -> list[Enrollment]:
     """The new enrollments of ``program`` held and not written yet."""
     return [e for e in session.info.get(HELD, ()) if e.program == program]
@@ -72,6 +93,12 @@ def write_held(session: Session) -> int:
     and attach them to the session (later changes are UPDATEs). Returns how many."""
     held: list[Enrollment] = session.info.pop(HELD, [])
     copy_new_rows(session, _TABLE, [{c.name: e.__dict__[c.name] for c in _TABLE.c} for e in held])
+    if held:
+        if FRESH not in session.info and not event.contains(
+            session, "after_transaction_end", _forget_fresh
+        ):
+            event.listen(session, "after_transaction_end", _forget_fresh)
+        session.info.setdefault(FRESH, set()).update(e.id for e in held)
     for enrollment in held:
         make_transient_to_detached(enrollment)  # as if flushed
         session.add(enrollment)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from careloop.clock import ensure_utc
 from careloop.db import any_of, copy_then_insert
 from careloop.models import OutboxMessage
+from careloop.outreach.held_enrollments import fresh_enrollment_ids, queued_keys
 from careloop.outreach.states import DeadReason, OutboxState
 
 
@@ -117,9 +118,22 @@ def enqueue_flags(
     whole rows, so no ORM object is built for hundreds of rows nobody reads.
 
     On PostgreSQL the INSERT returns the keys it wrote; only the others (duplicates, or a
-    key this moment already queued) are looked up, usually none: no read-back."""
+    key this moment already queued) are looked up, usually none: no read-back. The steps of
+    enrollments new in this transaction (a night's first steps) cannot conflict: they are
+    COPY'd straight into the table (one write of each row, not staged, inserted, deleted)."""
     if not messages:
         return []
+    if (new := _all_new(session, messages, copy_from=copy_from)) is not None:
+        session.flush()  # the enrollments the rows point at
+        queued_keys(session).update(new)
+        copy_then_insert(
+            session,
+            table=OutboxMessage.__tablename__,
+            rows=[_values(m, now) for m in messages],
+            conflict="",
+            json_columns=("extra",),
+        )
+        return [True] * len(messages)
     inserted: set[str] = set()
     keys = _write(session, messages=messages, now=now, copy_from=copy_from, returned=inserted)
     rest = [k for k in keys if k not in inserted]
@@ -133,6 +147,25 @@ def enqueue_flags(
     return [k in found for k in keys]
 
 
+def _all_new(session: Session, messages: list[NewMessage], *, copy_from: int) -> set[str] | None:
+    """The messages' keys when every one is a step of an enrollment written new in this
+    transaction (``held_enrollments.write_held``), keyed by it (``enr<id>:...``) and not
+    queued before: no row can hold such a key, so the ``ON CONFLICT DO NOTHING`` insert
+    would write every row. None otherwise."""
+    fresh = fresh_enrollment_ids(session)
+    if not fresh or len(messages) < copy_from or session.get_bind().dialect.name != "postgresql":
+        return None
+    keys = {m.idempotency_key for m in messages}
+    if len(keys) < len(messages) or not keys.isdisjoint(queued_keys(session)):
+        return None
+    if not all(
+        m.enrollment_id in fresh and m.idempotency_key.startswith(f"enr{m.enrollment_id}:")
+        for m in messages
+    ):
+        return None
+    return keys
+
+
 def _write(
     session: Session,
     *,
@@ -144,6 +177,8 @@ def _write(
     """One INSERT ... ON CONFLICT DO NOTHING (COPY on PostgreSQL from ``copy_from`` rows on);
     the messages' keys. With ``returned``, the keys the COPY path inserted are added to it."""
     rows = [_values(m, now) for m in messages]
+    if fresh_enrollment_ids(session):
+        queued_keys(session).update(m.idempotency_key for m in messages)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and len(rows) >= copy_from:
         session.flush()  # the enrollments the rows point at

@@ -140,6 +140,7 @@ def run_steps(
     messages: list[NewMessage] = []
     decided: list[tuple[Decision, Sequence[float]]] = []  # written together after the loop
     memo = RenderMemo()  # one render per variant, channel, zone and values of its fields
+    run.count("decided", len(items))  # every due step gets its decision below
     for i, item in enumerate(items):
         # Exact budget check at the chosen send time, against everything sent or scheduled
         # (this tick's earlier programs and steps included): a hold, never an overrun.
@@ -156,7 +157,6 @@ def run_steps(
             needs=needs,
         )
         decided.append((decision, batch.features[i]))
-        run.count("decided")
         enrollment = item.enrollment
         if decision.action is None or decision.send_at is None:
             run.count("blocked")

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import ndtr
 
 from careloop.personalize.arrays import BoolArray, FloatArray, IntArray
@@ -91,6 +93,31 @@ def win_probabilities(
 
 
 def pruned_win_probabilities(
+    mean: FloatArray, sd: FloatArray, mask: BoolArray, *, nodes: int
+) -> FloatArray:
+    """:func:`_pruned_win_probabilities` once per distinct row of ``(mean, sd, mask)`` (equal
+    bytes), given to every row like it: patients with equal features and no history of their
+    own score alike, and each row's quadrature is its own (the same numbers alone or among
+    others)."""
+    n = mean.shape[0]
+    if n < 2:
+        return _pruned_win_probabilities(mean, sd, mask, nodes=nodes)
+    rows = _row_bytes(mean, sd, mask)
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    if first.size == n:
+        return _pruned_win_probabilities(mean, sd, mask, nodes=nodes)
+    distinct = _pruned_win_probabilities(mean[first], sd[first], mask[first], nodes=nodes)
+    return distinct[inverse.reshape(-1)]
+
+
+def _row_bytes(*arrays: npt.NDArray[Any]) -> npt.NDArray[np.void]:
+    """Each row of ``arrays`` side by side as one opaque value (equal bytes: equal rows)."""
+    n = arrays[0].shape[0]
+    joined = np.hstack([np.ascontiguousarray(a).reshape(n, -1).view(np.uint8) for a in arrays])
+    return np.ascontiguousarray(joined).view(np.dtype((np.void, joined.shape[1]))).reshape(n)
+
+
+def _pruned_win_probabilities(
     mean: FloatArray, sd: FloatArray, mask: BoolArray, *, nodes: int
 ) -> FloatArray:
     """:func:`win_probabilities`, restricted row by row to the values that can still win.
