@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from careloop.careteam import alerts
+from careloop.careteam.assignees import in_words
 from careloop.feedback.ruleset import Severity
 from careloop.governance.consent import record_consent
 from careloop.models import Event, User
@@ -104,7 +105,7 @@ def test_teams_are_shown_by_their_names_on_the_worklist(
     assert page.status_code == 200, page.text
     assert '<option value="oncology-nursing">Oncology nursing</option>' in page.text
     assert '<span class="muted" title="oncology-nursing">Oncology nursing</span>' in page.text
-    assert "the Oncology nursing lead" in page.text
+    assert "the oncology nursing lead" in page.text
     assert ">oncology-nursing<" not in page.text
 
 
@@ -112,6 +113,29 @@ def test_a_team_without_a_configured_title_reads_as_words() -> None:
     settings = Settings(teams=[TeamSettings(name="wound-care", title="Wound clinic")])
     assert settings.team_title("wound-care") == "Wound clinic"
     assert settings.team_title("rpm-nursing") == "Remote monitoring nursing"
+
+
+def test_a_team_inside_a_sentence_reads_in_sentence_case() -> None:
+    """A heading says "Oncology nursing"; a sentence says "with the oncology nursing lead"
+    (a capital mid-sentence read as a name), keeping an abbreviation's or a name's capitals."""
+    settings = Settings(
+        teams=[
+            TeamSettings(name="wound-care", title="Wound clinic"),
+            TeamSettings(name="icu", title="ICU nursing"),
+            TeamSettings(name="lee", title="Dr. Lee's team"),
+        ]
+    )
+    said = {
+        name: in_words(f"lead:{name}", {}, teams=settings.team_title)
+        for name in ("wound-care", "rpm-nursing", "icu", "lee", "care-team")
+    }
+    assert said == {
+        "wound-care": "the wound clinic lead",
+        "rpm-nursing": "the remote monitoring nursing lead",
+        "icu": "the ICU nursing lead",
+        "lee": "the Dr. Lee's team lead",
+        "care-team": "the care team lead",
+    }
 
 
 def _typed_message(rt: Runtime, tmp_path: Path, *, zone: str) -> None:
