@@ -119,3 +119,30 @@ def test_a_caregiver_text_to_a_number_still_listed_goes(
 
     assert len(loop.sms.sent_to(CAREGIVER)) == 1
     assert _dead_reason(rt, outbox_id) == ("sent", None)
+
+
+def test_a_text_to_a_caregiver_no_longer_on_the_record_does_not_go(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    make_patient(rt, patient_id="p1", caregiver={"phone": CAREGIVER})
+    loop = make_loop([], {})
+    outbox_id = _queue_caregiver_text(rt, loop)
+    # The record now names another caregiver with that number: the text was for Sam.
+    with rt.transaction() as session:
+        sam = session.get(Caregiver, "p1-cg")
+        assert sam is not None
+        session.delete(sam)
+        session.add(
+            Caregiver(
+                id="p1-cg2",
+                patient_id="p1",
+                name="Alex",
+                contact_points=[{"system": "phone", "value": CAREGIVER, "use": "mobile"}],
+                availability=[],
+                updated_at=loop.clock.now(),
+            )
+        )
+    loop.work()
+
+    assert loop.sms.sent_to(CAREGIVER) == []
+    assert _dead_reason(rt, outbox_id) == ("dead", "not-textable")

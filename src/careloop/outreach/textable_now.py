@@ -7,7 +7,7 @@ landline, or be gone from the record altogether (a later import without it): it 
 someone else's now. The same holds for a caregiver's number (the caregiver's own contact
 points). The rule is the records domain's one (``records.contacts_phone.textable``); a
 number no longer listed is refused too. One read per group: the patients' contact points
-for texts to patients, their caregivers' for texts to caregivers.
+for texts to patients, each text's caregiver's for texts to caregivers.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from careloop.db import any_of
-from careloop.models import Caregiver
+from careloop.models import Caregiver, OutboxMessage
 from careloop.records.contacts_phone import textable, to_e164
 from careloop.records.service import contact_snapshot
 
@@ -61,33 +61,39 @@ def untextable_now(
             session, patient_ids=sorted({m.patient_id for m in to_patients})
         )
         points.update({pid: list(snap[1]) for pid, snap in snapshots.items()})
-    carers: dict[str, list[Mapping[str, Any]]] = {}
+    carers: dict[int, list[Mapping[str, Any]]] = {}
     if to_caregivers:
-        carers = caregiver_points(session, patient_ids={m.patient_id for m in to_caregivers})
+        carers = caregiver_points(session, message_ids=[m.id for m in to_caregivers])
     return [
         m.id
         for m in texts
         if not reaches(
-            (points if m.recipient_kind == "patient" else carers).get(m.patient_id, []),
+            points.get(m.patient_id, []) if m.recipient_kind == "patient" else carers.get(m.id, []),
             m.to_address,
         )
     ]
 
 
 def caregiver_points(
-    session: Session, *, patient_ids: Collection[str]
-) -> dict[str, list[Mapping[str, Any]]]:
-    """Per patient, the contact points of all their caregivers, in one query. A caregiver
-    text's row names its caregiver, but the claim does not carry it: the number is matched
-    among the patient's caregivers (a number two of them share is one either may take)."""
+    session: Session, *, message_ids: Collection[int]
+) -> dict[int, list[Mapping[str, Any]]]:
+    """Per message to a caregiver, its caregiver's contact points, in one query (the claim
+    does not carry the caregiver, its row does). A row that names no caregiver is matched
+    among all the patient's caregivers; a caregiver no longer on the record has none."""
+    named = or_(
+        Caregiver.id == OutboxMessage.caregiver_id,
+        and_(
+            OutboxMessage.caregiver_id.is_(None), Caregiver.patient_id == OutboxMessage.patient_id
+        ),
+    )
     rows = session.execute(
-        select(Caregiver.patient_id, Caregiver.contact_points).where(
-            any_of(session, Caregiver.patient_id, sorted(patient_ids))
-        )
+        select(OutboxMessage.id, Caregiver.contact_points)
+        .join(Caregiver, named)
+        .where(any_of(session, OutboxMessage.id, sorted(message_ids)))
     ).all()
-    found: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for patient_id, contact_points in rows:
-        found[patient_id].extend(contact_points or [])
+    found: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    for message_id, contact_points in rows:
+        found[message_id].extend(contact_points or [])
     return found
 
 
