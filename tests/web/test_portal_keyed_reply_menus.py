@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,11 @@ import yaml
 
 from careloop.content.key_menus import call_menu, key_menu
 from careloop.content.library import LIBRARY_DIR
-from careloop.models import InboundReply
 from careloop.outreach.messages import ConversationItem
-from careloop.outreach.outbox import NewMessage, enqueue
-from careloop.outreach.states import OutboxState
 from careloop.runtime import Runtime
 from careloop.web.portal.reply_words import with_choices
 from tests.access.fhir_fixtures import import_resources, patient
+from tests.web.test_portal_pages import _replies, _sent_and_answered
 
 Client = Callable[..., Any]
 AT = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -100,43 +98,17 @@ def test_a_chinese_patient_reads_the_option_a_texted_key_chose_on_the_portal(
     rt: Runtime, tmp_path: Path, api_client: Client
 ) -> None:
     import_resources(rt, tmp_path, [patient(PID, language="zh")])
-    now = rt.clock.now()
-    with rt.transaction() as session:
-        row = enqueue(
-            session,
-            message=NewMessage(
-                idempotency_key="menus-zh",
-                patient_id=PID,
-                purpose="care-reminders",
-                channel="sms",
-                to_address="+15550109001",
-                body=ZH_SMS,
-                language="zh",
-                content_message="medication_reminder",
-                due_at=now - timedelta(hours=1),
-            ),
-            now=now,
-        )
-        assert row is not None
-        row.state = str(OutboxState.SENT)
-        row.sent_at = now - timedelta(hours=1)
-        session.flush()
-        session.add(
-            InboundReply(
-                provider_id="reply-zh",
-                channel="sms",
-                patient_id=PID,
-                outbox_id=row.id,
-                keyword="dose-answer",
-                body="2",
-                handled_as="medication",
-                received_at=now - timedelta(minutes=30),
-            )
-        )
+    _sent_and_answered(
+        rt,
+        channel="sms",
+        body=ZH_SMS,
+        language="zh",
+        reply="2",
+        key="zh",
+        content="medication_reminder",
+    )
 
     page = api_client("patient", patient_id=PID).get("/portal/messages")
 
     assert page.status_code == 200
-    blocks = re.findall(r'class="message from-patient"[^>]*>(.*?)</div>', page.text, re.S)
-    replies = [re.findall(r"<p[^>]*>(.*?)</p>", block, re.S)[0].strip() for block in blocks]
-    assert replies == ["2 — 稍后"]
+    assert _replies(page.text) == ["2 — 稍后"]
