@@ -7,16 +7,17 @@ a number dropped from the record, and every caregiver's number, were texted rega
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import select
+from tests.access.fhir_fixtures import import_resources, patient
 from tests.outreach.conftest import Loop, make_patient
 
-from careloop.models import Caregiver, OutboxMessage, Patient
+from careloop.models import Caregiver, OutboxMessage
 from careloop.outreach.messages import queue_staff_message
 from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.runtime import Runtime
 
-OLD_MOBILE = "+15550100001"
 NEW_MOBILE = "+15550100002"
 CAREGIVER = "+15550100077"
 
@@ -58,27 +59,27 @@ def _set_caregiver_points(rt: Runtime, points: list[dict[str, str]]) -> None:
 
 
 def test_a_queued_text_does_not_go_to_a_number_the_record_no_longer_has(
-    rt: Runtime, make_loop: Callable[..., Loop]
+    rt: Runtime, make_loop: Callable[..., Loop], tmp_path: Path
 ) -> None:
-    make_patient(rt, patient_id="p1", phone=OLD_MOBILE)
+    record = patient("p-001")
+    old_mobile = record["telecom"][0]["value"]
+    import_resources(rt, tmp_path, [record])
     loop = make_loop([], {})
     with rt.transaction() as session:
         outbox_id = queue_staff_message(
             session,
-            patient_id="p1",
-            body="Rosa, your biopsy results are in.",
+            patient_id="p-001",
+            body="Pat, your biopsy results are in.",
             channel="sms",
             clock=loop.clock,
             actor="user:nurse-1",
         ).id
     # The EHR sends the record again before the worker runs: a new mobile, the old one gone.
-    with rt.transaction() as session:
-        patient = session.get(Patient, "p1")
-        assert patient is not None
-        patient.contact_points = [{"system": "phone", "value": NEW_MOBILE, "use": "mobile"}]
+    record["telecom"] = [{"system": "phone", "value": NEW_MOBILE, "use": "mobile"}]
+    import_resources(rt, tmp_path, [record])
     loop.work()
 
-    assert loop.sms.sent_to(OLD_MOBILE) == []
+    assert loop.sms.sent_to(old_mobile) == []
     assert loop.sms.sent_to(NEW_MOBILE) == []  # never re-addressed behind the nurse's back
     assert _dead_reason(rt, outbox_id) == ("dead", "not-textable")
 
