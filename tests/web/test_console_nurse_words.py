@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from careloop.careteam import alerts
@@ -24,7 +26,7 @@ from careloop.outreach.config import OutreachSettings
 from careloop.outreach.messages import queue_staff_message
 from careloop.outreach.titles import program_title
 from careloop.runtime import Runtime
-from careloop.settings import Settings, TeamSettings
+from careloop.settings import Settings, TeamSettings, in_sentence, title_from_name
 from careloop.web.console.demo_users import seed_demo_users
 from careloop.web.console.patient_context import describe
 from careloop.web.console.words import learned_sentences
@@ -222,3 +224,13 @@ def test_the_timeline_names_channels_in_words() -> None:
 
     assert describe(opted_out) == "Opted out of texts"
     assert describe(sent) == "Sent by phone call"
+
+
+@given(st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8), min_size=1))
+def test_a_team_named_by_its_slug_reads_all_lower_case_inside_a_sentence(words: list[str]) -> None:
+    """Whatever the slug, the sentence's words are the title's with only the first letter
+    brought down: nothing else of a title changes."""
+    title = title_from_name("-".join(words))
+    said = in_sentence(title)
+    assert said == title.lower()
+    assert said[1:] == title[1:]

@@ -345,7 +345,7 @@ def in_sentence(title: str) -> str:
     inside a sentence that letter comes down, unless the first word is an abbreviation or a
     name ("ICU nursing", "McKinley clinic", "Dr. Lee's team") that is capitalised anywhere."""
     first = title.split(" ", 1)[0]
-    if not first[:1].isupper() or first.endswith(".") or not first[1:].islower():
+    if not first[:1].isupper() or first.endswith(".") or first[1:] != first[1:].lower():
         return title
     return title[0].lower() + title[1:]
 
