@@ -31,7 +31,7 @@ def _message_menus() -> dict[tuple[str, str], dict[str, str]]:
         keys = document.get("keys") if isinstance(document, dict) else None
         if isinstance(keys, dict):
             menu = {str(k): str(v) for k, v in keys.items()}
-            found[(str(document["message"]), path.parent.name)] = menu
+            found[(str(document.get("message", path.stem)), path.parent.name)] = menu
     return found
 
 
