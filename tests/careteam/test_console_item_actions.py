@@ -41,7 +41,7 @@ def test_an_assignment_ends_in_a_303_to_the_page_showing_the_new_holder(
     assert assigned.headers["location"] == "/console/patients/wl-1"
     page = nurse.get(assigned.headers["location"])
     card = page.text.split(f'id="item-{item}"', 1)[1].split("</article>", 1)[0]
-    assert 'data-testid="card-assignee">the Oncology nursing lead<' in card
+    assert 'data-testid="card-assignee">the oncology nursing lead<' in card
     acked = nurse.post(f"/console/worklist/{item}/acknowledge", follow_redirects=False)
     assert (acked.status_code, acked.headers["location"]) == (303, "/console/worklist")
 

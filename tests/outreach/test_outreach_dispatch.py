@@ -60,8 +60,9 @@ def _queue(rt: Runtime, n: int, *, same_text: bool = False, senders: int = 1) ->
     tag = uuid.uuid4().hex[:8]
     keys = [f"dispatch:{tag}:{i}" for i in range(n)]
     now = rt.clock.now()
-    for i in range(n):
-        make_patient(rt, patient_id=f"d-{tag}-{i}", phone=f"+1617555{i:04d}")
+    phones = ["+16175550000" if same_text else f"+1617555{i:04d}" for i in range(n)]
+    for i in range(n):  # the worker texts only a number the record lists
+        make_patient(rt, patient_id=f"d-{tag}-{i}", phone=phones[i])
     with rt.transaction() as session:
         enqueue_many(
             session,
@@ -71,7 +72,7 @@ def _queue(rt: Runtime, n: int, *, same_text: bool = False, senders: int = 1) ->
                     patient_id=f"d-{tag}-{i}",
                     purpose="care-reminders",
                     channel="sms",
-                    to_address="+16175550000" if same_text else f"+1617555{i:04d}",
+                    to_address=phones[i],
                     sender=_sender(i % senders),
                     body="Your screening is due." if same_text else f"Reminder {i}: due.",
                     due_at=now,

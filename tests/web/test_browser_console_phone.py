@@ -81,9 +81,9 @@ def test_an_escalated_task_names_its_lead_and_is_handed_to_a_person(page: Any, s
     page.goto("/console/worklist?team=care-coordination")
     card = page.locator(f"#item-{item}")
     expect(card.get_by_test_id("card-sla")).to_contain_text(
-        "escalated to the Care coordination lead"
+        "escalated to the care coordination lead"
     )
-    expect(card.get_by_test_id("card-assignee")).to_have_text("the Care coordination lead")
+    expect(card.get_by_test_id("card-assignee")).to_have_text("the care coordination lead")
     card.get_by_label("Give it to").select_option(label="Demo Care Coordinator")
     card.get_by_role("button", name="Assign").click()
     page.wait_for_load_state("load")

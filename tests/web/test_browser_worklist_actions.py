@@ -40,7 +40,7 @@ def test_an_assignment_shows_on_the_page_the_post_returns(page: Any, site: Site)
     sign_in(page, site, "clinician")
     page.goto(f"/console/patients/{site.clinical_patient}#item-{item}")
     card = page.locator(f"#item-{item}")
-    expect(card.get_by_test_id("card-assignee")).to_have_text("the Oncology nursing lead")
+    expect(card.get_by_test_id("card-assignee")).to_have_text("the oncology nursing lead")
 
     card.get_by_label("Give it to").select_option(label="Dr. Demo Clinician")
     card.get_by_role("button", name="Assign").click()

@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from careloop.careteam import alerts
+from careloop.careteam.assignees import in_words
 from careloop.feedback.ruleset import Severity
 from careloop.governance.consent import record_consent
 from careloop.models import Event, User
@@ -23,7 +26,7 @@ from careloop.outreach.config import OutreachSettings
 from careloop.outreach.messages import queue_staff_message
 from careloop.outreach.titles import program_title
 from careloop.runtime import Runtime
-from careloop.settings import Settings, TeamSettings
+from careloop.settings import Settings, TeamSettings, in_sentence, title_from_name
 from careloop.web.console.demo_users import seed_demo_users
 from careloop.web.console.patient_context import describe
 from careloop.web.console.words import learned_sentences
@@ -104,7 +107,7 @@ def test_teams_are_shown_by_their_names_on_the_worklist(
     assert page.status_code == 200, page.text
     assert '<option value="oncology-nursing">Oncology nursing</option>' in page.text
     assert '<span class="muted" title="oncology-nursing">Oncology nursing</span>' in page.text
-    assert "the Oncology nursing lead" in page.text
+    assert "the oncology nursing lead" in page.text
     assert ">oncology-nursing<" not in page.text
 
 
@@ -112,6 +115,29 @@ def test_a_team_without_a_configured_title_reads_as_words() -> None:
     settings = Settings(teams=[TeamSettings(name="wound-care", title="Wound clinic")])
     assert settings.team_title("wound-care") == "Wound clinic"
     assert settings.team_title("rpm-nursing") == "Remote monitoring nursing"
+
+
+def test_a_team_inside_a_sentence_reads_in_sentence_case() -> None:
+    """A heading says "Oncology nursing"; a sentence says "with the oncology nursing lead"
+    (a capital mid-sentence read as a name), keeping an abbreviation's or a name's capitals."""
+    settings = Settings(
+        teams=[
+            TeamSettings(name="wound-care", title="Wound clinic"),
+            TeamSettings(name="icu", title="ICU nursing"),
+            TeamSettings(name="lee", title="Dr. Lee's team"),
+        ]
+    )
+    said = {
+        name: in_words(f"lead:{name}", {}, teams=settings.team_title)
+        for name in ("wound-care", "rpm-nursing", "icu", "lee", "care-team")
+    }
+    assert said == {
+        "wound-care": "the wound clinic lead",
+        "rpm-nursing": "the remote monitoring nursing lead",
+        "icu": "the ICU nursing lead",
+        "lee": "the Dr. Lee's team lead",
+        "care-team": "the care team lead",
+    }
 
 
 def _typed_message(rt: Runtime, tmp_path: Path, *, zone: str) -> None:
@@ -221,3 +247,12 @@ def test_what_the_engine_learned_reads_as_english() -> None:
         "Has answered 0 of 1 message framed around family so far.",
         "Has answered 2 of 2 messages framed around avoiding health problems so far.",
     ]
+
+@given(st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8), min_size=1))
+def test_a_team_named_by_its_slug_reads_all_lower_case_inside_a_sentence(words: list[str]) -> None:
+    """Whatever the slug, the sentence's words are the title's with only the first letter
+    brought down: nothing else of a title changes."""
+    title = title_from_name("-".join(words))
+    said = in_sentence(title)
+    assert said == title.lower()
+    assert said[1:] == title[1:]

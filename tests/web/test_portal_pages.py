@@ -33,9 +33,17 @@ def _text(html: str) -> str:
 
 
 def _sent_and_answered(
-    rt: Runtime, *, channel: str, body: str, language: str, reply: str, key: str
+    rt: Runtime,
+    *,
+    channel: str,
+    body: str,
+    language: str,
+    reply: str,
+    key: str,
+    content: str | None = None,
 ) -> None:
-    """A message sent an hour ago and the patient's reply to it half an hour later."""
+    """A message sent an hour ago and the patient's reply to it half an hour later
+    (``content``: the library message it was rendered from)."""
     now = rt.clock.now()
     with rt.transaction() as session:
         row = enqueue(
@@ -48,6 +56,7 @@ def _sent_and_answered(
                 to_address="+15550109001",
                 body=body,
                 language=language,
+                content_message=content,
                 due_at=now - timedelta(hours=1),
             ),
             now=now,

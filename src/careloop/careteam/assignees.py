@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from careloop.models import User
 from careloop.security.roles import PERMISSIONS
+from careloop.settings import in_sentence
 
 LEAD = "lead:"
 DEFAULT_TEAM = "care-team"
@@ -55,11 +56,12 @@ TeamTitle = Callable[[str], str]
 
 
 def in_words(assignee: str | None, names: dict[str, str], *, teams: TeamTitle = str) -> str:
-    """``the Care coordination lead``, ``Dr. Demo Clinician``, or ``unassigned``."""
+    """``the care coordination lead``, ``Dr. Demo Clinician``, or ``unassigned`` (words that
+    stand inside a sentence: "with the care coordination lead", "escalated to ...")."""
     if not assignee:
         return "unassigned"
     if is_lead_queue(assignee):
-        return f"the {teams(assignee.removeprefix(LEAD))} lead"
+        return f"the {in_sentence(teams(assignee.removeprefix(LEAD)))} lead"
     return names.get(assignee, assignee)
 
 

@@ -111,7 +111,8 @@ def _channels(fig: ProgramFigures) -> list[dict[str, Any]]:
     return rows
 
 
-def _windows(fig: ProgramFigures) -> list[dict[str, Any]]:
+def send_window_rows(fig: ProgramFigures) -> list[dict[str, Any]]:
+    """Messages sent and the engagement rate per send window (``'unknown'``: none chosen)."""
     return [
         {
             "send_window": window,
@@ -259,7 +260,7 @@ def programs_page_report(
             {
                 "program": name,
                 "channels": _channels(figures[name]),
-                "send_windows": _windows(figures[name]),
+                "send_windows": send_window_rows(figures[name]),
             }
             for name in sorted(figures)
         ]
@@ -323,7 +324,7 @@ def build_report(
                 },
                 "opted_out": len(fig.opted_out),
                 "channels": _channels(fig),
-                "send_windows": _windows(fig),
+                "send_windows": send_window_rows(fig),
                 "experiment": _experiment(fig),
                 "fairness": _fairness(fig, attributes, min_ratio=min_ratio),
             }

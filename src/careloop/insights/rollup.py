@@ -5,6 +5,11 @@ message: 8.6 s a request at 10,000 patients), so a periodic job (``programs-roll
 it with :func:`~careloop.insights.report.programs_page_report` and stores the result; the
 page reads one row and says when the figures were computed. The figures are the live ones
 as of that moment, JSON round-tripped (week starts as ISO text).
+
+A row stored before the send windows were read from each send's decision says "unknown" for
+every window; read back, its windows are computed again from the decisions (two queries a
+week, not the whole report) until the job next replaces it: a window the engine chose is
+never shown as "unknown".
 """
 
 from __future__ import annotations
@@ -16,13 +21,18 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from careloop.insights.report import programs_page_report
+from careloop.insights.program_figures import engagement_figures
+from careloop.insights.report import programs_page_report, send_window_rows
 from careloop.models import ProgramsRollup
 
 WEEKS = 8
 """The page's default window, the one the job precomputes."""
 
 Weekly = list[tuple[datetime, dict[str, Any]]]
+WINDOWS_FROM = "send_windows_from"
+"""Key of a stored report written since the send windows come from each send's decision
+(:func:`careloop.insights.program_figures._send_window`); a row without it predates that."""
+DECIDED = "decision"
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,7 @@ def write_programs_rollup(
             weeks=weeks,
             period_start=now - timedelta(weeks=weeks),
             computed_at=now,
-            report=figures.report,
+            report={**figures.report, WINDOWS_FROM: DECIDED},
             weekly=[[start.isoformat(), week] for start, week in figures.weekly],
         )
     )
@@ -65,4 +75,45 @@ def read_programs_rollup(session: Session, *, weeks: int) -> ProgramsFigures | N
     if row is None:
         return None
     weekly = [(datetime.fromisoformat(start), week) for start, week in row.weekly]
-    return ProgramsFigures(dict(row.report), weekly, row.computed_at)
+    report = dict(row.report)
+    stored = ProgramsFigures(report, weekly, row.computed_at)
+    if report.pop(WINDOWS_FROM, None) == DECIDED:
+        return stored
+    return _with_decided_windows(session, stored, start=row.period_start)
+
+
+def _with_decided_windows(
+    session: Session, figures: ProgramsFigures, *, start: datetime
+) -> ProgramsFigures:
+    """``figures`` with each program's send windows (the period's and each week's) computed
+    again from the sends' decisions."""
+
+    def windows(programs: list[dict[str, Any]], *, since: datetime, until: datetime) -> list[Any]:
+        found = engagement_figures(session, start=since, end=until)
+        return [
+            {
+                **program,
+                "send_windows": send_window_rows(found[program["program"]])
+                if program["program"] in found
+                else [],
+            }
+            for program in programs
+        ]
+
+    report = {
+        **figures.report,
+        "programs": windows(figures.report["programs"], since=start, until=figures.computed_at),
+    }
+    weekly = [
+        (
+            week_start,
+            {
+                **week,
+                "programs": windows(
+                    week["programs"], since=week_start, until=week_start + timedelta(weeks=1)
+                ),
+            },
+        )
+        for week_start, week in figures.weekly
+    ]
+    return ProgramsFigures(report, weekly, figures.computed_at)

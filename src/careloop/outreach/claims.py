@@ -32,9 +32,8 @@ from careloop.outreach.states import (
     EnrollmentState,
     OutboxState,
 )
+from careloop.outreach.textable_now import untextable_now
 from careloop.outreach.worker_presence import Adopt, adopted
-from careloop.records.contacts_phone import textable
-from careloop.records.service import contact_snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,36 +322,9 @@ def refused_now(
             if not decisions[message.patient_id].allowed:
                 refused[message.id] = DeadReason.CONSENT_WITHDRAWN
     refused.update(
-        dict.fromkeys(_untextable_now(session, messages, refused), DeadReason.NOT_TEXTABLE)
+        dict.fromkeys(untextable_now(session, messages, skip=refused), DeadReason.NOT_TEXTABLE)
     )
     return refused
-
-
-def _untextable_now(
-    session: Session, messages: Sequence[Claimed], refused: dict[int, DeadReason]
-) -> list[int]:
-    """Texts to a patient whose record no longer lists their number as one a text can reach
-    (``records.contacts_phone.textable``: now an old, home or work line, or a looked-up
-    landline): the number was right when the text was queued, not necessarily now."""
-    texts = [
-        m
-        for m in messages
-        if m.channel == "sms"
-        and m.recipient_kind == "patient"
-        and not m.extra.get("transactional")
-        and m.id not in refused
-    ]
-    if not texts:
-        return []
-    snapshots = contact_snapshot(session, patient_ids=sorted({m.patient_id for m in texts}))
-    gone = []
-    for message in texts:
-        # Outreach addressed it from the record's own (E.164) value: compared as stored.
-        points = snapshots.get(message.patient_id, (False, []))[1]
-        listed = [p for p in points if p.get("value") == message.to_address]
-        if listed and not any(textable(p) for p in listed):
-            gone.append(message.id)
-    return gone
 
 
 def closed_offer_messages(

@@ -339,6 +339,17 @@ def title_from_name(name: str) -> str:
     return " ".join(words).capitalize() or name
 
 
+def in_sentence(title: str) -> str:
+    """A team's title as a sentence says it: "the oncology nursing lead", not "the Oncology
+    nursing lead". A title is written for a heading (sentence case: its first letter up);
+    inside a sentence that letter comes down, unless the first word is an abbreviation or a
+    name ("ICU nursing", "McKinley clinic", "Dr. Lee's team") that is capitalised anywhere."""
+    first = title.split(" ", 1)[0]
+    if not first[:1].isupper() or first.endswith(".") or first[1:] != first[1:].lower():
+        return title
+    return title[0].lower() + title[1:]
+
+
 class TeamSettings(BaseModel):
     """A care team that worklist items go to: rules, tasks and staff accounts name it by
     ``name`` (a slug, kept in URLs and filters); the console shows its ``title``."""

@@ -2,10 +2,14 @@
 
 A key pressed on a call or a number texted back is kept as sent ("1"), and the inbox showed
 just that. The options are the answered message's own, in the language it was sent in (the
-patient's): a list of numbered choices ("0 = none, 1 = a little"), or keys named in its words
-("Reply 1 if taken, 2 for later", "Oprima 1 para confirmar"). A call also says the key menu
-after its words (the content library's ``call_menu``, in the call's language), so a key the
-words do not name is read from the menu. A key no option names is shown as it came.
+patient's), from a structured source: the content library's key menu of the message it was
+rendered from, in that language (``careloop.content.key_menus``), so a Chinese reminder's
+"2" reads "2 — 稍后" as a Spanish one's reads "2 — más tarde". A call also says the key menu
+after its words (``call_keys``, in the call's language), so a key the words do not name is
+read from that menu; a language without call words of its own gets no menu label rather
+than English's. A message the library did not write (a nurse's typed text, a check-in
+question listing "0 = none, 1 = a little") is read from its words. A key no option names is
+shown as it came.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from careloop.content.conversation_words import conversation_words, has_conversation_words
+from careloop.content.key_menus import call_menu, key_menu, primary
 from careloop.outreach.messages import ConversationItem
 
 _KEYS = re.compile(r"^\s*(\d{1,2})\s*#?\s*$")
@@ -44,14 +48,10 @@ def options(text: str, *, language: str) -> dict[str, str]:
 
 
 def _message_options(message: ConversationItem) -> dict[str, str]:
-    language = (message.language or "en").split("-")[0].lower()
-    chosen = options(message.body, language=language)
-    # Only a menu in the call's own language: without its conversation words the call fell
-    # back to English ones, which the patient may not have followed and the portal page (in
-    # their language) must not show as their choice.
-    if message.channel == "voice" and has_conversation_words(language):
-        menu = options(conversation_words(language)["call_menu"], language=language)
-        chosen = {**menu, **chosen}
+    language = primary(message.language)
+    chosen = key_menu(message.content, language) or options(message.body, language=language)
+    if message.channel == "voice":
+        chosen = {**call_menu(language), **chosen}
     return chosen
 
 
