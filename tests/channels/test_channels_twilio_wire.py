@@ -19,9 +19,8 @@ from careloop.channels.errors import ChannelError
 from careloop.channels.messages import SendResult
 from careloop.channels.settings import TWILIO_API_BASE
 from careloop.channels.sms_twilio import TWILIO_MESSAGE_STATUS
-from careloop.channels.twilio_calls import create_with_twilio
 from careloop.channels.twilio_http import _form, build_twilio_client, idempotency_token
-from careloop.channels.twilio_messages import MessageCreator
+from careloop.channels.twilio_messages import MessageCreator, PackageCreator, message_creator
 
 ACCOUNT = "AC00000000000000000000000000000000"
 
@@ -267,23 +266,20 @@ def test_every_answer_reads_as_the_package_reads_it(status: int, content: bytes)
         except ChannelError as exc:
             return (exc.reason, exc.permanent, exc.provider_code, exc.detail)
 
-    fields = {"to": "+16175550199", "from_": "+15550000001", "body": "Hola"}
-    package = outcome(
-        lambda: create_with_twilio(
-            lambda: client.messages.create(**fields),
-            idempotency_key="k",
-            statuses=TWILIO_MESSAGE_STATUS,
-        )
-    )
-    lean = outcome(
-        lambda: creator.create(
-            **fields, status_callback=None, idempotency_key="k", statuses=TWILIO_MESSAGE_STATUS
-        )
-    )
+    fields: dict[str, Any] = {
+        "to": "+16175550199",
+        "from_": "+15550000001",
+        "body": "Hola",
+        "status_callback": None,
+        "idempotency_key": "k",
+        "statuses": TWILIO_MESSAGE_STATUS,
+    }
+    package = outcome(lambda: PackageCreator(client).create(**fields))
+    lean = outcome(lambda: creator.create(**fields))
     assert lean == package
 
 
 def test_a_client_that_is_not_ours_sends_through_the_package() -> None:
-    """A plain ``twilio`` client (no base-URL rewrite of ours) gets no creator: the adapter
-    keeps the package's path for it."""
-    assert MessageCreator.of_client(Client(ACCOUNT, "secret")) is None
+    """A plain ``twilio`` client (no base-URL rewrite of ours) keeps the package's path."""
+    plain = Client(ACCOUNT, "secret")
+    assert message_creator(plain) == PackageCreator(plain)

@@ -21,7 +21,7 @@ from typing import Any
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.messages import DeliveryStatus, SendResult
-from careloop.channels.twilio_calls import TRANSPORT_ERRORS, transport_failure
+from careloop.channels.twilio_calls import TRANSPORT_ERRORS, create_with_twilio, transport_failure
 from careloop.channels.twilio_errors import twilio_failure
 from careloop.channels.twilio_http import IDEMPOTENCY_HEADER, TwilioCompatibleHttpClient
 
@@ -102,6 +102,37 @@ class MessageCreator:
         return SendResult(
             provider_id=str(sid), status=statuses.get(raw_status, DeliveryStatus.QUEUED)
         )
+
+
+@dataclass(frozen=True)
+class PackageCreator:
+    """The same call through ``client.messages.create``, for a client :class:`MessageCreator`
+    does not write for."""
+
+    client: Any
+
+    def create(
+        self,
+        *,
+        to: str,
+        from_: str,
+        body: str,
+        status_callback: str | None,
+        idempotency_key: str,
+        statuses: Mapping[str, DeliveryStatus],
+    ) -> SendResult:
+        return create_with_twilio(
+            lambda: self.client.messages.create(
+                to=to, from_=from_, body=body, status_callback=status_callback
+            ),
+            idempotency_key=idempotency_key,
+            statuses=statuses,
+        )
+
+
+def message_creator(client: Any) -> MessageCreator | PackageCreator:
+    """How texts are created through ``client``: written directly where it is ours."""
+    return MessageCreator.of_client(client) or PackageCreator(client)
 
 
 def _error_code(content: bytes, status: int) -> int | None:
