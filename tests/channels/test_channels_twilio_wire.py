@@ -4,6 +4,8 @@ written by :class:`MessageCreator` goes out exactly as the ``twilio`` package se
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -283,3 +285,29 @@ def test_a_client_that_is_not_ours_sends_through_the_package() -> None:
     """A plain ``twilio`` client (no base-URL rewrite of ours) keeps the package's path."""
     plain = Client(ACCOUNT, "secret")
     assert message_creator(plain) == PackageCreator(plain)
+
+
+def test_a_process_that_only_texts_never_loads_the_packages_generated_api() -> None:
+    """Building the SMS adapter and sending a text load none of the ``twilio`` package's
+    generated REST modules (every resource of the account's API: ~25 ms of CPU that a
+    crashed worker's replacement paid before its first text); a look-up of a send in doubt
+    still goes through the package."""
+    code = """
+import sys
+from tests.channels.test_channels_twilio_wire import ACCOUNT, Capture
+from careloop.channels.messages import ChannelKind, OutboundMessage
+from careloop.channels.settings import SmsSender
+from careloop.channels.sms_twilio import TwilioSmsChannel
+from careloop.channels.twilio_http import build_twilio_client
+client = build_twilio_client(account_sid=ACCOUNT, auth_token="secret")
+client.http_client.session.mount("https://", Capture())
+channel = TwilioSmsChannel(client=client, senders=[SmsSender(number="+15550000001")])
+sent = channel.send(
+    OutboundMessage(channel=ChannelKind.SMS, to="+16175550199", body="Hola", idempotency_key="k")
+)
+print(sent.provider_id, sorted(m for m in sys.modules if m.startswith("twilio.rest.api")))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.split(maxsplit=1) == ["SM1", "[]\n"]
