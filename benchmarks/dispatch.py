@@ -8,9 +8,10 @@ paced at ``--rate`` msg/s each, starts ``--workers`` (default 2) ``careloop`` wo
 processes, SIGKILLs the first after it alone has sent ``--kill-at`` of the messages and
 starts a replacement at once.
 
-The workers use the real Twilio adapter (the ``twilio`` package builds every request); the
-gateway is :class:`RecordingTwilioGateway`, mounted as the ``requests`` transport under it: it
-appends **every** request it receives, in Twilio's wire format (method, path, the
+The workers use the real Twilio adapter (a text's request written from the ``twilio``
+package's template, a look-up through the package: both on the client's ``requests``
+session); the gateway is :class:`RecordingTwilioGateway`, mounted as that session's transport:
+it appends **every** request it receives, in Twilio's wire format (method, path, the
 ``I-Twilio-Idempotency-Token`` header, the form-encoded body), to a per-process file and
 answers as Twilio does. Like Twilio, it never deduplicates, retries or normalises: a key sent
 twice is two texts. ``duplicated`` counts the calls per key beyond the first.
@@ -64,8 +65,8 @@ ACCOUNT = "ACbench00000000000000000000000000"
 
 
 class RecordingTwilioGateway(BaseAdapter):  # type: ignore[misc]
-    """Twilio's Messages API at the HTTP boundary (a ``requests`` transport under the
-    ``twilio`` package): records every request as it arrived, corrects none."""
+    """Twilio's Messages API at the HTTP boundary (a ``requests`` transport under the Twilio
+    client): records every request as it arrived, corrects none."""
 
     def __init__(self, folder: Path, *, list_latency: float = 0.0) -> None:
         super().__init__()
