@@ -22,7 +22,7 @@ from careloop.channels.messages import SendResult
 from careloop.channels.settings import TWILIO_API_BASE
 from careloop.channels.sms_twilio import TWILIO_MESSAGE_STATUS
 from careloop.channels.twilio_http import _form, build_twilio_client, idempotency_token
-from careloop.channels.twilio_messages import MessageCreator, PackageCreator, message_creator
+from careloop.channels.twilio_messages import MessageCreator
 
 ACCOUNT = "AC00000000000000000000000000000000"
 
@@ -177,7 +177,7 @@ def _both(adapter: Capture, *, base_url: str = "https://gw.example/twilio") -> t
     client = build_twilio_client(account_sid=ACCOUNT, auth_token="secret", base_url=base_url)
     client.http_client.session.mount("https://", adapter)
     creator = MessageCreator.of_client(client)
-    assert creator is not None
+    assert creator.written is not None
     return client, creator
 
 
@@ -276,15 +276,14 @@ def test_every_answer_reads_as_the_package_reads_it(status: int, content: bytes)
         "idempotency_key": "k",
         "statuses": TWILIO_MESSAGE_STATUS,
     }
-    package = outcome(lambda: PackageCreator(client).create(**fields))
+    package = outcome(lambda: MessageCreator(client=client, written=None).create(**fields))
     lean = outcome(lambda: creator.create(**fields))
     assert lean == package
 
 
 def test_a_client_that_is_not_ours_sends_through_the_package() -> None:
     """A plain ``twilio`` client (no base-URL rewrite of ours) keeps the package's path."""
-    plain = Client(ACCOUNT, "secret")
-    assert message_creator(plain) == PackageCreator(plain)
+    assert MessageCreator.of_client(Client(ACCOUNT, "secret")).written is None
 
 
 def test_a_process_that_only_texts_never_loads_the_packages_generated_api() -> None:

@@ -24,7 +24,7 @@ from careloop.channels.messages import (
 from careloop.channels.settings import SmsSender, SmsSettings
 from careloop.channels.twilio_calls import call_twilio
 from careloop.channels.twilio_http import build_twilio_client
-from careloop.channels.twilio_messages import message_creator
+from careloop.channels.twilio_messages import MessageCreator
 from careloop.errors import InvalidInput
 
 TWILIO_MESSAGE_STATUS: dict[str, DeliveryStatus] = {
@@ -54,7 +54,7 @@ class TwilioSmsChannel:
         if not senders:
             raise InvalidInput("at least one SMS sender is required", field="channels.sms.senders")
         self._client = client
-        self._creator = message_creator(client)
+        self._creator = MessageCreator.of_client(client)
         self._senders = {sender.number: sender for sender in senders}
         self._default = default_sender or senders[0].number
         if self._default not in self._senders:

@@ -31,8 +31,8 @@ FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "
 
 
 @dataclass(frozen=True)
-class MessageCreator:
-    """``POST .../Accounts/{sid}/Messages.json`` for one client, its request made once."""
+class WrittenRequest:
+    """``POST .../Accounts/{sid}/Messages.json`` for one client, as the package makes it."""
 
     http: TwilioCompatibleHttpClient
     url: str
@@ -40,11 +40,10 @@ class MessageCreator:
     auth: tuple[str, str]
 
     @classmethod
-    def of_client(cls, client: Any) -> MessageCreator | None:
-        """The creator for a ``twilio`` client built by
+    def of_client(cls, client: Any) -> WrittenRequest | None:
+        """The request for a ``twilio`` client built by
         :func:`~careloop.channels.twilio_http.build_twilio_client`; ``None`` for any other
-        client (another HTTP client, or credentials other than the account's key pair),
-        which then sends through the package."""
+        client (another HTTP client, or credentials other than the account's key pair)."""
         http = getattr(client, "http_client", None)
         if not isinstance(http, TwilioCompatibleHttpClient) or client.credential_provider:
             return None
@@ -64,6 +63,34 @@ class MessageCreator:
             auth=client.get_auth(None),
         )
 
+    def send(self, data: dict[str, object], *, idempotency_key: str) -> object:
+        """The created message's JSON; failures as ``call_twilio`` maps them."""
+        headers = {**self.headers, IDEMPOTENCY_HEADER: idempotency_key}
+        self.http.log_request({"method": "POST", "url": self.url})
+        try:
+            prepared = self.http._prepare("POST", self.url, None, data, headers, self.auth)
+            response = self.http._transport(prepared, timeout=self.http.timeout)
+            status = response.status_code
+            self.http.log_response(status, response)
+            if status < 200 or status >= 300:
+                raise twilio_failure(code=_error_code(response.content, status), http_status=status)
+            return json.loads(response.content)
+        except TRANSPORT_ERRORS as exc:
+            raise transport_failure(exc) from None
+
+
+@dataclass(frozen=True)
+class MessageCreator:
+    """Creates texts through one client: with its :class:`WrittenRequest` where it has one,
+    else through ``client.messages.create``."""
+
+    client: Any
+    written: WrittenRequest | None
+
+    @classmethod
+    def of_client(cls, client: Any) -> MessageCreator:
+        return cls(client=client, written=WrittenRequest.of_client(client))
+
     def create(
         self,
         *,
@@ -75,8 +102,15 @@ class MessageCreator:
         statuses: Mapping[str, DeliveryStatus],
     ) -> SendResult:
         """Send one text; its sid and first status (Twilio's word mapped through
-        ``statuses``, an unknown one still queued). Failures as ``call_twilio`` maps them."""
-        headers = {**self.headers, IDEMPOTENCY_HEADER: idempotency_key}
+        ``statuses``, an unknown one still queued)."""
+        if self.written is None:
+            return create_with_twilio(
+                lambda: self.client.messages.create(
+                    to=to, from_=from_, body=body, status_callback=status_callback
+                ),
+                idempotency_key=idempotency_key,
+                statuses=statuses,
+            )
         # The package's field order (``MessageList.create``); the form leaves ``None`` out.
         data: dict[str, object] = {
             "To": to,
@@ -84,57 +118,16 @@ class MessageCreator:
             "From": from_,
             "Body": body,
         }
-        self.http.log_request({"method": "POST", "url": self.url})
-        try:
-            prepared = self.http._prepare("POST", self.url, None, data, headers, self.auth)
-            response = self.http._transport(prepared, timeout=self.http.timeout)
-            status = response.status_code
-            self.http.log_response(status, response)
-            if status < 200 or status >= 300:
-                raise twilio_failure(code=_error_code(response.content, status), http_status=status)
-            created = json.loads(response.content)
-        except TRANSPORT_ERRORS as exc:
-            raise transport_failure(exc) from None
-        sid = created.get("sid") if isinstance(created, dict) else None
-        if not sid:
+        created = self.written.send(data, idempotency_key=idempotency_key)
+        if not isinstance(created, dict) or not created.get("sid"):
             raise ChannelError(
                 FailureReason.PROVIDER_DOWN, permanent=False, detail="answer without a sid"
             )
         raw_status = str(created.get("status", ""))
         return SendResult(
-            provider_id=str(sid), status=statuses.get(raw_status, DeliveryStatus.QUEUED)
+            provider_id=str(created["sid"]),
+            status=statuses.get(raw_status, DeliveryStatus.QUEUED),
         )
-
-
-@dataclass(frozen=True)
-class PackageCreator:
-    """The same call through ``client.messages.create``, for a client :class:`MessageCreator`
-    does not write for."""
-
-    client: Any
-
-    def create(
-        self,
-        *,
-        to: str,
-        from_: str,
-        body: str,
-        status_callback: str | None,
-        idempotency_key: str,
-        statuses: Mapping[str, DeliveryStatus],
-    ) -> SendResult:
-        return create_with_twilio(
-            lambda: self.client.messages.create(
-                to=to, from_=from_, body=body, status_callback=status_callback
-            ),
-            idempotency_key=idempotency_key,
-            statuses=statuses,
-        )
-
-
-def message_creator(client: Any) -> MessageCreator | PackageCreator:
-    """How texts are created through ``client``: written directly where it is ours."""
-    return MessageCreator.of_client(client) or PackageCreator(client)
 
 
 def _error_code(content: bytes, status: int) -> int | None:
