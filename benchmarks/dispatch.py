@@ -8,9 +8,10 @@ paced at ``--rate`` msg/s each, starts ``--workers`` (default 2) ``careloop`` wo
 processes, SIGKILLs the first after it alone has sent ``--kill-at`` of the messages and
 starts a replacement at once.
 
-The workers use the real Twilio adapter (the ``twilio`` package builds every request); the
-gateway is :class:`RecordingTwilioGateway`, mounted as the ``requests`` transport under it: it
-appends **every** request it receives, in Twilio's wire format (method, path, the
+The workers use the real Twilio adapter (a text's request written from the ``twilio``
+package's template, a look-up through the package: both on the client's ``requests``
+session); the gateway is :class:`RecordingTwilioGateway`, mounted as that session's transport:
+it appends **every** request it receives, in Twilio's wire format (method, path, the
 ``I-Twilio-Idempotency-Token`` header, the form-encoded body), to a per-process file and
 answers as Twilio does. Like Twilio, it never deduplicates, retries or normalises: a key sent
 twice is two texts. ``duplicated`` counts the calls per key beyond the first.
@@ -64,8 +65,8 @@ ACCOUNT = "ACbench00000000000000000000000000"
 
 
 class RecordingTwilioGateway(BaseAdapter):  # type: ignore[misc]
-    """Twilio's Messages API at the HTTP boundary (a ``requests`` transport under the
-    ``twilio`` package): records every request as it arrived, corrects none."""
+    """Twilio's Messages API at the HTTP boundary (a ``requests`` transport under the Twilio
+    client): records every request as it arrived, corrects none."""
 
     def __init__(self, folder: Path, *, list_latency: float = 0.0) -> None:
         super().__init__()
@@ -193,51 +194,59 @@ class Unaskable:
 
 def run_worker(args: argparse.Namespace) -> None:
     """One worker process: send until nothing is left to send (or pending forever)."""
-    from sqlalchemy import func, select
+    from careloop.collector import finish_process, paused, settle_batch_process
 
-    from careloop.channels.messages import ChannelKind
-    from careloop.channels.registry import ChannelRegistry
-    from careloop.channels.settings import SenderType, SmsSender
-    from careloop.channels.sms_twilio import TwilioSmsChannel
-    from careloop.channels.twilio_http import build_twilio_client
-    from careloop.collector import finish_process, settle_batch_process
-    from careloop.compose.worker import build_worker
-    from careloop.models import OutboxMessage
-    from careloop.outreach.config import OutreachSettings, WorkerSettings
-    from careloop.outreach.states import PENDING_STATES
-    from careloop.runtime import open_runtime
+    # As ``careloop worker`` starts: no collector pass over start-up's objects (settled below).
+    with paused():
+        from sqlalchemy import func, select
 
-    rt = open_runtime(database=args.database, run_migrations=False)
-    senders = [f"+1555{9000000 + i:07d}" for i in range(args.senders)]
-    client = build_twilio_client(account_sid=ACCOUNT, auth_token="bench")
-    gateway = RecordingTwilioGateway(Path(args.sends), list_latency=args.list_latency_ms / 1000)
-    client.http_client.session.mount("https://", gateway)
-    channel: Any = TwilioSmsChannel(
-        client=client, senders=[SmsSender(number=s, type=SenderType.SHORT_CODE) for s in senders]
-    )
-    if args.in_doubt != "reconcile":
-        channel = Unaskable(channel)
-    worker = build_worker(
-        rt, worker_id=args.id, channels=ChannelRegistry({ChannelKind.SMS: channel})
-    )
-    worker.settings = OutreachSettings(
-        sender_rates={f"sms:{s}": args.rate for s in senders},
-        worker=WorkerSettings(
-            batch=args.batch,
-            lease_seconds=args.lease,
-            poll_seconds=0.1,
-            resend_in_doubt=args.in_doubt == "resend",
-            record_every=args.record_every,
-            concurrency=args.concurrency,
-            **({"results_per_commit": args.results_per_commit} if args.results_per_commit else {}),
-            **({"pace_margin": args.pace_margin} if args.pace_margin is not None else {}),
-            **(
-                {"late_tolerance_ms": args.late_tolerance_ms}
-                if args.late_tolerance_ms is not None
-                else {}
+        from careloop.channels.messages import ChannelKind
+        from careloop.channels.registry import ChannelRegistry
+        from careloop.channels.settings import SenderType, SmsSender
+        from careloop.channels.sms_twilio import TwilioSmsChannel
+        from careloop.channels.twilio_http import build_twilio_client
+        from careloop.compose.worker import build_worker
+        from careloop.models import OutboxMessage
+        from careloop.outreach.config import OutreachSettings, WorkerSettings
+        from careloop.outreach.states import PENDING_STATES
+        from careloop.runtime import open_runtime
+
+        rt = open_runtime(database=args.database, run_migrations=False)
+        senders = [f"+1555{9000000 + i:07d}" for i in range(args.senders)]
+        client = build_twilio_client(account_sid=ACCOUNT, auth_token="bench")
+        gateway = RecordingTwilioGateway(Path(args.sends), list_latency=args.list_latency_ms / 1000)
+        client.http_client.session.mount("https://", gateway)
+        channel: Any = TwilioSmsChannel(
+            client=client,
+            senders=[SmsSender(number=s, type=SenderType.SHORT_CODE) for s in senders],
+        )
+        if args.in_doubt != "reconcile":
+            channel = Unaskable(channel)
+        worker = build_worker(
+            rt, worker_id=args.id, channels=ChannelRegistry({ChannelKind.SMS: channel})
+        )
+        worker.settings = OutreachSettings(
+            sender_rates={f"sms:{s}": args.rate for s in senders},
+            worker=WorkerSettings(
+                batch=args.batch,
+                lease_seconds=args.lease,
+                poll_seconds=0.1,
+                resend_in_doubt=args.in_doubt == "resend",
+                record_every=args.record_every,
+                concurrency=args.concurrency,
+                **(
+                    {"results_per_commit": args.results_per_commit}
+                    if args.results_per_commit
+                    else {}
+                ),
+                **({"pace_margin": args.pace_margin} if args.pace_margin is not None else {}),
+                **(
+                    {"late_tolerance_ms": args.late_tolerance_ms}
+                    if args.late_tolerance_ms is not None
+                    else {}
+                ),
             ),
-        ),
-    )
+        )
     events = _watch_takeover()
     # As ``careloop worker`` does once it is set up: its code out of the collector's passes.
     settle_batch_process()
@@ -592,6 +601,34 @@ def _phases(
     return out
 
 
+def _wall(
+    processes: dict[str, dict[str, float]],
+    *,
+    first_pid: int,
+    replacement_pid: int,
+    killed_s: float,
+    last_call_s: float,
+) -> dict[str, Any]:
+    """Where the timed window (first call to last exit, s after the first call) went: the
+    initial workers' start-up still under way (``all_ready_s``), the kill, the last call,
+    the survivors' and the replacement's exits, and which of them ended the run."""
+    survivors = [
+        row for pid, row in processes.items() if pid not in {str(first_pid), str(replacement_pid)}
+    ]
+    replacement = processes.get(str(replacement_pid), {})
+    survivors_exited = max((row.get("exited_s", 0.0) for row in survivors), default=0.0)
+    replacement_exited = replacement.get("exited_s", 0.0)
+    return {
+        "all_ready_s": max((row.get("ready_s", 0.0) for row in survivors), default=0.0),
+        "killed_s": round(killed_s, 2),
+        "last_call_s": round(last_call_s, 2),
+        "survivors_exited_s": survivors_exited,
+        "replacement_ready_s": replacement.get("ready_s"),
+        "replacement_exited_s": replacement_exited,
+        "ended_by": "replacement" if replacement_exited > survivors_exited else "survivors",
+    }
+
+
 def _rate_check(sends: Path, rate: float) -> dict[str, Any]:
     times: dict[str, list[float]] = defaultdict(list)
     for record in read_records(sends):
@@ -750,6 +787,7 @@ def main() -> None:
             )
         first_send = min(float(r["at"]) for r in records)
         timeline = _timeline(sends, first_send, killed=killed_at_mono)
+        processes = _phases(sends, spawned, exited, first_send)
         keys: Counter[str] = Counter(str(r["token"]) for r in records)
         with psycopg.connect(url) as conn:
             states = dict(
@@ -801,7 +839,14 @@ def main() -> None:
             "msgs_per_s_to_last_call": round(
                 args.messages / max(max(float(r["at"]) for r in records) - first_send, 1e-9), 1
             ),
-            "processes": _phases(sends, spawned, exited, first_send),
+            "processes": processes,
+            "wall": _wall(
+                processes,
+                first_pid=first.pid,
+                replacement_pid=replacement.pid,
+                killed_s=killed_at_mono - first_send,
+                last_call_s=max(float(r["at"]) for r in records) - first_send,
+            ),
             "kill_timeline": _kill_timeline(
                 sends, first_pid=first.pid, killed=killed_at_mono, half_lease=args.lease / 2
             )

@@ -5,7 +5,7 @@ worker does (``build_twilio_client``, :class:`TwilioSmsChannel`, the recording g
 mounted under ``requests``), turns outbox-like rows into requests with the worker's own
 ``outbound_message`` and calls ``channel.send`` from ``threads`` concurrent senders. No
 claim, no slot, no result written: what is left is what every send costs at least (the
-``twilio`` package, ``requests``, the gateway's own recording), so ``msgs_per_s / bare``
+adapter's request, ``requests``, the gateway's own recording), so ``msgs_per_s / bare``
 says how far the outbox is from what this machine allows at all.
 """
 

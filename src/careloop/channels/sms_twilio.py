@@ -22,8 +22,9 @@ from careloop.channels.messages import (
     SendResult,
 )
 from careloop.channels.settings import SmsSender, SmsSettings
-from careloop.channels.twilio_calls import call_twilio, create_with_twilio
+from careloop.channels.twilio_calls import call_twilio
 from careloop.channels.twilio_http import build_twilio_client
+from careloop.channels.twilio_messages import MessageCreator
 from careloop.errors import InvalidInput
 
 TWILIO_MESSAGE_STATUS: dict[str, DeliveryStatus] = {
@@ -43,7 +44,9 @@ TWILIO_MESSAGE_STATUS: dict[str, DeliveryStatus] = {
 
 
 class TwilioSmsChannel:
-    """Sends each message with one ``messages.create`` call; never retries by itself."""
+    """Sends each message with one create request (the package's own request, written by
+    :class:`~careloop.channels.twilio_messages.MessageCreator` where the client allows);
+    never retries by itself."""
 
     def __init__(
         self, *, client: Any, senders: Sequence[SmsSender], default_sender: str | None = None
@@ -51,6 +54,7 @@ class TwilioSmsChannel:
         if not senders:
             raise InvalidInput("at least one SMS sender is required", field="channels.sms.senders")
         self._client = client
+        self._creator = MessageCreator.of_client(client)
         self._senders = {sender.number: sender for sender in senders}
         self._default = default_sender or senders[0].number
         if self._default not in self._senders:
@@ -105,13 +109,11 @@ class TwilioSmsChannel:
             raise ChannelError(
                 FailureReason.MISCONFIGURED, permanent=True, detail="sender not configured"
             )
-        return create_with_twilio(
-            lambda: self._client.messages.create(
-                to=message.to,
-                from_=sender,
-                body=message.body,
-                status_callback=message.status_callback_url,
-            ),
+        return self._creator.create(
+            to=message.to,
+            from_=sender,
+            body=message.body,
+            status_callback=message.status_callback_url,
             idempotency_key=message.idempotency_key,
             statuses=TWILIO_MESSAGE_STATUS,
         )

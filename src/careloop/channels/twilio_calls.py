@@ -19,6 +19,25 @@ from careloop.channels.messages import DeliveryStatus, SendResult
 from careloop.channels.twilio_errors import twilio_failure
 from careloop.channels.twilio_http import idempotency_token
 
+TRANSPORT_ERRORS = (requests.exceptions.Timeout, requests.exceptions.ConnectionError, ValueError)
+"""What the HTTP exchange itself can raise that :func:`transport_failure` names (``ValueError``:
+an answer that is not JSON, as ``json`` and ``requests`` raise it)."""
+
+
+def transport_failure(exc: BaseException) -> ChannelError:
+    """The failure for one of :data:`TRANSPORT_ERRORS`: not connected (Twilio never saw the
+    request), timed out reading (it may have: the outcome is unknown), or an answer that
+    cannot be read (a broken gateway). All transient."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return ChannelError(FailureReason.PROVIDER_DOWN, permanent=False)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return ChannelError(FailureReason.TIMEOUT, permanent=False, detail="outcome unknown")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return ChannelError(FailureReason.PROVIDER_DOWN, permanent=False)
+    return ChannelError(
+        FailureReason.PROVIDER_DOWN, permanent=False, detail="unreadable provider answer"
+    )
+
 
 def call_twilio(create: Callable[[], Any], *, idempotency_key: str) -> Any:
     """Run one ``create`` call with the idempotency header; map every failure."""
@@ -27,19 +46,11 @@ def call_twilio(create: Callable[[], Any], *, idempotency_key: str) -> Any:
             return create()
     except TwilioRestException as exc:
         raise twilio_failure(code=exc.code, http_status=exc.status) from None
-    except requests.exceptions.ConnectTimeout:
-        raise ChannelError(FailureReason.PROVIDER_DOWN, permanent=False) from None
-    except requests.exceptions.Timeout:
-        raise ChannelError(
-            FailureReason.TIMEOUT, permanent=False, detail="outcome unknown"
-        ) from None
-    except requests.exceptions.ConnectionError:
-        raise ChannelError(FailureReason.PROVIDER_DOWN, permanent=False) from None
-    except (TwilioException, ValueError):
-        # A 2xx answer we cannot read (not JSON, not Twilio's shape): a broken gateway.
-        raise ChannelError(
-            FailureReason.PROVIDER_DOWN, permanent=False, detail="unreadable provider answer"
-        ) from None
+    except TRANSPORT_ERRORS as exc:
+        raise transport_failure(exc) from None
+    except TwilioException:
+        # A 2xx answer we cannot read (not Twilio's shape): a broken gateway.
+        raise transport_failure(ValueError()) from None
 
 
 def create_with_twilio(

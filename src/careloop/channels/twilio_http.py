@@ -75,8 +75,7 @@ class TwilioCompatibleHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twi
         timeout: float | None = None,
         allow_redirects: bool = False,
     ) -> Response:
-        if url.startswith(TWILIO_API_BASE):
-            url = self.base_url + url[len(TWILIO_API_BASE) :]
+        url = self.rebased(url)
         headers = dict(headers or {})
         token = _idempotency_token.get()
         if token is not None:
@@ -102,6 +101,12 @@ class TwilioCompatibleHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twi
             int(response.status_code), response.text, response.headers
         )
         return self._test_only_last_response
+
+    def rebased(self, url: str) -> str:
+        """``url`` on this client's base URL (the package writes ``https://api.twilio.com``)."""
+        if url.startswith(TWILIO_API_BASE):
+            return self.base_url + url[len(TWILIO_API_BASE) :]
+        return url
 
     def _transport(self, prepared: PreparedRequest, *, timeout: float) -> requests.Response:
         """What ``Session.send`` does for a request that follows no redirect, without its

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from contextlib import ExitStack
 from typing import Annotated, Any
 
 import typer
@@ -57,12 +58,7 @@ def worker(
         names = [q.strip() for q in queues.split(",") if q.strip()]
         _queue_worker(database, concurrency=concurrency, once=once, name=worker_id, queues=names)
         return
-    from careloop.collector import finish_process, settle_batch_process
-    from careloop.compose.jobs import JobRunner
-    from careloop.compose.process import run_worker_loop
-    from careloop.compose.worker import build_worker
-    from careloop.logs import configure_logging
-    from careloop.records.contacts_index import ensure_contact_index
+    from careloop.collector import finish_process, paused, settle_batch_process
 
     stopping = {"now": False}
 
@@ -71,11 +67,23 @@ def worker(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    with runtime(database) as rt:
-        configure_logging(rt.settings.logging.level, json_format=rt.settings.logging.json_format)
-        ensure_contact_index(rt)
-        w = build_worker(rt, worker_id=worker_id)
-        runner = JobRunner(rt, owner=w.worker_id) if jobs else None
+    with ExitStack() as stack:
+        # Start-up's objects (code, mappers, settings) live as long as the process and are
+        # settled below: collector passes over them while they are built were ~10 % of a
+        # worker's start-up CPU (docs/benchmarks.md, dsp, 2026-12-07).
+        with paused():
+            from careloop.compose.jobs import JobRunner
+            from careloop.compose.process import run_worker_loop
+            from careloop.compose.worker import build_worker
+            from careloop.logs import configure_logging
+            from careloop.records.contacts_index import ensure_contact_index
+
+            rt = stack.enter_context(runtime(database))
+            logging = rt.settings.logging
+            configure_logging(logging.level, json_format=logging.json_format)
+            ensure_contact_index(rt)
+            w = build_worker(rt, worker_id=worker_id)
+            runner = JobRunner(rt, owner=w.worker_id) if jobs else None
         settle_batch_process()
         report = run_worker_loop(w, runner, batch=batch, once=once, stop=lambda: stopping["now"])
     finish_process()
