@@ -51,6 +51,7 @@ class ConversationItem:
     transactional: bool = False  # goes at once, even in quiet hours (STOP/HELP confirmations)
     answers: int | None = None  # for "in": the message out (its ``id``) the reply answered
     purpose: str | None = None  # for "out": the consent purpose it is sent under
+    changed_at: datetime | None = None  # for "out": when the row last changed (FHIR lastUpdated)
 
 
 def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list[ConversationItem]:
@@ -82,6 +83,7 @@ def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list
             language=row.language,
             transactional=bool((row.extra or {}).get("transactional")),
             purpose=row.purpose,
+            changed_at=row.updated_at,
         )
         for row in out
     ]
