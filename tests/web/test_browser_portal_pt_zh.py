@@ -184,7 +184,7 @@ def test_a_portuguese_patient_reads_the_portal_in_portuguese(
     # By text, call or portal as the engine picks (the booking id seeds it): always a time.
     assert not confirmation.startswith("Enviamos"), confirmation
     assert "confirma" in confirmation
-    assert re.search(r" em \w[\w-]*, \d+ de \w+, \d{1,2}:\d{2}", confirmation), confirmation
+    assert re.search(r" n[ao] \w[\w-]*, \d+ de \w+, \d{1,2}:\d{2}", confirmation), confirmation
     _fits(phone)
 
 
