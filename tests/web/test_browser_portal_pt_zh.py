@@ -158,7 +158,7 @@ def test_a_portuguese_patient_reads_the_portal_in_portuguese(
     phone.goto("/portal/messages")
     queued = phone.get_by_test_id("message").filter(has_text="pt-walk-queued")
     expect(queued.get_by_test_id("scheduled")).to_have_text(
-        "Vamos mandar uma mensagem de texto para você em segunda-feira, 2 de março, 13:00"
+        "Vamos mandar uma mensagem de texto para você na segunda-feira, 2 de março, 13:00"
     )
     expect(queued).not_to_contain_text("Enviamos")
     expect(phone.get_by_text("pt-walk-dead")).to_have_count(0)
@@ -184,7 +184,7 @@ def test_a_portuguese_patient_reads_the_portal_in_portuguese(
     # By text, call or portal as the engine picks (the booking id seeds it): always a time.
     assert not confirmation.startswith("Enviamos"), confirmation
     assert "confirma" in confirmation
-    assert re.search(r" em \w[\w-]*, \d+ de \w+, \d{1,2}:\d{2}", confirmation), confirmation
+    assert re.search(r" n[ao] \w[\w-]*, \d+ de \w+, \d{1,2}:\d{2}", confirmation), confirmation
     _fits(phone)
 
 

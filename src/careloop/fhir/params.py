@@ -56,6 +56,10 @@ def _load() -> tuple[dict[str, tuple[SearchParam, ...]], tuple[SearchParam, ...]
 SEARCH_PARAMS, COMMON_PARAMS = _load()
 """Per resource type, and the parameters every type shares (``_id``, ``_lastUpdated``)."""
 RESULT_PARAMS = ("_count", "_offset", "_sort", "_include", "_format")
+JSON_FORMATS = frozenset(
+    {"json", "application/json", "application/fhir+json", "application/json+fhir", "text/json"}
+)
+"""What ``_format`` (or a media type) may name: careloop serves FHIR in JSON only."""
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
 MODIFIERS: dict[ParamType, frozenset[str]] = {
     ParamType.STRING: frozenset({"exact", "contains"}),
@@ -146,6 +150,20 @@ def date_search(wanted: str, *, field: str) -> tuple[str, datetime, datetime]:
     return prefix, low, high
 
 
+def _referenced_type(key: str, param: SearchParam, values: tuple[str, ...]) -> None:
+    """A typed reference (``Group/x``, ``https://base/Group/x``) must name the type the
+    parameter points at: ``Observation?subject=Group/x`` is a question careloop cannot
+    answer, not one whose answer is empty (nor ``Patient/x``'s)."""
+    if param.target in (None, "Any"):
+        return
+    for value in values:
+        parts = value.rstrip("/").split("/")
+        if len(parts) >= 2 and parts[-2] != param.target:
+            raise InvalidInput(
+                f"{key}: must reference a {param.target}, not a {parts[-2][:64]}", field=key
+            )
+
+
 def parse_query(resource_type: str, items: list[tuple[str, str]]) -> SearchQuery:
     """Parse a query string's pairs into a :class:`SearchQuery`; unknown names are refused."""
     if resource_type not in SEARCH_PARAMS:
@@ -165,7 +183,7 @@ def parse_query(resource_type: str, items: list[tuple[str, str]]) -> SearchQuery
         elif key == "_include":
             include.append(_include(resource_type, value, known))
         elif key == "_format":
-            if value not in ("json", "application/fhir+json", "application/json"):
+            if value.replace(" ", "+").lower() not in JSON_FORMATS:
                 raise InvalidInput("_format: only json is served", field="_format")
         else:
             name, _, modifier = key.partition(":")
@@ -177,6 +195,8 @@ def parse_query(resource_type: str, items: list[tuple[str, str]]) -> SearchQuery
             values = tuple(v for v in value.split(",") if v)
             if not values:
                 raise InvalidInput(f"{key}: a value is required", field=key)
+            if param.type is ParamType.REFERENCE:
+                _referenced_type(key, param, values)
             if param.type is ParamType.DATE:
                 for v in values:
                     prefix, _, _ = date_search(v, field=key)

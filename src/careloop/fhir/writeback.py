@@ -180,7 +180,9 @@ def communications_of(session: Session, patient_id: str) -> list[StoredResource]
             resource["sender"] = _patient(patient_id)
             if last_out is not None:
                 resource["inResponseTo"] = [{"reference": f"Communication/{last_out}"}]
-        found.append(StoredResource(resource, patient_id, item.at))
+        # lastUpdated is when the row changed: ``at`` of a queued message is its future due
+        # time, and an EHR syncing by _lastUpdated would skip it until then.
+        found.append(StoredResource(resource, patient_id, item.changed_at or item.at))
     return found
 
 

@@ -106,7 +106,8 @@ def send_form(
         expires_at=now + timedelta(days=settings.forms.link_days),
     )  # fmt: skip
     session.add(row)
-    link = f"{settings.forms.link.rstrip('/')}/{link_token(signing_key(settings), row.id)}"
+    base = settings.public_link(settings.forms, "link", path="/portal/forms")
+    link = f"{base.rstrip('/')}/{link_token(signing_key(settings), row.id)}"
     asked = request_message(
         session, patient_id=patient_id, message=MESSAGE,
         purpose=str(ConsentPurpose.CARE_REMINDERS), key=f"form:{row.id}", now=now, clock=clock,

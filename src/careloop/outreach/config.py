@@ -115,12 +115,15 @@ class OutreachSettings(BaseModel):
     """Where an appointment is when its record names no location."""
     booking_link: str = "http://127.0.0.1:8000/portal/visits"
     """Where a message asks the patient to book (its ``booking_link``): the portal's visits
-    page, which shows their open offer or the best free times."""
+    page, which shows their open offer or the best free times. Unset:
+    ``<security.public_base_url>/portal/visits``."""
     portal_link: str = "http://127.0.0.1:8000/portal"
-    """The portal's root; a signed self-scheduling link is ``<this>/book/<token>``."""
+    """The portal's root; a signed self-scheduling link is ``<this>/book/<token>``. Unset:
+    ``<security.public_base_url>/portal``."""
     telehealth_link: str = "http://127.0.0.1:8000/portal/video"
     """Where a video visit is joined: its reminders link ``<this>/<appointment id>``, unless
-    the Appointment carries its own link (``fhirdata.visits.TELEHEALTH_LINK_EXTENSION``)."""
+    the Appointment carries its own link (``fhirdata.visits.TELEHEALTH_LINK_EXTENSION``).
+    Unset: ``<security.public_base_url>/portal/video``."""
     ride_provider: str = "Careloop Rides"
     """The name patients know the ride service by, in reminders of visits with a ride."""
     blocked_retry_hours: float = Field(default=24.0, gt=0)
@@ -145,17 +148,25 @@ class _FromEnv(BaseSettings):
     channels: ChannelsSettings = ChannelsSettings()
 
 
+# The links a message carries, as paths under ``security.public_base_url`` when unset.
+_LINK_PATHS = {
+    "booking_link": "/portal/visits",
+    "portal_link": "/portal",
+    "telehealth_link": "/portal/video",
+}
+
+
 def outreach_settings(settings: Settings) -> tuple[OutreachSettings, ChannelsSettings]:
-    """The process settings' groups when present, else read from the environment."""
+    """The process settings' groups when present, else read from the environment; links not
+    set explicitly follow ``security.public_base_url``."""
     own = getattr(settings, "outreach", None)
     channels = getattr(settings, "channels", None)
-    if isinstance(own, OutreachSettings) and isinstance(channels, ChannelsSettings):
-        return own, channels
-    env = _FromEnv()
-    return (
-        own if isinstance(own, OutreachSettings) else env.outreach,
-        channels if isinstance(channels, ChannelsSettings) else env.channels,
-    )
+    if not (isinstance(own, OutreachSettings) and isinstance(channels, ChannelsSettings)):
+        env = _FromEnv()
+        own = own if isinstance(own, OutreachSettings) else env.outreach
+        channels = channels if isinstance(channels, ChannelsSettings) else env.channels
+    links = {f: settings.public_link(own, f, path=p) for f, p in _LINK_PATHS.items()}
+    return own.model_copy(update=links), channels
 
 
 def default_sender(channels: ChannelsSettings, channel: str) -> str | None:

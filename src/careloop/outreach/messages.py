@@ -52,6 +52,7 @@ class ConversationItem:
     answers: int | None = None  # for "in": the message out (its ``id``) the reply answered
     purpose: str | None = None  # for "out": the consent purpose it is sent under
     content: str | None = None  # for "out": the library message it was rendered from
+    changed_at: datetime | None = None  # for "out": when the row last changed (FHIR lastUpdated)
 
 
 def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list[ConversationItem]:
@@ -84,6 +85,7 @@ def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list
             transactional=bool((row.extra or {}).get("transactional")),
             purpose=row.purpose,
             content=row.content_message,
+            changed_at=row.updated_at,
         )
         for row in out
     ]

@@ -132,7 +132,7 @@ class SecuritySettings(BaseModel):
     """A file holding the encryption key."""
     public_base_url: str = "http://127.0.0.1:8000"
     """The address patients and providers reach the service at (links in messages, webhook
-    signatures)."""
+    signatures): the ``outreach.*_link`` and ``forms.link`` settings follow it unless set."""
     console_session_minutes: int = 480
     """Absolute lifetime of a care-team console session."""
     console_idle_minutes: int = 30
@@ -308,7 +308,8 @@ class FormsSettings(BaseModel):
     """Forms sent to the patient's phone and signed there (``careloop forms send``)."""
 
     link: str = "http://127.0.0.1:8000/portal/forms"
-    """The public address of the form page; the signed token is appended."""
+    """The public address of the form page; the signed token is appended. Unset:
+    ``<security.public_base_url>/portal/forms``."""
     link_days: int = Field(default=7, gt=0, le=90)
     """Days a form link works, unless the form is signed first."""
 
@@ -432,6 +433,14 @@ class Settings(BaseSettings):
             return "—"
         found = next((t for t in self.teams if t.name == name), None)
         return found.shown if found else title_from_name(name)
+
+    def public_link(self, group: BaseModel, field: str, *, path: str) -> str:
+        """``group.field`` when set explicitly, else ``path`` under ``security.public_base_url``:
+        a deployment that sets only its public URL must not send patients links to the
+        development address the link settings default to."""
+        if field in group.model_fields_set:
+            return str(getattr(group, field))
+        return self.security.public_base_url.rstrip("/") + path
 
     @property
     def resolved_database_url(self) -> str:

@@ -27,7 +27,7 @@ from careloop.fhir.search import read, search
 from careloop.fhir.versions import etag, with_meta
 from careloop.security.principal import Principal
 from careloop.web.api.fhir_create import create_quickly, created_reply, patient_guard
-from careloop.web.api.fhir_http import BodyDep, FhirResponse, base_url
+from careloop.web.api.fhir_http import BodyDep, FhirResponse, base_url, negotiate_format
 from careloop.web.deps import (
     ClockDep,
     PrincipalDep,
@@ -35,7 +35,7 @@ from careloop.web.deps import (
     authenticate_quickly,
 )
 
-router = APIRouter(prefix="/fhir", tags=["fhir"])
+router = APIRouter(prefix="/fhir", tags=["fhir"], dependencies=[Depends(negotiate_format)])
 
 
 def _known_type(resource_type: str) -> None:

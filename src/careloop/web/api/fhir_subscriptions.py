@@ -10,16 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from careloop.errors import InvalidInput
 from careloop.fhir import subscriptions
 from careloop.fhir.topics import topic_for
 from careloop.models import FhirSubscription
-from careloop.web.api.fhir_http import BodyDep, FhirResponse, base_url
+from careloop.web.api.fhir_http import BodyDep, FhirResponse, base_url, negotiate_format
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, get_runtime
 
-router = APIRouter(prefix="/fhir/Subscription", tags=["fhir-subscriptions"])
+router = APIRouter(
+    prefix="/fhir/Subscription",
+    tags=["fhir-subscriptions"],
+    dependencies=[Depends(negotiate_format)],
+)
 
 SEARCH = {
     "_id": lambda r, v: r.id == v,

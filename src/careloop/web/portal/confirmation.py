@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from careloop.access.sending import booked_key
 from careloop.outreach.requests import request_status
-from careloop.web.portal.i18n import human_time
+from careloop.web.portal.i18n import human_time_on
 
 
 def confirmation_words(
@@ -31,4 +31,4 @@ def confirmation_words(
         return ""
     if status.sent:
         return t("confirm_sent")
-    return t(f"confirm_{status.channel}", when=human_time(status.due_at, zone, language))
+    return t(f"confirm_{status.channel}", when=human_time_on(status.due_at, zone, language))

@@ -96,6 +96,17 @@ def has_text(language: str, key: str) -> bool:
     return key in _strings(language)
 
 
+def human_time_on(moment: datetime | None, zone: str | None, language: str) -> str:
+    """:func:`human_time` as it follows a verb ("we will call you ..."): Portuguese joins
+    its "em" to the weekday's article, "na segunda-feira" but "no sábado"/"no domingo", so
+    its sentences leave the preposition to this (the others keep theirs: "at", "el")."""
+    said = human_time(moment, zone, language)
+    if moment is None or language.split("-")[0].lower() != "pt":
+        return said
+    weekend = moment.astimezone(zone_info(zone)).weekday() >= 5  # sábado, domingo
+    return f"{'no' if weekend else 'na'} {said}"
+
+
 def human_time(moment: datetime | None, zone: str | None, language: str) -> str:
     """``Saturday 5 December, 5:00 PM`` (``—`` when unknown): a time in the patient's zone
     and words, never the staff pages' ``2026-12-05 17:00 EST``."""

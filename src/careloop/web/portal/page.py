@@ -35,6 +35,7 @@ from careloop.web.deps import (
 )
 from careloop.web.portal.i18n import (
     human_time,
+    human_time_on,
     language_names,
     pick_language,
     supported_languages,
@@ -127,6 +128,10 @@ def render_page(
             "language_names": language_names(),
             # ``when(moment)``: a time as the patient reads it (their zone, their words).
             "when": lambda moment, zone=None: human_time(
+                moment, zone or context.get("viewer_zone"), language
+            ),
+            # ``when_on(moment)``: the same after a verb ("we will call you na segunda-feira").
+            "when_on": lambda moment, zone=None: human_time_on(
                 moment, zone or context.get("viewer_zone"), language
             ),
             **context,
