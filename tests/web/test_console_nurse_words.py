@@ -248,6 +248,7 @@ def test_what_the_engine_learned_reads_as_english() -> None:
         "Has answered 2 of 2 messages framed around avoiding health problems so far.",
     ]
 
+
 @given(st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8), min_size=1))
 def test_a_team_named_by_its_slug_reads_all_lower_case_inside_a_sentence(words: list[str]) -> None:
     """Whatever the slug, the sentence's words are the title's with only the first letter
