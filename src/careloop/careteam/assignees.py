@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from careloop.models import User
 from careloop.security.roles import PERMISSIONS
-from careloop.settings import in_sentence
+from careloop.settings import in_sentence, title_from_name
 
 LEAD = "lead:"
 DEFAULT_TEAM = "care-team"
@@ -61,7 +61,12 @@ def in_words(assignee: str | None, names: dict[str, str], *, teams: TeamTitle = 
     if not assignee:
         return "unassigned"
     if is_lead_queue(assignee):
-        return f"the {in_sentence(teams(assignee.removeprefix(LEAD)))} lead"
+        team = assignee.removeprefix(LEAD)
+        title = teams(team)
+        # Only a title that is the slug in words comes down: a title the site wrote may
+        # start with a name ("Spanish interpreters", "Boston Children's") or be in Title
+        # Case ("Oncology Nursing"), which careloop cannot tell apart from a heading's capital.
+        return f"the {in_sentence(title) if title == title_from_name(team) else title} lead"
     return names.get(assignee, assignee)
 
 

@@ -42,11 +42,15 @@ TWILIO_ERROR_CODES: dict[int, tuple[FailureReason, bool]] = {
 
 
 def twilio_failure(
-    *, code: int | None, http_status: int | None = None, detail: str = ""
+    *, code: int | float | str | None, http_status: int | None = None, detail: str = ""
 ) -> ChannelError:
     """The :class:`ChannelError` for a Twilio error code and/or HTTP status."""
-    if code is not None and code in TWILIO_ERROR_CODES:
-        reason, permanent = TWILIO_ERROR_CODES[code]
+    # A gateway may write the code as a float (21610.0) or a text: the package looked the
+    # value up as it came (a float equal to a listed code finds it, a text none).
+    whole = isinstance(code, int) or (isinstance(code, float) and code.is_integer())
+    known = TWILIO_ERROR_CODES.get(int(code)) if whole else None  # type: ignore[arg-type]
+    if known is not None:
+        reason, permanent = known
         return ChannelError(reason, permanent=permanent, provider_code=str(code), detail=detail)
     provider_code = str(code) if code is not None else None
     if http_status is not None:
@@ -67,5 +71,5 @@ def twilio_failure(
                 R.MISCONFIGURED, permanent=True, provider_code=provider_code, detail=detail
             )
         return ChannelError(R.REJECTED, permanent=True, provider_code=provider_code, detail=detail)
-    permanent = code is not None and not 30000 <= code < 31000
+    permanent = code is not None and not (isinstance(code, int | float) and 30000 <= code < 31000)
     return ChannelError(R.UNKNOWN, permanent=permanent, provider_code=provider_code, detail=detail)

@@ -130,11 +130,12 @@ class MessageCreator:
         )
 
 
-def _error_code(content: bytes, status: int) -> int | None:
-    """The code the package's ``TwilioRestException`` carries: the answer's ``code``, else
-    the HTTP status (also when the answer is not JSON, or its code not a number)."""
+def _error_code(content: bytes, status: int) -> int | float | str | None:
+    """The code the package's ``TwilioRestException`` carries: the answer's ``code`` as the
+    gateway wrote it (a number or a text), else the HTTP status (also when the answer is not
+    JSON, or its code a list or an object, which the package could not look up)."""
     try:
         code = json.loads(content).get("code", status)
     except (ValueError, AttributeError):  # not JSON; JSON but not an object
         return status
-    return code if code is None or isinstance(code, int) else status
+    return code if code is None or isinstance(code, int | float | str) else status

@@ -321,8 +321,10 @@ def refused_now(
         for message in group:
             if not decisions[message.patient_id].allowed:
                 refused[message.id] = DeadReason.CONSENT_WITHDRAWN
+    calls = {m.id for m in messages if m.channel == "voice"}
     refused.update(
-        dict.fromkeys(untextable_now(session, messages, skip=refused), DeadReason.NOT_TEXTABLE)
+        (i, DeadReason.NUMBER_GONE if i in calls else DeadReason.NOT_TEXTABLE)
+        for i in untextable_now(session, messages, skip=refused)
     )
     return refused
 

@@ -116,6 +116,9 @@ class DeadReason(StrEnum):
     NOT_TEXTABLE = "not-textable"
     """The record no longer lists the number as one a text can reach (now an old, home or work
     line, or a looked-up landline) by the time the text was due."""
+    NUMBER_GONE = "number-gone"
+    """A call's number is no longer on the record, or the record now calls it old, by the time
+    the call was due: it may be someone else's now."""
     VISIT_CHANGED = "visit-changed"
     """The visit it is about (a confirmation, a reminder, a caregiver's copy) was cancelled or
     moved before it went."""

@@ -13,7 +13,7 @@ for texts to patients, each text's caregiver's for texts to caregivers.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from careloop.db import any_of
 from careloop.models import Caregiver, OutboxMessage
-from careloop.records.contacts_phone import textable, to_e164
+from careloop.records.contacts_phone import PHONE_SYSTEMS, textable, to_e164
 from careloop.records.service import contact_snapshot
 
 
@@ -51,7 +51,7 @@ def untextable_now(
     texts = [
         m
         for m in messages
-        if m.channel == "sms" and not m.extra.get("transactional") and m.id not in skip
+        if m.channel in ("sms", "voice") and not m.extra.get("transactional") and m.id not in skip
     ]
     to_patients = [m for m in texts if m.recipient_kind == "patient"]
     to_caregivers = [m for m in texts if m.recipient_kind == "caregiver"]
@@ -70,6 +70,7 @@ def untextable_now(
         if not reaches(
             points.get(m.patient_id, []) if m.recipient_kind == "patient" else carers.get(m.id, []),
             m.to_address,
+            rule=textable if m.channel == "sms" else callable_now,
         )
     ]
 
@@ -97,7 +98,22 @@ def caregiver_points(
     return found
 
 
-def reaches(points: Sequence[Mapping[str, Any]], address: str) -> bool:
+def callable_now(point: Mapping[str, Any]) -> bool:
+    """A call may still ring this number: a readable phone the record does not call old (a
+    home or work line takes calls; a number dropped from the record is not listed at all)."""
+    return (
+        point.get("system") in PHONE_SYSTEMS
+        and point.get("dialable") is not False
+        and point.get("use") != "old"
+    )
+
+
+def reaches(
+    points: Sequence[Mapping[str, Any]],
+    address: str,
+    *,
+    rule: Callable[[Mapping[str, Any]], bool] = textable,
+) -> bool:
     """Whether ``address`` is listed among ``points`` as a number a text can reach. Outreach
     addressed it from the record's own (E.164) value, so it is compared as stored; a row
     queued before numbers were stored as E.164 is compared in that form."""
@@ -105,4 +121,4 @@ def reaches(points: Sequence[Mapping[str, Any]], address: str) -> bool:
     if not listed:
         number = to_e164(address)
         listed = [p for p in points if number is not None and p.get("value") == number]
-    return any(textable(p) for p in listed)
+    return any(rule(p) for p in listed)

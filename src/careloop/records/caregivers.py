@@ -51,12 +51,18 @@ def caregiver_row(
         isinstance(e, dict) and e.get("url") == PROXY_EXTENSION and e.get("valueBoolean") is True
         for e in resource.get("extension") or []
     )
+    # A relationship the EHR has ended (``active: false``) leaves no number careloop may use:
+    # the importer never deletes a caregiver, so this is how one leaves the record, and a
+    # text queued for them must not go to whoever they are to the patient now.
+    ended = resource.get("active") is False
     return {
         "id": resource["id"][:128],
         "patient_id": patient_id,
         "name": _name(resource),
         "relationship": _relationship(resource),
-        "contact_points": normalise_points(
+        "contact_points": []
+        if ended
+        else normalise_points(
             contact_points_of(resource),
             region=region_of(
                 next(iter(resource.get("address") or []), None), default=default_region

@@ -57,7 +57,7 @@ def _export_call(
 ExportCallDep = Annotated[_ExportCall, Depends(_export_call)]
 
 
-KICK_OFF_PARAMS = ("_type", "_since", "_outputFormat")
+KICK_OFF_PARAMS = ("_type", "_since", "_outputFormat", "_format")
 """The kick-off parameters careloop honours. Any other (``_typeFilter``, ``_elements``,
 ``includeAssociatedData``...) is refused by name: ignoring a filter would export more than
 asked (``Prefer: handling=strict`` is the only handling careloop offers)."""
@@ -73,10 +73,15 @@ def _kick_off(call: _ExportCall, *, level: str, group_id: str | None) -> Respons
                 f"({', '.join(KICK_OFF_PARAMS)})",
                 field=name[:64],
             )
+    # FHIR's general parameter (the kick-off answers JSON only), as the searches take it.
+    for value in call.request.query_params.getlist("_format"):
+        if value not in ("json", "application/fhir+json", "application/json"):
+            raise InvalidInput("_format: only json is served", field="_format")
     wanted = bulk.parse_request(
         level=level,
         group_id=group_id,
-        types=call.types,
+        # A repeated _type is one comma-delimited list (Bulk Data IG v2: the server SHALL).
+        types=",".join(call.request.query_params.getlist("_type")) or None,
         since=call.since,
         output_format=call.output_format,
         request_url=str(call.request.url),

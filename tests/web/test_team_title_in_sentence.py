@@ -1,0 +1,28 @@
+"""fix branch: settings.in_sentence lowers the first letter of any team title whose first
+word has no inner capital, so a configured title that starts with a proper name or is in
+Title Case reads wrong on the worklist card ("escalated to the spanish interpreters lead",
+"the oncology Nursing lead"); before the branch both read as the operator wrote them."""
+
+from __future__ import annotations
+
+from careloop.careteam.assignees import in_words
+from careloop.settings import Settings, TeamSettings
+
+
+def test_a_configured_title_keeps_its_proper_names_and_its_own_case_in_a_sentence() -> None:
+    settings = Settings(
+        teams=[
+            TeamSettings(name="interpreters", title="Spanish interpreters"),
+            TeamSettings(name="boston", title="Boston Children's nursing"),
+            TeamSettings(name="onc", title="Oncology Nursing"),
+        ]
+    )
+    said = [
+        in_words(f"lead:{name}", {}, teams=settings.team_title)
+        for name in ("interpreters", "boston", "onc")
+    ]
+    assert said == [
+        "the Spanish interpreters lead",
+        "the Boston Children's nursing lead",
+        "the Oncology Nursing lead",
+    ]
