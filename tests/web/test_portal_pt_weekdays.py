@@ -1,5 +1,6 @@
-"""Portuguese says "na segunda-feira" and "no sábado", never "em segunda-feira": the portal's
-sentences about a message or confirmation still to come ("Vamos ligar para confirmar ...")."""
+"""Weekdays in the portal's sentences about a message or confirmation still to come: Portuguese
+says "na segunda-feira" and "no sábado", never "em segunda-feira"; English says "on Monday",
+never "at Monday" ("Vamos ligar para confirmar ...", "We will call you on ...")."""
 
 from __future__ import annotations
 
@@ -60,3 +61,21 @@ def test_the_booking_confirmation_call_is_on_the_weekday_with_its_article(rt: Ru
         )
 
     assert said.startswith("Vamos ligar para confirmar na segunda-feira, 2 de março")
+
+
+def test_english_says_a_message_still_to_come_is_on_its_day(
+    rt: Runtime, tmp_path: Path, api_client: Callable[..., Any]
+) -> None:
+    """ "We will text you on Monday 2 March, ...", never "at Monday": a day takes "on"."""
+    import_resources(rt, tmp_path, [patient("p-001", language="en")])
+    _queue(rt, "sms", "Reminder.", hours=3, state=OutboxState.QUEUED)  # Monday
+    _queue(rt, "voice", "Reminder.", hours=24 * 5, state=OutboxState.QUEUED)  # Saturday
+
+    text = _text(
+        api_client("patient", patient_id="p-001").get("/portal/messages?patient=p-001").text
+    )
+
+    assert "We will text you on Monday 2 March" in text
+    assert "We will call you on Saturday 7 March" in text
+    assert " at Monday" not in text
+    assert " at Saturday" not in text
