@@ -1,9 +1,6 @@
-"""dsp: ``twilio_messages._error_code`` keeps the answer's ``code`` only when it is an int;
-the package (``Version.exception``) passes any ``code`` on. A Twilio-compatible gateway that
-answers ``{"code": 21610.0}`` (STOP at the carrier) was read by the package path as
-UNSUBSCRIBED (the opt-out recorded, ``outreach/results.py``); the written request reads it
-as a plain 400 REJECTED. A string code loses its provider code ("21610" becomes "400").
-Low stakes: Twilio itself sends integers."""
+"""A Twilio-compatible gateway's ``code`` reads as the twilio package reads it, whatever its
+JSON type: ``{"code": 21610.0}`` (STOP at the carrier) is UNSUBSCRIBED, so the opt-out is
+recorded, and a string ``"21610"`` keeps its provider code (Twilio itself sends integers)."""
 
 from __future__ import annotations
 

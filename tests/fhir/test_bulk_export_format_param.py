@@ -1,7 +1,6 @@
-"""walk branch: the $export kick-off now refuses every query parameter but _type, _since and
-_outputFormat, so a valid request an EHR client sends is refused: ``_format=json`` (FHIR's
-general parameter, which careloop's own searches accept, and which HAPI's generic client
-adds to every request once its encoding is set to JSON) gets 400 and no export starts."""
+"""The $export kick-off takes FHIR's general ``_format=json`` (careloop's own searches accept
+it, and generic clients such as HAPI's add it to every request once set to JSON): the export
+starts, while the filters careloop does not apply are still refused."""
 
 from __future__ import annotations
 

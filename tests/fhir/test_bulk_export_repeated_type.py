@@ -1,7 +1,5 @@
-"""walk branch (pre-existing on main, not introduced by it): Bulk Data IG v2 says a client MAY
-repeat ``_type`` and the server SHALL treat the values as one comma-delimited list; careloop
-reads only the last one, so ``_type=Patient&_type=Observation`` exports Observations only
-(an export of less than asked, with a 202 and no error)."""
+"""A repeated ``_type`` is one comma-delimited list (Bulk Data IG v2: the server SHALL treat
+it so): ``_type=Patient&_type=Observation`` exports both types, not only the last one named."""
 
 from __future__ import annotations
 

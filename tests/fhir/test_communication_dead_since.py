@@ -1,9 +1,7 @@
-"""walk branch: a Communication's status now follows the outbox (queued or retrying:
-``preparation``; dead: ``not-done``), but the time an export's ``_since`` compares is still
-``sent_at or due_at``. A text that failed transiently and died on a later attempt changes
-from ``preparation`` to ``not-done`` without that time moving, so an EHR that exports
-incrementally (each ``_since`` = the last manifest's ``transactionTime``) never receives
-the change: it keeps the message as "being prepared" for good, never learns it failed."""
+"""A Communication's status follows the outbox (``preparation``, then ``not-done``), so the
+time an export's ``_since`` compares is the row's last change: a text that failed and died
+after an export reaches the next incremental export as ``not-done``, and the EHR learns it
+failed instead of keeping it as "being prepared" for good."""
 
 from __future__ import annotations
 

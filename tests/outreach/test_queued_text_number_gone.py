@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
-from tests.access.fhir_fixtures import import_resources, patient
+from tests.access.fhir_fixtures import caregiver, import_resources, patient
 from tests.outreach.conftest import Loop, make_patient
 
 from careloop.models import Caregiver, OutboxMessage
@@ -28,22 +28,29 @@ def _dead_reason(rt: Runtime, outbox_id: int) -> tuple[str, str | None]:
         return row.state, row.dead_reason
 
 
-def _queue_caregiver_text(rt: Runtime, loop: Loop) -> int:
+def _queue_caregiver_text(
+    rt: Runtime,
+    loop: Loop,
+    *,
+    patient_id: str = "p1",
+    caregiver_id: str = "p1-cg",
+    to: str = CAREGIVER,
+) -> int:
     """A caregiver's copy, as ``queue_caregiver_notice`` writes it, due now."""
     now = loop.clock.now()
     with rt.transaction() as session:
         row = enqueue(
             session,
             message=NewMessage(
-                idempotency_key="visit-booked:cg:p1-cg",
-                patient_id="p1",
+                idempotency_key=f"visit-booked:cg:{caregiver_id}",
+                patient_id=patient_id,
                 purpose="care-reminders",
                 channel="sms",
-                to_address=CAREGIVER,
+                to_address=to,
                 body="Sam, Rosa's visit on Tuesday is booked.",
                 due_at=now,
                 recipient_kind="caregiver",
-                caregiver_id="p1-cg",
+                caregiver_id=caregiver_id,
             ),
             now=now,
         )
@@ -146,4 +153,25 @@ def test_a_text_to_a_caregiver_no_longer_on_the_record_does_not_go(
     loop.work()
 
     assert loop.sms.sent_to(CAREGIVER) == []
+    assert _dead_reason(rt, outbox_id) == ("dead", "not-textable")
+
+
+def test_a_text_to_a_caregiver_the_ehr_marked_ended_does_not_go(
+    rt: Runtime, make_loop: Callable[..., Loop], tmp_path: Path
+) -> None:
+    """The importer never deletes a caregiver: one leaves the record as ``active: false``,
+    which keeps no number careloop may text (an ex-spouse's, say)."""
+    every_day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    sam = caregiver("p-001", "rp-001", days=every_day, start="00:00:00", end="23:59:00")
+    sam["telecom"][0]["use"] = "mobile"
+    number = sam["telecom"][0]["value"]
+    import_resources(rt, tmp_path, [patient("p-001"), sam])
+    loop = make_loop([], {})
+    outbox_id = _queue_caregiver_text(
+        rt, loop, patient_id="p-001", caregiver_id="rp-001", to=number
+    )
+    import_resources(rt, tmp_path, [{**sam, "active": False}])  # the relationship has ended
+    loop.work()
+
+    assert loop.sms.sent_to(number) == []
     assert _dead_reason(rt, outbox_id) == ("dead", "not-textable")

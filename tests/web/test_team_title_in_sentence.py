@@ -1,7 +1,6 @@
-"""fix branch: settings.in_sentence lowers the first letter of any team title whose first
-word has no inner capital, so a configured title that starts with a proper name or is in
-Title Case reads wrong on the worklist card ("escalated to the spanish interpreters lead",
-"the oncology Nursing lead"); before the branch both read as the operator wrote them."""
+"""A team title the site configured reads as written inside a sentence ("escalated to the
+Spanish interpreters lead", "the Oncology Nursing lead"): only a title careloop derived from
+the team's slug comes down to sentence case."""
 
 from __future__ import annotations
 
