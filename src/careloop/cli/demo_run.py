@@ -37,6 +37,7 @@ from careloop.records.importer import import_bundle, import_paths
 from careloop.runtime import Runtime, open_runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
+from careloop.settings.addresses import console_address
 
 DEMO_PRINCIPAL = Principal(actor="system:demo", role=Role.ADMIN, source="demo")
 
@@ -229,7 +230,7 @@ def step_console(rt: Runtime, console: Console, report: DemoReport) -> None:
         users = seed_demo_users(session, rt.clock)
     report.sections["console_users"] = [{"role": r, "username": u} for r, u, _ in users]
     table = new_table(
-        "6. The console: careloop serve, then open http://127.0.0.1:8000/console",
+        f"6. The console: careloop serve, then open {console_address(rt.settings)}/console",
         "role",
         "username",
         "password",
@@ -254,10 +255,10 @@ def step_console(rt: Runtime, console: Console, report: DemoReport) -> None:
         console.print(
             "7. The portal: sign in as a clinician, open patient "
             f"{patient_id} in the console (their {kind} number is on that page), then enter "
-            "that number at http://127.0.0.1:8000/portal/sign-in; with the fake SMS provider "
-            "the code is printed on the terminal running careloop serve. Or invite any patient "
-            "with a mobile number or an e-mail from their console page (a home line takes no "
-            "texts)."
+            f"that number at {console_address(rt.settings)}/portal/sign-in; with the fake SMS "
+            "provider the code is printed on the terminal running careloop serve. Or invite any "
+            "patient with a mobile number or an e-mail from their console page (a home line "
+            "takes no texts)."
         )
 
 

@@ -132,7 +132,9 @@ class SecuritySettings(BaseModel):
     """A file holding the encryption key."""
     public_base_url: str = "http://127.0.0.1:8000"
     """The address patients and providers reach the service at (links in messages, webhook
-    signatures): the ``outreach.*_link`` and ``forms.link`` settings follow it unless set."""
+    signatures): the ``outreach.*_link`` and ``forms.link`` settings follow it unless set.
+    Set, it is also the FHIR base given to clients (``<this>/fhir`` in ``fullUrl``,
+    ``Location`` and paging links); unset, FHIR links follow the request's host."""
     console_session_minutes: int = 480
     """Absolute lifetime of a care-team console session."""
     console_idle_minutes: int = 30

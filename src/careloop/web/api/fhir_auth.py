@@ -13,13 +13,15 @@ from fastapi.responses import JSONResponse
 
 from careloop.errors import InvalidInput, NotAuthenticated
 from careloop.security.smart import ALGORITHMS, exchange_assertion
+from careloop.web.api.fhir_http import base_url
 from careloop.web.deps import ClockDep, SessionDep, rate_limit
 
 router = APIRouter(prefix="/fhir", tags=["fhir-auth"])
 
 
 def token_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir/auth/token"
+    """The endpoint a client posts to and names as its assertion's ``aud`` (public base)."""
+    return base_url(request) + "/auth/token"
 
 
 @router.get("/.well-known/smart-configuration")

@@ -17,7 +17,7 @@ from careloop.errors import InvalidInput
 from careloop.fhir import access, bulk
 from careloop.fhir.outcome import issue, outcome
 from careloop.security.principal import Principal
-from careloop.web.api.fhir_http import base_url
+from careloop.web.api.fhir_http import base_url, request_url
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/fhir", tags=["fhir-bulk"])
@@ -84,7 +84,7 @@ def _kick_off(call: _ExportCall, *, level: str, group_id: str | None) -> Respons
         types=",".join(call.request.query_params.getlist("_type")) or None,
         since=call.since,
         output_format=call.output_format,
-        request_url=str(call.request.url),
+        request_url=request_url(call.request),
     )
     access.check_export(call.principal, wanted.types)
     job = bulk.start_export(

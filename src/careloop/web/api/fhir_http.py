@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from careloop.errors import InvalidInput
 from careloop.fhir.params import JSON_FORMATS
+from careloop.settings.addresses import configured_public_base_url
 
 FHIR_JSON = "application/fhir+json"
 # Media ranges an Accept header may name for a JSON reply (besides JSON_FORMATS).
@@ -30,7 +31,17 @@ class FhirResponse(Response):
 
 
 def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
+    """The FHIR base a client is given (``fullUrl``, ``Location``, paging links): the
+    configured public URL + ``/fhir``, else the request's own host (development)."""
+    public = configured_public_base_url(request.app.state.runtime.settings)
+    return (public or str(request.base_url).rstrip("/")) + "/fhir"
+
+
+def request_url(request: Request) -> str:
+    """The request's URL as the client sent it to the public base (a ``self`` link)."""
+    path = request.url.path.removeprefix("/fhir")
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{base_url(request)}{path}{query}"
 
 
 def _media_type(value: str) -> str:

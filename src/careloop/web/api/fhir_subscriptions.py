@@ -16,7 +16,13 @@ from careloop.errors import InvalidInput
 from careloop.fhir import subscriptions
 from careloop.fhir.topics import topic_for
 from careloop.models import FhirSubscription
-from careloop.web.api.fhir_http import BodyDep, FhirResponse, base_url, negotiate_format
+from careloop.web.api.fhir_http import (
+    BodyDep,
+    FhirResponse,
+    base_url,
+    negotiate_format,
+    request_url,
+)
 from careloop.web.deps import ClockDep, PrincipalDep, SessionDep, get_runtime
 
 router = APIRouter(
@@ -80,7 +86,7 @@ def search_subscriptions(
         "type": "searchset",
         "timestamp": clock.now().isoformat().replace("+00:00", "Z"),
         "total": len(entries),
-        "link": [{"relation": "self", "url": str(request.url)}],
+        "link": [{"relation": "self", "url": request_url(request)}],
         "entry": entries,
     }
     return FhirResponse(bundle)
