@@ -191,15 +191,26 @@ def time_left(due: datetime, now: datetime) -> str:
     return f"overdue by {text}" if overdue else f"{text} left"
 
 
-def sla_left(due: datetime, now: datetime, *, escalations: int = 0, to: str | None = None) -> str:
+def sla_left(
+    due: datetime,
+    now: datetime,
+    *,
+    escalations: int = 0,
+    to: str | None = None,
+    acknowledged_at: datetime | None = None,
+) -> str:
     """The SLA, saying when the clock is an escalation's and to whom (``to``, in words): an
     escalated item's deadline moved forward, so "55 min left" alone would read as if nothing
-    had been missed, and "escalated" alone leaves nobody knowing who was told."""
+    had been missed, and "escalated" alone leaves nobody knowing who was told. The deadline
+    is to acknowledge: once acknowledged nothing escalates, so no clock is shown."""
+    times = "" if escalations == 1 else f" {escalations} times"
+    whom = f" to {to}" if to else ""
+    if acknowledged_at is not None:
+        done = f"acknowledged {time_since(acknowledged_at, now)}"
+        return f"escalated{whom}{times} · {done}" if escalations else done
     left = time_left(due, now)
     if not escalations:
         return left
-    times = "" if escalations == 1 else f" {escalations} times"
-    whom = f" to {to}" if to else ""
     if due <= now:
         return f"escalated{whom}{times} · {left}"
     return f"escalated{whom}{times} · {left} before it escalates again"

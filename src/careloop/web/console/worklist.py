@@ -210,7 +210,11 @@ def item_views(
                 entry=entry,
                 patient_name=person.name,
                 time_left=sla_left(
-                    entry.due_at, now, escalations=entry.escalation_level, to=escalated_to
+                    entry.due_at,
+                    now,
+                    escalations=entry.escalation_level,
+                    to=escalated_to,
+                    acknowledged_at=entry.acknowledged_at,
                 ),
                 # The API's own rule (security.permissions), which it enforces.
                 may_act=may_act_on_item(principal, item_kind=entry.kind, action=ItemAction.RESOLVE),
