@@ -10,6 +10,9 @@ they take now is told no check-in is due instead of being asked about missed dos
 Today's check-in is asked once a day: once the patient has answered it (here, or by text
 or phone), until their midnight the page thanks them instead of asking again.
 
+A program's check-in the patient was invited to (its email or portal invitation links here)
+is asked too, under ``?form=<questionnaire id>``, until they answer it (any channel).
+
 Answers travel in the form (``a.<link id>``) until the last question, then the finished
 conversation becomes a QuestionnaireResponse: stored, rules run, alerts raised in one
 transaction by the care team's intake. Without htmx (no scripts, or a tap before they load)
@@ -28,14 +31,17 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from careloop.careteam.intake import receive_questionnaire_response
-from careloop.errors import InvalidInput
+from careloop.errors import InvalidInput, NotFound
 from careloop.feedback import conversation
 from careloop.feedback.catalog import default_catalog
 from careloop.medications.service import has_active_medicines
+from careloop.outreach.checkin_invitations import checkin_invitations
+from careloop.outreach.config import outreach_settings
 from careloop.programs.motivation import QUESTIONNAIRE_ID
 from careloop.records.resources import patient_resources
 from careloop.records.service import get_patient_record
 from careloop.security.principal import Principal
+from careloop.settings import Settings
 from careloop.web.console.pages import after_post
 from careloop.web.deps import ClockDep, SessionDep, require
 from careloop.web.portal.i18n import has_text, translator
@@ -56,9 +62,13 @@ FORMS = {"today": TODAYS_CHECKIN, "motivation": QUESTIONNAIRE_ID}
 
 
 def _questionnaire(form: str = "today") -> dict[str, Any]:
-    if form not in FORMS:
-        raise InvalidInput(f"form must be one of: {', '.join(FORMS)}", field="form")
-    return default_catalog().get(FORMS[form])
+    """A named form (``today``, ``motivation``) or a program check-in's questionnaire id."""
+    if form in FORMS:
+        return default_catalog().get(FORMS[form])
+    try:
+        return default_catalog().get(form)
+    except NotFound:
+        raise InvalidInput(f"form must be one of: {', '.join(FORMS)}", field="form") from None
 
 
 def _option_text(
@@ -88,34 +98,63 @@ def _question_view(question: conversation.Question, language: str) -> dict[str, 
     return {"id": question.link_id, "text": text, "kind": question.kind, "options": options}
 
 
-def answered_today(session: Session, *, patient_id: str, zone: str | None, now: datetime) -> bool:
-    """Whether the patient completed today's check-in since their own midnight (any channel):
-    the portal offered it again right after it was answered."""
-    local = now.astimezone(zone_info(zone))
-    midnight = datetime.combine(local.date(), time(), tzinfo=local.tzinfo)
-    wanted = _questionnaire("today")
+def _answered_since(session: Session, *, patient_id: str, form: str, since: datetime) -> bool:
+    """Whether the patient completed ``form``'s questionnaire since ``since`` (any channel)."""
+    wanted = _questionnaire(form)
     urls = {str(wanted.get("url") or ""), f"Questionnaire/{wanted['id']}", str(wanted["id"])}
     return any(
         str(response.get("questionnaire") or "").split("|", 1)[0] in urls
         and response.get("status") == "completed"
         for response in patient_resources(
-            session, patient_id=patient_id, resource_types=["QuestionnaireResponse"], since=midnight
+            session, patient_id=patient_id, resource_types=["QuestionnaireResponse"], since=since
         )
     )
 
 
+def answered_today(session: Session, *, patient_id: str, zone: str | None, now: datetime) -> bool:
+    """Whether the patient completed today's check-in since their own midnight (any channel):
+    the portal offered it again right after it was answered."""
+    local = now.astimezone(zone_info(zone))
+    midnight = datetime.combine(local.date(), time(), tzinfo=local.tzinfo)
+    return _answered_since(session, patient_id=patient_id, form="today", since=midnight)
+
+
+def invited_checkin(session: Session, *, settings: Settings, patient_id: str) -> str | None:
+    """The questionnaire of a program check-in the patient was invited to and has not
+    answered since, else None."""
+    own, _channels = outreach_settings(settings)
+    for invitation in checkin_invitations(session, settings=own, patient_id=patient_id):
+        form = invitation.questionnaire
+        if not _answered_since(
+            session, patient_id=patient_id, form=form, since=invitation.invited_at
+        ):
+            return form
+    return None
+
+
+def _due(page: PortalPage) -> tuple[str, str]:
+    """What the check-in page asks: (``due``, the form) for today's check-in (the patient
+    takes a medicine and has not answered today) or an invited program check-in; else
+    (``answered`` or ``none``, ``today``)."""
+    state = "none"
+    if has_active_medicines(page.session, patient_id=page.patient_id):
+        answered = answered_today(
+            page.session,
+            patient_id=page.patient_id,
+            zone=page.context.get("viewer_zone"),
+            now=page.clock.now(),
+        )
+        if not answered:
+            return "due", "today"
+        state = "answered"
+    settings = page.request.app.state.runtime.settings
+    invited = invited_checkin(page.session, settings=settings, patient_id=page.patient_id)
+    return ("due", invited) if invited is not None else (state, "today")
+
+
 def todays_checkin(page: PortalPage) -> str:
-    """``due`` (the patient takes a medicine and has not answered today), ``answered``, or
-    ``none`` (no medicine: nothing to ask about missed doses)."""
-    if not has_active_medicines(page.session, patient_id=page.patient_id):
-        return "none"
-    answered = answered_today(
-        page.session,
-        patient_id=page.patient_id,
-        zone=page.context.get("viewer_zone"),
-        now=page.clock.now(),
-    )
-    return "answered" if answered else "due"
+    """``due``, ``answered`` (today's check-in, nothing else waiting) or ``none``."""
+    return _due(page)[0]
 
 
 CheckinPage = Annotated[PortalPage, Depends(portal_page("checkins:write"))]
@@ -123,8 +162,8 @@ CheckinPage = Annotated[PortalPage, Depends(portal_page("checkins:write"))]
 
 @router.get("/portal/checkin", response_class=HTMLResponse)
 def checkin_start(page: CheckinPage, form: str = "today") -> HTMLResponse:
+    state, form = _due(page) if form == "today" else ("due", form)
     questionnaire = _questionnaire(form)
-    state = todays_checkin(page) if form == "today" else "due"
     if state != "due":  # no medicine: nothing to ask; answered today: thanked, not asked again
         heading = translator(page.language)("todays_checkin")
         return page.show(
@@ -185,6 +224,13 @@ async def checkin_step(
     questionnaire = _questionnaire(form)
     if form == "today" and not has_active_medicines(session, patient_id=patient_id):
         raise InvalidInput("no check-in is due: the record lists no medicine", field="form")
+    settings = request.app.state.runtime.settings
+    if (
+        form not in FORMS
+        and invited_checkin(session, settings=settings, patient_id=patient_id) != form
+    ):
+        # Answered already (a second tap, Back and Send): stored once; the page says so.
+        return after_post(request, f"/portal/checkin?patient={patient_id}")
     language = page_language(request, session, patient_id)
     questions = conversation.questions_for(questionnaire, language)
     if not 0 <= index < len(questions):
