@@ -18,11 +18,13 @@ from careloop.outreach import messages as outreach_messages
 from careloop.outreach.messages import ConversationItem
 from careloop.outreach.portal_inbox import mark_read_for_patient
 from careloop.outreach.states import OutboxState
-from careloop.records.service import timeline
+from careloop.personalize.service import get_profile
+from careloop.records.service import get_patient, timeline
 from careloop.security.roles import Role
 from careloop.web.api.webhooks import InboundDep
 from careloop.web.console import patient_context
 from careloop.web.console.pages import after_post
+from careloop.web.console.words import goes_out_at
 from careloop.web.deps import PatientReach
 from careloop.web.portal.checkin import todays_checkin
 from careloop.web.portal.i18n import has_text, translator
@@ -91,22 +93,35 @@ def home(page: HomePage) -> HTMLResponse:
     )
 
 
+def _when_sent(page: PortalPage, items: list[ConversationItem]) -> list[ConversationItem]:
+    """Messages still to go dated when they will really leave: quiet hours hold a text typed
+    in the patient's night until their morning, as the worker holds it (and the console says)."""
+    if not any(i.direction == "out" and i.state not in _SENT for i in items):
+        return items
+    zone = get_patient(page.session, page.patient_id).timezone
+    quiet = get_profile(page.session, patient_id=page.patient_id).stated.quiet_hours
+    now = page.clock.now()
+    return [
+        replace(item, at=goes_out_at(item.at, now=now, zone=zone, quiet=quiet))
+        if item.direction == "out"
+        and item.state not in _SENT
+        and item.recipient_kind == "patient"
+        and not item.transactional
+        else item
+        for item in items
+    ]
+
+
 @router.get("/portal/messages", response_class=HTMLResponse)
 def messages(page: MessagesPage, sent: int = 0, error: str | None = None) -> HTMLResponse:
     session, patient_id = page.session, page.patient_id
     if page.principal.role == Role.PATIENT:  # the patient opening the page reads their inbox
         mark_read_for_patient(session, clock=page.clock, patient_id=patient_id)
+    items = inbox_items(outreach_messages.conversation(session, patient_id=patient_id, limit=100))
     return page.show(
         "portal/messages.html",
         "messages",
-        items=with_choices(
-            [
-                readable(item)
-                for item in inbox_items(
-                    outreach_messages.conversation(session, patient_id=patient_id, limit=100)
-                )
-            ]
-        ),
+        items=with_choices([readable(item) for item in _when_sent(page, items)]),
         sent_states=sorted(_SENT),
         may_reply=replace(page.principal, permission="messages:send").may_act_for(page.patient_id),
         sent=bool(sent),
