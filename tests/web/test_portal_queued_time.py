@@ -9,25 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from careloop.outreach.messages import queue_staff_message
 from careloop.runtime import Runtime
-from tests.access.fhir_fixtures import import_resources, patient
+from tests.web.test_console_nurse_words import _typed_message
 
 Client = Callable[..., Any]
-
-
-def _typed_message(rt: Runtime, tmp_path: Path, *, zone: str) -> None:
-    """A patient living in ``zone`` and a text a nurse typed for them at 14:00 UTC."""
-    import_resources(rt, tmp_path, [patient("p-001", zone=zone)])
-    with rt.transaction() as session:
-        queue_staff_message(
-            session,
-            patient_id="p-001",
-            body="Please call us.",
-            channel="sms",
-            clock=rt.clock,
-            actor="user:1",
-        )
 
 
 def _scheduled(page: str) -> str:

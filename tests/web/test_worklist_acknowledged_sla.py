@@ -11,12 +11,12 @@ from typing import Any
 
 from careloop.careteam import alerts
 from careloop.clock import FrozenClock
-from careloop.feedback.evaluate import Finding
 from careloop.feedback.ruleset import Severity
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 from tests.access.fhir_fixtures import import_resources, patient
+from tests.careteam.test_worklist_active_order import _finding
 
 NURSE = Principal(actor="user:nurse-1", role=Role.CLINICIAN, source="test")
 
@@ -30,22 +30,10 @@ def test_an_acknowledged_alert_no_longer_counts_down_to_an_escalation(
     rt: Runtime, clock: FrozenClock, tmp_path: Path, api_client: Callable[..., Any]
 ) -> None:
     import_resources(rt, tmp_path, [patient("p-ack")])
-    finding = Finding(
-        rule_id="test-ack-sla",
-        title="Fever during chemotherapy (possible febrile neutropenia)",
-        severity=Severity.URGENT,
-        sla_hours=1,
-        patient_id="p-ack",
-        summary="Temperature 38.6 C reported during chemotherapy.",
-        values={},
-        evidence=("temperature 38.6 C",),
-        program="oncology-symptom-checkin",
-        team="oncology-nursing",
-        source="checkin",
-    )
+    finding = _finding("p-ack", Severity.URGENT, "test-ack-sla")
     with rt.transaction() as session:
         item_id = alerts.raise_finding(session, finding, clock=clock, actor="test").item_id
-    clock.advance(timedelta(hours=2))
+    clock.advance(timedelta(hours=25))
     with rt.transaction() as session:
         assert alerts.escalate_overdue(session, clock.now()) == [item_id]
     clock.advance(timedelta(minutes=5))
@@ -59,7 +47,7 @@ def test_an_acknowledged_alert_no_longer_counts_down_to_an_escalation(
     sla = _sla_of(page.text, item_id)
     assert "escalates again" not in sla
     assert "left" not in sla
-    assert sla == "escalated to the oncology nursing lead · acknowledged 3 min ago"
+    assert sla == "escalated to the remote monitoring nursing lead · acknowledged 3 min ago"
     with rt.transaction() as session:
         clock.advance(timedelta(hours=5))
         assert alerts.escalate_overdue(session, clock.now()) == []
