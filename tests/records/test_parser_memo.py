@@ -20,14 +20,20 @@ from hypothesis import strategies as st
 from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codings
 from careloop.records.extract import index_resource, resource_codes, resource_times
+from careloop.records.fact_columns import copied_columns
 from careloop.records.fhir_check import surely_valid
 from tests.records.test_fhir_check import BROKEN, _observation, synthea_resources
+from tests.records.test_import_fast_paths import ODD_SHAPES, general
 
 Resource = dict[str, Any]
 
 
 def _parsed(resource: Resource) -> Resource:
-    return orjson.loads(orjson.dumps(resource))
+    """``resource`` as JSON decodes it (as it is, if JSON cannot hold it: a huge integer)."""
+    try:
+        return orjson.loads(orjson.dumps(resource))  # type: ignore[no-any-return]
+    except TypeError:
+        return resource
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
@@ -124,3 +130,20 @@ def test_a_bad_time_is_rejected_every_time() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="out of range"):
             resource_times({"resourceType": "Condition", "onsetDateTime": "2024-02-30"})
+
+
+def test_fact_columns_kept_by_concept_equal_the_general_rule() -> None:
+    """The typed fact columns of every Synthea resource and of the odd shapes, concepts
+    kept from earlier resources or not, are the general rule's columns."""
+    shapes = [_parsed(shape) for shape in ODD_SHAPES.values()]
+    for resource in [*synthea_resources()[::3], *shapes, *shapes]:
+        assert copied_columns(resource, parsed=True) == general(resource)
+
+
+def test_a_day_that_does_not_exist_is_unsure_after_real_days_passed() -> None:
+    """Dates passed before do not pass 30 February, nor a date that is not a string."""
+    good = _observation()
+    good["effectiveDateTime"] = "2024-02-29"
+    assert surely_valid(_parsed(good), parsed=True)
+    for odd in ("2024-02-30", "2023-02-29", ["2024-02-29"], 2024):
+        assert not surely_valid({**good, "effectiveDateTime": odd}, parsed=True)

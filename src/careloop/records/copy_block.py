@@ -45,8 +45,9 @@ class UnitRows:
         return (UnitRows, (self.groups, self.facts))
 
 
-def unit_rows(resources: Sequence[IndexedResource]) -> UnitRows:
-    """The unit's line heads by patient reference, and its facts.
+def unit_rows(resources: Sequence[IndexedResource], *, parsed: bool = False) -> UnitRows:
+    """The unit's line heads by patient reference, and its facts (``parsed``: the resources
+    were decoded from JSON text, ``store_copy.copy_parts``).
 
     Each resource's ``copy_text`` becomes its head and where its JSON starts there: pickled
     with its unit, a resource then carries its JSON only inside that head (written once, the
@@ -58,7 +59,11 @@ def unit_rows(resources: Sequence[IndexedResource]) -> UnitRows:
     dumps = orjson.dumps
     for res in resources:
         made = res.copy_text
-        start, fact = (made.resource, made.fact) if isinstance(made, CopyText) else copy_parts(res)
+        start, fact = (
+            (made.resource, made.fact)
+            if isinstance(made, CopyText)
+            else copy_parts(res, parsed=parsed)
+        )
         head = b"".join((start, res.json.replace(b"\\", b"\\\\"), b"\t"))
         res.copy_text = (head, len(start))
         group = groups.get(res.patient_ref)

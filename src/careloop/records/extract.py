@@ -254,8 +254,11 @@ def patient_reference(resource: dict[str, Any]) -> str | None:
     if rtype == "Patient":
         return f"Patient/{resource['id']}"
     for name in _PATIENT_FIELDS.get(rtype, ("subject", "patient")):
-        ref = reference_of(resource.get(name))
-        if patient_id(ref):
+        # reference_of and patient_id inline (every resource of an import comes here)
+        value = resource.get(name)
+        mapping = type(value) is dict or isinstance(value, Mapping)
+        ref = value.get("reference") if mapping else None  # type: ignore[union-attr]
+        if isinstance(ref, str) and len(ref) > 8 and ref.startswith("Patient/"):
             return ref
     if rtype == "Appointment":
         for participant in resource.get("participant") or []:

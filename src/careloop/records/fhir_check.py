@@ -116,16 +116,31 @@ def _real_day(value: str) -> bool:
     return True
 
 
-def _a_date(value: Any) -> bool:
-    return type(value) is str and _DATE.fullmatch(value) is not None and _real_day(value)
+def _a_moment(pattern: re.Pattern[str]) -> Check:
+    """A date, dateTime or instant check that remembers the strings it passed: the
+    resources of an encounter share its times (a string is only ever equal to itself)."""
+    passed: set[str] = set()
+
+    def check(value: Any) -> bool:
+        if type(value) is not str:
+            return False
+        if value in passed:
+            return True
+        if pattern.fullmatch(value) is None or not _real_day(value):
+            return False
+        if len(passed) >= MEMORY:
+            passed.clear()
+        passed.add(value)
+        return True
+
+    return check
 
 
-def _a_datetime(value: Any) -> bool:
-    return type(value) is str and _DATETIME.fullmatch(value) is not None and _real_day(value)
-
-
-def _an_instant(value: Any) -> bool:
-    return type(value) is str and _INSTANT.fullmatch(value) is not None and _real_day(value)
+MEMORY = 20_000
+"""How many passed values each remembering check keeps (then it starts again)."""
+_a_date = _a_moment(_DATE)
+_a_datetime = _a_moment(_DATETIME)
+_an_instant = _a_moment(_INSTANT)
 
 
 def _a_time(value: Any) -> bool:
@@ -294,6 +309,15 @@ def _model_check(model: dict[str, Any], fields: dict[str, Check]) -> Check:
                     return False
                 if item[0] not in " \r\n\t" and item[0].isspace():
                     return False
+            elif check_item is _a_code:
+                if (
+                    type(item) is not str
+                    or item == ""
+                    or not (item.isascii() and item.isprintable())
+                ):
+                    return False
+                if item[0] == " " or item[-1] == " " or "  " in item:
+                    return False
             elif check_item is None or not check_item(item):
                 return False
         return True
@@ -320,8 +344,6 @@ def _model_check(model: dict[str, Any], fields: dict[str, Check]) -> Check:
 MEMOIZED = frozenset({"CodeableConcept", "Meta", "Quantity"})
 """Elements that recur verbatim across resources (a LOINC code's concept, a profile list, a
 unit's quantity): a third of what the checks visit in Synthea resources."""
-MEMORY = 20_000
-"""How many passed values each memoized check keeps (then it starts again)."""
 
 
 def _remembering(check: Check) -> Check:

@@ -113,7 +113,7 @@ def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
             continue
         unit.resources.append(indexed)
     # The COPY lines made here, in the parser process: the writer joins them with the owner.
-    unit.rows = unit_rows(unit.resources)
+    unit.rows = unit_rows(unit.resources, parsed=True)
     return unit
 
 

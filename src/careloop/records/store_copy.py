@@ -149,8 +149,11 @@ def _code_texts(codes: tuple[tuple[str, str], ...]) -> tuple[str, str]:
     return texts
 
 
-def copy_parts(res: IndexedResource) -> tuple[bytes, tuple[Any, ...] | None]:
-    """:func:`copy_text`'s two parts, without the object that holds them."""
+def copy_parts(
+    res: IndexedResource, *, parsed: bool = False
+) -> tuple[bytes, tuple[Any, ...] | None]:
+    """:func:`copy_text`'s two parts, without the object that holds them. ``parsed``: the
+    resource was decoded from JSON text (``fact_columns.copied_columns``)."""
     start = _iso(res.effective_start)
     # A moment is its own start and end (one object): written once, used twice.
     end = start if res.effective_end is res.effective_start else _iso(res.effective_end)
@@ -161,7 +164,7 @@ def copy_parts(res: IndexedResource) -> tuple[bytes, tuple[Any, ...] | None]:
     ))  # fmt: skip
     fact = None
     if has_fact(res.resource_type, res.patient_ref):
-        fact = (bare, *copied_columns(res.resource))
+        fact = (bare, *copied_columns(res.resource, parsed=parsed))
     return resource.encode(), fact
 
 
