@@ -284,7 +284,7 @@ def _codings_into(value: Any, out: list[tuple[str, str]]) -> None:
             _codings_into(item, out)
         return
     if type(value) is not dict:
-        if isinstance(value, list | Mapping):
+        if value is not None and isinstance(value, list | Mapping):
             out.extend(codings(value))
         return
     code = value.get("code")
