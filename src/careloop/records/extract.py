@@ -365,14 +365,30 @@ def index_resource(
         start, end = resource_times(resource) if supported else (None, None)
     except (ValueError, TypeError, KeyError):
         raise ResourceProblem("a date field is not a valid FHIR date") from None
+    ref, status = patient_reference(resource), resource_status(resource)
+    codes = resource_codes(resource) if supported else ()
+    if parsed:
+        # One object for each value that recurs (a unit's patient, a code's pairs): pickled
+        # once per unit to the writer, which then builds it once.
+        rtype = _SHARED.setdefault(rtype, rtype)
+        ref = None if ref is None else _SHARED.setdefault(ref, ref)
+        status = None if status is None else _SHARED.setdefault(status, status)
+        codes = _SHARED_CODES.setdefault(codes, codes)
+        if len(_SHARED) > 50_000 or len(_SHARED_CODES) > 20_000:
+            _SHARED.clear()
+            _SHARED_CODES.clear()
     return IndexedResource(
         resource_type=rtype,
         fhir_id=resource["id"],
-        patient_ref=patient_reference(resource),
-        status=resource_status(resource),
+        patient_ref=ref,
+        status=status,
         effective_start=start,
         effective_end=end,
-        codes=resource_codes(resource) if supported else (),
+        codes=codes,
         supported=supported,
         resource=resource,
     )
+
+
+_SHARED: dict[str, str] = {}
+_SHARED_CODES: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
