@@ -128,16 +128,23 @@ def _a_moment(pattern: re.Pattern[str]) -> Check:
             return True
         if pattern.fullmatch(value) is None or not _real_day(value):
             return False
-        if len(passed) >= MEMORY:
-            passed.clear()
-        passed.add(value)
-        return True
+        return _kept(passed, value)
 
     return check
 
 
 MEMORY = 20_000
 """How many passed values each remembering check keeps (then it starts again)."""
+
+
+def _kept(passed: set[Any], value: Any) -> bool:
+    """Remember that ``value`` passed (a full memory starts again); True."""
+    if len(passed) >= MEMORY:
+        passed.clear()
+    passed.add(value)
+    return True
+
+
 _a_date = _a_moment(_DATE)
 _a_datetime = _a_moment(_DATETIME)
 _an_instant = _a_moment(_INSTANT)
@@ -365,10 +372,7 @@ def _remembering(check: Check) -> Check:
             return True
         if not check(value):
             return False
-        if len(passed) >= MEMORY:
-            passed.clear()
-        passed.add(text)
-        return True
+        return _kept(passed, text)
 
     return remembered
 
