@@ -79,7 +79,25 @@ CASES = {
         {"fullUrl": "urn:uuid:p-1", "resource": {"resourceType": "Patient", "id": "p-1"}},
         _observation("urn:uuid:p-1"),
     ),
+    # Laid out as Synthea does, one reference the plain pattern cannot read: counting the
+    # "urn: of the bytes must not let it through unread.
+    "laid out as Synthea does, one reference escaped": _bundle(
+        {"fullUrl": "urn:uuid:p-1", "resource": {"resourceType": "Patient", "id": "p-1"}},
+        _observation("urn:uuid:p-1", focus=[{"reference": "urn:uuid:p\\u002d1"}]),
+    ),
+    "laid out as Synthea does, an id that looks like a urn": _bundle(
+        {"fullUrl": "urn:uuid:p-1", "resource": {"resourceType": "Patient", "id": "urn:p"}},
+        _observation("urn:uuid:p-1"),
+    ),
 }
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_compact_bundles_read_the_same_both_ways(name: str, tmp_path: Path) -> None:
+    """Bundles written without spaces (as Synthea's are) read as walking their entries."""
+    path = tmp_path / "bundle.json"
+    path.write_bytes(orjson.dumps(CASES[name]).replace(b"\\\\u002d", b"\\u002d"))
+    assert read_json_file(path) == _walked(path)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

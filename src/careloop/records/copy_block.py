@@ -25,7 +25,7 @@ from careloop.records.store_copy import (
     RESOURCE_COLUMNS,
     CopyText,
     Stamp,
-    copy_text,
+    copy_parts,
     text,
 )
 
@@ -45,8 +45,9 @@ class UnitRows:
         return (UnitRows, (self.groups, self.facts))
 
 
-def unit_rows(resources: Sequence[IndexedResource]) -> UnitRows:
-    """The unit's line heads by patient reference, and its facts.
+def unit_rows(resources: Sequence[IndexedResource], *, parsed: bool = False) -> UnitRows:
+    """The unit's line heads by patient reference, and its facts (``parsed``: the resources
+    were decoded from JSON text, ``store_copy.copy_parts``).
 
     Each resource's ``copy_text`` becomes its head and where its JSON starts there: pickled
     with its unit, a resource then carries its JSON only inside that head (written once, the
@@ -55,17 +56,22 @@ def unit_rows(resources: Sequence[IndexedResource]) -> UnitRows:
     Synthea files."""
     groups: dict[str | None, list[bytes]] = {}
     facts: list[bytes] = []
+    dumps = orjson.dumps
     for res in resources:
-        lines = res.copy_text if isinstance(res.copy_text, CopyText) else copy_text(res)
-        head = lines.resource + res.json.replace(b"\\", b"\\\\") + b"\t"
-        res.copy_text = (head, len(lines.resource))
+        made = res.copy_text
+        start, fact = (
+            (made.resource, made.fact)
+            if isinstance(made, CopyText)
+            else copy_parts(res, parsed=parsed)
+        )
+        head = b"".join((start, res.json.replace(b"\\", b"\\\\"), b"\t"))
+        res.copy_text = (head, len(start))
         group = groups.get(res.patient_ref)
         if group is None:
             groups[res.patient_ref] = [head]
         else:
             group.append(head)
-        fact = lines.fact
-        facts.append(b"" if fact is None else orjson.dumps((res.resource_type, res.fhir_id, *fact)))
+        facts.append(b"" if fact is None else dumps((res.resource_type, res.fhir_id, *fact)))
     return UnitRows(tuple(groups.items()), b"\n".join(facts))
 
 

@@ -9,6 +9,7 @@ Other types are kept raw, unvalidated and unindexed, so references to them resol
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -253,8 +254,11 @@ def patient_reference(resource: dict[str, Any]) -> str | None:
     if rtype == "Patient":
         return f"Patient/{resource['id']}"
     for name in _PATIENT_FIELDS.get(rtype, ("subject", "patient")):
-        ref = reference_of(resource.get(name))
-        if patient_id(ref):
+        # reference_of and patient_id inline (every resource of an import comes here)
+        value = resource.get(name)
+        mapping = type(value) is dict or isinstance(value, Mapping)
+        ref = value.get("reference") if mapping else None  # type: ignore[union-attr]
+        if isinstance(ref, str) and len(ref) > 8 and ref.startswith("Patient/"):
             return ref
     if rtype == "Appointment":
         for participant in resource.get("participant") or []:
@@ -271,16 +275,54 @@ def patient_reference(resource: dict[str, Any]) -> str | None:
     return None
 
 
+def _codings_into(value: Any, out: list[tuple[str, str]]) -> None:
+    """``fhirdata.codings.codings(value)`` appended to ``out``: the same pairs, without a
+    generator per concept and an abstract-class check per coding (dicts and lists, as JSON
+    decodes them, read here; anything else as that function reads it)."""
+    if type(value) is list:
+        for item in value:
+            _codings_into(item, out)
+        return
+    if type(value) is not dict:
+        if value is not None and isinstance(value, list | Mapping):
+            out.extend(codings(value))
+        return
+    code = value.get("code")
+    if isinstance(code, str):
+        system = value.get("system")
+        out.append((system if type(system) is str else str(system or ""), code))
+    for coding in value.get("coding") or ():
+        if type(coding) is dict or isinstance(coding, Mapping):
+            code = coding.get("code")
+            if isinstance(code, str):
+                system = coding.get("system")
+                out.append((system if type(system) is str else str(system or ""), code))
+
+
 def resource_codes(resource: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     rtype = resource["resourceType"]
     codes: list[tuple[str, str]] = []
     for name in _CODE_FIELDS.get(rtype, ()):
-        codes.extend(codings(resource.get(name)))
+        _codings_into(resource.get(name), codes)
     if rtype == "Observation":
         for component in resource.get("component") or []:
             if isinstance(component, dict):
-                codes.extend(codings(component.get("code")))
+                _codings_into(component.get("code"), codes)
     return tuple(dict.fromkeys(codes))
+
+
+_INTERVALS: dict[str, tuple[datetime, datetime]] = {}
+"""Times read before (``dates.interval``): the resources of an encounter share its times."""
+
+
+def _interval(value: str) -> tuple[datetime, datetime]:
+    found = _INTERVALS.get(value)
+    if found is None:
+        found = dates.interval(value)
+        if len(_INTERVALS) >= 20_000:
+            _INTERVALS.clear()
+        _INTERVALS[value] = found
+    return found
 
 
 def resource_times(resource: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
@@ -290,15 +332,15 @@ def resource_times(resource: dict[str, Any]) -> tuple[datetime | None, datetime 
     for name in periods:
         period = resource.get(name)
         if isinstance(period, dict) and (period.get("start") or period.get("end")):
-            start = dates.interval(period["start"])[0] if period.get("start") else None
-            end = dates.interval(period["end"])[1] if period.get("end") else None
+            start = _interval(period["start"])[0] if period.get("start") else None
+            end = _interval(period["end"])[1] if period.get("end") else None
             return start, end
     for name in points:
         value = resource.get(name)
         if isinstance(value, str):
-            return dates.interval(value)
+            return _interval(value)
     if rtype == "Appointment" and isinstance(resource.get("end"), str):
-        return None, dates.interval(resource["end"])[1]
+        return None, _interval(resource["end"])[1]
     return None, None
 
 
@@ -310,24 +352,43 @@ def resource_status(resource: dict[str, Any]) -> str | None:
     return next((code for _, code in codings(clinical)), None)
 
 
-def index_resource(resource: dict[str, Any], *, validate: bool = True) -> IndexedResource:
-    """Validate a resource (supported types) and draw its indexed columns."""
+def index_resource(
+    resource: dict[str, Any], *, validate: bool = True, parsed: bool = False
+) -> IndexedResource:
+    """Validate a resource (supported types) and draw its indexed columns. ``parsed``: it
+    was decoded from JSON text (``records.fhir_check.surely_valid``)."""
     rtype = resource["resourceType"]
     supported = rtype in SUPPORTED_TYPES
-    if supported and validate and not surely_valid(resource):
+    if supported and validate and not surely_valid(resource, parsed=parsed):
         validate_resource(resource)
     try:
         start, end = resource_times(resource) if supported else (None, None)
     except (ValueError, TypeError, KeyError):
         raise ResourceProblem("a date field is not a valid FHIR date") from None
+    ref, status = patient_reference(resource), resource_status(resource)
+    codes = resource_codes(resource) if supported else ()
+    if parsed:
+        # One object for each value that recurs (a unit's patient, a code's pairs): pickled
+        # once per unit to the writer, which then builds it once.
+        rtype = _SHARED.setdefault(rtype, rtype)
+        ref = None if ref is None else _SHARED.setdefault(ref, ref)
+        status = None if status is None else _SHARED.setdefault(status, status)
+        codes = _SHARED_CODES.setdefault(codes, codes)
+        if len(_SHARED) > 50_000 or len(_SHARED_CODES) > 20_000:
+            _SHARED.clear()
+            _SHARED_CODES.clear()
     return IndexedResource(
         resource_type=rtype,
         fhir_id=resource["id"],
-        patient_ref=patient_reference(resource),
-        status=resource_status(resource),
+        patient_ref=ref,
+        status=status,
         effective_start=start,
         effective_end=end,
-        codes=resource_codes(resource) if supported else (),
+        codes=codes,
         supported=supported,
         resource=resource,
     )
+
+
+_SHARED: dict[str, str] = {}
+_SHARED_CODES: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}

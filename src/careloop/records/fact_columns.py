@@ -102,17 +102,20 @@ def parse_pairs(text: str) -> Pairs:
     )
 
 
-def copied_columns(resource: dict[str, Any]) -> tuple[Any, ...]:
+def copied_columns(resource: dict[str, Any], *, parsed: bool = False) -> tuple[Any, ...]:
     """:func:`computed_columns` as the values ``records.store_copy`` sends after the codes.
 
     Import computes these for every fact (25,000 for 100 Synthea files), so the usual shapes
     (concepts whose codings are objects with string systems and codes, a numeric quantity)
     take a straight path of one look at each coding; anything else, or any doubt, goes
     through :func:`computed_columns` (equal on every Synthea fact and on odd shapes:
-    ``tests/records/test_fact_columns.py``)."""
+    ``tests/records/test_fact_columns.py``). ``parsed``: ``resource`` was decoded from JSON
+    text, so a concept's pairs may be the ones kept for an equal concept (:func:`_kept_pairs`).
+    """
     rtype = resource.get("resourceType")
-    code_pairs = _usual_pairs(resource.get(CODE_PATHS.get(rtype, "code")), bare=False)  # type: ignore[arg-type]
-    category = _usual_pairs(resource.get("class" if rtype == "Encounter" else "category"))
+    usual = _kept_pairs if parsed else _usual_pairs
+    code_pairs = usual(resource.get(CODE_PATHS.get(rtype, "code")), bare=False)  # type: ignore[arg-type]
+    category = usual(resource.get("class" if rtype == "Encounter" else "category"))
     if code_pairs is _UNUSUAL or category is _UNUSUAL:
         return tuple(computed_columns(resource).values())
     quantity = resource.get("valueQuantity")
@@ -127,6 +130,28 @@ def copied_columns(resource: dict[str, Any]) -> tuple[Any, ...]:
 
 _UNUSUAL = "unusual"
 """What :func:`_usual_pairs` answers for a shape it leaves to :func:`computed_columns`."""
+_KEPT: tuple[dict[bytes, str | None], dict[bytes, str | None]] = ({}, {})
+""":func:`_usual_pairs` by concept JSON text, not bare and bare."""
+
+
+def _kept_pairs(concept: Any, *, bare: bool = True) -> str | None:
+    """:func:`_usual_pairs` of a concept decoded from JSON, kept by its compact JSON text:
+    a LOINC code's concept recurs in thousands of resources. Equal text is an equal value of
+    the same JSON types, hence the same answer (not so for other objects: ``orjson`` writes
+    a ``UUID`` as a string too)."""
+    if concept is None:
+        return ""
+    try:
+        text = orjson.dumps(concept)
+    except TypeError:
+        return _usual_pairs(concept, bare=bare)
+    kept = _KEPT[bare]
+    if text in kept:
+        return kept[text]
+    if len(kept) >= 20_000:
+        kept.clear()
+    pairs = kept[text] = _usual_pairs(concept, bare=bare)
+    return pairs
 
 
 def _usual_pairs(concept: Any, *, bare: bool = True) -> str | None:

@@ -27,6 +27,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 Check = Callable[[Any], bool]
 
 # Primitive formats, each no wider than what fhir_core accepts (fhir_core/types.py).
@@ -114,16 +116,38 @@ def _real_day(value: str) -> bool:
     return True
 
 
-def _a_date(value: Any) -> bool:
-    return type(value) is str and _DATE.fullmatch(value) is not None and _real_day(value)
+def _a_moment(pattern: re.Pattern[str]) -> Check:
+    """A date, dateTime or instant check that remembers the strings it passed: the
+    resources of an encounter share its times (a string is only ever equal to itself)."""
+    passed: set[str] = set()
+
+    def check(value: Any) -> bool:
+        if type(value) is not str:
+            return False
+        if value in passed:
+            return True
+        if pattern.fullmatch(value) is None or not _real_day(value):
+            return False
+        return _kept(passed, value)
+
+    return check
 
 
-def _a_datetime(value: Any) -> bool:
-    return type(value) is str and _DATETIME.fullmatch(value) is not None and _real_day(value)
+MEMORY = 20_000
+"""How many passed values each remembering check keeps (then it starts again)."""
 
 
-def _an_instant(value: Any) -> bool:
-    return type(value) is str and _INSTANT.fullmatch(value) is not None and _real_day(value)
+def _kept(passed: set[Any], value: Any) -> bool:
+    """Remember that ``value`` passed (a full memory starts again); True."""
+    if len(passed) >= MEMORY:
+        passed.clear()
+    passed.add(value)
+    return True
+
+
+_a_date = _a_moment(_DATE)
+_a_datetime = _a_moment(_DATETIME)
+_an_instant = _a_moment(_INSTANT)
 
 
 def _a_time(value: Any) -> bool:
@@ -242,12 +266,16 @@ def _describe_type(annotation: Any, pending: list[Any]) -> str:
 # ---- the checks, compiled from the description ----
 
 
-def _compile(structure: dict[str, Any]) -> dict[str, Check]:
+def _compile(structure: dict[str, Any], *, parsed: bool = False) -> dict[str, Check]:
     """One check per model; a model's field table is filled once every check exists, so an
-    element's check calls the nested element's check directly (Extension holds Extension)."""
+    element's check calls the nested element's check directly (Extension holds Extension).
+    ``parsed``: for values decoded from JSON text, the :data:`MEMOIZED` models remember what
+    they passed (:func:`_remembering`)."""
     models: dict[str, Any] = structure["models"]
     tables: dict[str, dict[str, Check]] = {name: {} for name in models}
     compiled = {name: _model_check(model, tables[name]) for name, model in models.items()}
+    if parsed:
+        compiled.update((name, _remembering(compiled[name])) for name in MEMOIZED & compiled.keys())
 
     def field_check(spec: str) -> Check:
         if spec.startswith("["):
@@ -279,7 +307,25 @@ def _model_check(model: dict[str, Any], fields: dict[str, Check]) -> Check:
         get = fields.get
         for key, item in value.items():
             check_item = get(key)
-            if check_item is None or not check_item(item):
+            # The commonest primitives inline (a call each was a tenth of the check).
+            if check_item is _free_text:
+                if type(item) is not str or item == "":
+                    return False
+            elif check_item is _a_string:
+                if type(item) is not str or item == "":
+                    return False
+                if item[0] not in " \r\n\t" and item[0].isspace():
+                    return False
+            elif check_item is _a_code:
+                if (
+                    type(item) is not str
+                    or item == ""
+                    or not (item.isascii() and item.isprintable())
+                ):
+                    return False
+                if item[0] == " " or item[-1] == " " or "  " in item:
+                    return False
+            elif check_item is None or not check_item(item):
                 return False
         return True
 
@@ -302,21 +348,53 @@ def _model_check(model: dict[str, Any], fields: dict[str, Check]) -> Check:
     return check
 
 
+MEMOIZED = frozenset({"CodeableConcept", "Meta", "Quantity"})
+"""Elements that recur verbatim across resources (a LOINC code's concept, a profile list, a
+unit's quantity): a third of what the checks visit in Synthea resources."""
+
+
+def _remembering(check: Check) -> Check:
+    """``check`` answering at once for a value whose compact JSON it has passed before.
+
+    Equal JSON text is an equal value of the same JSON types (``1`` and ``1.0``, ``true``
+    and ``1`` are different texts), so the answer is the same; that holds only for values
+    decoded from JSON text (``orjson`` writes a ``datetime`` or a ``UUID`` as a string too),
+    hence ``surely_valid(..., parsed=True)``. A value it cannot write is checked as usual."""
+    passed: set[bytes] = set()
+    dumps = orjson.dumps
+
+    def remembered(value: Any) -> bool:
+        try:
+            text = dumps(value)
+        except TypeError:
+            return check(value)
+        if text in passed:
+            return True
+        if not check(value):
+            return False
+        return _kept(passed, text)
+
+    return remembered
+
+
 STRUCTURE = Path(__file__).with_name("fhir_structure.json")
 
 
 @cache
-def _checks() -> dict[str, Check]:
+def _checks(parsed: bool = False) -> dict[str, Check]:
     """The check of every described resource type, compiled once per process."""
-    compiled: dict[str, Check] = _compile(json.loads(STRUCTURE.read_bytes()))
+    compiled: dict[str, Check] = _compile(json.loads(STRUCTURE.read_bytes()), parsed=parsed)
     return compiled
 
 
 def load_checks() -> None:
     """Compile the checks now (parser processes forked later share them)."""
     _checks()
+    _checks(parsed=True)
 
 
-def surely_valid(resource: dict[str, Any]) -> bool:
-    """True only if full model validation would accept ``resource``; False means "ask it"."""
-    return _checks().get(resource["resourceType"], _never)(resource)
+def surely_valid(resource: dict[str, Any], *, parsed: bool = False) -> bool:
+    """True only if full model validation would accept ``resource``; False means "ask it".
+    ``parsed``: ``resource`` was decoded from JSON text (only JSON types in it), so checks
+    may remember values they passed (:func:`_remembering`)."""
+    return _checks(parsed).get(resource["resourceType"], _never)(resource)

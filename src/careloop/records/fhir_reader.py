@@ -126,26 +126,32 @@ def read_bundle(document: Any, *, file: str, literal: bool = False) -> ReadResul
     ``literal``: the caller has already made every ``urn:`` reference literal (and none was
     left unresolved), so the entries need not be walked again.
     """
+    return _read_bundle(document, file=file, literal=literal)[0]
+
+
+def _read_bundle(document: Any, *, file: str, literal: bool) -> tuple[ReadResult, dict[str, str]]:
+    """:func:`read_bundle`, and what each entry's ``fullUrl`` stands for (``Type/id``; empty
+    unless ``document`` is a Bundle of a supported type with a list of entries)."""
     result = ReadResult(file=file)
+    urls: dict[str, str] = {}
     if not isinstance(document, dict):
         result.rejected.append(Rejection(file, None, "top level is not a JSON object"))
-        return result
+        return result, urls
     if document.get("resourceType") != "Bundle":
         problem = _check_resource(document)
         if problem:
             result.rejected.append(Rejection(file, None, problem))
         else:
             result.resources.append((0, document))
-        return result
+        return result, urls
     btype = document.get("type")
     if btype not in BUNDLE_TYPES:
         result.rejected.append(Rejection(file, None, f"Bundle.type {btype!r} is not supported"))
-        return result
+        return result, urls
     entries = document.get("entry") or []
     if not isinstance(entries, list):
         result.rejected.append(Rejection(file, None, "Bundle.entry is not a list"))
-        return result
-    urls: dict[str, str] = {}
+        return result, urls
     kept: list[tuple[int, dict[str, Any]]] = []
     for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
@@ -176,7 +182,7 @@ def read_bundle(document: Any, *, file: str, literal: bool = False) -> ReadResul
             )
             continue
         result.resources.append((index, resource))
-    return result
+    return result, urls
 
 
 _URN_REFERENCE = re.compile(rb'"reference"\s*:\s*"urn:')
@@ -212,14 +218,18 @@ def _entry_targets(document: Any) -> dict[str, str] | None:
     return urls
 
 
-def _urn_targets(raw: bytes, urls: dict[bytes, bytes]) -> _Targets | None:
+def _urn_targets(raw: bytes, urls: dict[bytes, bytes], heads: int = -1) -> _Targets | None:
     """Each ``urn:`` reference of ``raw`` and its target in ``urls``, or None when one has
     an escape in it (not matched by the plain pattern) or does not resolve. ``raw`` comes
     back split around the plain references (odd places: their ``urn:``), for
-    :func:`_rewrite`: one scan of the bytes serves both."""
+    :func:`_rewrite`: one scan of the bytes serves both.
+
+    ``heads``: how many entry heads (``_ENTRY_HEAD``) matched; when they and the plain
+    references hold every ``"urn:`` of ``raw``, no other reference can be one (each match of
+    the looser pattern holds one too), and the looser pattern's scan is spared."""
     pieces = _PLAIN_URN_REFERENCE.split(raw)
     found = pieces[1::2]
-    if len(found) != len(_URN_REFERENCE.findall(raw)):
+    if heads + len(found) != raw.count(b'"urn:') and len(found) != len(_URN_REFERENCE.findall(raw)):
         return None
     targets = {urn: urls.get(urn) for urn in found}
     if None in targets.values():
@@ -243,30 +253,30 @@ def _rewrite(found: _Targets) -> bytes:
     return b"".join(pieces)
 
 
-def _parsed_once(raw: bytes) -> Any | None:
-    """The Bundle with its ``urn:`` references made literal in one parse, or None (then it
-    is parsed and rewritten as in :func:`_with_literal_references`).
+def _parsed_once(raw: bytes, file: str) -> ReadResult | None:
+    """The Bundle read with its ``urn:`` references made literal in one parse, or None
+    (then it is parsed and rewritten as in :func:`_with_literal_references`).
 
     Each entry's target is guessed from the bytes (``fullUrl`` followed by ``resourceType``
     and ``id``, as writers such as Synthea lay entries out), the references are rewritten,
-    and the bytes are parsed; the guess is then checked against the parsed entries (their
-    ``fullUrl`` is not a reference, so the rewrite left it alone): any difference and the
-    document is read the slow way. A second parse of every Bundle was a tenth of the import.
+    and the bytes are parsed and read; the guess is then checked against what the read
+    found each entry's ``fullUrl`` to stand for (not a reference, so the rewrite left it
+    alone): any difference and the document is read the slow way. A second parse of every
+    Bundle was a tenth of the import.
     """
-    guessed = {urn: rtype + b"/" + rid for urn, rtype, rid in _ENTRY_HEAD.findall(raw)}
-    found = _urn_targets(raw, guessed) if guessed else None
+    heads = _ENTRY_HEAD.findall(raw)
+    guessed = {urn: rtype + b"/" + rid for urn, rtype, rid in heads}
+    found = _urn_targets(raw, guessed, len(heads)) if guessed else None
     if not found or not found.targets:
         return None
     try:
         document = orjson.loads(_rewrite(found))
     except orjson.JSONDecodeError:
         return None
-    urls = _entry_targets(document)
-    if urls is None or any(
-        urls.get(urn.decode()) != t.decode() for urn, t in found.targets.items()
-    ):
+    result, urls = _read_bundle(document, file=file, literal=True)
+    if any(urls.get(urn.decode()) != t.decode() for urn, t in found.targets.items()):
         return None
-    return document
+    return result
 
 
 def _with_literal_references(raw: bytes, document: Any) -> Any | None:
@@ -296,9 +306,9 @@ def read_json_file(path: Path) -> ReadResult:
         return ReadResult(
             file=str(path), rejected=[Rejection(str(path), None, exc.strerror or "unreadable")]
         )
-    literal = _parsed_once(raw)
-    if literal is not None:
-        return read_bundle(literal, file=str(path), literal=True)
+    once = _parsed_once(raw, str(path))
+    if once is not None:
+        return once
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

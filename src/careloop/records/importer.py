@@ -104,7 +104,7 @@ def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
     unit = PreparedUnit(file=read.file, rejected=list(read.rejected))
     for entry, resource in read.resources:
         try:
-            indexed = index_resource(resource)
+            indexed = index_resource(resource, parsed=True)
         except ResourceProblem as exc:
             unit.rejected.append(Rejection(read.file, entry, f"{resource['resourceType']}.{exc}"))
             continue
@@ -113,7 +113,7 @@ def _prepare(read: ReadResult, *, keep_unsupported: bool) -> PreparedUnit:
             continue
         unit.resources.append(indexed)
     # The COPY lines made here, in the parser process: the writer joins them with the owner.
-    unit.rows = unit_rows(unit.resources)
+    unit.rows = unit_rows(unit.resources, parsed=True)
     return unit
 
 

@@ -120,26 +120,58 @@ def _fields(values: Sequence[str | None]) -> str:
     return "".join(["\\N\t" if v is None else v.translate(_ESCAPES) + "\t" for v in values])
 
 
+_ISO: dict[datetime, str] = {}
+_CODE_TEXTS: dict[tuple[tuple[str, str], ...], tuple[str, str]] = {}
+"""Texts made before, by value: a unit's resources share their times (an encounter's) and
+codes (a LOINC code's) with others; a look-up costs less than making the text again."""
+_KEPT = 20_000
+
+
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    if value is None:
+        return None
+    text = _ISO.get(value)
+    if text is None:
+        if len(_ISO) >= _KEPT:
+            _ISO.clear()
+        text = _ISO[value] = value.isoformat()
+    return text
+
+
+def _code_texts(codes: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    """The ``codes`` column text and the fact's bare codes of a resource with ``codes``."""
+    texts = _CODE_TEXTS.get(codes)
+    if texts is None:
+        if len(_CODE_TEXTS) >= _KEPT:
+            _CODE_TEXTS.clear()
+        bare = " ".join(dict.fromkeys([code[:128] for _, code in codes]))
+        texts = _CODE_TEXTS[codes] = (column_text(codes), bare)
+    return texts
+
+
+def copy_parts(
+    res: IndexedResource, *, parsed: bool = False
+) -> tuple[bytes, tuple[Any, ...] | None]:
+    """:func:`copy_text`'s two parts, without the object that holds them. ``parsed``: the
+    resource was decoded from JSON text (``fact_columns.copied_columns``)."""
+    start = _iso(res.effective_start)
+    # A moment is its own start and end (one object): written once, used twice.
+    end = start if res.effective_end is res.effective_start else _iso(res.effective_end)
+    column, bare = _code_texts(res.codes)
+    resource = _fields((
+        res.resource_type, res.fhir_id, res.patient_ref, res.status, start, end,
+        column, "t" if res.supported else "f",
+    ))  # fmt: skip
+    fact = None
+    if has_fact(res.resource_type, res.patient_ref):
+        fact = (bare, *copied_columns(res.resource, parsed=parsed))
+    return resource.encode(), fact
 
 
 def copy_text(res: IndexedResource) -> CopyText:
     """The COPY text of ``res`` for ``fhir_resources`` (it ends before the JSON: source,
     import time and owner come after) and its fact's codes."""
-    start = _iso(res.effective_start)
-    # A moment is its own start and end (one object): written once, used twice.
-    end = start if res.effective_end is res.effective_start else _iso(res.effective_end)
-    codes = res.codes
-    resource = _fields((
-        res.resource_type, res.fhir_id, res.patient_ref, res.status, start, end,
-        column_text(codes), "t" if res.supported else "f",
-    ))  # fmt: skip
-    fact = None
-    if has_fact(res.resource_type, res.patient_ref):
-        bare = " ".join(dict.fromkeys([code[:128] for _, code in codes]))
-        fact = (bare, *copied_columns(res.resource))
-    return CopyText(resource.encode(), fact)
+    return CopyText(*copy_parts(res))
 
 
 STREAM_ROWS = 500
