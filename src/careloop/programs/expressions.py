@@ -36,6 +36,7 @@ from careloop.programs.measures.criteria import (
     compile_criterion,
     compile_retrieve,
     exists_test,
+    late_predicate,
     memo_predicate,
     memo_retrieve,
 )
@@ -196,7 +197,7 @@ class ProgramLibrary:
         if "ref" in node:
             name = str(node["ref"])
             self.predicate(name)  # unknown names fail now, not at evaluation
-            return lambda ctx: self.predicate(name)(ctx)
+            return late_predicate(lambda: self.predicate(name))
         if "exists" in node:
             spec = node["exists"]
             found = self.retrieve(spec) if isinstance(spec, str) else self.compile_retrieve(spec)
