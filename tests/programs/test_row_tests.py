@@ -2,8 +2,9 @@
 
 Differential, per resource type and timing field: the columns import writes
 (``records.extract``: status, start and end) against the engine's timing
-(``measures.fields``) and relations, on every Encounter, CarePlan and Observation of the
-Synthea patients, on generated resources of every date shape, and through whole programs:
+(``measures.fields``, and the programs' ``occurrence``) and relations, on every Encounter,
+CarePlan, Observation and Immunization of the Synthea patients, on generated resources of
+every date shape, and through whole programs:
 the verdicts of a night's records (rows) equal those of records of decoded facts at several
 dates, on SQLite and PostgreSQL.
 """
@@ -21,8 +22,10 @@ from tests.conftest import SHARED_DATA
 from tests.programs.test_projection_differential import _import
 from tests.programs.test_shared_record import _compare, _programs
 
+from careloop.programs.definition import load_programs
+from careloop.programs.eligibility import evaluate_record
+from careloop.programs.expressions import time_of
 from careloop.programs.measures.criteria import STATUS_PROFILES
-from careloop.programs.measures.fields import FIELDS
 from careloop.programs.measures.row_tests import (
     POINT_TESTS,
     RELATION_TESTS,
@@ -30,7 +33,9 @@ from careloop.programs.measures.row_tests import (
     status_row_test,
     timing_row_test,
 )
+from careloop.programs.measures.shared_record import FactIndex, ProgramRecord
 from careloop.programs.measures.timing import POINT_RELATIONS, RELATIONS
+from careloop.programs.windows import resolve_window
 from careloop.records.extract import (
     ResourceProblem,
     index_resource,
@@ -74,13 +79,13 @@ def _refused_but_kept(resource: dict[str, Any], low: datetime, high: datetime) -
             if test(row, low.timestamp(), high.timestamp()):
                 continue
             relation = POINT_RELATIONS.get(name, RELATIONS[name]) if point else RELATIONS[name]
-            held = relation(FIELDS[field](resource, BIRTH), low, high)
+            held = relation(time_of(field)(resource, BIRTH), low, high)
             found.append(f"{'WRONG' if held else 'ok'}:{field}:{name}")
     return found
 
 
 def _synthea_resources() -> list[dict[str, Any]]:
-    wanted = {"Encounter", "CarePlan", "Observation"}
+    wanted = {"Encounter", "CarePlan", "Observation", "Immunization"}
     found = []
     for path in sorted(SYNTHEA.glob("*.json")):
         for entry in orjson.loads(path.read_bytes()).get("entry", ()):
@@ -129,7 +134,7 @@ _MAYBE_DATE = st.one_of(st.none(), st.just(""), _fhir_dates())
 
 @st.composite
 def _resources(draw: st.DrawFn) -> dict[str, Any]:
-    rtype = draw(st.sampled_from(["Encounter", "CarePlan", "Observation"]))
+    rtype = draw(st.sampled_from(["Encounter", "CarePlan", "Observation", "Immunization"]))
     resource: dict[str, Any] = {"resourceType": rtype, "id": "r"}
     status = draw(st.sampled_from([None, "finished", "final", "cancelled", "active"]))
     if status is not None:
@@ -145,6 +150,13 @@ def _resources(draw: st.DrawFn) -> dict[str, Any]:
             resource["effective" + kind] = draw(_fhir_dates())
         if draw(st.booleans()):
             resource["issued"] = draw(_fhir_dates())
+    elif rtype == "Immunization":
+        # occurrence[x] is a dateTime or a string in R4 (import refuses any other choice).
+        kind = draw(st.sampled_from(["DateTime", "String", "none"]))
+        if kind != "none":
+            resource["occurrence" + kind] = draw(_fhir_dates())
+        if draw(st.booleans()):
+            resource["recorded"] = draw(_fhir_dates())
     else:
         if draw(st.booleans()):
             resource["period"] = period
@@ -211,3 +223,51 @@ def test_night_records_give_the_verdicts_of_decoded_records_at_any_date(
     _import(rt, SYNTHEA)
     compared, _ = _compare(rt, now=datetime.fromisoformat(now).replace(tzinfo=UTC))
     assert compared == 100 * len(_programs())
+
+
+CVX = "http://hl7.org/fhir/sid/cvx"
+
+
+def _flu_shot(day: str, *, text: bytes) -> FactRow:
+    """An influenza Immunization's row given on ``day``, its fact as ``text``."""
+    at = datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
+    return FactRow(
+        "Immunization", frozenset({"140"}), f"{CVX}\x1f140", text, "completed", at, at, True
+    )
+
+
+def _flu_verdict(shots: list[FactRow]) -> tuple[bool, str]:
+    program = load_programs()["flu-shot-this-season"]
+    patient = {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1950-02-03"}
+    rows = [FactRow("Patient", frozenset(), "", orjson.dumps(patient)), *shots]
+    record = ProgramRecord(
+        FactIndex(rows),
+        always=frozenset(program.always_types),
+        codes=frozenset(program.load_codes or ()),
+        derived={},
+    )
+    window = resolve_window(program.definition.period, now=datetime(2026, 12, 1, tzinfo=UTC))
+    verdict = evaluate_record(program, record, window)
+    return verdict.eligible, verdict.reason
+
+
+def test_a_flu_shot_of_an_earlier_season_is_refused_without_reading_its_fact() -> None:
+    """The flu-shot program finds this season's shot, or its absence, from the rows' dates:
+    the facts of earlier seasons' shots are never read (here they could not be)."""
+    earlier = [_flu_shot(f"{year}-10-15", text=b"unreadable") for year in range(2015, 2026)]
+    this_season = orjson.dumps(
+        {
+            "resourceType": "Immunization",
+            "id": "this-season",
+            "status": "completed",
+            "vaccineCode": {"coding": [{"system": CVX, "code": "140"}]},
+            "occurrenceDateTime": "2026-10-20T10:00:00-04:00",
+        }
+    )
+    assert _flu_verdict([*earlier, _flu_shot("2026-10-20T14:00:00", text=this_season)]) == (
+        False,
+        "care up to date",
+    )
+    eligible, reason = _flu_verdict(earlier)
+    assert eligible
+    assert reason.startswith("no flu vaccine recorded this season")

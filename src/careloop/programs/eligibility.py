@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any
 
 from careloop.programs.definition import Program, code_less_types
@@ -69,7 +69,7 @@ def shares_record_exclusions(program: Program) -> bool:
     """
     common = common_library()
     codes = program.load_codes
-    if codes is None or not common.all_codes() <= codes:
+    if codes is None or not _common_codes() <= codes:
         return False
     for name in _RECORD_EXCLUSIONS.values():
         body = common.definitions.get(name)
@@ -78,6 +78,13 @@ def shares_record_exclusions(program: Program) -> bool:
         if not _coded_only(body) or any(code_less_types(body)):
             return False  # only plain coded retrieves are known to see the same facts
     return True
+
+
+@lru_cache(maxsize=1)
+def _common_codes() -> frozenset[str]:
+    """The shared library's codes (``common_library`` is made once: so are they), not
+    gathered again from its value sets for every program of every slice."""
+    return common_library().all_codes()
 
 
 def _coded_only(node: Any) -> bool:
@@ -89,27 +96,56 @@ def _coded_only(node: Any) -> bool:
     return True
 
 
-@lru_cache(maxsize=64)
-def _exclusion_key(exclusion: Exclusion, start: datetime, end: datetime) -> str:
-    """Where a record keeps a shared exclusion's answer for a window: one text per window,
-    not two ``isoformat`` calls per patient and program (bounded: a process meets a new
-    window every day)."""
-    return f"exclusion:{exclusion}:{start.isoformat()}:{end.isoformat()}"
+ExclusionPlan = tuple[tuple[Exclusion, Any, str], ...]
+"""Per record-level exclusion: its predicate (None: deceased) and where a shared answer is
+kept for the window."""
+_PLANS: dict[int, tuple[Program, dict[tuple[datetime, datetime], ExclusionPlan]]] = {}
+
+
+def _exclusion_plan(program: Program, start: datetime, end: datetime) -> ExclusionPlan:
+    """The program's record-level exclusions for a window, looked up once per program and
+    window (not per patient: eight programs ask for every patient of a night). Bounded: a
+    program keeps the plans of at most 16 windows, the process at most 64 programs."""
+    entry = _PLANS.get(id(program))
+    if entry is None or entry[0] is not program:
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        entry = _PLANS[id(program)] = (program, {})
+    plans = entry[1]
+    plan = plans.get((start, end))
+    if plan is None:
+        if len(plans) >= 16:
+            plans.clear()
+        steps: list[tuple[Exclusion, Any, str]] = []
+        for exclusion in program.definition.exclusions:
+            if exclusion == Exclusion.DECEASED:
+                steps.append((exclusion, None, ""))
+            elif exclusion in _RECORD_EXCLUSIONS:
+                predicate = program.library.predicate(_RECORD_EXCLUSIONS[exclusion])
+                what = f"exclusion:{exclusion}:{start.isoformat()}:{end.isoformat()}"
+                steps.append((exclusion, predicate, what))
+            # opted out is decided by governance.consent, for a batch
+        plan = plans[(start, end)] = tuple(steps)
+    return plan
 
 
 def _excluded(program: Program, ctx: Context, *, shared: bool = False) -> Exclusion | None:
-    for exclusion in program.definition.exclusions:
-        if exclusion == Exclusion.DECEASED:
-            found = is_deceased(ctx.record.patient, by=ctx.end)
-        elif exclusion in _RECORD_EXCLUSIONS:
-            predicate = program.library.predicate(_RECORD_EXCLUSIONS[exclusion])
-            if shared:  # once per patient and window, for every program that shares it
-                what = _exclusion_key(exclusion, ctx.start, ctx.end)
-                found = ctx.record.derive(ctx.record.patient, what, partial(predicate, ctx))
+    record = ctx.record
+    patient = record.patient
+    for exclusion, predicate, what in _exclusion_plan(program, ctx.start, ctx.end):
+        if predicate is None:
+            found = is_deceased(patient, by=ctx.end)
+        elif shared:  # once per patient and window, for every program that shares it
+            # ``record.derive(patient, what, ...)`` inlined: this runs for every verdict.
+            key = (id(patient), what)
+            entry = record.derived.get(key)
+            if entry is not None and entry[0] is patient:
+                found = entry[1]
             else:
                 found = predicate(ctx)
+                record.derived[key] = (patient, found)
         else:
-            continue  # opted out is decided by governance.consent, for a batch
+            found = predicate(ctx)
         if found:
             return exclusion
     return None

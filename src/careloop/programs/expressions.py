@@ -36,6 +36,7 @@ from careloop.programs.measures.criteria import (
     compile_criterion,
     compile_retrieve,
     exists_test,
+    late_predicate,
     memo_predicate,
     memo_retrieve,
 )
@@ -43,14 +44,16 @@ from careloop.programs.measures.custom import PYTHON_CRITERIA
 from careloop.programs.measures.definition import all_measures
 from careloop.programs.measures.fields import FIELDS
 from careloop.programs.measures.record import Resource, codings, derived_timing
+from careloop.programs.measures.retrieve import CompiledRetrieve, WindowOf
+from careloop.programs.measures.row_tests import timing_row_test
 from careloop.programs.measures.timing import (
     RELATIONS,
     Interval,
+    TimingWindow,
     choice_interval,
     compile_anchor,
     latest,
     point,
-    resolve_anchor,
 )
 from careloop.programs.measures.valuesets import CodeSet
 from careloop.programs.valuesets import SYSTEMS, parse_codes, program_valueset
@@ -194,7 +197,7 @@ class ProgramLibrary:
         if "ref" in node:
             name = str(node["ref"])
             self.predicate(name)  # unknown names fail now, not at evaluation
-            return lambda ctx: self.predicate(name)(ctx)
+            return late_predicate(lambda: self.predicate(name))
         if "exists" in node:
             spec = node["exists"]
             found = self.retrieve(spec) if isinstance(spec, str) else self.compile_retrieve(spec)
@@ -213,8 +216,16 @@ class ProgramLibrary:
         if not (isinstance(when, dict) and when.get("field") in EXTRA_FIELDS):
             return compile_retrieve(spec, self.lib)
         base = compile_retrieve({k: v for k, v in spec.items() if k != "when"}, self.lib)
-        timing = timing_filter(when)
-        return lambda ctx: [r for r in base(ctx) if timing(r, ctx)]
+        timing, window_of = timing_filter(when)
+        if not isinstance(base, CompiledRetrieve):  # a union
+            return lambda ctx: [r for r in base(ctx) if timing(r, ctx)]
+        # Still a compiled retrieve: ``exists`` stops at the first kept resource, and rows
+        # the columns place before the window (a flu shot of an earlier season) are refused
+        # undecoded (``measures.row_tests``).
+        row_test = timing_row_test(
+            base.rtype, str(when.get("field")), str(when.get("relation", "during_day"))
+        )
+        return base.filtered(timing, row_test, window_of)
 
     def _compile_latest(self, spec: Any) -> Predicate:
         if not isinstance(spec, dict) or "of" not in spec:
@@ -270,8 +281,9 @@ def _compile_age_months(spec: Any) -> Predicate:
     return check
 
 
-def timing_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:
-    """A ``when: {field, relation, window}`` test of one resource (program fields included)."""
+def timing_filter(spec: dict[str, Any]) -> tuple[Callable[[Resource, Context], bool], WindowOf]:
+    """A ``when: {field, relation, window}`` test of one resource (program fields included),
+    and its window as POSIX seconds (what ``measures.row_tests`` compare)."""
     extract = time_of(str(spec.get("field")))
     what = f"timing:{spec.get('field')}"
     relation = RELATIONS.get(str(spec.get("relation", "during_day")))
@@ -280,21 +292,15 @@ def timing_filter(spec: dict[str, Any]) -> Callable[[Resource, Context], bool]:
     window = spec.get("window", ["start", "end"])
     if isinstance(window, str):
         window = [window, window]
-    low, high = compile_anchor(window[0]), compile_anchor(window[1])
-    windows: dict[tuple[datetime, datetime], tuple[datetime, datetime]] = {}
+    # The window once per measurement period, not once per resource tested (bounded).
+    timing = TimingWindow(compile_anchor(window[0]), compile_anchor(window[1]), high_open=False)
 
     def check(resource: Resource, ctx: Context) -> bool:
-        # The window once per measurement period, not once per resource tested.
-        bounds = windows.get((ctx.start, ctx.end))
-        if bounds is None:
-            bounds = windows[(ctx.start, ctx.end)] = (
-                resolve_anchor(low, ctx.start, ctx.end),
-                resolve_anchor(high, ctx.start, ctx.end),
-            )
+        low, high = timing.window(ctx.start, ctx.end)
         found = derived_timing(ctx.record, resource, what, extract)
-        return relation(found, bounds[0], bounds[1])
+        return relation(found, low, high)
 
-    return check
+    return check, timing.seconds
 
 
 def _quantity(holder: dict[str, Any]) -> tuple[float | None, str]:

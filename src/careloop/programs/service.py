@@ -233,7 +233,9 @@ def _verdict_batches(
                 shared_exclusions=shared_exclusions,
             )
             verdicts.append(
-                Verdict(pid, found.eligible, found.reason, found.care_gap, found.excluded)
+                found  # the record's own id is the row's (one Verdict, not a copy)
+                if found.patient_id == pid
+                else Verdict(pid, found.eligible, found.reason, found.care_gap, found.excluded)
             )
         eligible = [v.patient_id for v in verdicts if v.eligible]
         drop: dict[str, tuple[str, str]] = {}

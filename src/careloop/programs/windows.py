@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from dateutil.relativedelta import relativedelta
 
@@ -34,7 +35,13 @@ class Window:
 
     @property
     def label(self) -> str:
-        return f"{self.start.date().isoformat()}/{self.end.date().isoformat()}"
+        return _label(self.start, self.end)
+
+
+@lru_cache(maxsize=64)
+def _label(start: datetime, end: datetime) -> str:
+    """A window's label, made once (every verdict of a run carries it)."""
+    return f"{start.date().isoformat()}/{end.date().isoformat()}"
 
 
 def _day_start(day: date) -> datetime:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import event, select, update
+from sqlalchemy import Select, event, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from careloop.models import FhirResource, Patient, ResourceFact
@@ -187,9 +188,8 @@ class SharedFacts:
         always: Collection[str] = (),
         defer: bool = False,
     ) -> None:
-        # Given ``codes``: only the facts some caller with these codes (and these
-        # always-read types) would select are read (the union of the night's programs),
-        # not every fact of the patient; a caller wanting more reads on its own.
+        # Given ``codes``: only the facts some caller with these codes (and always-read
+        # types) selects are read (the night's programs'); a caller wanting more reads alone.
         self._codes = None if codes is None else frozenset(codes)
         self._always = frozenset(always)
         # ``defer``: facts of the types this process seldom decodes are fetched only when
@@ -199,6 +199,8 @@ class SharedFacts:
         # Per patient: what records built on these rows computed (``PatientRecord.derived``).
         self._derived: dict[str, dict[Any, Any]] = {}
         self._owner: dict[tuple[str, str], str] = {}  # (type, FHIR id) -> patient cached
+        self._unowned: list[Sequence[Any]] = []  # batches not in ``_owner`` yet (``_own``)
+        self._params: dict[str, Any] | None = None  # the code filter's, sorted once
         # Per caller's filter (always-types, codes): each patient's facts it selects.
         self._selected: dict[tuple[frozenset[str], frozenset[str]], dict[str, list[Any]]] = {}
 
@@ -239,38 +241,30 @@ class SharedFacts:
         when first used).
 
         The rows come through the session's connection as Core rows: the ORM's per-row
-        processing of a column-only select cost a quarter of this read's CPU (~300,000 rows
-        a night at 5,000 patients), and no ORM object maps to ``resource_facts`` (it is
-        written in Core), so the session has nothing of it to flush first."""
+        processing cost a quarter of this read's CPU, and no ORM object maps to
+        ``resource_facts`` (written in Core): the session has nothing of it to flush."""
         missing = [pid for pid in ids if pid not in self._rows]
         if not missing:
             return
         postgres = custom_plans(session)
-        facts = ResourceFact.__table__.c
         deferring = self._defer and postgres
-        query = select(
-            facts.patient_id, facts.resource_type, facts.fhir_id, facts.codes,
-            facts.code_pairs, fact_column(deferring), facts.status,
-            epoch(facts.start_at, postgres=postgres), epoch(facts.end_at, postgres=postgres),
-            facts.columns_version,
-        ).where(patient_in_chunk(postgres=postgres))  # fmt: skip
-        params: dict[str, Any] = {}
-        if self._codes is not None and postgres:
-            query = query.where(code_filter())
-            params = filter_params(self._always, self._codes)
+        filtered = self._codes is not None and postgres
+        query = _fact_read(postgres=postgres, deferring=deferring, filtered=filtered)
+        if filtered and self._params is None:
+            self._params = filter_params(self._always, self._codes or frozenset())
+        params: dict[str, Any] = dict(self._params or {}) if filtered else {}
         if deferring:
             params.update(deferred_params())
         learning = deferring and TALLY.learning
         connection = session.connection()
         kept = self._rows
-        owner = self._owner
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
             for pid in chunk:
                 kept[pid] = []
-            # One frozenset per distinct codes text, shared by its rows (most rows carry
-            # one of a few thousand codes): a lookup costs less than a split and a set.
+            # One frozenset per distinct codes text, shared by its rows (a lookup costs less).
             code_sets: dict[str, frozenset[str]] = {}
+            read: dict[str, int] = {}  # rows of each type read without their fact
             with _collector.holding(session):  # the rows fetched at once, then kept
                 rows = connection.execute(query, {**params, "chunk": chunk}).tuples().all()
                 for pid, rtype, fhir_id, row_codes, pairs, fact, status, at, until, version in rows:
@@ -284,19 +278,31 @@ class SharedFacts:
                         bare = code_sets[row_codes] = frozenset(row_codes.split())
                     timed = version is not None
                     if fact is None:  # a deferred type's: fetched if ever decoded
-                        TALLY.count_read(rtype)
+                        read[rtype] = read.get(rtype, 0) + 1
                         deferred = DeferredFactRow(
                             rtype, bare, pairs, fhir_id, status, at, until, timed
                         )
                         deferred.connection = connection
                         row: FactRow = deferred
                     elif learning:
-                        TALLY.count_read(rtype)
+                        read[rtype] = read.get(rtype, 0) + 1
                         row = TalliedFactRow(rtype, bare, pairs, fact, status, at, until, timed)
                     else:
                         row = FactRow(rtype, bare, pairs, fact, status, at, until, timed)
                     kept[pid].append(row)
+                self._unowned.append(rows)
+            for rtype, count in read.items():
+                TALLY.read[rtype] = TALLY.read.get(rtype, 0) + count
+
+    def _own(self) -> None:
+        """Fold the batches read since into ``_owner``, in read order, when a write about
+        one resource asks (a night writes none: a pair per row read was ~2 % of its CPU)."""
+        owner = self._owner
+        for rows in self._unowned:
+            for pid, rtype, fhir_id, row_codes, *_ in rows:
+                if pid in self._rows and self._keeps(rtype, row_codes, filtered=False):
                     owner[(rtype, fhir_id)] = pid
+        self._unowned.clear()
 
     def derived(self, pid: str) -> dict[Any, Any] | None:
         """The values computed from this patient's facts, shared by every caller's record
@@ -323,8 +329,10 @@ class SharedFacts:
             self._rows.clear()
             self._derived.clear()
             self._owner.clear()
+            self._unowned.clear()
             self._selected.clear()
             return
+        self._own()
         for rtype, fhir_id, owner in written:
             previous = self._owner.pop((rtype, fhir_id), None)
             for pid in (owner, previous):
@@ -333,6 +341,19 @@ class SharedFacts:
                     self._derived.pop(pid, None)
                     for selected in self._selected.values():
                         selected.pop(pid, None)
+
+
+@lru_cache(maxsize=8)
+def _fact_read(*, postgres: bool, deferring: bool, filtered: bool) -> Select[Any]:
+    """The fact read's statement, built once (per batch, its SQLAlchemy cache key too)."""
+    facts = ResourceFact.__table__.c
+    query = select(
+        facts.patient_id, facts.resource_type, facts.fhir_id, facts.codes,
+        facts.code_pairs, fact_column(deferring), facts.status,
+        epoch(facts.start_at, postgres=postgres), epoch(facts.end_at, postgres=postgres),
+        facts.columns_version,
+    ).where(patient_in_chunk(postgres=postgres))  # fmt: skip
+    return query.where(code_filter()) if filtered else query
 
 
 _collector = SessionFactsCollector()

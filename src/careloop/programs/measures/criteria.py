@@ -223,7 +223,7 @@ def _compile_core(node: dict[str, Any], lib: Library) -> Predicate:
         return lambda ctx: not negated(ctx)
     if "ref" in node:
         name = str(node["ref"])
-        return lambda ctx: lib.predicate(name)(ctx)
+        return late_predicate(lambda: lib.predicate(name))
     if "python" in node:
         return lib.predicate(str(node["python"]))
     if "age" in node:
@@ -236,6 +236,20 @@ def _compile_core(node: dict[str, Any], lib: Library) -> Predicate:
         found = lib.retrieve(spec) if isinstance(spec, str) else compile_retrieve(spec, lib)
         return exists_test(found, int(node.get("count_min", 1)))
     raise InvalidInput(f"unknown criterion {sorted(node)}", field="definition")
+
+
+def late_predicate(resolve: Callable[[], Predicate]) -> Predicate:
+    """A reference to a definition, resolved at its first evaluation (it may be compiled
+    after the one referring to it) and kept: a library's compiled predicates never change,
+    and resolving by name on every evaluation was a few lookups per patient and reference."""
+    resolved: list[Predicate] = []
+
+    def reference(ctx: Context) -> bool:
+        if not resolved:
+            resolved.append(resolve())
+        return resolved[0](ctx)
+
+    return reference
 
 
 def exists_test(found: Retrieve, minimum: int) -> Predicate:

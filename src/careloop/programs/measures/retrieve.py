@@ -52,6 +52,16 @@ class CompiledRetrieve:
         self.status_tests = status_tests
         self.timing_tests = timing_tests
 
+    def filtered(
+        self, test: Filter, row_test: RowTest | None, window_of: WindowOf
+    ) -> CompiledRetrieve:
+        """This retrieve with one more (timing) filter after its own, and the row test that
+        refuses what the filter surely refuses (None: none)."""
+        timing = [*self.timing_tests, (row_test, window_of)] if row_test else self.timing_tests
+        return CompiledRetrieve(
+            self.rtype, self.codes, [*self.filters, test], self.status_tests, list(timing)
+        )
+
     def __call__(self, ctx: Context) -> list[Resource]:
         rows = None
         if self.status_tests or self.timing_tests:

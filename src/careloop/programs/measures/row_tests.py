@@ -21,7 +21,11 @@ An Observation's ``effective``: the columns come from ``effectivePeriod``, else
 ``effectiveDateTime``, ``effectiveInstant`` or ``issued``; the engine reads the same
 choice (``effectiveDateTime`` first, but a resource holding two values of a choice is
 refused at import, by ``records.fhir_check`` or the models) and has no interval from
-``issued`` or ``effectiveTiming``, where any refusal is then right. Procedure
+``issued`` or ``effectiveTiming``, where any refusal is then right. An Immunization's
+``occurrence`` (a program's timing field): the columns come from ``occurrenceDateTime``, else
+``recorded``; R4's only other choice is ``occurrenceString``, which gives the engine no
+interval (the models refuse the ``occurrencePeriod`` the engine would also read), so a column
+drawn from ``recorded`` or NULL belongs to a fact no relation holds for. Procedure
 (``performedAge``: an interval the columns lack) and Condition (prevalence) are not refused.
 """
 
@@ -38,6 +42,7 @@ TIMED_FIELDS = {
     "period": frozenset({"Encounter", "CarePlan"}),
     "effective": frozenset({"Observation"}),
     "effective_latest": frozenset({"Observation"}),
+    "occurrence": frozenset({"Immunization"}),
 }
 """The timing fields whose columns are known to bound the engine's interval, by type."""
 RowTest = Callable[[FactRow, float, float], bool]

@@ -29,7 +29,7 @@ from careloop.programs.measures.record import (
 from careloop.programs.measures.timing import parse_date
 from careloop.programs.measures.valuesets import CodeSet
 from careloop.records.extract import SUPPORTED_TYPES
-from careloop.records.fact_columns import FactRow
+from careloop.records.fact_columns import FactRow, parse_pairs
 from careloop.records.projection import FactRows, selects
 
 # Types whose retrieves cannot use the shared index: a MedicationRequest's codes may come
@@ -84,7 +84,12 @@ class FactIndex:
         if index is None:
             path = CODE_PATHS.get(rtype, "code")
             rows = self.by_type.get(rtype, ())
-            index = self._index[rtype] = index_of(row.pairs(path) for row in rows)
+            # ``index_of(row.pairs(path) for row in rows)`` without a call per row for the
+            # rows whose pairs are in their column (all but facts not backfilled yet).
+            index = self._index[rtype] = index_of(
+                parse_pairs(row.pairs_text) if row.pairs_text is not None else row.pairs(path)
+                for row in rows
+            )
         return index
 
 
@@ -179,9 +184,9 @@ class ProgramRecord(PatientRecord):
                 return entries
             return [row for row in entries if self._selected(row)]
         keys, positions = self._facts.code_index(rtype)
-        hits = codes & keys
-        if not hits:
+        if codes.isdisjoint(keys):  # most retrieves of most patients: no set made
             return []
+        hits = codes & keys
         if len(hits) == 1:
             chosen: list[int] = positions[next(iter(hits))]
         else:
