@@ -105,3 +105,54 @@ def test_readings_published_over_mqtt_are_stored_alerted_or_rejected(
     assert replies
     assert replies[0][0] == f"{prefix}/readings/mq-1/scale-2/rejected"
     assert replies[0][1]["field"] == "Observation.valueQuantity.code"
+
+
+def test_a_reading_with_a_nul_character_is_refused_and_the_next_good_one_is_kept(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """A scale pads a note with a NUL character (``\\u0000``), which PostgreSQL cannot store:
+    the device is told why on ``<topic>/rejected``, and its next, clean reading still reaches
+    the record (the ingest neither dies nor re-reads the bad one forever)."""
+    add_patients(rt, tmp_path, "mq-2")
+    register_devices(rt, "mq-2", "scale-3")
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    replies: list[tuple[str, dict]] = []  # type: ignore[type-arg]
+    publisher = _publisher(prefix, replies)
+    padded = single("mq-2", "29463-7", 80, "kg", clock.now() - timedelta(minutes=2))
+    padded["note"] = [{"text": "scale-3\u0000\u0000"}]
+    good = single("mq-2", "29463-7", 81, "kg", clock.now())
+    ready = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def ingest() -> None:
+        outcome["stats"] = run_ingest(
+            host=BROKER[0],
+            port=BROKER[1],
+            topic=f"{prefix}/readings/#",
+            client_id=f"test-ingest-{uuid.uuid4().hex[:8]}",
+            process=make_processor(rt),
+            max_messages=2,
+            idle_timeout=15,
+            on_ready=ready.set,
+        )
+
+    worker = threading.Thread(target=ingest)
+    worker.start()
+    assert ready.wait(10)
+    topic = f"{prefix}/readings/mq-2/scale-3"
+    publisher.publish(topic, orjson.dumps(padded), qos=1).wait_for_publish(5)
+    publisher.publish(topic, orjson.dumps(good), qos=1).wait_for_publish(5)
+    worker.join(30)
+    for _ in range(50):
+        if replies:
+            break
+        time.sleep(0.1)
+    publisher.loop_stop()
+    with rt.transaction() as session:
+        kept = get_resource(session, resource_type="Observation", fhir_id=good["id"])
+    assert "stats" in outcome, "the ingest died on the bad reading"
+    stats = outcome["stats"]
+    assert (stats.received, stats.accepted, stats.rejected) == (2, 1, 1)  # type: ignore[attr-defined]
+    assert kept is not None
+    assert replies[0][0] == f"{topic}/rejected"
+    assert replies[0][1]["field"] == "payload"
