@@ -81,3 +81,25 @@ def test_a_patient_never_texted_gets_stop_help_start_answered_behind_a_proxy(
     with rt.transaction() as session:
         tasks = session.scalars(select(WorklistItem)).all()
     assert [(t.patient_id, t.rule_id) for t in tasks] == [("pk", "outreach-reply")]
+
+
+def test_a_spanish_patients_parar_and_accented_reply_are_signed_and_understood(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    """Twilio signs the decoded UTF-8 form: "¿Puedo ir el viernes? 🙏" reaches the worklist and
+    "Parar" stops texts, with the confirmation in Spanish."""
+    make_loop([], {})
+    make_patient(rt, patient_id="ps", phone="+16175550188", language="es")
+    client = api_client(None)
+
+    free = _text(client, "+16175550188", "¿Puedo ir el viernes? 🙏", "SMs1")
+    stop = _text(client, "+16175550188", "Parar", "SMs2")
+
+    with rt.transaction() as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.patient_id == "ps")).all()
+        tasks = session.scalars(select(WorklistItem)).all()
+        answers = [(r.content_message, r.language) for r in rows]
+    assert (free.status_code, stop.status_code) == (200, 200)
+    assert not _sms_allowed(rt, "ps")
+    assert answers == [("opt_out_confirmation", "es")]
+    assert [t.rule_id for t in tasks] == ["outreach-reply"]

@@ -339,6 +339,7 @@ def queue_keyword_reply(
         purpose="care-reminders",
         version_id=rendered.version_id,
         content=content,
+        language=rendered.used.language,
     )
 
 
@@ -382,8 +383,15 @@ def queue_reply_text(
     purpose: str,
     version_id: int | None = None,
     content: str | None = None,
+    language: str | None = None,
 ) -> bool:
-    """Answer a reply on its own channel, to its sender, once (keyed by the reply's id)."""
+    """Answer a reply on its own channel, to its sender, once (keyed by the reply's id).
+
+    ``language`` is the body's (the rendered variant's; else the patient's): the channel
+    speaks it (voice) or declares it (email), so it must not default to English.
+    """
+    if language is None:
+        language = get_patient(session, patient_id).language or "en"
     row = enqueue(
         session,
         message=NewMessage(
@@ -397,6 +405,7 @@ def queue_reply_text(
             due_at=message.received_at,
             content_message=content,
             content_version_id=version_id,
+            language=language,
             max_attempts=3,
             extra={"transactional": True},
         ),
