@@ -37,6 +37,7 @@ from careloop.security.roles import Role
 
 log = logging.getLogger("careloop.careteam.mqtt_ingest")
 MQTT_PRINCIPAL = Principal(actor="system:mqtt-ingest", role=Role.CLINICIAN, source="mqtt")
+_FHIR_ID_MAX = 64
 
 
 def _observation(message: InboundMessage) -> dict[str, Any]:
@@ -53,6 +54,9 @@ def _observation(message: InboundMessage) -> dict[str, Any]:
     if _has_nul(body):
         # PostgreSQL cannot store U+0000: refused here, not a crash that re-reads it forever.
         raise InvalidInput("payload: contains a NUL character", field="payload")
+    if isinstance(body.get("id"), str) and len(body["id"]) > _FHIR_ID_MAX:
+        # FHIR's limit (the models allow 255, the database column less): a refusal, not a crash.
+        raise InvalidInput(f"id: at most {_FHIR_ID_MAX} characters (FHIR)", field="id")
     subject = body.get("subject")
     expected = f"Patient/{patient}"
     if subject is None:
