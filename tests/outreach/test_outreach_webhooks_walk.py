@@ -9,20 +9,21 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from tests.outreach.conftest import Loop, make_patient
+from tests.outreach.test_outreach_webhooks import TOKEN, twilio_token
 from twilio.request_validator import RequestValidator
 
 from careloop.governance.consent import consent_decision
 from careloop.models import OutboxMessage, WorklistItem
 from careloop.runtime import Runtime
 
-TOKEN = "walk-auth-token"
 PUBLIC = "https://care.example.org"
 PATH = "/webhooks/twilio/sms"
+__all__ = ["twilio_token"]  # the auth token is set for these tests too
 
 
 @pytest.fixture(autouse=True)
 def behind_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CARELOOP_CHANNELS__SMS__AUTH_TOKEN", TOKEN)
+    """Twilio calls the proxy's https URL; careloop itself listens on plain http."""
     monkeypatch.setenv("CARELOOP_SECURITY__PUBLIC_BASE_URL", PUBLIC)
 
 

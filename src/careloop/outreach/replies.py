@@ -224,10 +224,18 @@ def patient_event(
     )
 
 
+def _channel_event(
+    session: Session, clock: Clock, kind: EventKind, patient_id: str, channel: str, now: datetime
+) -> None:
+    """The patient's opt-in or opt-out on one channel, as an event."""
+    payload: dict[str, object] = {"channel": channel}
+    patient_event(session, clock=clock, kind=kind, patient_id=patient_id, now=now, payload=payload)
+
+
 def opt_in_patient(
     session: Session, *, clock: Clock, patient_id: str, channel: str, now: datetime
 ) -> None:
-    """A START keyword: consent given again for the channel."""
+    """A START keyword: consent given again for the channel, and the event that says so."""
     opt_in_channel(
         session,
         patient_id=patient_id,
@@ -236,6 +244,7 @@ def opt_in_patient(
         actor=f"patient:{patient_id}",
         now=now,
     )
+    _channel_event(session, clock, EventKind.OPTED_IN, patient_id, channel, now)
 
 
 def opt_out_patient(
@@ -277,14 +286,7 @@ def opt_out_patient(
             session, clock=clock, enrollment=enrollment, now=now, channel=channel
         )
     if ended == 0:
-        patient_event(
-            session,
-            clock=clock,
-            kind=EventKind.OPTED_OUT,
-            patient_id=patient_id,
-            now=now,
-            payload={"channel": channel},
-        )
+        _channel_event(session, clock, EventKind.OPTED_OUT, patient_id, channel, now)
     return ended
 
 
