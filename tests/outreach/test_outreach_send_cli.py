@@ -100,6 +100,28 @@ def test_careloop_send_and_one_worker_pass_text_the_mobile_once_in_e164(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_staff_text_queued_mid_minute_goes_out_on_the_very_next_worker_pass(
+    gateway: FakeTwilio, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 10:00:37 a nurse runs ``careloop send`` then ``careloop worker --once``: the text
+    goes now, not at 10:01 after the worker pass already found nothing due."""
+    mid_minute = WEEKDAY_MORNING_IN_BOSTON.replace(second=37)
+    monkeypatch.setattr(SystemClock, "now", lambda self: mid_minute)
+    runner = CliRunner()
+    env = {"CARELOOP_DATABASE_URL": database_url}
+    runner.invoke(app, ["import", str(_bundle(tmp_path))], env=env)
+    args = ["send", "send-1", "--channel", "sms", "--text", "Please call us back.", "--json"]
+    sent = runner.invoke(app, args, env=env)
+    worked = runner.invoke(app, ["worker", "--once", "--json"], env=env)
+
+    assert sent.exit_code == 0, sent.output
+    assert datetime.fromisoformat(orjson.loads(sent.stdout)["due_at"]) <= mid_minute
+    assert worked.exit_code == 0, worked.output
+    assert orjson.loads(worked.stdout)["sent"] == 1
+    assert [r["form"]["To"] for r in gateway.requests_seen if r.get("form")] == ["+16175550199"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_careloop_send_says_when_in_the_clinics_clock_and_that_a_repeat_queued_nothing(
     gateway: FakeTwilio, database_url: str, tmp_path: Path
 ) -> None:

@@ -121,3 +121,47 @@ def test_an_http_public_url_dead_letters_mail_as_misconfigured_naming_the_settin
     assert mailbox.received == []
     assert (state, dead_reason, last_error) == ("dead", "misconfigured", "misconfigured")
     assert payload["detail"] == "unsubscribe URL must be https (security.public_base_url)"
+
+
+def test_a_mail_providers_one_click_unsubscribe_stops_email_for_the_patient(
+    mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 8058 as Gmail does it: the provider reads ``List-Unsubscribe`` (https, in angle
+    brackets) and ``List-Unsubscribe-Post``, then POSTs ``List-Unsubscribe=One-Click`` to that
+    URL with no cookie; the patient's email consent is then denied."""
+    from fastapi.testclient import TestClient
+
+    from careloop.governance.consent import consent_decision
+    from careloop.web.app import create_app
+
+    monkeypatch.setenv("CARELOOP_SECURITY__SECRET_KEY", "k" * 48)
+    get_settings.cache_clear()
+    database, _ = _send_and_work(tmp_path)
+    (got,) = mailbox.received
+    mail = email.message_from_bytes(got.content, policy=email.policy.SMTP)
+    header = str(mail["List-Unsubscribe"])
+    url = header[header.index("<") + 1 : header.index(">")]
+
+    rt = open_runtime(database=database, run_migrations=False)
+    try:
+        client = TestClient(create_app(rt), raise_server_exceptions=False)
+        path = url.removeprefix("https://care.riverside.example")
+        response = client.post(
+            path,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        with rt.transaction() as session:
+            decision = consent_decision(
+                session,
+                patient_id="mail-es",
+                purpose="care-reminders",
+                channel="email",
+                now=rt.clock.now(),
+            )
+    finally:
+        rt.close()
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert url.startswith("https://care.riverside.example/unsubscribe/")
+    assert response.status_code == 200, response.text
+    assert not decision.allowed

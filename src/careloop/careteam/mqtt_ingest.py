@@ -37,6 +37,7 @@ from careloop.security.roles import Role
 
 log = logging.getLogger("careloop.careteam.mqtt_ingest")
 MQTT_PRINCIPAL = Principal(actor="system:mqtt-ingest", role=Role.CLINICIAN, source="mqtt")
+_FHIR_ID_MAX = 64
 
 
 def _observation(message: InboundMessage) -> dict[str, Any]:
@@ -50,6 +51,12 @@ def _observation(message: InboundMessage) -> dict[str, Any]:
         raise InvalidInput("payload: not valid JSON", field="payload") from None
     if not isinstance(body, dict) or body.get("resourceType") != "Observation":
         raise InvalidInput("resourceType: expected an Observation", field="resourceType")
+    if _has_nul(body):
+        # PostgreSQL cannot store U+0000: refused here, not a crash that re-reads it forever.
+        raise InvalidInput("payload: contains a NUL character", field="payload")
+    if isinstance(body.get("id"), str) and len(body["id"]) > _FHIR_ID_MAX:
+        # FHIR's limit (the models allow 255, the database column less): a refusal, not a crash.
+        raise InvalidInput(f"id: at most {_FHIR_ID_MAX} characters (FHIR)", field="id")
     subject = body.get("subject")
     expected = f"Patient/{patient}"
     if subject is None:
@@ -58,6 +65,23 @@ def _observation(message: InboundMessage) -> dict[str, Any]:
         raise InvalidInput("subject: does not match the patient in the topic", field="subject")
     body.setdefault("device", {"display": device[:64]})
     return body
+
+
+def _has_nul(body: object) -> bool:
+    """Whether any key or string in the decoded JSON holds a NUL character (iterative: a
+    deeply nested payload is no reason to crash)."""
+    stack = [body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def make_processor(

@@ -175,14 +175,6 @@ def handle_reply(
         replies.opt_in_patient(
             session, clock=ctx.clock, patient_id=patient_id, channel=str(message.channel), now=now
         )
-        replies.patient_event(
-            session,
-            clock=ctx.clock,
-            kind=EventKind.OPTED_IN,
-            patient_id=patient_id,
-            now=now,
-            payload={"channel": str(message.channel)},
-        )
     elif keyword is Keyword.HELP:
         handled = "help"
     elif keyword is Keyword.CONFIRM:
@@ -302,6 +294,8 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
             replies.opt_in_patient(
                 session, clock=ctx.clock, patient_id=pid, channel=str(message.channel), now=now
             )
+        # START is confirmed as STOP is, whether or not we ever texted this number before.
+        _answer_keyword(session, ctx=ctx, message=message, patient_id=patients[0])
         handled = "opted-in"
     elif message.keyword is Keyword.HELP:
         handled = "help"

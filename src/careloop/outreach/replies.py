@@ -224,10 +224,18 @@ def patient_event(
     )
 
 
+def _channel_event(
+    session: Session, clock: Clock, kind: EventKind, patient_id: str, channel: str, now: datetime
+) -> None:
+    """The patient's opt-in or opt-out on one channel, as an event."""
+    payload: dict[str, object] = {"channel": channel}
+    patient_event(session, clock=clock, kind=kind, patient_id=patient_id, now=now, payload=payload)
+
+
 def opt_in_patient(
     session: Session, *, clock: Clock, patient_id: str, channel: str, now: datetime
 ) -> None:
-    """A START keyword: consent given again for the channel."""
+    """A START keyword: consent given again for the channel, and the event that says so."""
     opt_in_channel(
         session,
         patient_id=patient_id,
@@ -236,6 +244,7 @@ def opt_in_patient(
         actor=f"patient:{patient_id}",
         now=now,
     )
+    _channel_event(session, clock, EventKind.OPTED_IN, patient_id, channel, now)
 
 
 def opt_out_patient(
@@ -277,14 +286,7 @@ def opt_out_patient(
             session, clock=clock, enrollment=enrollment, now=now, channel=channel
         )
     if ended == 0:
-        patient_event(
-            session,
-            clock=clock,
-            kind=EventKind.OPTED_OUT,
-            patient_id=patient_id,
-            now=now,
-            payload={"channel": channel},
-        )
+        _channel_event(session, clock, EventKind.OPTED_OUT, patient_id, channel, now)
     return ended
 
 
@@ -339,6 +341,7 @@ def queue_keyword_reply(
         purpose="care-reminders",
         version_id=rendered.version_id,
         content=content,
+        language=rendered.used.language,
     )
 
 
@@ -382,8 +385,15 @@ def queue_reply_text(
     purpose: str,
     version_id: int | None = None,
     content: str | None = None,
+    language: str | None = None,
 ) -> bool:
-    """Answer a reply on its own channel, to its sender, once (keyed by the reply's id)."""
+    """Answer a reply on its own channel, to its sender, once (keyed by the reply's id).
+
+    ``language`` is the body's (the rendered variant's; else the patient's): the channel
+    speaks it (voice) or declares it (email), so it must not default to English.
+    """
+    if language is None:
+        language = get_patient(session, patient_id).language or "en"
     row = enqueue(
         session,
         message=NewMessage(
@@ -397,6 +407,7 @@ def queue_reply_text(
             due_at=message.received_at,
             content_message=content,
             content_version_id=version_id,
+            language=language,
             max_attempts=3,
             extra={"transactional": True},
         ),

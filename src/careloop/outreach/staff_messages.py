@@ -107,8 +107,12 @@ def send_staff_message(
         ),
     )
     seed = int.from_bytes(bytes.fromhex(digest[:16]), "big")
+    # The engine's send times are whole minutes at or after ``now``: from the start of this
+    # minute, a patient whose current minute may be texted is due at once, not at the next
+    # minute (which a ``careloop worker --once`` run straight after would find not yet due).
+    this_minute = now.replace(second=0, microsecond=0)
     batch = decide_for(
-        session, snapshots=snapshots, spec=spec, config=STAFF_ENGINE, now=now, seed=seed
+        session, snapshots=snapshots, spec=spec, config=STAFF_ENGINE, now=this_minute, seed=seed
     )
     # The configured budget (per day and per week) holds for staff messages too.
     contacts = scheduled_contacts(session, patient_ids=[patient_id], now=now)[patient_id]
