@@ -123,8 +123,8 @@ def test_a_reading_with_a_nul_character_is_refused_and_the_next_good_one_is_kept
     rt: Runtime, clock: FrozenClock, tmp_path: Path
 ) -> None:
     """A scale pads a note with a NUL character (``\\u0000``), which PostgreSQL cannot store:
-    the device is told why on ``<topic>/rejected``, and its next, clean reading still reaches
-    the record (the ingest neither dies nor re-reads the bad one forever)."""
+    the device is told which element on ``<topic>/rejected``, and its next, clean reading
+    still reaches the record (the ingest neither dies nor re-reads the bad one forever)."""
     add_patients(rt, tmp_path, "mq-2")
     register_devices(rt, "mq-2", "scale-3")
     prefix = f"test-{uuid.uuid4().hex[:8]}"
@@ -143,4 +143,4 @@ def test_a_reading_with_a_nul_character_is_refused_and_the_next_good_one_is_kept
     assert (stats.received, stats.accepted, stats.rejected) == (2, 1, 1)
     assert kept is not None
     assert replies[0][0] == f"{topic}/rejected"
-    assert replies[0][1]["field"] == "payload"
+    assert replies[0][1]["field"] == "note[0].text"

@@ -30,6 +30,7 @@ from careloop.feedback.mqtt import InboundMessage, Verdict, topic_parts
 from careloop.feedback.readings import observation_id
 from careloop.feedback.ruleset import Rule
 from careloop.feedback.service import record_rejection
+from careloop.fhirdata.storable import unstorable
 from careloop.outreach.config import outreach_settings
 from careloop.runtime import Runtime
 from careloop.security.principal import Principal
@@ -37,7 +38,6 @@ from careloop.security.roles import Role
 
 log = logging.getLogger("careloop.careteam.mqtt_ingest")
 MQTT_PRINCIPAL = Principal(actor="system:mqtt-ingest", role=Role.CLINICIAN, source="mqtt")
-_FHIR_ID_MAX = 64
 
 
 def _observation(message: InboundMessage) -> dict[str, Any]:
@@ -51,12 +51,10 @@ def _observation(message: InboundMessage) -> dict[str, Any]:
         raise InvalidInput("payload: not valid JSON", field="payload") from None
     if not isinstance(body, dict) or body.get("resourceType") != "Observation":
         raise InvalidInput("resourceType: expected an Observation", field="resourceType")
-    if _has_nul(body):
-        # PostgreSQL cannot store U+0000: refused here, not a crash that re-reads it forever.
-        raise InvalidInput("payload: contains a NUL character", field="payload")
-    if isinstance(body.get("id"), str) and len(body["id"]) > _FHIR_ID_MAX:
-        # FHIR's limit (the models allow 255, the database column less): a refusal, not a crash.
-        raise InvalidInput(f"id: at most {_FHIR_ID_MAX} characters (FHIR)", field="id")
+    refused = unstorable(body, message.payload)
+    if refused is not None:
+        # Refused here, not a database crash that re-reads the reading forever.
+        raise InvalidInput(f"{refused[0]}: {refused[1]}", field=refused[0])
     subject = body.get("subject")
     expected = f"Patient/{patient}"
     if subject is None:
@@ -65,23 +63,6 @@ def _observation(message: InboundMessage) -> dict[str, Any]:
         raise InvalidInput("subject: does not match the patient in the topic", field="subject")
     body.setdefault("device", {"display": device[:64]})
     return body
-
-
-def _has_nul(body: object) -> bool:
-    """Whether any key or string in the decoded JSON holds a NUL character (iterative: a
-    deeply nested payload is no reason to crash)."""
-    stack = [body]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return True
-        elif isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return False
 
 
 def make_processor(

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from careloop.errors import InvalidInput
 from careloop.fhir.params import JSON_FORMATS
+from careloop.fhirdata.storable import unstorable
 from careloop.settings.addresses import configured_public_base_url
 
 FHIR_JSON = "application/fhir+json"
@@ -75,12 +76,16 @@ async def read_body(request: Request) -> dict[str, Any]:
     sent = request.headers.get("content-type")
     if sent and _media_type(sent) not in JSON_FORMATS:
         raise HTTPException(415, "Content-Type: only JSON is read (application/fhir+json)")
+    raw = await request.body()
     try:
-        body = orjson.loads(await request.body())
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidInput("the body is not valid JSON", field="body") from None
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a FHIR resource (a JSON object)", field="body")
+    refused = unstorable(body, raw)
+    if refused is not None:
+        raise InvalidInput(f"{refused[0]}: {refused[1]}", field=refused[0])
     return body
 
 
