@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -52,6 +53,23 @@ def test_forged_signature_is_refused(api_client: Callable[..., Any]) -> None:
 
     assert _post(client, "/webhooks/twilio/sms", params, forge=True).status_code == 403
     assert client.post("/webhooks/twilio/sms", data=params).status_code == 403
+
+
+def test_a_refused_signature_logs_the_address_it_was_checked_against(
+    api_client: Callable[..., Any], rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Behind a proxy the usual cause of 403s is a wrong ``security.public_base_url``: the log
+    names the public address the signature was checked against (route template only), and
+    nothing of the message."""
+    client = api_client(None)
+    params = {"From": "+15550100009", "To": "+15550009999", "Body": "STOP", "MessageSid": "SM9"}
+    with caplog.at_level(logging.WARNING, logger="careloop.web.webhooks"):
+        assert _post(client, "/webhooks/twilio/sms", params, forge=True).status_code == 403
+    refused = [r for r in caplog.records if r.getMessage() == "twilio signature refused"]
+    base = rt.settings.security.public_base_url.rstrip("/")
+    assert [r.checked_url for r in refused] == [f"{base}/webhooks/twilio/sms"]  # type: ignore[attr-defined]
+    assert "+15550100009" not in caplog.text
+    assert "STOP" not in caplog.text
 
 
 def test_stop_over_http_opts_out_at_once_and_queues_a_confirmation(

@@ -8,6 +8,7 @@ patient are queued in the outbox (paced, recorded, idempotent), never answered i
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Annotated
 
@@ -33,6 +34,8 @@ from careloop.outreach.delivery import apply_report
 from careloop.outreach.inbound_calls import CallDesk, answer_inbound_call, verify_inbound_call
 from careloop.outreach.voice_calls import call_twiml, goodbye_twiml
 from careloop.web.deps import ClockDep, SessionDep, get_runtime, rate_limit
+
+log = logging.getLogger("careloop.web.webhooks")
 
 router = APIRouter(
     prefix="/webhooks/twilio",
@@ -71,6 +74,11 @@ async def verified_form(request: Request) -> dict[str, str]:
         )
         for token in sorted(tokens)
     ):
+        # The base it was checked against, so a wrong ``public_base_url`` (the usual cause
+        # behind a proxy) shows in the log; the route template, never the URL's ids.
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        checked = runtime.settings.security.public_base_url.rstrip("/") + route
+        log.warning("twilio signature refused", extra={"checked_url": checked})
         raise PermissionDenied("invalid Twilio signature")
     return params
 
