@@ -11,7 +11,6 @@ provider retrying its webhook changes nothing twice), tied to the outbox message
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -23,40 +22,31 @@ from careloop.careteam.intake import handle_checkin_reply
 from careloop.careteam.safety import advice_text
 from careloop.careteam.unmatched import task_for_unknown_sender
 from careloop.channels.keywords import Keyword
-from careloop.channels.messages import ChannelKind, InboundMessage, a_reply_by
+from careloop.channels.messages import InboundMessage, a_reply_by
 from careloop.channels.portal import portal_reply
-from careloop.clock import Clock, FrozenClock
+from careloop.clock import FrozenClock
+from careloop.conversations.caregiver_replies import (
+    caregiver_keyword,
+    caregiver_to_care_team,
+    change_number,
+    stop_unanswered_number,
+)
+from careloop.conversations.context import InboundContext as InboundContext
+from careloop.conversations.context import keyword_reply
 from careloop.events import EventKind
 from careloop.feedback.dialogue import checkin_in_progress
 from careloop.feedback.ruleset import Severity
 from careloop.medications.inbound import REMINDER_PROGRAM, medication_reply
 from careloop.outreach import replies
-from careloop.outreach.config import OutreachSettings
 from careloop.outreach.messages import checked_body
-from careloop.outreach.program import OutreachProgram
 from careloop.outreach.replies import ReplyOutcome
 from careloop.records.service import get_patient
-from careloop.settings import Settings
 
 ACTOR = "system:outreach"
 # Opt-out, opt-in and HELP always mean what they say, whatever is in flight.
 _NEVER_ACCESS = frozenset({Keyword.OPT_OUT, Keyword.OPT_IN, Keyword.HELP})
-_KEYWORD_REPLIES = {
-    Keyword.OPT_OUT: "opt_out_confirmation",
-    Keyword.OPT_IN: "opt_in_confirmation",
-    Keyword.HELP: "help_reply",
-}
 _MENU_KEYS = (Keyword.CONFIRM, Keyword.TALK_TO_SOMEONE)
 """The reminder call's menu keys (1, 2), which are grades while a keypad check-in runs."""
-
-
-@dataclass(frozen=True)
-class InboundContext:
-    clock: Clock
-    programs: Mapping[str, OutreachProgram]
-    settings: OutreachSettings
-    app_settings: Settings | None = None
-    """The whole configuration, for access's waitlist back-fill after a cancel by reply."""
 
 
 @dataclass(frozen=True)
@@ -110,10 +100,7 @@ _ALWAYS_KEYWORDS = (Keyword.OPT_OUT, Keyword.OPT_IN, Keyword.HELP)
 
 
 def _keyword_reply(ctx: InboundContext, message: InboundMessage) -> str | None:
-    """The content that answers a keyword, unless the carrier answers SMS keywords itself."""
-    if ctx.settings.carrier_handles_opt_out and message.channel is ChannelKind.SMS:
-        return None
-    return _KEYWORD_REPLIES.get(message.keyword) if message.keyword else None
+    return keyword_reply(ctx, message)
 
 
 def _answer_keyword(
@@ -149,6 +136,9 @@ def handle_reply(
         # During a keypad check-in, 1 and 2 are grades answering the question, not the menu.
         message = replace(message, keyword=Keyword.CHECKIN_ANSWER)
     keyword = message.keyword
+    from_caregiver = answered.caregiver_id is not None
+    if from_caregiver and keyword in _ALWAYS_KEYWORDS:
+        return caregiver_keyword(session, ctx=ctx, message=message, answered=answered)
     spoken: tuple[str, str | None] | None = None
     queued = False
     if keyword not in _NEVER_ACCESS:
@@ -163,17 +153,27 @@ def handle_reply(
         )
         if access is not None:
             return _noted(session, ctx=ctx, answered=answered, message=message, access=access)
-    if answered.program == REMINDER_PROGRAM and keyword not in _ALWAYS_KEYWORDS:
+    if from_caregiver and answered.program == REMINDER_PROGRAM:
+        # A dose reminder's copy asks nothing: its answer is the patient's alone to give.
+        handled = caregiver_to_care_team(session, message=message, answered=answered, now=now)
+    elif answered.program == REMINDER_PROGRAM and keyword not in _ALWAYS_KEYWORDS:
         handled = medication_reply(session, patient_id=patient_id, message=message, clock=ctx.clock)
     elif keyword is Keyword.OPT_OUT:
         handled = "opted-out"
         replies.opt_out_patient(
             session, clock=ctx.clock, patient_id=patient_id, channel=str(message.channel), now=now
         )
+        # The patient's own number is a caregiver's too: texts to it stop in both roles.
+        change_number(
+            session, ctx=ctx, message=message, answered=None, stopped=True, own=[patient_id]
+        )
     elif keyword is Keyword.OPT_IN:
         handled = "opted-in"
         replies.opt_in_patient(
             session, clock=ctx.clock, patient_id=patient_id, channel=str(message.channel), now=now
+        )
+        change_number(
+            session, ctx=ctx, message=message, answered=None, stopped=False, own=[patient_id]
         )
     elif keyword is Keyword.HELP:
         handled = "help"
@@ -183,6 +183,9 @@ def handle_reply(
         task = _TASK_KEYWORDS[keyword]
         handled = task.handled
         _task(session, patient_id=patient_id, task=task, program=answered.program, now=now)
+    elif from_caregiver:
+        # Never a check-in answer: the questions are the patient's, about the patient.
+        handled = caregiver_to_care_team(session, message=message, answered=answered, now=now)
     else:
         answer = handle_checkin_reply(
             session, patient_id=patient_id, text=message.body, now=now, keypad=keypad
@@ -282,6 +285,11 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
     patients = replies.senders(session, message)
     handled = "unknown-sender"
     answer: str | None = None
+    carer = stop_unanswered_number(session, ctx=ctx, message=message, own=patients)
+    if carer is not None:
+        handled = f"caregiver-{'opted-out' if message.keyword is Keyword.OPT_OUT else 'opted-in'}"
+        replies.store_reply(session, message, patient_id=carer.patient_id, handled_as=handled)
+        return ReplyOutcome(handled, carer.patient_id, None, None)
     if patients and message.keyword is Keyword.OPT_OUT:
         for pid in patients:
             replies.opt_out_patient(

@@ -125,6 +125,29 @@ class ConsentRecord(Base):
     note: Mapped[str | None] = mapped_column(String(500))
 
 
+class NumberOptOut(Base):
+    """A STOP (or START) from a caregiver's number: texts and automated calls to that number
+    stop, whoever's patient they are about. Never updated; the latest row decides.
+
+    Kept apart from ``consent_records``, which are one patient's own: a caregiver's STOP
+    is the caregiver's choice, never the patient's. Keyed by the number in E.164 as the
+    outbox addresses it (``outreach_outbox.to_address`` holds it the same way), not by the
+    contact look-up's keyed digest, which a key rotation rebuilds: an opt-out must survive it.
+    """
+
+    __tablename__ = "number_opt_outs"
+
+    id: Mapped[BigSerialId]
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    """``denied`` (STOP) or ``granted`` (START), as in ``consent_records``."""
+    source: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[str | None] = mapped_column(String(200))
+    """Our number the keyword was sent to (the STOP applies to all of careloop's senders)."""
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(200))
+
+
 class PortalContact(Base):
     """A verified contact point that may receive portal sign-in codes.
 

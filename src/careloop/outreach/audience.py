@@ -22,6 +22,7 @@ from careloop.governance.consent import (
     ContactSnapshot,
     consent_decisions_by_channel,
 )
+from careloop.governance.number_opt_outs import stopped_numbers
 from careloop.models import Caregiver, ConsentRecord, OutboxMessage, Patient, PreferenceProfileRow
 from careloop.outreach.budget import counts_as_contact
 from careloop.outreach.config import OutreachSettings, care_team_for
@@ -168,8 +169,11 @@ def recipient_of(patient: Patient) -> Recipient:
 def caregiver_recipients(
     session: Session, *, patient: Patient, now: datetime, only_available: bool = True
 ) -> list[Recipient]:
-    """Caregivers of the patient reachable now (inside their availability windows)."""
+    """Caregivers of the patient reachable now (inside their availability windows). A number
+    that replied STOP as a caregiver's is no address for texts or calls (never replaced by
+    another: a copy then goes by email, or not at all)."""
     out: list[Recipient] = []
+    reachable: list[tuple[Caregiver, dict[str, str]]] = []
     for caregiver in caregivers_of(session, patient_id=patient.id):
         if only_available and not caregiver_available(caregiver, zone=patient.timezone, now=now):
             continue
@@ -179,6 +183,11 @@ def caregiver_recipients(
             for ch in ("sms", "voice", "email")
             if (addr := address_for(points, ch, patient_id=patient.id)) is not None
         }
+        reachable.append((caregiver, addresses))
+    phones = {a for _, addresses in reachable for ch, a in addresses.items() if ch != "email"}
+    stopped = stopped_numbers(session, phones) if phones else set()
+    for caregiver, found in reachable:
+        addresses = {ch: a for ch, a in found.items() if ch == "email" or a not in stopped}
         if addresses:
             out.append(
                 Recipient(

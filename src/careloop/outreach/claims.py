@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from careloop.channels.errors import FailureReason
 from careloop.db import any_of
 from careloop.governance.consent import consent_decisions
+from careloop.governance.number_opt_outs import stopped_numbers
 from careloop.models import AccessOffer, Enrollment, OutboxMessage, SendAttempt
 from careloop.outreach.results_sql import insert_rows
 from careloop.outreach.sender_leases import Capacity, lease_senders, sender_key_of_row
@@ -321,12 +322,33 @@ def refused_now(
         for message in group:
             if not decisions[message.patient_id].allowed:
                 refused[message.id] = DeadReason.CONSENT_WITHDRAWN
+    refused.update(
+        (i, DeadReason.NUMBER_OPTED_OUT) for i in to_stopped_numbers(session, messages, refused)
+    )
     calls = {m.id for m in messages if m.channel == "voice"}
     refused.update(
         (i, DeadReason.NUMBER_GONE if i in calls else DeadReason.NOT_TEXTABLE)
         for i in untextable_now(session, messages, skip=refused)
     )
     return refused
+
+
+def to_stopped_numbers(
+    session: Session, messages: Sequence[Claimed], refused: Mapping[int, DeadReason]
+) -> list[int]:
+    """Texts and calls to a number that replied STOP as a caregiver's, whoever they are for
+    (a number that is a patient's own too: everything to it stops). One query a chunk."""
+    phoned = [
+        m
+        for m in messages
+        if m.channel in ("sms", "voice")
+        and m.id not in refused
+        and not m.extra.get("transactional")
+    ]
+    if not phoned:
+        return []
+    stopped = stopped_numbers(session, {m.to_address for m in phoned})
+    return [m.id for m in phoned if m.to_address in stopped]
 
 
 def closed_offer_messages(

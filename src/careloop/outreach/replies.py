@@ -60,6 +60,8 @@ class Answered:
     patient_id: str
     enrollment_id: int | None
     program: str | None
+    caregiver_id: str | None = None
+    """Set when the message answered was a caregiver's copy: the reply is the caregiver's."""
 
 
 def already_received(session: Session, message: InboundMessage) -> ReplyOutcome | None:
@@ -96,7 +98,8 @@ def answered_message(session: Session, message: InboundMessage) -> Answered | No
                 break
     if row is None:
         return None
-    return Answered(row.id, row.patient_id, row.enrollment_id, row.program)
+    caregiver = (row.caregiver_id or "") if row.recipient_kind == "caregiver" else None
+    return Answered(row.id, row.patient_id, row.enrollment_id, row.program, caregiver)
 
 
 def latest_message_to(session: Session, *, patient_id: str) -> tuple[int, str] | None:
@@ -298,11 +301,18 @@ def queue_keyword_reply(
     patient_id: str,
     content: str,
     fields: Mapping[str, object] | None = None,
+    caregiver: tuple[str, str] | None = None,
 ) -> bool:
     """A keyword answer (STOP/START/HELP confirmation, a booking's confirmation): approved
-    content on the reply's own channel, transactional, sent even after STOP."""
+    content on the reply's own channel, transactional, sent even after STOP.
+
+    ``caregiver`` (id, own first name): the answer goes to a caregiver, greeted by their own
+    name, never the patient's."""
     patient = get_patient(session, patient_id)
     language = patient.language or "en"
+    names = {"first_name": patient.given_name or "", "last_name": patient.family_name or ""}
+    if caregiver is not None:
+        names = {"first_name": caregiver[1], "last_name": ""}
     try:
         rendered = render_for_sending(
             session,
@@ -314,8 +324,7 @@ def queue_keyword_reply(
             fields={
                 "clinic_phone": settings.clinic_phone,
                 "care_team_name": care_team_for(settings, language),
-                "first_name": patient.given_name or "",
-                "last_name": patient.family_name or "",
+                **names,
                 **(fields or {}),
             },
             locale=language.replace("-", "_"),
@@ -342,6 +351,7 @@ def queue_keyword_reply(
         version_id=rendered.version_id,
         content=content,
         language=rendered.used.language,
+        caregiver_id=caregiver[0] if caregiver else None,
     )
 
 
@@ -386,6 +396,7 @@ def queue_reply_text(
     version_id: int | None = None,
     content: str | None = None,
     language: str | None = None,
+    caregiver_id: str | None = None,
 ) -> bool:
     """Answer a reply on its own channel, to its sender, once (keyed by the reply's id).
 
@@ -409,6 +420,8 @@ def queue_reply_text(
             content_version_id=version_id,
             language=language,
             max_attempts=3,
+            recipient_kind="patient" if caregiver_id is None else "caregiver",
+            caregiver_id=caregiver_id,
             extra={"transactional": True},
         ),
         now=message.received_at,

@@ -119,6 +119,9 @@ class DeadReason(StrEnum):
     NUMBER_GONE = "number-gone"
     """A call's number is no longer on the record, or the record now calls it old, by the time
     the call was due: it may be someone else's now."""
+    NUMBER_OPTED_OUT = "number-opted-out"
+    """The number replied STOP as a caregiver's (``governance.number_opt_outs``): no text or
+    automated call goes to it, whichever patient it is about."""
     VISIT_CHANGED = "visit-changed"
     """The visit it is about (a confirmation, a reminder, a caregiver's copy) was cancelled or
     moved before it went."""

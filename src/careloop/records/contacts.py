@@ -130,3 +130,19 @@ def find_patients_by_contact(
     if not include_caregivers:
         query = query.where(ContactLookup.caregiver_id.is_(None))
     return sorted(set(session.scalars(query)))
+
+
+def find_caregivers_by_contact(
+    session: Session, *, system: str, value: str
+) -> list[tuple[str, str]]:
+    """``(patient_id, caregiver_id)`` of every caregiver holding this phone number or email
+    (one person may care for several patients, under one caregiver record each)."""
+    hashed = digest(system, value)
+    if hashed is None:
+        return []
+    rows = session.execute(
+        select(ContactLookup.patient_id, ContactLookup.caregiver_id).where(
+            ContactLookup.digest == hashed, ContactLookup.caregiver_id.is_not(None)
+        )
+    ).all()
+    return sorted({(str(p), str(c)) for p, c in rows})
