@@ -11,15 +11,20 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import select
 from tests.outreach.conftest import APPOINTMENTS, Loop, make_patient, program
 from twilio.request_validator import RequestValidator
+from typer.testing import CliRunner
 
-from careloop.conversations.caregiver_replies import STOPPED_RULE
+from careloop.cli import app
+from careloop.clock import SystemClock
+from careloop.conversations.caregiver_replies import STOPPED_RULE, STOPPED_TITLE
 from careloop.governance.consent import consent_decision
-from careloop.models import Enrollment, OutboxMessage
+from careloop.models import Enrollment, InboundReply, NumberOptOut, OutboxMessage
 from careloop.outreach.eligibility import Candidate
+from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.personalize.service import set_stated_preferences
 from careloop.runtime import Runtime
 
@@ -95,3 +100,104 @@ def test_a_caregivers_stop_leaves_the_patients_consent_and_journey_alone(
     confirmations = [m for m in _rows(rt) if m.extra.get("transactional")]
     assert [(m.to_address, m.recipient_kind) for m in confirmations] == [(CAREGIVER, "caregiver")]
     assert (STOPPED_RULE, "A caregiver stopped texts; the patient is still texted") in loop.tasks()
+
+
+def _worker_once(rt: Runtime, loop: Loop, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """``careloop worker --once`` on the test's database, at the test's moment."""
+    monkeypatch.setattr(SystemClock, "now", lambda self: loop.clock.now())
+    url = rt.settings.database_url
+    done = CliRunner().invoke(app, ["worker", "--once", "--database", url, "--json", "--id", "w"])
+    assert done.exit_code == 0, done.output
+    return dict(orjson.loads(done.stdout))
+
+
+def test_after_a_caregivers_stop_only_the_patient_is_texted(
+    rt: Runtime,
+    make_loop: Callable[..., Loop],
+    api_client: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = _copies_sent(rt, make_loop)
+    _post(api_client(None), "STOP", "SMcgstop2")
+    now = loop.clock.now()
+    with rt.transaction() as session:  # a copy queued by another path, due now
+        enqueue(
+            session,
+            message=NewMessage(
+                idempotency_key="late-copy:cg:pa-cg",
+                patient_id="pa",
+                purpose="care-reminders",
+                channel="sms",
+                to_address=CAREGIVER,
+                body="Reminder: Rosa has a visit.",
+                due_at=now,
+                recipient_kind="caregiver",
+                caregiver_id="pa-cg",
+            ),
+            now=now,
+        )
+    loop.advance(timedelta(days=1, hours=18))  # the 1-day reminder's turn
+    loop.tick()
+    loop.advance(timedelta(hours=12))
+
+    _worker_once(rt, loop, monkeypatch)
+
+    after = [(m.step, m.recipient_kind, m.to_address, m.state, m.dead_reason) for m in _rows(rt)]
+    remind_1d = [a for a in after if a[0] == "remind-1d"]
+    assert remind_1d == [("remind-1d", "patient", PATIENT, "sent", None)]
+    assert (None, "caregiver", CAREGIVER, "dead", "number-opted-out") in after
+    confirmation = [a for a in after if a[0] is None and a[3] == "sent"]
+    assert confirmation == [(None, "caregiver", CAREGIVER, "sent", None)]
+
+
+def test_start_from_the_caregiver_brings_the_copies_back(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    loop = _copies_sent(rt, make_loop)
+    client = api_client(None)
+    _post(client, "STOP", "SMcg-a")
+    _post(client, "START", "SMcg-b")
+    loop.advance(timedelta(days=1, hours=18))
+    loop.tick()
+
+    copies = [m for m in _rows(rt) if m.step == "remind-1d"]
+    answers = [m.content_message for m in _rows(rt) if m.extra.get("transactional")]
+    with rt.transaction() as session:
+        history = [r.status for r in session.scalars(select(NumberOptOut))]
+    assert sorted(m.to_address for m in copies) == [PATIENT, CAREGIVER]
+    assert answers == ["opt_out_confirmation", "opt_in_confirmation"]
+    assert history == ["denied", "granted"]
+
+
+def test_a_number_that_is_a_patients_own_too_stops_in_both_roles(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    """The caregiver is a patient as well, with the same mobile: conservative, everything to
+    that number stops; the patient they care for is still texted."""
+    loop = _copies_sent(rt, make_loop)
+    make_patient(rt, patient_id="pb", phone=CAREGIVER)
+
+    _post(api_client(None), "STOP", "SMcg-both")
+
+    with rt.transaction() as session:
+        own, cared_for = (
+            consent_decision(
+                session, patient_id=p, purpose="care-reminders", channel="sms", now=rt.clock.now()
+            ).allowed
+            for p in ("pb", "pa")
+        )
+    assert (own, cared_for) == (False, True)
+    assert (STOPPED_RULE, STOPPED_TITLE) in loop.tasks()
+
+
+def test_a_caregivers_words_go_to_a_person_not_into_the_patients_answers(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    loop = _copies_sent(rt, make_loop)
+
+    _post(api_client(None), "She is feeling much worse today", "SMcg-words")
+
+    with rt.transaction() as session:
+        stored = session.scalars(select(InboundReply)).one()
+    assert ("outreach-reply", "Read the caregiver's reply") in loop.tasks()
+    assert stored.handled_as == "care-team-inbox"
