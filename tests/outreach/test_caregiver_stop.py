@@ -201,3 +201,15 @@ def test_a_caregivers_words_go_to_a_person_not_into_the_patients_answers(
         stored = session.scalars(select(InboundReply)).one()
     assert ("outreach-reply", "Read the caregiver's reply") in loop.tasks()
     assert stored.handled_as == "care-team-inbox"
+
+
+def test_the_console_shows_the_caregiver_who_stopped_texts(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    _copies_sent(rt, make_loop)
+    _post(api_client(None), "STOP", "SMcg-console")
+
+    page = api_client("clinician").get("/console/patients/pa")
+
+    assert page.status_code == 200, page.text
+    assert 'data-testid="caregiver-stopped">Replied STOP' in page.text

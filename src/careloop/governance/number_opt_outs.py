@@ -13,8 +13,9 @@ latest row of a number decides, and the history says who and when.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from careloop.clock import ensure_utc
 from careloop.db import any_of
 from careloop.governance.consent import ConsentSource, ConsentStatus
 from careloop.models import NumberOptOut
-from careloop.records.contacts_phone import to_e164
+from careloop.records.contacts_phone import PHONE_SYSTEMS, to_e164
 
 
 def canonical_number(address: str) -> str:
@@ -77,3 +78,29 @@ def stopped_numbers(session: Session, addresses: Collection[str]) -> set[str]:
         for address, row in latest_changes(session, addresses).items()
         if row.status == ConsentStatus.DENIED
     }
+
+
+def caregiver_stops(
+    session: Session, caregivers: Iterable[tuple[str, Iterable[Mapping[str, Any]]]]
+) -> dict[str, datetime]:
+    """Per caregiver id (with its contact points), when a number of theirs replied STOP, for
+    those whose latest word on it still is STOP."""
+    phones = {
+        cid: [
+            canonical_number(str(p.get("value") or ""))
+            for p in points
+            if p.get("system") in PHONE_SYSTEMS
+        ]
+        for cid, points in caregivers
+    }
+    latest = latest_changes(session, {n for numbers in phones.values() for n in numbers})
+    stops: dict[str, datetime] = {}
+    for cid, numbers in phones.items():
+        when = [
+            latest[n].recorded_at
+            for n in numbers
+            if n in latest and latest[n].status == ConsentStatus.DENIED
+        ]
+        if when:
+            stops[cid] = max(when)
+    return stops

@@ -19,6 +19,7 @@ from careloop.audit import Auditor, Purpose
 from careloop.careteam import plans
 from careloop.careteam.worklist import list_worklist
 from careloop.governance.consent import consent_history, consent_matrix
+from careloop.governance.number_opt_outs import caregiver_stops
 from careloop.outreach.audience import PatientReads
 from careloop.outreach.next_decision import preview_next_decision
 from careloop.outreach.requests import language_notes
@@ -40,6 +41,7 @@ from careloop.web.console.worklist import approval_notice, item_views
 from careloop.web.deps import (
     reach_patient,
 )
+from careloop.web.timefmt import stamp
 
 router = APIRouter(include_in_schema=False)
 
@@ -246,6 +248,14 @@ def patient_page(
         context["approved"] = approval_notice(
             view.session, approved, principal=view.principal, patient_id=patient_id
         )
+    # A caregiver who replied STOP gets no copies: the nurse sees it beside the caregiver.
+    context["caregiver_stops"] = {
+        cid: stamp(at, record.timezone)
+        for cid, at in caregiver_stops(
+            view.session,
+            [(c.id, [p.model_dump() for p in c.contact_points]) for c in record.caregivers],
+        ).items()
+    }
     context.update(messaging_context(reach, error=message_error))
     reach.audit_reads([MESSAGES_READ, "patient-view"], staff_purpose=Purpose.TREATMENT)
     return view.render("console/patient.html", context)
