@@ -26,7 +26,12 @@ from careloop.clock import FrozenClock
 from careloop.conversations.context import InboundContext, keyword_reply
 from careloop.feedback.ruleset import Severity
 from careloop.outreach import replies
-from careloop.outreach.caregiver_replies import CaregiverAt, caregivers_at, change_caregiver_number
+from careloop.outreach.caregiver_replies import (
+    PHONE_CHANNELS,
+    CaregiverAt,
+    caregivers_at,
+    change_caregiver_number,
+)
 from careloop.outreach.replies import Answered, ReplyOutcome
 
 ACTOR = "system:outreach"
@@ -89,7 +94,11 @@ def caregiver_keyword(
     now = message.received_at
     keyword = message.keyword
     handled = "help"
-    if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
+    if str(message.channel) not in PHONE_CHANNELS:
+        # An email copy has no number to stop: a person reads it (never the patient's STOP).
+        handled = caregiver_to_care_team(session, message=message, answered=answered, now=now)
+        carers = []
+    elif keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
         stopped = keyword is Keyword.OPT_OUT
         own = replies.senders(session, message)
         for pid in own:
@@ -104,7 +113,7 @@ def caregiver_keyword(
             session, message, answered=(answered.patient_id, answered.caregiver_id or "")
         )
     queued = False
-    content = keyword_reply(ctx, message)
+    content = keyword_reply(ctx, message) if handled != "care-team-inbox" else None
     carer = next((c for c in carers if c.caregiver_id == answered.caregiver_id), None)
     if content is not None:
         queued = replies.queue_keyword_reply(
