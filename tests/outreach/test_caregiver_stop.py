@@ -15,7 +15,8 @@ import orjson
 import pytest
 from sqlalchemy import select
 from tests.outreach.conftest import APPOINTMENTS, Loop, make_patient, program
-from twilio.request_validator import RequestValidator
+from tests.outreach.test_outreach_webhooks import _post as signed_post
+from tests.outreach.test_outreach_webhooks import twilio_token
 from typer.testing import CliRunner
 
 from careloop.cli import app
@@ -28,23 +29,15 @@ from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.personalize.service import set_stated_preferences
 from careloop.runtime import Runtime
 
-TOKEN = "test-auth-token"
-BASE = "http://127.0.0.1:8000"
 PATIENT = "+15550100061"
 CAREGIVER = "+15550100062"
 SENDER = "+15550009999"
-
-
-@pytest.fixture(autouse=True)
-def twilio_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CARELOOP_CHANNELS__SMS__AUTH_TOKEN", TOKEN)
+__all__ = ["twilio_token"]  # the webhook tests' fixture: the auth token the signature uses
 
 
 def _post(client: Any, body: str, sid: str, *, sender: str = CAREGIVER) -> Any:
     params = {"From": sender, "To": SENDER, "Body": body, "MessageSid": sid}
-    path = "/webhooks/twilio/sms"
-    signature = RequestValidator(TOKEN).compute_signature(BASE + path, params)
-    return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+    return signed_post(client, "/webhooks/twilio/sms", params)
 
 
 def _copies_sent(rt: Runtime, make_loop: Callable[..., Loop]) -> Loop:
