@@ -7,18 +7,22 @@ journeys ended. Through the signed Twilio webhook and the worker, as in producti
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
-from tests.outreach.conftest import APPOINTMENTS, Loop, make_patient, program
+from tests.outreach.conftest import APPOINTMENTS, Loop, make_patient, program, reply
 from tests.outreach.test_outreach_webhooks import _post as signed_post
 from tests.outreach.test_outreach_webhooks import twilio_token
 from typer.testing import CliRunner
 
+from careloop.channels.keywords import Keyword
 from careloop.cli import app
 from careloop.clock import SystemClock
 from careloop.conversations.caregiver_replies import STOPPED_RULE, STOPPED_TITLE
@@ -206,3 +210,74 @@ def test_the_console_shows_the_caregiver_who_stopped_texts(
 
     assert page.status_code == 200, page.text
     assert 'data-testid="caregiver-stopped">Replied STOP' in page.text
+
+
+STEPS = st.lists(st.sampled_from(["copy", "own", "stop", "start", "work"]), max_size=12)
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=STEPS)
+def test_no_copy_ever_goes_to_a_number_after_its_stop(
+    rt: Runtime, make_loop: Callable[..., Loop], steps: list[str]
+) -> None:
+    """Whatever the order of copies queued, STOPs, STARTs and worker passes: a worker pass
+    while the caregiver's last word is STOP texts the number nothing but a keyword's answer,
+    and every text to the patient goes."""
+    tag = uuid.uuid4().hex[:8]
+    patient, caregiver = f"h-{tag}", f"+1555{int(tag, 16) % 10**7:07d}"
+    own_phone = f"+1666{int(tag, 16) % 10**7:07d}"
+    make_patient(
+        rt,
+        patient_id=patient,
+        phone=own_phone,
+        caregiver={"phone": caregiver},
+    )
+    loop = make_loop([], {})
+    stopped = False
+    for i, step in enumerate([*steps, "work"]):
+        now = loop.clock.now()
+        if step in ("copy", "own"):
+            to_carer = step == "copy"
+            with rt.transaction() as session:
+                enqueue(
+                    session,
+                    message=NewMessage(
+                        idempotency_key=f"{step}:{tag}:{i}",
+                        patient_id=patient,
+                        purpose="care-reminders",
+                        channel="sms",
+                        to_address=caregiver if to_carer else own_phone,
+                        body="Reminder: a visit on Tuesday.",
+                        due_at=now,
+                        recipient_kind="caregiver" if to_carer else "patient",
+                        caregiver_id=f"{patient}-cg" if to_carer else None,
+                    ),
+                    now=now,
+                )
+        elif step in ("stop", "start"):
+            keyword = Keyword.OPT_OUT if step == "stop" else Keyword.OPT_IN
+            reply(loop, sender=caregiver, body=step.upper(), keyword=keyword, sid=f"{tag}{i}")
+            stopped = step == "stop"
+        else:
+            before = len(loop.sms.sent)
+            loop.work()
+            copies = [
+                s.message.idempotency_key
+                for s in loop.sms.sent[before:]
+                if s.message.to == caregiver and not s.message.idempotency_key.startswith("reply:")
+            ]
+            assert not (stopped and copies), copies
+        loop.advance(timedelta(minutes=1))
+    with rt.transaction() as session:
+        own = session.scalars(
+            select(OutboxMessage.dead_reason).where(
+                OutboxMessage.idempotency_key.like(f"own:{tag}:%")
+            )
+        ).all()
+    # The patient's own texts are never refused for the caregiver's word (the contact
+    # budget may hold some back: that is the patient's own limit, not the STOP).
+    assert set(own) <= {None, "over-budget"}
