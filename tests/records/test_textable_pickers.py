@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from careloop.errors import InvalidInput
-from careloop.governance.portal import _matching, _why_not_texted
+from careloop.governance.portal import _why_not_texted, matching_points
 from careloop.outreach.audience import address_for
 from careloop.records.contacts_phone import textable, why_not_textable
 from careloop.records.schemas import ContactPoint
@@ -83,7 +83,7 @@ def test_portal_enrols_and_texts_codes_only_to_a_number_that_can_take_a_text(
     telecom: list[dict[str, Any]], number: str
 ) -> None:
     try:
-        allowed = _why_not_texted(_matching(telecom, "sms", number)) is None
+        allowed = _why_not_texted(matching_points(telecom, "sms", number)) is None
     except InvalidInput:
         allowed = False
     assert allowed is (number in _textable_numbers(telecom))

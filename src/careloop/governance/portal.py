@@ -121,7 +121,9 @@ def adopt_process_key(session: Session, *, key: bytes, configured: bool) -> int:
     return 0 if configured else rebuild_portal_digests(session, key=key)
 
 
-def _matching(points: list[dict[str, object]], system: str, value: str) -> list[dict[str, object]]:
+def matching_points(
+    points: list[dict[str, object]], system: str, value: str
+) -> list[dict[str, object]]:
     """The record's contact points that are this contact point (a phone in any spelling)."""
     wanted = normalize_contact(system, value)
     found = []
@@ -186,7 +188,7 @@ def enroll_portal_contact(
     if system not in PORTAL_SYSTEMS:
         raise InvalidInput("system must be sms or email", field="system")
     now = clock.now()
-    matching = _matching(
+    matching = matching_points(
         _points_of(session, patient_id=patient_id, caregiver_id=caregiver_id), system, value
     )
     if not matching:
@@ -233,24 +235,27 @@ def _code_hash(key: bytes, challenge_id: str, code: str) -> str:
 
 
 def _why_code_withheld(session: Session, contact: PortalContact) -> str | None:
-    """Why a code may not be texted to an enrolled number today: the record no longer lists
-    it, or lists it as a line a text cannot reach (enrolled before the rule, or the record
-    changed since). The record is read afresh at each request, so correcting it to a mobile
-    number brings the codes back without a new enrolment. No code goes to any contact of a
-    patient the record says has died (whoever holds that phone or mailbox now), as no
-    outreach does."""
+    """Why no code may go to an enrolled contact point today: the record no longer lists it
+    (a number or a mailbox), or lists a number as a line a text cannot reach (enrolled
+    before the rule, or the record changed since). The record is read afresh at each
+    request, so correcting it to a mobile number brings the codes back without a new
+    enrolment. No code goes to any contact of a patient the record says has died (whoever
+    holds that phone or mailbox now), as no outreach does."""
     snapshot = records.contact_snapshot(session, patient_ids=[contact.patient_id])
     if snapshot.get(contact.patient_id, (False, []))[0]:
         return "of a patient the record says has died"
-    if contact.system == "email":
-        return None
     try:
         points = _points_of(
             session, patient_id=contact.patient_id, caregiver_id=contact.caregiver_id
         )
     except NotFound:
         return "not on the record"
-    return _why_not_texted(_matching(points, contact.system, contact.value))
+    matching = matching_points(points, contact.system, contact.value)
+    if contact.system == "email":
+        # A mailbox the record dropped (or a caregiver the EHR ended, who keeps none) is no
+        # longer theirs to sign in with, as a dropped number is not.
+        return None if matching else "not on the record"
+    return _why_not_texted(matching)
 
 
 def request_code(

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from careloop.db import patient_rows
 from careloop.errors import InvalidInput, NotFound
-from careloop.models import PortalContact, ProxyGrant
+from careloop.governance.portal import matching_points
+from careloop.models import Caregiver, PortalContact, ProxyGrant
 from careloop.records import caregivers as records_caregivers
 from careloop.security.principal import Principal
 from careloop.security.roles import PROXY_SCOPES
@@ -80,11 +81,31 @@ def active_grants(session: Session, *, patient_id: str) -> list[ProxyGrant]:
     )
 
 
-def grants_for_user(session: Session, *, user_id: int) -> list[ProxyGrant]:
-    """Live grants to the RelatedPersons a caregiver's portal account is linked to."""
-    caregiver_ids = select(PortalContact.caregiver_id).where(
-        PortalContact.user_id == user_id, PortalContact.caregiver_id.is_not(None)
+def _still_listed(session: Session, contact: PortalContact) -> bool:
+    """The record still lists the contact point this caregiver account was enrolled with.
+
+    An EHR ends a relationship (``RelatedPerson.active: false``: a divorce, a carer who left)
+    by leaving the caregiver no contact point, and the importer never deletes one; without
+    this, the grant the patient once gave kept opening their record to that person."""
+    caregiver = session.get(Caregiver, contact.caregiver_id)
+    if caregiver is None or caregiver.patient_id != contact.patient_id:
+        return False
+    return bool(
+        matching_points(list(caregiver.contact_points or []), contact.system, contact.value)
     )
+
+
+def grants_for_user(session: Session, *, user_id: int) -> list[ProxyGrant]:
+    """Live grants to the RelatedPersons a caregiver's portal account is linked to, while the
+    record still lists that account's contact point for them."""
+    contacts = session.scalars(
+        select(PortalContact).where(
+            PortalContact.user_id == user_id, PortalContact.caregiver_id.is_not(None)
+        )
+    ).all()
+    caregiver_ids = {c.caregiver_id for c in contacts if _still_listed(session, c)}
+    if not caregiver_ids:
+        return []
     return list(
         session.scalars(
             select(ProxyGrant)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from sqlalchemy.orm import Session
@@ -57,8 +58,9 @@ def _existing(
     criteria = request.headers.get("if-none-exist")
     if not criteria:
         return None
-    pairs = [tuple(p.split("=", 1)) for p in criteria.split("&") if "=" in p]
-    query = parse_query(resource_type, [(k, v) for k, v in pairs])
+    # The header is a search's query string: a client percent-encodes it as it would a URL
+    # (``identifier=urn%3Ameter%3A42%7Cr-1``), and an undecoded value matches nothing.
+    query = parse_query(resource_type, parse_qsl(criteria, keep_blank_values=True))
     found = search(session, query, allowed_patients=access.patients_in_reach(principal))
     if found.total > 1:
         raise PreconditionFailed("If-None-Exist: the criteria match more than one resource")
