@@ -171,3 +171,28 @@ def test_news_of_a_withdrawn_ride_does_not_bring_it_back(
     assert [m for m, _ in _patient_messages(rt)] == []
     with rt.transaction() as session:
         assert list_worklist(session, now=clock.now()) == []
+
+
+def test_signed_events_are_never_rate_limited_and_forged_ones_are_after_the_burst(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """A broker retrying a burst of events from one address gets every one through; a flood
+    of badly signed ones is refused, then answered 429 once the ``webhook`` burst is spent."""
+    ride_id = _requested_ride(rt, clock, tmp_path)
+    client = _client(rt)
+    burst = 2 * rt.settings.security.webhook_per_second
+
+    signed = [
+        _post(client, clock, _event(ride_id, "driver_assigned", f"evt-{n}")).status_code
+        for n in range(burst + 20)
+    ]
+    forged = [
+        _post(client, clock, _event(ride_id, "no_driver"), secret="guess").status_code
+        for _ in range(burst + 1)
+    ]
+    after = _post(client, clock, _event(ride_id, "driver_assigned", "evt-last"))
+
+    assert signed == [200] * (burst + 20)
+    assert forged == [403] * burst + [429]
+    assert after.status_code == 200
+    assert _status(rt) == "confirmed"

@@ -107,6 +107,8 @@ def serve(
                 port=port or rt.settings.web.port,
                 log_config=None,
                 access_log=False,
+                # The app reads forwarding headers itself, from ``web.trusted_proxies`` only.
+                proxy_headers=False,
             )
         finally:
             if stop is not None:

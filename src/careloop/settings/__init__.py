@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -96,6 +96,13 @@ class WebSettings(BaseModel):
     """On PostgreSQL, readings and check-ins posted to ``/fhir`` within this many
     milliseconds are committed in one transaction (group commit); 0 commits each request on
     its own. SQLite always does (one writer)."""
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Reverse proxies (addresses or CIDR networks, JSON list) whose forwarding header gives
+    the client's address for rate limits, the sign-in back-off and audit; empty: the peer's
+    own address is used and forwarding headers are ignored."""
+    proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    """The header the trusted proxies write (``X-Forwarded-For`` with ``X-Forwarded-Proto``,
+    or RFC 7239 ``Forwarded``); the other one is never read."""
 
 
 class OidcSettings(BaseModel):
@@ -150,7 +157,8 @@ class SecuritySettings(BaseModel):
     signin_per_minute: int = 10
     """Sign-in attempts allowed per minute and source."""
     webhook_per_second: int = 50
-    """Provider webhook calls accepted per second."""
+    """Provider webhook calls with a refused signature accepted per second from one address
+    (twice that at once), answered 403, then 429; correctly signed calls are never limited."""
     oidc: OidcSettings = OidcSettings()
 
 

@@ -17,6 +17,7 @@ from careloop.web.body_limit import BodySizeLimit
 from careloop.web.console.pages import STATIC_DIR
 from careloop.web.errors import install_error_handlers
 from careloop.web.form_csrf import FormCsrfField
+from careloop.web.forwarded import ForwardedClient, ProxyHeader
 from careloop.web.metrics import HttpMetrics
 from careloop.web.observability import RequestObservability
 from careloop.web.security import SecurityHeaders
@@ -83,6 +84,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.web.max_body_bytes)
     # Added last, so it wraps everything: ids and logs also for 413s and errors.
     app.add_middleware(RequestObservability, metrics=app.state.metrics)
+    # Outermost of all: everything inside sees the client behind a trusted proxy.
+    web = runtime.settings.web
+    app.add_middleware(
+        ForwardedClient, networks=web.trusted_proxies, header=ProxyHeader(web.proxy_header)
+    )
     install_error_handlers(app)
 
     for name in ROUTER_MODULES:

@@ -120,6 +120,8 @@ SigningKeyDep = Annotated[bytes, Depends(get_signing_key)]
 
 
 def client_address(request: Request) -> str:
+    """The caller's address: the peer's, or behind a trusted proxy the client it forwarded
+    (:mod:`careloop.web.forwarded` has rewritten ``request.client`` by then)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -134,6 +136,19 @@ def rate_limit(name: str) -> Callable[..., None]:
 
     dependency.__name__ = f"rate_limit_{name.replace('-', '_')}"
     return dependency
+
+
+def refuse_unsigned_webhook(request: Request) -> None:
+    """Spend a ``webhook`` token for a request whose signature was refused (429 once the
+    address has spent them all; the caller answers 403 otherwise).
+
+    Only refused requests pay: a correctly signed callback is never rate-limited, since
+    Twilio does not retry a status callback and a 429 would lose it. Charging after the
+    check rather than before-and-refund means a valid callback is accepted even while the
+    address's bucket is empty; a forged flood still costs one signature check each, about
+    the cost of parsing the form.
+    """
+    get_rate_limiter(request).take("webhook", client_address(request), now=get_clock(request).now())
 
 
 def authenticate(request: Request, session: SessionDep, clock: ClockDep) -> Principal:

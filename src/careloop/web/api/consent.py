@@ -31,6 +31,7 @@ from careloop.web.deps import (
     PatientReach,
     SessionDep,
     SigningKeyDep,
+    client_address,
     get_runtime,
     rate_limit,
     reached,
@@ -180,7 +181,7 @@ def unsubscribe(
         actor="unsubscribe-link",
         role=Role.PATIENT,
         patient_ids=frozenset({link.patient_id}),
-        source=request.client.host if request.client else None,
+        source=client_address(request),
     )
     if records.contact_snapshot(session, patient_ids=[link.patient_id]):
         if link.purpose == ANY:

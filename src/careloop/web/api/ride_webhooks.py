@@ -1,7 +1,9 @@
 """The ride broker's status webhook (``access.ride_webhooks``): signed JSON in, 200 out.
 
-403 when the signature or its timestamp is wrong, 422 naming the field of a malformed event,
-404 for a ride careloop never requested; the broker retries anything but a 2xx.
+403 when the signature or its timestamp is wrong (429 past the ``webhook`` burst of such
+refusals from one address; a signed event is never rate-limited), 422 naming the field of a
+malformed event, 404 for a ride careloop never requested; the broker retries anything but a
+2xx.
 """
 
 from __future__ import annotations
@@ -17,23 +19,27 @@ from careloop.access.ride_webhooks import (
     parse_event,
     verify_signature,
 )
-from careloop.web.deps import ClockDep, SessionDep, get_runtime, rate_limit
+from careloop.errors import PermissionDenied
+from careloop.web.deps import ClockDep, SessionDep, get_runtime, refuse_unsigned_webhook
 
-router = APIRouter(
-    prefix="/webhooks", tags=["webhooks"], dependencies=[Depends(rate_limit("webhook"))]
-)
+# Signed events are never rate-limited; refused ones spend a ``webhook`` token (429 after).
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
 async def signed_body(request: Request, clock: ClockDep) -> bytes:
     """The raw body, once its signature proves the broker sent it (403 otherwise)."""
     body = await request.body()
-    verify_signature(
-        get_runtime(request).settings.access.rides,
-        timestamp=request.headers.get(TIMESTAMP_HEADER),
-        signature=request.headers.get(SIGNATURE_HEADER),
-        body=body,
-        now=clock.now(),
-    )
+    try:
+        verify_signature(
+            get_runtime(request).settings.access.rides,
+            timestamp=request.headers.get(TIMESTAMP_HEADER),
+            signature=request.headers.get(SIGNATURE_HEADER),
+            body=body,
+            now=clock.now(),
+        )
+    except PermissionDenied:
+        refuse_unsigned_webhook(request)
+        raise
     return body
 
 

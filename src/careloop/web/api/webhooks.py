@@ -2,7 +2,9 @@
 
 Every request must carry a valid ``X-Twilio-Signature`` over the public URL Twilio called
 (``security.public_base_url`` + path + query) and the form fields, checked with Twilio's own
-validator; anything else is refused with 403 before a byte of it is used. Replies to the
+validator; anything else is refused with 403 before a byte of it is used (429 once its
+address has sent ``security.webhook_per_second`` twice over); signed requests are never
+rate-limited. Replies to the
 patient are queued in the outbox (paced, recorded, idempotent), never answered inline.
 """
 
@@ -33,15 +35,13 @@ from careloop.outreach.config import care_team_for, outreach_settings
 from careloop.outreach.delivery import apply_report
 from careloop.outreach.inbound_calls import CallDesk, answer_inbound_call, verify_inbound_call
 from careloop.outreach.voice_calls import call_twiml, goodbye_twiml
-from careloop.web.deps import ClockDep, SessionDep, get_runtime, rate_limit
+from careloop.web.deps import ClockDep, SessionDep, get_runtime, refuse_unsigned_webhook
 
 log = logging.getLogger("careloop.web.webhooks")
 
-router = APIRouter(
-    prefix="/webhooks/twilio",
-    tags=["webhooks"],
-    dependencies=[Depends(rate_limit("webhook"))],
-)
+# No rate limit on the router: a signed request is never refused, a forged one spends a
+# ``webhook`` token of its address (``refuse_unsigned_webhook``).
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -76,6 +76,7 @@ async def verified_form(request: Request) -> dict[str, str]:
     ):
         # The base it was checked against, so a wrong ``public_base_url`` (the usual cause
         # behind a proxy) shows in the log; the route template, never the URL's ids.
+        refuse_unsigned_webhook(request)  # 429 past the burst: a forged flood is not logged
         route = getattr(request.scope.get("route"), "path", request.url.path)
         checked = runtime.settings.security.public_base_url.rstrip("/") + route
         log.warning("twilio signature refused", extra={"checked_url": checked})
