@@ -59,6 +59,7 @@ from requests.adapters import BaseAdapter
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dispatch_bare import bare_ceiling  # a sibling script, not a package
+from dispatch_supervised import Run, run_supervised, run_supervisor
 
 ADMIN = os.environ.get("CARELOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 ACCOUNT = "ACbench00000000000000000000000000"
@@ -198,55 +199,10 @@ def run_worker(args: argparse.Namespace) -> None:
 
     # As ``careloop worker`` starts: no collector pass over start-up's objects (settled below).
     with paused():
-        from sqlalchemy import func, select
-
-        from careloop.channels.messages import ChannelKind
-        from careloop.channels.registry import ChannelRegistry
-        from careloop.channels.settings import SenderType, SmsSender
-        from careloop.channels.sms_twilio import TwilioSmsChannel
-        from careloop.channels.twilio_http import build_twilio_client
-        from careloop.compose.worker import build_worker
-        from careloop.models import OutboxMessage
-        from careloop.outreach.config import OutreachSettings, WorkerSettings
-        from careloop.outreach.states import PENDING_STATES
         from careloop.runtime import open_runtime
 
         rt = open_runtime(database=args.database, run_migrations=False)
-        senders = [f"+1555{9000000 + i:07d}" for i in range(args.senders)]
-        client = build_twilio_client(account_sid=ACCOUNT, auth_token="bench")
-        gateway = RecordingTwilioGateway(Path(args.sends), list_latency=args.list_latency_ms / 1000)
-        client.http_client.session.mount("https://", gateway)
-        channel: Any = TwilioSmsChannel(
-            client=client,
-            senders=[SmsSender(number=s, type=SenderType.SHORT_CODE) for s in senders],
-        )
-        if args.in_doubt != "reconcile":
-            channel = Unaskable(channel)
-        worker = build_worker(
-            rt, worker_id=args.id, channels=ChannelRegistry({ChannelKind.SMS: channel})
-        )
-        worker.settings = OutreachSettings(
-            sender_rates={f"sms:{s}": args.rate for s in senders},
-            worker=WorkerSettings(
-                batch=args.batch,
-                lease_seconds=args.lease,
-                poll_seconds=0.1,
-                resend_in_doubt=args.in_doubt == "resend",
-                record_every=args.record_every,
-                concurrency=args.concurrency,
-                **(
-                    {"results_per_commit": args.results_per_commit}
-                    if args.results_per_commit
-                    else {}
-                ),
-                **({"pace_margin": args.pace_margin} if args.pace_margin is not None else {}),
-                **(
-                    {"late_tolerance_ms": args.late_tolerance_ms}
-                    if args.late_tolerance_ms is not None
-                    else {}
-                ),
-            ),
-        )
+        worker = build_bench_worker(args, rt, worker_id=args.id)
     events = _watch_takeover()
     # As ``careloop worker`` does once it is set up: its code out of the collector's passes.
     settle_batch_process()
@@ -255,7 +211,66 @@ def run_worker(args: argparse.Namespace) -> None:
         "ready": time.monotonic(),
         "startup_cpu_s": _cpu_seconds(),
     }
-    while True:
+    drain(rt, worker)
+    rt.close()
+    phases |= {"done": time.monotonic(), "cpu_s": _cpu_seconds(), "events": events}
+    (Path(args.sends) / f"phases-{os.getpid()}.json").write_bytes(orjson.dumps(phases))
+    finish_process()
+
+
+def build_bench_worker(args: argparse.Namespace, rt: Any, *, worker_id: str) -> Any:
+    """The benchmark's worker: the real Twilio adapter on the recording gateway (its files
+    named by this process's pid), the run's pace and worker settings."""
+    from careloop.channels.messages import ChannelKind
+    from careloop.channels.registry import ChannelRegistry
+    from careloop.channels.settings import SenderType, SmsSender
+    from careloop.channels.sms_twilio import TwilioSmsChannel
+    from careloop.channels.twilio_http import build_twilio_client
+    from careloop.compose.worker import build_worker
+    from careloop.outreach.config import OutreachSettings, WorkerSettings
+
+    senders = [f"+1555{9000000 + i:07d}" for i in range(args.senders)]
+    client = build_twilio_client(account_sid=ACCOUNT, auth_token="bench")
+    gateway = RecordingTwilioGateway(Path(args.sends), list_latency=args.list_latency_ms / 1000)
+    client.http_client.session.mount("https://", gateway)
+    channel: Any = TwilioSmsChannel(
+        client=client,
+        senders=[SmsSender(number=s, type=SenderType.SHORT_CODE) for s in senders],
+    )
+    if args.in_doubt != "reconcile":
+        channel = Unaskable(channel)
+    worker = build_worker(
+        rt, worker_id=worker_id, channels=ChannelRegistry({ChannelKind.SMS: channel})
+    )
+    worker.settings = OutreachSettings(
+        sender_rates={f"sms:{s}": args.rate for s in senders},
+        worker=WorkerSettings(
+            batch=args.batch,
+            lease_seconds=args.lease,
+            poll_seconds=0.1,
+            resend_in_doubt=args.in_doubt == "resend",
+            record_every=args.record_every,
+            concurrency=args.concurrency,
+            **({"results_per_commit": args.results_per_commit} if args.results_per_commit else {}),
+            **({"pace_margin": args.pace_margin} if args.pace_margin is not None else {}),
+            **(
+                {"late_tolerance_ms": args.late_tolerance_ms}
+                if args.late_tolerance_ms is not None
+                else {}
+            ),
+        ),
+    )
+    return worker
+
+
+def drain(rt: Any, worker: Any, stop: Any = lambda: False) -> None:
+    """Send until nothing is pending (or ``stop()``), then leave."""
+    from sqlalchemy import func, select
+
+    from careloop.models import OutboxMessage
+    from careloop.outreach.states import PENDING_STATES
+
+    while not stop():
         report = worker.run_once()
         if report.claimed:
             continue
@@ -269,10 +284,6 @@ def run_worker(args: argparse.Namespace) -> None:
             break
         time.sleep(0.1)
     worker.leave()
-    rt.close()
-    phases |= {"done": time.monotonic(), "cpu_s": _cpu_seconds(), "events": events}
-    (Path(args.sends) / f"phases-{os.getpid()}.json").write_bytes(orjson.dumps(phases))
-    finish_process()
 
 
 TAKEOVER_LOGS = ("careloop.outreach.worker_presence", "careloop.outreach.group_send")
@@ -343,15 +354,15 @@ def _kill_timeline(
     }
 
 
-def _reclaimed(url: str, *, killed: datetime) -> dict[str, Any]:
+def _reclaimed(url: str, *, killed: datetime, worker: str = "w1") -> dict[str, Any]:
     """s after the kill (the database's clock): the killed worker's open attempts closed by
     the claim that took its rows (adopted, or its lease run out), first and last."""
     with psycopg.connect(url) as conn:
         first, last, rows = conn.execute(
             "SELECT min(finished_at), max(finished_at), count(*) FROM outreach_attempts "
-            "WHERE worker = 'w1' AND error IN ('worker-lost', 'lease-expired') "
+            "WHERE worker = %s AND error IN ('worker-lost', 'lease-expired') "
             "AND finished_at >= %s",
-            (killed,),
+            (worker, killed),
         ).fetchone() or (None, None, 0)
     return {
         "its_rows_reclaimed": rows,
@@ -429,16 +440,20 @@ def _seed(url: str, *, messages: int, senders: int, patients: int) -> None:
 
 
 def _spawn(args: argparse.Namespace, url: str, sends: Path, name: str) -> subprocess.Popen[bytes]:
-    command = [
+    return subprocess.Popen(_command(args, "worker", url, sends, "--id", name))
+
+
+def _command(args: argparse.Namespace, mode: str, url: str, sends: Path, *more: str) -> list[str]:
+    """This script in ``mode`` (``worker``, ``supervisor``) with the run's worker options."""
+    return [
         sys.executable,
         __file__,
-        "worker",
+        mode,
         "--database",
         url,
         "--sends",
         str(sends),
-        "--id",
-        name,
+        *more,
         "--senders",
         str(args.senders),
         "--rate",
@@ -466,7 +481,6 @@ def _spawn(args: argparse.Namespace, url: str, sends: Path, name: str) -> subpro
             else []
         ),
     ]
-    return subprocess.Popen(command)
 
 
 def _wait_for_sends(path: Path, *, at_least: int, every: int, timeout: float) -> None:
@@ -669,11 +683,47 @@ def _bare(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     )
 
 
+def _run_processes(args: argparse.Namespace, url: str, sends: Path) -> Run:
+    """The workers as separate processes, each started from scratch; the first killed and a
+    fresh process started in its place."""
+    started = time.monotonic()
+    first = _spawn(args, url, sends, "w1")
+    others = [_spawn(args, url, sends, f"w{i}") for i in range(2, max(args.workers, 1) + 1)]
+    spawned = {p.pid: started for p in (first, *others)}
+    # Kill the first worker once IT has sent its share (mid-batch, leases held).
+    _wait_for_sends(
+        sends / f"sends-{first.pid}.jsonl",
+        at_least=int(args.messages * args.kill_at),
+        every=args.messages,
+        timeout=120,
+    )
+    stop = _stop_first(first, url, seconds=args.stop_first) if args.stop_first else None
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    killed_at_mono = time.monotonic()
+    killed_wall = datetime.now(UTC)
+    replacement = _spawn(args, url, sends, "w1-restarted")
+    spawned[replacement.pid] = time.monotonic()
+    exited = _wait_all([*others, replacement])
+    return Run(
+        started=started,
+        first_pid=first.pid,
+        killed_worker="w1",
+        killed_at_mono=killed_at_mono,
+        killed_wall=killed_wall,
+        replacement_pid=replacement.pid,
+        spawned=spawned,
+        exited=exited,
+        stopped=stop,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="mode")
     worker = sub.add_parser("worker")
-    for p in (parser, worker):
+    supervisor = sub.add_parser("supervisor")
+    for p in (parser, worker, supervisor):
         p.add_argument("--senders", type=int, default=20)
         p.add_argument("--rate", type=float, default=100.0)
         p.add_argument("--batch", type=int, default=500)
@@ -702,9 +752,17 @@ def main() -> None:
             default=0.0,
             help="Each gateway list request answers after this long (a real round trip).",
         )
-    worker.add_argument("--database", required=True)
-    worker.add_argument("--sends", required=True)
+    for p in (worker, supervisor):
+        p.add_argument("--database", required=True)
+        p.add_argument("--sends", required=True)
     worker.add_argument("--id", required=True)
+    supervisor.add_argument("--processes", type=int, required=True)
+    parser.add_argument(
+        "--supervisor",
+        action="store_true",
+        help="Run the workers as `careloop worker --processes N` does: one process set up "
+        "once forks them; the kill is of one child and the supervisor's re-fork replaces it.",
+    )
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument(
         "--workers",
@@ -744,6 +802,17 @@ def main() -> None:
     if args.mode == "worker":
         run_worker(args)
         return
+    if args.mode == "supervisor":
+        run_supervisor(
+            args,
+            build=build_bench_worker,
+            drain=drain,
+            watch=_watch_takeover,
+            cpu_seconds=_cpu_seconds,
+        )
+        return
+    if args.supervisor and args.stop_first:
+        parser.error("--stop-first is not measured with --supervisor")
     if args.bare_only:
         with tempfile.TemporaryDirectory(prefix="careloop_bench_bare_") as folder:
             sys.stdout.write(orjson.dumps(_bare(args, Path(folder))).decode() + "\n")
@@ -758,32 +827,20 @@ def main() -> None:
     try:
         patients = args.patients or args.messages
         _seed(url, messages=args.messages, senders=args.senders, patients=patients)
-        started = time.monotonic()
-        first = _spawn(args, url, sends, "w1")
-        others = [_spawn(args, url, sends, f"w{i}") for i in range(2, max(args.workers, 1) + 1)]
-        spawned = {p.pid: started for p in (first, *others)}
-        # Kill the first worker once IT has sent its share (mid-batch, leases held).
-        _wait_for_sends(
-            sends / f"sends-{first.pid}.jsonl",
-            at_least=int(args.messages * args.kill_at),
-            every=args.messages,
-            timeout=120,
+        run = (
+            run_supervised(args, url, sends, command=_command)
+            if args.supervisor
+            else _run_processes(args, url, sends)
         )
-        stop = _stop_first(first, url, seconds=args.stop_first) if args.stop_first else None
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait()
-        killed_at_mono = time.monotonic()
-        killed_wall = datetime.now(UTC)
+        started, stop, killed_at_mono = run.started, run.stopped, run.killed_at_mono
+        spawned, exited, first_pid = run.spawned, run.exited, run.first_pid
         killed_at = killed_at_mono - started
-        replacement = _spawn(args, url, sends, "w1-restarted")
-        spawned[replacement.pid] = time.monotonic()
-        exited = _wait_all([*others, replacement])
         finished = time.monotonic()
         elapsed = finished - started
         records = read_records(sends)
         if stop is not None:
             stop["their_sends_by_others_while_stopped"] = _sends_while_stopped(
-                sends, stop, first_pid=first.pid
+                sends, stop, first_pid=first_pid
             )
         first_send = min(float(r["at"]) for r in records)
         timeline = _timeline(sends, first_send, killed=killed_at_mono)
@@ -842,16 +899,22 @@ def main() -> None:
             "processes": processes,
             "wall": _wall(
                 processes,
-                first_pid=first.pid,
-                replacement_pid=replacement.pid,
+                first_pid=first_pid,
+                replacement_pid=run.replacement_pid,
                 killed_s=killed_at_mono - first_send,
                 last_call_s=max(float(r["at"]) for r in records) - first_send,
             ),
             "kill_timeline": _kill_timeline(
-                sends, first_pid=first.pid, killed=killed_at_mono, half_lease=args.lease / 2
+                sends, first_pid=first_pid, killed=killed_at_mono, half_lease=args.lease / 2
             )
-            | _reclaimed(url, killed=killed_wall),
+            | _reclaimed(url, killed=run.killed_wall, worker=run.killed_worker),
             **({"stopped": stop} if stop is not None else {}),
+            "shape": "supervisor" if args.supervisor else "processes",
+            **(
+                {"supervisor": orjson.loads((sends / "supervisor.json").read_bytes())}
+                if args.supervisor
+                else {}
+            ),
             "outbox_states": states,
             "in_doubt": args.in_doubt,
             "workers": args.workers,

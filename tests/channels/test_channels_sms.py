@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
+import socket
+import struct
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -142,6 +146,40 @@ def test_an_unreachable_gateway_is_transient_provider_down() -> None:
     with pytest.raises(ChannelError) as failure:
         channel.send(sms())
     assert (failure.value.reason, failure.value.permanent) == (FailureReason.PROVIDER_DOWN, False)
+
+
+def test_a_connection_dropped_after_the_request_was_sent_is_an_unknown_outcome() -> None:
+    """The gateway read the whole request (it may have sent the text) and the connection
+    dropped before its answer: not ``provider-down`` (retried blindly: a second text) but
+    ``timeout``, whose retry first asks the gateway what it sent."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def read_then_drop() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += connection.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
+            while len(body) < length:
+                body += connection.recv(65536)
+            received.append(head + body)
+            # Reset rather than answer, as a gateway's side does when it drops a connection.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    thread = threading.Thread(target=read_then_drop)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    channel = TwilioSmsChannel.from_settings(sms_settings(url, timeout=5))
+    with pytest.raises(ChannelError) as failure:
+        channel.send(sms())
+    thread.join(5)
+    listener.close()
+
+    assert received[0].startswith(b"POST ")
+    assert (failure.value.reason, failure.value.permanent) == (FailureReason.TIMEOUT, False)
 
 
 def test_rate_limits_follow_the_sender_type(sms_channel: TwilioSmsChannel) -> None:

@@ -1,7 +1,8 @@
 """Calling the ``twilio`` client and turning what goes wrong into a :class:`ChannelError`.
 
 Shared by the SMS and voice adapters. A connect failure means Twilio never saw the request
-(``provider-down``); a read timeout means it may have (``timeout``): both are transient, and
+(``provider-down``); a read timeout or a connection dropped after the request was written
+means it may have (``timeout``: the retry asks the gateway first): both are transient, and
 the idempotency token sent with the request is what makes the retry of the second safe where
 the gateway honours it.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from careloop.channels.errors import ChannelError, FailureReason
 from careloop.channels.messages import DeliveryStatus, SendResult
@@ -26,17 +28,33 @@ an answer that is not JSON, as ``json`` and ``requests`` raise it)."""
 
 def transport_failure(exc: BaseException) -> ChannelError:
     """The failure for one of :data:`TRANSPORT_ERRORS`: not connected (Twilio never saw the
-    request), timed out reading (it may have: the outcome is unknown), or an answer that
-    cannot be read (a broken gateway). All transient."""
+    request), timed out reading or dropped mid-exchange (it may have: the outcome is
+    unknown), or an answer that cannot be read (a broken gateway). All transient."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return ChannelError(FailureReason.PROVIDER_DOWN, permanent=False)
     if isinstance(exc, requests.exceptions.Timeout):
         return ChannelError(FailureReason.TIMEOUT, permanent=False, detail="outcome unknown")
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return ChannelError(FailureReason.PROVIDER_DOWN, permanent=False)
+        if _never_connected(exc):
+            return ChannelError(FailureReason.PROVIDER_DOWN, permanent=False)
+        # The connection dropped mid-exchange (reset, closed before the answer): the request
+        # may have been read and the text sent, as after a read timeout.
+        return ChannelError(FailureReason.TIMEOUT, permanent=False, detail="connection dropped")
     return ChannelError(
         FailureReason.PROVIDER_DOWN, permanent=False, detail="unreadable provider answer"
     )
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """No connection was made (refused, no route, no name, TLS refused), so nothing of the
+    request reached Twilio; anything else (``ProtocolError``: aborted, reset, closed without
+    an answer) happened after it may have been sent."""
+    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.ProxyError):
+        return True
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def call_twilio(create: Callable[[], Any], *, idempotency_key: str) -> Any:

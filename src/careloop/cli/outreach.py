@@ -51,9 +51,30 @@ def worker(
         str,
         typer.Option("--queues", help="With --queue: which of nightly,outbox,jobs to serve."),
     ] = "nightly,outbox,jobs",
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            min=1,
+            max=64,
+            help="Fork this many worker processes from one start-up and re-fork any that "
+            "dies; SIGTERM stops them all. Children are named ID-PID.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the periodic jobs that are due and send what the outbox holds, until stopped."""
+    if queue and processes is not None:
+        raise typer.BadParameter(
+            "--processes forks outbox workers; with --queue use --concurrency",
+            param_hint="--processes",
+        )
+    if processes is not None:
+        _supervised_workers(
+            database, processes=processes, worker_id=worker_id, jobs=jobs, batch=batch,
+            once=once, as_json=as_json,
+        )  # fmt: skip
+        return
     if queue:
         names = [q.strip() for q in queues.split(",") if q.strip()]
         _queue_worker(database, concurrency=concurrency, once=once, name=worker_id, queues=names)
@@ -95,6 +116,44 @@ def worker(
         f"sent {out.sent}, retrying {out.retried}, dead {out.dead}, deferred {out.deferred}"
         + "".join(f"; {j.name} {j.status}" for j in report.jobs)
     )
+
+
+def _supervised_workers(
+    database: str | None,
+    *,
+    processes: int,
+    worker_id: str | None,
+    jobs: bool,
+    batch: int,
+    once: bool,
+    as_json: bool,
+) -> None:
+    """``careloop worker --processes N``: imports and set-up once, then N forked workers."""
+    from careloop.collector import finish_process, paused
+
+    with ExitStack() as stack:
+        with paused():
+            from careloop.compose.process import run_worker_processes
+            from careloop.logs import configure_logging
+            from careloop.records.contacts_index import ensure_contact_index
+
+            rt = stack.enter_context(runtime(database))
+            logging = rt.settings.logging
+            configure_logging(logging.level, json_format=logging.json_format)
+            ensure_contact_index(rt)
+        report = run_worker_processes(
+            rt, processes=processes, worker_id=worker_id, jobs=jobs, batch=batch, once=once
+        )
+    finish_process()
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        Console().print(f"{report.processes} worker processes stopped; {report.replaced} re-forked")
+    if report.crash_loop:
+        Console(stderr=True).print(
+            "worker processes kept dying (a crash loop): stopped; see the log for the cause"
+        )
+        raise typer.Exit(1)
 
 
 def _queue_worker(

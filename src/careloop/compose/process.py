@@ -9,6 +9,7 @@ is claimed with ``SKIP LOCKED`` and each job is leased (:mod:`careloop.compose.j
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from sqlalchemy.exc import OperationalError
 
 from careloop.channels.portal import PortalInbox
 from careloop.channels.registry import ChannelRegistry
+from careloop.collector import paused, settle_batch_process
 from careloop.compose.jobs import JobOutcome, JobRunner
+from careloop.compose.supervisor import SupervisorReport, supervise
 from careloop.compose.worker import build_worker, default_worker_id
 from careloop.outreach.worker import BatchReport, Worker
 from careloop.runtime import Runtime
@@ -68,6 +71,42 @@ def run_worker_loop(
             break
         sleep(pause)
     return report
+
+
+def run_worker_processes(
+    rt: Runtime,
+    *,
+    processes: int,
+    worker_id: str | None = None,
+    jobs: bool = True,
+    batch: int | None = None,
+    once: bool = False,
+) -> SupervisorReport:
+    """``careloop worker --processes N``: N forks of this process, each a worker with its own
+    connections, id and advisory lock (:mod:`careloop.compose.supervisor`).
+
+    Children are named ``<worker_id>-<pid>`` (``<host>-<pid>`` without one): a re-forked
+    child is a new worker, so the dead one's rows are adopted and its sends in doubt settled
+    by the rules for any dead worker, never taken over as its own.
+    """
+    with paused():  # everything a child imports is imported here, once: one worker built
+        build_worker(rt, worker_id=worker_id or default_worker_id())
+    rt.engine.dispose()  # no connection of this process is inherited by a child
+    # Frozen before the forks: the children share these pages instead of each copying them
+    # on its collector's first pass.
+    settle_batch_process()
+
+    def child(_slot: int, stop: Callable[[], bool]) -> int:
+        # The pool copied from the supervisor is dropped, not closed (close=False): its
+        # connections, were there any, are the supervisor's sockets.
+        rt.engine.dispose(close=False)
+        name = f"{worker_id}-{os.getpid()}" if worker_id else default_worker_id()
+        worker = build_worker(rt, worker_id=name)
+        runner = JobRunner(rt, owner=name) if jobs else None
+        run_worker_loop(worker, runner, batch=batch, once=once, stop=stop)
+        return 0
+
+    return supervise(child, processes=processes, once=once)
 
 
 def start_in_process(
