@@ -1,11 +1,12 @@
-"""A unit's COPY lines joined by its parser (``records.copy_block``) are the lines the writer
-would have made one by one: same rows, same facts, whatever lines are dropped and whoever owns
-them."""
+"""A unit's COPY rows joined by its parser (``records.copy_block``, binary format) hold the
+values of the text lines the writer would have made one by one: same rows, same facts,
+whatever lines are dropped and whoever owns them."""
 
 from __future__ import annotations
 
 import pickle
-from datetime import UTC, datetime
+import struct
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -13,7 +14,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from careloop.records.copy_block import copy_units, unit_rows
+from careloop.records.copy_block import SIGNATURE, TRAILER, copy_units, unit_rows
 from careloop.records.extract import IndexedResource, index_resource
 from careloop.records.importer import PreparedUnit
 from careloop.records.store_copy import copy_new, copy_text
@@ -70,8 +71,68 @@ class _Cursor:
     def execute(self, _statement: str, params: dict[str, Any]) -> None:
         self.facts += orjson.loads(params["keys"])
 
-    def lines(self) -> list[bytes]:
-        return sorted(b"".join(self.sent).splitlines(keepends=True))
+    def lines(self) -> list[tuple[Any, ...]]:
+        """The rows sent, as values, whichever COPY format they came in."""
+        data = b"".join(self.sent)
+        rows = _binary_rows(data) if data.startswith(SIGNATURE) else _text_rows(data)
+        return sorted(rows, key=repr)
+
+
+_UNESCAPE = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
+
+
+def _text_value(field: str) -> str | None:
+    if field == "\\N":
+        return None
+    out, chars = [], iter(field)
+    for char in chars:
+        out.append(_UNESCAPE[next(chars)] if char == "\\" else char)
+    return "".join(out)
+
+
+def _typed(values: list[Any], times: Any, json: Any) -> tuple[Any, ...]:
+    """A row's values by column: times as instants, the flag as a bool, the JSON decoded."""
+    typed = list(values)
+    for at in (4, 5, 10):
+        typed[at] = None if typed[at] is None else times(typed[at])
+    typed[7] = typed[7] in ("t", b"\x01")
+    typed[8] = orjson.loads(json(typed[8]))
+    return tuple(typed)
+
+
+def _text_rows(data: bytes) -> list[tuple[Any, ...]]:
+    return [
+        _typed(
+            [_text_value(f) for f in line.split("\t")],
+            datetime.fromisoformat,
+            lambda text: text,
+        )
+        for line in data.decode().splitlines()
+    ]
+
+
+def _binary_rows(data: bytes) -> list[tuple[Any, ...]]:
+    assert data.endswith(TRAILER)
+    rows, at, end = [], len(SIGNATURE), len(data) - len(TRAILER)
+    while at < end:
+        (count,) = struct.unpack_from("!h", data, at)
+        at += 2
+        values: list[Any] = []
+        for _ in range(count):
+            (size,) = struct.unpack_from("!i", data, at)
+            at += 4
+            values.append(None if size < 0 else data[at : at + size])
+            at += max(size, 0)
+        strings = [v.decode() if i not in (4, 5, 7, 8, 10) and v is not None else v
+                   for i, v in enumerate(values)]  # fmt: skip
+        rows.append(_typed(strings, _instant, lambda raw: raw[1:]))  # jsonb: version 1
+    assert at == end
+    return rows
+
+
+def _instant(raw: bytes) -> datetime:
+    (micros,) = struct.unpack("!q", raw)
+    return datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
 
 
 def _fresh(res: IndexedResource) -> IndexedResource:
@@ -112,6 +173,7 @@ def test_unit_rows_make_the_lines_and_facts_of_the_writer(
     for res in kept:
         res.copy_text = copy_text(res)
     copy_new(one_by_one, kept, kept_owners, stamps)
+    assert block.sent[0].startswith(SIGNATURE)
     assert block.lines() == one_by_one.lines()
     assert sorted(map(repr, block.facts)) == sorted(map(repr, one_by_one.facts))
 

@@ -177,9 +177,9 @@ class IndexedResource:
     def json(self) -> bytes:
         """The resource as compact JSON (UTF-8)."""
         if self._json is None:
-            if self._resource is None:  # sent inside its COPY line (records.copy_block)
+            if self._resource is None:  # sent inside its COPY row (records.copy_block)
                 line, start = cast("tuple[bytes, int]", self.copy_text)
-                self._json = line[start:-1].replace(b"\\\\", b"\\")
+                self._json = line[start:]
             else:
                 self._json = orjson.dumps(self._resource)
         return self._json

@@ -138,7 +138,7 @@ def _iso(value: datetime | None) -> str | None:
     return text
 
 
-def _code_texts(codes: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+def code_texts(codes: tuple[tuple[str, str], ...]) -> tuple[str, str]:
     """The ``codes`` column text and the fact's bare codes of a resource with ``codes``."""
     texts = _CODE_TEXTS.get(codes)
     if texts is None:
@@ -157,7 +157,7 @@ def copy_parts(
     start = _iso(res.effective_start)
     # A moment is its own start and end (one object): written once, used twice.
     end = start if res.effective_end is res.effective_start else _iso(res.effective_end)
-    column, bare = _code_texts(res.codes)
+    column, bare = code_texts(res.codes)
     resource = _fields((
         res.resource_type, res.fhir_id, res.patient_ref, res.status, start, end,
         column, "t" if res.supported else "f",
