@@ -34,6 +34,7 @@ from careloop.records.fact_queries import (
     epoch,
     filter_params,
     patient_in_chunk,
+    text_array,
 )
 from careloop.records.facts_collector import SessionFactsCollector
 from careloop.records.projection_defer import (
@@ -155,7 +156,7 @@ def load_patient_facts(
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         grouped: dict[str, list[dict[str, Any]]] = {pid: [] for pid in chunk}
-        rows = session.execute(query, {**params, "chunk": chunk})
+        rows = session.execute(query, {**params, "chunk": text_array(chunk) if postgres else chunk})
         for pid, rtype, fact, row_codes in rows:
             if postgres or _wanted(rtype, row_codes, always=always, codes_wanted=codes):
                 grouped[pid].append(orjson.loads(fact))
@@ -240,9 +241,8 @@ class SharedFacts:
         """Read the rows of the patients in ``ids`` not read yet (their facts are decoded
         when first used).
 
-        The rows come through the session's connection as Core rows: the ORM's per-row
-        processing cost a quarter of this read's CPU, and no ORM object maps to
-        ``resource_facts`` (written in Core): the session has nothing of it to flush."""
+        The rows come through the session's connection as Core rows: the ORM's per-row work
+        cost a quarter of this read's CPU, and ``resource_facts`` is written in Core only."""
         missing = [pid for pid in ids if pid not in self._rows]
         if not missing:
             return
@@ -262,11 +262,11 @@ class SharedFacts:
             chunk = missing[start : start + batch]
             for pid in chunk:
                 kept[pid] = []
-            # One frozenset per distinct codes text, shared by its rows (a lookup costs less).
-            code_sets: dict[str, frozenset[str]] = {}
+            code_sets: dict[str, frozenset[str]] = {}  # one per codes text, shared by its rows
             read: dict[str, int] = {}  # rows of each type read without their fact
             with _collector.holding(session):  # the rows fetched at once, then kept
-                rows = connection.execute(query, {**params, "chunk": chunk}).tuples().all()
+                params["chunk"] = text_array(chunk) if postgres else chunk  # one text, not a list
+                rows = connection.execute(query, params).tuples().all()
                 for pid, rtype, fhir_id, row_codes, pairs, fact, status, at, until, version in rows:
                     if not postgres:  # SQLite: the code filter, and datetimes as seconds
                         if not self._keeps(rtype, row_codes, filtered=False):
