@@ -15,9 +15,6 @@ import time
 from pathlib import Path
 
 import httpx
-from typer.testing import CliRunner
-
-from careloop.cli import app
 
 
 def _free_port() -> int:
@@ -68,12 +65,23 @@ def test_a_local_peer_cannot_escape_the_sign_in_limit_by_forging_its_address(
     assert [a.status_code for a in answers] == [401, 429, 429]
 
 
-def test_a_mistyped_trusted_proxy_stops_every_command_in_one_line() -> None:
-    result = CliRunner().invoke(
-        app, ["patients", "list"], env={"CARELOOP_WEB__TRUSTED_PROXIES": '["10.0.0.5/8"]'}
+def test_a_mistyped_trusted_proxy_stops_serve_in_one_line(
+    careloop_cli: Path, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [str(careloop_cli), "serve", "--no-worker"],
+        capture_output=True,
+        text=True,
+        env=_env(
+            CARELOOP_WEB__TRUSTED_PROXIES='["10.0.0.5/8"]',  # host bits set: 10.0.0.0/8 meant?
+            CARELOOP_DATABASE_URL=f"sqlite:///{tmp_path / 's.db'}",
+        ),
+        cwd=tmp_path,
+        timeout=120,
     )
 
-    assert result.exit_code == 2
-    assert "CARELOOP_WEB__TRUSTED_PROXIES" in result.output
-    assert "not a valid IPv4 or IPv6 network" in result.output
-    assert "Traceback" not in result.output
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: invalid setting web.trusted_proxies.0 (CARELOOP_WEB__TRUSTED_PROXIES): "
+        "value is not a valid IPv4 or IPv6 network"
+    )

@@ -9,6 +9,7 @@ bucket never refills during a test: its burst is exactly ``2 x webhook_per_secon
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -33,18 +34,16 @@ def _sent_texts(rt: Runtime, count: int) -> list[int]:
     """``count`` texts handed to Twilio (state sent, provider ids ``SM0``...)."""
     make_patient(rt, patient_id="pr", phone="+16175550177")
     now = rt.clock.now()
-    messages = [
-        NewMessage(
-            idempotency_key=f"sms:pr:{n}",
-            patient_id="pr",
-            purpose="care-reminders",
-            channel="sms",
-            to_address="+16175550177",
-            body="Your screening is due.",
-            due_at=now,
-        )
-        for n in range(count)
-    ]
+    text = NewMessage(
+        patient_id="pr",
+        to_address="+16175550177",
+        channel="sms",
+        purpose="care-reminders",
+        body="Your screening is due.",
+        idempotency_key="",
+        due_at=now,
+    )
+    messages = [replace(text, idempotency_key=f"sms:pr:{n}") for n in range(count)]
     with rt.transaction() as session:
         rows = [row for row in enqueue_many(session, messages=messages, now=now) if row]
         for n, row in enumerate(rows):

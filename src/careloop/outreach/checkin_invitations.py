@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from careloop.models import Enrollment
 from careloop.outreach.config import OutreachSettings
-from careloop.outreach.service import load_outreach_programs
+from careloop.outreach.program_files import outreach_programs_by_name
 from careloop.outreach.states import EnrollmentState
 
 
@@ -32,7 +32,8 @@ def checkin_invitations(
     session: Session, *, settings: OutreachSettings, patient_id: str
 ) -> list[CheckinInvitation]:
     """The patient's enrolments waiting for an answer (``contacted``) whose journey has
-    reached a check-in step, latest first. The programs are read only when there is one."""
+    reached a check-in step, latest first. The programs are looked at only when there is one,
+    and read again only when their files changed (:mod:`.program_files`)."""
     waiting = session.scalars(
         select(Enrollment)
         .where(
@@ -44,7 +45,7 @@ def checkin_invitations(
     ).all()
     if not waiting:
         return []
-    programs = {p.name: p for p in load_outreach_programs(settings)}
+    programs = outreach_programs_by_name(settings)
     found = []
     for row in waiting:
         program = programs.get(row.program)

@@ -15,11 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, IPvAnyNetwork, PrivateAttr, SecretStr, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from careloop.channels.settings import ChannelsSettings
 from careloop.settings.variables import ENV_PREFIX as ENV_PREFIX
@@ -97,12 +93,9 @@ class WebSettings(BaseModel):
     milliseconds are committed in one transaction (group commit); 0 commits each request on
     its own. SQLite always does (one writer)."""
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
-    """Reverse proxies (addresses or CIDR networks, JSON list) whose forwarding header gives
-    the client's address for rate limits, the sign-in back-off and audit; empty: the peer's
-    own address is used and forwarding headers are ignored."""
+    """Proxies (addresses, CIDR networks) whose forwarding header names the client."""
     proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
-    """The header the trusted proxies write (``X-Forwarded-For`` with ``X-Forwarded-Proto``,
-    or RFC 7239 ``Forwarded``); the other one is never read."""
+    """The one header they write: ``X-Forwarded-For`` (+ ``-Proto``) or RFC 7239's."""
 
 
 class OidcSettings(BaseModel):
@@ -157,8 +150,7 @@ class SecuritySettings(BaseModel):
     signin_per_minute: int = 10
     """Sign-in attempts allowed per minute and source."""
     webhook_per_second: int = 50
-    """Provider webhook calls with a refused signature accepted per second from one address
-    (twice that at once), answered 403, then 429; correctly signed calls are never limited."""
+    """Webhook calls with a refused signature per second an address (then 429); signed: no limit."""
     oidc: OidcSettings = OidcSettings()
 
 
