@@ -21,6 +21,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -59,21 +60,17 @@ def text_value(value: str | None) -> bytes:
     return _LENGTH(len(raw)) + raw
 
 
-_TIMES: dict[datetime, bytes] = {}
-_KEPT = 20_000
-
-
 def time_value(value: datetime | None) -> bytes:
     """A ``timestamptz`` in COPY's binary format: microseconds since 2000-01-01 UTC (the
-    same instant its ISO text gives). A unit's resources share their times: kept by value."""
-    if value is None:
-        return NULL_VALUE
-    made = _TIMES.get(value)
-    if made is None:
-        if len(_TIMES) >= _KEPT:
-            _TIMES.clear()
-        made = _TIMES[value] = _TIME(8, (value - _EPOCH) // _MICROSECOND)
-    return made
+    same instant its ISO text gives)."""
+    return NULL_VALUE if value is None else _instant(value)
+
+
+@lru_cache(maxsize=20_000)
+def _instant(value: datetime) -> bytes:
+    """Kept by value: a unit's resources share their times (an encounter's). Equal
+    datetimes are one instant, so one value serves all of them."""
+    return _TIME(8, (value - _EPOCH) // _MICROSECOND)
 
 
 def binary_head(res: IndexedResource, *, parsed: bool = False) -> tuple[bytes, Any]:

@@ -10,7 +10,6 @@ are busy. Importing the same input twice leaves the same rows (same FHIR id = up
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 import time
@@ -278,21 +277,6 @@ class _BatchWriter:
         )
 
 
-PARSER_NICENESS = 3
-"""How much lower the parsers' scheduling priority is than the writer's (``nice``)."""
-
-
-def _parser_process() -> None:
-    """Runs first in each parser process: its priority lowered by ``PARSER_NICENESS``.
-
-    The writer and its PostgreSQL backend are the import's chain (each waits on the other,
-    one core's worth at a time); the two parsers run ahead of them. At equal priority three
-    runnable tasks share two cores and the chain got about two thirds of one while the
-    parsers ran; a little lower, the parsers take what the chain leaves (the other core,
-    and this one while the writer waits on the server) and the chain runs at full speed."""
-    os.nice(PARSER_NICENESS)
-
-
 def _load_finder_frozen() -> None:
     """The writer resolves patients' time zones (``identity.refresh_demographics``), not the
     parsers: its finder (~0.2 s of imports) joins what the collector's passes skip."""
@@ -383,9 +367,7 @@ def import_paths(
     if use_pool:
         load_validation()
     pool: ProcessPoolExecutor | None = (
-        ProcessPoolExecutor(max_workers=workers or 2, initializer=_parser_process)
-        if use_pool
-        else None
+        ProcessPoolExecutor(max_workers=workers or 2) if use_pool else None
     )
     write = _BatchWriter(
         sessions,
