@@ -47,6 +47,8 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTwilio]:
         "CARELOOP_SECURITY__PUBLIC_BASE_URL": server.url,
         "CARELOOP_OUTREACH__WORKER__LEASE_SECONDS": "20",
         "CARELOOP_OUTREACH__WORKER__POLL_SECONDS": "0.2",
+        # A transient failure on a loaded host is retried within seconds, not after 30 s.
+        "CARELOOP_OUTREACH__WORKER__BACKOFF_BASE_SECONDS": "1",
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
@@ -157,7 +159,7 @@ def test_a_killed_worker_process_is_forked_again_and_every_text_goes_out_once(
         killed = time.monotonic()
         wait_for(lambda: len(set(_children(supervisor.pid)) - set(first)) == 1, seconds=5)
         reforked_after = time.monotonic() - killed
-        wait_for(lambda: _states(database_url) == {"sent": 360}, seconds=90)
+        wait_for(lambda: _states(database_url) == {"sent": 360}, seconds=300)
         survivors = _children(supervisor.pid)
         supervisor.send_signal(signal.SIGTERM)
         code = supervisor.wait(timeout=30)

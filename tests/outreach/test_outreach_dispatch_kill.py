@@ -60,6 +60,20 @@ def test_a_killed_workers_senders_move_before_its_leases_end_but_never_while_it_
     assert details["last_call_after_kill_s"] < 12
 
 
+def test_a_supervised_worker_killed_mid_batch_is_forked_again_and_sends_nothing_twice() -> None:
+    """``--supervisor``: the workers forked by one supervisor (as ``careloop worker
+    --processes`` runs them); one child SIGKILLed mid-batch, the supervisor's re-fork takes
+    its place, and every message reaches the recording gateway exactly once."""
+    if not _pg_reachable():
+        pytest.skip("PostgreSQL unreachable")
+    result, details = _benchmark(*KILLED_RUN, "--lease=2", "--supervisor")
+    assert (result["lost"], result["duplicated"]) == (0, 0)
+    assert details["gateway_calls"] == 300
+    assert details["shape"] == "supervisor"
+    assert (details["supervisor"]["forked"], details["supervisor"]["replaced"]) == (3, 1)
+    assert [d.partition(": ")[2] for d in details["supervisor"]["deaths"]] == ["signal SIGKILL"]
+
+
 def test_the_bare_ceiling_makes_every_call_once_without_a_database() -> None:
     """``--bare-only``: the same Twilio requests, client and recording gateway, from 2
     processes with 2 senders each; every message called exactly once."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from contextlib import ExitStack
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.console import Console
 from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction
 from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
 from careloop.cli.support import command_group, counts_line, print_json, runtime
+
+if TYPE_CHECKING:
+    from careloop.runtime import Runtime
 
 outreach_app = command_group("Journeys, the scheduler and the outbox.")
 
@@ -96,13 +99,8 @@ def worker(
             from careloop.compose.jobs import JobRunner
             from careloop.compose.process import run_worker_loop
             from careloop.compose.worker import build_worker
-            from careloop.logs import configure_logging
-            from careloop.records.contacts_index import ensure_contact_index
 
-            rt = stack.enter_context(runtime(database))
-            logging = rt.settings.logging
-            configure_logging(logging.level, json_format=logging.json_format)
-            ensure_contact_index(rt)
+            rt = _worker_runtime(stack, database)
             w = build_worker(rt, worker_id=worker_id)
             runner = JobRunner(rt, owner=w.worker_id) if jobs else None
         settle_batch_process()
@@ -116,6 +114,17 @@ def worker(
         f"sent {out.sent}, retrying {out.retried}, dead {out.dead}, deferred {out.deferred}"
         + "".join(f"; {j.name} {j.status}" for j in report.jobs)
     )
+
+
+def _worker_runtime(stack: ExitStack, database: str | None) -> Runtime:
+    """A worker's runtime (closed with ``stack``), its logging set, the contact index checked."""
+    from careloop.logs import configure_logging
+    from careloop.records.contacts_index import ensure_contact_index
+
+    rt = stack.enter_context(runtime(database))
+    configure_logging(rt.settings.logging.level, json_format=rt.settings.logging.json_format)
+    ensure_contact_index(rt)
+    return rt
 
 
 def _supervised_workers(
@@ -134,13 +143,8 @@ def _supervised_workers(
     with ExitStack() as stack:
         with paused():
             from careloop.compose.process import run_worker_processes
-            from careloop.logs import configure_logging
-            from careloop.records.contacts_index import ensure_contact_index
 
-            rt = stack.enter_context(runtime(database))
-            logging = rt.settings.logging
-            configure_logging(logging.level, json_format=logging.json_format)
-            ensure_contact_index(rt)
+            rt = _worker_runtime(stack, database)
         report = run_worker_processes(
             rt, processes=processes, worker_id=worker_id, jobs=jobs, batch=batch, once=once
         )

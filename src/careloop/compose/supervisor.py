@@ -163,8 +163,11 @@ def _fork(child: Child, slot: int, state: _State, report: SupervisorReport) -> i
 
 def _run_child(child: Child, slot: int) -> NoReturn:
     """The child's side: its own stop flag, then its work; never returns into the caller's
-    stack (``os._exit``: the supervisor's ``finally`` blocks and exit hooks are not its own)."""
+    stack (``os._exit``: the supervisor's ``finally`` blocks and exit hooks are not its own).
+    A child whose supervisor is gone (SIGKILLed: nothing forwarded) stops as if told to: no
+    worker runs on unsupervised, unseen by the service manager."""
     code = 1
+    supervisor = os.getppid()
     try:
         stop = {"now": False}
 
@@ -174,7 +177,7 @@ def _run_child(child: Child, slot: int) -> NoReturn:
         for signum in STOP_SIGNALS:
             signal.signal(signum, stopping)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-        code = child(slot, lambda: stop["now"])
+        code = child(slot, lambda: stop["now"] or os.getppid() != supervisor)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException as exc:
