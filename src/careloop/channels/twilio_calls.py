@@ -21,7 +21,12 @@ from careloop.channels.messages import DeliveryStatus, SendResult
 from careloop.channels.twilio_errors import twilio_failure
 from careloop.channels.twilio_http import idempotency_token
 
-TRANSPORT_ERRORS = (requests.exceptions.Timeout, requests.exceptions.ConnectionError, ValueError)
+TRANSPORT_ERRORS = (
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    ValueError,
+)
 """What the HTTP exchange itself can raise that :func:`transport_failure` names (``ValueError``:
 an answer that is not JSON, as ``json`` and ``requests`` raise it)."""
 
@@ -34,6 +39,9 @@ def transport_failure(exc: BaseException) -> ChannelError:
         return ChannelError(FailureReason.PROVIDER_DOWN, permanent=False)
     if isinstance(exc, requests.exceptions.Timeout):
         return ChannelError(FailureReason.TIMEOUT, permanent=False, detail="outcome unknown")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        # The answer's body was cut short: the request was read, the text probably sent.
+        return ChannelError(FailureReason.TIMEOUT, permanent=False, detail="answer cut short")
     if isinstance(exc, requests.exceptions.ConnectionError):
         if _never_connected(exc):
             return ChannelError(FailureReason.PROVIDER_DOWN, permanent=False)

@@ -128,6 +128,8 @@ def supervise(
                 _signal_all(state.children)
                 continue
             replaced = _fork(child, slot, state, report)
+            if replaced is None:  # a stop signal came after the reap: nothing to re-fork
+                continue
             report.replaced += 1
             log.warning(
                 "worker process %d (slot %d) ended by %s; re-forked as %d", pid, slot, how, replaced
@@ -144,13 +146,16 @@ def _signal_all(children: dict[int, int]) -> None:
             os.kill(pid, signal.SIGTERM)
 
 
-def _fork(child: Child, slot: int, state: _State, report: SupervisorReport) -> int:
+def _fork(child: Child, slot: int, state: _State, report: SupervisorReport) -> int | None:
     """Fork one child for ``slot``; a stop signal arriving meanwhile waits until the child
-    is registered, so it is forwarded to it as well."""
+    is registered, so it is forwarded to it as well. ``None`` (no fork) once stopping: a
+    signal handled before the block was forwarded only to the children alive then."""
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # nothing buffered is written twice, once by each process
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
+        if state.stopping:
+            return None
         pid = os.fork()
         if pid == 0:
             _run_child(child, slot)

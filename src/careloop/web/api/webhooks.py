@@ -16,6 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 from twilio.twiml.messaging_response import MessagingResponse
 
 from careloop.channels.settings import account_or_sms
@@ -54,7 +55,13 @@ async def verified_form(request: Request) -> dict[str, str]:
     """The form fields, once the signature proves Twilio sent them (403 otherwise)."""
     runtime = get_runtime(request)
     _, channels = outreach_settings(runtime.settings)
-    form = await request.form()
+    try:
+        form = await request.form()
+    except HTTPException:
+        # A body the form parser refuses (400) is as unsigned as a forged one: it spends the
+        # same bucket, or a caller could send them without end.
+        refuse_unsigned_webhook(request)
+        raise
     params = {key: str(value) for key, value in form.items()}
     url = runtime.settings.security.public_base_url.rstrip("/") + request.url.path
     if request.url.query:
