@@ -33,7 +33,7 @@ def test_an_answer_cut_short_after_a_201_is_an_unknown_outcome() -> None:
             received.append(head + body)
             connection.sendall(
                 b"HTTP/1.1 201 CREATED\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 400\r\n\r\n{\"sid\": \"SM0123"
+                b'Content-Length: 400\r\n\r\n{"sid": "SM0123'
             )
 
     thread = threading.Thread(target=read_then_answer_half)
