@@ -156,9 +156,10 @@ def _fork(child: Child, slot: int, state: _State, report: SupervisorReport) -> i
     try:
         if state.stopping:
             return None
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _run_child(child, slot)
+            _run_child(child, slot, supervisor)
         state.children[pid] = slot
         report.forked += 1
     finally:
@@ -166,13 +167,13 @@ def _fork(child: Child, slot: int, state: _State, report: SupervisorReport) -> i
     return pid
 
 
-def _run_child(child: Child, slot: int) -> NoReturn:
+def _run_child(child: Child, slot: int, supervisor: int) -> NoReturn:
     """The child's side: its own stop flag, then its work; never returns into the caller's
     stack (``os._exit``: the supervisor's ``finally`` blocks and exit hooks are not its own).
     A child whose supervisor is gone (SIGKILLed: nothing forwarded) stops as if told to: no
-    worker runs on unsupervised, unseen by the service manager."""
+    worker runs on unsupervised, unseen by the service manager. ``supervisor`` is the pid read
+    before the fork: read after it, a supervisor killed in between would leave init's pid."""
     code = 1
-    supervisor = os.getppid()
     try:
         stop = {"now": False}
 
