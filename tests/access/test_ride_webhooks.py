@@ -171,3 +171,21 @@ def test_news_of_a_withdrawn_ride_does_not_bring_it_back(
     assert [m for m, _ in _patient_messages(rt)] == []
     with rt.transaction() as session:
         assert list_worklist(session, now=clock.now()) == []
+
+
+def test_a_pickup_time_still_queued_when_the_ride_falls_through_is_not_sent(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    ride_id = _requested_ride(rt, clock, tmp_path)
+    client = _client(rt)
+    assert _post(client, clock, _event(ride_id, "driver_assigned")).status_code == 200
+
+    assert _post(client, clock, _event(ride_id, "no_driver", "evt-2")).status_code == 200
+
+    with rt.transaction() as session:
+        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        fates = [(r.content_message, r.state, r.dead_reason) for r in rows]
+    assert fates == [
+        ("ride_booked", "dead", "visit-changed"),  # not "a ride will pick you up at 3:00"
+        ("ride_fell_through", "queued", None),
+    ]
