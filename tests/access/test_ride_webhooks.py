@@ -196,3 +196,19 @@ def test_signed_events_are_never_rate_limited_and_forged_ones_are_after_the_burs
     assert forged == [403] * burst + [429]
     assert after.status_code == 200
     assert _status(rt) == "confirmed"
+def test_a_pickup_time_still_queued_when_the_ride_falls_through_is_not_sent(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    ride_id = _requested_ride(rt, clock, tmp_path)
+    client = _client(rt)
+    assert _post(client, clock, _event(ride_id, "driver_assigned")).status_code == 200
+
+    assert _post(client, clock, _event(ride_id, "no_driver", "evt-2")).status_code == 200
+
+    with rt.transaction() as session:
+        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        fates = [(r.content_message, r.state, r.dead_reason) for r in rows]
+    assert fates == [
+        ("ride_booked", "dead", "visit-changed"),  # not "a ride will pick you up at 3:00"
+        ("ride_fell_through", "queued", None),
+    ]

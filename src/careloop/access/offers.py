@@ -238,6 +238,16 @@ def drop_unsent(session: Session, outbox_ids: Sequence[int | None], *, now: date
     return _dead(session, OutboxMessage.id.in_(ids), reason=DeadReason.OFFER_CLOSED, now=now)
 
 
+def drop_ride_notice(session: Session, *, booking_id: str, now: datetime) -> int:
+    """The booking's ride fell through: its pickup time still queued dies (``visit-changed``),
+    so the patient is not told a ride will come right after, or before, being told it will
+    not."""
+    key = f"request:ride-booked:{booking_id}"
+    return _dead(
+        session, OutboxMessage.idempotency_key == key, reason=DeadReason.VISIT_CHANGED, now=now
+    )
+
+
 def drop_visit_messages(session: Session, *, booking_id: str, now: datetime) -> int:
     """The visit was cancelled or moved: its still-queued confirmation, ride notice, move
     offer, caregiver copy and journey reminders die (``visit-changed``), so nobody is told

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careloop.access.offers import drop_ride_notice
 from careloop.access.rides import FAILED, STATUSES, update_ride_status, withdrawn_at_provider
 from careloop.access.sending import send_ride_booked, send_ride_fell_through
 from careloop.clock import Clock
@@ -176,5 +177,6 @@ def apply_event(
                 session, booking=booking, pickup_at=ride.pickup_at, clock=clock, settings=settings
             )
         elif event.status in FAILED and task:
+            drop_ride_notice(session, booking_id=booking.id, now=clock.now())
             send_ride_fell_through(session, booking=booking, clock=clock, settings=settings)
     return RideEventOutcome(ride.id, ride.status, applied=True, task_raised=task)

@@ -21,7 +21,13 @@ from careloop.access.finder import Offer
 from careloop.access.moves import book_choice
 from careloop.access.offers import choices_of, open_links, open_offer
 from careloop.access.rides import plan_ride
-from careloop.access.sending import send_booked, send_cancelled, send_ride_booked
+from careloop.access.sending import (
+    SentOffer,
+    send_booked,
+    send_cancelled,
+    send_offer,
+    send_ride_booked,
+)
 from careloop.access.service import find_offers
 from careloop.access.waitlist import backfill
 from careloop.clock import Clock
@@ -112,6 +118,29 @@ def due_services(session: Session, *, patient_id: str, now: datetime) -> frozens
         if link.service:
             wanted.add(link.service)
     return frozenset(wanted)
+
+
+def send_due_offer(
+    session: Session, *, patient_id: str, clock: Clock, settings: Settings, limit: int = 3
+) -> SentOffer:
+    """A coordinator's offer that names no service: the best times among the services the
+    patient is due for (:func:`due_services`), as the portal shows them. The text names no
+    service ("reply 1 for Wed 3:45 PM"), so a time of any other schedule was one reply away
+    from a visit the patient does not need (a man booked for a mammogram)."""
+    services = due_services(session, patient_id=patient_id, now=clock.now())
+    if not services:
+        raise InvalidInput(
+            "the patient is due for no service booked online; name one with --service",
+            field="service",
+        )
+    return send_offer(
+        session,
+        patient_id=patient_id,
+        clock=clock,
+        settings=settings,
+        services=services,
+        limit=limit,
+    )
 
 
 def portal_times(session: Session, *, patient_id: str, clock: Clock) -> list[Offer]:

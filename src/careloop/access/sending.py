@@ -47,14 +47,22 @@ def send_offer(
     clock: Clock,
     settings: Settings,
     service: str | None = None,
+    services: frozenset[str] | None = None,
     limit: int = 3,
     kind: str = "offer",
     days: int = 14,
 ) -> SentOffer:
-    """Find the best slots, store the offer and queue ``slot_offer`` for the patient."""
+    """Find the best slots (of ``service``, or of any of ``services``), store the offer and
+    queue ``slot_offer`` for the patient."""
     now = clock.now()
     found = find_offers(
-        session, patient_id=patient_id, now=now, service=service, limit=MAX_LIMIT, days=days
+        session,
+        patient_id=patient_id,
+        now=now,
+        service=service,
+        services=services,
+        limit=MAX_LIMIT,
+        days=days,
     )
     return queue_offer(
         session,

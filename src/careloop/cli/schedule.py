@@ -96,18 +96,29 @@ def send_offer_command(
 ) -> Output:
     """Send the patient the best slots through the outbox ("Reply 1 for Tue 3:45 PM, ...").
 
-    The reply books the choice; the text also carries a signed self-scheduling link.
+    The reply books the choice; the text also carries a signed self-scheduling link. Without
+    --service, only the services the patient is due for are offered (as in the portal).
     """
+    from careloop.access.self_service import send_due_offer
     from careloop.access.sending import send_offer
 
-    sent = send_offer(
-        work.session,
-        patient_id=patient_id,
-        clock=work.rt.clock,
-        settings=work.rt.settings,
-        service=service,
-        limit=limit,
-    )
+    if service is None:
+        sent = send_due_offer(
+            work.session,
+            patient_id=patient_id,
+            clock=work.rt.clock,
+            settings=work.rt.settings,
+            limit=limit,
+        )
+    else:
+        sent = send_offer(
+            work.session,
+            patient_id=patient_id,
+            clock=work.rt.clock,
+            settings=work.rt.settings,
+            service=service,
+            limit=limit,
+        )
     work.audit(
         AuditAction.SEND, "slot-offer", Purpose.TREATMENT,
         patient_ids=[patient_id], detail={"offer": sent.offer_id, "choices": sent.choices},
