@@ -61,6 +61,12 @@ def _existing(
     # The header is a search's query string: a client percent-encodes it as it would a URL
     # (``identifier=urn%3Ameter%3A42%7Cr-1``), and an undecoded value matches nothing.
     query = parse_query(resource_type, parse_qsl(criteria, keep_blank_values=True))
+    if not query.criteria:
+        # Without a search parameter the criteria match everything in reach: the one resource
+        # there would be returned as "already there" and the new one dropped.
+        raise InvalidInput(
+            "If-None-Exist: the criteria name no search parameter", field="If-None-Exist"
+        )
     found = search(session, query, allowed_patients=access.patients_in_reach(principal))
     if found.total > 1:
         raise PreconditionFailed("If-None-Exist: the criteria match more than one resource")
