@@ -8,6 +8,7 @@ import re
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -148,14 +149,12 @@ def test_an_unreachable_gateway_is_transient_provider_down() -> None:
     assert (failure.value.reason, failure.value.permanent) == (FailureReason.PROVIDER_DOWN, False)
 
 
-def test_a_connection_dropped_after_the_request_was_sent_is_an_unknown_outcome() -> None:
-    """The gateway read the whole request (it may have sent the text) and the connection
-    dropped before its answer: not ``provider-down`` (retried blindly: a second text) but
-    ``timeout``, whose retry first asks the gateway what it sent."""
+def _send_to_a_gateway_that(finish: Callable[[socket.socket], None]) -> tuple[bytes, ChannelError]:
+    """Send one text to a socket that reads the whole request, then ``finish``es the exchange."""
     listener = socket.create_server(("127.0.0.1", 0))
     received: list[bytes] = []
 
-    def read_then_drop() -> None:
+    def read_then_finish() -> None:
         connection, _ = listener.accept()
         with connection:
             data = b""
@@ -166,20 +165,45 @@ def test_a_connection_dropped_after_the_request_was_sent_is_an_unknown_outcome()
             while len(body) < length:
                 body += connection.recv(65536)
             received.append(head + body)
-            # Reset rather than answer, as a gateway's side does when it drops a connection.
-            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            finish(connection)
 
-    thread = threading.Thread(target=read_then_drop)
+    thread = threading.Thread(target=read_then_finish)
     thread.start()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     channel = TwilioSmsChannel.from_settings(sms_settings(url, timeout=5))
-    with pytest.raises(ChannelError) as failure:
-        channel.send(sms())
-    thread.join(5)
-    listener.close()
+    try:
+        with pytest.raises(ChannelError) as failure:
+            channel.send(sms())
+    finally:
+        thread.join(5)
+        listener.close()
+    return received[0], failure.value
 
-    assert received[0].startswith(b"POST ")
-    assert (failure.value.reason, failure.value.permanent) == (FailureReason.TIMEOUT, False)
+
+def _reset(connection: socket.socket) -> None:
+    # Reset rather than answer, as a gateway's side does when it drops a connection.
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _answer_half(connection: socket.socket) -> None:
+    # Twilio's 201 whose body stops short: the text was probably accepted.
+    connection.sendall(
+        b"HTTP/1.1 201 CREATED\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 400\r\n\r\n{"sid": "SM0123'
+    )
+
+
+@pytest.mark.parametrize("finish", [_reset, _answer_half], ids=["dropped", "answer-cut-short"])
+def test_a_connection_lost_after_the_request_was_sent_is_an_unknown_outcome(
+    finish: Callable[[socket.socket], None],
+) -> None:
+    """The gateway read the whole request (it may have sent the text) and the connection
+    dropped before or while it answered: not ``provider-down`` (retried blindly: a second
+    text) nor an exception that kills the worker, but ``timeout``, whose retry first asks the
+    gateway what it sent."""
+    request, failure = _send_to_a_gateway_that(finish)
+    assert request.startswith(b"POST ")
+    assert (failure.reason, failure.permanent) == (FailureReason.TIMEOUT, False)
 
 
 def test_rate_limits_follow_the_sender_type(sms_channel: TwilioSmsChannel) -> None:
