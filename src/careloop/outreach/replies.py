@@ -351,7 +351,7 @@ def queue_keyword_reply(
         version_id=rendered.version_id,
         content=content,
         language=rendered.used.language,
-        caregiver_id=caregiver[0] if caregiver else None,
+        caregiver_id=(caregiver[0] or None) if caregiver else None,
     )
 
 
