@@ -124,14 +124,7 @@ def caregiver_keyword(
             content=content,
             caregiver=(answered.caregiver_id or "", _first_name(carer) if carer else ""),
         )
-    replies.store_reply(
-        session,
-        message,
-        patient_id=answered.patient_id,
-        handled_as=handled,
-        enrollment_id=answered.enrollment_id,
-        outbox_id=answered.outbox_id,
-    )
+    replies.store_answer(session, message, answered=answered, handled_as=handled)
     return ReplyOutcome(
         handled,
         answered.patient_id,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from careloop.channels.errors import FailureReason
 from careloop.db import any_of
 from careloop.governance.consent import consent_decisions
-from careloop.governance.number_opt_outs import stopped_numbers
+from careloop.governance.number_opt_outs import canonical_number, stopped_numbers
 from careloop.models import AccessOffer, Enrollment, OutboxMessage, SendAttempt
 from careloop.outreach.results_sql import insert_rows
 from careloop.outreach.sender_leases import Capacity, lease_senders, sender_key_of_row
@@ -347,8 +347,13 @@ def to_stopped_numbers(
     ]
     if not phoned:
         return []
-    stopped = stopped_numbers(session, {m.to_address for m in phoned})
-    return [m.id for m in phoned if m.to_address in stopped]
+    # Queued before numbers were stored in E.164, a row is compared in that form.
+    number = {
+        m.id: m.to_address if m.to_address.startswith("+") else canonical_number(m.to_address)
+        for m in phoned
+    }
+    stopped = stopped_numbers(session, set(number.values()))
+    return [m.id for m in phoned if number[m.id] in stopped]
 
 
 def closed_offer_messages(

@@ -164,6 +164,14 @@ def note_reply(
                 **evidence,
             },
         )
+    store_answer(session, message, answered=answered, handled_as=handled_as)
+    return enrollment.id if enrollment is not None else None
+
+
+def store_answer(
+    session: Session, message: InboundMessage, *, answered: Answered, handled_as: str
+) -> None:
+    """Keep the reply once, tied to the message it answers (its patient, journey, row)."""
     store_reply(
         session,
         message,
@@ -172,7 +180,6 @@ def note_reply(
         enrollment_id=answered.enrollment_id,
         outbox_id=answered.outbox_id,
     )
-    return enrollment.id if enrollment is not None else None
 
 
 def reply_evidence(*, body: str, handled_as: str) -> dict[str, object]:
@@ -351,7 +358,7 @@ def queue_keyword_reply(
         version_id=rendered.version_id,
         content=content,
         language=rendered.used.language,
-        caregiver_id=caregiver[0] if caregiver else None,
+        caregiver_id=(caregiver[0] or None) if caregiver else None,
     )
 
 
