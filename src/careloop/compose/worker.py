@@ -41,8 +41,14 @@ def build_worker(
     key = signing_key(rt.settings)
 
     def unsubscribe(message: Claimed, now: datetime) -> str:
+        # A caregiver's copy unsubscribes the caregiver's mailbox, never the patient.
         token = make_unsubscribe_token(
-            key=key, patient_id=message.patient_id, now=now, channel="email", purpose="*"
+            key=key,
+            patient_id=message.patient_id,
+            now=now,
+            channel="email",
+            purpose="*",
+            address=message.to_address if message.recipient_kind == "caregiver" else None,
         )
         return unsubscribe_url(base_url=base, token=token)
 

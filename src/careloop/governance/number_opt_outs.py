@@ -17,13 +17,13 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from careloop.clock import ensure_utc
 from careloop.db import any_of
 from careloop.governance.consent import ConsentSource, ConsentStatus
-from careloop.models import NumberOptOut
+from careloop.models import ConsentRecord, NumberOptOut
 from careloop.records.contacts_phone import PHONE_SYSTEMS, to_e164
 
 
@@ -78,6 +78,40 @@ def stopped_numbers(session: Session, addresses: Collection[str]) -> set[str]:
         for address, row in latest_changes(session, addresses).items()
         if row.status == ConsentStatus.DENIED
     }
+
+
+def stops_of(session: Session, addresses: Collection[str]) -> dict[str, datetime]:
+    """Of ``addresses``, those whose latest word was STOP, with when it was said."""
+    return {
+        address: ensure_utc(row.recorded_at)
+        for address, row in latest_changes(session, addresses).items()
+        if row.status == ConsentStatus.DENIED
+    }
+
+
+def latest_grants(
+    session: Session, wanted: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], datetime]:
+    """Per ``(patient id, channel)`` of ``wanted``, the latest consent the patient granted that
+    covers the channel (any purpose): a patient's own word, given after a STOP from their
+    number, is what their own messages follow."""
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(ConsentRecord.patient_id, ConsentRecord.channel, func.max(ConsentRecord.recorded_at))
+        .where(
+            any_of(session, ConsentRecord.patient_id, sorted({p for p, _ in wanted})),
+            ConsentRecord.status == str(ConsentStatus.GRANTED),
+        )
+        .group_by(ConsentRecord.patient_id, ConsentRecord.channel)
+    ).all()
+    latest: dict[tuple[str, str], datetime] = {}
+    for patient_id, channel, at in rows:
+        for pid, wanted_channel in wanted:
+            if pid == patient_id and channel in (wanted_channel, "*"):
+                key = (pid, wanted_channel)
+                latest[key] = max(ensure_utc(at), latest.get(key, ensure_utc(at)))
+    return latest
 
 
 def caregiver_stops(

@@ -24,21 +24,31 @@ MAX_TOKEN_LENGTH = 1024
 
 @dataclass(frozen=True)
 class Unsubscribe:
-    """What a link unsubscribes: one patient, one channel, one purpose (or ``*``)."""
+    """What a link unsubscribes: one patient, one channel, one purpose (or ``*``); or, in a
+    caregiver's copy (``address``), that caregiver's own mailbox, never the patient's consent."""
 
     patient_id: str
     channel: str
     purpose: str
+    address: str | None = None
 
 
 def make_unsubscribe_token(
-    *, key: bytes, patient_id: str, now: datetime, channel: str = "email", purpose: str = ANY
+    *,
+    key: bytes,
+    patient_id: str,
+    now: datetime,
+    channel: str = "email",
+    purpose: str = ANY,
+    address: str | None = None,
 ) -> str:
     payload = {
         "p": patient_id,
         "c": parse_channel(channel),
         "u": parse_purpose(purpose, allow_any=True),
     }
+    if address is not None:
+        payload["a"] = address
     token = derived_fernet(key, _PURPOSE).encrypt_at_time(
         orjson.dumps(payload), int(now.timestamp())
     )
@@ -54,8 +64,12 @@ def read_unsubscribe_token(*, key: bytes, token: str, now: datetime, ttl: timede
             token.encode(), int(ttl.total_seconds()), int(now.timestamp())
         )
         payload = orjson.loads(raw)
+        address = payload.get("a")
         return Unsubscribe(
-            patient_id=str(payload["p"]), channel=str(payload["c"]), purpose=str(payload["u"])
+            patient_id=str(payload["p"]),
+            channel=str(payload["c"]),
+            purpose=str(payload["u"]),
+            address=None if address is None else str(address),
         )
     except (InvalidToken, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
         raise InvalidInput("invalid or expired unsubscribe link", field="token") from exc

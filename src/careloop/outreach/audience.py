@@ -8,7 +8,7 @@ across all programs, for the contact budget). Also picks the concrete address pe
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +22,7 @@ from careloop.governance.consent import (
     ContactSnapshot,
     consent_decisions_by_channel,
 )
-from careloop.governance.number_opt_outs import stopped_numbers
+from careloop.governance.number_opt_outs import caregiver_stops, stopped_numbers
 from careloop.models import Caregiver, ConsentRecord, OutboxMessage, Patient, PreferenceProfileRow
 from careloop.outreach.budget import counts_as_contact
 from careloop.outreach.config import OutreachSettings, care_team_for
@@ -184,10 +184,11 @@ def caregiver_recipients(
             if (addr := address_for(points, ch, patient_id=patient.id)) is not None
         }
         reachable.append((caregiver, addresses))
-    phones = {a for _, addresses in reachable for ch, a in addresses.items() if ch != "email"}
-    stopped = stopped_numbers(session, phones) if phones else set()
+    # A number that said STOP, or a mailbox whose copy's unsubscribe link was used.
+    known = {a for _, addresses in reachable for a in addresses.values()}
+    stopped = stopped_numbers(session, known) if known else set()
     for caregiver, found in reachable:
-        addresses = {ch: a for ch, a in found.items() if ch == "email" or a not in stopped}
+        addresses = {ch: a for ch, a in found.items() if a not in stopped}
         if addresses:
             out.append(
                 Recipient(
@@ -389,6 +390,11 @@ def _recipient(
         carers = caregiver_recipients(session, patient=patient, now=now, only_available=False)
         if carers:
             return carers[0]
+        named = caregivers_of(session, patient_id=patient.id)
+        if caregiver_stops(session, [(c.id, list(c.contact_points or [])) for c in named]):
+            # The contact the patient named replied STOP: her messages stop with it (the care
+            # team's task asks whom to write to), never rerouted to a phone she did not choose.
+            return replace(recipient_of(patient), addresses={})
     return recipient_of(patient)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from careloop.channels.errors import FailureReason
 from careloop.db import any_of
 from careloop.governance.consent import consent_decisions
-from careloop.governance.number_opt_outs import canonical_number, stopped_numbers
+from careloop.governance.number_opt_outs import canonical_number, latest_grants, stops_of
 from careloop.models import AccessOffer, Enrollment, OutboxMessage, SendAttempt
 from careloop.outreach.results_sql import insert_rows
 from careloop.outreach.sender_leases import Capacity, lease_senders, sender_key_of_row
@@ -341,7 +341,10 @@ def to_stopped_numbers(
     phoned = [
         m
         for m in messages
-        if m.channel in ("sms", "voice")
+        if (
+            m.channel in ("sms", "voice")
+            or (m.channel == "email" and m.recipient_kind == "caregiver")
+        )
         and m.id not in refused
         and not m.extra.get("transactional")
     ]
@@ -352,8 +355,29 @@ def to_stopped_numbers(
         m.id: m.to_address if m.to_address.startswith("+") else canonical_number(m.to_address)
         for m in phoned
     }
-    stopped = stopped_numbers(session, set(number.values()))
-    return [m.id for m in phoned if number[m.id] in stopped]
+    stops = stops_of(session, set(number.values()))
+    if not stops:
+        return []
+    # The patient's own message follows the patient's latest word: a consent granted after the
+    # number's STOP (START, the portal, staff, a FHIR Consent) lets it go.
+    grants = latest_grants(
+        session,
+        {
+            (m.patient_id, m.channel)
+            for m in phoned
+            if m.recipient_kind == "patient" and number[m.id] in stops
+        },
+    )
+    return [
+        m.id
+        for m in phoned
+        if number[m.id] in stops
+        and not (
+            m.recipient_kind == "patient"
+            and (granted := grants.get((m.patient_id, m.channel))) is not None
+            and granted > stops[number[m.id]]
+        )
+    ]
 
 
 def closed_offer_messages(

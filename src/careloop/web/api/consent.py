@@ -21,6 +21,7 @@ from careloop.governance.consent import (
     opt_out_channel,
     record_consent,
 )
+from careloop.governance.number_opt_outs import record_number_opt_out
 from careloop.governance.unsubscribe import read_unsubscribe_token
 from careloop.records import service as records
 from careloop.security.principal import Principal
@@ -183,7 +184,22 @@ def unsubscribe(
         patient_ids=frozenset({link.patient_id}),
         source=client_address(request),
     )
-    if records.contact_snapshot(session, patient_ids=[link.patient_id]):
+    if link.address is not None:
+        # A caregiver's copy: their own mailbox stops getting copies; the patient's consent
+        # is the patient's (as a caregiver's SMS STOP is).
+        row = record_number_opt_out(
+            session,
+            address=link.address,
+            stopped=True,
+            sender=None,
+            actor=principal.actor,
+            now=now,
+            source=str(ConsentSource.EMAIL_LINK),
+        )
+        Auditor(session, clock, principal, Purpose.PATIENT_REQUEST)(
+            AuditAction.UPDATE, f"NumberOptOut/{row.id}", [link.patient_id]
+        )
+    elif records.contact_snapshot(session, patient_ids=[link.patient_id]):
         if link.purpose == ANY:
             opt_out_channel(
                 session,
