@@ -15,6 +15,7 @@ import argparse
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,7 +106,12 @@ def run_supervised(
     victim = _first_to_send(
         sends, children, at_least=int(args.messages * args.kill_at), every=args.messages
     )
-    os.kill(victim, signal.SIGKILL)
+    try:
+        os.kill(victim, signal.SIGKILL)
+    except ProcessLookupError:
+        # Every message was called before any child alone reached ``--kill-at`` (many
+        # workers) and the busiest had already finished and been reaped: nothing to kill.
+        print(f"no worker left to kill: {victim} had already exited", file=sys.stderr)
     killed_at_mono = time.monotonic()
     killed_wall = datetime.now(UTC)
     supervisor.wait()
