@@ -73,11 +73,7 @@ def latest_changes(session: Session, addresses: Collection[str]) -> dict[str, Nu
 
 def stopped_numbers(session: Session, addresses: Collection[str]) -> set[str]:
     """Of ``addresses`` (E.164, as the outbox holds them), those whose latest word was STOP."""
-    return {
-        address
-        for address, row in latest_changes(session, addresses).items()
-        if row.status == ConsentStatus.DENIED
-    }
+    return set(stops_of(session, addresses))
 
 
 def stops_of(session: Session, addresses: Collection[str]) -> dict[str, datetime]:
