@@ -11,8 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import httpx
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from careloop.cli import app
@@ -261,6 +263,17 @@ def test_the_deployment_examples_use_only_known_settings_and_real_commands() -> 
     ]
     assert unknown_variables(dict.fromkeys(commented, "x")) == []
     names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    cli = typer.main.get_command(app)
     for unit in (ROOT / "deploy" / "systemd").glob("*.service"):
-        (start,) = [x for x in unit.read_text().splitlines() if x.startswith("ExecStart=")]
-        assert start.split()[1] in names, unit.name
+        for start in unit.read_text().splitlines():
+            if not start.startswith(("ExecStart=", "ExecStartPost=")):
+                continue
+            words = [w.replace("%H", "host").replace("%i", "1") for w in start.split()[1:]]
+            assert words[0] in names, unit.name
+            # The options parse as the command line would: a misspelt or removed flag fails here.
+            command: click.Command | None = cli
+            while isinstance(command, click.Group):
+                name, *words = words
+                command = command.get_command(click.Context(command), name)
+            assert command is not None, unit.name
+            command.make_context(unit.name, words)
