@@ -11,10 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fhirclient.models.fhirelementfactory import FHIRElementFactory
+from hypothesis import given
+from hypothesis import strategies as st
 
 from careloop.clock import FrozenClock
 from careloop.fhir import delivery
 from careloop.fhir.ehr_push import ID_SYSTEM, pushed_form
+from careloop.fhir.writeback import is_projection
 from tests.feedback.loop_payloads import blood_pressure
 from tests.fhir.conftest import FhirServer, add_patients, valid
 from tests.fhir.receiver import Received, Receiver, receiver
@@ -103,3 +106,43 @@ def test_a_reply_points_at_the_message_by_careloops_id_and_the_ehrs_own_referenc
     assert body["basedOn"] == [{"reference": "CarePlan/6d3f2a90-1c2e-4f1b-9a57-0f1b2c3d4e5f"}]
     assert body["sender"] == {"reference": "Patient/p-1"}
     assert body["identifier"] == [{"system": ID_SYSTEM, "value": "in-4"}]
+
+
+_TARGETS = st.sampled_from(
+    [
+        "Flag/alert-3",
+        "Task/worklist-9",
+        "CarePlan/plan-adjustment-2",
+        "Communication/out-12",
+        "MeasureReport/gap-5",
+        "CarePlan/6d3f2a90",
+        "Communication/alert-3",
+        "Patient/p-1",
+        "Encounter/e-4",
+    ]
+)
+_TREES = st.recursive(
+    st.builds(lambda ref: {"reference": ref, "display": "x"}, _TARGETS) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abc"), inner),
+    max_leaves=12,
+)
+
+
+def _all_references(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [r for item in value for r in _all_references(item)]
+    if not isinstance(value, dict):
+        return []
+    own = [value["reference"]] if isinstance(value.get("reference"), str) else []
+    return own + [r for item in value.values() for r in _all_references(item)]
+
+
+@given(tree=_TREES)
+def test_no_pushed_reference_names_a_projection_and_the_others_are_kept(tree: Any) -> None:
+    resource = {"resourceType": "Task", "id": "worklist-1", "status": "requested", "x": tree}
+    before = _all_references(tree)
+    after = _all_references(pushed_form(resource)["x"])
+    assert not [r for r in after if is_projection(r)]
+    assert after == [r for r in before if not is_projection(r)]
+    logical = [r for r in _references(pushed_form(resource)["x"]) if "identifier" in r]
+    assert len(logical) == len(before) - len(after)
