@@ -112,6 +112,14 @@ def private_broker(where: Path, *, users: dict[str, str], acl: str) -> Iterator[
         f"password_file {passwd}\nacl_file {where / 'acl'}\n"
         f"listener {port} 127.0.0.1\ncafile {ca_file}\ncertfile {cert_file}\nkeyfile {key_file}\n"
     )
+    with _running(conf, port):
+        yield Broker(port, ca_file)
+
+
+@contextmanager
+def _running(conf: Path, port: int) -> Iterator[None]:
+    """Mosquitto on ``conf`` until the block ends, once it listens on ``port``."""
+    assert MOSQUITTO
     process = subprocess.Popen(
         [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -122,7 +130,21 @@ def private_broker(where: Path, *, users: dict[str, str], acl: str) -> Iterator[
                     break
             except OSError:
                 time.sleep(0.05)
-        yield Broker(port, ca_file)
+        yield
     finally:
         process.terminate()
         process.wait(10)
+
+
+@contextmanager
+def anonymous_broker(where: Path) -> Iterator[int]:
+    """A plain Mosquitto of this test's own (anonymous, no TLS) on a free port: its port.
+
+    For tests whose client ids must not meet another test's on the shared broker."""
+    port = _free_port()
+    conf = where / "mosquitto-plain.conf"
+    conf.write_text(
+        f"user root\npersistence false\nallow_anonymous true\nlistener {port} 127.0.0.1\n"
+    )
+    with _running(conf, port):
+        yield port

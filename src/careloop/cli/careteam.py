@@ -21,6 +21,11 @@ from careloop.models import WorklistItem
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
 
+DEFAULT_CLIENT_ID = "careloop-ingest"
+"""The ingest's MQTT session, the same on every start: a restarted ingest resumes it and
+receives the QoS 1 readings the broker kept while it was down (one ingest per broker; a
+second one needs an id of its own)."""
+
 worklist_app = command_group("The care team's worklist of alerts and tasks.")
 alerts_app = command_group("Act on alerts and tasks; escalate overdue ones.")
 plans_app = command_group("Care-plan adjustment proposals.")
@@ -209,7 +214,14 @@ def ingest_mqtt(
     host: Annotated[str, typer.Option(help="MQTT broker host.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="MQTT broker port.")] = 1883,
     topic: Annotated[str, typer.Option(help="Subscription.")] = "careloop/readings/#",
-    client_id: Annotated[str | None, typer.Option(help="Persistent session id.")] = None,
+    client_id: Annotated[
+        str,
+        typer.Option(
+            envvar="CARELOOP_MQTT__CLIENT_ID",
+            help="Persistent session id: keep it across restarts, or the broker keeps "
+            "what arrived meanwhile for a session nobody resumes.",
+        ),
+    ] = DEFAULT_CLIENT_ID,
     max_messages: Annotated[int | None, typer.Option(help="Stop after N messages.")] = None,
     idle_timeout: Annotated[float | None, typer.Option(help="Stop after N idle seconds.")] = None,
     username: Annotated[
@@ -264,7 +276,7 @@ def ingest_mqtt(
             host=host,
             port=port,
             topic=topic,
-            client_id=client_id or f"careloop-ingest-{os.getpid()}",
+            client_id=client_id,
             process=make_processor(rt),
             max_messages=max_messages,
             idle_timeout=idle_timeout,

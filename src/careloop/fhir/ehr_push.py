@@ -25,6 +25,7 @@ from careloop.crypto import read_secret
 from careloop.fhir.notify import Outbound
 from careloop.fhir.search import read
 from careloop.fhir.subscriptions import EHR_PUSH
+from careloop.fhir.writeback import is_projection
 from careloop.models import FhirNotification, FhirSubscription
 from careloop.settings import FhirSettings
 
@@ -62,12 +63,29 @@ def ensure(session: Session, settings: FhirSettings, now: datetime) -> FhirSubsc
 
 
 def pushed_form(resource: dict[str, Any]) -> dict[str, Any]:
-    """The resource as the EHR gets it: careloop's id as an identifier, no id or meta."""
-    body = {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    """The resource as the EHR gets it: careloop's id as an identifier, no id or meta, and
+    references to careloop's other projections (a Task's ``focus`` on its Flag) by that
+    identifier too, since the EHR holds those under ids of its own choosing."""
+    body = {k: _logical(v) for k, v in resource.items() if k not in ("id", "meta")}
     mine = {"system": ID_SYSTEM, "value": resource["id"]}
     others = [i for i in body.get("identifier") or [] if i.get("system") != ID_SYSTEM]
     body["identifier"] = [*others, mine]
     return body
+
+
+def _logical(value: Any) -> Any:
+    """``value`` with each Reference to a projection (``Flag/alert-7``) made a logical one:
+    ``{"type": "Flag", "identifier": {"system": ID_SYSTEM, "value": "alert-7"}}``."""
+    if isinstance(value, list):
+        return [_logical(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _logical(v) for k, v in value.items()}
+    target = out.get("reference")
+    if isinstance(target, str) and is_projection(target):
+        rtype, _, rid = out.pop("reference").partition("/")
+        out |= {"type": rtype, "identifier": {"system": ID_SYSTEM, "value": rid}}
+    return out
 
 
 def request(

@@ -11,6 +11,7 @@ does. Ids are prefixed by kind (``alert-7``, ``worklist-7``, ``plan-adjustment-3
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -233,3 +234,20 @@ PROJECTED: dict[str, Projector] = {
     "MeasureReport": measure_reports,
 }
 """Types careloop writes back, each built from the rows of the domain that learned it."""
+
+PROJECTION_IDS: dict[str, re.Pattern[str]] = {
+    "Flag": re.compile(r"alert-\d+"),
+    "Task": re.compile(r"(worklist|plan-adjustment)-\d+"),
+    "CarePlan": re.compile(r"plan-adjustment-\d+"),
+    "Communication": re.compile(r"(out|in)-\d+"),
+    "MeasureReport": re.compile(r"gap-\d+|summary-[0-9a-f]+"),
+}
+"""The ids of the projections above, by type; a stored resource of these types (a CarePlan
+from the EHR) has an id of its source's."""
+
+
+def is_projection(reference: str) -> bool:
+    """Whether ``Type/id`` names one of careloop's projections, not a stored resource."""
+    rtype, _, rid = reference.partition("/")
+    pattern = PROJECTION_IDS.get(rtype)
+    return pattern is not None and pattern.fullmatch(rid) is not None
