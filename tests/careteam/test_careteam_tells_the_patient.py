@@ -141,3 +141,36 @@ def test_readings_that_stop_bring_a_nudge_in_english_by_email(
     assert "readings" in sent.body
     assert re.search(r"\b3\b", sent.body)  # days without readings, filled in
     assert sms.sent == []
+
+
+def test_a_patient_who_chose_spanish_hears_the_care_teams_name_in_spanish(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path, api_client
+) -> None:  # type: ignore[no-untyped-def]
+    """Found walking the demo: the record says English, the patient chose Español in the
+    portal; the explanation was Spanish but signed "Le llamamos de your care team"."""
+    sync_content(rt)
+    phone = "+15550100082"
+    _patient(
+        rt,
+        tmp_path,
+        "tell-chose-es",
+        language="en",
+        telecom=[{"system": "phone", "value": phone, "use": "mobile"}],
+    )
+    _only(rt, "tell-chose-es", "sms")
+    nurse = api_client("clinician")
+    chose = nurse.patch("/api/patients/tell-chose-es/preferences", json={"language": "es"})
+    nurse.post(
+        "/fhir/QuestionnaireResponse",
+        json=diary("tell-chose-es", {"mouth-sores": 3}, clock.now()),
+    )
+    (proposal,) = nurse.get("/api/plan-adjustments").json()
+
+    nurse.post(f"/api/plan-adjustments/{proposal['id']}/approve", json={})
+    _content, sms, _email, _voice, _inbox = _deliver(rt, clock, "tell-chose-es")
+
+    assert chose.status_code == 200
+    (sent,) = sms.sent_to(phone)
+    assert "plan de cuidado" in sent.body
+    assert "su equipo de salud" in sent.body
+    assert "your care team" not in sent.body

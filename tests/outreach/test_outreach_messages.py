@@ -140,6 +140,44 @@ def test_portal_reply_reaches_the_care_team_as_inbound_and_replied(
     assert (items[0].direction, items[0].body) == ("in", "A bit dizzy")
 
 
+@pytest.mark.parametrize("answers_a_message", [True, False])
+def test_the_same_portal_form_posted_twice_is_one_reply(
+    rt: Runtime, make_loop: Callable[..., Loop], answers_a_message: bool
+) -> None:
+    """A double click posts the form twice with its one key: one reply, one event, once in
+    the conversation (with or without a message of ours to answer)."""
+    make_patient(rt, patient_id="p1", phone="+15550100001")
+    loop = make_loop([], {})
+    if answers_a_message:
+        _send(loop, body="How is the new dose?")
+        loop.work()
+    key = "5" * 32
+
+    outcomes = []
+    for _ in range(2):
+        with rt.transaction() as session:
+            outcomes.append(
+                receive_portal_reply(
+                    session,
+                    patient_id="p1",
+                    body="Fever since noon",
+                    ctx=loop.inbound(),
+                    reply_key=key,
+                )
+            )
+    with rt.transaction() as session:
+        stored = session.scalars(select(InboundReply)).all()
+        replied = list_events(session, patient_id="p1", kinds=["replied"])
+        items = [i for i in conversation(session, patient_id="p1") if i.direction == "in"]
+
+    assert [o.duplicate for o in outcomes] == [False, True]
+    assert [(r.body, r.provider_id) for r in stored] == [
+        ("Fever since noon", f"portal-reply:{key}")
+    ]
+    assert len(replied) == 1
+    assert [i.body for i in items] == ["Fever since noon"]
+
+
 def test_portal_message_is_kept_in_the_database_inbox_and_read(
     rt: Runtime, make_loop: Callable[..., Loop]
 ) -> None:

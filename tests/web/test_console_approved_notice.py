@@ -8,11 +8,14 @@ anything, as if they just had.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from careloop.careteam import plans
+from careloop.clock import FrozenClock
 from careloop.feedback.ruleset import AdjustmentKind, Proposal
 from careloop.runtime import Runtime
 from tests.access.fhir_fixtures import import_resources, patient
@@ -63,3 +66,21 @@ def test_the_approval_notice_is_the_approvers_own_and_the_patients_own(
     assert not shown(colleague, f"/console/patients/p-001?approved={first}")
     # An id that is no approved change.
     assert not shown(approver, "/console/worklist?approved=999999")
+
+
+def test_the_patient_page_names_who_approved_a_plan_change_and_when(
+    rt: Runtime, clock: FrozenClock, tmp_path: Path, api_client: Callable[..., Any]
+) -> None:
+    """Found walking the demo: "approved by user:1" (an account id, not a person), next to
+    the time the change was proposed, as if it had been approved then."""
+    import_resources(rt, tmp_path, [patient("p-001")])
+    adjustment = _proposal(rt, "p-001")
+    approver = api_client("clinician")
+    clock.advance(timedelta(hours=3))
+    approver.post(f"/console/plan-adjustments/{adjustment}/approve", follow_redirects=False)
+
+    page = approver.get("/console/patients/p-001").text
+    (line,) = re.findall(r'<ul data-testid="plan-changes"><li>(.*?)</li>', page, re.S)
+
+    assert "user:" not in line
+    assert re.search(r"approved</strong> by clinician-\d+ on 2026-03-02 12:00 EST", line)

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from careloop.access.replies import AccessReply, handle_access_reply
@@ -339,16 +340,23 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
 
 
 def receive_portal_reply(
-    session: Session, *, patient_id: str, body: str, ctx: InboundContext
+    session: Session,
+    *,
+    patient_id: str,
+    body: str,
+    ctx: InboundContext,
+    reply_key: str | None = None,
 ) -> ReplyOutcome:
     """A reply typed in the portal, handled like an SMS reply to the patient's latest message.
 
     With nothing sent to the patient yet there is nothing to answer, so the reply is stored
-    for the care team directly (a task to read it and a ``replied`` event).
+    for the care team directly (a task to read it and a ``replied`` event). ``reply_key`` is
+    the form's own key: the same form posted twice (a double click, a resubmitted page) is
+    stored once, as a provider's retried webhook is.
     """
     text = checked_body(body)
     now = ctx.clock.now()
-    reply_id = f"portal-reply:{uuid.uuid4().hex}"
+    reply_id = f"portal-reply:{reply_key or uuid.uuid4().hex}"
     latest = replies.latest_message_to(session, patient_id=patient_id)
     message = portal_reply(
         item_id=latest[1] if latest else "",
@@ -358,8 +366,33 @@ def receive_portal_reply(
         reply_id=reply_id,
         received_at=now,
     )
-    if latest is not None:
+    seen = replies.already_received(session, message)
+    if seen is not None:
+        return seen
+    try:
+        with session.begin_nested():
+            return _store_portal_reply(
+                session, ctx=ctx, message=message, answers=latest is not None
+            )
+    except IntegrityError:
+        # Both posts of a double click passed the look-up before either was committed: the
+        # first one stored it, this one is the same reply.
+        seen = replies.already_received(session, message)
+        if seen is None:
+            raise
+        return seen
+
+
+def _store_portal_reply(
+    session: Session,
+    *,
+    ctx: InboundContext,
+    message: InboundMessage,
+    answers: bool,
+) -> ReplyOutcome:
+    if answers:
         return handle_reply(session, ctx=ctx, message=message)
+    patient_id, text, now = message.sender, message.body, message.received_at
     task = _PersonTask(
         "care-team-inbox",
         "outreach-reply",

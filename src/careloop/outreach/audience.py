@@ -385,7 +385,11 @@ def _recipient(
     session: Session, patient: Patient, *, stated: StatedPreferences, now: datetime
 ) -> Recipient:
     """Whom the patient's messages go to: the patient, or the first caregiver the patient
-    named as contact."""
+    named as contact. The patient reads the language they chose (the engine's), else the
+    record's: the care team's name in their fields must be in the words of their message."""
+    own = recipient_of(patient)
+    if stated.language:
+        own = replace(own, language=stated.language)
     if stated.caregiver_as_contact:
         carers = caregiver_recipients(session, patient=patient, now=now, only_available=False)
         if carers:
@@ -394,8 +398,8 @@ def _recipient(
         if caregiver_stops(session, [(c.id, list(c.contact_points or [])) for c in named]):
             # The contact the patient named replied STOP: her messages stop with it (the care
             # team's task asks whom to write to), never rerouted to a phone she did not choose.
-            return replace(recipient_of(patient), addresses={})
-    return recipient_of(patient)
+            return replace(own, addresses={})
+    return own
 
 
 def caregiver_send_time(caregiver: Caregiver, *, zone: str, start: datetime) -> datetime | None:

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from careloop.access.board import booking_places
 from careloop.audit import Auditor, Purpose
 from careloop.careteam import plans
+from careloop.careteam.assignees import staff_names
 from careloop.careteam.worklist import list_worklist
 from careloop.governance.consent import consent_history, consent_matrix
 from careloop.governance.number_opt_outs import caregiver_stops
@@ -245,6 +246,8 @@ def patient_page(
         context["adjustments"] = plans.list_adjustments(
             view.session, patient_id=patient_id, status=None
         )
+        # Who decided a plan change, by the name staff know them by (not ``user:<id>``).
+        context["staff_names"] = staff_names(view.session)
         context["approved"] = approval_notice(
             view.session, approved, principal=view.principal, patient_id=patient_id
         )

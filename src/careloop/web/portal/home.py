@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated
@@ -126,6 +127,7 @@ def messages(page: MessagesPage, sent: int = 0, error: str | None = None) -> HTM
         may_reply=replace(page.principal, permission="messages:send").may_act_for(page.patient_id),
         sent=bool(sent),
         error=error == "empty",
+        reply_key=uuid.uuid4().hex,  # one key per form shown: sent twice, stored once
     )
 
 
@@ -135,12 +137,15 @@ def send_reply(
     reach: Annotated[PatientReach, posted_for("messages:send")],
     ctx: InboundDep,
     body: Annotated[str, Form(max_length=4000)] = "",
+    reply_key: Annotated[str | None, Form(pattern="^[0-9a-f]{32}$")] = None,
 ) -> Response:
     """The patient's (or proxy's) message, handled like an SMS reply so it reaches the team."""
     session, patient_id = reach.session, reach.patient_id
     target = f"/portal/messages?patient={patient_id}"
     try:
-        outcome = receive_portal_reply(session, patient_id=patient_id, body=body, ctx=ctx)
+        outcome = receive_portal_reply(
+            session, patient_id=patient_id, body=body, ctx=ctx, reply_key=reply_key
+        )
     except InvalidInput:
         return after_post(request, f"{target}&error=empty")
     reach.audit(AuditAction.SEND, "portal-message", detail={"handled_as": outcome.handled_as})
