@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from careloop.cli import app
 from careloop.clock import SystemClock
+from careloop.outreach.config import outreach_settings
 from careloop.outreach.voice_calls import call_twiml
 from careloop.runtime import open_runtime
 from careloop.settings import get_settings
@@ -57,6 +58,7 @@ def test_a_staff_call_to_a_spanish_patient_leaves_a_spanish_voicemail(
             message_id=message_id,
             answered_by="machine_end_beep",
             base_url="https://care.example",
+            settings=outreach_settings(rt.settings)[0],
             voices={"es": "Polly.Lupe"},
         )
     rt.close()

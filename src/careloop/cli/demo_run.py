@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from careloop.cli.demo_access import step_access
 from careloop.cli.demo_adapt import step_adapt
+from careloop.cli.demo_channels import step_channels
 from careloop.cli.demo_medications import step_medications
 from careloop.cli.demo_relocating import step_relocating
 from careloop.cli.records import resource_table
@@ -273,6 +274,7 @@ STEPS: list[DemoStep] = [
     step_medications,
     step_relocating,
     step_adapt,
+    step_channels,
 ]
 
 
@@ -287,6 +289,7 @@ STEP_NAMES = {
     "step_medications": "medication reminders at learned times, exam prep teach-back",
     "step_relocating": "a relocating patient: linked records, due care, a form, a diet app",
     "step_adapt": "reminders that adapt: a no-show model, an early offer, a video visit",
+    "step_channels": "a patient on email and a Spanish speaker by voice",
 }
 
 

@@ -49,6 +49,7 @@ def build_worker(
             channel="email",
             purpose="*",
             address=message.to_address if message.recipient_kind == "caregiver" else None,
+            language=message.language,
         )
         return unsubscribe_url(base_url=base, token=token)
 

@@ -31,6 +31,8 @@ class Unsubscribe:
     channel: str
     purpose: str
     address: str | None = None
+    language: str = "en"
+    """The language of the email it came in: its page answers in it (older links: English)."""
 
 
 def make_unsubscribe_token(
@@ -41,11 +43,13 @@ def make_unsubscribe_token(
     channel: str = "email",
     purpose: str = ANY,
     address: str | None = None,
+    language: str = "en",
 ) -> str:
     payload = {
         "p": patient_id,
         "c": parse_channel(channel),
         "u": parse_purpose(purpose, allow_any=True),
+        "l": language,
     }
     if address is not None:
         payload["a"] = address
@@ -70,6 +74,7 @@ def read_unsubscribe_token(*, key: bytes, token: str, now: datetime, ttl: timede
             channel=str(payload["c"]),
             purpose=str(payload["u"]),
             address=None if address is None else str(address),
+            language=str(payload.get("l") or "en"),
         )
     except (InvalidToken, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
         raise InvalidInput("invalid or expired unsubscribe link", field="token") from exc

@@ -177,6 +177,7 @@ def default_sender(channels: ChannelsSettings, channel: str) -> str | None:
         return channels.sms.senders[0].number if channels.sms.senders else None
     if channel == "voice":
         return channels.voice.caller_id or default_sender(channels, "sms")
-    if channel == "email":
-        return channels.email.from_address
+    # Email: none on the row, so the adapter writes ``channels.email.from_address`` as it is
+    # when the mail goes (the envelope does too): a From frozen when the row was queued would
+    # go out from an address the operator has since left, and fail DMARC alignment.
     return None

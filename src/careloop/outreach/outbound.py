@@ -44,7 +44,9 @@ def outbound_message(
         to=message.to_address,
         body=message.body,
         idempotency_key=message.idempotency_key,
-        sender=message.sender,
+        # Email goes from ``channels.email.from_address`` as configured now (rows queued
+        # before ``default_sender`` stopped naming it may still carry an old one).
+        sender=None if channel is ChannelKind.EMAIL else message.sender,
         status_callback_url=callback,
         language=message.language,
         email=email,

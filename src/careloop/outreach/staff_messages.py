@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
+from careloop.content.render import email_html
 from careloop.content.service import render_for_sending
 from careloop.content.vocab import GENERIC_MESSAGE
 from careloop.errors import CareloopError, Conflict, InvalidInput
@@ -128,6 +129,12 @@ def send_staff_message(
     if address is None:
         raise Conflict(f"the patient has no usable {channel} address")
     signed = channel in ("email", "portal")
+    letter = f"{body}\n\n-- \n{care_team_for(own, decision.language)}" if signed else body
+    subject = (
+        _subject(session, language=decision.language, settings=own, recipient=recipient)
+        if signed
+        else None
+    )
     row = enqueue(
         session,
         message=NewMessage(
@@ -137,9 +144,11 @@ def send_staff_message(
             channel=channel,
             to_address=address,
             # A letter is signed, in the patient's language (RFC 3676 signature separator).
-            body=f"{body}\n\n-- \n{care_team_for(own, decision.language)}" if signed else body,
-            subject=_subject(session, language=decision.language, settings=own, recipient=recipient)
-            if signed
+            body=letter,
+            subject=subject,
+            # An email is multipart/alternative like the library's: the same words as HTML.
+            html=email_html(text=letter, subject=subject or "", language=decision.language)
+            if channel == "email"
             else None,
             due_at=decision.send_at,
             sender=default_sender(channels, channel),

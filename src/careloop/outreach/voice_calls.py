@@ -72,12 +72,20 @@ def call_twiml(
     message_id: int,
     answered_by: str | None,
     base_url: str,
+    settings: OutreachSettings,
     voices: Mapping[str, str] | None = None,
 ) -> str:
-    """The TwiML for the call placed for ``message_id``, for whoever (or whatever) answered."""
+    """The TwiML for the call placed for ``message_id``, for whoever (or whatever) answered.
+
+    A row queued without its own voicemail line (a workflow's ``request_message`` keeps only
+    the rendered script) gets the standard one in its language: a machine is never left an
+    empty ``<Say/>``."""
     row = session.get(OutboxMessage, message_id)
     if row is None or row.channel != str(ChannelKind.VOICE):
         raise NotFound("no such call")
+    voicemail = (row.extra or {}).get("voicemail_text") or voicemail_line(
+        settings, language=row.language
+    )
     message = OutboundMessage(
         channel=ChannelKind.VOICE,
         to=row.to_address,
@@ -88,7 +96,7 @@ def call_twiml(
         voice=voice_parts(
             message_id=row.id,
             base_url=base_url,
-            voicemail_text=str((row.extra or {}).get("voicemail_text") or ""),
+            voicemail_text=str(voicemail),
             language=row.language,
             voices=voices,
         ),

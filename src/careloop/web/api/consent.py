@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from typing import Annotated, Literal
@@ -11,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from careloop.audit import AuditAction, Auditor, Purpose
+from careloop.content.conversation_words import conversation_words, has_conversation_words
 from careloop.governance.consent import (
     ANY,
     ConsentChannel,
@@ -22,7 +24,7 @@ from careloop.governance.consent import (
     record_consent,
 )
 from careloop.governance.number_opt_outs import record_number_opt_out
-from careloop.governance.unsubscribe import read_unsubscribe_token
+from careloop.governance.unsubscribe import Unsubscribe, read_unsubscribe_token
 from careloop.records import service as records
 from careloop.security.principal import Principal
 from careloop.security.roles import Role
@@ -129,7 +131,7 @@ def put_consent(
     return _consent_out(session, patient_id, now)
 
 
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <title>{title}</title></head><body><main><h1>{title}</h1><p>{text}</p>{form}</main></body></html>"""
 
 
@@ -137,15 +139,53 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def _page(title: str, text: str, form: str = "", status: int = 200) -> HTMLResponse:
+def _page(
+    title: str, text: str, form: str = "", status: int = 200, language: str = "en"
+) -> HTMLResponse:
     return HTMLResponse(
-        _PAGE.format(title=escape(title), text=escape(text), form=form), status_code=status
+        _PAGE.format(lang=escape(language), title=escape(title), text=escape(text), form=form),
+        status_code=status,
     )
 
 
 def _describe(channel: str, purpose: str) -> str:
     what = "all messages" if purpose == ANY else f"{purpose} messages"
     return f"{what} by {channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class _UnsubscribeWords:
+    language: str
+    title: str
+    question: str
+    button: str
+    done_title: str
+    done: str
+
+
+def _unsubscribe_words(link: Unsubscribe) -> _UnsubscribeWords:
+    """The page in the language of the email the link came in (an email's links are for all
+    our email; any other link keeps its English description of what it stops)."""
+    if link.channel == "email" and link.purpose == ANY:
+        language = link.language.split("-")[0].lower()
+        words = conversation_words(language)
+        return _UnsubscribeWords(
+            language=language if has_conversation_words(language) else "en",
+            title=words["unsubscribe_title"],
+            question=words["unsubscribe_question"],
+            button=words["unsubscribe_button"],
+            done_title=words["unsubscribed_title"],
+            done=words["unsubscribed_done"],
+        )
+    description = _describe(link.channel, link.purpose)
+    return _UnsubscribeWords(
+        language="en",
+        title="Unsubscribe",
+        question=f"Stop receiving {description}?",
+        button="Unsubscribe",
+        done_title="Unsubscribed",
+        done=f"You will no longer receive {description}.",
+    )
 
 
 @router.get(
@@ -157,13 +197,13 @@ def unsubscribe_page(token: str, request: Request, clock: ClockDep, key: Signing
     """What this link unsubscribes from; nothing changes until it is confirmed (POST)."""
     ttl = timedelta(days=get_runtime(request).settings.security.unsubscribe_link_days)
     link = read_unsubscribe_token(key=key, token=token, now=clock.now(), ttl=ttl)
-    description = _describe(link.channel, link.purpose)
     if _wants_json(request):
         return JSONResponse(
             {"channel": link.channel, "purpose": link.purpose, "confirm": "POST this URL"}
         )
-    form = '<form method="post"><button type="submit">Unsubscribe</button></form>'
-    return _page("Unsubscribe", f"Stop receiving {description}?", form)
+    words = _unsubscribe_words(link)
+    form = f'<form method="post"><button type="submit">{escape(words.button)}</button></form>'
+    return _page(words.title, words.question, form, language=words.language)
 
 
 @router.post(
@@ -224,9 +264,9 @@ def unsubscribe(
             AuditAction.UPDATE, "consent", [link.patient_id]
         )
     # An erased patient's old link answers the same way: nothing is left to contact.
-    description = _describe(link.channel, link.purpose)
     if _wants_json(request):
         return JSONResponse(
             {"unsubscribed": True, "channel": link.channel, "purpose": link.purpose}
         )
-    return _page("Unsubscribed", f"You will no longer receive {description}.")
+    words = _unsubscribe_words(link)
+    return _page(words.done_title, words.done, language=words.language)

@@ -141,9 +141,16 @@ def voice_answer(params: FormDep, session: SessionDep, request: Request, m: int)
     settings = get_runtime(request).settings
     base = settings.security.public_base_url
     answered_by = params.get("AnsweredBy") or None
-    voices = outreach_settings(settings)[1].voice.voices
+    own, channels = outreach_settings(settings)
     return _twiml(
-        call_twiml(session, message_id=m, answered_by=answered_by, base_url=base, voices=voices)
+        call_twiml(
+            session,
+            message_id=m,
+            answered_by=answered_by,
+            base_url=base,
+            settings=own,
+            voices=channels.voice.voices,
+        )
     )
 
 
