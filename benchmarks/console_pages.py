@@ -75,7 +75,7 @@ TABLES = (
     "access_waitlist",
     "reward_entries",
 )
-CLINICAL = ("fhir_resources", "resource_facts")
+CLINICAL = ("fhir_resources", "resource_facts", "resource_fact_bodies")
 SUFFIXED = {
     "id",
     "patient_id",

@@ -66,14 +66,17 @@ REPLICATE = (
          patient_ref || '-r' || k, status, effective_start, effective_end, codes, supported,
          jsonb_set(resource, '{id}', to_jsonb(fhir_id || '-r' || k)), source, imported_at
        FROM base_fhir_resources, (SELECT %(k)s::int AS k) AS copy""",
-    """INSERT INTO resource_facts (resource_type, fhir_id, patient_id, codes, fact,
+    """INSERT INTO resource_facts (resource_type, fhir_id, patient_id, codes,
          code_pairs, status, start_at, end_at, value_num, value_unit, category_pairs,
          columns_version)
        SELECT resource_type, fhir_id || '-r' || k, patient_id || '-r' || k, codes,
-         jsonb_set(fact, '{id}', to_jsonb(fhir_id || '-r' || k)),
          code_pairs, status, start_at, end_at, value_num, value_unit, category_pairs,
          columns_version
        FROM base_resource_facts, (SELECT %(k)s::int AS k) AS copy""",
+    """INSERT INTO resource_fact_bodies (resource_type, fhir_id, fact)
+       SELECT resource_type, fhir_id || '-r' || k,
+         jsonb_set(fact, '{id}', to_jsonb(fhir_id || '-r' || k))
+       FROM base_resource_fact_bodies, (SELECT %(k)s::int AS k) AS copy""",
 )
 # The only whole resources a first night reads (``fhir_resources``): the Patient (interpreter
 # need of a patient to call) and Appointment (appointment journeys); everything else it reads
@@ -90,6 +93,7 @@ BASE_ROWS = (
     "WHERE patient_id IS NOT NULL AND (%(full)s OR resource_type = ANY(%(types)s))",
     "CREATE TEMP TABLE base_resource_facts AS SELECT * FROM resource_facts "
     "WHERE patient_id IS NOT NULL",
+    "CREATE TEMP TABLE base_resource_fact_bodies AS SELECT * FROM resource_fact_bodies",
 )
 # The indexes of the copied bulk (and the constraints they back), dropped while copying and
 # built again after: inserted one copy at a time, the index of 25M facts (100,000 patients)
@@ -100,7 +104,7 @@ BULK_INDEXES = """
       pg_get_constraintdef(k.oid)
     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class x ON x.oid = i.indexrelid
       LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.contype IN ('p', 'u')
-    WHERE c.relname IN ('fhir_resources', 'resource_facts')
+    WHERE c.relname IN ('fhir_resources', 'resource_facts', 'resource_fact_bodies')
       AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f'
                       AND f.conindid = i.indexrelid)"""
 # The queued steps, as the in-process night counts them (``enqueued``): the portal copy that

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from careloop.models import ResourceFact
+from careloop.models import ResourceFact, ResourceFactBody
 from careloop.records.projection import _wanted, load_patient_facts
 from careloop.runtime import Runtime
 from tests.records.test_shared_facts import _import_two
@@ -21,7 +21,9 @@ def test_the_database_filter_selects_what_the_python_filter_selects(
     with rt.transaction() as session:
         rows = session.execute(
             select(ResourceFact.patient_id, ResourceFact.resource_type, ResourceFact.codes,
-                   ResourceFact.fact)
+                   ResourceFactBody.fact)
+            .join(ResourceFactBody, (ResourceFactBody.resource_type == ResourceFact.resource_type)
+                  & (ResourceFactBody.fhir_id == ResourceFact.fhir_id))
         ).all()  # fmt: skip
     multi = sorted({codes for _, _, codes, _ in rows if " " in codes})
     single = sorted({codes for _, _, codes, _ in rows if codes and " " not in codes})

@@ -146,8 +146,14 @@ def test_the_backfill_reads_each_fact_once(empty_postgresql_url: str) -> None:
             )
             connection.execute(
                 text(
-                    "INSERT INTO resource_facts (resource_type, fhir_id, codes, fact) "
-                    "SELECT resource_type, fhir_id, '', resource FROM fhir_resources"
+                    "INSERT INTO resource_facts (resource_type, fhir_id, codes) "
+                    "SELECT resource_type, fhir_id, '' FROM fhir_resources"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO resource_fact_bodies (resource_type, fhir_id, fact) "
+                    "SELECT resource_type, fhir_id, resource FROM fhir_resources"
                 )
             )
 

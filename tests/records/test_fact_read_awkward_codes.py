@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import insert
 
-from careloop.models import ResourceFact
+from careloop.models import ResourceFact, ResourceFactBody
 from careloop.records.projection import SharedFacts, load_patient_facts
 from careloop.runtime import Runtime
 
@@ -50,8 +50,13 @@ def _seed(rt: Runtime) -> None:
                     "fact": {"c": c_index},
                 }
             )
+    bodies = [
+        {"resource_type": r["resource_type"], "fhir_id": r["fhir_id"], "fact": r.pop("fact")}
+        for r in rows
+    ]
     with rt.transaction() as session:
         session.execute(insert(ResourceFact), rows)
+        session.execute(insert(ResourceFactBody), bodies)
 
 
 def test_the_code_filter_keeps_the_same_facts_on_both_backends(rt: Runtime) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from careloop.cli import app
-from careloop.models import FhirResource, ResourceFact
+from careloop.models import FhirResource, ResourceFact, ResourceFactBody
 from careloop.runtime import Runtime
 
 runner = CliRunner()
@@ -64,6 +64,7 @@ def test_awkward_characters_are_stored_as_sent_and_codes_and_facts_follow(
                 (r.resource_type, r.fhir_id): r for r in session.scalars(select(FhirResource)).all()
             }
             facts = {f.fhir_id: f for f in session.scalars(select(ResourceFact)).all()}
+            bodies = {b.fhir_id: b for b in session.scalars(select(ResourceFactBody)).all()}
         observation = rows[("Observation", "copy-obs")]
         assert observation.resource == {**OBSERVATION, "subject": {"reference": "Patient/copy-pat"}}
         assert observation.patient_id == "copy-pat"
@@ -76,12 +77,12 @@ def test_awkward_characters_are_stored_as_sent_and_codes_and_facts_follow(
             ("Basic", ODD["id"]): "",
         }
         assert facts["copy-obs"].codes == "8302-2"
-        assert "note" not in facts["copy-obs"].fact  # no measure reads notes
-        assert facts["copy-obs"].fact["code"]["coding"][0]["display"] == NOTE
-        assert facts["copy-obs"].fact["valueQuantity"] == {"value": 172.5, "unit": "cm"}
+        assert "note" not in bodies["copy-obs"].fact  # no measure reads notes
+        assert bodies["copy-obs"].fact["code"]["coding"][0]["display"] == NOTE
+        assert bodies["copy-obs"].fact["valueQuantity"] == {"value": 172.5, "unit": "cm"}
         assert facts["copy-obs"].patient_id == "copy-pat"
         # a Patient's fact: no name, contacts or narrative
-        assert facts["copy-pat"].fact == {
+        assert bodies["copy-pat"].fact == {
             "resourceType": "Patient",
             "id": "copy-pat",
             "gender": "female",

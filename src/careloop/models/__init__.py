@@ -55,7 +55,7 @@ from careloop.models.outreach import (
     WorkerPresence,
 )
 from careloop.models.personalize import DecisionRow, ModelStateRow, PreferenceProfileRow
-from careloop.models.projection import FactColumnsBackfill, ResourceFact
+from careloop.models.projection import FactColumnsBackfill, ResourceFact, ResourceFactBody
 from careloop.models.records import (
     Caregiver,
     ContactLookup,
@@ -118,6 +118,7 @@ __all__ = [
     "ProgramsRollup",
     "ProxyGrant",
     "ResourceFact",
+    "ResourceFactBody",
     "RetentionRun",
     "RewardEntry",
     "SendAttempt",

@@ -24,10 +24,12 @@ class ResourceFact(Base):
 
     ``codes`` holds the bare codes of the resource (space-separated, those of
     ``fhir_resources.codes`` without their systems) so a program's code filter runs in the
-    database next to the patient filter. The typed columns after ``fact`` hold what measures
-    read of most facts, so a reader needs no decoding for them (``records.fact_columns``);
+    database next to the patient filter. The typed columns hold what measures read of most
+    facts, so a reader needs no decoding for them (``records.fact_columns``);
     ``columns_version`` says they are computed (NULL: a fact stored before they existed,
-    not yet filled in by ``records.fact_backfill``; read the fact instead).
+    not yet filled in by ``records.fact_backfill``; read the fact instead). The fact's JSON
+    is its :class:`ResourceFactBody` (same key): a night reads every row of its patients and
+    ships the JSON of a few, so the rows it reads stay narrow (migration 0640).
     """
 
     __tablename__ = "resource_facts"
@@ -36,7 +38,6 @@ class ResourceFact(Base):
     fhir_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     patient_id: Mapped[str | None] = mapped_column(String(64))
     codes: Mapped[str] = mapped_column(Text, default="")
-    fact: Mapped[dict[str, Any]] = mapped_column(JSONType)
     code_pairs: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str | None] = mapped_column(String(64))
     start_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -50,6 +51,18 @@ class ResourceFact(Base):
         # No foreign key to fhir_resources: its deletion is followed by a trigger (0570).
         Index("ix_resource_facts_patient_type", "patient_id", "resource_type"),
     )
+
+
+class ResourceFactBody(Base):
+    """A fact's JSON: the resource in FHIR shape without the fields identification never
+    reads (``records.projection.fact_of``). Written with its :class:`ResourceFact` row in the
+    same transaction; deleted with its resource by the same triggers (0570, 0640)."""
+
+    __tablename__ = "resource_fact_bodies"
+
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fhir_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fact: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
 
 class FactColumnsBackfill(Base):

@@ -35,7 +35,7 @@ from sqlalchemy import Table, Text, and_, bindparam, cast, literal, select, tupl
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from careloop.models import FactColumnsBackfill, FhirResource, ResourceFact
+from careloop.models import FactColumnsBackfill, FhirResource, ResourceFact, ResourceFactBody
 from careloop.records.fact_columns import COLUMNS_VERSION, computed_columns
 
 BATCH = 2000
@@ -146,14 +146,15 @@ def _by_type(keys: Sequence[Any]) -> dict[str, list[str]]:
 
 def _uncomputed(session: Session, rtype: str, *, first: str, last: str) -> Sequence[Any]:
     """The facts of ``rtype`` from ``first`` to ``last`` whose columns are not computed, with
-    their resource's status and timing, locked; one an import holds is passed over. Both
-    tables are read by a range of their own key (one type, an id range), so each read is an
-    index range bounded by the slice whatever the planner thinks of the table's size."""
+    their resource's status and timing and their body's JSON, locked; one an import holds is
+    passed over. The three tables are read by a range of their own key (one type, an id
+    range), so each read is an index range bounded by the slice whatever the planner thinks
+    of the table's size."""
     return session.execute(
         select(
             ResourceFact.resource_type,
             ResourceFact.fhir_id,
-            cast(ResourceFact.fact, Text),
+            cast(ResourceFactBody.fact, Text),
             FhirResource.status,
             FhirResource.effective_start,
             FhirResource.effective_end,
@@ -165,11 +166,20 @@ def _uncomputed(session: Session, rtype: str, *, first: str, last: str) -> Seque
                 FhirResource.fhir_id == ResourceFact.fhir_id,
             ),
         )
+        .join(
+            ResourceFactBody,
+            and_(
+                ResourceFactBody.resource_type == ResourceFact.resource_type,
+                ResourceFactBody.fhir_id == ResourceFact.fhir_id,
+            ),
+        )
         .where(
             ResourceFact.resource_type == rtype,
             ResourceFact.fhir_id.between(first, last),
             FhirResource.resource_type == rtype,
             FhirResource.fhir_id.between(first, last),
+            ResourceFactBody.resource_type == rtype,
+            ResourceFactBody.fhir_id.between(first, last),
             ResourceFact.columns_version.is_(None),
         )
         .with_for_update(of=ResourceFact, skip_locked=True)

@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Text, any_, bindparam, case, cast, null, text
+from sqlalchemy import Connection, Text, any_, bindparam, case, null, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
 from careloop.models import ResourceFact
 from careloop.records.fact_columns import FactRow
+from careloop.records.fact_queries import FACT_TEXT
 
 log = logging.getLogger("careloop.records.projection_defer")
 
@@ -45,7 +46,8 @@ SEED_PATIENTS = 100
 """Patients a process evaluates every program on, before its first slice, to seed the tally."""
 
 _ONE_FACT = text(
-    "SELECT fact::text FROM resource_facts WHERE resource_type = :rtype AND fhir_id = :fhir_id"
+    "SELECT fact::text FROM resource_fact_bodies WHERE resource_type = :rtype "
+    "AND fhir_id = :fhir_id"
 )
 
 
@@ -93,10 +95,11 @@ def seeding(tally: FactTally = TALLY) -> Iterator[None]:
 
 
 def fact_column(deferring: bool) -> ColumnElement[Any]:
-    """The fact as text, or NULL for the rows of the types in parameter ``deferred``."""
-    fact = cast(ResourceFact.__table__.c.fact, Text)
+    """The fact as text, or NULL for the rows of the types in parameter ``deferred`` (their
+    bodies are not read at all)."""
+    fact = FACT_TEXT
     if not deferring:
-        return fact
+        return fact.label("fact")
     kind = ResourceFact.__table__.c.resource_type
     deferred = any_(bindparam("deferred", type_=ARRAY(Text)))
     return case((kind == deferred, null()), else_=fact).label("fact")

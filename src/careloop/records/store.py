@@ -1,6 +1,6 @@
 """The one writer of FHIR resource rows: ``fhir_resources`` (codes in its ``codes`` column,
-see ``records.code_filter``) and their ``resource_facts`` (the identification projection,
-see ``records.projection``).
+see ``records.code_filter``) and their ``resource_facts`` with the facts' JSON in
+``resource_fact_bodies`` (the identification projection, see ``records.projection``).
 
 The file importer (thousands of rows a unit) and ``records.resources.store_resources`` (a few
 rows in the caller's transaction) both write through :func:`write_resources`, so the indexed
@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from careloop.db import copy_then_insert
-from careloop.models import FhirResource, ResourceFact
+from careloop.models import FhirResource, ResourceFact, ResourceFactBody
 from careloop.records.code_filter import column_text
 from careloop.records.copy_block import UnitRows, copy_units
 from careloop.records.extract import IndexedResource
@@ -196,24 +196,37 @@ def _write_facts(
         ],
     )
     rows = fact_rows(resources, owners)
+    bodies = [
+        {"resource_type": row["resource_type"], "fhir_id": row["fhir_id"], "fact": row.pop("fact")}
+        for row in rows
+    ]
     if rows and session.get_bind().dialect.name == "postgresql":
         copy_then_insert(
             session,
             table="resource_facts",
             rows=rows,
             conflict="ON CONFLICT (resource_type, fhir_id) DO UPDATE SET "
-            "patient_id = EXCLUDED.patient_id, codes = EXCLUDED.codes, fact = EXCLUDED.fact, "
+            "patient_id = EXCLUDED.patient_id, codes = EXCLUDED.codes, "
             + ", ".join(f"{column} = EXCLUDED.{column}" for column in FACT_COLUMNS),
+            json_columns=JSON_COLUMNS,
+        )
+        copy_then_insert(
+            session,
+            table="resource_fact_bodies",
+            rows=bodies,
+            conflict="ON CONFLICT (resource_type, fhir_id) DO UPDATE SET fact = EXCLUDED.fact",
             json_columns=JSON_COLUMNS,
         )
     elif rows:
         upsert_rows(session, ResourceFact, rows, ("resource_type", "fhir_id"))
+        upsert_rows(session, ResourceFactBody, bodies, ("resource_type", "fhir_id"))
     orphaned: dict[str, list[str]] = {}
     for res in resources:
         known = existed is None or (res.resource_type, res.fhir_id) in existed
         if known and not has_fact(res.resource_type, res.patient_ref):
             orphaned.setdefault(res.resource_type, []).append(res.fhir_id)
     _delete_rows(session, ResourceFact, orphaned)
+    _delete_rows(session, ResourceFactBody, orphaned)
 
 
 def _delete_rows(session: Session, model: Any, ids_by_type: dict[str, list[str]]) -> None:
