@@ -196,6 +196,8 @@ def test_signed_events_are_never_rate_limited_and_forged_ones_are_after_the_burs
     assert forged == [403] * burst + [429]
     assert after.status_code == 200
     assert _status(rt) == "confirmed"
+
+
 def test_a_pickup_time_still_queued_when_the_ride_falls_through_is_not_sent(
     rt: Runtime, clock: FrozenClock, tmp_path: Path
 ) -> None:
