@@ -42,8 +42,9 @@ def test_demo_on_postgresql_fills_that_database_and_writes_no_local_file(
     finally:
         engine.dispose()
     # the Synthea sample, the pilot's synthetic oncology patients, the access story's two
-    # the relocating patient (two records linked into one) and the adapting reminders' two
-    assert patients == 20 + 6 + 2 + 1 + 2
+    # the relocating patient (two records linked into one), the adapting reminders' two and
+    # the email and voice patients
+    assert patients == 20 + 6 + 2 + 1 + 2 + 2
     assert sent > 0
 
     again = runner.invoke(app, ["demo", "--database", empty_postgresql_url])
