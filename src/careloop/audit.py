@@ -1,7 +1,8 @@
 """The audit trail: every read and write of patient data, hash-chained so tampering shows.
 
-Appends serialize on one head row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite has a
-single writer anyway), so the chain is a total order even with many workers.
+Appends serialize on one head row (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite a
+no-op update of the head takes the single writer's lock before the head is read), so the
+chain is a total order even with many workers or concurrent requests.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
@@ -81,7 +82,21 @@ def _canonical_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lock_head(session: Session) -> AuditChainHead:
-    head = session.scalar(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update())
+    # SQLite ignores FOR UPDATE and takes its writer lock at a transaction's first write: two
+    # requests could both read the head, then append after one another from the same hash (a
+    # forked chain). Writing the head first takes the lock before it is read.
+    session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == 1)
+        .values(count=AuditChainHead.count)
+        .execution_options(synchronize_session=False)
+    )
+    head = session.scalar(
+        select(AuditChainHead)
+        .where(AuditChainHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if head is None:
         head = AuditChainHead(id=1, last_hash=GENESIS, count=0)
         session.add(head)

@@ -31,7 +31,7 @@ def test_a_double_click_on_send_sends_the_message_once(phone_page: Any, site: Si
     phone_page.get_by_label("Write to your care team").fill(words)
 
     phone_page.get_by_role("button", name="Send", exact=True).dblclick()
-    expect(phone_page.get_by_role("status")).to_contain_text("sent")
+    expect(phone_page.get_by_role("status")).to_contain_text("sent", timeout=15_000)
     phone_page.goto("/portal/messages")
 
     expect(phone_page.get_by_test_id("message").filter(has_text=words)).to_have_count(1)

@@ -17,7 +17,7 @@ from careloop.runtime import Runtime
 from tests.statements import statements
 from tests.web.test_console_patient_view_reads import PID, _history
 
-STATEMENTS = 27
+STATEMENTS = 28  # 27, and the no-op update that locks the audit chain head before reading it
 """Every statement of one view by a clinician: 34 before each panel read these again."""
 
 

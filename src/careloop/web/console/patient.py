@@ -243,11 +243,12 @@ def patient_page(
         context["items"] = item_views(
             view.session, items, principal=view.principal, now=now, teams=view.team_title
         )
-        context["adjustments"] = plans.list_adjustments(
-            view.session, patient_id=patient_id, status=None
-        )
-        # Who decided a plan change, by the name staff know them by (not ``user:<id>``).
-        context["staff_names"] = staff_names(view.session)
+        adjustments = plans.list_adjustments(view.session, patient_id=patient_id, status=None)
+        context["adjustments"] = adjustments
+        # Who decided a plan change, by the name staff know them by (not ``user:<id>``); read
+        # only when one was decided.
+        decided = any(a.decided_by for a in adjustments)
+        context["staff_names"] = staff_names(view.session) if decided else {}
         context["approved"] = approval_notice(
             view.session, approved, principal=view.principal, patient_id=patient_id
         )
