@@ -3,7 +3,6 @@ must find, in the EHR, the resources careloop pushed there, whose ids the EHR ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -60,9 +59,7 @@ def _references(value: Any) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.fixture
-def ehr() -> Iterator[Receiver]:
-    yield from receiver()
+ehr = pytest.fixture(receiver, name="ehr")  # the EHR's FHIR endpoint, recording what it gets
 
 
 def test_a_pushed_task_points_at_the_flag_the_ehr_holds(
