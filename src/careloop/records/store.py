@@ -29,6 +29,7 @@ from careloop.records.code_filter import column_text
 from careloop.records.copy_block import UnitRows, copy_units
 from careloop.records.extract import IndexedResource
 from careloop.records.fact_columns import FACT_COLUMNS
+from careloop.records.owner_check import owners_checked_once
 from careloop.records.projection import fact_rows, forget_shared_facts, has_fact
 from careloop.records.store_copy import Stamp, copy_new, existing_keys
 
@@ -101,16 +102,18 @@ def _copy_new_resources(
             return list(resources), list(owners), list(stamps)
         fresh = list(map(not_, known))
         cursor.execute("SAVEPOINT careloop_copy_new")
+        fresh_owners = list(compress(owners, fresh))
         try:
-            if blocks is None:
-                copy_new(
-                    cursor,
-                    list(compress(resources, fresh)),
-                    list(compress(owners, fresh)),
-                    list(compress(stamps, fresh)),
-                )
-            else:
-                _copy_blocks(cursor, blocks, resources, owners, fresh)
+            with owners_checked_once(cursor, fresh_owners, rows=len(fresh_owners)):
+                if blocks is None:
+                    copy_new(
+                        cursor,
+                        list(compress(resources, fresh)),
+                        fresh_owners,
+                        list(compress(stamps, fresh)),
+                    )
+                else:
+                    _copy_blocks(cursor, blocks, resources, owners, fresh)
         except UniqueViolation:
             # Written by someone else since the look-up: upsert everything instead.
             cursor.execute("ROLLBACK TO SAVEPOINT careloop_copy_new")
