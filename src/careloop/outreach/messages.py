@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from careloop.clock import Clock
+from careloop.content.render import email_html
 from careloop.errors import Conflict, InvalidInput
 from careloop.governance.consent import consent_decision
 from careloop.models import InboundReply, OutboxMessage
@@ -191,6 +192,10 @@ def queue_staff_message(
             sender=sender,
             subject=SUBJECT if chosen in ("email", "portal") else None,
             body=text,
+            # An email is multipart/alternative like every other: the same words as HTML.
+            html=email_html(text=text, subject=SUBJECT, language=recipient.language)
+            if chosen == "email"
+            else None,
             due_at=now,
             language=recipient.language,
             max_attempts=5,
