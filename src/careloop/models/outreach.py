@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.models.base import Base
@@ -95,7 +95,7 @@ class OutboxMessage(Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    provider_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    provider_id: Mapped[str | None] = mapped_column(String(200))  # ix_outreach_outbox_provider_id
     last_error: Mapped[str | None] = mapped_column(String(64))
     dead_reason: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -109,6 +109,14 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outreach_outbox_claim", "state", "next_attempt_at"),
         Index("ix_outreach_outbox_contact", "patient_id", "contact_at"),
+        # Only rows with a provider id: nothing looks up NULL, and every version of a row
+        # not yet sent had an entry (migration 0650).
+        Index(
+            "ix_outreach_outbox_provider_id",
+            "provider_id",
+            postgresql_where=text("provider_id IS NOT NULL"),
+            sqlite_where=text("provider_id IS NOT NULL"),
+        ),
     )
 
 

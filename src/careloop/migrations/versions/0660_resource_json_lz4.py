@@ -1,7 +1,7 @@
 """compress the stored FHIR JSON and its facts with lz4 instead of pglz
 
 Revision ID: 0660
-Revises: 0630
+Revises: 0650
 Create Date: 2026-12-07 18:00:00
 
 A resource whose row passes ~2 kB (a Patient, a long DiagnosticReport or CarePlan) is
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0660"
-down_revision: str | None = "0640"
+down_revision: str | None = "0650"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
