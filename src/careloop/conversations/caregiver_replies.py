@@ -15,7 +15,6 @@ are the patient's, about the patient. YES/R/2 answering a journey's copy keep th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +23,7 @@ from careloop.channels.keywords import Keyword
 from careloop.channels.messages import InboundMessage, a_reply_by
 from careloop.clock import FrozenClock
 from careloop.conversations.context import InboundContext, keyword_reply
+from careloop.conversations.free_text import ToRead, file_free_text
 from careloop.feedback.ruleset import Severity
 from careloop.outreach import replies
 from careloop.outreach.caregiver_replies import (
@@ -96,7 +96,7 @@ def caregiver_keyword(
     handled = "help"
     if str(message.channel) not in PHONE_CHANNELS:
         # An email copy has no number to stop: a person reads it (never the patient's STOP).
-        handled = caregiver_to_care_team(session, message=message, answered=answered, now=now)
+        handled = caregiver_to_care_team(session, ctx=ctx, message=message, answered=answered)
         carers = []
     elif keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
         stopped = keyword is Keyword.OPT_OUT
@@ -135,21 +135,21 @@ def caregiver_keyword(
 
 
 def caregiver_to_care_team(
-    session: Session, *, message: InboundMessage, answered: Answered, now: datetime
+    session: Session, *, ctx: InboundContext, message: InboundMessage, answered: Answered
 ) -> str:
     """A caregiver's words (never the patient's answer to a check-in or a dose): a task to
-    read them; the label the inbound log keeps."""
-    create_task(
+    read them (urgent when they name a red-flag symptom); the label the inbound log keeps."""
+    file_free_text(
         session,
+        ctx=ctx,
+        message=message,
         patient_id=answered.patient_id,
-        rule_id="outreach-reply",
-        title="Read the caregiver's reply",
-        summary=f"{a_reply_by(message.channel)} from a caregiver (reply #{message.provider_id}).",
-        severity=Severity.ROUTINE,
-        clock=FrozenClock(now),
-        actor=ACTOR,
         program=answered.program,
-        team="care-coordination",
+        routine=ToRead(
+            "Read the caregiver's reply",
+            f"{a_reply_by(message.channel)} from a caregiver (reply #{message.provider_id}).",
+        ),
+        caregiver_id=answered.caregiver_id,
     )
     return "care-team-inbox"
 

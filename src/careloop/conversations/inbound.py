@@ -18,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from careloop.access.replies import AccessReply, handle_access_reply
-from careloop.careteam.alerts import create_task
 from careloop.careteam.intake import handle_checkin_reply
 from careloop.careteam.safety import advice_text
 from careloop.careteam.unmatched import task_for_unknown_sender
@@ -34,9 +33,9 @@ from careloop.conversations.caregiver_replies import (
 )
 from careloop.conversations.context import InboundContext as InboundContext
 from careloop.conversations.context import keyword_reply
+from careloop.conversations.free_text import ToRead, file_free_text, person_task
 from careloop.events import EventKind
 from careloop.feedback.dialogue import checkin_in_progress
-from careloop.feedback.ruleset import Severity
 from careloop.medications.inbound import REMINDER_PROGRAM, medication_reply
 from careloop.outreach import replies
 from careloop.outreach.messages import checked_body
@@ -81,18 +80,16 @@ _TASK_KEYWORDS = {
 def _task(
     session: Session, *, patient_id: str, task: _PersonTask, program: str | None, now: datetime
 ) -> None:
-    """A reply that needs a person: a task on the care coordinators' worklist."""
-    create_task(
+    """A keyword that needs a person: a task on the care coordinators' worklist."""
+    person_task(
         session,
         patient_id=patient_id,
         rule_id=task.rule_id,
         title=task.title,
         summary=task.summary,
-        severity=Severity.HIGH if task.urgent else Severity.ROUTINE,
-        clock=FrozenClock(now),
-        actor=ACTOR,
+        urgent=task.urgent,
         program=program,
-        team="care-coordination",
+        now=now,
     )
 
 
@@ -156,7 +153,7 @@ def handle_reply(
             return _noted(session, ctx=ctx, answered=answered, message=message, access=access)
     if from_caregiver and answered.program == REMINDER_PROGRAM:
         # A dose reminder's copy asks nothing: its answer is the patient's alone to give.
-        handled = caregiver_to_care_team(session, message=message, answered=answered, now=now)
+        handled = caregiver_to_care_team(session, ctx=ctx, message=message, answered=answered)
     elif answered.program == REMINDER_PROGRAM and keyword not in _ALWAYS_KEYWORDS:
         handled = medication_reply(session, patient_id=patient_id, message=message, clock=ctx.clock)
     elif keyword is Keyword.OPT_OUT:
@@ -186,7 +183,7 @@ def handle_reply(
         _task(session, patient_id=patient_id, task=task, program=answered.program, now=now)
     elif from_caregiver:
         # Never a check-in answer: the questions are the patient's, about the patient.
-        handled = caregiver_to_care_team(session, message=message, answered=answered, now=now)
+        handled = caregiver_to_care_team(session, ctx=ctx, message=message, answered=answered)
     else:
         answer = handle_checkin_reply(
             session, patient_id=patient_id, text=message.body, now=now, keypad=keypad
@@ -216,14 +213,18 @@ def handle_reply(
         else:
             handled = "care-team-inbox"
             flag = " (may want to opt out)" if message.possible_opt_out else ""
-            task = _PersonTask(
-                handled,
-                "outreach-reply",
-                f"Read the patient's reply{flag}",
-                f"{a_reply_by(message.channel)} needs a person (reply #{message.provider_id}).",
-                urgent=message.possible_opt_out,
+            queued = file_free_text(
+                session,
+                ctx=ctx,
+                message=message,
+                patient_id=patient_id,
+                program=answered.program,
+                routine=ToRead(
+                    f"Read the patient's reply{flag}",
+                    f"{a_reply_by(message.channel)} needs a person (reply #{message.provider_id}).",
+                    urgent=message.possible_opt_out,
+                ),
             )
-            _task(session, patient_id=patient_id, task=task, program=answered.program, now=now)
     keyword_answer = _answer_keyword(session, ctx=ctx, message=message, patient_id=patient_id)
     if keyword_answer is not None:
         queued = keyword_answer
@@ -286,6 +287,7 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
     patients = replies.senders(session, message)
     handled = "unknown-sender"
     answer: str | None = None
+    queued = False
     carer = stop_unanswered_number(session, ctx=ctx, message=message, own=patients)
     if carer is not None:
         handled = f"caregiver-{'opted-out' if message.keyword is Keyword.OPT_OUT else 'opted-in'}"
@@ -316,14 +318,18 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
             )
     elif patients:
         handled = "care-team-inbox"
-        task = _PersonTask(
-            handled,
-            "outreach-reply",
-            "Read the patient's message",
-            "A message that answers no reminder.",
-            urgent=message.possible_opt_out,
+        queued = file_free_text(
+            session,
+            ctx=ctx,
+            message=message,
+            patient_id=patients[0],
+            program=None,
+            routine=ToRead(
+                "Read the patient's message",
+                "A message that answers no reminder.",
+                urgent=message.possible_opt_out,
+            ),
         )
-        _task(session, patient_id=patients[0], task=task, program=None, now=now)
     elif message.keyword not in (Keyword.OPT_OUT, Keyword.OPT_IN):
         # Nobody matches the number: a person reads it and links it to a patient.
         task_for_unknown_sender(
@@ -336,7 +342,8 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
     replies.store_reply(
         session, message, patient_id=patients[0] if patients else None, handled_as=handled
     )
-    return ReplyOutcome(handled, patients[0] if patients else None, None, None, answer_now=answer)
+    patient_id = patients[0] if patients else None
+    return ReplyOutcome(handled, patient_id, None, None, queued_reply=queued, answer_now=answer)
 
 
 def receive_portal_reply(
@@ -393,13 +400,14 @@ def _store_portal_reply(
     if answers:
         return handle_reply(session, ctx=ctx, message=message)
     patient_id, text, now = message.sender, message.body, message.received_at
-    task = _PersonTask(
-        "care-team-inbox",
-        "outreach-reply",
-        "Read the patient's message",
-        "A portal message that answers no reminder.",
+    queued = file_free_text(
+        session,
+        ctx=ctx,
+        message=message,
+        patient_id=patient_id,
+        program=None,
+        routine=ToRead("Read the patient's message", "A portal message that answers no reminder."),
     )
-    _task(session, patient_id=patient_id, task=task, program=None, now=now)
     replies.store_reply(
         session,
         replace(message, keyword=Keyword.FREE_TEXT),
@@ -419,4 +427,4 @@ def _store_portal_reply(
             **replies.reply_evidence(body=text, handled_as="care-team-inbox"),
         },
     )
-    return ReplyOutcome("care-team-inbox", patient_id, None, None)
+    return ReplyOutcome("care-team-inbox", patient_id, None, None, queued_reply=queued)

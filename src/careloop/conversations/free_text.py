@@ -1,0 +1,169 @@
+"""Free text for a person to read: routine, or urgent when it names a red-flag symptom.
+
+A known patient's words that are no keyword and no check-in answer (an SMS reply, an SMS
+that answers no reminder, a portal message) become a task on the worklist. When
+:func:`careloop.channels.red_flags.read_red_flags` finds a symptom in them, the task is
+urgent (high when the only words are fever or chills and the patient is not on anticancer
+therapy), due within the SLA of that severity, titled with the symptom, filed for the
+clinical team that gets the urgent alerts, and the patient is answered at once on the channel
+they wrote from, in their language, from ``content/advice`` (no PHI). The task keeps the
+symptom names, never the text: the words stay in the stored reply.
+
+Whether the patient is on therapy is decided as the febrile-neutropenia rule decides it
+(:func:`careloop.feedback.therapy.active_therapy` on the record).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from careloop.careteam.alerts import create_task
+from careloop.careteam.safety import advice_text
+from careloop.channels.messages import ChannelKind, InboundMessage
+from careloop.channels.red_flags import FEVER, SELF_HARM, RedFlags, read_red_flags
+from careloop.clock import FrozenClock
+from careloop.conversations.context import InboundContext
+from careloop.feedback.ruleset import Severity
+from careloop.feedback.therapy import THERAPY_TYPES, active_therapy
+from careloop.outreach import replies
+from careloop.records.resources import patient_resources
+
+ACTOR = "system:outreach"
+RED_FLAG_RULE = "outreach-reply-red-flag"
+"""Its own rule: an open routine "read the reply" task must not absorb (and hide) it."""
+CLINICAL_TEAM = "oncology-nursing"
+"""Where the urgent symptom alerts go (feedback rules ``symptom-emergency``,
+``febrile-neutropenia``)."""
+SELF_HARM_TEAM = "behavioral-health"
+EVIDENCE = (
+    "NCI Chemotherapy and You; ASCO/Cancer.Net and ONS 'call your care team if' lists; "
+    "Taplitz RA et al. ASCO/IDSA 2018 (fever during anticancer therapy)",
+)
+
+
+@dataclass(frozen=True)
+class ToRead:
+    """The routine task a free-text message files when it names no red flag."""
+
+    title: str
+    summary: str
+    urgent: bool = False
+
+
+def person_task(
+    session: Session,
+    *,
+    patient_id: str,
+    rule_id: str,
+    title: str,
+    summary: str,
+    urgent: bool,
+    program: str | None,
+    now: datetime,
+) -> None:
+    """A reply that needs a person: a task on the care coordinators' worklist."""
+    create_task(
+        session,
+        patient_id=patient_id,
+        rule_id=rule_id,
+        title=title,
+        summary=summary,
+        severity=Severity.HIGH if urgent else Severity.ROUTINE,
+        clock=FrozenClock(now),
+        actor=ACTOR,
+        program=program,
+        team="care-coordination",
+    )
+
+
+def on_therapy(session: Session, *, patient_id: str, now: datetime) -> bool:
+    """On active systemic anticancer therapy, as the febrile-neutropenia rules decide it."""
+    found = patient_resources(session, patient_id=patient_id, resource_types=THERAPY_TYPES)
+    return bool(active_therapy(found, now=now))
+
+
+def _severity(flags: RedFlags, therapy: bool) -> Severity:
+    return Severity.HIGH if flags.mild_only() and not therapy else Severity.URGENT
+
+
+def _advice(flags: RedFlags, therapy: bool) -> str:
+    """The one advice message to answer with, the most pressing first."""
+    if SELF_HARM in flags.symptoms:
+        return "self_harm"
+    if therapy and flags.fever():
+        return "fever_on_therapy"
+    if not flags.mild_only():
+        return "emergency_symptom"
+    return "message_red_flag"
+
+
+def _words(symptoms: tuple[str, ...]) -> str:
+    return ", ".join(s.replace("-", " ") for s in symptoms)
+
+
+def file_free_text(
+    session: Session,
+    *,
+    ctx: InboundContext,
+    message: InboundMessage,
+    patient_id: str,
+    program: str | None,
+    routine: ToRead,
+    caregiver_id: str | None = None,
+) -> bool:
+    """The task for a free-text message; whether an answer to the sender was queued."""
+    now = message.received_at
+    flags = read_red_flags(message.body)
+    if not flags.any:
+        person_task(
+            session,
+            patient_id=patient_id,
+            rule_id="outreach-reply",
+            title=routine.title,
+            summary=routine.summary,
+            urgent=routine.urgent,
+            program=program,
+            now=now,
+        )
+        return False
+    therapy = on_therapy(session, patient_id=patient_id, now=now)
+    severity = _severity(flags, therapy)
+    only_self_harm = flags.symptoms == (SELF_HARM,)
+    who = "Caregiver" if caregiver_id else "Patient"
+    context = " on anticancer therapy" if therapy and FEVER in flags.symptoms else ""
+    create_task(
+        session,
+        patient_id=patient_id,
+        rule_id=RED_FLAG_RULE,
+        title=f"{who} message mentions {_words(flags.symptoms)}{context} - read now",
+        summary=f"{routine.summary} Red-flag words: {_words(flags.symptoms)}.",
+        severity=severity,
+        clock=FrozenClock(now),
+        actor=ACTOR,
+        program=program,
+        team=SELF_HARM_TEAM if only_self_harm else CLINICAL_TEAM,
+        values={"symptoms": list(flags.symptoms), "on_therapy": therapy},
+        evidence=EVIDENCE,
+    )
+    channel = "portal" if message.channel is ChannelKind.PORTAL else "sms"
+    body = advice_text(
+        session,
+        patient_id=patient_id,
+        advice=[_advice(flags, therapy)],
+        phone=ctx.settings.clinic_phone,
+        channel=channel,
+    )
+    if body is None or message.channel is ChannelKind.VOICE:
+        return False
+    # A reply to the sender's own message: transactional, like a HELP answer.
+    return replies.queue_reply_text(
+        session,
+        message=message,
+        patient_id=patient_id,
+        body=body,
+        purpose="clinical-monitoring",
+        caregiver_id=caregiver_id,
+    )

@@ -1,0 +1,153 @@
+"""Free text naming a red-flag symptom is urgent on the worklist and answered at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from tests.outreach.conftest import SCREENING, Loop, add_procedure, make_patient, program
+from twilio.request_validator import RequestValidator
+
+from careloop.conversations.free_text import RED_FLAG_RULE
+from careloop.conversations.inbound import receive_portal_reply
+from careloop.models import OutboxMessage, WorklistItem
+from careloop.outreach.eligibility import Candidate
+from careloop.runtime import Runtime
+
+TOKEN = "test-auth-token"
+BASE = "http://127.0.0.1:8000"
+CHEMOTHERAPY = "367336001"
+
+
+@pytest.fixture(autouse=True)
+def twilio_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARELOOP_CHANNELS__SMS__AUTH_TOKEN", TOKEN)
+
+
+def _text(client: Any, phone: str, body: str, sid: str) -> Any:
+    params = {"From": phone, "To": "+15550009999", "Body": body, "MessageSid": sid}
+    signature = RequestValidator(TOKEN).compute_signature(BASE + "/webhooks/twilio/sms", params)
+    return client.post(
+        "/webhooks/twilio/sms", data=params, headers={"X-Twilio-Signature": signature}
+    )
+
+
+def _reminded(rt: Runtime, make_loop: Callable[..., Loop], *, phone: str, language: str) -> Loop:
+    """An oncology patient (chemotherapy ten days ago) who was texted a reminder."""
+    make_patient(rt, patient_id="onc", phone=phone, language=language)
+    add_procedure(rt, patient_id="onc", code=CHEMOTHERAPY, when=rt.clock.now() - timedelta(days=10))
+    loop = make_loop(
+        [program(SCREENING, actions={"channels": ["sms"]})],
+        {"screening-test": [Candidate("onc", "2026")]},
+    )
+    loop.tick()
+    loop.advance(timedelta(days=1))
+    loop.work()
+    return loop
+
+
+def _items(rt: Runtime) -> list[WorklistItem]:
+    with rt.transaction() as session:
+        return list(session.scalars(select(WorklistItem).order_by(WorklistItem.id)))
+
+
+def _answers(rt: Runtime) -> list[OutboxMessage]:
+    with rt.transaction() as session:
+        return list(
+            session.scalars(select(OutboxMessage).where(OutboxMessage.enrollment_id.is_(None)))
+        )
+
+
+def test_a_spanish_fever_text_on_chemotherapy_is_urgent_and_answered_in_spanish(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    phone = "+15550100031"
+    _reminded(rt, make_loop, phone=phone, language="es")
+    words = "Tengo fiebre de 38,5 y escalofríos"
+
+    response = _text(api_client(None), phone, words, "SMfever")
+
+    assert response.status_code == 200
+    [item] = _items(rt)
+    assert item.rule_id == RED_FLAG_RULE
+    assert (item.severity, item.team) == ("urgent", "oncology-nursing")
+    assert item.due_at - item.raised_at == timedelta(hours=1)
+    assert item.title == "Patient message mentions fever, chills on anticancer therapy - read now"
+    finding = item.findings[0]
+    assert finding["values"]["symptoms"] == ["fever", "chills"]
+    assert finding["values"]["on_therapy"] is True
+    assert "fiebre" not in str(item.findings).lower()  # the words stay in the stored reply
+    [answer] = _answers(rt)
+    assert (answer.channel, answer.to_address, answer.language) == ("sms", phone, "es")
+    assert "(555) 010-0199" in answer.body
+    assert "Llame ahora" in answer.body  # fever_on_therapy, in Spanish
+    assert "Rosa" not in answer.body
+
+
+def test_a_plain_thanks_stays_routine_with_no_answer(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    phone = "+15550100032"
+    _reminded(rt, make_loop, phone=phone, language="en")
+
+    _text(api_client(None), phone, "thanks, see you Friday", "SMthanks")
+
+    [item] = _items(rt)
+    assert (item.rule_id, item.severity) == ("outreach-reply", "routine")
+    assert item.due_at - item.raised_at == timedelta(hours=72)
+    assert _answers(rt) == []
+
+
+def test_a_text_answering_no_reminder_is_read_too(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    phone = "+15550100033"
+    make_patient(rt, patient_id="p9", phone=phone)
+    make_loop([], {})
+
+    _text(api_client(None), phone, "I FAINTED this morning", "SMfaint")
+
+    [item] = _items(rt)
+    assert (item.rule_id, item.severity) == (RED_FLAG_RULE, "urgent")
+    assert item.findings[0]["values"]["symptoms"] == ["fainting"]
+    [answer] = _answers(rt)
+    assert "911" in answer.body
+
+
+def test_a_portal_message_about_chest_pain_is_urgent_and_answered_in_the_portal(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    make_patient(rt, patient_id="p1", phone=None)
+    loop = make_loop([], {})
+
+    with rt.transaction() as session:
+        outcome = receive_portal_reply(
+            session, patient_id="p1", body="chest pain, can't breathe", ctx=loop.inbound()
+        )
+
+    [item] = _items(rt)
+    assert (item.rule_id, item.severity, item.team) == (RED_FLAG_RULE, "urgent", "oncology-nursing")
+    assert item.title == "Patient message mentions chest pain, trouble breathing - read now"
+    assert outcome.queued_reply
+    [answer] = _answers(rt)
+    assert (answer.channel, answer.to_address) == ("portal", "p1")
+    assert "911" in answer.body
+
+
+def test_fever_without_chemotherapy_is_high_not_urgent(
+    rt: Runtime, make_loop: Callable[..., Loop]
+) -> None:
+    make_patient(rt, patient_id="p2", phone=None)
+    loop = make_loop([], {})
+
+    with rt.transaction() as session:
+        receive_portal_reply(session, patient_id="p2", body="I have a fever", ctx=loop.inbound())
+
+    [item] = _items(rt)
+    assert (item.rule_id, item.severity) == (RED_FLAG_RULE, "high")
+    assert item.due_at - item.raised_at == timedelta(hours=24)
+    [answer] = _answers(rt)
+    assert answer.body.startswith("If this is an emergency, call 911.")
