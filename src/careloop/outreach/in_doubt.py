@@ -44,17 +44,19 @@ def settle_many(
     runtime: Runtime,
     worker: WorkerSettings,
     outbound: Callable[[Claimed], OutboundMessage],
-    matched: set[str],
+    matched: dict[str, int],
     between: Callable[[], None] = lambda: None,
 ) -> dict[int, Outcome | None]:
     """Each message in doubt (with its planned slot) settled: its outcome, or ``None`` when
     the gateway has no record of it (so sending now sends it once). The gateway is asked once
     per message, up to :data:`LOOKUPS_IN_FLIGHT` at a time; which of its records are already
     some message's is one look-up for the whole group (a dead worker's group, adopted at
-    once, was one transaction per message). ``matched`` holds the gateway records this
-    worker has already matched to another message but may not have committed yet: matched
-    in order, never one record to two messages. ``between`` is called as each answer comes
-    in (the caller renews its lease there: a group's look-ups can outlast it)."""
+    once, was one transaction per message). ``matched`` maps the gateway records this
+    worker has already matched to the message each was matched to (maybe not committed
+    yet): matched in order, never one record to two messages; a record matched to this
+    very message before (a settling whose record never landed) is still its own, or the
+    message would be sent again. ``between`` is called as each answer comes in (the caller
+    renews its lease there: a group's look-ups can outlast it)."""
     settled: dict[int, Outcome | None] = {}
     wanted: list[tuple[Claimed, datetime | None, Lookup]] = []
     for message, slot in messages:
@@ -84,13 +86,23 @@ def settle_many(
         with runtime.transaction() as session:
             known = recorded_provider_ids(session, ids)
     for message, slot, candidates in asked:
-        found = next((c for c in candidates if c.provider_id not in known | matched), None)
+        found = next(
+            (
+                c
+                for c in candidates
+                if c.provider_id not in known
+                and matched.get(c.provider_id, message.id) == message.id
+            ),
+            None,
+        )
         if found is None:
             settled[message.id] = None
             continue
         # Not recorded until the group commits: remembered so a second message in doubt
-        # cannot take the same record of the gateway.
-        matched.add(found.provider_id)
+        # cannot take the same record of the gateway, and kept with the message it was
+        # matched to: if that record never lands (the database went away, the rows were
+        # taken), this message found again must find its own record again.
+        matched[found.provider_id] = message.id
         settled[message.id] = Outcome(message, result=found, reconciled=True, slot_at=slot)
     return settled
 

@@ -89,8 +89,9 @@ class Worker:
     unsubscribe_link: UnsubscribeLink
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
-    matched: set[str] = field(default_factory=set, init=False)
-    """Gateway records this worker matched to a message in doubt, maybe not committed yet."""
+    matched: dict[str, int] = field(default_factory=dict, init=False)
+    """Gateway records this worker matched to a message in doubt (maybe not committed yet),
+    each with the message's id: never matched to another message, always to that one again."""
     pace: float | None = field(default=None, init=False)
     """Messages per second this worker got through in its last batch. The next claim takes
     no more than it can send within half a lease: rows claimed beyond that expire unsent and
