@@ -5,8 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from careloop.channels.fake import FakeChannel
+from careloop.channels.keywords import parse_reply
+from careloop.channels.messages import ChannelKind, InboundMessage
+from careloop.channels.portal import InMemoryPortalInbox, PortalChannel
+from careloop.channels.registry import ChannelRegistry
+from careloop.compose.outreach import inbound_context
+from careloop.compose.worker import build_worker
 from careloop.content.library import load_library
 from careloop.content.service import sync_library
+from careloop.conversations.inbound import handle_reply
 from careloop.models import FhirResource, Patient
 from careloop.records.contacts import index_contacts
 from careloop.runtime import Runtime
@@ -111,3 +119,36 @@ def add_resources(rt: Runtime, patient_id: str, *resources: dict[str, Any]) -> N
                     imported_at=rt.clock.now(),
                 )
             )
+
+
+def deliver(rt: Runtime) -> FakeChannel:
+    """The worker sends what is queued through a fake SMS provider (the outside world)."""
+    sms = FakeChannel(ChannelKind.SMS)
+    registry = ChannelRegistry(
+        {
+            ChannelKind.SMS: sms,
+            ChannelKind.EMAIL: FakeChannel(ChannelKind.EMAIL),
+            ChannelKind.VOICE: FakeChannel(ChannelKind.VOICE),
+            ChannelKind.PORTAL: PortalChannel(inbox=InMemoryPortalInbox()),
+        }
+    )
+    worker = build_worker(rt, worker_id="test-worker", channels=registry)
+    worker.sleep = lambda _s: None  # type: ignore[method-assign]
+    worker.run_once()
+    return sms
+
+
+def text_back(rt: Runtime, body: str, n: int) -> str:
+    """The patient's text from her phone, through the reply router as the webhook hands it
+    over; what it was handled as."""
+    message = InboundMessage(
+        channel=ChannelKind.SMS,
+        sender="+15550100001",
+        recipient="+15550009999",
+        body=body,
+        provider_id=f"SM-in-{n}",
+        received_at=rt.clock.now(),
+        keyword=parse_reply(body).keyword,
+    )
+    with rt.transaction() as session:
+        return handle_reply(session, ctx=inbound_context(rt), message=message).handled_as

@@ -36,7 +36,12 @@ from careloop.conversations.context import keyword_reply
 from careloop.conversations.free_text import ToRead, file_free_text, person_task
 from careloop.events import EventKind
 from careloop.feedback.dialogue import checkin_in_progress
-from careloop.medications.inbound import REMINDER_PROGRAM, medication_reply
+from careloop.medications.inbound import (
+    REMINDER_PROGRAM,
+    is_prep_program,
+    medication_reply,
+    prep_reply,
+)
 from careloop.outreach import replies
 from careloop.outreach.messages import checked_body
 from careloop.outreach.replies import ReplyOutcome
@@ -151,7 +156,16 @@ def handle_reply(
         )
         if access is not None:
             return _noted(session, ctx=ctx, answered=answered, message=message, access=access)
-    if from_caregiver and answered.program == REMINDER_PROGRAM:
+    prep = None
+    teach_back = is_prep_program(answered.program) and keyword not in _ALWAYS_KEYWORDS
+    if teach_back and not from_caregiver and ctx.app_settings is not None:
+        prep = prep_reply(
+            session, message, patient_id=patient_id, clock=ctx.clock, app=ctx.app_settings
+        )
+    if prep is not None:
+        # A teach-back answer: "2" is the patient's key, not a journey's "talk to someone".
+        handled = prep
+    elif from_caregiver and answered.program == REMINDER_PROGRAM:
         # A dose reminder's copy asks nothing: its answer is the patient's alone to give.
         handled = caregiver_to_care_team(session, ctx=ctx, message=message, answered=answered)
     elif answered.program == REMINDER_PROGRAM and keyword not in _ALWAYS_KEYWORDS:

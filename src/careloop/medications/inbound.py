@@ -1,8 +1,10 @@
-"""A reply to a dose reminder, as ``conversations.inbound`` hands it over.
+"""A reply to a dose reminder or a teach-back question, as ``conversations.inbound`` hands it
+over.
 
 The reply answers an outbox message of the ``medications`` program (the reminder), so "1",
 "2", "3" and the words of ``medications.replies`` are a dose answer here, not the journey
-keywords they would be elsewhere. STOP, START and HELP never reach this module.
+keywords they would be elsewhere; one answering a ``prep:<kind>`` message is the teach-back
+answer (``prep.answer_prep``). STOP, START and HELP never reach this module.
 """
 
 from __future__ import annotations
@@ -14,10 +16,24 @@ from careloop.channels.messages import InboundMessage, a_reply_by
 from careloop.clock import Clock
 from careloop.errors import NotFound
 from careloop.feedback.ruleset import Severity
+from careloop.medications import prep
 from careloop.medications.reminders import REMINDER_PROGRAM
 from careloop.medications.replies import handle_reply
+from careloop.settings import Settings
 
-__all__ = ["REMINDER_PROGRAM", "medication_reply"]
+__all__ = ["REMINDER_PROGRAM", "is_prep_program", "medication_reply", "prep_reply"]
+
+PREP_OUTCOMES = {
+    "understood": "prep-understood",
+    "retaught": "prep-retaught",
+    "task": "prep-nurse-task",
+}
+"""The inbound log's label for each state a teach-back answer leaves the journey in."""
+
+
+def is_prep_program(program: str | None) -> bool:
+    """Whether an outbox program is an exam preparation's (its replies are teach-back answers)."""
+    return (program or "").startswith(prep.PROGRAM_PREFIX)
 
 
 def medication_reply(
@@ -56,3 +72,21 @@ def medication_reply(
         program=REMINDER_PROGRAM,
     )
     return "care-team-inbox"
+
+
+def prep_reply(
+    session: Session, message: InboundMessage, *, patient_id: str, clock: Clock, app: Settings
+) -> str | None:
+    """A reply to a teach-back question judged by the waiting preparation journey; None when no
+    question waits (a later "thanks" is for the care team to read). ``app`` is the whole
+    configuration, for the re-teach it may send."""
+    if prep.open_journey(session, patient_id=patient_id) is None:
+        return None
+    journey = prep.answer_prep(
+        session,
+        patient_id=patient_id,
+        text=message.body,
+        clock=clock,
+        settings=app,
+    )
+    return PREP_OUTCOMES[journey.status]

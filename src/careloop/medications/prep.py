@@ -11,10 +11,13 @@ counts.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -26,9 +29,10 @@ from careloop.clock import Clock
 from careloop.db import get_or_missing
 from careloop.errors import InvalidInput, NotFound
 from careloop.feedback.ruleset import Severity
+from careloop.medications.reminders import send_window_from
 from careloop.medications.service import patient_of
 from careloop.models import PrepJourney
-from careloop.outreach.requests import request_message
+from careloop.outreach.requests import RequestedMessage, request_message
 from careloop.records.service import get_patient
 from careloop.settings import Settings
 
@@ -36,6 +40,15 @@ OUTCOMES = ("adequate", "rescheduled-for-prep")
 OPEN = ("scheduled", "asked", "retaught")
 CALL_BEFORE = timedelta(hours=2)
 """The nurse's call is due this long before the exam, whatever the task's usual SLA."""
+PROGRAM_PREFIX = "prep:"
+"""The outbox program of a preparation's messages is ``prep:<kind>``: a reply to one is a
+teach-back answer."""
+_ANSWER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "uno": 1, "dos": 2, "tres": 3, "dois": 2,
+    "一": 1, "二": 2, "三": 3,
+}  # fmt: skip
+"""Keys said in words, in the library's languages: "uno" is as clear an answer as "1". Not
+the words that are also articles ("una comida normal" is option 2's text, not key 1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +121,19 @@ def _send(
     now: datetime,
     clock: Clock,
     settings: Settings,
-) -> bool:
-    sent = request_message(
+    after: RequestedMessage | None = None,
+) -> RequestedMessage:
+    """Queue one message of the journey; ``after`` pins it to that message's channel and
+    the half hour from its send time (a question comes with what it asks about)."""
+    pinned: dict[str, Any] = {}
+    if after is not None and after.outbox_id is not None and after.due_at is not None:
+        zone = ZoneInfo(get_patient(session, journey.patient_id).timezone)
+        local = after.due_at.astimezone(zone)
+        pinned = {
+            "send_window": send_window_from(local.hour * 60 + local.minute),
+            "allowed_channels": (after.channel,),
+        }
+    return request_message(
         session,
         patient_id=journey.patient_id,
         message=message,
@@ -118,9 +142,24 @@ def _send(
         now=now,
         clock=clock,
         settings=settings,
-        program=f"prep:{journey.kind}",
+        program=f"{PROGRAM_PREFIX}{journey.kind}",
+        **pinned,
     )
-    return sent.outbox_id is not None
+
+
+def _teach(
+    session: Session,
+    journey: PrepJourney,
+    kind: PrepKind,
+    message: str,
+    *,
+    now: datetime,
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    """The instruction (or its plainer re-teach), then the question with it."""
+    told = _send(session, journey, message, now=now, clock=clock, settings=settings)
+    _send(session, journey, kind.question, now=now, clock=clock, settings=settings, after=told)
 
 
 def prep_pass(session: Session, *, now: datetime, clock: Clock, settings: Settings) -> int:
@@ -136,8 +175,7 @@ def prep_pass(session: Session, *, now: datetime, clock: Clock, settings: Settin
         if journey.appointment_at <= now:
             journey.status, journey.updated_at = "missed", now
             continue
-        _send(session, journey, kind.instruction, now=now, clock=clock, settings=settings)
-        _send(session, journey, kind.question, now=now, clock=clock, settings=settings)
+        _teach(session, journey, kind, kind.instruction, now=now, clock=clock, settings=settings)
         journey.status, journey.updated_at = "asked", now
         asked += 1
     session.flush()
@@ -154,6 +192,19 @@ def open_journey(session: Session, *, patient_id: str) -> PrepJourney | None:
     )
 
 
+def teach_back_key(text: str) -> int | None:
+    """The one key a reply names, in digits or words ("2", "2 a normal meal", "uno"); None
+    for no key or several ("1 or 2"), which shows no understanding either."""
+    folded = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    keys = [
+        int(word) if word.isdigit() else _ANSWER_WORDS[word]
+        for word in re.findall(r"\d+|[a-z]+|[\u4e00-\u9fff]", plain)
+        if word.isdigit() or word in _ANSWER_WORDS
+    ]
+    return keys[0] if len(keys) == 1 else None
+
+
 def answer_prep(
     session: Session, *, patient_id: str, text: str, clock: Clock, settings: Settings
 ) -> PrepJourney:
@@ -164,13 +215,12 @@ def answer_prep(
     kind = prep_kinds()[journey.kind]
     now = clock.now()
     journey.updated_at = now
-    if text.strip()[:1] == kind.correct:
+    if teach_back_key(text) == int(kind.correct):
         journey.status = "understood"
     elif journey.status == "asked":
         journey.wrong_answers += 1
         journey.status = "retaught"
-        _send(session, journey, kind.reteach, now=now, clock=clock, settings=settings)
-        _send(session, journey, kind.question, now=now, clock=clock, settings=settings)
+        _teach(session, journey, kind, kind.reteach, now=now, clock=clock, settings=settings)
     else:
         journey.wrong_answers += 1
         journey.status = "task"
@@ -201,7 +251,7 @@ def _nurse_task(session: Session, journey: PrepJourney, kind: PrepKind, *, clock
         severity=Severity.HIGH,
         clock=clock,
         actor="medications",
-        program=f"prep:{journey.kind}",
+        program=f"{PROGRAM_PREFIX}{journey.kind}",
         evidence=("teach-back: a second wrong answer after re-teaching",),
         due_by=journey.appointment_at - CALL_BEFORE,
     )

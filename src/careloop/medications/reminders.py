@@ -55,7 +55,8 @@ class ReminderReport:
             self.not_queued[reason] = self.not_queued.get(reason, 0) + 1
 
 
-def _window(minute: int) -> str:
+def send_window_from(minute: int) -> str:
+    """The half hour from a local minute, as ``request_message`` pins a send window."""
     end = min(minute + WINDOW_MINUTES, DAY_MINUTES)
     return f"{clock_label(minute)}-{'24:00' if end == DAY_MINUTES else clock_label(end)}"
 
@@ -130,7 +131,7 @@ def _send(
     dose_time = clock_label(local.hour * 60 + local.minute)
     key = f"med:{patient_id}:{local:%Y-%m-%dT%H:%M}"
     # Due now, for the patient and their caregivers alike (quiet hours still apply).
-    window = _window(now.astimezone(zone).hour * 60 + now.astimezone(zone).minute)
+    window = send_window_from(now.astimezone(zone).hour * 60 + now.astimezone(zone).minute)
 
     def remind(
         message: str, key: str, fields: dict[str, object], caregiver_id: str | None = None
