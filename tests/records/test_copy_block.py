@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from careloop.records.copy_block import SIGNATURE, TRAILER, copy_units, unit_rows
 from careloop.records.extract import IndexedResource, index_resource
+from careloop.records.fact_columns import COLUMNS_VERSION
 from careloop.records.importer import PreparedUnit
 from careloop.records.store_copy import copy_new, copy_text
 from tests.records.conftest import synthea_dir
@@ -59,14 +60,15 @@ class _Copy:
 
 
 class _Cursor:
-    """Keeps what a COPY sent and the facts' keys the projection was given."""
+    """Keeps what each COPY sent (by table) and the facts' keys the projection was given."""
 
     def __init__(self) -> None:
         self.sent: list[bytes] = []
+        self.fact_rows: list[bytes] = []
         self.facts: list[Any] = []
 
-    def copy(self, _statement: str) -> _Copy:
-        return _Copy(self.sent)
+    def copy(self, statement: str) -> _Copy:
+        return _Copy(self.fact_rows if "resource_facts" in statement else self.sent)
 
     def execute(self, _statement: str, params: dict[str, Any]) -> None:
         self.facts += orjson.loads(params["keys"])
@@ -76,6 +78,46 @@ class _Cursor:
         data = b"".join(self.sent)
         rows = _binary_rows(data) if data.startswith(SIGNATURE) else _text_rows(data)
         return sorted(rows, key=repr)
+
+    def fact_lines(self) -> list[tuple[Any, ...]]:
+        """The facts' narrow rows as values: those COPY'd (binary), or else those the
+        projection makes of its keys and the rows copied (``store_copy.PROJECT_FACTS``)."""
+        if self.fact_rows:
+            return sorted(_binary_facts(b"".join(self.fact_rows)), key=repr)
+        rows = {(row[0], row[1]): row for row in self.lines()}
+        made = []
+        for rtype, fid, bare, pairs, value, unit, category in self.facts:
+            row = rows[(rtype, fid)]
+            made.append((rtype, fid, bare, pairs, row[3], row[4], row[5], value, unit, category,
+                         COLUMNS_VERSION, row[11]))  # fmt: skip
+        return sorted(made, key=repr)
+
+
+_FACT_TEXTS = {0, 1, 2, 3, 4, 8, 9, 11}
+
+
+def _binary_facts(data: bytes) -> list[tuple[Any, ...]]:
+    assert data.startswith(SIGNATURE)
+    assert data.endswith(TRAILER)
+    rows, at, end = [], len(SIGNATURE), len(data) - len(TRAILER)
+    while at < end:
+        (count,) = struct.unpack_from("!h", data, at)
+        at += 2
+        values: list[Any] = []
+        for _ in range(count):
+            (size,) = struct.unpack_from("!i", data, at)
+            at += 4
+            values.append(None if size < 0 else data[at : at + size])
+            at += max(size, 0)
+        typed: list[Any] = [v.decode() if i in _FACT_TEXTS and v is not None else v
+                            for i, v in enumerate(values)]  # fmt: skip
+        for i in (5, 6):
+            typed[i] = None if values[i] is None else _instant(values[i])
+        typed[7] = None if values[7] is None else struct.unpack("!d", values[7])[0]
+        typed[10] = struct.unpack("!i", values[10])[0]
+        rows.append(tuple(typed))
+    assert at == end
+    return rows
 
 
 _UNESCAPE = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
@@ -175,7 +217,8 @@ def test_unit_rows_make_the_lines_and_facts_of_the_writer(
     copy_new(one_by_one, kept, kept_owners, stamps)
     assert block.sent[0].startswith(SIGNATURE)
     assert block.lines() == one_by_one.lines()
-    assert sorted(map(repr, block.facts)) == sorted(map(repr, one_by_one.facts))
+    assert block.fact_lines() == one_by_one.fact_lines()
+    assert sorted(map(repr, block.facts)) == sorted(repr(fact[:2]) for fact in one_by_one.facts)
 
 
 def test_a_unit_with_nothing_left_sends_no_line() -> None:
@@ -184,6 +227,7 @@ def test_a_unit_with_nothing_left_sends_no_line() -> None:
     stamp = ("a.json", datetime(2026, 12, 6, tzinfo=UTC))
     copy_units(cursor, [(unit, unit_rows(unit), stamp, set(range(5)))], {})
     assert cursor.lines() == []
+    assert cursor.fact_rows == []
     assert cursor.facts == []
 
 

@@ -52,6 +52,15 @@ PROJECT_FACTS = (
 one JSON text), by the same rule as ``records.projection.fact_rows`` (its owner, status and
 timing are its resource's row's): the narrow row and its body, in one statement (the rows
 joined once, a CTE both inserts read)."""
+PROJECT_BODIES = (
+    "INSERT INTO resource_fact_bodies (resource_type, fhir_id, fact) "
+    "SELECT r.resource_type, r.fhir_id, r.resource - CASE r.resource_type "
+    "WHEN 'Patient' THEN %(patient)s::text[] ELSE %(dropped)s::text[] END "
+    "FROM jsonb_array_elements(%(keys)s::jsonb) AS k "
+    "JOIN fhir_resources AS r ON r.resource_type = k ->> 0 AND r.fhir_id = k ->> 1"
+)
+"""The facts' JSON of rows just copied whose narrow rows the parsers made
+(``records.copy_block``): keys only, so nothing is materialised between two inserts."""
 _DROPPED = list(DROPPED_FIELDS)
 _PATIENT_DROPPED = [*DROPPED_FIELDS, *PATIENT_DROPPED]
 FACT_ARGS = {"dropped": _DROPPED, "patient": _PATIENT_DROPPED}
