@@ -19,6 +19,7 @@ from careloop.cli.options import DatabaseOption, JsonOption, PatientArg
 from careloop.cli.support import cli_principal, command_group, fail, new_table, print_json, runtime
 from careloop.records import caregivers, service
 from careloop.records.contacts_index import reindex_if_stale
+from careloop.records.fhir_reader import is_ndjson
 from careloop.records.importer import ImportSummary, import_paths
 from careloop.records.schemas import PatientRecord
 from careloop.runtime import Runtime
@@ -195,7 +196,9 @@ def _print_summary(summary: ImportSummary) -> None:
             f"{summary.unresolved_patient_references}[/]"
         )
     for rejection in summary.rejected:
-        where = f" entry {rejection.entry}" if rejection.entry is not None else ""
+        # An NDJSON rejection's number is its 1-based line; a bundle's, its entry index.
+        kind = "line" if is_ndjson(Path(rejection.file)) else "entry"
+        where = f" {kind} {rejection.entry}" if rejection.entry is not None else ""
         console.print(
             f"[red]rejected[/] {rejection.file}{where}: {rejection.reason}", highlight=False
         )

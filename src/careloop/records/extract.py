@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from careloop.fhirdata import dates
 from careloop.fhirdata.codings import codings
 from careloop.fhirdata.references import patient_id, reference_of
+from careloop.records.fhir_bindings import binding_problem
 from careloop.records.fhir_check import load_checks, surely_valid
 
 # The clinical types a patient's timeline shows, in the order it lists them.
@@ -239,13 +240,18 @@ def load_validation() -> None:
 
 
 def validate_resource(resource: dict[str, Any]) -> None:
-    """Raise :class:`ResourceProblem` naming the first invalid field."""
+    """Raise :class:`ResourceProblem` naming the first invalid field: the models judge the
+    structure, ``records.fhir_bindings`` the codes of required bindings (the models take any
+    well-formed code)."""
     try:
         _model_for(resource["resourceType"]).model_validate(resource)
     except ValidationError as exc:
         error = exc.errors()[0]
         path = ".".join(str(part) for part in error.get("loc", ()))
         raise ResourceProblem(f"{path}: {error.get('msg', 'invalid')}") from None
+    problem = binding_problem(resource)
+    if problem is not None:
+        raise ResourceProblem(problem)
 
 
 def patient_reference(resource: dict[str, Any]) -> str | None:

@@ -5,7 +5,8 @@ Python validator runs for every nested element); that was most of an import's ti
 module compiles the same models' structure (allowed elements, lists, required elements, choice
 types ``value[x]``, primitive formats), kept as JSON beside it (``fhir_structure.json``,
 written by ``tools/fhir_structure.py``: importing the models costs a process seconds), into
-closures that answer one question: *is this resource surely valid?*
+closures that answer one question: *is this resource surely valid?* A field bound *required*
+to a value set (``records.fhir_bindings``) is checked as a lookup in its codes.
 
 It is conservative by construction: whatever it is not sure of answers False (primitive
 extensions ``_x``, contained resources, nulls, empty lists, leap seconds, non-ASCII codes,
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from careloop.records.fhir_bindings import Binding, bindings, bound_check
 
 Check = Callable[[Any], bool]
 
@@ -277,15 +280,20 @@ def _compile(structure: dict[str, Any], *, parsed: bool = False) -> dict[str, Ch
     if parsed:
         compiled.update((name, _remembering(compiled[name])) for name in MEMOIZED & compiled.keys())
 
-    def field_check(spec: str) -> Check:
+    def field_check(spec: str, binding: Binding | None) -> Check:
         if spec.startswith("["):
-            return _list_of(field_check(spec[1:]))
+            return _list_of(field_check(spec[1:], binding))
+        if binding is not None:
+            return bound_check(binding, field_check(spec, None))
         if spec.startswith("@"):
             return compiled[spec[1:]]
         return _PRIMITIVES.get(spec, _never)
 
     for name, model in models.items():
-        tables[name].update((key, field_check(spec)) for key, spec in model["fields"].items())
+        bound = bindings().get(name, {})
+        tables[name].update(
+            (key, field_check(spec, bound.get(key))) for key, spec in model["fields"].items()
+        )
         if model["resource"] is not None:
             tables[name]["resourceType"] = model["resource"].__eq__
     return {
