@@ -2,9 +2,10 @@
 
 Each entry point below is driven as its user drives it (a signed Twilio webhook, the CLI, the
 API, the portal, the ride broker) on both databases, and must leave a row naming the actor,
-the action and the patient; the chain still verifies afterwards. Every HTTP route that can
-change something is listed here, with the entry point that proves it is audited or the
-reason it touches no patient's data, so a new unaudited route fails the last test.
+the action and the patient; ``careloop audit verify`` still finds the chain intact. Every
+HTTP route that can change something is listed here, with the entry point that proves it is
+audited or the reason it touches no patient's data, so a new unaudited route fails the last
+test.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from tests.governance.conftest import A_PHONE, PATIENT_A, load
 from twilio.request_validator import RequestValidator
 from typer.testing import CliRunner
 
-from careloop.audit import verify_chain
 from careloop.cli import app as cli_app
 from careloop.crypto import signing_key
 from careloop.governance.unsubscribe import make_unsubscribe_token
@@ -142,6 +142,18 @@ def fhir_reading(world: World) -> Audited:
     return Audited("user:", "create", "fhir-resource", "aud-1")
 
 
+def portal_checkin(world: World) -> Audited:
+    from tests.access.fhir_fixtures import import_resources, patient
+    from tests.medications.conftest import add_resources, medication
+    from tests.web.test_portal_checkin_once import _walk
+
+    import_resources(world.rt, world.tmp_path, [patient("aud-2", language="es")])
+    now = world.rt.clock.now()
+    add_resources(world.rt, "aud-2", medication("MedicationRequest", "aud-2-met", when=now))
+    _walk(world.api_client("patient", patient_id="aud-2"))
+    return Audited("user:", "create", "fhir-resource", "aud-2")
+
+
 RIDE_SECRET = "broker-shared-secret"
 
 
@@ -198,6 +210,7 @@ ENTRY_POINTS: dict[str, Callable[[World], Audited]] = {
     "email-unsubscribe-link": unsubscribe_link,
     "fhir-observation-create": fhir_reading,
     "ride-broker-webhook": ride_webhook,
+    "portal-checkin": portal_checkin,
 }
 
 
@@ -218,7 +231,9 @@ def test_each_entry_point_audits_who_did_what_to_whose_data(
 
     with rt.transaction() as session:
         rows = session.scalars(select(AuditEvent).where(AuditEvent.id > before)).all()
-        report = verify_chain(session)
+    verified = runner.invoke(
+        cli_app, ["audit", "verify", "--json", "--database", rt.settings.database_url]
+    )
     found = [
         (r.actor, r.action, r.resource, r.patient_id)
         for r in rows
@@ -228,7 +243,7 @@ def test_each_entry_point_audits_who_did_what_to_whose_data(
         and r.patient_id == expected.patient_id
     ]
     assert found, [(r.actor, r.action, r.resource, r.patient_id) for r in rows]
-    assert report.ok, report.reason
+    assert (verified.exit_code, json.loads(verified.stdout)["ok"]) == (0, True), verified.output
 
 
 def test_a_retried_sms_webhook_is_audited_once(
@@ -299,11 +314,11 @@ ROUTES: dict[str, str] = {
     "POST /api/rewards/{entry_id}/fulfilment": "audited (web.api.loyalty)",
     "POST /api/programs/{name}/run": "audited (web.api.programs)",
     "POST /console/content/versions/{version_id}/approve": NOT_PHI + " (message library)",
-    "POST /console/fhir-deliveries/{note_id}/retry": "re-sends an audited delivery",
+    "POST /console/fhir-deliveries/{note_id}/retry": "audited when delivered (fhir.delivery)",
     "POST /console/patients/{patient_id}/forms": "audited (forms.service)",
     "POST /console/patients/{patient_id}/portal-invite": "audited (console.invite)",
     "POST /console/patients/{patient_id}/messages": "audited (console.messages)",
-    "POST /console/patients/{patient_id}/tools": "audited patient page (console.tools)",
+    "POST /console/patients/{patient_id}/tools": "records.resources audits the CarePlan",
     "POST /console/sign-in": "security event, audited",
     "POST /console/sign-out": "security event",
     "POST /console/worklist/{item_id}/acknowledge": "audited (careteam.alerts)",
@@ -312,12 +327,12 @@ ROUTES: dict[str, str] = {
     "POST /console/plan-adjustments/{adjustment_id}/approve": "audited (careteam.plans)",
     "POST /console/plan-adjustments/{adjustment_id}/reject": "audited (careteam.plans)",
     "POST /portal/book/{token}": "audited (access.links)",
-    "POST /portal/checkin": "audited portal page (portal_page)",
+    "POST /portal/checkin": "portal-checkin",
     "POST /portal/forms/{token}": "audited (forms.service)",
     "POST /portal/messages": "audited (portal.home)",
     "POST /portal/medicines": "audited (portal.medicines)",
     "POST /portal/preferences": "audited (portal.preferences)",
-    "POST /portal/readings": "audited portal page (portal_page)",
+    "POST /portal/readings": "audited portal page (audit_as) and records.resources",
     "POST /portal/sign-in": NOT_PHI + " (answers the same for anyone)",
     "POST /portal/sign-out": "security event",
     "POST /portal/verify": "security event, audited",
