@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from starlette.routing import Route
 from tests.governance.conftest import A_PHONE, PATIENT_A, load
@@ -29,7 +28,6 @@ from careloop.crypto import signing_key
 from careloop.governance.unsubscribe import make_unsubscribe_token
 from careloop.models import AuditEvent
 from careloop.runtime import Runtime
-from careloop.settings import AccessSettings, RidesSettings
 from careloop.web.app import create_app
 
 TWILIO_TOKEN = "test-auth-token"
@@ -154,46 +152,16 @@ def portal_checkin(world: World) -> Audited:
     return Audited("user:", "create", "fhir-resource", "aud-2")
 
 
-RIDE_SECRET = "broker-shared-secret"
-
-
 def ride_webhook(world: World) -> Audited:
-    from tests.access.test_rides import _booked_with_ride
-    from tests.outreach.conftest import sync_content
+    from tests.access.test_ride_webhooks import _client, _event, _post, _requested_ride
 
-    from careloop.access.ride_webhooks import sign
-    from careloop.access.rides import FakeRides, dispatch_rides
+    from careloop.models import AccessRide
 
     rt = world.rt
-    ride_id = _booked_with_ride(rt, world.tmp_path)
-    sync_content(rt)
-    with rt.transaction() as session:
-        dispatch_rides(session, provider=FakeRides(), clock=rt.clock)
-    settings = rt.settings.model_copy(
-        update={"access": AccessSettings(rides=RidesSettings(webhook_secret=RIDE_SECRET))}
-    )
-    client = TestClient(create_app(replace(rt, settings=settings)))
-    event = {
-        "event_id": "evt-audit",
-        "event_type": "ride.status_changed",
-        "occurred_at": "2026-03-02T14:00:00Z",
-        "ride": {"id": "fake-1", "external_ref": ride_id, "status": "confirmed"},
-    }
-    body = json.dumps(event).encode()
-    stamp = str(int(rt.clock.now().timestamp()))
-    response = client.post(
-        "/webhooks/rides",
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Ride-Timestamp": stamp,
-            "X-Ride-Signature": sign(RIDE_SECRET, timestamp=stamp, body=body),
-        },
-    )
+    ride_id = _requested_ride(rt, rt.clock, world.tmp_path)
+    response = _post(_client(rt), rt.clock, _event(ride_id, "confirmed"))
     assert response.status_code == 200, response.text
     with rt.transaction() as session:
-        from careloop.models import AccessRide
-
         ride = session.get(AccessRide, ride_id)
         assert ride is not None
         patient_id = ride.patient_id

@@ -8,33 +8,24 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.channels.servers import FakeTwilio, ServerThread
-from tests.channels.smtp_server import (
-    SMTP_PASSWORD,
-    SMTP_USER,
-    Mailbox,
-    self_signed_certificate,
-    start_smtp,
-)
+from tests.channels.servers import FakeTwilio
+from tests.channels.smtp_server import Mailbox
 from tests.governance.conftest import Call, enrol, load
+from tests.outreach.test_email_as_received import mailbox  # noqa: F401 (fixture)
+from tests.outreach.test_outreach_send_cli import gateway  # noqa: F401 (fixture)
 
 from careloop.channels.portal import InMemoryPortalInbox
 from careloop.channels.registry import build_channels
 from careloop.outreach.config import outreach_settings
 from careloop.personalize.service import set_stated_preferences
 from careloop.runtime import Runtime
-from careloop.settings import Settings, get_settings
+from careloop.settings import Settings
 from careloop.web.code_delivery import ChannelCodeSender
-
-ACCOUNT = "AC" + "0123456789abcdef" * 2
-TOKEN = "code-language-token-0123"
-SENDER = "+16175550000"
 
 SPEAKERS = {
     # patient: (language on the record, language stated in the portal, mobile, mailbox)
@@ -59,7 +50,7 @@ EXPECTED = {
 
 
 def _patient(pid: str) -> dict[str, Any]:
-    language, _stated, mobile, mailbox = SPEAKERS[pid]
+    language, _stated, mobile, address = SPEAKERS[pid]
     resource: dict[str, Any] = {
         "resourceType": "Patient",
         "id": pid,
@@ -67,44 +58,12 @@ def _patient(pid: str) -> dict[str, Any]:
         "birthDate": "1960-02-02",
         "telecom": [
             {"system": "phone", "value": mobile, "use": "mobile"},
-            {"system": "email", "value": mailbox},
+            {"system": "email", "value": address},
         ],
     }
     if language:
         resource["communication"] = [{"language": {"coding": [{"code": language}]}}]
     return resource
-
-
-@pytest.fixture
-def gateways(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[tuple[FakeTwilio, Mailbox]]:
-    twilio = FakeTwilio(account_sid=ACCOUNT, auth_token=TOKEN)
-    server = ServerThread(twilio.app())
-    server.start()
-    mailbox = Mailbox()
-    cert, key = self_signed_certificate(tmp_path)
-    smtp = start_smtp(mailbox, cert=cert, key=key)
-    for name, value in {
-        "CARELOOP_CHANNELS__SMS__PROVIDER": "twilio",
-        "CARELOOP_CHANNELS__SMS__BASE_URL": server.url,
-        "CARELOOP_CHANNELS__SMS__ACCOUNT_SID": ACCOUNT,
-        "CARELOOP_CHANNELS__SMS__AUTH_TOKEN": TOKEN,
-        "CARELOOP_CHANNELS__SMS__SENDERS": f'[{{"number": "{SENDER}"}}]',
-        "CARELOOP_CHANNELS__EMAIL__PROVIDER": "smtp",
-        "CARELOOP_CHANNELS__EMAIL__HOST": "127.0.0.1",
-        "CARELOOP_CHANNELS__EMAIL__PORT": str(smtp.port),
-        "CARELOOP_CHANNELS__EMAIL__USERNAME": SMTP_USER,
-        "CARELOOP_CHANNELS__EMAIL__PASSWORD": SMTP_PASSWORD,
-        "CARELOOP_CHANNELS__EMAIL__CA_FILE": str(cert),
-        "CARELOOP_SECURITY__PUBLIC_BASE_URL": "https://care.example.org",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield twilio, mailbox
-    get_settings.cache_clear()
-    smtp.stop()
-    server.stop()
 
 
 def _ask_for_a_code(rt: Runtime, api_client: Call, system: str, value: str) -> Any:
@@ -128,7 +87,7 @@ def _signs_in(client: Any, challenge_id: str, code: str) -> bool:
 
 def _setup(rt: Runtime, tmp_path: Path, pid: str) -> None:
     load(rt, tmp_path, *(_patient(p) for p in SPEAKERS))
-    _language, stated, mobile, mailbox = SPEAKERS[pid]
+    _language, stated, mobile, address = SPEAKERS[pid]
     if stated:
         with rt.transaction() as session:
             set_stated_preferences(
@@ -139,61 +98,49 @@ def _setup(rt: Runtime, tmp_path: Path, pid: str) -> None:
                 actor="test",
             )
     enrol(rt, patient_id=pid, system="sms", value=mobile)
-    enrol(rt, patient_id=pid, system="email", value=mailbox)
+    enrol(rt, patient_id=pid, system="email", value=address)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.parametrize("pid", sorted(SPEAKERS))
-def test_the_texted_code_is_in_the_patients_language_and_says_nothing_else(
-    pid: str,
-    gateways: tuple[FakeTwilio, Mailbox],
-    rt: Runtime,
-    tmp_path: Path,
-    api_client: Call,
-) -> None:
-    twilio, _mailbox = gateways
-    _setup(rt, tmp_path, pid)
-
-    client, challenge = _ask_for_a_code(rt, api_client, "sms", SPEAKERS[pid][2])
-
-    [request] = [r for r in twilio.requests_seen if r["path"].endswith("/Messages.json")]
-    form = request["form"]
-    code = re.search(r"\d{6}", form["Body"])
-    assert code is not None, form["Body"]
-    assert (form["To"], form["Body"]) == (
-        SPEAKERS[pid][2],
-        EXPECTED[pid][1].format(code=code.group()),
-    )
-    assert _signs_in(client, challenge, code.group())
-
-
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.parametrize("pid", sorted(SPEAKERS))
-def test_the_emailed_code_is_in_the_patients_language_and_says_nothing_else(
-    pid: str,
-    gateways: tuple[FakeTwilio, Mailbox],
-    rt: Runtime,
-    tmp_path: Path,
-    api_client: Call,
-) -> None:
-    _twilio, mailbox = gateways
-    _setup(rt, tmp_path, pid)
-
-    client, challenge = _ask_for_a_code(rt, api_client, "email", SPEAKERS[pid][3])
-
-    [received] = mailbox.received
+def _received(system: str, twilio: FakeTwilio, relay: Mailbox) -> tuple[str, str, str]:
+    """(to, subject, text) of the one code that left: the form Twilio got (no subject), or
+    the mail the relay got, parsed as a mail client would."""
+    if system == "sms":
+        [request] = [r for r in twilio.requests_seen if r["path"].endswith("/Messages.json")]
+        return request["form"]["To"], "", request["form"]["Body"]
+    [received] = relay.received
     parsed = email.message_from_bytes(received.content, policy=email.policy.SMTP)
     assert isinstance(parsed, EmailMessage)
     plain = parsed.get_body(("plain",))
     assert plain is not None
-    text = plain.get_content().strip()
+    assert "Codetest" not in received.content.decode(errors="replace")
+    [to] = received.rcpt_tos
+    return to, str(parsed["Subject"]), plain.get_content().strip()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("system", ["sms", "email"])
+@pytest.mark.parametrize("pid", sorted(SPEAKERS))
+def test_the_code_is_in_the_patients_language_and_says_nothing_else(
+    pid: str,
+    system: str,
+    request: pytest.FixtureRequest,
+    rt: Runtime,
+    tmp_path: Path,
+    api_client: Call,
+) -> None:
+    twilio, relay = request.getfixturevalue("gateway"), request.getfixturevalue("mailbox")
+    _setup(rt, tmp_path, pid)
+    address = SPEAKERS[pid][2 if system == "sms" else 3]
+
+    client, challenge = _ask_for_a_code(rt, api_client, system, address)
+
+    to, subject, text = _received(system, twilio, relay)
     code = re.search(r"\d{6}", text)
     assert code is not None, text
-    subject, body = EXPECTED[pid]
-    assert (received.rcpt_tos, parsed["Subject"], text) == (
-        [SPEAKERS[pid][3]],
-        subject,
-        body.format(code=code.group()),
+    wanted_subject, wanted_text = EXPECTED[pid]
+    assert (to, subject, text) == (
+        address,
+        wanted_subject if system == "email" else "",
+        wanted_text.format(code=code.group()),
     )
-    assert "Codetest" not in received.content.decode(errors="replace")
     assert _signs_in(client, challenge, code.group())
