@@ -78,6 +78,34 @@ def sms_reply(world: World) -> Audited:
     return Audited(f"patient:{PATIENT_A}", "create", "inbound-reply", PATIENT_A)
 
 
+def voice_key_press(world: World) -> Audited:
+    from tests.outreach.conftest import make_patient
+
+    from careloop.outreach.outbox import NewMessage, enqueue_many
+    from careloop.outreach.states import OutboxState
+
+    rt = world.rt
+    make_patient(rt, patient_id="aud-v", phone="+16175550124")
+    call = NewMessage(
+        idempotency_key="voice:aud-v",
+        patient_id="aud-v",
+        purpose="care-reminders",
+        channel="voice",
+        to_address="+16175550124",
+        body="Your visit is tomorrow.",
+        due_at=rt.clock.now(),
+        extra={"voicemail_text": "Your care team calling."},
+    )
+    with rt.transaction() as session:
+        [row] = enqueue_many(session, messages=[call], now=rt.clock.now())
+        assert row is not None
+        row.provider_id, row.state = "CAaudit", OutboxState.SENT  # went out, was answered
+        message_id = row.id
+    params = {"CallSid": "CAaudit", "Digits": "1", "From": "+16175550124", "To": "+15550009999"}
+    _twilio(world, f"/webhooks/twilio/voice/gather?m={message_id}", params)
+    return Audited("patient:aud-v", "create", "inbound-reply", "aud-v")
+
+
 def cli_preferences_set(world: World) -> Audited:
     load(world.rt, world.tmp_path)
     _cli(world, "preferences", "set", PATIENT_A, "--language", "es", "--actor", "nurse-joy")
@@ -170,6 +198,7 @@ def ride_webhook(world: World) -> Audited:
 
 ENTRY_POINTS: dict[str, Callable[[World], Audited]] = {
     "sms-webhook-reply": sms_reply,
+    "voice-key-press": voice_key_press,
     "cli-preferences-set": cli_preferences_set,
     "cli-preferences-show": cli_preferences_show,
     "cli-consent-set": cli_consent_set,
@@ -240,7 +269,7 @@ NOT_PHI = "no patient's data"
 ROUTES: dict[str, str] = {
     # route (METHOD path): the entry point above that proves its audit row, or why none
     "POST /webhooks/twilio/sms": "sms-webhook-reply",
-    "POST /webhooks/twilio/voice/gather": "receive_reply, as sms-webhook-reply",
+    "POST /webhooks/twilio/voice/gather": "voice-key-press",
     "POST /webhooks/twilio/voice/answer": "TwiML for a call already audited as sent",
     "POST /webhooks/twilio/voice/inbound": NOT_PHI + " (asks the caller for a birth date)",
     "POST /webhooks/twilio/voice/inbound/verify": "audited read (outreach.inbound_calls)",
