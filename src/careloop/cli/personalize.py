@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
+from careloop.audit import AuditAction, Purpose
 from careloop.cli.command import Drawn, Output, Work, in_transaction
-from careloop.cli.support import command_group, print_json
+from careloop.cli.support import cli_principal, command_group, print_json
 from careloop.errors import InvalidInput
 from careloop.personalize.service import get_profile, set_stated_preferences, stated_from_options
+from careloop.security.roles import Role
 
 preferences_app = command_group("A patient's stated and learned preferences.")
 
@@ -22,7 +24,15 @@ PatientIdArg = Annotated[str, typer.Argument(help="The patient id.")]
 @in_transaction()
 def show(work: Work, patient_id: PatientIdArg) -> Output:
     """Show stated preferences and what the engine learned."""
-    return _profile(get_profile(work.session, patient_id=patient_id).as_dict())
+    profile = get_profile(work.session, patient_id=patient_id)
+    work.audit(
+        AuditAction.READ,
+        "preference-profile",
+        Purpose.TREATMENT,
+        patient_ids=[profile.patient_id],
+        principal=cli_principal(Role.COORDINATOR),
+    )
+    return _profile(profile.as_dict())
 
 
 @preferences_app.command("set")
@@ -54,6 +64,14 @@ def set_(
     )
     profile = set_stated_preferences(
         work.session, clock=work.rt.clock, patient_id=patient_id, changes=changes, actor=actor
+    )
+    work.audit(
+        AuditAction.UPDATE,
+        "preference-profile",
+        Purpose.TREATMENT,
+        patient_ids=[profile.patient_id],
+        detail={"changed": sorted(changes)},
+        principal=cli_principal(Role.COORDINATOR, name=None if actor == "cli" else actor),
     )
     return _profile(profile.as_dict())
 

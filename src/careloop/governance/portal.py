@@ -33,7 +33,8 @@ from sqlalchemy.orm import Session
 from careloop.clock import Clock
 from careloop.crypto import keyed_digest
 from careloop.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
-from careloop.models import PortalCode, PortalContact, User
+from careloop.models import Patient, PortalCode, PortalContact, User
+from careloop.personalize.service import get_profile
 from careloop.records import caregivers as records_caregivers
 from careloop.records import service as records
 from careloop.records.contacts_phone import textable, to_e164, why_not_textable
@@ -51,7 +52,9 @@ PORTAL_SYSTEMS = ("sms", "email")
 class CodeSender(Protocol):
     """Delivers a sign-in code; raises on failure (the code then simply is not used)."""
 
-    def send_code(self, *, channel: str, to: str, code: str, expires_minutes: int) -> None: ...
+    def send_code(
+        self, *, channel: str, to: str, code: str, expires_minutes: int, language: str = "en"
+    ) -> None: ...
 
 
 @dataclass
@@ -59,9 +62,13 @@ class InMemoryCodeSender:
     """A fake sender for tests and the demo: keeps what would have been sent."""
 
     sent: list[tuple[str, str, str]] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
 
-    def send_code(self, *, channel: str, to: str, code: str, expires_minutes: int) -> None:
+    def send_code(
+        self, *, channel: str, to: str, code: str, expires_minutes: int, language: str = "en"
+    ) -> None:
         self.sent.append((channel, to, code))
+        self.languages.append(language)
 
     def last_code_for(self, to: str) -> str:
         return next(code for _channel, dest, code in reversed(self.sent) if dest == to)
@@ -70,7 +77,9 @@ class InMemoryCodeSender:
 class UnconfiguredCodeSender:
     """Used when no channel adapter was wired in: says so in the log (without the address)."""
 
-    def send_code(self, *, channel: str, to: str, code: str, expires_minutes: int) -> None:
+    def send_code(
+        self, *, channel: str, to: str, code: str, expires_minutes: int, language: str = "en"
+    ) -> None:
         log.warning("portal sign-in code not delivered: no %s sender configured", channel)
 
 
@@ -81,6 +90,9 @@ class PendingCode:
     channel: str
     to: str
     code: str
+    language: str = "en"
+    """The patient's language (stated in the portal, else the record's): a caregiver reads
+    the code in the language the portal greets them in for that patient."""
 
 
 def normalize_contact(system: str, value: str) -> tuple[str, str]:
@@ -292,7 +304,15 @@ def request_code(
         )
     )
     session.flush()
-    return challenge_id, PendingCode(channel=system, to=contact.value, code=code)
+    language = _code_language(session, contact.patient_id)
+    return challenge_id, PendingCode(channel=system, to=contact.value, code=code, language=language)
+
+
+def _code_language(session: Session, patient_id: str) -> str:
+    """What the portal would speak to this patient: the stated language, else the record's."""
+    stated = get_profile(session, patient_id=patient_id).stated.language
+    patient = session.get(Patient, patient_id)
+    return stated or (patient.language if patient is not None else None) or "en"
 
 
 def verify_code(

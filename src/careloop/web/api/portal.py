@@ -133,6 +133,7 @@ def portal_request_code(
             to=pending.to,
             code=pending.code,
             expires_minutes=int(CODE_TTL.total_seconds() // 60),
+            language=pending.language,
         )
     return CodeRequested(
         challenge_id=challenge_id,

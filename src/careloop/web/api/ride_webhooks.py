@@ -19,8 +19,15 @@ from careloop.access.ride_webhooks import (
     parse_event,
     verify_signature,
 )
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.errors import PermissionDenied
+from careloop.models import AccessRide
+from careloop.security.principal import Principal
+from careloop.security.roles import Role
 from careloop.web.deps import ClockDep, SessionDep, get_runtime, refuse_unsigned_webhook
+
+RIDE_BROKER = Principal(actor="ride-broker", role=Role.COORDINATOR, source="webhook")
+"""Who changes a patient's ride when the broker reports on it (a signed event)."""
 
 # Signed events are never rate-limited; refused ones spend a ``webhook`` token (429 after).
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -52,4 +59,12 @@ def ride_status(
 ) -> dict[str, Any]:
     settings = get_runtime(request).settings
     outcome = apply_event(session, event=parse_event(body), clock=clock, settings=settings)
+    ride = session.get(AccessRide, outcome.ride_id) if outcome.applied else None
+    if ride is not None:
+        Auditor(session, clock, RIDE_BROKER, Purpose.TREATMENT)(
+            AuditAction.UPDATE,
+            "ride",
+            [ride.patient_id],
+            detail={"ride": ride.id, "status": outcome.status},
+        )
     return {"ride": outcome.ride_id, "status": outcome.status, "applied": outcome.applied}

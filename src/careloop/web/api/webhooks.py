@@ -30,7 +30,8 @@ from careloop.channels.twilio_webhooks import (
 )
 from careloop.channels.voice_twilio import parse_gather_callback, spoken_twiml
 from careloop.compose.outreach import inbound_context
-from careloop.conversations.inbound import InboundContext, handle_reply
+from careloop.conversations.inbound import InboundContext
+from careloop.conversations.received import receive_reply
 from careloop.errors import InvalidInput, PermissionDenied
 from careloop.outreach.config import care_team_for, outreach_settings
 from careloop.outreach.delivery import apply_report
@@ -111,7 +112,7 @@ InboundDep = Annotated[InboundContext, Depends(_inbound_context)]
 @router.post("/sms", summary="Inbound SMS (keywords, confirmations, check-in answers)")
 def inbound_sms(params: FormDep, session: SessionDep, clock: ClockDep, ctx: InboundDep) -> Response:
     message = parse_inbound_sms(params, received_at=clock.now())
-    outcome = handle_reply(session, ctx=ctx, message=message)
+    outcome = receive_reply(session, ctx=ctx, message=message)
     if outcome.answer_now:
         # HELP from a number we do not know: answered in Twilio's own reply (TwiML <Message>).
         response = MessagingResponse()
@@ -164,7 +165,7 @@ def voice_gather(
     m: int | None = None,
 ) -> Response:
     message = parse_gather_callback(params, received_at=clock.now())
-    outcome = handle_reply(session, ctx=ctx, message=message, keypad=True)
+    outcome = receive_reply(session, ctx=ctx, message=message, keypad=True)
     if outcome.answer_now:
         # An urgent check-in answer: what to do now, spoken on this call in their language.
         return _twiml(spoken_twiml(outcome.answer_now, language=outcome.answer_language))
