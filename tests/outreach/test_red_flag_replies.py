@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import select
@@ -241,3 +242,21 @@ def test_a_caregiver_never_texted_before_is_read_as_the_caregiver_not_an_unknown
     [answer] = [a for a in _answers(rt) if a.idempotency_key.startswith("reply:")]
     assert (answer.to_address, answer.caregiver_id, answer.language) == (CAREGIVER, "pc-cg", "es")
     assert answer.body.startswith("Si es una emergencia")
+
+
+def test_red_flag_words_from_a_number_nobody_has_are_urgent_and_answered_at_once(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    make_loop([], {})
+
+    response = _text(api_client(None), "+15550100099", "my dad has chest pain", "SMnobody")
+
+    [item] = _items(rt)
+    assert (item.rule_id, item.severity, item.patient_id) == ("unknown-sender", "urgent", None)
+    assert (
+        item.title == "Message from a number that matches no patient mentions chest pain - read now"
+    )
+    assert item.due_at - item.raised_at == timedelta(hours=1)
+    assert "dad" not in str(item.findings)  # the words stay in the stored reply
+    [said] = ElementTree.fromstring(response.text).iter("Message")
+    assert (said.text or "").startswith("What you told us needs care now")

@@ -190,3 +190,20 @@ def test_an_answered_call_with_nothing_pressed_asks_once_more_in_its_language(
     assert (again.get("action") or "").endswith(f"?m={m}&attempt=2")
     assert next(s.text for s in again.iter("Say")) == "Perdón, no entendí su respuesta."
     assert [s.text for s in answer if s.tag == "Say"] == ["Gracias. Adiós."]
+
+
+def test_chest_pain_said_after_a_fever_text_renames_the_more_pressing_task(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    m = _called(rt, make_loop)
+    client = api_client(None)
+    text = {"From": PHONE, "To": OURS, "Body": "tengo fiebre", "MessageSid": "SMf1"}
+    _post(client, "/webhooks/twilio/sms", text)
+
+    _gather(client, m, SpeechResult="ahora me duele el pecho")
+
+    [item] = _items(rt)
+    assert (item.severity, item.title) == (
+        "urgent",
+        "Patient message mentions chest pain - read now",
+    )

@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 
 from careloop.careteam.alerts import create_task
 from careloop.careteam.safety import advice_text
+from careloop.careteam.unmatched import task_for_unknown_sender
 from careloop.channels.messages import ChannelKind, InboundMessage
 from careloop.channels.red_flags import FEVER, SELF_HARM, RedFlags, read_red_flags
 from careloop.clock import FrozenClock
-from careloop.content.advice import advice_library
+from careloop.content.advice import advice_library, render_advice
 from careloop.conversations.context import InboundContext
 from careloop.feedback.ruleset import Severity
 from careloop.feedback.therapy import THERAPY_TYPES, active_therapy
@@ -221,3 +222,28 @@ def file_free_text(
         caregiver_id=caregiver_id,
     )
     return FreeTextAnswer(queued=queued)
+
+
+def unknown_sender_words(
+    session: Session, *, ctx: InboundContext, message: InboundMessage
+) -> str | None:
+    """Words from a number that matches nobody: a task to read them and link the sender (urgent
+    when they name a red-flag symptom); then what to tell the sender at once, in the clinic's
+    language (no patient to ask anything of), or None."""
+    flags = read_red_flags(message.body)
+    task_for_unknown_sender(
+        session,
+        channel=str(message.channel),
+        sender=message.sender,
+        reply_ref=message.provider_id,
+        clock=FrozenClock(message.received_at),
+        symptoms=flags.symptoms,
+    )
+    if not flags.any:
+        return None
+    return render_advice(
+        "message_red_flag" if flags.mild_only() else "emergency_symptom",
+        language=ctx.settings.clinic_language,
+        phone=ctx.settings.clinic_phone,
+        channel=_channel(message),
+    )

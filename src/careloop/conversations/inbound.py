@@ -20,11 +20,9 @@ from sqlalchemy.orm import Session
 from careloop.access.replies import AccessReply, handle_access_reply
 from careloop.careteam.intake import handle_checkin_reply
 from careloop.careteam.safety import advice_text
-from careloop.careteam.unmatched import task_for_unknown_sender
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import ChannelKind, InboundMessage, a_reply_by
 from careloop.channels.portal import portal_reply
-from careloop.clock import FrozenClock
 from careloop.conversations.caregiver_replies import (
     CARE_TEAM_INBOX,
     caregiver_free_text,
@@ -35,7 +33,13 @@ from careloop.conversations.caregiver_replies import (
 )
 from careloop.conversations.context import InboundContext as InboundContext
 from careloop.conversations.context import keyword_reply
-from careloop.conversations.free_text import FreeTextAnswer, ToRead, file_free_text, person_task
+from careloop.conversations.free_text import (
+    FreeTextAnswer,
+    ToRead,
+    file_free_text,
+    person_task,
+    unknown_sender_words,
+)
 from careloop.events import EventKind
 from careloop.feedback.dialogue import checkin_in_progress
 from careloop.medications.inbound import REMINDER_PROGRAM, medication_reply
@@ -393,13 +397,8 @@ def _unanswered(
         queued, answer, language = free.queued, free.say, free.language
     elif message.keyword not in (Keyword.OPT_OUT, Keyword.OPT_IN):
         # Nobody matches the number: a person reads it and links it to a patient.
-        task_for_unknown_sender(
-            session,
-            channel=str(message.channel),
-            sender=message.sender,
-            reply_ref=message.provider_id,
-            clock=FrozenClock(now),
-        )
+        answer = unknown_sender_words(session, ctx=ctx, message=message)
+        language = ctx.settings.clinic_language if answer else None
     replies.store_reply(
         session, message, patient_id=patients[0] if patients else None, handled_as=handled
     )
