@@ -11,30 +11,17 @@ from xml.etree import ElementTree
 import pytest
 from sqlalchemy import select
 from tests.outreach.conftest import Loop, make_patient
-from twilio.request_validator import RequestValidator
+from tests.outreach.test_outreach_webhooks import CARE_TEAM, _post, twilio_token
 
 from careloop.conversations.free_text import RED_FLAG_RULE
 from careloop.models import OutboxMessage, WorklistItem
 from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.runtime import Runtime
 
-TOKEN = "test-auth-token"
-BASE = "http://127.0.0.1:8000"
 PHONE = "+16175550131"
 OURS = "+15550009999"
-CARE_TEAM = "+16175550100"
 CALL = "CAcall1"
-
-
-@pytest.fixture(autouse=True)
-def twilio_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CARELOOP_CHANNELS__SMS__AUTH_TOKEN", TOKEN)
-    monkeypatch.setenv("CARELOOP_CHANNELS__VOICE__CARE_TEAM_NUMBER", CARE_TEAM)
-
-
-def _post(client: Any, path: str, params: dict[str, str]) -> Any:
-    signature = RequestValidator(TOKEN).compute_signature(BASE + path, params)
-    return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+__all__ = ["twilio_token"]  # the webhook tests' fixture: the auth token, the care team's number
 
 
 def _called(rt: Runtime, make_loop: Callable[..., Loop], *, language: str = "es") -> int:
