@@ -81,6 +81,7 @@ def make_patient(
                     patient_id=patient_id,
                     name="Sam",
                     relationship="spouse",
+                    language=caregiver.get("language"),
                     contact_points=[
                         {"system": "phone", "value": caregiver["phone"], "use": "mobile"}
                     ],

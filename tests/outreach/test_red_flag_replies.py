@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from careloop.conversations.free_text import RED_FLAG_RULE
 from careloop.conversations.inbound import receive_portal_reply
 from careloop.models import OutboxMessage, WorklistItem
 from careloop.outreach.eligibility import Candidate
+from careloop.outreach.outbox import NewMessage, enqueue_many
 from careloop.runtime import Runtime
 
 TOKEN = "test-auth-token"
@@ -151,3 +153,110 @@ def test_fever_without_chemotherapy_is_high_not_urgent(
     assert item.due_at - item.raised_at == timedelta(hours=24)
     [answer] = _answers(rt)
     assert answer.body.startswith("If this is an emergency, call 911.")
+
+
+CAREGIVER = "+15550100035"
+
+
+def _caregiver_copied(
+    rt: Runtime,
+    make_loop: Callable[..., Loop],
+    *,
+    caregiver_language: str | None,
+    copy: bool = True,
+) -> None:
+    """An English-speaking patient whose caregiver (language as recorded) got a copy (or was
+    never sent anything)."""
+    make_patient(
+        rt,
+        patient_id="pc",
+        phone="+15550100034",
+        language="en",
+        caregiver={"phone": CAREGIVER, "language": caregiver_language},
+    )
+    now = rt.clock.now()
+    make_loop([], {})
+    if not copy:
+        return
+    with rt.transaction() as session:
+        [row] = enqueue_many(
+            session,
+            messages=[
+                NewMessage(
+                    idempotency_key="copy:pc",
+                    patient_id="pc",
+                    purpose="care-reminders",
+                    channel="sms",
+                    to_address=CAREGIVER,
+                    body="A copy of the reminder.",
+                    due_at=now,
+                    recipient_kind="caregiver",
+                    caregiver_id="pc-cg",
+                )
+            ],
+            now=now,
+        )
+        assert row is not None
+        row.state, row.sent_at = "sent", now
+
+
+@pytest.mark.parametrize(
+    ("caregiver_language", "language", "words"),
+    [("es", "es", "Si es una emergencia"), (None, "en", "If this is an emergency")],
+)
+def test_a_caregivers_red_flag_is_answered_in_the_caregivers_own_language(
+    rt: Runtime,
+    make_loop: Callable[..., Loop],
+    api_client: Callable[..., Any],
+    caregiver_language: str | None,
+    language: str,
+    words: str,
+) -> None:
+    _caregiver_copied(rt, make_loop, caregiver_language=caregiver_language)
+
+    _text(api_client(None), CAREGIVER, "mi mamá tiene fiebre de 39", "SMcgfever")
+
+    [item] = _items(rt)
+    assert (item.rule_id, item.title) == (
+        RED_FLAG_RULE,
+        "Caregiver message mentions fever - read now",
+    )
+    [answer] = [a for a in _answers(rt) if a.idempotency_key.startswith("reply:")]
+    assert (answer.to_address, answer.caregiver_id, answer.language) == (
+        CAREGIVER,
+        "pc-cg",
+        language,
+    )
+    assert answer.body.startswith(words)
+
+
+def test_a_caregiver_never_texted_before_is_read_as_the_caregiver_not_an_unknown_sender(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    _caregiver_copied(rt, make_loop, caregiver_language="es", copy=False)
+
+    _text(api_client(None), CAREGIVER, "mi mamá tiene fiebre de 39", "SMcgfirst")
+
+    [item] = _items(rt)
+    assert (item.patient_id, item.rule_id, item.severity) == ("pc", RED_FLAG_RULE, "high")
+    [answer] = [a for a in _answers(rt) if a.idempotency_key.startswith("reply:")]
+    assert (answer.to_address, answer.caregiver_id, answer.language) == (CAREGIVER, "pc-cg", "es")
+    assert answer.body.startswith("Si es una emergencia")
+
+
+def test_red_flag_words_from_a_number_nobody_has_are_urgent_and_answered_at_once(
+    rt: Runtime, make_loop: Callable[..., Loop], api_client: Callable[..., Any]
+) -> None:
+    make_loop([], {})
+
+    response = _text(api_client(None), "+15550100099", "my dad has chest pain", "SMnobody")
+
+    [item] = _items(rt)
+    assert (item.rule_id, item.severity, item.patient_id) == ("unknown-sender", "urgent", None)
+    assert (
+        item.title == "Message from a number that matches no patient mentions chest pain - read now"
+    )
+    assert item.due_at - item.raised_at == timedelta(hours=1)
+    assert "dad" not in str(item.findings)  # the words stay in the stored reply
+    [said] = ElementTree.fromstring(response.text).iter("Message")
+    assert (said.text or "").startswith("What you told us needs care now")

@@ -130,3 +130,22 @@ def test_an_import_that_fails_still_releases_its_hold(
         _import(rt, FIXTURES / "fhir" / "good_bundle.json")
 
     assert collector.holds() == holds
+
+
+def test_a_caregivers_own_language_is_kept_from_the_record(rt: Runtime, tmp_path: Path) -> None:
+    from careloop.models import Caregiver
+
+    spanish = _caregiver("cs", "pl", "+15550100044")
+    spanish["communication"] = [
+        {"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "en"}]}},
+        {
+            "language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "es"}]},
+            "preferred": True,
+        },
+    ]
+    silent = _caregiver("cn", "pl", "+15550100045")
+    _import(rt, _write(tmp_path, "l", _patient("pl", "+15550100043"), spanish, silent))
+
+    with rt.transaction() as session:
+        assert session.get(Caregiver, "cs").language == "es"  # type: ignore[union-attr]
+        assert session.get(Caregiver, "cn").language is None  # type: ignore[union-attr]

@@ -175,6 +175,9 @@ def raise_finding(session: Session, finding: Finding, *, clock: Clock, actor: st
         item.severity = str(severity)
         item.priority = min(item.priority, severity.rank)
         item.due_at = min(item.due_at, now + timedelta(hours=finding.sla_hours))
+        # The card is read by its title: the finding that made it more pressing names it
+        # (a fever texted, then chest pain said on a call, must not read "fever").
+        item.title = finding.title[:300]
     session.flush()
     payload = {"rule": finding.rule_id, "occurrences": occurrences}
     _item_event(session, EventKind.ALERT_REPEATED, item_id, finding, payload, clock, actor)

@@ -65,13 +65,21 @@ def current_advice(session: Session, *, patient_id: str, now: datetime) -> list[
 
 
 def advice_text(
-    session: Session, *, patient_id: str, advice: Sequence[str], phone: str, channel: str
+    session: Session,
+    *,
+    patient_id: str,
+    advice: Sequence[str],
+    phone: str,
+    channel: str,
+    language: str | None = None,
 ) -> str | None:
-    """The advice in the patient's language, for one channel (``sms``, ``voice``, ``portal``,
-    ``device``); None when there is nothing to say."""
+    """The advice in ``language`` (else the patient's), for one channel (``sms``, ``voice``,
+    ``portal``, ``device``); None when there is nothing to say. A caregiver who wrote is
+    answered in their own language, which the caller passes."""
     if not advice:
         return None
-    language = get_patient(session, patient_id).language
+    if language is None:
+        language = get_patient(session, patient_id).language
     return render_advice(advice[0], language=language, phone=phone, channel=channel)
 
 

@@ -10,6 +10,7 @@ person identified, with an audit record and an ``alert_assigned`` event.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -29,6 +30,8 @@ from careloop.records.service import get_patient
 from careloop.security.principal import Principal
 
 RULE_ID = "unknown-sender"
+URGENT_TEAM = "oncology-nursing"
+"""Who reads an unknown sender's red-flag words (the urgent symptom alerts' team)."""
 _DIGEST_KEY = b"careloop:unknown-sender"
 
 
@@ -38,31 +41,52 @@ def _sender_key(channel: str, sender: str) -> str:
 
 
 def task_for_unknown_sender(
-    session: Session, *, channel: str, sender: str, reply_ref: str, clock: Clock
+    session: Session,
+    *,
+    channel: str,
+    sender: str,
+    reply_ref: str,
+    clock: Clock,
+    symptoms: Sequence[str] = (),
 ) -> WorklistItem:
-    """The open task for this sender (created, or counted once more)."""
+    """The open task for this sender (created, or counted once more). Words naming a red-flag
+    symptom (``symptoms``, names only) make it urgent, due within the hour, for a nurse."""
     now = clock.now()
     key = _sender_key(channel, sender)
     item = session.scalar(select(WorklistItem).where(WorklistItem.open_key == key))
-    finding = {"at": now.isoformat(), "summary": f"A {channel} message (reply {reply_ref[:80]})."}
+    named = ", ".join(s.replace("-", " ") for s in symptoms)
+    summary = f"A {channel} message (reply {reply_ref[:80]})."
+    finding = {
+        "at": now.isoformat(),
+        "summary": summary + (f" Red-flag words: {named}." if named else ""),
+    }
+    severity = Severity.URGENT if symptoms else Severity.ROUTINE
+    title = (
+        f"Message from a number that matches no patient mentions {named} - read now"
+        if symptoms
+        else "Message from a number that matches no patient: read it and link it"
+    )
     if item is not None:
         item.occurrences += 1
         item.last_seen_at = now
         item.findings = [*item.findings, finding][-20:]
+        if symptoms and item.severity != str(severity):
+            item.severity, item.priority, item.title = str(severity), severity.rank, title
+            item.team = URGENT_TEAM
+            item.due_at = min(item.due_at, now + DEFAULT_SLA[severity])
         session.flush()
         return item
-    severity = Severity.ROUTINE
     item = WorklistItem(
         kind=str(ItemKind.TASK),
         patient_id=None,
         rule_id=RULE_ID,
         open_key=key,
-        title="Message from a number that matches no patient: read it and link it",
+        title=title,
         severity=str(severity),
         priority=severity.rank,
         status=str(ItemStatus.OPEN),
         program=None,
-        team="care-coordination",
+        team=URGENT_TEAM if symptoms else "care-coordination",
         occurrences=1,
         suppressed=0,
         escalation_level=0,

@@ -98,7 +98,9 @@ class VoiceParts:
     gather_action_url: str
     gather_prompt: str = "Press 1 to confirm. Press 2 to talk to someone."
     goodbye: str = "Thank you. Goodbye."
-    """Said before hanging up when no key was pressed (and after one, by the webhook)."""
+    """Said before hanging up when no key was pressed twice (and after one, by the webhook)."""
+    reprompt: str = "Sorry, I did not understand that."
+    """Said once before the menu is asked again, when nothing was pressed or said."""
     answer_url: str | None = None
     voice: str | None = None
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from careloop.channels.keywords import Keyword
+from careloop.channels.keywords import Keyword, parse_reply
 from careloop.channels.messages import (
     ChannelKind,
     InboundMessage,
@@ -38,16 +38,84 @@ SAY_LANGUAGE: dict[str, str] = {"en": "en-US", "es": "es-US", "pt": "pt-BR", "zh
 """Twilio ``<Say>`` wants a locale; our messages carry a language."""
 
 HUMAN = "human"
+SECOND_TRY = 2
+"""The menu is asked at most twice: a second unoffered key (or silence) hears goodbye."""
+SPEECH_TIMEOUT = "auto"
+"""Speech ends at the caller's pause (Twilio's ``speechTimeout="auto"``)."""
 
 
 def _say_language(language: str) -> str:
     return SAY_LANGUAGE.get(language.lower(), language)
 
 
-def spoken_twiml(text: str, *, language: str | None) -> str:
-    """TwiML that says ``text`` once (in the language's Twilio locale) and hangs up."""
+def say_kwargs(language: str | None, voices: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``<Say>`` attributes for a language: its Twilio locale, and its voice when configured."""
+    primary = (language or "en").split("-")[0].lower()
+    kwargs = {"language": _say_language(primary if primary in SAY_LANGUAGE else language or "en")}
+    voice = (voices or {}).get(primary)
+    if voice:
+        kwargs["voice"] = voice
+    return kwargs
+
+
+def spoken_twiml(
+    text: str,
+    *,
+    language: str | None,
+    voices: Mapping[str, str] | None = None,
+    transfer: tuple[str, str] | None = None,
+) -> str:
+    """TwiML that says ``text`` once (in the language's Twilio locale and voice), then
+    connects the call (``transfer``: what to say, the number to dial) or hangs up: the call
+    does not go back to its menu as if nothing had been said."""
     response = VoiceResponse()
-    response.say(text, language=_say_language(language or "en"))
+    kwargs = say_kwargs(language, voices)
+    response.say(text, **kwargs)
+    if transfer is not None:
+        response.say(transfer[0], **kwargs)
+        response.dial(transfer[1])
+    response.hangup()
+    return str(response)
+
+
+def attempt_url(action_url: str, attempt: int) -> str:
+    """The gather action URL for the menu's ``attempt``-th asking (the first is as given)."""
+    if attempt <= 1:
+        return action_url
+    return f"{action_url}{'&' if '?' in action_url else '?'}attempt={attempt}"
+
+
+def menu_gather(response: Any, *, action_url: str, language: str | None) -> Any:
+    """A ``<Gather>`` that takes one key or spoken words (recognised in the call's language):
+    words a person says on the call are read as a reply is, red flags included."""
+    return response.gather(
+        input="dtmf speech",
+        num_digits=1,
+        action=action_url,
+        method="POST",
+        timeout=8,
+        speech_timeout=SPEECH_TIMEOUT,
+        language=_say_language((language or "en").split("-")[0].lower()),
+    )
+
+
+def ask_again(
+    response: Any,
+    *,
+    action_url: str,
+    language: str | None,
+    words: tuple[str, str, str],
+    say: Mapping[str, str],
+) -> str:
+    """Say sorry, ask the menu a second (last) time, then goodbye: ``words`` are (sorry,
+    menu, goodbye) in the call's language, ``say`` the ``<Say>`` attributes."""
+    sorry, menu, goodbye = words
+    gather = menu_gather(
+        response, action_url=attempt_url(action_url, SECOND_TRY), language=language
+    )
+    gather.say(sorry, **say)
+    gather.say(menu, **say)
+    response.say(goodbye, **say)
     response.hangup()
     return str(response)
 
@@ -61,31 +129,32 @@ def _voice_parts(message: OutboundMessage) -> VoiceParts:
 def render_call_twiml(message: OutboundMessage, *, answered_by: str | None) -> str:
     """The TwiML for this call, given Twilio's ``AnsweredBy`` (``None`` when unknown).
 
-    A person (``human``) hears the reminder inside a one-key ``<Gather>``; an answering
-    machine (``machine_*``, ``fax``) only hears ``voicemail_text``; when we cannot tell
-    (``unknown`` or no detection) the voicemail-safe text is spoken with the menu, so a
-    person can still confirm or ask for a call without the machine recording details.
+    A person (``human``) hears the reminder inside a one-key (or spoken) ``<Gather>``; an
+    answering machine (``machine_*``, ``fax``) only hears ``voicemail_text``; when we cannot
+    tell (``unknown`` or no detection) the voicemail-safe text is spoken with the menu, so a
+    person can still confirm or ask for a call without the machine recording details. When
+    nothing is pressed or said, the menu is asked once more, then goodbye.
     """
     parts = _voice_parts(message)
-    language = _say_language(message.language)
-    say_kwargs: dict[str, str] = {"language": language}
+    kw: dict[str, str] = {"language": _say_language(message.language)}
     if parts.voice:
-        say_kwargs["voice"] = parts.voice
+        kw["voice"] = parts.voice
     response = VoiceResponse()
     machine = answered_by is not None and (
         answered_by.startswith("machine") or answered_by == "fax"
     )
     if machine:
-        response.say(parts.voicemail_text, **say_kwargs)
+        response.say(parts.voicemail_text, **kw)
         response.hangup()
         return str(response)
-    gather = response.gather(num_digits=1, action=parts.gather_action_url, method="POST", timeout=8)
+    action = parts.gather_action_url
+    gather = menu_gather(response, action_url=action, language=message.language)
     spoken = message.body if answered_by == HUMAN else parts.voicemail_text
-    gather.say(spoken, **say_kwargs)
-    gather.say(parts.gather_prompt, **say_kwargs)
-    response.say(parts.goodbye, **say_kwargs)  # no key pressed
-    response.hangup()
-    return str(response)
+    gather.say(spoken, **kw)
+    gather.say(parts.gather_prompt, **kw)
+    # Nothing pressed or said: asked once more, then goodbye.
+    words = (parts.reprompt, parts.gather_prompt, parts.goodbye)
+    return ask_again(response, action_url=action, language=message.language, words=words, say=kw)
 
 
 class TwilioVoiceChannel:
@@ -133,27 +202,44 @@ class TwilioVoiceChannel:
         )
 
 
-def parse_gather_callback(params: Mapping[str, Any], *, received_at: datetime) -> InboundMessage:
-    """The key pressed during a call (``Digits``) as a reply from the person called.
+def parse_gather_callback(
+    params: Mapping[str, Any], *, received_at: datetime, attempt: int = 1
+) -> InboundMessage | None:
+    """The key pressed (``Digits``) or the words said (``SpeechResult``) during a call, as a
+    reply from the person called; None when neither came (nothing pressed or said).
 
     ``1`` confirms, ``2`` asks to talk to someone; other keys come through as a number so
-    nothing pressed is lost. On calls we placed (``Direction`` ``outbound-api``) the person
-    is ``To``; on calls they placed, ``From``.
+    nothing pressed is lost; words are classified as a text is (a spoken "stop" is a STOP,
+    anything else free text). On calls we placed (``Direction`` ``outbound-api``) the person
+    is ``To``; on calls they placed, ``From``. The menu's second asking (``attempt`` 2) is
+    a reply of its own, not a retry of the first.
     """
-    digits = required_field(params, "Digits")
+    digits = str(params.get("Digits") or "").strip()
+    speech = " ".join(str(params.get("SpeechResult") or "").split())
     call_sid = required_field(params, "CallSid")
     outbound = str(params.get("Direction", "outbound-api")).startswith("outbound")
     person, ours = ("To", "From") if outbound else ("From", "To")
-    keyword = VOICE_MENU.get(digits, Keyword.FREE_TEXT)
-    number = Decimal(digits) if keyword is Keyword.FREE_TEXT and digits.isdigit() else None
+    sender, recipient = required_field(params, person), required_field(params, ours)
+    if not digits and not speech:
+        return None
+    if digits:
+        keyword = VOICE_MENU.get(digits, Keyword.FREE_TEXT)
+        number = Decimal(digits) if keyword is Keyword.FREE_TEXT and digits.isdigit() else None
+        body, possible_opt_out = digits, False
+    else:
+        reply = parse_reply(speech)
+        keyword, number, possible_opt_out = reply.keyword, reply.number, reply.possible_opt_out
+        body = speech
+    suffix = "" if attempt <= 1 else f":{attempt}"
     return InboundMessage(
         channel=ChannelKind.VOICE,
-        sender=required_field(params, person),
-        recipient=required_field(params, ours),
-        body=digits,
-        provider_id=f"{call_sid}:gather",
+        sender=sender,
+        recipient=recipient,
+        body=body,
+        provider_id=f"{call_sid}:gather{suffix}",
         received_at=ensure_utc(received_at),
         keyword=keyword,
         number=number,
+        possible_opt_out=possible_opt_out,
         in_reply_to=call_sid,
     )

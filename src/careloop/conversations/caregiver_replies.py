@@ -23,7 +23,7 @@ from careloop.channels.keywords import Keyword
 from careloop.channels.messages import InboundMessage, a_reply_by
 from careloop.clock import FrozenClock
 from careloop.conversations.context import InboundContext, keyword_reply
-from careloop.conversations.free_text import ToRead, file_free_text
+from careloop.conversations.free_text import FreeTextAnswer, ToRead, file_free_text
 from careloop.feedback.ruleset import Severity
 from careloop.outreach import replies
 from careloop.outreach.caregiver_replies import (
@@ -37,6 +37,8 @@ from careloop.outreach.replies import Answered, ReplyOutcome
 ACTOR = "system:outreach"
 STOPPED_RULE = "outreach-caregiver-stopped"
 STOPPED_TITLE = "A caregiver stopped texts; the patient is still texted"
+CARE_TEAM_INBOX = "care-team-inbox"
+"""What the inbound log keeps for words a person reads."""
 
 
 def _first_name(carer: CaregiverAt) -> str:
@@ -96,7 +98,8 @@ def caregiver_keyword(
     handled = "help"
     if str(message.channel) not in PHONE_CHANNELS:
         # An email copy has no number to stop: a person reads it (never the patient's STOP).
-        handled = caregiver_to_care_team(session, ctx=ctx, message=message, answered=answered)
+        caregiver_to_care_team(session, ctx=ctx, message=message, answered=answered)
+        handled = CARE_TEAM_INBOX
         carers = []
     elif keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
         stopped = keyword is Keyword.OPT_OUT
@@ -113,7 +116,7 @@ def caregiver_keyword(
             session, message, answered=(answered.patient_id, answered.caregiver_id or "")
         )
     queued = False
-    content = keyword_reply(ctx, message) if handled != "care-team-inbox" else None
+    content = keyword_reply(ctx, message) if handled != CARE_TEAM_INBOX else None
     carer = next((c for c in carers if c.caregiver_id == answered.caregiver_id), None)
     if content is not None:
         queued = replies.queue_keyword_reply(
@@ -135,11 +138,17 @@ def caregiver_keyword(
 
 
 def caregiver_to_care_team(
-    session: Session, *, ctx: InboundContext, message: InboundMessage, answered: Answered
-) -> str:
+    session: Session,
+    *,
+    ctx: InboundContext,
+    message: InboundMessage,
+    answered: Answered,
+    call_language: str | None = None,
+) -> FreeTextAnswer:
     """A caregiver's words (never the patient's answer to a check-in or a dose): a task to
-    read them (urgent when they name a red-flag symptom); the label the inbound log keeps."""
-    file_free_text(
+    read them (urgent when they name a red-flag symptom), answered in the caregiver's own
+    language (``call_language`` on a call)."""
+    return file_free_text(
         session,
         ctx=ctx,
         message=message,
@@ -150,8 +159,8 @@ def caregiver_to_care_team(
             f"{a_reply_by(message.channel)} from a caregiver (reply #{message.provider_id}).",
         ),
         caregiver_id=answered.caregiver_id,
+        call_language=call_language,
     )
-    return "care-team-inbox"
 
 
 def stop_unanswered_number(
@@ -178,3 +187,36 @@ def stop_unanswered_number(
             caregiver=(carers[0].caregiver_id, _first_name(carers[0])),
         )
     return carers[0]
+
+
+def caregiver_free_text(
+    session: Session, *, ctx: InboundContext, message: InboundMessage
+) -> tuple[str, FreeTextAnswer] | None:
+    """Words from a number on record as a caregiver's, answering nothing we sent (a caregiver
+    who was never sent a copy): read for each patient they care for, as a caregiver's reply
+    is (urgent on a red flag, answered once in the caregiver's language), never left as an
+    unknown sender's. The first patient and the answer; None when the number is nobody's."""
+    carers = caregivers_at(session, message)
+    answer = FreeTextAnswer()
+    for carer in carers:
+        filed = file_free_text(
+            session,
+            ctx=ctx,
+            message=message,
+            patient_id=carer.patient_id,
+            program=None,
+            routine=ToRead(
+                "Read the caregiver's message",
+                f"{a_reply_by(message.channel)} from a caregiver, answering no reminder "
+                f"(reply #{message.provider_id}).",
+                urgent=message.possible_opt_out,
+            ),
+            caregiver_id=carer.caregiver_id,
+        )
+        # The answer's key is the message's: a second patient's filing queues nothing twice.
+        answer = FreeTextAnswer(
+            queued=answer.queued or filed.queued,
+            say=answer.say or filed.say,
+            language=answer.language or filed.language,
+        )
+    return (carers[0].patient_id, answer) if carers else None

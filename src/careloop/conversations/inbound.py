@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from careloop.access.replies import AccessReply, handle_access_reply
 from careloop.careteam.intake import handle_checkin_reply
 from careloop.careteam.safety import advice_text
-from careloop.careteam.unmatched import task_for_unknown_sender
 from careloop.channels.keywords import Keyword
-from careloop.channels.messages import InboundMessage, a_reply_by
+from careloop.channels.messages import ChannelKind, InboundMessage, a_reply_by
 from careloop.channels.portal import portal_reply
-from careloop.clock import FrozenClock
 from careloop.conversations.caregiver_replies import (
+    CARE_TEAM_INBOX,
+    caregiver_free_text,
     caregiver_keyword,
     caregiver_to_care_team,
     change_number,
@@ -33,7 +33,13 @@ from careloop.conversations.caregiver_replies import (
 )
 from careloop.conversations.context import InboundContext as InboundContext
 from careloop.conversations.context import keyword_reply
-from careloop.conversations.free_text import ToRead, file_free_text, person_task
+from careloop.conversations.free_text import (
+    FreeTextAnswer,
+    ToRead,
+    file_free_text,
+    person_task,
+    unknown_sender_words,
+)
 from careloop.events import EventKind
 from careloop.feedback.dialogue import checkin_in_progress
 from careloop.medications.inbound import (
@@ -42,9 +48,11 @@ from careloop.medications.inbound import (
     medication_reply,
     prep_reply,
 )
+from careloop.models import OutboxMessage
 from careloop.outreach import replies
 from careloop.outreach.messages import checked_body
 from careloop.outreach.replies import ReplyOutcome
+from careloop.records.interpreter import call_language
 from careloop.records.service import get_patient
 
 ACTOR = "system:outreach"
@@ -52,6 +60,9 @@ ACTOR = "system:outreach"
 _NEVER_ACCESS = frozenset({Keyword.OPT_OUT, Keyword.OPT_IN, Keyword.HELP})
 _MENU_KEYS = (Keyword.CONFIRM, Keyword.TALK_TO_SOMEONE)
 """The reminder call's menu keys (1, 2), which are grades while a keypad check-in runs."""
+UNOFFERED_KEY = "unoffered-key"
+"""A key the call did not offer (7, *, #) and no check-in to answer: nothing for a person to
+read, so no task; the call asks again (``web.api.webhooks``)."""
 
 
 @dataclass(frozen=True)
@@ -83,18 +94,29 @@ _TASK_KEYWORDS = {
 
 
 def _task(
-    session: Session, *, patient_id: str, task: _PersonTask, program: str | None, now: datetime
+    session: Session,
+    *,
+    ctx: InboundContext,
+    patient_id: str,
+    task: _PersonTask,
+    program: str | None,
+    now: datetime,
 ) -> None:
-    """A keyword that needs a person: a task on the care coordinators' worklist."""
+    """A keyword that needs a person to call the patient: a task on the care coordinators'
+    worklist that says which language the call needs (and when an interpreter does)."""
+    spoken = call_language(
+        session, patient_id=patient_id, clinic_language=ctx.settings.clinic_language
+    )
     person_task(
         session,
         patient_id=patient_id,
         rule_id=task.rule_id,
         title=task.title,
-        summary=task.summary,
+        summary=f"{task.summary} {spoken.in_words()}",
         urgent=task.urgent,
         program=program,
         now=now,
+        values=spoken.values(),
     )
 
 
@@ -102,16 +124,12 @@ _ALWAYS_KEYWORDS = (Keyword.OPT_OUT, Keyword.OPT_IN, Keyword.HELP)
 """Honoured whatever the message answered: STOP, START and HELP are never a dose answer."""
 
 
-def _keyword_reply(ctx: InboundContext, message: InboundMessage) -> str | None:
-    return keyword_reply(ctx, message)
-
-
 def _answer_keyword(
     session: Session, *, ctx: InboundContext, message: InboundMessage, patient_id: str
 ) -> bool | None:
     """Queue the answer to a keyword for the patient: whether it was queued, or ``None`` when
     the keyword has no answer of ours."""
-    content = _keyword_reply(ctx, message)
+    content = keyword_reply(ctx, message)
     if content is None:
         return None
     return replies.queue_keyword_reply(
@@ -128,7 +146,7 @@ def handle_reply(
         return seen
     answered = replies.answered_message(session, message)
     if answered is None:
-        return _unanswered(session, ctx=ctx, message=message)
+        return _unanswered(session, ctx=ctx, message=message, keypad=keypad)
     now = message.received_at
     patient_id = answered.patient_id
     if (
@@ -140,10 +158,13 @@ def handle_reply(
         message = replace(message, keyword=Keyword.CHECKIN_ANSWER)
     keyword = message.keyword
     from_caregiver = answered.caregiver_id is not None
+    call_language = _call_language(session, message=message, answered=answered)
+    stray_key = keypad and keyword is Keyword.FREE_TEXT
     if from_caregiver and keyword in _ALWAYS_KEYWORDS:
         return caregiver_keyword(session, ctx=ctx, message=message, answered=answered)
     spoken: tuple[str, str | None] | None = None
     queued = False
+    free = FreeTextAnswer()
     if keyword not in _NEVER_ACCESS:
         access = handle_access_reply(
             session,
@@ -165,9 +186,14 @@ def handle_reply(
     if prep is not None:
         # A teach-back answer: "2" is the patient's key, not a journey's "talk to someone".
         handled = prep
+    elif from_caregiver and stray_key:
+        handled = UNOFFERED_KEY
     elif from_caregiver and answered.program == REMINDER_PROGRAM:
         # A dose reminder's copy asks nothing: its answer is the patient's alone to give.
-        handled = caregiver_to_care_team(session, ctx=ctx, message=message, answered=answered)
+        handled = CARE_TEAM_INBOX
+        free = caregiver_to_care_team(
+            session, ctx=ctx, message=message, answered=answered, call_language=call_language
+        )
     elif answered.program == REMINDER_PROGRAM and keyword not in _ALWAYS_KEYWORDS:
         handled = medication_reply(session, patient_id=patient_id, message=message, clock=ctx.clock)
     elif keyword is Keyword.OPT_OUT:
@@ -194,10 +220,13 @@ def handle_reply(
     elif keyword in _TASK_KEYWORDS:
         task = _TASK_KEYWORDS[keyword]
         handled = task.handled
-        _task(session, patient_id=patient_id, task=task, program=answered.program, now=now)
+        _task(session, ctx=ctx, patient_id=patient_id, task=task, program=answered.program, now=now)
     elif from_caregiver:
         # Never a check-in answer: the questions are the patient's, about the patient.
-        handled = caregiver_to_care_team(session, ctx=ctx, message=message, answered=answered)
+        handled = CARE_TEAM_INBOX
+        free = caregiver_to_care_team(
+            session, ctx=ctx, message=message, answered=answered, call_language=call_language
+        )
     else:
         answer = handle_checkin_reply(
             session, patient_id=patient_id, text=message.body, now=now, keypad=keypad
@@ -224,10 +253,12 @@ def handle_reply(
                     body=body,
                     purpose="clinical-monitoring",
                 )
+        elif stray_key:
+            handled = UNOFFERED_KEY
         else:
-            handled = "care-team-inbox"
+            handled = CARE_TEAM_INBOX
             flag = " (may want to opt out)" if message.possible_opt_out else ""
-            queued = file_free_text(
+            free = file_free_text(
                 session,
                 ctx=ctx,
                 message=message,
@@ -238,7 +269,16 @@ def handle_reply(
                     f"{a_reply_by(message.channel)} needs a person (reply #{message.provider_id}).",
                     urgent=message.possible_opt_out,
                 ),
+                call_language=call_language,
             )
+    if handled == UNOFFERED_KEY:
+        # Kept once (a retried webhook is the same press), but no reply to the journey.
+        replies.store_answer(session, message, answered=answered, handled_as=handled)
+        return ReplyOutcome(handled, patient_id, answered.enrollment_id, answered.outbox_id)
+    queued = queued or free.queued
+    if free.say is not None:
+        # Red-flag words spoken on the call: what to do now, said before anything else.
+        spoken = (free.say, free.language)
     keyword_answer = _answer_keyword(session, ctx=ctx, message=message, patient_id=patient_id)
     if keyword_answer is not None:
         queued = keyword_answer
@@ -252,6 +292,16 @@ def handle_reply(
         answer_now=spoken[0] if spoken else None,
         answer_language=spoken[1] if spoken else None,
     )
+
+
+def _call_language(
+    session: Session, *, message: InboundMessage, answered: replies.Answered
+) -> str | None:
+    """The language of the call a spoken word or key answers (None: not a call)."""
+    if message.channel is not ChannelKind.VOICE:
+        return None
+    row = session.get(OutboxMessage, answered.outbox_id)
+    return row.language if row is not None else None
 
 
 def _note(
@@ -294,13 +344,16 @@ def _noted(
     )
 
 
-def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessage) -> ReplyOutcome:
+def _unanswered(
+    session: Session, *, ctx: InboundContext, message: InboundMessage, keypad: bool = False
+) -> ReplyOutcome:
     """A message from an address we have sent nothing to: keywords still count (STOP must be
     honoured whoever sends it); anything else goes to a person."""
     now = message.received_at
     patients = replies.senders(session, message)
     handled = "unknown-sender"
     answer: str | None = None
+    language: str | None = None
     queued = False
     carer = stop_unanswered_number(session, ctx=ctx, message=message, own=patients)
     if carer is not None:
@@ -326,13 +379,15 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
         handled = "help"
         if patients:
             _answer_keyword(session, ctx=ctx, message=message, patient_id=patients[0])
-        elif _keyword_reply(ctx, message) is not None:
+        elif keyword_reply(ctx, message) is not None:
             answer = replies.help_for_anyone(
                 session, settings=ctx.settings, channel=str(message.channel)
             )
+    elif keypad and message.keyword is Keyword.FREE_TEXT:
+        handled = UNOFFERED_KEY  # a stray key is nothing to read, whoever pressed it
     elif patients:
-        handled = "care-team-inbox"
-        queued = file_free_text(
+        handled = CARE_TEAM_INBOX
+        free = file_free_text(
             session,
             ctx=ctx,
             message=message,
@@ -344,20 +399,33 @@ def _unanswered(session: Session, *, ctx: InboundContext, message: InboundMessag
                 urgent=message.possible_opt_out,
             ),
         )
+        queued = free.queued
+        answer = free.say
+        language = free.language
+    elif message.keyword not in (Keyword.OPT_OUT, Keyword.OPT_IN) and (
+        carer_words := caregiver_free_text(session, ctx=ctx, message=message)
+    ):
+        handled = CARE_TEAM_INBOX
+        carer_patient, free = carer_words
+        patients = [carer_patient]
+        queued, answer, language = free.queued, free.say, free.language
     elif message.keyword not in (Keyword.OPT_OUT, Keyword.OPT_IN):
         # Nobody matches the number: a person reads it and links it to a patient.
-        task_for_unknown_sender(
-            session,
-            channel=str(message.channel),
-            sender=message.sender,
-            reply_ref=message.provider_id,
-            clock=FrozenClock(now),
-        )
+        answer = unknown_sender_words(session, ctx=ctx, message=message)
+        language = ctx.settings.clinic_language if answer else None
     replies.store_reply(
         session, message, patient_id=patients[0] if patients else None, handled_as=handled
     )
     patient_id = patients[0] if patients else None
-    return ReplyOutcome(handled, patient_id, None, None, queued_reply=queued, answer_now=answer)
+    return ReplyOutcome(
+        handled,
+        patient_id,
+        None,
+        None,
+        queued_reply=queued,
+        answer_now=answer,
+        answer_language=language,
+    )
 
 
 def receive_portal_reply(
@@ -421,7 +489,7 @@ def _store_portal_reply(
         patient_id=patient_id,
         program=None,
         routine=ToRead("Read the patient's message", "A portal message that answers no reminder."),
-    )
+    ).queued
     replies.store_reply(
         session,
         replace(message, keyword=Keyword.FREE_TEXT),

@@ -22,6 +22,7 @@ from careloop.feedback.dialogue import open_checkin
 from careloop.feedback.ruleset import Severity
 from careloop.outreach.handoffs import queue_first_question
 from careloop.outreach.scheduler import TickContext, TickReport, tick
+from careloop.records.interpreter import call_languages
 
 log = logging.getLogger("careloop.outreach")
 ACTOR = "system:outreach"
@@ -30,18 +31,26 @@ ACTOR = "system:outreach"
 def run_tick(session: Session, *, ctx: TickContext, now: datetime) -> TickReport:
     """One scheduler pass and its hand-offs, inside the caller's transaction."""
     report = tick(session, ctx=ctx, now=now)
+    # Whoever calls must know the language to call in, and whether to book an interpreter.
+    languages = call_languages(
+        session,
+        patient_ids=sorted({c.patient_id for c in report.call_tasks}),
+        clinic_language=ctx.settings.clinic_language,
+    )
     for call in report.call_tasks:
+        spoken = languages[call.patient_id]
         create_task(
             session,
             patient_id=call.patient_id,
             rule_id=call.rule_id,
             title=call.title,
-            summary=call.summary,
+            summary=f"{call.summary} {spoken.in_words()}",
             severity=Severity.ROUTINE,
             clock=FrozenClock(now),
             actor=ACTOR,
             program=call.program,
             team="care-coordination",
+            values=spoken.values(),
         )
     for invite in report.checkins:
         try:

@@ -99,6 +99,8 @@ class Caregiver(Base):
     patient_id: Mapped[IndexedPatientId]
     name: Mapped[str | None] = mapped_column(String(300))
     relationship: Mapped[str | None] = mapped_column(String(100))
+    language: Mapped[str | None] = mapped_column(String(35))
+    """The preferred ``RelatedPerson.communication`` language ("es"); None: not recorded."""
     contact_points: Mapped[list[dict[str, Any]]] = mapped_column(EncryptedJSON(), default=list)
     availability: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     is_proxy: Mapped[bool] = mapped_column(Boolean, default=False)

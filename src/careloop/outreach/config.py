@@ -103,6 +103,10 @@ class OutreachSettings(BaseModel):
     sender_rates: dict[str, float] = Field(default_factory=dict)
     """Messages per second per sender key (``sms:+15550100``), over what the adapter says."""
     clinic_phone: str = "(555) 010-0199"
+    clinic_language: str = "en"
+    """The language the care team speaks (BCP-47 primary tag): what a message is answered in
+    when neither the sender's nor the patient's language is known, and a call task for a
+    patient who speaks another says "interpreter needed"."""
     care_team_name: str = "your care team"
     care_team_names: dict[str, str] = Field(
         default_factory=lambda: {"es": "su equipo de salud", "pt": "sua equipe de saúde"}

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from careloop.audit import AuditAction, Auditor, Purpose
-from careloop.channels.voice_twilio import SAY_LANGUAGE
+from careloop.channels.voice_twilio import ask_again, menu_gather, say_kwargs
 from careloop.clock import Clock
 from careloop.content.conversation_words import conversation_words
 from careloop.models import Patient
@@ -51,11 +51,7 @@ def _caller(session: Session, caller: str) -> Patient | None:
 
 
 def _say(response: Any, text: str, language: str, desk: CallDesk) -> None:
-    primary = language.split("-")[0].lower()
-    kwargs = {"language": SAY_LANGUAGE.get(primary, language)}
-    if desk.voices.get(primary):
-        kwargs["voice"] = desk.voices[primary]
-    response.say(text, **kwargs)
+    response.say(text, **say_kwargs(language, desk.voices))
 
 
 def _to_care_team(response: VoiceResponse, language: str, desk: CallDesk) -> str:
@@ -121,18 +117,17 @@ def verify_inbound_call(
         [patient.id],
         detail={"outbox_id": latest.id, "via": "inbound-call"},
     )
-    base = desk.base_url.rstrip("/")
-    gather = response.gather(
-        num_digits=1,
-        action=f"{base}/webhooks/twilio/voice/gather?m={latest.id}",
-        method="POST",
-        timeout=8,
-    )
+    action = f"{desk.base_url.rstrip('/')}/webhooks/twilio/voice/gather?m={latest.id}"
+    gather = menu_gather(response, action_url=action, language=language)
     _say(gather, latest.body, language, desk)
     _say(gather, words["call_menu"], language, desk)
-    _say(response, words["call_goodbye"], language, desk)
-    response.hangup()
-    return str(response)
+    return ask_again(
+        response,
+        action_url=action,
+        language=language,
+        words=(words["sorry"], words["call_menu"], words["call_goodbye"]),
+        say=say_kwargs(language, desk.voices),
+    )
 
 
 def _keyed(patient: Patient) -> str:

@@ -14,7 +14,13 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from careloop.channels.messages import ChannelKind, OutboundMessage, VoiceParts
-from careloop.channels.voice_twilio import SAY_LANGUAGE, render_call_twiml
+from careloop.channels.voice_twilio import (
+    SECOND_TRY,
+    ask_again,
+    render_call_twiml,
+    say_kwargs,
+    spoken_twiml,
+)
 from careloop.content.conversation_words import conversation_words
 from careloop.errors import NotFound
 from careloop.models import OutboxMessage
@@ -48,22 +54,62 @@ def voice_parts(
         answer_url=f"{base}/webhooks/twilio/voice/answer?m={message_id}",
         gather_prompt=words["call_menu"],
         goodbye=words["call_goodbye"],
+        reprompt=words["sorry"],
         voice=(voices or {}).get(primary),
     )
 
 
+def call_language(session: Session, *, message_id: int | None) -> str:
+    """The language of the call placed for ``message_id`` (English when it names none)."""
+    row = session.get(OutboxMessage, message_id) if message_id is not None else None
+    return row.language if row is not None else "en"
+
+
 def goodbye_twiml(session: Session, *, message_id: int | None, voices: Mapping[str, str]) -> str:
     """What the patient hears after pressing a key: goodbye in the call's language."""
-    row = session.get(OutboxMessage, message_id) if message_id is not None else None
-    language = row.language if row is not None else "en"
-    primary = language.split("-")[0].lower()
+    language = call_language(session, message_id=message_id)
     response = VoiceResponse()
-    kwargs = {"language": SAY_LANGUAGE.get(primary, language)}
-    if voices.get(primary):
-        kwargs["voice"] = voices[primary]
-    response.say(conversation_words(language)["call_goodbye"], **kwargs)
+    response.say(conversation_words(language)["call_goodbye"], **say_kwargs(language, voices))
     response.hangup()
     return str(response)
+
+
+def ask_again_twiml(
+    session: Session,
+    *,
+    message_id: int | None,
+    attempt: int,
+    base_url: str,
+    voices: Mapping[str, str],
+) -> str:
+    """A key the menu did not offer, or nothing pressed or said: on the first asking, sorry
+    and the menu once more (in the call's language); on the second, goodbye. Nothing is
+    filed: there is nothing for a person to read."""
+    if attempt >= SECOND_TRY:
+        return goodbye_twiml(session, message_id=message_id, voices=voices)
+    language = call_language(session, message_id=message_id)
+    words = conversation_words(language)
+    action = f"{base_url.rstrip('/')}/webhooks/twilio/voice/gather"
+    if message_id is not None:
+        action += f"?m={message_id}"
+    return ask_again(
+        VoiceResponse(),
+        action_url=action,
+        language=language,
+        words=(words["sorry"], words["call_menu"], words["call_goodbye"]),
+        say=say_kwargs(language, voices),
+    )
+
+
+def safety_twiml(
+    text: str, *, language: str | None, voices: Mapping[str, str], care_team_number: str | None
+) -> str:
+    """Advice to say at once on the call (red-flag words spoken, an urgent check-in answer),
+    in the call's language and voice; then the call goes to the care team when a number is
+    configured, else it ends: never back to the menu as if nothing was said."""
+    words = conversation_words(language)
+    transfer = (words["call_transfer"], care_team_number) if care_team_number else None
+    return spoken_twiml(text, language=language, voices=voices, transfer=transfer)
 
 
 def call_twiml(

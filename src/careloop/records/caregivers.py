@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from careloop.db import get_or_missing, patient_rows
+from careloop.fhirdata.patients import preferred_language
 from careloop.models import Caregiver
 from careloop.records.availability import parse_window
 from careloop.records.contacts_phone import DEFAULT_REGION, normalise_points, region_of
@@ -60,6 +61,7 @@ def caregiver_row(
         "patient_id": patient_id,
         "name": _name(resource),
         "relationship": _relationship(resource),
+        "language": (preferred_language(resource) or "")[:35] or None,
         "contact_points": []
         if ended
         else normalise_points(

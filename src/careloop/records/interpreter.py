@@ -19,7 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from careloop.db import any_of
 from careloop.fhirdata.patients import preferred_communication, preferred_language
-from careloop.models import FhirResource
+from careloop.models import FhirResource, Patient
 
 INTERPRETER_EXTENSION = "http://hl7.org/fhir/StructureDefinition/patient-interpreterRequired"
 
@@ -119,3 +119,60 @@ def interpreter_needs(
         for pid, resource in rows:
             found[str(pid)].append(resource)
     return {pid: interpreter_need(resources) for pid, resources in found.items()}
+
+
+@dataclass(frozen=True)
+class CallLanguage:
+    """The language a person calling the patient must speak, for a call task."""
+
+    language: str  # BCP-47, as the record has it ("es", "pt-BR")
+    language_name: str  # in English, for staff ("Spanish")
+    interpreter_needed: bool
+
+    def in_words(self) -> str:
+        """``Speaks Spanish (es): interpreter needed.``, as the task's summary says it."""
+        need = ": interpreter needed" if self.interpreter_needed else ""
+        return f"Speaks {self.language_name} ({self.language}){need}."
+
+    def values(self) -> dict[str, object]:
+        return {
+            "language": self.language,
+            "language_name": self.language_name,
+            "interpreter_needed": self.interpreter_needed,
+        }
+
+
+def _primary(code: str) -> str:
+    return code.replace("_", "-").split("-")[0].lower()
+
+
+def _spoken(need: InterpreterNeed | None, own: str | None, clinic_language: str) -> CallLanguage:
+    language = (need.language if need else None) or own or clinic_language
+    needed = need is not None or _primary(language) != _primary(clinic_language)
+    return CallLanguage(language, language_name(language), needed)
+
+
+def call_language(session: Session, *, patient_id: str, clinic_language: str) -> CallLanguage:
+    """Who can call the patient: their language (the record's interpreter language, else the
+    patient's, else the clinic's), and whether an interpreter is needed (the record says so,
+    or the language is not the clinic's)."""
+    return call_languages(session, patient_ids=[patient_id], clinic_language=clinic_language)[
+        patient_id
+    ]
+
+
+def call_languages(
+    session: Session, *, patient_ids: list[str], clinic_language: str
+) -> dict[str, CallLanguage]:
+    """:func:`call_language` for many patients in two queries (a tick's call tasks)."""
+    if not patient_ids:
+        return {}
+    needs = interpreter_needs(session, patient_ids=patient_ids)
+    own: dict[str, str | None] = dict.fromkeys(patient_ids)
+    for start in range(0, len(patient_ids), 1000):
+        chunk = patient_ids[start : start + 1000]
+        rows = session.execute(
+            select(Patient.id, Patient.language).where(any_of(session, Patient.id, chunk))
+        )
+        own.update({str(pid): language for pid, language in rows})
+    return {pid: _spoken(needs.get(pid), own[pid], clinic_language) for pid in patient_ids}

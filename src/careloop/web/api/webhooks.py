@@ -14,7 +14,7 @@ import logging
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from twilio.twiml.messaging_response import MessagingResponse
@@ -28,15 +28,20 @@ from careloop.channels.twilio_webhooks import (
     required_field,
     validate_twilio_request,
 )
-from careloop.channels.voice_twilio import parse_gather_callback, spoken_twiml
+from careloop.channels.voice_twilio import SECOND_TRY, parse_gather_callback
 from careloop.compose.outreach import inbound_context
-from careloop.conversations.inbound import InboundContext
+from careloop.conversations.inbound import UNOFFERED_KEY, InboundContext
 from careloop.conversations.received import receive_reply
 from careloop.errors import InvalidInput, PermissionDenied
 from careloop.outreach.config import care_team_for, outreach_settings
 from careloop.outreach.delivery import apply_report
 from careloop.outreach.inbound_calls import CallDesk, answer_inbound_call, verify_inbound_call
-from careloop.outreach.voice_calls import call_twiml, goodbye_twiml
+from careloop.outreach.voice_calls import (
+    ask_again_twiml,
+    call_twiml,
+    goodbye_twiml,
+    safety_twiml,
+)
 from careloop.web.deps import ClockDep, SessionDep, get_runtime, refuse_unsigned_webhook
 
 log = logging.getLogger("careloop.web.webhooks")
@@ -155,7 +160,7 @@ def voice_answer(params: FormDep, session: SessionDep, request: Request, m: int)
     )
 
 
-@router.post("/voice/gather", summary="A key pressed during a reminder call")
+@router.post("/voice/gather", summary="A key pressed, or words said, during a call")
 def voice_gather(
     params: FormDep,
     session: SessionDep,
@@ -163,14 +168,37 @@ def voice_gather(
     ctx: InboundDep,
     request: Request,
     m: int | None = None,
+    attempt: Annotated[int, Query(ge=1, le=SECOND_TRY)] = 1,
 ) -> Response:
-    message = parse_gather_callback(params, received_at=clock.now())
-    outcome = receive_reply(session, ctx=ctx, message=message, keypad=True)
-    if outcome.answer_now:
-        # An urgent check-in answer: what to do now, spoken on this call in their language.
-        return _twiml(spoken_twiml(outcome.answer_now, language=outcome.answer_language))
-    voices = outreach_settings(get_runtime(request).settings)[1].voice.voices
-    return _twiml(goodbye_twiml(session, message_id=m, voices=voices))
+    settings = get_runtime(request).settings
+    voice = outreach_settings(settings)[1].voice
+    message = parse_gather_callback(params, received_at=clock.now(), attempt=attempt)
+    outcome = None
+    if message is not None:
+        keypad = bool(params.get("Digits"))
+        outcome = receive_reply(session, ctx=ctx, message=message, keypad=keypad)
+    if outcome is not None and outcome.answer_now:
+        # An urgent check-in answer, or red-flag words said on the call: what to do now,
+        # spoken on this call in its language, then the care team (never the menu again).
+        return _twiml(
+            safety_twiml(
+                outcome.answer_now,
+                language=outcome.answer_language,
+                voices=voice.voices,
+                care_team_number=voice.care_team_number,
+            )
+        )
+    if outcome is None or outcome.handled_as == UNOFFERED_KEY:
+        return _twiml(
+            ask_again_twiml(
+                session,
+                message_id=m,
+                attempt=attempt,
+                base_url=settings.security.public_base_url,
+                voices=voice.voices,
+            )
+        )
+    return _twiml(goodbye_twiml(session, message_id=m, voices=voice.voices))
 
 
 def _call_desk(request: Request) -> CallDesk:

@@ -75,6 +75,8 @@ class ItemView:
     phone: str | None = None
     what: str | None = None
     wrote: str | None = None
+    language: str | None = None
+    """A call task's language: "Speaks Spanish · interpreter needed" (whoever calls needs it)."""
     source: str | None = None
     since: str = ""
     assignee: str = "unassigned"
@@ -224,6 +226,7 @@ def item_views(
                 phone=person.phone,
                 what=what,
                 wrote=wrote,
+                language=_language_in_words(entry),
                 source=_source_in_words(entry),
                 since=time_since(entry.last_seen_at, now),
                 assignee=in_words(entry.assignee, names, teams=teams),
@@ -234,6 +237,15 @@ def item_views(
             )
         )
     return views
+
+
+def _language_in_words(entry: WorklistEntry) -> str | None:
+    """The language a call task says the patient speaks, as the card shows it."""
+    values = (entry.latest or {}).get("values")
+    if not isinstance(values, dict) or not values.get("language_name"):
+        return None
+    need = " · interpreter needed" if values.get("interpreter_needed") else ""
+    return f"Speaks {values['language_name']}{need}"
 
 
 def _source_in_words(entry: WorklistEntry) -> str | None:
