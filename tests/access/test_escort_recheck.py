@@ -22,15 +22,7 @@ from careloop.fhirdata.visits import visit_facts
 from careloop.models import AccessBooking, AccessRide, FhirResource, OutboxMessage, WorklistItem
 from careloop.runtime import Runtime
 from careloop.security.principal import CLI_OPERATOR
-from tests.access.fhir_fixtures import (
-    caregiver,
-    import_resources,
-    location,
-    patient,
-    schedule,
-    slot,
-    transport_screen,
-)
+from tests.access import fhir_fixtures as fx
 from tests.outreach.conftest import sync_content
 
 runner = CliRunner()
@@ -51,17 +43,17 @@ def _booked_with_the_wife(
     """John's visit at 15:45, inside his wife's weekday window: booked with no ride."""
     start = _weekday_afternoon()
     now = datetime.now(UTC)
-    screen = [transport_screen("john", when=now - timedelta(days=30))] if needs_transport else []
-    import_resources(
+    screen = [fx.transport_screen("john", when=now - timedelta(days=30))] if needs_transport else []
+    fx.import_resources(
         rt,
         tmp_path,
         [
-            patient("john"),
-            caregiver("john", "john-wife"),
+            fx.patient("john"),
+            fx.caregiver("john", "john-wife"),
             *screen,
-            location(),
-            schedule("sch-1"),
-            slot("s-1", schedule_id="sch-1", start=start.astimezone(UTC)),
+            fx.location(),
+            fx.schedule("sch-1"),
+            fx.slot("s-1", schedule_id="sch-1", start=start.astimezone(UTC)),
         ],
     )
     sync_content(rt)
@@ -125,7 +117,7 @@ def test_a_reimported_caregiver_leaves_a_task_naming_the_visit_and_the_reason(
 ) -> None:
     booking_id, start = _booked_with_the_wife(rt, clock, tmp_path, needs_transport=False)
     clock.advance(timedelta(minutes=10))
-    import_resources(rt, tmp_path, [caregiver("john", "john-wife", days=("sat", "sun"))])
+    fx.import_resources(rt, tmp_path, [fx.caregiver("john", "john-wife", days=("sat", "sun"))])
 
     run = _cli(rt, "schedule", "dispatch-rides")
     again = _cli(rt, "schedule", "dispatch-rides")

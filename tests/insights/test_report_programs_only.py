@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from sqlalchemy.orm import Session
+from tests.insights.test_report import _patient
 from typer.testing import CliRunner
 
 from careloop.cli import app
 from careloop.clock import FrozenClock
 from careloop.events import record_event
-from careloop.models import Patient
 from careloop.periods import parse_period
 from careloop.runtime import Runtime
 
@@ -24,30 +23,13 @@ PERIOD = "2026-03-01/2026-03-31"
 START = parse_period(PERIOD)[0]
 
 
-def _patient(session: Session, pid: str) -> None:
-    session.add(
-        Patient(
-            id=pid,
-            language="en",
-            gender="female",
-            birth_date=date(1960, 1, 1),
-            timezone="UTC",
-            timezone_source="default",
-            deceased=False,
-            contact_points=[],
-            created_at=START,
-            updated_at=START,
-        )
-    )
-
-
 def _pilot(rt: Runtime, clock: FrozenClock, *, treated: int, holdout: int) -> None:
     """A program, half of each arm completing, and the loop's own entries for one patient."""
     clock.set(START)
     with rt.transaction() as session:
         for i in range(treated + holdout):
             pid = f"p{i:02d}"
-            _patient(session, pid)
+            _patient(session, pid, language="en", born=date(1960, 1, 1))
             arm = "holdout" if i >= treated else "treatment"
             event = {"clock": clock, "actor": "test", "patient_id": pid, "program": "breast"}
             record_event(session, kind="eligible", **event)
