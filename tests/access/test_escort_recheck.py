@@ -133,3 +133,23 @@ def test_a_reimported_caregiver_leaves_a_task_naming_the_visit_and_the_reason(
     when = start.strftime("%Y-%m-%d %H:%M")
     assert task.title == f"Visit {when}: the caregiver who was to come along no longer can"
     assert "does not say the patient needs transport" in task.findings[0]["summary"]
+
+
+def test_a_change_through_the_api_rechecks_the_visit_at_once(
+    rt: Runtime,
+    clock: FrozenClock,
+    tmp_path: Path,
+    api_client,  # type: ignore[no-untyped-def]
+) -> None:
+    booking_id, _start = _booked_with_the_wife(rt, clock, tmp_path, needs_transport=True)
+    clock.advance(timedelta(minutes=10))
+
+    response = api_client("coordinator").put(
+        "/api/patients/john/caregivers/john-wife/availability",
+        json={"windows": ["sat-sun 10:00-12:00"]},
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["visits"] == [{"booking": booking_id, "outcome": "ride-planned"}]
+    with rt.transaction() as session:
+        assert [r.booking_id for r in session.scalars(select(AccessRide))] == [booking_id]
