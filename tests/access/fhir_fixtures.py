@@ -5,7 +5,7 @@ Everything goes into the database through ``careloop``'s importer, as an EHR exp
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +89,15 @@ def transport_screen(pid: str, *, when: datetime, answer: str = "LA33-6") -> dic
     }
 
 
-def schedule(sid: str, *, service: str = "mammography", virtual: bool = False) -> dict[str, Any]:
+def schedule(
+    sid: str, *, service: str = "mammography", virtual: bool = False, display: str | None = None
+) -> dict[str, Any]:
+    coding = {"system": "http://example.org/services", "code": service}
     resource: dict[str, Any] = {
         "resourceType": "Schedule",
         "id": sid,
         "active": True,
-        "serviceType": [{"coding": [{"system": "http://example.org/services", "code": service}]}],
+        "serviceType": [{"coding": [{**coding, **({"display": display} if display else {})}]}],
         "actor": [{"reference": "Location/clinic-main"}],
     }
     if virtual:
@@ -160,3 +163,32 @@ def make_due(rt: Runtime, patient_id: str, program: str = "breast-cancer-screeni
             program=program,
             payload={"reason": f"{program} due"},
         )
+
+
+def john_and_two_clinics(rt: Runtime, folder: Path, *, coded: bool = False) -> None:
+    """A man whose wife is free weekday afternoons; a mammography and a colonoscopy
+    schedule, the mammogram at the better time. ``coded``: the services as an EHR codes
+    them (SNOMED codes shown as "Mammogram", "Colonoscopy"), not by word."""
+    day = datetime.combine(datetime.now(UTC).date() + timedelta(days=3), datetime.min.time())
+    weekday = day + timedelta(days=(7 - day.weekday()) % 7 if day.weekday() > 3 else 0)
+    at = weekday.replace(tzinfo=UTC)
+    mammo, colon = (
+        (schedule("sch-mammo", service="71651007", display="Mammogram"),
+         schedule("sch-colon", service="73761001", display="Colonoscopy"))
+        if coded
+        else (schedule("sch-mammo", service="mammography"),
+              schedule("sch-colon", service="colonoscopy"))
+    )  # fmt: skip
+    import_resources(
+        rt,
+        folder,
+        [
+            patient("john"),
+            caregiver("john", "john-wife"),
+            location(),
+            mammo,
+            colon,
+            slot("s-mammo", schedule_id="sch-mammo", start=at + timedelta(hours=21)),
+            slot("s-colon", schedule_id="sch-colon", start=at + timedelta(hours=22)),
+        ],
+    )

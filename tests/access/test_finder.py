@@ -235,7 +235,8 @@ def test_the_cli_prints_the_contract(rt: Runtime, tmp_path: Path) -> None:
         ["schedule", "offer", "john", "--service", "dermatology",
          "--database", rt.settings.database_url, "--json"],
     )  # fmt: skip
-    assert json.loads(other.stdout) == []
+    assert other.exit_code == 2
+    assert "known services: mammography" in other.stderr
 
 
 def test_bad_input_is_one_line_naming_the_field(rt: Runtime) -> None:

@@ -236,6 +236,10 @@ def test_the_ride_dispatch_job_requests_what_bookings_need(
     outcomes = JobRunner(rt, [job], owner="w1").run_due()
 
     assert [(o.name, o.status, o.result) for o in outcomes] == [
-        ("ride-dispatch", "ok", {"requested": 1, "cancelled": 0, "provider": "fake"})
+        (
+            "ride-dispatch",
+            "ok",
+            {"requested": 1, "cancelled": 0, "provider": "fake", "rechecked": 0},
+        )
     ]
     assert _ride(rt).status == "requested"

@@ -6,7 +6,6 @@ mammogram booked in his name."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,38 +15,9 @@ from careloop.access.offers import choices_of
 from careloop.cli import app
 from careloop.models import AccessOffer
 from careloop.runtime import Runtime
-from tests.access.fhir_fixtures import (
-    caregiver,
-    import_resources,
-    location,
-    make_due,
-    patient,
-    schedule,
-    slot,
-)
+from tests.access.fhir_fixtures import john_and_two_clinics, make_due
 
 runner = CliRunner()
-
-
-def _john_and_two_clinics(rt: Runtime, tmp_path: Path) -> None:
-    """A man whose wife is free weekday afternoons; a mammography and a colonoscopy
-    schedule, the mammogram at the better time."""
-    day = datetime.combine(datetime.now(UTC).date() + timedelta(days=3), datetime.min.time())
-    weekday = day + timedelta(days=(7 - day.weekday()) % 7 if day.weekday() > 3 else 0)
-    at = weekday.replace(tzinfo=UTC)
-    import_resources(
-        rt,
-        tmp_path,
-        [
-            patient("john"),
-            caregiver("john", "john-wife"),
-            location(),
-            schedule("sch-mammo", service="mammography"),
-            schedule("sch-colon", service="colonoscopy"),
-            slot("s-mammo", schedule_id="sch-mammo", start=at + timedelta(hours=21)),
-            slot("s-colon", schedule_id="sch-colon", start=at + timedelta(hours=22)),
-        ],
-    )
 
 
 def _send(rt: Runtime) -> tuple[int, str, str]:
@@ -60,7 +30,7 @@ def _send(rt: Runtime) -> tuple[int, str, str]:
 def test_send_offer_without_a_service_offers_what_the_patient_is_due_for(
     rt: Runtime, tmp_path: Path
 ) -> None:
-    _john_and_two_clinics(rt, tmp_path)
+    john_and_two_clinics(rt, tmp_path)
     make_due(rt, "john", "colorectal-cancer-screening")
 
     code, out, err = _send(rt)
@@ -76,7 +46,7 @@ def test_send_offer_without_a_service_offers_what_the_patient_is_due_for(
 def test_send_offer_for_a_patient_due_for_nothing_asks_for_a_service(
     rt: Runtime, tmp_path: Path
 ) -> None:
-    _john_and_two_clinics(rt, tmp_path)
+    john_and_two_clinics(rt, tmp_path)
 
     code, _out, err = _send(rt)
 

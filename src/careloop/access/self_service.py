@@ -29,12 +29,14 @@ from careloop.access.sending import (
     send_ride_booked,
 )
 from careloop.access.service import find_offers
+from careloop.access.service_names import service_code
 from careloop.access.waitlist import backfill
 from careloop.clock import Clock
 from careloop.errors import InvalidInput, NotFound
 from careloop.events import EventKind, list_events
 from careloop.models import AccessBooking, AccessOffer
 from careloop.programs.definition import load_programs
+from careloop.records.service import get_patient
 from careloop.security.principal import Principal
 from careloop.settings import Settings
 
@@ -120,24 +122,46 @@ def due_services(session: Session, *, patient_id: str, now: datetime) -> frozens
     return frozenset(wanted)
 
 
-def send_due_offer(
-    session: Session, *, patient_id: str, clock: Clock, settings: Settings, limit: int = 3
-) -> SentOffer:
-    """A coordinator's offer that names no service: the best times among the services the
-    patient is due for (:func:`due_services`), as the portal shows them. The text names no
-    service ("reply 1 for Wed 3:45 PM"), so a time of any other schedule was one reply away
-    from a visit the patient does not need (a man booked for a mammogram)."""
-    services = due_services(session, patient_id=patient_id, now=clock.now())
+def services_due_or_named(
+    session: Session, *, patient_id: str, now: datetime, service: str | None = None
+) -> frozenset[str]:
+    """What a coordinator's offer (``schedule offer``, ``schedule send-offer``) is for: the
+    service named (a code or its name, :func:`service_code`), else the services the patient
+    is due for (:func:`due_services`), as the portal shows them. The times of every schedule
+    put a visit the patient does not need one reply away (a man booked for a mammogram); due
+    for none, the coordinator is asked to name one."""
+    get_patient(session, patient_id)  # an unknown patient is that, not "due for nothing"
+    if service is not None:
+        return frozenset({service_code(session, service)})
+    services = due_services(session, patient_id=patient_id, now=now)
     if not services:
         raise InvalidInput(
             "the patient is due for no service booked online; name one with --service",
             field="service",
         )
+    return services
+
+
+def send_due_offer(
+    session: Session,
+    *,
+    patient_id: str,
+    clock: Clock,
+    settings: Settings,
+    limit: int = 3,
+    service: str | None = None,
+) -> SentOffer:
+    """A coordinator's offer: the best times of :func:`services_due_or_named`. The text names
+    no service ("reply 1 for Wed 3:45 PM")."""
+    services = services_due_or_named(
+        session, patient_id=patient_id, now=clock.now(), service=service
+    )
     return send_offer(
         session,
         patient_id=patient_id,
         clock=clock,
         settings=settings,
+        service=next(iter(services)) if service is not None else None,
         services=services,
         limit=limit,
     )

@@ -19,6 +19,14 @@ MAX_DAYS = 90
 MAX_LIMIT = 20
 
 
+def check_search(*, days: int, limit: int) -> None:
+    """How far and how many: refused before anything is read."""
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidInput(f"days must be between 1 and {MAX_DAYS}", field="days")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+
+
 def find_offers(
     session: Session,
     *,
@@ -39,10 +47,7 @@ def find_offers(
     ``model``: the no-show model whose risk of each day weighs in the ranking (default: the
     installation's trained model, if any).
     """
-    if not 1 <= days <= MAX_DAYS:
-        raise InvalidInput(f"days must be between 1 and {MAX_DAYS}", field="days")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    check_search(days=days, limit=limit)
     day = patient_day(session, patient_id=patient_id, now=now)
     zone = ZoneInfo(day.timezone)
     first = from_day or now.astimezone(zone).date()

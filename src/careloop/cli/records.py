@@ -278,16 +278,28 @@ def set_availability(
         typer.Option("--window", help="When reachable, e.g. 'mon-fri 15:00-21:00'; repeatable."),
     ],
 ) -> Output:
-    """Set when a caregiver can be reached (replaces what was recorded)."""
+    """Set when a caregiver can be reached (replaces what was recorded). Visits booked with
+    them coming along are re-checked at once: a ride, or a task for the coordinators."""
+    from careloop.access.escorts import recheck_escorts
     from careloop.records.availability import describe
 
     caregiver = caregivers.set_availability(
         work.session, caregiver_id=caregiver_id, windows=window, now=work.now()
     )
     _audit_caregiver_change(work, caregiver.patient_id)
+    checked = recheck_escorts(
+        work.session, clock=work.rt.clock, settings=work.rt.settings,
+        patient_id=caregiver.patient_id,
+    )  # fmt: skip
     text = describe(caregiver.availability)
-    result = {"caregiver": caregiver.id, "availability": caregiver.availability, "text": text}
-    return Shown(result, f"{caregiver.id}: {text}")
+    result = {
+        "caregiver": caregiver.id,
+        "availability": caregiver.availability,
+        "text": text,
+        "visits": [c.as_json() for c in checked],
+    }
+    changed = "".join(f"\nvisit {c.booking}: {c.outcome}" for c in checked)
+    return Shown(result, f"{caregiver.id}: {text}{changed}")
 
 
 @caregivers_app.command("manages-medications")

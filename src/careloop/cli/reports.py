@@ -89,6 +89,8 @@ class _Report:
             digits=1,
         )
         console.print(table)
+        if (left_out := internal_line(data)) is not None:
+            console.print(left_out)
         for program_data in data["programs"]:
             if "access" in program_data:
                 title = program_title(program_data["program"])
@@ -113,6 +115,7 @@ def programs_table(
             low, high = intended["ci95"]
             fmt = f"+.{digits}%"
             uplift = f"{intended['difference']:{fmt}} ({low:{fmt}}, {high:{fmt}})"
+            uplift += _too_few(intended)
         table.add_row(
             program_title(p["program"]),
             *(str(p["reach"][column]) for column in reach),
@@ -121,6 +124,35 @@ def programs_table(
             uplift,
         )
     return table
+
+
+def _too_few(comparison: dict[str, Any]) -> str:
+    """The power note beside an interval the arms are too small for (a holdout of 1), so it is
+    not read as a result; nothing otherwise (a stored report from before the note: nothing)."""
+    return f"\n{comparison['too_few']}" if comparison.get("too_few") else ""
+
+
+def internal_line(data: dict[str, Any]) -> str | None:
+    """One sentence on the entries left out of the programs table (not programs a manager
+    runs): how many of each kind, the patients and events they name."""
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for entry in data.get("internal", []):
+        kinds.setdefault(entry["kind"], []).append(entry)
+    if not kinds:
+        return None
+    parts = [
+        f"{_INTERNAL_KINDS.get(kind, kind)} ({kind}:..., {_count(len(entries), 'kind')}, "
+        f"{_count(sum(e['events'] for e in entries), 'event')})"
+        for kind, entries in sorted(kinds.items())
+    ]
+    return "Not programs, left out above: " + "; ".join(parts) + " (--json: internal)."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+_INTERNAL_KINDS = {"request": "one-off messages", "prep": "exam-prep journeys"}
 
 
 def access_table(program: str, access: dict[str, Any]) -> Table:
@@ -143,7 +175,7 @@ def access_table(program: str, access: dict[str, Any]) -> Table:
         difference = "-"
         if "difference" in row:
             low, high = row["ci95"]
-            difference = f"{row['difference']:+.1%} ({low:+.1%}, {high:+.1%})"
+            difference = f"{row['difference']:+.1%} ({low:+.1%}, {high:+.1%})" + _too_few(row)
         table.add_row(label, arm(row["treated"]), arm(row["holdout"]), difference)
     days = access["days_gap_to_visit"]
     table.add_row(

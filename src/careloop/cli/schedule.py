@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 schedule_app = command_group(
     "Offer slots that fit a patient's day, book them, and back-fill cancellations."
 )
-ServiceOption = Annotated[str | None, typer.Option("--service", help="Only this service code.")]
+ServiceOption = Annotated[
+    str | None, typer.Option("--service", help="Only this service: its code or its name.")
+]
 
 
 @schedule_app.command("offer")
@@ -31,7 +33,8 @@ def offer(
         typer.Option(
             "--service",
             help="Only slots whose Slot, Schedule or HealthcareService carries this code "
-            "(serviceType, specialty, appointmentType; any code system).",
+            "(serviceType, specialty, appointmentType; any code system) or this service name "
+            "(e.g. colonoscopy); default: the services the patient is due for.",
         ),
     ] = None,
     from_day: Annotated[
@@ -46,23 +49,30 @@ def offer(
 ) -> Output:
     """List the free slots that fit the patient's day, best first, each with why.
 
-    Ranks by the patient's own availability, an accompanying caregiver's windows, transport
-    need (a ride or a video visit), lead time and no-show risk; busy or held slots are never
-    offered. JSON: a list of {slot, start, end, mode, ride, why}, times ISO-8601 with offset
-    in the patient's zone.
+    Without --service, only the services the patient is due for (as send-offer and the
+    portal); --service takes a code or the service's name ("colonoscopy"), and an unknown one
+    is an error naming the known services. Ranks by the patient's own availability, an
+    accompanying caregiver's windows, transport need (a ride or a video visit), lead time and
+    no-show risk; busy or held slots are never offered. JSON: a list of {slot, start, end,
+    mode, ride, why}, times ISO-8601 with offset in the patient's zone.
     """
-    from careloop.access.service import find_offers
+    from careloop.access.self_service import services_due_or_named
+    from careloop.access.service import check_search, find_offers
     from careloop.errors import InvalidInput
 
+    check_search(days=days, limit=limit)
     try:
         first = date.fromisoformat(from_day) if from_day else None
     except ValueError:
         raise InvalidInput("--from must be a date like 2027-03-15", field="from") from None
+    services = services_due_or_named(
+        work.session, patient_id=patient_id, now=work.now(), service=service
+    )
     offers = find_offers(
         work.session,
         patient_id=patient_id,
         now=work.now(),
-        service=service,
+        services=services,
         from_day=first,
         days=days,
         limit=limit,
@@ -97,28 +107,19 @@ def send_offer_command(
     """Send the patient the best slots through the outbox ("Reply 1 for Tue 3:45 PM, ...").
 
     The reply books the choice; the text also carries a signed self-scheduling link. Without
-    --service, only the services the patient is due for are offered (as in the portal).
+    --service, only the services the patient is due for are offered (as in the portal);
+    --service takes a code or the service's name.
     """
     from careloop.access.self_service import send_due_offer
-    from careloop.access.sending import send_offer
 
-    if service is None:
-        sent = send_due_offer(
-            work.session,
-            patient_id=patient_id,
-            clock=work.rt.clock,
-            settings=work.rt.settings,
-            limit=limit,
-        )
-    else:
-        sent = send_offer(
-            work.session,
-            patient_id=patient_id,
-            clock=work.rt.clock,
-            settings=work.rt.settings,
-            service=service,
-            limit=limit,
-        )
+    sent = send_due_offer(
+        work.session,
+        patient_id=patient_id,
+        clock=work.rt.clock,
+        settings=work.rt.settings,
+        limit=limit,
+        service=service,
+    )
     work.audit(
         AuditAction.SEND, "slot-offer", Purpose.TREATMENT,
         patient_ids=[patient_id], detail={"offer": sent.offer_id, "choices": sent.choices},
@@ -147,13 +148,14 @@ def waitlist_add(
     ] = None,
 ) -> str:
     """Put a patient on the waitlist for an earlier slot (back-filled from cancellations)."""
+    from careloop.access.service_names import service_code
     from careloop.access.waitlist import add_to_waitlist
 
     entry = add_to_waitlist(
         work.session,
         patient_id=patient_id,
         now=work.now(),
-        service=service,
+        service=None if service is None else service_code(work.session, service),
         priority=priority,
         noshow_risk=noshow_risk,
     )
@@ -183,17 +185,25 @@ def backfill_command(
 @in_transaction()
 def dispatch_rides_command(work: Work) -> Output:
     """Request pending rides from the ride provider and cancel the rides of visits that are
-    off (``access.rides`` settings; docs/access.md). The ``ride-dispatch`` job does the same."""
+    off (``access.rides`` settings; docs/access.md). First, visits whose caregiver's record
+    changed since booking are re-checked (a ride, or a coordinator task; ``rechecked``). The
+    ``ride-dispatch`` job does the same."""
+    from careloop.access.escorts import recheck_escorts
     from careloop.access.rides import provider_from_settings, run_rides
 
     settings = work.rt.settings
     provider = provider_from_settings(
         settings.access.rides, public_base_url=settings.security.public_base_url
     )
-    done = run_rides(work.session, provider=provider, clock=work.rt.clock)
+    checked = recheck_escorts(work.session, clock=work.rt.clock, settings=settings)
+    done = {
+        **run_rides(work.session, provider=provider, clock=work.rt.clock),
+        "rechecked": [c.as_json() for c in checked],
+    }
     return Shown(
         done,
-        f"{done['requested']} rides requested from {provider.name}, {done['cancelled']} cancelled",
+        f"{done['requested']} rides requested from {provider.name}, {done['cancelled']} cancelled"
+        f", {len(checked)} visits re-checked",
     )
 
 

@@ -161,13 +161,16 @@ def _review_invitations(rt: Runtime, now: datetime) -> dict[str, Any]:
 
 
 def _ride_dispatch(rt: Runtime, now: datetime) -> dict[str, Any]:
+    from careloop.access.escorts import recheck_escorts
     from careloop.access.rides import provider_from_settings, run_rides
 
     provider = provider_from_settings(
         rt.settings.access.rides, public_base_url=rt.settings.security.public_base_url
     )
     with rt.transaction() as session:
-        return run_rides(session, provider=provider, clock=rt.clock)
+        checked = recheck_escorts(session, clock=rt.clock, settings=rt.settings)
+    with rt.transaction() as session:
+        return {**run_rides(session, provider=provider, clock=rt.clock), "rechecked": len(checked)}
 
 
 def _programs_rollup(rt: Runtime, now: datetime) -> dict[str, Any]:

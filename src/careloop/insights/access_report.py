@@ -24,7 +24,7 @@ from typing import Any
 
 from careloop.fhirdata.dates import instant
 from careloop.insights.kpis.appointments import SETTLED
-from careloop.insights.stats import difference_of_proportions
+from careloop.insights.stats import difference_of_proportions, power_note, too_few
 from careloop.models import Event
 
 OFFERED = "slots_offered"
@@ -48,6 +48,8 @@ def _comparison(treated: tuple[int, int], holdout: tuple[int, int]) -> dict[str,
         result["difference"] = round(diff.difference, 4)
         result["ci95"] = [round(diff.low, 4), round(diff.high, 4)]
         result["excludes_zero"] = diff.excludes_zero
+        result["too_few"] = too_few(treated_n=treated[1], control_n=holdout[1])
+        result["power_note"] = power_note(diff, treated_n=treated[1], control_n=holdout[1])
     return result
 
 

@@ -213,3 +213,31 @@ def _engaged(
         for name, patient, channel, window, at, prev_at in rows
         if at - prev_at <= ENGAGEMENT_WINDOW
     ]
+
+
+def is_program(name: str) -> bool:
+    """A program a manager runs: its name is a slug. Names with a ``:`` are entries the loop
+    keeps for itself (``request:<message>`` one-off messages, ``prep:<kind>`` exam-prep
+    journeys): no eligibility, no arms, so their rows were all zeros."""
+    return ":" not in name
+
+
+def internal_activity(
+    session: Session, *, start: datetime, end: datetime, names: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Each internal entry of ``names``: its kind (the part before ``:``), the patients its
+    events name and how many events it has in ``[start, end)``."""
+    if not names:
+        return []
+    query = _scoped(
+        select(Event.program, func.count(func.distinct(Event.patient_id)), func.count()),
+        kinds=None,
+        start=start,
+        end=end,
+        program=None,
+    )
+    rows = session.execute(query.where(Event.program.in_(sorted(names))).group_by(Event.program))
+    return [
+        {"program": name, "kind": name.partition(":")[0], "patients": patients, "events": events}
+        for name, patients, events in sorted(rows)
+    ]

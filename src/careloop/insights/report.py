@@ -35,10 +35,12 @@ from careloop.insights.kpis.surveys import answers, csat, net_promoter_score
 from careloop.insights.program_figures import (
     ProgramFigures,
     engagement_figures,
+    internal_activity,
+    is_program,
     program_figures,
 )
 from careloop.insights.rewards import rewards_section
-from careloop.insights.stats import difference_of_proportions
+from careloop.insights.stats import difference_of_proportions, power_note, too_few
 from careloop.models import Event
 from careloop.records import service as records
 
@@ -78,17 +80,10 @@ def _experiment(fig: ProgramFigures) -> dict[str, Any]:
             "difference": round(diff.difference, 4),
             "ci95": [round(diff.low, 4), round(diff.high, 4)],
             "excludes_zero": diff.excludes_zero,
-            "power_note": _power_note(diff.n_per_arm_to_exclude_zero, diff.excludes_zero),
+            "too_few": too_few(treated_n=len(group), control_n=len(holdout)),
+            "power_note": power_note(diff, treated_n=len(group), control_n=len(holdout)),
         }
     return result
-
-
-def _power_note(needed: int | None, excludes_zero: bool) -> str:
-    if excludes_zero:
-        return "the interval already excludes zero"
-    if needed is None:
-        return "no difference observed: no sample size would separate the arms"
-    return f"about {needed} patients per arm until the interval would exclude zero"
 
 
 def _channels(fig: ProgramFigures) -> list[dict[str, Any]]:
@@ -263,6 +258,7 @@ def programs_page_report(
                 "send_windows": send_window_rows(figures[name]),
             }
             for name in sorted(figures)
+            if is_program(name)
         ]
         weekly.append((week_start, {"programs": programs}))
     return report, weekly
@@ -285,7 +281,9 @@ def build_report(
     """
     loop_events = list_events(session, since=start, until=end, kinds=LOOP_KINDS)
     access_events = list_events(session, since=start, until=end, kinds=[OFFERED, BOOKED])
-    figures = program_figures(session, start=start, end=end, program=program)
+    every = program_figures(session, start=start, end=end, program=program)
+    figures = {name: fig for name, fig in every.items() if is_program(name)}
+    internal = [name for name in every if not is_program(name)]
     everyone: set[str] = set()
     for fig in figures.values():
         everyone |= fig.eligible | set(fig.arms)
@@ -346,6 +344,7 @@ def build_report(
         },
         "program": program,
         "programs": programs,
+        "internal": internal_activity(session, start=start, end=end, names=internal),
         "feedback_loop": _loop_kpis(loop_events),
         "record": _record_kpis(session, patient_ids=everyone, start=start.date(), end=end.date()),
     }

@@ -22,6 +22,10 @@ from careloop.errors import InvalidInput
 
 Z95 = float(norm.ppf(0.975))
 Z80 = float(norm.ppf(0.80))
+MIN_ARM = 10
+"""Fewer patients in an arm than this and no rate can rest on 5 successes and 5 failures (what
+the intervals' approximations need): the interval is noise, whatever it says. A holdout of 1
+gave "+20.0% (-60.6%, +51.0%)", which read as a result."""
 
 
 def wilson_interval(successes: int, n: int, *, z: float = Z95) -> tuple[float, float]:
@@ -85,3 +89,29 @@ def difference_of_proportions(
         n_per_arm_to_exclude_zero=_needed(p1, p2, Z95),
         n_per_arm_for_80_power=_needed(p1, p2, Z95 + Z80),
     )
+
+
+def too_few(*, treated_n: int, control_n: int) -> str | None:
+    """Why the arms are too small for an interval to mean anything, or None when they are not."""
+    small = [
+        f"a {name} of {n}"
+        for name, n in (("treated group", treated_n), ("holdout", control_n))
+        if n < MIN_ARM
+    ]
+    if not small:
+        return None
+    return f"too few to tell: {' and '.join(small)}"
+
+
+def power_note(diff: Difference, *, treated_n: int, control_n: int) -> str:
+    """What the interval can say: too few to tell, already excludes zero, or how many patients
+    per arm it would take (if the observed rates held)."""
+    small = too_few(treated_n=treated_n, control_n=control_n)
+    if small is not None:
+        return f"{small} (at least {MIN_ARM} per arm before the interval means anything)"
+    if diff.excludes_zero:
+        return "the interval already excludes zero"
+    if diff.n_per_arm_to_exclude_zero is None:
+        return "no difference observed: no sample size would separate the arms"
+    needed = diff.n_per_arm_to_exclude_zero
+    return f"about {needed} patients per arm until the interval would exclude zero"

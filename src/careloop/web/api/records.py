@@ -13,7 +13,7 @@ from careloop.records import caregivers, service
 from careloop.records.availability import describe
 from careloop.records.schemas import AvailabilityWindow, PatientRecord, PatientSummary
 from careloop.security.permissions import PatientPanel, may_see
-from careloop.web.deps import Acting, PatientReach, acting, reached
+from careloop.web.deps import Acting, PatientReach, SettingsDep, acting, reached
 
 router = APIRouter(prefix="/api/patients", tags=["patients"])
 
@@ -60,10 +60,18 @@ class AvailabilityUpdate(BaseModel):
     )
 
 
+class VisitRecheckOut(BaseModel):
+    booking: str
+    outcome: str
+
+
 class AvailabilityOut(BaseModel):
     caregiver: str
     availability: list[AvailabilityWindow]
     text: str
+    visits: list[VisitRecheckOut] = []
+    """Visits booked with this caregiver coming along that the change re-checked
+    (``access.escorts``): a ride planned, or a coordinator task."""
 
 
 @router.put("/{patient_id}/caregivers/{caregiver_id}/availability", response_model=AvailabilityOut)
@@ -71,8 +79,12 @@ def put_availability(
     caregiver_id: str,
     body: AvailabilityUpdate,
     reach: Annotated[PatientReach, reached("patients:write")],
+    settings: SettingsDep,
 ) -> AvailabilityOut:
-    """Record when a caregiver can be reached (e.g. after work on weekdays)."""
+    """Record when a caregiver can be reached (e.g. after work on weekdays); the visits
+    booked with them coming along are re-checked at once."""
+    from careloop.access.escorts import recheck_escorts
+
     session, clock = reach.session, reach.clock
     owned = {c.id for c in caregivers.caregivers_of(session, patient_id=reach.patient_id)}
     if caregiver_id not in owned:
@@ -81,8 +93,10 @@ def put_availability(
         session, caregiver_id=caregiver_id, windows=body.windows, now=clock.now()
     )
     reach.audit(AuditAction.UPDATE, "caregiver")
+    checked = recheck_escorts(session, clock=clock, settings=settings, patient_id=reach.patient_id)
     return AvailabilityOut(
         caregiver=caregiver.id,
         availability=[AvailabilityWindow(**w) for w in caregiver.availability],
         text=describe(caregiver.availability),
+        visits=[VisitRecheckOut(**c.as_json()) for c in checked],
     )
