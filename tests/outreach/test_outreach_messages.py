@@ -14,7 +14,7 @@ from careloop.channels.messages import ChannelKind
 from careloop.channels.portal import PortalChannel
 from careloop.channels.registry import ChannelRegistry
 from careloop.compose.worker import build_worker
-from careloop.conversations.inbound import receive_portal_reply
+from careloop.conversations.portal_replies import receive_portal_reply
 from careloop.errors import Conflict, InvalidInput
 from careloop.events import list_events
 from careloop.governance.consent import record_consent

@@ -13,7 +13,7 @@ from tests.outreach.conftest import SCREENING, Loop, add_procedure, make_patient
 from twilio.request_validator import RequestValidator
 
 from careloop.conversations.free_text import RED_FLAG_RULE
-from careloop.conversations.inbound import receive_portal_reply
+from careloop.conversations.portal_replies import receive_portal_reply
 from careloop.models import OutboxMessage, WorklistItem
 from careloop.outreach.eligibility import Candidate
 from careloop.outreach.outbox import NewMessage, enqueue_many

@@ -42,11 +42,14 @@ def _observation(oid: str, pid: str, **changes: Any) -> dict[str, Any]:
     } | changes
 
 
-def _condition(cid: str, pid: str, clinical: str) -> dict[str, Any]:
+def _condition(
+    cid: str, pid: str, clinical: str, *, system: str | None = CLINICAL
+) -> dict[str, Any]:
+    coding = {"code": clinical} if system is None else {"system": system, "code": clinical}
     return {
         "resourceType": "Condition",
         "id": cid,
-        "clinicalStatus": {"coding": [{"system": CLINICAL, "code": clinical}]},
+        "clinicalStatus": {"coding": [coding]},
         "code": {"text": "hypertension"},
         "subject": {"reference": f"Patient/{pid}"},
     }
@@ -60,6 +63,9 @@ def _write(tmp_path: Path) -> tuple[Path, Path]:
         _observation("o-bogus", "p-1", status="bogus"),
         _condition("c-good", "p-1", "active"),
         _condition("c-bad", "p-1", "maybe"),
+        # No system on the coding: read by its code, as the engines read it; a bad code still fails.
+        _condition("c-no-system", "p-1", "active", system=None),
+        _condition("c-no-system-bad", "p-1", "maybe", system=None),
     ]
     bundle.write_text(
         json.dumps(
@@ -89,11 +95,12 @@ def test_records_with_codes_outside_their_value_sets_are_reported_and_the_rest_k
     )
     summary = json.loads(result.stdout)
     assert result.exit_code == 0
-    assert summary["resources"] == {"Condition": 1, "Observation": 1, "Patient": 2}
+    assert summary["resources"] == {"Condition": 2, "Observation": 1, "Patient": 2}
     reasons = {(r["file"], r["entry"]): r["reason"] for r in summary["rejected"]}
     assert set(reasons) == {
         (str(bundle), 2),
         (str(bundle), 4),
+        (str(bundle), 6),
         (str(ndjson), 2),
         (str(ndjson), 3),
     }
@@ -108,7 +115,7 @@ def test_records_with_codes_outside_their_value_sets_are_reported_and_the_rest_k
     assert NAME not in result.stdout
     assert PHONE not in result.stdout
     with rt.transaction() as session:
-        assert service.count_resources(session) == {"Condition": 1, "Observation": 1, "Patient": 2}
+        assert service.count_resources(session) == {"Condition": 2, "Observation": 1, "Patient": 2}
 
 
 def test_the_text_report_names_each_rejected_record_without_a_traceback(
@@ -122,7 +129,7 @@ def test_the_text_report_names_each_rejected_record_without_a_traceback(
     )
     assert result.exit_code == 0
     rejected = [line for line in result.stdout.splitlines() if line.startswith("rejected")]
-    assert len(rejected) == 4
+    assert len(rejected) == 5
     assert f"rejected {bundle} entry 2: Observation.status: 'bogus'" in result.stdout
     assert f"rejected {ndjson} line 3: Patient.gender: 'F'" in result.stdout
     assert "Traceback" not in result.stdout + (result.stderr or "")

@@ -100,7 +100,14 @@ def oncology_bundle(now: datetime, *, patients: int = 6) -> tuple[dict[str, Any]
             {
                 "resourceType": "Condition",
                 "id": f"{pid}-cancer",
-                "clinicalStatus": {"coding": [{"code": "active"}]},
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                            "code": "active",
+                        }
+                    ]
+                },
                 "code": {"coding": [{"system": SNOMED, "code": "254837009"}]},
                 "subject": {"reference": f"Patient/{pid}"},
                 "onsetDateTime": (now - timedelta(days=120)).isoformat(),

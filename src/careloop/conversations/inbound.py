@@ -10,11 +10,9 @@ provider retrying its webhook changes nothing twice), tied to the outbox message
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from careloop.access.replies import AccessReply, handle_access_reply
@@ -22,7 +20,6 @@ from careloop.careteam.intake import handle_checkin_reply
 from careloop.careteam.safety import advice_text
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import ChannelKind, InboundMessage, a_reply_by
-from careloop.channels.portal import portal_reply
 from careloop.conversations.caregiver_replies import (
     CARE_TEAM_INBOX,
     caregiver_free_text,
@@ -40,7 +37,6 @@ from careloop.conversations.free_text import (
     person_task,
     unknown_sender_words,
 )
-from careloop.events import EventKind
 from careloop.feedback.dialogue import checkin_in_progress
 from careloop.medications.inbound import (
     REMINDER_PROGRAM,
@@ -50,7 +46,6 @@ from careloop.medications.inbound import (
 )
 from careloop.models import OutboxMessage
 from careloop.outreach import replies
-from careloop.outreach.messages import checked_body
 from careloop.outreach.replies import ReplyOutcome
 from careloop.records.interpreter import call_language
 from careloop.records.service import get_patient
@@ -426,87 +421,3 @@ def _unanswered(
         answer_now=answer,
         answer_language=language,
     )
-
-
-def receive_portal_reply(
-    session: Session,
-    *,
-    patient_id: str,
-    body: str,
-    ctx: InboundContext,
-    reply_key: str | None = None,
-) -> ReplyOutcome:
-    """A reply typed in the portal, handled like an SMS reply to the patient's latest message.
-
-    With nothing sent to the patient yet there is nothing to answer, so the reply is stored
-    for the care team directly (a task to read it and a ``replied`` event). ``reply_key`` is
-    the form's own key: the same form posted twice (a double click, a resubmitted page) is
-    stored once, as a provider's retried webhook is.
-    """
-    text = checked_body(body)
-    now = ctx.clock.now()
-    reply_id = f"portal-reply:{reply_key or uuid.uuid4().hex}"
-    latest = replies.latest_message_to(session, patient_id=patient_id)
-    message = portal_reply(
-        item_id=latest[1] if latest else "",
-        sender=patient_id,
-        recipient="portal",
-        body=text,
-        reply_id=reply_id,
-        received_at=now,
-    )
-    seen = replies.already_received(session, message)
-    if seen is not None:
-        return seen
-    try:
-        with session.begin_nested():
-            return _store_portal_reply(
-                session, ctx=ctx, message=message, answers=latest is not None
-            )
-    except IntegrityError:
-        # Both posts of a double click passed the look-up before either was committed: the
-        # first one stored it, this one is the same reply.
-        seen = replies.already_received(session, message)
-        if seen is None:
-            raise
-        return seen
-
-
-def _store_portal_reply(
-    session: Session,
-    *,
-    ctx: InboundContext,
-    message: InboundMessage,
-    answers: bool,
-) -> ReplyOutcome:
-    if answers:
-        return handle_reply(session, ctx=ctx, message=message)
-    patient_id, text, now = message.sender, message.body, message.received_at
-    queued = file_free_text(
-        session,
-        ctx=ctx,
-        message=message,
-        patient_id=patient_id,
-        program=None,
-        routine=ToRead("Read the patient's message", "A portal message that answers no reminder."),
-    ).queued
-    replies.store_reply(
-        session,
-        replace(message, keyword=Keyword.FREE_TEXT),
-        patient_id=patient_id,
-        handled_as="care-team-inbox",
-    )
-    replies.patient_event(
-        session,
-        clock=ctx.clock,
-        kind=EventKind.REPLIED,
-        patient_id=patient_id,
-        now=now,
-        payload={
-            "outbox_id": None,
-            "keyword": str(Keyword.FREE_TEXT),
-            "channel": "portal",
-            **replies.reply_evidence(body=text, handled_as="care-team-inbox"),
-        },
-    )
-    return ReplyOutcome("care-team-inbox", patient_id, None, None, queued_reply=queued)

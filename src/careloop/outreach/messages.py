@@ -4,7 +4,7 @@ A conversation is not a table of its own: messages out are outbox rows and repli
 inbound rows, so what the care team reads is exactly what was sent and received. A staff
 message is queued like any other (consent checked now and again by the worker before it
 leaves); a reply typed in the portal is routed above outreach
-(:func:`careloop.conversations.inbound.receive_portal_reply`), exactly like an SMS reply.
+(:func:`careloop.conversations.portal_replies.receive_portal_reply`), exactly like an SMS reply.
 Services only flush; the edge audits and commits.
 """
 

@@ -67,11 +67,26 @@ def binding_holds(binding: Binding, value: Any) -> bool:
     if type(value) is not dict:
         return False
     if binding.kind == "Coding":
-        return (value.get("system"), value.get("code")) in binding.pairs
+        return _coding_holds(binding, value)
     codings = value.get("coding")
-    return type(codings) is list and any(
-        type(c) is dict and (c.get("system"), c.get("code")) in binding.pairs for c in codings
-    )
+    return type(codings) is list and any(_coding_holds(binding, c) for c in codings)
+
+
+def _coding_holds(binding: Binding, coding: Any) -> bool:
+    """A coding of the set; one with no ``system`` counts by its code alone.
+
+    EHRs often leave the system off a status coding (``{"code": "active"}``), and the engines
+    read such a coding by its code: refusing it would drop a patient's active diagnosis over a
+    missing URI, while a code outside the set is still refused.
+    """
+    if type(coding) is not dict:
+        return False
+    system, code = coding.get("system"), coding.get("code")
+    if type(code) is not str:
+        return False
+    if system is None:
+        return code in binding.codes
+    return (system, code) in binding.pairs
 
 
 def bound_check(binding: Binding, structural: Check) -> Check:

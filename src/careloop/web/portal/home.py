@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from careloop.access.booking import live_bookings
 from careloop.access.directory import visit_labels
 from careloop.audit import AuditAction
-from careloop.conversations.inbound import receive_portal_reply
+from careloop.conversations.portal_replies import receive_portal_reply
 from careloop.errors import InvalidInput
 from careloop.outreach import messages as outreach_messages
 from careloop.outreach.messages import ConversationItem
