@@ -1,4 +1,4 @@
-"""Care-plan adjustments: proposed by a rule, decided by a clinician, then watched.
+"""Care-plan adjustments: proposed by a rule or a nurse, decided by a clinician, then watched.
 
 Lifecycle::
 
@@ -9,7 +9,8 @@ Lifecycle::
 
 Each proposal is also a FHIR ``Task`` (status ``requested``, intent ``proposal``) kept in
 the row, so it can be shown or exported as FHIR; the row is the state of record.
-At most one proposal of a kind is pending per patient: repeats do not pile up.
+At most one proposal of a kind is pending per patient: repeats do not pile up. The row
+keeps who proposed it (``proposed_by``); nobody approves their own proposal.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from careloop.careteam.alerts import create_task
 from careloop.changes import record_change
 from careloop.clock import Clock
 from careloop.db import get_or_missing
-from careloop.errors import CareloopError, Conflict, NotFound
+from careloop.errors import CareloopError, Conflict, NotFound, PermissionDenied
 from careloop.events import EventKind, record_event
 from careloop.feedback.catalog import Catalog
 from careloop.feedback.checkins import read_checkin
@@ -113,6 +114,7 @@ def propose(
         details=dict(proposal.details),
         task={},
         proposed_at=clock.now(),
+        proposed_by=actor,
     )
     session.add(row)
     session.flush()
@@ -160,6 +162,11 @@ def _decide(
     row = get_adjustment(session, adjustment_id)
     if row.status != PlanStatus.PROPOSED:
         raise Conflict(f"the adjustment is already {row.status}")
+    if status is PlanStatus.APPROVED and row.proposed_by == principal.actor:
+        # Four eyes: a proposal is approved by a clinician other than who proposed it.
+        raise PermissionDenied(
+            "you proposed this plan change: another clinician (plans:approve) must approve it"
+        )
     row.status = str(status)
     row.decided_at = clock.now()
     row.decided_by = principal.actor

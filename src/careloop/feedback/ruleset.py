@@ -49,6 +49,7 @@ class AdjustmentKind(StrEnum):
     REMINDER_PLAN = "reminder_plan"
     NAVIGATOR_REFERRAL = "navigator_referral"
     RIDE_SERVICE = "ride_service"
+    SYMPTOM_DIARY = "symptom_diary"
 
 
 class Proposal(_Strict):

@@ -122,6 +122,7 @@ class PlanAdjustment(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     task: Mapped[dict[str, Any]] = mapped_column(JSONType)
     proposed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    proposed_by: Mapped[str | None] = mapped_column(String(128))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(128))
     decision_note: Mapped[str | None] = mapped_column(Text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,6 +55,44 @@ class ConversationItem:
     purpose: str | None = None  # for "out": the consent purpose it is sent under
     content: str | None = None  # for "out": the library message it was rendered from
     changed_at: datetime | None = None  # for "out": when the row last changed (FHIR lastUpdated)
+    author: str | None = None  # for "out": the staff actor who wrote a care-team message
+    sender_kind: str = "careloop"  # "staff" wrote it, else careloop; "patient" or "caregiver" in
+
+
+def _out_item(row: OutboxMessage) -> ConversationItem:
+    extra = row.extra or {}
+    return ConversationItem(
+        direction="out",
+        id=row.id,
+        channel=row.channel,
+        body=row.body,
+        state=row.state,
+        at=row.sent_at or row.due_at,
+        from_care_team=bool(extra.get("staff_message")),
+        recipient_kind=row.recipient_kind,
+        read_at=extra.get("portal_read_at"),
+        language=row.language,
+        transactional=bool(extra.get("transactional")),
+        purpose=row.purpose,
+        content=row.content_message,
+        changed_at=row.updated_at,
+        author=extra.get("author") if extra.get("staff_message") else None,
+        sender_kind="staff" if extra.get("staff_message") else "careloop",
+    )
+
+
+def _in_item(row: InboundReply, *, answered_kind: str | None = None) -> ConversationItem:
+    # A reply answering a caregiver's copy (or a caregiver's STOP/START) is the caregiver's.
+    by_caregiver = answered_kind == "caregiver" or row.handled_as.startswith("caregiver-")
+    sender = "caregiver" if by_caregiver else "patient"
+    return ConversationItem(
+        direction="in", id=row.id, channel=row.channel, body=row.body, state=row.handled_as,
+        at=row.received_at, answers=row.outbox_id, sender_kind=sender
+    )  # fmt: skip
+
+
+def _newest_first(items: list[ConversationItem]) -> list[ConversationItem]:
+    return sorted(items, key=lambda i: (i.at, i.direction == "in", i.id), reverse=True)
 
 
 def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list[ConversationItem]:
@@ -71,39 +110,79 @@ def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list
         .order_by(InboundReply.received_at.desc(), InboundReply.id.desc())
         .limit(limit)
     ).all()
-    items = [
-        ConversationItem(
-            direction="out",
-            id=row.id,
-            channel=row.channel,
-            body=row.body,
-            state=row.state,
-            at=row.sent_at or row.due_at,
-            from_care_team=bool((row.extra or {}).get("staff_message")),
-            recipient_kind=row.recipient_kind,
-            read_at=(row.extra or {}).get("portal_read_at"),
-            language=row.language,
-            transactional=bool((row.extra or {}).get("transactional")),
-            purpose=row.purpose,
-            content=row.content_message,
-            changed_at=row.updated_at,
+    kinds = {row.id: row.recipient_kind for row in out}
+    items = [_out_item(row) for row in out]
+    items += [_in_item(row, answered_kind=kinds.get(row.outbox_id or 0)) for row in replies]
+    return _newest_first(items)[:limit]
+
+
+def recent_conversations(
+    session: Session, *, patient_ids: Collection[str], per_patient: int
+) -> dict[str, list[ConversationItem]]:
+    """Each patient's latest ``per_patient`` messages out and in, oldest first (as a thread
+    reads), in two queries however many patients: a worklist page shows one per reply card."""
+    if not patient_ids or per_patient < 1:
+        return {}
+    ids = sorted(set(patient_ids))
+    when = func.coalesce(OutboxMessage.sent_at, OutboxMessage.due_at)
+    out_rank = (
+        func.row_number()
+        .over(
+            partition_by=OutboxMessage.patient_id,
+            order_by=(when.desc(), OutboxMessage.id.desc()),
         )
-        for row in out
-    ]
-    items += [
-        ConversationItem(
-            direction="in",
-            id=row.id,
-            channel=row.channel,
-            body=row.body,
-            state=row.handled_as,
-            at=row.received_at,
-            answers=row.outbox_id,
+        .label("rank")
+    )
+    latest_out = (
+        select(OutboxMessage.id, out_rank).where(OutboxMessage.patient_id.in_(ids)).subquery()
+    )
+    out = session.scalars(
+        select(OutboxMessage)
+        .join(latest_out, latest_out.c.id == OutboxMessage.id)
+        .where(latest_out.c.rank <= per_patient)
+    ).all()
+    in_rank = (
+        func.row_number()
+        .over(
+            partition_by=InboundReply.patient_id,
+            order_by=(InboundReply.received_at.desc(), InboundReply.id.desc()),
         )
-        for row in replies
-    ]
-    items.sort(key=lambda i: (i.at, i.direction == "in", i.id), reverse=True)
-    return items[:limit]
+        .label("rank")
+    )
+    latest_in = select(InboundReply.id, in_rank).where(InboundReply.patient_id.in_(ids)).subquery()
+    replies = session.scalars(
+        select(InboundReply)
+        .join(latest_in, latest_in.c.id == InboundReply.id)
+        .where(latest_in.c.rank <= per_patient)
+    ).all()
+    kinds = {row.id: row.recipient_kind for row in out}
+    # Who a reply came from is whom the message it answers went to, however old that is.
+    older = {r.outbox_id for r in replies if r.outbox_id is not None} - kinds.keys()
+    if older:
+        kinds |= dict(
+            session.execute(
+                select(OutboxMessage.id, OutboxMessage.recipient_kind).where(
+                    OutboxMessage.id.in_(sorted(older))
+                )
+            )
+            .tuples()
+            .all()
+        )
+    threads: dict[str, list[ConversationItem]] = {}
+    for row in out:
+        threads.setdefault(row.patient_id, []).append(_out_item(row))
+    for reply in replies:
+        item = _in_item(reply, answered_kind=kinds.get(reply.outbox_id or 0))
+        threads.setdefault(reply.patient_id or "", []).append(item)
+    # Oldest first: a reply right after the message it answers when both carry one time (a
+    # check-in's questions and answers, texted back within the same second).
+    return {pid: sorted(items, key=_thread_order)[-per_patient:] for pid, items in threads.items()}
+
+
+def _thread_order(item: ConversationItem) -> tuple[datetime, int, bool]:
+    if item.direction == "in":
+        return (item.at, item.answers or 0, True)
+    return (item.at, item.id, False)
 
 
 def checked_body(body: str) -> str:

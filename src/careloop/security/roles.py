@@ -13,16 +13,18 @@ from enum import StrEnum
 class Role(StrEnum):
     ADMIN = "admin"
     CLINICIAN = "clinician"
+    NURSE = "nurse"
     COORDINATOR = "coordinator"
     ANALYST = "analyst"
     PATIENT = "patient"
     CAREGIVER = "caregiver"
 
 
-STAFF_ROLES = frozenset({Role.ADMIN, Role.CLINICIAN, Role.COORDINATOR, Role.ANALYST})
+STAFF_ROLES = frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE, Role.COORDINATOR, Role.ANALYST})
 
-# What clinicians and coordinators share; clinicians add clinical reading, alerts, plan and
-# content approval, coordinators the editing of the message library.
+# What clinicians, nurses and coordinators share; nurses add clinical reading, alerts and
+# proposing plan changes; clinicians (MD, NP, PA) approve plans and content too;
+# coordinators edit the message library.
 _CARE_TEAM = {
     "patients:read",
     "patients:write",
@@ -42,11 +44,14 @@ _CARE_TEAM = {
     "appointments:write",
     "rewards:fulfil",
 }
-_CLINICAL = _CARE_TEAM | {
+_NURSING = _CARE_TEAM | {
     "patients:read_clinical",
-    "content:approve",
     "alerts:read",
     "alerts:write",
+    "plans:propose",
+}
+_CLINICAL = _NURSING | {
+    "content:approve",
     "plans:approve",
 }
 _COORDINATION = _CARE_TEAM | {
@@ -85,6 +90,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         }
     ),
     Role.CLINICIAN: frozenset(_CLINICAL | {"content:edit"}),
+    Role.NURSE: frozenset(_NURSING),
     Role.COORDINATOR: frozenset(_COORDINATION),
     Role.ANALYST: frozenset({"reports:read", "programs:read", "content:read", "segments:read"}),
     Role.PATIENT: _SELF_SERVICE | {"patients:read_clinical"},

@@ -1,4 +1,5 @@
-"""HTTP API of the care team: the worklist, alert actions, plan-adjustment decisions."""
+"""HTTP API of the care team: the worklist, alert actions, plan-adjustment proposals and
+decisions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from careloop.audit import Auditor, Purpose
-from careloop.careteam import alerts, plans, unmatched
+from careloop.careteam import alerts, plans, proposals, unmatched
 from careloop.careteam.callqueue import CallQueueEntry, ranked_call_queue
 from careloop.careteam.worklist import WorklistEntry, alert_burden, entry_of, list_worklist
 from careloop.clock import Clock
@@ -20,7 +21,16 @@ from careloop.feedback.ruleset import default_rules
 from careloop.models import WorklistItem
 from careloop.security.permissions import ItemAction, check_item_action
 from careloop.security.principal import Principal
-from careloop.web.deps import Acting, ClockDep, SessionDep, SettingsDep, acting, require
+from careloop.web.deps import (
+    Acting,
+    ClockDep,
+    PatientReach,
+    SessionDep,
+    SettingsDep,
+    acting,
+    reached,
+    require,
+)
 
 router = APIRouter(tags=["care team"])
 Reader = Annotated[Principal, Depends(require("worklist:read"))]
@@ -182,6 +192,7 @@ class PlanAdjustmentOut(BaseModel):
     details: dict[str, Any]
     task: dict[str, Any]
     proposed_at: datetime
+    proposed_by: str | None
     decided_at: datetime | None
     decided_by: str | None
     decision_note: str | None
@@ -204,6 +215,35 @@ def get_plan_adjustments(
         "plan-adjustments", sorted({r.patient_id for r in rows})
     )
     return [_plan_out(r) for r in rows]
+
+
+class NewProposal(BaseModel):
+    kind: str = Field(max_length=40, examples=["reminder_plan"])
+    reason: str = Field(
+        max_length=2000, examples=["Asks for the evening reminder at 20:00 after her shift"]
+    )
+
+
+@router.post(
+    "/api/patients/{patient_id}/plan-adjustments",
+    response_model=PlanAdjustmentOut,
+    status_code=201,
+)
+def propose_adjustment(
+    body: NewProposal,
+    reach: Annotated[PatientReach, reached("plans:propose")],
+) -> PlanAdjustmentOut:
+    """A nurse (or clinician) proposes a plan change (``kind``: reminder_plan,
+    checkin_frequency, symptom_diary, follow_up_visit); another clinician approves it."""
+    row = proposals.propose_change(
+        reach.session,
+        patient_id=reach.patient_id,
+        kind=body.kind,
+        reason=body.reason,
+        clock=reach.clock,
+        principal=reach.principal,
+    )
+    return _plan_out(row)
 
 
 class Decision(BaseModel):

@@ -19,14 +19,15 @@ from careloop.records.schemas import ContactPoint
 from careloop.security.auth import create_user
 from careloop.security.roles import Role
 
-# The teams every demo user is on. The clinician is on the oncology nurses' team too: the
-# demo raises an oncology check-in alert, and a clinician filtering the worklist by their
-# teams would not have seen it.
+# The teams every demo user is on. The clinician and the nurse are on the oncology nurses'
+# team too: the demo raises an oncology check-in alert, and a clinician filtering the
+# worklist by their teams would not have seen it.
 DEMO_TEAMS = ["rpm-nursing", "care-coordination"]
 CLINICIAN_TEAMS = ["oncology-nursing", *DEMO_TEAMS]
 
 DEMO_USERS: tuple[tuple[Role, str, str, str], ...] = (
     (Role.CLINICIAN, "demo-clinician", "demo-clinician-tulip-42", "Dr. Demo Clinician"),
+    (Role.NURSE, "demo-nurse", "demo-nurse-tulip-42", "Demo Oncology Nurse, RN"),
     (Role.COORDINATOR, "demo-coordinator", "demo-coordinator-tulip-42", "Demo Care Coordinator"),
     (Role.ANALYST, "demo-analyst", "demo-analyst-tulip-42", "Demo Population Analyst"),
     (Role.ADMIN, "demo-admin", "demo-admin-tulip-42", "Demo Administrator"),
@@ -55,7 +56,7 @@ def seed_demo_users(session: Session, clock: Clock) -> list[tuple[str, str, str]
 
 
 def _teams_of(role: Role) -> list[str]:
-    return CLINICIAN_TEAMS if role == Role.CLINICIAN else DEMO_TEAMS
+    return CLINICIAN_TEAMS if role in (Role.CLINICIAN, Role.NURSE) else DEMO_TEAMS
 
 
 def _join_teams(session: Session, username: str, teams: list[str]) -> None:

@@ -35,6 +35,7 @@ from careloop.web.console.invite import RESULTS as INVITE_RESULTS
 from careloop.web.console.invite import invite_channels
 from careloop.web.console.messages import MESSAGES_READ, messaging_context
 from careloop.web.console.pages import ConsoleView, PageNumber, viewer
+from careloop.web.console.proposals import propose_context
 from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.tools import tools_context
 from careloop.web.console.words import consent_table, learned_sentences
@@ -135,6 +136,7 @@ def patient_page(
     tool: str | None = None,
     form: str | None = None,
     approved: int | None = None,
+    proposal: str | None = None,
 ) -> Response:
     reach = reach_patient(view.session, view.clock, view.principal, patient_id)
     now = view.clock.now()
@@ -247,8 +249,8 @@ def patient_page(
         context["adjustments"] = adjustments
         # Who decided a plan change, by the name staff know them by (not ``user:<id>``); read
         # only when one was decided.
-        decided = any(a.decided_by for a in adjustments)
-        context["staff_names"] = staff_names(view.session) if decided else {}
+        named = any(a.decided_by or a.proposed_by for a in adjustments)
+        context["staff_names"] = staff_names(view.session) if named else {}
         context["approved"] = approval_notice(
             view.session, approved, principal=view.principal, patient_id=patient_id
         )
@@ -260,6 +262,7 @@ def patient_page(
             [(c.id, [p.model_dump() for p in c.contact_points]) for c in record.caregivers],
         ).items()
     }
+    context.update(propose_context(reach, result=proposal))
     context.update(messaging_context(reach, error=message_error))
     reach.audit_reads([MESSAGES_READ, "patient-view"], staff_purpose=Purpose.TREATMENT)
     return view.render("console/patient.html", context)

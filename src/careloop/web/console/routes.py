@@ -14,6 +14,7 @@ from careloop.web.console import (
     messages,
     patient,
     programs,
+    proposals,
     signin,
     tools,
     worklist,
@@ -23,5 +24,5 @@ router = APIRouter(include_in_schema=False)
 _PAGES = (signin, worklist, callqueue, patient, messages, invite, programs, content, jobs, tools)
 for _module in _PAGES:
     router.include_router(_module.router)
-for _module in (fhir_deliveries, forms):
+for _module in (fhir_deliveries, forms, proposals):
     router.include_router(_module.router)

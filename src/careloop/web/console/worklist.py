@@ -8,7 +8,6 @@ approve a plan) are enforced in exactly one place.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careloop.audit import Auditor, Purpose
 from careloop.careteam import plans
 from careloop.careteam.assignees import (
     Assignable,
@@ -44,6 +44,7 @@ from careloop.security.permissions import ItemAction, may_act_on_item
 from careloop.security.principal import Principal
 from careloop.settings import title_from_name
 from careloop.web.api import careteam as careteam_api
+from careloop.web.console.messages import MESSAGES_READ
 from careloop.web.console.pages import (
     ConsoleView,
     PageNumber,
@@ -52,6 +53,14 @@ from careloop.web.console.pages import (
     viewer,
 )
 from careloop.web.console.patient_context import reading_in_words
+from careloop.web.console.threads import (
+    REPLY_REF,
+    REPLY_RULE,
+    ThreadLine,
+    about_a_reply,
+    reply_threads,
+    thread_patients,
+)
 from careloop.web.deps import ClockDep, SessionDep, SettingsDep, get_settings, require
 
 router = APIRouter(include_in_schema=False)
@@ -82,6 +91,8 @@ class ItemView:
     assignee: str = "unassigned"
     may_assign: bool = False
     assign_to: tuple[Assignable, ...] = ()
+    thread: tuple[ThreadLine, ...] = ()
+    """A reply card's conversation, oldest first: what the patient wrote in its context."""
 
 
 @dataclass(frozen=True)
@@ -92,10 +103,8 @@ class _Who:
     phone: str | None
 
 
-REPLY_RULE = "outreach-reply"
 PAGE_SIZE = 50
 """Rows per worklist page: the most pressing first, the rest a "next page" away."""
-_REPLY_REF = re.compile(r"\s*\(reply #(?P<id>[^)\s]+)\)")
 
 
 def _people(session: Session, patient_ids: set[str], today: date) -> dict[str, _Who]:
@@ -127,7 +136,7 @@ def _replies(session: Session, entries: list[WorklistEntry]) -> dict[str, str]:
     """Provider id → body of the replies the entries' findings name (one query)."""
     wanted = set()
     for entry in entries:
-        found = _REPLY_REF.search(str((entry.latest or {}).get("summary") or ""))
+        found = REPLY_REF.search(str((entry.latest or {}).get("summary") or ""))
         if found is not None:
             wanted.add(found.group("id"))
     if not wanted:
@@ -153,9 +162,9 @@ def _what(
     summary = latest.get("summary")
     if not summary:
         return None, None
-    found = _REPLY_REF.search(summary)
+    found = REPLY_REF.search(summary)
     if found is not None:
-        return _REPLY_REF.sub("", summary), replies.get(found.group("id"))
+        return REPLY_REF.sub("", summary), replies.get(found.group("id"))
     if entry.rule_id != REPLY_RULE:
         return summary, None
     # A portal message answering no reminder: the patient's latest words up to the task.
@@ -179,11 +188,14 @@ def item_views(
     now: datetime,
     staff: list[User] | None = None,
     teams: TeamTitle = title_from_name,
+    threads: bool = False,
 ) -> list[ItemView]:
     """Cards with the patient's name and age, the reply or reading, time since and left: a
     fixed number of queries however many cards (patients, plan changes, replies at once).
     ``staff``: the worklist writers when the caller read them already; ``teams``: a team's
-    name as staff read it (``ConsoleView.team_title``)."""
+    name as staff read it (``ConsoleView.team_title``); ``threads``: a reply card shows the
+    conversation (the caller audits it as :data:`MESSAGES_READ` for :func:`thread_patients`).
+    """
     who = _people(session, {e.patient_id for e in entries if e.patient_id}, now.date())
     # An unknown sender's message has no patient until someone links it.
     who[""] = _Who("unknown sender", None, None, None)
@@ -191,13 +203,21 @@ def item_views(
     replies = _replies(session, entries)
     staff = writers(session) if staff is None else staff
     names = staff_names(session, among=staff)
+    conversations = reply_threads(session, entries, principal, names) if threads else {}
     choices: dict[str | None, tuple[Assignable, ...]] = {}
     views = []
     for entry in entries:
         key = entry.patient_id or ""
         person = who.get(key) or _Who(key, None, None, None)
         proposals = [
-            {"id": row.id, "kind": row.kind, "reason": row.reason, "details": row.details}
+            {
+                "id": row.id,
+                "kind": row.kind,
+                "reason": row.reason,
+                "details": row.details,
+                "proposed_by": proposer_in_words(row.proposed_by, names),
+                "own": row.proposed_by == principal.actor,
+            }
             for row in (adjustments[plan_id] for plan_id in entry.proposals)
         ]
         what, wrote = _what(session, entry, replies)
@@ -234,6 +254,7 @@ def item_views(
                     principal, item_kind=entry.kind, action=ItemAction.ASSIGN
                 ),
                 assign_to=choices[entry.team],
+                thread=conversations.get(key, ()) if about_a_reply(entry) else (),
             )
         )
     return views
@@ -254,6 +275,13 @@ def _source_in_words(entry: WorklistEntry) -> str | None:
     if source and source == entry.program:
         return program_title(source)
     return source
+
+
+def proposer_in_words(actor: str | None, names: Mapping[str, str]) -> str:
+    """Who proposed a plan change: a person by name, else the rule that did."""
+    if actor and actor.startswith("user:"):
+        return names.get(actor, "a former staff member")
+    return "a monitoring rule"
 
 
 def _clean(value: str | None) -> str | None:
@@ -284,6 +312,19 @@ def worklist_page(
         view.session, clock=view.clock, principal=view.principal, entries=entries
     )
     staff = writers(view.session)
+    items = item_views(
+        view.session,
+        entries,
+        principal=view.principal,
+        now=now,
+        staff=staff,
+        teams=view.team_title,
+        threads=True,
+    )
+    # The reply cards' conversations are message content: a PHI read of its own.
+    Auditor(view.session, view.clock, view.principal, Purpose.TREATMENT).read(
+        MESSAGES_READ, thread_patients(items)
+    )
     names = staff_names(view.session, among=staff)
     summary = active_summary(view.session)
     values = summary.values()
@@ -301,14 +342,7 @@ def worklist_page(
         "console/worklist.html",
         {
             "section": "worklist",
-            "items": item_views(
-                view.session,
-                entries,
-                principal=view.principal,
-                now=now,
-                staff=staff,
-                teams=view.team_title,
-            ),
+            "items": items,
             "filters": wanted,
             "options": options,
             "total": summary.count(),

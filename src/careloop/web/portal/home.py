@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from careloop.access.booking import live_bookings
 from careloop.access.directory import visit_labels
 from careloop.audit import AuditAction
+from careloop.careteam import plans
 from careloop.conversations.portal_replies import receive_portal_reply
 from careloop.errors import InvalidInput
 from careloop.outreach import messages as outreach_messages
@@ -91,6 +92,13 @@ def home(page: HomePage) -> HTMLResponse:
         where=visit_labels(session, visits, language=page.language),
         video={key for key, _, mode in visits if mode == "telehealth"},
         checkin=todays_checkin(page),
+        # The plan-change message sends the patient here to read the change: say what changed.
+        plan_changes=[
+            (row.decided_at, f"plan_kind.{row.kind}")
+            for row in plans.list_adjustments(
+                session, status=str(plans.PlanStatus.APPROVED), patient_id=patient_id, limit=5
+            )
+        ],
     )
 
 
