@@ -209,3 +209,47 @@ def test_processes_with_the_queue_is_refused_naming_the_option(careloop_cli: Pat
     assert done.returncode == 2
     assert b"--processes" in done.stderr
     assert b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_worker_processes_share_each_senders_carrier_rate(
+    gateway: FakeTwilio,
+    database_url: str,
+    careloop_cli: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three worker processes, two long codes the carrier lets send 4 texts a second: the
+    gateway never receives more than 4 from one sender in any second (the pacing lives in
+    the database, so N processes do not send N times the carrier's rate)."""
+    rate = 4
+    monkeypatch.setenv(
+        "CARELOOP_OUTREACH__SENDER_RATES",
+        orjson.dumps({f"sms:{s}": rate for s in SENDERS}).decode(),
+    )
+    _queue_texts(database_url, count=40)  # ~5 s at 2 x 4 texts a second
+    supervisor = subprocess.Popen(
+        [str(careloop_cli), "worker", "--processes", "3", "--no-jobs", "--id", "wr"],
+        env={**os.environ, "CARELOOP_DATABASE_URL": database_url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: _states(database_url) == {"sent": 40}, seconds=180)
+        supervisor.send_signal(signal.SIGTERM)
+        supervisor.wait(timeout=30)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+    received: dict[str, list[datetime]] = {s: [] for s in SENDERS}
+    for message in list(gateway.messages.values()):
+        received[message["from"]].append(datetime.fromisoformat(message["date_created_iso"]))
+
+    busiest = {
+        sender: max(
+            sum(1 for t in times if start <= t < start + timedelta(seconds=1)) for start in times
+        )
+        for sender, times in received.items()
+    }
+    assert _texts(gateway) == Counter({f"proc:{i}": 1 for i in range(40)})
+    assert max(busiest.values()) <= rate
+    assert min(busiest.values()) >= 2  # paced, not trickled one by one

@@ -372,7 +372,7 @@ def test_dispatch_admits_within_the_budget_and_marks_only_what_it_admitted(rt: R
             ],
             now=now,
             budget=budget,
-        )
+        ).refused
         statements = list(seen)
     assert refused == {ids["adm:spent"]}
     with rt.transaction() as session:

@@ -79,7 +79,7 @@ def test_two_workers_never_exceed_the_sender_rate(rt: Runtime) -> None:
         sender_rates={f"sms:{SENDER}": RATE},
         worker=WorkerSettings(batch=5, poll_seconds=0.05),
         # Pacing is the point here, not the one patient's contact budget.
-        budget=BudgetSettings(per_day=COUNT, per_week=COUNT),
+        budget=BudgetSettings(per_day=COUNT, per_week=COUNT, min_gap_hours=0),
     )
     workers = []
     for name in ("w1", "w2"):

@@ -100,7 +100,7 @@ def test_a_worker_never_waits_on_a_sender_row_another_worker_holds(rt: Runtime) 
     worker.settings = OutreachSettings(
         sender_rates={f"sms:{s}": 50.0 for s in SENDERS},
         worker=WorkerSettings(batch=3, poll_seconds=0.05),
-        budget=BudgetSettings(per_day=100, per_week=100),
+        budget=BudgetSettings(per_day=100, per_week=100, min_gap_hours=0),
     )
     busy = f"sms:{SENDERS[0]}"
     with live.transaction() as session:

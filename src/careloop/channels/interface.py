@@ -39,3 +39,15 @@ class Reconciler(Protocol):
         The caller rules out the ones already recorded for other messages (the same text can
         go to the same person twice). Raises ``ChannelError`` when it cannot tell."""
         ...
+
+
+@runtime_checkable
+class SenderChoice(Protocol):
+    """An adapter whose senders are configured (Twilio SMS): which one a message goes from
+    *now*. A row keeps the sender chosen when it was queued; the operator may have replaced
+    it since (the demo's number, a number given up), and a text must then go from the one
+    configured today, as email's From does, not be refused as misconfigured."""
+
+    def sender_now(self, sender: str | None) -> str | None:
+        """``sender`` if it is configured now, else the default sender."""
+        ...

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from careloop.channels.fake import FakeChannel
-from careloop.channels.interface import Channel, Reconciler
+from careloop.channels.interface import Channel, Reconciler, SenderChoice
 from careloop.channels.messages import ChannelKind, OutboundMessage, RateLimit, SendResult
 from careloop.channels.portal import PortalChannel, PortalInbox
 from careloop.channels.settings import ChannelsSettings, account_or_sms
@@ -102,6 +102,9 @@ class ChannelRegistry:
         self._reconcilers: dict[ChannelKind, Reconciler] = {
             kind: channel for kind, channel in channels.items() if isinstance(channel, Reconciler)
         }
+        self._choosers: dict[ChannelKind, SenderChoice] = {
+            kind: channel for kind, channel in channels.items() if isinstance(channel, SenderChoice)
+        }
 
     def get(self, kind: ChannelKind) -> Channel:
         channel = self._channels.get(kind)
@@ -119,6 +122,12 @@ class ChannelRegistry:
 
     def rate_limit(self, kind: ChannelKind, sender: str | None) -> RateLimit | None:
         return self.get(kind).rate_limit(sender)
+
+    def sender_now(self, kind: ChannelKind, sender: str | None) -> str | None:
+        """The sender a ``kind`` message naming ``sender`` goes from as configured now
+        (unchanged for adapters whose senders are not configured)."""
+        chooser = self._choosers.get(kind)
+        return sender if chooser is None else chooser.sender_now(sender)
 
     def reconciler(self, kind: ChannelKind) -> Reconciler | None:
         """The adapter for ``kind`` if it can look up what it already sent, else ``None``."""

@@ -82,6 +82,9 @@ class TwilioSmsChannel:
             return None
         return RateLimit(messages_per_second=known.effective_messages_per_second)
 
+    def sender_now(self, sender: str | None) -> str | None:
+        return sender if sender in self._senders else self._default
+
     def find_sent(self, message: OutboundMessage, *, since: datetime) -> list[SendResult]:
         """Twilio's records of this text (same To, From and body, sent since ``since``)."""
         sender = message.sender or self._default

@@ -14,19 +14,26 @@ Checked twice, because a decision is not a send:
   would break the budget is dead-lettered ``over-budget`` (deferring it could push it into
   quiet hours). Two workers, or two programs that decided in the same tick, can therefore
   never both spend the patient's last contact.
+* **spacing**: ``min_gap`` (``budget.min_gap_hours``, 4 by default) between two contacts,
+  whatever programs and channels made them. At decision a step too close to a contact sent
+  or scheduled is held like an over-budget one; at dispatch a message too close to one that
+  went is handed back to the queue, due when the gap ends (the quiet-hours check at its
+  next claim moves it past the patient's night if the gap ends inside it), never dropped.
 
 What counts: every message to the patient except the confirmation of their own STOP/HELP
 (``transactional``), the portal copy of a withheld text and the first question that follows
 a check-in's invitation (``continues``: one step, one contact). A
-message a person on the care team wrote (console conversation, a clinician's request) counts
-but is not held back: the person chose to send it now.
+message a person on the care team wrote (console conversation, a clinician's request, a
+check-in's next question answering the patient's own reply) counts but is held back neither
+by the budget nor by the spacing: the person chose to send it now, or the patient is
+waiting for it. Safety answers and STOP/HELP confirmations are ``transactional``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,6 +52,7 @@ from careloop.personalize.contact_budget import (
     Removal,
     RemovalReason,
     budget_allows,
+    spaced_from,
 )
 
 if TYPE_CHECKING:  # the engine (SciPy) is the decider's; a worker only admits sends
@@ -62,7 +70,11 @@ SPENT_STATES = (
 
 
 def contact_budget(settings: BudgetSettings) -> ContactBudget:
-    return ContactBudget(per_day=settings.per_day, per_week=settings.per_week)
+    return ContactBudget(
+        per_day=settings.per_day,
+        per_week=settings.per_week,
+        min_gap=timedelta(hours=settings.min_gap_hours),
+    )
 
 
 def counts_as_contact(*, recipient_kind: str, extra: Mapping[str, Any] | None) -> bool:
@@ -115,27 +127,41 @@ def scheduled_contacts(
 
 
 def hold_over_budget(
-    decision: Decision, *, contacts: Sequence[datetime], budget: ContactBudget
+    decision: Decision,
+    *,
+    contacts: Sequence[datetime],
+    budget: ContactBudget,
+    spaced: bool = True,
 ) -> Decision:
-    """The decision, or a hold when sending at its time would break the budget."""
+    """The decision, or a hold when sending at its time would break the budget, or (with
+    ``spaced``; a care-team member's own message is not) come closer than the budget's
+    ``min_gap`` to another contact sent or scheduled."""
     if decision.action is None or decision.send_at is None:
         return decision
-    if budget_allows(contacts, at=decision.send_at, budget=budget):
+    if not budget_allows(contacts, at=decision.send_at, budget=budget):
+        detail = f"{budget.per_day} a day, {budget.per_week} a week"
+        why = "No outreach now: the patient's contact budget across programs is spent."
+    elif spaced and spaced_from(contacts, at=decision.send_at, gap=budget.min_gap) is not None:
+        detail = f"at least {_hours(budget.min_gap)} hours between contacts"
+        why = (
+            "No outreach now: the patient has another contact within "
+            f"{_hours(budget.min_gap)} hours of this one."
+        )
+    else:
         return decision
-    removal = Removal(
-        "patient",
-        None,
-        RemovalReason.CONTACT_BUDGET,
-        f"{budget.per_day} a day, {budget.per_week} a week",
-    )
+    removal = Removal("patient", None, RemovalReason.CONTACT_BUDGET, detail)
     return replace(
         decision,
         action=None,
         send_at=None,
         propensity=None,
         removals=(*decision.removals, removal),
-        explanation="No outreach now: the patient's contact budget across programs is spent.",
+        explanation=why,
     )
+
+
+def _hours(gap: timedelta) -> str:
+    return f"{gap.total_seconds() / 3600:g}"
 
 
 def budget_patients(messages: Iterable[tuple[str, str, Mapping[str, Any] | None]]) -> list[str]:
@@ -168,6 +194,20 @@ def _lock_patients(session: Session, patient_ids: Sequence[str], now: datetime) 
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What :func:`admit` let through: ``refused`` would break the budget (dead-lettered
+    ``over-budget``); ``deferred`` come too close to another contact, each with the moment
+    its gap ends (handed back to the queue, due then)."""
+
+    refused: set[int] = field(default_factory=set)
+    deferred: dict[int, datetime] = field(default_factory=dict)
+
+    @property
+    def held(self) -> set[int]:
+        return self.refused | self.deferred.keys()
+
+
 def admit(
     session: Session,
     *,
@@ -176,16 +216,17 @@ def admit(
     budget: ContactBudget,
     locked: bool = False,
     marked: bool = False,
-) -> set[int]:
-    """Admit ``(id, patient_id, recipient_kind, extra)`` messages about to be sent, in order;
-    returns the ids that would break the budget (the caller dead-letters them). Admitted
+) -> Admission:
+    """Admit ``(id, patient_id, recipient_kind, extra)`` messages about to be sent, in order:
+    those that would break the budget are refused, those closer than ``budget.min_gap`` to a
+    contact already made (this group's included) deferred to the end of that gap. Admitted
     messages get ``contact_at = now`` in this transaction, under the patients' locks
     (``locked``: an earlier statement of this transaction took them, in id order;
     ``marked``: the same statement also set ``contact_at = now`` on these messages, as
     :func:`careloop.outreach.results_sql.write_at_once` does on PostgreSQL)."""
     counted = [m for m in messages if counts_as_contact(recipient_kind=m[2], extra=m[3])]
     if not counted:
-        return set()
+        return Admission()
     patient_ids = sorted({m[1] for m in counted})
     if not locked:
         _lock_patients(session, patient_ids, now)
@@ -195,16 +236,20 @@ def admit(
     for pid, moment in count(session, patient_ids=patient_ids, ids=ids, now=now):
         if moment is not None:  # never: the count's own condition
             spent[pid].append(moment)
-    refused: set[int] = set()
+    out = Admission()
     for message_id, pid, kind, extra in counted:
-        limited = limited_by_budget(recipient_kind=kind, extra=extra)
-        if limited and not budget_allows(spent[pid], at=now, budget=budget):
-            refused.add(message_id)
-            continue
+        if limited_by_budget(recipient_kind=kind, extra=extra):
+            if not budget_allows(spent[pid], at=now, budget=budget):
+                out.refused.add(message_id)
+                continue
+            end = spaced_from(spent[pid], at=now, gap=budget.min_gap)
+            if end is not None:
+                out.deferred[message_id] = end
+                continue
         spent[pid].append(now)
-    if refused:  # rare: they were marked with the rest; a refused message spent nothing
-        _set_contact_at(session, sorted(refused), None)
-    return refused
+    if out.held:  # rare: they were marked with the rest; a held message spent nothing
+        _set_contact_at(session, sorted(out.held), None)
+    return out
 
 
 def _count_and_mark(

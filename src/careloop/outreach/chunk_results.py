@@ -24,6 +24,7 @@ from careloop.outreach.results import (
     locks_budget,
     record_group,
     record_outcomes,
+    release,
 )
 from careloop.outreach.sender_leases import release_senders
 from careloop.outreach.states import DeadReason
@@ -66,7 +67,7 @@ def record_chunk(
             lease=lease,
             backoff=backoff,
         )
-        over = admit(
+        admitted = admit(
             session,
             messages=[
                 (m.id, m.patient_id, m.recipient_kind, m.extra) for m in calling if m.id in ours
@@ -77,6 +78,14 @@ def record_chunk(
             locked=locks_budget(session),
             marked=locks_budget(session),
         )
+        over = admitted.refused
+        if admitted.deferred:
+            # Too close to another contact: due when the gap ends, not an attempt (its next
+            # claim checks quiet hours again, so a gap ending at night waits for the morning).
+            for m in calling:
+                if m.id in admitted.deferred:
+                    release(session, messages=[m], at=admitted.deferred[m.id], worker_id=worker_id)
+            report.deferred += len(admitted.deferred)
         if over:
             dead = [Outcome(m, dead=DeadReason.OVER_BUDGET) for m in calling if m.id in over]
             report.add(
@@ -88,7 +97,7 @@ def record_chunk(
                     backoff=lambda _: timedelta(0),
                 )
             )
-        sendable = ours - over
+        sendable = ours - admitted.held
         if plan is not None:
             # Last, so the sender rows are locked for the commit only and the slots are
             # placed as close as can be to the moment they become this worker's.

@@ -2,8 +2,49 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
 from careloop.channels.messages import ChannelKind, EmailParts, OutboundMessage, PortalParts
+from careloop.channels.registry import ChannelRegistry
+from careloop.db import any_of
+from careloop.models import OutboxMessage
 from careloop.outreach.claims import Claimed
+
+
+def send_from_now(
+    session: Session, claimed: Sequence[Claimed], *, channels: ChannelRegistry
+) -> list[Claimed]:
+    """``claimed`` with each text's sender as configured now (in the claim's transaction).
+
+    A row keeps the sender chosen when it was queued; one the operator has since replaced
+    (the demo's number, a number given up) goes from the default sender configured now, as
+    email's From does, instead of being dead-lettered ``misconfigured``. The row is updated
+    too, so its pacing key, a reconciliation after a crash and the record all name the
+    number the gateway was given. Nothing is written when every sender is still configured.
+    """
+    moved: dict[str | None, list[int]] = defaultdict(list)
+    out: list[Claimed] = []
+    kinds = {str(kind): kind for kind in channels.kinds}
+    for message in claimed:
+        kind = kinds.get(message.channel)
+        sender = message.sender if kind is None else channels.sender_now(kind, message.sender)
+        if sender != message.sender:
+            moved[sender].append(message.id)
+            message = replace(message, sender=sender)
+        out.append(message)
+    for sender, ids in moved.items():
+        session.execute(
+            update(OutboxMessage)
+            .where(any_of(session, OutboxMessage.id, ids))
+            .values(sender=sender)
+            .execution_options(synchronize_session=False)
+        )
+    return out
 
 
 def outbound_message(

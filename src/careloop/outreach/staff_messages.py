@@ -117,8 +117,9 @@ def send_staff_message(
     )
     # The configured budget (per day and per week) holds for staff messages too.
     contacts = scheduled_contacts(session, patient_ids=[patient_id], now=now)[patient_id]
+    # Not held by the spacing between contacts: the person chose to send it now.
     decision = hold_over_budget(
-        batch.decision(0), contacts=contacts, budget=contact_budget(own.budget)
+        batch.decision(0), contacts=contacts, budget=contact_budget(own.budget), spaced=False
     )
     record_decision(session, clock=clock, decision=decision, features=batch.features[0])
     if decision.action is None or decision.send_at is None:

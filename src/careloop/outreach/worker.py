@@ -52,7 +52,7 @@ from careloop.outreach.chunk_send import send_chunk
 from careloop.outreach.claims import Claimed, claim_due
 from careloop.outreach.config import OutreachSettings
 from careloop.outreach.group_send import SendPace, chunks, settle_doubts
-from careloop.outreach.outbound import outbound_message
+from careloop.outreach.outbound import outbound_message, send_from_now
 from careloop.outreach.outbox import backoff_delay
 from careloop.outreach.ratelimit import sender_key
 from careloop.outreach.results import BatchReport, Outcome
@@ -139,6 +139,7 @@ class Worker:
                 capacity=self._capacity,
                 adopt=adopt,
             )
+            claimed = send_from_now(session, claimed, channels=self.channels)
         report = BatchReport(claimed=len(claimed))
         if not claimed:
             return report
@@ -176,6 +177,10 @@ class Worker:
 
     def _capacity(self, channel: str, sender: str | None) -> float | None:
         """Messages ``sender`` can take in half a lease (``None``: unpaced, never leased)."""
+        # A sender since replaced is paced (and leased) as the one its texts now go from.
+        kind = ChannelKind(channel)
+        if kind in self.channels.kinds:
+            sender = self.channels.sender_now(kind, sender)
         rate = self.rate_of(sender_key(channel, sender), channel, sender)
         if rate is None:
             return None

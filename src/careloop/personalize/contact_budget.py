@@ -47,9 +47,12 @@ class ContactBudget:
 
     per_day: int
     per_week: int
+    min_gap: timedelta = timedelta(0)
+    """Least time between two contacts to the patient, whatever programs and channels sent
+    them: two programs must not text (or call) the same patient in the same minute."""
 
     def __post_init__(self) -> None:
-        if self.per_day < 0 or self.per_week < 0:
+        if self.per_day < 0 or self.per_week < 0 or self.min_gap < timedelta(0):
             raise ValueError("contact budgets are >= 0")
 
     @property
@@ -74,4 +77,19 @@ def budget_allows(contacts: Sequence[datetime], *, at: datetime, budget: Contact
     return True
 
 
-__all__ = ["ContactBudget", "Removal", "RemovalReason", "budget_allows"]
+def spaced_from(contacts: Sequence[datetime], *, at: datetime, gap: timedelta) -> datetime | None:
+    """``None`` when a contact at ``at`` is at least ``gap`` from every one of ``contacts``
+    (before or after it), else the earliest later moment that is, past the contacts already
+    made (at or before ``at``): the end of the gap the latest of them opened. Contacts
+    scheduled after ``at`` are checked at their own dispatch, so they do not move it."""
+    if gap <= timedelta(0):
+        return None
+    at = ensure_utc(at)
+    moments = [ensure_utc(c) for c in contacts]
+    if all(abs(at - c) >= gap for c in moments):
+        return None
+    made = [c for c in moments if c <= at]
+    return max(made) + gap if made else at + gap
+
+
+__all__ = ["ContactBudget", "Removal", "RemovalReason", "budget_allows", "spaced_from"]
