@@ -33,4 +33,8 @@ def keyword_reply(ctx: InboundContext, message: InboundMessage) -> str | None:
     """The content that answers a keyword, unless the carrier answers SMS keywords itself."""
     if ctx.settings.carrier_handles_opt_out and message.channel is ChannelKind.SMS:
         return None
+    if message.channel is ChannelKind.VOICE:
+        # A word said on a call (a spoken "stop") is answered by the call's goodbye: a
+        # confirmation queued on the call's channel would dial the person back.
+        return None
     return KEYWORD_REPLIES.get(message.keyword) if message.keyword else None

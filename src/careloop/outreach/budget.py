@@ -242,7 +242,11 @@ def admit(
             if not budget_allows(spent[pid], at=now, budget=budget):
                 out.refused.add(message_id)
                 continue
-            end = spaced_from(spent[pid], at=now, gap=budget.min_gap)
+            # Not spaced, though budgeted and counted: a reminder before a visit (``timely``:
+            # held, it would miss the visit) and ``careloop send``'s ``staff`` rows (the
+            # person chose to send it now).
+            unspaced = bool((extra or {}).get("timely") or (extra or {}).get("staff"))
+            end = None if unspaced else spaced_from(spent[pid], at=now, gap=budget.min_gap)
             if end is not None:
                 out.deferred[message_id] = end
                 continue

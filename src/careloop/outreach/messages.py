@@ -117,14 +117,21 @@ def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list
 
 
 def recent_conversations(
-    session: Session, *, patient_ids: Collection[str], per_patient: int
+    session: Session,
+    *,
+    patient_ids: Collection[str],
+    per_patient: int,
+    now: datetime | None = None,
 ) -> dict[str, list[ConversationItem]]:
     """Each patient's latest ``per_patient`` messages out and in, oldest first (as a thread
-    reads), in two queries however many patients: a worklist page shows one per reply card."""
+    reads), in two queries however many patients: a worklist page shows one per reply card.
+    With ``now``, messages queued for later are left out: they are not the conversation so
+    far, and a week of decided reminders would push the patient's words off the card."""
     if not patient_ids or per_patient < 1:
         return {}
     ids = sorted(set(patient_ids))
     when = func.coalesce(OutboxMessage.sent_at, OutboxMessage.due_at)
+    so_far = [when <= now] if now is not None else []
     out_rank = (
         func.row_number()
         .over(
@@ -134,7 +141,9 @@ def recent_conversations(
         .label("rank")
     )
     latest_out = (
-        select(OutboxMessage.id, out_rank).where(OutboxMessage.patient_id.in_(ids)).subquery()
+        select(OutboxMessage.id, out_rank)
+        .where(OutboxMessage.patient_id.in_(ids), *so_far)
+        .subquery()
     )
     out = session.scalars(
         select(OutboxMessage)

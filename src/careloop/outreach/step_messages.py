@@ -36,7 +36,7 @@ from careloop.outreach.due_steps import (
 from careloop.outreach.handoffs import CheckinInvite, RescheduleOffer
 from careloop.outreach.interpreter_calls import route_voice
 from careloop.outreach.outbox import NewMessage, enqueue_flags
-from careloop.outreach.program import OutreachProgram
+from careloop.outreach.program import OutreachProgram, WaitOrigin
 from careloop.outreach.render_memo import RenderMemo
 from careloop.outreach.requests import language_note
 from careloop.outreach.tick_context import ProgramRun
@@ -145,7 +145,14 @@ def run_steps(
         # Exact budget check at the chosen send time, against everything sent or scheduled
         # (this tick's earlier programs and steps included): a hold, never an overrun.
         pid = item.enrollment.patient_id
-        decision = hold_over_budget(engine_decisions[i], contacts=contacts[pid], budget=budget)
+        # A reminder before a record date (a visit) is not held by the spacing between
+        # contacts: held, it would be retried a day later, past the date, and skipped.
+        decision = hold_over_budget(
+            engine_decisions[i],
+            contacts=contacts[pid],
+            budget=budget,
+            spaced=item.step.wait.origin is not WaitOrigin.ANCHOR,
+        )
         message = item.step.message_for((item.enrollment.fields or {}).get("visit"))
         decision, human_call = route_voice(
             session,
@@ -312,6 +319,8 @@ def _render(
     note = language_note(rendered, wanted=decision.language)
     if note:  # staff see why a patient who reads Chinese got English
         extra["language_note"] = note
+    if item.step.wait.origin is WaitOrigin.ANCHOR:
+        extra["timely"] = True  # before a visit: not deferred by the spacing at dispatch
     if chosen == "voice":
         extra["voicemail_text"] = voicemail_line(ctx.settings, language=decision.language)
     notice = decided_notice(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -66,13 +67,14 @@ def reply_threads(
     entries: list[WorklistEntry],
     principal: Principal,
     names: Mapping[str, str],
+    now: datetime | None = None,
 ) -> dict[str, tuple[ThreadLine, ...]]:
     """The conversation of each patient a reply card is about, for a caller who may read
     the patient's messages; the caller audits the read (:data:`MESSAGES_READ`)."""
     if not principal.can("patients:read"):
         return {}
     wanted = {e.patient_id for e in entries if e.patient_id and about_a_reply(e)}
-    found = recent_conversations(session, patient_ids=wanted, per_patient=THREAD_LENGTH)
+    found = recent_conversations(session, patient_ids=wanted, per_patient=THREAD_LENGTH, now=now)
     return {
         pid: tuple(ThreadLine(item, _who_wrote(item, names)) for item in items)
         for pid, items in found.items()

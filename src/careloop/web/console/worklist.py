@@ -203,7 +203,7 @@ def item_views(
     replies = _replies(session, entries)
     staff = writers(session) if staff is None else staff
     names = staff_names(session, among=staff)
-    conversations = reply_threads(session, entries, principal, names) if threads else {}
+    conversations = reply_threads(session, entries, principal, names, now=now) if threads else {}
     choices: dict[str | None, tuple[Assignable, ...]] = {}
     views = []
     for entry in entries:
