@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from careloop.models import User
+from sqlalchemy import select
+
+from careloop.models import AuditEvent, User
 from careloop.runtime import Runtime
 from tests.feedback.loop_payloads import add_patients
 
@@ -47,6 +49,13 @@ def test_a_nurse_proposes_and_only_another_clinician_approves(
     assert proposed.status_code == 201, proposed.text
     plan = proposed.json()
     assert (plan["status"], plan["proposed_by"]) == ("proposed", nurse_actor)
+    with rt.transaction() as session:
+        audited = session.execute(
+            select(AuditEvent.actor, AuditEvent.action, AuditEvent.patient_id).where(
+                AuditEvent.resource == "plan-adjustment:proposed"
+            )
+        ).all()
+    assert [tuple(row) for row in audited] == [(nurse_actor, "create", PID)]
     self_approved = nurse.post(f"/api/plan-adjustments/{plan['id']}/approve")
     assert (self_approved.status_code, self_approved.json()["error"]) == (
         403,

@@ -302,6 +302,8 @@ ROUTES: dict[str, str] = {
     "POST /api/alerts/{item_id}/assign": "audited (careteam.alerts)",
     "POST /api/alerts/{item_id}/link": "audited (careteam.alerts)",
     "POST /api/alerts/{item_id}/resolve": "audited (careteam.alerts)",
+    "POST /api/patients/{patient_id}/plan-adjustments": "audited (careteam.proposals)",
+    "POST /console/patients/{patient_id}/plan-adjustments": "audited (careteam.proposals)",
     "POST /api/plan-adjustments/{adjustment_id}/approve": "audited (careteam.plans)",
     "POST /api/plan-adjustments/{adjustment_id}/reject": "audited (careteam.plans)",
     "POST /api/content/versions/{version_id}/approve": NOT_PHI + " (message library)",

@@ -96,7 +96,9 @@ def act_on_findings(
                 proposal=finding.proposal,
                 item_id=raised.item_id,
                 clock=clock,
-                actor=actor,
+                # The rule proposes, not whoever entered the reading: a nurse who typed in a
+                # glucose value may still approve what the trend rule then proposed.
+                actor=f"rule:{finding.rule_id}",
             )
             if row is not None:
                 proposals.append(row.id)
