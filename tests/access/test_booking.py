@@ -257,12 +257,13 @@ def test_the_appointment_journey_picks_up_a_booking(
 
 
 def test_a_number_answering_a_later_question_is_not_a_booking(
-    rt: Runtime, clock: FrozenClock, tmp_path: Path
+    rt: Runtime, clock: FrozenClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The later question must go when it is due: no minimum gap between contacts here.
+    monkeypatch.setenv("CARELOOP_OUTREACH__BUDGET__MIN_GAP_HOURS", "0")
     _seed(rt, tmp_path)
     _offer_and_deliver(rt, clock)
-    # Past the minimum gap between contacts, so the later question goes when it is due.
-    clock.advance(timedelta(hours=5))
+    clock.advance(timedelta(hours=1))
     with rt.transaction() as session:
         enqueue(
             session,

@@ -251,5 +251,8 @@ def test_worker_processes_share_each_senders_carrier_rate(
         for sender, times in received.items()
     }
     assert _texts(gateway) == Counter({f"proc:{i}": 1 for i in range(40)})
-    assert max(busiest.values()) <= rate
+    # Stamped on arrival at the gateway: a send held up on a loaded machine lands beside the
+    # next slot's, so one more than the rate in a window is arrival jitter; N processes each
+    # at the full rate would show about N times it.
+    assert max(busiest.values()) <= rate + 1
     assert min(busiest.values()) >= 2  # paced, not trickled one by one
