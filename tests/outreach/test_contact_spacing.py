@@ -30,12 +30,12 @@ from tests.outreach.test_outreach_budget import (
     _address,
     _people,
     people,
+    run_workers,
 )
 
 from careloop.channels.messages import ChannelKind
 from careloop.channels.registry import ChannelRegistry
 from careloop.clock import FrozenClock
-from careloop.compose.worker import build_worker
 from careloop.models import DecisionRow, OutboxMessage
 from careloop.outreach.config import BudgetSettings, OutreachSettings
 from careloop.outreach.eligibility import Candidate, ExplicitEligibility
@@ -62,25 +62,6 @@ queued = st.tuples(
     st.sampled_from(sorted(EXTRA)),  # the program (or person) that decided
     st.sampled_from([0, 0, 1, 30, 90, 200, 600, 1440, 1500]),  # due, minutes from now
 )
-
-
-def _work(rt: Runtime, registry: ChannelRegistry, *, workers: int) -> None:
-    import threading
-
-    built = []
-    for n in range(workers):
-        worker = build_worker(rt, worker_id=f"gap-{n}", channels=registry)
-        worker.settings = OutreachSettings(budget=ROOMY)
-        worker.sleep = lambda _s: None
-        built.append(worker)
-    if workers == 1:
-        built[0].run(once=True)
-        return
-    threads = [threading.Thread(target=w.run, kwargs={"once": True}) for w in built]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
 
 
 @settings(
@@ -138,10 +119,10 @@ def test_no_two_contacts_closer_than_the_gap_none_at_night_none_twice_none_dropp
     workers = 2 if rt.engine.dialect.name == "postgresql" else 1
     for minutes in steps:  # the worker waking at irregular times, sometimes a minute apart
         clock.advance(timedelta(minutes=minutes))
-        _work(rt, registry, workers=workers)
+        run_workers(rt, registry, workers=workers, budget=ROOMY, prefix="gap")
     for _ in range(4 * 24 // 2):  # then every two hours for four days: all must have gone
         clock.advance(timedelta(hours=2))
-        _work(rt, registry, workers=workers)
+        run_workers(rt, registry, workers=workers, budget=ROOMY, prefix="gap")
 
     by_address = {_address(p, c): p for p in persons for c in CHANNELS}
     seen = [d for d in log if d.message.idempotency_key in keys]

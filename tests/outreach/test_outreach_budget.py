@@ -164,11 +164,19 @@ def _address(person: Person, channel: str) -> str:
     )
 
 
-def _run_workers(rt: Runtime, registry: ChannelRegistry, *, workers: int) -> None:
+def run_workers(
+    rt: Runtime,
+    registry: ChannelRegistry,
+    *,
+    workers: int,
+    budget: BudgetSettings = BUDGET,
+    prefix: str = "budget",
+) -> None:
+    """``workers`` workers under ``budget``, each once: in threads when more than one."""
     built = []
     for n in range(workers):
-        worker = build_worker(rt, worker_id=f"budget-{n}", channels=registry)
-        worker.settings = OutreachSettings(budget=BUDGET)
+        worker = build_worker(rt, worker_id=f"{prefix}-{n}", channels=registry)
+        worker.settings = OutreachSettings(budget=budget)
         worker.sleep = lambda _s: None
         built.append(worker)
     if workers == 1:
@@ -243,7 +251,7 @@ def test_gateways_never_see_the_budget_broken_an_opt_out_contacted_a_quiet_hour_
     workers = 2 if rt.engine.dialect.name == "postgresql" else 1
     for minutes in steps:  # 1-10 days of a worker waking at irregular times
         clock.advance(timedelta(minutes=minutes))
-        _run_workers(rt, registry, workers=workers)
+        run_workers(rt, registry, workers=workers)
 
     by_address = {_address(p, c): p for p in persons for c in CHANNELS}
     seen = [d for d in log if d.message.to in by_address]
