@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from careloop.careteam.worklist import list_worklist
@@ -23,11 +24,21 @@ ZONE = ZoneInfo("America/New_York")
 EXAM = datetime(2026, 3, 10, 9, 0, tzinfo=ZONE)
 
 
-def _asked(rt: Runtime, clock: FrozenClock, *, language: str) -> None:
-    """The colonoscopy instruction and question went out the day before, by the worker."""
+def _asked(rt: Runtime, clock: FrozenClock, *, language: str, earlier: int = 0) -> None:
+    """The colonoscopy instruction and question went out the day before, by the worker;
+    ``earlier`` journeys for her later exams were started first (they take the first ids)."""
     clock.set(EXAM - timedelta(days=3))
     make_patient(rt, patient_id="p-prep", language=language)
     with rt.transaction() as session:
+        for weeks in range(earlier):
+            later = EXAM + timedelta(weeks=weeks + 2)
+            start_prep(
+                session,
+                patient_id="p-prep",
+                kind="colonoscopy",
+                appointment_at=later,
+                now=clock.now(),
+            )
         start_prep(
             session, patient_id="p-prep", kind="colonoscopy", appointment_at=EXAM, now=clock.now()
         )
@@ -94,3 +105,21 @@ def test_a_spanish_speaker_who_answers_in_words_has_understood(
     assert _queued(rt)[-1] == "prep_colonoscopy_check"  # nothing re-taught
     with rt.transaction() as session:
         assert list_worklist(session, now=clock.now()) == []
+
+
+@pytest.mark.parametrize("earlier", range(6))
+def test_a_reteach_answers_the_reply_at_once_and_before_the_exam(
+    rt: Runtime, clock: FrozenClock, earlier: int
+) -> None:
+    """Whatever window the engine would like best (its seed follows the journey's id, so other
+    journeys started first change it), the plainer words go out while the patient is there,
+    not the next afternoon after the exam."""
+    _asked(rt, clock, language="en", earlier=earlier)
+    replied = clock.now()
+    assert text_back(rt, "2", 1) == "prep-retaught"
+    with rt.transaction() as session:
+        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        told, question = rows[-2], rows[-1]
+        assert told.content_message == "prep_colonoscopy_reteach"
+        for row in (told, question):
+            assert replied <= row.due_at <= replied + timedelta(minutes=30)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -33,6 +32,7 @@ from careloop.medications.reminders import send_window_from
 from careloop.medications.service import patient_of
 from careloop.models import PrepJourney
 from careloop.outreach.requests import RequestedMessage, request_message
+from careloop.personalize.actions import ActionSpace, SendWindow
 from careloop.records.service import get_patient
 from careloop.settings import Settings
 
@@ -122,17 +122,51 @@ def _send(
     clock: Clock,
     settings: Settings,
     after: RequestedMessage | None = None,
+    at_once: bool = False,
 ) -> RequestedMessage:
-    """Queue one message of the journey; ``after`` pins it to that message's channel and
-    the half hour from its send time (a question comes with what it asks about)."""
-    pinned: dict[str, Any] = {}
-    if after is not None and after.outbox_id is not None and after.due_at is not None:
-        zone = ZoneInfo(get_patient(session, journey.patient_id).timezone)
+    """Queue one message of the journey, in a send window that ends before the exam.
+
+    ``after`` pins it to that message's channel and the half hour from its send time (a
+    question comes with what it asks about). ``at_once`` sends it as soon as the day allows
+    (a re-teach answers the patient's reply while they are there): the half hour from
+    ``now`` inside the usual sending day, else the next window that ends before the exam;
+    when the patient's own quiet hours refuse that, the engine chooses as it would."""
+    zone = ZoneInfo(get_patient(session, journey.patient_id).timezone)
+    if after is not None and after.channel is not None and after.due_at is not None:
         local = after.due_at.astimezone(zone)
-        pinned = {
-            "send_window": send_window_from(local.hour * 60 + local.minute),
-            "allowed_channels": (after.channel,),
-        }
+        return _request(
+            session, journey, message, now=now, clock=clock, settings=settings,
+            send_windows=(send_window_from(local.hour * 60 + local.minute),),
+            allowed_channels=(after.channel,),
+        )  # fmt: skip
+    local = now.astimezone(zone)
+    fits = windows_before(local, journey.appointment_at)
+    right_now = send_window_from(local.hour * 60 + local.minute)
+    if at_once:
+        soonest = right_now if _in_sending_day(local) or not fits else fits[0]
+        sent = _request(
+            session, journey, message, now=now, clock=clock, settings=settings,
+            send_windows=(soonest,),
+        )  # fmt: skip
+        if sent.outbox_id is not None:
+            return sent
+    return _request(
+        session, journey, message, now=now, clock=clock, settings=settings,
+        send_windows=tuple(fits) or (right_now,),
+    )  # fmt: skip
+
+
+def _request(
+    session: Session,
+    journey: PrepJourney,
+    message: str,
+    *,
+    now: datetime,
+    clock: Clock,
+    settings: Settings,
+    send_windows: tuple[str, ...],
+    allowed_channels: tuple[str, ...] | None = None,
+) -> RequestedMessage:
     return request_message(
         session,
         patient_id=journey.patient_id,
@@ -143,8 +177,30 @@ def _send(
         clock=clock,
         settings=settings,
         program=f"{PROGRAM_PREFIX}{journey.kind}",
-        **pinned,
+        send_windows=send_windows,
+        allowed_channels=allowed_channels,
     )
+
+
+def _in_sending_day(local: datetime) -> bool:
+    minute = local.hour * 60 + local.minute
+    windows = [SendWindow.parse(label) for label in ActionSpace().send_windows]
+    return any(w.start_minute <= minute < w.end_minute for w in windows)
+
+
+def windows_before(local_now: datetime, appointment_at: datetime) -> list[str]:
+    """The engine's send windows whose next opening (today's if it has not ended, else
+    tomorrow's) ends before the appointment, soonest first: an instruction that could arrive
+    after the exam teaches nothing, whichever window the engine would have liked best."""
+    minute = local_now.hour * 60 + local_now.minute
+    midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    fits = []
+    for label in ActionSpace().send_windows:
+        window = SendWindow.parse(label)
+        day = midnight if minute < window.end_minute else midnight + timedelta(days=1)
+        if day + timedelta(minutes=window.end_minute) <= appointment_at:
+            fits.append((day + timedelta(minutes=window.start_minute), label))
+    return [label for _, label in sorted(fits)]
 
 
 def _teach(
@@ -156,9 +212,12 @@ def _teach(
     now: datetime,
     clock: Clock,
     settings: Settings,
+    at_once: bool = False,
 ) -> None:
     """The instruction (or its plainer re-teach), then the question with it."""
-    told = _send(session, journey, message, now=now, clock=clock, settings=settings)
+    told = _send(
+        session, journey, message, now=now, clock=clock, settings=settings, at_once=at_once
+    )
     _send(session, journey, kind.question, now=now, clock=clock, settings=settings, after=told)
 
 
@@ -220,7 +279,16 @@ def answer_prep(
     elif journey.status == "asked":
         journey.wrong_answers += 1
         journey.status = "retaught"
-        _teach(session, journey, kind, kind.reteach, now=now, clock=clock, settings=settings)
+        _teach(
+            session,
+            journey,
+            kind,
+            kind.reteach,
+            now=now,
+            clock=clock,
+            settings=settings,
+            at_once=True,
+        )
     else:
         journey.wrong_answers += 1
         journey.status = "task"

@@ -81,6 +81,7 @@ def request_message(
     fields: Mapping[str, object] | None = None,
     program: str | None = None,
     send_window: str | None = None,
+    send_windows: tuple[str, ...] | None = None,
     caregiver_id: str | None = None,
     allowed_channels: tuple[str, ...] | None = None,
 ) -> RequestedMessage:
@@ -94,6 +95,7 @@ def request_message(
     of the clinic's (phone, portal link, care team name); ``key`` makes a re-run a no-op.
     ``send_window`` (e.g. ``"07:30-08:00"``, local time) pins the send time for a message due
     at a moment of the patient's own routine (a dose reminder); quiet hours still apply.
+    ``send_windows`` narrows the engine's choice to these (the ones that end before a visit).
     ``allowed_channels`` narrows the channels the engine may choose (a message whose point is a link
     cannot be a phone call).
     """
@@ -106,8 +108,9 @@ def request_message(
             existing.id, existing.channel, existing.language, existing.due_at, existing.decision_id
         )
     own, channels = outreach_settings(settings)
+    windows = (send_window,) if send_window else send_windows
     space = ActionSpace(
-        **({"send_windows": (send_window,)} if send_window else {}),
+        **({"send_windows": windows} if windows else {}),
         **({"channels": allowed_channels} if allowed_channels else {}),
     )
     spec = ProgramSpec(name=f"request:{message}", purpose=purpose, action_space=space)
