@@ -144,3 +144,39 @@ def test_the_code_is_in_the_patients_language_and_says_nothing_else(
         wanted_text.format(code=code.group()),
     )
     assert _signs_in(client, challenge, code.group())
+
+
+# patient: (the language picked in the portal's menu before signing in, the code's words)
+CHOSEN = {
+    "code-en": ("es", "Su código de acceso es {code}. Vence en 10 minutos. No lo comparta."),
+    "code-pt": ("es", "Su código de acceso es {code}. Vence en 10 minutos. No lo comparta."),
+    "code-es": ("pt-BR", "Seu código de acesso: {code}. Expira em 10 minutos. Não o compartilhe."),
+}
+
+
+@pytest.mark.parametrize("pid", sorted(CHOSEN))
+def test_the_code_follows_the_language_picked_on_the_sign_in_page(
+    pid: str,
+    request: pytest.FixtureRequest,
+    rt: Runtime,
+    tmp_path: Path,
+    api_client: Call,
+) -> None:
+    """The sign-in page greeted the patient in the language they picked in its menu (over
+    their record's, and the one they stated earlier): the code it sends reads in it too."""
+    twilio, relay = request.getfixturevalue("gateway"), request.getfixturevalue("mailbox")
+    _setup(rt, tmp_path, pid)
+    chosen, wanted = CHOSEN[pid]
+    mobile = SPEAKERS[pid][2]
+    client, _challenge = _ask_for_a_code(rt, api_client, "sms", "+10000000000")  # no one's
+    picked = client.get(f"/portal/sign-in?lang={chosen}")
+    assert picked.status_code == 200
+
+    page = client.post("/portal/sign-in", data={"system": "sms", "value": mobile})
+
+    assert page.status_code == 200, page.text
+    assert f'lang="{chosen.split("-")[0]}' in page.text
+    to, _subject, text = _received("sms", twilio, relay)
+    code = re.search(r"\d{6}", text)
+    assert code is not None, text
+    assert (to, text) == (mobile, wanted.format(code=code.group()))

@@ -271,9 +271,19 @@ def _why_code_withheld(session: Session, contact: PortalContact) -> str | None:
 
 
 def request_code(
-    session: Session, *, key: bytes, system: str, value: str, now: datetime
+    session: Session,
+    *,
+    key: bytes,
+    system: str,
+    value: str,
+    now: datetime,
+    chosen_language: str | None = None,
 ) -> tuple[str, PendingCode | None]:
-    """A challenge id (always) and, for an enrolled contact point, the code to deliver."""
+    """A challenge id (always) and, for an enrolled contact point, the code to deliver.
+
+    ``chosen_language``: the language the person picked in the portal itself (its language
+    menu on the sign-in page); the code then comes in the words of the page that asked for it,
+    before the patient's stated or recorded language."""
     challenge_id = secrets.token_urlsafe(24)
     digest = contact_digest(key, system, value)
     contact = session.scalars(
@@ -304,7 +314,7 @@ def request_code(
         )
     )
     session.flush()
-    language = _code_language(session, contact.patient_id)
+    language = chosen_language or _code_language(session, contact.patient_id)
     return challenge_id, PendingCode(channel=system, to=contact.value, code=code, language=language)
 
 

@@ -51,6 +51,12 @@ assert set(ProxyScope.__args__) == set(PROXY_SCOPES)  # type: ignore[attr-define
 class CodeRequest(BaseModel):
     system: Literal["sms", "email"]
     value: str = Field(min_length=3, max_length=320)
+    language: str | None = Field(
+        default=None,
+        pattern="^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$",
+        description="The language chosen in the portal (BCP-47); the code is worded in it. "
+        "Unset: the patient's stated language, else their record's.",
+    )
 
 
 class CodeRequested(BaseModel):
@@ -123,7 +129,12 @@ def portal_request_code(
         "portal-code", contact_digest(key, body.system, body.value), now=now
     )
     challenge_id, pending = request_code(
-        session, key=key, system=body.system, value=body.value, now=now
+        session,
+        key=key,
+        system=body.system,
+        value=body.value,
+        now=now,
+        chosen_language=body.language,
     )
     if pending is not None:
         # Sent after the response, i.e. after the code is committed.

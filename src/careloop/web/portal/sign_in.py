@@ -38,6 +38,13 @@ from careloop.web.portal.page import LANG_COOKIE, SIGN_IN, render_page
 router = APIRouter(include_in_schema=False)
 
 
+def _chosen_language(request: Request) -> str | None:
+    """The language picked in the portal's own menu (its cookie), if any: the code that this
+    page asks for is worded in it, as the page is. The browser's Accept-Language is no choice."""
+    chosen = request.cookies.get(LANG_COOKIE)
+    return pick_language(chosen) if chosen else None
+
+
 def _browser_language(request: Request) -> str:
     return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
 
@@ -84,7 +91,7 @@ def request_code(
     """Ask governance for a code; the answer is the same whether or not the contact is known."""
     background = BackgroundTasks()
     requested = portal_api.portal_request_code(
-        portal_api.CodeRequest(system=system, value=value),
+        portal_api.CodeRequest(system=system, value=value, language=_chosen_language(request)),
         request,
         background,
         session,
