@@ -3,6 +3,10 @@
 The portal's reply has no provider to answer for it, so it is tied to the patient's latest
 message here (or, with nothing sent yet, filed straight for the care team) before
 :func:`~careloop.conversations.inbound.handle_reply` takes it like any other reply.
+
+A caregiver writing as the patient's proxy writes their own words, never the patient's: the
+message is stored as the caregiver's and always read by a person (a "1" or a "STOP" from a
+caregiver is no dose taken and no opt-out of the patient's), as a caregiver's SMS reply is.
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ from careloop.outreach import replies
 from careloop.outreach.messages import checked_body
 from careloop.outreach.replies import ReplyOutcome
 
+_PATIENTS_MESSAGE = ToRead(
+    "Read the patient's message", "A portal message that answers no reminder."
+)
+_CAREGIVERS_MESSAGE = ToRead(
+    "Read the caregiver's message", "A caregiver's portal message, for the patient."
+)
+
 
 def receive_portal_reply(
     session: Session,
@@ -32,6 +43,7 @@ def receive_portal_reply(
     body: str,
     ctx: InboundContext,
     reply_key: str | None = None,
+    caregiver_id: str | None = None,
 ) -> ReplyOutcome:
     """A reply typed in the portal, handled like an SMS reply to the patient's latest message.
 
@@ -58,7 +70,11 @@ def receive_portal_reply(
     try:
         with session.begin_nested():
             return _store_portal_reply(
-                session, ctx=ctx, message=message, answers=latest is not None
+                session,
+                ctx=ctx,
+                message=message,
+                answers=latest is not None and caregiver_id is None,
+                caregiver_id=caregiver_id,
             )
     except IntegrityError:
         # Both posts of a double click passed the look-up before either was committed: the
@@ -75,6 +91,7 @@ def _store_portal_reply(
     ctx: InboundContext,
     message: InboundMessage,
     answers: bool,
+    caregiver_id: str | None,
 ) -> ReplyOutcome:
     if answers:
         return handle_reply(session, ctx=ctx, message=message)
@@ -85,13 +102,15 @@ def _store_portal_reply(
         message=message,
         patient_id=patient_id,
         program=None,
-        routine=ToRead("Read the patient's message", "A portal message that answers no reminder."),
+        routine=_CAREGIVERS_MESSAGE if caregiver_id else _PATIENTS_MESSAGE,
+        caregiver_id=caregiver_id,
     ).queued
     replies.store_reply(
         session,
         replace(message, keyword=Keyword.FREE_TEXT),
         patient_id=patient_id,
         handled_as="care-team-inbox",
+        caregiver_id=caregiver_id,
     )
     replies.patient_event(
         session,
@@ -105,5 +124,6 @@ def _store_portal_reply(
             "channel": "portal",
             **replies.reply_evidence(body=text, handled_as="care-team-inbox"),
         },
+        caregiver_id=caregiver_id,
     )
     return ReplyOutcome("care-team-inbox", patient_id, None, None, queued_reply=queued)

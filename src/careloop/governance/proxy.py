@@ -115,6 +115,19 @@ def grants_for_user(session: Session, *, user_id: int) -> list[ProxyGrant]:
     )
 
 
+def proxy_caregiver_id(session: Session, *, user_id: int, patient_id: str) -> str | None:
+    """The caregiver (the RelatedPerson on the patient's record) a caregiver's portal account
+    acts as for this patient, through a live grant; None when it has none for them."""
+    return next(
+        (
+            grant.caregiver_id
+            for grant in grants_for_user(session, user_id=user_id)
+            if grant.patient_id == patient_id
+        ),
+        None,
+    )
+
+
 def with_proxy_grants(session: Session, principal: Principal) -> Principal:
     """A caregiver's principal, reaching exactly the patients and scopes granted now."""
     if principal.user_id is None:

@@ -192,3 +192,5 @@ class InboundReply(Base):
     body: Mapped[str] = mapped_column(Text)
     handled_as: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    caregiver_id: Mapped[str | None] = mapped_column(String(128))
+    """The caregiver who wrote it in the portal as the patient's proxy (0710)."""

@@ -23,7 +23,7 @@ from careloop.clock import Clock
 from careloop.content.render import email_html
 from careloop.errors import Conflict, InvalidInput
 from careloop.governance.consent import consent_decision
-from careloop.models import InboundReply, OutboxMessage
+from careloop.models import Caregiver, InboundReply, OutboxMessage
 from careloop.outreach.audience import patient_recipient
 from careloop.outreach.outbox import NewMessage, enqueue
 from careloop.personalize.service import get_profile
@@ -57,6 +57,7 @@ class ConversationItem:
     changed_at: datetime | None = None  # for "out": when the row last changed (FHIR lastUpdated)
     author: str | None = None  # for "out": the staff actor who wrote a care-team message
     sender_kind: str = "careloop"  # "staff" wrote it, else careloop; "patient" or "caregiver" in
+    sender_name: str | None = None  # for "in" by a known caregiver: "Maria (daughter, caregiver)"
 
 
 def _out_item(row: OutboxMessage) -> ConversationItem:
@@ -81,14 +82,43 @@ def _out_item(row: OutboxMessage) -> ConversationItem:
     )
 
 
-def _in_item(row: InboundReply, *, answered_kind: str | None = None) -> ConversationItem:
-    # A reply answering a caregiver's copy (or a caregiver's STOP/START) is the caregiver's.
-    by_caregiver = answered_kind == "caregiver" or row.handled_as.startswith("caregiver-")
+def _in_item(
+    row: InboundReply, *, answered_kind: str | None = None, names: dict[str, str] | None = None
+) -> ConversationItem:
+    # A caregiver's portal message, a reply answering a caregiver's copy (or a caregiver's
+    # STOP/START) is the caregiver's.
+    by_caregiver = (
+        row.caregiver_id is not None
+        or answered_kind == "caregiver"
+        or row.handled_as.startswith("caregiver-")
+    )
     sender = "caregiver" if by_caregiver else "patient"
+    name = (names or {}).get(row.caregiver_id) if row.caregiver_id else None
     return ConversationItem(
         direction="in", id=row.id, channel=row.channel, body=row.body, state=row.handled_as,
-        at=row.received_at, answers=row.outbox_id, sender_kind=sender
+        at=row.received_at, answers=row.outbox_id, sender_kind=sender, sender_name=name,
     )  # fmt: skip
+
+
+def _caregiver_names(session: Session, replies: Collection[InboundReply]) -> dict[str, str]:
+    """ "Maria (daughter, caregiver)" for each caregiver who wrote one of ``replies``: the
+    care team reads who wrote, as the patient's record names them."""
+    ids = sorted({r.caregiver_id for r in replies if r.caregiver_id})
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Caregiver.id, Caregiver.name, Caregiver.relationship).where(Caregiver.id.in_(ids))
+    ).tuples()
+    return {cid: caregiver_label(name, relationship) for cid, name, relationship in rows}
+
+
+def caregiver_label(name: str | None, relationship: str | None) -> str:
+    """A caregiver as a nurse names them: first name, then the relationship and the role."""
+    first = (name or "").split(" ")[0]
+    role = f"{relationship.lower()}, caregiver" if relationship else "caregiver"
+    if not first:
+        return f"Caregiver ({relationship.lower()})" if relationship else "Caregiver"
+    return f"{first} ({role})"
 
 
 def _newest_first(items: list[ConversationItem]) -> list[ConversationItem]:
@@ -111,8 +141,11 @@ def conversation(session: Session, *, patient_id: str, limit: int = 100) -> list
         .limit(limit)
     ).all()
     kinds = {row.id: row.recipient_kind for row in out}
+    names = _caregiver_names(session, replies)
     items = [_out_item(row) for row in out]
-    items += [_in_item(row, answered_kind=kinds.get(row.outbox_id or 0)) for row in replies]
+    items += [
+        _in_item(row, answered_kind=kinds.get(row.outbox_id or 0), names=names) for row in replies
+    ]
     return _newest_first(items)[:limit]
 
 
@@ -177,11 +210,12 @@ def recent_conversations(
             .tuples()
             .all()
         )
+    names = _caregiver_names(session, replies)
     threads: dict[str, list[ConversationItem]] = {}
     for row in out:
         threads.setdefault(row.patient_id, []).append(_out_item(row))
     for reply in replies:
-        item = _in_item(reply, answered_kind=kinds.get(reply.outbox_id or 0))
+        item = _in_item(reply, answered_kind=kinds.get(reply.outbox_id or 0), names=names)
         threads.setdefault(reply.patient_id or "", []).append(item)
     # Oldest first: a reply right after the message it answers when both carry one time (a
     # check-in's questions and answers, texted back within the same second).

@@ -196,8 +196,10 @@ def store_reply(
     handled_as: str,
     enrollment_id: int | None = None,
     outbox_id: int | None = None,
+    caregiver_id: str | None = None,
 ) -> None:
-    """Keep the reply once, with what was done with it."""
+    """Keep the reply once, with what was done with it (and the caregiver who wrote it, when
+    a caregiver wrote it in the portal for the patient)."""
     session.add(
         InboundReply(
             provider_id=message.provider_id,
@@ -209,6 +211,7 @@ def store_reply(
             body=message.body,
             handled_as=handled_as,
             received_at=message.received_at,
+            caregiver_id=caregiver_id,
         )
     )
     session.flush()
@@ -222,12 +225,14 @@ def patient_event(
     patient_id: str,
     now: datetime,
     payload: dict[str, object],
+    caregiver_id: str | None = None,
 ) -> None:
+    """An event of the patient's own doing, or of their caregiver's (``caregiver_id``)."""
     record_event(
         session,
         kind=kind,
         clock=clock,
-        actor=f"patient:{patient_id}",
+        actor=f"caregiver:{caregiver_id}" if caregiver_id else f"patient:{patient_id}",
         patient_id=patient_id,
         occurred_at=now,
         payload=payload,

@@ -25,7 +25,7 @@ _DESCRIBE: dict[str, tuple[str, str, str]] = {
     "sent": ("out", "message out", "Sent by {channel}{where}"),
     "delivered": ("out", "delivered", "Delivered by {channel}"),
     "failed": ("out", "failed", "Delivery failed on {channel}"),
-    "replied": ("in", "message in", "Patient replied by {channel}"),
+    "replied": ("in", "message in", "{who} replied by {channel}"),
     "confirmed": ("in", "confirmed", "Patient confirmed ({program})"),
     "clicked": ("in", "clicked", "Patient opened the link ({program})"),
     "opted_out": ("in", "opted out", "Opted out of {channels}"),
@@ -118,6 +118,8 @@ def _fields(event: Event) -> _Blank:
     program = program_title(event.program) if event.program else None
     where = [p for p in (program, _step(payload.get("step"))) if p]
     payload["where"] = f" ({', '.join(where)})" if where else ""
+    # A caregiver's words are theirs (a proxy's portal message): never "Patient replied".
+    payload["who"] = "Caregiver" if event.actor.startswith("caregiver:") else "Patient"
     total = payload.get("total")
     payload["score"] = f", score {total:g}" if isinstance(total, int | float) else ""
     return _Blank({**payload, "program": program or "—"})

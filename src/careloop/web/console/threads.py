@@ -54,7 +54,9 @@ def about_a_reply(entry: WorklistEntry) -> bool:
 
 def _who_wrote(item: ConversationItem, names: Mapping[str, str]) -> str:
     if item.direction == "in":
-        return "Caregiver" if item.sender_kind == "caregiver" else "Patient"
+        if item.sender_kind == "caregiver":
+            return item.sender_name or "Caregiver"
+        return "Patient"
     to = " (to the caregiver)" if item.recipient_kind == "caregiver" else ""
     if item.from_care_team:
         author = names.get(item.author or "", "") if item.author else ""

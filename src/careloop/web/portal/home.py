@@ -16,6 +16,7 @@ from careloop.audit import AuditAction
 from careloop.careteam import plans
 from careloop.conversations.portal_replies import receive_portal_reply
 from careloop.errors import InvalidInput
+from careloop.governance.proxy import proxy_caregiver_id
 from careloop.outreach import messages as outreach_messages
 from careloop.outreach.messages import ConversationItem
 from careloop.outreach.portal_inbox import mark_read_for_patient
@@ -148,13 +149,27 @@ def send_reply(
     reply_key: Annotated[str | None, Form(pattern="^[0-9a-f]{32}$")] = None,
 ) -> Response:
     """The patient's (or proxy's) message, handled like an SMS reply so it reaches the team."""
-    session, patient_id = reach.session, reach.patient_id
+    session, patient_id, principal = reach.session, reach.patient_id, reach.principal
     target = f"/portal/messages?patient={patient_id}"
+    # A caregiver's words are the caregiver's, stored and audited as theirs.
+    caregiver_id = (
+        proxy_caregiver_id(session, user_id=principal.user_id, patient_id=patient_id)
+        if principal.role == Role.CAREGIVER and principal.user_id is not None
+        else None
+    )
     try:
         outcome = receive_portal_reply(
-            session, patient_id=patient_id, body=body, ctx=ctx, reply_key=reply_key
+            session,
+            patient_id=patient_id,
+            body=body,
+            ctx=ctx,
+            reply_key=reply_key,
+            caregiver_id=caregiver_id,
         )
     except InvalidInput:
         return after_post(request, f"{target}&error=empty")
-    reach.audit(AuditAction.SEND, "portal-message", detail={"handled_as": outcome.handled_as})
+    detail = {"handled_as": outcome.handled_as}
+    if caregiver_id:
+        detail["caregiver"] = caregiver_id
+    reach.audit(AuditAction.SEND, "portal-message", detail=detail)
     return after_post(request, f"{target}&sent=1")
