@@ -267,6 +267,11 @@ def outreach_enrollments(
         counts = enrollment_summary(work.session)
         return Drawn(counts, lambda: _print_counts(counts))
     rows = list_enrollments(work.session, program=program, state=state, limit=limit)
+    # Who is enrolled in which program is the patients' data: the listing is audited.
+    from careloop.audit import AuditAction, Purpose
+
+    patients = sorted({str(r["patient"]) for r in rows})
+    work.audit(AuditAction.READ, "enrollment", Purpose.OPERATIONS, patient_ids=patients or [None])
     return Drawn(rows, lambda: _print_enrollments(rows))
 
 
