@@ -30,7 +30,7 @@ from careloop.clock import FrozenClock
 from careloop.compose.jobs import JobRunner, configured_jobs
 from careloop.models import AccessRide
 from careloop.runtime import Runtime
-from careloop.security.principal import CLI_OPERATOR
+from careloop.security.principal import CLI_OPERATOR, SYSTEM_WORKER
 from tests.access.fhir_fixtures import import_resources, location, patient, schedule, slot
 
 START = datetime(2026, 3, 3, 20, 45, tzinfo=UTC)
@@ -156,7 +156,10 @@ def test_a_visit_called_off_cancels_its_ride_with_the_provider(
     ride_id = _booked_with_ride(rt, tmp_path)
     provider = FakeRides()
     with rt.transaction() as session:
-        assert run_rides(session, provider=provider, clock=clock)["requested"] == 1
+        assert (
+            run_rides(session, provider=provider, clock=clock, principal=SYSTEM_WORKER)["requested"]
+            == 1
+        )
     with rt.transaction() as session:
         booking = bookings.get_booking(session, _ride(rt).booking_id)
         bookings.cancel(session, booking=booking, clock=clock, principal=CLI_OPERATOR)
@@ -164,7 +167,7 @@ def test_a_visit_called_off_cancels_its_ride_with_the_provider(
     assert provider.cancelled == []
 
     with rt.transaction() as session:
-        done = run_rides(session, provider=provider, clock=clock)
+        done = run_rides(session, provider=provider, clock=clock, principal=SYSTEM_WORKER)
 
     assert done == {"requested": 0, "cancelled": 1, "provider": "fake"}
     assert provider.cancelled == [f"fake-{ride_id}"]
@@ -203,7 +206,12 @@ def test_a_provider_that_is_down_keeps_what_was_already_requested(
 
     client = httpx.Client(base_url="https://broker.test", transport=httpx.MockTransport(broker))
     with rt.transaction() as session:
-        done = run_rides(session, provider=HttpRides(client, callback_url="x"), clock=clock)
+        done = run_rides(
+            session,
+            provider=HttpRides(client, callback_url="x"),
+            clock=clock,
+            principal=SYSTEM_WORKER,
+        )
 
     assert (done["requested"], posts) == (1, ["Patient/p-001", "Patient/p-002"])
     with rt.transaction() as session:

@@ -107,7 +107,16 @@ def worklist_list(world: World) -> Audited:
     return Audited("cli:", "read", "worklist", PATIENT_A)
 
 
+def schedule_dispatch_rides(world: World) -> Audited:
+    from tests.access.test_rides import _booked_with_ride
+
+    _booked_with_ride(world.rt, world.tmp_path)
+    _cli(world, "schedule", "dispatch-rides")
+    return Audited("cli:", "send", "ride", "p-001")
+
+
 DRIVERS: dict[str, Callable[[World], Audited]] = {
+    "schedule dispatch-rides": schedule_dispatch_rides,
     "worklist list": worklist_list,
     "rewards list": _read_by_patient("rewards", "list", "--patient", PATIENT_A),
     "forms sent": _read_by_patient("forms", "sent", "--patient", PATIENT_A),
@@ -221,7 +230,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rules list": (NONE, "rule definitions"),
     "rules test": (NONE, "rules on sample values from a file"),
     "schedule backfill": (WRITE, AUDITED + " (cli/schedule)"),
-    "schedule dispatch-rides": (WRITE, AUDITED + " (access)"),
+    "schedule dispatch-rides": (WRITE, "schedule dispatch-rides"),
     "schedule metrics": (NONE, "aggregate figures"),
     "schedule offer": (WRITE, AUDITED + " (cli/schedule)"),
     "schedule send-offer": (WRITE, AUDITED + " (cli/schedule)"),

@@ -40,6 +40,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.careteam.alerts import create_task
 from careloop.clock import Clock
 from careloop.db import one_or_missing
@@ -47,6 +48,7 @@ from careloop.errors import CareloopError, InvalidInput
 from careloop.events import EventKind, record_event
 from careloop.feedback.ruleset import Severity
 from careloop.models import AccessBooking, AccessRide
+from careloop.security.principal import Principal
 from careloop.settings import ConfigurationError, RidesSettings
 
 TRAVEL_BUFFER = timedelta(minutes=45)
@@ -263,11 +265,26 @@ def withdrawn_at_provider(session: Session, *, ride: AccessRide, clock: Clock) -
     _set_status(session, ride=ride, status="cancelled", clock=clock)
 
 
-def run_rides(session: Session, *, provider: RideProvider, clock: Clock) -> dict[str, Any]:
+def run_rides(
+    session: Session, *, provider: RideProvider, clock: Clock, principal: Principal
+) -> dict[str, Any]:
     """One run of the ride job (``ride-dispatch``, ``careloop schedule dispatch-rides``):
-    withdrawn rides cancelled at the provider, then pending ones requested."""
+    withdrawn rides cancelled at the provider, then pending ones requested. Each patient whose
+    ride (their reference and visit time) went to the provider is audited as sent there, by
+    ``principal`` (the job, or the operator at the terminal)."""
     cancelled = cancel_withdrawn_rides(session, provider=provider, clock=clock)
     requested = dispatch_rides(session, provider=provider, clock=clock)
+    told = sorted(
+        set(
+            session.scalars(
+                select(AccessRide.patient_id).where(AccessRide.id.in_(requested + cancelled))
+            )
+        )
+    )
+    if told:
+        Auditor(session, clock, principal, Purpose.TREATMENT)(
+            AuditAction.SEND, "ride", told, detail={"provider": provider.name}
+        )
     return {"requested": len(requested), "cancelled": len(cancelled), "provider": provider.name}
 
 

@@ -10,7 +10,7 @@ import typer
 from careloop.audit import AuditAction, Purpose
 from careloop.cli.command import Drawn, Output, Shown, Work, in_transaction, recent_figures
 from careloop.cli.options import PatientArg
-from careloop.cli.support import command_group, new_table
+from careloop.cli.support import cli_principal, command_group, new_table
 
 if TYPE_CHECKING:
     from careloop.access.finder import Offer
@@ -197,7 +197,9 @@ def dispatch_rides_command(work: Work) -> Output:
     )
     checked = recheck_escorts(work.session, clock=work.rt.clock, settings=settings)
     done = {
-        **run_rides(work.session, provider=provider, clock=work.rt.clock),
+        **run_rides(
+            work.session, provider=provider, clock=work.rt.clock, principal=cli_principal()
+        ),
         "rechecked": [c.as_json() for c in checked],
     }
     return Shown(

@@ -170,7 +170,8 @@ def _ride_dispatch(rt: Runtime, now: datetime) -> dict[str, Any]:
     with rt.transaction() as session:
         checked = recheck_escorts(session, clock=rt.clock, settings=rt.settings)
     with rt.transaction() as session:
-        return {**run_rides(session, provider=provider, clock=rt.clock), "rechecked": len(checked)}
+        ran = run_rides(session, provider=provider, clock=rt.clock, principal=JOBS_PRINCIPAL)
+        return {**ran, "rechecked": len(checked)}
 
 
 def _programs_rollup(rt: Runtime, now: datetime) -> dict[str, Any]:
