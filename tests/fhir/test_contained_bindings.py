@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 import requests
-from fhirclient import client
 from fhirclient.models.observation import Observation
 
 from careloop.clock import FrozenClock
 from tests.feedback.loop_payloads import glucose
 from tests.fhir.conftest import FhirServer, add_patients, valid
+from tests.fhir.test_required_bindings import _client
 
 SOURCE = {
     "resourceType": "Observation",
@@ -29,12 +29,6 @@ RELATIVE = {
     "patient": {"reference": "Patient/vs-c"},
     "gender": "female",
 }
-
-
-def _client(server: FhirServer) -> client.FHIRClient:
-    smart = client.FHIRClient(settings={"app_id": "careloop-tests", "api_base": server.url + "/"})
-    smart.server.session.headers["Authorization"] = f"Bearer {server.token('clinician')}"
-    return smart
 
 
 @pytest.mark.parametrize(

@@ -10,21 +10,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.conftest import Site, fresh_code
-
-
-def _wanted(phone: str) -> str:
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    return "+" + (digits if len(digits) != 10 else "1" + digits)
-
-
-def _ask_for_a_code(page: Any, site: Site) -> str:
-    page.goto("/portal/sign-in?lang=en")
-    before = len(site.code_sender.sent)
-    page.get_by_label("Your mobile number or email", exact=True).fill(site.portal_phone)
-    page.get_by_role("button", name="Send me a code").click()
-    page.get_by_label("The 6-digit code").wait_for()
-    return fresh_code(site, _wanted(site.portal_phone), before)
+from tests.web.conftest import Site, ask_for_code
 
 
 def _switch_to_spanish_and_sign_in(page: Any, code: str) -> None:
@@ -41,14 +27,14 @@ def _switch_to_spanish_and_sign_in(page: Any, code: str) -> None:
 def test_switching_language_at_the_code_step_keeps_the_code_step(
     phone_page: Any, site: Site
 ) -> None:
-    code = _ask_for_a_code(phone_page, site)
+    code = ask_for_code(phone_page, site)
     _switch_to_spanish_and_sign_in(phone_page, code)
 
 
 def test_switching_language_after_a_mistyped_code_keeps_the_code_step(
     phone_page: Any, site: Site
 ) -> None:
-    code = _ask_for_a_code(phone_page, site)
+    code = ask_for_code(phone_page, site)
     wrong = "111111" if code != "111111" else "222222"
     phone_page.get_by_label("The 6-digit code").fill(wrong)
     phone_page.get_by_role("button", name="Sign in").click()

@@ -4,21 +4,14 @@ went out in English is said once with how many messages it covers, not once per 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from careloop.clock import FrozenClock
 from careloop.medications.reminders import send_due_reminders
 from careloop.runtime import Runtime
 from tests.medications.conftest import add_resources, make_patient, medication
-
-ZONE = ZoneInfo("America/New_York")
-DAY = datetime(2026, 3, 3, 5, 0, tzinfo=ZONE)
-NOTE = (
-    "Sent in en: the zh text of medication_reminder is not approved yet "
-    "(translations wait for human review)."
-)
+from tests.medications.test_medications_language import DAY, NOTE
 
 
 def test_the_patient_page_names_the_language_and_says_each_language_note_once(
