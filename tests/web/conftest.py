@@ -285,7 +285,8 @@ def fresh_code(site: Site, to: str, before: int) -> str:
     return site.code_sender.last_code_for(to)
 
 
-def portal_sign_in(page: Any, site: Site) -> None:
+def ask_for_code(page: Any, site: Site) -> str:
+    """The portal's first step in English for the site's portal patient; the code sent."""
     page.goto("/portal/sign-in?lang=en")
     before = len(site.code_sender.sent)
     page.get_by_label("Your mobile number or email", exact=True).fill(site.portal_phone)
@@ -293,6 +294,10 @@ def portal_sign_in(page: Any, site: Site) -> None:
     page.get_by_label("The 6-digit code").wait_for()
     digits = "".join(ch for ch in site.portal_phone if ch.isdigit())
     wanted = "+" + (digits if len(digits) != 10 else "1" + digits)
-    page.get_by_label("The 6-digit code").fill(fresh_code(site, wanted, before))
+    return fresh_code(site, wanted, before)
+
+
+def portal_sign_in(page: Any, site: Site) -> None:
+    page.get_by_label("The 6-digit code").fill(ask_for_code(page, site))
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/portal")

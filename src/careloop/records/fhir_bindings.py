@@ -113,12 +113,16 @@ def _models() -> dict[str, Any]:
 
 def binding_problem(resource: dict[str, Any]) -> str | None:
     """``"<path>: <why>"`` for the first element outside its required value set, else None.
-    The path is FHIRPath-like from the resource (``telecom[1].system``)."""
-    models = _models()
-    name = next(
-        (n for n, m in models.items() if m["resource"] == resource.get("resourceType")), None
-    )
-    return None if name is None else _problem(models, name, resource, "")
+    The path is FHIRPath-like from the resource (``telecom[1].system``); a resource held
+    inside another (``contained``) is walked as its own type (``contained[0].status``)."""
+    name = _resource_models().get(resource.get("resourceType"))
+    return None if name is None else _problem(_models(), name, resource, "")
+
+
+@cache
+def _resource_models() -> dict[Any, str]:
+    """resourceType → the name of its model in the structure (the described types)."""
+    return {m["resource"]: n for n, m in _models().items() if m["resource"] is not None}
 
 
 def _problem(models: dict[str, Any], name: str, value: Any, path: str) -> str | None:
@@ -141,8 +145,14 @@ def _problem(models: dict[str, Any], name: str, value: Any, path: str) -> str | 
                 return f"{where}: {_why(binding, one)}"
             if target.startswith("@"):
                 found = _problem(models, target[1:], one, where + ".")
-                if found is not None:
-                    return found
+            elif target == "never" and type(one) is dict:
+                # A resource inside this one (``contained``): its model holds its bindings.
+                inner = _resource_models().get(one.get("resourceType"))
+                found = None if inner is None else _problem(models, inner, one, where + ".")
+            else:
+                found = None
+            if found is not None:
+                return found
     return None
 
 

@@ -27,7 +27,7 @@ from careloop.errors import NotAuthenticated
 from careloop.security.principal import Principal
 from careloop.security.redirects import same_origin_path
 from careloop.security.sessions import csrf_token_for
-from careloop.web.console.words import program_title_filter, team_title_filter
+from careloop.web.console.words import language_words, program_title_filter, team_title_filter
 from careloop.web.cookies import session_cookie
 from careloop.web.deps import ClockDep, SessionDep, authenticate, get_settings, get_signing_key
 from careloop.web.timefmt import both_times_filter, local_time_filter
@@ -233,4 +233,5 @@ templates.env.filters["both_times"] = both_times_filter
 templates.env.filters["program_title"] = program_title_filter
 templates.env.filters["team_title"] = team_title_filter
 templates.env.filters["channel_name"] = channel_name
+templates.env.filters["language_words"] = language_words
 templates.env.globals["channel_words"] = CHANNEL_WORDS

@@ -38,7 +38,11 @@ from careloop.web.console.pages import ConsoleView, PageNumber, viewer
 from careloop.web.console.proposals import propose_context
 from careloop.web.console.timeline_groups import group_timeline
 from careloop.web.console.tools import tools_context
-from careloop.web.console.words import consent_table, learned_sentences
+from careloop.web.console.words import (
+    consent_table,
+    counted_notes,
+    learned_sentences,
+)
 from careloop.web.console.worklist import approval_notice, item_views
 from careloop.web.deps import (
     reach_patient,
@@ -237,7 +241,9 @@ def patient_page(
             events=events,
             known=PatientReads(patient, consent, profiles.get(patient_id)),
         )
-        context["language_notes"] = language_notes(view.session, patient_id=patient_id)
+        context["language_notes"] = counted_notes(
+            language_notes(view.session, patient_id=patient_id, limit=200), limit=5
+        )
     if may_see(view.principal, PatientPanel.WORKLIST):
         items = list_worklist(
             view.session, now=now, patient_id=patient_id, include_resolved=True, limit=20

@@ -18,6 +18,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
+from careloop.channels.labels import channel_name
 from careloop.insights.rollup import WEEKS, compute_programs_figures, read_programs_rollup
 from careloop.personalize.serving import stored_comparisons
 from careloop.web.console.charts import bar_chart, interval_chart, line_chart
@@ -60,7 +61,7 @@ def learning_curves(weekly: list[tuple[datetime, dict[str, Any]]], name: str) ->
                 continue
             for row in program["channels"]:
                 if row["engagement_rate"] is not None:
-                    by_channel.setdefault(row["channel"], []).append(
+                    by_channel.setdefault(channel_name(row["channel"]), []).append(
                         (week_start, row["engagement_rate"])
                     )
             for row in program["send_windows"]:

@@ -27,6 +27,7 @@ from careloop.outreach.titles import program_title
 from careloop.personalize.explain import window_name
 from careloop.personalize.framing import FRAMING_WORDS
 from careloop.personalize.profile import QuietHours
+from careloop.records.interpreter import language_name
 from careloop.settings import Settings, title_from_name
 from careloop.web.deps import get_settings
 from careloop.web.timefmt import zone_info
@@ -209,3 +210,20 @@ def queued_words(
     # Quiet hours end within a day, so the patient's hour and part of day say when.
     local = at.astimezone(zone_info(zone))
     return f"Queued — goes out at {local:%H:%M} (patient's {_part_of_day(local.hour)})"
+
+
+def language_words(code: str | None) -> str:
+    """A record's language as staff read it: ``Chinese (zh)``; the code alone when unknown."""
+    if not code:
+        return "—"
+    name = language_name(code)
+    return code if name == code else f"{name} ({code})"
+
+
+def counted_notes(notes: Sequence[tuple[str, str]], *, limit: int) -> list[tuple[str, str, int]]:
+    """Each (message, note) once, newest first, with how many of the messages it covers: a
+    daily reminder repeats the same note, and five copies of it hid every other note."""
+    counts: dict[tuple[str, str], int] = {}
+    for note in notes:
+        counts[note] = counts.get(note, 0) + 1
+    return [(message, note, count) for (message, note), count in counts.items()][:limit]

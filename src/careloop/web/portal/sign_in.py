@@ -7,6 +7,7 @@ leaves after the commit; the session cookie is HttpOnly and SameSite=Strict.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -57,22 +58,41 @@ def _next(value: str | None) -> str:
 def _sign_in_page(
     request: Request, language: str, status_code: int = 200, **values: object
 ) -> HTMLResponse:
+    # The language links lead to this page's GET, never to a form's address (``/portal/verify``
+    # answers only POST): at the code step they carry the challenge, so the code step comes
+    # back in the chosen language and the code already sent still works.
+    kept = {"next": values.get("next") or "/portal"}
+    if values.get("step") == "code":
+        kept["challenge"] = str(values.get("challenge_id") or "")
+    values = values | {"lang_path": SIGN_IN, "lang_query": "&" + urlencode(kept)}
     return render_page(
         request, "portal/sign_in.html", values, language=language, status_code=status_code
     )
 
 
 @router.get(SIGN_IN, response_class=HTMLResponse)
-def sign_in_form(request: Request) -> HTMLResponse:
+def sign_in_form(request: Request, key: SigningKeyDep) -> HTMLResponse:
     language = pick_language(
         request.query_params.get("lang"),
         request.cookies.get(LANG_COOKIE),
         request.headers.get("accept-language"),
     )
     # A page that needed sign-in (a reminder's video visit link) names itself in ``next``.
-    response = _sign_in_page(
-        request, language, step="contact", next=_next(request.query_params.get("next"))
-    )
+    following = _next(request.query_params.get("next"))
+    challenge_id = request.query_params.get("challenge", "")[:64]
+    nonce = request.cookies.get(names(request, Face.PORTAL).signin)
+    if challenge_id and nonce:
+        # The code step again (its language switched): bound to this browser as before.
+        response = _sign_in_page(
+            request,
+            language,
+            step="code",
+            challenge_id=challenge_id,
+            signin_csrf=signin_csrf_token(key, nonce),
+            next=following,
+        )
+    else:
+        response = _sign_in_page(request, language, step="contact", next=following)
     if request.query_params.get("lang"):
         response.set_cookie(LANG_COOKIE, language, samesite="strict", max_age=365 * 86400)
     return response
