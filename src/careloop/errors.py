@@ -5,6 +5,7 @@ Messages name the field or input at fault and never carry patient data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,6 +33,28 @@ class InvalidInput(CareloopError):
         where = where or whole
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         return cls(f"{source}: {where}: {first['msg']}{more}", field=where)
+
+
+class Ambiguous(InvalidInput):
+    """Input that names more than one thing (a service name two codes carry): ``candidates``
+    lists them, each a small dict of what tells them apart, for the caller to choose."""
+
+    def __init__(
+        self, message: str, *, field: str, candidates: Sequence[Mapping[str, str]]
+    ) -> None:
+        super().__init__(message, field=field)
+        self.candidates = [dict(c) for c in candidates]
+
+
+def error_body(exc: CareloopError) -> dict[str, object]:
+    """The machine-readable error: ``{"error", "field"?, "candidates"?}`` (the API's body and
+    the CLI's ``--json`` answer)."""
+    body: dict[str, object] = {"error": str(exc)}
+    if isinstance(exc, InvalidInput) and exc.field:
+        body["field"] = exc.field
+    if isinstance(exc, Ambiguous):
+        body["candidates"] = exc.candidates
+    return body
 
 
 class LinkNotUsable(InvalidInput):

@@ -98,7 +98,7 @@ def test_a_patient_who_needs_transport_gets_a_ride_when_the_wife_can_no_longer_d
         "sat-sun 10:00-12:00",
     )
 
-    assert shown["visits"] == [{"booking": booking_id, "outcome": "ride-planned"}]
+    assert shown["visits"] == [{"booking": booking_id, "outcome": "ride-planned", "cancelled": 0}]
     with rt.transaction() as session:
         booked = session.get(AccessBooking, booking_id)
         [ride] = session.scalars(select(AccessRide)).all()
@@ -122,7 +122,7 @@ def test_a_reimported_caregiver_leaves_a_task_naming_the_visit_and_the_reason(
     run = _cli(rt, "schedule", "dispatch-rides")
     again = _cli(rt, "schedule", "dispatch-rides")
 
-    assert run["rechecked"] == [{"booking": booking_id, "outcome": "task"}]
+    assert run["rechecked"] == [{"booking": booking_id, "outcome": "task", "cancelled": 0}]
     assert again["rechecked"] == []
     with rt.transaction() as session:
         [task] = session.scalars(
@@ -150,6 +150,8 @@ def test_a_change_through_the_api_rechecks_the_visit_at_once(
     )
 
     assert response.status_code == 200, response.text
-    assert response.json()["visits"] == [{"booking": booking_id, "outcome": "ride-planned"}]
+    assert response.json()["visits"] == [
+        {"booking": booking_id, "outcome": "ride-planned", "cancelled": 0}
+    ]
     with rt.transaction() as session:
         assert [r.booking_id for r in session.scalars(select(AccessRide))] == [booking_id]

@@ -132,18 +132,21 @@ def test_no_two_contacts_closer_than_the_gap_none_at_night_none_twice_none_dropp
     for person in persons:
         # In the order the gateways saw them: an exempt message may go in the same moment
         # as a spaced one, after it, never a spaced one after another contact within the gap.
+        # A portal message does not interrupt: it is neither spaced nor spaces the others.
         mine = [
-            (d.at, keys[d.message.idempotency_key])
+            (d.at, keys[d.message.idempotency_key], d.message.channel)
             for d in seen
             if by_address[d.message.to] == person
         ]
-        for index, (at, source) in enumerate(mine):
-            if source in EXEMPT:
+        for index, (at, source, channel) in enumerate(mine):
+            if source in EXEMPT or channel == ChannelKind.PORTAL:
                 continue
-            earlier = [c for c, kind in mine[:index] if kind != "safety"]
+            earlier = [
+                c for c, kind, ch in mine[:index] if kind != "safety" and ch != ChannelKind.PORTAL
+            ]
             assert not [c for c in earlier if c > at - GAP], (at, mine)
         quiet = QuietHours.parse(person.quiet)
-        for at, source in mine:
+        for at, source, _channel in mine:
             local = at.astimezone(ZoneInfo(person.zone))
             assert source == "safety" or not quiet.contains(local.hour * 60 + local.minute)
 

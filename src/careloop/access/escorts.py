@@ -14,7 +14,11 @@ than that stamp is re-checked by the finder's own rule (``finder.rank_offers`` o
 - otherwise → a coordinator task (``access-escort:<booking>``) naming the visit's time and
   the reason; the Appointment no longer names the caregiver, so no reminder goes to them.
 
-The booking's ``updated_at`` is then the time of the check, so one change is handled once.
+Whichever it is, what was queued to a caregiver who no longer comes (the booking's notice, the
+journey's reminder copies) is cancelled with the reason ``no-longer-escorting`` and the visit's
+journey follows the rewritten Appointment (``outreach.escort_copies``): "please bring Rosa on
+Tuesday" never reaches someone who told us she cannot. The booking's ``updated_at`` is then
+the time of the check, so one change is handled once.
 Run by the ``ride-dispatch`` job before it requests rides, and at once by the CLI and API
 paths that set availability.
 """
@@ -29,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careloop.access.appointments import write_booking
-from careloop.access.companions import accompanying_caregivers
+from careloop.access.companions import BOOKED, accompanying_caregivers
 from careloop.access.finder import SlotCandidate, rank_offers
 from careloop.access.interpreters import visit_time
 from careloop.access.patientday import patient_day
@@ -40,6 +44,7 @@ from careloop.clock import Clock
 from careloop.feedback.ruleset import Severity
 from careloop.fhirdata.visits import visit_facts
 from careloop.models import AccessBooking, Caregiver
+from careloop.outreach.escort_copies import follow_rewritten_visit
 from careloop.records.resources import get_resource
 from careloop.records.service import get_patient
 from careloop.settings import Settings
@@ -54,9 +59,11 @@ class EscortCheck:
 
     booking: str
     outcome: Outcome
+    cancelled: int = 0
+    """Messages still queued to the caregiver who no longer comes, cancelled."""
 
-    def as_json(self) -> dict[str, str]:
-        return {"booking": self.booking, "outcome": self.outcome}
+    def as_json(self) -> dict[str, str | int]:
+        return {"booking": self.booking, "outcome": self.outcome, "cancelled": self.cancelled}
 
 
 def _to_recheck(session: Session, *, now: datetime, patient_id: str | None) -> list[AccessBooking]:
@@ -88,6 +95,23 @@ def _escorts(session: Session, booking: AccessBooking) -> tuple[str, ...]:
     return (visit_facts(appointment).escorts or ()) if appointment else ()
 
 
+def _rewrite(
+    session: Session, booking: AccessBooking, *, escorts: tuple[str, ...], now: datetime
+) -> int:
+    """Write the booking's Appointment again and let its messages follow: the number of
+    messages to the caregivers it no longer names that were cancelled."""
+    write_booking(session, booking, now=now)
+    appointment = get_resource(session, resource_type="Appointment", fhir_id=booking.id)
+    assert appointment is not None  # just written
+    return follow_rewritten_visit(
+        session,
+        appointment=appointment,
+        patient_id=booking.patient_id,
+        notice_keys=[f"{BOOKED}:{booking.id}:cg:{caregiver}" for caregiver in escorts],
+        now=now,
+    )
+
+
 def _recheck(
     session: Session, booking: AccessBooking, *, clock: Clock, settings: Settings
 ) -> EscortCheck | None:
@@ -100,18 +124,20 @@ def _recheck(
     slot = SlotCandidate(slot_id=booking.slot_id, start=booking.start, end=booking.end)
     fits = rank_offers([slot], day, now=now, limit=1, min_lead=timedelta(0))
     if fits and not fits[0].ride:
-        write_booking(session, booking, now=now)  # another caregiver comes: name them
-        return EscortCheck(booking.id, "still-accompanied")
+        # another caregiver comes: name them
+        cancelled = _rewrite(session, booking, escorts=escorts, now=now)
+        return EscortCheck(booking.id, "still-accompanied", cancelled)
     if fits and booking.start - TRAVEL_BUFFER > now:
         booking.ride = True
         session.flush()
-        write_booking(session, booking, now=now)
+        cancelled = _rewrite(session, booking, escorts=escorts, now=now)
         ride = plan_ride(session, booking=booking, now=now)
         send_ride_booked(
             session, booking=booking, pickup_at=ride.pickup_at, clock=clock, settings=settings
         )
-        return EscortCheck(booking.id, "ride-planned")
-    write_booking(session, booking, now=now)  # the caregiver is not expected: no reminder
+        return EscortCheck(booking.id, "ride-planned", cancelled)
+    # the caregiver is not expected: no reminder, and none still queued goes
+    cancelled = _rewrite(session, booking, escorts=escorts, now=now)
     when = visit_time(booking.start, get_patient(session, booking.patient_id).timezone)
     if fits:
         reason = "it is too late to send a ride"
@@ -125,15 +151,16 @@ def _recheck(
         rule_id=f"access-escort:{booking.id}",
         title=f"Visit {when}: the caregiver who was to come along no longer can",
         summary=f"The caregiver named on the in-person visit at {when} is no longer free then "
-        f"(their availability changed); {reason}. Arrange a way there or move the visit.",
+        f"(their availability changed); {reason}. Arrange a way there or move the visit."
+        + (f" {cancelled} message(s) still queued to them were cancelled." if cancelled else ""),
         severity=Severity.HIGH,
         clock=clock,
         actor=ACTOR,
         team="care-coordination",
-        values={"booking": booking.id, "caregivers": list(escorts)},
+        values={"booking": booking.id, "caregivers": list(escorts), "cancelled": cancelled},
         due_by=booking.start,
     )
-    return EscortCheck(booking.id, "task")
+    return EscortCheck(booking.id, "task", cancelled)
 
 
 def recheck_escorts(

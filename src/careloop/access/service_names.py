@@ -4,7 +4,11 @@ A coordinator types "colonoscopy"; the directory holds SNOMED ``73761001`` shown
 "Colonoscopy". Matching only codes made that an empty list, read as "no time fits". So a name
 (a concept's ``text`` or a coding's ``display``, any case, or a HealthcareService's ``name``)
 resolves to its code, and a word the directory does not know is an error naming the services
-it does know, never a silent ``[]``.
+it does know, never a silent ``[]``. A name two services carry (a SNOMED "Colonoscopy" and the
+clinic's own "COLO" shown as "Colonoscopy", on two Schedules) is an :class:`Ambiguous` error
+listing each code with its name: picking the first would offer one clinic's times as if they
+were all there is. Codes of one concept (a coding in SNOMED and one local, side by side) are
+one service, not a choice.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.errors import InvalidInput
+from careloop.errors import Ambiguous, InvalidInput
 from careloop.fhirdata.codings import codes
 from careloop.models import FhirResource
 from careloop.records.code_filter import may_carry_code
@@ -41,9 +45,9 @@ def _names(concept: dict[str, Any]) -> list[str]:
     return [n.strip() for n in found if isinstance(n, str) and n.strip()]
 
 
-def directory_services(session: Session) -> dict[str, list[str]]:
-    """Each service code of the directory's Schedules and HealthcareServices → its names."""
-    named: dict[str, list[str]] = {}
+def _directory_concepts(session: Session) -> Iterable[tuple[frozenset[str], list[str]]]:
+    """Each service concept of the directory's Schedules and HealthcareServices: its codes
+    and its names."""
     rows = session.scalars(
         select(FhirResource.resource)
         .where(FhirResource.resource_type.in_(tuple(_CONCEPT_FIELDS)))
@@ -51,13 +55,38 @@ def directory_services(session: Session) -> dict[str, list[str]]:
     )
     for resource in rows:
         own = resource.get("name") if resource["resourceType"] == "HealthcareService" else None
+        extra = [own.strip()] if isinstance(own, str) and own.strip() else []
         for field in _CONCEPT_FIELDS[resource["resourceType"]]:
             for concept in _concepts(resource.get(field)):
-                extra = [own.strip()] if isinstance(own, str) and own.strip() else []
-                for code in sorted(codes([concept])):
-                    names = named.setdefault(code, [])
-                    names += [n for n in [*_names(concept), *extra] if n not in names]
+                yield frozenset(codes([concept])), [*_names(concept), *extra]
+
+
+def directory_services(session: Session) -> dict[str, list[str]]:
+    """Each service code of the directory's Schedules and HealthcareServices → its names."""
+    named: dict[str, list[str]] = {}
+    for concept_codes, concept_names in _directory_concepts(session):
+        for code in sorted(concept_codes):
+            names = named.setdefault(code, [])
+            names += [n for n in concept_names if n not in names]
     return named
+
+
+def _one_service(session: Session, wanted: str, matched: list[str]) -> str:
+    """The code a name matched; several, an :class:`Ambiguous` error listing them unless they
+    are codings of one concept (the same service in two code systems)."""
+    together = any(
+        set(matched) <= concept_codes for concept_codes, _ in _directory_concepts(session)
+    )
+    if len(matched) == 1 or together:
+        return matched[0]
+    named = directory_services(session)
+    candidates = [{"code": code, "display": (named[code] or [code])[0]} for code in matched]
+    listed = ", ".join(f"{c['display']} ({c['code']})" for c in candidates)
+    raise Ambiguous(
+        f"--service {wanted!r} names {len(candidates)} services: {listed}; give the code",
+        field="service",
+        candidates=candidates,
+    )
 
 
 def _a_slot_carries(session: Session, code: str) -> bool:
@@ -79,9 +108,13 @@ def service_code(session: Session, wanted: str) -> str:
     if text in named:
         return text
     folded = text.casefold()
-    for code, names in named.items():
-        if folded == code.casefold() or any(folded == n.casefold() for n in names):
-            return code
+    matched = sorted(
+        code
+        for code, names in named.items()
+        if folded == code.casefold() or any(folded == n.casefold() for n in names)
+    )
+    if matched:
+        return _one_service(session, text, matched)
     if text and _a_slot_carries(session, text):
         return text
     known = sorted(f"{names[0]} ({code})" if names else code for code, names in named.items())

@@ -11,8 +11,8 @@ import typer
 from typer.core import TyperGroup
 
 from careloop import __version__
-from careloop.cli.support import fail
-from careloop.errors import CareloopError
+from careloop.cli.support import JSON_ERRORS, fail, print_json
+from careloop.errors import CareloopError, error_body
 
 
 class _GuardedGroup(TyperGroup):
@@ -26,6 +26,8 @@ class _GuardedGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except CareloopError as exc:
+            if ctx.meta.get(JSON_ERRORS):  # a ``--json`` caller reads the error as JSON too
+                print_json(error_body(exc))
             message = str(exc)
             field = getattr(exc, "field", None)
             if field and field not in message:

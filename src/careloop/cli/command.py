@@ -26,12 +26,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, get_type_hints
 
+import click
 import typer
 from sqlalchemy.orm import Session
 
 from careloop.audit import AuditAction, Auditor, Purpose
 from careloop.cli.options import DatabaseOption, JsonOption
 from careloop.cli.support import (
+    JSON_ERRORS,
     cli_principal,
     counts_line,
     emit,
@@ -232,6 +234,7 @@ def _typer_command(
     @functools.wraps(command)
     def callback(**kwargs: Any) -> None:
         as_json = bool(kwargs.pop("as_json", False))
+        click.get_current_context().meta[JSON_ERRORS] = as_json
         _show(run(kwargs), as_json)
 
     del callback.__wrapped__  # Typer must read the signature below, not the command's

@@ -60,7 +60,11 @@ def import_command(
     ] = True,
 ) -> None:
     """Import FHIR R4 Bundle JSON and bulk-export NDJSON files or folders, or pull them from
-    an EHR's Bulk Data $export (--from-fhir URL, SMART backend-services auth)."""
+    an EHR's Bulk Data $export (--from-fhir URL, SMART backend-services auth). Visits the
+    EHR moved or cancelled, and visits whose caregiver changed, are followed at once (a ride
+    re-planned and requested, or withdrawn; JSON ``visits``)."""
+    from careloop.compose.jobs import follow_import
+
     with runtime(database) as rt, tempfile.TemporaryDirectory(prefix="careloop-bulk-") as pulled:
         if from_fhir is not None:
             paths = [
@@ -100,10 +104,20 @@ def import_command(
             # Digests written under another key would make STOPs unfindable: rebuild.
             reindex_if_stale(session, now=rt.clock.now())
         line_types = _classify_lines(rt, summary.patient_ids)
+        visits = follow_import(rt, patient_ids=summary.patient_ids)
     if as_json:
-        print_json(summary.as_dict() | ({"line_types": line_types} if line_types else {}))
+        print_json(
+            summary.as_dict()
+            | ({"line_types": line_types} if line_types else {})
+            | ({"visits": visits} if visits else {})
+        )
     else:
         _print_summary(summary)
+        if visits:
+            changed = [*visits["followed"], *visits["rechecked"]]
+            typer.echo(
+                "".join(f"visit {c['booking']}: {c['outcome']}\n" for c in changed), nl=False
+            )
     if not summary.read_anything:
         raise typer.Exit(1)
 

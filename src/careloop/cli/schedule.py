@@ -186,21 +186,23 @@ def backfill_command(
 def dispatch_rides_command(work: Work) -> Output:
     """Request pending rides from the ride provider and cancel the rides of visits that are
     off (``access.rides`` settings; docs/access.md). First, visits whose caregiver's record
-    changed since booking are re-checked (a ride, or a coordinator task; ``rechecked``). The
-    ``ride-dispatch`` job does the same."""
-    from careloop.access.escorts import recheck_escorts
+    changed since booking are re-checked (a ride, or a coordinator task; ``rechecked``) and
+    visits the EHR moved or cancelled followed (``followed``). The ``ride-dispatch`` job does
+    the same."""
+    from careloop.access.imported_visits import follow_imports
     from careloop.access.rides import provider_from_settings, run_rides
 
     settings = work.rt.settings
     provider = provider_from_settings(
         settings.access.rides, public_base_url=settings.security.public_base_url
     )
-    checked = recheck_escorts(work.session, clock=work.rt.clock, settings=settings)
+    followed, checked = follow_imports(work.session, clock=work.rt.clock, settings=settings)
     done = {
         **run_rides(
             work.session, provider=provider, clock=work.rt.clock, principal=cli_principal()
         ),
         "rechecked": [c.as_json() for c in checked],
+        "followed": [f.as_json() for f in followed],
     }
     return Shown(
         done,

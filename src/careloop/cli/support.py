@@ -33,6 +33,11 @@ def command_group(help: str) -> typer.Typer:
     return typer.Typer(help=help, no_args_is_help=True)
 
 
+JSON_ERRORS = "careloop.json_errors"
+"""``click.Context.meta`` key: the running command was given ``--json``, so a careloop error
+is also written to stdout as ``{"error", "field"?, "candidates"?}`` (``errors.error_body``)."""
+
+
 def fail(message: str, *, code: int = 2) -> NoReturn:
     """Stop the command with a one-line error and no traceback."""
     stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

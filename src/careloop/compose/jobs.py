@@ -161,17 +161,46 @@ def _review_invitations(rt: Runtime, now: datetime) -> dict[str, Any]:
 
 
 def _ride_dispatch(rt: Runtime, now: datetime) -> dict[str, Any]:
-    from careloop.access.escorts import recheck_escorts
+    from careloop.access.imported_visits import follow_imports
     from careloop.access.rides import provider_from_settings, run_rides
 
     provider = provider_from_settings(
         rt.settings.access.rides, public_base_url=rt.settings.security.public_base_url
     )
     with rt.transaction() as session:
-        checked = recheck_escorts(session, clock=rt.clock, settings=rt.settings)
+        followed, checked = follow_imports(session, clock=rt.clock, settings=rt.settings)
     with rt.transaction() as session:
-        ran = run_rides(session, provider=provider, clock=rt.clock, principal=JOBS_PRINCIPAL)
-        return {**ran, "rechecked": len(checked)}
+        rides = run_rides(session, provider=provider, clock=rt.clock, principal=JOBS_PRINCIPAL)
+    return {**rides, "rechecked": len(checked), "followed": len(followed)}
+
+
+def follow_import(rt: Runtime, *, patient_ids: set[str]) -> dict[str, Any] | None:
+    """Right after ``careloop import``: the imported patients' visits the EHR moved or
+    cancelled are followed and the visits whose caregiver changed re-checked
+    (``access.imported_visits``), then, when any changed, the ride job runs once, so the
+    provider hears of a new or withdrawn ride now, not at the next ``ride-dispatch``. None
+    when no visit changed."""
+    if not patient_ids:
+        return None
+    from careloop.access.imported_visits import follow_imports
+    from careloop.access.rides import provider_from_settings, run_rides
+
+    with rt.transaction() as session:
+        followed, checked = follow_imports(
+            session, clock=rt.clock, settings=rt.settings, patient_ids=patient_ids
+        )
+    if not followed and not checked:
+        return None
+    provider = provider_from_settings(
+        rt.settings.access.rides, public_base_url=rt.settings.security.public_base_url
+    )
+    with rt.transaction() as session:
+        rides = run_rides(session, provider=provider, clock=rt.clock, principal=JOBS_PRINCIPAL)
+    return {
+        "followed": [f.as_json() for f in followed],
+        "rechecked": [c.as_json() for c in checked],
+        "rides": rides,
+    }
 
 
 def _programs_rollup(rt: Runtime, now: datetime) -> dict[str, Any]:

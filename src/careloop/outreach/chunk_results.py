@@ -74,6 +74,7 @@ def record_chunk(
             ],
             now=now,
             budget=contact_budget(budget),
+            channels={m.id: m.channel for m in calling},
             # by record_group, for all of ``calling``; the contacts marked in the same statement
             locked=locks_budget(session),
             marked=locks_budget(session),

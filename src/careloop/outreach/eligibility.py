@@ -85,7 +85,7 @@ class AppointmentEligibility:
             fields: dict[str, Any] = {"appointment_at": start.isoformat()}
             if place:
                 fields["appointment_place"] = place
-            fields.update(_visit_fields(resource))
+            fields.update(visit_fields(resource))
             fields.update(
                 _noshow_risk(session, patient_id, resource, appointments, model=self.model)
             )
@@ -100,7 +100,7 @@ class AppointmentEligibility:
         return out
 
 
-def _visit_fields(appointment: Mapping[str, Any]) -> dict[str, Any]:
+def visit_fields(appointment: Mapping[str, Any]) -> dict[str, Any]:
     """What the reminders say about the visit (``fhirdata.visits``): ``visit`` (in-person,
     telehealth, ride) picks the words, the pickup time and video link fill them, and
     ``escorts`` (when the record names who comes along) decides who gets the caregiver copy."""

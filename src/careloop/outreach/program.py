@@ -127,6 +127,10 @@ class OutreachProgram:
     priority: int = 0
     """Higher goes first when programs compete for a patient's contact budget: the tick
     decides programs in this order (ties keep their configured order)."""
+    min_gap_hours: float | None = None
+    """The least time between one of this program's messages and any other contact to the
+    patient (``min_gap_hours:`` in the program file), stricter or looser than the global
+    ``outreach.budget.min_gap_hours``; None: the global one."""
     source: Any = None
     """The programs domain's compiled program, when this journey belongs to one: eligibility
     and completion are then asked of ``careloop.programs.service``."""
@@ -270,7 +274,18 @@ def from_mapping(doc: Mapping[str, Any]) -> OutreachProgram:
         action_space=ActionSpace.from_config(doc.get("actions")),
         max_attempts=int(doc.get("max_attempts", 5)),
         priority=_priority(doc.get("priority", 0)),
+        min_gap_hours=_min_gap(doc.get("min_gap_hours")),
     )
+
+
+def _min_gap(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise InvalidInput(
+            "min_gap_hours must be a number of hours, 0 or more", field="min_gap_hours"
+        )
+    return float(value)
 
 
 def _priority(value: object) -> int:

@@ -125,6 +125,10 @@ class DeadReason(StrEnum):
     VISIT_CHANGED = "visit-changed"
     """The visit it is about (a confirmation, a reminder, a caregiver's copy) was cancelled or
     moved before it went."""
+    NO_LONGER_ESCORTING = "no-longer-escorting"
+    """A copy to the caregiver who was to come along to the visit (the booking's notice, the
+    journey's reminder copy): their availability changed and the visit no longer relies on
+    them (``access.escorts``), so "please bring Rosa on Tuesday" does not go."""
 
 
 class AttemptOutcome(StrEnum):

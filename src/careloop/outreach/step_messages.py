@@ -23,7 +23,7 @@ from careloop.outreach.audience import (
     escort_send_time,
     recipient_fields,
 )
-from careloop.outreach.budget import contact_budget, hold_over_budget, scheduled_contacts
+from careloop.outreach.budget import PROGRAM_GAP, contact_budget, contact_times, hold_over_budget
 from careloop.outreach.config import default_sender
 from careloop.outreach.decided import decide_for, decided_notice
 from careloop.outreach.due_steps import (
@@ -123,8 +123,8 @@ def run_steps(
         reads=ctx.reads,
     )
     by_id = {s.patient_id: s for s in snapshots}
-    contacts = scheduled_contacts(session, patient_ids=unique_ids, now=now)
-    budget = contact_budget(ctx.settings.budget)
+    contacts = contact_times(session, patient_ids=unique_ids, now=now)
+    budget = contact_budget(ctx.settings.budget, min_gap_hours=program.min_gap_hours)
     batch = decide_for(
         session,
         snapshots=[by_id[p] for p in patient_ids],
@@ -149,7 +149,8 @@ def run_steps(
         # contacts: held, it would be retried a day later, past the date, and skipped.
         decision = hold_over_budget(
             engine_decisions[i],
-            contacts=contacts[pid],
+            contacts=contacts[pid].counted,
+            spacing=contacts[pid].spacing,
             budget=budget,
             spaced=item.step.wait.origin is not WaitOrigin.ANCHOR,
         )
@@ -194,7 +195,7 @@ def run_steps(
             advance(session, enrollment=enrollment, program=program, now=now, sent_at=None)
             continue
         messages.extend(rendered_all)  # a withheld message's portal copy comes first
-        contacts[pid].append(decision.send_at)
+        contacts[pid].add(decision.send_at, channel=rendered_all[-1].channel)
         built = rendered_all[-1]
         if item.step.questionnaire and built.channel == "sms":
             run.report.checkins.append(
@@ -321,6 +322,8 @@ def _render(
         extra["language_note"] = note
     if item.step.wait.origin is WaitOrigin.ANCHOR:
         extra["timely"] = True  # before a visit: not deferred by the spacing at dispatch
+    if program.min_gap_hours is not None:  # the worker spaces it by its program's gap
+        extra[PROGRAM_GAP] = program.min_gap_hours
     if chosen == "voice":
         extra["voicemail_text"] = voicemail_line(ctx.settings, language=decision.language)
     notice = decided_notice(

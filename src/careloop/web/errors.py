@@ -27,6 +27,7 @@ from careloop.errors import (
     NotAuthenticated,
     NotFound,
     PermissionDenied,
+    error_body,
 )
 from careloop.fhir.outcome import issue, outcome, status_and_outcome
 from careloop.security.rate_limit import RateLimited
@@ -101,9 +102,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if wants_console_page(request) and status != 401:
             retry = exc.retry_after if isinstance(exc, RateLimited) else None
             return console_error_page(request, status, detail=str(exc), retry_after=retry)
-        body: dict[str, object] = {"error": str(exc)}
-        if isinstance(exc, InvalidInput) and exc.field:
-            body["field"] = exc.field
+        body = error_body(exc)
         headers: dict[str, str] | None = None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}

@@ -63,6 +63,9 @@ class AvailabilityUpdate(BaseModel):
 class VisitRecheckOut(BaseModel):
     booking: str
     outcome: str
+    cancelled: int = 0
+    """Messages still queued to the caregiver who no longer comes, cancelled
+    (``no-longer-escorting``)."""
 
 
 class AvailabilityOut(BaseModel):
