@@ -173,6 +173,8 @@ class FakeTwilio:
             return _error(400, 21614, f"'To' number {to} is not a valid mobile number")
         if to == OPTED_OUT:
             return _error(400, 21610, "Attempt to send to unsubscribed recipient")
+        if not form.get("From") and not form.get("MessagingServiceSid"):
+            return _error(400, 21603, "A 'From' phone number is required.")
         sid = "SM" + secrets.token_hex(16)
         now = format_datetime(datetime.now(UTC))
         uri = f"{API.format(account_sid=self.account_sid)}/Messages/{sid}"
@@ -187,7 +189,8 @@ class FakeTwilio:
             "error_code": None,
             "error_message": None,
             "from": form.get("From"),
-            "messaging_service_sid": None,
+            # Through a Messaging Service, Twilio picks the From later: none in the answer.
+            "messaging_service_sid": form.get("MessagingServiceSid"),
             "num_media": "0",
             "num_segments": "1",
             "price": None,

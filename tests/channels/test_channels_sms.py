@@ -92,6 +92,32 @@ def test_twilio_ignores_the_key_so_a_lost_answer_is_reconciled_by_listing_messag
     assert fake.requests_seen[1]["query"]["To"] == PATIENT
 
 
+def test_a_text_lost_in_doubt_through_a_messaging_service_is_found_by_to_and_service(
+    twilio: tuple[FakeTwilio, ServerThread],
+) -> None:
+    """Through a Messaging Service Twilio picks the From, so the reconciliation cannot ask
+    for one: it lists by To and matches the service and body, and a lost answer is not sent
+    twice."""
+    fake, server = twilio
+    service = "MG" + "fedcba9876543210" * 2
+    settings = sms_settings(server.url, timeout=0.3).model_copy(
+        update={"messaging_service_sid": service, "senders": [], "default_sender": None}
+    )
+    channel = TwilioSmsChannel.from_settings(settings)
+    fake.answer_delay_seconds = 1.0
+    with pytest.raises(ChannelError):
+        channel.send(sms(key="outbox-8"))
+    fake.answer_delay_seconds = 0.0
+    [first] = list(fake.messages)
+
+    found = channel.find_sent(sms(key="outbox-8"), since=datetime.now(UTC) - timedelta(minutes=5))
+
+    assert [f.provider_id for f in found] == [first]
+    assert "From" not in fake.requests_seen[0]["form"]
+    assert fake.requests_seen[0]["form"]["MessagingServiceSid"] == service
+    assert "From" not in fake.requests_seen[1]["query"]
+
+
 @pytest.mark.parametrize(
     ("to", "reason", "code"),
     [

@@ -215,6 +215,30 @@ def test_a_text_goes_on_the_wire_byte_for_byte_as_the_twilio_package_sends_it(
     assert capture.settings[1] == capture.settings[0]
 
 
+@given(to=TEXTS, body=TEXTS, key=TEXTS)
+def test_a_text_through_a_messaging_service_goes_on_the_wire_as_the_package_sends_it(
+    to: str, body: str, key: str
+) -> None:
+    """``MessagingServiceSid`` where the package puts it, and no ``From`` at all."""
+    capture = Capture()
+    client, creator = _both(capture)
+    service = "MG" + "0123456789abcdef" * 2
+    with idempotency_token(key):
+        client.messages.create(to=to, messaging_service_sid=service, body=body)
+    creator.create(
+        to=to,
+        from_="+15017122661",
+        body=body,
+        status_callback=None,
+        idempotency_key=key,
+        statuses=TWILIO_MESSAGE_STATUS,
+        messaging_service_sid=service,
+    )
+    package, lean = capture.seen
+    assert _wire(lean) == _wire(package)
+    assert "From=" not in str(_wire(lean)[3])
+
+
 def test_the_region_and_edge_of_the_environment_move_the_text_as_they_move_the_package(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -8,15 +8,20 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from careloop.channels.keywords import Keyword
 from careloop.channels.messages import ChannelKind, DeliveryStatus, OutboundMessage, VoiceParts
+from careloop.channels.portal import InMemoryPortalInbox
+from careloop.channels.registry import build_channels
+from careloop.channels.settings import ChannelsSettings, SmsSettings, TwilioAccount, VoiceSettings
 from careloop.channels.twilio_http import build_twilio_client
 from careloop.channels.voice_twilio import (
     TwilioVoiceChannel,
     parse_gather_callback,
     render_call_twiml,
 )
+from careloop.clock import SystemClock
 from careloop.errors import InvalidInput
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, LONG_CODE
 from tests.channels.servers import CareloopWebhooks, FakeTwilio, ServerThread, wait_for
@@ -154,3 +159,32 @@ def test_other_keys_arrive_as_numbers_and_inbound_calls_use_from() -> None:
 
 def _fields(message: OutboundMessage) -> dict[str, Any]:
     return {name: getattr(message, name) for name in message.__dataclass_fields__}
+
+
+def test_with_speech_off_an_inline_call_menu_takes_keys_only(
+    twilio: tuple[FakeTwilio, ServerThread], webhooks: tuple[CareloopWebhooks, ServerThread]
+) -> None:
+    """``channels.voice.speech=false`` reaches the adapter built from settings: the TwiML
+    sent inline (``Twiml=``, as Twilio received it) never asks for speech, which Twilio
+    bills per prompt; a key still answers."""
+    fake, api = twilio
+    ours, hooks = webhooks
+    settings = ChannelsSettings(
+        sms=SmsSettings(account_sid=ACCOUNT_SID, auth_token=SecretStr(AUTH_TOKEN)),
+        voice=VoiceSettings(
+            provider="twilio",
+            caller_id=LONG_CODE,
+            speech=False,
+            account=TwilioAccount(base_url=api.url),
+        ),
+    )
+    channel = build_channels(settings, clock=SystemClock(), portal_inbox=InMemoryPortalInbox())
+    fake.key_presses[PATIENT] = "1"
+
+    result = channel.send(call(hooks.url, inline=True))
+
+    wait_for(lambda: len(ours.reports) == 1)
+    gathers = list(ET.fromstring(fake.calls[result.provider_id]["form"]["Twiml"]).iter("Gather"))
+    assert [g.attrib["input"] for g in gathers] == ["dtmf", "dtmf"]
+    assert all("speechTimeout" not in g.attrib for g in gathers)
+    assert [r.keyword for r in ours.inbound] == [Keyword.CONFIRM]

@@ -46,7 +46,7 @@ def make_patient(
     phone: str | None = "+15550100001",
     email: str | None = None,
     timezone: str = "America/New_York",
-    language: str = "en",
+    language: str | None = "en",
     gender: str = "female",
     caregiver: dict[str, Any] | None = None,
 ) -> None:

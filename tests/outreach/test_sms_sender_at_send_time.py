@@ -53,7 +53,7 @@ def _configure(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
     get_settings.cache_clear()
 
 
-def _queue(tmp_path: Path, text: str) -> tuple[str, CliRunner]:
+def _queue(tmp_path: Path, text: str, *, channel: str = "sms") -> tuple[str, CliRunner]:
     patient = {
         "resourceType": "Patient",
         "id": "ana",
@@ -68,7 +68,7 @@ def _queue(tmp_path: Path, text: str) -> tuple[str, CliRunner]:
     runner = CliRunner()
     env = {"CARELOOP_DATABASE_URL": database}
     assert runner.invoke(app, ["import", str(path)], env=env).exit_code == 0
-    sent = runner.invoke(app, ["send", "ana", "--channel", "sms", "--text", text], env=env)
+    sent = runner.invoke(app, ["send", "ana", "--channel", channel, "--text", text], env=env)
     assert sent.exit_code == 0, sent.output
     return database, runner
 

@@ -58,6 +58,7 @@ def _twilio_voice(settings: ChannelsSettings, deps: ChannelDeps) -> Channel:
         caller_id=caller_id,
         calls_per_second=settings.voice.calls_per_second,
         machine_detection=settings.voice.machine_detection,
+        speech=settings.voice.speech,
     )
 
 

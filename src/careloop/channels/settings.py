@@ -6,6 +6,7 @@ so a fresh install never texts anybody. Secrets are ``SecretStr`` so they never 
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import phonenumbers
@@ -27,6 +28,17 @@ def e164_sender(number: str) -> str:
     if e164 != number or not phonenumbers.is_possible_number(parsed):
         raise ValueError("sender number must be E.164, e.g. +16175550000")
     return number
+
+
+MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+"""A Twilio Messaging Service SID: ``MG`` and 32 hex digits."""
+
+
+def _messaging_service_sid(sid: str | None) -> str | None:
+    """Checked at start: a Messaging Service SID as Twilio writes it (``MG`` + 32 hex)."""
+    if sid is not None and not MESSAGING_SERVICE_SID.fullmatch(sid):
+        raise ValueError("a Messaging Service SID is MG followed by 32 hex digits")
+    return sid
 
 
 def _optional_e164(number: str | None) -> str | None:
@@ -75,8 +87,13 @@ class SmsSettings(TwilioAccount):
     senders: list[SmsSender] = []
     default_sender: str | None = None
     """The number used when a message names none; the first sender when unset."""
+    messaging_service_sid: str | None = None
+    """A Twilio Messaging Service (``MG`` + 32 hex digits): texts are sent with
+    ``MessagingServiceSid`` instead of ``From`` and Twilio picks the number from the
+    service's sender pool. ``senders`` are then optional (listed, they pace the worker)."""
 
     _e164_default = field_validator("default_sender")(_optional_sms_sender)
+    _service_sid = field_validator("messaging_service_sid")(_messaging_service_sid)
 
 
 def account_or_sms(account: TwilioAccount | None, sms: SmsSettings) -> TwilioAccount:
@@ -122,6 +139,10 @@ class VoiceSettings(BaseModel):
     calls_per_second: float = Field(default=1.0, gt=0)
     """Twilio's default outbound call rate per account is 1 call/second."""
     machine_detection: bool = True
+    speech: bool = True
+    """Callers may answer a call's menu by voice as well as by key (``<Gather input="dtmf
+    speech">``, read as a text is: a spoken "stop", red-flag words). Twilio bills each
+    prompt that listens for speech; ``false`` makes every menu keys only (``input="dtmf"``)."""
     care_team_number: str | None = None
     """E.164 number an inbound call is connected to (``<Dial>``) when the caller asks for the
     care team or cannot be verified; unset, the caller hears ``outreach.clinic_phone``."""

@@ -1,10 +1,11 @@
 """SMS through Twilio's Messages API (or any gateway that copies it).
 
-``POST /2010-04-01/Accounts/{sid}/Messages.json`` with To, From, Body and StatusCallback;
-the returned ``SM...`` sid is the provider id the status callback will carry. Twilio does not
-deduplicate message creation, so a send left in doubt by a crash is reconciled with
-:meth:`TwilioSmsChannel.find_sent`: ``GET Messages.json?To=&From=&DateSent>=`` and a match on
-the body.
+``POST /2010-04-01/Accounts/{sid}/Messages.json`` with To, From, Body and StatusCallback
+(``MessagingServiceSid`` instead of From when ``channels.sms.messaging_service_sid`` is set:
+Twilio then picks the number from the service's pool); the returned ``SM...`` sid is the
+provider id the status callback will carry. Twilio does not deduplicate message creation, so a
+send left in doubt by a crash is reconciled with :meth:`TwilioSmsChannel.find_sent`:
+``GET Messages.json?To=&From=&DateSent>=`` (no From through a service) and a match on the body.
 """
 
 from __future__ import annotations
@@ -49,15 +50,21 @@ class TwilioSmsChannel:
     never retries by itself."""
 
     def __init__(
-        self, *, client: Any, senders: Sequence[SmsSender], default_sender: str | None = None
+        self,
+        *,
+        client: Any,
+        senders: Sequence[SmsSender],
+        default_sender: str | None = None,
+        messaging_service_sid: str | None = None,
     ) -> None:
-        if not senders:
+        if not senders and messaging_service_sid is None:
             raise InvalidInput("at least one SMS sender is required", field="channels.sms.senders")
         self._client = client
         self._creator = MessageCreator.of_client(client)
         self._senders = {sender.number: sender for sender in senders}
-        self._default = default_sender or senders[0].number
-        if self._default not in self._senders:
+        self._service = messaging_service_sid
+        self._default = default_sender or (senders[0].number if senders else None)
+        if self._default is not None and self._default not in self._senders:
             raise InvalidInput(
                 "the default sender is not among the senders", field="channels.sms.default_sender"
             )
@@ -70,14 +77,20 @@ class TwilioSmsChannel:
             base_url=settings.base_url,
             timeout=settings.timeout_seconds,
         )
-        return cls(client=client, senders=settings.senders, default_sender=settings.default_sender)
+        return cls(
+            client=client,
+            senders=settings.senders,
+            default_sender=settings.default_sender,
+            messaging_service_sid=settings.messaging_service_sid,
+        )
 
     @property
     def kind(self) -> ChannelKind:
         return ChannelKind.SMS
 
     def rate_limit(self, sender: str | None) -> RateLimit | None:
-        known = self._senders.get(sender or self._default)
+        number = sender or self._default
+        known = self._senders.get(number) if number is not None else None
         if known is None:
             return None
         return RateLimit(messages_per_second=known.effective_messages_per_second)
@@ -86,11 +99,12 @@ class TwilioSmsChannel:
         return sender if sender in self._senders else self._default
 
     def find_sent(self, message: OutboundMessage, *, since: datetime) -> list[SendResult]:
-        """Twilio's records of this text (same To, From and body, sent since ``since``)."""
-        sender = message.sender or self._default
+        """Twilio's records of this text (same To, From and body, sent since ``since``).
+        Through a Messaging Service Twilio chose the From: same To, service and body."""
+        sender = {} if self._service else {"from_": message.sender or self._default}
         listed = call_twilio(
             lambda: self._client.messages.list(
-                to=message.to, from_=sender, date_sent_after=since, page_size=100
+                to=message.to, date_sent_after=since, page_size=100, **sender
             ),
             idempotency_key=message.idempotency_key,
         )
@@ -101,13 +115,17 @@ class TwilioSmsChannel:
             )
             for found in listed
             if getattr(found, "body", None) == message.body
+            and (
+                self._service is None
+                or getattr(found, "messaging_service_sid", None) == self._service
+            )
         ]
 
     def send(self, message: OutboundMessage) -> SendResult:
         if message.channel is not ChannelKind.SMS:
             raise InvalidInput("not an SMS message", field="channel")
         sender = message.sender or self._default
-        if sender not in self._senders:
+        if self._service is None and sender not in self._senders:
             # An unknown sender has no declared rate limit; refusing keeps pacing honest.
             raise ChannelError(
                 FailureReason.MISCONFIGURED, permanent=True, detail="sender not configured"
@@ -119,4 +137,5 @@ class TwilioSmsChannel:
             status_callback=message.status_callback_url,
             idempotency_key=message.idempotency_key,
             statuses=TWILIO_MESSAGE_STATUS,
+            messaging_service_sid=self._service,
         )

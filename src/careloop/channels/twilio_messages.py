@@ -95,18 +95,28 @@ class MessageCreator:
         self,
         *,
         to: str,
-        from_: str,
+        from_: str | None,
         body: str,
         status_callback: str | None,
         idempotency_key: str,
         statuses: Mapping[str, DeliveryStatus],
+        messaging_service_sid: str | None = None,
     ) -> SendResult:
         """Send one text; its sid and first status (Twilio's word mapped through
-        ``statuses``, an unknown one still queued)."""
+        ``statuses``, an unknown one still queued). With ``messaging_service_sid`` the
+        request names the service, not a ``From`` (Twilio picks the number)."""
+        if messaging_service_sid is not None:
+            from_ = None
         if self.written is None:
+            sender = {"from_": from_} if from_ is not None else {}
+            service = {"messaging_service_sid": messaging_service_sid}
             return create_with_twilio(
                 lambda: self.client.messages.create(
-                    to=to, from_=from_, body=body, status_callback=status_callback
+                    to=to,
+                    body=body,
+                    status_callback=status_callback,
+                    **sender,
+                    **(service if messaging_service_sid is not None else {}),
                 ),
                 idempotency_key=idempotency_key,
                 statuses=statuses,
@@ -116,6 +126,7 @@ class MessageCreator:
             "To": to,
             "StatusCallback": status_callback,
             "From": from_,
+            "MessagingServiceSid": messaging_service_sid,
             "Body": body,
         }
         created = self.written.send(data, idempotency_key=idempotency_key)

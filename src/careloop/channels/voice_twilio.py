@@ -85,9 +85,15 @@ def attempt_url(action_url: str, attempt: int) -> str:
     return f"{action_url}{'&' if '?' in action_url else '?'}attempt={attempt}"
 
 
-def menu_gather(response: Any, *, action_url: str, language: str | None) -> Any:
-    """A ``<Gather>`` that takes one key or spoken words (recognised in the call's language):
-    words a person says on the call are read as a reply is, red flags included."""
+def menu_gather(response: Any, *, action_url: str, language: str | None, speech: bool) -> Any:
+    """A ``<Gather>`` that takes one key or, with ``speech`` (``channels.voice.speech``),
+    spoken words recognised in the call's language: words a person says on the call are read
+    as a reply is, red flags included. Without it the menu is keys only, and Twilio bills no
+    speech recognition."""
+    if not speech:
+        return response.gather(
+            input="dtmf", num_digits=1, action=action_url, method="POST", timeout=8
+        )
     return response.gather(
         input="dtmf speech",
         num_digits=1,
@@ -106,12 +112,17 @@ def ask_again(
     language: str | None,
     words: tuple[str, str, str],
     say: Mapping[str, str],
+    speech: bool,
 ) -> str:
     """Say sorry, ask the menu a second (last) time, then goodbye: ``words`` are (sorry,
-    menu, goodbye) in the call's language, ``say`` the ``<Say>`` attributes."""
+    menu, goodbye) in the call's language, ``say`` the ``<Say>`` attributes, ``speech``
+    whether the menu also listens for words."""
     sorry, menu, goodbye = words
     gather = menu_gather(
-        response, action_url=attempt_url(action_url, SECOND_TRY), language=language
+        response,
+        action_url=attempt_url(action_url, SECOND_TRY),
+        language=language,
+        speech=speech,
     )
     gather.say(sorry, **say)
     gather.say(menu, **say)
@@ -126,10 +137,13 @@ def _voice_parts(message: OutboundMessage) -> VoiceParts:
     return message.voice
 
 
-def render_call_twiml(message: OutboundMessage, *, answered_by: str | None) -> str:
+def render_call_twiml(
+    message: OutboundMessage, *, answered_by: str | None, speech: bool = True
+) -> str:
     """The TwiML for this call, given Twilio's ``AnsweredBy`` (``None`` when unknown).
 
-    A person (``human``) hears the reminder inside a one-key (or spoken) ``<Gather>``; an
+    A person (``human``) hears the reminder inside a one-key (or, with ``speech``, spoken)
+    ``<Gather>``; an
     answering machine (``machine_*``, ``fax``) only hears ``voicemail_text``; when we cannot
     tell (``unknown`` or no detection) the voicemail-safe text is spoken with the menu, so a
     person can still confirm or ask for a call without the machine recording details. When
@@ -148,13 +162,20 @@ def render_call_twiml(message: OutboundMessage, *, answered_by: str | None) -> s
         response.hangup()
         return str(response)
     action = parts.gather_action_url
-    gather = menu_gather(response, action_url=action, language=message.language)
+    gather = menu_gather(response, action_url=action, language=message.language, speech=speech)
     spoken = message.body if answered_by == HUMAN else parts.voicemail_text
     gather.say(spoken, **kw)
     gather.say(parts.gather_prompt, **kw)
     # Nothing pressed or said: asked once more, then goodbye.
     words = (parts.reprompt, parts.gather_prompt, parts.goodbye)
-    return ask_again(response, action_url=action, language=message.language, words=words, say=kw)
+    return ask_again(
+        response,
+        action_url=action,
+        language=message.language,
+        words=words,
+        say=kw,
+        speech=speech,
+    )
 
 
 class TwilioVoiceChannel:
@@ -167,11 +188,13 @@ class TwilioVoiceChannel:
         caller_id: str,
         calls_per_second: float = 1.0,
         machine_detection: bool = True,
+        speech: bool = True,
     ) -> None:
         self._client = client
         self._caller_id = caller_id
         self._limit = RateLimit(messages_per_second=calls_per_second)
         self._machine_detection = machine_detection
+        self._speech = speech
 
     @property
     def kind(self) -> ChannelKind:
@@ -180,6 +203,12 @@ class TwilioVoiceChannel:
     def rate_limit(self, sender: str | None) -> RateLimit | None:
         # Twilio limits calls per account (CPS), not per number: one limit for every sender.
         return self._limit
+
+    def sender_now(self, sender: str | None) -> str | None:
+        """The caller id configured now: a call queued while another number was configured
+        (the demo's, one given up) is placed from today's, as a text is (``SenderChoice``);
+        one number places every call, so the row's own is kept only when it is that one."""
+        return sender if sender == self._caller_id else self._caller_id
 
     def send(self, message: OutboundMessage) -> SendResult:
         parts = _voice_parts(message)
@@ -194,7 +223,7 @@ class TwilioVoiceChannel:
             if self._machine_detection:
                 options["machine_detection"] = "DetectMessageEnd"
         else:
-            options["twiml"] = render_call_twiml(message, answered_by=None)
+            options["twiml"] = render_call_twiml(message, answered_by=None, speech=self._speech)
         return create_with_twilio(
             lambda: self._client.calls.create(**options),
             idempotency_key=message.idempotency_key,

@@ -32,8 +32,8 @@ from careloop.content.advice import advice_library, render_advice
 from careloop.conversations.context import InboundContext
 from careloop.feedback.ruleset import Severity
 from careloop.feedback.therapy import THERAPY_TYPES, active_therapy
-from careloop.models import Caregiver
 from careloop.outreach import replies
+from careloop.records.caregivers import sender_languages
 from careloop.records.resources import patient_resources
 from careloop.records.service import get_patient
 
@@ -128,14 +128,14 @@ def answer_language(
     """The sender's own language we have advice in: a caregiver's recorded language, else the
     patient's, else the clinic's (a caregiver is not answered in the patient's language when
     the record says theirs)."""
-    wanted: list[str | None] = []
-    if caregiver_id is not None:
-        caregiver = session.get(Caregiver, caregiver_id)
-        wanted.append(caregiver.language if caregiver is not None else None)
-    wanted.append(get_patient(session, patient_id).language)
+    wanted = sender_languages(
+        session,
+        patient_language=get_patient(session, patient_id).language,
+        caregiver_id=caregiver_id,
+    )
     spoken = advice_library()
     for language in wanted:
-        if language and language.split("-")[0].lower() in spoken:
+        if language.split("-")[0].lower() in spoken:
             return language
     return clinic_language
 

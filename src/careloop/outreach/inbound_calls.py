@@ -40,6 +40,8 @@ class CallDesk:
     clinic_phone: str
     care_team_number: str | None
     voices: Mapping[str, str]
+    speech: bool = True
+    """The menu listens for words as well as keys (``channels.voice.speech``)."""
 
 
 def _caller(session: Session, caller: str) -> Patient | None:
@@ -118,7 +120,7 @@ def verify_inbound_call(
         detail={"outbox_id": latest.id, "via": "inbound-call"},
     )
     action = f"{desk.base_url.rstrip('/')}/webhooks/twilio/voice/gather?m={latest.id}"
-    gather = menu_gather(response, action_url=action, language=language)
+    gather = menu_gather(response, action_url=action, language=language, speech=desk.speech)
     _say(gather, latest.body, language, desk)
     _say(gather, words["call_menu"], language, desk)
     return ask_again(
@@ -127,6 +129,7 @@ def verify_inbound_call(
         language=language,
         words=(words["sorry"], words["call_menu"], words["call_goodbye"]),
         say=say_kwargs(language, desk.voices),
+        speech=desk.speech,
     )
 
 

@@ -32,6 +32,7 @@ from careloop.outreach.config import OutreachSettings, care_team_for
 from careloop.outreach.outbox import NewMessage, enqueue, last_message_of, last_message_to
 from careloop.outreach.program import OutreachProgram
 from careloop.outreach.states import ACTIVE_ENROLLMENT_STATES, DeadReason, OutboxState
+from careloop.records.caregivers import sender_languages
 from careloop.records.service import get_patient
 
 log = logging.getLogger("careloop.outreach")
@@ -319,9 +320,15 @@ def queue_keyword_reply(
     content on the reply's own channel, transactional, sent even after STOP.
 
     ``caregiver`` (id, own first name): the answer goes to a caregiver, greeted by their own
-    name, never the patient's."""
+    name, never the patient's, in the caregiver's language (then the patient's, then the
+    clinic's)."""
     patient = get_patient(session, patient_id)
-    language = patient.language or "en"
+    languages = sender_languages(
+        session,
+        patient_language=patient.language,
+        caregiver_id=caregiver[0] if caregiver else None,
+    )
+    language = next(iter(languages), settings.clinic_language)
     names = {"first_name": patient.given_name or "", "last_name": patient.family_name or ""}
     if caregiver is not None:
         names = {"first_name": caregiver[1], "last_name": ""}

@@ -81,10 +81,11 @@ def ask_again_twiml(
     attempt: int,
     base_url: str,
     voices: Mapping[str, str],
+    speech: bool = True,
 ) -> str:
     """A key the menu did not offer, or nothing pressed or said: on the first asking, sorry
-    and the menu once more (in the call's language); on the second, goodbye. Nothing is
-    filed: there is nothing for a person to read."""
+    and the menu once more (in the call's language; ``speech``: it also listens for words);
+    on the second, goodbye. Nothing is filed: there is nothing for a person to read."""
     if attempt >= SECOND_TRY:
         return goodbye_twiml(session, message_id=message_id, voices=voices)
     language = call_language(session, message_id=message_id)
@@ -98,6 +99,7 @@ def ask_again_twiml(
         language=language,
         words=(words["sorry"], words["call_menu"], words["call_goodbye"]),
         say=say_kwargs(language, voices),
+        speech=speech,
     )
 
 
@@ -120,8 +122,10 @@ def call_twiml(
     base_url: str,
     settings: OutreachSettings,
     voices: Mapping[str, str] | None = None,
+    speech: bool = True,
 ) -> str:
-    """The TwiML for the call placed for ``message_id``, for whoever (or whatever) answered.
+    """The TwiML for the call placed for ``message_id``, for whoever (or whatever) answered
+    (``speech``: its menu listens for words as well as keys, ``channels.voice.speech``).
 
     A row queued without its own voicemail line (a workflow's ``request_message`` keeps only
     the rendered script) gets the standard one in its language: a machine is never left an
@@ -147,4 +151,4 @@ def call_twiml(
             voices=voices,
         ),
     )
-    return render_call_twiml(message, answered_by=answered_by)
+    return render_call_twiml(message, answered_by=answered_by, speech=speech)

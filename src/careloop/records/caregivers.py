@@ -80,6 +80,20 @@ def caregivers_of(session: Session, *, patient_id: str) -> list[Caregiver]:
     return patient_rows(session, Caregiver, patient_id, Caregiver.id)
 
 
+def sender_languages(
+    session: Session, *, patient_language: str | None, caregiver_id: str | None
+) -> list[str]:
+    """The languages to answer a sender in, most wanted first: a caregiver's recorded
+    language (``caregiver_id``: the sender is that caregiver), then the patient's. A
+    caregiver is never answered in the patient's language when the record says theirs."""
+    wanted: list[str | None] = []
+    if caregiver_id:
+        caregiver = session.get(Caregiver, caregiver_id)
+        wanted.append(caregiver.language if caregiver is not None else None)
+    wanted.append(patient_language)
+    return [language for language in wanted if language]
+
+
 def set_availability(
     session: Session, *, caregiver_id: str, windows: list[str], now: datetime
 ) -> Caregiver:

@@ -156,6 +156,7 @@ def voice_answer(params: FormDep, session: SessionDep, request: Request, m: int)
             base_url=base,
             settings=own,
             voices=channels.voice.voices,
+            speech=channels.voice.speech,
         )
     )
 
@@ -196,6 +197,7 @@ def voice_gather(
                 attempt=attempt,
                 base_url=settings.security.public_base_url,
                 voices=voice.voices,
+                speech=voice.speech,
             )
         )
     return _twiml(goodbye_twiml(session, message_id=m, voices=voice.voices))
@@ -210,6 +212,7 @@ def _call_desk(request: Request) -> CallDesk:
         clinic_phone=own.clinic_phone,
         care_team_number=channels.voice.care_team_number,
         voices=channels.voice.voices,
+        speech=channels.voice.speech,
     )
 
 
