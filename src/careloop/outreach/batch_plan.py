@@ -89,5 +89,5 @@ def await_slot(worker: Worker, message: Claimed, slot: datetime) -> datetime | N
         slot = reservation.slots[0]
     wait = (slot - worker.clock.now()).total_seconds()
     if wait > 0:
-        worker.sleep(wait)
+        worker.nap(wait)
     return slot

@@ -180,7 +180,7 @@ def send_in_groups(worker: Worker, todo: Sequence[Planned], outcomes: list[Outco
                     renew_at = leased + worker.half_lease
                     wait = (min(slot, renew_at) - worker.clock.now()).total_seconds()
                     if wait > 0:
-                        worker.sleep(wait)
+                        worker.nap(wait)
                     if worker.clock.now() - leased > worker.half_lease:
                         continue  # renew first
                 started = worker.clock.now()
