@@ -247,7 +247,7 @@ def test_the_ride_dispatch_job_requests_what_bookings_need(
         (
             "ride-dispatch",
             "ok",
-            {"requested": 1, "cancelled": 0, "provider": "fake", "rechecked": 0},
+            {"requested": 1, "cancelled": 0, "provider": "fake", "rechecked": 0, "followed": 0},
         )
     ]
     assert _ride(rt).status == "requested"
