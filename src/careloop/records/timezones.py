@@ -73,6 +73,9 @@ def _finder() -> Any:
 
 @lru_cache(maxsize=1)
 def _loaded_finder() -> Any:
+    from careloop.records import tz_point_in_polygon
+
+    tz_point_in_polygon.install()  # before the library's import: no cffi C parser
     from careloop.records.tz_finder import LazyTimezoneFinder
 
     # Released before the interpreter tears its modules down: timezonefinder's finalizers
