@@ -58,7 +58,7 @@ def _booked_with_a_requested_ride(rt: Runtime, tmp_path: Path, start: datetime) 
         plan_ride(session, booking=booked, now=now)
         booking_id = booked.id
     with rt.transaction() as session:
-        run_rides(session, provider=FakeRides(), clock=rt.clock)
+        run_rides(session, provider=FakeRides(), clock=rt.clock, principal=CLI_OPERATOR)
     return booking_id
 
 
