@@ -119,7 +119,7 @@ def _fields(event: Event) -> _Blank:
     where = [p for p in (program, _step(payload.get("step"))) if p]
     payload["where"] = f" ({', '.join(where)})" if where else ""
     # A caregiver's words are theirs (a proxy's portal message): never "Patient replied".
-    payload["who"] = "Caregiver" if event.actor.startswith("caregiver:") else "Patient"
+    payload["who"] = "Caregiver" if (event.actor or "").startswith("caregiver:") else "Patient"
     total = payload.get("total")
     payload["score"] = f", score {total:g}" if isinstance(total, int | float) else ""
     return _Blank({**payload, "program": program or "—"})
