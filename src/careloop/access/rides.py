@@ -192,8 +192,11 @@ def plan_ride(session: Session, *, booking: AccessBooking, now: datetime) -> Acc
     return ride
 
 
-def dispatch_rides(session: Session, *, provider: RideProvider, clock: Clock) -> list[str]:
-    """Request every pending ride from ``provider``; return the ride ids requested."""
+def dispatch_rides(
+    session: Session, *, provider: RideProvider, clock: Clock, sent: list[str] | None = None
+) -> list[str]:
+    """Request every pending ride from ``provider``; return the ride ids requested. ``sent``
+    collects every ride the provider was sent, the ones it refused (4xx) too."""
     now = clock.now()
     pending = session.execute(
         select(AccessRide, AccessBooking)
@@ -218,6 +221,9 @@ def dispatch_rides(session: Session, *, provider: RideProvider, clock: Clock) ->
                 )
             )
         except InvalidInput:
+            # Refused, but the provider got the patient's reference and visit time.
+            if sent is not None:
+                sent.append(ride.id)
             update_ride_status(session, ride=ride, status="failed", clock=clock)
             continue
         except ProviderUnavailable:
@@ -273,11 +279,14 @@ def run_rides(
     ride (their reference and visit time) went to the provider is audited as sent there, by
     ``principal`` (the job, or the operator at the terminal)."""
     cancelled = cancel_withdrawn_rides(session, provider=provider, clock=clock)
-    requested = dispatch_rides(session, provider=provider, clock=clock)
+    refused: list[str] = []
+    requested = dispatch_rides(session, provider=provider, clock=clock, sent=refused)
     told = sorted(
         set(
             session.scalars(
-                select(AccessRide.patient_id).where(AccessRide.id.in_(requested + cancelled))
+                select(AccessRide.patient_id).where(
+                    AccessRide.id.in_(requested + cancelled + refused)
+                )
             )
         )
     )

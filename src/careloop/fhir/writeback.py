@@ -178,7 +178,12 @@ def communications_of(session: Session, patient_id: str) -> list[StoredResource]
             resource["recipient"] = [_patient(patient_id)]
         else:
             resource["received"] = _iso(item.at)
-            resource["sender"] = _patient(patient_id)
+            # A caregiver's portal message is the caregiver's (RelatedPerson), not the patient's.
+            resource["sender"] = (
+                {"reference": f"RelatedPerson/{item.caregiver_id}"}
+                if item.caregiver_id
+                else _patient(patient_id)
+            )
             if last_out is not None:
                 resource["inResponseTo"] = [{"reference": f"Communication/{last_out}"}]
         # lastUpdated is when the row changed: ``at`` of a queued message is its future due

@@ -58,6 +58,7 @@ class ConversationItem:
     author: str | None = None  # for "out": the staff actor who wrote a care-team message
     sender_kind: str = "careloop"  # "staff" wrote it, else careloop; "patient" or "caregiver" in
     sender_name: str | None = None  # for "in" by a known caregiver: "Maria (daughter, caregiver)"
+    caregiver_id: str | None = None  # for "in" written by a caregiver in the portal (0710)
 
 
 def _out_item(row: OutboxMessage) -> ConversationItem:
@@ -97,6 +98,7 @@ def _in_item(
     return ConversationItem(
         direction="in", id=row.id, channel=row.channel, body=row.body, state=row.handled_as,
         at=row.received_at, answers=row.outbox_id, sender_kind=sender, sender_name=name,
+        caregiver_id=row.caregiver_id,
     )  # fmt: skip
 
 

@@ -67,8 +67,14 @@ def install() -> bool:
     spec = importlib.util.spec_from_file_location(EXTENSION, path, loader=loader)
     if spec is None:
         return False
-    extension = importlib.util.module_from_spec(spec)
-    loader.exec_module(extension)
+    try:
+        extension = importlib.util.module_from_spec(spec)
+        loader.exec_module(extension)
+        extension.ffi.from_buffer  # noqa: B018 (the names used below, or the library's module)
+        extension.lib.inside_polygon_int  # noqa: B018
+    except (ImportError, OSError, AttributeError):
+        # As the library's own module does when its extension will not load: its fallback.
+        return False
     module = ModuleType(MODULE, __doc__)
     module.__dict__.update(
         clang_extension_loaded=True,
