@@ -34,7 +34,7 @@ from careloop.access import booking as bookings
 from careloop.access.appointments import SOURCE, write_booking
 from careloop.access.escorts import EscortCheck, recheck_escorts
 from careloop.access.interpreters import visit_time
-from careloop.access.offers import drop_ride_notice
+from careloop.access.offers import drop_visit_messages
 from careloop.access.rides import TRAVEL_BUFFER, plan_ride, withdraw_rides
 from careloop.careteam.alerts import create_task
 from careloop.clock import Clock, ensure_utc
@@ -98,9 +98,11 @@ def _move(
     now = clock.now()
     booking.start, booking.end, booking.updated_at = start, end, now
     outcome: Followed = "moved"
+    # Everything still queued about the visit names the old time (its confirmation, the
+    # caregiver's notice, the journey's reminders, the ride's pickup): none of it goes.
+    drop_visit_messages(session, booking_id=booking.id, now=now)
     if booking.ride:
         withdraw_rides(session, booking_id=booking.id, clock=clock)
-        drop_ride_notice(session, booking_id=booking.id, now=now)  # it says the old pickup
         if start - TRAVEL_BUFFER > now:
             plan_ride(session, booking=booking, now=now)
             outcome = "ride-replanned"

@@ -243,9 +243,11 @@ def drop_ride_notice(session: Session, *, booking_id: str, now: datetime) -> int
     so the patient is not told a ride will come right after, or before, being told it will
     not."""
     key = f"request:ride-booked:{booking_id}"
-    return _dead(
-        session, OutboxMessage.idempotency_key == key, reason=DeadReason.VISIT_CHANGED, now=now
+    condition = or_(  # one notice a pickup (``sending.ride_booked_subject``)
+        OutboxMessage.idempotency_key == key,
+        OutboxMessage.idempotency_key.startswith(f"{key}:", autoescape=True),
     )
+    return _dead(session, condition, reason=DeadReason.VISIT_CHANGED, now=now)
 
 
 def drop_visit_messages(session: Session, *, booking_id: str, now: datetime) -> int:
@@ -268,6 +270,9 @@ def drop_visit_messages(session: Session, *, booking_id: str, now: datetime) -> 
         OutboxMessage.idempotency_key.in_(keys),
         OutboxMessage.id.in_([o.outbox_id for o in moves if o.outbox_id is not None]),
         OutboxMessage.idempotency_key.startswith(f"caregiver_visit_booked:{booking_id}:cg:"),
+        OutboxMessage.idempotency_key.startswith(
+            f"request:ride-booked:{booking_id}:", autoescape=True
+        ),
         OutboxMessage.enrollment_id.in_(
             select(Enrollment.id).where(Enrollment.episode == f"Appointment/{booking_id}")
         ),

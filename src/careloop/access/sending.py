@@ -19,7 +19,7 @@ from careloop.access.directory import places_of
 from careloop.access.finder import Offer, distinct_times
 from careloop.access.offers import booking_url, choice_labels, offer_sent, open_offer
 from careloop.access.service import MAX_LIMIT, find_offers
-from careloop.clock import Clock
+from careloop.clock import Clock, ensure_utc
 from careloop.models import AccessBooking, Patient
 from careloop.outreach.config import outreach_settings
 from careloop.outreach.requests import RequestedMessage, request_message
@@ -234,15 +234,25 @@ def send_ride_booked(
     clock: Clock,
     settings: Settings,
 ) -> RequestedMessage:
-    """``ride_booked``: when the ride will pick the patient up."""
-    return _about_booking(
+    """``ride_booked``: when the ride will pick the patient up. Queued once per booking and
+    pickup (:func:`ride_booked_key`): a visit moved in place (the EHR's move, followed by
+    ``access.imported_visits``) gets a new pickup, and the patient is told it, not kept on
+    the old one by the notice already sent."""
+    return request_about(
         session,
-        booking,
-        "ride_booked",
+        patient_id=booking.patient_id,
+        message="ride_booked",
+        subject_id=ride_booked_subject(booking.id, pickup_at),
+        now=clock.now(),
         clock=clock,
         settings=settings,
         fields={"pickup_at": pickup_at},
     )
+
+
+def ride_booked_subject(booking_id: str, pickup_at: datetime) -> str:
+    """``<booking>:<pickup, UTC>``: the subject of one pickup's ``ride_booked``."""
+    return f"{booking_id}:{ensure_utc(pickup_at):%Y%m%dT%H%M%SZ}"
 
 
 def send_ride_fell_through(

@@ -278,12 +278,23 @@ def from_mapping(doc: Mapping[str, Any]) -> OutreachProgram:
     )
 
 
+MAX_GAP_HOURS = 168
+"""The longest gap a program may set (a week)."""
+
+
 def _min_gap(value: object) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    # At most a week: contacts older than that are never read for spacing (``budget.WEEK``),
+    # and a NaN or infinite gap would crash every tick and batch building its timedelta.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_GAP_HOURS
+    ):
         raise InvalidInput(
-            "min_gap_hours must be a number of hours, 0 or more", field="min_gap_hours"
+            f"min_gap_hours must be a number of hours from 0 to {MAX_GAP_HOURS}",
+            field="min_gap_hours",
         )
     return float(value)
 
