@@ -95,8 +95,9 @@ class BudgetSettings(BaseModel):
     """Most contacts in any 24 hours."""
     per_week: int = Field(default=3, ge=0)
     """Most contacts in any 7 days (the engine's weekly budget uses the same figure)."""
-    min_gap_hours: float = Field(default=4.0, ge=0)
-    """Least time between two contacts to a patient across programs and channels (0: none).
+    min_gap_hours: float = Field(default=4.0, ge=0, le=168, allow_inf_nan=False)
+    """Least time between two contacts to a patient across programs and channels (0: none; at
+    most a week, 168: older contacts are not read for spacing).
     A step decided too close to another contact is held; a message that comes due too close
     at dispatch waits for the gap to end (never inside quiet hours). Replies to the
     patient's own message, a care-team member's message and safety answers are exempt."""
