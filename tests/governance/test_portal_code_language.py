@@ -180,3 +180,21 @@ def test_the_code_follows_the_language_picked_on_the_sign_in_page(
     code = re.search(r"\d{6}", text)
     assert code is not None, text
     assert (to, text) == (mobile, wanted.format(code=code.group()))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_chosen_language_we_have_no_words_in_keeps_the_patients_own(
+    request: pytest.FixtureRequest, rt: Runtime, tmp_path: Path, api_client: Call
+) -> None:
+    """An API client that sends a language the code has no text in ("zz", "fr") gets the
+    code in the patient's language (Spanish here), not in English."""
+    twilio, relay = request.getfixturevalue("gateway"), request.getfixturevalue("mailbox")
+    _setup(rt, tmp_path, "code-es")
+    mobile = SPEAKERS["code-es"][2]
+    client, _ = _ask_for_a_code(rt, api_client, "sms", "+10000000000")  # sets up the sender
+    asked = client.post(
+        "/api/portal/code", json={"system": "sms", "value": mobile, "language": "zz"}
+    )
+    assert asked.status_code == 202, asked.text
+    _to, _subject, text = _received("sms", twilio, relay)
+    assert text.startswith("Su código de acceso es "), text

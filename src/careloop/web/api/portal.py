@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from careloop.audit import AuditAction
+from careloop.content.conversation_words import has_conversation_words
 from careloop.errors import NotAuthenticated, PermissionDenied
 from careloop.governance.portal import (
     CODE_TTL,
@@ -57,6 +58,14 @@ class CodeRequest(BaseModel):
         description="The language chosen in the portal (BCP-47); the code is worded in it. "
         "Unset: the patient's stated language, else their record's.",
     )
+
+
+def _worded(language: str | None) -> str | None:
+    """The chosen language when the code's text exists in it; else None, so the patient's own
+    language words the code (a language we have no words in must not turn it into English)."""
+    if language is None:
+        return None
+    return language if has_conversation_words(language.split("-")[0].lower()) else None
 
 
 class CodeRequested(BaseModel):
@@ -134,7 +143,7 @@ def portal_request_code(
         system=body.system,
         value=body.value,
         now=now,
-        chosen_language=body.language,
+        chosen_language=_worded(body.language),
     )
     if pending is not None:
         # Sent after the response, i.e. after the code is committed.
