@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from careloop import __version__
 from careloop.cli.support import JSON_ERRORS, fail, print_json
-from careloop.errors import CareloopError, error_body
+from careloop.errors import Ambiguous, CareloopError, error_body
 
 
 class _GuardedGroup(TyperGroup):
@@ -26,7 +26,9 @@ class _GuardedGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except CareloopError as exc:
-            if ctx.meta.get(JSON_ERRORS):  # a ``--json`` caller reads the error as JSON too
+            if ctx.meta.get(JSON_ERRORS) and isinstance(exc, Ambiguous):
+                # A ``--json`` caller reads the candidates to choose from as JSON too; every
+                # other error stays the one line on stderr, with nothing on stdout.
                 print_json(error_body(exc))
             message = str(exc)
             field = getattr(exc, "field", None)

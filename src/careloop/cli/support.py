@@ -34,8 +34,8 @@ def command_group(help: str) -> typer.Typer:
 
 
 JSON_ERRORS = "careloop.json_errors"
-"""``click.Context.meta`` key: the running command was given ``--json``, so a careloop error
-is also written to stdout as ``{"error", "field"?, "candidates"?}`` (``errors.error_body``)."""
+"""``click.Context.meta`` key: the running command was given ``--json``, so an ``Ambiguous``
+error is also written to stdout as ``{"error", "field", "candidates"}`` (``errors.error_body``)."""
 
 
 def fail(message: str, *, code: int = 2) -> NoReturn:
